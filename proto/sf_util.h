@@ -1,0 +1,53 @@
+/*  =========================================================================
+    sf_util - time, duration/size parsing and small helpers shared by all
+    three programs
+    =========================================================================
+*/
+#ifndef SF_UTIL_H_INCLUDED
+#define SF_UTIL_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  Wall clock, ms since the epoch.
+int64_t
+    sf_time_now_ms (void);
+
+//  Monotonic clock, ms (for measuring intervals).
+int64_t
+    sf_time_mono_ms (void);
+
+//  Monotonic clock in microseconds, for sub-ms intervals.
+int64_t
+    sf_time_mono_us (void);
+
+//  Format wall-clock ms as RFC 3339 UTC with milliseconds into buf.
+//  Returns buf.
+char *
+    sf_time_rfc3339 (int64_t ms, char *buf, size_t size);
+
+//  Parse a duration: "250ms", "30s", "5m", "2h", "1d", or a bare number of
+//  seconds. Returns 0 and sets *ms, or -1 if malformed or negative.
+int
+    sf_parse_duration_ms (const char *text, int64_t *ms);
+
+//  Parse a size: "512", "4K", "64MiB", "1G", "2GiB" (IEC, 1024-based).
+//  Returns 0 and sets *bytes, or -1 if malformed.
+int
+    sf_parse_size (const char *text, uint64_t *bytes);
+
+//  Format bytes as "1.5 GiB", "512 B" into buf. Returns buf.
+char *
+    sf_format_size (uint64_t bytes, char *buf, size_t size);
+
+//  True if name is a safe identifier for files and logs: 1..128 chars of
+//  [A-Za-z0-9._:-], not starting with '.' or '-'.
+bool
+    sf_name_is_safe (const char *name);
+
+//  Self test of this class
+void
+    sf_util_test (bool verbose);
+
+#endif

@@ -1,0 +1,121 @@
+/*  =========================================================================
+    sf_wire - the only place that packs and unpacks protobuf-c messages
+
+    A message on the wire is one ZeroMQ frame holding an sf.v1.Envelope (on
+    the scheduler's ROUTER, preceded by the peer's routing-id frame). Decode
+    checks, in order: frame count, size cap, protobuf syntax, protocol
+    version, that a body is set, and per-body field bounds (string lengths,
+    repeated counts, enum ranges, required ids). Anything that fails is
+    SF_EPROTO with a one-line reason and must be logged, counted and dropped.
+    =========================================================================
+*/
+#ifndef SF_WIRE_H_INCLUDED
+#define SF_WIRE_H_INCLUDED
+
+#include "snapfleet.pb-c.h"
+
+#define SF_WIRE_VERSION     1
+#define SF_WIRE_MAX_BYTES   (4 * 1024 * 1024)   //  one envelope, packed
+#define SF_WIRE_MAX_STRING  4096                //  any string field
+#define SF_WIRE_MAX_INSTANCES 4096              //  per Inventory
+#define SF_WIRE_MAX_DISKS   64                  //  per Instance, Images per result
+#define SF_WIRE_MAX_CHAIN   32                  //  backing chain depth
+
+//  Short names for the generated types, so the rest of the code does not
+//  spell Sf__V1__ everywhere.
+typedef Sf__V1__Envelope    sf_envelope_t;
+typedef Sf__V1__Hello       sf_hello_t;
+typedef Sf__V1__Welcome     sf_welcome_t;
+typedef Sf__V1__Heartbeat   sf_heartbeat_t;
+typedef Sf__V1__Inventory   sf_inventory_t;
+typedef Sf__V1__Instance    sf_instance_t;
+typedef Sf__V1__Disk        sf_disk_t;
+typedef Sf__V1__JobAssign   sf_job_assign_t;
+typedef Sf__V1__JobCancel   sf_job_cancel_t;
+typedef Sf__V1__JobEvent    sf_job_event_t;
+typedef Sf__V1__JobResult   sf_job_result_t;
+typedef Sf__V1__Image       sf_image_t;
+typedef Sf__V1__ErrorInfo   sf_error_info_t;
+
+#define SF_ENVELOPE_INIT    SF__V1__ENVELOPE__INIT
+#define SF_HELLO_INIT       SF__V1__HELLO__INIT
+#define SF_WELCOME_INIT     SF__V1__WELCOME__INIT
+#define SF_HEARTBEAT_INIT   SF__V1__HEARTBEAT__INIT
+#define SF_INVENTORY_INIT   SF__V1__INVENTORY__INIT
+#define SF_INSTANCE_INIT    SF__V1__INSTANCE__INIT
+#define SF_DISK_INIT        SF__V1__DISK__INIT
+#define SF_JOB_ASSIGN_INIT  SF__V1__JOB_ASSIGN__INIT
+#define SF_JOB_CANCEL_INIT  SF__V1__JOB_CANCEL__INIT
+#define SF_JOB_EVENT_INIT   SF__V1__JOB_EVENT__INIT
+#define SF_JOB_RESULT_INIT  SF__V1__JOB_RESULT__INIT
+#define SF_IMAGE_INIT       SF__V1__IMAGE__INIT
+#define SF_ERROR_INFO_INIT  SF__V1__ERROR_INFO__INIT
+
+//  Body selectors, e.g. env->body_case == SF_BODY_JOB_RESULT
+#define SF_BODY_NONE        SF__V1__ENVELOPE__BODY__NOT_SET
+#define SF_BODY_HELLO       SF__V1__ENVELOPE__BODY_HELLO
+#define SF_BODY_WELCOME     SF__V1__ENVELOPE__BODY_WELCOME
+#define SF_BODY_HEARTBEAT   SF__V1__ENVELOPE__BODY_HEARTBEAT
+#define SF_BODY_INVENTORY   SF__V1__ENVELOPE__BODY_INVENTORY
+#define SF_BODY_JOB_ASSIGN  SF__V1__ENVELOPE__BODY_JOB_ASSIGN
+#define SF_BODY_JOB_CANCEL  SF__V1__ENVELOPE__BODY_JOB_CANCEL
+#define SF_BODY_JOB_EVENT   SF__V1__ENVELOPE__BODY_JOB_EVENT
+#define SF_BODY_JOB_RESULT  SF__V1__ENVELOPE__BODY_JOB_RESULT
+#define SF_BODY_ERROR       SF__V1__ENVELOPE__BODY_ERROR
+
+//  Phase and enum values
+#define SF_PHASE_QUEUED     SF__V1__PHASE__PHASE_QUEUED
+#define SF_PHASE_PAUSED     SF__V1__PHASE__PHASE_PAUSED
+#define SF_PHASE_RESUMED    SF__V1__PHASE__PHASE_RESUMED
+#define SF_PHASE_CONVERTED  SF__V1__PHASE__PHASE_CONVERTED
+#define SF_PHASE_UPLOADED   SF__V1__PHASE__PHASE_UPLOADED
+#define SF_PHASE_DONE       SF__V1__PHASE__PHASE_DONE
+#define SF_PHASE_FAILED     SF__V1__PHASE__PHASE_FAILED
+
+#define SF_DISK_FILE        SF__V1__DISK_TYPE__DISK_TYPE_FILE
+#define SF_DISK_BLOCK       SF__V1__DISK_TYPE__DISK_TYPE_BLOCK
+#define SF_DISK_RBD         SF__V1__DISK_TYPE__DISK_TYPE_RBD
+#define SF_DISK_OTHER       SF__V1__DISK_TYPE__DISK_TYPE_OTHER
+
+#define SF_STATE_RUNNING    SF__V1__INSTANCE_STATE__INSTANCE_STATE_RUNNING
+#define SF_STATE_PAUSED     SF__V1__INSTANCE_STATE__INSTANCE_STATE_PAUSED
+#define SF_STATE_SHUTOFF    SF__V1__INSTANCE_STATE__INSTANCE_STATE_SHUTOFF
+#define SF_STATE_OTHER      SF__V1__INSTANCE_STATE__INSTANCE_STATE_OTHER
+
+//  Pack env (its version is forced to SF_WIRE_VERSION) into a new frame.
+//  Caller owns the frame. Returns NULL with err set if it exceeds the cap.
+zframe_t *
+    sf_wire_encode (sf_envelope_t *env, sf_err_t *err);
+
+//  Decode and validate one frame. Caller owns the result and frees it with
+//  sf_wire_free. Returns NULL with err (SF_EPROTO) on any problem.
+sf_envelope_t *
+    sf_wire_decode (zframe_t *frame, sf_err_t *err);
+
+//  Free a decoded envelope. Nullifies *env_p.
+void
+    sf_wire_free (sf_envelope_t **env_p);
+
+//  Send env on sock. If routing_id is not NULL (ROUTER side), it is sent
+//  first (copied, not consumed). Returns 0 or -1 with err set.
+int
+    sf_wire_send (void *sock, zframe_t *routing_id, sf_envelope_t *env, sf_err_t *err);
+
+//  Receive one message from sock. If routing_id_p is not NULL (ROUTER
+//  side), the first frame is returned there (caller owns it; set even when
+//  the body fails to decode, so the caller can answer or count the peer).
+//  Returns the envelope, or NULL with err set.
+sf_envelope_t *
+    sf_wire_recv (void *sock, zframe_t **routing_id_p, sf_err_t *err);
+
+//  Name of a body case ("job_result") or phase ("resumed"), for logs.
+const char *
+    sf_wire_body_name (int body_case);
+const char *
+    sf_wire_phase_name (int phase);
+
+//  Self test of this class
+void
+    sf_wire_test (bool verbose);
+
+#endif
