@@ -1,0 +1,826 @@
+/*  =========================================================================
+    sf_agent - the worker object
+
+    Jobs are kept in a table by job_id. A running entry owns its task
+    actor; a finished entry keeps the encoded result, so that a repeated
+    assign (the scheduler lost our result) is answered without running the
+    job again. Finished entries are evicted oldest first beyond S_KEEP.
+    =========================================================================
+*/
+#include "sf_worker_classes.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#define S_KEEP          1024        //  finished jobs remembered for fencing
+#define S_STOP_GRACE_MS 60000       //  jobs get this long to wind down
+
+//  One job the scheduler assigned to us
+typedef struct {
+    char *job_id;               //  Owned
+    uint32_t attempt;
+    char uuid [37];             //  instance, lowercase
+    zactor_t *task;             //  Owned while running
+    zframe_t *result;           //  Owned once finished
+} job_t;
+
+//  Structure of our class
+
+struct _sf_agent_t {
+    sf_agent_cfg_t cfg;         //  Owned copy (strings owned)
+    char *conv_driver;          //  Owned, tests only
+    char exe [4096];            //  this program (/proc/self/exe)
+    char run_id [37];           //  this run, tags pause journal entries
+    sf_logctx_t ctx;            //  node name
+    zsock_t *dealer;            //  Owned, to the scheduler
+    zactor_t *scanner;          //  Owned
+    bool scan_pending;
+    sf_envelope_t *inventory;   //  Owned, last scan (decoded), may be NULL
+    zframe_t *inventory_sent;   //  Owned, last Inventory sent
+    char scan_error [256];      //  last scan failure, to log changes only
+    zhashx_t *jobs;             //  job_id -> job_t (owned)
+    zlistx_t *finished;         //  job ids, oldest first (owned strings)
+    size_t running;
+    uint64_t heartbeat_seq;
+    int64_t heartbeat_ms;       //  current timer period
+    int heartbeat_timer;
+    size_t invalid;             //  dropped scheduler messages
+    bool stopping;
+    int64_t stop_deadline;      //  mono ms
+    zloop_t *loop;              //  Borrowed while running
+};
+
+SF_LOG_MODULE ("worker.agent");
+
+//  --------------------------------------------------------------------------
+//  Configuration
+
+#define S_OPT(section, key, type, field, dflt, help) \
+    { section, key, type, offsetof (sf_agent_cfg_t, field), dflt, help }
+
+const sf_cfg_opt_t sf_agent_cfg_schema [] = {
+    S_OPT ("worker", "name", SF_CFG_STR, name, NULL,
+           "node name (safe identifier); default: the short host name"),
+    S_OPT ("worker", "scheduler", SF_CFG_STR, scheduler, "tcp://127.0.0.1:7600",
+           "scheduler endpoint (its ROUTER 'bind')"),
+    S_OPT ("worker", "max_jobs", SF_CFG_INT, max_jobs, "2", "jobs run at once (1..64)"),
+    S_OPT ("worker", "workdir", SF_CFG_STR, workdir, "/var/lib/snapfleet/work",
+           "scratch for conversions + the pause journal"),
+    S_OPT ("worker", "heartbeat", SF_CFG_DURATION, heartbeat, "1s",
+           "heartbeat period (the scheduler's Welcome overrides it)"),
+    S_OPT ("worker", "inventory_interval", SF_CFG_DURATION, inventory_interval, "5s",
+           "re-read the hypervisor this often; send Inventory when it changed"),
+    S_OPT ("hypervisor", "uri", SF_CFG_STR, uri, "qemu:///system", "libvirt URI"),
+    S_OPT ("imagestore", "driver", SF_CFG_STR, store_driver, "dir", "image store: dir"),
+    S_OPT ("imagestore", "path", SF_CFG_STR, store_path, "/var/lib/snapfleet/images",
+           "dir store: directory of the images"),
+    S_OPT ("pause", "max_pause", SF_CFG_DURATION, max_pause, "10m",
+           "the pause guard resumes a guest at this deadline no matter what"),
+    S_OPT ("log", "level", SF_CFG_STR, log_level, "info", "err|warning|notice|info|debug"),
+    S_OPT ("log", "format", SF_CFG_STR, log_format, "text", "text|json"),
+    { NULL }
+};
+
+//  Line of "key =" inside [section] of path, 0 if not found: semantic
+//  errors then point at the line like syntax errors do.
+
+static int
+s_cfg_line (const char *path, const char *section, const char *key)
+{
+    FILE *file = path ? fopen (path, "r") : NULL;
+    if (!file)
+        return 0;
+    char line [1024], current [128] = "";
+    int number = 0, found = 0;
+    while (!found && fgets (line, sizeof (line), file)) {
+        number++;
+        char *text = line + strspn (line, " \t");
+        char name [128];
+        if (sscanf (text, "[%127[^]]]", name) == 1)
+            snprintf (current, sizeof (current), "%s", name);
+        else
+        if (streq (current, section) && strncmp (text, key, strlen (key)) == 0
+        &&  strchr (" \t=:", text [strlen (key)]))
+            found = number;
+    }
+    fclose (file);
+    return found;
+}
+
+static int
+s_cfg_error (const char *path, const char *section, const char *key, sf_err_t *err,
+             const char *format, ...) __attribute__ ((format (printf, 5, 6)));
+
+static int
+s_cfg_error (const char *path, const char *section, const char *key, sf_err_t *err,
+             const char *format, ...)
+{
+    char message [200];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof (message), format, args);
+    va_end (args);
+    int line = s_cfg_line (path, section, key);
+    if (line)
+        return sf_err_set (err, SF_EINVAL, "%s:%d: '%s.%s' %s", path, line, section, key,
+                           message);
+    return sf_err_set (err, SF_EINVAL, "%s: '%s.%s' %s", path ? path : "(defaults)",
+                       section, key, message);
+}
+
+static int
+s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err)
+{
+    if (!cfg->name) {
+        char host [256] = "";
+        gethostname (host, sizeof (host) - 1);
+        host [strcspn (host, ".")] = 0;
+        cfg->name = strdup (host);
+    }
+    if (!sf_name_is_safe (cfg->name))
+        return s_cfg_error (path, "worker", "name", err,
+                            "must be a safe identifier ([A-Za-z0-9._:-]), not '%s'", cfg->name);
+    if (cfg->max_jobs < 1 || cfg->max_jobs > 64)
+        return s_cfg_error (path, "worker", "max_jobs", err, "must be 1..64");
+    if (!*cfg->workdir || *cfg->workdir != '/')
+        return s_cfg_error (path, "worker", "workdir", err,
+                            "must be an absolute path, not '%s'", cfg->workdir);
+    if (cfg->heartbeat <= 0 || cfg->inventory_interval <= 0)
+        return s_cfg_error (path, "worker", cfg->heartbeat <= 0 ? "heartbeat"
+                            : "inventory_interval", err, "must be positive");
+    if (!streq (cfg->store_driver, "dir"))
+        return s_cfg_error (path, "imagestore", "driver", err,
+                            "must be 'dir', not '%s'", cfg->store_driver);
+    if (*cfg->store_path != '/')
+        return s_cfg_error (path, "imagestore", "path", err,
+                            "must be an absolute path, not '%s'", cfg->store_path);
+    if (cfg->max_pause <= 0)
+        return s_cfg_error (path, "pause", "max_pause", err, "must be positive");
+    if (sf_log_level_parse (cfg->log_level) == -1)
+        return s_cfg_error (path, "log", "level", err,
+                            "must be err|warning|notice|info|debug, not '%s'", cfg->log_level);
+    if (sf_log_format_parse (cfg->log_format) == -1)
+        return s_cfg_error (path, "log", "format", err,
+                            "must be text|json, not '%s'", cfg->log_format);
+    return 0;
+}
+
+int
+sf_agent_cfg_load (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err)
+{
+    assert (cfg);
+    memset (cfg, 0, sizeof (*cfg));
+    if (sf_cfg_defaults (sf_agent_cfg_schema, cfg, err))
+        return -1;
+    if (path && sf_cfg_load (sf_agent_cfg_schema, cfg, path, err))
+        return -1;
+    return s_cfg_validate (cfg, path, err);
+}
+
+void
+sf_agent_cfg_release (sf_agent_cfg_t *cfg)
+{
+    assert (cfg);
+    sf_cfg_release (sf_agent_cfg_schema, cfg);
+}
+
+static void
+s_cfg_copy (sf_agent_cfg_t *dst, const sf_agent_cfg_t *src)
+{
+    *dst = *src;
+    for (const sf_cfg_opt_t *opt = sf_agent_cfg_schema; opt->key; opt++)
+        if (opt->type == SF_CFG_STR) {
+            char **field = (char **) ((char *) dst + opt->offset);
+            *field = *field ? strdup (*field) : NULL;
+        }
+    dst->conv_driver = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Jobs table
+
+static void
+s_job_destroy (job_t **job_p)
+{
+    if (*job_p) {
+        job_t *job = *job_p;
+        zactor_destroy (&job->task);    //  a running task is cancelled
+        zframe_destroy (&job->result);
+        free (job->job_id);
+        free (job);
+        *job_p = NULL;
+    }
+}
+
+//  Remember a finished job; forget the oldest beyond S_KEEP
+
+static void
+s_job_finished (sf_agent_t *self, job_t *job)
+{
+    zlistx_add_end (self->finished, job->job_id);
+    while (zlistx_size (self->finished) > S_KEEP) {
+        char *oldest = (char *) zlistx_first (self->finished);
+        zhashx_delete (self->jobs, oldest);
+        zlistx_delete (self->finished, zlistx_cursor (self->finished));
+    }
+}
+
+static job_t *
+s_job_running_on (sf_agent_t *self, const char *uuid)
+{
+    job_t *job = (job_t *) zhashx_first (self->jobs);
+    for (; job; job = (job_t *) zhashx_next (self->jobs))
+        if (job->task && strcasecmp (job->uuid, uuid) == 0)
+            return job;
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Sending
+
+static void
+s_send (sf_agent_t *self, sf_envelope_t *env)
+{
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_wire_send (zsock_resolve (self->dealer), NULL, env, &err))
+        SF_WARN (&self->ctx, "cannot send %s to the scheduler: %s",
+                 sf_wire_body_name (env->body_case), err.text);
+}
+
+static void
+s_send_frame (sf_agent_t *self, zframe_t *frame)
+{
+    zframe_t *copy = zframe_dup (frame);
+    if (zframe_send (&copy, self->dealer, 0)) {
+        SF_WARN (&self->ctx, "cannot send to the scheduler: %s", zmq_strerror (zmq_errno ()));
+        zframe_destroy (&copy);
+    }
+}
+
+static void
+s_send_hello (sf_agent_t *self)
+{
+    char *strategies [] = { "file-cold", "offline" };
+    char software [64];
+    snprintf (software, sizeof (software), "snapfleet-worker %s", SF_VERSION);
+    sf_hello_t hello = SF_HELLO_INIT;
+    hello.node = self->cfg.name;
+    hello.software = software;
+    hello.max_jobs = (uint32_t) self->cfg.max_jobs;
+    hello.n_strategies = 2;
+    hello.strategies = strategies;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_HELLO;
+    env.hello = &hello;
+    s_send (self, &env);
+    if (self->inventory_sent)
+        s_send_frame (self, self->inventory_sent);
+    SF_INFO (&self->ctx, "hello sent to '%s'", self->cfg.scheduler);
+}
+
+//  Refuse an assign at once with a failed result
+
+static void
+s_reject (sf_agent_t *self, const sf_job_assign_t *assign, int code, const char *text)
+{
+    sf_logctx_t ctx = { assign->job_id, self->cfg.name, assign->instance_uuid };
+    SF_WARN (&ctx, "job refused: %s", text);
+    sf_error_info_t error = SF_ERROR_INFO_INIT;
+    error.code = code;
+    error.text = (char *) text;
+    sf_job_result_t result = SF_JOB_RESULT_INIT;
+    result.job_id = assign->job_id;
+    result.attempt = assign->attempt;
+    result.strategy = assign->strategy;
+    result.consistency = streq (assign->strategy, "offline") ? "offline" : "paused";
+    result.error = &error;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_JOB_RESULT;
+    env.job_result = &result;
+    s_send (self, &env);
+}
+
+//  --------------------------------------------------------------------------
+//  Task events
+
+static int
+s_on_task (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    sf_agent_t *self = (sf_agent_t *) arg;
+    (void) loop;
+    char *kind = NULL;
+    zframe_t *frame = NULL;
+    if (zsock_recv (sock, "sf", &kind, &frame) || !kind || !frame) {
+        zstr_free (&kind);
+        zframe_destroy (&frame);
+        return 0;
+    }
+    s_send_frame (self, frame);
+    if (streq (kind, "RESULT")) {
+        //  Find the job by its actor: the result ends it
+        job_t *job = (job_t *) zhashx_first (self->jobs);
+        while (job && (!job->task || zactor_sock (job->task) != sock))
+            job = (job_t *) zhashx_next (self->jobs);
+        assert (job);
+        zloop_reader_end (self->loop, sock);
+        zactor_destroy (&job->task);
+        job->result = frame;
+        frame = NULL;
+        self->running--;
+        s_job_finished (self, job);
+        zstr_send (self->scanner, "SCAN");     //  states and sizes changed
+        self->scan_pending = true;
+    }
+    zstr_free (&kind);
+    zframe_destroy (&frame);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Job assignment
+
+//  Fencing against the table. Returns true if the assign is handled
+//  (ignored, answered again, refused) and must not start a task.
+
+static bool
+s_fence (sf_agent_t *self, const sf_job_assign_t *assign)
+{
+    job_t *job = (job_t *) zhashx_lookup (self->jobs, assign->job_id);
+    if (!job)
+        return false;
+    sf_logctx_t ctx = { assign->job_id, self->cfg.name, NULL };
+    if (assign->attempt < job->attempt) {
+        SF_INFO (&ctx, "ignoring stale attempt %u (attempt %u is known)",
+                 assign->attempt, job->attempt);
+        return true;
+    }
+    if (assign->attempt == job->attempt) {
+        if (job->task)
+            SF_INFO (&ctx, "ignoring repeated assign of running attempt %u", job->attempt);
+        else {
+            SF_INFO (&ctx, "attempt %u already finished; sending its result again",
+                     job->attempt);
+            s_send_frame (self, job->result);
+        }
+        return true;
+    }
+    if (job->task) {
+        char text [256];
+        snprintf (text, sizeof (text), "attempt %u of job '%s' still runs on node '%s'",
+                  job->attempt, job->job_id, self->cfg.name);
+        s_reject (self, assign, SF_EBUSY, text);
+        return true;
+    }
+    zlistx_t *finished = self->finished;
+    if (zlistx_find (finished, job->job_id))
+        zlistx_delete (finished, zlistx_cursor (finished));
+    zhashx_delete (self->jobs, assign->job_id);
+    return false;
+}
+
+//  Can we take it? Fills err if not (checks against the last scan; the
+//  task checks again against the live domain).
+
+static int
+s_admit (sf_agent_t *self, const sf_job_assign_t *assign, sf_err_t *err)
+{
+    if (self->stopping)
+        return sf_err_set (err, SF_EBUSY, "node '%s' is shutting down", self->cfg.name);
+    if ((int64_t) self->running >= self->cfg.max_jobs)
+        return sf_err_set (err, SF_EBUSY, "node '%s' is busy: %zu job(s) running, "
+                           "max_jobs is %" PRId64, self->cfg.name, self->running,
+                           self->cfg.max_jobs);
+    if (streq (assign->strategy, "file-cold") == 0 && streq (assign->strategy, "offline") == 0)
+        return sf_err_set (err, SF_EINVAL, "unknown strategy '%s' (node '%s' runs "
+                           "'file-cold' and 'offline')", assign->strategy, self->cfg.name);
+    const sf_instance_t *inst = sf_scan_find (self->inventory, assign->instance_uuid);
+    if (self->inventory && !inst)
+        return sf_err_set (err, SF_ENOENT, "unknown instance '%s' on node '%s'",
+                           assign->instance_uuid, self->cfg.name);
+    job_t *other = s_job_running_on (self, assign->instance_uuid);
+    if (other)
+        return sf_err_set (err, SF_EBUSY, "instance '%s' is busy with job '%s'",
+                           assign->instance_uuid, other->job_id);
+    if (inst && sf_hv_strategy_fits (inst->name, inst->state, inst->storage_class,
+                                     assign->strategy, err))
+        return -1;
+    return 0;
+}
+
+static void
+s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
+{
+    sf_task_args_t args = {
+        assign->job_id, assign->attempt, assign->instance_uuid, assign->strategy,
+        self->cfg.uri, self->cfg.workdir, self->exe, self->run_id, self->cfg.max_pause,
+        { self->cfg.store_driver, self->cfg.store_path }, self->conv_driver
+    };
+    job_t *job = (job_t *) zmalloc (sizeof (job_t));
+    job->job_id = strdup (assign->job_id);
+    job->attempt = assign->attempt;
+    snprintf (job->uuid, sizeof (job->uuid), "%s", assign->instance_uuid);
+    for (char *c = job->uuid; *c; c++)
+        *c = (char) tolower ((unsigned char) *c);
+    job->task = sf_task_new (&args);
+    zhashx_insert (self->jobs, job->job_id, job);
+    zloop_reader (self->loop, zactor_sock (job->task), s_on_task, self);
+    self->running++;
+    sf_logctx_t ctx = { assign->job_id, self->cfg.name, assign->instance_uuid };
+    SF_INFO (&ctx, "job started: attempt %u, strategy '%s'", assign->attempt,
+             assign->strategy);
+}
+
+static void
+s_on_assign (sf_agent_t *self, const sf_job_assign_t *assign)
+{
+    if (s_fence (self, assign))
+        return;
+    sf_err_t err = SF_ERR_INIT;
+    if (s_admit (self, assign, &err))
+        s_reject (self, assign, err.code, err.text);
+    else
+        s_start_job (self, assign);
+}
+
+static void
+s_on_cancel (sf_agent_t *self, const sf_job_cancel_t *cancel)
+{
+    job_t *job = (job_t *) zhashx_lookup (self->jobs, cancel->job_id);
+    sf_logctx_t ctx = { cancel->job_id, self->cfg.name, NULL };
+    if (job && job->task && job->attempt == cancel->attempt) {
+        SF_INFO (&ctx, "cancelling attempt %u", job->attempt);
+        zstr_send (job->task, "CANCEL");
+    }
+    else
+        SF_INFO (&ctx, "cancel of attempt %u ignored: not running here", cancel->attempt);
+}
+
+//  --------------------------------------------------------------------------
+//  Scheduler messages
+
+static int
+s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
+{
+    sf_agent_t *self = (sf_agent_t *) arg;
+    (void) loop;
+    (void) timer_id;
+    sf_heartbeat_t beat = SF_HEARTBEAT_INIT;
+    beat.seq = ++self->heartbeat_seq;
+    beat.running_jobs = (uint32_t) self->running;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_HEARTBEAT;
+    env.heartbeat = &beat;
+    s_send (self, &env);
+    return 0;
+}
+
+static void
+s_on_welcome (sf_agent_t *self, const sf_welcome_t *welcome)
+{
+    SF_INFO (&self->ctx, "welcomed by the scheduler (heartbeat %u ms)", welcome->heartbeat_ms);
+    int64_t period = welcome->heartbeat_ms ? welcome->heartbeat_ms : self->cfg.heartbeat;
+    if (period != self->heartbeat_ms && self->loop) {
+        zloop_timer_end (self->loop, self->heartbeat_timer);
+        self->heartbeat_ms = period;
+        self->heartbeat_timer = zloop_timer (self->loop, (size_t) period, 0,
+                                             s_on_heartbeat, self);
+    }
+}
+
+static void
+s_invalid (sf_agent_t *self, const char *why)
+{
+    self->invalid++;
+    SF_WARN (&self->ctx, "dropped invalid message from the scheduler (%zu so far): %s",
+             self->invalid, why);
+}
+
+static int
+s_on_scheduler (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    sf_agent_t *self = (sf_agent_t *) arg;
+    (void) loop;
+    sf_err_t err = SF_ERR_INIT;
+    sf_envelope_t *env = sf_wire_recv (zsock_resolve (sock), NULL, &err);
+    if (!env) {
+        s_invalid (self, err.text);
+        return 0;
+    }
+    switch (env->body_case) {
+        case SF_BODY_WELCOME:
+            s_on_welcome (self, env->welcome);
+            break;
+        case SF_BODY_JOB_ASSIGN:
+            s_on_assign (self, env->job_assign);
+            break;
+        case SF_BODY_JOB_CANCEL:
+            s_on_cancel (self, env->job_cancel);
+            break;
+        case SF_BODY_ERROR:
+            if (env->error->code == SF_ENODE) {
+                SF_NOTICE (&self->ctx, "scheduler does not know us (%s); saying hello",
+                           env->error->text);
+                s_send_hello (self);
+            }
+            else
+                SF_WARN (&self->ctx, "scheduler error %s: %s",
+                         sf_err_name (env->error->code), env->error->text);
+            break;
+        case SF_BODY_HEARTBEAT:
+            break;
+        default:
+            s_invalid (self, sf_wire_body_name (env->body_case));
+            break;
+    }
+    sf_wire_free (&env);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Inventory
+
+static void
+s_scan (sf_agent_t *self)
+{
+    if (!self->scan_pending) {
+        zstr_send (self->scanner, "SCAN");
+        self->scan_pending = true;
+    }
+}
+
+static int
+s_on_inventory_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_scan ((sf_agent_t *) arg);
+    return 0;
+}
+
+static void
+s_on_inventory (sf_agent_t *self, zframe_t *frame)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_envelope_t *env = sf_wire_decode (frame, &err);
+    if (!env) {                 //  our own encoding: a bug, but not fatal
+        SF_ERROR (&self->ctx, "bad inventory from the scanner: %s", err.text);
+        return;
+    }
+    sf_wire_free (&self->inventory);
+    self->inventory = env;
+    if (*self->scan_error) {
+        SF_NOTICE (&self->ctx, "hypervisor '%s' answers again", self->cfg.uri);
+        *self->scan_error = 0;
+    }
+    if (self->inventory_sent && zframe_eq (self->inventory_sent, frame))
+        return;
+    SF_INFO (&self->ctx, "inventory changed: %zu instance(s)", env->inventory->n_instances);
+    zframe_destroy (&self->inventory_sent);
+    self->inventory_sent = zframe_dup (frame);
+    s_send_frame (self, frame);
+}
+
+static int
+s_on_scanner (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    sf_agent_t *self = (sf_agent_t *) arg;
+    (void) loop;
+    char *kind = NULL;
+    zframe_t *frame = NULL;
+    if (zsock_recv (sock, "sf", &kind, &frame) == 0 && kind && frame) {
+        self->scan_pending = false;
+        if (streq (kind, "INVENTORY"))
+            s_on_inventory (self, frame);
+        else {
+            char *text = (char *) zframe_strdup (frame);
+            if (!streq (text, self->scan_error))
+                SF_WARN (&self->ctx, "cannot read the inventory: %s", text);
+            snprintf (self->scan_error, sizeof (self->scan_error), "%s", text);
+            free (text);
+        }
+    }
+    zstr_free (&kind);
+    zframe_destroy (&frame);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Stopping: cancel jobs, keep serving until their results are out
+
+static void
+s_begin_stop (sf_agent_t *self, const char *why)
+{
+    if (self->stopping)
+        return;
+    self->stopping = true;
+    self->stop_deadline = sf_time_mono_ms () + S_STOP_GRACE_MS;
+    SF_NOTICE (&self->ctx, "stopping (%s): cancelling %zu running job(s)", why,
+               self->running);
+    job_t *job = (job_t *) zhashx_first (self->jobs);
+    for (; job; job = (job_t *) zhashx_next (self->jobs))
+        if (job->task)
+            zstr_send (job->task, "CANCEL");
+}
+
+static int
+s_on_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    sf_agent_t *self = (sf_agent_t *) arg;
+    (void) loop;
+    (void) timer_id;
+    if (!self->stopping)
+        return 0;
+    if (self->running == 0)
+        return -1;
+    if (sf_time_mono_ms () > self->stop_deadline) {
+        SF_ERROR (&self->ctx, "%zu job(s) did not stop in time; abandoning them",
+                  self->running);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_on_signal (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    char buf [128];             //  struct signalfd_siginfo
+    if (read (item->fd, buf, sizeof (buf)) <= 0)
+        return 0;
+    s_begin_stop ((sf_agent_t *) arg, "signal");
+    return 0;
+}
+
+static int
+s_on_pipe (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    sf_agent_t *self = (sf_agent_t *) arg;
+    (void) loop;
+    char *command = zstr_recv (sock);
+    if (!command || streq (command, "$TERM"))
+        s_begin_stop (self, "terminated");
+    else
+    if (streq (command, "INVALID"))
+        zstr_sendf (sock, "%zu", self->invalid);
+    zstr_free (&command);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Constructor
+
+//  The work directory holds job scratch directories and paused/. No task
+//  runs yet, so every job directory is a leftover of a killed run.
+
+static int
+s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
+{
+    if (zsys_dir_create ("%s", self->cfg.workdir))
+        return sf_err_set (err, SF_EIO, "cannot create work directory '%s': %s",
+                           self->cfg.workdir, strerror (errno));
+    DIR *dir = opendir (self->cfg.workdir);
+    if (!dir)
+        return sf_err_set (err, SF_EIO, "cannot read work directory '%s': %s",
+                           self->cfg.workdir, strerror (errno));
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        if (entry->d_name [0] == '.' || streq (entry->d_name, "paused"))
+            continue;
+        char *path = zsys_sprintf ("%s/%s", self->cfg.workdir, entry->d_name);
+        SF_NOTICE (&self->ctx, "removing stale scratch '%s'", path);
+        zdir_t *stale = zdir_new (path, NULL);
+        if (stale)
+            zdir_remove (stale, true);
+        else
+            unlink (path);
+        zdir_destroy (&stale);
+        zstr_free (&path);
+    }
+    closedir (dir);
+    return 0;
+}
+
+sf_agent_t *
+sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
+{
+    assert (cfg);
+    sf_agent_t *self = (sf_agent_t *) zmalloc (sizeof (sf_agent_t));
+    s_cfg_copy (&self->cfg, cfg);
+    self->conv_driver = cfg->conv_driver ? strdup (cfg->conv_driver) : NULL;
+    self->ctx.node = self->cfg.name;
+    ssize_t len = readlink ("/proc/self/exe", self->exe, sizeof (self->exe) - 1);
+    self->exe [len > 0 ? len : 0] = 0;
+    zuuid_t *uuid = zuuid_new ();
+    snprintf (self->run_id, sizeof (self->run_id), "%s", zuuid_str_canonical (uuid));
+    zuuid_destroy (&uuid);
+    self->jobs = zhashx_new ();
+    zhashx_set_destructor (self->jobs, (zhashx_destructor_fn *) s_job_destroy);
+    self->finished = zlistx_new ();
+    zlistx_set_duplicator (self->finished, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (self->finished, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_comparator (self->finished, (zlistx_comparator_fn *) strcmp);
+    self->heartbeat_ms = self->cfg.heartbeat;
+    if (len <= 0) {
+        sf_err_set (err, SF_EIO, "cannot find this program: %s", strerror (errno));
+        sf_agent_destroy (&self);
+        return NULL;
+    }
+    if (s_prepare_workdir (self, err)) {
+        sf_agent_destroy (&self);
+        return NULL;
+    }
+    self->dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_sndtimeo (self->dealer, 0);       //  never block the loop
+    zsock_set_linger (self->dealer, 2000);      //  let final results out
+    if (zsock_connect (self->dealer, "%s", self->cfg.scheduler)) {
+        sf_err_set (err, SF_EINVAL, "cannot connect to scheduler '%s'", self->cfg.scheduler);
+        sf_agent_destroy (&self);
+        return NULL;
+    }
+    sf_scan_args_t scan_args = { self->cfg.uri, self->cfg.workdir, self->run_id };
+    self->scanner = zactor_new (sf_scan_actor, &scan_args);
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  Destructor
+
+void
+sf_agent_destroy (sf_agent_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_agent_t *self = *self_p;
+        zhashx_destroy (&self->jobs);       //  cancels tasks still running
+        zlistx_destroy (&self->finished);
+        zactor_destroy (&self->scanner);
+        zsock_destroy (&self->dealer);
+        sf_wire_free (&self->inventory);
+        zframe_destroy (&self->inventory_sent);
+        sf_agent_cfg_release (&self->cfg);
+        free (self->conv_driver);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int
+sf_agent_run (sf_agent_t *self, int stop_fd, zsock_t *pipe)
+{
+    assert (self);
+    zloop_t *loop = zloop_new ();
+    zloop_set_nonstop (loop, true);     //  we handle signals ourselves
+    self->loop = loop;
+    zloop_reader (loop, self->dealer, s_on_scheduler, self);
+    zloop_reader (loop, zactor_sock (self->scanner), s_on_scanner, self);
+    if (pipe)
+        zloop_reader (loop, pipe, s_on_pipe, self);
+    zmq_pollitem_t signal_item = { NULL, stop_fd, ZMQ_POLLIN, 0 };
+    if (stop_fd != -1)
+        zloop_poller (loop, &signal_item, s_on_signal, self);
+    self->heartbeat_timer = zloop_timer (loop, (size_t) self->heartbeat_ms, 0,
+                                         s_on_heartbeat, self);
+    zloop_timer (loop, (size_t) self->cfg.inventory_interval, 0, s_on_inventory_timer, self);
+    zloop_timer (loop, 100, 0, s_on_tick, self);
+    SF_NOTICE (&self->ctx, "snapfleet-worker %s started: scheduler '%s', hypervisor '%s'",
+               SF_VERSION, self->cfg.scheduler, self->cfg.uri);
+    s_send_hello (self);
+    s_scan (self);
+    zloop_start (loop);
+    zloop_destroy (&loop);
+    self->loop = NULL;
+    SF_NOTICE (&self->ctx, "stopped");
+    return 0;
+}
+
+size_t
+sf_agent_invalid (sf_agent_t *self)
+{
+    assert (self);
+    return self->invalid;
+}
+
+void
+sf_agent_actor (zsock_t *pipe, void *args)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_agent_t *self = sf_agent_new ((const sf_agent_cfg_t *) args, &err);
+    zsock_signal (pipe, 0);
+    if (!self) {
+        SF_ERROR (NULL, "%s", err.text);
+        return;
+    }
+    sf_agent_run (self, -1, pipe);
+    sf_agent_destroy (&self);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+void
+sf_agent_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_agent: ");
+    printf ("OK\n");
+}

@@ -1,0 +1,84 @@
+/*  =========================================================================
+    sf_agent - the worker object: configuration, the DEALER connection to
+    the scheduler, and dispatch of jobs to task actors
+
+    One zloop on one thread: the scheduler socket, a heartbeat timer, an
+    inventory timer that asks the scanner actor for a fresh view, and one
+    reader per running task whose events and result are forwarded as they
+    come. Nothing on this thread waits on libvirt or qemu-img.
+
+    Protocol (contract.md): Hello + Inventory on start and whenever the
+    scheduler answers ErrorInfo{SF_ENODE}; Heartbeat every heartbeat;
+    Inventory again when the scan changed. A JobAssign it cannot take gets
+    an immediate JobResult{ok=0}; a repeat of a running job_id+attempt and
+    an older attempt are ignored (fencing); a repeat of a finished one gets
+    its stored result again, so a lost result never causes a second pause.
+    =========================================================================
+*/
+#ifndef SF_AGENT_H_INCLUDED
+#define SF_AGENT_H_INCLUDED
+
+typedef struct _sf_agent_t sf_agent_t;
+
+//  worker.conf, see worker.conf.example
+typedef struct {
+    char *name;                 //  [worker] name; default: short host name
+    char *scheduler;            //  [worker] scheduler
+    int64_t max_jobs;           //  [worker] max_jobs
+    char *workdir;              //  [worker] workdir
+    int64_t heartbeat;          //  [worker] heartbeat, ms
+    int64_t inventory_interval; //  [worker] inventory_interval, ms
+    char *uri;                  //  [hypervisor] uri
+    char *store_driver;         //  [imagestore] driver
+    char *store_path;           //  [imagestore] path
+    int64_t max_pause;          //  [pause] max_pause, ms
+    char *log_level;            //  [log] level
+    char *log_format;           //  [log] format
+    //  Not in the file: unit tests only (borrowed)
+    const char *conv_driver;    //  NULL = qemu-img; "fake"
+} sf_agent_cfg_t;
+
+//  The schema of worker.conf (NULL-terminated)
+extern const sf_cfg_opt_t sf_agent_cfg_schema [];
+
+//  Apply defaults, then read path (NULL: defaults only) and validate.
+//  Returns 0, or -1 with err naming "FILE:LINE: ..." where it can.
+int
+    sf_agent_cfg_load (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err);
+
+//  Free the strings of cfg.
+void
+    sf_agent_cfg_release (sf_agent_cfg_t *cfg);
+
+//  Create the worker: resolve this program's path, prepare the work
+//  directory (stale scratch from a killed run is removed), connect the
+//  DEALER and start the scanner. cfg is copied. Returns NULL with err.
+sf_agent_t *
+    sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err);
+
+//  Stop everything (running tasks are cancelled: qemu-img killed, guests
+//  resumed, scratch removed) and free. Nullifies *self_p.
+void
+    sf_agent_destroy (sf_agent_t **self_p);
+
+//  Run the event loop until stop_fd (a signalfd, or -1) or pipe (an actor
+//  pipe, or NULL; "$TERM") asks to stop. Stopping cancels running jobs and
+//  waits (bounded) for their results so they still reach the scheduler.
+//  Returns 0.
+int
+    sf_agent_run (sf_agent_t *self, int stop_fd, zsock_t *pipe);
+
+//  Number of invalid messages from the scheduler dropped so far.
+size_t
+    sf_agent_invalid (sf_agent_t *self);
+
+//  The agent as an actor (self tests): args is a const sf_agent_cfg_t *.
+//  Pipe commands: "$TERM"; "INVALID" -> replies the count as a string.
+void
+    sf_agent_actor (zsock_t *pipe, void *args);
+
+//  Self test of this class
+void
+    sf_agent_test (bool verbose);
+
+#endif

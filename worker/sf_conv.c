@@ -1,0 +1,202 @@
+/*  =========================================================================
+    sf_conv - disk conversion interface: dispatch, the DST.tmp + rename
+    rule, and the unit-test-only fake driver
+    =========================================================================
+*/
+#include "sf_worker_classes.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+//  Structure of our class
+
+struct _sf_conv_t {
+    const sf_conv_driver_t *driver;     //  Selected driver, never NULL
+};
+
+SF_LOG_MODULE ("worker.conv");
+
+//  --------------------------------------------------------------------------
+//  The fake converter: for unit tests against libvirt's mock, whose disks
+//  have no files. It waits (cancellably) so that tests can see a job run,
+//  then makes a real, empty qcow2 of the disk's virtual size.
+
+#define S_FAKE_DELAY_MS  300
+
+static int
+s_fake_convert (sf_conv_t *self, const sf_hv_disk_t *disk, const char *tmp,
+                zsock_t *cancel, int64_t deadline_ms, sf_err_t *err)
+{
+    (void) self;
+    int64_t until = sf_time_mono_ms () + S_FAKE_DELAY_MS;
+    while (sf_time_mono_ms () < until) {
+        if (cancel && (zsock_events (cancel) & ZMQ_POLLIN))
+            return sf_err_set (err, SF_ECANCELED, "conversion of disk '%s' cancelled",
+                               disk->target);
+        if (deadline_ms && sf_time_mono_ms () >= deadline_ms)
+            return sf_err_set (err, SF_ETIMEDOUT, "conversion of disk '%s' did not "
+                               "finish in time", disk->target);
+        zclock_sleep (10);
+    }
+    char size [32];
+    snprintf (size, sizeof (size), "%" PRIu64, disk->virtual_size ? disk->virtual_size
+                                                                  : 1024 * 1024);
+    char *argv [] = { "qemu-img", "create", "-q", "-f", "qcow2", (char *) tmp, size, NULL };
+    sf_proc_t *proc = sf_proc_run (argv, cancel, deadline_ms, err);
+    if (!proc)
+        return -1;
+    sf_proc_destroy (&proc);
+    return 0;
+}
+
+static const sf_conv_driver_t s_fake_driver = {
+    .name    = "fake",
+    .convert = s_fake_convert,
+};
+
+static const sf_conv_driver_t *s_drivers [] = {
+    &sf_conv_qemu_driver,
+    &s_fake_driver,
+    NULL
+};
+
+//  --------------------------------------------------------------------------
+//  Constructor
+
+sf_conv_t *
+sf_conv_new (const char *driver, sf_err_t *err)
+{
+    const char *name = driver ? driver : "qemu-img";
+    for (const sf_conv_driver_t **entry = s_drivers; *entry; entry++)
+        if (streq ((*entry)->name, name)) {
+            sf_conv_t *self = (sf_conv_t *) zmalloc (sizeof (sf_conv_t));
+            self->driver = *entry;
+            return self;
+        }
+    sf_err_set (err, SF_EINVAL, "unknown converter '%s'", name);
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Destructor
+
+void
+sf_conv_destroy (sf_conv_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+const char *
+sf_conv_name (sf_conv_t *self)
+{
+    assert (self);
+    return self->driver->name;
+}
+
+int
+sf_conv_convert (sf_conv_t *self, const sf_hv_disk_t *disk, const char *dst,
+                 zsock_t *cancel, int64_t deadline_ms, uint64_t *bytes, sf_err_t *err)
+{
+    assert (self && disk && dst && bytes);
+    if (!disk->source || !*disk->source)
+        return sf_err_set (err, SF_EINVAL, "disk '%s' has no source", disk->target);
+    char *tmp = zsys_sprintf ("%s.tmp", dst);
+    unlink (tmp);               //  leftover of a killed worker
+    int rc = self->driver->convert (self, disk, tmp, cancel, deadline_ms, err);
+    struct stat st;
+    if (rc == 0 && stat (tmp, &st))
+        rc = sf_err_set (err, SF_EIO, "converter left no file '%s'", tmp);
+    if (rc == 0 && rename (tmp, dst))
+        rc = sf_err_set (err, SF_EIO, "cannot rename '%s': %s", tmp, strerror (errno));
+    if (rc == 0)
+        *bytes = (uint64_t) st.st_size;
+    else
+        unlink (tmp);
+    zstr_free (&tmp);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+static void
+s_test_shell (const char *format, const char *dir)
+{
+    char *cmd = zsys_sprintf (format, dir, dir, dir);
+    assert (system (cmd) == 0);         //  test setup only, not product code
+    zstr_free (&cmd);
+}
+
+void
+sf_conv_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_conv: ");
+    //  @selftest
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_conv_new ("nosuch", &err) == NULL && err.code == SF_EINVAL);
+    char dir [] = "/tmp/sf-conv-test-XXXXXX";
+    assert (mkdtemp (dir));
+    //  A raw base with data + a qcow2 overlay: convert flattens the chain
+    s_test_shell ("cd %s && head -c 2097152 /dev/urandom > base.raw && "
+                  "qemu-img create -q -f qcow2 -F raw -b %s/base.raw top.qcow2 && "
+                  "qemu-io -c 'write -P 0x5a 1M 64k' %s/top.qcow2 >/dev/null", dir);
+    sf_hv_disk_t *disk = sf_hv_disk_new ();
+    disk->target = strdup ("vda");
+    disk->type = SF_DISK_FILE;
+    disk->source = zsys_sprintf ("%s/top.qcow2", dir);
+    disk->format = strdup ("qcow2");
+
+    sf_conv_t *conv = sf_conv_new (NULL, &err);
+    assert (conv && streq (sf_conv_name (conv), "qemu-img"));
+    char *dst = zsys_sprintf ("%s/out.qcow2", dir);
+    uint64_t bytes = 0;
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
+    assert (bytes > 2 * 1024 * 1024);
+    //  Standalone (no backing file) and identical to the chain
+    s_test_shell ("cd %s && qemu-img check -q out.qcow2 && "
+                  "! qemu-img info out.qcow2 | grep -q 'backing file' && "
+                  "qemu-img compare -q -f qcow2 -F qcow2 top.qcow2 out.qcow2", dir);
+
+    //  Failure leaves nothing behind, names the disk and qemu-img's words
+    free (disk->source);
+    disk->source = zsys_sprintf ("%s/missing.qcow2", dir);
+    unlink (dst);
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == -1);
+    assert (err.code == SF_EIO && strstr (err.text, "cannot convert disk 'vda'"));
+    assert (strstr (err.text, "missing.qcow2"));
+    assert (!zsys_file_exists (dst));
+    char *tmp = zsys_sprintf ("%s.tmp", dst);
+    assert (!zsys_file_exists (tmp));
+    sf_conv_destroy (&conv);
+    assert (conv == NULL);
+
+    //  Fake: cancellable, then a real empty qcow2
+    conv = sf_conv_new ("fake", &err);
+    assert (conv);
+    disk->virtual_size = 4 * 1024 * 1024;
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
+    s_test_shell ("cd %s && qemu-img check -q out.qcow2 && true %s %s", dir);
+    unlink (dst);
+    zsock_t *reader = zsock_new_pair ("@inproc://sf-conv-test");
+    zsock_t *writer = zsock_new_pair (">inproc://sf-conv-test");
+    zstr_send (writer, "CANCEL");
+    zclock_sleep (10);
+    assert (sf_conv_convert (conv, disk, dst, reader, 0, &bytes, &err) == -1);
+    assert (err.code == SF_ECANCELED);
+    assert (!zsys_file_exists (dst) && !zsys_file_exists (tmp));
+    zsock_destroy (&writer);
+    zsock_destroy (&reader);
+    sf_conv_destroy (&conv);
+
+    zstr_free (&tmp);
+    zstr_free (&dst);
+    sf_hv_disk_destroy (&disk);
+    s_test_shell ("rm -rf %s && true %s %s", dir);
+    //  @end
+    printf ("OK\n");
+}

@@ -1,0 +1,163 @@
+/*  =========================================================================
+    sf_hv - hypervisor interface (driver vtable + dispatch) and the domain
+    and disk values the worker reasons about
+
+    A domain is read into plain values (sf_hv_domain_t) so that nothing
+    outside the driver touches libvirt types. Disk sizes and backing chains
+    of file and block disks come from `qemu-img info --backing-chain`, which
+    is hypervisor-independent, so the dispatcher fills them in for every
+    driver. Storage class and strategy fitness are derived here from the
+    disks, never configured.
+    =========================================================================
+*/
+#ifndef SF_HV_H_INCLUDED
+#define SF_HV_H_INCLUDED
+
+typedef struct _sf_hv_t sf_hv_t;
+
+//  Domain states: the wire values, so they pass through unchanged
+#define SF_HV_RUNNING   SF_STATE_RUNNING
+#define SF_HV_PAUSED    SF_STATE_PAUSED
+#define SF_HV_SHUTOFF   SF_STATE_SHUTOFF
+#define SF_HV_OTHER     SF_STATE_OTHER
+
+//  One disk of a domain. Strings are owned by the disk.
+typedef struct {
+    char *target;               //  "vda"
+    int type;                   //  SF_DISK_FILE, _BLOCK, _RBD, _OTHER
+    char *source;               //  path, device, "pool/image"; "" if empty
+    char *protocol;             //  network protocol ("rbd"), "" otherwise
+    char *format;               //  driver type "qcow2", "raw"; "" if unset
+    char *device;               //  "disk", "cdrom", "floppy", "lun"
+    uint64_t virtual_size;      //  bytes, 0 if unknown
+    uint64_t allocated_size;    //  bytes on the host, whole chain
+    zlistx_t *backing_chain;    //  Owned list of char *, top to bottom,
+                                //  excluding source
+} sf_hv_disk_t;
+
+//  One domain. Owned by whoever got it from sf_hv_list or sf_hv_lookup.
+typedef struct {
+    char uuid [37];             //  lowercase, dashed
+    char *name;                 //  Owned
+    int state;                  //  SF_HV_*
+    zlistx_t *disks;            //  Owned list of sf_hv_disk_t *
+} sf_hv_domain_t;
+
+//  Lookup flags
+#define SF_HV_SIZES     1       //  probe sizes/chains with qemu-img info
+
+//  Driver table (see STYLE.md B9). Drivers fill the domain and its disks
+//  from their own sources; the dispatcher does the rest.
+typedef struct {
+    const char *name;
+    int (*open) (sf_hv_t *self, const char *uri, sf_err_t *err);
+    void (*close) (sf_hv_t *self);
+    //  Append every domain (without sizes) to list
+    int (*list) (sf_hv_t *self, zlistx_t *list, sf_err_t *err);
+    sf_hv_domain_t *(*lookup) (sf_hv_t *self, const char *uuid, sf_err_t *err);
+    int (*state) (sf_hv_t *self, const char *uuid, int *state, sf_err_t *err);
+    int (*suspend) (sf_hv_t *self, const char *uuid, sf_err_t *err);
+    int (*resume) (sf_hv_t *self, const char *uuid, sf_err_t *err);
+} sf_hv_driver_t;
+
+//  Open the hypervisor at uri with the driver that handles it (libvirt
+//  for every URI today). Returns NULL with err (SF_EHV) if it cannot
+//  connect. Caller owns the result and must destroy it.
+sf_hv_t *
+    sf_hv_new (const char *uri, sf_err_t *err);
+
+//  Close and free. Nullifies *self_p.
+void
+    sf_hv_destroy (sf_hv_t **self_p);
+
+//  Driver-private state, for drivers only.
+void *
+    sf_hv_priv (sf_hv_t *self);
+void
+    sf_hv_set_priv (sf_hv_t *self, void *priv);
+const char *
+    sf_hv_uri (sf_hv_t *self);
+
+//  List every domain, sorted by uuid. flags: SF_HV_SIZES. Returns a new
+//  list of sf_hv_domain_t * (caller owns it; destroying the list destroys
+//  the domains), or NULL with err. A disk whose size cannot be probed is
+//  listed with size 0 (a missing file is not a listing error).
+zlistx_t *
+    sf_hv_list (sf_hv_t *self, int flags, sf_err_t *err);
+
+//  Look up one domain by uuid. Returns a new domain (caller owns it) or
+//  NULL with err: SF_ENOENT if there is no such domain. With SF_HV_SIZES a
+//  failing probe is an error (the job needs the sizes).
+sf_hv_domain_t *
+    sf_hv_lookup (sf_hv_t *self, const char *uuid, int flags, sf_err_t *err);
+
+//  Current state (SF_HV_*). Returns 0 or -1 with err.
+int
+    sf_hv_state (sf_hv_t *self, const char *uuid, int *state, sf_err_t *err);
+
+//  Suspend / resume the domain's vCPUs. Returns 0 or -1 with err (SF_EHV).
+int
+    sf_hv_suspend (sf_hv_t *self, const char *uuid, sf_err_t *err);
+int
+    sf_hv_resume (sf_hv_t *self, const char *uuid, sf_err_t *err);
+
+//  Probe one file or block disk with qemu-img info (-U: the image may be
+//  in use). Fills virtual_size, allocated_size and backing_chain. cancel
+//  may be NULL. Returns 0 or -1 with err.
+int
+    sf_hv_disk_probe (sf_hv_disk_t *disk, zsock_t *cancel, sf_err_t *err);
+
+//  True for the disks a snapshot captures (device "disk" or "lun", with a
+//  source); CD-ROMs and floppies are not guest data.
+bool
+    sf_hv_disk_is_data (const sf_hv_disk_t *disk);
+
+//  "rbd" if every data disk is RBD, "file" if every one is file or block,
+//  "mixed" if both, "none" if there are none (or only other types).
+const char *
+    sf_hv_domain_storage_class (const sf_hv_domain_t *domain);
+
+//  Strategies this worker would run for the domain, "" if none:
+//  "file-cold" (running or paused, file storage) or "offline" (shut off,
+//  file storage).
+const char *
+    sf_hv_domain_strategy (const sf_hv_domain_t *domain);
+
+//  Check that strategy can run on domain. Returns 0, or -1 with err
+//  (SF_EINVAL for an unknown strategy, SF_ESTATE when it does not fit).
+int
+    sf_hv_strategy_check (const sf_hv_domain_t *domain, const char *strategy,
+                          sf_err_t *err);
+
+//  The same check from the facts the scheduler also sees: instance name,
+//  state and storage class (for checks against a cached inventory).
+int
+    sf_hv_strategy_fits (const char *name, int state, const char *storage_class,
+                         const char *strategy, sf_err_t *err);
+
+//  Name of a state for messages: "running", "paused", "shutoff", "other".
+const char *
+    sf_hv_state_name (int state);
+
+//  Create a disk or domain value (for drivers and tests); free them.
+sf_hv_disk_t *
+    sf_hv_disk_new (void);
+void
+    sf_hv_disk_destroy (sf_hv_disk_t **self_p);
+sf_hv_domain_t *
+    sf_hv_domain_new (const char *uuid, const char *name, int state);
+void
+    sf_hv_domain_destroy (sf_hv_domain_t **self_p);
+
+//  Find a domain by uuid in a list from sf_hv_list; NULL if absent.
+sf_hv_domain_t *
+    sf_hv_domain_find (zlistx_t *domains, const char *uuid);
+
+//  The drivers
+extern const sf_hv_driver_t sf_hv_libvirt_driver;
+
+//  Self test of this class
+void
+    sf_hv_test (bool verbose);
+
+#endif

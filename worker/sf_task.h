@@ -1,0 +1,65 @@
+/*  =========================================================================
+    sf_task - one snapshot job, run as a zactor so that the agent's event
+    loop never blocks on libvirt, qemu-img or the image store
+
+    Strategies:
+      file-cold  check scratch space, journal + pause guard, suspend, emit
+                 PAUSED, convert every data disk to <workdir>/<job>/
+                 <target>.qcow2, resume, emit RESUMED (ms = pause_ms) and
+                 CONVERTED, store every image, emit UPLOADED, confirm the
+                 guest runs (result.resumed), remove the scratch files.
+      offline    (shut-off domain) convert directly and store; no pause.
+    Every failure after the suspend resumes the guest (the error says if
+    that failed too), removes scratch files and rolls back stored images.
+    A guest that was already paused before the job is converted as it is
+    and left paused: only what the task paused is resumed.
+
+    The actor talks to its owner on the pipe:
+      to the task:    "CANCEL"   stop at the next safe point (kills a
+                                 running qemu-img), then fail ECANCELED
+                      "$TERM"    after the result: end the actor
+      from the task:  "EVENT" + frame    encoded Envelope{JobEvent}
+                      "RESULT" + frame   encoded Envelope{JobResult}; last
+    =========================================================================
+*/
+#ifndef SF_TASK_H_INCLUDED
+#define SF_TASK_H_INCLUDED
+
+//  What a task needs; every string is copied before sf_task_new returns
+typedef struct {
+    const char *job_id;
+    uint32_t attempt;
+    const char *instance_uuid;
+    const char *strategy;           //  "file-cold" or "offline"
+    const char *uri;                //  hypervisor
+    const char *workdir;            //  scratch + journal
+    const char *exe;                //  this program, for the pause guard
+    const char *run_id;             //  this worker run, for the pause journal
+    int64_t max_pause_ms;           //  guard deadline
+    sf_imgstore_cfg_t store;        //  where images go
+    const char *conv_driver;        //  NULL = "qemu-img"; "fake" in unit tests
+} sf_task_args_t;
+
+//  Start the job in a new actor. Returns the actor (caller destroys it
+//  after the RESULT message, or to abandon it: then it stops as on CANCEL
+//  and the result is lost).
+zactor_t *
+    sf_task_new (const sf_task_args_t *args);
+
+//  For self tests: write disk files and a libvirt test:// node file into
+//  dir, with domains 'run' (running, qcow2 on a raw base), 'held' (paused),
+//  'off' (shut off, raw) and 'huge' (running, 1 PiB virtual size).
+//  Returns the test:// URI (caller frees).
+char *
+    sf_task_test_node (const char *dir);
+
+#define SF_TEST_RUN_UUID    "00000000-0000-4000-8000-000000000001"
+#define SF_TEST_HELD_UUID   "00000000-0000-4000-8000-000000000002"
+#define SF_TEST_OFF_UUID    "00000000-0000-4000-8000-000000000003"
+#define SF_TEST_HUGE_UUID   "00000000-0000-4000-8000-000000000004"
+
+//  Self test of this class
+void
+    sf_task_test (bool verbose);
+
+#endif

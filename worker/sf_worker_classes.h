@@ -1,0 +1,23 @@
+/*  =========================================================================
+    sf_worker_classes - private umbrella header of the worker's classes
+
+    Every worker .c file includes this one header, as czmq's classes
+    include czmq_classes.h: the shared core first, then the worker classes
+    in dependency order.
+    =========================================================================
+*/
+#ifndef SF_WORKER_CLASSES_H_INCLUDED
+#define SF_WORKER_CLASSES_H_INCLUDED
+
+#include "sf_core.h"
+
+#include "sf_proc.h"
+#include "sf_hv.h"
+#include "sf_conv.h"
+#include "sf_imgstore.h"
+#include "sf_guard.h"
+#include "sf_scan.h"
+#include "sf_task.h"
+#include "sf_agent.h"
+
+#endif
