@@ -815,12 +815,257 @@ sf_agent_actor (zsock_t *pipe, void *args)
 }
 
 //  --------------------------------------------------------------------------
-//  Self test
+//  Self test: the agent as an actor against an in-process ROUTER playing
+//  the scheduler; libvirt's test:// mock with real disk files; the fake
+//  converter where a job must be slow enough to be seen running.
+
+typedef struct {
+    zsock_t *router;
+    zframe_t *peer;             //  the agent's routing id
+    int heartbeats;
+} sched_t;
+
+//  Next message that is not a heartbeat
+static sf_envelope_t *
+s_test_recv (sched_t *sched)
+{
+    while (true) {
+        zsock_set_rcvtimeo (sched->router, 20000);
+        zframe_t *peer = NULL;
+        sf_err_t err = SF_ERR_INIT;
+        sf_envelope_t *env = sf_wire_recv (zsock_resolve (sched->router), &peer, &err);
+        assert (env);
+        zframe_destroy (&sched->peer);
+        sched->peer = peer;
+        if (env->body_case != SF_BODY_HEARTBEAT)
+            return env;
+        sched->heartbeats++;
+        sf_wire_free (&env);
+    }
+}
+
+static void
+s_test_expect (sched_t *sched, int body_case)
+{
+    sf_envelope_t *env = s_test_recv (sched);
+    assert ((int) env->body_case == body_case);
+    sf_wire_free (&env);
+}
+
+static void
+s_test_assign (sched_t *sched, const char *job, uint32_t attempt, const char *uuid,
+               const char *strategy)
+{
+    sf_job_assign_t assign = SF_JOB_ASSIGN_INIT;
+    assign.job_id = (char *) job;
+    assign.attempt = attempt;
+    assign.instance_uuid = (char *) uuid;
+    assign.strategy = (char *) strategy;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_JOB_ASSIGN;
+    env.job_assign = &assign;
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+}
+
+//  Next result; job events are checked to belong to job and collected
+static sf_envelope_t *
+s_test_result (sched_t *sched, const char *job, char *phases)
+{
+    size_t count = 0;
+    while (true) {
+        sf_envelope_t *env = s_test_recv (sched);
+        if (env->body_case == SF_BODY_JOB_RESULT) {
+            phases [count] = 0;
+            return env;
+        }
+        assert (env->body_case == SF_BODY_JOB_EVENT);
+        assert (streq (env->job_event->job_id, job));
+        phases [count++] = "?qprcudf" [env->job_event->phase];
+        sf_wire_free (&env);
+    }
+}
+
+static void
+s_test_refused (sched_t *sched, const char *job, uint32_t attempt, const char *uuid,
+                const char *strategy, int code, const char *text)
+{
+    char phases [16];
+    s_test_assign (sched, job, attempt, uuid, strategy);
+    sf_envelope_t *env = s_test_result (sched, job, phases);
+    sf_job_result_t *res = env->job_result;
+    assert (streq (res->job_id, job) && res->attempt == attempt && !res->ok);
+    assert (res->error && res->error->code == code && strstr (res->error->text, text));
+    assert (streq (phases, ""));
+    sf_wire_free (&env);
+}
+
+static void
+s_test_connect (sched_t *sched)
+{
+    sf_envelope_t *env = s_test_recv (sched);
+    assert (env->body_case == SF_BODY_HELLO);
+    assert (streq (env->hello->node, "node-t") && env->hello->max_jobs == 1);
+    assert (env->hello->n_strategies == 2);
+    assert (streq (env->hello->strategies [0], "file-cold"));
+    sf_wire_free (&env);
+    env = s_test_recv (sched);
+    assert (env->body_case == SF_BODY_INVENTORY);
+    assert (env->inventory->n_instances == 4);
+    const sf_instance_t *run = sf_scan_find (env, SF_TEST_RUN_UUID);
+    assert (run && streq (run->name, "run") && run->state == SF_STATE_RUNNING);
+    assert (streq (run->storage_class, "file") && run->n_disks == 2);
+    assert (run->disks [0]->virtual_size == 4 * 1024 * 1024);
+    assert (run->disks [0]->n_backing_chain == 1);
+    sf_wire_free (&env);
+}
+
+static void
+s_test_jobs (sched_t *sched)
+{
+    char phases [16];
+    //  A job runs; meanwhile: over the limit, repeated, stale attempts
+    s_test_assign (sched, "J1", 2, SF_TEST_RUN_UUID, "file-cold");
+    s_test_refused (sched, "J2", 1, SF_TEST_OFF_UUID, "offline", SF_EBUSY, "max_jobs is 1");
+    s_test_assign (sched, "J1", 2, SF_TEST_RUN_UUID, "file-cold");
+    s_test_assign (sched, "J1", 1, SF_TEST_RUN_UUID, "file-cold");
+    sf_envelope_t *env = s_test_result (sched, "J1", phases);
+    assert (env->job_result->ok && env->job_result->resumed && streq (phases, "qprcu"));
+    assert (env->job_result->attempt == 2 && env->job_result->n_images == 1);
+    char *image = strdup (env->job_result->images [0]->id);
+    sf_wire_free (&env);
+    //  A finished attempt assigned again: the same result, no second run
+    s_test_assign (sched, "J1", 2, SF_TEST_RUN_UUID, "file-cold");
+    env = s_test_result (sched, "J1", phases);
+    assert (env->job_result->ok && streq (phases, ""));
+    assert (streq (env->job_result->images [0]->id, image));
+    sf_wire_free (&env);
+    free (image);
+    //  What does not fit is refused at once, with a clear error
+    s_test_refused (sched, "J5", 1, "00000000-0000-0000-0000-00000000dead", "file-cold",
+                    SF_ENOENT, "unknown instance");
+    s_test_refused (sched, "J6", 1, SF_TEST_RUN_UUID, "offline", SF_ESTATE,
+                    "'run' is running");
+    s_test_refused (sched, "J7", 1, SF_TEST_OFF_UUID, "file-cold", SF_ESTATE,
+                    "'off' is shutoff");
+    s_test_refused (sched, "J8", 1, SF_TEST_RUN_UUID, "rbd", SF_EINVAL, "unknown strategy");
+    //  Cancelled while paused
+    s_test_assign (sched, "J3", 1, SF_TEST_RUN_UUID, "file-cold");
+    s_test_expect (sched, SF_BODY_JOB_EVENT);
+    s_test_expect (sched, SF_BODY_JOB_EVENT);      //  paused
+    sf_job_cancel_t cancel = SF_JOB_CANCEL_INIT;
+    cancel.job_id = "J3";
+    cancel.attempt = 1;
+    sf_envelope_t cancel_env = SF_ENVELOPE_INIT;
+    cancel_env.body_case = SF_BODY_JOB_CANCEL;
+    cancel_env.job_cancel = &cancel;
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &cancel_env, NULL) == 0);
+    env = s_test_result (sched, "J3", phases);
+    assert (!env->job_result->ok && env->job_result->error->code == SF_ECANCELED);
+    assert (env->job_result->resumed);
+    sf_wire_free (&env);
+}
+
+static void
+s_test_protocol (sched_t *sched, zactor_t *agent)
+{
+    //  Garbage is counted and dropped; the agent keeps serving
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (sched->peer) });
+    zmsg_addstr (msg, "garbage");
+    zmsg_send (&msg, sched->router);
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    sf_hello_t hello = SF_HELLO_INIT;
+    hello.node = "sched";
+    env.body_case = SF_BODY_HELLO;
+    env.hello = &hello;
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    zclock_sleep (100);
+    zstr_send (agent, "INVALID");
+    char *count = zstr_recv (agent);
+    assert (count && streq (count, "2"));
+    zstr_free (&count);
+    //  The scheduler forgot us: Hello + Inventory again
+    sf_error_info_t error = SF_ERROR_INFO_INIT;
+    error.code = SF_ENODE;
+    error.text = "unknown peer, send hello";
+    env.body_case = SF_BODY_ERROR;
+    env.error = &error;
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    s_test_connect (sched);
+    sf_welcome_t welcome = SF_WELCOME_INIT;
+    welcome.heartbeat_ms = 50;
+    env.body_case = SF_BODY_WELCOME;
+    env.welcome = &welcome;
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+}
 
 void
 sf_agent_test (bool verbose)
 {
     (void) verbose;
     printf (" * sf_agent: ");
+    //  @selftest
+    sf_err_t err = SF_ERR_INIT;
+    char dir [] = "/tmp/sf-agent-test-XXXXXX";
+    assert (mkdtemp (dir));
+    //  Configuration: defaults, and errors naming file and line
+    sf_agent_cfg_t cfg;
+    char *path = zsys_sprintf ("%s/worker.conf", dir);
+    FILE *file = fopen (path, "w");
+    assert (file);
+    fprintf (file, "[worker]\nname = node 1\n");
+    fclose (file);
+    assert (sf_agent_cfg_load (&cfg, path, &err) == -1);
+    char *expect = zsys_sprintf ("%s:2: 'worker.name' must be a safe identifier", path);
+    assert (strncmp (err.text, expect, strlen (expect)) == 0);
+    sf_agent_cfg_release (&cfg);
+    zstr_free (&expect);
+    char *uri = sf_task_test_node (dir);
+    char *work = zsys_sprintf ("%s/work", dir);
+    char *images = zsys_sprintf ("%s/images", dir);
+    file = fopen (path, "w");
+    fprintf (file, "[worker]\nname = node-t\nscheduler = inproc://sf-agent-test\n"
+             "max_jobs = 1\nworkdir = %s\nheartbeat = 100ms\ninventory_interval = 200ms\n"
+             "[hypervisor]\nuri = %s\n[imagestore]\ndriver = dir\npath = %s\n"
+             "[pause]\nmax_pause = 1m\n[log]\nlevel = err\n", work, uri, images);
+    fclose (file);
+    assert (sf_agent_cfg_load (&cfg, path, &err) == 0);
+    assert (cfg.max_jobs == 1 && cfg.heartbeat == 100 && cfg.max_pause == 60000);
+    cfg.conv_driver = "fake";
+    //  Stale scratch of a killed run is cleaned at start
+    assert (zsys_dir_create ("%s/J0", work) == 0);
+
+    sched_t sched = { zsock_new_router ("@inproc://sf-agent-test"), NULL, 0 };
+    zactor_t *agent = zactor_new (sf_agent_actor, &cfg);
+    s_test_connect (&sched);
+    s_test_jobs (&sched);
+    s_test_protocol (&sched, agent);
+    assert (sched.heartbeats > 0);
+    char *stale = zsys_sprintf ("%s/J0", work);
+    assert (!zsys_file_exists (stale));
+
+    //  Stopping with a job paused: the guest is resumed, the result sent
+    s_test_assign (&sched, "J4", 1, SF_TEST_RUN_UUID, "file-cold");
+    s_test_expect (&sched, SF_BODY_JOB_EVENT);
+    s_test_expect (&sched, SF_BODY_JOB_EVENT);
+    zactor_destroy (&agent);
+    char phases [16];
+    sf_envelope_t *env = s_test_result (&sched, "J4", phases);
+    assert (!env->job_result->ok && env->job_result->error->code == SF_ECANCELED);
+    assert (strstr (env->job_result->error->text, "guest resumed"));
+    sf_wire_free (&env);
+
+    zframe_destroy (&sched.peer);
+    zsock_destroy (&sched.router);
+    sf_agent_cfg_release (&cfg);
+    char *cmd = zsys_sprintf ("rm -rf %s", dir);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    zstr_free (&stale);
+    zstr_free (&images);
+    zstr_free (&work);
+    zstr_free (&uri);
+    zstr_free (&path);
+    //  @end
     printf ("OK\n");
 }
