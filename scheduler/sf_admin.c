@@ -1,0 +1,448 @@
+/*  =========================================================================
+    sf_admin - the scheduler's admin endpoint (what the snapfleet CLI
+    talks to)
+
+    JSON rather than protobuf: the CLI's output is JSON anyway, the
+    commands are few and small, and an operator can poke the endpoint with
+    any ZeroMQ client while debugging. Every request is size-checked before
+    it is parsed and type-checked after, so no input can crash or stall
+    the scheduler.
+    =========================================================================
+*/
+#include "sf_sched_classes.h"
+
+struct _sf_admin_t {
+    sf_sched_t *sched;          //  Borrowed: our owner
+    zsock_t *router;            //  Owned
+};
+
+SF_LOG_MODULE ("sched.admin");
+
+//  libzmq drops a connection that sends a frame larger than this; between
+//  SF_ADMIN_MAX_REQUEST and this the client gets an error reply instead
+#define MAX_FRAME (1024 * 1024)
+#define MAX_ARG 4096
+
+typedef json_t *(command_fn) (sf_admin_t *self, json_t *request, sf_err_t *err);
+
+typedef struct {
+    const char *name;
+    const char *args [2];       //  Allowed string arguments, NULL-terminated
+    const char *required;       //  Required argument, or NULL
+    command_fn *run;            //  Returns the payload object, or NULL + err
+} command_t;
+
+//  --------------------------------------------------------------------------
+//  Commands
+
+static json_t *
+s_wrap (const char *key, json_t *value)
+{
+    return value? json_pack ("{s:o}", key, value): NULL;
+}
+
+static const char *
+s_arg (json_t *request, const char *key)
+{
+    return json_string_value (json_object_get (request, key));
+}
+
+static json_t *
+s_cmd_nodes (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    (void) request;
+    return s_wrap ("nodes", sf_store_nodes_json (sf_sched_store (self->sched), err));
+}
+
+static json_t *
+s_cmd_instances (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    return s_wrap ("instances", sf_store_instances_json (sf_sched_store (self->sched),
+                                                         s_arg (request, "node"), NULL, err));
+}
+
+static json_t *
+s_cmd_snapshot (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    return s_wrap ("job", sf_sched_snapshot (self->sched, s_arg (request, "instance"), err));
+}
+
+static json_t *
+s_cmd_jobs (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    (void) request;
+    return s_wrap ("jobs", sf_jobs_list_json (sf_sched_jobs (self->sched), err));
+}
+
+static json_t *
+s_cmd_job_show (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    return s_wrap ("job", sf_jobs_json (sf_sched_jobs (self->sched),
+                                        s_arg (request, "job_id"), err));
+}
+
+static json_t *
+s_cmd_images (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    (void) request;
+    return s_wrap ("images", sf_jobs_images_json (sf_sched_jobs (self->sched), err));
+}
+
+static json_t *
+s_cmd_status (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    (void) request;
+    (void) err;
+    const sf_sched_stats_t *stats = sf_sched_stats (self->sched);
+    return json_pack ("{s:{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "status",
+        "version", SF_VERSION,
+        "nodes_up", (json_int_t) sf_peers_up_count (sf_sched_peers (self->sched)),
+        "worker_invalid", (json_int_t) stats->worker_invalid,
+        "worker_unknown", (json_int_t) stats->worker_unknown,
+        "worker_unexpected", (json_int_t) stats->worker_unexpected,
+        "worker_fenced", (json_int_t) stats->worker_fenced,
+        "admin_requests", (json_int_t) stats->admin_requests,
+        "admin_invalid", (json_int_t) stats->admin_invalid);
+}
+
+static const command_t s_commands [] = {
+    { "nodes",      { NULL },           NULL,       s_cmd_nodes },
+    { "instances",  { "node", NULL },   NULL,       s_cmd_instances },
+    { "snapshot",   { "instance", NULL }, "instance", s_cmd_snapshot },
+    { "jobs",       { NULL },           NULL,       s_cmd_jobs },
+    { "job_show",   { "job_id", NULL }, "job_id",   s_cmd_job_show },
+    { "images",     { NULL },           NULL,       s_cmd_images },
+    { "status",     { NULL },           NULL,       s_cmd_status },
+    { NULL }
+};
+
+//  --------------------------------------------------------------------------
+//  Parsing and checking a request
+
+static bool
+s_arg_allowed (const command_t *command, const char *key)
+{
+    if (streq (key, "cmd") || streq (key, "id"))
+        return true;
+    for (int i = 0; command->args [i]; i++)
+        if (streq (command->args [i], key))
+            return true;
+    return false;
+}
+
+static int
+s_check_args (const command_t *command, json_t *request, sf_err_t *err)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach (request, key, value) {
+        if (!s_arg_allowed (command, key))
+            return sf_err_set (err, SF_EINVAL, "unknown argument '%.64s' for command '%s'",
+                               key, command->name);
+        if (streq (key, "cmd") || streq (key, "id"))
+            continue;
+        if (!json_is_string (value))
+            return sf_err_set (err, SF_EINVAL, "argument '%s' must be a string", key);
+        size_t length = json_string_length (value);
+        if (length == 0 || length > MAX_ARG)
+            return sf_err_set (err, SF_EINVAL, "argument '%s' must be 1 to %d bytes",
+                               key, MAX_ARG);
+    }
+    if (command->required && !json_object_get (request, command->required))
+        return sf_err_set (err, SF_EINVAL, "command '%s' needs argument '%s'",
+                           command->name, command->required);
+    return 0;
+}
+
+static const command_t *
+s_parse (const void *data, size_t size, json_t **request_p, sf_err_t *err)
+{
+    if (size > SF_ADMIN_MAX_REQUEST) {
+        sf_err_set (err, SF_EPROTO, "request of %zu bytes exceeds the %d-byte limit",
+                    size, SF_ADMIN_MAX_REQUEST);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *request = json_loadb ((const char *) data, size, JSON_REJECT_DUPLICATES, &jerr);
+    *request_p = request;
+    if (!request) {
+        sf_err_set (err, SF_EPROTO, "request is not valid JSON: %s", jerr.text);
+        return NULL;
+    }
+    if (!json_is_object (request)) {
+        sf_err_set (err, SF_EPROTO, "request must be a JSON object");
+        return NULL;
+    }
+    json_t *id = json_object_get (request, "id");
+    if (id && !json_is_integer (id)
+           && !(json_is_string (id) && json_string_length (id) <= 256)) {
+        sf_err_set (err, SF_EINVAL, "'id' must be an integer or a short string");
+        return NULL;
+    }
+    const char *name = json_string_value (json_object_get (request, "cmd"));
+    if (!name) {
+        sf_err_set (err, SF_EINVAL, "request needs a string 'cmd'");
+        return NULL;
+    }
+    for (const command_t *command = s_commands; command->name; command++)
+        if (streq (command->name, name))
+            return s_check_args (command, request, err)? NULL: command;
+    sf_err_set (err, SF_EINVAL, "unknown command '%.64s'", name);
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Executing
+
+static json_t *
+s_error_reply (const sf_err_t *err)
+{
+    return json_pack ("{s:b, s:{s:i, s:o}}", "ok", 0, "error", "code", err->code,
+                      "text", sf_store_json_string (err->text));
+}
+
+char *
+sf_admin_execute (sf_admin_t *self, const void *data, size_t size)
+{
+    assert (self);
+    sf_sched_stats_t *stats = sf_sched_stats (self->sched);
+    sf_err_t err = SF_ERR_INIT;
+    json_t *request = NULL, *reply = NULL;
+    const command_t *command = s_parse (data, size, &request, &err);
+    if (!command) {
+        stats->admin_invalid++;
+        SF_WARN (NULL, "rejecting admin request: %s", err.text);
+        reply = s_error_reply (&err);
+    }
+    else {
+        json_t *payload = command->run (self, request, &err);
+        if (payload) {
+            reply = json_pack ("{s:b}", "ok", 1);
+            json_object_update (reply, payload);
+            json_decref (payload);
+        }
+        else {
+            SF_INFO (NULL, "admin command '%s' failed: %s", command->name, err.text);
+            reply = s_error_reply (&err);
+        }
+    }
+    json_t *id = request? json_object_get (request, "id"): NULL;
+    if (id && (json_is_integer (id) || json_is_string (id)))
+        json_object_set (reply, "id", id);
+    stats->admin_requests++;
+    char *text = json_dumps (reply, JSON_COMPACT);
+    assert (text);
+    json_decref (reply);
+    json_decref (request);
+    return text;
+}
+
+//  --------------------------------------------------------------------------
+//  The socket
+
+sf_admin_t *
+sf_admin_new (sf_sched_t *sched, const char *endpoint, sf_err_t *err)
+{
+    assert (sched);
+    assert (endpoint);
+    sf_admin_t *self = (sf_admin_t *) zmalloc (sizeof (sf_admin_t));
+    self->sched = sched;
+    self->router = zsock_new (ZMQ_ROUTER);
+    assert (self->router);
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_sndtimeo (self->router, 0);
+    zsock_set_linger (self->router, 0);
+    zsock_set_maxmsgsize (self->router, MAX_FRAME);
+    if (zsock_bind (self->router, "%s", endpoint) == -1) {
+        sf_err_set (err, SF_EIO, "cannot bind admin endpoint '%s': %s", endpoint,
+                    zmq_strerror (zmq_errno ()));
+        sf_admin_destroy (&self);
+        return NULL;
+    }
+    if (!sf_schedcfg_is_loopback (endpoint))
+        SF_WARN (NULL, "admin endpoint '%s' is not loopback: anyone who can reach it can "
+                 "run every admin command, in PLAINTEXT (CURVE is not implemented yet)",
+                 endpoint);
+    return self;
+}
+
+void
+sf_admin_destroy (sf_admin_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_admin_t *self = *self_p;
+        zsock_destroy (&self->router);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+zsock_t *
+sf_admin_sock (sf_admin_t *self)
+{
+    assert (self);
+    return self->router;
+}
+
+//  Frames: [routing id, body] from DEALER, [routing id, "", body] from REQ
+
+void
+sf_admin_handle (sf_admin_t *self)
+{
+    assert (self);
+    zmsg_t *msg = zmsg_recv (self->router);
+    if (!msg)
+        return;                 //  Interrupted
+    zframe_t *routing_id = zmsg_pop (msg);
+    zframe_t *delimiter = NULL;
+    if (zmsg_size (msg) == 2 && zframe_size (zmsg_first (msg)) == 0)
+        delimiter = zmsg_pop (msg);
+    char *text;
+    if (zmsg_size (msg) == 1) {
+        zframe_t *body = zmsg_first (msg);
+        text = sf_admin_execute (self, zframe_data (body), zframe_size (body));
+    }
+    else {
+        sf_err_t err = SF_ERR_INIT;
+        sf_err_set (&err, SF_EPROTO, "request must be one frame, not %zu", zmsg_size (msg));
+        sf_sched_stats (self->sched)->admin_invalid++;
+        SF_WARN (NULL, "rejecting admin request: %s", err.text);
+        json_t *reply = s_error_reply (&err);
+        text = json_dumps (reply, JSON_COMPACT);
+        json_decref (reply);
+    }
+    zmsg_destroy (&msg);
+    zmsg_t *answer = zmsg_new ();
+    zmsg_append (answer, &routing_id);
+    if (delimiter)
+        zmsg_append (answer, &delimiter);
+    zmsg_addstr (answer, text);
+    free (text);
+    if (zmsg_send (&answer, self->router)) {
+        SF_INFO (NULL, "cannot answer admin client (gone?): %s", zmq_strerror (zmq_errno ()));
+        zmsg_destroy (&answer);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: malformed requests over a real socket
+
+typedef struct {
+    const char *request;
+    int code;                   //  Expected error code
+    const char *text;           //  Expected start of the error text
+} bad_case_t;
+
+static const bad_case_t s_bad_cases [] = {
+    { "hello", SF_EPROTO, "request is not valid JSON" },
+    { "", SF_EPROTO, "request is not valid JSON" },
+    { "[1,2]", SF_EPROTO, "request must be a JSON object" },
+    { "{\"cmd\":\"nodes\",\"cmd\":\"jobs\"}", SF_EPROTO, "request is not valid JSON" },
+    { "{\"cmd\":5}", SF_EINVAL, "request needs a string 'cmd'" },
+    { "{}", SF_EINVAL, "request needs a string 'cmd'" },
+    { "{\"cmd\":\"format_disk\"}", SF_EINVAL, "unknown command 'format_disk'" },
+    { "{\"cmd\":\"nodes\",\"verbose\":true}", SF_EINVAL,
+      "unknown argument 'verbose' for command 'nodes'" },
+    { "{\"cmd\":\"snapshot\"}", SF_EINVAL, "command 'snapshot' needs argument 'instance'" },
+    { "{\"cmd\":\"snapshot\",\"instance\":42}", SF_EINVAL,
+      "argument 'instance' must be a string" },
+    { "{\"cmd\":\"instances\",\"node\":\"\"}", SF_EINVAL, "argument 'node' must be 1 to" },
+    { "{\"cmd\":\"status\",\"id\":[1]}", SF_EINVAL, "'id' must be an integer" },
+    { NULL }
+};
+
+static json_t *
+s_test_call (zsock_t *client, const void *data, size_t size)
+{
+    zframe_t *frame = zframe_new (data, size);
+    int rc = zframe_send (&frame, client, 0);
+    assert (rc == 0);
+    char *text = zstr_recv (client);
+    assert (text);
+    json_t *reply = json_loads (text, 0, NULL);
+    assert (reply);
+    zstr_free (&text);
+    return reply;
+}
+
+static void
+s_test_expect_error (json_t *reply, int code, const char *text)
+{
+    assert (json_is_false (json_object_get (reply, "ok")));
+    assert (json_integer_value (sf_harness_get (reply, "error.code")) == code);
+    const char *got = json_string_value (sf_harness_get (reply, "error.text"));
+    if (!got || strncmp (got, text, strlen (text)))
+        fprintf (stderr, "\nexpected '%s', got '%s'\n", text, got? got: "(null)");
+    assert (got && strncmp (got, text, strlen (text)) == 0);
+}
+
+static void
+s_test_frames (zsock_t *client, const char *endpoint)
+{
+    //  Too large, binary, several frames
+    size_t size = SF_ADMIN_MAX_REQUEST + 1;
+    char *large = (char *) zmalloc (size);
+    memset (large, ' ', size);
+    json_t *reply = s_test_call (client, large, size);
+    s_test_expect_error (reply, SF_EPROTO, "request of 65537 bytes exceeds");
+    json_decref (reply);
+    free (large);
+    reply = s_test_call (client, "\0\xff\x01{", 4);
+    s_test_expect_error (reply, SF_EPROTO, "request is not valid JSON");
+    json_decref (reply);
+    zstr_sendx (client, "{\"cmd\":\"nodes\"}", "{\"cmd\":\"jobs\"}", "x", NULL);
+    char *text = zstr_recv (client);
+    reply = json_loads (text, 0, NULL);
+    zstr_free (&text);
+    s_test_expect_error (reply, SF_EPROTO, "request must be one frame, not 3");
+    json_decref (reply);
+
+    //  A REQ client gets its delimiter back
+    zsock_t *req = zsock_new_req (endpoint);
+    zstr_send (req, "{\"cmd\":\"jobs\",\"id\":\"r1\"}");
+    text = zstr_recv (req);
+    assert (text && streq (text, "{\"ok\":true,\"jobs\":[],\"id\":\"r1\"}"));
+    zstr_free (&text);
+    zsock_destroy (&req);
+}
+
+void
+sf_admin_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_admin: ");
+    //  @selftest
+    sf_harness_t *harness = sf_harness_new ("sf_admin_test", 5000);
+    zsock_t *client = zsock_new_dealer (sf_harness_admin_endpoint (harness));
+    assert (client);
+    zsock_set_rcvtimeo (client, 5000);
+    int invalid = 0;
+    for (const bad_case_t *bad = s_bad_cases; bad->request; bad++, invalid++) {
+        json_t *reply = s_test_call (client, bad->request, strlen (bad->request));
+        s_test_expect_error (reply, bad->code, bad->text);
+        json_decref (reply);
+    }
+    s_test_frames (client, sf_harness_admin_endpoint (harness));
+    invalid += 3;
+
+    //  Valid requests on an empty scheduler
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J9\"}");
+    s_test_expect_error (reply, SF_ENOENT, "no job 'J9'");
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"images\"}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    assert (json_array_size (json_object_get (reply, "images")) == 0);
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"instances\",\"node\":\"n1\"}");
+    assert (json_array_size (json_object_get (reply, "instances")) == 0);
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
+    assert (json_integer_value (sf_harness_get (reply, "status.admin_invalid")) == invalid);
+    json_decref (reply);
+
+    zsock_destroy (&client);
+    sf_harness_destroy (&harness);
+    //  @end
+    printf ("OK\n");
+}

@@ -1,0 +1,75 @@
+/*  =========================================================================
+    sf_admin - the scheduler's admin endpoint (what the snapfleet CLI
+    talks to)
+
+    Transport: a ROUTER on admin_bind. A client connects DEALER and sends
+    one frame; a REQ client (one empty delimiter frame first) works too.
+    Each request frame is one JSON object of at most 64 KiB; each reply is
+    one JSON object in one frame, with the same envelope (delimiter or
+    not) as the request.
+
+    Request:  {"cmd": NAME, ["id": STRING|INT,] ARGS...}
+      {"cmd":"nodes"}
+      {"cmd":"instances"}                 {"cmd":"instances","node":"n1"}
+      {"cmd":"snapshot","instance":"vm1"} (a name or a uuid)
+      {"cmd":"jobs"}
+      {"cmd":"job_show","job_id":"J42"}
+      {"cmd":"images"}
+      {"cmd":"status"}
+    Arguments are strings; unknown keys are errors.
+
+    Reply:    {"ok":true, ["id":..,] PAYLOAD}
+      nodes     "nodes":[{"name","state","last_seen","instances","running_jobs"}]
+      instances "instances":[{"uuid","name","node","state","storage_class",
+                              "strategy","disks":[...]}]
+      snapshot  "job":{...}  the new job (see sf_jobs_json)
+      jobs      "jobs":[{...}]
+      job_show  "job":{...}
+      images    "images":[{"store","id","path","size","sha256","job_id",
+                           "instance","disk_target","created"}]
+      status    "status":{"version","nodes_up","worker_invalid",
+                          "worker_unknown","worker_unexpected","worker_fenced",
+                          "admin_requests","admin_invalid"}
+    or        {"ok":false, ["id":..,] "error":{"code":N,"text":"..."}}
+    with N an SF_E* code (SF_EPROTO for a malformed request, SF_EINVAL for
+    a bad command or argument, SF_ENOENT, SF_ENODE, ... from the command).
+    "id", if given, is echoed so a client can match replies to requests.
+    =========================================================================
+*/
+#ifndef SF_ADMIN_H_INCLUDED
+#define SF_ADMIN_H_INCLUDED
+
+typedef struct _sf_admin_t sf_admin_t;
+
+//  Largest request accepted, in bytes
+#define SF_ADMIN_MAX_REQUEST (64 * 1024)
+
+//  Bind the admin ROUTER on endpoint. sched is borrowed and must outlive
+//  the result. Returns NULL with err set. Caller owns the result.
+sf_admin_t *
+    sf_admin_new (sf_sched_t *sched, const char *endpoint, sf_err_t *err);
+
+//  Close the socket. Nullifies *self_p.
+void
+    sf_admin_destroy (sf_admin_t **self_p);
+
+//  The admin socket, for the scheduler's zloop. Borrowed.
+zsock_t *
+    sf_admin_sock (sf_admin_t *self);
+
+//  Receive one message from the socket and answer it. Never fails: a bad
+//  request gets an error reply (or, if it cannot be answered, is dropped)
+//  and is counted in the scheduler's stats.
+void
+    sf_admin_handle (sf_admin_t *self);
+
+//  Execute one request given as bytes and return the reply as a JSON text
+//  (caller frees it). What sf_admin_handle does between the frames.
+char *
+    sf_admin_execute (sf_admin_t *self, const void *data, size_t size);
+
+//  Self test of this class
+void
+    sf_admin_test (bool verbose);
+
+#endif

@@ -1,0 +1,290 @@
+/*  =========================================================================
+    sf_harness - test harness: a scheduler running in-process, fake
+    workers and an admin client
+
+    The scheduler runs as a zactor on its own thread, exactly the object
+    main() runs; only the endpoints (inproc:// or tcp://127.0.0.1:*) and
+    the database (a temporary file) differ.
+    =========================================================================
+*/
+#include "sf_sched_classes.h"
+
+struct _sf_harness_t {
+    sf_schedcfg_t cfg;          //  Owned strings
+    zactor_t *actor;            //  Owned: the scheduler
+    zsock_t *admin;             //  Owned: admin client (DEALER)
+    int next_id;                //  Admin request ids
+};
+
+//  --------------------------------------------------------------------------
+//  Lifecycle
+
+static void
+s_set (char **field, const char *value)
+{
+    free (*field);
+    *field = strdup (value);
+}
+
+static void
+s_start (sf_harness_t *self)
+{
+    self->actor = zactor_new (sf_sched_actor, &self->cfg);
+    assert (self->actor);
+    //  Learn the endpoints as bound (ephemeral tcp ports resolved)
+    zstr_send (self->actor, "ENDPOINTS");
+    char *workers = NULL, *admin = NULL;
+    int rc = zstr_recvx (self->actor, &workers, &admin, NULL);
+    assert (rc == 2);           //  Else the scheduler did not start: see stderr
+    s_set (&self->cfg.bind, workers);
+    s_set (&self->cfg.admin_bind, admin);
+    zstr_free (&workers);
+    zstr_free (&admin);
+    self->admin = zsock_new_dealer (self->cfg.admin_bind);
+    assert (self->admin);
+    zsock_set_rcvtimeo (self->admin, 5000);
+    zsock_set_linger (self->admin, 0);
+}
+
+static void
+s_stop (sf_harness_t *self)
+{
+    zsock_destroy (&self->admin);
+    zactor_destroy (&self->actor);
+}
+
+sf_harness_t *
+sf_harness_new (const char *name, int64_t node_timeout_ms)
+{
+    assert (name);
+    sf_harness_t *self = (sf_harness_t *) zmalloc (sizeof (sf_harness_t));
+    sf_schedcfg_init (&self->cfg);
+    char text [256];
+    bool tcp = strncmp (name, "tcp", 3) == 0;
+    snprintf (text, sizeof (text), tcp? "tcp://127.0.0.1:*": "inproc://%s-workers", name);
+    s_set (&self->cfg.bind, text);
+    snprintf (text, sizeof (text), tcp? "tcp://127.0.0.1:*": "inproc://%s-admin", name);
+    s_set (&self->cfg.admin_bind, text);
+    snprintf (text, sizeof (text), "/tmp/sf_harness_%s_%d.db", name, (int) getpid ());
+    s_set (&self->cfg.database, text);
+    unlink (text);
+    self->cfg.heartbeat_ms = 100;
+    self->cfg.node_timeout_ms = node_timeout_ms;
+    s_start (self);
+    return self;
+}
+
+static void
+s_unlink_db (const char *path)
+{
+    char file [300];
+    const char *suffixes [] = { "", "-wal", "-shm", NULL };
+    for (int i = 0; suffixes [i]; i++) {
+        snprintf (file, sizeof (file), "%s%s", path, suffixes [i]);
+        unlink (file);
+    }
+}
+
+void
+sf_harness_destroy (sf_harness_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_harness_t *self = *self_p;
+        s_stop (self);
+        s_unlink_db (self->cfg.database);
+        sf_schedcfg_release (&self->cfg);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+sf_harness_restart (sf_harness_t *self)
+{
+    assert (self);
+    s_stop (self);
+    s_start (self);
+}
+
+const char *
+sf_harness_admin_endpoint (sf_harness_t *self)
+{
+    assert (self);
+    return self->cfg.admin_bind;
+}
+
+//  --------------------------------------------------------------------------
+//  Workers
+
+zsock_t *
+sf_harness_worker (sf_harness_t *self)
+{
+    assert (self);
+    zsock_t *worker = zsock_new_dealer (self->cfg.bind);
+    assert (worker);
+    zsock_set_linger (worker, 0);
+    return worker;
+}
+
+void
+sf_harness_send (zsock_t *worker, sf_envelope_t *env)
+{
+    sf_err_t err = SF_ERR_INIT;
+    int rc = sf_wire_send (zsock_resolve (worker), NULL, env, &err);
+    assert (rc == 0);
+}
+
+sf_envelope_t *
+sf_harness_recv (zsock_t *worker, int timeout_ms)
+{
+    zpoller_t *poller = zpoller_new (worker, NULL);
+    void *ready = zpoller_wait (poller, timeout_ms);
+    zpoller_destroy (&poller);
+    if (!ready)
+        return NULL;
+    sf_err_t err = SF_ERR_INIT;
+    sf_envelope_t *env = sf_wire_recv (zsock_resolve (worker), NULL, &err);
+    assert (env);
+    return env;
+}
+
+void
+sf_harness_hello (zsock_t *worker, const char *node)
+{
+    char *strategies [] = { "file-cold", "offline" };
+    sf_hello_t hello = SF_HELLO_INIT;
+    hello.node = (char *) node;
+    hello.software = "fake-worker 0";
+    hello.max_jobs = 2;
+    hello.n_strategies = 2;
+    hello.strategies = strategies;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_HELLO;
+    env.hello = &hello;
+    sf_harness_send (worker, &env);
+    sf_envelope_t *reply = sf_harness_recv (worker, 5000);
+    assert (reply && reply->body_case == SF_BODY_WELCOME);
+    assert (reply->welcome->heartbeat_ms == 100);
+    sf_wire_free (&reply);
+}
+
+//  --------------------------------------------------------------------------
+//  Admin client
+
+static json_t *
+s_request (sf_harness_t *self, const char *request)
+{
+    //  Wrap the request with an id so that replies can be matched
+    json_t *json = json_loads (request, 0, NULL);
+    assert (json_is_object (json));
+    int id = ++self->next_id;
+    json_object_set_new (json, "id", json_integer (id));
+    char *text = json_dumps (json, JSON_COMPACT);
+    json_decref (json);
+    zstr_send (self->admin, text);
+    free (text);
+    while (true) {
+        char *answer = zstr_recv (self->admin);
+        assert (answer);        //  No reply in 5 seconds: scheduler stuck
+        json_t *reply = json_loads (answer, 0, NULL);
+        zstr_free (&answer);
+        assert (reply);
+        if (json_integer_value (json_object_get (reply, "id")) == id)
+            return reply;
+        json_decref (reply);
+    }
+}
+
+json_t *
+sf_harness_admin (sf_harness_t *self, const char *format, ...)
+{
+    assert (self);
+    va_list args;
+    va_start (args, format);
+    char *request = zsys_vprintf (format, args);
+    va_end (args);
+    json_t *reply = s_request (self, request);
+    zstr_free (&request);
+    return reply;
+}
+
+json_t *
+sf_harness_get (json_t *json, const char *path)
+{
+    char *copy = strdup (path);
+    char *save = NULL;
+    for (char *key = strtok_r (copy, ".", &save); key && json;
+         key = strtok_r (NULL, ".", &save))
+        json = json_is_array (json)? json_array_get (json, (size_t) atoi (key))
+                                   : json_object_get (json, key);
+    free (copy);
+    return json;
+}
+
+json_t *
+sf_harness_admin_until (sf_harness_t *self, const char *request, const char *path,
+                        const char *want, int timeout_ms)
+{
+    assert (self);
+    int64_t deadline = sf_time_mono_ms () + timeout_ms;
+    while (true) {
+        json_t *reply = s_request (self, request);
+        const char *value = json_string_value (sf_harness_get (reply, path));
+        if ((value && streq (value, want)) || sf_time_mono_ms () > deadline)
+            return reply;
+        json_decref (reply);
+        zclock_sleep (20);
+    }
+}
+
+int64_t
+sf_harness_job_rows (sf_harness_t *self)
+{
+    assert (self);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2 (self->cfg.database, &db, SQLITE_OPEN_READONLY, NULL);
+    assert (rc == SQLITE_OK);
+    sqlite3_stmt *stmt = NULL;
+    rc = sqlite3_prepare_v2 (db, "SELECT COUNT (*) FROM jobs", -1, &stmt, NULL);
+    assert (rc == SQLITE_OK);
+    rc = sqlite3_step (stmt);
+    assert (rc == SQLITE_ROW);
+    int64_t rows = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    return rows;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+void
+sf_harness_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_harness: ");
+    //  @selftest
+    sf_harness_t *harness = sf_harness_new ("tcp-harness", 1000);
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    assert (streq (json_string_value (sf_harness_get (reply, "status.version")), SF_VERSION));
+    json_decref (reply);
+    zsock_t *worker = sf_harness_worker (harness);
+    sf_harness_hello (worker, "n1");
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"nodes\"}", "nodes.0.name", "n1", 2000);
+    assert (streq (json_string_value (sf_harness_get (reply, "nodes.0.state")), "up"));
+    json_decref (reply);
+    assert (sf_harness_job_rows (harness) == 0);
+    zsock_destroy (&worker);
+
+    //  Restart on the same database and port: the node is remembered
+    sf_harness_restart (harness);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"nodes\"}");
+    assert (streq (json_string_value (sf_harness_get (reply, "nodes.0.name")), "n1"));
+    json_decref (reply);
+    sf_harness_destroy (&harness);
+    assert (harness == NULL);
+    //  @end
+    printf ("OK\n");
+}

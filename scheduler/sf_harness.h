@@ -1,0 +1,81 @@
+/*  =========================================================================
+    sf_harness - test harness: a scheduler running in-process, fake
+    workers and an admin client
+
+    For the self-tests of sf_sched and sf_admin (and anyone testing the
+    scheduler from C): starts sf_sched_actor on private inproc:// endpoints
+    with a fresh temporary database, hands out DEALER sockets that play
+    workers, and sends admin requests. Every wait is bounded; a timeout is
+    an assertion failure, so a broken scheduler fails the test instead of
+    hanging it.
+    =========================================================================
+*/
+#ifndef SF_HARNESS_H_INCLUDED
+#define SF_HARNESS_H_INCLUDED
+
+typedef struct _sf_harness_t sf_harness_t;
+
+//  Start a scheduler named name (used in endpoints and the database file
+//  name) with heartbeat 100ms and the given node timeout. Caller owns the
+//  result.
+sf_harness_t *
+    sf_harness_new (const char *name, int64_t node_timeout_ms);
+
+//  Stop the scheduler, delete the database. Nullifies *self_p.
+void
+    sf_harness_destroy (sf_harness_t **self_p);
+
+//  Stop the scheduler and start a new one on the same database and
+//  endpoints (sockets handed out before keep working: ZeroMQ reconnects).
+void
+    sf_harness_restart (sf_harness_t *self);
+
+//  The admin endpoint as bound. Valid until the next restart.
+const char *
+    sf_harness_admin_endpoint (sf_harness_t *self);
+
+//  A new DEALER connected to the worker endpoint. Caller owns it.
+zsock_t *
+    sf_harness_worker (sf_harness_t *self);
+
+//  Send env from a worker socket (asserts it is sent).
+void
+    sf_harness_send (zsock_t *worker, sf_envelope_t *env);
+
+//  Receive one envelope on a worker socket within timeout_ms, NULL if
+//  none came. Caller frees it with sf_wire_free.
+sf_envelope_t *
+    sf_harness_recv (zsock_t *worker, int timeout_ms);
+
+//  Say hello as node (strategies file-cold and offline) and assert the
+//  Welcome that must come back.
+void
+    sf_harness_hello (zsock_t *worker, const char *node);
+
+//  Send an admin request (a JSON text, printf-style) and return the parsed
+//  reply. Asserts a reply comes within 5 seconds. Caller owns the result.
+json_t *
+    sf_harness_admin (sf_harness_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+//  Repeat an admin request every 20ms until the string at path (keys and
+//  array indexes separated by '.', e.g. "job.state" or "nodes.1.state")
+//  equals want, or until timeout_ms passes. Returns the last reply (caller
+//  owns it); the caller asserts on it.
+json_t *
+    sf_harness_admin_until (sf_harness_t *self, const char *request,
+                            const char *path, const char *want, int timeout_ms);
+
+//  The value at path in json (see above), NULL if there is none.
+json_t *
+    sf_harness_get (json_t *json, const char *path);
+
+//  Rows in the jobs table, counted on a separate database connection.
+int64_t
+    sf_harness_job_rows (sf_harness_t *self);
+
+//  Self test of this class
+void
+    sf_harness_test (bool verbose);
+
+#endif

@@ -1,0 +1,635 @@
+/*  =========================================================================
+    sf_jobs - snapshot jobs, their phase events and the images they made
+
+    The fencing check and the change it guards run in one transaction, so
+    a message that passes the check cannot race with the node being
+    declared down (both happen on the scheduler's one thread anyway; the
+    transaction makes it hold across a crash too).
+    =========================================================================
+*/
+#include "sf_sched_classes.h"
+
+struct _sf_jobs_t {
+    sf_store_t *store;          //  Borrowed from the scheduler
+};
+
+SF_LOG_MODULE ("sched.jobs");
+
+#define JOB_COLUMNS \
+    "id, instance_name, instance_uuid, node, state, phase, attempt, strategy," \
+    " consistency, pause_ms, convert_ms, upload_ms, bytes, created, updated," \
+    " error_code, error_text"
+
+//  --------------------------------------------------------------------------
+//  Constructor and destructor
+
+sf_jobs_t *
+sf_jobs_new (sf_store_t *store)
+{
+    assert (store);
+    sf_jobs_t *self = (sf_jobs_t *) zmalloc (sizeof (sf_jobs_t));
+    self->store = store;
+    return self;
+}
+
+void
+sf_jobs_destroy (sf_jobs_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Creating and finding jobs
+
+int
+sf_jobs_create (sf_jobs_t *self, const sf_job_spec_t *spec, char *id,
+                size_t id_size, sf_err_t *err)
+{
+    assert (self);
+    assert (spec && spec->instance_uuid && spec->node && spec->strategy);
+    int64_t now = sf_time_now_ms ();
+    if (sf_store_begin (self->store, err))
+        return -1;
+    //  The id comes from the row's own sequence (AUTOINCREMENT: never reused)
+    if (sf_store_exec (self->store, err,
+            "INSERT INTO jobs (id, instance_uuid, instance_name, node, state, phase,"
+            " attempt, strategy, created, updated)"
+            " VALUES ('', ?1, ?2, ?3, 'queued', 'assigned', 1, ?4, ?5, ?5)",
+            "ssssi", spec->instance_uuid, spec->instance_name? spec->instance_name: "",
+            spec->node, spec->strategy, now) < 0)
+        goto failed;
+    int64_t seq = sqlite3_last_insert_rowid (sf_store_db (self->store));
+    if (sf_store_exec (self->store, err, "UPDATE jobs SET id = 'J' || seq WHERE seq = ?1",
+                       "i", seq) < 0)
+        goto failed;
+    if (sf_store_commit (self->store, err))
+        return -1;
+    snprintf (id, id_size, "J%" PRId64, seq);
+    return 0;
+ failed:
+    sf_store_rollback (self->store);
+    return -1;
+}
+
+int
+sf_jobs_active (sf_jobs_t *self, const char *instance_uuid, char *id,
+                size_t id_size, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT id FROM jobs WHERE instance_uuid = ?1"
+        " AND state IN ('queued', 'running') ORDER BY seq LIMIT 1",
+        "s", instance_uuid);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self->store, stmt, err);
+    if (rc == 1)
+        snprintf (id, id_size, "%s", sf_store_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Fencing: is this message about a job node may still report on?
+
+static int
+s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
+         sf_err_t *err)
+{
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT node, attempt, state FROM jobs WHERE id = ?1", "s", id);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self->store, stmt, err);
+    if (rc == 0)
+        sf_err_set (err, SF_ENOENT, "no job '%s'", id);
+    else
+    if (rc == 1) {
+        const char *owner = sf_store_text (stmt, 0);
+        int64_t current = sqlite3_column_int64 (stmt, 1);
+        const char *state = sf_store_text (stmt, 2);
+        if (!streq (owner, node))
+            rc = sf_err_set (err, SF_ESTATE, "job '%s' is assigned to node '%s', not '%s'",
+                             id, owner, node);
+        else
+        if (current != attempt)
+            rc = sf_err_set (err, SF_ESTATE, "stale attempt %u of job '%s' (current %" PRId64 ")",
+                             attempt, id, current);
+        else
+        if (streq (state, "done") || streq (state, "failed"))
+            rc = sf_err_set (err, SF_ESTATE, "job '%s' has already %s", id,
+                             streq (state, "done")? "finished": "failed");
+    }
+    sqlite3_finalize (stmt);
+    return rc == 1? 0: -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Events
+
+static int
+s_apply_event (sf_jobs_t *self, const sf_job_event_t *event, sf_err_t *err)
+{
+    const char *phase = sf_wire_phase_name (event->phase);
+    int64_t now = sf_time_now_ms ();
+    int64_t at = event->at_ms > 0 && event->at_ms < INT64_MAX? (int64_t) event->at_ms: now;
+    if (sf_store_exec (self->store, err,
+            "INSERT INTO job_events (job_id, phase, ms, bytes, at_ms, text)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "ssuuis", event->job_id, phase, (uint64_t) event->ms,
+            (uint64_t) event->bytes, at, event->text? event->text: "") < 0)
+        return -1;
+    if (sf_store_exec (self->store, err,
+            "UPDATE jobs SET state = 'running', phase = ?2, updated = ?3 WHERE id = ?1",
+            "ssi", event->job_id, phase, now) < 0)
+        return -1;
+    //  ?3 appears in every statement so that all bind the same parameters
+    const char *sql = NULL;
+    if (event->phase == SF_PHASE_RESUMED)
+        sql = "UPDATE jobs SET pause_ms = ?2 WHERE id = ?1 AND ?3 IS NOT NULL";
+    else
+    if (event->phase == SF_PHASE_CONVERTED)
+        sql = "UPDATE jobs SET convert_ms = ?2, bytes = ?3 WHERE id = ?1";
+    else
+    if (event->phase == SF_PHASE_UPLOADED)
+        sql = "UPDATE jobs SET upload_ms = ?2, bytes = ?3 WHERE id = ?1";
+    if (sql && sf_store_exec (self->store, err, sql, "suu", event->job_id,
+                              (uint64_t) event->ms, (uint64_t) event->bytes) < 0)
+        return -1;
+    return 0;
+}
+
+int
+sf_jobs_event (sf_jobs_t *self, const char *node, const sf_job_event_t *event,
+               sf_err_t *err)
+{
+    assert (self);
+    assert (event && event->job_id);
+    if (sf_store_begin (self->store, err))
+        return -1;
+    if (s_fence (self, event->job_id, node, event->attempt, err)
+    ||  s_apply_event (self, event, err)) {
+        sf_store_rollback (self->store);
+        return -1;
+    }
+    return sf_store_commit (self->store, err);
+}
+
+//  --------------------------------------------------------------------------
+//  Results
+
+static int
+s_insert_image (sf_jobs_t *self, const sf_job_result_t *result,
+                const sf_image_t *image, int64_t now, sf_err_t *err)
+{
+    if (!image->id || !*image->id)
+        return sf_err_set (err, SF_EPROTO, "image without an id in result of job '%s'",
+                           result->job_id);
+    int rc = sf_store_exec (self->store, err,
+        "INSERT OR REPLACE INTO images (store, id, path, size, sha256, job_id,"
+        " instance_uuid, instance_name, disk_target, format, created)"
+        " SELECT ?1, ?2, ?3, ?4, ?5, id, instance_uuid, instance_name, ?6, ?7, ?8"
+        " FROM jobs WHERE id = ?9",
+        "sssusssis", image->store? image->store: "", image->id,
+        image->path? image->path: "", (uint64_t) image->size,
+        image->sha256? image->sha256: "", image->disk_target? image->disk_target: "",
+        image->format? image->format: "", now, result->job_id);
+    return rc < 0? -1: 0;
+}
+
+static int
+s_apply_result (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err)
+{
+    int64_t now = sf_time_now_ms ();
+    int code = 0;
+    const char *text = "";
+    if (!result->ok) {
+        code = result->error && result->error->code? result->error->code: SF_EIO;
+        text = result->error && result->error->text && *result->error->text
+             ? result->error->text: "worker reported a failure without an error";
+    }
+    //  A zero timing in the result keeps what the phase events reported
+    if (sf_store_exec (self->store, err,
+            "UPDATE jobs SET state = ?2, phase = ?2,"
+            " strategy = CASE WHEN ?3 = '' THEN strategy ELSE ?3 END,"
+            " consistency = ?4,"
+            " pause_ms = CASE WHEN ?5 > 0 THEN ?5 ELSE pause_ms END,"
+            " convert_ms = CASE WHEN ?6 > 0 THEN ?6 ELSE convert_ms END,"
+            " upload_ms = CASE WHEN ?7 > 0 THEN ?7 ELSE upload_ms END,"
+            " bytes = CASE WHEN ?8 > 0 THEN ?8 ELSE bytes END,"
+            " error_code = ?9, error_text = ?10, updated = ?11 WHERE id = ?1",
+            "ssssuuuuisi", result->job_id, result->ok? "done": "failed",
+            result->strategy? result->strategy: "",
+            result->consistency? result->consistency: "",
+            (uint64_t) result->pause_ms, (uint64_t) result->convert_ms,
+            (uint64_t) result->upload_ms, (uint64_t) result->bytes,
+            (int64_t) code, text, now) < 0)
+        return -1;
+    for (size_t i = 0; i < result->n_images; i++)
+        if (s_insert_image (self, result, result->images [i], now, err))
+            return -1;
+    return 0;
+}
+
+int
+sf_jobs_result (sf_jobs_t *self, const char *node, const sf_job_result_t *result,
+                sf_err_t *err)
+{
+    assert (self);
+    assert (result && result->job_id);
+    if (sf_store_begin (self->store, err))
+        return -1;
+    if (s_fence (self, result->job_id, node, result->attempt, err)
+    ||  s_apply_result (self, result, err)) {
+        sf_store_rollback (self->store);
+        return -1;
+    }
+    return sf_store_commit (self->store, err);
+}
+
+//  --------------------------------------------------------------------------
+//  Failing jobs from the scheduler's side
+
+#define UNFINISHED "state IN ('queued', 'running')"
+
+int
+sf_jobs_fail (sf_jobs_t *self, const char *id, int code, const char *text,
+              sf_err_t *err)
+{
+    assert (self);
+    int64_t now = sf_time_now_ms ();
+    if (sf_store_begin (self->store, err))
+        return -1;
+    if (sf_store_exec (self->store, err,
+            "INSERT INTO job_events (job_id, phase, at_ms, text)"
+            " SELECT id, 'failed', ?2, ?3 FROM jobs WHERE id = ?1 AND " UNFINISHED,
+            "sis", id, now, text) < 0
+    ||  sf_store_exec (self->store, err,
+            "UPDATE jobs SET state = 'failed', phase = 'failed', error_code = ?2,"
+            " error_text = ?3, updated = ?4 WHERE id = ?1 AND " UNFINISHED,
+            "sisi", id, (int64_t) code, text, now) < 0) {
+        sf_store_rollback (self->store);
+        return -1;
+    }
+    return sf_store_commit (self->store, err);
+}
+
+int
+sf_jobs_fail_node (sf_jobs_t *self, const char *node, int code, const char *text,
+                   sf_err_t *err)
+{
+    assert (self);
+    int64_t now = sf_time_now_ms ();
+    if (sf_store_exec (self->store, err,
+            "INSERT INTO job_events (job_id, phase, at_ms, text)"
+            " SELECT id, 'failed', ?2, ?3 FROM jobs WHERE node = ?1 AND " UNFINISHED,
+            "sis", node, now, text) < 0)
+        return -1;
+    return sf_store_exec (self->store, err,
+        "UPDATE jobs SET state = 'failed', phase = 'failed', error_code = ?2,"
+        " error_text = ?3, updated = ?4 WHERE node = ?1 AND " UNFINISHED,
+        "sisi", node, (int64_t) code, text, now);
+}
+
+//  --------------------------------------------------------------------------
+//  JSON views
+
+static json_t *
+s_time_json (int64_t ms)
+{
+    char buf [40];
+    return ms > 0? json_string (sf_time_rfc3339 (ms, buf, sizeof (buf))): json_null ();
+}
+
+static json_t *
+s_events_json (sf_jobs_t *self, const char *id, sf_err_t *err)
+{
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT phase, ms, bytes, at_ms FROM job_events WHERE job_id = ?1 ORDER BY seq",
+        "s", id);
+    if (!stmt)
+        return NULL;
+    json_t *events = json_array ();
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        json_array_append_new (events, json_pack ("{s:s, s:I, s:I, s:o}",
+            "phase", sf_store_text (stmt, 0),
+            "ms", (json_int_t) sqlite3_column_int64 (stmt, 1),
+            "bytes", (json_int_t) sqlite3_column_int64 (stmt, 2),
+            "at", s_time_json (sqlite3_column_int64 (stmt, 3))));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        json_decref (events);
+    return rc < 0? NULL: events;
+}
+
+static json_t *
+s_job_images_json (sf_jobs_t *self, const char *id, sf_err_t *err)
+{
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT store, id, path, size, sha256, disk_target, format FROM images"
+        " WHERE job_id = ?1 ORDER BY rowid", "s", id);
+    if (!stmt)
+        return NULL;
+    json_t *images = json_array ();
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        json_array_append_new (images, json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
+            "store", sf_store_text (stmt, 0),
+            "id", sf_store_text (stmt, 1),
+            "path", sf_store_text (stmt, 2),
+            "size", (json_int_t) sqlite3_column_int64 (stmt, 3),
+            "sha256", sf_store_text (stmt, 4),
+            "disk_target", sf_store_text (stmt, 5),
+            "format", sf_store_text (stmt, 6)));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        json_decref (images);
+    return rc < 0? NULL: images;
+}
+
+//  The job's "image": the first image's store, id, path, size, sha256
+
+static json_t *
+s_first_image (json_t *images)
+{
+    json_t *first = json_array_get (images, 0);
+    if (!first)
+        return json_null ();
+    return json_pack ("{s:O, s:O, s:O, s:O, s:O}",
+        "store", json_object_get (first, "store"),
+        "id", json_object_get (first, "id"),
+        "path", json_object_get (first, "path"),
+        "size", json_object_get (first, "size"),
+        "sha256", json_object_get (first, "sha256"));
+}
+
+static json_t *
+s_string_or_null (const char *text)
+{
+    return *text? json_string (text): json_null ();
+}
+
+//  Build the job object from a row of JOB_COLUMNS
+
+static json_t *
+s_job_json (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
+{
+    const char *id = sf_store_text (stmt, 0);
+    json_t *events = s_events_json (self, id, err);
+    json_t *images = events? s_job_images_json (self, id, err): NULL;
+    if (!images) {
+        json_decref (events);
+        return NULL;
+    }
+    int64_t code = sqlite3_column_int64 (stmt, 15);
+    json_t *error = code? json_pack ("{s:I, s:s}", "code", (json_int_t) code,
+                                     "text", sf_store_text (stmt, 16))
+                        : json_null ();
+    json_t *job = json_object ();
+    static const char *texts [] = { "job_id", "instance", "instance_uuid", "node",
+                                    "state", "phase" };
+    for (int col = 0; col < 6; col++)
+        json_object_set_new (job, texts [col], json_string (sf_store_text (stmt, col)));
+    json_object_set_new (job, "attempt", json_integer (sqlite3_column_int64 (stmt, 6)));
+    json_object_set_new (job, "strategy", json_string (sf_store_text (stmt, 7)));
+    json_object_set_new (job, "consistency", s_string_or_null (sf_store_text (stmt, 8)));
+    static const char *numbers [] = { "pause_ms", "convert_ms", "upload_ms", "bytes" };
+    for (int col = 9; col < 13; col++)
+        json_object_set_new (job, numbers [col - 9],
+                             json_integer (sqlite3_column_int64 (stmt, col)));
+    json_object_set_new (job, "created", s_time_json (sqlite3_column_int64 (stmt, 13)));
+    json_object_set_new (job, "updated", s_time_json (sqlite3_column_int64 (stmt, 14)));
+    json_object_set_new (job, "error", error);
+    json_object_set_new (job, "events", events);
+    json_object_set_new (job, "image", s_first_image (images));
+    json_object_set_new (job, "images", images);
+    return job;
+}
+
+json_t *
+sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1", "s", id);
+    if (!stmt)
+        return NULL;
+    json_t *job = NULL;
+    int rc = sf_store_step (self->store, stmt, err);
+    if (rc == 1)
+        job = s_job_json (self, stmt, err);
+    else
+    if (rc == 0)
+        sf_err_set (err, SF_ENOENT, "no job '%s'", id);
+    sqlite3_finalize (stmt);
+    return job;
+}
+
+json_t *
+sf_jobs_list_json (sf_jobs_t *self, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT " JOB_COLUMNS " FROM jobs ORDER BY seq", "");
+    if (!stmt)
+        return NULL;
+    json_t *jobs = json_array ();
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
+        json_t *job = s_job_json (self, stmt, err);
+        if (!job) {
+            rc = -1;
+            break;
+        }
+        json_array_append_new (jobs, job);
+    }
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        json_decref (jobs);
+    return rc < 0? NULL: jobs;
+}
+
+json_t *
+sf_jobs_images_json (sf_jobs_t *self, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT store, id, path, size, sha256, job_id, instance_name, disk_target,"
+        " created FROM images ORDER BY created, rowid", "");
+    if (!stmt)
+        return NULL;
+    json_t *images = json_array ();
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        json_array_append_new (images, json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o}",
+            "store", sf_store_text (stmt, 0),
+            "id", sf_store_text (stmt, 1),
+            "path", sf_store_text (stmt, 2),
+            "size", (json_int_t) sqlite3_column_int64 (stmt, 3),
+            "sha256", sf_store_text (stmt, 4),
+            "job_id", sf_store_text (stmt, 5),
+            "instance", sf_store_text (stmt, 6),
+            "disk_target", sf_store_text (stmt, 7),
+            "created", s_time_json (sqlite3_column_int64 (stmt, 8))));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        json_decref (images);
+    return rc < 0? NULL: images;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+static const char *
+s_get (json_t *object, const char *key)
+{
+    return json_string_value (json_object_get (object, key));
+}
+
+static json_int_t
+s_int (json_t *object, const char *key)
+{
+    return json_integer_value (json_object_get (object, key));
+}
+
+static void
+s_test_result (sf_jobs_t *jobs, const char *id)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_image_t image = SF_IMAGE_INIT;
+    image.store = "dir", image.id = "img-1", image.path = "/images/img-1.qcow2";
+    image.size = 5ull << 32, image.sha256 = "ab12", image.disk_target = "vda";
+    image.format = "qcow2";
+    sf_image_t *images [] = { &image };
+    sf_job_result_t result = SF_JOB_RESULT_INIT;
+    result.job_id = (char *) id, result.attempt = 1, result.ok = 1;
+    result.strategy = "file-cold", result.consistency = "paused";
+    result.convert_ms = 900, result.upload_ms = 40, result.bytes = 5ull << 32;
+    result.n_images = 1, result.images = images, result.resumed = 1;
+    assert (sf_jobs_result (jobs, "n2", &result, &err) == -1);     //  Wrong node
+    assert (sf_jobs_result (jobs, "n1", &result, &err) == 0);
+    assert (sf_jobs_result (jobs, "n1", &result, &err) == -1);     //  Already done
+    assert (err.code == SF_ESTATE && strstr (err.text, "already finished"));
+
+    json_t *job = sf_jobs_json (jobs, id, &err);
+    assert (job);
+    assert (streq (s_get (job, "state"), "done"));
+    assert (streq (s_get (job, "consistency"), "paused"));
+    assert (s_int (job, "pause_ms") == 120);      //  Kept from the event
+    assert (s_int (job, "convert_ms") == 900);
+    assert (s_int (job, "bytes") == 5ll << 32);
+    assert (json_is_null (json_object_get (job, "error")));
+    json_t *first = json_object_get (job, "image");
+    assert (streq (s_get (first, "id"), "img-1"));
+    assert (json_object_size (first) == 5);
+    assert (s_int (first, "size") == 5ll << 32);
+    assert (json_array_size (json_object_get (job, "images")) == 1);
+    json_decref (job);
+
+    json_t *all = sf_jobs_images_json (jobs, &err);
+    assert (json_array_size (all) == 1);
+    assert (streq (s_get (json_array_get (all, 0), "instance"), "vm1"));
+    assert (streq (s_get (json_array_get (all, 0), "job_id"), id));
+    json_decref (all);
+}
+
+static void
+s_test_events (sf_jobs_t *jobs, const char *id)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_job_event_t event = SF_JOB_EVENT_INIT;
+    event.job_id = (char *) id, event.attempt = 1, event.phase = SF_PHASE_QUEUED;
+    assert (sf_jobs_event (jobs, "n1", &event, &err) == 0);
+    event.phase = SF_PHASE_RESUMED, event.ms = 120;
+    assert (sf_jobs_event (jobs, "n1", &event, &err) == 0);
+    //  Fenced: stale attempt, other node, unknown job
+    event.attempt = 2;
+    assert (sf_jobs_event (jobs, "n1", &event, &err) == -1);
+    assert (err.code == SF_ESTATE && strstr (err.text, "stale attempt 2"));
+    event.attempt = 1;
+    assert (sf_jobs_event (jobs, "n2", &event, &err) == -1);
+    assert (err.code == SF_ESTATE && strstr (err.text, "assigned to node 'n1'"));
+    event.job_id = "J999";
+    assert (sf_jobs_event (jobs, "n1", &event, &err) == -1);
+    assert (err.code == SF_ENOENT);
+
+    json_t *job = sf_jobs_json (jobs, id, &err);
+    assert (streq (s_get (job, "state"), "running"));
+    assert (streq (s_get (job, "phase"), "resumed"));
+    assert (s_int (job, "pause_ms") == 120);
+    json_t *events = json_object_get (job, "events");
+    assert (json_array_size (events) == 2);
+    assert (streq (s_get (json_array_get (events, 1), "phase"), "resumed"));
+    json_decref (job);
+}
+
+void
+sf_jobs_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_jobs: ");
+    //  @selftest
+    sf_err_t err = SF_ERR_INIT;
+    char path [] = "/tmp/sf_jobs_test_XXXXXX";
+    int fd = mkstemp (path);
+    assert (fd >= 0);
+    close (fd);
+    sf_store_t *store = sf_store_new (path, &err);
+    assert (store);
+    assert (sf_store_node_hello (store, "n1", "", 2, 1, &err) == 0);
+    sf_jobs_t *jobs = sf_jobs_new (store);
+
+    sf_job_spec_t spec = { "u1", "vm1", "n1", "file-cold" };
+    char id [32], id2 [32], active [32];
+    assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
+    assert (streq (id, "J1"));
+    assert (sf_jobs_active (jobs, "u1", active, sizeof (active), &err) == 1);
+    assert (streq (active, "J1"));
+    assert (sf_jobs_active (jobs, "u9", active, sizeof (active), &err) == 0);
+    json_t *job = sf_jobs_json (jobs, id, &err);
+    assert (streq (s_get (job, "state"), "queued"));
+    assert (s_int (job, "attempt") == 1);
+    assert (json_is_null (json_object_get (job, "image")));
+    assert (json_object_size (job) == 19);
+    json_decref (job);
+    assert (sf_jobs_json (jobs, "J77", &err) == NULL && err.code == SF_ENOENT);
+
+    s_test_events (jobs, id);
+    s_test_result (jobs, id);
+
+    //  A job on a node that goes down fails, and only unfinished jobs do
+    assert (sf_jobs_create (jobs, &spec, id2, sizeof (id2), &err) == 0);
+    assert (streq (id2, "J2"));
+    assert (sf_jobs_fail_node (jobs, "n1", SF_ENODE, "node 'n1' stopped heartbeating",
+                               &err) == 1);
+    job = sf_jobs_json (jobs, id2, &err);
+    assert (streq (s_get (job, "state"), "failed"));
+    json_t *error = json_object_get (job, "error");
+    assert (s_int (error, "code") == SF_ENODE);
+    assert (streq (s_get (error, "text"), "node 'n1' stopped heartbeating"));
+    json_decref (job);
+    assert (sf_jobs_fail (jobs, id2, SF_EIO, "again", &err) == 0);   //  No-op
+    json_t *list = sf_jobs_list_json (jobs, &err);
+    assert (json_array_size (list) == 2);
+    assert (streq (s_get (json_array_get (list, 0), "state"), "done"));
+    json_decref (list);
+
+    sf_jobs_destroy (&jobs);
+    assert (jobs == NULL);
+    sf_store_destroy (&store);
+    //  Ids survive a restart and are never reused
+    store = sf_store_new (path, &err);
+    jobs = sf_jobs_new (store);
+    assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
+    assert (streq (id, "J3"));
+    sf_jobs_destroy (&jobs);
+    sf_store_destroy (&store);
+    unlink (path);
+    //  @end
+    printf ("OK\n");
+}

@@ -1,0 +1,99 @@
+/*  =========================================================================
+    sf_jobs - snapshot jobs, their phase events and the images they made
+
+    Works on the tables of sf_store through its connection. Every change
+    is one transaction, committed before the function returns, so the
+    scheduler only acts on (and acknowledges) durable state.
+
+    A job is created "queued" with attempt 1 and phase "assigned". The
+    worker's first event makes it "running"; its JobResult makes it "done"
+    or "failed". Messages about a job are fenced: they are applied only if
+    the job is assigned to the sending node, with the same attempt, and
+    not yet finished.
+    =========================================================================
+*/
+#ifndef SF_JOBS_H_INCLUDED
+#define SF_JOBS_H_INCLUDED
+
+#include <jansson.h>
+
+typedef struct _sf_jobs_t sf_jobs_t;
+
+//  What a new job is about
+typedef struct {
+    const char *instance_uuid;
+    const char *instance_name;
+    const char *node;
+    const char *strategy;
+} sf_job_spec_t;
+
+//  Create the jobs class on store (borrowed; must outlive the result).
+//  Caller owns the result.
+sf_jobs_t *
+    sf_jobs_new (sf_store_t *store);
+
+//  Destroy the class. Nullifies *self_p.
+void
+    sf_jobs_destroy (sf_jobs_t **self_p);
+
+//  Create a job (state queued, attempt 1) and commit it. Writes its id
+//  ("J<n>", never reused) into id. Returns 0 or -1 with err set.
+int
+    sf_jobs_create (sf_jobs_t *self, const sf_job_spec_t *spec, char *id,
+                    size_t id_size, sf_err_t *err);
+
+//  Find a queued or running job for the instance. Returns 1 and writes its
+//  id, 0 if there is none, -1 with err set.
+int
+    sf_jobs_active (sf_jobs_t *self, const char *instance_uuid, char *id,
+                    size_t id_size, sf_err_t *err);
+
+//  Apply a JobEvent sent by node. Returns 0, or -1 with err set: SF_ENOENT
+//  (no such job) or SF_ESTATE (fenced: other node, other attempt, job
+//  finished) when the event must be dropped; SF_EDB on a database error.
+int
+    sf_jobs_event (sf_jobs_t *self, const char *node,
+                   const sf_job_event_t *event, sf_err_t *err);
+
+//  Apply the JobResult sent by node: final state, timings, error, images.
+//  Same fencing and return values as sf_jobs_event.
+int
+    sf_jobs_result (sf_jobs_t *self, const char *node,
+                    const sf_job_result_t *result, sf_err_t *err);
+
+//  Fail one unfinished job with code and text (e.g. the assignment could
+//  not be sent). Returns 0 or -1 with err set.
+int
+    sf_jobs_fail (sf_jobs_t *self, const char *id, int code, const char *text,
+                  sf_err_t *err);
+
+//  Fail every unfinished job on node with code and text. Call it inside
+//  the caller's transaction together with the node's state change.
+//  Returns the number of jobs failed, or -1 with err set.
+int
+    sf_jobs_fail_node (sf_jobs_t *self, const char *node, int code,
+                       const char *text, sf_err_t *err);
+
+//  One job as the CLI shows it: {"job_id","instance","instance_uuid",
+//  "node","state","phase","attempt","strategy","consistency","pause_ms",
+//  "convert_ms","upload_ms","bytes","created","updated","error","events",
+//  "image","images"}. Returns NULL with err set (SF_ENOENT if no such
+//  job). Caller owns the result.
+json_t *
+    sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err);
+
+//  Every job, oldest first, as an array of the objects above. Caller owns
+//  the result; NULL with err set on a database error.
+json_t *
+    sf_jobs_list_json (sf_jobs_t *self, sf_err_t *err);
+
+//  Every image, oldest first: [{"store","id","path","size","sha256",
+//  "job_id","instance","disk_target","created"}]. Caller owns the result.
+json_t *
+    sf_jobs_images_json (sf_jobs_t *self, sf_err_t *err);
+
+//  Self test of this class
+void
+    sf_jobs_test (bool verbose);
+
+#endif

@@ -1,0 +1,913 @@
+/*  =========================================================================
+    sf_sched - the scheduler object and the worker side of the protocol
+
+    Rules this file keeps:
+    - every state change is committed (sf_store/sf_jobs) before the
+      scheduler acts on it: a job row exists before its JobAssign leaves,
+      a node is down in the database before its jobs count as failed;
+    - nothing a worker sends can stop the loop: invalid input is logged,
+      counted and dropped;
+    - the ROUTER is non-blocking and mandatory: a send to a peer that is
+      gone or not reading fails at once instead of stalling every node.
+    =========================================================================
+*/
+#include "sf_sched_classes.h"
+
+struct _sf_sched_t {
+    sf_store_t *store;          //  Owned
+    sf_jobs_t *jobs;            //  Owned
+    sf_peers_t *peers;          //  Owned
+    sf_admin_t *admin;          //  Owned
+    zsock_t *router;            //  Owned: workers connect here
+    zloop_t *loop;              //  Owned while running, else NULL
+    zsock_t *pipe;              //  Borrowed from the actor, or NULL
+    int64_t heartbeat_ms;
+    int64_t node_timeout_ms;
+    sf_sched_stats_t stats;
+};
+
+SF_LOG_MODULE ("sched.core");
+
+//  How often last_seen is written for a node that keeps talking
+#define PERSIST_INTERVAL_MS 1000
+
+//  --------------------------------------------------------------------------
+//  Construction
+
+static zsock_t *
+s_bind_router (const char *endpoint, int max_size, const char *role, sf_err_t *err)
+{
+    zsock_t *sock = zsock_new (ZMQ_ROUTER);
+    assert (sock);
+    zsock_set_router_mandatory (sock, 1);
+    zsock_set_sndtimeo (sock, 0);
+    zsock_set_linger (sock, 0);
+    zsock_set_maxmsgsize (sock, max_size);
+    if (zsock_bind (sock, "%s", endpoint) == -1) {
+        sf_err_set (err, SF_EIO, "cannot bind %s endpoint '%s': %s", role, endpoint,
+                    zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    if (!sf_schedcfg_is_loopback (endpoint))
+        SF_WARN (NULL, "%s endpoint '%s' is not loopback: its traffic is PLAINTEXT and "
+                 "UNAUTHENTICATED (CURVE is not implemented yet); expose it only on a "
+                 "trusted network", role, endpoint);
+    return sock;
+}
+
+//  Nodes that were up when the scheduler stopped get the usual node_timeout
+//  to say hello again; if they do not, they go down and their jobs fail.
+
+static int
+s_restore_peers (sf_sched_t *self, sf_err_t *err)
+{
+    zlistx_t *names = sf_store_nodes_up (self->store, err);
+    if (!names)
+        return -1;
+    int64_t now = sf_time_mono_ms ();
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names))
+        sf_peers_restore (self->peers, name, now);
+    if (zlistx_size (names))
+        SF_INFO (NULL, "waiting %" PRId64 "ms for %zu nodes that were up to say hello",
+                 self->node_timeout_ms, zlistx_size (names));
+    zlistx_destroy (&names);
+    return 0;
+}
+
+sf_sched_t *
+sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
+{
+    assert (cfg);
+    sf_sched_t *self = (sf_sched_t *) zmalloc (sizeof (sf_sched_t));
+    self->heartbeat_ms = cfg->heartbeat_ms;
+    self->node_timeout_ms = cfg->node_timeout_ms;
+    self->peers = sf_peers_new ();
+    self->store = sf_store_new (cfg->database, err);
+    if (!self->store)
+        goto failed;
+    self->jobs = sf_jobs_new (self->store);
+    if (s_restore_peers (self, err))
+        goto failed;
+    self->router = s_bind_router (cfg->bind, SF_WIRE_MAX_BYTES + 1024, "worker", err);
+    if (!self->router)
+        goto failed;
+    self->admin = sf_admin_new (self, cfg->admin_bind, err);
+    if (!self->admin)
+        goto failed;
+    SF_INFO (NULL, "listening for workers on '%s' and for the CLI on '%s'; database '%s'",
+             cfg->bind, cfg->admin_bind, cfg->database);
+    return self;
+ failed:
+    sf_sched_destroy (&self);
+    return NULL;
+}
+
+void
+sf_sched_destroy (sf_sched_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_sched_t *self = *self_p;
+        sf_admin_destroy (&self->admin);
+        zsock_destroy (&self->router);
+        sf_jobs_destroy (&self->jobs);
+        sf_store_destroy (&self->store);
+        sf_peers_destroy (&self->peers);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+sf_store_t *
+sf_sched_store (sf_sched_t *self)
+{
+    assert (self);
+    return self->store;
+}
+
+sf_jobs_t *
+sf_sched_jobs (sf_sched_t *self)
+{
+    assert (self);
+    return self->jobs;
+}
+
+sf_peers_t *
+sf_sched_peers (sf_sched_t *self)
+{
+    assert (self);
+    return self->peers;
+}
+
+sf_sched_stats_t *
+sf_sched_stats (sf_sched_t *self)
+{
+    assert (self);
+    return &self->stats;
+}
+
+//  --------------------------------------------------------------------------
+//  Sending to workers
+
+static int
+s_send (sf_sched_t *self, zframe_t *routing_id, sf_envelope_t *env, sf_err_t *err)
+{
+    return sf_wire_send (zsock_resolve (self->router), routing_id, env, err);
+}
+
+static void
+s_send_error (sf_sched_t *self, zframe_t *routing_id, int code, const char *text)
+{
+    sf_error_info_t info = SF_ERROR_INFO_INIT;
+    info.code = code;
+    info.text = (char *) text;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_ERROR;
+    env.error = &info;
+    sf_err_t err = SF_ERR_INIT;
+    if (s_send (self, routing_id, &env, &err))
+        SF_DEBUG (NULL, "cannot send error to peer: %s", err.text);
+}
+
+//  --------------------------------------------------------------------------
+//  Messages from workers
+
+static void
+s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello)
+{
+    sf_logctx_t ctx = { .node = hello->node };
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_store_node_hello (self->store, hello->node, hello->software,
+                             hello->max_jobs, sf_time_now_ms (), &err)) {
+        SF_ERROR (&ctx, "cannot record hello: %s", err.text);
+        return;                 //  No welcome: the worker says hello again
+    }
+    bool replaced = false;
+    sf_peers_hello (self->peers, routing_id, hello, sf_time_mono_ms (), &replaced);
+    //  Jobs this node was running stay as they are for now. Reconciling
+    //  them with what the worker still runs (its journal) is later work;
+    //  until then a job whose worker lost it fails only if the node times
+    //  out, or stays running.
+    SF_NOTICE (&ctx, "node %s (%s, max_jobs %u)", replaced? "reconnected": "connected",
+               hello->software && *hello->software? hello->software: "unknown software",
+               hello->max_jobs);
+    sf_welcome_t welcome = SF_WELCOME_INIT;
+    welcome.heartbeat_ms = (uint32_t) self->heartbeat_ms;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_WELCOME;
+    env.welcome = &welcome;
+    if (s_send (self, routing_id, &env, &err))
+        SF_WARN (&ctx, "cannot send welcome: %s", err.text);
+}
+
+//  Any message from a known peer: it is alive
+
+static void
+s_touch (sf_sched_t *self, sf_peer_t *peer, bool force_persist)
+{
+    sf_logctx_t ctx = { .node = peer->name };
+    sf_err_t err = SF_ERR_INIT;
+    int64_t now = sf_time_mono_ms ();
+    peer->last_msg_ms = now;
+    if (!peer->up) {
+        if (sf_store_node_state (self->store, peer->name, "up", &err)) {
+            SF_ERROR (&ctx, "cannot mark node up: %s", err.text);
+            return;
+        }
+        sf_peers_set_up (peer, true);
+        SF_NOTICE (&ctx, "node is up again");
+        force_persist = true;
+    }
+    if (force_persist || now - peer->persisted_ms >= PERSIST_INTERVAL_MS) {
+        if (sf_store_node_seen (self->store, peer->name, sf_time_now_ms (),
+                                peer->running_jobs, &err))
+            SF_ERROR (&ctx, "cannot record heartbeat: %s", err.text);
+        else
+            peer->persisted_ms = now;
+    }
+}
+
+static void
+s_on_inventory (sf_sched_t *self, sf_peer_t *peer, const sf_inventory_t *inventory)
+{
+    sf_logctx_t ctx = { .node = peer->name };
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_store_inventory (self->store, peer->name, inventory, &err))
+        SF_ERROR (&ctx, "cannot store inventory: %s", err.text);
+    else
+        SF_INFO (&ctx, "inventory of %zu instances", inventory->n_instances);
+}
+
+static void
+s_on_job_event (sf_sched_t *self, sf_peer_t *peer, const sf_job_event_t *event)
+{
+    sf_logctx_t ctx = { .node = peer->name, .job_id = event->job_id };
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_jobs_event (self->jobs, peer->name, event, &err)) {
+        if (err.code == SF_EDB)
+            SF_ERROR (&ctx, "cannot record event: %s", err.text);
+        else {
+            self->stats.worker_fenced++;
+            SF_WARN (&ctx, "dropping '%s' event of attempt %u: %s",
+                     sf_wire_phase_name (event->phase), event->attempt, err.text);
+        }
+        return;
+    }
+    SF_INFO (&ctx, "phase %s (%" PRIu64 "ms, %" PRIu64 " bytes)",
+             sf_wire_phase_name (event->phase), event->ms, event->bytes);
+}
+
+static void
+s_on_job_result (sf_sched_t *self, sf_peer_t *peer, const sf_job_result_t *result)
+{
+    sf_logctx_t ctx = { .node = peer->name, .job_id = result->job_id };
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_jobs_result (self->jobs, peer->name, result, &err)) {
+        if (err.code == SF_EDB)
+            SF_ERROR (&ctx, "cannot record result: %s", err.text);
+        else {
+            self->stats.worker_fenced++;
+            SF_WARN (&ctx, "dropping result of attempt %u: %s", result->attempt, err.text);
+        }
+        return;
+    }
+    if (result->ok)
+        SF_NOTICE (&ctx, "job done: %s, pause %" PRIu64 "ms, convert %" PRIu64 "ms, "
+                   "upload %" PRIu64 "ms, %" PRIu64 " bytes, %zu images",
+                   result->strategy, result->pause_ms, result->convert_ms,
+                   result->upload_ms, result->bytes, result->n_images);
+    else
+        SF_WARN (&ctx, "job failed: %s", result->error && result->error->text
+                 ? result->error->text: "no error given");
+}
+
+static void
+s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
+{
+    sf_logctx_t ctx = { .node = peer->name };
+    bool beat = env->body_case == SF_BODY_HEARTBEAT;
+    if (beat && env->heartbeat->running_jobs != peer->running_jobs) {
+        peer->running_jobs = env->heartbeat->running_jobs;
+        s_touch (self, peer, true);
+    }
+    else
+        s_touch (self, peer, false);
+    switch (env->body_case) {
+        case SF_BODY_HEARTBEAT:
+            break;
+        case SF_BODY_INVENTORY:
+            s_on_inventory (self, peer, env->inventory);
+            break;
+        case SF_BODY_JOB_EVENT:
+            s_on_job_event (self, peer, env->job_event);
+            break;
+        case SF_BODY_JOB_RESULT:
+            s_on_job_result (self, peer, env->job_result);
+            break;
+        case SF_BODY_ERROR:
+            SF_WARN (&ctx, "node reports error %s: %s", sf_err_name (env->error->code),
+                     env->error->text? env->error->text: "");
+            break;
+        default:
+            self->stats.worker_unexpected++;
+            SF_WARN (&ctx, "dropping unexpected '%s' message from a worker",
+                     sf_wire_body_name (env->body_case));
+    }
+}
+
+static int
+s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    sf_sched_t *self = (sf_sched_t *) arg;
+    sf_err_t err = SF_ERR_INIT;
+    zframe_t *routing_id = NULL;
+    sf_envelope_t *env = sf_wire_recv (zsock_resolve (reader), &routing_id, &err);
+    sf_peer_t *peer = sf_peers_by_routing_id (self->peers, routing_id);
+    sf_logctx_t ctx = { .node = peer? peer->name: NULL };
+    if (!env) {
+        if (err.code == SF_EPROTO) {
+            self->stats.worker_invalid++;
+            SF_WARN (&ctx, "dropping invalid message from %s: %s",
+                     peer? "node": "unknown peer", err.text);
+        }
+    }
+    else
+    if (env->body_case == SF_BODY_HELLO)
+        s_on_hello (self, routing_id, env->hello);
+    else
+    if (!peer) {
+        self->stats.worker_unknown++;
+        SF_INFO (NULL, "'%s' message from an unknown peer: asking it to say hello",
+                 sf_wire_body_name (env->body_case));
+        s_send_error (self, routing_id, SF_ENODE, "unknown peer, send hello");
+    }
+    else
+        s_on_known_peer (self, peer, env);
+    sf_wire_free (&env);
+    zframe_destroy (&routing_id);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Node timeouts
+
+static void
+s_node_down (sf_sched_t *self, const char *name)
+{
+    sf_logctx_t ctx = { .node = name };
+    sf_err_t err = SF_ERR_INIT;
+    char text [256];
+    snprintf (text, sizeof (text), "node '%s' stopped heartbeating", name);
+    int failed = -1;
+    if (sf_store_begin (self->store, &err) == 0) {
+        if (sf_store_node_state (self->store, name, "down", &err) == 0)
+            failed = sf_jobs_fail_node (self->jobs, name, SF_ENODE, text, &err);
+        if (failed < 0)
+            sf_store_rollback (self->store);
+        else
+        if (sf_store_commit (self->store, &err))
+            failed = -1;
+    }
+    if (failed < 0) {
+        SF_ERROR (&ctx, "cannot mark node down (will retry): %s", err.text);
+        return;
+    }
+    sf_peers_set_up (sf_peers_by_name (self->peers, name), false);
+    SF_NOTICE (&ctx, "node is down: no message for over %" PRId64 "ms; %d unfinished "
+               "jobs failed", self->node_timeout_ms, failed);
+}
+
+static int
+s_on_check (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    sf_sched_t *self = (sf_sched_t *) arg;
+    zlistx_t *names = sf_peers_expired (self->peers, sf_time_mono_ms (),
+                                        self->node_timeout_ms);
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names))
+        s_node_down (self, name);
+    zlistx_destroy (&names);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Snapshot
+
+static json_t *
+s_pick_instance (const char *key, json_t *matches, sf_err_t *err)
+{
+    size_t count = json_array_size (matches);
+    if (count == 1)
+        return json_array_get (matches, 0);
+    if (count == 0) {
+        sf_err_set (err, SF_ENOENT, "no instance '%s' in any node's inventory", key);
+        return NULL;
+    }
+    char list [200] = "";
+    for (size_t i = 0; i < count; i++) {
+        json_t *match = json_array_get (matches, i);
+        size_t used = strlen (list);
+        snprintf (list + used, sizeof (list) - used, "%s'%s' on node '%s'",
+                  i? ", ": "", json_string_value (json_object_get (match, "uuid")),
+                  json_string_value (json_object_get (match, "node")));
+    }
+    sf_err_set (err, SF_EINVAL, "instance '%s' is ambiguous: %s; give the uuid",
+                key, list);
+    return NULL;
+}
+
+static int
+s_check_node (sf_sched_t *self, const char *node, const char *strategy,
+              sf_peer_t **peer_p, sf_err_t *err)
+{
+    sf_peer_t *peer = sf_peers_by_name (self->peers, node);
+    if (!peer || !peer->up)
+        return sf_err_set (err, SF_ENODE, "node '%s' is down", node);
+    if (!peer->routing_id)
+        return sf_err_set (err, SF_ENODE, "node '%s' has not reconnected since the "
+                           "scheduler started", node);
+    if (!sf_peers_offers (peer, strategy))
+        return sf_err_set (err, SF_ENOTSUP, "node '%s' does not offer strategy '%s'",
+                           node, strategy);
+    *peer_p = peer;
+    return 0;
+}
+
+static int
+s_send_assign (sf_sched_t *self, sf_peer_t *peer, const char *id, const char *uuid,
+               const char *strategy, sf_err_t *err)
+{
+    sf_job_assign_t assign = SF_JOB_ASSIGN_INIT;
+    assign.job_id = (char *) id;
+    assign.attempt = 1;
+    assign.instance_uuid = (char *) uuid;
+    assign.strategy = (char *) strategy;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_JOB_ASSIGN;
+    env.job_assign = &assign;
+    return s_send (self, peer->routing_id, &env, err);
+}
+
+static json_t *
+s_start_job (sf_sched_t *self, json_t *instance, sf_err_t *err)
+{
+    const char *uuid = json_string_value (json_object_get (instance, "uuid"));
+    const char *name = json_string_value (json_object_get (instance, "name"));
+    const char *node = json_string_value (json_object_get (instance, "node"));
+    const char *strategy = sf_strategy_choose (
+        json_string_value (json_object_get (instance, "state")),
+        json_string_value (json_object_get (instance, "storage_class")), err);
+    if (!strategy) {
+        sf_err_prefix (err, "cannot snapshot '%s'", name);
+        return NULL;
+    }
+    sf_peer_t *peer = NULL;
+    char id [32];
+    if (s_check_node (self, node, strategy, &peer, err))
+        return NULL;
+    int active = sf_jobs_active (self->jobs, uuid, id, sizeof (id), err);
+    if (active < 0)
+        return NULL;
+    if (active) {
+        sf_err_set (err, SF_EBUSY, "instance '%s' already has unfinished job '%s'",
+                    name, id);
+        return NULL;
+    }
+
+    sf_job_spec_t spec = { uuid, name, node, strategy };
+    if (sf_jobs_create (self->jobs, &spec, id, sizeof (id), err))
+        return NULL;
+    sf_logctx_t ctx = { .node = node, .job_id = id, .vm = name };
+    sf_err_t send_err = SF_ERR_INIT;
+    if (s_send_assign (self, peer, id, uuid, strategy, &send_err)) {
+        SF_WARN (&ctx, "cannot assign job: %s", send_err.text);
+        char text [256];
+        snprintf (text, sizeof (text), "cannot send job to node '%s'", node);
+        if (sf_jobs_fail (self->jobs, id, SF_ENODE, text, err))
+            return NULL;
+    }
+    else
+        SF_NOTICE (&ctx, "job assigned: strategy %s, attempt 1", strategy);
+    return sf_jobs_json (self->jobs, id, err);
+}
+
+json_t *
+sf_sched_snapshot (sf_sched_t *self, const char *key, sf_err_t *err)
+{
+    assert (self);
+    assert (key);
+    json_t *matches = sf_store_instances_json (self->store, NULL, key, err);
+    if (!matches)
+        return NULL;
+    json_t *job = NULL;
+    json_t *instance = s_pick_instance (key, matches, err);
+    if (instance)
+        job = s_start_job (self, instance, err);
+    json_decref (matches);
+    return job;
+}
+
+//  --------------------------------------------------------------------------
+//  Event loop
+
+static int
+s_on_admin (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) reader;
+    sf_admin_handle ((sf_admin_t *) arg);
+    return 0;
+}
+
+static int
+s_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void) loop;
+    sf_sched_t *self = (sf_sched_t *) arg;
+    char *command = zstr_recv (pipe);
+    int rc = 0;
+    if (!command || streq (command, "$TERM"))
+        rc = -1;
+    else
+    if (streq (command, "ENDPOINTS"))
+        zstr_sendx (pipe, zsock_endpoint (self->router),
+                    zsock_endpoint (sf_admin_sock (self->admin)), NULL);
+    zstr_free (&command);
+    return rc;
+}
+
+int
+sf_sched_run (sf_sched_t *self, zsock_t *pipe)
+{
+    assert (self);
+    self->loop = zloop_new ();
+    zloop_reader (self->loop, self->router, s_on_worker, self);
+    zloop_reader (self->loop, sf_admin_sock (self->admin), s_on_admin, self->admin);
+    if (pipe)
+        zloop_reader (self->loop, pipe, s_on_pipe, self);
+    int64_t tick = self->node_timeout_ms / 4;
+    tick = tick < 10? 10: tick > 1000? 1000: tick;
+    zloop_timer (self->loop, (size_t) tick, 0, s_on_check, self);
+    zloop_start (self->loop);
+    zloop_destroy (&self->loop);
+    SF_NOTICE (NULL, "scheduler stopping");
+    return 0;
+}
+
+void
+sf_sched_actor (zsock_t *pipe, void *args)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_sched_t *self = sf_sched_new ((const sf_schedcfg_t *) args, &err);
+    zsock_signal (pipe, self? 0: 1);
+    if (!self) {
+        SF_ERROR (NULL, "%s", err.text);
+        return;
+    }
+    sf_sched_run (self, pipe);
+    sf_sched_destroy (&self);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: a scheduler in-process, DEALER sockets playing workers
+
+static void
+s_test_inventory (zsock_t *worker, const char *suffix)
+{
+    char uuid1 [32], uuid2 [32], uuid3 [32];
+    snprintf (uuid1, sizeof (uuid1), "u-vm1%s", suffix);
+    snprintf (uuid2, sizeof (uuid2), "u-rbd%s", suffix);
+    snprintf (uuid3, sizeof (uuid3), "u-off%s", suffix);
+    sf_disk_t disk = SF_DISK_INIT;
+    disk.target = "vda", disk.type = SF_DISK_FILE, disk.source = "/img/a.qcow2";
+    disk.format = "qcow2", disk.virtual_size = 1 << 20;
+    sf_disk_t *disks [] = { &disk };
+    sf_instance_t vm1 = SF_INSTANCE_INIT, vm2 = SF_INSTANCE_INIT, vm3 = SF_INSTANCE_INIT;
+    vm1.uuid = uuid1, vm1.name = "vm1", vm1.state = SF_STATE_RUNNING;
+    vm1.storage_class = "file", vm1.n_disks = 1, vm1.disks = disks;
+    vm2.uuid = uuid2, vm2.name = "vm2", vm2.state = SF_STATE_RUNNING;
+    vm2.storage_class = "rbd";
+    vm3.uuid = uuid3, vm3.name = "vm3", vm3.state = SF_STATE_SHUTOFF;
+    vm3.storage_class = "file", vm3.n_disks = 1, vm3.disks = disks;
+    sf_instance_t *list [] = { &vm1, &vm2, &vm3 };
+    sf_inventory_t inventory = SF_INVENTORY_INIT;
+    inventory.n_instances = 3;
+    inventory.instances = list;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_INVENTORY;
+    env.inventory = &inventory;
+    sf_harness_send (worker, &env);
+}
+
+static void
+s_test_event (zsock_t *worker, const char *id, uint32_t attempt, int phase, uint64_t ms)
+{
+    sf_job_event_t event = SF_JOB_EVENT_INIT;
+    event.job_id = (char *) id, event.attempt = attempt, event.phase = phase;
+    event.ms = ms, event.at_ms = (uint64_t) sf_time_now_ms ();
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_JOB_EVENT;
+    env.job_event = &event;
+    sf_harness_send (worker, &env);
+}
+
+static void
+s_test_result (zsock_t *worker, const char *id, uint32_t attempt)
+{
+    sf_image_t image = SF_IMAGE_INIT;
+    image.store = "dir", image.id = "0f8e6b1c-img", image.path = "/images/0f8e6b1c-img.qcow2";
+    image.size = 3ull << 32, image.sha256 = "cafe", image.disk_target = "vda";
+    image.format = "qcow2";
+    sf_image_t *images [] = { &image };
+    sf_job_result_t result = SF_JOB_RESULT_INIT;
+    result.job_id = (char *) id, result.attempt = attempt, result.ok = 1;
+    result.strategy = "file-cold", result.consistency = "paused", result.pause_ms = 150;
+    result.convert_ms = 70, result.upload_ms = 5, result.bytes = 3ull << 32;
+    result.n_images = 1, result.images = images, result.resumed = 1;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_JOB_RESULT;
+    env.job_result = &result;
+    sf_harness_send (worker, &env);
+}
+
+static const char *
+s_text (json_t *json, const char *path)
+{
+    const char *text = json_string_value (sf_harness_get (json, path));
+    return text? text: "";
+}
+
+static int64_t
+s_number (json_t *json, const char *path)
+{
+    return json_integer_value (sf_harness_get (json, path));
+}
+
+//  Snapshot errors: nothing may be created
+
+static void
+s_test_refusals (sf_harness_t *harness)
+{
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"nope\"}");
+    assert (json_is_false (json_object_get (reply, "ok")));
+    assert (s_number (reply, "error.code") == SF_ENOENT);
+    assert (streq (s_text (reply, "error.text"), "no instance 'nope' in any node's inventory"));
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"vm2\"}");
+    assert (s_number (reply, "error.code") == SF_ENOTSUP);
+    assert (streq (s_text (reply, "error.text"),
+                   "cannot snapshot 'vm2': strategy for storage class 'rbd' is not "
+                   "implemented yet"));
+    json_decref (reply);
+    assert (sf_harness_job_rows (harness) == 0);
+}
+
+//  The whole life of a job: assign, events, a fenced event, the result
+
+static void
+s_test_job (sf_harness_t *harness, zsock_t *worker)
+{
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"vm1\"}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    assert (streq (s_text (reply, "job.job_id"), "J1"));
+    assert (streq (s_text (reply, "job.state"), "queued"));
+    assert (streq (s_text (reply, "job.strategy"), "file-cold"));
+    json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (worker, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    assert (streq (env->job_assign->job_id, "J1") && env->job_assign->attempt == 1);
+    assert (streq (env->job_assign->instance_uuid, "u-vm1"));
+    assert (streq (env->job_assign->strategy, "file-cold"));
+    sf_wire_free (&env);
+
+    //  A second snapshot of the same instance while the first runs
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-vm1\"}");
+    assert (s_number (reply, "error.code") == SF_EBUSY);
+    json_decref (reply);
+
+    s_test_event (worker, "J1", 1, SF_PHASE_QUEUED, 0);
+    s_test_event (worker, "J1", 1, SF_PHASE_PAUSED, 0);
+    s_test_event (worker, "J1", 2, SF_PHASE_RESUMED, 999);     //  Stale: dropped
+    s_test_event (worker, "J1", 1, SF_PHASE_RESUMED, 150);
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J1\"}",
+                                    "job.phase", "resumed", 2000);
+    assert (streq (s_text (reply, "job.state"), "running"));
+    assert (s_number (reply, "job.pause_ms") == 150);
+    assert (json_array_size (sf_harness_get (reply, "job.events")) == 3);
+    json_decref (reply);
+
+    s_test_result (worker, "J1", 1);
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J1\"}",
+                                    "job.state", "done", 2000);
+    assert (streq (s_text (reply, "job.state"), "done"));
+    assert (streq (s_text (reply, "job.consistency"), "paused"));
+    assert (s_number (reply, "job.bytes") == 3ll << 32);
+    assert (streq (s_text (reply, "job.image.id"), "0f8e6b1c-img"));
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
+    assert (s_number (reply, "status.worker_fenced") == 1);
+    json_decref (reply);
+}
+
+//  Garbage from workers is counted and dropped; the scheduler keeps serving
+
+static void
+s_test_garbage (sf_harness_t *harness, zsock_t *worker)
+{
+    zsock_t *vandal = sf_harness_worker (harness);
+    zstr_send (vandal, "not protobuf at all");
+    zstr_sendx (vandal, "two", "frames", NULL);
+    zframe_t *empty = zframe_new_empty ();
+    zframe_send (&empty, vandal, 0);
+    size_t size = SF_WIRE_MAX_BYTES + 10;
+    zframe_t *huge = zframe_new (NULL, size);
+    memset (zframe_data (huge), 0x0a, size);
+    zframe_send (&huge, vandal, 0);
+    //  A valid heartbeat from a peer that never said hello
+    sf_heartbeat_t beat = SF_HEARTBEAT_INIT;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_HEARTBEAT;
+    env.heartbeat = &beat;
+    sf_harness_send (vandal, &env);
+    sf_envelope_t *reply = sf_harness_recv (vandal, 2000);
+    assert (reply && reply->body_case == SF_BODY_ERROR);
+    assert (reply->error->code == SF_ENODE);
+    assert (streq (reply->error->text, "unknown peer, send hello"));
+    sf_wire_free (&reply);
+    //  A valid message a worker must not send
+    sf_job_cancel_t cancel = SF_JOB_CANCEL_INIT;
+    cancel.job_id = "J1";
+    env.body_case = SF_BODY_JOB_CANCEL;
+    env.job_cancel = &cancel;
+    sf_harness_send (worker, &env);
+    sf_harness_hello (worker, "n1");    //  Its Welcome: the cancel was handled
+    zsock_destroy (&vandal);
+
+    json_t *status = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
+    assert (s_number (status, "status.worker_invalid") >= 3);
+    assert (s_number (status, "status.worker_unknown") == 2);   //  With the first one
+    assert (s_number (status, "status.worker_unexpected") == 1);
+    json_decref (status);
+}
+
+static void
+s_test_beat (zsock_t *worker)
+{
+    sf_heartbeat_t beat = SF_HEARTBEAT_INIT;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_HEARTBEAT;
+    env.heartbeat = &beat;
+    sf_harness_send (worker, &env);
+}
+
+//  Keep n1 beating until node number index of the sorted list is in state
+
+static void
+s_test_wait_node (sf_harness_t *harness, zsock_t *alive, int index, const char *state)
+{
+    char path [32];
+    snprintf (path, sizeof (path), "nodes.%d.state", index);
+    int64_t deadline = sf_time_mono_ms () + 10000;
+    while (true) {
+        if (alive)
+            s_test_beat (alive);
+        json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"nodes\"}");
+        bool reached = streq (s_text (reply, path), state);
+        json_decref (reply);
+        if (reached)
+            return;
+        assert (sf_time_mono_ms () < deadline);
+        zclock_sleep (50);
+    }
+}
+
+//  A second node: ambiguous names, then it stops heartbeating
+
+static zsock_t *
+s_test_timeout (sf_harness_t *harness, zsock_t *n1)
+{
+    zsock_t *n2 = sf_harness_worker (harness);
+    sf_harness_hello (n2, "n2");
+    s_test_inventory (n2, "-n2");
+    json_t *reply = sf_harness_admin_until (harness,
+        "{\"cmd\":\"instances\",\"node\":\"n2\"}", "instances.2.name", "vm3", 2000);
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"vm1\"}");
+    assert (s_number (reply, "error.code") == SF_EINVAL);
+    assert (strstr (s_text (reply, "error.text"), "'u-vm1' on node 'n1'"));
+    assert (strstr (s_text (reply, "error.text"), "'u-vm1-n2' on node 'n2'"));
+    json_decref (reply);
+
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-vm1-n2\"}");
+    assert (streq (s_text (reply, "job.job_id"), "J2"));
+    json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (n2, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    sf_wire_free (&env);
+    s_test_event (n2, "J2", 1, SF_PHASE_QUEUED, 0);
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J2\"}",
+                                    "job.state", "running", 2000);
+    json_decref (reply);
+
+    //  n2 falls silent: down, and its running job fails
+    s_test_wait_node (harness, n1, 1, "down");
+    reply = sf_harness_admin (harness, "{\"cmd\":\"nodes\"}");
+    assert (streq (s_text (reply, "nodes.0.state"), "up"));
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J2\"}");
+    assert (streq (s_text (reply, "job.state"), "failed"));
+    assert (s_number (reply, "job.error.code") == SF_ENODE);
+    assert (streq (s_text (reply, "job.error.text"), "node 'n2' stopped heartbeating"));
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-off-n2\"}");
+    assert (s_number (reply, "error.code") == SF_ENODE);
+    assert (streq (s_text (reply, "error.text"), "node 'n2' is down"));
+    json_decref (reply);
+    assert (sf_harness_job_rows (harness) == 2);
+
+    //  It comes back: up again, but its late result for J2 is fenced
+    s_test_result (n2, "J2", 1);
+    s_test_wait_node (harness, n1, 1, "up");
+    reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
+    assert (s_number (reply, "status.worker_fenced") == 2);
+    json_decref (reply);
+    return n2;
+}
+
+//  A restarted scheduler remembers everything, and waits for the nodes
+
+static void
+s_test_restart (sf_harness_t *harness)
+{
+    sf_harness_restart (harness);
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"jobs\"}");
+    assert (json_array_size (sf_harness_get (reply, "jobs")) == 2);
+    assert (streq (s_text (reply, "jobs.0.state"), "done"));
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-off\"}");
+    assert (s_number (reply, "error.code") == SF_ENODE);
+    assert (strstr (s_text (reply, "error.text"), "has not reconnected"));
+    json_decref (reply);
+
+    zsock_t *n1 = sf_harness_worker (harness);
+    sf_harness_hello (n1, "n1");
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-off\"}");
+    assert (streq (s_text (reply, "job.job_id"), "J3"));
+    assert (streq (s_text (reply, "job.strategy"), "offline"));
+    json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (n1, 2000);
+    assert (env && streq (env->job_assign->strategy, "offline"));
+    sf_wire_free (&env);
+    //  n2 never says hello again: down after the timeout
+    s_test_wait_node (harness, n1, 1, "down");
+    zsock_destroy (&n1);
+}
+
+void
+sf_sched_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_sched: ");
+    //  @selftest
+    sf_harness_t *harness = sf_harness_new ("sf_sched_test", 1500);
+    zsock_t *n1 = sf_harness_worker (harness);
+    //  Not a hello first: the scheduler asks for one
+    s_test_beat (n1);
+    sf_envelope_t *env = sf_harness_recv (n1, 2000);
+    assert (env && env->body_case == SF_BODY_ERROR && env->error->code == SF_ENODE);
+    sf_wire_free (&env);
+    sf_harness_hello (n1, "n1");
+    s_test_inventory (n1, "");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\"}",
+                                            "instances.2.name", "vm3", 2000);
+    assert (streq (s_text (reply, "instances.0.strategy"), "file-cold"));
+    assert (json_is_null (sf_harness_get (reply, "instances.1.strategy")));
+    assert (streq (s_text (reply, "instances.2.strategy"), "offline"));
+    json_decref (reply);
+
+    s_test_refusals (harness);
+    s_test_job (harness, n1);
+    s_test_garbage (harness, n1);
+    zsock_t *n2 = s_test_timeout (harness, n1);
+
+    //  n1 reconnects on a new socket: the old one is now unknown
+    zsock_t *n1b = sf_harness_worker (harness);
+    sf_harness_hello (n1b, "n1");
+    s_test_beat (n1);
+    env = sf_harness_recv (n1, 2000);
+    assert (env && env->body_case == SF_BODY_ERROR);
+    sf_wire_free (&env);
+    zsock_destroy (&n1b);
+    zsock_destroy (&n2);
+    zsock_destroy (&n1);
+
+    s_test_restart (harness);
+    sf_harness_destroy (&harness);
+    //  @end
+    printf ("OK\n");
+}

@@ -1,0 +1,27 @@
+/*  =========================================================================
+    sf_sched_classes - private umbrella header of the scheduler's classes
+
+    Every .c file of the scheduler includes this one header: the shared
+    core (czmq, sf_err, sf_log, sf_wire, ...), the external libraries the
+    scheduler uses (SQLite, jansson) and every scheduler class, in
+    dependency order.
+    =========================================================================
+*/
+#ifndef SF_SCHED_CLASSES_H_INCLUDED
+#define SF_SCHED_CLASSES_H_INCLUDED
+
+#include "sf_core.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "sf_strategy.h"
+#include "sf_store.h"
+#include "sf_jobs.h"
+#include "sf_peers.h"
+#include "sf_schedcfg.h"
+#include "sf_sched.h"
+#include "sf_admin.h"
+#include "sf_harness.h"
+
+#endif

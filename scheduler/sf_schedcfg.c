@@ -1,0 +1,318 @@
+/*  =========================================================================
+    sf_schedcfg - the scheduler's configuration (scheduler.conf)
+
+    sf_cfg checks syntax, keys and types and names the line. The checks
+    here run after parsing, so to name the line as well we look the key up
+    in the file's text again (the last assignment wins in sf_cfg, so we
+    report the last one too).
+    =========================================================================
+*/
+#include "sf_sched_classes.h"
+
+#define OPT(section, key, type, field, dflt, help) \
+    { section, key, type, offsetof (sf_schedcfg_t, field), dflt, help }
+
+const sf_cfg_opt_t sf_schedcfg_schema [] = {
+    OPT ("scheduler", "bind", SF_CFG_STR, bind, "tcp://127.0.0.1:7600",
+         "ROUTER endpoint the workers connect to"),
+    OPT ("scheduler", "admin_bind", SF_CFG_STR, admin_bind, "tcp://127.0.0.1:7601",
+         "ROUTER endpoint the snapfleet CLI connects to"),
+    OPT ("scheduler", "database", SF_CFG_STR, database, "/var/lib/snapfleet/scheduler.db",
+         "SQLite database file (created if missing)"),
+    OPT ("scheduler", "heartbeat", SF_CFG_DURATION, heartbeat_ms, "1s",
+         "heartbeat interval told to workers in Welcome"),
+    OPT ("scheduler", "node_timeout", SF_CFG_DURATION, node_timeout_ms, "5s",
+         "a node silent for this long is down and its jobs fail"),
+    OPT ("log", "level", SF_CFG_STR, log_level, "info",
+         "err|warning|notice|info|debug"),
+    OPT ("log", "format", SF_CFG_STR, log_format, "text", "text|json"),
+    { NULL }
+};
+
+//  Largest config file we read back for line numbers
+#define MAX_TEXT (1024 * 1024)
+
+//  --------------------------------------------------------------------------
+//  Finding the line of a key in INI text
+
+static char *
+s_trim (char *text)
+{
+    while (isspace ((unsigned char) *text))
+        text++;
+    char *end = text + strlen (text);
+    while (end > text && isspace ((unsigned char) end [-1]))
+        *--end = '\0';
+    return text;
+}
+
+//  Handle one line: track the section, return true if it assigns key
+
+static bool
+s_line_assigns (char *line, char *section, size_t size, const char *want_section,
+                const char *key)
+{
+    char *comment = strpbrk (line, ";#");
+    if (comment)
+        *comment = '\0';
+    line = s_trim (line);
+    if (*line == '[') {
+        char *close = strchr (line, ']');
+        if (close)
+            *close = '\0';
+        snprintf (section, size, "%s", s_trim (line + 1));
+        return false;
+    }
+    char *equals = strpbrk (line, "=:");
+    if (!equals || !streq (section, want_section))
+        return false;
+    *equals = '\0';
+    return streq (s_trim (line), key);
+}
+
+//  Line number of the last "key = ..." in [section], 0 if not found
+
+static int
+s_key_line (const char *text, const char *section, const char *key)
+{
+    if (!text)
+        return 0;
+    char current [128] = "";
+    int found = 0, number = 0;
+    const char *start = text;
+    while (*start) {
+        const char *end = strchr (start, '\n');
+        size_t length = end? (size_t) (end - start): strlen (start);
+        char *line = strndup (start, length);
+        number++;
+        if (s_line_assigns (line, current, sizeof (current), section, key))
+            found = number;
+        free (line);
+        start = end? end + 1: start + length;
+    }
+    return found;
+}
+
+//  Set err to "name:line: message" (line of section.key if found)
+
+static int
+s_fail (sf_err_t *err, const char *name, const char *text, const char *section,
+        const char *key, const char *format, ...)
+    __attribute__ ((format (printf, 6, 7)));
+
+static int
+s_fail (sf_err_t *err, const char *name, const char *text, const char *section,
+        const char *key, const char *format, ...)
+{
+    char message [256];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof (message), format, args);
+    va_end (args);
+    int line = s_key_line (text, section, key);
+    if (line)
+        return sf_err_set (err, SF_EINVAL, "%s:%d: %s", name, line, message);
+    return sf_err_set (err, SF_EINVAL, "%s: %s", name, message);
+}
+
+//  --------------------------------------------------------------------------
+//  Validation
+
+bool
+sf_schedcfg_is_loopback (const char *endpoint)
+{
+    assert (endpoint);
+    if (strncmp (endpoint, "tcp://", 6))
+        return true;            //  ipc:// and inproc:// never leave the host
+    const char *host = endpoint + 6;
+    static const char *loopback [] = { "127.", "localhost:", "[::1]:", "lo:", NULL };
+    for (int i = 0; loopback [i]; i++)
+        if (strncmp (host, loopback [i], strlen (loopback [i])) == 0)
+            return true;
+    return false;
+}
+
+static bool
+s_endpoint_ok (const char *endpoint)
+{
+    const char *schemes [] = { "tcp://", "ipc://", "inproc://", NULL };
+    for (int i = 0; schemes [i]; i++) {
+        size_t length = strlen (schemes [i]);
+        if (strncmp (endpoint, schemes [i], length) == 0 && endpoint [length])
+            return true;
+    }
+    return false;
+}
+
+static int
+s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *err)
+{
+    if (!s_endpoint_ok (cfg->bind))
+        return s_fail (err, name, text, "scheduler", "bind",
+                       "'scheduler.bind' must be a ZeroMQ endpoint such as "
+                       "tcp://127.0.0.1:7600, not '%s'", cfg->bind);
+    if (!s_endpoint_ok (cfg->admin_bind))
+        return s_fail (err, name, text, "scheduler", "admin_bind",
+                       "'scheduler.admin_bind' must be a ZeroMQ endpoint such as "
+                       "tcp://127.0.0.1:7601, not '%s'", cfg->admin_bind);
+    if (streq (cfg->bind, cfg->admin_bind))
+        return s_fail (err, name, text, "scheduler", "admin_bind",
+                       "'scheduler.admin_bind' must differ from 'scheduler.bind'");
+    if (!*cfg->database)
+        return s_fail (err, name, text, "scheduler", "database",
+                       "'scheduler.database' must name a file");
+    if (cfg->heartbeat_ms <= 0 || cfg->heartbeat_ms > 3600000)
+        return s_fail (err, name, text, "scheduler", "heartbeat",
+                       "'scheduler.heartbeat' must be between 1ms and 1h");
+    //  Blame whichever of the two the file sets (node_timeout if both)
+    if (cfg->node_timeout_ms <= cfg->heartbeat_ms)
+        return s_fail (err, name, text, "scheduler",
+                       s_key_line (text, "scheduler", "node_timeout")
+                       ? "node_timeout": "heartbeat",
+                       "'scheduler.node_timeout' (%" PRId64 "ms) must be longer than "
+                       "'scheduler.heartbeat' (%" PRId64 "ms)",
+                       cfg->node_timeout_ms, cfg->heartbeat_ms);
+    if (sf_log_level_parse (cfg->log_level) < 0)
+        return s_fail (err, name, text, "log", "level",
+                       "'log.level' must be err, warning, notice, info or debug, "
+                       "not '%s'", cfg->log_level);
+    if (sf_log_format_parse (cfg->log_format) < 0)
+        return s_fail (err, name, text, "log", "format",
+                       "'log.format' must be text or json, not '%s'", cfg->log_format);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Loading
+
+int
+sf_schedcfg_init (sf_schedcfg_t *cfg)
+{
+    assert (cfg);
+    memset (cfg, 0, sizeof (*cfg));
+    int rc = sf_cfg_defaults (sf_schedcfg_schema, cfg, NULL);
+    assert (rc == 0);
+    return rc;
+}
+
+static char *
+s_read_text (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return NULL;
+    char *text = (char *) zmalloc (MAX_TEXT + 1);
+    size_t size = fread (text, 1, MAX_TEXT, file);
+    text [size] = '\0';
+    fclose (file);
+    return text;
+}
+
+int
+sf_schedcfg_load (sf_schedcfg_t *cfg, const char *path, sf_err_t *err)
+{
+    assert (cfg && path);
+    sf_schedcfg_release (cfg);
+    sf_schedcfg_init (cfg);
+    if (sf_cfg_load (sf_schedcfg_schema, cfg, path, err))
+        return -1;
+    char *text = s_read_text (path);
+    int rc = s_validate (cfg, path, text, err);
+    free (text);
+    return rc;
+}
+
+int
+sf_schedcfg_load_string (sf_schedcfg_t *cfg, const char *text, const char *name,
+                         sf_err_t *err)
+{
+    assert (cfg && text && name);
+    sf_schedcfg_release (cfg);
+    sf_schedcfg_init (cfg);
+    if (sf_cfg_load_string (sf_schedcfg_schema, cfg, text, name, err))
+        return -1;
+    return s_validate (cfg, name, text, err);
+}
+
+void
+sf_schedcfg_release (sf_schedcfg_t *cfg)
+{
+    assert (cfg);
+    sf_cfg_release (sf_schedcfg_schema, cfg);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+static void
+s_test_example (void)
+{
+#ifdef SF_SCHED_EXAMPLE_CONF
+    //  The example parses, and documents every key of the schema
+    sf_err_t err = SF_ERR_INIT;
+    sf_schedcfg_t cfg;
+    sf_schedcfg_init (&cfg);
+    int rc = sf_schedcfg_load (&cfg, SF_SCHED_EXAMPLE_CONF, &err);
+    if (rc)
+        fprintf (stderr, "%s\n", err.text);
+    assert (rc == 0);
+    char *text = s_read_text (SF_SCHED_EXAMPLE_CONF);
+    assert (text);
+    for (const sf_cfg_opt_t *opt = sf_schedcfg_schema; opt->key; opt++)
+        assert (s_key_line (text, opt->section, opt->key) > 0);
+    free (text);
+    sf_schedcfg_release (&cfg);
+#endif
+}
+
+void
+sf_schedcfg_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_schedcfg: ");
+    //  @selftest
+    sf_err_t err = SF_ERR_INIT;
+    sf_schedcfg_t cfg;
+    sf_schedcfg_init (&cfg);
+    assert (streq (cfg.bind, "tcp://127.0.0.1:7600"));
+    assert (cfg.heartbeat_ms == 1000 && cfg.node_timeout_ms == 5000);
+
+    const char *good = "[scheduler]\nbind = tcp://0.0.0.0:7700\n\n"
+                       "database = /tmp/x.db ; comment\nnode_timeout = 3s\n"
+                       "[log]\nlevel = debug\n";
+    assert (sf_schedcfg_load_string (&cfg, good, "s.conf", &err) == 0);
+    assert (streq (cfg.bind, "tcp://0.0.0.0:7700"));
+    assert (streq (cfg.database, "/tmp/x.db"));
+    assert (cfg.node_timeout_ms == 3000);
+
+    assert (sf_schedcfg_load_string (&cfg, "[log]\n\n\nlevel = loud\n",
+                                     "s.conf", &err) == -1);
+    assert (streq (err.text, "s.conf:4: 'log.level' must be err, warning, notice, "
+                             "info or debug, not 'loud'"));
+    assert (sf_schedcfg_load_string (&cfg, "[scheduler]\nheartbeat = 5s\n",
+                                     "s.conf", &err) == -1);
+    assert (strstr (err.text, "s.conf:2: 'scheduler.node_timeout' (5000ms)"));
+    assert (sf_schedcfg_load_string (&cfg, "[scheduler]\nbind = 127.0.0.1:7600\n",
+                                     "s.conf", &err) == -1);
+    assert (strstr (err.text, "s.conf:2: 'scheduler.bind' must be a ZeroMQ endpoint"));
+    assert (sf_schedcfg_load_string (&cfg, "[scheduler]\nadmin_bind = tcp://127.0.0.1:7600\n",
+                                     "s.conf", &err) == -1);
+    assert (strstr (err.text, "s.conf:2: 'scheduler.admin_bind' must differ"));
+    assert (sf_schedcfg_load_string (&cfg, "[scheduler]\nbogus = 1\n",
+                                     "s.conf", &err) == -1);
+    assert (streq (err.text, "s.conf:2: unknown key 'bogus' in section '[scheduler]'"));
+    assert (sf_schedcfg_load (&cfg, "/nonexistent/s.conf", &err) == -1);
+    assert (err.code == SF_ENOENT);
+
+    assert (sf_schedcfg_is_loopback ("tcp://127.0.0.1:7600"));
+    assert (sf_schedcfg_is_loopback ("tcp://localhost:7600"));
+    assert (sf_schedcfg_is_loopback ("tcp://[::1]:7600"));
+    assert (sf_schedcfg_is_loopback ("ipc:///run/sf.sock"));
+    assert (!sf_schedcfg_is_loopback ("tcp://0.0.0.0:7600"));
+    assert (!sf_schedcfg_is_loopback ("tcp://*:7600"));
+    assert (!sf_schedcfg_is_loopback ("tcp://10.0.0.1:7600"));
+    sf_schedcfg_release (&cfg);
+    s_test_example ();
+    //  @end
+    printf ("OK\n");
+}

@@ -1,0 +1,54 @@
+/*  =========================================================================
+    sf_schedcfg - the scheduler's configuration (scheduler.conf)
+
+    Declared once as a schema table (sf_cfg); scheduler.conf.example
+    documents every key, and the self-test checks that it does. Values that
+    parse but make no sense (an unknown log level, a heartbeat longer than
+    the node timeout) are errors that name the file and line too.
+    =========================================================================
+*/
+#ifndef SF_SCHEDCFG_H_INCLUDED
+#define SF_SCHEDCFG_H_INCLUDED
+
+typedef struct {
+    char *bind;                 //  ROUTER for workers
+    char *admin_bind;           //  ROUTER for the CLI
+    char *database;             //  SQLite file
+    int64_t heartbeat_ms;       //  Told to workers in Welcome
+    int64_t node_timeout_ms;    //  Silent this long: node down
+    char *log_level;            //  err|warning|notice|info|debug
+    char *log_format;           //  text|json
+} sf_schedcfg_t;
+
+//  The schema (NULL-terminated), for --help and the self-test
+extern const sf_cfg_opt_t sf_schedcfg_schema [];
+
+//  Apply the defaults to cfg. Returns 0 (the defaults always parse).
+int
+    sf_schedcfg_init (sf_schedcfg_t *cfg);
+
+//  Read path into cfg (defaults applied first) and validate it. Returns 0,
+//  or -1 with err set to one line starting "path:line: " where a line is
+//  known.
+int
+    sf_schedcfg_load (sf_schedcfg_t *cfg, const char *path, sf_err_t *err);
+
+//  Same from a string, name used in messages (for tests).
+int
+    sf_schedcfg_load_string (sf_schedcfg_t *cfg, const char *text,
+                             const char *name, sf_err_t *err);
+
+//  Free the strings of cfg.
+void
+    sf_schedcfg_release (sf_schedcfg_t *cfg);
+
+//  True if endpoint only listens on loopback (127.0.0.0/8, ::1, localhost)
+//  or is not TCP at all (ipc://, inproc://).
+bool
+    sf_schedcfg_is_loopback (const char *endpoint);
+
+//  Self test of this class
+void
+    sf_schedcfg_test (bool verbose);
+
+#endif

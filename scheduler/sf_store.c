@@ -1,0 +1,768 @@
+/*  =========================================================================
+    sf_store - the scheduler's SQLite database: connection, schema, nodes
+    and instances
+
+    Why synchronous=FULL with WAL: NORMAL would let a power cut lose the
+    last commits, and the scheduler acts on (and acknowledges) what it has
+    committed, so a lost commit could run a job twice. The cost is one
+    fsync of the WAL per commit.
+    =========================================================================
+*/
+#include "sf_sched_classes.h"
+
+struct _sf_store_t {
+    sqlite3 *db;                //  Owned connection
+    char *path;                 //  Owned, for messages
+};
+
+SF_LOG_MODULE ("sched.store");
+
+//  Migration N brings user_version from N to N + 1. Never edit a shipped
+//  migration: append a new one.
+
+static const char *s_migrations [] = {
+    //  1: initial schema
+    "CREATE TABLE nodes ("
+    "  name TEXT PRIMARY KEY,"
+    "  state TEXT NOT NULL CHECK (state IN ('up', 'down')),"
+    "  last_seen INTEGER NOT NULL,"
+    "  software TEXT NOT NULL DEFAULT '',"
+    "  max_jobs INTEGER NOT NULL DEFAULT 0,"
+    "  running_jobs INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE instances ("
+    "  node TEXT NOT NULL REFERENCES nodes (name) ON DELETE CASCADE,"
+    "  uuid TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  storage_class TEXT NOT NULL,"
+    "  disks TEXT NOT NULL,"
+    "  PRIMARY KEY (node, uuid));"
+    "CREATE INDEX instances_name ON instances (name);"
+    "CREATE INDEX instances_uuid ON instances (uuid);"
+    "CREATE TABLE jobs ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  instance_uuid TEXT NOT NULL,"
+    "  instance_name TEXT NOT NULL,"
+    "  node TEXT NOT NULL REFERENCES nodes (name),"
+    "  state TEXT NOT NULL"
+    "    CHECK (state IN ('queued', 'running', 'done', 'failed')),"
+    "  phase TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  strategy TEXT NOT NULL,"
+    "  consistency TEXT NOT NULL DEFAULT '',"
+    "  pause_ms INTEGER NOT NULL DEFAULT 0,"
+    "  convert_ms INTEGER NOT NULL DEFAULT 0,"
+    "  upload_ms INTEGER NOT NULL DEFAULT 0,"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  error_code INTEGER NOT NULL DEFAULT 0,"
+    "  error_text TEXT NOT NULL DEFAULT '',"
+    "  created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL);"
+    "CREATE INDEX jobs_node_state ON jobs (node, state);"
+    "CREATE INDEX jobs_instance_state ON jobs (instance_uuid, state);"
+    "CREATE TABLE job_events ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  job_id TEXT NOT NULL REFERENCES jobs (id),"
+    "  phase TEXT NOT NULL,"
+    "  ms INTEGER NOT NULL DEFAULT 0,"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  at_ms INTEGER NOT NULL,"
+    "  text TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX job_events_job ON job_events (job_id);"
+    "CREATE TABLE images ("
+    "  store TEXT NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  job_id TEXT NOT NULL REFERENCES jobs (id),"
+    "  instance_uuid TEXT NOT NULL,"
+    "  instance_name TEXT NOT NULL,"
+    "  disk_target TEXT NOT NULL,"
+    "  format TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  PRIMARY KEY (store, id));"
+    "CREATE INDEX images_job ON images (job_id);",
+};
+#define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
+static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");
+
+//  --------------------------------------------------------------------------
+//  Connection helpers
+
+static int
+s_db_error (sf_store_t *self, sf_err_t *err, const char *what)
+{
+    return sf_err_set (err, SF_EDB, "database '%s': %s: %s", self->path, what,
+                       sqlite3_errmsg (self->db));
+}
+
+static int
+s_exec_script (sf_store_t *self, const char *sql, sf_err_t *err)
+{
+    char *message = NULL;
+    if (sqlite3_exec (self->db, sql, NULL, NULL, &message) != SQLITE_OK) {
+        sf_err_set (err, SF_EDB, "database '%s': %s", self->path,
+                    message? message: sqlite3_errmsg (self->db));
+        sqlite3_free (message);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_user_version (sf_store_t *self, int *version, sf_err_t *err)
+{
+    sqlite3_stmt *stmt = sf_store_prepare (self, err, "PRAGMA user_version", "");
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self, stmt, err);
+    if (rc == 1)
+        *version = sqlite3_column_int (stmt, 0);
+    sqlite3_finalize (stmt);
+    return rc == 1? 0: -1;
+}
+
+static int
+s_migrate (sf_store_t *self, sf_err_t *err)
+{
+    int version = 0;
+    if (s_user_version (self, &version, err))
+        return -1;
+    if (version > MIGRATIONS)
+        return sf_err_set (err, SF_EDB,
+                           "database '%s' has schema version %d, newer than this "
+                           "scheduler's %d", self->path, version, MIGRATIONS);
+    for (; version < MIGRATIONS; version++) {
+        char bump [64];
+        snprintf (bump, sizeof (bump), "PRAGMA user_version = %d;", version + 1);
+        if (s_exec_script (self, "BEGIN IMMEDIATE;", err))
+            return -1;
+        if (s_exec_script (self, s_migrations [version], err)
+        ||  s_exec_script (self, bump, err)
+        ||  s_exec_script (self, "COMMIT;", err)) {
+            s_exec_script (self, "ROLLBACK;", NULL);
+            return sf_err_prefix (err, "migration to schema version %d", version + 1);
+        }
+        SF_INFO (NULL, "database '%s' migrated to schema version %d",
+                 self->path, version + 1);
+    }
+    return 0;
+}
+
+static int
+s_configure (sf_store_t *self, sf_err_t *err)
+{
+    if (sqlite3_busy_timeout (self->db, 5000) != SQLITE_OK)
+        return s_db_error (self, err, "cannot set busy timeout");
+    sqlite3_stmt *stmt = sf_store_prepare (self, err, "PRAGMA journal_mode = WAL", "");
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self, stmt, err);
+    bool wal = rc == 1 && streq (sf_store_text (stmt, 0), "wal");
+    sqlite3_finalize (stmt);
+    if (rc != 1)
+        return -1;
+    if (!wal)
+        return sf_err_set (err, SF_EDB, "database '%s': cannot enable WAL journal",
+                           self->path);
+    return s_exec_script (self, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", err);
+}
+
+//  --------------------------------------------------------------------------
+//  Constructor
+
+sf_store_t *
+sf_store_new (const char *path, sf_err_t *err)
+{
+    assert (path);
+    sf_store_t *self = (sf_store_t *) zmalloc (sizeof (sf_store_t));
+    self->path = strdup (path);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2 (path, &self->db, flags, NULL) != SQLITE_OK) {
+        s_db_error (self, err, "cannot open");
+        sf_store_destroy (&self);
+    }
+    else
+    if (s_configure (self, err) || s_migrate (self, err))
+        sf_store_destroy (&self);
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  Destructor
+
+void
+sf_store_destroy (sf_store_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_store_t *self = *self_p;
+        sqlite3_close_v2 (self->db);
+        free (self->path);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+sqlite3 *
+sf_store_db (sf_store_t *self)
+{
+    assert (self);
+    return self->db;
+}
+
+//  --------------------------------------------------------------------------
+//  Transactions: savepoints nest, and the outermost RELEASE commits
+
+int
+sf_store_begin (sf_store_t *self, sf_err_t *err)
+{
+    assert (self);
+    return s_exec_script (self, "SAVEPOINT sf;", err);
+}
+
+int
+sf_store_commit (sf_store_t *self, sf_err_t *err)
+{
+    assert (self);
+    if (s_exec_script (self, "RELEASE sf;", err)) {
+        sf_store_rollback (self);
+        return -1;
+    }
+    return 0;
+}
+
+void
+sf_store_rollback (sf_store_t *self)
+{
+    assert (self);
+    if (s_exec_script (self, "ROLLBACK TO sf; RELEASE sf;", NULL))
+        SF_ERROR (NULL, "database '%s': rollback failed: %s", self->path,
+                  sqlite3_errmsg (self->db));
+}
+
+//  --------------------------------------------------------------------------
+//  UTF-8
+
+//  Length of the valid UTF-8 sequence at text, 0 if invalid
+
+static size_t
+s_utf8_length (const unsigned char *text)
+{
+    unsigned char lead = text [0];
+    size_t length;
+    uint32_t point;
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xC2 && lead <= 0xDF)
+        length = 2, point = lead & 0x1F;
+    else
+    if (lead >= 0xE0 && lead <= 0xEF)
+        length = 3, point = lead & 0x0F;
+    else
+    if (lead >= 0xF0 && lead <= 0xF4)
+        length = 4, point = lead & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < length; i++) {
+        if ((text [i] & 0xC0) != 0x80)
+            return 0;           //  Also stops at the terminating NUL
+        point = (point << 6) | (text [i] & 0x3F);
+    }
+    bool overlong = (length == 3 && point < 0x800) || (length == 4 && point < 0x10000);
+    if (overlong || (point >= 0xD800 && point <= 0xDFFF) || point > 0x10FFFF)
+        return 0;
+    return length;
+}
+
+//  Copy of text with invalid bytes replaced by '?', or NULL if text is
+//  valid already (the common case: no copy)
+
+static char *
+s_utf8_clean (const char *text)
+{
+    const unsigned char *scan = (const unsigned char *) text;
+    while (*scan && s_utf8_length (scan))
+        scan += s_utf8_length (scan);
+    if (!*scan)
+        return NULL;
+    char *copy = strdup (text);
+    unsigned char *cursor = (unsigned char *) copy;
+    while (*cursor) {
+        size_t length = s_utf8_length (cursor);
+        if (length)
+            cursor += length;
+        else
+            *cursor++ = '?';
+    }
+    return copy;
+}
+
+json_t *
+sf_store_json_string (const char *text)
+{
+    if (!text)
+        return json_string ("");
+    char *clean = s_utf8_clean (text);
+    json_t *string = json_string (clean? clean: text);
+    free (clean);
+    assert (string);
+    return string;
+}
+
+//  --------------------------------------------------------------------------
+//  Statements
+
+static sqlite3_stmt *
+s_prepare_va (sf_store_t *self, sf_err_t *err, const char *sql, const char *types,
+              va_list args)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        s_db_error (self, err, "cannot prepare statement");
+        return NULL;
+    }
+    int rc = SQLITE_OK;
+    for (int index = 1; *types && rc == SQLITE_OK; types++, index++) {
+        if (*types == 's') {
+            const char *text = va_arg (args, const char *);
+            char *clean = text? s_utf8_clean (text): NULL;
+            rc = sqlite3_bind_text (stmt, index, clean? clean: text, -1, SQLITE_TRANSIENT);
+            free (clean);
+        }
+        else
+        if (*types == 'i')
+            rc = sqlite3_bind_int64 (stmt, index, va_arg (args, int64_t));
+        else {
+            assert (*types == 'u');
+            uint64_t value = va_arg (args, uint64_t);
+            rc = sqlite3_bind_int64 (stmt, index,
+                                     value > INT64_MAX? INT64_MAX: (int64_t) value);
+        }
+    }
+    if (rc != SQLITE_OK) {
+        s_db_error (self, err, "cannot bind parameter");
+        sqlite3_finalize (stmt);
+        return NULL;
+    }
+    return stmt;
+}
+
+sqlite3_stmt *
+sf_store_prepare (sf_store_t *self, sf_err_t *err, const char *sql,
+                  const char *types, ...)
+{
+    assert (self);
+    va_list args;
+    va_start (args, types);
+    sqlite3_stmt *stmt = s_prepare_va (self, err, sql, types, args);
+    va_end (args);
+    return stmt;
+}
+
+int
+sf_store_step (sf_store_t *self, sqlite3_stmt *stmt, sf_err_t *err)
+{
+    assert (self);
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return s_db_error (self, err, "statement failed");
+}
+
+int
+sf_store_exec (sf_store_t *self, sf_err_t *err, const char *sql,
+               const char *types, ...)
+{
+    assert (self);
+    va_list args;
+    va_start (args, types);
+    sqlite3_stmt *stmt = s_prepare_va (self, err, sql, types, args);
+    va_end (args);
+    if (!stmt)
+        return -1;
+    int rc;
+    while ((rc = sf_store_step (self, stmt, err)) == 1)
+        ;
+    sqlite3_finalize (stmt);
+    return rc == 0? sqlite3_changes (self->db): -1;
+}
+
+const char *
+sf_store_text (sqlite3_stmt *stmt, int col)
+{
+    const char *text = (const char *) sqlite3_column_text (stmt, col);
+    return text? text: "";
+}
+
+//  --------------------------------------------------------------------------
+//  Nodes
+
+int
+sf_store_node_hello (sf_store_t *self, const char *name, const char *software,
+                     int64_t max_jobs, int64_t now_ms, sf_err_t *err)
+{
+    assert (self);
+    int rc = sf_store_exec (self, err,
+        "INSERT INTO nodes (name, state, last_seen, software, max_jobs)"
+        " VALUES (?1, 'up', ?2, ?3, ?4)"
+        " ON CONFLICT (name) DO UPDATE SET state = 'up', last_seen = ?2,"
+        " software = ?3, max_jobs = ?4",
+        "sisi", name, now_ms, software? software: "", max_jobs);
+    return rc < 0? -1: 0;
+}
+
+int
+sf_store_node_seen (sf_store_t *self, const char *name, int64_t now_ms,
+                    int64_t running_jobs, sf_err_t *err)
+{
+    assert (self);
+    int rc = sf_store_exec (self, err,
+        "UPDATE nodes SET last_seen = ?2, running_jobs = ?3 WHERE name = ?1",
+        "sii", name, now_ms, running_jobs);
+    return rc < 0? -1: 0;
+}
+
+int
+sf_store_node_state (sf_store_t *self, const char *name, const char *state,
+                     sf_err_t *err)
+{
+    assert (self);
+    assert (streq (state, "up") || streq (state, "down"));
+    int rc = sf_store_exec (self, err, "UPDATE nodes SET state = ?2 WHERE name = ?1",
+                            "ss", name, state);
+    if (rc == 0)
+        return sf_err_set (err, SF_ENOENT, "no node '%s'", name);
+    return rc < 0? -1: 0;
+}
+
+zlistx_t *
+sf_store_nodes_up (sf_store_t *self, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self, err,
+        "SELECT name FROM nodes WHERE state = 'up' ORDER BY name", "");
+    if (!stmt)
+        return NULL;
+    zlistx_t *names = zlistx_new ();
+    zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
+    int rc;
+    while ((rc = sf_store_step (self, stmt, err)) == 1)
+        zlistx_add_end (names, strdup (sf_store_text (stmt, 0)));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&names);
+    return names;
+}
+
+//  RFC 3339 string for ms since the epoch, or JSON null for 0
+
+static json_t *
+s_time_json (int64_t ms)
+{
+    char buf [40];
+    return ms > 0? json_string (sf_time_rfc3339 (ms, buf, sizeof (buf))): json_null ();
+}
+
+json_t *
+sf_store_nodes_json (sf_store_t *self, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self, err,
+        "SELECT name, state, last_seen, running_jobs,"
+        " (SELECT COUNT (*) FROM instances i WHERE i.node = n.name)"
+        " FROM nodes n ORDER BY name", "");
+    if (!stmt)
+        return NULL;
+    json_t *nodes = json_array ();
+    int rc;
+    while ((rc = sf_store_step (self, stmt, err)) == 1)
+        json_array_append_new (nodes, json_pack ("{s:s, s:s, s:o, s:I, s:I}",
+            "name", sf_store_text (stmt, 0),
+            "state", sf_store_text (stmt, 1),
+            "last_seen", s_time_json (sqlite3_column_int64 (stmt, 2)),
+            "instances", (json_int_t) sqlite3_column_int64 (stmt, 4),
+            "running_jobs", (json_int_t) sqlite3_column_int64 (stmt, 3)));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        json_decref (nodes);
+    return rc < 0? NULL: nodes;
+}
+
+//  --------------------------------------------------------------------------
+//  Instances
+
+static const char *
+s_state_name (int state)
+{
+    switch (state) {
+        case SF_STATE_RUNNING:  return "running";
+        case SF_STATE_PAUSED:   return "paused";
+        case SF_STATE_SHUTOFF:  return "shutoff";
+        default:                return "other";
+    }
+}
+
+static const char *
+s_disk_type_name (int type)
+{
+    switch (type) {
+        case SF_DISK_FILE:      return "file";
+        case SF_DISK_BLOCK:     return "block";
+        case SF_DISK_RBD:       return "rbd";
+        default:                return "other";
+    }
+}
+
+static json_int_t
+s_clamp (uint64_t value)
+{
+    return value > INT64_MAX? INT64_MAX: (json_int_t) value;
+}
+
+//  The disks of an instance as the JSON text we store (the CLI's shape)
+
+static char *
+s_disks_text (const sf_instance_t *instance)
+{
+    json_t *disks = json_array ();
+    for (size_t d = 0; d < instance->n_disks; d++) {
+        const sf_disk_t *disk = instance->disks [d];
+        json_t *chain = json_array ();
+        for (size_t c = 0; c < disk->n_backing_chain; c++)
+            json_array_append_new (chain, sf_store_json_string (disk->backing_chain [c]));
+        json_array_append_new (disks, json_pack ("{s:o, s:s, s:o, s:o, s:I, s:I, s:o}",
+            "target", sf_store_json_string (disk->target),
+            "type", s_disk_type_name (disk->type),
+            "source", sf_store_json_string (disk->source),
+            "format", sf_store_json_string (disk->format),
+            "virtual_size", s_clamp (disk->virtual_size),
+            "allocated_size", s_clamp (disk->allocated_size),
+            "backing_chain", chain));
+    }
+    char *text = json_dumps (disks, JSON_COMPACT);
+    json_decref (disks);
+    assert (text);
+    return text;
+}
+
+static int
+s_insert_instance (sf_store_t *self, const char *node, const sf_instance_t *instance,
+                   sf_err_t *err)
+{
+    char *disks = s_disks_text (instance);
+    const char *storage_class = instance->storage_class && *instance->storage_class
+                              ? instance->storage_class: "none";
+    //  The same uuid twice in one inventory: the last one wins
+    int rc = sf_store_exec (self, err,
+        "INSERT OR REPLACE INTO instances (node, uuid, name, state, storage_class, disks)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "ssssss", node, instance->uuid, instance->name,
+        s_state_name (instance->state), storage_class, disks);
+    free (disks);
+    return rc < 0? -1: 0;
+}
+
+int
+sf_store_inventory (sf_store_t *self, const char *node,
+                    const sf_inventory_t *inventory, sf_err_t *err)
+{
+    assert (self);
+    assert (inventory);
+    if (sf_store_begin (self, err))
+        return -1;
+    if (sf_store_exec (self, err, "DELETE FROM instances WHERE node = ?1", "s", node) < 0)
+        goto failed;
+    for (size_t i = 0; i < inventory->n_instances; i++)
+        if (s_insert_instance (self, node, inventory->instances [i], err))
+            goto failed;
+    return sf_store_commit (self, err);
+ failed:
+    sf_store_rollback (self);
+    return -1;
+}
+
+static json_t *
+s_instance_json (sqlite3_stmt *stmt)
+{
+    const char *state = sf_store_text (stmt, 3);
+    const char *storage_class = sf_store_text (stmt, 4);
+    const char *strategy = sf_strategy_choose (state, storage_class, NULL);
+    json_t *disks = json_loads (sf_store_text (stmt, 5), 0, NULL);
+    if (!json_is_array (disks)) {
+        json_decref (disks);
+        disks = json_array ();
+    }
+    return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}",
+        "uuid", sf_store_text (stmt, 0),
+        "name", sf_store_text (stmt, 1),
+        "node", sf_store_text (stmt, 2),
+        "state", state,
+        "storage_class", storage_class,
+        "strategy", strategy? json_string (strategy): json_null (),
+        "disks", disks);
+}
+
+json_t *
+sf_store_instances_json (sf_store_t *self, const char *node, const char *match,
+                         sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self, err,
+        "SELECT uuid, name, node, state, storage_class, disks FROM instances"
+        " WHERE (?1 IS NULL OR node = ?1) AND (?2 IS NULL OR uuid = ?2 OR name = ?2)"
+        " ORDER BY name, node, uuid",
+        "ss", node, match);
+    if (!stmt)
+        return NULL;
+    json_t *instances = json_array ();
+    int rc;
+    while ((rc = sf_store_step (self, stmt, err)) == 1)
+        json_array_append_new (instances, s_instance_json (stmt));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        json_decref (instances);
+    return rc < 0? NULL: instances;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+static void
+s_test_inventory (sf_store_t *store)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_disk_t disk = SF_DISK_INIT;
+    disk.target = "vda";
+    disk.type = SF_DISK_FILE;
+    disk.source = "/img/vm1.qcow2";
+    disk.format = "qcow2";
+    disk.virtual_size = 10ull << 30;
+    char *chain [] = { "/img/base.qcow2" };
+    disk.n_backing_chain = 1;
+    disk.backing_chain = chain;
+    sf_disk_t *disks [] = { &disk };
+    sf_instance_t vm1 = SF_INSTANCE_INIT, vm2 = SF_INSTANCE_INIT;
+    vm1.uuid = "u1", vm1.name = "vm1", vm1.state = SF_STATE_RUNNING;
+    vm1.storage_class = "file", vm1.n_disks = 1, vm1.disks = disks;
+    vm2.uuid = "u2", vm2.name = "vm2", vm2.state = SF_STATE_SHUTOFF;
+    vm2.storage_class = "rbd";
+    sf_instance_t *list [] = { &vm1, &vm2 };
+    sf_inventory_t inventory = SF_INVENTORY_INIT;
+    inventory.n_instances = 2;
+    inventory.instances = list;
+    assert (sf_store_inventory (store, "n1", &inventory, &err) == 0);
+
+    json_t *all = sf_store_instances_json (store, NULL, NULL, &err);
+    assert (json_array_size (all) == 2);
+    json_t *first = json_array_get (all, 0);
+    assert (streq (json_string_value (json_object_get (first, "strategy")), "file-cold"));
+    json_t *jdisk = json_array_get (json_object_get (first, "disks"), 0);
+    assert (json_integer_value (json_object_get (jdisk, "virtual_size")) == 10ll << 30);
+    assert (streq (json_string_value (json_object_get (jdisk, "type")), "file"));
+    assert (json_array_size (json_object_get (jdisk, "backing_chain")) == 1);
+    assert (json_is_null (json_object_get (json_array_get (all, 1), "strategy")));
+    json_decref (all);
+
+    json_t *found = sf_store_instances_json (store, NULL, "u2", &err);
+    assert (json_array_size (found) == 1);
+    json_decref (found);
+    found = sf_store_instances_json (store, "n2", NULL, &err);
+    assert (json_array_size (found) == 0);
+    json_decref (found);
+
+    //  A new inventory replaces the old one
+    inventory.n_instances = 1;
+    assert (sf_store_inventory (store, "n1", &inventory, &err) == 0);
+    all = sf_store_instances_json (store, NULL, NULL, &err);
+    assert (json_array_size (all) == 1);
+    json_decref (all);
+    //  Inventory of a node never seen violates the foreign key: nothing kept
+    assert (sf_store_inventory (store, "ghost", &inventory, &err) == -1);
+    assert (err.code == SF_EDB);
+}
+
+void
+sf_store_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_store: ");
+    //  @selftest
+    sf_err_t err = SF_ERR_INIT;
+    char path [] = "/tmp/sf_store_test_XXXXXX";
+    int fd = mkstemp (path);
+    assert (fd >= 0);
+    close (fd);
+    unlink (path);              //  Start from no file at all
+
+    sf_store_t *store = sf_store_new (path, &err);
+    assert (store);
+    int version = 0;
+    assert (s_user_version (store, &version, &err) == 0 && version == SF_STORE_VERSION);
+    assert (sf_store_node_hello (store, "n1", "w\xFF 0.1", 2, 1000, &err) == 0);
+    assert (sf_store_node_hello (store, "n2", "w 0.1", 2, 1000, &err) == 0);
+    assert (sf_store_node_state (store, "n2", "down", &err) == 0);
+    assert (sf_store_node_state (store, "n9", "down", &err) == -1);
+    assert (err.code == SF_ENOENT);
+    assert (sf_store_node_seen (store, "n1", 2000, 1, &err) == 0);
+    s_test_inventory (store);
+
+    //  Invalid UTF-8 from a worker is cleaned before it is stored
+    json_t *clean = sf_store_json_string ("ok\xC3\xA9 bad\xC3 \xED\xA0\x80 \xF0\x9F\x98\x80");
+    assert (streq (json_string_value (clean), "ok\xC3\xA9 bad? ??? \xF0\x9F\x98\x80"));
+    json_decref (clean);
+
+    //  Rolled-back work is gone, nested commits are kept
+    assert (sf_store_begin (store, &err) == 0);
+    assert (sf_store_node_hello (store, "n3", "", 1, 1, &err) == 0);
+    sf_store_rollback (store);
+    assert (sf_store_begin (store, &err) == 0);
+    assert (sf_store_begin (store, &err) == 0);
+    assert (sf_store_node_state (store, "n2", "up", &err) == 0);
+    assert (sf_store_commit (store, &err) == 0);
+    assert (sf_store_commit (store, &err) == 0);
+    sf_store_destroy (&store);
+    assert (store == NULL);
+
+    //  Reopen: durable, no migration needed, same data
+    store = sf_store_new (path, &err);
+    assert (store);
+    json_t *nodes = sf_store_nodes_json (store, &err);
+    assert (json_array_size (nodes) == 2);
+    json_t *n1 = json_array_get (nodes, 0);
+    assert (streq (json_string_value (json_object_get (n1, "name")), "n1"));
+    assert (json_integer_value (json_object_get (n1, "instances")) == 1);
+    assert (json_integer_value (json_object_get (n1, "running_jobs")) == 1);
+    assert (streq (json_string_value (json_object_get (n1, "last_seen")),
+                   "1970-01-01T00:00:02.000Z"));
+    json_decref (nodes);
+    zlistx_t *up = sf_store_nodes_up (store, &err);
+    assert (zlistx_size (up) == 2);
+    zlistx_destroy (&up);
+
+    //  A database from the future is refused
+    assert (s_exec_script (store, "PRAGMA user_version = 99;", &err) == 0);
+    sf_store_destroy (&store);
+    store = sf_store_new (path, &err);
+    assert (store == NULL);
+    assert (err.code == SF_EDB && strstr (err.text, "schema version 99"));
+
+    //  Not a database at all
+    FILE *file = fopen (path, "w");
+    fputs ("this is not a database, just a file with words in it, long enough", file);
+    fclose (file);
+    char wal [sizeof (path) + 8];
+    snprintf (wal, sizeof (wal), "%s-wal", path);
+    unlink (wal);
+    store = sf_store_new (path, &err);
+    assert (store == NULL && err.code == SF_EDB);
+    unlink (path);
+    snprintf (wal, sizeof (wal), "%s-shm", path);
+    unlink (wal);
+    //  @end
+    printf ("OK\n");
+}

@@ -1,0 +1,143 @@
+/*  =========================================================================
+    sf_store - the scheduler's SQLite database: connection, schema, nodes
+    and instances
+
+    One connection, owned by the scheduler's main thread. WAL journal,
+    synchronous=FULL (a commit is on disk before we act on it or answer),
+    foreign keys on, a busy timeout. The schema is versioned with PRAGMA
+    user_version; migrations run in order, each in its own transaction.
+    Jobs, events and images live in sf_jobs, which uses this connection.
+
+    Tables (version 1):
+      nodes      name, state up|down, last_seen, software, max_jobs,
+                 running_jobs
+      instances  node, uuid, name, state, storage_class, disks (JSON)
+      jobs       id "J<seq>", instance_uuid, instance_name, node, state,
+                 phase, attempt, strategy, consistency, timings, bytes,
+                 error_code, error_text, created, updated
+      job_events job_id, phase, ms, bytes, at_ms, text
+      images     store, id, path, size, sha256, job_id, instance_uuid,
+                 instance_name, disk_target, format, created
+    Times are integer ms since the epoch; sizes integer bytes.
+    =========================================================================
+*/
+#ifndef SF_STORE_H_INCLUDED
+#define SF_STORE_H_INCLUDED
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+typedef struct _sf_store_t sf_store_t;
+
+//  Schema version this build writes (PRAGMA user_version after migration)
+#define SF_STORE_VERSION 1
+
+//  Open (creating if needed) the database at path and migrate it to
+//  SF_STORE_VERSION. Returns NULL with err set (SF_EDB) if it cannot be
+//  opened, is not a database, or has a newer schema than this build.
+//  Caller owns the result.
+sf_store_t *
+    sf_store_new (const char *path, sf_err_t *err);
+
+//  Close the database. Nullifies *self_p.
+void
+    sf_store_destroy (sf_store_t **self_p);
+
+//  The raw connection, for sf_jobs. Borrowed; valid while self lives.
+sqlite3 *
+    sf_store_db (sf_store_t *self);
+
+//  Transactions nest (SQLite savepoints): begin, then exactly one of
+//  commit or rollback. The outermost commit is durable when it returns.
+//  Return 0 or -1 with err set (SF_EDB).
+int
+    sf_store_begin (sf_store_t *self, sf_err_t *err);
+int
+    sf_store_commit (sf_store_t *self, sf_err_t *err);
+void
+    sf_store_rollback (sf_store_t *self);
+
+//  Prepare sql and bind parameters ?1, ?2, ... from the varargs described
+//  by types: 's' const char * (NULL binds NULL), 'i' int64_t, 'u' uint64_t
+//  (clamped to INT64_MAX). Returns the statement (caller finalizes it) or
+//  NULL with err set.
+sqlite3_stmt *
+    sf_store_prepare (sf_store_t *self, sf_err_t *err, const char *sql,
+                      const char *types, ...);
+
+//  Step stmt once. Returns 1 for a row, 0 when done, -1 with err set.
+int
+    sf_store_step (sf_store_t *self, sqlite3_stmt *stmt, sf_err_t *err);
+
+//  Prepare, bind (as sf_store_prepare), run to completion and finalize.
+//  Returns the number of rows changed, or -1 with err set.
+int
+    sf_store_exec (sf_store_t *self, sf_err_t *err, const char *sql,
+                   const char *types, ...);
+
+//  Text of column col, "" for NULL. Valid until the next step/finalize.
+const char *
+    sf_store_text (sqlite3_stmt *stmt, int col);
+
+//  Text from workers is not checked for UTF-8 on the wire, and JSON needs
+//  it. Returns a JSON string of text with every invalid byte replaced by
+//  '?' (NULL text gives ""). Caller owns the result. Every string bound
+//  through sf_store_prepare is cleaned the same way, so what the database
+//  holds is always valid UTF-8.
+json_t *
+    sf_store_json_string (const char *text);
+
+//  --------------------------------------------------------------------------
+//  Nodes
+
+//  A worker said hello: insert or update the node, state up. Returns 0 or
+//  -1 with err set.
+int
+    sf_store_node_hello (sf_store_t *self, const char *name,
+                         const char *software, int64_t max_jobs,
+                         int64_t now_ms, sf_err_t *err);
+
+//  Record the node's last message time and its running job count.
+int
+    sf_store_node_seen (sf_store_t *self, const char *name, int64_t now_ms,
+                        int64_t running_jobs, sf_err_t *err);
+
+//  Set the node's state, "up" or "down". Returns 0 or -1 with err set
+//  (SF_ENOENT if there is no such node).
+int
+    sf_store_node_state (sf_store_t *self, const char *name,
+                         const char *state, sf_err_t *err);
+
+//  Names of the nodes in state up, as a list of strings. Caller owns the
+//  list. Returns NULL with err set on a database error.
+zlistx_t *
+    sf_store_nodes_up (sf_store_t *self, sf_err_t *err);
+
+//  The nodes as the CLI shows them: an array of {"name","state",
+//  "last_seen","instances","running_jobs"}. Caller owns the result.
+json_t *
+    sf_store_nodes_json (sf_store_t *self, sf_err_t *err);
+
+//  --------------------------------------------------------------------------
+//  Instances
+
+//  Replace the node's instances with the inventory, in one transaction.
+//  Returns 0 or -1 with err set (and the old inventory kept).
+int
+    sf_store_inventory (sf_store_t *self, const char *node,
+                        const sf_inventory_t *inventory, sf_err_t *err);
+
+//  The instances as the CLI shows them: an array of {"uuid","name","node",
+//  "state","storage_class","strategy","disks":[...]}, strategy null when
+//  none applies. Only node's instances if node is not NULL; only those
+//  whose uuid or name equals match if match is not NULL. Caller owns the
+//  result.
+json_t *
+    sf_store_instances_json (sf_store_t *self, const char *node,
+                             const char *match, sf_err_t *err);
+
+//  Self test of this class
+void
+    sf_store_test (bool verbose);
+
+#endif
