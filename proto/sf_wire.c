@@ -111,6 +111,11 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             for (size_t i = 0; i < env->hello->n_strategies; i++)
                 if (s_check_string (env->hello->strategies [i], "hello.strategies", err))
                     return -1;
+            if (env->hello->n_running_jobs > 1024)
+                return sf_err_set (err, SF_EPROTO, "too many running jobs");
+            for (size_t i = 0; i < env->hello->n_running_jobs; i++)
+                if (s_require (env->hello->running_jobs [i], "hello.running_jobs", err))
+                    return -1;
             return 0;
         case SF_BODY_WELCOME:
         case SF_BODY_HEARTBEAT:
