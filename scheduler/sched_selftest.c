@@ -20,6 +20,7 @@ static const test_item_t s_tests [] = {
     { "sf_store", sf_store_test },
     { "sf_jobs", sf_jobs_test },
     { "sf_peers", sf_peers_test },
+    { "sf_liveness", sf_liveness_test },
     { "sf_schedcfg", sf_schedcfg_test },
     { "sf_harness", sf_harness_test },
     { "sf_sched", sf_sched_test },

@@ -170,6 +170,92 @@ sf_harness_hello (zsock_t *worker, const char *node)
 }
 
 //  --------------------------------------------------------------------------
+//  Messages a fake worker sends
+
+void
+sf_harness_inventory (zsock_t *worker, const char *suffix)
+{
+    char uuid1 [32], uuid2 [32], uuid3 [32];
+    snprintf (uuid1, sizeof (uuid1), "u-vm1%s", suffix);
+    snprintf (uuid2, sizeof (uuid2), "u-rbd%s", suffix);
+    snprintf (uuid3, sizeof (uuid3), "u-off%s", suffix);
+    sf_disk_t disk = SF_DISK_INIT;
+    disk.target = "vda", disk.type = SF_DISK_FILE, disk.source = "/img/a.qcow2";
+    disk.format = "qcow2", disk.virtual_size = 1 << 20;
+    sf_disk_t *disks [] = { &disk };
+    sf_instance_t vm1 = SF_INSTANCE_INIT, vm2 = SF_INSTANCE_INIT, vm3 = SF_INSTANCE_INIT;
+    vm1.uuid = uuid1, vm1.name = "vm1", vm1.state = SF_STATE_RUNNING;
+    vm1.storage_class = "file", vm1.n_disks = 1, vm1.disks = disks;
+    vm2.uuid = uuid2, vm2.name = "vm2", vm2.state = SF_STATE_RUNNING;
+    vm2.storage_class = "rbd";
+    vm3.uuid = uuid3, vm3.name = "vm3", vm3.state = SF_STATE_SHUTOFF;
+    vm3.storage_class = "file", vm3.n_disks = 1, vm3.disks = disks;
+    sf_instance_t *list [] = { &vm1, &vm2, &vm3 };
+    sf_inventory_t inventory = SF_INVENTORY_INIT;
+    inventory.n_instances = 3;
+    inventory.instances = list;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_INVENTORY;
+    env.inventory = &inventory;
+    sf_harness_send (worker, &env);
+}
+
+void
+sf_harness_beat (zsock_t *worker)
+{
+    sf_heartbeat_t beat = SF_HEARTBEAT_INIT;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_HEARTBEAT;
+    env.heartbeat = &beat;
+    sf_harness_send (worker, &env);
+}
+
+void
+sf_harness_event (zsock_t *worker, const char *id, uint32_t attempt, int phase,
+                  uint64_t ms)
+{
+    sf_job_event_t event = SF_JOB_EVENT_INIT;
+    event.job_id = (char *) id, event.attempt = attempt, event.phase = phase;
+    event.ms = ms, event.at_ms = (uint64_t) sf_time_now_ms ();
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_JOB_EVENT;
+    env.job_event = &event;
+    sf_harness_send (worker, &env);
+}
+
+void
+sf_harness_result (zsock_t *worker, const char *id, uint32_t attempt)
+{
+    sf_image_t image = SF_IMAGE_INIT;
+    image.store = "dir", image.id = "0f8e6b1c-img", image.path = "/images/0f8e6b1c-img.qcow2";
+    image.size = 3ull << 32, image.sha256 = "cafe", image.disk_target = "vda";
+    image.format = "qcow2";
+    sf_image_t *images [] = { &image };
+    sf_job_result_t result = SF_JOB_RESULT_INIT;
+    result.job_id = (char *) id, result.attempt = attempt, result.ok = 1;
+    result.strategy = "file-cold", result.consistency = "paused", result.pause_ms = 150;
+    result.convert_ms = 70, result.upload_ms = 5, result.bytes = 3ull << 32;
+    result.n_images = 1, result.images = images, result.resumed = 1;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_JOB_RESULT;
+    env.job_result = &result;
+    sf_harness_send (worker, &env);
+}
+
+const char *
+sf_harness_str (json_t *json, const char *path)
+{
+    const char *text = json_string_value (sf_harness_get (json, path));
+    return text? text: "";
+}
+
+int64_t
+sf_harness_int (json_t *json, const char *path)
+{
+    return json_integer_value (sf_harness_get (json, path));
+}
+
+//  --------------------------------------------------------------------------
 //  Admin client
 
 static json_t *

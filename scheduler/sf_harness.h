@@ -52,6 +52,26 @@ sf_envelope_t *
 void
     sf_harness_hello (zsock_t *worker, const char *node);
 
+//  Send an Inventory of three instances: vm1 (running, file), vm2
+//  (running, rbd), vm3 (shut off, file), with uuids "u-vm1", "u-rbd",
+//  "u-off" followed by suffix (so two nodes can have the same names).
+void
+    sf_harness_inventory (zsock_t *worker, const char *suffix);
+
+//  Send a Heartbeat.
+void
+    sf_harness_beat (zsock_t *worker);
+
+//  Send a JobEvent for job id with attempt, phase and ms.
+void
+    sf_harness_event (zsock_t *worker, const char *id, uint32_t attempt,
+                      int phase, uint64_t ms);
+
+//  Send a successful JobResult for job id and attempt: file-cold, paused,
+//  pause 150ms, one 12 GiB image "0f8e6b1c-img" of disk vda.
+void
+    sf_harness_result (zsock_t *worker, const char *id, uint32_t attempt);
+
 //  Send an admin request (a JSON text, printf-style) and return the parsed
 //  reply. Asserts a reply comes within 5 seconds. Caller owns the result.
 json_t *
@@ -69,6 +89,12 @@ json_t *
 //  The value at path in json (see above), NULL if there is none.
 json_t *
     sf_harness_get (json_t *json, const char *path);
+
+//  The string / integer at path in json; "" / 0 if there is none.
+const char *
+    sf_harness_str (json_t *json, const char *path);
+int64_t
+    sf_harness_int (json_t *json, const char *path);
 
 //  Rows in the jobs table, counted on a separate database connection.
 int64_t

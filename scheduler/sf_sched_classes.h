@@ -19,6 +19,7 @@
 #include "sf_store.h"
 #include "sf_jobs.h"
 #include "sf_peers.h"
+#include "sf_liveness.h"
 #include "sf_schedcfg.h"
 #include "sf_sched.h"
 #include "sf_admin.h"

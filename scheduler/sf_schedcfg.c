@@ -144,6 +144,16 @@ s_endpoint_ok (const char *endpoint)
     return false;
 }
 
+//  True for tcp://HOST:* and tcp://HOST:0, which bind a free port each time
+
+static bool
+s_ephemeral (const char *endpoint)
+{
+    size_t length = strlen (endpoint);
+    return length > 2 && (streq (endpoint + length - 2, ":*")
+                      ||  streq (endpoint + length - 2, ":0"));
+}
+
 static int
 s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *err)
 {
@@ -155,7 +165,7 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
         return s_fail (err, name, text, "scheduler", "admin_bind",
                        "'scheduler.admin_bind' must be a ZeroMQ endpoint such as "
                        "tcp://127.0.0.1:7601, not '%s'", cfg->admin_bind);
-    if (streq (cfg->bind, cfg->admin_bind))
+    if (streq (cfg->bind, cfg->admin_bind) && !s_ephemeral (cfg->bind))
         return s_fail (err, name, text, "scheduler", "admin_bind",
                        "'scheduler.admin_bind' must differ from 'scheduler.bind'");
     if (!*cfg->database)

@@ -32,9 +32,12 @@ s_usage (FILE *out)
         "      --version      show the version\n"
         "\n"
         "Configuration keys:\n");
-    for (const sf_cfg_opt_t *opt = sf_schedcfg_schema; opt->key; opt++)
-        fprintf (out, "  [%s] %-13s %s (default %s)\n", opt->section, opt->key,
-                 opt->help, opt->dflt? opt->dflt: "none");
+    for (const sf_cfg_opt_t *opt = sf_schedcfg_schema; opt->key; opt++) {
+        char key [64];
+        snprintf (key, sizeof (key), "[%s] %s", opt->section, opt->key);
+        fprintf (out, "  %-24s %s (default %s)\n", key, opt->help,
+                 opt->dflt? opt->dflt: "none");
+    }
 }
 
 //  Parse arguments. Returns -1 to go on with *config set, else an exit status

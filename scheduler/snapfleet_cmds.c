@@ -65,13 +65,16 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv, op
     memset (opts, 0, sizeof (*opts));
     optind = 0;                 //  GNU getopt: start over on the command's argv
     opterr = 0;
-    int opt;
-    while ((opt = getopt_long (argc, argv, ":hf:", options, NULL)) != -1) {
+    int opt, index = -1;
+    while ((opt = getopt_long (argc, argv, ":hf:", options, &index)) != -1) {
         if (opt == ':')
             return snapfleet_usage_error (cmd, "option '%s' needs a value", argv [optind - 1]);
-        if (opt == '?' || !strchr (cmd->options, opt))
+        if (opt == '?')
             return snapfleet_usage_error (cmd, "unknown option '%s' for '%s'",
                                           argv [optind - 1], cmd->name);
+        if (!strchr (cmd->options, opt))
+            return snapfleet_usage_error (cmd, "option '--%s' does not apply to '%s'",
+                                          options [index].name, cmd->name);
         if (opt == 'h')
             opts->help = true;
         else

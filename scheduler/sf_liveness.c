@@ -1,0 +1,260 @@
+/*  =========================================================================
+    sf_liveness - which nodes are up, kept durable, and what happens to
+    the jobs of a node that falls silent
+
+    A node is declared down only after the database says so and its jobs
+    are failed in the same transaction; if that commit fails, the peer
+    stays up in memory and the next check tries again.
+    =========================================================================
+*/
+#include "sf_sched_classes.h"
+
+struct _sf_liveness_t {
+    sf_store_t *store;          //  Borrowed from the scheduler
+    sf_jobs_t *jobs;            //  Borrowed from the scheduler
+    sf_peers_t *peers;          //  Borrowed from the scheduler
+    int64_t node_timeout_ms;
+};
+
+SF_LOG_MODULE ("sched.liveness");
+
+//  How often last_seen is written for a node that keeps talking
+#define PERSIST_INTERVAL_MS 1000
+
+sf_liveness_t *
+sf_liveness_new (sf_store_t *store, sf_jobs_t *jobs, sf_peers_t *peers,
+                 int64_t node_timeout_ms)
+{
+    assert (store && jobs && peers);
+    sf_liveness_t *self = (sf_liveness_t *) zmalloc (sizeof (sf_liveness_t));
+    self->store = store;
+    self->jobs = jobs;
+    self->peers = peers;
+    self->node_timeout_ms = node_timeout_ms;
+    return self;
+}
+
+void
+sf_liveness_destroy (sf_liveness_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+int
+sf_liveness_restore (sf_liveness_t *self, sf_err_t *err)
+{
+    assert (self);
+    zlistx_t *names = sf_store_nodes_up (self->store, err);
+    if (!names)
+        return -1;
+    int64_t now = sf_time_mono_ms ();
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names))
+        sf_peers_restore (self->peers, name, now);
+    if (zlistx_size (names))
+        SF_NOTICE (NULL, "waiting up to %" PRId64 "ms for %zu nodes that were up to "
+                   "say hello again", self->node_timeout_ms, zlistx_size (names));
+    zlistx_destroy (&names);
+    return 0;
+}
+
+void
+sf_liveness_touch (sf_liveness_t *self, sf_peer_t *peer, bool force)
+{
+    assert (self);
+    assert (peer);
+    sf_logctx_t ctx = { .node = peer->name };
+    sf_err_t err = SF_ERR_INIT;
+    int64_t now = sf_time_mono_ms ();
+    peer->last_msg_ms = now;
+    if (!peer->up) {
+        if (sf_store_node_state (self->store, peer->name, "up", &err)) {
+            SF_ERROR (&ctx, "cannot mark node up: %s", err.text);
+            return;
+        }
+        sf_peers_set_up (peer, true);
+        SF_NOTICE (&ctx, "node is up again");
+        force = true;
+    }
+    if (force || now - peer->persisted_ms >= PERSIST_INTERVAL_MS) {
+        if (sf_store_node_seen (self->store, peer->name, sf_time_now_ms (),
+                                peer->running_jobs, &err))
+            SF_ERROR (&ctx, "cannot record heartbeat: %s", err.text);
+        else
+            peer->persisted_ms = now;
+    }
+}
+
+//  Node down and its unfinished jobs failed, in one transaction.
+//  Returns the number of jobs failed, or -1 with err set.
+
+static int
+s_node_down (sf_liveness_t *self, const char *name, sf_err_t *err)
+{
+    char text [256];
+    snprintf (text, sizeof (text), "node '%s' stopped heartbeating", name);
+    if (sf_store_begin (self->store, err))
+        return -1;
+    int failed = -1;
+    if (sf_store_node_state (self->store, name, "down", err) == 0)
+        failed = sf_jobs_fail_node (self->jobs, name, SF_ENODE, text, err);
+    if (failed < 0) {
+        sf_store_rollback (self->store);
+        return -1;
+    }
+    return sf_store_commit (self->store, err)? -1: failed;
+}
+
+void
+sf_liveness_check (sf_liveness_t *self)
+{
+    assert (self);
+    zlistx_t *names = sf_peers_expired (self->peers, sf_time_mono_ms (),
+                                        self->node_timeout_ms);
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names)) {
+        sf_logctx_t ctx = { .node = name };
+        sf_err_t err = SF_ERR_INIT;
+        int failed = s_node_down (self, name, &err);
+        if (failed < 0)
+            SF_ERROR (&ctx, "cannot mark node down (will retry): %s", err.text);
+        else {
+            sf_peers_set_up (sf_peers_by_name (self->peers, name), false);
+            SF_NOTICE (&ctx, "node is down: silent for over %" PRId64 "ms; %d unfinished "
+                       "jobs failed", self->node_timeout_ms, failed);
+        }
+    }
+    zlistx_destroy (&names);
+}
+
+int64_t
+sf_liveness_interval (sf_liveness_t *self)
+{
+    assert (self);
+    int64_t interval = self->node_timeout_ms / 4;
+    return interval < 10? 10: interval > 1000? 1000: interval;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: nodes that fall silent, come back, and a scheduler restart
+
+//  Keep alive beating until node number index of the sorted list is in state
+
+static void
+s_test_wait_node (sf_harness_t *harness, zsock_t *alive, int index, const char *state)
+{
+    char path [32];
+    snprintf (path, sizeof (path), "nodes.%d.state", index);
+    int64_t deadline = sf_time_mono_ms () + 10000;
+    while (true) {
+        if (alive)
+            sf_harness_beat (alive);
+        json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"nodes\"}");
+        bool reached = streq (sf_harness_str (reply, path), state);
+        json_decref (reply);
+        if (reached)
+            return;
+        assert (sf_time_mono_ms () < deadline);
+        zclock_sleep (50);
+    }
+}
+
+static void
+s_test_silent (sf_harness_t *harness, zsock_t *n1, zsock_t *n2)
+{
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-vm1-n2\"}");
+    assert (streq (sf_harness_str (reply, "job.job_id"), "J1"));
+    json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (n2, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    sf_wire_free (&env);
+    sf_harness_event (n2, "J1", 1, SF_PHASE_QUEUED, 0);
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J1\"}",
+                                    "job.state", "running", 2000);
+    json_decref (reply);
+
+    //  n2 falls silent: down, and its running job fails; n1 stays up
+    s_test_wait_node (harness, n1, 1, "down");
+    reply = sf_harness_admin (harness, "{\"cmd\":\"nodes\"}");
+    assert (streq (sf_harness_str (reply, "nodes.0.state"), "up"));
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J1\"}");
+    assert (streq (sf_harness_str (reply, "job.state"), "failed"));
+    assert (sf_harness_int (reply, "job.error.code") == SF_ENODE);
+    assert (streq (sf_harness_str (reply, "job.error.text"), "node 'n2' stopped heartbeating"));
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-off-n2\"}");
+    assert (sf_harness_int (reply, "error.code") == SF_ENODE);
+    assert (streq (sf_harness_str (reply, "error.text"), "node 'n2' is down"));
+    json_decref (reply);
+    assert (sf_harness_job_rows (harness) == 1);
+
+    //  It comes back: up again, but its late result for J1 is fenced
+    sf_harness_result (n2, "J1", 1);
+    s_test_wait_node (harness, n1, 1, "up");
+    reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
+    assert (sf_harness_int (reply, "status.worker_fenced") == 1);
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J1\"}");
+    assert (streq (sf_harness_str (reply, "job.state"), "failed"));
+    json_decref (reply);
+}
+
+//  A restarted scheduler remembers everything, and waits for the nodes
+
+static void
+s_test_restart (sf_harness_t *harness)
+{
+    sf_harness_restart (harness);
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"jobs\"}");
+    assert (json_array_size (sf_harness_get (reply, "jobs")) == 1);
+    assert (streq (sf_harness_str (reply, "jobs.0.state"), "failed"));
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-off\"}");
+    assert (sf_harness_int (reply, "error.code") == SF_ENODE);
+    assert (strstr (sf_harness_str (reply, "error.text"), "has not reconnected"));
+    json_decref (reply);
+
+    zsock_t *n1 = sf_harness_worker (harness);
+    sf_harness_hello (n1, "n1");
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-off\"}");
+    assert (streq (sf_harness_str (reply, "job.job_id"), "J2"));
+    assert (streq (sf_harness_str (reply, "job.strategy"), "offline"));
+    json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (n1, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    assert (streq (env->job_assign->strategy, "offline"));
+    sf_wire_free (&env);
+    //  n2 never says hello again: down after the timeout
+    s_test_wait_node (harness, n1, 1, "down");
+    zsock_destroy (&n1);
+}
+
+void
+sf_liveness_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_liveness: ");
+    //  @selftest
+    sf_harness_t *harness = sf_harness_new ("sf_liveness_test", 1000);
+    zsock_t *n1 = sf_harness_worker (harness);
+    zsock_t *n2 = sf_harness_worker (harness);
+    sf_harness_hello (n1, "n1");
+    sf_harness_inventory (n1, "");
+    sf_harness_hello (n2, "n2");
+    sf_harness_inventory (n2, "-n2");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\"}",
+                                            "instances.5.name", "vm3", 2000);
+    json_decref (reply);
+    s_test_silent (harness, n1, n2);
+    zsock_destroy (&n2);
+    zsock_destroy (&n1);
+    s_test_restart (harness);
+    sf_harness_destroy (&harness);
+    //  @end
+    printf ("OK\n");
+}

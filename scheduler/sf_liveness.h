@@ -1,0 +1,52 @@
+/*  =========================================================================
+    sf_liveness - which nodes are up, kept durable, and what happens to
+    the jobs of a node that falls silent
+
+    Any message from a worker proves it alive (touch); a timer (check)
+    declares every node that has been silent for node_timeout down and
+    fails its unfinished jobs, in one transaction, so no job is left
+    running forever on a dead node. last_seen is written at most once a
+    second per node, so heartbeats from many nodes do not turn into as
+    many fsyncs.
+    =========================================================================
+*/
+#ifndef SF_LIVENESS_H_INCLUDED
+#define SF_LIVENESS_H_INCLUDED
+
+typedef struct _sf_liveness_t sf_liveness_t;
+
+//  Create on the scheduler's store, jobs and peers (all borrowed; they
+//  must outlive the result). Caller owns the result.
+sf_liveness_t *
+    sf_liveness_new (sf_store_t *store, sf_jobs_t *jobs, sf_peers_t *peers,
+                     int64_t node_timeout_ms);
+
+//  Destroy. Nullifies *self_p.
+void
+    sf_liveness_destroy (sf_liveness_t **self_p);
+
+//  At start: every node the database says is up becomes a peer without a
+//  connection, so it goes down (and its jobs fail) unless it says hello
+//  within node_timeout. Returns 0 or -1 with err set.
+int
+    sf_liveness_restore (sf_liveness_t *self, sf_err_t *err);
+
+//  peer sent a message: it is alive. Marks it up again if it was down;
+//  writes last_seen and running_jobs if due or if force is true.
+void
+    sf_liveness_touch (sf_liveness_t *self, sf_peer_t *peer, bool force);
+
+//  Declare silent nodes down and fail their unfinished jobs. Call it from
+//  a timer every sf_liveness_interval ms.
+void
+    sf_liveness_check (sf_liveness_t *self);
+
+//  How often to call sf_liveness_check, in ms.
+int64_t
+    sf_liveness_interval (sf_liveness_t *self);
+
+//  Self test of this class
+void
+    sf_liveness_test (bool verbose);
+
+#endif
