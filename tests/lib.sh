@@ -36,8 +36,9 @@ SF_SRC=${SF_SRC:-$(cd "$_sf_lib_dir/.." && pwd)}
 SF_BUILD=${SF_BUILD:-$SF_SRC/build}
 SF_RECORDS=$SF_BUILD/tests/sf-records
 SF_LIFEWATCH=$SF_BUILD/tests/sf-lifewatch
+SF_POKE=$SF_BUILD/tests/sf-poke
 SF_GUEST_DIR=${SF_GUEST_CACHE:-${SF_TEST_TMP:-/var/tmp}/snapfleet-guest}
-export SF_SRC SF_BUILD
+export SF_SRC SF_BUILD SF_RECORDS SF_LIFEWATCH SF_POKE
 
 # shellcheck source=lib/libvirt.sh
 . "$_sf_lib_dir/lib/libvirt.sh"

@@ -20,6 +20,9 @@
 #        (DIR/NAME/disk2.qcow2 = vdb with --second-disk) on a random raw
 #        base, serial console in DIR/NAME/console.log. Returns once the
 #        guest printed its first "GUEST seq=" line (bounded, LV_BOOT_TIMEOUT).
+#    lv_start_guest URI NAME DIR
+#        Start (or restart) a guest made by lv_create_guest; returns once
+#        this boot wrote its first records.
 #    lv_guest_seq LOG
 #        Last complete "GUEST seq=N" on a console log (0 if none).
 #    lv_wait_seq LOG N [TIMEOUT_S]
@@ -27,6 +30,8 @@
 #    lv_stop_node DIR
 #        Destroy + undefine every domain, stop libvirtd and virtlogd by
 #        recorded pid, then any QEMU whose pid file is under DIR.
+#    lv_node_pids DIR
+#        Recorded pids of the node (libvirtd, virtlogd, QEMU) still alive.
 #
 #  Guest records (what tests check with tests/tools/sf-records): record n
 #  (n = 1, 2, ...) is 512 bytes "VMREC <bootid> <n:010> <n:010> END\n" plus
@@ -288,11 +293,14 @@ _lv_ensure_user ()
     }
 }
 
-#  Pid from a pid file if that process is alive and its executable's base
-#  name matches GLOB; empty output otherwise (stale file, reused pid)
+#  _lv_pid_if FILE GLOB [NODE_DIR]: the pid in FILE if that process is
+#  alive, its executable's base name matches GLOB and, with NODE_DIR, it
+#  belongs to that node (HOME=NODE_DIR in its environment: libvirtd sets it,
+#  virtlogd and QEMU inherit it). Empty output otherwise (stale file, pid
+#  reused by something else, e.g. another node's or another user's QEMU).
 _lv_pid_if ()
 {
-    local file=$1 glob=$2 pid exe
+    local file=$1 glob=$2 node=${3:-} pid exe
     [ -r "$file" ] || return 0
     pid=$(tr -dc '0-9' <"$file")
     [ -n "$pid" ] || return 0
@@ -300,8 +308,13 @@ _lv_pid_if ()
     exe=${exe% (deleted)}
     # shellcheck disable=SC2254
     case ${exe##*/} in
-        $glob) printf '%s\n' "$pid" ;;
+        $glob) ;;
+        *) return 0 ;;
     esac
+    if [ -n "$node" ] && ! grep -qzxF "HOME=$node" "/proc/$pid/environ" 2>/dev/null; then
+        return 0
+    fi
+    printf '%s\n' "$pid"
 }
 
 _lv_alive () { [ -e "/proc/$1" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
@@ -376,7 +389,7 @@ lv_start_node ()
         return 1
     fi
     if [ -e "$dir/pids/libvirtd.pid" ] &&
-        [ -n "$(_lv_pid_if "$dir/pids/libvirtd.pid" libvirtd)" ]; then
+        [ -n "$(_lv_pid_if "$dir/pids/libvirtd.pid" libvirtd "$dir")" ]; then
         _lv_err "a libvirtd already runs for $dir"
         return 1
     fi
@@ -410,7 +423,7 @@ lv_start_node ()
     deadline=$((t0 + LV_READY_TIMEOUT * 1000))
     pid=""
     while :; do
-        [ -z "$pid" ] && pid=$(_lv_pid_if "$dir/run/libvirtd.pid" libvirtd)
+        [ -z "$pid" ] && pid=$(_lv_pid_if "$dir/run/libvirtd.pid" libvirtd "$dir")
         [ -n "$pid" ] && [ ! -e "$dir/pids/libvirtd.pid" ] &&
             echo "$pid" >"$dir/pids/libvirtd.pid"
         if [ -S "$sock" ] && timeout 10 virsh -q -c "$uri" version >/dev/null 2>&1; then
@@ -428,7 +441,7 @@ lv_start_node ()
         fi
         sleep 0.05
     done
-    [ -z "$pid" ] && pid=$(_lv_pid_if "$dir/run/libvirtd.pid" libvirtd)
+    [ -z "$pid" ] && pid=$(_lv_pid_if "$dir/run/libvirtd.pid" libvirtd "$dir")
     [ -n "$pid" ] && echo "$pid" >"$dir/pids/libvirtd.pid"
     if [ -n "$caps" ] && ! compgen -G "$caps/*.xml" >/dev/null &&
         compgen -G "$dir/cache/libvirt/qemu/cache/capabilities/*.xml" >/dev/null; then
@@ -526,7 +539,7 @@ lv_create_guest ()
 {
     local uri=${1:?usage: lv_create_guest URI NAME DIR [--size 64M] [--shutoff] [--second-disk]}
     local name=${2:?} dir=${3:?} size=64M shutoff=0 second=0
-    local bytes base gdir ndir t0 deadline state i=0 out
+    local bytes base gdir out
     shift 3
     while [ $# -gt 0 ]; do
         case $1 in
@@ -573,6 +586,30 @@ lv_create_guest ()
         _lv_msg "lv_create_guest: $name defined (shut off)"
         return 0
     fi
+    lv_start_guest "$uri" "$name" "$dir"
+}
+
+#  Last complete "GUEST seq=N up=" after byte OFFSET of LOG (0 if none)
+_lv_seq_after ()
+{
+    local n
+    n=$(tail -c +$(($2 + 1)) "$1" 2>/dev/null | grep -a -o 'GUEST seq=[0-9]* up=' |
+        tail -n 1 | sed 's/GUEST seq=\([0-9]*\) up=/\1/' || true)
+    printf '%s\n' "${n:-0}"
+}
+
+#  lv_start_guest URI NAME DIR: start the defined domain NAME (made by
+#  lv_create_guest, files in DIR/NAME) and return once this boot printed
+#  its first "GUEST seq=" line (bounded by LV_BOOT_TIMEOUT). Also for a
+#  restart: the console log is appended to, only the new part counts, and
+#  the new boot has a new boot id and counts from record 1 again.
+lv_start_guest ()
+{
+    local uri=${1:?usage: lv_start_guest URI NAME DIR} name=${2:?} dir=${3:?}
+    local gdir log off=0 ndir t0 deadline state i=0 out
+    gdir=$(cd "$dir" && pwd -P)/$name
+    log=$gdir/console.log
+    [ -f "$log" ] && off=$(stat -c %s "$log")
     t0=$(_lv_now_ms)
     if ! out=$(timeout 60 virsh -q -c "$uri" start "$name" 2>&1); then
         _lv_err "virsh start $name failed: $out"
@@ -581,9 +618,9 @@ lv_create_guest ()
     ndir=$(_lv_uri_node_dir "$uri")
     [ -n "$ndir" ] && _lv_record_pids "$ndir"
     deadline=$((t0 + LV_BOOT_TIMEOUT * 1000))
-    while [ "$(lv_guest_seq "$gdir/console.log")" -lt 10 ]; do
-        if grep -a -q 'GUEST error' "$gdir/console.log" 2>/dev/null; then
-            _lv_err "guest $name failed: $(grep -a 'GUEST error' "$gdir/console.log" | head -n 3)"
+    while [ "$(_lv_seq_after "$log" "$off")" -lt 10 ]; do
+        if tail -c +$((off + 1)) "$log" 2>/dev/null | grep -a -q 'GUEST error'; then
+            _lv_err "guest $name failed: $(tail -c +$((off + 1)) "$log" | grep -a 'GUEST error' | head -n 3)"
             return 1
         fi
         i=$((i + 1))
@@ -592,22 +629,24 @@ lv_create_guest ()
             case $state in
                 running*) ;;
                 *)
-                    _lv_err "guest $name is '$state' before writing records; console tail:"
-                    tail -n 20 "$gdir/console.log" >&2 2>/dev/null || true
-                    [ -n "$ndir" ] && tail -n 20 "$ndir/cache/libvirt/qemu/log/$name.log" >&2 2>/dev/null
+                    _lv_err "guest $name is '$state' before writing records; console and QEMU log tails:"
+                    tail -n 20 "$log" >&2 2>/dev/null || true
+                    if [ -n "$ndir" ]; then
+                        tail -n 20 "$ndir/cache/libvirt/qemu/log/$name.log" >&2 2>/dev/null || true
+                    fi
                     return 1
                     ;;
             esac
         fi
         if [ "$(_lv_now_ms)" -gt "$deadline" ]; then
             _lv_err "guest $name wrote no records within ${LV_BOOT_TIMEOUT}s; console tail:"
-            tail -n 20 "$gdir/console.log" >&2 2>/dev/null || true
+            tail -n 20 "$log" >&2 2>/dev/null || true
             return 1
         fi
         sleep 0.1
     done
     [ -n "$ndir" ] && _lv_record_pids "$ndir"
-    _lv_msg "lv_create_guest: $name running, first records after $(($(_lv_now_ms) - t0)) ms"
+    _lv_msg "lv_start_guest: $name running, first records after $(($(_lv_now_ms) - t0)) ms"
 }
 
 #  ---------------------------------------------------------------------
@@ -620,8 +659,8 @@ lv_stop_node ()
     dir=$(cd "$dir" && pwd -P)
     [ -r "$dir/uri" ] && uri=$(cat "$dir/uri")
     _lv_record_pids "$dir"
-    pid=$(_lv_pid_if "$dir/pids/libvirtd.pid" libvirtd)
-    [ -z "$pid" ] && pid=$(_lv_pid_if "$dir/run/libvirtd.pid" libvirtd)
+    pid=$(_lv_pid_if "$dir/pids/libvirtd.pid" libvirtd "$dir")
+    [ -z "$pid" ] && pid=$(_lv_pid_if "$dir/run/libvirtd.pid" libvirtd "$dir")
     if [ -n "$uri" ] && [ -n "$pid" ]; then
         #  Destroy in parallel (each takes a TCG QEMU a second or two to
         #  exit), waiting only for those jobs: the caller has its own
@@ -641,12 +680,12 @@ lv_stop_node ()
         _lv_stop_pid "$pid" libvirtd || rc=1
     fi
     for f in "$dir/pids/virtlogd.pid" "$dir/run/libvirt/virtlogd.pid"; do
-        pid=$(_lv_pid_if "$f" virtlogd)
+        pid=$(_lv_pid_if "$f" virtlogd "$dir")
         [ -n "$pid" ] && { _lv_stop_pid "$pid" virtlogd || rc=1; }
     done
     #  QEMU outlives libvirtd: anything left with a pid file under DIR
     while IFS= read -r -d '' f; do
-        pid=$(_lv_pid_if "$f" 'qemu-system-*')
+        pid=$(_lv_pid_if "$f" 'qemu-system-*' "$dir")
         if [ -n "$pid" ]; then
             _lv_msg "lv_stop_node: stopping leftover QEMU pid $pid ($f)"
             _lv_stop_pid "$pid" qemu || rc=1
@@ -661,9 +700,10 @@ lv_node_pids ()
 {
     local dir=${1:?usage: lv_node_pids DIR} f pid glob
     [ -d "$dir" ] || return 0
+    dir=$(cd "$dir" && pwd -P)
     while IFS= read -r -d '' f; do
         for glob in libvirtd virtlogd 'qemu-system-*'; do
-            pid=$(_lv_pid_if "$f" "$glob")
+            pid=$(_lv_pid_if "$f" "$glob" "$dir")
             if [ -n "$pid" ]; then
                 printf '%s\n' "$pid"
             fi
