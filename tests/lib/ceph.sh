@@ -122,7 +122,7 @@ _ceph_pid_is_ours () {   # PID CONF
     state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$pid/stat" 2>/dev/null) || return 1
     [ "$state" != Z ] || return 1
     local -a args=()
-    mapfile -d '' -t args <"/proc/$pid/cmdline" 2>/dev/null || return 1
+    { mapfile -d '' -t args <"/proc/$pid/cmdline"; } 2>/dev/null || return 1
     local a
     for a in "${args[@]}"; do
         [ "$a" = "$conf" ] && return 0
@@ -402,7 +402,7 @@ ceph_stop () {   # DIR [--purge]
     done
     # reap our own children, if they are ours, so they do not linger as zombies
     for pid in $pids; do
-        wait "$pid" 2>/dev/null || true
+        { wait "$pid"; } 2>/dev/null || true
     done
     echo "stop $(_ceph_elapsed "$t0")" >>"$dir/timings"
     if [ -n "$(ceph_alive_pids "$dir")" ]; then
