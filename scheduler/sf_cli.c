@@ -200,21 +200,21 @@ sf_cli_test (bool verbose)
     assert (sf_cli_new ("nonsense", 100, &err) == NULL);
     assert (err.code == SF_EINVAL);
 
-    //  Nobody listens: unreachable, in bounded time
-    zsock_t *probe = zsock_new_router ("tcp://127.0.0.1:*");
-    char *endpoint = strdup (zsock_endpoint (probe));
-    zsock_destroy (&probe);     //  A port that was just free
-    sf_cli_t *cli = sf_cli_new (endpoint, 300, &err);
+    //  Nobody answers (a socket that never reads, so that no other test
+    //  can take the port meanwhile): unreachable, in bounded time
+    zsock_t *mute = zsock_new_router ("tcp://127.0.0.1:*");
+    assert (mute);
+    sf_cli_t *cli = sf_cli_new (zsock_endpoint (mute), 300, &err);
     assert (cli);
     int64_t start = sf_time_mono_ms ();
     assert (s_test_call (cli, "nodes", &reply, &err) == SF_CLI_UNAVAILABLE);
     assert (sf_time_mono_ms () - start < 2000);
     assert (strstr (err.text, "cannot reach scheduler at 'tcp://127.0.0.1:"));
     sf_cli_destroy (&cli);
-    free (endpoint);
+    zsock_destroy (&mute);
 
     zactor_t *fake = zactor_new (s_fake_scheduler, NULL);
-    endpoint = zstr_recv (fake);
+    char *endpoint = zstr_recv (fake);
     cli = sf_cli_new (endpoint, 3000, &err);
     assert (cli);
     //  The stale reply is skipped

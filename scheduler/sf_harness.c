@@ -11,6 +11,8 @@
 
 struct _sf_harness_t {
     sf_schedcfg_t cfg;          //  Owned strings
+    char *bind;                 //  Owned: endpoints as configured, so that
+    char *admin_bind;           //  a restart binds free ports again
     zactor_t *actor;            //  Owned: the scheduler
     zsock_t *admin;             //  Owned: admin client (DEALER)
     int next_id;                //  Admin request ids
@@ -29,6 +31,8 @@ s_set (char **field, const char *value)
 static void
 s_start (sf_harness_t *self)
 {
+    s_set (&self->cfg.bind, self->bind);
+    s_set (&self->cfg.admin_bind, self->admin_bind);
     self->actor = zactor_new (sf_sched_actor, &self->cfg);
     assert (self->actor);
     //  Learn the endpoints as bound (ephemeral tcp ports resolved)
@@ -62,9 +66,9 @@ sf_harness_new (const char *name, int64_t node_timeout_ms)
     char text [256];
     bool tcp = strncmp (name, "tcp", 3) == 0;
     snprintf (text, sizeof (text), tcp? "tcp://127.0.0.1:*": "inproc://%s-workers", name);
-    s_set (&self->cfg.bind, text);
+    self->bind = strdup (text);
     snprintf (text, sizeof (text), tcp? "tcp://127.0.0.1:*": "inproc://%s-admin", name);
-    s_set (&self->cfg.admin_bind, text);
+    self->admin_bind = strdup (text);
     snprintf (text, sizeof (text), "/tmp/sf_harness_%s_%d.db", name, (int) getpid ());
     s_set (&self->cfg.database, text);
     unlink (text);
@@ -94,6 +98,8 @@ sf_harness_destroy (sf_harness_t **self_p)
         s_stop (self);
         s_unlink_db (self->cfg.database);
         sf_schedcfg_release (&self->cfg);
+        free (self->bind);
+        free (self->admin_bind);
         free (self);
         *self_p = NULL;
     }
@@ -364,7 +370,7 @@ sf_harness_test (bool verbose)
     assert (sf_harness_job_rows (harness) == 0);
     zsock_destroy (&worker);
 
-    //  Restart on the same database and port: the node is remembered
+    //  Restart on the same database: the node is remembered
     sf_harness_restart (harness);
     reply = sf_harness_admin (harness, "{\"cmd\":\"nodes\"}");
     assert (streq (json_string_value (sf_harness_get (reply, "nodes.0.name")), "n1"));

@@ -16,8 +16,9 @@
 typedef struct _sf_harness_t sf_harness_t;
 
 //  Start a scheduler named name (used in endpoints and the database file
-//  name) with heartbeat 100ms and the given node timeout. Caller owns the
-//  result.
+//  name) with heartbeat 100ms and the given node timeout, on inproc://
+//  endpoints, or on tcp://127.0.0.1 with free ports if name starts with
+//  "tcp". Caller owns the result.
 sf_harness_t *
     sf_harness_new (const char *name, int64_t node_timeout_ms);
 
@@ -25,8 +26,8 @@ sf_harness_t *
 void
     sf_harness_destroy (sf_harness_t **self_p);
 
-//  Stop the scheduler and start a new one on the same database and
-//  endpoints (sockets handed out before keep working: ZeroMQ reconnects).
+//  Stop the scheduler and start a new one on the same database. tcp
+//  endpoints get new free ports; get new worker sockets after a restart.
 void
     sf_harness_restart (sf_harness_t *self);
 
