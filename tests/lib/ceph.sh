@@ -472,7 +472,7 @@ ceph_logs () {   # DIR [N]
 }
 
 # ---------------------------------------------------------------------------
-# libvirt glue (needs tests/lib/libvirt.sh: lv_create_guest, lv_guest_seq)
+# libvirt glue (needs tests/lib/libvirt.sh: lv_create_guest, lv_start_guest)
 
 # Usage name of the libvirt secret that holds client NAME's key.
 ceph_lv_secret_usage () {   # [CLIENT]
@@ -571,8 +571,8 @@ _ceph_swap_disk () {   # DEV DISKXML
 # A persistent TCG test guest whose vda is the RBD image POOL/IMG (it must
 # exist and be >= 2 MiB) and, with --second-disk, whose vdb is a local qcow2
 # overlay ("mixed"). Made by lv_create_guest --shutoff; then vda is swapped
-# for the RBD disk, the domain redefined and started. Returns once the
-# console shows records (bounded by LV_BOOT_TIMEOUT, default 60 s). Needs the
+# for the RBD disk, the domain redefined and started with lv_start_guest,
+# which returns once the console shows records (bounded). Needs the
 # secret of CLIENT in that daemon (ceph_lv_secret). Files are in DIR/NAME/.
 ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk]
     local uri=${1:?usage: ceph_lv_guest URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk]}
@@ -587,7 +587,7 @@ ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--seco
             *) _ceph_err "ceph_lv_guest: unknown option $1"; return 2 ;;
         esac
     done
-    local gdir xml disk out t0 limit state i=0 ndir
+    local gdir xml disk out t0
     lv_create_guest "$uri" "$name" "$dir" "${lvopts[@]}" || return 1
     gdir=$(cd "$dir" && pwd -P)/$name
     rm -f "$gdir/disk.qcow2"        # lv_create_guest's vda overlay: unused
@@ -602,39 +602,6 @@ ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--seco
         return 1
     fi
     t0=$(_ceph_now)
-    if ! out=$(timeout 60 virsh -q -c "$uri" start "$name" 2>&1); then
-        _ceph_err "ceph_lv_guest: virsh start $name failed: $out"
-        return 1
-    fi
-    ndir=${uri#*socket=}
-    ndir=${ndir%/run/libvirt/libvirt-sock*}
-    if declare -F _lv_record_pids >/dev/null && [ -d "$ndir" ]; then
-        _lv_record_pids "$ndir"
-    fi
-    limit=${LV_BOOT_TIMEOUT:-60}
-    while [ "$(lv_guest_seq "$gdir/console.log")" -lt 10 ]; do
-        if grep -a -q 'GUEST error' "$gdir/console.log" 2>/dev/null; then
-            _ceph_err "guest $name failed: $(grep -a 'GUEST error' "$gdir/console.log" | head -n 3)"
-            return 1
-        fi
-        i=$((i + 1))
-        if [ $((i % 10)) -eq 0 ]; then
-            state=$(timeout 10 virsh -q -c "$uri" domstate "$name" 2>/dev/null || true)
-            case $state in
-                running*) ;;
-                *)
-                    _ceph_err "guest $name is '$state' before writing records"
-                    tail -n 5 "$ndir/cache/libvirt/qemu/log/$name.log" >&2 2>/dev/null || true
-                    return 1
-                    ;;
-            esac
-        fi
-        if awk -v e="$(_ceph_elapsed "$t0")" -v l="$limit" 'BEGIN { exit !(e >= l) }'; then
-            _ceph_err "guest $name wrote no records within ${limit}s"
-            tail -n 20 "$gdir/console.log" >&2 2>/dev/null || true
-            return 1
-        fi
-        sleep 0.1
-    done
+    lv_start_guest "$uri" "$name" "$dir" || return 1
     echo "ceph_lv_guest: $name running on rbd:$spec, first records after $(_ceph_elapsed "$t0") s" >&2
 }
