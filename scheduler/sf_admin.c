@@ -211,7 +211,8 @@ sf_admin_execute (sf_admin_t *self, const void *data, size_t size)
     const command_t *command = s_parse (data, size, &request, &err);
     if (!command) {
         stats->admin_invalid++;
-        SF_WARN (NULL, "rejecting admin request: %s", err.text);
+        if (sf_sched_may_warn (self->sched))
+            SF_WARN (NULL, "rejecting admin request: %s", err.text);
         reply = s_error_reply (&err);
     }
     else {
@@ -307,7 +308,8 @@ sf_admin_handle (sf_admin_t *self)
         sf_err_t err = SF_ERR_INIT;
         sf_err_set (&err, SF_EPROTO, "request must be one frame, not %zu", zmsg_size (msg));
         sf_sched_stats (self->sched)->admin_invalid++;
-        SF_WARN (NULL, "rejecting admin request: %s", err.text);
+        if (sf_sched_may_warn (self->sched))
+            SF_WARN (NULL, "rejecting admin request: %s", err.text);
         json_t *reply = s_error_reply (&err);
         text = json_dumps (reply, JSON_COMPACT);
         json_decref (reply);

@@ -24,6 +24,10 @@ struct _sf_sched_t {
     zsock_t *pipe;              //  Borrowed from the actor, or NULL
     int64_t heartbeat_ms;
     sf_sched_stats_t stats;
+    int64_t warn_window_ms;     //  Start of the current rate-limit second
+    int warn_count;             //  Warnings logged in it
+    uint64_t warn_suppressed;   //  Warnings suppressed since the last one
+
 };
 
 SF_LOG_MODULE ("sched.core");
@@ -128,6 +132,30 @@ sf_sched_stats (sf_sched_t *self)
     return &self->stats;
 }
 
+#define WARNINGS_PER_SECOND 20
+
+bool
+sf_sched_may_warn (sf_sched_t *self)
+{
+    assert (self);
+    int64_t now = sf_time_mono_ms ();
+    if (now - self->warn_window_ms >= 1000) {
+        self->warn_window_ms = now;
+        self->warn_count = 0;
+    }
+    if (self->warn_count >= WARNINGS_PER_SECOND) {
+        self->warn_suppressed++;
+        return false;
+    }
+    self->warn_count++;
+    if (self->warn_suppressed) {
+        SF_WARN (NULL, "%" PRIu64 " warnings about invalid input were suppressed",
+                 self->warn_suppressed);
+        self->warn_suppressed = 0;
+    }
+    return true;
+}
+
 //  --------------------------------------------------------------------------
 //  Sending to workers
 
@@ -203,8 +231,9 @@ s_on_job_event (sf_sched_t *self, sf_peer_t *peer, const sf_job_event_t *event)
             SF_ERROR (&ctx, "cannot record event: %s", err.text);
         else {
             self->stats.worker_fenced++;
-            SF_WARN (&ctx, "dropping '%s' event of attempt %u: %s",
-                     sf_wire_phase_name (event->phase), event->attempt, err.text);
+            if (sf_sched_may_warn (self))
+                SF_WARN (&ctx, "dropping '%s' event of attempt %u: %s",
+                         sf_wire_phase_name (event->phase), event->attempt, err.text);
         }
         return;
     }
@@ -222,7 +251,8 @@ s_on_job_result (sf_sched_t *self, sf_peer_t *peer, const sf_job_result_t *resul
             SF_ERROR (&ctx, "cannot record result: %s", err.text);
         else {
             self->stats.worker_fenced++;
-            SF_WARN (&ctx, "dropping result of attempt %u: %s", result->attempt, err.text);
+            if (sf_sched_may_warn (self))
+                SF_WARN (&ctx, "dropping result of attempt %u: %s", result->attempt, err.text);
         }
         return;
     }
@@ -265,8 +295,9 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
             break;
         default:
             self->stats.worker_unexpected++;
-            SF_WARN (&ctx, "dropping unexpected '%s' message from a worker",
-                     sf_wire_body_name (env->body_case));
+            if (sf_sched_may_warn (self))
+                SF_WARN (&ctx, "dropping unexpected '%s' message from a worker",
+                         sf_wire_body_name (env->body_case));
     }
 }
 
@@ -283,8 +314,9 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
     if (!env) {
         if (err.code == SF_EPROTO) {
             self->stats.worker_invalid++;
-            SF_WARN (&ctx, "dropping invalid message from %s: %s",
-                     peer? "node": "unknown peer", err.text);
+            if (sf_sched_may_warn (self))
+                SF_WARN (&ctx, "dropping invalid message from %s: %s",
+                         peer? "node": "unknown peer", err.text);
         }
     }
     else
@@ -293,8 +325,9 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (!peer) {
         self->stats.worker_unknown++;
-        SF_INFO (NULL, "'%s' message from an unknown peer: asking it to say hello",
-                 sf_wire_body_name (env->body_case));
+        if (sf_sched_may_warn (self))
+            SF_INFO (NULL, "'%s' message from an unknown peer: asking it to say hello",
+                     sf_wire_body_name (env->body_case));
         s_send_error (self, routing_id, SF_ENODE, "unknown peer, send hello");
     }
     else

@@ -56,6 +56,13 @@ sf_peers_t *
 sf_sched_stats_t *
     sf_sched_stats (sf_sched_t *self);
 
+//  Whether a warning about invalid input may be logged now: at most 20 a
+//  second, so that a flood of garbage cannot flood the log (the counters
+//  in sf_sched_stats stay exact). Once the flood is over, the next allowed
+//  warning is preceded by how many were suppressed.
+bool
+    sf_sched_may_warn (sf_sched_t *self);
+
 //  Start a snapshot of the instance named by key (a uuid or a name): pick
 //  the instance (SF_ENOENT if none, SF_EINVAL if the name is on several
 //  nodes), its strategy (SF_ENOTSUP/SF_EINVAL/SF_ESTATE), check its node
