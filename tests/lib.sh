@@ -48,6 +48,8 @@ SF_FAILED=0
 SF_CLEANUPS=()
 SF_TMP=""
 SF_NODES=()
+#  Exit status of the process the last sf_stop_pid stopped
+export SF_LAST_STATUS=0
 
 _sf_now_ms () { local t; t=$(date +%s%N); printf '%s\n' $((t / 1000000)); }
 sf_note () { printf '# %s\n' "$*" >&2; }
@@ -369,13 +371,15 @@ sf_spawn ()
 sf_pid () { tr -dc '0-9' <"$SF_TMP/${1:?}.pid"; }
 
 #  sf_stop_pid PIDFILE [TIMEOUT_S]: SIGTERM, bounded wait (10 s), SIGKILL.
-#  Returns the process's exit status (0 = clean exit on SIGTERM); non-zero
-#  if it had to be killed, died on its own with an error, or exited non-zero.
-#  Removes the pid file. A no-op when the file is gone.
+#  Returns 0 when the process exited 0 or died of our SIGTERM (no handler);
+#  non-zero if it had to be SIGKILLed (137), had died on its own with an
+#  error, or exited non-zero (e.g. a sanitizer report). The exact status is
+#  left in SF_LAST_STATUS. Removes the pid file; a no-op when it is gone.
 sf_stop_pid ()
 {
     local f=${1:?usage: sf_stop_pid PIDFILE [TIMEOUT_S]} t=${2:-10} pid i=0 rc=0
     local name
+    SF_LAST_STATUS=0
     [ -f "$f" ] || return 0
     pid=$(tr -dc '0-9' <"$f")
     name=$(basename "$f" .pid)
@@ -384,6 +388,7 @@ sf_stop_pid ()
     if ! _lv_alive "$pid"; then
         wait "$pid" 2>/dev/null || rc=$?
         [ "$rc" = 127 ] && rc=0     #  not our child: status unknown
+        SF_LAST_STATUS=$rc
         [ "$rc" != 0 ] && sf_note "$name (pid $pid) had already exited with status $rc"
         return "$rc"
     fi
@@ -396,11 +401,17 @@ sf_stop_pid ()
         sf_note "$name (pid $pid) ignored SIGTERM for ${t}s: SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
+        SF_LAST_STATUS=137
         return 137
     fi
     wait "$pid" 2>/dev/null || rc=$?
     [ "$rc" = 127 ] && rc=0
-    [ "$rc" != 0 ] && sf_note "$name (pid $pid) exited with status $rc on SIGTERM (log: $SF_TMP/$name.log)"
+    SF_LAST_STATUS=$rc
+    case $rc in
+        0) ;;
+        143) rc=0 ;;
+        *) sf_note "$name (pid $pid) exited with status $rc on SIGTERM (log: $SF_TMP/$name.log)" ;;
+    esac
     return "$rc"
 }
 
@@ -514,6 +525,7 @@ _sf_sched_ready ()
 #  $SF_TMP/scheduler/scheduler.conf (free ports; overrides appended),
 #  log $SF_TMP/scheduler.log. Sets and exports SF_ADMIN, SNAPFLEET_ADMIN,
 #  SF_SCHED_BIND. Returns once `snapfleet nodes` answers (bounded 30 s).
+# shellcheck disable=SC2120  # overrides are optional
 sf_start_scheduler ()
 {
     local dir=$SF_TMP/scheduler p1 p2 t0
