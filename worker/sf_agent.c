@@ -38,6 +38,7 @@ struct _sf_agent_t {
     sf_envelope_t *inventory;   //  Owned, last scan (decoded), may be NULL
     zframe_t *inventory_sent;   //  Owned, last Inventory sent
     char scan_error [256];      //  last scan failure, to log changes only
+    size_t inventory_count;     //  instances in the last scan
     zhashx_t *jobs;             //  job_id -> job_t (owned)
     zlistx_t *finished;         //  job ids, oldest first (owned strings)
     size_t running;
@@ -574,7 +575,13 @@ s_on_inventory (sf_agent_t *self, zframe_t *frame)
     }
     if (self->inventory_sent && zframe_eq (self->inventory_sent, frame))
         return;
-    SF_INFO (&self->ctx, "inventory changed: %zu instance(s)", env->inventory->n_instances);
+    //  Sizes of running guests change all the time: log only new counts
+    size_t before = self->inventory_count;
+    self->inventory_count = env->inventory->n_instances;
+    if (before != self->inventory_count || !self->inventory_sent)
+        SF_INFO (&self->ctx, "inventory: %zu instance(s)", self->inventory_count);
+    else
+        SF_DEBUG (&self->ctx, "inventory changed");
     zframe_destroy (&self->inventory_sent);
     self->inventory_sent = zframe_dup (frame);
     s_send_frame (self, frame);

@@ -34,9 +34,12 @@ s_usage (FILE *out)
         "scheduler. Runs in the foreground and logs on stderr.\n"
         "\n"
         "Configuration keys (INI sections; defaults in brackets):\n");
-    for (const sf_cfg_opt_t *opt = sf_agent_cfg_schema; opt->key; opt++)
-        fprintf (out, "  [%s] %-19s %s%s%s%s\n", opt->section, opt->key, opt->help,
-                 opt->dflt ? " [" : "", opt->dflt ? opt->dflt : "", opt->dflt ? "]" : "");
+    for (const sf_cfg_opt_t *opt = sf_agent_cfg_schema; opt->key; opt++) {
+        char name [64];
+        snprintf (name, sizeof (name), "[%s] %s", opt->section, opt->key);
+        fprintf (out, "  %-30s %s%s%s%s\n", name, opt->help, opt->dflt ? " [" : "",
+                 opt->dflt ? opt->dflt : "", opt->dflt ? "]" : "");
+    }
 }
 
 //  Block the stop signals before any thread exists; return a signalfd
