@@ -42,6 +42,7 @@ typedef struct {
     bool was_paused;                //  paused by someone else before the job
     bool paused;                    //  we suspended it and have not resumed
     bool journaled;                 //  our journal entry exists
+    bool stuck;                     //  resume failed, guard too
     sf_proc_t *guard;               //  Owned, while paused
     int64_t pause_start;            //  mono ms, just before the suspend call
     int64_t pause_deadline;         //  mono ms
@@ -244,16 +245,20 @@ s_pause (task_t *self)
 }
 
 //  Resume what we paused; stand the guard down; drop the journal entry.
+//  With report, RESUMED goes out as soon as the guest runs, before the
+//  guard is stopped, so the scheduler frees the pause slot at once.
 //  Returns 0, or -1 with err set to why the guest may still be paused.
 
 static int
-s_resume (task_t *self, sf_err_t *err)
+s_resume (task_t *self, bool report, sf_err_t *err)
 {
     int rc = 0;
     if (self->paused) {
         rc = sf_hv_resume (self->hv, self->uuid, err);
         self->pause_ms = (uint64_t) (sf_time_mono_ms () - self->pause_start);
         self->paused = false;
+        if (rc == 0 && report)
+            s_emit (self, SF_PHASE_RESUMED, self->pause_ms, 0, NULL);
     }
     if (self->guard) {
         //  On a failed resume the guard, told to stop, tries once more
@@ -261,9 +266,13 @@ s_resume (task_t *self, sf_err_t *err)
         if (rc && code == SF_GUARD_EXIT_RESUMED) {
             SF_WARN (&self->ctx, "the pause guard resumed the guest after: %s", err->text);
             rc = 0;
+            if (report)
+                s_emit (self, SF_PHASE_RESUMED, self->pause_ms, 0, "resumed by the guard");
         }
     }
-    if (self->journaled && rc == 0) {
+    if (rc)
+        self->stuck = true;     //  keep the journal: a restart tries again
+    if (self->journaled && !self->stuck) {
         sf_err_t journal_err = SF_ERR_INIT;
         if (sf_guard_journal_remove (self->workdir, self->domain->uuid, &journal_err))
             SF_ERROR (&self->ctx, "%s", journal_err.text);
@@ -372,7 +381,7 @@ s_fail (task_t *self)
     if (self->paused || self->guard || self->journaled) {
         bool had_paused = self->paused;
         sf_err_t resume_err = SF_ERR_INIT;
-        if (s_resume (self, &resume_err))
+        if (s_resume (self, false, &resume_err))
             sf_err_prefix (&self->err, "resume FAILED, instance may still be paused (%s); "
                            "after", resume_err.text);
         else
@@ -397,9 +406,8 @@ s_run_cold (task_t *self)
     if (s_pause (self) || s_convert (self))
         return -1;
     if (self->paused || self->guard) {
-        if (s_resume (self, &self->err))
+        if (s_resume (self, true, &self->err))
             return sf_err_prefix (&self->err, "resume FAILED, instance may still be paused");
-        s_emit (self, SF_PHASE_RESUMED, self->pause_ms, 0, NULL);
         SF_INFO (&self->ctx, "guest paused for %" PRIu64 " ms", self->pause_ms);
     }
     else
