@@ -372,6 +372,31 @@ _lv_uri_node_dir ()
     printf '%s\n' "${sock%/run/libvirt/libvirt-sock}"
 }
 
+#  Keep the capability cache seed in step with what a node's libvirtd
+#  (re)probed: a QEMU or libvirt upgrade invalidates the old files, and a
+#  stale seed would make every node start cold again
+_lv_caps_save ()
+{
+    local from=$1 seed=$2 f same=1 lockfd
+    compgen -G "$from/*.xml" >/dev/null || return 0
+    if [ -d "$seed" ]; then
+        for f in "$from"/*.xml; do
+            cmp -s "$f" "$seed/${f##*/}" || same=0
+        done
+        [ "$same" = 1 ] && return 0
+    fi
+    exec {lockfd}>"$seed.lock"
+    if flock -w 30 "$lockfd"; then
+        rm -rf "$seed.tmp"
+        mkdir -p "$seed.tmp"
+        cp "$from"/*.xml "$seed.tmp/"
+        rm -rf "$seed"
+        mv -T "$seed.tmp" "$seed"
+    fi
+    exec {lockfd}>&-
+    return 0
+}
+
 #  lv_start_node DIR
 lv_start_node ()
 {
@@ -443,12 +468,7 @@ lv_start_node ()
     done
     [ -z "$pid" ] && pid=$(_lv_pid_if "$dir/run/libvirtd.pid" libvirtd "$dir")
     [ -n "$pid" ] && echo "$pid" >"$dir/pids/libvirtd.pid"
-    if [ -n "$caps" ] && ! compgen -G "$caps/*.xml" >/dev/null &&
-        compgen -G "$dir/cache/libvirt/qemu/cache/capabilities/*.xml" >/dev/null; then
-        mkdir -p "$caps.tmp.$$"
-        cp "$dir"/cache/libvirt/qemu/cache/capabilities/*.xml "$caps.tmp.$$/"
-        mv -T "$caps.tmp.$$" "$caps" 2>/dev/null || rm -rf "$caps.tmp.$$"
-    fi
+    [ -n "$caps" ] && _lv_caps_save "$dir/cache/libvirt/qemu/cache/capabilities" "$caps"
     _lv_msg "lv_start_node: $dir ready in $(($(_lv_now_ms) - t0)) ms (libvirtd pid ${pid:-?})"
     export LV_URI=$uri
     printf '%s\n' "$uri"

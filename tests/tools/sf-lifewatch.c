@@ -150,6 +150,14 @@ s_on_tick (int timer, void *opaque)
     (void) opaque;
 }
 
+//  libvirt prints every error on stderr by default; we report our own
+static void
+s_quiet (void *opaque, virErrorPtr err)
+{
+    (void) opaque;
+    (void) err;
+}
+
 static void
 s_virt_error (const char *what)
 {
@@ -182,6 +190,7 @@ main (int argc, char *argv [])
     int rc = 1, cb = -1, timer = -1;
     virConnectPtr conn = NULL;
     virDomainPtr dom = NULL;
+    virSetErrorFunc (NULL, s_quiet);
     if (virEventRegisterDefaultImpl () < 0) {
         s_virt_error ("virEventRegisterDefaultImpl");
         goto done;
