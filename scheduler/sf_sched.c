@@ -196,8 +196,10 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello)
     sf_peers_hello (self->peers, routing_id, hello, sf_time_mono_ms (), &replaced);
     //  Jobs this node was running stay as they are for now. Reconciling
     //  them with what the worker still runs (its journal) is later work;
-    //  until then a job whose worker lost it fails only if the node times
-    //  out, or stays running.
+    //  until then a job whose worker lost it (crash, then hello again
+    //  within node_timeout) stays running, and since a snapshot refuses an
+    //  instance with an unfinished job, that instance cannot be snapshotted
+    //  again until reconciliation exists.
     SF_NOTICE (&ctx, "node %s (%s, max_jobs %u)", replaced? "reconnected": "connected",
                hello->software && *hello->software? hello->software: "unknown software",
                hello->max_jobs);
