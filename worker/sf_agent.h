@@ -20,36 +20,6 @@
 
 typedef struct _sf_agent_t sf_agent_t;
 
-//  worker.conf, see worker.conf.example
-typedef struct {
-    char *name;                 //  [worker] name; default: short host name
-    char *scheduler;            //  [worker] scheduler
-    int64_t max_jobs;           //  [worker] max_jobs
-    char *workdir;              //  [worker] workdir
-    int64_t heartbeat;          //  [worker] heartbeat, ms
-    int64_t inventory_interval; //  [worker] inventory_interval, ms
-    char *uri;                  //  [hypervisor] uri
-    char *store_driver;         //  [imagestore] driver
-    char *store_path;           //  [imagestore] path
-    int64_t max_pause;          //  [pause] max_pause, ms
-    char *log_level;            //  [log] level
-    char *log_format;           //  [log] format
-    //  Not in the file: unit tests only (borrowed)
-    const char *conv_driver;    //  NULL = qemu-img; "fake"
-} sf_agent_cfg_t;
-
-//  The schema of worker.conf (NULL-terminated)
-extern const sf_cfg_opt_t sf_agent_cfg_schema [];
-
-//  Apply defaults, then read path (NULL: defaults only) and validate.
-//  Returns 0, or -1 with err naming "FILE:LINE: ..." where it can.
-int
-    sf_agent_cfg_load (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err);
-
-//  Free the strings of cfg.
-void
-    sf_agent_cfg_release (sf_agent_cfg_t *cfg);
-
 //  Create the worker: resolve this program's path, prepare the work
 //  directory (stale scratch from a killed run is removed), connect the
 //  DEALER and start the scanner. cfg is copied. Returns NULL with err.

@@ -18,6 +18,8 @@
 #include "sf_guard.h"
 #include "sf_scan.h"
 #include "sf_task.h"
+#include "sf_jobtab.h"
+#include "sf_agent_cfg.h"
 #include "sf_agent.h"
 
 #endif

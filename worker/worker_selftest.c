@@ -23,6 +23,8 @@ static const test_item_t s_tests [] = {
     { "sf_guard", sf_guard_test },
     { "sf_scan", sf_scan_test },
     { "sf_task", sf_task_test },
+    { "sf_jobtab", sf_jobtab_test },
+    { "sf_agent_cfg", sf_agent_cfg_test },
     { "sf_agent", sf_agent_test },
     { NULL, NULL }
 };

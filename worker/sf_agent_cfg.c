@@ -1,0 +1,230 @@
+/*  =========================================================================
+    sf_agent_cfg - worker.conf: schema, defaults, loading, semantic checks
+    =========================================================================
+*/
+#include "sf_worker_classes.h"
+
+#include <unistd.h>
+
+//  --------------------------------------------------------------------------
+//  Configuration
+
+#define S_OPT(section, key, type, field, dflt, help) \
+    { section, key, type, offsetof (sf_agent_cfg_t, field), dflt, help }
+
+const sf_cfg_opt_t sf_agent_cfg_schema [] = {
+    S_OPT ("worker", "name", SF_CFG_STR, name, NULL,
+           "node name (safe identifier); default: the short host name"),
+    S_OPT ("worker", "scheduler", SF_CFG_STR, scheduler, "tcp://127.0.0.1:7600",
+           "scheduler endpoint (its ROUTER 'bind')"),
+    S_OPT ("worker", "max_jobs", SF_CFG_INT, max_jobs, "2", "jobs run at once (1..64)"),
+    S_OPT ("worker", "workdir", SF_CFG_STR, workdir, "/var/lib/snapfleet/work",
+           "scratch for conversions + the pause journal"),
+    S_OPT ("worker", "heartbeat", SF_CFG_DURATION, heartbeat, "1s",
+           "heartbeat period (the scheduler's Welcome overrides it)"),
+    S_OPT ("worker", "inventory_interval", SF_CFG_DURATION, inventory_interval, "5s",
+           "re-read the hypervisor this often; send Inventory when it changed"),
+    S_OPT ("hypervisor", "uri", SF_CFG_STR, uri, "qemu:///system", "libvirt URI"),
+    S_OPT ("imagestore", "driver", SF_CFG_STR, store_driver, "dir", "image store: dir"),
+    S_OPT ("imagestore", "path", SF_CFG_STR, store_path, "/var/lib/snapfleet/images",
+           "dir store: directory of the images"),
+    S_OPT ("pause", "max_pause", SF_CFG_DURATION, max_pause, "10m",
+           "the pause guard resumes a guest at this deadline no matter what"),
+    S_OPT ("log", "level", SF_CFG_STR, log_level, "info", "err|warning|notice|info|debug"),
+    S_OPT ("log", "format", SF_CFG_STR, log_format, "text", "text|json"),
+    { NULL }
+};
+
+//  Line of "key =" inside [section] of path, 0 if not found: semantic
+//  errors then point at the line like syntax errors do.
+
+static int
+s_cfg_line (const char *path, const char *section, const char *key)
+{
+    FILE *file = path ? fopen (path, "r") : NULL;
+    if (!file)
+        return 0;
+    char line [1024], current [128] = "";
+    int number = 0, found = 0;
+    while (!found && fgets (line, sizeof (line), file)) {
+        number++;
+        char *text = line + strspn (line, " \t");
+        char name [128];
+        if (sscanf (text, "[%127[^]]]", name) == 1)
+            snprintf (current, sizeof (current), "%s", name);
+        else
+        if (streq (current, section) && strncmp (text, key, strlen (key)) == 0
+        &&  strchr (" \t=:", text [strlen (key)]))
+            found = number;
+    }
+    fclose (file);
+    return found;
+}
+
+static int
+s_cfg_error (const char *path, const char *section, const char *key, sf_err_t *err,
+             const char *format, ...) __attribute__ ((format (printf, 5, 6)));
+
+static int
+s_cfg_error (const char *path, const char *section, const char *key, sf_err_t *err,
+             const char *format, ...)
+{
+    char message [200];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof (message), format, args);
+    va_end (args);
+    int line = s_cfg_line (path, section, key);
+    if (line)
+        return sf_err_set (err, SF_EINVAL, "%s:%d: '%s.%s' %s", path, line, section, key,
+                           message);
+    return sf_err_set (err, SF_EINVAL, "%s: '%s.%s' %s", path ? path : "(defaults)",
+                       section, key, message);
+}
+
+static int
+s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err)
+{
+    if (!cfg->name) {
+        char host [256] = "";
+        gethostname (host, sizeof (host) - 1);
+        host [strcspn (host, ".")] = 0;
+        cfg->name = strdup (host);
+    }
+    if (!sf_name_is_safe (cfg->name))
+        return s_cfg_error (path, "worker", "name", err,
+                            "must be a safe identifier ([A-Za-z0-9._:-]), not '%s'", cfg->name);
+    if (cfg->max_jobs < 1 || cfg->max_jobs > 64)
+        return s_cfg_error (path, "worker", "max_jobs", err, "must be 1..64");
+    if (!*cfg->workdir || *cfg->workdir != '/')
+        return s_cfg_error (path, "worker", "workdir", err,
+                            "must be an absolute path, not '%s'", cfg->workdir);
+    if (cfg->heartbeat <= 0 || cfg->inventory_interval <= 0)
+        return s_cfg_error (path, "worker", cfg->heartbeat <= 0 ? "heartbeat"
+                            : "inventory_interval", err, "must be positive");
+    if (!streq (cfg->store_driver, "dir"))
+        return s_cfg_error (path, "imagestore", "driver", err,
+                            "must be 'dir', not '%s'", cfg->store_driver);
+    if (*cfg->store_path != '/')
+        return s_cfg_error (path, "imagestore", "path", err,
+                            "must be an absolute path, not '%s'", cfg->store_path);
+    if (cfg->max_pause <= 0)
+        return s_cfg_error (path, "pause", "max_pause", err, "must be positive");
+    if (sf_log_level_parse (cfg->log_level) == -1)
+        return s_cfg_error (path, "log", "level", err,
+                            "must be err|warning|notice|info|debug, not '%s'", cfg->log_level);
+    if (sf_log_format_parse (cfg->log_format) == -1)
+        return s_cfg_error (path, "log", "format", err,
+                            "must be text|json, not '%s'", cfg->log_format);
+    return 0;
+}
+
+int
+sf_agent_cfg_load (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err)
+{
+    assert (cfg);
+    memset (cfg, 0, sizeof (*cfg));
+    if (sf_cfg_defaults (sf_agent_cfg_schema, cfg, err))
+        return -1;
+    if (path && sf_cfg_load (sf_agent_cfg_schema, cfg, path, err))
+        return -1;
+    return s_cfg_validate (cfg, path, err);
+}
+
+void
+sf_agent_cfg_release (sf_agent_cfg_t *cfg)
+{
+    assert (cfg);
+    sf_cfg_release (sf_agent_cfg_schema, cfg);
+}
+
+void
+sf_agent_cfg_copy (sf_agent_cfg_t *dst, const sf_agent_cfg_t *src)
+{
+    *dst = *src;
+    for (const sf_cfg_opt_t *opt = sf_agent_cfg_schema; opt->key; opt++)
+        if (opt->type == SF_CFG_STR) {
+            char **field = (char **) ((char *) dst + opt->offset);
+            *field = *field ? strdup (*field) : NULL;
+        }
+    dst->conv_driver = NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+static int
+s_test_load (const char *dir, const char *text, sf_agent_cfg_t *cfg, sf_err_t *err)
+{
+    char *path = zsys_sprintf ("%s/worker.conf", dir);
+    FILE *file = fopen (path, "w");
+    assert (file);
+    fputs (text, file);
+    fclose (file);
+    int rc = sf_agent_cfg_load (cfg, path, err);
+    zstr_free (&path);
+    return rc;
+}
+
+void
+sf_agent_cfg_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_agent_cfg: ");
+    //  @selftest
+    sf_err_t err = SF_ERR_INIT;
+    char dir [] = "/tmp/sf-agent-cfg-test-XXXXXX";
+    assert (mkdtemp (dir));
+    sf_agent_cfg_t cfg;
+    //  Defaults, as in the contract
+    assert (sf_agent_cfg_load (&cfg, NULL, &err) == 0);
+    assert (streq (cfg.scheduler, "tcp://127.0.0.1:7600") && cfg.max_jobs == 2);
+    assert (streq (cfg.workdir, "/var/lib/snapfleet/work") && cfg.heartbeat == 1000);
+    assert (cfg.inventory_interval == 5000 && streq (cfg.uri, "qemu:///system"));
+    assert (streq (cfg.store_driver, "dir") && cfg.max_pause == 600000);
+    assert (streq (cfg.store_path, "/var/lib/snapfleet/images"));
+    assert (cfg.name && sf_name_is_safe (cfg.name));        //  the host name
+    sf_agent_cfg_t copy;
+    sf_agent_cfg_copy (&copy, &cfg);
+    assert (copy.uri != cfg.uri && streq (copy.uri, cfg.uri));
+    sf_agent_cfg_release (&copy);
+    sf_agent_cfg_release (&cfg);
+    //  Every key of the contract is accepted
+    assert (s_test_load (dir, "[worker]\nname = node1\nscheduler = tcp://10.0.0.1:7600\n"
+        "max_jobs = 4\nworkdir = /w\nheartbeat = 250ms\ninventory_interval = 1m\n"
+        "[hypervisor]\nuri = test:///default\n[imagestore]\ndriver = dir\npath = /i\n"
+        "[pause]\nmax_pause = 90s\n[log]\nlevel = debug\nformat = json\n", &cfg, &err) == 0);
+    assert (streq (cfg.name, "node1") && cfg.max_jobs == 4 && cfg.heartbeat == 250);
+    assert (cfg.inventory_interval == 60000 && cfg.max_pause == 90000);
+    sf_agent_cfg_release (&cfg);
+    //  Errors name file and line
+    char *prefix = zsys_sprintf ("%s/worker.conf:", dir);
+    assert (s_test_load (dir, "[worker]\nname = node 1\n", &cfg, &err) == -1);
+    assert (strstr (err.text, prefix) && strstr (err.text, ":2: 'worker.name' must be a safe"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[pause]\n\nmax_pause = 0s\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":3: 'pause.max_pause' must be positive"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[imagestore]\ndriver = glance\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":2: 'imagestore.driver' must be 'dir'"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[worker]\nmax_jobs = 0\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":2: 'worker.max_jobs' must be 1..64"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[log]\nlevel = loud\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":2: 'log.level'"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[worker]\nmax_job = 3\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":2: unknown key 'max_job' in section '[worker]'"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[worker]\nheartbeat = soon\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":2: 'worker.heartbeat' must be a duration"));
+    sf_agent_cfg_release (&cfg);
+    zstr_free (&prefix);
+    char *cmd = zsys_sprintf ("rm -rf %s", dir);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    //  @end
+    printf ("OK\n");
+}

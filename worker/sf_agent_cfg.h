@@ -1,0 +1,53 @@
+/*  =========================================================================
+    sf_agent_cfg - worker.conf: the schema table, defaults, loading and the
+    checks a value needs beyond its type
+
+    Keys are exactly those of contract.md ("worker.conf"). A bad file is
+    reported as "FILE:LINE: ..." (syntax, unknown keys and bad values by
+    sf_cfg; semantic checks find the key's line themselves), so that main
+    can print it and exit 2.
+    =========================================================================
+*/
+#ifndef SF_AGENT_CFG_H_INCLUDED
+#define SF_AGENT_CFG_H_INCLUDED
+
+//  worker.conf, see worker.conf.example
+typedef struct {
+    char *name;                 //  [worker] name; default: short host name
+    char *scheduler;            //  [worker] scheduler
+    int64_t max_jobs;           //  [worker] max_jobs
+    char *workdir;              //  [worker] workdir
+    int64_t heartbeat;          //  [worker] heartbeat, ms
+    int64_t inventory_interval; //  [worker] inventory_interval, ms
+    char *uri;                  //  [hypervisor] uri
+    char *store_driver;         //  [imagestore] driver
+    char *store_path;           //  [imagestore] path
+    int64_t max_pause;          //  [pause] max_pause, ms
+    char *log_level;            //  [log] level
+    char *log_format;           //  [log] format
+    //  Not in the file: unit tests only (borrowed)
+    const char *conv_driver;    //  NULL = qemu-img; "fake"
+} sf_agent_cfg_t;
+
+//  The schema of worker.conf (NULL-terminated)
+extern const sf_cfg_opt_t sf_agent_cfg_schema [];
+
+//  Apply defaults, then read path (NULL: defaults only) and validate.
+//  Returns 0, or -1 with err naming "FILE:LINE: ..." where it can.
+int
+    sf_agent_cfg_load (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err);
+
+//  Free the strings of cfg.
+void
+    sf_agent_cfg_release (sf_agent_cfg_t *cfg);
+
+//  Deep copy of src into dst (release dst with sf_agent_cfg_release).
+//  conv_driver is not copied (it is borrowed).
+void
+    sf_agent_cfg_copy (sf_agent_cfg_t *dst, const sf_agent_cfg_t *src);
+
+//  Self test of this class
+void
+    sf_agent_cfg_test (bool verbose);
+
+#endif

@@ -1,0 +1,80 @@
+/*  =========================================================================
+    sf_jobtab - the worker's table of assigned jobs, and the fencing rules
+
+    A running entry owns its task actor. A finished entry keeps the encoded
+    JobResult, so a repeated assign (the scheduler lost our result) is
+    answered again instead of running the job twice: a lost acknowledgement
+    never causes a second pause (DESIGN.md, safety property 2). Finished
+    entries are forgotten oldest first beyond the table's keep limit.
+    =========================================================================
+*/
+#ifndef SF_JOBTAB_H_INCLUDED
+#define SF_JOBTAB_H_INCLUDED
+
+typedef struct _sf_jobtab_t sf_jobtab_t;
+
+//  What to do with an assign (sf_jobtab_fence)
+typedef enum {
+    SF_JOBTAB_START = 0,        //  new job or newer attempt: run it
+    SF_JOBTAB_RUNNING,          //  this attempt runs already: ignore
+    SF_JOBTAB_STALE,            //  older than a known attempt: ignore
+    SF_JOBTAB_RESEND,           //  this attempt finished: send its result again
+    SF_JOBTAB_BUSY,             //  newer attempt while an older one runs: refuse
+    SF_JOBTAB_LAST,
+} sf_jobtab_verdict_t;
+
+//  Create an empty table remembering up to keep finished jobs.
+sf_jobtab_t *
+    sf_jobtab_new (size_t keep);
+
+//  Destroy the table; running tasks are destroyed (they cancel, resume
+//  their guest and clean up first). Nullifies *self_p.
+void
+    sf_jobtab_destroy (sf_jobtab_t **self_p);
+
+//  Fencing verdict for an assign of job_id at attempt. A START for a newer
+//  attempt forgets the finished older one. *known (may be NULL) is set to
+//  the attempt already known (0 if none).
+sf_jobtab_verdict_t
+    sf_jobtab_fence (sf_jobtab_t *self, const char *job_id, uint32_t attempt,
+                     uint32_t *known);
+
+//  Record a running job; takes ownership of *task_p and nullifies it.
+void
+    sf_jobtab_start (sf_jobtab_t *self, const char *job_id, uint32_t attempt,
+                     const char *uuid, zactor_t **task_p);
+
+//  Job id of the running job whose task socket is sock; NULL if none.
+//  Valid until the job is forgotten.
+const char *
+    sf_jobtab_job_of (sf_jobtab_t *self, zsock_t *sock);
+
+//  Running task of job_id at attempt, or NULL.
+zactor_t *
+    sf_jobtab_task (sf_jobtab_t *self, const char *job_id, uint32_t attempt);
+
+//  Job id running on instance uuid (case-insensitive), or NULL.
+const char *
+    sf_jobtab_running_on (sf_jobtab_t *self, const char *uuid);
+
+//  The job finished: destroy its task, keep *result_p (ownership taken).
+void
+    sf_jobtab_finish (sf_jobtab_t *self, const char *job_id, zframe_t **result_p);
+
+//  Result of a finished job, or NULL. Borrowed.
+zframe_t *
+    sf_jobtab_result (sf_jobtab_t *self, const char *job_id);
+
+//  Number of running jobs.
+size_t
+    sf_jobtab_running (sf_jobtab_t *self);
+
+//  Send "CANCEL" to every running task. Returns how many.
+size_t
+    sf_jobtab_cancel_all (sf_jobtab_t *self);
+
+//  Self test of this class
+void
+    sf_jobtab_test (bool verbose);
+
+#endif
