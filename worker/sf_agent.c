@@ -97,7 +97,9 @@ s_reject (sf_agent_t *self, const sf_job_assign_t *assign, int code, const char 
     SF_WARN (&ctx, "job refused: %s", text);
     sf_error_info_t error = SF_ERROR_INFO_INIT;
     error.code = code;
-    error.text = (char *) text;
+    char clean [512];
+    snprintf (clean, sizeof (clean), "%s", text);
+    error.text = sf_text_utf8_fix (clean);
     sf_job_result_t result = SF_JOB_RESULT_INIT;
     result.job_id = assign->job_id;
     result.attempt = assign->attempt;

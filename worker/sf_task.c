@@ -81,7 +81,9 @@ s_emit (task_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text)
     event.ms = ms;
     event.bytes = bytes;
     event.at_ms = (uint64_t) sf_time_now_ms ();
-    event.text = (char *) (text ? text : "");
+    char clean [512];
+    snprintf (clean, sizeof (clean), "%s", text ? text : "");
+    event.text = sf_text_utf8_fix (clean);
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_JOB_EVENT;
     env.job_event = &event;
@@ -121,6 +123,8 @@ s_send_result (task_t *self, bool ok)
     result.n_images = self->n_images;
     result.images = image_ptrs;
     sf_error_info_t error = SF_ERROR_INFO_INIT;
+    sf_text_utf8_fix (self->err.text);
+    sf_text_utf8_fix (self->note);
     if (!ok || *self->note) {
         error.code = ok ? SF_OK : self->err.code;
         error.text = ok ? self->note : self->err.text;

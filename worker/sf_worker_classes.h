@@ -11,6 +11,7 @@
 
 #include "sf_core.h"
 
+#include "sf_text.h"
 #include "sf_proc.h"
 #include "sf_hv.h"
 #include "sf_conv.h"

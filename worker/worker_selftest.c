@@ -16,6 +16,7 @@ typedef struct {
 } test_item_t;
 
 static const test_item_t s_tests [] = {
+    { "sf_text", sf_text_test },
     { "sf_proc", sf_proc_test },
     { "sf_hv", sf_hv_test },
     { "sf_conv", sf_conv_test },
