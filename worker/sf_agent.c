@@ -187,7 +187,7 @@ s_admit (sf_agent_t *self, const sf_job_assign_t *assign, sf_err_t *err)
         return sf_err_set (err, SF_EBUSY, "node '%s' is busy: %zu job(s) running, "
                            "max_jobs is %" PRId64, self->cfg.name, running,
                            self->cfg.max_jobs);
-    if (streq (assign->strategy, "file-cold") == 0 && streq (assign->strategy, "offline") == 0)
+    if (!streq (assign->strategy, "file-cold") && !streq (assign->strategy, "offline"))
         return sf_err_set (err, SF_EINVAL, "unknown strategy '%s' (node '%s' runs "
                            "'file-cold' and 'offline')", assign->strategy, self->cfg.name);
     const sf_instance_t *inst = sf_scan_find (self->inventory, assign->instance_uuid);

@@ -94,6 +94,10 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err)
     if (!sf_name_is_safe (cfg->name))
         return s_cfg_error (path, "worker", "name", err,
                             "must be a safe identifier ([A-Za-z0-9._:-]), not '%s'", cfg->name);
+    if (!strstr (cfg->scheduler, "://"))
+        return s_cfg_error (path, "worker", "scheduler", err,
+                            "must be an endpoint such as tcp://host:7600, not '%s'",
+                            cfg->scheduler);
     if (cfg->max_jobs < 1 || cfg->max_jobs > 64)
         return s_cfg_error (path, "worker", "max_jobs", err, "must be 1..64");
     if (!*cfg->workdir || *cfg->workdir != '/')
@@ -211,6 +215,9 @@ sf_agent_cfg_test (bool verbose)
     sf_agent_cfg_release (&cfg);
     assert (s_test_load (dir, "[worker]\nmax_jobs = 0\n", &cfg, &err) == -1);
     assert (strstr (err.text, ":2: 'worker.max_jobs' must be 1..64"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[worker]\nscheduler = sched1\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":2: 'worker.scheduler' must be an endpoint"));
     sf_agent_cfg_release (&cfg);
     assert (s_test_load (dir, "[log]\nlevel = loud\n", &cfg, &err) == -1);
     assert (strstr (err.text, ":2: 'log.level'"));
