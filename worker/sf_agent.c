@@ -463,7 +463,9 @@ s_on_pipe (zloop_t *loop, zsock_t *sock, void *arg)
 //  Constructor
 
 //  The work directory holds job scratch directories and paused/. No task
-//  runs yet, so every job directory is a leftover of a killed run.
+//  runs yet, so every job directory is a leftover of a killed run; but only
+//  what looks like one is removed (a misconfigured workdir must not cost
+//  anyone their files).
 
 static int
 s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
@@ -477,16 +479,15 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
                            self->cfg.workdir, strerror (errno));
     struct dirent *entry;
     while ((entry = readdir (dir))) {
-        if (entry->d_name [0] == '.' || streq (entry->d_name, "paused"))
+        if (entry->d_name [0] == '.' || streq (entry->d_name, "paused")
+        ||  entry->d_type != DT_DIR)
             continue;
         char *path = zsys_sprintf ("%s/%s", self->cfg.workdir, entry->d_name);
-        SF_NOTICE (&self->ctx, "removing stale scratch '%s'", path);
-        zdir_t *stale = zdir_new (path, NULL);
-        if (stale)
-            zdir_remove (stale, true);
+        if (sf_task_scratch_clean (path) == 0)
+            SF_NOTICE (&self->ctx, "removed stale scratch '%s'", path);
         else
-            unlink (path);
-        zdir_destroy (&stale);
+            SF_WARN (&self->ctx, "'%s' in the work directory is not a job's scratch; "
+                     "left in place", path);
         zstr_free (&path);
     }
     closedir (dir);
@@ -811,7 +812,14 @@ sf_agent_test (bool verbose)
     assert (cfg.max_jobs == 1 && cfg.heartbeat == 100 && cfg.max_pause == 60000);
     cfg.conv_driver = "fake";
     //  Stale scratch of a killed run is cleaned at start
-    assert (zsys_dir_create ("%s/J0", work) == 0);
+    //  (and only that: a directory with other files stays)
+    assert (zsys_dir_create ("%s/J0", work) == 0 && zsys_dir_create ("%s/keep", work) == 0);
+    char *stale_file = zsys_sprintf ("%s/J0/vda.qcow2.tmp", work);
+    char *kept_file = zsys_sprintf ("%s/keep/notes.txt", work);
+    FILE *touch = fopen (stale_file, "w");
+    fclose (touch);
+    touch = fopen (kept_file, "w");
+    fclose (touch);
 
     sched_t sched = { zsock_new_router ("@inproc://sf-agent-test"), NULL, 0 };
     zactor_t *agent = zactor_new (sf_agent_actor, &cfg);
@@ -820,7 +828,9 @@ sf_agent_test (bool verbose)
     s_test_protocol (&sched, agent);
     assert (sched.heartbeats > 0);
     char *stale = zsys_sprintf ("%s/J0", work);
-    assert (!zsys_file_exists (stale));
+    assert (!zsys_file_exists (stale) && zsys_file_exists (kept_file));
+    zstr_free (&stale_file);
+    zstr_free (&kept_file);
 
     //  Stopping with a job paused: the guest is resumed, the result sent
     s_test_assign (&sched, "J4", 1, SF_TEST_RUN_UUID, "file-cold");

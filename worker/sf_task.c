@@ -11,6 +11,7 @@
 */
 #include "sf_worker_classes.h"
 
+#include <dirent.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -150,7 +151,7 @@ s_cancelled (task_t *self)
 static int
 s_open (task_t *self)
 {
-    if (!sf_name_is_safe (self->job_id))
+    if (!sf_name_is_safe (self->job_id) || streq (self->job_id, "paused"))
         return sf_err_set (&self->err, SF_EINVAL, "job id '%s' is not a safe name",
                            self->job_id);
     sf_imgstore_cfg_t store_cfg = { self->store_driver, self->store_path };
@@ -168,17 +169,41 @@ s_open (task_t *self)
     return sf_hv_strategy_check (self->domain, self->strategy, &self->err);
 }
 
+//  Scratch directories hold only <target>.qcow2 and <target>.qcow2.tmp;
+//  anything else means the path is not ours, and it is left alone.
+
+int
+sf_task_scratch_clean (const char *path)
+{
+    assert (path);
+    DIR *dir = opendir (path);
+    if (!dir)
+        return errno == ENOENT ? 0 : -1;
+    bool foreign = false;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        const char *name = entry->d_name;
+        if (streq (name, ".") || streq (name, ".."))
+            continue;
+        size_t len = strlen (name);
+        bool ours = entry->d_type == DT_REG
+                 && ((len > 6 && streq (name + len - 6, ".qcow2"))
+                 ||  (len > 10 && streq (name + len - 10, ".qcow2.tmp")));
+        char *file = zsys_sprintf ("%s/%s", path, name);
+        if (!ours || unlink (file))
+            foreign = true;
+        zstr_free (&file);
+    }
+    closedir (dir);
+    return !foreign && rmdir (path) == 0 ? 0 : -1;
+}
+
 static void
 s_remove_scratch (task_t *self)
 {
-    if (!self->scratch)
-        return;
-    for (size_t i = 0; i < self->n_parts; i++)
-        unlink (self->parts [i].path);
-    zdir_t *dir = zsys_file_exists (self->scratch) ? zdir_new (self->scratch, NULL) : NULL;
-    if (dir)
-        zdir_remove (dir, true);
-    zdir_destroy (&dir);
+    if (self->scratch && sf_task_scratch_clean (self->scratch))
+        SF_WARN (&self->ctx, "scratch directory '%s' holds files that are not ours; "
+                 "left in place", self->scratch);
 }
 
 //  Fresh scratch directory with room for every disk at its virtual size
@@ -188,7 +213,9 @@ static int
 s_scratch (task_t *self)
 {
     self->scratch = zsys_sprintf ("%s/%s", self->workdir, self->job_id);
-    s_remove_scratch (self);            //  leftover of a killed worker
+    if (sf_task_scratch_clean (self->scratch))  //  leftover of a killed worker?
+        return sf_err_set (&self->err, SF_EEXIST, "scratch directory '%s' exists and holds "
+                           "files that are not a job's", self->scratch);
     if (zsys_dir_create ("%s", self->scratch))
         return sf_err_set (&self->err, SF_EIO, "cannot create scratch directory '%s': %s",
                            self->scratch, strerror (errno));
@@ -743,7 +770,28 @@ sf_task_test (bool verbose)
     assert (streq (env->job_result->consistency, "offline") && !env->job_result->resumed);
     assert (env->job_result->n_images == 1 && !env->job_result->error);
     sf_wire_free (&env);
+    //  Scratch cleaning removes only what a job makes
+    char *scratch = zsys_sprintf ("%s/S1", workdir);
+    cmd = zsys_sprintf ("mkdir -p %s && touch %s/vda.qcow2 %s/vdb.qcow2.tmp", scratch,
+                        scratch, scratch);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    assert (sf_task_scratch_clean (scratch) == 0 && !zsys_file_exists (scratch));
+    assert (sf_task_scratch_clean (scratch) == 0);
+    cmd = zsys_sprintf ("mkdir -p %s && touch %s/vda.qcow2 %s/data.db", scratch, scratch,
+                        scratch);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    assert (sf_task_scratch_clean (scratch) == -1);
+    cmd = zsys_sprintf ("test -f %s/data.db && test ! -f %s/vda.qcow2", scratch, scratch);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    zstr_free (&scratch);
     //  An unsafe job id never becomes a path
+    args.job_id = "paused";
+    env = s_test_job (&args, phases, false);
+    assert (!env->job_result->ok && env->job_result->error->code == SF_EINVAL);
+    sf_wire_free (&env);
     args.job_id = "../x";
     env = s_test_job (&args, phases, false);
     assert (!env->job_result->ok && env->job_result->error->code == SF_EINVAL);

@@ -46,6 +46,13 @@ typedef struct {
 zactor_t *
     sf_task_new (const sf_task_args_t *args);
 
+//  Remove a job scratch directory (<workdir>/<job>) if it holds nothing
+//  but <target>.qcow2 and <target>.qcow2.tmp files. Returns 0 if it is gone
+//  (or never existed), -1 if it holds anything else (then only our files
+//  were removed).
+int
+    sf_task_scratch_clean (const char *path);
+
 //  For self tests: write disk files and a libvirt test:// node file into
 //  dir, with domains 'run' (running, qcow2 on a raw base), 'held' (paused),
 //  'off' (shut off, raw) and 'huge' (running, 1 PiB virtual size).
