@@ -23,7 +23,7 @@ packages=(
     qemu-system-x86 qemu-utils qemu-block-extra
     busybox-static linux-image-cloud-amd64 cpio kmod xz-utils
     ceph-mon ceph-osd ceph-mgr ceph-common
-    jq procps iproute2
+    jq procps iproute2 shellcheck
 )
 
 if [ "$(id -u)" != 0 ]; then

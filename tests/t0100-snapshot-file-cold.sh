@@ -48,7 +48,7 @@ out=$(sf_cli snapshot --instance g1 --wait --format json) || rc=$?
 b=$(lv_guest_seq "$g1/console.log")
 sf_note "snapshot: $(jq -c . <<<"$out" 2>/dev/null || printf '%s' "$out")"
 check_eq "snapshot --wait exits 0" 0 "$rc"
-check_eq "job is done" done "$(jq -r .state <<<"$out")"
+check_eq "job is done" "done" "$(jq -r .state <<<"$out")"
 for key in job_id instance node state strategy consistency pause_ms convert_ms upload_ms bytes image; do
     check "job JSON has '$key'" jq -e --arg k "$key" 'has($k)' <<<"$out"
 done
@@ -118,7 +118,7 @@ done
 
 #  A second snapshot of the same guest works too and makes a new image
 out2=$(sf_cli snapshot --instance "$uuid" --wait --format json) || true
-check_eq "second snapshot (by uuid) is done" done "$(jq -r .state <<<"$out2" 2>/dev/null)"
+check_eq "second snapshot (by uuid) is done" "done" "$(jq -r .state <<<"$out2" 2>/dev/null)"
 check "second snapshot made a different image" test "$(jq -r .image.id <<<"$out2")" != "$(jq -r .image.id <<<"$out")"
 
 sf_done

@@ -74,7 +74,7 @@ check_eq "no scratch left after a clean stop" "" "$(find "$work" -type f | tr '\
 #  -- (3) business as usual --------------------------------------------------
 sf_start_worker n1 "$SF_NODE_URI" pause.max_pause=2m
 out=$(sf_cli snapshot --instance big --wait --format json) || true
-check_eq "a snapshot after all that is done" done "$(jq -r .state <<<"$out" 2>/dev/null)"
+check_eq "a snapshot after all that is done" "done" "$(jq -r .state <<<"$out" 2>/dev/null)"
 check "its image passes qemu-img check" qemu-img check -q "$(jq -r .image.path <<<"$out")"
 check "big is running" is_running
 sf_done
