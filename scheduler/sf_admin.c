@@ -27,7 +27,7 @@ typedef json_t *(command_fn) (sf_admin_t *self, json_t *request, sf_err_t *err);
 
 typedef struct {
     const char *name;
-    const char *args [2];       //  Allowed string arguments, NULL-terminated
+    const char *args [3];       //  Allowed string arguments, NULL-terminated
     const char *required;       //  Required argument, or NULL
     command_fn *run;            //  Returns the payload object, or NULL + err
 } command_t;
@@ -64,7 +64,8 @@ s_cmd_instances (sf_admin_t *self, json_t *request, sf_err_t *err)
 static json_t *
 s_cmd_snapshot (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return s_wrap ("job", sf_sched_snapshot (self->sched, s_arg (request, "instance"), err));
+    return s_wrap ("job", sf_sched_snapshot (self->sched, s_arg (request, "instance"),
+                                             s_arg (request, "strategy"), err));
 }
 
 static json_t *
@@ -108,7 +109,7 @@ s_cmd_status (sf_admin_t *self, json_t *request, sf_err_t *err)
 static const command_t s_commands [] = {
     { "nodes",      { NULL },           NULL,       s_cmd_nodes },
     { "instances",  { "node", NULL },   NULL,       s_cmd_instances },
-    { "snapshot",   { "instance", NULL }, "instance", s_cmd_snapshot },
+    { "snapshot",   { "instance", "strategy", NULL }, "instance", s_cmd_snapshot },
     { "jobs",       { NULL },           NULL,       s_cmd_jobs },
     { "job_show",   { "job_id", NULL }, "job_id",   s_cmd_job_show },
     { "images",     { NULL },           NULL,       s_cmd_images },
@@ -349,6 +350,10 @@ static const bad_case_t s_bad_cases [] = {
     { "{\"cmd\":\"snapshot\"}", SF_EINVAL, "command 'snapshot' needs argument 'instance'" },
     { "{\"cmd\":\"snapshot\",\"instance\":42}", SF_EINVAL,
       "argument 'instance' must be a string" },
+    { "{\"cmd\":\"snapshot\",\"instance\":\"vm1\",\"strategy\":\"\"}", SF_EINVAL,
+      "argument 'strategy' must be 1 to" },
+    { "{\"cmd\":\"snapshot\",\"instance\":\"vm1\",\"strategy\":null}", SF_EINVAL,
+      "argument 'strategy' must be a string" },
     { "{\"cmd\":\"instances\",\"node\":\"\"}", SF_EINVAL, "argument 'node' must be 1 to" },
     { "{\"cmd\":\"status\",\"id\":[1]}", SF_EINVAL, "'id' must be an integer" },
     { NULL }
@@ -431,6 +436,12 @@ sf_admin_test (bool verbose)
     //  Valid requests on an empty scheduler
     json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J9\"}");
     s_test_expect_error (reply, SF_ENOENT, "no job 'J9'");
+    json_decref (reply);
+    //  A well-formed request with an unknown strategy fails in the command
+    reply = sf_harness_admin (harness,
+        "{\"cmd\":\"snapshot\",\"instance\":\"vm1\",\"strategy\":\"warp\"}");
+    s_test_expect_error (reply, SF_EINVAL,
+                         "unknown strategy 'warp' (known: file-cold, rbd, mixed, offline)");
     json_decref (reply);
     reply = sf_harness_admin (harness, "{\"cmd\":\"images\"}");
     assert (json_is_true (json_object_get (reply, "ok")));

@@ -12,6 +12,8 @@
       {"cmd":"nodes"}
       {"cmd":"instances"}                 {"cmd":"instances","node":"n1"}
       {"cmd":"snapshot","instance":"vm1"} (a name or a uuid)
+      {"cmd":"snapshot","instance":"vm1","strategy":"rbd"} (force one that
+                                          fits; see sf_strategy)
       {"cmd":"jobs"}
       {"cmd":"job_show","job_id":"J42"}
       {"cmd":"images"}

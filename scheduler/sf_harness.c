@@ -155,24 +155,50 @@ sf_harness_recv (zsock_t *worker, int timeout_ms)
     return env;
 }
 
-void
-sf_harness_hello (zsock_t *worker, const char *node)
+//  Split a comma-separated list in place into at most max items
+
+static size_t
+s_split (char *list, char **items, size_t max)
 {
-    char *strategies [] = { "file-cold", "offline" };
+    size_t count = 0;
+    char *save = NULL;
+    for (char *item = strtok_r (list, ",", &save); item && count < max;
+         item = strtok_r (NULL, ",", &save))
+        items [count++] = item;
+    return count;
+}
+
+void
+sf_harness_hello_with (zsock_t *worker, const char *node, const char *strategies,
+                       const char *running_jobs)
+{
+    char *strategy_list = strdup (strategies? strategies: "file-cold,offline");
+    char *job_list = strdup (running_jobs? running_jobs: "");
+    char *strategy_items [8], *job_items [16];
     sf_hello_t hello = SF_HELLO_INIT;
     hello.node = (char *) node;
     hello.software = "fake-worker 0";
     hello.max_jobs = 2;
-    hello.n_strategies = 2;
-    hello.strategies = strategies;
+    hello.strategies = strategy_items;
+    hello.n_strategies = s_split (strategy_list, strategy_items, 8);
+    hello.running_jobs = job_items;
+    hello.n_running_jobs = s_split (job_list, job_items, 16);
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_HELLO;
     env.hello = &hello;
     sf_harness_send (worker, &env);
+    free (strategy_list);
+    free (job_list);
     sf_envelope_t *reply = sf_harness_recv (worker, 5000);
     assert (reply && reply->body_case == SF_BODY_WELCOME);
     assert (reply->welcome->heartbeat_ms == 100);
     sf_wire_free (&reply);
+}
+
+void
+sf_harness_hello (zsock_t *worker, const char *node)
+{
+    sf_harness_hello_with (worker, node, NULL, NULL);
 }
 
 //  --------------------------------------------------------------------------
@@ -181,24 +207,32 @@ sf_harness_hello (zsock_t *worker, const char *node)
 void
 sf_harness_inventory (zsock_t *worker, const char *suffix)
 {
-    char uuid1 [32], uuid2 [32], uuid3 [32];
+    char uuid1 [32], uuid2 [32], uuid3 [32], uuid4 [32];
     snprintf (uuid1, sizeof (uuid1), "u-vm1%s", suffix);
     snprintf (uuid2, sizeof (uuid2), "u-rbd%s", suffix);
     snprintf (uuid3, sizeof (uuid3), "u-off%s", suffix);
-    sf_disk_t disk = SF_DISK_INIT;
+    snprintf (uuid4, sizeof (uuid4), "u-mix%s", suffix);
+    sf_disk_t disk = SF_DISK_INIT, rbd = SF_DISK_INIT, second = SF_DISK_INIT;
     disk.target = "vda", disk.type = SF_DISK_FILE, disk.source = "/img/a.qcow2";
     disk.format = "qcow2", disk.virtual_size = 1 << 20;
-    sf_disk_t *disks [] = { &disk };
+    rbd.target = "vda", rbd.type = SF_DISK_RBD, rbd.source = "rbd/vm2";
+    rbd.format = "raw", rbd.virtual_size = 1 << 30;
+    second.target = "vdb", second.type = SF_DISK_FILE, second.source = "/img/b.qcow2";
+    second.format = "qcow2", second.virtual_size = 1 << 20;
+    sf_disk_t *disks [] = { &disk }, *rbd_disks [] = { &rbd }, *mixed [] = { &rbd, &second };
     sf_instance_t vm1 = SF_INSTANCE_INIT, vm2 = SF_INSTANCE_INIT, vm3 = SF_INSTANCE_INIT;
+    sf_instance_t vm4 = SF_INSTANCE_INIT;
     vm1.uuid = uuid1, vm1.name = "vm1", vm1.state = SF_STATE_RUNNING;
     vm1.storage_class = "file", vm1.n_disks = 1, vm1.disks = disks;
     vm2.uuid = uuid2, vm2.name = "vm2", vm2.state = SF_STATE_RUNNING;
-    vm2.storage_class = "rbd";
+    vm2.storage_class = "rbd", vm2.n_disks = 1, vm2.disks = rbd_disks;
     vm3.uuid = uuid3, vm3.name = "vm3", vm3.state = SF_STATE_SHUTOFF;
     vm3.storage_class = "file", vm3.n_disks = 1, vm3.disks = disks;
-    sf_instance_t *list [] = { &vm1, &vm2, &vm3 };
+    vm4.uuid = uuid4, vm4.name = "vm4", vm4.state = SF_STATE_RUNNING;
+    vm4.storage_class = "mixed", vm4.n_disks = 2, vm4.disks = mixed;
+    sf_instance_t *list [] = { &vm1, &vm2, &vm3, &vm4 };
     sf_inventory_t inventory = SF_INVENTORY_INIT;
-    inventory.n_instances = 3;
+    inventory.n_instances = 4;
     inventory.instances = list;
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_INVENTORY;
@@ -232,6 +266,13 @@ sf_harness_event (zsock_t *worker, const char *id, uint32_t attempt, int phase,
 void
 sf_harness_result (zsock_t *worker, const char *id, uint32_t attempt)
 {
+    sf_harness_result_note (worker, id, attempt, "file-cold", NULL);
+}
+
+void
+sf_harness_result_note (zsock_t *worker, const char *id, uint32_t attempt,
+                        const char *strategy, const char *note)
+{
     sf_image_t image = SF_IMAGE_INIT;
     image.store = "dir", image.id = "0f8e6b1c-img", image.path = "/images/0f8e6b1c-img.qcow2";
     image.size = 3ull << 32, image.sha256 = "cafe", image.disk_target = "vda";
@@ -239,9 +280,14 @@ sf_harness_result (zsock_t *worker, const char *id, uint32_t attempt)
     sf_image_t *images [] = { &image };
     sf_job_result_t result = SF_JOB_RESULT_INIT;
     result.job_id = (char *) id, result.attempt = attempt, result.ok = 1;
-    result.strategy = "file-cold", result.consistency = "paused", result.pause_ms = 150;
+    result.strategy = (char *) strategy, result.consistency = "paused";
+    result.pause_ms = 150;
     result.convert_ms = 70, result.upload_ms = 5, result.bytes = 3ull << 32;
     result.n_images = 1, result.images = images, result.resumed = 1;
+    sf_error_info_t info = SF_ERROR_INFO_INIT;
+    info.text = (char *) note;
+    if (note)
+        result.error = &info;
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_JOB_RESULT;
     env.job_result = &result;
@@ -328,6 +374,32 @@ sf_harness_admin_until (sf_harness_t *self, const char *request, const char *pat
         json_decref (reply);
         zclock_sleep (20);
     }
+}
+
+char *
+sf_harness_sql (sf_harness_t *self, const char *format, ...)
+{
+    assert (self);
+    va_list args;
+    va_start (args, format);
+    char *sql = zsys_vprintf (format, args);
+    va_end (args);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2 (self->cfg.database, &db, SQLITE_OPEN_READONLY, NULL);
+    assert (rc == SQLITE_OK);
+    sqlite3_stmt *stmt = NULL;
+    rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);
+    assert (rc == SQLITE_OK);
+    char *value = NULL;
+    rc = sqlite3_step (stmt);
+    assert (rc == SQLITE_ROW || rc == SQLITE_DONE);
+    if (rc == SQLITE_ROW)
+        value = strdup (sqlite3_column_text (stmt, 0)
+                        ? (const char *) sqlite3_column_text (stmt, 0): "");
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    zstr_free (&sql);
+    return value;
 }
 
 int64_t

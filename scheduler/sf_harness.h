@@ -48,14 +48,22 @@ void
 sf_envelope_t *
     sf_harness_recv (zsock_t *worker, int timeout_ms);
 
-//  Say hello as node (strategies file-cold and offline) and assert the
-//  Welcome that must come back.
+//  Say hello as node (strategies file-cold and offline, no running jobs)
+//  and assert the Welcome that must come back.
 void
     sf_harness_hello (zsock_t *worker, const char *node);
 
-//  Send an Inventory of three instances: vm1 (running, file), vm2
-//  (running, rbd), vm3 (shut off, file), with uuids "u-vm1", "u-rbd",
-//  "u-off" followed by suffix (so two nodes can have the same names).
+//  Say hello as node announcing strategies and running_jobs, each a
+//  comma-separated list ("" for none; strategies NULL for "file-cold,
+//  offline"), and assert the Welcome that must come back.
+void
+    sf_harness_hello_with (zsock_t *worker, const char *node,
+                           const char *strategies, const char *running_jobs);
+
+//  Send an Inventory of four instances: vm1 (running, file), vm2
+//  (running, rbd), vm3 (shut off, file), vm4 (running, mixed: vda on RBD,
+//  vdb a file), with uuids "u-vm1", "u-rbd", "u-off", "u-mix" followed by
+//  suffix (so two nodes can have the same names).
 void
     sf_harness_inventory (zsock_t *worker, const char *suffix);
 
@@ -72,6 +80,12 @@ void
 //  pause 150ms, one 12 GiB image "0f8e6b1c-img" of disk vda.
 void
     sf_harness_result (zsock_t *worker, const char *id, uint32_t attempt);
+
+//  The same with strategy, and note (if not NULL) as the text of an error
+//  with code 0.
+void
+    sf_harness_result_note (zsock_t *worker, const char *id, uint32_t attempt,
+                            const char *strategy, const char *note);
 
 //  Send an admin request (a JSON text, printf-style) and return the parsed
 //  reply. Asserts a reply comes within 5 seconds. Caller owns the result.
@@ -100,6 +114,13 @@ int64_t
 //  Rows in the jobs table, counted on a separate database connection.
 int64_t
     sf_harness_job_rows (sf_harness_t *self);
+
+//  The first column of the first row of sql (printf-style), read on a
+//  separate database connection: what is committed, whatever the
+//  scheduler has said. NULL if no row. Caller frees the result.
+char *
+    sf_harness_sql (sf_harness_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 //  Self test of this class
 void

@@ -18,7 +18,7 @@ SF_LOG_MODULE ("sched.jobs");
 #define JOB_COLUMNS \
     "id, instance_name, instance_uuid, node, state, phase, attempt, strategy," \
     " consistency, pause_ms, convert_ms, upload_ms, bytes, created, updated," \
-    " error_code, error_text"
+    " error_code, error_text, note"
 
 //  --------------------------------------------------------------------------
 //  Constructor and destructor
@@ -201,6 +201,23 @@ s_insert_image (sf_jobs_t *self, const sf_job_result_t *result,
     return rc < 0? -1: 0;
 }
 
+//  The note of an ok result: its error text, if any (a worker says e.g.
+//  why it paused instead of freezing). An ok result with an error code is
+//  contradictory; it stays done (its images exist) and the code is kept in
+//  the note. Writes into buf; returns the note ("" for none).
+
+static const char *
+s_result_note (const sf_job_result_t *result, char *buf, size_t size)
+{
+    const sf_error_info_t *error = result->error;
+    if (!result->ok || !error || !error->text || !*error->text)
+        return "";
+    if (error->code == 0)
+        return error->text;
+    snprintf (buf, size, "%s: %s", sf_err_name (error->code), error->text);
+    return buf;
+}
+
 static int
 s_apply_result (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err)
 {
@@ -212,6 +229,8 @@ s_apply_result (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err)
         text = result->error && result->error->text && *result->error->text
              ? result->error->text: "worker reported a failure without an error";
     }
+    char buf [1024];
+    const char *note = s_result_note (result, buf, sizeof (buf));
     //  A zero timing in the result keeps what the phase events reported
     if (sf_store_exec (self->store, err,
             "UPDATE jobs SET state = ?2, phase = ?2,"
@@ -221,13 +240,13 @@ s_apply_result (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err)
             " convert_ms = CASE WHEN ?6 > 0 THEN ?6 ELSE convert_ms END,"
             " upload_ms = CASE WHEN ?7 > 0 THEN ?7 ELSE upload_ms END,"
             " bytes = CASE WHEN ?8 > 0 THEN ?8 ELSE bytes END,"
-            " error_code = ?9, error_text = ?10, updated = ?11 WHERE id = ?1",
-            "ssssuuuuisi", result->job_id, result->ok? "done": "failed",
+            " error_code = ?9, error_text = ?10, updated = ?11, note = ?12 WHERE id = ?1",
+            "ssssuuuuisis", result->job_id, result->ok? "done": "failed",
             result->strategy? result->strategy: "",
             result->consistency? result->consistency: "",
             (uint64_t) result->pause_ms, (uint64_t) result->convert_ms,
             (uint64_t) result->upload_ms, (uint64_t) result->bytes,
-            (int64_t) code, text, now) < 0)
+            (int64_t) code, text, now, note) < 0)
         return -1;
     for (size_t i = 0; i < result->n_images; i++)
         if (s_insert_image (self, result, result->images [i], now, err))
@@ -256,14 +275,12 @@ sf_jobs_result (sf_jobs_t *self, const char *node, const sf_job_result_t *result
 
 #define UNFINISHED "state IN ('queued', 'running')"
 
-int
-sf_jobs_fail (sf_jobs_t *self, const char *id, int code, const char *text,
-              sf_err_t *err)
+//  Fail one job if it is unfinished, in the caller's transaction
+
+static int
+s_fail_one (sf_jobs_t *self, const char *id, int code, const char *text, sf_err_t *err)
 {
-    assert (self);
     int64_t now = sf_time_now_ms ();
-    if (sf_store_begin (self->store, err))
-        return -1;
     if (sf_store_exec (self->store, err,
             "INSERT INTO job_events (job_id, phase, at_ms, text)"
             " SELECT id, 'failed', ?2, ?3 FROM jobs WHERE id = ?1 AND " UNFINISHED,
@@ -271,11 +288,91 @@ sf_jobs_fail (sf_jobs_t *self, const char *id, int code, const char *text,
     ||  sf_store_exec (self->store, err,
             "UPDATE jobs SET state = 'failed', phase = 'failed', error_code = ?2,"
             " error_text = ?3, updated = ?4 WHERE id = ?1 AND " UNFINISHED,
-            "sisi", id, (int64_t) code, text, now) < 0) {
+            "sisi", id, (int64_t) code, text, now) < 0)
+        return -1;
+    return 0;
+}
+
+int
+sf_jobs_fail (sf_jobs_t *self, const char *id, int code, const char *text,
+              sf_err_t *err)
+{
+    assert (self);
+    if (sf_store_begin (self->store, err))
+        return -1;
+    if (s_fail_one (self, id, code, text, err)) {
         sf_store_rollback (self->store);
         return -1;
     }
     return sf_store_commit (self->store, err);
+}
+
+//  Ids of the node's unfinished jobs, oldest first; NULL with err set
+
+static zlistx_t *
+s_unfinished (sf_jobs_t *self, const char *node, sf_err_t *err)
+{
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT id FROM jobs WHERE node = ?1 AND " UNFINISHED " ORDER BY seq", "s", node);
+    if (!stmt)
+        return NULL;
+    zlistx_t *ids = zlistx_new ();
+    zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        zlistx_add_end (ids, strdup (sf_store_text (stmt, 0)));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&ids);
+    return ids;
+}
+
+static bool
+s_listed (char **ids, size_t count, const char *id)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ids [i] && streq (ids [i], id))
+            return true;
+    return false;
+}
+
+int
+sf_jobs_reconcile (sf_jobs_t *self, const char *node, char **running,
+                   size_t n_running, zlistx_t *lost, zlistx_t *strangers,
+                   sf_err_t *err)
+{
+    assert (self);
+    assert (node);
+    assert (running || n_running == 0);
+    zlistx_t *unfinished = s_unfinished (self, node, err);
+    if (!unfinished)
+        return -1;
+    int failed = 0;
+    for (const char *id = (const char *) zlistx_first (unfinished); id;
+         id = (const char *) zlistx_next (unfinished)) {
+        if (s_listed (running, n_running, id))
+            continue;
+        char text [256];
+        snprintf (text, sizeof (text), "worker on node '%s' restarted and lost job '%s'",
+                  node, id);
+        if (s_fail_one (self, id, SF_ENODE, text, err)) {
+            zlistx_destroy (&unfinished);
+            return -1;
+        }
+        failed++;
+        if (lost)
+            zlistx_add_end (lost, strdup (id));
+    }
+    for (size_t i = 0; strangers && i < n_running; i++) {
+        bool known = false;
+        for (const char *id = (const char *) zlistx_first (unfinished); id && !known;
+             id = (const char *) zlistx_next (unfinished))
+            known = running [i] && streq (running [i], id);
+        if (!known && running [i])
+            zlistx_add_end (strangers, strdup (running [i]));
+    }
+    zlistx_destroy (&unfinished);
+    return failed;
 }
 
 int
@@ -405,6 +502,7 @@ s_job_json (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
     json_object_set_new (job, "created", s_time_json (sqlite3_column_int64 (stmt, 13)));
     json_object_set_new (job, "updated", s_time_json (sqlite3_column_int64 (stmt, 14)));
     json_object_set_new (job, "error", error);
+    json_object_set_new (job, "note", s_string_or_null (sf_store_text (stmt, 17)));
     json_object_set_new (job, "events", events);
     json_object_set_new (job, "image", s_first_image (images));
     json_object_set_new (job, "images", images);
@@ -524,6 +622,7 @@ s_test_result (sf_jobs_t *jobs, const char *id)
     assert (s_int (job, "convert_ms") == 900);
     assert (s_int (job, "bytes") == 5ll << 32);
     assert (json_is_null (json_object_get (job, "error")));
+    assert (json_is_null (json_object_get (job, "note")));
     json_t *first = json_object_get (job, "image");
     assert (streq (s_get (first, "id"), "img-1"));
     assert (json_object_size (first) == 5);
@@ -568,6 +667,106 @@ s_test_events (sf_jobs_t *jobs, const char *id)
     json_decref (job);
 }
 
+//  A worker says hello again: jobs it no longer runs fail, listed ones stay
+
+static void
+s_test_reconcile (sf_jobs_t *jobs, sf_store_t *store)
+{
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_store_node_hello (store, "n2", "", 2, 1, &err) == 0);
+    sf_job_spec_t spec = { "u1", "vm1", "n1", "file-cold" };
+    sf_job_spec_t other = { "u7", "vm7", "n2", "rbd" };
+    char kept [32], gone [32], elsewhere [32];
+    assert (sf_jobs_create (jobs, &spec, kept, sizeof (kept), &err) == 0);
+    assert (sf_jobs_create (jobs, &spec, gone, sizeof (gone), &err) == 0);
+    assert (sf_jobs_create (jobs, &other, elsewhere, sizeof (elsewhere), &err) == 0);
+    sf_job_event_t event = SF_JOB_EVENT_INIT;
+    event.job_id = kept, event.attempt = 1, event.phase = SF_PHASE_PAUSED;
+    assert (sf_jobs_event (jobs, "n1", &event, &err) == 0);
+
+    char *running [] = { kept, "J1", NULL, elsewhere, "J99" };
+    zlistx_t *lost = zlistx_new ();
+    zlistx_set_destructor (lost, (zlistx_destructor_fn *) zstr_free);
+    zlistx_t *strangers = zlistx_new ();
+    zlistx_set_destructor (strangers, (zlistx_destructor_fn *) zstr_free);
+    assert (sf_jobs_reconcile (jobs, "n1", running, 5, lost, strangers, &err) == 1);
+    assert (zlistx_size (lost) == 1 && streq ((char *) zlistx_first (lost), gone));
+    assert (zlistx_size (strangers) == 3);
+    assert (streq ((char *) zlistx_first (strangers), "J1"));          //  Done
+    assert (streq ((char *) zlistx_next (strangers), elsewhere));      //  Not n1's
+    assert (streq ((char *) zlistx_next (strangers), "J99"));          //  Unknown
+    zlistx_destroy (&lost);
+    zlistx_destroy (&strangers);
+
+    json_t *job = sf_jobs_json (jobs, kept, &err);
+    assert (streq (s_get (job, "state"), "running"));
+    assert (streq (s_get (job, "phase"), "paused"));
+    json_decref (job);
+    job = sf_jobs_json (jobs, gone, &err);
+    assert (streq (s_get (job, "state"), "failed"));
+    json_t *error = json_object_get (job, "error");
+    assert (s_int (error, "code") == SF_ENODE);
+    char text [100];
+    snprintf (text, sizeof (text), "worker on node 'n1' restarted and lost job '%s'", gone);
+    assert (streq (s_get (error, "text"), text));
+    json_t *events = json_object_get (job, "events");
+    assert (streq (s_get (json_array_get (events, json_array_size (events) - 1), "phase"),
+                   "failed"));
+    json_decref (job);
+    job = sf_jobs_json (jobs, elsewhere, &err);
+    assert (streq (s_get (job, "state"), "queued"));
+    json_decref (job);
+
+    //  Hello without jobs: everything unfinished on the node fails; no lists
+    assert (sf_jobs_reconcile (jobs, "n1", NULL, 0, NULL, NULL, &err) == 1);
+    assert (sf_jobs_reconcile (jobs, "n1", NULL, 0, NULL, NULL, &err) == 0);
+    job = sf_jobs_json (jobs, kept, &err);
+    assert (streq (s_get (job, "state"), "failed"));
+    json_decref (job);
+    assert (sf_jobs_reconcile (jobs, "n2", running, 5, NULL, NULL, &err) == 0);
+}
+
+//  An ok result with text is done, with the text as its note
+
+static void
+s_test_note (sf_jobs_t *jobs)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_job_spec_t spec = { "u5", "vm5", "n2", "rbd" };
+    char id [32];
+    assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
+    sf_error_info_t info = SF_ERROR_INFO_INIT;
+    info.text = "freeze unavailable (QEMU guest agent is not configured): paused instead";
+    sf_job_result_t result = SF_JOB_RESULT_INIT;
+    result.job_id = id, result.attempt = 1, result.ok = 1;
+    result.strategy = "rbd", result.consistency = "paused", result.error = &info;
+    assert (sf_jobs_result (jobs, "n2", &result, &err) == 0);
+    json_t *job = sf_jobs_json (jobs, id, &err);
+    assert (streq (s_get (job, "state"), "done"));
+    assert (json_is_null (json_object_get (job, "error")));
+    assert (streq (s_get (job, "note"), info.text));
+    json_decref (job);
+
+    //  A contradictory ok result with an error code: done, code in the note
+    assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
+    result.job_id = id, info.code = SF_EIO, info.text = "odd";
+    assert (sf_jobs_result (jobs, "n2", &result, &err) == 0);
+    job = sf_jobs_json (jobs, id, &err);
+    assert (streq (s_get (job, "state"), "done"));
+    assert (streq (s_get (job, "note"), "EIO: odd"));
+    json_decref (job);
+
+    //  A failed result has an error, never a note
+    assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
+    result.job_id = id, result.ok = 0, info.code = SF_ECEPH, info.text = "ceph: down";
+    assert (sf_jobs_result (jobs, "n2", &result, &err) == 0);
+    job = sf_jobs_json (jobs, id, &err);
+    assert (streq (s_get (job, "state"), "failed"));
+    assert (json_is_null (json_object_get (job, "note")));
+    assert (s_int (json_object_get (job, "error"), "code") == SF_ECEPH);
+    json_decref (job);
+}
+
 void
 sf_jobs_test (bool verbose)
 {
@@ -595,7 +794,8 @@ sf_jobs_test (bool verbose)
     assert (streq (s_get (job, "state"), "queued"));
     assert (s_int (job, "attempt") == 1);
     assert (json_is_null (json_object_get (job, "image")));
-    assert (json_object_size (job) == 19);
+    assert (json_object_size (job) == 20);
+    assert (json_is_null (json_object_get (job, "note")));
     json_decref (job);
     assert (sf_jobs_json (jobs, "J77", &err) == NULL && err.code == SF_ENOENT);
 
@@ -627,6 +827,9 @@ sf_jobs_test (bool verbose)
     jobs = sf_jobs_new (store);
     assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
     assert (streq (id, "J3"));
+    assert (sf_jobs_fail (jobs, id, SF_ECANCELED, "test", &err) == 0);
+    s_test_reconcile (jobs, store);
+    s_test_note (jobs);
     sf_jobs_destroy (&jobs);
     sf_store_destroy (&store);
     unlink (path);

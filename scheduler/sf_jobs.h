@@ -56,7 +56,9 @@ int
                    const sf_job_event_t *event, sf_err_t *err);
 
 //  Apply the JobResult sent by node: final state, timings, error, images.
-//  Same fencing and return values as sf_jobs_event.
+//  An ok result whose error carries text is done with that text as its
+//  note (an error code other than 0 is kept in the note as its name, e.g.
+//  "EIO: ..."). Same fencing and return values as sf_jobs_event.
 int
     sf_jobs_result (sf_jobs_t *self, const char *node,
                     const sf_job_result_t *result, sf_err_t *err);
@@ -74,10 +76,25 @@ int
     sf_jobs_fail_node (sf_jobs_t *self, const char *node, int code,
                        const char *text, sf_err_t *err);
 
+//  A worker on node said hello, listing the job ids it runs now (running,
+//  n_running; NULL entries are skipped). Every unfinished job the
+//  database has on node that is not listed failed: SF_ENODE "worker on
+//  node 'n1' restarted and lost job 'J4'"; listed ones are left as they
+//  are. Call it inside the caller's transaction with the node's hello.
+//  If lost is not NULL, the failed ids are appended to it; if strangers is
+//  not NULL, listed ids that are not unfinished jobs on node (unknown,
+//  finished, or on another node) are appended to it (as strings the list
+//  must free: give it the zstr_free destructor). Returns the number of
+//  jobs failed, or -1 with err set.
+int
+    sf_jobs_reconcile (sf_jobs_t *self, const char *node, char **running,
+                       size_t n_running, zlistx_t *lost, zlistx_t *strangers,
+                       sf_err_t *err);
+
 //  One job as the CLI shows it: {"job_id","instance","instance_uuid",
 //  "node","state","phase","attempt","strategy","consistency","pause_ms",
-//  "convert_ms","upload_ms","bytes","created","updated","error","events",
-//  "image","images"}. Returns NULL with err set (SF_ENOENT if no such
+//  "convert_ms","upload_ms","bytes","created","updated","error","note",
+//  "events","image","images"}; note is null or the text of an ok result. Returns NULL with err set (SF_ENOENT if no such
 //  job). Caller owns the result.
 json_t *
     sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err);

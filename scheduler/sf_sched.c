@@ -187,22 +187,17 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello)
 {
     sf_logctx_t ctx = { .node = hello->node };
     sf_err_t err = SF_ERR_INIT;
-    if (sf_store_node_hello (self->store, hello->node, hello->software,
-                             hello->max_jobs, sf_time_now_ms (), &err)) {
+    bool replaced = false;
+    //  Durable first: the node is up and the jobs its worker lost (not in
+    //  hello.running_jobs) have failed before the Welcome leaves
+    if (!sf_liveness_hello (self->liveness, routing_id, hello, &replaced, &err)) {
         SF_ERROR (&ctx, "cannot record hello: %s", err.text);
         return;                 //  No welcome: the worker says hello again
     }
-    bool replaced = false;
-    sf_peers_hello (self->peers, routing_id, hello, sf_time_mono_ms (), &replaced);
-    //  Jobs this node was running stay as they are for now. Reconciling
-    //  them with what the worker still runs (its journal) is later work;
-    //  until then a job whose worker lost it (crash, then hello again
-    //  within node_timeout) stays running, and since a snapshot refuses an
-    //  instance with an unfinished job, that instance cannot be snapshotted
-    //  again until reconciliation exists.
-    SF_NOTICE (&ctx, "node %s (%s, max_jobs %u)", replaced? "reconnected": "connected",
+    SF_NOTICE (&ctx, "node %s (%s, max_jobs %u, %zu running jobs)",
+               replaced? "reconnected": "connected",
                hello->software && *hello->software? hello->software: "unknown software",
-               hello->max_jobs);
+               hello->max_jobs, hello->n_running_jobs);
     sf_welcome_t welcome = SF_WELCOME_INIT;
     welcome.heartbeat_ms = (uint32_t) self->heartbeat_ms;
     sf_envelope_t env = SF_ENVELOPE_INIT;
@@ -365,6 +360,27 @@ s_pick_instance (const char *key, json_t *matches, sf_err_t *err)
     return NULL;
 }
 
+//  Why a node does not offer strategy: a worker announces the RBD
+//  strategies only when it has Ceph configured, so if it offers neither,
+//  that is the reason; otherwise say what it does offer
+
+static int
+s_refuse_strategy (sf_peer_t *peer, const char *strategy, sf_err_t *err)
+{
+    if (sf_strategy_needs_ceph (strategy)
+    &&  !sf_peers_offers (peer, SF_STRATEGY_RBD) && !sf_peers_offers (peer, SF_STRATEGY_MIXED))
+        return sf_err_set (err, SF_ENOTSUP, "node '%s' cannot run strategy '%s' (its "
+                           "worker has no Ceph configured)", peer->name, strategy);
+    char offered [160] = "";
+    for (const char *name = (const char *) zlistx_first (peer->strategies); name;
+         name = (const char *) zlistx_next (peer->strategies)) {
+        size_t used = strlen (offered);
+        snprintf (offered + used, sizeof (offered) - used, "%s%s", used? ", ": "", name);
+    }
+    return sf_err_set (err, SF_ENOTSUP, "node '%s' cannot run strategy '%s' (its worker "
+                       "offers only %s)", peer->name, strategy, offered);
+}
+
 static int
 s_check_node (sf_sched_t *self, const char *node, const char *strategy,
               sf_peer_t **peer_p, sf_err_t *err)
@@ -376,10 +392,27 @@ s_check_node (sf_sched_t *self, const char *node, const char *strategy,
         return sf_err_set (err, SF_ENODE, "node '%s' has not reconnected since the "
                            "scheduler started", node);
     if (!sf_peers_offers (peer, strategy))
-        return sf_err_set (err, SF_ENOTSUP, "node '%s' does not offer strategy '%s'",
-                           node, strategy);
+        return s_refuse_strategy (peer, strategy, err);
     *peer_p = peer;
     return 0;
+}
+
+//  The strategy for the instance: the forced one if it fits, else the
+//  default. Returns a string valid while instance lives, or NULL with err.
+
+static const char *
+s_pick_strategy (json_t *instance, const char *forced, sf_err_t *err)
+{
+    const char *name = json_string_value (json_object_get (instance, "name"));
+    const char *state = json_string_value (json_object_get (instance, "state"));
+    const char *storage_class = json_string_value (json_object_get (instance,
+                                                                    "storage_class"));
+    if (forced)
+        return sf_strategy_check (forced, name, state, storage_class, err)? NULL: forced;
+    const char *strategy = sf_strategy_choose (state, storage_class, err);
+    if (!strategy)
+        sf_err_prefix (err, "cannot snapshot '%s'", name);
+    return strategy;
 }
 
 static int
@@ -398,18 +431,14 @@ s_send_assign (sf_sched_t *self, sf_peer_t *peer, const char *id, const char *uu
 }
 
 static json_t *
-s_start_job (sf_sched_t *self, json_t *instance, sf_err_t *err)
+s_start_job (sf_sched_t *self, json_t *instance, const char *forced, sf_err_t *err)
 {
     const char *uuid = json_string_value (json_object_get (instance, "uuid"));
     const char *name = json_string_value (json_object_get (instance, "name"));
     const char *node = json_string_value (json_object_get (instance, "node"));
-    const char *strategy = sf_strategy_choose (
-        json_string_value (json_object_get (instance, "state")),
-        json_string_value (json_object_get (instance, "storage_class")), err);
-    if (!strategy) {
-        sf_err_prefix (err, "cannot snapshot '%s'", name);
+    const char *strategy = s_pick_strategy (instance, forced, err);
+    if (!strategy)
         return NULL;
-    }
     sf_peer_t *peer = NULL;
     char id [32];
     if (s_check_node (self, node, strategy, &peer, err))
@@ -436,22 +465,29 @@ s_start_job (sf_sched_t *self, json_t *instance, sf_err_t *err)
             return NULL;
     }
     else
-        SF_NOTICE (&ctx, "job assigned: strategy %s, attempt 1", strategy);
+        SF_NOTICE (&ctx, "job assigned: strategy %s%s, attempt 1", strategy,
+                   forced? " (forced)": "");
     return sf_jobs_json (self->jobs, id, err);
 }
 
 json_t *
-sf_sched_snapshot (sf_sched_t *self, const char *key, sf_err_t *err)
+sf_sched_snapshot (sf_sched_t *self, const char *key, const char *strategy,
+                   sf_err_t *err)
 {
     assert (self);
     assert (key);
+    //  An unknown name is refused whatever the instance
+    if (strategy && !sf_strategy_known (strategy)) {
+        sf_strategy_check (strategy, key, "", "", err);
+        return NULL;
+    }
     json_t *matches = sf_store_instances_json (self->store, NULL, key, err);
     if (!matches)
         return NULL;
     json_t *job = NULL;
     json_t *instance = s_pick_instance (key, matches, err);
     if (instance)
-        job = s_start_job (self, instance, err);
+        job = s_start_job (self, instance, strategy, err);
     json_decref (matches);
     return job;
 }
@@ -531,6 +567,26 @@ sf_sched_actor (zsock_t *pipe, void *args)
 //  Snapshot errors: nothing may be created
 
 static void
+s_test_refused (sf_harness_t *harness, const char *instance, const char *strategy,
+                int code, const char *text)
+{
+    json_t *reply = strategy
+        ? sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"%s\","
+                            "\"strategy\":\"%s\"}", instance, strategy)
+        : sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"%s\"}",
+                            instance);
+    assert (json_is_false (json_object_get (reply, "ok")));
+    if (sf_harness_int (reply, "error.code") != code
+    ||  !streq (sf_harness_str (reply, "error.text"), text))
+        fprintf (stderr, "\nexpected %d '%s', got %d '%s'\n", code, text,
+                 (int) sf_harness_int (reply, "error.code"),
+                 sf_harness_str (reply, "error.text"));
+    assert (sf_harness_int (reply, "error.code") == code);
+    assert (streq (sf_harness_str (reply, "error.text"), text));
+    json_decref (reply);
+}
+
+static void
 s_test_refusals (sf_harness_t *harness)
 {
     json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"nope\"}");
@@ -538,12 +594,33 @@ s_test_refusals (sf_harness_t *harness)
     assert (sf_harness_int (reply, "error.code") == SF_ENOENT);
     assert (streq (sf_harness_str (reply, "error.text"), "no instance 'nope' in any node's inventory"));
     json_decref (reply);
-    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"vm2\"}");
-    assert (sf_harness_int (reply, "error.code") == SF_ENOTSUP);
-    assert (streq (sf_harness_str (reply, "error.text"),
-                   "cannot snapshot 'vm2': strategy for storage class 'rbd' is not "
-                   "implemented yet"));
-    json_decref (reply);
+    //  n1's worker announced file-cold and offline only: no Ceph
+    s_test_refused (harness, "vm2", NULL, SF_ENOTSUP,
+                    "node 'n1' cannot run strategy 'rbd' (its worker has no Ceph configured)");
+    s_test_refused (harness, "vm4", NULL, SF_ENOTSUP,
+                    "node 'n1' cannot run strategy 'mixed' (its worker has no Ceph "
+                    "configured)");
+    s_test_refused (harness, "vm2", "rbd", SF_ENOTSUP,
+                    "node 'n1' cannot run strategy 'rbd' (its worker has no Ceph configured)");
+    //  Forced strategies that do not fit, or do not exist
+    s_test_refused (harness, "vm1", "rbd", SF_EINVAL,
+                    "strategy 'rbd' does not fit instance 'vm1' (storage class file, running)");
+    s_test_refused (harness, "vm1", "offline", SF_EINVAL,
+                    "strategy 'offline' does not fit instance 'vm1' (storage class file, "
+                    "running)");
+    s_test_refused (harness, "u-off", "file-cold", SF_EINVAL,
+                    "strategy 'file-cold' does not fit instance 'vm3' (storage class file, "
+                    "shutoff)");
+    s_test_refused (harness, "vm2", "file-cold", SF_EINVAL,
+                    "strategy 'file-cold' does not fit instance 'vm2' (storage class rbd, "
+                    "running)");
+    s_test_refused (harness, "vm4", "rbd", SF_EINVAL,
+                    "strategy 'rbd' does not fit instance 'vm4' (storage class mixed, "
+                    "running)");
+    s_test_refused (harness, "vm1", "File-Cold", SF_EINVAL,
+                    "unknown strategy 'File-Cold' (known: file-cold, rbd, mixed, offline)");
+    s_test_refused (harness, "nope", "crash", SF_EINVAL,
+                    "unknown strategy 'crash' (known: file-cold, rbd, mixed, offline)");
     assert (sf_harness_job_rows (harness) == 0);
 }
 
@@ -665,6 +742,159 @@ s_test_ambiguous (sf_harness_t *harness)
     zsock_destroy (&n2);
 }
 
+//  Receive the JobAssign for a new job: returns its id (in id)
+
+static void
+s_test_assigned (sf_harness_t *harness, zsock_t *worker, const char *uuid,
+                 const char *strategy, const char *want, char *id, size_t size)
+{
+    json_t *reply = strategy
+        ? sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"%s\","
+                            "\"strategy\":\"%s\"}", uuid, strategy)
+        : sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"%s\"}", uuid);
+    assert (json_is_true (json_object_get (reply, "ok")));
+    assert (streq (sf_harness_str (reply, "job.strategy"), want));
+    snprintf (id, size, "%s", sf_harness_str (reply, "job.job_id"));
+    json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (worker, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    assert (streq (env->job_assign->job_id, id));
+    assert (streq (env->job_assign->strategy, want));
+    sf_wire_free (&env);
+}
+
+//  Nodes whose workers have Ceph: rbd and mixed jobs, forced or not, and
+//  a note on a done job
+
+static void
+s_test_ceph_nodes (sf_harness_t *harness)
+{
+    //  n4 offers rbd but not mixed: it is not told it lacks Ceph
+    zsock_t *n4 = sf_harness_worker (harness);
+    sf_harness_hello_with (n4, "n4", "file-cold,offline,rbd", "");
+    sf_harness_inventory (n4, "-n4");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n4\"}",
+                                            "instances.3.name", "vm4", 2000);
+    json_decref (reply);
+    s_test_refused (harness, "u-mix-n4", NULL, SF_ENOTSUP,
+                    "node 'n4' cannot run strategy 'mixed' (its worker offers only "
+                    "file-cold, offline, rbd)");
+    zsock_destroy (&n4);
+
+    zsock_t *n3 = sf_harness_worker (harness);
+    sf_harness_hello_with (n3, "n3", "file-cold,offline,rbd,mixed", "");
+    sf_harness_inventory (n3, "-n3");
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n3\"}",
+                                    "instances.3.name", "vm4", 2000);
+    json_decref (reply);
+    char id [32];
+    s_test_assigned (harness, n3, "u-rbd-n3", "rbd", "rbd", id, sizeof (id));
+    sf_harness_result_note (n3, id, 1, "rbd",
+                            "freeze unavailable (QEMU guest agent is not configured): "
+                            "paused instead");
+    char request [100];
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", id);
+    reply = sf_harness_admin_until (harness, request, "job.state", "done", 2000);
+    assert (streq (sf_harness_str (reply, "job.state"), "done"));
+    assert (json_is_null (sf_harness_get (reply, "job.error")));
+    assert (streq (sf_harness_str (reply, "job.note"), "freeze unavailable (QEMU guest "
+                   "agent is not configured): paused instead"));
+    json_decref (reply);
+    s_test_assigned (harness, n3, "u-mix-n3", NULL, "mixed", id, sizeof (id));
+    sf_harness_result (n3, id, 1);
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", id);
+    reply = sf_harness_admin_until (harness, request, "job.state", "done", 2000);
+    assert (json_is_null (sf_harness_get (reply, "job.note")));
+    json_decref (reply);
+    zsock_destroy (&n3);
+}
+
+//  The state of job id as committed in the database
+
+static bool
+s_test_committed (sf_harness_t *harness, const char *id, const char *state)
+{
+    char *value = sf_harness_sql (harness, "SELECT state FROM jobs WHERE id = '%s'", id);
+    bool equal = value && streq (value, state);
+    free (value);
+    return equal;
+}
+
+//  A worker says hello again (same connection, then after a restart) with
+//  and without its jobs listed
+
+static void
+s_test_reconcile (sf_harness_t *harness)
+{
+    zsock_t *n5 = sf_harness_worker (harness);
+    sf_harness_hello_with (n5, "n5", "file-cold,offline,rbd,mixed", "");
+    sf_harness_inventory (n5, "-n5");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n5\"}",
+                                            "instances.3.name", "vm4", 2000);
+    json_decref (reply);
+    char ja [32], jb [32], jc [32], list [100];
+    s_test_assigned (harness, n5, "u-rbd-n5", NULL, "rbd", ja, sizeof (ja));
+    s_test_assigned (harness, n5, "u-mix-n5", NULL, "mixed", jb, sizeof (jb));
+    s_test_assigned (harness, n5, "u-off-n5", "offline", "offline", jc, sizeof (jc));
+    sf_harness_event (n5, ja, 1, SF_PHASE_PAUSED, 0);
+    char request [100];
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", ja);
+    reply = sf_harness_admin_until (harness, request, "job.state", "running", 2000);
+    json_decref (reply);
+
+    //  Hello again listing every job: nothing changes
+    snprintf (list, sizeof (list), "%s,%s,%s", ja, jb, jc);
+    sf_harness_hello_with (n5, "n5", "file-cold,offline,rbd,mixed", list);
+    assert (s_test_committed (harness, ja, "running"));
+    assert (s_test_committed (harness, jb, "queued"));
+    assert (s_test_committed (harness, jc, "queued"));
+
+    //  The worker restarted (new connection) and runs only ja: jb and jc
+    //  have failed, durably, by the time the Welcome arrives
+    zsock_t *n5b = sf_harness_worker (harness);
+    sf_harness_hello_with (n5b, "n5", "file-cold,offline,rbd,mixed", ja);
+    assert (s_test_committed (harness, jb, "failed"));
+    assert (s_test_committed (harness, jc, "failed"));
+    assert (s_test_committed (harness, ja, "running"));
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", jb);
+    reply = sf_harness_admin (harness, "%s", request);
+    assert (sf_harness_int (reply, "job.error.code") == SF_ENODE);
+    char text [100];
+    snprintf (text, sizeof (text), "worker on node 'n5' restarted and lost job '%s'", jb);
+    assert (streq (sf_harness_str (reply, "job.error.text"), text));
+    json_decref (reply);
+
+    //  The listed job goes on: its events still count
+    sf_harness_event (n5b, ja, 1, SF_PHASE_RESUMED, 42);
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", ja);
+    reply = sf_harness_admin_until (harness, request, "job.phase", "resumed", 2000);
+    assert (sf_harness_int (reply, "job.pause_ms") == 42);
+    json_decref (reply);
+
+    //  Another restart, and it runs nothing: ja fails too
+    zsock_t *n5c = sf_harness_worker (harness);
+    sf_harness_hello_with (n5c, "n5", "file-cold,offline,rbd,mixed", "");
+    assert (s_test_committed (harness, ja, "failed"));
+    reply = sf_harness_admin (harness, "%s", request);
+    snprintf (text, sizeof (text), "worker on node 'n5' restarted and lost job '%s'", ja);
+    assert (streq (sf_harness_str (reply, "job.error.text"), text));
+    json_decref (reply);
+    //  A late result for it is fenced (the hello after it is answered
+    //  only once the result was handled), and the instance can be
+    //  snapshotted again
+    sf_harness_result (n5c, ja, 1);
+    sf_harness_hello_with (n5c, "n5", "file-cold,offline,rbd,mixed", "");
+    assert (s_test_committed (harness, ja, "failed"));
+    reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
+    assert (sf_harness_int (reply, "status.worker_fenced") == 2);
+    json_decref (reply);
+    s_test_assigned (harness, n5c, "u-rbd-n5", "rbd", "rbd", ja, sizeof (ja));
+    assert (s_test_committed (harness, ja, "queued"));
+    zsock_destroy (&n5c);
+    zsock_destroy (&n5b);
+    zsock_destroy (&n5);
+}
+
 void
 sf_sched_test (bool verbose)
 {
@@ -683,14 +913,19 @@ sf_sched_test (bool verbose)
     json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\"}",
                                             "instances.2.name", "vm3", 2000);
     assert (streq (sf_harness_str (reply, "instances.0.strategy"), "file-cold"));
-    assert (json_is_null (sf_harness_get (reply, "instances.1.strategy")));
+    assert (streq (sf_harness_str (reply, "instances.1.strategy"), "rbd"));
+    assert (streq (sf_harness_str (reply, "instances.1.storage_class"), "rbd"));
     assert (streq (sf_harness_str (reply, "instances.2.strategy"), "offline"));
+    assert (streq (sf_harness_str (reply, "instances.3.strategy"), "mixed"));
+    assert (streq (sf_harness_str (reply, "instances.3.storage_class"), "mixed"));
     json_decref (reply);
 
     s_test_refusals (harness);
     s_test_job (harness, n1);
     s_test_garbage (harness, n1);
     s_test_ambiguous (harness);
+    s_test_ceph_nodes (harness);
+    s_test_reconcile (harness);
 
     //  n1 reconnects on a new socket: the old one is now unknown
     zsock_t *n1b = sf_harness_worker (harness);

@@ -65,13 +65,18 @@ bool
 
 //  Start a snapshot of the instance named by key (a uuid or a name): pick
 //  the instance (SF_ENOENT if none, SF_EINVAL if the name is on several
-//  nodes), its strategy (SF_ENOTSUP/SF_EINVAL/SF_ESTATE), check its node
-//  is up (SF_ENODE) and that it has no unfinished job (SF_EBUSY). Then
-//  commit the job, send JobAssign to the node and return the job as JSON
-//  (caller owns it). On any error no job row is created, except when the
-//  assignment cannot be sent: the job is then returned failed.
+//  nodes), its strategy: strategy if not NULL and it fits the instance
+//  (SF_EINVAL for an unknown name or one that does not fit, see
+//  sf_strategy_check), else the default (SF_ENOTSUP/SF_EINVAL/SF_ESTATE).
+//  Check its node is up (SF_ENODE), that its worker announced the strategy
+//  (SF_ENOTSUP "node 'n1' cannot run strategy 'rbd' (its worker has no Ceph
+//  configured)") and that the instance has no unfinished job (SF_EBUSY).
+//  Then commit the job, send JobAssign to the node and return the job as
+//  JSON (caller owns it). On any error no job row is created, except when
+//  the assignment cannot be sent: the job is then returned failed.
 json_t *
-    sf_sched_snapshot (sf_sched_t *self, const char *key, sf_err_t *err);
+    sf_sched_snapshot (sf_sched_t *self, const char *key, const char *strategy,
+                       sf_err_t *err);
 
 //  Self test of this class
 void

@@ -84,6 +84,8 @@ static const char *s_migrations [] = {
     "  created INTEGER NOT NULL,"
     "  PRIMARY KEY (store, id));"
     "CREATE INDEX images_job ON images (job_id);",
+    //  2: a job can be done with a note (an ok result that carries text)
+    "ALTER TABLE jobs ADD COLUMN note TEXT NOT NULL DEFAULT '';",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");
@@ -651,21 +653,28 @@ s_test_inventory (sf_store_t *store)
     vm1.storage_class = "file", vm1.n_disks = 1, vm1.disks = disks;
     vm2.uuid = "u2", vm2.name = "vm2", vm2.state = SF_STATE_SHUTOFF;
     vm2.storage_class = "rbd";
-    sf_instance_t *list [] = { &vm1, &vm2 };
+    sf_instance_t vm3 = SF_INSTANCE_INIT;
+    vm3.uuid = "u3", vm3.name = "vm3", vm3.state = SF_STATE_OTHER;
+    vm3.storage_class = "file", vm3.n_disks = 1, vm3.disks = disks;
+    sf_instance_t *list [] = { &vm1, &vm2, &vm3 };
     sf_inventory_t inventory = SF_INVENTORY_INIT;
-    inventory.n_instances = 2;
+    inventory.n_instances = 3;
     inventory.instances = list;
     assert (sf_store_inventory (store, "n1", &inventory, &err) == 0);
 
     json_t *all = sf_store_instances_json (store, NULL, NULL, &err);
-    assert (json_array_size (all) == 2);
+    assert (json_array_size (all) == 3);
+    //  No strategy for an instance that cannot be captured: null
+    assert (json_is_null (json_object_get (json_array_get (all, 2), "strategy")));
     json_t *first = json_array_get (all, 0);
     assert (streq (json_string_value (json_object_get (first, "strategy")), "file-cold"));
     json_t *jdisk = json_array_get (json_object_get (first, "disks"), 0);
     assert (json_integer_value (json_object_get (jdisk, "virtual_size")) == 10ll << 30);
     assert (streq (json_string_value (json_object_get (jdisk, "type")), "file"));
     assert (json_array_size (json_object_get (jdisk, "backing_chain")) == 1);
-    assert (json_is_null (json_object_get (json_array_get (all, 1), "strategy")));
+    //  A shut-off instance on RBD is captured offline
+    assert (streq (json_string_value (json_object_get (json_array_get (all, 1), "strategy")),
+                   "offline"));
     json_decref (all);
 
     json_t *found = sf_store_instances_json (store, NULL, "u2", &err);
@@ -684,6 +693,37 @@ s_test_inventory (sf_store_t *store)
     //  Inventory of a node never seen violates the foreign key: nothing kept
     assert (sf_store_inventory (store, "ghost", &inventory, &err) == -1);
     assert (err.code == SF_EDB);
+}
+
+//  A database written by a version 1 scheduler is upgraded in place
+
+static void
+s_test_upgrade (const char *path)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open (path, &db);
+    assert (rc == SQLITE_OK);
+    rc = sqlite3_exec (db, s_migrations [0], NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    rc = sqlite3_exec (db, "PRAGMA user_version = 1;"
+                       "INSERT INTO nodes (name, state, last_seen) VALUES ('n1', 'up', 1);"
+                       "INSERT INTO jobs (id, instance_uuid, instance_name, node, state,"
+                       " phase, attempt, strategy, created, updated)"
+                       " VALUES ('J1', 'u1', 'vm1', 'n1', 'done', 'done', 1, 'file-cold', 1, 1);",
+                       NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    sqlite3_close (db);
+    sf_store_t *store = sf_store_new (path, &err);
+    assert (store);
+    int version = 0;
+    assert (s_user_version (store, &version, &err) == 0 && version == SF_STORE_VERSION);
+    sqlite3_stmt *stmt = sf_store_prepare (store, &err,
+        "SELECT note FROM jobs WHERE id = 'J1'", "");
+    assert (stmt && sf_store_step (store, stmt, &err) == 1);
+    assert (streq (sf_store_text (stmt, 0), ""));
+    sqlite3_finalize (stmt);
+    sf_store_destroy (&store);
 }
 
 void
@@ -761,6 +801,13 @@ sf_store_test (bool verbose)
     store = sf_store_new (path, &err);
     assert (store == NULL && err.code == SF_EDB);
     unlink (path);
+    snprintf (wal, sizeof (wal), "%s-shm", path);
+    unlink (wal);
+
+    s_test_upgrade (path);
+    unlink (path);
+    snprintf (wal, sizeof (wal), "%s-wal", path);
+    unlink (wal);
     snprintf (wal, sizeof (wal), "%s-shm", path);
     unlink (wal);
     //  @end

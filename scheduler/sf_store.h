@@ -8,13 +8,14 @@
     user_version; migrations run in order, each in its own transaction.
     Jobs, events and images live in sf_jobs, which uses this connection.
 
-    Tables (version 1):
+    Tables (version 2):
       nodes      name, state up|down, last_seen, software, max_jobs,
                  running_jobs
       instances  node, uuid, name, state, storage_class, disks (JSON)
       jobs       id "J<seq>", instance_uuid, instance_name, node, state,
                  phase, attempt, strategy, consistency, timings, bytes,
-                 error_code, error_text, created, updated
+                 error_code, error_text, created, updated, note (text of
+                 an ok result, version 2)
       job_events job_id, phase, ms, bytes, at_ms, text
       images     store, id, path, size, sha256, job_id, instance_uuid,
                  instance_name, disk_target, format, created
@@ -30,7 +31,7 @@
 typedef struct _sf_store_t sf_store_t;
 
 //  Schema version this build writes (PRAGMA user_version after migration)
-#define SF_STORE_VERSION 1
+#define SF_STORE_VERSION 2
 
 //  Open (creating if needed) the database at path and migrate it to
 //  SF_STORE_VERSION. Returns NULL with err set (SF_EDB) if it cannot be

@@ -1,10 +1,18 @@
 /*  =========================================================================
-    sf_strategy - which snapshot strategy an instance gets
+    sf_strategy - which snapshot strategy an instance gets, and which ones
+    it may be given
 
     The strategy follows from what the worker reported in its inventory:
     the instance's state and its storage class (derived by the worker from
-    the domain XML, never configured). One function, so that the instance
-    listing and the snapshot command can never disagree.
+    the domain XML, never configured). One table decides both the default
+    and whether a strategy the operator forces fits, so that the instance
+    listing, the snapshot command and --strategy can never disagree:
+
+      strategy   storage class         state            consistency
+      file-cold  file                  running, paused  paused
+      rbd        rbd                   running, paused  frozen or paused
+      mixed      mixed                 running, paused  frozen or paused
+      offline    file, rbd, mixed      shutoff          offline
     =========================================================================
 */
 #ifndef SF_STRATEGY_H_INCLUDED
@@ -12,18 +20,38 @@
 
 #include <stdbool.h>
 
-//  Consistency levels that go with each strategy
-#define SF_STRATEGY_FILE_COLD   "file-cold"     //  consistency "paused"
-#define SF_STRATEGY_OFFLINE     "offline"       //  consistency "offline"
+//  Strategy names, on the wire, in the database and in the CLI
+#define SF_STRATEGY_FILE_COLD   "file-cold"
+#define SF_STRATEGY_RBD         "rbd"
+#define SF_STRATEGY_MIXED       "mixed"
+#define SF_STRATEGY_OFFLINE     "offline"
 
-//  Choose the strategy for an instance in state (running|paused|shutoff|
-//  other) with storage_class (file|rbd|mixed|none). Returns a static string
-//  ("file-cold", "offline"), or NULL with err set: SF_ENOTSUP for a storage
-//  class without a strategy yet (rbd, mixed, unknown), SF_EINVAL for an
-//  instance without disks, SF_ESTATE for a state that cannot be captured.
+//  Choose the default strategy for an instance in state (running|paused|
+//  shutoff|other) with storage_class (file|rbd|mixed|none). Returns a
+//  static string, or NULL with err set (err may be NULL): SF_EINVAL for an
+//  instance without disks, SF_ENOTSUP for a storage class this scheduler
+//  does not know, SF_ESTATE for a state that cannot be captured.
 const char *
     sf_strategy_choose (const char *state, const char *storage_class,
                         sf_err_t *err);
+
+//  True if name is a strategy this scheduler knows.
+bool
+    sf_strategy_known (const char *name);
+
+//  Check that strategy may be used for the instance called instance (for
+//  the message) in state with storage_class. Returns 0, or -1 with err
+//  set: SF_EINVAL "unknown strategy 'x' ..." or "strategy 'rbd' does not
+//  fit instance 'g1' (storage class file, running)".
+int
+    sf_strategy_check (const char *strategy, const char *instance,
+                       const char *state, const char *storage_class,
+                       sf_err_t *err);
+
+//  True if strategy needs Ceph on the worker (RBD snapshots): the worker
+//  announces it only when its [storage.rbd] is configured.
+bool
+    sf_strategy_needs_ceph (const char *strategy);
 
 //  Self test of this class
 void
