@@ -253,11 +253,13 @@ s_on_job_result (sf_sched_t *self, sf_peer_t *peer, const sf_job_result_t *resul
         }
         return;
     }
+    bool note = result->error && result->error->text && *result->error->text;
     if (result->ok)
         SF_NOTICE (&ctx, "job done: %s, pause %" PRIu64 "ms, convert %" PRIu64 "ms, "
-                   "upload %" PRIu64 "ms, %" PRIu64 " bytes, %zu images",
+                   "upload %" PRIu64 "ms, %" PRIu64 " bytes, %zu images%s%s",
                    result->strategy, result->pause_ms, result->convert_ms,
-                   result->upload_ms, result->bytes, result->n_images);
+                   result->upload_ms, result->bytes, result->n_images,
+                   note? "; note: ": "", note? result->error->text: "");
     else
         SF_WARN (&ctx, "job failed: %s", result->error && result->error->text
                  ? result->error->text: "no error given");

@@ -13,6 +13,7 @@
 typedef struct {
     const char *node;           //  instances --node
     const char *instance;       //  snapshot --instance
+    const char *strategy;       //  snapshot --strategy
     bool wait;                  //  snapshot --wait
     int wait_ms;                //  snapshot --timeout, 0 = no limit
     bool help;
@@ -60,6 +61,7 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv, op
         { "node", required_argument, NULL, 'n' },
         { "instance", required_argument, NULL, 'i' },
         { "wait", no_argument, NULL, 'w' },
+        { "strategy", required_argument, NULL, 's' },
         { NULL, 0, NULL, 0 }
     };
     memset (opts, 0, sizeof (*opts));
@@ -94,6 +96,9 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv, op
         else
         if (opt == 'w')
             opts->wait = true;
+        else
+        if (opt == 's')
+            opts->strategy = optarg;
     }
     opts->first = optind;
     return SF_CLI_OK;
@@ -328,6 +333,8 @@ s_print_job_fields (json_t *job)
     if (json_is_object (error))
         printf ("error        %s: %s\n", sf_err_name ((int) s_int (error, "code")),
                 s_str (error, "text"));
+    if (json_is_string (json_object_get (job, "note")))
+        printf ("note         %s\n", s_str (job, "note"));
 }
 
 static void
@@ -442,7 +449,12 @@ s_cmd_snapshot (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **a
         return rc;
     if (!opts.instance)
         return snapfleet_usage_error (cmd, "'snapshot' needs --instance NAME|UUID");
-    if ((rc = s_request (app, "snapshot", "instance", opts.instance, &reply)))
+    json_t *request = json_pack ("{s:s, s:s}", "cmd", "snapshot", "instance", opts.instance);
+    if (opts.strategy)
+        json_object_set_new (request, "strategy", json_string (opts.strategy));
+    rc = snapfleet_call (app, request, &reply);
+    json_decref (request);
+    if (rc)
         return rc;
     json_t *job = json_incref (json_object_get (reply, "job"));
     json_decref (reply);
@@ -485,33 +497,48 @@ const snapfleet_cmd_t snapfleet_cmds [] = {
     { "instances", "instances [--node N]",
       "list instances with their storage class and strategy",
       "List the instances in the nodes' inventories, with their state, storage\n"
-      "class, the snapshot strategy each would get (none yet for rbd and mixed\n"
-      "storage), their disks and total virtual size.\n\n"
+      "class (file, rbd, mixed or none), the snapshot strategy each would get\n"
+      "('-' if it cannot be snapshotted: no disks, or neither running, paused\n"
+      "nor shut off), their disks and total virtual size.\n\n"
       "  --node N              only the instances of node N\n"
       FORMAT_HELP TIMEOUT_HELP HELP_HELP, "fthn", s_cmd_instances },
-    { "snapshot", "snapshot --instance NAME|UUID [--wait] [--timeout SECS]",
+    { "snapshot",
+      "snapshot --instance NAME|UUID [--strategy S] [--wait] [--timeout SECS]",
       "snapshot one instance",
       "Snapshot one instance. The scheduler picks the strategy from the instance's\n"
-      "storage and state (file-cold: pause, convert, resume, for a running or\n"
-      "paused file-backed guest; offline: convert directly, for a shut-off one),\n"
-      "records a job and sends it to the instance's node. Prints the new job, or\n"
-      "with --wait the finished job.\n\n"
+      "storage class and state, records a job and sends it to the instance's node.\n"
+      "Prints the new job, or with --wait the finished job.\n\n"
+      "  storage class   running or paused   shut off\n"
+      "  file            file-cold           offline\n"
+      "  rbd             rbd                 offline\n"
+      "  mixed           mixed               offline\n\n"
+      "file-cold pauses the guest, converts its disks and resumes it. rbd freezes\n"
+      "the guest's filesystems (or pauses it if no guest agent answers) just long\n"
+      "enough to take an RBD snapshot of every disk, then clones or exports them.\n"
+      "mixed covers RBD and file disks in one freeze or pause. offline converts\n"
+      "(or snapshots) the disks of a shut-off guest directly. rbd and mixed need a\n"
+      "worker with Ceph configured ([storage.rbd] in worker.conf).\n\n"
       "  --instance NAME|UUID  the instance; a name found on several nodes is\n"
       "                        refused, give the uuid then\n"
+      "  --strategy S          insist on strategy S (file-cold, rbd, mixed,\n"
+      "                        offline): refused, with no job, if S does not fit\n"
+      "                        the instance's storage class and state per the\n"
+      "                        table above or its node's worker cannot run it\n"
       "  --wait                wait until the job is done or failed and print it;\n"
       "                        exit 1 if it failed\n"
       "  --timeout SECS        with --wait: give up after SECS seconds with exit 75\n"
       "                        (the job goes on); default: no limit. Each request\n"
       "                        to the scheduler waits as long as the global\n"
       "                        --timeout (before the command; default 5)\n"
-      FORMAT_HELP HELP_HELP, "fthiw", s_cmd_snapshot },
+      FORMAT_HELP HELP_HELP, "fthiws", s_cmd_snapshot },
     { "jobs", "jobs", "list all jobs",
       "List all jobs, oldest first: instance, node, state, phase, strategy, pause,\n"
       "size and error.\n\n"
       FORMAT_HELP TIMEOUT_HELP HELP_HELP, "fth", s_cmd_jobs },
     { "job", "job show ID", "show one job with its phase events and images",
-      "Show one job: its state and phase, timings, size, error, the phase events\n"
-      "the worker reported and the images it made.\n\n"
+      "Show one job: its state and phase, timings, size, error, the note a\n"
+      "successful job may carry (e.g. why the guest was paused instead of frozen),\n"
+      "the phase events the worker reported and the images it made.\n\n"
       FORMAT_HELP TIMEOUT_HELP HELP_HELP, "fth", s_cmd_job },
     { "images", "images", "list stored images",
       "List the images jobs have stored: id, instance, job, disk, size, creation\n"
