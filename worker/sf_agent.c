@@ -20,6 +20,7 @@
 struct _sf_agent_t {
     sf_agent_cfg_t cfg;         //  Owned copy (strings owned)
     char *conv_driver;          //  Owned, tests only
+    sf_stor_fake_t *rbd_fake;   //  Borrowed, tests only
     char exe [4096];            //  this program (/proc/self/exe)
     char run_id [37];           //  this run, tags pause journal entries
     sf_logctx_t ctx;            //  node name
@@ -31,6 +32,9 @@ struct _sf_agent_t {
     char scan_error [256];      //  last scan failure, to log changes only
     size_t inventory_count;     //  instances in the last scan
     sf_jobtab_t *jobs;          //  Owned, assigned jobs
+    sf_stor_t *stor;            //  Owned, RBD storage; NULL = RBD support off
+    sf_leftover_t *leftovers;   //  Owned, the Ceph objects journal
+    zactor_t *sweeper;          //  Owned, retries leftovers; NULL when RBD is off
     uint64_t heartbeat_seq;
     int64_t heartbeat_ms;       //  current timer period
     int heartbeat_timer;
@@ -67,25 +71,39 @@ s_send_frame (sf_agent_t *self, zframe_t *frame)
     }
 }
 
+//  Hello lists the strategies this node runs ("rbd" and "mixed" only with
+//  RBD support on) and the jobs it runs now, so that the scheduler fails
+//  the ones a restarted worker lost and no others.
+
 static void
 s_send_hello (sf_agent_t *self)
 {
-    char *strategies [] = { "file-cold", "offline" };
+    char *strategies [] = { "file-cold", "offline", "rbd", "mixed" };
     char software [64];
     snprintf (software, sizeof (software), "snapfleet-worker %s", SF_VERSION);
+    zlistx_t *ids = sf_jobtab_running_ids (self->jobs);
+    char **running = (char **) zmalloc ((zlistx_size (ids) + 1) * sizeof (char *));
+    size_t n_running = 0;
+    for (char *id = (char *) zlistx_first (ids); id; id = (char *) zlistx_next (ids))
+        running [n_running++] = id;
     sf_hello_t hello = SF_HELLO_INIT;
     hello.node = self->cfg.name;
     hello.software = software;
     hello.max_jobs = (uint32_t) self->cfg.max_jobs;
-    hello.n_strategies = 2;
+    hello.n_strategies = self->stor ? 4 : 2;
     hello.strategies = strategies;
+    hello.n_running_jobs = n_running;
+    hello.running_jobs = running;
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_HELLO;
     env.hello = &hello;
     s_send (self, &env);
     if (self->inventory_sent)
         s_send_frame (self, self->inventory_sent);
-    SF_INFO (&self->ctx, "hello sent to '%s'", self->cfg.scheduler);
+    SF_INFO (&self->ctx, "hello sent to '%s' (%zu running job(s))", self->cfg.scheduler,
+             n_running);
+    free (running);
+    zlistx_destroy (&ids);
 }
 
 //  Refuse an assign at once with a failed result
@@ -187,9 +205,15 @@ s_admit (sf_agent_t *self, const sf_job_assign_t *assign, sf_err_t *err)
         return sf_err_set (err, SF_EBUSY, "node '%s' is busy: %zu job(s) running, "
                            "max_jobs is %" PRId64, self->cfg.name, running,
                            self->cfg.max_jobs);
-    if (!streq (assign->strategy, "file-cold") && !streq (assign->strategy, "offline"))
+    bool rbd = streq (assign->strategy, "rbd") || streq (assign->strategy, "mixed");
+    if (!rbd && !streq (assign->strategy, "file-cold") && !streq (assign->strategy, "offline"))
         return sf_err_set (err, SF_EINVAL, "unknown strategy '%s' (node '%s' runs "
-                           "'file-cold' and 'offline')", assign->strategy, self->cfg.name);
+                           "'file-cold', 'offline'%s)", assign->strategy, self->cfg.name,
+                           self->stor ? ", 'rbd' and 'mixed'" : "");
+    if (rbd && !self->stor)
+        return sf_err_set (err, SF_ENOTSUP, "strategy '%s' needs RBD support, which is off "
+                           "on node '%s' ([storage.rbd] ceph_conf is empty)",
+                           assign->strategy, self->cfg.name);
     const sf_instance_t *inst = sf_scan_find (self->inventory, assign->instance_uuid);
     if (self->inventory && !inst)
         return sf_err_set (err, SF_ENOENT, "unknown instance '%s' on node '%s'",
@@ -201,6 +225,11 @@ s_admit (sf_agent_t *self, const sf_job_assign_t *assign, sf_err_t *err)
     if (inst && sf_hv_strategy_fits (inst->name, inst->state, inst->storage_class,
                                      assign->strategy, err))
         return -1;
+    if (inst && !self->stor && (streq (inst->storage_class, "rbd")
+                            ||  streq (inst->storage_class, "mixed")))
+        return sf_err_set (err, SF_ENOTSUP, "instance '%s' has RBD disks, but RBD support "
+                           "is off on node '%s' ([storage.rbd] ceph_conf is empty)",
+                           inst->name, self->cfg.name);
     return 0;
 }
 
@@ -210,7 +239,8 @@ s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
     sf_task_args_t args = {
         assign->job_id, assign->attempt, assign->instance_uuid, assign->strategy,
         self->cfg.uri, self->cfg.workdir, self->exe, self->run_id, self->cfg.max_pause,
-        { self->cfg.store_driver, self->cfg.store_path }, self->conv_driver
+        { self->cfg.store_driver, self->cfg.store_path }, self->conv_driver,
+        self->stor, self->leftovers, self->cfg.rbd_mode, self->cfg.rbd_clone_pool, false
     };
     zactor_t *task = sf_task_new (&args);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
@@ -339,12 +369,18 @@ s_scan (sf_agent_t *self)
     }
 }
 
+//  The inventory timer also has the sweeper retry the Ceph objects that
+//  failed jobs could not remove (the sweeper merges queued requests)
+
 static int
 s_on_inventory_timer (zloop_t *loop, int timer_id, void *arg)
 {
+    sf_agent_t *self = (sf_agent_t *) arg;
     (void) loop;
     (void) timer_id;
-    s_scan ((sf_agent_t *) arg);
+    s_scan (self);
+    if (self->sweeper)
+        zstr_send (self->sweeper, "SWEEP");
     return 0;
 }
 
@@ -480,7 +516,7 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
     struct dirent *entry;
     while ((entry = readdir (dir))) {
         if (entry->d_name [0] == '.' || streq (entry->d_name, "paused")
-        ||  entry->d_type != DT_DIR)
+        ||  streq (entry->d_name, "leftovers") || entry->d_type != DT_DIR)
             continue;
         char *path = zsys_sprintf ("%s/%s", self->cfg.workdir, entry->d_name);
         if (sf_task_scratch_clean (path) == 0)
@@ -494,6 +530,34 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
     return 0;
 }
 
+//  RBD support: the storage client (it connects on first use) and the
+//  sweeper of leftovers. The journal is opened either way, to say what
+//  waits in it when RBD support is off.
+
+static int
+s_open_storage (sf_agent_t *self, sf_err_t *err)
+{
+    if (*self->cfg.rbd_ceph_conf) {
+        sf_stor_cfg_t stor_cfg = {
+            self->rbd_fake ? "fake" : "rbd", self->cfg.rbd_ceph_conf,
+            self->cfg.rbd_client_id, self->cfg.rbd_keyring, self->cfg.rbd_op_timeout,
+            self->rbd_fake
+        };
+        if (!(self->stor = sf_stor_new (&stor_cfg, err)))
+            return -1;
+    }
+    if (!(self->leftovers = sf_leftover_new (self->cfg.workdir, self->stor, err)))
+        return -1;
+    size_t waiting = sf_leftover_count (self->leftovers);
+    if (self->stor)
+        self->sweeper = zactor_new (sf_leftover_actor, self->leftovers);
+    else
+    if (waiting)
+        SF_WARN (&self->ctx, "%zu job(s) left Ceph objects to remove (in '%s/leftovers'), "
+                 "but RBD support is off", waiting, self->cfg.workdir);
+    return 0;
+}
+
 sf_agent_t *
 sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
 {
@@ -501,6 +565,7 @@ sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
     sf_agent_t *self = (sf_agent_t *) zmalloc (sizeof (sf_agent_t));
     sf_agent_cfg_copy (&self->cfg, cfg);
     self->conv_driver = cfg->conv_driver ? strdup (cfg->conv_driver) : NULL;
+    self->rbd_fake = cfg->rbd_fake;
     self->ctx.node = self->cfg.name;
     ssize_t len = readlink ("/proc/self/exe", self->exe, sizeof (self->exe) - 1);
     self->exe [len > 0 ? len : 0] = 0;
@@ -514,7 +579,7 @@ sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
         sf_agent_destroy (&self);
         return NULL;
     }
-    if (s_prepare_workdir (self, err)) {
+    if (s_prepare_workdir (self, err) || s_open_storage (self, err)) {
         sf_agent_destroy (&self);
         return NULL;
     }
@@ -541,6 +606,9 @@ sf_agent_destroy (sf_agent_t **self_p)
     if (*self_p) {
         sf_agent_t *self = *self_p;
         sf_jobtab_destroy (&self->jobs);    //  cancels tasks still running
+        zactor_destroy (&self->sweeper);
+        sf_leftover_destroy (&self->leftovers);
+        sf_stor_destroy (&self->stor);
         zactor_destroy (&self->scanner);
         zsock_destroy (&self->dealer);
         sf_wire_free (&self->inventory);
@@ -570,10 +638,13 @@ sf_agent_run (sf_agent_t *self, int stop_fd, zsock_t *pipe)
                                          s_on_heartbeat, self);
     zloop_timer (loop, (size_t) self->cfg.inventory_interval, 0, s_on_inventory_timer, self);
     zloop_timer (loop, 100, 0, s_on_tick, self);
-    SF_NOTICE (&self->ctx, "snapfleet-worker %s started: scheduler '%s', hypervisor '%s'",
-               SF_VERSION, self->cfg.scheduler, self->cfg.uri);
+    SF_NOTICE (&self->ctx, "snapfleet-worker %s started: scheduler '%s', hypervisor '%s', "
+               "rbd %s", SF_VERSION, self->cfg.scheduler, self->cfg.uri,
+               self->stor ? self->cfg.rbd_mode : "off");
     s_send_hello (self);
     s_scan (self);
+    if (self->sweeper)
+        zstr_send (self->sweeper, "SWEEP");     //  what a killed run left
     zloop_start (loop);
     zloop_destroy (&loop);
     self->loop = NULL;
@@ -721,21 +792,42 @@ s_test_refused (sched_t *sched, const char *job, uint32_t attempt, const char *u
 }
 
 static void
+s_test_connect_with (sched_t *sched, size_t strategies, size_t running, const char *job);
+
+static void
 s_test_connect (sched_t *sched)
 {
+    s_test_connect_with (sched, 4, 0, NULL);
+}
+
+//  Hello (with that many strategies, and running jobs: job if not NULL)
+//  and Inventory; messages of running jobs are kept for later
+
+static void
+s_test_connect_with (sched_t *sched, size_t strategies, size_t running, const char *job)
+{
     sf_envelope_t *env = s_test_recv (sched);
-    while (env->body_case == SF_BODY_INVENTORY) {   //  a rescan before the hello
-        sf_wire_free (&env);
+    while (env->body_case != SF_BODY_HELLO) {   //  a rescan, a job's events
+        if (s_test_job_of (env))
+            zlistx_add_end (sched->deferred, env);
+        else
+            sf_wire_free (&env);
         env = s_test_recv (sched);
     }
-    assert (env->body_case == SF_BODY_HELLO);
     assert (streq (env->hello->node, "node-t") && env->hello->max_jobs == 1);
-    assert (env->hello->n_strategies == 2);
+    assert (env->hello->n_strategies == strategies);
     assert (streq (env->hello->strategies [0], "file-cold"));
+    assert (strategies == 2 || streq (env->hello->strategies [2], "rbd"));
+    assert (env->hello->n_running_jobs == running);
+    assert (!job || streq (env->hello->running_jobs [0], job));
     sf_wire_free (&env);
     env = s_test_recv (sched);
+    while (s_test_job_of (env)) {
+        zlistx_add_end (sched->deferred, env);
+        env = s_test_recv (sched);
+    }
     assert (env->body_case == SF_BODY_INVENTORY);
-    assert (env->inventory->n_instances == 4);
+    assert (env->inventory->n_instances == 7);
     const sf_instance_t *run = sf_scan_find (env, SF_TEST_RUN_UUID);
     assert (run && streq (run->name, "run") && run->state == SF_STATE_RUNNING);
     assert (streq (run->storage_class, "file") && run->n_disks == 2);
@@ -772,7 +864,26 @@ s_test_jobs (sched_t *sched)
                     "'run' is running");
     s_test_refused (sched, "J7", 1, SF_TEST_OFF_UUID, "file-cold", SF_ESTATE,
                     "'off' is shutoff");
-    s_test_refused (sched, "J8", 1, SF_TEST_RUN_UUID, "rbd", SF_EINVAL, "unknown strategy");
+    s_test_refused (sched, "J8", 1, SF_TEST_RUN_UUID, "bogus", SF_EINVAL, "unknown strategy");
+    s_test_refused (sched, "J9", 1, SF_TEST_RUN_UUID, "rbd", SF_ESTATE,
+                    "'rbd' does not fit instance 'run' (storage class file, running)");
+    //  An RBD job (fake cluster): snapshots, clones; the Hello sent while
+    //  it runs lists it
+    s_test_assign (sched, "J10", 1, SF_TEST_CEPH_UUID, "rbd");
+    s_test_event (sched, "J10", SF_PHASE_QUEUED);
+    sf_error_info_t error = SF_ERROR_INFO_INIT;
+    error.code = SF_ENODE;
+    error.text = "unknown peer, send hello";
+    sf_envelope_t error_env = SF_ENVELOPE_INIT;
+    error_env.body_case = SF_BODY_ERROR;
+    error_env.error = &error;
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &error_env, NULL) == 0);
+    s_test_connect_with (sched, 4, 1, "J10");
+    env = s_test_result (sched, "J10", phases);
+    assert (env->job_result->ok && streq (env->job_result->consistency, "frozen"));
+    assert (env->job_result->n_images == 2);
+    assert (streq (env->job_result->images [0]->store, "rbd"));
+    sf_wire_free (&env);
     //  Cancelled while paused
     s_test_assign (sched, "J3", 1, SF_TEST_RUN_UUID, "file-cold");
     s_test_event (sched, "J3", SF_PHASE_QUEUED);
@@ -843,11 +954,16 @@ sf_agent_test (bool verbose)
     fprintf (file, "[worker]\nname = node-t\nscheduler = inproc://sf-agent-test\n"
              "max_jobs = 1\nworkdir = %s\nheartbeat = 100ms\ninventory_interval = 200ms\n"
              "[hypervisor]\nuri = %s\n[imagestore]\ndriver = dir\npath = %s\n"
-             "[pause]\nmax_pause = 1m\n[log]\nlevel = err\n", work, uri, images);
+             "[pause]\nmax_pause = 1m\n[log]\nlevel = err\n"
+             "[storage.rbd]\nceph_conf = %s\nop_timeout = 2s\n", work, uri, images, path);
     fclose (file);
     assert (sf_agent_cfg_load (&cfg, path, &err) == 0);
     assert (cfg.max_jobs == 1 && cfg.heartbeat == 100 && cfg.max_pause == 60000);
     cfg.conv_driver = "fake";
+    sf_stor_fake_t *fake = sf_stor_fake_new ();
+    sf_stor_fake_add (fake, "rbd/ceph-a", 1 << 20);
+    sf_stor_fake_add (fake, "rbd/ceph-b", 1 << 20);
+    cfg.rbd_fake = fake;
     //  Stale scratch of a killed run is cleaned at start
     //  (and only that: a directory with other files stays)
     assert (zsys_dir_create ("%s/J0", work) == 0 && zsys_dir_create ("%s/keep", work) == 0);
@@ -880,6 +996,22 @@ sf_agent_test (bool verbose)
     assert (!env->job_result->ok && env->job_result->error->code == SF_ECANCELED);
     assert (strstr (env->job_result->error->text, "guest resumed"));
     sf_wire_free (&env);
+    for (int i = 0; i < 500 && sf_stor_fake_active (fake); i++)
+        zclock_sleep (10);
+    assert (sf_stor_fake_objects (fake) == 4);      //  J10's snapshots and clones
+
+    //  RBD support off: Hello offers no rbd/mixed; RBD assigns are refused
+    free (cfg.rbd_ceph_conf);
+    cfg.rbd_ceph_conf = strdup ("");
+    cfg.rbd_fake = NULL;
+    agent = zactor_new (sf_agent_actor, &cfg);
+    s_test_connect_with (&sched, 2, 0, NULL);
+    s_test_refused (&sched, "J11", 1, SF_TEST_CEPH_UUID, "rbd", SF_ENOTSUP,
+                    "strategy 'rbd' needs RBD support, which is off on node 'node-t'");
+    s_test_refused (&sched, "J12", 1, SF_TEST_CEPHOFF_UUID, "offline", SF_ENOTSUP,
+                    "instance 'cephoff' has RBD disks, but RBD support is off");
+    zactor_destroy (&agent);
+    sf_stor_fake_destroy (&fake);
 
     assert (zlistx_size (sched.deferred) == 0);
     zlistx_destroy (&sched.deferred);

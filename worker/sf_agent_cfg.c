@@ -30,6 +30,18 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
            "dir store: directory of the images"),
     S_OPT ("pause", "max_pause", SF_CFG_DURATION, max_pause, "10m",
            "the pause guard resumes a guest at this deadline no matter what"),
+    S_OPT ("storage.rbd", "ceph_conf", SF_CFG_STR, rbd_ceph_conf, "",
+           "ceph.conf of the cluster of RBD disks; empty = RBD support off"),
+    S_OPT ("storage.rbd", "client_id", SF_CFG_STR, rbd_client_id, "admin",
+           "cephx client id, without 'client.'"),
+    S_OPT ("storage.rbd", "keyring", SF_CFG_STR, rbd_keyring, "",
+           "keyring path; empty = the one ceph_conf names"),
+    S_OPT ("storage.rbd", "mode", SF_CFG_STR, rbd_mode, "clone",
+           "clone (protect + clone, no bytes copied) | export (into the image store)"),
+    S_OPT ("storage.rbd", "clone_pool", SF_CFG_STR, rbd_clone_pool, "",
+           "clone mode: pool for the clones; empty = the source image's pool"),
+    S_OPT ("storage.rbd", "op_timeout", SF_CFG_DURATION, rbd_op_timeout, "30s",
+           "deadline of each blocking librbd/librados call"),
     S_OPT ("log", "level", SF_CFG_STR, log_level, "info", "err|warning|notice|info|debug"),
     S_OPT ("log", "format", SF_CFG_STR, log_format, "text", "text|json"),
     { NULL }
@@ -114,6 +126,29 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err)
                             "must be an absolute path, not '%s'", cfg->store_path);
     if (cfg->max_pause <= 0)
         return s_cfg_error (path, "pause", "max_pause", err, "must be positive");
+    if (*cfg->rbd_ceph_conf && (*cfg->rbd_ceph_conf != '/'
+                            ||  access (cfg->rbd_ceph_conf, R_OK)))
+        return s_cfg_error (path, "storage.rbd", "ceph_conf", err,
+                            "must be empty or name a readable file by its absolute path, "
+                            "not '%s'", cfg->rbd_ceph_conf);
+    if (strncmp (cfg->rbd_client_id, "client.", 7) == 0)
+        return s_cfg_error (path, "storage.rbd", "client_id", err,
+                            "is the id without 'client.' (e.g. '%s'), not '%s'",
+                            cfg->rbd_client_id + 7, cfg->rbd_client_id);
+    if (!sf_name_is_safe (cfg->rbd_client_id))
+        return s_cfg_error (path, "storage.rbd", "client_id", err,
+                            "must be a safe identifier, not '%s'", cfg->rbd_client_id);
+    if (*cfg->rbd_keyring && *cfg->rbd_keyring != '/')
+        return s_cfg_error (path, "storage.rbd", "keyring", err,
+                            "must be empty or an absolute path, not '%s'", cfg->rbd_keyring);
+    if (!streq (cfg->rbd_mode, "clone") && !streq (cfg->rbd_mode, "export"))
+        return s_cfg_error (path, "storage.rbd", "mode", err,
+                            "must be clone|export, not '%s'", cfg->rbd_mode);
+    if (*cfg->rbd_clone_pool && !sf_name_is_safe (cfg->rbd_clone_pool))
+        return s_cfg_error (path, "storage.rbd", "clone_pool", err,
+                            "must be empty or a pool name, not '%s'", cfg->rbd_clone_pool);
+    if (cfg->rbd_op_timeout <= 0)
+        return s_cfg_error (path, "storage.rbd", "op_timeout", err, "must be positive");
     if (sf_log_level_parse (cfg->log_level) == -1)
         return s_cfg_error (path, "log", "level", err,
                             "must be err|warning|notice|info|debug, not '%s'", cfg->log_level);
@@ -152,6 +187,7 @@ sf_agent_cfg_copy (sf_agent_cfg_t *dst, const sf_agent_cfg_t *src)
             *field = *field ? strdup (*field) : NULL;
         }
     dst->conv_driver = NULL;
+    dst->rbd_fake = NULL;
 }
 
 
@@ -201,6 +237,34 @@ sf_agent_cfg_test (bool verbose)
         "[pause]\nmax_pause = 90s\n[log]\nlevel = debug\nformat = json\n", &cfg, &err) == 0);
     assert (streq (cfg.name, "node1") && cfg.max_jobs == 4 && cfg.heartbeat == 250);
     assert (cfg.inventory_interval == 60000 && cfg.max_pause == 90000);
+    sf_agent_cfg_release (&cfg);
+    //  [storage.rbd]: off by default; every key
+    assert (sf_agent_cfg_load (&cfg, NULL, &err) == 0);
+    assert (streq (cfg.rbd_ceph_conf, "") && streq (cfg.rbd_client_id, "admin"));
+    assert (streq (cfg.rbd_keyring, "") && streq (cfg.rbd_mode, "clone"));
+    assert (streq (cfg.rbd_clone_pool, "") && cfg.rbd_op_timeout == 30000);
+    sf_agent_cfg_release (&cfg);
+    char *text = zsys_sprintf ("[storage.rbd]\nceph_conf = %s/worker.conf\nclient_id = backup\n"
+                               "keyring = /k\nmode = export\nclone_pool = snaps\n"
+                               "op_timeout = 5s\n", dir);
+    assert (s_test_load (dir, text, &cfg, &err) == 0);
+    zstr_free (&text);
+    assert (strstr (cfg.rbd_ceph_conf, "worker.conf") && streq (cfg.rbd_client_id, "backup"));
+    assert (streq (cfg.rbd_mode, "export") && streq (cfg.rbd_clone_pool, "snaps"));
+    assert (cfg.rbd_op_timeout == 5000 && streq (cfg.rbd_keyring, "/k"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[storage.rbd]\nmode = copy\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":2: 'storage.rbd.mode' must be clone|export"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[storage.rbd]\nclient_id = client.admin\n", &cfg, &err) == -1);
+    assert (strstr (err.text, "is the id without 'client.' (e.g. 'admin')"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[storage.rbd]\nceph_conf = /nonexistent/ceph.conf\n", &cfg,
+                         &err) == -1);
+    assert (strstr (err.text, ":2: 'storage.rbd.ceph_conf' must be empty or name a readable"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[storage.rbd]\nop_timeout = 0s\n", &cfg, &err) == -1);
+    assert (strstr (err.text, "'storage.rbd.op_timeout' must be positive"));
     sf_agent_cfg_release (&cfg);
     //  Errors name file and line
     char *prefix = zsys_sprintf ("%s/worker.conf:", dir);

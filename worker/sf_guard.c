@@ -47,10 +47,10 @@ sf_guard_journal_write (const char *workdir, const sf_guard_entry_t *entry, sf_e
     char *dir = zsys_sprintf ("%s/paused", workdir);
     char *path = sf_guard_journal_path (workdir, entry->uuid);
     char *tmp = zsys_sprintf ("%s.tmp", path);
-    json_t *doc = json_pack ("{s:s, s:s, s:s, s:I, s:i}", "uuid", entry->uuid,
+    json_t *doc = json_pack ("{s:s, s:s, s:s, s:I, s:i, s:b}", "uuid", entry->uuid,
                              "run_id", entry->run_id, "job_id", entry->job_id,
                              "deadline_ms", (json_int_t) entry->deadline_ms,
-                             "pid", (int) getpid ());
+                             "pid", (int) getpid (), "frozen", entry->frozen);
     int rc = -1;
     if (zsys_dir_create ("%s", dir))
         sf_err_set (err, SF_EIO, "cannot create journal directory '%s': %s", dir,
@@ -93,13 +93,15 @@ s_journal_read (const char *path, sf_guard_entry_t *entry)
     json_t *doc = json_load_file (path, 0, &jerr);
     const char *uuid = NULL, *run_id = NULL, *job_id = "";
     json_int_t deadline = 0;
-    int rc = json_unpack (doc, "{s:s, s:s, s?s, s?I}", "uuid", &uuid, "run_id", &run_id,
-                          "job_id", &job_id, "deadline_ms", &deadline);
+    int frozen = 0;
+    int rc = json_unpack (doc, "{s:s, s:s, s?s, s?I, s?b}", "uuid", &uuid, "run_id", &run_id,
+                          "job_id", &job_id, "deadline_ms", &deadline, "frozen", &frozen);
     if (rc == 0) {
         snprintf (entry->uuid, sizeof (entry->uuid), "%s", uuid);
         snprintf (entry->run_id, sizeof (entry->run_id), "%s", run_id);
         snprintf (entry->job_id, sizeof (entry->job_id), "%s", job_id);
         entry->deadline_ms = deadline;
+        entry->frozen = frozen;
     }
     json_decref (doc);
     return rc;
@@ -114,7 +116,7 @@ s_recover_entry (sf_hv_t *hv, const char *workdir, const char *path,
 {
     sf_logctx_t ctx = { entry->job_id, NULL, entry->uuid };
     sf_err_t err = SF_ERR_INIT;
-    int rc = sf_guard_check (hv, entry->uuid, &err);
+    int rc = sf_guard_check (hv, entry->uuid, entry->frozen, &err);
     if (rc == -1 && err.code != SF_ENOENT) {
         SF_ERROR (&ctx, "cannot recover pause journal entry '%s': %s", path, err.text);
         return -1;
@@ -160,7 +162,7 @@ sf_guard_recover (sf_hv_t *hv, const char *workdir, const char *run_id)
 
 sf_proc_t *
 sf_guard_spawn (const char *exe, const char *uri, const char *uuid, int64_t deadline_ms,
-                const char *journal, sf_err_t *err)
+                const char *journal, bool thaw, sf_err_t *err)
 {
     assert (exe && uri && uuid);
     char deadline [32];
@@ -179,6 +181,8 @@ sf_guard_spawn (const char *exe, const char *uri, const char *uuid, int64_t dead
         argv [argc++] = "--journal";
         argv [argc++] = (char *) journal;
     }
+    if (thaw)
+        argv [argc++] = "--thaw";
     argv [argc] = NULL;
     sf_proc_t *guard = sf_proc_new (argv, SF_PROC_NEWPGRP | SF_PROC_BLOCKTERM, err);
     if (!guard)
@@ -199,8 +203,16 @@ sf_guard_stop (sf_proc_t **guard_p)
 }
 
 int
-sf_guard_check (sf_hv_t *hv, const char *uuid, sf_err_t *err)
+sf_guard_check (sf_hv_t *hv, const char *uuid, bool thaw, sf_err_t *err)
 {
+    sf_err_t thaw_err = SF_ERR_INIT;
+    sf_logctx_t ctx = { NULL, NULL, uuid };
+    if (thaw && sf_hv_fs_thaw (hv, uuid, &thaw_err)) {
+        if (thaw_err.code == SF_ENOTSUP)    //  no agent: nothing was frozen
+            SF_DEBUG (&ctx, "nothing to thaw: %s", thaw_err.text);
+        else
+            SF_ERROR (&ctx, "cannot thaw the filesystems of '%s': %s", uuid, thaw_err.text);
+    }
     int state;
     if (sf_hv_state (hv, uuid, &state, err))
         return -1;
@@ -219,6 +231,7 @@ typedef struct {
     const char *uuid;
     const char *journal;
     int64_t deadline_ms;
+    bool thaw;
 } guard_args_t;
 
 static int
@@ -230,6 +243,10 @@ s_guard_args (int argc, char *argv [], guard_args_t *args)
         const char *value = argn + 1 < argc ? argv [argn + 1] : NULL;
         if (streq (arg, "--guard"))
             continue;
+        if (streq (arg, "--thaw")) {
+            args->thaw = true;
+            continue;
+        }
         if (!value)
             return -1;
         if (streq (arg, "--uri"))
@@ -279,8 +296,11 @@ s_guard_act (const guard_args_t *args, sf_logctx_t *ctx, int signum)
         sf_hv_t *hv = sf_hv_new (args->uri, &err);
         if (!hv)
             continue;
-        int rc = sf_guard_check (hv, args->uuid, &err);
+        int rc = sf_guard_check (hv, args->uuid, args->thaw, &err);
         sf_hv_destroy (&hv);
+        if (args->thaw && !signum && rc != -1)
+            SF_ERROR (ctx, "PAUSE GUARD: max_pause deadline reached; thawed the filesystems "
+                      "of domain '%s'", args->uuid);
         if (rc == 0 || (rc == -1 && err.code == SF_ENOENT))
             return SF_GUARD_EXIT_IDLE;
         if (rc == 1) {
@@ -303,7 +323,7 @@ sf_guard_main (int argc, char *argv [])
     guard_args_t args;
     if (s_guard_args (argc, argv, &args)) {
         fprintf (stderr, "usage: snapfleet-worker --guard --uri URI --domain UUID "
-                 "--deadline-ms EPOCH_MS [--journal PATH]\n");
+                 "--deadline-ms EPOCH_MS [--journal PATH] [--thaw]\n");
         return SF_GUARD_EXIT_USAGE;
     }
     sigset_t signals;
@@ -352,9 +372,20 @@ s_test_journal (const char *dir)
     assert (!zsys_file_exists (gone));
     assert (sf_guard_journal_remove (dir, uuid, &err) == 0);
     //  The guard's check: resumes only what is paused
-    assert (sf_guard_check (hv, uuid, &err) == 0);
+    assert (sf_guard_check (hv, uuid, false, &err) == 0);
     assert (sf_hv_suspend (hv, uuid, &err) == 0);
-    assert (sf_guard_check (hv, uuid, &err) == 1);
+    assert (sf_guard_check (hv, uuid, false, &err) == 1);
+    //  ... and thaws first when asked (the mock can freeze)
+    assert (sf_hv_fs_freeze (hv, uuid, &err) == 0);
+    assert (sf_hv_suspend (hv, uuid, &err) == 0);
+    assert (sf_guard_check (hv, uuid, true, &err) == 1);
+    //  A frozen entry of an older run is thawed and resumed too
+    entry.frozen = true;
+    snprintf (entry.uuid, sizeof (entry.uuid), "%s", uuid);
+    assert (sf_guard_journal_write (dir, &entry, &err) == 0);
+    assert (sf_hv_suspend (hv, uuid, &err) == 0);
+    assert (sf_guard_recover (hv, dir, "new-run") == 1);
+    assert (!zsys_file_exists (path));
     assert (sf_hv_state (hv, uuid, &state, &err) == 0 && state == SF_HV_RUNNING);
     zstr_free (&gone);
     zstr_free (&path);
@@ -384,7 +415,7 @@ s_test_spawn (const char *dir, const char *exe)
     fclose (file);
     //  At the deadline: finds it paused, resumes it, removes the entry
     sf_proc_t *guard = sf_guard_spawn (exe, uri, paused, sf_time_now_ms () + 200,
-                                       journal, &err);
+                                       journal, true, &err);
     assert (guard);
     assert (sf_proc_wait (guard, NULL, sf_time_mono_ms () + 20000, &err) == SF_PROC_EXITED);
     assert (sf_proc_exit_code (guard) == SF_GUARD_EXIT_RESUMED);
@@ -392,14 +423,14 @@ s_test_spawn (const char *dir, const char *exe)
     sf_proc_destroy (&guard);
     //  Told to stand down long before the deadline: acts at once
     guard = sf_guard_spawn (exe, "test:///default", "6695eb01-f6a4-8304-79aa-97f2502e193f",
-                            sf_time_now_ms () + 600000, NULL, &err);
+                            sf_time_now_ms () + 600000, NULL, false, &err);
     assert (guard);
     zclock_sleep (100);
     int64_t start = sf_time_mono_ms ();
     assert (sf_guard_stop (&guard) == SF_GUARD_EXIT_IDLE);
     assert (guard == NULL && sf_time_mono_ms () - start < 10000);
     //  Killed as a group while its guest is paused: resumes it
-    guard = sf_guard_spawn (exe, uri, paused, sf_time_now_ms () + 600000, NULL, &err);
+    guard = sf_guard_spawn (exe, uri, paused, sf_time_now_ms () + 600000, NULL, false, &err);
     zclock_sleep (100);
     assert (sf_guard_stop (&guard) == SF_GUARD_EXIT_RESUMED);
     //  Usage errors

@@ -5,7 +5,7 @@
     Before a task suspends a guest it (1) writes and fsyncs a journal entry
     <workdir>/paused/<uuid> and (2) spawns a guard: a fresh exec of this
     binary, `snapfleet-worker --guard --uri URI --domain UUID --deadline-ms
-    EPOCH_MS [--journal PATH]`, in its own process group. The guard sleeps
+    EPOCH_MS [--journal PATH] [--thaw]`, in its own process group. The guard sleeps
     until the deadline (now + [pause] max_pause); then, if the domain is
     still paused, it resumes it and logs loudly. SIGTERM, SIGINT or SIGHUP
     make it act at once: after the task's own resume that finds the domain
@@ -31,6 +31,7 @@ typedef struct {
     char run_id [40];           //  the worker run that paused it
     char job_id [130];
     int64_t deadline_ms;        //  wall clock
+    bool frozen;                //  the task may have frozen its filesystems
 } sf_guard_entry_t;
 
 //  Write <workdir>/paused/<entry->uuid> durably (tmp + fsync + rename +
@@ -57,11 +58,12 @@ int
 
 //  Start a guard for uuid on uri, deadline in wall-clock ms. exe is this
 //  program (from /proc/self/exe); journal (may be NULL) is the entry the
-//  guard removes after it resumes. Returns the process (caller owns it;
-//  sf_guard_stop ends it) or NULL with err.
+//  guard removes after it resumes; thaw: it also thaws the guest's
+//  filesystems. Returns the process (caller owns it; sf_guard_stop ends
+//  it) or NULL with err.
 sf_proc_t *
     sf_guard_spawn (const char *exe, const char *uri, const char *uuid,
-                    int64_t deadline_ms, const char *journal, sf_err_t *err);
+                    int64_t deadline_ms, const char *journal, bool thaw, sf_err_t *err);
 
 //  Tell the guard to stand down (SIGTERM: it checks, finds the guest
 //  running, exits), wait for it, destroy it. Returns the guard's exit
@@ -69,10 +71,11 @@ sf_proc_t *
 int
     sf_guard_stop (sf_proc_t **guard_p);
 
-//  The guard's action: if uuid is paused on hv, resume it. Returns 0 if
-//  it was not paused, 1 if it resumed it, -1 with err.
+//  The guard's action: with thaw, thaw uuid's filesystems (best effort,
+//  logged); then if uuid is paused on hv, resume it. Returns 0 if it was
+//  not paused, 1 if it resumed it, -1 with err.
 int
-    sf_guard_check (sf_hv_t *hv, const char *uuid, sf_err_t *err);
+    sf_guard_check (sf_hv_t *hv, const char *uuid, bool thaw, sf_err_t *err);
 
 //  main() of `snapfleet-worker --guard ...` (argv as given to main).
 //  Returns the exit code.

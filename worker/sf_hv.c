@@ -244,6 +244,26 @@ sf_hv_resume (sf_hv_t *self, const char *uuid, sf_err_t *err)
     return self->driver->resume (self, uuid, err);
 }
 
+int
+sf_hv_fs_freeze (sf_hv_t *self, const char *uuid, sf_err_t *err)
+{
+    assert (self && uuid);
+    if (!self->driver->fs_freeze)
+        return sf_err_set (err, SF_ENOTSUP, "hypervisor driver '%s' cannot freeze "
+                           "filesystems", self->driver->name);
+    return self->driver->fs_freeze (self, uuid, err);
+}
+
+int
+sf_hv_fs_thaw (sf_hv_t *self, const char *uuid, sf_err_t *err)
+{
+    assert (self && uuid);
+    if (!self->driver->fs_thaw)
+        return sf_err_set (err, SF_ENOTSUP, "hypervisor driver '%s' cannot thaw "
+                           "filesystems", self->driver->name);
+    return self->driver->fs_thaw (self, uuid, err);
+}
+
 //  --------------------------------------------------------------------------
 //  qemu-img info --output=json --backing-chain prints an array, top image
 //  first. Sizes are json_int_t (long long), never int.
@@ -350,10 +370,10 @@ sf_hv_domain_storage_class (const sf_hv_domain_t *domain)
 const char *
 sf_hv_domain_strategy (const sf_hv_domain_t *domain)
 {
-    if (sf_hv_strategy_check (domain, "file-cold", NULL) == 0)
-        return "file-cold";
-    if (sf_hv_strategy_check (domain, "offline", NULL) == 0)
-        return "offline";
+    const char *strategies [] = { "file-cold", "rbd", "mixed", "offline" };
+    for (size_t i = 0; i < sizeof (strategies) / sizeof (strategies [0]); i++)
+        if (sf_hv_strategy_check (domain, strategies [i], NULL) == 0)
+            return strategies [i];
     return "";
 }
 
@@ -365,25 +385,46 @@ sf_hv_strategy_check (const sf_hv_domain_t *domain, const char *strategy, sf_err
                                 sf_hv_domain_storage_class (domain), strategy, err);
 }
 
+//  contract-rbd.md: the storage class each pausing strategy needs
+
+static const char *
+s_strategy_storage (const char *strategy)
+{
+    if (streq (strategy, "file-cold"))
+        return "file";
+    if (streq (strategy, "rbd") || streq (strategy, "mixed"))
+        return strategy;
+    return NULL;
+}
+
 int
 sf_hv_strategy_fits (const char *name, int state, const char *storage,
                      const char *strategy, sf_err_t *err)
 {
     assert (name && storage && strategy);
-    bool cold = streq (strategy, "file-cold");
-    if (!cold && !streq (strategy, "offline"))
+    const char *needs = s_strategy_storage (strategy);
+    bool offline = streq (strategy, "offline");
+    if (!needs && !offline)
         return sf_err_set (err, SF_EINVAL, "unknown strategy '%s' (this worker runs "
-                           "'file-cold' and 'offline')", strategy);
-    if (!streq (storage, "file"))
-        return sf_err_set (err, SF_ESTATE, "strategy '%s' needs file or block disks, "
-                           "instance '%s' has storage class '%s'", strategy, name, storage);
-    if (cold && state != SF_HV_RUNNING && state != SF_HV_PAUSED)
-        return sf_err_set (err, SF_ESTATE, "strategy 'file-cold' needs a running or "
-                           "paused instance, '%s' is %s (use 'offline')", name,
-                           sf_hv_state_name (state));
-    if (!cold && state != SF_HV_SHUTOFF)
+                           "'file-cold', 'rbd', 'mixed' and 'offline')", strategy);
+    if (offline && !streq (storage, "file") && !streq (storage, "rbd")
+    &&  !streq (storage, "mixed"))
+        return sf_err_set (err, SF_ESTATE, "strategy 'offline' needs file, block or rbd "
+                           "disks, instance '%s' has storage class '%s'", name, storage);
+    if (offline && state != SF_HV_SHUTOFF)
         return sf_err_set (err, SF_ESTATE, "strategy 'offline' needs a shut-off instance, "
-                           "'%s' is %s (use 'file-cold')", name, sf_hv_state_name (state));
+                           "'%s' is %s (use '%s')", name, sf_hv_state_name (state),
+                           streq (storage, "file") ? "file-cold" : storage);
+    if (offline)
+        return 0;
+    if (!streq (storage, needs))
+        return sf_err_set (err, SF_ESTATE, "strategy '%s' does not fit instance '%s' "
+                           "(storage class %s, %s)", strategy, name, storage,
+                           sf_hv_state_name (state));
+    if (state != SF_HV_RUNNING && state != SF_HV_PAUSED)
+        return sf_err_set (err, SF_ESTATE, "strategy '%s' needs a running or paused "
+                           "instance, '%s' is %s (use 'offline')", strategy, name,
+                           sf_hv_state_name (state));
     return 0;
 }
 
@@ -482,7 +523,10 @@ sf_hv_test (bool verbose)
     assert (sf_hv_strategy_check (domain, "file-cold", &err) == 0);
     assert (sf_hv_strategy_check (domain, "offline", &err) == -1);
     assert (err.code == SF_ESTATE && strstr (err.text, "'test' is running"));
-    assert (sf_hv_strategy_check (domain, "rbd", &err) == -1 && err.code == SF_EINVAL);
+    assert (sf_hv_strategy_check (domain, "rbd", &err) == -1 && err.code == SF_ESTATE);
+    assert (strstr (err.text, "'rbd' does not fit instance 'test' (storage class file, "
+                    "running)"));
+    assert (sf_hv_strategy_check (domain, "bogus", &err) == -1 && err.code == SF_EINVAL);
     assert (sf_hv_domain_find (list, "6695EB01-F6A4-8304-79AA-97F2502E193F") == domain);
     zlistx_destroy (&list);
 
@@ -496,6 +540,9 @@ sf_hv_test (bool verbose)
     assert (sf_hv_resume (hv, uuid, &err) == 0);
     assert (sf_hv_state (hv, uuid, &state, &err) == 0 && state == SF_HV_RUNNING);
     assert (sf_hv_resume (hv, uuid, &err) == -1 && err.code == SF_EHV);
+    //  The mock freezes and thaws (it has no agent to be missing)
+    assert (sf_hv_fs_freeze (hv, uuid, &err) == 0);
+    assert (sf_hv_fs_thaw (hv, uuid, &err) == 0);
     assert (sf_hv_lookup (hv, "00000000-0000-0000-0000-000000000000", 0, &err) == NULL);
     assert (err.code == SF_ENOENT);
     //  Strict lookup needs the sizes: the mock's disk file does not exist
@@ -524,8 +571,10 @@ sf_hv_test (bool verbose)
     assert (streq (disk->device, "cdrom") && !sf_hv_disk_is_data (disk));
     assert (streq (sf_hv_domain_storage_class (domain), "mixed"));
     assert (sf_hv_strategy_check (domain, "file-cold", &err) == -1);
-    assert (strstr (err.text, "storage class 'mixed'"));
-    assert (streq (sf_hv_domain_strategy (domain), ""));
+    assert (strstr (err.text, "(storage class mixed, paused)"));
+    assert (streq (sf_hv_domain_strategy (domain), "mixed"));
+    assert (sf_hv_strategy_check (domain, "offline", &err) == -1);
+    assert (strstr (err.text, "'mix' is paused (use 'mixed')"));
     domain = sf_hv_domain_find (list, "11111111-2222-3333-4444-666666666666");
     assert (domain && domain->state == SF_HV_SHUTOFF);
     assert (streq (sf_hv_domain_storage_class (domain), "none"));

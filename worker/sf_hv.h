@@ -58,6 +58,9 @@ typedef struct {
     int (*state) (sf_hv_t *self, const char *uuid, int *state, sf_err_t *err);
     int (*suspend) (sf_hv_t *self, const char *uuid, sf_err_t *err);
     int (*resume) (sf_hv_t *self, const char *uuid, sf_err_t *err);
+    //  Optional: freeze / thaw the guest's filesystems (guest agent)
+    int (*fs_freeze) (sf_hv_t *self, const char *uuid, sf_err_t *err);
+    int (*fs_thaw) (sf_hv_t *self, const char *uuid, sf_err_t *err);
 } sf_hv_driver_t;
 
 //  Open the hypervisor at uri with the driver that handles it (libvirt
@@ -101,6 +104,15 @@ int
 int
     sf_hv_resume (sf_hv_t *self, const char *uuid, sf_err_t *err);
 
+//  Freeze / thaw every filesystem of the guest through its guest agent.
+//  Returns 0 or -1 with err: SF_ENOTSUP when freezing is unavailable (no
+//  agent channel, or no agent answers), with the reason alone as the text
+//  ("QEMU guest agent is not configured"); SF_EHV for other failures.
+int
+    sf_hv_fs_freeze (sf_hv_t *self, const char *uuid, sf_err_t *err);
+int
+    sf_hv_fs_thaw (sf_hv_t *self, const char *uuid, sf_err_t *err);
+
 //  Probe one file or block disk with qemu-img info (-U: the image may be
 //  in use). Fills virtual_size, allocated_size and backing_chain. cancel
 //  may be NULL. Returns 0 or -1 with err.
@@ -117,9 +129,9 @@ bool
 const char *
     sf_hv_domain_storage_class (const sf_hv_domain_t *domain);
 
-//  Strategies this worker would run for the domain, "" if none:
-//  "file-cold" (running or paused, file storage) or "offline" (shut off,
-//  file storage).
+//  The strategy that fits the domain, "" if none: by storage class
+//  "file-cold", "rbd" or "mixed" when running or paused, "offline" when
+//  shut off (contract-rbd.md).
 const char *
     sf_hv_domain_strategy (const sf_hv_domain_t *domain);
 

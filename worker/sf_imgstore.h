@@ -26,13 +26,13 @@ typedef struct {
 
 //  A stored image, as sent in JobResult.images
 typedef struct {
-    char store [16];            //  driver name, "dir"
-    char id [37];               //  fresh lowercase UUID
+    char store [16];            //  driver name, "dir" ("rbd" for a clone)
+    char id [600];              //  dir: fresh lowercase UUID; rbd: pool/image
     char *path;                 //  Owned, location inside the store
     uint64_t size;              //  bytes
     char sha256 [65];           //  lowercase hex
     char *disk_target;          //  Owned
-    char format [16];           //  "qcow2"
+    char format [16];           //  "qcow2" ("raw" for a clone)
 } sf_image_rec_t;
 
 //  Store configuration ([imagestore] section)

@@ -179,6 +179,21 @@ sf_jobtab_running (sf_jobtab_t *self)
     return self->running;
 }
 
+zlistx_t *
+sf_jobtab_running_ids (sf_jobtab_t *self)
+{
+    assert (self);
+    zlistx_t *ids = zlistx_new ();
+    zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_comparator (ids, (zlistx_comparator_fn *) strcmp);
+    job_t *job = (job_t *) zhashx_first (self->jobs);
+    for (; job; job = (job_t *) zhashx_next (self->jobs))
+        if (job->task)
+            zlistx_add_end (ids, strdup (job->job_id));
+    zlistx_sort (ids);
+    return ids;
+}
+
 size_t
 sf_jobtab_cancel_all (sf_jobtab_t *self)
 {
@@ -230,11 +245,17 @@ sf_jobtab_test (bool verbose)
     assert (sf_jobtab_fence (tab, "J1", 2, &known) == SF_JOBTAB_RUNNING && known == 2);
     assert (sf_jobtab_fence (tab, "J1", 1, NULL) == SF_JOBTAB_STALE);
     assert (sf_jobtab_fence (tab, "J1", 3, NULL) == SF_JOBTAB_BUSY);
+    zlistx_t *running = sf_jobtab_running_ids (tab);
+    assert (zlistx_size (running) == 1 && streq ((char *) zlistx_first (running), "J1"));
+    zlistx_destroy (&running);
     assert (sf_jobtab_cancel_all (tab) == 1);
     //  Finished: a repeat gets the same result; a newer attempt may run
     zframe_t *result = zframe_new ("R1", 2);
     sf_jobtab_finish (tab, "J1", &result);
     assert (result == NULL && sf_jobtab_running (tab) == 0);
+    running = sf_jobtab_running_ids (tab);
+    assert (zlistx_size (running) == 0);
+    zlistx_destroy (&running);
     assert (!sf_jobtab_running_on (tab, "ab-cd") && !sf_jobtab_job_of (tab, sock));
     assert (sf_jobtab_fence (tab, "J1", 2, NULL) == SF_JOBTAB_RESEND);
     assert (zframe_streq (sf_jobtab_result (tab, "J1"), "R1"));

@@ -69,6 +69,11 @@ zframe_t *
 size_t
     sf_jobtab_running (sf_jobtab_t *self);
 
+//  Job ids of the running jobs, sorted: a new list of strings (caller
+//  owns it).
+zlistx_t *
+    sf_jobtab_running_ids (sf_jobtab_t *self);
+
 //  Send "CANCEL" to every running task. Returns how many.
 size_t
     sf_jobtab_cancel_all (sf_jobtab_t *self);

@@ -1,12 +1,16 @@
 /*  =========================================================================
     sf_task - one snapshot job as a zactor
 
-    The job is a straight pipeline of steps on a task_t; each step returns
-    0 or -1 with task->err set, and one failure path (s_fail) undoes what
-    the steps did, in order of urgency: resume the guest, stop the guard,
-    drop the journal entry, roll back stored images, remove scratch files.
+    Every strategy is one straight pipeline of steps on a task_t; a step
+    that has nothing to do for the strategy or the disks returns at once.
+    Each step returns 0 or -1 with task->err set, and one failure path
+    (s_fail) undoes what the steps did, in order of urgency: thaw or resume
+    the guest, stop the guard, drop the journal entry, roll back stored
+    images, remove the job's Ceph snapshots and clones (or leave them to
+    the leftovers sweeper), remove scratch files.
     The pipe is passed to every long step as its cancel socket, so a CANCEL
-    or $TERM stops qemu-img or a copy at once.
+    or $TERM stops qemu-img or a copy at once; a Ceph call is bounded by
+    op_timeout instead.
     =========================================================================
 */
 #include "sf_worker_classes.h"
@@ -15,12 +19,28 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-//  One converted disk
+//  One disk to convert into scratch and store: a file disk, or an RBD
+//  disk's snapshot in export mode
 typedef struct {
     const sf_hv_disk_t *disk;       //  Borrowed from task->domain
     char *path;                     //  Owned, scratch file
     uint64_t bytes;
 } part_t;
+
+//  One RBD disk
+typedef struct {
+    const sf_hv_disk_t *disk;       //  Borrowed from task->domain
+    sf_stor_spec_t spec;            //  the image
+    sf_stor_spec_t clone;           //  clone mode: the clone to make
+    char snap [160];                //  snapfleet-<job_id>
+} rbd_t;
+
+typedef enum {
+    S_FILE_COLD,
+    S_RBD,
+    S_MIXED,
+    S_OFFLINE,
+} kind_t;
 
 typedef struct {
     zsock_t *pipe;                  //  Borrowed, the actor pipe
@@ -28,7 +48,9 @@ typedef struct {
     char *store_driver, *store_path;
     uint32_t attempt;
     int64_t max_pause_ms;
-    bool cold;                      //  file-cold (else offline)
+    kind_t kind;
+    bool pausing;                   //  file-cold, rbd, mixed (else offline)
+    bool no_freeze;                 //  tests: never freeze
     sf_logctx_t ctx;                //  job_id, vm name (borrowed from here)
     sf_hv_t *hv;                    //  Owned
     sf_conv_t *conv;                //  Owned
@@ -39,15 +61,27 @@ typedef struct {
     size_t n_parts;
     sf_image_rec_t images [SF_WIRE_MAX_DISKS];
     size_t n_images;
+    //  Ceph
+    sf_stor_t *stor;                //  Borrowed from the agent, NULL = RBD off
+    sf_leftover_t *leftovers;       //  Borrowed from the agent
+    bool export_mode;               //  [storage.rbd] mode = export
+    char *clone_pool;               //  Owned, "" = the image's pool
+    rbd_t rbds [SF_WIRE_MAX_DISKS];
+    size_t n_rbds;
+    bool claimed;                   //  we hold the leftovers claim of job_id
+    bool recorded;                  //  the leftovers entry lists our objects
+    bool made;                      //  a snapshot may exist (a call was made)
     //  Pause state
     bool was_paused;                //  paused by someone else before the job
     bool paused;                    //  we suspended it and have not resumed
+    bool frozen;                    //  we froze it and have not thawed
     bool journaled;                 //  our journal entry exists
-    bool stuck;                     //  resume failed, guard too
-    sf_proc_t *guard;               //  Owned, while paused
-    int64_t pause_start;            //  mono ms, just before the suspend call
+    bool stuck;                     //  resume or thaw failed, guard too
+    sf_proc_t *guard;               //  Owned, while paused or frozen
+    int64_t pause_start;            //  mono ms, just before freeze/suspend
     int64_t pause_deadline;         //  mono ms
     //  Results
+    const char *consistency;        //  "paused", "frozen", "offline"
     uint64_t pause_ms, convert_ms, upload_ms, bytes;
     bool resumed;                   //  confirmed running at the end
     char note [256];                //  result text on success, if any
@@ -88,8 +122,8 @@ s_emit (task_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text)
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_JOB_EVENT;
     env.job_event = &event;
-    SF_DEBUG (&self->ctx, "phase %s ms=%" PRIu64 " bytes=%" PRIu64,
-              sf_wire_phase_name (phase), ms, bytes);
+    SF_DEBUG (&self->ctx, "phase %s ms=%" PRIu64 " bytes=%" PRIu64 "%s%s",
+              sf_wire_phase_name (phase), ms, bytes, *clean ? ": " : "", clean);
     s_send (self, "EVENT", &env);
 }
 
@@ -101,7 +135,7 @@ s_send_result (task_t *self, bool ok)
     result.attempt = self->attempt;
     result.ok = ok;
     result.strategy = self->strategy;
-    result.consistency = self->cold ? "paused" : "offline";
+    result.consistency = (char *) self->consistency;
     result.pause_ms = self->pause_ms;
     result.convert_ms = self->convert_ms;
     result.upload_ms = self->upload_ms;
@@ -145,13 +179,41 @@ s_cancelled (task_t *self)
     return false;
 }
 
+//  A Ceph call failed: the job fails with SF_ECEPH, a timeout included
+//  (the text says "timed out"). Returns -1.
+
+static int
+s_ceph_failed (task_t *self)
+{
+    if (self->err.code == SF_ETIMEDOUT)
+        self->err.code = SF_ECEPH;
+    return -1;
+}
+
+//  Add a note to the result text (success) or the log
+
+static void
+s_note (task_t *self, const char *text)
+{
+    size_t len = strlen (self->note);
+    snprintf (self->note + len, sizeof (self->note) - len, "%s%s", len ? "; " : "", text);
+}
+
 //  --------------------------------------------------------------------------
-//  Steps before the pause: nothing to undo but scratch files
+//  Steps before the pause: nothing to undo but scratch files and the
+//  leftovers claim
+
+static bool
+s_is_file (const sf_hv_disk_t *disk)
+{
+    return disk->type == SF_DISK_FILE || disk->type == SF_DISK_BLOCK;
+}
 
 static int
 s_open (task_t *self)
 {
-    if (!sf_name_is_safe (self->job_id) || streq (self->job_id, "paused"))
+    if (!sf_name_is_safe (self->job_id) || streq (self->job_id, "paused")
+    ||  streq (self->job_id, "leftovers"))
         return sf_err_set (&self->err, SF_EINVAL, "job id '%s' is not a safe name",
                            self->job_id);
     sf_imgstore_cfg_t store_cfg = { self->store_driver, self->store_path };
@@ -166,7 +228,78 @@ s_open (task_t *self)
         return -1;
     }
     self->ctx.vm = self->domain->name;
-    return sf_hv_strategy_check (self->domain, self->strategy, &self->err);
+    if (sf_hv_strategy_check (self->domain, self->strategy, &self->err))
+        return -1;
+    size_t disks = 0;
+    sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
+    for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks)) {
+        if (!sf_hv_disk_is_data (disk))
+            continue;
+        disks++;
+        if (!sf_name_is_safe (disk->target))
+            return sf_err_set (&self->err, SF_EINVAL, "disk target '%s' is not a safe name",
+                               disk->target);
+        if (disk->type == SF_DISK_RBD && !self->stor)
+            return sf_err_set (&self->err, SF_ENOTSUP, "instance '%s' has RBD disks, but "
+                               "RBD support is off on this node ([storage.rbd] ceph_conf "
+                               "is empty)", self->domain->name);
+        if (!s_is_file (disk) && disk->type != SF_DISK_RBD)
+            return sf_err_set (&self->err, SF_ENOTSUP, "disk '%s' of '%s' is neither a "
+                               "file, a block device nor RBD (%s '%s'); cannot snapshot it",
+                               disk->target, self->domain->name,
+                               *disk->protocol ? disk->protocol : "type", disk->source);
+    }
+    if (disks == 0)
+        return sf_err_set (&self->err, SF_ESTATE, "instance '%s' has no disk to snapshot",
+                           self->domain->name);
+    return 0;
+}
+
+//  RBD disks: names, sizes (this also opens the cluster connection before
+//  any pause), then claim the job and record every object it will make
+
+static int
+s_rbd_prepare (task_t *self)
+{
+    sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
+    for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks)) {
+        if (!sf_hv_disk_is_data (disk) || disk->type != SF_DISK_RBD)
+            continue;
+        rbd_t *rbd = &self->rbds [self->n_rbds++];
+        rbd->disk = disk;
+        if (sf_stor_spec_parse (disk->source, &rbd->spec, &self->err))
+            return sf_err_prefix (&self->err, "disk '%s'", disk->target);
+        snprintf (rbd->snap, sizeof (rbd->snap), "snapfleet-%s", self->job_id);
+        rbd->clone = rbd->spec;
+        if (*self->clone_pool) {
+            snprintf (rbd->clone.pool, sizeof (rbd->clone.pool), "%s", self->clone_pool);
+            *rbd->clone.nspace = 0;
+        }
+        char clone [sizeof (rbd->clone.image)];
+        snprintf (clone, sizeof (clone), "%s-%s", rbd->spec.image, rbd->snap);
+        snprintf (rbd->clone.image, sizeof (rbd->clone.image), "%s", clone);
+        if (sf_stor_size (self->stor, &rbd->spec, &disk->virtual_size, &self->err))
+            return s_ceph_failed (self);
+    }
+    if (self->n_rbds == 0)
+        return 0;
+    if (sf_leftover_claim (self->leftovers, self->job_id, &self->err))
+        return s_ceph_failed (self);
+    self->claimed = true;
+    sf_stor_obj_t objs [2 * SF_WIRE_MAX_DISKS];
+    size_t count = 0;
+    for (size_t i = 0; i < self->n_rbds; i++) {
+        objs [count++] = (sf_stor_obj_t) { .kind = SF_STOR_SNAP, .spec = self->rbds [i].spec };
+        snprintf (objs [count - 1].snap, sizeof (objs [count - 1].snap), "%s",
+                  self->rbds [i].snap);
+        if (!self->export_mode)
+            objs [count++] = (sf_stor_obj_t) { .kind = SF_STOR_CLONE,
+                                               .spec = self->rbds [i].clone };
+    }
+    if (sf_leftover_record (self->leftovers, self->job_id, objs, count, &self->err))
+        return -1;
+    self->recorded = true;
+    return 0;
 }
 
 //  Scratch directories hold only <target>.qcow2 and <target>.qcow2.tmp;
@@ -206,8 +339,9 @@ s_remove_scratch (task_t *self)
                  "left in place", self->scratch);
 }
 
-//  Fresh scratch directory with room for every disk at its virtual size
-//  (a qcow2 of the whole chain is at most that plus metadata).
+//  Fresh scratch directory with room for every disk that is copied at its
+//  virtual size (a qcow2 of the whole chain is at most that plus metadata):
+//  file disks, and RBD disks in export mode.
 
 static int
 s_scratch (task_t *self)
@@ -222,7 +356,7 @@ s_scratch (task_t *self)
     uint64_t need = 0;
     sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
     for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks))
-        if (sf_hv_disk_is_data (disk))
+        if (sf_hv_disk_is_data (disk) && (s_is_file (disk) || self->export_mode))
             need += disk->virtual_size;
     struct statvfs vfs;
     if (statvfs (self->scratch, &vfs))
@@ -240,7 +374,12 @@ s_scratch (task_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  Pause and resume
+//  Pause (or freeze) and resume (or thaw)
+
+//  file-cold suspends. rbd and mixed freeze the filesystems through the
+//  guest agent if one answers, else suspend, and say why in PAUSED. The
+//  journal entry and the guard come first either way, so that a worker
+//  that dies in the window leaves a guest that is thawed and resumed.
 
 static int
 s_pause (task_t *self)
@@ -253,7 +392,9 @@ s_pause (task_t *self)
         s_emit (self, SF_PHASE_PAUSED, 0, 0, self->note);
         return 0;
     }
-    sf_guard_entry_t entry = { .deadline_ms = sf_time_now_ms () + self->max_pause_ms };
+    bool try_freeze = self->kind != S_FILE_COLD;
+    sf_guard_entry_t entry = { .deadline_ms = sf_time_now_ms () + self->max_pause_ms,
+                               .frozen = try_freeze };
     snprintf (entry.uuid, sizeof (entry.uuid), "%s", self->domain->uuid);
     snprintf (entry.run_id, sizeof (entry.run_id), "%s", self->run_id);
     snprintf (entry.job_id, sizeof (entry.job_id), "%s", self->job_id);
@@ -262,28 +403,55 @@ s_pause (task_t *self)
     self->journaled = true;
     char *journal = sf_guard_journal_path (self->workdir, entry.uuid);
     self->guard = sf_guard_spawn (self->exe, self->uri, entry.uuid, entry.deadline_ms,
-                                  journal, &self->err);
+                                  journal, try_freeze, &self->err);
     zstr_free (&journal);
     if (!self->guard)
         return -1;
+    char why [300] = "";
+    if (try_freeze) {
+        sf_err_t freeze_err = SF_ERR_INIT;
+        self->pause_start = sf_time_mono_ms ();
+        self->pause_deadline = self->pause_start + self->max_pause_ms;
+        if (self->no_freeze)
+            sf_err_set (&freeze_err, SF_ENOTSUP, "disabled for this test");
+        else
+        if (sf_hv_fs_freeze (self->hv, self->uuid, &freeze_err) == 0) {
+            self->frozen = true;
+            self->consistency = "frozen";
+            s_emit (self, SF_PHASE_PAUSED, 0, 0, "frozen");
+            return 0;
+        }
+        snprintf (why, sizeof (why), "freeze unavailable (%s): paused instead",
+                  freeze_err.text);
+        SF_INFO (&self->ctx, "%s", why);
+    }
     self->pause_start = sf_time_mono_ms ();
     self->pause_deadline = self->pause_start + self->max_pause_ms;
     if (sf_hv_suspend (self->hv, self->uuid, &self->err))
         return -1;
     self->paused = true;
-    s_emit (self, SF_PHASE_PAUSED, 0, 0, NULL);
+    self->consistency = "paused";
+    s_emit (self, SF_PHASE_PAUSED, 0, 0, *why ? why : NULL);
     return 0;
 }
 
-//  Resume what we paused; stand the guard down; drop the journal entry.
-//  With report, RESUMED goes out as soon as the guest runs, before the
-//  guard is stopped, so the scheduler frees the pause slot at once.
-//  Returns 0, or -1 with err set to why the guest may still be paused.
+//  Thaw or resume what we froze or paused; stand the guard down; drop the
+//  journal entry. With report, RESUMED goes out as soon as the guest runs,
+//  before the guard is stopped, so the scheduler frees the pause slot at
+//  once. Returns 0, or -1 with err set to why the guest may still be
+//  frozen or paused.
 
 static int
 s_resume (task_t *self, bool report, sf_err_t *err)
 {
     int rc = 0;
+    if (self->frozen) {
+        rc = sf_hv_fs_thaw (self->hv, self->uuid, err);
+        self->pause_ms = (uint64_t) (sf_time_mono_ms () - self->pause_start);
+        self->frozen = false;
+        if (rc == 0 && report)
+            s_emit (self, SF_PHASE_RESUMED, self->pause_ms, 0, "thawed");
+    }
     if (self->paused) {
         rc = sf_hv_resume (self->hv, self->uuid, err);
         self->pause_ms = (uint64_t) (sf_time_mono_ms () - self->pause_start);
@@ -312,80 +480,226 @@ s_resume (task_t *self, bool report, sf_err_t *err)
     return rc;
 }
 
-//  The image is only consistent if the guest stayed paused (or, offline,
-//  stayed off) for the whole conversion
+//  How a failed resume or thaw is reported
+
+static const char *
+s_resume_failed (task_t *self)
+{
+    return streq (self->consistency, "frozen")
+         ? "thaw FAILED, instance's filesystems may still be frozen"
+         : "resume FAILED, instance may still be paused";
+}
+
+//  The images are only consistent if the guest stayed paused (or, offline,
+//  stayed off) for the whole window. A freeze cannot be checked from here.
 
 static int
 s_check_still (task_t *self)
 {
+    if (self->was_paused || streq (self->consistency, "frozen"))
+        return 0;
     int state;
-    int expect = self->cold ? SF_HV_PAUSED : SF_HV_SHUTOFF;
+    int expect = self->pausing ? SF_HV_PAUSED : SF_HV_SHUTOFF;
     if (sf_hv_state (self->hv, self->uuid, &state, &self->err))
         return -1;
     if (state != expect)
         return sf_err_set (&self->err, SF_ESTATE, "instance '%s' became %s during the "
-                           "conversion (expected %s); image discarded", self->domain->name,
+                           "snapshot (expected %s); images discarded", self->domain->name,
                            sf_hv_state_name (state), sf_hv_state_name (expect));
     return 0;
 }
 
 //  --------------------------------------------------------------------------
-//  Convert and store
+//  Inside the window: RBD snapshots, then file conversions
+
+static int
+s_rbd_snapshot (task_t *self)
+{
+    for (size_t i = 0; i < self->n_rbds; i++) {
+        rbd_t *rbd = &self->rbds [i];
+        int64_t start = sf_time_mono_ms ();
+        self->made = true;
+        if (sf_stor_snap_create (self->stor, &rbd->spec, rbd->snap, &self->err))
+            return s_ceph_failed (self);
+        SF_DEBUG (&self->ctx, "snapshot '%s' of '%s' in %" PRId64 " ms", rbd->snap,
+                  rbd->disk->source, sf_time_mono_ms () - start);
+    }
+    return 0;
+}
+
+//  Convert disk (as given, or source/format overridden) into a new part
+
+static int
+s_convert_one (task_t *self, const sf_hv_disk_t *disk, const char *source,
+               const char *format, int64_t deadline)
+{
+    part_t *part = &self->parts [self->n_parts++];
+    part->disk = disk;
+    part->path = zsys_sprintf ("%s/%s.qcow2", self->scratch, disk->target);
+    sf_hv_disk_t *from = NULL;
+    if (source) {
+        from = sf_hv_disk_new ();
+        from->target = strdup (disk->target);
+        from->type = SF_DISK_FILE;
+        from->source = strdup (source);
+        from->format = strdup (format);
+        from->virtual_size = disk->virtual_size;
+    }
+    int rc = sf_conv_convert (self->conv, from ? from : disk, part->path, self->pipe,
+                              deadline, &part->bytes, &self->err);
+    sf_hv_disk_destroy (&from);
+    if (rc == 0)
+        self->bytes += part->bytes;
+    return rc;
+}
 
 static int
 s_convert (task_t *self)
 {
     int64_t start = sf_time_mono_ms ();
-    int64_t deadline = self->paused ? self->pause_deadline : 0;
+    int64_t deadline = self->paused || self->frozen ? self->pause_deadline : 0;
     sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
     for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks)) {
-        if (!sf_hv_disk_is_data (disk))
+        if (!sf_hv_disk_is_data (disk) || !s_is_file (disk))
             continue;
-        if (!sf_name_is_safe (disk->target))
-            return sf_err_set (&self->err, SF_EINVAL, "disk target '%s' is not a safe name",
-                               disk->target);
-        part_t *part = &self->parts [self->n_parts++];
-        part->disk = disk;
-        part->path = zsys_sprintf ("%s/%s.qcow2", self->scratch, disk->target);
-        if (sf_conv_convert (self->conv, disk, part->path, self->pipe, deadline,
-                             &part->bytes, &self->err)) {
+        if (s_convert_one (self, disk, NULL, NULL, deadline)) {
             if (self->err.code == SF_ETIMEDOUT)
                 sf_err_set (&self->err, SF_ETIMEDOUT, "conversion of disk '%s' took "
                             "longer than max_pause (%" PRId64 " ms)", disk->target,
                             self->max_pause_ms);
             return -1;
         }
-        self->bytes += part->bytes;
     }
-    self->convert_ms = (uint64_t) (sf_time_mono_ms () - start);
-    if (self->n_parts == 0)
-        return sf_err_set (&self->err, SF_ESTATE, "instance '%s' has no disk to snapshot",
-                           self->domain->name);
-    if (self->was_paused)
-        return 0;               //  it is someone else's pause: nothing to check
-    return s_check_still (self);
+    self->convert_ms += (uint64_t) (sf_time_mono_ms () - start);
+    return 0;
 }
 
+//  The window: everything that must come from one instant
+
 static int
-s_store (task_t *self)
+s_window (task_t *self)
+{
+    if (self->pausing && s_pause (self))
+        return -1;
+    if (s_rbd_snapshot (self) || s_convert (self) || s_check_still (self))
+        return -1;
+    if (self->paused || self->frozen || self->guard) {
+        if (s_resume (self, true, &self->err))
+            return sf_err_prefix (&self->err, "%s", s_resume_failed (self));
+        SF_INFO (&self->ctx, "guest %s for %" PRIu64 " ms", self->consistency,
+                 self->pause_ms);
+    }
+    else
+    if (self->pausing)
+        s_emit (self, SF_PHASE_RESUMED, 0, 0, self->note);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  After the window: export or clone the snapshots, store the images
+
+static int
+s_rbd_export (task_t *self)
+{
+    if (!self->export_mode || self->n_rbds == 0)
+        return 0;
+    int64_t start = sf_time_mono_ms ();
+    for (size_t i = 0; i < self->n_rbds; i++) {
+        rbd_t *rbd = &self->rbds [i];
+        char *uri = sf_stor_snap_uri (self->stor, &rbd->spec, rbd->snap);
+        int rc = s_convert_one (self, rbd->disk, uri, "raw", 0);
+        zstr_free (&uri);
+        if (rc)
+            return sf_err_prefix (&self->err, "cannot export snapshot '%s' of '%s'",
+                                  rbd->snap, rbd->disk->source);
+    }
+    self->convert_ms += (uint64_t) (sf_time_mono_ms () - start);
+    return 0;
+}
+
+//  Store the part converted from disk
+
+static int
+s_store (task_t *self, part_t *part)
+{
+    sf_image_meta_t meta = { self->domain->uuid, self->domain->name, self->job_id,
+                             self->attempt, self->strategy, self->consistency,
+                             part->disk->target };
+    if (sf_imgstore_put (self->store, &meta, part->path, self->pipe,
+                         &self->images [self->n_images], &self->err))
+        return sf_err_prefix (&self->err, "cannot store disk '%s'", part->disk->target);
+    self->n_images++;
+    unlink (part->path);        //  scratch space back as soon as possible
+    return 0;
+}
+
+//  Clone mode: protect the snapshot and clone it; the clone is the image
+
+static int
+s_rbd_clone (task_t *self, rbd_t *rbd)
+{
+    if (sf_stor_snap_protect (self->stor, &rbd->spec, rbd->snap, &self->err)
+    ||  sf_stor_clone (self->stor, &rbd->spec, rbd->snap, &rbd->clone, &self->err))
+        return s_ceph_failed (self);
+    sf_image_rec_t *rec = &self->images [self->n_images++];
+    char clone [520];
+    sf_stor_spec_str (&rbd->clone, clone, sizeof (clone));
+    snprintf (rec->store, sizeof (rec->store), "rbd");
+    snprintf (rec->id, sizeof (rec->id), "%s", clone);
+    rec->path = zsys_sprintf ("rbd:%s", clone);
+    rec->size = rbd->disk->virtual_size;
+    *rec->sha256 = 0;           //  no bytes were copied
+    rec->disk_target = strdup (rbd->disk->target);
+    snprintf (rec->format, sizeof (rec->format), "raw");
+    return 0;
+}
+
+//  One image per data disk, in the domain's disk order: a converted part
+//  goes to the image store, an RBD snapshot is cloned
+
+static int
+s_upload (task_t *self)
 {
     int64_t start = sf_time_mono_ms ();
-    uint64_t stored = 0;
-    for (size_t i = 0; i < self->n_parts; i++) {
-        part_t *part = &self->parts [i];
-        sf_image_meta_t meta = { self->domain->uuid, self->domain->name, self->job_id,
-                                 self->attempt, self->strategy,
-                                 self->cold ? "paused" : "offline", part->disk->target };
-        if (sf_imgstore_put (self->store, &meta, part->path, self->pipe,
-                             &self->images [self->n_images], &self->err))
-            return sf_err_prefix (&self->err, "cannot store disk '%s'", part->disk->target);
-        stored += self->images [self->n_images++].size;
-        unlink (part->path);    //  scratch space back as soon as possible
+    sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
+    for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks)) {
+        for (size_t i = 0; i < self->n_parts; i++)
+            if (self->parts [i].disk == disk && s_store (self, &self->parts [i]))
+                return -1;
+        for (size_t i = 0; !self->export_mode && i < self->n_rbds; i++)
+            if (self->rbds [i].disk == disk && s_rbd_clone (self, &self->rbds [i]))
+                return -1;
     }
+    uint64_t stored = 0;
+    for (size_t i = 0; i < self->n_images; i++)
+        if (!streq (self->images [i].store, "rbd"))
+            stored += self->images [i].size;
     self->upload_ms = (uint64_t) (sf_time_mono_ms () - start);
     self->bytes = stored;
     s_emit (self, SF_PHASE_UPLOADED, self->upload_ms, stored, NULL);
     return 0;
+}
+
+//  The job succeeded: clones and their snapshots are its product (the
+//  entry goes); exported snapshots are removed. A removal that fails now
+//  is the sweeper's, and a note; the images are fine.
+
+static void
+s_rbd_finish (task_t *self)
+{
+    if (!self->recorded)
+        return;
+    sf_err_t err = SF_ERR_INIT;
+    if (self->export_mode) {
+        if (sf_leftover_clean (self->leftovers, self->job_id, &err)) {
+            SF_WARN (&self->ctx, "snapshots left for the leftovers sweeper: %s", err.text);
+            s_note (self, "the RBD snapshots stay until Ceph answers (leftovers sweeper)");
+        }
+    }
+    else
+    if (sf_leftover_forget (self->leftovers, self->job_id, &err))
+        SF_ERROR (&self->ctx, "%s", err.text);
+    self->recorded = false;
 }
 
 static void
@@ -393,7 +707,9 @@ s_rollback_images (task_t *self)
 {
     for (size_t i = 0; i < self->n_images; i++) {
         sf_err_t err = SF_ERR_INIT;
-        if (sf_imgstore_remove (self->store, self->images [i].id, &err))
+        //  Clones go with the job's other Ceph objects (s_rbd_cleanup)
+        if (!streq (self->images [i].store, "rbd")
+        &&  sf_imgstore_remove (self->store, self->images [i].id, &err))
             SF_ERROR (&self->ctx, "cannot roll back image '%s': %s", self->images [i].id,
                       err.text);
         sf_image_rec_release (&self->images [i]);
@@ -401,28 +717,57 @@ s_rollback_images (task_t *self)
     self->n_images = 0;
 }
 
+//  Remove what the failed job made in Ceph; what cannot go now stays in
+//  the leftovers journal
+
+static void
+s_rbd_cleanup (task_t *self)
+{
+    if (!self->recorded)
+        return;
+    sf_err_t err = SF_ERR_INIT;
+    self->recorded = false;
+    if (!self->made) {          //  nothing was created: no call to Ceph needed
+        if (sf_leftover_forget (self->leftovers, self->job_id, &err))
+            SF_ERROR (&self->ctx, "%s", err.text);
+        return;
+    }
+    char *path = sf_leftover_path (self->leftovers, self->job_id);
+    if (sf_leftover_clean (self->leftovers, self->job_id, &err)) {
+        SF_WARN (&self->ctx, "cannot remove the job's Ceph objects now (the sweeper retries "
+                 "from '%s'): %s", path, err.text);
+        size_t len = strlen (self->err.text);
+        snprintf (self->err.text + len, sizeof (self->err.text) - len, "; snapshots left "
+                  "for cleanup in '%s'", path);
+    }
+    zstr_free (&path);
+}
+
 //  --------------------------------------------------------------------------
-//  The pipelines
+//  The pipeline
 
 //  Undo everything and report. The guest comes first.
 
 static void
 s_fail (task_t *self)
 {
-    if (self->paused || self->guard || self->journaled) {
-        bool had_paused = self->paused;
+    if (self->paused || self->frozen || self->guard || self->journaled) {
+        bool had_paused = self->paused || self->frozen;
+        const char *failed = s_resume_failed (self);
         sf_err_t resume_err = SF_ERR_INIT;
         if (s_resume (self, false, &resume_err))
-            sf_err_prefix (&self->err, "resume FAILED, instance may still be paused (%s); "
-                           "after", resume_err.text);
+            sf_err_prefix (&self->err, "%s (%s); after", failed, resume_err.text);
         else
-        if (had_paused)
-            snprintf (self->err.text + strlen (self->err.text),
-                      sizeof (self->err.text) - strlen (self->err.text), "; guest resumed");
+        if (had_paused) {
+            size_t len = strlen (self->err.text);
+            snprintf (self->err.text + len, sizeof (self->err.text) - len, "; guest %s",
+                      streq (self->consistency, "frozen") ? "thawed" : "resumed");
+        }
     }
     s_rollback_images (self);
+    s_rbd_cleanup (self);
     s_remove_scratch (self);
-    if (self->cold && self->hv && !self->was_paused) {
+    if (self->pausing && self->hv && !self->was_paused) {
         int state;
         self->resumed = sf_hv_state (self->hv, self->uuid, &state, NULL) == 0
                      && state == SF_HV_RUNNING;
@@ -432,54 +777,48 @@ s_fail (task_t *self)
 }
 
 static int
-s_run_cold (task_t *self)
+s_run_steps (task_t *self)
 {
-    if (s_pause (self) || s_convert (self))
+    if (s_open (self) || s_rbd_prepare (self) || s_scratch (self) || s_cancelled (self)
+    ||  s_window (self) || s_rbd_export (self))
         return -1;
-    if (self->paused || self->guard) {
-        if (s_resume (self, true, &self->err))
-            return sf_err_prefix (&self->err, "resume FAILED, instance may still be paused");
-        SF_INFO (&self->ctx, "guest paused for %" PRIu64 " ms", self->pause_ms);
-    }
-    else
-        s_emit (self, SF_PHASE_RESUMED, 0, 0, self->note);
     s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes, NULL);
-    if (s_store (self))
+    if (s_upload (self))
         return -1;
+    s_rbd_finish (self);
+    if (!self->pausing)
+        return 0;
     int state = 0;
     if (sf_hv_state (self->hv, self->uuid, &state, &self->err))
         return -1;
     self->resumed = state == SF_HV_RUNNING;
-    if (!self->resumed && !self->was_paused)
-        snprintf (self->note, sizeof (self->note), "instance '%s' is %s after the job "
-                  "(it was resumed; something else changed it)", self->domain->name,
+    if (!self->resumed && !self->was_paused) {
+        char text [200];
+        snprintf (text, sizeof (text), "instance '%s' is %s after the job (it was "
+                  "resumed; something else changed it)", self->domain->name,
                   sf_hv_state_name (state));
+        s_note (self, text);
+    }
     return 0;
-}
-
-static int
-s_run_offline (task_t *self)
-{
-    if (s_convert (self))
-        return -1;
-    s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes, NULL);
-    return s_store (self);
 }
 
 static void
 s_run (task_t *self)
 {
     s_emit (self, SF_PHASE_QUEUED, 0, 0, NULL);
-    if (s_open (self) || s_scratch (self) || s_cancelled (self)
-    ||  (self->cold ? s_run_cold (self) : s_run_offline (self))) {
+    if (s_run_steps (self))
         s_fail (self);
-        return;
+    else {
+        s_remove_scratch (self);
+        SF_INFO (&self->ctx, "job done (%s): %zu image(s), %" PRIu64 " bytes, pause %"
+                 PRIu64 " ms, convert %" PRIu64 " ms, store %" PRIu64 " ms",
+                 self->consistency, self->n_images, self->bytes, self->pause_ms,
+                 self->convert_ms, self->upload_ms);
+        s_send_result (self, true);
     }
-    s_remove_scratch (self);
-    SF_INFO (&self->ctx, "job done: %zu image(s), %" PRIu64 " bytes, pause %" PRIu64
-             " ms, convert %" PRIu64 " ms, store %" PRIu64 " ms", self->n_images,
-             self->bytes, self->pause_ms, self->convert_ms, self->upload_ms);
-    s_send_result (self, true);
+    if (self->claimed)
+        sf_leftover_release (self->leftovers, self->job_id);
+    self->claimed = false;
 }
 
 //  --------------------------------------------------------------------------
@@ -501,7 +840,16 @@ s_task_new (const sf_task_args_t *args)
     self->store_driver = strdup (args->store.driver ? args->store.driver : "");
     self->store_path = strdup (args->store.path ? args->store.path : "");
     self->max_pause_ms = args->max_pause_ms;
-    self->cold = streq (args->strategy, "file-cold");
+    self->kind = streq (args->strategy, "rbd") ? S_RBD
+               : streq (args->strategy, "mixed") ? S_MIXED
+               : streq (args->strategy, "offline") ? S_OFFLINE : S_FILE_COLD;
+    self->pausing = self->kind != S_OFFLINE;
+    self->consistency = self->pausing ? "paused" : "offline";
+    self->no_freeze = args->no_freeze;
+    self->stor = args->stor;
+    self->leftovers = args->leftovers;
+    self->export_mode = args->rbd_mode && streq (args->rbd_mode, "export");
+    self->clone_pool = strdup (args->clone_pool ? args->clone_pool : "");
     self->ctx.job_id = self->job_id;
     return self;
 }
@@ -510,7 +858,7 @@ static void
 s_task_destroy (task_t **self_p)
 {
     task_t *self = *self_p;
-    assert (!self->guard && !self->paused);
+    assert (!self->guard && !self->paused && !self->frozen && !self->claimed);
     for (size_t i = 0; i < self->n_parts; i++)
         free (self->parts [i].path);
     for (size_t i = 0; i < self->n_images; i++)
@@ -530,6 +878,7 @@ s_task_destroy (task_t **self_p)
     free (self->conv_driver);
     free (self->store_driver);
     free (self->store_path);
+    free (self->clone_pool);
     free (self);
     *self_p = NULL;
 }
@@ -557,6 +906,7 @@ sf_task_new (const sf_task_args_t *args)
 {
     assert (args && args->job_id && args->instance_uuid && args->strategy);
     assert (args->uri && args->workdir && args->exe && args->run_id);
+    assert (!args->stor || args->leftovers);
     return zactor_new (s_task_actor, (void *) args);
 }
 
@@ -578,6 +928,33 @@ s_test_domain (FILE *file, const char *name, const char *uuid, int runstate,
         name, uuid, format, disk, runstate);
 }
 
+//  A domain whose vda is RBD image rbd_a; vdb is RBD if second has no
+//  '/' at the start, a qcow2 file if it does, absent if NULL
+
+static void
+s_test_rbd_domain (FILE *file, const char *name, const char *uuid, int runstate,
+                   const char *rbd_a, const char *second)
+{
+    fprintf (file,
+        "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>\n"
+        " <name>%s</name><uuid>%s</uuid><memory>65536</memory>\n"
+        " <os><type>hvm</type></os><devices>\n"
+        "  <disk type='network' device='disk'><driver name='qemu' type='raw'/>\n"
+        "   <source protocol='rbd' name='%s'><host name='127.0.0.1'/></source>\n"
+        "   <target dev='vda' bus='virtio'/></disk>\n", name, uuid, rbd_a);
+    if (second && *second == '/')
+        fprintf (file,
+            "  <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\n"
+            "   <source file='%s'/><target dev='vdb' bus='virtio'/></disk>\n", second);
+    else
+    if (second)
+        fprintf (file,
+            "  <disk type='network' device='disk'><driver name='qemu' type='raw'/>\n"
+            "   <source protocol='rbd' name='%s'><host name='127.0.0.1'/></source>\n"
+            "   <target dev='vdb' bus='virtio'/></disk>\n", second);
+    fprintf (file, " </devices><test:runstate>%d</test:runstate>\n</domain>\n", runstate);
+}
+
 char *
 sf_task_test_node (const char *dir)
 {
@@ -586,7 +963,8 @@ sf_task_test_node (const char *dir)
         "qemu-img create -q -f qcow2 -F raw -b %s/base.raw run.qcow2 && "
         "qemu-img create -q -f qcow2 held.qcow2 2M && "
         "head -c 1048576 /dev/urandom > off.raw && "
-        "qemu-img create -q -f qcow2 huge.qcow2 1P", dir, dir);
+        "qemu-img create -q -f qcow2 huge.qcow2 1P && "
+        "qemu-img create -q -f qcow2 mix.qcow2 2M", dir, dir);
     int rc = system (cmd);              //  test setup only, not product code
     assert (rc == 0);
     zstr_free (&cmd);
@@ -606,6 +984,11 @@ sf_task_test_node (const char *dir)
     disk = zsys_sprintf ("%s/huge.qcow2", dir);
     s_test_domain (file, "huge", SF_TEST_HUGE_UUID, 1, disk, "qcow2");
     zstr_free (&disk);
+    s_test_rbd_domain (file, "ceph", SF_TEST_CEPH_UUID, 1, "rbd/ceph-a", "rbd/ceph-b");
+    disk = zsys_sprintf ("%s/mix.qcow2", dir);
+    s_test_rbd_domain (file, "mix", SF_TEST_MIX_UUID, 1, "rbd/mix-a", disk);
+    zstr_free (&disk);
+    s_test_rbd_domain (file, "cephoff", SF_TEST_CEPHOFF_UUID, 5, "rbd/off-a", NULL);
     fprintf (file, "</node>\n");
     fclose (file);
     char *uri = zsys_sprintf ("test://%s", path);
@@ -617,7 +1000,8 @@ sf_task_test_node (const char *dir)
 //  event phases in order as letters (q p r c u), for compact asserts.
 
 static sf_envelope_t *
-s_test_job (sf_task_args_t *args, char *phases, bool cancel_when_paused)
+s_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paused,
+                 char *paused_text, size_t size)
 {
     zactor_t *task = sf_task_new (args);
     assert (task);
@@ -638,6 +1022,8 @@ s_test_job (sf_task_args_t *args, char *phases, bool cancel_when_paused)
         else {
             assert (env->body_case == SF_BODY_JOB_EVENT);
             phases [count++] = "?qprcudf" [env->job_event->phase];
+            if (env->job_event->phase == SF_PHASE_PAUSED && paused_text)
+                snprintf (paused_text, size, "%s", env->job_event->text);
             if (cancel_when_paused && env->job_event->phase == SF_PHASE_PAUSED)
                 zstr_send (task, "CANCEL");
             sf_wire_free (&env);
@@ -648,6 +1034,12 @@ s_test_job (sf_task_args_t *args, char *phases, bool cancel_when_paused)
     }
     zactor_destroy (&task);
     return result;
+}
+
+static sf_envelope_t *
+s_test_job (sf_task_args_t *args, char *phases, bool cancel_when_paused)
+{
+    return s_test_job_text (args, phases, cancel_when_paused, NULL, 0);
 }
 
 static int
@@ -730,6 +1122,270 @@ s_test_failures (sf_task_args_t *args, const char *store)
     assert (s_test_count (args->workdir) <= 1);     //  at most paused/
 }
 
+//  --------------------------------------------------------------------------
+//  RBD strategies against the fake cluster
+
+typedef struct {
+    sf_stor_fake_t *fake;
+    sf_stor_t *stor;
+    sf_leftover_t *leftovers;
+    char *workdir;
+    char *store;
+} rbd_env_t;
+
+static void
+s_test_no_journal (const char *workdir, const char *uuid)
+{
+    char *journal = sf_guard_journal_path (workdir, uuid);
+    assert (!zsys_file_exists (journal));
+    zstr_free (&journal);
+}
+
+//  rbd, clone mode: frozen (the mock has an "agent"), both snapshots
+//  inside the window, clones are the images
+
+static void
+s_test_rbd_clone (sf_task_args_t *args, rbd_env_t *env)
+{
+    char phases [16], paused [512];
+    sf_stor_fake_delay (env->fake, 150);        //  each snapshot takes 150 ms
+    args->job_id = "R1";
+    sf_envelope_t *res_env = s_test_job_text (args, phases, false, paused, sizeof (paused));
+    sf_job_result_t *res = res_env->job_result;
+    assert (res->ok && res->resumed && streq (phases, "qprcu") && !res->error);
+    assert (streq (res->strategy, "rbd") && streq (res->consistency, "frozen"));
+    assert (streq (paused, "frozen"));
+    assert (res->pause_ms >= 300);              //  both snapshots inside the window
+    assert (res->n_images == 2 && res->bytes == 0);
+    sf_image_t *img = res->images [0];
+    assert (streq (img->store, "rbd") && streq (img->id, "rbd/ceph-a-snapfleet-R1"));
+    assert (streq (img->path, "rbd:rbd/ceph-a-snapfleet-R1") && streq (img->format, "raw"));
+    assert (streq (img->sha256, "") && img->size == 4 << 20);
+    assert (streq (img->disk_target, "vda"));
+    assert (streq (res->images [1]->id, "rbd/ceph-b-snapfleet-R1"));
+    assert (sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-R1!"));
+    assert (sf_stor_fake_has (env->fake, "rbd/ceph-b@snapfleet-R1!"));
+    assert (sf_stor_fake_has (env->fake, "rbd/ceph-b-snapfleet-R1"));
+    assert (sf_stor_fake_objects (env->fake) == 4);
+    assert (sf_leftover_count (env->leftovers) == 0);   //  the product is kept
+    s_test_no_journal (args->workdir, SF_TEST_CEPH_UUID);
+    sf_wire_free (&res_env);
+
+    //  No agent: paused instead, and the PAUSED event says why; clones go
+    //  to clone_pool
+    args->job_id = "R2";
+    args->no_freeze = true;
+    args->clone_pool = "backup";
+    res_env = s_test_job_text (args, phases, false, paused, sizeof (paused));
+    res = res_env->job_result;
+    assert (res->ok && res->resumed && streq (res->consistency, "paused"));
+    assert (streq (paused, "freeze unavailable (disabled for this test): paused instead"));
+    assert (res->pause_ms >= 300);
+    assert (streq (res->images [0]->id, "backup/ceph-a-snapfleet-R2"));
+    assert (sf_stor_fake_has (env->fake, "backup/ceph-b-snapfleet-R2"));
+    s_test_no_journal (args->workdir, SF_TEST_CEPH_UUID);
+    sf_wire_free (&res_env);
+    args->no_freeze = false;
+    args->clone_pool = NULL;
+    sf_stor_fake_delay (env->fake, 0);
+}
+
+//  mixed: one window holds the RBD snapshot and the file conversion (the
+//  fake converter takes 300 ms); export mode; offline
+
+static void
+s_test_rbd_more (sf_task_args_t *args, rbd_env_t *env)
+{
+    char phases [16];
+    args->job_id = "R3";
+    args->strategy = "mixed";
+    args->instance_uuid = SF_TEST_MIX_UUID;
+    sf_stor_fake_delay (env->fake, 100);
+    sf_envelope_t *res_env = s_test_job (args, phases, false);
+    sf_job_result_t *res = res_env->job_result;
+    assert (res->ok && streq (phases, "qprcu") && streq (res->consistency, "frozen"));
+    assert (res->pause_ms >= 400 && res->convert_ms >= 300);
+    assert (res->n_images == 2);
+    assert (streq (res->images [0]->store, "rbd") && streq (res->images [1]->store, "dir"));
+    assert (streq (res->images [1]->disk_target, "vdb"));
+    assert (res->bytes == res->images [1]->size && res->bytes > 0);
+    sf_wire_free (&res_env);
+    sf_stor_fake_delay (env->fake, 0);
+
+    //  Export: the snapshot goes through qemu-img into the dir store, and
+    //  no snapshot is left in the pool
+    args->job_id = "R4";
+    args->rbd_mode = "export";
+    size_t before = sf_stor_fake_objects (env->fake);
+    res_env = s_test_job (args, phases, false);
+    res = res_env->job_result;
+    assert (res->ok && streq (phases, "qprcu") && res->n_images == 2);
+    assert (streq (res->images [0]->store, "dir") && streq (res->images [0]->disk_target, "vda"));
+    assert (strlen (res->images [0]->sha256) == 64);
+    assert (!sf_stor_fake_has (env->fake, "rbd/mix-a@snapfleet-R4"));
+    assert (sf_stor_fake_objects (env->fake) == before);
+    assert (sf_leftover_count (env->leftovers) == 0);
+    sf_wire_free (&res_env);
+    args->rbd_mode = NULL;
+
+    //  Offline: no pause, the snapshot and its clone
+    args->job_id = "R5";
+    args->strategy = "offline";
+    args->instance_uuid = SF_TEST_CEPHOFF_UUID;
+    res_env = s_test_job (args, phases, false);
+    res = res_env->job_result;
+    assert (res->ok && streq (phases, "qcu") && streq (res->consistency, "offline"));
+    assert (res->pause_ms == 0 && res->n_images == 1);
+    assert (sf_stor_fake_has (env->fake, "rbd/off-a-snapfleet-R5"));
+    sf_wire_free (&res_env);
+    args->strategy = "rbd";
+    args->instance_uuid = SF_TEST_CEPH_UUID;
+}
+
+//  Every failure thaws or resumes the guest and leaves nothing in Ceph
+
+static void
+s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
+{
+    char phases [16];
+    size_t before = sf_stor_fake_objects (env->fake);
+    //  A snapshot fails
+    args->job_id = "F1";
+    sf_stor_fake_fail (env->fake, "snap_create", EIO);
+    sf_envelope_t *res_env = s_test_job (args, phases, false);
+    sf_job_result_t *res = res_env->job_result;
+    assert (!res->ok && res->resumed && streq (phases, "qp"));
+    assert (res->error->code == SF_ECEPH);
+    assert (strstr (res->error->text, "ceph: cannot snapshot 'rbd/ceph-a' as "
+                    "'snapfleet-F1': Input/output error; guest thawed"));
+    sf_wire_free (&res_env);
+    //  The same while paused instead of frozen
+    args->job_id = "F2";
+    args->no_freeze = true;
+    sf_stor_fake_fail (env->fake, "snap_create", EIO);
+    res_env = s_test_job (args, phases, false);
+    res = res_env->job_result;
+    assert (!res->ok && res->resumed && strstr (res->error->text, "; guest resumed"));
+    sf_wire_free (&res_env);
+    args->no_freeze = false;
+    //  The clone fails after both snapshots: they are removed again
+    args->job_id = "F3";
+    sf_stor_fake_fail (env->fake, "clone", ENOSPC);
+    res_env = s_test_job (args, phases, false);
+    res = res_env->job_result;
+    assert (!res->ok && res->resumed && streq (phases, "qprc"));
+    assert (res->error->code == SF_ECEPH && strstr (res->error->text, "ceph: cannot clone"));
+    assert (res->n_images == 0);
+    assert (!sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-F3"));
+    sf_wire_free (&res_env);
+    //  Cancelled inside a mixed window (during the file conversion)
+    args->job_id = "F4";
+    args->strategy = "mixed";
+    args->instance_uuid = SF_TEST_MIX_UUID;
+    res_env = s_test_job (args, phases, true);
+    res = res_env->job_result;
+    assert (!res->ok && res->resumed && res->error->code == SF_ECANCELED);
+    assert (!sf_stor_fake_has (env->fake, "rbd/mix-a@snapfleet-F4"));
+    sf_wire_free (&res_env);
+    args->strategy = "rbd";
+    args->instance_uuid = SF_TEST_CEPH_UUID;
+    assert (sf_stor_fake_objects (env->fake) == before);
+    assert (sf_leftover_count (env->leftovers) == 0);
+    s_test_no_journal (args->workdir, SF_TEST_CEPH_UUID);
+
+    //  The cluster goes away at the snapshot: the job fails at op_timeout
+    //  with SF_ECEPH, the guest is thawed, the objects are journaled; once
+    //  the cluster is back the sweeper removes them
+    args->job_id = "F5";
+    sf_stor_fake_hang_at (env->fake, "snap_create");
+    int64_t start = sf_time_mono_ms ();
+    res_env = s_test_job (args, phases, false);
+    res = res_env->job_result;
+    assert (!res->ok && res->resumed && res->error->code == SF_ECEPH);
+    assert (strstr (res->error->text, "ceph: snapshot of 'rbd/ceph-a' timed out after "
+                    "500ms (cluster unreachable?)"));
+    assert (strstr (res->error->text, "; guest thawed"));
+    assert (strstr (res->error->text, "snapshots left for cleanup in"));
+    assert (res->pause_ms >= 500 && res->pause_ms < 5000);
+    assert (sf_time_mono_ms () - start < 10000);
+    sf_wire_free (&res_env);
+    assert (sf_leftover_count (env->leftovers) == 1);
+    char *entry = sf_leftover_path (env->leftovers, "F5");
+    char *cmd = zsys_sprintf ("grep -q '^snap rbd/ceph-a@snapfleet-F5$' %s && "
+                              "grep -q '^clone rbd/ceph-b-snapfleet-F5$' %s", entry, entry);
+    assert (system (cmd) == 0);         //  test check only
+    zstr_free (&cmd);
+    zstr_free (&entry);
+    s_test_no_journal (args->workdir, SF_TEST_CEPH_UUID);
+    assert (sf_leftover_sweep (env->leftovers) == 0);  //  still away
+    sf_stor_fake_hang (env->fake, false);
+    for (int i = 0; i < 500 && sf_stor_hung (env->stor); i++)
+        zclock_sleep (10);
+    assert (sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-F5"));  //  it did happen
+    assert (sf_leftover_sweep (env->leftovers) == 1);
+    assert (sf_leftover_count (env->leftovers) == 0);
+    assert (sf_stor_fake_objects (env->fake) == before);
+
+    //  The cluster is away before the window: nothing paused, nothing left
+    args->job_id = "F6";
+    sf_stor_fake_hang (env->fake, true);
+    res_env = s_test_job (args, phases, false);
+    res = res_env->job_result;
+    assert (!res->ok && streq (phases, "q") && res->error->code == SF_ECEPH);
+    assert (strstr (res->error->text, "size query of 'rbd/ceph-a' timed out"));
+    sf_wire_free (&res_env);
+    sf_stor_fake_hang (env->fake, false);
+    for (int i = 0; i < 500 && sf_stor_hung (env->stor); i++)
+        zclock_sleep (10);
+    assert (sf_leftover_count (env->leftovers) == 0);
+
+    //  Not for this instance or this node
+    args->job_id = "F7";
+    args->strategy = "mixed";
+    res_env = s_test_job (args, phases, false);
+    assert (res_env->job_result->error->code == SF_ESTATE);
+    assert (strstr (res_env->job_result->error->text, "(storage class rbd, running)"));
+    sf_wire_free (&res_env);
+    args->strategy = "rbd";
+    sf_stor_t *stor = args->stor;
+    args->stor = NULL;
+    res_env = s_test_job (args, phases, false);
+    assert (res_env->job_result->error->code == SF_ENOTSUP);
+    assert (strstr (res_env->job_result->error->text, "RBD support is off"));
+    sf_wire_free (&res_env);
+    args->stor = stor;
+}
+
+static void
+s_test_rbd (const char *dir, const char *uri, const char *exe)
+{
+    sf_err_t err = SF_ERR_INIT;
+    rbd_env_t env;
+    env.fake = sf_stor_fake_new ();
+    const char *images [] = { "rbd/ceph-a", "rbd/ceph-b", "rbd/mix-a", "rbd/off-a" };
+    for (size_t i = 0; i < 4; i++)
+        sf_stor_fake_add (env.fake, images [i], 4 << 20);
+    sf_stor_cfg_t cfg = { "fake", "/etc/ceph/ceph.conf", "admin", "", 500, env.fake };
+    env.stor = sf_stor_new (&cfg, &err);
+    env.workdir = zsys_sprintf ("%s/work-rbd", dir);
+    env.store = zsys_sprintf ("%s/images-rbd", dir);
+    env.leftovers = sf_leftover_new (env.workdir, env.stor, &err);
+    assert (env.stor && env.leftovers);
+    sf_task_args_t args = { "R1", 1, SF_TEST_CEPH_UUID, "rbd", uri, env.workdir, exe,
+                            "run-test", 60000, { "dir", env.store }, "fake", env.stor,
+                            env.leftovers, NULL, NULL, false };
+    s_test_rbd_clone (&args, &env);
+    s_test_rbd_more (&args, &env);
+    s_test_rbd_failures (&args, &env);
+    sf_leftover_destroy (&env.leftovers);
+    sf_stor_destroy (&env.stor);
+    for (int i = 0; i < 500 && sf_stor_fake_active (env.fake); i++)
+        zclock_sleep (10);
+    sf_stor_fake_destroy (&env.fake);
+    zstr_free (&env.workdir);
+    zstr_free (&env.store);
+}
+
 void
 sf_task_test (bool verbose)
 {
@@ -746,7 +1402,8 @@ sf_task_test (bool verbose)
     assert (len > 0);
     exe [len] = 0;
     sf_task_args_t args = { "J1", 1, SF_TEST_RUN_UUID, "file-cold", uri, workdir, exe,
-                            "run-test", 60000, { "dir", store }, NULL };
+                            "run-test", 60000, { "dir", store }, NULL, NULL, NULL, NULL,
+                            NULL, false };
     s_test_cold (&args, store);
     char *cmd = zsys_sprintf ("rm -f %s/*", store);
     assert (system (cmd) == 0);
@@ -787,6 +1444,8 @@ sf_task_test (bool verbose)
     assert (system (cmd) == 0);
     zstr_free (&cmd);
     zstr_free (&scratch);
+    //  RBD, mixed, offline with RBD disks (fake cluster)
+    s_test_rbd (dir, uri, exe);
     //  An unsafe job id never becomes a path
     args.job_id = "paused";
     env = s_test_job (&args, phases, false);

@@ -2,16 +2,30 @@
     sf_task - one snapshot job, run as a zactor so that the agent's event
     loop never blocks on libvirt, qemu-img or the image store
 
-    Strategies:
+    Strategies (contract.md, contract-rbd.md):
       file-cold  check scratch space, journal + pause guard, suspend, emit
                  PAUSED, convert every data disk to <workdir>/<job>/
                  <target>.qcow2, resume, emit RESUMED (ms = pause_ms) and
                  CONVERTED, store every image, emit UPLOADED, confirm the
                  guest runs (result.resumed), remove the scratch files.
-      offline    (shut-off domain) convert directly and store; no pause.
-    Every failure after the suspend resumes the guest (the error says if
-    that failed too), removes scratch files and rolls back stored images.
-    A guest that was already paused before the job is converted as it is
+      rbd        record the Ceph objects the job will make (sf_leftover),
+                 journal + guard, freeze the guest's filesystems (or, if no
+                 guest agent answers, suspend it: the PAUSED text says why),
+                 snapshot every RBD disk, thaw/resume; then per disk clone
+                 the snapshot (mode clone: protect + clone, an Image with
+                 store "rbd") or export it with qemu-img into the image
+                 store and remove the snapshot (mode export).
+      mixed      the same, with the file disks' conversions inside the one
+                 freeze-or-pause window, after the RBD snapshots.
+      offline    (shut-off domain) no pause: snapshot RBD disks, convert
+                 file disks, then as above.
+    pause_ms runs from the start of the freeze/suspend call to the return
+    of the thaw/resume call. consistency: "frozen", "paused" or "offline".
+    Every failure after the freeze or suspend thaws/resumes the guest (the
+    error says if that failed too), removes scratch files, rolls back stored
+    images and removes the snapshots and clones the job made; what Ceph
+    cannot remove now stays in the leftovers journal for the sweeper.
+    A guest that was already paused before the job is snapshotted as it is
     and left paused: only what the task paused is resumed.
 
     The actor talks to its owner on the pipe:
@@ -30,7 +44,7 @@ typedef struct {
     const char *job_id;
     uint32_t attempt;
     const char *instance_uuid;
-    const char *strategy;           //  "file-cold" or "offline"
+    const char *strategy;           //  "file-cold", "rbd", "mixed", "offline"
     const char *uri;                //  hypervisor
     const char *workdir;            //  scratch + journal
     const char *exe;                //  this program, for the pause guard
@@ -38,6 +52,11 @@ typedef struct {
     int64_t max_pause_ms;           //  guard deadline
     sf_imgstore_cfg_t store;        //  where images go
     const char *conv_driver;        //  NULL = "qemu-img"; "fake" in unit tests
+    sf_stor_t *stor;                //  RBD storage (borrowed), NULL = RBD off
+    sf_leftover_t *leftovers;       //  Ceph objects journal (borrowed); with stor
+    const char *rbd_mode;           //  "clone" (NULL means this) or "export"
+    const char *clone_pool;         //  NULL or "" = each image's own pool
+    bool no_freeze;                 //  unit tests: act as if no agent answered
 } sf_task_args_t;
 
 //  Start the job in a new actor. Returns the actor (caller destroys it
@@ -55,7 +74,9 @@ int
 
 //  For self tests: write disk files and a libvirt test:// node file into
 //  dir, with domains 'run' (running, qcow2 on a raw base), 'held' (paused),
-//  'off' (shut off, raw) and 'huge' (running, 1 PiB virtual size).
+//  'off' (shut off, raw), 'huge' (running, 1 PiB virtual size), 'ceph'
+//  (running, vda rbd/ceph-a and vdb rbd/ceph-b), 'mix' (running, vda
+//  rbd/mix-a, vdb a qcow2) and 'cephoff' (shut off, vda rbd/off-a).
 //  Returns the test:// URI (caller frees).
 char *
     sf_task_test_node (const char *dir);
@@ -64,6 +85,9 @@ char *
 #define SF_TEST_HELD_UUID   "00000000-0000-4000-8000-000000000002"
 #define SF_TEST_OFF_UUID    "00000000-0000-4000-8000-000000000003"
 #define SF_TEST_HUGE_UUID   "00000000-0000-4000-8000-000000000004"
+#define SF_TEST_CEPH_UUID   "00000000-0000-4000-8000-000000000005"
+#define SF_TEST_MIX_UUID    "00000000-0000-4000-8000-000000000006"
+#define SF_TEST_CEPHOFF_UUID "00000000-0000-4000-8000-000000000007"
 
 //  Self test of this class
 void

@@ -16,6 +16,8 @@
 #include "sf_hv.h"
 #include "sf_conv.h"
 #include "sf_imgstore.h"
+#include "sf_stor.h"
+#include "sf_leftover.h"
 #include "sf_guard.h"
 #include "sf_scan.h"
 #include "sf_task.h"

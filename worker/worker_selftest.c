@@ -21,6 +21,8 @@ static const test_item_t s_tests [] = {
     { "sf_hv", sf_hv_test },
     { "sf_conv", sf_conv_test },
     { "sf_imgstore", sf_imgstore_test },
+    { "sf_stor", sf_stor_test },
+    { "sf_leftover", sf_leftover_test },
     { "sf_guard", sf_guard_test },
     { "sf_scan", sf_scan_test },
     { "sf_task", sf_task_test },

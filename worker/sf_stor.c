@@ -1,0 +1,866 @@
+/*  =========================================================================
+    sf_stor - block-storage interface: dispatch, the deadline on every
+    driver call, image specs and object lines
+
+    Three reference-counted pieces, all guarded by core->lock:
+      core  the driver and the configuration; held by the sf_stor_t and by
+            every call thread, so a thread that outlives sf_stor_destroy
+            still has what it needs
+      conn  one cluster connection; held by the core while it is current
+            and by every call thread using it. A timeout or a failed
+            connect makes it not current; the last holder disconnects it.
+      call  one driver call; owned by the caller until the deadline, by
+            its thread after that (an abandoned call frees itself)
+    =========================================================================
+*/
+#include "sf_worker_classes.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#define S_MAX_HUNG      8           //  abandoned calls still running, at most
+
+typedef enum {
+    S_OP_SIZE,
+    S_OP_SNAP_CREATE,
+    S_OP_SNAP_PROTECT,
+    S_OP_SNAP_REMOVE,
+    S_OP_CLONE,
+    S_OP_CLONE_REMOVE,
+    S_OP_LIST,
+    S_OP_LAST,
+} op_t;
+
+typedef struct {
+    pthread_mutex_t lock;           //  guards everything below and conns, calls
+    size_t refs;                    //  the sf_stor_t + running call threads
+    const sf_stor_driver_t *driver;
+    sf_stor_cfg_t cfg;              //  strings owned, fake borrowed
+    struct _conn_t *conn;           //  current connection, NULL = open anew
+    size_t hung;                    //  abandoned calls not returned yet
+} core_t;
+
+typedef struct _conn_t {
+    size_t refs;                    //  core (while current) + call threads
+    pthread_mutex_t open_lock;      //  one connect at a time
+    void *handle;                   //  the driver's, NULL until connected
+    bool failed;                    //  connect failed: never used again
+    sf_err_t open_err;              //  why
+} conn_t;
+
+typedef struct {
+    op_t op;
+    sf_stor_spec_t spec;
+    sf_stor_spec_t clone;
+    char snap [256];
+    char prefix [64];
+    uint64_t size;                  //  out: S_OP_SIZE
+    zlistx_t *objs;                 //  out: S_OP_LIST (owned)
+    int rc;
+    sf_err_t err;
+    bool done;                      //  the thread has finished
+    bool abandoned;                 //  the caller has given up
+    pthread_cond_t cond;
+    core_t *core;                   //  a reference
+    conn_t *conn;                   //  a reference
+} call_t;
+
+//  Structure of our class
+
+struct _sf_stor_t {
+    core_t *core;                   //  a reference
+};
+
+SF_LOG_MODULE ("worker.stor");
+
+static const sf_stor_driver_t *s_drivers [] = {
+#ifdef SF_WITH_RBD
+    &sf_stor_rbd_driver,
+#endif
+    &sf_stor_fake_driver,
+    NULL
+};
+
+//  --------------------------------------------------------------------------
+//  Reference counting (callers hold core->lock for the counts; the frees
+//  happen after it is released)
+
+static void
+s_conn_free (core_t *core, conn_t *conn)
+{
+    if (conn->handle)
+        core->driver->disconnect (conn->handle);
+    pthread_mutex_destroy (&conn->open_lock);
+    free (conn);
+}
+
+static void
+s_core_free (core_t *core)
+{
+    assert (!core->conn && core->refs == 0);
+    pthread_mutex_destroy (&core->lock);
+    free ((char *) core->cfg.driver);
+    free ((char *) core->cfg.ceph_conf);
+    free ((char *) core->cfg.client_id);
+    free ((char *) core->cfg.keyring);
+    free (core);
+}
+
+static void
+s_obj_destroy (sf_stor_obj_t **obj_p)
+{
+    free (*obj_p);
+    *obj_p = NULL;
+}
+
+static void
+s_call_free (call_t *call)
+{
+    zlistx_destroy (&call->objs);
+    pthread_cond_destroy (&call->cond);
+    free (call);
+}
+
+//  --------------------------------------------------------------------------
+//  Constructor
+
+sf_stor_t *
+sf_stor_new (const sf_stor_cfg_t *cfg, sf_err_t *err)
+{
+    assert (cfg);
+    const char *name = cfg->driver ? cfg->driver : "rbd";
+    const sf_stor_driver_t *driver = NULL;
+    for (const sf_stor_driver_t **entry = s_drivers; *entry; entry++)
+        if (streq ((*entry)->name, name))
+            driver = *entry;
+    if (!driver) {
+        sf_err_set (err, SF_EINVAL, "unknown storage driver '%s'%s", name,
+                    streq (name, "rbd") ? " (built without librbd)" : "");
+        return NULL;
+    }
+    if (streq (name, "fake") && !cfg->fake) {
+        sf_err_set (err, SF_EINVAL, "the fake storage driver needs a fake cluster");
+        return NULL;
+    }
+    if (cfg->op_timeout_ms <= 0) {
+        sf_err_set (err, SF_EINVAL, "storage op_timeout must be positive");
+        return NULL;
+    }
+    core_t *core = (core_t *) zmalloc (sizeof (core_t));
+    pthread_mutex_init (&core->lock, NULL);
+    core->refs = 1;
+    core->driver = driver;
+    core->cfg.driver = strdup (name);
+    core->cfg.ceph_conf = strdup (cfg->ceph_conf ? cfg->ceph_conf : "");
+    core->cfg.client_id = strdup (cfg->client_id && *cfg->client_id ? cfg->client_id
+                                                                    : "admin");
+    core->cfg.keyring = strdup (cfg->keyring ? cfg->keyring : "");
+    core->cfg.op_timeout_ms = cfg->op_timeout_ms;
+    core->cfg.fake = cfg->fake;
+    sf_stor_t *self = (sf_stor_t *) zmalloc (sizeof (sf_stor_t));
+    self->core = core;
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  Destructor
+
+void
+sf_stor_destroy (sf_stor_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_stor_t *self = *self_p;
+        core_t *core = self->core;
+        pthread_mutex_lock (&core->lock);
+        conn_t *conn = core->conn;
+        core->conn = NULL;
+        bool last_conn = conn && --conn->refs == 0;
+        bool last_core = --core->refs == 0;
+        pthread_mutex_unlock (&core->lock);
+        if (last_conn)
+            s_conn_free (core, conn);
+        if (last_core)
+            s_core_free (core);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  The call thread
+
+//  Connect conn if nobody has yet. Returns 0 or -1 with err.
+
+static int
+s_conn_ready (core_t *core, conn_t *conn, sf_err_t *err)
+{
+    pthread_mutex_lock (&conn->open_lock);
+    if (!conn->handle && !conn->failed) {
+        int64_t start = sf_time_mono_ms ();
+        if (core->driver->connect (&core->cfg, &conn->handle, &conn->open_err)) {
+            conn->failed = true;
+            conn->handle = NULL;
+        }
+        else
+            SF_DEBUG (NULL, "connected to ceph as 'client.%s' in %" PRId64 " ms",
+                      core->cfg.client_id, sf_time_mono_ms () - start);
+    }
+    int rc = conn->handle ? 0 : -1;
+    if (rc)
+        *err = conn->open_err;
+    pthread_mutex_unlock (&conn->open_lock);
+    return rc;
+}
+
+static int
+s_call_op (const sf_stor_driver_t *driver, void *handle, call_t *call, sf_err_t *err)
+{
+    switch (call->op) {
+        case S_OP_SIZE:
+            return driver->size (handle, &call->spec, &call->size, err);
+        case S_OP_SNAP_CREATE:
+            return driver->snap_create (handle, &call->spec, call->snap, err);
+        case S_OP_SNAP_PROTECT:
+            return driver->snap_protect (handle, &call->spec, call->snap, err);
+        case S_OP_SNAP_REMOVE:
+            return driver->snap_remove (handle, &call->spec, call->snap, err);
+        case S_OP_CLONE:
+            return driver->clone (handle, &call->spec, call->snap, &call->clone, err);
+        case S_OP_CLONE_REMOVE:
+            return driver->clone_remove (handle, &call->clone, err);
+        case S_OP_LIST:
+            return driver->list (handle, &call->spec, call->prefix, call->objs, err);
+        default:
+            return sf_err_set (err, SF_EINVAL, "bad storage operation %d", (int) call->op);
+    }
+}
+
+static void *
+s_call_thread (void *arg)
+{
+    call_t *call = (call_t *) arg;
+    core_t *core = call->core;
+    conn_t *conn = call->conn;
+    sf_err_t err = SF_ERR_INIT;
+    int rc = s_conn_ready (core, conn, &err);
+    if (rc == 0)
+        rc = s_call_op (core->driver, conn->handle, call, &err);
+
+    pthread_mutex_lock (&core->lock);
+    if (conn->failed && core->conn == conn) {
+        core->conn = NULL;          //  the next call connects anew
+        conn->refs--;               //  never the last: we hold one
+    }
+    call->rc = rc;
+    call->err = err;
+    call->done = true;
+    bool abandoned = call->abandoned;
+    if (abandoned)
+        core->hung--;
+    else
+        pthread_cond_signal (&call->cond);
+    bool last_conn = --conn->refs == 0;
+    bool last_core = --core->refs == 0;
+    pthread_mutex_unlock (&core->lock);
+
+    if (abandoned) {
+        SF_NOTICE (NULL, "an abandoned ceph call returned after its deadline (%s)",
+                   rc ? err.text : "ok");
+        s_call_free (call);
+    }
+    if (last_conn)
+        s_conn_free (core, conn);
+    if (last_core)
+        s_core_free (core);
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  The caller's side: start the thread, wait until done or the deadline
+
+static const char *
+s_duration (int64_t ms, char *buf, size_t size)
+{
+    if (ms % 1000 == 0)
+        snprintf (buf, size, "%" PRId64 "s", ms / 1000);
+    else
+        snprintf (buf, size, "%" PRId64 "ms", ms);
+    return buf;
+}
+
+//  What a call does, for the timeout message: "snapshot of 'rbd/vm1'"
+
+static void
+s_call_subject (const call_t *call, char *buf, size_t size)
+{
+    char spec [520], clone [520];
+    sf_stor_spec_str (&call->spec, spec, sizeof (spec));
+    sf_stor_spec_str (&call->clone, clone, sizeof (clone));
+    switch (call->op) {
+        case S_OP_SIZE:
+            snprintf (buf, size, "size query of '%s'", spec);
+            break;
+        case S_OP_SNAP_CREATE:
+            snprintf (buf, size, "snapshot of '%s'", spec);
+            break;
+        case S_OP_SNAP_PROTECT:
+            snprintf (buf, size, "protection of snapshot '%s@%s'", spec, call->snap);
+            break;
+        case S_OP_SNAP_REMOVE:
+            snprintf (buf, size, "removal of snapshot '%s@%s'", spec, call->snap);
+            break;
+        case S_OP_CLONE:
+            snprintf (buf, size, "clone of '%s@%s'", spec, call->snap);
+            break;
+        case S_OP_CLONE_REMOVE:
+            snprintf (buf, size, "removal of clone '%s'", clone);
+            break;
+        default:
+            snprintf (buf, size, "listing of '%s'", spec);
+            break;
+    }
+}
+
+static call_t *
+s_call_new (op_t op, const sf_stor_spec_t *spec, const char *snap)
+{
+    call_t *call = (call_t *) zmalloc (sizeof (call_t));
+    call->op = op;
+    if (spec)
+        call->spec = *spec;
+    if (snap)
+        snprintf (call->snap, sizeof (call->snap), "%s", snap);
+    pthread_condattr_t attr;
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (&call->cond, &attr);
+    pthread_condattr_destroy (&attr);
+    return call;
+}
+
+//  Run call with the deadline. On return the call is finished and still
+//  the caller's (returns 0/-1 with call->rc, call->err), or it was
+//  abandoned (returns -1 with err, and *call_p is NULL).
+
+static int
+s_call (sf_stor_t *self, call_t **call_p, sf_err_t *err)
+{
+    call_t *call = *call_p;
+    core_t *core = self->core;
+    char subject [1200];
+    s_call_subject (call, subject, sizeof (subject));
+
+    pthread_mutex_lock (&core->lock);
+    if (core->hung >= S_MAX_HUNG) {
+        size_t hung = core->hung;
+        pthread_mutex_unlock (&core->lock);
+        return sf_err_set (err, SF_ETIMEDOUT, "ceph: %s not tried: %zu earlier calls "
+                           "have not returned (cluster unreachable?)", subject, hung);
+    }
+    if (!core->conn) {
+        core->conn = (conn_t *) zmalloc (sizeof (conn_t));
+        core->conn->refs = 1;
+        pthread_mutex_init (&core->conn->open_lock, NULL);
+    }
+    call->core = core;
+    call->conn = core->conn;
+    call->conn->refs++;
+    core->refs++;
+    pthread_mutex_unlock (&core->lock);
+
+    pthread_attr_t attr;
+    pthread_attr_init (&attr);
+    pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    int rc = pthread_create (&thread, &attr, s_call_thread, call);
+    pthread_attr_destroy (&attr);
+    if (rc) {
+        pthread_mutex_lock (&core->lock);
+        call->conn->refs--;         //  neither is the last: core and self hold them
+        core->refs--;
+        pthread_mutex_unlock (&core->lock);
+        return sf_err_set (err, SF_ECEPH, "ceph: cannot start the %s: %s", subject,
+                           strerror (rc));
+    }
+
+    struct timespec deadline;
+    clock_gettime (CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += core->cfg.op_timeout_ms / 1000;
+    deadline.tv_nsec += (core->cfg.op_timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock (&core->lock);
+    while (!call->done)
+        if (pthread_cond_timedwait (&call->cond, &core->lock, &deadline) == ETIMEDOUT)
+            break;
+    if (call->done) {
+        pthread_mutex_unlock (&core->lock);
+        if (call->rc)
+            *err = call->err;
+        return call->rc;
+    }
+    //  Abandon it: the thread frees the call; its connection is not reused
+    call->abandoned = true;
+    core->hung++;
+    if (core->conn == call->conn) {
+        core->conn = NULL;
+        call->conn->refs--;         //  not the last: the thread holds one
+    }
+    pthread_mutex_unlock (&core->lock);
+    *call_p = NULL;
+    char timeout [32];
+    SF_WARN (NULL, "ceph: %s timed out; dropping the cluster connection", subject);
+    return sf_err_set (err, SF_ETIMEDOUT, "ceph: %s timed out after %s (cluster "
+                       "unreachable?)", subject,
+                       s_duration (core->cfg.op_timeout_ms, timeout, sizeof (timeout)));
+}
+
+//  Run a call that returns nothing but its status, and free it
+
+static int
+s_call_simple (sf_stor_t *self, call_t *call, sf_err_t *err)
+{
+    int rc = s_call (self, &call, err);
+    if (call)
+        s_call_free (call);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Operations
+
+int
+sf_stor_size (sf_stor_t *self, const sf_stor_spec_t *spec, uint64_t *size, sf_err_t *err)
+{
+    assert (self && spec && size);
+    call_t *call = s_call_new (S_OP_SIZE, spec, NULL);
+    int rc = s_call (self, &call, err);
+    if (call) {
+        *size = call->size;
+        s_call_free (call);
+    }
+    return rc;
+}
+
+int
+sf_stor_snap_create (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap,
+                     sf_err_t *err)
+{
+    assert (self && spec && snap);
+    return s_call_simple (self, s_call_new (S_OP_SNAP_CREATE, spec, snap), err);
+}
+
+int
+sf_stor_snap_protect (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap,
+                      sf_err_t *err)
+{
+    assert (self && spec && snap);
+    return s_call_simple (self, s_call_new (S_OP_SNAP_PROTECT, spec, snap), err);
+}
+
+int
+sf_stor_snap_remove (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap,
+                     sf_err_t *err)
+{
+    assert (self && spec && snap);
+    return s_call_simple (self, s_call_new (S_OP_SNAP_REMOVE, spec, snap), err);
+}
+
+int
+sf_stor_clone (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap,
+               const sf_stor_spec_t *clone, sf_err_t *err)
+{
+    assert (self && spec && snap && clone);
+    call_t *call = s_call_new (S_OP_CLONE, spec, snap);
+    call->clone = *clone;
+    return s_call_simple (self, call, err);
+}
+
+int
+sf_stor_clone_remove (sf_stor_t *self, const sf_stor_spec_t *clone, sf_err_t *err)
+{
+    assert (self && clone);
+    call_t *call = s_call_new (S_OP_CLONE_REMOVE, NULL, NULL);
+    call->clone = *clone;
+    return s_call_simple (self, call, err);
+}
+
+int
+sf_stor_obj_remove (sf_stor_t *self, const sf_stor_obj_t *obj, sf_err_t *err)
+{
+    assert (self && obj);
+    if (obj->kind == SF_STOR_CLONE)
+        return sf_stor_clone_remove (self, &obj->spec, err);
+    return sf_stor_snap_remove (self, &obj->spec, obj->snap, err);
+}
+
+zlistx_t *
+sf_stor_list (sf_stor_t *self, const sf_stor_spec_t *spec, const char *prefix,
+              sf_err_t *err)
+{
+    assert (self && spec && prefix);
+    call_t *call = s_call_new (S_OP_LIST, spec, NULL);
+    snprintf (call->prefix, sizeof (call->prefix), "%s", prefix);
+    call->objs = zlistx_new ();
+    zlistx_set_destructor (call->objs, (zlistx_destructor_fn *) s_obj_destroy);
+    zlistx_t *objs = NULL;
+    if (s_call (self, &call, err) == 0) {
+        objs = call->objs;
+        call->objs = NULL;
+    }
+    if (call)
+        s_call_free (call);
+    return objs;
+}
+
+//  qemu's rbd: filename syntax separates options with ':', so a ':' or
+//  '\' inside a value is escaped with '\'
+
+static void
+s_uri_append (char **uri, const char *key, const char *value)
+{
+    size_t len = strlen (*uri);
+    char *grown = (char *) realloc (*uri, len + strlen (key) + 2 * strlen (value) + 2);
+    assert (grown);
+    char *out = grown + len;
+    out += sprintf (out, "%s", key);
+    for (const char *in = value; *in; in++) {
+        if (*in == ':' || *in == '\\')
+            *out++ = '\\';
+        *out++ = *in;
+    }
+    *out = 0;
+    *uri = grown;
+}
+
+char *
+sf_stor_snap_uri (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap)
+{
+    assert (self && spec && snap);
+    const sf_stor_cfg_t *cfg = &self->core->cfg;
+    char text [520];
+    char *uri = strdup ("rbd:");
+    s_uri_append (&uri, "", sf_stor_spec_str (spec, text, sizeof (text)));
+    s_uri_append (&uri, "@", snap);
+    s_uri_append (&uri, ":id=", cfg->client_id);
+    if (*cfg->ceph_conf)
+        s_uri_append (&uri, ":conf=", cfg->ceph_conf);
+    if (*cfg->keyring)
+        s_uri_append (&uri, ":keyring=", cfg->keyring);
+    return uri;
+}
+
+size_t
+sf_stor_hung (sf_stor_t *self)
+{
+    assert (self);
+    pthread_mutex_lock (&self->core->lock);
+    size_t hung = self->core->hung;
+    pthread_mutex_unlock (&self->core->lock);
+    return hung;
+}
+
+int
+sf_stor_fail (sf_err_t *err, int r, const char *format, ...)
+{
+    char what [400];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (what, sizeof (what), format, args);
+    va_end (args);
+    return sf_err_set (err, SF_ECEPH, "ceph: cannot %s: %s", what, strerror (r < 0 ? -r : r));
+}
+
+const char *
+sf_stor_name (sf_stor_t *self)
+{
+    assert (self);
+    return self->core->driver->name;
+}
+
+//  --------------------------------------------------------------------------
+//  Specs and object lines
+
+static bool
+s_name_ok (const char *name, size_t max)
+{
+    size_t len = strlen (name);
+    if (len == 0 || len >= max)
+        return false;
+    for (const char *c = name; *c; c++)
+        if (*c == '/' || *c == '@' || *c == '\\' || (unsigned char) *c < 0x21)
+            return false;
+    return true;
+}
+
+int
+sf_stor_spec_parse (const char *text, sf_stor_spec_t *spec, sf_err_t *err)
+{
+    assert (text && spec);
+    memset (spec, 0, sizeof (*spec));
+    char copy [1024];
+    if (strlen (text) >= sizeof (copy))
+        return sf_err_set (err, SF_EINVAL, "rbd image name is too long");
+    snprintf (copy, sizeof (copy), "%s", text);
+    char *parts [4] = { NULL };
+    int count = 0;
+    char *save = NULL;
+    for (char *part = strtok_r (copy, "/", &save); part && count < 4;
+         part = strtok_r (NULL, "/", &save))
+        parts [count++] = part;
+    const char *pool = parts [0];
+    const char *nspace = count == 3 ? parts [1] : "";
+    const char *image = count == 3 ? parts [2] : parts [1];
+    if ((count != 2 && count != 3) || strstr (text, "//") || text [strlen (text) - 1] == '/'
+    ||  !s_name_ok (pool, sizeof (spec->pool)) || !s_name_ok (image, sizeof (spec->image))
+    ||  (*nspace && !s_name_ok (nspace, sizeof (spec->nspace))))
+        return sf_err_set (err, SF_EINVAL, "'%s' is not an rbd image name of the form "
+                           "pool/image or pool/namespace/image", text);
+    snprintf (spec->pool, sizeof (spec->pool), "%s", pool);
+    snprintf (spec->nspace, sizeof (spec->nspace), "%s", nspace);
+    snprintf (spec->image, sizeof (spec->image), "%s", image);
+    return 0;
+}
+
+const char *
+sf_stor_spec_str (const sf_stor_spec_t *spec, char *buf, size_t size)
+{
+    assert (spec && buf);
+    if (*spec->nspace)
+        snprintf (buf, size, "%s/%s/%s", spec->pool, spec->nspace, spec->image);
+    else
+        snprintf (buf, size, "%s/%s", spec->pool, spec->image);
+    return buf;
+}
+
+const char *
+sf_stor_obj_str (const sf_stor_obj_t *obj, char *buf, size_t size)
+{
+    assert (obj && buf);
+    char spec [520];
+    sf_stor_spec_str (&obj->spec, spec, sizeof (spec));
+    if (obj->kind == SF_STOR_CLONE)
+        snprintf (buf, size, "clone %s", spec);
+    else
+        snprintf (buf, size, "snap %s@%s", spec, obj->snap);
+    return buf;
+}
+
+int
+sf_stor_obj_parse (const char *line, sf_stor_obj_t *obj, sf_err_t *err)
+{
+    assert (line && obj);
+    memset (obj, 0, sizeof (*obj));
+    char text [1024];
+    snprintf (text, sizeof (text), "%s", line);
+    text [strcspn (text, "\r\n")] = 0;
+    char *name = strchr (text, ' ');
+    if (name)
+        *name++ = 0;
+    if (name && streq (text, "clone")) {
+        obj->kind = SF_STOR_CLONE;
+        return sf_stor_spec_parse (name, &obj->spec, err);
+    }
+    char *snap = name ? strchr (name, '@') : NULL;
+    if (snap && streq (text, "snap")) {
+        *snap++ = 0;
+        obj->kind = SF_STOR_SNAP;
+        if (!s_name_ok (snap, sizeof (obj->snap)))
+            return sf_err_set (err, SF_EINVAL, "bad snapshot name in '%s'", line);
+        snprintf (obj->snap, sizeof (obj->snap), "%s", snap);
+        return sf_stor_spec_parse (name, &obj->spec, err);
+    }
+    return sf_err_set (err, SF_EINVAL, "'%s' is not 'snap POOL/IMAGE@SNAP' or "
+                       "'clone POOL/IMAGE'", line);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test (fake driver)
+
+static sf_stor_spec_t
+s_test_spec (const char *text)
+{
+    sf_stor_spec_t spec;
+    sf_err_t err = SF_ERR_INIT;
+    int rc = sf_stor_spec_parse (text, &spec, &err);
+    assert (rc == 0);
+    return spec;
+}
+
+static void
+s_test_names (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_stor_spec_t spec;
+    char buf [600];
+    assert (sf_stor_spec_parse ("rbd/vm1", &spec, &err) == 0);
+    assert (streq (spec.pool, "rbd") && streq (spec.image, "vm1") && !*spec.nspace);
+    assert (sf_stor_spec_parse ("rbd/ns/vm1", &spec, &err) == 0);
+    assert (streq (spec.nspace, "ns") && streq (sf_stor_spec_str (&spec, buf, sizeof (buf)),
+                                                "rbd/ns/vm1"));
+    const char *bad [] = { "vm1", "rbd/", "/vm1", "rbd//vm1", "rbd/vm1@s", "a/b/c/d",
+                           "rbd/v m", "rbd/a\\b", "" };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad [0]); i++) {
+        assert (sf_stor_spec_parse (bad [i], &spec, &err) == -1);
+        assert (err.code == SF_EINVAL);
+    }
+    sf_stor_obj_t obj;
+    assert (sf_stor_obj_parse ("snap rbd/vm1@snapfleet-J1\n", &obj, &err) == 0);
+    assert (obj.kind == SF_STOR_SNAP && streq (obj.snap, "snapfleet-J1"));
+    assert (streq (sf_stor_obj_str (&obj, buf, sizeof (buf)), "snap rbd/vm1@snapfleet-J1"));
+    assert (sf_stor_obj_parse ("clone rbd/ns/vm1-snapfleet-J1", &obj, &err) == 0);
+    assert (obj.kind == SF_STOR_CLONE && streq (obj.spec.nspace, "ns"));
+    assert (streq (sf_stor_obj_str (&obj, buf, sizeof (buf)), "clone rbd/ns/vm1-snapfleet-J1"));
+    assert (sf_stor_obj_parse ("snap rbd/vm1", &obj, &err) == -1);
+    assert (sf_stor_obj_parse ("volume rbd/vm1", &obj, &err) == -1);
+    assert (sf_stor_obj_parse ("clone rbd/vm1@x", &obj, &err) == -1);
+}
+
+static void
+s_test_ops (sf_stor_t *stor, sf_stor_fake_t *fake)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_stor_spec_t vm1 = s_test_spec ("rbd/vm1");
+    sf_stor_spec_t clone = s_test_spec ("backup/vm1-snapfleet-J1");
+    uint64_t size = 0;
+    assert (sf_stor_size (stor, &vm1, &size, &err) == 0 && size == 1 << 20);
+    sf_stor_spec_t nope = s_test_spec ("rbd/nope");
+    assert (sf_stor_size (stor, &nope, &size, &err) == -1);
+    assert (err.code == SF_ECEPH && strstr (err.text, "ceph: cannot open 'rbd/nope'"));
+
+    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-J1", &err) == 0);
+    assert (sf_stor_fake_has (fake, "rbd/vm1@snapfleet-J1"));
+    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-J1", &err) == -1);
+    assert (err.code == SF_ECEPH && strstr (err.text, "ceph: cannot snapshot 'rbd/vm1'"));
+    assert (strstr (err.text, "exists"));
+    assert (sf_stor_snap_create (stor, &vm1, "other", &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-J1", &err) == 0);
+    assert (sf_stor_fake_has (fake, "rbd/vm1@snapfleet-J1!"));
+    assert (sf_stor_clone (stor, &vm1, "snapfleet-J1", &clone, &err) == 0);
+    assert (sf_stor_fake_has (fake, "backup/vm1-snapfleet-J1"));
+    assert (sf_stor_size (stor, &clone, &size, &err) == 0 && size == 1 << 20);
+    //  Listing: only snapfleet-*, each snapshot after its clones
+    zlistx_t *objs = sf_stor_list (stor, &vm1, "snapfleet-", &err);
+    assert (objs && zlistx_size (objs) == 2);
+    char line [600];
+    sf_stor_obj_t *obj = (sf_stor_obj_t *) zlistx_first (objs);
+    assert (streq (sf_stor_obj_str (obj, line, sizeof (line)), "clone backup/vm1-snapfleet-J1"));
+    obj = (sf_stor_obj_t *) zlistx_next (objs);
+    assert (streq (sf_stor_obj_str (obj, line, sizeof (line)), "snap rbd/vm1@snapfleet-J1"));
+    //  A snapshot with a clone cannot go; in list order everything can
+    assert (sf_stor_snap_remove (stor, &vm1, "snapfleet-J1", &err) == -1);
+    assert (err.code == SF_ECEPH && strstr (err.text, "'rbd/vm1@snapfleet-J1'"));
+    for (obj = (sf_stor_obj_t *) zlistx_first (objs); obj;
+         obj = (sf_stor_obj_t *) zlistx_next (objs))
+        assert (sf_stor_obj_remove (stor, obj, &err) == 0);
+    zlistx_destroy (&objs);
+    assert (!sf_stor_fake_has (fake, "rbd/vm1@snapfleet-J1"));
+    assert (!sf_stor_fake_has (fake, "backup/vm1-snapfleet-J1"));
+    //  Removing what is gone is fine (cleanup is idempotent)
+    assert (sf_stor_snap_remove (stor, &vm1, "snapfleet-J1", &err) == 0);
+    assert (sf_stor_snap_remove (stor, &nope, "snapfleet-J1", &err) == 0);
+    assert (sf_stor_clone_remove (stor, &clone, &err) == 0);
+    assert (sf_stor_snap_remove (stor, &vm1, "other", &err) == 0);
+    assert (sf_stor_fake_objects (fake) == 0);
+    //  Injected failures keep Ceph's words
+    sf_stor_fake_fail (fake, "snap_create", EIO);
+    assert (sf_stor_snap_create (stor, &vm1, "s2", &err) == -1);
+    assert (err.code == SF_ECEPH && strstr (err.text, "Input/output error"));
+    assert (sf_stor_fake_connects (fake) == 1);     //  one connection for everything
+    //  The qemu-img source, with ':' escaped
+    char *uri = sf_stor_snap_uri (stor, &vm1, "snapfleet-J1");
+    assert (streq (uri, "rbd:rbd/vm1@snapfleet-J1:id=backup:conf=/etc/ceph/a\\:b.conf"));
+    zstr_free (&uri);
+}
+
+static void
+s_test_deadline (sf_stor_t *stor, sf_stor_fake_t *fake)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_stor_spec_t vm1 = s_test_spec ("rbd/vm1");
+    //  A hung call: the caller gets ETIMEDOUT at the deadline
+    sf_stor_fake_hang (fake, true);
+    int64_t start = sf_time_mono_ms ();
+    assert (sf_stor_snap_create (stor, &vm1, "s1", &err) == -1);
+    int64_t took = sf_time_mono_ms () - start;
+    assert (took >= 200 && took < 5000);
+    assert (err.code == SF_ETIMEDOUT);
+    assert (streq (err.text, "ceph: snapshot of 'rbd/vm1' timed out after 200ms "
+                   "(cluster unreachable?)"));
+    assert (sf_stor_hung (stor) == 1);
+    //  Later calls do not queue behind it: a new connection, its own deadline
+    uint64_t size;
+    assert (sf_stor_size (stor, &vm1, &size, &err) == -1 && err.code == SF_ETIMEDOUT);
+    assert (strstr (err.text, "size query of 'rbd/vm1' timed out"));
+    assert (sf_stor_hung (stor) == 2);
+    //  The cluster answers again: the hung calls finish and free themselves
+    sf_stor_fake_hang (fake, false);
+    for (int i = 0; i < 500 && sf_stor_hung (stor); i++)
+        zclock_sleep (10);
+    assert (sf_stor_hung (stor) == 0);
+    size_t connects = sf_stor_fake_connects (fake);
+    assert (sf_stor_size (stor, &vm1, &size, &err) == 0);
+    assert (sf_stor_fake_connects (fake) == connects + 1);
+    //  The late snapshot did happen; remove it
+    assert (sf_stor_snap_remove (stor, &vm1, "s1", &err) == 0);
+    //  Too many hung calls: fail at once instead of adding threads
+    sf_stor_fake_hang (fake, true);
+    for (int i = 0; i < S_MAX_HUNG; i++)
+        assert (sf_stor_size (stor, &vm1, &size, &err) == -1);
+    start = sf_time_mono_ms ();
+    assert (sf_stor_size (stor, &vm1, &size, &err) == -1 && err.code == SF_ETIMEDOUT);
+    assert (sf_time_mono_ms () - start < 100 && strstr (err.text, "not tried"));
+    sf_stor_fake_hang (fake, false);
+    for (int i = 0; i < 500 && sf_stor_hung (stor); i++)
+        zclock_sleep (10);
+    assert (sf_stor_hung (stor) == 0);
+}
+
+void
+sf_stor_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_stor: ");
+    //  @selftest
+    sf_err_t err = SF_ERR_INIT;
+    s_test_names ();
+    sf_stor_cfg_t cfg = { "nosuch", "", "admin", "", 1000, NULL };
+    assert (sf_stor_new (&cfg, &err) == NULL && err.code == SF_EINVAL);
+    cfg.driver = "fake";
+    assert (sf_stor_new (&cfg, &err) == NULL && err.code == SF_EINVAL);
+
+    sf_stor_fake_t *fake = sf_stor_fake_new ();
+    sf_stor_fake_add (fake, "rbd/vm1", 1 << 20);
+    cfg = (sf_stor_cfg_t) { "fake", "/etc/ceph/a:b.conf", "backup", "", 200, fake };
+    sf_stor_t *stor = sf_stor_new (&cfg, &err);
+    assert (stor && streq (sf_stor_name (stor), "fake"));
+    assert (sf_stor_fake_connects (fake) == 0);     //  lazy
+    s_test_ops (stor, fake);
+    s_test_deadline (stor, fake);
+    sf_stor_destroy (&stor);
+    assert (stor == NULL);
+
+    //  A connect that fails: the error names Ceph; the next call retries
+    stor = sf_stor_new (&cfg, &err);
+    sf_stor_fake_fail (fake, "connect", ETIMEDOUT);
+    sf_stor_spec_t vm1 = s_test_spec ("rbd/vm1");
+    uint64_t size;
+    assert (sf_stor_size (stor, &vm1, &size, &err) == -1 && err.code == SF_ECEPH);
+    assert (strstr (err.text, "ceph: cannot connect"));
+    assert (sf_stor_size (stor, &vm1, &size, &err) == 0);
+
+    //  Destroyed while a call hangs: the call cleans up after itself
+    sf_stor_fake_hang (fake, true);
+    assert (sf_stor_snap_create (stor, &vm1, "late", &err) == -1);
+    sf_stor_destroy (&stor);
+    sf_stor_fake_hang (fake, false);
+    for (int i = 0; i < 500 && sf_stor_fake_active (fake); i++)
+        zclock_sleep (10);
+    assert (sf_stor_fake_active (fake) == 0);
+    sf_stor_fake_destroy (&fake);
+    //  @end
+    printf ("OK\n");
+}

@@ -1,0 +1,226 @@
+/*  =========================================================================
+    sf_stor - block-storage interface (Ceph RBD snapshots and clones), with
+    a deadline on every call
+
+    One sf_stor_t per worker, shared by every task thread and the leftover
+    sweeper (all methods are thread-safe). It holds at most one cluster
+    connection, opened lazily by the first call and reused by all later
+    ones.
+
+    Deadline: a blocking driver call (librbd can block forever when the
+    cluster is gone) never runs on the caller's thread. Each call runs on a
+    fresh detached thread; the caller waits on a condition variable until
+    the call is done or op_timeout has passed. On a timeout the caller gets
+    SF_ETIMEDOUT at once and the call is abandoned: its thread finishes (or
+    hangs) on its own and frees what it holds, and the connection it used
+    is dropped, so the next call opens a new one and never queues behind a
+    hung one. At most S_MAX_HUNG abandoned calls may hang at once; beyond
+    that calls fail at once instead of piling up threads.
+
+    Errors name Ceph and the object: "ceph: cannot snapshot 'rbd/vm1': ...",
+    "ceph: snapshot of 'rbd/vm1' timed out after 30s (cluster unreachable?)".
+    Codes: SF_ECEPH (Ceph said no), SF_ETIMEDOUT (no answer in time),
+    SF_EINVAL (bad spec), SF_ENOTSUP (driver cannot).
+
+    Drivers: "rbd" (librbd, sf_stor_rbd.c; built with SF_WITH_RBD) and
+    "fake" (an in-memory cluster for unit tests, sf_stor_fake.c).
+    =========================================================================
+*/
+#ifndef SF_STOR_H_INCLUDED
+#define SF_STOR_H_INCLUDED
+
+typedef struct _sf_stor_t sf_stor_t;
+typedef struct _sf_stor_fake_t sf_stor_fake_t;
+
+//  Where an RBD image is: "pool/image" or "pool/namespace/image"
+typedef struct {
+    char pool [128];
+    char nspace [128];          //  "" = the default namespace
+    char image [256];
+} sf_stor_spec_t;
+
+//  An object a job creates, for cleanup and the leftovers journal
+#define SF_STOR_SNAP    1       //  snapshot 'snap' of image 'spec'
+#define SF_STOR_CLONE   2       //  clone image 'spec'
+
+typedef struct {
+    int kind;                   //  SF_STOR_SNAP or SF_STOR_CLONE
+    sf_stor_spec_t spec;
+    char snap [256];            //  SNAP only
+} sf_stor_obj_t;
+
+//  Configuration ([storage.rbd]); strings are copied by sf_stor_new
+typedef struct {
+    const char *driver;         //  "rbd" (NULL means this) or "fake"
+    const char *ceph_conf;      //  path of ceph.conf
+    const char *client_id;      //  cephx id without "client."
+    const char *keyring;        //  NULL or "" = the one ceph_conf names
+    int64_t op_timeout_ms;      //  deadline of each call
+    sf_stor_fake_t *fake;       //  fake driver: its cluster (borrowed; tests)
+} sf_stor_cfg_t;
+
+//  Driver table (STYLE.md B9). Driver functions run on a call thread with
+//  a deadline and may block; they get the connection handle their connect
+//  made, never the sf_stor_t. They fill err with texts that name Ceph and
+//  the object ("ceph: cannot ...").
+typedef struct {
+    const char *name;
+    int (*connect) (const sf_stor_cfg_t *cfg, void **conn, sf_err_t *err);
+    void (*disconnect) (void *conn);
+    int (*size) (void *conn, const sf_stor_spec_t *spec, uint64_t *size, sf_err_t *err);
+    int (*snap_create) (void *conn, const sf_stor_spec_t *spec, const char *snap,
+                        sf_err_t *err);
+    int (*snap_protect) (void *conn, const sf_stor_spec_t *spec, const char *snap,
+                         sf_err_t *err);
+    //  Unprotects first if protected; an absent snapshot or image is done
+    int (*snap_remove) (void *conn, const sf_stor_spec_t *spec, const char *snap,
+                        sf_err_t *err);
+    int (*clone) (void *conn, const sf_stor_spec_t *spec, const char *snap,
+                  const sf_stor_spec_t *clone, sf_err_t *err);
+    //  An absent clone is done
+    int (*clone_remove) (void *conn, const sf_stor_spec_t *clone, sf_err_t *err);
+    //  Append (sf_stor_obj_t *, heap) the snapshots of spec whose name
+    //  starts with prefix, each preceded by its clones
+    int (*list) (void *conn, const sf_stor_spec_t *spec, const char *prefix,
+                 zlistx_t *objs, sf_err_t *err);
+} sf_stor_driver_t;
+
+//  Create the storage client. Does not connect: the first call does.
+//  Returns NULL with err (SF_EINVAL: unknown driver or missing settings).
+//  Caller owns the result.
+sf_stor_t *
+    sf_stor_new (const sf_stor_cfg_t *cfg, sf_err_t *err);
+
+//  Free. Calls still hanging keep what they need and free it when they
+//  return. Nullifies *self_p.
+void
+    sf_stor_destroy (sf_stor_t **self_p);
+
+//  Virtual size of an image in bytes. Returns 0 or -1 with err.
+int
+    sf_stor_size (sf_stor_t *self, const sf_stor_spec_t *spec, uint64_t *size,
+                  sf_err_t *err);
+
+//  Create snapshot snap of spec (RBD_SNAP_CREATE_SKIP_QUIESCE: the caller
+//  freezes or pauses the guest itself). SF_ECEPH if it exists.
+int
+    sf_stor_snap_create (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap,
+                         sf_err_t *err);
+
+//  Protect snapshot snap of spec (clones need it).
+int
+    sf_stor_snap_protect (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap,
+                          sf_err_t *err);
+
+//  Remove snapshot snap of spec, unprotecting it first. Absent is fine.
+//  Fails while clones of it exist (remove those first).
+int
+    sf_stor_snap_remove (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap,
+                         sf_err_t *err);
+
+//  Clone protected snapshot snap of spec as image clone.
+int
+    sf_stor_clone (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap,
+                   const sf_stor_spec_t *clone, sf_err_t *err);
+
+//  Remove clone image clone. Absent is fine.
+int
+    sf_stor_clone_remove (sf_stor_t *self, const sf_stor_spec_t *clone, sf_err_t *err);
+
+//  Remove one object (snap_remove or clone_remove).
+int
+    sf_stor_obj_remove (sf_stor_t *self, const sf_stor_obj_t *obj, sf_err_t *err);
+
+//  The snapshots of spec whose names start with prefix ("snapfleet-"),
+//  each preceded by its clones, as a new list of sf_stor_obj_t * (caller
+//  owns it; destroying the list frees the objects), in an order in which
+//  they can be removed. NULL with err.
+zlistx_t *
+    sf_stor_list (sf_stor_t *self, const sf_stor_spec_t *spec, const char *prefix,
+                  sf_err_t *err);
+
+//  The source qemu-img reads snapshot snap of spec from:
+//  "rbd:pool/image@snap:id=ID:conf=CONF[:keyring=K]". Caller frees.
+char *
+    sf_stor_snap_uri (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap);
+
+//  Calls abandoned at their deadline that have not returned yet.
+size_t
+    sf_stor_hung (sf_stor_t *self);
+
+//  For drivers: set err to "ceph: cannot " + the formatted text + ": " +
+//  strerror (-r), code SF_ECEPH. Returns -1.
+int
+    sf_stor_fail (sf_err_t *err, int r, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+//  Name of the driver ("rbd", "fake").
+const char *
+    sf_stor_name (sf_stor_t *self);
+
+//  Parse "pool/image" or "pool/namespace/image" (no "@snap"). Returns 0
+//  or -1 with err (SF_EINVAL).
+int
+    sf_stor_spec_parse (const char *text, sf_stor_spec_t *spec, sf_err_t *err);
+
+//  "pool/image" or "pool/namespace/image" into buf; returns buf.
+const char *
+    sf_stor_spec_str (const sf_stor_spec_t *spec, char *buf, size_t size);
+
+//  One object as a line: "snap POOL/IMAGE@SNAP" or "clone POOL/IMAGE";
+//  returns buf. And back; returns 0 or -1 with err.
+const char *
+    sf_stor_obj_str (const sf_stor_obj_t *obj, char *buf, size_t size);
+int
+    sf_stor_obj_parse (const char *line, sf_stor_obj_t *obj, sf_err_t *err);
+
+//  --------------------------------------------------------------------------
+//  The fake cluster (unit tests only): images, snapshots with a protected
+//  flag, clones with their parent; every operation can be made to fail,
+//  to hang until released, or to take a while.
+
+sf_stor_fake_t *
+    sf_stor_fake_new (void);
+//  Destroy; every hang must have been released and every call returned.
+void
+    sf_stor_fake_destroy (sf_stor_fake_t **self_p);
+//  Add image "pool/image" of size bytes.
+void
+    sf_stor_fake_add (sf_stor_fake_t *self, const char *spec, uint64_t size);
+//  While set, every call (connect included) blocks until it is cleared.
+void
+    sf_stor_fake_hang (sf_stor_fake_t *self, bool hang);
+//  From the next call of op on, every call hangs (the cluster went away
+//  at that moment), until sf_stor_fake_hang (self, false).
+void
+    sf_stor_fake_hang_at (sf_stor_fake_t *self, const char *op);
+//  The next call of op ("snap_create", "clone", ...) fails with errno.
+void
+    sf_stor_fake_fail (sf_stor_fake_t *self, const char *op, int errno_value);
+//  Every snapshot create takes ms milliseconds.
+void
+    sf_stor_fake_delay (sf_stor_fake_t *self, int64_t ms);
+//  True if "pool/image" or "pool/image@snap" exists; "@snap!" asks if the
+//  snapshot is protected.
+bool
+    sf_stor_fake_has (sf_stor_fake_t *self, const char *what);
+//  Snapshots plus clones in the cluster.
+size_t
+    sf_stor_fake_objects (sf_stor_fake_t *self);
+//  Calls running now (hung ones included); connects made so far.
+size_t
+    sf_stor_fake_active (sf_stor_fake_t *self);
+size_t
+    sf_stor_fake_connects (sf_stor_fake_t *self);
+
+//  The drivers
+extern const sf_stor_driver_t sf_stor_fake_driver;
+#ifdef SF_WITH_RBD
+extern const sf_stor_driver_t sf_stor_rbd_driver;
+#endif
+
+//  Self test of this class
+void
+    sf_stor_test (bool verbose);
+
+#endif
