@@ -36,16 +36,21 @@
 #   ceph_lv_secret_usage [CLIENT]  that usage name ("snapfleet-ceph client.CLIENT")
 #   ceph_lv_disk_xml POOL/IMG DEV [CLIENT] [v1|v2]
 #                                the <disk type='network'> element of an RBD disk
-#   ceph_lv_guest URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk]
+#   ceph_lv_guest URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk] [--agent]
 #                                a records-writing test guest (lv_create_guest) whose vda
-#                                is the RBD image; vdb a local qcow2 with --second-disk
+#                                is the RBD image; vdb a local qcow2 with --second-disk;
+#                                --agent: it runs the QEMU guest agent (lv_create_guest --agent)
+#
+# snapfleet glue (needs tests/lib.sh; described at the end of this file):
+#   ceph_sf_worker, ceph_rbd_snaps, ceph_rbd_images, ceph_sf_job_left, ceph_freeze, ceph_thaw
 #
 # QEMU needs no ceph.conf and no keyring: the mon address comes from <host>
 # and the key from the libvirt secret. The disk XML still points <config
 # file=.../> at DIR/qemu-client.conf (world-readable, no secrets) only to cut
 # librados' 300 s mount timeout to 15 s, so a wrong port or key fails fast.
 #
-# Knobs (environment): CEPH_MGR=1|0, CEPH_MEMSTORE_BYTES (4 GiB), CEPH_PG_NUM (8),
+# Knobs (environment): CEPH_MGR=1|0, CEPH_STORE=memstore|bluestore, CEPH_MEMSTORE_BYTES
+# (4 GiB), CEPH_BLUESTORE_BYTES (10 GiB, a sparse file), CEPH_PG_NUM (8),
 # CEPH_START_TIMEOUT (120 s per wait step), CEPH_STOP_TIMEOUT (20 s),
 # CEPH_CLIENT_TIMEOUT (60 s, for ceph_cli/ceph_rbd/ceph_rados),
 # CEPH_EXPORT_TIMEOUT (300 s, for ceph_export_raw and ceph_import).
@@ -204,9 +209,28 @@ osd snap trim sleep hybrid = 0
 osd delete sleep hdd = 0
 osd delete sleep hybrid = 0
 osd recovery sleep hdd = 0
-osd objectstore = memstore
-memstore device bytes = $bytes
+$(_ceph_store_conf "$bytes")
 EOF
+}
+
+# The [osd] object store lines: memstore (default; data in RAM at 2-3x its
+# size) or, with CEPH_STORE=bluestore, bluestore on a sparse file
+# DIR/osd/ceph-0/block of CEPH_BLUESTORE_BYTES (10 GiB), for big images.
+_ceph_store_conf () {   # MEMSTORE_BYTES
+    if [ "${CEPH_STORE:-memstore}" = bluestore ]; then
+        cat <<EOF
+osd objectstore = bluestore
+bluestore block create = true
+bluestore block size = ${CEPH_BLUESTORE_BYTES:-10737418240}
+bluestore block db create = false
+bluestore block wal create = false
+bluestore fsck on mount = false
+bluestore fsck on mkfs = false
+osd memory target = 1073741824
+EOF
+    else
+        printf 'osd objectstore = memstore\nmemstore device bytes = %s\n' "$1"
+    fi
 }
 
 # What QEMU gets through <config file=.../> in the RBD disk XML: no keys, no
@@ -574,8 +598,8 @@ _ceph_swap_disk () {   # DEV DISKXML
 # for the RBD disk, the domain redefined and started with lv_start_guest,
 # which returns once the console shows records (bounded). Needs the
 # secret of CLIENT in that daemon (ceph_lv_secret). Files are in DIR/NAME/.
-ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk]
-    local uri=${1:?usage: ceph_lv_guest URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk]}
+ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk] [--agent]
+    local uri=${1:?usage: ceph_lv_guest URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk] [--agent]}
     local name=${2:?} dir=${3:?} spec=${4:?} client=admin kind=v1
     local -a lvopts=(--shutoff)
     shift 4
@@ -584,6 +608,7 @@ ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--seco
             --client) client=${2:?}; shift 2 ;;
             --port) kind=${2:?}; shift 2 ;;
             --second-disk) lvopts+=(--second-disk); shift ;;
+            --agent) lvopts+=(--agent); shift ;;
             *) _ceph_err "ceph_lv_guest: unknown option $1"; return 2 ;;
         esac
     done
@@ -605,3 +630,135 @@ ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--seco
     lv_start_guest "$uri" "$name" "$dir" || return 1
     echo "ceph_lv_guest: $name running on rbd:$spec, first records after $(_ceph_elapsed "$t0") s" >&2
 }
+
+# ---------------------------------------------------------------------------
+# snapfleet glue (needs tests/lib.sh): the worker's [storage.rbd] section,
+# what a job left in a pool, and freezing the cluster by recorded pid.
+#
+#   ceph_sf_worker NAME URI [section.key=value...]
+#       sf_start_worker plus a [storage.rbd] section: ceph_conf = $CEPH_CONF,
+#       client_id = admin, mode = clone, op_timeout = 30s; items
+#       storage.rbd.KEY=VALUE override those ("storage.rbd.KEY" drops one),
+#       the other items go to the worker.conf as with sf_start_worker. Call it
+#       in the test's own shell (it spawns the worker and registers its stop).
+#   ceph_rbd_snaps POOL/IMG      "NAME PROTECTED" per snapshot (PROTECTED true|false)
+#   ceph_rbd_images POOL         the image names of POOL, one a line
+#   ceph_sf_job_left POOL JOB    what job JOB left in POOL, one a line: IMG@snapfleet-JOB
+#                                for its snapshots, IMG for its clones (*-snapfleet-JOB);
+#                                empty output = nothing; fails when Ceph does not answer
+#   ceph_freeze DIR [NAME...]    SIGSTOP the recorded daemons NAME (mon.a, osd.0, mgr.x;
+#                                default all of them) of the cluster in DIR
+#   ceph_thaw DIR [NAME...]      SIGCONT them (default all; harmless when not stopped)
+
+# sf_start_worker's defaults, plus [storage.rbd]. lib.sh's config writer
+# splits "section.key" at the first dot, so it cannot write the dotted
+# section itself; this writes the same file and starts the worker the same
+# way (sf_spawn, _sf_wait_up), then appends the section.
+ceph_sf_worker () {   # NAME URI [section.key=value...]
+    local name=${1:?usage: ceph_sf_worker NAME URI [section.key=value...]}
+    local uri=${2:?usage: ceph_sf_worker NAME URI [section.key=value...]}
+    shift 2
+    local dir=$SF_TMP/w-$name item k t0
+    local -a rest=() keys=(ceph_conf client_id mode op_timeout)
+    local -A rbd=([ceph_conf]=${CEPH_CONF:?CEPH_CONF is not set} [client_id]=admin
+                  [mode]=clone [op_timeout]=30s)
+    for item in "$@"; do
+        case $item in
+            storage.rbd.?*=*)
+                k=${item%%=*}
+                k=${k#storage.rbd.}
+                [[ " ${keys[*]} " == *" $k "* ]] || keys+=("$k")
+                rbd[$k]=${item#*=}
+                ;;
+            storage.rbd.?*) unset "rbd[${item#storage.rbd.}]" ;;
+            *) rest+=("$item") ;;
+        esac
+    done
+    sf_need_built worker/snapfleet-worker scheduler/snapfleet
+    [ -n "${SF_SCHED_BIND:-}" ] || sf_die "ceph_sf_worker: start the scheduler first"
+    mkdir -p "$dir/work" "$SF_TMP/images"
+    _sf_write_conf "$dir/worker.conf" \
+        "worker.name=$name" \
+        "worker.scheduler=$SF_SCHED_BIND" \
+        worker.max_jobs=2 \
+        "worker.workdir=$dir/work" \
+        worker.heartbeat=1s \
+        worker.inventory_interval=1s \
+        "hypervisor.uri=$uri" \
+        imagestore.driver=dir \
+        "imagestore.path=$SF_TMP/images" \
+        pause.max_pause=2m \
+        log.level=debug \
+        log.format=text \
+        "${rest[@]}" || sf_die "ceph_sf_worker: bad config item"
+    {
+        printf '[storage.rbd]\n'
+        for k in "${keys[@]}"; do
+            if [[ -v "rbd[$k]" ]]; then
+                printf '%s = %s\n' "$k" "${rbd[$k]}"
+            fi
+        done
+    } >>"$dir/worker.conf"
+    t0=$(_sf_now_ms)
+    sf_spawn "worker-$name" "$SF_BUILD/worker/snapfleet-worker" --config "$dir/worker.conf"
+    if ! _sf_wait_up "worker-$name" 30 _sf_worker_up "$name"; then
+        sf_die "worker $name not up in 'snapfleet nodes' within 30 s (log: $SF_TMP/worker-$name.log)"
+    fi
+    sf_note "worker $name up in $(($(_sf_now_ms) - t0)) ms (storage.rbd mode ${rbd[mode]:-default})"
+}
+
+ceph_rbd_snaps () {   # POOL/IMG
+    local out
+    out=$(ceph_rbd snap ls --format json "${1:?usage: ceph_rbd_snaps POOL/IMG}") || return 1
+    jq -r '.[] | "\(.name) \(.protected // "false")"' <<<"$out"
+}
+
+ceph_rbd_images () {   # POOL
+    local out
+    out=$(ceph_rbd ls --format json "${1:?usage: ceph_rbd_images POOL}") || return 1
+    jq -r '.[]' <<<"$out"
+}
+
+ceph_sf_job_left () {   # POOL JOB
+    local pool=${1:?usage: ceph_sf_job_left POOL JOB} job=${2:?usage: ceph_sf_job_left POOL JOB}
+    local images img snaps name _
+    images=$(ceph_rbd_images "$pool") || return 1
+    for img in $images; do
+        if [ "$img" != "${img%-snapfleet-"$job"}" ]; then
+            printf '%s\n' "$img"
+        fi
+        snaps=$(ceph_rbd_snaps "$pool/$img") || return 1
+        while read -r name _; do
+            [ "$name" = "snapfleet-$job" ] && printf '%s@%s\n' "$img" "$name"
+        done <<<"$snaps"
+    done
+    return 0
+}
+
+_ceph_signal () {   # SIG DIR [NAME...]
+    local sig=$1 dir f name pid
+    dir=$(_ceph_absdir "${2:?usage: ceph_freeze|ceph_thaw DIR [NAME...]}") || return 1
+    shift 2
+    local -a names=("$@")
+    if [ ${#names[@]} = 0 ]; then
+        for f in "$dir"/pids/*.pid; do
+            [ -e "$f" ] || continue
+            name=${f##*/}
+            names+=("${name%.pid}")
+        done
+    fi
+    for name in "${names[@]}"; do
+        [ -f "$dir/pids/$name.pid" ] || { _ceph_err "no recorded pid for $name in $dir"; return 1; }
+        pid=$(cat "$dir/pids/$name.pid")
+        if _ceph_pid_is_ours "$pid" "$dir/ceph.conf"; then
+            kill "-$sig" "$pid" || return 1
+        elif [ "$sig" = STOP ]; then
+            _ceph_err "$name (pid $pid) is not running"
+            return 1
+        fi
+    done
+}
+
+ceph_freeze () { _ceph_signal STOP "$@"; }
+
+ceph_thaw () { _ceph_signal CONT "$@"; }

@@ -15,11 +15,16 @@
 #        DIR, run as the system user snapfleet-test (created if missing).
 #        Prints the URI on stdout and exports LV_URI (only when not run in a
 #        $(...) subshell). Pids are recorded under DIR/pids.
-#    lv_create_guest URI NAME DIR [--size 64M] [--shutoff] [--second-disk]
+#    lv_create_guest URI NAME DIR [--size 64M] [--shutoff] [--second-disk] [--agent]
 #        Persistent TCG domain NAME with a qcow2 overlay DIR/NAME/disk.qcow2
 #        (DIR/NAME/disk2.qcow2 = vdb with --second-disk) on a random raw
 #        base, serial console in DIR/NAME/console.log. Returns once the
 #        guest printed its first "GUEST seq=" line (bounded, LV_BOOT_TIMEOUT).
+#        --agent: the guest also runs the QEMU guest agent (qemu-ga of the
+#        host's qemu-guest-agent package, copied into an extra initramfs
+#        layered over the cached one) on a virtio channel
+#        org.qemu.guest_agent.0 bound at DIR/NAME/qga.sock. The records are
+#        written to the raw disks, so an fsfreeze freezes no filesystem.
 #    lv_start_guest URI NAME DIR
 #        Start (or restart) a guest made by lv_create_guest; returns once
 #        this boot wrote its first records.
@@ -59,6 +64,8 @@ LV_STOP_TIMEOUT=${LV_STOP_TIMEOUT:-10}
 LV_GUEST_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk"
 #  Bump when the initramfs layout changes in a way the stamp cannot see
 LV_GUEST_RECIPE=2
+#  The same for the extra archive of lv_create_guest --agent
+LV_AGENT_RECIPE=2
 
 _lv_msg () { printf '%s\n' "$*" >&2; }
 _lv_err () { printf '%s: error: %s\n' "${FUNCNAME[1]:-libvirt.sh}" "$*" >&2; }
@@ -557,8 +564,8 @@ lv_wait_seq ()
 #  lv_create_guest URI NAME DIR [--size 64M] [--shutoff] [--second-disk]
 lv_create_guest ()
 {
-    local uri=${1:?usage: lv_create_guest URI NAME DIR [--size 64M] [--shutoff] [--second-disk]}
-    local name=${2:?} dir=${3:?} size=64M shutoff=0 second=0
+    local uri=${1:?usage: lv_create_guest URI NAME DIR [--size 64M] [--shutoff] [--second-disk] [--agent]}
+    local name=${2:?} dir=${3:?} size=64M shutoff=0 second=0 agent=0
     local bytes base gdir out
     shift 3
     while [ $# -gt 0 ]; do
@@ -567,6 +574,7 @@ lv_create_guest ()
             --size=*) size=${1#--size=}; shift ;;
             --shutoff) shutoff=1; shift ;;
             --second-disk) second=1; shift ;;
+            --agent) agent=1; shift ;;
             *) _lv_err "unknown option $1"; return 2 ;;
         esac
     done
@@ -596,6 +604,11 @@ lv_create_guest ()
         qemu-img create -q -f qcow2 -F raw -b "$base" "$gdir/disk2.qcow2" || return 1
     fi
     _lv_domain_xml "$name" "$gdir" "$second" >"$gdir/domain.xml"
+    if [ "$agent" = 1 ]; then
+        _lv_build_agent_initrd || return 1
+        _lv_agent_xml "$gdir" <"$gdir/domain.xml" >"$gdir/domain.xml.tmp" &&
+            mv -f "$gdir/domain.xml.tmp" "$gdir/domain.xml" || return 1
+    fi
     chmod 755 "$dir"
     chown -R "$LV_USER:" "$gdir"
     if ! out=$(timeout 60 virsh -q -c "$uri" define "$gdir/domain.xml" 2>&1); then
@@ -607,6 +620,117 @@ lv_create_guest ()
         return 0
     fi
     lv_start_guest "$uri" "$name" "$dir"
+}
+
+#  ---------------------------------------------------------------------
+#  The guest agent (lv_create_guest --agent)
+
+#  /init-agent (rdinit=): starts qemu-ga in the background once /init has
+#  mounted /sys and /dev and loaded virtio_console, then becomes /init
+_lv_agent_init ()
+{
+    cat <<'EOF'
+#!/bin/busybox sh
+#  snapfleet test guest with the QEMU guest agent (tests/lib/libvirt.sh)
+(
+    i=0
+    while [ $i -lt 600 ]; do
+        for f in /sys/class/virtio-ports/*/name; do
+            [ -r "$f" ] || continue
+            if [ "$(/bin/busybox cat "$f")" = org.qemu.guest_agent.0 ]; then
+                d=${f%/name}
+                d=/dev/${d##*/}
+                if [ -c "$d" ]; then
+                    /bin/busybox mkdir -p /run/qga
+                    echo "GUEST agent on $d"
+                    exec /usr/sbin/qemu-ga -m virtio-serial -p "$d" -t /run/qga -l /run/qga/log
+                fi
+            fi
+        done
+        /bin/busybox sleep 0.1
+        i=$((i + 1))
+    done
+    echo "GUEST agent: no org.qemu.guest_agent.0 port"
+) </dev/console >/dev/console 2>&1 &
+exec /init
+EOF
+}
+
+#  LV_GUEST_DIR/initramfs-agent.cpio.gz: the cached initramfs with a second
+#  archive appended (the kernel unpacks both, the later one wins): qemu-ga
+#  and the libraries ldd names, virtio_console.ko added to the module
+#  order, and /init-agent. Rebuilt when an input changed.
+_lv_build_agent_initrd ()
+{
+    local dir=${LV_GUEST_DIR:?no guest built} qga kernel ver f lib stage stamp_new stamp_old=""
+    local lockfd
+    qga=$(command -v qemu-ga || true)
+    [ -n "$qga" ] || qga=/usr/sbin/qemu-ga
+    if [ ! -x "$qga" ]; then
+        _lv_err "no qemu-ga (install qemu-guest-agent)"
+        return 1
+    fi
+    kernel=$(_lv_kernel) || return 1
+    ver=${kernel#/boot/vmlinuz-}
+    f=$(_lv_module_file "$ver" virtio_console) || return 1
+    exec {lockfd}>"$dir/.lock"
+    if ! flock -w 300 "$lockfd"; then
+        exec {lockfd}>&-
+        _lv_err "timed out waiting for $dir/.lock"
+        return 1
+    fi
+    stamp_new=$({
+        echo "agent recipe $LV_AGENT_RECIPE"
+        cat "$dir/stamp" 2>/dev/null
+        stat -L -c '%n %s %Y' "$qga" ${f:+"$f"}
+        _lv_agent_init
+    } | sha256sum | cut -d' ' -f1)
+    [ -f "$dir/stamp-agent" ] && stamp_old=$(cat "$dir/stamp-agent")
+    if [ "$stamp_new" = "$stamp_old" ] && [ -f "$dir/initramfs-agent.cpio.gz" ]; then
+        exec {lockfd}>&-
+        return 0
+    fi
+    stage=$(mktemp -d "$dir/stage-agent.XXXXXX")
+    mkdir -p "$stage/usr/sbin" "$stage/lib/modules" "$stage/run" "$stage/dev"
+    #  ash gives a background job stdin from /dev/null, before devtmpfs
+    mknod "$stage/dev/null" c 1 3 2>/dev/null || true
+    cp "$qga" "$stage/usr/sbin/qemu-ga"
+    for lib in $(ldd "$qga" | awk '/=>/ { print $3 } /^[[:space:]]*\// { print $1 }'); do
+        [ -f "$lib" ] || continue
+        mkdir -p "$stage$(dirname "$lib")"
+        cp -L "$lib" "$stage$lib"
+    done
+    gzip -dc "$dir/initramfs.cpio.gz" | (cd "$stage" && cpio -i --quiet lib/modules/order)
+    if [ -n "$f" ]; then
+        _lv_module_copy "$f" "$stage/lib/modules/virtio_console.ko"
+        echo virtio_console >>"$stage/lib/modules/order"
+    fi
+    _lv_agent_init >"$stage/init-agent"
+    chmod 755 "$stage/init-agent"
+    if ! { cat "$dir/initramfs.cpio.gz" &&
+        (cd "$stage" && find . -mindepth 1 -print0 | LC_ALL=C sort -z |
+            cpio --null -o -H newc -R 0:0 --quiet) | gzip -9n; } >"$dir/initramfs-agent.cpio.gz.tmp"; then
+        _lv_err "cpio/gzip of the agent initramfs failed"
+        rm -rf "$stage"
+        exec {lockfd}>&-
+        return 1
+    fi
+    rm -rf "$stage"
+    chmod 644 "$dir/initramfs-agent.cpio.gz.tmp"
+    mv -f "$dir/initramfs-agent.cpio.gz.tmp" "$dir/initramfs-agent.cpio.gz"
+    echo "$stamp_new" >"$dir/stamp-agent"
+    exec {lockfd}>&-
+    _lv_msg "lv_build_guest: built the guest-agent initramfs"
+}
+
+#  Domain XML on stdin -> stdout with the agent initramfs, rdinit=/init-agent
+#  and the org.qemu.guest_agent.0 channel (socket GDIR/qga.sock)
+_lv_agent_xml ()
+{
+    local gdir=$1
+    sed -e "s|<initrd>.*</initrd>|<initrd>$LV_GUEST_DIR/initramfs-agent.cpio.gz</initrd>|" \
+        -e "s|<cmdline>\(.*\)</cmdline>|<cmdline>\1 rdinit=/init-agent</cmdline>|" \
+        -e "s|^\(  *\)<memballoon|\1<channel type='unix'>\n\1  <source mode='bind' path='$gdir/qga.sock'/>\n\1  <target type='virtio' name='org.qemu.guest_agent.0'/>\n\1</channel>\n\1<memballoon|"
 }
 
 #  Last complete "GUEST seq=N up=" after byte OFFSET of LOG (0 if none)

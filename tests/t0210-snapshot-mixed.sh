@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+#  t0210-snapshot-mixed: the mixed strategy, end to end, with real parts. A
+#  TCG guest whose vda is an RBD image and whose vdb is a local qcow2 (the
+#  guest writes record n to vda, then to vdb, in lock-step). The inventory
+#  says storage class mixed, strategy mixed; one snapshot makes two images
+#  (vda: an RBD clone; vdb: a qcow2 in the dir store) under ONE pause:
+#  libvirt's lifecycle events show exactly one SUSPENDED/RESUMED pair, and
+#  both images hold clean record prefixes from one instant,
+#  K(vdb) <= K(vda) <= K(vdb) + 1, bounded by the console. The guest runs on.
+set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=lib/ceph.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib/ceph.sh"
+
+sf_init t0210-snapshot-mixed
+sf_need_libvirt
+sf_need ceph ceph-mon ceph-osd ceph-mgr ceph-authtool monmaptool rbd uuidgen jq
+[ -x "$SF_RECORDS" ] || skip "sf-records not built ($SF_RECORDS)"
+formats=$(qemu-img --help 2>/dev/null || true)
+grep -qw rbd <<<"$formats" || skip "qemu-img has no rbd driver (install qemu-block-extra)"
+
+records () { "$SF_RECORDS" --min "$2" --max "$3" "$1" 2>&1 || true; }
+k_of () { sed -n 's/.*K=\([0-9]*\).*/\1/p' <<<"$1"; }
+
+cdir=$SF_TMP/ceph
+sf_cleanup_push ceph_stop "$cdir"
+ceph_start "$cdir" >/dev/null || sf_die "single-node Ceph did not start (logs in $cdir/log)"
+
+sf_start_scheduler
+sf_start_node n1
+uri=$SF_NODE_URI
+head -c 64M /dev/urandom >"$SF_TMP/src.raw"
+ceph_import "$SF_TMP/src.raw" rbd/g2 || sf_die "rbd import of rbd/g2 failed"
+rm -f "$SF_TMP/src.raw"
+ceph_lv_secret "$uri" admin >/dev/null || sf_die "cannot define the ceph secret in $uri"
+ceph_lv_guest "$uri" g2 "$SF_TMP/n1/vm" rbd/g2 --second-disk || sf_die "mixed guest g2 did not boot"
+gdir=$(sf_guest_dir n1 g2)
+log=$gdir/console.log
+ceph_sf_worker n1 "$uri" storage.rbd.mode=clone
+
+inst () { sf_cli instances --format json | jq -e '.instances[] | select(.name == "g2")'; }
+wait_for 30 inst >/dev/null || sf_die "g2 never appeared in 'snapfleet instances'"
+j=$(inst)
+sf_note "inventory: $(jq -c . <<<"$j")"
+check_eq "g2 is running" running "$(jq -r .state <<<"$j")"
+check_eq "g2's storage class is mixed" mixed "$(jq -r .storage_class <<<"$j")"
+check_eq "g2 will get the mixed strategy" mixed "$(jq -r .strategy <<<"$j")"
+check_eq "two disks: vda and vdb" "vda vdb" "$(jq -r '[.disks[].target] | sort | join(" ")' <<<"$j")"
+
+sf_lifewatch n1 g2
+lv_wait_seq "$log" 20 60
+a=$(lv_guest_seq "$log")
+t=$(_sf_now_ms)
+rc=0
+out=$(sf_cli snapshot --instance g2 --wait --format json) || rc=$?
+b=$(lv_guest_seq "$log")
+sf_note "snapshot in $(($(_sf_now_ms) - t)) ms: $(jq -c . <<<"$out" 2>/dev/null || printf '%s' "$out")"
+check_eq "snapshot --wait exits 0" 0 "$rc"
+check_eq "job is done, strategy mixed, consistency paused" "done mixed paused" \
+    "$(jq -r '"\(.state) \(.strategy) \(.consistency)"' <<<"$out")"
+job=$(jq -r .job_id <<<"$out")
+pause_ms=$(jq -r .pause_ms <<<"$out")
+sf_note "mixed pause_ms (RBD snapshot + vdb copy under one pause): $pause_ms"
+check_range "pause_ms is reported" 1 "$pause_ms" 60000
+check_eq "two images: vda an RBD clone, vdb a qcow2 in the dir store" "vda rbd raw|vdb dir qcow2|" \
+    "$(jq -r '[.images[] | "\(.disk_target) \(.store) \(.format)|"] | sort | join("")' <<<"$out")"
+
+vda_id=$(jq -r '.images[] | select(.disk_target == "vda") | .id' <<<"$out")
+vdb=$(jq -r '.images[] | select(.disk_target == "vdb") | .path' <<<"$out")
+check_eq "vda's image is the clone rbd/g2-snapfleet-$job" "rbd/g2-snapfleet-$job" "$vda_id"
+check_eq "rbd/g2 has the protected snapshot snapfleet-$job" "snapfleet-$job true" \
+    "$(ceph_rbd_snaps rbd/g2 | grep "^snapfleet-$job " || true)"
+check "the vdb image passes qemu-img check" qemu-img check -q "$vdb"
+check_eq "the vdb image's sha256 is the file's" "$(sha256sum "$vdb" 2>/dev/null | cut -d' ' -f1)" \
+    "$(jq -r '.images[] | select(.disk_target == "vdb") | .sha256' <<<"$out")"
+
+ceph_export_raw "$vda_id" "$SF_TMP/vda.raw" || fail "export of $vda_id"
+rec_a=$(records "$SF_TMP/vda.raw" "$a" $((b + 10)))
+rec_b=$(records "$vdb" $((a > 0 ? a - 1 : 0)) $((b + 10)))
+rm -f "$SF_TMP/vda.raw"
+sf_note "sf-records vda (clone): $rec_a; vdb (qcow2): $rec_b; console seq $a before, $b after"
+check_eq "vda's image is a clean prefix with $a <= K <= $((b + 10))" CLEAN_PREFIX "${rec_a##*verdict=}"
+check_eq "vdb's image is a clean prefix" CLEAN_PREFIX "${rec_b##*verdict=}"
+ka=$(k_of "$rec_a")
+kb=$(k_of "$rec_b")
+check_range "both disks are from one instant: K(vdb) <= K(vda) <= K(vdb)+1 (K(vda)=${ka:-?})" \
+    "${kb:-0}" "${ka:-x}" $((${kb:-0} + 1))
+
+check_eq "g2 is running after the snapshot" running "$(sf_virsh n1 domstate g2)"
+check "g2 keeps writing (seq past $((b + 20)))" lv_wait_seq "$log" $((b + 20)) 60
+sf_stop_pid "$SF_TMP/lifewatch-g2.pid" || true
+events=$SF_TMP/lifewatch-g2.events
+sf_note "lifewatch: $(tr '\n' ';' <"$events")"
+check_eq "libvirt saw exactly one SUSPENDED/RESUMED pair" "SUSPENDED RESUMED" \
+    "$(awk '{print $2}' "$events" | tr '\n' ' ' | sed 's/ $//')"
+ts_s=$(awk '$2 == "SUSPENDED" {print $1; exit}' "$events")
+ts_r=$(awk '$2 == "RESUMED" {print $1; exit}' "$events")
+seen=$((${ts_r:-0} - ${ts_s:-0}))
+sf_note "pause_ms reported $pause_ms, libvirt saw $seen ms suspended"
+check_range "pause_ms agrees with libvirt's suspended interval within 50 ms" \
+    $((seen - 50)) "$pause_ms" $((seen + 50))
+check_eq "no scratch left in the worker's workdir" "" "$(find "$SF_TMP/w-n1/work" -type f | tr '\n' ' ')"
+sf_done
