@@ -28,6 +28,9 @@ typedef enum {
     S_OP_CLONE,
     S_OP_CLONE_REMOVE,
     S_OP_LIST,
+    S_OP_IMAGE_OPEN,
+    S_OP_IMAGE_SNAP,
+    S_OP_IMAGE_CLOSE,
     S_OP_LAST,
 } op_t;
 
@@ -48,8 +51,19 @@ typedef struct _conn_t {
     sf_err_t open_err;              //  why
 } conn_t;
 
+//  An image kept open; its flags are guarded by core->lock
+struct _sf_stor_image_t {
+    sf_stor_spec_t spec;
+    struct _conn_t *conn;           //  a reference: the image lives on it
+    void *handle;                   //  the driver's, NULL until open
+    uint64_t size;
+    bool busy;                      //  a call on it is running
+    bool close_pending;             //  that call's thread closes it
+};
+
 typedef struct {
     op_t op;
+    sf_stor_image_t *image;         //  image ops; IMAGE_OPEN: owned until done
     sf_stor_spec_t spec;
     sf_stor_spec_t clone;
     char snap [256];
@@ -104,6 +118,22 @@ s_core_free (core_t *core)
     free ((char *) core->cfg.client_id);
     free ((char *) core->cfg.keyring);
     free (core);
+}
+
+//  Free an image whose handle is closed (or was never opened); drops its
+//  connection reference. The caller holds a core reference.
+
+static void
+s_image_free (core_t *core, sf_stor_image_t *image)
+{
+    if (image->handle)
+        core->driver->image_close (image->conn->handle, image->handle);
+    pthread_mutex_lock (&core->lock);
+    bool last_conn = --image->conn->refs == 0;
+    pthread_mutex_unlock (&core->lock);
+    if (last_conn)
+        s_conn_free (core, image->conn);
+    free (image);
 }
 
 static void
@@ -231,6 +261,16 @@ s_call_op (const sf_stor_driver_t *driver, void *handle, call_t *call, sf_err_t 
             return driver->clone_remove (handle, &call->clone, err);
         case S_OP_LIST:
             return driver->list (handle, &call->spec, call->prefix, call->objs, err);
+        case S_OP_IMAGE_OPEN:
+            return driver->image_open (handle, &call->spec, &call->image->handle,
+                                       &call->image->size, err);
+        case S_OP_IMAGE_SNAP:
+            return driver->image_snap_create (handle, call->image->handle, &call->spec,
+                                              call->snap, err);
+        case S_OP_IMAGE_CLOSE:
+            driver->image_close (handle, call->image->handle);
+            call->image->handle = NULL;
+            return 0;
         default:
             return sf_err_set (err, SF_EINVAL, "bad storage operation %d", (int) call->op);
     }
@@ -260,14 +300,34 @@ s_call_thread (void *arg)
         core->hung--;
     else
         pthread_cond_signal (&call->cond);
+    //  What becomes of the image: an open nobody waits for any more is
+    //  undone; a close, or a call whose image was closed meanwhile, frees it
+    sf_stor_image_t *image = call->image;
+    bool free_image = false;
+    if (image && call->op == S_OP_IMAGE_OPEN)
+        free_image = abandoned;
+    else
+    if (image && call->op == S_OP_IMAGE_CLOSE)
+        free_image = true;
+    else
+    if (image) {
+        image->busy = false;
+        free_image = image->close_pending;
+    }
     bool last_conn = --conn->refs == 0;
-    bool last_core = --core->refs == 0;
+    bool last_core = !free_image && --core->refs == 0;     //  else after the free
     pthread_mutex_unlock (&core->lock);
 
     if (abandoned) {
         SF_NOTICE (NULL, "an abandoned ceph call returned after its deadline (%s)",
                    rc ? err.text : "ok");
         s_call_free (call);
+    }
+    if (free_image) {
+        s_image_free (core, image);
+        pthread_mutex_lock (&core->lock);
+        last_core = --core->refs == 0;
+        pthread_mutex_unlock (&core->lock);
     }
     if (last_conn)
         s_conn_free (core, conn);
@@ -316,6 +376,15 @@ s_call_subject (const call_t *call, char *buf, size_t size)
         case S_OP_CLONE_REMOVE:
             snprintf (buf, size, "removal of clone '%s'", clone);
             break;
+        case S_OP_IMAGE_OPEN:
+            snprintf (buf, size, "opening of '%s'", spec);
+            break;
+        case S_OP_IMAGE_SNAP:
+            snprintf (buf, size, "snapshot of '%s'", spec);
+            break;
+        case S_OP_IMAGE_CLOSE:
+            snprintf (buf, size, "closing of '%s'", spec);
+            break;
         default:
             snprintf (buf, size, "listing of '%s'", spec);
             break;
@@ -358,14 +427,26 @@ s_call (sf_stor_t *self, call_t **call_p, sf_err_t *err)
         return sf_err_set (err, SF_ETIMEDOUT, "ceph: %s not tried: %zu earlier calls "
                            "have not returned (cluster unreachable?)", subject, hung);
     }
-    if (!core->conn) {
+    bool on_image = call->image && call->op != S_OP_IMAGE_OPEN;
+    if (on_image && call->image->busy) {
+        pthread_mutex_unlock (&core->lock);
+        return sf_err_set (err, SF_ETIMEDOUT, "ceph: %s not tried: an earlier call on the "
+                           "image has not returned (cluster unreachable?)", subject);
+    }
+    if (!on_image && !core->conn) {
         core->conn = (conn_t *) zmalloc (sizeof (conn_t));
         core->conn->refs = 1;
         pthread_mutex_init (&core->conn->open_lock, NULL);
     }
     call->core = core;
-    call->conn = core->conn;
+    call->conn = on_image ? call->image->conn : core->conn;
     call->conn->refs++;
+    if (call->image && call->op == S_OP_IMAGE_OPEN) {
+        call->image->conn = call->conn;     //  the image's own reference
+        call->conn->refs++;
+    }
+    if (on_image)
+        call->image->busy = true;
     core->refs++;
     pthread_mutex_unlock (&core->lock);
 
@@ -377,8 +458,10 @@ s_call (sf_stor_t *self, call_t **call_p, sf_err_t *err)
     pthread_attr_destroy (&attr);
     if (rc) {
         pthread_mutex_lock (&core->lock);
-        call->conn->refs--;         //  neither is the last: core and self hold them
+        call->conn->refs--;         //  not the last: core, self or the image hold it
         core->refs--;
+        if (on_image)
+            call->image->busy = false;
         pthread_mutex_unlock (&core->lock);
         return sf_err_set (err, SF_ECEPH, "ceph: cannot start the %s: %s", subject,
                            strerror (rc));
@@ -495,6 +578,76 @@ sf_stor_obj_remove (sf_stor_t *self, const sf_stor_obj_t *obj, sf_err_t *err)
     if (obj->kind == SF_STOR_CLONE)
         return sf_stor_clone_remove (self, &obj->spec, err);
     return sf_stor_snap_remove (self, &obj->spec, obj->snap, err);
+}
+
+sf_stor_image_t *
+sf_stor_image_open (sf_stor_t *self, const sf_stor_spec_t *spec, sf_err_t *err)
+{
+    assert (self && spec);
+    call_t *call = s_call_new (S_OP_IMAGE_OPEN, spec, NULL);
+    sf_stor_image_t *image = (sf_stor_image_t *) zmalloc (sizeof (sf_stor_image_t));
+    image->spec = *spec;
+    call->image = image;
+    int rc = s_call (self, &call, err);
+    if (!call)
+        return NULL;            //  abandoned: its thread undoes the open
+    s_call_free (call);
+    if (rc == 0)
+        return image;
+    if (image->conn)
+        s_image_free (self->core, image);
+    else
+        free (image);           //  the call never started
+    return NULL;
+}
+
+uint64_t
+sf_stor_image_size (sf_stor_image_t *image)
+{
+    assert (image);
+    return image->size;
+}
+
+int
+sf_stor_image_snap_create (sf_stor_t *self, sf_stor_image_t *image, const char *snap,
+                           sf_err_t *err)
+{
+    assert (self && image && snap);
+    call_t *call = s_call_new (S_OP_IMAGE_SNAP, &image->spec, snap);
+    call->image = image;
+    return s_call_simple (self, call, err);
+}
+
+void
+sf_stor_image_close (sf_stor_t *self, sf_stor_image_t **image_p)
+{
+    assert (self && image_p);
+    sf_stor_image_t *image = *image_p;
+    if (!image)
+        return;
+    *image_p = NULL;
+    core_t *core = self->core;
+    pthread_mutex_lock (&core->lock);
+    bool hung = image->busy;
+    if (hung)
+        image->close_pending = true;
+    pthread_mutex_unlock (&core->lock);
+    if (hung)
+        return;                 //  the hung call's thread closes it
+    call_t *call = s_call_new (S_OP_IMAGE_CLOSE, &image->spec, NULL);
+    call->image = image;
+    sf_err_t err = SF_ERR_INIT;
+    int rc = s_call (self, &call, &err);
+    if (call && !call->done) {
+        //  Never started (too many calls hang): closing could hang too, so
+        //  the image stays open; only its memory and connection are lost
+        SF_WARN (NULL, "ceph: image '%s' left open: %s", image->spec.image, err.text);
+        rc = 0;
+    }
+    if (call)
+        s_call_free (call);     //  a finished or abandoned close frees the image
+    if (rc)
+        SF_WARN (NULL, "%s", err.text);
 }
 
 zlistx_t *
@@ -776,6 +929,52 @@ s_test_ops (sf_stor_t *stor, sf_stor_fake_t *fake)
     zstr_free (&uri);
 }
 
+//  Open images: a snapshot is one call; a hung call keeps the image until
+//  it returns, and closes it if the owner closed it meanwhile
+
+static void
+s_test_images (sf_stor_t *stor, sf_stor_fake_t *fake)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_stor_spec_t vm1 = s_test_spec ("rbd/vm1");
+    sf_stor_spec_t nope = s_test_spec ("rbd/nope");
+    assert (sf_stor_image_open (stor, &nope, &err) == NULL);
+    assert (err.code == SF_ECEPH && strstr (err.text, "ceph: cannot open 'rbd/nope'"));
+    sf_stor_image_t *image = sf_stor_image_open (stor, &vm1, &err);
+    assert (image && sf_stor_image_size (image) == 1 << 20);
+    size_t active = sf_stor_fake_active (fake);
+    assert (sf_stor_image_snap_create (stor, image, "i1", &err) == 0);
+    assert (sf_stor_fake_has (fake, "rbd/vm1@i1"));
+    assert (sf_stor_image_snap_create (stor, image, "i1", &err) == -1);
+    assert (err.code == SF_ECEPH && strstr (err.text, "ceph: cannot snapshot 'rbd/vm1'"));
+    sf_stor_image_close (stor, &image);
+    assert (image == NULL && sf_stor_fake_active (fake) == active - 1);
+    //  Hung snapshot: the image is busy; closing it is left to that call
+    image = sf_stor_image_open (stor, &vm1, &err);
+    assert (image);
+    sf_stor_fake_hang_at (fake, "snap_create");
+    assert (sf_stor_image_snap_create (stor, image, "i2", &err) == -1);
+    assert (err.code == SF_ETIMEDOUT && strstr (err.text, "snapshot of 'rbd/vm1' timed out"));
+    int64_t start = sf_time_mono_ms ();
+    assert (sf_stor_image_snap_create (stor, image, "i3", &err) == -1);
+    assert (sf_time_mono_ms () - start < 100 && strstr (err.text, "earlier call on the image"));
+    sf_stor_image_close (stor, &image);
+    sf_stor_fake_hang (fake, false);
+    for (int i = 0; i < 500 && sf_stor_hung (stor); i++)
+        zclock_sleep (10);
+    for (int i = 0; i < 500 && sf_stor_fake_active (fake) > active - 1; i++)
+        zclock_sleep (10);
+    assert (sf_stor_fake_active (fake) <= active - 1);
+    assert (sf_stor_snap_remove (stor, &vm1, "i1", &err) == 0);
+    assert (sf_stor_snap_remove (stor, &vm1, "i2", &err) == 0);
+    //  An open abandoned at its deadline is undone by its thread
+    sf_stor_fake_hang (fake, true);
+    assert (sf_stor_image_open (stor, &vm1, &err) == NULL && err.code == SF_ETIMEDOUT);
+    sf_stor_fake_hang (fake, false);
+    for (int i = 0; i < 500 && sf_stor_hung (stor); i++)
+        zclock_sleep (10);
+}
+
 static void
 s_test_deadline (sf_stor_t *stor, sf_stor_fake_t *fake)
 {
@@ -839,6 +1038,7 @@ sf_stor_test (bool verbose)
     assert (stor && streq (sf_stor_name (stor), "fake"));
     assert (sf_stor_fake_connects (fake) == 0);     //  lazy
     s_test_ops (stor, fake);
+    s_test_images (stor, fake);
     s_test_deadline (stor, fake);
     sf_stor_destroy (&stor);
     assert (stor == NULL);

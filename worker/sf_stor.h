@@ -30,6 +30,7 @@
 #define SF_STOR_H_INCLUDED
 
 typedef struct _sf_stor_t sf_stor_t;
+typedef struct _sf_stor_image_t sf_stor_image_t;
 typedef struct _sf_stor_fake_t sf_stor_fake_t;
 
 //  Where an RBD image is: "pool/image" or "pool/namespace/image"
@@ -83,6 +84,12 @@ typedef struct {
     //  starts with prefix, each preceded by its clones
     int (*list) (void *conn, const sf_stor_spec_t *spec, const char *prefix,
                  zlistx_t *objs, sf_err_t *err);
+    //  An image kept open across calls: *image gets the driver's handle
+    int (*image_open) (void *conn, const sf_stor_spec_t *spec, void **image,
+                       uint64_t *size, sf_err_t *err);
+    int (*image_snap_create) (void *conn, void *image, const sf_stor_spec_t *spec,
+                              const char *snap, sf_err_t *err);
+    void (*image_close) (void *conn, void *image);
 } sf_stor_driver_t;
 
 //  Create the storage client. Does not connect: the first call does.
@@ -130,6 +137,28 @@ int
 //  Remove one object (snap_remove or clone_remove).
 int
     sf_stor_obj_remove (sf_stor_t *self, const sf_stor_obj_t *obj, sf_err_t *err);
+
+//  Open image spec and keep it open, so that a later snapshot is one
+//  call to the cluster (a job opens its images before the pause). Returns
+//  the open image (close it with sf_stor_image_close) or NULL with err.
+sf_stor_image_t *
+    sf_stor_image_open (sf_stor_t *self, const sf_stor_spec_t *spec, sf_err_t *err);
+
+//  Virtual size of an open image in bytes (read when it was opened).
+uint64_t
+    sf_stor_image_size (sf_stor_image_t *image);
+
+//  Snapshot an open image, as sf_stor_snap_create. After a call on the
+//  image was abandoned at its deadline, calls on it fail at once until
+//  that call returns.
+int
+    sf_stor_image_snap_create (sf_stor_t *self, sf_stor_image_t *image, const char *snap,
+                               sf_err_t *err);
+
+//  Close an open image (with the deadline; if a call on it still hangs,
+//  that call's thread closes it when it returns). Nullifies *image_p.
+void
+    sf_stor_image_close (sf_stor_t *self, sf_stor_image_t **image_p);
 
 //  The snapshots of spec whose names start with prefix ("snapfleet-"),
 //  each preceded by its clones, as a new list of sf_stor_obj_t * (caller

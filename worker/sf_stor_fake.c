@@ -274,7 +274,7 @@ s_snap_create (void *conn, const sf_stor_spec_t *spec, const char *snap, sf_err_
 {
     sf_stor_fake_t *self = (sf_stor_fake_t *) conn;
     char name [520];
-    int fail = s_enter (self, "snap_create");
+    int fail = s_enter (self, "snap_create");     //  an open image's snapshot too
     if (self->delay_ms) {
         pthread_mutex_unlock (&self->lock);
         zclock_sleep ((int) self->delay_ms);
@@ -421,15 +421,54 @@ s_list (void *conn, const sf_stor_spec_t *spec, const char *prefix, zlistx_t *ob
     return s_leave (self, 0);
 }
 
+//  An open image is its name; it counts as active until closed
+
+static int
+s_image_open (void *conn, const sf_stor_spec_t *spec, void **image, uint64_t *size,
+              sf_err_t *err)
+{
+    sf_stor_fake_t *self = (sf_stor_fake_t *) conn;
+    char name [520];
+    int fail = s_enter (self, "open");
+    image_t *entry = s_image (self, spec, name, sizeof (name));
+    if (fail || !entry)
+        return s_leave (self, sf_stor_fail (err, fail ? fail : ENOENT, "open '%s'", name));
+    *size = entry->size;
+    *image = strdup (name);
+    self->active++;
+    return s_leave (self, 0);
+}
+
+static int
+s_image_snap_create (void *conn, void *image, const sf_stor_spec_t *spec, const char *snap,
+                     sf_err_t *err)
+{
+    (void) image;
+    return s_snap_create (conn, spec, snap, err);
+}
+
+static void
+s_image_close (void *conn, void *image)
+{
+    sf_stor_fake_t *self = (sf_stor_fake_t *) conn;
+    s_enter (self, "close");
+    self->active--;
+    free (image);
+    s_leave (self, 0);
+}
+
 const sf_stor_driver_t sf_stor_fake_driver = {
-    .name         = "fake",
-    .connect      = s_connect,
-    .disconnect   = s_disconnect,
-    .size         = s_size,
-    .snap_create  = s_snap_create,
-    .snap_protect = s_snap_protect,
-    .snap_remove  = s_snap_remove,
-    .clone        = s_clone,
-    .clone_remove = s_clone_remove,
-    .list         = s_list,
+    .name              = "fake",
+    .connect           = s_connect,
+    .disconnect        = s_disconnect,
+    .size              = s_size,
+    .snap_create       = s_snap_create,
+    .snap_protect      = s_snap_protect,
+    .snap_remove       = s_snap_remove,
+    .clone             = s_clone,
+    .clone_remove      = s_clone_remove,
+    .list              = s_list,
+    .image_open        = s_image_open,
+    .image_snap_create = s_image_snap_create,
+    .image_close       = s_image_close,
 };

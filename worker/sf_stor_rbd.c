@@ -126,11 +126,17 @@ s_snap_create (void *conn, const sf_stor_spec_t *spec, const char *snap, sf_err_
     sf_stor_spec_str (spec, name, sizeof (name));
     rados_ioctx_t io;
     rbd_image_t image;
+    int64_t start = sf_time_mono_us ();
     int r = s_open (conn, spec, NULL, true, &io, &image);
     if (r < 0)
         return sf_stor_fail (err, r, "snapshot '%s' (open)", name);
+    int64_t opened = sf_time_mono_us ();
     r = rbd_snap_create2 (image, snap, RBD_SNAP_CREATE_SKIP_QUIESCE, NULL, NULL);
+    int64_t created = sf_time_mono_us ();
     s_close (io, image);
+    SF_DEBUG (NULL, "snapshot '%s@%s': open %.1f ms, create %.1f ms, close %.1f ms", name,
+              snap, (opened - start) / 1000.0, (created - opened) / 1000.0,
+              (sf_time_mono_us () - created) / 1000.0);
     return r < 0 ? sf_stor_fail (err, r, "snapshot '%s' as '%s'", name, snap) : 0;
 }
 
@@ -306,15 +312,73 @@ s_list (void *conn, const sf_stor_spec_t *spec, const char *prefix, zlistx_t *ob
     return rc;
 }
 
+//  --------------------------------------------------------------------------
+//  An image kept open: a snapshot is then one request to the cluster (the
+//  open alone is several, and the slower half under load)
+
+typedef struct {
+    rados_ioctx_t io;
+    rbd_image_t image;
+} open_image_t;
+
+static int
+s_image_open (void *conn, const sf_stor_spec_t *spec, void **image, uint64_t *size,
+              sf_err_t *err)
+{
+    char name [520];
+    sf_stor_spec_str (spec, name, sizeof (name));
+    open_image_t *self = (open_image_t *) zmalloc (sizeof (open_image_t));
+    int r = s_open (conn, spec, NULL, true, &self->io, &self->image);
+    if (r < 0) {
+        free (self);
+        return sf_stor_fail (err, r, "open '%s'", name);
+    }
+    r = rbd_get_size (self->image, size);
+    if (r < 0) {
+        s_close (self->io, self->image);
+        free (self);
+        return sf_stor_fail (err, r, "get the size of '%s'", name);
+    }
+    *image = self;
+    return 0;
+}
+
+static int
+s_image_snap_create (void *conn, void *image, const sf_stor_spec_t *spec, const char *snap,
+                     sf_err_t *err)
+{
+    (void) conn;
+    char name [520];
+    sf_stor_spec_str (spec, name, sizeof (name));
+    int64_t start = sf_time_mono_us ();
+    int r = rbd_snap_create2 (((open_image_t *) image)->image, snap,
+                              RBD_SNAP_CREATE_SKIP_QUIESCE, NULL, NULL);
+    SF_DEBUG (NULL, "snapshot '%s@%s' of the open image: %.1f ms", name, snap,
+              (sf_time_mono_us () - start) / 1000.0);
+    return r < 0 ? sf_stor_fail (err, r, "snapshot '%s' as '%s'", name, snap) : 0;
+}
+
+static void
+s_image_close (void *conn, void *image)
+{
+    (void) conn;
+    open_image_t *self = (open_image_t *) image;
+    s_close (self->io, self->image);
+    free (self);
+}
+
 const sf_stor_driver_t sf_stor_rbd_driver = {
-    .name         = "rbd",
-    .connect      = s_connect,
-    .disconnect   = s_disconnect,
-    .size         = s_size,
-    .snap_create  = s_snap_create,
-    .snap_protect = s_snap_protect,
-    .snap_remove  = s_snap_remove,
-    .clone        = s_clone,
-    .clone_remove = s_clone_remove,
-    .list         = s_list,
+    .name              = "rbd",
+    .connect           = s_connect,
+    .disconnect        = s_disconnect,
+    .size              = s_size,
+    .snap_create       = s_snap_create,
+    .snap_protect      = s_snap_protect,
+    .snap_remove       = s_snap_remove,
+    .clone             = s_clone,
+    .clone_remove      = s_clone_remove,
+    .list              = s_list,
+    .image_open        = s_image_open,
+    .image_snap_create = s_image_snap_create,
+    .image_close       = s_image_close,
 };

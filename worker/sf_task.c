@@ -33,6 +33,7 @@ typedef struct {
     sf_stor_spec_t spec;            //  the image
     sf_stor_spec_t clone;           //  clone mode: the clone to make
     char snap [160];                //  snapfleet-<job_id>
+    sf_stor_image_t *image;         //  Owned, open from before to after the window
 } rbd_t;
 
 typedef enum {
@@ -255,8 +256,9 @@ s_open (task_t *self)
     return 0;
 }
 
-//  RBD disks: names, sizes (this also opens the cluster connection before
-//  any pause), then claim the job and record every object it will make
+//  RBD disks: names; open every image now, so that a snapshot in the
+//  window is a single request (this also connects to the cluster before
+//  any pause); then claim the job and record every object it will make
 
 static int
 s_rbd_prepare (task_t *self)
@@ -278,8 +280,10 @@ s_rbd_prepare (task_t *self)
         char clone [sizeof (rbd->clone.image)];
         snprintf (clone, sizeof (clone), "%s-%s", rbd->spec.image, rbd->snap);
         snprintf (rbd->clone.image, sizeof (rbd->clone.image), "%s", clone);
-        if (sf_stor_size (self->stor, &rbd->spec, &disk->virtual_size, &self->err))
+        rbd->image = sf_stor_image_open (self->stor, &rbd->spec, &self->err);
+        if (!rbd->image)
             return s_ceph_failed (self);
+        disk->virtual_size = sf_stor_image_size (rbd->image);
     }
     if (self->n_rbds == 0)
         return 0;
@@ -519,12 +523,19 @@ s_rbd_snapshot (task_t *self)
         rbd_t *rbd = &self->rbds [i];
         int64_t start = sf_time_mono_ms ();
         self->made = true;
-        if (sf_stor_snap_create (self->stor, &rbd->spec, rbd->snap, &self->err))
+        if (sf_stor_image_snap_create (self->stor, rbd->image, rbd->snap, &self->err))
             return s_ceph_failed (self);
         SF_DEBUG (&self->ctx, "snapshot '%s' of '%s' in %" PRId64 " ms", rbd->snap,
                   rbd->disk->source, sf_time_mono_ms () - start);
     }
     return 0;
+}
+
+static void
+s_rbd_close (task_t *self)
+{
+    for (size_t i = 0; i < self->n_rbds; i++)
+        sf_stor_image_close (self->stor, &self->rbds [i].image);
 }
 
 //  Convert disk (as given, or source/format overridden) into a new part
@@ -592,6 +603,7 @@ s_window (task_t *self)
     else
     if (self->pausing)
         s_emit (self, SF_PHASE_RESUMED, 0, 0, self->note);
+    s_rbd_close (self);
     return 0;
 }
 
@@ -765,6 +777,7 @@ s_fail (task_t *self)
         }
     }
     s_rollback_images (self);
+    s_rbd_close (self);
     s_rbd_cleanup (self);
     s_remove_scratch (self);
     if (self->pausing && self->hv && !self->was_paused) {
@@ -859,6 +872,7 @@ s_task_destroy (task_t **self_p)
 {
     task_t *self = *self_p;
     assert (!self->guard && !self->paused && !self->frozen && !self->claimed);
+    s_rbd_close (self);
     for (size_t i = 0; i < self->n_parts; i++)
         free (self->parts [i].path);
     for (size_t i = 0; i < self->n_images; i++)
@@ -1332,7 +1346,7 @@ s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
     res_env = s_test_job (args, phases, false);
     res = res_env->job_result;
     assert (!res->ok && streq (phases, "q") && res->error->code == SF_ECEPH);
-    assert (strstr (res->error->text, "size query of 'rbd/ceph-a' timed out"));
+    assert (strstr (res->error->text, "opening of 'rbd/ceph-a' timed out"));
     sf_wire_free (&res_env);
     sf_stor_fake_hang (env->fake, false);
     for (int i = 0; i < 500 && sf_stor_hung (env->stor); i++)

@@ -3,7 +3,7 @@
 
     Usage: snapfleet-worker --config FILE
            snapfleet-worker --guard --uri URI --domain UUID --deadline-ms MS
-                            [--journal PATH]          (started by the worker)
+                            [--journal PATH] [--thaw] (started by the worker)
            snapfleet-worker --help | --version
 
     SIGINT and SIGTERM are blocked in every thread and read from a
