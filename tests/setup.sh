@@ -20,10 +20,10 @@ packages=(
     libxml2-dev librbd-dev librados-dev
     #  real parts for the demo and the integration tests
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-    qemu-system-x86 qemu-utils qemu-block-extra
+    qemu-system-x86 qemu-utils qemu-block-extra qemu-guest-agent
     busybox-static linux-image-cloud-amd64 cpio kmod xz-utils
     ceph-mon ceph-osd ceph-mgr ceph-common
-    jq procps iproute2 shellcheck
+    jq procps iproute2 shellcheck uuid-runtime diffutils util-linux
 )
 
 if [ "$(id -u)" != 0 ]; then
