@@ -14,6 +14,7 @@
 
 #define S_KEEP          1024        //  finished jobs remembered for fencing
 #define S_STOP_GRACE_MS 60000       //  jobs get this long to wind down
+#define S_SETTLE_MS     10000       //  a cleaned leftover waits for late creations
 
 //  Structure of our class
 
@@ -546,7 +547,8 @@ s_open_storage (sf_agent_t *self, sf_err_t *err)
         if (!(self->stor = sf_stor_new (&stor_cfg, err)))
             return -1;
     }
-    if (!(self->leftovers = sf_leftover_new (self->cfg.workdir, self->stor, err)))
+    if (!(self->leftovers = sf_leftover_new (self->cfg.workdir, self->stor,
+                                             S_SETTLE_MS, err)))
         return -1;
     size_t waiting = sf_leftover_count (self->leftovers);
     if (self->stor)

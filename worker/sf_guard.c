@@ -19,6 +19,7 @@
 SF_LOG_MODULE ("worker.guard");
 
 #define S_CONNECT_TRIES 30      //  guard: one a second if libvirtd is away
+#define S_TMP_AGE_S     60      //  an uncommitted journal entry this old is stale
 
 //  --------------------------------------------------------------------------
 //  Journal
@@ -143,8 +144,12 @@ sf_guard_recover (sf_hv_t *hv, const char *workdir, const char *run_id)
     for (size_t i = 0; files [i]; i++) {
         const char *path = zfile_filename (files [i], NULL);
         sf_guard_entry_t entry;
-        if (strstr (path, ".tmp"))
-            unlink (path);          //  never committed: nothing was paused
+        if (strstr (path, ".tmp")) {
+            //  Never committed, so nothing was paused; but a task of this
+            //  run may be writing it right now: only old ones go
+            if (zfile_modified (files [i]) < time (NULL) - S_TMP_AGE_S)
+                unlink (path);
+        }
         else
         if (s_journal_read (path, &entry))
             SF_ERROR (NULL, "unreadable pause journal entry '%s'", path);
@@ -205,6 +210,16 @@ sf_guard_stop (sf_proc_t **guard_p)
 int
 sf_guard_check (sf_hv_t *hv, const char *uuid, bool thaw, sf_err_t *err)
 {
+    int state;
+    if (sf_hv_state (hv, uuid, &state, err))
+        return -1;
+    int rc = 0;
+    if (state == SF_HV_PAUSED) {
+        if (sf_hv_resume (hv, uuid, err))
+            return -1;
+        rc = 1;
+    }
+    //  After the resume: the guest agent that thaws runs inside the guest
     sf_err_t thaw_err = SF_ERR_INIT;
     sf_logctx_t ctx = { NULL, NULL, uuid };
     if (thaw && sf_hv_fs_thaw (hv, uuid, &thaw_err)) {
@@ -213,14 +228,7 @@ sf_guard_check (sf_hv_t *hv, const char *uuid, bool thaw, sf_err_t *err)
         else
             SF_ERROR (&ctx, "cannot thaw the filesystems of '%s': %s", uuid, thaw_err.text);
     }
-    int state;
-    if (sf_hv_state (hv, uuid, &state, err))
-        return -1;
-    if (state != SF_HV_PAUSED)
-        return 0;
-    if (sf_hv_resume (hv, uuid, err))
-        return -1;
-    return 1;
+    return rc;
 }
 
 //  --------------------------------------------------------------------------

@@ -71,9 +71,10 @@ sf_proc_t *
 int
     sf_guard_stop (sf_proc_t **guard_p);
 
-//  The guard's action: with thaw, thaw uuid's filesystems (best effort,
-//  logged); then if uuid is paused on hv, resume it. Returns 0 if it was
-//  not paused, 1 if it resumed it, -1 with err.
+//  The guard's action: if uuid is paused on hv, resume it; then, with
+//  thaw, thaw its filesystems (best effort, logged: the agent runs in the
+//  guest, so only after the resume). Returns 0 if it was not paused, 1 if
+//  it resumed it, -1 with err.
 int
     sf_guard_check (sf_hv_t *hv, const char *uuid, bool thaw, sf_err_t *err);
 

@@ -12,6 +12,14 @@
     actor retries those every inventory_interval and at start, and logs
     when one is cleaned.
 
+    Late creations: a snapshot request that timed out is not cancelled in
+    the cluster. When the monitor was the part that hung, the request (at
+    the QEMU that holds the image's lock) completes as soon as it answers
+    again, possibly after the removal. So an entry cleaned after a timeout,
+    or by the sweeper (a failed or killed job), is not dropped at once: it
+    is marked "cleaned at" and cleaned once more, and dropped, by the first
+    sweep at least settle_ms later.
+
     A running task claims its job id, so the sweeper never touches the
     entry of a job in progress; the claim also cleans what an earlier
     attempt of the same job left, before the new attempt reuses its names.
@@ -24,10 +32,12 @@
 typedef struct _sf_leftover_t sf_leftover_t;
 
 //  Open the journal in <workdir>/leftovers (created if missing). stor
-//  (borrowed, may be NULL when RBD support is off) removes the objects.
+//  (borrowed, may be NULL when RBD support is off) removes the objects;
+//  settle_ms is how long a cleaned entry waits for late creations.
 //  Returns NULL with err (SF_EIO). Caller owns the result.
 sf_leftover_t *
-    sf_leftover_new (const char *workdir, sf_stor_t *stor, sf_err_t *err);
+    sf_leftover_new (const char *workdir, sf_stor_t *stor, int64_t settle_ms,
+                     sf_err_t *err);
 
 //  Free. Nullifies *self_p.
 void
@@ -50,19 +60,23 @@ int
                         const sf_stor_obj_t *objs, size_t count, sf_err_t *err);
 
 //  Remove the objects of job_id's entry, clones before snapshots (absent
-//  objects count as removed), then the entry. Returns 0 (also if there is
-//  no entry), or -1 with err: then the entry stays, listing what is left.
-//  After a timeout nothing more is tried (the cluster is away).
+//  objects count as removed), then the entry; with settle the entry is
+//  only marked "cleaned at" (and dropped by a later clean, settle_ms
+//  after the first). Returns 0 (also if there is no entry), or -1 with
+//  err: then the entry stays, listing what is left. After a timeout
+//  nothing more is tried (the cluster is away).
 int
-    sf_leftover_clean (sf_leftover_t *self, const char *job_id, sf_err_t *err);
+    sf_leftover_clean (sf_leftover_t *self, const char *job_id, bool settle,
+                       sf_err_t *err);
 
 //  Drop job_id's entry and keep its objects (they are the job's product).
 int
     sf_leftover_forget (sf_leftover_t *self, const char *job_id, sf_err_t *err);
 
-//  Clean every entry that no task claims; stop at the first timeout.
-//  Logs every entry cleaned (notice) and each new failure (warning).
-//  Returns the number of entries cleaned.
+//  Clean (with settle) every entry that no task claims; stop at the first
+//  timeout. Logs every entry whose objects it removed (notice) and each
+//  new failure (warning). Returns the number of entries whose objects it
+//  removed for the first time (settling entries not counted).
 int
     sf_leftover_sweep (sf_leftover_t *self);
 

@@ -72,6 +72,7 @@ typedef struct {
     bool claimed;                   //  we hold the leftovers claim of job_id
     bool recorded;                  //  the leftovers entry lists our objects
     bool made;                      //  a snapshot may exist (a call was made)
+    bool ceph_timeout;              //  a Ceph call was abandoned at its deadline
     //  Pause state
     bool was_paused;                //  paused by someone else before the job
     bool paused;                    //  we suspended it and have not resumed
@@ -186,8 +187,10 @@ s_cancelled (task_t *self)
 static int
 s_ceph_failed (task_t *self)
 {
-    if (self->err.code == SF_ETIMEDOUT)
+    if (self->err.code == SF_ETIMEDOUT) {
         self->err.code = SF_ECEPH;
+        self->ceph_timeout = true;
+    }
     return -1;
 }
 
@@ -422,7 +425,18 @@ s_pause (task_t *self)
         if (sf_hv_fs_freeze (self->hv, self->uuid, &freeze_err) == 0) {
             self->frozen = true;
             self->consistency = "frozen";
-            s_emit (self, SF_PHASE_PAUSED, 0, 0, "frozen");
+            //  qemu-img reads the file disks of a running QEMU (-U), which
+            //  only stopped vCPUs keep still: a freeze stops the guest's
+            //  filesystems, not every writer (raw devices, the page cache
+            //  of unfrozen mounts). So mixed suspends too, after the freeze
+            //  (the agent needs running vCPUs), before the copies.
+            if (self->kind == S_MIXED) {
+                if (sf_hv_suspend (self->hv, self->uuid, &self->err))
+                    return -1;
+                self->paused = true;
+            }
+            s_emit (self, SF_PHASE_PAUSED, 0, 0, self->paused
+                    ? "frozen, and paused while the file disks are copied" : "frozen");
             return 0;
         }
         snprintf (why, sizeof (why), "freeze unavailable (%s): paused instead",
@@ -449,20 +463,22 @@ static int
 s_resume (task_t *self, bool report, sf_err_t *err)
 {
     int rc = 0;
-    if (self->frozen) {
-        rc = sf_hv_fs_thaw (self->hv, self->uuid, err);
-        self->pause_ms = (uint64_t) (sf_time_mono_ms () - self->pause_start);
-        self->frozen = false;
-        if (rc == 0 && report)
-            s_emit (self, SF_PHASE_RESUMED, self->pause_ms, 0, "thawed");
-    }
+    bool held = self->paused || self->frozen;
+    bool thawing = self->frozen;
+    //  vCPUs first: the guest agent that thaws runs inside the guest
     if (self->paused) {
         rc = sf_hv_resume (self->hv, self->uuid, err);
         self->pause_ms = (uint64_t) (sf_time_mono_ms () - self->pause_start);
         self->paused = false;
-        if (rc == 0 && report)
-            s_emit (self, SF_PHASE_RESUMED, self->pause_ms, 0, NULL);
     }
+    if (self->frozen) {
+        if (rc == 0)
+            rc = sf_hv_fs_thaw (self->hv, self->uuid, err);
+        self->pause_ms = (uint64_t) (sf_time_mono_ms () - self->pause_start);
+        self->frozen = false;   //  else the guard thaws, after resuming
+    }
+    if (held && rc == 0 && report)
+        s_emit (self, SF_PHASE_RESUMED, self->pause_ms, 0, thawing ? "thawed" : NULL);
     if (self->guard) {
         //  On a failed resume the guard, told to stop, tries once more
         int code = sf_guard_stop (&self->guard);
@@ -500,7 +516,7 @@ s_resume_failed (task_t *self)
 static int
 s_check_still (task_t *self)
 {
-    if (self->was_paused || streq (self->consistency, "frozen"))
+    if (self->was_paused || (self->pausing && !self->paused))
         return 0;
     int state;
     int expect = self->pausing ? SF_HV_PAUSED : SF_HV_SHUTOFF;
@@ -703,7 +719,7 @@ s_rbd_finish (task_t *self)
         return;
     sf_err_t err = SF_ERR_INIT;
     if (self->export_mode) {
-        if (sf_leftover_clean (self->leftovers, self->job_id, &err)) {
+        if (sf_leftover_clean (self->leftovers, self->job_id, false, &err)) {
             SF_WARN (&self->ctx, "snapshots left for the leftovers sweeper: %s", err.text);
             s_note (self, "the RBD snapshots stay until Ceph answers (leftovers sweeper)");
         }
@@ -744,8 +760,9 @@ s_rbd_cleanup (task_t *self)
             SF_ERROR (&self->ctx, "%s", err.text);
         return;
     }
+    //  After a timeout a creation may still land in the cluster: settle
     char *path = sf_leftover_path (self->leftovers, self->job_id);
-    if (sf_leftover_clean (self->leftovers, self->job_id, &err)) {
+    if (sf_leftover_clean (self->leftovers, self->job_id, self->ceph_timeout, &err)) {
         SF_WARN (&self->ctx, "cannot remove the job's Ceph objects now (the sweeper retries "
                  "from '%s'): %s", path, err.text);
         size_t len = strlen (self->err.text);
@@ -1215,10 +1232,12 @@ s_test_rbd_more (sf_task_args_t *args, rbd_env_t *env)
     args->strategy = "mixed";
     args->instance_uuid = SF_TEST_MIX_UUID;
     sf_stor_fake_delay (env->fake, 100);
-    sf_envelope_t *res_env = s_test_job (args, phases, false);
+    char paused [512];
+    sf_envelope_t *res_env = s_test_job_text (args, phases, false, paused, sizeof (paused));
     sf_job_result_t *res = res_env->job_result;
     assert (res->ok && streq (phases, "qprcu") && streq (res->consistency, "frozen"));
-    assert (res->pause_ms >= 400 && res->convert_ms >= 300);
+    assert (streq (paused, "frozen, and paused while the file disks are copied"));
+    assert (res->pause_ms >= 400 && res->convert_ms >= 300 && res->resumed);
     assert (res->n_images == 2);
     assert (streq (res->images [0]->store, "rbd") && streq (res->images [1]->store, "dir"));
     assert (streq (res->images [1]->disk_target, "vdb"));
@@ -1337,6 +1356,9 @@ s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
         zclock_sleep (10);
     assert (sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-F5"));  //  it did happen
     assert (sf_leftover_sweep (env->leftovers) == 1);
+    assert (sf_leftover_count (env->leftovers) == 1);                  //  settling
+    zclock_sleep (250);
+    assert (sf_leftover_sweep (env->leftovers) == 0);
     assert (sf_leftover_count (env->leftovers) == 0);
     assert (sf_stor_fake_objects (env->fake) == before);
 
@@ -1383,7 +1405,7 @@ s_test_rbd (const char *dir, const char *uri, const char *exe)
     env.stor = sf_stor_new (&cfg, &err);
     env.workdir = zsys_sprintf ("%s/work-rbd", dir);
     env.store = zsys_sprintf ("%s/images-rbd", dir);
-    env.leftovers = sf_leftover_new (env.workdir, env.stor, &err);
+    env.leftovers = sf_leftover_new (env.workdir, env.stor, 200, &err);
     assert (env.stor && env.leftovers);
     sf_task_args_t args = { "R1", 1, SF_TEST_CEPH_UUID, "rbd", uri, env.workdir, exe,
                             "run-test", 60000, { "dir", env.store }, "fake", env.stor,
