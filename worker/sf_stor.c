@@ -495,7 +495,7 @@ s_call (sf_stor_t *self, call_t **call_p, sf_err_t *err)
     pthread_mutex_unlock (&core->lock);
     *call_p = NULL;
     char timeout [32];
-    SF_WARN (NULL, "ceph: %s timed out; dropping the cluster connection", subject);
+    SF_NOTICE (NULL, "ceph: %s timed out; dropping the cluster connection", subject);
     return sf_err_set (err, SF_ETIMEDOUT, "ceph: %s timed out after %s (cluster "
                        "unreachable?)", subject,
                        s_duration (core->cfg.op_timeout_ms, timeout, sizeof (timeout)));

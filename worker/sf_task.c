@@ -80,12 +80,11 @@ typedef struct {
     bool journaled;                 //  our journal entry exists
     bool stuck;                     //  resume or thaw failed, guard too
     sf_proc_t *guard;               //  Owned, while paused or frozen
-    //  pause_ms runs from the return of the freeze/suspend call (the guest
-    //  is stopped then; libvirt's SUSPENDED event fires at that point) to
-    //  the return of the thaw/resume call. Measured from before the call,
-    //  a slow libvirtd would count its own latency as guest downtime; the
-    //  call's own duration goes out as the PAUSED event's ms instead.
-    int64_t pause_start;            //  mono ms, freeze/suspend call returned
+    //  pause_ms runs from the start of the freeze/suspend call to the
+    //  return of the thaw/resume call (contract-rbd.md), the longest the
+    //  guest can have been held. The freeze/suspend call's own duration
+    //  goes out as the PAUSED event's ms.
+    int64_t pause_start;            //  mono ms, freeze/suspend call started
     int64_t pause_deadline;         //  mono ms
     //  Results
     const char *consistency;        //  "paused", "frozen", "offline"
@@ -422,13 +421,12 @@ s_pause (task_t *self)
     char why [300] = "";
     if (try_freeze) {
         sf_err_t freeze_err = SF_ERR_INIT;
-        int64_t call = sf_time_mono_ms ();
-        self->pause_deadline = call + self->max_pause_ms;
+        self->pause_start = sf_time_mono_ms ();
+        self->pause_deadline = self->pause_start + self->max_pause_ms;
         if (self->no_freeze)
             sf_err_set (&freeze_err, SF_ENOTSUP, "disabled for this test");
         else
         if (sf_hv_fs_freeze (self->hv, self->uuid, &freeze_err) == 0) {
-            self->pause_start = sf_time_mono_ms ();
             self->frozen = true;
             self->consistency = "frozen";
             //  qemu-img reads the file disks of a running QEMU (-U), which
@@ -441,8 +439,8 @@ s_pause (task_t *self)
                     return -1;
                 self->paused = true;
             }
-            s_emit (self, SF_PHASE_PAUSED, (uint64_t) (self->pause_start - call), 0,
-                    self->paused
+            uint64_t took = (uint64_t) (sf_time_mono_ms () - self->pause_start);
+            s_emit (self, SF_PHASE_PAUSED, took, 0, self->paused
                     ? "frozen, and paused while the file disks are copied" : "frozen");
             return 0;
         }
@@ -450,14 +448,13 @@ s_pause (task_t *self)
                   freeze_err.text);
         SF_INFO (&self->ctx, "%s", why);
     }
-    int64_t call = sf_time_mono_ms ();
-    self->pause_deadline = call + self->max_pause_ms;
+    self->pause_start = sf_time_mono_ms ();
+    self->pause_deadline = self->pause_start + self->max_pause_ms;
     if (sf_hv_suspend (self->hv, self->uuid, &self->err))
         return -1;
-    self->pause_start = sf_time_mono_ms ();
     self->paused = true;
     self->consistency = "paused";
-    s_emit (self, SF_PHASE_PAUSED, (uint64_t) (self->pause_start - call), 0,
+    s_emit (self, SF_PHASE_PAUSED, (uint64_t) (sf_time_mono_ms () - self->pause_start), 0,
             *why ? why : NULL);
     return 0;
 }
