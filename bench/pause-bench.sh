@@ -20,7 +20,8 @@
 #               1G; env BASE); measured too if it is not in SIZES
 #  Environment: SF_BUILD (build dir with scheduler/ and worker/, default
 #  ./build), CEPH_STORE (memstore|bluestore, see bench/README.md),
-#  RBD_MODE (clone|export, default clone), SF_KEEP=1 (keep the scratch dir).
+#  RBD_MODE (clone|export, default clone), STRATEGIES (default "file-cold
+#  rbd"; e.g. "rbd" alone for a quick look), SF_KEEP=1 (keep the scratch dir).
 #  Needs root and the packages of tests/setup.sh, like the integration
 #  tests. Notes and progress go to stderr.
 set -euo pipefail
@@ -38,6 +39,7 @@ RUNS=${RUNS:-5}
 SIZES=${SIZES:-256M 1G 4G}
 BASE=${BASE:-1G}
 RBD_MODE=${RBD_MODE:-clone}
+STRATEGIES=${STRATEGIES:-file-cold rbd}
 usage () { sed -n '/^#  Usage:/,/^#  tests\. Notes/p' "$0" | sed 's/^#  \{0,1\}//'; }
 while getopts 'n:s:b:h' opt; do
     case $opt in
@@ -78,7 +80,16 @@ results=$SF_TMP/results        #  "SIZE STRATEGY PAUSE_MS CONVERT_MS UPLOAD_MS"
 : >"$results"
 failures=0
 
-human () { numfmt --to=iec-i --suffix=B "$1" | sed 's/\([0-9]\)\([KMGT]\)/\1 \2/'; }
+human ()   # BYTES -> "256 MiB", "4 GiB", "1.5 GiB"
+{
+    if [ $(($1 % (1 << 30))) = 0 ]; then
+        echo "$(($1 >> 30)) GiB"
+    elif [ $(($1 % (1 << 20))) = 0 ] && [ "$1" -lt $((1 << 30)) ]; then
+        echo "$(($1 >> 20)) MiB"
+    else
+        numfmt --to=iec-i --suffix=B "$1" | sed 's/\([0-9]\)\([KMGT]\)/\1 \2/'
+    fi
+}
 
 strategy_is ()   # NAME STRATEGY: the inventory shows NAME with STRATEGY
 {
@@ -90,6 +101,11 @@ strategy_is ()   # NAME STRATEGY: the inventory shows NAME with STRATEGY
 snap ()
 {
     local name=$1 strategy=$2 size=$3 out rc=0 path t
+    #  Start every run with no dirty pages left by the one before (a
+    #  file-cold run writes GiBs; the store fsyncs them, so this is short)
+    t=$(_sf_now_ms)
+    timeout 600 sync || sf_note "sync did not finish in 600 s"
+    sf_note "sync before $name: $(($(_sf_now_ms) - t)) ms"
     t=$(_sf_now_ms)
     out=$(sf_cli snapshot --instance "$name" --wait --format json) || rc=$?
     if [ "$rc" != 0 ] || [ "$(jq -r '"\(.state) \(.strategy)"' <<<"$out" 2>/dev/null)" != "done $strategy" ]; then
@@ -109,15 +125,27 @@ for size in "${sizes[@]}"; do
     tag=${size,,}
     f=f-$tag
     r=r-$tag
-    sf_note "== $size: booting $f (file, random base) and $r (thin RBD image)"
-    sf_guest n1 "$f" --size "$size" || sf_die "guest $f did not boot"
-    ceph_rbd create --size "$((bytes_of[$size] >> 20))M" "rbd/$r" || sf_die "rbd create rbd/$r failed"
-    ceph_lv_guest "$uri" "$r" "$SF_TMP/n1/vm" "rbd/$r" || sf_die "RBD guest $r did not boot"
-    wait_for 60 strategy_is "$f" file-cold >/dev/null || sf_die "$f never showed up with strategy file-cold"
-    wait_for 60 strategy_is "$r" rbd >/dev/null || sf_die "$r never showed up with strategy rbd"
+    do_f=0
+    do_r=0
+    [[ " $STRATEGIES " != *" file-cold "* ]] || do_f=1
+    [[ " $STRATEGIES " != *" rbd "* ]] || do_r=1
+    sf_note "== $size: booting $f (file, random base) and $r (thin RBD image) [$STRATEGIES]"
+    if [ "$do_f" = 1 ]; then
+        sf_guest n1 "$f" --size "$size" || sf_die "guest $f did not boot"
+    fi
+    if [ "$do_r" = 1 ]; then
+        ceph_rbd create --size "$((bytes_of[$size] >> 20))M" "rbd/$r" || sf_die "rbd create rbd/$r failed"
+        ceph_lv_guest "$uri" "$r" "$SF_TMP/n1/vm" "rbd/$r" || sf_die "RBD guest $r did not boot"
+    fi
+    if [ "$do_f" = 1 ]; then
+        wait_for 60 strategy_is "$f" file-cold >/dev/null || sf_die "$f never showed up with strategy file-cold"
+    fi
+    if [ "$do_r" = 1 ]; then
+        wait_for 60 strategy_is "$r" rbd >/dev/null || sf_die "$r never showed up with strategy rbd"
+    fi
     for ((i = 1; i <= RUNS; i++)); do
-        snap "$f" file-cold "$size"
-        snap "$r" rbd "$size"
+        [ "$do_f" = 0 ] || snap "$f" file-cold "$size"
+        [ "$do_r" = 0 ] || snap "$r" rbd "$size"
     done
     #  Two fewer TCG guests for the next size
     sf_virsh n1 destroy "$f" >/dev/null || true
@@ -168,13 +196,18 @@ for size in "${sizes[@]}"; do
     read -r fn fm fmin fmax <<<"$(stats "$size" file-cold 3)"
     read -r rn rm rmin rmax <<<"$(stats "$size" rbd 3)"
     read -r _ cm _ _ <<<"$(stats "$size" file-cold 4)"
+    fcell="$fm ($fmin-$fmax)"
+    rcell="$rm ($rmin-$rmax)"
+    [ "$fn" != 0 ] || fcell=-
+    [ "$rn" != 0 ] || rcell=-
     printf '%-9s %-24s %-18s %8s %14s\n' "$(human "${bytes_of[$size]}")" \
-        "$fm ($fmin-$fmax)" "$rm ($rmin-$rmax)" "$(ratio "$fm" "$rm")" "$cm"
+        "$fcell" "$rcell" "$(ratio "$fm" "$rm")" "$cm"
 done
 echo
 echo "(file-cold_conv: median convert_ms of file-cold; its pause includes the convert.)"
 [ "$failures" = 0 ] || echo "$failures run(s) failed and are not counted (see the notes on stderr)"
 echo "total $(( ($(_sf_now_ms) - t_start) / 1000 )) s"
-echo "reproduce: SF_BUILD=$SF_BUILD ${CEPH_STORE:+CEPH_STORE=$CEPH_STORE }RBD_MODE=$RBD_MODE bench/pause-bench.sh -n $RUNS -s \"$SIZES\" -b $BASE"
+[ "$STRATEGIES" = "file-cold rbd" ] || strat="STRATEGIES=\"$STRATEGIES\" "
+echo "reproduce: SF_BUILD=$SF_BUILD ${CEPH_STORE:+CEPH_STORE=$CEPH_STORE }${strat:-}RBD_MODE=$RBD_MODE bench/pause-bench.sh -n $RUNS -s \"$SIZES\" -b $BASE"
 #  lib.sh's EXIT trap stops everything by recorded pid and removes $SF_TMP
 exit 0
