@@ -406,18 +406,23 @@ static json_t *
 s_events_json (sf_jobs_t *self, const char *id, sf_err_t *err)
 {
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT phase, ms, bytes, at_ms FROM job_events WHERE job_id = ?1 ORDER BY seq",
-        "s", id);
+        "SELECT phase, ms, bytes, at_ms, text FROM job_events WHERE job_id = ?1"
+        " ORDER BY seq", "s", id);
     if (!stmt)
         return NULL;
     json_t *events = json_array ();
     int rc;
-    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
-        json_array_append_new (events, json_pack ("{s:s, s:I, s:I, s:o}",
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
+        //  The text carries what the worker wants the operator to see, e.g.
+        //  "freeze unavailable (...): paused instead"; null when none
+        const char *text = sf_store_text (stmt, 4);
+        json_array_append_new (events, json_pack ("{s:s, s:I, s:I, s:o, s:o}",
             "phase", sf_store_text (stmt, 0),
             "ms", (json_int_t) sqlite3_column_int64 (stmt, 1),
             "bytes", (json_int_t) sqlite3_column_int64 (stmt, 2),
-            "at", s_time_json (sqlite3_column_int64 (stmt, 3))));
+            "at", s_time_json (sqlite3_column_int64 (stmt, 3)),
+            "text", text && *text? json_string (text): json_null ()));
+    }
     sqlite3_finalize (stmt);
     if (rc < 0)
         json_decref (events);

@@ -343,13 +343,14 @@ s_print_job (json_t *job)
     s_print_job_fields (job);
     size_t index;
     json_t *item;
-    sf_table_t *table = sf_table_new ("PHASE|>MS|>SIZE|AT");
+    sf_table_t *table = sf_table_new ("PHASE|>MS|>SIZE|AT|DETAIL");
     json_array_foreach (json_object_get (job, "events"), index, item) {
         char size [32];
         sf_table_add (table, s_str (item, "phase"));
         sf_table_addf (table, "%" PRId64, s_int (item, "ms"));
         sf_table_add (table, s_size (item, "bytes", size, sizeof (size)));
         sf_table_add (table, s_str (item, "at"));
+        sf_table_add (table, s_str (item, "text"));
     }
     if (sf_table_rows (table)) {
         printf ("\n");
