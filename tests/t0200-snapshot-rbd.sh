@@ -16,6 +16,11 @@
 #  snapfleet-* snapshot of that job is left on the RBD image. (4) With the
 #  QEMU guest agent in the guest (lv_create_guest --agent), the worker
 #  freezes instead of pausing: consistency frozen, no SUSPENDED event.
+#  pause_ms < 200 ms is the issue's bound, checked per job. On a loaded
+#  2-core machine the window's own parts can exceed it (measured: the
+#  rbd_snap_create2 call, which librbd proxies to QEMU as the lock owner,
+#  up to ~250 ms, and libvirt's resume up to ~440 ms at load 8); the notes
+#  "worker's window of J" show where the time of each job went.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +39,16 @@ SIZE=$((64 << 20))
 FIRST_SLOT=2049
 
 records () { "$SF_RECORDS" --min "$2" --max "$3" "$1" 2>&1 || true; }
+
+#  window_note JOB: what the worker logged of the pause window of JOB
+#  (suspend call, snapshot call, resume), so a pause over the bound shows
+#  where the time went (on a loaded 2-core machine: librbd and libvirt)
+window_note ()
+{
+    sf_note "worker's window of $1: $(grep -a "job=$1 " "$SF_TMP/worker-n1.log" |
+        grep -E 'phase paused|snapshot .* in [0-9]+ ms|phase resumed' |
+        sed -e 's/^\([^ ]*\) [^ ]* [^ ]* job=[^ ]* vm=[^ ]* /\1 /' | tr '\n' ';')"
+}
 
 cdir=$SF_TMP/ceph
 sf_cleanup_push ceph_stop "$cdir"
@@ -90,6 +105,7 @@ check_eq "instance/node/strategy/consistency" "g1 n1 rbd paused" \
 job=$(jq -r .job_id <<<"$out")
 pause_ms=$(jq -r .pause_ms <<<"$out")
 sf_note "rbd pause_ms (clone mode): $pause_ms"
+window_note "$job"
 check_range "pause_ms is reported and under 200 ms" 1 "$pause_ms" 199
 check "PAUSED comes before RESUMED in the job's events" \
     jq -e '[.events[].phase] | (index("paused") // 99) < (index("resumed") // -1)' <<<"$out"
@@ -171,6 +187,7 @@ check_eq "job is done, strategy rbd, consistency paused" "done rbd paused" \
 job2=$(jq -r .job_id <<<"$out2")
 pause2=$(jq -r .pause_ms <<<"$out2")
 sf_note "rbd pause_ms (export mode): $pause2"
+window_note "$job2"
 check_range "pause_ms is under 200 ms in export mode too" 1 "$pause2" 199
 check_eq "one image, in the dir store, qcow2, for vda" "1 dir qcow2 vda" \
     "$(jq -r '"\(.images | length) \(.images[0].store) \(.images[0].format) \(.images[0].disk_target)"' <<<"$out2")"
@@ -221,6 +238,7 @@ check_eq "the agent guest's snapshot is done, strategy rbd, consistency frozen" 
 sf_note "freeze->thaw pause_ms: $(jq -r .pause_ms <<<"$out3")"
 check_range "pause_ms (the freeze->thaw window) is reported" 0 "$(jq -r .pause_ms <<<"$out3")" 60000
 job3=$(jq -r .job_id <<<"$out3")
+window_note "$job3"
 if jq -e 'any(.events[]?; has("text"))' <<<"$out3" >/dev/null; then
     why=$(jq -r '[.events[] | select(.phase == "paused") | .text // empty] | join(" ")' <<<"$out3")
 else
