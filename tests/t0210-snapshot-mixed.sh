@@ -111,14 +111,10 @@ mixed_snapshot ()
     ts_r=$(awk '$2 == "RESUMED" {print $1; exit}' "$events")
     seen=$((${ts_r:-0} - ${ts_s:-0}))
     sf_note "pause_ms of $name reported $pause_ms, libvirt saw $seen ms suspended"
-    if [ "$want" = paused ]; then
-        check_range "$name: pause_ms agrees with libvirt's suspended interval within 50 ms" \
-            $((seen - 50)) "$pause_ms" $((seen + 50))
-    else
-        #  pause_ms runs from the freeze call, which comes before the suspend
-        check_range "$name: pause_ms (freeze -> thaw) covers libvirt's suspended interval" \
-            $((seen - 50)) "$pause_ms" 60000
-    fi
+    #  pause_ms runs from the freeze/suspend call's start to the
+    #  resume/thaw call's return, so it covers what libvirt saw (50 ms for
+    #  event delivery); how much more depends on the machine's load
+    check_range "$name: pause_ms covers libvirt's suspended interval" $((seen - 50)) "$pause_ms" 60000
     check_eq "no scratch left in the worker's workdir" "" "$(find "$SF_TMP/w-n1/work" -type f | tr '\n' ' ')"
 }
 
