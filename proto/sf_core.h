@@ -27,5 +27,6 @@
 #include "sf_util.h"
 #include "sf_cfg.h"
 #include "sf_wire.h"
+#include "sf_selftest.h"
 
 #endif

@@ -5,12 +5,7 @@
 */
 #include "sf_core.h"
 
-typedef struct {
-    const char *name;
-    void (*test) (bool verbose);
-} test_item_t;
-
-static const test_item_t s_tests [] = {
+static const sf_selftest_t s_tests [] = {
     { "sf_err", sf_err_test },
     { "sf_log", sf_log_test },
     { "sf_util", sf_util_test },
@@ -22,28 +17,5 @@ static const test_item_t s_tests [] = {
 int
 main (int argc, char *argv [])
 {
-    const char *only = NULL;
-    bool verbose = false;
-    for (int argn = 1; argn < argc; argn++) {
-        if (streq (argv [argn], "--test") && argn + 1 < argc)
-            only = argv [++argn];
-        else
-        if (streq (argv [argn], "-v"))
-            verbose = true;
-        else {
-            fprintf (stderr, "usage: %s [--test NAME] [-v]\n", argv [0]);
-            return 2;
-        }
-    }
-    int ran = 0;
-    for (const test_item_t *item = s_tests; item->name; item++)
-        if (!only || streq (only, item->name)) {
-            item->test (verbose);
-            ran++;
-        }
-    if (!ran) {
-        fprintf (stderr, "sf_core_selftest: no test named '%s'\n", only);
-        return 1;
-    }
-    return 0;
+    return sf_selftest_run (s_tests, argc, argv);
 }

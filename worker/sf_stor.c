@@ -955,9 +955,10 @@ s_test_images (sf_stor_t *stor, sf_stor_fake_t *fake)
     sf_stor_fake_hang_at (fake, "snap_create");
     assert (sf_stor_image_snap_create (stor, image, "i2", &err) == -1);
     assert (err.code == SF_ETIMEDOUT && strstr (err.text, "snapshot of 'rbd/vm1' timed out"));
-    int64_t start = sf_time_mono_ms ();
+    //  Refused up front (the text names why), not after a deadline; no
+    //  wall-clock bound here: a loaded CI machine can stall any thread
     assert (sf_stor_image_snap_create (stor, image, "i3", &err) == -1);
-    assert (sf_time_mono_ms () - start < 100 && strstr (err.text, "earlier call on the image"));
+    assert (strstr (err.text, "earlier call on the image"));
     sf_stor_image_close (stor, &image);
     sf_stor_fake_hang (fake, false);
     for (int i = 0; i < 500 && sf_stor_hung (stor); i++)
@@ -1009,9 +1010,8 @@ s_test_deadline (sf_stor_t *stor, sf_stor_fake_t *fake)
     sf_stor_fake_hang (fake, true);
     for (int i = 0; i < S_MAX_HUNG; i++)
         assert (sf_stor_size (stor, &vm1, &size, &err) == -1);
-    start = sf_time_mono_ms ();
     assert (sf_stor_size (stor, &vm1, &size, &err) == -1 && err.code == SF_ETIMEDOUT);
-    assert (sf_time_mono_ms () - start < 100 && strstr (err.text, "not tried"));
+    assert (strstr (err.text, "not tried"));
     sf_stor_fake_hang (fake, false);
     for (int i = 0; i < 500 && sf_stor_hung (stor); i++)
         zclock_sleep (10);

@@ -10,12 +10,7 @@
 #include <libvirt/libvirt.h>
 #include <libxml/parser.h>
 
-typedef struct {
-    const char *name;
-    void (*test) (bool verbose);
-} test_item_t;
-
-static const test_item_t s_tests [] = {
+static const sf_selftest_t s_tests [] = {
     { "sf_text", sf_text_test },
     { "sf_proc", sf_proc_test },
     { "sf_hv", sf_hv_test },
@@ -37,32 +32,9 @@ main (int argc, char *argv [])
 {
     if (argc > 1 && streq (argv [1], "--guard"))
         return sf_guard_main (argc, argv);
-    const char *only = NULL;
-    bool verbose = false;
-    for (int argn = 1; argn < argc; argn++) {
-        if (streq (argv [argn], "--test") && argn + 1 < argc)
-            only = argv [++argn];
-        else
-        if (streq (argv [argn], "-v"))
-            verbose = true;
-        else {
-            fprintf (stderr, "usage: %s [--test NAME] [-v]\n", argv [0]);
-            return 2;
-        }
-    }
-    sf_log_setup (verbose ? SF_LOG_DEBUG : SF_LOG_ERR, SF_LOG_TEXT);
     xmlInitParser ();
     virInitialize ();
-    int ran = 0;
-    for (const test_item_t *item = s_tests; item->name; item++)
-        if (!only || streq (only, item->name)) {
-            item->test (verbose);
-            ran++;
-        }
-    if (!ran) {
-        fprintf (stderr, "worker_selftest: no test named '%s'\n", only);
-        return 1;
-    }
+    int rc = sf_selftest_run (s_tests, argc, argv);
     zsys_shutdown ();
-    return 0;
+    return rc;
 }
