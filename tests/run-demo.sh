@@ -13,7 +13,7 @@ export SF_BUILD=$top/build SF_SRC=$top
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$top/tests/lib.sh"
 
-sf_init snapfleet-demo
+sf_init demo
 echo "== starting a private libvirtd, two guests, the scheduler and a worker (logs in $SF_TMP)"
 sf_start_scheduler
 sf_start_node node1
@@ -54,7 +54,7 @@ echo
 for out in "${results[@]}"; do
     img=$(jq -r '.image.path // empty' <<<"$out")
     [ -n "$img" ] && printf 'qemu-img check %s: %s\n' "$(jq -r .instance <<<"$out")" \
-        "$(qemu-img check "$img" 2>&1 | tail -n 1)"
+        "$(qemu-img check "$img" 2>&1 | head -n 1)"
 done
 echo
 echo "== stopping everything"
