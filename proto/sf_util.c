@@ -133,6 +133,57 @@ sf_name_is_safe (const char *name)
     return true;
 }
 
+size_t
+sf_utf8_seq_len (const char *text)
+{
+    const unsigned char *p = (const unsigned char *) text;
+    unsigned char c = *p;
+    size_t len;
+    uint32_t cp;
+    if (c == 0)
+        return 0;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xE0) == 0xC0) {
+        len = 2;
+        cp = c & 0x1F;
+    }
+    else
+    if ((c & 0xF0) == 0xE0) {
+        len = 3;
+        cp = c & 0x0F;
+    }
+    else
+    if ((c & 0xF8) == 0xF0) {
+        len = 4;
+        cp = c & 0x07;
+    }
+    else
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p [i] & 0xC0) != 0x80)     //  also stops at the NUL
+            return 0;
+        cp = (cp << 6) | (p [i] & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800)
+    ||  (len == 4 && cp < 0x10000) || cp > 0x10FFFF
+    ||  (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+bool
+sf_utf8_valid (const char *text)
+{
+    while (*text) {
+        size_t len = sf_utf8_seq_len (text);
+        if (len == 0)
+            return false;
+        text += len;
+    }
+    return true;
+}
+
 void
 sf_util_test (bool verbose)
 {
@@ -164,6 +215,9 @@ sf_util_test (bool verbose)
     assert (!sf_name_is_safe ("a/b"));
     assert (!sf_name_is_safe (""));
     assert (sf_time_mono_ms () > 0);
+    assert (sf_utf8_seq_len ("\xe2\x82\xac") == 3 && sf_utf8_seq_len ("a") == 1);
+    assert (sf_utf8_seq_len ("\xc0\xaf") == 0 && sf_utf8_seq_len ("") == 0);
+    assert (sf_utf8_valid ("caf\xc3\xa9") && !sf_utf8_valid ("caf\xc3"));
     //  @end
     printf ("OK\n");
 }

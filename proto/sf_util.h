@@ -46,6 +46,15 @@ char *
 bool
     sf_name_is_safe (const char *name);
 
+//  Length (1-4) of the well-formed UTF-8 sequence at p, or 0 if there is
+//  none there (overlong, surrogate, beyond U+10FFFF, truncated, or NUL).
+size_t
+    sf_utf8_seq_len (const char *p);
+
+//  True if the whole string is well-formed UTF-8.
+bool
+    sf_utf8_valid (const char *text);
+
 //  Self test of this class
 void
     sf_util_test (bool verbose);

@@ -8,60 +8,13 @@
 */
 #include "sf_core.h"
 
-//  True if s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
-//  protobuf-c does not check proto3 strings, and they end up in SQLite,
-//  JSON replies and logs.
-
-static bool
-s_utf8_valid (const char *s)
-{
-    const unsigned char *p = (const unsigned char *) s;
-    while (*p) {
-        unsigned char c = *p;
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        else
-        if ((c & 0xE0) == 0xC0) {
-            len = 2;
-            cp = c & 0x1F;
-        }
-        else
-        if ((c & 0xF0) == 0xE0) {
-            len = 3;
-            cp = c & 0x0F;
-        }
-        else
-        if ((c & 0xF8) == 0xF0) {
-            len = 4;
-            cp = c & 0x07;
-        }
-        else
-            return false;
-        for (size_t i = 1; i < len; i++) {
-            if ((p [i] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p [i] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800)
-        ||  (len == 4 && cp < 0x10000) || cp > 0x10FFFF
-        ||  (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        p += len;
-    }
-    return true;
-}
-
 static int
 s_check_string (const char *value, const char *field, sf_err_t *err)
 {
     if (value && strnlen (value, SF_WIRE_MAX_STRING + 1) > SF_WIRE_MAX_STRING)
         return sf_err_set (err, SF_EPROTO, "field '%s' longer than %d bytes",
                            field, SF_WIRE_MAX_STRING);
-    if (value && !s_utf8_valid (value))
+    if (value && !sf_utf8_valid (value))
         return sf_err_set (err, SF_EPROTO, "field '%s' is not valid UTF-8", field);
     return 0;
 }
@@ -366,11 +319,11 @@ sf_wire_test (bool verbose)
     assert (strstr (err.text, "job_result.job_id"));
 
     //  Invalid UTF-8 is rejected; valid multibyte text passes
-    assert (s_utf8_valid ("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
-    assert (!s_utf8_valid ("\xc0\xaf"));          //  overlong '/'
-    assert (!s_utf8_valid ("\xed\xa0\x80"));      //  surrogate
-    assert (!s_utf8_valid ("\xff"));
-    assert (!s_utf8_valid ("\xe2\x82"));          //  truncated
+    assert (sf_utf8_valid ("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+    assert (!sf_utf8_valid ("\xc0\xaf"));          //  overlong '/'
+    assert (!sf_utf8_valid ("\xed\xa0\x80"));      //  surrogate
+    assert (!sf_utf8_valid ("\xff"));
+    assert (!sf_utf8_valid ("\xe2\x82"));          //  truncated
     result.job_id = "J\xff";
     assert (s_roundtrip (&env, &err) == NULL);
     assert (strstr (err.text, "not valid UTF-8"));

@@ -4,51 +4,13 @@
 */
 #include "sf_worker_classes.h"
 
-//  Length of the well-formed sequence at p, or 0 if there is none
-
-static size_t
-s_sequence (const unsigned char *p)
-{
-    unsigned char c = *p;
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xE0) == 0xC0) {
-        len = 2;
-        cp = c & 0x1F;
-    }
-    else
-    if ((c & 0xF0) == 0xE0) {
-        len = 3;
-        cp = c & 0x0F;
-    }
-    else
-    if ((c & 0xF8) == 0xF0) {
-        len = 4;
-        cp = c & 0x07;
-    }
-    else
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p [i] & 0xC0) != 0x80)     //  also stops at the NUL
-            return 0;
-        cp = (cp << 6) | (p [i] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800)
-    ||  (len == 4 && cp < 0x10000) || cp > 0x10FFFF
-    ||  (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 char *
 sf_text_utf8_fix (char *text)
 {
     assert (text);
     unsigned char *p = (unsigned char *) text;
     while (*p) {
-        size_t len = s_sequence (p);
+        size_t len = sf_utf8_seq_len ((const char *) p);
         if (len == 0) {
             *p++ = '?';
             continue;
