@@ -66,7 +66,27 @@ s_check_inventory (const sf_inventory_t *inv, sf_err_t *err)
         for (size_t d = 0; d < inst->n_disks; d++)
             if (s_check_disk (inst->disks [d], err))
                 return -1;
+        if (inst->n_tags > SF_WIRE_MAX_TAGS)
+            return sf_err_set (err, SF_EPROTO, "instance has more than %d tags",
+                               SF_WIRE_MAX_TAGS);
+        for (size_t t = 0; t < inst->n_tags; t++)
+            if (s_require (inst->tags [t]->key, "tag.key", err)
+            ||  s_check_string (inst->tags [t]->value, "tag.value", err))
+                return -1;
     }
+    return 0;
+}
+
+static int
+s_check_image (const sf_image_t *img, sf_err_t *err)
+{
+    if (s_check_string (img->store, "image.store", err)
+    ||  s_check_string (img->id, "image.id", err)
+    ||  s_check_string (img->path, "image.path", err)
+    ||  s_check_string (img->sha256, "image.sha256", err)
+    ||  s_check_string (img->disk_target, "image.disk_target", err)
+    ||  s_check_string (img->format, "image.format", err))
+        return -1;
     return 0;
 }
 
@@ -80,16 +100,9 @@ s_check_result (const sf_job_result_t *res, sf_err_t *err)
     if (res->n_images > SF_WIRE_MAX_DISKS)
         return sf_err_set (err, SF_EPROTO, "result has more than %d images",
                            SF_WIRE_MAX_DISKS);
-    for (size_t i = 0; i < res->n_images; i++) {
-        const sf_image_t *img = res->images [i];
-        if (s_check_string (img->store, "image.store", err)
-        ||  s_check_string (img->id, "image.id", err)
-        ||  s_check_string (img->path, "image.path", err)
-        ||  s_check_string (img->sha256, "image.sha256", err)
-        ||  s_check_string (img->disk_target, "image.disk_target", err)
-        ||  s_check_string (img->format, "image.format", err))
+    for (size_t i = 0; i < res->n_images; i++)
+        if (s_check_image (res->images [i], err))
             return -1;
-    }
     if (res->error && s_check_string (res->error->text, "job_result.error.text", err))
         return -1;
     return 0;
@@ -118,7 +131,8 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             for (size_t i = 0; i < env->hello->n_running_jobs; i++)
                 if (s_require (env->hello->running_jobs [i], "hello.running_jobs", err))
                     return -1;
-            return 0;
+            return s_check_string (env->hello->store, "hello.store", err)
+                || s_check_string (env->hello->ceph_cluster, "hello.ceph_cluster", err);
         case SF_BODY_WELCOME:
         case SF_BODY_HEARTBEAT:
             return 0;
@@ -136,7 +150,7 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             if (s_require (env->job_event->job_id, "job_event.job_id", err)
             ||  s_check_string (env->job_event->text, "job_event.text", err))
                 return -1;
-            if (env->job_event->phase <= 0 || env->job_event->phase > SF_PHASE_FAILED)
+            if (env->job_event->phase <= 0 || env->job_event->phase > SF_PHASE_LAST)
                 return sf_err_set (err, SF_EPROTO, "phase %d out of range",
                                    env->job_event->phase);
             return 0;
@@ -144,6 +158,25 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             return s_check_result (env->job_result, err);
         case SF_BODY_ERROR:
             return s_check_string (env->error->text, "error.text", err);
+        case SF_BODY_JOB_GRANT:
+            return s_require (env->job_grant->job_id, "job_grant.job_id", err);
+        case SF_BODY_IMAGE_DELETE:
+            if (s_require (env->image_delete->request_id, "image_delete.request_id", err))
+                return -1;
+            if (!env->image_delete->image)
+                return sf_err_set (err, SF_EPROTO, "image_delete has no image");
+            return s_require (env->image_delete->image->id, "image.id", err)
+                || s_require (env->image_delete->image->store, "image.store", err)
+                || s_check_image (env->image_delete->image, err);
+        case SF_BODY_IMAGE_DELETED:
+            if (s_require (env->image_deleted->request_id, "image_deleted.request_id", err)
+            ||  (env->image_deleted->image
+                 && s_check_image (env->image_deleted->image, err)))
+                return -1;
+            if (env->image_deleted->error
+            &&  s_check_string (env->image_deleted->error->text, "error.text", err))
+                return -1;
+            return 0;
         default:
             return sf_err_set (err, SF_EPROTO, "message has no body");
     }
@@ -251,6 +284,9 @@ sf_wire_body_name (int body_case)
         case SF_BODY_JOB_EVENT:     return "job_event";
         case SF_BODY_JOB_RESULT:    return "job_result";
         case SF_BODY_ERROR:         return "error";
+        case SF_BODY_JOB_GRANT:     return "job_grant";
+        case SF_BODY_IMAGE_DELETE:  return "image_delete";
+        case SF_BODY_IMAGE_DELETED: return "image_deleted";
         default:                    return "none";
     }
 }
@@ -260,9 +296,9 @@ sf_wire_phase_name (int phase)
 {
     static const char *names [] = {
         "unspecified", "queued", "paused", "resumed", "converted",
-        "uploaded", "done", "failed"
+        "uploaded", "done", "failed", "upload_wait"
     };
-    if (phase < 0 || phase > SF_PHASE_FAILED)
+    if (phase < 0 || phase > SF_PHASE_LAST)
         return "unknown";
     return names [phase];
 }

@@ -20,6 +20,7 @@
 #define SF_WIRE_MAX_INSTANCES 4096              //  per Inventory
 #define SF_WIRE_MAX_DISKS   64                  //  per Instance, Images per result
 #define SF_WIRE_MAX_CHAIN   32                  //  backing chain depth
+#define SF_WIRE_MAX_TAGS    64                  //  per Instance
 
 //  Short names for the generated types, so the rest of the code does not
 //  spell Sf__V1__ everywhere.
@@ -36,6 +37,10 @@ typedef Sf__V1__JobEvent    sf_job_event_t;
 typedef Sf__V1__JobResult   sf_job_result_t;
 typedef Sf__V1__Image       sf_image_t;
 typedef Sf__V1__ErrorInfo   sf_error_info_t;
+typedef Sf__V1__Tag         sf_tag_t;
+typedef Sf__V1__JobGrant    sf_job_grant_t;
+typedef Sf__V1__ImageDelete sf_image_delete_t;
+typedef Sf__V1__ImageDeleted sf_image_deleted_t;
 
 #define SF_ENVELOPE_INIT    SF__V1__ENVELOPE__INIT
 #define SF_HELLO_INIT       SF__V1__HELLO__INIT
@@ -50,6 +55,10 @@ typedef Sf__V1__ErrorInfo   sf_error_info_t;
 #define SF_JOB_RESULT_INIT  SF__V1__JOB_RESULT__INIT
 #define SF_IMAGE_INIT       SF__V1__IMAGE__INIT
 #define SF_ERROR_INFO_INIT  SF__V1__ERROR_INFO__INIT
+#define SF_TAG_INIT         SF__V1__TAG__INIT
+#define SF_JOB_GRANT_INIT   SF__V1__JOB_GRANT__INIT
+#define SF_IMAGE_DELETE_INIT SF__V1__IMAGE_DELETE__INIT
+#define SF_IMAGE_DELETED_INIT SF__V1__IMAGE_DELETED__INIT
 
 //  Body selectors, e.g. env->body_case == SF_BODY_JOB_RESULT
 #define SF_BODY_NONE        SF__V1__ENVELOPE__BODY__NOT_SET
@@ -62,6 +71,9 @@ typedef Sf__V1__ErrorInfo   sf_error_info_t;
 #define SF_BODY_JOB_EVENT   SF__V1__ENVELOPE__BODY_JOB_EVENT
 #define SF_BODY_JOB_RESULT  SF__V1__ENVELOPE__BODY_JOB_RESULT
 #define SF_BODY_ERROR       SF__V1__ENVELOPE__BODY_ERROR
+#define SF_BODY_JOB_GRANT   SF__V1__ENVELOPE__BODY_JOB_GRANT
+#define SF_BODY_IMAGE_DELETE SF__V1__ENVELOPE__BODY_IMAGE_DELETE
+#define SF_BODY_IMAGE_DELETED SF__V1__ENVELOPE__BODY_IMAGE_DELETED
 
 //  Phase and enum values
 #define SF_PHASE_QUEUED     SF__V1__PHASE__PHASE_QUEUED
@@ -71,6 +83,8 @@ typedef Sf__V1__ErrorInfo   sf_error_info_t;
 #define SF_PHASE_UPLOADED   SF__V1__PHASE__PHASE_UPLOADED
 #define SF_PHASE_DONE       SF__V1__PHASE__PHASE_DONE
 #define SF_PHASE_FAILED     SF__V1__PHASE__PHASE_FAILED
+#define SF_PHASE_UPLOAD_WAIT SF__V1__PHASE__PHASE_UPLOAD_WAIT
+#define SF_PHASE_LAST       SF_PHASE_UPLOAD_WAIT
 
 #define SF_DISK_FILE        SF__V1__DISK_TYPE__DISK_TYPE_FILE
 #define SF_DISK_BLOCK       SF__V1__DISK_TYPE__DISK_TYPE_BLOCK

@@ -22,6 +22,11 @@ static const sf_selftest_t s_tests [] = {
     { "sf_admin", sf_admin_test },
     { "sf_table", sf_table_test },
     { "sf_cli", sf_cli_test },
+    { "sf_admit", sf_admit_test },
+    { "sf_plan", sf_plan_test },
+    { "sf_calendar", sf_calendar_test },
+    { "sf_schedules", sf_schedules_test },
+    { "sf_retention", sf_retention_test },
     { NULL, NULL }
 };
 

@@ -15,6 +15,9 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "sf_admit.h"
+#include "sf_plan.h"
+#include "sf_calendar.h"
 #include "sf_strategy.h"
 #include "sf_store.h"
 #include "sf_jobs.h"
@@ -24,5 +27,7 @@
 #include "sf_sched.h"
 #include "sf_admin.h"
 #include "sf_harness.h"
+#include "sf_schedules.h"
+#include "sf_retention.h"
 
 #endif

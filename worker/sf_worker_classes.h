@@ -13,11 +13,13 @@
 
 #include "sf_text.h"
 #include "sf_proc.h"
+#include "sf_bucket.h"
 #include "sf_hv.h"
 #include "sf_conv.h"
 #include "sf_imgstore.h"
 #include "sf_stor.h"
 #include "sf_leftover.h"
+#include "sf_prune.h"
 #include "sf_guard.h"
 #include "sf_scan.h"
 #include "sf_task.h"

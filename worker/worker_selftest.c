@@ -13,11 +13,13 @@
 static const sf_selftest_t s_tests [] = {
     { "sf_text", sf_text_test },
     { "sf_proc", sf_proc_test },
+    { "sf_bucket", sf_bucket_test },
     { "sf_hv", sf_hv_test },
     { "sf_conv", sf_conv_test },
     { "sf_imgstore", sf_imgstore_test },
     { "sf_stor", sf_stor_test },
     { "sf_leftover", sf_leftover_test },
+    { "sf_prune", sf_prune_test },
     { "sf_guard", sf_guard_test },
     { "sf_scan", sf_scan_test },
     { "sf_task", sf_task_test },
