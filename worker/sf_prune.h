@@ -1,9 +1,41 @@
 /*  =========================================================================
-    sf_prune - delete stored images: dir files, RBD clones and snapshots (stub, being written)
+    sf_prune - delete one stored image (retention), as a zactor so that the
+    agent's event loop never blocks on the image store or Ceph
+
+    Store "dir": sf_imgstore_remove by id in the configured image store.
+    Store "rbd": the id is the clone "pool/image" (or "pool/ns/image");
+    sf_stor_clone_prune removes the clone, then its parent snapshot once no
+    other clone needs it (unprotecting it first), every Ceph call under the
+    stor driver's deadline. Any other store: SF_EINVAL. An image that is
+    already gone counts as deleted.
+
+    The actor talks to its owner on the pipe:
+      from the actor: "RESULT" + frame   encoded Envelope{ImageDeleted}
+                                         (request_id, the image as given
+                                         (store, id, path), error set only
+                                         on failure); sent once
+      to the actor:   "$TERM"            after the result: end the actor
     =========================================================================
 */
 #ifndef SF_PRUNE_H_INCLUDED
 #define SF_PRUNE_H_INCLUDED
+
+//  What a deletion needs; every string is copied before sf_prune_new
+//  returns
+typedef struct {
+    const char *request_id;         //  ImageDelete.request_id
+    const char *store;              //  Image.store: "dir" or "rbd"
+    const char *id;                 //  Image.id
+    const char *path;               //  Image.path (echoed back; NULL = "")
+    sf_imgstore_cfg_t store_cfg;    //  the worker's image store ([imagestore])
+    sf_stor_t *stor;                //  RBD storage (borrowed), NULL = no Ceph
+} sf_prune_args_t;
+
+//  Start the deletion in a new actor. Returns the actor (caller destroys
+//  it after the RESULT message; destroying it earlier waits for the
+//  deletion's current step, at most one Ceph deadline).
+zactor_t *
+    sf_prune_new (const sf_prune_args_t *args);
 
 //  Self test of this class
 void
