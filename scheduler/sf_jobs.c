@@ -11,6 +11,7 @@
 
 struct _sf_jobs_t {
     sf_store_t *store;          //  Borrowed from the scheduler
+    zlistx_t *ended;            //  Ids of jobs ended since the last take
 };
 
 SF_LOG_MODULE ("sched.jobs");
@@ -18,7 +19,7 @@ SF_LOG_MODULE ("sched.jobs");
 #define JOB_COLUMNS \
     "id, instance_name, instance_uuid, node, state, phase, attempt, strategy," \
     " consistency, pause_ms, convert_ms, upload_ms, bytes, created, updated," \
-    " error_code, error_text, note"
+    " error_code, error_text, note, bulk_id, priority, deadline, window_end"
 
 //  --------------------------------------------------------------------------
 //  Constructor and destructor
@@ -29,6 +30,8 @@ sf_jobs_new (sf_store_t *store)
     assert (store);
     sf_jobs_t *self = (sf_jobs_t *) zmalloc (sizeof (sf_jobs_t));
     self->store = store;
+    self->ended = zlistx_new ();
+    zlistx_set_destructor (self->ended, (zlistx_destructor_fn *) zstr_free);
     return self;
 }
 
@@ -37,6 +40,7 @@ sf_jobs_destroy (sf_jobs_t **self_p)
 {
     assert (self_p);
     if (*self_p) {
+        zlistx_destroy (&(*self_p)->ended);
         free (*self_p);
         *self_p = NULL;
     }
@@ -57,10 +61,13 @@ sf_jobs_create (sf_jobs_t *self, const sf_job_spec_t *spec, char *id,
     //  The id comes from the row's own sequence (AUTOINCREMENT: never reused)
     if (sf_store_exec (self->store, err,
             "INSERT INTO jobs (id, instance_uuid, instance_name, node, state, phase,"
-            " attempt, strategy, created, updated)"
-            " VALUES ('', ?1, ?2, ?3, 'queued', 'assigned', 1, ?4, ?5, ?5)",
-            "ssssi", spec->instance_uuid, spec->instance_name? spec->instance_name: "",
-            spec->node, spec->strategy, now) < 0)
+            " attempt, strategy, created, updated, bulk_id, priority, deadline,"
+            " window_end, est_bytes)"
+            " VALUES ('', ?1, ?2, ?3, 'queued', ?4, 1, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "sssssisiiiu", spec->instance_uuid, spec->instance_name? spec->instance_name: "",
+            spec->node, spec->waiting? "waiting": "assigned", spec->strategy, now,
+            spec->bulk_id? spec->bulk_id: "", (int64_t) spec->priority,
+            spec->deadline_ms, spec->window_end_ms, spec->est_bytes) < 0)
         goto failed;
     int64_t seq = sqlite3_last_insert_rowid (sf_store_db (self->store));
     if (sf_store_exec (self->store, err, "UPDATE jobs SET id = 'J' || seq WHERE seq = ?1",
@@ -120,9 +127,9 @@ s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
             rc = sf_err_set (err, SF_ESTATE, "stale attempt %u of job '%s' (current %" PRId64 ")",
                              attempt, id, current);
         else
-        if (streq (state, "done") || streq (state, "failed"))
+        if (streq (state, "done") || streq (state, "failed") || streq (state, "skipped"))
             rc = sf_err_set (err, SF_ESTATE, "job '%s' has already %s", id,
-                             streq (state, "done")? "finished": "failed");
+                             streq (state, "done")? "finished": state);
     }
     sqlite3_finalize (stmt);
     return rc == 1? 0: -1;
@@ -267,7 +274,10 @@ sf_jobs_result (sf_jobs_t *self, const char *node, const sf_job_result_t *result
         sf_store_rollback (self->store);
         return -1;
     }
-    return sf_store_commit (self->store, err);
+    if (sf_store_commit (self->store, err))
+        return -1;
+    zlistx_add_end (self->ended, strdup (result->job_id));
+    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -278,19 +288,30 @@ sf_jobs_result (sf_jobs_t *self, const char *node, const sf_job_result_t *result
 //  Fail one job if it is unfinished, in the caller's transaction
 
 static int
-s_fail_one (sf_jobs_t *self, const char *id, int code, const char *text, sf_err_t *err)
+s_end_one (sf_jobs_t *self, const char *id, const char *state, int code,
+           const char *text, sf_err_t *err)
 {
     int64_t now = sf_time_now_ms ();
     if (sf_store_exec (self->store, err,
             "INSERT INTO job_events (job_id, phase, at_ms, text)"
-            " SELECT id, 'failed', ?2, ?3 FROM jobs WHERE id = ?1 AND " UNFINISHED,
-            "sis", id, now, text) < 0
-    ||  sf_store_exec (self->store, err,
-            "UPDATE jobs SET state = 'failed', phase = 'failed', error_code = ?2,"
-            " error_text = ?3, updated = ?4 WHERE id = ?1 AND " UNFINISHED,
-            "sisi", id, (int64_t) code, text, now) < 0)
+            " SELECT id, ?4, ?2, ?3 FROM jobs WHERE id = ?1 AND " UNFINISHED,
+            "siss", id, now, text, state) < 0)
         return -1;
+    int changed = sf_store_exec (self->store, err,
+            "UPDATE jobs SET state = ?5, phase = ?5, error_code = ?2,"
+            " error_text = ?3, updated = ?4 WHERE id = ?1 AND " UNFINISHED,
+            "sisis", id, (int64_t) code, text, now, state);
+    if (changed < 0)
+        return -1;
+    if (changed > 0)
+        zlistx_add_end (self->ended, strdup (id));
     return 0;
+}
+
+static int
+s_fail_one (sf_jobs_t *self, const char *id, int code, const char *text, sf_err_t *err)
+{
+    return s_end_one (self, id, "failed", code, text, err);
 }
 
 int
@@ -380,16 +401,52 @@ sf_jobs_fail_node (sf_jobs_t *self, const char *node, int code, const char *text
                    sf_err_t *err)
 {
     assert (self);
-    int64_t now = sf_time_now_ms ();
-    if (sf_store_exec (self->store, err,
-            "INSERT INTO job_events (job_id, phase, at_ms, text)"
-            " SELECT id, 'failed', ?2, ?3 FROM jobs WHERE node = ?1 AND " UNFINISHED,
-            "sis", node, now, text) < 0)
+    zlistx_t *ids = s_unfinished (self, node, err);
+    if (!ids)
         return -1;
+    int failed = 0;
+    for (const char *id = (const char *) zlistx_first (ids); id;
+         id = (const char *) zlistx_next (ids)) {
+        if (s_fail_one (self, id, code, text, err)) {
+            failed = -1;
+            break;
+        }
+        failed++;
+    }
+    zlistx_destroy (&ids);
+    return failed;
+}
+
+int
+sf_jobs_skip (sf_jobs_t *self, const char *id, const char *reason, sf_err_t *err)
+{
+    assert (self);
+    if (sf_store_begin (self->store, err))
+        return -1;
+    if (s_end_one (self, id, "skipped", SF_ETIMEDOUT, reason, err)) {
+        sf_store_rollback (self->store);
+        return -1;
+    }
+    return sf_store_commit (self->store, err);
+}
+
+int
+sf_jobs_assigned (sf_jobs_t *self, const char *id, sf_err_t *err)
+{
+    assert (self);
     return sf_store_exec (self->store, err,
-        "UPDATE jobs SET state = 'failed', phase = 'failed', error_code = ?2,"
-        " error_text = ?3, updated = ?4 WHERE node = ?1 AND " UNFINISHED,
-        "sisi", node, (int64_t) code, text, now);
+        "UPDATE jobs SET phase = 'assigned', updated = ?2 WHERE id = ?1 AND"
+        " state = 'queued'", "si", id, sf_time_now_ms ()) < 0? -1: 0;
+}
+
+zlistx_t *
+sf_jobs_take_ended (sf_jobs_t *self)
+{
+    assert (self);
+    zlistx_t *ended = self->ended;
+    self->ended = zlistx_new ();
+    zlistx_set_destructor (self->ended, (zlistx_destructor_fn *) zstr_free);
+    return ended;
 }
 
 //  --------------------------------------------------------------------------
@@ -508,6 +565,10 @@ s_job_json (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
     json_object_set_new (job, "updated", s_time_json (sqlite3_column_int64 (stmt, 14)));
     json_object_set_new (job, "error", error);
     json_object_set_new (job, "note", s_string_or_null (sf_store_text (stmt, 17)));
+    json_object_set_new (job, "bulk_id", s_string_or_null (sf_store_text (stmt, 18)));
+    json_object_set_new (job, "priority", json_integer (sqlite3_column_int64 (stmt, 19)));
+    json_object_set_new (job, "deadline", s_time_json (sqlite3_column_int64 (stmt, 20)));
+    json_object_set_new (job, "window_end", s_time_json (sqlite3_column_int64 (stmt, 21)));
     json_object_set_new (job, "events", events);
     json_object_set_new (job, "image", s_first_image (images));
     json_object_set_new (job, "images", images);
@@ -679,8 +740,10 @@ s_test_reconcile (sf_jobs_t *jobs, sf_store_t *store)
 {
     sf_err_t err = SF_ERR_INIT;
     assert (sf_store_node_hello (store, "n2", "", 2, 1, &err) == 0);
-    sf_job_spec_t spec = { "u1", "vm1", "n1", "file-cold" };
-    sf_job_spec_t other = { "u7", "vm7", "n2", "rbd" };
+    sf_job_spec_t spec = { .instance_uuid = "u1", .instance_name = "vm1", .node = "n1",
+                           .strategy = "file-cold" };
+    sf_job_spec_t other = { .instance_uuid = "u7", .instance_name = "vm7", .node = "n2",
+                            .strategy = "rbd" };
     char kept [32], gone [32], elsewhere [32];
     assert (sf_jobs_create (jobs, &spec, kept, sizeof (kept), &err) == 0);
     assert (sf_jobs_create (jobs, &spec, gone, sizeof (gone), &err) == 0);
@@ -737,7 +800,8 @@ static void
 s_test_note (sf_jobs_t *jobs)
 {
     sf_err_t err = SF_ERR_INIT;
-    sf_job_spec_t spec = { "u5", "vm5", "n2", "rbd" };
+    sf_job_spec_t spec = { .instance_uuid = "u5", .instance_name = "vm5", .node = "n2",
+                           .strategy = "rbd" };
     char id [32];
     assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
     sf_error_info_t info = SF_ERROR_INFO_INIT;
@@ -788,7 +852,8 @@ sf_jobs_test (bool verbose)
     assert (sf_store_node_hello (store, "n1", "", 2, 1, &err) == 0);
     sf_jobs_t *jobs = sf_jobs_new (store);
 
-    sf_job_spec_t spec = { "u1", "vm1", "n1", "file-cold" };
+    sf_job_spec_t spec = { .instance_uuid = "u1", .instance_name = "vm1", .node = "n1",
+                           .strategy = "file-cold" };
     char id [32], id2 [32], active [32];
     assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
     assert (streq (id, "J1"));
@@ -799,7 +864,7 @@ sf_jobs_test (bool verbose)
     assert (streq (s_get (job, "state"), "queued"));
     assert (s_int (job, "attempt") == 1);
     assert (json_is_null (json_object_get (job, "image")));
-    assert (json_object_size (job) == 20);
+    assert (json_object_size (job) == 24);
     assert (json_is_null (json_object_get (job, "note")));
     json_decref (job);
     assert (sf_jobs_json (jobs, "J77", &err) == NULL && err.code == SF_ENOENT);

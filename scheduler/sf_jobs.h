@@ -25,6 +25,13 @@ typedef struct {
     const char *instance_name;
     const char *node;
     const char *strategy;
+    const char *bulk_id;        //  NULL or "" for none
+    int priority;               //  higher first
+    int64_t deadline_ms;        //  epoch ms, 0 none
+    int64_t window_end_ms;      //  epoch ms, 0 none
+    uint64_t est_bytes;         //  estimated bytes to store
+    bool waiting;               //  phase "waiting" (for admission), not
+                                //  "assigned"
 } sf_job_spec_t;
 
 //  Create the jobs class on store (borrowed; must outlive the result).
@@ -75,6 +82,21 @@ int
 int
     sf_jobs_fail_node (sf_jobs_t *self, const char *node, int code,
                        const char *text, sf_err_t *err);
+
+//  Admission skipped the queued job id: state "skipped" with reason (its
+//  estimate would overrun the window). Returns 0 or -1 with err set.
+int
+    sf_jobs_skip (sf_jobs_t *self, const char *id, const char *reason, sf_err_t *err);
+
+//  The queued job id was sent to its node: phase "assigned". In the
+//  caller's transaction. Returns 0 or -1 with err set.
+int
+    sf_jobs_assigned (sf_jobs_t *self, const char *id, sf_err_t *err);
+
+//  Ids of the jobs that ended (done, failed, skipped) since the last call,
+//  in order; the caller owns the list. Admission frees their slots.
+zlistx_t *
+    sf_jobs_take_ended (sf_jobs_t *self);
 
 //  A worker on node said hello, listing the job ids it runs now (running,
 //  n_running; NULL entries are skipped). Every unfinished job the

@@ -454,7 +454,8 @@ s_start_job (sf_sched_t *self, json_t *instance, const char *forced, sf_err_t *e
         return NULL;
     }
 
-    sf_job_spec_t spec = { uuid, name, node, strategy };
+    sf_job_spec_t spec = { .instance_uuid = uuid, .instance_name = name, .node = node,
+                           .strategy = strategy };
     if (sf_jobs_create (self->jobs, &spec, id, sizeof (id), err))
         return NULL;
     sf_logctx_t ctx = { .node = node, .job_id = id, .vm = name };

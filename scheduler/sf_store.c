@@ -86,6 +86,62 @@ static const char *s_migrations [] = {
     "CREATE INDEX images_job ON images (job_id);",
     //  2: a job can be done with a note (an ok result that carries text)
     "ALTER TABLE jobs ADD COLUMN note TEXT NOT NULL DEFAULT '';",
+    //  3: fleet scheduling: bulks, job priority/deadline/window, the state
+    //  'skipped' (a CHECK cannot be altered: the jobs table is rebuilt),
+    //  instance tags
+    "CREATE TABLE bulks ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  created INTEGER NOT NULL,"
+    "  select_json TEXT NOT NULL,"
+    "  strategy TEXT NOT NULL DEFAULT '',"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  deadline INTEGER NOT NULL DEFAULT 0,"
+    "  window_end INTEGER NOT NULL DEFAULT 0,"
+    "  schedule TEXT NOT NULL DEFAULT '',"
+    "  state TEXT NOT NULL CHECK (state IN ('running', 'done')),"
+    "  total INTEGER NOT NULL DEFAULT 0,"
+    "  finished INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX bulks_schedule ON bulks (schedule);"
+    "CREATE TABLE jobs_v3 ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  instance_uuid TEXT NOT NULL,"
+    "  instance_name TEXT NOT NULL,"
+    "  node TEXT NOT NULL REFERENCES nodes (name),"
+    "  state TEXT NOT NULL"
+    "    CHECK (state IN ('queued', 'running', 'done', 'failed', 'skipped')),"
+    "  phase TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  strategy TEXT NOT NULL,"
+    "  consistency TEXT NOT NULL DEFAULT '',"
+    "  pause_ms INTEGER NOT NULL DEFAULT 0,"
+    "  convert_ms INTEGER NOT NULL DEFAULT 0,"
+    "  upload_ms INTEGER NOT NULL DEFAULT 0,"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  error_code INTEGER NOT NULL DEFAULT 0,"
+    "  error_text TEXT NOT NULL DEFAULT '',"
+    "  created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL,"
+    "  note TEXT NOT NULL DEFAULT '',"
+    "  bulk_id TEXT NOT NULL DEFAULT '',"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  deadline INTEGER NOT NULL DEFAULT 0,"
+    "  window_end INTEGER NOT NULL DEFAULT 0,"
+    "  est_bytes INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO jobs_v3 (seq, id, instance_uuid, instance_name, node, state, phase,"
+    "  attempt, strategy, consistency, pause_ms, convert_ms, upload_ms, bytes, error_code,"
+    "  error_text, created, updated, note)"
+    "  SELECT seq, id, instance_uuid, instance_name, node, state, phase, attempt, strategy,"
+    "  consistency, pause_ms, convert_ms, upload_ms, bytes, error_code, error_text,"
+    "  created, updated, note FROM jobs;"
+    "DROP TABLE jobs;"
+    "ALTER TABLE jobs_v3 RENAME TO jobs;"
+    "CREATE INDEX jobs_node_state ON jobs (node, state);"
+    "CREATE INDEX jobs_instance_state ON jobs (instance_uuid, state);"
+    "CREATE INDEX jobs_bulk ON jobs (bulk_id);"
+    "CREATE INDEX jobs_state ON jobs (state);"
+    "ALTER TABLE instances ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");
@@ -127,6 +183,20 @@ s_user_version (sf_store_t *self, int *version, sf_err_t *err)
 }
 
 static int
+s_check_foreign_keys (sf_store_t *self, sf_err_t *err)
+{
+    sqlite3_stmt *stmt = sf_store_prepare (self, err, "PRAGMA foreign_key_check", "");
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self, stmt, err);
+    if (rc == 1)
+        sf_err_set (err, SF_EDB, "database '%s': a row of table '%s' refers to a missing "
+                    "row", self->path, sf_store_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    return rc == 0? 0: -1;
+}
+
+static int
 s_migrate (sf_store_t *self, sf_err_t *err)
 {
     int version = 0;
@@ -136,12 +206,18 @@ s_migrate (sf_store_t *self, sf_err_t *err)
         return sf_err_set (err, SF_EDB,
                            "database '%s' has schema version %d, newer than this "
                            "scheduler's %d", self->path, version, MIGRATIONS);
+    //  The SQLite way to rebuild a table that others reference: foreign
+    //  keys off (only possible outside a transaction), rebuild, check
+    if (version < MIGRATIONS
+    &&  s_exec_script (self, "PRAGMA foreign_keys = OFF;", err))
+        return -1;
     for (; version < MIGRATIONS; version++) {
         char bump [64];
         snprintf (bump, sizeof (bump), "PRAGMA user_version = %d;", version + 1);
         if (s_exec_script (self, "BEGIN IMMEDIATE;", err))
             return -1;
         if (s_exec_script (self, s_migrations [version], err)
+        ||  s_check_foreign_keys (self, err)
         ||  s_exec_script (self, bump, err)
         ||  s_exec_script (self, "COMMIT;", err)) {
             s_exec_script (self, "ROLLBACK;", NULL);
@@ -150,7 +226,7 @@ s_migrate (sf_store_t *self, sf_err_t *err)
         SF_INFO (NULL, "database '%s' migrated to schema version %d",
                  self->path, version + 1);
     }
-    return 0;
+    return s_exec_script (self, "PRAGMA foreign_keys = ON;", err);
 }
 
 static int
@@ -557,14 +633,21 @@ s_insert_instance (sf_store_t *self, const char *node, const sf_instance_t *inst
                    sf_err_t *err)
 {
     char *disks = s_disks_text (instance);
+    json_t *tags_json = json_object ();
+    for (size_t i = 0; i < instance->n_tags; i++)
+        json_object_set_new (tags_json, instance->tags [i]->key,
+                             sf_store_json_string (instance->tags [i]->value));
+    char *tags = json_dumps (tags_json, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref (tags_json);
     const char *storage_class = instance->storage_class && *instance->storage_class
                               ? instance->storage_class: "none";
     //  The same uuid twice in one inventory: the last one wins
     int rc = sf_store_exec (self, err,
-        "INSERT OR REPLACE INTO instances (node, uuid, name, state, storage_class, disks)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        "ssssss", node, instance->uuid, instance->name,
-        s_state_name (instance->state), storage_class, disks);
+        "INSERT OR REPLACE INTO instances (node, uuid, name, state, storage_class, disks,"
+        " tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "sssssss", node, instance->uuid, instance->name,
+        s_state_name (instance->state), storage_class, disks, tags? tags: "{}");
+    free (tags);
     free (disks);
     return rc < 0? -1: 0;
 }
@@ -599,14 +682,20 @@ s_instance_json (sqlite3_stmt *stmt)
         json_decref (disks);
         disks = json_array ();
     }
-    return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}",
+    json_t *tags = json_loads (sf_store_text (stmt, 6), 0, NULL);
+    if (!json_is_object (tags)) {
+        json_decref (tags);
+        tags = json_object ();
+    }
+    return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
         "uuid", sf_store_text (stmt, 0),
         "name", sf_store_text (stmt, 1),
         "node", sf_store_text (stmt, 2),
         "state", state,
         "storage_class", storage_class,
         "strategy", strategy? json_string (strategy): json_null (),
-        "disks", disks);
+        "disks", disks,
+        "tags", tags);
 }
 
 json_t *
@@ -615,7 +704,7 @@ sf_store_instances_json (sf_store_t *self, const char *node, const char *match,
 {
     assert (self);
     sqlite3_stmt *stmt = sf_store_prepare (self, err,
-        "SELECT uuid, name, node, state, storage_class, disks FROM instances"
+        "SELECT uuid, name, node, state, storage_class, disks, tags FROM instances"
         " WHERE (?1 IS NULL OR node = ?1) AND (?2 IS NULL OR uuid = ?2 OR name = ?2)"
         " ORDER BY name, node, uuid",
         "ss", node, match);
