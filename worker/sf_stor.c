@@ -31,6 +31,9 @@ typedef enum {
     S_OP_IMAGE_OPEN,
     S_OP_IMAGE_SNAP,
     S_OP_IMAGE_CLOSE,
+    S_OP_CLUSTER_ID,
+    S_OP_PARENT,
+    S_OP_CHILDREN,
     S_OP_LAST,
 } op_t;
 
@@ -70,6 +73,10 @@ typedef struct {
     char prefix [64];
     uint64_t size;                  //  out: S_OP_SIZE
     zlistx_t *objs;                 //  out: S_OP_LIST (owned)
+    char text [64];                 //  out: S_OP_CLUSTER_ID
+    bool exists;                    //  out: S_OP_PARENT
+    sf_stor_obj_t parent;           //  out: S_OP_PARENT
+    size_t count;                   //  out: S_OP_CHILDREN
     int rc;
     sf_err_t err;
     bool done;                      //  the thread has finished
@@ -271,6 +278,12 @@ s_call_op (const sf_stor_driver_t *driver, void *handle, call_t *call, sf_err_t 
             driver->image_close (handle, call->image->handle);
             call->image->handle = NULL;
             return 0;
+        case S_OP_CLUSTER_ID:
+            return driver->cluster_id (handle, call->text, sizeof (call->text), err);
+        case S_OP_PARENT:
+            return driver->parent (handle, &call->clone, &call->exists, &call->parent, err);
+        case S_OP_CHILDREN:
+            return driver->children (handle, &call->spec, call->snap, &call->count, err);
         default:
             return sf_err_set (err, SF_EINVAL, "bad storage operation %d", (int) call->op);
     }
@@ -384,6 +397,15 @@ s_call_subject (const call_t *call, char *buf, size_t size)
             break;
         case S_OP_IMAGE_CLOSE:
             snprintf (buf, size, "closing of '%s'", spec);
+            break;
+        case S_OP_CLUSTER_ID:
+            snprintf (buf, size, "cluster id query");
+            break;
+        case S_OP_PARENT:
+            snprintf (buf, size, "parent query of '%s'", clone);
+            break;
+        case S_OP_CHILDREN:
+            snprintf (buf, size, "clone listing of '%s@%s'", spec, call->snap);
             break;
         default:
             snprintf (buf, size, "listing of '%s'", spec);
@@ -569,6 +591,73 @@ sf_stor_clone_remove (sf_stor_t *self, const sf_stor_spec_t *clone, sf_err_t *er
     call_t *call = s_call_new (S_OP_CLONE_REMOVE, NULL, NULL);
     call->clone = *clone;
     return s_call_simple (self, call, err);
+}
+
+int
+sf_stor_clone_prune (sf_stor_t *self, const sf_stor_spec_t *clone, sf_stor_obj_t *parent,
+                     sf_err_t *err)
+{
+    assert (self && clone);
+    sf_stor_obj_t snap;
+    memset (&snap, 0, sizeof (snap));
+    if (parent)
+        *parent = snap;
+    //  Which snapshot the clone hangs on; an absent clone is done
+    call_t *call = s_call_new (S_OP_PARENT, NULL, NULL);
+    call->clone = *clone;
+    int rc = s_call (self, &call, err);
+    bool exists = call && call->exists;
+    if (call) {
+        snap = call->parent;
+        s_call_free (call);
+    }
+    if (rc)
+        return -1;
+    if (!exists)
+        return SF_STOR_PRUNE_GONE;
+    if (parent)
+        *parent = snap;
+    if (sf_stor_clone_remove (self, clone, err))
+        return -1;
+    if (snap.kind != SF_STOR_SNAP)
+        return SF_STOR_PRUNE_CLONE;
+    //  The snapshot goes once no other clone needs it
+    char name [600];
+    sf_stor_obj_str (&snap, name, sizeof (name));
+    call = s_call_new (S_OP_CHILDREN, &snap.spec, snap.snap);
+    rc = s_call (self, &call, err);
+    size_t count = call ? call->count : 0;
+    if (call)
+        s_call_free (call);
+    if (rc == 0 && count > 0) {
+        SF_DEBUG (NULL, "ceph: %s stays: %zu other clone(s)", name, count);
+        return SF_STOR_PRUNE_CLONE;
+    }
+    if (rc == 0)
+        rc = sf_stor_snap_remove (self, &snap.spec, snap.snap, err);
+    if (rc) {
+        char clone_name [520];
+        sf_stor_spec_str (clone, clone_name, sizeof (clone_name));
+        return sf_err_prefix (err, "clone '%s' removed, not its snapshot '%s@%s'",
+                              clone_name, sf_stor_spec_str (&snap.spec, name, sizeof (name)),
+                              snap.snap);
+    }
+    return SF_STOR_PRUNE_SNAP;
+}
+
+int
+sf_stor_cluster_id (sf_stor_t *self, char *buf, size_t size, sf_err_t *err)
+{
+    assert (self && buf && size);
+    *buf = 0;
+    call_t *call = s_call_new (S_OP_CLUSTER_ID, NULL, NULL);
+    int rc = s_call (self, &call, err);
+    if (call) {
+        if (rc == 0)
+            snprintf (buf, size, "%s", call->text);
+        s_call_free (call);
+    }
+    return rc;
 }
 
 int
@@ -976,6 +1065,76 @@ s_test_images (sf_stor_t *stor, sf_stor_fake_t *fake)
         zclock_sleep (10);
 }
 
+//  Retention: a clone goes, its snapshot with the last clone only
+
+static void
+s_test_prune (sf_stor_t *stor, sf_stor_fake_t *fake)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_stor_spec_t vm1 = s_test_spec ("rbd/vm1");
+    sf_stor_spec_t c1 = s_test_spec ("backup/vm1-snapfleet-P1");
+    sf_stor_spec_t c2 = s_test_spec ("backup/ns/vm1-other");
+    char fsid [64];
+    assert (sf_stor_cluster_id (stor, fsid, sizeof (fsid), &err) == 0);
+    assert (streq (fsid, SF_STOR_FAKE_FSID));
+
+    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-P1", &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-P1", &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, "snapfleet-P1", &c1, &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, "snapfleet-P1", &c2, &err) == 0);
+    //  One of two clones: the snapshot stays, protected
+    sf_stor_obj_t parent;
+    char line [600];
+    assert (sf_stor_clone_prune (stor, &c1, &parent, &err) == SF_STOR_PRUNE_CLONE);
+    assert (streq (sf_stor_obj_str (&parent, line, sizeof (line)),
+                   "snap rbd/vm1@snapfleet-P1"));
+    assert (!sf_stor_fake_has (fake, "backup/vm1-snapfleet-P1"));
+    assert (sf_stor_fake_has (fake, "rbd/vm1@snapfleet-P1!"));
+    //  Gone already: done, nothing touched
+    assert (sf_stor_clone_prune (stor, &c1, &parent, &err) == SF_STOR_PRUNE_GONE);
+    assert (parent.kind == 0);
+    sf_stor_spec_t nopool = s_test_spec ("nopool/x");
+    assert (sf_stor_clone_prune (stor, &nopool, NULL, &err) == SF_STOR_PRUNE_GONE);
+    //  The last clone: the snapshot goes too
+    assert (sf_stor_clone_prune (stor, &c2, NULL, &err) == SF_STOR_PRUNE_SNAP);
+    assert (!sf_stor_fake_has (fake, "backup/ns/vm1-other"));
+    assert (!sf_stor_fake_has (fake, "rbd/vm1@snapfleet-P1"));
+    assert (sf_stor_fake_objects (fake) == 0);
+    //  An image that is no clone is removed alone
+    sf_stor_fake_add (fake, "rbd/plain", 1 << 20);
+    sf_stor_spec_t plain = s_test_spec ("rbd/plain");
+    assert (sf_stor_clone_prune (stor, &plain, &parent, &err) == SF_STOR_PRUNE_CLONE);
+    assert (parent.kind == 0 && !sf_stor_fake_has (fake, "rbd/plain"));
+    //  Failures: before the clone goes nothing changes; after it, the
+    //  error names the snapshot left (a retry finds the clone gone)
+    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-P2", &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-P2", &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, "snapfleet-P2", &c1, &err) == 0);
+    sf_stor_fake_fail (fake, "clone_remove", EBUSY);
+    assert (sf_stor_clone_prune (stor, &c1, NULL, &err) == -1 && err.code == SF_ECEPH);
+    assert (strstr (err.text, "ceph: cannot remove clone 'backup/vm1-snapfleet-P1'"));
+    assert (sf_stor_fake_has (fake, "backup/vm1-snapfleet-P1"));
+    sf_stor_fake_fail (fake, "snap_remove", EIO);
+    assert (sf_stor_clone_prune (stor, &c1, NULL, &err) == -1 && err.code == SF_ECEPH);
+    assert (streq (err.text, "clone 'backup/vm1-snapfleet-P1' removed, not its snapshot "
+                   "'rbd/vm1@snapfleet-P2': ceph: cannot remove snapshot "
+                   "'rbd/vm1@snapfleet-P2': Input/output error"));
+    assert (!sf_stor_fake_has (fake, "backup/vm1-snapfleet-P1"));
+    assert (sf_stor_snap_remove (stor, &vm1, "snapfleet-P2", &err) == 0);
+    //  A hung parent query: the deadline holds
+    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-P3", &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-P3", &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, "snapfleet-P3", &c1, &err) == 0);
+    sf_stor_fake_hang_at (fake, "children");
+    assert (sf_stor_clone_prune (stor, &c1, NULL, &err) == -1 && err.code == SF_ETIMEDOUT);
+    assert (strstr (err.text, "clone listing of 'rbd/vm1@snapfleet-P3' timed out"));
+    sf_stor_fake_hang (fake, false);
+    for (int i = 0; i < 500 && sf_stor_hung (stor); i++)
+        zclock_sleep (10);
+    assert (sf_stor_snap_remove (stor, &vm1, "snapfleet-P3", &err) == 0);
+    assert (sf_stor_fake_objects (fake) == 0);
+}
+
 static void
 s_test_deadline (sf_stor_t *stor, sf_stor_fake_t *fake)
 {
@@ -1039,6 +1198,7 @@ sf_stor_test (bool verbose)
     assert (sf_stor_fake_connects (fake) == 0);     //  lazy
     s_test_ops (stor, fake);
     s_test_images (stor, fake);
+    s_test_prune (stor, fake);
     s_test_deadline (stor, fake);
     sf_stor_destroy (&stor);
     assert (stor == NULL);

@@ -90,6 +90,17 @@ typedef struct {
     int (*image_snap_create) (void *conn, void *image, const sf_stor_spec_t *spec,
                               const char *snap, sf_err_t *err);
     void (*image_close) (void *conn, void *image);
+    //  The cluster's fsid into buf
+    int (*cluster_id) (void *conn, char *buf, size_t size, sf_err_t *err);
+    //  The parent snapshot of image clone: *exists false if the image is
+    //  absent; parent->kind 0 if it has no parent Ceph wants removed by
+    //  name (none, flattened, or already in the trash), else SF_STOR_SNAP
+    int (*parent) (void *conn, const sf_stor_spec_t *clone, bool *exists,
+                   sf_stor_obj_t *parent, sf_err_t *err);
+    //  Number of clones of snapshot snap of spec, those in the trash
+    //  included (they keep it protected); 0 if it is absent
+    int (*children) (void *conn, const sf_stor_spec_t *spec, const char *snap,
+                     size_t *count, sf_err_t *err);
 } sf_stor_driver_t;
 
 //  Create the storage client. Does not connect: the first call does.
@@ -133,6 +144,28 @@ int
 //  Remove clone image clone. Absent is fine.
 int
     sf_stor_clone_remove (sf_stor_t *self, const sf_stor_spec_t *clone, sf_err_t *err);
+
+//  What sf_stor_clone_prune did
+#define SF_STOR_PRUNE_GONE      0   //  nothing: the clone was absent
+#define SF_STOR_PRUNE_CLONE     1   //  removed the clone; its snapshot stays
+                                    //  (other clones need it, or none to remove)
+#define SF_STOR_PRUNE_SNAP      2   //  removed the clone and its parent snapshot
+
+//  Retention: remove clone image clone, then its parent snapshot if no
+//  other clone needs it (unprotected first); a snapshot that still has
+//  clones stays protected. Each step is one call with its own deadline
+//  (parent, clone removal, children, snapshot removal). An absent clone is
+//  done. If parent is not NULL it gets the parent snapshot (kind
+//  SF_STOR_SNAP), or kind 0 if none was found. Returns SF_STOR_PRUNE_* or
+//  -1 with err (a failure after the clone went names the snapshot left).
+int
+    sf_stor_clone_prune (sf_stor_t *self, const sf_stor_spec_t *clone,
+                         sf_stor_obj_t *parent, sf_err_t *err);
+
+//  The Ceph cluster's fsid (a UUID) into buf (at least 37 bytes). Returns
+//  0 or -1 with err.
+int
+    sf_stor_cluster_id (sf_stor_t *self, char *buf, size_t size, sf_err_t *err);
 
 //  Remove one object (snap_remove or clone_remove).
 int
@@ -241,6 +274,9 @@ size_t
     sf_stor_fake_active (sf_stor_fake_t *self);
 size_t
     sf_stor_fake_connects (sf_stor_fake_t *self);
+
+//  The fsid the fake cluster reports
+#define SF_STOR_FAKE_FSID "5e5f7a3c-0000-4000-8000-00000000fa4e"
 
 //  The drivers
 extern const sf_stor_driver_t sf_stor_fake_driver;

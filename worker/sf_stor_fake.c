@@ -457,6 +457,59 @@ s_image_close (void *conn, void *image)
     s_leave (self, 0);
 }
 
+static int
+s_cluster_id (void *conn, char *buf, size_t size, sf_err_t *err)
+{
+    sf_stor_fake_t *self = (sf_stor_fake_t *) conn;
+    int fail = s_enter (self, "cluster_id");
+    if (fail)
+        return s_leave (self, sf_stor_fail (err, fail, "get the cluster fsid"));
+    snprintf (buf, size, "%s", SF_STOR_FAKE_FSID);
+    return s_leave (self, 0);
+}
+
+static int
+s_parent (void *conn, const sf_stor_spec_t *clone, bool *exists, sf_stor_obj_t *parent,
+          sf_err_t *err)
+{
+    sf_stor_fake_t *self = (sf_stor_fake_t *) conn;
+    char name [520];
+    int fail = s_enter (self, "parent");
+    if (fail)
+        return s_leave (self, sf_stor_fail (err, fail, "get the parent of '%s'",
+                                            sf_stor_spec_str (clone, name, sizeof (name))));
+    image_t *image = s_image (self, clone, name, sizeof (name));
+    memset (parent, 0, sizeof (*parent));
+    *exists = image != NULL;
+    if (image && image->parent) {
+        char text [600];
+        snprintf (text, sizeof (text), "%s", image->parent);
+        char *snap = strchr (text, '@');
+        assert (snap);
+        *snap++ = 0;
+        parent->kind = SF_STOR_SNAP;
+        int rc = sf_stor_spec_parse (text, &parent->spec, NULL);
+        assert (rc == 0);
+        snprintf (parent->snap, sizeof (parent->snap), "%s", snap);
+    }
+    return s_leave (self, 0);
+}
+
+static int
+s_children_count (void *conn, const sf_stor_spec_t *spec, const char *snap, size_t *count,
+                  sf_err_t *err)
+{
+    sf_stor_fake_t *self = (sf_stor_fake_t *) conn;
+    char name [520];
+    int fail = s_enter (self, "children");
+    sf_stor_spec_str (spec, name, sizeof (name));
+    if (fail)
+        return s_leave (self, sf_stor_fail (err, fail, "list the clones of '%s@%s'", name,
+                                            snap));
+    *count = s_children (self, name, snap, NULL);
+    return s_leave (self, 0);
+}
+
 const sf_stor_driver_t sf_stor_fake_driver = {
     .name              = "fake",
     .connect           = s_connect,
@@ -471,4 +524,7 @@ const sf_stor_driver_t sf_stor_fake_driver = {
     .image_open        = s_image_open,
     .image_snap_create = s_image_snap_create,
     .image_close       = s_image_close,
+    .cluster_id        = s_cluster_id,
+    .parent            = s_parent,
+    .children          = s_children_count,
 };

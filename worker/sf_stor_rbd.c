@@ -367,6 +367,88 @@ s_image_close (void *conn, void *image)
     free (self);
 }
 
+//  --------------------------------------------------------------------------
+//  Cluster identity and retention
+
+static int
+s_cluster_id (void *conn, char *buf, size_t size, sf_err_t *err)
+{
+    int r = rados_cluster_fsid ((rados_t) conn, buf, size);
+    return r < 0 ? sf_stor_fail (err, r, "get the cluster fsid") : 0;
+}
+
+static int
+s_parent (void *conn, const sf_stor_spec_t *clone, bool *exists, sf_stor_obj_t *parent,
+          sf_err_t *err)
+{
+    char name [520];
+    sf_stor_spec_str (clone, name, sizeof (name));
+    memset (parent, 0, sizeof (*parent));
+    *exists = false;
+    rados_ioctx_t io;
+    rbd_image_t image;
+    int r = s_open (conn, clone, NULL, false, &io, &image);
+    if (r == -ENOENT)
+        return 0;               //  no pool or no image: gone
+    if (r < 0)
+        return sf_stor_fail (err, r, "open '%s'", name);
+    *exists = true;
+    rbd_linked_image_spec_t image_spec;
+    rbd_snap_spec_t snap_spec;
+    r = rbd_get_parent (image, &image_spec, &snap_spec);
+    s_close (io, image);
+    if (r == -ENOENT)
+        return 0;               //  not a clone (any more)
+    if (r < 0)
+        return sf_stor_fail (err, r, "get the parent of '%s'", name);
+    //  A parent image or snapshot already in the trash goes with its last
+    //  clone (clone v2): nothing to remove by name
+    if (!image_spec.trash && snap_spec.namespace_type == RBD_SNAP_NAMESPACE_TYPE_USER) {
+        parent->kind = SF_STOR_SNAP;
+        snprintf (parent->spec.pool, sizeof (parent->spec.pool), "%s", image_spec.pool_name);
+        snprintf (parent->spec.nspace, sizeof (parent->spec.nspace), "%s",
+                  image_spec.pool_namespace ? image_spec.pool_namespace : "");
+        snprintf (parent->spec.image, sizeof (parent->spec.image), "%s",
+                  image_spec.image_name);
+        snprintf (parent->snap, sizeof (parent->snap), "%s", snap_spec.name);
+    }
+    rbd_linked_image_spec_cleanup (&image_spec);
+    rbd_snap_spec_cleanup (&snap_spec);
+    return 0;
+}
+
+static int
+s_children (void *conn, const sf_stor_spec_t *spec, const char *snap, size_t *count,
+            sf_err_t *err)
+{
+    char name [520];
+    sf_stor_spec_str (spec, name, sizeof (name));
+    *count = 0;
+    rados_ioctx_t io;
+    rbd_image_t image;
+    int r = s_open (conn, spec, snap, false, &io, &image);
+    if (r == -ENOENT)
+        return 0;               //  no image or no snapshot: no clones
+    if (r < 0)
+        return sf_stor_fail (err, r, "open '%s@%s'", name, snap);
+    size_t max = 8;
+    rbd_linked_image_spec_t *children = NULL;
+    while (true) {
+        children = (rbd_linked_image_spec_t *) zmalloc (max * sizeof (*children));
+        r = rbd_list_children3 (image, children, &max);
+        if (r != -ERANGE)
+            break;
+        free (children);
+    }
+    if (r >= 0) {
+        *count = max;
+        rbd_linked_image_spec_list_cleanup (children, max);
+    }
+    free (children);
+    s_close (io, image);
+    return r < 0 ? sf_stor_fail (err, r, "list the clones of '%s@%s'", name, snap) : 0;
+}
+
 const sf_stor_driver_t sf_stor_rbd_driver = {
     .name              = "rbd",
     .connect           = s_connect,
@@ -381,4 +463,7 @@ const sf_stor_driver_t sf_stor_rbd_driver = {
     .image_open        = s_image_open,
     .image_snap_create = s_image_snap_create,
     .image_close       = s_image_close,
+    .cluster_id        = s_cluster_id,
+    .parent            = s_parent,
+    .children          = s_children,
 };
