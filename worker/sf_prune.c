@@ -1,11 +1,337 @@
 /*  =========================================================================
-    sf_prune - delete stored images: dir files, RBD clones and snapshots (stub, being written)
+    sf_prune - delete one stored image (retention) as a zactor
+
+    The deletion runs once, at the start of the actor; the answer goes to
+    the pipe as "RESULT" + an encoded Envelope{ImageDeleted}. A dir image
+    is removed through the configured image store (opened for this one
+    call); an RBD clone through sf_stor_clone_prune, whose every call has
+    the stor driver's deadline, so the actor never blocks for longer than a
+    few deadlines even when the cluster is gone.
     =========================================================================
 */
 #include "sf_worker_classes.h"
+
+SF_LOG_MODULE ("worker.prune");
+
+typedef struct {
+    zsock_t *pipe;                  //  Borrowed, the actor pipe
+    char *request_id, *store, *id, *path;
+    char *store_driver, *store_path;
+    sf_stor_t *stor;                //  Borrowed, NULL = no Ceph
+    sf_err_t err;
+} prune_t;
+
+static prune_t *
+s_prune_new (const sf_prune_args_t *args)
+{
+    prune_t *self = (prune_t *) zmalloc (sizeof (prune_t));
+    self->request_id = strdup (args->request_id);
+    self->store = strdup (args->store);
+    self->id = strdup (args->id);
+    self->path = strdup (args->path ? args->path : "");
+    self->store_driver = strdup (args->store_cfg.driver ? args->store_cfg.driver : "");
+    self->store_path = strdup (args->store_cfg.path ? args->store_cfg.path : "");
+    self->stor = args->stor;
+    return self;
+}
+
+static void
+s_prune_destroy (prune_t **self_p)
+{
+    prune_t *self = *self_p;
+    free (self->request_id);
+    free (self->store);
+    free (self->id);
+    free (self->path);
+    free (self->store_driver);
+    free (self->store_path);
+    free (self);
+    *self_p = NULL;
+}
+
+//  An image in the worker's image store
+
+static int
+s_remove_stored (prune_t *self)
+{
+    sf_imgstore_cfg_t cfg = { self->store_driver, self->store_path };
+    sf_imgstore_t *store = sf_imgstore_new (&cfg, &self->err);
+    if (!store)
+        return -1;
+    int rc = sf_imgstore_remove (store, self->id, &self->err);
+    sf_imgstore_destroy (&store);
+    if (rc == 0)
+        SF_INFO (NULL, "image '%s' deleted from store '%s' (request %s)", self->id,
+                 self->store, self->request_id);
+    return rc;
+}
+
+//  An RBD clone, and its snapshot once no clone needs it
+
+static int
+s_remove_clone (prune_t *self)
+{
+    if (!self->stor)
+        return sf_err_set (&self->err, SF_ENOTSUP, "cannot delete rbd image '%s': this "
+                           "worker has no Ceph storage ([storage.rbd])", self->id);
+    sf_stor_spec_t spec;
+    if (sf_stor_spec_parse (self->id, &spec, &self->err))
+        return -1;
+    sf_stor_obj_t parent;
+    int rc = sf_stor_clone_prune (self->stor, &spec, &parent, &self->err);
+    if (rc < 0)
+        return -1;
+    char snap [600];
+    if (parent.kind)
+        sf_stor_obj_str (&parent, snap, sizeof (snap));
+    SF_INFO (NULL, "rbd image '%s' %s (request %s)", self->id,
+             rc == SF_STOR_PRUNE_GONE ? "was already gone"
+             : rc == SF_STOR_PRUNE_SNAP ? "deleted with its snapshot"
+             : parent.kind ? "deleted; its snapshot stays for other clones"
+             : "deleted", self->request_id);
+    return 0;
+}
+
+static void
+s_send_result (prune_t *self, int rc)
+{
+    sf_image_t image = SF_IMAGE_INIT;
+    image.store = self->store;
+    image.id = self->id;
+    image.path = self->path;
+    sf_image_deleted_t deleted = SF_IMAGE_DELETED_INIT;
+    deleted.request_id = self->request_id;
+    deleted.image = &image;
+    sf_error_info_t error = SF_ERROR_INFO_INIT;
+    if (rc) {
+        sf_text_utf8_fix (self->err.text);
+        error.code = self->err.code ? self->err.code : SF_EIO;
+        error.text = self->err.text;
+        deleted.error = &error;
+    }
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_IMAGE_DELETED;
+    env.image_deleted = &deleted;
+    sf_err_t err = SF_ERR_INIT;
+    zframe_t *frame = sf_wire_encode (&env, &err);
+    if (!frame) {
+        SF_ERROR (NULL, "cannot encode the answer to request %s: %s", self->request_id,
+                  err.text);
+        //  Still answer, so that the owner is not left waiting
+        error.code = SF_EINVAL;
+        error.text = (char *) "the answer could not be encoded";
+        image.path = (char *) "";
+        deleted.error = &error;
+        frame = sf_wire_encode (&env, &err);
+        assert (frame);
+    }
+    zstr_sendm (self->pipe, "RESULT");
+    zframe_send (&frame, self->pipe, 0);
+}
+
+static void
+s_run (prune_t *self)
+{
+    int rc;
+    if (streq (self->store, "rbd"))
+        rc = s_remove_clone (self);
+    else
+    if (*self->store && streq (self->store, self->store_driver))
+        rc = s_remove_stored (self);
+    else
+        rc = sf_err_set (&self->err, SF_EINVAL, "cannot delete image '%s': unknown image "
+                         "store '%s' (this worker has '%s' and %s)", self->id,
+                         self->store, self->store_driver,
+                         self->stor ? "rbd" : "no Ceph");
+    if (rc)
+        SF_WARN (NULL, "cannot delete image '%s' of store '%s' (request %s): %s", self->id,
+                 self->store, self->request_id, self->err.text);
+    s_send_result (self, rc);
+}
+
+static void
+s_prune_actor (zsock_t *pipe, void *args)
+{
+    prune_t *self = s_prune_new ((const sf_prune_args_t *) args);
+    self->pipe = pipe;
+    zsock_signal (pipe, 0);
+    s_run (self);
+    //  Wait for the owner to end us
+    while (true) {
+        char *command = zstr_recv (pipe);
+        bool stop = !command || streq (command, "$TERM");
+        zstr_free (&command);
+        if (stop)
+            break;
+    }
+    s_prune_destroy (&self);
+}
+
+zactor_t *
+sf_prune_new (const sf_prune_args_t *args)
+{
+    assert (args && args->request_id && args->store && args->id);
+    return zactor_new (s_prune_actor, (void *) args);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+//  Run one deletion; returns the decoded answer (caller frees)
+
+static sf_envelope_t *
+s_test_run (const sf_prune_args_t *args)
+{
+    zactor_t *actor = sf_prune_new (args);
+    assert (actor);
+    char *kind = zstr_recv (actor);
+    assert (kind && streq (kind, "RESULT"));
+    zstr_free (&kind);
+    zframe_t *frame = zframe_recv (actor);
+    assert (frame);
+    sf_err_t err = SF_ERR_INIT;
+    sf_envelope_t *env = sf_wire_decode (frame, &err);
+    zframe_destroy (&frame);
+    zactor_destroy (&actor);
+    assert (env && env->body_case == SF_BODY_IMAGE_DELETED);
+    assert (streq (env->image_deleted->request_id, args->request_id));
+    assert (env->image_deleted->image);
+    assert (streq (env->image_deleted->image->store, args->store));
+    assert (streq (env->image_deleted->image->id, args->id));
+    return env;
+}
+
+static bool
+s_test_ok (const sf_envelope_t *env)
+{
+    const sf_error_info_t *error = env->image_deleted->error;
+    return !error || error->code == 0;
+}
 
 void
 sf_prune_test (bool verbose)
 {
     (void) verbose;
+    printf (" * sf_prune: ");
+    //  @selftest
+    sf_err_t err = SF_ERR_INIT;
+    char dir [] = "/tmp/sf_prune_test.XXXXXX";
+    assert (mkdtemp (dir));
+    char *store_dir = zsys_sprintf ("%s/store", dir);
+    char *src = zsys_sprintf ("%s/src.qcow2", dir);
+    FILE *file = fopen (src, "w");
+    assert (file);
+    fputs ("not really qcow2\n", file);
+    fclose (file);
+    sf_imgstore_cfg_t store_cfg = { "dir", store_dir };
+    sf_imgstore_t *store = sf_imgstore_new (&store_cfg, &err);
+    assert (store);
+    sf_image_meta_t meta = { "6695eb01-f6a4-8304-79aa-97f2502e193f", "web1", "J1", 1,
+                             "file-cold", "paused", "vda" };
+    sf_image_rec_t rec;
+    assert (sf_imgstore_put (store, &meta, src, NULL, &rec, &err) == 0);
+    assert (zsys_file_exists (rec.path));
+
+    //  A dir image: both files go; again: already gone is fine
+    sf_prune_args_t args = { "R1", "dir", rec.id, rec.path, store_cfg, NULL };
+    sf_envelope_t *env = s_test_run (&args);
+    assert (s_test_ok (env));
+    assert (streq (env->image_deleted->image->path, rec.path));
+    sf_wire_free (&env);
+    assert (!zsys_file_exists (rec.path));
+    char *json = zsys_sprintf ("%s/%s.json", store_dir, rec.id);
+    assert (!zsys_file_exists (json));
+    zstr_free (&json);
+    env = s_test_run (&args);
+    assert (s_test_ok (env));
+    sf_wire_free (&env);
+    //  A bad id never reaches the file system
+    args.id = "../src";
+    env = s_test_run (&args);
+    assert (!s_test_ok (env) && env->image_deleted->error->code == SF_EINVAL);
+    sf_wire_free (&env);
+    assert (zsys_file_exists (src));
+    //  An unknown store
+    args.store = "glance";
+    args.id = rec.id;
+    env = s_test_run (&args);
+    assert (!s_test_ok (env) && env->image_deleted->error->code == SF_EINVAL);
+    assert (strstr (env->image_deleted->error->text, "unknown image store 'glance'"));
+    sf_wire_free (&env);
+    //  rbd without Ceph
+    args.store = "rbd";
+    args.id = "rbd/vm1-snapfleet-J1";
+    args.path = NULL;
+    env = s_test_run (&args);
+    assert (!s_test_ok (env) && env->image_deleted->error->code == SF_ENOTSUP);
+    assert (streq (env->image_deleted->image->path, ""));
+    sf_wire_free (&env);
+
+    //  rbd: two clones of one snapshot; the snapshot goes with the last
+    sf_stor_fake_t *fake = sf_stor_fake_new ();
+    sf_stor_fake_add (fake, "rbd/vm1", 1 << 20);
+    sf_stor_cfg_t stor_cfg = { "fake", "", "admin", "", 2000, fake };
+    sf_stor_t *stor = sf_stor_new (&stor_cfg, &err);
+    assert (stor);
+    sf_stor_spec_t vm1, c1, c2;
+    assert (sf_stor_spec_parse ("rbd/vm1", &vm1, &err) == 0);
+    assert (sf_stor_spec_parse ("backup/vm1-snapfleet-J1", &c1, &err) == 0);
+    assert (sf_stor_spec_parse ("backup/vm1-manual", &c2, &err) == 0);
+    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-J1", &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-J1", &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, "snapfleet-J1", &c1, &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, "snapfleet-J1", &c2, &err) == 0);
+    args = (sf_prune_args_t) { "R2", "rbd", "backup/vm1-snapfleet-J1",
+                               "rbd:backup/vm1-snapfleet-J1", store_cfg, stor };
+    env = s_test_run (&args);
+    assert (s_test_ok (env));
+    sf_wire_free (&env);
+    assert (!sf_stor_fake_has (fake, "backup/vm1-snapfleet-J1"));
+    assert (sf_stor_fake_has (fake, "rbd/vm1@snapfleet-J1!"));
+    args.id = "backup/vm1-manual";
+    env = s_test_run (&args);
+    assert (s_test_ok (env));
+    sf_wire_free (&env);
+    assert (sf_stor_fake_objects (fake) == 0);
+    //  Already gone: deleted
+    env = s_test_run (&args);
+    assert (s_test_ok (env));
+    sf_wire_free (&env);
+    //  Not an rbd name
+    args.id = "vm1";
+    env = s_test_run (&args);
+    assert (!s_test_ok (env) && env->image_deleted->error->code == SF_EINVAL);
+    sf_wire_free (&env);
+    //  Ceph does not answer: the deadline's error, and the actor ends
+    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-J2", &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-J2", &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, "snapfleet-J2", &c1, &err) == 0);
+    sf_stor_fake_hang (fake, true);
+    args.id = "backup/vm1-snapfleet-J1";
+    env = s_test_run (&args);
+    assert (!s_test_ok (env) && env->image_deleted->error->code == SF_ETIMEDOUT);
+    assert (strstr (env->image_deleted->error->text, "timed out"));
+    sf_wire_free (&env);
+    sf_stor_fake_hang (fake, false);
+    for (int i = 0; i < 500 && sf_stor_hung (stor); i++)
+        zclock_sleep (10);
+    env = s_test_run (&args);
+    assert (s_test_ok (env));
+    sf_wire_free (&env);
+    assert (sf_stor_fake_objects (fake) == 0);
+    sf_stor_destroy (&stor);
+    for (int i = 0; i < 500 && sf_stor_fake_active (fake); i++)
+        zclock_sleep (10);
+    sf_stor_fake_destroy (&fake);
+
+    sf_image_rec_release (&rec);
+    sf_imgstore_destroy (&store);
+    char *cmd = zsys_sprintf ("rm -rf %s", dir);
+    int rc = system (cmd);
+    assert (rc == 0);
+    zstr_free (&cmd);
+    zstr_free (&src);
+    zstr_free (&store_dir);
+    //  @end
+    printf ("OK\n");
 }
