@@ -23,6 +23,24 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
          "heartbeat interval told to workers in Welcome"),
     OPT ("scheduler", "node_timeout", SF_CFG_DURATION, node_timeout_ms, "5s",
          "a node silent for this long is down and its jobs fail"),
+    OPT ("limits", "max_paused", SF_CFG_INT, limits.max_paused, "0",
+         "guests paused at once, fleet-wide (0 = no limit)"),
+    OPT ("limits", "max_paused_per_node", SF_CFG_INT, limits.max_paused_per_node, "0",
+         "guests paused at once on one node"),
+    OPT ("limits", "max_snap_ops", SF_CFG_INT, limits.max_snap_ops, "0",
+         "RBD snapshot captures at once per Ceph cluster"),
+    OPT ("limits", "max_uploads", SF_CFG_INT, limits.max_uploads, "0",
+         "uploads to image stores at once, fleet-wide"),
+    OPT ("limits", "max_uploads_per_node", SF_CFG_INT, limits.max_uploads_per_node, "0",
+         "uploads at once from one node"),
+    OPT ("limits", "max_uploads_per_store", SF_CFG_INT, limits.max_uploads_per_store, "0",
+         "uploads at once into one image store"),
+    OPT ("limits", "bandwidth", SF_CFG_SIZE, limits.bandwidth, "0",
+         "upload bytes per second, fleet-wide"),
+    OPT ("limits", "bandwidth_per_node", SF_CFG_SIZE, limits.bandwidth_per_node, "0",
+         "upload bytes per second from one node"),
+    OPT ("limits", "bandwidth_per_store", SF_CFG_SIZE, limits.bandwidth_per_store, "0",
+         "upload bytes per second into one image store"),
     OPT ("log", "level", SF_CFG_STR, log_level, "info",
          "err|warning|notice|info|debug"),
     OPT ("log", "format", SF_CFG_STR, log_format, "text", "text|json"),
@@ -182,6 +200,22 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
                        "'scheduler.node_timeout' (%" PRId64 "ms) must be longer than "
                        "'scheduler.heartbeat' (%" PRId64 "ms)",
                        cfg->node_timeout_ms, cfg->heartbeat_ms);
+    const struct { const char *key; int64_t value; } counts [] = {
+        { "max_paused", cfg->limits.max_paused },
+        { "max_paused_per_node", cfg->limits.max_paused_per_node },
+        { "max_snap_ops", cfg->limits.max_snap_ops },
+        { "max_uploads", cfg->limits.max_uploads },
+        { "max_uploads_per_node", cfg->limits.max_uploads_per_node },
+        { "max_uploads_per_store", cfg->limits.max_uploads_per_store },
+        { "bandwidth", cfg->limits.bandwidth },
+        { "bandwidth_per_node", cfg->limits.bandwidth_per_node },
+        { "bandwidth_per_store", cfg->limits.bandwidth_per_store },
+    };
+    for (size_t i = 0; i < sizeof (counts) / sizeof (counts [0]); i++)
+        if (counts [i].value < 0 || counts [i].value > 1000000000000000LL)
+            return s_fail (err, name, text, "limits", counts [i].key,
+                           "'limits.%s' must be 0 (no limit) or a positive number",
+                           counts [i].key);
     if (sf_log_level_parse (cfg->log_level) < 0)
         return s_fail (err, name, text, "log", "level",
                        "'log.level' must be err, warning, notice, info or debug, "

@@ -16,6 +16,7 @@ typedef struct {
     char *database;             //  SQLite file
     int64_t heartbeat_ms;       //  Told to workers in Welcome
     int64_t node_timeout_ms;    //  Silent this long: node down
+    sf_limits_t limits;         //  [limits], 0 = none
     char *log_level;            //  err|warning|notice|info|debug
     char *log_format;           //  text|json
 } sf_schedcfg_t;
