@@ -437,7 +437,9 @@ sf_kill_pid ()
 
 #  _sf_write_conf FILE section.key=value... : INI, sections in order of
 #  first use; a later item overrides an earlier one; "section.key" without
-#  "=" removes the key
+#  "=" removes the key. The key is what follows the LAST dot, so dotted
+#  sections work: "storage.rbd.mode=clone" is mode in [storage.rbd] (keys
+#  themselves have no dots)
 _sf_write_conf ()
 {
     local file=$1 item sk s
@@ -460,7 +462,7 @@ _sf_write_conf ()
         fi
     done
     for sk in "${order[@]}"; do
-        s=${sk%%.*}
+        s=${sk%.*}
         [[ " ${sections[*]} " == *" $s "* ]] || sections+=("$s")
     done
     {
@@ -468,8 +470,8 @@ _sf_write_conf ()
         for s in "${sections[@]}"; do
             printf '[%s]\n' "$s"
             for sk in "${order[@]}"; do
-                if [[ ${sk%%.*} == "$s" && -v "val[$sk]" ]]; then
-                    printf '%s = %s\n' "${sk#*.}" "${val[$sk]}"
+                if [[ ${sk%.*} == "$s" && -v "val[$sk]" ]]; then
+                    printf '%s = %s\n' "${sk##*.}" "${val[$sk]}"
                 fi
             done
         done
@@ -659,4 +661,76 @@ sf_lifewatch ()
         "$SF_TMP/lifewatch-$dom.events"
     wait_for 20 grep -q '^READY' "$SF_TMP/lifewatch-$dom.log" ||
         sf_die "sf-lifewatch for $dom did not get ready: $(cat "$SF_TMP/lifewatch-$dom.log")"
+}
+
+#  sf_lifewatch_node NODE: sf-lifewatch --all on NODE's libvirtd (every
+#  domain, also ones defined later); events in
+#  $SF_TMP/lifewatch-node-NODE.events, each line ending " dom=NAME";
+#  returns once it printed READY
+sf_lifewatch_node ()
+{
+    local node=${1:?usage: sf_lifewatch_node NODE} name
+    name=lifewatch-node-$node
+    [ -x "$SF_LIFEWATCH" ] || sf_die "sf-lifewatch is not built ($SF_LIFEWATCH)"
+    : >"$SF_TMP/$name.events"
+    sf_spawn "$name" "$SF_LIFEWATCH" "$(sf_node_uri "$node")" --all "$SF_TMP/$name.events"
+    wait_for 20 grep -q '^READY' "$SF_TMP/$name.log" ||
+        sf_die "sf-lifewatch --all on $node did not get ready: $(cat "$SF_TMP/$name.log")"
+}
+
+#  sf_storewatch NAME INTERVAL_MS GLOB...: sample, every INTERVAL_MS
+#  (< 1000), which files match the GLOBs (e.g. "$SF_TMP/images/*.qcow2.tmp";
+#  paths without blanks) and append "<realtime_ms> <count> <file>..." to
+#  $SF_TMP/NAME.samples each time that set changes (first sample included).
+#  Builtins only in the loop (no fork per sample). Stopping it (sf_stop_pid,
+#  or at exit) appends "<ms> END samples=<n> max_gap_ms=<g>": g is the
+#  longest time between two samples, what the sampling could have missed.
+#  Returns once the first sample is written.
+sf_storewatch ()
+{
+    local name=${1:?usage: sf_storewatch NAME INTERVAL_MS GLOB...} ms=${2:?}
+    shift 2
+    [ "$#" -gt 0 ] || sf_die "sf_storewatch: no GLOB"
+    : >"$SF_TMP/$name.samples"
+    sf_spawn "$name" _sf_storewatch_loop "$SF_TMP/$name.samples" "$ms" "$@"
+    wait_for 10 test -s "$SF_TMP/$name.samples" ||
+        sf_die "sf_storewatch $name wrote no sample: $(cat "$SF_TMP/$name.log")"
+}
+
+_sf_epoch_ms () { local t=${EPOCHREALTIME/./}; printf '%s' $((10#$t / 1000)); }
+
+_sf_storewatch_loop ()
+{
+    local out=$1 ms=$2 fd g t last=0 gap max_gap=0 n=0 key prev=$'\x01' secs
+    local -a files
+    shift 2
+    printf -v secs '0.%03d' "$ms"
+    set +e
+    trap - ERR
+    mkfifo "$out.fifo" || exit 1
+    exec {fd}<>"$out.fifo"
+    rm -f "$out.fifo"
+    trap 'printf "%s END samples=%d max_gap_ms=%d\n" "$(_sf_epoch_ms)" "$n" "$max_gap" >>"$out"; exit 0' TERM INT
+    shopt -s nullglob
+    while :; do
+        files=()
+        for g in "$@"; do
+            # shellcheck disable=SC2206  # the glob is meant to expand
+            files+=($g)
+        done
+        t=${EPOCHREALTIME/./}
+        t=$((10#$t / 1000))
+        n=$((n + 1))
+        if [ "$last" -gt 0 ]; then
+            gap=$((t - last))
+            [ "$gap" -gt "$max_gap" ] && max_gap=$gap
+        fi
+        last=$t
+        key="${files[*]}"
+        if [ "$key" != "$prev" ]; then
+            printf '%s %d%s\n' "$t" "${#files[@]}" "${key:+ $key}" >>"$out"
+            prev=$key
+        fi
+        read -r -t "$secs" -u "$fd" _
+    done
 }

@@ -639,8 +639,8 @@ ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--seco
 #       sf_start_worker plus a [storage.rbd] section: ceph_conf = $CEPH_CONF,
 #       client_id = admin, mode = clone, op_timeout = 30s; items
 #       storage.rbd.KEY=VALUE override those ("storage.rbd.KEY" drops one),
-#       the other items go to the worker.conf as with sf_start_worker. Call it
-#       in the test's own shell (it spawns the worker and registers its stop).
+#       like any other section.key=value of sf_start_worker. Call it in the
+#       test's own shell (it spawns the worker and registers its stop).
 #   ceph_rbd_snaps POOL/IMG      "NAME PROTECTED" per snapshot (PROTECTED true|false)
 #   ceph_rbd_images POOL         the image names of POOL, one a line
 #   ceph_sf_job_left POOL JOB    what job JOB left in POOL, one a line: IMG@snapfleet-JOB
@@ -650,61 +650,19 @@ ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--seco
 #                                default all of them) of the cluster in DIR
 #   ceph_thaw DIR [NAME...]      SIGCONT them (default all; harmless when not stopped)
 
-# sf_start_worker's defaults, plus [storage.rbd]. lib.sh's config writer
-# splits "section.key" at the first dot, so it cannot write the dotted
-# section itself; this writes the same file and starts the worker the same
-# way (sf_spawn, _sf_wait_up), then appends the section.
+# sf_start_worker with a [storage.rbd] section in front of the caller's
+# items (lib.sh's config writer splits "section.key" at the last dot, and a
+# later item overrides an earlier one, "storage.rbd.KEY" alone drops it).
 ceph_sf_worker () {   # NAME URI [section.key=value...]
     local name=${1:?usage: ceph_sf_worker NAME URI [section.key=value...]}
     local uri=${2:?usage: ceph_sf_worker NAME URI [section.key=value...]}
     shift 2
-    local dir=$SF_TMP/w-$name item k t0
-    local -a rest=() keys=(ceph_conf client_id mode op_timeout)
-    local -A rbd=([ceph_conf]=${CEPH_CONF:?CEPH_CONF is not set} [client_id]=admin
-                  [mode]=clone [op_timeout]=30s)
-    for item in "$@"; do
-        case $item in
-            storage.rbd.?*=*)
-                k=${item%%=*}
-                k=${k#storage.rbd.}
-                [[ " ${keys[*]} " == *" $k "* ]] || keys+=("$k")
-                rbd[$k]=${item#*=}
-                ;;
-            storage.rbd.?*) unset "rbd[${item#storage.rbd.}]" ;;
-            *) rest+=("$item") ;;
-        esac
-    done
-    sf_need_built worker/snapfleet-worker scheduler/snapfleet
-    [ -n "${SF_SCHED_BIND:-}" ] || sf_die "ceph_sf_worker: start the scheduler first"
-    mkdir -p "$dir/work" "$SF_TMP/images"
-    _sf_write_conf "$dir/worker.conf" \
-        "worker.name=$name" \
-        "worker.scheduler=$SF_SCHED_BIND" \
-        worker.max_jobs=2 \
-        "worker.workdir=$dir/work" \
-        worker.heartbeat=1s \
-        worker.inventory_interval=1s \
-        "hypervisor.uri=$uri" \
-        imagestore.driver=dir \
-        "imagestore.path=$SF_TMP/images" \
-        pause.max_pause=2m \
-        log.level=debug \
-        log.format=text \
-        "${rest[@]}" || sf_die "ceph_sf_worker: bad config item"
-    {
-        printf '[storage.rbd]\n'
-        for k in "${keys[@]}"; do
-            if [[ -v "rbd[$k]" ]]; then
-                printf '%s = %s\n' "$k" "${rbd[$k]}"
-            fi
-        done
-    } >>"$dir/worker.conf"
-    t0=$(_sf_now_ms)
-    sf_spawn "worker-$name" "$SF_BUILD/worker/snapfleet-worker" --config "$dir/worker.conf"
-    if ! _sf_wait_up "worker-$name" 30 _sf_worker_up "$name"; then
-        sf_die "worker $name not up in 'snapfleet nodes' within 30 s (log: $SF_TMP/worker-$name.log)"
-    fi
-    sf_note "worker $name up in $(($(_sf_now_ms) - t0)) ms (storage.rbd mode ${rbd[mode]:-default})"
+    sf_start_worker "$name" "$uri" \
+        "storage.rbd.ceph_conf=${CEPH_CONF:?CEPH_CONF is not set}" \
+        storage.rbd.client_id=admin \
+        storage.rbd.mode=clone \
+        storage.rbd.op_timeout=30s \
+        "$@"
 }
 
 ceph_rbd_snaps () {   # POOL/IMG

@@ -104,6 +104,9 @@ t "wait_for returns once the command succeeds" 'grep -qx "ok 2 - wait_for saw it
 scenario conf '_sf_write_conf "$SF_TMP/../c.conf" a.x=1 b.y=2 a.z=3 a.x=4 b.y a.w="spaced value"; sf_done'
 t "_sf_write_conf: sections, override, removal" '[ "$(grep -v "^;" "$root/c.conf")" = "$(printf "[a]\nx = 4\nz = 3\nw = spaced value\n[b]")" ]'
 
+scenario dotconf '_sf_write_conf "$SF_TMP/../d.conf" storage.rbd.mode=clone worker.name=n1 storage.rbd.op_timeout=5s storage.rbd.mode=export "storage.rbd.ceph_conf=/x/ceph.conf"; sf_done'
+t "_sf_write_conf: a dotted section splits at the last dot" '[ "$(grep -v "^;" "$root/d.conf")" = "$(printf "[storage.rbd]\nmode = export\nop_timeout = 5s\nceph_conf = /x/ceph.conf\n[worker]\nname = n1")" ]'
+
 scenario ports 'for i in $(seq 20); do sf_free_port; done >"$SF_TMP/../ports"; sf_done'
 t "sf_free_port: 20 distinct ports in 20000..31999" '[ "$(sort -u "$root/ports" | wc -l)" = 20 ] && awk "\$1 < 20000 || \$1 > 31999 { exit 1 }" "$root/ports"'
 
