@@ -2,6 +2,7 @@
     sf-lifewatch - log a domain's libvirt lifecycle events with timestamps
 
     Usage: sf-lifewatch URI DOMAIN OUTFILE
+           sf-lifewatch URI --all OUTFILE
 
     An independent witness for the tests: the worker reports how long it
     kept a guest paused (pause_ms, and wall-clock at_ms in its events);
@@ -14,14 +15,18 @@
 
         <realtime_ms> <EVENT> <DETAIL> mono_us=<monotonic_us>
 
-    e.g. "1732492800123 SUSPENDED PAUSED mono_us=8123456789". EVENT is one of
+    e.g. "1732492800123 SUSPENDED PAUSED mono_us=8123456789". With --all
+    the callback is registered for every domain of the connection (also
+    ones defined later) and each line ends with " dom=<domain name>", e.g.
+    "1732492800123 SUSPENDED PAUSED mono_us=8123456789 dom=g1". EVENT is one of
     DEFINED UNDEFINED STARTED SUSPENDED RESUMED STOPPED SHUTDOWN PMSUSPENDED
     CRASHED (EVENT_<n> if unknown); DETAIL is libvirt's detail name (or its
     number). realtime_ms is the CLOCK_REALTIME time the client received the
     event, in ms since the epoch (the worker's at_ms use the same clock).
 
-    Prints "READY state=<domain state>" on stdout once the callback is
-    registered, so a test can wait for it before acting. Runs until SIGTERM
+    Prints "READY state=<domain state>" (with --all: "READY domains=<n>")
+    on stdout once the callback is registered, so a test can wait for it
+    before acting. Runs until SIGTERM
     or SIGINT (exit 0). Exits 1 on errors or if the connection to libvirtd
     closes (after logging "<realtime_ms> CLOSED <reason>").
     =========================================================================
@@ -41,6 +46,7 @@
 
 static volatile sig_atomic_t s_stop;
 static bool s_closed;
+static bool s_all;              //  --all: every domain, lines name it
 
 static const char *s_events [] = {
     "DEFINED", "UNDEFINED", "STARTED", "SUSPENDED", "RESUMED", "STOPPED",
@@ -111,7 +117,6 @@ s_on_lifecycle (virConnectPtr conn, virDomainPtr dom, int event, int detail,
                 void *opaque)
 {
     (void) conn;
-    (void) dom;
     FILE *out = opaque;
     int64_t real_us = s_clock_us (CLOCK_REALTIME);
     int64_t mono_us = s_clock_us (CLOCK_MONOTONIC);
@@ -121,9 +126,10 @@ s_on_lifecycle (virConnectPtr conn, virDomainPtr dom, int event, int detail,
         name = s_events [event];
     else
         snprintf (ebuf, sizeof ebuf, "EVENT_%d", event);
-    fprintf (out, "%lld %s %s mono_us=%lld\n", (long long) (real_us / 1000),
+    const char *dname = s_all ? virDomainGetName (dom) : NULL;
+    fprintf (out, "%lld %s %s mono_us=%lld%s%s\n", (long long) (real_us / 1000),
              name, s_detail_name (event, detail, dbuf, sizeof dbuf),
-             (long long) mono_us);
+             (long long) mono_us, dname ? " dom=" : "", dname ? dname : "");
     fflush (out);
     return 0;
 }
@@ -170,10 +176,11 @@ int
 main (int argc, char *argv [])
 {
     if (argc != 4) {
-        fprintf (stderr, "usage: sf-lifewatch URI DOMAIN OUTFILE\n");
+        fprintf (stderr, "usage: sf-lifewatch URI DOMAIN|--all OUTFILE\n");
         return 2;
     }
     const char *uri = argv [1], *domain = argv [2], *outfile = argv [3];
+    s_all = strcmp (domain, "--all") == 0;
 
     struct sigaction sa;
     memset (&sa, 0, sizeof sa);
@@ -199,12 +206,14 @@ main (int argc, char *argv [])
         s_virt_error (uri);
         goto done;
     }
-    dom = virDomainLookupByName (conn, domain);
-    if (!dom)
-        dom = virDomainLookupByUUIDString (conn, domain);
-    if (!dom) {
-        fprintf (stderr, "sf-lifewatch: no domain '%s' on %s\n", domain, uri);
-        goto done;
+    if (!s_all) {
+        dom = virDomainLookupByName (conn, domain);
+        if (!dom)
+            dom = virDomainLookupByUUIDString (conn, domain);
+        if (!dom) {
+            fprintf (stderr, "sf-lifewatch: no domain '%s' on %s\n", domain, uri);
+            goto done;
+        }
     }
     if (virConnectRegisterCloseCallback (conn, s_on_close, out, NULL) < 0) {
         s_virt_error ("virConnectRegisterCloseCallback");
@@ -221,11 +230,17 @@ main (int argc, char *argv [])
         s_virt_error ("virEventAddTimeout");
         goto done;
     }
-    int state = 0, reason = 0;
-    if (virDomainGetState (dom, &state, &reason, 0) < 0)
-        state = 0;
-    printf ("READY state=%s\n",
-            state >= 0 && state < COUNT (s_states) ? s_states [state] : "?");
+    if (s_all) {
+        int count = virConnectNumOfDomains (conn) + virConnectNumOfDefinedDomains (conn);
+        printf ("READY domains=%d\n", count);
+    }
+    else {
+        int state = 0, reason = 0;
+        if (virDomainGetState (dom, &state, &reason, 0) < 0)
+            state = 0;
+        printf ("READY state=%s\n",
+                state >= 0 && state < COUNT (s_states) ? s_states [state] : "?");
+    }
     fflush (stdout);
 
     while (!s_stop) {
