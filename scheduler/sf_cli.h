@@ -40,6 +40,81 @@ int
     sf_cli_call (sf_cli_t *self, json_t *request, json_t **reply_p,
                  sf_err_t *err);
 
+//  --------------------------------------------------------------------------
+//  Bulk snapshots, plans and schedules: the requests the CLI builds and the
+//  progress it shows. Pure functions, so that the self test covers them.
+
+//  Selectors and options as given on the command line; strings are
+//  borrowed, NULL when not given.
+typedef struct {
+    const char **instances;     //  --instance, repeatable
+    size_t instance_count;
+    const char *node;           //  --node N
+    bool all;                   //  --all
+    const char *tag;            //  --tag KEY=VALUE
+    const char *strategy;       //  --strategy S
+    const char *priority;       //  --priority P (integer)
+    const char *deadline;       //  --deadline TIME
+    const char *window;         //  --window DURATION
+    const char *keep [4];       //  --keep-last, -daily, -weekly, -monthly N
+} sf_cli_args_t;
+
+//  Parse a point in time given to --deadline, relative to now_ms (epoch
+//  ms): "+30m" (any duration sf_parse_duration_ms reads), local time
+//  "YYYY-MM-DDTHH:MM[:SS]" (UTC with a trailing 'Z'; a space may replace
+//  the 'T'), "HH:MM" (today, or tomorrow if that is not in the future), or
+//  epoch seconds. Returns 0 and sets *epoch_ms, or -1 if malformed.
+int
+    sf_cli_parse_time (const char *text, int64_t now_ms, int64_t *epoch_ms);
+
+//  Build {"cmd": cmd, "select": SELECT, "strategy", "priority",
+//  "deadline" (epoch ms), "window" (ms), "keep_last", ...} from args; only
+//  what was given is sent. Exactly one kind of selector must be given
+//  (any number of --instance, or one of --node, --all, --tag). Returns the
+//  request (caller owns it), or NULL with err set (SF_EINVAL, a message
+//  for the user naming the option) on bad input.
+json_t *
+    sf_cli_select_request (const char *cmd, const sf_cli_args_t *args,
+                           int64_t now_ms, sf_err_t *err);
+
+//  True if the bulk (a BULK object of the admin protocol) has no job left
+//  to run.
+bool
+    sf_cli_bulk_finished (json_t *bulk);
+
+//  Render the bulk's progress on one line into buf, e.g.
+//  "[#####...............] 12/40 done, 1 failed, 0 skipped  3.2 GiB
+//  41.0 MiB/s  ETA 1m20s" (no newline). Returns buf.
+char *
+    sf_cli_bulk_bar (json_t *bulk, char *buf, size_t size);
+
+//  The events between two views of the same bulk (before is NULL for the
+//  first view): one {"event":"job",...} per job that ended since before,
+//  then {"event":"progress",...} if a count changed, then
+//  {"event":"done","bulk":after} if after is finished. Returns a JSON
+//  array (caller owns it), possibly empty.
+json_t *
+    sf_cli_bulk_events (json_t *before, json_t *after);
+
+//  Write a view of the bulk to out: on a terminal (tty) the progress bar,
+//  redrawn in place ("\r", at most width columns, 0 = no limit); else
+//  each of events as one compact JSON object per line. Flushes out.
+void
+    sf_cli_bulk_render (json_t *bulk, json_t *events, bool tty, int width, FILE *out);
+
+//  Called with each view of a bulk and the events since the view before
+typedef void (sf_cli_bulk_fn) (json_t *bulk, json_t *events, void *arg);
+
+//  Poll the bulk *bulk_p (its first view, which the caller owns) with
+//  bulk_show every poll_ms until it is finished, or wait_ms passed (0 = no
+//  limit); calls fn (if not NULL) for every view, the first included.
+//  *bulk_p is replaced by each new view. Returns SF_CLI_OK when finished,
+//  SF_CLI_TEMPFAIL with err set when wait_ms passed, or the failed call's
+//  status with err set.
+int
+    sf_cli_bulk_wait (sf_cli_t *self, json_t **bulk_p, int poll_ms, int wait_ms,
+                      sf_cli_bulk_fn *fn, void *arg, sf_err_t *err);
+
 //  Self test of this class
 void
     sf_cli_test (bool verbose);
