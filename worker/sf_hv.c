@@ -107,6 +107,17 @@ sf_hv_disk_destroy (sf_hv_disk_t **self_p)
     }
 }
 
+static void
+s_tag_destroy (sf_hv_tag_t **self_p)
+{
+    if (*self_p) {
+        free ((*self_p)->key);
+        free ((*self_p)->value);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
 sf_hv_domain_t *
 sf_hv_domain_new (const char *uuid, const char *name, int state)
 {
@@ -118,6 +129,8 @@ sf_hv_domain_new (const char *uuid, const char *name, int state)
     self->state = state;
     self->disks = zlistx_new ();
     zlistx_set_destructor (self->disks, (zlistx_destructor_fn *) sf_hv_disk_destroy);
+    self->tags = zlistx_new ();
+    zlistx_set_destructor (self->tags, (zlistx_destructor_fn *) s_tag_destroy);
     return self;
 }
 
@@ -129,9 +142,73 @@ sf_hv_domain_destroy (sf_hv_domain_t **self_p)
         sf_hv_domain_t *self = *self_p;
         free (self->name);
         zlistx_destroy (&self->disks);
+        zlistx_destroy (&self->tags);
         free (self);
         *self_p = NULL;
     }
+}
+
+int
+sf_hv_tag_check (const char *key, const char *value, sf_err_t *err)
+{
+    assert (key && value);
+    size_t len = strlen (key);
+    if (len == 0)
+        return sf_err_set (err, SF_EINVAL, "tag without a key");
+    if (len > SF_HV_TAG_KEY_MAX)
+        return sf_err_set (err, SF_EINVAL, "tag key '%.20s...' is longer than %d bytes",
+                           key, SF_HV_TAG_KEY_MAX);
+    bool key_ok = isalnum ((unsigned char) *key);
+    for (const char *c = key; *c && key_ok; c++)
+        key_ok = isalnum ((unsigned char) *c) || *c == '_' || *c == '.' || *c == '-';
+    if (!key_ok) {
+        char shown [SF_HV_TAG_KEY_MAX * 4 + 1];
+        snprintf (shown, sizeof (shown), "%s", key);
+        sf_text_utf8_fix (shown);
+        return sf_err_set (err, SF_EINVAL, "tag key '%s' is not an identifier "
+                           "([A-Za-z0-9_.-], starting with a letter or digit)", shown);
+    }
+    if (strlen (value) > SF_HV_TAG_VALUE_MAX)
+        return sf_err_set (err, SF_EINVAL, "value of tag '%s' is longer than %d bytes", key,
+                           SF_HV_TAG_VALUE_MAX);
+    if (!sf_utf8_valid (value))
+        return sf_err_set (err, SF_EINVAL, "value of tag '%s' is not valid UTF-8", key);
+    for (const char *c = value; *c; c++)
+        if ((unsigned char) *c < 0x20 || *c == 0x7f)
+            return sf_err_set (err, SF_EINVAL, "value of tag '%s' has control characters",
+                               key);
+    return 0;
+}
+
+int
+sf_hv_domain_tag_add (sf_hv_domain_t *domain, const char *key, const char *value,
+                      sf_err_t *err)
+{
+    assert (domain && key && value);
+    if (sf_hv_tag_check (key, value, err))
+        return -1;
+    if (sf_hv_domain_tag (domain, key))
+        return sf_err_set (err, SF_EINVAL, "tag '%s' is set more than once (the first "
+                           "counts)", key);
+    if (zlistx_size (domain->tags) >= SF_HV_MAX_TAGS)
+        return sf_err_set (err, SF_EINVAL, "more than %d tags (tag '%s' and later ones "
+                           "skipped)", SF_HV_MAX_TAGS, key);
+    sf_hv_tag_t *tag = (sf_hv_tag_t *) zmalloc (sizeof (sf_hv_tag_t));
+    tag->key = strdup (key);
+    tag->value = strdup (value);
+    zlistx_add_end (domain->tags, tag);
+    return 0;
+}
+
+const char *
+sf_hv_domain_tag (const sf_hv_domain_t *domain, const char *key)
+{
+    assert (domain && key);
+    sf_hv_tag_t *tag = (sf_hv_tag_t *) zlistx_first (domain->tags);
+    for (; tag; tag = (sf_hv_tag_t *) zlistx_next (domain->tags))
+        if (streq (tag->key, key))
+            return tag->value;
+    return NULL;
 }
 
 sf_hv_domain_t *
@@ -434,6 +511,44 @@ sf_hv_strategy_fits (const char *name, int state, const char *storage,
 //  A test:/// node with an RBD+block domain (paused) and a diskless
 //  shut-off one; written to dir. Returns the URI (caller frees).
 
+//  "k=v k=v " of a domain's tags
+
+static char *
+s_test_tags (sf_hv_domain_t *domain)
+{
+    char *text = strdup ("");
+    sf_hv_tag_t *tag = (sf_hv_tag_t *) zlistx_first (domain->tags);
+    for (; tag; tag = (sf_hv_tag_t *) zlistx_next (domain->tags)) {
+        char *grown = zsys_sprintf ("%s%s=%s ", text, tag->key, tag->value);
+        zstr_free (&text);
+        text = grown;
+    }
+    return text;
+}
+
+static void
+s_test_tag_check (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_hv_tag_check ("tier", "gold", &err) == 0);
+    assert (sf_hv_tag_check ("a.b_c-9", "", &err) == 0);
+    assert (sf_hv_tag_check ("9x", "ünï", &err) == 0);
+    assert (sf_hv_tag_check ("", "x", &err) == -1 && err.code == SF_EINVAL);
+    assert (sf_hv_tag_check ("_x", "x", &err) == -1);
+    assert (sf_hv_tag_check ("a=b", "x", &err) == -1);
+    assert (strstr (err.text, "tag key 'a=b' is not an identifier"));
+    assert (sf_hv_tag_check ("a", "\xff\xfe", &err) == -1);
+    assert (strstr (err.text, "not valid UTF-8"));
+    assert (sf_hv_tag_check ("a", "x\ny", &err) == -1);
+    assert (strstr (err.text, "control characters"));
+    char key [SF_HV_TAG_KEY_MAX + 2];
+    memset (key, 'k', sizeof (key) - 1);
+    key [sizeof (key) - 1] = 0;
+    assert (sf_hv_tag_check (key, "x", &err) == -1 && strstr (err.text, "longer than 63"));
+    key [SF_HV_TAG_KEY_MAX] = 0;
+    assert (sf_hv_tag_check (key, "x", &err) == 0);
+}
+
 static char *
 s_test_node (const char *dir)
 {
@@ -444,6 +559,17 @@ s_test_node (const char *dir)
         "<node>\n"
         "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>\n"
         " <name>mix</name><uuid>11111111-2222-3333-4444-555555555555</uuid>\n"
+        " <metadata>\n"
+        "  <sf:tags xmlns:sf='urn:snapfleet:tags:1'>\n"
+        "   <sf:tag key='tier' value='gold'/><sf:tag key='owner' value='Zoë ☃'/>\n"
+        "   <sf:tag key='bad key' value='x'/><sf:tag key='tier' value='silver'/>\n"
+        "   <sf:tag key='nov'/><sf:tag value='nok'/><sf:tag key='-x' value='y'/>\n"
+        "   <sf:tag key='long' value='%0300d'/><sf:tag key='empty' value=''/>\n"
+        "   <tag key='plain' value='unqualified'/>\n"
+        "   <o:tag xmlns:o='urn:other' key='other' value='ns'/>\n"
+        "  </sf:tags>\n"
+        "  <o:tags xmlns:o='urn:other'><o:tag key='foreign' value='1'/></o:tags>\n"
+        " </metadata>\n"
         " <memory>65536</memory><os><type>hvm</type></os>\n"
         " <devices>\n"
         "  <disk type='network' device='disk'><driver name='qemu' type='raw'/>\n"
@@ -457,6 +583,11 @@ s_test_node (const char *dir)
         "</domain>\n"
         "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>\n"
         " <name>off</name><uuid>11111111-2222-3333-4444-666666666666</uuid>\n"
+        " <metadata><t:tags xmlns:t='urn:snapfleet:tags:1'>\n", 0);
+    for (int i = 0; i < SF_HV_MAX_TAGS + 2; i++)
+        fprintf (file, "  <t:tag key='k%02d' value='v%d'/>\n", i, i);
+    fprintf (file,
+        " </t:tags></metadata>\n"
         " <memory>65536</memory><os><type>hvm</type></os>\n"
         " <test:runstate>5</test:runstate>\n"
         "</domain>\n"
@@ -502,6 +633,7 @@ sf_hv_test (bool verbose)
     sf_err_t err = SF_ERR_INIT;
     assert (sf_hv_new ("nosuch:///x", &err) == NULL);
     assert (err.code == SF_EHV);
+    s_test_tag_check ();
 
     //  test:///default: one running domain 'test' with a file disk.
     //  The mock keeps state per connection, so all of this is one connection.
@@ -575,9 +707,19 @@ sf_hv_test (bool verbose)
     assert (streq (sf_hv_domain_strategy (domain), "mixed"));
     assert (sf_hv_strategy_check (domain, "offline", &err) == -1);
     assert (strstr (err.text, "'mix' is paused (use 'mixed')"));
+    //  Tags: by namespace URI, in order; bad, duplicate and foreign ones skipped
+    char *tags = s_test_tags (domain);
+    assert (streq (tags, "tier=gold owner=Zoë ☃ empty= plain=unqualified "));
+    zstr_free (&tags);
+    assert (streq (sf_hv_domain_tag (domain, "tier"), "gold"));
+    assert (sf_hv_domain_tag (domain, "foreign") == NULL);
     domain = sf_hv_domain_find (list, "11111111-2222-3333-4444-666666666666");
     assert (domain && domain->state == SF_HV_SHUTOFF);
     assert (streq (sf_hv_domain_storage_class (domain), "none"));
+    //  Any prefix; at most SF_HV_MAX_TAGS
+    assert (zlistx_size (domain->tags) == SF_HV_MAX_TAGS);
+    assert (streq (sf_hv_domain_tag (domain, "k63"), "v63"));
+    assert (sf_hv_domain_tag (domain, "k64") == NULL);
     zlistx_destroy (&list);
     sf_hv_destroy (&hv);
     zstr_free (&uri);

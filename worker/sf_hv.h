@@ -35,12 +35,29 @@ typedef struct {
                                 //  excluding source
 } sf_hv_disk_t;
 
+//  Instance tags: in the domain XML as
+//    <metadata><sf:tags xmlns:sf="urn:snapfleet:tags:1">
+//      <sf:tag key="tier" value="gold"/> ...</sf:tags></metadata>
+//  (matched by namespace URI, any prefix). Keys are safe identifiers,
+//  values UTF-8; at most SF_HV_MAX_TAGS per domain, first of a key wins.
+#define SF_HV_TAGS_NS       "urn:snapfleet:tags:1"
+#define SF_HV_MAX_TAGS      64          //  = SF_WIRE_MAX_TAGS
+#define SF_HV_TAG_KEY_MAX   63          //  bytes
+#define SF_HV_TAG_VALUE_MAX 255         //  bytes
+
+//  One tag. Strings are owned by the tag.
+typedef struct {
+    char *key;
+    char *value;
+} sf_hv_tag_t;
+
 //  One domain. Owned by whoever got it from sf_hv_list or sf_hv_lookup.
 typedef struct {
     char uuid [37];             //  lowercase, dashed
     char *name;                 //  Owned
     int state;                  //  SF_HV_*
     zlistx_t *disks;            //  Owned list of sf_hv_disk_t *
+    zlistx_t *tags;             //  Owned list of sf_hv_tag_t *, document order
 } sf_hv_domain_t;
 
 //  Lookup flags
@@ -160,6 +177,24 @@ sf_hv_domain_t *
     sf_hv_domain_new (const char *uuid, const char *name, int state);
 void
     sf_hv_domain_destroy (sf_hv_domain_t **self_p);
+
+//  Check one tag: key 1..SF_HV_TAG_KEY_MAX bytes of [A-Za-z0-9_.-]
+//  starting with a letter or digit; value valid UTF-8 without control
+//  characters, at most SF_HV_TAG_VALUE_MAX bytes. Returns 0 or -1 with err
+//  (SF_EINVAL) saying why.
+int
+    sf_hv_tag_check (const char *key, const char *value, sf_err_t *err);
+
+//  Add a tag to domain if it is valid, not a duplicate key, and the
+//  domain has fewer than SF_HV_MAX_TAGS. Returns 0 or -1 with err (the tag
+//  was skipped).
+int
+    sf_hv_domain_tag_add (sf_hv_domain_t *domain, const char *key, const char *value,
+                          sf_err_t *err);
+
+//  The value of tag key, NULL if the domain has none.
+const char *
+    sf_hv_domain_tag (const sf_hv_domain_t *domain, const char *key);
 
 //  Find a domain by uuid in a list from sf_hv_list; NULL if absent.
 sf_hv_domain_t *

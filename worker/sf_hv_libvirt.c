@@ -77,7 +77,7 @@ s_map_state (int state)
 }
 
 //  --------------------------------------------------------------------------
-//  Domain XML -> disks
+//  Domain XML -> disks and tags
 
 //  Attribute as a malloc'd string ("" if absent)
 
@@ -150,8 +150,47 @@ s_disk_parse (xmlNodePtr node)
     return disk;
 }
 
+//  Tags from <metadata><X:tags xmlns:X="urn:snapfleet:tags:1"><X:tag key=
+//  value=/>: the tags element by namespace URI, whatever its prefix; its
+//  tag children in that namespace (or none: hand-written XML may leave the
+//  children unqualified). A bad tag is skipped with a warning.
+
+static bool
+s_in_tags_ns (xmlNodePtr node, bool or_none)
+{
+    if (!node->ns)
+        return or_none;
+    return node->ns->href && xmlStrEqual (node->ns->href, BAD_CAST SF_HV_TAGS_NS);
+}
+
+static void
+s_tags_parse (sf_hv_domain_t *domain, xmlNodePtr metadata)
+{
+    for (xmlNodePtr tags = metadata->children; tags; tags = tags->next) {
+        if (tags->type != XML_ELEMENT_NODE || !xmlStrEqual (tags->name, BAD_CAST "tags")
+        ||  !s_in_tags_ns (tags, false))
+            continue;
+        for (xmlNodePtr node = tags->children; node; node = node->next) {
+            if (node->type != XML_ELEMENT_NODE || !xmlStrEqual (node->name, BAD_CAST "tag")
+            ||  !s_in_tags_ns (node, true))
+                continue;
+            xmlChar *key = xmlGetProp (node, BAD_CAST "key");
+            xmlChar *value = xmlGetProp (node, BAD_CAST "value");
+            sf_err_t err = SF_ERR_INIT;
+            if (!key || !value)
+                sf_err_set (&err, SF_EINVAL, "a tag without %s", key ? "a value" : "a key");
+            else
+                sf_hv_domain_tag_add (domain, (const char *) key, (const char *) value, &err);
+            if (err.code)
+                SF_WARN (NULL, "domain '%s': tag skipped: %s", domain->name, err.text);
+            xmlFree (key);
+            xmlFree (value);
+        }
+    }
+}
+
 static int
-s_disks_from_xml (sf_hv_domain_t *domain, const char *xml, sf_err_t *err)
+s_domain_from_xml (sf_hv_domain_t *domain, const char *xml, sf_err_t *err)
 {
     int rc = -1;
     xmlXPathContextPtr xpath = NULL;
@@ -171,6 +210,10 @@ s_disks_from_xml (sf_hv_domain_t *domain, const char *xml, sf_err_t *err)
     xmlNodeSetPtr nodes = result->nodesetval;
     for (int i = 0; nodes && i < nodes->nodeNr; i++)
         zlistx_add_end (domain->disks, s_disk_parse (nodes->nodeTab [i]));
+    xmlNodePtr root = xmlDocGetRootElement (doc);
+    xmlNodePtr metadata = root ? s_child (root, "metadata") : NULL;
+    if (metadata)
+        s_tags_parse (domain, metadata);
     rc = 0;
  cleanup:
     xmlXPathFreeObject (result);
@@ -202,7 +245,7 @@ s_domain_read (virDomainPtr dom, sf_err_t *err)
         return NULL;
     }
     sf_hv_domain_t *domain = sf_hv_domain_new (uuid, name, s_map_state (state));
-    if (s_disks_from_xml (domain, xml, err))
+    if (s_domain_from_xml (domain, xml, err))
         sf_hv_domain_destroy (&domain);
     free (xml);
     return domain;

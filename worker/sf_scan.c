@@ -54,6 +54,18 @@ s_instance_new (const sf_hv_domain_t *domain)
     sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (domain->disks);
     for (; disk && inst->n_disks < count; disk = (sf_hv_disk_t *) zlistx_next (domain->disks))
         inst->disks [inst->n_disks++] = s_disk_new (disk);
+    count = zlistx_size (domain->tags);
+    if (count > SF_WIRE_MAX_TAGS)
+        count = SF_WIRE_MAX_TAGS;
+    inst->tags = (sf_tag_t **) zmalloc ((count + 1) * sizeof (sf_tag_t *));
+    sf_hv_tag_t *tag = (sf_hv_tag_t *) zlistx_first (domain->tags);
+    for (; tag && inst->n_tags < count; tag = (sf_hv_tag_t *) zlistx_next (domain->tags)) {
+        sf_tag_t *entry = (sf_tag_t *) zmalloc (sizeof (sf_tag_t));
+        *entry = (sf_tag_t) SF_TAG_INIT;
+        entry->key = tag->key;
+        entry->value = tag->value;
+        inst->tags [inst->n_tags++] = entry;
+    }
     return inst;
 }
 
@@ -67,6 +79,9 @@ s_inventory_free (sf_inventory_t *inv)
             free (inst->disks [d]);
         }
         free (inst->disks);
+        for (size_t t = 0; t < inst->n_tags; t++)
+            free (inst->tags [t]);
+        free (inst->tags);
         free (inst);
     }
     free (inv->instances);
@@ -218,6 +233,33 @@ sf_scan_test (bool verbose)
     zstr_free (&command);
     zstr_free (&text);
     zactor_destroy (&scanner);
+
+    //  Instance tags from the domain XML's metadata
+    char *node = zsys_sprintf ("%s/node.xml", dir);
+    FILE *file = fopen (node, "w");
+    assert (file);
+    fprintf (file,
+        "<node><domain type='test'>\n"
+        " <name>tagged</name><uuid>11111111-2222-3333-4444-777777777777</uuid>\n"
+        " <metadata><sf:tags xmlns:sf='urn:snapfleet:tags:1'>\n"
+        "  <sf:tag key='tier' value='gold'/><sf:tag key='bad key' value='x'/>\n"
+        "  <sf:tag key='site' value='Zürich'/></sf:tags></metadata>\n"
+        " <memory>65536</memory><os><type>hvm</type></os>\n"
+        "</domain></node>\n");
+    fclose (file);
+    char *uri = zsys_sprintf ("test://%s", node);
+    args.uri = uri;
+    scanner = zactor_new (sf_scan_actor, &args);
+    env = s_test_scan (scanner);
+    inst = sf_scan_find (env, "11111111-2222-3333-4444-777777777777");
+    assert (inst && inst->n_tags == 2);
+    assert (streq (inst->tags [0]->key, "tier") && streq (inst->tags [0]->value, "gold"));
+    assert (streq (inst->tags [1]->key, "site") && streq (inst->tags [1]->value, "Zürich"));
+    sf_wire_free (&env);
+    zactor_destroy (&scanner);
+    unlink (node);
+    zstr_free (&uri);
+    zstr_free (&node);
     rmdir (dir);
     //  @end
     printf ("OK\n");
