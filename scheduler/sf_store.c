@@ -10,9 +10,16 @@
 */
 #include "sf_sched_classes.h"
 
+//  sf_store_exec keeps its statements prepared: the hot paths (job events,
+//  assignments) run the same few statements hundreds of thousands of times
+#define CACHE_SIZE 64
+
 struct _sf_store_t {
     sqlite3 *db;                //  Owned connection
     char *path;                 //  Owned, for messages
+    sqlite3_stmt *cache [CACHE_SIZE];   //  Owned, by sf_store_exec
+    const char *cache_sql [CACHE_SIZE]; //  The caller's SQL text pointers
+    size_t cache_next;          //  Slot to reuse next when full
 };
 
 SF_LOG_MODULE ("sched.store");
@@ -277,6 +284,8 @@ sf_store_destroy (sf_store_t **self_p)
     assert (self_p);
     if (*self_p) {
         sf_store_t *self = *self_p;
+        for (size_t i = 0; i < CACHE_SIZE; i++)
+            sqlite3_finalize (self->cache [i]);
         sqlite3_close_v2 (self->db);
         free (self->path);
         free (self);
@@ -393,15 +402,10 @@ sf_store_json_string (const char *text)
 //  --------------------------------------------------------------------------
 //  Statements
 
-static sqlite3_stmt *
-s_prepare_va (sf_store_t *self, sf_err_t *err, const char *sql, const char *types,
-              va_list args)
+static int
+s_bind_va (sf_store_t *self, sf_err_t *err, sqlite3_stmt *stmt, const char *types,
+           va_list args)
 {
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-        s_db_error (self, err, "cannot prepare statement");
-        return NULL;
-    }
     int rc = SQLITE_OK;
     for (int index = 1; *types && rc == SQLITE_OK; types++, index++) {
         if (*types == 's') {
@@ -420,11 +424,45 @@ s_prepare_va (sf_store_t *self, sf_err_t *err, const char *sql, const char *type
                                      value > INT64_MAX? INT64_MAX: (int64_t) value);
         }
     }
-    if (rc != SQLITE_OK) {
-        s_db_error (self, err, "cannot bind parameter");
+    return rc == SQLITE_OK? 0: s_db_error (self, err, "cannot bind parameter");
+}
+
+static sqlite3_stmt *
+s_prepare_va (sf_store_t *self, sf_err_t *err, const char *sql, const char *types,
+              va_list args)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        s_db_error (self, err, "cannot prepare statement");
+        return NULL;
+    }
+    if (s_bind_va (self, err, stmt, types, args)) {
         sqlite3_finalize (stmt);
         return NULL;
     }
+    return stmt;
+}
+
+//  The cached statement for sql (the same pointer and text), prepared
+//  on first use; NULL with err set
+
+static sqlite3_stmt *
+s_cached (sf_store_t *self, const char *sql, sf_err_t *err)
+{
+    for (size_t i = 0; i < CACHE_SIZE; i++)
+        if (self->cache_sql [i] == sql && self->cache [i]
+        &&  streq (sqlite3_sql (self->cache [i]), sql))
+            return self->cache [i];
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        s_db_error (self, err, "cannot prepare statement");
+        return NULL;
+    }
+    size_t slot = self->cache_next;
+    self->cache_next = (self->cache_next + 1) % CACHE_SIZE;
+    sqlite3_finalize (self->cache [slot]);
+    self->cache [slot] = stmt;
+    self->cache_sql [slot] = sql;
     return stmt;
 }
 
@@ -457,16 +495,17 @@ sf_store_exec (sf_store_t *self, sf_err_t *err, const char *sql,
                const char *types, ...)
 {
     assert (self);
-    va_list args;
-    va_start (args, types);
-    sqlite3_stmt *stmt = s_prepare_va (self, err, sql, types, args);
-    va_end (args);
+    sqlite3_stmt *stmt = s_cached (self, sql, err);
     if (!stmt)
         return -1;
-    int rc;
-    while ((rc = sf_store_step (self, stmt, err)) == 1)
+    va_list args;
+    va_start (args, types);
+    int rc = s_bind_va (self, err, stmt, types, args);
+    va_end (args);
+    while (rc == 0 && (rc = sf_store_step (self, stmt, err)) == 1)
         ;
-    sqlite3_finalize (stmt);
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
     return rc == 0? sqlite3_changes (self->db): -1;
 }
 
