@@ -10,6 +10,7 @@
 #include "sf_worker_classes.h"
 
 #include <dirent.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define S_KEEP          1024        //  finished jobs remembered for fencing
@@ -35,6 +36,7 @@ struct _sf_agent_t {
     sf_jobtab_t *jobs;          //  Owned, assigned jobs
     sf_stor_t *stor;            //  Owned, RBD storage; NULL = RBD support off
     sf_leftover_t *leftovers;   //  Owned, the Ceph objects journal
+    char ceph_cluster [64];     //  the cluster's fsid once known, "" before
     zactor_t *sweeper;          //  Owned, retries leftovers; NULL when RBD is off
     uint64_t heartbeat_seq;
     int64_t heartbeat_ms;       //  current timer period
@@ -72,9 +74,36 @@ s_send_frame (sf_agent_t *self, zframe_t *frame)
     }
 }
 
+//  Bytes free for scratch in the work directory (for unprivileged users,
+//  as the tasks' own check counts them); 0 if it cannot be read
+
+static uint64_t
+s_scratch_free (sf_agent_t *self)
+{
+    struct statvfs vfs;
+    if (statvfs (self->cfg.workdir, &vfs))
+        return 0;
+    return (uint64_t) vfs.f_bavail * vfs.f_frsize;
+}
+
+//  The Ceph cluster's fsid, asked once (a call bounded by op_timeout);
+//  "" without RBD support or while the cluster does not answer
+
+static const char *
+s_ceph_cluster (sf_agent_t *self)
+{
+    if (!self->stor || *self->ceph_cluster)
+        return self->ceph_cluster;
+    //  TODO: sf_stor_cluster_id (self->stor, self->ceph_cluster,
+    //  sizeof (self->ceph_cluster), &err) once H-prune's sf_stor.h has it
+    return self->ceph_cluster;
+}
+
 //  Hello lists the strategies this node runs ("rbd" and "mixed" only with
 //  RBD support on) and the jobs it runs now, so that the scheduler fails
-//  the ones a restarted worker lost and no others.
+//  the ones a restarted worker lost and no others. It names the image
+//  store and the Ceph cluster (the scheduler's per-store and per-cluster
+//  limits) and the scratch space free.
 
 static void
 s_send_hello (sf_agent_t *self)
@@ -95,6 +124,9 @@ s_send_hello (sf_agent_t *self)
     hello.strategies = strategies;
     hello.n_running_jobs = n_running;
     hello.running_jobs = running;
+    hello.store = self->cfg.store_name;
+    hello.ceph_cluster = (char *) s_ceph_cluster (self);
+    hello.scratch_free = s_scratch_free (self);
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_HELLO;
     env.hello = &hello;
@@ -289,6 +321,7 @@ s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
     sf_heartbeat_t beat = SF_HEARTBEAT_INIT;
     beat.seq = ++self->heartbeat_seq;
     beat.running_jobs = (uint32_t) sf_jobtab_running (self->jobs);
+    beat.scratch_free = s_scratch_free (self);
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_HEARTBEAT;
     env.heartbeat = &beat;
@@ -701,6 +734,7 @@ s_test_recv (sched_t *sched)
         sched->peer = peer;
         if (env->body_case != SF_BODY_HEARTBEAT)
             return env;
+        assert (env->heartbeat->scratch_free > 0);
         sched->heartbeats++;
         sf_wire_free (&env);
     }
@@ -822,6 +856,8 @@ s_test_connect_with (sched_t *sched, size_t strategies, size_t running, const ch
     assert (strategies == 2 || streq (env->hello->strategies [2], "rbd"));
     assert (env->hello->n_running_jobs == running);
     assert (!job || streq (env->hello->running_jobs [0], job));
+    assert (streq (env->hello->store, "dir@node-t") && env->hello->scratch_free > 0);
+    assert (env->hello->ceph_cluster);
     sf_wire_free (&env);
     env = s_test_recv (sched);
     while (s_test_job_of (env)) {

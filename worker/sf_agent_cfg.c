@@ -28,6 +28,8 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
     S_OPT ("imagestore", "driver", SF_CFG_STR, store_driver, "dir", "image store: dir"),
     S_OPT ("imagestore", "path", SF_CFG_STR, store_path, "/var/lib/snapfleet/images",
            "dir store: directory of the images"),
+    S_OPT ("imagestore", "name", SF_CFG_STR, store_name, NULL,
+           "store name for the scheduler's per-store limits; default: <driver>@<node>"),
     S_OPT ("pause", "max_pause", SF_CFG_DURATION, max_pause, "10m",
            "the pause guard resumes a guest at this deadline no matter what"),
     S_OPT ("storage.rbd", "ceph_conf", SF_CFG_STR, rbd_ceph_conf, "",
@@ -121,6 +123,16 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err)
     if (!streq (cfg->store_driver, "dir"))
         return s_cfg_error (path, "imagestore", "driver", err,
                             "must be 'dir', not '%s'", cfg->store_driver);
+    if (!cfg->store_name)
+        cfg->store_name = zsys_sprintf ("%s@%s", cfg->store_driver, cfg->name);
+    size_t name_len = strlen (cfg->store_name);
+    bool printable = name_len > 0 && name_len <= 128;
+    for (const char *c = cfg->store_name; printable && *c; c++)
+        printable = *c > ' ' && *c < 0x7f;
+    if (!printable)
+        return s_cfg_error (path, "imagestore", "name", err,
+                            "must be 1..128 printable characters without spaces, not '%s'",
+                            cfg->store_name);
     if (*cfg->store_path != '/')
         return s_cfg_error (path, "imagestore", "path", err,
                             "must be an absolute path, not '%s'", cfg->store_path);
@@ -225,6 +237,9 @@ sf_agent_cfg_test (bool verbose)
     assert (streq (cfg.store_driver, "dir") && cfg.max_pause == 600000);
     assert (streq (cfg.store_path, "/var/lib/snapfleet/images"));
     assert (cfg.name && sf_name_is_safe (cfg.name));        //  the host name
+    char *store_name = zsys_sprintf ("dir@%s", cfg.name);
+    assert (streq (cfg.store_name, store_name));
+    zstr_free (&store_name);
     sf_agent_cfg_t copy;
     sf_agent_cfg_copy (&copy, &cfg);
     assert (copy.uri != cfg.uri && streq (copy.uri, cfg.uri));
@@ -237,6 +252,13 @@ sf_agent_cfg_test (bool verbose)
         "[pause]\nmax_pause = 90s\n[log]\nlevel = debug\nformat = json\n", &cfg, &err) == 0);
     assert (streq (cfg.name, "node1") && cfg.max_jobs == 4 && cfg.heartbeat == 250);
     assert (cfg.inventory_interval == 60000 && cfg.max_pause == 90000);
+    assert (streq (cfg.store_name, "dir@node1"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[imagestore]\nname = nas-2\n", &cfg, &err) == 0);
+    assert (streq (cfg.store_name, "nas-2"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[imagestore]\nname = nas 2\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":2: 'imagestore.name' must be 1..128 printable"));
     sf_agent_cfg_release (&cfg);
     //  [storage.rbd]: off by default; every key
     assert (sf_agent_cfg_load (&cfg, NULL, &err) == 0);

@@ -22,6 +22,7 @@ typedef struct {
     char *uri;                  //  [hypervisor] uri
     char *store_driver;         //  [imagestore] driver
     char *store_path;           //  [imagestore] path
+    char *store_name;           //  [imagestore] name; default: <driver>@<node>
     int64_t max_pause;          //  [pause] max_pause, ms
     char *rbd_ceph_conf;        //  [storage.rbd] ceph_conf; "" = RBD off
     char *rbd_client_id;        //  [storage.rbd] client_id
