@@ -9,6 +9,7 @@
 struct _sf_imgstore_t {
     const sf_imgstore_driver_t *driver;     //  Selected driver, never NULL
     void *priv;                             //  Driver-private state
+    sf_bucket_t *bucket;                    //  Borrowed, NULL = no limit
 };
 
 SF_LOG_MODULE ("worker.imgstore");
@@ -69,6 +70,20 @@ sf_imgstore_set_priv (sf_imgstore_t *self, void *priv)
 {
     assert (self);
     self->priv = priv;
+}
+
+void
+sf_imgstore_set_bucket (sf_imgstore_t *self, sf_bucket_t *bucket)
+{
+    assert (self);
+    self->bucket = bucket;
+}
+
+sf_bucket_t *
+sf_imgstore_bucket (sf_imgstore_t *self)
+{
+    assert (self);
+    return self->bucket;
 }
 
 const char *
@@ -163,6 +178,17 @@ s_test_put (sf_imgstore_t *store, const char *dir, const char *src)
     sf_image_rec_release (&rec);
 }
 
+//  Sends RATE 0 on the socket args after 300 ms
+static void
+s_test_rate_later (zsock_t *pipe, void *args)
+{
+    zsock_signal (pipe, 0);
+    zclock_sleep (300);
+    zstr_sendx ((zsock_t *) args, "RATE", "0", NULL);
+    char *command = zstr_recv (pipe);           //  $TERM
+    zstr_free (&command);
+}
+
 void
 sf_imgstore_test (bool verbose)
 {
@@ -199,6 +225,53 @@ sf_imgstore_test (bool verbose)
     zdir_t *listing = zdir_new (path, NULL);
     assert (listing && zdir_count (listing) == 0);
     zdir_destroy (&listing);
+    char *leftover = zstr_recv (reader);        //  no bucket: the message stays
+    assert (leftover && streq (leftover, "CANCEL"));
+    zstr_free (&leftover);
+
+    //  With a bucket: 3 MiB at 2 MiB/s (the first MiB is the burst)
+    sf_bucket_t *bucket = sf_bucket_new (2 * 1024 * 1024, SF_IMGSTORE_CHUNK);
+    sf_imgstore_set_bucket (store, bucket);
+    assert (sf_imgstore_bucket (store) == bucket);
+    int64_t start = zclock_mono ();
+    assert (sf_imgstore_put (store, &meta, src, reader, &rec, &err) == 0);
+    int64_t took = zclock_mono () - start;
+    assert (took >= 900 && took < 5000);
+    assert (sf_imgstore_remove (store, rec.id, &err) == 0);
+    sf_image_rec_release (&rec);
+    //  A RATE message is no cancel: it lifts the limit of 1 kB/s here
+    sf_bucket_set_rate (bucket, 1000);
+    zstr_sendx (writer, "RATE", "0", NULL);
+    zclock_sleep (10);
+    start = zclock_mono ();
+    assert (sf_imgstore_put (store, &meta, src, reader, &rec, &err) == 0);
+    assert (zclock_mono () - start < 3000 && sf_bucket_rate (bucket) == 0);
+    assert (sf_imgstore_remove (store, rec.id, &err) == 0);
+    sf_image_rec_release (&rec);
+    //  ... also while the copy waits on the bucket: 1 kB/s, unlimited 300 ms
+    //  later (another thread sends it; the writer is not used here meanwhile)
+    sf_bucket_set_rate (bucket, 1000);
+    start = zclock_mono ();
+    zactor_t *sender = zactor_new (s_test_rate_later, writer);
+    assert (sf_imgstore_put (store, &meta, src, reader, &rec, &err) == 0);
+    took = zclock_mono () - start;
+    assert (took >= 250 && took < 3000);
+    zactor_destroy (&sender);
+    assert (sf_imgstore_remove (store, rec.id, &err) == 0);
+    sf_image_rec_release (&rec);
+    //  CANCEL while the copy waits on the bucket
+    sf_bucket_set_rate (bucket, 1000);
+    zstr_sendx (writer, "RATE", "1000", NULL);
+    zstr_send (writer, "CANCEL");
+    zclock_sleep (10);
+    assert (sf_imgstore_put (store, &meta, src, reader, &rec, &err) == -1);
+    assert (err.code == SF_ECANCELED);
+    assert (!(zsock_events (reader) & ZMQ_POLLIN));
+    listing = zdir_new (path, NULL);
+    assert (listing && zdir_count (listing) == 0);
+    zdir_destroy (&listing);
+    sf_imgstore_set_bucket (store, NULL);
+    sf_bucket_destroy (&bucket);
     zsock_destroy (&writer);
     zsock_destroy (&reader);
     sf_imgstore_destroy (&store);

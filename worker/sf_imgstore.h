@@ -13,6 +13,9 @@
 
 typedef struct _sf_imgstore_t sf_imgstore_t;
 
+//  Bytes a driver moves at a time (the bucket's chunk)
+#define SF_IMGSTORE_CHUNK (1024 * 1024)
+
 //  What the store records about an image (all borrowed)
 typedef struct {
     const char *instance_uuid;
@@ -67,10 +70,20 @@ void
 const char *
     sf_imgstore_name (sf_imgstore_t *self);
 
+//  Limit the bandwidth of puts with bucket (borrowed; NULL = no limit, as
+//  when none is set).
+void
+    sf_imgstore_set_bucket (sf_imgstore_t *self, sf_bucket_t *bucket);
+sf_bucket_t *
+    sf_imgstore_bucket (sf_imgstore_t *self);
+
 //  Store the qcow2 file src (left in place) with meta. A message on cancel
-//  (may be NULL) stops it with SF_ECANCELED. On success fills rec (release
-//  it with sf_image_rec_release) and returns 0; else returns -1 with err
-//  and the store holds nothing of this image.
+//  (may be NULL) stops it with SF_ECANCELED. With a bucket set, the put
+//  reads and dispatches those messages (sf_bucket_recv): "RATE" and
+//  "GRANT" change the bucket's rate and the copy goes on, anything else
+//  cancels; without one, the message is left on cancel. On success fills
+//  rec (release it with sf_image_rec_release) and returns 0; else returns
+//  -1 with err and the store holds nothing of this image.
 int
     sf_imgstore_put (sf_imgstore_t *self, const sf_image_meta_t *meta, const char *src,
                      zsock_t *cancel, sf_image_rec_t *rec, sf_err_t *err);

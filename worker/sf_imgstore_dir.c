@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define S_CHUNK (1024 * 1024)
+#define S_CHUNK SF_IMGSTORE_CHUNK
 
 typedef struct {
     char *path;                 //  Owned, absolute directory
@@ -89,12 +89,42 @@ s_write_all (int fd, const char *data, size_t size)
     return 0;
 }
 
-//  Stream src into dst (created exclusively), hashing as it goes, then
-//  fsync. Sets *size and hex. On failure dst may exist; the caller unlinks.
+//  A message on cancel? Without a bucket any message cancels (and stays
+//  there for the owner); with one, each is read: RATE and GRANT set the
+//  rate, anything else cancels.
+
+static bool
+s_stopped (zsock_t *cancel, sf_bucket_t *bucket)
+{
+    while (cancel && (zsock_events (cancel) & ZMQ_POLLIN)) {
+        if (!bucket || sf_bucket_recv (bucket, cancel) == SF_BUCKET_STOP)
+            return true;
+    }
+    return false;
+}
+
+//  Wait off what the bucket is owed for the bytes just moved, still
+//  answering the cancel socket. Returns true if cancelled.
+
+static bool
+s_throttle (zsock_t *cancel, sf_bucket_t *bucket, uint64_t bytes)
+{
+    if (!bucket)
+        return false;
+    sf_bucket_take (bucket, bytes);
+    while (sf_bucket_sleep (bucket, cancel))
+        if (s_stopped (cancel, bucket))
+            return true;
+    return false;
+}
+
+//  Stream src into dst (created exclusively), hashing as it goes, at the
+//  bucket's rate, then fsync. Sets *size and hex. On failure dst may exist;
+//  the caller unlinks.
 
 static int
-s_copy_hash (const char *src, const char *dst, zsock_t *cancel, uint64_t *size,
-             char *hex, sf_err_t *err)
+s_copy_hash (const char *src, const char *dst, zsock_t *cancel, sf_bucket_t *bucket,
+             uint64_t *size, char *hex, sf_err_t *err)
 {
     int rc = -1, in = -1, out = -1;
     char *buf = (char *) malloc (S_CHUNK);
@@ -111,7 +141,7 @@ s_copy_hash (const char *src, const char *dst, zsock_t *cancel, uint64_t *size,
         goto cleanup;
     }
     while (true) {
-        if (cancel && (zsock_events (cancel) & ZMQ_POLLIN)) {
+        if (s_stopped (cancel, bucket)) {
             sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
             goto cleanup;
         }
@@ -130,6 +160,10 @@ s_copy_hash (const char *src, const char *dst, zsock_t *cancel, uint64_t *size,
             goto cleanup;
         }
         *size += (uint64_t) got;
+        if (s_throttle (cancel, bucket, (uint64_t) got)) {
+            sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
+            goto cleanup;
+        }
     }
     if (fsync (out) || close (out)) {
         out = -1;
@@ -216,7 +250,8 @@ s_dir_put (sf_imgstore_t *self, const sf_image_meta_t *meta, const char *src,
     char *json_tmp = zsys_sprintf ("%s.tmp", json_final);
     json_t *doc = NULL;
     int rc = -1;
-    if (s_copy_hash (src, image_tmp, cancel, &rec->size, rec->sha256, err)
+    if (s_copy_hash (src, image_tmp, cancel, sf_imgstore_bucket (self), &rec->size,
+                     rec->sha256, err)
     ||  s_publish (dir, image_tmp, rec->path, err))
         goto cleanup;
     doc = s_meta_json (meta, rec);
