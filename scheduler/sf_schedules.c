@@ -18,6 +18,7 @@ struct _sf_schedules_t {
     int64_t due_ms;                 //  Earliest next elapse, 0 = unknown
     int64_t checked_ms;             //  When due_ms was computed
     int64_t clock_ms;               //  Test clock for add/list, 0 = real
+    bool started;                   //  sf_schedules_start was called
 };
 
 SF_LOG_MODULE ("sched.schedules");
@@ -615,6 +616,8 @@ void
 sf_schedules_tick (sf_schedules_t *self, int64_t now_ms)
 {
     assert (self);
+    if (!self->started)
+        return;                     //  The catch-up comes first
     if (self->due_ms && now_ms < self->due_ms
     &&  now_ms >= self->checked_ms && now_ms - self->checked_ms < RECHECK_MS)
         return;
@@ -625,6 +628,7 @@ int
 sf_schedules_start (sf_schedules_t *self, int64_t now_ms)
 {
     assert (self);
+    self->started = true;
     return s_run (self, now_ms, true);
 }
 
@@ -800,6 +804,10 @@ sf_schedules_test (bool verbose)
     self->clock_ms = t0;
     s_test_add (self, verbose);
 
+    //  Before start, ticks do nothing (the catch-up comes first)
+    sf_schedules_tick (self, 1700000010400);
+    assert (zlistx_size (sink.calls) == 0);
+    assert (sf_schedules_start (self, t0 + 4000) == 0);
     //  Nothing is due before the first elapse
     sf_schedules_tick (self, t0 + 5000);
     assert (zlistx_size (sink.calls) == 0);
@@ -839,6 +847,8 @@ sf_schedules_test (bool verbose)
     store = sf_store_new (path, &err);
     assert (store);
     self = sf_schedules_new (store, s_test_fire, &sink, &err);
+    sf_schedules_tick (self, 1700000100400);
+    assert (zlistx_size (sink.calls) == 0);
     assert (sf_schedules_start (self, 1700000100500) == 1);
     assert (streq (s_test_pop (&sink), "often 1700000105500 - 0 {\"all\":true}"));
     assert (zlistx_size (sink.calls) == 0);

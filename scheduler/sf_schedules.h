@@ -79,14 +79,17 @@ json_t *
 
 //  Fire every schedule whose next elapse is at or before now_ms (epoch ms),
 //  with window_end = elapse + window. If several elapses passed since the
-//  last tick, it fires once (for the latest). Call it every second.
+//  last tick, it fires once (for the latest). Call it every second. Does
+//  nothing until sf_schedules_start was called (the catch-up comes first).
 void
     sf_schedules_tick (sf_schedules_t *self, int64_t now_ms);
 
 //  Call once when the scheduler starts: every schedule with an elapse
 //  missed while it was down (last consumed elapse < latest elapse <= now)
 //  fires once now, its window starting now; logged. Returns the number of
-//  schedules caught up.
+//  schedules caught up. Ticks fire nothing before this call, so the caller
+//  may delay it until the workers had a chance to reconnect (a catch-up
+//  fired before their hello would find every node down).
 int
     sf_schedules_start (sf_schedules_t *self, int64_t now_ms);
 
