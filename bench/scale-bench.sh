@@ -256,19 +256,20 @@ if command -v gnuplot >/dev/null 2>&1 && [ -s "$OUT/timeline-$plot.csv" ]; then
     mu=$(limit_of "$limits" max_uploads)
     bw=$(numfmt --from=iec "$(limit_of "$limits" bandwidth)")
     gnuplot <<EOF || sf_note "gnuplot failed: no timeline.png"
-set terminal pngcairo size 1200,900 font ",10"
+set terminal pngcairo size 1200,900 font ",10" noenhanced
+set offsets 0, 0, graph 0.12, 0
 set output "$OUT/timeline.png"
 set datafile separator ","
 set key top right
 set grid
 set multiplot layout 3,1 title "snapfleet scale benchmark, scenario $plot: $TOTAL jobs on $NODES SIMULATED nodes (sf_simfleet's view)"
-set xlabel "time since the first JobAssign (s, scaled: 1 s ~ 17 min modelled)"
+set xlabel "time since the first JobAssign (s; scaled 1/1024: 1 s here is 17 min of the modelled fleet)"
 set ylabel "paused guests"
 plot "$OUT/timeline-$plot.csv" using (\$1/1000):2 every ::1 with steps lw 1 lc rgb "#1f77b4" title "paused", \
-     ($mp > 0 ? $mp : 1/0) with lines lw 2 dt 2 lc rgb "#d62728" title "max\\\\_paused $mp"
+     ($mp > 0 ? $mp : 1/0) with lines lw 2 dt 2 lc rgb "#d62728" title "max_paused $mp"
 set ylabel "active uploads"
 plot "$OUT/timeline-$plot.csv" using (\$1/1000):3 every ::1 with steps lw 1 lc rgb "#2ca02c" title "uploads", \
-     ($mu > 0 ? $mu : 1/0) with lines lw 2 dt 2 lc rgb "#d62728" title "max\\\\_uploads $mu"
+     ($mu > 0 ? $mu : 1/0) with lines lw 2 dt 2 lc rgb "#d62728" title "max_uploads $mu"
 set ylabel "bandwidth (GiB/s)"
 plot "$OUT/timeline-$plot.csv" using (\$1/1000):(\$4/1073741824) every ::1 with steps lw 1 lc rgb "#9467bd" title "bytes moving", \
      "$OUT/timeline-$plot.csv" using (\$1/1000):(\$5/1073741824) every ::1 with steps lw 1 lc rgb "#ff7f0e" title "granted", \
