@@ -104,10 +104,11 @@ sched_instances ()
         jq '[.nodes[] | select(.state == "up") | .instances] | add // 0'
 }
 
-#  run_scenario NAME MAX_JOBS "LIMITS"
+#  run_scenario NAME MAX_JOBS "LIMITS" [SF_SIMFLEET_ARGS...]
 run_scenario ()
 {
     local name=$1 max_jobs=$2 limits=$3 t0 t1=0 pid last progress stalled results
+    shift 3
     local -a items
     mapfile -t items < <(conf_items "$limits")
     sf_note "scenario $name: limits '${limits:-none}', max_jobs $max_jobs"
@@ -118,7 +119,7 @@ run_scenario ()
     sf_spawn "simfleet-$name" "$SF_BUILD/bench/sf_simfleet" --endpoint "$SF_SCHED_BIND" \
         --nodes "$NODES" --instances "$PER_NODE" --seed "$SEED" --max-jobs "$max_jobs" \
         --limits "$(tr ' ' , <<<"$limits")" --timeline "$OUT/timeline-$name.csv" \
-        --summary "$OUT/summary-$name.json" --status "$SF_TMP/status-$name.json"
+        --summary "$OUT/summary-$name.json" --status "$SF_TMP/status-$name.json" "$@"
     t0=$(now_ms)
     wait_for 300 all_inventories "$name" ||
         sf_die "the simulated nodes did not all say hello (log $SF_TMP/simfleet-$name.log)"
@@ -177,7 +178,8 @@ mib_of () { printf "%s\n" $(( $1 / 1048576 )); }
 mib () { awk -v b="$1" 'BEGIN {printf "%.0f MiB/s", b / 1048576}'; }
 
 if [[ $SCENARIOS == *a* ]]; then
-    run_scenario a "$PER_NODE" ""
+    #  Scratch for every job at once: nothing may bind
+    run_scenario a "$PER_NODE" "" --scratch 1T
 fi
 if [[ $SCENARIOS == *b* ]]; then
     run_scenario b "$MAX_JOBS_B" "$LIMITS_B"
