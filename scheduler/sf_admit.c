@@ -1,11 +1,1659 @@
 /*  =========================================================================
-    sf_admit - admission engine (stub, being written)
+    sf_admit - admission: which queued job starts next, and the resources
+    each phase holds (design: "resources granted per phase")
+
+    Scale: sf_admit_next must stay cheap with 100,000 queued jobs on
+    1,000 nodes, so nothing rescans the queue. Each node keeps its queued
+    jobs in a heap; a node whose head job could start now sits in one of a
+    few "gate groups" (heaps of nodes): no fleet-wide gate, the fleet pause
+    gate, or a Ceph cluster's snap-op gate (with or without pausing). The
+    groups that are not gated shut sit in a top heap keyed by their best
+    node. A node blocked by its own limits (down, max_jobs, pause slot,
+    scratch) is in no group until an event on that node gives it back; a
+    gate that shuts takes its whole group out at once. So next() is
+    O(log nodes + log groups) and no call rescans.
+
+    Uploads work the same way one level down: node heaps of upload waiters,
+    per store a heap of nodes with a free node slot, a top heap of stores
+    with a free store slot.
+
+    Bandwidth: max-min fair shares (progressive filling) over the fleet,
+    node and store budgets, applied lazily (few rate messages): see
+    s_grant_rate and s_release_rate.
     =========================================================================
 */
 #include "sf_sched_classes.h"
+#include <math.h>                       //  HUGE_VAL, isinf (macros: no libm)
+
+#define NOT_IN SIZE_MAX
+
+static double
+s_dmin (double a, double b)
+{
+    return a < b? a: b;
+}
+
+//  A binary heap of elements that carry their own index (at idx_off), so
+//  that any element can be removed or re-keyed in O(log n)
+typedef bool (heap_before_fn) (const void *a, const void *b);
+typedef struct {
+    void **items;
+    size_t size, cap;
+    heap_before_fn *before;
+    size_t idx_off;
+} heap_t;
+
+typedef enum {
+    J_QUEUED, J_CAPTURE, J_CAPTURED, J_UPLOAD_WAIT, J_UPLOADING, J_UPLOADED,
+} jstate_t;
+
+typedef struct _node_t node_t;
+typedef struct _group_t group_t;
+typedef struct _cluster_t cluster_t;
+typedef struct _store_t store_t;
+
+typedef struct {
+    char *id;                   //  Owned
+    node_t *node;               //  Borrowed from self->nodes
+    uint64_t seq;
+    int priority;
+    int64_t deadline_ms, window_end_ms;
+    bool pausing, snap_op;
+    uint64_t scratch_bytes, upload_bytes;
+    int64_t capture_ms;
+    double upload_bps;
+    int64_t work;               //  estimated ms, counted in node->work
+    jstate_t state;
+    bool holds_pause, holds_snap, holds_scratch;
+    uint64_t wait_seq;          //  upload-wait order
+    size_t qidx;                //  in node->queue or node->upq
+    size_t uidx;                //  in self->upl
+    size_t pidx;                //  in self->pend
+    uint64_t rate, sent_rate;   //  granted, last reported (0 = unlimited)
+    double fair;                //  scratch of s_fair_shares
+    bool frozen;
+} job_t;
+
+struct _cluster_t {
+    char *name;
+    int64_t snap_ops;
+    group_t *group [2];         //  [pausing]
+};
+
+struct _store_t {
+    char *name;
+    int64_t uploads;
+    uint64_t bw;
+    heap_t nodes;               //  nodes with upload waiters and a node slot
+    size_t hidx;                //  in self->stores
+    double rem;                 //  scratch of s_fair_shares
+    int64_t cnt;
+};
+
+struct _node_t {
+    char *name;
+    bool up;
+    store_t *store;             //  Borrowed from self->store_tab
+    cluster_t *cluster;         //  Borrowed from self->cluster_tab
+    uint32_t max_jobs;
+    uint64_t scratch_free, scratch_reserved;
+    bool released;              //  scratch released since the last report
+    int64_t jobs, paused, snaps, uploads;
+    uint64_t bw;
+    heap_t queue;               //  queued jobs
+    int64_t work;               //  their estimated ms
+    group_t *group;             //  gate group it sits in, or NULL
+    size_t gidx;
+    heap_t upq;                 //  jobs waiting to upload
+    size_t sidx;                //  in store->nodes
+    double rem;
+    int64_t cnt;
+};
+
+struct _group_t {
+    heap_t nodes;
+    bool pausing;
+    cluster_t *cluster;         //  NULL: no snap-op gate
+    size_t tidx;                //  in self->groups
+};
+
+struct _sf_admit_t {
+    sf_limits_t limits;
+    zhashx_t *jobs;             //  id -> job_t, owns the jobs
+    zhashx_t *node_tab;         //  name -> node_t
+    zhashx_t *store_tab;        //  name -> store_t
+    zhashx_t *cluster_tab;      //  name -> cluster_t
+    group_t free_group, pause_group;
+    heap_t groups;              //  open gate groups with nodes in them
+    heap_t stores;              //  stores with a slot and waiters
+    job_t **upl;                //  uploading jobs
+    size_t nupl, upl_cap;
+    job_t **pend;               //  jobs whose rate changed since sf_admit_rates
+    size_t npend, pend_cap;
+    job_t *gone;                //  last SKIP/FAIL, freed at the next call
+    uint64_t wait_seq;
+    sf_admit_stats_t st;
+};
+
+SF_LOG_MODULE ("sched.admit");
+
+//  --------------------------------------------------------------------------
+//  Heap
+
+#define IDX(h, e) (*(size_t *) ((char *) (e) + (h)->idx_off))
+
+static void
+s_heap_init (heap_t *h, heap_before_fn *before, size_t idx_off)
+{
+    memset (h, 0, sizeof (*h));
+    h->before = before;
+    h->idx_off = idx_off;
+}
+
+static void
+s_heap_set (heap_t *h, size_t i, void *e)
+{
+    h->items [i] = e;
+    IDX (h, e) = i;
+}
+
+static void
+s_heap_up (heap_t *h, size_t i)
+{
+    void *e = h->items [i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!h->before (e, h->items [p]))
+            break;
+        s_heap_set (h, i, h->items [p]);
+        i = p;
+    }
+    s_heap_set (h, i, e);
+}
+
+static void
+s_heap_down (heap_t *h, size_t i)
+{
+    void *e = h->items [i];
+    while (true) {
+        size_t c = 2 * i + 1;
+        if (c >= h->size)
+            break;
+        if (c + 1 < h->size && h->before (h->items [c + 1], h->items [c]))
+            c++;
+        if (!h->before (h->items [c], e))
+            break;
+        s_heap_set (h, i, h->items [c]);
+        i = c;
+    }
+    s_heap_set (h, i, e);
+}
+
+static void *
+s_heap_top (heap_t *h)
+{
+    return h->size? h->items [0]: NULL;
+}
+
+static bool
+s_heap_has (heap_t *h, void *e)
+{
+    size_t i = IDX (h, e);
+    return i < h->size && h->items [i] == e;
+}
+
+static void
+s_heap_insert (heap_t *h, void *e)
+{
+    if (h->size == h->cap) {
+        h->cap = h->cap? h->cap * 2: 8;
+        h->items = (void **) realloc (h->items, h->cap * sizeof (void *));
+        assert (h->items);
+    }
+    s_heap_set (h, h->size++, e);
+    s_heap_up (h, h->size - 1);
+}
+
+static void
+s_heap_remove (heap_t *h, void *e)
+{
+    size_t i = IDX (h, e);
+    assert (i < h->size && h->items [i] == e);
+    IDX (h, e) = NOT_IN;
+    void *last = h->items [--h->size];
+    if (i < h->size) {
+        s_heap_set (h, i, last);
+        s_heap_up (h, i);
+        s_heap_down (h, IDX (h, last));
+    }
+}
+
+//  The key of e changed
+static void
+s_heap_fix (heap_t *h, void *e)
+{
+    s_heap_up (h, IDX (h, e));
+    s_heap_down (h, IDX (h, e));
+}
+
+//  --------------------------------------------------------------------------
+//  Orderings
+
+static int
+s_job_cmp (const job_t *a, const job_t *b)
+{
+    if (a->priority != b->priority)
+        return a->priority > b->priority? -1: 1;
+    int64_t da = a->deadline_ms? a->deadline_ms: INT64_MAX;
+    int64_t db = b->deadline_ms? b->deadline_ms: INT64_MAX;
+    if (da != db)
+        return da < db? -1: 1;
+    return 0;
+}
+
+static bool
+s_queue_before (const void *a_, const void *b_)
+{
+    const job_t *a = (const job_t *) a_, *b = (const job_t *) b_;
+    int c = s_job_cmp (a, b);
+    return c? c < 0: a->seq < b->seq;
+}
+
+static bool
+s_upq_before (const void *a_, const void *b_)
+{
+    const job_t *a = (const job_t *) a_, *b = (const job_t *) b_;
+    int c = s_job_cmp (a, b);
+    return c? c < 0: a->wait_seq < b->wait_seq;
+}
+
+static bool
+s_node_before (const void *a_, const void *b_)
+{
+    const node_t *a = (const node_t *) a_, *b = (const node_t *) b_;
+    const job_t *ja = (const job_t *) a->queue.items [0];
+    const job_t *jb = (const job_t *) b->queue.items [0];
+    int c = s_job_cmp (ja, jb);
+    if (c)
+        return c < 0;
+    if (a->work != b->work)
+        return a->work > b->work;
+    if (ja->seq != jb->seq)
+        return ja->seq < jb->seq;
+    return strcmp (a->name, b->name) < 0;
+}
+
+static bool
+s_group_before (const void *a, const void *b)
+{
+    return s_node_before (((const group_t *) a)->nodes.items [0],
+                          ((const group_t *) b)->nodes.items [0]);
+}
+
+static bool
+s_unode_before (const void *a, const void *b)
+{
+    return s_upq_before (((const node_t *) a)->upq.items [0],
+                         ((const node_t *) b)->upq.items [0]);
+}
+
+static bool
+s_store_before (const void *a, const void *b)
+{
+    return s_unode_before (((const store_t *) a)->nodes.items [0],
+                           ((const store_t *) b)->nodes.items [0]);
+}
+
+//  --------------------------------------------------------------------------
+//  Objects
+
+static void
+s_group_init (group_t *g, bool pausing, cluster_t *cluster)
+{
+    s_heap_init (&g->nodes, s_node_before, offsetof (node_t, gidx));
+    g->pausing = pausing;
+    g->cluster = cluster;
+    g->tidx = NOT_IN;
+}
+
+static void
+s_cluster_destroy (void **item)
+{
+    cluster_t *c = (cluster_t *) *item;
+    for (int p = 0; p < 2; p++) {
+        free (c->group [p]->nodes.items);
+        free (c->group [p]);
+    }
+    free (c->name);
+    free (c);
+    *item = NULL;
+}
+
+static void
+s_store_destroy (void **item)
+{
+    store_t *s = (store_t *) *item;
+    free (s->nodes.items);
+    free (s->name);
+    free (s);
+    *item = NULL;
+}
+
+static void
+s_node_destroy (void **item)
+{
+    node_t *n = (node_t *) *item;
+    free (n->queue.items);
+    free (n->upq.items);
+    free (n->name);
+    free (n);
+    *item = NULL;
+}
+
+static void
+s_job_free (job_t *j)
+{
+    free (j->id);
+    free (j);
+}
+
+static cluster_t *
+s_cluster (sf_admit_t *self, const char *name)
+{
+    cluster_t *c = (cluster_t *) zhashx_lookup (self->cluster_tab, name);
+    if (!c) {
+        c = (cluster_t *) zmalloc (sizeof (cluster_t));
+        c->name = strdup (name);
+        for (int p = 0; p < 2; p++) {
+            c->group [p] = (group_t *) zmalloc (sizeof (group_t));
+            s_group_init (c->group [p], p, c);
+        }
+        zhashx_insert (self->cluster_tab, name, c);
+    }
+    return c;
+}
+
+static store_t *
+s_store (sf_admit_t *self, const char *name)
+{
+    store_t *s = (store_t *) zhashx_lookup (self->store_tab, name);
+    if (!s) {
+        s = (store_t *) zmalloc (sizeof (store_t));
+        s->name = strdup (name);
+        s_heap_init (&s->nodes, s_unode_before, offsetof (node_t, sidx));
+        s->hidx = NOT_IN;
+        zhashx_insert (self->store_tab, name, s);
+    }
+    return s;
+}
+
+sf_admit_t *
+sf_admit_new (const sf_limits_t *limits)
+{
+    assert (limits);
+    sf_admit_t *self = (sf_admit_t *) zmalloc (sizeof (sf_admit_t));
+    self->limits = *limits;
+    self->jobs = zhashx_new ();
+    self->node_tab = zhashx_new ();
+    zhashx_set_destructor (self->node_tab, s_node_destroy);
+    self->store_tab = zhashx_new ();
+    zhashx_set_destructor (self->store_tab, s_store_destroy);
+    self->cluster_tab = zhashx_new ();
+    zhashx_set_destructor (self->cluster_tab, s_cluster_destroy);
+    s_group_init (&self->free_group, false, NULL);
+    s_group_init (&self->pause_group, true, NULL);
+    s_heap_init (&self->groups, s_group_before, offsetof (group_t, tidx));
+    s_heap_init (&self->stores, s_store_before, offsetof (store_t, hidx));
+    return self;
+}
+
+void
+sf_admit_destroy (sf_admit_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_admit_t *self = *self_p;
+        for (job_t *j = (job_t *) zhashx_first (self->jobs); j;
+             j = (job_t *) zhashx_next (self->jobs))
+            s_job_free (j);
+        zhashx_destroy (&self->jobs);
+        zhashx_destroy (&self->node_tab);
+        zhashx_destroy (&self->store_tab);
+        zhashx_destroy (&self->cluster_tab);
+        free (self->free_group.nodes.items);
+        free (self->pause_group.nodes.items);
+        free (self->groups.items);
+        free (self->stores.items);
+        free (self->upl);
+        free (self->pend);
+        if (self->gone)
+            s_job_free (self->gone);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Admission gates
+
+static bool
+s_full (int64_t count, int64_t limit)
+{
+    return limit > 0 && count >= limit;
+}
+
+static bool
+s_group_shut (sf_admit_t *self, group_t *g)
+{
+    if (g->pausing && s_full (self->st.paused, self->limits.max_paused))
+        return true;
+    return g->cluster && s_full (g->cluster->snap_ops, self->limits.max_snap_ops);
+}
+
+//  Put the group in the top heap, re-keyed, or take it out
+static void
+s_group_update (sf_admit_t *self, group_t *g)
+{
+    bool want = g->nodes.size && !s_group_shut (self, g);
+    bool in = s_heap_has (&self->groups, g);
+    if (want && in)
+        s_heap_fix (&self->groups, g);
+    else
+    if (want)
+        s_heap_insert (&self->groups, g);
+    else
+    if (in)
+        s_heap_remove (&self->groups, g);
+}
+
+//  The fleet pause gate may have opened or shut: every pausing group
+static void
+s_pause_groups_update (sf_admit_t *self)
+{
+    s_group_update (self, &self->pause_group);
+    for (cluster_t *c = (cluster_t *) zhashx_first (self->cluster_tab); c;
+         c = (cluster_t *) zhashx_next (self->cluster_tab))
+        s_group_update (self, c->group [1]);
+}
+
+static void
+s_cluster_groups_update (sf_admit_t *self, cluster_t *c)
+{
+    s_group_update (self, c->group [0]);
+    s_group_update (self, c->group [1]);
+}
+
+typedef enum { SCRATCH_OK, SCRATCH_WAIT, SCRATCH_FAIL } scratch_t;
+
+//  scratch_free 0 = not reported: no check
+static scratch_t
+s_scratch (node_t *n, job_t *j)
+{
+    if (!j->scratch_bytes || !n->scratch_free)
+        return SCRATCH_OK;
+    if (n->scratch_reserved < n->scratch_free
+    &&  j->scratch_bytes <= n->scratch_free - n->scratch_reserved)
+        return SCRATCH_OK;
+    if (j->scratch_bytes > n->scratch_free && !n->scratch_reserved && !n->released)
+        return SCRATCH_FAIL;
+    return SCRATCH_WAIT;
+}
+
+//  Which gate group the node belongs in now, NULL if its own limits (or
+//  an empty queue) keep it out
+static group_t *
+s_node_gate (sf_admit_t *self, node_t *n)
+{
+    job_t *head = (job_t *) s_heap_top (&n->queue);
+    if (!head || !n->up)
+        return NULL;
+    scratch_t scratch = s_scratch (n, head);
+    if (scratch == SCRATCH_FAIL)
+        return &self->free_group;       //  next() reports it
+    if (n->max_jobs && n->jobs >= (int64_t) n->max_jobs)
+        return NULL;
+    if (head->pausing && s_full (n->paused, self->limits.max_paused_per_node))
+        return NULL;
+    if (scratch == SCRATCH_WAIT)
+        return NULL;
+    if (head->snap_op)
+        return n->cluster->group [head->pausing];
+    return head->pausing? &self->pause_group: &self->free_group;
+}
+
+//  Call after anything about the node or its head job changed
+static void
+s_node_refresh (sf_admit_t *self, node_t *n)
+{
+    group_t *want = s_node_gate (self, n);
+    group_t *old = n->group;
+    if (old && old != want) {
+        s_heap_remove (&old->nodes, n);
+        s_group_update (self, old);
+    }
+    n->group = want;
+    if (!want)
+        return;
+    if (old == want)
+        s_heap_fix (&want->nodes, n);
+    else
+        s_heap_insert (&want->nodes, n);
+    s_group_update (self, want);
+}
+
+//  Upload heaps: the node in its store's heap, the store in the top heap
+static void
+s_store_refresh (sf_admit_t *self, store_t *s)
+{
+    bool want = s->nodes.size && !s_full (s->uploads, self->limits.max_uploads_per_store);
+    bool in = s_heap_has (&self->stores, s);
+    if (want && in)
+        s_heap_fix (&self->stores, s);
+    else
+    if (want)
+        s_heap_insert (&self->stores, s);
+    else
+    if (in)
+        s_heap_remove (&self->stores, s);
+}
+
+static void
+s_unode_refresh (sf_admit_t *self, node_t *n)
+{
+    store_t *s = n->store;
+    bool want = n->upq.size && !s_full (n->uploads, self->limits.max_uploads_per_node);
+    bool in = s_heap_has (&s->nodes, n);
+    if (want && in)
+        s_heap_fix (&s->nodes, n);
+    else
+    if (want)
+        s_heap_insert (&s->nodes, n);
+    else
+    if (in)
+        s_heap_remove (&s->nodes, n);
+    s_store_refresh (self, s);
+}
+
+//  --------------------------------------------------------------------------
+//  Bandwidth
+
+static bool
+s_bw_limited (sf_admit_t *self)
+{
+    return self->limits.bandwidth > 0 || self->limits.bandwidth_per_node > 0
+        || self->limits.bandwidth_per_store > 0;
+}
+
+static double
+s_limit_or_inf (int64_t limit)
+{
+    return limit > 0? (double) limit: HUGE_VAL;
+}
+
+//  Max-min fair shares of every running upload into job->fair, by
+//  progressive filling: raise all unfrozen uploads together until a
+//  budget (fleet, node, store) or an upload's own cap is reached; freeze
+//  the uploads there; repeat. O(uploads) per round, a round per bottleneck.
+static void
+s_fair_shares (sf_admit_t *self)
+{
+    const sf_limits_t *L = &self->limits;
+    for (size_t i = 0; i < self->nupl; i++) {
+        job_t *j = self->upl [i];
+        j->fair = 0;
+        j->frozen = false;
+        j->node->rem = s_limit_or_inf (L->bandwidth_per_node);
+        j->node->cnt = 0;
+        j->node->store->rem = s_limit_or_inf (L->bandwidth_per_store);
+        j->node->store->cnt = 0;
+    }
+    for (size_t i = 0; i < self->nupl; i++) {
+        self->upl [i]->node->cnt++;
+        self->upl [i]->node->store->cnt++;
+    }
+    double fleet = s_limit_or_inf (L->bandwidth);
+    double level = 0;
+    size_t active = self->nupl;
+    while (active) {
+        double inc = fleet / (double) active;
+        for (size_t i = 0; i < self->nupl; i++) {
+            job_t *j = self->upl [i];
+            if (j->frozen)
+                continue;
+            if (j->upload_bps > 0)
+                inc = s_dmin (inc, j->upload_bps - level);
+            inc = s_dmin (inc, j->node->rem / (double) j->node->cnt);
+            inc = s_dmin (inc, j->node->store->rem / (double) j->node->store->cnt);
+        }
+        if (isinf (inc))
+            inc = 0;                    //  nothing limits them: unlimited
+        level += inc;
+        fleet -= inc * (double) active;
+        for (size_t i = 0; i < self->nupl; i++) {
+            job_t *j = self->upl [i];
+            if (!j->frozen) {
+                j->node->rem -= inc;
+                j->node->store->rem -= inc;
+            }
+        }
+        size_t frozen = 0;
+        for (size_t i = 0; i < self->nupl; i++) {
+            job_t *j = self->upl [i];
+            if (j->frozen)
+                continue;
+            if (fleet <= 1e-3 || j->node->rem <= 1e-3 || j->node->store->rem <= 1e-3
+            ||  (j->upload_bps > 0 && j->upload_bps - level <= 1e-3) || inc == 0) {
+                j->frozen = true;
+                j->fair = inc == 0 && level == 0? 0: level;
+                j->node->cnt--;
+                j->node->store->cnt--;
+                frozen++;
+            }
+        }
+        if (!frozen)
+            break;                      //  rounding: keep what we have
+        active -= frozen;
+    }
+}
+
+static uint64_t
+s_fair_of (job_t *j)
+{
+    return j->fair >= 1? (uint64_t) j->fair: 1;
+}
+
+//  Bandwidth left on the job's links (its own grant not counted)
+static uint64_t
+s_room (sf_admit_t *self, job_t *j)
+{
+    const sf_limits_t *L = &self->limits;
+    uint64_t room = UINT64_MAX;
+    struct { int64_t limit; uint64_t used; } link [3] = {
+        { L->bandwidth, self->st.bandwidth - j->rate },
+        { L->bandwidth_per_node, j->node->bw - j->rate },
+        { L->bandwidth_per_store, j->node->store->bw - j->rate },
+    };
+    for (int i = 0; i < 3; i++)
+        if (link [i].limit > 0) {
+            uint64_t left = (uint64_t) link [i].limit > link [i].used?
+                            (uint64_t) link [i].limit - link [i].used: 0;
+            if (left < room)
+                room = left;
+        }
+    return room;
+}
+
+static void
+s_set_rate (sf_admit_t *self, job_t *j, uint64_t rate)
+{
+    self->st.bandwidth = self->st.bandwidth - j->rate + rate;
+    j->node->bw = j->node->bw - j->rate + rate;
+    j->node->store->bw = j->node->store->bw - j->rate + rate;
+    j->rate = rate;
+    if (self->st.bandwidth > self->st.bandwidth_max)
+        self->st.bandwidth_max = self->st.bandwidth;
+    if (j->pidx == NOT_IN && j->state == J_UPLOADING) {
+        if (self->npend == self->pend_cap) {
+            self->pend_cap = self->pend_cap? self->pend_cap * 2: 16;
+            self->pend = (job_t **) realloc (self->pend, self->pend_cap * sizeof (job_t *));
+            assert (self->pend);
+        }
+        j->pidx = self->npend;
+        self->pend [self->npend++] = j;
+    }
+}
+
+//  A new upload (already in self->upl, rate 0) gets min(fair share, room);
+//  if that is well below its fair share, uploads above theirs come down
+static void
+s_grant_rate (sf_admit_t *self, job_t *j)
+{
+    if (!s_bw_limited (self))
+        return;
+    s_fair_shares (self);
+    uint64_t fair = s_fair_of (j);
+    uint64_t room = s_room (self, j);
+    if ((double) room < 0.9 * (double) fair) {
+        for (size_t i = 0; i < self->nupl; i++) {
+            job_t *k = self->upl [i];
+            if (k != j && k->rate > s_fair_of (k))
+                s_set_rate (self, k, s_fair_of (k));
+        }
+        room = s_room (self, j);
+    }
+    uint64_t rate = fair < room? fair: room;
+    s_set_rate (self, j, rate? rate: 1);
+}
+
+//  After an upload ended: raise the uploads well below their fair share
+static void
+s_release_rate (sf_admit_t *self)
+{
+    if (!s_bw_limited (self) || !self->nupl)
+        return;
+    s_fair_shares (self);
+    for (size_t i = 0; i < self->nupl; i++) {
+        job_t *k = self->upl [i];
+        uint64_t fair = s_fair_of (k);
+        if ((double) k->rate < 0.9 * (double) fair) {
+            uint64_t room = s_room (self, k);
+            uint64_t rate = fair < room? fair: room;
+            if (rate > k->rate)
+                s_set_rate (self, k, rate);
+        }
+    }
+}
+
+//  Limits changed: everyone to the fair share (or unlimited)
+static void
+s_reset_rates (sf_admit_t *self)
+{
+    if (s_bw_limited (self))
+        s_fair_shares (self);
+    for (size_t i = 0; i < self->nupl; i++)
+        s_set_rate (self, self->upl [i], 0);
+    if (s_bw_limited (self))
+        for (size_t i = 0; i < self->nupl; i++)
+            s_set_rate (self, self->upl [i], s_fair_of (self->upl [i]));
+}
+
+void
+sf_admit_rates (sf_admit_t *self,
+                void (*fn) (void *arg, const char *id, uint64_t rate_bps), void *arg)
+{
+    assert (self);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < self->npend; i++) {
+            job_t *j = self->pend [i];
+            if (!j || j->rate == j->sent_rate)
+                continue;
+            //  0 = unlimited: the highest rate of all
+            bool lowered = j->rate && (!j->sent_rate || j->rate < j->sent_rate);
+            if (lowered == (pass == 0)) {
+                j->sent_rate = j->rate;
+                if (fn)
+                    fn (arg, j->id, j->rate);
+            }
+        }
+    for (size_t i = 0; i < self->npend; i++)
+        if (self->pend [i])
+            self->pend [i]->pidx = NOT_IN;
+    self->npend = 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Nodes and limits
+
+static void
+s_refresh_all (sf_admit_t *self)
+{
+    for (node_t *n = (node_t *) zhashx_first (self->node_tab); n;
+         n = (node_t *) zhashx_next (self->node_tab)) {
+        s_node_refresh (self, n);
+        s_unode_refresh (self, n);
+    }
+    s_group_update (self, &self->free_group);
+    s_pause_groups_update (self);
+    for (cluster_t *c = (cluster_t *) zhashx_first (self->cluster_tab); c;
+         c = (cluster_t *) zhashx_next (self->cluster_tab))
+        s_cluster_groups_update (self, c);
+    for (store_t *s = (store_t *) zhashx_first (self->store_tab); s;
+         s = (store_t *) zhashx_next (self->store_tab))
+        s_store_refresh (self, s);
+}
+
+void
+sf_admit_set_limits (sf_admit_t *self, const sf_limits_t *limits)
+{
+    assert (self && limits);
+    sf_limits_t old = self->limits;
+    self->limits = *limits;
+    s_refresh_all (self);
+    if (old.bandwidth != limits->bandwidth
+    ||  old.bandwidth_per_node != limits->bandwidth_per_node
+    ||  old.bandwidth_per_store != limits->bandwidth_per_store)
+        s_reset_rates (self);
+}
+
+//  Move the node's held counts to another store or cluster
+static void
+s_node_move (sf_admit_t *self, node_t *n, store_t *store, cluster_t *cluster)
+{
+    if (n->store != store) {
+        if (s_heap_has (&n->store->nodes, n)) {
+            s_heap_remove (&n->store->nodes, n);
+            s_store_refresh (self, n->store);
+        }
+        n->store->uploads -= n->uploads;
+        n->store->bw -= n->bw;
+        store->uploads += n->uploads;
+        store->bw += n->bw;
+        n->store = store;
+    }
+    if (n->cluster != cluster) {
+        cluster_t *old = n->cluster;
+        old->snap_ops -= n->snaps;
+        cluster->snap_ops += n->snaps;
+        n->cluster = cluster;
+        if (n->group)                   //  might sit in the old cluster's group
+            s_node_refresh (self, n);
+        s_cluster_groups_update (self, old);
+        s_cluster_groups_update (self, cluster);
+    }
+}
+
+void
+sf_admit_node (sf_admit_t *self, const char *node, bool up, const char *store,
+               const char *ceph_cluster, uint32_t max_jobs, uint64_t scratch_free)
+{
+    assert (self && node);
+    store_t *s = s_store (self, store? store: "");
+    cluster_t *c = s_cluster (self, ceph_cluster? ceph_cluster: "");
+    node_t *n = (node_t *) zhashx_lookup (self->node_tab, node);
+    if (!n) {
+        n = (node_t *) zmalloc (sizeof (node_t));
+        n->name = strdup (node);
+        s_heap_init (&n->queue, s_queue_before, offsetof (job_t, qidx));
+        s_heap_init (&n->upq, s_upq_before, offsetof (job_t, qidx));
+        n->gidx = n->sidx = NOT_IN;
+        n->store = s;
+        n->cluster = c;
+        zhashx_insert (self->node_tab, node, n);
+    }
+    else
+        s_node_move (self, n, s, c);
+    n->up = up;
+    n->max_jobs = max_jobs;
+    n->scratch_free = scratch_free;
+    n->released = false;
+    s_node_refresh (self, n);
+    s_unode_refresh (self, n);
+}
+
+//  --------------------------------------------------------------------------
+//  Jobs
+
+static job_t *
+s_job_new (sf_admit_t *self, const sf_admit_job_t *job)
+{
+    if (!job->id || !job->node || zhashx_lookup (self->jobs, job->id))
+        return NULL;
+    node_t *n = (node_t *) zhashx_lookup (self->node_tab, job->node);
+    if (!n)
+        return NULL;
+    job_t *j = (job_t *) zmalloc (sizeof (job_t));
+    j->id = strdup (job->id);
+    j->node = n;
+    j->seq = job->seq;
+    j->priority = job->priority;
+    j->deadline_ms = job->deadline_ms;
+    j->window_end_ms = job->window_end_ms;
+    j->pausing = job->pausing;
+    j->snap_op = job->snap_op;
+    j->scratch_bytes = job->scratch_bytes;
+    j->upload_bytes = job->upload_bytes;
+    j->capture_ms = job->capture_ms > 0? job->capture_ms: 0;
+    j->upload_bps = job->upload_bps > 0? job->upload_bps: 0;
+    //  Work estimate for spreading: unknown throughput counts as 100 MB/s
+    double bps = j->upload_bps > 0? j->upload_bps: 100e6;
+    j->work = j->capture_ms + (int64_t) ((double) j->upload_bytes * 1000.0 / bps);
+    j->qidx = j->uidx = j->pidx = NOT_IN;
+    zhashx_insert (self->jobs, j->id, j);
+    return j;
+}
+
+static void
+s_max (int64_t *max, int64_t value)
+{
+    if (value > *max)
+        *max = value;
+}
+
+int
+sf_admit_add (sf_admit_t *self, const sf_admit_job_t *job)
+{
+    assert (self && job);
+    job_t *j = s_job_new (self, job);
+    if (!j)
+        return -1;
+    node_t *n = j->node;
+    j->state = J_QUEUED;
+    s_heap_insert (&n->queue, j);
+    n->work += j->work;
+    self->st.queued++;
+    s_node_refresh (self, n);
+    return 0;
+}
+
+//  Take what the capture phase holds (no limit check: callers decided)
+static void
+s_take_capture (sf_admit_t *self, job_t *j)
+{
+    node_t *n = j->node;
+    j->state = J_CAPTURE;
+    self->st.running++;
+    n->jobs++;
+    if (j->scratch_bytes) {
+        n->scratch_reserved += j->scratch_bytes;
+        j->holds_scratch = true;
+    }
+    if (j->pausing) {
+        j->holds_pause = true;
+        n->paused++;
+        self->st.paused++;
+        s_max (&self->st.paused_max, self->st.paused);
+        s_max (&self->st.node_paused_max, n->paused);
+        s_pause_groups_update (self);
+    }
+    if (j->snap_op) {
+        j->holds_snap = true;
+        n->snaps++;
+        n->cluster->snap_ops++;
+        s_max (&self->st.snap_ops_max, n->cluster->snap_ops);
+        s_cluster_groups_update (self, n->cluster);
+    }
+}
+
+static void
+s_release_capture (sf_admit_t *self, job_t *j)
+{
+    node_t *n = j->node;
+    if (j->holds_pause) {
+        j->holds_pause = false;
+        n->paused--;
+        self->st.paused--;
+        s_pause_groups_update (self);
+    }
+    if (j->holds_snap) {
+        j->holds_snap = false;
+        n->snaps--;
+        n->cluster->snap_ops--;
+        s_cluster_groups_update (self, n->cluster);
+    }
+    if (j->state == J_CAPTURE)
+        j->state = J_CAPTURED;
+}
+
+static void
+s_release_scratch (job_t *j)
+{
+    if (j->holds_scratch) {
+        j->holds_scratch = false;
+        j->node->scratch_reserved -= j->scratch_bytes;
+        j->node->released = true;
+    }
+}
+
+static void
+s_release_upload (sf_admit_t *self, job_t *j)
+{
+    node_t *n = j->node;
+    if (j->state == J_UPLOAD_WAIT) {
+        s_heap_remove (&n->upq, j);
+        s_unode_refresh (self, n);
+    }
+    else
+    if (j->state == J_UPLOADING) {
+        s_set_rate (self, j, 0);
+        if (j->pidx != NOT_IN) {
+            self->pend [j->pidx] = NULL;
+            j->pidx = NOT_IN;
+        }
+        self->upl [j->uidx] = self->upl [--self->nupl];
+        self->upl [j->uidx]->uidx = j->uidx;
+        j->uidx = NOT_IN;
+        n->uploads--;
+        n->store->uploads--;
+        self->st.uploads--;
+        s_unode_refresh (self, n);
+        s_release_rate (self);
+    }
+}
+
+int
+sf_admit_restore (sf_admit_t *self, const sf_admit_job_t *job, int phase)
+{
+    assert (self && job);
+    if (phase != SF_PHASE_QUEUED && phase != SF_PHASE_PAUSED && phase != SF_PHASE_RESUMED
+    &&  phase != SF_PHASE_CONVERTED && phase != SF_PHASE_UPLOAD_WAIT
+    &&  phase != SF_PHASE_UPLOADED)
+        return -1;
+    job_t *j = s_job_new (self, job);
+    if (!j)
+        return -1;
+    s_take_capture (self, j);
+    if (phase != SF_PHASE_QUEUED && phase != SF_PHASE_PAUSED)
+        s_release_capture (self, j);
+    if (phase == SF_PHASE_UPLOADED) {
+        s_release_scratch (j);
+        j->node->released = false;      //  was never on the disk report
+        j->state = J_UPLOADED;
+    }
+    s_node_refresh (self, j->node);
+    if (phase == SF_PHASE_UPLOAD_WAIT)
+        sf_admit_upload_wait (self, j->id, j->upload_bytes);
+    return 0;
+}
+
+//  Forget a job that left the queue (SKIP, FAIL)
+static void
+s_queue_drop (sf_admit_t *self, job_t *j)
+{
+    node_t *n = j->node;
+    s_heap_remove (&n->queue, j);
+    n->work -= j->work;
+    self->st.queued--;
+    zhashx_delete (self->jobs, j->id);
+    s_node_refresh (self, n);
+    self->gone = j;
+}
+
+static void
+s_format_dur (int64_t ms, char *buf, size_t size)
+{
+    double s = (double) ms / 1000.0;
+    if (s < 10)
+        snprintf (buf, size, "%.1f s", s);
+    else
+    if (s < 120)
+        snprintf (buf, size, "%.0f s", s);
+    else
+    if (s < 7200)
+        snprintf (buf, size, "%.1f min", s / 60);
+    else
+        snprintf (buf, size, "%.1f h", s / 3600);
+}
+
+//  Estimated run time if it started now: upload at min(its own cap, the
+//  equal split of each budget with one more upload)
+static int64_t
+s_estimate_ms (sf_admit_t *self, job_t *j)
+{
+    const sf_limits_t *L = &self->limits;
+    double rate = j->upload_bps > 0? j->upload_bps: HUGE_VAL;
+    if (L->bandwidth > 0)
+        rate = s_dmin (rate, (double) L->bandwidth / (double) (self->st.uploads + 1));
+    if (L->bandwidth_per_node > 0)
+        rate = s_dmin (rate, (double) L->bandwidth_per_node / (double) (j->node->uploads + 1));
+    if (L->bandwidth_per_store > 0)
+        rate = s_dmin (rate, (double) L->bandwidth_per_store
+                           / (double) (j->node->store->uploads + 1));
+    double upload_ms = isinf (rate)? 0: (double) j->upload_bytes * 1000.0 / rate;
+    return j->capture_ms + (int64_t) upload_ms + (upload_ms > (double) (int64_t) upload_ms);
+}
+
+sf_admit_verdict_t
+sf_admit_next (sf_admit_t *self, int64_t now_ms, const char **id,
+               char *reason, size_t reason_size)
+{
+    assert (self && id);
+    if (self->gone) {
+        s_job_free (self->gone);
+        self->gone = NULL;
+    }
+    if (reason && reason_size)
+        *reason = 0;
+    *id = NULL;
+    group_t *g = (group_t *) s_heap_top (&self->groups);
+    if (!g)
+        return SF_ADMIT_NONE;
+    node_t *n = (node_t *) s_heap_top (&g->nodes);
+    job_t *j = (job_t *) s_heap_top (&n->queue);
+    *id = j->id;
+    if (s_scratch (n, j) == SCRATCH_FAIL) {
+        char need [32], free_ [32];
+        if (reason)
+            snprintf (reason, reason_size, "needs %" PRIu64 " bytes (%s) of scratch space; "
+                      "node '%s' has %" PRIu64 " bytes (%s) free", j->scratch_bytes,
+                      sf_format_size (j->scratch_bytes, need, sizeof (need)), n->name,
+                      n->scratch_free, sf_format_size (n->scratch_free, free_, sizeof (free_)));
+        s_queue_drop (self, j);
+        return SF_ADMIT_FAIL;
+    }
+    int64_t est = s_estimate_ms (self, j);
+    if (j->window_end_ms && now_ms + est > j->window_end_ms) {
+        char a [32], b [32], at [16] = "";
+        time_t t = (time_t) (j->window_end_ms / 1000);
+        struct tm tm;
+        if (localtime_r (&t, &tm))
+            strftime (at, sizeof (at), "%H:%M:%S", &tm);
+        s_format_dur (est, a, sizeof (a));
+        s_format_dur (now_ms + est - j->window_end_ms, b, sizeof (b));
+        if (reason)
+            snprintf (reason, reason_size, "estimated %s would end %s after the window "
+                      "closes at %s", a, b, at);
+        s_queue_drop (self, j);
+        return SF_ADMIT_SKIP;
+    }
+    s_heap_remove (&n->queue, j);
+    n->work -= j->work;
+    self->st.queued--;
+    s_take_capture (self, j);
+    s_node_refresh (self, n);
+    return SF_ADMIT_START;
+}
+
+static job_t *
+s_lookup (sf_admit_t *self, const char *id)
+{
+    return id? (job_t *) zhashx_lookup (self->jobs, id): NULL;
+}
+
+void
+sf_admit_captured (sf_admit_t *self, const char *id)
+{
+    assert (self);
+    job_t *j = s_lookup (self, id);
+    if (!j || j->state != J_CAPTURE)
+        return;
+    s_release_capture (self, j);
+    s_node_refresh (self, j->node);
+}
+
+void
+sf_admit_upload_wait (sf_admit_t *self, const char *id, uint64_t bytes)
+{
+    assert (self);
+    job_t *j = s_lookup (self, id);
+    if (!j || (j->state != J_CAPTURE && j->state != J_CAPTURED))
+        return;
+    if (j->state == J_CAPTURE)
+        sf_admit_captured (self, id);
+    if (bytes)
+        j->upload_bytes = bytes;
+    j->state = J_UPLOAD_WAIT;
+    j->wait_seq = ++self->wait_seq;
+    s_heap_insert (&j->node->upq, j);
+    s_unode_refresh (self, j->node);
+}
+
+bool
+sf_admit_next_upload (sf_admit_t *self, const char **id, uint64_t *rate_bps)
+{
+    assert (self && id);
+    *id = NULL;
+    if (s_full (self->st.uploads, self->limits.max_uploads))
+        return false;
+    store_t *s = (store_t *) s_heap_top (&self->stores);
+    if (!s)
+        return false;
+    node_t *n = (node_t *) s_heap_top (&s->nodes);
+    job_t *j = (job_t *) s_heap_top (&n->upq);
+    s_heap_remove (&n->upq, j);
+    j->state = J_UPLOADING;
+    n->uploads++;
+    s->uploads++;
+    self->st.uploads++;
+    s_max (&self->st.uploads_max, self->st.uploads);
+    s_max (&self->st.node_uploads_max, n->uploads);
+    s_max (&self->st.store_uploads_max, s->uploads);
+    if (self->nupl == self->upl_cap) {
+        self->upl_cap = self->upl_cap? self->upl_cap * 2: 16;
+        self->upl = (job_t **) realloc (self->upl, self->upl_cap * sizeof (job_t *));
+        assert (self->upl);
+    }
+    j->uidx = self->nupl;
+    self->upl [self->nupl++] = j;
+    s_unode_refresh (self, n);
+    s_grant_rate (self, j);
+    //  The grant itself carries the rate: no separate change for it
+    if (j->pidx != NOT_IN) {
+        self->pend [j->pidx] = NULL;
+        j->pidx = NOT_IN;
+    }
+    j->sent_rate = j->rate;
+    *id = j->id;
+    if (rate_bps)
+        *rate_bps = j->rate;
+    return true;
+}
+
+void
+sf_admit_uploaded (sf_admit_t *self, const char *id)
+{
+    assert (self);
+    job_t *j = s_lookup (self, id);
+    if (!j || j->state == J_QUEUED || j->state == J_UPLOADED)
+        return;
+    if (j->state == J_CAPTURE)
+        s_release_capture (self, j);
+    s_release_upload (self, j);
+    s_release_scratch (j);
+    j->state = J_UPLOADED;
+    s_node_refresh (self, j->node);
+}
+
+void
+sf_admit_finished (sf_admit_t *self, const char *id)
+{
+    assert (self);
+    job_t *j = s_lookup (self, id);
+    if (!j)
+        return;
+    node_t *n = j->node;
+    if (j->state == J_QUEUED) {
+        s_heap_remove (&n->queue, j);
+        n->work -= j->work;
+        self->st.queued--;
+    }
+    else {
+        s_release_capture (self, j);
+        s_release_upload (self, j);
+        s_release_scratch (j);
+        n->jobs--;
+        self->st.running--;
+    }
+    zhashx_delete (self->jobs, j->id);
+    s_job_free (j);
+    s_node_refresh (self, n);
+}
+
+void
+sf_admit_stats (sf_admit_t *self, sf_admit_stats_t *stats)
+{
+    assert (self && stats);
+    *stats = self->st;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+//  Checks the bandwidth invariant on every link (test only)
+static void
+s_check_budgets (sf_admit_t *self)
+{
+    const sf_limits_t *L = &self->limits;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < self->nupl; i++)
+        sum += self->upl [i]->rate;
+    assert (sum == self->st.bandwidth);
+    if (L->bandwidth > 0)
+        assert (sum <= (uint64_t) L->bandwidth);
+    for (size_t i = 0; i < self->nupl; i++) {
+        job_t *j = self->upl [i];
+        if (L->bandwidth_per_node > 0)
+            assert (j->node->bw <= (uint64_t) L->bandwidth_per_node);
+        if (L->bandwidth_per_store > 0)
+            assert (j->node->store->bw <= (uint64_t) L->bandwidth_per_store);
+    }
+}
+
+static const char *
+s_next (sf_admit_t *self, int64_t now, sf_admit_verdict_t want)
+{
+    const char *id = NULL;
+    char reason [200];
+    sf_admit_verdict_t v = sf_admit_next (self, now, &id, reason, sizeof (reason));
+    assert (v == want);
+    return id;
+}
+
+static sf_admit_job_t
+s_job (const char *id, const char *node, uint64_t seq)
+{
+    sf_admit_job_t job = { .id = id, .node = node, .seq = seq, .pausing = true,
+                           .capture_ms = 1000, .upload_bytes = 1000000 };
+    return job;
+}
+
+typedef struct { char log [256]; } rates_t;
+
+static void
+s_rate_cb (void *arg, const char *id, uint64_t rate)
+{
+    rates_t *r = (rates_t *) arg;
+    size_t len = strlen (r->log);
+    snprintf (r->log + len, sizeof (r->log) - len, "%s%s=%" PRIu64, len? " ": "", id, rate);
+}
+
+static void
+s_test_slots (void)
+{
+    sf_limits_t limits = { .max_paused = 1, .max_paused_per_node = 1 };
+    sf_admit_t *admit = sf_admit_new (&limits);
+    sf_admit_node (admit, "n1", true, "s1", "", 2, 0);
+    sf_admit_node (admit, "n2", true, "s1", "", 2, 0);
+    sf_admit_job_t j1 = s_job ("J1", "n1", 1), j2 = s_job ("J2", "n1", 2);
+    sf_admit_job_t j3 = s_job ("J3", "n2", 3), j4 = s_job ("J4", "n2", 4);
+    j4.pausing = false;
+    assert (sf_admit_add (admit, &j1) == 0);
+    assert (sf_admit_add (admit, &j1) == -1);        //  known id
+    sf_admit_job_t bad = s_job ("J9", "nx", 9);
+    assert (sf_admit_add (admit, &bad) == -1);       //  unknown node
+    assert (sf_admit_add (admit, &j2) == 0);
+    assert (sf_admit_add (admit, &j3) == 0);
+    assert (sf_admit_add (admit, &j4) == 0);
+    //  Equal work: J1 is older. J3 (n2's head) must wait for the pause slot
+    //  and J4 waits behind it (a node's queue is served in order)
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J1"));
+    s_next (admit, 0, SF_ADMIT_NONE);
+    sf_admit_stats_t st;
+    sf_admit_stats (admit, &st);
+    assert (st.paused == 1 && st.queued == 3 && st.running == 1);
+    sf_admit_captured (admit, "J1");
+    //  n2 has more queued work than n1 now
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J3"));
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J4"));
+    s_next (admit, 0, SF_ADMIT_NONE);
+    sf_admit_finished (admit, "J3");                //  frees its pause slot
+    sf_admit_finished (admit, "nope");
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J2"));
+    //  Node max_jobs 2: J3 and J4 hold n2's slots... J4 and J5 now
+    sf_admit_job_t j5 = s_job ("J5", "n2", 5), j7 = s_job ("J7", "n2", 7);
+    j5.pausing = j7.pausing = false;
+    assert (sf_admit_add (admit, &j5) == 0);
+    assert (sf_admit_add (admit, &j7) == 0);
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J5"));
+    s_next (admit, 0, SF_ADMIT_NONE);
+    sf_admit_finished (admit, "J4");
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J7"));
+    sf_admit_finished (admit, "J1");
+    sf_admit_finished (admit, "J2");
+    //  A node that is down gets nothing
+    sf_admit_job_t j6 = s_job ("J6", "n1", 6);
+    j6.pausing = false;
+    sf_admit_node (admit, "n1", false, "s1", "", 2, 0);
+    assert (sf_admit_add (admit, &j6) == 0);
+    s_next (admit, 0, SF_ADMIT_NONE);
+    sf_admit_node (admit, "n1", true, "s1", "", 2, 0);
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J6"));
+    sf_admit_stats (admit, &st);
+    assert (st.paused_max == 1 && st.node_paused_max == 1);
+    sf_admit_destroy (&admit);
+    assert (!admit);
+}
+
+static void
+s_test_order (void)
+{
+    sf_limits_t limits = { .max_paused = 1 };
+    sf_admit_t *admit = sf_admit_new (&limits);
+    sf_admit_node (admit, "n1", true, "s1", "", 0, 0);
+    sf_admit_node (admit, "n2", true, "s1", "", 0, 0);
+    sf_admit_job_t j1 = s_job ("J1", "n1", 1), j2 = s_job ("J2", "n2", 2);
+    sf_admit_job_t j3 = s_job ("J3", "n2", 3), j4 = s_job ("J4", "n1", 4);
+    j2.deadline_ms = 5000;
+    j3.priority = 5;
+    j4.deadline_ms = 4000;
+    sf_admit_add (admit, &j1);
+    sf_admit_add (admit, &j2);
+    sf_admit_add (admit, &j3);
+    sf_admit_add (admit, &j4);
+    const char *want [] = { "J3", "J4", "J2", "J1" };
+    for (int i = 0; i < 4; i++) {
+        const char *id = s_next (admit, 0, SF_ADMIT_START);
+        assert (streq (id, want [i]));
+        s_next (admit, 0, SF_ADMIT_NONE);
+        sf_admit_finished (admit, id);
+    }
+    sf_admit_destroy (&admit);
+}
+
+static void
+s_test_snap_ops (void)
+{
+    sf_limits_t limits = { .max_snap_ops = 1 };
+    sf_admit_t *admit = sf_admit_new (&limits);
+    sf_admit_node (admit, "a1", true, "s1", "cephA", 0, 0);
+    sf_admit_node (admit, "a2", true, "s1", "cephA", 0, 0);
+    sf_admit_node (admit, "b1", true, "s1", "cephB", 0, 0);
+    const char *ids [] = { "J1", "J2", "J3", "J4" }, *nodes [] = { "a1", "a2", "b1", "a2" };
+    for (int i = 0; i < 4; i++) {
+        sf_admit_job_t job = s_job (ids [i], nodes [i], (uint64_t) i);
+        job.snap_op = i < 3;
+        job.pausing = false;
+        sf_admit_add (admit, &job);
+    }
+    //  a2 has the most work; J1 waits for cephA, b1 is on cephB, J4 needs
+    //  no snap op
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J2"));
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J3"));
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J4"));
+    s_next (admit, 0, SF_ADMIT_NONE);
+    sf_admit_captured (admit, "J3");
+    s_next (admit, 0, SF_ADMIT_NONE);
+    sf_admit_captured (admit, "J2");
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J1"));
+    sf_admit_stats_t st;
+    sf_admit_stats (admit, &st);
+    assert (st.snap_ops_max == 1);
+    sf_admit_destroy (&admit);
+}
+
+static void
+s_test_scratch_window (void)
+{
+    sf_limits_t limits = { 0 };
+    sf_admit_t *admit = sf_admit_new (&limits);
+    sf_admit_node (admit, "n1", true, "s1", "", 0, 100);
+    sf_admit_job_t j1 = s_job ("J1", "n1", 1), j2 = s_job ("J2", "n1", 2);
+    sf_admit_job_t j3 = s_job ("J3", "n1", 3);
+    j1.scratch_bytes = 60;
+    j2.scratch_bytes = 60;
+    j3.scratch_bytes = 200;
+    sf_admit_add (admit, &j1);
+    sf_admit_add (admit, &j2);
+    sf_admit_add (admit, &j3);
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J1"));
+    s_next (admit, 0, SF_ADMIT_NONE);               //  J2 waits for J1's scratch
+    sf_admit_upload_wait (admit, "J1", 0);
+    const char *id;
+    uint64_t rate;
+    assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J1") && rate == 0);
+    sf_admit_uploaded (admit, "J1");
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J2"));
+    sf_admit_finished (admit, "J2");
+    //  J3 needs more than the node has: the node reports again, then FAIL
+    s_next (admit, 0, SF_ADMIT_NONE);
+    sf_admit_node (admit, "n1", true, "s1", "", 0, 100);
+    char reason [200];
+    assert (sf_admit_next (admit, 0, &id, reason, sizeof (reason)) == SF_ADMIT_FAIL);
+    assert (streq (id, "J3"));
+    assert (strstr (reason, "200 bytes") && strstr (reason, "100 bytes"));
+    //  Window: 1 s capture + 10 MB at 1 MB/s = 11 s, window ends in 5 s
+    sf_admit_job_t j4 = s_job ("J4", "n1", 4);
+    j4.upload_bytes = 10000000;
+    j4.upload_bps = 1e6;
+    j4.window_end_ms = 1000000 + 5000;
+    sf_admit_add (admit, &j4);
+    assert (sf_admit_next (admit, 1000000, &id, reason, sizeof (reason)) == SF_ADMIT_SKIP);
+    assert (streq (id, "J4"));
+    assert (strstr (reason, "estimated 11 s would end 6.0 s after the window closes at"));
+    sf_admit_stats_t st;
+    sf_admit_stats (admit, &st);
+    assert (st.queued == 0);
+    sf_admit_finished (admit, "J4");                //  already gone: ignored
+    sf_admit_destroy (&admit);
+}
+
+static void
+s_test_uploads (void)
+{
+    sf_limits_t limits = { .max_uploads = 2, .max_uploads_per_node = 1, .bandwidth = 100 };
+    sf_admit_t *admit = sf_admit_new (&limits);
+    sf_admit_node (admit, "n1", true, "s1", "", 0, 0);
+    sf_admit_node (admit, "n2", true, "s1", "", 0, 0);
+    const char *ids [] = { "J1", "J2", "J3" }, *nodes [] = { "n1", "n1", "n2" };
+    for (int i = 0; i < 3; i++) {
+        sf_admit_job_t job = s_job (ids [i], nodes [i], (uint64_t) i);
+        job.pausing = false;
+        sf_admit_add (admit, &job);
+        s_next (admit, 0, SF_ADMIT_START);
+        sf_admit_captured (admit, ids [i]);
+        sf_admit_upload_wait (admit, ids [i], 1000);
+    }
+    const char *id;
+    uint64_t rate;
+    rates_t r = { "" };
+    assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J1") && rate == 100);
+    sf_admit_rates (admit, s_rate_cb, &r);
+    assert (streq (r.log, ""));
+    //  J2 is on n1 (node slot taken): J3 next, and J1 comes down to 50
+    assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J3") && rate == 50);
+    assert (!sf_admit_next_upload (admit, &id, &rate));
+    sf_admit_rates (admit, s_rate_cb, &r);
+    assert (streq (r.log, "J1=50"));
+    s_check_budgets (admit);
+    //  J1 ends: J2 starts at 50 (J3 has 50), nothing to raise
+    sf_admit_uploaded (admit, "J1");
+    assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J2") && rate == 50);
+    r.log [0] = 0;
+    sf_admit_rates (admit, s_rate_cb, &r);
+    assert (streq (r.log, ""));
+    //  J3 ends (finished while uploading): J2 goes up to 100
+    sf_admit_finished (admit, "J3");
+    sf_admit_rates (admit, s_rate_cb, &r);
+    assert (streq (r.log, "J2=100"));
+    s_check_budgets (admit);
+    //  Per-node budget and an upload's own cap: progressive filling
+    limits.max_uploads = 0;
+    limits.max_uploads_per_node = 0;
+    limits.bandwidth = 300;
+    limits.bandwidth_per_node = 120;
+    sf_admit_set_limits (admit, &limits);
+    sf_admit_job_t j4 = s_job ("J4", "n1", 4), j5 = s_job ("J5", "n2", 5);
+    j4.pausing = j5.pausing = false;
+    j5.upload_bps = 30;
+    sf_admit_add (admit, &j4);
+    sf_admit_add (admit, &j5);
+    s_next (admit, 0, SF_ADMIT_START);
+    s_next (admit, 0, SF_ADMIT_START);
+    sf_admit_upload_wait (admit, "J4", 1000);
+    sf_admit_upload_wait (admit, "J5", 1000);
+    r.log [0] = 0;
+    sf_admit_rates (admit, s_rate_cb, &r);
+    assert (streq (r.log, "J2=120"));               //  lowered to its node budget
+    assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J4") && rate == 60);
+    r.log [0] = 0;
+    sf_admit_rates (admit, s_rate_cb, &r);
+    assert (streq (r.log, "J2=60"));
+    assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J5") && rate == 30);
+    s_check_budgets (admit);
+    sf_admit_stats_t st;
+    sf_admit_stats (admit, &st);
+    assert (st.bandwidth == 150 && st.uploads == 3 && st.uploads_max == 3);
+    //  Restore: an upload-wait job comes back queued for its upload
+    sf_admit_job_t j6 = s_job ("J6", "n2", 6);
+    assert (sf_admit_restore (admit, &j6, SF_PHASE_UPLOAD_WAIT) == 0);
+    assert (sf_admit_restore (admit, &j6, SF_PHASE_UPLOAD_WAIT) == -1);
+    assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J6"));
+    sf_admit_job_t j7 = s_job ("J7", "n2", 7);
+    assert (sf_admit_restore (admit, &j7, SF_PHASE_PAUSED) == 0);
+    sf_admit_stats (admit, &st);
+    assert (st.paused == 1);
+    sf_admit_finished (admit, "J7");
+    sf_admit_stats (admit, &st);
+    assert (st.paused == 0);
+    sf_admit_destroy (&admit);
+}
+
+//  100k jobs on 1,000 nodes through the whole pipeline, limits binding
+static void
+s_test_scale (bool verbose)
+{
+    const int nodes = 1000, njobs = 100000;
+    sf_limits_t limits = { .max_paused = 20, .max_paused_per_node = 1, .max_snap_ops = 4,
+                           .max_uploads = 40, .max_uploads_per_node = 1,
+                           .max_uploads_per_store = 12, .bandwidth = 1000000000,
+                           .bandwidth_per_node = 100000000, .bandwidth_per_store = 300000000 };
+    sf_admit_t *admit = sf_admit_new (&limits);
+    char name [32];
+    for (int i = 0; i < nodes; i++) {
+        snprintf (name, sizeof (name), "n%d", i);
+        char store [16], ceph [16];
+        snprintf (store, sizeof (store), "s%d", i % 5);
+        snprintf (ceph, sizeof (ceph), "c%d", i % 3);
+        sf_admit_node (admit, name, true, store, ceph, 3, 0);
+    }
+    char (*ids) [12] = (char (*) [12]) malloc ((size_t) njobs * 12);
+    const char **capq = (const char **) malloc ((size_t) njobs * sizeof (char *));
+    const char **upq = (const char **) malloc ((size_t) njobs * sizeof (char *));
+    size_t cap_head = 0, cap_tail = 0, up_head = 0, up_tail = 0, done = 0, ops = 0;
+    int64_t t0 = sf_time_mono_us ();
+    for (int i = 0; i < njobs; i++) {
+        snprintf (ids [i], 12, "J%d", i);
+        snprintf (name, sizeof (name), "n%d", (i * 7919) % nodes);
+        sf_admit_job_t job = { .id = ids [i], .node = name, .seq = (uint64_t) i,
+                               .priority = i % 3, .pausing = i % 4 != 0, .snap_op = i % 2 == 0,
+                               .capture_ms = 100 + i % 500, .upload_bytes = i % 5? 1000000: 0 };
+        assert (sf_admit_add (admit, &job) == 0);
+        ops++;
+    }
+    sf_admit_stats_t st;
+    while (done < (size_t) njobs) {
+        const char *id;
+        while (sf_admit_next (admit, 0, &id, NULL, 0) == SF_ADMIT_START) {
+            capq [cap_tail++] = id;
+            ops++;
+        }
+        ops++;
+        //  End the oldest capture, then the oldest upload
+        if (cap_head < cap_tail) {
+            id = capq [cap_head++];
+            sf_admit_captured (admit, id);
+            ops++;
+            if (id [1] % 5 != 0) {              //  not exact, just a mix
+                sf_admit_upload_wait (admit, id, 1000000);
+                ops++;
+            }
+            else {
+                sf_admit_finished (admit, id);
+                done++;
+                ops++;
+            }
+        }
+        uint64_t rate;
+        while (sf_admit_next_upload (admit, &id, &rate)) {
+            upq [up_tail++] = id;
+            assert (rate > 0);
+            ops++;
+        }
+        sf_admit_rates (admit, NULL, NULL);
+        if (up_head < up_tail && (cap_head == cap_tail || cap_head % 2)) {
+            id = upq [up_head++];
+            sf_admit_uploaded (admit, id);
+            sf_admit_finished (admit, id);
+            done++;
+            ops += 2;
+        }
+        sf_admit_stats (admit, &st);
+        assert (st.paused <= limits.max_paused && st.uploads <= limits.max_uploads);
+        assert (st.bandwidth <= (uint64_t) limits.bandwidth);
+        if (done % 1000 == 0)
+            s_check_budgets (admit);
+        assert (cap_head < cap_tail || up_head < up_tail || done == (size_t) njobs);
+    }
+    int64_t us = sf_time_mono_us () - t0;
+    sf_admit_stats (admit, &st);
+    assert (st.queued == 0 && st.running == 0 && st.paused == 0 && st.uploads == 0);
+    assert (st.paused_max == limits.max_paused);
+    assert (st.node_paused_max == limits.max_paused_per_node);
+    assert (st.snap_ops_max == limits.max_snap_ops);
+    assert (st.uploads_max == limits.max_uploads);
+    assert (st.node_uploads_max == limits.max_uploads_per_node);
+    assert (st.store_uploads_max == limits.max_uploads_per_store);
+    assert (st.bandwidth_max <= (uint64_t) limits.bandwidth);
+    if (verbose)
+        printf ("\n   100k jobs, 1,000 nodes: %zu ops in %.3f s = %.0f ops/s "
+                "(bandwidth max %" PRIu64 ")\n   ", ops, (double) us / 1e6,
+                (double) ops * 1e6 / (double) (us? us: 1), st.bandwidth_max);
+    free (ids);
+    free (capq);
+    free (upq);
+    sf_admit_destroy (&admit);
+}
 
 void
 sf_admit_test (bool verbose)
 {
-    (void) verbose;
+    printf (" * sf_admit: ");
+    //  @selftest
+    s_test_slots ();
+    s_test_order ();
+    s_test_snap_ops ();
+    s_test_scratch_window ();
+    s_test_uploads ();
+    s_test_scale (verbose);
+    //  @end
+    printf ("OK\n");
 }

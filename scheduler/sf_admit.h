@@ -87,6 +87,12 @@ void
 //  worker runs at once (0 = no limit); scratch_free: bytes free now, as
 //  the worker last reported (the engine subtracts its own reservations of
 //  jobs admitted since). A node that is not up gets no new job.
+//  scratch_free 0 means "not reported": no scratch check on that node.
+//  A job needing more scratch than the node has free minus what running
+//  jobs reserved waits; one needing more than scratch_free with nothing
+//  reserved there (and no reservation released since this report) FAILs.
+//  A node serves its own queue in order: a head job waiting for a pause
+//  or snap-op slot holds back the node's later jobs.
 void
     sf_admit_node (sf_admit_t *self, const char *node, bool up, const char *store,
                    const char *ceph_cluster, uint32_t max_jobs, uint64_t scratch_free);
