@@ -88,9 +88,15 @@ snapfleet_parse_seconds (const char *option, const char *value, int *ms)
     char *end = NULL;
     errno = 0;
     double seconds = strtod (value, &end);
+    int64_t duration_ms;
+    if ((errno || end == value || *end) && !sf_parse_duration_ms (value, &duration_ms)) {
+        errno = 0;
+        seconds = duration_ms / 1000.0;
+        end = "";
+    }
     if (errno || end == value || *end || !(seconds > 0) || seconds > 86400 * 365) {
-        fprintf (stderr, "snapfleet: %s must be a positive number of seconds, not '%s'\n",
-                 option, value);
+        fprintf (stderr, "snapfleet: %s must be a positive number of seconds or a "
+                 "duration such as 90s or 5m, not '%s'\n", option, value);
         return -1;
     }
     *ms = (int) (seconds * 1000 + 0.5);
@@ -113,6 +119,50 @@ snapfleet_usage_error (const snapfleet_cmd_t *cmd, const char *format, ...)
     else
         fprintf (stderr, "\n%ssee 'snapfleet --help'\n", s_usage);
     return SF_CLI_USAGE;
+}
+
+const char *
+snapfleet_str (json_t *object, const char *key)
+{
+    const char *text = json_string_value (json_object_get (object, key));
+    return text? text: "";
+}
+
+int64_t
+snapfleet_int (json_t *object, const char *key)
+{
+    return json_integer_value (json_object_get (object, key));
+}
+
+char *
+snapfleet_when (json_t *object, const char *key, char *buf, size_t size)
+{
+    json_t *value = json_object_get (object, key);
+    if (!json_is_integer (value)) {
+        snprintf (buf, size, "%s", json_is_string (value)? json_string_value (value): "-");
+        return buf;
+    }
+    time_t when = (time_t) (json_integer_value (value) / 1000);
+    struct tm tm;
+    gmtime_r (&when, &tm);
+    strftime (buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+char *
+snapfleet_size (json_t *object, const char *key, char *buf, size_t size)
+{
+    return sf_format_size ((uint64_t) snapfleet_int (object, key), buf, size);
+}
+
+char *
+snapfleet_ms (json_t *object, const char *key, char *buf, size_t size)
+{
+    if (!json_is_integer (json_object_get (object, key))) {
+        snprintf (buf, size, "-");
+        return buf;
+    }
+    return sf_table_duration (snapfleet_int (object, key), buf, size);
 }
 
 void
@@ -187,8 +237,10 @@ main (int argc, char *argv [])
     const char *name = argv [optind];
     for (const snapfleet_cmd_t *cmd = snapfleet_cmds; cmd->name; cmd++)
         if (streq (cmd->name, name)) {
+            app.slots = (const char **) zmalloc ((size_t) argc * sizeof (char *));
             rc = cmd->run (&app, cmd, argc - optind, argv + optind);
             sf_cli_destroy (&app.cli);
+            free (app.slots);
             return rc;
         }
     return snapfleet_usage_error (NULL, "unknown command '%s'", name);

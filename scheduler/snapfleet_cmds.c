@@ -9,41 +9,12 @@
 */
 #include "snapfleet.h"
 
-//  Options any command may take; each command lists the ones it accepts
-typedef struct {
-    const char *node;           //  instances --node
-    const char *instance;       //  snapshot --instance
-    const char *strategy;       //  snapshot --strategy
-    bool wait;                  //  snapshot --wait
-    int wait_ms;                //  snapshot --timeout, 0 = no limit
-    bool help;
-    int first;                  //  Index of the first positional argument
-} opts_t;
-
-//  Polling interval of snapshot --wait
+//  Polling interval of snapshot --wait for one job
 #define WAIT_POLL_MS 150
 
-//  --------------------------------------------------------------------------
-//  Small helpers
-
-static const char *
-s_str (json_t *object, const char *key)
-{
-    const char *text = json_string_value (json_object_get (object, key));
-    return text? text: "";
-}
-
-static int64_t
-s_int (json_t *object, const char *key)
-{
-    return json_integer_value (json_object_get (object, key));
-}
-
-static const char *
-s_size (json_t *object, const char *key, char *buf, size_t size)
-{
-    return sf_format_size ((uint64_t) s_int (object, key), buf, size);
-}
+#define s_str snapfleet_str
+#define s_int snapfleet_int
+#define s_size snapfleet_size
 
 static const char *
 s_ms (json_t *object, const char *key, char *buf, size_t size)
@@ -51,24 +22,42 @@ s_ms (json_t *object, const char *key, char *buf, size_t size)
     return sf_table_duration (s_int (object, key), buf, size);
 }
 
+//  --------------------------------------------------------------------------
+//  Options
+
+//  Long options; the codes are what snapfleet_cmd_t.options lists
+static const struct option s_options [] = {
+    { "format", required_argument, NULL, 'f' },
+    { "timeout", required_argument, NULL, 't' },
+    { "help", no_argument, NULL, 'h' },
+    { "node", required_argument, NULL, 'n' },
+    { "instance", required_argument, NULL, 'i' },
+    { "wait", no_argument, NULL, 'w' },
+    { "strategy", required_argument, NULL, 's' },
+    { "all", no_argument, NULL, 'a' },
+    { "tag", required_argument, NULL, 'g' },
+    { "priority", required_argument, NULL, 'p' },
+    { "deadline", required_argument, NULL, 'd' },
+    { "window", required_argument, NULL, 'W' },
+    { "calendar", required_argument, NULL, 'c' },
+    { "keep-last", required_argument, NULL, 'L' },
+    { "keep-daily", required_argument, NULL, 'D' },
+    { "keep-weekly", required_argument, NULL, 'K' },
+    { "keep-monthly", required_argument, NULL, 'M' },
+    { "jobs", no_argument, NULL, 'j' },
+    { NULL, 0, NULL, 0 }
+};
+
 static int
-s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv, opts_t *opts)
+s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
+         snapfleet_opts_t *opts)
 {
-    static const struct option options [] = {
-        { "format", required_argument, NULL, 'f' },
-        { "timeout", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },
-        { "node", required_argument, NULL, 'n' },
-        { "instance", required_argument, NULL, 'i' },
-        { "wait", no_argument, NULL, 'w' },
-        { "strategy", required_argument, NULL, 's' },
-        { NULL, 0, NULL, 0 }
-    };
     memset (opts, 0, sizeof (*opts));
+    opts->select.instances = app->slots;
     optind = 0;                 //  GNU getopt: start over on the command's argv
     opterr = 0;
     int opt, index = -1;
-    while ((opt = getopt_long (argc, argv, ":hf:", options, &index)) != -1) {
+    while ((opt = getopt_long (argc, argv, ":hf:", s_options, &index)) != -1) {
         if (opt == ':')
             return snapfleet_usage_error (cmd, "option '%s' needs a value", argv [optind - 1]);
         if (opt == '?')
@@ -76,40 +65,43 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv, op
                                           argv [optind - 1], cmd->name);
         if (!strchr (cmd->options, opt))
             return snapfleet_usage_error (cmd, "option '--%s' does not apply to '%s'",
-                                          options [index].name, cmd->name);
-        if (opt == 'h')
-            opts->help = true;
-        else
-        if (opt == 'f' && snapfleet_parse_format (app, optarg))
-            return SF_CLI_USAGE;
-        else
-        if (opt == 't' && snapfleet_parse_seconds ("--timeout", optarg,
-                                                   streq (cmd->name, "snapshot")
-                                                   ? &opts->wait_ms: &app->timeout_ms))
-            return SF_CLI_USAGE;
-        else
-        if (opt == 'n')
-            opts->node = optarg;
-        else
-        if (opt == 'i')
-            opts->instance = optarg;
-        else
-        if (opt == 'w')
-            opts->wait = true;
-        else
-        if (opt == 's')
-            opts->strategy = optarg;
+                                          s_options [index].name, cmd->name);
+        sf_cli_args_t *select = &opts->select;
+        switch (opt) {
+            case 'h': opts->help = true; break;
+            case 'f':
+                if (snapfleet_parse_format (app, optarg))
+                    return SF_CLI_USAGE;
+                break;
+            case 't':
+                if (snapfleet_parse_seconds ("--timeout", optarg, streq (cmd->name, "snapshot")
+                                             ? &opts->wait_ms: &app->timeout_ms))
+                    return SF_CLI_USAGE;
+                break;
+            case 'n': select->node = optarg; break;
+            case 'i': select->instances [select->instance_count++] = optarg; break;
+            case 'w': opts->wait = true; break;
+            case 's': select->strategy = optarg; break;
+            case 'a': select->all = true; break;
+            case 'g': select->tag = optarg; break;
+            case 'p': select->priority = optarg; break;
+            case 'd': select->deadline = optarg; break;
+            case 'W': select->window = optarg; break;
+            case 'c': opts->calendar = optarg; break;
+            case 'L': select->keep [0] = optarg; break;
+            case 'D': select->keep [1] = optarg; break;
+            case 'K': select->keep [2] = optarg; break;
+            case 'M': select->keep [3] = optarg; break;
+            case 'j': opts->jobs = true; break;
+        }
     }
     opts->first = optind;
     return SF_CLI_OK;
 }
 
-//  Parse options; print the command's help if asked. Returns -1 when the
-//  command is done (exit status in *rc), 0 to go on.
-
-static int
-s_start (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
-         int positionals, opts_t *opts, int *rc)
+int
+snapfleet_start (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
+                 int positionals, snapfleet_opts_t *opts, int *rc)
 {
     *rc = s_parse (app, cmd, argc, argv, opts);
     if (*rc)
@@ -126,11 +118,12 @@ s_start (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
     return 0;
 }
 
-//  Send {"cmd": name, key: value} and return the reply in *reply_p
+#define s_start snapfleet_start
+#define s_request snapfleet_request
 
-static int
-s_request (snapfleet_t *app, const char *name, const char *key, const char *value,
-           json_t **reply_p)
+int
+snapfleet_request (snapfleet_t *app, const char *name, const char *key, const char *value,
+                   json_t **reply_p)
 {
     json_t *request = json_pack ("{s:s}", "cmd", name);
     if (key && value)
@@ -138,6 +131,17 @@ s_request (snapfleet_t *app, const char *name, const char *key, const char *valu
     int rc = snapfleet_call (app, request, reply_p);
     json_decref (request);
     return rc;
+}
+
+json_t *
+snapfleet_select_request (const snapfleet_cmd_t *cmd, const char *name,
+                          const snapfleet_opts_t *opts)
+{
+    sf_err_t err = SF_ERR_INIT;
+    json_t *request = sf_cli_select_request (name, &opts->select, sf_time_now_ms (), &err);
+    if (!request)
+        snapfleet_usage_error (cmd, "%s", err.text);
+    return request;
 }
 
 //  Print {"key": reply[key]} as JSON
@@ -173,7 +177,7 @@ s_print_nodes (json_t *nodes)
 static int
 s_cmd_nodes (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
-    opts_t opts;
+    snapfleet_opts_t opts;
     json_t *reply = NULL;
     int rc;
     if (s_start (app, cmd, argc, argv, 0, &opts, &rc)
@@ -215,11 +219,11 @@ s_print_instances (json_t *instances)
 static int
 s_cmd_instances (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
-    opts_t opts;
+    snapfleet_opts_t opts;
     json_t *reply = NULL;
     int rc;
     if (s_start (app, cmd, argc, argv, 0, &opts, &rc)
-    ||  (rc = s_request (app, "instances", "node", opts.node, &reply)))
+    ||  (rc = s_request (app, "instances", "node", opts.select.node, &reply)))
         return rc;
     if (app->json)
         s_print_payload (reply, "instances");
@@ -253,7 +257,7 @@ s_print_images (json_t *images)
 static int
 s_cmd_images (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
-    opts_t opts;
+    snapfleet_opts_t opts;
     json_t *reply = NULL;
     int rc;
     if (s_start (app, cmd, argc, argv, 0, &opts, &rc)
@@ -294,7 +298,7 @@ s_print_jobs (json_t *jobs)
 static int
 s_cmd_jobs (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
-    opts_t opts;
+    snapfleet_opts_t opts;
     json_t *reply = NULL;
     int rc;
     if (s_start (app, cmd, argc, argv, 0, &opts, &rc)
@@ -376,7 +380,7 @@ s_print_job (json_t *job)
 static int
 s_cmd_job (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
-    opts_t opts;
+    snapfleet_opts_t opts;
     json_t *reply = NULL;
     int rc;
     if (s_start (app, cmd, argc, argv, -1, &opts, &rc))
@@ -443,16 +447,20 @@ s_wait (snapfleet_t *app, json_t **job_p, int wait_ms)
 static int
 s_cmd_snapshot (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
-    opts_t opts;
+    snapfleet_opts_t opts;
     json_t *reply = NULL;
     int rc;
     if (s_start (app, cmd, argc, argv, 0, &opts, &rc))
         return rc;
-    if (!opts.instance)
-        return snapfleet_usage_error (cmd, "'snapshot' needs --instance NAME|UUID");
-    json_t *request = json_pack ("{s:s, s:s}", "cmd", "snapshot", "instance", opts.instance);
-    if (opts.strategy)
-        json_object_set_new (request, "strategy", json_string (opts.strategy));
+    //  One instance and nothing only a bulk has: one job, as always
+    const sf_cli_args_t *select = &opts.select;
+    if (select->instance_count != 1 || select->node || select->all || select->tag
+    ||  select->priority || select->deadline || select->window)
+        return snapfleet_snapshot_bulk (app, cmd, &opts);
+    json_t *request = json_pack ("{s:s, s:s}", "cmd", "snapshot", "instance",
+                                 select->instances [0]);
+    if (select->strategy)
+        json_object_set_new (request, "strategy", json_string (select->strategy));
     rc = snapfleet_call (app, request, &reply);
     json_decref (request);
     if (rc)
@@ -504,11 +512,13 @@ const snapfleet_cmd_t snapfleet_cmds [] = {
       "  --node N              only the instances of node N\n"
       FORMAT_HELP TIMEOUT_HELP HELP_HELP, "fthn", s_cmd_instances },
     { "snapshot",
-      "snapshot --instance NAME|UUID [--strategy S] [--wait] [--timeout SECS]",
-      "snapshot one instance",
-      "Snapshot one instance. The scheduler picks the strategy from the instance's\n"
-      "storage class and state, records a job and sends it to the instance's node.\n"
-      "Prints the new job, or with --wait the finished job.\n\n"
+      "snapshot (--instance NAME|UUID ... | --node N | --all | --tag KEY=VALUE)\n"
+      "      [--strategy S] [--priority P] [--deadline TIME]\n"
+      "      [--window DURATION] [--wait] [--timeout SECS]",
+      "snapshot one instance, or many as a bulk",
+      "Snapshot one instance, or a set of instances as one bulk. The scheduler picks\n"
+      "each instance's strategy from its storage class and state, records a job and\n"
+      "sends it to the instance's node when the fleet's limits allow.\n\n"
       "  storage class   running or paused   shut off\n"
       "  file            file-cold           offline\n"
       "  rbd             rbd                 offline\n"
@@ -519,19 +529,103 @@ const snapfleet_cmd_t snapfleet_cmds [] = {
       "mixed covers RBD and file disks in one freeze or pause. offline converts\n"
       "(or snapshots) the disks of a shut-off guest directly. rbd and mixed need a\n"
       "worker with Ceph configured ([storage.rbd] in worker.conf).\n\n"
-      "  --instance NAME|UUID  the instance; a name found on several nodes is\n"
-      "                        refused, give the uuid then\n"
+      "One --instance (and no --priority, --deadline or --window) makes one job:\n"
+      "prints the new job, or with --wait the finished job. Anything else makes a\n"
+      "bulk: one job per selected instance, ordered by priority, then deadline.\n"
+      "An instance that cannot be snapshotted (node down, busy, no strategy) gets\n"
+      "a job that fails at once with the reason. Prints the bulk; exit 1 if a job\n"
+      "failed at once. With --wait, on a terminal: a progress bar redrawn in place\n"
+      "  [#####...............] 12/40 done, 1 failed, 0 skipped  3.2 GiB  41.0 MiB/s  ETA 1m20s\n"
+      "then a summary line and the failures; off a terminal, or with --format json:\n"
+      "one JSON object per line: {\"event\":\"progress\",...} when a count changes,\n"
+      "{\"event\":\"job\",...} when a job ends, {\"event\":\"done\",\"bulk\":{...}} at\n"
+      "the end. Exit 0 if every job is done, 1 if any failed or was skipped.\n\n"
+      "Selectors (one kind):\n"
+      "  --instance NAME|UUID  the instance; repeat for several; a name found on\n"
+      "                        several nodes is refused, give the uuid then\n"
+      "  --node N              every instance of node N\n"
+      "  --all                 every instance the scheduler knows\n"
+      "  --tag KEY=VALUE       every instance with that tag (<sf:tag> in the domain\n"
+      "                        metadata)\n"
+      "Options:\n"
       "  --strategy S          insist on strategy S (file-cold, rbd, mixed,\n"
       "                        offline): refused, with no job, if S does not fit\n"
       "                        the instance's storage class and state per the\n"
       "                        table above or its node's worker cannot run it\n"
-      "  --wait                wait until the job is done or failed and print it;\n"
-      "                        exit 1 if it failed\n"
-      "  --timeout SECS        with --wait: give up after SECS seconds with exit 75\n"
-      "                        (the job goes on); default: no limit. Each request\n"
-      "                        to the scheduler waits as long as the global\n"
-      "                        --timeout (before the command; default 5)\n"
-      FORMAT_HELP HELP_HELP, "fthiws", s_cmd_snapshot },
+      "  --priority P          bulk priority, an integer; higher goes first\n"
+      "                        (default 0)\n"
+      "  --deadline TIME       when the bulk should be over; jobs predicted to\n"
+      "                        end later are reported late. TIME: +30m, +2h (from\n"
+      "                        now), 2026-11-25T22:00[:SS] (local time; UTC with a\n"
+      "                        trailing Z), 22:00 (today, or tomorrow if past) or\n"
+      "                        epoch seconds\n"
+      "  --window DURATION     the jobs must end within DURATION from now (90m,\n"
+      "                        2h); a job whose estimate overruns it does not\n"
+      "                        start and is recorded as skipped with the reason\n"
+      "  --wait                wait until the job or every job of the bulk ended\n"
+      "                        and print it; exit 1 if any failed or was skipped\n"
+      "  --timeout SECS        with --wait: give up after SECS seconds (or a\n"
+      "                        duration: 90s, 2h) with exit 75 (the jobs go on);\n"
+      "                        default: no limit. Each request to the scheduler\n"
+      "                        waits as long as the global --timeout (before the\n"
+      "                        command; default 5)\n"
+      FORMAT_HELP HELP_HELP, "fthinwsagpdW", s_cmd_snapshot },
+    { "bulk", "bulk show ID [--jobs]", "show one bulk: progress, then failures with reasons",
+      "Show one bulk: state, schedule, priority, deadline and window end, job counts\n"
+      "(done, failed, skipped, running, queued), bytes stored and the estimated\n"
+      "total, throughput, ETA, then the jobs that failed or were skipped with their\n"
+      "reasons. JSON: the bulk with every job.\n\n"
+      "  --jobs                list every job of the bulk, not only the failures\n"
+      FORMAT_HELP TIMEOUT_HELP HELP_HELP, "fthj", snapfleet_cmd_bulk },
+    { "bulks", "bulks", "list bulks with their progress",
+      "List the bulks, oldest first: state, the schedule that made it (if any),\n"
+      "creation time, job counts and bytes stored.\n\n"
+      FORMAT_HELP TIMEOUT_HELP HELP_HELP, "fth", snapfleet_cmd_bulks },
+    { "plan",
+      "plan (--instance NAME|UUID ... | --node N | --all | --tag KEY=VALUE)\n"
+      "      [--strategy S] [--priority P] [--deadline TIME]\n"
+      "      [--window DURATION] [--jobs]",
+      "dry run of a bulk: predicted makespan, late and skipped jobs",
+      "Plan a bulk without starting anything: the scheduler simulates it under the\n"
+      "fleet's limits (pause and upload slots, bandwidth, scratch space), with job\n"
+      "durations estimated from disk sizes, strategies and the throughput measured\n"
+      "on earlier jobs. Prints the predicted makespan, its lower bound (the\n"
+      "largest of total upload bytes / bandwidth, total pause time / max_paused,\n"
+      "and each node's own bound), and the jobs that would end after the deadline\n"
+      "(late) or would overrun the window (skipped), with the reasons. Exit 0.\n"
+      "Selectors and options as for 'snapshot'.\n\n"
+      "  --jobs                list every planned job, not only late and skipped\n"
+      "                        ones\n"
+      FORMAT_HELP TIMEOUT_HELP HELP_HELP, "fthinsagpdWj", snapfleet_cmd_plan },
+    { "schedule",
+      "schedule (add NAME --calendar EXPR SELECTOR [OPTIONS] | list | rm NAME)",
+      "add, list or remove scheduled bulk snapshots",
+      "Schedules make a bulk of the selected instances at each time the calendar\n"
+      "expression names, then prune their images by the keep-* rules.\n\n"
+      "  schedule add NAME --calendar EXPR SELECTOR [--strategy S] [--priority P]\n"
+      "      [--window DURATION] [--keep-last N] [--keep-daily N] [--keep-weekly N]\n"
+      "      [--keep-monthly N]\n"
+      "                        add a schedule (NAME: letters, digits, . _ : -)\n"
+      "  schedule list         list schedules with their next and last runs\n"
+      "  schedule rm NAME      remove a schedule (its images stay)\n\n"
+      "  --calendar EXPR       when to run, in systemd's OnCalendar syntax (see\n"
+      "                        systemd.time(7)): 'daily', 'Mon..Fri 22:00',\n"
+      "                        '*-*-* 02:30:00', 'Sat *-*-1..7 03:00'. A run\n"
+      "                        missed while the scheduler was down is made up\n"
+      "                        once when it starts again\n"
+      "  SELECTOR              the instances, as for 'snapshot': --instance\n"
+      "                        NAME|UUID (repeatable), --node N, --all or\n"
+      "                        --tag KEY=VALUE\n"
+      "  --strategy S, --priority P   as for 'snapshot'\n"
+      "  --window DURATION     each run's jobs must end within DURATION of its\n"
+      "                        start; jobs that would overrun are skipped\n"
+      "  --keep-last N         keep the images of the last N successful runs\n"
+      "  --keep-daily N        ... the last run of each of the last N days\n"
+      "  --keep-weekly N       ... the last run of each of the last N weeks\n"
+      "  --keep-monthly N      ... the last run of each of the last N months\n"
+      "                        (an image any rule keeps stays; no keep-* option:\n"
+      "                        nothing is pruned)\n"
+      FORMAT_HELP TIMEOUT_HELP HELP_HELP, "fthinsagpWcLDKM", snapfleet_cmd_schedule },
     { "jobs", "jobs", "list all jobs",
       "List all jobs, oldest first: instance, node, state, phase, strategy, pause,\n"
       "size and error.\n\n"

@@ -1,0 +1,166 @@
+/*  =========================================================================
+    snapfleet_schedule - the CLI's schedule commands: schedule add, list, rm
+    =========================================================================
+*/
+#include "snapfleet.h"
+
+#define s_str snapfleet_str
+#define s_int snapfleet_int
+
+//  A schedule's selector for people: "all", "node=n1", "tag=tier=gold",
+//  "instances=web1,web2"
+
+static void
+s_add_select (sf_table_t *table, json_t *select)
+{
+    if (json_is_true (json_object_get (select, "all")))
+        sf_table_add (table, "all");
+    else
+    if (json_is_string (json_object_get (select, "node")))
+        sf_table_addf (table, "node=%s", s_str (select, "node"));
+    else
+    if (json_is_string (json_object_get (select, "tag")))
+        sf_table_addf (table, "tag=%s", s_str (select, "tag"));
+    else {
+        char *text = strdup ("instances=");
+        size_t index;
+        json_t *name;
+        json_array_foreach (json_object_get (select, "instances"), index, name) {
+            char *longer = zsys_sprintf ("%s%s%s", text, index? ",": "",
+                                         json_string_value (name)? json_string_value (name): "");
+            free (text);
+            text = longer;
+        }
+        sf_table_add (table, text);
+        free (text);
+    }
+}
+
+//  "last=3 daily=7", or "-" if nothing is pruned
+
+static void
+s_add_keep (sf_table_t *table, json_t *keep)
+{
+    static const char *rules [] = { "last", "daily", "weekly", "monthly", NULL };
+    char text [128] = "";
+    size_t used = 0;
+    for (const char **rule = rules; *rule; rule++)
+        if (json_integer_value (json_object_get (keep, *rule)) > 0)
+            used += snprintf (text + used, sizeof (text) - used, "%s%s=%" PRId64,
+                              used? " ": "", *rule, s_int (keep, *rule));
+    sf_table_add (table, text);
+}
+
+static void
+s_print_schedules (json_t *schedules)
+{
+    sf_table_t *table = sf_table_new (
+        "NAME|CALENDAR|SELECT|STRATEGY|>PRIORITY|>WINDOW|KEEP|NEXT RUN|LAST RUN|LAST BULK");
+    size_t index;
+    json_t *schedule;
+    json_array_foreach (schedules, index, schedule) {
+        char window [32], next [32], last [32];
+        sf_table_add (table, s_str (schedule, "name"));
+        sf_table_add (table, s_str (schedule, "calendar"));
+        s_add_select (table, json_object_get (schedule, "select"));
+        sf_table_add (table, s_str (schedule, "strategy"));
+        sf_table_addf (table, "%" PRId64, s_int (schedule, "priority"));
+        sf_table_add (table, json_integer_value (json_object_get (schedule, "window_ms"))
+                      ? snapfleet_ms (schedule, "window_ms", window, sizeof (window)): "-");
+        s_add_keep (table, json_object_get (schedule, "keep"));
+        sf_table_add (table, snapfleet_when (schedule, "next_run", next, sizeof (next)));
+        sf_table_add (table, snapfleet_when (schedule, "last_run", last, sizeof (last)));
+        sf_table_add (table, s_str (schedule, "last_bulk"));
+    }
+    sf_table_print (table, stdout);
+    sf_table_destroy (&table);
+}
+
+static int
+s_schedule_add (snapfleet_t *app, const snapfleet_cmd_t *cmd, const char *name,
+                const snapfleet_opts_t *opts)
+{
+    if (!opts->calendar)
+        return snapfleet_usage_error (cmd, "'schedule add' needs --calendar EXPR");
+    if (!sf_name_is_safe (name))
+        return snapfleet_usage_error (cmd, "schedule name '%s' must be 1 to 128 letters, "
+                                      "digits, '.', '_', ':' or '-', not starting with '.' "
+                                      "or '-'", name);
+    json_t *request = snapfleet_select_request (cmd, "schedule_add", opts);
+    if (!request)
+        return SF_CLI_USAGE;
+    json_object_set_new (request, "name", json_string (name));
+    json_object_set_new (request, "calendar", json_string (opts->calendar));
+    json_t *reply = NULL;
+    int rc = snapfleet_call (app, request, &reply);
+    json_decref (request);
+    if (rc)
+        return rc;
+    json_t *schedule = json_object_get (reply, "schedule");
+    if (app->json)
+        snapfleet_print_json (schedule);
+    else {
+        char next [32];
+        printf ("schedule %s added: '%s' (%s), next run %s\n", s_str (schedule, "name"),
+                s_str (schedule, "calendar"), s_str (schedule, "normalized"),
+                snapfleet_when (schedule, "next_run", next, sizeof (next)));
+    }
+    json_decref (reply);
+    return SF_CLI_OK;
+}
+
+int
+snapfleet_cmd_schedule (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
+{
+    snapfleet_opts_t opts;
+    json_t *reply = NULL;
+    int rc;
+    if (snapfleet_start (app, cmd, argc, argv, -1, &opts, &rc))
+        return rc;
+    int count = argc - opts.first;
+    const char *verb = count? argv [opts.first]: "";
+    const char *name = count > 1? argv [opts.first + 1]: NULL;
+    bool selected = opts.select.instance_count || opts.select.node || opts.select.all
+                 || opts.select.tag || opts.select.strategy || opts.select.priority
+                 || opts.select.window || opts.calendar || opts.select.keep [0]
+                 || opts.select.keep [1] || opts.select.keep [2] || opts.select.keep [3];
+    if (streq (verb, "add")) {
+        if (count != 2)
+            return snapfleet_usage_error (cmd, "'schedule add' takes one schedule name");
+        return s_schedule_add (app, cmd, name, &opts);
+    }
+    if (!streq (verb, "list") && !streq (verb, "rm"))
+        return snapfleet_usage_error (cmd, "'schedule' needs a subcommand: add, list or rm");
+    if (selected)
+        return snapfleet_usage_error (cmd, "'schedule %s' takes no selector or schedule "
+                                      "option", verb);
+    if (streq (verb, "list")) {
+        if (count != 1)
+            return snapfleet_usage_error (cmd, "'schedule list' takes no arguments");
+        if ((rc = snapfleet_request (app, "schedule_list", NULL, NULL, &reply)))
+            return rc;
+        if (app->json) {
+            json_t *payload = json_pack ("{s:O}", "schedules",
+                                         json_object_get (reply, "schedules"));
+            snapfleet_print_json (payload);
+            json_decref (payload);
+        }
+        else
+            s_print_schedules (json_object_get (reply, "schedules"));
+        json_decref (reply);
+        return SF_CLI_OK;
+    }
+    if (count != 2)
+        return snapfleet_usage_error (cmd, "'schedule rm' takes one schedule name");
+    if ((rc = snapfleet_request (app, "schedule_rm", "name", name, &reply)))
+        return rc;
+    if (app->json) {
+        json_t *payload = json_pack ("{s:O}", "removed", json_object_get (reply, "removed"));
+        snapfleet_print_json (payload);
+        json_decref (payload);
+    }
+    else
+        printf ("schedule %s removed\n", s_str (reply, "removed"));
+    json_decref (reply);
+    return SF_CLI_OK;
+}
