@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 #  bench/scale-bench.sh: the scheduler at fleet scale, against a SIMULATED
 #  hypervisor backend (bench/sf_simfleet: one process, N simulated worker
 #  nodes, each with its own ZeroMQ connection; sizes and durations scaled
@@ -45,7 +46,7 @@ SCENARIOS=ab
 OUT=$bench_dir/out
 PERF=0
 SEED=1
-LIMITS_B=${LIMITS_B:-max_paused=50 max_paused_per_node=2 max_snap_ops=8 max_uploads=100 max_uploads_per_node=2 bandwidth=16G bandwidth_per_node=400M bandwidth_per_store=2G}
+LIMITS_B=${LIMITS_B:-max_paused=50 max_paused_per_node=2 max_snap_ops=4 max_uploads=100 max_uploads_per_node=2 bandwidth=24G bandwidth_per_node=400M bandwidth_per_store=3G}
 MAX_JOBS_B=${MAX_JOBS_B:-4}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-120}
 usage () { sed -n '/^#  Usage:/,/^#  default 120)/p' "$0" | sed 's/^#  \{0,1\}//'; }

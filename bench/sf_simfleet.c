@@ -75,6 +75,7 @@ typedef struct {
     double disk_min_bps, disk_max_bps;  //  node disk rate range
     double rbd_snap_us;             //  pause of an RBD snapshot, scaled
     bool rbd_export;
+    bool dry_run;                   //  only the model's totals and bound
     const char *timeline;
     const char *summary;
     const char *status;
@@ -633,6 +634,37 @@ s_upload_start (sim_t *self, sim_job_t *job)
 //  --------------------------------------------------------------------------
 //  Jobs
 
+//  Add a finished job to the totals of the lower bound
+
+static void
+s_account (sim_t *self, const sim_job_t *job)
+{
+    sim_node_t *node = job->node;
+    double best = s_best_rate (self, node);
+    double upload_us = job->bytes? (double) job->bytes / best * 1e6: 0;
+    double job_us = (double) (job->pause_us + (job->pausing? 0: job->convert_us)) + upload_us;
+    node->pause_us_sum += job->pausing? (double) job->pause_us: 0;
+    node->upload_bytes += (double) job->bytes;
+    node->upload_us_min += upload_us;
+    node->job_us_min += job_us;
+    if (job_us > node->job_us_max)
+        node->job_us_max = job_us;
+    node->jobs_done++;
+    sim_scope_t *store = &self->stores [node->store_index];
+    store->upload_bytes += (double) job->bytes;
+    store->upload_us_min += upload_us;
+    if (job->snap_op)
+        self->clusters [node->cluster_index].pause_us_sum += (double) job->pause_us;
+    self->pause_us_sum += job->pausing? (double) job->pause_us: 0;
+    self->upload_bytes += (double) job->bytes;
+    self->upload_us_min += upload_us;
+    if (job_us > self->job_us_max)
+        self->job_us_max = job_us;
+    self->bytes_by_kind [job->kind] += job->bytes;
+    self->jobs_by_kind [job->kind]++;
+}
+
+
 static void
 s_job_finish (sim_t *self, sim_job_t *job, bool ok, int code, const char *text)
 {
@@ -686,30 +718,8 @@ s_job_finish (sim_t *self, sim_job_t *job, bool ok, int code, const char *text)
     node->running--;
     node->scratch_used -= job->scratch;
     //  Totals for the lower bound, from what the job really did
-    if (ok) {
-        double best = s_best_rate (self, node);
-        double upload_us = job->bytes? (double) job->bytes / best * 1e6: 0;
-        double job_us = (double) (job->pause_us + (job->pausing? 0: job->convert_us)) + upload_us;
-        node->pause_us_sum += job->pausing? (double) job->pause_us: 0;
-        node->upload_bytes += (double) job->bytes;
-        node->upload_us_min += upload_us;
-        node->job_us_min += job_us;
-        if (job_us > node->job_us_max)
-            node->job_us_max = job_us;
-        node->jobs_done++;
-        sim_scope_t *store = &self->stores [node->store_index];
-        store->upload_bytes += (double) job->bytes;
-        store->upload_us_min += upload_us;
-        if (job->snap_op)
-            self->clusters [node->cluster_index].pause_us_sum += (double) job->pause_us;
-        self->pause_us_sum += job->pausing? (double) job->pause_us: 0;
-        self->upload_bytes += (double) job->bytes;
-        self->upload_us_min += upload_us;
-        if (job_us > self->job_us_max)
-            self->job_us_max = job_us;
-        self->bytes_by_kind [job->kind] += job->bytes;
-        self->jobs_by_kind [job->kind]++;
-    }
+    if (ok)
+        s_account (self, job);
     zhashx_delete (self->jobs_by_id, job->id);
     self->jobs [job->index] = NULL;
     free (job);
@@ -775,6 +785,46 @@ s_upload_end (sim_t *self, sim_job_t *job)
                   (uint64_t) ((self->now - job->t_upload) / 1000), job->bytes);
     job->phase = P_DONE;
     s_job_finish (self, job, true, 0, NULL);
+}
+
+//  What a job of this kind does with this instance: pause, convert, bytes
+
+static void
+s_job_model (const sim_t *self, sim_node_t *node, const sim_instance_t *inst, int kind,
+             sim_job_t *job)
+{
+    sim_sizes_t sizes;
+    s_instance_sizes (inst, &sizes);
+    job->node = node;
+    job->kind = kind;
+    job->n_images = sizes.n_disks;
+    double convert_bps = self->opt.convert_bps;
+    uint64_t file = sizes.file_alloc, rbd = sizes.rbd_alloc;
+    switch (kind) {
+        case K_FILE_COLD:
+            job->pausing = true;
+            job->bytes = file + rbd;
+            job->convert_us = (int64_t) ((double) job->bytes / convert_bps * 1e6);
+            job->pause_us = job->convert_us;
+            break;
+        case K_RBD:
+            job->pausing = job->snap_op = true;
+            job->pause_us = (int64_t) self->opt.rbd_snap_us;
+            job->bytes = self->opt.rbd_export? rbd: 0;
+            job->n_images = 1;
+            break;
+        case K_MIXED:
+            job->pausing = job->snap_op = true;
+            job->bytes = file + (self->opt.rbd_export? rbd: 0);
+            job->convert_us = (int64_t) ((double) file / convert_bps * 1e6);
+            job->pause_us = (int64_t) self->opt.rbd_snap_us + job->convert_us;
+            break;
+        default:
+            job->bytes = file + rbd;
+            job->convert_us = (int64_t) ((double) job->bytes / convert_bps * 1e6);
+            break;
+    }
+    job->scratch = job->bytes;
 }
 
 static int
@@ -845,43 +895,12 @@ s_on_assign (sim_t *self, sim_node_t *node, const sf_job_assign_t *assign)
         s_refuse (self, node, assign, SF_ENOENT, "no such instance on this simulated node");
         return;
     }
-    sim_sizes_t sizes;
-    s_instance_sizes (&inst, &sizes);
     sim_job_t *job = (sim_job_t *) zmalloc (sizeof (sim_job_t));
     snprintf (job->id, sizeof (job->id), "%s", assign->job_id);
     job->attempt = assign->attempt;
-    job->node = node;
-    job->kind = kind;
     job->wait_grant = assign->wait_upload_grant;
     job->t_assign = self->now;
-    job->n_images = sizes.n_disks;
-    double convert_bps = self->opt.convert_bps;
-    uint64_t file = sizes.file_alloc, rbd = sizes.rbd_alloc;
-    switch (kind) {
-        case K_FILE_COLD:
-            job->pausing = true;
-            job->bytes = file + rbd;
-            job->convert_us = (int64_t) ((double) job->bytes / convert_bps * 1e6);
-            job->pause_us = job->convert_us;
-            break;
-        case K_RBD:
-            job->pausing = job->snap_op = true;
-            job->pause_us = (int64_t) self->opt.rbd_snap_us;
-            job->bytes = self->opt.rbd_export? rbd: 0;
-            job->n_images = 1;
-            break;
-        case K_MIXED:
-            job->pausing = job->snap_op = true;
-            job->bytes = file + (self->opt.rbd_export? rbd: 0);
-            job->convert_us = (int64_t) ((double) file / convert_bps * 1e6);
-            job->pause_us = (int64_t) self->opt.rbd_snap_us + job->convert_us;
-            break;
-        default:
-            job->bytes = file + rbd;
-            job->convert_us = (int64_t) ((double) job->bytes / convert_bps * 1e6);
-            break;
-    }
-    job->scratch = job->bytes;
+    s_job_model (self, node, &inst, kind, job);
     if (self->n_jobs == self->cap_jobs) {
         self->cap_jobs = self->cap_jobs? self->cap_jobs * 2: 4096;
         self->jobs = (sim_job_t **) realloc (self->jobs, self->cap_jobs * sizeof (sim_job_t *));
@@ -1212,14 +1231,16 @@ s_usage (FILE *out)
         "      --seed S             seed of the sizes and the mix (1)\n"
         "      --max-jobs J         Hello.max_jobs (4)\n"
         "      --scratch SIZE       scratch per node, scaled (2G = 2 TiB modelled)\n"
-        "      --convert-rate SIZE  per-job convert rate per second (400M)\n"
+        "      --convert-rate SIZE  per-job convert rate per second (800M)\n"
         "      --disk-rate MIN:MAX  node disk rate per second, drawn per node (400M:1G)\n"
         "      --rbd-snap MS        pause of an RBD snapshot, scaled ms (1)\n"
         "      --rbd-export         rbd jobs upload their disks (default: clone, no upload)\n"
         "      --limits K=V,...     the scheduler's [limits] (for the lower bound)\n"
         "      --timeline FILE      CSV: t_ms,paused,uploads,bw_bps,granted_bps\n"
         "      --summary FILE       JSON summary at exit (default: stdout)\n"
-        "      --status FILE        JSON progress, rewritten twice a second\n");
+        "      --status FILE        JSON progress, rewritten twice a second\n"
+        "      --dry-run            connect nothing: the totals and the lower bound of\n"
+        "                           snapshotting every instance once\n");
 }
 
 static int
@@ -1290,6 +1311,7 @@ s_parse_args (options_t *o, int argc, char *argv [])
         { "timeline", required_argument, NULL, 11 },
         { "summary", required_argument, NULL, 12 },
         { "status", required_argument, NULL, 13 },
+        { "dry-run", no_argument, NULL, 14 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -1331,11 +1353,12 @@ s_parse_args (options_t *o, int argc, char *argv [])
             case 11: o->timeline = optarg; break;
             case 12: o->summary = optarg; break;
             case 13: o->status = optarg; break;
+            case 14: o->dry_run = true; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
     }
-    if (!o->endpoint || o->nodes < 1 || o->instances < 1 || o->stores < 1
+    if ((!o->endpoint && !o->dry_run) || o->nodes < 1 || o->instances < 1 || o->stores < 1
     ||  o->clusters < 1 || o->max_jobs < 1 || o->convert_bps <= 0 || o->disk_min_bps <= 0
     ||  o->disk_max_bps < o->disk_min_bps || optind < argc) {
         fprintf (stderr, "sf_simfleet: bad or missing arguments\n");
@@ -1389,13 +1412,16 @@ s_setup (sim_t *self)
         sim_node_t *node = &self->nodes [i];
         node->index = i;
         snprintf (node->name, sizeof (node->name), "sim-%04d", i + 1);
-        node->store_index = i % o->stores;
+        //  Stores by blocks of nodes, so each gets its share of nodes without Ceph
+        node->store_index = (int) ((int64_t) i * o->stores / o->nodes);
         snprintf (node->store, sizeof (node->store), "sim-store-%02d", node->store_index + 1);
         node->cluster_index = i % 5 == 4? -1: (i / 5 * 4 + i % 5) % o->clusters;
         node->cluster = node->cluster_index < 0? "": self->fsids [node->cluster_index];
         rng_t rng = s_rng_for (o->seed, 0xD15C, (uint64_t) i);
         node->disk_bps = o->disk_min_bps + (o->disk_max_bps - o->disk_min_bps) * s_rng_unit (&rng);
         node->heartbeat_us = 1000000;
+        if (o->dry_run)
+            continue;
         node->sock = zsock_new (ZMQ_DEALER);
         if (!node->sock) {
             fprintf (stderr, "sf_simfleet: cannot create socket %d: %s\n", i,
@@ -1452,6 +1478,29 @@ s_teardown (sim_t *self)
         close (self->epoll);
 }
 
+//  Every instance snapshotted once with its default strategy, each job
+//  alone: the totals and the lower bound, without a scheduler
+
+static void
+s_dry_run (sim_t *self)
+{
+    for (int n = 0; n < self->opt.nodes; n++) {
+        sim_node_t *node = &self->nodes [n];
+        for (int i = 0; i < self->opt.instances; i++) {
+            sim_instance_t inst;
+            s_instance (self, node, i, &inst);
+            int kind = inst.shutoff? K_OFFLINE
+                     : streq (inst.storage_class, "rbd")? K_RBD
+                     : streq (inst.storage_class, "mixed")? K_MIXED: K_FILE_COLD;
+            sim_job_t job;
+            memset (&job, 0, sizeof (job));
+            s_job_model (self, node, &inst, kind, &job);
+            s_account (self, &job);
+        }
+    }
+    s_write_summary (self);
+}
+
 //  --------------------------------------------------------------------------
 //  The loop: epoll on the sockets' ZMQ_FD, timers from the heap
 
@@ -1504,7 +1553,7 @@ main (int argc, char *argv [])
     o->seed = 1;
     o->max_jobs = 4;
     o->scratch_free = 2ull << 30;
-    o->convert_bps = 400.0 * MIB;
+    o->convert_bps = 800.0 * MIB;
     o->disk_min_bps = 400.0 * MIB;
     o->disk_max_bps = 1024.0 * MIB;
     o->rbd_snap_us = 1000;
@@ -1514,15 +1563,19 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_catch_interrupts ();
     fprintf (stderr, "sf_simfleet: SIMULATED hypervisor backend, %d nodes x %d instances,"
-             " scale 1/%.0f, scheduler '%s'\n", o->nodes, o->instances, SCALE, o->endpoint);
-    if (s_setup (&sim) == 0) {
+             " scale 1/%.0f, scheduler '%s'\n", o->nodes, o->instances, SCALE,
+             o->endpoint? o->endpoint: "none (dry run)");
+    if (s_setup (&sim))
+        rc = 1;
+    else
+    if (o->dry_run)
+        s_dry_run (&sim);
+    else {
         s_run (&sim);
         s_now (&sim);
         s_write_status (&sim);
         s_write_summary (&sim);
     }
-    else
-        rc = 1;
     s_teardown (&sim);
     return rc < 0? 0: rc;
 }
