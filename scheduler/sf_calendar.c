@@ -203,17 +203,21 @@ s_chain_print (FILE *out, const chain_t *chain, int field)
 }
 
 //  Check a normalized chain against the field's bounds. Returns the first
-//  bad component (and why) or NULL. Days counted from the month's end may
-//  go back at most 28 days (so that they exist in February).
+//  bad component (and why, and the upper bound it broke) or NULL. Days
+//  counted from the month's end may go back at most 28 days (so that they
+//  exist in February); systemd 252 lowers that bound by 3 more for each
+//  further value of the list ("*-*~6,27" is refused, "*-*~6,25" is not),
+//  and so do we.
 
 static const comp_t *
-s_chain_bad (const chain_t *chain, int field, bool end_of_month, const char **why)
+s_chain_bad (const chain_t *chain, int field, bool end_of_month, const char **why, int *top)
 {
     int from = s_fields [field].from, to = s_fields [field].to;
-    if (end_of_month)
-        to -= 3;
     for (size_t index = 0; index < chain->size; index++) {
         const comp_t *c = &chain->items [index];
+        if (end_of_month)
+            to -= 3;
+        *top = to;
         *why = "out of range";
         if (c->start < from || c->start > to || (c->stop >= 0 && (c->stop < from || c->stop > to)))
             return c;
@@ -651,7 +655,8 @@ s_normalize (parser_t *parser, sf_calendar_t *self)
         s_chain_normalize (&self->chain [field]);
         bool end_of_month = field == F_DAY && self->end_of_month;
         const char *why;
-        const comp_t *bad = s_chain_bad (&self->chain [field], field, end_of_month, &why);
+        int to;
+        const comp_t *bad = s_chain_bad (&self->chain [field], field, end_of_month, &why, &to);
         if (bad) {
             char *text = NULL;
             size_t size = 0;
@@ -659,10 +664,11 @@ s_normalize (parser_t *parser, sf_calendar_t *self)
             assert (out);
             s_comp_print (out, bad, 0, field == F_SECOND);
             fclose (out);
-            int to = s_fields [field].to / (field == F_SECOND? USEC: 1);
+            if (field == F_SECOND)
+                to /= USEC;
             s_fail (parser, "%s%s '%s' %s (%s%d..%s%d)", s_fields [field].name,
                     end_of_month? " from the end": "", text, why, end_of_month? "~": "",
-                    s_fields [field].from, end_of_month? "~": "", end_of_month? 28: to);
+                    s_fields [field].from, end_of_month? "~": "", to);
             free (text);
             return -1;
         }
