@@ -1135,6 +1135,88 @@ s_test_prune (sf_stor_t *stor, sf_stor_fake_t *fake)
     assert (sf_stor_fake_objects (fake) == 0);
 }
 
+//  The same against a real cluster, when SF_TEST_CEPH_CONF names its
+//  ceph.conf (client.admin): image, snapshot, two clones; the snapshot
+//  stays protected after the first clone goes and goes with the second.
+//  The image is made and checked with the rbd tool (test only).
+
+static char *
+s_test_shell (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    char *command = zsys_vprintf (format, args);
+    va_end (args);
+    FILE *pipe = popen (command, "r");      //  test only, not product code
+    assert (pipe);
+    char out [1024] = "";
+    size_t got = fread (out, 1, sizeof (out) - 1, pipe);
+    out [got] = 0;
+    pclose (pipe);
+    zstr_free (&command);
+    return strdup (out);
+}
+
+static void
+s_test_real_ceph (const char *conf)
+{
+#ifdef SF_WITH_RBD
+    sf_err_t err = SF_ERR_INIT;
+    char name [64], text [600];
+    snprintf (name, sizeof (name), "sfprune-%d-%" PRId64, (int) getpid (),
+              sf_time_mono_ms ());
+    const char *rbd = "timeout -k 10 120 rbd -c";
+    free (s_test_shell ("%s %s create --size 4M rbd/%s 2>&1", rbd, conf, name));
+    sf_stor_cfg_t cfg = { "rbd", conf, "admin", "", 30000, NULL };
+    sf_stor_t *stor = sf_stor_new (&cfg, &err);
+    assert (stor);
+    char fsid [64];
+    assert (sf_stor_cluster_id (stor, fsid, sizeof (fsid), &err) == 0);
+    char *expect = s_test_shell ("timeout -k 10 120 ceph -c %s fsid", conf);
+    assert (strlen (fsid) == 36 && strncmp (expect, fsid, 36) == 0);
+    zstr_free (&expect);
+    sf_stor_spec_t image, c1, c2;
+    snprintf (text, sizeof (text), "rbd/%s", name);
+    assert (sf_stor_spec_parse (text, &image, &err) == 0);
+    snprintf (text, sizeof (text), "rbd/%s-c1", name);
+    assert (sf_stor_spec_parse (text, &c1, &err) == 0);
+    snprintf (text, sizeof (text), "rbd/%s-c2", name);
+    assert (sf_stor_spec_parse (text, &c2, &err) == 0);
+    assert (sf_stor_snap_create (stor, &image, "snapfleet-P", &err) == 0);
+    assert (sf_stor_snap_protect (stor, &image, "snapfleet-P", &err) == 0);
+    assert (sf_stor_clone (stor, &image, "snapfleet-P", &c1, &err) == 0);
+    assert (sf_stor_clone (stor, &image, "snapfleet-P", &c2, &err) == 0);
+    const char *snaps = "%s %s snap ls rbd/%s --format json | jq -r "
+                        "'.[] | \"\\(.name) \\(.protected)\"'";
+    const char *images = "%s %s ls rbd | grep -c '^%s' || true";
+    sf_stor_obj_t parent;
+    assert (sf_stor_clone_prune (stor, &c1, &parent, &err) == SF_STOR_PRUNE_CLONE);
+    snprintf (text, sizeof (text), "snap rbd/%s@snapfleet-P", name);
+    char line [600];
+    assert (streq (sf_stor_obj_str (&parent, line, sizeof (line)), text));
+    char *out = s_test_shell (snaps, rbd, conf, name);
+    assert (streq (out, "snapfleet-P true\n"));
+    zstr_free (&out);
+    out = s_test_shell (images, rbd, conf, name);
+    assert (streq (out, "2\n"));          //  the image and c2
+    zstr_free (&out);
+    assert (sf_stor_clone_prune (stor, &c2, NULL, &err) == SF_STOR_PRUNE_SNAP);
+    out = s_test_shell (snaps, rbd, conf, name);
+    assert (streq (out, ""));
+    zstr_free (&out);
+    out = s_test_shell (images, rbd, conf, name);
+    assert (streq (out, "1\n"));
+    zstr_free (&out);
+    assert (sf_stor_clone_prune (stor, &c2, NULL, &err) == SF_STOR_PRUNE_GONE);
+    sf_stor_destroy (&stor);
+    free (s_test_shell ("%s %s rm --no-progress rbd/%s 2>&1", rbd, conf, name));
+    printf ("[real ceph %s: ok] ", fsid);
+#else
+    (void) conf;
+    printf ("[real ceph: SKIP, built without librbd] ");
+#endif
+}
+
 static void
 s_test_deadline (sf_stor_t *stor, sf_stor_fake_t *fake)
 {
@@ -1221,6 +1303,12 @@ sf_stor_test (bool verbose)
         zclock_sleep (10);
     assert (sf_stor_fake_active (fake) == 0);
     sf_stor_fake_destroy (&fake);
+
+    const char *ceph_conf = getenv ("SF_TEST_CEPH_CONF");
+    if (ceph_conf && *ceph_conf)
+        s_test_real_ceph (ceph_conf);
+    else
+        printf ("[real ceph: SKIP, SF_TEST_CEPH_CONF not set] ");
     //  @end
     printf ("OK\n");
 }
