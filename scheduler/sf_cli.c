@@ -720,8 +720,10 @@ sf_cli_test (bool verbose)
         char *end = strchr (line, '\n');
         assert (end);
         *end = 0;
-        if (strncmp (line, *want, strlen (*want)))
-            printf ("\nline:   %s\nwanted: %s\n", line, *want), fflush (stdout);
+        if (strncmp (line, *want, strlen (*want))) {
+            printf ("\nline:   %s\nwanted: %s\n", line, *want);
+            fflush (stdout);
+        }
         assert (strncmp (line, *want, strlen (*want)) == 0);
         json_t *event = json_loads (line, 0, NULL);
         assert (json_is_object (event));    //  Each line is one JSON object
@@ -766,9 +768,11 @@ sf_cli_test (bool verbose)
     for (int index = 0; times [index].text; index++) {
         when = 0;
         int rc = sf_cli_parse_time (times [index].text, now, &when);
-        if (rc || when != times [index].when)
-            fflush (stdout), printf ("\n%s: rc %d, %" PRId64 ", wanted %" PRId64 "\n", times [index].text, rc,
-                    when, times [index].when);
+        if (rc || when != times [index].when) {
+            printf ("\n%s: rc %d, %" PRId64 ", wanted %" PRId64 "\n", times [index].text,
+                    rc, when, times [index].when);
+            fflush (stdout);
+        }
         assert (rc == 0 && when == times [index].when);
     }
     const char *bad_times [] = {

@@ -276,8 +276,14 @@ s_print_plan (json_t *plan, bool all_jobs)
         sf_table_add (table, s_str (job, "instance"));
         sf_table_add (table, s_str (job, "node"));
         sf_table_add (table, s_str (job, "strategy"));
-        sf_table_addf (table, "+%s", snapfleet_ms (job, "start_ms", start, sizeof (start)));
-        sf_table_addf (table, "+%s", snapfleet_ms (job, "end_ms", end, sizeof (end)));
+        if (skipped) {          //  Never starts
+            sf_table_add (table, NULL);
+            sf_table_add (table, NULL);
+        }
+        else {
+            sf_table_addf (table, "+%s", snapfleet_ms (job, "start_ms", start, sizeof (start)));
+            sf_table_addf (table, "+%s", snapfleet_ms (job, "end_ms", end, sizeof (end)));
+        }
         sf_table_add (table, skipped? "skipped": late? "late": "on time");
         sf_table_add (table, s_str (job, "reason"));
     }
