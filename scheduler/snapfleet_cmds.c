@@ -578,8 +578,9 @@ const snapfleet_cmd_t snapfleet_cmds [] = {
       "  --jobs                list every job of the bulk, not only the failures\n"
       FORMAT_HELP TIMEOUT_HELP HELP_HELP, "fthj", snapfleet_cmd_bulk },
     { "bulks", "bulks", "list bulks with their progress",
-      "List the bulks, oldest first: state, the schedule that made it (if any),\n"
-      "creation time, job counts and bytes stored.\n\n"
+      "List the bulks (the most recent ones, as the scheduler keeps them): state,\n"
+      "the schedule that made each (if any), creation time, job counts and bytes\n"
+      "stored.\n\n"
       FORMAT_HELP TIMEOUT_HELP HELP_HELP, "fth", snapfleet_cmd_bulks },
     { "plan",
       "plan (--instance NAME|UUID ... | --node N | --all | --tag KEY=VALUE)\n"
