@@ -111,6 +111,8 @@ int
 
 //  The next decision at now_ms: fills *id (borrowed, valid until the job
 //  is finished) and, for SKIP/FAIL, reason (one line). Call until NONE.
+//  A SKIP/FAIL job is already forgotten: its id stays valid only until
+//  the next sf_admit_next call. reason may be NULL.
 sf_admit_verdict_t
     sf_admit_next (sf_admit_t *self, int64_t now_ms, const char **id,
                    char *reason, size_t reason_size);
