@@ -862,19 +862,34 @@ s_days_from_civil (int year, int month, int day)
     return era * 146097 + doe - 719468;
 }
 
-//  Wall-clock date and second of day -> epoch seconds
+//  Wall-clock date and second of day -> the first epoch second after
+//  `after` that shows it, or -1. A local time skipped when DST starts does
+//  not exist; one repeated when DST ends counts once, at its first
+//  occurrence still ahead (as systemd does).
 
 static int64_t
-s_to_epoch (sf_calendar_t *self, int year, int month, int day, int second)
+s_to_epoch (sf_calendar_t *self, int year, int month, int day, int second, int64_t after)
 {
     if (self->utc)
         return s_days_from_civil (year, month, day) * 86400 + second;
-    struct tm tm = {
-        .tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
-        .tm_hour = second / 3600, .tm_min = second / 60 % 60, .tm_sec = second % 60,
-        .tm_isdst = self->dst,
-    };
-    return (int64_t) mktime (&tm);
+    int64_t best = -1;
+    for (int dst = 0; dst < 2; dst++) {
+        if (self->dst >= 0 && dst != self->dst)
+            continue;
+        struct tm tm = {
+            .tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
+            .tm_hour = second / 3600, .tm_min = second / 60 % 60, .tm_sec = second % 60,
+            .tm_isdst = dst,
+        };
+        struct tm want = tm;
+        time_t when = mktime (&tm);
+        if (when == (time_t) -1 || tm.tm_isdst != dst || tm.tm_mday != want.tm_mday
+        ||  tm.tm_hour != want.tm_hour || tm.tm_min != want.tm_min || tm.tm_sec != want.tm_sec)
+            continue;               //  not a time this offset shows
+        if (when > after && (best < 0 || when < best))
+            best = when;
+    }
+    return best;
 }
 
 static int64_t
@@ -906,10 +921,10 @@ s_next_in_zone (sf_calendar_t *self, int64_t after)
                 bool same_day = same_month && day == day0;
                 int second = s_next_time (self, same_day? second0: 0);
                 while (second >= 0) {
-                    int64_t when = s_to_epoch (self, year, month, day, second);
+                    int64_t when = s_to_epoch (self, year, month, day, second, after);
                     if (when > after)
                         return when;
-                    //  Local time repeating itself (DST ending): go on
+                    //  Not there (DST gap) or repeated and past (DST end)
                     second = second < 86399? s_next_time (self, second + 1): -1;
                 }
             }

@@ -7,7 +7,8 @@
 #  self-test (sf_calendar_test) needs no systemd.
 #
 #  Usage: tests/tools/gen-calendar-cases.sh [BASE_EPOCH] > tests/data/calendar-cases.txt
-#  BASE_EPOCH defaults to now.
+#  BASE_EPOCH (for the main list) defaults to now; the cases around DST
+#  changes have fixed bases of their own.
 set -euo pipefail
 
 base=${1:-$(date +%s)}
@@ -102,26 +103,36 @@ cases=(
     'Fri 13'
 )
 
+#  Named zones across DST changes (Europe/Berlin 2027-03-28 and 2027-10-31,
+#  America/New_York 2027-11-07): times that do not exist, times repeated
+dst_cases=(
+    '*:0/20 Europe/Berlin'
+    '02:30 Europe/Berlin'
+    '*:30 Europe/Berlin'
+    'hourly Europe/Berlin'
+    'Sun 2,3:15 Europe/Berlin'
+    '*:*:0/30 Europe/Berlin'
+)
+ny_cases=(
+    '*:0/20 America/New_York'
+    '01:30 America/New_York'
+    'hourly America/New_York'
+)
+
 #  "Wed 2026-11-25 09:00:00 UTC" -> epoch seconds
 to_epoch () {
     date -u -d "${1#* }" +%s
 }
 
-echo "# Golden cases for scheduler/sf_calendar.c, from tests/tools/gen-calendar-cases.sh"
-echo "# $("$analyze" --version | head -n 1), TZ=UTC, --iterations=5"
-echo "# Format: a 'base EPOCH' line (the time every case was computed from,"
-echo "# --base-time), then one case a line: EXPR|NORMALIZED|ELAPSES"
-echo "# NORMALIZED is 'invalid' when systemd refuses EXPR (ELAPSES then empty);"
-echo "# ELAPSES is 'never' or up to 5 epoch seconds, space separated: the next"
-echo "# elapse after base, then each following iteration."
-echo "base $base"
-for expr in "${cases[@]}"; do
+#  One case: EXPR|NORMALIZED|ELAPSES, computed from $base
+run_case () {
+    local expr=$1 out normalized stamp
+    local -a elapses=()
     if ! out=$(TZ=UTC "$analyze" calendar --base-time="@$base" --iterations=5 "$expr" 2>/dev/null); then
         echo "$expr|invalid|"
-        continue
+        return
     fi
     normalized=$(sed -n 's/^ *Normalized form: //p' <<< "$out")
-    elapses=()
     while IFS= read -r stamp; do
         if [ "$stamp" = never ]; then
             elapses=(never)
@@ -130,4 +141,28 @@ for expr in "${cases[@]}"; do
         elapses+=("$(to_epoch "$stamp")")
     done < <(sed -n -e 's/^ *Next elapse: //p' -e 's/^ *Iter\. #[0-9]*: //p' <<< "$out")
     echo "$expr|$normalized|${elapses[*]}"
+}
+
+echo "# Golden cases for scheduler/sf_calendar.c, from tests/tools/gen-calendar-cases.sh"
+echo "# $("$analyze" --version | head -n 1), TZ=UTC, --iterations=5"
+echo "# Format: 'base EPOCH' lines (the time the cases after it were computed"
+echo "# from, --base-time), and one case a line: EXPR|NORMALIZED|ELAPSES"
+echo "# NORMALIZED is 'invalid' when systemd refuses EXPR (ELAPSES then empty);"
+echo "# ELAPSES is 'never' or up to 5 epoch seconds, space separated: the next"
+echo "# elapse after base, then each following iteration."
+echo "base $base"
+for expr in "${cases[@]}"; do
+    run_case "$expr"
+done
+for when in "2027-03-28 00:20" "2027-10-31 00:20" "2027-10-31 01:20"; do
+    base=$(date -u -d "$when UTC" +%s)
+    echo "base $base"
+    for expr in "${dst_cases[@]}"; do
+        run_case "$expr"
+    done
+done
+base=$(date -u -d "2027-11-07 05:20 UTC" +%s)
+echo "base $base"
+for expr in "${ny_cases[@]}"; do
+    run_case "$expr"
 done
