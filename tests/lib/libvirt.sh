@@ -49,6 +49,9 @@
 #  on the console).
 #
 #  Tunables (environment): LV_USER (snapfleet-test), LV_GUEST_MEM_MIB (128),
+#  LV_GUEST_PACE_MS (unset: records back to back; N: the guest sleeps N ms
+#  after each record, "sfpace=" on its kernel command line, so many guests
+#  on one small machine leave CPU for the rest; read at guest creation),
 #  LV_BOOT_TIMEOUT (60), LV_READY_TIMEOUT (60: daemon readiness; a cold
 #  capability probe takes ~5 s), LV_STOP_TIMEOUT (10: TERM before KILL).
 #
@@ -116,6 +119,10 @@ if [ -e /sys/block/vdb ]; then
     disks="/dev/vda /dev/vdb"
 fi
 bootid=$(tr -d '-' </proc/sys/kernel/random/uuid | cut -c1-16)
+pace=""
+for a in $(cat /proc/cmdline); do
+    case $a in sfpace=*) pace=${a#sfpace=} ;; esac
+done
 echo "GUEST boot bootid=$bootid disks=$disks"
 n=1
 while :; do
@@ -132,6 +139,7 @@ while :; do
         echo "GUEST seq=$n up=$up"
     fi
     n=$((n + 1))
+    [ -n "$pace" ] && usleep "$pace"
 done
 EOF
 }
@@ -494,7 +502,7 @@ _lv_domain_xml ()
     <type arch='x86_64' machine='q35'>hvm</type>
     <kernel>$LV_GUEST_DIR/vmlinuz</kernel>
     <initrd>$LV_GUEST_DIR/initramfs.cpio.gz</initrd>
-    <cmdline>console=ttyS0 panic=-1 quiet</cmdline>
+    <cmdline>console=ttyS0 panic=-1 quiet${LV_GUEST_PACE_MS:+ sfpace=$((LV_GUEST_PACE_MS * 1000))}</cmdline>
   </os>
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff>
