@@ -38,6 +38,7 @@ struct _sf_agent_t {
     sf_leftover_t *leftovers;   //  Owned, the Ceph objects journal
     char ceph_cluster [64];     //  the cluster's fsid once known, "" before
     zactor_t *sweeper;          //  Owned, retries leftovers; NULL when RBD is off
+    zlistx_t *prunes;           //  Owned, running image deletions (zactor_t *)
     uint64_t heartbeat_seq;
     int64_t heartbeat_ms;       //  current timer period
     int heartbeat_timer;
@@ -94,8 +95,13 @@ s_ceph_cluster (sf_agent_t *self)
 {
     if (!self->stor || *self->ceph_cluster)
         return self->ceph_cluster;
-    //  TODO: sf_stor_cluster_id (self->stor, self->ceph_cluster,
-    //  sizeof (self->ceph_cluster), &err) once H-prune's sf_stor.h has it
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_stor_cluster_id (self->stor, self->ceph_cluster, sizeof (self->ceph_cluster),
+                            &err)) {
+        SF_WARN (&self->ctx, "cannot read the Ceph cluster's fsid (Hello says \"\"): %s",
+                 err.text);
+        *self->ceph_cluster = 0;
+    }
     return self->ceph_cluster;
 }
 
@@ -166,6 +172,47 @@ s_reject (sf_agent_t *self, const sf_job_assign_t *assign, int code, const char 
 //  --------------------------------------------------------------------------
 //  Task events
 
+static void
+s_send_rate (zsock_t *task, const char *command, uint64_t rate)
+{
+    char text [32];
+    snprintf (text, sizeof (text), "%" PRIu64, rate);
+    zstr_sendx (task, command, text, NULL);
+}
+
+static const char *
+s_rate_text (uint64_t rate, char *buf, size_t size)
+{
+    if (rate == 0)
+        return "no limit";
+    char bytes [24];
+    snprintf (buf, size, "%s/s", sf_format_size (rate, bytes, sizeof (bytes)));
+    return buf;
+}
+
+//  A task asks for its upload grant: a grant that came early goes to it now
+
+static void
+s_on_task_event (sf_agent_t *self, zsock_t *sock, zframe_t *frame)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_envelope_t *env = sf_wire_decode (frame, &err);
+    if (!env)                   //  our own encoding: a bug, but not fatal
+        SF_ERROR (&self->ctx, "bad event from a task: %s", err.text);
+    else
+    if (env->job_event->phase == SF_PHASE_UPLOAD_WAIT) {
+        uint64_t rate = 0;
+        if (sf_jobtab_upload_wait (self->jobs, env->job_event->job_id, &rate)) {
+            sf_logctx_t ctx = { env->job_event->job_id, self->cfg.name, NULL };
+            char text [40];
+            SF_INFO (&ctx, "upload granted (held grant), %s",
+                     s_rate_text (rate, text, sizeof (text)));
+            s_send_rate (sock, "GRANT", rate);
+        }
+    }
+    sf_wire_free (&env);
+}
+
 static int
 s_on_task (zloop_t *loop, zsock_t *sock, void *arg)
 {
@@ -179,6 +226,9 @@ s_on_task (zloop_t *loop, zsock_t *sock, void *arg)
         return 0;
     }
     s_send_frame (self, frame);
+    if (streq (kind, "EVENT"))
+        s_on_task_event (self, sock, frame);
+    else
     if (streq (kind, "RESULT")) {
         const char *job_id = sf_jobtab_job_of (self->jobs, sock);
         assert (job_id);
@@ -273,7 +323,8 @@ s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
         assign->job_id, assign->attempt, assign->instance_uuid, assign->strategy,
         self->cfg.uri, self->cfg.workdir, self->exe, self->run_id, self->cfg.max_pause,
         { self->cfg.store_driver, self->cfg.store_path }, self->conv_driver,
-        self->stor, self->leftovers, self->cfg.rbd_mode, self->cfg.rbd_clone_pool, false
+        self->stor, self->leftovers, self->cfg.rbd_mode, self->cfg.rbd_clone_pool, false,
+        assign->wait_upload_grant
     };
     zactor_t *task = sf_task_new (&args);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
@@ -307,6 +358,84 @@ s_on_cancel (sf_agent_t *self, const sf_job_cancel_t *cancel)
     }
     else
         SF_INFO (&ctx, "cancel of attempt %u ignored: not running here", cancel->attempt);
+}
+
+//  A JobGrant for a job we run (fenced by attempt): the first one lets the
+//  task upload, later ones change its rate. One for a job that has not
+//  asked yet is held until it does.
+
+static void
+s_on_grant (sf_agent_t *self, const sf_job_grant_t *grant)
+{
+    sf_logctx_t ctx = { grant->job_id, self->cfg.name, NULL };
+    uint32_t known = 0;
+    char text [40];
+    const char *rate = s_rate_text (grant->rate_bps, text, sizeof (text));
+    zactor_t *task = NULL;
+    switch (sf_jobtab_grant (self->jobs, grant->job_id, grant->attempt, grant->rate_bps,
+                             &known)) {
+        case SF_JOBTAB_GRANT_START:
+            task = sf_jobtab_task (self->jobs, grant->job_id, grant->attempt);
+            SF_INFO (&ctx, "upload granted, %s", rate);
+            s_send_rate (zactor_sock (task), "GRANT", grant->rate_bps);
+            break;
+        case SF_JOBTAB_GRANT_RATE:
+            task = sf_jobtab_task (self->jobs, grant->job_id, grant->attempt);
+            SF_INFO (&ctx, "upload rate now %s", rate);
+            s_send_rate (zactor_sock (task), "RATE", grant->rate_bps);
+            break;
+        case SF_JOBTAB_GRANT_HOLD:
+            SF_INFO (&ctx, "upload grant (%s) before the job asked for it; held", rate);
+            break;
+        default:
+            if (known && known != grant->attempt)
+                SF_INFO (&ctx, "upload grant for attempt %u dropped: attempt %u is known",
+                         grant->attempt, known);
+            else
+                SF_INFO (&ctx, "upload grant for attempt %u dropped: not running here",
+                         grant->attempt);
+            break;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Image deletion (retention), in sf_prune actors; their answers are
+//  forwarded as they come
+
+static int
+s_on_prune (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    sf_agent_t *self = (sf_agent_t *) arg;
+    char *kind = NULL;
+    zframe_t *frame = NULL;
+    if (zsock_recv (sock, "sf", &kind, &frame) == 0 && kind && frame
+    &&  streq (kind, "RESULT"))
+        s_send_frame (self, frame);
+    zstr_free (&kind);
+    zframe_destroy (&frame);
+    zloop_reader_end (loop, sock);
+    zactor_t *prune = (zactor_t *) zlistx_first (self->prunes);
+    for (; prune; prune = (zactor_t *) zlistx_next (self->prunes))
+        if (zactor_sock (prune) == sock) {
+            zlistx_delete (self->prunes, zlistx_cursor (self->prunes));
+            break;
+        }
+    return 0;
+}
+
+static void
+s_on_image_delete (sf_agent_t *self, const sf_image_delete_t *request)
+{
+    const sf_image_t *image = request->image;
+    SF_INFO (&self->ctx, "deleting image '%s' of store '%s' (request %s)", image->id,
+             image->store, request->request_id);
+    sf_prune_args_t args = {
+        request->request_id, image->store, image->id, image->path,
+        { self->cfg.store_driver, self->cfg.store_path }, self->stor
+    };
+    zactor_t *prune = sf_prune_new (&args);
+    zloop_reader (self->loop, zactor_sock (prune), s_on_prune, self);
+    zlistx_add_end (self->prunes, prune);
 }
 
 //  --------------------------------------------------------------------------
@@ -370,6 +499,12 @@ s_on_scheduler (zloop_t *loop, zsock_t *sock, void *arg)
             break;
         case SF_BODY_JOB_CANCEL:
             s_on_cancel (self, env->job_cancel);
+            break;
+        case SF_BODY_JOB_GRANT:
+            s_on_grant (self, env->job_grant);
+            break;
+        case SF_BODY_IMAGE_DELETE:
+            s_on_image_delete (self, env->image_delete);
             break;
         case SF_BODY_ERROR:
             if (env->error->code == SF_ENODE) {
@@ -608,6 +743,8 @@ sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
     snprintf (self->run_id, sizeof (self->run_id), "%s", zuuid_str_canonical (uuid));
     zuuid_destroy (&uuid);
     self->jobs = sf_jobtab_new (S_KEEP);
+    self->prunes = zlistx_new ();
+    zlistx_set_destructor (self->prunes, (zlistx_destructor_fn *) zactor_destroy);
     self->heartbeat_ms = self->cfg.heartbeat;
     if (len <= 0) {
         sf_err_set (err, SF_EIO, "cannot find this program: %s", strerror (errno));
@@ -641,6 +778,7 @@ sf_agent_destroy (sf_agent_t **self_p)
     if (*self_p) {
         sf_agent_t *self = *self_p;
         sf_jobtab_destroy (&self->jobs);    //  cancels tasks still running
+        zlistx_destroy (&self->prunes);     //  waits for each one's current step
         zactor_destroy (&self->sweeper);
         sf_leftover_destroy (&self->leftovers);
         sf_stor_destroy (&self->stor);
@@ -783,17 +921,38 @@ s_test_event (sched_t *sched, const char *job, int phase)
 }
 
 static void
-s_test_assign (sched_t *sched, const char *job, uint32_t attempt, const char *uuid,
-               const char *strategy)
+s_test_assign_with (sched_t *sched, const char *job, uint32_t attempt, const char *uuid,
+                    const char *strategy, bool wait_upload_grant)
 {
     sf_job_assign_t assign = SF_JOB_ASSIGN_INIT;
     assign.job_id = (char *) job;
     assign.attempt = attempt;
     assign.instance_uuid = (char *) uuid;
     assign.strategy = (char *) strategy;
+    assign.wait_upload_grant = wait_upload_grant;
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_JOB_ASSIGN;
     env.job_assign = &assign;
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+}
+
+static void
+s_test_assign (sched_t *sched, const char *job, uint32_t attempt, const char *uuid,
+               const char *strategy)
+{
+    s_test_assign_with (sched, job, attempt, uuid, strategy, false);
+}
+
+static void
+s_test_grant (sched_t *sched, const char *job, uint32_t attempt, uint64_t rate)
+{
+    sf_job_grant_t grant = SF_JOB_GRANT_INIT;
+    grant.job_id = (char *) job;
+    grant.attempt = attempt;
+    grant.rate_bps = rate;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_JOB_GRANT;
+    env.job_grant = &grant;
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
 }
 
@@ -808,7 +967,7 @@ s_test_result (sched_t *sched, const char *job, char *phases)
             phases [count] = 0;
             return env;
         }
-        phases [count++] = "?qprcudf" [env->job_event->phase];
+        phases [count++] = "?qprcudfw" [env->job_event->phase];
         sf_wire_free (&env);
     }
 }
@@ -857,7 +1016,7 @@ s_test_connect_with (sched_t *sched, size_t strategies, size_t running, const ch
     assert (env->hello->n_running_jobs == running);
     assert (!job || streq (env->hello->running_jobs [0], job));
     assert (streq (env->hello->store, "dir@node-t") && env->hello->scratch_free > 0);
-    assert (env->hello->ceph_cluster);
+    assert (streq (env->hello->ceph_cluster, strategies == 4 ? SF_STOR_FAKE_FSID : ""));
     sf_wire_free (&env);
     env = s_test_recv (sched);
     while (s_test_job_of (env)) {
@@ -940,6 +1099,122 @@ s_test_jobs (sched_t *sched)
 }
 
 static void
+s_test_cancel (sched_t *sched, const char *job, uint32_t attempt)
+{
+    sf_job_cancel_t cancel = SF_JOB_CANCEL_INIT;
+    cancel.job_id = (char *) job;
+    cancel.attempt = attempt;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_JOB_CANCEL;
+    env.job_cancel = &cancel;
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+}
+
+//  Jobs that wait for their upload grant: grants fenced by attempt, held
+//  when early, later ones change the rate; cancelled while waiting; clone
+//  mode never waits
+
+static void
+s_test_uploads (sched_t *sched, char *image_id, char *image_path)
+{
+    char phases [16];
+    s_test_grant (sched, "J99", 1, 0);              //  not ours: dropped
+    s_test_assign_with (sched, "J20", 2, SF_TEST_RUN_UUID, "file-cold", true);
+    s_test_event (sched, "J20", SF_PHASE_QUEUED);
+    s_test_event (sched, "J20", SF_PHASE_PAUSED);
+    s_test_event (sched, "J20", SF_PHASE_RESUMED);
+    s_test_event (sched, "J20", SF_PHASE_CONVERTED);
+    sf_envelope_t *env = s_test_next (sched, "J20");
+    assert (env->body_case == SF_BODY_JOB_EVENT);
+    assert (env->job_event->phase == SF_PHASE_UPLOAD_WAIT && env->job_event->bytes > 0);
+    uint64_t bytes = env->job_event->bytes;
+    sf_wire_free (&env);
+    s_test_grant (sched, "J20", 1, 0);              //  stale attempt: dropped
+    zclock_sleep (300);
+    s_test_grant (sched, "J20", 2, 1 << 20);
+    env = s_test_result (sched, "J20", phases);
+    assert (env->job_result->ok && streq (phases, "u"));
+    assert (env->job_result->bytes == bytes && env->job_result->n_images == 1);
+    snprintf (image_id, 64, "%s", env->job_result->images [0]->id);
+    snprintf (image_path, 512, "%s", env->job_result->images [0]->path);
+    sf_wire_free (&env);
+    s_test_grant (sched, "J20", 2, 0);              //  finished: dropped
+    //  A grant before the job asks is held for it; a second one is a rate
+    s_test_assign_with (sched, "J21", 1, SF_TEST_RUN_UUID, "file-cold", true);
+    s_test_grant (sched, "J21", 1, 0);
+    env = s_test_result (sched, "J21", phases);
+    assert (env->job_result->ok && streq (phases, "qprcwu"));
+    sf_wire_free (&env);
+    s_test_assign_with (sched, "J22", 1, SF_TEST_RUN_UUID, "file-cold", true);
+    s_test_event (sched, "J22", SF_PHASE_QUEUED);
+    s_test_event (sched, "J22", SF_PHASE_PAUSED);
+    s_test_event (sched, "J22", SF_PHASE_RESUMED);
+    s_test_event (sched, "J22", SF_PHASE_CONVERTED);
+    s_test_event (sched, "J22", SF_PHASE_UPLOAD_WAIT);
+    s_test_grant (sched, "J22", 1, 1000);
+    s_test_grant (sched, "J22", 1, 0);              //  RATE: no cancel
+    env = s_test_result (sched, "J22", phases);
+    assert (env->job_result->ok && streq (phases, "u"));
+    sf_wire_free (&env);
+    //  Cancelled while waiting
+    s_test_assign_with (sched, "J23", 1, SF_TEST_RUN_UUID, "file-cold", true);
+    s_test_event (sched, "J23", SF_PHASE_QUEUED);
+    s_test_event (sched, "J23", SF_PHASE_PAUSED);
+    s_test_event (sched, "J23", SF_PHASE_RESUMED);
+    s_test_event (sched, "J23", SF_PHASE_CONVERTED);
+    s_test_event (sched, "J23", SF_PHASE_UPLOAD_WAIT);
+    s_test_cancel (sched, "J23", 1);
+    env = s_test_result (sched, "J23", phases);
+    assert (!env->job_result->ok && env->job_result->error->code == SF_ECANCELED);
+    assert (strstr (env->job_result->error->text, "waiting for an upload grant"));
+    assert (env->job_result->resumed && streq (phases, ""));
+    sf_wire_free (&env);
+    //  Clone mode: nothing to store, no wait
+    s_test_assign_with (sched, "J24", 1, SF_TEST_CEPH_UUID, "rbd", true);
+    env = s_test_result (sched, "J24", phases);
+    assert (env->job_result->ok && streq (phases, "qprcu"));
+    sf_wire_free (&env);
+}
+
+//  Next ImageDeleted (inventories skipped, job messages kept)
+static sf_envelope_t *
+s_test_deleted (sched_t *sched)
+{
+    while (true) {
+        sf_envelope_t *env = s_test_recv (sched);
+        if (env->body_case == SF_BODY_IMAGE_DELETED)
+            return env;
+        if (s_test_job_of (env))
+            zlistx_add_end (sched->deferred, env);
+        else
+            sf_wire_free (&env);
+    }
+}
+
+static void
+s_test_delete (sched_t *sched, const char *request, const char *store, const char *id,
+               int code)
+{
+    sf_image_t image = SF_IMAGE_INIT;
+    image.store = (char *) store;
+    image.id = (char *) id;
+    sf_image_delete_t request_msg = SF_IMAGE_DELETE_INIT;
+    request_msg.request_id = (char *) request;
+    request_msg.image = &image;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_IMAGE_DELETE;
+    env.image_delete = &request_msg;
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    sf_envelope_t *answer = s_test_deleted (sched);
+    sf_image_deleted_t *deleted = answer->image_deleted;
+    assert (streq (deleted->request_id, request));
+    assert (deleted->image && streq (deleted->image->id, id));
+    assert (code ? deleted->error && deleted->error->code == code
+                 : !deleted->error || deleted->error->code == 0);
+    sf_wire_free (&answer);
+}
+
+static void
 s_test_protocol (sched_t *sched, zactor_t *agent)
 {
     //  Garbage is counted and dropped; the agent keeps serving
@@ -1017,6 +1292,19 @@ sf_agent_test (bool verbose)
     zactor_t *agent = zactor_new (sf_agent_actor, &cfg);
     s_test_connect (&sched);
     s_test_jobs (&sched);
+    char image_id [64], image_path [512];
+    s_test_uploads (&sched, image_id, image_path);
+    //  Retention: a dir image goes (and again: already gone is fine); J24's
+    //  clones go with their snapshots; an unknown store is an error
+    assert (zsys_file_exists (image_path));
+    s_test_delete (&sched, "D1", "dir", image_id, 0);
+    assert (!zsys_file_exists (image_path));
+    s_test_delete (&sched, "D2", "dir", image_id, 0);
+    size_t objects = sf_stor_fake_objects (fake);
+    s_test_delete (&sched, "D3", "rbd", "rbd/ceph-a-snapfleet-J24", 0);
+    s_test_delete (&sched, "D4", "rbd", "rbd/ceph-b-snapfleet-J24", 0);
+    assert (sf_stor_fake_objects (fake) == objects - 4);
+    s_test_delete (&sched, "D5", "glance", "x", SF_EINVAL);
     s_test_protocol (&sched, agent);
     assert (sched.heartbeats > 0);
     char *stale = zsys_sprintf ("%s/J0", work);

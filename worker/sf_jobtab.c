@@ -11,6 +11,10 @@ typedef struct {
     char uuid [37];             //  instance, lowercase
     zactor_t *task;             //  Owned while running
     zframe_t *result;           //  Owned once finished
+    bool asked;                 //  the task sent UPLOAD_WAIT
+    bool granted;               //  GRANT sent to the task
+    bool held;                  //  a grant came before the task asked
+    uint64_t held_rate;
 } job_t;
 
 //  Structure of our class
@@ -194,6 +198,43 @@ sf_jobtab_running_ids (sf_jobtab_t *self)
     return ids;
 }
 
+sf_jobtab_grant_t
+sf_jobtab_grant (sf_jobtab_t *self, const char *job_id, uint32_t attempt, uint64_t rate,
+                 uint32_t *known)
+{
+    assert (self && job_id);
+    job_t *job = (job_t *) zhashx_lookup (self->jobs, job_id);
+    if (known)
+        *known = job ? job->attempt : 0;
+    if (!job || !job->task || job->attempt != attempt)
+        return SF_JOBTAB_GRANT_DROP;
+    if (job->granted)
+        return SF_JOBTAB_GRANT_RATE;
+    if (!job->asked) {
+        job->held = true;
+        job->held_rate = rate;
+        return SF_JOBTAB_GRANT_HOLD;
+    }
+    job->granted = true;
+    return SF_JOBTAB_GRANT_START;
+}
+
+bool
+sf_jobtab_upload_wait (sf_jobtab_t *self, const char *job_id, uint64_t *rate)
+{
+    assert (self && job_id && rate);
+    job_t *job = (job_t *) zhashx_lookup (self->jobs, job_id);
+    if (!job || !job->task || job->asked)
+        return false;
+    job->asked = true;
+    if (!job->held)
+        return false;
+    job->held = false;
+    job->granted = true;
+    *rate = job->held_rate;
+    return true;
+}
+
 size_t
 sf_jobtab_cancel_all (sf_jobtab_t *self)
 {
@@ -248,10 +289,23 @@ sf_jobtab_test (bool verbose)
     zlistx_t *running = sf_jobtab_running_ids (tab);
     assert (zlistx_size (running) == 1 && streq ((char *) zlistx_first (running), "J1"));
     zlistx_destroy (&running);
+    //  Upload grants: fenced by attempt; held until the task asks; then
+    //  the first starts the upload, later ones change the rate
+    assert (sf_jobtab_grant (tab, "J9", 1, 5, &known) == SF_JOBTAB_GRANT_DROP && known == 0);
+    assert (sf_jobtab_grant (tab, "J1", 1, 5, &known) == SF_JOBTAB_GRANT_DROP && known == 2);
+    uint64_t rate = 0;
+    assert (sf_jobtab_grant (tab, "J1", 2, 5, NULL) == SF_JOBTAB_GRANT_HOLD);
+    assert (sf_jobtab_grant (tab, "J1", 2, 7, NULL) == SF_JOBTAB_GRANT_HOLD);
+    assert (sf_jobtab_upload_wait (tab, "J1", &rate) && rate == 7);
+    assert (!sf_jobtab_upload_wait (tab, "J1", &rate));        //  asked once
+    assert (sf_jobtab_grant (tab, "J1", 2, 9, NULL) == SF_JOBTAB_GRANT_RATE);
+    assert (!sf_jobtab_upload_wait (tab, "J9", &rate));
     assert (sf_jobtab_cancel_all (tab) == 1);
-    //  Finished: a repeat gets the same result; a newer attempt may run
+    //  Finished: a repeat gets the same result; a newer attempt may run;
+    //  its grants are dropped
     zframe_t *result = zframe_new ("R1", 2);
     sf_jobtab_finish (tab, "J1", &result);
+    assert (sf_jobtab_grant (tab, "J1", 2, 9, NULL) == SF_JOBTAB_GRANT_DROP);
     assert (result == NULL && sf_jobtab_running (tab) == 0);
     running = sf_jobtab_running_ids (tab);
     assert (zlistx_size (running) == 0);
@@ -275,6 +329,10 @@ sf_jobtab_test (bool verbose)
     //  A running task is ended with the table
     task = zactor_new (s_test_task, NULL);
     sf_jobtab_start (tab, "J5", 1, "u", &task);
+    uint64_t none = 0;
+    assert (!sf_jobtab_upload_wait (tab, "J5", &none));         //  asked, nothing held
+    assert (sf_jobtab_grant (tab, "J5", 1, 3, NULL) == SF_JOBTAB_GRANT_START);
+    assert (sf_jobtab_grant (tab, "J5", 1, 4, NULL) == SF_JOBTAB_GRANT_RATE);
     sf_jobtab_destroy (&tab);
     assert (tab == NULL);
     //  @end

@@ -23,6 +23,15 @@ typedef enum {
     SF_JOBTAB_LAST,
 } sf_jobtab_verdict_t;
 
+//  What to do with a JobGrant (sf_jobtab_grant)
+typedef enum {
+    SF_JOBTAB_GRANT_DROP = 0,   //  not running here, or another attempt: drop it
+    SF_JOBTAB_GRANT_HOLD,       //  the task has not asked yet: kept until it does
+    SF_JOBTAB_GRANT_START,      //  send "GRANT" + rate to the task
+    SF_JOBTAB_GRANT_RATE,       //  granted before: send "RATE" + rate
+    SF_JOBTAB_GRANT_LAST,
+} sf_jobtab_grant_t;
+
 //  Create an empty table remembering up to keep finished jobs.
 sf_jobtab_t *
     sf_jobtab_new (size_t keep);
@@ -73,6 +82,19 @@ size_t
 //  owns it).
 zlistx_t *
     sf_jobtab_running_ids (sf_jobtab_t *self);
+
+//  A JobGrant for job_id at attempt with rate: the verdict (fenced by the
+//  attempt). A grant that comes before the task asked for it (UPLOAD_WAIT)
+//  is held, the latest rate kept, so that a task never reads a grant while
+//  it still converts. *known (may be NULL) is set to the attempt known.
+sf_jobtab_grant_t
+    sf_jobtab_grant (sf_jobtab_t *self, const char *job_id, uint32_t attempt,
+                     uint64_t rate, uint32_t *known);
+
+//  The running task of job_id asked for its upload grant (UPLOAD_WAIT).
+//  Returns true with *rate if a grant was held for it: send "GRANT" now.
+bool
+    sf_jobtab_upload_wait (sf_jobtab_t *self, const char *job_id, uint64_t *rate);
 
 //  Send "CANCEL" to every running task. Returns how many.
 size_t

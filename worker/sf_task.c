@@ -52,6 +52,8 @@ typedef struct {
     kind_t kind;
     bool pausing;                   //  file-cold, rbd, mixed (else offline)
     bool no_freeze;                 //  tests: never freeze
+    bool wait_grant;                //  wait for GRANT before the upload
+    sf_bucket_t *bucket;            //  Owned, the upload's rate; reads the pipe
     sf_logctx_t ctx;                //  job_id, vm name (borrowed from here)
     sf_hv_t *hv;                    //  Owned
     sf_conv_t *conv;                //  Owned
@@ -177,11 +179,15 @@ s_send_result (task_t *self, bool ok)
     s_send (self, "RESULT", &env);
 }
 
+//  A CANCEL (or $TERM) waits on the pipe? A stray RATE or GRANT is read
+//  and only sets the rate.
+
 static bool
 s_cancelled (task_t *self)
 {
-    if (zsock_events (self->pipe) & ZMQ_POLLIN)
-        return sf_err_set (&self->err, SF_ECANCELED, "job cancelled") == -1;
+    while (zsock_events (self->pipe) & ZMQ_POLLIN)
+        if (sf_bucket_recv (self->bucket, self->pipe) == SF_BUCKET_STOP)
+            return sf_err_set (&self->err, SF_ECANCELED, "job cancelled") == -1;
     return false;
 }
 
@@ -229,6 +235,7 @@ s_open (task_t *self)
     ||  !(self->conv = sf_conv_new (self->conv_driver, &self->err))
     ||  !(self->store = sf_imgstore_new (&store_cfg, &self->err)))
         return -1;
+    sf_imgstore_set_bucket (self->store, self->bucket);
     self->domain = sf_hv_lookup (self->hv, self->uuid, SF_HV_SIZES, &self->err);
     if (!self->domain) {
         if (self->err.code == SF_ENOENT)
@@ -688,6 +695,38 @@ s_rbd_clone (task_t *self, rbd_t *rbd)
     return 0;
 }
 
+//  The capture is over. With wait_upload_grant and bytes to store: say
+//  how many (UPLOAD_WAIT) and wait for the scheduler's grant; its rate
+//  goes into the bucket the image store's copy takes from.
+
+static int
+s_wait_grant (task_t *self)
+{
+    if (!self->wait_grant || self->n_parts == 0)
+        return 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < self->n_parts; i++)
+        bytes += self->parts [i].bytes;
+    s_emit (self, SF_PHASE_UPLOAD_WAIT, 0, bytes, NULL);
+    int64_t start = sf_time_mono_ms ();
+    while (true) {
+        sf_bucket_msg_t msg = sf_bucket_recv (self->bucket, self->pipe);
+        if (msg == SF_BUCKET_GRANT)
+            break;
+        if (msg == SF_BUCKET_STOP)
+            return sf_err_set (&self->err, SF_ECANCELED,
+                               "job cancelled while waiting for an upload grant");
+    }
+    char rate [32] = "unlimited";
+    if (sf_bucket_rate (self->bucket)) {
+        sf_format_size (sf_bucket_rate (self->bucket), rate, sizeof (rate) - 2);
+        strcat (rate, "/s");
+    }
+    SF_INFO (&self->ctx, "upload of %" PRIu64 " bytes granted after %" PRId64 " ms at %s",
+             bytes, sf_time_mono_ms () - start, rate);
+    return 0;
+}
+
 //  One image per data disk, in the domain's disk order: a converted part
 //  goes to the image store, an RBD snapshot is cloned
 
@@ -819,7 +858,7 @@ s_run_steps (task_t *self)
     ||  s_window (self) || s_rbd_export (self))
         return -1;
     s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes, NULL);
-    if (s_upload (self))
+    if (s_wait_grant (self) || s_upload (self))
         return -1;
     s_rbd_finish (self);
     if (!self->pausing)
@@ -882,6 +921,8 @@ s_task_new (const sf_task_args_t *args)
     self->pausing = self->kind != S_OFFLINE;
     self->consistency = self->pausing ? "paused" : "offline";
     self->no_freeze = args->no_freeze;
+    self->wait_grant = args->wait_upload_grant;
+    self->bucket = sf_bucket_new (0, SF_IMGSTORE_CHUNK);
     self->stor = args->stor;
     self->leftovers = args->leftovers;
     self->export_mode = args->rbd_mode && streq (args->rbd_mode, "export");
@@ -902,6 +943,7 @@ s_task_destroy (task_t **self_p)
         sf_image_rec_release (&self->images [i]);
     sf_hv_domain_destroy (&self->domain);
     sf_imgstore_destroy (&self->store);
+    sf_bucket_destroy (&self->bucket);
     sf_conv_destroy (&self->conv);
     sf_hv_destroy (&self->hv);
     free (self->scratch);
@@ -927,8 +969,9 @@ s_task_actor (zsock_t *pipe, void *args)
     self->pipe = pipe;
     zsock_signal (pipe, 0);
     s_run (self);
-    //  Wait for the owner to end us; a late CANCEL changes nothing
-    while (true) {
+    //  Wait for the owner to end us (unless a step read its $TERM); a late
+    //  CANCEL changes nothing
+    while (!sf_bucket_terminated (self->bucket)) {
         char *command = zstr_recv (pipe);
         bool stop = !command || streq (command, "$TERM");
         zstr_free (&command);
@@ -1058,7 +1101,7 @@ s_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paused,
         }
         else {
             assert (env->body_case == SF_BODY_JOB_EVENT);
-            phases [count++] = "?qprcudf" [env->job_event->phase];
+            phases [count++] = "?qprcudfw" [env->job_event->phase];
             if (env->job_event->phase == SF_PHASE_PAUSED && paused_text)
                 snprintf (paused_text, size, "%s", env->job_event->text);
             if (cancel_when_paused && env->job_event->phase == SF_PHASE_PAUSED)
@@ -1078,6 +1121,10 @@ s_test_job (sf_task_args_t *args, char *phases, bool cancel_when_paused)
 {
     return s_test_job_text (args, phases, cancel_when_paused, NULL, 0);
 }
+
+static sf_envelope_t *
+    s_test_job_grant (sf_task_args_t *args, char *phases, int64_t rate, int change_ms,
+                      uint64_t new_rate, uint64_t *wait_bytes);
 
 static int
 s_test_count (const char *dir)
@@ -1225,6 +1272,13 @@ s_test_rbd_clone (sf_task_args_t *args, rbd_env_t *env)
     args->no_freeze = false;
     args->clone_pool = NULL;
     sf_stor_fake_delay (env->fake, 0);
+
+    //  Clone mode stores no bytes: no upload grant to wait for
+    args->job_id = "R6";
+    uint64_t bytes = 0;
+    res_env = s_test_job_grant (args, phases, 0, 0, 0, &bytes);
+    assert (res_env->job_result->ok && streq (phases, "qprcu"));
+    sf_wire_free (&res_env);
 }
 
 //  mixed: one window holds the RBD snapshot and the file conversion (the
@@ -1415,7 +1469,7 @@ s_test_rbd (const char *dir, const char *uri, const char *exe)
     assert (env.stor && env.leftovers);
     sf_task_args_t args = { "R1", 1, SF_TEST_CEPH_UUID, "rbd", uri, env.workdir, exe,
                             "run-test", 60000, { "dir", env.store }, "fake", env.stor,
-                            env.leftovers, NULL, NULL, false };
+                            env.leftovers, NULL, NULL, false, false };
     s_test_rbd_clone (&args, &env);
     s_test_rbd_more (&args, &env);
     s_test_rbd_failures (&args, &env);
@@ -1426,6 +1480,133 @@ s_test_rbd (const char *dir, const char *uri, const char *exe)
     sf_stor_fake_destroy (&env.fake);
     zstr_free (&env.workdir);
     zstr_free (&env.store);
+}
+
+//  --------------------------------------------------------------------------
+//  Upload grants
+
+//  Run one job that waits for its upload grant. On UPLOAD_WAIT (its bytes
+//  go to *wait_bytes): rate < 0 cancels, rate < -1 abandons the task (the
+//  owner destroys it: returns NULL); else grants rate and, if change_ms,
+//  sends RATE new_rate that much later.
+
+static sf_envelope_t *
+s_test_job_grant (sf_task_args_t *args, char *phases, int64_t rate, int change_ms,
+                  uint64_t new_rate, uint64_t *wait_bytes)
+{
+    args->wait_upload_grant = true;
+    zactor_t *task = sf_task_new (args);
+    assert (task);
+    sf_envelope_t *result = NULL;
+    size_t count = 0;
+    while (!result && task) {
+        char *kind = NULL;
+        zframe_t *frame = NULL;
+        assert (zsock_recv (task, "sf", &kind, &frame) == 0);
+        sf_err_t err = SF_ERR_INIT;
+        sf_envelope_t *env = sf_wire_decode (frame, &err);
+        assert (env);
+        if (streq (kind, "RESULT"))
+            result = env;
+        else {
+            sf_job_event_t *event = env->job_event;
+            phases [count++] = "?qprcudfw" [event->phase];
+            if (event->phase == SF_PHASE_UPLOAD_WAIT) {
+                *wait_bytes = event->bytes;
+                if (rate < -1)
+                    zactor_destroy (&task);
+                else
+                if (rate < 0)
+                    zstr_send (task, "CANCEL");
+                else {
+                    char text [32];
+                    snprintf (text, sizeof (text), "%" PRId64, rate);
+                    zstr_sendx (task, "GRANT", text, NULL);
+                    if (change_ms) {
+                        zclock_sleep (change_ms);
+                        snprintf (text, sizeof (text), "%" PRIu64, new_rate);
+                        zstr_sendx (task, "RATE", text, NULL);
+                    }
+                }
+            }
+            sf_wire_free (&env);
+        }
+        phases [count] = 0;
+        zstr_free (&kind);
+        zframe_destroy (&frame);
+    }
+    zactor_destroy (&task);
+    args->wait_upload_grant = false;
+    return result;
+}
+
+//  Wait, grant at 2 MiB/s, store; a rate change mid-upload; cancelled and
+//  abandoned while waiting; nothing to store: no wait
+
+static void
+s_test_grant (sf_task_args_t *args, const char *store)
+{
+    char phases [16];
+    uint64_t bytes = 0;
+    args->job_id = "G1";
+    int64_t start = sf_time_mono_ms ();
+    sf_envelope_t *env = s_test_job_grant (args, phases, 2 << 20, 0, 0, &bytes);
+    sf_job_result_t *res = env->job_result;
+    assert (res->ok && res->resumed && streq (phases, "qprcwu"));
+    assert (res->n_images == 1 && bytes == res->bytes && bytes > (4 << 20));
+    //  (bytes - the burst of one chunk) at 2 MiB/s, plus the fsync
+    uint64_t expect = (bytes - SF_IMGSTORE_CHUNK) * 1000 / (2 << 20);
+    assert (res->upload_ms >= expect * 95 / 100 && res->upload_ms < expect + 10000);
+    assert ((uint64_t) (sf_time_mono_ms () - start) >= res->upload_ms);
+    char *cmd = zsys_sprintf ("qemu-img check -q %s", res->images [0]->path);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    sf_wire_free (&env);
+
+    //  Granted at 128 KiB/s (about 25 s for this disk), lifted after 500 ms:
+    //  the RATE message changes the rate and cancels nothing
+    args->job_id = "G2";
+    env = s_test_job_grant (args, phases, 128 << 10, 500, 0, &bytes);
+    res = env->job_result;
+    assert (res->ok && streq (phases, "qprcwu") && res->n_images == 1);
+    assert (res->upload_ms >= 400 && res->upload_ms < 15000);
+    cmd = zsys_sprintf ("qemu-img check -q %s", res->images [0]->path);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    sf_wire_free (&env);
+    //  Slowed down mid-upload: 8 MiB/s, then 1 MiB/s after 100 ms
+    args->job_id = "G3";
+    env = s_test_job_grant (args, phases, 8 << 20, 100, 1 << 20, &bytes);
+    res = env->job_result;
+    assert (res->ok && streq (phases, "qprcwu"));
+    assert (res->upload_ms >= 1500 && res->upload_ms < 20000);
+    sf_wire_free (&env);
+    cmd = zsys_sprintf ("rm -f %s/*", store);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+
+    //  Cancelled while waiting: nothing stored, scratch removed
+    args->job_id = "G4";
+    env = s_test_job_grant (args, phases, -1, 0, 0, &bytes);
+    res = env->job_result;
+    assert (!res->ok && res->error->code == SF_ECANCELED && streq (phases, "qprcw"));
+    assert (strstr (res->error->text, "waiting for an upload grant"));
+    assert (res->resumed && res->n_images == 0);
+    assert (s_test_count (store) == 0);
+    char *scratch = zsys_sprintf ("%s/G4", args->workdir);
+    assert (!zsys_file_exists (scratch));
+    zstr_free (&scratch);
+    sf_wire_free (&env);
+    //  Abandoned while waiting: the owner's $TERM ends it at once
+    args->job_id = "G5";
+    start = sf_time_mono_ms ();
+    env = s_test_job_grant (args, phases, -2, 0, 0, &bytes);
+    assert (env == NULL && sf_time_mono_ms () - start < 30000);
+    scratch = zsys_sprintf ("%s/G5", args->workdir);
+    assert (!zsys_file_exists (scratch));
+    zstr_free (&scratch);
+    assert (s_test_count (store) == 0);
+    args->job_id = "J1";
 }
 
 void
@@ -1445,12 +1626,13 @@ sf_task_test (bool verbose)
     exe [len] = 0;
     sf_task_args_t args = { "J1", 1, SF_TEST_RUN_UUID, "file-cold", uri, workdir, exe,
                             "run-test", 60000, { "dir", store }, NULL, NULL, NULL, NULL,
-                            NULL, false };
+                            NULL, false, false };
     s_test_cold (&args, store);
     char *cmd = zsys_sprintf ("rm -f %s/*", store);
     assert (system (cmd) == 0);
     zstr_free (&cmd);
     s_test_failures (&args, store);
+    s_test_grant (&args, store);
 
     //  Paused by someone else: converted as it is and left paused
     char phases [16];

@@ -28,10 +28,21 @@
     A guest that was already paused before the job is snapshotted as it is
     and left paused: only what the task paused is resumed.
 
+    With wait_upload_grant, once the capture is over (after CONVERTED) a
+    job with bytes for the image store emits UPLOAD_WAIT (bytes = what it
+    will store) and waits for "GRANT"; it stores at the granted rate, which
+    "RATE" changes while it runs (sf_bucket). A job with nothing to store
+    (RBD clone mode) does not wait. Without it, the upload starts at once,
+    unlimited.
+
     The actor talks to its owner on the pipe:
       to the task:    "CANCEL"   stop at the next safe point (kills a
                                  running qemu-img), then fail ECANCELED
-                      "$TERM"    after the result: end the actor
+                      "GRANT" + rate  the upload may start at rate bytes/s
+                                 (decimal string, "0" = unlimited)
+                      "RATE" + rate   new rate for the running upload
+                      "$TERM"    after the result: end the actor (before
+                                 it: as CANCEL)
       from the task:  "EVENT" + frame    encoded Envelope{JobEvent}
                       "RESULT" + frame   encoded Envelope{JobResult}; last
     =========================================================================
@@ -57,6 +68,7 @@ typedef struct {
     const char *rbd_mode;           //  "clone" (NULL means this) or "export"
     const char *clone_pool;         //  NULL or "" = each image's own pool
     bool no_freeze;                 //  unit tests: act as if no agent answered
+    bool wait_upload_grant;         //  JobAssign.wait_upload_grant
 } sf_task_args_t;
 
 //  Start the job in a new actor. Returns the actor (caller destroys it
