@@ -25,11 +25,14 @@ SF_LOG_MODULE ("sched.admin");
 
 typedef json_t *(command_fn) (sf_admin_t *self, json_t *request, sf_err_t *err);
 
+//  An argument: its name, then ':' and its type: s string, i integer (or
+//  a decimal string), o object. A command without args checks its own.
 typedef struct {
     const char *name;
-    const char *args [3];       //  Allowed string arguments, NULL-terminated
+    const char *args [8];       //  Allowed arguments, NULL-terminated
     const char *required;       //  Required argument, or NULL
     command_fn *run;            //  Returns the payload object, or NULL + err
+    bool own_args;              //  The command checks every argument itself
 } command_t;
 
 //  --------------------------------------------------------------------------
@@ -106,29 +109,147 @@ s_cmd_status (sf_admin_t *self, json_t *request, sf_err_t *err)
         "admin_invalid", (json_int_t) stats->admin_invalid);
 }
 
+//  Integer argument key (a JSON integer or a decimal string), 0 if absent
+
+static int64_t
+s_int_arg (json_t *request, const char *key)
+{
+    json_t *value = json_object_get (request, key);
+    if (json_is_integer (value))
+        return json_integer_value (value);
+    return value? strtoll (json_string_value (value), NULL, 10): 0;
+}
+
+static void
+s_bulk_opts (json_t *request, sf_bulk_opts_t *opts)
+{
+    memset (opts, 0, sizeof (*opts));
+    opts->strategy = s_arg (request, "strategy");
+    opts->priority = (int) s_int_arg (request, "priority");
+    opts->deadline_ms = s_int_arg (request, "deadline");
+    int64_t window = s_int_arg (request, "window");
+    opts->window_end_ms = window > 0? sf_time_now_ms () + window: 0;
+}
+
+static json_t *
+s_cmd_bulk_create (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    sf_bulk_opts_t opts;
+    s_bulk_opts (request, &opts);
+    return s_wrap ("bulk", sf_dispatch_bulk (sf_sched_dispatch (self->sched),
+                                             json_object_get (request, "select"), &opts, err));
+}
+
+static json_t *
+s_cmd_bulk_show (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    return s_wrap ("bulk", sf_dispatch_bulk_json (sf_sched_dispatch (self->sched),
+                                                  s_arg (request, "bulk_id"), true, err));
+}
+
+static json_t *
+s_cmd_bulks (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    (void) request;
+    return s_wrap ("bulks", sf_dispatch_bulks_json (sf_sched_dispatch (self->sched), err));
+}
+
+static json_t *
+s_cmd_plan (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    sf_bulk_opts_t opts;
+    s_bulk_opts (request, &opts);
+    return s_wrap ("plan", sf_dispatch_plan (sf_sched_dispatch (self->sched),
+                                             json_object_get (request, "select"), &opts, err));
+}
+
+static json_t *
+s_cmd_schedule_add (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    return sf_schedules_add (sf_sched_schedules (self->sched), request, err);
+}
+
+static json_t *
+s_cmd_schedule_list (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    return sf_schedules_list (sf_sched_schedules (self->sched), request, err);
+}
+
+static json_t *
+s_cmd_schedule_rm (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    return sf_schedules_rm (sf_sched_schedules (self->sched), request, err);
+}
+
+static json_t *
+s_cmd_limits (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    (void) request;
+    (void) err;
+    sf_admit_stats_t stats;
+    sf_dispatch_stats (sf_sched_dispatch (self->sched), &stats);
+    return json_pack ("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+        "admission",
+        "queued", (json_int_t) stats.queued, "running", (json_int_t) stats.running,
+        "paused", (json_int_t) stats.paused, "paused_max", (json_int_t) stats.paused_max,
+        "uploads", (json_int_t) stats.uploads, "uploads_max", (json_int_t) stats.uploads_max,
+        "node_paused_max", (json_int_t) stats.node_paused_max,
+        "node_uploads_max", (json_int_t) stats.node_uploads_max,
+        "store_uploads_max", (json_int_t) stats.store_uploads_max,
+        "snap_ops_max", (json_int_t) stats.snap_ops_max,
+        "bandwidth", (json_int_t) stats.bandwidth,
+        "bandwidth_max", (json_int_t) stats.bandwidth_max);
+}
+
+#define BULK_ARGS "select:o", "strategy:s", "priority:i", "deadline:i", "window:i", NULL
+
 static const command_t s_commands [] = {
-    { "nodes",      { NULL },           NULL,       s_cmd_nodes },
-    { "instances",  { "node", NULL },   NULL,       s_cmd_instances },
-    { "snapshot",   { "instance", "strategy", NULL }, "instance", s_cmd_snapshot },
-    { "jobs",       { NULL },           NULL,       s_cmd_jobs },
-    { "job_show",   { "job_id", NULL }, "job_id",   s_cmd_job_show },
-    { "images",     { NULL },           NULL,       s_cmd_images },
-    { "status",     { NULL },           NULL,       s_cmd_status },
+    { "nodes",      { NULL },           NULL,       s_cmd_nodes, false },
+    { "instances",  { "node:s", NULL },   NULL,       s_cmd_instances, false },
+    { "snapshot",   { "instance:s", "strategy:s", NULL }, "instance", s_cmd_snapshot,
+                    false },
+    { "jobs",       { NULL },           NULL,       s_cmd_jobs, false },
+    { "job_show",   { "job_id:s", NULL }, "job_id",   s_cmd_job_show, false },
+    { "images",     { NULL },           NULL,       s_cmd_images, false },
+    { "status",     { NULL },           NULL,       s_cmd_status, false },
+    { "bulk_create", { BULK_ARGS },      "select",   s_cmd_bulk_create, false },
+    { "bulk_show",  { "bulk_id:s", NULL }, "bulk_id", s_cmd_bulk_show, false },
+    { "bulks",      { NULL },           NULL,       s_cmd_bulks, false },
+    { "plan",       { BULK_ARGS },      "select",   s_cmd_plan, false },
+    { "limits",     { NULL },           NULL,       s_cmd_limits, false },
+    { "schedule_add", { NULL },         NULL,       s_cmd_schedule_add, true },
+    { "schedule_list", { NULL },        NULL,       s_cmd_schedule_list, true },
+    { "schedule_rm", { NULL },          NULL,       s_cmd_schedule_rm, true },
     { NULL }
 };
 
 //  --------------------------------------------------------------------------
 //  Parsing and checking a request
 
-static bool
-s_arg_allowed (const command_t *command, const char *key)
+//  The type letter of argument key, 0 if the command has no such argument
+
+static char
+s_arg_type (const command_t *command, const char *key)
 {
-    if (streq (key, "cmd") || streq (key, "id"))
-        return true;
+    size_t length = strlen (key);
     for (int i = 0; command->args [i]; i++)
-        if (streq (command->args [i], key))
-            return true;
-    return false;
+        if (strncmp (command->args [i], key, length) == 0
+        &&  command->args [i][length] == ':')
+            return command->args [i][length + 1];
+    return 0;
+}
+
+static bool
+s_is_decimal (const char *text)
+{
+    if (*text == '-')
+        text++;
+    if (!*text || strlen (text) > 18)
+        return false;
+    for (; *text; text++)
+        if (!isdigit ((unsigned char) *text))
+            return false;
+    return true;
 }
 
 static int
@@ -137,11 +258,23 @@ s_check_args (const command_t *command, json_t *request, sf_err_t *err)
     const char *key;
     json_t *value;
     json_object_foreach (request, key, value) {
-        if (!s_arg_allowed (command, key))
+        if (streq (key, "cmd") || streq (key, "id") || command->own_args)
+            continue;
+        char type = s_arg_type (command, key);
+        if (!type)
             return sf_err_set (err, SF_EINVAL, "unknown argument '%.64s' for command '%s'",
                                key, command->name);
-        if (streq (key, "cmd") || streq (key, "id"))
+        if (type == 'o') {
+            if (!json_is_object (value))
+                return sf_err_set (err, SF_EINVAL, "argument '%s' must be an object", key);
             continue;
+        }
+        if (type == 'i') {
+            if (json_is_integer (value)
+            ||  (json_is_string (value) && s_is_decimal (json_string_value (value))))
+                continue;
+            return sf_err_set (err, SF_EINVAL, "argument '%s' must be an integer", key);
+        }
         if (!json_is_string (value))
             return sf_err_set (err, SF_EINVAL, "argument '%s' must be a string", key);
         size_t length = json_string_length (value);

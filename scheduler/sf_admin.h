@@ -18,7 +18,17 @@
       {"cmd":"job_show","job_id":"J42"}
       {"cmd":"images"}
       {"cmd":"status"}
-    Arguments are strings; unknown keys are errors.
+      {"cmd":"bulk_create","select":SELECT,["strategy":S,"priority":N,
+       "deadline":EPOCH_MS,"window":MS]}  SELECT = {"all":true} |
+                                          {"node":"n1"} | {"tag":"k=v"} |
+                                          {"instances":["vm1","vm2"]}
+      {"cmd":"bulk_show","bulk_id":"B3"}  {"cmd":"bulks"}
+      {"cmd":"plan", same arguments as bulk_create}  (dry run)
+      {"cmd":"limits"}                    admission counters
+      {"cmd":"schedule_add",...} {"cmd":"schedule_list"} {"cmd":"schedule_rm",
+       "name":N}                          (see sf_schedules.h)
+    Arguments are strings unless said otherwise (integers may be JSON
+    integers or decimal strings); unknown keys are errors.
 
     Reply:    {"ok":true, ["id":..,] PAYLOAD}
       nodes     "nodes":[{"name","state","last_seen","instances","running_jobs"}]
@@ -32,6 +42,12 @@
       status    "status":{"version","nodes_up","worker_invalid",
                           "worker_unknown","worker_unexpected","worker_fenced",
                           "admin_requests","admin_invalid"}
+      bulk_create, bulk_show  "bulk":{see sf_dispatch_bulk_json}
+      bulks     "bulks":[...]    plan  "plan":{"makespan_ms",
+                "lower_bound_ms","total","late","skipped","jobs":[...],
+                "refused":[...]}
+      limits    "admission":{"queued","running","paused","paused_max",
+                "uploads","uploads_max",...}
     or        {"ok":false, ["id":..,] "error":{"code":N,"text":"..."}}
     with N an SF_E* code (SF_EPROTO for a malformed request, SF_EINVAL for
     a bad command or argument, SF_ENOENT, SF_ENODE, ... from the command).

@@ -178,7 +178,7 @@ sf_harness_hello_with (zsock_t *worker, const char *node, const char *strategies
     sf_hello_t hello = SF_HELLO_INIT;
     hello.node = (char *) node;
     hello.software = "fake-worker 0";
-    hello.max_jobs = 2;
+    hello.max_jobs = 8;
     hello.strategies = strategy_items;
     hello.n_strategies = s_split (strategy_list, strategy_items, 8);
     hello.running_jobs = job_items;

@@ -22,6 +22,8 @@ s_peer_new (const char *name)
     sf_peer_t *peer = (sf_peer_t *) zmalloc (sizeof (sf_peer_t));
     peer->name = strdup (name);
     peer->software = strdup ("");
+    peer->store = strdup (name);
+    peer->ceph_cluster = strdup ("");
     peer->strategies = zlistx_new ();
     zlistx_set_destructor (peer->strategies, (zlistx_destructor_fn *) zstr_free);
     return peer;
@@ -34,6 +36,8 @@ s_peer_destroy (sf_peer_t **peer_p)
         sf_peer_t *peer = *peer_p;
         free (peer->name);
         free (peer->software);
+        free (peer->store);
+        free (peer->ceph_cluster);
         zframe_destroy (&peer->routing_id);
         zlistx_destroy (&peer->strategies);
         free (peer);
@@ -106,6 +110,12 @@ sf_peers_hello (sf_peers_t *self, zframe_t *routing_id, const sf_hello_t *hello,
 
     free (peer->software);
     peer->software = strdup (hello->software? hello->software: "");
+    free (peer->store);
+    peer->store = strdup (hello->store && *hello->store? hello->store: hello->node);
+    free (peer->ceph_cluster);
+    peer->ceph_cluster = strdup (hello->ceph_cluster? hello->ceph_cluster: "");
+    peer->scratch_free = hello->scratch_free;
+    peer->max_jobs = hello->max_jobs;
     zlistx_purge (peer->strategies);
     for (size_t i = 0; i < hello->n_strategies; i++)
         zlistx_add_end (peer->strategies, strdup (hello->strategies [i]));
@@ -194,6 +204,20 @@ sf_peers_up_count (sf_peers_t *self)
          peer = (sf_peer_t *) zhashx_next (self->by_name))
         count += peer->up? 1: 0;
     return count;
+}
+
+sf_peer_t *
+sf_peers_first (sf_peers_t *self)
+{
+    assert (self);
+    return (sf_peer_t *) zhashx_first (self->by_name);
+}
+
+sf_peer_t *
+sf_peers_next (sf_peers_t *self)
+{
+    assert (self);
+    return (sf_peer_t *) zhashx_next (self->by_name);
 }
 
 //  --------------------------------------------------------------------------

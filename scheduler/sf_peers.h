@@ -27,6 +27,11 @@ typedef struct {
     int64_t last_msg_ms;        //  Monotonic ms of the last message
     int64_t persisted_ms;       //  Monotonic ms last_seen was last stored
     uint32_t running_jobs;      //  From the last heartbeat
+    char *store;                //  Owned: image store name (hello; the
+                                //  node name if the worker gave none)
+    char *ceph_cluster;         //  Owned: Ceph fsid, "" for none
+    uint64_t scratch_free;      //  Bytes, from hello and heartbeats
+    uint32_t max_jobs;          //  From hello
 } sf_peer_t;
 
 //  Create an empty table. Caller owns the result.
@@ -76,6 +81,12 @@ bool
 //  Number of peers that are up.
 size_t
     sf_peers_up_count (sf_peers_t *self);
+
+//  Iterate over every peer (no changes to the table while iterating).
+sf_peer_t *
+    sf_peers_first (sf_peers_t *self);
+sf_peer_t *
+    sf_peers_next (sf_peers_t *self);
 
 //  Self test of this class
 void

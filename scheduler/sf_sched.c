@@ -27,7 +27,11 @@ struct _sf_sched_t {
     int64_t warn_window_ms;     //  Start of the current rate-limit second
     int warn_count;             //  Warnings logged in it
     uint64_t warn_suppressed;   //  Warnings suppressed since the last one
-
+    sf_dispatch_t *dispatch;    //  Owned: admission, bulks, grants
+    sf_schedules_t *schedules;  //  Owned
+    sf_retention_t *retention;  //  Owned
+    zlistx_t *outbox;           //  zmsg_t to send once the batch commits,
+                                //  NULL outside a batch
 };
 
 SF_LOG_MODULE ("sched.core");
@@ -57,6 +61,10 @@ s_bind_router (const char *endpoint, int max_size, const char *role, sf_err_t *e
     return sock;
 }
 
+static sf_schedules_fire_fn s_fire;
+static sf_retention_delete_fn s_delete_image;
+static sf_dispatch_bulk_done_fn s_on_bulk_done;
+
 sf_sched_t *
 sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
 {
@@ -78,6 +86,17 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     self->admin = sf_admin_new (self, cfg->admin_bind, err);
     if (!self->admin)
         goto failed;
+    self->dispatch = sf_dispatch_new (self, &cfg->limits);
+    sf_dispatch_on_bulk_done (self->dispatch, s_on_bulk_done, self);
+    if (sf_dispatch_restore (self->dispatch, err))
+        goto failed;
+    self->schedules = sf_schedules_new (self->store, s_fire, self, err);
+    if (!self->schedules)
+        goto failed;
+    self->retention = sf_retention_new (self->store, s_delete_image, self, err);
+    if (!self->retention)
+        goto failed;
+    sf_schedules_start (self->schedules, sf_time_now_ms ());
     SF_NOTICE (NULL, "listening for workers on '%s' and for the CLI on '%s'; database '%s'",
                zsock_endpoint (self->router), zsock_endpoint (sf_admin_sock (self->admin)),
                cfg->database);
@@ -93,6 +112,9 @@ sf_sched_destroy (sf_sched_t **self_p)
     assert (self_p);
     if (*self_p) {
         sf_sched_t *self = *self_p;
+        sf_retention_destroy (&self->retention);
+        sf_schedules_destroy (&self->schedules);
+        sf_dispatch_destroy (&self->dispatch);
         sf_admin_destroy (&self->admin);
         sf_liveness_destroy (&self->liveness);
         zsock_destroy (&self->router);
@@ -123,6 +145,27 @@ sf_sched_peers (sf_sched_t *self)
 {
     assert (self);
     return self->peers;
+}
+
+sf_dispatch_t *
+sf_sched_dispatch (sf_sched_t *self)
+{
+    assert (self);
+    return self->dispatch;
+}
+
+sf_schedules_t *
+sf_sched_schedules (sf_sched_t *self)
+{
+    assert (self);
+    return self->schedules;
+}
+
+sf_retention_t *
+sf_sched_retention (sf_sched_t *self)
+{
+    assert (self);
+    return self->retention;
 }
 
 sf_sched_stats_t *
@@ -159,10 +202,44 @@ sf_sched_may_warn (sf_sched_t *self)
 //  --------------------------------------------------------------------------
 //  Sending to workers
 
+//  Inside a batch of worker messages (one transaction) what we send waits
+//  in the outbox until the batch is committed: nothing leaves before the
+//  state it acknowledges is durable
+
 static int
 s_send (sf_sched_t *self, zframe_t *routing_id, sf_envelope_t *env, sf_err_t *err)
 {
-    return sf_wire_send (zsock_resolve (self->router), routing_id, env, err);
+    if (!self->outbox)
+        return sf_wire_send (zsock_resolve (self->router), routing_id, env, err);
+    zframe_t *frame = sf_wire_encode (env, err);
+    if (!frame)
+        return -1;
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &frame);
+    zmsg_pushmem (msg, zframe_data (routing_id), zframe_size (routing_id));
+    zlistx_add_end (self->outbox, msg);
+    return 0;
+}
+
+static void
+s_flush (sf_sched_t *self, zlistx_t *outbox)
+{
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlistx_detach (outbox, NULL)))
+        if (zmsg_send (&msg, self->router)) {
+            SF_DEBUG (NULL, "cannot send to a worker: %s", zmq_strerror (zmq_errno ()));
+            zmsg_destroy (&msg);
+        }
+}
+
+int
+sf_sched_send (sf_sched_t *self, const char *node, sf_envelope_t *env, sf_err_t *err)
+{
+    assert (self && node && env);
+    sf_peer_t *peer = sf_peers_by_name (self->peers, node);
+    if (!peer || !peer->up || !peer->routing_id)
+        return sf_err_set (err, SF_ENODE, "node '%s' is not connected", node);
+    return s_send (self, peer->routing_id, env, err);
 }
 
 static void
@@ -190,7 +267,8 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello)
     bool replaced = false;
     //  Durable first: the node is up and the jobs its worker lost (not in
     //  hello.running_jobs) have failed before the Welcome leaves
-    if (!sf_liveness_hello (self->liveness, routing_id, hello, &replaced, &err)) {
+    sf_peer_t *peer = sf_liveness_hello (self->liveness, routing_id, hello, &replaced, &err);
+    if (!peer) {
         SF_ERROR (&ctx, "cannot record hello: %s", err.text);
         return;                 //  No welcome: the worker says hello again
     }
@@ -205,6 +283,7 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello)
     env.welcome = &welcome;
     if (s_send (self, routing_id, &env, &err))
         SF_WARN (&ctx, "cannot send welcome: %s", err.text);
+    sf_dispatch_node (self->dispatch, peer, true);
 }
 
 static void
@@ -236,6 +315,16 @@ s_on_job_event (sf_sched_t *self, sf_peer_t *peer, const sf_job_event_t *event)
     }
     SF_INFO (&ctx, "phase %s (%" PRIu64 "ms, %" PRIu64 " bytes)",
              sf_wire_phase_name (event->phase), event->ms, event->bytes);
+    sf_dispatch_event (self->dispatch, event);
+}
+
+static void
+s_on_image_deleted (sf_sched_t *self, sf_peer_t *peer, const sf_image_deleted_t *msg)
+{
+    sf_logctx_t ctx = { .node = peer->name };
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_retention_deleted (self->retention, msg, &err))
+        SF_ERROR (&ctx, "cannot record image deletion: %s", err.text);
 }
 
 static void
@@ -270,6 +359,10 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
 {
     sf_logctx_t ctx = { .node = peer->name };
     bool beat = env->body_case == SF_BODY_HEARTBEAT;
+    if (beat && env->heartbeat->scratch_free != peer->scratch_free) {
+        peer->scratch_free = env->heartbeat->scratch_free;
+        sf_dispatch_node (self->dispatch, peer, false);
+    }
     if (beat && env->heartbeat->running_jobs != peer->running_jobs) {
         peer->running_jobs = env->heartbeat->running_jobs;
         sf_liveness_touch (self->liveness, peer, true);
@@ -288,6 +381,9 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
         case SF_BODY_JOB_RESULT:
             s_on_job_result (self, peer, env->job_result);
             break;
+        case SF_BODY_IMAGE_DELETED:
+            s_on_image_deleted (self, peer, env->image_deleted);
+            break;
         case SF_BODY_ERROR:
             SF_WARN (&ctx, "node reports error %s: %s", sf_err_name (env->error->code),
                      env->error->text? env->error->text: "");
@@ -300,11 +396,9 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
     }
 }
 
-static int
-s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
+static void
+s_on_worker_message (sf_sched_t *self, zsock_t *reader)
 {
-    (void) loop;
-    sf_sched_t *self = (sf_sched_t *) arg;
     sf_err_t err = SF_ERR_INIT;
     zframe_t *routing_id = NULL;
     sf_envelope_t *env = sf_wire_recv (zsock_resolve (reader), &routing_id, &err);
@@ -333,145 +427,38 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
         s_on_known_peer (self, peer, env);
     sf_wire_free (&env);
     zframe_destroy (&routing_id);
+}
+
+//  Most messages a batch handles in one transaction (one fsync)
+#define BATCH_MAX 512
+
+static int
+s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    sf_sched_t *self = (sf_sched_t *) arg;
+    sf_err_t err = SF_ERR_INIT;
+    bool batch = sf_store_begin (self->store, &err) == 0;
+    if (!batch)
+        SF_ERROR (NULL, "cannot start a batch: %s", err.text);
+    zlistx_t *outbox = zlistx_new ();
+    zlistx_set_destructor (outbox, (zlistx_destructor_fn *) zmsg_destroy);
+    self->outbox = batch? outbox: NULL;
+    int count = 0;
+    do
+        s_on_worker_message (self, reader);
+    while (++count < BATCH_MAX && (zsock_events (reader) & ZMQ_POLLIN));
+    self->outbox = NULL;
+    if (batch && sf_store_commit (self->store, &err))
+        SF_ERROR (NULL, "cannot commit a batch of %d worker messages: %s", count, err.text);
+    s_flush (self, outbox);
+    zlistx_destroy (&outbox);
+    sf_dispatch_pump (self->dispatch);
     return 0;
 }
 
 //  --------------------------------------------------------------------------
-//  Snapshot
-
-static json_t *
-s_pick_instance (const char *key, json_t *matches, sf_err_t *err)
-{
-    size_t count = json_array_size (matches);
-    if (count == 1)
-        return json_array_get (matches, 0);
-    if (count == 0) {
-        sf_err_set (err, SF_ENOENT, "no instance '%s' in any node's inventory", key);
-        return NULL;
-    }
-    char list [200] = "";
-    for (size_t i = 0; i < count; i++) {
-        json_t *match = json_array_get (matches, i);
-        size_t used = strlen (list);
-        snprintf (list + used, sizeof (list) - used, "%s'%s' on node '%s'",
-                  i? ", ": "", json_string_value (json_object_get (match, "uuid")),
-                  json_string_value (json_object_get (match, "node")));
-    }
-    sf_err_set (err, SF_EINVAL, "instance '%s' is ambiguous: %s; give the uuid",
-                key, list);
-    return NULL;
-}
-
-//  Why a node does not offer strategy: a worker announces the RBD
-//  strategies only when it has Ceph configured, so if it offers neither,
-//  that is the reason; otherwise say what it does offer
-
-static int
-s_refuse_strategy (sf_peer_t *peer, const char *strategy, sf_err_t *err)
-{
-    if (sf_strategy_needs_ceph (strategy)
-    &&  !sf_peers_offers (peer, SF_STRATEGY_RBD) && !sf_peers_offers (peer, SF_STRATEGY_MIXED))
-        return sf_err_set (err, SF_ENOTSUP, "node '%s' cannot run strategy '%s' (its "
-                           "worker has no Ceph configured)", peer->name, strategy);
-    char offered [160] = "";
-    for (const char *name = (const char *) zlistx_first (peer->strategies); name;
-         name = (const char *) zlistx_next (peer->strategies)) {
-        size_t used = strlen (offered);
-        snprintf (offered + used, sizeof (offered) - used, "%s%s", used? ", ": "", name);
-    }
-    return sf_err_set (err, SF_ENOTSUP, "node '%s' cannot run strategy '%s' (its worker "
-                       "offers only %s)", peer->name, strategy, offered);
-}
-
-static int
-s_check_node (sf_sched_t *self, const char *node, const char *strategy,
-              sf_peer_t **peer_p, sf_err_t *err)
-{
-    sf_peer_t *peer = sf_peers_by_name (self->peers, node);
-    if (!peer || !peer->up)
-        return sf_err_set (err, SF_ENODE, "node '%s' is down", node);
-    if (!peer->routing_id)
-        return sf_err_set (err, SF_ENODE, "node '%s' has not reconnected since the "
-                           "scheduler started", node);
-    if (!sf_peers_offers (peer, strategy))
-        return s_refuse_strategy (peer, strategy, err);
-    *peer_p = peer;
-    return 0;
-}
-
-//  The strategy for the instance: the forced one if it fits, else the
-//  default. Returns a string valid while instance lives, or NULL with err.
-
-static const char *
-s_pick_strategy (json_t *instance, const char *forced, sf_err_t *err)
-{
-    const char *name = json_string_value (json_object_get (instance, "name"));
-    const char *state = json_string_value (json_object_get (instance, "state"));
-    const char *storage_class = json_string_value (json_object_get (instance,
-                                                                    "storage_class"));
-    if (forced)
-        return sf_strategy_check (forced, name, state, storage_class, err)? NULL: forced;
-    const char *strategy = sf_strategy_choose (state, storage_class, err);
-    if (!strategy)
-        sf_err_prefix (err, "cannot snapshot '%s'", name);
-    return strategy;
-}
-
-static int
-s_send_assign (sf_sched_t *self, sf_peer_t *peer, const char *id, const char *uuid,
-               const char *strategy, sf_err_t *err)
-{
-    sf_job_assign_t assign = SF_JOB_ASSIGN_INIT;
-    assign.job_id = (char *) id;
-    assign.attempt = 1;
-    assign.instance_uuid = (char *) uuid;
-    assign.strategy = (char *) strategy;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_ASSIGN;
-    env.job_assign = &assign;
-    return s_send (self, peer->routing_id, &env, err);
-}
-
-static json_t *
-s_start_job (sf_sched_t *self, json_t *instance, const char *forced, sf_err_t *err)
-{
-    const char *uuid = json_string_value (json_object_get (instance, "uuid"));
-    const char *name = json_string_value (json_object_get (instance, "name"));
-    const char *node = json_string_value (json_object_get (instance, "node"));
-    const char *strategy = s_pick_strategy (instance, forced, err);
-    if (!strategy)
-        return NULL;
-    sf_peer_t *peer = NULL;
-    char id [32];
-    if (s_check_node (self, node, strategy, &peer, err))
-        return NULL;
-    int active = sf_jobs_active (self->jobs, uuid, id, sizeof (id), err);
-    if (active < 0)
-        return NULL;
-    if (active) {
-        sf_err_set (err, SF_EBUSY, "instance '%s' already has unfinished job '%s'",
-                    name, id);
-        return NULL;
-    }
-
-    sf_job_spec_t spec = { .instance_uuid = uuid, .instance_name = name, .node = node,
-                           .strategy = strategy };
-    if (sf_jobs_create (self->jobs, &spec, id, sizeof (id), err))
-        return NULL;
-    sf_logctx_t ctx = { .node = node, .job_id = id, .vm = name };
-    sf_err_t send_err = SF_ERR_INIT;
-    if (s_send_assign (self, peer, id, uuid, strategy, &send_err)) {
-        SF_WARN (&ctx, "cannot assign job: %s", send_err.text);
-        char text [256];
-        snprintf (text, sizeof (text), "cannot send job to node '%s'", node);
-        if (sf_jobs_fail (self->jobs, id, SF_ENODE, text, err))
-            return NULL;
-    }
-    else
-        SF_NOTICE (&ctx, "job assigned: strategy %s%s, attempt 1", strategy,
-                   forced? " (forced)": "");
-    return sf_jobs_json (self->jobs, id, err);
-}
+//  Snapshots, bulks, schedules and retention
 
 json_t *
 sf_sched_snapshot (sf_sched_t *self, const char *key, const char *strategy,
@@ -479,20 +466,46 @@ sf_sched_snapshot (sf_sched_t *self, const char *key, const char *strategy,
 {
     assert (self);
     assert (key);
-    //  An unknown name is refused whatever the instance
-    if (strategy && !sf_strategy_known (strategy)) {
-        sf_strategy_check (strategy, key, "", "", err);
-        return NULL;
-    }
-    json_t *matches = sf_store_instances_json (self->store, NULL, key, err);
-    if (!matches)
-        return NULL;
-    json_t *job = NULL;
-    json_t *instance = s_pick_instance (key, matches, err);
-    if (instance)
-        job = s_start_job (self, instance, strategy, err);
-    json_decref (matches);
-    return job;
+    return sf_dispatch_one (self->dispatch, key, strategy, err);
+}
+
+//  A schedule fires: a bulk of its selection
+
+static json_t *
+s_fire (void *arg, const char *schedule, json_t *select, const char *strategy,
+        int priority, int64_t window_end_ms, sf_err_t *err)
+{
+    sf_sched_t *self = (sf_sched_t *) arg;
+    sf_bulk_opts_t opts = { .strategy = strategy, .priority = priority,
+                            .window_end_ms = window_end_ms, .schedule = schedule };
+    return sf_dispatch_bulk (self->dispatch, select, &opts, err);
+}
+
+//  Retention asks a node to delete one image
+
+static int
+s_delete_image (void *arg, const char *node, const sf_image_t *image,
+                const char *request_id, sf_err_t *err)
+{
+    sf_sched_t *self = (sf_sched_t *) arg;
+    sf_image_delete_t request = SF_IMAGE_DELETE_INIT;
+    request.request_id = (char *) request_id;
+    request.image = (sf_image_t *) image;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_IMAGE_DELETE;
+    env.image_delete = &request;
+    return sf_sched_send (self, node, &env, err);
+}
+
+//  A bulk ended: prune what its schedule no longer keeps
+
+static void
+s_on_bulk_done (void *arg, const char *bulk_id)
+{
+    sf_sched_t *self = (sf_sched_t *) arg;
+    sf_err_t err = SF_ERR_INIT;
+    if (self->retention && sf_retention_bulk_done (self->retention, bulk_id, &err) < 0)
+        SF_ERROR (NULL, "retention after bulk %s: %s", bulk_id, err.text);
 }
 
 //  --------------------------------------------------------------------------
@@ -503,7 +516,30 @@ s_on_check (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    sf_liveness_check (((sf_sched_t *) arg)->liveness);
+    sf_sched_t *self = (sf_sched_t *) arg;
+    sf_liveness_check (self->liveness);
+    //  Nodes that went down get no new jobs (their jobs failed: freed)
+    for (sf_peer_t *peer = sf_peers_first (self->peers); peer;
+         peer = sf_peers_next (self->peers))
+        sf_dispatch_node (self->dispatch, peer, false);
+    sf_dispatch_pump (self->dispatch);
+    return 0;
+}
+
+//  Every second: schedules, retention retries, windows
+
+static int
+s_on_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    sf_sched_t *self = (sf_sched_t *) arg;
+    int64_t now = sf_time_now_ms ();
+    sf_err_t err = SF_ERR_INIT;
+    sf_schedules_tick (self->schedules, now);
+    if (sf_retention_tick (self->retention, now, &err) < 0)
+        SF_ERROR (NULL, "retention: %s", err.text);
+    sf_dispatch_pump (self->dispatch);
     return 0;
 }
 
@@ -544,6 +580,7 @@ sf_sched_run (sf_sched_t *self, zsock_t *pipe)
         zloop_reader (self->loop, pipe, s_on_pipe, self);
     zloop_timer (self->loop, (size_t) sf_liveness_interval (self->liveness), 0,
                  s_on_check, self);
+    zloop_timer (self->loop, 1000, 0, s_on_tick, self);
     zloop_start (self->loop);
     zloop_destroy (&self->loop);
     SF_NOTICE (NULL, "scheduler stopping");
@@ -758,6 +795,8 @@ s_test_assigned (sf_harness_t *harness, zsock_t *worker, const char *uuid,
     assert (json_is_true (json_object_get (reply, "ok")));
     assert (streq (sf_harness_str (reply, "job.strategy"), want));
     snprintf (id, size, "%s", sf_harness_str (reply, "job.job_id"));
+    if (getenv ("SF_DEBUG_TEST"))
+        json_dumpf (reply, stderr, JSON_INDENT (1));
     json_decref (reply);
     sf_envelope_t *env = sf_harness_recv (worker, 2000);
     assert (env && env->body_case == SF_BODY_JOB_ASSIGN);

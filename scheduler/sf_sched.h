@@ -13,6 +13,7 @@
 #define SF_SCHED_H_INCLUDED
 
 typedef struct _sf_sched_t sf_sched_t;
+typedef struct _sf_dispatch_t sf_dispatch_t;
 
 //  Counters of what the scheduler dropped, for logs and the "status"
 //  admin command.
@@ -55,6 +56,19 @@ sf_peers_t *
     sf_sched_peers (sf_sched_t *self);
 sf_sched_stats_t *
     sf_sched_stats (sf_sched_t *self);
+sf_dispatch_t *
+    sf_sched_dispatch (sf_sched_t *self);
+sf_schedules_t *
+    sf_sched_schedules (sf_sched_t *self);
+sf_retention_t *
+    sf_sched_retention (sf_sched_t *self);
+
+//  Send env to the worker of node (now, or when the current batch of
+//  worker messages is committed). Returns 0, or -1 with err set (SF_ENODE
+//  if the node is not connected).
+int
+    sf_sched_send (sf_sched_t *self, const char *node, sf_envelope_t *env,
+                   sf_err_t *err);
 
 //  Whether a warning about invalid input may be logged now: at most 20 a
 //  second, so that a flood of garbage cannot flood the log (the counters

@@ -24,10 +24,11 @@
 #include "sf_peers.h"
 #include "sf_liveness.h"
 #include "sf_schedcfg.h"
-#include "sf_sched.h"
-#include "sf_admin.h"
-#include "sf_harness.h"
 #include "sf_schedules.h"
 #include "sf_retention.h"
+#include "sf_sched.h"
+#include "sf_dispatch.h"
+#include "sf_admin.h"
+#include "sf_harness.h"
 
 #endif

@@ -105,7 +105,7 @@ check_range "pause_ms agrees with libvirt's suspended interval within 50 ms" \
 #  -- the CLI's other views ------------------------------------------------
 show=$(sf_cli job show "$job" --format json)
 check_eq "job show: same job, done" "$job done" "$(jq -r '"\(.job_id) \(.state)"' <<<"$show")"
-check_eq "job show: phases in order" "queued paused resumed converted uploaded" \
+check_eq "job show: phases in order" "queued paused resumed converted upload_wait uploaded" \
     "$(jq -r '[.events[].phase | select(. != "done")] | join(" ")' <<<"$show")"
 check "jobs lists the job" bash -c \
     "'$SF_BUILD/scheduler/snapfleet' --admin '$SF_ADMIN' jobs --format json | jq -e --arg j '$job' '.jobs[] | select(.job_id == \$j and .state == \"done\")'"
