@@ -98,11 +98,16 @@ now_ms () { _sf_now_ms; }
 all_inventories () { [ "$(status_of "$1" .inventories)" -ge "$NODES" ]; }
 vm_hwm () { awk '/^VmHWM:/ {print $2 * 1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-#  The instances the scheduler has from up nodes
+#  The instances the scheduler has from up nodes; 0 while it is too busy
+#  storing inventories to answer
 sched_instances ()
 {
-    sf_cli --timeout 10 nodes --format json |
-        jq '[.nodes[] | select(.state == "up") | .instances] | add // 0'
+    local json
+    if json=$(sf_cli --timeout 30 nodes --format json 2>/dev/null); then
+        jq '[.nodes[] | select(.state == "up") | .instances] | add // 0' <<<"$json"
+    else
+        echo 0
+    fi
 }
 
 #  run_scenario NAME MAX_JOBS "LIMITS" [SF_SIMFLEET_ARGS...]
@@ -140,8 +145,10 @@ run_scenario ()
         sf_spawn "perf-$name" perf record -g -o "$OUT/perf-$name.data" -p "$pid"
     fi
     t1=$(now_ms)
-    sf_cli snapshot --all --format json >"$SF_TMP/bulk-$name.json" ||
-        sf_die "snapshot --all failed: $(head -c 400 "$SF_TMP/bulk-$name.json")"
+    #  One request creates every job: give the scheduler time to answer
+    sf_cli --timeout 900 snapshot --all --format json >"$SF_TMP/bulk-$name.json" \
+        2>"$SF_TMP/bulk-$name.err" ||
+        sf_die "snapshot --all failed: $(head -c 400 "$SF_TMP/bulk-$name.err")"
     fig[${name}_create_s]=$(awk -v ms=$(($(now_ms) - t1)) 'BEGIN {printf "%.2f", ms / 1000}')
     sf_note "scenario $name: bulk $(jq -r '.bulk_id // .bulk.bulk_id // "?"' "$SF_TMP/bulk-$name.json") created in ${fig[${name}_create_s]} s"
     #  Until every job has a result at the simulator (the truth)
