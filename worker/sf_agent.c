@@ -87,13 +87,15 @@ s_scratch_free (sf_agent_t *self)
     return (uint64_t) vfs.f_bavail * vfs.f_frsize;
 }
 
-//  The Ceph cluster's fsid, asked once (a call bounded by op_timeout);
-//  "" without RBD support or while the cluster does not answer
+//  The Ceph cluster's fsid, asked once it answers; "" without RBD support
+//  or while it does not. The first Hello asks before the loop runs; a
+//  later one asks again only if no Ceph call hangs (so the loop waits at
+//  most one op_timeout per outage).
 
 static const char *
 s_ceph_cluster (sf_agent_t *self)
 {
-    if (!self->stor || *self->ceph_cluster)
+    if (!self->stor || *self->ceph_cluster || sf_stor_hung (self->stor))
         return self->ceph_cluster;
     sf_err_t err = SF_ERR_INIT;
     if (sf_stor_cluster_id (self->stor, self->ceph_cluster, sizeof (self->ceph_cluster),
