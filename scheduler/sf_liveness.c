@@ -14,6 +14,7 @@ struct _sf_liveness_t {
     sf_jobs_t *jobs;            //  Borrowed from the scheduler
     sf_peers_t *peers;          //  Borrowed from the scheduler
     int64_t node_timeout_ms;
+    int64_t last_check_ms;      //  Monotonic ms of the last check, 0 = none
 };
 
 SF_LOG_MODULE ("sched.liveness");
@@ -166,8 +167,22 @@ void
 sf_liveness_check (sf_liveness_t *self)
 {
     assert (self);
-    zlistx_t *names = sf_peers_expired (self->peers, sf_time_mono_ms (),
-                                        self->node_timeout_ms);
+    //  While the scheduler itself was busy (a bulk of 100,000 jobs, a slow
+    //  disk) it read nothing: that time does not count as the nodes'
+    //  silence, or a busy scheduler would declare the whole fleet down
+    int64_t now = sf_time_mono_ms ();
+    int64_t interval = sf_liveness_interval (self);
+    int64_t stall = self->last_check_ms? now - self->last_check_ms - interval: 0;
+    self->last_check_ms = now;
+    if (stall > interval) {
+        SF_WARN (NULL, "the scheduler did not read for %" PRId64 " ms: node silence "
+                 "during that time is not held against the nodes", stall + interval);
+        for (sf_peer_t *peer = sf_peers_first (self->peers); peer;
+             peer = sf_peers_next (self->peers))
+            peer->last_msg_ms += stall;
+        return;
+    }
+    zlistx_t *names = sf_peers_expired (self->peers, now, self->node_timeout_ms);
     for (const char *name = (const char *) zlistx_first (names); name;
          name = (const char *) zlistx_next (names)) {
         sf_logctx_t ctx = { .node = name };
