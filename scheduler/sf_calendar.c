@@ -406,20 +406,21 @@ s_parse_weekdays (parser_t *parser, sf_calendar_t *self)
     }
 }
 
-//  '@EPOCH': one moment, in UTC
+//  '@EPOCH': one moment, in UTC. The number is read by strtoul as systemd
+//  reads it (so "@ 5" and "@+5" are accepted too)
 
 static int
 s_parse_epoch (parser_t *parser, sf_calendar_t *self)
 {
     parser->p++;
-    if (!isdigit ((unsigned char) *parser->p))
-        return s_fail_here (parser, "expected seconds after '@'");
     errno = 0;
     char *end;
-    unsigned long long value = strtoull (parser->p, &end, 10);
+    unsigned long value = strtoul (parser->p, &end, 10);
+    if (end == parser->p)
+        return s_fail_here (parser, "expected seconds after '@'");
     time_t when = (time_t) value;
     struct tm tm;
-    if (errno || (unsigned long long) when != value || !gmtime_r (&when, &tm)
+    if (errno || (unsigned long) when != value || !gmtime_r (&when, &tm)
     ||  tm.tm_year > INT_MAX - 1900)
         return s_fail (parser, "timestamp '@%.*s' out of range", (int) (end - parser->p), parser->p);
     parser->p = end;

@@ -74,6 +74,8 @@ cases=(
     'Mon 2027-*-*'
     'Wed *-1/2-1..10 4:5:6'
     '@2000000000'
+    'Tue @2000000000'
+    '@+2000000000'
     'Mon..Fri 06:00 UTC'
     'hourly utc'
     '12:00 Europe/Berlin'
@@ -101,6 +103,7 @@ cases=(
     'daily '
     '*'
     'Fri 13'
+    '@-5'
 )
 
 #  Named zones across DST changes (Europe/Berlin 2027-03-28 and 2027-10-31,
