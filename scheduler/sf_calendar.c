@@ -17,6 +17,8 @@
 #include "sf_sched_classes.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
