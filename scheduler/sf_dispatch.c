@@ -758,8 +758,30 @@ s_pick_strategy (json_t *instance, const char *forced, sf_err_t *err)
 //  Everything that stops instance from being snapshotted now; 0 if none.
 //  *strategy_p is set when a strategy was found.
 
+//  The instances that have an unfinished job: uuid -> job id (strings).
+//  One query for a whole bulk instead of one per instance.
+
+static zhashx_t *
+s_busy (sf_dispatch_t *self, sf_err_t *err)
+{
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT instance_uuid, id FROM jobs WHERE state IN ('queued', 'running')", "");
+    if (!stmt)
+        return NULL;
+    zhashx_t *busy = zhashx_new ();
+    zhashx_set_destructor (busy, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (busy, (zhashx_duplicator_fn *) strdup);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        zhashx_insert (busy, sf_store_text (stmt, 0), (void *) sf_store_text (stmt, 1));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zhashx_destroy (&busy);
+    return busy;
+}
+
 static int
-s_refusal (sf_dispatch_t *self, json_t *instance, const char *forced,
+s_refusal (sf_dispatch_t *self, json_t *instance, const char *forced, zhashx_t *busy,
            const char **strategy_p, sf_err_t *err)
 {
     const char *uuid = json_string_value (json_object_get (instance, "uuid"));
@@ -769,11 +791,8 @@ s_refusal (sf_dispatch_t *self, json_t *instance, const char *forced,
     *strategy_p = strategy;
     if (!strategy || s_check_node (self, node, strategy, err))
         return -1;
-    char id [32];
-    int active = sf_jobs_active (self->jobs, uuid, id, sizeof (id), err);
-    if (active < 0)
-        return -1;
-    if (active)
+    const char *id = (const char *) zhashx_lookup (busy, uuid);
+    if (id)
         return sf_err_set (err, SF_EBUSY, "instance '%s' already has unfinished job '%s'",
                            name, id);
     return 0;
@@ -811,13 +830,14 @@ s_bulk_row (sf_dispatch_t *self, json_t *select, const sf_bulk_opts_t *opts,
 
 static int
 s_bulk_job (sf_dispatch_t *self, json_t *instance, const char *bulk_id,
-            const sf_bulk_opts_t *opts, const sf_plan_model_t *model,
+            const sf_bulk_opts_t *opts, const sf_plan_model_t *model, zhashx_t *busy,
             sf_admit_job_t *job, char *id, size_t size, const char **strategy_p,
             sf_err_t *err)
 {
     sf_err_t refusal = SF_ERR_INIT;
     const char *strategy = NULL;
-    bool refused = s_refusal (self, instance, opts->strategy, &strategy, &refusal) != 0;
+    bool refused = s_refusal (self, instance, opts->strategy, busy, &strategy,
+                              &refusal) != 0;
     if (refused && refusal.code == SF_EDB)
         return sf_err_set (err, SF_EDB, "%s", refusal.text);
     sf_job_spec_t spec = {
@@ -858,10 +878,14 @@ s_create (sf_dispatch_t *self, json_t *select, json_t *chosen,
 {
     if (opts->strategy && !sf_strategy_known (opts->strategy))
         return sf_strategy_check (opts->strategy, "", "", "", err);
-    if (strict) {
-        const char *strategy;
-        if (s_refusal (self, json_array_get (chosen, 0), opts->strategy, &strategy, err))
-            return -1;
+    zhashx_t *busy = s_busy (self, err);
+    if (!busy)
+        return -1;
+    const char *strategy;
+    if (strict && s_refusal (self, json_array_get (chosen, 0), opts->strategy, busy,
+                             &strategy, err)) {
+        zhashx_destroy (&busy);
+        return -1;
     }
     sf_plan_model_t model;
     s_model (self, &model);
@@ -876,7 +900,8 @@ s_create (sf_dispatch_t *self, json_t *select, json_t *chosen,
         rc = s_bulk_row (self, select, opts, bulk_id, size, err);
     for (size_t i = 0; rc == 0 && i < count; i++) {
         waits [i] = s_bulk_job (self, json_array_get (chosen, i), bulk_id, opts, &model,
-                                &jobs [i], ids [i], sizeof (ids [i]), &strategies [i], err);
+                                busy, &jobs [i], ids [i], sizeof (ids [i]), &strategies [i],
+                                err);
         rc = waits [i] < 0? -1: 0;
     }
     if (rc == 0)
@@ -912,6 +937,7 @@ s_create (sf_dispatch_t *self, json_t *select, json_t *chosen,
     free (ids);
     free (strategies);
     free (waits);
+    zhashx_destroy (&busy);
     if (rc == 0)
         sf_dispatch_pump (self);
     return rc;
@@ -1159,6 +1185,11 @@ sf_dispatch_plan (sf_dispatch_t *self, json_t *select, const sf_bulk_opts_t *opt
         return NULL;
     sf_plan_model_t model;
     s_model (self, &model);
+    zhashx_t *busy = s_busy (self, err);
+    if (!busy) {
+        json_decref (chosen);
+        return NULL;
+    }
     sf_plan_t *plan = sf_plan_new (&self->limits);
     for (sf_peer_t *peer = sf_peers_first (self->peers); peer;
          peer = sf_peers_next (self->peers))
@@ -1175,7 +1206,7 @@ sf_dispatch_plan (sf_dispatch_t *self, json_t *select, const sf_bulk_opts_t *opt
         sf_err_t refusal = SF_ERR_INIT;
         const char *name = json_string_value (json_object_get (instance, "name"));
         const char *node = json_string_value (json_object_get (instance, "node"));
-        if (s_refusal (self, instance, opts->strategy, &strategy, &refusal)) {
+        if (s_refusal (self, instance, opts->strategy, busy, &strategy, &refusal)) {
             json_array_append_new (refused, json_pack ("{s:s, s:s, s:{s:i, s:s}}",
                 "instance", name, "node", node, "error", "code", refusal.code,
                 "text", refusal.text));
@@ -1230,6 +1261,7 @@ sf_dispatch_plan (sf_dispatch_t *self, json_t *select, const sf_bulk_opts_t *opt
     json_decref (refused);
     json_decref (by_id);
     json_decref (chosen);
+    zhashx_destroy (&busy);
     sf_plan_destroy (&plan);
     return result;
 }
