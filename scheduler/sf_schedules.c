@@ -464,6 +464,8 @@ typedef struct {
     int64_t priority;
     int64_t window_ms;
     int64_t anchor;             //  Last consumed elapse or creation, epoch s
+    int64_t unfinished;         //  Queued or running jobs of its last bulk
+    char *last_bulk;
 } row_t;
 
 static void
@@ -475,6 +477,7 @@ s_row_destroy (row_t **self_p)
         free (self->calendar);
         free (self->select_json);
         free (self->strategy);
+        free (self->last_bulk);
         free (self);
         *self_p = NULL;
     }
@@ -486,8 +489,10 @@ s_rows (sf_schedules_t *self)
     sf_err_t err = SF_ERR_INIT;
     sqlite3_stmt *stmt = sf_store_prepare (self->store, &err,
         "SELECT name, calendar, select_json, strategy, priority, window_ms,"
-        " CASE WHEN elapse > 0 THEN elapse ELSE created / 1000 END"
-        " FROM schedules ORDER BY name", "");
+        " CASE WHEN elapse > 0 THEN elapse ELSE created / 1000 END, last_bulk,"
+        " CASE WHEN last_bulk = '' THEN 0 ELSE (SELECT COUNT (*) FROM jobs"
+        "  WHERE jobs.bulk_id = schedules.last_bulk AND jobs.state IN ('queued', 'running'))"
+        " END FROM schedules ORDER BY name", "");
     if (!stmt) {
         SF_ERROR (NULL, "schedules: %s", err.text);
         return NULL;
@@ -504,6 +509,8 @@ s_rows (sf_schedules_t *self)
         row->priority = sqlite3_column_int64 (stmt, 4);
         row->window_ms = sqlite3_column_int64 (stmt, 5);
         row->anchor = sqlite3_column_int64 (stmt, 6);
+        row->last_bulk = strdup (sf_store_text (stmt, 7));
+        row->unfinished = sqlite3_column_int64 (stmt, 8);
         zlistx_add_end (rows, row);
     }
     sqlite3_finalize (stmt);
@@ -560,6 +567,26 @@ s_fire (sf_schedules_t *self, const row_t *row, int64_t elapse, int64_t window_e
     json_decref (bulk);
 }
 
+//  The previous run is still going: consume the elapse without a bulk
+//  (its instances are busy; a second bulk would only fail them), like a
+//  systemd timer whose service is still active
+
+static void
+s_skip (sf_schedules_t *self, const row_t *row, int64_t elapse)
+{
+    char text [200];
+    snprintf (text, sizeof (text), "run at %" PRId64 " skipped: bulk '%s' of the"
+              " previous run still has %" PRId64 " unfinished job(s)", elapse * 1000,
+              row->last_bulk, row->unfinished);
+    SF_NOTICE (NULL, "schedule '%s': %s", row->name, text);
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_store_exec (self->store, &err,
+            "UPDATE schedules SET elapse = ?2, last_error = ?3 WHERE name = ?1", "sis",
+            row->name, elapse, text) != 1)
+        SF_ERROR (NULL, "schedule '%s': cannot record a skipped run: %s", row->name,
+                  err.text);
+}
+
 //  Fire the schedules that are due; at start (catch_up) with the window
 //  starting now. Returns the number fired.
 
@@ -598,8 +625,12 @@ s_run (sf_schedules_t *self, int64_t now_ms, bool catch_up)
                              PRId64 " passed between ticks: fired once", row->name,
                              first * 1000, elapse * 1000);
             }
-            s_fire (self, row, elapse, window_end, now_ms);
-            fired++;
+            if (row->unfinished > 0)
+                s_skip (self, row, elapse);
+            else {
+                s_fire (self, row, elapse, window_end, now_ms);
+                fired++;
+            }
             first = s_next (calendar, elapse);
         }
         if (first >= 0 && (due == 0 || first * 1000 < due))
@@ -838,6 +869,21 @@ sf_schedules_test (bool verbose)
     assert (zlistx_size (sink.calls) == 0);
     sf_schedules_tick (self, 1700000050000);
     assert (streq (s_test_pop (&sink), "often 1700000055000 - 0 {\"all\":true}"));
+    //  While a job of that run (B3) is unfinished, the next elapse is skipped
+    assert (sf_store_node_hello (store, "n1", "", 2, 1, &err) == 0);
+    assert (sf_store_exec (store, &err,
+        "INSERT INTO jobs (id, instance_uuid, instance_name, node, state, phase, attempt,"
+        " strategy, created, updated, bulk_id) VALUES ('J1', 'u1', 'vm1', 'n1', 'running',"
+        " 'paused', 1, 'file-cold', 0, 0, 'B3')", "") == 1);
+    sf_schedules_tick (self, 1700000060000);
+    assert (zlistx_size (sink.calls) == 0);
+    self->clock_ms = 1700000060000;
+    reply = s_test_request (self, "list", "{}", 0);
+    often = json_array_get (json_object_get (reply, "schedules"), 1);
+    assert (strstr (json_string_value (json_object_get (often, "last_error")), "skipped"));
+    assert (streq (json_string_value (json_object_get (often, "last_bulk")), "B3"));
+    json_decref (reply);
+    assert (sf_store_exec (store, &err, "UPDATE jobs SET state = 'done'", "") == 1);
 
     //  Restart after missing the elapses ...060 to ...100: one catch-up, its
     //  window starting now; the hourly one is not due yet

@@ -6,7 +6,9 @@
     through the fire callback (window_end = elapse + window, 0 = none) and
     records the run. A schedule whose elapses were missed while the
     scheduler was down fires once at start (sf_schedules_start), with its
-    window starting then, not once per missed run. Before firing, the
+    window starting then, not once per missed run. An elapse that comes
+    while the schedule's previous bulk still has queued or running jobs is
+    skipped (logged, last_error says so): its instances are busy. Before firing, the
     elapse is recorded as consumed and committed, so a crash during the
     fire loses that one run rather than repeating it at every restart.
 
