@@ -252,7 +252,10 @@ s_configure (sf_store_t *self, sf_err_t *err)
     if (!wal)
         return sf_err_set (err, SF_EDB, "database '%s': cannot enable WAL journal",
                            self->path);
-    return s_exec_script (self, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", err);
+    //  64 MiB of page cache: a bulk of 100,000 jobs (5 indexes) then stays
+    //  in memory instead of spilling pages to the WAL mid-transaction
+    return s_exec_script (self, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                          " PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;", err);
 }
 
 //  --------------------------------------------------------------------------
