@@ -33,6 +33,13 @@ s_dmin (double a, double b)
     return a < b? a: b;
 }
 
+static double
+s_dmax (double a, double b)
+{
+    return a > b? a: b;
+}
+
+
 //  A binary heap of elements that carry their own index (at idx_off), so
 //  that any element can be removed or re-keyed in O(log n)
 typedef bool (heap_before_fn) (const void *a, const void *b);
@@ -72,6 +79,7 @@ typedef struct {
     uint64_t rate, sent_rate;   //  granted, last reported (0 = unlimited)
     double fair;                //  scratch of s_fair_shares
     bool frozen;
+    uint64_t ahead;             //  bytes counted in the ahead_bytes totals
 } job_t;
 
 struct _cluster_t {
@@ -88,6 +96,7 @@ struct _store_t {
     size_t hidx;                //  in self->stores
     double rem;                 //  scratch of s_fair_shares
     int64_t cnt;
+    uint64_t ahead_bytes;       //  bytes started jobs have still to upload
 };
 
 struct _node_t {
@@ -108,6 +117,7 @@ struct _node_t {
     size_t sidx;                //  in store->nodes
     double rem;
     int64_t cnt;
+    uint64_t ahead_bytes;       //  bytes its started jobs have still to upload
 };
 
 struct _group_t {
@@ -135,6 +145,7 @@ struct _sf_admit_t {
     job_t *gone;                //  last SKIP/FAIL, freed at the next call
     uint64_t wait_seq;
     sf_admit_stats_t st;
+    uint64_t ahead_bytes;       //  bytes started jobs have still to upload
 };
 
 SF_LOG_MODULE ("sched.admit");
@@ -1020,6 +1031,9 @@ s_release_upload (sf_admit_t *self, job_t *j)
     }
 }
 
+static void
+    s_ahead_add (sf_admit_t *self, job_t *j);
+
 int
 sf_admit_restore (sf_admit_t *self, const sf_admit_job_t *job, int phase)
 {
@@ -1032,6 +1046,8 @@ sf_admit_restore (sf_admit_t *self, const sf_admit_job_t *job, int phase)
     if (!j)
         return -1;
     s_take_capture (self, j);
+    if (phase != SF_PHASE_UPLOADED)
+        s_ahead_add (self, j);
     if (phase != SF_PHASE_QUEUED && phase != SF_PHASE_PAUSED)
         s_release_capture (self, j);
     if (phase == SF_PHASE_UPLOADED) {
@@ -1074,21 +1090,58 @@ s_format_dur (int64_t ms, char *buf, size_t size)
         snprintf (buf, size, "%.1f h", s / 3600);
 }
 
-//  Estimated run time if it started now: upload at min(its own cap, the
-//  equal split of each budget with one more upload)
+//  Bytes that started jobs have still to upload: a job that starts now
+//  shares each budget with them, so its upload ends no earlier than when
+//  the budget has moved their bytes and its own
+
+static void
+s_ahead_add (sf_admit_t *self, job_t *j)
+{
+    if (j->ahead || !j->upload_bytes)
+        return;
+    j->ahead = j->upload_bytes;
+    self->ahead_bytes += j->ahead;
+    j->node->ahead_bytes += j->ahead;
+    j->node->store->ahead_bytes += j->ahead;
+}
+
+static void
+s_ahead_drop (sf_admit_t *self, job_t *j)
+{
+    if (!j->ahead)
+        return;
+    self->ahead_bytes -= j->ahead;
+    j->node->ahead_bytes -= j->ahead;
+    j->node->store->ahead_bytes -= j->ahead;
+    j->ahead = 0;
+}
+
+//  Time to move bytes ahead plus the job's own through a budget (0 = none)
+
+static double
+s_budget_ms (int64_t budget, uint64_t ahead, uint64_t own)
+{
+    return budget > 0? (double) (ahead + own) * 1000.0 / (double) budget: 0;
+}
+
+//  Estimated run time if it started now: its capture, then its upload at
+//  its own throughput, but not before each budget has moved the bytes of
+//  the jobs started before it and its own
 static int64_t
 s_estimate_ms (sf_admit_t *self, job_t *j)
 {
     const sf_limits_t *L = &self->limits;
-    double rate = j->upload_bps > 0? j->upload_bps: HUGE_VAL;
-    if (L->bandwidth > 0)
-        rate = s_dmin (rate, (double) L->bandwidth / (double) (self->st.uploads + 1));
-    if (L->bandwidth_per_node > 0)
-        rate = s_dmin (rate, (double) L->bandwidth_per_node / (double) (j->node->uploads + 1));
-    if (L->bandwidth_per_store > 0)
-        rate = s_dmin (rate, (double) L->bandwidth_per_store
-                           / (double) (j->node->store->uploads + 1));
-    double upload_ms = isinf (rate)? 0: (double) j->upload_bytes * 1000.0 / rate;
+    if (!j->upload_bytes)
+        return j->capture_ms;
+    double upload_ms = j->upload_bps > 0? (double) j->upload_bytes * 1000.0 / j->upload_bps
+                                         : 0;
+    upload_ms = s_dmax (upload_ms, s_budget_ms (L->bandwidth, self->ahead_bytes,
+                                                j->upload_bytes));
+    upload_ms = s_dmax (upload_ms, s_budget_ms (L->bandwidth_per_node,
+                                                j->node->ahead_bytes, j->upload_bytes));
+    upload_ms = s_dmax (upload_ms, s_budget_ms (L->bandwidth_per_store,
+                                                j->node->store->ahead_bytes,
+                                                j->upload_bytes));
     return j->capture_ms + (int64_t) upload_ms + (upload_ms > (double) (int64_t) upload_ms);
 }
 
@@ -1139,6 +1192,7 @@ sf_admit_next (sf_admit_t *self, int64_t now_ms, const char **id,
     n->work -= j->work;
     self->st.queued--;
     s_take_capture (self, j);
+    s_ahead_add (self, j);
     s_node_refresh (self, n);
     return SF_ADMIT_START;
 }
@@ -1229,6 +1283,7 @@ sf_admit_uploaded (sf_admit_t *self, const char *id)
         s_release_capture (self, j);
     s_release_upload (self, j);
     s_release_scratch (j);
+    s_ahead_drop (self, j);
     j->state = J_UPLOADED;
     s_node_refresh (self, j->node);
 }
@@ -1250,6 +1305,7 @@ sf_admit_finished (sf_admit_t *self, const char *id)
         s_release_capture (self, j);
         s_release_upload (self, j);
         s_release_scratch (j);
+        s_ahead_drop (self, j);
         n->jobs--;
         self->st.running--;
     }

@@ -285,11 +285,21 @@ s_end (run_t *run, pjob_t *pjob)
     if (pjob->row.end_ms > self->makespan_ms)
         self->makespan_ms = pjob->row.end_ms;
     int64_t over = run->start_ms + pjob->row.end_ms - pjob->job.deadline_ms;
+    //  Admission starts a job whose own estimate fits its window; when jobs
+    //  started after it slow it down it can still end after the window
+    int64_t past = run->start_ms + pjob->row.end_ms - pjob->job.window_end_ms;
     if (pjob->job.deadline_ms > 0 && over > 0) {
         pjob->row.late = true;
         self->late++;
         snprintf (pjob->row.reason, sizeof (pjob->row.reason),
                   "ends %.1f s after its deadline", (double) over / 1000.0);
+    }
+    else
+    if (pjob->job.window_end_ms > 0 && past > 0) {
+        pjob->row.late = true;
+        self->late++;
+        snprintf (pjob->row.reason, sizeof (pjob->row.reason),
+                  "ends %.1f s after the window closes", (double) past / 1000.0);
     }
     sf_admit_finished (run->admit, pjob->job.id);
     //  The plan's disk report stays true once the scratch is given back
