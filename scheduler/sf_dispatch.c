@@ -912,22 +912,28 @@ s_create (sf_dispatch_t *self, json_t *select, json_t *chosen,
     else
         sf_store_rollback (self->store);
     if (rc == 0) {
-        //  Committed: every job counts for the bulk, the waiting ones queue
-        s_bulk_add (self, bulk_id, count);
+        //  Committed: the waiting jobs queue and count for the bulk (the
+        //  others have ended already; a bulk of only those is done now)
+        size_t queued = 0;
         for (size_t i = 0; i < count; i++) {
             if (waits [i] != 1)
                 continue;
             json_t *instance = json_array_get (chosen, i);
             if (!sf_peers_by_name (self->peers, jobs [i].node))
                 sf_admit_node (self->admit, jobs [i].node, false, jobs [i].node, "", 0, 0);
-            if (sf_admit_add (self->admit, &jobs [i]) == 0)
+            if (sf_admit_add (self->admit, &jobs [i]) == 0) {
                 s_queue (self, &jobs [i], bulk_id,
                          json_string_value (json_object_get (instance, "uuid")),
                          strategies [i]);
+                queued++;
+            }
             else
                 sf_jobs_fail (self->jobs, ids [i], SF_ESTATE, "admission refused the job",
                               err);
         }
+        s_bulk_add (self, bulk_id, queued);
+        if (queued == 0)
+            s_bulk_finish (self, bulk_id);
         if (job_id && count > 0)
             snprintf (job_id, job_id_size, "%s", ids [0]);
         SF_NOTICE (NULL, "bulk %s: %zu job(s)%s%s", bulk_id, count,
@@ -1142,7 +1148,8 @@ sf_dispatch_bulks_json (sf_dispatch_t *self, sf_err_t *err)
 {
     assert (self);
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT id FROM bulks ORDER BY seq DESC LIMIT 1000", "");
+        "SELECT id FROM (SELECT id, seq FROM bulks ORDER BY seq DESC LIMIT 1000)"
+        " ORDER BY seq", "");
     if (!stmt)
         return NULL;
     zlistx_t *ids = zlistx_new ();

@@ -75,7 +75,7 @@ json_t *
     sf_dispatch_bulk_json (sf_dispatch_t *self, const char *id, bool with_jobs,
                            sf_err_t *err);
 
-//  Every bulk, newest first, without jobs.
+//  The last 1000 bulks, oldest first, without jobs.
 json_t *
     sf_dispatch_bulks_json (sf_dispatch_t *self, sf_err_t *err);
 

@@ -32,6 +32,9 @@ struct _sf_sched_t {
     sf_retention_t *retention;  //  Owned
     zlistx_t *outbox;           //  zmsg_t to send once the batch commits,
                                 //  NULL outside a batch
+    int64_t started_ms;         //  Monotonic ms the scheduler started
+    int64_t node_timeout_ms;
+    bool schedules_started;     //  Missed runs caught up
 };
 
 SF_LOG_MODULE ("sched.core");
@@ -96,7 +99,10 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     self->retention = sf_retention_new (self->store, s_delete_image, self, err);
     if (!self->retention)
         goto failed;
-    sf_schedules_start (self->schedules, sf_time_now_ms ());
+    //  Missed runs are caught up once the nodes had their chance to
+    //  reconnect (see s_on_tick)
+    self->started_ms = sf_time_mono_ms ();
+    self->node_timeout_ms = cfg->node_timeout_ms;
     SF_NOTICE (NULL, "listening for workers on '%s' and for the CLI on '%s'; database '%s'",
                zsock_endpoint (self->router), zsock_endpoint (sf_admin_sock (self->admin)),
                cfg->database);
@@ -526,6 +532,22 @@ s_on_check (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  Every node restored from the database has reconnected or been declared
+//  down (or node_timeout has passed): catching up missed runs before that
+//  would fail their jobs on nodes that are merely reconnecting
+
+static bool
+s_nodes_settled (sf_sched_t *self)
+{
+    if (sf_time_mono_ms () - self->started_ms > self->node_timeout_ms)
+        return true;
+    for (sf_peer_t *peer = sf_peers_first (self->peers); peer;
+         peer = sf_peers_next (self->peers))
+        if (peer->up && !peer->routing_id)
+            return false;
+    return true;
+}
+
 //  Every second: schedules, retention retries, windows
 
 static int
@@ -536,6 +558,10 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     sf_sched_t *self = (sf_sched_t *) arg;
     int64_t now = sf_time_now_ms ();
     sf_err_t err = SF_ERR_INIT;
+    if (!self->schedules_started && s_nodes_settled (self)) {
+        sf_schedules_start (self->schedules, now);
+        self->schedules_started = true;
+    }
     sf_schedules_tick (self->schedules, now);
     if (sf_retention_tick (self->retention, now, &err) < 0)
         SF_ERROR (NULL, "retention: %s", err.text);
@@ -795,8 +821,6 @@ s_test_assigned (sf_harness_t *harness, zsock_t *worker, const char *uuid,
     assert (json_is_true (json_object_get (reply, "ok")));
     assert (streq (sf_harness_str (reply, "job.strategy"), want));
     snprintf (id, size, "%s", sf_harness_str (reply, "job.job_id"));
-    if (getenv ("SF_DEBUG_TEST"))
-        json_dumpf (reply, stderr, JSON_INDENT (1));
     json_decref (reply);
     sf_envelope_t *env = sf_harness_recv (worker, 2000);
     assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
