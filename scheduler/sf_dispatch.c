@@ -191,8 +191,8 @@ s_model (sf_dispatch_t *self, sf_plan_model_t *model)
 //  Fill the estimate of job from the instance's disks and the strategy
 
 static void
-s_estimate (const sf_plan_model_t *model, json_t *instance, const char *strategy,
-            sf_admit_job_t *job)
+s_estimate (const sf_limits_t *limits, const sf_plan_model_t *model, json_t *instance,
+            const char *strategy, sf_admit_job_t *job)
 {
     uint64_t file_bytes = 0, rbd_bytes = 0;
     size_t index;
@@ -208,6 +208,11 @@ s_estimate (const sf_plan_model_t *model, json_t *instance, const char *strategy
                                       : virtual_size > 0? virtual_size: 0);
     }
     sf_plan_estimate (model, strategy, file_bytes, rbd_bytes, false, job);
+    //  With bandwidth budgets the grants decide how fast an upload goes;
+    //  a throughput measured under earlier grants (or a default guess)
+    //  must not cap the next ones, or the shares could only ratchet down
+    if (limits->bandwidth || limits->bandwidth_per_node || limits->bandwidth_per_store)
+        job->upload_bps = 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -530,7 +535,7 @@ sf_dispatch_restore (sf_dispatch_t *self, sf_err_t *err)
                                .priority = (int) sqlite3_column_int64 (stmt, 4),
                                .deadline_ms = sqlite3_column_int64 (stmt, 5),
                                .window_end_ms = sqlite3_column_int64 (stmt, 6) };
-        s_estimate (&model, instance, strategy, &job);
+        s_estimate (&self->limits, &model, instance, strategy, &job);
         json_decref (instance);
         if (!sf_peers_by_name (self->peers, node))
             sf_admit_node (self->admit, node, false, node, "", 0, 0);
@@ -850,7 +855,7 @@ s_bulk_job (sf_dispatch_t *self, json_t *instance, const char *bulk_id,
     };
     memset (job, 0, sizeof (*job));
     if (!refused) {
-        s_estimate (model, instance, strategy, job);
+        s_estimate (&self->limits, model, instance, strategy, job);
         spec.est_bytes = job->upload_bytes;
     }
     if (sf_jobs_create (self->jobs, &spec, id, size, err))
@@ -1223,7 +1228,7 @@ sf_dispatch_plan (sf_dispatch_t *self, json_t *select, const sf_bulk_opts_t *opt
         snprintf (id, sizeof (id), "P%zu", index + 1);
         sf_admit_job_t job;
         memset (&job, 0, sizeof (job));
-        s_estimate (&model, instance, strategy, &job);
+        s_estimate (&self->limits, &model, instance, strategy, &job);
         job.id = id;
         job.node = node;
         job.seq = index + 1;

@@ -107,7 +107,7 @@ static int
 s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
          sf_err_t *err)
 {
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+    sqlite3_stmt *stmt = sf_store_query (self->store, err,
         "SELECT node, attempt, state FROM jobs WHERE id = ?1", "s", id);
     if (!stmt)
         return -1;
@@ -131,7 +131,7 @@ s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
             rc = sf_err_set (err, SF_ESTATE, "job '%s' has already %s", id,
                              streq (state, "done")? "finished": state);
     }
-    sqlite3_finalize (stmt);
+    sf_store_done (stmt);
     return rc == 1? 0: -1;
 }
 

@@ -454,12 +454,14 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
     do
         s_on_worker_message (self, reader);
     while (++count < BATCH_MAX && (zsock_events (reader) & ZMQ_POLLIN));
+    //  What the batch freed is granted in the same transaction (one
+    //  commit); assignments and grants leave after it
+    sf_dispatch_pump (self->dispatch);
     self->outbox = NULL;
     if (batch && sf_store_commit (self->store, &err))
         SF_ERROR (NULL, "cannot commit a batch of %d worker messages: %s", count, err.text);
     s_flush (self, outbox);
     zlistx_destroy (&outbox);
-    sf_dispatch_pump (self->dispatch);
     return 0;
 }
 

@@ -493,6 +493,33 @@ sf_store_step (sf_store_t *self, sqlite3_stmt *stmt, sf_err_t *err)
     return s_db_error (self, err, "statement failed");
 }
 
+sqlite3_stmt *
+sf_store_query (sf_store_t *self, sf_err_t *err, const char *sql, const char *types, ...)
+{
+    assert (self);
+    sqlite3_stmt *stmt = s_cached (self, sql, err);
+    if (!stmt)
+        return NULL;
+    va_list args;
+    va_start (args, types);
+    int rc = s_bind_va (self, err, stmt, types, args);
+    va_end (args);
+    if (rc) {
+        sf_store_done (stmt);
+        return NULL;
+    }
+    return stmt;
+}
+
+void
+sf_store_done (sqlite3_stmt *stmt)
+{
+    if (stmt) {
+        sqlite3_reset (stmt);
+        sqlite3_clear_bindings (stmt);
+    }
+}
+
 int
 sf_store_exec (sf_store_t *self, sf_err_t *err, const char *sql,
                const char *types, ...)

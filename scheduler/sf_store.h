@@ -66,6 +66,15 @@ sqlite3_stmt *
     sf_store_prepare (sf_store_t *self, sf_err_t *err, const char *sql,
                       const char *types, ...);
 
+//  As sf_store_prepare, for a query run very often: the statement stays
+//  prepared (keyed by the sql pointer). The caller steps it and then
+//  hands it back with sf_store_done, never sqlite3_finalize.
+sqlite3_stmt *
+    sf_store_query (sf_store_t *self, sf_err_t *err, const char *sql,
+                    const char *types, ...);
+void
+    sf_store_done (sqlite3_stmt *stmt);
+
 //  Step stmt once. Returns 1 for a row, 0 when done, -1 with err set.
 int
     sf_store_step (sf_store_t *self, sqlite3_stmt *stmt, sf_err_t *err);
