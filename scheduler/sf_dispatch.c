@@ -422,7 +422,10 @@ s_admit_round (sf_dispatch_t *self)
     return ended;
 }
 
-static void
+//  Take the upload slots sf_admit grants now and record them; returns
+//  the jobs to send grants to (after the rate changes: see the pump)
+
+static zlistx_t *
 s_grant_uploads (sf_dispatch_t *self)
 {
     sf_err_t err = SF_ERR_INIT;
@@ -431,8 +434,7 @@ s_grant_uploads (sf_dispatch_t *self)
     uint64_t rate = 0;
     if (sf_store_begin (self->store, &err)) {
         SF_ERROR (NULL, "cannot grant uploads: %s", err.text);
-        zlistx_destroy (&granted);
-        return;
+        return granted;
     }
     while (sf_admit_next_upload (self->admit, &id, &rate)) {
         djob_t *djob = (djob_t *) zhashx_lookup (self->djobs, id);
@@ -447,14 +449,7 @@ s_grant_uploads (sf_dispatch_t *self)
     }
     if (sf_store_commit (self->store, &err))
         SF_ERROR (NULL, "cannot commit upload grants: %s", err.text);
-    for (djob_t *djob = (djob_t *) zlistx_first (granted); djob;
-         djob = (djob_t *) zlistx_next (granted)) {
-        sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
-        SF_INFO (&ctx, "upload granted at %" PRIu64 " bytes/s (0 = no limit)",
-                 djob->rate_bps);
-        s_send_grant (self, djob);
-    }
-    zlistx_destroy (&granted);
+    return granted;
 }
 
 static void
@@ -479,8 +474,18 @@ sf_dispatch_pump (sf_dispatch_t *self)
             break;
     }
     s_drain_ended (self);
-    s_grant_uploads (self);
+    zlistx_t *granted = s_grant_uploads (self);
+    //  Lowered shares leave first, then raised ones, then the new grants:
+    //  every prefix of that sequence stays within the budgets
     sf_admit_rates (self->admit, s_on_rate, self);
+    for (djob_t *djob = (djob_t *) zlistx_first (granted); djob;
+         djob = (djob_t *) zlistx_next (granted)) {
+        sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
+        SF_INFO (&ctx, "upload granted at %" PRIu64 " bytes/s (0 = no limit)",
+                 djob->rate_bps);
+        s_send_grant (self, djob);
+    }
+    zlistx_destroy (&granted);
 }
 
 //  --------------------------------------------------------------------------
