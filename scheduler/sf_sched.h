@@ -77,17 +77,17 @@ int
 bool
     sf_sched_may_warn (sf_sched_t *self);
 
-//  Start a snapshot of the instance named by key (a uuid or a name): pick
-//  the instance (SF_ENOENT if none, SF_EINVAL if the name is on several
+//  Snapshot the instance named by key (a uuid or a name): pick the
+//  instance (SF_ENOENT if none, SF_EINVAL if the name is on several
 //  nodes), its strategy: strategy if not NULL and it fits the instance
 //  (SF_EINVAL for an unknown name or one that does not fit, see
 //  sf_strategy_check), else the default (SF_ENOTSUP/SF_EINVAL/SF_ESTATE).
 //  Check its node is up (SF_ENODE), that its worker announced the strategy
 //  (SF_ENOTSUP "node 'n1' cannot run strategy 'rbd' (its worker has no Ceph
 //  configured)") and that the instance has no unfinished job (SF_EBUSY).
-//  Then commit the job, send JobAssign to the node and return the job as
-//  JSON (caller owns it). On any error no job row is created, except when
-//  the assignment cannot be sent: the job is then returned failed.
+//  Then commit the job (a bulk of one) and hand it to admission, which
+//  assigns it at once unless a limit binds. Returns the job as JSON
+//  (caller owns it). On any error no job row is created.
 json_t *
     sf_sched_snapshot (sf_sched_t *self, const char *key, const char *strategy,
                        sf_err_t *err);
