@@ -166,6 +166,12 @@ sf_retention_new (sf_store_t *store, sf_retention_delete_fn *delete_fn, void *ar
     if (sf_schedules_schema (store, err)
     ||  sf_store_exec (store, err, s_schema, "") < 0)
         return NULL;
+    //  An answer to a request sent before a restart is lost for good (a
+    //  worker's queued reply reaches the new scheduler before its hello,
+    //  and is refused): those requests are due again at the first tick
+    if (sf_store_exec (store, err, "UPDATE retention_deletes SET sent = 0"
+                       " WHERE state = 'pending'", "") < 0)
+        return NULL;
     sf_retention_t *self = (sf_retention_t *) zmalloc (sizeof (sf_retention_t));
     self->store = store;
     self->delete_fn = delete_fn;

@@ -578,7 +578,9 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         self->schedules_started = true;
     }
     sf_schedules_tick (self->schedules, now);
-    if (sf_retention_tick (self->retention, now, &err) < 0)
+    //  Deletions wait for the nodes too (a request to a node that is still
+    //  reconnecting would fail and wait a whole retry delay)
+    if (self->schedules_started && sf_retention_tick (self->retention, now, &err) < 0)
         SF_ERROR (NULL, "retention: %s", err.text);
     sf_dispatch_pump (self->dispatch);
     return 0;
