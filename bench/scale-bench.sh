@@ -20,13 +20,15 @@
 #  drawn as lines.
 #
 #  Usage: bench/scale-bench.sh [--nodes N] [--instances-per-node M]
-#             [--scenario a|b|ab] [--out DIR] [--perf] [--seed S]
+#             [--scenario a|b|ab] [--out DIR] [--perf] [--seed S] [--scale S]
 #    --nodes N                 simulated nodes (default 1000)
 #    --instances-per-node M    instances per node (default 100)
 #    --scenario a|b|ab         which scenarios (default ab)
 #    --out DIR                 CSVs, summaries, PNG (default bench/out)
 #    --perf                    perf record the scheduler during each scenario
 #    --seed S                  seed of the simulated fleet (default 1)
+#    --scale S                 sizes and durations of the model divided by S
+#                              (default 1024: 1 s here is ~17 min modelled)
 #  Smoke test in about a minute: --nodes 50 --instances-per-node 20
 #  Environment: SF_BUILD (build dir, default ./build, Release recommended:
 #  no sanitizers), LIMITS_B (scenario b's [limits], "key=value ..."),
@@ -46,6 +48,7 @@ SCENARIOS=ab
 OUT=$bench_dir/out
 PERF=0
 SEED=1
+SCALE=1024
 LIMITS_B=${LIMITS_B:-max_paused=50 max_paused_per_node=2 max_snap_ops=4 max_uploads=100 max_uploads_per_node=2 bandwidth=24G bandwidth_per_node=400M bandwidth_per_store=3G}
 MAX_JOBS_B=${MAX_JOBS_B:-4}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-120}
@@ -58,11 +61,12 @@ while [ $# -gt 0 ]; do
         --out) OUT=${2:?}; shift 2 ;;
         --perf) PERF=1; shift ;;
         --seed) SEED=${2:?}; shift 2 ;;
+        --scale) SCALE=${2:?}; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
 done
-for v in "$NODES" "$PER_NODE" "$SEED"; do
+for v in "$NODES" "$PER_NODE" "$SEED" "$SCALE"; do
     if ! [[ $v =~ ^[1-9][0-9]*$ ]]; then
         echo "scale-bench: '$v' is not a positive integer" >&2
         exit 2
@@ -123,7 +127,7 @@ run_scenario ()
         scheduler.heartbeat=1s scheduler.node_timeout=60s log.level=warning "${items[@]}"
     pid=$(sf_pid scheduler)
     sf_spawn "simfleet-$name" "$SF_BUILD/bench/sf_simfleet" --endpoint "$SF_SCHED_BIND" \
-        --nodes "$NODES" --instances "$PER_NODE" --seed "$SEED" --max-jobs "$max_jobs" \
+        --nodes "$NODES" --instances "$PER_NODE" --seed "$SEED" --scale "$SCALE" --max-jobs "$max_jobs" \
         --limits "$(tr ' ' , <<<"$limits")" --timeline "$OUT/timeline-$name.csv" \
         --summary "$OUT/summary-$name.json" --status "$SF_TMP/status-$name.json" "$@"
     t0=$(now_ms)
@@ -196,8 +200,8 @@ fi
 #  ----------------------------------------------------------------------
 #  Figures
 {
-    printf 'snapfleet scale benchmark: %d SIMULATED nodes x %d instances = %d jobs per scenario\n' \
-        "$NODES" "$PER_NODE" "$TOTAL"
+    printf 'snapfleet scale benchmark: %d SIMULATED nodes x %d instances = %d jobs per scenario, scale 1/%d\n' \
+        "$NODES" "$PER_NODE" "$TOTAL" "$SCALE"
     printf 'machine: %s cores, load %s; build %s\n\n' "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$SF_BUILD"
     printf '%-46s %24s %-28s %s\n' figure measured target verdict
     row () { printf '%-46s %24s %-28s %s\n' "$1" "$2" "$3" "$4"; }
@@ -251,8 +255,8 @@ fi
         row "b: scheduler RSS (VmHWM, MiB)" "$(mib_of "${fig[b_rss]}")" "< 1024" "$(verdict "${fig[b_rss]} < 1073741824")"
     fi
     printf '\nsummaries, timelines: %s\n' "$OUT"
-    printf 'reproduce: SF_BUILD=%s %s --nodes %d --instances-per-node %d --scenario %s --seed %d\n' \
-        "$SF_BUILD" "$0" "$NODES" "$PER_NODE" "$SCENARIOS" "$SEED"
+    printf 'reproduce: SF_BUILD=%s %s --nodes %d --instances-per-node %d --scenario %s --seed %d --scale %d\n' \
+        "$SF_BUILD" "$0" "$NODES" "$PER_NODE" "$SCENARIOS" "$SEED" "$SCALE"
 } | tee "$OUT/figures.txt"
 
 #  ----------------------------------------------------------------------

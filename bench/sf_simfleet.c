@@ -56,7 +56,6 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 
-#define SCALE 1024.0                //  sizes and durations divided by this
 #define MIB (1024.0 * 1024.0)
 
 //  --------------------------------------------------------------------------
@@ -74,6 +73,8 @@ typedef struct {
     double convert_bps;             //  per job, real bytes/s
     double disk_min_bps, disk_max_bps;  //  node disk rate range
     double rbd_snap_us;             //  pause of an RBD snapshot, scaled
+    double scale;                   //  sizes and durations divided by this
+    bool scratch_set, rbd_snap_set;
     bool rbd_export;
     bool dry_run;                   //  only the model's totals and bound
     const char *timeline;
@@ -291,7 +292,7 @@ s_instance (const sim_t *self, const sim_node_t *node, int index, sim_instance_t
         uint64_t gib = (uint64_t) sizes [s_rng_next (&rng) % 10];
         if (i > 0)
             gib /= 2;               //  data disks are smaller
-        inst->virtual_size [i] = gib << 20;
+        inst->virtual_size [i] = (uint64_t) ((double) (gib << 30) / self->opt.scale);
         double used = 0.05 + 0.35 * s_rng_unit (&rng);
         inst->allocated [i] = (uint64_t) ((double) inst->virtual_size [i] * used);
     }
@@ -1312,6 +1313,7 @@ s_parse_args (options_t *o, int argc, char *argv [])
         { "summary", required_argument, NULL, 12 },
         { "status", required_argument, NULL, 13 },
         { "dry-run", no_argument, NULL, 14 },
+        { "scale", required_argument, NULL, 15 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -1329,6 +1331,7 @@ s_parse_args (options_t *o, int argc, char *argv [])
             case 5:
                 if (sf_parse_size (optarg, &o->scratch_free))
                     return 2;
+                o->scratch_set = true;
                 break;
             case 6:
                 if (s_parse_rate (optarg, &o->convert_bps))
@@ -1344,7 +1347,7 @@ s_parse_args (options_t *o, int argc, char *argv [])
                     return 2;
                 break;
             }
-            case 8: o->rbd_snap_us = atof (optarg) * 1000.0; break;
+            case 8: o->rbd_snap_us = atof (optarg) * 1000.0; o->rbd_snap_set = true; break;
             case 9: o->rbd_export = true; break;
             case 10:
                 if (s_parse_limits (o, optarg))
@@ -1354,6 +1357,11 @@ s_parse_args (options_t *o, int argc, char *argv [])
             case 12: o->summary = optarg; break;
             case 13: o->status = optarg; break;
             case 14: o->dry_run = true; break;
+            case 15:
+                o->scale = strtod (optarg, &end);
+                if (*end || !(o->scale >= 1 && o->scale <= 65536))
+                    return 2;
+                break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
@@ -1552,18 +1560,22 @@ main (int argc, char *argv [])
     o->clusters = 4;
     o->seed = 1;
     o->max_jobs = 4;
-    o->scratch_free = 2ull << 30;
     o->convert_bps = 800.0 * MIB;
     o->disk_min_bps = 400.0 * MIB;
     o->disk_max_bps = 1024.0 * MIB;
-    o->rbd_snap_us = 1000;
+    o->scale = 1024;
     int rc = s_parse_args (o, argc, argv);
     if (rc >= 0)
         return rc;
+    //  Defaults in modelled units: 2 TiB of scratch, 1 s per RBD snapshot
+    if (!o->scratch_set)
+        o->scratch_free = (uint64_t) ((double) (2ull << 40) / o->scale);
+    if (!o->rbd_snap_set)
+        o->rbd_snap_us = 1e6 / o->scale;
     zsys_init ();
     zsys_catch_interrupts ();
     fprintf (stderr, "sf_simfleet: SIMULATED hypervisor backend, %d nodes x %d instances,"
-             " scale 1/%.0f, scheduler '%s'\n", o->nodes, o->instances, SCALE,
+             " scale 1/%.0f, scheduler '%s'\n", o->nodes, o->instances, o->scale,
              o->endpoint? o->endpoint: "none (dry run)");
     if (s_setup (&sim))
         rc = 1;

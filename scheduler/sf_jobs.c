@@ -103,9 +103,11 @@ sf_jobs_active (sf_jobs_t *self, const char *instance_uuid, char *id,
 //  --------------------------------------------------------------------------
 //  Fencing: is this message about a job node may still report on?
 
+//  If running is not NULL it says whether the job is in state 'running'.
+
 static int
 s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
-         sf_err_t *err)
+         bool *running, sf_err_t *err)
 {
     sqlite3_stmt *stmt = sf_store_query (self->store, err,
         "SELECT node, attempt, state FROM jobs WHERE id = ?1", "s", id);
@@ -130,6 +132,9 @@ s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
         if (streq (state, "done") || streq (state, "failed") || streq (state, "skipped"))
             rc = sf_err_set (err, SF_ESTATE, "job '%s' has already %s", id,
                              streq (state, "done")? "finished": state);
+        else
+        if (running)
+            *running = streq (state, "running");
     }
     sf_store_done (stmt);
     return rc == 1? 0: -1;
@@ -138,8 +143,12 @@ s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
 //  --------------------------------------------------------------------------
 //  Events
 
+//  One UPDATE per event. The state column is set only when it changes (the
+//  first event): setting it rewrites the three indexes that hold it, which
+//  made every event dirty random index pages and the commits slow.
+
 static int
-s_apply_event (sf_jobs_t *self, const sf_job_event_t *event, sf_err_t *err)
+s_apply_event (sf_jobs_t *self, const sf_job_event_t *event, bool running, sf_err_t *err)
 {
     const char *phase = sf_wire_phase_name (event->phase);
     int64_t now = sf_time_now_ms ();
@@ -150,24 +159,25 @@ s_apply_event (sf_jobs_t *self, const sf_job_event_t *event, sf_err_t *err)
             "ssuuis", event->job_id, phase, (uint64_t) event->ms,
             (uint64_t) event->bytes, at, event->text? event->text: "") < 0)
         return -1;
-    if (sf_store_exec (self->store, err,
-            "UPDATE jobs SET state = 'running', phase = ?2, updated = ?3 WHERE id = ?1",
-            "ssi", event->job_id, phase, now) < 0)
+    if (!running && sf_store_exec (self->store, err,
+            "UPDATE jobs SET state = 'running' WHERE id = ?1", "s", event->job_id) < 0)
         return -1;
-    //  ?3 appears in every statement so that all bind the same parameters
-    const char *sql = NULL;
+    //  Every statement binds the same parameters
+    const char *sql = "UPDATE jobs SET phase = ?2, updated = ?3"
+                      " WHERE id = ?1 AND ?4 IS NOT NULL AND ?5 IS NOT NULL";
     if (event->phase == SF_PHASE_RESUMED)
-        sql = "UPDATE jobs SET pause_ms = ?2 WHERE id = ?1 AND ?3 IS NOT NULL";
+        sql = "UPDATE jobs SET phase = ?2, updated = ?3, pause_ms = ?4"
+              " WHERE id = ?1 AND ?5 IS NOT NULL";
     else
     if (event->phase == SF_PHASE_CONVERTED)
-        sql = "UPDATE jobs SET convert_ms = ?2, bytes = ?3 WHERE id = ?1";
+        sql = "UPDATE jobs SET phase = ?2, updated = ?3, convert_ms = ?4, bytes = ?5"
+              " WHERE id = ?1";
     else
     if (event->phase == SF_PHASE_UPLOADED)
-        sql = "UPDATE jobs SET upload_ms = ?2, bytes = ?3 WHERE id = ?1";
-    if (sql && sf_store_exec (self->store, err, sql, "suu", event->job_id,
-                              (uint64_t) event->ms, (uint64_t) event->bytes) < 0)
-        return -1;
-    return 0;
+        sql = "UPDATE jobs SET phase = ?2, updated = ?3, upload_ms = ?4, bytes = ?5"
+              " WHERE id = ?1";
+    return sf_store_exec (self->store, err, sql, "ssiuu", event->job_id, phase, now,
+                          (uint64_t) event->ms, (uint64_t) event->bytes) < 0? -1: 0;
 }
 
 int
@@ -178,8 +188,9 @@ sf_jobs_event (sf_jobs_t *self, const char *node, const sf_job_event_t *event,
     assert (event && event->job_id);
     if (sf_store_begin (self->store, err))
         return -1;
-    if (s_fence (self, event->job_id, node, event->attempt, err)
-    ||  s_apply_event (self, event, err)) {
+    bool running = false;
+    if (s_fence (self, event->job_id, node, event->attempt, &running, err)
+    ||  s_apply_event (self, event, running, err)) {
         sf_store_rollback (self->store);
         return -1;
     }
@@ -269,7 +280,7 @@ sf_jobs_result (sf_jobs_t *self, const char *node, const sf_job_result_t *result
     assert (result && result->job_id);
     if (sf_store_begin (self->store, err))
         return -1;
-    if (s_fence (self, result->job_id, node, result->attempt, err)
+    if (s_fence (self, result->job_id, node, result->attempt, NULL, err)
     ||  s_apply_result (self, result, err)) {
         sf_store_rollback (self->store);
         return -1;

@@ -255,7 +255,8 @@ s_configure (sf_store_t *self, sf_err_t *err)
     //  64 MiB of page cache: a bulk of 100,000 jobs (5 indexes) then stays
     //  in memory instead of spilling pages to the WAL mid-transaction
     return s_exec_script (self, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-                          " PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;", err);
+                          " PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+                          " PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864;", err);
 }
 
 //  --------------------------------------------------------------------------
