@@ -938,13 +938,29 @@ s_on_assign (sim_t *self, sim_node_t *node, const sf_job_assign_t *assign)
         s_timer_push (self, self->now + job->convert_us, T_CAPTURE_END, job->index, job->gen);
 }
 
+//  Like the worker: every grant is answered once the rate applies
+static void
+s_send_applied (sim_t *self, sim_node_t *node, const sf_job_grant_t *grant)
+{
+    sf_rate_applied_t applied = SF_RATE_APPLIED_INIT;
+    applied.job_id = grant->job_id;
+    applied.attempt = grant->attempt;
+    applied.rate_bps = grant->rate_bps;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_RATE_APPLIED;
+    env.rate_applied = &applied;
+    s_send (self, node, &env);
+}
+
 static void
 s_on_grant (sim_t *self, sim_node_t *node, const sf_job_grant_t *grant)
 {
     self->grants++;
     sim_job_t *job = (sim_job_t *) zhashx_lookup (self->jobs_by_id, grant->job_id);
-    if (!job || job->node != node || job->attempt != grant->attempt)
+    if (!job || job->node != node || job->attempt != grant->attempt) {
+        s_send_applied (self, node, grant);
         return;
+    }
     bool first = !job->granted;
     job->granted = true;
     job->grant_bps = grant->rate_bps;
@@ -957,6 +973,7 @@ s_on_grant (sim_t *self, sim_node_t *node, const sf_job_grant_t *grant)
         s_node_rebalance (self, node);
         s_timeline_row (self);
     }
+    s_send_applied (self, node, grant);
 }
 
 static void

@@ -160,6 +160,8 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             return s_check_string (env->error->text, "error.text", err);
         case SF_BODY_JOB_GRANT:
             return s_require (env->job_grant->job_id, "job_grant.job_id", err);
+        case SF_BODY_RATE_APPLIED:
+            return s_require (env->rate_applied->job_id, "rate_applied.job_id", err);
         case SF_BODY_IMAGE_DELETE:
             if (s_require (env->image_delete->request_id, "image_delete.request_id", err))
                 return -1;
@@ -287,6 +289,7 @@ sf_wire_body_name (int body_case)
         case SF_BODY_JOB_GRANT:     return "job_grant";
         case SF_BODY_IMAGE_DELETE:  return "image_delete";
         case SF_BODY_IMAGE_DELETED: return "image_deleted";
+        case SF_BODY_RATE_APPLIED:  return "rate_applied";
         default:                    return "none";
     }
 }

@@ -41,6 +41,7 @@ typedef Sf__V1__Tag         sf_tag_t;
 typedef Sf__V1__JobGrant    sf_job_grant_t;
 typedef Sf__V1__ImageDelete sf_image_delete_t;
 typedef Sf__V1__ImageDeleted sf_image_deleted_t;
+typedef Sf__V1__RateApplied sf_rate_applied_t;
 
 #define SF_ENVELOPE_INIT    SF__V1__ENVELOPE__INIT
 #define SF_HELLO_INIT       SF__V1__HELLO__INIT
@@ -59,6 +60,7 @@ typedef Sf__V1__ImageDeleted sf_image_deleted_t;
 #define SF_JOB_GRANT_INIT   SF__V1__JOB_GRANT__INIT
 #define SF_IMAGE_DELETE_INIT SF__V1__IMAGE_DELETE__INIT
 #define SF_IMAGE_DELETED_INIT SF__V1__IMAGE_DELETED__INIT
+#define SF_RATE_APPLIED_INIT SF__V1__RATE_APPLIED__INIT
 
 //  Body selectors, e.g. env->body_case == SF_BODY_JOB_RESULT
 #define SF_BODY_NONE        SF__V1__ENVELOPE__BODY__NOT_SET
@@ -74,6 +76,7 @@ typedef Sf__V1__ImageDeleted sf_image_deleted_t;
 #define SF_BODY_JOB_GRANT   SF__V1__ENVELOPE__BODY_JOB_GRANT
 #define SF_BODY_IMAGE_DELETE SF__V1__ENVELOPE__BODY_IMAGE_DELETE
 #define SF_BODY_IMAGE_DELETED SF__V1__ENVELOPE__BODY_IMAGE_DELETED
+#define SF_BODY_RATE_APPLIED SF__V1__ENVELOPE__BODY_RATE_APPLIED
 
 //  Phase and enum values
 #define SF_PHASE_QUEUED     SF__V1__PHASE__PHASE_QUEUED

@@ -77,6 +77,8 @@ typedef struct {
     size_t uidx;                //  in self->upl
     size_t pidx;                //  in self->pend
     uint64_t rate, sent_rate;   //  granted, last reported (0 = unlimited)
+    uint64_t held;              //  counted in the budgets: rate, or more while
+                                //  a lowered rate is not yet acknowledged
     double fair;                //  scratch of s_fair_shares
     bool frozen;
     uint64_t ahead;             //  bytes counted in the ahead_bytes totals
@@ -97,6 +99,7 @@ struct _store_t {
     double rem;                 //  scratch of s_fair_shares
     int64_t cnt;
     uint64_t ahead_bytes;       //  bytes started jobs have still to upload
+    bool ublocked;              //  no bandwidth room this upload round
 };
 
 struct _node_t {
@@ -118,6 +121,7 @@ struct _node_t {
     double rem;
     int64_t cnt;
     uint64_t ahead_bytes;       //  bytes its started jobs have still to upload
+    bool ublocked;              //  no bandwidth room this upload round
 };
 
 struct _group_t {
@@ -146,6 +150,12 @@ struct _sf_admit_t {
     uint64_t wait_seq;
     sf_admit_stats_t st;
     uint64_t ahead_bytes;       //  bytes started jobs have still to upload
+    bool acks;                  //  lowered rates count until acknowledged
+    bool release_due;           //  bandwidth freed: raise at sf_admit_rates
+    node_t **bnodes;            //  nodes and stores blocked this upload round
+    size_t nbnodes, bnodes_cap;
+    store_t **bstores;
+    size_t nbstores, bstores_cap;
 };
 
 SF_LOG_MODULE ("sched.admit");
@@ -446,6 +456,8 @@ sf_admit_destroy (sf_admit_t **self_p)
         free (self->upl);
         free (self->pend);
         free (self->clusters);
+        free (self->bnodes);
+        free (self->bstores);
         if (self->gone)
             s_job_free (self->gone);
         free (self);
@@ -564,7 +576,8 @@ s_node_refresh (sf_admit_t *self, node_t *n)
 static void
 s_store_refresh (sf_admit_t *self, store_t *s)
 {
-    bool want = s->nodes.size && !s_full (s->uploads, self->limits.max_uploads_per_store);
+    bool want = s->nodes.size && !s->ublocked
+             && !s_full (s->uploads, self->limits.max_uploads_per_store);
     bool in = s_heap_has (&self->stores, s);
     if (want && in)
         s_heap_fix (&self->stores, s);
@@ -580,7 +593,8 @@ static void
 s_unode_refresh (sf_admit_t *self, node_t *n)
 {
     store_t *s = n->store;
-    bool want = n->upq.size && !s_full (n->uploads, self->limits.max_uploads_per_node);
+    bool want = n->upq.size && !n->ublocked
+             && !s_full (n->uploads, self->limits.max_uploads_per_node);
     bool in = s_heap_has (&s->nodes, n);
     if (want && in)
         s_heap_fix (&s->nodes, n);
@@ -681,36 +695,94 @@ s_fair_of (job_t *j)
     return j->fair >= 1? (uint64_t) j->fair: 1;
 }
 
+//  The job's links, widest first
+typedef enum { LINK_FLEET, LINK_STORE, LINK_NODE, LINKS } link_t;
+
+//  Bandwidth left on each of the job's links (its own grant not counted;
+//  UINT64_MAX: no limit there)
+static void
+s_links_room (sf_admit_t *self, job_t *j, uint64_t room [LINKS])
+{
+    const sf_limits_t *L = &self->limits;
+    int64_t limit [LINKS] = { L->bandwidth, L->bandwidth_per_store, L->bandwidth_per_node };
+    uint64_t used [LINKS] = {
+        self->st.bandwidth - j->held, j->node->store->bw - j->held, j->node->bw - j->held
+    };
+    for (int i = 0; i < LINKS; i++)
+        room [i] = limit [i] <= 0? UINT64_MAX
+                 : (uint64_t) limit [i] > used [i]? (uint64_t) limit [i] - used [i]: 0;
+}
+
 //  Bandwidth left on the job's links (its own grant not counted)
 static uint64_t
 s_room (sf_admit_t *self, job_t *j)
 {
-    const sf_limits_t *L = &self->limits;
-    uint64_t room = UINT64_MAX;
-    struct { int64_t limit; uint64_t used; } link [3] = {
-        { L->bandwidth, self->st.bandwidth - j->rate },
-        { L->bandwidth_per_node, j->node->bw - j->rate },
-        { L->bandwidth_per_store, j->node->store->bw - j->rate },
-    };
-    for (int i = 0; i < 3; i++)
-        if (link [i].limit > 0) {
-            uint64_t left = (uint64_t) link [i].limit > link [i].used?
-                            (uint64_t) link [i].limit - link [i].used: 0;
-            if (left < room)
-                room = left;
-        }
+    uint64_t link [LINKS], room = UINT64_MAX;
+    s_links_room (self, j, link);
+    for (int i = 0; i < LINKS; i++)
+        if (link [i] < room)
+            room = link [i];
     return room;
 }
 
+//  The widest of the job's links with no useful room left (under 1/1024
+//  of its budget), LINKS if every link has some
+static link_t
+s_full_link (sf_admit_t *self, job_t *j)
+{
+    const sf_limits_t *L = &self->limits;
+    int64_t limit [LINKS] = { L->bandwidth, L->bandwidth_per_store, L->bandwidth_per_node };
+    uint64_t room [LINKS];
+    s_links_room (self, j, room);
+    for (int i = 0; i < LINKS; i++)
+        if (limit [i] > 0 && room [i] <= (uint64_t) limit [i] / 1024)
+            return (link_t) i;
+    return LINKS;
+}
+
+//  The uploading jobs (and a candidate while its share is worked out)
+static void
+s_upl_add (sf_admit_t *self, job_t *j)
+{
+    if (self->nupl == self->upl_cap) {
+        self->upl_cap = self->upl_cap? self->upl_cap * 2: 16;
+        self->upl = (job_t **) realloc (self->upl, self->upl_cap * sizeof (job_t *));
+        assert (self->upl);
+    }
+    j->uidx = self->nupl;
+    self->upl [self->nupl++] = j;
+}
+
+static void
+s_upl_remove (sf_admit_t *self, job_t *j)
+{
+    self->upl [j->uidx] = self->upl [--self->nupl];
+    self->upl [j->uidx]->uidx = j->uidx;
+    j->uidx = NOT_IN;
+}
+
+//  What the budgets count for the job
+static void
+s_hold (sf_admit_t *self, job_t *j, uint64_t held)
+{
+    self->st.bandwidth = self->st.bandwidth - j->held + held;
+    j->node->bw = j->node->bw - j->held + held;
+    j->node->store->bw = j->node->store->bw - j->held + held;
+    j->held = held;
+    if (self->st.bandwidth > self->st.bandwidth_max)
+        self->st.bandwidth_max = self->st.bandwidth;
+}
+
+//  A raise counts at once; with acks, a cut counts only once the worker
+//  acknowledged it (sf_admit_rate_applied): until then the upload may still
+//  run at its old rate, and granting that bandwidth to another node could
+//  put two uploads on one link at once above its budget.
 static void
 s_set_rate (sf_admit_t *self, job_t *j, uint64_t rate)
 {
-    self->st.bandwidth = self->st.bandwidth - j->rate + rate;
-    j->node->bw = j->node->bw - j->rate + rate;
-    j->node->store->bw = j->node->store->bw - j->rate + rate;
     j->rate = rate;
-    if (self->st.bandwidth > self->st.bandwidth_max)
-        self->st.bandwidth_max = self->st.bandwidth;
+    if (!self->acks || rate > j->held)
+        s_hold (self, j, rate);
     if (j->pidx == NOT_IN && j->state == J_UPLOADING) {
         if (self->npend == self->pend_cap) {
             self->pend_cap = self->pend_cap? self->pend_cap * 2: 16;
@@ -722,13 +794,16 @@ s_set_rate (sf_admit_t *self, job_t *j, uint64_t rate)
     }
 }
 
-//  A new upload (already in self->upl, rate 0) gets min(fair share, room);
-//  if that is well below its fair share, uploads above theirs come down
-static void
+//  The rate of a new upload (already in self->upl, rate 0, with room on
+//  every link): min(fair share, room); if the room is well below its fair
+//  share, uploads above theirs come down (with acks, what they free is
+//  given to it once they applied the cut: see sf_admit_rates).
+//  UINT64_MAX: no bandwidth limit.
+static uint64_t
 s_grant_rate (sf_admit_t *self, job_t *j)
 {
     if (!s_bw_limited (self))
-        return;
+        return UINT64_MAX;
     s_fair_shares (self);
     uint64_t fair = s_fair_of (j);
     uint64_t room = s_room (self, j);
@@ -740,8 +815,7 @@ s_grant_rate (sf_admit_t *self, job_t *j)
         }
         room = s_room (self, j);
     }
-    uint64_t rate = fair < room? fair: room;
-    s_set_rate (self, j, rate? rate: 1);
+    return fair < room? fair: room;
 }
 
 //  After an upload ended: raise the uploads well below their fair share
@@ -781,6 +855,10 @@ sf_admit_rates (sf_admit_t *self,
                 void (*fn) (void *arg, const char *id, uint64_t rate_bps), void *arg)
 {
     assert (self);
+    if (self->release_due) {
+        self->release_due = false;
+        s_release_rate (self);
+    }
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < self->npend; i++) {
             job_t *j = self->pend [i];
@@ -1015,19 +1093,18 @@ s_release_upload (sf_admit_t *self, job_t *j)
     }
     else
     if (j->state == J_UPLOADING) {
-        s_set_rate (self, j, 0);
+        j->rate = 0;
+        s_hold (self, j, 0);            //  the worker reported it stopped
         if (j->pidx != NOT_IN) {
             self->pend [j->pidx] = NULL;
             j->pidx = NOT_IN;
         }
-        self->upl [j->uidx] = self->upl [--self->nupl];
-        self->upl [j->uidx]->uidx = j->uidx;
-        j->uidx = NOT_IN;
+        s_upl_remove (self, j);
         n->uploads--;
         n->store->uploads--;
         self->st.uploads--;
         s_unode_refresh (self, n);
-        s_release_rate (self);
+        self->release_due = true;       //  waiters first (sf_admit_rates)
     }
 }
 
@@ -1231,18 +1308,92 @@ sf_admit_upload_wait (sf_admit_t *self, const char *id, uint64_t bytes)
     s_unode_refresh (self, j->node);
 }
 
+//  Take a node or store out of the upload heaps until the round ends
+static void
+s_block_node (sf_admit_t *self, node_t *n)
+{
+    if (self->nbnodes == self->bnodes_cap) {
+        self->bnodes_cap = self->bnodes_cap? self->bnodes_cap * 2: 16;
+        self->bnodes = (node_t **) realloc (self->bnodes, self->bnodes_cap * sizeof (node_t *));
+        assert (self->bnodes);
+    }
+    self->bnodes [self->nbnodes++] = n;
+    n->ublocked = true;
+    s_unode_refresh (self, n);
+}
+
+static void
+s_block_store (sf_admit_t *self, store_t *s)
+{
+    if (self->nbstores == self->bstores_cap) {
+        self->bstores_cap = self->bstores_cap? self->bstores_cap * 2: 4;
+        self->bstores = (store_t **) realloc (self->bstores,
+                                              self->bstores_cap * sizeof (store_t *));
+        assert (self->bstores);
+    }
+    self->bstores [self->nbstores++] = s;
+    s->ublocked = true;
+    s_store_refresh (self, s);
+}
+
+//  The round is over: blocked nodes and stores go back into the heaps
+static void
+s_round_end (sf_admit_t *self)
+{
+    for (size_t i = 0; i < self->nbstores; i++) {
+        self->bstores [i]->ublocked = false;
+        s_store_refresh (self, self->bstores [i]);
+    }
+    self->nbstores = 0;
+    for (size_t i = 0; i < self->nbnodes; i++) {
+        self->bnodes [i]->ublocked = false;
+        s_unode_refresh (self, self->bnodes [i]);
+    }
+    self->nbnodes = 0;
+}
+
+//  One round of calls, until false: the best waiter of the best store
+//  starts if, after the cuts its fair share calls for, its links have
+//  room. Where one has none yet (with acks, cuts free room only once they
+//  are applied), the waiter stays queued, and its node or store is set
+//  aside for the rest of the round (its other waiters share that link); a
+//  full fleet ends the round. So a full link never holds back waiters
+//  elsewhere, and each node and store is looked at once per round.
 bool
 sf_admit_next_upload (sf_admit_t *self, const char **id, uint64_t *rate_bps)
 {
     assert (self && id);
     *id = NULL;
-    if (s_full (self->st.uploads, self->limits.max_uploads))
-        return false;
-    store_t *s = (store_t *) s_heap_top (&self->stores);
-    if (!s)
-        return false;
-    node_t *n = (node_t *) s_heap_top (&s->nodes);
-    job_t *j = (job_t *) s_heap_top (&n->upq);
+    job_t *j = NULL;
+    uint64_t rate = UINT64_MAX;
+    while (!j) {
+        store_t *s = s_full (self->st.uploads, self->limits.max_uploads)? NULL:
+                     (store_t *) s_heap_top (&self->stores);
+        if (!s) {
+            s_round_end (self);
+            return false;
+        }
+        node_t *n = (node_t *) s_heap_top (&s->nodes);
+        job_t *head = (job_t *) s_heap_top (&n->upq);
+        s_upl_add (self, head);
+        rate = s_grant_rate (self, head);
+        link_t full = rate == UINT64_MAX? LINKS: s_full_link (self, head);
+        if (full == LINKS) {
+            j = head;
+            break;
+        }
+        s_upl_remove (self, head);
+        if (full == LINK_FLEET) {
+            s_round_end (self);
+            return false;
+        }
+        if (full == LINK_STORE)
+            s_block_store (self, s);
+        else
+            s_block_node (self, n);
+    }
+    node_t *n = j->node;
+    store_t *s = n->store;
     s_heap_remove (&n->upq, j);
     j->state = J_UPLOADING;
     n->uploads++;
@@ -1251,15 +1402,9 @@ sf_admit_next_upload (sf_admit_t *self, const char **id, uint64_t *rate_bps)
     s_max (&self->st.uploads_max, self->st.uploads);
     s_max (&self->st.node_uploads_max, n->uploads);
     s_max (&self->st.store_uploads_max, s->uploads);
-    if (self->nupl == self->upl_cap) {
-        self->upl_cap = self->upl_cap? self->upl_cap * 2: 16;
-        self->upl = (job_t **) realloc (self->upl, self->upl_cap * sizeof (job_t *));
-        assert (self->upl);
-    }
-    j->uidx = self->nupl;
-    self->upl [self->nupl++] = j;
+    if (rate != UINT64_MAX)
+        s_set_rate (self, j, rate? rate: 1);
     s_unode_refresh (self, n);
-    s_grant_rate (self, j);
     //  The grant itself carries the rate: no separate change for it
     if (j->pidx != NOT_IN) {
         self->pend [j->pidx] = NULL;
@@ -1269,6 +1414,33 @@ sf_admit_next_upload (sf_admit_t *self, const char **id, uint64_t *rate_bps)
     *id = j->id;
     if (rate_bps)
         *rate_bps = j->rate;
+    return true;
+}
+
+void
+sf_admit_set_acks (sf_admit_t *self, bool acks)
+{
+    assert (self);
+    self->acks = acks;
+}
+
+bool
+sf_admit_rate_applied (sf_admit_t *self, const char *id, uint64_t rate_bps)
+{
+    assert (self);
+    job_t *j = s_lookup (self, id);
+    if (!j || j->state != J_UPLOADING || !j->held)
+        return false;
+    //  Acknowledgements come in the order the rates were sent, and a rate
+    //  sent later (or still to send) is j->rate: the worker may go there
+    //  next, so that much stays held
+    uint64_t held = rate_bps && rate_bps > j->rate? rate_bps: j->rate;
+    if (!rate_bps || held >= j->held)
+        return false;
+    s_hold (self, j, held);
+    //  Waiting uploads take this room at the next sf_admit_next_upload;
+    //  what they leave raises the others at sf_admit_rates
+    self->release_due = true;
     return true;
 }
 
@@ -1330,8 +1502,10 @@ s_check_budgets (sf_admit_t *self)
 {
     const sf_limits_t *L = &self->limits;
     uint64_t sum = 0;
-    for (size_t i = 0; i < self->nupl; i++)
-        sum += self->upl [i]->rate;
+    for (size_t i = 0; i < self->nupl; i++) {
+        sum += self->upl [i]->held;
+        assert (self->upl [i]->held >= self->upl [i]->rate);
+    }
     assert (sum == self->st.bandwidth);
     if (L->bandwidth > 0)
         assert (sum <= (uint64_t) L->bandwidth);
@@ -1613,6 +1787,59 @@ s_test_uploads (void)
     sf_admit_destroy (&admit);
 }
 
+//  With acks, what a cut frees is granted only once the worker applied it
+static void
+s_test_acks (void)
+{
+    sf_limits_t limits = { .bandwidth_per_store = 100 };
+    sf_admit_t *admit = sf_admit_new (&limits);
+    sf_admit_set_acks (admit, true);
+    sf_admit_node (admit, "n1", true, "s1", "", 0, 0);
+    sf_admit_node (admit, "n2", true, "s1", "", 0, 0);
+    const char *ids [] = { "J1", "J2" }, *nodes [] = { "n1", "n2" };
+    for (int i = 0; i < 2; i++) {
+        sf_admit_job_t job = s_job (ids [i], nodes [i], (uint64_t) i);
+        job.pausing = false;
+        sf_admit_add (admit, &job);
+        s_next (admit, 0, SF_ADMIT_START);
+        sf_admit_upload_wait (admit, ids [i], 1000);
+    }
+    const char *id;
+    uint64_t rate;
+    rates_t r = { "" };
+    assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J1") && rate == 100);
+    //  J2 is next: J1 is cut to 50, but until n1 says so J2 waits
+    assert (!sf_admit_next_upload (admit, &id, &rate));
+    sf_admit_rates (admit, s_rate_cb, &r);
+    assert (streq (r.log, "J1=50"));
+    s_check_budgets (admit);
+    sf_admit_stats_t st;
+    sf_admit_stats (admit, &st);
+    assert (st.bandwidth == 100 && st.uploads == 1 && st.uploads_max == 1);
+    //  A stale or unknown acknowledgement changes nothing
+    assert (!sf_admit_rate_applied (admit, "J9", 50));
+    assert (!sf_admit_rate_applied (admit, "J1", 100));
+    assert (!sf_admit_rate_applied (admit, "J2", 50));
+    assert (!sf_admit_next_upload (admit, &id, &rate));
+    //  n1 applied 50: J2 starts with the other half
+    assert (sf_admit_rate_applied (admit, "J1", 50));
+    assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J2") && rate == 50);
+    r.log [0] = 0;
+    sf_admit_rates (admit, s_rate_cb, &r);
+    assert (streq (r.log, ""));
+    s_check_budgets (admit);
+    sf_admit_stats (admit, &st);
+    assert (st.bandwidth == 100);
+    //  A cut then a raise before the cut's ack: the raise stays held
+    sf_admit_uploaded (admit, "J2");
+    r.log [0] = 0;
+    sf_admit_rates (admit, s_rate_cb, &r);
+    assert (streq (r.log, "J1=100"));
+    assert (!sf_admit_rate_applied (admit, "J1", 50));
+    s_check_budgets (admit);
+    sf_admit_destroy (&admit);
+}
+
 //  100k jobs on 1,000 nodes through the whole pipeline, limits binding
 static void
 s_test_scale (bool verbose)
@@ -1721,6 +1948,7 @@ sf_admit_test (bool verbose)
     s_test_snap_ops ();
     s_test_scratch_window ();
     s_test_uploads ();
+    s_test_acks ();
     s_test_scale (verbose);
     //  @end
     printf ("OK\n");

@@ -127,17 +127,37 @@ void
     sf_admit_upload_wait (sf_admit_t *self, const char *id, uint64_t bytes);
 
 //  The next upload to start: fills *id and *rate_bps (0 = no limit).
-//  Returns true if one starts now. Call until false.
+//  Returns true if one starts now. Call until false: the calls up to the
+//  false one are a round, in which waiters whose node or store has no
+//  bandwidth left are passed over for waiters elsewhere (nothing else may
+//  change the engine in between).
 bool
     sf_admit_next_upload (sf_admit_t *self, const char **id, uint64_t *rate_bps);
 
 //  Rate changes to send to running uploads after the last grants and
 //  releases (rebalancing): calls fn (id, new rate) for each. Lowered rates
-//  are reported before raised ones (send them in that order).
+//  are reported before raised ones (send them in that order). Bandwidth
+//  freed since the last call (ended uploads, applied cuts) goes first to
+//  the uploads that sf_admit_next_upload started, then here to running
+//  uploads below their fair share.
 void
     sf_admit_rates (sf_admit_t *self,
                     void (*fn) (void *arg, const char *id, uint64_t rate_bps),
                     void *arg);
+
+//  With acks on, a lowered rate keeps counting at the old rate in the
+//  budgets until sf_admit_rate_applied says the worker applied it, so that
+//  what it frees is granted to other uploads only once it is really free
+//  (messages to different nodes arrive in any order). Off by default (the
+//  planner applies rates at once).
+void
+    sf_admit_set_acks (sf_admit_t *self, bool acks);
+
+//  The worker applies rate_bps to the job's upload from now on: frees what
+//  a cut held back. Returns true if that freed bandwidth (call
+//  sf_admit_next_upload, then sf_admit_rates).
+bool
+    sf_admit_rate_applied (sf_admit_t *self, const char *id, uint64_t rate_bps);
 
 //  The upload is over: frees the upload slot, the share and the scratch.
 void

@@ -72,6 +72,7 @@ sf_dispatch_new (sf_sched_t *sched, const sf_limits_t *limits)
     self->peers = sf_sched_peers (sched);
     self->limits = *limits;
     self->admit = sf_admit_new (limits);
+    sf_admit_set_acks (self->admit, true);
     self->djobs = zhashx_new ();
     zhashx_set_destructor (self->djobs, (zhashx_destructor_fn *) s_djob_destroy);
     self->bulk_left = zhashx_new ();
@@ -312,6 +313,17 @@ sf_dispatch_node (sf_dispatch_t *self, sf_peer_t *peer, bool hello)
 
 //  --------------------------------------------------------------------------
 //  Events and ends
+
+void
+sf_dispatch_rate_applied (sf_dispatch_t *self, const char *node,
+                          const sf_rate_applied_t *applied)
+{
+    assert (self && node && applied);
+    djob_t *djob = (djob_t *) zhashx_lookup (self->djobs, applied->job_id);
+    if (djob && djob->uploading && djob->attempt == applied->attempt
+    &&  streq (djob->node, node))
+        sf_admit_rate_applied (self->admit, djob->id, applied->rate_bps);
+}
 
 void
 sf_dispatch_event (sf_dispatch_t *self, const sf_job_event_t *event)

@@ -49,6 +49,12 @@ void
 void
     sf_dispatch_event (sf_dispatch_t *self, const sf_job_event_t *event);
 
+//  A worker applied an upload rate (its answer to a JobGrant). Ignored
+//  unless the job uploads on that node in that attempt.
+void
+    sf_dispatch_rate_applied (sf_dispatch_t *self, const char *node,
+                              const sf_rate_applied_t *applied);
+
 //  Free what ended jobs held, start what can start, grant uploads, send
 //  rate changes. Call after every batch of messages and every second.
 void

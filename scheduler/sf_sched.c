@@ -390,6 +390,9 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
         case SF_BODY_IMAGE_DELETED:
             s_on_image_deleted (self, peer, env->image_deleted);
             break;
+        case SF_BODY_RATE_APPLIED:
+            sf_dispatch_rate_applied (self->dispatch, peer->name, env->rate_applied);
+            break;
         case SF_BODY_ERROR:
             SF_WARN (&ctx, "node reports error %s: %s", sf_err_name (env->error->code),
                      env->error->text? env->error->text: "");

@@ -398,6 +398,16 @@ s_on_grant (sf_agent_t *self, const sf_job_grant_t *grant)
                          grant->attempt);
             break;
     }
+    //  Every grant is answered once the task has its rate (or nothing
+    //  uploads): the scheduler frees what a cut gave back only then
+    sf_rate_applied_t applied = SF_RATE_APPLIED_INIT;
+    applied.job_id = grant->job_id;
+    applied.attempt = grant->attempt;
+    applied.rate_bps = grant->rate_bps;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_RATE_APPLIED;
+    env.rate_applied = &applied;
+    s_send (self, &env);
 }
 
 //  --------------------------------------------------------------------------
@@ -857,10 +867,12 @@ typedef struct {
     zsock_t *router;
     zframe_t *peer;             //  the agent's routing id
     int heartbeats;
+    int applied;                //  RateApplied answers seen
+    uint64_t applied_rate;      //  the last one's rate
     zlistx_t *deferred;         //  job messages of other jobs, for later
 } sched_t;
 
-//  Next message from the socket that is not a heartbeat
+//  Next message from the socket that is not a heartbeat or a RateApplied
 static sf_envelope_t *
 s_test_recv (sched_t *sched)
 {
@@ -872,6 +884,12 @@ s_test_recv (sched_t *sched)
         assert (env);
         zframe_destroy (&sched->peer);
         sched->peer = peer;
+        if (env->body_case == SF_BODY_RATE_APPLIED) {
+            sched->applied++;
+            sched->applied_rate = env->rate_applied->rate_bps;
+            sf_wire_free (&env);
+            continue;
+        }
         if (env->body_case != SF_BODY_HEARTBEAT)
             return env;
         assert (env->heartbeat->scratch_free > 0);
@@ -1153,11 +1171,14 @@ s_test_uploads (sched_t *sched, char *image_id, char *image_path)
     s_test_event (sched, "J22", SF_PHASE_RESUMED);
     s_test_event (sched, "J22", SF_PHASE_CONVERTED);
     s_test_event (sched, "J22", SF_PHASE_UPLOAD_WAIT);
+    int applied = sched->applied;
     s_test_grant (sched, "J22", 1, 1000);
     s_test_grant (sched, "J22", 1, 0);              //  RATE: no cancel
     env = s_test_result (sched, "J22", phases);
     assert (env->job_result->ok && streq (phases, "u"));
     sf_wire_free (&env);
+    //  Both grants were answered, in order, before the result
+    assert (sched->applied == applied + 2 && sched->applied_rate == 0);
     //  Cancelled while waiting
     s_test_assign_with (sched, "J23", 1, SF_TEST_RUN_UUID, "file-cold", true);
     s_test_event (sched, "J23", SF_PHASE_QUEUED);
@@ -1289,7 +1310,8 @@ sf_agent_test (bool verbose)
     touch = fopen (kept_file, "w");
     fclose (touch);
 
-    sched_t sched = { zsock_new_router ("@inproc://sf-agent-test"), NULL, 0, zlistx_new () };
+    sched_t sched = { .router = zsock_new_router ("@inproc://sf-agent-test"),
+                      .deferred = zlistx_new () };
     zlistx_set_destructor (sched.deferred, (zlistx_destructor_fn *) sf_wire_free);
     zactor_t *agent = zactor_new (sf_agent_actor, &cfg);
     s_test_connect (&sched);
