@@ -246,8 +246,11 @@ sf_wire_send (void *sock, zframe_t *routing_id, sf_envelope_t *env, sf_err_t *er
         zmsg_append (msg, &(zframe_t *) { zframe_dup (routing_id) });
     zmsg_append (msg, &frame);
     if (zmsg_send (&msg, sock)) {
+        int errnum = zmq_errno ();
         zmsg_destroy (&msg);
-        return sf_err_set (err, SF_EIO, "cannot send message: %s", zmq_strerror (zmq_errno ()));
+        //  A mandatory ROUTER whose peer's connection is gone
+        return sf_err_set (err, errnum == EHOSTUNREACH? SF_ENODE: SF_EIO,
+                           "cannot send message: %s", zmq_strerror (errnum));
     }
     return 0;
 }

@@ -114,7 +114,8 @@ void
     sf_wire_free (sf_envelope_t **env_p);
 
 //  Send env on sock. If routing_id is not NULL (ROUTER side), it is sent
-//  first (copied, not consumed). Returns 0 or -1 with err set.
+//  first (copied, not consumed). Returns 0 or -1 with err set (SF_ENODE
+//  if a mandatory ROUTER has no connection to routing_id).
 int
     sf_wire_send (void *sock, zframe_t *routing_id, sf_envelope_t *env, sf_err_t *err);
 

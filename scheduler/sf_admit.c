@@ -1291,6 +1291,28 @@ sf_admit_captured (sf_admit_t *self, const char *id)
     s_node_refresh (self, j->node);
 }
 
+int
+sf_admit_requeue (sf_admit_t *self, const char *id)
+{
+    assert (self);
+    job_t *j = s_lookup (self, id);
+    if (!j || j->state != J_CAPTURE)
+        return -1;
+    node_t *n = j->node;
+    s_release_capture (self, j);
+    s_release_scratch (j);
+    n->released = false;                //  it never was on the disk report
+    s_ahead_drop (self, j);
+    n->jobs--;
+    self->st.running--;
+    j->state = J_QUEUED;
+    s_heap_insert (&n->queue, j);
+    n->work += j->work;
+    self->st.queued++;
+    s_node_refresh (self, n);
+    return 0;
+}
+
 void
 sf_admit_upload_wait (sf_admit_t *self, const char *id, uint64_t bytes)
 {
@@ -1787,6 +1809,35 @@ s_test_uploads (void)
     sf_admit_destroy (&admit);
 }
 
+//  A started job whose assignment never arrived goes back, holding nothing
+static void
+s_test_requeue (void)
+{
+    sf_limits_t limits = { .max_paused = 1 };
+    sf_admit_t *admit = sf_admit_new (&limits);
+    sf_admit_node (admit, "n1", true, "s1", "", 1, 1000);
+    sf_admit_job_t job = s_job ("J1", "n1", 1);
+    job.scratch_bytes = 600;
+    sf_admit_add (admit, &job);
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J1"));
+    sf_admit_stats_t st;
+    sf_admit_stats (admit, &st);
+    assert (st.paused == 1 && st.running == 1 && st.queued == 0);
+    assert (sf_admit_requeue (admit, "J1") == 0);
+    assert (sf_admit_requeue (admit, "J1") == -1);      //  queued already
+    assert (sf_admit_requeue (admit, "J9") == -1);
+    sf_admit_stats (admit, &st);
+    assert (st.paused == 0 && st.running == 0 && st.queued == 1);
+    //  Its node is away until it says hello; then it starts again
+    sf_admit_node (admit, "n1", false, "s1", "", 1, 1000);
+    s_next (admit, 0, SF_ADMIT_NONE);
+    sf_admit_node (admit, "n1", true, "s1", "", 1, 1000);
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J1"));
+    sf_admit_captured (admit, "J1");
+    assert (sf_admit_requeue (admit, "J1") == -1);      //  past its capture
+    sf_admit_destroy (&admit);
+}
+
 //  With acks, what a cut frees is granted only once the worker applied it
 static void
 s_test_acks (void)
@@ -1949,6 +2000,7 @@ sf_admit_test (bool verbose)
     s_test_scratch_window ();
     s_test_uploads ();
     s_test_acks ();
+    s_test_requeue ();
     s_test_scale (verbose);
     //  @end
     printf ("OK\n");

@@ -117,6 +117,12 @@ sf_admit_verdict_t
     sf_admit_next (sf_admit_t *self, int64_t now_ms, const char **id,
                    char *reason, size_t reason_size);
 
+//  A job that sf_admit_next started goes back to the queue, holding
+//  nothing, in its old place (its assignment never reached the node).
+//  Returns 0, -1 if the job is unknown or past its capture.
+int
+    sf_admit_requeue (sf_admit_t *self, const char *id);
+
 //  The capture is over (RESUMED, or CONVERTED for a job that does not
 //  pause): frees the pause and snap-op slots.
 void

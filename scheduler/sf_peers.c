@@ -85,6 +85,13 @@ s_unbind (sf_peers_t *self, sf_peer_t *peer)
     }
 }
 
+void
+sf_peers_unbind (sf_peers_t *self, sf_peer_t *peer)
+{
+    assert (self && peer);
+    s_unbind (self, peer);
+}
+
 sf_peer_t *
 sf_peers_hello (sf_peers_t *self, zframe_t *routing_id, const sf_hello_t *hello,
                 int64_t now_ms, bool *replaced)

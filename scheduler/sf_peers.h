@@ -51,6 +51,11 @@ sf_peer_t *
     sf_peers_hello (sf_peers_t *self, zframe_t *routing_id,
                     const sf_hello_t *hello, int64_t now_ms, bool *replaced);
 
+//  The peer's connection is gone (a send to it failed as unreachable): it
+//  keeps its state but has no routing id until it says hello again.
+void
+    sf_peers_unbind (sf_peers_t *self, sf_peer_t *peer);
+
 //  Add a peer restored from the database (up, no routing id), seen at
 //  now_ms, so that it times out like any other if it never comes back.
 //  Does nothing if the node is already known. Returns the peer.

@@ -438,10 +438,8 @@ s_on_worker_message (sf_sched_t *self, zsock_t *reader)
     zframe_destroy (&routing_id);
 }
 
-//  Most messages a batch handles in one transaction (one fsync), and how
-//  long it waits for more
+//  Most messages a batch handles in one transaction (one fsync)
 #define BATCH_MAX 512
-#define BATCH_WAIT_MS 2
 
 static int
 s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
@@ -455,21 +453,14 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
     zlistx_t *outbox = zlistx_new ();
     zlistx_set_destructor (outbox, (zlistx_destructor_fn *) zmsg_destroy);
     self->outbox = batch? outbox: NULL;
-    //  Group commit: a commit costs an fsync, so a batch waits up to
-    //  BATCH_WAIT_MS for more messages before it commits
+    //  Group commit: a batch takes every message already queued, so the
+    //  messages that arrive during one commit's fsync share the next one.
+    //  It waits for none: a grant or assignment leaves one fsync after the
+    //  message that freed its slot, not later.
     int count = 0;
-    int64_t until = sf_time_mono_ms () + BATCH_WAIT_MS;
-    zmq_pollitem_t item = { zsock_resolve (reader), 0, ZMQ_POLLIN, 0 };
-    while (true) {
+    do
         s_on_worker_message (self, reader);
-        if (++count >= BATCH_MAX)
-            break;
-        if (zsock_events (reader) & ZMQ_POLLIN)
-            continue;
-        int64_t left = until - sf_time_mono_ms ();
-        if (left <= 0 || zmq_poll (&item, 1, (long) left) <= 0)
-            break;
-    }
+    while (++count < BATCH_MAX && (zsock_events (reader) & ZMQ_POLLIN));
     //  What the batch freed is granted in the same transaction (one
     //  commit); assignments and grants leave after it
     sf_dispatch_pump (self->dispatch);
