@@ -51,6 +51,9 @@ s_bind_router (const char *endpoint, int max_size, const char *role, sf_err_t *e
     zsock_set_sndtimeo (sock, 0);
     zsock_set_linger (sock, 0);
     zsock_set_maxmsgsize (sock, max_size);
+    //  What a peer may have queued here before its connection is read no
+    //  further (TCP pushes back on it): bounds the memory of a backlog
+    zsock_set_rcvhwm (sock, 64);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
         sf_err_set (err, SF_EIO, "cannot bind %s endpoint '%s': %s", role, endpoint,
                     zmq_strerror (zmq_errno ()));
