@@ -313,11 +313,23 @@ s_group_before (const void *a, const void *b)
                           ((const group_t *) b)->nodes.items [0]);
 }
 
+//  Nodes with upload waiters: by their best waiter's priority and
+//  deadline, then the node with fewer uploads running (a second upload on
+//  a node shares that node's disk and budget: it adds less than a first
+//  one elsewhere, and every start there cuts the other's rate), then the
+//  longest wait
 static bool
-s_unode_before (const void *a, const void *b)
+s_unode_before (const void *a_, const void *b_)
 {
-    return s_upq_before (((const node_t *) a)->upq.items [0],
-                         ((const node_t *) b)->upq.items [0]);
+    const node_t *a = (const node_t *) a_, *b = (const node_t *) b_;
+    const job_t *ja = (const job_t *) a->upq.items [0];
+    const job_t *jb = (const job_t *) b->upq.items [0];
+    int c = s_job_cmp (ja, jb);
+    if (c)
+        return c < 0;
+    if (a->uploads != b->uploads)
+        return a->uploads < b->uploads;
+    return ja->wait_seq < jb->wait_seq;
 }
 
 static bool
@@ -1785,11 +1797,12 @@ s_test_uploads (void)
     r.log [0] = 0;
     sf_admit_rates (admit, s_rate_cb, &r);
     assert (streq (r.log, "J2=120"));               //  lowered to its node budget
+    //  J5's node has no upload yet: it goes before J4, which waited longer
+    assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J5") && rate == 30);
     assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J4") && rate == 60);
     r.log [0] = 0;
     sf_admit_rates (admit, s_rate_cb, &r);
     assert (streq (r.log, "J2=60"));
-    assert (sf_admit_next_upload (admit, &id, &rate) && streq (id, "J5") && rate == 30);
     s_check_budgets (admit);
     sf_admit_stats_t st;
     sf_admit_stats (admit, &st);
