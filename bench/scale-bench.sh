@@ -3,7 +3,7 @@
 #  bench/scale-bench.sh: the scheduler at fleet scale, against a SIMULATED
 #  hypervisor backend (bench/sf_simfleet: one process, N simulated worker
 #  nodes, each with its own ZeroMQ connection; sizes and durations scaled
-#  by 1/1024, see bench/README.md).
+#  by 1/SCALE (default 1/256), see bench/README.md).
 #
 #  Starts the real snapfleet-scheduler (config and database in a scratch
 #  dir, endpoints on free loopback ports) and sf_simfleet, waits for every
@@ -28,7 +28,9 @@
 #    --perf                    perf record the scheduler during each scenario
 #    --seed S                  seed of the simulated fleet (default 1)
 #    --scale S                 sizes and durations of the model divided by S
-#                              (default 1024: 1 s here is ~17 min modelled)
+#                              (default 256: 1 s here is ~4 min modelled; 1024
+#                              runs 4x faster but the scheduler's ms of
+#                              latency weigh 4x more against each job)
 #  Smoke test in about a minute: --nodes 50 --instances-per-node 20
 #  Environment: SF_BUILD (build dir, default ./build, Release recommended:
 #  no sanitizers), LIMITS_B (scenario b's [limits], "key=value ..."),
@@ -48,7 +50,7 @@ SCENARIOS=ab
 OUT=$bench_dir/out
 PERF=0
 SEED=1
-SCALE=1024
+SCALE=256
 LIMITS_B=${LIMITS_B:-max_paused=50 max_paused_per_node=2 max_snap_ops=4 max_uploads=100 max_uploads_per_node=2 bandwidth=24G bandwidth_per_node=400M bandwidth_per_store=3G}
 MAX_JOBS_B=${MAX_JOBS_B:-4}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-120}
@@ -277,7 +279,7 @@ set datafile separator ","
 set key top right
 set grid
 set multiplot layout 3,1 title "snapfleet scale benchmark, scenario $plot: $TOTAL jobs on $NODES SIMULATED nodes (sf_simfleet's view)"
-set xlabel "time since the first JobAssign (s; scaled 1/1024: 1 s here is 17 min of the modelled fleet)"
+set xlabel "time since the first JobAssign (s; scaled 1/$SCALE: 1 s here is $(awk -v s="$SCALE" 'BEGIN { printf "%.1f", s / 60 }') min of the modelled fleet)"
 set ylabel "paused guests"
 plot "$OUT/timeline-$plot.csv" using (\$1/1000):2 every ::1 with steps lw 1 lc rgb "#1f77b4" title "paused", \
      ($mp > 0 ? $mp : 1/0) with lines lw 2 dt 2 lc rgb "#d62728" title "max_paused $mp"

@@ -21,7 +21,8 @@
     does not fit waits. Ordering: priority (higher first), then deadline
     (earliest first, none last), then the node with the most queued
     estimated work (so every node's limits are used and the makespan is
-    short), then creation order.
+    short), then creation order. Upload slots: priority, deadline, then the
+    node with fewer uploads running, then the longest wait.
     =========================================================================
 */
 #ifndef SF_ADMIT_H_INCLUDED
