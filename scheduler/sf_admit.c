@@ -27,6 +27,16 @@
 
 #define NOT_IN SIZE_MAX
 
+//  Append e to a growable array of pointers (items, size, cap)
+#define S_PUSH(items, size, cap, e) do {                                   \
+    if ((size) == (cap)) {                                                  \
+        (cap) = (cap)? (cap) * 2: 16;                                       \
+        (items) = realloc ((items), (cap) * sizeof (*(items)));             \
+        assert (items);                                                     \
+    }                                                                       \
+    (items) [(size)++] = (e);                                               \
+} while (0)
+
 static double
 s_dmin (double a, double b)
 {
@@ -710,13 +720,21 @@ s_fair_of (job_t *j)
 //  The job's links, widest first
 typedef enum { LINK_FLEET, LINK_STORE, LINK_NODE, LINKS } link_t;
 
+static void
+s_link_limits (const sf_limits_t *L, int64_t limit [LINKS])
+{
+    limit [LINK_FLEET] = L->bandwidth;
+    limit [LINK_STORE] = L->bandwidth_per_store;
+    limit [LINK_NODE] = L->bandwidth_per_node;
+}
+
 //  Bandwidth left on each of the job's links (its own grant not counted;
 //  UINT64_MAX: no limit there)
 static void
 s_links_room (sf_admit_t *self, job_t *j, uint64_t room [LINKS])
 {
-    const sf_limits_t *L = &self->limits;
-    int64_t limit [LINKS] = { L->bandwidth, L->bandwidth_per_store, L->bandwidth_per_node };
+    int64_t limit [LINKS];
+    s_link_limits (&self->limits, limit);
     uint64_t used [LINKS] = {
         self->st.bandwidth - j->held, j->node->store->bw - j->held, j->node->bw - j->held
     };
@@ -742,8 +760,8 @@ s_room (sf_admit_t *self, job_t *j)
 static link_t
 s_full_link (sf_admit_t *self, job_t *j)
 {
-    const sf_limits_t *L = &self->limits;
-    int64_t limit [LINKS] = { L->bandwidth, L->bandwidth_per_store, L->bandwidth_per_node };
+    int64_t limit [LINKS];
+    s_link_limits (&self->limits, limit);
     uint64_t room [LINKS];
     s_links_room (self, j, room);
     for (int i = 0; i < LINKS; i++)
@@ -756,13 +774,8 @@ s_full_link (sf_admit_t *self, job_t *j)
 static void
 s_upl_add (sf_admit_t *self, job_t *j)
 {
-    if (self->nupl == self->upl_cap) {
-        self->upl_cap = self->upl_cap? self->upl_cap * 2: 16;
-        self->upl = (job_t **) realloc (self->upl, self->upl_cap * sizeof (job_t *));
-        assert (self->upl);
-    }
     j->uidx = self->nupl;
-    self->upl [self->nupl++] = j;
+    S_PUSH (self->upl, self->nupl, self->upl_cap, j);
 }
 
 static void
@@ -796,13 +809,8 @@ s_set_rate (sf_admit_t *self, job_t *j, uint64_t rate)
     if (!self->acks || rate > j->held)
         s_hold (self, j, rate);
     if (j->pidx == NOT_IN && j->state == J_UPLOADING) {
-        if (self->npend == self->pend_cap) {
-            self->pend_cap = self->pend_cap? self->pend_cap * 2: 16;
-            self->pend = (job_t **) realloc (self->pend, self->pend_cap * sizeof (job_t *));
-            assert (self->pend);
-        }
         j->pidx = self->npend;
-        self->pend [self->npend++] = j;
+        S_PUSH (self->pend, self->npend, self->pend_cap, j);
     }
 }
 
@@ -1346,12 +1354,7 @@ sf_admit_upload_wait (sf_admit_t *self, const char *id, uint64_t bytes)
 static void
 s_block_node (sf_admit_t *self, node_t *n)
 {
-    if (self->nbnodes == self->bnodes_cap) {
-        self->bnodes_cap = self->bnodes_cap? self->bnodes_cap * 2: 16;
-        self->bnodes = (node_t **) realloc (self->bnodes, self->bnodes_cap * sizeof (node_t *));
-        assert (self->bnodes);
-    }
-    self->bnodes [self->nbnodes++] = n;
+    S_PUSH (self->bnodes, self->nbnodes, self->bnodes_cap, n);
     n->ublocked = true;
     s_unode_refresh (self, n);
 }
@@ -1359,13 +1362,7 @@ s_block_node (sf_admit_t *self, node_t *n)
 static void
 s_block_store (sf_admit_t *self, store_t *s)
 {
-    if (self->nbstores == self->bstores_cap) {
-        self->bstores_cap = self->bstores_cap? self->bstores_cap * 2: 4;
-        self->bstores = (store_t **) realloc (self->bstores,
-                                              self->bstores_cap * sizeof (store_t *));
-        assert (self->bstores);
-    }
-    self->bstores [self->nbstores++] = s;
+    S_PUSH (self->bstores, self->nbstores, self->bstores_cap, s);
     s->ublocked = true;
     s_store_refresh (self, s);
 }
