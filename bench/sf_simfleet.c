@@ -938,7 +938,8 @@ s_on_assign (sim_t *self, sim_node_t *node, const sf_job_assign_t *assign)
         s_timer_push (self, self->now + job->convert_us, T_CAPTURE_END, job->index, job->gen);
 }
 
-//  Like the worker: every grant is answered once the rate applies
+//  Like the worker: every grant is answered (the rate applies at once here,
+//  and nothing else is sent before the answer)
 static void
 s_send_applied (sim_t *self, sim_node_t *node, const sf_job_grant_t *grant)
 {
@@ -956,11 +957,10 @@ static void
 s_on_grant (sim_t *self, sim_node_t *node, const sf_job_grant_t *grant)
 {
     self->grants++;
+    s_send_applied (self, node, grant);
     sim_job_t *job = (sim_job_t *) zhashx_lookup (self->jobs_by_id, grant->job_id);
-    if (!job || job->node != node || job->attempt != grant->attempt) {
-        s_send_applied (self, node, grant);
+    if (!job || job->node != node || job->attempt != grant->attempt)
         return;
-    }
     bool first = !job->granted;
     job->granted = true;
     job->grant_bps = grant->rate_bps;
@@ -973,7 +973,6 @@ s_on_grant (sim_t *self, sim_node_t *node, const sf_job_grant_t *grant)
         s_node_rebalance (self, node);
         s_timeline_row (self);
     }
-    s_send_applied (self, node, grant);
 }
 
 static void
