@@ -398,8 +398,9 @@ s_on_grant (sf_agent_t *self, const sf_job_grant_t *grant)
                          grant->attempt);
             break;
     }
-    //  Every grant is answered once the task has its rate (or nothing
-    //  uploads): the scheduler frees what a cut gave back only then
+    //  Every grant is answered once it is handed to the task (or nothing
+    //  uploads): the task's bucket takes the rate before its next chunk,
+    //  and the scheduler frees what a cut gave back only then
     sf_rate_applied_t applied = SF_RATE_APPLIED_INIT;
     applied.job_id = grant->job_id;
     applied.attempt = grant->attempt;
