@@ -368,16 +368,13 @@ s_drain_ended (sf_dispatch_t *self)
 //  --------------------------------------------------------------------------
 //  Admission: start what can start, skip what cannot fit its window
 
-//  The assignment could not be sent. If the node's connection is gone (the
-//  worker restarted and has not said hello yet), the job goes back to the
-//  queue and the node gets nothing until it says hello: returns 0. Else
-//  -1: the job fails.
-
-static int
-s_unreachable (sf_dispatch_t *self, djob_t *djob, const sf_err_t *send_err)
+int
+sf_dispatch_unsent (sf_dispatch_t *self, const char *job_id)
 {
-    sf_peer_t *peer = sf_peers_by_name (self->peers, djob->node);
-    if (!peer || !peer->up || send_err->code != SF_ENODE)
+    assert (self && job_id);
+    djob_t *djob = (djob_t *) zhashx_lookup (self->djobs, job_id);
+    sf_peer_t *peer = djob? sf_peers_by_name (self->peers, djob->node): NULL;
+    if (!peer || !peer->up)
         return -1;
     sf_err_t err = SF_ERR_INIT;
     if (sf_store_exec (self->store, &err,
@@ -386,8 +383,8 @@ s_unreachable (sf_dispatch_t *self, djob_t *djob, const sf_err_t *send_err)
     ||  sf_admit_requeue (self->admit, djob->id))
         return -1;
     sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
-    SF_NOTICE (&ctx, "node's connection is gone (%s): job waits for its hello",
-               send_err->text);
+    SF_NOTICE (&ctx, "the node's connection is gone: the job is queued again and the "
+               "node gets nothing until it says hello");
     sf_peers_unbind (self->peers, peer);
     s_admit_node (self, peer);
     return 0;
@@ -443,7 +440,10 @@ s_admit_round (sf_dispatch_t *self)
     for (djob_t *djob = (djob_t *) zlistx_first (started); djob;
          djob = (djob_t *) zlistx_next (started)) {
         sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
-        if (s_send_assign (self, djob, &err) && s_unreachable (self, djob, &err)) {
+        //  SF_ENODE: the node's connection is gone (its worker restarted
+        //  and its hello is not read yet)
+        if (s_send_assign (self, djob, &err)
+        &&  (err.code != SF_ENODE || sf_dispatch_unsent (self, djob->id))) {
             SF_WARN (&ctx, "cannot assign job: %s", err.text);
             char text [256];
             snprintf (text, sizeof (text), "cannot send job to node '%s'", djob->node);

@@ -339,13 +339,17 @@ sf_jobs_fail (sf_jobs_t *self, const char *id, int code, const char *text,
     return sf_store_commit (self->store, err);
 }
 
-//  Ids of the node's unfinished jobs, oldest first; NULL with err set
+//  Ids of the node's unfinished jobs, oldest first (only those handed to
+//  the node, not those still waiting for admission, if handed); NULL with
+//  err set
 
 static zlistx_t *
-s_unfinished (sf_jobs_t *self, const char *node, sf_err_t *err)
+s_unfinished (sf_jobs_t *self, const char *node, bool handed, sf_err_t *err)
 {
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT id FROM jobs WHERE node = ?1 AND " UNFINISHED " ORDER BY seq", "s", node);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err, handed
+        ? "SELECT id FROM jobs WHERE node = ?1 AND " UNFINISHED " AND phase <> 'waiting'"
+          " ORDER BY seq"
+        : "SELECT id FROM jobs WHERE node = ?1 AND " UNFINISHED " ORDER BY seq", "s", node);
     if (!stmt)
         return NULL;
     zlistx_t *ids = zlistx_new ();
@@ -376,7 +380,7 @@ sf_jobs_reconcile (sf_jobs_t *self, const char *node, char **running,
     assert (self);
     assert (node);
     assert (running || n_running == 0);
-    zlistx_t *unfinished = s_unfinished (self, node, err);
+    zlistx_t *unfinished = s_unfinished (self, node, true, err);
     if (!unfinished)
         return -1;
     int failed = 0;
@@ -412,7 +416,7 @@ sf_jobs_fail_node (sf_jobs_t *self, const char *node, int code, const char *text
                    sf_err_t *err)
 {
     assert (self);
-    zlistx_t *ids = s_unfinished (self, node, err);
+    zlistx_t *ids = s_unfinished (self, node, false, err);
     if (!ids)
         return -1;
     int failed = 0;
@@ -755,9 +759,12 @@ s_test_reconcile (sf_jobs_t *jobs, sf_store_t *store)
                            .strategy = "file-cold" };
     sf_job_spec_t other = { .instance_uuid = "u7", .instance_name = "vm7", .node = "n2",
                             .strategy = "rbd" };
-    char kept [32], gone [32], elsewhere [32];
+    char kept [32], gone [32], elsewhere [32], waiting [32];
     assert (sf_jobs_create (jobs, &spec, kept, sizeof (kept), &err) == 0);
     assert (sf_jobs_create (jobs, &spec, gone, sizeof (gone), &err) == 0);
+    sf_job_spec_t queued = spec;
+    queued.waiting = true;                  //  not sent to the node yet
+    assert (sf_jobs_create (jobs, &queued, waiting, sizeof (waiting), &err) == 0);
     assert (sf_jobs_create (jobs, &other, elsewhere, sizeof (elsewhere), &err) == 0);
     sf_job_event_t event = SF_JOB_EVENT_INIT;
     event.job_id = kept, event.attempt = 1, event.phase = SF_PHASE_PAUSED;
@@ -801,6 +808,10 @@ s_test_reconcile (sf_jobs_t *jobs, sf_store_t *store)
     assert (sf_jobs_reconcile (jobs, "n1", NULL, 0, NULL, NULL, &err) == 0);
     job = sf_jobs_json (jobs, kept, &err);
     assert (streq (s_get (job, "state"), "failed"));
+    json_decref (job);
+    //  The job waiting for admission was never the worker's: it stays
+    job = sf_jobs_json (jobs, waiting, &err);
+    assert (streq (s_get (job, "state"), "queued") && streq (s_get (job, "phase"), "waiting"));
     json_decref (job);
     assert (sf_jobs_reconcile (jobs, "n2", running, 5, NULL, NULL, &err) == 0);
 }

@@ -102,7 +102,9 @@ zlistx_t *
 //  n_running; NULL entries are skipped). Every unfinished job the
 //  database has on node that is not listed failed: SF_ENODE "worker on
 //  node 'n1' restarted and lost job 'J4'"; listed ones are left as they
-//  are. Call it inside the caller's transaction with the node's hello.
+//  are, and so are jobs still waiting for admission (never sent to the
+//  node, or sent to a connection that was gone: see sf_dispatch_unsent).
+//  Call it inside the caller's transaction with the node's hello.
 //  If lost is not NULL, the failed ids are appended to it; if strangers is
 //  not NULL, listed ids that are not unfinished jobs on node (unknown,
 //  finished, or on another node) are appended to it (as strings the list

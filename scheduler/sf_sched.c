@@ -30,7 +30,7 @@ struct _sf_sched_t {
     sf_dispatch_t *dispatch;    //  Owned: admission, bulks, grants
     sf_schedules_t *schedules;  //  Owned
     sf_retention_t *retention;  //  Owned
-    zlistx_t *outbox;           //  zmsg_t to send once the batch commits,
+    zlistx_t *outbox;           //  outmsg_t to send once the batch commits,
                                 //  NULL outside a batch
     int64_t started_ms;         //  Monotonic ms the scheduler started
     int64_t node_timeout_ms;
@@ -213,7 +213,24 @@ sf_sched_may_warn (sf_sched_t *self)
 
 //  Inside a batch of worker messages (one transaction) what we send waits
 //  in the outbox until the batch is committed: nothing leaves before the
-//  state it acknowledges is durable
+//  state it acknowledges is durable. An assignment that cannot leave then
+//  goes back to dispatch, as one that cannot leave at once does.
+
+typedef struct {
+    zmsg_t *msg;
+    char *job_id;               //  a JobAssign's job, else NULL
+} outmsg_t;
+
+static void
+s_outmsg_destroy (outmsg_t **self_p)
+{
+    if (*self_p) {
+        zmsg_destroy (&(*self_p)->msg);
+        free ((*self_p)->job_id);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
 
 static int
 s_send (sf_sched_t *self, zframe_t *routing_id, sf_envelope_t *env, sf_err_t *err)
@@ -223,22 +240,29 @@ s_send (sf_sched_t *self, zframe_t *routing_id, sf_envelope_t *env, sf_err_t *er
     zframe_t *frame = sf_wire_encode (env, err);
     if (!frame)
         return -1;
-    zmsg_t *msg = zmsg_new ();
-    zmsg_append (msg, &frame);
-    zmsg_pushmem (msg, zframe_data (routing_id), zframe_size (routing_id));
-    zlistx_add_end (self->outbox, msg);
+    outmsg_t *out = (outmsg_t *) zmalloc (sizeof (outmsg_t));
+    out->msg = zmsg_new ();
+    zmsg_append (out->msg, &frame);
+    zmsg_pushmem (out->msg, zframe_data (routing_id), zframe_size (routing_id));
+    if (env->body_case == SF_BODY_JOB_ASSIGN)
+        out->job_id = strdup (env->job_assign->job_id);
+    zlistx_add_end (self->outbox, out);
     return 0;
 }
 
 static void
 s_flush (sf_sched_t *self, zlistx_t *outbox)
 {
-    zmsg_t *msg;
-    while ((msg = (zmsg_t *) zlistx_detach (outbox, NULL)))
-        if (zmsg_send (&msg, self->router)) {
-            SF_DEBUG (NULL, "cannot send to a worker: %s", zmq_strerror (zmq_errno ()));
-            zmsg_destroy (&msg);
+    outmsg_t *out;
+    while ((out = (outmsg_t *) zlistx_detach (outbox, NULL))) {
+        if (zmsg_send (&out->msg, self->router)) {
+            int errnum = zmq_errno ();
+            SF_DEBUG (NULL, "cannot send to a worker: %s", zmq_strerror (errnum));
+            if (errnum == EHOSTUNREACH && out->job_id)
+                sf_dispatch_unsent (self->dispatch, out->job_id);
         }
+        s_outmsg_destroy (&out);
+    }
 }
 
 int
@@ -454,7 +478,7 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
     if (!batch)
         SF_ERROR (NULL, "cannot start a batch: %s", err.text);
     zlistx_t *outbox = zlistx_new ();
-    zlistx_set_destructor (outbox, (zlistx_destructor_fn *) zmsg_destroy);
+    zlistx_set_destructor (outbox, (zlistx_destructor_fn *) s_outmsg_destroy);
     self->outbox = batch? outbox: NULL;
     //  Group commit: a batch takes every message already queued, so the
     //  messages that arrive during one commit's fsync share the next one.
@@ -843,6 +867,44 @@ s_test_assigned (sf_harness_t *harness, zsock_t *worker, const char *uuid,
     sf_wire_free (&env);
 }
 
+//  A worker restarts: its old connection is gone before the scheduler has
+//  read its new hello. A snapshot sent to the old connection is queued
+//  again, not failed, and goes to the new one after its hello
+
+static void
+s_test_unsent (sf_harness_t *harness)
+{
+    zsock_t *n7 = sf_harness_worker (harness);
+    sf_harness_hello (n7, "n7");
+    sf_harness_inventory (n7, "-n7");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n7\"}",
+                                            "instances.3.name", "vm4", 2000);
+    json_decref (reply);
+    zsock_destroy (&n7);
+    zclock_sleep (300);                 //  the ROUTER sees the disconnect
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-vm1-n7\"}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    char id [32], request [100];
+    snprintf (id, sizeof (id), "%s", sf_harness_str (reply, "job.job_id"));
+    json_decref (reply);
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", id);
+    reply = sf_harness_admin (harness, "%s", request);
+    assert (streq (sf_harness_str (reply, "job.state"), "queued"));
+    assert (streq (sf_harness_str (reply, "job.phase"), "waiting"));
+    json_decref (reply);
+    //  The restarted worker says hello: the job is assigned to it
+    zsock_t *n7b = sf_harness_worker (harness);
+    sf_harness_hello (n7b, "n7");
+    sf_envelope_t *env = sf_harness_recv (n7b, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    assert (streq (env->job_assign->job_id, id));
+    sf_wire_free (&env);
+    sf_harness_result (n7b, id, 1);
+    reply = sf_harness_admin_until (harness, request, "job.state", "done", 2000);
+    json_decref (reply);
+    zsock_destroy (&n7b);
+}
+
 //  Nodes whose workers have Ceph: rbd and mixed jobs, forced or not, and
 //  a note on a done job
 
@@ -1006,6 +1068,7 @@ sf_sched_test (bool verbose)
     s_test_ambiguous (harness);
     s_test_ceph_nodes (harness);
     s_test_reconcile (harness);
+    s_test_unsent (harness);
 
     //  n1 reconnects on a new socket: the old one is now unknown
     zsock_t *n1b = sf_harness_worker (harness);
