@@ -28,6 +28,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_schedules", sf_schedules_test },
     { "sf_retention", sf_retention_test },
     { "sf_dispatch", sf_dispatch_test },
+    { "sf_outbox", sf_outbox_test },
     { NULL, NULL }
 };
 

@@ -39,6 +39,7 @@ struct _sf_dispatch_t {
     zhashx_t *bulk_left;        //  bulk id -> unfinished jobs (size_t *), owned
     sf_dispatch_bulk_done_fn *bulk_done;
     void *bulk_done_arg;
+    bool unsent_ended;          //  sf_dispatch_unsent failed a job
 };
 
 SF_LOG_MODULE ("sched.dispatch");
@@ -219,8 +220,11 @@ s_estimate (const sf_limits_t *limits, const sf_plan_model_t *model, json_t *ins
 //  --------------------------------------------------------------------------
 //  Sending
 
-static int
-s_send_assign (sf_dispatch_t *self, djob_t *djob, sf_err_t *err)
+//  A JobAssign never fails here: one that cannot leave goes to
+//  sf_dispatch_unsent (through the outbox)
+
+static void
+s_send_assign (sf_dispatch_t *self, djob_t *djob)
 {
     sf_job_assign_t assign = SF_JOB_ASSIGN_INIT;
     assign.job_id = djob->id;
@@ -232,7 +236,10 @@ s_send_assign (sf_dispatch_t *self, djob_t *djob, sf_err_t *err)
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_JOB_ASSIGN;
     env.job_assign = &assign;
-    return sf_sched_send (self->sched, djob->node, &env, err);
+    sf_err_t err = SF_ERR_INIT;
+    int rc = sf_sched_send (self->sched, djob->node, &env, &err);
+    assert (rc == 0);
+    (void) rc;
 }
 
 static void
@@ -368,12 +375,12 @@ s_drain_ended (sf_dispatch_t *self)
 //  --------------------------------------------------------------------------
 //  Admission: start what can start, skip what cannot fit its window
 
-int
-sf_dispatch_unsent (sf_dispatch_t *self, const char *job_id)
+//  Put the job back in the queue: 0, or -1 if its node is down or unknown
+
+static int
+s_requeue (sf_dispatch_t *self, djob_t *djob)
 {
-    assert (self && job_id);
-    djob_t *djob = (djob_t *) zhashx_lookup (self->djobs, job_id);
-    sf_peer_t *peer = djob? sf_peers_by_name (self->peers, djob->node): NULL;
+    sf_peer_t *peer = sf_peers_by_name (self->peers, djob->node);
     if (!peer || !peer->up)
         return -1;
     sf_err_t err = SF_ERR_INIT;
@@ -388,6 +395,25 @@ sf_dispatch_unsent (sf_dispatch_t *self, const char *job_id)
     sf_peers_unbind (self->peers, peer);
     s_admit_node (self, peer);
     return 0;
+}
+
+void
+sf_dispatch_unsent (sf_dispatch_t *self, const char *job_id, const sf_err_t *why)
+{
+    assert (self && job_id && why);
+    djob_t *djob = (djob_t *) zhashx_lookup (self->djobs, job_id);
+    if (!djob)
+        return;
+    if (why->code == SF_ENODE && s_requeue (self, djob) == 0)
+        return;
+    sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
+    SF_WARN (&ctx, "cannot assign job: %s", why->text);
+    char text [256];
+    snprintf (text, sizeof (text), "cannot send job to node '%s'", djob->node);
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_jobs_fail (self->jobs, djob->id, SF_ENODE, text, &err))
+        SF_ERROR (&ctx, "cannot fail job: %s", err.text);
+    self->unsent_ended = true;
 }
 
 //  One round: returns true if it ended jobs (skipped or failed), so the
@@ -440,17 +466,12 @@ s_admit_round (sf_dispatch_t *self)
     for (djob_t *djob = (djob_t *) zlistx_first (started); djob;
          djob = (djob_t *) zlistx_next (started)) {
         sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
-        //  SF_ENODE: the node's connection is gone (its worker restarted
-        //  and its hello is not read yet)
-        if (s_send_assign (self, djob, &err)
-        &&  (err.code != SF_ENODE || sf_dispatch_unsent (self, djob->id))) {
-            SF_WARN (&ctx, "cannot assign job: %s", err.text);
-            char text [256];
-            snprintf (text, sizeof (text), "cannot send job to node '%s'", djob->node);
-            if (sf_jobs_fail (self->jobs, djob->id, SF_ENODE, text, &err))
-                SF_ERROR (&ctx, "cannot fail job: %s", err.text);
+        //  One that cannot leave comes back through sf_dispatch_unsent,
+        //  which queues it again or fails it
+        self->unsent_ended = false;
+        s_send_assign (self, djob);
+        if (self->unsent_ended)
             ended = true;
-        }
         else
             SF_INFO (&ctx, "job assigned: strategy %s, attempt %u", djob->strategy,
                      djob->attempt);

@@ -49,13 +49,14 @@ void
 void
     sf_dispatch_event (sf_dispatch_t *self, const sf_job_event_t *event);
 
-//  The job's assignment did not reach its node: the connection the
-//  scheduler had is gone (a worker that restarted and whose hello is not
-//  read yet). The job goes back to the queue, and the node gets nothing
-//  until it says hello. Returns 0, or -1 if the job is unknown, or its
-//  node is down or unknown (the job then fails as its node's jobs do).
-int
-    sf_dispatch_unsent (sf_dispatch_t *self, const char *job_id);
+//  The job's assignment did not reach its node (sf_outbox_unsent_fn).
+//  If its connection is gone (why->code SF_ENODE: a worker that restarted
+//  and whose hello is not read yet) the job goes back to the queue, and
+//  the node gets nothing until it says hello. Otherwise, or if its node is
+//  down or unknown, the job fails (SF_ENODE "cannot send job to node
+//  'n1'"). Unknown jobs are ignored.
+void
+    sf_dispatch_unsent (sf_dispatch_t *self, const char *job_id, const sf_err_t *why);
 
 //  A worker applied an upload rate (its answer to a JobGrant). Ignored
 //  unless the job uploads on that node in that attempt.

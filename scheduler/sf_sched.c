@@ -30,8 +30,7 @@ struct _sf_sched_t {
     sf_dispatch_t *dispatch;    //  Owned: admission, bulks, grants
     sf_schedules_t *schedules;  //  Owned
     sf_retention_t *retention;  //  Owned
-    zlistx_t *outbox;           //  outmsg_t to send once the batch commits,
-                                //  NULL outside a batch
+    sf_outbox_t *outbox;        //  Owned: what we send to workers
     int64_t started_ms;         //  Monotonic ms the scheduler started
     int64_t node_timeout_ms;
     bool schedules_started;     //  Missed runs caught up
@@ -70,6 +69,7 @@ s_bind_router (const char *endpoint, int max_size, const char *role, sf_err_t *e
 static sf_schedules_fire_fn s_fire;
 static sf_retention_delete_fn s_delete_image;
 static sf_dispatch_bulk_done_fn s_on_bulk_done;
+static sf_outbox_unsent_fn s_on_unsent;
 
 sf_sched_t *
 sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
@@ -89,11 +89,13 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     self->router = s_bind_router (cfg->bind, SF_WIRE_MAX_BYTES + 1024, "worker", err);
     if (!self->router)
         goto failed;
+    self->outbox = sf_outbox_new (self->router, self->peers);
     self->admin = sf_admin_new (self, cfg->admin_bind, err);
     if (!self->admin)
         goto failed;
     self->dispatch = sf_dispatch_new (self, &cfg->limits);
     sf_dispatch_on_bulk_done (self->dispatch, s_on_bulk_done, self);
+    sf_outbox_on_unsent (self->outbox, s_on_unsent, self);
     if (sf_dispatch_restore (self->dispatch, err))
         goto failed;
     self->schedules = sf_schedules_new (self->store, s_fire, self, err);
@@ -126,6 +128,7 @@ sf_sched_destroy (sf_sched_t **self_p)
         sf_dispatch_destroy (&self->dispatch);
         sf_admin_destroy (&self->admin);
         sf_liveness_destroy (&self->liveness);
+        sf_outbox_destroy (&self->outbox);
         zsock_destroy (&self->router);
         sf_jobs_destroy (&self->jobs);
         sf_store_destroy (&self->store);
@@ -209,70 +212,22 @@ sf_sched_may_warn (sf_sched_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  Sending to workers
-
-//  Inside a batch of worker messages (one transaction) what we send waits
-//  in the outbox until the batch is committed: nothing leaves before the
-//  state it acknowledges is durable. An assignment that cannot leave then
-//  goes back to dispatch, as one that cannot leave at once does.
-
-typedef struct {
-    zmsg_t *msg;
-    char *job_id;               //  a JobAssign's job, else NULL
-} outmsg_t;
-
-static void
-s_outmsg_destroy (outmsg_t **self_p)
-{
-    if (*self_p) {
-        zmsg_destroy (&(*self_p)->msg);
-        free ((*self_p)->job_id);
-        free (*self_p);
-        *self_p = NULL;
-    }
-}
-
-static int
-s_send (sf_sched_t *self, zframe_t *routing_id, sf_envelope_t *env, sf_err_t *err)
-{
-    if (!self->outbox)
-        return sf_wire_send (zsock_resolve (self->router), routing_id, env, err);
-    zframe_t *frame = sf_wire_encode (env, err);
-    if (!frame)
-        return -1;
-    outmsg_t *out = (outmsg_t *) zmalloc (sizeof (outmsg_t));
-    out->msg = zmsg_new ();
-    zmsg_append (out->msg, &frame);
-    zmsg_pushmem (out->msg, zframe_data (routing_id), zframe_size (routing_id));
-    if (env->body_case == SF_BODY_JOB_ASSIGN)
-        out->job_id = strdup (env->job_assign->job_id);
-    zlistx_add_end (self->outbox, out);
-    return 0;
-}
-
-static void
-s_flush (sf_sched_t *self, zlistx_t *outbox)
-{
-    outmsg_t *out;
-    while ((out = (outmsg_t *) zlistx_detach (outbox, NULL))) {
-        if (zmsg_send (&out->msg, self->router)) {
-            int errnum = zmq_errno ();
-            SF_DEBUG (NULL, "cannot send to a worker: %s", zmq_strerror (errnum));
-            if (errnum == EHOSTUNREACH && out->job_id)
-                sf_dispatch_unsent (self->dispatch, out->job_id);
-        }
-        s_outmsg_destroy (&out);
-    }
-}
+//  Sending to workers (through the outbox: see sf_outbox)
 
 int
 sf_sched_send (sf_sched_t *self, const char *node, sf_envelope_t *env, sf_err_t *err)
 {
     assert (self && node && env);
-    sf_peer_t *peer = sf_peers_by_name (self->peers, node);
-    if (!peer || !peer->up || !peer->routing_id)
-        return sf_err_set (err, SF_ENODE, "node '%s' is not connected", node);
-    return s_send (self, peer->routing_id, env, err);
+    return sf_outbox_send (self->outbox, node, env, err);
+}
+
+//  An assignment did not reach its node: dispatch requeues or fails it
+
+static void
+s_on_unsent (void *arg, const char *job_id, const sf_err_t *why)
+{
+    sf_sched_t *self = (sf_sched_t *) arg;
+    sf_dispatch_unsent (self->dispatch, job_id, why);
 }
 
 static void
@@ -285,7 +240,7 @@ s_send_error (sf_sched_t *self, zframe_t *routing_id, int code, const char *text
     env.body_case = SF_BODY_ERROR;
     env.error = &info;
     sf_err_t err = SF_ERR_INIT;
-    if (s_send (self, routing_id, &env, &err))
+    if (sf_outbox_send_to (self->outbox, routing_id, &env, &err))
         SF_DEBUG (NULL, "cannot send error to peer: %s", err.text);
 }
 
@@ -314,7 +269,7 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello)
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_WELCOME;
     env.welcome = &welcome;
-    if (s_send (self, routing_id, &env, &err))
+    if (sf_outbox_send_to (self->outbox, routing_id, &env, &err))
         SF_WARN (&ctx, "cannot send welcome: %s", err.text);
     sf_dispatch_node (self->dispatch, peer, true);
 }
@@ -477,9 +432,8 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
     bool batch = sf_store_begin (self->store, &err) == 0;
     if (!batch)
         SF_ERROR (NULL, "cannot start a batch: %s", err.text);
-    zlistx_t *outbox = zlistx_new ();
-    zlistx_set_destructor (outbox, (zlistx_destructor_fn *) s_outmsg_destroy);
-    self->outbox = batch? outbox: NULL;
+    if (batch)
+        sf_outbox_hold (self->outbox);
     //  Group commit: a batch takes every message already queued, so the
     //  messages that arrive during one commit's fsync share the next one.
     //  It waits for none: a grant or assignment leaves one fsync after the
@@ -491,11 +445,9 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
     //  What the batch freed is granted in the same transaction (one
     //  commit); assignments and grants leave after it
     sf_dispatch_pump (self->dispatch);
-    self->outbox = NULL;
     if (batch && sf_store_commit (self->store, &err))
         SF_ERROR (NULL, "cannot commit a batch of %d worker messages: %s", count, err.text);
-    s_flush (self, outbox);
-    zlistx_destroy (&outbox);
+    sf_outbox_flush (self->outbox);
     return 0;
 }
 

@@ -23,6 +23,7 @@
 #include "sf_jobs.h"
 #include "sf_peers.h"
 #include "sf_liveness.h"
+#include "sf_outbox.h"
 #include "sf_schedcfg.h"
 #include "sf_schedules.h"
 #include "sf_retention.h"
