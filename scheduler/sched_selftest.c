@@ -29,6 +29,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_retention", sf_retention_test },
     { "sf_dispatch", sf_dispatch_test },
     { "sf_outbox", sf_outbox_test },
+    { "sf_stats", sf_stats_test },
     { NULL, NULL }
 };
 

@@ -12,7 +12,7 @@
 #include "sf_sched_classes.h"
 
 struct _sf_admin_t {
-    sf_sched_t *sched;          //  Borrowed: our owner
+    sf_admin_parts_t parts;     //  Borrowed, each
     zsock_t *router;            //  Owned
 };
 
@@ -54,34 +54,34 @@ static json_t *
 s_cmd_nodes (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     (void) request;
-    return s_wrap ("nodes", sf_store_nodes_json (sf_sched_store (self->sched), err));
+    return s_wrap ("nodes", sf_store_nodes_json (self->parts.store, err));
 }
 
 static json_t *
 s_cmd_instances (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return s_wrap ("instances", sf_store_instances_json (sf_sched_store (self->sched),
+    return s_wrap ("instances", sf_store_instances_json (self->parts.store,
                                                          s_arg (request, "node"), NULL, err));
 }
 
 static json_t *
 s_cmd_snapshot (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return s_wrap ("job", sf_sched_snapshot (self->sched, s_arg (request, "instance"),
-                                             s_arg (request, "strategy"), err));
+    return s_wrap ("job", sf_dispatch_one (self->parts.dispatch, s_arg (request, "instance"),
+                                           s_arg (request, "strategy"), err));
 }
 
 static json_t *
 s_cmd_jobs (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     (void) request;
-    return s_wrap ("jobs", sf_jobs_list_json (sf_sched_jobs (self->sched), err));
+    return s_wrap ("jobs", sf_jobs_list_json (self->parts.jobs, err));
 }
 
 static json_t *
 s_cmd_job_show (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return s_wrap ("job", sf_jobs_json (sf_sched_jobs (self->sched),
+    return s_wrap ("job", sf_jobs_json (self->parts.jobs,
                                         s_arg (request, "job_id"), err));
 }
 
@@ -89,7 +89,7 @@ static json_t *
 s_cmd_images (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     (void) request;
-    return s_wrap ("images", sf_jobs_images_json (sf_sched_jobs (self->sched), err));
+    return s_wrap ("images", sf_jobs_images_json (self->parts.jobs, err));
 }
 
 static json_t *
@@ -97,10 +97,10 @@ s_cmd_status (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     (void) request;
     (void) err;
-    const sf_sched_stats_t *stats = sf_sched_stats (self->sched);
+    const sf_stats_t *stats = self->parts.stats;
     return json_pack ("{s:{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "status",
         "version", SF_VERSION,
-        "nodes_up", (json_int_t) sf_peers_up_count (sf_sched_peers (self->sched)),
+        "nodes_up", (json_int_t) sf_peers_up_count (self->parts.peers),
         "worker_invalid", (json_int_t) stats->worker_invalid,
         "worker_unknown", (json_int_t) stats->worker_unknown,
         "worker_unexpected", (json_int_t) stats->worker_unexpected,
@@ -136,14 +136,14 @@ s_cmd_bulk_create (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     sf_bulk_opts_t opts;
     s_bulk_opts (request, &opts);
-    return s_wrap ("bulk", sf_dispatch_bulk (sf_sched_dispatch (self->sched),
+    return s_wrap ("bulk", sf_dispatch_bulk (self->parts.dispatch,
                                              json_object_get (request, "select"), &opts, err));
 }
 
 static json_t *
 s_cmd_bulk_show (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return s_wrap ("bulk", sf_dispatch_bulk_json (sf_sched_dispatch (self->sched),
+    return s_wrap ("bulk", sf_dispatch_bulk_json (self->parts.dispatch,
                                                   s_arg (request, "bulk_id"), true, err));
 }
 
@@ -151,7 +151,7 @@ static json_t *
 s_cmd_bulks (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     (void) request;
-    return s_wrap ("bulks", sf_dispatch_bulks_json (sf_sched_dispatch (self->sched), err));
+    return s_wrap ("bulks", sf_dispatch_bulks_json (self->parts.dispatch, err));
 }
 
 static json_t *
@@ -159,26 +159,26 @@ s_cmd_plan (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     sf_bulk_opts_t opts;
     s_bulk_opts (request, &opts);
-    return s_wrap ("plan", sf_dispatch_plan (sf_sched_dispatch (self->sched),
+    return s_wrap ("plan", sf_dispatch_plan (self->parts.dispatch,
                                              json_object_get (request, "select"), &opts, err));
 }
 
 static json_t *
 s_cmd_schedule_add (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return sf_schedules_add (sf_sched_schedules (self->sched), request, err);
+    return sf_schedules_add (self->parts.schedules, request, err);
 }
 
 static json_t *
 s_cmd_schedule_list (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return sf_schedules_list (sf_sched_schedules (self->sched), request, err);
+    return sf_schedules_list (self->parts.schedules, request, err);
 }
 
 static json_t *
 s_cmd_schedule_rm (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return sf_schedules_rm (sf_sched_schedules (self->sched), request, err);
+    return sf_schedules_rm (self->parts.schedules, request, err);
 }
 
 static json_t *
@@ -187,7 +187,7 @@ s_cmd_limits (sf_admin_t *self, json_t *request, sf_err_t *err)
     (void) request;
     (void) err;
     sf_admit_stats_t stats;
-    sf_dispatch_stats (sf_sched_dispatch (self->sched), &stats);
+    sf_dispatch_stats (self->parts.dispatch, &stats);
     return json_pack ("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
         "admission",
         "queued", (json_int_t) stats.queued, "running", (json_int_t) stats.running,
@@ -339,13 +339,13 @@ char *
 sf_admin_execute (sf_admin_t *self, const void *data, size_t size)
 {
     assert (self);
-    sf_sched_stats_t *stats = sf_sched_stats (self->sched);
+    sf_stats_t *stats = self->parts.stats;
     sf_err_t err = SF_ERR_INIT;
     json_t *request = NULL, *reply = NULL;
     const command_t *command = s_parse (data, size, &request, &err);
     if (!command) {
         stats->admin_invalid++;
-        if (sf_sched_may_warn (self->sched))
+        if (sf_stats_may_warn (self->parts.stats))
             SF_WARN (NULL, "rejecting admin request: %s", err.text);
         reply = s_error_reply (&err);
     }
@@ -376,12 +376,13 @@ sf_admin_execute (sf_admin_t *self, const void *data, size_t size)
 //  The socket
 
 sf_admin_t *
-sf_admin_new (sf_sched_t *sched, const char *endpoint, sf_err_t *err)
+sf_admin_new (const char *endpoint, const sf_admin_parts_t *parts, sf_err_t *err)
 {
-    assert (sched);
     assert (endpoint);
+    assert (parts && parts->store && parts->jobs && parts->peers && parts->dispatch
+            && parts->schedules && parts->stats);
     sf_admin_t *self = (sf_admin_t *) zmalloc (sizeof (sf_admin_t));
-    self->sched = sched;
+    self->parts = *parts;
     self->router = zsock_new (ZMQ_ROUTER);
     assert (self->router);
     zsock_set_router_mandatory (self->router, 1);
@@ -441,8 +442,8 @@ sf_admin_handle (sf_admin_t *self)
     else {
         sf_err_t err = SF_ERR_INIT;
         sf_err_set (&err, SF_EPROTO, "request must be one frame, not %zu", zmsg_size (msg));
-        sf_sched_stats (self->sched)->admin_invalid++;
-        if (sf_sched_may_warn (self->sched))
+        self->parts.stats->admin_invalid++;
+        if (sf_stats_may_warn (self->parts.stats))
             SF_WARN (NULL, "rejecting admin request: %s", err.text);
         json_t *reply = s_error_reply (&err);
         text = json_dumps (reply, JSON_COMPACT);

@@ -62,10 +62,22 @@ typedef struct _sf_admin_t sf_admin_t;
 //  Largest request accepted, in bytes
 #define SF_ADMIN_MAX_REQUEST (64 * 1024)
 
-//  Bind the admin ROUTER on endpoint. sched is borrowed and must outlive
-//  the result. Returns NULL with err set. Caller owns the result.
+//  The parts the commands use. Each is borrowed and must outlive the
+//  admin object; none may be NULL.
+typedef struct {
+    sf_store_t *store;          //  nodes, instances
+    sf_jobs_t *jobs;            //  jobs, job_show, images
+    sf_peers_t *peers;          //  status
+    sf_dispatch_t *dispatch;    //  snapshot, bulks, plan, limits
+    sf_schedules_t *schedules;  //  schedule_*
+    sf_stats_t *stats;          //  status; counts the requests
+} sf_admin_parts_t;
+
+//  Bind the admin ROUTER on endpoint, serving the commands on parts
+//  (copied; the parts themselves are borrowed). Returns NULL with err
+//  set. Caller owns the result.
 sf_admin_t *
-    sf_admin_new (sf_sched_t *sched, const char *endpoint, sf_err_t *err);
+    sf_admin_new (const char *endpoint, const sf_admin_parts_t *parts, sf_err_t *err);
 
 //  Close the socket. Nullifies *self_p.
 void
@@ -77,7 +89,7 @@ zsock_t *
 
 //  Receive one message from the socket and answer it. Never fails: a bad
 //  request gets an error reply (or, if it cannot be answered, is dropped)
-//  and is counted in the scheduler's stats.
+//  and is counted in parts->stats.
 void
     sf_admin_handle (sf_admin_t *self);
 

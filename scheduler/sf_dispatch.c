@@ -29,10 +29,10 @@ typedef struct {
 } djob_t;
 
 struct _sf_dispatch_t {
-    sf_sched_t *sched;          //  Borrowed
     sf_store_t *store;          //  Borrowed
     sf_jobs_t *jobs;            //  Borrowed
     sf_peers_t *peers;          //  Borrowed
+    sf_outbox_t *outbox;        //  Borrowed
     sf_admit_t *admit;          //  Owned
     sf_limits_t limits;
     zhashx_t *djobs;            //  id -> djob_t, owned
@@ -63,14 +63,15 @@ s_djob_destroy (djob_t **djob_p)
 }
 
 sf_dispatch_t *
-sf_dispatch_new (sf_sched_t *sched, const sf_limits_t *limits)
+sf_dispatch_new (sf_store_t *store, sf_jobs_t *jobs, sf_peers_t *peers,
+                 const sf_limits_t *limits, sf_outbox_t *outbox)
 {
-    assert (sched && limits);
+    assert (store && jobs && peers && limits && outbox);
     sf_dispatch_t *self = (sf_dispatch_t *) zmalloc (sizeof (sf_dispatch_t));
-    self->sched = sched;
-    self->store = sf_sched_store (sched);
-    self->jobs = sf_sched_jobs (sched);
-    self->peers = sf_sched_peers (sched);
+    self->store = store;
+    self->jobs = jobs;
+    self->peers = peers;
+    self->outbox = outbox;
     self->limits = *limits;
     self->admit = sf_admit_new (limits);
     sf_admit_set_acks (self->admit, true);
@@ -237,7 +238,7 @@ s_send_assign (sf_dispatch_t *self, djob_t *djob)
     env.body_case = SF_BODY_JOB_ASSIGN;
     env.job_assign = &assign;
     sf_err_t err = SF_ERR_INIT;
-    int rc = sf_sched_send (self->sched, djob->node, &env, &err);
+    int rc = sf_outbox_send (self->outbox, djob->node, &env, &err);
     assert (rc == 0);
     (void) rc;
 }
@@ -255,7 +256,7 @@ s_send_grant (sf_dispatch_t *self, djob_t *djob)
     sf_err_t err = SF_ERR_INIT;
     sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
     //  A lost grant is sent again when the node says hello again
-    if (sf_sched_send (self->sched, djob->node, &env, &err))
+    if (sf_outbox_send (self->outbox, djob->node, &env, &err))
         SF_WARN (&ctx, "cannot send upload grant: %s", err.text);
 }
 

@@ -27,9 +27,13 @@ typedef struct {
     const char *schedule;       //  NULL or the schedule that fired it
 } sf_bulk_opts_t;
 
-//  Create on the scheduler (borrowed) with limits (copied). Caller owns it.
+//  Create on store, jobs and peers with limits (copied). What it sends
+//  to workers goes through outbox; the owner routes outbox's unsent
+//  callback to sf_dispatch_unsent. store, jobs, peers and outbox are
+//  borrowed and must outlive the result. Caller owns the result.
 sf_dispatch_t *
-    sf_dispatch_new (sf_sched_t *sched, const sf_limits_t *limits);
+    sf_dispatch_new (sf_store_t *store, sf_jobs_t *jobs, sf_peers_t *peers,
+                     const sf_limits_t *limits, sf_outbox_t *outbox);
 
 void
     sf_dispatch_destroy (sf_dispatch_t **self_p);
@@ -79,8 +83,18 @@ json_t *
     sf_dispatch_bulk (sf_dispatch_t *self, json_t *select, const sf_bulk_opts_t *opts,
                       sf_err_t *err);
 
-//  One instance (uuid or name): as sf_dispatch_bulk but every refusal is
-//  an error and creates nothing. Returns the job.
+//  Snapshot the instance named by key (a uuid or a name): as
+//  sf_dispatch_bulk, but every refusal is an error and creates nothing.
+//  Pick the instance (SF_ENOENT if none, SF_EINVAL if the name is on
+//  several nodes), its strategy: strategy if not NULL and it fits the
+//  instance (SF_EINVAL for an unknown name or one that does not fit, see
+//  sf_strategy_check), else the default (SF_ENOTSUP/SF_EINVAL/SF_ESTATE).
+//  Check its node is up (SF_ENODE), that its worker announced the
+//  strategy (SF_ENOTSUP "node 'n1' cannot run strategy 'rbd' (its worker
+//  has no Ceph configured)") and that the instance has no unfinished job
+//  (SF_EBUSY). Then commit the job (a bulk of one) and hand it to
+//  admission, which assigns it at once unless a limit binds. Returns the
+//  job as JSON (caller owns it). On any error no job row is created.
 json_t *
     sf_dispatch_one (sf_dispatch_t *self, const char *key, const char *strategy,
                      sf_err_t *err);

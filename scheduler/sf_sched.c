@@ -23,10 +23,7 @@ struct _sf_sched_t {
     zloop_t *loop;              //  Owned while running, else NULL
     zsock_t *pipe;              //  Borrowed from the actor, or NULL
     int64_t heartbeat_ms;
-    sf_sched_stats_t stats;
-    int64_t warn_window_ms;     //  Start of the current rate-limit second
-    int warn_count;             //  Warnings logged in it
-    uint64_t warn_suppressed;   //  Warnings suppressed since the last one
+    sf_stats_t stats;           //  Lent to admin
     sf_dispatch_t *dispatch;    //  Owned: admission, bulks, grants
     sf_schedules_t *schedules;  //  Owned
     sf_retention_t *retention;  //  Owned
@@ -76,6 +73,7 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
 {
     assert (cfg);
     sf_sched_t *self = (sf_sched_t *) zmalloc (sizeof (sf_sched_t));
+    self->stats = (sf_stats_t) SF_STATS_INIT;
     self->heartbeat_ms = cfg->heartbeat_ms;
     self->peers = sf_peers_new ();
     self->store = sf_store_new (cfg->database, err);
@@ -90,10 +88,8 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     if (!self->router)
         goto failed;
     self->outbox = sf_outbox_new (self->router, self->peers);
-    self->admin = sf_admin_new (self, cfg->admin_bind, err);
-    if (!self->admin)
-        goto failed;
-    self->dispatch = sf_dispatch_new (self, &cfg->limits);
+    self->dispatch = sf_dispatch_new (self->store, self->jobs, self->peers, &cfg->limits,
+                                      self->outbox);
     sf_dispatch_on_bulk_done (self->dispatch, s_on_bulk_done, self);
     sf_outbox_on_unsent (self->outbox, s_on_unsent, self);
     if (sf_dispatch_restore (self->dispatch, err))
@@ -103,6 +99,13 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
         goto failed;
     self->retention = sf_retention_new (self->store, s_delete_image, self, err);
     if (!self->retention)
+        goto failed;
+    sf_admin_parts_t parts = {
+        .store = self->store, .jobs = self->jobs, .peers = self->peers,
+        .dispatch = self->dispatch, .schedules = self->schedules, .stats = &self->stats
+    };
+    self->admin = sf_admin_new (cfg->admin_bind, &parts, err);
+    if (!self->admin)
         goto failed;
     //  Missed runs are caught up once the nodes had their chance to
     //  reconnect (see s_on_tick)
@@ -123,10 +126,10 @@ sf_sched_destroy (sf_sched_t **self_p)
     assert (self_p);
     if (*self_p) {
         sf_sched_t *self = *self_p;
+        sf_admin_destroy (&self->admin);
         sf_retention_destroy (&self->retention);
         sf_schedules_destroy (&self->schedules);
         sf_dispatch_destroy (&self->dispatch);
-        sf_admin_destroy (&self->admin);
         sf_liveness_destroy (&self->liveness);
         sf_outbox_destroy (&self->outbox);
         zsock_destroy (&self->router);
@@ -138,88 +141,8 @@ sf_sched_destroy (sf_sched_t **self_p)
     }
 }
 
-sf_store_t *
-sf_sched_store (sf_sched_t *self)
-{
-    assert (self);
-    return self->store;
-}
-
-sf_jobs_t *
-sf_sched_jobs (sf_sched_t *self)
-{
-    assert (self);
-    return self->jobs;
-}
-
-sf_peers_t *
-sf_sched_peers (sf_sched_t *self)
-{
-    assert (self);
-    return self->peers;
-}
-
-sf_dispatch_t *
-sf_sched_dispatch (sf_sched_t *self)
-{
-    assert (self);
-    return self->dispatch;
-}
-
-sf_schedules_t *
-sf_sched_schedules (sf_sched_t *self)
-{
-    assert (self);
-    return self->schedules;
-}
-
-sf_retention_t *
-sf_sched_retention (sf_sched_t *self)
-{
-    assert (self);
-    return self->retention;
-}
-
-sf_sched_stats_t *
-sf_sched_stats (sf_sched_t *self)
-{
-    assert (self);
-    return &self->stats;
-}
-
-#define WARNINGS_PER_SECOND 20
-
-bool
-sf_sched_may_warn (sf_sched_t *self)
-{
-    assert (self);
-    int64_t now = sf_time_mono_ms ();
-    if (now - self->warn_window_ms >= 1000) {
-        self->warn_window_ms = now;
-        self->warn_count = 0;
-    }
-    if (self->warn_count >= WARNINGS_PER_SECOND) {
-        self->warn_suppressed++;
-        return false;
-    }
-    self->warn_count++;
-    if (self->warn_suppressed) {
-        SF_WARN (NULL, "%" PRIu64 " warnings about invalid input were suppressed",
-                 self->warn_suppressed);
-        self->warn_suppressed = 0;
-    }
-    return true;
-}
-
 //  --------------------------------------------------------------------------
 //  Sending to workers (through the outbox: see sf_outbox)
-
-int
-sf_sched_send (sf_sched_t *self, const char *node, sf_envelope_t *env, sf_err_t *err)
-{
-    assert (self && node && env);
-    return sf_outbox_send (self->outbox, node, env, err);
-}
 
 //  An assignment did not reach its node: dispatch requeues or fails it
 
@@ -295,7 +218,7 @@ s_on_job_event (sf_sched_t *self, sf_peer_t *peer, const sf_job_event_t *event)
             SF_ERROR (&ctx, "cannot record event: %s", err.text);
         else {
             self->stats.worker_fenced++;
-            if (sf_sched_may_warn (self))
+            if (sf_stats_may_warn (&self->stats))
                 SF_WARN (&ctx, "dropping '%s' event of attempt %u: %s",
                          sf_wire_phase_name (event->phase), event->attempt, err.text);
         }
@@ -325,7 +248,7 @@ s_on_job_result (sf_sched_t *self, sf_peer_t *peer, const sf_job_result_t *resul
             SF_ERROR (&ctx, "cannot record result: %s", err.text);
         else {
             self->stats.worker_fenced++;
-            if (sf_sched_may_warn (self))
+            if (sf_stats_may_warn (&self->stats))
                 SF_WARN (&ctx, "dropping result of attempt %u: %s", result->attempt, err.text);
         }
         return;
@@ -381,7 +304,7 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
             break;
         default:
             self->stats.worker_unexpected++;
-            if (sf_sched_may_warn (self))
+            if (sf_stats_may_warn (&self->stats))
                 SF_WARN (&ctx, "dropping unexpected '%s' message from a worker",
                          sf_wire_body_name (env->body_case));
     }
@@ -398,7 +321,7 @@ s_on_worker_message (sf_sched_t *self, zsock_t *reader)
     if (!env) {
         if (err.code == SF_EPROTO) {
             self->stats.worker_invalid++;
-            if (sf_sched_may_warn (self))
+            if (sf_stats_may_warn (&self->stats))
                 SF_WARN (&ctx, "dropping invalid message from %s: %s",
                          peer? "node": "unknown peer", err.text);
         }
@@ -409,7 +332,7 @@ s_on_worker_message (sf_sched_t *self, zsock_t *reader)
     else
     if (!peer) {
         self->stats.worker_unknown++;
-        if (sf_sched_may_warn (self))
+        if (sf_stats_may_warn (&self->stats))
             SF_INFO (NULL, "'%s' message from an unknown peer: asking it to say hello",
                      sf_wire_body_name (env->body_case));
         s_send_error (self, routing_id, SF_ENODE, "unknown peer, send hello");
@@ -454,15 +377,6 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
 //  --------------------------------------------------------------------------
 //  Snapshots, bulks, schedules and retention
 
-json_t *
-sf_sched_snapshot (sf_sched_t *self, const char *key, const char *strategy,
-                   sf_err_t *err)
-{
-    assert (self);
-    assert (key);
-    return sf_dispatch_one (self->dispatch, key, strategy, err);
-}
-
 //  A schedule fires: a bulk of its selection
 
 static json_t *
@@ -488,7 +402,7 @@ s_delete_image (void *arg, const char *node, const sf_image_t *image,
     sf_envelope_t env = SF_ENVELOPE_INIT;
     env.body_case = SF_BODY_IMAGE_DELETE;
     env.image_delete = &request;
-    return sf_sched_send (self, node, &env, err);
+    return sf_outbox_send (self->outbox, node, &env, err);
 }
 
 //  A bulk ended: prune what its schedule no longer keeps

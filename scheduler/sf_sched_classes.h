@@ -24,12 +24,13 @@
 #include "sf_peers.h"
 #include "sf_liveness.h"
 #include "sf_outbox.h"
+#include "sf_stats.h"
 #include "sf_schedcfg.h"
 #include "sf_schedules.h"
 #include "sf_retention.h"
-#include "sf_sched.h"
 #include "sf_dispatch.h"
 #include "sf_admin.h"
+#include "sf_sched.h"
 #include "sf_harness.h"
 
 #endif
