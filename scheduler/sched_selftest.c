@@ -30,6 +30,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_dispatch", sf_dispatch_test },
     { "sf_outbox", sf_outbox_test },
     { "sf_stats", sf_stats_test },
+    { "sf_bulk", sf_bulk_test },
     { NULL, NULL }
 };
 

@@ -67,7 +67,7 @@ s_cmd_instances (sf_admin_t *self, json_t *request, sf_err_t *err)
 static json_t *
 s_cmd_snapshot (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return s_wrap ("job", sf_dispatch_one (self->parts.dispatch, s_arg (request, "instance"),
+    return s_wrap ("job", sf_bulk_one (self->parts.bulk, s_arg (request, "instance"),
                                            s_arg (request, "strategy"), err));
 }
 
@@ -136,14 +136,14 @@ s_cmd_bulk_create (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     sf_bulk_opts_t opts;
     s_bulk_opts (request, &opts);
-    return s_wrap ("bulk", sf_dispatch_bulk (self->parts.dispatch,
+    return s_wrap ("bulk", sf_bulk_create (self->parts.bulk,
                                              json_object_get (request, "select"), &opts, err));
 }
 
 static json_t *
 s_cmd_bulk_show (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return s_wrap ("bulk", sf_dispatch_bulk_json (self->parts.dispatch,
+    return s_wrap ("bulk", sf_bulk_json (self->parts.bulk,
                                                   s_arg (request, "bulk_id"), true, err));
 }
 
@@ -151,7 +151,7 @@ static json_t *
 s_cmd_bulks (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     (void) request;
-    return s_wrap ("bulks", sf_dispatch_bulks_json (self->parts.dispatch, err));
+    return s_wrap ("bulks", sf_bulk_list_json (self->parts.bulk, err));
 }
 
 static json_t *
@@ -159,7 +159,7 @@ s_cmd_plan (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     sf_bulk_opts_t opts;
     s_bulk_opts (request, &opts);
-    return s_wrap ("plan", sf_dispatch_plan (self->parts.dispatch,
+    return s_wrap ("plan", sf_bulk_plan (self->parts.bulk,
                                              json_object_get (request, "select"), &opts, err));
 }
 
@@ -380,7 +380,7 @@ sf_admin_new (const char *endpoint, const sf_admin_parts_t *parts, sf_err_t *err
 {
     assert (endpoint);
     assert (parts && parts->store && parts->jobs && parts->peers && parts->dispatch
-            && parts->schedules && parts->stats);
+            && parts->bulk && parts->schedules && parts->stats);
     sf_admin_t *self = (sf_admin_t *) zmalloc (sizeof (sf_admin_t));
     self->parts = *parts;
     self->router = zsock_new (ZMQ_ROUTER);

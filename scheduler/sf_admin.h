@@ -42,7 +42,7 @@
       status    "status":{"version","nodes_up","worker_invalid",
                           "worker_unknown","worker_unexpected","worker_fenced",
                           "admin_requests","admin_invalid"}
-      bulk_create, bulk_show  "bulk":{see sf_dispatch_bulk_json}
+      bulk_create, bulk_show  "bulk":{see sf_bulk_json}
       bulks     "bulks":[...]    plan  "plan":{"makespan_ms",
                 "lower_bound_ms","total","late","skipped","jobs":[...],
                 "refused":[...]}
@@ -68,7 +68,8 @@ typedef struct {
     sf_store_t *store;          //  nodes, instances
     sf_jobs_t *jobs;            //  jobs, job_show, images
     sf_peers_t *peers;          //  status
-    sf_dispatch_t *dispatch;    //  snapshot, bulks, plan, limits
+    sf_dispatch_t *dispatch;    //  limits
+    sf_bulk_t *bulk;            //  snapshot, bulk_*, bulks, plan
     sf_schedules_t *schedules;  //  schedule_*
     sf_stats_t *stats;          //  status; counts the requests
 } sf_admin_parts_t;

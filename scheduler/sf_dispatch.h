@@ -1,10 +1,11 @@
 /*  =========================================================================
-    sf_dispatch - from queued jobs to JobAssign and JobGrant: bulks, the
-    admission engine (sf_admit) and the resources each phase holds
+    sf_dispatch - the admission loop: from queued jobs to JobAssign and
+    JobGrant, through the admission engine (sf_admit), and the resources
+    each phase holds
 
     The scheduler object owns one. Jobs are created "queued" in phase
-    "waiting" (committed first), handed to sf_admit, and assigned when it
-    says so; an UPLOAD_WAIT event queues the job for an upload slot and a
+    "waiting" (committed first, by sf_bulk), queued here, and assigned when
+    sf_admit says so; an UPLOAD_WAIT event queues the job for an upload slot and a
     JobGrant (with its bandwidth share) starts the upload; later JobGrants
     change the share. Slots are freed when the worker reports the phase
     over (RESUMED or CONVERTED, UPLOADED), when the job ends (done, failed,
@@ -18,15 +19,6 @@
 
 typedef struct _sf_dispatch_t sf_dispatch_t;
 
-//  What a bulk is asked for
-typedef struct {
-    const char *strategy;       //  NULL: each instance's own
-    int priority;               //  higher first
-    int64_t deadline_ms;        //  epoch ms, 0 none
-    int64_t window_end_ms;      //  epoch ms, 0 none
-    const char *schedule;       //  NULL or the schedule that fired it
-} sf_bulk_opts_t;
-
 //  Create on store, jobs and peers with limits (copied). What it sends
 //  to workers goes through outbox; the owner routes outbox's unsent
 //  callback to sf_dispatch_unsent. store, jobs, peers and outbox are
@@ -38,10 +30,29 @@ sf_dispatch_t *
 void
     sf_dispatch_destroy (sf_dispatch_t **self_p);
 
-//  At start: put every unfinished job back (waiting ones queued, running
-//  ones holding their phase's slots). Returns 0 or -1 with err set.
+//  At start: admission learns the nodes the database has up (their jobs
+//  come back through sf_dispatch_queue, from sf_bulk_restore). Returns 0
+//  or -1 with err set.
 int
     sf_dispatch_restore (sf_dispatch_t *self, sf_err_t *err);
+
+//  A committed job to hand to admission
+typedef struct {
+    sf_admit_job_t admit;       //  id, node, seq, priority, window, estimates
+    const char *bulk_id;        //  NULL or "" for none
+    const char *instance_uuid;
+    const char *strategy;
+    uint32_t attempt;           //  1 for a new job (0 means 1)
+    const char *phase;          //  NULL or "waiting": it waits for admission;
+                                //  else the phase it had reached before a
+                                //  restart (it holds that phase's slots)
+} sf_dispatch_job_t;
+
+//  Queue job (copied) in admission; a waiting one starts at the next
+//  sf_dispatch_pump unless a limit binds. Returns 0, or -1 if admission
+//  refuses it (the caller fails or drops it).
+int
+    sf_dispatch_queue (sf_dispatch_t *self, const sf_dispatch_job_t *job);
 
 //  The peer's node changed (hello, heartbeat with scratch, up/down).
 //  On a hello (hello = true) the grants of its uploading jobs are sent
@@ -73,56 +84,15 @@ void
 void
     sf_dispatch_pump (sf_dispatch_t *self);
 
-//  Create a bulk of snapshots of the instances select names:
-//  {"all":true} | {"node":"n1"} | {"tag":"k=v"} | {"instances":[..]}.
-//  Every selected instance gets a job; one that cannot be snapshotted
-//  (node down, busy, no fitting strategy) gets a job failed at once with
-//  the reason. Returns the bulk (see sf_dispatch_bulk_json) or NULL with
-//  err set (SF_EINVAL bad selection, SF_ENOENT nothing selected).
-json_t *
-    sf_dispatch_bulk (sf_dispatch_t *self, json_t *select, const sf_bulk_opts_t *opts,
-                      sf_err_t *err);
-
-//  Snapshot the instance named by key (a uuid or a name): as
-//  sf_dispatch_bulk, but every refusal is an error and creates nothing.
-//  Pick the instance (SF_ENOENT if none, SF_EINVAL if the name is on
-//  several nodes), its strategy: strategy if not NULL and it fits the
-//  instance (SF_EINVAL for an unknown name or one that does not fit, see
-//  sf_strategy_check), else the default (SF_ENOTSUP/SF_EINVAL/SF_ESTATE).
-//  Check its node is up (SF_ENODE), that its worker announced the
-//  strategy (SF_ENOTSUP "node 'n1' cannot run strategy 'rbd' (its worker
-//  has no Ceph configured)") and that the instance has no unfinished job
-//  (SF_EBUSY). Then commit the job (a bulk of one) and hand it to
-//  admission, which assigns it at once unless a limit binds. Returns the
-//  job as JSON (caller owns it). On any error no job row is created.
-json_t *
-    sf_dispatch_one (sf_dispatch_t *self, const char *key, const char *strategy,
-                     sf_err_t *err);
-
-//  The bulk as the admin protocol shows it; jobs listed if with_jobs.
-json_t *
-    sf_dispatch_bulk_json (sf_dispatch_t *self, const char *id, bool with_jobs,
-                           sf_err_t *err);
-
-//  The last 1000 bulks, oldest first, without jobs.
-json_t *
-    sf_dispatch_bulks_json (sf_dispatch_t *self, sf_err_t *err);
-
-//  Dry run: what a bulk of select with opts would do, predicted by the
-//  planner from the current state. Creates nothing.
-json_t *
-    sf_dispatch_plan (sf_dispatch_t *self, json_t *select, const sf_bulk_opts_t *opts,
-                      sf_err_t *err);
-
 //  Admission counters (for status and tests).
 void
     sf_dispatch_stats (sf_dispatch_t *self, sf_admit_stats_t *stats);
 
-//  Called with the id of every bulk that ended (its last job ended).
-typedef void (sf_dispatch_bulk_done_fn) (void *arg, const char *bulk_id);
+//  Called once for every queued job that ended (done, failed, skipped),
+//  after admission freed its slots, with its bulk id ("" for none).
+typedef void (sf_dispatch_ended_fn) (void *arg, const char *job_id, const char *bulk_id);
 void
-    sf_dispatch_on_bulk_done (sf_dispatch_t *self, sf_dispatch_bulk_done_fn *fn,
-                              void *arg);
+    sf_dispatch_on_ended (sf_dispatch_t *self, sf_dispatch_ended_fn *fn, void *arg);
 
 //  Self test of this class
 void

@@ -464,6 +464,191 @@ sf_jobs_take_ended (sf_jobs_t *self)
     return ended;
 }
 
+int
+sf_jobs_uploading (sf_jobs_t *self, const char *id, sf_err_t *err)
+{
+    assert (self && id);
+    return sf_store_exec (self->store, err,
+        "UPDATE jobs SET phase = 'uploading', updated = ?2 WHERE id = ?1"
+        " AND " UNFINISHED, "si", id, sf_time_now_ms ()) < 0? -1: 0;
+}
+
+int
+sf_jobs_requeue (sf_jobs_t *self, const char *id, sf_err_t *err)
+{
+    assert (self && id);
+    return sf_store_exec (self->store, err,
+        "UPDATE jobs SET phase = 'waiting', updated = ?2 WHERE id = ?1"
+        " AND state = 'queued'", "si", id, sf_time_now_ms ()) < 0? -1: 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Queries for admission and bulks
+
+void
+sf_jobs_model (sf_jobs_t *self, sf_plan_model_t *model)
+{
+    assert (self && model);
+    memset (model, 0, sizeof (*model));
+    sf_err_t err = SF_ERR_INIT;
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, &err,
+        "SELECT SUM (bytes), SUM (convert_ms), SUM (upload_ms) FROM (SELECT bytes,"
+        " convert_ms, upload_ms FROM jobs WHERE state = 'done' AND bytes > 0"
+        " AND strategy IN ('file-cold', 'offline') ORDER BY seq DESC LIMIT 50)", "");
+    if (stmt && sf_store_step (self->store, stmt, &err) == 1) {
+        double bytes = sqlite3_column_double (stmt, 0);
+        double convert_ms = sqlite3_column_double (stmt, 1);
+        double upload_ms = sqlite3_column_double (stmt, 2);
+        if (bytes > 0 && convert_ms > 0)
+            model->convert_bps = bytes * 1000 / convert_ms;
+        if (bytes > 0 && upload_ms > 0)
+            model->upload_bps = bytes * 1000 / upload_ms;
+    }
+    sqlite3_finalize (stmt);
+    stmt = sf_store_prepare (self->store, &err,
+        "SELECT AVG (pause_ms) FROM (SELECT pause_ms FROM jobs WHERE state = 'done'"
+        " AND strategy = 'rbd' AND pause_ms > 0 ORDER BY seq DESC LIMIT 50)", "");
+    if (stmt && sf_store_step (self->store, stmt, &err) == 1)
+        model->rbd_capture_ms = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+}
+
+zhashx_t *
+sf_jobs_busy (sf_jobs_t *self, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT instance_uuid, id FROM jobs WHERE " UNFINISHED, "");
+    if (!stmt)
+        return NULL;
+    zhashx_t *busy = zhashx_new ();
+    zhashx_set_destructor (busy, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (busy, (zhashx_duplicator_fn *) strdup);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        zhashx_insert (busy, sf_store_text (stmt, 0), (void *) sf_store_text (stmt, 1));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zhashx_destroy (&busy);
+    return busy;
+}
+
+void
+sf_job_rec_destroy (sf_job_rec_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_job_rec_t *self = *self_p;
+        free (self->id);
+        free (self->node);
+        free (self->strategy);
+        free (self->phase);
+        free (self->bulk_id);
+        free (self->instance_uuid);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+zlistx_t *
+sf_jobs_unfinished (sf_jobs_t *self, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT id, node, strategy, phase, priority, deadline, window_end, bulk_id,"
+        " instance_uuid, attempt FROM jobs WHERE " UNFINISHED
+        " ORDER BY phase = 'uploading' DESC, seq", "");
+    if (!stmt)
+        return NULL;
+    zlistx_t *list = zlistx_new ();
+    zlistx_set_destructor (list, (zlistx_destructor_fn *) sf_job_rec_destroy);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
+        sf_job_rec_t *rec = (sf_job_rec_t *) zmalloc (sizeof (sf_job_rec_t));
+        rec->id = strdup (sf_store_text (stmt, 0));
+        rec->node = strdup (sf_store_text (stmt, 1));
+        rec->strategy = strdup (sf_store_text (stmt, 2));
+        rec->phase = strdup (sf_store_text (stmt, 3));
+        rec->priority = (int) sqlite3_column_int64 (stmt, 4);
+        rec->deadline_ms = sqlite3_column_int64 (stmt, 5);
+        rec->window_end_ms = sqlite3_column_int64 (stmt, 6);
+        rec->bulk_id = strdup (sf_store_text (stmt, 7));
+        rec->instance_uuid = strdup (sf_store_text (stmt, 8));
+        rec->attempt = (uint32_t) sqlite3_column_int64 (stmt, 9);
+        zlistx_add_end (list, rec);
+    }
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&list);
+    return list;
+}
+
+const char *sf_jobs_state_names [SF_JOBS_STATES] = {
+    "queued", "running", "done", "failed", "skipped"
+};
+
+int
+sf_jobs_bulk_counts (sf_jobs_t *self, const char *bulk_id, sf_jobs_counts_t *counts,
+                     sf_err_t *err)
+{
+    assert (self && bulk_id && counts);
+    memset (counts, 0, sizeof (*counts));
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT state, COUNT (*), SUM (bytes), SUM (est_bytes),"
+        " MIN (CASE WHEN phase = 'waiting' THEN NULL ELSE updated END)"
+        " FROM jobs WHERE bulk_id = ?1 GROUP BY state", "s", bulk_id);
+    if (!stmt)
+        return -1;
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        for (int i = 0; i < SF_JOBS_STATES; i++)
+            if (streq (sf_store_text (stmt, 0), sf_jobs_state_names [i])) {
+                counts->jobs [i] = sqlite3_column_int64 (stmt, 1);
+                counts->bytes += sqlite3_column_int64 (stmt, 2);
+                counts->est_bytes += sqlite3_column_int64 (stmt, 3);
+                if (i >= 2)
+                    counts->ended_est_bytes += sqlite3_column_int64 (stmt, 3);
+            }
+    sqlite3_finalize (stmt);
+    return rc < 0? -1: 0;
+}
+
+json_t *
+sf_jobs_bulk_json (sf_jobs_t *self, const char *bulk_id, bool failures, sf_err_t *err)
+{
+    assert (self && bulk_id);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT id, instance_name, node, state, phase, strategy, bytes, error_code,"
+        " error_text FROM jobs WHERE bulk_id = ?1 AND (?2 = 0 OR state IN"
+        " ('failed', 'skipped')) ORDER BY seq", "si", bulk_id, (int64_t) failures);
+    if (!stmt)
+        return NULL;
+    json_t *list = json_array ();
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
+        int64_t code = sqlite3_column_int64 (stmt, 7);
+        json_t *error = code? json_pack ("{s:I, s:s}", "code", (json_int_t) code,
+                                         "text", sf_store_text (stmt, 8))
+                            : json_null ();
+        json_t *entry = failures
+            ? json_pack ("{s:s, s:s, s:s, s:s, s:o}", "job_id", sf_store_text (stmt, 0),
+                         "instance", sf_store_text (stmt, 1), "node", sf_store_text (stmt, 2),
+                         "state", sf_store_text (stmt, 3), "error", error)
+            : json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o}",
+                         "job_id", sf_store_text (stmt, 0),
+                         "instance", sf_store_text (stmt, 1), "node", sf_store_text (stmt, 2),
+                         "state", sf_store_text (stmt, 3), "phase", sf_store_text (stmt, 4),
+                         "strategy", sf_store_text (stmt, 5),
+                         "bytes", (json_int_t) sqlite3_column_int64 (stmt, 6),
+                         "error", error);
+        json_array_append_new (list, entry);
+    }
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        json_decref (list);
+    return rc < 0? NULL: list;
+}
+
 //  --------------------------------------------------------------------------
 //  JSON views
 

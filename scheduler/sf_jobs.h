@@ -115,6 +115,75 @@ int
                        size_t n_running, zlistx_t *lost, zlistx_t *strangers,
                        sf_err_t *err);
 
+//  The job id has begun its upload: phase "uploading". In the caller's
+//  transaction. Returns 0 or -1 with err set.
+int
+    sf_jobs_uploading (sf_jobs_t *self, const char *id, sf_err_t *err);
+
+//  The queued job id waits for admission again (its assignment did not
+//  reach its node): phase "waiting". Returns 0 or -1 with err set.
+int
+    sf_jobs_requeue (sf_jobs_t *self, const char *id, sf_err_t *err);
+
+//  The throughput measured on the last 50 jobs that moved bytes, and the
+//  pause of the last 50 RBD captures, into model (zero what is unknown).
+void
+    sf_jobs_model (sf_jobs_t *self, sf_plan_model_t *model);
+
+//  The instances that have an unfinished job: uuid -> job id (strings).
+//  One query for a whole bulk. Caller owns the result; NULL with err set.
+zhashx_t *
+    sf_jobs_busy (sf_jobs_t *self, sf_err_t *err);
+
+//  An unfinished job as admission needs it after a restart
+typedef struct {
+    char *id;
+    char *node;
+    char *strategy;
+    char *phase;                //  "waiting", "assigned", ... "uploading"
+    char *bulk_id;              //  "" for none
+    char *instance_uuid;
+    int priority;
+    int64_t deadline_ms;        //  0 none
+    int64_t window_end_ms;      //  0 none
+    uint32_t attempt;
+} sf_job_rec_t;
+
+//  Destroy a record. Nullifies *self_p.
+void
+    sf_job_rec_destroy (sf_job_rec_t **self_p);
+
+//  Every unfinished job (sf_job_rec_t), uploading ones first, then oldest
+//  first. Caller owns the list (it destroys its records). NULL with err.
+zlistx_t *
+    sf_jobs_unfinished (sf_jobs_t *self, sf_err_t *err);
+
+//  The states a job can be in, in this order (index into counts.jobs)
+#define SF_JOBS_STATES 5
+extern const char *sf_jobs_state_names [SF_JOBS_STATES];
+
+//  What a bulk's jobs add up to
+typedef struct {
+    int64_t jobs [SF_JOBS_STATES];  //  Jobs in each state
+    int64_t bytes;              //  Bytes stored so far
+    int64_t est_bytes;          //  Estimated bytes of all jobs
+    int64_t ended_est_bytes;    //  Estimated bytes of the ended ones
+} sf_jobs_counts_t;
+
+//  Count the jobs of bulk_id into counts. Returns 0 or -1 with err set.
+int
+    sf_jobs_bulk_counts (sf_jobs_t *self, const char *bulk_id,
+                         sf_jobs_counts_t *counts, sf_err_t *err);
+
+//  The jobs of bulk_id, oldest first, all ([{"job_id","instance","node",
+//  "state","phase","strategy","bytes","error"}]) or only the failed and
+//  skipped ones if failures ([{"job_id","instance","node","state",
+//  "error"}]); error is null or {"code","text"}. Caller owns the result;
+//  NULL with err set.
+json_t *
+    sf_jobs_bulk_json (sf_jobs_t *self, const char *bulk_id, bool failures,
+                       sf_err_t *err);
+
 //  One job as the CLI shows it: {"job_id","instance","instance_uuid",
 //  "node","state","phase","attempt","strategy","consistency","pause_ms",
 //  "convert_ms","upload_ms","bytes","created","updated","error","note",

@@ -202,6 +202,13 @@ sf_peers_offers (const sf_peer_t *peer, const char *strategy)
     return false;
 }
 
+uint64_t
+sf_peers_scratch (const sf_peer_t *peer)
+{
+    assert (peer);
+    return peer->scratch_free? peer->scratch_free: UINT64_MAX;
+}
+
 size_t
 sf_peers_up_count (sf_peers_t *self)
 {

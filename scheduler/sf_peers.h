@@ -83,6 +83,11 @@ void
 bool
     sf_peers_offers (const sf_peer_t *peer, const char *strategy);
 
+//  The scratch space admission may plan with on peer: what its worker
+//  reported, or UINT64_MAX if it reported 0 (it does not measure it).
+uint64_t
+    sf_peers_scratch (const sf_peer_t *peer);
+
 //  Number of peers that are up.
 size_t
     sf_peers_up_count (sf_peers_t *self);

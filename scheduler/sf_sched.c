@@ -24,7 +24,8 @@ struct _sf_sched_t {
     zsock_t *pipe;              //  Borrowed from the actor, or NULL
     int64_t heartbeat_ms;
     sf_stats_t stats;           //  Lent to admin
-    sf_dispatch_t *dispatch;    //  Owned: admission, bulks, grants
+    sf_dispatch_t *dispatch;    //  Owned: admission, assignments, grants
+    sf_bulk_t *bulk;            //  Owned: bulks and their jobs
     sf_schedules_t *schedules;  //  Owned
     sf_retention_t *retention;  //  Owned
     sf_outbox_t *outbox;        //  Owned: what we send to workers
@@ -65,7 +66,8 @@ s_bind_router (const char *endpoint, int max_size, const char *role, sf_err_t *e
 
 static sf_schedules_fire_fn s_fire;
 static sf_retention_delete_fn s_delete_image;
-static sf_dispatch_bulk_done_fn s_on_bulk_done;
+static sf_bulk_done_fn s_on_bulk_done;
+static sf_dispatch_ended_fn s_on_job_ended;
 static sf_outbox_unsent_fn s_on_unsent;
 
 sf_sched_t *
@@ -90,9 +92,13 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     self->outbox = sf_outbox_new (self->router, self->peers);
     self->dispatch = sf_dispatch_new (self->store, self->jobs, self->peers, &cfg->limits,
                                       self->outbox);
-    sf_dispatch_on_bulk_done (self->dispatch, s_on_bulk_done, self);
+    self->bulk = sf_bulk_new (self->store, self->jobs, self->peers, self->dispatch,
+                              &cfg->limits);
     sf_outbox_on_unsent (self->outbox, s_on_unsent, self);
-    if (sf_dispatch_restore (self->dispatch, err))
+    sf_dispatch_on_ended (self->dispatch, s_on_job_ended, self);
+    sf_bulk_on_done (self->bulk, s_on_bulk_done, self);
+    if (sf_dispatch_restore (self->dispatch, err)
+    ||  sf_bulk_restore (self->bulk, err))
         goto failed;
     self->schedules = sf_schedules_new (self->store, s_fire, self, err);
     if (!self->schedules)
@@ -102,7 +108,7 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
         goto failed;
     sf_admin_parts_t parts = {
         .store = self->store, .jobs = self->jobs, .peers = self->peers,
-        .dispatch = self->dispatch, .schedules = self->schedules, .stats = &self->stats
+        .dispatch = self->dispatch, .bulk = self->bulk, .schedules = self->schedules, .stats = &self->stats
     };
     self->admin = sf_admin_new (cfg->admin_bind, &parts, err);
     if (!self->admin)
@@ -129,6 +135,7 @@ sf_sched_destroy (sf_sched_t **self_p)
         sf_admin_destroy (&self->admin);
         sf_retention_destroy (&self->retention);
         sf_schedules_destroy (&self->schedules);
+        sf_bulk_destroy (&self->bulk);
         sf_dispatch_destroy (&self->dispatch);
         sf_liveness_destroy (&self->liveness);
         sf_outbox_destroy (&self->outbox);
@@ -386,7 +393,7 @@ s_fire (void *arg, const char *schedule, json_t *select, const char *strategy,
     sf_sched_t *self = (sf_sched_t *) arg;
     sf_bulk_opts_t opts = { .strategy = strategy, .priority = priority,
                             .window_end_ms = window_end_ms, .schedule = schedule };
-    return sf_dispatch_bulk (self->dispatch, select, &opts, err);
+    return sf_bulk_create (self->bulk, select, &opts, err);
 }
 
 //  Retention asks a node to delete one image
@@ -403,6 +410,16 @@ s_delete_image (void *arg, const char *node, const sf_image_t *image,
     env.body_case = SF_BODY_IMAGE_DELETE;
     env.image_delete = &request;
     return sf_outbox_send (self->outbox, node, &env, err);
+}
+
+//  A job ended: its bulk counts it
+
+static void
+s_on_job_ended (void *arg, const char *job_id, const char *bulk_id)
+{
+    (void) job_id;
+    sf_sched_t *self = (sf_sched_t *) arg;
+    sf_bulk_job_ended (self->bulk, bulk_id);
 }
 
 //  A bulk ended: prune what its schedule no longer keeps

@@ -29,6 +29,7 @@
 #include "sf_schedules.h"
 #include "sf_retention.h"
 #include "sf_dispatch.h"
+#include "sf_bulk.h"
 #include "sf_admin.h"
 #include "sf_sched.h"
 #include "sf_harness.h"

@@ -1,0 +1,868 @@
+/*  =========================================================================
+    sf_bulk - bulks of snapshots: which instances a selection names, why
+    one cannot be snapshotted now, the job rows (committed before
+    admission sees them), estimates, the bulk as the admin protocol shows
+    it, and the planner's dry run
+
+    Rules this file keeps:
+    - a bulk and its jobs are one transaction, committed before any job is
+      queued in sf_dispatch;
+    - it is the one writer of the bulks table; jobs are written through
+      sf_jobs;
+    - a bulk is done when its last job has ended; its callback (retention)
+      runs after that is committed.
+    =========================================================================
+*/
+#include "sf_sched_classes.h"
+
+struct _sf_bulk_t {
+    sf_store_t *store;          //  Borrowed
+    sf_jobs_t *jobs;            //  Borrowed
+    sf_peers_t *peers;          //  Borrowed
+    sf_dispatch_t *dispatch;    //  Borrowed
+    sf_limits_t limits;
+    zhashx_t *left;             //  bulk id -> unfinished jobs (size_t *), owned
+    sf_bulk_done_fn *done;
+    void *done_arg;
+};
+
+SF_LOG_MODULE ("sched.bulk");
+
+//  Largest bulk reply listing its jobs (bulk_show lists them all)
+#define CREATE_LIST_MAX 1000
+
+sf_bulk_t *
+sf_bulk_new (sf_store_t *store, sf_jobs_t *jobs, sf_peers_t *peers,
+             sf_dispatch_t *dispatch, const sf_limits_t *limits)
+{
+    assert (store && jobs && peers && dispatch && limits);
+    sf_bulk_t *self = (sf_bulk_t *) zmalloc (sizeof (sf_bulk_t));
+    self->store = store;
+    self->jobs = jobs;
+    self->peers = peers;
+    self->dispatch = dispatch;
+    self->limits = *limits;
+    self->left = zhashx_new ();
+    zhashx_set_destructor (self->left, (zhashx_destructor_fn *) zstr_free);
+    return self;
+}
+
+void
+sf_bulk_destroy (sf_bulk_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_bulk_t *self = *self_p;
+        zhashx_destroy (&self->left);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+sf_bulk_on_done (sf_bulk_t *self, sf_bulk_done_fn *fn, void *arg)
+{
+    assert (self);
+    self->done = fn;
+    self->done_arg = arg;
+}
+
+static uint64_t
+s_seq_of (const char *id)
+{
+    return id [0] == 'J'? strtoull (id + 1, NULL, 10): 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Bulk counters: how many of a bulk's jobs have not ended
+
+static void
+s_bulk_add (sf_bulk_t *self, const char *bulk_id, size_t count)
+{
+    if (!bulk_id || !*bulk_id || count == 0)
+        return;
+    size_t *left = (size_t *) zhashx_lookup (self->left, bulk_id);
+    if (!left) {
+        left = (size_t *) zmalloc (sizeof (size_t));
+        zhashx_insert (self->left, bulk_id, left);
+    }
+    *left += count;
+}
+
+//  Mark the bulk done (committed), then tell the callback
+
+static void
+s_bulk_finish (sf_bulk_t *self, const char *bulk_id)
+{
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_store_exec (self->store, &err,
+            "UPDATE bulks SET state = 'done', finished = ?2 WHERE id = ?1"
+            " AND state = 'running'", "si", bulk_id, sf_time_now_ms ()) < 0) {
+        SF_ERROR (NULL, "cannot mark bulk '%s' done: %s", bulk_id, err.text);
+        return;
+    }
+    SF_NOTICE (NULL, "bulk %s done", bulk_id);
+    if (self->done)
+        self->done (self->done_arg, bulk_id);
+}
+
+void
+sf_bulk_job_ended (sf_bulk_t *self, const char *bulk_id)
+{
+    assert (self);
+    if (!bulk_id || !*bulk_id)
+        return;
+    size_t *left = (size_t *) zhashx_lookup (self->left, bulk_id);
+    if (left && *left > 0 && --*left == 0) {
+        char *id = strdup (bulk_id);
+        zhashx_delete (self->left, bulk_id);
+        s_bulk_finish (self, id);
+        free (id);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Estimates
+
+//  Fill the estimate of job from the instance's disks and the strategy
+
+static void
+s_estimate (const sf_limits_t *limits, const sf_plan_model_t *model, json_t *instance,
+            const char *strategy, sf_admit_job_t *job)
+{
+    uint64_t file_bytes = 0, rbd_bytes = 0;
+    size_t index;
+    json_t *disk;
+    json_array_foreach (json_object_get (instance, "disks"), index, disk) {
+        const char *type = json_string_value (json_object_get (disk, "type"));
+        json_int_t virtual_size = json_integer_value (json_object_get (disk, "virtual_size"));
+        json_int_t allocated = json_integer_value (json_object_get (disk, "allocated_size"));
+        if (type && streq (type, "rbd"))
+            rbd_bytes += (uint64_t) (virtual_size > 0? virtual_size: 0);
+        else
+            file_bytes += (uint64_t) (allocated > 0? allocated
+                                      : virtual_size > 0? virtual_size: 0);
+    }
+    sf_plan_estimate (model, strategy, file_bytes, rbd_bytes, false, job);
+    //  With bandwidth budgets the grants decide how fast an upload goes;
+    //  a throughput measured under earlier grants (or a default guess)
+    //  must not cap the next ones, or the shares could only ratchet down
+    if (limits->bandwidth || limits->bandwidth_per_node || limits->bandwidth_per_store)
+        job->upload_bps = 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Restart: put the unfinished jobs back
+
+//  The disks of instance uuid on node, as the store shows them
+
+static json_t *
+s_instance_of (sf_bulk_t *self, const char *uuid, const char *node)
+{
+    sf_err_t err = SF_ERR_INIT;
+    json_t *matches = sf_store_instances_json (self->store, node, uuid, &err);
+    json_t *instance = NULL;
+    size_t index;
+    json_t *match;
+    json_array_foreach (matches, index, match)
+        if (streq (json_string_value (json_object_get (match, "uuid")), uuid))
+            instance = json_incref (match);
+    json_decref (matches);
+    return instance;
+}
+
+int
+sf_bulk_restore (sf_bulk_t *self, sf_err_t *err)
+{
+    assert (self);
+    sf_plan_model_t model;
+    sf_jobs_model (self->jobs, &model);
+    zlistx_t *unfinished = sf_jobs_unfinished (self->jobs, err);
+    if (!unfinished)
+        return -1;
+    int restored = 0;
+    for (sf_job_rec_t *rec = (sf_job_rec_t *) zlistx_first (unfinished); rec;
+         rec = (sf_job_rec_t *) zlistx_next (unfinished)) {
+        sf_dispatch_job_t job = {
+            .admit = { .id = rec->id, .node = rec->node, .seq = s_seq_of (rec->id),
+                       .priority = rec->priority, .deadline_ms = rec->deadline_ms,
+                       .window_end_ms = rec->window_end_ms },
+            .bulk_id = rec->bulk_id, .instance_uuid = rec->instance_uuid,
+            .strategy = rec->strategy, .attempt = rec->attempt, .phase = rec->phase
+        };
+        json_t *instance = s_instance_of (self, rec->instance_uuid, rec->node);
+        s_estimate (&self->limits, &model, instance, rec->strategy, &job.admit);
+        json_decref (instance);
+        if (sf_dispatch_queue (self->dispatch, &job)) {
+            SF_WARN (NULL, "cannot restore job '%s' into admission", rec->id);
+            continue;
+        }
+        s_bulk_add (self, rec->bulk_id, 1);
+        restored++;
+    }
+    zlistx_destroy (&unfinished);
+    //  (Uploads that were running come first, so the first grants go back to
+    //  them and the upload limits hold across the restart.)
+    //  A bulk whose jobs all ended while we were down (or while it was
+    //  being created) is done now
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT id FROM bulks WHERE state = 'running'", "");
+    if (!stmt)
+        return -1;
+    zlistx_t *finished = zlistx_new ();
+    zlistx_set_destructor (finished, (zlistx_destructor_fn *) zstr_free);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        if (!zhashx_lookup (self->left, sf_store_text (stmt, 0)))
+            zlistx_add_end (finished, strdup (sf_store_text (stmt, 0)));
+    sqlite3_finalize (stmt);
+    for (const char *id = (const char *) zlistx_first (finished); id;
+         id = (const char *) zlistx_next (finished))
+        s_bulk_finish (self, id);
+    zlistx_destroy (&finished);
+    if (restored)
+        SF_NOTICE (NULL, "%d unfinished job(s) restored into admission", restored);
+    return rc < 0? -1: 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Selecting instances
+
+static json_t *
+s_pick_instance (const char *key, json_t *matches, sf_err_t *err)
+{
+    size_t count = json_array_size (matches);
+    if (count == 1)
+        return json_array_get (matches, 0);
+    if (count == 0) {
+        sf_err_set (err, SF_ENOENT, "no instance '%s' in any node's inventory", key);
+        return NULL;
+    }
+    char list [200] = "";
+    for (size_t i = 0; i < count; i++) {
+        json_t *match = json_array_get (matches, i);
+        size_t used = strlen (list);
+        snprintf (list + used, sizeof (list) - used, "%s'%s' on node '%s'",
+                  i? ", ": "", json_string_value (json_object_get (match, "uuid")),
+                  json_string_value (json_object_get (match, "node")));
+    }
+    sf_err_set (err, SF_EINVAL, "instance '%s' is ambiguous: %s; give the uuid",
+                key, list);
+    return NULL;
+}
+
+//  Instances named by a list of names or uuids, each exactly once
+
+static json_t *
+s_select_list (sf_bulk_t *self, json_t *keys, sf_err_t *err)
+{
+    if (!json_is_array (keys) || json_array_size (keys) == 0)
+        return sf_err_set (err, SF_EINVAL, "select.instances must be a non-empty array "
+                           "of names or uuids"), NULL;
+    json_t *chosen = json_array ();
+    zhashx_t *seen = zhashx_new ();
+    size_t index;
+    json_t *key;
+    json_array_foreach (keys, index, key) {
+        const char *text = json_string_value (key);
+        if (!text || !*text) {
+            sf_err_set (err, SF_EINVAL, "select.instances[%zu] must be a name or uuid",
+                        index);
+            goto failed;
+        }
+        json_t *matches = sf_store_instances_json (self->store, NULL, text, err);
+        if (!matches)
+            goto failed;
+        json_t *instance = s_pick_instance (text, matches, err);
+        if (!instance) {
+            json_decref (matches);
+            goto failed;
+        }
+        const char *uuid = json_string_value (json_object_get (instance, "uuid"));
+        if (!zhashx_lookup (seen, uuid)) {
+            zhashx_insert (seen, uuid, (void *) 1);
+            json_array_append (chosen, instance);
+        }
+        json_decref (matches);
+    }
+    zhashx_destroy (&seen);
+    return chosen;
+ failed:
+    zhashx_destroy (&seen);
+    json_decref (chosen);
+    return NULL;
+}
+
+//  Keep the instances whose tag key has value
+
+static json_t *
+s_filter_tag (json_t *all, const char *tag, sf_err_t *err)
+{
+    const char *equals = strchr (tag, '=');
+    if (!equals || equals == tag)
+        return sf_err_set (err, SF_EINVAL, "select.tag must be KEY=VALUE, not '%s'", tag),
+               NULL;
+    char *key = strndup (tag, (size_t) (equals - tag));
+    json_t *chosen = json_array ();
+    size_t index;
+    json_t *instance;
+    json_array_foreach (all, index, instance) {
+        const char *value = json_string_value (json_object_get (
+            json_object_get (instance, "tags"), key));
+        if (value && streq (value, equals + 1))
+            json_array_append (chosen, instance);
+    }
+    free (key);
+    return chosen;
+}
+
+static json_t *
+s_select (sf_bulk_t *self, json_t *select, sf_err_t *err)
+{
+    if (!json_is_object (select) || json_object_size (select) != 1)
+        return sf_err_set (err, SF_EINVAL, "select must be one of {\"all\":true}, "
+                           "{\"node\":N}, {\"tag\":\"K=V\"}, {\"instances\":[...]}"), NULL;
+    json_t *value;
+    json_t *chosen = NULL;
+    if ((value = json_object_get (select, "instances")))
+        return s_select_list (self, value, err);
+    if ((value = json_object_get (select, "all"))) {
+        if (!json_is_true (value))
+            return sf_err_set (err, SF_EINVAL, "select.all must be true"), NULL;
+        chosen = sf_store_instances_json (self->store, NULL, NULL, err);
+    }
+    else
+    if ((value = json_object_get (select, "node"))) {
+        if (!json_is_string (value) || !sf_name_is_safe (json_string_value (value)))
+            return sf_err_set (err, SF_EINVAL, "select.node must be a node name"), NULL;
+        chosen = sf_store_instances_json (self->store, json_string_value (value), NULL, err);
+    }
+    else
+    if ((value = json_object_get (select, "tag"))) {
+        if (!json_is_string (value))
+            return sf_err_set (err, SF_EINVAL, "select.tag must be a string KEY=VALUE"),
+                   NULL;
+        json_t *all = sf_store_instances_json (self->store, NULL, NULL, err);
+        if (!all)
+            return NULL;
+        chosen = s_filter_tag (all, json_string_value (value), err);
+        json_decref (all);
+    }
+    else
+        return sf_err_set (err, SF_EINVAL, "unknown selector '%s'",
+                           json_object_iter_key (json_object_iter (select))), NULL;
+    return chosen;
+}
+
+//  --------------------------------------------------------------------------
+//  Refusals: why an instance cannot be snapshotted now
+
+static int
+s_refuse_strategy (sf_peer_t *peer, const char *strategy, sf_err_t *err)
+{
+    if (sf_strategy_needs_ceph (strategy)
+    &&  !sf_peers_offers (peer, SF_STRATEGY_RBD) && !sf_peers_offers (peer, SF_STRATEGY_MIXED))
+        return sf_err_set (err, SF_ENOTSUP, "node '%s' cannot run strategy '%s' (its "
+                           "worker has no Ceph configured)", peer->name, strategy);
+    char offered [160] = "";
+    for (const char *name = (const char *) zlistx_first (peer->strategies); name;
+         name = (const char *) zlistx_next (peer->strategies)) {
+        size_t used = strlen (offered);
+        snprintf (offered + used, sizeof (offered) - used, "%s%s", used? ", ": "", name);
+    }
+    return sf_err_set (err, SF_ENOTSUP, "node '%s' cannot run strategy '%s' (its worker "
+                       "offers only %s)", peer->name, strategy, offered);
+}
+
+static int
+s_check_node (sf_bulk_t *self, const char *node, const char *strategy, sf_err_t *err)
+{
+    sf_peer_t *peer = sf_peers_by_name (self->peers, node);
+    if (!peer || !peer->up)
+        return sf_err_set (err, SF_ENODE, "node '%s' is down", node);
+    if (!peer->routing_id)
+        return sf_err_set (err, SF_ENODE, "node '%s' has not reconnected since the "
+                           "scheduler started", node);
+    if (!sf_peers_offers (peer, strategy))
+        return s_refuse_strategy (peer, strategy, err);
+    return 0;
+}
+
+//  The strategy for the instance: the forced one if it fits, else the
+//  default. Returns a string valid while instance lives, or NULL with err.
+
+static const char *
+s_pick_strategy (json_t *instance, const char *forced, sf_err_t *err)
+{
+    const char *name = json_string_value (json_object_get (instance, "name"));
+    const char *state = json_string_value (json_object_get (instance, "state"));
+    const char *storage_class = json_string_value (json_object_get (instance,
+                                                                    "storage_class"));
+    if (forced)
+        return sf_strategy_check (forced, name, state, storage_class, err)? NULL: forced;
+    const char *strategy = sf_strategy_choose (state, storage_class, err);
+    if (!strategy)
+        sf_err_prefix (err, "cannot snapshot '%s'", name);
+    return strategy;
+}
+
+//  Everything that stops instance from being snapshotted now; 0 if none.
+//  *strategy_p is set when a strategy was found.
+
+static int
+s_refusal (sf_bulk_t *self, json_t *instance, const char *forced, zhashx_t *busy,
+           const char **strategy_p, sf_err_t *err)
+{
+    const char *uuid = json_string_value (json_object_get (instance, "uuid"));
+    const char *name = json_string_value (json_object_get (instance, "name"));
+    const char *node = json_string_value (json_object_get (instance, "node"));
+    const char *strategy = s_pick_strategy (instance, forced, err);
+    *strategy_p = strategy;
+    if (!strategy || s_check_node (self, node, strategy, err))
+        return -1;
+    const char *id = (const char *) zhashx_lookup (busy, uuid);
+    if (id)
+        return sf_err_set (err, SF_EBUSY, "instance '%s' already has unfinished job '%s'",
+                           name, id);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Creating bulks
+
+static int
+s_bulk_row (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
+            char *id, size_t size, sf_err_t *err)
+{
+    char *text = json_dumps (select, JSON_COMPACT | JSON_SORT_KEYS);
+    int rc = sf_store_exec (self->store, err,
+        "INSERT INTO bulks (id, created, select_json, strategy, priority, deadline,"
+        " window_end, schedule, state) VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running')",
+        "issiiis", sf_time_now_ms (), text? text: "{}",
+        opts->strategy? opts->strategy: "", (int64_t) opts->priority, opts->deadline_ms,
+        opts->window_end_ms, opts->schedule? opts->schedule: "");
+    free (text);
+    if (rc < 0)
+        return -1;
+    int64_t seq = sqlite3_last_insert_rowid (sf_store_db (self->store));
+    if (sf_store_exec (self->store, err, "UPDATE bulks SET id = 'B' || seq WHERE seq = ?1",
+                       "i", seq) < 0)
+        return -1;
+    snprintf (id, size, "B%" PRId64, seq);
+    return 0;
+}
+
+//  Create the job of one selected instance inside the bulk's transaction:
+//  waiting for admission, or failed at once with the refusal. Fills job
+//  (its id in id) when it waits. Returns 1 if it waits, 0 if it failed,
+//  -1 with err on a database error.
+
+static int
+s_bulk_job (sf_bulk_t *self, json_t *instance, const char *bulk_id,
+            const sf_bulk_opts_t *opts, const sf_plan_model_t *model, zhashx_t *busy,
+            sf_admit_job_t *job, char *id, size_t size, const char **strategy_p,
+            sf_err_t *err)
+{
+    sf_err_t refusal = SF_ERR_INIT;
+    const char *strategy = NULL;
+    bool refused = s_refusal (self, instance, opts->strategy, busy, &strategy,
+                              &refusal) != 0;
+    if (refused && refusal.code == SF_EDB)
+        return sf_err_set (err, SF_EDB, "%s", refusal.text);
+    sf_job_spec_t spec = {
+        .instance_uuid = json_string_value (json_object_get (instance, "uuid")),
+        .instance_name = json_string_value (json_object_get (instance, "name")),
+        .node = json_string_value (json_object_get (instance, "node")),
+        .strategy = strategy? strategy: opts->strategy? opts->strategy: "none",
+        .bulk_id = bulk_id, .priority = opts->priority, .deadline_ms = opts->deadline_ms,
+        .window_end_ms = opts->window_end_ms, .waiting = true
+    };
+    memset (job, 0, sizeof (*job));
+    if (!refused) {
+        s_estimate (&self->limits, model, instance, strategy, job);
+        spec.est_bytes = job->upload_bytes;
+    }
+    if (sf_jobs_create (self->jobs, &spec, id, size, err))
+        return -1;
+    if (refused)
+        return sf_jobs_fail (self->jobs, id, refusal.code, refusal.text, err)? -1: 0;
+    job->id = id;
+    job->node = spec.node;
+    job->seq = s_seq_of (id);
+    job->priority = opts->priority;
+    job->deadline_ms = opts->deadline_ms;
+    job->window_end_ms = opts->window_end_ms;
+    *strategy_p = strategy;
+    return 1;
+}
+
+//  Create bulk rows and jobs for the chosen instances in one transaction,
+//  then hand the waiting jobs to admission. With strict, any refusal is
+//  the error and nothing is created. Returns 0 with the bulk id, or -1.
+
+static int
+s_create (sf_bulk_t *self, json_t *select, json_t *chosen,
+          const sf_bulk_opts_t *opts, bool strict, char *bulk_id, size_t size,
+          char *job_id, size_t job_id_size, sf_err_t *err)
+{
+    if (opts->strategy && !sf_strategy_known (opts->strategy))
+        return sf_strategy_check (opts->strategy, "", "", "", err);
+    zhashx_t *busy = sf_jobs_busy (self->jobs, err);
+    if (!busy)
+        return -1;
+    const char *strategy;
+    if (strict && s_refusal (self, json_array_get (chosen, 0), opts->strategy, busy,
+                             &strategy, err)) {
+        zhashx_destroy (&busy);
+        return -1;
+    }
+    sf_plan_model_t model;
+    sf_jobs_model (self->jobs, &model);
+    size_t count = json_array_size (chosen);
+    sf_admit_job_t *jobs = (sf_admit_job_t *) calloc (count? count: 1, sizeof (*jobs));
+    char (*ids) [32] = calloc (count? count: 1, sizeof (*ids));
+    const char **strategies = (const char **) calloc (count? count: 1, sizeof (char *));
+    int *waits = (int *) calloc (count? count: 1, sizeof (int));
+    assert (jobs && ids && strategies && waits);
+    int rc = sf_store_begin (self->store, err);
+    if (rc == 0)
+        rc = s_bulk_row (self, select, opts, bulk_id, size, err);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        waits [i] = s_bulk_job (self, json_array_get (chosen, i), bulk_id, opts, &model,
+                                busy, &jobs [i], ids [i], sizeof (ids [i]), &strategies [i],
+                                err);
+        rc = waits [i] < 0? -1: 0;
+    }
+    if (rc == 0)
+        rc = sf_store_exec (self->store, err, "UPDATE bulks SET total = ?2 WHERE id = ?1",
+                            "si", bulk_id, (int64_t) count) < 0? -1: 0;
+    if (rc == 0)
+        rc = sf_store_commit (self->store, err);
+    else
+        sf_store_rollback (self->store);
+    if (rc == 0) {
+        //  Committed: the waiting jobs queue and count for the bulk (the
+        //  others have ended already; a bulk of only those is done now)
+        size_t queued = 0;
+        for (size_t i = 0; i < count; i++) {
+            if (waits [i] != 1)
+                continue;
+            json_t *instance = json_array_get (chosen, i);
+            sf_dispatch_job_t job = {
+                .admit = jobs [i], .bulk_id = bulk_id, .strategy = strategies [i],
+                .instance_uuid = json_string_value (json_object_get (instance, "uuid")),
+                .attempt = 1
+            };
+            if (sf_dispatch_queue (self->dispatch, &job) == 0)
+                queued++;
+            else
+                sf_jobs_fail (self->jobs, ids [i], SF_ESTATE, "admission refused the job",
+                              err);
+        }
+        s_bulk_add (self, bulk_id, queued);
+        if (queued == 0)
+            s_bulk_finish (self, bulk_id);
+        if (job_id && count > 0)
+            snprintf (job_id, job_id_size, "%s", ids [0]);
+        SF_NOTICE (NULL, "bulk %s: %zu job(s)%s%s", bulk_id, count,
+                   opts->schedule? " for schedule ": "", opts->schedule? opts->schedule: "");
+    }
+    free (jobs);
+    free (ids);
+    free (strategies);
+    free (waits);
+    zhashx_destroy (&busy);
+    if (rc == 0)
+        sf_dispatch_pump (self->dispatch);
+    return rc;
+}
+
+json_t *
+sf_bulk_create (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
+                  sf_err_t *err)
+{
+    assert (self && opts);
+    json_t *chosen = s_select (self, select, err);
+    if (!chosen)
+        return NULL;
+    json_t *bulk = NULL;
+    char id [32];
+    if (json_array_size (chosen) == 0)
+        sf_err_set (err, SF_ENOENT, "no instance matches the selection");
+    else
+    if (s_create (self, select, chosen, opts, false, id, sizeof (id), NULL, 0, err) == 0)
+        bulk = sf_bulk_json (self, id, json_array_size (chosen) <= CREATE_LIST_MAX,
+                                      err);
+    json_decref (chosen);
+    return bulk;
+}
+
+json_t *
+sf_bulk_one (sf_bulk_t *self, const char *key, const char *strategy,
+                 sf_err_t *err)
+{
+    assert (self && key);
+    //  An unknown strategy name is refused whatever the instance
+    if (strategy && !sf_strategy_known (strategy)) {
+        sf_strategy_check (strategy, key, "", "", err);
+        return NULL;
+    }
+    json_t *keys = json_pack ("[s]", key);
+    json_t *select = json_pack ("{s:O}", "instances", keys);
+    json_t *chosen = s_select_list (self, keys, err);
+    json_t *job = NULL;
+    char bulk_id [32], job_id [32];
+    sf_bulk_opts_t opts = { .strategy = strategy };
+    if (chosen && s_create (self, select, chosen, &opts, true, bulk_id, sizeof (bulk_id),
+                            job_id, sizeof (job_id), err) == 0)
+        job = sf_jobs_json (self->jobs, job_id, err);
+    json_decref (chosen);
+    json_decref (select);
+    json_decref (keys);
+    return job;
+}
+
+//  --------------------------------------------------------------------------
+//  Bulk JSON
+
+static json_t *
+s_time_or_null (int64_t ms)
+{
+    return ms > 0? json_integer (ms): json_null ();
+}
+
+//  Counts per state and bytes, into bulk
+
+static int
+s_bulk_counts (sf_bulk_t *self, json_t *bulk, const char *id, int64_t created,
+               int64_t finished, sf_err_t *err)
+{
+    sf_jobs_counts_t counts;
+    if (sf_jobs_bulk_counts (self->jobs, id, &counts, err))
+        return -1;
+    for (int i = 0; i < SF_JOBS_STATES; i++)
+        json_object_set_new (bulk, sf_jobs_state_names [i], json_integer (counts.jobs [i]));
+    int64_t bytes = counts.bytes, est = counts.est_bytes;
+    int64_t end = finished > 0? finished: sf_time_now_ms ();
+    double seconds = (double) (end - created) / 1000.0;
+    double throughput = seconds > 0? (double) bytes / seconds: 0;
+    json_object_set_new (bulk, "bytes", json_integer (bytes));
+    json_object_set_new (bulk, "bytes_total", json_integer (est > bytes? est: bytes));
+    json_object_set_new (bulk, "started", s_time_or_null (created));
+    json_object_set_new (bulk, "throughput_bps", json_integer ((json_int_t) throughput));
+    //  ETA: the estimated bytes still to move at the rate seen so far
+    int64_t left = est - counts.ended_est_bytes;
+    json_object_set_new (bulk, "eta_ms", finished > 0? json_integer (0)
+                         : throughput > 0 && left >= 0
+                         ? json_integer ((json_int_t) ((double) left / throughput * 1000))
+                         : json_null ());
+    return 0;
+}
+
+json_t *
+sf_bulk_json (sf_bulk_t *self, const char *id, bool with_jobs, sf_err_t *err)
+{
+    assert (self && id);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT id, created, select_json, strategy, priority, deadline, window_end,"
+        " schedule, state, total, finished FROM bulks WHERE id = ?1", "s", id);
+    if (!stmt)
+        return NULL;
+    int rc = sf_store_step (self->store, stmt, err);
+    if (rc != 1) {
+        if (rc == 0)
+            sf_err_set (err, SF_ENOENT, "no bulk '%s'", id);
+        sqlite3_finalize (stmt);
+        return NULL;
+    }
+    int64_t created = sqlite3_column_int64 (stmt, 1);
+    int64_t finished = sqlite3_column_int64 (stmt, 10);
+    json_t *select = json_loads (sf_store_text (stmt, 2), 0, NULL);
+    const char *strategy = sf_store_text (stmt, 3);
+    const char *schedule = sf_store_text (stmt, 7);
+    json_t *bulk = json_pack ("{s:s, s:I, s:o, s:o, s:I, s:o, s:o, s:o, s:s, s:I, s:o}",
+        "bulk_id", sf_store_text (stmt, 0),
+        "created", (json_int_t) created,
+        "select", select? select: json_null (),
+        "strategy", *strategy? json_string (strategy): json_null (),
+        "priority", (json_int_t) sqlite3_column_int64 (stmt, 4),
+        "deadline", s_time_or_null (sqlite3_column_int64 (stmt, 5)),
+        "window_end", s_time_or_null (sqlite3_column_int64 (stmt, 6)),
+        "schedule", *schedule? json_string (schedule): json_null (),
+        "state", sf_store_text (stmt, 8),
+        "total", (json_int_t) sqlite3_column_int64 (stmt, 9),
+        "finished", s_time_or_null (finished));
+    sqlite3_finalize (stmt);
+    if (s_bulk_counts (self, bulk, id, created, finished, err))
+        goto failed;
+    json_t *failures = sf_jobs_bulk_json (self->jobs, id, true, err);
+    if (!failures)
+        goto failed;
+    json_object_set_new (bulk, "failures", failures);
+    if (with_jobs) {
+        json_t *jobs = sf_jobs_bulk_json (self->jobs, id, false, err);
+        if (!jobs)
+            goto failed;
+        json_object_set_new (bulk, "jobs", jobs);
+    }
+    return bulk;
+ failed:
+    json_decref (bulk);
+    return NULL;
+}
+
+json_t *
+sf_bulk_list_json (sf_bulk_t *self, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT id FROM (SELECT id, seq FROM bulks ORDER BY seq DESC LIMIT 1000)"
+        " ORDER BY seq", "");
+    if (!stmt)
+        return NULL;
+    zlistx_t *ids = zlistx_new ();
+    zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        zlistx_add_end (ids, strdup (sf_store_text (stmt, 0)));
+    sqlite3_finalize (stmt);
+    json_t *bulks = rc < 0? NULL: json_array ();
+    for (const char *id = (const char *) zlistx_first (ids); id && bulks;
+         id = (const char *) zlistx_next (ids)) {
+        json_t *bulk = sf_bulk_json (self, id, false, err);
+        if (!bulk) {
+            json_decref (bulks);
+            bulks = NULL;
+        }
+        else {
+            json_object_del (bulk, "failures");
+            json_array_append_new (bulks, bulk);
+        }
+    }
+    zlistx_destroy (&ids);
+    return bulks;
+}
+
+//  --------------------------------------------------------------------------
+//  Plan: the same selection and estimates, through the planner
+
+json_t *
+sf_bulk_plan (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
+                  sf_err_t *err)
+{
+    assert (self && opts);
+    if (opts->strategy && !sf_strategy_known (opts->strategy)) {
+        sf_strategy_check (opts->strategy, "", "", "", err);
+        return NULL;
+    }
+    json_t *chosen = s_select (self, select, err);
+    if (!chosen)
+        return NULL;
+    sf_plan_model_t model;
+    sf_jobs_model (self->jobs, &model);
+    zhashx_t *busy = sf_jobs_busy (self->jobs, err);
+    if (!busy) {
+        json_decref (chosen);
+        return NULL;
+    }
+    sf_plan_t *plan = sf_plan_new (&self->limits);
+    for (sf_peer_t *peer = sf_peers_first (self->peers); peer;
+         peer = sf_peers_next (self->peers))
+        if (peer->up && peer->routing_id)
+            sf_plan_node (plan, peer->name, peer->store, peer->ceph_cluster,
+                          peer->max_jobs, sf_peers_scratch (peer));
+    int64_t now = sf_time_now_ms ();
+    json_t *refused = json_array ();
+    json_t *by_id = json_object ();
+    size_t index;
+    json_t *instance;
+    json_array_foreach (chosen, index, instance) {
+        const char *strategy = NULL;
+        sf_err_t refusal = SF_ERR_INIT;
+        const char *name = json_string_value (json_object_get (instance, "name"));
+        const char *node = json_string_value (json_object_get (instance, "node"));
+        if (s_refusal (self, instance, opts->strategy, busy, &strategy, &refusal)) {
+            json_array_append_new (refused, json_pack ("{s:s, s:s, s:{s:i, s:s}}",
+                "instance", name, "node", node, "error", "code", refusal.code,
+                "text", refusal.text));
+            continue;
+        }
+        char id [32];
+        snprintf (id, sizeof (id), "P%zu", index + 1);
+        sf_admit_job_t job;
+        memset (&job, 0, sizeof (job));
+        s_estimate (&self->limits, &model, instance, strategy, &job);
+        job.id = id;
+        job.node = node;
+        job.seq = index + 1;
+        job.priority = opts->priority;
+        job.deadline_ms = opts->deadline_ms;
+        job.window_end_ms = opts->window_end_ms;
+        if (sf_plan_add (plan, &job) == 0)
+            json_object_set_new (by_id, id, json_pack ("{s:s, s:s, s:s, s:I, s:I}",
+                "instance", name, "node", node, "strategy", strategy,
+                "capture_ms", (json_int_t) job.capture_ms,
+                "upload_bytes", (json_int_t) job.upload_bytes));
+    }
+    json_t *result = NULL;
+    if (sf_plan_run (plan, now) == 0) {
+        json_t *rows = json_array ();
+        int late = 0, skipped = 0;
+        for (size_t i = 0; i < sf_plan_size (plan); i++) {
+            const sf_plan_row_t *row = sf_plan_row (plan, i);
+            json_t *entry = json_deep_copy (json_object_get (by_id, row->id));
+            if (!entry)
+                continue;
+            json_object_set_new (entry, "start_ms", json_integer (row->start_ms));
+            json_object_set_new (entry, "end_ms", json_integer (row->end_ms));
+            json_object_set_new (entry, "late", json_boolean (row->late));
+            json_object_set_new (entry, "skipped", json_boolean (row->skipped));
+            json_object_set_new (entry, "reason", *row->reason? json_string (row->reason)
+                                                              : json_null ());
+            late += row->late? 1: 0;
+            skipped += row->skipped? 1: 0;
+            json_array_append_new (rows, entry);
+        }
+        result = json_pack ("{s:I, s:I, s:I, s:I, s:i, s:i, s:o, s:o}",
+            "now", (json_int_t) now,
+            "makespan_ms", (json_int_t) sf_plan_makespan_ms (plan),
+            "lower_bound_ms", (json_int_t) sf_plan_lower_bound_ms (plan),
+            "total", (json_int_t) json_array_size (chosen),
+            "late", late, "skipped", skipped, "jobs", rows, "refused", refused);
+        refused = NULL;
+    }
+    else
+        sf_err_set (err, SF_EINVAL, "the planner could not simulate this selection");
+    json_decref (refused);
+    json_decref (by_id);
+    json_decref (chosen);
+    zhashx_destroy (&busy);
+    sf_plan_destroy (&plan);
+    return result;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test (the end-to-end flows are in sf_sched's self test)
+
+void
+sf_bulk_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_bulk: ");
+    //  @selftest
+    json_t *all = json_pack ("[{s:s, s:{s:s}}, {s:s, s:{s:s}}, {s:s, s:{}}]",
+                             "uuid", "a", "tags", "tier", "gold",
+                             "uuid", "b", "tags", "tier", "bronze",
+                             "uuid", "c", "tags");
+    sf_err_t err = SF_ERR_INIT;
+    json_t *gold = s_filter_tag (all, "tier=gold", &err);
+    assert (json_array_size (gold) == 1);
+    json_decref (gold);
+    assert (!s_filter_tag (all, "=gold", &err) && err.code == SF_EINVAL);
+    json_decref (all);
+    assert (s_seq_of ("J42") == 42);
+    //  @end
+    printf ("OK\n");
+}
+
