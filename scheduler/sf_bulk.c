@@ -127,18 +127,18 @@ sf_bulk_job_ended (sf_bulk_t *self, const char *bulk_id)
 
 //  Fill the estimate of job from the instance's disks and the strategy
 
+//  (instance NULL: no disks known)
+
 static void
-s_estimate (const sf_limits_t *limits, const sf_plan_model_t *model, json_t *instance,
-            const char *strategy, sf_admit_job_t *job)
+s_estimate (const sf_limits_t *limits, const sf_plan_model_t *model,
+            const sf_instance_rec_t *instance, const char *strategy, sf_admit_job_t *job)
 {
     uint64_t file_bytes = 0, rbd_bytes = 0;
-    size_t index;
-    json_t *disk;
-    json_array_foreach (json_object_get (instance, "disks"), index, disk) {
-        const char *type = json_string_value (json_object_get (disk, "type"));
-        json_int_t virtual_size = json_integer_value (json_object_get (disk, "virtual_size"));
-        json_int_t allocated = json_integer_value (json_object_get (disk, "allocated_size"));
-        if (type && streq (type, "rbd"))
+    for (size_t i = 0; instance && i < instance->n_disks; i++) {
+        const sf_disk_rec_t *disk = &instance->disks [i];
+        int64_t virtual_size = disk->virtual_size;
+        int64_t allocated = disk->allocated_size;
+        if (streq (disk->type, "rbd"))
             rbd_bytes += (uint64_t) (virtual_size > 0? virtual_size: 0);
         else
             file_bytes += (uint64_t) (allocated > 0? allocated
@@ -155,20 +155,20 @@ s_estimate (const sf_limits_t *limits, const sf_plan_model_t *model, json_t *ins
 //  --------------------------------------------------------------------------
 //  Restart: put the unfinished jobs back
 
-//  The disks of instance uuid on node, as the store shows them
+//  Instance uuid on node as the store has it, or NULL. Caller owns it.
 
-static json_t *
+static sf_instance_rec_t *
 s_instance_of (sf_bulk_t *self, const char *uuid, const char *node)
 {
     sf_err_t err = SF_ERR_INIT;
-    json_t *matches = sf_store_instances_json (self->store, node, uuid, &err);
-    json_t *instance = NULL;
-    size_t index;
-    json_t *match;
-    json_array_foreach (matches, index, match)
-        if (streq (json_string_value (json_object_get (match, "uuid")), uuid))
-            instance = json_incref (match);
-    json_decref (matches);
+    zlistx_t *matches = sf_store_instances (self->store, node, uuid, &err);
+    sf_instance_rec_t *instance = NULL;
+    for (sf_instance_rec_t *match = matches? (sf_instance_rec_t *) zlistx_first (matches)
+                                           : NULL;
+         match && !instance; match = (sf_instance_rec_t *) zlistx_next (matches))
+        if (streq (match->uuid, uuid))
+            instance = (sf_instance_rec_t *) zlistx_detach_cur (matches);
+    zlistx_destroy (&matches);
     return instance;
 }
 
@@ -191,9 +191,9 @@ sf_bulk_restore (sf_bulk_t *self, sf_err_t *err)
             .bulk_id = rec->bulk_id, .instance_uuid = rec->instance_uuid,
             .strategy = rec->strategy, .attempt = rec->attempt, .phase = rec->phase
         };
-        json_t *instance = s_instance_of (self, rec->instance_uuid, rec->node);
+        sf_instance_rec_t *instance = s_instance_of (self, rec->instance_uuid, rec->node);
         s_estimate (&self->limits, &model, instance, rec->strategy, &job.admit);
-        json_decref (instance);
+        sf_instance_rec_destroy (&instance);
         if (sf_dispatch_queue (self->dispatch, &job)) {
             SF_WARN (NULL, "cannot restore job '%s' into admission", rec->id);
             continue;
@@ -229,38 +229,52 @@ sf_bulk_restore (sf_bulk_t *self, sf_err_t *err)
 //  --------------------------------------------------------------------------
 //  Selecting instances
 
-static json_t *
-s_pick_instance (const char *key, json_t *matches, sf_err_t *err)
+//  The one instance of matches key names (detached from matches; caller
+//  owns it), or NULL with err set
+
+static sf_instance_rec_t *
+s_pick_instance (const char *key, zlistx_t *matches, sf_err_t *err)
 {
-    size_t count = json_array_size (matches);
-    if (count == 1)
-        return json_array_get (matches, 0);
+    size_t count = zlistx_size (matches);
+    if (count == 1) {
+        zlistx_first (matches);
+        return (sf_instance_rec_t *) zlistx_detach_cur (matches);
+    }
     if (count == 0) {
         sf_err_set (err, SF_ENOENT, "no instance '%s' in any node's inventory", key);
         return NULL;
     }
     char list [200] = "";
-    for (size_t i = 0; i < count; i++) {
-        json_t *match = json_array_get (matches, i);
+    for (sf_instance_rec_t *match = (sf_instance_rec_t *) zlistx_first (matches); match;
+         match = (sf_instance_rec_t *) zlistx_next (matches)) {
         size_t used = strlen (list);
         snprintf (list + used, sizeof (list) - used, "%s'%s' on node '%s'",
-                  i? ", ": "", json_string_value (json_object_get (match, "uuid")),
-                  json_string_value (json_object_get (match, "node")));
+                  used? ", ": "", match->uuid, match->node);
     }
     sf_err_set (err, SF_EINVAL, "instance '%s' is ambiguous: %s; give the uuid",
                 key, list);
     return NULL;
 }
 
+//  A new list of instance records, which it owns
+
+static zlistx_t *
+s_instances_new (void)
+{
+    zlistx_t *list = zlistx_new ();
+    zlistx_set_destructor (list, (zlistx_destructor_fn *) sf_instance_rec_destroy);
+    return list;
+}
+
 //  Instances named by a list of names or uuids, each exactly once
 
-static json_t *
+static zlistx_t *
 s_select_list (sf_bulk_t *self, json_t *keys, sf_err_t *err)
 {
     if (!json_is_array (keys) || json_array_size (keys) == 0)
         return sf_err_set (err, SF_EINVAL, "select.instances must be a non-empty array "
                            "of names or uuids"), NULL;
-    json_t *chosen = json_array ();
+    zlistx_t *chosen = s_instances_new ();
     zhashx_t *seen = zhashx_new ();
     size_t index;
     json_t *key;
@@ -271,83 +285,82 @@ s_select_list (sf_bulk_t *self, json_t *keys, sf_err_t *err)
                         index);
             goto failed;
         }
-        json_t *matches = sf_store_instances_json (self->store, NULL, text, err);
+        zlistx_t *matches = sf_store_instances (self->store, NULL, text, err);
         if (!matches)
             goto failed;
-        json_t *instance = s_pick_instance (text, matches, err);
-        if (!instance) {
-            json_decref (matches);
+        sf_instance_rec_t *instance = s_pick_instance (text, matches, err);
+        zlistx_destroy (&matches);
+        if (!instance)
             goto failed;
+        if (!zhashx_lookup (seen, instance->uuid)) {
+            zhashx_insert (seen, instance->uuid, (void *) 1);
+            zlistx_add_end (chosen, instance);
         }
-        const char *uuid = json_string_value (json_object_get (instance, "uuid"));
-        if (!zhashx_lookup (seen, uuid)) {
-            zhashx_insert (seen, uuid, (void *) 1);
-            json_array_append (chosen, instance);
-        }
-        json_decref (matches);
+        else
+            sf_instance_rec_destroy (&instance);
     }
     zhashx_destroy (&seen);
     return chosen;
  failed:
     zhashx_destroy (&seen);
-    json_decref (chosen);
+    zlistx_destroy (&chosen);
     return NULL;
 }
 
-//  Keep the instances whose tag key has value
+//  The instances of all whose tag key has value (moved out of all)
 
-static json_t *
-s_filter_tag (json_t *all, const char *tag, sf_err_t *err)
+static zlistx_t *
+s_filter_tag (zlistx_t *all, const char *tag, sf_err_t *err)
 {
     const char *equals = strchr (tag, '=');
     if (!equals || equals == tag)
         return sf_err_set (err, SF_EINVAL, "select.tag must be KEY=VALUE, not '%s'", tag),
                NULL;
     char *key = strndup (tag, (size_t) (equals - tag));
-    json_t *chosen = json_array ();
-    size_t index;
-    json_t *instance;
-    json_array_foreach (all, index, instance) {
-        const char *value = json_string_value (json_object_get (
-            json_object_get (instance, "tags"), key));
+    zlistx_t *chosen = s_instances_new ();
+    for (sf_instance_rec_t *instance = (sf_instance_rec_t *) zlistx_first (all); instance;
+         instance = (sf_instance_rec_t *) zlistx_next (all)) {
+        const char *value = (const char *) zhashx_lookup (instance->tags, key);
         if (value && streq (value, equals + 1))
-            json_array_append (chosen, instance);
+            zlistx_add_end (chosen, zlistx_detach_cur (all));  //  Cursor steps back
     }
     free (key);
     return chosen;
 }
 
-static json_t *
+//  The instances select names (a list the caller owns), or NULL with err
+
+static zlistx_t *
 s_select (sf_bulk_t *self, json_t *select, sf_err_t *err)
 {
     if (!json_is_object (select) || json_object_size (select) != 1)
         return sf_err_set (err, SF_EINVAL, "select must be one of {\"all\":true}, "
                            "{\"node\":N}, {\"tag\":\"K=V\"}, {\"instances\":[...]}"), NULL;
     json_t *value;
-    json_t *chosen = NULL;
+    zlistx_t *chosen = NULL;
     if ((value = json_object_get (select, "instances")))
         return s_select_list (self, value, err);
     if ((value = json_object_get (select, "all"))) {
         if (!json_is_true (value))
             return sf_err_set (err, SF_EINVAL, "select.all must be true"), NULL;
-        chosen = sf_store_instances_json (self->store, NULL, NULL, err);
+        chosen = sf_store_instances (self->store, NULL, NULL, err);
     }
     else
     if ((value = json_object_get (select, "node"))) {
         if (!json_is_string (value) || !sf_name_is_safe (json_string_value (value)))
             return sf_err_set (err, SF_EINVAL, "select.node must be a node name"), NULL;
-        chosen = sf_store_instances_json (self->store, json_string_value (value), NULL, err);
+        chosen = sf_store_instances (self->store, json_string_value (value), NULL, err);
     }
     else
     if ((value = json_object_get (select, "tag"))) {
         if (!json_is_string (value))
             return sf_err_set (err, SF_EINVAL, "select.tag must be a string KEY=VALUE"),
                    NULL;
-        json_t *all = sf_store_instances_json (self->store, NULL, NULL, err);
+        zlistx_t *all = sf_store_instances (self->store, NULL, NULL, err);
         if (!all)
             return NULL;
         chosen = s_filter_tag (all, json_string_value (value), err);
-        json_decref (all);
+        zlistx_destroy (&all);
     }
     else
         return sf_err_set (err, SF_EINVAL, "unknown selector '%s'",
@@ -393,17 +406,15 @@ s_check_node (sf_bulk_t *self, const char *node, const char *strategy, sf_err_t 
 //  default. Returns a string valid while instance lives, or NULL with err.
 
 static const char *
-s_pick_strategy (json_t *instance, const char *forced, sf_err_t *err)
+s_pick_strategy (const sf_instance_rec_t *instance, const char *forced, sf_err_t *err)
 {
-    const char *name = json_string_value (json_object_get (instance, "name"));
-    const char *state = json_string_value (json_object_get (instance, "state"));
-    const char *storage_class = json_string_value (json_object_get (instance,
-                                                                    "storage_class"));
     if (forced)
-        return sf_strategy_check (forced, name, state, storage_class, err)? NULL: forced;
-    const char *strategy = sf_strategy_choose (state, storage_class, err);
+        return sf_strategy_check (forced, instance->name, instance->state,
+                                  instance->storage_class, err)? NULL: forced;
+    const char *strategy = sf_strategy_choose (instance->state, instance->storage_class,
+                                               err);
     if (!strategy)
-        sf_err_prefix (err, "cannot snapshot '%s'", name);
+        sf_err_prefix (err, "cannot snapshot '%s'", instance->name);
     return strategy;
 }
 
@@ -411,20 +422,17 @@ s_pick_strategy (json_t *instance, const char *forced, sf_err_t *err)
 //  *strategy_p is set when a strategy was found.
 
 static int
-s_refusal (sf_bulk_t *self, json_t *instance, const char *forced, zhashx_t *busy,
-           const char **strategy_p, sf_err_t *err)
+s_refusal (sf_bulk_t *self, const sf_instance_rec_t *instance, const char *forced,
+           zhashx_t *busy, const char **strategy_p, sf_err_t *err)
 {
-    const char *uuid = json_string_value (json_object_get (instance, "uuid"));
-    const char *name = json_string_value (json_object_get (instance, "name"));
-    const char *node = json_string_value (json_object_get (instance, "node"));
     const char *strategy = s_pick_strategy (instance, forced, err);
     *strategy_p = strategy;
-    if (!strategy || s_check_node (self, node, strategy, err))
+    if (!strategy || s_check_node (self, instance->node, strategy, err))
         return -1;
-    const char *id = (const char *) zhashx_lookup (busy, uuid);
+    const char *id = (const char *) zhashx_lookup (busy, instance->uuid);
     if (id)
         return sf_err_set (err, SF_EBUSY, "instance '%s' already has unfinished job '%s'",
-                           name, id);
+                           instance->name, id);
     return 0;
 }
 
@@ -459,7 +467,7 @@ s_bulk_row (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
 //  -1 with err on a database error.
 
 static int
-s_bulk_job (sf_bulk_t *self, json_t *instance, const char *bulk_id,
+s_bulk_job (sf_bulk_t *self, const sf_instance_rec_t *instance, const char *bulk_id,
             const sf_bulk_opts_t *opts, const sf_plan_model_t *model, zhashx_t *busy,
             sf_admit_job_t *job, char *id, size_t size, const char **strategy_p,
             sf_err_t *err)
@@ -471,9 +479,8 @@ s_bulk_job (sf_bulk_t *self, json_t *instance, const char *bulk_id,
     if (refused && refusal.code == SF_EDB)
         return sf_err_set (err, SF_EDB, "%s", refusal.text);
     sf_job_spec_t spec = {
-        .instance_uuid = json_string_value (json_object_get (instance, "uuid")),
-        .instance_name = json_string_value (json_object_get (instance, "name")),
-        .node = json_string_value (json_object_get (instance, "node")),
+        .instance_uuid = instance->uuid, .instance_name = instance->name,
+        .node = instance->node,
         .strategy = strategy? strategy: opts->strategy? opts->strategy: "none",
         .bulk_id = bulk_id, .priority = opts->priority, .deadline_ms = opts->deadline_ms,
         .window_end_ms = opts->window_end_ms, .waiting = true
@@ -502,7 +509,7 @@ s_bulk_job (sf_bulk_t *self, json_t *instance, const char *bulk_id,
 //  the error and nothing is created. Returns 0 with the bulk id, or -1.
 
 static int
-s_create (sf_bulk_t *self, json_t *select, json_t *chosen,
+s_create (sf_bulk_t *self, json_t *select, zlistx_t *chosen,
           const sf_bulk_opts_t *opts, bool strict, char *bulk_id, size_t size,
           char *job_id, size_t job_id_size, sf_err_t *err)
 {
@@ -512,14 +519,20 @@ s_create (sf_bulk_t *self, json_t *select, json_t *chosen,
     if (!busy)
         return -1;
     const char *strategy;
-    if (strict && s_refusal (self, json_array_get (chosen, 0), opts->strategy, busy,
-                             &strategy, err)) {
+    if (strict && s_refusal (self, (sf_instance_rec_t *) zlistx_first (chosen),
+                             opts->strategy, busy, &strategy, err)) {
         zhashx_destroy (&busy);
         return -1;
     }
     sf_plan_model_t model;
     sf_jobs_model (self->jobs, &model);
-    size_t count = json_array_size (chosen);
+    size_t count = zlistx_size (chosen);
+    sf_instance_rec_t **instances = (sf_instance_rec_t **) calloc (count? count: 1,
+                                                                   sizeof (*instances));
+    assert (instances);
+    instances [0] = (sf_instance_rec_t *) zlistx_first (chosen);
+    for (size_t i = 1; i < count; i++)
+        instances [i] = (sf_instance_rec_t *) zlistx_next (chosen);
     sf_admit_job_t *jobs = (sf_admit_job_t *) calloc (count? count: 1, sizeof (*jobs));
     char (*ids) [32] = calloc (count? count: 1, sizeof (*ids));
     const char **strategies = (const char **) calloc (count? count: 1, sizeof (char *));
@@ -529,7 +542,7 @@ s_create (sf_bulk_t *self, json_t *select, json_t *chosen,
     if (rc == 0)
         rc = s_bulk_row (self, select, opts, bulk_id, size, err);
     for (size_t i = 0; rc == 0 && i < count; i++) {
-        waits [i] = s_bulk_job (self, json_array_get (chosen, i), bulk_id, opts, &model,
+        waits [i] = s_bulk_job (self, instances [i], bulk_id, opts, &model,
                                 busy, &jobs [i], ids [i], sizeof (ids [i]), &strategies [i],
                                 err);
         rc = waits [i] < 0? -1: 0;
@@ -548,11 +561,9 @@ s_create (sf_bulk_t *self, json_t *select, json_t *chosen,
         for (size_t i = 0; i < count; i++) {
             if (waits [i] != 1)
                 continue;
-            json_t *instance = json_array_get (chosen, i);
             sf_dispatch_job_t job = {
                 .admit = jobs [i], .bulk_id = bulk_id, .strategy = strategies [i],
-                .instance_uuid = json_string_value (json_object_get (instance, "uuid")),
-                .attempt = 1
+                .instance_uuid = instances [i]->uuid, .attempt = 1
             };
             if (sf_dispatch_queue (self->dispatch, &job) == 0)
                 queued++;
@@ -568,6 +579,7 @@ s_create (sf_bulk_t *self, json_t *select, json_t *chosen,
         SF_NOTICE (NULL, "bulk %s: %zu job(s)%s%s", bulk_id, count,
                    opts->schedule? " for schedule ": "", opts->schedule? opts->schedule: "");
     }
+    free (instances);
     free (jobs);
     free (ids);
     free (strategies);
@@ -580,27 +592,25 @@ s_create (sf_bulk_t *self, json_t *select, json_t *chosen,
 
 json_t *
 sf_bulk_create (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
-                  sf_err_t *err)
+                sf_err_t *err)
 {
     assert (self && opts);
-    json_t *chosen = s_select (self, select, err);
+    zlistx_t *chosen = s_select (self, select, err);
     if (!chosen)
         return NULL;
     json_t *bulk = NULL;
     char id [32];
-    if (json_array_size (chosen) == 0)
+    if (zlistx_size (chosen) == 0)
         sf_err_set (err, SF_ENOENT, "no instance matches the selection");
     else
     if (s_create (self, select, chosen, opts, false, id, sizeof (id), NULL, 0, err) == 0)
-        bulk = sf_bulk_json (self, id, json_array_size (chosen) <= CREATE_LIST_MAX,
-                                      err);
-    json_decref (chosen);
+        bulk = sf_bulk_json (self, id, zlistx_size (chosen) <= CREATE_LIST_MAX, err);
+    zlistx_destroy (&chosen);
     return bulk;
 }
 
 json_t *
-sf_bulk_one (sf_bulk_t *self, const char *key, const char *strategy,
-                 sf_err_t *err)
+sf_bulk_one (sf_bulk_t *self, const char *key, const char *strategy, sf_err_t *err)
 {
     assert (self && key);
     //  An unknown strategy name is refused whatever the instance
@@ -610,14 +620,14 @@ sf_bulk_one (sf_bulk_t *self, const char *key, const char *strategy,
     }
     json_t *keys = json_pack ("[s]", key);
     json_t *select = json_pack ("{s:O}", "instances", keys);
-    json_t *chosen = s_select_list (self, keys, err);
+    zlistx_t *chosen = s_select_list (self, keys, err);
     json_t *job = NULL;
     char bulk_id [32], job_id [32];
     sf_bulk_opts_t opts = { .strategy = strategy };
     if (chosen && s_create (self, select, chosen, &opts, true, bulk_id, sizeof (bulk_id),
                             job_id, sizeof (job_id), err) == 0)
         job = sf_jobs_json (self->jobs, job_id, err);
-    json_decref (chosen);
+    zlistx_destroy (&chosen);
     json_decref (select);
     json_decref (keys);
     return job;
@@ -749,21 +759,21 @@ sf_bulk_list_json (sf_bulk_t *self, sf_err_t *err)
 
 json_t *
 sf_bulk_plan (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
-                  sf_err_t *err)
+              sf_err_t *err)
 {
     assert (self && opts);
     if (opts->strategy && !sf_strategy_known (opts->strategy)) {
         sf_strategy_check (opts->strategy, "", "", "", err);
         return NULL;
     }
-    json_t *chosen = s_select (self, select, err);
+    zlistx_t *chosen = s_select (self, select, err);
     if (!chosen)
         return NULL;
     sf_plan_model_t model;
     sf_jobs_model (self->jobs, &model);
     zhashx_t *busy = sf_jobs_busy (self->jobs, err);
     if (!busy) {
-        json_decref (chosen);
+        zlistx_destroy (&chosen);
         return NULL;
     }
     sf_plan_t *plan = sf_plan_new (&self->limits);
@@ -775,13 +785,13 @@ sf_bulk_plan (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
     int64_t now = sf_time_now_ms ();
     json_t *refused = json_array ();
     json_t *by_id = json_object ();
-    size_t index;
-    json_t *instance;
-    json_array_foreach (chosen, index, instance) {
+    size_t index = 0;
+    for (sf_instance_rec_t *instance = (sf_instance_rec_t *) zlistx_first (chosen); instance;
+         instance = (sf_instance_rec_t *) zlistx_next (chosen), index++) {
         const char *strategy = NULL;
         sf_err_t refusal = SF_ERR_INIT;
-        const char *name = json_string_value (json_object_get (instance, "name"));
-        const char *node = json_string_value (json_object_get (instance, "node"));
+        const char *name = instance->name;
+        const char *node = instance->node;
         if (s_refusal (self, instance, opts->strategy, busy, &strategy, &refusal)) {
             json_array_append_new (refused, json_pack ("{s:s, s:s, s:{s:i, s:s}}",
                 "instance", name, "node", node, "error", "code", refusal.code,
@@ -828,7 +838,7 @@ sf_bulk_plan (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
             "now", (json_int_t) now,
             "makespan_ms", (json_int_t) sf_plan_makespan_ms (plan),
             "lower_bound_ms", (json_int_t) sf_plan_lower_bound_ms (plan),
-            "total", (json_int_t) json_array_size (chosen),
+            "total", (json_int_t) zlistx_size (chosen),
             "late", late, "skipped", skipped, "jobs", rows, "refused", refused);
         refused = NULL;
     }
@@ -836,7 +846,7 @@ sf_bulk_plan (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
         sf_err_set (err, SF_EINVAL, "the planner could not simulate this selection");
     json_decref (refused);
     json_decref (by_id);
-    json_decref (chosen);
+    zlistx_destroy (&chosen);
     zhashx_destroy (&busy);
     sf_plan_destroy (&plan);
     return result;
@@ -851,16 +861,26 @@ sf_bulk_test (bool verbose)
     (void) verbose;
     printf (" * sf_bulk: ");
     //  @selftest
-    json_t *all = json_pack ("[{s:s, s:{s:s}}, {s:s, s:{s:s}}, {s:s, s:{}}]",
-                             "uuid", "a", "tags", "tier", "gold",
-                             "uuid", "b", "tags", "tier", "bronze",
-                             "uuid", "c", "tags");
+    zlistx_t *all = s_instances_new ();
+    const char *tiers [] = { "gold", "bronze", NULL };
+    for (int i = 0; i < 3; i++) {
+        sf_instance_rec_t *instance = (sf_instance_rec_t *) zmalloc (sizeof (*instance));
+        instance->uuid = strdup (i == 0? "a": i == 1? "b": "c");
+        instance->tags = zhashx_new ();
+        zhashx_set_destructor (instance->tags, (zhashx_destructor_fn *) zstr_free);
+        zhashx_set_duplicator (instance->tags, (zhashx_duplicator_fn *) strdup);
+        if (tiers [i])
+            zhashx_insert (instance->tags, "tier", (void *) tiers [i]);
+        zlistx_add_end (all, instance);
+    }
     sf_err_t err = SF_ERR_INIT;
-    json_t *gold = s_filter_tag (all, "tier=gold", &err);
-    assert (json_array_size (gold) == 1);
-    json_decref (gold);
+    zlistx_t *gold = s_filter_tag (all, "tier=gold", &err);
+    assert (zlistx_size (gold) == 1);
+    assert (streq (((sf_instance_rec_t *) zlistx_first (gold))->uuid, "a"));
+    assert (zlistx_size (all) == 2);
+    zlistx_destroy (&gold);
     assert (!s_filter_tag (all, "=gold", &err) && err.code == SF_EINVAL);
-    json_decref (all);
+    zlistx_destroy (&all);
     assert (s_seq_of ("J42") == 42);
     //  @end
     printf ("OK\n");

@@ -791,6 +791,109 @@ sf_store_instances_json (sf_store_t *self, const char *node, const char *match,
 }
 
 //  --------------------------------------------------------------------------
+//  Instances as typed records
+
+void
+sf_instance_rec_destroy (sf_instance_rec_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_instance_rec_t *self = *self_p;
+        free (self->uuid);
+        free (self->name);
+        free (self->node);
+        free (self->state);
+        free (self->storage_class);
+        zhashx_destroy (&self->tags);
+        for (size_t i = 0; i < self->n_disks; i++) {
+            free (self->disks [i].target);
+            free (self->disks [i].type);
+        }
+        free (self->disks);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static char *
+s_json_strdup (json_t *object, const char *key)
+{
+    const char *text = json_string_value (json_object_get (object, key));
+    return strdup (text? text: "");
+}
+
+//  The disks column (the JSON text s_disks_text wrote) into rec
+
+static void
+s_disks_rec (sf_instance_rec_t *rec, const char *text)
+{
+    json_t *disks = json_loads (text, 0, NULL);
+    size_t count = json_is_array (disks)? json_array_size (disks): 0;
+    rec->disks = (sf_disk_rec_t *) calloc (count? count: 1, sizeof (sf_disk_rec_t));
+    assert (rec->disks);
+    rec->n_disks = count;
+    for (size_t i = 0; i < count; i++) {
+        json_t *disk = json_array_get (disks, i);
+        rec->disks [i].target = s_json_strdup (disk, "target");
+        rec->disks [i].type = s_json_strdup (disk, "type");
+        rec->disks [i].virtual_size = json_integer_value (json_object_get (disk,
+                                                                           "virtual_size"));
+        rec->disks [i].allocated_size = json_integer_value (json_object_get (disk,
+                                                                             "allocated_size"));
+    }
+    json_decref (disks);
+}
+
+//  The tags column (a JSON object of strings) into rec
+
+static void
+s_tags_rec (sf_instance_rec_t *rec, const char *text)
+{
+    rec->tags = zhashx_new ();
+    zhashx_set_destructor (rec->tags, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (rec->tags, (zhashx_duplicator_fn *) strdup);
+    json_t *tags = json_loads (text, 0, NULL);
+    const char *key;
+    json_t *value;
+    if (json_is_object (tags))
+        json_object_foreach (tags, key, value)
+            if (json_is_string (value))
+                zhashx_insert (rec->tags, key, (void *) json_string_value (value));
+    json_decref (tags);
+}
+
+zlistx_t *
+sf_store_instances (sf_store_t *self, const char *node, const char *match, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self, err,
+        "SELECT uuid, name, node, state, storage_class, disks, tags FROM instances"
+        " WHERE (?1 IS NULL OR node = ?1) AND (?2 IS NULL OR uuid = ?2 OR name = ?2)"
+        " ORDER BY name, node, uuid",
+        "ss", node, match);
+    if (!stmt)
+        return NULL;
+    zlistx_t *list = zlistx_new ();
+    zlistx_set_destructor (list, (zlistx_destructor_fn *) sf_instance_rec_destroy);
+    int rc;
+    while ((rc = sf_store_step (self, stmt, err)) == 1) {
+        sf_instance_rec_t *rec = (sf_instance_rec_t *) zmalloc (sizeof (sf_instance_rec_t));
+        rec->uuid = strdup (sf_store_text (stmt, 0));
+        rec->name = strdup (sf_store_text (stmt, 1));
+        rec->node = strdup (sf_store_text (stmt, 2));
+        rec->state = strdup (sf_store_text (stmt, 3));
+        rec->storage_class = strdup (sf_store_text (stmt, 4));
+        s_disks_rec (rec, sf_store_text (stmt, 5));
+        s_tags_rec (rec, sf_store_text (stmt, 6));
+        zlistx_add_end (list, rec);
+    }
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&list);
+    return list;
+}
+
+//  --------------------------------------------------------------------------
 //  Self test
 
 static void
@@ -835,6 +938,18 @@ s_test_inventory (sf_store_t *store)
     assert (streq (json_string_value (json_object_get (json_array_get (all, 1), "strategy")),
                    "offline"));
     json_decref (all);
+
+    //  The same as typed records
+    zlistx_t *recs = sf_store_instances (store, "n1", "vm1", &err);
+    assert (recs && zlistx_size (recs) == 1);
+    sf_instance_rec_t *rec = (sf_instance_rec_t *) zlistx_first (recs);
+    assert (streq (rec->uuid, "u1") && streq (rec->node, "n1"));
+    assert (streq (rec->state, "running") && streq (rec->storage_class, "file"));
+    assert (rec->n_disks == 1 && streq (rec->disks [0].type, "file"));
+    assert (streq (rec->disks [0].target, "vda"));
+    assert (rec->disks [0].virtual_size == 10ll << 30);
+    assert (zhashx_size (rec->tags) == 0);
+    zlistx_destroy (&recs);
 
     json_t *found = sf_store_instances_json (store, NULL, "u2", &err);
     assert (json_array_size (found) == 1);

@@ -146,6 +146,41 @@ json_t *
     sf_store_instances_json (sf_store_t *self, const char *node,
                              const char *match, sf_err_t *err);
 
+//  --------------------------------------------------------------------------
+//  Instances as typed records (what the scheduler's core works on)
+
+//  A disk of an instance, as its last inventory reported it
+typedef struct {
+    char *target;               //  "vda"
+    char *type;                 //  "file", "block", "rbd" or "other"
+    int64_t virtual_size;       //  Bytes, 0 if unknown
+    int64_t allocated_size;     //  Bytes, 0 if unknown
+} sf_disk_rec_t;
+
+//  An instance, as its node's last inventory reported it
+typedef struct {
+    char *uuid;
+    char *name;
+    char *node;
+    char *state;                //  "running", "paused", "shutoff", "other"
+    char *storage_class;        //  "file", "rbd", "mixed", "none", ...
+    zhashx_t *tags;             //  Owned: key -> value (strings)
+    size_t n_disks;
+    sf_disk_rec_t *disks;       //  Owned array of n_disks
+} sf_instance_rec_t;
+
+//  Destroy a record. Nullifies *self_p.
+void
+    sf_instance_rec_destroy (sf_instance_rec_t **self_p);
+
+//  The instances (sf_instance_rec_t) ordered by name, node and uuid: only
+//  node's if node is not NULL, only those whose uuid or name equals match
+//  if match is not NULL. Caller owns the list (it destroys its records);
+//  NULL with err set on a database error.
+zlistx_t *
+    sf_store_instances (sf_store_t *self, const char *node, const char *match,
+                        sf_err_t *err);
+
 //  Self test of this class
 void
     sf_store_test (bool verbose);
