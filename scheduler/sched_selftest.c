@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "sf_sched_classes.h"
+#include "sf_harness_selftest.h"
 #include "sf_cli.h"
 #include "sf_table.h"
 

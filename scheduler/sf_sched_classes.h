@@ -32,6 +32,5 @@
 #include "sf_bulk.h"
 #include "sf_admin.h"
 #include "sf_sched.h"
-#include "sf_harness.h"
 
 #endif

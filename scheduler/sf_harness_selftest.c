@@ -1,6 +1,6 @@
 /*  =========================================================================
-    sf_harness - test harness: a scheduler running in-process, fake
-    workers and an admin client
+    sf_harness_selftest - test harness: a scheduler running in-process,
+    fake workers and an admin client (test code, see the header)
 
     The scheduler runs as a zactor on its own thread, exactly the object
     main() runs; only the endpoints (inproc:// or tcp://127.0.0.1:*) and
@@ -8,6 +8,7 @@
     =========================================================================
 */
 #include "sf_sched_classes.h"
+#include "sf_harness_selftest.h"
 
 struct _sf_harness_t {
     sf_schedcfg_t cfg;          //  Owned strings

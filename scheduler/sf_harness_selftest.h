@@ -1,6 +1,7 @@
 /*  =========================================================================
-    sf_harness - test harness: a scheduler running in-process, fake
-    workers and an admin client
+    sf_harness_selftest - test harness: a scheduler running in-process,
+    fake workers and an admin client (test code: compiled into
+    sched_selftest only, never into the scheduler)
 
     For the self-tests of sf_sched and sf_admin (and anyone testing the
     scheduler from C): starts sf_sched_actor on private inproc:// endpoints
@@ -10,8 +11,8 @@
     hanging it.
     =========================================================================
 */
-#ifndef SF_HARNESS_H_INCLUDED
-#define SF_HARNESS_H_INCLUDED
+#ifndef SF_HARNESS_SELFTEST_H_INCLUDED
+#define SF_HARNESS_SELFTEST_H_INCLUDED
 
 typedef struct _sf_harness_t sf_harness_t;
 

@@ -1,0 +1,429 @@
+/*  =========================================================================
+    sf_sched_selftest - the self test of sf_sched: the whole life of jobs,
+    garbage from workers, refusals, reconnects
+
+    Test code, compiled into sched_selftest only: it drives a scheduler
+    running in-process through sf_harness (see sf_harness_selftest.h).
+    =========================================================================
+*/
+#include "sf_sched_classes.h"
+#include "sf_harness_selftest.h"
+
+//  --------------------------------------------------------------------------
+//  Self test: a scheduler in-process, DEALER sockets playing workers
+
+//  Snapshot errors: nothing may be created
+
+static void
+s_test_refused (sf_harness_t *harness, const char *instance, const char *strategy,
+                int code, const char *text)
+{
+    json_t *reply = strategy
+        ? sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"%s\","
+                            "\"strategy\":\"%s\"}", instance, strategy)
+        : sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"%s\"}",
+                            instance);
+    assert (json_is_false (json_object_get (reply, "ok")));
+    if (sf_harness_int (reply, "error.code") != code
+    ||  !streq (sf_harness_str (reply, "error.text"), text))
+        fprintf (stderr, "\nexpected %d '%s', got %d '%s'\n", code, text,
+                 (int) sf_harness_int (reply, "error.code"),
+                 sf_harness_str (reply, "error.text"));
+    assert (sf_harness_int (reply, "error.code") == code);
+    assert (streq (sf_harness_str (reply, "error.text"), text));
+    json_decref (reply);
+}
+
+static void
+s_test_refusals (sf_harness_t *harness)
+{
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"nope\"}");
+    assert (json_is_false (json_object_get (reply, "ok")));
+    assert (sf_harness_int (reply, "error.code") == SF_ENOENT);
+    assert (streq (sf_harness_str (reply, "error.text"), "no instance 'nope' in any node's inventory"));
+    json_decref (reply);
+    //  n1's worker announced file-cold and offline only: no Ceph
+    s_test_refused (harness, "vm2", NULL, SF_ENOTSUP,
+                    "node 'n1' cannot run strategy 'rbd' (its worker has no Ceph configured)");
+    s_test_refused (harness, "vm4", NULL, SF_ENOTSUP,
+                    "node 'n1' cannot run strategy 'mixed' (its worker has no Ceph "
+                    "configured)");
+    s_test_refused (harness, "vm2", "rbd", SF_ENOTSUP,
+                    "node 'n1' cannot run strategy 'rbd' (its worker has no Ceph configured)");
+    //  Forced strategies that do not fit, or do not exist
+    s_test_refused (harness, "vm1", "rbd", SF_EINVAL,
+                    "strategy 'rbd' does not fit instance 'vm1' (storage class file, running)");
+    s_test_refused (harness, "vm1", "offline", SF_EINVAL,
+                    "strategy 'offline' does not fit instance 'vm1' (storage class file, "
+                    "running)");
+    s_test_refused (harness, "u-off", "file-cold", SF_EINVAL,
+                    "strategy 'file-cold' does not fit instance 'vm3' (storage class file, "
+                    "shutoff)");
+    s_test_refused (harness, "vm2", "file-cold", SF_EINVAL,
+                    "strategy 'file-cold' does not fit instance 'vm2' (storage class rbd, "
+                    "running)");
+    s_test_refused (harness, "vm4", "rbd", SF_EINVAL,
+                    "strategy 'rbd' does not fit instance 'vm4' (storage class mixed, "
+                    "running)");
+    s_test_refused (harness, "vm1", "File-Cold", SF_EINVAL,
+                    "unknown strategy 'File-Cold' (known: file-cold, rbd, mixed, offline)");
+    s_test_refused (harness, "nope", "crash", SF_EINVAL,
+                    "unknown strategy 'crash' (known: file-cold, rbd, mixed, offline)");
+    assert (sf_harness_job_rows (harness) == 0);
+}
+
+//  The whole life of a job: assign, events, a fenced event, the result
+
+static void
+s_test_job (sf_harness_t *harness, zsock_t *worker)
+{
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"vm1\"}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    assert (streq (sf_harness_str (reply, "job.job_id"), "J1"));
+    assert (streq (sf_harness_str (reply, "job.state"), "queued"));
+    assert (streq (sf_harness_str (reply, "job.strategy"), "file-cold"));
+    json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (worker, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    assert (streq (env->job_assign->job_id, "J1") && env->job_assign->attempt == 1);
+    assert (streq (env->job_assign->instance_uuid, "u-vm1"));
+    assert (streq (env->job_assign->strategy, "file-cold"));
+    sf_wire_free (&env);
+
+    //  A second snapshot of the same instance while the first runs
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-vm1\"}");
+    assert (sf_harness_int (reply, "error.code") == SF_EBUSY);
+    json_decref (reply);
+
+    sf_harness_event (worker, "J1", 1, SF_PHASE_QUEUED, 0);
+    sf_harness_event (worker, "J1", 1, SF_PHASE_PAUSED, 0);
+    sf_harness_event (worker, "J1", 2, SF_PHASE_RESUMED, 999);     //  Stale: dropped
+    sf_harness_event (worker, "J1", 1, SF_PHASE_RESUMED, 150);
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J1\"}",
+                                    "job.phase", "resumed", 2000);
+    assert (streq (sf_harness_str (reply, "job.state"), "running"));
+    assert (sf_harness_int (reply, "job.pause_ms") == 150);
+    assert (json_array_size (sf_harness_get (reply, "job.events")) == 3);
+    json_decref (reply);
+
+    sf_harness_result (worker, "J1", 1);
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J1\"}",
+                                    "job.state", "done", 2000);
+    assert (streq (sf_harness_str (reply, "job.state"), "done"));
+    assert (streq (sf_harness_str (reply, "job.consistency"), "paused"));
+    assert (sf_harness_int (reply, "job.bytes") == 3ll << 32);
+    assert (streq (sf_harness_str (reply, "job.image.id"), "0f8e6b1c-img"));
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
+    assert (sf_harness_int (reply, "status.worker_fenced") == 1);
+    json_decref (reply);
+}
+
+//  Garbage from workers is counted and dropped; the scheduler keeps serving
+
+static void
+s_test_garbage (sf_harness_t *harness, zsock_t *worker)
+{
+    zsock_t *vandal = sf_harness_worker (harness);
+    zstr_send (vandal, "not protobuf at all");
+    zstr_sendx (vandal, "two", "frames", NULL);
+    zframe_t *empty = zframe_new_empty ();
+    zframe_send (&empty, vandal, 0);
+    size_t size = SF_WIRE_MAX_BYTES + 10;
+    zframe_t *huge = zframe_new (NULL, size);
+    memset (zframe_data (huge), 0x0a, size);
+    zframe_send (&huge, vandal, 0);
+    //  A valid heartbeat from a peer that never said hello
+    sf_heartbeat_t beat = SF_HEARTBEAT_INIT;
+    sf_envelope_t env = SF_ENVELOPE_INIT;
+    env.body_case = SF_BODY_HEARTBEAT;
+    env.heartbeat = &beat;
+    sf_harness_send (vandal, &env);
+    sf_envelope_t *reply = sf_harness_recv (vandal, 2000);
+    assert (reply && reply->body_case == SF_BODY_ERROR);
+    assert (reply->error->code == SF_ENODE);
+    assert (streq (reply->error->text, "unknown peer, send hello"));
+    sf_wire_free (&reply);
+    //  A valid message a worker must not send
+    sf_job_cancel_t cancel = SF_JOB_CANCEL_INIT;
+    cancel.job_id = "J1";
+    env.body_case = SF_BODY_JOB_CANCEL;
+    env.job_cancel = &cancel;
+    sf_harness_send (worker, &env);
+    sf_harness_hello (worker, "n1");    //  Its Welcome: the cancel was handled
+    zsock_destroy (&vandal);
+
+    json_t *status = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
+    assert (sf_harness_int (status, "status.worker_invalid") >= 3);
+    assert (sf_harness_int (status, "status.worker_unknown") == 2);   //  With the first one
+    assert (sf_harness_int (status, "status.worker_unexpected") == 1);
+    json_decref (status);
+}
+
+//  Keep n1 beating until node number index of the sorted list is in state
+
+//  The same names on a second node are ambiguous; uuids are not
+
+static void
+s_test_ambiguous (sf_harness_t *harness)
+{
+    zsock_t *n2 = sf_harness_worker (harness);
+    sf_harness_hello (n2, "n2");
+    sf_harness_inventory (n2, "-n2");
+    json_t *reply = sf_harness_admin_until (harness,
+        "{\"cmd\":\"instances\",\"node\":\"n2\"}", "instances.2.name", "vm3", 2000);
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"vm3\"}");
+    assert (sf_harness_int (reply, "error.code") == SF_EINVAL);
+    assert (streq (sf_harness_str (reply, "error.text"),
+                   "instance 'vm3' is ambiguous: 'u-off' on node 'n1', 'u-off-n2' on "
+                   "node 'n2'; give the uuid"));
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-off-n2\"}");
+    assert (streq (sf_harness_str (reply, "job.job_id"), "J2"));
+    assert (streq (sf_harness_str (reply, "job.node"), "n2"));
+    json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (n2, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    assert (streq (env->job_assign->job_id, "J2"));
+    sf_wire_free (&env);
+    zsock_destroy (&n2);
+}
+
+//  Receive the JobAssign for a new job: returns its id (in id)
+
+static void
+s_test_assigned (sf_harness_t *harness, zsock_t *worker, const char *uuid,
+                 const char *strategy, const char *want, char *id, size_t size)
+{
+    json_t *reply = strategy
+        ? sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"%s\","
+                            "\"strategy\":\"%s\"}", uuid, strategy)
+        : sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"%s\"}", uuid);
+    assert (json_is_true (json_object_get (reply, "ok")));
+    assert (streq (sf_harness_str (reply, "job.strategy"), want));
+    snprintf (id, size, "%s", sf_harness_str (reply, "job.job_id"));
+    json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (worker, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    assert (streq (env->job_assign->job_id, id));
+    assert (streq (env->job_assign->strategy, want));
+    sf_wire_free (&env);
+}
+
+//  A worker restarts: its old connection is gone before the scheduler has
+//  read its new hello. A snapshot sent to the old connection is queued
+//  again, not failed, and goes to the new one after its hello
+
+static void
+s_test_unsent (sf_harness_t *harness)
+{
+    zsock_t *n7 = sf_harness_worker (harness);
+    sf_harness_hello (n7, "n7");
+    sf_harness_inventory (n7, "-n7");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n7\"}",
+                                            "instances.3.name", "vm4", 2000);
+    json_decref (reply);
+    zsock_destroy (&n7);
+    zclock_sleep (300);                 //  the ROUTER sees the disconnect
+    reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-vm1-n7\"}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    char id [32], request [100];
+    snprintf (id, sizeof (id), "%s", sf_harness_str (reply, "job.job_id"));
+    json_decref (reply);
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", id);
+    reply = sf_harness_admin (harness, "%s", request);
+    assert (streq (sf_harness_str (reply, "job.state"), "queued"));
+    assert (streq (sf_harness_str (reply, "job.phase"), "waiting"));
+    json_decref (reply);
+    //  The restarted worker says hello: the job is assigned to it
+    zsock_t *n7b = sf_harness_worker (harness);
+    sf_harness_hello (n7b, "n7");
+    sf_envelope_t *env = sf_harness_recv (n7b, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    assert (streq (env->job_assign->job_id, id));
+    sf_wire_free (&env);
+    sf_harness_result (n7b, id, 1);
+    reply = sf_harness_admin_until (harness, request, "job.state", "done", 2000);
+    json_decref (reply);
+    zsock_destroy (&n7b);
+}
+
+//  Nodes whose workers have Ceph: rbd and mixed jobs, forced or not, and
+//  a note on a done job
+
+static void
+s_test_ceph_nodes (sf_harness_t *harness)
+{
+    //  n4 offers rbd but not mixed: it is not told it lacks Ceph
+    zsock_t *n4 = sf_harness_worker (harness);
+    sf_harness_hello_with (n4, "n4", "file-cold,offline,rbd", "");
+    sf_harness_inventory (n4, "-n4");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n4\"}",
+                                            "instances.3.name", "vm4", 2000);
+    json_decref (reply);
+    s_test_refused (harness, "u-mix-n4", NULL, SF_ENOTSUP,
+                    "node 'n4' cannot run strategy 'mixed' (its worker offers only "
+                    "file-cold, offline, rbd)");
+    zsock_destroy (&n4);
+
+    zsock_t *n3 = sf_harness_worker (harness);
+    sf_harness_hello_with (n3, "n3", "file-cold,offline,rbd,mixed", "");
+    sf_harness_inventory (n3, "-n3");
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n3\"}",
+                                    "instances.3.name", "vm4", 2000);
+    json_decref (reply);
+    char id [32];
+    s_test_assigned (harness, n3, "u-rbd-n3", "rbd", "rbd", id, sizeof (id));
+    sf_harness_result_note (n3, id, 1, "rbd",
+                            "freeze unavailable (QEMU guest agent is not configured): "
+                            "paused instead");
+    char request [100];
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", id);
+    reply = sf_harness_admin_until (harness, request, "job.state", "done", 2000);
+    assert (streq (sf_harness_str (reply, "job.state"), "done"));
+    assert (json_is_null (sf_harness_get (reply, "job.error")));
+    assert (streq (sf_harness_str (reply, "job.note"), "freeze unavailable (QEMU guest "
+                   "agent is not configured): paused instead"));
+    json_decref (reply);
+    s_test_assigned (harness, n3, "u-mix-n3", NULL, "mixed", id, sizeof (id));
+    sf_harness_result (n3, id, 1);
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", id);
+    reply = sf_harness_admin_until (harness, request, "job.state", "done", 2000);
+    assert (json_is_null (sf_harness_get (reply, "job.note")));
+    json_decref (reply);
+    zsock_destroy (&n3);
+}
+
+//  The state of job id as committed in the database
+
+static bool
+s_test_committed (sf_harness_t *harness, const char *id, const char *state)
+{
+    char *value = sf_harness_sql (harness, "SELECT state FROM jobs WHERE id = '%s'", id);
+    bool equal = value && streq (value, state);
+    free (value);
+    return equal;
+}
+
+//  A worker says hello again (same connection, then after a restart) with
+//  and without its jobs listed
+
+static void
+s_test_reconcile (sf_harness_t *harness)
+{
+    zsock_t *n5 = sf_harness_worker (harness);
+    sf_harness_hello_with (n5, "n5", "file-cold,offline,rbd,mixed", "");
+    sf_harness_inventory (n5, "-n5");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n5\"}",
+                                            "instances.3.name", "vm4", 2000);
+    json_decref (reply);
+    char ja [32], jb [32], jc [32], list [100];
+    s_test_assigned (harness, n5, "u-rbd-n5", NULL, "rbd", ja, sizeof (ja));
+    s_test_assigned (harness, n5, "u-mix-n5", NULL, "mixed", jb, sizeof (jb));
+    s_test_assigned (harness, n5, "u-off-n5", "offline", "offline", jc, sizeof (jc));
+    sf_harness_event (n5, ja, 1, SF_PHASE_PAUSED, 0);
+    char request [100];
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", ja);
+    reply = sf_harness_admin_until (harness, request, "job.state", "running", 2000);
+    json_decref (reply);
+
+    //  Hello again listing every job: nothing changes
+    snprintf (list, sizeof (list), "%s,%s,%s", ja, jb, jc);
+    sf_harness_hello_with (n5, "n5", "file-cold,offline,rbd,mixed", list);
+    assert (s_test_committed (harness, ja, "running"));
+    assert (s_test_committed (harness, jb, "queued"));
+    assert (s_test_committed (harness, jc, "queued"));
+
+    //  The worker restarted (new connection) and runs only ja: jb and jc
+    //  have failed, durably, by the time the Welcome arrives
+    zsock_t *n5b = sf_harness_worker (harness);
+    sf_harness_hello_with (n5b, "n5", "file-cold,offline,rbd,mixed", ja);
+    assert (s_test_committed (harness, jb, "failed"));
+    assert (s_test_committed (harness, jc, "failed"));
+    assert (s_test_committed (harness, ja, "running"));
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", jb);
+    reply = sf_harness_admin (harness, "%s", request);
+    assert (sf_harness_int (reply, "job.error.code") == SF_ENODE);
+    char text [100];
+    snprintf (text, sizeof (text), "worker on node 'n5' restarted and lost job '%s'", jb);
+    assert (streq (sf_harness_str (reply, "job.error.text"), text));
+    json_decref (reply);
+
+    //  The listed job goes on: its events still count
+    sf_harness_event (n5b, ja, 1, SF_PHASE_RESUMED, 42);
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", ja);
+    reply = sf_harness_admin_until (harness, request, "job.phase", "resumed", 2000);
+    assert (sf_harness_int (reply, "job.pause_ms") == 42);
+    json_decref (reply);
+
+    //  Another restart, and it runs nothing: ja fails too
+    zsock_t *n5c = sf_harness_worker (harness);
+    sf_harness_hello_with (n5c, "n5", "file-cold,offline,rbd,mixed", "");
+    assert (s_test_committed (harness, ja, "failed"));
+    reply = sf_harness_admin (harness, "%s", request);
+    snprintf (text, sizeof (text), "worker on node 'n5' restarted and lost job '%s'", ja);
+    assert (streq (sf_harness_str (reply, "job.error.text"), text));
+    json_decref (reply);
+    //  A late result for it is fenced (the hello after it is answered
+    //  only once the result was handled), and the instance can be
+    //  snapshotted again
+    sf_harness_result (n5c, ja, 1);
+    sf_harness_hello_with (n5c, "n5", "file-cold,offline,rbd,mixed", "");
+    assert (s_test_committed (harness, ja, "failed"));
+    reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
+    assert (sf_harness_int (reply, "status.worker_fenced") == 2);
+    json_decref (reply);
+    s_test_assigned (harness, n5c, "u-rbd-n5", "rbd", "rbd", ja, sizeof (ja));
+    assert (s_test_committed (harness, ja, "queued"));
+    zsock_destroy (&n5c);
+    zsock_destroy (&n5b);
+    zsock_destroy (&n5);
+}
+
+void
+sf_sched_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_sched: ");
+    //  @selftest
+    sf_harness_t *harness = sf_harness_new ("sf_sched_test", 5000);
+    zsock_t *n1 = sf_harness_worker (harness);
+    //  Not a hello first: the scheduler asks for one
+    sf_harness_beat (n1);
+    sf_envelope_t *env = sf_harness_recv (n1, 2000);
+    assert (env && env->body_case == SF_BODY_ERROR && env->error->code == SF_ENODE);
+    sf_wire_free (&env);
+    sf_harness_hello (n1, "n1");
+    sf_harness_inventory (n1, "");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\"}",
+                                            "instances.2.name", "vm3", 2000);
+    assert (streq (sf_harness_str (reply, "instances.0.strategy"), "file-cold"));
+    assert (streq (sf_harness_str (reply, "instances.1.strategy"), "rbd"));
+    assert (streq (sf_harness_str (reply, "instances.1.storage_class"), "rbd"));
+    assert (streq (sf_harness_str (reply, "instances.2.strategy"), "offline"));
+    assert (streq (sf_harness_str (reply, "instances.3.strategy"), "mixed"));
+    assert (streq (sf_harness_str (reply, "instances.3.storage_class"), "mixed"));
+    json_decref (reply);
+
+    s_test_refusals (harness);
+    s_test_job (harness, n1);
+    s_test_garbage (harness, n1);
+    s_test_ambiguous (harness);
+    s_test_ceph_nodes (harness);
+    s_test_reconcile (harness);
+    s_test_unsent (harness);
+
+    //  n1 reconnects on a new socket: the old one is now unknown
+    zsock_t *n1b = sf_harness_worker (harness);
+    sf_harness_hello (n1b, "n1");
+    sf_harness_beat (n1);
+    env = sf_harness_recv (n1, 2000);
+    assert (env && env->body_case == SF_BODY_ERROR);
+    sf_wire_free (&env);
+    zsock_destroy (&n1b);
+    zsock_destroy (&n1);
+    sf_harness_destroy (&harness);
+    //  @end
+    printf ("OK\n");
+}
