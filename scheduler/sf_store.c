@@ -768,16 +768,25 @@ s_instance_json (sqlite3_stmt *stmt)
         "tags", tags);
 }
 
+//  The instances of node (all if NULL) whose uuid or name is match (any
+//  if NULL): uuid, name, node, state, storage_class, disks, tags
+
+static sqlite3_stmt *
+s_instances_query (sf_store_t *self, const char *node, const char *match, sf_err_t *err)
+{
+    return sf_store_prepare (self, err,
+        "SELECT uuid, name, node, state, storage_class, disks, tags FROM instances"
+        " WHERE (?1 IS NULL OR node = ?1) AND (?2 IS NULL OR uuid = ?2 OR name = ?2)"
+        " ORDER BY name, node, uuid",
+        "ss", node, match);
+}
+
 json_t *
 sf_store_instances_json (sf_store_t *self, const char *node, const char *match,
                          sf_err_t *err)
 {
     assert (self);
-    sqlite3_stmt *stmt = sf_store_prepare (self, err,
-        "SELECT uuid, name, node, state, storage_class, disks, tags FROM instances"
-        " WHERE (?1 IS NULL OR node = ?1) AND (?2 IS NULL OR uuid = ?2 OR name = ?2)"
-        " ORDER BY name, node, uuid",
-        "ss", node, match);
+    sqlite3_stmt *stmt = s_instances_query (self, node, match, err);
     if (!stmt)
         return NULL;
     json_t *instances = json_array ();
@@ -866,11 +875,7 @@ zlistx_t *
 sf_store_instances (sf_store_t *self, const char *node, const char *match, sf_err_t *err)
 {
     assert (self);
-    sqlite3_stmt *stmt = sf_store_prepare (self, err,
-        "SELECT uuid, name, node, state, storage_class, disks, tags FROM instances"
-        " WHERE (?1 IS NULL OR node = ?1) AND (?2 IS NULL OR uuid = ?2 OR name = ?2)"
-        " ORDER BY name, node, uuid",
-        "ss", node, match);
+    sqlite3_stmt *stmt = s_instances_query (self, node, match, err);
     if (!stmt)
         return NULL;
     zlistx_t *list = zlistx_new ();
