@@ -1,6 +1,8 @@
 /*  =========================================================================
-    sf_sched - the scheduler object: owns the database, the worker and
-    admin sockets, the peer table, and the event loop
+    sf_sched - the scheduler object, the composition root: it builds the
+    parts (store, jobs, peers, liveness, outbox, dispatch, bulk, schedules,
+    retention, admin), lends each the parts it uses, wires their callbacks
+    and owns the event loop. No class below it names it.
 
     One thread, one zloop: a ROUTER for workers (sf_wire envelopes), a
     ROUTER for the CLI (sf_admin, JSON), and a timer that declares silent
