@@ -2,7 +2,7 @@
     snapfleet_schedule - the CLI's schedule commands: schedule add, list, rm
     =========================================================================
 */
-#include "snapfleet.h"
+#include "snapfleet_cmds.h"
 
 #define s_str snapfleet_str
 #define s_int snapfleet_int
@@ -109,8 +109,8 @@ s_schedule_add (snapfleet_t *app, const snapfleet_cmd_t *cmd, const char *name,
     return SF_CLI_OK;
 }
 
-int
-snapfleet_cmd_schedule (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
+static int
+s_cmd_schedule (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
     snapfleet_opts_t opts;
     json_t *reply = NULL;
@@ -139,12 +139,8 @@ snapfleet_cmd_schedule (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, 
             return snapfleet_usage_error (cmd, "'schedule list' takes no arguments");
         if ((rc = snapfleet_request (app, "schedule_list", NULL, NULL, &reply)))
             return rc;
-        if (app->json) {
-            json_t *payload = json_pack ("{s:O}", "schedules",
-                                         json_object_get (reply, "schedules"));
-            snapfleet_print_json (payload);
-            json_decref (payload);
-        }
+        if (app->json)
+            snapfleet_print_payload (reply, "schedules");
         else
             s_print_schedules (json_object_get (reply, "schedules"));
         json_decref (reply);
@@ -154,13 +150,43 @@ snapfleet_cmd_schedule (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, 
         return snapfleet_usage_error (cmd, "'schedule rm' takes one schedule name");
     if ((rc = snapfleet_request (app, "schedule_rm", "name", name, &reply)))
         return rc;
-    if (app->json) {
-        json_t *payload = json_pack ("{s:O}", "removed", json_object_get (reply, "removed"));
-        snapfleet_print_json (payload);
-        json_decref (payload);
-    }
+    if (app->json)
+        snapfleet_print_payload (reply, "removed");
     else
         printf ("schedule %s removed\n", s_str (reply, "removed"));
     json_decref (reply);
     return SF_CLI_OK;
 }
+
+const snapfleet_cmd_t snapfleet_cmd_schedule = {
+    "schedule",
+    "schedule (add NAME --calendar EXPR SELECTOR [OPTIONS] | list | rm NAME)",
+    "add, list or remove scheduled bulk snapshots",
+    "Schedules make a bulk of the selected instances at each time the calendar\n"
+    "expression names, then prune their images by the keep-* rules.\n\n"
+    "  schedule add NAME --calendar EXPR SELECTOR [--strategy S] [--priority P]\n"
+    "      [--window DURATION] [--keep-last N] [--keep-daily N] [--keep-weekly N]\n"
+    "      [--keep-monthly N]\n"
+    "                        add a schedule (NAME: letters, digits, . _ : -)\n"
+    "  schedule list         list schedules with their next and last runs\n"
+    "  schedule rm NAME      remove a schedule (its images stay)\n\n"
+    "  --calendar EXPR       when to run, in systemd's OnCalendar syntax (see\n"
+    "                        systemd.time(7)): 'daily', 'Mon..Fri 22:00',\n"
+    "                        '*-*-* 02:30:00', 'Sat *-*-1..7 03:00'. A run\n"
+    "                        missed while the scheduler was down is made up\n"
+    "                        once when it starts again\n"
+    "  SELECTOR              the instances, as for 'snapshot': --instance\n"
+    "                        NAME|UUID (repeatable), --node N, --all or\n"
+    "                        --tag KEY=VALUE\n"
+    "  --strategy S, --priority P   as for 'snapshot'\n"
+    "  --window DURATION     each run's jobs must end within DURATION of its\n"
+    "                        start; jobs that would overrun are skipped\n"
+    "  --keep-last N         keep the images of the last N successful runs\n"
+    "  --keep-daily N        ... the last run of each of the last N days\n"
+    "  --keep-weekly N       ... the last run of each of the last N weeks\n"
+    "  --keep-monthly N      ... the last run of each of the last N months\n"
+    "                        (an image any rule keeps stays; no keep-* option:\n"
+    "                        nothing is pruned)\n"
+    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fthinsagpWcLDKM",
+    s_cmd_schedule
+};

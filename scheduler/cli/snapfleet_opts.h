@@ -1,12 +1,13 @@
 /*  =========================================================================
-    snapfleet - private header of the operator CLI (snapfleet.c, the main
-    program and global options; snapfleet_cmds.c, the command table, option
-    parsing and the single-object commands; snapfleet_bulk.c, bulk
-    snapshots, bulks and plans; snapfleet_schedule.c, schedules)
+    snapfleet_opts - what the CLI's commands share: the command type, option
+    parsing, requests to the scheduler, field access and printing helpers
+
+    Every snapfleet_<noun>.c includes this header and calls down into it
+    (and into sf_cli and sf_table), never into snapfleet.c or another noun.
     =========================================================================
 */
-#ifndef SNAPFLEET_H_INCLUDED
-#define SNAPFLEET_H_INCLUDED
+#ifndef SNAPFLEET_OPTS_H_INCLUDED
+#define SNAPFLEET_OPTS_H_INCLUDED
 
 #include "sf_core.h"
 #include "sf_cli.h"
@@ -15,8 +16,18 @@
 #include <getopt.h>
 #include <jansson.h>
 
-#define SNAPFLEET_DEFAULT_ADMIN "tcp://127.0.0.1:7601"
-#define SNAPFLEET_DEFAULT_TIMEOUT_MS 5000
+//  The global usage lines, for 'snapfleet --help' and global usage errors
+#define SNAPFLEET_USAGE \
+    "usage: snapfleet [--admin ENDPOINT] [--format table|json] [--timeout SECS]\n" \
+    "                 COMMAND [ARGS]\n"
+
+//  Lines of the commands' --help texts that many commands share
+#define SNAPFLEET_HELP_FORMAT \
+    "  --format FORMAT       'table' (default) or 'json'\n"
+#define SNAPFLEET_HELP_TIMEOUT \
+    "  --timeout SECS        how long to wait for the scheduler's answer (default 5)\n"
+#define SNAPFLEET_HELP_HELP \
+    "  -h, --help            show this help\n"
 
 //  State shared by all commands
 typedef struct {
@@ -31,6 +42,8 @@ typedef struct _snapfleet_cmd_t snapfleet_cmd_t;
 
 //  A command: its name, its help, the options it takes, and the function
 //  that runs it with argv [0] = the command name. Returns the exit status.
+//  Each snapfleet_<noun>.c defines its commands (snapfleet_cmds.h lists
+//  them); snapfleet.c holds the table.
 struct _snapfleet_cmd_t {
     const char *name;
     const char *synopsis;       //  "instances [--node N]"
@@ -39,9 +52,6 @@ struct _snapfleet_cmd_t {
     const char *options;        //  Short codes of the options it accepts
     int (*run) (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv);
 };
-
-//  The command table (NULL-terminated), in snapfleet_cmds.c
-extern const snapfleet_cmd_t snapfleet_cmds [];
 
 //  A command's options; each command lists the ones it accepts
 typedef struct {
@@ -62,6 +72,13 @@ int
     snapfleet_start (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
                      int positionals, snapfleet_opts_t *opts, int *rc);
 
+//  Send a request (not consumed) and return the reply (caller owns it) in
+//  *reply_p. Prints "snapfleet: ..." on stderr for any error. Returns the
+//  exit status (SF_CLI_OK, SF_CLI_FAILED, SF_CLI_UNAVAILABLE, SF_CLI_USAGE
+//  for a bad endpoint).
+int
+    snapfleet_call (snapfleet_t *app, json_t *request, json_t **reply_p);
+
 //  Send {"cmd": name, key: value} (key and value may be NULL) and return
 //  the reply in *reply_p, as snapfleet_call.
 int
@@ -73,6 +90,20 @@ int
 json_t *
     snapfleet_select_request (const snapfleet_cmd_t *cmd, const char *name,
                               const snapfleet_opts_t *opts);
+
+//  Parse "--format" values and "--timeout" seconds (or a duration with a
+//  unit: "90s", "5m"). Return 0, or -1 after
+//  printing a usage error.
+int
+    snapfleet_parse_format (snapfleet_t *app, const char *value);
+int
+    snapfleet_parse_seconds (const char *option, const char *value, int *ms);
+
+//  Print a usage error for command ("snapfleet: MESSAGE" and the command's
+//  usage line; with no command, the global usage) and return SF_CLI_USAGE.
+int
+    snapfleet_usage_error (const snapfleet_cmd_t *cmd, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 //  Field access for printing: "" or 0 if missing
 const char *
@@ -92,46 +123,16 @@ char *
 char *
     snapfleet_ms (json_t *object, const char *key, char *buf, size_t size);
 
-//  Commands in snapfleet_bulk.c: snapshot of anything but one instance
-//  (opts parsed by the snapshot command), bulk show, bulks, plan
-int
-    snapfleet_snapshot_bulk (snapfleet_t *app, const snapfleet_cmd_t *cmd,
-                             const snapfleet_opts_t *opts);
-int
-    snapfleet_cmd_bulk (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv);
-int
-    snapfleet_cmd_bulks (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv);
-int
-    snapfleet_cmd_plan (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv);
-
-//  Command in snapfleet_schedule.c: schedule add|list|rm
-int
-    snapfleet_cmd_schedule (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc,
-                            char **argv);
-
-//  Send a request (not consumed) and return the reply (caller owns it) in
-//  *reply_p. Prints "snapfleet: ..." on stderr for any error. Returns the
-//  exit status (SF_CLI_OK, SF_CLI_FAILED, SF_CLI_UNAVAILABLE, SF_CLI_USAGE
-//  for a bad endpoint).
-int
-    snapfleet_call (snapfleet_t *app, json_t *request, json_t **reply_p);
-
-//  Parse "--format" values and "--timeout" seconds (or a duration with a
-//  unit: "90s", "5m"). Return 0, or -1 after
-//  printing a usage error.
-int
-    snapfleet_parse_format (snapfleet_t *app, const char *value);
-int
-    snapfleet_parse_seconds (const char *option, const char *value, int *ms);
-
-//  Print a usage error for command ("snapfleet: MESSAGE" and the command's
-//  usage line) and return SF_CLI_USAGE.
-int
-    snapfleet_usage_error (const snapfleet_cmd_t *cmd, const char *format, ...)
-    __attribute__ ((format (printf, 2, 3)));
+//  object [key] (ms) as "4.2 s", or "0 ms" if missing or null. Returns buf.
+char *
+    snapfleet_duration (json_t *object, const char *key, char *buf, size_t size);
 
 //  Print a JSON document on stdout (pretty, key order kept).
 void
     snapfleet_print_json (json_t *json);
+
+//  Print {"key": reply [key]} as JSON on stdout.
+void
+    snapfleet_print_payload (json_t *reply, const char *key);
 
 #endif
