@@ -6,9 +6,6 @@
 #include "snapfleet_cmds.h"
 #include "snapfleet_view.h"
 
-#define s_str snapfleet_str
-#define s_int snapfleet_int
-
 static int
 s_cmd_bulk (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
@@ -33,42 +30,29 @@ s_cmd_bulk (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
     return SF_CLI_OK;
 }
 
+static const snapfleet_column_t s_columns [] = {
+    { "BULK", "bulk_id", snapfleet_cell_str },
+    { "STATE", "state", snapfleet_cell_str },
+    { "SCHEDULE", "schedule", snapfleet_cell_str },
+    { "CREATED", "created", snapfleet_cell_when },
+    { ">JOBS", "total", snapfleet_cell_int },
+    { ">DONE", "done", snapfleet_cell_int },
+    { ">FAILED", "failed", snapfleet_cell_int },
+    { ">SKIPPED", "skipped", snapfleet_cell_int },
+    { ">RUNNING", "running", snapfleet_cell_int },
+    { ">QUEUED", "queued", snapfleet_cell_int },
+    { ">SIZE", "bytes", snapfleet_cell_size },
+    { NULL }
+};
+
 static int
 s_cmd_bulks (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
     snapfleet_opts_t opts;
-    json_t *reply = NULL;
     int rc;
-    if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc)
-    ||  (rc = snapfleet_request (app, "bulks", NULL, NULL, &reply)))
+    if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc))
         return rc;
-    if (app->json) {
-        snapfleet_print_payload (reply, "bulks");
-        json_decref (reply);
-        return SF_CLI_OK;
-    }
-    sf_table_t *table = sf_table_new (
-        "BULK|STATE|SCHEDULE|CREATED|>JOBS|>DONE|>FAILED|>SKIPPED|>RUNNING|>QUEUED|>SIZE");
-    size_t index;
-    json_t *bulk;
-    json_array_foreach (json_object_get (reply, "bulks"), index, bulk) {
-        char when [32], size [32];
-        sf_table_add (table, s_str (bulk, "bulk_id"));
-        sf_table_add (table, s_str (bulk, "state"));
-        sf_table_add (table, s_str (bulk, "schedule"));
-        sf_table_add (table, snapfleet_when (bulk, "created", when, sizeof (when)));
-        sf_table_addf (table, "%" PRId64, s_int (bulk, "total"));
-        sf_table_addf (table, "%" PRId64, s_int (bulk, "done"));
-        sf_table_addf (table, "%" PRId64, s_int (bulk, "failed"));
-        sf_table_addf (table, "%" PRId64, s_int (bulk, "skipped"));
-        sf_table_addf (table, "%" PRId64, s_int (bulk, "running"));
-        sf_table_addf (table, "%" PRId64, s_int (bulk, "queued"));
-        sf_table_add (table, snapfleet_size (bulk, "bytes", size, sizeof (size)));
-    }
-    sf_table_print (table, stdout);
-    sf_table_destroy (&table);
-    json_decref (reply);
-    return SF_CLI_OK;
+    return snapfleet_list (app, "bulks", NULL, NULL, "bulks", s_columns);
 }
 
 const snapfleet_cmd_t snapfleet_cmd_bulk = {

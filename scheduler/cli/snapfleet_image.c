@@ -4,44 +4,26 @@
 */
 #include "snapfleet_cmds.h"
 
-#define s_str snapfleet_str
-
-static void
-s_print_images (json_t *images)
-{
-    sf_table_t *table = sf_table_new ("ID|INSTANCE|JOB|DISK|>SIZE|CREATED|STORE|PATH");
-    size_t index;
-    json_t *image;
-    json_array_foreach (images, index, image) {
-        char size [32];
-        sf_table_add (table, s_str (image, "id"));
-        sf_table_add (table, s_str (image, "instance"));
-        sf_table_add (table, s_str (image, "job_id"));
-        sf_table_add (table, s_str (image, "disk_target"));
-        sf_table_add (table, snapfleet_size (image, "size", size, sizeof (size)));
-        sf_table_add (table, s_str (image, "created"));
-        sf_table_add (table, s_str (image, "store"));
-        sf_table_add (table, s_str (image, "path"));
-    }
-    sf_table_print (table, stdout);
-    sf_table_destroy (&table);
-}
+static const snapfleet_column_t s_columns [] = {
+    { "ID", "id", snapfleet_cell_str },
+    { "INSTANCE", "instance", snapfleet_cell_str },
+    { "JOB", "job_id", snapfleet_cell_str },
+    { "DISK", "disk_target", snapfleet_cell_str },
+    { ">SIZE", "size", snapfleet_cell_size },
+    { "CREATED", "created", snapfleet_cell_str },
+    { "STORE", "store", snapfleet_cell_str },
+    { "PATH", "path", snapfleet_cell_str },
+    { NULL }
+};
 
 static int
 s_cmd_images (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
     snapfleet_opts_t opts;
-    json_t *reply = NULL;
     int rc;
-    if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc)
-    ||  (rc = snapfleet_request (app, "images", NULL, NULL, &reply)))
+    if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc))
         return rc;
-    if (app->json)
-        snapfleet_print_payload (reply, "images");
-    else
-        s_print_images (json_object_get (reply, "images"));
-    json_decref (reply);
-    return SF_CLI_OK;
+    return snapfleet_list (app, "images", NULL, NULL, "images", s_columns);
 }
 
 const snapfleet_cmd_t snapfleet_cmd_images = {

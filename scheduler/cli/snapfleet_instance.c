@@ -4,49 +4,47 @@
 */
 #include "snapfleet_cmds.h"
 
-#define s_str snapfleet_str
-#define s_int snapfleet_int
+//  The number of disks, and their total virtual size
 
 static void
-s_print_instances (json_t *instances)
+s_cell_disks (sf_table_t *table, json_t *instance, const char *key)
 {
-    sf_table_t *table = sf_table_new ("NAME|UUID|NODE|STATE|STORAGE|STRATEGY|>DISKS|>SIZE");
-    size_t index, d;
-    json_t *instance, *disk;
-    json_array_foreach (instances, index, instance) {
-        json_t *disks = json_object_get (instance, "disks");
-        uint64_t total = 0;
-        json_array_foreach (disks, d, disk)
-            total += (uint64_t) s_int (disk, "virtual_size");
-        char size [32];
-        sf_table_add (table, s_str (instance, "name"));
-        sf_table_add (table, s_str (instance, "uuid"));
-        sf_table_add (table, s_str (instance, "node"));
-        sf_table_add (table, s_str (instance, "state"));
-        sf_table_add (table, s_str (instance, "storage_class"));
-        sf_table_add (table, s_str (instance, "strategy"));
-        sf_table_addf (table, "%zu", json_array_size (disks));
-        sf_table_add (table, sf_format_size (total, size, sizeof (size)));
-    }
-    sf_table_print (table, stdout);
-    sf_table_destroy (&table);
+    sf_table_addf (table, "%zu", json_array_size (json_object_get (instance, key)));
 }
+
+static void
+s_cell_disks_size (sf_table_t *table, json_t *instance, const char *key)
+{
+    uint64_t total = 0;
+    size_t index;
+    json_t *disk;
+    json_array_foreach (json_object_get (instance, key), index, disk)
+        total += (uint64_t) snapfleet_int (disk, "virtual_size");
+    char size [32];
+    sf_table_add (table, sf_format_size (total, size, sizeof (size)));
+}
+
+static const snapfleet_column_t s_columns [] = {
+    { "NAME", "name", snapfleet_cell_str },
+    { "UUID", "uuid", snapfleet_cell_str },
+    { "NODE", "node", snapfleet_cell_str },
+    { "STATE", "state", snapfleet_cell_str },
+    { "STORAGE", "storage_class", snapfleet_cell_str },
+    { "STRATEGY", "strategy", snapfleet_cell_str },
+    { ">DISKS", "disks", s_cell_disks },
+    { ">SIZE", "disks", s_cell_disks_size },
+    { NULL }
+};
 
 static int
 s_cmd_instances (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
     snapfleet_opts_t opts;
-    json_t *reply = NULL;
     int rc;
-    if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc)
-    ||  (rc = snapfleet_request (app, "instances", "node", opts.select.node, &reply)))
+    if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc))
         return rc;
-    if (app->json)
-        snapfleet_print_payload (reply, "instances");
-    else
-        s_print_instances (json_object_get (reply, "instances"));
-    json_decref (reply);
-    return SF_CLI_OK;
+    return snapfleet_list (app, "instances", "node", opts.select.node, "instances",
+                           s_columns);
 }
 
 const snapfleet_cmd_t snapfleet_cmd_instances = {

@@ -5,47 +5,36 @@
 #include "snapfleet_cmds.h"
 #include "snapfleet_view.h"
 
-#define s_str snapfleet_str
+//  The error's text
 
 static void
-s_print_jobs (json_t *jobs)
+s_cell_error (sf_table_t *table, json_t *job, const char *key)
 {
-    sf_table_t *table = sf_table_new (
-        "JOB|INSTANCE|NODE|STATE|PHASE|STRATEGY|>PAUSE|>SIZE|UPDATED|ERROR");
-    size_t index;
-    json_t *job;
-    json_array_foreach (jobs, index, job) {
-        char pause [32], size [32];
-        sf_table_add (table, s_str (job, "job_id"));
-        sf_table_add (table, s_str (job, "instance"));
-        sf_table_add (table, s_str (job, "node"));
-        sf_table_add (table, s_str (job, "state"));
-        sf_table_add (table, s_str (job, "phase"));
-        sf_table_add (table, s_str (job, "strategy"));
-        sf_table_add (table, snapfleet_duration (job, "pause_ms", pause, sizeof (pause)));
-        sf_table_add (table, snapfleet_size (job, "bytes", size, sizeof (size)));
-        sf_table_add (table, s_str (job, "updated"));
-        sf_table_add (table, s_str (json_object_get (job, "error"), "text"));
-    }
-    sf_table_print (table, stdout);
-    sf_table_destroy (&table);
+    sf_table_add (table, snapfleet_str (json_object_get (job, key), "text"));
 }
+
+static const snapfleet_column_t s_columns [] = {
+    { "JOB", "job_id", snapfleet_cell_str },
+    { "INSTANCE", "instance", snapfleet_cell_str },
+    { "NODE", "node", snapfleet_cell_str },
+    { "STATE", "state", snapfleet_cell_str },
+    { "PHASE", "phase", snapfleet_cell_str },
+    { "STRATEGY", "strategy", snapfleet_cell_str },
+    { ">PAUSE", "pause_ms", snapfleet_cell_duration },
+    { ">SIZE", "bytes", snapfleet_cell_size },
+    { "UPDATED", "updated", snapfleet_cell_str },
+    { "ERROR", "error", s_cell_error },
+    { NULL }
+};
 
 static int
 s_cmd_jobs (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
     snapfleet_opts_t opts;
-    json_t *reply = NULL;
     int rc;
-    if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc)
-    ||  (rc = snapfleet_request (app, "jobs", NULL, NULL, &reply)))
+    if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc))
         return rc;
-    if (app->json)
-        snapfleet_print_payload (reply, "jobs");
-    else
-        s_print_jobs (json_object_get (reply, "jobs"));
-    json_decref (reply);
-    return SF_CLI_OK;
+    return snapfleet_list (app, "jobs", NULL, NULL, "jobs", s_columns);
 }
 
 static int

@@ -269,3 +269,72 @@ snapfleet_print_payload (json_t *reply, const char *key)
     snapfleet_print_json (payload);
     json_decref (payload);
 }
+
+//  --------------------------------------------------------------------------
+//  Lists
+
+int
+snapfleet_list (snapfleet_t *app, const char *name, const char *key, const char *value,
+                const char *array, const snapfleet_column_t *columns)
+{
+    json_t *reply = NULL;
+    int rc = snapfleet_request (app, name, key, value, &reply);
+    if (rc)
+        return rc;
+    if (app->json) {
+        snapfleet_print_payload (reply, array);
+        json_decref (reply);
+        return SF_CLI_OK;
+    }
+    char *headers = strdup (columns->header);
+    for (const snapfleet_column_t *column = columns + 1; column->header; column++) {
+        char *longer = zsys_sprintf ("%s|%s", headers, column->header);
+        free (headers);
+        headers = longer;
+    }
+    sf_table_t *table = sf_table_new (headers);
+    free (headers);
+    size_t index;
+    json_t *row;
+    json_array_foreach (json_object_get (reply, array), index, row) {
+        for (const snapfleet_column_t *column = columns; column->header; column++)
+            column->cell (table, row, column->key);
+    }
+    sf_table_print (table, stdout);
+    sf_table_destroy (&table);
+    json_decref (reply);
+    return SF_CLI_OK;
+}
+
+void
+snapfleet_cell_str (sf_table_t *table, json_t *row, const char *key)
+{
+    sf_table_add (table, snapfleet_str (row, key));
+}
+
+void
+snapfleet_cell_int (sf_table_t *table, json_t *row, const char *key)
+{
+    sf_table_addf (table, "%" PRId64, snapfleet_int (row, key));
+}
+
+void
+snapfleet_cell_size (sf_table_t *table, json_t *row, const char *key)
+{
+    char size [32];
+    sf_table_add (table, snapfleet_size (row, key, size, sizeof (size)));
+}
+
+void
+snapfleet_cell_when (sf_table_t *table, json_t *row, const char *key)
+{
+    char when [32];
+    sf_table_add (table, snapfleet_when (row, key, when, sizeof (when)));
+}
+
+void
+snapfleet_cell_duration (sf_table_t *table, json_t *row, const char *key)
+{
+    char duration [32];
+    sf_table_add (table, snapfleet_duration (row, key, duration, sizeof (duration)));
+}

@@ -135,4 +135,38 @@ void
 void
     snapfleet_print_payload (json_t *reply, const char *key);
 
+//  --------------------------------------------------------------------------
+//  Lists (nodes, instances, images, jobs, bulks, schedule list): one
+//  request, then its array as JSON or as a table of columns
+
+//  Add the cell that shows row [key] to table
+typedef void (snapfleet_cell_fn) (sf_table_t *table, json_t *row, const char *key);
+
+//  A column of a list
+typedef struct {
+    const char *header;         //  "NAME"; ">SIZE" is right-aligned
+    const char *key;            //  The field of each row it shows
+    snapfleet_cell_fn *cell;    //  How
+} snapfleet_column_t;
+
+//  Send {"cmd": name, key: value} (key and value may be NULL) and print
+//  the array reply [array]: {array: [...]} with --format json, else a
+//  table of columns (terminated by a NULL header). Returns the exit status.
+int
+    snapfleet_list (snapfleet_t *app, const char *name, const char *key, const char *value,
+                    const char *array, const snapfleet_column_t *columns);
+
+//  Cells: row [key] as text, an integer, a size ("1.5 GiB"), a time (as
+//  snapfleet_when) or a duration (as snapfleet_duration)
+void
+    snapfleet_cell_str (sf_table_t *table, json_t *row, const char *key);
+void
+    snapfleet_cell_int (sf_table_t *table, json_t *row, const char *key);
+void
+    snapfleet_cell_size (sf_table_t *table, json_t *row, const char *key);
+void
+    snapfleet_cell_when (sf_table_t *table, json_t *row, const char *key);
+void
+    snapfleet_cell_duration (sf_table_t *table, json_t *row, const char *key);
+
 #endif
