@@ -12,14 +12,8 @@ s_cmd_bulk (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
     snapfleet_opts_t opts;
     json_t *reply = NULL;
     int rc;
-    if (snapfleet_start (app, cmd, argc, argv, -1, &opts, &rc))
-        return rc;
-    int count = argc - opts.first;
-    if (count == 0 || !streq (argv [opts.first], "show"))
-        return snapfleet_usage_error (cmd, "'bulk' needs a subcommand: show");
-    if (count != 2)
-        return snapfleet_usage_error (cmd, "'bulk show' takes one bulk id");
-    if ((rc = snapfleet_request (app, "bulk_show", "bulk_id", argv [opts.first + 1], &reply)))
+    if (snapfleet_start (app, cmd, argc, argv, -1, &opts, &rc)
+    ||  (rc = snapfleet_show (app, cmd, argc, argv, &opts, &reply)))
         return rc;
     json_t *bulk = json_object_get (reply, "bulk");
     if (app->json)

@@ -43,14 +43,8 @@ s_cmd_job (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
     snapfleet_opts_t opts;
     json_t *reply = NULL;
     int rc;
-    if (snapfleet_start (app, cmd, argc, argv, -1, &opts, &rc))
-        return rc;
-    int count = argc - opts.first;
-    if (count == 0 || !streq (argv [opts.first], "show"))
-        return snapfleet_usage_error (cmd, "'job' needs a subcommand: show");
-    if (count != 2)
-        return snapfleet_usage_error (cmd, "'job show' takes one job id");
-    if ((rc = snapfleet_request (app, "job_show", "job_id", argv [opts.first + 1], &reply)))
+    if (snapfleet_start (app, cmd, argc, argv, -1, &opts, &rc)
+    ||  (rc = snapfleet_show (app, cmd, argc, argv, &opts, &reply)))
         return rc;
     json_t *job = json_object_get (reply, "job");
     if (app->json)

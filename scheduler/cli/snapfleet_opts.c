@@ -191,6 +191,21 @@ snapfleet_request (snapfleet_t *app, const char *name, const char *key, const ch
     return rc;
 }
 
+int
+snapfleet_show (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
+                const snapfleet_opts_t *opts, json_t **reply_p)
+{
+    int count = argc - opts->first;
+    if (count == 0 || !streq (argv [opts->first], "show"))
+        return snapfleet_usage_error (cmd, "'%s' needs a subcommand: show", cmd->name);
+    if (count != 2)
+        return snapfleet_usage_error (cmd, "'%s show' takes one %s id", cmd->name, cmd->name);
+    char request [32], key [32];
+    snprintf (request, sizeof (request), "%s_show", cmd->name);
+    snprintf (key, sizeof (key), "%s_id", cmd->name);
+    return snapfleet_request (app, request, key, argv [opts->first + 1], reply_p);
+}
+
 json_t *
 snapfleet_select_request (const snapfleet_cmd_t *cmd, const char *name,
                           const snapfleet_opts_t *opts)

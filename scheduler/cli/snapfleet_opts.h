@@ -85,6 +85,13 @@ int
     snapfleet_request (snapfleet_t *app, const char *name, const char *key,
                        const char *value, json_t **reply_p);
 
+//  'NOUN show ID' (NOUN = cmd->name), after snapfleet_start: check the
+//  positional arguments, send {"cmd": "NOUN_show", "NOUN_id": ID} and
+//  return the reply in *reply_p, as snapfleet_call.
+int
+    snapfleet_show (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
+                    const snapfleet_opts_t *opts, json_t **reply_p);
+
 //  Build the request of a command that takes selectors (see
 //  sf_cli_select_request); NULL after printing a usage error.
 json_t *
