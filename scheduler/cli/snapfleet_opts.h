@@ -3,7 +3,8 @@
     parsing, requests to the scheduler, field access and printing helpers
 
     Every snapfleet_<noun>.c includes this header and calls down into it
-    (and into sf_cli and sf_table), never into snapfleet.c or another noun.
+    (and into snapfleet_view, sf_cli and sf_table), never up into
+    snapfleet.c or across into another noun.
     =========================================================================
 */
 #ifndef SNAPFLEET_OPTS_H_INCLUDED
