@@ -1,6 +1,5 @@
 /*  =========================================================================
-    sched_selftest - runs the self tests of the scheduler's and the CLI's
-    classes
+    sched_selftest - runs the self tests of the scheduler's classes
 
     Usage: sched_selftest [--test NAME] [-v]
     One ctest per class (sched.<class>) runs it with --test <class>.
@@ -8,8 +7,6 @@
 */
 #include "sf_sched_classes.h"
 #include "sf_harness_selftest.h"
-#include "sf_cli.h"
-#include "sf_table.h"
 
 static const sf_selftest_t s_tests [] = {
     { "sf_strategy", sf_strategy_test },
@@ -21,8 +18,6 @@ static const sf_selftest_t s_tests [] = {
     { "sf_harness", sf_harness_test },
     { "sf_sched", sf_sched_test },
     { "sf_admin", sf_admin_test },
-    { "sf_table", sf_table_test },
-    { "sf_cli", sf_cli_test },
     { "sf_admit", sf_admit_test },
     { "sf_plan", sf_plan_test },
     { "sf_calendar", sf_calendar_test },

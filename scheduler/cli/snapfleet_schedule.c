@@ -2,7 +2,7 @@
     snapfleet_schedule - the CLI's schedule commands: schedule add, list, rm
     =========================================================================
 */
-#include "snapfleet.h"
+#include "snapfleet_cmds.h"
 
 #define s_str snapfleet_str
 #define s_int snapfleet_int
@@ -11,8 +11,9 @@
 //  "instances=web1,web2"
 
 static void
-s_add_select (sf_table_t *table, json_t *select)
+s_cell_select (sf_table_t *table, json_t *schedule, const char *key)
 {
+    json_t *select = json_object_get (schedule, key);
     if (json_is_true (json_object_get (select, "all")))
         sf_table_add (table, "all");
     else
@@ -39,8 +40,9 @@ s_add_select (sf_table_t *table, json_t *select)
 //  "last=3 daily=7", or "-" if nothing is pruned
 
 static void
-s_add_keep (sf_table_t *table, json_t *keep)
+s_cell_keep (sf_table_t *table, json_t *schedule, const char *key)
 {
+    json_t *keep = json_object_get (schedule, key);
     static const char *rules [] = { "last", "daily", "weekly", "monthly", NULL };
     char text [128] = "";
     size_t used = 0;
@@ -51,30 +53,29 @@ s_add_keep (sf_table_t *table, json_t *keep)
     sf_table_add (table, text);
 }
 
+//  "1h 30m", or "-" if the runs have no window
+
 static void
-s_print_schedules (json_t *schedules)
+s_cell_window (sf_table_t *table, json_t *schedule, const char *key)
 {
-    sf_table_t *table = sf_table_new (
-        "NAME|CALENDAR|SELECT|STRATEGY|>PRIORITY|>WINDOW|KEEP|NEXT RUN|LAST RUN|LAST BULK");
-    size_t index;
-    json_t *schedule;
-    json_array_foreach (schedules, index, schedule) {
-        char window [32], next [32], last [32];
-        sf_table_add (table, s_str (schedule, "name"));
-        sf_table_add (table, s_str (schedule, "calendar"));
-        s_add_select (table, json_object_get (schedule, "select"));
-        sf_table_add (table, s_str (schedule, "strategy"));
-        sf_table_addf (table, "%" PRId64, s_int (schedule, "priority"));
-        sf_table_add (table, json_integer_value (json_object_get (schedule, "window_ms"))
-                      ? snapfleet_ms (schedule, "window_ms", window, sizeof (window)): "-");
-        s_add_keep (table, json_object_get (schedule, "keep"));
-        sf_table_add (table, snapfleet_when (schedule, "next_run", next, sizeof (next)));
-        sf_table_add (table, snapfleet_when (schedule, "last_run", last, sizeof (last)));
-        sf_table_add (table, s_str (schedule, "last_bulk"));
-    }
-    sf_table_print (table, stdout);
-    sf_table_destroy (&table);
+    char window [32];
+    sf_table_add (table, json_integer_value (json_object_get (schedule, key))
+                  ? snapfleet_ms (schedule, key, window, sizeof (window)): "-");
 }
+
+static const snapfleet_column_t s_columns [] = {
+    { "NAME", "name", snapfleet_cell_str },
+    { "CALENDAR", "calendar", snapfleet_cell_str },
+    { "SELECT", "select", s_cell_select },
+    { "STRATEGY", "strategy", snapfleet_cell_str },
+    { ">PRIORITY", "priority", snapfleet_cell_int },
+    { ">WINDOW", "window_ms", s_cell_window },
+    { "KEEP", "keep", s_cell_keep },
+    { "NEXT RUN", "next_run", snapfleet_cell_when },
+    { "LAST RUN", "last_run", snapfleet_cell_when },
+    { "LAST BULK", "last_bulk", snapfleet_cell_str },
+    { NULL }
+};
 
 static int
 s_schedule_add (snapfleet_t *app, const snapfleet_cmd_t *cmd, const char *name,
@@ -109,8 +110,8 @@ s_schedule_add (snapfleet_t *app, const snapfleet_cmd_t *cmd, const char *name,
     return SF_CLI_OK;
 }
 
-int
-snapfleet_cmd_schedule (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
+static int
+s_cmd_schedule (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 {
     snapfleet_opts_t opts;
     json_t *reply = NULL;
@@ -137,30 +138,49 @@ snapfleet_cmd_schedule (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, 
     if (streq (verb, "list")) {
         if (count != 1)
             return snapfleet_usage_error (cmd, "'schedule list' takes no arguments");
-        if ((rc = snapfleet_request (app, "schedule_list", NULL, NULL, &reply)))
-            return rc;
-        if (app->json) {
-            json_t *payload = json_pack ("{s:O}", "schedules",
-                                         json_object_get (reply, "schedules"));
-            snapfleet_print_json (payload);
-            json_decref (payload);
-        }
-        else
-            s_print_schedules (json_object_get (reply, "schedules"));
-        json_decref (reply);
-        return SF_CLI_OK;
+        return snapfleet_list (app, "schedule_list", NULL, NULL, "schedules", s_columns);
     }
     if (count != 2)
         return snapfleet_usage_error (cmd, "'schedule rm' takes one schedule name");
     if ((rc = snapfleet_request (app, "schedule_rm", "name", name, &reply)))
         return rc;
-    if (app->json) {
-        json_t *payload = json_pack ("{s:O}", "removed", json_object_get (reply, "removed"));
-        snapfleet_print_json (payload);
-        json_decref (payload);
-    }
+    if (app->json)
+        snapfleet_print_payload (reply, "removed");
     else
         printf ("schedule %s removed\n", s_str (reply, "removed"));
     json_decref (reply);
     return SF_CLI_OK;
 }
+
+const snapfleet_cmd_t snapfleet_cmd_schedule = {
+    "schedule",
+    "schedule (add NAME --calendar EXPR SELECTOR [OPTIONS] | list | rm NAME)",
+    "add, list or remove scheduled bulk snapshots",
+    "Schedules make a bulk of the selected instances at each time the calendar\n"
+    "expression names, then prune their images by the keep-* rules.\n\n"
+    "  schedule add NAME --calendar EXPR SELECTOR [--strategy S] [--priority P]\n"
+    "      [--window DURATION] [--keep-last N] [--keep-daily N] [--keep-weekly N]\n"
+    "      [--keep-monthly N]\n"
+    "                        add a schedule (NAME: letters, digits, . _ : -)\n"
+    "  schedule list         list schedules with their next and last runs\n"
+    "  schedule rm NAME      remove a schedule (its images stay)\n\n"
+    "  --calendar EXPR       when to run, in systemd's OnCalendar syntax (see\n"
+    "                        systemd.time(7)): 'daily', 'Mon..Fri 22:00',\n"
+    "                        '*-*-* 02:30:00', 'Sat *-*-1..7 03:00'. A run\n"
+    "                        missed while the scheduler was down is made up\n"
+    "                        once when it starts again\n"
+    "  SELECTOR              the instances, as for 'snapshot': --instance\n"
+    "                        NAME|UUID (repeatable), --node N, --all or\n"
+    "                        --tag KEY=VALUE\n"
+    "  --strategy S, --priority P   as for 'snapshot'\n"
+    "  --window DURATION     each run's jobs must end within DURATION of its\n"
+    "                        start; jobs that would overrun are skipped\n"
+    "  --keep-last N         keep the images of the last N successful runs\n"
+    "  --keep-daily N        ... the last run of each of the last N days\n"
+    "  --keep-weekly N       ... the last run of each of the last N weeks\n"
+    "  --keep-monthly N      ... the last run of each of the last N months\n"
+    "                        (an image any rule keeps stays; no keep-* option:\n"
+    "                        nothing is pruned)\n"
+    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fthinsagpWcLDKM",
+    s_cmd_schedule
+};

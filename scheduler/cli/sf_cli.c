@@ -523,6 +523,9 @@ sf_cli_bulk_wait (sf_cli_t *self, json_t **bulk_p, int poll_ms, int wait_ms,
     return rc;
 }
 
+//  --------------------------------------------------------------------------
+//  Self test
+
 //  Canned BULK views for the bulk tests: a bulk of three jobs, J1 failed at
 //  once, then J2 done, then J3 skipped
 
@@ -573,11 +576,9 @@ s_test_collect (json_t *bulk, json_t *events, void *arg)
     sf_cli_bulk_render (bulk, events, false, 0, (FILE *) arg);
 }
 
-//  --------------------------------------------------------------------------
-//  Self test
-
 //  A fake scheduler: "status" gets a stale reply first, then its own;
-//  "garbage" gets bytes that are not JSON; "refuse" gets an error.
+//  "garbage" gets bytes that are not JSON; "refuse" gets an error;
+//  "bulk_show" gets the next view of s_test_bulk.
 
 static void
 s_fake_answer (zsock_t *router, zframe_t *routing_id, json_t *reply)
@@ -590,7 +591,7 @@ s_fake_answer (zsock_t *router, zframe_t *routing_id, json_t *reply)
 }
 
 static void
-s_fake_serve (zsock_t *router)
+s_fake_serve (zsock_t *router, int *step)
 {
     zmsg_t *msg = zmsg_recv (router);
     zframe_t *routing_id = zmsg_pop (msg);
@@ -604,9 +605,8 @@ s_fake_serve (zsock_t *router)
     }
     else
     if (streq (cmd, "bulk_show")) {
-        static int step = 0;
         json_t *reply = json_pack ("{s:b, s:I, s:o}", "ok", 1, "id", id,
-                                   "bulk", s_test_bulk (step < 2? ++step: 2));
+                                   "bulk", s_test_bulk (*step < 2? ++*step: 2));
         s_fake_answer (router, routing_id, reply);
     }
     else
@@ -632,8 +632,9 @@ s_fake_scheduler (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     zstr_send (pipe, zsock_endpoint (router));
     zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    int step = 0;               //  Views of the bulk served so far
     while (zpoller_wait (poller, -1) == router)
-        s_fake_serve (router);
+        s_fake_serve (router, &step);
     zpoller_destroy (&poller);
     zsock_destroy (&router);
 }
@@ -647,19 +648,39 @@ s_test_call (sf_cli_t *cli, const char *cmd, json_t **reply, sf_err_t *err)
     return rc;
 }
 
-void
-sf_cli_test (bool verbose)
+//  Start a fake scheduler and connect to it; *cli_p waits up to 3 s per
+//  request
+
+static zactor_t *
+s_fake_start (sf_cli_t **cli_p)
 {
-    (void) verbose;
-    printf (" * sf_cli: ");
-    //  @selftest
     sf_err_t err = SF_ERR_INIT;
-    json_t *reply = NULL;
+    zactor_t *fake = zactor_new (s_fake_scheduler, NULL);
+    char *endpoint = zstr_recv (fake);
+    *cli_p = sf_cli_new (endpoint, 3000, &err);
+    assert (*cli_p);
+    zstr_free (&endpoint);
+    return fake;
+}
+
+//  An endpoint that is not one is refused
+
+static void
+s_test_bad_endpoint (void)
+{
+    sf_err_t err = SF_ERR_INIT;
     assert (sf_cli_new ("nonsense", 100, &err) == NULL);
     assert (err.code == SF_EINVAL);
+}
 
-    //  Nobody answers (a socket that never reads, so that no other test
-    //  can take the port meanwhile): unreachable, in bounded time
+//  Nobody answers (a socket that never reads, so that no other test can
+//  take the port meanwhile): unreachable, in bounded time
+
+static void
+s_test_unreachable (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    json_t *reply = NULL;
     zsock_t *mute = zsock_new_router ("tcp://127.0.0.1:*");
     assert (mute);
     sf_cli_t *cli = sf_cli_new (zsock_endpoint (mute), 300, &err);
@@ -670,25 +691,66 @@ sf_cli_test (bool verbose)
     assert (strstr (err.text, "cannot reach scheduler at 'tcp://127.0.0.1:"));
     sf_cli_destroy (&cli);
     zsock_destroy (&mute);
+}
 
-    zactor_t *fake = zactor_new (s_fake_scheduler, NULL);
-    char *endpoint = zstr_recv (fake);
-    cli = sf_cli_new (endpoint, 3000, &err);
-    assert (cli);
-    //  The stale reply is skipped
+//  The stale reply to an earlier request is skipped
+
+static void
+s_test_stale_reply (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    json_t *reply = NULL;
+    sf_cli_t *cli;
+    zactor_t *fake = s_fake_start (&cli);
     assert (s_test_call (cli, "status", &reply, &err) == SF_CLI_OK);
     assert (json_integer_value (json_object_get (reply, "answer")) == 42);
     json_decref (reply);
+    sf_cli_destroy (&cli);
+    zactor_destroy (&fake);
+}
+
+//  The scheduler's error comes back with its code and text
+
+static void
+s_test_error_reply (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    json_t *reply = NULL;
+    sf_cli_t *cli;
+    zactor_t *fake = s_fake_start (&cli);
     assert (s_test_call (cli, "refuse", &reply, &err) == SF_CLI_FAILED);
     assert (err.code == SF_ENOENT && streq (err.text, "no instance 'x'"));
+    sf_cli_destroy (&cli);
+    zactor_destroy (&fake);
+}
+
+//  A reply that is not JSON fails the call, not the connection
+
+static void
+s_test_invalid_reply (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    json_t *reply = NULL;
+    sf_cli_t *cli;
+    zactor_t *fake = s_fake_start (&cli);
     assert (s_test_call (cli, "garbage", &reply, &err) == SF_CLI_FAILED);
     assert (err.code == SF_EPROTO && strstr (err.text, "invalid reply"));
     //  The connection is still usable
     assert (s_test_call (cli, "status", &reply, &err) == SF_CLI_OK);
     json_decref (reply);
+    sf_cli_destroy (&cli);
+    zactor_destroy (&fake);
+}
 
-    //  Waiting for a bulk: three views, each with its events; the JSON
-    //  lines are what 'snapshot --wait' prints off a terminal
+//  Waiting for a bulk: three views, each with its events; the JSON lines
+//  are what 'snapshot --wait' prints off a terminal
+
+static void
+s_test_bulk_wait (bool verbose)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_cli_t *cli;
+    zactor_t *fake = s_fake_start (&cli);
     json_t *bulk = s_test_bulk (0);
     char *lines = NULL;
     size_t lines_size = 0;
@@ -732,24 +794,62 @@ sf_cli_test (bool verbose)
     }
     assert (*line == 0);
     free (lines);
+    sf_cli_destroy (&cli);
+    zactor_destroy (&fake);
+}
 
-    //  Timed out: the bulk goes on, exit 75
-    bulk = s_test_bulk (0);
-    start = sf_time_mono_ms ();
+//  Waiting for a bulk timed out: the bulk goes on, exit 75
+
+static void
+s_test_bulk_wait_timeout (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_cli_t *cli;
+    zactor_t *fake = s_fake_start (&cli);
+    json_t *bulk = s_test_bulk (0);
+    int64_t start = sf_time_mono_ms ();
     assert (sf_cli_bulk_wait (cli, &bulk, 300, 200, NULL, NULL, &err) == SF_CLI_TEMPFAIL);
     assert (sf_time_mono_ms () - start < 1000);
     assert (strstr (err.text, "timed out after 0.2s waiting for bulk 'B3' (1 of 3 jobs ended)"));
     json_decref (bulk);
     sf_cli_destroy (&cli);
-    zstr_free (&endpoint);
     zactor_destroy (&fake);
+}
 
-    //  TIME for --deadline, in a fixed zone (CET/CEST), from
-    //  2026-11-25 20:00:00 UTC = 21:00 local
+//  TIME for --deadline is read in a fixed zone (CET/CEST), from
+//  2026-11-25 20:00:00 UTC = 21:00 local: set that zone and return the one
+//  to restore (caller owns it)
+
+#define S_TEST_NOW 1795636800000
+
+static char *
+s_test_tz_set (void)
+{
     char *saved_tz = getenv ("TZ")? strdup (getenv ("TZ")): NULL;
     setenv ("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1);
     tzset ();
-    int64_t now = 1795636800000;
+    return saved_tz;
+}
+
+static void
+s_test_tz_restore (char **saved_tz_p)
+{
+    if (*saved_tz_p)
+        setenv ("TZ", *saved_tz_p, 1);
+    else
+        unsetenv ("TZ");
+    free (*saved_tz_p);
+    *saved_tz_p = NULL;
+    tzset ();
+}
+
+//  Every form of TIME
+
+static void
+s_test_parse_time (void)
+{
+    char *saved_tz = s_test_tz_set ();
+    int64_t now = S_TEST_NOW;
     int64_t when;
     struct { const char *text; int64_t when; } times [] = {
         { "+30m", now + 1800000 },
@@ -775,6 +875,17 @@ sf_cli_test (bool verbose)
         }
         assert (rc == 0 && when == times [index].when);
     }
+    s_test_tz_restore (&saved_tz);
+}
+
+//  What is not a TIME is refused
+
+static void
+s_test_parse_time_bad (void)
+{
+    char *saved_tz = s_test_tz_set ();
+    int64_t now = S_TEST_NOW;
+    int64_t when;
     const char *bad_times [] = {
         "", "+", "+-5m", "+5x", "+m", "25:00", "12:60", "2026-02-30T10:00", "2026-13-01T00:00",
         "2026-11-25T22", "2026-11-25T22:00Z5", "2026-11-25T22:00:61", "22:00Z", "2026-11-25",
@@ -786,14 +897,16 @@ sf_cli_test (bool verbose)
             printf ("\naccepted: '%s'\n", *text);
         assert (sf_cli_parse_time (*text, now, &when) == -1);
     }
-    if (saved_tz)
-        setenv ("TZ", saved_tz, 1);
-    else
-        unsetenv ("TZ");
-    free (saved_tz);
-    tzset ();
+    s_test_tz_restore (&saved_tz);
+}
 
-    //  Requests from selectors and options
+//  Requests from selectors and options
+
+static void
+s_test_select_request (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    int64_t now = S_TEST_NOW;
     const char *two [] = { "web1", "web2" };
     sf_cli_args_t args = { .instances = two, .instance_count = 2, .strategy = "rbd",
                            .priority = "5", .deadline = "+30m", .window = "2h" };
@@ -821,6 +934,16 @@ sf_cli_test (bool verbose)
     assert (streq (json_string_value (json_object_get (json_object_get (request, "select"),
                                                        "node")), "n7"));
     json_decref (request);
+}
+
+//  Bad selectors and options are refused with a message naming the option
+
+static void
+s_test_select_request_bad (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    int64_t now = S_TEST_NOW;
+    const char *two [] = { "web1", "web2" };
     struct { sf_cli_args_t args; const char *error; } bad_args [] = {
         { { .strategy = "rbd" }, "select instances with --instance NAME (repeatable)" },
         { { .node = "n1", .all = true }, "give only one kind of selector" },
@@ -842,16 +965,22 @@ sf_cli_test (bool verbose)
     };
     for (size_t index = 0; index < sizeof (bad_args) / sizeof (bad_args [0]); index++) {
         err = (sf_err_t) SF_ERR_INIT;
-        request = sf_cli_select_request ("bulk_create", &bad_args [index].args, now, &err);
+        json_t *request = sf_cli_select_request ("bulk_create", &bad_args [index].args, now,
+                                                 &err);
         if (request || !strstr (err.text, bad_args [index].error))
             printf ("\ncase %zu: %s\n", index, err.text);
         assert (!request && err.code == SF_EINVAL);
         assert (strstr (err.text, bad_args [index].error));
     }
+}
 
-    //  The progress bar
+//  The progress bar, as text and redrawn in place on a terminal
+
+static void
+s_test_bulk_bar (void)
+{
     char bar [256];
-    bulk = s_test_bulk (0);
+    json_t *bulk = s_test_bulk (0);
     assert (!sf_cli_bulk_finished (bulk));
     assert (streq (sf_cli_bulk_bar (bulk, bar, sizeof (bar)),
                    "[######..............] 0/3 done, 1 failed, 0 skipped  0 B  0 B/s  ETA ?"));
@@ -860,7 +989,9 @@ sf_cli_test (bool verbose)
     assert (streq (sf_cli_bulk_bar (bulk, bar, sizeof (bar)),
                    "[#############.......] 1/3 done, 1 failed, 0 skipped  3.0 GiB  41.0 MiB/s"
                    "  ETA 1m20s"));
-    out = open_memstream (&lines, &lines_size);
+    char *lines = NULL;
+    size_t lines_size = 0;
+    FILE *out = open_memstream (&lines, &lines_size);
     sf_cli_bulk_render (bulk, NULL, true, 40, out);
     fclose (out);
     assert (streq (lines, "\r[#############.......] 1/3 done, 1 fail\033[K"));
@@ -870,7 +1001,15 @@ sf_cli_test (bool verbose)
     assert (sf_cli_bulk_finished (bulk));
     assert (streq (sf_cli_bulk_bar (bulk, bar, sizeof (bar)),
                    "[####################] 1/3 done, 1 failed, 1 skipped  3.0 GiB  41.0 MiB/s"));
-    //  Events: nothing new between two equal views; the end is "done"
+    json_decref (bulk);
+}
+
+//  Events: nothing new between two equal views; the end is "done"
+
+static void
+s_test_bulk_events (void)
+{
+    json_t *bulk = s_test_bulk (2);
     json_t *events = sf_cli_bulk_events (bulk, bulk);
     assert (json_array_size (events) == 1);
     assert (streq (json_string_value (json_object_get (json_array_get (events, 0), "event")),
@@ -882,6 +1021,26 @@ sf_cli_test (bool verbose)
     assert (json_array_size (events) == 0);
     json_decref (events);
     json_decref (bulk);
+}
+
+void
+sf_cli_test (bool verbose)
+{
+    printf (" * sf_cli: ");
+    //  @selftest
+    s_test_bad_endpoint ();
+    s_test_unreachable ();
+    s_test_stale_reply ();
+    s_test_error_reply ();
+    s_test_invalid_reply ();
+    s_test_bulk_wait (verbose);
+    s_test_bulk_wait_timeout ();
+    s_test_parse_time ();
+    s_test_parse_time_bad ();
+    s_test_select_request ();
+    s_test_select_request_bad ();
+    s_test_bulk_bar ();
+    s_test_bulk_events ();
     //  @end
     printf ("OK\n");
 }

@@ -1,0 +1,34 @@
+/*  =========================================================================
+    snapfleet_image - the CLI's image commands: images
+    =========================================================================
+*/
+#include "snapfleet_cmds.h"
+
+static const snapfleet_column_t s_columns [] = {
+    { "ID", "id", snapfleet_cell_str },
+    { "INSTANCE", "instance", snapfleet_cell_str },
+    { "JOB", "job_id", snapfleet_cell_str },
+    { "DISK", "disk_target", snapfleet_cell_str },
+    { ">SIZE", "size", snapfleet_cell_size },
+    { "CREATED", "created", snapfleet_cell_str },
+    { "STORE", "store", snapfleet_cell_str },
+    { "PATH", "path", snapfleet_cell_str },
+    { NULL }
+};
+
+static int
+s_cmd_images (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
+{
+    snapfleet_opts_t opts;
+    int rc;
+    if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc))
+        return rc;
+    return snapfleet_list (app, "images", NULL, NULL, "images", s_columns);
+}
+
+const snapfleet_cmd_t snapfleet_cmd_images = {
+    "images", "images", "list stored images",
+    "List the images jobs have stored: id, instance, job, disk, size, creation\n"
+    "time, store and path.\n\n"
+    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fth", s_cmd_images
+};

@@ -1,0 +1,355 @@
+/*  =========================================================================
+    snapfleet_opts - what the CLI's commands share: option parsing, the
+    requests they send, field access and printing helpers
+
+    JSON output is the scheduler's reply payload as is (one document, byte
+    sizes as integers); tables are for people (aligned, sizes and durations
+    human-readable).
+    =========================================================================
+*/
+#include "snapfleet_opts.h"
+
+//  --------------------------------------------------------------------------
+//  Options
+
+//  Long options; the codes are what snapfleet_cmd_t.options lists
+static const struct option s_options [] = {
+    { "format", required_argument, NULL, 'f' },
+    { "timeout", required_argument, NULL, 't' },
+    { "help", no_argument, NULL, 'h' },
+    { "node", required_argument, NULL, 'n' },
+    { "instance", required_argument, NULL, 'i' },
+    { "wait", no_argument, NULL, 'w' },
+    { "strategy", required_argument, NULL, 's' },
+    { "all", no_argument, NULL, 'a' },
+    { "tag", required_argument, NULL, 'g' },
+    { "priority", required_argument, NULL, 'p' },
+    { "deadline", required_argument, NULL, 'd' },
+    { "window", required_argument, NULL, 'W' },
+    { "calendar", required_argument, NULL, 'c' },
+    { "keep-last", required_argument, NULL, 'L' },
+    { "keep-daily", required_argument, NULL, 'D' },
+    { "keep-weekly", required_argument, NULL, 'K' },
+    { "keep-monthly", required_argument, NULL, 'M' },
+    { "jobs", no_argument, NULL, 'j' },
+    { NULL, 0, NULL, 0 }
+};
+
+static int
+s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
+         snapfleet_opts_t *opts)
+{
+    memset (opts, 0, sizeof (*opts));
+    opts->select.instances = app->slots;
+    optind = 0;                 //  GNU getopt: start over on the command's argv
+    opterr = 0;
+    int opt, index = -1;
+    while ((opt = getopt_long (argc, argv, ":hf:", s_options, &index)) != -1) {
+        if (opt == ':')
+            return snapfleet_usage_error (cmd, "option '%s' needs a value", argv [optind - 1]);
+        if (opt == '?')
+            return snapfleet_usage_error (cmd, "unknown option '%s' for '%s'",
+                                          argv [optind - 1], cmd->name);
+        if (!strchr (cmd->options, opt))
+            return snapfleet_usage_error (cmd, "option '--%s' does not apply to '%s'",
+                                          s_options [index].name, cmd->name);
+        sf_cli_args_t *select = &opts->select;
+        switch (opt) {
+            case 'h': opts->help = true; break;
+            case 'f':
+                if (snapfleet_parse_format (app, optarg))
+                    return SF_CLI_USAGE;
+                break;
+            case 't':
+                if (snapfleet_parse_seconds ("--timeout", optarg, streq (cmd->name, "snapshot")
+                                             ? &opts->wait_ms: &app->timeout_ms))
+                    return SF_CLI_USAGE;
+                break;
+            case 'n': select->node = optarg; break;
+            case 'i': select->instances [select->instance_count++] = optarg; break;
+            case 'w': opts->wait = true; break;
+            case 's': select->strategy = optarg; break;
+            case 'a': select->all = true; break;
+            case 'g': select->tag = optarg; break;
+            case 'p': select->priority = optarg; break;
+            case 'd': select->deadline = optarg; break;
+            case 'W': select->window = optarg; break;
+            case 'c': opts->calendar = optarg; break;
+            case 'L': select->keep [0] = optarg; break;
+            case 'D': select->keep [1] = optarg; break;
+            case 'K': select->keep [2] = optarg; break;
+            case 'M': select->keep [3] = optarg; break;
+            case 'j': opts->jobs = true; break;
+        }
+    }
+    opts->first = optind;
+    return SF_CLI_OK;
+}
+
+int
+snapfleet_start (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
+                 int positionals, snapfleet_opts_t *opts, int *rc)
+{
+    *rc = s_parse (app, cmd, argc, argv, opts);
+    if (*rc)
+        return -1;
+    if (opts->help) {
+        printf ("usage: snapfleet %s\n\n%s", cmd->synopsis, cmd->help);
+        return -1;
+    }
+    if (positionals >= 0 && argc - opts->first != positionals) {
+        *rc = snapfleet_usage_error (cmd, "'%s' takes no arguments, got '%s'",
+                                     cmd->name, argv [opts->first]);
+        return -1;
+    }
+    return 0;
+}
+
+int
+snapfleet_parse_format (snapfleet_t *app, const char *value)
+{
+    if (streq (value, "json"))
+        app->json = true;
+    else
+    if (streq (value, "table"))
+        app->json = false;
+    else {
+        fprintf (stderr, "snapfleet: --format must be 'table' or 'json', not '%s'\n", value);
+        return -1;
+    }
+    return 0;
+}
+
+int
+snapfleet_parse_seconds (const char *option, const char *value, int *ms)
+{
+    char *end = NULL;
+    errno = 0;
+    double seconds = strtod (value, &end);
+    int64_t duration_ms;
+    if ((errno || end == value || *end) && !sf_parse_duration_ms (value, &duration_ms)) {
+        errno = 0;
+        seconds = duration_ms / 1000.0;
+        end = "";
+    }
+    if (errno || end == value || *end || !(seconds > 0) || seconds > 86400 * 365) {
+        fprintf (stderr, "snapfleet: %s must be a positive number of seconds or a "
+                 "duration such as 90s or 5m, not '%s'\n", option, value);
+        return -1;
+    }
+    *ms = (int) (seconds * 1000 + 0.5);
+    if (*ms < 1)
+        *ms = 1;
+    return 0;
+}
+
+int
+snapfleet_usage_error (const snapfleet_cmd_t *cmd, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fputs ("snapfleet: ", stderr);
+    vfprintf (stderr, format, args);
+    va_end (args);
+    if (cmd)
+        fprintf (stderr, "\nusage: snapfleet %s\nsee 'snapfleet %s --help'\n",
+                 cmd->synopsis, cmd->name);
+    else
+        fprintf (stderr, "\n%ssee 'snapfleet --help'\n", SNAPFLEET_USAGE);
+    return SF_CLI_USAGE;
+}
+
+//  --------------------------------------------------------------------------
+//  Requests
+
+int
+snapfleet_call (snapfleet_t *app, json_t *request, json_t **reply_p)
+{
+    sf_err_t err = SF_ERR_INIT;
+    if (!app->cli) {
+        app->cli = sf_cli_new (app->admin, app->timeout_ms, &err);
+        if (!app->cli) {
+            fprintf (stderr, "snapfleet: %s\n", err.text);
+            return SF_CLI_USAGE;
+        }
+    }
+    int rc = sf_cli_call (app->cli, request, reply_p, &err);
+    if (rc != SF_CLI_OK)
+        fprintf (stderr, "snapfleet: %s\n", err.text);
+    return rc;
+}
+
+int
+snapfleet_request (snapfleet_t *app, const char *name, const char *key, const char *value,
+                   json_t **reply_p)
+{
+    json_t *request = json_pack ("{s:s}", "cmd", name);
+    if (key && value)
+        json_object_set_new (request, key, json_string (value));
+    int rc = snapfleet_call (app, request, reply_p);
+    json_decref (request);
+    return rc;
+}
+
+int
+snapfleet_show (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
+                const snapfleet_opts_t *opts, json_t **reply_p)
+{
+    int count = argc - opts->first;
+    if (count == 0 || !streq (argv [opts->first], "show"))
+        return snapfleet_usage_error (cmd, "'%s' needs a subcommand: show", cmd->name);
+    if (count != 2)
+        return snapfleet_usage_error (cmd, "'%s show' takes one %s id", cmd->name, cmd->name);
+    char request [32], key [32];
+    snprintf (request, sizeof (request), "%s_show", cmd->name);
+    snprintf (key, sizeof (key), "%s_id", cmd->name);
+    return snapfleet_request (app, request, key, argv [opts->first + 1], reply_p);
+}
+
+json_t *
+snapfleet_select_request (const snapfleet_cmd_t *cmd, const char *name,
+                          const snapfleet_opts_t *opts)
+{
+    sf_err_t err = SF_ERR_INIT;
+    json_t *request = sf_cli_select_request (name, &opts->select, sf_time_now_ms (), &err);
+    if (!request)
+        snapfleet_usage_error (cmd, "%s", err.text);
+    return request;
+}
+
+//  --------------------------------------------------------------------------
+//  Fields and printing
+
+const char *
+snapfleet_str (json_t *object, const char *key)
+{
+    const char *text = json_string_value (json_object_get (object, key));
+    return text? text: "";
+}
+
+int64_t
+snapfleet_int (json_t *object, const char *key)
+{
+    return json_integer_value (json_object_get (object, key));
+}
+
+char *
+snapfleet_when (json_t *object, const char *key, char *buf, size_t size)
+{
+    json_t *value = json_object_get (object, key);
+    if (!json_is_integer (value)) {
+        snprintf (buf, size, "%s", json_is_string (value)? json_string_value (value): "-");
+        return buf;
+    }
+    time_t when = (time_t) (json_integer_value (value) / 1000);
+    struct tm tm;
+    gmtime_r (&when, &tm);
+    strftime (buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+char *
+snapfleet_size (json_t *object, const char *key, char *buf, size_t size)
+{
+    return sf_format_size ((uint64_t) snapfleet_int (object, key), buf, size);
+}
+
+char *
+snapfleet_ms (json_t *object, const char *key, char *buf, size_t size)
+{
+    if (!json_is_integer (json_object_get (object, key))) {
+        snprintf (buf, size, "-");
+        return buf;
+    }
+    return sf_table_duration (snapfleet_int (object, key), buf, size);
+}
+
+char *
+snapfleet_duration (json_t *object, const char *key, char *buf, size_t size)
+{
+    return sf_table_duration (snapfleet_int (object, key), buf, size);
+}
+
+void
+snapfleet_print_json (json_t *json)
+{
+    json_dumpf (json, stdout, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+    fputc ('\n', stdout);
+}
+
+void
+snapfleet_print_payload (json_t *reply, const char *key)
+{
+    json_t *payload = json_pack ("{s:O}", key, json_object_get (reply, key));
+    snapfleet_print_json (payload);
+    json_decref (payload);
+}
+
+//  --------------------------------------------------------------------------
+//  Lists
+
+int
+snapfleet_list (snapfleet_t *app, const char *name, const char *key, const char *value,
+                const char *array, const snapfleet_column_t *columns)
+{
+    json_t *reply = NULL;
+    int rc = snapfleet_request (app, name, key, value, &reply);
+    if (rc)
+        return rc;
+    if (app->json) {
+        snapfleet_print_payload (reply, array);
+        json_decref (reply);
+        return SF_CLI_OK;
+    }
+    char *headers = strdup (columns->header);
+    for (const snapfleet_column_t *column = columns + 1; column->header; column++) {
+        char *longer = zsys_sprintf ("%s|%s", headers, column->header);
+        free (headers);
+        headers = longer;
+    }
+    sf_table_t *table = sf_table_new (headers);
+    free (headers);
+    size_t index;
+    json_t *row;
+    json_array_foreach (json_object_get (reply, array), index, row) {
+        for (const snapfleet_column_t *column = columns; column->header; column++)
+            column->cell (table, row, column->key);
+    }
+    sf_table_print (table, stdout);
+    sf_table_destroy (&table);
+    json_decref (reply);
+    return SF_CLI_OK;
+}
+
+void
+snapfleet_cell_str (sf_table_t *table, json_t *row, const char *key)
+{
+    sf_table_add (table, snapfleet_str (row, key));
+}
+
+void
+snapfleet_cell_int (sf_table_t *table, json_t *row, const char *key)
+{
+    sf_table_addf (table, "%" PRId64, snapfleet_int (row, key));
+}
+
+void
+snapfleet_cell_size (sf_table_t *table, json_t *row, const char *key)
+{
+    char size [32];
+    sf_table_add (table, snapfleet_size (row, key, size, sizeof (size)));
+}
+
+void
+snapfleet_cell_when (sf_table_t *table, json_t *row, const char *key)
+{
+    char when [32];
+    sf_table_add (table, snapfleet_when (row, key, when, sizeof (when)));
+}
+
+void
+snapfleet_cell_duration (sf_table_t *table, json_t *row, const char *key)
+{
+    char duration [32];
+    sf_table_add (table, snapfleet_duration (row, key, duration, sizeof (duration)));
+}
