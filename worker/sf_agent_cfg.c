@@ -198,8 +198,6 @@ sf_agent_cfg_copy (sf_agent_cfg_t *dst, const sf_agent_cfg_t *src)
             char **field = (char **) ((char *) dst + opt->offset);
             *field = *field ? strdup (*field) : NULL;
         }
-    dst->conv_driver = NULL;
-    dst->rbd_fake = NULL;
 }
 
 

@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_stor_fake.h"                //  the self-test's cluster
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -466,8 +467,8 @@ sf_leftover_test (bool verbose)
     assert (mkdtemp (dir));
     sf_stor_fake_t *fake = sf_stor_fake_new ();
     sf_stor_fake_add (fake, "rbd/vm1", 1 << 20);
-    sf_stor_cfg_t cfg = { "fake", "/c.conf", "admin", "", 200, fake };
-    sf_stor_t *stor = sf_stor_new (&cfg, &err);
+    sf_stor_cfg_t cfg = { NULL, "/c.conf", "admin", "", 200 };
+    sf_stor_t *stor = sf_stor_new_with (&cfg, &sf_stor_fake_driver, fake, &err);
     assert (stor);
     sf_leftover_t *left = sf_leftover_new (dir, stor, 300, &err);
     assert (left && sf_leftover_count (left) == 0);

@@ -10,6 +10,7 @@
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_stor_fake.h"                //  the self-test's cluster
 
 SF_LOG_MODULE ("worker.prune");
 
@@ -270,8 +271,8 @@ sf_prune_test (bool verbose)
     //  rbd: two clones of one snapshot; the snapshot goes with the last
     sf_stor_fake_t *fake = sf_stor_fake_new ();
     sf_stor_fake_add (fake, "rbd/vm1", 1 << 20);
-    sf_stor_cfg_t stor_cfg = { "fake", "", "admin", "", 2000, fake };
-    sf_stor_t *stor = sf_stor_new (&stor_cfg, &err);
+    sf_stor_cfg_t stor_cfg = { NULL, "", "admin", "", 2000 };
+    sf_stor_t *stor = sf_stor_new_with (&stor_cfg, &sf_stor_fake_driver, fake, &err);
     assert (stor);
     sf_stor_spec_t vm1, c1, c2;
     assert (sf_stor_spec_parse ("rbd/vm1", &vm1, &err) == 0);

@@ -14,6 +14,8 @@
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_conv_fake.h"                   //  the self-tests' doubles
+#include "sf_stor_fake.h"
 
 #include <dirent.h>
 #include <sys/statvfs.h>
@@ -45,7 +47,7 @@ typedef enum {
 
 typedef struct {
     zsock_t *pipe;                  //  Borrowed, the actor pipe
-    char *job_id, *uuid, *strategy, *uri, *workdir, *exe, *conv_driver, *run_id;
+    char *job_id, *uuid, *strategy, *uri, *workdir, *exe, *run_id;
     char *store_driver, *store_path;
     uint32_t attempt;
     int64_t max_pause_ms;
@@ -56,7 +58,7 @@ typedef struct {
     sf_bucket_t *bucket;            //  Owned, the upload's rate; reads the pipe
     sf_logctx_t ctx;                //  job_id, vm name (borrowed from here)
     sf_hv_t *hv;                    //  Owned
-    sf_conv_t *conv;                //  Owned
+    sf_conv_t *conv;                //  Borrowed from the agent
     sf_imgstore_t *store;           //  Owned
     sf_hv_domain_t *domain;         //  Owned
     char *scratch;                  //  Owned, <workdir>/<job_id>
@@ -232,7 +234,6 @@ s_open (task_t *self)
                            self->job_id);
     sf_imgstore_cfg_t store_cfg = { self->store_driver, self->store_path };
     if (!(self->hv = sf_hv_new (self->uri, &self->err))
-    ||  !(self->conv = sf_conv_new (self->conv_driver, &self->err))
     ||  !(self->store = sf_imgstore_new (&store_cfg, &self->err)))
         return -1;
     sf_imgstore_set_bucket (self->store, self->bucket);
@@ -911,7 +912,7 @@ s_task_new (const sf_task_args_t *args)
     self->workdir = strdup (args->workdir);
     self->exe = strdup (args->exe);
     self->run_id = strdup (args->run_id);
-    self->conv_driver = args->conv_driver ? strdup (args->conv_driver) : NULL;
+    self->conv = args->conv;
     self->store_driver = strdup (args->store.driver ? args->store.driver : "");
     self->store_path = strdup (args->store.path ? args->store.path : "");
     self->max_pause_ms = args->max_pause_ms;
@@ -944,7 +945,6 @@ s_task_destroy (task_t **self_p)
     sf_hv_domain_destroy (&self->domain);
     sf_imgstore_destroy (&self->store);
     sf_bucket_destroy (&self->bucket);
-    sf_conv_destroy (&self->conv);
     sf_hv_destroy (&self->hv);
     free (self->scratch);
     free (self->job_id);
@@ -954,7 +954,6 @@ s_task_destroy (task_t **self_p)
     free (self->workdir);
     free (self->exe);
     free (self->run_id);
-    free (self->conv_driver);
     free (self->store_driver);
     free (self->store_path);
     free (self->clone_pool);
@@ -985,7 +984,7 @@ zactor_t *
 sf_task_new (const sf_task_args_t *args)
 {
     assert (args && args->job_id && args->instance_uuid && args->strategy);
-    assert (args->uri && args->workdir && args->exe && args->run_id);
+    assert (args->uri && args->workdir && args->exe && args->run_id && args->conv);
     assert (!args->stor || args->leftovers);
     return zactor_new (s_task_actor, (void *) args);
 }
@@ -1186,7 +1185,9 @@ s_test_failures (sf_task_args_t *args, const char *store)
 
     //  Cancelled while paused: qemu-img stopped, guest resumed, nothing kept
     args->instance_uuid = SF_TEST_RUN_UUID;
-    args->conv_driver = "fake";
+    sf_conv_t *qemu = args->conv;
+    sf_conv_t *fake = sf_conv_new_with (&sf_conv_fake_driver);
+    args->conv = fake;
     env = s_test_job (args, phases, true);
     assert (!env->job_result->ok && env->job_result->error->code == SF_ECANCELED);
     assert (strstr (env->job_result->error->text, "; guest resumed"));
@@ -1201,7 +1202,8 @@ s_test_failures (sf_task_args_t *args, const char *store)
     assert (env->job_result->resumed);
     sf_wire_free (&env);
     args->max_pause_ms = 60000;
-    args->conv_driver = NULL;
+    args->conv = qemu;
+    sf_conv_destroy (&fake);
     assert (s_test_count (store) == 0);
     assert (s_test_count (args->workdir) <= 1);     //  at most paused/
 }
@@ -1461,20 +1463,22 @@ s_test_rbd (const char *dir, const char *uri, const char *exe)
     const char *images [] = { "rbd/ceph-a", "rbd/ceph-b", "rbd/mix-a", "rbd/off-a" };
     for (size_t i = 0; i < 4; i++)
         sf_stor_fake_add (env.fake, images [i], 4 << 20);
-    sf_stor_cfg_t cfg = { "fake", "/etc/ceph/ceph.conf", "admin", "", 500, env.fake };
-    env.stor = sf_stor_new (&cfg, &err);
+    sf_stor_cfg_t cfg = { NULL, "/etc/ceph/ceph.conf", "admin", "", 500 };
+    env.stor = sf_stor_new_with (&cfg, &sf_stor_fake_driver, env.fake, &err);
+    sf_conv_t *conv = sf_conv_new_with (&sf_conv_fake_driver);
     env.workdir = zsys_sprintf ("%s/work-rbd", dir);
     env.store = zsys_sprintf ("%s/images-rbd", dir);
     env.leftovers = sf_leftover_new (env.workdir, env.stor, 200, &err);
     assert (env.stor && env.leftovers);
     sf_task_args_t args = { "R1", 1, SF_TEST_CEPH_UUID, "rbd", uri, env.workdir, exe,
-                            "run-test", 60000, { "dir", env.store }, "fake", env.stor,
+                            "run-test", 60000, { "dir", env.store }, conv, env.stor,
                             env.leftovers, NULL, NULL, false, false };
     s_test_rbd_clone (&args, &env);
     s_test_rbd_more (&args, &env);
     s_test_rbd_failures (&args, &env);
     sf_leftover_destroy (&env.leftovers);
     sf_stor_destroy (&env.stor);
+    sf_conv_destroy (&conv);
     for (int i = 0; i < 500 && sf_stor_fake_active (env.fake); i++)
         zclock_sleep (10);
     sf_stor_fake_destroy (&env.fake);
@@ -1624,8 +1628,11 @@ sf_task_test (bool verbose)
     ssize_t len = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
     assert (len > 0);
     exe [len] = 0;
+    sf_err_t err = SF_ERR_INIT;
+    sf_conv_t *conv = sf_conv_new (NULL, &err);
+    assert (conv);
     sf_task_args_t args = { "J1", 1, SF_TEST_RUN_UUID, "file-cold", uri, workdir, exe,
-                            "run-test", 60000, { "dir", store }, NULL, NULL, NULL, NULL,
+                            "run-test", 60000, { "dir", store }, conv, NULL, NULL, NULL,
                             NULL, false, false };
     s_test_cold (&args, store);
     char *cmd = zsys_sprintf ("rm -f %s/*", store);
@@ -1683,6 +1690,7 @@ sf_task_test (bool verbose)
     cmd = zsys_sprintf ("rm -rf %s", dir);
     assert (system (cmd) == 0);
     zstr_free (&cmd);
+    sf_conv_destroy (&conv);
     zstr_free (&store);
     zstr_free (&workdir);
     zstr_free (&uri);
