@@ -34,6 +34,7 @@ struct _sf_agent_t {
     char scan_error [256];      //  last scan failure, to log changes only
     size_t inventory_count;     //  instances in the last scan
     sf_jobtab_t *jobs;          //  Owned, assigned jobs
+    sf_imgstore_t *images;      //  Owned, the image store every task and prune borrows
     sf_stor_t *stor;            //  RBD storage (a part); NULL = RBD support off
     sf_conv_t *conv;            //  the disk converter (a part)
     sf_stor_t *stor_owned;      //  Owned: the parts sf_agent_new built
@@ -135,7 +136,7 @@ s_send_hello (sf_agent_t *self)
     hello.strategies = strategies;
     hello.n_running_jobs = n_running;
     hello.running_jobs = running;
-    hello.store = self->cfg.store_name;
+    hello.store = self->cfg.store.name;
     hello.ceph_cluster = (char *) s_ceph_cluster (self);
     hello.scratch_free = s_scratch_free (self);
     sf_envelope_t env = SF_ENVELOPE_INIT;
@@ -327,7 +328,7 @@ s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
     sf_task_args_t args = {
         assign->job_id, assign->attempt, assign->instance_uuid, assign->strategy,
         self->cfg.uri, self->cfg.workdir, self->exe, self->run_id, self->cfg.max_pause,
-        { self->cfg.store_driver, self->cfg.store_path }, self->conv,
+        self->images, self->conv,
         self->stor, self->leftovers, self->cfg.rbd_mode, self->cfg.rbd_clone_pool, false,
         assign->wait_upload_grant
     };
@@ -447,7 +448,7 @@ s_on_image_delete (sf_agent_t *self, const sf_image_delete_t *request)
              image->store, request->request_id);
     sf_prune_args_t args = {
         request->request_id, image->store, image->id, image->path,
-        { self->cfg.store_driver, self->cfg.store_path }, self->stor
+        self->images, self->stor
     };
     zactor_t *prune = sf_prune_new (&args);
     zloop_reader (self->loop, zactor_sock (prune), s_on_prune, self);
@@ -783,7 +784,8 @@ sf_agent_new_with (const sf_agent_cfg_t *cfg, const sf_agent_parts_t *parts,
         sf_agent_destroy (&self);
         return NULL;
     }
-    if (s_prepare_workdir (self, err) || s_open_storage (self, err)) {
+    if (!(self->images = sf_imgstore_new (&self->cfg.store, err))
+    ||  s_prepare_workdir (self, err) || s_open_storage (self, err)) {
         sf_agent_destroy (&self);
         return NULL;
     }
@@ -811,6 +813,7 @@ sf_agent_destroy (sf_agent_t **self_p)
         sf_agent_t *self = *self_p;
         sf_jobtab_destroy (&self->jobs);    //  cancels tasks still running
         zlistx_destroy (&self->prunes);     //  waits for each one's current step
+        sf_imgstore_destroy (&self->images);
         zactor_destroy (&self->sweeper);
         sf_leftover_destroy (&self->leftovers);
         sf_stor_destroy (&self->stor_owned);

@@ -25,10 +25,11 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
     S_OPT ("worker", "inventory_interval", SF_CFG_DURATION, inventory_interval, "5s",
            "re-read the hypervisor this often; send Inventory when it changed"),
     S_OPT ("hypervisor", "uri", SF_CFG_STR, uri, "qemu:///system", "libvirt URI"),
-    S_OPT ("imagestore", "driver", SF_CFG_STR, store_driver, "dir", "image store: dir"),
-    S_OPT ("imagestore", "path", SF_CFG_STR, store_path, "/var/lib/snapfleet/images",
+    //  The image store's options (sf_imgstore_cfg_t): each driver's keys
+    S_OPT ("imagestore", "driver", SF_CFG_STR, store.driver, "dir", "image store: dir"),
+    S_OPT ("imagestore", "path", SF_CFG_STR, store.path, "/var/lib/snapfleet/images",
            "dir store: directory of the images"),
-    S_OPT ("imagestore", "name", SF_CFG_STR, store_name, NULL,
+    S_OPT ("imagestore", "name", SF_CFG_STR, store.name, NULL,
            "store name for the scheduler's per-store limits; default: <driver>@<node>"),
     S_OPT ("pause", "max_pause", SF_CFG_DURATION, max_pause, "10m",
            "the pause guard resumes a guest at this deadline no matter what"),
@@ -120,22 +121,24 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err)
     if (cfg->heartbeat <= 0 || cfg->inventory_interval <= 0)
         return s_cfg_error (path, "worker", cfg->heartbeat <= 0 ? "heartbeat"
                             : "inventory_interval", err, "must be positive");
-    if (!streq (cfg->store_driver, "dir"))
-        return s_cfg_error (path, "imagestore", "driver", err,
-                            "must be 'dir', not '%s'", cfg->store_driver);
-    if (!cfg->store_name)
-        cfg->store_name = zsys_sprintf ("%s@%s", cfg->store_driver, cfg->name);
-    size_t name_len = strlen (cfg->store_name);
+    char drivers [128];
+    if (!sf_imgstore_driver_known (cfg->store.driver))
+        return s_cfg_error (path, "imagestore", "driver", err, "must be %s, not '%s'",
+                            sf_imgstore_driver_names (drivers, sizeof (drivers)),
+                            cfg->store.driver);
+    if (!cfg->store.name)
+        cfg->store.name = zsys_sprintf ("%s@%s", cfg->store.driver, cfg->name);
+    size_t name_len = strlen (cfg->store.name);
     bool printable = name_len > 0 && name_len <= 128;
-    for (const char *c = cfg->store_name; printable && *c; c++)
+    for (const char *c = cfg->store.name; printable && *c; c++)
         printable = *c > ' ' && *c < 0x7f;
     if (!printable)
         return s_cfg_error (path, "imagestore", "name", err,
                             "must be 1..128 printable characters without spaces, not '%s'",
-                            cfg->store_name);
-    if (*cfg->store_path != '/')
+                            cfg->store.name);
+    if (*cfg->store.path != '/')
         return s_cfg_error (path, "imagestore", "path", err,
-                            "must be an absolute path, not '%s'", cfg->store_path);
+                            "must be an absolute path, not '%s'", cfg->store.path);
     if (cfg->max_pause <= 0)
         return s_cfg_error (path, "pause", "max_pause", err, "must be positive");
     if (*cfg->rbd_ceph_conf && (*cfg->rbd_ceph_conf != '/'
@@ -232,11 +235,11 @@ sf_agent_cfg_test (bool verbose)
     assert (streq (cfg.scheduler, "tcp://127.0.0.1:7600") && cfg.max_jobs == 2);
     assert (streq (cfg.workdir, "/var/lib/snapfleet/work") && cfg.heartbeat == 1000);
     assert (cfg.inventory_interval == 5000 && streq (cfg.uri, "qemu:///system"));
-    assert (streq (cfg.store_driver, "dir") && cfg.max_pause == 600000);
-    assert (streq (cfg.store_path, "/var/lib/snapfleet/images"));
+    assert (streq (cfg.store.driver, "dir") && cfg.max_pause == 600000);
+    assert (streq (cfg.store.path, "/var/lib/snapfleet/images"));
     assert (cfg.name && sf_name_is_safe (cfg.name));        //  the host name
     char *store_name = zsys_sprintf ("dir@%s", cfg.name);
-    assert (streq (cfg.store_name, store_name));
+    assert (streq (cfg.store.name, store_name));
     zstr_free (&store_name);
     sf_agent_cfg_t copy;
     sf_agent_cfg_copy (&copy, &cfg);
@@ -250,10 +253,10 @@ sf_agent_cfg_test (bool verbose)
         "[pause]\nmax_pause = 90s\n[log]\nlevel = debug\nformat = json\n", &cfg, &err) == 0);
     assert (streq (cfg.name, "node1") && cfg.max_jobs == 4 && cfg.heartbeat == 250);
     assert (cfg.inventory_interval == 60000 && cfg.max_pause == 90000);
-    assert (streq (cfg.store_name, "dir@node1"));
+    assert (streq (cfg.store.name, "dir@node1"));
     sf_agent_cfg_release (&cfg);
     assert (s_test_load (dir, "[imagestore]\nname = nas-2\n", &cfg, &err) == 0);
-    assert (streq (cfg.store_name, "nas-2"));
+    assert (streq (cfg.store.name, "nas-2"));
     sf_agent_cfg_release (&cfg);
     assert (s_test_load (dir, "[imagestore]\nname = nas 2\n", &cfg, &err) == -1);
     assert (strstr (err.text, ":2: 'imagestore.name' must be 1..128 printable"));

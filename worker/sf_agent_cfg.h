@@ -20,9 +20,7 @@ typedef struct {
     int64_t heartbeat;          //  [worker] heartbeat, ms
     int64_t inventory_interval; //  [worker] inventory_interval, ms
     char *uri;                  //  [hypervisor] uri
-    char *store_driver;         //  [imagestore] driver
-    char *store_path;           //  [imagestore] path
-    char *store_name;           //  [imagestore] name; default: <driver>@<node>
+    sf_imgstore_cfg_t store;    //  [imagestore]; name default: <driver>@<node>
     int64_t max_pause;          //  [pause] max_pause, ms
     char *rbd_ceph_conf;        //  [storage.rbd] ceph_conf; "" = RBD off
     char *rbd_client_id;        //  [storage.rbd] client_id

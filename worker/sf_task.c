@@ -48,7 +48,6 @@ typedef enum {
 typedef struct {
     zsock_t *pipe;                  //  Borrowed, the actor pipe
     char *job_id, *uuid, *strategy, *uri, *workdir, *exe, *run_id;
-    char *store_driver, *store_path;
     uint32_t attempt;
     int64_t max_pause_ms;
     kind_t kind;
@@ -59,7 +58,7 @@ typedef struct {
     sf_logctx_t ctx;                //  job_id, vm name (borrowed from here)
     sf_hv_t *hv;                    //  Owned
     sf_conv_t *conv;                //  Borrowed from the agent
-    sf_imgstore_t *store;           //  Owned
+    sf_imgstore_t *store;           //  Borrowed from the agent
     sf_hv_domain_t *domain;         //  Owned
     char *scratch;                  //  Owned, <workdir>/<job_id>
     part_t parts [SF_WIRE_MAX_DISKS];
@@ -232,11 +231,9 @@ s_open (task_t *self)
     ||  streq (self->job_id, "leftovers"))
         return sf_err_set (&self->err, SF_EINVAL, "job id '%s' is not a safe name",
                            self->job_id);
-    sf_imgstore_cfg_t store_cfg = { self->store_driver, self->store_path };
     if (!(self->hv = sf_hv_new (self->uri, &self->err))
-    ||  !(self->store = sf_imgstore_new (&store_cfg, &self->err)))
+    ||  sf_imgstore_check (self->store, &self->err))
         return -1;
-    sf_imgstore_set_bucket (self->store, self->bucket);
     self->domain = sf_hv_lookup (self->hv, self->uuid, SF_HV_SIZES, &self->err);
     if (!self->domain) {
         if (self->err.code == SF_ENOENT)
@@ -667,7 +664,7 @@ s_store (task_t *self, part_t *part)
     sf_image_meta_t meta = { self->domain->uuid, self->domain->name, self->job_id,
                              self->attempt, self->strategy, self->consistency,
                              part->disk->target };
-    if (sf_imgstore_put (self->store, &meta, part->path, self->pipe,
+    if (sf_imgstore_put (self->store, &meta, part->path, self->pipe, self->bucket,
                          &self->images [self->n_images], &self->err))
         return sf_err_prefix (&self->err, "cannot store disk '%s'", part->disk->target);
     self->n_images++;
@@ -913,8 +910,7 @@ s_task_new (const sf_task_args_t *args)
     self->exe = strdup (args->exe);
     self->run_id = strdup (args->run_id);
     self->conv = args->conv;
-    self->store_driver = strdup (args->store.driver ? args->store.driver : "");
-    self->store_path = strdup (args->store.path ? args->store.path : "");
+    self->store = args->store;
     self->max_pause_ms = args->max_pause_ms;
     self->kind = streq (args->strategy, "rbd") ? S_RBD
                : streq (args->strategy, "mixed") ? S_MIXED
@@ -943,7 +939,6 @@ s_task_destroy (task_t **self_p)
     for (size_t i = 0; i < self->n_images; i++)
         sf_image_rec_release (&self->images [i]);
     sf_hv_domain_destroy (&self->domain);
-    sf_imgstore_destroy (&self->store);
     sf_bucket_destroy (&self->bucket);
     sf_hv_destroy (&self->hv);
     free (self->scratch);
@@ -954,8 +949,6 @@ s_task_destroy (task_t **self_p)
     free (self->workdir);
     free (self->exe);
     free (self->run_id);
-    free (self->store_driver);
-    free (self->store_path);
     free (self->clone_pool);
     free (self);
     *self_p = NULL;
@@ -985,6 +978,7 @@ sf_task_new (const sf_task_args_t *args)
 {
     assert (args && args->job_id && args->instance_uuid && args->strategy);
     assert (args->uri && args->workdir && args->exe && args->run_id && args->conv);
+    assert (args->store);
     assert (!args->stor || args->leftovers);
     return zactor_new (s_task_actor, (void *) args);
 }
@@ -1468,10 +1462,13 @@ s_test_rbd (const char *dir, const char *uri, const char *exe)
     sf_conv_t *conv = sf_conv_new_with (&sf_conv_fake_driver);
     env.workdir = zsys_sprintf ("%s/work-rbd", dir);
     env.store = zsys_sprintf ("%s/images-rbd", dir);
+    sf_imgstore_cfg_t store_cfg = { "dir", NULL, env.store };
+    sf_imgstore_t *images_store = sf_imgstore_new (&store_cfg, &err);
+    assert (images_store);
     env.leftovers = sf_leftover_new (env.workdir, env.stor, 200, &err);
     assert (env.stor && env.leftovers);
     sf_task_args_t args = { "R1", 1, SF_TEST_CEPH_UUID, "rbd", uri, env.workdir, exe,
-                            "run-test", 60000, { "dir", env.store }, conv, env.stor,
+                            "run-test", 60000, images_store, conv, env.stor,
                             env.leftovers, NULL, NULL, false, false };
     s_test_rbd_clone (&args, &env);
     s_test_rbd_more (&args, &env);
@@ -1479,6 +1476,7 @@ s_test_rbd (const char *dir, const char *uri, const char *exe)
     sf_leftover_destroy (&env.leftovers);
     sf_stor_destroy (&env.stor);
     sf_conv_destroy (&conv);
+    sf_imgstore_destroy (&images_store);
     for (int i = 0; i < 500 && sf_stor_fake_active (env.fake); i++)
         zclock_sleep (10);
     sf_stor_fake_destroy (&env.fake);
@@ -1631,8 +1629,11 @@ sf_task_test (bool verbose)
     sf_err_t err = SF_ERR_INIT;
     sf_conv_t *conv = sf_conv_new (NULL, &err);
     assert (conv);
+    sf_imgstore_cfg_t store_cfg = { "dir", NULL, store };
+    sf_imgstore_t *images_store = sf_imgstore_new (&store_cfg, &err);
+    assert (images_store);
     sf_task_args_t args = { "J1", 1, SF_TEST_RUN_UUID, "file-cold", uri, workdir, exe,
-                            "run-test", 60000, { "dir", store }, conv, NULL, NULL, NULL,
+                            "run-test", 60000, images_store, conv, NULL, NULL, NULL,
                             NULL, false, false };
     s_test_cold (&args, store);
     char *cmd = zsys_sprintf ("rm -f %s/*", store);
@@ -1691,6 +1692,7 @@ sf_task_test (bool verbose)
     assert (system (cmd) == 0);
     zstr_free (&cmd);
     sf_conv_destroy (&conv);
+    sf_imgstore_destroy (&images_store);
     zstr_free (&store);
     zstr_free (&workdir);
     zstr_free (&uri);

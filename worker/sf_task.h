@@ -61,7 +61,7 @@ typedef struct {
     const char *exe;                //  this program, for the pause guard
     const char *run_id;             //  this worker run, for the pause journal
     int64_t max_pause_ms;           //  guard deadline
-    sf_imgstore_cfg_t store;        //  where images go
+    sf_imgstore_t *store;           //  where images go (borrowed)
     sf_conv_t *conv;                //  disk converter (borrowed), never NULL
     sf_stor_t *stor;                //  RBD storage (borrowed), NULL = RBD off
     sf_leftover_t *leftovers;       //  Ceph objects journal (borrowed); with stor
