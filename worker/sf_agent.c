@@ -117,10 +117,24 @@ s_ceph_cluster (sf_agent_t *self)
 //  store and the Ceph cluster (the scheduler's per-store and per-cluster
 //  limits) and the scratch space free.
 
+//  The strategies this node runs: those without Ceph, then (RBD support
+//  on) those with it, as sf_strategies lists them. Returns the count.
+
+static size_t
+s_strategies (sf_agent_t *self, char **names, size_t size)
+{
+    size_t count = 0;
+    for (int ceph = 0; ceph < (self->stor ? 2 : 1); ceph++)
+        for (size_t i = 0; i < sf_strategies_count () && count < size; i++)
+            if (sf_strategies_needs_ceph (sf_strategies_name (i)) == (ceph == 1))
+                names [count++] = (char *) sf_strategies_name (i);
+    return count;
+}
+
 static void
 s_send_hello (sf_agent_t *self)
 {
-    char *strategies [] = { "file-cold", "offline", "rbd", "mixed" };
+    char *strategies [8];
     char software [64];
     snprintf (software, sizeof (software), "snapfleet-worker %s", SF_VERSION);
     zlistx_t *ids = sf_jobtab_running_ids (self->jobs);
@@ -132,7 +146,7 @@ s_send_hello (sf_agent_t *self)
     hello.node = self->cfg.name;
     hello.software = software;
     hello.max_jobs = (uint32_t) self->cfg.max_jobs;
-    hello.n_strategies = self->stor ? 4 : 2;
+    hello.n_strategies = s_strategies (self, strategies, 8);
     hello.strategies = strategies;
     hello.n_running_jobs = n_running;
     hello.running_jobs = running;
@@ -294,12 +308,9 @@ s_admit (sf_agent_t *self, const sf_job_assign_t *assign, sf_err_t *err)
         return sf_err_set (err, SF_EBUSY, "node '%s' is busy: %zu job(s) running, "
                            "max_jobs is %" PRId64, self->cfg.name, running,
                            self->cfg.max_jobs);
-    bool rbd = streq (assign->strategy, "rbd") || streq (assign->strategy, "mixed");
-    if (!rbd && !streq (assign->strategy, "file-cold") && !streq (assign->strategy, "offline"))
-        return sf_err_set (err, SF_EINVAL, "unknown strategy '%s' (node '%s' runs "
-                           "'file-cold', 'offline'%s)", assign->strategy, self->cfg.name,
-                           self->stor ? ", 'rbd' and 'mixed'" : "");
-    if (rbd && !self->stor)
+    if (!sf_strategies_known (assign->strategy))
+        return sf_strategies_check (assign->strategy, "", "", "", err);
+    if (sf_strategies_needs_ceph (assign->strategy) && !self->stor)
         return sf_err_set (err, SF_ENOTSUP, "strategy '%s' needs RBD support, which is off "
                            "on node '%s' ([storage.rbd] ceph_conf is empty)",
                            assign->strategy, self->cfg.name);
@@ -311,11 +322,11 @@ s_admit (sf_agent_t *self, const sf_job_assign_t *assign, sf_err_t *err)
     if (other)
         return sf_err_set (err, SF_EBUSY, "instance '%s' is busy with job '%s'",
                            assign->instance_uuid, other);
-    if (inst && sf_hv_strategy_fits (inst->name, inst->state, inst->storage_class,
-                                     assign->strategy, err))
+    if (inst && sf_strategies_check (assign->strategy, inst->name,
+                                     sf_hv_state_name (inst->state), inst->storage_class,
+                                     err))
         return -1;
-    if (inst && !self->stor && (streq (inst->storage_class, "rbd")
-                            ||  streq (inst->storage_class, "mixed")))
+    if (inst && !self->stor && sf_strategies_class_needs_ceph (inst->storage_class))
         return sf_err_set (err, SF_ENOTSUP, "instance '%s' has RBD disks, but RBD support "
                            "is off on node '%s' ([storage.rbd] ceph_conf is empty)",
                            inst->name, self->cfg.name);
@@ -1103,12 +1114,12 @@ s_test_jobs (sched_t *sched)
     //  What does not fit is refused at once, with a clear error
     s_test_refused (sched, "J5", 1, "00000000-0000-0000-0000-00000000dead", "file-cold",
                     SF_ENOENT, "unknown instance");
-    s_test_refused (sched, "J6", 1, SF_TEST_RUN_UUID, "offline", SF_ESTATE,
-                    "'run' is running");
-    s_test_refused (sched, "J7", 1, SF_TEST_OFF_UUID, "file-cold", SF_ESTATE,
-                    "'off' is shutoff");
+    s_test_refused (sched, "J6", 1, SF_TEST_RUN_UUID, "offline", SF_EINVAL,
+                    "'offline' does not fit instance 'run' (storage class file, running)");
+    s_test_refused (sched, "J7", 1, SF_TEST_OFF_UUID, "file-cold", SF_EINVAL,
+                    "'file-cold' does not fit instance 'off' (storage class file, shutoff)");
     s_test_refused (sched, "J8", 1, SF_TEST_RUN_UUID, "bogus", SF_EINVAL, "unknown strategy");
-    s_test_refused (sched, "J9", 1, SF_TEST_RUN_UUID, "rbd", SF_ESTATE,
+    s_test_refused (sched, "J9", 1, SF_TEST_RUN_UUID, "rbd", SF_EINVAL,
                     "'rbd' does not fit instance 'run' (storage class file, running)");
     //  An RBD job (fake cluster): snapshots, clones; the Hello sent while
     //  it runs lists it

@@ -910,8 +910,9 @@ s_test_failures (sf_task_args_t *args, const char *store)
     //  Strategy does not fit; unknown instance; no room for scratch
     args->strategy = "offline";
     sf_envelope_t *env = s_test_job (args, phases, false);
-    assert (!env->job_result->ok && env->job_result->error->code == SF_ESTATE);
-    assert (strstr (env->job_result->error->text, "'run' is running"));
+    assert (!env->job_result->ok && env->job_result->error->code == SF_EINVAL);
+    assert (strstr (env->job_result->error->text, "'offline' does not fit instance 'run' "
+                    "(storage class file, running)"));
     sf_wire_free (&env);
     args->strategy = "file-cold";
     args->instance_uuid = "00000000-0000-0000-0000-00000000dead";

@@ -445,7 +445,7 @@ s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
     args->job_id = "F7";
     args->strategy = "mixed";
     res_env = s_test_job (args, phases, false);
-    assert (res_env->job_result->error->code == SF_ESTATE);
+    assert (res_env->job_result->error->code == SF_EINVAL);
     assert (strstr (res_env->job_result->error->text, "(storage class rbd, running)"));
     sf_wire_free (&res_env);
     args->strategy = "rbd";
