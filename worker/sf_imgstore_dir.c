@@ -3,8 +3,9 @@
 
     <path>/<id>.qcow2 and <path>/<id>.json (contract.md, "Image store
     dir"). Each is written as <name>.tmp, fsynced, renamed, and the
-    directory fsynced; the JSON goes last, so a reader that trusts only
-    images with a JSON never sees a half image, even after a crash. The
+    directory fsynced (sf_file_commit, sf_file_replace); the JSON goes
+    last, so a reader that trusts only images with a JSON never sees a
+    half image, even after a crash. The
     image is copied (not renamed from scratch) so that sf_imgstore hashes
     it while it streams, as an upload to a remote store does.
     =========================================================================
@@ -80,23 +81,6 @@ s_dir_check (void *priv, sf_err_t *err)
     return real ? 0 : -1;
 }
 
-//  fsync a directory so that a rename in it is durable
-
-static int
-s_sync_dir (const char *path, sf_err_t *err)
-{
-    int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd == -1 || fsync (fd)) {
-        int error = errno;
-        if (fd != -1)
-            close (fd);
-        return sf_err_set (err, SF_ESTORE, "cannot sync directory '%s': %s", path,
-                           strerror (error));
-    }
-    close (fd);
-    return 0;
-}
-
 static int
 s_write_all (int fd, const char *data, size_t size)
 {
@@ -136,28 +120,11 @@ s_meta_json (const sf_image_meta_t *meta, const sf_image_rec_t *rec)
 }
 
 static int
-s_write_json (const char *tmp, json_t *doc, sf_err_t *err)
+s_write_json (FILE *file, void *arg)
 {
-    int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd == -1)
-        return sf_err_set (err, SF_ESTORE, "cannot create '%s': %s", tmp, strerror (errno));
-    int rc = json_dumpfd (doc, fd, JSON_INDENT (2) | JSON_SORT_KEYS) == 0
-          && s_write_all (fd, "\n", 1) == 0 && fsync (fd) == 0 ? 0 : -1;
-    if (close (fd))
-        rc = -1;
-    if (rc)
-        sf_err_set (err, SF_ESTORE, "cannot write '%s': %s", tmp, strerror (errno));
-    return rc;
-}
-
-//  Publish tmp as final: rename, then make the rename durable
-
-static int
-s_publish (const char *dir, const char *tmp, const char *final, sf_err_t *err)
-{
-    if (rename (tmp, final))
-        return sf_err_set (err, SF_ESTORE, "cannot rename '%s': %s", tmp, strerror (errno));
-    return s_sync_dir (dir, err);
+    if (json_dumpf ((json_t *) arg, file, JSON_INDENT (2) | JSON_SORT_KEYS))
+        return -1;
+    return fputc ('\n', file) == EOF ? -1 : 0;
 }
 
 static void
@@ -226,20 +193,19 @@ s_dir_commit (void *upload_, const sf_image_meta_t *meta, const sf_image_rec_t *
     if (synced)
         return sf_err_set (err, SF_ESTORE, "cannot sync '%s': %s", upload->image_tmp,
                            strerror (synced));
-    if (s_publish (upload->dir, upload->image_tmp, upload->image, err))
-        return -1;
-    char *json_final = zsys_sprintf ("%s/%s.json", upload->dir, rec->id);
-    char *json_tmp = zsys_sprintf ("%s.tmp", json_final);
+    if (sf_file_commit (upload->image_tmp, upload->image))
+        return sf_err_set (err, SF_ESTORE, "cannot commit '%s': %s", upload->image,
+                           strerror (errno));
+    char *json = zsys_sprintf ("%s/%s.json", upload->dir, rec->id);
     json_t *doc = s_meta_json (meta, rec);
-    int rc = s_write_json (json_tmp, doc, err) || s_publish (upload->dir, json_tmp,
-                                                             json_final, err) ? -1 : 0;
-    if (rc) {                   //  abort removes the image; the JSON goes first
-        unlink (json_tmp);
-        unlink (json_final);
+    int rc = sf_file_replace (json, "", s_write_json, doc, err);
+    if (rc) {                   //  the JSON goes; abort removes the image
+        unlink (json);
+        if (err)
+            err->code = SF_ESTORE;
     }
     json_decref (doc);
-    zstr_free (&json_tmp);
-    zstr_free (&json_final);
+    zstr_free (&json);
     if (rc == 0)
         s_upload_free (upload);
     return rc;
