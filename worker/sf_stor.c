@@ -809,17 +809,6 @@ sf_stor_hung (sf_stor_t *self)
     return hung;
 }
 
-int
-sf_stor_fail (sf_err_t *err, int r, const char *format, ...)
-{
-    char what [400];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (what, sizeof (what), format, args);
-    va_end (args);
-    return sf_err_set (err, SF_ECEPH, "ceph: cannot %s: %s", what, strerror (r < 0 ? -r : r));
-}
-
 const char *
 sf_stor_name (sf_stor_t *self)
 {
