@@ -137,7 +137,7 @@ sf_envelope_t *
     sf_task_test_job_grant (sf_task_args_t *args, char *phases, int64_t rate,
                             int change_ms, uint64_t new_rate, uint64_t *wait_bytes);
 
-//  RBD, mixed and offline-with-RBD jobs against the fake cluster, on the
+//  RBD, mixed and offline-with-RBD jobs against a test cluster, on the
 //  node sf_task_test_node wrote into dir (uri), with the guard exe
 void
     sf_task_rbd_test (const char *dir, const char *uri, const char *exe);
