@@ -174,6 +174,96 @@ sf_cfg_release (const sf_cfg_opt_t *schema, void *target)
 }
 
 //  --------------------------------------------------------------------------
+//  Checks after loading: finding the line of a key in INI text
+
+//  Largest config file we read back for line numbers
+#define S_MAX_TEXT (1024 * 1024)
+
+static char *
+s_trim (char *text)
+{
+    while (isspace ((unsigned char) *text))
+        text++;
+    char *end = text + strlen (text);
+    while (end > text && isspace ((unsigned char) end [-1]))
+        *--end = '\0';
+    return text;
+}
+
+//  Handle one line: track the section, return true if it assigns key
+
+static bool
+s_line_assigns (char *line, char *section, size_t size, const char *want_section,
+                const char *key)
+{
+    char *comment = strpbrk (line, ";#");
+    if (comment)
+        *comment = '\0';
+    line = s_trim (line);
+    if (*line == '[') {
+        char *close = strchr (line, ']');
+        if (close)
+            *close = '\0';
+        snprintf (section, size, "%s", s_trim (line + 1));
+        return false;
+    }
+    char *equals = strpbrk (line, "=:");
+    if (!equals || !streq (section, want_section))
+        return false;
+    *equals = '\0';
+    return streq (s_trim (line), key);
+}
+
+int
+sf_cfg_key_line (const char *text, const char *section, const char *key)
+{
+    if (!text)
+        return 0;
+    char current [128] = "";
+    int found = 0, number = 0;
+    const char *start = text;
+    while (*start) {
+        const char *end = strchr (start, '\n');
+        size_t length = end? (size_t) (end - start): strlen (start);
+        char *line = strndup (start, length);
+        number++;
+        if (s_line_assigns (line, current, sizeof (current), section, key))
+            found = number;
+        free (line);
+        start = end? end + 1: start + length;
+    }
+    return found;
+}
+
+int
+sf_cfg_fail (sf_err_t *err, const char *name, const char *text, const char *section,
+             const char *key, const char *format, ...)
+{
+    char message [256];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof (message), format, args);
+    va_end (args);
+    int line = sf_cfg_key_line (text, section, key);
+    if (line)
+        return sf_err_set (err, SF_EINVAL, "%s:%d: %s", name, line, message);
+    return sf_err_set (err, SF_EINVAL, "%s: %s", name, message);
+}
+
+char *
+sf_cfg_read_text (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return NULL;
+    char *text = (char *) zmalloc (S_MAX_TEXT + 1);
+    size_t size = fread (text, 1, S_MAX_TEXT, file);
+    text [size] = '\0';
+    fclose (file);
+    return text;
+}
+
+//  --------------------------------------------------------------------------
 //  Self test
 
 typedef struct {
@@ -230,6 +320,21 @@ sf_cfg_test (bool verbose)
     assert (streq (cfg.name, "hv09"));
     sf_cfg_release (s_test_schema, &cfg);
     assert (cfg.name == NULL);
+
+    //  Checks after loading name the line of the key (the last one set)
+    const char *text = "[worker]\nname = a\n; max_jobs = 1\n[scratch]\nmax_jobs = 2\n"
+                       "[worker]\n  max_jobs : 3  # three\nname=b\n";
+    assert (sf_cfg_key_line (text, "worker", "max_jobs") == 7);
+    assert (sf_cfg_key_line (text, "worker", "name") == 8);
+    assert (sf_cfg_key_line (text, "scratch", "max_jobs") == 5);
+    assert (sf_cfg_key_line (text, "scratch", "name") == 0);
+    assert (sf_cfg_key_line (NULL, "worker", "name") == 0);
+    assert (sf_cfg_fail (&err, "t.conf", text, "worker", "max_jobs", "'%s' is bad",
+                         "worker.max_jobs") == -1);
+    assert (err.code == SF_EINVAL && streq (err.text, "t.conf:7: 'worker.max_jobs' is bad"));
+    assert (sf_cfg_fail (&err, "t.conf", text, "worker", "verbose", "unset") == -1);
+    assert (streq (err.text, "t.conf: unset"));
+    assert (sf_cfg_read_text ("/nonexistent/sf.conf") == NULL);
     //  @end
     printf ("OK\n");
 }

@@ -54,6 +54,28 @@ int
     sf_cfg_set (const sf_cfg_opt_t *schema, void *target, const char *section,
                 const char *key, const char *value, sf_err_t *err);
 
+//  --------------------------------------------------------------------------
+//  Checks after loading (values that parse but do not make sense) name
+//  the line too, as sf_cfg_load does: the caller keeps the file's text.
+
+//  The text of the config file at path (its first MiB), or NULL if it
+//  cannot be read. Caller frees.
+char *
+    sf_cfg_read_text (const char *path);
+
+//  Line number of the last "key = ..." (or "key: ...") inside [section]
+//  of INI text, the one sf_cfg keeps; 0 if none or text is NULL.
+int
+    sf_cfg_key_line (const char *text, const char *section, const char *key);
+
+//  Set err (SF_EINVAL) to "NAME:LINE: message", LINE being that of
+//  section.key in text, or to "NAME: message" if text does not set it
+//  (text may be NULL: only defaults). Returns -1.
+int
+    sf_cfg_fail (sf_err_t *err, const char *name, const char *text, const char *section,
+                 const char *key, const char *format, ...)
+    __attribute__ ((format (printf, 6, 7)));
+
 //  Free every string option in target.
 void
     sf_cfg_release (const sf_cfg_opt_t *schema, void *target);

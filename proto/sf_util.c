@@ -4,6 +4,9 @@
 */
 #include "sf_core.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 int64_t
 sf_time_now_ms (void)
 {
@@ -184,6 +187,127 @@ sf_utf8_valid (const char *text)
     return true;
 }
 
+//  --------------------------------------------------------------------------
+//  Durable files
+
+int
+sf_fsync_path (const char *path)
+{
+    assert (path);
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return -1;
+    int rc = fsync (fd);
+    int error = errno;
+    close (fd);
+    errno = error;
+    return rc;
+}
+
+int
+sf_file_commit (const char *tmp, const char *path)
+{
+    assert (tmp && path);
+    if (rename (tmp, path))
+        return -1;
+    const char *slash = strrchr (path, '/');
+    if (!slash)
+        return sf_fsync_path (".");
+    char *dir = slash == path ? strdup ("/") : zsys_sprintf ("%.*s", (int) (slash - path), path);
+    int rc = sf_fsync_path (dir);
+    int error = errno;
+    zstr_free (&dir);
+    errno = error;
+    return rc;
+}
+
+int
+sf_file_replace (const char *path, const char *what, sf_file_write_fn *fill, void *arg,
+                 sf_err_t *err)
+{
+    assert (path && what && fill);
+    char *tmp = zsys_sprintf ("%s.tmp", path);
+    int rc = -1;
+    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    FILE *file = fd == -1 ? NULL : fdopen (fd, "w");
+    if (!file) {
+        if (fd != -1)
+            close (fd);
+        sf_err_set (err, SF_EIO, "cannot write %s'%s': %s", what, tmp, strerror (errno));
+        goto cleanup;
+    }
+    int written = fill (file, arg) || fflush (file) || fsync (fileno (file)) ? -1 : 0;
+    int error = errno;
+    if (fclose (file) && !written) {
+        written = -1;
+        error = errno;
+    }
+    if (written) {
+        sf_err_set (err, SF_EIO, "cannot write %s'%s': %s", what, tmp, strerror (error));
+        goto cleanup;
+    }
+    if (sf_file_commit (tmp, path)) {
+        sf_err_set (err, SF_EIO, "cannot commit %s'%s': %s", what, path, strerror (errno));
+        goto cleanup;
+    }
+    rc = 0;
+ cleanup:
+    if (rc)
+        unlink (tmp);
+    zstr_free (&tmp);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+static int
+s_test_write (FILE *file, void *arg)
+{
+    return fputs ((const char *) arg, file) < 0 ? -1 : 0;
+}
+
+static int
+s_test_fail (FILE *file, void *arg)
+{
+    (void) file;
+    (void) arg;
+    errno = ENOSPC;
+    return -1;
+}
+
+static void
+s_test_durable (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char dir [] = "/tmp/sf-util-test-XXXXXX";
+    assert (mkdtemp (dir));
+    char *path = zsys_sprintf ("%s/entry", dir);
+    char *tmp = zsys_sprintf ("%s.tmp", path);
+    assert (sf_file_replace (path, "", s_test_write, "one\n", &err) == 0);
+    assert (sf_file_replace (path, "", s_test_write, "two\n", &err) == 0);
+    FILE *file = fopen (path, "r");
+    char line [16] = "";
+    assert (file && fgets (line, sizeof (line), file) && streq (line, "two\n"));
+    fclose (file);
+    assert (!zsys_file_exists (tmp));
+    //  A failed write leaves the old file and no tmp, and says where
+    assert (sf_file_replace (path, "test entry ", s_test_fail, NULL, &err) == -1);
+    assert (err.code == SF_EIO && strstr (err.text, "cannot write test entry '"));
+    assert (strstr (err.text, "No space left on device"));
+    assert (!zsys_file_exists (tmp) && zsys_file_exists (path));
+    //  A directory that is gone
+    char *nowhere = zsys_sprintf ("%s/no/entry", dir);
+    assert (sf_file_replace (nowhere, "", s_test_write, "x", &err) == -1);
+    assert (strstr (err.text, "cannot write '") && strstr (err.text, "/no/entry.tmp'"));
+    zstr_free (&nowhere);
+    assert (sf_fsync_path (dir) == 0 && sf_fsync_path (path) == 0);
+    assert (unlink (path) == 0 && rmdir (dir) == 0);
+    assert (sf_fsync_path (dir) == -1 && errno == ENOENT);
+    zstr_free (&tmp);
+    zstr_free (&path);
+}
+
 void
 sf_util_test (bool verbose)
 {
@@ -218,6 +342,7 @@ sf_util_test (bool verbose)
     assert (sf_utf8_seq_len ("\xe2\x82\xac") == 3 && sf_utf8_seq_len ("a") == 1);
     assert (sf_utf8_seq_len ("\xc0\xaf") == 0 && sf_utf8_seq_len ("") == 0);
     assert (sf_utf8_valid ("caf\xc3\xa9") && !sf_utf8_valid ("caf\xc3"));
+    s_test_durable ();
     //  @end
     printf ("OK\n");
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 //  Wall clock, ms since the epoch.
 int64_t
@@ -54,6 +55,32 @@ size_t
 //  True if the whole string is well-formed UTF-8.
 bool
     sf_utf8_valid (const char *text);
+
+//  --------------------------------------------------------------------------
+//  Durable files: after a crash a file is the old one or the new one,
+//  whole, never a mix or a half
+
+//  fsync the file or directory at path. Returns 0, or -1 with errno.
+int
+    sf_fsync_path (const char *path);
+
+//  Publish tmp (already written and fsynced) as path: rename it over
+//  path, then fsync path's directory so that the rename survives a crash.
+//  Returns 0, or -1 with errno.
+int
+    sf_file_commit (const char *tmp, const char *path);
+
+//  Writes the new content to file: returns 0, or -1 (errno set)
+typedef int (sf_file_write_fn) (FILE *file, void *arg);
+
+//  Replace path durably with what fill (with arg) writes: into PATH.tmp
+//  (made afresh, mode 0644), flushed and fsynced, then sf_file_commit.
+//  Returns 0, or -1 with err (SF_EIO) "cannot write WHAT'PATH.tmp': ..."
+//  or "cannot commit WHAT'PATH': ..." (what: "" or a noun and a space,
+//  "journal entry "); PATH.tmp is gone then and path untouched.
+int
+    sf_file_replace (const char *path, const char *what, sf_file_write_fn *fill,
+                     void *arg, sf_err_t *err);
 
 //  Self test of this class
 void

@@ -2,9 +2,8 @@
     sf_schedcfg - the scheduler's configuration (scheduler.conf)
 
     sf_cfg checks syntax, keys and types and names the line. The checks
-    here run after parsing, so to name the line as well we look the key up
-    in the file's text again (the last assignment wins in sf_cfg, so we
-    report the last one too).
+    here run after parsing and name the line through sf_cfg_fail, which
+    looks the key up in the file's text again.
     =========================================================================
 */
 #include "sf_sched_classes.h"
@@ -46,92 +45,6 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
     OPT ("log", "format", SF_CFG_STR, log_format, "text", "text|json"),
     { NULL }
 };
-
-//  Largest config file we read back for line numbers
-#define MAX_TEXT (1024 * 1024)
-
-//  --------------------------------------------------------------------------
-//  Finding the line of a key in INI text
-
-static char *
-s_trim (char *text)
-{
-    while (isspace ((unsigned char) *text))
-        text++;
-    char *end = text + strlen (text);
-    while (end > text && isspace ((unsigned char) end [-1]))
-        *--end = '\0';
-    return text;
-}
-
-//  Handle one line: track the section, return true if it assigns key
-
-static bool
-s_line_assigns (char *line, char *section, size_t size, const char *want_section,
-                const char *key)
-{
-    char *comment = strpbrk (line, ";#");
-    if (comment)
-        *comment = '\0';
-    line = s_trim (line);
-    if (*line == '[') {
-        char *close = strchr (line, ']');
-        if (close)
-            *close = '\0';
-        snprintf (section, size, "%s", s_trim (line + 1));
-        return false;
-    }
-    char *equals = strpbrk (line, "=:");
-    if (!equals || !streq (section, want_section))
-        return false;
-    *equals = '\0';
-    return streq (s_trim (line), key);
-}
-
-//  Line number of the last "key = ..." in [section], 0 if not found
-
-static int
-s_key_line (const char *text, const char *section, const char *key)
-{
-    if (!text)
-        return 0;
-    char current [128] = "";
-    int found = 0, number = 0;
-    const char *start = text;
-    while (*start) {
-        const char *end = strchr (start, '\n');
-        size_t length = end? (size_t) (end - start): strlen (start);
-        char *line = strndup (start, length);
-        number++;
-        if (s_line_assigns (line, current, sizeof (current), section, key))
-            found = number;
-        free (line);
-        start = end? end + 1: start + length;
-    }
-    return found;
-}
-
-//  Set err to "name:line: message" (line of section.key if found)
-
-static int
-s_fail (sf_err_t *err, const char *name, const char *text, const char *section,
-        const char *key, const char *format, ...)
-    __attribute__ ((format (printf, 6, 7)));
-
-static int
-s_fail (sf_err_t *err, const char *name, const char *text, const char *section,
-        const char *key, const char *format, ...)
-{
-    char message [256];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (message, sizeof (message), format, args);
-    va_end (args);
-    int line = s_key_line (text, section, key);
-    if (line)
-        return sf_err_set (err, SF_EINVAL, "%s:%d: %s", name, line, message);
-    return sf_err_set (err, SF_EINVAL, "%s: %s", name, message);
-}
 
 //  --------------------------------------------------------------------------
 //  Validation
@@ -176,30 +89,30 @@ static int
 s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *err)
 {
     if (!s_endpoint_ok (cfg->bind))
-        return s_fail (err, name, text, "scheduler", "bind",
-                       "'scheduler.bind' must be a ZeroMQ endpoint such as "
-                       "tcp://127.0.0.1:7600, not '%s'", cfg->bind);
+        return sf_cfg_fail (err, name, text, "scheduler", "bind",
+                           "'scheduler.bind' must be a ZeroMQ endpoint such as "
+                           "tcp://127.0.0.1:7600, not '%s'", cfg->bind);
     if (!s_endpoint_ok (cfg->admin_bind))
-        return s_fail (err, name, text, "scheduler", "admin_bind",
-                       "'scheduler.admin_bind' must be a ZeroMQ endpoint such as "
-                       "tcp://127.0.0.1:7601, not '%s'", cfg->admin_bind);
+        return sf_cfg_fail (err, name, text, "scheduler", "admin_bind",
+                           "'scheduler.admin_bind' must be a ZeroMQ endpoint such as "
+                           "tcp://127.0.0.1:7601, not '%s'", cfg->admin_bind);
     if (streq (cfg->bind, cfg->admin_bind) && !s_ephemeral (cfg->bind))
-        return s_fail (err, name, text, "scheduler", "admin_bind",
-                       "'scheduler.admin_bind' must differ from 'scheduler.bind'");
+        return sf_cfg_fail (err, name, text, "scheduler", "admin_bind",
+                           "'scheduler.admin_bind' must differ from 'scheduler.bind'");
     if (!*cfg->database)
-        return s_fail (err, name, text, "scheduler", "database",
-                       "'scheduler.database' must name a file");
+        return sf_cfg_fail (err, name, text, "scheduler", "database",
+                           "'scheduler.database' must name a file");
     if (cfg->heartbeat_ms <= 0 || cfg->heartbeat_ms > 3600000)
-        return s_fail (err, name, text, "scheduler", "heartbeat",
-                       "'scheduler.heartbeat' must be between 1ms and 1h");
+        return sf_cfg_fail (err, name, text, "scheduler", "heartbeat",
+                           "'scheduler.heartbeat' must be between 1ms and 1h");
     //  Blame whichever of the two the file sets (node_timeout if both)
     if (cfg->node_timeout_ms <= cfg->heartbeat_ms)
-        return s_fail (err, name, text, "scheduler",
-                       s_key_line (text, "scheduler", "node_timeout")
-                       ? "node_timeout": "heartbeat",
-                       "'scheduler.node_timeout' (%" PRId64 "ms) must be longer than "
-                       "'scheduler.heartbeat' (%" PRId64 "ms)",
-                       cfg->node_timeout_ms, cfg->heartbeat_ms);
+        return sf_cfg_fail (err, name, text, "scheduler",
+                           sf_cfg_key_line (text, "scheduler", "node_timeout")
+                           ? "node_timeout": "heartbeat",
+                           "'scheduler.node_timeout' (%" PRId64 "ms) must be longer than "
+                           "'scheduler.heartbeat' (%" PRId64 "ms)",
+                           cfg->node_timeout_ms, cfg->heartbeat_ms);
     const struct { const char *key; int64_t value; } counts [] = {
         { "max_paused", cfg->limits.max_paused },
         { "max_paused_per_node", cfg->limits.max_paused_per_node },
@@ -213,16 +126,16 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
     };
     for (size_t i = 0; i < sizeof (counts) / sizeof (counts [0]); i++)
         if (counts [i].value < 0 || counts [i].value > 1000000000000000LL)
-            return s_fail (err, name, text, "limits", counts [i].key,
-                           "'limits.%s' must be 0 (no limit) or a positive number",
-                           counts [i].key);
+            return sf_cfg_fail (err, name, text, "limits", counts [i].key,
+                               "'limits.%s' must be 0 (no limit) or a positive number",
+                               counts [i].key);
     if (sf_log_level_parse (cfg->log_level) < 0)
-        return s_fail (err, name, text, "log", "level",
-                       "'log.level' must be err, warning, notice, info or debug, "
-                       "not '%s'", cfg->log_level);
+        return sf_cfg_fail (err, name, text, "log", "level",
+                           "'log.level' must be err, warning, notice, info or debug, "
+                           "not '%s'", cfg->log_level);
     if (sf_log_format_parse (cfg->log_format) < 0)
-        return s_fail (err, name, text, "log", "format",
-                       "'log.format' must be text or json, not '%s'", cfg->log_format);
+        return sf_cfg_fail (err, name, text, "log", "format",
+                           "'log.format' must be text or json, not '%s'", cfg->log_format);
     return 0;
 }
 
@@ -239,19 +152,6 @@ sf_schedcfg_init (sf_schedcfg_t *cfg)
     return rc;
 }
 
-static char *
-s_read_text (const char *path)
-{
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return NULL;
-    char *text = (char *) zmalloc (MAX_TEXT + 1);
-    size_t size = fread (text, 1, MAX_TEXT, file);
-    text [size] = '\0';
-    fclose (file);
-    return text;
-}
-
 int
 sf_schedcfg_load (sf_schedcfg_t *cfg, const char *path, sf_err_t *err)
 {
@@ -260,7 +160,7 @@ sf_schedcfg_load (sf_schedcfg_t *cfg, const char *path, sf_err_t *err)
     sf_schedcfg_init (cfg);
     if (sf_cfg_load (sf_schedcfg_schema, cfg, path, err))
         return -1;
-    char *text = s_read_text (path);
+    char *text = sf_cfg_read_text (path);
     int rc = s_validate (cfg, path, text, err);
     free (text);
     return rc;
@@ -300,10 +200,10 @@ s_test_example (void)
     if (rc)
         fprintf (stderr, "%s\n", err.text);
     assert (rc == 0);
-    char *text = s_read_text (SF_SCHED_EXAMPLE_CONF);
+    char *text = sf_cfg_read_text (SF_SCHED_EXAMPLE_CONF);
     assert (text);
     for (const sf_cfg_opt_t *opt = sf_schedcfg_schema; opt->key; opt++)
-        assert (s_key_line (text, opt->section, opt->key) > 0);
+        assert (sf_cfg_key_line (text, opt->section, opt->key) > 0);
     free (text);
     sf_schedcfg_release (&cfg);
 #endif

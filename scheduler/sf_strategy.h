@@ -1,30 +1,13 @@
 /*  =========================================================================
     sf_strategy - which snapshot strategy an instance gets, and which ones
-    it may be given
-
-    The strategy follows from what the worker reported in its inventory:
-    the instance's state and its storage class (derived by the worker from
-    the domain XML, never configured). One table decides both the default
-    and whether a strategy the operator forces fits, so that the instance
-    listing, the snapshot command and --strategy can never disagree:
-
-      strategy   storage class         state            consistency
-      file-cold  file                  running, paused  paused
-      rbd        rbd                   running, paused  frozen or paused
-      mixed      mixed                 running, paused  frozen or paused
-      offline    file, rbd, mixed      shutoff          offline
+    it may be given: the scheduler's names for the rules of
+    proto/sf_strategies (one table, shared with the worker)
     =========================================================================
 */
 #ifndef SF_STRATEGY_H_INCLUDED
 #define SF_STRATEGY_H_INCLUDED
 
 #include <stdbool.h>
-
-//  Strategy names, on the wire, in the database and in the CLI
-#define SF_STRATEGY_FILE_COLD   "file-cold"
-#define SF_STRATEGY_RBD         "rbd"
-#define SF_STRATEGY_MIXED       "mixed"
-#define SF_STRATEGY_OFFLINE     "offline"
 
 //  Choose the default strategy for an instance in state (running|paused|
 //  shutoff|other) with storage_class (file|rbd|mixed|none). Returns a

@@ -8,6 +8,8 @@
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_conv_fake.h"                   //  the self-test's doubles
+#include "sf_stor_fake.h"
 
 #include <dirent.h>
 #include <sys/statvfs.h>
@@ -21,8 +23,6 @@
 
 struct _sf_agent_t {
     sf_agent_cfg_t cfg;         //  Owned copy (strings owned)
-    char *conv_driver;          //  Owned, tests only
-    sf_stor_fake_t *rbd_fake;   //  Borrowed, tests only
     char exe [4096];            //  this program (/proc/self/exe)
     char run_id [37];           //  this run, tags pause journal entries
     sf_logctx_t ctx;            //  node name
@@ -34,7 +34,11 @@ struct _sf_agent_t {
     char scan_error [256];      //  last scan failure, to log changes only
     size_t inventory_count;     //  instances in the last scan
     sf_jobtab_t *jobs;          //  Owned, assigned jobs
-    sf_stor_t *stor;            //  Owned, RBD storage; NULL = RBD support off
+    sf_imgstore_t *images;      //  Owned, the image store every task and prune borrows
+    sf_stor_t *stor;            //  RBD storage (a part); NULL = RBD support off
+    sf_conv_t *conv;            //  the disk converter (a part)
+    sf_stor_t *stor_owned;      //  Owned: the parts sf_agent_new built
+    sf_conv_t *conv_owned;
     sf_leftover_t *leftovers;   //  Owned, the Ceph objects journal
     char ceph_cluster [64];     //  the cluster's fsid once known, "" before
     zactor_t *sweeper;          //  Owned, retries leftovers; NULL when RBD is off
@@ -113,10 +117,24 @@ s_ceph_cluster (sf_agent_t *self)
 //  store and the Ceph cluster (the scheduler's per-store and per-cluster
 //  limits) and the scratch space free.
 
+//  The strategies this node runs: those without Ceph, then (RBD support
+//  on) those with it, as sf_strategies lists them. Returns the count.
+
+static size_t
+s_strategies (sf_agent_t *self, char **names, size_t size)
+{
+    size_t count = 0;
+    for (int ceph = 0; ceph < (self->stor ? 2 : 1); ceph++)
+        for (size_t i = 0; i < sf_strategies_count () && count < size; i++)
+            if (sf_strategies_needs_ceph (sf_strategies_name (i)) == (ceph == 1))
+                names [count++] = (char *) sf_strategies_name (i);
+    return count;
+}
+
 static void
 s_send_hello (sf_agent_t *self)
 {
-    char *strategies [] = { "file-cold", "offline", "rbd", "mixed" };
+    char *strategies [8];
     char software [64];
     snprintf (software, sizeof (software), "snapfleet-worker %s", SF_VERSION);
     zlistx_t *ids = sf_jobtab_running_ids (self->jobs);
@@ -128,11 +146,11 @@ s_send_hello (sf_agent_t *self)
     hello.node = self->cfg.name;
     hello.software = software;
     hello.max_jobs = (uint32_t) self->cfg.max_jobs;
-    hello.n_strategies = self->stor ? 4 : 2;
+    hello.n_strategies = s_strategies (self, strategies, 8);
     hello.strategies = strategies;
     hello.n_running_jobs = n_running;
     hello.running_jobs = running;
-    hello.store = self->cfg.store_name;
+    hello.store = self->cfg.store.name;
     hello.ceph_cluster = (char *) s_ceph_cluster (self);
     hello.scratch_free = s_scratch_free (self);
     sf_envelope_t env = SF_ENVELOPE_INIT;
@@ -290,12 +308,9 @@ s_admit (sf_agent_t *self, const sf_job_assign_t *assign, sf_err_t *err)
         return sf_err_set (err, SF_EBUSY, "node '%s' is busy: %zu job(s) running, "
                            "max_jobs is %" PRId64, self->cfg.name, running,
                            self->cfg.max_jobs);
-    bool rbd = streq (assign->strategy, "rbd") || streq (assign->strategy, "mixed");
-    if (!rbd && !streq (assign->strategy, "file-cold") && !streq (assign->strategy, "offline"))
-        return sf_err_set (err, SF_EINVAL, "unknown strategy '%s' (node '%s' runs "
-                           "'file-cold', 'offline'%s)", assign->strategy, self->cfg.name,
-                           self->stor ? ", 'rbd' and 'mixed'" : "");
-    if (rbd && !self->stor)
+    if (!sf_strategies_known (assign->strategy))
+        return sf_strategies_check (assign->strategy, "", "", "", err);
+    if (sf_strategies_needs_ceph (assign->strategy) && !self->stor)
         return sf_err_set (err, SF_ENOTSUP, "strategy '%s' needs RBD support, which is off "
                            "on node '%s' ([storage.rbd] ceph_conf is empty)",
                            assign->strategy, self->cfg.name);
@@ -307,11 +322,11 @@ s_admit (sf_agent_t *self, const sf_job_assign_t *assign, sf_err_t *err)
     if (other)
         return sf_err_set (err, SF_EBUSY, "instance '%s' is busy with job '%s'",
                            assign->instance_uuid, other);
-    if (inst && sf_hv_strategy_fits (inst->name, inst->state, inst->storage_class,
-                                     assign->strategy, err))
+    if (inst && sf_strategies_check (assign->strategy, inst->name,
+                                     sf_hv_state_name (inst->state), inst->storage_class,
+                                     err))
         return -1;
-    if (inst && !self->stor && (streq (inst->storage_class, "rbd")
-                            ||  streq (inst->storage_class, "mixed")))
+    if (inst && !self->stor && sf_strategies_class_needs_ceph (inst->storage_class))
         return sf_err_set (err, SF_ENOTSUP, "instance '%s' has RBD disks, but RBD support "
                            "is off on node '%s' ([storage.rbd] ceph_conf is empty)",
                            inst->name, self->cfg.name);
@@ -324,7 +339,7 @@ s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
     sf_task_args_t args = {
         assign->job_id, assign->attempt, assign->instance_uuid, assign->strategy,
         self->cfg.uri, self->cfg.workdir, self->exe, self->run_id, self->cfg.max_pause,
-        { self->cfg.store_driver, self->cfg.store_path }, self->conv_driver,
+        self->images, self->conv,
         self->stor, self->leftovers, self->cfg.rbd_mode, self->cfg.rbd_clone_pool, false,
         assign->wait_upload_grant
     };
@@ -444,7 +459,7 @@ s_on_image_delete (sf_agent_t *self, const sf_image_delete_t *request)
              image->store, request->request_id);
     sf_prune_args_t args = {
         request->request_id, image->store, image->id, image->path,
-        { self->cfg.store_driver, self->cfg.store_path }, self->stor
+        self->images, self->stor
     };
     zactor_t *prune = sf_prune_new (&args);
     zloop_reader (self->loop, zactor_sock (prune), s_on_prune, self);
@@ -712,22 +727,13 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
     return 0;
 }
 
-//  RBD support: the storage client (it connects on first use) and the
-//  sweeper of leftovers. The journal is opened either way, to say what
+//  RBD support: the sweeper of leftovers on the storage client (it
+//  connects on first use). The journal is opened either way, to say what
 //  waits in it when RBD support is off.
 
 static int
 s_open_storage (sf_agent_t *self, sf_err_t *err)
 {
-    if (*self->cfg.rbd_ceph_conf) {
-        sf_stor_cfg_t stor_cfg = {
-            self->rbd_fake ? "fake" : "rbd", self->cfg.rbd_ceph_conf,
-            self->cfg.rbd_client_id, self->cfg.rbd_keyring, self->cfg.rbd_op_timeout,
-            self->rbd_fake
-        };
-        if (!(self->stor = sf_stor_new (&stor_cfg, err)))
-            return -1;
-    }
     if (!(self->leftovers = sf_leftover_new (self->cfg.workdir, self->stor,
                                              S_SETTLE_MS, err)))
         return -1;
@@ -745,10 +751,35 @@ sf_agent_t *
 sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
 {
     assert (cfg);
+    sf_agent_parts_t parts = { NULL, NULL };
+    if (*cfg->rbd_ceph_conf) {
+        sf_stor_cfg_t stor_cfg = { "rbd", cfg->rbd_ceph_conf, cfg->rbd_client_id,
+                                   cfg->rbd_keyring, cfg->rbd_op_timeout };
+        if (!(parts.stor = sf_stor_new (&stor_cfg, err)))
+            return NULL;
+    }
+    sf_agent_t *self = NULL;
+    if ((parts.conv = sf_conv_new (NULL, err))
+    &&  (self = sf_agent_new_with (cfg, &parts, err))) {
+        self->stor_owned = parts.stor;
+        self->conv_owned = parts.conv;
+    }
+    else {
+        sf_conv_destroy (&parts.conv);
+        sf_stor_destroy (&parts.stor);
+    }
+    return self;
+}
+
+sf_agent_t *
+sf_agent_new_with (const sf_agent_cfg_t *cfg, const sf_agent_parts_t *parts,
+                   sf_err_t *err)
+{
+    assert (cfg && parts && parts->conv);
     sf_agent_t *self = (sf_agent_t *) zmalloc (sizeof (sf_agent_t));
     sf_agent_cfg_copy (&self->cfg, cfg);
-    self->conv_driver = cfg->conv_driver ? strdup (cfg->conv_driver) : NULL;
-    self->rbd_fake = cfg->rbd_fake;
+    self->stor = parts->stor;
+    self->conv = parts->conv;
     self->ctx.node = self->cfg.name;
     ssize_t len = readlink ("/proc/self/exe", self->exe, sizeof (self->exe) - 1);
     self->exe [len > 0 ? len : 0] = 0;
@@ -764,7 +795,8 @@ sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
         sf_agent_destroy (&self);
         return NULL;
     }
-    if (s_prepare_workdir (self, err) || s_open_storage (self, err)) {
+    if (!(self->images = sf_imgstore_new (&self->cfg.store, err))
+    ||  s_prepare_workdir (self, err) || s_open_storage (self, err)) {
         sf_agent_destroy (&self);
         return NULL;
     }
@@ -792,15 +824,16 @@ sf_agent_destroy (sf_agent_t **self_p)
         sf_agent_t *self = *self_p;
         sf_jobtab_destroy (&self->jobs);    //  cancels tasks still running
         zlistx_destroy (&self->prunes);     //  waits for each one's current step
+        sf_imgstore_destroy (&self->images);
         zactor_destroy (&self->sweeper);
         sf_leftover_destroy (&self->leftovers);
-        sf_stor_destroy (&self->stor);
+        sf_stor_destroy (&self->stor_owned);
+        sf_conv_destroy (&self->conv_owned);
         zactor_destroy (&self->scanner);
         zsock_destroy (&self->dealer);
         sf_wire_free (&self->inventory);
         zframe_destroy (&self->inventory_sent);
         sf_agent_cfg_release (&self->cfg);
-        free (self->conv_driver);
         free (self);
         *self_p = NULL;
     }
@@ -848,8 +881,11 @@ sf_agent_invalid (sf_agent_t *self)
 void
 sf_agent_actor (zsock_t *pipe, void *args)
 {
+    const sf_agent_actor_args_t *actor_args = (const sf_agent_actor_args_t *) args;
     sf_err_t err = SF_ERR_INIT;
-    sf_agent_t *self = sf_agent_new ((const sf_agent_cfg_t *) args, &err);
+    sf_agent_t *self = actor_args->parts
+                     ? sf_agent_new_with (actor_args->cfg, actor_args->parts, &err)
+                     : sf_agent_new (actor_args->cfg, &err);
     zsock_signal (pipe, 0);
     if (!self) {
         SF_ERROR (NULL, "%s", err.text);
@@ -1078,12 +1114,12 @@ s_test_jobs (sched_t *sched)
     //  What does not fit is refused at once, with a clear error
     s_test_refused (sched, "J5", 1, "00000000-0000-0000-0000-00000000dead", "file-cold",
                     SF_ENOENT, "unknown instance");
-    s_test_refused (sched, "J6", 1, SF_TEST_RUN_UUID, "offline", SF_ESTATE,
-                    "'run' is running");
-    s_test_refused (sched, "J7", 1, SF_TEST_OFF_UUID, "file-cold", SF_ESTATE,
-                    "'off' is shutoff");
+    s_test_refused (sched, "J6", 1, SF_TEST_RUN_UUID, "offline", SF_EINVAL,
+                    "'offline' does not fit instance 'run' (storage class file, running)");
+    s_test_refused (sched, "J7", 1, SF_TEST_OFF_UUID, "file-cold", SF_EINVAL,
+                    "'file-cold' does not fit instance 'off' (storage class file, shutoff)");
     s_test_refused (sched, "J8", 1, SF_TEST_RUN_UUID, "bogus", SF_EINVAL, "unknown strategy");
-    s_test_refused (sched, "J9", 1, SF_TEST_RUN_UUID, "rbd", SF_ESTATE,
+    s_test_refused (sched, "J9", 1, SF_TEST_RUN_UUID, "rbd", SF_EINVAL,
                     "'rbd' does not fit instance 'run' (storage class file, running)");
     //  An RBD job (fake cluster): snapshots, clones; the Hello sent while
     //  it runs lists it
@@ -1296,11 +1332,17 @@ sf_agent_test (bool verbose)
     fclose (file);
     assert (sf_agent_cfg_load (&cfg, path, &err) == 0);
     assert (cfg.max_jobs == 1 && cfg.heartbeat == 100 && cfg.max_pause == 60000);
-    cfg.conv_driver = "fake";
     sf_stor_fake_t *fake = sf_stor_fake_new ();
     sf_stor_fake_add (fake, "rbd/ceph-a", 1 << 20);
     sf_stor_fake_add (fake, "rbd/ceph-b", 1 << 20);
-    cfg.rbd_fake = fake;
+    sf_stor_cfg_t stor_cfg = { NULL, cfg.rbd_ceph_conf, cfg.rbd_client_id, cfg.rbd_keyring,
+                               cfg.rbd_op_timeout };
+    sf_agent_parts_t parts = {
+        sf_stor_new_with (&stor_cfg, &sf_stor_fake_driver, fake, &err),
+        sf_conv_new_with (&sf_conv_fake_driver)
+    };
+    assert (parts.stor);
+    sf_agent_actor_args_t actor_args = { &cfg, &parts };
     //  Stale scratch of a killed run is cleaned at start
     //  (and only that: a directory with other files stays)
     assert (zsys_dir_create ("%s/J0", work) == 0 && zsys_dir_create ("%s/keep", work) == 0);
@@ -1314,7 +1356,7 @@ sf_agent_test (bool verbose)
     sched_t sched = { .router = zsock_new_router ("@inproc://sf-agent-test"),
                       .deferred = zlistx_new () };
     zlistx_set_destructor (sched.deferred, (zlistx_destructor_fn *) sf_wire_free);
-    zactor_t *agent = zactor_new (sf_agent_actor, &cfg);
+    zactor_t *agent = zactor_new (sf_agent_actor, &actor_args);
     s_test_connect (&sched);
     s_test_jobs (&sched);
     char image_id [64], image_path [512];
@@ -1347,6 +1389,7 @@ sf_agent_test (bool verbose)
     assert (!env->job_result->ok && env->job_result->error->code == SF_ECANCELED);
     assert (strstr (env->job_result->error->text, "guest resumed"));
     sf_wire_free (&env);
+    sf_stor_destroy (&parts.stor);
     for (int i = 0; i < 500 && sf_stor_fake_active (fake); i++)
         zclock_sleep (10);
     assert (sf_stor_fake_objects (fake) == 4);      //  J10's snapshots and clones
@@ -1354,14 +1397,14 @@ sf_agent_test (bool verbose)
     //  RBD support off: Hello offers no rbd/mixed; RBD assigns are refused
     free (cfg.rbd_ceph_conf);
     cfg.rbd_ceph_conf = strdup ("");
-    cfg.rbd_fake = NULL;
-    agent = zactor_new (sf_agent_actor, &cfg);
+    agent = zactor_new (sf_agent_actor, &actor_args);
     s_test_connect_with (&sched, 2, 0, NULL);
     s_test_refused (&sched, "J11", 1, SF_TEST_CEPH_UUID, "rbd", SF_ENOTSUP,
                     "strategy 'rbd' needs RBD support, which is off on node 'node-t'");
     s_test_refused (&sched, "J12", 1, SF_TEST_CEPHOFF_UUID, "offline", SF_ENOTSUP,
                     "instance 'cephoff' has RBD disks, but RBD support is off");
     zactor_destroy (&agent);
+    sf_conv_destroy (&parts.conv);
     sf_stor_fake_destroy (&fake);
 
     assert (zlistx_size (sched.deferred) == 0);

@@ -20,11 +20,26 @@
 
 typedef struct _sf_agent_t sf_agent_t;
 
+//  The parts an agent runs jobs with, built by its caller
+typedef struct {
+    sf_stor_t *stor;            //  RBD storage; NULL = RBD support off
+    sf_conv_t *conv;            //  the disk converter, never NULL
+} sf_agent_parts_t;
+
 //  Create the worker: resolve this program's path, prepare the work
 //  directory (stale scratch from a killed run is removed), connect the
-//  DEALER and start the scanner. cfg is copied. Returns NULL with err.
+//  DEALER and start the scanner. cfg is copied. The parts are the
+//  production ones cfg names: RBD storage if [storage.rbd] ceph_conf is
+//  set, qemu-img. Returns NULL with err.
 sf_agent_t *
     sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err);
+
+//  The same on parts built by the caller (borrowed; they must outlive the
+//  agent): a test injects its own storage driver and converter. cfg's
+//  [storage.rbd] settings other than mode and clone_pool are not used.
+sf_agent_t *
+    sf_agent_new_with (const sf_agent_cfg_t *cfg, const sf_agent_parts_t *parts,
+                       sf_err_t *err);
 
 //  Stop everything (running tasks are cancelled: qemu-img killed, guests
 //  resumed, scratch removed) and free. Nullifies *self_p.
@@ -42,8 +57,15 @@ int
 size_t
     sf_agent_invalid (sf_agent_t *self);
 
-//  The agent as an actor (self tests): args is a const sf_agent_cfg_t *.
-//  Pipe commands: "$TERM"; "INVALID" -> replies the count as a string.
+//  What sf_agent_actor is started with
+typedef struct {
+    const sf_agent_cfg_t *cfg;
+    const sf_agent_parts_t *parts;  //  NULL: sf_agent_new, else sf_agent_new_with
+} sf_agent_actor_args_t;
+
+//  The agent as an actor (self tests): args is a const
+//  sf_agent_actor_args_t *. Pipe commands: "$TERM"; "INVALID" -> replies
+//  the count as a string.
 void
     sf_agent_actor (zsock_t *pipe, void *args);
 

@@ -25,10 +25,11 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
     S_OPT ("worker", "inventory_interval", SF_CFG_DURATION, inventory_interval, "5s",
            "re-read the hypervisor this often; send Inventory when it changed"),
     S_OPT ("hypervisor", "uri", SF_CFG_STR, uri, "qemu:///system", "libvirt URI"),
-    S_OPT ("imagestore", "driver", SF_CFG_STR, store_driver, "dir", "image store: dir"),
-    S_OPT ("imagestore", "path", SF_CFG_STR, store_path, "/var/lib/snapfleet/images",
+    //  The image store's options (sf_imgstore_cfg_t): each driver's keys
+    S_OPT ("imagestore", "driver", SF_CFG_STR, store.driver, "dir", "image store: dir"),
+    S_OPT ("imagestore", "path", SF_CFG_STR, store.path, "/var/lib/snapfleet/images",
            "dir store: directory of the images"),
-    S_OPT ("imagestore", "name", SF_CFG_STR, store_name, NULL,
+    S_OPT ("imagestore", "name", SF_CFG_STR, store.name, NULL,
            "store name for the scheduler's per-store limits; default: <driver>@<node>"),
     S_OPT ("pause", "max_pause", SF_CFG_DURATION, max_pause, "10m",
            "the pause guard resumes a guest at this deadline no matter what"),
@@ -49,55 +50,28 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
     { NULL }
 };
 
-//  Line of "key =" inside [section] of path, 0 if not found: semantic
-//  errors then point at the line like syntax errors do.
+//  A semantic check failed: "FILE:LINE: 'section.key' message" (the line
+//  of the key in text, the file's content), or "FILE: ..." without it
 
 static int
-s_cfg_line (const char *path, const char *section, const char *key)
-{
-    FILE *file = path ? fopen (path, "r") : NULL;
-    if (!file)
-        return 0;
-    char line [1024], current [128] = "";
-    int number = 0, found = 0;
-    while (!found && fgets (line, sizeof (line), file)) {
-        number++;
-        char *text = line + strspn (line, " \t");
-        char name [128];
-        if (sscanf (text, "[%127[^]]]", name) == 1)
-            snprintf (current, sizeof (current), "%s", name);
-        else
-        if (streq (current, section) && strncmp (text, key, strlen (key)) == 0
-        &&  strchr (" \t=:", text [strlen (key)]))
-            found = number;
-    }
-    fclose (file);
-    return found;
-}
+s_cfg_error (const char *path, const char *text, const char *section, const char *key,
+             sf_err_t *err, const char *format, ...) __attribute__ ((format (printf, 6, 7)));
 
 static int
-s_cfg_error (const char *path, const char *section, const char *key, sf_err_t *err,
-             const char *format, ...) __attribute__ ((format (printf, 5, 6)));
-
-static int
-s_cfg_error (const char *path, const char *section, const char *key, sf_err_t *err,
-             const char *format, ...)
+s_cfg_error (const char *path, const char *text, const char *section, const char *key,
+             sf_err_t *err, const char *format, ...)
 {
     char message [200];
     va_list args;
     va_start (args, format);
     vsnprintf (message, sizeof (message), format, args);
     va_end (args);
-    int line = s_cfg_line (path, section, key);
-    if (line)
-        return sf_err_set (err, SF_EINVAL, "%s:%d: '%s.%s' %s", path, line, section, key,
-                           message);
-    return sf_err_set (err, SF_EINVAL, "%s: '%s.%s' %s", path ? path : "(defaults)",
-                       section, key, message);
+    return sf_cfg_fail (err, path ? path : "(defaults)", text, section, key, "'%s.%s' %s",
+                        section, key, message);
 }
 
 static int
-s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err)
+s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, const char *text, sf_err_t *err)
 {
     if (!cfg->name) {
         char host [256] = "";
@@ -106,66 +80,68 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err)
         cfg->name = strdup (host);
     }
     if (!sf_name_is_safe (cfg->name))
-        return s_cfg_error (path, "worker", "name", err,
+        return s_cfg_error (path, text, "worker", "name", err,
                             "must be a safe identifier ([A-Za-z0-9._:-]), not '%s'", cfg->name);
     if (!strstr (cfg->scheduler, "://"))
-        return s_cfg_error (path, "worker", "scheduler", err,
+        return s_cfg_error (path, text, "worker", "scheduler", err,
                             "must be an endpoint such as tcp://host:7600, not '%s'",
                             cfg->scheduler);
     if (cfg->max_jobs < 1 || cfg->max_jobs > 64)
-        return s_cfg_error (path, "worker", "max_jobs", err, "must be 1..64");
+        return s_cfg_error (path, text, "worker", "max_jobs", err, "must be 1..64");
     if (!*cfg->workdir || *cfg->workdir != '/')
-        return s_cfg_error (path, "worker", "workdir", err,
+        return s_cfg_error (path, text, "worker", "workdir", err,
                             "must be an absolute path, not '%s'", cfg->workdir);
     if (cfg->heartbeat <= 0 || cfg->inventory_interval <= 0)
-        return s_cfg_error (path, "worker", cfg->heartbeat <= 0 ? "heartbeat"
+        return s_cfg_error (path, text, "worker", cfg->heartbeat <= 0 ? "heartbeat"
                             : "inventory_interval", err, "must be positive");
-    if (!streq (cfg->store_driver, "dir"))
-        return s_cfg_error (path, "imagestore", "driver", err,
-                            "must be 'dir', not '%s'", cfg->store_driver);
-    if (!cfg->store_name)
-        cfg->store_name = zsys_sprintf ("%s@%s", cfg->store_driver, cfg->name);
-    size_t name_len = strlen (cfg->store_name);
+    char drivers [128];
+    if (!sf_imgstore_driver_known (cfg->store.driver))
+        return s_cfg_error (path, text, "imagestore", "driver", err, "must be %s, not '%s'",
+                            sf_imgstore_driver_names (drivers, sizeof (drivers)),
+                            cfg->store.driver);
+    if (!cfg->store.name)
+        cfg->store.name = zsys_sprintf ("%s@%s", cfg->store.driver, cfg->name);
+    size_t name_len = strlen (cfg->store.name);
     bool printable = name_len > 0 && name_len <= 128;
-    for (const char *c = cfg->store_name; printable && *c; c++)
+    for (const char *c = cfg->store.name; printable && *c; c++)
         printable = *c > ' ' && *c < 0x7f;
     if (!printable)
-        return s_cfg_error (path, "imagestore", "name", err,
+        return s_cfg_error (path, text, "imagestore", "name", err,
                             "must be 1..128 printable characters without spaces, not '%s'",
-                            cfg->store_name);
-    if (*cfg->store_path != '/')
-        return s_cfg_error (path, "imagestore", "path", err,
-                            "must be an absolute path, not '%s'", cfg->store_path);
+                            cfg->store.name);
+    if (*cfg->store.path != '/')
+        return s_cfg_error (path, text, "imagestore", "path", err,
+                            "must be an absolute path, not '%s'", cfg->store.path);
     if (cfg->max_pause <= 0)
-        return s_cfg_error (path, "pause", "max_pause", err, "must be positive");
+        return s_cfg_error (path, text, "pause", "max_pause", err, "must be positive");
     if (*cfg->rbd_ceph_conf && (*cfg->rbd_ceph_conf != '/'
                             ||  access (cfg->rbd_ceph_conf, R_OK)))
-        return s_cfg_error (path, "storage.rbd", "ceph_conf", err,
+        return s_cfg_error (path, text, "storage.rbd", "ceph_conf", err,
                             "must be empty or name a readable file by its absolute path, "
                             "not '%s'", cfg->rbd_ceph_conf);
     if (strncmp (cfg->rbd_client_id, "client.", 7) == 0)
-        return s_cfg_error (path, "storage.rbd", "client_id", err,
+        return s_cfg_error (path, text, "storage.rbd", "client_id", err,
                             "is the id without 'client.' (e.g. '%s'), not '%s'",
                             cfg->rbd_client_id + 7, cfg->rbd_client_id);
     if (!sf_name_is_safe (cfg->rbd_client_id))
-        return s_cfg_error (path, "storage.rbd", "client_id", err,
+        return s_cfg_error (path, text, "storage.rbd", "client_id", err,
                             "must be a safe identifier, not '%s'", cfg->rbd_client_id);
     if (*cfg->rbd_keyring && *cfg->rbd_keyring != '/')
-        return s_cfg_error (path, "storage.rbd", "keyring", err,
+        return s_cfg_error (path, text, "storage.rbd", "keyring", err,
                             "must be empty or an absolute path, not '%s'", cfg->rbd_keyring);
     if (!streq (cfg->rbd_mode, "clone") && !streq (cfg->rbd_mode, "export"))
-        return s_cfg_error (path, "storage.rbd", "mode", err,
+        return s_cfg_error (path, text, "storage.rbd", "mode", err,
                             "must be clone|export, not '%s'", cfg->rbd_mode);
     if (*cfg->rbd_clone_pool && !sf_name_is_safe (cfg->rbd_clone_pool))
-        return s_cfg_error (path, "storage.rbd", "clone_pool", err,
+        return s_cfg_error (path, text, "storage.rbd", "clone_pool", err,
                             "must be empty or a pool name, not '%s'", cfg->rbd_clone_pool);
     if (cfg->rbd_op_timeout <= 0)
-        return s_cfg_error (path, "storage.rbd", "op_timeout", err, "must be positive");
+        return s_cfg_error (path, text, "storage.rbd", "op_timeout", err, "must be positive");
     if (sf_log_level_parse (cfg->log_level) == -1)
-        return s_cfg_error (path, "log", "level", err,
+        return s_cfg_error (path, text, "log", "level", err,
                             "must be err|warning|notice|info|debug, not '%s'", cfg->log_level);
     if (sf_log_format_parse (cfg->log_format) == -1)
-        return s_cfg_error (path, "log", "format", err,
+        return s_cfg_error (path, text, "log", "format", err,
                             "must be text|json, not '%s'", cfg->log_format);
     return 0;
 }
@@ -179,7 +155,10 @@ sf_agent_cfg_load (sf_agent_cfg_t *cfg, const char *path, sf_err_t *err)
         return -1;
     if (path && sf_cfg_load (sf_agent_cfg_schema, cfg, path, err))
         return -1;
-    return s_cfg_validate (cfg, path, err);
+    char *text = path ? sf_cfg_read_text (path) : NULL;
+    int rc = s_cfg_validate (cfg, path, text, err);
+    free (text);
+    return rc;
 }
 
 void
@@ -198,8 +177,6 @@ sf_agent_cfg_copy (sf_agent_cfg_t *dst, const sf_agent_cfg_t *src)
             char **field = (char **) ((char *) dst + opt->offset);
             *field = *field ? strdup (*field) : NULL;
         }
-    dst->conv_driver = NULL;
-    dst->rbd_fake = NULL;
 }
 
 
@@ -234,11 +211,11 @@ sf_agent_cfg_test (bool verbose)
     assert (streq (cfg.scheduler, "tcp://127.0.0.1:7600") && cfg.max_jobs == 2);
     assert (streq (cfg.workdir, "/var/lib/snapfleet/work") && cfg.heartbeat == 1000);
     assert (cfg.inventory_interval == 5000 && streq (cfg.uri, "qemu:///system"));
-    assert (streq (cfg.store_driver, "dir") && cfg.max_pause == 600000);
-    assert (streq (cfg.store_path, "/var/lib/snapfleet/images"));
+    assert (streq (cfg.store.driver, "dir") && cfg.max_pause == 600000);
+    assert (streq (cfg.store.path, "/var/lib/snapfleet/images"));
     assert (cfg.name && sf_name_is_safe (cfg.name));        //  the host name
     char *store_name = zsys_sprintf ("dir@%s", cfg.name);
-    assert (streq (cfg.store_name, store_name));
+    assert (streq (cfg.store.name, store_name));
     zstr_free (&store_name);
     sf_agent_cfg_t copy;
     sf_agent_cfg_copy (&copy, &cfg);
@@ -252,10 +229,10 @@ sf_agent_cfg_test (bool verbose)
         "[pause]\nmax_pause = 90s\n[log]\nlevel = debug\nformat = json\n", &cfg, &err) == 0);
     assert (streq (cfg.name, "node1") && cfg.max_jobs == 4 && cfg.heartbeat == 250);
     assert (cfg.inventory_interval == 60000 && cfg.max_pause == 90000);
-    assert (streq (cfg.store_name, "dir@node1"));
+    assert (streq (cfg.store.name, "dir@node1"));
     sf_agent_cfg_release (&cfg);
     assert (s_test_load (dir, "[imagestore]\nname = nas-2\n", &cfg, &err) == 0);
-    assert (streq (cfg.store_name, "nas-2"));
+    assert (streq (cfg.store.name, "nas-2"));
     sf_agent_cfg_release (&cfg);
     assert (s_test_load (dir, "[imagestore]\nname = nas 2\n", &cfg, &err) == -1);
     assert (strstr (err.text, ":2: 'imagestore.name' must be 1..128 printable"));

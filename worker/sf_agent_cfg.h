@@ -20,9 +20,7 @@ typedef struct {
     int64_t heartbeat;          //  [worker] heartbeat, ms
     int64_t inventory_interval; //  [worker] inventory_interval, ms
     char *uri;                  //  [hypervisor] uri
-    char *store_driver;         //  [imagestore] driver
-    char *store_path;           //  [imagestore] path
-    char *store_name;           //  [imagestore] name; default: <driver>@<node>
+    sf_imgstore_cfg_t store;    //  [imagestore]; name default: <driver>@<node>
     int64_t max_pause;          //  [pause] max_pause, ms
     char *rbd_ceph_conf;        //  [storage.rbd] ceph_conf; "" = RBD off
     char *rbd_client_id;        //  [storage.rbd] client_id
@@ -32,9 +30,6 @@ typedef struct {
     int64_t rbd_op_timeout;     //  [storage.rbd] op_timeout, ms
     char *log_level;            //  [log] level
     char *log_format;           //  [log] format
-    //  Not in the file: unit tests only (borrowed)
-    const char *conv_driver;    //  NULL = qemu-img; "fake"
-    sf_stor_fake_t *rbd_fake;   //  non-NULL: the fake storage driver on it
 } sf_agent_cfg_t;
 
 //  The schema of worker.conf (NULL-terminated)
@@ -50,7 +45,6 @@ void
     sf_agent_cfg_release (sf_agent_cfg_t *cfg);
 
 //  Deep copy of src into dst (release dst with sf_agent_cfg_release).
-//  conv_driver and rbd_fake are not copied (they are borrowed).
 void
     sf_agent_cfg_copy (sf_agent_cfg_t *dst, const sf_agent_cfg_t *src);
 

@@ -1,9 +1,11 @@
 /*  =========================================================================
-    sf_conv - disk conversion interface: dispatch, the DST.tmp + rename
-    rule, and the unit-test-only fake driver
+    sf_conv - disk conversion interface: dispatch and the DST.tmp + rename
+    rule
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_conv_driver.h"
+#include "sf_conv_fake.h"                //  the self-test's converter
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,47 +18,9 @@ struct _sf_conv_t {
 
 SF_LOG_MODULE ("worker.conv");
 
-//  --------------------------------------------------------------------------
-//  The fake converter: for unit tests against libvirt's mock, whose disks
-//  have no files. It waits (cancellably) so that tests can see a job run,
-//  then makes a real, empty qcow2 of the disk's virtual size.
-
-#define S_FAKE_DELAY_MS  300
-
-static int
-s_fake_convert (sf_conv_t *self, const sf_hv_disk_t *disk, const char *tmp,
-                zsock_t *cancel, int64_t deadline_ms, sf_err_t *err)
-{
-    (void) self;
-    int64_t until = sf_time_mono_ms () + S_FAKE_DELAY_MS;
-    while (sf_time_mono_ms () < until) {
-        if (cancel && (zsock_events (cancel) & ZMQ_POLLIN))
-            return sf_err_set (err, SF_ECANCELED, "conversion of disk '%s' cancelled",
-                               disk->target);
-        if (deadline_ms && sf_time_mono_ms () >= deadline_ms)
-            return sf_err_set (err, SF_ETIMEDOUT, "conversion of disk '%s' did not "
-                               "finish in time", disk->target);
-        zclock_sleep (10);
-    }
-    char size [32];
-    snprintf (size, sizeof (size), "%" PRIu64, disk->virtual_size ? disk->virtual_size
-                                                                  : 1024 * 1024);
-    char *argv [] = { "qemu-img", "create", "-q", "-f", "qcow2", (char *) tmp, size, NULL };
-    sf_proc_t *proc = sf_proc_run (argv, cancel, deadline_ms, err);
-    if (!proc)
-        return -1;
-    sf_proc_destroy (&proc);
-    return 0;
-}
-
-static const sf_conv_driver_t s_fake_driver = {
-    .name    = "fake",
-    .convert = s_fake_convert,
-};
-
+//  The production drivers, by name (a test hands its own to sf_conv_new_with)
 static const sf_conv_driver_t *s_drivers [] = {
     &sf_conv_qemu_driver,
-    &s_fake_driver,
     NULL
 };
 
@@ -68,13 +32,19 @@ sf_conv_new (const char *driver, sf_err_t *err)
 {
     const char *name = driver ? driver : "qemu-img";
     for (const sf_conv_driver_t **entry = s_drivers; *entry; entry++)
-        if (streq ((*entry)->name, name)) {
-            sf_conv_t *self = (sf_conv_t *) zmalloc (sizeof (sf_conv_t));
-            self->driver = *entry;
-            return self;
-        }
+        if (streq ((*entry)->name, name))
+            return sf_conv_new_with (*entry);
     sf_err_set (err, SF_EINVAL, "unknown converter '%s'", name);
     return NULL;
+}
+
+sf_conv_t *
+sf_conv_new_with (const sf_conv_driver_t *driver)
+{
+    assert (driver);
+    sf_conv_t *self = (sf_conv_t *) zmalloc (sizeof (sf_conv_t));
+    self->driver = driver;
+    return self;
 }
 
 //  --------------------------------------------------------------------------
@@ -139,6 +109,7 @@ sf_conv_test (bool verbose)
     //  @selftest
     sf_err_t err = SF_ERR_INIT;
     assert (sf_conv_new ("nosuch", &err) == NULL && err.code == SF_EINVAL);
+    assert (sf_conv_new ("fake", &err) == NULL && err.code == SF_EINVAL);
     char dir [] = "/tmp/sf-conv-test-XXXXXX";
     assert (mkdtemp (dir));
     //  A raw base with data + a qcow2 overlay: convert flattens the chain
@@ -176,8 +147,8 @@ sf_conv_test (bool verbose)
     assert (conv == NULL);
 
     //  Fake: cancellable, then a real empty qcow2
-    conv = sf_conv_new ("fake", &err);
-    assert (conv);
+    conv = sf_conv_new_with (&sf_conv_fake_driver);
+    assert (conv && streq (sf_conv_name (conv), "fake"));
     disk->virtual_size = 4 * 1024 * 1024;
     assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
     s_test_shell ("cd %s && qemu-img check -q out.qcow2 && true %s %s", dir);

@@ -2,10 +2,11 @@
     sf_conv - disk conversion interface: turn a disk and its whole backing
     chain into one standalone qcow2 file
 
-    The real driver runs `qemu-img convert` as a child process that a
-    cancel stops at once; the "fake" driver (unit tests only, where libvirt's
-    mock domains have no disk files) writes an empty qcow2 of the disk's
-    virtual size after a short cancellable delay.
+    The production driver runs `qemu-img convert` as a child process that
+    a cancel stops at once. Drivers fill the table in sf_conv_driver.h;
+    sf_conv_new picks a production one by name, sf_conv_new_with takes any
+    (a test injects its own). One sf_conv_t may be shared by every task
+    thread: converting changes nothing in it.
 
     A conversion writes DST.tmp and renames it to DST only on success, so a
     file named DST is always complete; on any failure nothing is left.
@@ -15,18 +16,17 @@
 #define SF_CONV_H_INCLUDED
 
 typedef struct _sf_conv_t sf_conv_t;
+typedef struct _sf_conv_driver_t sf_conv_driver_t;     //  sf_conv_driver.h
 
-typedef struct {
-    const char *name;
-    //  Convert disk into tmp (a path that does not exist yet)
-    int (*convert) (sf_conv_t *self, const sf_hv_disk_t *disk, const char *tmp,
-                    zsock_t *cancel, int64_t deadline_ms, sf_err_t *err);
-} sf_conv_driver_t;
-
-//  Select a converter: "qemu-img" (NULL means this) or "fake". Returns NULL
-//  with err (SF_EINVAL) for an unknown name. Caller owns the result.
+//  Select a production converter: "qemu-img" (NULL means this). Returns
+//  NULL with err (SF_EINVAL) for an unknown name. Caller owns the result.
 sf_conv_t *
     sf_conv_new (const char *driver, sf_err_t *err);
+
+//  A converter on driver (any driver, a test's own included; borrowed,
+//  static). Caller owns the result.
+sf_conv_t *
+    sf_conv_new_with (const sf_conv_driver_t *driver);
 
 //  Free. Nullifies *self_p.
 void
@@ -45,9 +45,6 @@ int
     sf_conv_convert (sf_conv_t *self, const sf_hv_disk_t *disk, const char *dst,
                      zsock_t *cancel, int64_t deadline_ms, uint64_t *bytes,
                      sf_err_t *err);
-
-//  The drivers
-extern const sf_conv_driver_t sf_conv_qemu_driver;
 
 //  Self test of this class
 void

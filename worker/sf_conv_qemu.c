@@ -10,6 +10,7 @@
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_conv_driver.h"
 
 SF_LOG_MODULE ("worker.conv");
 

@@ -10,7 +10,6 @@
 */
 #include "sf_worker_classes.h"
 
-#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -31,14 +30,9 @@ sf_guard_journal_path (const char *workdir, const char *uuid)
 }
 
 static int
-s_fsync_path (const char *path, int flags)
+s_write_entry (FILE *file, void *arg)
 {
-    int fd = open (path, flags | O_CLOEXEC);
-    if (fd == -1)
-        return -1;
-    int rc = fsync (fd);
-    close (fd);
-    return rc;
+    return json_dumpf ((json_t *) arg, file, JSON_COMPACT);
 }
 
 int
@@ -47,7 +41,6 @@ sf_guard_journal_write (const char *workdir, const sf_guard_entry_t *entry, sf_e
     assert (workdir && entry);
     char *dir = zsys_sprintf ("%s/paused", workdir);
     char *path = sf_guard_journal_path (workdir, entry->uuid);
-    char *tmp = zsys_sprintf ("%s.tmp", path);
     json_t *doc = json_pack ("{s:s, s:s, s:s, s:I, s:i, s:b}", "uuid", entry->uuid,
                              "run_id", entry->run_id, "job_id", entry->job_id,
                              "deadline_ms", (json_int_t) entry->deadline_ms,
@@ -57,18 +50,8 @@ sf_guard_journal_write (const char *workdir, const sf_guard_entry_t *entry, sf_e
         sf_err_set (err, SF_EIO, "cannot create journal directory '%s': %s", dir,
                     strerror (errno));
     else
-    if (json_dump_file (doc, tmp, JSON_COMPACT) || s_fsync_path (tmp, O_RDONLY))
-        sf_err_set (err, SF_EIO, "cannot write journal entry '%s': %s", tmp, strerror (errno));
-    else
-    if (rename (tmp, path) || s_fsync_path (dir, O_RDONLY | O_DIRECTORY))
-        sf_err_set (err, SF_EIO, "cannot commit journal entry '%s': %s", path,
-                    strerror (errno));
-    else
-        rc = 0;
-    if (rc)
-        unlink (tmp);
+        rc = sf_file_replace (path, "journal entry ", s_write_entry, doc, err);
     json_decref (doc);
-    zstr_free (&tmp);
     zstr_free (&path);
     zstr_free (&dir);
     return rc;

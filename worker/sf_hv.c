@@ -447,62 +447,18 @@ sf_hv_domain_storage_class (const sf_hv_domain_t *domain)
 const char *
 sf_hv_domain_strategy (const sf_hv_domain_t *domain)
 {
-    const char *strategies [] = { "file-cold", "rbd", "mixed", "offline" };
-    for (size_t i = 0; i < sizeof (strategies) / sizeof (strategies [0]); i++)
-        if (sf_hv_strategy_check (domain, strategies [i], NULL) == 0)
-            return strategies [i];
-    return "";
+    assert (domain);
+    const char *strategy = sf_strategies_choose (sf_hv_state_name (domain->state),
+                                                 sf_hv_domain_storage_class (domain), NULL);
+    return strategy ? strategy : "";
 }
 
 int
 sf_hv_strategy_check (const sf_hv_domain_t *domain, const char *strategy, sf_err_t *err)
 {
     assert (domain && strategy);
-    return sf_hv_strategy_fits (domain->name, domain->state,
-                                sf_hv_domain_storage_class (domain), strategy, err);
-}
-
-//  contract-rbd.md: the storage class each pausing strategy needs
-
-static const char *
-s_strategy_storage (const char *strategy)
-{
-    if (streq (strategy, "file-cold"))
-        return "file";
-    if (streq (strategy, "rbd") || streq (strategy, "mixed"))
-        return strategy;
-    return NULL;
-}
-
-int
-sf_hv_strategy_fits (const char *name, int state, const char *storage,
-                     const char *strategy, sf_err_t *err)
-{
-    assert (name && storage && strategy);
-    const char *needs = s_strategy_storage (strategy);
-    bool offline = streq (strategy, "offline");
-    if (!needs && !offline)
-        return sf_err_set (err, SF_EINVAL, "unknown strategy '%s' (this worker runs "
-                           "'file-cold', 'rbd', 'mixed' and 'offline')", strategy);
-    if (offline && !streq (storage, "file") && !streq (storage, "rbd")
-    &&  !streq (storage, "mixed"))
-        return sf_err_set (err, SF_ESTATE, "strategy 'offline' needs file, block or rbd "
-                           "disks, instance '%s' has storage class '%s'", name, storage);
-    if (offline && state != SF_HV_SHUTOFF)
-        return sf_err_set (err, SF_ESTATE, "strategy 'offline' needs a shut-off instance, "
-                           "'%s' is %s (use '%s')", name, sf_hv_state_name (state),
-                           streq (storage, "file") ? "file-cold" : storage);
-    if (offline)
-        return 0;
-    if (!streq (storage, needs))
-        return sf_err_set (err, SF_ESTATE, "strategy '%s' does not fit instance '%s' "
-                           "(storage class %s, %s)", strategy, name, storage,
-                           sf_hv_state_name (state));
-    if (state != SF_HV_RUNNING && state != SF_HV_PAUSED)
-        return sf_err_set (err, SF_ESTATE, "strategy '%s' needs a running or paused "
-                           "instance, '%s' is %s (use 'offline')", strategy, name,
-                           sf_hv_state_name (state));
-    return 0;
+    return sf_strategies_check (strategy, domain->name, sf_hv_state_name (domain->state),
+                                sf_hv_domain_storage_class (domain), err);
 }
 
 //  --------------------------------------------------------------------------
@@ -654,8 +610,8 @@ sf_hv_test (bool verbose)
     assert (streq (sf_hv_domain_strategy (domain), "file-cold"));
     assert (sf_hv_strategy_check (domain, "file-cold", &err) == 0);
     assert (sf_hv_strategy_check (domain, "offline", &err) == -1);
-    assert (err.code == SF_ESTATE && strstr (err.text, "'test' is running"));
-    assert (sf_hv_strategy_check (domain, "rbd", &err) == -1 && err.code == SF_ESTATE);
+    assert (err.code == SF_EINVAL && strstr (err.text, "(storage class file, running)"));
+    assert (sf_hv_strategy_check (domain, "rbd", &err) == -1 && err.code == SF_EINVAL);
     assert (strstr (err.text, "'rbd' does not fit instance 'test' (storage class file, "
                     "running)"));
     assert (sf_hv_strategy_check (domain, "bogus", &err) == -1 && err.code == SF_EINVAL);
@@ -706,7 +662,8 @@ sf_hv_test (bool verbose)
     assert (strstr (err.text, "(storage class mixed, paused)"));
     assert (streq (sf_hv_domain_strategy (domain), "mixed"));
     assert (sf_hv_strategy_check (domain, "offline", &err) == -1);
-    assert (strstr (err.text, "'mix' is paused (use 'mixed')"));
+    assert (strstr (err.text, "'offline' does not fit instance 'mix' (storage class mixed, "
+                    "paused)"));
     //  Tags: by namespace URI, in order; bad, duplicate and foreign ones skipped
     char *tags = s_test_tags (domain);
     assert (streq (tags, "tier=gold owner=Zoë ☃ empty= plain=unqualified "));

@@ -6,8 +6,9 @@
     outside the driver touches libvirt types. Disk sizes and backing chains
     of file and block disks come from `qemu-img info --backing-chain`, which
     is hypervisor-independent, so the dispatcher fills them in for every
-    driver. Storage class and strategy fitness are derived here from the
-    disks, never configured.
+    driver. The storage class is derived here from the disks, never
+    configured; which strategy fits it is the shared table's rule
+    (proto/sf_strategies).
     =========================================================================
 */
 #ifndef SF_HV_H_INCLUDED
@@ -146,23 +147,17 @@ bool
 const char *
     sf_hv_domain_storage_class (const sf_hv_domain_t *domain);
 
-//  The strategy that fits the domain, "" if none: by storage class
-//  "file-cold", "rbd" or "mixed" when running or paused, "offline" when
-//  shut off (contract-rbd.md).
+//  The strategy that fits the domain (sf_strategies_choose on its state
+//  and storage class), "" if none.
 const char *
     sf_hv_domain_strategy (const sf_hv_domain_t *domain);
 
-//  Check that strategy can run on domain. Returns 0, or -1 with err
-//  (SF_EINVAL for an unknown strategy, SF_ESTATE when it does not fit).
+//  Check that strategy can run on domain (sf_strategies_check). Returns 0,
+//  or -1 with err (SF_EINVAL for an unknown strategy or one that does not
+//  fit).
 int
     sf_hv_strategy_check (const sf_hv_domain_t *domain, const char *strategy,
                           sf_err_t *err);
-
-//  The same check from the facts the scheduler also sees: instance name,
-//  state and storage class (for checks against a cached inventory).
-int
-    sf_hv_strategy_fits (const char *name, int state, const char *storage_class,
-                         const char *strategy, sf_err_t *err);
 
 //  Name of a state for messages: "running", "paused", "shutoff", "other".
 const char *

@@ -1,23 +1,39 @@
 /*  =========================================================================
-    sf_imgstore - image-store interface: dispatch and the record value
+    sf_imgstore - image-store interface: dispatch, the streaming loop (read,
+    hash, pace, cancel) every driver shares, and the record value
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_imgstore_driver.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <unistd.h>
 
 //  Structure of our class
 
 struct _sf_imgstore_t {
     const sf_imgstore_driver_t *driver;     //  Selected driver, never NULL
     void *priv;                             //  Driver-private state
-    sf_bucket_t *bucket;                    //  Borrowed, NULL = no limit
+    char *name;                             //  for the scheduler
 };
 
 SF_LOG_MODULE ("worker.imgstore");
 
+//  The drivers, by name
 static const sf_imgstore_driver_t *s_drivers [] = {
     &sf_imgstore_dir_driver,
     NULL
 };
+
+static const sf_imgstore_driver_t *
+s_driver_lookup (const char *name)
+{
+    for (const sf_imgstore_driver_t **entry = s_drivers; *entry; entry++)
+        if (name && streq ((*entry)->name, name))
+            return *entry;
+    return NULL;
+}
 
 //  --------------------------------------------------------------------------
 //  Constructor
@@ -26,18 +42,20 @@ sf_imgstore_t *
 sf_imgstore_new (const sf_imgstore_cfg_t *cfg, sf_err_t *err)
 {
     assert (cfg);
-    const sf_imgstore_driver_t *driver = NULL;
-    for (const sf_imgstore_driver_t **entry = s_drivers; *entry; entry++)
-        if (cfg->driver && streq ((*entry)->name, cfg->driver))
-            driver = *entry;
+    const sf_imgstore_driver_t *driver = s_driver_lookup (cfg->driver);
     if (!driver) {
         sf_err_set (err, SF_EINVAL, "unknown image store driver '%s'",
                     cfg->driver ? cfg->driver : "");
         return NULL;
     }
+    if (sodium_init () == -1) {
+        sf_err_set (err, SF_ESTORE, "cannot initialise libsodium");
+        return NULL;
+    }
     sf_imgstore_t *self = (sf_imgstore_t *) zmalloc (sizeof (sf_imgstore_t));
     self->driver = driver;
-    if (driver->open (self, cfg, err))
+    self->name = strdup (cfg->name ? cfg->name : driver->name);
+    if (driver->new (cfg, &self->priv, err))
         sf_imgstore_destroy (&self);
     return self;
 }
@@ -52,68 +70,180 @@ sf_imgstore_destroy (sf_imgstore_t **self_p)
     if (*self_p) {
         sf_imgstore_t *self = *self_p;
         if (self->priv)
-            self->driver->close (self);
+            self->driver->destroy (&self->priv);
+        free (self->name);
         free (self);
         *self_p = NULL;
     }
 }
 
-void *
-sf_imgstore_priv (sf_imgstore_t *self)
+const char *
+sf_imgstore_driver (sf_imgstore_t *self)
 {
     assert (self);
-    return self->priv;
-}
-
-void
-sf_imgstore_set_priv (sf_imgstore_t *self, void *priv)
-{
-    assert (self);
-    self->priv = priv;
-}
-
-void
-sf_imgstore_set_bucket (sf_imgstore_t *self, sf_bucket_t *bucket)
-{
-    assert (self);
-    self->bucket = bucket;
-}
-
-sf_bucket_t *
-sf_imgstore_bucket (sf_imgstore_t *self)
-{
-    assert (self);
-    return self->bucket;
+    return self->driver->name;
 }
 
 const char *
 sf_imgstore_name (sf_imgstore_t *self)
 {
     assert (self);
-    return self->driver->name;
+    return self->name;
+}
+
+bool
+sf_imgstore_driver_known (const char *driver)
+{
+    return s_driver_lookup (driver) != NULL;
+}
+
+const char *
+sf_imgstore_driver_names (char *buf, size_t size)
+{
+    assert (buf && size);
+    *buf = 0;
+    for (const sf_imgstore_driver_t **entry = s_drivers; *entry; entry++) {
+        size_t len = strlen (buf);
+        snprintf (buf + len, size - len, "%s'%s'", entry == s_drivers ? ""
+                  : entry [1] ? ", " : " or ", (*entry)->name);
+    }
+    return buf;
+}
+
+int
+sf_imgstore_check (sf_imgstore_t *self, sf_err_t *err)
+{
+    assert (self);
+    return self->driver->check ? self->driver->check (self->priv, err) : 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The streaming loop
+
+//  A message on cancel? Without a bucket any message cancels (and stays
+//  there for the owner); with one, each is read: RATE and GRANT set the
+//  rate, anything else cancels.
+
+static bool
+s_stopped (zsock_t *cancel, sf_bucket_t *bucket)
+{
+    while (cancel && (zsock_events (cancel) & ZMQ_POLLIN)) {
+        if (!bucket || sf_bucket_recv (bucket, cancel) == SF_BUCKET_STOP)
+            return true;
+    }
+    return false;
+}
+
+//  Wait off what the bucket is owed for the bytes just moved, still
+//  answering the cancel socket. Returns true if cancelled.
+
+static bool
+s_throttle (zsock_t *cancel, sf_bucket_t *bucket, uint64_t bytes)
+{
+    if (!bucket)
+        return false;
+    sf_bucket_take (bucket, bytes);
+    while (sf_bucket_sleep (bucket, cancel))
+        if (s_stopped (cancel, bucket))
+            return true;
+    return false;
+}
+
+//  Stream the open file in into upload, hashing as it goes, at the
+//  bucket's rate. Sets rec->size and rec->sha256.
+
+static int
+s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *cancel,
+          sf_bucket_t *bucket, sf_image_rec_t *rec, sf_err_t *err)
+{
+    int rc = -1;
+    char *buf = (char *) malloc (SF_IMGSTORE_CHUNK);
+    crypto_hash_sha256_state state;
+    unsigned char digest [crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_init (&state);
+    while (true) {
+        if (s_stopped (cancel, bucket)) {
+            sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
+            goto cleanup;
+        }
+        ssize_t got = read (in, buf, SF_IMGSTORE_CHUNK);
+        if (got == -1 && errno == EINTR)
+            continue;
+        if (got == -1) {
+            sf_err_set (err, SF_ESTORE, "cannot read '%s': %s", src, strerror (errno));
+            goto cleanup;
+        }
+        if (got == 0)
+            break;
+        crypto_hash_sha256_update (&state, (unsigned char *) buf, (unsigned long long) got);
+        if (self->driver->write (upload, buf, (size_t) got, err))
+            goto cleanup;
+        rec->size += (uint64_t) got;
+        if (s_throttle (cancel, bucket, (uint64_t) got)) {
+            sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
+            goto cleanup;
+        }
+    }
+    crypto_hash_sha256_final (&state, digest);
+    sodium_bin2hex (rec->sha256, sizeof (rec->sha256), digest, sizeof (digest));
+    rc = 0;
+ cleanup:
+    free (buf);
+    return rc;
 }
 
 int
 sf_imgstore_put (sf_imgstore_t *self, const sf_image_meta_t *meta, const char *src,
-                 zsock_t *cancel, sf_image_rec_t *rec, sf_err_t *err)
+                 zsock_t *cancel, sf_bucket_t *bucket, sf_image_rec_t *rec, sf_err_t *err)
 {
     assert (self && meta && src && rec);
     memset (rec, 0, sizeof (*rec));
-    if (self->driver->put (self, meta, src, cancel, rec, err)) {
-        sf_image_rec_release (rec);
-        return -1;
+    snprintf (rec->store, sizeof (rec->store), "%s", self->driver->name);
+    snprintf (rec->format, sizeof (rec->format), "qcow2");
+    rec->disk_target = strdup (meta->disk_target);
+    void *upload = NULL;
+    int rc = -1;
+    int in = open (src, O_RDONLY | O_CLOEXEC);
+    if (in == -1) {
+        sf_err_set (err, SF_ESTORE, "cannot open '%s': %s", src, strerror (errno));
+        goto cleanup;
     }
-    return 0;
+    if (self->driver->open (self->priv, meta, rec, &upload, err))
+        goto cleanup;
+    if (s_stream (self, in, src, upload, cancel, bucket, rec, err)
+    ||  self->driver->commit (upload, meta, rec, err))
+        goto cleanup;
+    upload = NULL;              //  committed: the driver freed it
+    rc = 0;
+ cleanup:
+    if (upload)
+        self->driver->abort (upload);
+    if (in != -1)
+        close (in);
+    if (rc)
+        sf_image_rec_release (rec);
+    return rc;
 }
 
 int
 sf_imgstore_remove (sf_imgstore_t *self, const char *id, sf_err_t *err)
 {
     assert (self && id);
-    if (!self->driver->remove)
+    if (!self->driver->delete)
         return sf_err_set (err, SF_ENOTSUP, "image store '%s' cannot remove images",
                            self->driver->name);
-    return self->driver->remove (self, id, err);
+    return self->driver->delete (self->priv, id, err);
+}
+
+zlistx_t *
+sf_imgstore_list (sf_imgstore_t *self, sf_err_t *err)
+{
+    assert (self);
+    zlistx_t *ids = zlistx_new ();
+    zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
+    if (self->driver->list (self->priv, ids, err))
+        zlistx_destroy (&ids);
+    return ids;
 }
 
 void
@@ -147,7 +277,7 @@ s_test_put (sf_imgstore_t *store, const char *dir, const char *src)
     sf_image_meta_t meta = { "6695eb01-f6a4-8304-79aa-97f2502e193f", "web1", "J42", 3,
                              "file-cold", "paused", "vda" };
     sf_image_rec_t rec;
-    assert (sf_imgstore_put (store, &meta, src, NULL, &rec, &err) == 0);
+    assert (sf_imgstore_put (store, &meta, src, NULL, NULL, &rec, &err) == 0);
     assert (streq (rec.store, "dir") && strlen (rec.id) == 36 && streq (rec.format, "qcow2"));
     assert (streq (rec.disk_target, "vda") && rec.size == 3 * 1024 * 1024 + 7);
     char *expect_path = zsys_sprintf ("%s/store/%s.qcow2", dir, rec.id);
@@ -165,10 +295,17 @@ s_test_put (sf_imgstore_t *store, const char *dir, const char *src)
     char *expect = zsys_sprintf ("%s %s web1 J42 3 file-cold paused vda qcow2 %d %s true\n",
                                  rec.id, meta.instance_uuid, 3 * 1024 * 1024 + 7, rec.sha256);
     assert (streq (fields, expect));
+    //  Listed as complete
+    zlistx_t *ids = sf_imgstore_list (store, &err);
+    assert (ids && zlistx_size (ids) == 1 && streq ((char *) zlistx_first (ids), rec.id));
+    zlistx_destroy (&ids);
     //  Remove takes both files; removing again is fine
     assert (sf_imgstore_remove (store, rec.id, &err) == 0);
     assert (!zsys_file_exists (rec.path) && !zsys_file_exists (json));
     assert (sf_imgstore_remove (store, rec.id, &err) == 0);
+    ids = sf_imgstore_list (store, &err);
+    assert (ids && zlistx_size (ids) == 0);
+    zlistx_destroy (&ids);
     free (fields);
     free (sum);
     zstr_free (&expect);
@@ -196,8 +333,11 @@ sf_imgstore_test (bool verbose)
     printf (" * sf_imgstore: ");
     //  @selftest
     sf_err_t err = SF_ERR_INIT;
-    sf_imgstore_cfg_t bad = { "glance?", "/tmp" };
+    sf_imgstore_cfg_t bad = { "glance?", NULL, "/tmp" };
     assert (sf_imgstore_new (&bad, &err) == NULL && err.code == SF_EINVAL);
+    assert (sf_imgstore_driver_known ("dir") && !sf_imgstore_driver_known ("glance?"));
+    char names [64];
+    assert (streq (sf_imgstore_driver_names (names, sizeof (names)), "'dir'"));
 
     char dir [] = "/tmp/sf-imgstore-test-XXXXXX";
     assert (mkdtemp (dir));
@@ -205,22 +345,24 @@ sf_imgstore_test (bool verbose)
     char *cmd = zsys_sprintf ("head -c 3145735 /dev/urandom > %s", src);
     assert (system (cmd) == 0);
     char *path = zsys_sprintf ("%s/store", dir);
-    sf_imgstore_cfg_t cfg = { "dir", path };
+    sf_imgstore_cfg_t cfg = { "dir", NULL, path };
     sf_imgstore_t *store = sf_imgstore_new (&cfg, &err);
     assert (store && streq (sf_imgstore_name (store), "dir"));
+    assert (streq (sf_imgstore_driver (store), "dir"));
+    assert (sf_imgstore_check (store, &err) == 0);
     s_test_put (store, dir, src);
 
     //  A missing source, and a cancelled copy, leave the store empty
     sf_image_meta_t meta = { "u", "n", "J43", 1, "offline", "offline", "vdb" };
     sf_image_rec_t rec;
     char *missing = zsys_sprintf ("%s/missing.qcow2", dir);
-    assert (sf_imgstore_put (store, &meta, missing, NULL, &rec, &err) == -1);
+    assert (sf_imgstore_put (store, &meta, missing, NULL, NULL, &rec, &err) == -1);
     assert (err.code == SF_ESTORE && strstr (err.text, "missing.qcow2"));
     zsock_t *reader = zsock_new_pair ("@inproc://sf-imgstore-test");
     zsock_t *writer = zsock_new_pair (">inproc://sf-imgstore-test");
     zstr_send (writer, "CANCEL");
     zclock_sleep (10);
-    assert (sf_imgstore_put (store, &meta, src, reader, &rec, &err) == -1);
+    assert (sf_imgstore_put (store, &meta, src, reader, NULL, &rec, &err) == -1);
     assert (err.code == SF_ECANCELED);
     zdir_t *listing = zdir_new (path, NULL);
     assert (listing && zdir_count (listing) == 0);
@@ -231,10 +373,8 @@ sf_imgstore_test (bool verbose)
 
     //  With a bucket: 3 MiB at 2 MiB/s (the first MiB is the burst)
     sf_bucket_t *bucket = sf_bucket_new (2 * 1024 * 1024, SF_IMGSTORE_CHUNK);
-    sf_imgstore_set_bucket (store, bucket);
-    assert (sf_imgstore_bucket (store) == bucket);
     int64_t start = zclock_mono ();
-    assert (sf_imgstore_put (store, &meta, src, reader, &rec, &err) == 0);
+    assert (sf_imgstore_put (store, &meta, src, reader, bucket, &rec, &err) == 0);
     int64_t took = zclock_mono () - start;
     assert (took >= 900 && took < 5000);
     assert (sf_imgstore_remove (store, rec.id, &err) == 0);
@@ -244,7 +384,7 @@ sf_imgstore_test (bool verbose)
     zstr_sendx (writer, "RATE", "0", NULL);
     zclock_sleep (10);
     start = zclock_mono ();
-    assert (sf_imgstore_put (store, &meta, src, reader, &rec, &err) == 0);
+    assert (sf_imgstore_put (store, &meta, src, reader, bucket, &rec, &err) == 0);
     assert (zclock_mono () - start < 3000 && sf_bucket_rate (bucket) == 0);
     assert (sf_imgstore_remove (store, rec.id, &err) == 0);
     sf_image_rec_release (&rec);
@@ -253,7 +393,7 @@ sf_imgstore_test (bool verbose)
     sf_bucket_set_rate (bucket, 1000);
     start = zclock_mono ();
     zactor_t *sender = zactor_new (s_test_rate_later, writer);
-    assert (sf_imgstore_put (store, &meta, src, reader, &rec, &err) == 0);
+    assert (sf_imgstore_put (store, &meta, src, reader, bucket, &rec, &err) == 0);
     took = zclock_mono () - start;
     assert (took >= 250 && took < 3000);
     zactor_destroy (&sender);
@@ -264,13 +404,12 @@ sf_imgstore_test (bool verbose)
     zstr_sendx (writer, "RATE", "1000", NULL);
     zstr_send (writer, "CANCEL");
     zclock_sleep (10);
-    assert (sf_imgstore_put (store, &meta, src, reader, &rec, &err) == -1);
+    assert (sf_imgstore_put (store, &meta, src, reader, bucket, &rec, &err) == -1);
     assert (err.code == SF_ECANCELED);
     assert (!(zsock_events (reader) & ZMQ_POLLIN));
     listing = zdir_new (path, NULL);
     assert (listing && zdir_count (listing) == 0);
     zdir_destroy (&listing);
-    sf_imgstore_set_bucket (store, NULL);
     sf_bucket_destroy (&bucket);
     zsock_destroy (&writer);
     zsock_destroy (&reader);

@@ -1,19 +1,37 @@
 /*  =========================================================================
-    sf_imgstore - image-store interface (driver vtable + dispatch)
+    sf_imgstore - image-store interface: the streaming loop and dispatch
 
     Stores one converted disk image with its metadata and returns the
     record the scheduler keeps. A store never shows a half image: drivers
-    write to a temporary name and publish atomically, and remove what they
-    wrote when anything fails. "dir" is the embedded store; Glance and RBD
-    drivers plug in beside it.
+    write to a temporary name and publish atomically on commit, and remove
+    what they wrote on abort.
+
+    sf_imgstore_put does the streaming once for every driver: it reads the
+    source a chunk at a time, hashes it (SHA-256), paces it with the token
+    bucket (sf_bucket) and stops at a cancel; a driver only opens, writes,
+    commits, aborts, deletes and lists (sf_imgstore_driver.h). One
+    sf_imgstore_t serves the whole worker: every task and prune borrows it,
+    from any thread (it holds nothing a call changes).
+
+    Adding an image store (the Glance store, say):
+      1. one new file, worker/sf_imgstore_glance.c, defining
+         sf_imgstore_glance_driver (an sf_imgstore_driver_t);
+      2. one line in s_drivers[] of sf_imgstore.c (and its extern in
+         sf_imgstore_driver.h);
+      3. its option table: its keys as fields of sf_imgstore_cfg_t and as
+         [imagestore] rows of sf_agent_cfg_schema (worker/sf_agent_cfg.c);
+      4. one line in worker/CMakeLists.txt.
+    Nothing else names a driver: tasks, prunes and the agent work on the
+    sf_imgstore_t, and worker.conf accepts any driver in s_drivers[].
     =========================================================================
 */
 #ifndef SF_IMGSTORE_H_INCLUDED
 #define SF_IMGSTORE_H_INCLUDED
 
 typedef struct _sf_imgstore_t sf_imgstore_t;
+typedef struct _sf_imgstore_driver_t sf_imgstore_driver_t;     //  sf_imgstore_driver.h
 
-//  Bytes a driver moves at a time (the bucket's chunk)
+//  Bytes the store moves at a time (the bucket's chunk)
 #define SF_IMGSTORE_CHUNK (1024 * 1024)
 
 //  What the store records about an image (all borrowed)
@@ -38,23 +56,18 @@ typedef struct {
     char format [16];           //  "qcow2" ("raw" for a clone)
 } sf_image_rec_t;
 
-//  Store configuration ([imagestore] section)
+//  The store's whole configuration: the [imagestore] section of
+//  worker.conf (strings copied by sf_imgstore_new)
 typedef struct {
-    const char *driver;         //  "dir"
-    const char *path;           //  dir: directory of the images
+    char *driver;               //  [imagestore] driver: "dir"
+    char *name;                 //  [imagestore] name, for the scheduler's
+                                //  per-store limits; NULL = <driver>
+    char *path;                 //  [imagestore] path; dir: directory of the images
 } sf_imgstore_cfg_t;
 
-typedef struct {
-    const char *name;
-    int (*open) (sf_imgstore_t *self, const sf_imgstore_cfg_t *cfg, sf_err_t *err);
-    void (*close) (sf_imgstore_t *self);
-    int (*put) (sf_imgstore_t *self, const sf_image_meta_t *meta, const char *src,
-                zsock_t *cancel, sf_image_rec_t *rec, sf_err_t *err);
-    int (*remove) (sf_imgstore_t *self, const char *id, sf_err_t *err);
-} sf_imgstore_driver_t;
-
-//  Open the store named by cfg->driver. Returns NULL with err (SF_EINVAL
-//  for an unknown driver, SF_ESTORE if it cannot be used). Caller owns it.
+//  Create the store cfg->driver names. Returns NULL with err (SF_EINVAL
+//  for an unknown driver, SF_ESTORE if its settings cannot work). Does
+//  not touch the store yet: sf_imgstore_check does. Caller owns it.
 sf_imgstore_t *
     sf_imgstore_new (const sf_imgstore_cfg_t *cfg, sf_err_t *err);
 
@@ -62,43 +75,55 @@ sf_imgstore_t *
 void
     sf_imgstore_destroy (sf_imgstore_t **self_p);
 
-//  Driver-private state, for drivers only.
-void *
-    sf_imgstore_priv (sf_imgstore_t *self);
-void
-    sf_imgstore_set_priv (sf_imgstore_t *self, void *priv);
+//  Name of the driver ("dir"), as in sf_image_rec_t.store.
+const char *
+    sf_imgstore_driver (sf_imgstore_t *self);
+
+//  The store's name for the scheduler (cfg->name, else the driver's).
 const char *
     sf_imgstore_name (sf_imgstore_t *self);
 
-//  Limit the bandwidth of puts with bucket (borrowed; NULL = no limit, as
-//  when none is set).
-void
-    sf_imgstore_set_bucket (sf_imgstore_t *self, sf_bucket_t *bucket);
-sf_bucket_t *
-    sf_imgstore_bucket (sf_imgstore_t *self);
+//  True if driver names a known image store driver.
+bool
+    sf_imgstore_driver_known (const char *driver);
 
-//  Store the qcow2 file src (left in place) with meta. A message on cancel
-//  (may be NULL) stops it with SF_ECANCELED. With a bucket set, the put
-//  reads and dispatches those messages (sf_bucket_recv): "RATE" and
-//  "GRANT" change the bucket's rate and the copy goes on, anything else
-//  cancels; without one, the message is left on cancel. On success fills
-//  rec (release it with sf_image_rec_release) and returns 0; else returns
-//  -1 with err and the store holds nothing of this image.
+//  The known drivers for a message, "'dir'" or "'dir' or 'glance'", into
+//  buf; returns buf.
+const char *
+    sf_imgstore_driver_names (char *buf, size_t size);
+
+//  Can the store take images now (dir: its directory exists, or is made,
+//  and is writable)? A job asks before it pauses anything. Returns 0 or
+//  -1 with err (SF_ESTORE).
+int
+    sf_imgstore_check (sf_imgstore_t *self, sf_err_t *err);
+
+//  Store the qcow2 file src (left in place) with meta, hashing it as it
+//  streams. A message on cancel (may be NULL) stops it with SF_ECANCELED.
+//  With a bucket (borrowed, may be NULL = no limit) the copy keeps to its
+//  rate, and reads and dispatches those messages (sf_bucket_recv): "RATE"
+//  and "GRANT" change the bucket's rate and the copy goes on, anything
+//  else cancels; without one, the message is left on cancel. On success
+//  fills rec (release it with sf_image_rec_release) and returns 0; else
+//  returns -1 with err and the store holds nothing of this image.
 int
     sf_imgstore_put (sf_imgstore_t *self, const sf_image_meta_t *meta, const char *src,
-                     zsock_t *cancel, sf_image_rec_t *rec, sf_err_t *err);
+                     zsock_t *cancel, sf_bucket_t *bucket, sf_image_rec_t *rec,
+                     sf_err_t *err);
 
-//  Remove a stored image (a failed job rolls back what it stored).
-//  Returns 0 (also if it is already gone) or -1 with err.
+//  Remove a stored image (retention, or a failed job rolling back what it
+//  stored). Returns 0 (also if it is already gone) or -1 with err.
 int
     sf_imgstore_remove (sf_imgstore_t *self, const char *id, sf_err_t *err);
+
+//  The ids of the complete images in the store, as a new list of strings
+//  (caller destroys it). NULL with err.
+zlistx_t *
+    sf_imgstore_list (sf_imgstore_t *self, sf_err_t *err);
 
 //  Free the strings of a record and zero it.
 void
     sf_image_rec_release (sf_image_rec_t *rec);
-
-//  The drivers
-extern const sf_imgstore_driver_t sf_imgstore_dir_driver;
 
 //  Self test of this class
 void

@@ -3,75 +3,82 @@
 
     <path>/<id>.qcow2 and <path>/<id>.json (contract.md, "Image store
     dir"). Each is written as <name>.tmp, fsynced, renamed, and the
-    directory fsynced; the JSON goes last, so a reader that trusts only
-    images with a JSON never sees a half image, even after a crash. The
-    image is copied (not renamed from scratch) so that it is hashed while
-    it streams, as an upload to a remote store will be.
+    directory fsynced (sf_file_commit, sf_file_replace); the JSON goes
+    last, so a reader that trusts only images with a JSON never sees a
+    half image, even after a crash. The
+    image is copied (not renamed from scratch) so that sf_imgstore hashes
+    it while it streams, as an upload to a remote store does.
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_imgstore_driver.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <sodium.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#define S_CHUNK SF_IMGSTORE_CHUNK
-
 typedef struct {
-    char *path;                 //  Owned, absolute directory
+    char *path;                 //  Owned, as configured
 } dir_t;
+
+//  One image being stored
+typedef struct {
+    char *dir;                  //  Owned, the real directory
+    char *image_tmp;            //  Owned, <id>.qcow2.tmp
+    char *image;                //  Owned, <id>.qcow2
+    int fd;                     //  image_tmp, -1 once closed
+} upload_t;
 
 SF_LOG_MODULE ("worker.imgstore");
 
 static int
-s_dir_open (sf_imgstore_t *self, const sf_imgstore_cfg_t *cfg, sf_err_t *err)
+s_dir_new (const sf_imgstore_cfg_t *cfg, void **priv, sf_err_t *err)
 {
     if (!cfg->path || !*cfg->path)
         return sf_err_set (err, SF_ESTORE, "image store 'dir' needs a path");
-    if (sodium_init () == -1)
-        return sf_err_set (err, SF_ESTORE, "cannot initialise libsodium");
-    if (zsys_dir_create ("%s", cfg->path))
-        return sf_err_set (err, SF_ESTORE, "cannot create image directory '%s': %s",
-                           cfg->path, strerror (errno));
-    char *real = realpath (cfg->path, NULL);
-    if (!real || access (real, W_OK)) {
-        sf_err_set (err, SF_ESTORE, "cannot write to image directory '%s': %s", cfg->path,
-                    strerror (errno));
-        free (real);
-        return -1;
-    }
     dir_t *dir = (dir_t *) zmalloc (sizeof (dir_t));
-    dir->path = real;
-    sf_imgstore_set_priv (self, dir);
+    dir->path = strdup (cfg->path);
+    *priv = dir;
     return 0;
 }
 
 static void
-s_dir_close (sf_imgstore_t *self)
+s_dir_destroy (void **priv)
 {
-    dir_t *dir = (dir_t *) sf_imgstore_priv (self);
+    dir_t *dir = (dir_t *) *priv;
     free (dir->path);
     free (dir);
-    sf_imgstore_set_priv (self, NULL);
+    *priv = NULL;
 }
 
-//  fsync a directory so that a rename in it is durable
+//  The directory, made if absent, as a real path the caller frees; NULL
+//  with err if it cannot be written
+
+static char *
+s_dir_real (dir_t *dir, sf_err_t *err)
+{
+    if (zsys_dir_create ("%s", dir->path)) {
+        sf_err_set (err, SF_ESTORE, "cannot create image directory '%s': %s", dir->path,
+                    strerror (errno));
+        return NULL;
+    }
+    char *real = realpath (dir->path, NULL);
+    if (!real || access (real, W_OK)) {
+        sf_err_set (err, SF_ESTORE, "cannot write to image directory '%s': %s", dir->path,
+                    strerror (errno));
+        free (real);
+        return NULL;
+    }
+    return real;
+}
 
 static int
-s_sync_dir (const char *path, sf_err_t *err)
+s_dir_check (void *priv, sf_err_t *err)
 {
-    int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd == -1 || fsync (fd)) {
-        int error = errno;
-        if (fd != -1)
-            close (fd);
-        return sf_err_set (err, SF_ESTORE, "cannot sync directory '%s': %s", path,
-                           strerror (error));
-    }
-    close (fd);
-    return 0;
+    char *real = s_dir_real ((dir_t *) priv, err);
+    free (real);
+    return real ? 0 : -1;
 }
 
 static int
@@ -87,100 +94,6 @@ s_write_all (int fd, const char *data, size_t size)
         size -= (size_t) done;
     }
     return 0;
-}
-
-//  A message on cancel? Without a bucket any message cancels (and stays
-//  there for the owner); with one, each is read: RATE and GRANT set the
-//  rate, anything else cancels.
-
-static bool
-s_stopped (zsock_t *cancel, sf_bucket_t *bucket)
-{
-    while (cancel && (zsock_events (cancel) & ZMQ_POLLIN)) {
-        if (!bucket || sf_bucket_recv (bucket, cancel) == SF_BUCKET_STOP)
-            return true;
-    }
-    return false;
-}
-
-//  Wait off what the bucket is owed for the bytes just moved, still
-//  answering the cancel socket. Returns true if cancelled.
-
-static bool
-s_throttle (zsock_t *cancel, sf_bucket_t *bucket, uint64_t bytes)
-{
-    if (!bucket)
-        return false;
-    sf_bucket_take (bucket, bytes);
-    while (sf_bucket_sleep (bucket, cancel))
-        if (s_stopped (cancel, bucket))
-            return true;
-    return false;
-}
-
-//  Stream src into dst (created exclusively), hashing as it goes, at the
-//  bucket's rate, then fsync. Sets *size and hex. On failure dst may exist;
-//  the caller unlinks.
-
-static int
-s_copy_hash (const char *src, const char *dst, zsock_t *cancel, sf_bucket_t *bucket,
-             uint64_t *size, char *hex, sf_err_t *err)
-{
-    int rc = -1, in = -1, out = -1;
-    char *buf = (char *) malloc (S_CHUNK);
-    crypto_hash_sha256_state state;
-    unsigned char digest [crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_init (&state);
-    *size = 0;
-    if ((in = open (src, O_RDONLY | O_CLOEXEC)) == -1) {
-        sf_err_set (err, SF_ESTORE, "cannot open '%s': %s", src, strerror (errno));
-        goto cleanup;
-    }
-    if ((out = open (dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) == -1) {
-        sf_err_set (err, SF_ESTORE, "cannot create '%s': %s", dst, strerror (errno));
-        goto cleanup;
-    }
-    while (true) {
-        if (s_stopped (cancel, bucket)) {
-            sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
-            goto cleanup;
-        }
-        ssize_t got = read (in, buf, S_CHUNK);
-        if (got == -1 && errno == EINTR)
-            continue;
-        if (got == -1) {
-            sf_err_set (err, SF_ESTORE, "cannot read '%s': %s", src, strerror (errno));
-            goto cleanup;
-        }
-        if (got == 0)
-            break;
-        crypto_hash_sha256_update (&state, (unsigned char *) buf, (unsigned long long) got);
-        if (s_write_all (out, buf, (size_t) got)) {
-            sf_err_set (err, SF_ESTORE, "cannot write '%s': %s", dst, strerror (errno));
-            goto cleanup;
-        }
-        *size += (uint64_t) got;
-        if (s_throttle (cancel, bucket, (uint64_t) got)) {
-            sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
-            goto cleanup;
-        }
-    }
-    if (fsync (out) || close (out)) {
-        out = -1;
-        sf_err_set (err, SF_ESTORE, "cannot sync '%s': %s", dst, strerror (errno));
-        goto cleanup;
-    }
-    out = -1;
-    crypto_hash_sha256_final (&state, digest);
-    sodium_bin2hex (hex, 65, digest, sizeof (digest));
-    rc = 0;
- cleanup:
-    if (in != -1)
-        close (in);
-    if (out != -1)
-        close (out);
-    free (buf);
-    return rc;
 }
 
 //  Metadata document of the contract
@@ -207,94 +120,167 @@ s_meta_json (const sf_image_meta_t *meta, const sf_image_rec_t *rec)
 }
 
 static int
-s_write_json (const char *tmp, json_t *doc, sf_err_t *err)
+s_write_json (FILE *file, void *arg)
 {
-    int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd == -1)
-        return sf_err_set (err, SF_ESTORE, "cannot create '%s': %s", tmp, strerror (errno));
-    int rc = json_dumpfd (doc, fd, JSON_INDENT (2) | JSON_SORT_KEYS) == 0
-          && s_write_all (fd, "\n", 1) == 0 && fsync (fd) == 0 ? 0 : -1;
-    if (close (fd))
-        rc = -1;
-    if (rc)
-        sf_err_set (err, SF_ESTORE, "cannot write '%s': %s", tmp, strerror (errno));
-    return rc;
+    if (json_dumpf ((json_t *) arg, file, JSON_INDENT (2) | JSON_SORT_KEYS))
+        return -1;
+    return fputc ('\n', file) == EOF ? -1 : 0;
 }
 
-//  Publish tmp as final: rename, then make the rename durable
-
-static int
-s_publish (dir_t *dir, const char *tmp, const char *final, sf_err_t *err)
+static void
+s_upload_free (upload_t *upload)
 {
-    if (rename (tmp, final))
-        return sf_err_set (err, SF_ESTORE, "cannot rename '%s': %s", tmp, strerror (errno));
-    return s_sync_dir (dir->path, err);
+    if (upload->fd != -1)
+        close (upload->fd);
+    zstr_free (&upload->dir);
+    zstr_free (&upload->image_tmp);
+    zstr_free (&upload->image);
+    free (upload);
 }
 
 static int
-s_dir_put (sf_imgstore_t *self, const sf_image_meta_t *meta, const char *src,
-           zsock_t *cancel, sf_image_rec_t *rec, sf_err_t *err)
+s_dir_open (void *priv, const sf_image_meta_t *meta, sf_image_rec_t *rec, void **upload_p,
+            sf_err_t *err)
 {
-    dir_t *dir = (dir_t *) sf_imgstore_priv (self);
+    (void) meta;
+    char *real = s_dir_real ((dir_t *) priv, err);
+    if (!real)
+        return -1;
     zuuid_t *uuid = zuuid_new ();
     snprintf (rec->id, sizeof (rec->id), "%s", zuuid_str_canonical (uuid));
     zuuid_destroy (&uuid);
     for (char *c = rec->id; *c; c++)
         *c = (char) tolower ((unsigned char) *c);
-    snprintf (rec->store, sizeof (rec->store), "dir");
-    snprintf (rec->format, sizeof (rec->format), "qcow2");
-    rec->disk_target = strdup (meta->disk_target);
-    rec->path = zsys_sprintf ("%s/%s.qcow2", dir->path, rec->id);
-    char *image_tmp = zsys_sprintf ("%s.tmp", rec->path);
-    char *json_final = zsys_sprintf ("%s/%s.json", dir->path, rec->id);
-    char *json_tmp = zsys_sprintf ("%s.tmp", json_final);
-    json_t *doc = NULL;
-    int rc = -1;
-    if (s_copy_hash (src, image_tmp, cancel, sf_imgstore_bucket (self), &rec->size,
-                     rec->sha256, err)
-    ||  s_publish (dir, image_tmp, rec->path, err))
-        goto cleanup;
-    doc = s_meta_json (meta, rec);
-    if (s_write_json (json_tmp, doc, err) || s_publish (dir, json_tmp, json_final, err))
-        goto cleanup;
-    rc = 0;
- cleanup:
-    if (rc) {                   //  leave nothing: JSON first, then the image
-        unlink (json_tmp);
-        unlink (json_final);
-        unlink (image_tmp);
-        unlink (rec->path);
+    upload_t *upload = (upload_t *) zmalloc (sizeof (upload_t));
+    upload->dir = real;
+    upload->image = zsys_sprintf ("%s/%s.qcow2", real, rec->id);
+    upload->image_tmp = zsys_sprintf ("%s.tmp", upload->image);
+    rec->path = strdup (upload->image);
+    upload->fd = open (upload->image_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (upload->fd == -1) {
+        sf_err_set (err, SF_ESTORE, "cannot create '%s': %s", upload->image_tmp,
+                    strerror (errno));
+        s_upload_free (upload);
+        return -1;
     }
-    json_decref (doc);
-    zstr_free (&json_tmp);
-    zstr_free (&json_final);
-    zstr_free (&image_tmp);
-    return rc;
+    *upload_p = upload;
+    return 0;
 }
 
 static int
-s_dir_remove (sf_imgstore_t *self, const char *id, sf_err_t *err)
+s_dir_write (void *upload_, const char *data, size_t size, sf_err_t *err)
 {
-    dir_t *dir = (dir_t *) sf_imgstore_priv (self);
+    upload_t *upload = (upload_t *) upload_;
+    if (s_write_all (upload->fd, data, size))
+        return sf_err_set (err, SF_ESTORE, "cannot write '%s': %s", upload->image_tmp,
+                           strerror (errno));
+    return 0;
+}
+
+//  The image first (fsync, rename, directory fsync), then its JSON the
+//  same way: an image with a JSON is complete
+
+static int
+s_dir_commit (void *upload_, const sf_image_meta_t *meta, const sf_image_rec_t *rec,
+              sf_err_t *err)
+{
+    upload_t *upload = (upload_t *) upload_;
+    int fd = upload->fd;
+    upload->fd = -1;
+    int synced = fsync (fd) == 0 ? 0 : errno;
+    if (close (fd) && !synced)
+        synced = errno;
+    if (synced)
+        return sf_err_set (err, SF_ESTORE, "cannot sync '%s': %s", upload->image_tmp,
+                           strerror (synced));
+    if (sf_file_commit (upload->image_tmp, upload->image))
+        return sf_err_set (err, SF_ESTORE, "cannot commit '%s': %s", upload->image,
+                           strerror (errno));
+    char *json = zsys_sprintf ("%s/%s.json", upload->dir, rec->id);
+    json_t *doc = s_meta_json (meta, rec);
+    int rc = sf_file_replace (json, "", s_write_json, doc, err);
+    if (rc) {                   //  the JSON goes; abort removes the image
+        unlink (json);
+        if (err)
+            err->code = SF_ESTORE;
+    }
+    json_decref (doc);
+    zstr_free (&json);
+    if (rc == 0)
+        s_upload_free (upload);
+    return rc;
+}
+
+static void
+s_dir_abort (void *upload_)
+{
+    upload_t *upload = (upload_t *) upload_;
+    if (upload->fd != -1) {
+        close (upload->fd);
+        upload->fd = -1;
+    }
+    unlink (upload->image_tmp);
+    unlink (upload->image);
+    s_upload_free (upload);
+}
+
+static int
+s_dir_delete (void *priv, const char *id, sf_err_t *err)
+{
     if (!sf_name_is_safe (id))
         return sf_err_set (err, SF_EINVAL, "bad image id '%s'", id);
+    char *real = s_dir_real ((dir_t *) priv, err);
+    if (!real)
+        return -1;
     //  The JSON goes first: without it the image no longer looks complete
     const char *suffixes [] = { ".json", ".json.tmp", ".qcow2", ".qcow2.tmp" };
     int rc = 0;
     for (size_t i = 0; i < sizeof (suffixes) / sizeof (suffixes [0]); i++) {
-        char *file = zsys_sprintf ("%s/%s%s", dir->path, id, suffixes [i]);
+        char *file = zsys_sprintf ("%s/%s%s", real, id, suffixes [i]);
         if (unlink (file) && errno != ENOENT)
             rc = sf_err_set (err, SF_ESTORE, "cannot remove '%s': %s", file,
                              strerror (errno));
         zstr_free (&file);
     }
+    free (real);
     return rc;
 }
 
+//  A complete image is one with a JSON
+
+static int
+s_dir_list (void *priv, zlistx_t *ids, sf_err_t *err)
+{
+    char *real = s_dir_real ((dir_t *) priv, err);
+    if (!real)
+        return -1;
+    DIR *dir = opendir (real);
+    if (!dir) {
+        sf_err_set (err, SF_ESTORE, "cannot read image directory '%s': %s", real,
+                    strerror (errno));
+        free (real);
+        return -1;
+    }
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        size_t len = strlen (entry->d_name);
+        if (len > 5 && streq (entry->d_name + len - 5, ".json"))
+            zlistx_add_end (ids, zsys_sprintf ("%.*s", (int) len - 5, entry->d_name));
+    }
+    closedir (dir);
+    free (real);
+    return 0;
+}
+
 const sf_imgstore_driver_t sf_imgstore_dir_driver = {
-    .name   = "dir",
-    .open   = s_dir_open,
-    .close  = s_dir_close,
-    .put    = s_dir_put,
-    .remove = s_dir_remove,
+    .name    = "dir",
+    .new     = s_dir_new,
+    .destroy = s_dir_destroy,
+    .check   = s_dir_check,
+    .open    = s_dir_open,
+    .write   = s_dir_write,
+    .commit  = s_dir_commit,
+    .abort   = s_dir_abort,
+    .delete  = s_dir_delete,
+    .list    = s_dir_list,
 };

@@ -7,9 +7,9 @@
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_stor_fake.h"                //  the self-test's cluster
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -84,15 +84,26 @@ sf_leftover_path (sf_leftover_t *self, const char *job_id)
 //  --------------------------------------------------------------------------
 //  Entries on disk
 
+//  What an entry holds
+typedef struct {
+    const char *job_id;
+    const sf_stor_obj_t *objs;
+    size_t count;
+    int64_t cleaned_at;
+} entry_t;
+
 static int
-s_fsync_path (const char *path, int flags)
+s_write_entry (FILE *file, void *arg)
 {
-    int fd = open (path, flags | O_CLOEXEC);
-    if (fd == -1)
-        return -1;
-    int rc = fsync (fd);
-    close (fd);
-    return rc;
+    entry_t *entry = (entry_t *) arg;
+    fprintf (file, "# snapfleet: Ceph objects of job '%s' to remove\n", entry->job_id);
+    if (entry->cleaned_at)
+        fprintf (file, "# cleaned at %" PRId64 "\n", entry->cleaned_at);
+    for (size_t i = 0; i < entry->count; i++) {
+        char line [600];
+        fprintf (file, "%s\n", sf_stor_obj_str (&entry->objs [i], line, sizeof (line)));
+    }
+    return ferror (file) ? -1 : 0;
 }
 
 static int
@@ -100,26 +111,8 @@ s_write (sf_leftover_t *self, const char *job_id, const sf_stor_obj_t *objs, siz
          int64_t cleaned_at, sf_err_t *err)
 {
     char *path = sf_leftover_path (self, job_id);
-    char *tmp = zsys_sprintf ("%s.tmp", path);
-    int rc = -1;
-    FILE *file = fopen (tmp, "we");
-    if (file) {
-        fprintf (file, "# snapfleet: Ceph objects of job '%s' to remove\n", job_id);
-        if (cleaned_at)
-            fprintf (file, "# cleaned at %" PRId64 "\n", cleaned_at);
-        for (size_t i = 0; i < count; i++) {
-            char line [600];
-            fprintf (file, "%s\n", sf_stor_obj_str (&objs [i], line, sizeof (line)));
-        }
-        rc = fflush (file) || fsync (fileno (file)) ? -1 : 0;
-        rc = fclose (file) || rc ? -1 : 0;
-    }
-    if (rc || rename (tmp, path) || s_fsync_path (self->dir, O_RDONLY | O_DIRECTORY)) {
-        sf_err_set (err, SF_EIO, "cannot write '%s': %s", path, strerror (errno));
-        unlink (tmp);
-        rc = -1;
-    }
-    zstr_free (&tmp);
+    entry_t entry = { job_id, objs, count, cleaned_at };
+    int rc = sf_file_replace (path, "", s_write_entry, &entry, err);
     zstr_free (&path);
     return rc;
 }
@@ -132,7 +125,7 @@ s_remove (sf_leftover_t *self, const char *job_id, sf_err_t *err)
     if (unlink (path) && errno != ENOENT)
         rc = sf_err_set (err, SF_EIO, "cannot remove '%s': %s", path, strerror (errno));
     else
-        s_fsync_path (self->dir, O_RDONLY | O_DIRECTORY);
+        sf_fsync_path (self->dir);
     zstr_free (&path);
     return rc;
 }
@@ -466,8 +459,8 @@ sf_leftover_test (bool verbose)
     assert (mkdtemp (dir));
     sf_stor_fake_t *fake = sf_stor_fake_new ();
     sf_stor_fake_add (fake, "rbd/vm1", 1 << 20);
-    sf_stor_cfg_t cfg = { "fake", "/c.conf", "admin", "", 200, fake };
-    sf_stor_t *stor = sf_stor_new (&cfg, &err);
+    sf_stor_cfg_t cfg = { NULL, "/c.conf", "admin", "", 200 };
+    sf_stor_t *stor = sf_stor_new_with (&cfg, &sf_stor_fake_driver, fake, &err);
     assert (stor);
     sf_leftover_t *left = sf_leftover_new (dir, stor, 300, &err);
     assert (left && sf_leftover_count (left) == 0);

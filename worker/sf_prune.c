@@ -3,20 +3,20 @@
 
     The deletion runs once, at the start of the actor; the answer goes to
     the pipe as "RESULT" + an encoded Envelope{ImageDeleted}. A dir image
-    is removed through the configured image store (opened for this one
-    call); an RBD clone through sf_stor_clone_prune, whose every call has
+    is removed through the worker's image store (borrowed); an RBD clone through sf_stor_clone_prune, whose every call has
     the stor driver's deadline, so the actor never blocks for longer than a
     few deadlines even when the cluster is gone.
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_stor_fake.h"                //  the self-test's cluster
 
 SF_LOG_MODULE ("worker.prune");
 
 typedef struct {
     zsock_t *pipe;                  //  Borrowed, the actor pipe
     char *request_id, *store, *id, *path;
-    char *store_driver, *store_path;
+    sf_imgstore_t *images;          //  Borrowed, the worker's image store
     sf_stor_t *stor;                //  Borrowed, NULL = no Ceph
     sf_err_t err;
 } prune_t;
@@ -29,8 +29,7 @@ s_prune_new (const sf_prune_args_t *args)
     self->store = strdup (args->store);
     self->id = strdup (args->id);
     self->path = strdup (args->path ? args->path : "");
-    self->store_driver = strdup (args->store_cfg.driver ? args->store_cfg.driver : "");
-    self->store_path = strdup (args->store_cfg.path ? args->store_cfg.path : "");
+    self->images = args->images;
     self->stor = args->stor;
     return self;
 }
@@ -43,8 +42,6 @@ s_prune_destroy (prune_t **self_p)
     free (self->store);
     free (self->id);
     free (self->path);
-    free (self->store_driver);
-    free (self->store_path);
     free (self);
     *self_p = NULL;
 }
@@ -54,12 +51,9 @@ s_prune_destroy (prune_t **self_p)
 static int
 s_remove_stored (prune_t *self)
 {
-    sf_imgstore_cfg_t cfg = { self->store_driver, self->store_path };
-    sf_imgstore_t *store = sf_imgstore_new (&cfg, &self->err);
-    if (!store)
-        return -1;
-    int rc = sf_imgstore_remove (store, self->id, &self->err);
-    sf_imgstore_destroy (&store);
+    int rc = sf_imgstore_check (self->images, &self->err);
+    if (rc == 0)
+        rc = sf_imgstore_remove (self->images, self->id, &self->err);
     if (rc == 0)
         SF_INFO (NULL, "image '%s' deleted from store '%s' (request %s)", self->id,
                  self->store, self->request_id);
@@ -136,12 +130,12 @@ s_run (prune_t *self)
     if (streq (self->store, "rbd"))
         rc = s_remove_clone (self);
     else
-    if (*self->store && streq (self->store, self->store_driver))
+    if (*self->store && streq (self->store, sf_imgstore_driver (self->images)))
         rc = s_remove_stored (self);
     else
         rc = sf_err_set (&self->err, SF_EINVAL, "cannot delete image '%s': unknown image "
                          "store '%s' (this worker has '%s' and %s)", self->id,
-                         self->store, self->store_driver,
+                         self->store, sf_imgstore_driver (self->images),
                          self->stor ? "rbd" : "no Ceph");
     if (rc)
         SF_WARN (NULL, "cannot delete image '%s' of store '%s' (request %s): %s", self->id,
@@ -170,7 +164,7 @@ s_prune_actor (zsock_t *pipe, void *args)
 zactor_t *
 sf_prune_new (const sf_prune_args_t *args)
 {
-    assert (args && args->request_id && args->store && args->id);
+    assert (args && args->request_id && args->store && args->id && args->images);
     return zactor_new (s_prune_actor, (void *) args);
 }
 
@@ -223,17 +217,17 @@ sf_prune_test (bool verbose)
     assert (file);
     fputs ("not really qcow2\n", file);
     fclose (file);
-    sf_imgstore_cfg_t store_cfg = { "dir", store_dir };
+    sf_imgstore_cfg_t store_cfg = { "dir", NULL, store_dir };
     sf_imgstore_t *store = sf_imgstore_new (&store_cfg, &err);
     assert (store);
     sf_image_meta_t meta = { "6695eb01-f6a4-8304-79aa-97f2502e193f", "web1", "J1", 1,
                              "file-cold", "paused", "vda" };
     sf_image_rec_t rec;
-    assert (sf_imgstore_put (store, &meta, src, NULL, &rec, &err) == 0);
+    assert (sf_imgstore_put (store, &meta, src, NULL, NULL, &rec, &err) == 0);
     assert (zsys_file_exists (rec.path));
 
     //  A dir image: both files go; again: already gone is fine
-    sf_prune_args_t args = { "R1", "dir", rec.id, rec.path, store_cfg, NULL };
+    sf_prune_args_t args = { "R1", "dir", rec.id, rec.path, store, NULL };
     sf_envelope_t *env = s_test_run (&args);
     assert (s_test_ok (env));
     assert (streq (env->image_deleted->image->path, rec.path));
@@ -270,8 +264,8 @@ sf_prune_test (bool verbose)
     //  rbd: two clones of one snapshot; the snapshot goes with the last
     sf_stor_fake_t *fake = sf_stor_fake_new ();
     sf_stor_fake_add (fake, "rbd/vm1", 1 << 20);
-    sf_stor_cfg_t stor_cfg = { "fake", "", "admin", "", 2000, fake };
-    sf_stor_t *stor = sf_stor_new (&stor_cfg, &err);
+    sf_stor_cfg_t stor_cfg = { NULL, "", "admin", "", 2000 };
+    sf_stor_t *stor = sf_stor_new_with (&stor_cfg, &sf_stor_fake_driver, fake, &err);
     assert (stor);
     sf_stor_spec_t vm1, c1, c2;
     assert (sf_stor_spec_parse ("rbd/vm1", &vm1, &err) == 0);
@@ -282,7 +276,7 @@ sf_prune_test (bool verbose)
     assert (sf_stor_clone (stor, &vm1, "snapfleet-J1", &c1, &err) == 0);
     assert (sf_stor_clone (stor, &vm1, "snapfleet-J1", &c2, &err) == 0);
     args = (sf_prune_args_t) { "R2", "rbd", "backup/vm1-snapfleet-J1",
-                               "rbd:backup/vm1-snapfleet-J1", store_cfg, stor };
+                               "rbd:backup/vm1-snapfleet-J1", store, stor };
     env = s_test_run (&args);
     assert (s_test_ok (env));
     sf_wire_free (&env);

@@ -2,7 +2,7 @@
     sf_prune - delete one stored image (retention), as a zactor so that the
     agent's event loop never blocks on the image store or Ceph
 
-    Store "dir": sf_imgstore_remove by id in the configured image store.
+    The worker's image store ("dir"): sf_imgstore_remove by id.
     Store "rbd": the id is the clone "pool/image" (or "pool/ns/image");
     sf_stor_clone_prune removes the clone, then its parent snapshot once no
     other clone needs it (unprotecting it first), every Ceph call under the
@@ -27,7 +27,7 @@ typedef struct {
     const char *store;              //  Image.store: "dir" or "rbd"
     const char *id;                 //  Image.id
     const char *path;               //  Image.path (echoed back; NULL = "")
-    sf_imgstore_cfg_t store_cfg;    //  the worker's image store ([imagestore])
+    sf_imgstore_t *images;          //  the worker's image store (borrowed)
     sf_stor_t *stor;                //  RBD storage (borrowed), NULL = no Ceph
 } sf_prune_args_t;
 

@@ -14,6 +14,8 @@
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_stor_driver.h"
+#include "sf_stor_fake.h"               //  the self-test's cluster
 
 #include <pthread.h>
 #include <time.h>
@@ -41,7 +43,8 @@ typedef struct {
     pthread_mutex_t lock;           //  guards everything below and conns, calls
     size_t refs;                    //  the sf_stor_t + running call threads
     const sf_stor_driver_t *driver;
-    sf_stor_cfg_t cfg;              //  strings owned, fake borrowed
+    void *arg;                      //  the driver's, for connect (borrowed)
+    sf_stor_cfg_t cfg;              //  strings owned
     struct _conn_t *conn;           //  current connection, NULL = open anew
     size_t hung;                    //  abandoned calls not returned yet
 } core_t;
@@ -94,11 +97,11 @@ struct _sf_stor_t {
 
 SF_LOG_MODULE ("worker.stor");
 
+//  The production drivers, by name (a test hands its own to sf_stor_new_with)
 static const sf_stor_driver_t *s_drivers [] = {
 #ifdef SF_WITH_RBD
     &sf_stor_rbd_driver,
 #endif
-    &sf_stor_fake_driver,
     NULL
 };
 
@@ -166,19 +169,19 @@ sf_stor_new (const sf_stor_cfg_t *cfg, sf_err_t *err)
 {
     assert (cfg);
     const char *name = cfg->driver ? cfg->driver : "rbd";
-    const sf_stor_driver_t *driver = NULL;
     for (const sf_stor_driver_t **entry = s_drivers; *entry; entry++)
         if (streq ((*entry)->name, name))
-            driver = *entry;
-    if (!driver) {
-        sf_err_set (err, SF_EINVAL, "unknown storage driver '%s'%s", name,
-                    streq (name, "rbd") ? " (built without librbd)" : "");
-        return NULL;
-    }
-    if (streq (name, "fake") && !cfg->fake) {
-        sf_err_set (err, SF_EINVAL, "the fake storage driver needs a fake cluster");
-        return NULL;
-    }
+            return sf_stor_new_with (cfg, *entry, NULL, err);
+    sf_err_set (err, SF_EINVAL, "unknown storage driver '%s'%s", name,
+                streq (name, "rbd") ? " (built without librbd)" : "");
+    return NULL;
+}
+
+sf_stor_t *
+sf_stor_new_with (const sf_stor_cfg_t *cfg, const sf_stor_driver_t *driver, void *arg,
+                  sf_err_t *err)
+{
+    assert (cfg && driver);
     if (cfg->op_timeout_ms <= 0) {
         sf_err_set (err, SF_EINVAL, "storage op_timeout must be positive");
         return NULL;
@@ -187,13 +190,13 @@ sf_stor_new (const sf_stor_cfg_t *cfg, sf_err_t *err)
     pthread_mutex_init (&core->lock, NULL);
     core->refs = 1;
     core->driver = driver;
-    core->cfg.driver = strdup (name);
+    core->arg = arg;
+    core->cfg.driver = strdup (driver->name);
     core->cfg.ceph_conf = strdup (cfg->ceph_conf ? cfg->ceph_conf : "");
     core->cfg.client_id = strdup (cfg->client_id && *cfg->client_id ? cfg->client_id
                                                                     : "admin");
     core->cfg.keyring = strdup (cfg->keyring ? cfg->keyring : "");
     core->cfg.op_timeout_ms = cfg->op_timeout_ms;
-    core->cfg.fake = cfg->fake;
     sf_stor_t *self = (sf_stor_t *) zmalloc (sizeof (sf_stor_t));
     self->core = core;
     return self;
@@ -235,7 +238,8 @@ s_conn_ready (core_t *core, conn_t *conn, sf_err_t *err)
     pthread_mutex_lock (&conn->open_lock);
     if (!conn->handle && !conn->failed) {
         int64_t start = sf_time_mono_ms ();
-        if (core->driver->connect (&core->cfg, &conn->handle, &conn->open_err)) {
+        if (core->driver->connect (&core->cfg, core->arg, &conn->handle,
+                                   &conn->open_err)) {
             conn->failed = true;
             conn->handle = NULL;
         }
@@ -805,17 +809,6 @@ sf_stor_hung (sf_stor_t *self)
     return hung;
 }
 
-int
-sf_stor_fail (sf_err_t *err, int r, const char *format, ...)
-{
-    char what [400];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (what, sizeof (what), format, args);
-    va_end (args);
-    return sf_err_set (err, SF_ECEPH, "ceph: cannot %s: %s", what, strerror (r < 0 ? -r : r));
-}
-
 const char *
 sf_stor_name (sf_stor_t *self)
 {
@@ -1167,7 +1160,7 @@ s_test_real_ceph (const char *conf)
               sf_time_mono_ms ());
     const char *rbd = "timeout -k 10 120 rbd -c";
     free (s_test_shell ("%s %s create --size 4M rbd/%s 2>&1", rbd, conf, name));
-    sf_stor_cfg_t cfg = { "rbd", conf, "admin", "", 30000, NULL };
+    sf_stor_cfg_t cfg = { "rbd", conf, "admin", "", 30000 };
     sf_stor_t *stor = sf_stor_new (&cfg, &err);
     assert (stor);
     char fsid [64];
@@ -1267,15 +1260,15 @@ sf_stor_test (bool verbose)
     //  @selftest
     sf_err_t err = SF_ERR_INIT;
     s_test_names ();
-    sf_stor_cfg_t cfg = { "nosuch", "", "admin", "", 1000, NULL };
+    sf_stor_cfg_t cfg = { "nosuch", "", "admin", "", 1000 };
     assert (sf_stor_new (&cfg, &err) == NULL && err.code == SF_EINVAL);
-    cfg.driver = "fake";
+    cfg.driver = "fake";        //  no production driver: tests inject it
     assert (sf_stor_new (&cfg, &err) == NULL && err.code == SF_EINVAL);
 
     sf_stor_fake_t *fake = sf_stor_fake_new ();
     sf_stor_fake_add (fake, "rbd/vm1", 1 << 20);
-    cfg = (sf_stor_cfg_t) { "fake", "/etc/ceph/a:b.conf", "backup", "", 200, fake };
-    sf_stor_t *stor = sf_stor_new (&cfg, &err);
+    cfg = (sf_stor_cfg_t) { NULL, "/etc/ceph/a:b.conf", "backup", "", 200 };
+    sf_stor_t *stor = sf_stor_new_with (&cfg, &sf_stor_fake_driver, fake, &err);
     assert (stor && streq (sf_stor_name (stor), "fake"));
     assert (sf_stor_fake_connects (fake) == 0);     //  lazy
     s_test_ops (stor, fake);
@@ -1286,7 +1279,7 @@ sf_stor_test (bool verbose)
     assert (stor == NULL);
 
     //  A connect that fails: the error names Ceph; the next call retries
-    stor = sf_stor_new (&cfg, &err);
+    stor = sf_stor_new_with (&cfg, &sf_stor_fake_driver, fake, &err);
     sf_stor_fake_fail (fake, "connect", ETIMEDOUT);
     sf_stor_spec_t vm1 = s_test_spec ("rbd/vm1");
     uint64_t size;

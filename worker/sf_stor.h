@@ -22,8 +22,10 @@
     Codes: SF_ECEPH (Ceph said no), SF_ETIMEDOUT (no answer in time),
     SF_EINVAL (bad spec), SF_ENOTSUP (driver cannot).
 
-    Drivers: "rbd" (librbd, sf_stor_rbd.c; built with SF_WITH_RBD) and
-    "fake" (an in-memory cluster for unit tests, sf_stor_fake.c).
+    This header is the client API. Drivers fill the table in
+    sf_stor_driver.h: sf_stor_new picks a production driver by name ("rbd",
+    librbd, sf_stor_rbd.c; built with SF_WITH_RBD); sf_stor_new_with takes
+    any driver, so a test injects its own (libvirt's test-driver pattern).
     =========================================================================
 */
 #ifndef SF_STOR_H_INCLUDED
@@ -31,7 +33,7 @@
 
 typedef struct _sf_stor_t sf_stor_t;
 typedef struct _sf_stor_image_t sf_stor_image_t;
-typedef struct _sf_stor_fake_t sf_stor_fake_t;
+typedef struct _sf_stor_driver_t sf_stor_driver_t;     //  sf_stor_driver.h
 
 //  Where an RBD image is: "pool/image" or "pool/namespace/image"
 typedef struct {
@@ -52,62 +54,25 @@ typedef struct {
 
 //  Configuration ([storage.rbd]); strings are copied by sf_stor_new
 typedef struct {
-    const char *driver;         //  "rbd" (NULL means this) or "fake"
+    const char *driver;         //  "rbd" (NULL means this)
     const char *ceph_conf;      //  path of ceph.conf
     const char *client_id;      //  cephx id without "client."
     const char *keyring;        //  NULL or "" = the one ceph_conf names
     int64_t op_timeout_ms;      //  deadline of each call
-    sf_stor_fake_t *fake;       //  fake driver: its cluster (borrowed; tests)
 } sf_stor_cfg_t;
 
-//  Driver table (STYLE.md B9). Driver functions run on a call thread with
-//  a deadline and may block; they get the connection handle their connect
-//  made, never the sf_stor_t. They fill err with texts that name Ceph and
-//  the object ("ceph: cannot ...").
-typedef struct {
-    const char *name;
-    int (*connect) (const sf_stor_cfg_t *cfg, void **conn, sf_err_t *err);
-    void (*disconnect) (void *conn);
-    int (*size) (void *conn, const sf_stor_spec_t *spec, uint64_t *size, sf_err_t *err);
-    int (*snap_create) (void *conn, const sf_stor_spec_t *spec, const char *snap,
-                        sf_err_t *err);
-    int (*snap_protect) (void *conn, const sf_stor_spec_t *spec, const char *snap,
-                         sf_err_t *err);
-    //  Unprotects first if protected; an absent snapshot or image is done
-    int (*snap_remove) (void *conn, const sf_stor_spec_t *spec, const char *snap,
-                        sf_err_t *err);
-    int (*clone) (void *conn, const sf_stor_spec_t *spec, const char *snap,
-                  const sf_stor_spec_t *clone, sf_err_t *err);
-    //  An absent clone is done
-    int (*clone_remove) (void *conn, const sf_stor_spec_t *clone, sf_err_t *err);
-    //  Append (sf_stor_obj_t *, heap) the snapshots of spec whose name
-    //  starts with prefix, each preceded by its clones
-    int (*list) (void *conn, const sf_stor_spec_t *spec, const char *prefix,
-                 zlistx_t *objs, sf_err_t *err);
-    //  An image kept open across calls: *image gets the driver's handle
-    int (*image_open) (void *conn, const sf_stor_spec_t *spec, void **image,
-                       uint64_t *size, sf_err_t *err);
-    int (*image_snap_create) (void *conn, void *image, const sf_stor_spec_t *spec,
-                              const char *snap, sf_err_t *err);
-    void (*image_close) (void *conn, void *image);
-    //  The cluster's fsid into buf
-    int (*cluster_id) (void *conn, char *buf, size_t size, sf_err_t *err);
-    //  The parent snapshot of image clone: *exists false if the image is
-    //  absent; parent->kind 0 if it has no parent Ceph wants removed by
-    //  name (none, flattened, or already in the trash), else SF_STOR_SNAP
-    int (*parent) (void *conn, const sf_stor_spec_t *clone, bool *exists,
-                   sf_stor_obj_t *parent, sf_err_t *err);
-    //  Number of clones of snapshot snap of spec, those in the trash
-    //  included (they keep it protected); 0 if it is absent
-    int (*children) (void *conn, const sf_stor_spec_t *spec, const char *snap,
-                     size_t *count, sf_err_t *err);
-} sf_stor_driver_t;
-
-//  Create the storage client. Does not connect: the first call does.
-//  Returns NULL with err (SF_EINVAL: unknown driver or missing settings).
-//  Caller owns the result.
+//  Create the storage client on the production driver cfg->driver names.
+//  Does not connect: the first call does. Returns NULL with err
+//  (SF_EINVAL: unknown driver or missing settings). Caller owns the result.
 sf_stor_t *
     sf_stor_new (const sf_stor_cfg_t *cfg, sf_err_t *err);
+
+//  The same on driver (any driver, a test's own included); arg is handed
+//  to its connect (borrowed; must outlive the result and its calls).
+//  cfg->driver is ignored. Caller owns the result.
+sf_stor_t *
+    sf_stor_new_with (const sf_stor_cfg_t *cfg, const sf_stor_driver_t *driver,
+                      void *arg, sf_err_t *err);
 
 //  Free. Calls still hanging keep what they need and free it when they
 //  return. Nullifies *self_p.
@@ -210,13 +175,7 @@ char *
 size_t
     sf_stor_hung (sf_stor_t *self);
 
-//  For drivers: set err to "ceph: cannot " + the formatted text + ": " +
-//  strerror (-r), code SF_ECEPH. Returns -1.
-int
-    sf_stor_fail (sf_err_t *err, int r, const char *format, ...)
-    __attribute__ ((format (printf, 3, 4)));
-
-//  Name of the driver ("rbd", "fake").
+//  Name of the driver ("rbd", or an injected one's).
 const char *
     sf_stor_name (sf_stor_t *self);
 
@@ -235,54 +194,6 @@ const char *
     sf_stor_obj_str (const sf_stor_obj_t *obj, char *buf, size_t size);
 int
     sf_stor_obj_parse (const char *line, sf_stor_obj_t *obj, sf_err_t *err);
-
-//  --------------------------------------------------------------------------
-//  The fake cluster (unit tests only): images, snapshots with a protected
-//  flag, clones with their parent; every operation can be made to fail,
-//  to hang until released, or to take a while.
-
-sf_stor_fake_t *
-    sf_stor_fake_new (void);
-//  Destroy; every hang must have been released and every call returned.
-void
-    sf_stor_fake_destroy (sf_stor_fake_t **self_p);
-//  Add image "pool/image" of size bytes.
-void
-    sf_stor_fake_add (sf_stor_fake_t *self, const char *spec, uint64_t size);
-//  While set, every call (connect included) blocks until it is cleared.
-void
-    sf_stor_fake_hang (sf_stor_fake_t *self, bool hang);
-//  From the next call of op on, every call hangs (the cluster went away
-//  at that moment), until sf_stor_fake_hang (self, false).
-void
-    sf_stor_fake_hang_at (sf_stor_fake_t *self, const char *op);
-//  The next call of op ("snap_create", "clone", ...) fails with errno.
-void
-    sf_stor_fake_fail (sf_stor_fake_t *self, const char *op, int errno_value);
-//  Every snapshot create takes ms milliseconds.
-void
-    sf_stor_fake_delay (sf_stor_fake_t *self, int64_t ms);
-//  True if "pool/image" or "pool/image@snap" exists; "@snap!" asks if the
-//  snapshot is protected.
-bool
-    sf_stor_fake_has (sf_stor_fake_t *self, const char *what);
-//  Snapshots plus clones in the cluster.
-size_t
-    sf_stor_fake_objects (sf_stor_fake_t *self);
-//  Calls running now (hung ones included); connects made so far.
-size_t
-    sf_stor_fake_active (sf_stor_fake_t *self);
-size_t
-    sf_stor_fake_connects (sf_stor_fake_t *self);
-
-//  The fsid the fake cluster reports
-#define SF_STOR_FAKE_FSID "5e5f7a3c-0000-4000-8000-00000000fa4e"
-
-//  The drivers
-extern const sf_stor_driver_t sf_stor_fake_driver;
-#ifdef SF_WITH_RBD
-extern const sf_stor_driver_t sf_stor_rbd_driver;
-#endif
 
 //  Self test of this class
 void

@@ -11,6 +11,8 @@
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_stor_driver.h"
+#include "sf_stor_fake.h"
 
 #include <pthread.h>
 
@@ -234,9 +236,10 @@ s_image (sf_stor_fake_t *self, const sf_stor_spec_t *spec, char *name, size_t si
 }
 
 static int
-s_connect (const sf_stor_cfg_t *cfg, void **conn, sf_err_t *err)
+s_connect (const sf_stor_cfg_t *cfg, void *arg, void **conn, sf_err_t *err)
 {
-    sf_stor_fake_t *self = cfg->fake;
+    sf_stor_fake_t *self = (sf_stor_fake_t *) arg;
+    assert (self);              //  sf_stor_new_with (cfg, &sf_stor_fake_driver, fake, ..)
     int fail = s_enter (self, "connect");
     if (fail)
         return s_leave (self, sf_stor_fail (err, fail, "connect as 'client.%s' with "

@@ -19,6 +19,7 @@
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_stor_driver.h"
 
 #include <rados/librados.h>
 #include <rbd/librbd.h>
@@ -29,8 +30,9 @@ SF_LOG_MODULE ("worker.rbd");
 //  Connection
 
 static int
-s_connect (const sf_stor_cfg_t *cfg, void **conn, sf_err_t *err)
+s_connect (const sf_stor_cfg_t *cfg, void *arg, void **conn, sf_err_t *err)
 {
+    (void) arg;
     char name [160];
     snprintf (name, sizeof (name), "client.%s", cfg->client_id);
     rados_t cluster = NULL;

@@ -11,90 +11,17 @@
     The pipe is passed to every long step as its cancel socket, so a CANCEL
     or $TERM stops qemu-img or a copy at once; a Ceph call is bounded by
     op_timeout instead.
+    The RBD steps are in sf_task_rbd.c; the task's state and what the two
+    files share are in the private sf_task_priv.h.
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_task_priv.h"
+#include "sf_conv_fake.h"                   //  the self-test's converter
 
 #include <dirent.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
-
-//  One disk to convert into scratch and store: a file disk, or an RBD
-//  disk's snapshot in export mode
-typedef struct {
-    const sf_hv_disk_t *disk;       //  Borrowed from task->domain
-    char *path;                     //  Owned, scratch file
-    uint64_t bytes;
-} part_t;
-
-//  One RBD disk
-typedef struct {
-    const sf_hv_disk_t *disk;       //  Borrowed from task->domain
-    sf_stor_spec_t spec;            //  the image
-    sf_stor_spec_t clone;           //  clone mode: the clone to make
-    char snap [160];                //  snapfleet-<job_id>
-    sf_stor_image_t *image;         //  Owned, open from before to after the window
-} rbd_t;
-
-typedef enum {
-    S_FILE_COLD,
-    S_RBD,
-    S_MIXED,
-    S_OFFLINE,
-} kind_t;
-
-typedef struct {
-    zsock_t *pipe;                  //  Borrowed, the actor pipe
-    char *job_id, *uuid, *strategy, *uri, *workdir, *exe, *conv_driver, *run_id;
-    char *store_driver, *store_path;
-    uint32_t attempt;
-    int64_t max_pause_ms;
-    kind_t kind;
-    bool pausing;                   //  file-cold, rbd, mixed (else offline)
-    bool no_freeze;                 //  tests: never freeze
-    bool wait_grant;                //  wait for GRANT before the upload
-    sf_bucket_t *bucket;            //  Owned, the upload's rate; reads the pipe
-    sf_logctx_t ctx;                //  job_id, vm name (borrowed from here)
-    sf_hv_t *hv;                    //  Owned
-    sf_conv_t *conv;                //  Owned
-    sf_imgstore_t *store;           //  Owned
-    sf_hv_domain_t *domain;         //  Owned
-    char *scratch;                  //  Owned, <workdir>/<job_id>
-    part_t parts [SF_WIRE_MAX_DISKS];
-    size_t n_parts;
-    sf_image_rec_t images [SF_WIRE_MAX_DISKS];
-    size_t n_images;
-    //  Ceph
-    sf_stor_t *stor;                //  Borrowed from the agent, NULL = RBD off
-    sf_leftover_t *leftovers;       //  Borrowed from the agent
-    bool export_mode;               //  [storage.rbd] mode = export
-    char *clone_pool;               //  Owned, "" = the image's pool
-    rbd_t rbds [SF_WIRE_MAX_DISKS];
-    size_t n_rbds;
-    bool claimed;                   //  we hold the leftovers claim of job_id
-    bool recorded;                  //  the leftovers entry lists our objects
-    bool made;                      //  a snapshot may exist (a call was made)
-    bool ceph_timeout;              //  a Ceph call was abandoned at its deadline
-    //  Pause state
-    bool was_paused;                //  paused by someone else before the job
-    bool paused;                    //  we suspended it and have not resumed
-    bool frozen;                    //  we froze it and have not thawed
-    bool journaled;                 //  our journal entry exists
-    bool stuck;                     //  resume or thaw failed, guard too
-    sf_proc_t *guard;               //  Owned, while paused or frozen
-    //  pause_ms runs from the start of the freeze/suspend call to the
-    //  return of the thaw/resume call (contract-rbd.md), the longest the
-    //  guest can have been held. The freeze/suspend call's own duration
-    //  goes out as the PAUSED event's ms.
-    int64_t pause_start;            //  mono ms, freeze/suspend call started
-    int64_t pause_deadline;         //  mono ms
-    //  Results
-    const char *consistency;        //  "paused", "frozen", "offline"
-    uint64_t pause_ms, convert_ms, upload_ms, bytes;
-    bool resumed;                   //  confirmed running at the end
-    char note [256];                //  result text on success, if any
-    sf_err_t err;
-} task_t;
 
 SF_LOG_MODULE ("worker.task");
 
@@ -191,23 +118,10 @@ s_cancelled (task_t *self)
     return false;
 }
 
-//  A Ceph call failed: the job fails with SF_ECEPH, a timeout included
-//  (the text says "timed out"). Returns -1.
-
-static int
-s_ceph_failed (task_t *self)
-{
-    if (self->err.code == SF_ETIMEDOUT) {
-        self->err.code = SF_ECEPH;
-        self->ceph_timeout = true;
-    }
-    return -1;
-}
-
 //  Add a note to the result text (success) or the log
 
-static void
-s_note (task_t *self, const char *text)
+void
+sf_task_note (task_t *self, const char *text)
 {
     size_t len = strlen (self->note);
     snprintf (self->note + len, sizeof (self->note) - len, "%s%s", len ? "; " : "", text);
@@ -230,12 +144,9 @@ s_open (task_t *self)
     ||  streq (self->job_id, "leftovers"))
         return sf_err_set (&self->err, SF_EINVAL, "job id '%s' is not a safe name",
                            self->job_id);
-    sf_imgstore_cfg_t store_cfg = { self->store_driver, self->store_path };
     if (!(self->hv = sf_hv_new (self->uri, &self->err))
-    ||  !(self->conv = sf_conv_new (self->conv_driver, &self->err))
-    ||  !(self->store = sf_imgstore_new (&store_cfg, &self->err)))
+    ||  sf_imgstore_check (self->store, &self->err))
         return -1;
-    sf_imgstore_set_bucket (self->store, self->bucket);
     self->domain = sf_hv_lookup (self->hv, self->uuid, SF_HV_SIZES, &self->err);
     if (!self->domain) {
         if (self->err.code == SF_ENOENT)
@@ -267,56 +178,6 @@ s_open (task_t *self)
     if (disks == 0)
         return sf_err_set (&self->err, SF_ESTATE, "instance '%s' has no disk to snapshot",
                            self->domain->name);
-    return 0;
-}
-
-//  RBD disks: names; open every image now, so that a snapshot in the
-//  window is a single request (this also connects to the cluster before
-//  any pause); then claim the job and record every object it will make
-
-static int
-s_rbd_prepare (task_t *self)
-{
-    sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
-    for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks)) {
-        if (!sf_hv_disk_is_data (disk) || disk->type != SF_DISK_RBD)
-            continue;
-        rbd_t *rbd = &self->rbds [self->n_rbds++];
-        rbd->disk = disk;
-        if (sf_stor_spec_parse (disk->source, &rbd->spec, &self->err))
-            return sf_err_prefix (&self->err, "disk '%s'", disk->target);
-        snprintf (rbd->snap, sizeof (rbd->snap), "snapfleet-%s", self->job_id);
-        rbd->clone = rbd->spec;
-        if (*self->clone_pool) {
-            snprintf (rbd->clone.pool, sizeof (rbd->clone.pool), "%s", self->clone_pool);
-            *rbd->clone.nspace = 0;
-        }
-        char clone [sizeof (rbd->clone.image)];
-        snprintf (clone, sizeof (clone), "%s-%s", rbd->spec.image, rbd->snap);
-        snprintf (rbd->clone.image, sizeof (rbd->clone.image), "%s", clone);
-        rbd->image = sf_stor_image_open (self->stor, &rbd->spec, &self->err);
-        if (!rbd->image)
-            return s_ceph_failed (self);
-        disk->virtual_size = sf_stor_image_size (rbd->image);
-    }
-    if (self->n_rbds == 0)
-        return 0;
-    if (sf_leftover_claim (self->leftovers, self->job_id, &self->err))
-        return s_ceph_failed (self);
-    self->claimed = true;
-    sf_stor_obj_t objs [2 * SF_WIRE_MAX_DISKS];
-    size_t count = 0;
-    for (size_t i = 0; i < self->n_rbds; i++) {
-        objs [count++] = (sf_stor_obj_t) { .kind = SF_STOR_SNAP, .spec = self->rbds [i].spec };
-        snprintf (objs [count - 1].snap, sizeof (objs [count - 1].snap), "%s",
-                  self->rbds [i].snap);
-        if (!self->export_mode)
-            objs [count++] = (sf_stor_obj_t) { .kind = SF_STOR_CLONE,
-                                               .spec = self->rbds [i].clone };
-    }
-    if (sf_leftover_record (self->leftovers, self->job_id, objs, count, &self->err))
-        return -1;
-    self->recorded = true;
     return 0;
 }
 
@@ -545,32 +406,10 @@ s_check_still (task_t *self)
 //  --------------------------------------------------------------------------
 //  Inside the window: RBD snapshots, then file conversions
 
-static int
-s_rbd_snapshot (task_t *self)
-{
-    for (size_t i = 0; i < self->n_rbds; i++) {
-        rbd_t *rbd = &self->rbds [i];
-        int64_t start = sf_time_mono_ms ();
-        self->made = true;
-        if (sf_stor_image_snap_create (self->stor, rbd->image, rbd->snap, &self->err))
-            return s_ceph_failed (self);
-        SF_DEBUG (&self->ctx, "snapshot '%s' of '%s' in %" PRId64 " ms", rbd->snap,
-                  rbd->disk->source, sf_time_mono_ms () - start);
-    }
-    return 0;
-}
-
-static void
-s_rbd_close (task_t *self)
-{
-    for (size_t i = 0; i < self->n_rbds; i++)
-        sf_stor_image_close (self->stor, &self->rbds [i].image);
-}
-
 //  Convert disk (as given, or source/format overridden) into a new part
 
-static int
-s_convert_one (task_t *self, const sf_hv_disk_t *disk, const char *source,
+int
+sf_task_convert_one (task_t *self, const sf_hv_disk_t *disk, const char *source,
                const char *format, int64_t deadline)
 {
     part_t *part = &self->parts [self->n_parts++];
@@ -602,7 +441,7 @@ s_convert (task_t *self)
     for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks)) {
         if (!sf_hv_disk_is_data (disk) || !s_is_file (disk))
             continue;
-        if (s_convert_one (self, disk, NULL, NULL, deadline)) {
+        if (sf_task_convert_one (self, disk, NULL, NULL, deadline)) {
             if (self->err.code == SF_ETIMEDOUT)
                 sf_err_set (&self->err, SF_ETIMEDOUT, "conversion of disk '%s' took "
                             "longer than max_pause (%" PRId64 " ms)", disk->target,
@@ -621,7 +460,7 @@ s_window (task_t *self)
 {
     if (self->pausing && s_pause (self))
         return -1;
-    if (s_rbd_snapshot (self) || s_convert (self) || s_check_still (self))
+    if (sf_task_rbd_snapshot (self) || s_convert (self) || s_check_still (self))
         return -1;
     if (self->paused || self->frozen || self->guard) {
         if (s_resume (self, true, &self->err))
@@ -632,31 +471,12 @@ s_window (task_t *self)
     else
     if (self->pausing)
         s_emit (self, SF_PHASE_RESUMED, 0, 0, self->note);
-    s_rbd_close (self);
+    sf_task_rbd_close (self);
     return 0;
 }
 
 //  --------------------------------------------------------------------------
 //  After the window: export or clone the snapshots, store the images
-
-static int
-s_rbd_export (task_t *self)
-{
-    if (!self->export_mode || self->n_rbds == 0)
-        return 0;
-    int64_t start = sf_time_mono_ms ();
-    for (size_t i = 0; i < self->n_rbds; i++) {
-        rbd_t *rbd = &self->rbds [i];
-        char *uri = sf_stor_snap_uri (self->stor, &rbd->spec, rbd->snap);
-        int rc = s_convert_one (self, rbd->disk, uri, "raw", 0);
-        zstr_free (&uri);
-        if (rc)
-            return sf_err_prefix (&self->err, "cannot export snapshot '%s' of '%s'",
-                                  rbd->snap, rbd->disk->source);
-    }
-    self->convert_ms += (uint64_t) (sf_time_mono_ms () - start);
-    return 0;
-}
 
 //  Store the part converted from disk
 
@@ -666,32 +486,11 @@ s_store (task_t *self, part_t *part)
     sf_image_meta_t meta = { self->domain->uuid, self->domain->name, self->job_id,
                              self->attempt, self->strategy, self->consistency,
                              part->disk->target };
-    if (sf_imgstore_put (self->store, &meta, part->path, self->pipe,
+    if (sf_imgstore_put (self->store, &meta, part->path, self->pipe, self->bucket,
                          &self->images [self->n_images], &self->err))
         return sf_err_prefix (&self->err, "cannot store disk '%s'", part->disk->target);
     self->n_images++;
     unlink (part->path);        //  scratch space back as soon as possible
-    return 0;
-}
-
-//  Clone mode: protect the snapshot and clone it; the clone is the image
-
-static int
-s_rbd_clone (task_t *self, rbd_t *rbd)
-{
-    if (sf_stor_snap_protect (self->stor, &rbd->spec, rbd->snap, &self->err)
-    ||  sf_stor_clone (self->stor, &rbd->spec, rbd->snap, &rbd->clone, &self->err))
-        return s_ceph_failed (self);
-    sf_image_rec_t *rec = &self->images [self->n_images++];
-    char clone [520];
-    sf_stor_spec_str (&rbd->clone, clone, sizeof (clone));
-    snprintf (rec->store, sizeof (rec->store), "rbd");
-    snprintf (rec->id, sizeof (rec->id), "%s", clone);
-    rec->path = zsys_sprintf ("rbd:%s", clone);
-    rec->size = rbd->disk->virtual_size;
-    *rec->sha256 = 0;           //  no bytes were copied
-    rec->disk_target = strdup (rbd->disk->target);
-    snprintf (rec->format, sizeof (rec->format), "raw");
     return 0;
 }
 
@@ -740,7 +539,7 @@ s_upload (task_t *self)
             if (self->parts [i].disk == disk && s_store (self, &self->parts [i]))
                 return -1;
         for (size_t i = 0; !self->export_mode && i < self->n_rbds; i++)
-            if (self->rbds [i].disk == disk && s_rbd_clone (self, &self->rbds [i]))
+            if (self->rbds [i].disk == disk && sf_task_rbd_clone (self, &self->rbds [i]))
                 return -1;
     }
     uint64_t stored = 0;
@@ -753,34 +552,12 @@ s_upload (task_t *self)
     return 0;
 }
 
-//  The job succeeded: clones and their snapshots are its product (the
-//  entry goes); exported snapshots are removed. A removal that fails now
-//  is the sweeper's, and a note; the images are fine.
-
-static void
-s_rbd_finish (task_t *self)
-{
-    if (!self->recorded)
-        return;
-    sf_err_t err = SF_ERR_INIT;
-    if (self->export_mode) {
-        if (sf_leftover_clean (self->leftovers, self->job_id, false, &err)) {
-            SF_WARN (&self->ctx, "snapshots left for the leftovers sweeper: %s", err.text);
-            s_note (self, "the RBD snapshots stay until Ceph answers (leftovers sweeper)");
-        }
-    }
-    else
-    if (sf_leftover_forget (self->leftovers, self->job_id, &err))
-        SF_ERROR (&self->ctx, "%s", err.text);
-    self->recorded = false;
-}
-
 static void
 s_rollback_images (task_t *self)
 {
     for (size_t i = 0; i < self->n_images; i++) {
         sf_err_t err = SF_ERR_INIT;
-        //  Clones go with the job's other Ceph objects (s_rbd_cleanup)
+        //  Clones go with the job's other Ceph objects (sf_task_rbd_cleanup)
         if (!streq (self->images [i].store, "rbd")
         &&  sf_imgstore_remove (self->store, self->images [i].id, &err))
             SF_ERROR (&self->ctx, "cannot roll back image '%s': %s", self->images [i].id,
@@ -788,33 +565,6 @@ s_rollback_images (task_t *self)
         sf_image_rec_release (&self->images [i]);
     }
     self->n_images = 0;
-}
-
-//  Remove what the failed job made in Ceph; what cannot go now stays in
-//  the leftovers journal
-
-static void
-s_rbd_cleanup (task_t *self)
-{
-    if (!self->recorded)
-        return;
-    sf_err_t err = SF_ERR_INIT;
-    self->recorded = false;
-    if (!self->made) {          //  nothing was created: no call to Ceph needed
-        if (sf_leftover_forget (self->leftovers, self->job_id, &err))
-            SF_ERROR (&self->ctx, "%s", err.text);
-        return;
-    }
-    //  After a timeout a creation may still land in the cluster: settle
-    char *path = sf_leftover_path (self->leftovers, self->job_id);
-    if (sf_leftover_clean (self->leftovers, self->job_id, self->ceph_timeout, &err)) {
-        SF_WARN (&self->ctx, "cannot remove the job's Ceph objects now (the sweeper retries "
-                 "from '%s'): %s", path, err.text);
-        size_t len = strlen (self->err.text);
-        snprintf (self->err.text + len, sizeof (self->err.text) - len, "; snapshots left "
-                  "for cleanup in '%s'", path);
-    }
-    zstr_free (&path);
 }
 
 //  --------------------------------------------------------------------------
@@ -839,8 +589,8 @@ s_fail (task_t *self)
         }
     }
     s_rollback_images (self);
-    s_rbd_close (self);
-    s_rbd_cleanup (self);
+    sf_task_rbd_close (self);
+    sf_task_rbd_cleanup (self);
     s_remove_scratch (self);
     if (self->pausing && self->hv && !self->was_paused) {
         int state;
@@ -854,13 +604,13 @@ s_fail (task_t *self)
 static int
 s_run_steps (task_t *self)
 {
-    if (s_open (self) || s_rbd_prepare (self) || s_scratch (self) || s_cancelled (self)
-    ||  s_window (self) || s_rbd_export (self))
+    if (s_open (self) || sf_task_rbd_prepare (self) || s_scratch (self) || s_cancelled (self)
+    ||  s_window (self) || sf_task_rbd_export (self))
         return -1;
     s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes, NULL);
     if (s_wait_grant (self) || s_upload (self))
         return -1;
-    s_rbd_finish (self);
+    sf_task_rbd_finish (self);
     if (!self->pausing)
         return 0;
     int state = 0;
@@ -872,7 +622,7 @@ s_run_steps (task_t *self)
         snprintf (text, sizeof (text), "instance '%s' is %s after the job (it was "
                   "resumed; something else changed it)", self->domain->name,
                   sf_hv_state_name (state));
-        s_note (self, text);
+        sf_task_note (self, text);
     }
     return 0;
 }
@@ -911,9 +661,8 @@ s_task_new (const sf_task_args_t *args)
     self->workdir = strdup (args->workdir);
     self->exe = strdup (args->exe);
     self->run_id = strdup (args->run_id);
-    self->conv_driver = args->conv_driver ? strdup (args->conv_driver) : NULL;
-    self->store_driver = strdup (args->store.driver ? args->store.driver : "");
-    self->store_path = strdup (args->store.path ? args->store.path : "");
+    self->conv = args->conv;
+    self->store = args->store;
     self->max_pause_ms = args->max_pause_ms;
     self->kind = streq (args->strategy, "rbd") ? S_RBD
                : streq (args->strategy, "mixed") ? S_MIXED
@@ -936,15 +685,13 @@ s_task_destroy (task_t **self_p)
 {
     task_t *self = *self_p;
     assert (!self->guard && !self->paused && !self->frozen && !self->claimed);
-    s_rbd_close (self);
+    sf_task_rbd_close (self);
     for (size_t i = 0; i < self->n_parts; i++)
         free (self->parts [i].path);
     for (size_t i = 0; i < self->n_images; i++)
         sf_image_rec_release (&self->images [i]);
     sf_hv_domain_destroy (&self->domain);
-    sf_imgstore_destroy (&self->store);
     sf_bucket_destroy (&self->bucket);
-    sf_conv_destroy (&self->conv);
     sf_hv_destroy (&self->hv);
     free (self->scratch);
     free (self->job_id);
@@ -954,9 +701,6 @@ s_task_destroy (task_t **self_p)
     free (self->workdir);
     free (self->exe);
     free (self->run_id);
-    free (self->conv_driver);
-    free (self->store_driver);
-    free (self->store_path);
     free (self->clone_pool);
     free (self);
     *self_p = NULL;
@@ -985,7 +729,8 @@ zactor_t *
 sf_task_new (const sf_task_args_t *args)
 {
     assert (args && args->job_id && args->instance_uuid && args->strategy);
-    assert (args->uri && args->workdir && args->exe && args->run_id);
+    assert (args->uri && args->workdir && args->exe && args->run_id && args->conv);
+    assert (args->store);
     assert (!args->stor || args->leftovers);
     return zactor_new (s_task_actor, (void *) args);
 }
@@ -1079,8 +824,8 @@ sf_task_test_node (const char *dir)
 //  Run one job to its result; return the decoded result. phases gets the
 //  event phases in order as letters (q p r c u), for compact asserts.
 
-static sf_envelope_t *
-s_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paused,
+sf_envelope_t *
+sf_task_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paused,
                  char *paused_text, size_t size)
 {
     zactor_t *task = sf_task_new (args);
@@ -1119,12 +864,8 @@ s_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paused,
 static sf_envelope_t *
 s_test_job (sf_task_args_t *args, char *phases, bool cancel_when_paused)
 {
-    return s_test_job_text (args, phases, cancel_when_paused, NULL, 0);
+    return sf_task_test_job_text (args, phases, cancel_when_paused, NULL, 0);
 }
-
-static sf_envelope_t *
-    s_test_job_grant (sf_task_args_t *args, char *phases, int64_t rate, int change_ms,
-                      uint64_t new_rate, uint64_t *wait_bytes);
 
 static int
 s_test_count (const char *dir)
@@ -1169,8 +910,9 @@ s_test_failures (sf_task_args_t *args, const char *store)
     //  Strategy does not fit; unknown instance; no room for scratch
     args->strategy = "offline";
     sf_envelope_t *env = s_test_job (args, phases, false);
-    assert (!env->job_result->ok && env->job_result->error->code == SF_ESTATE);
-    assert (strstr (env->job_result->error->text, "'run' is running"));
+    assert (!env->job_result->ok && env->job_result->error->code == SF_EINVAL);
+    assert (strstr (env->job_result->error->text, "'offline' does not fit instance 'run' "
+                    "(storage class file, running)"));
     sf_wire_free (&env);
     args->strategy = "file-cold";
     args->instance_uuid = "00000000-0000-0000-0000-00000000dead";
@@ -1186,7 +928,9 @@ s_test_failures (sf_task_args_t *args, const char *store)
 
     //  Cancelled while paused: qemu-img stopped, guest resumed, nothing kept
     args->instance_uuid = SF_TEST_RUN_UUID;
-    args->conv_driver = "fake";
+    sf_conv_t *qemu = args->conv;
+    sf_conv_t *fake = sf_conv_new_with (&sf_conv_fake_driver);
+    args->conv = fake;
     env = s_test_job (args, phases, true);
     assert (!env->job_result->ok && env->job_result->error->code == SF_ECANCELED);
     assert (strstr (env->job_result->error->text, "; guest resumed"));
@@ -1201,285 +945,10 @@ s_test_failures (sf_task_args_t *args, const char *store)
     assert (env->job_result->resumed);
     sf_wire_free (&env);
     args->max_pause_ms = 60000;
-    args->conv_driver = NULL;
+    args->conv = qemu;
+    sf_conv_destroy (&fake);
     assert (s_test_count (store) == 0);
     assert (s_test_count (args->workdir) <= 1);     //  at most paused/
-}
-
-//  --------------------------------------------------------------------------
-//  RBD strategies against the fake cluster
-
-typedef struct {
-    sf_stor_fake_t *fake;
-    sf_stor_t *stor;
-    sf_leftover_t *leftovers;
-    char *workdir;
-    char *store;
-} rbd_env_t;
-
-static void
-s_test_no_journal (const char *workdir, const char *uuid)
-{
-    char *journal = sf_guard_journal_path (workdir, uuid);
-    assert (!zsys_file_exists (journal));
-    zstr_free (&journal);
-}
-
-//  rbd, clone mode: frozen (the mock has an "agent"), both snapshots
-//  inside the window, clones are the images
-
-static void
-s_test_rbd_clone (sf_task_args_t *args, rbd_env_t *env)
-{
-    char phases [16], paused [512];
-    sf_stor_fake_delay (env->fake, 150);        //  each snapshot takes 150 ms
-    args->job_id = "R1";
-    sf_envelope_t *res_env = s_test_job_text (args, phases, false, paused, sizeof (paused));
-    sf_job_result_t *res = res_env->job_result;
-    assert (res->ok && res->resumed && streq (phases, "qprcu") && !res->error);
-    assert (streq (res->strategy, "rbd") && streq (res->consistency, "frozen"));
-    assert (streq (paused, "frozen"));
-    assert (res->pause_ms >= 300);              //  both snapshots inside the window
-    assert (res->n_images == 2 && res->bytes == 0);
-    sf_image_t *img = res->images [0];
-    assert (streq (img->store, "rbd") && streq (img->id, "rbd/ceph-a-snapfleet-R1"));
-    assert (streq (img->path, "rbd:rbd/ceph-a-snapfleet-R1") && streq (img->format, "raw"));
-    assert (streq (img->sha256, "") && img->size == 4 << 20);
-    assert (streq (img->disk_target, "vda"));
-    assert (streq (res->images [1]->id, "rbd/ceph-b-snapfleet-R1"));
-    assert (sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-R1!"));
-    assert (sf_stor_fake_has (env->fake, "rbd/ceph-b@snapfleet-R1!"));
-    assert (sf_stor_fake_has (env->fake, "rbd/ceph-b-snapfleet-R1"));
-    assert (sf_stor_fake_objects (env->fake) == 4);
-    assert (sf_leftover_count (env->leftovers) == 0);   //  the product is kept
-    s_test_no_journal (args->workdir, SF_TEST_CEPH_UUID);
-    sf_wire_free (&res_env);
-
-    //  No agent: paused instead, and the PAUSED event says why; clones go
-    //  to clone_pool
-    args->job_id = "R2";
-    args->no_freeze = true;
-    args->clone_pool = "backup";
-    res_env = s_test_job_text (args, phases, false, paused, sizeof (paused));
-    res = res_env->job_result;
-    assert (res->ok && res->resumed && streq (res->consistency, "paused"));
-    assert (streq (paused, "freeze unavailable (disabled for this test): paused instead"));
-    assert (res->pause_ms >= 300);
-    assert (streq (res->images [0]->id, "backup/ceph-a-snapfleet-R2"));
-    assert (sf_stor_fake_has (env->fake, "backup/ceph-b-snapfleet-R2"));
-    s_test_no_journal (args->workdir, SF_TEST_CEPH_UUID);
-    sf_wire_free (&res_env);
-    args->no_freeze = false;
-    args->clone_pool = NULL;
-    sf_stor_fake_delay (env->fake, 0);
-
-    //  Clone mode stores no bytes: no upload grant to wait for
-    args->job_id = "R6";
-    uint64_t bytes = 0;
-    res_env = s_test_job_grant (args, phases, 0, 0, 0, &bytes);
-    assert (res_env->job_result->ok && streq (phases, "qprcu"));
-    sf_wire_free (&res_env);
-}
-
-//  mixed: one window holds the RBD snapshot and the file conversion (the
-//  fake converter takes 300 ms); export mode; offline
-
-static void
-s_test_rbd_more (sf_task_args_t *args, rbd_env_t *env)
-{
-    char phases [16];
-    args->job_id = "R3";
-    args->strategy = "mixed";
-    args->instance_uuid = SF_TEST_MIX_UUID;
-    sf_stor_fake_delay (env->fake, 100);
-    char paused [512];
-    sf_envelope_t *res_env = s_test_job_text (args, phases, false, paused, sizeof (paused));
-    sf_job_result_t *res = res_env->job_result;
-    assert (res->ok && streq (phases, "qprcu") && streq (res->consistency, "frozen"));
-    assert (streq (paused, "frozen, and paused while the file disks are copied"));
-    assert (res->pause_ms >= 400 && res->convert_ms >= 300 && res->resumed);
-    assert (res->n_images == 2);
-    assert (streq (res->images [0]->store, "rbd") && streq (res->images [1]->store, "dir"));
-    assert (streq (res->images [1]->disk_target, "vdb"));
-    assert (res->bytes == res->images [1]->size && res->bytes > 0);
-    sf_wire_free (&res_env);
-    sf_stor_fake_delay (env->fake, 0);
-
-    //  Export: the snapshot goes through qemu-img into the dir store, and
-    //  no snapshot is left in the pool
-    args->job_id = "R4";
-    args->rbd_mode = "export";
-    size_t before = sf_stor_fake_objects (env->fake);
-    res_env = s_test_job (args, phases, false);
-    res = res_env->job_result;
-    assert (res->ok && streq (phases, "qprcu") && res->n_images == 2);
-    assert (streq (res->images [0]->store, "dir") && streq (res->images [0]->disk_target, "vda"));
-    assert (strlen (res->images [0]->sha256) == 64);
-    assert (!sf_stor_fake_has (env->fake, "rbd/mix-a@snapfleet-R4"));
-    assert (sf_stor_fake_objects (env->fake) == before);
-    assert (sf_leftover_count (env->leftovers) == 0);
-    sf_wire_free (&res_env);
-    args->rbd_mode = NULL;
-
-    //  Offline: no pause, the snapshot and its clone
-    args->job_id = "R5";
-    args->strategy = "offline";
-    args->instance_uuid = SF_TEST_CEPHOFF_UUID;
-    res_env = s_test_job (args, phases, false);
-    res = res_env->job_result;
-    assert (res->ok && streq (phases, "qcu") && streq (res->consistency, "offline"));
-    assert (res->pause_ms == 0 && res->n_images == 1);
-    assert (sf_stor_fake_has (env->fake, "rbd/off-a-snapfleet-R5"));
-    sf_wire_free (&res_env);
-    args->strategy = "rbd";
-    args->instance_uuid = SF_TEST_CEPH_UUID;
-}
-
-//  Every failure thaws or resumes the guest and leaves nothing in Ceph
-
-static void
-s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
-{
-    char phases [16];
-    size_t before = sf_stor_fake_objects (env->fake);
-    //  A snapshot fails
-    args->job_id = "F1";
-    sf_stor_fake_fail (env->fake, "snap_create", EIO);
-    sf_envelope_t *res_env = s_test_job (args, phases, false);
-    sf_job_result_t *res = res_env->job_result;
-    assert (!res->ok && res->resumed && streq (phases, "qp"));
-    assert (res->error->code == SF_ECEPH);
-    assert (strstr (res->error->text, "ceph: cannot snapshot 'rbd/ceph-a' as "
-                    "'snapfleet-F1': Input/output error; guest thawed"));
-    sf_wire_free (&res_env);
-    //  The same while paused instead of frozen
-    args->job_id = "F2";
-    args->no_freeze = true;
-    sf_stor_fake_fail (env->fake, "snap_create", EIO);
-    res_env = s_test_job (args, phases, false);
-    res = res_env->job_result;
-    assert (!res->ok && res->resumed && strstr (res->error->text, "; guest resumed"));
-    sf_wire_free (&res_env);
-    args->no_freeze = false;
-    //  The clone fails after both snapshots: they are removed again
-    args->job_id = "F3";
-    sf_stor_fake_fail (env->fake, "clone", ENOSPC);
-    res_env = s_test_job (args, phases, false);
-    res = res_env->job_result;
-    assert (!res->ok && res->resumed && streq (phases, "qprc"));
-    assert (res->error->code == SF_ECEPH && strstr (res->error->text, "ceph: cannot clone"));
-    assert (res->n_images == 0);
-    assert (!sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-F3"));
-    sf_wire_free (&res_env);
-    //  Cancelled inside a mixed window (during the file conversion)
-    args->job_id = "F4";
-    args->strategy = "mixed";
-    args->instance_uuid = SF_TEST_MIX_UUID;
-    res_env = s_test_job (args, phases, true);
-    res = res_env->job_result;
-    assert (!res->ok && res->resumed && res->error->code == SF_ECANCELED);
-    assert (!sf_stor_fake_has (env->fake, "rbd/mix-a@snapfleet-F4"));
-    sf_wire_free (&res_env);
-    args->strategy = "rbd";
-    args->instance_uuid = SF_TEST_CEPH_UUID;
-    assert (sf_stor_fake_objects (env->fake) == before);
-    assert (sf_leftover_count (env->leftovers) == 0);
-    s_test_no_journal (args->workdir, SF_TEST_CEPH_UUID);
-
-    //  The cluster goes away at the snapshot: the job fails at op_timeout
-    //  with SF_ECEPH, the guest is thawed, the objects are journaled; once
-    //  the cluster is back the sweeper removes them
-    args->job_id = "F5";
-    sf_stor_fake_hang_at (env->fake, "snap_create");
-    int64_t start = sf_time_mono_ms ();
-    res_env = s_test_job (args, phases, false);
-    res = res_env->job_result;
-    assert (!res->ok && res->resumed && res->error->code == SF_ECEPH);
-    assert (strstr (res->error->text, "ceph: snapshot of 'rbd/ceph-a' timed out after "
-                    "500ms (cluster unreachable?)"));
-    assert (strstr (res->error->text, "; guest thawed"));
-    assert (strstr (res->error->text, "snapshots left for cleanup in"));
-    assert (res->pause_ms >= 500 && res->pause_ms < 5000);
-    assert (sf_time_mono_ms () - start < 10000);
-    sf_wire_free (&res_env);
-    assert (sf_leftover_count (env->leftovers) == 1);
-    char *entry = sf_leftover_path (env->leftovers, "F5");
-    char *cmd = zsys_sprintf ("grep -q '^snap rbd/ceph-a@snapfleet-F5$' %s && "
-                              "grep -q '^clone rbd/ceph-b-snapfleet-F5$' %s", entry, entry);
-    assert (system (cmd) == 0);         //  test check only
-    zstr_free (&cmd);
-    zstr_free (&entry);
-    s_test_no_journal (args->workdir, SF_TEST_CEPH_UUID);
-    assert (sf_leftover_sweep (env->leftovers) == 0);  //  still away
-    sf_stor_fake_hang (env->fake, false);
-    for (int i = 0; i < 500 && sf_stor_hung (env->stor); i++)
-        zclock_sleep (10);
-    assert (sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-F5"));  //  it did happen
-    assert (sf_leftover_sweep (env->leftovers) == 1);
-    assert (sf_leftover_count (env->leftovers) == 1);                  //  settling
-    zclock_sleep (250);
-    assert (sf_leftover_sweep (env->leftovers) == 0);
-    assert (sf_leftover_count (env->leftovers) == 0);
-    assert (sf_stor_fake_objects (env->fake) == before);
-
-    //  The cluster is away before the window: nothing paused, nothing left
-    args->job_id = "F6";
-    sf_stor_fake_hang (env->fake, true);
-    res_env = s_test_job (args, phases, false);
-    res = res_env->job_result;
-    assert (!res->ok && streq (phases, "q") && res->error->code == SF_ECEPH);
-    assert (strstr (res->error->text, "opening of 'rbd/ceph-a' timed out"));
-    sf_wire_free (&res_env);
-    sf_stor_fake_hang (env->fake, false);
-    for (int i = 0; i < 500 && sf_stor_hung (env->stor); i++)
-        zclock_sleep (10);
-    assert (sf_leftover_count (env->leftovers) == 0);
-
-    //  Not for this instance or this node
-    args->job_id = "F7";
-    args->strategy = "mixed";
-    res_env = s_test_job (args, phases, false);
-    assert (res_env->job_result->error->code == SF_ESTATE);
-    assert (strstr (res_env->job_result->error->text, "(storage class rbd, running)"));
-    sf_wire_free (&res_env);
-    args->strategy = "rbd";
-    sf_stor_t *stor = args->stor;
-    args->stor = NULL;
-    res_env = s_test_job (args, phases, false);
-    assert (res_env->job_result->error->code == SF_ENOTSUP);
-    assert (strstr (res_env->job_result->error->text, "RBD support is off"));
-    sf_wire_free (&res_env);
-    args->stor = stor;
-}
-
-static void
-s_test_rbd (const char *dir, const char *uri, const char *exe)
-{
-    sf_err_t err = SF_ERR_INIT;
-    rbd_env_t env;
-    env.fake = sf_stor_fake_new ();
-    const char *images [] = { "rbd/ceph-a", "rbd/ceph-b", "rbd/mix-a", "rbd/off-a" };
-    for (size_t i = 0; i < 4; i++)
-        sf_stor_fake_add (env.fake, images [i], 4 << 20);
-    sf_stor_cfg_t cfg = { "fake", "/etc/ceph/ceph.conf", "admin", "", 500, env.fake };
-    env.stor = sf_stor_new (&cfg, &err);
-    env.workdir = zsys_sprintf ("%s/work-rbd", dir);
-    env.store = zsys_sprintf ("%s/images-rbd", dir);
-    env.leftovers = sf_leftover_new (env.workdir, env.stor, 200, &err);
-    assert (env.stor && env.leftovers);
-    sf_task_args_t args = { "R1", 1, SF_TEST_CEPH_UUID, "rbd", uri, env.workdir, exe,
-                            "run-test", 60000, { "dir", env.store }, "fake", env.stor,
-                            env.leftovers, NULL, NULL, false, false };
-    s_test_rbd_clone (&args, &env);
-    s_test_rbd_more (&args, &env);
-    s_test_rbd_failures (&args, &env);
-    sf_leftover_destroy (&env.leftovers);
-    sf_stor_destroy (&env.stor);
-    for (int i = 0; i < 500 && sf_stor_fake_active (env.fake); i++)
-        zclock_sleep (10);
-    sf_stor_fake_destroy (&env.fake);
-    zstr_free (&env.workdir);
-    zstr_free (&env.store);
 }
 
 //  --------------------------------------------------------------------------
@@ -1490,8 +959,8 @@ s_test_rbd (const char *dir, const char *uri, const char *exe)
 //  owner destroys it: returns NULL); else grants rate and, if change_ms,
 //  sends RATE new_rate that much later.
 
-static sf_envelope_t *
-s_test_job_grant (sf_task_args_t *args, char *phases, int64_t rate, int change_ms,
+sf_envelope_t *
+sf_task_test_job_grant (sf_task_args_t *args, char *phases, int64_t rate, int change_ms,
                   uint64_t new_rate, uint64_t *wait_bytes)
 {
     args->wait_upload_grant = true;
@@ -1550,7 +1019,7 @@ s_test_grant (sf_task_args_t *args, const char *store)
     uint64_t bytes = 0;
     args->job_id = "G1";
     int64_t start = sf_time_mono_ms ();
-    sf_envelope_t *env = s_test_job_grant (args, phases, 2 << 20, 0, 0, &bytes);
+    sf_envelope_t *env = sf_task_test_job_grant (args, phases, 2 << 20, 0, 0, &bytes);
     sf_job_result_t *res = env->job_result;
     assert (res->ok && res->resumed && streq (phases, "qprcwu"));
     assert (res->n_images == 1 && bytes == res->bytes && bytes > (4 << 20));
@@ -1566,7 +1035,7 @@ s_test_grant (sf_task_args_t *args, const char *store)
     //  Granted at 128 KiB/s (about 25 s for this disk), lifted after 500 ms:
     //  the RATE message changes the rate and cancels nothing
     args->job_id = "G2";
-    env = s_test_job_grant (args, phases, 128 << 10, 500, 0, &bytes);
+    env = sf_task_test_job_grant (args, phases, 128 << 10, 500, 0, &bytes);
     res = env->job_result;
     assert (res->ok && streq (phases, "qprcwu") && res->n_images == 1);
     assert (res->upload_ms >= 400 && res->upload_ms < 15000);
@@ -1576,7 +1045,7 @@ s_test_grant (sf_task_args_t *args, const char *store)
     sf_wire_free (&env);
     //  Slowed down mid-upload: 8 MiB/s, then 1 MiB/s after 100 ms
     args->job_id = "G3";
-    env = s_test_job_grant (args, phases, 8 << 20, 100, 1 << 20, &bytes);
+    env = sf_task_test_job_grant (args, phases, 8 << 20, 100, 1 << 20, &bytes);
     res = env->job_result;
     assert (res->ok && streq (phases, "qprcwu"));
     assert (res->upload_ms >= 1500 && res->upload_ms < 20000);
@@ -1587,7 +1056,7 @@ s_test_grant (sf_task_args_t *args, const char *store)
 
     //  Cancelled while waiting: nothing stored, scratch removed
     args->job_id = "G4";
-    env = s_test_job_grant (args, phases, -1, 0, 0, &bytes);
+    env = sf_task_test_job_grant (args, phases, -1, 0, 0, &bytes);
     res = env->job_result;
     assert (!res->ok && res->error->code == SF_ECANCELED && streq (phases, "qprcw"));
     assert (strstr (res->error->text, "waiting for an upload grant"));
@@ -1600,7 +1069,7 @@ s_test_grant (sf_task_args_t *args, const char *store)
     //  Abandoned while waiting: the owner's $TERM ends it at once
     args->job_id = "G5";
     start = sf_time_mono_ms ();
-    env = s_test_job_grant (args, phases, -2, 0, 0, &bytes);
+    env = sf_task_test_job_grant (args, phases, -2, 0, 0, &bytes);
     assert (env == NULL && sf_time_mono_ms () - start < 30000);
     scratch = zsys_sprintf ("%s/G5", args->workdir);
     assert (!zsys_file_exists (scratch));
@@ -1624,8 +1093,14 @@ sf_task_test (bool verbose)
     ssize_t len = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
     assert (len > 0);
     exe [len] = 0;
+    sf_err_t err = SF_ERR_INIT;
+    sf_conv_t *conv = sf_conv_new (NULL, &err);
+    assert (conv);
+    sf_imgstore_cfg_t store_cfg = { "dir", NULL, store };
+    sf_imgstore_t *images_store = sf_imgstore_new (&store_cfg, &err);
+    assert (images_store);
     sf_task_args_t args = { "J1", 1, SF_TEST_RUN_UUID, "file-cold", uri, workdir, exe,
-                            "run-test", 60000, { "dir", store }, NULL, NULL, NULL, NULL,
+                            "run-test", 60000, images_store, conv, NULL, NULL, NULL,
                             NULL, false, false };
     s_test_cold (&args, store);
     char *cmd = zsys_sprintf ("rm -f %s/*", store);
@@ -1669,7 +1144,7 @@ sf_task_test (bool verbose)
     zstr_free (&cmd);
     zstr_free (&scratch);
     //  RBD, mixed, offline with RBD disks (fake cluster)
-    s_test_rbd (dir, uri, exe);
+    sf_task_rbd_test (dir, uri, exe);
     //  An unsafe job id never becomes a path
     args.job_id = "paused";
     env = s_test_job (&args, phases, false);
@@ -1683,6 +1158,8 @@ sf_task_test (bool verbose)
     cmd = zsys_sprintf ("rm -rf %s", dir);
     assert (system (cmd) == 0);
     zstr_free (&cmd);
+    sf_conv_destroy (&conv);
+    sf_imgstore_destroy (&images_store);
     zstr_free (&store);
     zstr_free (&workdir);
     zstr_free (&uri);

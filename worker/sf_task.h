@@ -61,8 +61,8 @@ typedef struct {
     const char *exe;                //  this program, for the pause guard
     const char *run_id;             //  this worker run, for the pause journal
     int64_t max_pause_ms;           //  guard deadline
-    sf_imgstore_cfg_t store;        //  where images go
-    const char *conv_driver;        //  NULL = "qemu-img"; "fake" in unit tests
+    sf_imgstore_t *store;           //  where images go (borrowed)
+    sf_conv_t *conv;                //  disk converter (borrowed), never NULL
     sf_stor_t *stor;                //  RBD storage (borrowed), NULL = RBD off
     sf_leftover_t *leftovers;       //  Ceph objects journal (borrowed); with stor
     const char *rbd_mode;           //  "clone" (NULL means this) or "export"

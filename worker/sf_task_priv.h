@@ -1,0 +1,145 @@
+/*  =========================================================================
+    sf_task_priv - private to sf_task.c and sf_task_rbd.c: the task's state
+    and the steps one file hands the other. Not part of the worker's API:
+    nothing else includes it.
+    =========================================================================
+*/
+#ifndef SF_TASK_PRIV_H_INCLUDED
+#define SF_TASK_PRIV_H_INCLUDED
+
+//  One disk to convert into scratch and store: a file disk, or an RBD
+//  disk's snapshot in export mode
+typedef struct {
+    const sf_hv_disk_t *disk;       //  Borrowed from task->domain
+    char *path;                     //  Owned, scratch file
+    uint64_t bytes;
+} part_t;
+
+//  One RBD disk
+typedef struct {
+    const sf_hv_disk_t *disk;       //  Borrowed from task->domain
+    sf_stor_spec_t spec;            //  the image
+    sf_stor_spec_t clone;           //  clone mode: the clone to make
+    char snap [160];                //  snapfleet-<job_id>
+    sf_stor_image_t *image;         //  Owned, open from before to after the window
+} rbd_t;
+
+typedef enum {
+    S_FILE_COLD,
+    S_RBD,
+    S_MIXED,
+    S_OFFLINE,
+} kind_t;
+
+typedef struct {
+    zsock_t *pipe;                  //  Borrowed, the actor pipe
+    char *job_id, *uuid, *strategy, *uri, *workdir, *exe, *run_id;
+    uint32_t attempt;
+    int64_t max_pause_ms;
+    kind_t kind;
+    bool pausing;                   //  file-cold, rbd, mixed (else offline)
+    bool no_freeze;                 //  tests: never freeze
+    bool wait_grant;                //  wait for GRANT before the upload
+    sf_bucket_t *bucket;            //  Owned, the upload's rate; reads the pipe
+    sf_logctx_t ctx;                //  job_id, vm name (borrowed from here)
+    sf_hv_t *hv;                    //  Owned
+    sf_conv_t *conv;                //  Borrowed from the agent
+    sf_imgstore_t *store;           //  Borrowed from the agent
+    sf_hv_domain_t *domain;         //  Owned
+    char *scratch;                  //  Owned, <workdir>/<job_id>
+    part_t parts [SF_WIRE_MAX_DISKS];
+    size_t n_parts;
+    sf_image_rec_t images [SF_WIRE_MAX_DISKS];
+    size_t n_images;
+    //  Ceph
+    sf_stor_t *stor;                //  Borrowed from the agent, NULL = RBD off
+    sf_leftover_t *leftovers;       //  Borrowed from the agent
+    bool export_mode;               //  [storage.rbd] mode = export
+    char *clone_pool;               //  Owned, "" = the image's pool
+    rbd_t rbds [SF_WIRE_MAX_DISKS];
+    size_t n_rbds;
+    bool claimed;                   //  we hold the leftovers claim of job_id
+    bool recorded;                  //  the leftovers entry lists our objects
+    bool made;                      //  a snapshot may exist (a call was made)
+    bool ceph_timeout;              //  a Ceph call was abandoned at its deadline
+    //  Pause state
+    bool was_paused;                //  paused by someone else before the job
+    bool paused;                    //  we suspended it and have not resumed
+    bool frozen;                    //  we froze it and have not thawed
+    bool journaled;                 //  our journal entry exists
+    bool stuck;                     //  resume or thaw failed, guard too
+    sf_proc_t *guard;               //  Owned, while paused or frozen
+    //  pause_ms runs from the start of the freeze/suspend call to the
+    //  return of the thaw/resume call (contract-rbd.md), the longest the
+    //  guest can have been held. The freeze/suspend call's own duration
+    //  goes out as the PAUSED event's ms.
+    int64_t pause_start;            //  mono ms, freeze/suspend call started
+    int64_t pause_deadline;         //  mono ms
+    //  Results
+    const char *consistency;        //  "paused", "frozen", "offline"
+    uint64_t pause_ms, convert_ms, upload_ms, bytes;
+    bool resumed;                   //  confirmed running at the end
+    char note [256];                //  result text on success, if any
+    sf_err_t err;
+} task_t;
+
+//  --------------------------------------------------------------------------
+//  sf_task.c, for the RBD steps
+
+//  Add a note to the result text (success) or the log
+void
+    sf_task_note (task_t *self, const char *text);
+
+//  Convert disk (as given, or source/format overridden) into a new part.
+//  Returns 0 or -1 with self->err.
+int
+    sf_task_convert_one (task_t *self, const sf_hv_disk_t *disk, const char *source,
+                         const char *format, int64_t deadline);
+
+//  --------------------------------------------------------------------------
+//  sf_task_rbd.c: the RBD steps. Each returns 0 at once when the job has
+//  no RBD disk (or nothing to do in its mode), else 0 or -1 with self->err.
+
+//  Before the pause: open the images, claim and record the job's objects
+int
+    sf_task_rbd_prepare (task_t *self);
+//  In the window: snapshot every image
+int
+    sf_task_rbd_snapshot (task_t *self);
+//  Close the open images (after the window, or on failure)
+void
+    sf_task_rbd_close (task_t *self);
+//  Mode export: convert every snapshot into a part
+int
+    sf_task_rbd_export (task_t *self);
+//  Mode clone: protect and clone rbd's snapshot; the clone is an image
+int
+    sf_task_rbd_clone (task_t *self, rbd_t *rbd);
+//  Success: the clones are the product; exported snapshots go
+void
+    sf_task_rbd_finish (task_t *self);
+//  Failure: remove what the job made in Ceph, or leave it to the sweeper
+void
+    sf_task_rbd_cleanup (task_t *self);
+
+//  --------------------------------------------------------------------------
+//  Self-test helpers (sf_task.c) and the RBD self test (sf_task_rbd.c)
+
+//  Run one job to its result; return the decoded result. phases gets the
+//  event phases in order as letters (q p r c u); paused_text (if not
+//  NULL) the PAUSED event's text.
+sf_envelope_t *
+    sf_task_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paused,
+                           char *paused_text, size_t size);
+
+//  Run one job that waits for its upload grant (see sf_task.c)
+sf_envelope_t *
+    sf_task_test_job_grant (sf_task_args_t *args, char *phases, int64_t rate,
+                            int change_ms, uint64_t new_rate, uint64_t *wait_bytes);
+
+//  RBD, mixed and offline-with-RBD jobs against a test cluster, on the
+//  node sf_task_test_node wrote into dir (uri), with the guard exe
+void
+    sf_task_rbd_test (const char *dir, const char *uri, const char *exe);
+
+#endif
