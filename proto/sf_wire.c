@@ -258,6 +258,14 @@ sf_wire_send (void *sock, zframe_t *routing_id, sf_envelope_t *env, sf_err_t *er
 sf_envelope_t *
 sf_wire_recv (void *sock, zframe_t **routing_id_p, sf_err_t *err)
 {
+    return sf_wire_recv_peer (sock, routing_id_p, NULL, err);
+}
+
+sf_envelope_t *
+sf_wire_recv_peer (void *sock, zframe_t **routing_id_p, char **peer_p, sf_err_t *err)
+{
+    if (peer_p)
+        *peer_p = NULL;
     zmsg_t *msg = zmsg_recv (sock);
     if (!msg) {
         sf_err_set (err, SF_EIO, "receive interrupted");
@@ -272,6 +280,9 @@ sf_wire_recv (void *sock, zframe_t **routing_id_p, sf_err_t *err)
         zframe_t *frame = zmsg_first (msg);
         env = sf_wire_decode (frame, err);
     }
+    const char *peer = sf_cert_peer (zmsg_last (msg));
+    if (peer_p && peer)
+        *peer_p = strdup (peer);
     zmsg_destroy (&msg);
     return env;
 }

@@ -126,6 +126,13 @@ int
 sf_envelope_t *
     sf_wire_recv (void *sock, zframe_t **routing_id_p, sf_err_t *err);
 
+//  Same, and if peer_p is not NULL, sets *peer_p to the sender's name as
+//  CURVE authentication vouches for it (sf_cert_peer of the body frame),
+//  or NULL on a plaintext socket; set on failure too. Caller owns it.
+sf_envelope_t *
+    sf_wire_recv_peer (void *sock, zframe_t **routing_id_p, char **peer_p,
+                       sf_err_t *err);
+
 //  Name of a body case ("job_result") or phase ("resumed"), for logs.
 const char *
     sf_wire_body_name (int body_case);
