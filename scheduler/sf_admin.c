@@ -98,8 +98,12 @@ s_cmd_status (sf_admin_t *self, json_t *request, sf_err_t *err)
     (void) request;
     (void) err;
     const sf_stats_t *stats = self->parts.stats;
-    return json_pack ("{s:{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "status",
-        "version", SF_VERSION,
+    uint64_t unenrolled = self->parts.auth? sf_auth_refused (self->parts.auth): 0;
+    return json_pack ("{s:{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+        "status", "version", SF_VERSION,
+        "curve", self->parts.auth != NULL,
+        "unenrolled", (json_int_t) unenrolled,
+        "worker_misnamed", (json_int_t) stats->worker_misnamed,
         "nodes_up", (json_int_t) sf_peers_up_count (self->parts.peers),
         "worker_invalid", (json_int_t) stats->worker_invalid,
         "worker_unknown", (json_int_t) stats->worker_unknown,
@@ -376,9 +380,11 @@ sf_admin_execute (sf_admin_t *self, const void *data, size_t size)
 //  The socket
 
 sf_admin_t *
-sf_admin_new (const char *endpoint, const sf_admin_parts_t *parts, sf_err_t *err)
+sf_admin_new (const char *endpoint, zcert_t *cert, const sf_admin_parts_t *parts,
+              sf_err_t *err)
 {
     assert (endpoint);
+    assert (!parts->auth || cert);
     assert (parts && parts->store && parts->jobs && parts->peers && parts->dispatch
             && parts->bulk && parts->schedules && parts->stats);
     sf_admin_t *self = (sf_admin_t *) zmalloc (sizeof (sf_admin_t));
@@ -389,16 +395,14 @@ sf_admin_new (const char *endpoint, const sf_admin_parts_t *parts, sf_err_t *err
     zsock_set_sndtimeo (self->router, 0);
     zsock_set_linger (self->router, 0);
     zsock_set_maxmsgsize (self->router, MAX_FRAME);
+    if (parts->auth)
+        sf_auth_server (parts->auth, self->router, cert, "admin");
     if (zsock_bind (self->router, "%s", endpoint) == -1) {
         sf_err_set (err, SF_EIO, "cannot bind admin endpoint '%s': %s", endpoint,
                     zmq_strerror (zmq_errno ()));
         sf_admin_destroy (&self);
         return NULL;
     }
-    if (!sf_schedcfg_is_loopback (endpoint))
-        SF_WARN (NULL, "admin endpoint '%s' is not loopback: anyone who can reach it can "
-                 "run every admin command, in PLAINTEXT (CURVE is not implemented yet)",
-                 endpoint);
     return self;
 }
 

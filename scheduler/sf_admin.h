@@ -63,7 +63,7 @@ typedef struct _sf_admin_t sf_admin_t;
 #define SF_ADMIN_MAX_REQUEST (64 * 1024)
 
 //  The parts the commands use. Each is borrowed and must outlive the
-//  admin object; none may be NULL.
+//  admin object; none but auth may be NULL.
 typedef struct {
     sf_store_t *store;          //  nodes, instances
     sf_jobs_t *jobs;            //  jobs, job_show, images
@@ -72,13 +72,17 @@ typedef struct {
     sf_bulk_t *bulk;            //  snapshot, bulk_*, bulks, plan
     sf_schedules_t *schedules;  //  schedule_*
     sf_stats_t *stats;          //  status; counts the requests
+    sf_auth_t *auth;            //  status (refused keys); NULL if insecure
 } sf_admin_parts_t;
 
 //  Bind the admin ROUTER on endpoint, serving the commands on parts
-//  (copied; the parts themselves are borrowed). Returns NULL with err
+//  (copied; the parts themselves are borrowed). With parts->auth, it is a
+//  CURVE server with cert's key pair (borrowed) that lets in the keys of
+//  auth's "admin" domain only; without, plaintext. Returns NULL with err
 //  set. Caller owns the result.
 sf_admin_t *
-    sf_admin_new (const char *endpoint, const sf_admin_parts_t *parts, sf_err_t *err);
+    sf_admin_new (const char *endpoint, zcert_t *cert, const sf_admin_parts_t *parts,
+                  sf_err_t *err);
 
 //  Close the socket. Nullifies *self_p.
 void

@@ -74,6 +74,7 @@ sf_harness_new (const char *name, int64_t node_timeout_ms)
     s_set (&self->cfg.database, text);
     unlink (text);
     self->cfg.heartbeat_ms = 100;
+    self->cfg.insecure = true;     //  inproc, or tcp on 127.0.0.1 (sf_auth tests CURVE)
     self->cfg.node_timeout_ms = node_timeout_ms;
     s_start (self);
     return self;

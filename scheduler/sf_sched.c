@@ -29,6 +29,8 @@ struct _sf_sched_t {
     sf_schedules_t *schedules;  //  Owned
     sf_retention_t *retention;  //  Owned
     sf_outbox_t *outbox;        //  Owned: what we send to workers
+    sf_auth_t *auth;            //  Owned: ZAP handler, NULL if insecure
+    zcert_t *cert;              //  Owned: our key pair, NULL if insecure
     int64_t started_ms;         //  Monotonic ms the scheduler started
     int64_t node_timeout_ms;
     bool schedules_started;     //  Missed runs caught up
@@ -40,10 +42,13 @@ SF_LOG_MODULE ("sched.core");
 //  Construction
 
 static zsock_t *
-s_bind_router (const char *endpoint, int max_size, const char *role, sf_err_t *err)
+s_bind_router (sf_sched_t *self, const char *endpoint, int max_size, const char *role,
+               sf_err_t *err)
 {
     zsock_t *sock = zsock_new (ZMQ_ROUTER);
     assert (sock);
+    if (self->auth)
+        sf_auth_server (self->auth, sock, self->cert, role);
     zsock_set_router_mandatory (sock, 1);
     zsock_set_sndtimeo (sock, 0);
     zsock_set_linger (sock, 0);
@@ -57,11 +62,31 @@ s_bind_router (const char *endpoint, int max_size, const char *role, sf_err_t *e
         zsock_destroy (&sock);
         return NULL;
     }
-    if (!sf_schedcfg_is_loopback (endpoint))
-        SF_WARN (NULL, "%s endpoint '%s' is not loopback: its traffic is PLAINTEXT and "
-                 "UNAUTHENTICATED (CURVE is not implemented yet); expose it only on a "
-                 "trusted network", role, endpoint);
     return sock;
+}
+
+//  CURVE: our key pair and the two allow-lists, or plaintext on loopback
+//  only (insecure = true), with a warning
+
+static int
+s_secure (sf_sched_t *self, const sf_schedcfg_t *cfg, sf_err_t *err)
+{
+    if (cfg->insecure) {
+        const char *endpoints [] = { cfg->bind, cfg->admin_bind, NULL };
+        for (int i = 0; endpoints [i]; i++)
+            if (!sf_cert_is_local (endpoints [i]))
+                return sf_err_set (err, SF_EINVAL, "insecure (plaintext) endpoint '%s' "
+                                   "is not loopback or ipc://", endpoints [i]);
+        SF_WARN (NULL, "security.insecure = true: the sockets are PLAINTEXT and anyone "
+                 "on this host can act as any worker or admin");
+        return 0;
+    }
+    if (!(self->cert = sf_cert_load (cfg->cert, true, err))
+    ||  !(self->auth = sf_auth_new (err))
+    ||  sf_auth_allow (self->auth, "worker", cfg->workers, err)
+    ||  sf_auth_allow (self->auth, "admin", cfg->admins, err))
+        return -1;
+    return 0;
 }
 
 static sf_schedules_fire_fn s_fire;
@@ -86,7 +111,9 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
                                       cfg->node_timeout_ms);
     if (sf_liveness_restore (self->liveness, err))
         goto failed;
-    self->router = s_bind_router (cfg->bind, SF_WIRE_MAX_BYTES + 1024, "worker", err);
+    if (s_secure (self, cfg, err))
+        goto failed;
+    self->router = s_bind_router (self, cfg->bind, SF_WIRE_MAX_BYTES + 1024, "worker", err);
     if (!self->router)
         goto failed;
     self->outbox = sf_outbox_new (self->router, self->peers);
@@ -108,18 +135,20 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
         goto failed;
     sf_admin_parts_t parts = {
         .store = self->store, .jobs = self->jobs, .peers = self->peers,
-        .dispatch = self->dispatch, .bulk = self->bulk, .schedules = self->schedules, .stats = &self->stats
+        .dispatch = self->dispatch, .bulk = self->bulk, .schedules = self->schedules, .stats = &self->stats,
+        .auth = self->auth
     };
-    self->admin = sf_admin_new (cfg->admin_bind, &parts, err);
+    self->admin = sf_admin_new (cfg->admin_bind, self->cert, &parts, err);
     if (!self->admin)
         goto failed;
     //  Missed runs are caught up once the nodes had their chance to
     //  reconnect (see s_on_tick)
     self->started_ms = sf_time_mono_ms ();
     self->node_timeout_ms = cfg->node_timeout_ms;
-    SF_NOTICE (NULL, "listening for workers on '%s' and for the CLI on '%s'; database '%s'",
-               zsock_endpoint (self->router), zsock_endpoint (sf_admin_sock (self->admin)),
-               cfg->database);
+    SF_NOTICE (NULL, "listening for workers on '%s' and for the CLI on '%s' (%s); "
+               "database '%s'", zsock_endpoint (self->router),
+               zsock_endpoint (sf_admin_sock (self->admin)),
+               self->auth? "CURVE": "PLAINTEXT", cfg->database);
     return self;
  failed:
     sf_sched_destroy (&self);
@@ -143,6 +172,9 @@ sf_sched_destroy (sf_sched_t **self_p)
         sf_jobs_destroy (&self->jobs);
         sf_store_destroy (&self->store);
         sf_peers_destroy (&self->peers);
+        //  Last: without the handler, libzmq would let any key through
+        sf_auth_destroy (&self->auth);
+        zcert_destroy (&self->cert);
         free (self);
         *self_p = NULL;
     }
@@ -178,11 +210,22 @@ s_send_error (sf_sched_t *self, zframe_t *routing_id, int code, const char *text
 //  Messages from workers
 
 static void
-s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello)
+s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello,
+            const char *key_name)
 {
     sf_logctx_t ctx = { .node = hello->node };
     sf_err_t err = SF_ERR_INIT;
     bool replaced = false;
+    //  A key speaks for the one node it names (CURVE; none if insecure)
+    if (key_name && !streq (key_name, hello->node)) {
+        self->stats.worker_misnamed++;
+        if (sf_stats_may_warn (&self->stats))
+            SF_WARN (&ctx, "refusing hello as node '%s' from the key of node '%s'",
+                     hello->node, key_name);
+        s_send_error (self, routing_id, SF_EINVAL, "this key is not enrolled for this "
+                      "node name");
+        return;
+    }
     //  Durable first: the node is up and the jobs its worker lost (not in
     //  hello.running_jobs) have failed before the Welcome leaves
     sf_peer_t *peer = sf_liveness_hello (self->liveness, routing_id, hello, &replaced, &err);
@@ -317,12 +360,33 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
     }
 }
 
+//  Whether a message on a known peer's connection comes from another
+//  node's key: never (a hello binds the connection to its key's node),
+//  but cheap to make sure of
+
+static bool
+s_misnamed (sf_sched_t *self, sf_peer_t *peer, const char *key_name,
+            const sf_envelope_t *env)
+{
+    if (!peer || !key_name || streq (key_name, peer->name)
+    ||  env->body_case == SF_BODY_HELLO)
+        return false;
+    self->stats.worker_misnamed++;
+    sf_logctx_t ctx = { .node = peer->name };
+    if (sf_stats_may_warn (&self->stats))
+        SF_WARN (&ctx, "dropping '%s' message from the key of node '%s'",
+                 sf_wire_body_name (env->body_case), key_name);
+    return true;
+}
+
 static void
 s_on_worker_message (sf_sched_t *self, zsock_t *reader)
 {
     sf_err_t err = SF_ERR_INIT;
     zframe_t *routing_id = NULL;
-    sf_envelope_t *env = sf_wire_recv (zsock_resolve (reader), &routing_id, &err);
+    char *key_name = NULL;
+    sf_envelope_t *env = sf_wire_recv_peer (zsock_resolve (reader), &routing_id,
+                                            &key_name, &err);
     sf_peer_t *peer = sf_peers_by_routing_id (self->peers, routing_id);
     sf_logctx_t ctx = { .node = peer? peer->name: NULL };
     if (!env) {
@@ -334,8 +398,11 @@ s_on_worker_message (sf_sched_t *self, zsock_t *reader)
         }
     }
     else
+    if (s_misnamed (self, peer, key_name, env))
+        ;                       //  Counted and logged
+    else
     if (env->body_case == SF_BODY_HELLO)
-        s_on_hello (self, routing_id, env->hello);
+        s_on_hello (self, routing_id, env->hello, key_name);
     else
     if (!peer) {
         self->stats.worker_unknown++;
@@ -348,6 +415,7 @@ s_on_worker_message (sf_sched_t *self, zsock_t *reader)
         s_on_known_peer (self, peer, env);
     sf_wire_free (&env);
     zframe_destroy (&routing_id);
+    free (key_name);
 }
 
 //  Most messages a batch handles in one transaction (one fsync)

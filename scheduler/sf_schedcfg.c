@@ -43,6 +43,14 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
     OPT ("log", "level", SF_CFG_STR, log_level, "info",
          "err|warning|notice|info|debug"),
     OPT ("log", "format", SF_CFG_STR, log_format, "text", "text|json"),
+    OPT ("security", "cert", SF_CFG_STR, cert, "/etc/snapfleet/scheduler_secret",
+         "the scheduler's key pair (snapfleet keygen): its secret file"),
+    OPT ("security", "workers", SF_CFG_STR, workers, "/etc/snapfleet/workers",
+         "directory of the enrolled workers' public keys"),
+    OPT ("security", "admins", SF_CFG_STR, admins, "/etc/snapfleet/admins",
+         "directory of the enrolled admins' (CLI users') public keys"),
+    OPT ("security", "insecure", SF_CFG_BOOL, insecure, "false",
+         "plaintext, no authentication: loopback and ipc:// endpoints only"),
     { NULL }
 };
 
@@ -52,15 +60,7 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
 bool
 sf_schedcfg_is_loopback (const char *endpoint)
 {
-    assert (endpoint);
-    if (strncmp (endpoint, "tcp://", 6))
-        return true;            //  ipc:// and inproc:// never leave the host
-    const char *host = endpoint + 6;
-    static const char *loopback [] = { "127.", "localhost:", "[::1]:", "lo:", NULL };
-    for (int i = 0; loopback [i]; i++)
-        if (strncmp (host, loopback [i], strlen (loopback [i])) == 0)
-            return true;
-    return false;
+    return sf_cert_is_local (endpoint);
 }
 
 static bool
@@ -129,6 +129,16 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
             return sf_cfg_fail (err, name, text, "limits", counts [i].key,
                                "'limits.%s' must be 0 (no limit) or a positive number",
                                counts [i].key);
+    if (cfg->insecure && (!sf_cert_is_local (cfg->bind) || !sf_cert_is_local (cfg->admin_bind)))
+        return sf_cfg_fail (err, name, text, "security", "insecure",
+                           "'security.insecure' (plaintext) is allowed only on loopback or "
+                           "ipc:// endpoints, not on '%s'",
+                           sf_cert_is_local (cfg->bind)? cfg->admin_bind: cfg->bind);
+    if (!cfg->insecure && (!*cfg->cert || !*cfg->workers || !*cfg->admins))
+        return sf_cfg_fail (err, name, text, "security", !*cfg->cert? "cert":
+                           !*cfg->workers? "workers": "admins",
+                           "'security.cert', 'security.workers' and 'security.admins' must be "
+                           "set (or 'security.insecure' on loopback)");
     if (sf_log_level_parse (cfg->log_level) < 0)
         return sf_cfg_fail (err, name, text, "log", "level",
                            "'log.level' must be err, warning, notice, info or debug, "
@@ -255,6 +265,19 @@ sf_schedcfg_test (bool verbose)
     assert (!sf_schedcfg_is_loopback ("tcp://0.0.0.0:7600"));
     assert (!sf_schedcfg_is_loopback ("tcp://*:7600"));
     assert (!sf_schedcfg_is_loopback ("tcp://10.0.0.1:7600"));
+
+    //  Plaintext only on loopback, and CURVE needs its keys
+    assert (cfg.insecure == false);
+    assert (streq (cfg.workers, "/etc/snapfleet/workers"));
+    assert (sf_schedcfg_load_string (&cfg, "[security]\ninsecure = true\n",
+                                     "s.conf", &err) == 0);
+    assert (cfg.insecure);
+    assert (sf_schedcfg_load_string (&cfg, "[scheduler]\nbind = tcp://0.0.0.0:7600\n"
+                                     "[security]\ninsecure = true\n", "s.conf", &err) == -1);
+    assert (streq (err.text, "s.conf:4: 'security.insecure' (plaintext) is allowed only "
+                             "on loopback or ipc:// endpoints, not on 'tcp://0.0.0.0:7600'"));
+    assert (sf_schedcfg_load_string (&cfg, "[security]\nadmins =\n", "s.conf", &err) == -1);
+    assert (strstr (err.text, "s.conf:2: 'security.cert', 'security.workers'"));
     sf_schedcfg_release (&cfg);
     s_test_example ();
     //  @end

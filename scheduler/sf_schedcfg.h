@@ -19,6 +19,10 @@ typedef struct {
     sf_limits_t limits;         //  [limits], 0 = none
     char *log_level;            //  err|warning|notice|info|debug
     char *log_format;           //  text|json
+    char *cert;                 //  [security] our key pair (secret file)
+    char *workers;              //  Directory of enrolled worker keys
+    char *admins;               //  Directory of enrolled admin keys
+    bool insecure;              //  Plaintext (loopback and ipc:// only)
 } sf_schedcfg_t;
 
 //  The schema (NULL-terminated), for --help and the self-test
@@ -44,7 +48,7 @@ void
     sf_schedcfg_release (sf_schedcfg_t *cfg);
 
 //  True if endpoint only listens on loopback (127.0.0.0/8, ::1, localhost)
-//  or is not TCP at all (ipc://, inproc://).
+//  or is not TCP at all (ipc://, inproc://): sf_cert_is_local.
 bool
     sf_schedcfg_is_loopback (const char *endpoint);
 

@@ -16,6 +16,7 @@ typedef struct {
     uint64_t worker_unknown;    //  Non-hello messages from unknown peers
     uint64_t worker_unexpected; //  Valid messages a worker must not send
     uint64_t worker_fenced;     //  Job messages dropped by fencing
+    uint64_t worker_misnamed;   //  Hellos (and messages) for another key's node
     uint64_t admin_requests;    //  Admin requests answered
     uint64_t admin_invalid;     //  Admin requests rejected as malformed
     //  The warning rate limit (private to sf_stats_may_warn)
@@ -24,7 +25,7 @@ typedef struct {
     uint64_t warn_suppressed;   //  Warnings suppressed since the last one
 } sf_stats_t;
 
-#define SF_STATS_INIT { 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define SF_STATS_INIT { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 //  Whether a warning about invalid input may be logged now: at most 20 a
 //  second. Once a flood is over, the next allowed warning is preceded by
