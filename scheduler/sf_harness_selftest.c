@@ -17,6 +17,9 @@ struct _sf_harness_t {
     zactor_t *actor;            //  Owned: the scheduler
     zsock_t *admin;             //  Owned: admin client (DEALER)
     int next_id;                //  Admin request ids
+    char *keys;                 //  Owned: key directory if CURVE, else NULL
+    zcert_t *server;            //  Owned: the scheduler's key pair (CURVE)
+    zcert_t *admin_cert;        //  Owned: the enrolled admin's (CURVE)
 };
 
 //  --------------------------------------------------------------------------
@@ -45,8 +48,12 @@ s_start (sf_harness_t *self)
     s_set (&self->cfg.admin_bind, admin);
     zstr_free (&workers);
     zstr_free (&admin);
-    self->admin = zsock_new_dealer (self->cfg.admin_bind);
+    self->admin = zsock_new (ZMQ_DEALER);
     assert (self->admin);
+    if (self->keys)
+        sf_cert_client (self->admin, self->admin_cert, self->server);
+    int rc_connect = zsock_connect (self->admin, "%s", self->cfg.admin_bind);
+    assert (rc_connect == 0);
     zsock_set_rcvtimeo (self->admin, 5000);
     zsock_set_linger (self->admin, 0);
 }
@@ -58,6 +65,51 @@ s_stop (sf_harness_t *self)
     zactor_destroy (&self->actor);
 }
 
+//  A key pair named name in the key directory, enrolled in subdir (if
+//  not NULL)
+
+static zcert_t *
+s_keygen (sf_harness_t *self, const char *name, const char *subdir)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char *path = zsys_sprintf ("%s/%s", self->keys, name);
+    if (sf_cert_keygen (path, name, &err))
+        fprintf (stderr, "%s\n", err.text);
+    zcert_t *cert = sf_cert_load (path, true, &err);
+    assert (cert);
+    zstr_free (&path);
+    if (subdir) {
+        path = zsys_sprintf ("%s/%s/%s", self->keys, subdir, name);
+        int rc = zcert_save_public (cert, path);
+        assert (rc == 0);
+        zstr_free (&path);
+    }
+    return cert;
+}
+
+//  CURVE: keys for the scheduler and an admin, allow-list directories
+
+static void
+s_curve_setup (sf_harness_t *self)
+{
+    char dir [] = "/tmp/sf_harness_keys.XXXXXX";
+    assert (mkdtemp (dir));
+    self->keys = strdup (dir);
+    char *workers = zsys_sprintf ("%s/workers", dir);
+    char *admins = zsys_sprintf ("%s/admins", dir);
+    assert (zsys_dir_create ("%s", workers) == 0 && zsys_dir_create ("%s", admins) == 0);
+    self->server = s_keygen (self, "scheduler", NULL);
+    self->admin_cert = s_keygen (self, "admin", "admins");
+    char *cert = zsys_sprintf ("%s/scheduler", dir);
+    s_set (&self->cfg.cert, cert);
+    s_set (&self->cfg.workers, workers);
+    s_set (&self->cfg.admins, admins);
+    self->cfg.insecure = false;
+    zstr_free (&cert);
+    zstr_free (&workers);
+    zstr_free (&admins);
+}
+
 sf_harness_t *
 sf_harness_new (const char *name, int64_t node_timeout_ms)
 {
@@ -65,7 +117,8 @@ sf_harness_new (const char *name, int64_t node_timeout_ms)
     sf_harness_t *self = (sf_harness_t *) zmalloc (sizeof (sf_harness_t));
     sf_schedcfg_init (&self->cfg);
     char text [256];
-    bool tcp = strncmp (name, "tcp", 3) == 0;
+    bool curve = strncmp (name, "curve", 5) == 0;
+    bool tcp = curve || strncmp (name, "tcp", 3) == 0;
     snprintf (text, sizeof (text), tcp? "tcp://127.0.0.1:*": "inproc://%s-workers", name);
     self->bind = strdup (text);
     snprintf (text, sizeof (text), tcp? "tcp://127.0.0.1:*": "inproc://%s-admin", name);
@@ -74,8 +127,10 @@ sf_harness_new (const char *name, int64_t node_timeout_ms)
     s_set (&self->cfg.database, text);
     unlink (text);
     self->cfg.heartbeat_ms = 100;
-    self->cfg.insecure = true;     //  inproc, or tcp on 127.0.0.1 (sf_auth tests CURVE)
     self->cfg.node_timeout_ms = node_timeout_ms;
+    self->cfg.insecure = true;     //  inproc, or tcp on 127.0.0.1
+    if (curve)
+        s_curve_setup (self);
     s_start (self);
     return self;
 }
@@ -100,6 +155,14 @@ sf_harness_destroy (sf_harness_t **self_p)
         s_stop (self);
         s_unlink_db (self->cfg.database);
         sf_schedcfg_release (&self->cfg);
+        if (self->keys) {
+            zdir_t *dir = zdir_new (self->keys, NULL);
+            zdir_remove (dir, true);
+            zdir_destroy (&dir);
+        }
+        free (self->keys);
+        zcert_destroy (&self->server);
+        zcert_destroy (&self->admin_cert);
         free (self->bind);
         free (self->admin_bind);
         free (self);
@@ -133,6 +196,37 @@ sf_harness_worker (sf_harness_t *self)
     assert (worker);
     zsock_set_linger (worker, 0);
     return worker;
+}
+
+//  A DEALER with a new key pair named key (enrolled in subdir if not
+//  NULL), connected to endpoint
+
+static zsock_t *
+s_client (sf_harness_t *self, const char *key, const char *subdir, const char *endpoint)
+{
+    zcert_t *cert = s_keygen (self, key, subdir);
+    zsock_t *client = zsock_new (ZMQ_DEALER);
+    assert (client);
+    zsock_set_linger (client, 0);
+    sf_cert_client (client, cert, self->server);
+    zcert_destroy (&cert);
+    int rc = zsock_connect (client, "%s", endpoint);
+    assert (rc == 0);
+    return client;
+}
+
+zsock_t *
+sf_harness_worker_key (sf_harness_t *self, const char *key, bool enrolled)
+{
+    assert (self && self->keys && key);
+    return s_client (self, key, enrolled? "workers": NULL, self->cfg.bind);
+}
+
+zsock_t *
+sf_harness_admin_key (sf_harness_t *self, const char *key, bool enrolled)
+{
+    assert (self && self->keys && key);
+    return s_client (self, key, enrolled? "admins": NULL, self->cfg.admin_bind);
 }
 
 void

@@ -19,7 +19,10 @@ typedef struct _sf_harness_t sf_harness_t;
 //  Start a scheduler named name (used in endpoints and the database file
 //  name) with heartbeat 100ms and the given node timeout, on inproc://
 //  endpoints, or on tcp://127.0.0.1 with free ports if name starts with
-//  "tcp". Caller owns the result.
+//  "tcp", plaintext (insecure). If name starts with "curve", on tcp with
+//  CURVE: fresh keys for the scheduler and the harness's admin client, and
+//  allow-lists that sf_harness_worker_key fills (sf_harness_worker gets
+//  a plaintext socket, which gets nothing). Caller owns the result.
 sf_harness_t *
     sf_harness_new (const char *name, int64_t node_timeout_ms);
 
@@ -39,6 +42,14 @@ const char *
 //  A new DEALER connected to the worker endpoint. Caller owns it.
 zsock_t *
     sf_harness_worker (sf_harness_t *self);
+
+//  CURVE harness only: a new key pair named key (enrolled in the workers'
+//  or admins' allow-list if enrolled), and a DEALER with it connected to
+//  the worker or admin endpoint. Caller owns it.
+zsock_t *
+    sf_harness_worker_key (sf_harness_t *self, const char *key, bool enrolled);
+zsock_t *
+    sf_harness_admin_key (sf_harness_t *self, const char *key, bool enrolled);
 
 //  Send env from a worker socket (asserts it is sent).
 void
