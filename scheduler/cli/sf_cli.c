@@ -12,19 +12,25 @@
 struct _sf_cli_t {
     zsock_t *dealer;            //  Owned
     char *endpoint;             //  Owned, for messages
+    bool curve;                 //  For messages: a refused key looks unreachable
     int timeout_ms;
     int64_t next_id;
 };
 
 sf_cli_t *
-sf_cli_new (const char *endpoint, int timeout_ms, sf_err_t *err)
+sf_cli_new (const char *endpoint, zcert_t *cert, zcert_t *server, int timeout_ms,
+            sf_err_t *err)
 {
     assert (endpoint);
+    assert (!cert == !server);
     sf_cli_t *self = (sf_cli_t *) zmalloc (sizeof (sf_cli_t));
     self->endpoint = strdup (endpoint);
     self->timeout_ms = timeout_ms;
     self->dealer = zsock_new (ZMQ_DEALER);
     assert (self->dealer);
+    self->curve = cert != NULL;
+    if (cert)
+        sf_cert_client (self->dealer, cert, server);
     zsock_set_linger (self->dealer, 0);
     zsock_set_sndtimeo (self->dealer, timeout_ms);
     if (zsock_connect (self->dealer, "%s", endpoint) == -1) {
@@ -48,6 +54,20 @@ sf_cli_destroy (sf_cli_t **self_p)
     }
 }
 
+//  No answer. With CURVE, a scheduler that refused our key (not enrolled)
+//  or that is not the one whose key we pin looks exactly like this.
+
+static void
+s_unreachable (sf_cli_t *self, sf_err_t *err)
+{
+    if (self->curve)
+        sf_err_set (err, SF_ETIMEDOUT, "cannot reach scheduler at '%s' (or it refused "
+                    "our key: is it enrolled in its admins directory, and is "
+                    "--server-key its public key?)", self->endpoint);
+    else
+        sf_err_set (err, SF_ETIMEDOUT, "cannot reach scheduler at '%s'", self->endpoint);
+}
+
 //  Wait for the reply with our id until the deadline
 
 static json_t *
@@ -59,7 +79,7 @@ s_receive (sf_cli_t *self, json_int_t id, sf_err_t *err)
     while (!reply) {
         int64_t left = deadline - sf_time_mono_ms ();
         if (left <= 0 || !zpoller_wait (poller, (int) left)) {
-            sf_err_set (err, SF_ETIMEDOUT, "cannot reach scheduler at '%s'", self->endpoint);
+            s_unreachable (self, err);
             break;
         }
         zmsg_t *msg = zmsg_recv (self->dealer);
@@ -107,7 +127,7 @@ sf_cli_call (sf_cli_t *self, json_t *request, json_t **reply_p, sf_err_t *err)
     int rc = zstr_send (self->dealer, text);
     free (text);
     if (rc) {
-        sf_err_set (err, SF_ETIMEDOUT, "cannot reach scheduler at '%s'", self->endpoint);
+        s_unreachable (self, err);
         return SF_CLI_UNAVAILABLE;
     }
     json_t *reply = s_receive (self, id, err);
@@ -657,7 +677,7 @@ s_fake_start (sf_cli_t **cli_p)
     sf_err_t err = SF_ERR_INIT;
     zactor_t *fake = zactor_new (s_fake_scheduler, NULL);
     char *endpoint = zstr_recv (fake);
-    *cli_p = sf_cli_new (endpoint, 3000, &err);
+    *cli_p = sf_cli_new (endpoint, NULL, NULL, 3000, &err);
     assert (*cli_p);
     zstr_free (&endpoint);
     return fake;
@@ -669,7 +689,7 @@ static void
 s_test_bad_endpoint (void)
 {
     sf_err_t err = SF_ERR_INIT;
-    assert (sf_cli_new ("nonsense", 100, &err) == NULL);
+    assert (sf_cli_new ("nonsense", NULL, NULL, 100, &err) == NULL);
     assert (err.code == SF_EINVAL);
 }
 
@@ -683,7 +703,7 @@ s_test_unreachable (void)
     json_t *reply = NULL;
     zsock_t *mute = zsock_new_router ("tcp://127.0.0.1:*");
     assert (mute);
-    sf_cli_t *cli = sf_cli_new (zsock_endpoint (mute), 300, &err);
+    sf_cli_t *cli = sf_cli_new (zsock_endpoint (mute), NULL, NULL, 300, &err);
     assert (cli);
     int64_t start = sf_time_mono_ms ();
     assert (s_test_call (cli, "nodes", &reply, &err) == SF_CLI_UNAVAILABLE);
@@ -691,6 +711,33 @@ s_test_unreachable (void)
     assert (strstr (err.text, "cannot reach scheduler at 'tcp://127.0.0.1:"));
     sf_cli_destroy (&cli);
     zsock_destroy (&mute);
+}
+
+//  CURVE: a scheduler whose key is not the one we pin answers nothing,
+//  and the message says what to check
+
+static void
+s_test_wrong_server_key (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    json_t *reply = NULL;
+    zcert_t *server = zcert_new ();
+    zcert_t *pinned = zcert_new ();
+    zcert_t *admin = zcert_new ();
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    zcert_apply (server, router);
+    zsock_set_curve_server (router, 1);
+    assert (zsock_bind (router, "tcp://127.0.0.1:*") > 0);
+    sf_cli_t *cli = sf_cli_new (zsock_endpoint (router), admin, pinned, 300, &err);
+    assert (cli);
+    assert (s_test_call (cli, "nodes", &reply, &err) == SF_CLI_UNAVAILABLE);
+    assert (strstr (err.text, "or it refused our key"));
+    assert (zsock_events (router) == 0 || !(zsock_events (router) & ZMQ_POLLIN));
+    sf_cli_destroy (&cli);
+    zsock_destroy (&router);
+    zcert_destroy (&admin);
+    zcert_destroy (&pinned);
+    zcert_destroy (&server);
 }
 
 //  The stale reply to an earlier request is skipped
@@ -1029,6 +1076,7 @@ sf_cli_test (bool verbose)
     printf (" * sf_cli: ");
     //  @selftest
     s_test_bad_endpoint ();
+    s_test_wrong_server_key ();
     s_test_unreachable ();
     s_test_stale_reply ();
     s_test_error_reply ();

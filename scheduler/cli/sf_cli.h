@@ -22,10 +22,13 @@ typedef struct _sf_cli_t sf_cli_t;
 #define SF_CLI_TEMPFAIL     75      //  EX_TEMPFAIL: --wait timed out
 
 //  Connect to endpoint; each request waits at most timeout_ms for its
-//  answer. Returns NULL with err set (SF_EINVAL) if the endpoint is not a
-//  valid ZeroMQ endpoint. Caller owns the result.
+//  answer. With cert (our key pair) and server (the scheduler's public
+//  key, pinned), both borrowed for the call, over CURVE; with both NULL,
+//  plaintext. Returns NULL with err set (SF_EINVAL) if the endpoint is not
+//  a valid ZeroMQ endpoint. Caller owns the result.
 sf_cli_t *
-    sf_cli_new (const char *endpoint, int timeout_ms, sf_err_t *err);
+    sf_cli_new (const char *endpoint, zcert_t *cert, zcert_t *server, int timeout_ms,
+                sf_err_t *err);
 
 //  Close the connection. Nullifies *self_p.
 void

@@ -2,7 +2,7 @@
     snapfleet - the operator CLI: global options and the command table
 
     snapfleet [--admin ENDPOINT] [--format table|json] [--timeout SECS]
-              COMMAND [ARGS]
+              [--cert PATH] [--server-key PATH] [--insecure] COMMAND [ARGS]
 
     Output goes to stdout (a table, or one JSON document); errors go to
     stderr as one line "snapfleet: ...". Exit status: 0 ok, 1 failed,
@@ -17,6 +17,8 @@
 
 #define SNAPFLEET_DEFAULT_ADMIN "tcp://127.0.0.1:7601"
 #define SNAPFLEET_DEFAULT_TIMEOUT_MS 5000
+#define SNAPFLEET_DEFAULT_CERT "~/.snapfleet/admin"
+#define SNAPFLEET_DEFAULT_SERVER_KEY "/etc/snapfleet/scheduler"
 
 //  The commands, in the order the global help lists them
 static const snapfleet_cmd_t *s_commands [] = {
@@ -30,6 +32,8 @@ static const snapfleet_cmd_t *s_commands [] = {
     &snapfleet_cmd_jobs,
     &snapfleet_cmd_job,
     &snapfleet_cmd_images,
+    &snapfleet_cmd_status,
+    &snapfleet_cmd_keygen,
     NULL
 };
 
@@ -42,6 +46,13 @@ static const char *s_options =
     "                    after the command\n"
     "  --timeout SECS    how long to wait for each answer from the scheduler\n"
     "                    (default 5)\n"
+    "  --cert PATH       our admin key pair, from 'snapfleet keygen' (default:\n"
+    "                    $SNAPFLEET_CERT, else " SNAPFLEET_DEFAULT_CERT "); its public\n"
+    "                    file must be in the scheduler's [security] admins directory\n"
+    "  --server-key PATH the scheduler's public key: we talk to no other (default:\n"
+    "                    $SNAPFLEET_SERVER_KEY, else " SNAPFLEET_DEFAULT_SERVER_KEY ")\n"
+    "  --insecure        plaintext, for a scheduler with 'insecure = true' (also\n"
+    "                    $SNAPFLEET_INSECURE=1)\n"
     "  -h, --help        show this help; 'snapfleet COMMAND --help' for a command\n"
     "  --version         show the version\n"
     "\n"
@@ -67,7 +78,8 @@ s_print_help (FILE *out)
 //  --------------------------------------------------------------------------
 //  Global options and dispatch
 
-enum { OPT_ADMIN = 256, OPT_FORMAT, OPT_TIMEOUT, OPT_VERSION };
+enum { OPT_ADMIN = 256, OPT_FORMAT, OPT_TIMEOUT, OPT_VERSION, OPT_CERT, OPT_SERVER_KEY,
+       OPT_INSECURE };
 
 static int
 s_parse_global (snapfleet_t *app, int argc, char **argv, bool *done)
@@ -76,6 +88,9 @@ s_parse_global (snapfleet_t *app, int argc, char **argv, bool *done)
         { "admin", required_argument, NULL, OPT_ADMIN },
         { "format", required_argument, NULL, OPT_FORMAT },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "cert", required_argument, NULL, OPT_CERT },
+        { "server-key", required_argument, NULL, OPT_SERVER_KEY },
+        { "insecure", no_argument, NULL, OPT_INSECURE },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 }
@@ -94,6 +109,15 @@ s_parse_global (snapfleet_t *app, int argc, char **argv, bool *done)
         }
         if (opt == OPT_ADMIN)
             app->admin = optarg;
+        else
+        if (opt == OPT_CERT)
+            app->cert = optarg;
+        else
+        if (opt == OPT_SERVER_KEY)
+            app->server_key = optarg;
+        else
+        if (opt == OPT_INSECURE)
+            app->insecure = true;
         else
         if (opt == OPT_FORMAT && snapfleet_parse_format (app, optarg))
             return SF_CLI_USAGE;
@@ -120,12 +144,27 @@ main (int argc, char *argv [])
     snapfleet_t app = { .timeout_ms = SNAPFLEET_DEFAULT_TIMEOUT_MS };
     const char *env = getenv ("SNAPFLEET_ADMIN");
     app.admin = env && *env? env: SNAPFLEET_DEFAULT_ADMIN;
+    env = getenv ("SNAPFLEET_CERT");
+    char *home_cert = NULL;
+    if (env && *env)
+        app.cert = env;
+    else
+        app.cert = home_cert = zsys_sprintf ("%s/.snapfleet/admin",
+                                             getenv ("HOME")? getenv ("HOME"): "");
+    env = getenv ("SNAPFLEET_SERVER_KEY");
+    app.server_key = env && *env? env: SNAPFLEET_DEFAULT_SERVER_KEY;
+    env = getenv ("SNAPFLEET_INSECURE");
+    app.insecure = env && streq (env, "1");
     bool done = false;
     int rc = s_parse_global (&app, argc, argv, &done);
-    if (rc || done)
+    if (rc || done) {
+        zstr_free (&home_cert);
         return rc;
-    if (optind >= argc)
+    }
+    if (optind >= argc) {
+        zstr_free (&home_cert);
         return snapfleet_usage_error (NULL, "no command given");
+    }
     const char *name = argv [optind];
     for (const snapfleet_cmd_t **cmd = s_commands; *cmd; cmd++)
         if (streq ((*cmd)->name, name)) {
@@ -133,7 +172,9 @@ main (int argc, char *argv [])
             rc = (*cmd)->run (&app, *cmd, argc - optind, argv + optind);
             sf_cli_destroy (&app.cli);
             free (app.slots);
+            zstr_free (&home_cert);
             return rc;
         }
+    zstr_free (&home_cert);
     return snapfleet_usage_error (NULL, "unknown command '%s'", name);
 }

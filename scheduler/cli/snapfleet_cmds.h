@@ -34,4 +34,10 @@ extern const snapfleet_cmd_t snapfleet_cmd_job;
 //  snapfleet_image.c: images
 extern const snapfleet_cmd_t snapfleet_cmd_images;
 
+//  snapfleet_status.c: status (the scheduler's counters)
+extern const snapfleet_cmd_t snapfleet_cmd_status;
+
+//  snapfleet_keygen.c: keygen (a CURVE key pair; needs no scheduler)
+extern const snapfleet_cmd_t snapfleet_cmd_keygen;
+
 #endif

@@ -167,7 +167,17 @@ snapfleet_call (snapfleet_t *app, json_t *request, json_t **reply_p)
 {
     sf_err_t err = SF_ERR_INIT;
     if (!app->cli) {
-        app->cli = sf_cli_new (app->admin, app->timeout_ms, &err);
+        zcert_t *cert = NULL, *server = NULL;
+        if (!app->insecure
+        &&  (!(cert = sf_cert_load (app->cert, true, &err))
+        ||   !(server = sf_cert_load (app->server_key, false, &err)))) {
+            fprintf (stderr, "snapfleet: %s (--cert, --server-key)\n", err.text);
+            zcert_destroy (&cert);
+            return SF_CLI_USAGE;
+        }
+        app->cli = sf_cli_new (app->admin, cert, server, app->timeout_ms, &err);
+        zcert_destroy (&cert);
+        zcert_destroy (&server);
         if (!app->cli) {
             fprintf (stderr, "snapfleet: %s\n", err.text);
             return SF_CLI_USAGE;

@@ -20,7 +20,7 @@
 //  The global usage lines, for 'snapfleet --help' and global usage errors
 #define SNAPFLEET_USAGE \
     "usage: snapfleet [--admin ENDPOINT] [--format table|json] [--timeout SECS]\n" \
-    "                 COMMAND [ARGS]\n"
+    "                 [--cert PATH] [--server-key PATH] [--insecure] COMMAND [ARGS]\n"
 
 //  Lines of the commands' --help texts that many commands share
 #define SNAPFLEET_HELP_FORMAT \
@@ -33,6 +33,9 @@
 //  State shared by all commands
 typedef struct {
     const char *admin;          //  Borrowed from argv or the environment
+    const char *cert;           //  Our key pair (--cert, $SNAPFLEET_CERT), borrowed
+    const char *server_key;     //  The scheduler's public key, pinned (borrowed)
+    bool insecure;              //  Plaintext (--insecure, $SNAPFLEET_INSECURE=1)
     bool json;                  //  --format json
     int timeout_ms;             //  Per-request timeout
     sf_cli_t *cli;              //  Owned, connected on first use
