@@ -771,6 +771,37 @@ sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
     return self;
 }
 
+//  CURVE with our key pair, talking only to the scheduler whose key we
+//  pin; or plaintext (insecure, loopback only: checked by sf_agent_cfg)
+
+static int
+s_secure (sf_agent_t *self, sf_err_t *err)
+{
+    if (self->cfg.insecure) {
+        SF_WARN (&self->ctx, "security.insecure = true: PLAINTEXT to the scheduler, and "
+                 "anyone on this host can act as it");
+        return 0;
+    }
+    int rc = -1;
+    zcert_t *server = NULL;
+    zcert_t *cert = sf_cert_load (self->cfg.cert, true, err);
+    if (!cert || !(server = sf_cert_load (self->cfg.scheduler_key, false, err)))
+        goto cleanup;
+    const char *name = zcert_meta (cert, SF_CERT_NAME);
+    if (!streq (name, self->cfg.name)) {
+        sf_err_set (err, SF_EINVAL, "key '%s' is the key of node '%s', not of '%s' "
+                    "(worker.name): the scheduler would refuse our hello",
+                    self->cfg.cert, name, self->cfg.name);
+        goto cleanup;
+    }
+    sf_cert_client (self->dealer, cert, server);
+    rc = 0;
+ cleanup:
+    zcert_destroy (&cert);
+    zcert_destroy (&server);
+    return rc;
+}
+
 sf_agent_t *
 sf_agent_new_with (const sf_agent_cfg_t *cfg, const sf_agent_parts_t *parts,
                    sf_err_t *err)
@@ -803,6 +834,10 @@ sf_agent_new_with (const sf_agent_cfg_t *cfg, const sf_agent_parts_t *parts,
     self->dealer = zsock_new (ZMQ_DEALER);
     zsock_set_sndtimeo (self->dealer, 0);       //  never block the loop
     zsock_set_linger (self->dealer, 2000);      //  let final results out
+    if (s_secure (self, err)) {
+        sf_agent_destroy (&self);
+        return NULL;
+    }
     if (zsock_connect (self->dealer, "%s", self->cfg.scheduler)) {
         sf_err_set (err, SF_EINVAL, "cannot connect to scheduler '%s'", self->cfg.scheduler);
         sf_agent_destroy (&self);
@@ -1328,7 +1363,8 @@ sf_agent_test (bool verbose)
              "max_jobs = 1\nworkdir = %s\nheartbeat = 100ms\ninventory_interval = 200ms\n"
              "[hypervisor]\nuri = %s\n[imagestore]\ndriver = dir\npath = %s\n"
              "[pause]\nmax_pause = 1m\n[log]\nlevel = err\n"
-             "[storage.rbd]\nceph_conf = %s\nop_timeout = 2s\n", work, uri, images, path);
+             "[storage.rbd]\nceph_conf = %s\nop_timeout = 2s\n"
+             "[security]\ninsecure = true\n", work, uri, images, path);
     fclose (file);
     assert (sf_agent_cfg_load (&cfg, path, &err) == 0);
     assert (cfg.max_jobs == 1 && cfg.heartbeat == 100 && cfg.max_pause == 60000);

@@ -47,6 +47,12 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
            "deadline of each blocking librbd/librados call"),
     S_OPT ("log", "level", SF_CFG_STR, log_level, "info", "err|warning|notice|info|debug"),
     S_OPT ("log", "format", SF_CFG_STR, log_format, "text", "text|json"),
+    S_OPT ("security", "cert", SF_CFG_STR, cert, NULL,
+           "this worker's key pair (snapfleet keygen NAME); default /etc/snapfleet/NAME"),
+    S_OPT ("security", "scheduler_key", SF_CFG_STR, scheduler_key, "/etc/snapfleet/scheduler",
+           "the scheduler's public key: the worker talks to no other"),
+    S_OPT ("security", "insecure", SF_CFG_BOOL, insecure, "false",
+           "plaintext, no authentication: a loopback or ipc:// scheduler only"),
     { NULL }
 };
 
@@ -137,6 +143,17 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, const char *text, sf_err_
                             "must be empty or a pool name, not '%s'", cfg->rbd_clone_pool);
     if (cfg->rbd_op_timeout <= 0)
         return s_cfg_error (path, text, "storage.rbd", "op_timeout", err, "must be positive");
+    if (cfg->insecure && !sf_cert_is_local (cfg->scheduler))
+        return s_cfg_error (path, text, "security", "insecure", err,
+                            "(plaintext) is allowed only with a loopback or ipc:// "
+                            "scheduler, not '%s'", cfg->scheduler);
+    if (!cfg->cert || !*cfg->cert) {
+        free (cfg->cert);
+        cfg->cert = zsys_sprintf ("/etc/snapfleet/%s", cfg->name);
+    }
+    if (!cfg->insecure && (!*cfg->cert || !*cfg->scheduler_key))
+        return s_cfg_error (path, text, "security", *cfg->cert? "scheduler_key": "cert",
+                            err, "must be set (or 'security.insecure' on loopback)");
     if (sf_log_level_parse (cfg->log_level) == -1)
         return s_cfg_error (path, text, "log", "level", err,
                             "must be err|warning|notice|info|debug, not '%s'", cfg->log_level);
@@ -230,6 +247,17 @@ sf_agent_cfg_test (bool verbose)
     assert (streq (cfg.name, "node1") && cfg.max_jobs == 4 && cfg.heartbeat == 250);
     assert (cfg.inventory_interval == 60000 && cfg.max_pause == 90000);
     assert (streq (cfg.store.name, "dir@node1"));
+    sf_agent_cfg_release (&cfg);
+    //  [security]: CURVE by default, plaintext only on loopback
+    assert (s_test_load (dir, "[worker]\nname = hv7\n", &cfg, &err) == 0);
+    assert (streq (cfg.cert, "/etc/snapfleet/hv7") && !cfg.insecure);
+    assert (streq (cfg.scheduler_key, "/etc/snapfleet/scheduler"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[security]\ninsecure = yes\n", &cfg, &err) == 0);
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[worker]\nscheduler = tcp://10.0.0.1:7600\n"
+                         "[security]\ninsecure = yes\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":4: 'security.insecure' (plaintext) is allowed only with"));
     sf_agent_cfg_release (&cfg);
     assert (s_test_load (dir, "[imagestore]\nname = nas-2\n", &cfg, &err) == 0);
     assert (streq (cfg.store.name, "nas-2"));

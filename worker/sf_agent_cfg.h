@@ -30,6 +30,9 @@ typedef struct {
     int64_t rbd_op_timeout;     //  [storage.rbd] op_timeout, ms
     char *log_level;            //  [log] level
     char *log_format;           //  [log] format
+    char *cert;                 //  [security] cert; default /etc/snapfleet/<name>
+    char *scheduler_key;        //  [security] scheduler_key (public, pinned)
+    bool insecure;              //  [security] insecure: plaintext, loopback only
 } sf_agent_cfg_t;
 
 //  The schema of worker.conf (NULL-terminated)
