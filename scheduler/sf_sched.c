@@ -31,6 +31,7 @@ struct _sf_sched_t {
     sf_outbox_t *outbox;        //  Owned: what we send to workers
     sf_auth_t *auth;            //  Owned: ZAP handler, NULL if insecure
     zcert_t *cert;              //  Owned: our key pair, NULL if insecure
+    zhashx_t *refused;          //  Owned: connections whose hello was refused
     int64_t started_ms;         //  Monotonic ms the scheduler started
     int64_t node_timeout_ms;
     bool schedules_started;     //  Missed runs caught up
@@ -103,6 +104,7 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     self->stats = (sf_stats_t) SF_STATS_INIT;
     self->heartbeat_ms = cfg->heartbeat_ms;
     self->peers = sf_peers_new ();
+    self->refused = zhashx_new ();
     self->store = sf_store_new (cfg->database, err);
     if (!self->store)
         goto failed;
@@ -172,6 +174,7 @@ sf_sched_destroy (sf_sched_t **self_p)
         sf_jobs_destroy (&self->jobs);
         sf_store_destroy (&self->store);
         sf_peers_destroy (&self->peers);
+        zhashx_destroy (&self->refused);
         //  Last: without the handler, libzmq would let any key through
         sf_auth_destroy (&self->auth);
         zcert_destroy (&self->cert);
@@ -209,6 +212,9 @@ s_send_error (sf_sched_t *self, zframe_t *routing_id, int code, const char *text
 //  --------------------------------------------------------------------------
 //  Messages from workers
 
+//  Connections remembered as refused (a routing id is never reused)
+#define MAX_REFUSED 4096
+
 static void
 s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello,
             const char *key_name)
@@ -224,6 +230,13 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello,
                      hello->node, key_name);
         s_send_error (self, routing_id, SF_EINVAL, "this key is not enrolled for this "
                       "node name");
+        //  The rest of this connection is dropped unanswered (an "unknown
+        //  peer, send hello" would start a hello loop)
+        if (zhashx_size (self->refused) >= MAX_REFUSED)
+            zhashx_purge (self->refused);
+        char *hex = zframe_strhex (routing_id);
+        zhashx_insert (self->refused, hex, self);
+        free (hex);
         return;
     }
     //  Durable first: the node is up and the jobs its worker lost (not in
@@ -360,16 +373,26 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
     }
 }
 
-//  Whether a message on a known peer's connection comes from another
-//  node's key: never (a hello binds the connection to its key's node),
-//  but cheap to make sure of
+//  Whether a message comes from a connection whose hello was refused, or
+//  on a known peer's connection from another node's key (never: a hello
+//  binds the connection to its key's node, but cheap to make sure of)
 
 static bool
-s_misnamed (sf_sched_t *self, sf_peer_t *peer, const char *key_name,
+s_misnamed (sf_sched_t *self, sf_peer_t *peer, zframe_t *routing_id, const char *key_name,
             const sf_envelope_t *env)
 {
-    if (!peer || !key_name || streq (key_name, peer->name)
-    ||  env->body_case == SF_BODY_HELLO)
+    if (!key_name)
+        return false;
+    if (!peer && zhashx_size (self->refused)) {
+        //  A connection whose hello was refused: counted, not answered
+        char *hex = zframe_strhex (routing_id);
+        bool refused = zhashx_lookup (self->refused, hex) != NULL;
+        free (hex);
+        if (refused)
+            self->stats.worker_misnamed++;
+        return refused;
+    }
+    if (!peer || streq (key_name, peer->name) || env->body_case == SF_BODY_HELLO)
         return false;
     self->stats.worker_misnamed++;
     sf_logctx_t ctx = { .node = peer->name };
@@ -398,7 +421,7 @@ s_on_worker_message (sf_sched_t *self, zsock_t *reader)
         }
     }
     else
-    if (s_misnamed (self, peer, key_name, env))
+    if (s_misnamed (self, peer, routing_id, key_name, env))
         ;                       //  Counted and logged
     else
     if (env->body_case == SF_BODY_HELLO)

@@ -481,6 +481,24 @@ _sf_write_conf ()
 #  ---------------------------------------------------------------------
 #  snapfleet parts
 
+#  sf_keygen NAME [enrol DIR]: the key pair $SF_TMP/keys/NAME (and
+#  NAME_secret), made once per test with 'snapfleet keygen'; with a second
+#  argument, its public file is also copied into $SF_TMP/keys/DIR (workers
+#  or admins: the scheduler's allow-lists). Prints the path.
+sf_keygen ()
+{
+    local name=${1:?usage: sf_keygen NAME [workers|admins]} keys=$SF_TMP/keys
+    mkdir -p "$keys/workers" "$keys/admins"
+    if [ ! -e "$keys/$name" ]; then
+        "$SF_BUILD/scheduler/snapfleet" keygen "$name" "$keys" >/dev/null ||
+            sf_die "cannot make key $name"
+    fi
+    if [ -n "${2:-}" ]; then
+        cp "$keys/$name" "$keys/$2/$name"
+    fi
+    echo "$keys/$name"
+}
+
 #  sf_cli ARGS...: the CLI against this test's scheduler
 sf_cli ()
 {
@@ -526,7 +544,10 @@ _sf_sched_ready ()
 #  sf_start_scheduler [section.key=value...]: config in
 #  $SF_TMP/scheduler/scheduler.conf (free ports; overrides appended),
 #  log $SF_TMP/scheduler.log. Sets and exports SF_ADMIN, SNAPFLEET_ADMIN,
-#  SF_SCHED_BIND. Returns once `snapfleet nodes` answers (bounded 30 s).
+#  SF_SCHED_BIND. CURVE: the scheduler's key and an enrolled admin key
+#  (sf_keygen), exported for the CLI as SNAPFLEET_CERT and
+#  SNAPFLEET_SERVER_KEY (with security.insecure=true, SNAPFLEET_INSECURE=1). Returns once `snapfleet nodes` answers (bounded
+#  30 s).
 # shellcheck disable=SC2120  # overrides are optional
 sf_start_scheduler ()
 {
@@ -539,6 +560,15 @@ sf_start_scheduler ()
     SF_SCHED_BIND=tcp://127.0.0.1:$p1
     SF_ADMIN=tcp://127.0.0.1:$p2
     export SF_ADMIN SF_SCHED_BIND SNAPFLEET_ADMIN=$SF_ADMIN
+    SNAPFLEET_SERVER_KEY=$(sf_keygen scheduler)
+    SNAPFLEET_CERT=$(sf_keygen admin admins)
+    export SNAPFLEET_SERVER_KEY SNAPFLEET_CERT
+    #  A plaintext scheduler (security.insecure=true, loopback only) needs
+    #  a plaintext CLI
+    unset SNAPFLEET_INSECURE
+    if [[ " $* " == *" security.insecure=true "* ]]; then
+        export SNAPFLEET_INSECURE=1
+    fi
     _sf_write_conf "$dir/scheduler.conf" \
         "scheduler.bind=$SF_SCHED_BIND" \
         "scheduler.admin_bind=$SF_ADMIN" \
@@ -547,6 +577,9 @@ sf_start_scheduler ()
         scheduler.node_timeout=5s \
         log.level=debug \
         log.format=text \
+        "security.cert=$SNAPFLEET_SERVER_KEY" \
+        "security.workers=$SF_TMP/keys/workers" \
+        "security.admins=$SF_TMP/keys/admins" \
         "$@"
     t0=$(_sf_now_ms)
     sf_spawn scheduler "$SF_BUILD/scheduler/snapfleet-scheduler" --config "$dir/scheduler.conf"
@@ -565,8 +598,9 @@ _sf_worker_up ()
 #  sf_start_worker NAME URI [section.key=value...]: config in
 #  $SF_TMP/w-NAME/worker.conf (workdir $SF_TMP/w-NAME/work, image store
 #  $SF_TMP/images unless overridden), log $SF_TMP/worker-NAME.log, pid
-#  $SF_TMP/worker-NAME.pid. Returns once `snapfleet nodes` shows NAME up
-#  (bounded 30 s).
+#  $SF_TMP/worker-NAME.pid. CURVE: its key NAME is made and enrolled
+#  (sf_keygen NAME workers) and it pins the scheduler's key. Returns once
+#  `snapfleet nodes` shows NAME up (bounded 30 s).
 sf_start_worker ()
 {
     local name=${1:?usage: sf_start_worker NAME URI [section.key=value...]}
@@ -576,6 +610,7 @@ sf_start_worker ()
     sf_need_built worker/snapfleet-worker scheduler/snapfleet
     [ -n "${SF_SCHED_BIND:-}" ] || sf_die "sf_start_worker: start the scheduler first"
     mkdir -p "$dir/work" "$SF_TMP/images"
+    sf_keygen "$name" workers >/dev/null
     _sf_write_conf "$dir/worker.conf" \
         "worker.name=$name" \
         "worker.scheduler=$SF_SCHED_BIND" \
@@ -589,6 +624,8 @@ sf_start_worker ()
         pause.max_pause=2m \
         log.level=debug \
         log.format=text \
+        "security.cert=$SF_TMP/keys/$name" \
+        "security.scheduler_key=${SNAPFLEET_SERVER_KEY:?}" \
         "$@"
     t0=$(_sf_now_ms)
     sf_spawn "worker-$name" "$SF_BUILD/worker/snapfleet-worker" --config "$dir/worker.conf"

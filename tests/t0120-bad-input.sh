@@ -30,7 +30,8 @@ rc=0
 "$SF_BUILD/scheduler/snapfleet" --bogus >/dev/null 2>&1 || rc=$?
 check_eq "CLI with an unknown option exits 2" 2 "$rc"
 rc=0
-err=$("$SF_BUILD/scheduler/snapfleet" --admin tcp://127.0.0.1:1 --timeout 1 nodes 2>&1) || rc=$?
+err=$("$SF_BUILD/scheduler/snapfleet" --admin tcp://127.0.0.1:1 --timeout 1 \
+    --cert "$(sf_keygen admin admins)" --server-key "$(sf_keygen scheduler)" nodes 2>&1) || rc=$?
 check_eq "CLI against no scheduler exits 69" 69 "$rc"
 check "and says it cannot reach it ($err)" grep -q "cannot reach scheduler" <<<"$err"
 
@@ -55,8 +56,12 @@ sf_cli snapshot >/dev/null 2>&1 || rc=$?
 check_eq "snapshot without --instance is a usage error (2)" 2 "$rc"
 
 #  -- garbage at both endpoints -----------------------------------------------
-check "garbage sent to the worker endpoint" "$poke" "$SF_SCHED_BIND" 300
-check "garbage sent to the admin endpoint" "$poke" "$SF_ADMIN" 300
+#  (with enrolled keys, so that it gets past the CURVE handshake)
+export SF_POKE_SERVER_KEY=$SNAPFLEET_SERVER_KEY
+SF_POKE_CERT=$(sf_keygen poker workers) \
+    check "garbage sent to the worker endpoint" "$poke" "$SF_SCHED_BIND" 300
+SF_POKE_CERT=$SNAPFLEET_CERT \
+    check "garbage sent to the admin endpoint" "$poke" "$SF_ADMIN" 300
 check "scheduler still answers 'nodes'" sf_cli nodes --format json
 check "scheduler process is alive" _sf_alive scheduler
 check "worker process is alive" _sf_alive worker-n1

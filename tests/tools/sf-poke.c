@@ -10,6 +10,10 @@
     Then it opens a raw TCP connection and writes bytes that are not ZMTP
     at all. It reads nothing back and exits 0 once everything is sent: the
     test then checks that the daemon still serves real requests.
+    With SF_POKE_CERT (a key pair: PATH of 'snapfleet keygen') and
+    SF_POKE_SERVER_KEY (the daemon's public key) in the environment, it
+    speaks CURVE with that key, so that the garbage gets past the handshake
+    of a scheduler that enrolled the key.
     =========================================================================
 */
 #include <czmq.h>
@@ -58,6 +62,21 @@ main (int argc, char *argv [])
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     zsock_set_sndhwm (dealer, 100000);
     zsock_set_linger (dealer, 2000);
+    const char *cert_path = getenv ("SF_POKE_CERT");
+    const char *server_path = getenv ("SF_POKE_SERVER_KEY");
+    if (cert_path && server_path) {
+        //  zcert_load reads PATH_secret when there is one
+        zcert_t *cert = zcert_load (cert_path);
+        zcert_t *server = zcert_load (server_path);
+        if (!cert || !server) {
+            fprintf (stderr, "sf-poke: cannot read '%s' or '%s'\n", cert_path, server_path);
+            return 1;
+        }
+        zcert_apply (cert, dealer);
+        zsock_set_curve_serverkey (dealer, zcert_public_txt (server));
+        zcert_destroy (&cert);
+        zcert_destroy (&server);
+    }
     if (zsock_connect (dealer, "%s", endpoint)) {
         fprintf (stderr, "sf-poke: cannot connect to '%s'\n", endpoint);
         return 1;
