@@ -125,8 +125,11 @@ run_scenario ()
     mapfile -t items < <(conf_items "$limits")
     sf_note "scenario $name: limits '${limits:-none}', max_jobs $max_jobs"
     mkdir -p "$SF_TMP/db-$name"
+    #  sf_simfleet speaks plaintext: the scheduler runs with insecure = true
+    #  (loopback only), so these figures do not include CURVE's cost
     sf_start_scheduler "scheduler.database=$SF_TMP/db-$name/scheduler.db" \
-        scheduler.heartbeat=1s scheduler.node_timeout=60s log.level=warning "${items[@]}"
+        scheduler.heartbeat=1s scheduler.node_timeout=60s log.level=warning \
+        security.insecure=true "${items[@]}"
     pid=$(sf_pid scheduler)
     sf_spawn "simfleet-$name" "$SF_BUILD/bench/sf_simfleet" --endpoint "$SF_SCHED_BIND" \
         --nodes "$NODES" --instances "$PER_NODE" --seed "$SEED" --scale "$SCALE" --max-jobs "$max_jobs" \

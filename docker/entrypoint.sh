@@ -11,6 +11,13 @@
 #    anything else        exec'd as a command (e.g. bash)
 #
 #  SNAPFLEET_CONFIG=FILE uses that file as is instead of writing one.
+#
+#  CURVE keys live in SNAPFLEET_KEYS (default /etc/snapfleet). The
+#  scheduler makes its key pair and an admin's there if missing (the
+#  admin's public key enrolled in admins/); a worker makes its own and, for
+#  the demo, enrols itself by copying its public key into workers/ (the
+#  compose file shares the directory between the containers; a real
+#  deployment enrols by hand, see README "Security").
 set -euo pipefail
 
 role=${1:-scheduler}
@@ -18,6 +25,20 @@ role=${1:-scheduler}
 state=/var/lib/snapfleet
 
 log () { printf 'snapfleet-entrypoint: %s\n' "$*" >&2; }
+
+keys=${SNAPFLEET_KEYS:-/etc/snapfleet}
+node=${NODE_NAME:-$(hostname -s)}
+
+#  keygen NAME [DIR]: the key pair $keys/NAME unless it exists; with DIR,
+#  its public key is copied into $keys/DIR (enrolled)
+keygen ()
+{
+    mkdir -p "$keys/workers" "$keys/admins"
+    [ -e "$keys/$1" ] || snapfleet keygen "$1" "$keys" >/dev/null
+    if [ -n "${2:-}" ]; then
+        cp "$keys/$1" "$keys/$2/$1"
+    fi
+}
 
 scheduler_conf ()
 {
@@ -31,6 +52,10 @@ node_timeout = ${SNAPFLEET_NODE_TIMEOUT:-5s}
 [log]
 level  = ${SNAPFLEET_LOG_LEVEL:-info}
 format = ${SNAPFLEET_LOG_FORMAT:-text}
+[security]
+cert    = $keys/scheduler
+workers = $keys/workers
+admins  = $keys/admins
 EOF
 }
 
@@ -38,7 +63,7 @@ worker_conf ()
 {
     cat <<EOF
 [worker]
-${NODE_NAME:+name      = $NODE_NAME}
+name      = $node
 scheduler = ${SNAPFLEET_SCHEDULER:-tcp://scheduler:7600}
 max_jobs  = ${SNAPFLEET_MAX_JOBS:-2}
 workdir   = ${SNAPFLEET_WORKDIR:-$state/work}
@@ -54,6 +79,9 @@ max_pause = ${SNAPFLEET_MAX_PAUSE:-10m}
 [log]
 level  = ${SNAPFLEET_LOG_LEVEL:-info}
 format = ${SNAPFLEET_LOG_FORMAT:-text}
+[security]
+cert          = $keys/$node
+scheduler_key = $keys/scheduler
 EOF
 }
 
@@ -110,10 +138,18 @@ demo_guests ()
 
 case $role in
     scheduler)
+        keygen scheduler
+        keygen admin admins
         conf=$(config scheduler)
         exec snapfleet-scheduler --config "$conf"
         ;;
     worker)
+        keygen "$node" workers
+        for _ in $(seq 100); do
+            [ -e "$keys/scheduler" ] && break
+            sleep 0.3
+        done
+        [ -e "$keys/scheduler" ] || log "no scheduler key in $keys yet: the worker will not start"
         conf=$(config worker)
         start_libvirtd
         # shellcheck disable=SC2086

@@ -16,6 +16,7 @@ export SF_BUILD=$top/build SF_SRC=$top
 sf_init demo
 echo "== starting a private libvirtd, two guests, the scheduler and a worker (logs in $SF_TMP)"
 sf_start_scheduler
+echo "   every socket is CURVE: keys made and enrolled in $SF_TMP/keys (snapfleet keygen)"
 sf_start_node node1
 sf_guest node1 demo1
 sf_guest node1 demo2
