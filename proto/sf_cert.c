@@ -91,7 +91,7 @@ sf_cert_load (const char *path, bool secret, sf_err_t *err)
         sf_err_set (err, SF_EINVAL, "secret key '%s' is readable by others "
                     "(chmod 600 it)", file);
     else
-    if (!sf_name_is_safe (name))
+    if ((secret || *name) && !sf_name_is_safe (name))
         sf_err_set (err, SF_EINVAL, "key '%s' has no valid '%s' in its metadata",
                     file, SF_CERT_NAME);
     else {
@@ -99,7 +99,8 @@ sf_cert_load (const char *path, bool secret, sf_err_t *err)
         if (zmq_z85_decode (public_key, public_txt)
         &&  (!secret || zmq_z85_decode (secret_key, secret_txt))) {
             cert = zcert_new_from (public_key, secret_key);
-            zcert_set_meta (cert, SF_CERT_NAME, "%s", name);
+            if (*name)
+                zcert_set_meta (cert, SF_CERT_NAME, "%s", name);
         }
         else
             sf_err_set (err, SF_EINVAL, "'%s' holds a malformed key", file);
@@ -189,6 +190,22 @@ sf_cert_test (bool verbose)
     assert (sf_cert_load (junk, false, &err) == NULL);
     assert (strstr (err.text, "not a CURVE key file"));
     zcert_destroy (&pair);
+
+    //  A cert without a name: fine as a pinned public key, not as our pair
+    zcert_t *anonymous = zcert_new ();
+    char *anon = zsys_sprintf ("%s/anon", dir);
+    char *anon_secret = zsys_sprintf ("%s/anon_secret", dir);
+    assert (zcert_save (anonymous, anon) == 0 && chmod (anon_secret, 0600) == 0);
+    zcert_destroy (&anonymous);
+    anonymous = sf_cert_load (anon, false, &err);
+    assert (anonymous && !zcert_meta (anonymous, SF_CERT_NAME));
+    zcert_destroy (&anonymous);
+    assert (sf_cert_load (anon, true, &err) == NULL);
+    assert (strstr (err.text, "has no valid 'name'"));
+    unlink (anon);
+    unlink (anon_secret);
+    zstr_free (&anon);
+    zstr_free (&anon_secret);
 
     assert (sf_cert_is_local ("tcp://127.0.0.1:7600"));
     assert (sf_cert_is_local ("tcp://localhost:7600"));

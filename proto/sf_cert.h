@@ -24,9 +24,9 @@ int
     sf_cert_keygen (const char *path, const char *name, sf_err_t *err);
 
 //  Load a cert file. If secret, the file must hold the secret key (the
-//  PATH_secret file of a pair) and be readable by its owner only. The
-//  cert must carry a safe "name". Returns the cert, or NULL with err set
-//  naming the file. Caller owns the result.
+//  PATH_secret file of a pair) and be readable by its owner only, and the
+//  cert must carry a safe "name" (a public cert may have none). Returns
+//  the cert, or NULL with err set naming the file. Caller owns the result.
 zcert_t *
     sf_cert_load (const char *path, bool secret, sf_err_t *err);
 

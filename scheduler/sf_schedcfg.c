@@ -63,6 +63,17 @@ sf_schedcfg_is_loopback (const char *endpoint)
     return sf_cert_is_local (endpoint);
 }
 
+//  True if directory a is b or inside it (as written)
+
+static bool
+s_inside (const char *a, const char *b)
+{
+    size_t length = strlen (b);
+    while (length > 1 && b [length - 1] == '/')
+        length--;
+    return strncmp (a, b, length) == 0 && (a [length] == '\0' || a [length] == '/');
+}
+
 static bool
 s_endpoint_ok (const char *endpoint)
 {
@@ -139,6 +150,11 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
                            !*cfg->workers? "workers": "admins",
                            "'security.cert', 'security.workers' and 'security.admins' must be "
                            "set (or 'security.insecure' on loopback)");
+    if (!cfg->insecure && (s_inside (cfg->workers, cfg->admins)
+                       ||  s_inside (cfg->admins, cfg->workers)))
+        return sf_cfg_fail (err, name, text, "security", "admins",
+                           "'security.admins' and 'security.workers' must be separate "
+                           "directories (a key in either one's subdirectories counts)");
     if (sf_log_level_parse (cfg->log_level) < 0)
         return sf_cfg_fail (err, name, text, "log", "level",
                            "'log.level' must be err, warning, notice, info or debug, "
@@ -276,6 +292,11 @@ sf_schedcfg_test (bool verbose)
                                      "[security]\ninsecure = true\n", "s.conf", &err) == -1);
     assert (streq (err.text, "s.conf:4: 'security.insecure' (plaintext) is allowed only "
                              "on loopback or ipc:// endpoints, not on 'tcp://0.0.0.0:7600'"));
+    assert (sf_schedcfg_load_string (&cfg, "[security]\nworkers = /k/\nadmins = /k/a\n",
+                                     "s.conf", &err) == -1);
+    assert (strstr (err.text, "s.conf:3: 'security.admins' and 'security.workers' must"));
+    assert (sf_schedcfg_load_string (&cfg, "[security]\nworkers = /k/w\nadmins = /k/wa\n",
+                                     "s.conf", &err) == 0);
     assert (sf_schedcfg_load_string (&cfg, "[security]\nadmins =\n", "s.conf", &err) == -1);
     assert (strstr (err.text, "s.conf:2: 'security.cert', 'security.workers'"));
     sf_schedcfg_release (&cfg);
