@@ -13,11 +13,16 @@ struct _sf_auth_t {
     zactor_t *actor;            //  Owned: answers ZAP requests
     zsock_t *bound;             //  The handler socket until the actor takes it
     uint64_t refused;           //  Written by the actor (atomic)
+    int monitors;               //  Server sockets monitored so far
 };
 
 SF_LOG_MODULE ("core.auth");
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+//  Handshakes that fail before ZAP: a peer that does not speak CURVE, or
+//  that pins another server key (the server cannot decrypt its hello)
+#define FAILED_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL \
+                     | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
 #define LOGS_PER_SECOND 10
 
 //  What the actor works with
@@ -27,6 +32,8 @@ typedef struct {
     zsock_t *pipe;              //  Borrowed
     zsock_t *handler;           //  Owned: REP on ZAP_ENDPOINT
     zhashx_t *stores;           //  Domain -> zcertstore_t (owned)
+    zpoller_t *poller;          //  Owned: pipe, handler and the monitors
+    zlistx_t *monitors;         //  Owned: PAIRs with the server sockets' events
     int64_t log_window_ms;      //  Rate limit of refusal logs
     int log_count;
 } handler_t;
@@ -131,6 +138,29 @@ s_handle_request (handler_t *self)
     zmsg_destroy (&request);
 }
 
+//  A server socket's monitor reports a handshake that failed before ZAP
+
+static void
+s_handle_monitor (handler_t *self, zsock_t *monitor)
+{
+    zmsg_t *msg = zmsg_recv (monitor);
+    zframe_t *event = msg? zmsg_first (msg): NULL;
+    char *address = msg && zmsg_size (msg) > 1? zframe_strdup (zmsg_last (msg)): NULL;
+    if (event && zframe_size (event) == 6) {
+        uint16_t id;
+        uint32_t value;
+        memcpy (&id, zframe_data (event), 2);
+        memcpy (&value, zframe_data (event) + 2, 4);
+        if (id & FAILED_EVENTS)
+            s_refused (self, "CURVE", address? address: "?", "unknown",
+                       value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                       ? "the peer does not speak CURVE"
+                       : "handshake failed (the peer may pin another server key)");
+    }
+    zstr_free (&address);
+    zmsg_destroy (&msg);
+}
+
 //  --------------------------------------------------------------------------
 //  The actor
 
@@ -148,6 +178,27 @@ s_handle_allow (handler_t *self)
     zsock_signal (self->pipe, 0);
 }
 
+//  MONITOR endpoint: signals 0 once we listen to that server's events
+
+static void
+s_handle_monitor_add (handler_t *self)
+{
+    char *endpoint = zstr_recv (self->pipe);
+    zsock_t *monitor = endpoint? zsock_new_pair (endpoint): NULL;
+    if (monitor) {
+        zlistx_add_end (self->monitors, monitor);
+        zpoller_add (self->poller, monitor);
+    }
+    zstr_free (&endpoint);
+    zsock_signal (self->pipe, 0);
+}
+
+static void
+s_monitor_destroy (void **item_p)
+{
+    zsock_destroy ((zsock_t **) item_p);
+}
+
 static void
 s_actor (zsock_t *pipe, void *args)
 {
@@ -157,10 +208,12 @@ s_actor (zsock_t *pipe, void *args)
     self.auth->bound = NULL;
     self.stores = zhashx_new ();
     zhashx_set_destructor (self.stores, s_store_destroy);
+    self.monitors = zlistx_new ();
+    zlistx_set_destructor (self.monitors, s_monitor_destroy);
+    self.poller = zpoller_new (pipe, self.handler, NULL);
     zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, self.handler, NULL);
     while (true) {
-        void *which = zpoller_wait (poller, -1);
+        void *which = zpoller_wait (self.poller, -1);
         if (which == self.handler)
             s_handle_request (&self);
         else
@@ -169,14 +222,21 @@ s_actor (zsock_t *pipe, void *args)
             bool stop = !command || streq (command, "$TERM");
             if (command && streq (command, "ALLOW"))
                 s_handle_allow (&self);
+            else
+            if (command && streq (command, "MONITOR"))
+                s_handle_monitor_add (&self);
             zstr_free (&command);
             if (stop)
                 break;
         }
         else
+        if (which)
+            s_handle_monitor (&self, (zsock_t *) which);
+        else
             break;              //  Interrupted
     }
-    zpoller_destroy (&poller);
+    zpoller_destroy (&self.poller);
+    zlistx_destroy (&self.monitors);
     zsock_unbind (self.handler, ZAP_ENDPOINT);
     zsock_destroy (&self.handler);
     zhashx_destroy (&self.stores);
@@ -235,6 +295,14 @@ sf_auth_server (sf_auth_t *self, void *sock, zcert_t *cert, const char *domain)
     zcert_apply (cert, sock);
     zsock_set_curve_server (sock, 1);
     zsock_set_zap_domain (sock, domain);
+    //  The actor counts the handshakes that fail before ZAP
+    char endpoint [64];
+    snprintf (endpoint, sizeof (endpoint), "inproc://sf-auth-monitor-%p-%d",
+              (void *) self, ++self->monitors);
+    int rc = zmq_socket_monitor (zsock_resolve (sock), endpoint, FAILED_EVENTS);
+    assert (rc == 0);
+    zstr_sendx (self->actor, "MONITOR", endpoint, NULL);
+    zsock_wait (self->actor);
 }
 
 uint64_t
@@ -336,10 +404,18 @@ sf_auth_test (bool verbose)
     zsock_destroy (&client);
     assert (sf_auth_refused (auth) > refused);
 
-    //  A client that pins another server key gets nothing either
+    //  A client that pins another server key gets nothing either, nor
+    //  one without CURVE; both are counted too
+    refused = sf_auth_refused (auth);
     client = s_client (endpoint, n1, rogue);
     assert (s_exchange (client, router, 500) == NULL);
     zsock_destroy (&client);
+    assert (sf_auth_refused (auth) > refused);
+    refused = sf_auth_refused (auth);
+    client = zsock_new_dealer (endpoint);
+    assert (s_exchange (client, router, 500) == NULL);
+    zsock_destroy (&client);
+    assert (sf_auth_refused (auth) > refused);
 
     //  Enrolment is live: the rogue key, once its file is in the directory
     char *late = zsys_sprintf ("%s/rogue", workers);

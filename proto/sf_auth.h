@@ -10,7 +10,9 @@
     A client whose key is in the domain's directory is accepted, and its
     messages carry the key's "name" as User-Id (sf_cert_peer). Anyone else
     is refused during the handshake: its connection never delivers a
-    message. Refusals are counted and logged (at most 10 lines a second).
+    message. Refusals are counted and logged (at most 10 lines a second),
+    also those that fail before ZAP (a peer without CURVE, or pinning
+    another server key), which a monitor on each server socket reports.
     One sf_auth per process (ZAP has one handler per ZeroMQ context).
     =========================================================================
 */
@@ -36,11 +38,13 @@ int
                    sf_err_t *err);
 
 //  Make sock (not yet bound) a CURVE server with cert's key pair that
-//  accepts the clients of domain.
+//  accepts the clients of domain, and count its failed handshakes. Call
+//  it from the thread that owns sock.
 void
     sf_auth_server (sf_auth_t *self, void *sock, zcert_t *cert, const char *domain);
 
-//  Handshakes refused so far (unknown key, wrong domain, no name, not CURVE).
+//  Handshakes refused so far: unknown key, wrong domain, no name, not
+//  CURVE, another server key pinned.
 uint64_t
     sf_auth_refused (sf_auth_t *self);
 

@@ -34,8 +34,9 @@ s_cmd_status (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **arg
 const snapfleet_cmd_t snapfleet_cmd_status = {
     "status", "status", "the scheduler's version, nodes up and counters",
     "Show the scheduler's version, how many nodes are up, whether its sockets\n"
-    "use CURVE, and what it refused or dropped: unenrolled (connections whose\n"
-    "key is not enrolled), worker_misnamed (hellos for another key's node),\n"
+    "use CURVE, and what it refused or dropped: unenrolled (connections refused:\n"
+    "key not enrolled, no CURVE, or another scheduler key pinned),\n"
+    "worker_misnamed (hellos for another key's node),\n"
     "worker_invalid, worker_unknown, worker_unexpected, worker_fenced,\n"
     "admin_invalid; and admin_requests answered.\n\n"
     SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fth", s_cmd_status
