@@ -27,6 +27,7 @@
 #include "sf_util.h"
 #include "sf_cfg.h"
 #include "sf_wire.h"
+#include "sf_heap.h"
 #include "sf_selftest.h"
 
 #endif
