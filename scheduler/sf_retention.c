@@ -96,13 +96,15 @@ s_mark (rule_t rule, int64_t keep, const int64_t *times, const size_t *order,
     free (included);
 }
 
-static const int64_t *s_sort_times;     //  For s_newest_first (one thread)
+//  qsort_r order of indexes into times (arg): newest first, then the
+//  later index
 
 static int
-s_newest_first (const void *a, const void *b)
+s_newest_first (const void *a, const void *b, void *arg)
 {
+    const int64_t *times = (const int64_t *) arg;
     size_t left = *(const size_t *) a, right = *(const size_t *) b;
-    int64_t t_left = s_sort_times [left], t_right = s_sort_times [right];
+    int64_t t_left = times [left], t_right = times [right];
     if (t_left != t_right)
         return t_left > t_right? -1: 1;
     return left > right? -1: left < right? 1: 0;
@@ -123,9 +125,7 @@ sf_retention_apply (const sf_keep_t *keep, const int64_t *times, size_t n,
     mark_t *marks = (mark_t *) zmalloc ((n + 1) * sizeof (mark_t));
     for (size_t i = 0; i < n; i++)
         order [i] = i;
-    s_sort_times = times;
-    qsort (order, n, sizeof (size_t), s_newest_first);
-    s_sort_times = NULL;
+    qsort_r (order, n, sizeof (size_t), s_newest_first, (void *) times);
     s_mark (RULE_LAST, keep->last, times, order, n, marks);
     s_mark (RULE_DAILY, keep->daily, times, order, n, marks);
     s_mark (RULE_WEEKLY, keep->weekly, times, order, n, marks);
