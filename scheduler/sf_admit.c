@@ -1589,6 +1589,25 @@ s_test_snap_ops (void)
     sf_admit_destroy (&admit);
 }
 
+//  A node whose last queued job starts is compared, through its group,
+//  before its refresh takes it out of the group: its key is then the job
+//  it just lost (S_HEAD; an empty head would crash here)
+static void
+s_test_last_job (void)
+{
+    sf_limits_t limits = { 0 };
+    sf_admit_t *admit = sf_admit_new (&limits);
+    sf_admit_node (admit, "n1", true, "s1", "", 0, 0);
+    sf_admit_node (admit, "n2", true, "s1", "", 0, 0);
+    sf_admit_job_t j1 = s_job ("J1", "n1", 1), j2 = s_job ("J2", "n2", 2);
+    j2.pausing = false;                 //  another group than J1's
+    assert (sf_admit_add (admit, &j1) == 0 && sf_admit_add (admit, &j2) == 0);
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J1"));
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J2"));
+    s_next (admit, 0, SF_ADMIT_NONE);
+    sf_admit_destroy (&admit);
+}
+
 static void
 s_test_scratch_window (void)
 {
@@ -1905,6 +1924,7 @@ sf_admit_test (bool verbose)
     s_test_slots ();
     s_test_order ();
     s_test_snap_ops ();
+    s_test_last_job ();
     s_test_scratch_window ();
     s_test_uploads ();
     s_test_acks ();
