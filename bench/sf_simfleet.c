@@ -149,12 +149,14 @@ struct _sim_node_t {
     int64_t jobs_done;
 };
 
-typedef struct {
+typedef struct _sim_timer_t sim_timer_t;
+struct _sim_timer_t {
     int64_t at;
     uint32_t index;                 //  job index, or node index
     uint32_t gen;
     int kind;
-} sim_timer_t;
+    sim_timer_t *next;              //  in the spare list, when not armed
+};
 
 enum { T_PAUSE_END, T_CAPTURE_END, T_UPLOAD_END, T_HEARTBEAT };
 
@@ -182,8 +184,8 @@ typedef struct {
     zhashx_t *jobs_by_id;           //  id -> sim_job_t, active jobs only
     sim_job_t **jobs;               //  by index, NULL once finished
     size_t n_jobs, cap_jobs;
-    sim_timer_t *heap;
-    size_t n_heap, cap_heap;
+    sf_heap_t timers;               //  armed sim_timer_t, by at
+    sim_timer_t *spare;             //  fired timers, for reuse
     int epoll;
     int64_t t0;                     //  mono us at start
     int64_t now;                    //  us since t0
@@ -311,49 +313,46 @@ s_instance_sizes (const sim_instance_t *inst, sim_sizes_t *sizes)
 }
 
 //  --------------------------------------------------------------------------
-//  Timers: a binary min-heap on (at)
+//  Timers: a heap on (at); fired ones are kept for the next
+
+static bool
+s_timer_before (const void *a, const void *b)
+{
+    return ((const sim_timer_t *) a)->at < ((const sim_timer_t *) b)->at;
+}
+
+//  Arm a timer, reusing a fired one: no allocation once the number of
+//  armed timers stops growing
 
 static void
 s_timer_push (sim_t *self, int64_t at, int kind, uint32_t index, uint32_t gen)
 {
-    if (self->n_heap == self->cap_heap) {
-        self->cap_heap = self->cap_heap? self->cap_heap * 2: 4096;
-        self->heap = (sim_timer_t *) realloc (self->heap, self->cap_heap * sizeof (sim_timer_t));
-        assert (self->heap);
+    sim_timer_t *timer = self->spare;
+    if (timer)
+        self->spare = timer->next;
+    else {
+        timer = (sim_timer_t *) malloc (sizeof (sim_timer_t));
+        assert (timer);
     }
-    size_t i = self->n_heap++;
-    sim_timer_t timer = { at, index, gen, kind };
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (self->heap [parent].at <= at)
-            break;
-        self->heap [i] = self->heap [parent];
-        i = parent;
-    }
-    self->heap [i] = timer;
+    *timer = (sim_timer_t) { at, index, gen, kind, NULL };
+    sf_heap_insert (&self->timers, timer);
 }
 
-static sim_timer_t
+//  The next timer, taken out: the caller hands it to s_timer_spare
+
+static sim_timer_t *
 s_timer_pop (sim_t *self)
 {
-    assert (self->n_heap);
-    sim_timer_t top = self->heap [0];
-    sim_timer_t last = self->heap [--self->n_heap];
-    size_t i = 0, n = self->n_heap;
-    while (true) {
-        size_t child = 2 * i + 1;
-        if (child >= n)
-            break;
-        if (child + 1 < n && self->heap [child + 1].at < self->heap [child].at)
-            child++;
-        if (self->heap [child].at >= last.at)
-            break;
-        self->heap [i] = self->heap [child];
-        i = child;
-    }
-    if (n)
-        self->heap [i] = last;
-    return top;
+    sim_timer_t *timer = (sim_timer_t *) sf_heap_pop (&self->timers);
+    assert (timer);
+    return timer;
+}
+
+static void
+s_timer_spare (sim_t *self, sim_timer_t *timer)
+{
+    timer->next = self->spare;
+    self->spare = timer;
 }
 
 static int64_t
@@ -1494,7 +1493,14 @@ s_teardown (sim_t *self)
     free (self->stores);
     free (self->clusters);
     free (self->fsids);
-    free (self->heap);
+    sim_timer_t *timer;
+    while ((timer = (sim_timer_t *) sf_heap_pop (&self->timers)))
+        free (timer);
+    sf_heap_release (&self->timers);
+    while ((timer = self->spare)) {
+        self->spare = timer->next;
+        free (timer);
+    }
     zhashx_destroy (&self->jobs_by_id);
     if (self->timeline)
         fclose (self->timeline);
@@ -1535,8 +1541,9 @@ s_run (sim_t *self)
     while (!zsys_interrupted) {
         s_now (self);
         int timeout = 100;
-        if (self->n_heap) {
-            int64_t wait = (self->heap [0].at - self->now + 999) / 1000;
+        sim_timer_t *first = (sim_timer_t *) sf_heap_top (&self->timers);
+        if (first) {
+            int64_t wait = (first->at - self->now + 999) / 1000;
             if (wait < timeout)
                 timeout = wait < 0? 0: (int) wait;
         }
@@ -1548,9 +1555,11 @@ s_run (sim_t *self)
         s_now (self);
         for (int i = 0; i < count; i++)
             s_drain (self, &self->nodes [events [i].data.u32]);
-        while (self->n_heap && self->heap [0].at <= s_now (self)) {
-            sim_timer_t timer = s_timer_pop (self);
-            s_on_timer (self, &timer);
+        while ((first = (sim_timer_t *) sf_heap_top (&self->timers))
+        &&     first->at <= s_now (self)) {
+            sim_timer_t *timer = s_timer_pop (self);
+            s_on_timer (self, timer);
+            s_timer_spare (self, timer);
         }
         //  A send may have taken the socket's read notification: look again
         for (int i = 0; i < self->opt.nodes; i++)
@@ -1569,6 +1578,7 @@ main (int argc, char *argv [])
     sim_t sim;
     memset (&sim, 0, sizeof (sim));
     sim.epoll = -1;
+    sf_heap_init (&sim.timers, s_timer_before, SF_HEAP_NO_INDEX);
     options_t *o = &sim.opt;
     o->nodes = 1000;
     o->instances = 100;
