@@ -406,16 +406,8 @@ s_send (sim_t *self, sim_node_t *node, sf_envelope_t *env)
 static void
 s_send_event (sim_t *self, sim_job_t *job, int phase, uint64_t ms, uint64_t bytes)
 {
-    sf_job_event_t event = SF_JOB_EVENT_INIT;
-    event.job_id = job->id;
-    event.attempt = job->attempt;
-    event.phase = phase;
-    event.ms = ms;
-    event.bytes = bytes;
-    event.at_ms = (uint64_t) sf_time_now_ms ();
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_EVENT;
-    env.job_event = &event;
+    sf_job_event_t event = sf_wire_job_event (job->id, job->attempt, phase, ms, bytes);
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
     s_send (self, job->node, &env);
     self->events_sent++;
 }
@@ -443,9 +435,7 @@ s_send_hello (sim_t *self, sim_node_t *node)
             running [n_running++] = job->id;
     hello.running_jobs = running;
     hello.n_running_jobs = n_running;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_HELLO;
-    env.hello = &hello;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_HELLO, &hello);
     s_send (self, node, &env);
     free (running);
     self->hellos++;
@@ -497,9 +487,7 @@ s_send_inventory (sim_t *self, sim_node_t *node)
     sf_inventory_t inventory = SF_INVENTORY_INIT;
     inventory.instances = list;
     inventory.n_instances = (size_t) count;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_INVENTORY;
-    env.inventory = &inventory;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_INVENTORY, &inventory);
     s_send (self, node, &env);
     self->inventories++;
     free (sources);
@@ -518,9 +506,7 @@ s_send_heartbeat (sim_t *self, sim_node_t *node)
     beat.running_jobs = (uint32_t) node->running;
     beat.scratch_free = self->opt.scratch_free > node->scratch_used
                       ? self->opt.scratch_free - node->scratch_used: 0;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_HEARTBEAT;
-    env.heartbeat = &beat;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_HEARTBEAT, &beat);
     s_send (self, node, &env);
 }
 
@@ -706,9 +692,7 @@ s_job_finish (sim_t *self, sim_job_t *job, bool ok, int code, const char *text)
         error.text = (char *) text;
         result.error = &error;
     }
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_RESULT;
-    env.job_result = &result;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
     s_send (self, node, &env);
     if (ok)
         self->results_ok++;
@@ -848,9 +832,7 @@ s_refuse (sim_t *self, sim_node_t *node, const sf_job_assign_t *assign, int code
     error.code = code;
     error.text = (char *) text;
     result.error = &error;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_RESULT;
-    env.job_result = &result;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
     s_send (self, node, &env);
     self->results_failed++;
 }
@@ -942,13 +924,8 @@ s_on_assign (sim_t *self, sim_node_t *node, const sf_job_assign_t *assign)
 static void
 s_send_applied (sim_t *self, sim_node_t *node, const sf_job_grant_t *grant)
 {
-    sf_rate_applied_t applied = SF_RATE_APPLIED_INIT;
-    applied.job_id = grant->job_id;
-    applied.attempt = grant->attempt;
-    applied.rate_bps = grant->rate_bps;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_RATE_APPLIED;
-    env.rate_applied = &applied;
+    sf_rate_applied_t applied = sf_wire_rate_applied (grant);
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_RATE_APPLIED, &applied);
     s_send (self, node, &env);
 }
 
