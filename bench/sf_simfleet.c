@@ -149,12 +149,14 @@ struct _sim_node_t {
     int64_t jobs_done;
 };
 
-typedef struct {
+typedef struct _sim_timer_t sim_timer_t;
+struct _sim_timer_t {
     int64_t at;
     uint32_t index;                 //  job index, or node index
     uint32_t gen;
     int kind;
-} sim_timer_t;
+    sim_timer_t *next;              //  in the spare list, when not armed
+};
 
 enum { T_PAUSE_END, T_CAPTURE_END, T_UPLOAD_END, T_HEARTBEAT };
 
@@ -182,8 +184,8 @@ typedef struct {
     zhashx_t *jobs_by_id;           //  id -> sim_job_t, active jobs only
     sim_job_t **jobs;               //  by index, NULL once finished
     size_t n_jobs, cap_jobs;
-    sim_timer_t *heap;
-    size_t n_heap, cap_heap;
+    sf_heap_t timers;               //  armed sim_timer_t, by at
+    sim_timer_t *spare;             //  fired timers, for reuse
     int epoll;
     int64_t t0;                     //  mono us at start
     int64_t now;                    //  us since t0
@@ -311,49 +313,46 @@ s_instance_sizes (const sim_instance_t *inst, sim_sizes_t *sizes)
 }
 
 //  --------------------------------------------------------------------------
-//  Timers: a binary min-heap on (at)
+//  Timers: a heap on (at); fired ones are kept for the next
+
+static bool
+s_timer_before (const void *a, const void *b)
+{
+    return ((const sim_timer_t *) a)->at < ((const sim_timer_t *) b)->at;
+}
+
+//  Arm a timer, reusing a fired one: no allocation once the number of
+//  armed timers stops growing
 
 static void
 s_timer_push (sim_t *self, int64_t at, int kind, uint32_t index, uint32_t gen)
 {
-    if (self->n_heap == self->cap_heap) {
-        self->cap_heap = self->cap_heap? self->cap_heap * 2: 4096;
-        self->heap = (sim_timer_t *) realloc (self->heap, self->cap_heap * sizeof (sim_timer_t));
-        assert (self->heap);
+    sim_timer_t *timer = self->spare;
+    if (timer)
+        self->spare = timer->next;
+    else {
+        timer = (sim_timer_t *) malloc (sizeof (sim_timer_t));
+        assert (timer);
     }
-    size_t i = self->n_heap++;
-    sim_timer_t timer = { at, index, gen, kind };
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (self->heap [parent].at <= at)
-            break;
-        self->heap [i] = self->heap [parent];
-        i = parent;
-    }
-    self->heap [i] = timer;
+    *timer = (sim_timer_t) { at, index, gen, kind, NULL };
+    sf_heap_insert (&self->timers, timer);
 }
 
-static sim_timer_t
+//  The next timer, taken out: the caller hands it to s_timer_spare
+
+static sim_timer_t *
 s_timer_pop (sim_t *self)
 {
-    assert (self->n_heap);
-    sim_timer_t top = self->heap [0];
-    sim_timer_t last = self->heap [--self->n_heap];
-    size_t i = 0, n = self->n_heap;
-    while (true) {
-        size_t child = 2 * i + 1;
-        if (child >= n)
-            break;
-        if (child + 1 < n && self->heap [child + 1].at < self->heap [child].at)
-            child++;
-        if (self->heap [child].at >= last.at)
-            break;
-        self->heap [i] = self->heap [child];
-        i = child;
-    }
-    if (n)
-        self->heap [i] = last;
-    return top;
+    sim_timer_t *timer = (sim_timer_t *) sf_heap_pop (&self->timers);
+    assert (timer);
+    return timer;
+}
+
+static void
+s_timer_spare (sim_t *self, sim_timer_t *timer)
+{
+    timer->next = self->spare;
+    self->spare = timer;
 }
 
 static int64_t
@@ -407,16 +406,8 @@ s_send (sim_t *self, sim_node_t *node, sf_envelope_t *env)
 static void
 s_send_event (sim_t *self, sim_job_t *job, int phase, uint64_t ms, uint64_t bytes)
 {
-    sf_job_event_t event = SF_JOB_EVENT_INIT;
-    event.job_id = job->id;
-    event.attempt = job->attempt;
-    event.phase = phase;
-    event.ms = ms;
-    event.bytes = bytes;
-    event.at_ms = (uint64_t) sf_time_now_ms ();
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_EVENT;
-    env.job_event = &event;
+    sf_job_event_t event = sf_wire_job_event (job->id, job->attempt, phase, ms, bytes);
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
     s_send (self, job->node, &env);
     self->events_sent++;
 }
@@ -444,9 +435,7 @@ s_send_hello (sim_t *self, sim_node_t *node)
             running [n_running++] = job->id;
     hello.running_jobs = running;
     hello.n_running_jobs = n_running;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_HELLO;
-    env.hello = &hello;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_HELLO, &hello);
     s_send (self, node, &env);
     free (running);
     self->hellos++;
@@ -498,9 +487,7 @@ s_send_inventory (sim_t *self, sim_node_t *node)
     sf_inventory_t inventory = SF_INVENTORY_INIT;
     inventory.instances = list;
     inventory.n_instances = (size_t) count;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_INVENTORY;
-    env.inventory = &inventory;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_INVENTORY, &inventory);
     s_send (self, node, &env);
     self->inventories++;
     free (sources);
@@ -519,9 +506,7 @@ s_send_heartbeat (sim_t *self, sim_node_t *node)
     beat.running_jobs = (uint32_t) node->running;
     beat.scratch_free = self->opt.scratch_free > node->scratch_used
                       ? self->opt.scratch_free - node->scratch_used: 0;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_HEARTBEAT;
-    env.heartbeat = &beat;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_HEARTBEAT, &beat);
     s_send (self, node, &env);
 }
 
@@ -707,9 +692,7 @@ s_job_finish (sim_t *self, sim_job_t *job, bool ok, int code, const char *text)
         error.text = (char *) text;
         result.error = &error;
     }
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_RESULT;
-    env.job_result = &result;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
     s_send (self, node, &env);
     if (ok)
         self->results_ok++;
@@ -849,9 +832,7 @@ s_refuse (sim_t *self, sim_node_t *node, const sf_job_assign_t *assign, int code
     error.code = code;
     error.text = (char *) text;
     result.error = &error;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_RESULT;
-    env.job_result = &result;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
     s_send (self, node, &env);
     self->results_failed++;
 }
@@ -943,13 +924,8 @@ s_on_assign (sim_t *self, sim_node_t *node, const sf_job_assign_t *assign)
 static void
 s_send_applied (sim_t *self, sim_node_t *node, const sf_job_grant_t *grant)
 {
-    sf_rate_applied_t applied = SF_RATE_APPLIED_INIT;
-    applied.job_id = grant->job_id;
-    applied.attempt = grant->attempt;
-    applied.rate_bps = grant->rate_bps;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_RATE_APPLIED;
-    env.rate_applied = &applied;
+    sf_rate_applied_t applied = sf_wire_rate_applied (grant);
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_RATE_APPLIED, &applied);
     s_send (self, node, &env);
 }
 
@@ -1494,7 +1470,14 @@ s_teardown (sim_t *self)
     free (self->stores);
     free (self->clusters);
     free (self->fsids);
-    free (self->heap);
+    sim_timer_t *timer;
+    while ((timer = (sim_timer_t *) sf_heap_pop (&self->timers)))
+        free (timer);
+    sf_heap_release (&self->timers);
+    while ((timer = self->spare)) {
+        self->spare = timer->next;
+        free (timer);
+    }
     zhashx_destroy (&self->jobs_by_id);
     if (self->timeline)
         fclose (self->timeline);
@@ -1535,8 +1518,9 @@ s_run (sim_t *self)
     while (!zsys_interrupted) {
         s_now (self);
         int timeout = 100;
-        if (self->n_heap) {
-            int64_t wait = (self->heap [0].at - self->now + 999) / 1000;
+        sim_timer_t *first = (sim_timer_t *) sf_heap_top (&self->timers);
+        if (first) {
+            int64_t wait = (first->at - self->now + 999) / 1000;
             if (wait < timeout)
                 timeout = wait < 0? 0: (int) wait;
         }
@@ -1548,9 +1532,11 @@ s_run (sim_t *self)
         s_now (self);
         for (int i = 0; i < count; i++)
             s_drain (self, &self->nodes [events [i].data.u32]);
-        while (self->n_heap && self->heap [0].at <= s_now (self)) {
-            sim_timer_t timer = s_timer_pop (self);
-            s_on_timer (self, &timer);
+        while ((first = (sim_timer_t *) sf_heap_top (&self->timers))
+        &&     first->at <= s_now (self)) {
+            sim_timer_t *timer = s_timer_pop (self);
+            s_on_timer (self, timer);
+            s_timer_spare (self, timer);
         }
         //  A send may have taken the socket's read notification: look again
         for (int i = 0; i < self->opt.nodes; i++)
@@ -1569,6 +1555,7 @@ main (int argc, char *argv [])
     sim_t sim;
     memset (&sim, 0, sizeof (sim));
     sim.epoll = -1;
+    sf_heap_init (&sim.timers, s_timer_before, SF_HEAP_NO_INDEX);
     options_t *o = &sim.opt;
     o->nodes = 1000;
     o->instances = 100;

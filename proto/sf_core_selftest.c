@@ -12,6 +12,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_cfg", sf_cfg_test },
     { "sf_wire", sf_wire_test },
     { "sf_strategies", sf_strategies_test },
+    { "sf_heap", sf_heap_test },
     { "sf_cert", sf_cert_test },
     { "sf_auth", sf_auth_test },
     { NULL, NULL }

@@ -113,6 +113,28 @@ sf_envelope_t *
 void
     sf_wire_free (sf_envelope_t **env_p);
 
+//  Message constructors, for what every sender builds alike (the worker,
+//  the scheduler's test harness and the scale simulator). The results
+//  point at what they are given (borrowed) and live on the caller's stack:
+//      sf_heartbeat_t beat = SF_HEARTBEAT_INIT;
+//      sf_envelope_t env = sf_wire_envelope (SF_BODY_HEARTBEAT, &beat);
+
+//  An envelope carrying body, the message of the kind body_case names
+//  (SF_BODY_HELLO: an sf_hello_t *, SF_BODY_JOB_EVENT: an sf_job_event_t *,
+//  ...). An unknown body_case is a programming error (asserts).
+sf_envelope_t
+    sf_wire_envelope (int body_case, void *body);
+
+//  A JobEvent of job_id's attempt entering phase after ms, with bytes,
+//  stamped now (at_ms); no text.
+sf_job_event_t
+    sf_wire_job_event (const char *job_id, uint32_t attempt, int phase, uint64_t ms,
+                       uint64_t bytes);
+
+//  The answer to grant (RateApplied): its job, attempt and rate.
+sf_rate_applied_t
+    sf_wire_rate_applied (const sf_job_grant_t *grant);
+
 //  Send env on sock. If routing_id is not NULL (ROUTER side), it is sent
 //  first (copied, not consumed). Returns 0 or -1 with err set (SF_ENODE
 //  if a mandatory ROUTER has no connection to routing_id).

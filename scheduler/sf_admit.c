@@ -50,16 +50,6 @@ s_dmax (double a, double b)
 }
 
 
-//  A binary heap of elements that carry their own index (at idx_off), so
-//  that any element can be removed or re-keyed in O(log n)
-typedef bool (heap_before_fn) (const void *a, const void *b);
-typedef struct {
-    void **items;
-    size_t size, cap;
-    heap_before_fn *before;
-    size_t idx_off;
-} heap_t;
-
 typedef enum {
     J_QUEUED, J_CAPTURE, J_CAPTURED, J_UPLOAD_WAIT, J_UPLOADING, J_UPLOADED,
 } jstate_t;
@@ -104,7 +94,7 @@ struct _store_t {
     char *name;
     int64_t uploads;
     uint64_t bw;
-    heap_t nodes;               //  nodes with upload waiters and a node slot
+    sf_heap_t nodes;            //  nodes with upload waiters and a node slot
     size_t hidx;                //  in self->stores
     double rem;                 //  scratch of s_fair_shares
     int64_t cnt;
@@ -122,11 +112,11 @@ struct _node_t {
     bool released;              //  scratch released since the last report
     int64_t jobs, paused, snaps, uploads;
     uint64_t bw;
-    heap_t queue;               //  queued jobs
+    sf_heap_t queue;            //  queued jobs
     int64_t work;               //  their estimated ms
     group_t *group;             //  gate group it sits in, or NULL
     size_t gidx;
-    heap_t upq;                 //  jobs waiting to upload
+    sf_heap_t upq;              //  jobs waiting to upload
     size_t sidx;                //  in store->nodes
     double rem;
     int64_t cnt;
@@ -135,7 +125,7 @@ struct _node_t {
 };
 
 struct _group_t {
-    heap_t nodes;
+    sf_heap_t nodes;
     bool pausing;
     cluster_t *cluster;         //  NULL: no snap-op gate
     size_t tidx;                //  in self->groups
@@ -150,8 +140,8 @@ struct _sf_admit_t {
     cluster_t **clusters;       //  the same, for quick walks
     size_t nclusters;
     group_t free_group, pause_group;
-    heap_t groups;              //  open gate groups with nodes in them
-    heap_t stores;              //  stores with a slot and waiters
+    sf_heap_t groups;           //  open gate groups with nodes in them
+    sf_heap_t stores;           //  stores with a slot and waiters
     job_t **upl;                //  uploading jobs
     size_t nupl, upl_cap;
     job_t **pend;               //  jobs whose rate changed since sf_admit_rates
@@ -169,105 +159,6 @@ struct _sf_admit_t {
 };
 
 SF_LOG_MODULE ("sched.admit");
-
-//  --------------------------------------------------------------------------
-//  Heap
-
-#define IDX(h, e) (*(size_t *) ((char *) (e) + (h)->idx_off))
-
-static void
-s_heap_init (heap_t *h, heap_before_fn *before, size_t idx_off)
-{
-    memset (h, 0, sizeof (*h));
-    h->before = before;
-    h->idx_off = idx_off;
-}
-
-static void
-s_heap_set (heap_t *h, size_t i, void *e)
-{
-    h->items [i] = e;
-    IDX (h, e) = i;
-}
-
-static void
-s_heap_up (heap_t *h, size_t i)
-{
-    void *e = h->items [i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!h->before (e, h->items [p]))
-            break;
-        s_heap_set (h, i, h->items [p]);
-        i = p;
-    }
-    s_heap_set (h, i, e);
-}
-
-static void
-s_heap_down (heap_t *h, size_t i)
-{
-    void *e = h->items [i];
-    while (true) {
-        size_t c = 2 * i + 1;
-        if (c >= h->size)
-            break;
-        if (c + 1 < h->size && h->before (h->items [c + 1], h->items [c]))
-            c++;
-        if (!h->before (h->items [c], e))
-            break;
-        s_heap_set (h, i, h->items [c]);
-        i = c;
-    }
-    s_heap_set (h, i, e);
-}
-
-static void *
-s_heap_top (heap_t *h)
-{
-    return h->size? h->items [0]: NULL;
-}
-
-static bool
-s_heap_has (heap_t *h, void *e)
-{
-    size_t i = IDX (h, e);
-    return i < h->size && h->items [i] == e;
-}
-
-static void
-s_heap_insert (heap_t *h, void *e)
-{
-    if (h->size == h->cap) {
-        h->cap = h->cap? h->cap * 2: 8;
-        h->items = (void **) realloc (h->items, h->cap * sizeof (void *));
-        assert (h->items);
-    }
-    s_heap_set (h, h->size++, e);
-    s_heap_up (h, h->size - 1);
-}
-
-static void
-s_heap_remove (heap_t *h, void *e)
-{
-    size_t i = IDX (h, e);
-    assert (i < h->size && h->items [i] == e);
-    IDX (h, e) = NOT_IN;
-    void *last = h->items [--h->size];
-    if (i < h->size) {
-        s_heap_set (h, i, last);
-        s_heap_up (h, i);
-        s_heap_down (h, IDX (h, last));
-    }
-}
-
-//  The key of e changed
-static void
-s_heap_fix (heap_t *h, void *e)
-{
-    s_heap_up (h, IDX (h, e));
-    s_heap_down (h, IDX (h, e));
-}
 
 //  --------------------------------------------------------------------------
 //  Orderings
@@ -300,12 +191,19 @@ s_upq_before (const void *a_, const void *b_)
     return c? c < 0: a->wait_seq < b->wait_seq;
 }
 
+//  The head of a heap a node or group is ordered by. Read straight from
+//  the array, not with sf_heap_top: a node whose head job has just been
+//  taken is compared (through its group) before its refresh re-places
+//  it, and then its key is that job, still in items [0] (the order of the
+//  admissions depends on it)
+#define S_HEAD(heap) ((heap).items [0])
+
 static bool
 s_node_before (const void *a_, const void *b_)
 {
     const node_t *a = (const node_t *) a_, *b = (const node_t *) b_;
-    const job_t *ja = (const job_t *) a->queue.items [0];
-    const job_t *jb = (const job_t *) b->queue.items [0];
+    const job_t *ja = (const job_t *) S_HEAD (a->queue);
+    const job_t *jb = (const job_t *) S_HEAD (b->queue);
     int c = s_job_cmp (ja, jb);
     if (c)
         return c < 0;
@@ -319,8 +217,8 @@ s_node_before (const void *a_, const void *b_)
 static bool
 s_group_before (const void *a, const void *b)
 {
-    return s_node_before (((const group_t *) a)->nodes.items [0],
-                          ((const group_t *) b)->nodes.items [0]);
+    return s_node_before (S_HEAD (((const group_t *) a)->nodes),
+                          S_HEAD (((const group_t *) b)->nodes));
 }
 
 //  Nodes with upload waiters: by their best waiter's priority and
@@ -332,8 +230,8 @@ static bool
 s_unode_before (const void *a_, const void *b_)
 {
     const node_t *a = (const node_t *) a_, *b = (const node_t *) b_;
-    const job_t *ja = (const job_t *) a->upq.items [0];
-    const job_t *jb = (const job_t *) b->upq.items [0];
+    const job_t *ja = (const job_t *) S_HEAD (a->upq);
+    const job_t *jb = (const job_t *) S_HEAD (b->upq);
     int c = s_job_cmp (ja, jb);
     if (c)
         return c < 0;
@@ -345,8 +243,8 @@ s_unode_before (const void *a_, const void *b_)
 static bool
 s_store_before (const void *a, const void *b)
 {
-    return s_unode_before (((const store_t *) a)->nodes.items [0],
-                           ((const store_t *) b)->nodes.items [0]);
+    return s_unode_before (S_HEAD (((const store_t *) a)->nodes),
+                           S_HEAD (((const store_t *) b)->nodes));
 }
 
 //  --------------------------------------------------------------------------
@@ -355,7 +253,7 @@ s_store_before (const void *a, const void *b)
 static void
 s_group_init (group_t *g, bool pausing, cluster_t *cluster)
 {
-    s_heap_init (&g->nodes, s_node_before, offsetof (node_t, gidx));
+    sf_heap_init (&g->nodes, s_node_before, offsetof (node_t, gidx));
     g->pausing = pausing;
     g->cluster = cluster;
     g->tidx = NOT_IN;
@@ -366,7 +264,7 @@ s_cluster_destroy (void **item)
 {
     cluster_t *c = (cluster_t *) *item;
     for (int p = 0; p < 2; p++) {
-        free (c->group [p]->nodes.items);
+        sf_heap_release (&c->group [p]->nodes);
         free (c->group [p]);
     }
     free (c->name);
@@ -378,7 +276,7 @@ static void
 s_store_destroy (void **item)
 {
     store_t *s = (store_t *) *item;
-    free (s->nodes.items);
+    sf_heap_release (&s->nodes);
     free (s->name);
     free (s);
     *item = NULL;
@@ -388,8 +286,8 @@ static void
 s_node_destroy (void **item)
 {
     node_t *n = (node_t *) *item;
-    free (n->queue.items);
-    free (n->upq.items);
+    sf_heap_release (&n->queue);
+    sf_heap_release (&n->upq);
     free (n->name);
     free (n);
     *item = NULL;
@@ -428,7 +326,7 @@ s_store (sf_admit_t *self, const char *name)
     if (!s) {
         s = (store_t *) zmalloc (sizeof (store_t));
         s->name = strdup (name);
-        s_heap_init (&s->nodes, s_unode_before, offsetof (node_t, sidx));
+        sf_heap_init (&s->nodes, s_unode_before, offsetof (node_t, sidx));
         s->hidx = NOT_IN;
         zhashx_insert (self->store_tab, name, s);
     }
@@ -453,8 +351,8 @@ sf_admit_new (const sf_limits_t *limits)
     zhashx_set_destructor (self->cluster_tab, s_cluster_destroy);
     s_group_init (&self->free_group, false, NULL);
     s_group_init (&self->pause_group, true, NULL);
-    s_heap_init (&self->groups, s_group_before, offsetof (group_t, tidx));
-    s_heap_init (&self->stores, s_store_before, offsetof (store_t, hidx));
+    sf_heap_init (&self->groups, s_group_before, offsetof (group_t, tidx));
+    sf_heap_init (&self->stores, s_store_before, offsetof (store_t, hidx));
     return self;
 }
 
@@ -471,10 +369,10 @@ sf_admit_destroy (sf_admit_t **self_p)
         zhashx_destroy (&self->node_tab);
         zhashx_destroy (&self->store_tab);
         zhashx_destroy (&self->cluster_tab);
-        free (self->free_group.nodes.items);
-        free (self->pause_group.nodes.items);
-        free (self->groups.items);
-        free (self->stores.items);
+        sf_heap_release (&self->free_group.nodes);
+        sf_heap_release (&self->pause_group.nodes);
+        sf_heap_release (&self->groups);
+        sf_heap_release (&self->stores);
         free (self->upl);
         free (self->pend);
         free (self->clusters);
@@ -508,16 +406,16 @@ s_group_shut (sf_admit_t *self, group_t *g)
 static void
 s_group_update (sf_admit_t *self, group_t *g)
 {
-    bool want = g->nodes.size && !s_group_shut (self, g);
-    bool in = s_heap_has (&self->groups, g);
+    bool want = sf_heap_size (&g->nodes) && !s_group_shut (self, g);
+    bool in = sf_heap_has (&self->groups, g);
     if (want && in)
-        s_heap_fix (&self->groups, g);
+        sf_heap_fix (&self->groups, g);
     else
     if (want)
-        s_heap_insert (&self->groups, g);
+        sf_heap_insert (&self->groups, g);
     else
     if (in)
-        s_heap_remove (&self->groups, g);
+        sf_heap_remove (&self->groups, g);
 }
 
 //  The fleet pause gate may have opened or shut: every pausing group
@@ -557,7 +455,7 @@ s_scratch (node_t *n, job_t *j)
 static group_t *
 s_node_gate (sf_admit_t *self, node_t *n)
 {
-    job_t *head = (job_t *) s_heap_top (&n->queue);
+    job_t *head = (job_t *) sf_heap_top (&n->queue);
     if (!head || !n->up)
         return NULL;
     scratch_t scratch = s_scratch (n, head);
@@ -581,16 +479,16 @@ s_node_refresh (sf_admit_t *self, node_t *n)
     group_t *want = s_node_gate (self, n);
     group_t *old = n->group;
     if (old && old != want) {
-        s_heap_remove (&old->nodes, n);
+        sf_heap_remove (&old->nodes, n);
         s_group_update (self, old);
     }
     n->group = want;
     if (!want)
         return;
     if (old == want)
-        s_heap_fix (&want->nodes, n);
+        sf_heap_fix (&want->nodes, n);
     else
-        s_heap_insert (&want->nodes, n);
+        sf_heap_insert (&want->nodes, n);
     s_group_update (self, want);
 }
 
@@ -598,34 +496,34 @@ s_node_refresh (sf_admit_t *self, node_t *n)
 static void
 s_store_refresh (sf_admit_t *self, store_t *s)
 {
-    bool want = s->nodes.size && !s->ublocked
+    bool want = sf_heap_size (&s->nodes) && !s->ublocked
              && !s_full (s->uploads, self->limits.max_uploads_per_store);
-    bool in = s_heap_has (&self->stores, s);
+    bool in = sf_heap_has (&self->stores, s);
     if (want && in)
-        s_heap_fix (&self->stores, s);
+        sf_heap_fix (&self->stores, s);
     else
     if (want)
-        s_heap_insert (&self->stores, s);
+        sf_heap_insert (&self->stores, s);
     else
     if (in)
-        s_heap_remove (&self->stores, s);
+        sf_heap_remove (&self->stores, s);
 }
 
 static void
 s_unode_refresh (sf_admit_t *self, node_t *n)
 {
     store_t *s = n->store;
-    bool want = n->upq.size && !n->ublocked
+    bool want = sf_heap_size (&n->upq) && !n->ublocked
              && !s_full (n->uploads, self->limits.max_uploads_per_node);
-    bool in = s_heap_has (&s->nodes, n);
+    bool in = sf_heap_has (&s->nodes, n);
     if (want && in)
-        s_heap_fix (&s->nodes, n);
+        sf_heap_fix (&s->nodes, n);
     else
     if (want)
-        s_heap_insert (&s->nodes, n);
+        sf_heap_insert (&s->nodes, n);
     else
     if (in)
-        s_heap_remove (&s->nodes, n);
+        sf_heap_remove (&s->nodes, n);
     s_store_refresh (self, s);
 }
 
@@ -937,8 +835,8 @@ static void
 s_node_move (sf_admit_t *self, node_t *n, store_t *store, cluster_t *cluster)
 {
     if (n->store != store) {
-        if (s_heap_has (&n->store->nodes, n)) {
-            s_heap_remove (&n->store->nodes, n);
+        if (sf_heap_has (&n->store->nodes, n)) {
+            sf_heap_remove (&n->store->nodes, n);
             s_store_refresh (self, n->store);
         }
         n->store->uploads -= n->uploads;
@@ -970,8 +868,8 @@ sf_admit_node (sf_admit_t *self, const char *node, bool up, const char *store,
     if (!n) {
         n = (node_t *) zmalloc (sizeof (node_t));
         n->name = strdup (node);
-        s_heap_init (&n->queue, s_queue_before, offsetof (job_t, qidx));
-        s_heap_init (&n->upq, s_upq_before, offsetof (job_t, qidx));
+        sf_heap_init (&n->queue, s_queue_before, offsetof (job_t, qidx));
+        sf_heap_init (&n->upq, s_upq_before, offsetof (job_t, qidx));
         n->gidx = n->sidx = NOT_IN;
         n->store = s;
         n->cluster = c;
@@ -1037,7 +935,7 @@ sf_admit_add (sf_admit_t *self, const sf_admit_job_t *job)
         return -1;
     node_t *n = j->node;
     j->state = J_QUEUED;
-    s_heap_insert (&n->queue, j);
+    sf_heap_insert (&n->queue, j);
     n->work += j->work;
     self->st.queued++;
     s_node_refresh (self, n);
@@ -1108,7 +1006,7 @@ s_release_upload (sf_admit_t *self, job_t *j)
 {
     node_t *n = j->node;
     if (j->state == J_UPLOAD_WAIT) {
-        s_heap_remove (&n->upq, j);
+        sf_heap_remove (&n->upq, j);
         s_unode_refresh (self, n);
     }
     else
@@ -1163,7 +1061,7 @@ static void
 s_queue_drop (sf_admit_t *self, job_t *j)
 {
     node_t *n = j->node;
-    s_heap_remove (&n->queue, j);
+    sf_heap_remove (&n->queue, j);
     n->work -= j->work;
     self->st.queued--;
     zhashx_delete (self->jobs, j->id);
@@ -1254,11 +1152,11 @@ sf_admit_next (sf_admit_t *self, int64_t now_ms, const char **id,
     if (reason && reason_size)
         *reason = 0;
     *id = NULL;
-    group_t *g = (group_t *) s_heap_top (&self->groups);
+    group_t *g = (group_t *) sf_heap_top (&self->groups);
     if (!g)
         return SF_ADMIT_NONE;
-    node_t *n = (node_t *) s_heap_top (&g->nodes);
-    job_t *j = (job_t *) s_heap_top (&n->queue);
+    node_t *n = (node_t *) sf_heap_top (&g->nodes);
+    job_t *j = (job_t *) sf_heap_top (&n->queue);
     *id = j->id;
     if (s_scratch (n, j) == SCRATCH_FAIL) {
         char need [32], free_ [32];
@@ -1285,7 +1183,7 @@ sf_admit_next (sf_admit_t *self, int64_t now_ms, const char **id,
         s_queue_drop (self, j);
         return SF_ADMIT_SKIP;
     }
-    s_heap_remove (&n->queue, j);
+    sf_heap_remove (&n->queue, j);
     n->work -= j->work;
     self->st.queued--;
     s_take_capture (self, j);
@@ -1326,7 +1224,7 @@ sf_admit_requeue (sf_admit_t *self, const char *id)
     n->jobs--;
     self->st.running--;
     j->state = J_QUEUED;
-    s_heap_insert (&n->queue, j);
+    sf_heap_insert (&n->queue, j);
     n->work += j->work;
     self->st.queued++;
     s_node_refresh (self, n);
@@ -1346,7 +1244,7 @@ sf_admit_upload_wait (sf_admit_t *self, const char *id, uint64_t bytes)
         j->upload_bytes = bytes;
     j->state = J_UPLOAD_WAIT;
     j->wait_seq = ++self->wait_seq;
-    s_heap_insert (&j->node->upq, j);
+    sf_heap_insert (&j->node->upq, j);
     s_unode_refresh (self, j->node);
 }
 
@@ -1399,13 +1297,13 @@ sf_admit_next_upload (sf_admit_t *self, const char **id, uint64_t *rate_bps)
     uint64_t rate = UINT64_MAX;
     while (!j) {
         store_t *s = s_full (self->st.uploads, self->limits.max_uploads)? NULL:
-                     (store_t *) s_heap_top (&self->stores);
+                     (store_t *) sf_heap_top (&self->stores);
         if (!s) {
             s_round_end (self);
             return false;
         }
-        node_t *n = (node_t *) s_heap_top (&s->nodes);
-        job_t *head = (job_t *) s_heap_top (&n->upq);
+        node_t *n = (node_t *) sf_heap_top (&s->nodes);
+        job_t *head = (job_t *) sf_heap_top (&n->upq);
         s_upl_add (self, head);
         rate = s_grant_rate (self, head);
         link_t full = rate == UINT64_MAX? LINKS: s_full_link (self, head);
@@ -1425,7 +1323,7 @@ sf_admit_next_upload (sf_admit_t *self, const char **id, uint64_t *rate_bps)
     }
     node_t *n = j->node;
     store_t *s = n->store;
-    s_heap_remove (&n->upq, j);
+    sf_heap_remove (&n->upq, j);
     j->state = J_UPLOADING;
     n->uploads++;
     s->uploads++;
@@ -1500,7 +1398,7 @@ sf_admit_finished (sf_admit_t *self, const char *id)
         return;
     node_t *n = j->node;
     if (j->state == J_QUEUED) {
-        s_heap_remove (&n->queue, j);
+        sf_heap_remove (&n->queue, j);
         n->work -= j->work;
         self->st.queued--;
     }
@@ -1688,6 +1586,25 @@ s_test_snap_ops (void)
     sf_admit_stats_t st;
     sf_admit_stats (admit, &st);
     assert (st.snap_ops_max == 1);
+    sf_admit_destroy (&admit);
+}
+
+//  A node whose last queued job starts is compared, through its group,
+//  before its refresh takes it out of the group: its key is then the job
+//  it just lost (S_HEAD; an empty head would crash here)
+static void
+s_test_last_job (void)
+{
+    sf_limits_t limits = { 0 };
+    sf_admit_t *admit = sf_admit_new (&limits);
+    sf_admit_node (admit, "n1", true, "s1", "", 0, 0);
+    sf_admit_node (admit, "n2", true, "s1", "", 0, 0);
+    sf_admit_job_t j1 = s_job ("J1", "n1", 1), j2 = s_job ("J2", "n2", 2);
+    j2.pausing = false;                 //  another group than J1's
+    assert (sf_admit_add (admit, &j1) == 0 && sf_admit_add (admit, &j2) == 0);
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J1"));
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J2"));
+    s_next (admit, 0, SF_ADMIT_NONE);
     sf_admit_destroy (&admit);
 }
 
@@ -2007,6 +1924,7 @@ sf_admit_test (bool verbose)
     s_test_slots ();
     s_test_order ();
     s_test_snap_ops ();
+    s_test_last_job ();
     s_test_scratch_window ();
     s_test_uploads ();
     s_test_acks ();

@@ -120,9 +120,7 @@ s_send_assign (sf_dispatch_t *self, djob_t *djob)
     assign.strategy = djob->strategy;
     assign.wait_upload_grant = true;
     assign.scratch_bytes = djob->scratch_bytes;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_ASSIGN;
-    env.job_assign = &assign;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
     sf_err_t err = SF_ERR_INIT;
     int rc = sf_outbox_send (self->outbox, djob->node, &env, &err);
     assert (rc == 0);
@@ -136,9 +134,7 @@ s_send_grant (sf_dispatch_t *self, djob_t *djob)
     grant.job_id = djob->id;
     grant.attempt = djob->attempt;
     grant.rate_bps = djob->rate_bps;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_GRANT;
-    env.job_grant = &grant;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_GRANT, &grant);
     sf_err_t err = SF_ERR_INIT;
     sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
     //  A lost grant is sent again when the node says hello again

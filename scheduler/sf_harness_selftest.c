@@ -279,9 +279,7 @@ sf_harness_hello_with (zsock_t *worker, const char *node, const char *strategies
     hello.n_strategies = s_split (strategy_list, strategy_items, 8);
     hello.running_jobs = job_items;
     hello.n_running_jobs = s_split (job_list, job_items, 16);
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_HELLO;
-    env.hello = &hello;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_HELLO, &hello);
     sf_harness_send (worker, &env);
     free (strategy_list);
     free (job_list);
@@ -330,9 +328,7 @@ sf_harness_inventory (zsock_t *worker, const char *suffix)
     sf_inventory_t inventory = SF_INVENTORY_INIT;
     inventory.n_instances = 4;
     inventory.instances = list;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_INVENTORY;
-    env.inventory = &inventory;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_INVENTORY, &inventory);
     sf_harness_send (worker, &env);
 }
 
@@ -340,9 +336,7 @@ void
 sf_harness_beat (zsock_t *worker)
 {
     sf_heartbeat_t beat = SF_HEARTBEAT_INIT;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_HEARTBEAT;
-    env.heartbeat = &beat;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_HEARTBEAT, &beat);
     sf_harness_send (worker, &env);
 }
 
@@ -350,12 +344,8 @@ void
 sf_harness_event (zsock_t *worker, const char *id, uint32_t attempt, int phase,
                   uint64_t ms)
 {
-    sf_job_event_t event = SF_JOB_EVENT_INIT;
-    event.job_id = (char *) id, event.attempt = attempt, event.phase = phase;
-    event.ms = ms, event.at_ms = (uint64_t) sf_time_now_ms ();
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_EVENT;
-    env.job_event = &event;
+    sf_job_event_t event = sf_wire_job_event (id, attempt, phase, ms, 0);
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
     sf_harness_send (worker, &env);
 }
 
@@ -384,9 +374,7 @@ sf_harness_result_note (zsock_t *worker, const char *id, uint32_t attempt,
     info.text = (char *) note;
     if (note)
         result.error = &info;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_RESULT;
-    env.job_result = &result;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
     sf_harness_send (worker, &env);
 }
 

@@ -227,9 +227,7 @@ sf_outbox_test (bool verbose)
 
     //  To an unknown node: an error, or for an assignment the callback
     sf_heartbeat_t beat = SF_HEARTBEAT_INIT;
-    sf_envelope_t other = SF_ENVELOPE_INIT;
-    other.body_case = SF_BODY_HEARTBEAT;
-    other.heartbeat = &beat;
+    sf_envelope_t other = sf_wire_envelope (SF_BODY_HEARTBEAT, &beat);
     assert (sf_outbox_send (outbox, "n9", &other, &err) == -1 && err.code == SF_ENODE);
     s_test_assign (&env, &assign, "J1");
     assert (sf_outbox_send (outbox, "n9", &env, &err) == 0);

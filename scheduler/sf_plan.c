@@ -37,11 +37,6 @@ typedef struct {
     uint64_t scratch_free;
 } pnode_t;
 
-typedef struct {
-    double at;
-    pjob_t *pjob;
-} event_t;
-
 struct _sf_plan_t {
     sf_limits_t limits;
     zhashx_t *nodes;            //  name -> pnode_t (owned)
@@ -53,8 +48,7 @@ struct _sf_plan_t {
     size_t n_rows;
     pjob_t **active;            //  uploading
     size_t n_active;
-    event_t *events;            //  capture ends, a min heap
-    size_t n_events;
+    sf_heap_t events;           //  capturing pjob_t, by capture end
     int64_t makespan_ms, lower_ms;
     size_t late, skipped;
 };
@@ -139,6 +133,13 @@ sf_plan_estimate (const sf_plan_model_t *model, const char *strategy,
 //  --------------------------------------------------------------------------
 //  Construction
 
+//  Capture ends: the earlier one first
+static bool
+s_event_before (const void *a, const void *b)
+{
+    return ((const pjob_t *) a)->capture_end < ((const pjob_t *) b)->capture_end;
+}
+
 sf_plan_t *
 sf_plan_new (const sf_limits_t *limits)
 {
@@ -150,6 +151,7 @@ sf_plan_new (const sf_limits_t *limits)
     self->node_list = zlistx_new ();
     self->by_id = zhashx_new ();
     zhashx_set_destructor (self->by_id, s_pjob_destroy);
+    sf_heap_init (&self->events, s_event_before, SF_HEAP_NO_INDEX);
     return self;
 }
 
@@ -165,7 +167,7 @@ sf_plan_destroy (sf_plan_t **self_p)
         free (self->jobs);
         free (self->rows);
         free (self->active);
-        free (self->events);
+        sf_heap_release (&self->events);
         free (self);
         *self_p = NULL;
     }
@@ -222,35 +224,6 @@ typedef struct {
     int64_t start_ms;           //  now_ms of the run
     double now;                 //  ms from the start
 } run_t;
-
-static void
-s_event_push (sf_plan_t *self, double at, pjob_t *pjob)
-{
-    size_t i = self->n_events++;
-    while (i > 0 && self->events [(i - 1) / 2].at > at) {
-        self->events [i] = self->events [(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    self->events [i] = (event_t) { at, pjob };
-}
-
-static void
-s_event_pop (sf_plan_t *self)
-{
-    event_t last = self->events [--self->n_events];
-    size_t i = 0, n = self->n_events;
-    while (2 * i + 1 < n) {
-        size_t c = 2 * i + 1;
-        if (c + 1 < n && self->events [c + 1].at < self->events [c].at)
-            c++;
-        if (self->events [c].at >= last.at)
-            break;
-        self->events [i] = self->events [c];
-        i = c;
-    }
-    if (n)
-        self->events [i] = last;
-}
 
 //  Bytes per ms: min(grant, own throughput) of those known; -1 = instant
 static void
@@ -337,7 +310,7 @@ s_decide (run_t *run)
         if (verdict == SF_ADMIT_START) {
             pjob->state = P_CAPTURE;
             pjob->capture_end = run->now + (double) pjob->job.capture_ms;
-            s_event_push (self, pjob->capture_end, pjob);
+            sf_heap_insert (&self->events, pjob);
         }
         else {
             pjob->state = P_ENDED;
@@ -377,7 +350,8 @@ static bool
 s_step (run_t *run)
 {
     sf_plan_t *self = run->self;
-    double next = self->n_events? self->events [0].at: -1;
+    pjob_t *first = (pjob_t *) sf_heap_top (&self->events);
+    double next = first? first->capture_end: -1;
     for (size_t i = 0; i < self->n_active; i++) {
         pjob_t *pjob = self->active [i];
         double at = pjob->speed > 0? run->now + pjob->left / pjob->speed: run->now;
@@ -396,9 +370,10 @@ s_step (run_t *run)
         else
             i++;
     }
-    while (self->n_events && self->events [0].at <= run->now) {
-        pjob_t *pjob = self->events [0].pjob;
-        s_event_pop (self);
+    pjob_t *pjob;
+    while ((pjob = (pjob_t *) sf_heap_top (&self->events))
+    &&     pjob->capture_end <= run->now) {
+        sf_heap_pop (&self->events);
         sf_admit_captured (run->admit, pjob->job.id);
         if (pjob->job.upload_bytes > 0) {
             pjob->state = P_UPLOAD_WAIT;
@@ -421,12 +396,11 @@ sf_plan_run (sf_plan_t *self, int64_t now_ms)
     size_t count = self->n_jobs? self->n_jobs: 1;
     free (self->rows);
     free (self->active);
-    free (self->events);
+    sf_heap_release (&self->events);
     self->rows = (pjob_t **) calloc (count, sizeof (pjob_t *));
     self->active = (pjob_t **) calloc (count, sizeof (pjob_t *));
-    self->events = (event_t *) calloc (count, sizeof (event_t));
-    assert (self->rows && self->active && self->events);
-    self->n_rows = self->n_active = self->n_events = 0;
+    assert (self->rows && self->active);
+    self->n_rows = self->n_active = 0;
     self->makespan_ms = 0;
     self->late = self->skipped = 0;
     run_t run = { self, sf_admit_new (&self->limits), now_ms, 0 };

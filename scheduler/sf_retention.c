@@ -17,24 +17,6 @@ struct _sf_retention_t {
 
 SF_LOG_MODULE ("sched.retention");
 
-static const char *s_schema =
-    "CREATE TABLE IF NOT EXISTS retention_deletes ("
-    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  request_id TEXT NOT NULL UNIQUE,"
-    "  store TEXT NOT NULL,"
-    "  image_id TEXT NOT NULL,"
-    "  node TEXT NOT NULL,"
-    "  schedule TEXT NOT NULL,"
-    "  bulk_id TEXT NOT NULL,"
-    "  state TEXT NOT NULL CHECK (state IN ('pending', 'failed')),"
-    "  attempts INTEGER NOT NULL DEFAULT 0,"
-    "  sent INTEGER NOT NULL DEFAULT 0,"
-    "  error_code INTEGER NOT NULL DEFAULT 0,"
-    "  error_text TEXT NOT NULL DEFAULT '',"
-    "  created INTEGER NOT NULL,"
-    "  updated INTEGER NOT NULL,"
-    "  UNIQUE (store, image_id))";
-
 //  --------------------------------------------------------------------------
 //  The rules (pure)
 
@@ -114,13 +96,15 @@ s_mark (rule_t rule, int64_t keep, const int64_t *times, const size_t *order,
     free (included);
 }
 
-static const int64_t *s_sort_times;     //  For s_newest_first (one thread)
+//  qsort_r order of indexes into times (arg): newest first, then the
+//  later index
 
 static int
-s_newest_first (const void *a, const void *b)
+s_newest_first (const void *a, const void *b, void *arg)
 {
+    const int64_t *times = (const int64_t *) arg;
     size_t left = *(const size_t *) a, right = *(const size_t *) b;
-    int64_t t_left = s_sort_times [left], t_right = s_sort_times [right];
+    int64_t t_left = times [left], t_right = times [right];
     if (t_left != t_right)
         return t_left > t_right? -1: 1;
     return left > right? -1: left < right? 1: 0;
@@ -141,9 +125,7 @@ sf_retention_apply (const sf_keep_t *keep, const int64_t *times, size_t n,
     mark_t *marks = (mark_t *) zmalloc ((n + 1) * sizeof (mark_t));
     for (size_t i = 0; i < n; i++)
         order [i] = i;
-    s_sort_times = times;
-    qsort (order, n, sizeof (size_t), s_newest_first);
-    s_sort_times = NULL;
+    qsort_r (order, n, sizeof (size_t), s_newest_first, (void *) times);
     s_mark (RULE_LAST, keep->last, times, order, n, marks);
     s_mark (RULE_DAILY, keep->daily, times, order, n, marks);
     s_mark (RULE_WEEKLY, keep->weekly, times, order, n, marks);
@@ -163,9 +145,6 @@ sf_retention_new (sf_store_t *store, sf_retention_delete_fn *delete_fn, void *ar
 {
     assert (store);
     assert (delete_fn);
-    if (sf_schedules_schema (store, err)
-    ||  sf_store_exec (store, err, s_schema, "") < 0)
-        return NULL;
     //  An answer to a request sent before a restart is lost for good (a
     //  worker's queued reply reaches the new scheduler before its hello,
     //  and is refused): those requests are due again at the first tick
@@ -695,31 +674,6 @@ s_test_delete (void *arg, const char *node, const sf_image_t *image,
     return 0;
 }
 
-//  The lead's migration adds bulks and jobs.bulk_id; a database without
-//  them gets them here the same way, so the test runs either way
-
-static void
-s_test_tables (sf_store_t *store)
-{
-    sf_err_t err = SF_ERR_INIT;
-    assert (sf_store_exec (store, &err,
-        "CREATE TABLE IF NOT EXISTS bulks ("
-        "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
-        "  created INTEGER NOT NULL, select_json TEXT NOT NULL,"
-        "  strategy TEXT NOT NULL DEFAULT '', priority INTEGER NOT NULL DEFAULT 0,"
-        "  deadline INTEGER NOT NULL DEFAULT 0, window_end INTEGER NOT NULL DEFAULT 0,"
-        "  schedule TEXT NOT NULL DEFAULT '', state TEXT NOT NULL,"
-        "  total INTEGER NOT NULL DEFAULT 0)", "") >= 0);
-    sqlite3_stmt *stmt = sf_store_prepare (store, &err,
-        "SELECT COUNT (*) FROM pragma_table_info ('jobs') WHERE name = 'bulk_id'", "");
-    assert (stmt && sf_store_step (store, stmt, &err) == 1);
-    bool has_bulk = sqlite3_column_int (stmt, 0) == 1;
-    sqlite3_finalize (stmt);
-    if (!has_bulk)
-        assert (sf_store_exec (store, &err,
-            "ALTER TABLE jobs ADD COLUMN bulk_id TEXT NOT NULL DEFAULT ''", "") >= 0);
-}
-
 //  A bulk of schedule (or '') with one job per instance in states; each
 //  done job made one image per disk at time at_ms
 
@@ -800,7 +754,6 @@ s_test_prune (bool verbose)
     assert (store);
     assert (sf_store_node_hello (store, "n1", "", 2, 1, &err) == 0);
     assert (sf_store_node_hello (store, "down", "", 2, 1, &err) == 0);
-    s_test_tables (store);
     test_sink_t sink = { zlistx_new () };
     zlistx_set_destructor (sink.requests, (zlistx_destructor_fn *) zstr_free);
     sf_retention_t *self = sf_retention_new (store, s_test_delete, &sink, &err);

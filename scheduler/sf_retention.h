@@ -14,7 +14,8 @@
     it looks at every image made by done jobs of bulks of the same
     schedule, and asks the node that made each image to drop to delete it
     (through the delete callback: ImageDelete on the wire). Deletions are
-    tracked durably in the table retention_deletes:
+    tracked durably in the table retention_deletes (from sf_store's
+    migration 5, written only here):
       request_id "D<seq>", store, image_id, node, schedule, bulk_id,
       state pending|failed, attempts, error_code, error_text, created,
       updated
@@ -57,9 +58,9 @@ typedef int (sf_retention_delete_fn) (void *arg, const char *node,
                                       const sf_image_t *image,
                                       const char *request_id, sf_err_t *err);
 
-//  Create the class on store (borrowed; must outlive the result), creating
-//  its table if needed. delete_fn (with arg) sends the deletions. Returns
-//  NULL with err set (SF_EDB). Caller owns the result.
+//  Create the class on store (borrowed; must outlive the result), whose
+//  migrations made the table. delete_fn (with arg) sends the deletions.
+//  Returns NULL with err set (SF_EDB). Caller owns the result.
 sf_retention_t *
     sf_retention_new (sf_store_t *store, sf_retention_delete_fn *delete_fn,
                       void *arg, sf_err_t *err);

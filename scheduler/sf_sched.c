@@ -201,9 +201,7 @@ s_send_error (sf_sched_t *self, zframe_t *routing_id, int code, const char *text
     sf_error_info_t info = SF_ERROR_INFO_INIT;
     info.code = code;
     info.text = (char *) text;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_ERROR;
-    env.error = &info;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_ERROR, &info);
     sf_err_t err = SF_ERR_INIT;
     if (sf_outbox_send_to (self->outbox, routing_id, &env, &err))
         SF_DEBUG (NULL, "cannot send error to peer: %s", err.text);
@@ -252,9 +250,7 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello,
                hello->max_jobs, hello->n_running_jobs);
     sf_welcome_t welcome = SF_WELCOME_INIT;
     welcome.heartbeat_ms = (uint32_t) self->heartbeat_ms;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_WELCOME;
-    env.welcome = &welcome;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_WELCOME, &welcome);
     if (sf_outbox_send_to (self->outbox, routing_id, &env, &err))
         SF_WARN (&ctx, "cannot send welcome: %s", err.text);
     sf_dispatch_node (self->dispatch, peer, true);
@@ -497,9 +493,7 @@ s_delete_image (void *arg, const char *node, const sf_image_t *image,
     sf_image_delete_t request = SF_IMAGE_DELETE_INIT;
     request.request_id = (char *) request_id;
     request.image = (sf_image_t *) image;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_IMAGE_DELETE;
-    env.image_delete = &request;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_IMAGE_DELETE, &request);
     return sf_outbox_send (self->outbox, node, &env, err);
 }
 

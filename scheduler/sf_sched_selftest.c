@@ -135,9 +135,7 @@ s_test_garbage (sf_harness_t *harness, zsock_t *worker)
     zframe_send (&huge, vandal, 0);
     //  A valid heartbeat from a peer that never said hello
     sf_heartbeat_t beat = SF_HEARTBEAT_INIT;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_HEARTBEAT;
-    env.heartbeat = &beat;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_HEARTBEAT, &beat);
     sf_harness_send (vandal, &env);
     sf_envelope_t *reply = sf_harness_recv (vandal, 2000);
     assert (reply && reply->body_case == SF_BODY_ERROR);

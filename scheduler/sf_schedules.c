@@ -37,29 +37,6 @@ SF_LOG_MODULE ("sched.schedules");
 //  Recheck the table at least this often, whatever due_ms says
 #define RECHECK_MS      60000
 
-int
-sf_schedules_schema (sf_store_t *store, sf_err_t *err)
-{
-    assert (store);
-    return sf_store_exec (store, err,
-        "CREATE TABLE IF NOT EXISTS schedules ("
-        "  name TEXT PRIMARY KEY,"
-        "  calendar TEXT NOT NULL,"
-        "  select_json TEXT NOT NULL,"
-        "  strategy TEXT NOT NULL DEFAULT '',"
-        "  priority INTEGER NOT NULL DEFAULT 0,"
-        "  window_ms INTEGER NOT NULL DEFAULT 0,"
-        "  keep_last INTEGER NOT NULL DEFAULT 0,"
-        "  keep_daily INTEGER NOT NULL DEFAULT 0,"
-        "  keep_weekly INTEGER NOT NULL DEFAULT 0,"
-        "  keep_monthly INTEGER NOT NULL DEFAULT 0,"
-        "  created INTEGER NOT NULL,"
-        "  elapse INTEGER NOT NULL DEFAULT 0,"
-        "  last_run INTEGER NOT NULL DEFAULT 0,"
-        "  last_bulk TEXT NOT NULL DEFAULT '',"
-        "  last_error TEXT NOT NULL DEFAULT '')", "") < 0? -1: 0;
-}
-
 //  --------------------------------------------------------------------------
 //  Constructor and destructor
 
@@ -69,8 +46,7 @@ sf_schedules_new (sf_store_t *store, sf_schedules_fire_fn *fire, void *arg,
 {
     assert (store);
     assert (fire);
-    if (sf_schedules_schema (store, err))
-        return NULL;
+    (void) err;                 //  Nothing fails: sf_store made the table
     sf_schedules_t *self = (sf_schedules_t *) zmalloc (sizeof (sf_schedules_t));
     self->store = store;
     self->fire = fire;

@@ -12,7 +12,7 @@
     elapse is recorded as consumed and committed, so a crash during the
     fire loses that one run rather than repeating it at every restart.
 
-    Table schedules (created here with CREATE TABLE IF NOT EXISTS):
+    Table schedules (from sf_store's migration 4, written only here):
       name (primary key), calendar (as given), select_json, strategy ('' =
       each instance's own), priority, window_ms (0 = none), keep_last,
       keep_daily, keep_weekly, keep_monthly, created (epoch ms), elapse
@@ -42,14 +42,10 @@ typedef json_t *(sf_schedules_fire_fn) (void *arg, const char *schedule,
                                         int priority, int64_t window_end_ms,
                                         sf_err_t *err);
 
-//  Create the schedules table on store if it does not exist. Returns 0 or
-//  -1 with err set. (sf_schedules_new and sf_retention_new call it.)
-int
-    sf_schedules_schema (sf_store_t *store, sf_err_t *err);
-
-//  Create the class on store (borrowed; must outlive the result), creating
-//  its table if needed. fire (with arg) creates the bulks. Returns NULL
-//  with err set (SF_EDB). Caller owns the result.
+//  Create the class on store (borrowed; must outlive the result), whose
+//  migrations made the table. fire (with arg) creates the bulks. Returns
+//  NULL with err set on failure (none today; err is kept for the caller's
+//  sake). Caller owns the result.
 sf_schedules_t *
     sf_schedules_new (sf_store_t *store, sf_schedules_fire_fn *fire, void *arg,
                       sf_err_t *err);

@@ -149,6 +149,41 @@ static const char *s_migrations [] = {
     "CREATE INDEX jobs_bulk ON jobs (bulk_id);"
     "CREATE INDEX jobs_state ON jobs (state);"
     "ALTER TABLE instances ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';",
+    //  4: schedules (sf_schedules). Schedulers of version 3 created it
+    //  themselves, with this same definition: IF NOT EXISTS keeps theirs
+    "CREATE TABLE IF NOT EXISTS schedules ("
+    "  name TEXT PRIMARY KEY,"
+    "  calendar TEXT NOT NULL,"
+    "  select_json TEXT NOT NULL,"
+    "  strategy TEXT NOT NULL DEFAULT '',"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  window_ms INTEGER NOT NULL DEFAULT 0,"
+    "  keep_last INTEGER NOT NULL DEFAULT 0,"
+    "  keep_daily INTEGER NOT NULL DEFAULT 0,"
+    "  keep_weekly INTEGER NOT NULL DEFAULT 0,"
+    "  keep_monthly INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL,"
+    "  elapse INTEGER NOT NULL DEFAULT 0,"
+    "  last_run INTEGER NOT NULL DEFAULT 0,"
+    "  last_bulk TEXT NOT NULL DEFAULT '',"
+    "  last_error TEXT NOT NULL DEFAULT '');",
+    //  5: retention_deletes (sf_retention), the same way as 4
+    "CREATE TABLE IF NOT EXISTS retention_deletes ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  request_id TEXT NOT NULL UNIQUE,"
+    "  store TEXT NOT NULL,"
+    "  image_id TEXT NOT NULL,"
+    "  node TEXT NOT NULL,"
+    "  schedule TEXT NOT NULL,"
+    "  bulk_id TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending', 'failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  sent INTEGER NOT NULL DEFAULT 0,"
+    "  error_code INTEGER NOT NULL DEFAULT 0,"
+    "  error_text TEXT NOT NULL DEFAULT '',"
+    "  created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL,"
+    "  UNIQUE (store, image_id));",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");
@@ -974,35 +1009,103 @@ s_test_inventory (sf_store_t *store)
     assert (err.code == SF_EDB);
 }
 
-//  A database written by a version 1 scheduler is upgraded in place
+//  The database at path as an older scheduler left it (the first scripts
+//  migrations, then sql, which sets user_version), opened by this build:
+//  upgraded to SF_STORE_VERSION
 
-static void
-s_test_upgrade (const char *path)
+static sf_store_t *
+s_test_open_old (const char *path, int scripts, const char *sql)
 {
     sf_err_t err = SF_ERR_INIT;
     sqlite3 *db = NULL;
     int rc = sqlite3_open (path, &db);
     assert (rc == SQLITE_OK);
-    rc = sqlite3_exec (db, s_migrations [0], NULL, NULL, NULL);
-    assert (rc == SQLITE_OK);
-    rc = sqlite3_exec (db, "PRAGMA user_version = 1;"
-                       "INSERT INTO nodes (name, state, last_seen) VALUES ('n1', 'up', 1);"
-                       "INSERT INTO jobs (id, instance_uuid, instance_name, node, state,"
-                       " phase, attempt, strategy, created, updated)"
-                       " VALUES ('J1', 'u1', 'vm1', 'n1', 'done', 'done', 1, 'file-cold', 1, 1);",
-                       NULL, NULL, NULL);
+    for (int version = 0; version < scripts; version++) {
+        rc = sqlite3_exec (db, s_migrations [version], NULL, NULL, NULL);
+        assert (rc == SQLITE_OK);
+    }
+    rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
     assert (rc == SQLITE_OK);
     sqlite3_close (db);
     sf_store_t *store = sf_store_new (path, &err);
     assert (store);
     int version = 0;
     assert (s_user_version (store, &version, &err) == 0 && version == SF_STORE_VERSION);
-    sqlite3_stmt *stmt = sf_store_prepare (store, &err,
-        "SELECT note FROM jobs WHERE id = 'J1'", "");
+    return store;
+}
+
+//  The first column of the one row that sql returns, as text. Caller frees.
+
+static char *
+s_test_value (sf_store_t *store, const char *sql)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sqlite3_stmt *stmt = sf_store_prepare (store, &err, sql, "");
     assert (stmt && sf_store_step (store, stmt, &err) == 1);
-    assert (streq (sf_store_text (stmt, 0), ""));
+    char *value = strdup (sf_store_text (stmt, 0));
     sqlite3_finalize (stmt);
+    return value;
+}
+
+//  A database written by a version 1 scheduler is upgraded in place
+
+static void
+s_test_upgrade (const char *path)
+{
+    sf_store_t *store = s_test_open_old (path, 1, "PRAGMA user_version = 1;"
+        "INSERT INTO nodes (name, state, last_seen) VALUES ('n1', 'up', 1);"
+        "INSERT INTO jobs (id, instance_uuid, instance_name, node, state,"
+        " phase, attempt, strategy, created, updated)"
+        " VALUES ('J1', 'u1', 'vm1', 'n1', 'done', 'done', 1, 'file-cold', 1, 1);");
+    char *value = s_test_value (store, "SELECT note FROM jobs WHERE id = 'J1'");
+    assert (streq (value, ""));
+    free (value);
+    //  The tables of migrations 4 and 5 are there, empty
+    value = s_test_value (store, "SELECT (SELECT COUNT (*) FROM schedules)"
+                          " + (SELECT COUNT (*) FROM retention_deletes)");
+    assert (streq (value, "0"));
+    free (value);
     sf_store_destroy (&store);
+}
+
+//  A database written by a version 3 scheduler, whose sf_schedules and
+//  sf_retention created their tables themselves, keeps those tables and
+//  their rows
+
+static void
+s_test_upgrade_v3 (const char *path)
+{
+    sf_err_t err = SF_ERR_INIT;
+    //  Schema 3, then the two tables as the version 3 classes made them at
+    //  start (migrations 4 and 5 are their statements word for word), but
+    //  user_version stays 3
+    sf_store_t *store = s_test_open_old (path, 5, "PRAGMA user_version = 3;"
+        "INSERT INTO schedules (name, calendar, select_json, created, keep_last)"
+        " VALUES ('nightly', 'daily', '{\"all\":true}', 1, 2);"
+        "INSERT INTO retention_deletes (request_id, store, image_id, node, schedule,"
+        " bulk_id, state, created, updated)"
+        " VALUES ('D1', 'dir', 'I1', 'n1', 'nightly', 'B1', 'pending', 1, 1);");
+    char *value = s_test_value (store, "SELECT keep_last || ' ' || (SELECT request_id"
+                                " FROM retention_deletes) FROM schedules WHERE name = 'nightly'");
+    assert (streq (value, "2 D1"));
+    free (value);
+    //  Both tables are the ones the migrations would make: still writable
+    assert (sf_store_exec (store, &err, "UPDATE retention_deletes SET sent = 0"
+                           " WHERE state = 'pending'", "") == 1);
+    sf_store_destroy (&store);
+}
+
+//  Remove the database at path and its WAL files
+
+static void
+s_test_unlink (const char *path)
+{
+    char wal [256];
+    unlink (path);
+    snprintf (wal, sizeof (wal), "%s-wal", path);
+    unlink (wal);
+    snprintf (wal, sizeof (wal), "%s-shm", path);
+    unlink (wal);
 }
 
 void
@@ -1084,11 +1187,9 @@ sf_store_test (bool verbose)
     unlink (wal);
 
     s_test_upgrade (path);
-    unlink (path);
-    snprintf (wal, sizeof (wal), "%s-wal", path);
-    unlink (wal);
-    snprintf (wal, sizeof (wal), "%s-shm", path);
-    unlink (wal);
+    s_test_unlink (path);
+    s_test_upgrade_v3 (path);
+    s_test_unlink (path);
     //  @end
     printf ("OK\n");
 }

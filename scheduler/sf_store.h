@@ -8,17 +8,25 @@
     user_version; migrations run in order, each in its own transaction.
     Jobs, events and images live in sf_jobs, which uses this connection.
 
-    Tables (version 2):
+    Every table comes from these migrations; the class named writes it.
+    Tables (version 5):
       nodes      name, state up|down, last_seen, software, max_jobs,
-                 running_jobs
-      instances  node, uuid, name, state, storage_class, disks (JSON)
+                 running_jobs (sf_store)
+      instances  node, uuid, name, state, storage_class, disks (JSON),
+                 tags (JSON, version 3) (sf_store)
       jobs       id "J<seq>", instance_uuid, instance_name, node, state,
                  phase, attempt, strategy, consistency, timings, bytes,
                  error_code, error_text, created, updated, note (text of
-                 an ok result, version 2)
-      job_events job_id, phase, ms, bytes, at_ms, text
+                 an ok result, version 2), bulk_id, priority, deadline,
+                 window_end, est_bytes (version 3) (sf_jobs)
+      job_events job_id, phase, ms, bytes, at_ms, text (sf_jobs)
       images     store, id, path, size, sha256, job_id, instance_uuid,
-                 instance_name, disk_target, format, created
+                 instance_name, disk_target, format, created (sf_jobs)
+      bulks      id, created, select_json, strategy, priority, deadline,
+                 window_end, schedule, state, total, finished (version 3)
+                 (sf_dispatch, its bulk rows)
+      schedules  see sf_schedules.h (version 4) (sf_schedules)
+      retention_deletes  see sf_retention.h (version 5) (sf_retention)
     Times are integer ms since the epoch; sizes integer bytes.
     =========================================================================
 */
@@ -31,7 +39,7 @@
 typedef struct _sf_store_t sf_store_t;
 
 //  Schema version this build writes (PRAGMA user_version after migration)
-#define SF_STORE_VERSION 3
+#define SF_STORE_VERSION 5
 
 //  Open (creating if needed) the database at path and migrate it to
 //  SF_STORE_VERSION. Returns NULL with err set (SF_EDB) if it cannot be

@@ -153,9 +153,7 @@ s_send_hello (sf_agent_t *self)
     hello.store = self->cfg.store.name;
     hello.ceph_cluster = (char *) s_ceph_cluster (self);
     hello.scratch_free = s_scratch_free (self);
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_HELLO;
-    env.hello = &hello;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_HELLO, &hello);
     s_send (self, &env);
     if (self->inventory_sent)
         s_send_frame (self, self->inventory_sent);
@@ -183,9 +181,7 @@ s_reject (sf_agent_t *self, const sf_job_assign_t *assign, int code, const char 
     result.strategy = assign->strategy;
     result.consistency = streq (assign->strategy, "offline") ? "offline" : "paused";
     result.error = &error;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_RESULT;
-    env.job_result = &result;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
     s_send (self, &env);
 }
 
@@ -416,13 +412,8 @@ s_on_grant (sf_agent_t *self, const sf_job_grant_t *grant)
     //  Every grant is answered once it is handed to the task (or nothing
     //  uploads): the task's bucket takes the rate before its next chunk,
     //  and the scheduler frees what a cut gave back only then
-    sf_rate_applied_t applied = SF_RATE_APPLIED_INIT;
-    applied.job_id = grant->job_id;
-    applied.attempt = grant->attempt;
-    applied.rate_bps = grant->rate_bps;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_RATE_APPLIED;
-    env.rate_applied = &applied;
+    sf_rate_applied_t applied = sf_wire_rate_applied (grant);
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_RATE_APPLIED, &applied);
     s_send (self, &env);
 }
 
@@ -479,9 +470,7 @@ s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
     beat.seq = ++self->heartbeat_seq;
     beat.running_jobs = (uint32_t) sf_jobtab_running (self->jobs);
     beat.scratch_free = s_scratch_free (self);
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_HEARTBEAT;
-    env.heartbeat = &beat;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_HEARTBEAT, &beat);
     s_send (self, &env);
     return 0;
 }
@@ -1022,9 +1011,7 @@ s_test_assign_with (sched_t *sched, const char *job, uint32_t attempt, const cha
     assign.instance_uuid = (char *) uuid;
     assign.strategy = (char *) strategy;
     assign.wait_upload_grant = wait_upload_grant;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_ASSIGN;
-    env.job_assign = &assign;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
 }
 
@@ -1042,9 +1029,7 @@ s_test_grant (sched_t *sched, const char *job, uint32_t attempt, uint64_t rate)
     grant.job_id = (char *) job;
     grant.attempt = attempt;
     grant.rate_bps = rate;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_GRANT;
-    env.job_grant = &grant;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_GRANT, &grant);
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
 }
 
@@ -1163,9 +1148,7 @@ s_test_jobs (sched_t *sched)
     sf_error_info_t error = SF_ERROR_INFO_INIT;
     error.code = SF_ENODE;
     error.text = "unknown peer, send hello";
-    sf_envelope_t error_env = SF_ENVELOPE_INIT;
-    error_env.body_case = SF_BODY_ERROR;
-    error_env.error = &error;
+    sf_envelope_t error_env = sf_wire_envelope (SF_BODY_ERROR, &error);
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &error_env, NULL) == 0);
     s_test_connect_with (sched, 4, 1, "J10");
     env = s_test_result (sched, "J10", phases);
@@ -1180,9 +1163,7 @@ s_test_jobs (sched_t *sched)
     sf_job_cancel_t cancel = SF_JOB_CANCEL_INIT;
     cancel.job_id = "J3";
     cancel.attempt = 1;
-    sf_envelope_t cancel_env = SF_ENVELOPE_INIT;
-    cancel_env.body_case = SF_BODY_JOB_CANCEL;
-    cancel_env.job_cancel = &cancel;
+    sf_envelope_t cancel_env = sf_wire_envelope (SF_BODY_JOB_CANCEL, &cancel);
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &cancel_env, NULL) == 0);
     env = s_test_result (sched, "J3", phases);
     assert (!env->job_result->ok && env->job_result->error->code == SF_ECANCELED);
@@ -1196,9 +1177,7 @@ s_test_cancel (sched_t *sched, const char *job, uint32_t attempt)
     sf_job_cancel_t cancel = SF_JOB_CANCEL_INIT;
     cancel.job_id = (char *) job;
     cancel.attempt = attempt;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_CANCEL;
-    env.job_cancel = &cancel;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_CANCEL, &cancel);
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
 }
 
@@ -1296,9 +1275,7 @@ s_test_delete (sched_t *sched, const char *request, const char *store, const cha
     sf_image_delete_t request_msg = SF_IMAGE_DELETE_INIT;
     request_msg.request_id = (char *) request;
     request_msg.image = &image;
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_IMAGE_DELETE;
-    env.image_delete = &request_msg;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_IMAGE_DELETE, &request_msg);
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
     sf_envelope_t *answer = s_test_deleted (sched);
     sf_image_deleted_t *deleted = answer->image_deleted;

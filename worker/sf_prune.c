@@ -103,9 +103,7 @@ s_send_result (prune_t *self, int rc)
         error.text = self->err.text;
         deleted.error = &error;
     }
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_IMAGE_DELETED;
-    env.image_deleted = &deleted;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_IMAGE_DELETED, &deleted);
     sf_err_t err = SF_ERR_INIT;
     zframe_t *frame = sf_wire_encode (&env, &err);
     if (!frame) {

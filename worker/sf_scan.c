@@ -99,9 +99,7 @@ sf_scan_encode (zlistx_t *domains, sf_err_t *err)
     sf_hv_domain_t *domain = (sf_hv_domain_t *) zlistx_first (domains);
     for (; domain && inv.n_instances < count; domain = (sf_hv_domain_t *) zlistx_next (domains))
         inv.instances [inv.n_instances++] = s_instance_new (domain);
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_INVENTORY;
-    env.inventory = &inv;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_INVENTORY, &inv);
     zframe_t *frame = sf_wire_encode (&env, err);
     s_inventory_free (&inv);
     return frame;

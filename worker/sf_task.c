@@ -44,19 +44,11 @@ s_send (task_t *self, const char *kind, sf_envelope_t *env)
 static void
 s_emit (task_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text)
 {
-    sf_job_event_t event = SF_JOB_EVENT_INIT;
-    event.job_id = self->job_id;
-    event.attempt = self->attempt;
-    event.phase = phase;
-    event.ms = ms;
-    event.bytes = bytes;
-    event.at_ms = (uint64_t) sf_time_now_ms ();
+    sf_job_event_t event = sf_wire_job_event (self->job_id, self->attempt, phase, ms, bytes);
     char clean [512];
     snprintf (clean, sizeof (clean), "%s", text ? text : "");
     event.text = sf_text_utf8_fix (clean);
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_EVENT;
-    env.job_event = &event;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
     SF_DEBUG (&self->ctx, "phase %s ms=%" PRIu64 " bytes=%" PRIu64 "%s%s",
               sf_wire_phase_name (phase), ms, bytes, *clean ? ": " : "", clean);
     s_send (self, "EVENT", &env);
@@ -100,9 +92,7 @@ s_send_result (task_t *self, bool ok)
         error.text = ok ? self->note : self->err.text;
         result.error = &error;
     }
-    sf_envelope_t env = SF_ENVELOPE_INIT;
-    env.body_case = SF_BODY_JOB_RESULT;
-    env.job_result = &result;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
     s_send (self, "RESULT", &env);
 }
 
