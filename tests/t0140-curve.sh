@@ -90,6 +90,17 @@ check "the hello as n1 from impostor's key is refused and logged" misnamed
 check_eq "still only n1" n1 "$(nodes)"
 check "n1 is still up" bash -c "'$cli' nodes --format json | jq -e '.nodes[] | select(.name == \"n1\" and .state == \"up\")'"
 
+#  A worker given another node's key does not start, and says why
+mkdir -p "$SF_TMP/w-wrongkey/work"
+_sf_write_conf "$SF_TMP/w-wrongkey/worker.conf" worker.name=n7 \
+    "worker.scheduler=$SF_SCHED_BIND" "worker.workdir=$SF_TMP/w-wrongkey/work" \
+    "hypervisor.uri=$SF_NODE_URI" "imagestore.path=$SF_TMP/w-wrongkey/images" \
+    "security.cert=$SF_TMP/keys/n2" "security.scheduler_key=$SNAPFLEET_SERVER_KEY"
+rc=0
+err=$(timeout 30 "$SF_BUILD/worker/snapfleet-worker" --config "$SF_TMP/w-wrongkey/worker.conf" 2>&1) || rc=$?
+check "a worker with another node's key exits at start (exit $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+check "saying whose key it is" grep -q "is the key of node 'n2', not of 'n7'" <<<"$err"
+
 #  -- the CLI needs an enrolled admin key and the right scheduler key ---------------
 stranger=$(sf_keygen stranger)
 rc=0
