@@ -13,8 +13,11 @@ struct _sf_auth_t {
     zactor_t *actor;            //  Owned: answers ZAP requests
     zsock_t *bound;             //  The handler socket until the actor takes it
     uint64_t refused;           //  Written by the actor (atomic)
-    int monitors;               //  Server sockets monitored so far
 };
+
+//  Monitors made in this process, for unique endpoint names (a socket's
+//  monitor endpoint is released asynchronously when the socket closes)
+static int s_monitors;
 
 SF_LOG_MODULE ("core.auth");
 
@@ -297,12 +300,15 @@ sf_auth_server (sf_auth_t *self, void *sock, zcert_t *cert, const char *domain)
     zsock_set_zap_domain (sock, domain);
     //  The actor counts the handshakes that fail before ZAP
     char endpoint [64];
-    snprintf (endpoint, sizeof (endpoint), "inproc://sf-auth-monitor-%p-%d",
-              (void *) self, ++self->monitors);
-    int rc = zmq_socket_monitor (zsock_resolve (sock), endpoint, FAILED_EVENTS);
-    assert (rc == 0);
-    zstr_sendx (self->actor, "MONITOR", endpoint, NULL);
-    zsock_wait (self->actor);
+    snprintf (endpoint, sizeof (endpoint), "inproc://sf-auth-monitor-%d",
+              __atomic_add_fetch (&s_monitors, 1, __ATOMIC_RELAXED));
+    if (zmq_socket_monitor (zsock_resolve (sock), endpoint, FAILED_EVENTS) == 0) {
+        zstr_sendx (self->actor, "MONITOR", endpoint, NULL);
+        zsock_wait (self->actor);
+    }
+    else
+        SF_WARN (NULL, "cannot monitor the %s socket (%s): handshakes that fail before "
+                 "authentication go uncounted", domain, zmq_strerror (zmq_errno ()));
 }
 
 uint64_t

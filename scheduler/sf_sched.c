@@ -380,9 +380,15 @@ s_misnamed (sf_sched_t *self, sf_peer_t *peer, zframe_t *routing_id, const char 
     if (!key_name)
         return false;
     if (!peer && zhashx_size (self->refused)) {
-        //  A connection whose hello was refused: counted, not answered
+        //  A connection whose hello was refused: counted, not answered,
+        //  until it says hello as its key's node
         char *hex = zframe_strhex (routing_id);
         bool refused = zhashx_lookup (self->refused, hex) != NULL;
+        if (refused && env->body_case == SF_BODY_HELLO
+        &&  streq (env->hello->node, key_name)) {
+            zhashx_delete (self->refused, hex);
+            refused = false;
+        }
         free (hex);
         if (refused)
             self->stats.worker_misnamed++;

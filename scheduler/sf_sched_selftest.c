@@ -414,13 +414,16 @@ s_test_curve (void)
     sf_envelope_t *env = sf_harness_recv (n2, 2000);
     assert (env && env->body_case == SF_BODY_ERROR && env->error->code == SF_EINVAL);
     sf_wire_free (&env);
-    //  and the rest of its connection gets no answer (no hello loop)
+    //  and the rest of its connection gets no answer (no hello loop),
+    //  until it says hello as its own node
     sf_harness_beat (n2);
     assert (sf_harness_recv (n2, 300) == NULL);
+    sf_harness_hello (n2, "n2");
 
     json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"nodes\"}");
-    assert (json_array_size (sf_harness_get (reply, "nodes")) == 1);
+    assert (json_array_size (sf_harness_get (reply, "nodes")) == 2);
     assert (streq (sf_harness_str (reply, "nodes.0.name"), "n1"));
+    assert (streq (sf_harness_str (reply, "nodes.1.name"), "n2"));
     json_decref (reply);
     reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
     //  (rogue, the plaintext peer and stranger)
