@@ -161,6 +161,13 @@ zlistx_t *
 //  The states a job can be in, in this order (index into counts.jobs)
 #define SF_JOBS_STATES 5
 extern const char *sf_jobs_state_names [SF_JOBS_STATES];
+enum {
+    SF_JOBS_QUEUED,
+    SF_JOBS_RUNNING,
+    SF_JOBS_DONE,
+    SF_JOBS_FAILED,
+    SF_JOBS_SKIPPED
+};
 
 //  What a bulk's jobs add up to
 typedef struct {

@@ -37,15 +37,7 @@ typedef struct _sf_retention_t sf_retention_t;
 #define SF_RETENTION_RETRY_MS   (60 * 1000)
 #define SF_RETENTION_RESEND_MS  (10 * 60 * 1000)
 
-//  The keep-* rules of a schedule (each >= 0)
-typedef struct {
-    int64_t last;
-    int64_t daily;
-    int64_t weekly;
-    int64_t monthly;
-} sf_keep_t;
-
-//  Apply keep to n backups made at times [i] (epoch ms, any order). Sets
+//  Apply keep (see sf_keep_t in sf_schedules.h) to n backups made at times [i] (epoch ms, any order). Sets
 //  keep_out [i] to true for each backup to keep. Pure: reads only the
 //  local time zone.
 void
