@@ -754,6 +754,42 @@ sf_bulk_list_json (sf_bulk_t *self, sf_err_t *err)
     return bulks;
 }
 
+int
+sf_bulk_schedule (sf_bulk_t *self, const char *bulk_id, char *schedule, size_t size,
+                  sf_err_t *err)
+{
+    assert (self && bulk_id && schedule && size > 0);
+    *schedule = 0;
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT schedule FROM bulks WHERE id = ?1", "s", bulk_id);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self->store, stmt, err);
+    if (rc == 1)
+        snprintf (schedule, size, "%s", sf_store_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+zlistx_t *
+sf_bulk_of_schedule (sf_bulk_t *self, const char *schedule, sf_err_t *err)
+{
+    assert (self && schedule);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT id FROM bulks WHERE schedule = ?1 ORDER BY seq", "s", schedule);
+    if (!stmt)
+        return NULL;
+    zlistx_t *ids = zlistx_new ();
+    zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        zlistx_add_end (ids, strdup (sf_store_text (stmt, 0)));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&ids);
+    return ids;
+}
+
 //  --------------------------------------------------------------------------
 //  Plan: the same selection and estimates, through the planner
 

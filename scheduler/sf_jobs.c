@@ -847,6 +847,165 @@ sf_jobs_images_json (sf_jobs_t *self, sf_err_t *err)
 }
 
 //  --------------------------------------------------------------------------
+//  What retention reads and forgets
+
+#define IMAGE_COLUMNS \
+    "i.store, i.id, i.path, i.size, i.sha256, i.disk_target, i.format, i.job_id," \
+    " j.node"
+
+void
+sf_image_rec_destroy (sf_image_rec_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_image_rec_t *self = *self_p;
+        free (self->image.store);
+        free (self->image.id);
+        free (self->image.path);
+        free (self->image.sha256);
+        free (self->image.disk_target);
+        free (self->image.format);
+        free (self->job_id);
+        free (self->node);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static sf_image_rec_t *
+s_image_rec_new (sqlite3_stmt *stmt)
+{
+    sf_image_rec_t *self = (sf_image_rec_t *) zmalloc (sizeof (sf_image_rec_t));
+    sf_image_t init = SF_IMAGE_INIT;
+    self->image = init;
+    self->image.store = strdup (sf_store_text (stmt, 0));
+    self->image.id = strdup (sf_store_text (stmt, 1));
+    self->image.path = strdup (sf_store_text (stmt, 2));
+    self->image.size = (uint64_t) sqlite3_column_int64 (stmt, 3);
+    self->image.sha256 = strdup (sf_store_text (stmt, 4));
+    self->image.disk_target = strdup (sf_store_text (stmt, 5));
+    self->image.format = strdup (sf_store_text (stmt, 6));
+    self->job_id = strdup (sf_store_text (stmt, 7));
+    self->node = strdup (sf_store_text (stmt, 8));
+    return self;
+}
+
+int
+sf_jobs_image (sf_jobs_t *self, const char *store, const char *id,
+               sf_image_rec_t **rec_p, sf_err_t *err)
+{
+    assert (self && store && id && rec_p);
+    *rec_p = NULL;
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT " IMAGE_COLUMNS " FROM images i LEFT JOIN jobs j ON j.id = i.job_id"
+        " WHERE i.store = ?1 AND i.id = ?2", "ss", store, id);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self->store, stmt, err);
+    if (rc == 1)
+        *rec_p = s_image_rec_new (stmt);
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+zlistx_t *
+sf_jobs_images (sf_jobs_t *self, const char *job_id, sf_err_t *err)
+{
+    assert (self && job_id);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT " IMAGE_COLUMNS " FROM images i JOIN jobs j ON i.job_id = j.id"
+        " WHERE i.job_id = ?1 ORDER BY i.store, i.id", "s", job_id);
+    if (!stmt)
+        return NULL;
+    zlistx_t *images = zlistx_new ();
+    zlistx_set_destructor (images, (zlistx_destructor_fn *) sf_image_rec_destroy);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        zlistx_add_end (images, s_image_rec_new (stmt));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&images);
+    return images;
+}
+
+int
+sf_jobs_image_forget (sf_jobs_t *self, const char *store, const char *id,
+                      sf_err_t *err)
+{
+    assert (self && store && id);
+    return sf_store_exec (self->store, err,
+        "DELETE FROM images WHERE store = ?1 AND id = ?2", "ss", store, id) < 0? -1: 0;
+}
+
+void
+sf_backup_rec_destroy (sf_backup_rec_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free ((*self_p)->job_id);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+zlistx_t *
+sf_jobs_backups (sf_jobs_t *self, zlistx_t *bulk_ids, const char *instance_uuid,
+                 sf_err_t *err)
+{
+    assert (self && bulk_ids && instance_uuid);
+    //  The bulk ids go in as one JSON array, read back with json_each
+    json_t *ids = json_array ();
+    const char *bulk_id = (const char *) zlistx_first (bulk_ids);
+    for (; bulk_id; bulk_id = (const char *) zlistx_next (bulk_ids))
+        json_array_append_new (ids, json_string (bulk_id));
+    char *ids_json = json_dumps (ids, JSON_COMPACT);
+    json_decref (ids);
+    assert (ids_json);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT j.id, MIN (i.created) FROM images i JOIN jobs j ON i.job_id = j.id"
+        " WHERE j.bulk_id IN (SELECT value FROM json_each (?1))"
+        " AND j.instance_uuid = ?2 AND j.state = 'done'"
+        " GROUP BY j.id ORDER BY j.seq",
+        "ss", ids_json, instance_uuid);
+    free (ids_json);
+    if (!stmt)
+        return NULL;
+    zlistx_t *backups = zlistx_new ();
+    zlistx_set_destructor (backups, (zlistx_destructor_fn *) sf_backup_rec_destroy);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
+        sf_backup_rec_t *backup = (sf_backup_rec_t *) zmalloc (sizeof (sf_backup_rec_t));
+        backup->job_id = strdup (sf_store_text (stmt, 0));
+        backup->created = sqlite3_column_int64 (stmt, 1);
+        zlistx_add_end (backups, backup);
+    }
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&backups);
+    return backups;
+}
+
+zlistx_t *
+sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err)
+{
+    assert (self && bulk_id);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT DISTINCT instance_uuid FROM jobs WHERE bulk_id = ?1 AND state = 'done'"
+        " ORDER BY instance_uuid", "s", bulk_id);
+    if (!stmt)
+        return NULL;
+    zlistx_t *instances = zlistx_new ();
+    zlistx_set_destructor (instances, (zlistx_destructor_fn *) zstr_free);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        zlistx_add_end (instances, strdup (sf_store_text (stmt, 0)));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&instances);
+    return instances;
+}
+
+//  --------------------------------------------------------------------------
 //  Self test
 
 static const char *
