@@ -1202,6 +1202,78 @@ s_test_note (sf_jobs_t *jobs)
     json_decref (job);
 }
 
+//  What retention reads: an instance's backups in some bulks, a job's
+//  images, one image; and forgetting one
+
+static void
+s_test_retention_reads (sf_jobs_t *jobs)
+{
+    sf_err_t err = SF_ERR_INIT;
+    const char *bulks [] = { "B1", "B2", "B3" };
+    char ids [3][32], names [2][32];
+    for (int i = 0; i < 3; i++) {
+        sf_job_spec_t spec = { .instance_uuid = "u7", .instance_name = "vm7",
+                               .node = "n1", .strategy = "file-cold",
+                               .bulk_id = bulks [i] };
+        assert (sf_jobs_create (jobs, &spec, ids [i], sizeof (ids [i]), &err) == 0);
+        sf_image_t disks [2] = { SF_IMAGE_INIT, SF_IMAGE_INIT };
+        sf_image_t *images [2] = { &disks [0], &disks [1] };
+        for (int disk = 0; disk < 2; disk++) {
+            snprintf (names [disk], sizeof (names [disk]), "r-%c-%d", 'b' - disk, i);
+            disks [disk].store = "dir", disks [disk].id = names [disk];
+            disks [disk].path = names [disk], disks [disk].size = 10 + i;
+            disks [disk].disk_target = "vda", disks [disk].format = "qcow2";
+        }
+        sf_job_result_t result = SF_JOB_RESULT_INIT;
+        result.job_id = ids [i], result.attempt = 1, result.ok = 1;
+        result.strategy = "file-cold", result.consistency = "paused";
+        result.n_images = 2, result.images = images;
+        assert (sf_jobs_result (jobs, "n1", &result, &err) == 0);
+    }
+    zlistx_t *instances = sf_jobs_done_instances (jobs, "B2", &err);
+    assert (zlistx_size (instances) == 1);
+    assert (streq ((char *) zlistx_first (instances), "u7"));
+    zlistx_destroy (&instances);
+
+    //  Backups in B1 and B3 only, oldest first
+    zlistx_t *bulk_ids = zlistx_new ();
+    zlistx_add_end (bulk_ids, "B3");
+    zlistx_add_end (bulk_ids, "B1");
+    zlistx_t *backups = sf_jobs_backups (jobs, bulk_ids, "u7", &err);
+    assert (zlistx_size (backups) == 2);
+    sf_backup_rec_t *backup = (sf_backup_rec_t *) zlistx_first (backups);
+    assert (streq (backup->job_id, ids [0]) && backup->created > 0);
+    backup = (sf_backup_rec_t *) zlistx_next (backups);
+    assert (streq (backup->job_id, ids [2]));
+    zlistx_destroy (&backups);
+    backups = sf_jobs_backups (jobs, bulk_ids, "u9", &err);
+    assert (zlistx_size (backups) == 0);
+    zlistx_destroy (&backups);
+    zlistx_destroy (&bulk_ids);
+
+    //  A job's images by store and id, with its node
+    zlistx_t *images = sf_jobs_images (jobs, ids [1], &err);
+    assert (zlistx_size (images) == 2);
+    sf_image_rec_t *rec = (sf_image_rec_t *) zlistx_first (images);
+    assert (streq (rec->image.id, "r-a-1") && streq (rec->node, "n1"));
+    assert (streq (rec->job_id, ids [1]) && rec->image.size == 11);
+    rec = (sf_image_rec_t *) zlistx_next (images);
+    assert (streq (rec->image.id, "r-b-1") && streq (rec->image.format, "qcow2"));
+    zlistx_destroy (&images);
+
+    //  One image; forgotten, it is gone
+    assert (sf_jobs_image (jobs, "dir", "r-b-2", &rec, &err) == 1);
+    assert (streq (rec->image.path, "r-b-2") && streq (rec->job_id, ids [2]));
+    sf_image_rec_destroy (&rec);
+    assert (rec == NULL);
+    assert (sf_jobs_image_forget (jobs, "dir", "r-b-2", &err) == 0);
+    assert (sf_jobs_image (jobs, "dir", "r-b-2", &rec, &err) == 0 && rec == NULL);
+    assert (sf_jobs_image_forget (jobs, "dir", "r-b-2", &err) == 0);
+    images = sf_jobs_images (jobs, ids [2], &err);
+    assert (zlistx_size (images) == 1);
+    zlistx_destroy (&images);
+}
+
 void
 sf_jobs_test (bool verbose)
 {
@@ -1266,6 +1338,7 @@ sf_jobs_test (bool verbose)
     assert (sf_jobs_fail (jobs, id, SF_ECANCELED, "test", &err) == 0);
     s_test_reconcile (jobs, store);
     s_test_note (jobs);
+    s_test_retention_reads (jobs);
     sf_jobs_destroy (&jobs);
     sf_store_destroy (&store);
     unlink (path);
