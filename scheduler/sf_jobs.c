@@ -346,21 +346,10 @@ sf_jobs_fail (sf_jobs_t *self, const char *id, int code, const char *text,
 static zlistx_t *
 s_unfinished (sf_jobs_t *self, const char *node, bool handed, sf_err_t *err)
 {
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err, handed
+    return sf_store_strings (self->store, err, handed
         ? "SELECT id FROM jobs WHERE node = ?1 AND " UNFINISHED " AND phase <> 'waiting'"
           " ORDER BY seq"
         : "SELECT id FROM jobs WHERE node = ?1 AND " UNFINISHED " ORDER BY seq", "s", node);
-    if (!stmt)
-        return NULL;
-    zlistx_t *ids = zlistx_new ();
-    zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
-    int rc;
-    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
-        zlistx_add_end (ids, strdup (sf_store_text (stmt, 0)));
-    sqlite3_finalize (stmt);
-    if (rc < 0)
-        zlistx_destroy (&ids);
-    return ids;
 }
 
 static bool
@@ -989,20 +978,9 @@ zlistx_t *
 sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err)
 {
     assert (self && bulk_id);
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+    return sf_store_strings (self->store, err,
         "SELECT DISTINCT instance_uuid FROM jobs WHERE bulk_id = ?1 AND state = 'done'"
         " ORDER BY instance_uuid", "s", bulk_id);
-    if (!stmt)
-        return NULL;
-    zlistx_t *instances = zlistx_new ();
-    zlistx_set_destructor (instances, (zlistx_destructor_fn *) zstr_free);
-    int rc;
-    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
-        zlistx_add_end (instances, strdup (sf_store_text (stmt, 0)));
-    sqlite3_finalize (stmt);
-    if (rc < 0)
-        zlistx_destroy (&instances);
-    return instances;
 }
 
 //  --------------------------------------------------------------------------

@@ -93,6 +93,13 @@ int
     sf_store_exec (sf_store_t *self, sf_err_t *err, const char *sql,
                    const char *types, ...);
 
+//  Prepare, bind (as sf_store_prepare) and run a query, and finalize it.
+//  Returns the first column of its rows, in order, as a list of strings
+//  (the list frees them; caller owns it), or NULL with err set.
+zlistx_t *
+    sf_store_strings (sf_store_t *self, sf_err_t *err, const char *sql,
+                      const char *types, ...);
+
 //  Text of column col, "" for NULL. Valid until the next step/finalize.
 const char *
     sf_store_text (sqlite3_stmt *stmt, int col);
