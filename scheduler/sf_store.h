@@ -24,7 +24,7 @@
                  instance_name, disk_target, format, created (sf_jobs)
       bulks      id, created, select_json, strategy, priority, deadline,
                  window_end, schedule, state, total, finished (version 3)
-                 (sf_dispatch, its bulk rows)
+                 (sf_bulk)
       schedules  see sf_schedules.h (version 4) (sf_schedules)
       retention_deletes  see sf_retention.h (version 5) (sf_retention)
     Times are integer ms since the epoch; sizes integer bytes.
