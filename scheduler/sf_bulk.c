@@ -726,18 +726,12 @@ json_t *
 sf_bulk_list_json (sf_bulk_t *self, sf_err_t *err)
 {
     assert (self);
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+    zlistx_t *ids = sf_store_strings (self->store, err,
         "SELECT id FROM (SELECT id, seq FROM bulks ORDER BY seq DESC LIMIT 1000)"
         " ORDER BY seq", "");
-    if (!stmt)
+    if (!ids)
         return NULL;
-    zlistx_t *ids = zlistx_new ();
-    zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
-    int rc;
-    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
-        zlistx_add_end (ids, strdup (sf_store_text (stmt, 0)));
-    sqlite3_finalize (stmt);
-    json_t *bulks = rc < 0? NULL: json_array ();
+    json_t *bulks = json_array ();
     for (const char *id = (const char *) zlistx_first (ids); id && bulks;
          id = (const char *) zlistx_next (ids)) {
         json_t *bulk = sf_bulk_json (self, id, false, err);
@@ -752,6 +746,31 @@ sf_bulk_list_json (sf_bulk_t *self, sf_err_t *err)
     }
     zlistx_destroy (&ids);
     return bulks;
+}
+
+int
+sf_bulk_schedule (sf_bulk_t *self, const char *bulk_id, char *schedule, size_t size,
+                  sf_err_t *err)
+{
+    assert (self && bulk_id && schedule && size > 0);
+    *schedule = 0;
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT schedule FROM bulks WHERE id = ?1", "s", bulk_id);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self->store, stmt, err);
+    if (rc == 1)
+        snprintf (schedule, size, "%s", sf_store_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+zlistx_t *
+sf_bulk_of_schedule (sf_bulk_t *self, const char *schedule, sf_err_t *err)
+{
+    assert (self && schedule);
+    return sf_store_strings (self->store, err,
+        "SELECT id FROM bulks WHERE schedule = ?1 ORDER BY seq", "s", schedule);
 }
 
 //  --------------------------------------------------------------------------

@@ -92,6 +92,17 @@ json_t *
 json_t *
     sf_bulk_list_json (sf_bulk_t *self, sf_err_t *err);
 
+//  The schedule that fired bulk_id into schedule (size bytes; "" if none).
+//  Returns 1, 0 if there is no such bulk, or -1 with err set.
+int
+    sf_bulk_schedule (sf_bulk_t *self, const char *bulk_id, char *schedule,
+                      size_t size, sf_err_t *err);
+
+//  The ids of the bulks schedule fired, oldest first. Caller owns the list
+//  of strings. NULL with err set.
+zlistx_t *
+    sf_bulk_of_schedule (sf_bulk_t *self, const char *schedule, sf_err_t *err);
+
 //  Dry run: what a bulk of select with opts would do, predicted by the
 //  planner from the current state. Creates nothing.
 json_t *

@@ -346,21 +346,10 @@ sf_jobs_fail (sf_jobs_t *self, const char *id, int code, const char *text,
 static zlistx_t *
 s_unfinished (sf_jobs_t *self, const char *node, bool handed, sf_err_t *err)
 {
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err, handed
+    return sf_store_strings (self->store, err, handed
         ? "SELECT id FROM jobs WHERE node = ?1 AND " UNFINISHED " AND phase <> 'waiting'"
           " ORDER BY seq"
         : "SELECT id FROM jobs WHERE node = ?1 AND " UNFINISHED " ORDER BY seq", "s", node);
-    if (!stmt)
-        return NULL;
-    zlistx_t *ids = zlistx_new ();
-    zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
-    int rc;
-    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
-        zlistx_add_end (ids, strdup (sf_store_text (stmt, 0)));
-    sqlite3_finalize (stmt);
-    if (rc < 0)
-        zlistx_destroy (&ids);
-    return ids;
 }
 
 static bool
@@ -847,6 +836,154 @@ sf_jobs_images_json (sf_jobs_t *self, sf_err_t *err)
 }
 
 //  --------------------------------------------------------------------------
+//  What retention reads and forgets
+
+#define IMAGE_COLUMNS \
+    "i.store, i.id, i.path, i.size, i.sha256, i.disk_target, i.format, i.job_id," \
+    " j.node"
+
+void
+sf_image_rec_destroy (sf_image_rec_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        sf_image_rec_t *self = *self_p;
+        free (self->image.store);
+        free (self->image.id);
+        free (self->image.path);
+        free (self->image.sha256);
+        free (self->image.disk_target);
+        free (self->image.format);
+        free (self->job_id);
+        free (self->node);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static sf_image_rec_t *
+s_image_rec_new (sqlite3_stmt *stmt)
+{
+    sf_image_rec_t *self = (sf_image_rec_t *) zmalloc (sizeof (sf_image_rec_t));
+    sf_image_t init = SF_IMAGE_INIT;
+    self->image = init;
+    self->image.store = strdup (sf_store_text (stmt, 0));
+    self->image.id = strdup (sf_store_text (stmt, 1));
+    self->image.path = strdup (sf_store_text (stmt, 2));
+    self->image.size = (uint64_t) sqlite3_column_int64 (stmt, 3);
+    self->image.sha256 = strdup (sf_store_text (stmt, 4));
+    self->image.disk_target = strdup (sf_store_text (stmt, 5));
+    self->image.format = strdup (sf_store_text (stmt, 6));
+    self->job_id = strdup (sf_store_text (stmt, 7));
+    self->node = strdup (sf_store_text (stmt, 8));
+    return self;
+}
+
+int
+sf_jobs_image (sf_jobs_t *self, const char *store, const char *id,
+               sf_image_rec_t **rec_p, sf_err_t *err)
+{
+    assert (self && store && id && rec_p);
+    *rec_p = NULL;
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT " IMAGE_COLUMNS " FROM images i LEFT JOIN jobs j ON j.id = i.job_id"
+        " WHERE i.store = ?1 AND i.id = ?2", "ss", store, id);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self->store, stmt, err);
+    if (rc == 1)
+        *rec_p = s_image_rec_new (stmt);
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+zlistx_t *
+sf_jobs_images (sf_jobs_t *self, const char *job_id, sf_err_t *err)
+{
+    assert (self && job_id);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT " IMAGE_COLUMNS " FROM images i JOIN jobs j ON i.job_id = j.id"
+        " WHERE i.job_id = ?1 ORDER BY i.store, i.id", "s", job_id);
+    if (!stmt)
+        return NULL;
+    zlistx_t *images = zlistx_new ();
+    zlistx_set_destructor (images, (zlistx_destructor_fn *) sf_image_rec_destroy);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1)
+        zlistx_add_end (images, s_image_rec_new (stmt));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&images);
+    return images;
+}
+
+int
+sf_jobs_image_forget (sf_jobs_t *self, const char *store, const char *id,
+                      sf_err_t *err)
+{
+    assert (self && store && id);
+    return sf_store_exec (self->store, err,
+        "DELETE FROM images WHERE store = ?1 AND id = ?2", "ss", store, id) < 0? -1: 0;
+}
+
+void
+sf_backup_rec_destroy (sf_backup_rec_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free ((*self_p)->job_id);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+zlistx_t *
+sf_jobs_backups (sf_jobs_t *self, zlistx_t *bulk_ids, const char *instance_uuid,
+                 sf_err_t *err)
+{
+    assert (self && bulk_ids && instance_uuid);
+    //  The bulk ids go in as one JSON array, read back with json_each
+    json_t *ids = json_array ();
+    const char *bulk_id = (const char *) zlistx_first (bulk_ids);
+    for (; bulk_id; bulk_id = (const char *) zlistx_next (bulk_ids))
+        json_array_append_new (ids, json_string (bulk_id));
+    char *ids_json = json_dumps (ids, JSON_COMPACT);
+    json_decref (ids);
+    assert (ids_json);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT j.id, MIN (i.created) FROM images i JOIN jobs j ON i.job_id = j.id"
+        " WHERE j.bulk_id IN (SELECT value FROM json_each (?1))"
+        " AND j.instance_uuid = ?2 AND j.state = 'done'"
+        " GROUP BY j.id ORDER BY j.seq",
+        "ss", ids_json, instance_uuid);
+    free (ids_json);
+    if (!stmt)
+        return NULL;
+    zlistx_t *backups = zlistx_new ();
+    zlistx_set_destructor (backups, (zlistx_destructor_fn *) sf_backup_rec_destroy);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
+        sf_backup_rec_t *backup = (sf_backup_rec_t *) zmalloc (sizeof (sf_backup_rec_t));
+        backup->job_id = strdup (sf_store_text (stmt, 0));
+        backup->created = sqlite3_column_int64 (stmt, 1);
+        zlistx_add_end (backups, backup);
+    }
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&backups);
+    return backups;
+}
+
+zlistx_t *
+sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err)
+{
+    assert (self && bulk_id);
+    return sf_store_strings (self->store, err,
+        "SELECT DISTINCT instance_uuid FROM jobs WHERE bulk_id = ?1 AND state = 'done'"
+        " ORDER BY instance_uuid", "s", bulk_id);
+}
+
+//  --------------------------------------------------------------------------
 //  Self test
 
 static const char *
@@ -1043,6 +1180,78 @@ s_test_note (sf_jobs_t *jobs)
     json_decref (job);
 }
 
+//  What retention reads: an instance's backups in some bulks, a job's
+//  images, one image; and forgetting one
+
+static void
+s_test_retention_reads (sf_jobs_t *jobs)
+{
+    sf_err_t err = SF_ERR_INIT;
+    const char *bulks [] = { "B1", "B2", "B3" };
+    char ids [3][32], names [2][32];
+    for (int i = 0; i < 3; i++) {
+        sf_job_spec_t spec = { .instance_uuid = "u7", .instance_name = "vm7",
+                               .node = "n1", .strategy = "file-cold",
+                               .bulk_id = bulks [i] };
+        assert (sf_jobs_create (jobs, &spec, ids [i], sizeof (ids [i]), &err) == 0);
+        sf_image_t disks [2] = { SF_IMAGE_INIT, SF_IMAGE_INIT };
+        sf_image_t *images [2] = { &disks [0], &disks [1] };
+        for (int disk = 0; disk < 2; disk++) {
+            snprintf (names [disk], sizeof (names [disk]), "r-%c-%d", 'b' - disk, i);
+            disks [disk].store = "dir", disks [disk].id = names [disk];
+            disks [disk].path = names [disk], disks [disk].size = 10 + i;
+            disks [disk].disk_target = "vda", disks [disk].format = "qcow2";
+        }
+        sf_job_result_t result = SF_JOB_RESULT_INIT;
+        result.job_id = ids [i], result.attempt = 1, result.ok = 1;
+        result.strategy = "file-cold", result.consistency = "paused";
+        result.n_images = 2, result.images = images;
+        assert (sf_jobs_result (jobs, "n1", &result, &err) == 0);
+    }
+    zlistx_t *instances = sf_jobs_done_instances (jobs, "B2", &err);
+    assert (zlistx_size (instances) == 1);
+    assert (streq ((char *) zlistx_first (instances), "u7"));
+    zlistx_destroy (&instances);
+
+    //  Backups in B1 and B3 only, oldest first
+    zlistx_t *bulk_ids = zlistx_new ();
+    zlistx_add_end (bulk_ids, "B3");
+    zlistx_add_end (bulk_ids, "B1");
+    zlistx_t *backups = sf_jobs_backups (jobs, bulk_ids, "u7", &err);
+    assert (zlistx_size (backups) == 2);
+    sf_backup_rec_t *backup = (sf_backup_rec_t *) zlistx_first (backups);
+    assert (streq (backup->job_id, ids [0]) && backup->created > 0);
+    backup = (sf_backup_rec_t *) zlistx_next (backups);
+    assert (streq (backup->job_id, ids [2]));
+    zlistx_destroy (&backups);
+    backups = sf_jobs_backups (jobs, bulk_ids, "u9", &err);
+    assert (zlistx_size (backups) == 0);
+    zlistx_destroy (&backups);
+    zlistx_destroy (&bulk_ids);
+
+    //  A job's images by store and id, with its node
+    zlistx_t *images = sf_jobs_images (jobs, ids [1], &err);
+    assert (zlistx_size (images) == 2);
+    sf_image_rec_t *rec = (sf_image_rec_t *) zlistx_first (images);
+    assert (streq (rec->image.id, "r-a-1") && streq (rec->node, "n1"));
+    assert (streq (rec->job_id, ids [1]) && rec->image.size == 11);
+    rec = (sf_image_rec_t *) zlistx_next (images);
+    assert (streq (rec->image.id, "r-b-1") && streq (rec->image.format, "qcow2"));
+    zlistx_destroy (&images);
+
+    //  One image; forgotten, it is gone
+    assert (sf_jobs_image (jobs, "dir", "r-b-2", &rec, &err) == 1);
+    assert (streq (rec->image.path, "r-b-2") && streq (rec->job_id, ids [2]));
+    sf_image_rec_destroy (&rec);
+    assert (rec == NULL);
+    assert (sf_jobs_image_forget (jobs, "dir", "r-b-2", &err) == 0);
+    assert (sf_jobs_image (jobs, "dir", "r-b-2", &rec, &err) == 0 && rec == NULL);
+    assert (sf_jobs_image_forget (jobs, "dir", "r-b-2", &err) == 0);
+    images = sf_jobs_images (jobs, ids [2], &err);
+    assert (zlistx_size (images) == 1);
+    zlistx_destroy (&images);
+}
+
 void
 sf_jobs_test (bool verbose)
 {
@@ -1107,6 +1316,7 @@ sf_jobs_test (bool verbose)
     assert (sf_jobs_fail (jobs, id, SF_ECANCELED, "test", &err) == 0);
     s_test_reconcile (jobs, store);
     s_test_note (jobs);
+    s_test_retention_reads (jobs);
     sf_jobs_destroy (&jobs);
     sf_store_destroy (&store);
     unlink (path);

@@ -161,6 +161,13 @@ zlistx_t *
 //  The states a job can be in, in this order (index into counts.jobs)
 #define SF_JOBS_STATES 5
 extern const char *sf_jobs_state_names [SF_JOBS_STATES];
+enum {
+    SF_JOBS_QUEUED,
+    SF_JOBS_RUNNING,
+    SF_JOBS_DONE,
+    SF_JOBS_FAILED,
+    SF_JOBS_SKIPPED
+};
 
 //  What a bulk's jobs add up to
 typedef struct {
@@ -201,6 +208,59 @@ json_t *
 //  "job_id","instance","disk_target","created"}]. Caller owns the result.
 json_t *
     sf_jobs_images_json (sf_jobs_t *self, sf_err_t *err);
+
+//  An image row as retention needs it: the wire image (strings owned),
+//  the job that made it and that job's node
+typedef struct {
+    sf_image_t image;           //  store, id, path, size, sha256,
+                                //  disk_target, format
+    char *job_id;
+    char *node;
+} sf_image_rec_t;
+
+//  Destroy a record. Nullifies *self_p.
+void
+    sf_image_rec_destroy (sf_image_rec_t **self_p);
+
+//  The image id in store. Returns 1 and sets *rec_p (caller owns it), 0 if
+//  there is no such image (*rec_p NULL), or -1 with err set.
+int
+    sf_jobs_image (sf_jobs_t *self, const char *store, const char *id,
+                   sf_image_rec_t **rec_p, sf_err_t *err);
+
+//  The images job_id made (sf_image_rec_t), by store, then id. Caller
+//  owns the list (it destroys its records). NULL with err set.
+zlistx_t *
+    sf_jobs_images (sf_jobs_t *self, const char *job_id, sf_err_t *err);
+
+//  Forget the image id in store (deleted from its store): its row goes.
+//  One statement, so it joins the caller's transaction if there is one.
+//  Returns 0 (also when there was no such row) or -1 with err set.
+int
+    sf_jobs_image_forget (sf_jobs_t *self, const char *store, const char *id,
+                          sf_err_t *err);
+
+//  A backup: a done job that made images, and the time of its first one
+typedef struct {
+    char *job_id;
+    int64_t created;            //  epoch ms
+} sf_backup_rec_t;
+
+//  Destroy a record. Nullifies *self_p.
+void
+    sf_backup_rec_destroy (sf_backup_rec_t **self_p);
+
+//  The backups (sf_backup_rec_t) of instance_uuid made by done jobs of the
+//  bulks bulk_ids (a list of strings), oldest job first. Caller owns the
+//  list (it destroys its records). NULL with err set.
+zlistx_t *
+    sf_jobs_backups (sf_jobs_t *self, zlistx_t *bulk_ids, const char *instance_uuid,
+                     sf_err_t *err);
+
+//  The instances (uuids, sorted) whose job in bulk_id is done. Caller owns
+//  the list of strings. NULL with err set.
+zlistx_t *
+    sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err);
 
 //  Self test of this class
 void

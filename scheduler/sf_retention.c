@@ -10,7 +10,10 @@
 #include "sf_sched_classes.h"
 
 struct _sf_retention_t {
-    sf_store_t *store;                  //  Borrowed from the scheduler
+    sf_store_t *store;                  //  Borrowed: retention_deletes
+    sf_jobs_t *jobs;                    //  Borrowed: jobs and their images
+    sf_bulk_t *bulk;                    //  Borrowed: bulks and their schedule
+    sf_schedules_t *schedules;          //  Borrowed: keep-* rules
     sf_retention_delete_fn *delete_fn;  //  Sends ImageDelete
     void *arg;                          //  For delete_fn
 };
@@ -140,10 +143,11 @@ sf_retention_apply (const sf_keep_t *keep, const int64_t *times, size_t n,
 //  Constructor and destructor
 
 sf_retention_t *
-sf_retention_new (sf_store_t *store, sf_retention_delete_fn *delete_fn, void *arg,
-                  sf_err_t *err)
+sf_retention_new (sf_store_t *store, sf_jobs_t *jobs, sf_bulk_t *bulk,
+                  sf_schedules_t *schedules, sf_retention_delete_fn *delete_fn,
+                  void *arg, sf_err_t *err)
 {
-    assert (store);
+    assert (store && jobs && bulk && schedules);
     assert (delete_fn);
     //  An answer to a request sent before a restart is lost for good (a
     //  worker's queued reply reaches the new scheduler before its hello,
@@ -153,6 +157,9 @@ sf_retention_new (sf_store_t *store, sf_retention_delete_fn *delete_fn, void *ar
         return NULL;
     sf_retention_t *self = (sf_retention_t *) zmalloc (sizeof (sf_retention_t));
     self->store = store;
+    self->jobs = jobs;
+    self->bulk = bulk;
+    self->schedules = schedules;
     self->delete_fn = delete_fn;
     self->arg = arg;
     return self;
@@ -174,8 +181,9 @@ sf_retention_destroy (sf_retention_t **self_p)
 typedef struct {
     char *request_id;
     char *node;
-    bool gone;                  //  No images row any more
-    sf_image_t image;           //  Strings owned
+    char *store;
+    char *image_id;
+    sf_image_rec_t *image;      //  NULL: no images row any more
 } delete_t;
 
 static void
@@ -185,12 +193,9 @@ s_delete_destroy (delete_t **self_p)
         delete_t *self = *self_p;
         free (self->request_id);
         free (self->node);
-        free (self->image.store);
-        free (self->image.id);
-        free (self->image.path);
-        free (self->image.sha256);
-        free (self->image.disk_target);
-        free (self->image.format);
+        free (self->store);
+        free (self->image_id);
+        sf_image_rec_destroy (&self->image);
         free (self);
         *self_p = NULL;
     }
@@ -203,13 +208,10 @@ static zlistx_t *
 s_due (sf_retention_t *self, int64_t now, bool retry_failed, sf_err_t *err)
 {
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT d.request_id, d.node, d.store, d.image_id, i.id IS NULL, i.path,"
-        " i.size, i.sha256, i.disk_target, i.format"
-        " FROM retention_deletes d"
-        " LEFT JOIN images i ON i.store = d.store AND i.id = d.image_id"
-        " WHERE (d.state = 'pending' AND (d.sent = 0 OR d.sent + ?2 <= ?1))"
-        "    OR (d.state = 'failed' AND (?4 OR d.updated + ?3 <= ?1))"
-        " ORDER BY d.seq",
+        "SELECT request_id, node, store, image_id FROM retention_deletes"
+        " WHERE (state = 'pending' AND (sent = 0 OR sent + ?2 <= ?1))"
+        "    OR (state = 'failed' AND (?4 OR updated + ?3 <= ?1))"
+        " ORDER BY seq",
         "iiii", now, (int64_t) SF_RETENTION_RESEND_MS, (int64_t) SF_RETENTION_RETRY_MS,
         (int64_t) retry_failed);
     if (!stmt)
@@ -219,21 +221,18 @@ s_due (sf_retention_t *self, int64_t now, bool retry_failed, sf_err_t *err)
     int rc;
     while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
         delete_t *delete = (delete_t *) zmalloc (sizeof (delete_t));
-        sf_image_t init = SF_IMAGE_INIT;
-        delete->image = init;
         delete->request_id = strdup (sf_store_text (stmt, 0));
         delete->node = strdup (sf_store_text (stmt, 1));
-        delete->image.store = strdup (sf_store_text (stmt, 2));
-        delete->image.id = strdup (sf_store_text (stmt, 3));
-        delete->gone = sqlite3_column_int (stmt, 4) != 0;
-        delete->image.path = strdup (sf_store_text (stmt, 5));
-        delete->image.size = (uint64_t) sqlite3_column_int64 (stmt, 6);
-        delete->image.sha256 = strdup (sf_store_text (stmt, 7));
-        delete->image.disk_target = strdup (sf_store_text (stmt, 8));
-        delete->image.format = strdup (sf_store_text (stmt, 9));
+        delete->store = strdup (sf_store_text (stmt, 2));
+        delete->image_id = strdup (sf_store_text (stmt, 3));
         zlistx_add_end (due, delete);
     }
     sqlite3_finalize (stmt);
+    //  Each one's image, as sf_jobs has it
+    delete_t *delete = (delete_t *) zlistx_first (due);
+    for (; delete && rc >= 0; delete = (delete_t *) zlistx_next (due))
+        rc = sf_jobs_image (self->jobs, delete->store, delete->image_id,
+                            &delete->image, err);
     if (rc < 0)
         zlistx_destroy (&due);
     return due;
@@ -248,9 +247,9 @@ s_send_due (sf_retention_t *self, int64_t now, bool retry_failed, sf_err_t *err)
     int sent = 0;
     delete_t *delete = (delete_t *) zlistx_first (due);
     for (; delete; delete = (delete_t *) zlistx_next (due)) {
-        if (delete->gone) {
+        if (!delete->image) {
             SF_INFO (NULL, "retention: image '%s' in store '%s' is no longer listed,"
-                     " nothing to delete", delete->image.id, delete->image.store);
+                     " nothing to delete", delete->image_id, delete->store);
             if (sf_store_exec (self->store, err,
                     "DELETE FROM retention_deletes WHERE request_id = ?1", "s",
                     delete->request_id) < 0)
@@ -258,17 +257,17 @@ s_send_due (sf_retention_t *self, int64_t now, bool retry_failed, sf_err_t *err)
             continue;
         }
         sf_err_t send_err = SF_ERR_INIT;
-        int rc = self->delete_fn (self->arg, delete->node, &delete->image,
+        int rc = self->delete_fn (self->arg, delete->node, &delete->image->image,
                                   delete->request_id, &send_err);
         if (rc == 0) {
             sent++;
             SF_INFO (NULL, "retention: %s: asked node '%s' to delete image '%s'"
                      " in store '%s'", delete->request_id, delete->node,
-                     delete->image.id, delete->image.store);
+                     delete->image_id, delete->store);
         }
         else
             SF_WARN (NULL, "retention: %s: cannot ask node '%s' to delete image '%s':"
-                     " %s", delete->request_id, delete->node, delete->image.id,
+                     " %s", delete->request_id, delete->node, delete->image_id,
                      send_err.text);
         if (sf_store_exec (self->store, err,
                 "UPDATE retention_deletes SET attempts = attempts + 1, updated = ?2,"
@@ -288,71 +287,74 @@ s_send_due (sf_retention_t *self, int64_t now, bool retry_failed, sf_err_t *err)
 //  --------------------------------------------------------------------------
 //  Pruning after a bulk
 
-typedef struct {
-    char id [64];               //  Job id
-    int64_t created;            //  Its first image's time
-} backup_t;
-
-//  Queue the deletion of the images of instance's dropped backups (in the
-//  caller's transaction). Returns the number queued or -1.
+//  Queue the deletion of the images job_id made (in the caller's
+//  transaction), except those queued already. Returns the number queued
+//  or -1.
 
 static int
-s_prune_instance (sf_retention_t *self, const char *schedule, const char *bulk_id,
-                  const sf_keep_t *keep, const char *instance, int64_t now,
-                  sf_err_t *err)
+s_queue_job (sf_retention_t *self, const char *job_id, const char *schedule,
+             const char *bulk_id, int64_t now, sf_err_t *err)
 {
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT j.id, MIN (i.created) FROM images i"
-        " JOIN jobs j ON i.job_id = j.id JOIN bulks b ON j.bulk_id = b.id"
-        " WHERE b.schedule = ?1 AND j.instance_uuid = ?2 AND j.state = 'done'"
-        " GROUP BY j.id ORDER BY j.seq",
-        "ss", schedule, instance);
-    if (!stmt)
+    zlistx_t *images = sf_jobs_images (self->jobs, job_id, err);
+    if (!images)
         return -1;
-    size_t size = 0, limit = 16;
-    backup_t *backups = (backup_t *) zmalloc (limit * sizeof (backup_t));
-    int rc;
-    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
-        if (size == limit) {
-            limit *= 2;
-            backups = (backup_t *) realloc (backups, limit * sizeof (backup_t));
-            assert (backups);
-        }
-        snprintf (backups [size].id, sizeof (backups [size].id), "%s",
-                  sf_store_text (stmt, 0));
-        backups [size++].created = sqlite3_column_int64 (stmt, 1);
-    }
-    sqlite3_finalize (stmt);
-    int queued = rc < 0? -1: 0;
-    int64_t *times = (int64_t *) zmalloc ((size + 1) * sizeof (int64_t));
-    bool *kept = (bool *) zmalloc ((size + 1) * sizeof (bool));
-    for (size_t i = 0; i < size; i++)
-        times [i] = backups [i].created;
-    sf_retention_apply (keep, times, size, kept);
-    for (size_t i = 0; i < size && queued >= 0; i++) {
-        if (kept [i])
-            continue;
+    int queued = 0;
+    sf_image_rec_t *image = (sf_image_rec_t *) zlistx_first (images);
+    for (; image && queued >= 0; image = (sf_image_rec_t *) zlistx_next (images)) {
         int rows = sf_store_exec (self->store, err,
             "INSERT INTO retention_deletes (request_id, store, image_id, node, schedule,"
             " bulk_id, state, created, updated)"
-            " SELECT 'new:' || i.store || ':' || i.id, i.store, i.id, j.node, ?2, ?3,"
-            " 'pending', ?4, ?4 FROM images i JOIN jobs j ON i.job_id = j.id"
-            " WHERE i.job_id = ?1 AND NOT EXISTS (SELECT 1 FROM retention_deletes d"
-            "  WHERE d.store = i.store AND d.image_id = i.id) ORDER BY i.store, i.id",
-            "sssi", backups [i].id, schedule, bulk_id, now);
+            " SELECT 'new:' || ?1 || ':' || ?2, ?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6"
+            " WHERE NOT EXISTS (SELECT 1 FROM retention_deletes d"
+            "  WHERE d.store = ?1 AND d.image_id = ?2)",
+            "sssssi", image->image.store, image->image.id, image->node, schedule,
+            bulk_id, now);
+        queued = rows < 0? -1: queued + rows;
+    }
+    zlistx_destroy (&images);
+    return queued;
+}
+
+//  Queue the deletion of the images of instance's dropped backups, made
+//  by the bulks bulk_ids of schedule (in the caller's transaction).
+//  Returns the number queued or -1.
+
+static int
+s_prune_instance (sf_retention_t *self, const char *schedule, zlistx_t *bulk_ids,
+                  const char *bulk_id, const sf_keep_t *keep, const char *instance,
+                  int64_t now, sf_err_t *err)
+{
+    zlistx_t *backups = sf_jobs_backups (self->jobs, bulk_ids, instance, err);
+    if (!backups)
+        return -1;
+    size_t size = zlistx_size (backups);
+    int64_t *times = (int64_t *) zmalloc ((size + 1) * sizeof (int64_t));
+    bool *kept = (bool *) zmalloc ((size + 1) * sizeof (bool));
+    size_t index = 0;
+    sf_backup_rec_t *backup = (sf_backup_rec_t *) zlistx_first (backups);
+    for (; backup; backup = (sf_backup_rec_t *) zlistx_next (backups))
+        times [index++] = backup->created;
+    sf_retention_apply (keep, times, size, kept);
+    int queued = 0;
+    index = 0;
+    backup = (sf_backup_rec_t *) zlistx_first (backups);
+    for (; backup && queued >= 0; backup = (sf_backup_rec_t *) zlistx_next (backups)) {
+        if (kept [index++])
+            continue;
+        int rows = s_queue_job (self, backup->job_id, schedule, bulk_id, now, err);
         if (rows < 0)
             queued = -1;
         else
         if (rows > 0) {
             SF_INFO (NULL, "retention: schedule '%s': instance '%s': job '%s' (%zu"
                      " backups) is pruned, %d image(s)", schedule, instance,
-                     backups [i].id, size, rows);
+                     backup->job_id, size, rows);
             queued += rows;
         }
     }
     free (times);
     free (kept);
-    free (backups);
+    zlistx_destroy (&backups);
     return queued;
 }
 
@@ -363,46 +365,67 @@ static int
 s_bulk_rules (sf_retention_t *self, const char *bulk_id, char *schedule,
               size_t schedule_size, sf_keep_t *keep, sf_err_t *err)
 {
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT b.schedule, s.name IS NOT NULL, s.keep_last, s.keep_daily,"
-        " s.keep_weekly, s.keep_monthly,"
-        " (SELECT COUNT (*) FROM jobs j WHERE j.bulk_id = b.id AND j.state = 'done')"
-        " FROM bulks b LEFT JOIN schedules s ON s.name = b.schedule WHERE b.id = ?1",
-        "s", bulk_id);
-    if (!stmt)
-        return -1;
-    int rc = sf_store_step (self->store, stmt, err);
-    if (rc == 1) {
-        snprintf (schedule, schedule_size, "%s", sf_store_text (stmt, 0));
-        bool exists = sqlite3_column_int (stmt, 1) != 0;
-        keep->last = sqlite3_column_int64 (stmt, 2);
-        keep->daily = sqlite3_column_int64 (stmt, 3);
-        keep->weekly = sqlite3_column_int64 (stmt, 4);
-        keep->monthly = sqlite3_column_int64 (stmt, 5);
-        int64_t done = sqlite3_column_int64 (stmt, 6);
-        if (!*schedule)
-            rc = 0;             //  Not a scheduled bulk
-        else
-        if (!exists) {
-            SF_INFO (NULL, "retention: bulk '%s': schedule '%s' was removed,"
-                     " nothing pruned", bulk_id, schedule);
-            rc = 0;
-        }
-        else
-        if (done == 0) {
-            SF_NOTICE (NULL, "retention: bulk '%s' of schedule '%s' has no job done,"
-                       " nothing pruned", bulk_id, schedule);
-            rc = 0;
-        }
-        else
-        if (keep->last <= 0 && keep->daily <= 0 && keep->weekly <= 0
-        &&  keep->monthly <= 0)
-            rc = 0;             //  Keeps everything
-    }
-    else
+    int rc = sf_bulk_schedule (self->bulk, bulk_id, schedule, schedule_size, err);
     if (rc == 0)
         SF_WARN (NULL, "retention: no bulk '%s'", bulk_id);
-    sqlite3_finalize (stmt);
+    if (rc != 1 || !*schedule)
+        return rc < 0? -1: 0;   //  No such bulk, or not a scheduled one
+    rc = sf_schedules_keep (self->schedules, schedule, keep, err);
+    if (rc == 0)
+        SF_INFO (NULL, "retention: bulk '%s': schedule '%s' was removed,"
+                 " nothing pruned", bulk_id, schedule);
+    if (rc != 1)
+        return rc;
+    sf_jobs_counts_t counts;
+    if (sf_jobs_bulk_counts (self->jobs, bulk_id, &counts, err))
+        return -1;
+    if (counts.jobs [SF_JOBS_DONE] == 0) {
+        SF_NOTICE (NULL, "retention: bulk '%s' of schedule '%s' has no job done,"
+                   " nothing pruned", bulk_id, schedule);
+        return 0;
+    }
+    if (keep->last <= 0 && keep->daily <= 0 && keep->weekly <= 0 && keep->monthly <= 0)
+        return 0;               //  Keeps everything
+    return 1;
+}
+
+//  Queue the deletions of what the rules drop after bulk_id of schedule,
+//  in one transaction. Returns 0 or -1 with err set.
+
+static int
+s_prune (sf_retention_t *self, const char *bulk_id, const char *schedule,
+         const sf_keep_t *keep, int64_t now, sf_err_t *err)
+{
+    zlistx_t *instances = sf_jobs_done_instances (self->jobs, bulk_id, err);
+    zlistx_t *bulk_ids = instances? sf_bulk_of_schedule (self->bulk, schedule, err): NULL;
+    int rc = bulk_ids? 0: -1;
+    if (rc == 0 && sf_store_begin (self->store, err) == 0) {
+        int queued = 0;
+        const char *instance = (const char *) zlistx_first (instances);
+        for (; instance && rc == 0; instance = (const char *) zlistx_next (instances)) {
+            int count = s_prune_instance (self, schedule, bulk_ids, bulk_id, keep,
+                                          instance, now, err);
+            if (count < 0)
+                rc = -1;
+            else
+                queued += count;
+        }
+        //  Request ids from the rows' own sequence (never reused)
+        if (rc == 0 && sf_store_exec (self->store, err,
+                "UPDATE retention_deletes SET request_id = 'D' || seq"
+                " WHERE request_id LIKE 'new:%'", "") < 0)
+            rc = -1;
+        if (rc == 0)
+            rc = sf_store_commit (self->store, err);
+        else
+            sf_store_rollback (self->store);
+        if (rc == 0)
+            SF_INFO (NULL, "retention: bulk '%s' of schedule '%s': %zu instance(s),"
+                     " %d image(s) to delete", bulk_id, schedule,
+                     zlistx_size (instances), queued);
+    }
+    zlistx_destroy (&bulk_ids);
+    zlistx_destroy (&instances);
     return rc;
 }
 
@@ -417,49 +440,10 @@ sf_retention_bulk_done (sf_retention_t *self, const char *bulk_id, sf_err_t *err
     int rc = s_bulk_rules (self, bulk_id, schedule, sizeof (schedule), &keep, err);
     if (rc < 0)
         return -1;
-    if (rc == 1) {
-        sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-            "SELECT DISTINCT instance_uuid FROM jobs WHERE bulk_id = ?1 AND state = 'done'"
-            " ORDER BY instance_uuid", "s", bulk_id);
-        if (!stmt)
-            return -1;
-        zlistx_t *instances = zlistx_new ();
-        zlistx_set_destructor (instances, (zlistx_destructor_fn *) zstr_free);
-        while ((rc = sf_store_step (self->store, stmt, err)) == 1)
-            zlistx_add_end (instances, strdup (sf_store_text (stmt, 0)));
-        sqlite3_finalize (stmt);
-        if (rc == 0 && sf_store_begin (self->store, err) == 0) {
-            int queued = 0;
-            const char *instance = (const char *) zlistx_first (instances);
-            for (; instance && rc == 0; instance = (const char *) zlistx_next (instances)) {
-                int count = s_prune_instance (self, schedule, bulk_id, &keep, instance,
-                                              now, err);
-                if (count < 0)
-                    rc = -1;
-                else
-                    queued += count;
-            }
-            //  Request ids from the rows' own sequence (never reused)
-            if (rc == 0 && sf_store_exec (self->store, err,
-                    "UPDATE retention_deletes SET request_id = 'D' || seq"
-                    " WHERE request_id LIKE 'new:%'", "") < 0)
-                rc = -1;
-            if (rc == 0)
-                rc = sf_store_commit (self->store, err);
-            else
-                sf_store_rollback (self->store);
-            if (rc == 0)
-                SF_INFO (NULL, "retention: bulk '%s' of schedule '%s': %zu instance(s),"
-                         " %d image(s) to delete", bulk_id, schedule,
-                         zlistx_size (instances), queued);
-        }
-        zlistx_destroy (&instances);
-        if (rc < 0)
-            return -1;
-    }
+    if (rc == 1 && s_prune (self, bulk_id, schedule, &keep, now, err) < 0)
+        return -1;
     return s_send_due (self, now, true, err);
 }
-
 //  --------------------------------------------------------------------------
 //  Answers
 
@@ -489,9 +473,7 @@ sf_retention_deleted (sf_retention_t *self, const sf_image_deleted_t *msg,
     const sf_error_info_t *error = msg->error;
     if (!error || error->code == 0) {
         if (sf_store_begin (self->store, err) == 0) {
-            if (sf_store_exec (self->store, err,
-                    "DELETE FROM images WHERE store = ?1 AND id = ?2", "ss", store,
-                    image) < 0
+            if (sf_jobs_image_forget (self->jobs, store, image, err) < 0
             ||  sf_store_exec (self->store, err,
                     "DELETE FROM retention_deletes WHERE request_id = ?1", "s",
                     request_id) < 0) {
@@ -674,6 +656,60 @@ s_test_delete (void *arg, const char *node, const sf_image_t *image,
     return 0;
 }
 
+//  The parts retention reads through, on store (their callbacks are never
+//  called: nothing is dispatched, no schedule ticks)
+
+typedef struct {
+    sf_peers_t *peers;
+    zsock_t *router;
+    sf_outbox_t *outbox;
+    sf_dispatch_t *dispatch;
+    sf_jobs_t *jobs;
+    sf_bulk_t *bulk;
+    sf_schedules_t *schedules;
+} test_parts_t;
+
+static json_t *
+s_test_fire (void *arg, const char *schedule, json_t *select, const char *strategy,
+             int priority, int64_t window_end_ms, sf_err_t *err)
+{
+    (void) arg, (void) schedule, (void) select, (void) strategy, (void) priority;
+    (void) window_end_ms;
+    assert (false);
+    sf_err_set (err, SF_EINVAL, "not in this test");
+    return NULL;
+}
+
+static void
+s_test_parts_new (test_parts_t *parts, sf_store_t *store)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_limits_t limits = { 0 };
+    parts->peers = sf_peers_new ();
+    parts->router = zsock_new (ZMQ_ROUTER);
+    assert (parts->router);
+    parts->outbox = sf_outbox_new (parts->router, parts->peers);
+    parts->jobs = sf_jobs_new (store);
+    parts->dispatch = sf_dispatch_new (store, parts->jobs, parts->peers, &limits,
+                                       parts->outbox);
+    parts->bulk = sf_bulk_new (store, parts->jobs, parts->peers, parts->dispatch,
+                               &limits);
+    parts->schedules = sf_schedules_new (store, parts->jobs, s_test_fire, NULL, &err);
+    assert (parts->schedules);
+}
+
+static void
+s_test_parts_destroy (test_parts_t *parts)
+{
+    sf_schedules_destroy (&parts->schedules);
+    sf_bulk_destroy (&parts->bulk);
+    sf_dispatch_destroy (&parts->dispatch);
+    sf_jobs_destroy (&parts->jobs);
+    sf_outbox_destroy (&parts->outbox);
+    zsock_destroy (&parts->router);
+    sf_peers_destroy (&parts->peers);
+}
+
 //  A bulk of schedule (or '') with one job per instance in states; each
 //  done job made one image per disk at time at_ms
 
@@ -756,7 +792,10 @@ s_test_prune (bool verbose)
     assert (sf_store_node_hello (store, "down", "", 2, 1, &err) == 0);
     test_sink_t sink = { zlistx_new () };
     zlistx_set_destructor (sink.requests, (zlistx_destructor_fn *) zstr_free);
-    sf_retention_t *self = sf_retention_new (store, s_test_delete, &sink, &err);
+    test_parts_t parts;
+    s_test_parts_new (&parts, store);
+    sf_retention_t *self = sf_retention_new (store, parts.jobs, parts.bulk,
+                                             parts.schedules, s_test_delete, &sink, &err);
     assert (self);
     assert (sf_store_exec (store, &err,
         "INSERT INTO schedules (name, calendar, select_json, created, keep_last)"
@@ -865,9 +904,11 @@ s_test_prune (bool verbose)
     //  The table survives a restart
     sf_retention_destroy (&self);
     assert (self == NULL);
-    self = sf_retention_new (store, s_test_delete, &sink, &err);
+    self = sf_retention_new (store, parts.jobs, parts.bulk, parts.schedules,
+                             s_test_delete, &sink, &err);
     assert (self);
     sf_retention_destroy (&self);
+    s_test_parts_destroy (&parts);
     zlistx_destroy (&sink.requests);
     sf_store_destroy (&store);
     unlink (path);

@@ -19,8 +19,9 @@
       request_id "D<seq>", store, image_id, node, schedule, bulk_id,
       state pending|failed, attempts, error_code, error_text, created,
       updated
-    The ImageDeleted answer removes the images row (success, also when the
-    image was already gone) or records the error; failed deletions, and
+    The ImageDeleted answer has sf_jobs forget the image, its row going in
+    one transaction with the deletion's (success, also when the image was
+    already gone), or records the error; failed deletions, and
     pending ones left unanswered for SF_RETENTION_RESEND_MS, are sent again
     at the next bulk_done or tick (failed ones after SF_RETENTION_RETRY_MS).
     =========================================================================
@@ -37,15 +38,7 @@ typedef struct _sf_retention_t sf_retention_t;
 #define SF_RETENTION_RETRY_MS   (60 * 1000)
 #define SF_RETENTION_RESEND_MS  (10 * 60 * 1000)
 
-//  The keep-* rules of a schedule (each >= 0)
-typedef struct {
-    int64_t last;
-    int64_t daily;
-    int64_t weekly;
-    int64_t monthly;
-} sf_keep_t;
-
-//  Apply keep to n backups made at times [i] (epoch ms, any order). Sets
+//  Apply keep (see sf_keep_t in sf_schedules.h) to n backups made at times [i] (epoch ms, any order). Sets
 //  keep_out [i] to true for each backup to keep. Pure: reads only the
 //  local time zone.
 void
@@ -58,11 +51,15 @@ typedef int (sf_retention_delete_fn) (void *arg, const char *node,
                                       const sf_image_t *image,
                                       const char *request_id, sf_err_t *err);
 
-//  Create the class on store (borrowed; must outlive the result), whose
-//  migrations made the table. delete_fn (with arg) sends the deletions.
-//  Returns NULL with err set (SF_EDB). Caller owns the result.
+//  Create the class on store, whose migrations made the table; it reads
+//  jobs and their images through jobs, a bulk's schedule and a schedule's
+//  bulks through bulk, and the keep-* rules through schedules, and
+//  forgets deleted images through jobs (all borrowed; they must outlive
+//  the result). delete_fn (with arg) sends the deletions. Returns NULL
+//  with err set (SF_EDB). Caller owns the result.
 sf_retention_t *
-    sf_retention_new (sf_store_t *store, sf_retention_delete_fn *delete_fn,
+    sf_retention_new (sf_store_t *store, sf_jobs_t *jobs, sf_bulk_t *bulk,
+                      sf_schedules_t *schedules, sf_retention_delete_fn *delete_fn,
                       void *arg, sf_err_t *err);
 
 //  Destroy the class. Nullifies *self_p.

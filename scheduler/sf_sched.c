@@ -129,10 +129,11 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     if (sf_dispatch_restore (self->dispatch, err)
     ||  sf_bulk_restore (self->bulk, err))
         goto failed;
-    self->schedules = sf_schedules_new (self->store, s_fire, self, err);
+    self->schedules = sf_schedules_new (self->store, self->jobs, s_fire, self, err);
     if (!self->schedules)
         goto failed;
-    self->retention = sf_retention_new (self->store, s_delete_image, self, err);
+    self->retention = sf_retention_new (self->store, self->jobs, self->bulk,
+                                        self->schedules, s_delete_image, self, err);
     if (!self->retention)
         goto failed;
     sf_admin_parts_t parts = {

@@ -13,6 +13,7 @@
 
 struct _sf_schedules_t {
     sf_store_t *store;              //  Borrowed from the scheduler
+    sf_jobs_t *jobs;                //  Borrowed: counts a last bulk's jobs
     sf_schedules_fire_fn *fire;     //  Creates a bulk
     void *arg;                      //  For fire
     int64_t due_ms;                 //  Earliest next elapse, 0 = unknown
@@ -41,14 +42,16 @@ SF_LOG_MODULE ("sched.schedules");
 //  Constructor and destructor
 
 sf_schedules_t *
-sf_schedules_new (sf_store_t *store, sf_schedules_fire_fn *fire, void *arg,
-                  sf_err_t *err)
+sf_schedules_new (sf_store_t *store, sf_jobs_t *jobs, sf_schedules_fire_fn *fire,
+                  void *arg, sf_err_t *err)
 {
     assert (store);
+    assert (jobs);
     assert (fire);
     (void) err;                 //  Nothing fails: sf_store made the table
     sf_schedules_t *self = (sf_schedules_t *) zmalloc (sizeof (sf_schedules_t));
     self->store = store;
+    self->jobs = jobs;
     self->fire = fire;
     self->arg = arg;
     return self;
@@ -429,6 +432,28 @@ sf_schedules_rm (sf_schedules_t *self, json_t *request, sf_err_t *err)
     return json_pack ("{s:s}", "removed", name);
 }
 
+int
+sf_schedules_keep (sf_schedules_t *self, const char *name, sf_keep_t *keep,
+                   sf_err_t *err)
+{
+    assert (self && name && keep);
+    memset (keep, 0, sizeof (*keep));
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT keep_last, keep_daily, keep_weekly, keep_monthly FROM schedules"
+        " WHERE name = ?1", "s", name);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self->store, stmt, err);
+    if (rc == 1) {
+        keep->last = sqlite3_column_int64 (stmt, 0);
+        keep->daily = sqlite3_column_int64 (stmt, 1);
+        keep->weekly = sqlite3_column_int64 (stmt, 2);
+        keep->monthly = sqlite3_column_int64 (stmt, 3);
+    }
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
 //  --------------------------------------------------------------------------
 //  Firing
 
@@ -459,16 +484,32 @@ s_row_destroy (row_t **self_p)
     }
 }
 
+//  Count the queued and running jobs of each row's last bulk. Returns 0
+//  or -1 with err set.
+
+static int
+s_count_unfinished (sf_schedules_t *self, zlistx_t *rows, sf_err_t *err)
+{
+    row_t *row = (row_t *) zlistx_first (rows);
+    for (; row; row = (row_t *) zlistx_next (rows)) {
+        if (!*row->last_bulk)
+            continue;
+        sf_jobs_counts_t counts;
+        if (sf_jobs_bulk_counts (self->jobs, row->last_bulk, &counts, err))
+            return -1;
+        row->unfinished = counts.jobs [SF_JOBS_QUEUED] + counts.jobs [SF_JOBS_RUNNING];
+    }
+    return 0;
+}
+
 static zlistx_t *
 s_rows (sf_schedules_t *self)
 {
     sf_err_t err = SF_ERR_INIT;
     sqlite3_stmt *stmt = sf_store_prepare (self->store, &err,
         "SELECT name, calendar, select_json, strategy, priority, window_ms,"
-        " CASE WHEN elapse > 0 THEN elapse ELSE created / 1000 END, last_bulk,"
-        " CASE WHEN last_bulk = '' THEN 0 ELSE (SELECT COUNT (*) FROM jobs"
-        "  WHERE jobs.bulk_id = schedules.last_bulk AND jobs.state IN ('queued', 'running'))"
-        " END FROM schedules ORDER BY name", "");
+        " CASE WHEN elapse > 0 THEN elapse ELSE created / 1000 END, last_bulk"
+        " FROM schedules ORDER BY name", "");
     if (!stmt) {
         SF_ERROR (NULL, "schedules: %s", err.text);
         return NULL;
@@ -486,10 +527,11 @@ s_rows (sf_schedules_t *self)
         row->window_ms = sqlite3_column_int64 (stmt, 5);
         row->anchor = sqlite3_column_int64 (stmt, 6);
         row->last_bulk = strdup (sf_store_text (stmt, 7));
-        row->unfinished = sqlite3_column_int64 (stmt, 8);
         zlistx_add_end (rows, row);
     }
     sqlite3_finalize (stmt);
+    if (rc == 0)
+        rc = s_count_unfinished (self, rows, &err);
     if (rc < 0) {
         SF_ERROR (NULL, "schedules: %s", err.text);
         zlistx_destroy (&rows);
@@ -805,7 +847,8 @@ sf_schedules_test (bool verbose)
     assert (store);
     test_sink_t sink = { zlistx_new (), 0, false };
     zlistx_set_destructor (sink.calls, (zlistx_destructor_fn *) zstr_free);
-    sf_schedules_t *self = sf_schedules_new (store, s_test_fire, &sink, &err);
+    sf_jobs_t *jobs = sf_jobs_new (store);
+    sf_schedules_t *self = sf_schedules_new (store, jobs, s_test_fire, &sink, &err);
     assert (self);
     const int64_t t0 = 1700000003000;      //  Elapses of */10 s at ...010, ...020
     self->clock_ms = t0;
@@ -865,10 +908,12 @@ sf_schedules_test (bool verbose)
     //  window starting now; the hourly one is not due yet
     sf_schedules_destroy (&self);
     assert (self == NULL);
+    sf_jobs_destroy (&jobs);
     sf_store_destroy (&store);
     store = sf_store_new (path, &err);
     assert (store);
-    self = sf_schedules_new (store, s_test_fire, &sink, &err);
+    jobs = sf_jobs_new (store);
+    self = sf_schedules_new (store, jobs, s_test_fire, &sink, &err);
     sf_schedules_tick (self, 1700000100400);
     assert (zlistx_size (sink.calls) == 0);
     assert (sf_schedules_start (self, 1700000100500) == 1);
@@ -901,6 +946,7 @@ sf_schedules_test (bool verbose)
 
     sf_schedules_destroy (&self);
     zlistx_destroy (&sink.calls);
+    sf_jobs_destroy (&jobs);
     sf_store_destroy (&store);
     unlink (path);
     char wal [64];

@@ -19,7 +19,7 @@
       (epoch s of the last consumed elapse, 0 = none yet), last_run (epoch
       ms the last fire happened, 0 = never), last_bulk ('' = none),
       last_error ('' = none)
-    sf_retention reads the keep-* columns.
+    sf_retention reads the keep-* rules through sf_schedules_keep.
     =========================================================================
 */
 #ifndef SF_SCHEDULES_H_INCLUDED
@@ -33,6 +33,14 @@ typedef struct _sf_schedules_t sf_schedules_t;
 #define SF_SCHEDULES_MAX_NAME       64
 #define SF_SCHEDULES_MAX_CALENDAR   256
 
+//  The keep-* rules of a schedule (each >= 0; all zero keeps everything)
+typedef struct {
+    int64_t last;
+    int64_t daily;
+    int64_t weekly;
+    int64_t monthly;
+} sf_keep_t;
+
 //  Create a bulk for schedule: select (borrowed), strategy (NULL = each
 //  instance's own), priority, window_end_ms (epoch ms, 0 = none). Returns
 //  the BULK object of the admin contract (the caller owns it; its
@@ -42,13 +50,14 @@ typedef json_t *(sf_schedules_fire_fn) (void *arg, const char *schedule,
                                         int priority, int64_t window_end_ms,
                                         sf_err_t *err);
 
-//  Create the class on store (borrowed; must outlive the result), whose
-//  migrations made the table. fire (with arg) creates the bulks. Returns
-//  NULL with err set on failure (none today; err is kept for the caller's
-//  sake). Caller owns the result.
+//  Create the class on store, whose migrations made the table, and jobs
+//  (through which it counts the unfinished jobs of a schedule's last bulk);
+//  both borrowed, they must outlive the result. fire (with arg) creates
+//  the bulks. Returns NULL with err set on failure (none today; err is
+//  kept for the caller's sake). Caller owns the result.
 sf_schedules_t *
-    sf_schedules_new (sf_store_t *store, sf_schedules_fire_fn *fire, void *arg,
-                      sf_err_t *err);
+    sf_schedules_new (sf_store_t *store, sf_jobs_t *jobs,
+                      sf_schedules_fire_fn *fire, void *arg, sf_err_t *err);
 
 //  Destroy the class. Nullifies *self_p.
 void
@@ -74,6 +83,12 @@ json_t *
     sf_schedules_list (sf_schedules_t *self, json_t *request, sf_err_t *err);
 json_t *
     sf_schedules_rm (sf_schedules_t *self, json_t *request, sf_err_t *err);
+
+//  The keep-* rules of the schedule name into keep. Returns 1, 0 if there
+//  is no such schedule (keep zeroed), or -1 with err set.
+int
+    sf_schedules_keep (sf_schedules_t *self, const char *name, sf_keep_t *keep,
+                       sf_err_t *err);
 
 //  Fire every schedule whose next elapse is at or before now_ms (epoch ms),
 //  with window_end = elapse + window. If several elapses passed since the

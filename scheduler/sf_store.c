@@ -575,6 +575,28 @@ sf_store_exec (sf_store_t *self, sf_err_t *err, const char *sql,
     return rc == 0? sqlite3_changes (self->db): -1;
 }
 
+zlistx_t *
+sf_store_strings (sf_store_t *self, sf_err_t *err, const char *sql,
+                  const char *types, ...)
+{
+    assert (self);
+    va_list args;
+    va_start (args, types);
+    sqlite3_stmt *stmt = s_prepare_va (self, err, sql, types, args);
+    va_end (args);
+    if (!stmt)
+        return NULL;
+    zlistx_t *strings = zlistx_new ();
+    zlistx_set_destructor (strings, (zlistx_destructor_fn *) zstr_free);
+    int rc;
+    while ((rc = sf_store_step (self, stmt, err)) == 1)
+        zlistx_add_end (strings, strdup (sf_store_text (stmt, 0)));
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&strings);
+    return strings;
+}
+
 const char *
 sf_store_text (sqlite3_stmt *stmt, int col)
 {
@@ -627,19 +649,8 @@ zlistx_t *
 sf_store_nodes_up (sf_store_t *self, sf_err_t *err)
 {
     assert (self);
-    sqlite3_stmt *stmt = sf_store_prepare (self, err,
+    return sf_store_strings (self, err,
         "SELECT name FROM nodes WHERE state = 'up' ORDER BY name", "");
-    if (!stmt)
-        return NULL;
-    zlistx_t *names = zlistx_new ();
-    zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
-    int rc;
-    while ((rc = sf_store_step (self, stmt, err)) == 1)
-        zlistx_add_end (names, strdup (sf_store_text (stmt, 0)));
-    sqlite3_finalize (stmt);
-    if (rc < 0)
-        zlistx_destroy (&names);
-    return names;
 }
 
 //  RFC 3339 string for ms since the epoch, or JSON null for 0

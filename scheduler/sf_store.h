@@ -24,7 +24,7 @@
                  instance_name, disk_target, format, created (sf_jobs)
       bulks      id, created, select_json, strategy, priority, deadline,
                  window_end, schedule, state, total, finished (version 3)
-                 (sf_dispatch, its bulk rows)
+                 (sf_bulk)
       schedules  see sf_schedules.h (version 4) (sf_schedules)
       retention_deletes  see sf_retention.h (version 5) (sf_retention)
     Times are integer ms since the epoch; sizes integer bytes.
@@ -92,6 +92,13 @@ int
 int
     sf_store_exec (sf_store_t *self, sf_err_t *err, const char *sql,
                    const char *types, ...);
+
+//  Prepare, bind (as sf_store_prepare) and run a query, and finalize it.
+//  Returns the first column of its rows, in order, as a list of strings
+//  (the list frees them; caller owns it), or NULL with err set.
+zlistx_t *
+    sf_store_strings (sf_store_t *self, sf_err_t *err, const char *sql,
+                      const char *types, ...);
 
 //  Text of column col, "" for NULL. Valid until the next step/finalize.
 const char *
