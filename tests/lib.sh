@@ -546,8 +546,8 @@ _sf_sched_ready ()
 #  log $SF_TMP/scheduler.log. Sets and exports SF_ADMIN, SNAPFLEET_ADMIN,
 #  SF_SCHED_BIND. CURVE: the scheduler's key and an enrolled admin key
 #  (sf_keygen), exported for the CLI as SNAPFLEET_CERT and
-#  SNAPFLEET_SERVER_KEY (with security.insecure=true, SNAPFLEET_INSECURE=1). Returns once `snapfleet nodes` answers (bounded
-#  30 s).
+#  SNAPFLEET_SERVER_KEY. Returns once `snapfleet nodes` answers (bounded
+#  30 s). A test of plaintext mode exports SNAPFLEET_INSECURE=1 itself.
 # shellcheck disable=SC2120  # overrides are optional
 sf_start_scheduler ()
 {
@@ -563,12 +563,6 @@ sf_start_scheduler ()
     SNAPFLEET_SERVER_KEY=$(sf_keygen scheduler)
     SNAPFLEET_CERT=$(sf_keygen admin admins)
     export SNAPFLEET_SERVER_KEY SNAPFLEET_CERT
-    #  A plaintext scheduler (security.insecure=true, loopback only) needs
-    #  a plaintext CLI
-    unset SNAPFLEET_INSECURE
-    if [[ " $* " == *" security.insecure=true "* ]]; then
-        export SNAPFLEET_INSECURE=1
-    fi
     _sf_write_conf "$dir/scheduler.conf" \
         "scheduler.bind=$SF_SCHED_BIND" \
         "scheduler.admin_bind=$SF_ADMIN" \

@@ -29,11 +29,13 @@ err=$("$sched" --config "$SF_TMP/insecure/open.conf" 2>&1) || rc=$?
 check_eq "insecure on a non-loopback bind is a config error (exit 2)" 2 "$rc"
 check "naming the file, line and key ($err)" grep -q "open.conf:5: 'security.insecure'" <<<"$err"
 
+export SNAPFLEET_INSECURE=1         #  a plaintext scheduler needs a plaintext CLI
 sf_start_scheduler security.insecure=true
 check "insecure on loopback starts with a warning" grep -q "PLAINTEXT" "$SF_TMP/scheduler.log"
 check_eq "status says curve is off" false "$(sf_cli status --format json | jq -r .curve)"
 sf_stop_pid "$SF_TMP/scheduler.pid" || sf_die "the insecure scheduler did not stop cleanly"
 rm -f "$SF_TMP/scheduler/scheduler.db"*
+unset SNAPFLEET_INSECURE
 
 #  -- the real fleet, over CURVE ------------------------------------------------
 sf_start_scheduler
