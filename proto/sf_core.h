@@ -28,6 +28,7 @@
 #include "sf_cfg.h"
 #include "sf_wire.h"
 #include "sf_strategies.h"
+#include "sf_naming.h"
 #include "sf_heap.h"
 #include "sf_cert.h"
 #include "sf_auth.h"

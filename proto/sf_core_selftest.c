@@ -15,6 +15,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_heap", sf_heap_test },
     { "sf_cert", sf_cert_test },
     { "sf_auth", sf_auth_test },
+    { "sf_naming", sf_naming_test },
     { NULL, NULL }
 };
 
