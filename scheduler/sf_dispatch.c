@@ -120,6 +120,7 @@ s_send_assign (sf_dispatch_t *self, djob_t *djob)
     assign.strategy = djob->strategy;
     assign.wait_upload_grant = true;
     assign.scratch_bytes = djob->scratch_bytes;
+    assign.catalog_id = (char *) sf_store_catalog_id (self->store);
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
     sf_err_t err = SF_ERR_INIT;
     int rc = sf_outbox_send (self->outbox, djob->node, &env, &err);

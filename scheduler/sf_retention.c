@@ -258,6 +258,7 @@ s_send_due (sf_retention_t *self, int64_t now, bool retry_failed, sf_err_t *err)
         }
         sf_err_t send_err = SF_ERR_INIT;
         int rc = self->delete_fn (self->arg, delete->node, &delete->image->image,
+                                  delete->image->job_id,
                                   delete->request_id, &send_err);
         if (rc == 0) {
             sent++;
@@ -645,10 +646,11 @@ typedef struct {
 } test_sink_t;
 
 static int
-s_test_delete (void *arg, const char *node, const sf_image_t *image,
+s_test_delete (void *arg, const char *node, const sf_image_t *image, const char *job_id,
                const char *request_id, sf_err_t *err)
 {
     test_sink_t *sink = (test_sink_t *) arg;
+    assert (job_id && *job_id);
     if (streq (node, "down"))
         return sf_err_set (err, SF_ENODE, "node '%s' is down", node);
     zlistx_add_end (sink->requests,

@@ -45,10 +45,11 @@ void
     sf_retention_apply (const sf_keep_t *keep, const int64_t *times, size_t n,
                         bool *keep_out);
 
-//  Ask node to delete image; request_id comes back in ImageDeleted.
-//  Returns 0 if sent, or -1 with err set (e.g. SF_ENODE: node down).
+//  Ask node to delete image, made by job_id; request_id comes back in
+//  ImageDeleted. Returns 0 if sent, or -1 with err set (e.g. SF_ENODE:
+//  node down).
 typedef int (sf_retention_delete_fn) (void *arg, const char *node,
-                                      const sf_image_t *image,
+                                      const sf_image_t *image, const char *job_id,
                                       const char *request_id, sf_err_t *err);
 
 //  Create the class on store, whose migrations made the table; it reads

@@ -493,13 +493,15 @@ s_fire (void *arg, const char *schedule, json_t *select, const char *strategy,
 //  Retention asks a node to delete one image
 
 static int
-s_delete_image (void *arg, const char *node, const sf_image_t *image,
+s_delete_image (void *arg, const char *node, const sf_image_t *image, const char *job_id,
                 const char *request_id, sf_err_t *err)
 {
     sf_sched_t *self = (sf_sched_t *) arg;
     sf_image_delete_t request = SF_IMAGE_DELETE_INIT;
     request.request_id = (char *) request_id;
     request.image = (sf_image_t *) image;
+    request.catalog_id = (char *) sf_store_catalog_id (self->store);
+    request.job_id = (char *) job_id;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_IMAGE_DELETE, &request);
     return sf_outbox_send (self->outbox, node, &env, err);
 }

@@ -20,6 +20,7 @@ struct _sf_store_t {
     sqlite3_stmt *cache [CACHE_SIZE];   //  Owned, by sf_store_exec
     const char *cache_sql [CACHE_SIZE]; //  The caller's SQL text pointers
     size_t cache_next;          //  Slot to reuse next when full
+    char catalog_id [SF_NAMING_ID_LEN + 1];     //  From table catalog
 };
 
 SF_LOG_MODULE ("sched.store");
@@ -184,6 +185,13 @@ static const char *s_migrations [] = {
     "  created INTEGER NOT NULL,"
     "  updated INTEGER NOT NULL,"
     "  UNIQUE (store, image_id));",
+    //  6: the catalogue id (sf_naming), one random row for the life of the
+    //  database. Images made before it carry names without one: the
+    //  workers refuse to delete them (they cannot be proven ours)
+    "CREATE TABLE catalog ("
+    "  one INTEGER PRIMARY KEY CHECK (one = 1),"
+    "  id TEXT NOT NULL);"
+    "INSERT INTO catalog VALUES (1, lower (hex (randomblob (8))));",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");
@@ -294,6 +302,24 @@ s_configure (sf_store_t *self, sf_err_t *err)
                           " PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864;", err);
 }
 
+static int
+s_load_catalog (sf_store_t *self, sf_err_t *err)
+{
+    sqlite3_stmt *stmt = sf_store_prepare (self, err, "SELECT id FROM catalog", "");
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self, stmt, err);
+    if (rc == 1)
+        snprintf (self->catalog_id, sizeof (self->catalog_id), "%s", sf_store_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    if (rc == 1 && !sf_naming_id_valid (self->catalog_id))
+        return sf_err_set (err, SF_EDB, "database '%s': catalogue id '%s' is not %d hex "
+                           "digits", self->path, self->catalog_id, SF_NAMING_ID_LEN);
+    if (rc == 0)
+        return sf_err_set (err, SF_EDB, "database '%s' has no catalogue id", self->path);
+    return rc == 1? 0: -1;
+}
+
 //  --------------------------------------------------------------------------
 //  Constructor
 
@@ -309,9 +335,16 @@ sf_store_new (const char *path, sf_err_t *err)
         sf_store_destroy (&self);
     }
     else
-    if (s_configure (self, err) || s_migrate (self, err))
+    if (s_configure (self, err) || s_migrate (self, err) || s_load_catalog (self, err))
         sf_store_destroy (&self);
     return self;
+}
+
+const char *
+sf_store_catalog_id (sf_store_t *self)
+{
+    assert (self);
+    return self->catalog_id;
 }
 
 //  --------------------------------------------------------------------------
@@ -1136,6 +1169,9 @@ sf_store_test (bool verbose)
     assert (store);
     int version = 0;
     assert (s_user_version (store, &version, &err) == 0 && version == SF_STORE_VERSION);
+    char catalog [SF_NAMING_ID_LEN + 1];
+    snprintf (catalog, sizeof (catalog), "%s", sf_store_catalog_id (store));
+    assert (sf_naming_id_valid (catalog));
     assert (sf_store_node_hello (store, "n1", "w\xFF 0.1", 2, 1000, &err) == 0);
     assert (sf_store_node_hello (store, "n2", "w 0.1", 2, 1000, &err) == 0);
     assert (sf_store_node_state (store, "n2", "down", &err) == 0);
@@ -1161,9 +1197,10 @@ sf_store_test (bool verbose)
     sf_store_destroy (&store);
     assert (store == NULL);
 
-    //  Reopen: durable, no migration needed, same data
+    //  Reopen: durable, no migration needed, same data and catalogue id
     store = sf_store_new (path, &err);
     assert (store);
+    assert (streq (sf_store_catalog_id (store), catalog));
     json_t *nodes = sf_store_nodes_json (store, &err);
     assert (json_array_size (nodes) == 2);
     json_t *n1 = json_array_get (nodes, 0);

@@ -39,7 +39,7 @@
 typedef struct _sf_store_t sf_store_t;
 
 //  Schema version this build writes (PRAGMA user_version after migration)
-#define SF_STORE_VERSION 5
+#define SF_STORE_VERSION 6
 
 //  Open (creating if needed) the database at path and migrate it to
 //  SF_STORE_VERSION. Returns NULL with err set (SF_EDB) if it cannot be
@@ -51,6 +51,13 @@ sf_store_t *
 //  Close the database. Nullifies *self_p.
 void
     sf_store_destroy (sf_store_t **self_p);
+
+//  The catalogue id of this database: SF_NAMING_ID_LEN random lowercase
+//  hex digits, made once by migration 6 and never changed. Every object a
+//  job makes is named from it (sf_naming), so a fresh database never meets
+//  an older one's objects. Borrowed; valid while self lives.
+const char *
+    sf_store_catalog_id (sf_store_t *self);
 
 //  The raw connection, for sf_jobs. Borrowed; valid while self lives.
 sqlite3 *
