@@ -27,6 +27,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_outbox", sf_outbox_test },
     { "sf_stats", sf_stats_test },
     { "sf_bulk", sf_bulk_test },
+    { "sf_imgcheck", sf_imgcheck_test },
     { NULL, NULL }
 };
 

@@ -227,15 +227,18 @@ sf_dispatch_node (sf_dispatch_t *self, sf_peer_t *peer, bool hello)
 //  --------------------------------------------------------------------------
 //  Events and ends
 
-void
+int
 sf_dispatch_rate_applied (sf_dispatch_t *self, const char *node,
                           const sf_rate_applied_t *applied)
 {
     assert (self && node && applied);
-    djob_t *djob = (djob_t *) zhashx_lookup (self->djobs, applied->job_id);
-    if (djob && djob->uploading && djob->attempt == applied->attempt
-    &&  streq (djob->node, node))
-        sf_admit_rate_applied (self->admit, djob->id, applied->rate_bps);
+    djob_t *djob = applied->job_id? (djob_t *) zhashx_lookup (self->djobs, applied->job_id)
+                                  : NULL;
+    if (!djob || !djob->uploading || djob->attempt != applied->attempt
+    ||  !streq (djob->node, node))
+        return -1;
+    sf_admit_rate_applied (self->admit, djob->id, applied->rate_bps);
+    return 0;
 }
 
 void

@@ -73,9 +73,10 @@ void
 void
     sf_dispatch_unsent (sf_dispatch_t *self, const char *job_id, const sf_err_t *why);
 
-//  A worker applied an upload rate (its answer to a JobGrant). Ignored
-//  unless the job uploads on that node in that attempt.
-void
+//  A worker applied an upload rate (its answer to a JobGrant). Returns 0,
+//  or -1 (and changes nothing) unless the job uploads on that node in that
+//  attempt: the caller counts and logs it.
+int
     sf_dispatch_rate_applied (sf_dispatch_t *self, const char *node,
                               const sf_rate_applied_t *applied);
 

@@ -359,10 +359,15 @@ void
 sf_harness_result_note (zsock_t *worker, const char *id, uint32_t attempt,
                         const char *strategy, const char *note)
 {
+    //  The image a dir store makes: a uuid (from the job's number), its file
+    char uuid [40], path [64];
+    snprintf (uuid, sizeof (uuid), "0f8e6b1c-0000-4000-8000-%012llu",
+              id [0] == 'J'? strtoull (id + 1, NULL, 10) % 1000000000000ull: 0);
+    snprintf (path, sizeof (path), "/images/%s.qcow2", uuid);
     sf_image_t image = SF_IMAGE_INIT;
-    image.store = "dir", image.id = "0f8e6b1c-img", image.path = "/images/0f8e6b1c-img.qcow2";
-    image.size = 3ull << 32, image.sha256 = "cafe", image.disk_target = "vda";
-    image.format = "qcow2";
+    image.store = "dir", image.id = uuid, image.path = path;
+    image.size = 3ull << 32, image.disk_target = "vda", image.format = "qcow2";
+    image.sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     sf_image_t *images [] = { &image };
     sf_job_result_t result = SF_JOB_RESULT_INIT;
     result.job_id = (char *) id, result.attempt = attempt, result.ok = 1;

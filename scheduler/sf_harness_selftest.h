@@ -89,7 +89,9 @@ void
                       int phase, uint64_t ms);
 
 //  Send a successful JobResult for job id and attempt: file-cold, paused,
-//  pause 150ms, one 12 GiB image "0f8e6b1c-img" of disk vda.
+//  pause 150ms, one 12 GiB image of disk vda in store "dir", id
+//  "0f8e6b1c-0000-4000-8000-<job number, 12 digits>", path
+//  "/images/<id>.qcow2".
 void
     sf_harness_result (zsock_t *worker, const char *id, uint32_t attempt);
 

@@ -110,7 +110,7 @@ s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
          bool *running, sf_err_t *err)
 {
     sqlite3_stmt *stmt = sf_store_query (self->store, err,
-        "SELECT node, attempt, state FROM jobs WHERE id = ?1", "s", id);
+        "SELECT node, attempt, state, phase FROM jobs WHERE id = ?1", "s", id);
     if (!stmt)
         return -1;
     int rc = sf_store_step (self->store, stmt, err);
@@ -128,6 +128,9 @@ s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
         if (current != attempt)
             rc = sf_err_set (err, SF_ESTATE, "stale attempt %u of job '%s' (current %" PRId64 ")",
                              attempt, id, current);
+        else
+        if (streq (sf_store_text (stmt, 3), "waiting"))
+            rc = sf_err_set (err, SF_ESTATE, "job '%s' was not sent to node '%s'", id, node);
         else
         if (streq (state, "done") || streq (state, "failed") || streq (state, "skipped"))
             rc = sf_err_set (err, SF_ESTATE, "job '%s' has already %s", id,
@@ -236,19 +239,88 @@ s_result_note (const sf_job_result_t *result, char *buf, size_t size)
     return buf;
 }
 
+//  Whether image (checked) is recorded for another job than result's: 1
+//  with refusal set if it is, 0 if not, -1 with err set
+
 static int
-s_apply_result (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err)
+s_image_taken (sf_jobs_t *self, const sf_job_result_t *result, const sf_image_t *image,
+               sf_err_t *refusal, sf_err_t *err)
+{
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT job_id FROM images WHERE store = ?1 AND id = ?2 AND job_id <> ?3",
+        "sss", image->store, image->id, result->job_id);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self->store, stmt, err);
+    if (rc == 1)
+        sf_err_set (refusal, SF_EPROTO, "worker reported image '%s' that is not job %s's: "
+                    "it is job %s's", image->id, result->job_id, sf_store_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+//  The images of result against its job (sf_imgcheck): 0 if they are
+//  the job's, 1 if not (refusal set), -1 with err set
+
+static int
+s_check_images (sf_jobs_t *self, const char *node, const char *node_store,
+                const sf_job_result_t *result, sf_err_t *refusal, sf_err_t *err)
+{
+    if (result->n_images == 0)
+        return 0;
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT strategy, instance_uuid FROM jobs WHERE id = ?1", "s", result->job_id);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self->store, stmt, err);
+    char *strategy = rc == 1? strdup (sf_store_text (stmt, 0)): NULL;
+    char *uuid = rc == 1? strdup (sf_store_text (stmt, 1)): NULL;
+    sqlite3_finalize (stmt);
+    zlistx_t *instances = rc == 1? sf_store_instances (self->store, node, uuid, err): NULL;
+    if (instances) {
+        sf_instance_rec_t *instance = (sf_instance_rec_t *) zlistx_first (instances);
+        while (instance && !streq (instance->uuid, uuid))
+            instance = (sf_instance_rec_t *) zlistx_next (instances);
+        sf_imgcheck_job_t job = {
+            .catalog_id = sf_store_catalog_id (self->store), .job_id = result->job_id,
+            .strategy = strategy, .node_store = node_store, .instance = instance
+        };
+        rc = sf_imgcheck_images (&job, result->images, result->n_images, refusal)? 1: 0;
+    }
+    else
+        rc = -1;
+    //  An image another job made is not this one's
+    for (size_t i = 0; rc == 0 && i < result->n_images; i++)
+        rc = s_image_taken (self, result, result->images [i], refusal, err);
+    zlistx_destroy (&instances);
+    free (strategy);
+    free (uuid);
+    return rc;
+}
+
+//  Apply result; if refusal is not NULL its images were refused: the job
+//  fails with it and no image row is written
+
+static int
+s_apply_result (sf_jobs_t *self, const sf_job_result_t *result,
+                const sf_err_t *refusal, sf_err_t *err)
 {
     int64_t now = sf_time_now_ms ();
     int code = 0;
     const char *text = "";
+    bool ok = result->ok && !refusal;
+    if (refusal) {
+        code = refusal->code;
+        text = refusal->text;
+    }
+    else
     if (!result->ok) {
         code = result->error && result->error->code? result->error->code: SF_EIO;
         text = result->error && result->error->text && *result->error->text
              ? result->error->text: "worker reported a failure without an error";
     }
     char buf [1024];
-    const char *note = s_result_note (result, buf, sizeof (buf));
+    const char *note = ok? s_result_note (result, buf, sizeof (buf)): "";
     //  A zero timing in the result keeps what the phase events reported
     if (sf_store_exec (self->store, err,
             "UPDATE jobs SET state = ?2, phase = ?2,"
@@ -259,36 +331,41 @@ s_apply_result (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err)
             " upload_ms = CASE WHEN ?7 > 0 THEN ?7 ELSE upload_ms END,"
             " bytes = CASE WHEN ?8 > 0 THEN ?8 ELSE bytes END,"
             " error_code = ?9, error_text = ?10, updated = ?11, note = ?12 WHERE id = ?1",
-            "ssssuuuuisis", result->job_id, result->ok? "done": "failed",
-            result->strategy? result->strategy: "",
+            "ssssuuuuisis", result->job_id, ok? "done": "failed",
+            refusal || !result->strategy? "": result->strategy,
             result->consistency? result->consistency: "",
             (uint64_t) result->pause_ms, (uint64_t) result->convert_ms,
             (uint64_t) result->upload_ms, (uint64_t) result->bytes,
             (int64_t) code, text, now, note) < 0)
         return -1;
-    for (size_t i = 0; i < result->n_images; i++)
+    for (size_t i = 0; !refusal && i < result->n_images; i++)
         if (s_insert_image (self, result, result->images [i], now, err))
             return -1;
     return 0;
 }
 
 int
-sf_jobs_result (sf_jobs_t *self, const char *node, const sf_job_result_t *result,
-                sf_err_t *err)
+sf_jobs_result (sf_jobs_t *self, const char *node, const char *node_store,
+                const sf_job_result_t *result, sf_err_t *err)
 {
     assert (self);
     assert (result && result->job_id);
     if (sf_store_begin (self->store, err))
         return -1;
+    sf_err_t refusal = SF_ERR_INIT;
+    int refused = 0;
     if (s_fence (self, result->job_id, node, result->attempt, NULL, err)
-    ||  s_apply_result (self, result, err)) {
+    ||  (refused = s_check_images (self, node, node_store, result, &refusal, err)) < 0
+    ||  s_apply_result (self, result, refused? &refusal: NULL, err)) {
         sf_store_rollback (self->store);
         return -1;
     }
     if (sf_store_commit (self->store, err))
         return -1;
     zlistx_add_end (self->ended, strdup (result->job_id));
-    return 0;
+    if (refused)
+        *err = refusal;
+    return refused;
 }
 
 //  --------------------------------------------------------------------------
@@ -998,23 +1075,62 @@ s_int (json_t *object, const char *key)
     return json_integer_value (json_object_get (object, key));
 }
 
+#define TEST_SHA "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+//  A dir image of disk target as a worker reports it: id a uuid made of
+//  letter and n, path /images/<id>.qcow2. Writes id and path into bufs.
+
+static void
+s_test_image (sf_image_t *image, char letter, int n, const char *target, char id [40],
+              char path [96])
+{
+    snprintf (id, 40, "%c%07d-0000-4000-8000-000000000000", letter, n);
+    snprintf (path, 96, "/images/%s.qcow2", id);
+    *image = (sf_image_t) SF_IMAGE_INIT;
+    image->store = "dir", image->id = id, image->path = path, image->size = 10 + n;
+    image->sha256 = TEST_SHA, image->disk_target = (char *) target;
+    image->format = "qcow2";
+}
+
+//  Node n1 reports vm1 (u1) and vm7 (u7), each with disks vda and vdb
+
+static void
+s_test_inventory (sf_store_t *store)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_disk_t vda = SF_DISK_INIT, vdb = SF_DISK_INIT;
+    vda.target = "vda", vda.type = SF_DISK_FILE, vda.source = "/img/a.qcow2";
+    vdb.target = "vdb", vdb.type = SF_DISK_FILE, vdb.source = "/img/b.qcow2";
+    sf_disk_t *disks [] = { &vda, &vdb };
+    sf_instance_t vm1 = SF_INSTANCE_INIT, vm7 = SF_INSTANCE_INIT;
+    vm1.uuid = "u1", vm1.name = "vm1", vm1.storage_class = "file";
+    vm1.n_disks = 2, vm1.disks = disks;
+    vm7 = vm1;
+    vm7.uuid = "u7", vm7.name = "vm7";
+    sf_instance_t *list [] = { &vm1, &vm7 };
+    sf_inventory_t inventory = SF_INVENTORY_INIT;
+    inventory.n_instances = 2, inventory.instances = list;
+    assert (sf_store_inventory (store, "n1", &inventory, &err) == 0);
+}
+
 static void
 s_test_result (sf_jobs_t *jobs, const char *id)
 {
     sf_err_t err = SF_ERR_INIT;
-    sf_image_t image = SF_IMAGE_INIT;
-    image.store = "dir", image.id = "img-1", image.path = "/images/img-1.qcow2";
-    image.size = 5ull << 32, image.sha256 = "ab12", image.disk_target = "vda";
-    image.format = "qcow2";
+    sf_image_t image;
+    char image_id [40], path [96];
+    s_test_image (&image, 'c', 1, "vda", image_id, path);
+    image.size = 5ull << 32;
     sf_image_t *images [] = { &image };
     sf_job_result_t result = SF_JOB_RESULT_INIT;
     result.job_id = (char *) id, result.attempt = 1, result.ok = 1;
     result.strategy = "file-cold", result.consistency = "paused";
     result.convert_ms = 900, result.upload_ms = 40, result.bytes = 5ull << 32;
     result.n_images = 1, result.images = images, result.resumed = 1;
-    assert (sf_jobs_result (jobs, "n2", &result, &err) == -1);     //  Wrong node
-    assert (sf_jobs_result (jobs, "n1", &result, &err) == 0);
-    assert (sf_jobs_result (jobs, "n1", &result, &err) == -1);     //  Already done
+    assert (sf_jobs_result (jobs, "n2", NULL, &result, &err) == -1);      //  Wrong node
+    assert (err.code == SF_ESTATE && strstr (err.text, "assigned to node 'n1', not 'n2'"));
+    assert (sf_jobs_result (jobs, "n1", "dir@n1", &result, &err) == 0);
+    assert (sf_jobs_result (jobs, "n1", NULL, &result, &err) == -1);      //  Already done
     assert (err.code == SF_ESTATE && strstr (err.text, "already finished"));
 
     json_t *job = sf_jobs_json (jobs, id, &err);
@@ -1027,7 +1143,7 @@ s_test_result (sf_jobs_t *jobs, const char *id)
     assert (json_is_null (json_object_get (job, "error")));
     assert (json_is_null (json_object_get (job, "note")));
     json_t *first = json_object_get (job, "image");
-    assert (streq (s_get (first, "id"), "img-1"));
+    assert (streq (s_get (first, "id"), image_id));
     assert (json_object_size (first) == 5);
     assert (s_int (first, "size") == 5ll << 32);
     assert (json_array_size (json_object_get (job, "images")) == 1);
@@ -1153,7 +1269,7 @@ s_test_note (sf_jobs_t *jobs)
     sf_job_result_t result = SF_JOB_RESULT_INIT;
     result.job_id = id, result.attempt = 1, result.ok = 1;
     result.strategy = "rbd", result.consistency = "paused", result.error = &info;
-    assert (sf_jobs_result (jobs, "n2", &result, &err) == 0);
+    assert (sf_jobs_result (jobs, "n2", NULL, &result, &err) == 0);
     json_t *job = sf_jobs_json (jobs, id, &err);
     assert (streq (s_get (job, "state"), "done"));
     assert (json_is_null (json_object_get (job, "error")));
@@ -1163,7 +1279,7 @@ s_test_note (sf_jobs_t *jobs)
     //  A contradictory ok result with an error code: done, code in the note
     assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
     result.job_id = id, info.code = SF_EIO, info.text = "odd";
-    assert (sf_jobs_result (jobs, "n2", &result, &err) == 0);
+    assert (sf_jobs_result (jobs, "n2", NULL, &result, &err) == 0);
     job = sf_jobs_json (jobs, id, &err);
     assert (streq (s_get (job, "state"), "done"));
     assert (streq (s_get (job, "note"), "EIO: odd"));
@@ -1172,7 +1288,7 @@ s_test_note (sf_jobs_t *jobs)
     //  A failed result has an error, never a note
     assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
     result.job_id = id, result.ok = 0, info.code = SF_ECEPH, info.text = "ceph: down";
-    assert (sf_jobs_result (jobs, "n2", &result, &err) == 0);
+    assert (sf_jobs_result (jobs, "n2", NULL, &result, &err) == 0);
     job = sf_jobs_json (jobs, id, &err);
     assert (streq (s_get (job, "state"), "failed"));
     assert (json_is_null (json_object_get (job, "note")));
@@ -1188,25 +1304,22 @@ s_test_retention_reads (sf_jobs_t *jobs)
 {
     sf_err_t err = SF_ERR_INIT;
     const char *bulks [] = { "B1", "B2", "B3" };
-    char ids [3][32], names [2][32];
+    char ids [3][32], names [2][40], paths [2][96];
     for (int i = 0; i < 3; i++) {
         sf_job_spec_t spec = { .instance_uuid = "u7", .instance_name = "vm7",
                                .node = "n1", .strategy = "file-cold",
                                .bulk_id = bulks [i] };
         assert (sf_jobs_create (jobs, &spec, ids [i], sizeof (ids [i]), &err) == 0);
-        sf_image_t disks [2] = { SF_IMAGE_INIT, SF_IMAGE_INIT };
+        sf_image_t disks [2];
         sf_image_t *images [2] = { &disks [0], &disks [1] };
-        for (int disk = 0; disk < 2; disk++) {
-            snprintf (names [disk], sizeof (names [disk]), "r-%c-%d", 'b' - disk, i);
-            disks [disk].store = "dir", disks [disk].id = names [disk];
-            disks [disk].path = names [disk], disks [disk].size = 10 + i;
-            disks [disk].disk_target = "vda", disks [disk].format = "qcow2";
-        }
+        for (int disk = 0; disk < 2; disk++)
+            s_test_image (&disks [disk], (char) ('b' - disk), i, disk? "vdb": "vda",
+                          names [disk], paths [disk]);
         sf_job_result_t result = SF_JOB_RESULT_INIT;
         result.job_id = ids [i], result.attempt = 1, result.ok = 1;
         result.strategy = "file-cold", result.consistency = "paused";
         result.n_images = 2, result.images = images;
-        assert (sf_jobs_result (jobs, "n1", &result, &err) == 0);
+        assert (sf_jobs_result (jobs, "n1", "dir@n1", &result, &err) == 0);
     }
     zlistx_t *instances = sf_jobs_done_instances (jobs, "B2", &err);
     assert (zlistx_size (instances) == 1);
@@ -1233,23 +1346,85 @@ s_test_retention_reads (sf_jobs_t *jobs)
     zlistx_t *images = sf_jobs_images (jobs, ids [1], &err);
     assert (zlistx_size (images) == 2);
     sf_image_rec_t *rec = (sf_image_rec_t *) zlistx_first (images);
-    assert (streq (rec->image.id, "r-a-1") && streq (rec->node, "n1"));
+    assert (streq (rec->image.id, "a0000001-0000-4000-8000-000000000000"));
+    assert (streq (rec->node, "n1"));
     assert (streq (rec->job_id, ids [1]) && rec->image.size == 11);
     rec = (sf_image_rec_t *) zlistx_next (images);
-    assert (streq (rec->image.id, "r-b-1") && streq (rec->image.format, "qcow2"));
+    assert (streq (rec->image.id, "b0000001-0000-4000-8000-000000000000"));
+    assert (streq (rec->image.format, "qcow2") && streq (rec->image.disk_target, "vda"));
     zlistx_destroy (&images);
 
     //  One image; forgotten, it is gone
-    assert (sf_jobs_image (jobs, "dir", "r-b-2", &rec, &err) == 1);
-    assert (streq (rec->image.path, "r-b-2") && streq (rec->job_id, ids [2]));
+    const char *b2 = "b0000002-0000-4000-8000-000000000000";
+    assert (sf_jobs_image (jobs, "dir", b2, &rec, &err) == 1);
+    assert (streq (rec->image.path, "/images/b0000002-0000-4000-8000-000000000000.qcow2"));
+    assert (streq (rec->job_id, ids [2]));
     sf_image_rec_destroy (&rec);
     assert (rec == NULL);
-    assert (sf_jobs_image_forget (jobs, "dir", "r-b-2", &err) == 0);
-    assert (sf_jobs_image (jobs, "dir", "r-b-2", &rec, &err) == 0 && rec == NULL);
-    assert (sf_jobs_image_forget (jobs, "dir", "r-b-2", &err) == 0);
+    assert (sf_jobs_image_forget (jobs, "dir", b2, &err) == 0);
+    assert (sf_jobs_image (jobs, "dir", b2, &rec, &err) == 0 && rec == NULL);
+    assert (sf_jobs_image_forget (jobs, "dir", b2, &err) == 0);
     images = sf_jobs_images (jobs, ids [2], &err);
     assert (zlistx_size (images) == 1);
     zlistx_destroy (&images);
+}
+
+//  A result whose images are not the job's fails the job and writes no
+//  image row; a job still waiting for admission takes no message
+
+static void
+s_test_refused (sf_jobs_t *jobs)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_job_spec_t spec = { .instance_uuid = "u1", .instance_name = "vm1", .node = "n1",
+                           .strategy = "file-cold" };
+    char id [32];
+    assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
+    sf_image_t good, bad;
+    char good_id [40], good_path [96], bad_id [40], bad_path [96];
+    s_test_image (&good, 'd', 1, "vda", good_id, good_path);
+    s_test_image (&bad, 'd', 2, "vdb", bad_id, bad_path);
+    bad.path = "/var/lib/libvirt/images/vm1-disk.qcow2";     //  Not the store's file
+    sf_image_t *images [] = { &good, &bad };
+    sf_job_result_t result = SF_JOB_RESULT_INIT;
+    result.job_id = id, result.attempt = 1, result.ok = 1, result.strategy = "file-cold";
+    result.n_images = 2, result.images = images;
+    assert (sf_jobs_result (jobs, "n1", "dir@n1", &result, &err) == 1);
+    assert (err.code == SF_EPROTO);
+    char text [200];
+    snprintf (text, sizeof (text), "worker reported image '%s' that is not job %s's: ",
+              bad_id, id);
+    assert (strncmp (err.text, text, strlen (text)) == 0);
+    json_t *job = sf_jobs_json (jobs, id, &err);
+    assert (streq (s_get (job, "state"), "failed"));
+    assert (s_int (json_object_get (job, "error"), "code") == SF_EPROTO);
+    assert (strncmp (s_get (json_object_get (job, "error"), "text"), text,
+                     strlen (text)) == 0);
+    assert (json_array_size (json_object_get (job, "images")) == 0);
+    json_decref (job);
+    sf_image_rec_t *rec = NULL;
+    assert (sf_jobs_image (jobs, "dir", good_id, &rec, &err) == 0 && !rec);
+    assert (sf_jobs_image (jobs, "dir", bad_id, &rec, &err) == 0 && !rec);
+    zlistx_t *ended = sf_jobs_take_ended (jobs);
+    assert (streq ((char *) zlistx_last (ended), id));
+    zlistx_destroy (&ended);
+
+    //  An image another job made (J1's, from s_test_result)
+    assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
+    s_test_image (&good, 'c', 1, "vda", good_id, good_path);
+    result.job_id = id, result.n_images = 1;
+    assert (sf_jobs_result (jobs, "n1", "dir@n1", &result, &err) == 1);
+    assert (strstr (err.text, "that is not job") && strstr (err.text, "it is job J1's"));
+    assert (sf_jobs_image (jobs, "dir", good_id, &rec, &err) == 1 && streq (rec->job_id, "J1"));
+    sf_image_rec_destroy (&rec);
+
+    //  Waiting for admission: not sent, so no node may report on it
+    spec.waiting = true;
+    assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
+    sf_job_event_t event = sf_wire_job_event (id, 1, SF_PHASE_PAUSED, 0, 0);
+    assert (sf_jobs_event (jobs, "n1", &event, &err) == -1);
+    assert (err.code == SF_ESTATE && strstr (err.text, "was not sent to node 'n1'"));
+    assert (sf_jobs_fail (jobs, id, SF_ECANCELED, "test", &err) == 0);
 }
 
 void
@@ -1266,6 +1441,7 @@ sf_jobs_test (bool verbose)
     sf_store_t *store = sf_store_new (path, &err);
     assert (store);
     assert (sf_store_node_hello (store, "n1", "", 2, 1, &err) == 0);
+    s_test_inventory (store);
     sf_jobs_t *jobs = sf_jobs_new (store);
 
     sf_job_spec_t spec = { .instance_uuid = "u1", .instance_name = "vm1", .node = "n1",
@@ -1317,6 +1493,7 @@ sf_jobs_test (bool verbose)
     s_test_reconcile (jobs, store);
     s_test_note (jobs);
     s_test_retention_reads (jobs);
+    s_test_refused (jobs);
     sf_jobs_destroy (&jobs);
     sf_store_destroy (&store);
     unlink (path);

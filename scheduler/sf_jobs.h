@@ -62,12 +62,17 @@ int
     sf_jobs_event (sf_jobs_t *self, const char *node,
                    const sf_job_event_t *event, sf_err_t *err);
 
-//  Apply the JobResult sent by node: final state, timings, error, images.
+//  Apply the JobResult sent by node, whose Hello named its image store
+//  node_store (NULL if unknown): final state, timings, error, images.
 //  An ok result whose error carries text is done with that text as its
 //  note (an error code other than 0 is kept in the note as its name, e.g.
-//  "EIO: ..."). Same fencing and return values as sf_jobs_event.
+//  "EIO: ..."). Every image must be the job's (sf_imgcheck, against the
+//  job's instance as node's inventory has it): if one is not, the job
+//  fails with SF_EPROTO "worker reported image 'X' that is not job J's:
+//  ...", no image row is written, and it returns 1 with err set to that
+//  error. Else the same fencing and return values as sf_jobs_event.
 int
-    sf_jobs_result (sf_jobs_t *self, const char *node,
+    sf_jobs_result (sf_jobs_t *self, const char *node, const char *node_store,
                     const sf_job_result_t *result, sf_err_t *err);
 
 //  Fail one unfinished job with code and text (e.g. the assignment could

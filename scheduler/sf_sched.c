@@ -303,7 +303,15 @@ s_on_job_result (sf_sched_t *self, sf_peer_t *peer, const sf_job_result_t *resul
 {
     sf_logctx_t ctx = { .node = peer->name, .job_id = result->job_id };
     sf_err_t err = SF_ERR_INIT;
-    if (sf_jobs_result (self->jobs, peer->name, result, &err)) {
+    int rc = sf_jobs_result (self->jobs, peer->name, peer->store, result, &err);
+    if (rc == 1) {
+        //  Its images are not the job's: the job failed, nothing recorded
+        self->stats.worker_invalid++;
+        if (sf_stats_may_warn (&self->stats))
+            SF_WARN (&ctx, "job failed: %s", err.text);
+        return;
+    }
+    if (rc) {
         if (err.code == SF_EDB)
             SF_ERROR (&ctx, "cannot record result: %s", err.text);
         else {
@@ -323,6 +331,21 @@ s_on_job_result (sf_sched_t *self, sf_peer_t *peer, const sf_job_result_t *resul
     else
         SF_WARN (&ctx, "job failed: %s", result->error && result->error->text
                  ? result->error->text: "no error given");
+}
+
+//  A worker applied an upload rate: only the node uploading that attempt
+//  of the job may say so
+
+static void
+s_on_rate_applied (sf_sched_t *self, sf_peer_t *peer, const sf_rate_applied_t *applied)
+{
+    if (sf_dispatch_rate_applied (self->dispatch, peer->name, applied) == 0)
+        return;
+    sf_logctx_t ctx = { .node = peer->name, .job_id = applied->job_id };
+    self->stats.worker_fenced++;
+    if (sf_stats_may_warn (&self->stats))
+        SF_WARN (&ctx, "dropping rate applied of attempt %u: not a job this node uploads",
+                 applied->attempt);
 }
 
 static void
@@ -356,7 +379,7 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
             s_on_image_deleted (self, peer, env->image_deleted);
             break;
         case SF_BODY_RATE_APPLIED:
-            sf_dispatch_rate_applied (self->dispatch, peer->name, env->rate_applied);
+            s_on_rate_applied (self, peer, env->rate_applied);
             break;
         case SF_BODY_ERROR:
             SF_WARN (&ctx, "node reports error %s: %s", sf_err_name (env->error->code),

@@ -21,6 +21,7 @@
 #include "sf_strategy.h"
 #include "sf_store.h"
 #include "sf_jobs.h"
+#include "sf_imgcheck.h"
 #include "sf_peers.h"
 #include "sf_liveness.h"
 #include "sf_outbox.h"

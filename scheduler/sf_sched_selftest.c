@@ -112,7 +112,7 @@ s_test_job (sf_harness_t *harness, zsock_t *worker)
     assert (streq (sf_harness_str (reply, "job.state"), "done"));
     assert (streq (sf_harness_str (reply, "job.consistency"), "paused"));
     assert (sf_harness_int (reply, "job.bytes") == 3ll << 32);
-    assert (streq (sf_harness_str (reply, "job.image.id"), "0f8e6b1c-img"));
+    assert (streq (sf_harness_str (reply, "job.image.id"), "0f8e6b1c-0000-4000-8000-000000000001"));
     json_decref (reply);
     reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
     assert (sf_harness_int (reply, "status.worker_fenced") == 1);
@@ -445,6 +445,88 @@ s_test_curve (void)
     sf_harness_destroy (&harness);
 }
 
+//  Messages about a job count only from its node, and a result's images
+//  only if they are the job's
+
+static void
+s_test_scoped (void)
+{
+    sf_harness_t *harness = sf_harness_new ("sf_sched_scoped", 5000);
+    zsock_t *n1 = sf_harness_worker (harness);
+    zsock_t *n2 = sf_harness_worker (harness);
+    sf_harness_hello (n1, "n1");
+    sf_harness_inventory (n1, "");
+    sf_harness_hello (n2, "n2");
+    sf_harness_inventory (n2, "-n2");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n2\"}",
+                                            "instances.3.name", "vm4", 2000);
+    json_decref (reply);
+    char id [32];
+    s_test_assigned (harness, n1, "u-vm1", NULL, "file-cold", id, sizeof (id));
+
+    //  n2 reports on n1's job: an event, an applied rate, a result
+    sf_harness_event (n2, id, 1, SF_PHASE_PAUSED, 0);
+    sf_job_grant_t grant = SF_JOB_GRANT_INIT;
+    grant.job_id = id, grant.attempt = 1, grant.rate_bps = 1000;
+    sf_rate_applied_t applied = sf_wire_rate_applied (&grant);
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_RATE_APPLIED, &applied);
+    sf_harness_send (n2, &env);
+    sf_harness_result (n2, id, 1);
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"status\"}", "status.worker_fenced",
+                                    "never", 300);
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
+    assert (sf_harness_int (reply, "status.worker_fenced") == 3);
+    json_decref (reply);
+    char *value = sf_harness_sql (harness, "SELECT state || ' ' || phase || ' ' ||"
+                                  " (SELECT COUNT (*) FROM job_events) || ' ' ||"
+                                  " (SELECT COUNT (*) FROM images) FROM jobs WHERE id = '%s'",
+                                  id);
+    assert (value && streq (value, "queued assigned 0 0"));
+    zstr_free (&value);
+
+    //  n1 reports an image that is not the store's file of the job
+    sf_image_t image = SF_IMAGE_INIT;
+    image.store = "dir", image.id = "0f8e6b1c-0000-4000-8000-000000000001";
+    image.path = "/var/lib/libvirt/images/vm1.qcow2", image.size = 1;
+    image.sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    image.disk_target = "vda", image.format = "qcow2";
+    sf_image_t *images [] = { &image };
+    sf_job_result_t result = SF_JOB_RESULT_INIT;
+    result.job_id = id, result.attempt = 1, result.ok = 1, result.strategy = "file-cold";
+    result.consistency = "paused", result.n_images = 1, result.images = images;
+    env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
+    sf_harness_send (n1, &env);
+    char request [100];
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", id);
+    reply = sf_harness_admin_until (harness, request, "job.state", "failed", 2000);
+    assert (streq (sf_harness_str (reply, "job.state"), "failed"));
+    assert (sf_harness_int (reply, "job.error.code") == SF_EPROTO);
+    char text [200];
+    snprintf (text, sizeof (text), "worker reported image '%s' that is not job %s's: ",
+              image.id, id);
+    assert (strncmp (sf_harness_str (reply, "job.error.text"), text, strlen (text)) == 0);
+    assert (json_array_size (sf_harness_get (reply, "job.images")) == 0);
+    json_decref (reply);
+    value = sf_harness_sql (harness, "SELECT COUNT (*) FROM images");
+    assert (value && streq (value, "0"));
+    zstr_free (&value);
+
+    //  The fleet still works: the next job of vm1 is done, its image kept
+    s_test_assigned (harness, n1, "u-vm1", NULL, "file-cold", id, sizeof (id));
+    sf_harness_result (n1, id, 1);
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", id);
+    reply = sf_harness_admin_until (harness, request, "job.state", "done", 2000);
+    assert (streq (sf_harness_str (reply, "job.state"), "done"));
+    json_decref (reply);
+    value = sf_harness_sql (harness, "SELECT job_id FROM images");
+    assert (value && streq (value, id));
+    zstr_free (&value);
+    zsock_destroy (&n2);
+    zsock_destroy (&n1);
+    sf_harness_destroy (&harness);
+}
+
 void
 sf_sched_test (bool verbose)
 {
@@ -489,6 +571,7 @@ sf_sched_test (bool verbose)
     zsock_destroy (&n1);
     sf_harness_destroy (&harness);
     s_test_curve ();
+    s_test_scoped ();
     //  @end
     printf ("OK\n");
 }

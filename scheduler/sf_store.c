@@ -896,6 +896,7 @@ sf_instance_rec_destroy (sf_instance_rec_t **self_p)
         for (size_t i = 0; i < self->n_disks; i++) {
             free (self->disks [i].target);
             free (self->disks [i].type);
+            free (self->disks [i].source);
         }
         free (self->disks);
         free (self);
@@ -924,6 +925,7 @@ s_disks_rec (sf_instance_rec_t *rec, const char *text)
         json_t *disk = json_array_get (disks, i);
         rec->disks [i].target = s_json_strdup (disk, "target");
         rec->disks [i].type = s_json_strdup (disk, "type");
+        rec->disks [i].source = s_json_strdup (disk, "source");
         rec->disks [i].virtual_size = json_integer_value (json_object_get (disk,
                                                                            "virtual_size"));
         rec->disks [i].allocated_size = json_integer_value (json_object_get (disk,
@@ -1030,6 +1032,7 @@ s_test_inventory (sf_store_t *store)
     assert (streq (rec->uuid, "u1") && streq (rec->node, "n1"));
     assert (streq (rec->state, "running") && streq (rec->storage_class, "file"));
     assert (rec->n_disks == 1 && streq (rec->disks [0].type, "file"));
+    assert (streq (rec->disks [0].source, "/img/vm1.qcow2"));
     assert (streq (rec->disks [0].target, "vda"));
     assert (rec->disks [0].virtual_size == 10ll << 30);
     assert (zhashx_size (rec->tags) == 0);

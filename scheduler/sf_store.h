@@ -175,6 +175,7 @@ json_t *
 typedef struct {
     char *target;               //  "vda"
     char *type;                 //  "file", "block", "rbd" or "other"
+    char *source;               //  Path, or pool/image for RBD
     int64_t virtual_size;       //  Bytes, 0 if unknown
     int64_t allocated_size;     //  Bytes, 0 if unknown
 } sf_disk_rec_t;
