@@ -446,10 +446,12 @@ s_bulk_row (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
     char *text = json_dumps (select, JSON_COMPACT | JSON_SORT_KEYS);
     int rc = sf_store_exec (self->store, err,
         "INSERT INTO bulks (id, created, select_json, strategy, priority, deadline,"
-        " window_end, schedule, state) VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running')",
-        "issiiis", sf_time_now_ms (), text? text: "{}",
+        " window_end, schedule, schedule_seq, state)"
+        " VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running')",
+        "issiiisi", sf_time_now_ms (), text? text: "{}",
         opts->strategy? opts->strategy: "", (int64_t) opts->priority, opts->deadline_ms,
-        opts->window_end_ms, opts->schedule? opts->schedule: "");
+        opts->window_end_ms, opts->schedule? opts->schedule: "",
+        opts->schedule? opts->schedule_seq: (int64_t) 0);
     free (text);
     if (rc < 0)
         return -1;
@@ -750,27 +752,31 @@ sf_bulk_list_json (sf_bulk_t *self, sf_err_t *err)
 
 int
 sf_bulk_schedule (sf_bulk_t *self, const char *bulk_id, char *schedule, size_t size,
-                  sf_err_t *err)
+                  int64_t *schedule_seq, sf_err_t *err)
 {
-    assert (self && bulk_id && schedule && size > 0);
+    assert (self && bulk_id && schedule && size > 0 && schedule_seq);
     *schedule = 0;
+    *schedule_seq = 0;
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT schedule FROM bulks WHERE id = ?1", "s", bulk_id);
+        "SELECT schedule, schedule_seq FROM bulks WHERE id = ?1", "s", bulk_id);
     if (!stmt)
         return -1;
     int rc = sf_store_step (self->store, stmt, err);
-    if (rc == 1)
+    if (rc == 1) {
         snprintf (schedule, size, "%s", sf_store_text (stmt, 0));
+        *schedule_seq = sqlite3_column_int64 (stmt, 1);
+    }
     sqlite3_finalize (stmt);
     return rc;
 }
 
 zlistx_t *
-sf_bulk_of_schedule (sf_bulk_t *self, const char *schedule, sf_err_t *err)
+sf_bulk_of_schedule (sf_bulk_t *self, int64_t schedule_seq, sf_err_t *err)
 {
-    assert (self && schedule);
+    assert (self);
     return sf_store_strings (self->store, err,
-        "SELECT id FROM bulks WHERE schedule = ?1 ORDER BY seq", "s", schedule);
+        "SELECT id FROM bulks WHERE schedule_seq = ?1 AND schedule_seq > 0 ORDER BY seq",
+        "i", schedule_seq);
 }
 
 //  --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ typedef struct {
     int64_t deadline_ms;        //  epoch ms, 0 none
     int64_t window_end_ms;      //  epoch ms, 0 none
     const char *schedule;       //  NULL or the schedule that fired it
+    int64_t schedule_seq;       //  That schedule's identity (sf_schedules)
 } sf_bulk_opts_t;
 
 //  Create on store, jobs, peers and dispatch (borrowed; they must outlive
@@ -92,16 +93,18 @@ json_t *
 json_t *
     sf_bulk_list_json (sf_bulk_t *self, sf_err_t *err);
 
-//  The schedule that fired bulk_id into schedule (size bytes; "" if none).
-//  Returns 1, 0 if there is no such bulk, or -1 with err set.
+//  The schedule that fired bulk_id: its name into schedule (size bytes;
+//  "" if none) and its identity into *schedule_seq (0 if none). Returns 1,
+//  0 if there is no such bulk, or -1 with err set.
 int
     sf_bulk_schedule (sf_bulk_t *self, const char *bulk_id, char *schedule,
-                      size_t size, sf_err_t *err);
+                      size_t size, int64_t *schedule_seq, sf_err_t *err);
 
-//  The ids of the bulks schedule fired, oldest first. Caller owns the list
-//  of strings. NULL with err set.
+//  The ids of the bulks the schedule whose identity is schedule_seq fired
+//  (never a namesake's), oldest first. Caller owns the list of strings.
+//  NULL with err set.
 zlistx_t *
-    sf_bulk_of_schedule (sf_bulk_t *self, const char *schedule, sf_err_t *err);
+    sf_bulk_of_schedule (sf_bulk_t *self, int64_t schedule_seq, sf_err_t *err);
 
 //  Dry run: what a bulk of select with opts would do, predicted by the
 //  planner from the current state. Creates nothing.

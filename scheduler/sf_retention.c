@@ -364,14 +364,17 @@ s_prune_instance (sf_retention_t *self, const char *schedule, zlistx_t *bulk_ids
 
 static int
 s_bulk_rules (sf_retention_t *self, const char *bulk_id, char *schedule,
-              size_t schedule_size, sf_keep_t *keep, sf_err_t *err)
+              size_t schedule_size, int64_t *schedule_seq, sf_keep_t *keep,
+              sf_err_t *err)
 {
-    int rc = sf_bulk_schedule (self->bulk, bulk_id, schedule, schedule_size, err);
+    int rc = sf_bulk_schedule (self->bulk, bulk_id, schedule, schedule_size,
+                               schedule_seq, err);
     if (rc == 0)
         SF_WARN (NULL, "retention: no bulk '%s'", bulk_id);
     if (rc != 1 || !*schedule)
         return rc < 0? -1: 0;   //  No such bulk, or not a scheduled one
-    rc = sf_schedules_keep (self->schedules, schedule, keep, err);
+    //  By identity: a schedule added again under the name is another one
+    rc = *schedule_seq > 0? sf_schedules_keep (self->schedules, *schedule_seq, keep, err): 0;
     if (rc == 0)
         SF_INFO (NULL, "retention: bulk '%s': schedule '%s' was removed,"
                  " nothing pruned", bulk_id, schedule);
@@ -395,10 +398,11 @@ s_bulk_rules (sf_retention_t *self, const char *bulk_id, char *schedule,
 
 static int
 s_prune (sf_retention_t *self, const char *bulk_id, const char *schedule,
-         const sf_keep_t *keep, int64_t now, sf_err_t *err)
+         int64_t schedule_seq, const sf_keep_t *keep, int64_t now, sf_err_t *err)
 {
     zlistx_t *instances = sf_jobs_done_instances (self->jobs, bulk_id, err);
-    zlistx_t *bulk_ids = instances? sf_bulk_of_schedule (self->bulk, schedule, err): NULL;
+    zlistx_t *bulk_ids = instances? sf_bulk_of_schedule (self->bulk, schedule_seq, err)
+                                  : NULL;
     int rc = bulk_ids? 0: -1;
     if (rc == 0 && sf_store_begin (self->store, err) == 0) {
         int queued = 0;
@@ -437,23 +441,45 @@ sf_retention_bulk_done (sf_retention_t *self, const char *bulk_id, sf_err_t *err
     assert (bulk_id);
     int64_t now = sf_time_now_ms ();
     char schedule [SF_SCHEDULES_MAX_NAME + 1];
+    int64_t schedule_seq = 0;
     sf_keep_t keep;
-    int rc = s_bulk_rules (self, bulk_id, schedule, sizeof (schedule), &keep, err);
+    int rc = s_bulk_rules (self, bulk_id, schedule, sizeof (schedule), &schedule_seq,
+                           &keep, err);
     if (rc < 0)
         return -1;
-    if (rc == 1 && s_prune (self, bulk_id, schedule, &keep, now, err) < 0)
+    if (rc == 1 && s_prune (self, bulk_id, schedule, schedule_seq, &keep, now, err) < 0)
         return -1;
     return s_send_due (self, now, true, err);
 }
 //  --------------------------------------------------------------------------
 //  Answers
 
+//  Whether the answer msg from node is one to act on: the deletion was
+//  asked of node, and the image it names (if any) is the one asked for.
+//  Returns 1 if so, else 0 with err set to why not
+
+static int
+s_answer_matches (const sf_image_deleted_t *msg, const char *node, const char *asked,
+                  const char *store, const char *image, sf_err_t *err)
+{
+    const char *request_id = msg->request_id? msg->request_id: "";
+    if (!streq (node, asked))
+        return sf_err_set (err, SF_ESTATE, "deletion '%s' was asked of node '%s', not '%s'",
+                           request_id, asked, node) + 1;
+    const sf_image_t *named = msg->image;
+    if (named && ((named->store && *named->store && !streq (named->store, store))
+              ||  (named->id && *named->id && !streq (named->id, image))))
+        return sf_err_set (err, SF_ESTATE, "deletion '%s' was of image '%s' in store '%s', "
+                           "not of the one the answer names", request_id, image, store) + 1;
+    return 1;
+}
+
 int
-sf_retention_deleted (sf_retention_t *self, const sf_image_deleted_t *msg,
-                      sf_err_t *err)
+sf_retention_deleted (sf_retention_t *self, const char *from,
+                      const sf_image_deleted_t *msg, sf_err_t *err)
 {
     assert (self);
-    assert (msg);
+    assert (from && msg);
     const char *request_id = msg->request_id? msg->request_id: "";
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT store, image_id, node FROM retention_deletes WHERE request_id = ?1",
@@ -466,9 +492,16 @@ sf_retention_deleted (sf_retention_t *self, const sf_image_deleted_t *msg,
     char *node = rc == 1? strdup (sf_store_text (stmt, 2)): NULL;
     sqlite3_finalize (stmt);
     if (rc == 0)
-        SF_NOTICE (NULL, "retention: answer to unknown deletion '%s' ignored", request_id);
-    if (rc != 1)
-        return rc;
+        sf_err_set (err, SF_ENOENT, "no deletion '%s' is pending", request_id);
+    else
+    if (rc == 1 && !s_answer_matches (msg, from, node, store, image, err))
+        rc = 0;
+    if (rc != 1) {
+        free (store);
+        free (image);
+        free (node);
+        return rc < 0? -1: 1;   //  Ignored: the caller counts and logs it
+    }
 
     int64_t now = sf_time_now_ms ();
     const sf_error_info_t *error = msg->error;
@@ -672,11 +705,11 @@ typedef struct {
 } test_parts_t;
 
 static json_t *
-s_test_fire (void *arg, const char *schedule, json_t *select, const char *strategy,
-             int priority, int64_t window_end_ms, sf_err_t *err)
+s_test_fire (void *arg, const char *schedule, int64_t schedule_seq, json_t *select,
+             const char *strategy, int priority, int64_t window_end_ms, sf_err_t *err)
 {
     (void) arg, (void) schedule, (void) select, (void) strategy, (void) priority;
-    (void) window_end_ms;
+    (void) window_end_ms, (void) schedule_seq;
     assert (false);
     sf_err_set (err, SF_EINVAL, "not in this test");
     return NULL;
@@ -721,10 +754,12 @@ s_test_bulk (sf_store_t *store, const char *bulk_id, const char *schedule,
              size_t n, int disks, int64_t at_ms)
 {
     sf_err_t err = SF_ERR_INIT;
+    //  The bulk of the schedule that has the name now
     assert (sf_store_exec (store, &err,
-        "INSERT INTO bulks (id, created, select_json, schedule, state)"
-        " VALUES (?1, ?2, '{\"all\":true}', ?3, 'done')", "sis", bulk_id, at_ms,
-        schedule) == 1);
+        "INSERT INTO bulks (id, created, select_json, schedule, schedule_seq, state)"
+        " VALUES (?1, ?2, '{\"all\":true}', ?3,"
+        " COALESCE ((SELECT seq FROM schedules WHERE name = ?3), 0), 'done')", "sis",
+        bulk_id, at_ms, schedule) == 1);
     for (size_t i = 0; i < n; i++) {
         char job [64];
         snprintf (job, sizeof (job), "J-%s-%s", bulk_id, instances [i]);
@@ -775,8 +810,58 @@ s_test_answer (sf_retention_t *self, test_sink_t *sink, int code)
     sf_image_deleted_t msg = SF_IMAGE_DELETED_INIT;
     msg.request_id = request_id, msg.image = &image, msg.error = code? &error: NULL;
     sf_err_t err = SF_ERR_INIT;
-    assert (sf_retention_deleted (self, &msg, &err) == 0);
+    assert (sf_retention_deleted (self, node, &msg, &err) == 0);
     zlistx_delete (sink->requests, zlistx_cursor (sink->requests));
+}
+
+//  A schedule removed and added again under its name is another schedule:
+//  the new one never prunes what the old one made
+
+static void
+s_test_readd (sf_retention_t *self, test_parts_t *parts, test_sink_t *sink,
+              sf_store_t *store, int64_t t0)
+{
+    sf_err_t err = SF_ERR_INIT;
+    const char *add = "{\"name\":\"S\",\"calendar\":\"daily\",\"select\":{\"all\":true},"
+                      "\"keep_last\":1}";
+    json_t *request = json_loads (add, 0, NULL);
+    json_t *reply = sf_schedules_add (parts->schedules, request, &err);
+    assert (reply);
+    json_decref (reply);
+    const char *instances [] = { "vm1" };
+    const char *done [] = { "done" };
+    s_test_bulk (store, "S1", "S", "n1", instances, done, 1, 2, t0);
+    assert (sf_retention_bulk_done (self, "S1", &err) == 0);
+    s_test_bulk (store, "S2", "S", "n1", instances, done, 1, 2, t0 + 1000);
+    assert (sf_retention_bulk_done (self, "S2", &err) == 2);    //  S1's two disks
+    while (zlistx_size (sink->requests))
+        s_test_answer (self, sink, 0);
+    assert (s_count (store, "SELECT COUNT (*) FROM images WHERE job_id = 'J-S2-vm1'") == 2);
+
+    json_t *rm = json_pack ("{s:s}", "name", "S");
+    reply = sf_schedules_rm (parts->schedules, rm, &err);
+    assert (reply);
+    json_decref (reply);
+    json_decref (rm);
+    reply = sf_schedules_add (parts->schedules, request, &err);
+    assert (reply);
+    json_decref (reply);
+    json_decref (request);
+    //  One run of the new S: the old S's images are all still there
+    s_test_bulk (store, "S3", "S", "n1", instances, done, 1, 2, t0 + 2000);
+    assert (sf_retention_bulk_done (self, "S3", &err) == 0);
+    assert (zlistx_size (sink->requests) == 0);
+    assert (s_count (store, "SELECT COUNT (*) FROM images WHERE job_id = 'J-S2-vm1'") == 2);
+    //  A second run prunes the new S's first one, never the old S's
+    s_test_bulk (store, "S4", "S", "n1", instances, done, 1, 2, t0 + 3000);
+    assert (sf_retention_bulk_done (self, "S4", &err) == 2);
+    char *request_text = (char *) zlistx_first (sink->requests);
+    assert (strstr (request_text, "J-S3-vm1-vd"));
+    assert (strstr ((char *) zlistx_next (sink->requests), "J-S3-vm1-vd"));
+    while (zlistx_size (sink->requests))
+        s_test_answer (self, sink, 0);
+    assert (s_count (store, "SELECT COUNT (*) FROM images WHERE job_id = 'J-S2-vm1'") == 2);
+    assert (s_count (store, "SELECT COUNT (*) FROM images WHERE job_id = 'J-S3-vm1'") == 0);
 }
 
 static void
@@ -847,7 +932,23 @@ s_test_prune (bool verbose)
     //  An unknown answer is ignored
     sf_image_deleted_t stray = SF_IMAGE_DELETED_INIT;
     stray.request_id = "D99";
-    assert (sf_retention_deleted (self, &stray, &err) == 0);
+    assert (sf_retention_deleted (self, "n1", &stray, &err) == 1);
+    assert (err.code == SF_ENOENT);
+    //  An answer from another node than the one asked is ignored: D2 is
+    //  still failed, its image listed
+    stray.request_id = "D2";
+    assert (sf_retention_deleted (self, "down", &stray, &err) == 1);
+    assert (err.code == SF_ESTATE && strstr (err.text, "asked of node 'n1', not 'down'"));
+    //  So is one from the right node that names another image
+    sf_image_t other = SF_IMAGE_INIT;
+    other.store = "dir", other.id = "J-B1-vm2-vda";
+    stray.image = &other;
+    assert (sf_retention_deleted (self, "n1", &stray, &err) == 1);
+    assert (err.code == SF_ESTATE && strstr (err.text, "not of the one the answer names"));
+    stray.image = NULL;
+    assert (s_count (store, "SELECT COUNT (*) FROM retention_deletes WHERE"
+                     " request_id = 'D2' AND state = 'failed'") == 1);
+    assert (s_count (store, "SELECT COUNT (*) FROM images WHERE job_id = 'J-B1-vm1'") == 1);
     //  The tick retries the failure only after the delay
     int64_t now = sf_time_now_ms ();
     assert (sf_retention_tick (self, now, &err) == 0);
@@ -902,6 +1003,8 @@ s_test_prune (bool verbose)
     s_test_bulk (store, "B10", "nightly", "n1", instances, run1, 3, 1, t0 + 9000);
     assert (sf_retention_bulk_done (self, "B10", &err) == 0);
     assert (s_count (store, "SELECT COUNT (*) FROM retention_deletes") == 0);
+
+    s_test_readd (self, &parts, &sink, store, t0 + 20000);
 
     //  The table survives a restart
     sf_retention_destroy (&self);

@@ -12,7 +12,9 @@
     sf_retention_t applies them after a scheduled bulk: when the bulk has
     at least one job done, for each instance whose job in the bulk is done
     it looks at every image made by done jobs of bulks of the same
-    schedule, and asks the node that made each image to drop to delete it
+    schedule (the same schedule: bulks are matched by the schedule's
+    identity, never its name), and asks the node that made each image to
+    drop to delete it
     (through the delete callback: ImageDelete on the wire). Deletions are
     tracked durably in the table retention_deletes (from sf_store's
     migration 5, written only here):
@@ -76,11 +78,14 @@ int
     sf_retention_bulk_done (sf_retention_t *self, const char *bulk_id,
                             sf_err_t *err);
 
-//  The answer to one of our ImageDelete requests. Unknown request ids are
-//  logged and ignored. Returns 0 or -1 with err set (database error).
+//  The answer to one of our ImageDelete requests, from node from. Returns
+//  0 when applied, -1 with err set on a database error, or 1 with err set
+//  (and nothing changed) when it is ignored: an unknown request id
+//  (SF_ENOENT), a request asked of another node, or an answer naming
+//  another image than the one asked for (SF_ESTATE).
 int
-    sf_retention_deleted (sf_retention_t *self, const sf_image_deleted_t *msg,
-                          sf_err_t *err);
+    sf_retention_deleted (sf_retention_t *self, const char *from,
+                          const sf_image_deleted_t *msg, sf_err_t *err);
 
 //  Resend failed and unanswered deletions that are due at now_ms. Call it
 //  now and then (every second is fine: it does nothing until one is due).

@@ -294,8 +294,15 @@ s_on_image_deleted (sf_sched_t *self, sf_peer_t *peer, const sf_image_deleted_t 
 {
     sf_logctx_t ctx = { .node = peer->name };
     sf_err_t err = SF_ERR_INIT;
-    if (sf_retention_deleted (self->retention, msg, &err))
+    int rc = sf_retention_deleted (self->retention, peer->name, msg, &err);
+    if (rc < 0)
         SF_ERROR (&ctx, "cannot record image deletion: %s", err.text);
+    else
+    if (rc == 1) {
+        self->stats.worker_fenced++;
+        if (sf_stats_may_warn (&self->stats))
+            SF_WARN (&ctx, "ignoring image deletion answer: %s", err.text);
+    }
 }
 
 static void
@@ -504,12 +511,13 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
 //  A schedule fires: a bulk of its selection
 
 static json_t *
-s_fire (void *arg, const char *schedule, json_t *select, const char *strategy,
-        int priority, int64_t window_end_ms, sf_err_t *err)
+s_fire (void *arg, const char *schedule, int64_t schedule_seq, json_t *select,
+        const char *strategy, int priority, int64_t window_end_ms, sf_err_t *err)
 {
     sf_sched_t *self = (sf_sched_t *) arg;
     sf_bulk_opts_t opts = { .strategy = strategy, .priority = priority,
-                            .window_end_ms = window_end_ms, .schedule = schedule };
+                            .window_end_ms = window_end_ms, .schedule = schedule,
+                            .schedule_seq = schedule_seq };
     return sf_bulk_create (self->bulk, select, &opts, err);
 }
 

@@ -433,14 +433,14 @@ sf_schedules_rm (sf_schedules_t *self, json_t *request, sf_err_t *err)
 }
 
 int
-sf_schedules_keep (sf_schedules_t *self, const char *name, sf_keep_t *keep,
+sf_schedules_keep (sf_schedules_t *self, int64_t seq, sf_keep_t *keep,
                    sf_err_t *err)
 {
-    assert (self && name && keep);
+    assert (self && keep);
     memset (keep, 0, sizeof (*keep));
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT keep_last, keep_daily, keep_weekly, keep_monthly FROM schedules"
-        " WHERE name = ?1", "s", name);
+        " WHERE seq = ?1", "i", seq);
     if (!stmt)
         return -1;
     int rc = sf_store_step (self->store, stmt, err);
@@ -458,6 +458,7 @@ sf_schedules_keep (sf_schedules_t *self, const char *name, sf_keep_t *keep,
 //  Firing
 
 typedef struct {
+    int64_t seq;                //  Identity
     char *name;
     char *calendar;
     char *select_json;
@@ -508,7 +509,7 @@ s_rows (sf_schedules_t *self)
     sf_err_t err = SF_ERR_INIT;
     sqlite3_stmt *stmt = sf_store_prepare (self->store, &err,
         "SELECT name, calendar, select_json, strategy, priority, window_ms,"
-        " CASE WHEN elapse > 0 THEN elapse ELSE created / 1000 END, last_bulk"
+        " CASE WHEN elapse > 0 THEN elapse ELSE created / 1000 END, last_bulk, seq"
         " FROM schedules ORDER BY name", "");
     if (!stmt) {
         SF_ERROR (NULL, "schedules: %s", err.text);
@@ -527,6 +528,7 @@ s_rows (sf_schedules_t *self)
         row->window_ms = sqlite3_column_int64 (stmt, 5);
         row->anchor = sqlite3_column_int64 (stmt, 6);
         row->last_bulk = strdup (sf_store_text (stmt, 7));
+        row->seq = sqlite3_column_int64 (stmt, 8);
         zlistx_add_end (rows, row);
     }
     sqlite3_finalize (stmt);
@@ -559,7 +561,7 @@ s_fire (sf_schedules_t *self, const row_t *row, int64_t elapse, int64_t window_e
     if (!select)
         sf_err_set (&err, SF_EDB, "stored selection is not JSON");
     else
-        bulk = self->fire (self->arg, row->name, select,
+        bulk = self->fire (self->arg, row->name, row->seq, select,
                            *row->strategy? row->strategy: NULL, (int) row->priority,
                            window_end, &err);
     json_decref (select);
@@ -691,10 +693,11 @@ typedef struct {
 } test_sink_t;
 
 static json_t *
-s_test_fire (void *arg, const char *schedule, json_t *select, const char *strategy,
-             int priority, int64_t window_end_ms, sf_err_t *err)
+s_test_fire (void *arg, const char *schedule, int64_t schedule_seq, json_t *select,
+             const char *strategy, int priority, int64_t window_end_ms, sf_err_t *err)
 {
     test_sink_t *sink = (test_sink_t *) arg;
+    assert (schedule_seq > 0);
     if (sink->fail) {
         sink->fail = false;
         sf_err_set (err, SF_EDB, "test failure");

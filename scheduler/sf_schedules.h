@@ -13,13 +13,15 @@
     fire loses that one run rather than repeating it at every restart.
 
     Table schedules (from sf_store's migration 4, written only here):
-      name (primary key), calendar (as given), select_json, strategy ('' =
+      seq (the schedule's identity, never reused: a schedule removed and
+      added again under its name is another schedule, version 7), name
+      (unique), calendar (as given), select_json, strategy ('' =
       each instance's own), priority, window_ms (0 = none), keep_last,
       keep_daily, keep_weekly, keep_monthly, created (epoch ms), elapse
       (epoch s of the last consumed elapse, 0 = none yet), last_run (epoch
       ms the last fire happened, 0 = never), last_bulk ('' = none),
       last_error ('' = none)
-    sf_retention reads the keep-* rules through sf_schedules_keep.
+    sf_retention reads the keep-* rules through sf_schedules_keep, by seq.
     =========================================================================
 */
 #ifndef SF_SCHEDULES_H_INCLUDED
@@ -41,14 +43,15 @@ typedef struct {
     int64_t monthly;
 } sf_keep_t;
 
-//  Create a bulk for schedule: select (borrowed), strategy (NULL = each
-//  instance's own), priority, window_end_ms (epoch ms, 0 = none). Returns
-//  the BULK object of the admin contract (the caller owns it; its
-//  "bulk_id" is recorded as the schedule's last bulk), or NULL with err set.
+//  Create a bulk for schedule (its name and its seq, which the bulk
+//  records): select (borrowed), strategy (NULL = each instance's own),
+//  priority, window_end_ms (epoch ms, 0 = none). Returns the BULK object
+//  of the admin contract (the caller owns it; its "bulk_id" is recorded as
+//  the schedule's last bulk), or NULL with err set.
 typedef json_t *(sf_schedules_fire_fn) (void *arg, const char *schedule,
-                                        json_t *select, const char *strategy,
-                                        int priority, int64_t window_end_ms,
-                                        sf_err_t *err);
+                                        int64_t schedule_seq, json_t *select,
+                                        const char *strategy, int priority,
+                                        int64_t window_end_ms, sf_err_t *err);
 
 //  Create the class on store, whose migrations made the table, and jobs
 //  (through which it counts the unfinished jobs of a schedule's last bulk);
@@ -84,10 +87,11 @@ json_t *
 json_t *
     sf_schedules_rm (sf_schedules_t *self, json_t *request, sf_err_t *err);
 
-//  The keep-* rules of the schedule name into keep. Returns 1, 0 if there
-//  is no such schedule (keep zeroed), or -1 with err set.
+//  The keep-* rules of the schedule whose seq is seq into keep. Returns 1,
+//  0 if there is no such schedule (removed, even if another has its name
+//  now; keep zeroed), or -1 with err set.
 int
-    sf_schedules_keep (sf_schedules_t *self, const char *name, sf_keep_t *keep,
+    sf_schedules_keep (sf_schedules_t *self, int64_t seq, sf_keep_t *keep,
                        sf_err_t *err);
 
 //  Fire every schedule whose next elapse is at or before now_ms (epoch ms),

@@ -192,6 +192,41 @@ static const char *s_migrations [] = {
     "  one INTEGER PRIMARY KEY CHECK (one = 1),"
     "  id TEXT NOT NULL);"
     "INSERT INTO catalog VALUES (1, lower (hex (randomblob (8))));",
+    //  7: a schedule's identity is seq (AUTOINCREMENT: a schedule removed
+    //  and added again under its name gets a new one), and every bulk it
+    //  fires records it in schedule_seq, which retention prunes by. An
+    //  older bulk belongs to the schedule of its name only if that was
+    //  created before it (a bulk of a removed namesake is nobody's: kept)
+    "CREATE TABLE schedules_v7 ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  calendar TEXT NOT NULL,"
+    "  select_json TEXT NOT NULL,"
+    "  strategy TEXT NOT NULL DEFAULT '',"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  window_ms INTEGER NOT NULL DEFAULT 0,"
+    "  keep_last INTEGER NOT NULL DEFAULT 0,"
+    "  keep_daily INTEGER NOT NULL DEFAULT 0,"
+    "  keep_weekly INTEGER NOT NULL DEFAULT 0,"
+    "  keep_monthly INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL,"
+    "  elapse INTEGER NOT NULL DEFAULT 0,"
+    "  last_run INTEGER NOT NULL DEFAULT 0,"
+    "  last_bulk TEXT NOT NULL DEFAULT '',"
+    "  last_error TEXT NOT NULL DEFAULT '');"
+    "INSERT INTO schedules_v7 (name, calendar, select_json, strategy, priority, window_ms,"
+    "  keep_last, keep_daily, keep_weekly, keep_monthly, created, elapse, last_run,"
+    "  last_bulk, last_error)"
+    "  SELECT name, calendar, select_json, strategy, priority, window_ms, keep_last,"
+    "  keep_daily, keep_weekly, keep_monthly, created, elapse, last_run, last_bulk,"
+    "  last_error FROM schedules ORDER BY created, name;"
+    "DROP TABLE schedules;"
+    "ALTER TABLE schedules_v7 RENAME TO schedules;"
+    "ALTER TABLE bulks ADD COLUMN schedule_seq INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE bulks SET schedule_seq = COALESCE ((SELECT s.seq FROM schedules s"
+    "  WHERE s.name = bulks.schedule AND s.created <= bulks.created), 0)"
+    "  WHERE schedule <> '';"
+    "CREATE INDEX bulks_schedule_seq ON bulks (schedule_seq);",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");
@@ -1142,6 +1177,39 @@ s_test_upgrade_v3 (const char *path)
     sf_store_destroy (&store);
 }
 
+//  A database of version 6: every schedule gets its identity, and a bulk
+//  is its schedule's only if that schedule existed when the bulk was made
+
+static void
+s_test_upgrade_v6 (const char *path)
+{
+    sf_store_t *store = s_test_open_old (path, 6, "PRAGMA user_version = 6;"
+        "INSERT INTO schedules (name, calendar, select_json, created)"
+        " VALUES ('nightly', 'daily', '{}', 100), ('weekly', 'weekly', '{}', 10);"
+        "INSERT INTO bulks (id, created, select_json, schedule, state)"
+        " VALUES ('B1', 50, '{}', 'nightly', 'done'), ('B2', 150, '{}', 'nightly', 'done'),"
+        " ('B3', 160, '{}', '', 'done'), ('B4', 170, '{}', 'weekly', 'running');");
+    char *value = s_test_value (store, "SELECT group_concat (name || '=' || seq, ' ')"
+                                " FROM (SELECT * FROM schedules ORDER BY seq)");
+    assert (streq (value, "weekly=1 nightly=2"));
+    free (value);
+    value = s_test_value (store, "SELECT group_concat (id || '=' || schedule_seq, ' ')"
+                          " FROM (SELECT * FROM bulks ORDER BY seq)");
+    assert (streq (value, "B1=0 B2=2 B3=0 B4=1"));
+    free (value);
+    //  A schedule added again after a removal never gets an old identity
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_store_exec (store, &err, "DELETE FROM schedules WHERE name = 'nightly'",
+                           "") == 1);
+    assert (sf_store_exec (store, &err, "INSERT INTO schedules (name, calendar,"
+                           " select_json, created) VALUES ('nightly', 'daily', '{}', 200)",
+                           "") == 1);
+    value = s_test_value (store, "SELECT seq FROM schedules WHERE name = 'nightly'");
+    assert (streq (value, "3"));
+    free (value);
+    sf_store_destroy (&store);
+}
+
 //  Remove the database at path and its WAL files
 
 static void
@@ -1240,6 +1308,8 @@ sf_store_test (bool verbose)
     s_test_upgrade (path);
     s_test_unlink (path);
     s_test_upgrade_v3 (path);
+    s_test_unlink (path);
+    s_test_upgrade_v6 (path);
     s_test_unlink (path);
     //  @end
     printf ("OK\n");

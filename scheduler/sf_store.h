@@ -9,7 +9,7 @@
     Jobs, events and images live in sf_jobs, which uses this connection.
 
     Every table comes from these migrations; the class named writes it.
-    Tables (version 5):
+    Tables (version 7):
       nodes      name, state up|down, last_seen, software, max_jobs,
                  running_jobs (sf_store)
       instances  node, uuid, name, state, storage_class, disks (JSON),
@@ -23,9 +23,9 @@
       images     store, id, path, size, sha256, job_id, instance_uuid,
                  instance_name, disk_target, format, created (sf_jobs)
       bulks      id, created, select_json, strategy, priority, deadline,
-                 window_end, schedule, state, total, finished (version 3)
-                 (sf_bulk)
-      schedules  see sf_schedules.h (version 4) (sf_schedules)
+                 window_end, schedule, state, total, finished (version 3),
+                 schedule_seq (the schedule's identity, version 7) (sf_bulk)
+      schedules  see sf_schedules.h (version 4; seq, version 7) (sf_schedules)
       retention_deletes  see sf_retention.h (version 5) (sf_retention)
     Times are integer ms since the epoch; sizes integer bytes.
     =========================================================================
@@ -39,7 +39,7 @@
 typedef struct _sf_store_t sf_store_t;
 
 //  Schema version this build writes (PRAGMA user_version after migration)
-#define SF_STORE_VERSION 6
+#define SF_STORE_VERSION 7
 
 //  Open (creating if needed) the database at path and migrate it to
 //  SF_STORE_VERSION. Returns NULL with err set (SF_EDB) if it cannot be
