@@ -229,6 +229,16 @@ sf_bulk_restore (sf_bulk_t *self, sf_err_t *err)
 //  --------------------------------------------------------------------------
 //  Selecting instances
 
+//  The refusal of an instance whose uuid another node reports too
+
+static int
+s_refuse_ambiguous (const sf_instance_rec_t *instance, sf_err_t *err)
+{
+    return sf_err_set (err, SF_EINVAL, "instance '%s' (uuid '%s') on node '%s' is "
+                       "ambiguous: %s", instance->name, instance->uuid, instance->node,
+                       instance->ambiguous);
+}
+
 //  The one instance of matches key names (detached from matches; caller
 //  owns it), or NULL with err set
 
@@ -242,6 +252,15 @@ s_pick_instance (const char *key, zlistx_t *matches, sf_err_t *err)
     }
     if (count == 0) {
         sf_err_set (err, SF_ENOENT, "no instance '%s' in any node's inventory", key);
+        return NULL;
+    }
+    //  A uuid that several nodes report: refused with the reason
+    bool one_uuid = true;
+    for (sf_instance_rec_t *match = (sf_instance_rec_t *) zlistx_first (matches); match;
+         match = (sf_instance_rec_t *) zlistx_next (matches))
+        one_uuid = one_uuid && streq (match->uuid, key) && *match->ambiguous;
+    if (one_uuid) {
+        s_refuse_ambiguous ((sf_instance_rec_t *) zlistx_first (matches), err);
         return NULL;
     }
     char list [200] = "";
@@ -292,12 +311,15 @@ s_select_list (sf_bulk_t *self, json_t *keys, sf_err_t *err)
         zlistx_destroy (&matches);
         if (!instance)
             goto failed;
-        if (!zhashx_lookup (seen, instance->uuid)) {
-            zhashx_insert (seen, instance->uuid, (void *) 1);
+        //  Once per instance, which is (node, uuid)
+        char *identity = zsys_sprintf ("%s/%s", instance->node, instance->uuid);
+        if (!zhashx_lookup (seen, identity)) {
+            zhashx_insert (seen, identity, (void *) 1);
             zlistx_add_end (chosen, instance);
         }
         else
             sf_instance_rec_destroy (&instance);
+        zstr_free (&identity);
     }
     zhashx_destroy (&seen);
     return chosen;
@@ -425,11 +447,15 @@ static int
 s_refusal (sf_bulk_t *self, const sf_instance_rec_t *instance, const char *forced,
            zhashx_t *busy, const char **strategy_p, sf_err_t *err)
 {
+    //  Until one node reports its uuid, which one has the instance is not
+    //  known: no snapshot on either
+    if (*instance->ambiguous)
+        return s_refuse_ambiguous (instance, err);
     const char *strategy = s_pick_strategy (instance, forced, err);
     *strategy_p = strategy;
     if (!strategy || s_check_node (self, instance->node, strategy, err))
         return -1;
-    const char *id = (const char *) zhashx_lookup (busy, instance->uuid);
+    const char *id = sf_jobs_busy_job (busy, instance->node, instance->uuid);
     if (id)
         return sf_err_set (err, SF_EBUSY, "instance '%s' already has unfinished job '%s'",
                            instance->name, id);

@@ -83,14 +83,14 @@ sf_jobs_create (sf_jobs_t *self, const sf_job_spec_t *spec, char *id,
 }
 
 int
-sf_jobs_active (sf_jobs_t *self, const char *instance_uuid, char *id,
-                size_t id_size, sf_err_t *err)
+sf_jobs_active (sf_jobs_t *self, const char *node, const char *instance_uuid,
+                char *id, size_t id_size, sf_err_t *err)
 {
-    assert (self);
+    assert (self && node && instance_uuid);
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT id FROM jobs WHERE instance_uuid = ?1"
+        "SELECT id FROM jobs WHERE instance_uuid = ?1 AND node = ?2"
         " AND state IN ('queued', 'running') ORDER BY seq LIMIT 1",
-        "s", instance_uuid);
+        "ss", instance_uuid, node);
     if (!stmt)
         return -1;
     int rc = sf_store_step (self->store, stmt, err);
@@ -583,8 +583,9 @@ zhashx_t *
 sf_jobs_busy (sf_jobs_t *self, sf_err_t *err)
 {
     assert (self);
+    //  Node names never contain '/' (sf_name_is_safe): "node/uuid" is a key
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT instance_uuid, id FROM jobs WHERE " UNFINISHED, "");
+        "SELECT node || '/' || instance_uuid, id FROM jobs WHERE " UNFINISHED, "");
     if (!stmt)
         return NULL;
     zhashx_t *busy = zhashx_new ();
@@ -597,6 +598,16 @@ sf_jobs_busy (sf_jobs_t *self, sf_err_t *err)
     if (rc < 0)
         zhashx_destroy (&busy);
     return busy;
+}
+
+const char *
+sf_jobs_busy_job (zhashx_t *busy, const char *node, const char *uuid)
+{
+    assert (busy && node && uuid);
+    char *key = zsys_sprintf ("%s/%s", node, uuid);
+    const char *id = (const char *) zhashx_lookup (busy, key);
+    zstr_free (&key);
+    return id;
 }
 
 void
@@ -1015,10 +1026,10 @@ sf_backup_rec_destroy (sf_backup_rec_t **self_p)
 }
 
 zlistx_t *
-sf_jobs_backups (sf_jobs_t *self, zlistx_t *bulk_ids, const char *instance_uuid,
-                 sf_err_t *err)
+sf_jobs_backups (sf_jobs_t *self, zlistx_t *bulk_ids, const char *node,
+                 const char *instance_uuid, sf_err_t *err)
 {
-    assert (self && bulk_ids && instance_uuid);
+    assert (self && bulk_ids && node && instance_uuid);
     //  The bulk ids go in as one JSON array, read back with json_each
     json_t *ids = json_array ();
     const char *bulk_id = (const char *) zlistx_first (bulk_ids);
@@ -1030,9 +1041,9 @@ sf_jobs_backups (sf_jobs_t *self, zlistx_t *bulk_ids, const char *instance_uuid,
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT j.id, MIN (i.created) FROM images i JOIN jobs j ON i.job_id = j.id"
         " WHERE j.bulk_id IN (SELECT value FROM json_each (?1))"
-        " AND j.instance_uuid = ?2 AND j.state = 'done'"
+        " AND j.instance_uuid = ?2 AND j.node = ?3 AND j.state = 'done'"
         " GROUP BY j.id ORDER BY j.seq",
-        "ss", ids_json, instance_uuid);
+        "sss", ids_json, instance_uuid, node);
     free (ids_json);
     if (!stmt)
         return NULL;
@@ -1055,9 +1066,24 @@ zlistx_t *
 sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err)
 {
     assert (self && bulk_id);
-    return sf_store_strings (self->store, err,
-        "SELECT DISTINCT instance_uuid FROM jobs WHERE bulk_id = ?1 AND state = 'done'"
-        " ORDER BY instance_uuid", "s", bulk_id);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT DISTINCT node, instance_uuid FROM jobs WHERE bulk_id = ?1"
+        " AND state = 'done' ORDER BY node, instance_uuid", "s", bulk_id);
+    if (!stmt)
+        return NULL;
+    zlistx_t *list = zlistx_new ();
+    zlistx_set_destructor (list, (zlistx_destructor_fn *) sf_job_rec_destroy);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
+        sf_job_rec_t *rec = (sf_job_rec_t *) zmalloc (sizeof (sf_job_rec_t));
+        rec->node = strdup (sf_store_text (stmt, 0));
+        rec->instance_uuid = strdup (sf_store_text (stmt, 1));
+        zlistx_add_end (list, rec);
+    }
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        zlistx_destroy (&list);
+    return list;
 }
 
 //  --------------------------------------------------------------------------
@@ -1323,21 +1349,26 @@ s_test_retention_reads (sf_jobs_t *jobs)
     }
     zlistx_t *instances = sf_jobs_done_instances (jobs, "B2", &err);
     assert (zlistx_size (instances) == 1);
-    assert (streq ((char *) zlistx_first (instances), "u7"));
+    sf_job_rec_t *done = (sf_job_rec_t *) zlistx_first (instances);
+    assert (streq (done->instance_uuid, "u7") && streq (done->node, "n1"));
     zlistx_destroy (&instances);
 
     //  Backups in B1 and B3 only, oldest first
     zlistx_t *bulk_ids = zlistx_new ();
     zlistx_add_end (bulk_ids, "B3");
     zlistx_add_end (bulk_ids, "B1");
-    zlistx_t *backups = sf_jobs_backups (jobs, bulk_ids, "u7", &err);
+    zlistx_t *backups = sf_jobs_backups (jobs, bulk_ids, "n1", "u7", &err);
     assert (zlistx_size (backups) == 2);
     sf_backup_rec_t *backup = (sf_backup_rec_t *) zlistx_first (backups);
     assert (streq (backup->job_id, ids [0]) && backup->created > 0);
     backup = (sf_backup_rec_t *) zlistx_next (backups);
     assert (streq (backup->job_id, ids [2]));
     zlistx_destroy (&backups);
-    backups = sf_jobs_backups (jobs, bulk_ids, "u9", &err);
+    backups = sf_jobs_backups (jobs, bulk_ids, "n1", "u9", &err);
+    assert (zlistx_size (backups) == 0);
+    zlistx_destroy (&backups);
+    //  The same uuid on another node is another instance: none of these
+    backups = sf_jobs_backups (jobs, bulk_ids, "n2", "u7", &err);
     assert (zlistx_size (backups) == 0);
     zlistx_destroy (&backups);
     zlistx_destroy (&bulk_ids);
@@ -1449,9 +1480,15 @@ sf_jobs_test (bool verbose)
     char id [32], id2 [32], active [32];
     assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
     assert (streq (id, "J1"));
-    assert (sf_jobs_active (jobs, "u1", active, sizeof (active), &err) == 1);
+    assert (sf_jobs_active (jobs, "n1", "u1", active, sizeof (active), &err) == 1);
     assert (streq (active, "J1"));
-    assert (sf_jobs_active (jobs, "u9", active, sizeof (active), &err) == 0);
+    assert (sf_jobs_active (jobs, "n1", "u9", active, sizeof (active), &err) == 0);
+    //  The same uuid on another node is another instance
+    assert (sf_jobs_active (jobs, "n2", "u1", active, sizeof (active), &err) == 0);
+    zhashx_t *busy = sf_jobs_busy (jobs, &err);
+    assert (streq (sf_jobs_busy_job (busy, "n1", "u1"), "J1"));
+    assert (sf_jobs_busy_job (busy, "n2", "u1") == NULL);
+    zhashx_destroy (&busy);
     json_t *job = sf_jobs_json (jobs, id, &err);
     assert (streq (s_get (job, "state"), "queued"));
     assert (s_int (job, "attempt") == 1);

@@ -49,11 +49,12 @@ int
     sf_jobs_create (sf_jobs_t *self, const sf_job_spec_t *spec, char *id,
                     size_t id_size, sf_err_t *err);
 
-//  Find a queued or running job for the instance. Returns 1 and writes its
-//  id, 0 if there is none, -1 with err set.
+//  Find a queued or running job for the instance uuid on node (an
+//  instance is (node, uuid)). Returns 1 and writes its id, 0 if there is
+//  none, -1 with err set.
 int
-    sf_jobs_active (sf_jobs_t *self, const char *instance_uuid, char *id,
-                    size_t id_size, sf_err_t *err);
+    sf_jobs_active (sf_jobs_t *self, const char *node, const char *instance_uuid,
+                    char *id, size_t id_size, sf_err_t *err);
 
 //  Apply a JobEvent sent by node. Returns 0, or -1 with err set: SF_ENOENT
 //  (no such job) or SF_ESTATE (fenced: other node, other attempt, job
@@ -135,10 +136,16 @@ int
 void
     sf_jobs_model (sf_jobs_t *self, sf_plan_model_t *model);
 
-//  The instances that have an unfinished job: uuid -> job id (strings).
-//  One query for a whole bulk. Caller owns the result; NULL with err set.
+//  The instances that have an unfinished job, keyed by (node, uuid): look
+//  one up with sf_jobs_busy_job. One query for a whole bulk. Caller owns
+//  the result; NULL with err set.
 zhashx_t *
     sf_jobs_busy (sf_jobs_t *self, sf_err_t *err);
+
+//  The unfinished job of the instance uuid on node in busy (from
+//  sf_jobs_busy), or NULL if it has none.
+const char *
+    sf_jobs_busy_job (zhashx_t *busy, const char *node, const char *uuid);
 
 //  An unfinished job as admission needs it after a restart
 typedef struct {
@@ -255,15 +262,16 @@ typedef struct {
 void
     sf_backup_rec_destroy (sf_backup_rec_t **self_p);
 
-//  The backups (sf_backup_rec_t) of instance_uuid made by done jobs of the
-//  bulks bulk_ids (a list of strings), oldest job first. Caller owns the
-//  list (it destroys its records). NULL with err set.
+//  The backups (sf_backup_rec_t) of the instance uuid on node made by
+//  done jobs of the bulks bulk_ids (a list of strings), oldest job first.
+//  Caller owns the list (it destroys its records). NULL with err set.
 zlistx_t *
-    sf_jobs_backups (sf_jobs_t *self, zlistx_t *bulk_ids, const char *instance_uuid,
-                     sf_err_t *err);
+    sf_jobs_backups (sf_jobs_t *self, zlistx_t *bulk_ids, const char *node,
+                     const char *instance_uuid, sf_err_t *err);
 
-//  The instances (uuids, sorted) whose job in bulk_id is done. Caller owns
-//  the list of strings. NULL with err set.
+//  The instances whose job in bulk_id is done, as sf_job_rec_t with only
+//  node and instance_uuid set (the rest NULL or 0), by node then uuid.
+//  Caller owns the list (it destroys its records). NULL with err set.
 zlistx_t *
     sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err);
 

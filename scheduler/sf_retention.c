@@ -322,10 +322,11 @@ s_queue_job (sf_retention_t *self, const char *job_id, const char *schedule,
 
 static int
 s_prune_instance (sf_retention_t *self, const char *schedule, zlistx_t *bulk_ids,
-                  const char *bulk_id, const sf_keep_t *keep, const char *instance,
-                  int64_t now, sf_err_t *err)
+                  const char *bulk_id, const sf_keep_t *keep,
+                  const sf_job_rec_t *instance, int64_t now, sf_err_t *err)
 {
-    zlistx_t *backups = sf_jobs_backups (self->jobs, bulk_ids, instance, err);
+    zlistx_t *backups = sf_jobs_backups (self->jobs, bulk_ids, instance->node,
+                                         instance->instance_uuid, err);
     if (!backups)
         return -1;
     size_t size = zlistx_size (backups);
@@ -347,9 +348,9 @@ s_prune_instance (sf_retention_t *self, const char *schedule, zlistx_t *bulk_ids
             queued = -1;
         else
         if (rows > 0) {
-            SF_INFO (NULL, "retention: schedule '%s': instance '%s': job '%s' (%zu"
-                     " backups) is pruned, %d image(s)", schedule, instance,
-                     backup->job_id, size, rows);
+            SF_INFO (NULL, "retention: schedule '%s': instance '%s' on node '%s': job"
+                     " '%s' (%zu backups) is pruned, %d image(s)", schedule,
+                     instance->instance_uuid, instance->node, backup->job_id, size, rows);
             queued += rows;
         }
     }
@@ -406,8 +407,9 @@ s_prune (sf_retention_t *self, const char *bulk_id, const char *schedule,
     int rc = bulk_ids? 0: -1;
     if (rc == 0 && sf_store_begin (self->store, err) == 0) {
         int queued = 0;
-        const char *instance = (const char *) zlistx_first (instances);
-        for (; instance && rc == 0; instance = (const char *) zlistx_next (instances)) {
+        const sf_job_rec_t *instance = (const sf_job_rec_t *) zlistx_first (instances);
+        for (; instance && rc == 0;
+             instance = (const sf_job_rec_t *) zlistx_next (instances)) {
             int count = s_prune_instance (self, schedule, bulk_ids, bulk_id, keep,
                                           instance, now, err);
             if (count < 0)

@@ -527,6 +527,72 @@ s_test_scoped (void)
     sf_harness_destroy (&harness);
 }
 
+//  An instance is (node, uuid): a uuid a second node reports is flagged on
+//  both nodes and refused for snapshots (single and bulk) with the reason
+//  until only one node reports it; its job then goes to that node
+
+static void
+s_test_identity (void)
+{
+    sf_harness_t *harness = sf_harness_new ("sf_sched_identity", 5000);
+    zsock_t *n1 = sf_harness_worker (harness);
+    zsock_t *n2 = sf_harness_worker (harness);
+    sf_harness_hello (n1, "n1");
+    sf_harness_inventory (n1, "");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\"}",
+                                            "instances.3.name", "vm4", 2000);
+    json_decref (reply);
+    sf_harness_hello (n2, "n2");
+    sf_harness_inventory (n2, "");             //  The same uuids as n1's
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n1\"}",
+                                    "instances.0.ambiguous",
+                                    "uuid also reported by node 'n2'", 2000);
+    assert (streq (sf_harness_str (reply, "instances.0.uuid"), "u-vm1"));
+    assert (streq (sf_harness_str (reply, "instances.0.ambiguous"),
+                   "uuid also reported by node 'n2'"));
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"instances\",\"node\":\"n2\"}");
+    assert (streq (sf_harness_str (reply, "instances.0.ambiguous"),
+                   "uuid also reported by node 'n1'"));
+    json_decref (reply);
+
+    //  Refused, single (by uuid or by name) and in bulk
+    s_test_refused (harness, "u-vm1", NULL, SF_EINVAL, "instance 'vm1' (uuid 'u-vm1') on "
+                    "node 'n1' is ambiguous: uuid also reported by node 'n2'");
+    assert (sf_harness_job_rows (harness) == 0);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"bulk_create\",\"select\":{\"node\":\"n1\"}}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    char request [100];
+    snprintf (request, sizeof (request), "{\"cmd\":\"bulk_show\",\"bulk_id\":\"%s\"}",
+              sf_harness_str (reply, "bulk.bulk_id"));
+    json_decref (reply);
+    reply = sf_harness_admin_until (harness, request, "bulk.state", "done", 2000);
+    assert (sf_harness_int (reply, "bulk.failed") == 4);
+    assert (strstr (sf_harness_str (reply, "bulk.failures.0.error.text"),
+                    "is ambiguous: uuid also reported by node 'n2'"));
+    json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (n1, 200);
+    assert (env == NULL);                       //  Nothing assigned to either
+    env = sf_harness_recv (n2, 0);
+    assert (env == NULL);
+
+    //  n2 stops reporting vm1: clear, and the job goes to n1, never n2
+    sf_harness_inventory (n2, "-n2");
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n1\"}",
+                                    "instances.0.ambiguous", "", 2000);
+    assert (json_is_null (sf_harness_get (reply, "instances.0.ambiguous")));
+    json_decref (reply);
+    char id [32];
+    s_test_assigned (harness, n1, "u-vm1", NULL, "file-cold", id, sizeof (id));
+    env = sf_harness_recv (n2, 200);
+    assert (env == NULL);
+    //  n2's own instances go to n2
+    s_test_assigned (harness, n2, "u-vm1-n2", NULL, "file-cold", id, sizeof (id));
+    zsock_destroy (&n2);
+    zsock_destroy (&n1);
+    sf_harness_destroy (&harness);
+}
+
 void
 sf_sched_test (bool verbose)
 {
@@ -572,6 +638,7 @@ sf_sched_test (bool verbose)
     sf_harness_destroy (&harness);
     s_test_curve ();
     s_test_scoped ();
+    s_test_identity ();
     //  @end
     printf ("OK\n");
 }

@@ -227,6 +227,13 @@ static const char *s_migrations [] = {
     "  WHERE s.name = bulks.schedule AND s.created <= bulks.created), 0)"
     "  WHERE schedule <> '';"
     "CREATE INDEX bulks_schedule_seq ON bulks (schedule_seq);",
+    //  8: an instance is (node, uuid); a uuid that several nodes report is
+    //  ambiguous on each of them, with the reason (see s_ambiguity)
+    "ALTER TABLE instances ADD COLUMN ambiguous TEXT NOT NULL DEFAULT '';"
+    "UPDATE instances SET ambiguous = COALESCE ((SELECT 'uuid also reported by node'"
+    "  || CASE WHEN COUNT (*) > 1 THEN 's ' ELSE ' ' END"
+    "  || group_concat ('''' || o.node || '''', ', ') FROM instances o"
+    "  WHERE o.uuid = instances.uuid AND o.node <> instances.node), '');",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");
@@ -836,6 +843,44 @@ s_insert_instance (sf_store_t *self, const char *node, const sf_instance_t *inst
     return rc < 0? -1: 0;
 }
 
+//  Set the ambiguous column of every row of uuid: '' if one node reports
+//  it, else on each row "uuid also reported by node 'n2'" (or "by nodes
+//  'n2', 'n3'"), the other nodes in name order
+
+static int
+s_ambiguity (sf_store_t *self, const char *uuid, sf_err_t *err)
+{
+    zlistx_t *list = sf_store_strings (self, err,
+        "SELECT node FROM instances WHERE uuid = ?1 ORDER BY node", "s", uuid);
+    if (!list)
+        return -1;
+    size_t count = zlistx_size (list);
+    const char **nodes = (const char **) calloc (count + 1, sizeof (char *));
+    assert (nodes);
+    nodes [0] = (const char *) zlistx_first (list);
+    for (size_t i = 1; i < count; i++)
+        nodes [i] = (const char *) zlistx_next (list);
+    int rc = 0;
+    if (count <= 1)
+        rc = sf_store_exec (self, err, "UPDATE instances SET ambiguous = '' WHERE"
+                            " uuid = ?1 AND ambiguous <> ''", "s", uuid);
+    for (size_t row = 0; count > 1 && row < count && rc >= 0; row++) {
+        char reason [512];
+        int used = snprintf (reason, sizeof (reason), "uuid also reported by node%s ",
+                             count > 2? "s": "");
+        for (size_t other = 0, listed = 0; other < count; other++)
+            if (other != row && used > 0 && (size_t) used < sizeof (reason))
+                used += snprintf (reason + used, sizeof (reason) - (size_t) used, "%s'%s'",
+                                  listed++? ", ": "", nodes [other]);
+        rc = sf_store_exec (self, err, "UPDATE instances SET ambiguous = ?3"
+                            " WHERE uuid = ?1 AND node = ?2", "sss", uuid, nodes [row],
+                            reason);
+    }
+    free (nodes);
+    zlistx_destroy (&list);
+    return rc < 0? -1: 0;
+}
+
 int
 sf_store_inventory (sf_store_t *self, const char *node,
                     const sf_inventory_t *inventory, sf_err_t *err)
@@ -844,13 +889,34 @@ sf_store_inventory (sf_store_t *self, const char *node,
     assert (inventory);
     if (sf_store_begin (self, err))
         return -1;
+    //  The uuids whose ambiguity may change: the node's old and new ones
+    zlistx_t *uuids = sf_store_strings (self, err,
+        "SELECT uuid FROM instances WHERE node = ?1", "s", node);
+    if (!uuids)
+        goto failed;
     if (sf_store_exec (self, err, "DELETE FROM instances WHERE node = ?1", "s", node) < 0)
         goto failed;
-    for (size_t i = 0; i < inventory->n_instances; i++)
+    for (size_t i = 0; i < inventory->n_instances; i++) {
         if (s_insert_instance (self, node, inventory->instances [i], err))
             goto failed;
+        const char *uuid = inventory->instances [i]->uuid;
+        zlistx_add_end (uuids, strdup (uuid? uuid: ""));
+    }
+    zlistx_set_comparator (uuids, (zlistx_comparator_fn *) strcmp);
+    zlistx_sort (uuids);
+    const char *previous = NULL;
+    for (const char *uuid = (const char *) zlistx_first (uuids); uuid;
+         uuid = (const char *) zlistx_next (uuids)) {
+        if (previous && streq (previous, uuid))
+            continue;
+        if (s_ambiguity (self, uuid, err))
+            goto failed;
+        previous = uuid;
+    }
+    zlistx_destroy (&uuids);
     return sf_store_commit (self, err);
  failed:
+    zlistx_destroy (&uuids);
     sf_store_rollback (self);
     return -1;
 }
@@ -871,7 +937,8 @@ s_instance_json (sqlite3_stmt *stmt)
         json_decref (tags);
         tags = json_object ();
     }
-    return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+    const char *ambiguous = sf_store_text (stmt, 7);
+    return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}",
         "uuid", sf_store_text (stmt, 0),
         "name", sf_store_text (stmt, 1),
         "node", sf_store_text (stmt, 2),
@@ -879,17 +946,19 @@ s_instance_json (sqlite3_stmt *stmt)
         "storage_class", storage_class,
         "strategy", strategy? json_string (strategy): json_null (),
         "disks", disks,
-        "tags", tags);
+        "tags", tags,
+        "ambiguous", *ambiguous? json_string (ambiguous): json_null ());
 }
 
 //  The instances of node (all if NULL) whose uuid or name is match (any
-//  if NULL): uuid, name, node, state, storage_class, disks, tags
+//  if NULL): uuid, name, node, state, storage_class, disks, tags, ambiguous
 
 static sqlite3_stmt *
 s_instances_query (sf_store_t *self, const char *node, const char *match, sf_err_t *err)
 {
     return sf_store_prepare (self, err,
-        "SELECT uuid, name, node, state, storage_class, disks, tags FROM instances"
+        "SELECT uuid, name, node, state, storage_class, disks, tags, ambiguous"
+        " FROM instances"
         " WHERE (?1 IS NULL OR node = ?1) AND (?2 IS NULL OR uuid = ?2 OR name = ?2)"
         " ORDER BY name, node, uuid",
         "ss", node, match);
@@ -927,6 +996,7 @@ sf_instance_rec_destroy (sf_instance_rec_t **self_p)
         free (self->node);
         free (self->state);
         free (self->storage_class);
+        free (self->ambiguous);
         zhashx_destroy (&self->tags);
         for (size_t i = 0; i < self->n_disks; i++) {
             free (self->disks [i].target);
@@ -1006,6 +1076,7 @@ sf_store_instances (sf_store_t *self, const char *node, const char *match, sf_er
         rec->storage_class = strdup (sf_store_text (stmt, 4));
         s_disks_rec (rec, sf_store_text (stmt, 5));
         s_tags_rec (rec, sf_store_text (stmt, 6));
+        rec->ambiguous = strdup (sf_store_text (stmt, 7));
         zlistx_add_end (list, rec);
     }
     sqlite3_finalize (stmt);
@@ -1089,6 +1160,88 @@ s_test_inventory (sf_store_t *store)
     //  Inventory of a node never seen violates the foreign key: nothing kept
     assert (sf_store_inventory (store, "ghost", &inventory, &err) == -1);
     assert (err.code == SF_EDB);
+}
+
+//  The ambiguous column of uuid on node, "" if clear ("-" if no such row).
+//  Caller frees.
+
+static char *
+s_test_ambiguous (sf_store_t *store, const char *node, const char *uuid)
+{
+    sf_err_t err = SF_ERR_INIT;
+    zlistx_t *recs = sf_store_instances (store, node, uuid, &err);
+    assert (recs);
+    sf_instance_rec_t *rec = (sf_instance_rec_t *) zlistx_first (recs);
+    char *ambiguous = strdup (rec? rec->ambiguous: "-");
+    assert (!rec || streq (rec->uuid, uuid));
+    zlistx_destroy (&recs);
+    return ambiguous;
+}
+
+//  Send node an inventory of one instance uuid named name
+
+static void
+s_test_one (sf_store_t *store, const char *node, const char *uuid, const char *name)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_instance_t vm = SF_INSTANCE_INIT;
+    vm.uuid = (char *) uuid, vm.name = (char *) name, vm.storage_class = "file";
+    sf_instance_t *list [] = { &vm };
+    sf_inventory_t inventory = SF_INVENTORY_INIT;
+    inventory.n_instances = uuid? 1: 0, inventory.instances = list;
+    assert (sf_store_inventory (store, node, &inventory, &err) == 0);
+}
+
+//  An instance is (node, uuid): another node's inventory never overwrites
+//  a row, and a uuid two nodes report is ambiguous on both until one does
+
+static void
+s_test_ambiguity (sf_store_t *store)
+{
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_store_node_hello (store, "n4", "", 1, 1, &err) == 0);
+    assert (sf_store_node_hello (store, "n5", "", 1, 1, &err) == 0);
+    char *value = s_test_ambiguous (store, "n1", "u1");
+    assert (streq (value, ""));
+    free (value);
+    s_test_one (store, "n4", "u1", "impostor");
+    value = s_test_ambiguous (store, "n1", "u1");
+    assert (streq (value, "uuid also reported by node 'n4'"));
+    free (value);
+    value = s_test_ambiguous (store, "n4", "u1");
+    assert (streq (value, "uuid also reported by node 'n1'"));
+    free (value);
+    //  n1's row is n1's: its name and disks unchanged
+    zlistx_t *recs = sf_store_instances (store, "n1", "u1", &err);
+    sf_instance_rec_t *rec = (sf_instance_rec_t *) zlistx_first (recs);
+    assert (streq (rec->name, "vm1") && rec->n_disks == 1);
+    zlistx_destroy (&recs);
+    json_t *all = sf_store_instances_json (store, NULL, "u1", &err);
+    assert (json_array_size (all) == 2);
+    json_t *row = json_array_get (all, 1);  //  By name: impostor, vm1
+    assert (streq (json_string_value (json_object_get (row, "node")), "n1"));
+    assert (streq (json_string_value (json_object_get (row, "ambiguous")),
+                   "uuid also reported by node 'n4'"));
+    json_decref (all);
+    //  A third node
+    s_test_one (store, "n5", "u1", "vm1");
+    value = s_test_ambiguous (store, "n1", "u1");
+    assert (streq (value, "uuid also reported by nodes 'n4', 'n5'"));
+    free (value);
+    //  n4 and n5 stop reporting it: clear again, and n1's row still there
+    s_test_one (store, "n4", NULL, NULL);
+    value = s_test_ambiguous (store, "n5", "u1");
+    assert (streq (value, "uuid also reported by node 'n1'"));
+    free (value);
+    s_test_one (store, "n5", "u5", "vm5");
+    value = s_test_ambiguous (store, "n1", "u1");
+    assert (streq (value, ""));
+    free (value);
+    all = sf_store_instances_json (store, "n1", NULL, &err);
+    assert (json_is_null (json_object_get (json_array_get (all, 0), "ambiguous")));
+    json_decref (all);
+    assert (sf_store_exec (store, &err, "DELETE FROM nodes WHERE name IN ('n4', 'n5')",
+                           "") == 2);
 }
 
 //  The database at path as an older scheduler left it (the first scripts
@@ -1250,6 +1403,7 @@ sf_store_test (bool verbose)
     assert (err.code == SF_ENOENT);
     assert (sf_store_node_seen (store, "n1", 2000, 1, &err) == 0);
     s_test_inventory (store);
+    s_test_ambiguity (store);
 
     //  Invalid UTF-8 from a worker is cleaned before it is stored
     json_t *clean = sf_store_json_string ("ok\xC3\xA9 bad\xC3 \xED\xA0\x80 \xF0\x9F\x98\x80");

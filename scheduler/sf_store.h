@@ -9,11 +9,13 @@
     Jobs, events and images live in sf_jobs, which uses this connection.
 
     Every table comes from these migrations; the class named writes it.
-    Tables (version 7):
+    Tables (version 8):
       nodes      name, state up|down, last_seen, software, max_jobs,
                  running_jobs (sf_store)
-      instances  node, uuid, name, state, storage_class, disks (JSON),
-                 tags (JSON, version 3) (sf_store)
+      instances  node, uuid (the key: an instance is (node, uuid)), name,
+                 state, storage_class, disks (JSON), tags (JSON, version
+                 3), ambiguous ('' or why: the uuid is also reported by
+                 another node, version 8) (sf_store)
       jobs       id "J<seq>", instance_uuid, instance_name, node, state,
                  phase, attempt, strategy, consistency, timings, bytes,
                  error_code, error_text, created, updated, note (text of
@@ -39,7 +41,7 @@
 typedef struct _sf_store_t sf_store_t;
 
 //  Schema version this build writes (PRAGMA user_version after migration)
-#define SF_STORE_VERSION 7
+#define SF_STORE_VERSION 8
 
 //  Open (creating if needed) the database at path and migrate it to
 //  SF_STORE_VERSION. Returns NULL with err set (SF_EDB) if it cannot be
@@ -154,14 +156,18 @@ json_t *
 //  Instances
 
 //  Replace the node's instances with the inventory, in one transaction.
-//  Returns 0 or -1 with err set (and the old inventory kept).
+//  Another node's rows are never changed, except their ambiguity: every
+//  row of a uuid that more than one node reports is ambiguous, with the
+//  reason "uuid also reported by node 'n2'" ("by nodes 'n2', 'n3'"), until
+//  only one node reports it. Returns 0 or -1 with err set (and the old
+//  inventory kept).
 int
     sf_store_inventory (sf_store_t *self, const char *node,
                         const sf_inventory_t *inventory, sf_err_t *err);
 
 //  The instances as the CLI shows them: an array of {"uuid","name","node",
-//  "state","storage_class","strategy","disks":[...]}, strategy null when
-//  none applies. Only node's instances if node is not NULL; only those
+//  "state","storage_class","strategy","disks":[...],"tags","ambiguous"},
+//  strategy null when none applies, ambiguous null or the reason. Only node's instances if node is not NULL; only those
 //  whose uuid or name equals match if match is not NULL. Caller owns the
 //  result.
 json_t *
@@ -187,6 +193,8 @@ typedef struct {
     char *node;
     char *state;                //  "running", "paused", "shutoff", "other"
     char *storage_class;        //  "file", "rbd", "mixed", "none", ...
+    char *ambiguous;            //  "" or why it is (another node reports
+                                //  its uuid too): no snapshot until not
     zhashx_t *tags;             //  Owned: key -> value (strings)
     size_t n_disks;
     sf_disk_rec_t *disks;       //  Owned array of n_disks

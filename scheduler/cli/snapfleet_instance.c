@@ -33,6 +33,7 @@ static const snapfleet_column_t s_columns [] = {
     { "STRATEGY", "strategy", snapfleet_cell_str },
     { ">DISKS", "disks", s_cell_disks },
     { ">SIZE", "disks", s_cell_disks_size },
+    { "AMBIGUOUS", "ambiguous", snapfleet_cell_str },
     { NULL }
 };
 
@@ -53,7 +54,9 @@ const snapfleet_cmd_t snapfleet_cmd_instances = {
     "List the instances in the nodes' inventories, with their state, storage\n"
     "class (file, rbd, mixed or none), the snapshot strategy each would get\n"
     "('-' if it cannot be snapshotted: no disks, or neither running, paused\n"
-    "nor shut off), their disks and total virtual size.\n\n"
+    "nor shut off), their disks and total virtual size, and why one is\n"
+    "ambiguous (another node reports its uuid too: no snapshot of it until\n"
+    "only one does).\n\n"
     "  --node N              only the instances of node N\n"
     SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fthn", s_cmd_instances
 };
