@@ -866,6 +866,34 @@ s_test_readd (sf_retention_t *self, test_parts_t *parts, test_sink_t *sink,
     assert (s_count (store, "SELECT COUNT (*) FROM images WHERE job_id = 'J-S3-vm1'") == 0);
 }
 
+//  An instance is (node, uuid): backups of the same uuid on another node
+//  are another instance's, never pruned with this one's
+
+static void
+s_test_identity (sf_retention_t *self, test_sink_t *sink, sf_store_t *store, int64_t t0)
+{
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_store_node_hello (store, "n2", "", 2, 1, &err) == 0);
+    assert (sf_store_exec (store, &err,
+        "INSERT INTO schedules (name, calendar, select_json, created, keep_last)"
+        " VALUES ('twin', 'daily', '{\"all\":true}', 0, 1)", "") == 1);
+    const char *instances [] = { "vm-twin" };
+    const char *done [] = { "done" };
+    s_test_bulk (store, "T1", "twin", "n1", instances, done, 1, 1, t0);
+    s_test_bulk (store, "T2", "twin", "n2", instances, done, 1, 1, t0 + 1000);
+    assert (sf_retention_bulk_done (self, "T2", &err) == 0);
+    assert (zlistx_size (sink->requests) == 0);
+    assert (s_count (store, "SELECT COUNT (*) FROM images WHERE job_id = 'J-T1-vm-twin'") == 1);
+    //  n1's next run prunes n1's first one only
+    s_test_bulk (store, "T3", "twin", "n1", instances, done, 1, 1, t0 + 2000);
+    assert (sf_retention_bulk_done (self, "T3", &err) == 1);
+    const char *request = (const char *) zlistx_first (sink->requests);
+    assert (strncmp (request, "n1 ", 3) == 0 && strstr (request, " dir J-T1-vm-twin-vda"));
+    while (zlistx_size (sink->requests))
+        s_test_answer (self, sink, 0);
+    assert (s_count (store, "SELECT COUNT (*) FROM images WHERE job_id = 'J-T2-vm-twin'") == 1);
+}
+
 static void
 s_test_prune (bool verbose)
 {
@@ -1007,6 +1035,7 @@ s_test_prune (bool verbose)
     assert (s_count (store, "SELECT COUNT (*) FROM retention_deletes") == 0);
 
     s_test_readd (self, &parts, &sink, store, t0 + 20000);
+    s_test_identity (self, &sink, store, t0 + 30000);
 
     //  The table survives a restart
     sf_retention_destroy (&self);
