@@ -333,6 +333,23 @@ sf_harness_inventory (zsock_t *worker, const char *suffix)
 }
 
 void
+sf_harness_two_nodes (sf_harness_t *self, const char *suffix2, zsock_t **n1_p,
+                      zsock_t **n2_p)
+{
+    assert (self && suffix2 && n1_p && n2_p);
+    *n1_p = sf_harness_worker (self);
+    *n2_p = sf_harness_worker (self);
+    sf_harness_hello (*n1_p, "n1");
+    sf_harness_inventory (*n1_p, "");
+    sf_harness_hello (*n2_p, "n2");
+    sf_harness_inventory (*n2_p, suffix2);
+    json_t *reply = sf_harness_admin_until (self, "{\"cmd\":\"instances\",\"node\":\"n2\"}",
+                                            "instances.3.name", "vm4", 2000);
+    assert (streq (sf_harness_str (reply, "instances.3.name"), "vm4"));
+    json_decref (reply);
+}
+
+void
 sf_harness_beat (zsock_t *worker)
 {
     sf_heartbeat_t beat = SF_HEARTBEAT_INIT;

@@ -79,6 +79,13 @@ void
 void
     sf_harness_inventory (zsock_t *worker, const char *suffix);
 
+//  Two workers that said hello as n1 and n2 and sent the inventory of
+//  suffix "" and suffix2 (see above); returns once n2's four instances
+//  are listed. Caller owns *n1_p and *n2_p.
+void
+    sf_harness_two_nodes (sf_harness_t *self, const char *suffix2, zsock_t **n1_p,
+                          zsock_t **n2_p);
+
 //  Send a Heartbeat.
 void
     sf_harness_beat (zsock_t *worker);

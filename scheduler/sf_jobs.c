@@ -627,14 +627,16 @@ sf_job_rec_destroy (sf_job_rec_t **self_p)
     }
 }
 
-zlistx_t *
-sf_jobs_unfinished (sf_jobs_t *self, sf_err_t *err)
+//  The jobs that stmt selects (JOB_REC_COLUMNS) as sf_job_rec_t, and
+//  finalize it. Caller owns the list; NULL with err set.
+
+#define JOB_REC_COLUMNS \
+    "id, node, strategy, phase, priority, deadline, window_end, bulk_id," \
+    " instance_uuid, attempt"
+
+static zlistx_t *
+s_job_recs (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
 {
-    assert (self);
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT id, node, strategy, phase, priority, deadline, window_end, bulk_id,"
-        " instance_uuid, attempt FROM jobs WHERE " UNFINISHED
-        " ORDER BY phase = 'uploading' DESC, seq", "");
     if (!stmt)
         return NULL;
     zlistx_t *list = zlistx_new ();
@@ -658,6 +660,15 @@ sf_jobs_unfinished (sf_jobs_t *self, sf_err_t *err)
     if (rc < 0)
         zlistx_destroy (&list);
     return list;
+}
+
+zlistx_t *
+sf_jobs_unfinished (sf_jobs_t *self, sf_err_t *err)
+{
+    assert (self);
+    return s_job_recs (self, sf_store_prepare (self->store, err,
+        "SELECT " JOB_REC_COLUMNS " FROM jobs WHERE " UNFINISHED
+        " ORDER BY phase = 'uploading' DESC, seq", ""), err);
 }
 
 const char *sf_jobs_state_names [SF_JOBS_STATES] = {
@@ -1066,24 +1077,10 @@ zlistx_t *
 sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err)
 {
     assert (self && bulk_id);
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT DISTINCT node, instance_uuid FROM jobs WHERE bulk_id = ?1"
-        " AND state = 'done' ORDER BY node, instance_uuid", "s", bulk_id);
-    if (!stmt)
-        return NULL;
-    zlistx_t *list = zlistx_new ();
-    zlistx_set_destructor (list, (zlistx_destructor_fn *) sf_job_rec_destroy);
-    int rc;
-    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
-        sf_job_rec_t *rec = (sf_job_rec_t *) zmalloc (sizeof (sf_job_rec_t));
-        rec->node = strdup (sf_store_text (stmt, 0));
-        rec->instance_uuid = strdup (sf_store_text (stmt, 1));
-        zlistx_add_end (list, rec);
-    }
-    sqlite3_finalize (stmt);
-    if (rc < 0)
-        zlistx_destroy (&list);
-    return list;
+    //  One done job per instance, which is (node, uuid)
+    return s_job_recs (self, sf_store_prepare (self->store, err,
+        "SELECT " JOB_REC_COLUMNS " FROM jobs WHERE bulk_id = ?1 AND state = 'done'"
+        " GROUP BY node, instance_uuid ORDER BY node, instance_uuid", "s", bulk_id), err);
 }
 
 //  --------------------------------------------------------------------------

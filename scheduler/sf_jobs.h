@@ -269,9 +269,9 @@ zlistx_t *
     sf_jobs_backups (sf_jobs_t *self, zlistx_t *bulk_ids, const char *node,
                      const char *instance_uuid, sf_err_t *err);
 
-//  The instances whose job in bulk_id is done, as sf_job_rec_t with only
-//  node and instance_uuid set (the rest NULL or 0), by node then uuid.
-//  Caller owns the list (it destroys its records). NULL with err set.
+//  The instances whose job in bulk_id is done: one done job of each
+//  (sf_job_rec_t; an instance is its node and instance_uuid), by node then
+//  uuid. Caller owns the list (it destroys its records). NULL with err set.
 zlistx_t *
     sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err);
 

@@ -452,15 +452,9 @@ static void
 s_test_scoped (void)
 {
     sf_harness_t *harness = sf_harness_new ("sf_sched_scoped", 5000);
-    zsock_t *n1 = sf_harness_worker (harness);
-    zsock_t *n2 = sf_harness_worker (harness);
-    sf_harness_hello (n1, "n1");
-    sf_harness_inventory (n1, "");
-    sf_harness_hello (n2, "n2");
-    sf_harness_inventory (n2, "-n2");
-    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n2\"}",
-                                            "instances.3.name", "vm4", 2000);
-    json_decref (reply);
+    zsock_t *n1, *n2;
+    sf_harness_two_nodes (harness, "-n2", &n1, &n2);
+    json_t *reply;
     char id [32];
     s_test_assigned (harness, n1, "u-vm1", NULL, "file-cold", id, sizeof (id));
 
@@ -535,16 +529,9 @@ static void
 s_test_identity (void)
 {
     sf_harness_t *harness = sf_harness_new ("sf_sched_identity", 5000);
-    zsock_t *n1 = sf_harness_worker (harness);
-    zsock_t *n2 = sf_harness_worker (harness);
-    sf_harness_hello (n1, "n1");
-    sf_harness_inventory (n1, "");
-    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\"}",
-                                            "instances.3.name", "vm4", 2000);
-    json_decref (reply);
-    sf_harness_hello (n2, "n2");
-    sf_harness_inventory (n2, "");             //  The same uuids as n1's
-    reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n1\"}",
+    zsock_t *n1, *n2;
+    sf_harness_two_nodes (harness, "", &n1, &n2);      //  The same uuids on n2
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n1\"}",
                                     "instances.0.ambiguous",
                                     "uuid also reported by node 'n2'", 2000);
     assert (streq (sf_harness_str (reply, "instances.0.uuid"), "u-vm1"));
