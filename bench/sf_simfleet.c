@@ -105,6 +105,8 @@ typedef struct _sim_node_t sim_node_t;
 
 struct _sim_job_t {
     char id [48];
+    char catalog [SF_NAMING_ID_LEN + 1];    //  From the JobAssign: names clones
+    char name [64];                 //  The instance's: its RBD images' names
     uint32_t attempt;
     uint32_t index;                 //  in the jobs vector
     uint32_t gen;                   //  timer generation: stale timers are ignored
@@ -651,6 +653,9 @@ s_account (sim_t *self, const sim_job_t *job)
 }
 
 
+//  The sha256 every simulated stored image reports (of no bytes)
+#define SIM_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 static void
 s_job_finish (sim_t *self, sim_job_t *job, bool ok, int code, const char *text)
 {
@@ -658,7 +663,7 @@ s_job_finish (sim_t *self, sim_job_t *job, bool ok, int code, const char *text)
     sf_job_result_t result = SF_JOB_RESULT_INIT;
     sf_error_info_t error = SF_ERROR_INFO_INIT;
     sf_image_t images [4], *image_list [4];
-    char ids [4][96];
+    char ids [4][160], paths [4][176];
     static char *targets [] = { "vda", "vdb", "vdc", "vdd" };
     result.job_id = job->id;
     result.attempt = job->attempt;
@@ -672,13 +677,24 @@ s_job_finish (sim_t *self, sim_job_t *job, bool ok, int code, const char *text)
     result.resumed = job->pausing;
     if (ok) {
         bool clone = job->kind == K_RBD && job->bytes == 0;
+        //  Named as the scheduler checks them (sf_imgcheck): a clone of the
+        //  disk's image for this catalogue and job, or a dir store's uuid file
         for (int i = 0; i < job->n_images && i < 4; i++) {
             sf__v1__image__init (&images [i]);
-            snprintf (ids [i], sizeof (ids [i]), clone? "vms/%s-%s-clone": "%s-%s.qcow2",
-                      job->id, targets [i]);
-            images [i].store = clone? "rbd": node->store;
+            if (clone) {
+                snprintf (ids [i], sizeof (ids [i]), "vms/%s-%s-snapfleet-%s-%s", job->name,
+                          targets [i], job->catalog, job->id);
+                snprintf (paths [i], sizeof (paths [i]), "rbd:%s", ids [i]);
+            }
+            else {
+                snprintf (ids [i], sizeof (ids [i]), "%08x-0000-4000-8000-%012" PRIx64,
+                          (unsigned) i, (uint64_t) strtoull (job->id + 1, NULL, 10));
+                snprintf (paths [i], sizeof (paths [i]), "/sim/%s.qcow2", ids [i]);
+            }
+            images [i].store = clone? "rbd": "dir";
             images [i].id = ids [i];
-            images [i].path = ids [i];
+            images [i].path = paths [i];
+            images [i].sha256 = clone? "": SIM_SHA256;
             images [i].size = job->bytes / (uint64_t) job->n_images;
             images [i].disk_target = targets [i];
             images [i].format = clone? "raw": "qcow2";
@@ -879,6 +895,8 @@ s_on_assign (sim_t *self, sim_node_t *node, const sf_job_assign_t *assign)
     }
     sim_job_t *job = (sim_job_t *) zmalloc (sizeof (sim_job_t));
     snprintf (job->id, sizeof (job->id), "%s", assign->job_id);
+    snprintf (job->catalog, sizeof (job->catalog), "%s", assign->catalog_id);
+    snprintf (job->name, sizeof (job->name), "%s", inst.name);
     job->attempt = assign->attempt;
     job->wait_grant = assign->wait_upload_grant;
     job->t_assign = self->now;
