@@ -134,6 +134,10 @@ s_open (task_t *self)
     ||  streq (self->job_id, "leftovers"))
         return sf_err_set (&self->err, SF_EINVAL, "job id '%s' is not a safe name",
                            self->job_id);
+    if (!sf_naming_id_valid (self->catalog_id))
+        return sf_err_set (&self->err, SF_EPROTO, "job '%s' came without a valid catalogue "
+                           "id (16 hex digits), so its objects cannot be named; nothing "
+                           "done", self->job_id);
     if (!(self->hv = sf_hv_new (self->uri, &self->err))
     ||  sf_imgstore_check (self->store, &self->err))
         return -1;
@@ -475,7 +479,7 @@ s_store (task_t *self, part_t *part)
 {
     sf_image_meta_t meta = { self->domain->uuid, self->domain->name, self->job_id,
                              self->attempt, self->strategy, self->consistency,
-                             part->disk->target };
+                             part->disk->target, self->catalog_id };
     if (sf_imgstore_put (self->store, &meta, part->path, self->pipe, self->bucket,
                          &self->images [self->n_images], &self->err))
         return sf_err_prefix (&self->err, "cannot store disk '%s'", part->disk->target);
@@ -549,7 +553,8 @@ s_rollback_images (task_t *self)
         sf_err_t err = SF_ERR_INIT;
         //  Clones go with the job's other Ceph objects (sf_task_rbd_cleanup)
         if (!streq (self->images [i].store, "rbd")
-        &&  sf_imgstore_remove (self->store, self->images [i].id, &err))
+        &&  sf_imgstore_remove (self->store, self->images [i].id, self->catalog_id,
+                                self->job_id, &err))
             SF_ERROR (&self->ctx, "cannot roll back image '%s': %s", self->images [i].id,
                       err.text);
         sf_image_rec_release (&self->images [i]);
@@ -651,6 +656,8 @@ s_task_new (const sf_task_args_t *args)
     self->workdir = strdup (args->workdir);
     self->exe = strdup (args->exe);
     self->run_id = strdup (args->run_id);
+    if (sf_naming_id_valid (args->catalog_id))
+        snprintf (self->catalog_id, sizeof (self->catalog_id), "%s", args->catalog_id);
     self->conv = args->conv;
     self->store = args->store;
     self->max_pause_ms = args->max_pause_ms;
@@ -1091,7 +1098,7 @@ sf_task_test (bool verbose)
     assert (images_store);
     sf_task_args_t args = { "J1", 1, SF_TEST_RUN_UUID, "file-cold", uri, workdir, exe,
                             "run-test", 60000, images_store, conv, NULL, NULL, NULL,
-                            NULL, false, false };
+                            NULL, false, false, SF_TEST_CATALOG };
     s_test_cold (&args, store);
     char *cmd = zsys_sprintf ("rm -f %s/*", store);
     assert (system (cmd) == 0);

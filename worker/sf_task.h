@@ -69,6 +69,8 @@ typedef struct {
     const char *clone_pool;         //  NULL or "" = each image's own pool
     bool no_freeze;                 //  unit tests: act as if no agent answered
     bool wait_upload_grant;         //  JobAssign.wait_upload_grant
+    const char *catalog_id;         //  JobAssign.catalog_id: names the job's
+                                    //  objects (sf_naming); invalid fails the job
 } sf_task_args_t;
 
 //  Start the job in a new actor. Returns the actor (caller destroys it
@@ -100,6 +102,7 @@ char *
 #define SF_TEST_CEPH_UUID   "00000000-0000-4000-8000-000000000005"
 #define SF_TEST_MIX_UUID    "00000000-0000-4000-8000-000000000006"
 #define SF_TEST_CEPHOFF_UUID "00000000-0000-4000-8000-000000000007"
+#define SF_TEST_CATALOG     "0123456789abcdef"      //  the self tests' catalogue id
 
 //  Self test of this class
 void

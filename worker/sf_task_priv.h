@@ -20,7 +20,9 @@ typedef struct {
     const sf_hv_disk_t *disk;       //  Borrowed from task->domain
     sf_stor_spec_t spec;            //  the image
     sf_stor_spec_t clone;           //  clone mode: the clone to make
-    char snap [160];                //  snapfleet-<job_id>
+    char snap [160];                //  sf_naming_snap (catalog_id, job_id)
+    bool snap_foreign;              //  existed before we made it: not ours
+    bool clone_foreign;             //  the same for the clone
     sf_stor_image_t *image;         //  Owned, open from before to after the window
 } rbd_t;
 
@@ -34,6 +36,7 @@ typedef enum {
 typedef struct {
     zsock_t *pipe;                  //  Borrowed, the actor pipe
     char *job_id, *uuid, *strategy, *uri, *workdir, *exe, *run_id;
+    char catalog_id [SF_NAMING_ID_LEN + 1];     //  "" if JobAssign had none valid
     uint32_t attempt;
     int64_t max_pause_ms;
     kind_t kind;
