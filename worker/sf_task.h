@@ -80,9 +80,12 @@ zactor_t *
     sf_task_new (const sf_task_args_t *args);
 
 //  Remove a job scratch directory (<workdir>/<job>) if it holds nothing
-//  but <target>.qcow2 and <target>.qcow2.tmp files. Returns 0 if it is gone
-//  (or never existed), -1 if it holds anything else (then only our files
-//  were removed).
+//  but the files a job makes there, <target>.qcow2 and <target>.qcow2.tmp
+//  (target: 1..32 of [a-z0-9]), regular files. Never follows a symlink
+//  (sf_dir_remove_at): a symlink in place of the directory or inside it is
+//  left, and its target untouched. Returns 0 if it is gone (or never
+//  existed), -1 if it holds anything else or is not a directory (then only
+//  our files were removed).
 int
     sf_task_scratch_clean (const char *path);
 
