@@ -2,10 +2,13 @@
     sf_prune - delete one stored image (retention) as a zactor
 
     The deletion runs once, at the start of the actor; the answer goes to
-    the pipe as "RESULT" + an encoded Envelope{ImageDeleted}. A dir image
-    is removed through the worker's image store (borrowed); an RBD clone through sf_stor_clone_prune, whose every call has
-    the stor driver's deadline, so the actor never blocks for longer than a
-    few deadlines even when the cluster is gone.
+    the pipe as "RESULT" + an encoded Envelope{ImageDeleted}. Nothing is
+    touched unless the request names a valid catalogue and job, and the
+    store or sf_stor finds the image to be that job's. A dir image is
+    removed through the worker's image store (borrowed); an RBD clone
+    through sf_stor_clone_prune, whose every call has the stor driver's
+    deadline, so the actor never blocks for longer than a few deadlines
+    even when the cluster is gone.
     =========================================================================
 */
 #include "sf_worker_classes.h"

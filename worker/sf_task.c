@@ -816,9 +816,24 @@ sf_task_test_node (const char *dir)
 //  Run one job to its result; return the decoded result. phases gets the
 //  event phases in order as letters (q p r c u), for compact asserts.
 
+static void
+s_test_cancel (zactor_t *task, void *arg)
+{
+    (void) arg;
+    zstr_send (task, "CANCEL");
+}
+
 sf_envelope_t *
 sf_task_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paused,
                  char *paused_text, size_t size)
+{
+    return sf_task_test_job_with (args, phases, cancel_when_paused ? s_test_cancel : NULL,
+                                  NULL, paused_text, size);
+}
+
+sf_envelope_t *
+sf_task_test_job_with (sf_task_args_t *args, char *phases, sf_task_test_paused_fn *on_paused,
+                       void *arg, char *paused_text, size_t size)
 {
     zactor_t *task = sf_task_new (args);
     assert (task);
@@ -841,8 +856,8 @@ sf_task_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paus
             phases [count++] = "?qprcudfw" [env->job_event->phase];
             if (env->job_event->phase == SF_PHASE_PAUSED && paused_text)
                 snprintf (paused_text, size, "%s", env->job_event->text);
-            if (cancel_when_paused && env->job_event->phase == SF_PHASE_PAUSED)
-                zstr_send (task, "CANCEL");
+            if (on_paused && env->job_event->phase == SF_PHASE_PAUSED)
+                on_paused (task, arg);
             sf_wire_free (&env);
         }
         phases [count] = 0;

@@ -135,6 +135,15 @@ sf_envelope_t *
     sf_task_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paused,
                            char *paused_text, size_t size);
 
+//  What a test does when its job says PAUSED (arg as given)
+typedef void (sf_task_test_paused_fn) (zactor_t *task, void *arg);
+
+//  The same with on_paused (with arg) called at the PAUSED event
+sf_envelope_t *
+    sf_task_test_job_with (sf_task_args_t *args, char *phases,
+                           sf_task_test_paused_fn *on_paused,
+                           void *arg, char *paused_text, size_t size);
+
 //  Run one job that waits for its upload grant (see sf_task.c)
 sf_envelope_t *
     sf_task_test_job_grant (sf_task_args_t *args, char *phases, int64_t rate,

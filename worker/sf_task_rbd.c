@@ -546,36 +546,20 @@ s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
     args->stor = stor;
 }
 
-//  Run one job; when it says PAUSED, add image what to the fake cluster
-//  (someone else makes an image of the name the job's clone will have)
+//  At a job's PAUSED: someone else makes the image its clone will be
+//  (arg: the fake cluster, then the name)
 
-static sf_envelope_t *
-s_test_job_racing (sf_task_args_t *args, rbd_env_t *env, const char *what, char *phases)
+typedef struct {
+    sf_stor_fake_t *fake;
+    const char *image;
+} racing_t;
+
+static void
+s_test_racing (zactor_t *task, void *arg)
 {
-    zactor_t *task = sf_task_new (args);
-    sf_envelope_t *result = NULL;
-    size_t count = 0;
-    while (!result) {
-        char *kind = NULL;
-        zframe_t *frame = NULL;
-        assert (zsock_recv (task, "sf", &kind, &frame) == 0);
-        sf_err_t err = SF_ERR_INIT;
-        sf_envelope_t *msg = sf_wire_decode (frame, &err);
-        assert (msg);
-        if (streq (kind, "RESULT"))
-            result = msg;
-        else {
-            phases [count++] = "?qprcudfw" [msg->job_event->phase];
-            if (msg->job_event->phase == SF_PHASE_PAUSED)
-                sf_stor_fake_add (env->fake, what, 1 << 20);
-            sf_wire_free (&msg);
-        }
-        phases [count] = 0;
-        zstr_free (&kind);
-        zframe_destroy (&frame);
-    }
-    zactor_destroy (&task);
-    return result;
+    (void) task;
+    racing_t *racing = (racing_t *) arg;
+    sf_stor_fake_add (racing->fake, racing->image, 1 << 20);
 }
 
 //  A job never adopts or removes what it did not make: no valid catalogue
@@ -634,8 +618,8 @@ s_test_rbd_foreign (sf_task_args_t *args, rbd_env_t *env)
     //  snapshots go, that image stays
     args->job_id = "X4";
     sf_stor_fake_delay (env->fake, 200);
-    res_env = s_test_job_racing (args, env, "rbd/ceph-b-snapfleet-" SF_TEST_CATALOG "-X4",
-                                 phases);
+    racing_t racing = { env->fake, "rbd/ceph-b-snapfleet-" SF_TEST_CATALOG "-X4" };
+    res_env = sf_task_test_job_with (args, phases, s_test_racing, &racing, NULL, 0);
     sf_stor_fake_delay (env->fake, 0);
     res = res_env->job_result;
     assert (!res->ok && res->error->code == SF_EEXIST && res->resumed);
