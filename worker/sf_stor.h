@@ -145,6 +145,14 @@ int
     sf_stor_obj_exists (sf_stor_t *self, const sf_stor_obj_t *obj, bool *exists,
                         sf_err_t *err);
 
+//  The clone part of sf_stor_obj_check_ours for obj (kind SF_STOR_CLONE):
+//  0 if ours (or absent: *exists false), with *snap its parent snapshot
+//  (kind 0 if Ceph names none); else -1 with err as there.
+int
+    sf_stor_clone_check (sf_stor_t *self, const sf_stor_obj_t *obj, const char *catalog_id,
+                         const char *job_id, bool *exists, sf_stor_obj_t *snap,
+                         sf_err_t *err);
+
 //  Is obj one that job_id of catalog_id made (sf_naming)? A snapshot if
 //  its name is the job's snapshot name; a clone if its name is the job's
 //  clone name and, when it exists, it is a clone (has a parent) of the
