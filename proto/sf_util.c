@@ -4,7 +4,9 @@
 */
 #include "sf_core.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int64_t
@@ -308,6 +310,98 @@ s_test_durable (void)
     zstr_free (&path);
 }
 
+//  --------------------------------------------------------------------------
+//  Removing a directory without following symlinks
+
+int
+sf_dir_remove_at (const char *dir, const char *name, sf_dir_match_fn *match)
+{
+    assert (dir && name && match);
+    if (!*name || strchr (name, '/') || streq (name, ".") || streq (name, "..")) {
+        errno = EINVAL;
+        return -1;
+    }
+    int parent = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (parent == -1)
+        return errno == ENOENT ? 0 : -1;
+    int fd = openat (parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *listing = fd == -1 ? NULL : fdopendir (fd);
+    int rc = -1, saved = errno;
+    if (fd == -1 && errno == ENOENT)
+        rc = 0;
+    else
+    if (listing) {
+        bool kept = false;
+        struct dirent *entry;
+        while ((entry = readdir (listing))) {
+            if (streq (entry->d_name, ".") || streq (entry->d_name, ".."))
+                continue;
+            struct stat st;
+            if (fstatat (fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG (st.st_mode)
+            ||  !match (entry->d_name) || unlinkat (fd, entry->d_name, 0))
+                kept = true;
+        }
+        closedir (listing);     //  closes fd
+        rc = kept ? -1 : unlinkat (parent, name, AT_REMOVEDIR);
+        saved = kept ? ENOTEMPTY : errno;
+    }
+    else
+    if (fd != -1)
+        close (fd);
+    close (parent);
+    errno = saved;
+    return rc;
+}
+
+//  The self test's match: *.keep files stay
+static bool
+s_test_match (const char *name)
+{
+    size_t len = strlen (name);
+    return len < 5 || !streq (name + len - 5, ".keep");
+}
+
+//  sf_dir_remove_at never follows a symlink: not in place of the
+//  directory, not inside it; it leaves what does not match
+
+static void
+s_test_dir_remove (void)
+{
+    char dir [] = "/tmp/sf-util-dir-XXXXXX";
+    assert (mkdtemp (dir));
+    char *cmd = zsys_sprintf (
+        "cd %s && mkdir -p target scratch other && echo precious > target/data && "
+        "ln -s target linked && ln -s ../target/data scratch/vda.qcow2 && "
+        "ln -s ../target other/sub && touch other/a other/b.keep", dir);
+    assert (system (cmd) == 0);         //  test setup only
+    zstr_free (&cmd);
+    //  A symlink in place of the directory: left, its target untouched
+    assert (sf_dir_remove_at (dir, "linked", s_test_match) == -1);
+    assert (errno == ELOOP || errno == ENOTDIR);
+    //  A symlink inside (a file name that matches): stays, so does the dir
+    assert (sf_dir_remove_at (dir, "scratch", s_test_match) == -1 && errno == ENOTEMPTY);
+    //  Matching files go; a symlink to a directory and a non-match stay
+    assert (sf_dir_remove_at (dir, "other", s_test_match) == -1 && errno == ENOTEMPTY);
+    cmd = zsys_sprintf ("cd %s && test \"$(cat target/data)\" = precious && test -L linked "
+                        "&& test -L scratch/vda.qcow2 && test -L other/sub && "
+                        "test ! -e other/a && test -f other/b.keep && "
+                        "rm other/sub other/b.keep scratch/vda.qcow2 && touch scratch/x", dir);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    assert (sf_dir_remove_at (dir, "scratch", s_test_match) == 0);
+    assert (sf_dir_remove_at (dir, "other", s_test_match) == 0);
+    assert (sf_dir_remove_at (dir, "other", s_test_match) == 0);       //  gone: fine
+    assert (sf_dir_remove_at (dir, "..", s_test_match) == -1 && errno == EINVAL);
+    assert (sf_dir_remove_at (dir, "a/b", s_test_match) == -1 && errno == EINVAL);
+    cmd = zsys_sprintf ("cd %s && test ! -e scratch && test ! -e other && "
+                        "test \"$(cat target/data)\" = precious", dir);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    cmd = zsys_sprintf ("rm -rf %s", dir);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+}
+
 void
 sf_util_test (bool verbose)
 {
@@ -343,6 +437,7 @@ sf_util_test (bool verbose)
     assert (sf_utf8_seq_len ("\xc0\xaf") == 0 && sf_utf8_seq_len ("") == 0);
     assert (sf_utf8_valid ("caf\xc3\xa9") && !sf_utf8_valid ("caf\xc3"));
     s_test_durable ();
+    s_test_dir_remove ();
     //  @end
     printf ("OK\n");
 }

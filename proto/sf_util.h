@@ -82,6 +82,24 @@ int
     sf_file_replace (const char *path, const char *what, sf_file_write_fn *fill,
                      void *arg, sf_err_t *err);
 
+//  --------------------------------------------------------------------------
+//  Removing a directory that may not be ours, without following symlinks
+
+//  True if the regular file name (in the directory being removed) may go
+typedef bool (sf_dir_match_fn) (const char *name);
+
+//  Remove directory name of directory dir, if it holds nothing but regular
+//  files whose names match accepts; those go. Never follows a symlink:
+//  name is opened O_NOFOLLOW|O_DIRECTORY under dir (openat), so a symlink
+//  (or anything not a directory) in its place is left and its target
+//  untouched; in it, entries are removed with unlinkat only when fstatat
+//  (AT_SYMLINK_NOFOLLOW) says they are regular files that match, so a
+//  symlink, a subdirectory or any other file stays, with the directory.
+//  Returns 0 if name is gone (or never was), or -1 with errno (ENOTEMPTY:
+//  something that is not to go stays; ELOOP or ENOTDIR: not a directory).
+int
+    sf_dir_remove_at (const char *dir, const char *name, sf_dir_match_fn *match);
+
 //  Self test of this class
 void
     sf_util_test (bool verbose);

@@ -143,6 +143,9 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             ||  s_require (env->job_assign->instance_uuid, "job_assign.instance_uuid", err)
             ||  s_require (env->job_assign->strategy, "job_assign.strategy", err))
                 return -1;
+            if (!sf_naming_id_valid (env->job_assign->catalog_id))
+                return sf_err_set (err, SF_EPROTO, "job_assign.catalog_id is not a catalogue "
+                                   "id (%d lowercase hex digits)", SF_NAMING_ID_LEN);
             return 0;
         case SF_BODY_JOB_CANCEL:
             return s_require (env->job_cancel->job_id, "job_cancel.job_id", err);
@@ -167,6 +170,11 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
                 return -1;
             if (!env->image_delete->image)
                 return sf_err_set (err, SF_EPROTO, "image_delete has no image");
+            if (!sf_naming_id_valid (env->image_delete->catalog_id))
+                return sf_err_set (err, SF_EPROTO, "image_delete.catalog_id is not a "
+                                   "catalogue id (%d lowercase hex digits)", SF_NAMING_ID_LEN);
+            if (s_require (env->image_delete->job_id, "image_delete.job_id", err))
+                return -1;
             return s_require (env->image_delete->image->id, "image.id", err)
                 || s_require (env->image_delete->image->store, "image.store", err)
                 || s_check_image (env->image_delete->image, err);
@@ -459,6 +467,33 @@ sf_wire_test (bool verbose)
     hello.node = "hv01";
     copy = s_roundtrip (&env, &err);
     assert (copy && streq (copy->hello->node, "hv01"));
+    sf_wire_free (&copy);
+
+    //  A JobAssign needs a catalogue id; an ImageDelete one and the job id
+    sf_job_assign_t assign = SF_JOB_ASSIGN_INIT;
+    assign.job_id = "J4", assign.instance_uuid = "u1", assign.strategy = "rbd";
+    made = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
+    assert (s_roundtrip (&made, &err) == NULL && err.code == SF_EPROTO);
+    assert (strstr (err.text, "job_assign.catalog_id is not a catalogue id"));
+    assign.catalog_id = "0123456789ABCDEF";
+    assert (s_roundtrip (&made, &err) == NULL && err.code == SF_EPROTO);
+    assign.catalog_id = "0123456789abcdef";
+    copy = s_roundtrip (&made, &err);
+    assert (copy && streq (copy->job_assign->catalog_id, "0123456789abcdef"));
+    sf_wire_free (&copy);
+    sf_image_t doomed = SF_IMAGE_INIT;
+    doomed.store = "rbd", doomed.id = "rbd/vm1-snapfleet-0123456789abcdef-J4";
+    sf_image_delete_t delete_msg = SF_IMAGE_DELETE_INIT;
+    delete_msg.request_id = "R1", delete_msg.image = &doomed, delete_msg.job_id = "J4";
+    made = sf_wire_envelope (SF_BODY_IMAGE_DELETE, &delete_msg);
+    assert (s_roundtrip (&made, &err) == NULL && err.code == SF_EPROTO);
+    assert (strstr (err.text, "image_delete.catalog_id is not a catalogue id"));
+    delete_msg.catalog_id = "0123456789abcdef", delete_msg.job_id = "";
+    assert (s_roundtrip (&made, &err) == NULL && err.code == SF_EPROTO);
+    assert (strstr (err.text, "image_delete.job_id"));
+    delete_msg.job_id = "J4";
+    copy = s_roundtrip (&made, &err);
+    assert (copy && streq (copy->image_delete->job_id, "J4"));
     sf_wire_free (&copy);
 
     //  No body

@@ -189,6 +189,7 @@ s_test_assign (sf_envelope_t *env, sf_job_assign_t *assign, const char *id)
     assign->attempt = 1;
     assign->instance_uuid = "u-vm1";
     assign->strategy = "file-cold";
+    assign->catalog_id = "0123456789abcdef";
     *env = (sf_envelope_t) SF_ENVELOPE_INIT;
     env->body_case = SF_BODY_JOB_ASSIGN;
     env->job_assign = assign;

@@ -583,6 +583,17 @@ sf_start_scheduler ()
     sf_note "scheduler up in $(($(_sf_now_ms) - t0)) ms (workers $SF_SCHED_BIND, admin $SF_ADMIN)"
 }
 
+#  sf_catalog_id: the running scheduler's catalogue id (its database's
+#  table catalog): every RBD object a job makes is named from it and the
+#  job id (proto/sf_naming.h), snapfleet-CATALOG-JOB and IMAGE-snapfleet-CATALOG-JOB
+sf_catalog_id ()
+{
+    python3 - "$SF_TMP/scheduler/scheduler.db" <<'PY'
+import sqlite3, sys
+print (sqlite3.connect (sys.argv [1]).execute ("SELECT id FROM catalog").fetchone () [0])
+PY
+}
+
 _sf_worker_up ()
 {
     sf_cli --timeout 2 nodes --format json |

@@ -6,14 +6,19 @@
 #  `--strategy file-cold` is refused with a clear error and no job row.
 #  (2) Clone mode: the job is done with strategy rbd and consistency paused
 #  (the guest has no agent), pause_ms < 200 ms covers libvirt's own
-#  SUSPENDED/RESUMED events, the snapshot snapfleet-<job> is protected and
-#  the clone <image>-snapfleet-<job> exists and is its child; the clone read
+#  SUSPENDED/RESUMED events, the snapshot snapfleet-<catalog>-<job> is
+#  protected and the clone <image>-snapfleet-<catalog>-<job> exists and is
+#  its child; the clone read
 #  back as raw holds a clean prefix of the guest's records bounded by the
 #  console and the imported data around them; the guest keeps writing.
 #  (3) Export mode (worker restarted with overrides, `--strategy rbd` given
 #  explicitly): the image lands in the dir store as a qcow2 that passes
 #  qemu-img check, matches its sha256 and holds a clean prefix, and no
-#  snapfleet-* snapshot of that job is left on the RBD image. (4) With the
+#  snapfleet-* snapshot of that job is left on the RBD image. Every name
+#  carries the scheduler's catalogue id (snapfleet-<catalog>-<job>); (2b)
+#  a snapshot, then an image, of the exact name the next job will make,
+#  made beforehand, stop that job with SF_EEXIST before any pause and
+#  stay. (4) With the
 #  QEMU guest agent in the guest (lv_create_guest --agent), the worker
 #  freezes instead of pausing: consistency frozen, no SUSPENDED event.
 #  pause_ms < 200 ms is the issue's bound, checked per job. On a loaded
@@ -57,6 +62,7 @@ ceph_start "$cdir" >/dev/null || sf_die "single-node Ceph did not start (logs in
 sf_note "Ceph up in $(($(_sf_now_ms) - t)) ms"
 
 sf_start_scheduler
+catalog=$(sf_catalog_id)     #  sf_naming: every RBD object a job makes carries it
 sf_start_node n1
 uri=$SF_NODE_URI
 src=$SF_TMP/src.raw
@@ -121,7 +127,7 @@ sf_note "why paused: $why"
 check "the PAUSED event explains the fallback from freeze (no guest agent)" \
     grep -qiE "freeze unavailable.*paused instead" <<<"$why"
 
-clone=g1-snapfleet-$job
+clone=g1-snapfleet-$catalog-$job
 check_eq "one image" 1 "$(jq -r '.images | length' <<<"$out")"
 check_eq "the image is the clone: store, id, path" "rbd rbd/$clone rbd:rbd/$clone" \
     "$(jq -r '.images[0] | "\(.store) \(.id) \(.path)"' <<<"$out")"
@@ -131,12 +137,12 @@ check_eq "job JSON's image is the clone" "rbd/$clone" "$(jq -r .image.id <<<"$ou
 
 snaps=$(ceph_rbd_snaps rbd/g1) || sf_die "rbd snap ls rbd/g1 failed"
 sf_note "snapshots of rbd/g1: $(tr '\n' ';' <<<"$snaps")"
-check_eq "rbd/g1 has the snapshot snapfleet-$job, protected" "snapfleet-$job true" \
-    "$(grep "^snapfleet-$job " <<<"$snaps" || true)"
+check_eq "rbd/g1 has the snapshot snapfleet-$catalog-$job, protected" "snapfleet-$catalog-$job true" \
+    "$(grep "^snapfleet-$catalog-$job " <<<"$snaps" || true)"
 imgs=$(ceph_rbd_images rbd) || sf_die "rbd ls rbd failed"
 check_eq "the clone rbd/$clone exists" "$clone" "$(grep -x "$clone" <<<"$imgs" || true)"
 parent=$(ceph_rbd info --format json "rbd/$clone" | jq -r '.parent | "\(.pool)/\(.image)@\(.snapshot)"') || true
-check_eq "the clone's parent is rbd/g1@snapfleet-$job" "rbd/g1@snapfleet-$job" "$parent"
+check_eq "the clone's parent is rbd/g1@snapfleet-$catalog-$job" "rbd/g1@snapfleet-$catalog-$job" "$parent"
 t=$(_sf_now_ms)
 check "the clone reads back as raw" ceph_export_raw "rbd/$clone" "$SF_TMP/clone.raw"
 sf_note "export of the 64 MiB clone: $(($(_sf_now_ms) - t)) ms"
@@ -166,6 +172,54 @@ sf_note "pause_ms reported $pause_ms, libvirt saw $seen ms suspended"
 #  so it covers what libvirt saw (50 ms for event delivery); how much more
 #  it is depends on libvirt's load, which is not this test's business
 check_range "pause_ms covers libvirt's suspended interval" $((seen - 50)) "$pause_ms" 60000
+
+#  -- (2b) a name the next job will make exists: not ours, left alone ------
+#  Job ids are J<seq> of the scheduler's jobs table, so the next one is
+#  known: someone made the snapshot (then the clone) of exactly that name.
+#  The job fails with SF_EEXIST before any pause, that object stays, and
+#  nothing of the job is left.
+check_eq "the catalogue id is 16 lowercase hex digits" 16 "$(tr -dc '0-9a-f' <<<"$catalog" | wc -c)"
+next_job ()
+{
+    python3 - "$SF_TMP/scheduler/scheduler.db" <<'PY'
+import sqlite3, sys
+row = sqlite3.connect (sys.argv [1]).execute (
+    "SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone ()
+print ("J%d" % ((row [0] if row else 0) + 1))
+PY
+}
+for kind in snapshot image; do
+    jn=$(next_job)
+    if [ "$kind" = snapshot ]; then
+        obj=rbd/g1@snapfleet-$catalog-$jn
+        ceph_snap_create "$obj" || sf_die "cannot create $obj"
+    else
+        obj=rbd/g1-snapfleet-$catalog-$jn
+        ceph_rbd create --size 4M "$obj" || sf_die "cannot create $obj"
+    fi
+    rc=0
+    out3=$(sf_cli snapshot --instance g1 --wait --format json) || rc=$?
+    sf_note "snapshot with $obj already there: exit $rc: $(jq -c '{job_id, state, error}' <<<"$out3" 2>/dev/null || printf '%s' "$out3")"
+    check_eq "snapshot --wait exits 1 (the job failed)" 1 "$rc"
+    check_eq "job $jn failed with SF_EEXIST (3)" "$jn failed 3"         "$(jq -r '"\(.job_id) \(.state) \(.error.code)"' <<<"$out3" 2>/dev/null)"
+    check_eq "its error says the $kind is not ours" "$kind '$obj' already exists; not ours, left alone" \
+        "$(jq -r '.error.text // ""' <<<"$out3" 2>/dev/null)"
+    check_eq "no pause: no paused event" true \
+        "$(jq -r '[.events[]?.phase] | index("paused") == null' <<<"$out3" 2>/dev/null)"
+    if [ "$kind" = snapshot ]; then
+        check_eq "the snapshot $obj is still there" "snapfleet-$catalog-$jn false" \
+            "$(ceph_rbd_snaps rbd/g1 | grep "^snapfleet-$catalog-$jn " || true)"
+        ceph_rbd snap rm --no-progress "$obj" >/dev/null 2>&1 || sf_die "cannot remove $obj"
+    else
+        check_eq "the image $obj is still there" "${obj#rbd/}" \
+            "$(ceph_rbd_images rbd | grep -x "${obj#rbd/}" || true)"
+        check_eq "job $jn left nothing else in the pool" "${obj#rbd/}" \
+            "$(ceph_sf_job_left rbd "$jn" | tr '\n' ' ' | sed 's/ $//')"
+        ceph_rbd rm --no-progress "$obj" >/dev/null 2>&1 || sf_die "cannot remove $obj"
+    fi
+    check "the worker holds no leftovers entry for $jn" test ! -e "$work/leftovers/$jn"
+done
+check_eq "g1 is running" running "$(sf_virsh n1 domstate g1)"
 
 #  -- (3) export mode ------------------------------------------------------
 welcomes () { grep -c 'welcomed by the scheduler' "$SF_TMP/worker-n1.log" || true; }
@@ -200,17 +254,18 @@ check_eq "image is a standalone qcow2" "qcow2 none" \
     "$(qemu-img info --output=json "$img" | jq -r '"\(.format) \(."backing-filename" // "none")"')"
 check_eq "reported size is the file's size" "$(stat -c %s "$img")" "$(jq -r .image.size <<<"$out2")"
 check_eq "reported sha256 is the file's" "$(sha256sum "$img" | cut -d' ' -f1)" "$(jq -r .image.sha256 <<<"$out2")"
-check_eq "metadata beside the image names the job and strategy rbd" "$job2 rbd g1" \
-    "$(jq -r '"\(.job_id) \(.strategy) \(.instance_name)"' "${img%.qcow2}.json" 2>/dev/null)"
+check_eq "metadata beside the image names the job, catalogue and strategy rbd" \
+    "$job2 $catalog rbd g1" \
+    "$(jq -r '"\(.job_id) \(.catalog_id) \(.strategy) \(.instance_name)"' "${img%.qcow2}.json" 2>/dev/null)"
 rec=$(records "$img" "$a" $((b + 10)))
 sf_note "sf-records export: $rec (console seq $a before, $b after)"
 check_eq "the exported image holds a clean prefix with $a <= K <= $((b + 10))" CLEAN_PREFIX "${rec##*verdict=}"
 
 left=$(ceph_sf_job_left rbd "$job2") || sf_die "cannot list rbd pool"
 check_eq "export mode leaves nothing of job $job2 in the pool" "" "$(printf '%s' "$left" | tr '\n' ' ')"
-check_eq "job $job's snapshot and clone are untouched" "g1-snapfleet-$job g1@snapfleet-$job " \
+check_eq "job $job's snapshot and clone are untouched" "g1-snapfleet-$catalog-$job g1@snapfleet-$catalog-$job " \
     "$(ceph_sf_job_left rbd "$job" | LC_ALL=C sort | tr '\n' ' ')"
-check_eq "no snapfleet-* snapshot on rbd/g1 but job $job's" "snapfleet-$job" \
+check_eq "no snapfleet-* snapshot on rbd/g1 but job $job's" "snapfleet-$catalog-$job" \
     "$(ceph_rbd_snaps rbd/g1 | awk '$1 ~ /^snapfleet-/ {print $1}' | tr '\n' ' ' | sed 's/ $//')"
 check_eq "no scratch left in the worker's workdir" "" "$(find "$work" -type f | tr '\n' ' ')"
 check_eq "g1 is running" running "$(sf_virsh n1 domstate g1)"

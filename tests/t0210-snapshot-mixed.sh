@@ -31,6 +31,7 @@ sf_cleanup_push ceph_stop "$cdir"
 ceph_start "$cdir" >/dev/null || sf_die "single-node Ceph did not start (logs in $cdir/log)"
 
 sf_start_scheduler
+catalog=$(sf_catalog_id)     #  sf_naming: every RBD object a job makes carries it
 sf_start_node n1
 uri=$SF_NODE_URI
 head -c 64M /dev/urandom >"$SF_TMP/src.raw"
@@ -81,9 +82,9 @@ mixed_snapshot ()
 
     vda_id=$(jq -r '.images[] | select(.disk_target == "vda") | .id' <<<"$out")
     vdb=$(jq -r '.images[] | select(.disk_target == "vdb") | .path' <<<"$out")
-    check_eq "$name: vda's image is the clone rbd/$name-snapfleet-$job" "rbd/$name-snapfleet-$job" "$vda_id"
-    check_eq "rbd/$name has the protected snapshot snapfleet-$job" "snapfleet-$job true" \
-        "$(ceph_rbd_snaps "rbd/$name" | grep "^snapfleet-$job " || true)"
+    check_eq "$name: vda's image is the clone rbd/$name-snapfleet-$catalog-$job" "rbd/$name-snapfleet-$catalog-$job" "$vda_id"
+    check_eq "rbd/$name has the protected snapshot snapfleet-$catalog-$job" "snapfleet-$catalog-$job true" \
+        "$(ceph_rbd_snaps "rbd/$name" | grep "^snapfleet-$catalog-$job " || true)"
     check "$name: the vdb image passes qemu-img check" qemu-img check -q "$vdb"
     check_eq "$name: the vdb image's sha256 is the file's" "$(sha256sum "$vdb" 2>/dev/null | cut -d' ' -f1)" \
         "$(jq -r '.images[] | select(.disk_target == "vdb") | .sha256' <<<"$out")"

@@ -35,6 +35,7 @@ cdir=$SF_TMP/ceph
 sf_cleanup_push ceph_stop "$cdir"
 ceph_start "$cdir" >/dev/null || sf_die "single-node Ceph did not start (logs in $cdir/log)"
 sf_start_scheduler
+catalog=$(sf_catalog_id)     #  sf_naming: every RBD object a job makes carries it
 sf_start_node n1
 uri=$SF_NODE_URI
 ceph_rbd create --size 64M rbd/g1 || sf_die "rbd create rbd/g1 failed"
@@ -93,7 +94,7 @@ check "the worker's leftovers list is empty" wait_for 30 \
     bash -c "[ -z \"\$(find '$work/leftovers' -type f 2>/dev/null)\" ]"
 grep -iE "leftover|clean" "$SF_TMP/worker-n1.log" | tail -n 5 | sed 's/^/#   worker: /' >&2 || true
 if [ -n "$job0" ]; then
-    check_eq "the first job's snapshot and clone are untouched" "g1-snapfleet-$job0 g1@snapfleet-$job0 " \
+    check_eq "the first job's snapshot and clone are untouched" "g1-snapfleet-$catalog-$job0 g1@snapfleet-$catalog-$job0 " \
         "$(ceph_sf_job_left rbd "$job0" | LC_ALL=C sort | tr '\n' ' ')"
 fi
 

@@ -48,6 +48,7 @@ if [ "$rbd" = 1 ]; then
     ceph_start "$cdir" >/dev/null || sf_die "single-node Ceph did not start (logs in $cdir/log)"
 fi
 sf_start_scheduler
+catalog=$(sf_catalog_id)     #  sf_naming: every RBD object a job makes carries it
 sf_start_node n1
 uri=$SF_NODE_URI
 sf_guest n1 g1
@@ -125,15 +126,15 @@ check_pruned ()
     new=$(images_of "$g" | jq -r '.[-1].job_id')
     if [ "$store" = rbd ]; then
         local pool=${id%%/*} clone=${id#*/} image
-        image=${clone%-snapfleet-"$old"}
+        image=${clone%-snapfleet-"$catalog-$old"}
         check_eq "$g: $old's clone $pool/$clone is removed" "" \
             "$(ceph_rbd_images "$pool" | grep -x "$clone" || true)"
-        check_eq "$g: $old's snapshot $pool/$image@snapfleet-$old is removed" "" \
-            "$(ceph_rbd_snaps "$pool/$image" | grep "^snapfleet-$old " || true)"
-        check_eq "$g: $new's clone stays" "$image-snapfleet-$new" \
-            "$(ceph_rbd_images "$pool" | grep -x "$image-snapfleet-$new" || true)"
-        check_eq "$g: $new's snapshot stays, protected" "snapfleet-$new true" \
-            "$(ceph_rbd_snaps "$pool/$image" | grep "^snapfleet-$new " || true)"
+        check_eq "$g: $old's snapshot $pool/$image@snapfleet-$catalog-$old is removed" "" \
+            "$(ceph_rbd_snaps "$pool/$image" | grep "^snapfleet-$catalog-$old " || true)"
+        check_eq "$g: $new's clone stays" "$image-snapfleet-$catalog-$new" \
+            "$(ceph_rbd_images "$pool" | grep -x "$image-snapfleet-$catalog-$new" || true)"
+        check_eq "$g: $new's snapshot stays, protected" "snapfleet-$catalog-$new true" \
+            "$(ceph_rbd_snaps "$pool/$image" | grep "^snapfleet-$catalog-$new " || true)"
     else
         check "$g: $old's image file is gone from the store" test ! -e "$path"
         check "$g: $old's metadata is gone from the store" test ! -e "${path%.qcow2}.json"

@@ -337,7 +337,7 @@ s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
         self->cfg.uri, self->cfg.workdir, self->exe, self->run_id, self->cfg.max_pause,
         self->images, self->conv,
         self->stor, self->leftovers, self->cfg.rbd_mode, self->cfg.rbd_clone_pool, false,
-        assign->wait_upload_grant
+        assign->wait_upload_grant, assign->catalog_id
     };
     zactor_t *task = sf_task_new (&args);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
@@ -450,7 +450,7 @@ s_on_image_delete (sf_agent_t *self, const sf_image_delete_t *request)
              image->store, request->request_id);
     sf_prune_args_t args = {
         request->request_id, image->store, image->id, image->path,
-        self->images, self->stor
+        self->images, self->stor, request->catalog_id, request->job_id
     };
     zactor_t *prune = sf_prune_new (&args);
     zloop_reader (self->loop, zactor_sock (prune), s_on_prune, self);
@@ -1011,6 +1011,7 @@ s_test_assign_with (sched_t *sched, const char *job, uint32_t attempt, const cha
     assign.instance_uuid = (char *) uuid;
     assign.strategy = (char *) strategy;
     assign.wait_upload_grant = wait_upload_grant;
+    assign.catalog_id = SF_TEST_CATALOG;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
 }
@@ -1267,7 +1268,7 @@ s_test_deleted (sched_t *sched)
 
 static void
 s_test_delete (sched_t *sched, const char *request, const char *store, const char *id,
-               int code)
+               const char *job, int code)
 {
     sf_image_t image = SF_IMAGE_INIT;
     image.store = (char *) store;
@@ -1275,6 +1276,8 @@ s_test_delete (sched_t *sched, const char *request, const char *store, const cha
     sf_image_delete_t request_msg = SF_IMAGE_DELETE_INIT;
     request_msg.request_id = (char *) request;
     request_msg.image = &image;
+    request_msg.catalog_id = SF_TEST_CATALOG;
+    request_msg.job_id = (char *) job;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_IMAGE_DELETE, &request_msg);
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
     sf_envelope_t *answer = s_test_deleted (sched);
@@ -1374,17 +1377,24 @@ sf_agent_test (bool verbose)
     s_test_jobs (&sched);
     char image_id [64], image_path [512];
     s_test_uploads (&sched, image_id, image_path);
-    //  Retention: a dir image goes (and again: already gone is fine); J24's
-    //  clones go with their snapshots; an unknown store is an error
+    //  Retention: a dir image goes, for the job that made it only (and
+    //  again: already gone is fine); J24's clones go with their
+    //  snapshots, not its source images; an unknown store is an error
     assert (zsys_file_exists (image_path));
-    s_test_delete (&sched, "D1", "dir", image_id, 0);
+    s_test_delete (&sched, "D0", "dir", image_id, "J24", SF_EINVAL);
+    assert (zsys_file_exists (image_path));
+    s_test_delete (&sched, "D1", "dir", image_id, "J20", 0);
     assert (!zsys_file_exists (image_path));
-    s_test_delete (&sched, "D2", "dir", image_id, 0);
+    s_test_delete (&sched, "D2", "dir", image_id, "J20", 0);
     size_t objects = sf_stor_fake_objects (fake);
-    s_test_delete (&sched, "D3", "rbd", "rbd/ceph-a-snapfleet-J24", 0);
-    s_test_delete (&sched, "D4", "rbd", "rbd/ceph-b-snapfleet-J24", 0);
+    s_test_delete (&sched, "D6", "rbd", "rbd/ceph-a", "J24", SF_EINVAL);
+    assert (sf_stor_fake_has (fake, "rbd/ceph-a"));
+    s_test_delete (&sched, "D3", "rbd", "rbd/ceph-a-snapfleet-" SF_TEST_CATALOG "-J24", "J24",
+                   0);
+    s_test_delete (&sched, "D4", "rbd", "rbd/ceph-b-snapfleet-" SF_TEST_CATALOG "-J24", "J24",
+                   0);
     assert (sf_stor_fake_objects (fake) == objects - 4);
-    s_test_delete (&sched, "D5", "glance", "x", SF_EINVAL);
+    s_test_delete (&sched, "D5", "glance", "x", "J1", SF_EINVAL);
     s_test_protocol (&sched, agent);
     assert (sched.heartbeats > 0);
     char *stale = zsys_sprintf ("%s/J0", work);

@@ -76,6 +76,99 @@ s_cfg_error (const char *path, const char *text, const char *section, const char
                         section, key, message);
 }
 
+//  Directories of disk images the work directory must keep out of: the
+//  scratch cleanup of a job or of a restart then never meets a guest's disk
+static const char *s_image_dirs [] = {
+    "/var/lib/libvirt/images",
+    NULL
+};
+
+//  path (absolute) as the kernel will resolve it, though it may not exist
+//  yet: the real path of its nearest existing ancestor, then the rest,
+//  with "." and ".." applied (nothing below the ancestor exists to be a
+//  symlink). Caller frees.
+
+static char *
+s_resolve (const char *path)
+{
+    char *head = strdup (path);
+    char *real = NULL;
+    size_t cut = strlen (head);
+    while (!(real = realpath (head, NULL))) {
+        char *slash = strrchr (head, '/');
+        if (!slash || slash == head) {
+            free (head);
+            head = strdup ("/");
+            real = strdup ("/");
+            cut = 0;
+            break;
+        }
+        *slash = 0;
+        cut = (size_t) (slash - head);
+    }
+    free (head);
+    //  real + what was cut off, component by component
+    char *out = (char *) zmalloc (strlen (real) + strlen (path) + 2);
+    strcpy (out, streq (real, "/") ? "" : real);
+    free (real);
+    char *rest = strdup (path + cut), *save = NULL;
+    for (char *part = strtok_r (rest, "/", &save); part; part = strtok_r (NULL, "/", &save)) {
+        if (streq (part, "."))
+            continue;
+        if (streq (part, "..")) {
+            char *slash = strrchr (out, '/');
+            if (slash)
+                *slash = 0;
+            continue;
+        }
+        strcat (out, "/");
+        strcat (out, part);
+    }
+    free (rest);
+    if (!*out)
+        strcpy (out, "/");
+    return out;
+}
+
+//  True if real paths a and b are the same, or one holds the other
+
+static bool
+s_overlap (const char *a, const char *b)
+{
+    size_t la = strlen (a), lb = strlen (b);
+    if (streq (a, "/") || streq (b, "/") || streq (a, b))
+        return true;
+    return (la < lb && strncmp (a, b, la) == 0 && b [la] == '/')
+        || (lb < la && strncmp (a, b, lb) == 0 && a [lb] == '/');
+}
+
+//  The work directory must not be, hold or be inside the image store's
+//  directory or a libvirt image directory
+
+static int
+s_check_workdir (const sf_agent_cfg_t *cfg, const char *path, const char *text,
+                 sf_err_t *err)
+{
+    char *work = s_resolve (cfg->workdir);
+    char *store = s_resolve (cfg->store.path);
+    int rc = 0;
+    if (s_overlap (work, store))
+        rc = s_cfg_error (path, text, "worker", "workdir", err, "'%s' must not be, contain "
+                          "or be inside the image store's directory '%s' (real paths '%s', "
+                          "'%s')", cfg->workdir, cfg->store.path, work, store);
+    for (const char **dir = s_image_dirs; rc == 0 && *dir; dir++) {
+        char *images = s_resolve (*dir);
+        if (s_overlap (work, images))
+            rc = s_cfg_error (path, text, "worker", "workdir", err, "'%s' must not be, "
+                              "contain or be inside the libvirt image directory '%s' (real "
+                              "path '%s')", cfg->workdir, images, work);
+        free (images);
+    }
+    free (work);
+    free (store);
+    return rc;
+}
+
 static int
 s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, const char *text, sf_err_t *err)
 {
@@ -118,6 +211,8 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, const char *text, sf_err_
     if (*cfg->store.path != '/')
         return s_cfg_error (path, text, "imagestore", "path", err,
                             "must be an absolute path, not '%s'", cfg->store.path);
+    if (s_check_workdir (cfg, path, text, err))
+        return -1;
     if (cfg->max_pause <= 0)
         return s_cfg_error (path, text, "pause", "max_pause", err, "must be positive");
     if (*cfg->rbd_ceph_conf && (*cfg->rbd_ceph_conf != '/'
@@ -211,6 +306,52 @@ s_test_load (const char *dir, const char *text, sf_agent_cfg_t *cfg, sf_err_t *e
     int rc = sf_agent_cfg_load (cfg, path, err);
     zstr_free (&path);
     return rc;
+}
+
+//  A workdir that is, holds or is inside the image store or a libvirt
+//  image directory is refused, by real path (symlinks, "..", paths that do
+//  not exist yet)
+
+static void
+s_test_workdir (const char *dir)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_agent_cfg_t cfg;
+    char *cmd = zsys_sprintf ("mkdir -p %s/data/images && ln -sfn %s/data %s/alias", dir,
+                              dir, dir);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    const char *bad [] = {
+        "%s/data/images",                   //  the same
+        "%s/data",                          //  holds it
+        "%s/data/images/work",              //  inside it
+        "%s/alias/images/new/work",         //  inside, through a symlink, not there yet
+        "%s/nothere/../data/images/w",      //  inside, after ".."
+        "/var/lib/libvirt/images/work",
+        "/var/lib",
+        "/",
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad [0]); i++) {
+        char *workdir = zsys_sprintf (bad [i], dir);
+        char *text = zsys_sprintf ("[worker]\nworkdir = %s\n[imagestore]\n"
+                                   "path = %s/data/images\n", workdir, dir);
+        assert (s_test_load (dir, text, &cfg, &err) == -1);
+        assert (strstr (err.text, ":2: 'worker.workdir' '"));
+        assert (strstr (err.text, i < 5 ? "must not be, contain or be inside the image "
+                                          "store's directory" : "must not be, contain or "
+                                          "be inside the"));
+        sf_agent_cfg_release (&cfg);
+        zstr_free (&text);
+        zstr_free (&workdir);
+    }
+    char *text = zsys_sprintf ("[worker]\nworkdir = %s/alias/work\n[imagestore]\n"
+                               "path = %s/data/images\n", dir, dir);
+    assert (s_test_load (dir, text, &cfg, &err) == 0);      //  a sibling is fine
+    sf_agent_cfg_release (&cfg);
+    zstr_free (&text);
+    assert (s_test_load (dir, "[worker]\nworkdir = /var/lib/libvirt/qemu-snapfleet\n", &cfg,
+                         &err) == 0);
+    sf_agent_cfg_release (&cfg);
 }
 
 void
@@ -319,6 +460,7 @@ sf_agent_cfg_test (bool verbose)
     assert (s_test_load (dir, "[worker]\nheartbeat = soon\n", &cfg, &err) == -1);
     assert (strstr (err.text, ":2: 'worker.heartbeat' must be a duration"));
     sf_agent_cfg_release (&cfg);
+    s_test_workdir (dir);
     zstr_free (&prefix);
     char *cmd = zsys_sprintf ("rm -rf %s", dir);
     assert (system (cmd) == 0);

@@ -226,13 +226,18 @@ sf_imgstore_put (sf_imgstore_t *self, const sf_image_meta_t *meta, const char *s
 }
 
 int
-sf_imgstore_remove (sf_imgstore_t *self, const char *id, sf_err_t *err)
+sf_imgstore_remove (sf_imgstore_t *self, const char *id, const char *catalog_id,
+                    const char *job_id, sf_err_t *err)
 {
     assert (self && id);
     if (!self->driver->delete)
         return sf_err_set (err, SF_ENOTSUP, "image store '%s' cannot remove images",
                            self->driver->name);
-    return self->driver->delete (self->priv, id, err);
+    if (!sf_naming_id_valid (catalog_id) || !sf_name_is_safe (job_id))
+        return sf_err_set (err, SF_EINVAL, "image '%s' is not one snapfleet made for job "
+                           "%s; not deleted (no valid catalogue id and job id)", id,
+                           job_id ? job_id : "");
+    return self->driver->delete (self->priv, id, catalog_id, job_id, err);
 }
 
 zlistx_t *
@@ -270,12 +275,54 @@ s_shell_output (const char *command)
     return strdup (got ? line : "");
 }
 
+#define S_TEST_CAT "0123456789abcdef"
+
+//  Removal refused: another job, another catalogue, an id that is a path
+//  or names a symlink; the image and the files outside stay
+
+static void
+s_test_refused (sf_imgstore_t *store, const char *dir, const sf_image_rec_t *rec)
+{
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_imgstore_remove (store, rec->id, S_TEST_CAT, "J41", &err) == -1);
+    assert (err.code == SF_EINVAL);
+    char *expect = zsys_sprintf ("image '%s' is not one snapfleet made for job J41; not "
+                                 "deleted", rec->id);
+    assert (strstr (err.text, expect));
+    zstr_free (&expect);
+    assert (sf_imgstore_remove (store, rec->id, "fedcba9876543210", "J42", &err) == -1);
+    assert (sf_imgstore_remove (store, rec->id, NULL, "J42", &err) == -1);
+    assert (sf_imgstore_remove (store, rec->id, S_TEST_CAT, NULL, &err) == -1);
+    assert (err.code == SF_EINVAL && zsys_file_exists (rec->path));
+    //  Outside the store: "..", a path, a symlink to a file with metadata
+    //  that says it is ours
+    char *cmd = zsys_sprintf (
+        "cd %s && mkdir -p outside && jq '.id=\"link\"' store/%s.json > outside/x.json && "
+        "jq '.id=\"x\"' store/%s.json > x.json && touch outside/x.qcow2 x.qcow2 && "
+        "ln -s ../outside/x.json store/link.json && ln -s ../outside/x.qcow2 store/link.qcow2 "
+        "&& jq '.id=\"own\"' store/%s.json > store/own.json && "
+        "ln -s ../outside/x.qcow2 store/own.qcow2", dir, rec->id, rec->id, rec->id);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    const char *ids [] = { "..", "../x", "../outside/x", "link", "own" };
+    for (size_t i = 0; i < sizeof (ids) / sizeof (ids [0]); i++) {
+        assert (sf_imgstore_remove (store, ids [i], S_TEST_CAT, "J42", &err) == -1);
+        assert (err.code == SF_EINVAL && strstr (err.text, "not deleted"));
+    }
+    cmd = zsys_sprintf ("cd %s && test -f x.json && test -f x.qcow2 && test -f outside/x.json "
+                        "&& test -f outside/x.qcow2 && test -L store/link.json && "
+                        "test -f store/own.json && rm -rf outside x.json x.qcow2 store/link.* "
+                        "store/own.*", dir);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+}
+
 static void
 s_test_put (sf_imgstore_t *store, const char *dir, const char *src)
 {
     sf_err_t err = SF_ERR_INIT;
     sf_image_meta_t meta = { "6695eb01-f6a4-8304-79aa-97f2502e193f", "web1", "J42", 3,
-                             "file-cold", "paused", "vda" };
+                             "file-cold", "paused", "vda", S_TEST_CAT };
     sf_image_rec_t rec;
     assert (sf_imgstore_put (store, &meta, src, NULL, NULL, &rec, &err) == 0);
     assert (streq (rec.store, "dir") && strlen (rec.id) == 36 && streq (rec.format, "qcow2"));
@@ -290,19 +337,22 @@ s_test_put (sf_imgstore_t *store, const char *dir, const char *src)
     zstr_free (&cmd);
     cmd = zsys_sprintf ("jq -r '[.id,.instance_uuid,.instance_name,.job_id,.attempt,"
                         ".strategy,.consistency,.disk_target,.format,.size,.sha256,"
-                        "(.created|test(\"Z$\"))]|join(\" \")' %s", json);
+                        "(.created|test(\"Z$\")),.catalog_id]|join(\" \")' %s", json);
     char *fields = s_shell_output (cmd);
-    char *expect = zsys_sprintf ("%s %s web1 J42 3 file-cold paused vda qcow2 %d %s true\n",
+    char *expect = zsys_sprintf ("%s %s web1 J42 3 file-cold paused vda qcow2 %d %s true "
+                                 S_TEST_CAT "\n",
                                  rec.id, meta.instance_uuid, 3 * 1024 * 1024 + 7, rec.sha256);
     assert (streq (fields, expect));
     //  Listed as complete
     zlistx_t *ids = sf_imgstore_list (store, &err);
     assert (ids && zlistx_size (ids) == 1 && streq ((char *) zlistx_first (ids), rec.id));
     zlistx_destroy (&ids);
+    //  Only for the job and catalogue that made it
+    s_test_refused (store, dir, &rec);
     //  Remove takes both files; removing again is fine
-    assert (sf_imgstore_remove (store, rec.id, &err) == 0);
+    assert (sf_imgstore_remove (store, rec.id, S_TEST_CAT, "J42", &err) == 0);
     assert (!zsys_file_exists (rec.path) && !zsys_file_exists (json));
-    assert (sf_imgstore_remove (store, rec.id, &err) == 0);
+    assert (sf_imgstore_remove (store, rec.id, S_TEST_CAT, "J42", &err) == 0);
     ids = sf_imgstore_list (store, &err);
     assert (ids && zlistx_size (ids) == 0);
     zlistx_destroy (&ids);
@@ -353,7 +403,7 @@ sf_imgstore_test (bool verbose)
     s_test_put (store, dir, src);
 
     //  A missing source, and a cancelled copy, leave the store empty
-    sf_image_meta_t meta = { "u", "n", "J43", 1, "offline", "offline", "vdb" };
+    sf_image_meta_t meta = { "u", "n", "J43", 1, "offline", "offline", "vdb", S_TEST_CAT };
     sf_image_rec_t rec;
     char *missing = zsys_sprintf ("%s/missing.qcow2", dir);
     assert (sf_imgstore_put (store, &meta, missing, NULL, NULL, &rec, &err) == -1);
@@ -377,7 +427,7 @@ sf_imgstore_test (bool verbose)
     assert (sf_imgstore_put (store, &meta, src, reader, bucket, &rec, &err) == 0);
     int64_t took = zclock_mono () - start;
     assert (took >= 900 && took < 5000);
-    assert (sf_imgstore_remove (store, rec.id, &err) == 0);
+    assert (sf_imgstore_remove (store, rec.id, S_TEST_CAT, "J43", &err) == 0);
     sf_image_rec_release (&rec);
     //  A RATE message is no cancel: it lifts the limit of 1 kB/s here
     sf_bucket_set_rate (bucket, 1000);
@@ -386,7 +436,7 @@ sf_imgstore_test (bool verbose)
     start = zclock_mono ();
     assert (sf_imgstore_put (store, &meta, src, reader, bucket, &rec, &err) == 0);
     assert (zclock_mono () - start < 3000 && sf_bucket_rate (bucket) == 0);
-    assert (sf_imgstore_remove (store, rec.id, &err) == 0);
+    assert (sf_imgstore_remove (store, rec.id, S_TEST_CAT, "J43", &err) == 0);
     sf_image_rec_release (&rec);
     //  ... also while the copy waits on the bucket: 1 kB/s, unlimited 300 ms
     //  later (another thread sends it; the writer is not used here meanwhile)
@@ -397,7 +447,7 @@ sf_imgstore_test (bool verbose)
     took = zclock_mono () - start;
     assert (took >= 250 && took < 3000);
     zactor_destroy (&sender);
-    assert (sf_imgstore_remove (store, rec.id, &err) == 0);
+    assert (sf_imgstore_remove (store, rec.id, S_TEST_CAT, "J43", &err) == 0);
     sf_image_rec_release (&rec);
     //  CANCEL while the copy waits on the bucket
     sf_bucket_set_rate (bucket, 1000);

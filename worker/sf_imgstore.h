@@ -43,6 +43,7 @@ typedef struct {
     const char *strategy;
     const char *consistency;
     const char *disk_target;
+    const char *catalog_id;         //  the scheduler's (JobAssign.catalog_id)
 } sf_image_meta_t;
 
 //  A stored image, as sent in JobResult.images
@@ -112,9 +113,13 @@ int
                      sf_err_t *err);
 
 //  Remove a stored image (retention, or a failed job rolling back what it
-//  stored). Returns 0 (also if it is already gone) or -1 with err.
+//  stored) if the store made it for job_id of catalog_id (its metadata
+//  says so); never anything outside the store. Returns 0 (also if it is
+//  already gone) or -1 with err: SF_EINVAL "image 'X' is not one
+//  snapfleet made for job J; not deleted (why)", nothing touched.
 int
-    sf_imgstore_remove (sf_imgstore_t *self, const char *id, sf_err_t *err);
+    sf_imgstore_remove (sf_imgstore_t *self, const char *id, const char *catalog_id,
+                        const char *job_id, sf_err_t *err);
 
 //  The ids of the complete images in the store, as a new list of strings
 //  (caller destroys it). NULL with err.

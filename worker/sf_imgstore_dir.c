@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
@@ -108,6 +109,8 @@ s_meta_json (const sf_image_meta_t *meta, const sf_image_rec_t *rec)
     json_object_set_new (doc, "instance_uuid", json_string (meta->instance_uuid));
     json_object_set_new (doc, "instance_name", json_string (meta->instance_name));
     json_object_set_new (doc, "job_id", json_string (meta->job_id));
+    json_object_set_new (doc, "catalog_id", json_string (meta->catalog_id ? meta->catalog_id
+                                                                          : ""));
     json_object_set_new (doc, "attempt", json_integer (meta->attempt));
     json_object_set_new (doc, "strategy", json_string (meta->strategy));
     json_object_set_new (doc, "consistency", json_string (meta->consistency));
@@ -224,24 +227,89 @@ s_dir_abort (void *upload_)
     s_upload_free (upload);
 }
 
+//  Is <id>.json in the directory dfd a regular file (not a symlink) whose
+//  id, job_id and catalog_id are the request's, and <id>.qcow2 absent or a
+//  regular file? Returns 0 with *gone if neither exists, or -1 with err
+//  (SF_EINVAL) saying why not.
+
 static int
-s_dir_delete (void *priv, const char *id, sf_err_t *err)
+s_dir_owned (int dfd, const char *id, const char *catalog_id, const char *job_id,
+             bool *gone, sf_err_t *err)
 {
-    if (!sf_name_is_safe (id))
-        return sf_err_set (err, SF_EINVAL, "bad image id '%s'", id);
+    const char *why = NULL;
+    *gone = false;
+    char *image = zsys_sprintf ("%s.qcow2", id), *meta = zsys_sprintf ("%s.json", id);
+    struct stat image_st;
+    bool has_image = fstatat (dfd, image, &image_st, AT_SYMLINK_NOFOLLOW) == 0;
+    int fd = openat (dfd, meta, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    struct stat meta_st;
+    json_t *doc = NULL;
+    if (fd == -1 && errno == ENOENT && !has_image)
+        *gone = true;
+    else
+    if (fd == -1)
+        why = errno == ENOENT ? "it has no metadata" : "its metadata is not a regular file";
+    else
+    if (fstat (fd, &meta_st) || !S_ISREG (meta_st.st_mode))
+        why = "its metadata is not a regular file";
+    else
+    if (!(doc = json_loadfd (fd, 0, NULL)) || !json_is_object (doc))
+        why = "its metadata cannot be read";
+    else
+    if (!json_is_string (json_object_get (doc, "id"))
+    ||  !streq (json_string_value (json_object_get (doc, "id")), id))
+        why = "its metadata names another image";
+    else
+    if (!json_is_string (json_object_get (doc, "job_id"))
+    ||  !streq (json_string_value (json_object_get (doc, "job_id")), job_id)
+    ||  !json_is_string (json_object_get (doc, "catalog_id"))
+    ||  !streq (json_string_value (json_object_get (doc, "catalog_id")), catalog_id))
+        why = "its metadata names another job or catalogue";
+    else
+    if (has_image && !S_ISREG (image_st.st_mode))
+        why = "its image is not a regular file";
+    json_decref (doc);
+    if (fd != -1)
+        close (fd);
+    zstr_free (&image);
+    zstr_free (&meta);
+    if (why)
+        return sf_err_set (err, SF_EINVAL, "image '%s' is not one snapfleet made for job %s; "
+                           "not deleted (%s)", id, job_id, why);
+    return 0;
+}
+
+static int
+s_dir_delete (void *priv, const char *id, const char *catalog_id, const char *job_id,
+              sf_err_t *err)
+{
+    if (!sf_name_is_safe (id) || strstr (id, ".."))
+        return sf_err_set (err, SF_EINVAL, "image '%s' is not one snapfleet made for job %s; "
+                           "not deleted (not an image id of the store)", id, job_id);
     char *real = s_dir_real ((dir_t *) priv, err);
     if (!real)
         return -1;
-    //  The JSON goes first: without it the image no longer looks complete
-    const char *suffixes [] = { ".json", ".json.tmp", ".qcow2", ".qcow2.tmp" };
+    int dfd = open (real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool gone = false;
     int rc = 0;
-    for (size_t i = 0; i < sizeof (suffixes) / sizeof (suffixes [0]); i++) {
-        char *file = zsys_sprintf ("%s/%s%s", real, id, suffixes [i]);
-        if (unlink (file) && errno != ENOENT)
-            rc = sf_err_set (err, SF_ESTORE, "cannot remove '%s': %s", file,
+    if (dfd == -1)
+        rc = sf_err_set (err, SF_ESTORE, "cannot open image directory '%s': %s", real,
+                         strerror (errno));
+    else
+        rc = s_dir_owned (dfd, id, catalog_id, job_id, &gone, err);
+    //  The JSON goes first: without it the image no longer looks complete.
+    //  unlinkat never follows a symlink: a link goes, not its target.
+    const char *suffixes [] = { ".json", ".json.tmp", ".qcow2", ".qcow2.tmp" };
+    for (size_t i = 0; rc == 0 && !gone && i < sizeof (suffixes) / sizeof (suffixes [0]);
+         i++) {
+        char *file = zsys_sprintf ("%s%s", id, suffixes [i]);
+        if (unlinkat (dfd, file, 0) && errno != ENOENT)
+            rc = sf_err_set (err, SF_ESTORE, "cannot remove '%s/%s': %s", real, file,
                              strerror (errno));
         zstr_free (&file);
     }
+    if (dfd != -1)
+        close (dfd);
     free (real);
     return rc;
 }

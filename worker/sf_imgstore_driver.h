@@ -36,8 +36,11 @@ struct _sf_imgstore_driver_t {
                    sf_err_t *err);
     //  Remove all the upload wrote, and free it
     void (*abort) (void *upload);
-    //  Remove image id; absent is done. Optional (NULL: SF_ENOTSUP).
-    int (*delete) (void *priv, const char *id, sf_err_t *err);
+    //  Remove image id if the store made it for job_id of catalog_id (else
+    //  SF_EINVAL, see sf_imgstore_remove); absent is done. Optional (NULL:
+    //  SF_ENOTSUP).
+    int (*delete) (void *priv, const char *id, const char *catalog_id, const char *job_id,
+                   sf_err_t *err);
     //  Append (char *, heap) the ids of its complete images to ids.
     int (*list) (void *priv, zlistx_t *ids, sf_err_t *err);
 };

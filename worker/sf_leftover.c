@@ -87,6 +87,7 @@ sf_leftover_path (sf_leftover_t *self, const char *job_id)
 //  What an entry holds
 typedef struct {
     const char *job_id;
+    const char *catalog_id;
     const sf_stor_obj_t *objs;
     size_t count;
     int64_t cleaned_at;
@@ -97,6 +98,7 @@ s_write_entry (FILE *file, void *arg)
 {
     entry_t *entry = (entry_t *) arg;
     fprintf (file, "# snapfleet: Ceph objects of job '%s' to remove\n", entry->job_id);
+    fprintf (file, "catalog %s\n", entry->catalog_id);
     if (entry->cleaned_at)
         fprintf (file, "# cleaned at %" PRId64 "\n", entry->cleaned_at);
     for (size_t i = 0; i < entry->count; i++) {
@@ -107,11 +109,11 @@ s_write_entry (FILE *file, void *arg)
 }
 
 static int
-s_write (sf_leftover_t *self, const char *job_id, const sf_stor_obj_t *objs, size_t count,
-         int64_t cleaned_at, sf_err_t *err)
+s_write (sf_leftover_t *self, const char *job_id, const char *catalog_id,
+         const sf_stor_obj_t *objs, size_t count, int64_t cleaned_at, sf_err_t *err)
 {
     char *path = sf_leftover_path (self, job_id);
-    entry_t entry = { job_id, objs, count, cleaned_at };
+    entry_t entry = { job_id, catalog_id, objs, count, cleaned_at };
     int rc = sf_file_replace (path, "", s_write_entry, &entry, err);
     zstr_free (&path);
     return rc;
@@ -130,14 +132,16 @@ s_remove (sf_leftover_t *self, const char *job_id, sf_err_t *err)
     return rc;
 }
 
-//  Read job_id's entry into objs (up to S_MAX_OBJECTS). Returns the count,
-//  0 if there is no entry, or -1 with err.
+//  Read job_id's entry into objs (up to S_MAX_OBJECTS) and its catalogue
+//  id into catalog ("" if it has none). Returns the count, 0 if there is
+//  no entry, or -1 with err.
 
 static int
-s_read (sf_leftover_t *self, const char *job_id, sf_stor_obj_t *objs, int64_t *cleaned_at,
-        sf_err_t *err)
+s_read (sf_leftover_t *self, const char *job_id, sf_stor_obj_t *objs,
+        char catalog [SF_NAMING_ID_LEN + 1], int64_t *cleaned_at, sf_err_t *err)
 {
     *cleaned_at = 0;
+    *catalog = 0;
     char *path = sf_leftover_path (self, job_id);
     FILE *file = fopen (path, "re");
     if (!file) {
@@ -155,6 +159,12 @@ s_read (sf_leftover_t *self, const char *job_id, sf_stor_obj_t *objs, int64_t *c
             *cleaned_at = (int64_t) when;
         if (*line == '#' || *line == '\n')
             continue;
+        if (strncmp (line, "catalog ", 8) == 0) {
+            line [strcspn (line, "\n")] = 0;
+            if (strlen (line + 8) == SF_NAMING_ID_LEN)
+                memcpy (catalog, line + 8, SF_NAMING_ID_LEN + 1);
+            continue;
+        }
         if (count == S_MAX_OBJECTS)
             rc = sf_err_set (err, SF_EIO, "'%s' lists too many objects", path);
         else
@@ -225,12 +235,12 @@ sf_leftover_claim (sf_leftover_t *self, const char *job_id, sf_err_t *err)
 //  Record, clean, forget
 
 int
-sf_leftover_record (sf_leftover_t *self, const char *job_id, const sf_stor_obj_t *objs,
-                    size_t count, sf_err_t *err)
+sf_leftover_record (sf_leftover_t *self, const char *job_id, const char *catalog_id,
+                    const sf_stor_obj_t *objs, size_t count, sf_err_t *err)
 {
-    assert (self && job_id && (objs || count == 0));
+    assert (self && job_id && catalog_id && (objs || count == 0));
     assert (count <= S_MAX_OBJECTS);
-    return s_write (self, job_id, objs, count, 0, err);
+    return s_write (self, job_id, catalog_id, objs, count, 0, err);
 }
 
 int
@@ -262,7 +272,8 @@ sf_leftover_clean (sf_leftover_t *self, const char *job_id, bool settle, sf_err_
     sf_stor_obj_t *left = (sf_stor_obj_t *) zmalloc (S_MAX_OBJECTS * sizeof (sf_stor_obj_t));
     sf_logctx_t ctx = { job_id, NULL, NULL };
     int64_t cleaned_at = 0;
-    int count = s_read (self, job_id, objs, &cleaned_at, err);
+    char catalog [SF_NAMING_ID_LEN + 1];
+    int count = s_read (self, job_id, objs, catalog, &cleaned_at, err);
     int rc = count < 0 ? -1 : 0;
     size_t n_left = 0;
     if (count > 0 && !self->stor) {
@@ -277,7 +288,8 @@ sf_leftover_clean (sf_leftover_t *self, const char *job_id, bool settle, sf_err_
             if ((pass == 0) != (objs [i].kind == SF_STOR_CLONE))
                 continue;
             sf_err_t obj_err = SF_ERR_INIT;
-            if (away || sf_stor_obj_remove (self->stor, &objs [i], &obj_err)) {
+            if (away || sf_stor_obj_remove (self->stor, &objs [i], catalog, job_id,
+                                            &obj_err)) {
                 left [n_left++] = objs [i];
                 if (rc == 0)
                     *err = obj_err;
@@ -294,13 +306,13 @@ sf_leftover_clean (sf_leftover_t *self, const char *job_id, bool settle, sf_err_
     else
     if (count > 0 && rc == 0 && !cleaned_at) {
         //  Gone now; a late creation is caught by the clean after settle_ms
-        if (s_write (self, job_id, objs, (size_t) count, now, err))
+        if (s_write (self, job_id, catalog, objs, (size_t) count, now, err))
             rc = -1;
     }
     else
     if (count > 0 && rc && n_left < (size_t) count) {
         sf_err_t write_err = SF_ERR_INIT;
-        if (s_write (self, job_id, left, n_left, cleaned_at, &write_err))
+        if (s_write (self, job_id, catalog, left, n_left, cleaned_at, &write_err))
             SF_ERROR (&ctx, "%s", write_err.text);
     }
     if (count > 0 && rc == 0) {
@@ -378,7 +390,8 @@ sf_leftover_sweep (sf_leftover_t *self)
         sf_stor_obj_t *objs = (sf_stor_obj_t *) zmalloc (S_MAX_OBJECTS * sizeof (*objs));
         sf_err_t err = SF_ERR_INIT;
         int64_t cleaned_at = 0;
-        int count = s_read (self, job_id, objs, &cleaned_at, &err);
+        char catalog [SF_NAMING_ID_LEN + 1];
+        int count = s_read (self, job_id, objs, catalog, &cleaned_at, &err);
         char text [1024] = "";
         if (count > 0)
             s_objs_text (objs, (size_t) count, text, sizeof (text));
@@ -448,6 +461,9 @@ sf_leftover_actor (zsock_t *pipe, void *args)
 //  --------------------------------------------------------------------------
 //  Self test
 
+#define S_CAT           "0123456789abcdef"
+#define S_SNAP(job)     "snapfleet-" S_CAT "-" job
+
 void
 sf_leftover_test (bool verbose)
 {
@@ -467,14 +483,15 @@ sf_leftover_test (bool verbose)
 
     //  A job records, creates, and forgets (clone mode success)
     sf_stor_obj_t objs [2];
-    assert (sf_stor_obj_parse ("snap rbd/vm1@snapfleet-J1", &objs [0], &err) == 0);
-    assert (sf_stor_obj_parse ("clone rbd/vm1-snapfleet-J1", &objs [1], &err) == 0);
+    assert (sf_stor_obj_parse ("snap rbd/vm1@" S_SNAP ("J1"), &objs [0], &err) == 0);
+    assert (sf_stor_obj_parse ("clone rbd/vm1-" S_SNAP ("J1"), &objs [1], &err) == 0);
     assert (sf_leftover_claim (left, "J1", &err) == 0);
-    assert (sf_leftover_record (left, "J1", objs, 2, &err) == 0);
+    assert (sf_leftover_record (left, "J1", S_CAT, objs, 2, &err) == 0);
     assert (sf_leftover_count (left) == 1);
     char *path = sf_leftover_path (left, "J1");
-    char *cmd = zsys_sprintf ("grep -q '^snap rbd/vm1@snapfleet-J1$' %s && "
-                              "grep -q '^clone rbd/vm1-snapfleet-J1$' %s", path, path);
+    char *cmd = zsys_sprintf ("grep -q '^snap rbd/vm1@" S_SNAP ("J1") "$' %s && "
+                              "grep -q '^clone rbd/vm1-" S_SNAP ("J1") "$' %s && "
+                              "grep -q '^catalog " S_CAT "$' %s", path, path, path);
     assert (system (cmd) == 0);         //  test check only
     zstr_free (&cmd);
     assert (sf_stor_snap_create (stor, &objs [0].spec, objs [0].snap, &err) == 0);
@@ -489,9 +506,9 @@ sf_leftover_test (bool verbose)
     //  A failed job cleans up, clones first, whatever the recorded order
     assert (sf_leftover_claim (left, "J2", &err) == 0);
     sf_stor_obj_t j2 [2] = { objs [0], objs [1] };
-    snprintf (j2 [0].snap, sizeof (j2 [0].snap), "snapfleet-J2");
-    snprintf (j2 [1].spec.image, sizeof (j2 [1].spec.image), "vm1-snapfleet-J2");
-    assert (sf_leftover_record (left, "J2", j2, 2, &err) == 0);
+    snprintf (j2 [0].snap, sizeof (j2 [0].snap), S_SNAP ("J2"));
+    snprintf (j2 [1].spec.image, sizeof (j2 [1].spec.image), "vm1-" S_SNAP ("J2"));
+    assert (sf_leftover_record (left, "J2", S_CAT, j2, 2, &err) == 0);
     assert (sf_stor_snap_create (stor, &j2 [0].spec, j2 [0].snap, &err) == 0);
     assert (sf_stor_snap_protect (stor, &j2 [0].spec, j2 [0].snap, &err) == 0);
     assert (sf_stor_clone (stor, &j2 [0].spec, j2 [0].snap, &j2 [1].spec, &err) == 0);
@@ -501,12 +518,13 @@ sf_leftover_test (bool verbose)
 
     //  Ceph unreachable: the entry stays; the sweeper cleans it later
     assert (sf_leftover_claim (left, "J3", &err) == 0);
-    snprintf (j2 [0].snap, sizeof (j2 [0].snap), "snapfleet-J3");
-    assert (sf_leftover_record (left, "J3", j2, 1, &err) == 0);
+    snprintf (j2 [0].snap, sizeof (j2 [0].snap), S_SNAP ("J3"));
+    assert (sf_leftover_record (left, "J3", S_CAT, j2, 1, &err) == 0);
     assert (sf_stor_snap_create (stor, &j2 [0].spec, j2 [0].snap, &err) == 0);
     sf_stor_fake_hang (fake, true);
     assert (sf_leftover_clean (left, "J3", true, &err) == -1 && err.code == SF_ETIMEDOUT);
-    assert (strstr (err.text, "ceph: removal of snapshot 'rbd/vm1@snapfleet-J3' timed out"));
+    assert (strstr (err.text, "ceph: removal of snapshot 'rbd/vm1@" S_SNAP ("J3")
+                    "' timed out"));
     sf_leftover_release (left, "J3");
     assert (sf_leftover_count (left) == 1);
     assert (sf_leftover_sweep (left) == 0 && sf_leftover_count (left) == 1);
@@ -516,7 +534,7 @@ sf_leftover_test (bool verbose)
     //  Back: the sweep removes the objects; the entry settles (a creation
     //  that was stuck in the cluster may still land) and goes later
     assert (sf_leftover_sweep (left) == 1 && sf_leftover_count (left) == 1);
-    assert (!sf_stor_fake_has (fake, "rbd/vm1@snapfleet-J3"));
+    assert (!sf_stor_fake_has (fake, "rbd/vm1@" S_SNAP ("J3")));
     cmd = zsys_sprintf ("grep -q '^# cleaned at ' %s/leftovers/J3", dir);
     assert (system (cmd) == 0);
     zstr_free (&cmd);
@@ -528,17 +546,18 @@ sf_leftover_test (bool verbose)
         zclock_sleep (20);
     }
     assert (sf_leftover_count (left) == 0);
-    assert (!sf_stor_fake_has (fake, "rbd/vm1@snapfleet-J3"));
+    assert (!sf_stor_fake_has (fake, "rbd/vm1@" S_SNAP ("J3")));
     zactor_destroy (&sweeper);
 
     //  A new attempt removes what an earlier one left before it starts
-    assert (sf_leftover_record (left, "J4", j2, 1, &err) == 0);
+    snprintf (j2 [0].snap, sizeof (j2 [0].snap), S_SNAP ("J4"));
+    assert (sf_leftover_record (left, "J4", S_CAT, j2, 1, &err) == 0);
     assert (sf_stor_snap_create (stor, &j2 [0].spec, j2 [0].snap, &err) == 0);
     assert (sf_leftover_claim (left, "J4", &err) == 0);
-    assert (sf_leftover_count (left) == 0 && !sf_stor_fake_has (fake, "rbd/vm1@snapfleet-J3"));
+    assert (sf_leftover_count (left) == 0 && !sf_stor_fake_has (fake, "rbd/vm1@" S_SNAP ("J4")));
     sf_leftover_release (left, "J4");
     //  ... and refuses to start if it cannot
-    assert (sf_leftover_record (left, "J4", j2, 1, &err) == 0);
+    assert (sf_leftover_record (left, "J4", S_CAT, j2, 1, &err) == 0);
     sf_stor_fake_fail (fake, "snap_remove", EACCES);
     assert (sf_stor_snap_create (stor, &j2 [0].spec, j2 [0].snap, &err) == 0);
     assert (sf_leftover_claim (left, "J4", &err) == -1 && err.code == SF_ECEPH);
@@ -555,6 +574,32 @@ sf_leftover_test (bool verbose)
     assert (sf_leftover_sweep (left) == 0 && sf_leftover_count (left) == 1);
     assert (sf_leftover_clean (left, "J8", true, &err) == -1 && err.code == SF_EINVAL);
     assert (strstr (err.text, "J8:1"));
+    assert (sf_leftover_forget (left, "J8", &err) == 0);
+
+    //  An entry never removes what its job did not make: another job's
+    //  snapshot, one not named by snapfleet, the source image as a
+    //  "clone"; nor anything when it has no catalogue id
+    sf_stor_obj_t bad [3];
+    assert (sf_stor_obj_parse ("snap rbd/vm1@" S_SNAP ("J6"), &bad [0], &err) == 0);
+    assert (sf_stor_obj_parse ("snap rbd/vm1@manual", &bad [1], &err) == 0);
+    assert (sf_stor_obj_parse ("clone rbd/vm1", &bad [2], &err) == 0);
+    assert (sf_stor_snap_create (stor, &bad [0].spec, bad [0].snap, &err) == 0);
+    assert (sf_stor_snap_create (stor, &bad [1].spec, bad [1].snap, &err) == 0);
+    assert (sf_leftover_record (left, "J5", S_CAT, bad, 3, &err) == 0);
+    assert (sf_leftover_clean (left, "J5", false, &err) == -1 && err.code == SF_EINVAL);
+    assert (strstr (err.text, "is not one snapfleet made for job J5; not deleted"));
+    assert (sf_leftover_sweep (left) == 0 && sf_leftover_count (left) == 1);
+    assert (sf_stor_fake_has (fake, "rbd/vm1@" S_SNAP ("J6")));
+    assert (sf_stor_fake_has (fake, "rbd/vm1@manual") && sf_stor_fake_has (fake, "rbd/vm1"));
+    assert (sf_leftover_forget (left, "J5", &err) == 0);
+    cmd = zsys_sprintf ("echo 'snap rbd/vm1@" S_SNAP ("J6") "' > %s/leftovers/J6", dir);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    assert (sf_leftover_clean (left, "J6", false, &err) == -1 && err.code == SF_EINVAL);
+    assert (sf_stor_fake_has (fake, "rbd/vm1@" S_SNAP ("J6")));
+    assert (sf_leftover_forget (left, "J6", &err) == 0);
+    assert (sf_stor_snap_remove (stor, &bad [0].spec, bad [0].snap, &err) == 0);
+    assert (sf_stor_snap_remove (stor, &bad [1].spec, bad [1].snap, &err) == 0);
 
     sf_leftover_destroy (&left);
     sf_stor_destroy (&stor);

@@ -5,7 +5,13 @@
     Before a job creates any RBD snapshot or clone it records them all in
     <workdir>/leftovers/<job_id> (written durably: tmp + fsync + rename +
     directory fsync), one object a line ("snap POOL/IMAGE@SNAP", "clone
-    POOL/IMAGE"). The entry goes away when the job no longer needs it: the
+    POOL/IMAGE"), with the scheduler's catalogue id ("catalog ID"). Only
+    objects the job checked absent just before are recorded, and one that
+    turns out to exist at creation is dropped from the entry (it is not
+    ours). Cleaning removes an object only if sf_stor_obj_check_ours says
+    the job of that catalogue made it (its name by sf_naming, a clone's
+    parent), so an entry can never make the worker delete anything else,
+    also after a restart. The entry goes away when the job no longer needs it: the
     objects became the job's product (forget), or they were removed
     (clean). An entry that outlives its job is a leftover: a failed job's
     cleanup could not reach Ceph, or the worker died mid-job. The sweeper
@@ -53,14 +59,17 @@ int
 void
     sf_leftover_release (sf_leftover_t *self, const char *job_id);
 
-//  Durably record the count objects job_id is about to create.
-//  Returns 0 or -1 with err (SF_EIO).
+//  Durably record the count objects job_id of catalog_id is about to
+//  create (replacing what it recorded before). Returns 0 or -1 with err
+//  (SF_EIO).
 int
-    sf_leftover_record (sf_leftover_t *self, const char *job_id,
+    sf_leftover_record (sf_leftover_t *self, const char *job_id, const char *catalog_id,
                         const sf_stor_obj_t *objs, size_t count, sf_err_t *err);
 
 //  Remove the objects of job_id's entry, clones before snapshots (absent
-//  objects count as removed), then the entry; with settle the entry is
+//  objects count as removed; one the job did not make, by
+//  sf_stor_obj_check_ours with the entry's catalogue id, is refused with
+//  SF_EINVAL and stays in the entry), then the entry; with settle the entry is
 //  only marked "cleaned at" (and dropped by a later clean, settle_ms
 //  after the first). Returns 0 (also if there is no entry), or -1 with
 //  err: then the entry stays, listing what is left. After a timeout

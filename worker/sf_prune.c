@@ -2,10 +2,13 @@
     sf_prune - delete one stored image (retention) as a zactor
 
     The deletion runs once, at the start of the actor; the answer goes to
-    the pipe as "RESULT" + an encoded Envelope{ImageDeleted}. A dir image
-    is removed through the worker's image store (borrowed); an RBD clone through sf_stor_clone_prune, whose every call has
-    the stor driver's deadline, so the actor never blocks for longer than a
-    few deadlines even when the cluster is gone.
+    the pipe as "RESULT" + an encoded Envelope{ImageDeleted}. Nothing is
+    touched unless the request names a valid catalogue and job, and the
+    store or sf_stor finds the image to be that job's. A dir image is
+    removed through the worker's image store (borrowed); an RBD clone
+    through sf_stor_clone_prune, whose every call has the stor driver's
+    deadline, so the actor never blocks for longer than a few deadlines
+    even when the cluster is gone.
     =========================================================================
 */
 #include "sf_worker_classes.h"
@@ -15,7 +18,7 @@ SF_LOG_MODULE ("worker.prune");
 
 typedef struct {
     zsock_t *pipe;                  //  Borrowed, the actor pipe
-    char *request_id, *store, *id, *path;
+    char *request_id, *store, *id, *path, *catalog_id, *job_id;
     sf_imgstore_t *images;          //  Borrowed, the worker's image store
     sf_stor_t *stor;                //  Borrowed, NULL = no Ceph
     sf_err_t err;
@@ -29,6 +32,8 @@ s_prune_new (const sf_prune_args_t *args)
     self->store = strdup (args->store);
     self->id = strdup (args->id);
     self->path = strdup (args->path ? args->path : "");
+    self->catalog_id = strdup (args->catalog_id ? args->catalog_id : "");
+    self->job_id = strdup (args->job_id ? args->job_id : "");
     self->images = args->images;
     self->stor = args->stor;
     return self;
@@ -42,6 +47,8 @@ s_prune_destroy (prune_t **self_p)
     free (self->store);
     free (self->id);
     free (self->path);
+    free (self->catalog_id);
+    free (self->job_id);
     free (self);
     *self_p = NULL;
 }
@@ -53,7 +60,8 @@ s_remove_stored (prune_t *self)
 {
     int rc = sf_imgstore_check (self->images, &self->err);
     if (rc == 0)
-        rc = sf_imgstore_remove (self->images, self->id, &self->err);
+        rc = sf_imgstore_remove (self->images, self->id, self->catalog_id, self->job_id,
+                                 &self->err);
     if (rc == 0)
         SF_INFO (NULL, "image '%s' deleted from store '%s' (request %s)", self->id,
                  self->store, self->request_id);
@@ -72,7 +80,8 @@ s_remove_clone (prune_t *self)
     if (sf_stor_spec_parse (self->id, &spec, &self->err))
         return -1;
     sf_stor_obj_t parent;
-    int rc = sf_stor_clone_prune (self->stor, &spec, &parent, &self->err);
+    int rc = sf_stor_clone_prune (self->stor, &spec, self->catalog_id, self->job_id, &parent,
+                                  &self->err);
     if (rc < 0)
         return -1;
     char snap [600];
@@ -125,6 +134,11 @@ static void
 s_run (prune_t *self)
 {
     int rc;
+    if (!sf_naming_id_valid (self->catalog_id) || !sf_name_is_safe (self->job_id))
+        rc = sf_err_set (&self->err, SF_EINVAL, "image '%s' is not one snapfleet made for "
+                         "job %s; not deleted (the request has no valid catalogue id and "
+                         "job id)", self->id, self->job_id);
+    else
     if (streq (self->store, "rbd"))
         rc = s_remove_clone (self);
     else
@@ -200,6 +214,23 @@ s_test_ok (const sf_envelope_t *env)
     return !error || error->code == 0;
 }
 
+#define S_CAT           "0123456789abcdef"
+#define S_SNAP(job)     "snapfleet-" S_CAT "-" job
+
+//  Run one deletion that must be refused as not job's; returns the answer
+
+static sf_envelope_t *
+s_test_refused (const sf_prune_args_t *args, const char *job)
+{
+    sf_envelope_t *env = s_test_run (args);
+    assert (!s_test_ok (env) && env->image_deleted->error->code == SF_EINVAL);
+    char *expect = zsys_sprintf ("image '%s' is not one snapfleet made for job %s; not "
+                                 "deleted", args->id, job);
+    assert (strstr (env->image_deleted->error->text, expect));
+    zstr_free (&expect);
+    return env;
+}
+
 void
 sf_prune_test (bool verbose)
 {
@@ -219,14 +250,28 @@ sf_prune_test (bool verbose)
     sf_imgstore_t *store = sf_imgstore_new (&store_cfg, &err);
     assert (store);
     sf_image_meta_t meta = { "6695eb01-f6a4-8304-79aa-97f2502e193f", "web1", "J1", 1,
-                             "file-cold", "paused", "vda" };
+                             "file-cold", "paused", "vda", S_CAT };
     sf_image_rec_t rec;
     assert (sf_imgstore_put (store, &meta, src, NULL, NULL, &rec, &err) == 0);
     assert (zsys_file_exists (rec.path));
 
-    //  A dir image: both files go; again: already gone is fine
-    sf_prune_args_t args = { "R1", "dir", rec.id, rec.path, store, NULL };
-    sf_envelope_t *env = s_test_run (&args);
+    //  A dir image of another job or catalogue, or a request without
+    //  them: refused, the image stays
+    sf_prune_args_t args = { "R1", "dir", rec.id, rec.path, store, NULL, S_CAT, "J2" };
+    sf_envelope_t *env = s_test_refused (&args, "J2");
+    sf_wire_free (&env);
+    args.job_id = "J1";
+    args.catalog_id = "fedcba9876543210";
+    env = s_test_refused (&args, "J1");
+    sf_wire_free (&env);
+    args.catalog_id = NULL;
+    env = s_test_refused (&args, "J1");
+    assert (strstr (env->image_deleted->error->text, "no valid catalogue id"));
+    sf_wire_free (&env);
+    assert (zsys_file_exists (rec.path));
+    //  Its own: both files go; again: already gone is fine
+    args.catalog_id = S_CAT;
+    env = s_test_run (&args);
     assert (s_test_ok (env));
     assert (streq (env->image_deleted->image->path, rec.path));
     sf_wire_free (&env);
@@ -239,8 +284,7 @@ sf_prune_test (bool verbose)
     sf_wire_free (&env);
     //  A bad id never reaches the file system
     args.id = "../src";
-    env = s_test_run (&args);
-    assert (!s_test_ok (env) && env->image_deleted->error->code == SF_EINVAL);
+    env = s_test_refused (&args, "J1");
     sf_wire_free (&env);
     assert (zsys_file_exists (src));
     //  An unknown store
@@ -252,14 +296,15 @@ sf_prune_test (bool verbose)
     sf_wire_free (&env);
     //  rbd without Ceph
     args.store = "rbd";
-    args.id = "rbd/vm1-snapfleet-J1";
+    args.id = "rbd/vm1-" S_SNAP ("J1");
     args.path = NULL;
     env = s_test_run (&args);
     assert (!s_test_ok (env) && env->image_deleted->error->code == SF_ENOTSUP);
     assert (streq (env->image_deleted->image->path, ""));
     sf_wire_free (&env);
 
-    //  rbd: two clones of one snapshot; the snapshot goes with the last
+    //  rbd: our clone and someone else's of our snapshot; only ours goes,
+    //  the snapshot with the last of ours
     sf_stor_fake_t *fake = sf_stor_fake_new ();
     sf_stor_fake_add (fake, "rbd/vm1", 1 << 20);
     sf_stor_cfg_t stor_cfg = { NULL, "", "admin", "", 2000 };
@@ -267,20 +312,32 @@ sf_prune_test (bool verbose)
     assert (stor);
     sf_stor_spec_t vm1, c1, c2;
     assert (sf_stor_spec_parse ("rbd/vm1", &vm1, &err) == 0);
-    assert (sf_stor_spec_parse ("backup/vm1-snapfleet-J1", &c1, &err) == 0);
+    assert (sf_stor_spec_parse ("backup/vm1-" S_SNAP ("J1"), &c1, &err) == 0);
     assert (sf_stor_spec_parse ("backup/vm1-manual", &c2, &err) == 0);
-    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-J1", &err) == 0);
-    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-J1", &err) == 0);
-    assert (sf_stor_clone (stor, &vm1, "snapfleet-J1", &c1, &err) == 0);
-    assert (sf_stor_clone (stor, &vm1, "snapfleet-J1", &c2, &err) == 0);
-    args = (sf_prune_args_t) { "R2", "rbd", "backup/vm1-snapfleet-J1",
-                               "rbd:backup/vm1-snapfleet-J1", store, stor };
+    assert (sf_stor_snap_create (stor, &vm1, S_SNAP ("J1"), &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, S_SNAP ("J1"), &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, S_SNAP ("J1"), &c1, &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, S_SNAP ("J1"), &c2, &err) == 0);
+    args = (sf_prune_args_t) { "R2", "rbd", "backup/vm1-manual", "rbd:backup/vm1-manual",
+                               store, stor, S_CAT, "J1" };
+    env = s_test_refused (&args, "J1");
+    sf_wire_free (&env);
+    args.id = "rbd/vm1";
+    env = s_test_refused (&args, "J1");
+    sf_wire_free (&env);
+    args.id = "backup/vm1-" S_SNAP ("J1");
+    args.job_id = "J2";
+    env = s_test_refused (&args, "J2");
+    sf_wire_free (&env);
+    assert (sf_stor_fake_objects (fake) == 3 && sf_stor_fake_has (fake, "rbd/vm1"));
+    args.job_id = "J1";
     env = s_test_run (&args);
     assert (s_test_ok (env));
     sf_wire_free (&env);
-    assert (!sf_stor_fake_has (fake, "backup/vm1-snapfleet-J1"));
-    assert (sf_stor_fake_has (fake, "rbd/vm1@snapfleet-J1!"));
-    args.id = "backup/vm1-manual";
+    assert (!sf_stor_fake_has (fake, "backup/vm1-" S_SNAP ("J1")));
+    assert (sf_stor_fake_has (fake, "rbd/vm1@" S_SNAP ("J1") "!"));
+    assert (sf_stor_clone_remove (stor, &c2, &err) == 0);           //  its owner's
+    assert (sf_stor_clone (stor, &vm1, S_SNAP ("J1"), &c1, &err) == 0);
     env = s_test_run (&args);
     assert (s_test_ok (env));
     sf_wire_free (&env);
@@ -295,11 +352,13 @@ sf_prune_test (bool verbose)
     assert (!s_test_ok (env) && env->image_deleted->error->code == SF_EINVAL);
     sf_wire_free (&env);
     //  Ceph does not answer: the deadline's error, and the actor ends
-    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-J2", &err) == 0);
-    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-J2", &err) == 0);
-    assert (sf_stor_clone (stor, &vm1, "snapfleet-J2", &c1, &err) == 0);
+    assert (sf_stor_spec_parse ("backup/vm1-" S_SNAP ("J2"), &c1, &err) == 0);
+    assert (sf_stor_snap_create (stor, &vm1, S_SNAP ("J2"), &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, S_SNAP ("J2"), &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, S_SNAP ("J2"), &c1, &err) == 0);
     sf_stor_fake_hang (fake, true);
-    args.id = "backup/vm1-snapfleet-J1";
+    args.id = "backup/vm1-" S_SNAP ("J2");
+    args.job_id = "J2";
     env = s_test_run (&args);
     assert (!s_test_ok (env) && env->image_deleted->error->code == SF_ETIMEDOUT);
     assert (strstr (env->image_deleted->error->text, "timed out"));

@@ -73,11 +73,12 @@ typedef struct {
     sf_stor_spec_t spec;
     sf_stor_spec_t clone;
     char snap [256];
-    char prefix [64];
+    char prefix [256];
     uint64_t size;                  //  out: S_OP_SIZE
     zlistx_t *objs;                 //  out: S_OP_LIST (owned)
     char text [64];                 //  out: S_OP_CLUSTER_ID
     bool exists;                    //  out: S_OP_PARENT
+    bool is_clone;                  //  out: S_OP_PARENT
     sf_stor_obj_t parent;           //  out: S_OP_PARENT
     size_t count;                   //  out: S_OP_CHILDREN
     int rc;
@@ -285,7 +286,8 @@ s_call_op (const sf_stor_driver_t *driver, void *handle, call_t *call, sf_err_t 
         case S_OP_CLUSTER_ID:
             return driver->cluster_id (handle, call->text, sizeof (call->text), err);
         case S_OP_PARENT:
-            return driver->parent (handle, &call->clone, &call->exists, &call->parent, err);
+            return driver->parent (handle, &call->clone, &call->exists, &call->is_clone,
+                                   &call->parent, err);
         case S_OP_CHILDREN:
             return driver->children (handle, &call->spec, call->snap, &call->count, err);
         default:
@@ -598,24 +600,38 @@ sf_stor_clone_remove (sf_stor_t *self, const sf_stor_spec_t *clone, sf_err_t *er
 }
 
 int
-sf_stor_clone_prune (sf_stor_t *self, const sf_stor_spec_t *clone, sf_stor_obj_t *parent,
-                     sf_err_t *err)
+sf_stor_parent (sf_stor_t *self, const sf_stor_spec_t *clone, bool *exists, bool *is_clone,
+                sf_stor_obj_t *parent, sf_err_t *err)
 {
-    assert (self && clone);
-    sf_stor_obj_t snap;
-    memset (&snap, 0, sizeof (snap));
+    assert (self && clone && exists && is_clone);
+    *exists = *is_clone = false;
     if (parent)
-        *parent = snap;
-    //  Which snapshot the clone hangs on; an absent clone is done
+        memset (parent, 0, sizeof (*parent));
     call_t *call = s_call_new (S_OP_PARENT, NULL, NULL);
     call->clone = *clone;
     int rc = s_call (self, &call, err);
-    bool exists = call && call->exists;
     if (call) {
-        snap = call->parent;
+        *exists = rc == 0 && call->exists;
+        *is_clone = rc == 0 && call->is_clone;
+        if (parent && rc == 0)
+            *parent = call->parent;
         s_call_free (call);
     }
-    if (rc)
+    return rc;
+}
+
+int
+sf_stor_clone_prune (sf_stor_t *self, const sf_stor_spec_t *clone, const char *catalog_id,
+                     const char *job_id, sf_stor_obj_t *parent, sf_err_t *err)
+{
+    assert (self && clone);
+    sf_stor_obj_t obj = { .kind = SF_STOR_CLONE, .spec = *clone };
+    sf_stor_obj_t snap;
+    bool exists;
+    if (parent)
+        memset (parent, 0, sizeof (*parent));
+    //  Ours? Which snapshot it hangs on; an absent clone is done
+    if (sf_stor_clone_check (self, &obj, catalog_id, job_id, &exists, &snap, err))
         return -1;
     if (!exists)
         return SF_STOR_PRUNE_GONE;
@@ -628,8 +644,8 @@ sf_stor_clone_prune (sf_stor_t *self, const sf_stor_spec_t *clone, sf_stor_obj_t
     //  The snapshot goes once no other clone needs it
     char name [600];
     sf_stor_obj_str (&snap, name, sizeof (name));
-    call = s_call_new (S_OP_CHILDREN, &snap.spec, snap.snap);
-    rc = s_call (self, &call, err);
+    call_t *call = s_call_new (S_OP_CHILDREN, &snap.spec, snap.snap);
+    int rc = s_call (self, &call, err);
     size_t count = call ? call->count : 0;
     if (call)
         s_call_free (call);
@@ -662,15 +678,6 @@ sf_stor_cluster_id (sf_stor_t *self, char *buf, size_t size, sf_err_t *err)
         s_call_free (call);
     }
     return rc;
-}
-
-int
-sf_stor_obj_remove (sf_stor_t *self, const sf_stor_obj_t *obj, sf_err_t *err)
-{
-    assert (self && obj);
-    if (obj->kind == SF_STOR_CLONE)
-        return sf_stor_clone_remove (self, &obj->spec, err);
-    return sf_stor_snap_remove (self, &obj->spec, obj->snap, err);
 }
 
 sf_stor_image_t *
@@ -915,6 +922,9 @@ sf_stor_obj_parse (const char *line, sf_stor_obj_t *obj, sf_err_t *err)
 //  --------------------------------------------------------------------------
 //  Self test (fake driver)
 
+#define S_TEST_CAT      "0123456789abcdef"          //  a catalogue id
+#define S_TEST_SNAP     "snapfleet-" S_TEST_CAT "-J1"
+
 static sf_stor_spec_t
 s_test_spec (const char *text)
 {
@@ -959,44 +969,66 @@ s_test_ops (sf_stor_t *stor, sf_stor_fake_t *fake)
 {
     sf_err_t err = SF_ERR_INIT;
     sf_stor_spec_t vm1 = s_test_spec ("rbd/vm1");
-    sf_stor_spec_t clone = s_test_spec ("backup/vm1-snapfleet-J1");
+    sf_stor_spec_t clone = s_test_spec ("backup/vm1-snapfleet-" S_TEST_CAT "-J1");
     uint64_t size = 0;
     assert (sf_stor_size (stor, &vm1, &size, &err) == 0 && size == 1 << 20);
     sf_stor_spec_t nope = s_test_spec ("rbd/nope");
     assert (sf_stor_size (stor, &nope, &size, &err) == -1);
     assert (err.code == SF_ECEPH && strstr (err.text, "ceph: cannot open 'rbd/nope'"));
 
-    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-J1", &err) == 0);
-    assert (sf_stor_fake_has (fake, "rbd/vm1@snapfleet-J1"));
-    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-J1", &err) == -1);
-    assert (err.code == SF_ECEPH && strstr (err.text, "ceph: cannot snapshot 'rbd/vm1'"));
+    assert (sf_stor_snap_create (stor, &vm1, S_TEST_SNAP, &err) == 0);
+    assert (sf_stor_fake_has (fake, "rbd/vm1@" S_TEST_SNAP));
+    assert (sf_stor_snap_create (stor, &vm1, S_TEST_SNAP, &err) == -1);
+    assert (err.code == SF_EEXIST && strstr (err.text, "ceph: cannot snapshot 'rbd/vm1'"));
     assert (strstr (err.text, "exists"));
     assert (sf_stor_snap_create (stor, &vm1, "other", &err) == 0);
-    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-J1", &err) == 0);
-    assert (sf_stor_fake_has (fake, "rbd/vm1@snapfleet-J1!"));
-    assert (sf_stor_clone (stor, &vm1, "snapfleet-J1", &clone, &err) == 0);
-    assert (sf_stor_fake_has (fake, "backup/vm1-snapfleet-J1"));
+    assert (sf_stor_snap_protect (stor, &vm1, S_TEST_SNAP, &err) == 0);
+    assert (sf_stor_fake_has (fake, "rbd/vm1@" S_TEST_SNAP "!"));
+    assert (sf_stor_clone (stor, &vm1, S_TEST_SNAP, &clone, &err) == 0);
+    assert (sf_stor_fake_has (fake, "backup/vm1-snapfleet-" S_TEST_CAT "-J1"));
     assert (sf_stor_size (stor, &clone, &size, &err) == 0 && size == 1 << 20);
     //  Listing: only snapfleet-*, each snapshot after its clones
     zlistx_t *objs = sf_stor_list (stor, &vm1, "snapfleet-", &err);
     assert (objs && zlistx_size (objs) == 2);
     char line [600];
     sf_stor_obj_t *obj = (sf_stor_obj_t *) zlistx_first (objs);
-    assert (streq (sf_stor_obj_str (obj, line, sizeof (line)), "clone backup/vm1-snapfleet-J1"));
+    assert (streq (sf_stor_obj_str (obj, line, sizeof (line)),
+                   "clone backup/vm1-snapfleet-" S_TEST_CAT "-J1"));
     obj = (sf_stor_obj_t *) zlistx_next (objs);
-    assert (streq (sf_stor_obj_str (obj, line, sizeof (line)), "snap rbd/vm1@snapfleet-J1"));
+    assert (streq (sf_stor_obj_str (obj, line, sizeof (line)), "snap rbd/vm1@" S_TEST_SNAP));
+    //  Existence, as a job checks its names before it creates them
+    bool exists = false;
+    assert (sf_stor_obj_exists (stor, obj, &exists, &err) == 0 && exists);
+    sf_stor_obj_t absent = *obj;
+    snprintf (absent.snap, sizeof (absent.snap), "snapfleet-" S_TEST_CAT "-J");
+    assert (sf_stor_obj_exists (stor, &absent, &exists, &err) == 0 && !exists);
+    absent = *(sf_stor_obj_t *) zlistx_first (objs);
+    assert (sf_stor_obj_exists (stor, &absent, &exists, &err) == 0 && exists);
+    snprintf (absent.spec.image, sizeof (absent.spec.image), "vm1-snapfleet-" S_TEST_CAT "-J");
+    assert (sf_stor_obj_exists (stor, &absent, &exists, &err) == 0 && !exists);
+    //  Only the job's own objects go: another job's, another catalogue's
+    //  are refused and stay
+    for (obj = (sf_stor_obj_t *) zlistx_first (objs); obj;
+         obj = (sf_stor_obj_t *) zlistx_next (objs)) {
+        assert (sf_stor_obj_remove (stor, obj, S_TEST_CAT, "J2", &err) == -1);
+        assert (err.code == SF_EINVAL && strstr (err.text, "snapfleet made for job J2; "
+                                                 "not deleted"));
+        assert (sf_stor_obj_remove (stor, obj, "fedcba9876543210", "J1", &err) == -1);
+        assert (err.code == SF_EINVAL);
+    }
+    assert (sf_stor_fake_objects (fake) == 3);
     //  A snapshot with a clone cannot go; in list order everything can
-    assert (sf_stor_snap_remove (stor, &vm1, "snapfleet-J1", &err) == -1);
-    assert (err.code == SF_ECEPH && strstr (err.text, "'rbd/vm1@snapfleet-J1'"));
+    assert (sf_stor_snap_remove (stor, &vm1, S_TEST_SNAP, &err) == -1);
+    assert (err.code == SF_ECEPH && strstr (err.text, "'rbd/vm1@" S_TEST_SNAP "'"));
     for (obj = (sf_stor_obj_t *) zlistx_first (objs); obj;
          obj = (sf_stor_obj_t *) zlistx_next (objs))
-        assert (sf_stor_obj_remove (stor, obj, &err) == 0);
+        assert (sf_stor_obj_remove (stor, obj, S_TEST_CAT, "J1", &err) == 0);
     zlistx_destroy (&objs);
-    assert (!sf_stor_fake_has (fake, "rbd/vm1@snapfleet-J1"));
-    assert (!sf_stor_fake_has (fake, "backup/vm1-snapfleet-J1"));
+    assert (!sf_stor_fake_has (fake, "rbd/vm1@" S_TEST_SNAP));
+    assert (!sf_stor_fake_has (fake, "backup/vm1-snapfleet-" S_TEST_CAT "-J1"));
     //  Removing what is gone is fine (cleanup is idempotent)
-    assert (sf_stor_snap_remove (stor, &vm1, "snapfleet-J1", &err) == 0);
-    assert (sf_stor_snap_remove (stor, &nope, "snapfleet-J1", &err) == 0);
+    assert (sf_stor_snap_remove (stor, &vm1, S_TEST_SNAP, &err) == 0);
+    assert (sf_stor_snap_remove (stor, &nope, S_TEST_SNAP, &err) == 0);
     assert (sf_stor_clone_remove (stor, &clone, &err) == 0);
     assert (sf_stor_snap_remove (stor, &vm1, "other", &err) == 0);
     assert (sf_stor_fake_objects (fake) == 0);
@@ -1028,7 +1060,7 @@ s_test_images (sf_stor_t *stor, sf_stor_fake_t *fake)
     assert (sf_stor_image_snap_create (stor, image, "i1", &err) == 0);
     assert (sf_stor_fake_has (fake, "rbd/vm1@i1"));
     assert (sf_stor_image_snap_create (stor, image, "i1", &err) == -1);
-    assert (err.code == SF_ECEPH && strstr (err.text, "ceph: cannot snapshot 'rbd/vm1'"));
+    assert (err.code == SF_EEXIST && strstr (err.text, "ceph: cannot snapshot 'rbd/vm1'"));
     sf_stor_image_close (stor, &image);
     assert (image == NULL && sf_stor_fake_active (fake) == active - 1);
     //  Hung snapshot: the image is busy; closing it is left to that call
@@ -1058,73 +1090,136 @@ s_test_images (sf_stor_t *stor, sf_stor_fake_t *fake)
         zclock_sleep (10);
 }
 
-//  Retention: a clone goes, its snapshot with the last clone only
+//  Retention: a clone goes, its snapshot with the last clone only; only
+//  what the job made
+
+#define S_TEST_P(job)   "snapfleet-" S_TEST_CAT "-" job
+
+static void
+s_test_prune_refused (sf_stor_t *stor, sf_stor_fake_t *fake)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_stor_spec_t vm1 = s_test_spec ("rbd/vm1");
+    sf_stor_spec_t vm2 = s_test_spec ("rbd/vm2");
+    sf_stor_fake_add (fake, "rbd/vm2", 1 << 20);
+    size_t before = sf_stor_fake_objects (fake);
+    //  Our clone name, but not a clone
+    sf_stor_fake_add (fake, "rbd/plain-" S_TEST_P ("P4"), 1 << 20);
+    sf_stor_spec_t plain = s_test_spec ("rbd/plain-" S_TEST_P ("P4"));
+    assert (sf_stor_clone_prune (stor, &plain, S_TEST_CAT, "P4", NULL, &err) == -1);
+    assert (err.code == SF_EINVAL && strstr (err.text, "image 'rbd/plain-" S_TEST_P ("P4")
+                                             "' is not one snapfleet made for job P4; not "
+                                             "deleted (it is not a clone)"));
+    assert (sf_stor_fake_has (fake, "rbd/plain-" S_TEST_P ("P4")));
+    //  Our clone name, but its parent snapshot is someone else's
+    sf_stor_spec_t c4 = s_test_spec ("backup/vm1-" S_TEST_P ("P4"));
+    assert (sf_stor_snap_create (stor, &vm1, "manual", &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, "manual", &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, "manual", &c4, &err) == 0);
+    assert (sf_stor_clone_prune (stor, &c4, S_TEST_CAT, "P4", NULL, &err) == -1);
+    assert (err.code == SF_EINVAL && strstr (err.text, "its parent is snap rbd/vm1@manual"));
+    //  ... or of another image than its name says
+    sf_stor_spec_t c5 = s_test_spec ("backup/vm1-" S_TEST_P ("P5"));
+    assert (sf_stor_snap_create (stor, &vm2, S_TEST_P ("P5"), &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm2, S_TEST_P ("P5"), &err) == 0);
+    assert (sf_stor_clone (stor, &vm2, S_TEST_P ("P5"), &c5, &err) == 0);
+    assert (sf_stor_clone_prune (stor, &c5, S_TEST_CAT, "P5", NULL, &err) == -1);
+    assert (err.code == SF_EINVAL && strstr (err.text, "its parent is snap rbd/vm2@"));
+    //  Another job's, another catalogue's
+    assert (sf_stor_clone_prune (stor, &c5, S_TEST_CAT, "P4", NULL, &err) == -1);
+    assert (err.code == SF_EINVAL && strstr (err.text, "not the job's clone name"));
+    assert (sf_stor_clone_prune (stor, &c5, "fedcba9876543210", "P5", NULL, &err) == -1);
+    assert (err.code == SF_EINVAL);
+    assert (sf_stor_clone_prune (stor, &c5, NULL, "P5", NULL, &err) == -1);
+    assert (err.code == SF_EINVAL);
+    assert (sf_stor_fake_objects (fake) == before + 4);     //  nothing touched
+    //  The owners clean up
+    assert (sf_stor_clone_remove (stor, &c4, &err) == 0);
+    assert (sf_stor_clone_remove (stor, &c5, &err) == 0);
+    assert (sf_stor_clone_remove (stor, &plain, &err) == 0);
+    assert (sf_stor_snap_remove (stor, &vm1, "manual", &err) == 0);
+    assert (sf_stor_snap_remove (stor, &vm2, S_TEST_P ("P5"), &err) == 0);
+    assert (sf_stor_fake_objects (fake) == before);
+}
 
 static void
 s_test_prune (sf_stor_t *stor, sf_stor_fake_t *fake)
 {
     sf_err_t err = SF_ERR_INIT;
     sf_stor_spec_t vm1 = s_test_spec ("rbd/vm1");
-    sf_stor_spec_t c1 = s_test_spec ("backup/vm1-snapfleet-P1");
+    sf_stor_spec_t c1 = s_test_spec ("backup/vm1-" S_TEST_P ("P1"));
     sf_stor_spec_t c2 = s_test_spec ("backup/ns/vm1-other");
     char fsid [64];
     assert (sf_stor_cluster_id (stor, fsid, sizeof (fsid), &err) == 0);
     assert (streq (fsid, SF_STOR_FAKE_FSID));
 
-    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-P1", &err) == 0);
-    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-P1", &err) == 0);
-    assert (sf_stor_clone (stor, &vm1, "snapfleet-P1", &c1, &err) == 0);
-    assert (sf_stor_clone (stor, &vm1, "snapfleet-P1", &c2, &err) == 0);
+    assert (sf_stor_snap_create (stor, &vm1, S_TEST_P ("P1"), &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, S_TEST_P ("P1"), &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, S_TEST_P ("P1"), &c1, &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, S_TEST_P ("P1"), &c2, &err) == 0);
+    //  A clone of our snapshot that someone else made and named: refused
+    assert (sf_stor_clone_prune (stor, &c2, S_TEST_CAT, "P1", NULL, &err) == -1);
+    assert (err.code == SF_EINVAL && streq (err.text, "image 'backup/ns/vm1-other' is not one "
+                                            "snapfleet made for job P1; not deleted (not the "
+                                            "job's clone name)"));
+    assert (sf_stor_fake_has (fake, "backup/ns/vm1-other"));
     //  One of two clones: the snapshot stays, protected
     sf_stor_obj_t parent;
     char line [600];
-    assert (sf_stor_clone_prune (stor, &c1, &parent, &err) == SF_STOR_PRUNE_CLONE);
+    assert (sf_stor_clone_prune (stor, &c1, S_TEST_CAT, "P1", &parent, &err)
+            == SF_STOR_PRUNE_CLONE);
     assert (streq (sf_stor_obj_str (&parent, line, sizeof (line)),
-                   "snap rbd/vm1@snapfleet-P1"));
-    assert (!sf_stor_fake_has (fake, "backup/vm1-snapfleet-P1"));
-    assert (sf_stor_fake_has (fake, "rbd/vm1@snapfleet-P1!"));
+                   "snap rbd/vm1@" S_TEST_P ("P1")));
+    assert (!sf_stor_fake_has (fake, "backup/vm1-" S_TEST_P ("P1")));
+    assert (sf_stor_fake_has (fake, "rbd/vm1@" S_TEST_P ("P1") "!"));
     //  Gone already: done, nothing touched
-    assert (sf_stor_clone_prune (stor, &c1, &parent, &err) == SF_STOR_PRUNE_GONE);
+    assert (sf_stor_clone_prune (stor, &c1, S_TEST_CAT, "P1", &parent, &err)
+            == SF_STOR_PRUNE_GONE);
     assert (parent.kind == 0);
-    sf_stor_spec_t nopool = s_test_spec ("nopool/x");
-    assert (sf_stor_clone_prune (stor, &nopool, NULL, &err) == SF_STOR_PRUNE_GONE);
+    sf_stor_spec_t nopool = s_test_spec ("nopool/x-" S_TEST_P ("P1"));
+    assert (sf_stor_clone_prune (stor, &nopool, S_TEST_CAT, "P1", NULL, &err)
+            == SF_STOR_PRUNE_GONE);
     //  The last clone: the snapshot goes too
-    assert (sf_stor_clone_prune (stor, &c2, NULL, &err) == SF_STOR_PRUNE_SNAP);
-    assert (!sf_stor_fake_has (fake, "backup/ns/vm1-other"));
-    assert (!sf_stor_fake_has (fake, "rbd/vm1@snapfleet-P1"));
+    assert (sf_stor_clone_remove (stor, &c2, &err) == 0);       //  its owner's
+    assert (sf_stor_clone (stor, &vm1, S_TEST_P ("P1"), &c1, &err) == 0);
+    assert (sf_stor_clone_prune (stor, &c1, S_TEST_CAT, "P1", NULL, &err)
+            == SF_STOR_PRUNE_SNAP);
+    assert (!sf_stor_fake_has (fake, "backup/vm1-" S_TEST_P ("P1")));
+    assert (!sf_stor_fake_has (fake, "rbd/vm1@" S_TEST_P ("P1")));
     assert (sf_stor_fake_objects (fake) == 0);
-    //  An image that is no clone is removed alone
-    sf_stor_fake_add (fake, "rbd/plain", 1 << 20);
-    sf_stor_spec_t plain = s_test_spec ("rbd/plain");
-    assert (sf_stor_clone_prune (stor, &plain, &parent, &err) == SF_STOR_PRUNE_CLONE);
-    assert (parent.kind == 0 && !sf_stor_fake_has (fake, "rbd/plain"));
+    s_test_prune_refused (stor, fake);
     //  Failures: before the clone goes nothing changes; after it, the
     //  error names the snapshot left (a retry finds the clone gone)
-    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-P2", &err) == 0);
-    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-P2", &err) == 0);
-    assert (sf_stor_clone (stor, &vm1, "snapfleet-P2", &c1, &err) == 0);
+    sf_stor_spec_t c2p = s_test_spec ("backup/vm1-" S_TEST_P ("P2"));
+    assert (sf_stor_snap_create (stor, &vm1, S_TEST_P ("P2"), &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, S_TEST_P ("P2"), &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, S_TEST_P ("P2"), &c2p, &err) == 0);
     sf_stor_fake_fail (fake, "clone_remove", EBUSY);
-    assert (sf_stor_clone_prune (stor, &c1, NULL, &err) == -1 && err.code == SF_ECEPH);
-    assert (strstr (err.text, "ceph: cannot remove clone 'backup/vm1-snapfleet-P1'"));
-    assert (sf_stor_fake_has (fake, "backup/vm1-snapfleet-P1"));
+    assert (sf_stor_clone_prune (stor, &c2p, S_TEST_CAT, "P2", NULL, &err) == -1);
+    assert (err.code == SF_ECEPH);
+    assert (strstr (err.text, "ceph: cannot remove clone 'backup/vm1-" S_TEST_P ("P2") "'"));
+    assert (sf_stor_fake_has (fake, "backup/vm1-" S_TEST_P ("P2")));
     sf_stor_fake_fail (fake, "snap_remove", EIO);
-    assert (sf_stor_clone_prune (stor, &c1, NULL, &err) == -1 && err.code == SF_ECEPH);
-    assert (streq (err.text, "clone 'backup/vm1-snapfleet-P1' removed, not its snapshot "
-                   "'rbd/vm1@snapfleet-P2': ceph: cannot remove snapshot "
-                   "'rbd/vm1@snapfleet-P2': Input/output error"));
-    assert (!sf_stor_fake_has (fake, "backup/vm1-snapfleet-P1"));
-    assert (sf_stor_snap_remove (stor, &vm1, "snapfleet-P2", &err) == 0);
+    assert (sf_stor_clone_prune (stor, &c2p, S_TEST_CAT, "P2", NULL, &err) == -1);
+    assert (err.code == SF_ECEPH);
+    assert (streq (err.text, "clone 'backup/vm1-" S_TEST_P ("P2") "' removed, not its "
+                   "snapshot 'rbd/vm1@" S_TEST_P ("P2") "': ceph: cannot remove snapshot "
+                   "'rbd/vm1@" S_TEST_P ("P2") "': Input/output error"));
+    assert (!sf_stor_fake_has (fake, "backup/vm1-" S_TEST_P ("P2")));
+    assert (sf_stor_snap_remove (stor, &vm1, S_TEST_P ("P2"), &err) == 0);
     //  A hung parent query: the deadline holds
-    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-P3", &err) == 0);
-    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-P3", &err) == 0);
-    assert (sf_stor_clone (stor, &vm1, "snapfleet-P3", &c1, &err) == 0);
+    sf_stor_spec_t c3 = s_test_spec ("backup/vm1-" S_TEST_P ("P3"));
+    assert (sf_stor_snap_create (stor, &vm1, S_TEST_P ("P3"), &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, S_TEST_P ("P3"), &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, S_TEST_P ("P3"), &c3, &err) == 0);
     sf_stor_fake_hang_at (fake, "children");
-    assert (sf_stor_clone_prune (stor, &c1, NULL, &err) == -1 && err.code == SF_ETIMEDOUT);
-    assert (strstr (err.text, "clone listing of 'rbd/vm1@snapfleet-P3' timed out"));
+    assert (sf_stor_clone_prune (stor, &c3, S_TEST_CAT, "P3", NULL, &err) == -1);
+    assert (err.code == SF_ETIMEDOUT);
+    assert (strstr (err.text, "clone listing of 'rbd/vm1@" S_TEST_P ("P3") "' timed out"));
     sf_stor_fake_hang (fake, false);
     for (int i = 0; i < 500 && sf_stor_hung (stor); i++)
         zclock_sleep (10);
-    assert (sf_stor_snap_remove (stor, &vm1, "snapfleet-P3", &err) == 0);
+    assert (sf_stor_snap_remove (stor, &vm1, S_TEST_P ("P3"), &err) == 0);
     assert (sf_stor_fake_objects (fake) == 0);
 }
 
@@ -1171,36 +1266,44 @@ s_test_real_ceph (const char *conf)
     sf_stor_spec_t image, c1, c2;
     snprintf (text, sizeof (text), "rbd/%s", name);
     assert (sf_stor_spec_parse (text, &image, &err) == 0);
-    snprintf (text, sizeof (text), "rbd/%s-c1", name);
+    snprintf (text, sizeof (text), "rbd/%s-" S_TEST_P ("P"), name);
     assert (sf_stor_spec_parse (text, &c1, &err) == 0);
     snprintf (text, sizeof (text), "rbd/%s-c2", name);
     assert (sf_stor_spec_parse (text, &c2, &err) == 0);
-    assert (sf_stor_snap_create (stor, &image, "snapfleet-P", &err) == 0);
-    assert (sf_stor_snap_protect (stor, &image, "snapfleet-P", &err) == 0);
-    assert (sf_stor_clone (stor, &image, "snapfleet-P", &c1, &err) == 0);
-    assert (sf_stor_clone (stor, &image, "snapfleet-P", &c2, &err) == 0);
+    assert (sf_stor_snap_create (stor, &image, S_TEST_P ("P"), &err) == 0);
+    assert (sf_stor_snap_protect (stor, &image, S_TEST_P ("P"), &err) == 0);
+    assert (sf_stor_clone (stor, &image, S_TEST_P ("P"), &c1, &err) == 0);
+    assert (sf_stor_clone (stor, &image, S_TEST_P ("P"), &c2, &err) == 0);
     const char *snaps = "%s %s snap ls rbd/%s --format json | jq -r "
                         "'.[] | \"\\(.name) \\(.protected)\"'";
     const char *images = "%s %s ls rbd | grep -c '^%s' || true";
+    //  A clone not named for the job is refused, and stays
+    assert (sf_stor_clone_prune (stor, &c2, S_TEST_CAT, "P", NULL, &err) == -1);
+    assert (err.code == SF_EINVAL && strstr (err.text, "not deleted"));
     sf_stor_obj_t parent;
-    assert (sf_stor_clone_prune (stor, &c1, &parent, &err) == SF_STOR_PRUNE_CLONE);
-    snprintf (text, sizeof (text), "snap rbd/%s@snapfleet-P", name);
+    assert (sf_stor_clone_prune (stor, &c1, S_TEST_CAT, "P", &parent, &err)
+            == SF_STOR_PRUNE_CLONE);
+    snprintf (text, sizeof (text), "snap rbd/%s@" S_TEST_P ("P"), name);
     char line [600];
     assert (streq (sf_stor_obj_str (&parent, line, sizeof (line)), text));
     char *out = s_test_shell (snaps, rbd, conf, name);
-    assert (streq (out, "snapfleet-P true\n"));
+    assert (streq (out, S_TEST_P ("P") " true\n"));
     zstr_free (&out);
     out = s_test_shell (images, rbd, conf, name);
     assert (streq (out, "2\n"));          //  the image and c2
     zstr_free (&out);
-    assert (sf_stor_clone_prune (stor, &c2, NULL, &err) == SF_STOR_PRUNE_SNAP);
+    assert (sf_stor_clone_remove (stor, &c2, &err) == 0);       //  its owner's
+    assert (sf_stor_clone (stor, &image, S_TEST_P ("P"), &c1, &err) == 0);
+    assert (sf_stor_clone_prune (stor, &c1, S_TEST_CAT, "P", NULL, &err)
+            == SF_STOR_PRUNE_SNAP);
     out = s_test_shell (snaps, rbd, conf, name);
     assert (streq (out, ""));
     zstr_free (&out);
     out = s_test_shell (images, rbd, conf, name);
     assert (streq (out, "1\n"));
     zstr_free (&out);
-    assert (sf_stor_clone_prune (stor, &c2, NULL, &err) == SF_STOR_PRUNE_GONE);
+    assert (sf_stor_clone_prune (stor, &c1, S_TEST_CAT, "P", NULL, &err)
+            == SF_STOR_PRUNE_GONE);
     sf_stor_destroy (&stor);
     free (s_test_shell ("%s %s rm --no-progress rbd/%s 2>&1", rbd, conf, name));
     printf ("[real ceph %s: ok] ", fsid);

@@ -85,7 +85,7 @@ int
                   sf_err_t *err);
 
 //  Create snapshot snap of spec (RBD_SNAP_CREATE_SKIP_QUIESCE: the caller
-//  freezes or pauses the guest itself). SF_ECEPH if it exists.
+//  freezes or pauses the guest itself). SF_EEXIST if it exists.
 int
     sf_stor_snap_create (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap,
                          sf_err_t *err);
@@ -101,7 +101,8 @@ int
     sf_stor_snap_remove (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap,
                          sf_err_t *err);
 
-//  Clone protected snapshot snap of spec as image clone.
+//  Clone protected snapshot snap of spec as image clone. SF_EEXIST if an
+//  image of that name exists.
 int
     sf_stor_clone (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap,
                    const sf_stor_spec_t *clone, sf_err_t *err);
@@ -118,23 +119,63 @@ int
 
 //  Retention: remove clone image clone, then its parent snapshot if no
 //  other clone needs it (unprotected first); a snapshot that still has
-//  clones stays protected. Each step is one call with its own deadline
-//  (parent, clone removal, children, snapshot removal). An absent clone is
-//  done. If parent is not NULL it gets the parent snapshot (kind
-//  SF_STOR_SNAP), or kind 0 if none was found. Returns SF_STOR_PRUNE_* or
-//  -1 with err (a failure after the clone went names the snapshot left).
+//  clones stays protected. Only what job_id of catalog_id made goes
+//  (sf_stor_obj_check_ours; else SF_EINVAL and nothing is touched). Each
+//  step is one call with its own deadline (parent, clone removal,
+//  children, snapshot removal). An absent clone is done. If parent is not
+//  NULL it gets the parent snapshot (kind SF_STOR_SNAP), or kind 0 if
+//  none was found. Returns SF_STOR_PRUNE_* or -1 with err (a failure
+//  after the clone went names the snapshot left).
 int
     sf_stor_clone_prune (sf_stor_t *self, const sf_stor_spec_t *clone,
+                         const char *catalog_id, const char *job_id,
                          sf_stor_obj_t *parent, sf_err_t *err);
+
+//  What image clone is: *exists false if it is absent; else *is_clone
+//  true if it has a parent, and parent (not NULL) gets that snapshot
+//  (kind SF_STOR_SNAP) when Ceph names it (not in the trash), else kind
+//  0. Returns 0 or -1 with err.
+int
+    sf_stor_parent (sf_stor_t *self, const sf_stor_spec_t *clone, bool *exists,
+                    bool *is_clone, sf_stor_obj_t *parent, sf_err_t *err);
+
+//  Does obj exist now (a snapshot of its image; a clone image by its
+//  name, whatever it is)? Returns 0 with *exists, or -1 with err.
+int
+    sf_stor_obj_exists (sf_stor_t *self, const sf_stor_obj_t *obj, bool *exists,
+                        sf_err_t *err);
+
+//  The clone part of sf_stor_obj_check_ours for obj (kind SF_STOR_CLONE):
+//  0 if ours (or absent: *exists false), with *snap its parent snapshot
+//  (kind 0 if Ceph names none); else -1 with err as there.
+int
+    sf_stor_clone_check (sf_stor_t *self, const sf_stor_obj_t *obj, const char *catalog_id,
+                         const char *job_id, bool *exists, sf_stor_obj_t *snap,
+                         sf_err_t *err);
+
+//  Is obj one that job_id of catalog_id made (sf_naming)? A snapshot if
+//  its name is the job's snapshot name; a clone if its name is the job's
+//  clone name and, when it exists, it is a clone (has a parent) of the
+//  image its name says, from a snapshot named for the job (a parent in
+//  the trash has no name to check). Returns 0 (ours, or an absent clone
+//  with the job's name), or -1 with err: SF_EINVAL "image 'X' is not one
+//  snapfleet made for job J; not deleted" (or "snapshot 'X' ..."), or
+//  Ceph's error.
+int
+    sf_stor_obj_check_ours (sf_stor_t *self, const sf_stor_obj_t *obj,
+                            const char *catalog_id, const char *job_id, sf_err_t *err);
 
 //  The Ceph cluster's fsid (a UUID) into buf (at least 37 bytes). Returns
 //  0 or -1 with err.
 int
     sf_stor_cluster_id (sf_stor_t *self, char *buf, size_t size, sf_err_t *err);
 
-//  Remove one object (snap_remove or clone_remove).
+//  Remove one object (snap_remove or clone_remove) if
+//  sf_stor_obj_check_ours says job_id of catalog_id made it; else -1
+//  with err (SF_EINVAL) and nothing touched. Absent is fine.
 int
-    sf_stor_obj_remove (sf_stor_t *self, const sf_stor_obj_t *obj, sf_err_t *err);
+    sf_stor_obj_remove (sf_stor_t *self, const sf_stor_obj_t *obj, const char *catalog_id,
+                        const char *job_id, sf_err_t *err);
 
 //  Open image spec and keep it open, so that a later snapshot is one
 //  call to the cluster (a job opens its images before the pause). Returns

@@ -13,5 +13,7 @@ sf_stor_fail (sf_err_t *err, int r, const char *format, ...)
     va_start (args, format);
     vsnprintf (what, sizeof (what), format, args);
     va_end (args);
-    return sf_err_set (err, SF_ECEPH, "ceph: cannot %s: %s", what, strerror (r < 0 ? -r : r));
+    int errno_value = r < 0 ? -r : r;
+    return sf_err_set (err, errno_value == EEXIST ? SF_EEXIST : SF_ECEPH, "ceph: cannot %s: %s",
+                       what, strerror (errno_value));
 }

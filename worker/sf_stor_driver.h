@@ -46,9 +46,10 @@ struct _sf_stor_driver_t {
     //  The cluster's fsid into buf
     int (*cluster_id) (void *conn, char *buf, size_t size, sf_err_t *err);
     //  The parent snapshot of image clone: *exists false if the image is
-    //  absent; parent->kind 0 if it has no parent Ceph wants removed by
-    //  name (none, flattened, or already in the trash), else SF_STOR_SNAP
-    int (*parent) (void *conn, const sf_stor_spec_t *clone, bool *exists,
+    //  absent; *is_clone true if it has a parent; parent->kind 0 if it has
+    //  no parent Ceph wants removed by name (none, flattened, or already
+    //  in the trash), else SF_STOR_SNAP
+    int (*parent) (void *conn, const sf_stor_spec_t *clone, bool *exists, bool *is_clone,
                    sf_stor_obj_t *parent, sf_err_t *err);
     //  Number of clones of snapshot snap of spec, those in the trash
     //  included (they keep it protected); 0 if it is absent
@@ -57,7 +58,7 @@ struct _sf_stor_driver_t {
 };
 
 //  For drivers: set err to "ceph: cannot " + the formatted text + ": " +
-//  strerror (-r), code SF_ECEPH. Returns -1.
+//  strerror (-r), code SF_ECEPH (SF_EEXIST for EEXIST). Returns -1.
 int
     sf_stor_fail (sf_err_t *err, int r, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));

@@ -472,8 +472,8 @@ s_cluster_id (void *conn, char *buf, size_t size, sf_err_t *err)
 }
 
 static int
-s_parent (void *conn, const sf_stor_spec_t *clone, bool *exists, sf_stor_obj_t *parent,
-          sf_err_t *err)
+s_parent (void *conn, const sf_stor_spec_t *clone, bool *exists, bool *is_clone,
+          sf_stor_obj_t *parent, sf_err_t *err)
 {
     sf_stor_fake_t *self = (sf_stor_fake_t *) conn;
     char name [520];
@@ -484,6 +484,7 @@ s_parent (void *conn, const sf_stor_spec_t *clone, bool *exists, sf_stor_obj_t *
     image_t *image = s_image (self, clone, name, sizeof (name));
     memset (parent, 0, sizeof (*parent));
     *exists = image != NULL;
+    *is_clone = image && image->parent;
     if (image && image->parent) {
         char text [600];
         snprintf (text, sizeof (text), "%s", image->parent);

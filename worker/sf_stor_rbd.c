@@ -380,13 +380,14 @@ s_cluster_id (void *conn, char *buf, size_t size, sf_err_t *err)
 }
 
 static int
-s_parent (void *conn, const sf_stor_spec_t *clone, bool *exists, sf_stor_obj_t *parent,
-          sf_err_t *err)
+s_parent (void *conn, const sf_stor_spec_t *clone, bool *exists, bool *is_clone,
+          sf_stor_obj_t *parent, sf_err_t *err)
 {
     char name [520];
     sf_stor_spec_str (clone, name, sizeof (name));
     memset (parent, 0, sizeof (*parent));
     *exists = false;
+    *is_clone = false;
     rados_ioctx_t io;
     rbd_image_t image;
     int r = s_open (conn, clone, NULL, false, &io, &image);
@@ -403,6 +404,7 @@ s_parent (void *conn, const sf_stor_spec_t *clone, bool *exists, sf_stor_obj_t *
         return 0;               //  not a clone (any more)
     if (r < 0)
         return sf_stor_fail (err, r, "get the parent of '%s'", name);
+    *is_clone = true;
     //  A parent image or snapshot already in the trash goes with its last
     //  clone (clone v2): nothing to remove by name
     if (!image_spec.trash && snap_spec.namespace_type == RBD_SNAP_NAMESPACE_TYPE_USER) {

@@ -19,7 +19,7 @@
 #include "sf_task_priv.h"
 #include "sf_conv_fake.h"                   //  the self-test's converter
 
-#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -134,6 +134,10 @@ s_open (task_t *self)
     ||  streq (self->job_id, "leftovers"))
         return sf_err_set (&self->err, SF_EINVAL, "job id '%s' is not a safe name",
                            self->job_id);
+    if (!sf_naming_id_valid (self->catalog_id))
+        return sf_err_set (&self->err, SF_EPROTO, "job '%s' came without a valid catalogue "
+                           "id (16 hex digits), so its objects cannot be named; nothing "
+                           "done", self->job_id);
     if (!(self->hv = sf_hv_new (self->uri, &self->err))
     ||  sf_imgstore_check (self->store, &self->err))
         return -1;
@@ -174,30 +178,23 @@ s_open (task_t *self)
 //  Scratch directories hold only <target>.qcow2 and <target>.qcow2.tmp;
 //  anything else means the path is not ours, and it is left alone.
 
+static bool
+s_scratch_file (const char *name)
+{
+    size_t stem = strspn (name, "abcdefghijklmnopqrstuvwxyz0123456789");
+    return stem >= 1 && stem <= 32
+        && (streq (name + stem, ".qcow2") || streq (name + stem, ".qcow2.tmp"));
+}
+
 int
 sf_task_scratch_clean (const char *path)
 {
     assert (path);
-    DIR *dir = opendir (path);
-    if (!dir)
-        return errno == ENOENT ? 0 : -1;
-    bool foreign = false;
-    struct dirent *entry;
-    while ((entry = readdir (dir))) {
-        const char *name = entry->d_name;
-        if (streq (name, ".") || streq (name, ".."))
-            continue;
-        size_t len = strlen (name);
-        bool ours = entry->d_type == DT_REG
-                 && ((len > 6 && streq (name + len - 6, ".qcow2"))
-                 ||  (len > 10 && streq (name + len - 10, ".qcow2.tmp")));
-        char *file = zsys_sprintf ("%s/%s", path, name);
-        if (!ours || unlink (file))
-            foreign = true;
-        zstr_free (&file);
-    }
-    closedir (dir);
-    return !foreign && rmdir (path) == 0 ? 0 : -1;
+    const char *slash = strrchr (path, '/');
+    char *dir = slash ? zsys_sprintf ("%.*s", (int) (slash - path), path) : strdup (".");
+    int rc = sf_dir_remove_at (*dir ? dir : "/", slash ? slash + 1 : path, s_scratch_file);
+    free (dir);
+    return rc;
 }
 
 static void
@@ -217,9 +214,11 @@ s_scratch (task_t *self)
 {
     self->scratch = zsys_sprintf ("%s/%s", self->workdir, self->job_id);
     if (sf_task_scratch_clean (self->scratch))  //  leftover of a killed worker?
-        return sf_err_set (&self->err, SF_EEXIST, "scratch directory '%s' exists and holds "
-                           "files that are not a job's", self->scratch);
-    if (zsys_dir_create ("%s", self->scratch))
+        return sf_err_set (&self->err, SF_EEXIST, "scratch directory '%s' exists and is "
+                           "not a job's (a symlink, or files a job does not make); left "
+                           "alone", self->scratch);
+    //  mkdir never follows a symlink that appeared meanwhile: EEXIST
+    if (zsys_dir_create ("%s", self->workdir) || mkdir (self->scratch, 0700))
         return sf_err_set (&self->err, SF_EIO, "cannot create scratch directory '%s': %s",
                            self->scratch, strerror (errno));
     uint64_t need = 0;
@@ -475,7 +474,7 @@ s_store (task_t *self, part_t *part)
 {
     sf_image_meta_t meta = { self->domain->uuid, self->domain->name, self->job_id,
                              self->attempt, self->strategy, self->consistency,
-                             part->disk->target };
+                             part->disk->target, self->catalog_id };
     if (sf_imgstore_put (self->store, &meta, part->path, self->pipe, self->bucket,
                          &self->images [self->n_images], &self->err))
         return sf_err_prefix (&self->err, "cannot store disk '%s'", part->disk->target);
@@ -549,7 +548,8 @@ s_rollback_images (task_t *self)
         sf_err_t err = SF_ERR_INIT;
         //  Clones go with the job's other Ceph objects (sf_task_rbd_cleanup)
         if (!streq (self->images [i].store, "rbd")
-        &&  sf_imgstore_remove (self->store, self->images [i].id, &err))
+        &&  sf_imgstore_remove (self->store, self->images [i].id, self->catalog_id,
+                                self->job_id, &err))
             SF_ERROR (&self->ctx, "cannot roll back image '%s': %s", self->images [i].id,
                       err.text);
         sf_image_rec_release (&self->images [i]);
@@ -651,6 +651,8 @@ s_task_new (const sf_task_args_t *args)
     self->workdir = strdup (args->workdir);
     self->exe = strdup (args->exe);
     self->run_id = strdup (args->run_id);
+    if (sf_naming_id_valid (args->catalog_id))
+        snprintf (self->catalog_id, sizeof (self->catalog_id), "%s", args->catalog_id);
     self->conv = args->conv;
     self->store = args->store;
     self->max_pause_ms = args->max_pause_ms;
@@ -814,9 +816,24 @@ sf_task_test_node (const char *dir)
 //  Run one job to its result; return the decoded result. phases gets the
 //  event phases in order as letters (q p r c u), for compact asserts.
 
+static void
+s_test_cancel (zactor_t *task, void *arg)
+{
+    (void) arg;
+    zstr_send (task, "CANCEL");
+}
+
 sf_envelope_t *
 sf_task_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paused,
                  char *paused_text, size_t size)
+{
+    return sf_task_test_job_with (args, phases, cancel_when_paused ? s_test_cancel : NULL,
+                                  NULL, paused_text, size);
+}
+
+sf_envelope_t *
+sf_task_test_job_with (sf_task_args_t *args, char *phases, sf_task_test_paused_fn *on_paused,
+                       void *arg, char *paused_text, size_t size)
 {
     zactor_t *task = sf_task_new (args);
     assert (task);
@@ -839,8 +856,8 @@ sf_task_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paus
             phases [count++] = "?qprcudfw" [env->job_event->phase];
             if (env->job_event->phase == SF_PHASE_PAUSED && paused_text)
                 snprintf (paused_text, size, "%s", env->job_event->text);
-            if (cancel_when_paused && env->job_event->phase == SF_PHASE_PAUSED)
-                zstr_send (task, "CANCEL");
+            if (on_paused && env->job_event->phase == SF_PHASE_PAUSED)
+                on_paused (task, arg);
             sf_wire_free (&env);
         }
         phases [count] = 0;
@@ -1068,6 +1085,45 @@ s_test_grant (sf_task_args_t *args, const char *store)
     args->job_id = "J1";
 }
 
+//  Scratch cleaning never follows a symlink: one in place of a job's
+//  scratch directory (a job of that id fails before any pause), one inside
+//  it with a job's file name; the files they point to stay
+
+static void
+s_test_scratch_links (sf_task_args_t *args, const char *dir, const char *workdir)
+{
+    char *cmd = zsys_sprintf (
+        "mkdir -p %s/precious %s/S3 && echo keep > %s/precious/vda.qcow2 && "
+        "ln -s %s/precious %s/S2 && ln -s %s/precious %s/S4 && "
+        "ln -s %s/precious/vda.qcow2 %s/S3/vda.qcow2",
+        dir, workdir, dir, dir, workdir, dir, workdir, dir, workdir);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    char *path = zsys_sprintf ("%s/S2", workdir);
+    assert (sf_task_scratch_clean (path) == -1);
+    zstr_free (&path);
+    path = zsys_sprintf ("%s/S3", workdir);
+    assert (sf_task_scratch_clean (path) == -1);
+    zstr_free (&path);
+    char phases [16];
+    const char *job_id = args->job_id;
+    args->job_id = "S4";
+    args->instance_uuid = SF_TEST_OFF_UUID;
+    args->strategy = "offline";
+    sf_envelope_t *env = s_test_job (args, phases, false);
+    assert (!env->job_result->ok && env->job_result->error->code == SF_EEXIST);
+    assert (strstr (env->job_result->error->text, "/S4' exists and is not a job's (a "
+                    "symlink, or files a job does not make); left alone"));
+    assert (streq (phases, "q"));
+    sf_wire_free (&env);
+    args->job_id = job_id;
+    cmd = zsys_sprintf ("test \"$(cat %s/precious/vda.qcow2)\" = keep && test -L %s/S2 && "
+                        "test -L %s/S4 && test -L %s/S3/vda.qcow2 && rm -r %s/S2 %s/S3 %s/S4",
+                        dir, workdir, workdir, workdir, workdir, workdir, workdir);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+}
+
 void
 sf_task_test (bool verbose)
 {
@@ -1091,7 +1147,7 @@ sf_task_test (bool verbose)
     assert (images_store);
     sf_task_args_t args = { "J1", 1, SF_TEST_RUN_UUID, "file-cold", uri, workdir, exe,
                             "run-test", 60000, images_store, conv, NULL, NULL, NULL,
-                            NULL, false, false };
+                            NULL, false, false, SF_TEST_CATALOG };
     s_test_cold (&args, store);
     char *cmd = zsys_sprintf ("rm -f %s/*", store);
     assert (system (cmd) == 0);
@@ -1133,6 +1189,7 @@ sf_task_test (bool verbose)
     assert (system (cmd) == 0);
     zstr_free (&cmd);
     zstr_free (&scratch);
+    s_test_scratch_links (&args, dir, workdir);
     //  RBD, mixed, offline with RBD disks (fake cluster)
     sf_task_rbd_test (dir, uri, exe);
     //  An unsafe job id never becomes a path

@@ -69,6 +69,8 @@ typedef struct {
     const char *clone_pool;         //  NULL or "" = each image's own pool
     bool no_freeze;                 //  unit tests: act as if no agent answered
     bool wait_upload_grant;         //  JobAssign.wait_upload_grant
+    const char *catalog_id;         //  JobAssign.catalog_id: names the job's
+                                    //  objects (sf_naming); invalid fails the job
 } sf_task_args_t;
 
 //  Start the job in a new actor. Returns the actor (caller destroys it
@@ -78,9 +80,12 @@ zactor_t *
     sf_task_new (const sf_task_args_t *args);
 
 //  Remove a job scratch directory (<workdir>/<job>) if it holds nothing
-//  but <target>.qcow2 and <target>.qcow2.tmp files. Returns 0 if it is gone
-//  (or never existed), -1 if it holds anything else (then only our files
-//  were removed).
+//  but the files a job makes there, <target>.qcow2 and <target>.qcow2.tmp
+//  (target: 1..32 of [a-z0-9]), regular files. Never follows a symlink
+//  (sf_dir_remove_at): a symlink in place of the directory or inside it is
+//  left, and its target untouched. Returns 0 if it is gone (or never
+//  existed), -1 if it holds anything else or is not a directory (then only
+//  our files were removed).
 int
     sf_task_scratch_clean (const char *path);
 
@@ -100,6 +105,7 @@ char *
 #define SF_TEST_CEPH_UUID   "00000000-0000-4000-8000-000000000005"
 #define SF_TEST_MIX_UUID    "00000000-0000-4000-8000-000000000006"
 #define SF_TEST_CEPHOFF_UUID "00000000-0000-4000-8000-000000000007"
+#define SF_TEST_CATALOG     "0123456789abcdef"      //  the self tests' catalogue id
 
 //  Self test of this class
 void

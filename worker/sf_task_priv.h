@@ -20,7 +20,9 @@ typedef struct {
     const sf_hv_disk_t *disk;       //  Borrowed from task->domain
     sf_stor_spec_t spec;            //  the image
     sf_stor_spec_t clone;           //  clone mode: the clone to make
-    char snap [160];                //  snapfleet-<job_id>
+    char snap [160];                //  sf_naming_snap (catalog_id, job_id)
+    bool snap_foreign;              //  existed before we made it: not ours
+    bool clone_foreign;             //  the same for the clone
     sf_stor_image_t *image;         //  Owned, open from before to after the window
 } rbd_t;
 
@@ -34,6 +36,7 @@ typedef enum {
 typedef struct {
     zsock_t *pipe;                  //  Borrowed, the actor pipe
     char *job_id, *uuid, *strategy, *uri, *workdir, *exe, *run_id;
+    char catalog_id [SF_NAMING_ID_LEN + 1];     //  "" if JobAssign had none valid
     uint32_t attempt;
     int64_t max_pause_ms;
     kind_t kind;
@@ -131,6 +134,15 @@ void
 sf_envelope_t *
     sf_task_test_job_text (sf_task_args_t *args, char *phases, bool cancel_when_paused,
                            char *paused_text, size_t size);
+
+//  What a test does when its job says PAUSED (arg as given)
+typedef void (sf_task_test_paused_fn) (zactor_t *task, void *arg);
+
+//  The same with on_paused (with arg) called at the PAUSED event
+sf_envelope_t *
+    sf_task_test_job_with (sf_task_args_t *args, char *phases,
+                           sf_task_test_paused_fn *on_paused,
+                           void *arg, char *paused_text, size_t size);
 
 //  Run one job that waits for its upload grant (see sf_task.c)
 sf_envelope_t *

@@ -35,9 +35,96 @@ s_ceph_failed (task_t *self)
 }
 
 
+//  The objects of rbd the job makes, as the leftovers journal lists them
+
+static sf_stor_obj_t
+s_snap_obj (const rbd_t *rbd)
+{
+    sf_stor_obj_t obj = { .kind = SF_STOR_SNAP, .spec = rbd->spec };
+    snprintf (obj.snap, sizeof (obj.snap), "%s", rbd->snap);
+    return obj;
+}
+
+static sf_stor_obj_t
+s_clone_obj (const rbd_t *rbd)
+{
+    return (sf_stor_obj_t) { .kind = SF_STOR_CLONE, .spec = rbd->clone };
+}
+
+//  Record every object the job will make or has made, but none that was
+//  there before it (foreign: not ours, never removed)
+
+static int
+s_record (task_t *self)
+{
+    sf_stor_obj_t objs [2 * SF_WIRE_MAX_DISKS];
+    size_t count = 0;
+    for (size_t i = 0; i < self->n_rbds; i++) {
+        if (!self->rbds [i].snap_foreign)
+            objs [count++] = s_snap_obj (&self->rbds [i]);
+        if (!self->export_mode && !self->rbds [i].clone_foreign)
+            objs [count++] = s_clone_obj (&self->rbds [i]);
+    }
+    if (sf_leftover_record (self->leftovers, self->job_id, self->catalog_id, objs, count,
+                            &self->err))
+        return -1;
+    self->recorded = true;
+    return 0;
+}
+
+//  obj exists though the job was to make it: the job stops, and obj
+//  leaves the record (so that no cleanup touches it). Returns -1.
+
+static int
+s_foreign (task_t *self, rbd_t *rbd, const sf_stor_obj_t *obj)
+{
+    char name [520];
+    sf_stor_spec_str (&obj->spec, name, sizeof (name));
+    if (obj->kind == SF_STOR_SNAP)
+        rbd->snap_foreign = true;
+    else
+        rbd->clone_foreign = true;
+    //  Out of the record; if that cannot be written, no entry at all: the
+    //  job's own objects then leak rather than anyone else's going
+    if (self->recorded && s_record (self)) {
+        SF_ERROR (&self->ctx, "%s; the job's Ceph objects are left in place", self->err.text);
+        sf_err_t err = SF_ERR_INIT;
+        if (sf_leftover_forget (self->leftovers, self->job_id, &err))
+            SF_ERROR (&self->ctx, "%s", err.text);
+        self->recorded = false;
+    }
+    if (obj->kind == SF_STOR_SNAP)
+        return sf_err_set (&self->err, SF_EEXIST, "snapshot '%s@%s' already exists; not "
+                           "ours, left alone", name, obj->snap);
+    return sf_err_set (&self->err, SF_EEXIST, "image '%s' already exists; not ours, left "
+                       "alone", name);
+}
+
+//  Every object the job will make must be absent now: an object of that
+//  name is not ours (a job never adopts one), and the job stops before
+//  it records or pauses anything
+
+static int
+s_check_absent (task_t *self)
+{
+    for (size_t i = 0; i < self->n_rbds; i++) {
+        rbd_t *rbd = &self->rbds [i];
+        sf_stor_obj_t objs [2] = { s_snap_obj (rbd), s_clone_obj (rbd) };
+        for (size_t k = 0; k < (self->export_mode ? 1 : 2); k++) {
+            bool exists = false;
+            if (sf_stor_obj_exists (self->stor, &objs [k], &exists, &self->err))
+                return s_ceph_failed (self);
+            if (exists)
+                return s_foreign (self, rbd, &objs [k]);
+        }
+    }
+    return 0;
+}
+
 //  RBD disks: names; open every image now, so that a snapshot in the
 //  window is a single request (this also connects to the cluster before
-//  any pause); then claim the job and record every object it will make
+//  any pause); then claim the job (which cleans what an earlier attempt
+//  left), check that no name the job will make exists, and record them
 
 int
 sf_task_rbd_prepare (task_t *self)
@@ -50,15 +137,16 @@ sf_task_rbd_prepare (task_t *self)
         rbd->disk = disk;
         if (sf_stor_spec_parse (disk->source, &rbd->spec, &self->err))
             return sf_err_prefix (&self->err, "disk '%s'", disk->target);
-        snprintf (rbd->snap, sizeof (rbd->snap), "snapfleet-%s", self->job_id);
         rbd->clone = rbd->spec;
         if (*self->clone_pool) {
             snprintf (rbd->clone.pool, sizeof (rbd->clone.pool), "%s", self->clone_pool);
             *rbd->clone.nspace = 0;
         }
-        char clone [sizeof (rbd->clone.image)];
-        snprintf (clone, sizeof (clone), "%s-%s", rbd->spec.image, rbd->snap);
-        snprintf (rbd->clone.image, sizeof (rbd->clone.image), "%s", clone);
+        if (sf_naming_snap (rbd->snap, sizeof (rbd->snap), self->catalog_id, self->job_id,
+                            &self->err)
+        ||  sf_naming_clone (rbd->clone.image, sizeof (rbd->clone.image), rbd->spec.image,
+                             self->catalog_id, self->job_id, &self->err))
+            return sf_err_prefix (&self->err, "disk '%s'", disk->target);
         rbd->image = sf_stor_image_open (self->stor, &rbd->spec, &self->err);
         if (!rbd->image)
             return s_ceph_failed (self);
@@ -69,20 +157,7 @@ sf_task_rbd_prepare (task_t *self)
     if (sf_leftover_claim (self->leftovers, self->job_id, &self->err))
         return s_ceph_failed (self);
     self->claimed = true;
-    sf_stor_obj_t objs [2 * SF_WIRE_MAX_DISKS];
-    size_t count = 0;
-    for (size_t i = 0; i < self->n_rbds; i++) {
-        objs [count++] = (sf_stor_obj_t) { .kind = SF_STOR_SNAP, .spec = self->rbds [i].spec };
-        snprintf (objs [count - 1].snap, sizeof (objs [count - 1].snap), "%s",
-                  self->rbds [i].snap);
-        if (!self->export_mode)
-            objs [count++] = (sf_stor_obj_t) { .kind = SF_STOR_CLONE,
-                                               .spec = self->rbds [i].clone };
-    }
-    if (sf_leftover_record (self->leftovers, self->job_id, objs, count, &self->err))
-        return -1;
-    self->recorded = true;
-    return 0;
+    return s_check_absent (self) || s_record (self) ? -1 : 0;
 }
 
 
@@ -93,8 +168,12 @@ sf_task_rbd_snapshot (task_t *self)
         rbd_t *rbd = &self->rbds [i];
         int64_t start = sf_time_mono_ms ();
         self->made = true;
-        if (sf_stor_image_snap_create (self->stor, rbd->image, rbd->snap, &self->err))
-            return s_ceph_failed (self);
+        if (sf_stor_image_snap_create (self->stor, rbd->image, rbd->snap, &self->err)) {
+            if (self->err.code != SF_EEXIST)
+                return s_ceph_failed (self);
+            sf_stor_obj_t obj = s_snap_obj (rbd);
+            return s_foreign (self, rbd, &obj);
+        }
         SF_DEBUG (&self->ctx, "snapshot '%s' of '%s' in %" PRId64 " ms", rbd->snap,
                   rbd->disk->source, sf_time_mono_ms () - start);
     }
@@ -134,9 +213,14 @@ sf_task_rbd_export (task_t *self)
 int
 sf_task_rbd_clone (task_t *self, rbd_t *rbd)
 {
-    if (sf_stor_snap_protect (self->stor, &rbd->spec, rbd->snap, &self->err)
-    ||  sf_stor_clone (self->stor, &rbd->spec, rbd->snap, &rbd->clone, &self->err))
+    if (sf_stor_snap_protect (self->stor, &rbd->spec, rbd->snap, &self->err))
         return s_ceph_failed (self);
+    if (sf_stor_clone (self->stor, &rbd->spec, rbd->snap, &rbd->clone, &self->err)) {
+        if (self->err.code != SF_EEXIST)
+            return s_ceph_failed (self);
+        sf_stor_obj_t obj = s_clone_obj (rbd);
+        return s_foreign (self, rbd, &obj);
+    }
     sf_image_rec_t *rec = &self->images [self->n_images++];
     char clone [520];
     sf_stor_spec_str (&rbd->clone, clone, sizeof (clone));
@@ -248,14 +332,16 @@ s_test_rbd_clone (sf_task_args_t *args, rbd_env_t *env)
     assert (res->pause_ms >= 300);              //  both snapshots inside the window
     assert (res->n_images == 2 && res->bytes == 0);
     sf_image_t *img = res->images [0];
-    assert (streq (img->store, "rbd") && streq (img->id, "rbd/ceph-a-snapfleet-R1"));
-    assert (streq (img->path, "rbd:rbd/ceph-a-snapfleet-R1") && streq (img->format, "raw"));
+    assert (streq (img->store, "rbd"));
+    assert (streq (img->id, "rbd/ceph-a-snapfleet-" SF_TEST_CATALOG "-R1"));
+    assert (streq (img->path, "rbd:rbd/ceph-a-snapfleet-" SF_TEST_CATALOG "-R1"));
+    assert (streq (img->format, "raw"));
     assert (streq (img->sha256, "") && img->size == 4 << 20);
     assert (streq (img->disk_target, "vda"));
-    assert (streq (res->images [1]->id, "rbd/ceph-b-snapfleet-R1"));
-    assert (sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-R1!"));
-    assert (sf_stor_fake_has (env->fake, "rbd/ceph-b@snapfleet-R1!"));
-    assert (sf_stor_fake_has (env->fake, "rbd/ceph-b-snapfleet-R1"));
+    assert (streq (res->images [1]->id, "rbd/ceph-b-snapfleet-" SF_TEST_CATALOG "-R1"));
+    assert (sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-" SF_TEST_CATALOG "-R1!"));
+    assert (sf_stor_fake_has (env->fake, "rbd/ceph-b@snapfleet-" SF_TEST_CATALOG "-R1!"));
+    assert (sf_stor_fake_has (env->fake, "rbd/ceph-b-snapfleet-" SF_TEST_CATALOG "-R1"));
     assert (sf_stor_fake_objects (env->fake) == 4);
     assert (sf_leftover_count (env->leftovers) == 0);   //  the product is kept
     s_test_no_journal (args->workdir, SF_TEST_CEPH_UUID);
@@ -271,8 +357,8 @@ s_test_rbd_clone (sf_task_args_t *args, rbd_env_t *env)
     assert (res->ok && res->resumed && streq (res->consistency, "paused"));
     assert (streq (paused, "freeze unavailable (disabled for this test): paused instead"));
     assert (res->pause_ms >= 300);
-    assert (streq (res->images [0]->id, "backup/ceph-a-snapfleet-R2"));
-    assert (sf_stor_fake_has (env->fake, "backup/ceph-b-snapfleet-R2"));
+    assert (streq (res->images [0]->id, "backup/ceph-a-snapfleet-" SF_TEST_CATALOG "-R2"));
+    assert (sf_stor_fake_has (env->fake, "backup/ceph-b-snapfleet-" SF_TEST_CATALOG "-R2"));
     s_test_no_journal (args->workdir, SF_TEST_CEPH_UUID);
     sf_wire_free (&res_env);
     args->no_freeze = false;
@@ -321,7 +407,7 @@ s_test_rbd_more (sf_task_args_t *args, rbd_env_t *env)
     assert (res->ok && streq (phases, "qprcu") && res->n_images == 2);
     assert (streq (res->images [0]->store, "dir") && streq (res->images [0]->disk_target, "vda"));
     assert (strlen (res->images [0]->sha256) == 64);
-    assert (!sf_stor_fake_has (env->fake, "rbd/mix-a@snapfleet-R4"));
+    assert (!sf_stor_fake_has (env->fake, "rbd/mix-a@snapfleet-" SF_TEST_CATALOG "-R4"));
     assert (sf_stor_fake_objects (env->fake) == before);
     assert (sf_leftover_count (env->leftovers) == 0);
     sf_wire_free (&res_env);
@@ -335,7 +421,7 @@ s_test_rbd_more (sf_task_args_t *args, rbd_env_t *env)
     res = res_env->job_result;
     assert (res->ok && streq (phases, "qcu") && streq (res->consistency, "offline"));
     assert (res->pause_ms == 0 && res->n_images == 1);
-    assert (sf_stor_fake_has (env->fake, "rbd/off-a-snapfleet-R5"));
+    assert (sf_stor_fake_has (env->fake, "rbd/off-a-snapfleet-" SF_TEST_CATALOG "-R5"));
     sf_wire_free (&res_env);
     args->strategy = "rbd";
     args->instance_uuid = SF_TEST_CEPH_UUID;
@@ -356,7 +442,7 @@ s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
     assert (!res->ok && res->resumed && streq (phases, "qp"));
     assert (res->error->code == SF_ECEPH);
     assert (strstr (res->error->text, "ceph: cannot snapshot 'rbd/ceph-a' as "
-                    "'snapfleet-F1': Input/output error; guest thawed"));
+                    "'snapfleet-" SF_TEST_CATALOG "-F1': Input/output error; guest thawed"));
     sf_wire_free (&res_env);
     //  The same while paused instead of frozen
     args->job_id = "F2";
@@ -375,7 +461,7 @@ s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
     assert (!res->ok && res->resumed && streq (phases, "qprc"));
     assert (res->error->code == SF_ECEPH && strstr (res->error->text, "ceph: cannot clone"));
     assert (res->n_images == 0);
-    assert (!sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-F3"));
+    assert (!sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-" SF_TEST_CATALOG "-F3"));
     sf_wire_free (&res_env);
     //  Cancelled inside a mixed window (during the file conversion)
     args->job_id = "F4";
@@ -384,7 +470,7 @@ s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
     res_env = s_test_job (args, phases, true);
     res = res_env->job_result;
     assert (!res->ok && res->resumed && res->error->code == SF_ECANCELED);
-    assert (!sf_stor_fake_has (env->fake, "rbd/mix-a@snapfleet-F4"));
+    assert (!sf_stor_fake_has (env->fake, "rbd/mix-a@snapfleet-" SF_TEST_CATALOG "-F4"));
     sf_wire_free (&res_env);
     args->strategy = "rbd";
     args->instance_uuid = SF_TEST_CEPH_UUID;
@@ -410,8 +496,9 @@ s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
     sf_wire_free (&res_env);
     assert (sf_leftover_count (env->leftovers) == 1);
     char *entry = sf_leftover_path (env->leftovers, "F5");
-    char *cmd = zsys_sprintf ("grep -q '^snap rbd/ceph-a@snapfleet-F5$' %s && "
-                              "grep -q '^clone rbd/ceph-b-snapfleet-F5$' %s", entry, entry);
+    char *cmd = zsys_sprintf ("grep -q '^snap rbd/ceph-a@snapfleet-" SF_TEST_CATALOG
+                              "-F5$' %s && grep -q '^clone rbd/ceph-b-snapfleet-"
+                              SF_TEST_CATALOG "-F5$' %s", entry, entry);
     assert (system (cmd) == 0);         //  test check only
     zstr_free (&cmd);
     zstr_free (&entry);
@@ -420,7 +507,8 @@ s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
     sf_stor_fake_hang (env->fake, false);
     for (int i = 0; i < 500 && sf_stor_hung (env->stor); i++)
         zclock_sleep (10);
-    assert (sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-F5"));  //  it did happen
+    //  It did happen
+    assert (sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-" SF_TEST_CATALOG "-F5"));
     assert (sf_leftover_sweep (env->leftovers) == 1);
     assert (sf_leftover_count (env->leftovers) == 1);                  //  settling
     zclock_sleep (250);
@@ -458,6 +546,95 @@ s_test_rbd_failures (sf_task_args_t *args, rbd_env_t *env)
     args->stor = stor;
 }
 
+//  At a job's PAUSED: someone else makes the image its clone will be
+//  (arg: the fake cluster, then the name)
+
+typedef struct {
+    sf_stor_fake_t *fake;
+    const char *image;
+} racing_t;
+
+static void
+s_test_racing (zactor_t *task, void *arg)
+{
+    (void) task;
+    racing_t *racing = (racing_t *) arg;
+    sf_stor_fake_add (racing->fake, racing->image, 1 << 20);
+}
+
+//  A job never adopts or removes what it did not make: no valid catalogue
+//  id, no job; a snapshot or clone of the job's name that exists before
+//  it stops it before any pause and stays; one that appears before the
+//  clone is made stops it after, and stays while the job's own go
+
+static void
+s_test_rbd_foreign (sf_task_args_t *args, rbd_env_t *env)
+{
+    char phases [16];
+    size_t before = sf_stor_fake_objects (env->fake);
+    args->job_id = "X1";
+    args->catalog_id = NULL;
+    sf_envelope_t *res_env = s_test_job (args, phases, false);
+    sf_job_result_t *res = res_env->job_result;
+    assert (!res->ok && res->error->code == SF_EPROTO && streq (phases, "q"));
+    assert (strstr (res->error->text, "job 'X1' came without a valid catalogue id"));
+    sf_wire_free (&res_env);
+    args->catalog_id = "0123456789ABCDEF";
+    res_env = s_test_job (args, phases, false);
+    assert (res_env->job_result->error->code == SF_EPROTO && streq (phases, "q"));
+    sf_wire_free (&res_env);
+    args->catalog_id = SF_TEST_CATALOG;
+    assert (sf_stor_fake_objects (env->fake) == before);
+
+    //  The snapshot's name exists
+    sf_err_t err = SF_ERR_INIT;
+    sf_stor_spec_t ceph_b;
+    assert (sf_stor_spec_parse ("rbd/ceph-b", &ceph_b, &err) == 0);
+    const char *snap = "snapfleet-" SF_TEST_CATALOG "-X2";
+    assert (sf_stor_snap_create (env->stor, &ceph_b, snap, &err) == 0);
+    args->job_id = "X2";
+    res_env = s_test_job (args, phases, false);
+    res = res_env->job_result;
+    assert (!res->ok && res->error->code == SF_EEXIST && streq (phases, "q"));
+    assert (streq (res->error->text, "snapshot 'rbd/ceph-b@snapfleet-" SF_TEST_CATALOG
+                   "-X2' already exists; not ours, left alone"));
+    sf_wire_free (&res_env);
+    assert (sf_stor_fake_has (env->fake, "rbd/ceph-b@snapfleet-" SF_TEST_CATALOG "-X2"));
+    assert (sf_stor_fake_objects (env->fake) == before + 1);
+    assert (sf_leftover_count (env->leftovers) == 0);
+    assert (sf_stor_snap_remove (env->stor, &ceph_b, snap, &err) == 0);
+    //  The clone's name exists
+    sf_stor_fake_add (env->fake, "rbd/ceph-a-snapfleet-" SF_TEST_CATALOG "-X3", 1 << 20);
+    args->job_id = "X3";
+    res_env = s_test_job (args, phases, false);
+    res = res_env->job_result;
+    assert (!res->ok && res->error->code == SF_EEXIST && streq (phases, "q"));
+    assert (streq (res->error->text, "image 'rbd/ceph-a-snapfleet-" SF_TEST_CATALOG
+                   "-X3' already exists; not ours, left alone"));
+    sf_wire_free (&res_env);
+    assert (sf_stor_fake_has (env->fake, "rbd/ceph-a-snapfleet-" SF_TEST_CATALOG "-X3"));
+    assert (sf_leftover_count (env->leftovers) == 0);
+    //  It appears while the job runs (after its check): the job's own
+    //  snapshots go, that image stays
+    args->job_id = "X4";
+    sf_stor_fake_delay (env->fake, 200);
+    racing_t racing = { env->fake, "rbd/ceph-b-snapfleet-" SF_TEST_CATALOG "-X4" };
+    res_env = sf_task_test_job_with (args, phases, s_test_racing, &racing, NULL, 0);
+    sf_stor_fake_delay (env->fake, 0);
+    res = res_env->job_result;
+    assert (!res->ok && res->error->code == SF_EEXIST && res->resumed);
+    assert (strstr (res->error->text, "image 'rbd/ceph-b-snapfleet-" SF_TEST_CATALOG
+                    "-X4' already exists; not ours, left alone"));
+    sf_wire_free (&res_env);
+    assert (sf_stor_fake_has (env->fake, "rbd/ceph-b-snapfleet-" SF_TEST_CATALOG "-X4"));
+    assert (!sf_stor_fake_has (env->fake, "rbd/ceph-a-snapfleet-" SF_TEST_CATALOG "-X4"));
+    assert (!sf_stor_fake_has (env->fake, "rbd/ceph-a@snapfleet-" SF_TEST_CATALOG "-X4"));
+    assert (!sf_stor_fake_has (env->fake, "rbd/ceph-b@snapfleet-" SF_TEST_CATALOG "-X4"));
+    assert (sf_stor_fake_objects (env->fake) == before);    //  images are not counted
+    assert (sf_leftover_count (env->leftovers) == 0);
+    args->job_id = "R1";
+}
+
 void
 sf_task_rbd_test (const char *dir, const char *uri, const char *exe)
 {
@@ -479,10 +656,11 @@ sf_task_rbd_test (const char *dir, const char *uri, const char *exe)
     assert (env.stor && env.leftovers);
     sf_task_args_t args = { "R1", 1, SF_TEST_CEPH_UUID, "rbd", uri, env.workdir, exe,
                             "run-test", 60000, images_store, conv, env.stor,
-                            env.leftovers, NULL, NULL, false, false };
+                            env.leftovers, NULL, NULL, false, false, SF_TEST_CATALOG };
     s_test_rbd_clone (&args, &env);
     s_test_rbd_more (&args, &env);
     s_test_rbd_failures (&args, &env);
+    s_test_rbd_foreign (&args, &env);
     sf_leftover_destroy (&env.leftovers);
     sf_stor_destroy (&env.stor);
     sf_conv_destroy (&conv);

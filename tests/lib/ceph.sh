@@ -643,8 +643,9 @@ ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--seco
 #       test's own shell (it spawns the worker and registers its stop).
 #   ceph_rbd_snaps POOL/IMG      "NAME PROTECTED" per snapshot (PROTECTED true|false)
 #   ceph_rbd_images POOL         the image names of POOL, one a line
-#   ceph_sf_job_left POOL JOB    what job JOB left in POOL, one a line: IMG@snapfleet-JOB
-#                                for its snapshots, IMG for its clones (*-snapfleet-JOB);
+#   ceph_sf_job_left POOL JOB    what job JOB left in POOL, one a line: IMG@snapfleet-CAT-JOB
+#                                for its snapshots, IMG for its clones (*-snapfleet-CAT-JOB;
+#                                CAT the running scheduler's sf_catalog_id);
 #                                empty output = nothing; fails when Ceph does not answer
 #   ceph_freeze DIR [NAME...]    SIGSTOP the recorded daemons NAME (mon.a, osd.0, mgr.x;
 #                                default all of them) of the cluster in DIR
@@ -679,15 +680,16 @@ ceph_rbd_images () {   # POOL
 
 ceph_sf_job_left () {   # POOL JOB
     local pool=${1:?usage: ceph_sf_job_left POOL JOB} job=${2:?usage: ceph_sf_job_left POOL JOB}
-    local images img snaps name _
+    local images img snaps name _ tag
+    tag=snapfleet-$(sf_catalog_id)-$job || return 1
     images=$(ceph_rbd_images "$pool") || return 1
     for img in $images; do
-        if [ "$img" != "${img%-snapfleet-"$job"}" ]; then
+        if [ "$img" != "${img%-"$tag"}" ]; then
             printf '%s\n' "$img"
         fi
         snaps=$(ceph_rbd_snaps "$pool/$img") || return 1
         while read -r name _; do
-            [ "$name" = "snapfleet-$job" ] && printf '%s@%s\n' "$img" "$name"
+            [ "$name" = "$tag" ] && printf '%s@%s\n' "$img" "$name"
         done <<<"$snaps"
     done
     return 0
