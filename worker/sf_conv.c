@@ -101,6 +101,118 @@ s_test_shell (const char *format, const char *dir)
     zstr_free (&cmd);
 }
 
+//  Put a qemu-img first on PATH that logs its arguments to dir/argv.log,
+//  one call a line, then runs the real one. Returns the old PATH.
+
+static char *
+s_test_argv_logger (const char *dir)
+{
+    char *real = NULL;
+    FILE *which = popen ("command -v qemu-img", "r");
+    char line [4096] = "";
+    assert (which && fgets (line, sizeof (line), which));
+    pclose (which);
+    line [strcspn (line, "\n")] = 0;
+    real = strdup (line);
+    char *bin = zsys_sprintf ("%s/bin", dir);
+    assert (mkdir (bin, 0700) == 0);
+    char *script = zsys_sprintf ("%s/qemu-img", bin);
+    FILE *file = fopen (script, "w");
+    assert (file);
+    fprintf (file, "#!/bin/sh\nprintf '%%s\\n' \"$*\" >> '%s/argv.log'\nexec '%s' \"$@\"\n",
+             dir, real);
+    fclose (file);
+    assert (chmod (script, 0700) == 0);
+    char *old = strdup (getenv ("PATH"));
+    char *path = zsys_sprintf ("%s:%s", bin, old);
+    setenv ("PATH", path, 1);
+    zstr_free (&path);
+    zstr_free (&script);
+    zstr_free (&bin);
+    free (real);
+    return old;
+}
+
+//  The last line of dir/argv.log (caller frees)
+
+static char *
+s_test_argv_last (const char *dir)
+{
+    char *log = zsys_sprintf ("%s/argv.log", dir);
+    FILE *file = fopen (log, "r");
+    assert (file);
+    char line [8192], last [8192] = "";
+    while (fgets (line, sizeof (line), file))
+        snprintf (last, sizeof (last), "%s", line);
+    fclose (file);
+    zstr_free (&log);
+    last [strcspn (last, "\n")] = 0;
+    return strdup (last);
+}
+
+//  Every qemu-img call names the format (raw when the XML names none, so
+//  a guest's raw disk written to look like a qcow2 is never read as one)
+//  and puts "--" before the paths; a source starting with '-' never runs
+
+static void
+s_test_argv (sf_conv_t *conv, const char *dir)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char *old_path = s_test_argv_logger (dir);
+    s_test_shell ("cd %s && head -c 1048576 /dev/urandom > secret.raw && "
+                  "qemu-img create -q -f qcow2 -F raw -b %s/secret.raw evil.img && "
+                  "true %s", dir);
+    sf_hv_disk_t *disk = sf_hv_disk_new ();
+    disk->target = strdup ("vdb");
+    disk->type = SF_DISK_FILE;
+    disk->source = zsys_sprintf ("%s/evil.img", dir);
+    char *dst = zsys_sprintf ("%s/evil.qcow2", dir);
+    uint64_t bytes = 0;
+    assert (sf_hv_disk_probe (disk, NULL, &err) == 0);
+    char *line = s_test_argv_last (dir);
+    char *want = zsys_sprintf ("info -U --output=json -f raw --backing-chain -- %s/evil.img",
+                               dir);
+    assert (streq (line, want));
+    assert (zlistx_size (disk->backing_chain) == 0);    //  raw: no chain read
+    struct stat st;
+    assert (stat (disk->source, &st) == 0 && disk->virtual_size >= (uint64_t) st.st_size);
+    assert (disk->virtual_size < 1048576);              //  not the secret's size
+    zstr_free (&want);
+    zstr_free (&line);
+
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
+    line = s_test_argv_last (dir);
+    want = zsys_sprintf ("convert -U -f raw -O qcow2 -- %s/evil.img %s/evil.qcow2.tmp", dir,
+                         dir);
+    assert (streq (line, want));
+    zstr_free (&want);
+    zstr_free (&line);
+    //  The copy is the file's own bytes, not the secret it points at
+    s_test_shell ("cd %s && qemu-img compare -q -f raw -F qcow2 evil.img evil.qcow2 && "
+                  "! qemu-img compare -q -f raw -F qcow2 secret.raw evil.qcow2 && true %s %s",
+                  dir);
+    free (disk->format);
+    disk->format = strdup ("qcow2");
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
+    line = s_test_argv_last (dir);
+    assert (strstr (line, "convert -U -f qcow2 -O qcow2 -- "));
+    zstr_free (&line);
+
+    //  A source that would read as an option is refused before any run
+    free (disk->source);
+    disk->source = strdup ("-Uevil");
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == -1);
+    assert (err.code == SF_EINVAL && strstr (err.text, "source of disk 'vdb' starts with '-'"));
+    assert (sf_hv_disk_probe (disk, NULL, &err) == -1 && err.code == SF_EINVAL);
+    line = s_test_argv_last (dir);
+    assert (strstr (line, "convert -U -f qcow2 -O qcow2 -- "));     //  no new call
+    zstr_free (&line);
+    setenv ("PATH", old_path, 1);
+    free (old_path);
+    zstr_free (&dst);
+    sf_hv_disk_destroy (&disk);
+}
+
 void
 sf_conv_test (bool verbose)
 {
@@ -143,6 +255,7 @@ sf_conv_test (bool verbose)
     assert (!zsys_file_exists (dst));
     char *tmp = zsys_sprintf ("%s.tmp", dst);
     assert (!zsys_file_exists (tmp));
+    s_test_argv (conv, dir);
     sf_conv_destroy (&conv);
     assert (conv == NULL);
 
