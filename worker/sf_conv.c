@@ -101,6 +101,19 @@ s_test_shell (const char *format, const char *dir)
     zstr_free (&cmd);
 }
 
+//  A file disk target at dir/file in format (NULL: none in the XML)
+
+static sf_hv_disk_t *
+s_test_disk (const char *target, const char *dir, const char *file, const char *format)
+{
+    sf_hv_disk_t *disk = sf_hv_disk_new ();
+    disk->target = strdup (target);
+    disk->type = SF_DISK_FILE;
+    disk->source = zsys_sprintf ("%s/%s", dir, file);
+    disk->format = format ? strdup (format) : NULL;
+    return disk;
+}
+
 //  Put a qemu-img first on PATH that logs its arguments to dir/argv.log,
 //  one call a line, then runs the real one. Returns the old PATH.
 
@@ -162,10 +175,7 @@ s_test_argv (sf_conv_t *conv, const char *dir)
     s_test_shell ("cd %s && head -c 1048576 /dev/urandom > secret.raw && "
                   "qemu-img create -q -f qcow2 -F raw -b %s/secret.raw evil.img && "
                   "true %s", dir);
-    sf_hv_disk_t *disk = sf_hv_disk_new ();
-    disk->target = strdup ("vdb");
-    disk->type = SF_DISK_FILE;
-    disk->source = zsys_sprintf ("%s/evil.img", dir);
+    sf_hv_disk_t *disk = s_test_disk ("vdb", dir, "evil.img", NULL);
     char *dst = zsys_sprintf ("%s/evil.qcow2", dir);
     uint64_t bytes = 0;
     assert (sf_hv_disk_probe (disk, NULL, &err) == 0);
@@ -228,11 +238,7 @@ sf_conv_test (bool verbose)
     s_test_shell ("cd %s && head -c 2097152 /dev/urandom > base.raw && "
                   "qemu-img create -q -f qcow2 -F raw -b %s/base.raw top.qcow2 && "
                   "qemu-io -c 'write -P 0x5a 1M 64k' %s/top.qcow2 >/dev/null", dir);
-    sf_hv_disk_t *disk = sf_hv_disk_new ();
-    disk->target = strdup ("vda");
-    disk->type = SF_DISK_FILE;
-    disk->source = zsys_sprintf ("%s/top.qcow2", dir);
-    disk->format = strdup ("qcow2");
+    sf_hv_disk_t *disk = s_test_disk ("vda", dir, "top.qcow2", "qcow2");
 
     sf_conv_t *conv = sf_conv_new (NULL, &err);
     assert (conv && streq (sf_conv_name (conv), "qemu-img"));
