@@ -75,11 +75,22 @@ sf_conv_convert (sf_conv_t *self, const sf_hv_disk_t *disk, const char *dst,
     if (!disk->source || !*disk->source)
         return sf_err_set (err, SF_EINVAL, "disk '%s' has no source", disk->target);
     char *tmp = zsys_sprintf ("%s.tmp", dst);
-    unlink (tmp);               //  leftover of a killed worker
-    int rc = self->driver->convert (self, disk, tmp, cancel, deadline_ms, err);
+    //  The converter writes into a file made here, O_EXCL|O_NOFOLLOW: a
+    //  leftover of a killed worker, or a link planted there, is removed,
+    //  never followed; nor is a link at dst replaced
+    int fd = sf_file_create_tmp (tmp, SF_FILE_MODE);
+    int rc = fd == -1 ? sf_err_set (err, SF_EIO, "cannot create '%s': %s", tmp,
+                                    strerror (errno)) : 0;
+    if (fd != -1)
+        close (fd);
+    if (rc == 0)
+        rc = self->driver->convert (self, disk, tmp, cancel, deadline_ms, err);
     struct stat st;
-    if (rc == 0 && stat (tmp, &st))
-        rc = sf_err_set (err, SF_EIO, "converter left no file '%s'", tmp);
+    if (rc == 0 && (lstat (tmp, &st) || !S_ISREG (st.st_mode) || st.st_size == 0))
+        rc = sf_err_set (err, SF_EIO, "converter left no image in '%s'", tmp);
+    if (rc == 0 && sf_path_is_symlink (dst))
+        rc = sf_err_set (err, SF_EIO, "cannot rename '%s': '%s' is a symbolic link", tmp,
+                         dst);
     if (rc == 0 && rename (tmp, dst))
         rc = sf_err_set (err, SF_EIO, "cannot rename '%s': %s", tmp, strerror (errno));
     if (rc == 0)
@@ -223,6 +234,37 @@ s_test_argv (sf_conv_t *conv, const char *dir)
     sf_hv_disk_destroy (&disk);
 }
 
+//  Links planted at DST.tmp or DST are never followed
+
+static void
+s_test_links (sf_conv_t *conv, const char *dir)
+{
+    sf_hv_disk_t *disk = s_test_disk ("vdc", dir, "top.qcow2", "qcow2");
+    sf_err_t err = SF_ERR_INIT;
+    uint64_t bytes = 0;
+    char *victim = zsys_sprintf ("%s/victim", dir);
+    char *dst = zsys_sprintf ("%s/linked.qcow2", dir);
+    char *tmp = zsys_sprintf ("%s.tmp", dst);
+    s_test_shell ("cd %s && echo keep > victim && ln -s %s/victim linked.qcow2.tmp && "
+                  "true %s", dir);
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
+    assert (!sf_path_is_symlink (dst) && !zsys_file_exists (tmp));
+    struct stat st;
+    assert (stat (victim, &st) == 0 && st.st_size == 5);
+    assert (stat (dst, &st) == 0 && (st.st_mode & 07777) == SF_FILE_MODE);
+    unlink (dst);
+    assert (symlink (victim, dst) == 0);
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == -1);
+    assert (strstr (err.text, "is a symbolic link"));
+    assert (!zsys_file_exists (tmp) && sf_path_is_symlink (dst));
+    assert (stat (victim, &st) == 0 && st.st_size == 5);
+    unlink (dst);
+    zstr_free (&tmp);
+    zstr_free (&dst);
+    zstr_free (&victim);
+    sf_hv_disk_destroy (&disk);
+}
+
 void
 sf_conv_test (bool verbose)
 {
@@ -262,6 +304,7 @@ sf_conv_test (bool verbose)
     char *tmp = zsys_sprintf ("%s.tmp", dst);
     assert (!zsys_file_exists (tmp));
     s_test_argv (conv, dir);
+    s_test_links (conv, dir);
     sf_conv_destroy (&conv);
     assert (conv == NULL);
 
