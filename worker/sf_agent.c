@@ -513,8 +513,8 @@ s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
 }
 
 //  The heartbeat period a Welcome asks for (0: our own), within
-//  SF_AGENT_BEAT_MIN_MS .. SF_AGENT_BEAT_MAX_MS: a scheduler cannot make us beat every
-//  millisecond, nor so rarely that it declares us gone
+//  SF_AGENT_BEAT_MIN_MS .. SF_AGENT_BEAT_MAX_MS: a scheduler cannot make
+//  us beat every millisecond, nor so rarely that it declares us gone
 
 static int64_t
 s_heartbeat_clamp (sf_agent_t *self, uint32_t asked)

@@ -639,11 +639,16 @@ s_test_node (const char *dir)
         if (guests [i][2])
             fprintf (file, "  %s\n", guests [i][2]);
         else
-        for (int d = 0; d < 300; d++)     //  vda .. vdz, vdaa .. (libvirt's names)
+        for (int d = 0; d < 300; d++) {
+            char dev [8];               //  vda .. vdz, vdaa .. (libvirt's names)
+            if (d < 26)
+                snprintf (dev, sizeof (dev), "vd%c", 'a' + d);
+            else
+                snprintf (dev, sizeof (dev), "vd%c%c", 'a' + d / 26 - 1, 'a' + d % 26);
             fprintf (file, "  <disk type='file' device='disk'><driver name='qemu' "
-                     "type='raw'/><source file='/x/d%d.img'/><target dev='vd%.*s%c'/>"
-                     "</disk>\n", d, d >= 26, &"abcdefghijklmnopqrstuvwxyz" [d / 26 - 1 + (d < 26)],
-                     'a' + d % 26);
+                     "type='raw'/><source file='/x/d%d.img'/><target dev='%s'/></disk>\n",
+                     d, dev);
+        }
         fprintf (file, " </devices>\n</domain>\n");
     }
     fprintf (file, "</node>\n");
