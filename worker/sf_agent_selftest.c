@@ -401,6 +401,32 @@ s_test_limits (sched_t *sched, zactor_t *agent)
     }
 }
 
+//  A burst of deletions: one runs, the others wait in the queue and are
+//  all answered, in order
+
+static void
+s_test_delete_burst (sched_t *sched)
+{
+    char request [16];
+    for (int i = 0; i < 5; i++) {
+        snprintf (request, sizeof (request), "B%d", i);
+        sf_image_t image = SF_IMAGE_INIT;
+        image.store = "dir";
+        image.id = request;
+        sf_image_delete_t request_msg = SF_IMAGE_DELETE_INIT;
+        request_msg.request_id = request;
+        request_msg.image = &image;
+        sf_envelope_t env = sf_wire_envelope (SF_BODY_IMAGE_DELETE, &request_msg);
+        assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf (request, sizeof (request), "B%d", i);
+        sf_envelope_t *answer = s_test_deleted (sched);
+        assert (streq (answer->image_deleted->request_id, request));
+        sf_wire_free (&answer);
+    }
+}
+
 static void
 s_test_protocol (sched_t *sched, zactor_t *agent)
 {
@@ -501,6 +527,7 @@ sf_agent_test (bool verbose)
     s_test_delete (&sched, "D4", "rbd", "rbd/ceph-b-snapfleet-J24", 0);
     assert (sf_stor_fake_objects (fake) == objects - 4);
     s_test_delete (&sched, "D5", "glance", "x", SF_EINVAL);
+    s_test_delete_burst (&sched);
     s_test_protocol (&sched, agent);
     assert (sched.heartbeats > 0);
     char *stale = zsys_sprintf ("%s/J0", work);
