@@ -210,6 +210,10 @@ int
 sf_file_commit (const char *tmp, const char *path)
 {
     assert (tmp && path);
+    if (sf_path_is_symlink (path)) {
+        errno = ELOOP;          //  never publish through a planted link
+        return -1;
+    }
     if (rename (tmp, path))
         return -1;
     const char *slash = strrchr (path, '/');
@@ -230,7 +234,7 @@ sf_file_replace (const char *path, const char *what, sf_file_write_fn *fill, voi
     assert (path && what && fill);
     char *tmp = zsys_sprintf ("%s.tmp", path);
     int rc = -1;
-    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = sf_file_create_tmp (tmp, SF_FILE_MODE);
     FILE *file = fd == -1 ? NULL : fdopen (fd, "w");
     if (!file) {
         if (fd != -1)
@@ -401,6 +405,8 @@ s_test_dir_remove (void)
     assert (system (cmd) == 0);
     zstr_free (&cmd);
 }
+static void
+    s_test_modes (void);
 
 void
 sf_util_test (bool verbose)
@@ -438,6 +444,125 @@ sf_util_test (bool verbose)
     assert (sf_utf8_valid ("caf\xc3\xa9") && !sf_utf8_valid ("caf\xc3"));
     s_test_durable ();
     s_test_dir_remove ();
+    s_test_modes ();
     //  @end
     printf ("OK\n");
+}
+
+//  ==========================================================================
+//  Files and directories with explicit modes (the worker's image store,
+//  journals and scratch): temp files never follow a planted link
+
+#include <sys/stat.h>
+
+bool
+sf_path_is_symlink (const char *path)
+{
+    assert (path);
+    struct stat st;
+    return lstat (path, &st) == 0 && S_ISLNK (st.st_mode);
+}
+
+int
+sf_file_create_tmp (const char *tmp, mode_t mode)
+{
+    assert (tmp);
+    if (unlink (tmp) && errno != ENOENT)
+        return -1;
+    int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd != -1 && fchmod (fd, mode)) {
+        int error = errno;
+        close (fd);
+        unlink (tmp);
+        errno = error;
+        return -1;
+    }
+    return fd;
+}
+
+int
+sf_dir_make (const char *path, mode_t mode)
+{
+    assert (path);
+    struct stat st;
+    if (stat (path, &st) == 0)
+        return S_ISDIR (st.st_mode) ? 0 : (errno = ENOTDIR, -1);
+    char *copy = strdup (path);
+    int rc = 0;
+    for (char *slash = strchr (copy + 1, '/'); rc == 0; slash = strchr (slash + 1, '/')) {
+        if (slash)
+            *slash = 0;
+        if (mkdir (copy, mode) == 0)
+            rc = chmod (copy, mode);
+        else
+        if (errno != EEXIST || stat (copy, &st) || !S_ISDIR (st.st_mode))
+            rc = -1;
+        if (!slash)
+            break;
+        *slash = '/';
+        while (slash [1] == '/')
+            slash++;
+    }
+    int error = errno;
+    free (copy);
+    errno = error;
+    return rc;
+}
+
+static void
+s_test_modes (void)
+{
+    mode_t old = umask (077);
+    char dir [] = "/tmp/sf-util-modes-XXXXXX";
+    assert (mkdtemp (dir));
+    //  Directories: every one made gets exactly the mode, not the umask's
+    char *deep = zsys_sprintf ("%s/a//b/c", dir);
+    assert (sf_dir_make (deep, SF_DIR_MODE) == 0 && sf_dir_make (deep, SF_DIR_MODE) == 0);
+    struct stat st;
+    char *mid = zsys_sprintf ("%s/a/b", dir);
+    assert (stat (deep, &st) == 0 && (st.st_mode & 07777) == SF_DIR_MODE);
+    assert (stat (mid, &st) == 0 && (st.st_mode & 07777) == SF_DIR_MODE);
+    //  A temp file: exactly the mode; a stale one is replaced
+    char *tmp = zsys_sprintf ("%s/f.tmp", deep);
+    int fd = sf_file_create_tmp (tmp, SF_FILE_MODE);
+    assert (fd != -1 && fstat (fd, &st) == 0 && (st.st_mode & 07777) == SF_FILE_MODE);
+    close (fd);
+    fd = sf_file_create_tmp (tmp, SF_FILE_MODE);
+    assert (fd != -1);
+    close (fd);
+    //  A link planted at the temp path is removed, not followed
+    char *victim = zsys_sprintf ("%s/victim", dir);
+    FILE *file = fopen (victim, "w");
+    assert (file && fputs ("keep", file) >= 0 && fclose (file) == 0);
+    unlink (tmp);
+    assert (symlink (victim, tmp) == 0);
+    fd = sf_file_create_tmp (tmp, SF_FILE_MODE);
+    assert (fd != -1 && write (fd, "new", 3) == 3);
+    close (fd);
+    assert (!sf_path_is_symlink (tmp) && stat (victim, &st) == 0 && st.st_size == 4);
+    //  sf_file_replace: 0640, and a link at PATH.tmp never followed either
+    char *json = zsys_sprintf ("%s/f", deep);
+    unlink (tmp);
+    assert (symlink (victim, tmp) == 0);
+    assert (sf_file_replace (json, "", s_test_write, "{}", NULL) == 0);
+    assert (stat (json, &st) == 0 && (st.st_mode & 07777) == SF_FILE_MODE);
+    assert (stat (victim, &st) == 0 && st.st_size == 4);
+    //  ... nor is a link at PATH itself replaced
+    unlink (json);
+    assert (symlink (victim, json) == 0);
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_file_replace (json, "", s_test_write, "{}", &err) == -1);
+    assert (strstr (err.text, "Too many levels of symbolic links"));
+    assert (sf_path_is_symlink (json) && !zsys_file_exists (tmp));
+    //  Not a directory: an error
+    assert (sf_dir_make (victim, SF_DIR_MODE) == -1 && errno == ENOTDIR);
+    char *cmd = zsys_sprintf ("rm -rf %s", dir);
+    assert (system (cmd) == 0);         //  test cleanup only
+    zstr_free (&cmd);
+    zstr_free (&json);
+    zstr_free (&victim);
+    zstr_free (&tmp);
+    zstr_free (&mid);
+    zstr_free (&deep);
+    umask (old);
 }

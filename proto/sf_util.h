@@ -66,7 +66,8 @@ int
 
 //  Publish tmp (already written and fsynced) as path: rename it over
 //  path, then fsync path's directory so that the rename survives a crash.
-//  Returns 0, or -1 with errno.
+//  Returns 0, or -1 with errno (ELOOP if path is a symbolic link: nothing
+//  is published through a planted link).
 int
     sf_file_commit (const char *tmp, const char *path);
 
@@ -74,7 +75,8 @@ int
 typedef int (sf_file_write_fn) (FILE *file, void *arg);
 
 //  Replace path durably with what fill (with arg) writes: into PATH.tmp
-//  (made afresh, mode 0644), flushed and fsynced, then sf_file_commit.
+//  (made afresh with sf_file_create_tmp, mode SF_FILE_MODE), flushed and
+//  fsynced, then sf_file_commit.
 //  Returns 0, or -1 with err (SF_EIO) "cannot write WHAT'PATH.tmp': ..."
 //  or "cannot commit WHAT'PATH': ..." (what: "" or a noun and a space,
 //  "journal entry "); PATH.tmp is gone then and path untouched.
@@ -103,5 +105,28 @@ int
 //  Self test of this class
 void
     sf_util_test (bool verbose);
+
+//  --------------------------------------------------------------------------
+//  Files and directories with explicit modes, whatever the umask
+
+#define SF_FILE_MODE    0640        //  images, metadata, journal entries
+#define SF_DIR_MODE     0750        //  directories snapfleet makes for them
+
+//  True if path is a symbolic link (not followed).
+bool
+    sf_path_is_symlink (const char *path);
+
+//  Create the temp file tmp afresh: whatever is at tmp (a stale file, a
+//  planted symlink) is removed, not followed, then tmp is opened
+//  O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC and given exactly mode.
+//  Returns the fd (caller closes it), or -1 with errno.
+int
+    sf_file_create_tmp (const char *tmp, mode_t mode);
+
+//  Make directory path and its missing parents, each one made with exactly
+//  mode; existing ones are left as they are. Returns 0, or -1 with errno
+//  (ENOTDIR if path or a parent is not a directory).
+int
+    sf_dir_make (const char *path, mode_t mode);
 
 #endif

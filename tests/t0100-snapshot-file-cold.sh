@@ -75,6 +75,8 @@ check_eq "reported sha256 is the file's" "$(sha256sum "$img" | cut -d' ' -f1)" \
     "$(jq -r .image.sha256 <<<"$out")"
 meta=${img%.qcow2}.json
 check "metadata JSON sits beside the image" test -f "$meta"
+check_eq "image and metadata are 0640 (explicit modes; the worker's umask is 077)" \
+    "640 640" "$(stat -c %a "$img" "$meta" | tr '\n' ' ' | sed 's/ $//')"
 check_eq "metadata names the job, instance and sha256" "$job $uuid g1 $(jq -r .image.sha256 <<<"$out")" \
     "$(jq -r '"\(.job_id) \(.instance_uuid) \(.instance_name) \(.sha256)"' "$meta" 2>/dev/null)"
 rec=$(sf_records --min "$a" --max $((b + 10)) "$img" 2>&1) || true

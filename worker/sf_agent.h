@@ -20,6 +20,12 @@
 
 typedef struct _sf_agent_t sf_agent_t;
 
+//  Bounds on what the scheduler can make the agent do
+#define SF_AGENT_BEAT_MIN_MS    100     //  a Welcome's heartbeat is clamped
+#define SF_AGENT_BEAT_MAX_MS    60000   //  to this range
+#define SF_AGENT_HWM            1000    //  messages queued each way on the DEALER
+#define SF_AGENT_MAX_MSG        (SF_WIRE_MAX_BYTES + 4096)  //  bytes, framing slack
+
 //  The parts an agent runs jobs with, built by its caller
 typedef struct {
     sf_stor_t *stor;            //  RBD storage; NULL = RBD support off
@@ -65,7 +71,8 @@ typedef struct {
 
 //  The agent as an actor (self tests): args is a const
 //  sf_agent_actor_args_t *. Pipe commands: "$TERM"; "INVALID" -> replies
-//  the count as a string.
+//  the count as a string; "LIMITS" -> "HEARTBEAT_MS MAXMSGSIZE SNDHWM
+//  RCVHWM", the current heartbeat period and the DEALER's limits.
 void
     sf_agent_actor (zsock_t *pipe, void *args);
 

@@ -35,8 +35,8 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
            "the pause guard resumes a guest at this deadline no matter what"),
     S_OPT ("storage.rbd", "ceph_conf", SF_CFG_STR, rbd_ceph_conf, "",
            "ceph.conf of the cluster of RBD disks; empty = RBD support off"),
-    S_OPT ("storage.rbd", "client_id", SF_CFG_STR, rbd_client_id, "admin",
-           "cephx client id, without 'client.'"),
+    S_OPT ("storage.rbd", "client_id", SF_CFG_STR, rbd_client_id, "snapfleet",
+           "cephx client id, without 'client.' (not admin: README gives the caps)"),
     S_OPT ("storage.rbd", "keyring", SF_CFG_STR, rbd_keyring, "",
            "keyring path; empty = the one ceph_conf names"),
     S_OPT ("storage.rbd", "mode", SF_CFG_STR, rbd_mode, "clone",
@@ -408,7 +408,7 @@ sf_agent_cfg_test (bool verbose)
     sf_agent_cfg_release (&cfg);
     //  [storage.rbd]: off by default; every key
     assert (sf_agent_cfg_load (&cfg, NULL, &err) == 0);
-    assert (streq (cfg.rbd_ceph_conf, "") && streq (cfg.rbd_client_id, "admin"));
+    assert (streq (cfg.rbd_ceph_conf, "") && streq (cfg.rbd_client_id, "snapfleet"));
     assert (streq (cfg.rbd_keyring, "") && streq (cfg.rbd_mode, "clone"));
     assert (streq (cfg.rbd_clone_pool, "") && cfg.rbd_op_timeout == 30000);
     sf_agent_cfg_release (&cfg);

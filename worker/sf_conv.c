@@ -75,11 +75,22 @@ sf_conv_convert (sf_conv_t *self, const sf_hv_disk_t *disk, const char *dst,
     if (!disk->source || !*disk->source)
         return sf_err_set (err, SF_EINVAL, "disk '%s' has no source", disk->target);
     char *tmp = zsys_sprintf ("%s.tmp", dst);
-    unlink (tmp);               //  leftover of a killed worker
-    int rc = self->driver->convert (self, disk, tmp, cancel, deadline_ms, err);
+    //  The converter writes into a file made here, O_EXCL|O_NOFOLLOW: a
+    //  leftover of a killed worker, or a link planted there, is removed,
+    //  never followed; nor is a link at dst replaced
+    int fd = sf_file_create_tmp (tmp, SF_FILE_MODE);
+    int rc = fd == -1 ? sf_err_set (err, SF_EIO, "cannot create '%s': %s", tmp,
+                                    strerror (errno)) : 0;
+    if (fd != -1)
+        close (fd);
+    if (rc == 0)
+        rc = self->driver->convert (self, disk, tmp, cancel, deadline_ms, err);
     struct stat st;
-    if (rc == 0 && stat (tmp, &st))
-        rc = sf_err_set (err, SF_EIO, "converter left no file '%s'", tmp);
+    if (rc == 0 && (lstat (tmp, &st) || !S_ISREG (st.st_mode) || st.st_size == 0))
+        rc = sf_err_set (err, SF_EIO, "converter left no image in '%s'", tmp);
+    if (rc == 0 && sf_path_is_symlink (dst))
+        rc = sf_err_set (err, SF_EIO, "cannot rename '%s': '%s' is a symbolic link", tmp,
+                         dst);
     if (rc == 0 && rename (tmp, dst))
         rc = sf_err_set (err, SF_EIO, "cannot rename '%s': %s", tmp, strerror (errno));
     if (rc == 0)
@@ -101,6 +112,159 @@ s_test_shell (const char *format, const char *dir)
     zstr_free (&cmd);
 }
 
+//  A file disk target at dir/file in format (NULL: none in the XML)
+
+static sf_hv_disk_t *
+s_test_disk (const char *target, const char *dir, const char *file, const char *format)
+{
+    sf_hv_disk_t *disk = sf_hv_disk_new ();
+    disk->target = strdup (target);
+    disk->type = SF_DISK_FILE;
+    disk->source = zsys_sprintf ("%s/%s", dir, file);
+    disk->format = format ? strdup (format) : NULL;
+    return disk;
+}
+
+//  Put a qemu-img first on PATH that logs its arguments to dir/argv.log,
+//  one call a line, then runs the real one. Returns the old PATH.
+
+static char *
+s_test_argv_logger (const char *dir)
+{
+    char *real = NULL;
+    FILE *which = popen ("command -v qemu-img", "r");
+    char line [4096] = "";
+    assert (which && fgets (line, sizeof (line), which));
+    pclose (which);
+    line [strcspn (line, "\n")] = 0;
+    real = strdup (line);
+    char *bin = zsys_sprintf ("%s/bin", dir);
+    assert (mkdir (bin, 0700) == 0);
+    char *script = zsys_sprintf ("%s/qemu-img", bin);
+    FILE *file = fopen (script, "w");
+    assert (file);
+    fprintf (file, "#!/bin/sh\nprintf '%%s\\n' \"$*\" >> '%s/argv.log'\nexec '%s' \"$@\"\n",
+             dir, real);
+    fclose (file);
+    assert (chmod (script, 0700) == 0);
+    char *old = strdup (getenv ("PATH"));
+    char *path = zsys_sprintf ("%s:%s", bin, old);
+    setenv ("PATH", path, 1);
+    zstr_free (&path);
+    zstr_free (&script);
+    zstr_free (&bin);
+    free (real);
+    return old;
+}
+
+//  The last line of dir/argv.log (caller frees)
+
+static char *
+s_test_argv_last (const char *dir)
+{
+    char *log = zsys_sprintf ("%s/argv.log", dir);
+    FILE *file = fopen (log, "r");
+    assert (file);
+    char line [8192], last [8192] = "";
+    while (fgets (line, sizeof (line), file))
+        snprintf (last, sizeof (last), "%s", line);
+    fclose (file);
+    zstr_free (&log);
+    last [strcspn (last, "\n")] = 0;
+    return strdup (last);
+}
+
+//  Every qemu-img call names the format (raw when the XML names none, so
+//  a guest's raw disk written to look like a qcow2 is never read as one)
+//  and puts "--" before the paths; a source starting with '-' never runs
+
+static void
+s_test_argv (sf_conv_t *conv, const char *dir)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char *old_path = s_test_argv_logger (dir);
+    s_test_shell ("cd %s && head -c 1048576 /dev/urandom > secret.raw && "
+                  "qemu-img create -q -f qcow2 -F raw -b %s/secret.raw evil.img && "
+                  "true %s", dir);
+    sf_hv_disk_t *disk = s_test_disk ("vdb", dir, "evil.img", NULL);
+    char *dst = zsys_sprintf ("%s/evil.qcow2", dir);
+    uint64_t bytes = 0;
+    assert (sf_hv_disk_probe (disk, NULL, &err) == 0);
+    char *line = s_test_argv_last (dir);
+    char *want = zsys_sprintf ("info -U --output=json -f raw --backing-chain -- %s/evil.img",
+                               dir);
+    assert (streq (line, want));
+    assert (zlistx_size (disk->backing_chain) == 0);    //  raw: no chain read
+    struct stat st;
+    assert (stat (disk->source, &st) == 0 && disk->virtual_size >= (uint64_t) st.st_size);
+    assert (disk->virtual_size < 1048576);              //  not the secret's size
+    zstr_free (&want);
+    zstr_free (&line);
+
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
+    line = s_test_argv_last (dir);
+    want = zsys_sprintf ("convert -U -f raw -O qcow2 -- %s/evil.img %s/evil.qcow2.tmp", dir,
+                         dir);
+    assert (streq (line, want));
+    zstr_free (&want);
+    zstr_free (&line);
+    //  The copy is the file's own bytes, not the secret it points at
+    s_test_shell ("cd %s && qemu-img compare -q -f raw -F qcow2 evil.img evil.qcow2 && "
+                  "! qemu-img compare -q -f raw -F qcow2 secret.raw evil.qcow2 && true %s %s",
+                  dir);
+    free (disk->format);
+    disk->format = strdup ("qcow2");
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
+    line = s_test_argv_last (dir);
+    assert (strstr (line, "convert -U -f qcow2 -O qcow2 -- "));
+    zstr_free (&line);
+
+    //  A source that would read as an option is refused before any run
+    free (disk->source);
+    disk->source = strdup ("-Uevil");
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == -1);
+    assert (err.code == SF_EINVAL && strstr (err.text, "source of disk 'vdb' starts with '-'"));
+    assert (sf_hv_disk_probe (disk, NULL, &err) == -1 && err.code == SF_EINVAL);
+    line = s_test_argv_last (dir);
+    assert (strstr (line, "convert -U -f qcow2 -O qcow2 -- "));     //  no new call
+    zstr_free (&line);
+    setenv ("PATH", old_path, 1);
+    free (old_path);
+    zstr_free (&dst);
+    sf_hv_disk_destroy (&disk);
+}
+
+//  Links planted at DST.tmp or DST are never followed
+
+static void
+s_test_links (sf_conv_t *conv, const char *dir)
+{
+    sf_hv_disk_t *disk = s_test_disk ("vdc", dir, "top.qcow2", "qcow2");
+    sf_err_t err = SF_ERR_INIT;
+    uint64_t bytes = 0;
+    char *victim = zsys_sprintf ("%s/victim", dir);
+    char *dst = zsys_sprintf ("%s/linked.qcow2", dir);
+    char *tmp = zsys_sprintf ("%s.tmp", dst);
+    s_test_shell ("cd %s && echo keep > victim && ln -s %s/victim linked.qcow2.tmp && "
+                  "true %s", dir);
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
+    assert (!sf_path_is_symlink (dst) && !zsys_file_exists (tmp));
+    struct stat st;
+    assert (stat (victim, &st) == 0 && st.st_size == 5);
+    assert (stat (dst, &st) == 0 && (st.st_mode & 07777) == SF_FILE_MODE);
+    unlink (dst);
+    assert (symlink (victim, dst) == 0);
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == -1);
+    assert (strstr (err.text, "is a symbolic link"));
+    assert (!zsys_file_exists (tmp) && sf_path_is_symlink (dst));
+    assert (stat (victim, &st) == 0 && st.st_size == 5);
+    unlink (dst);
+    zstr_free (&tmp);
+    zstr_free (&dst);
+    zstr_free (&victim);
+    sf_hv_disk_destroy (&disk);
+}
+
 void
 sf_conv_test (bool verbose)
 {
@@ -116,11 +280,7 @@ sf_conv_test (bool verbose)
     s_test_shell ("cd %s && head -c 2097152 /dev/urandom > base.raw && "
                   "qemu-img create -q -f qcow2 -F raw -b %s/base.raw top.qcow2 && "
                   "qemu-io -c 'write -P 0x5a 1M 64k' %s/top.qcow2 >/dev/null", dir);
-    sf_hv_disk_t *disk = sf_hv_disk_new ();
-    disk->target = strdup ("vda");
-    disk->type = SF_DISK_FILE;
-    disk->source = zsys_sprintf ("%s/top.qcow2", dir);
-    disk->format = strdup ("qcow2");
+    sf_hv_disk_t *disk = s_test_disk ("vda", dir, "top.qcow2", "qcow2");
 
     sf_conv_t *conv = sf_conv_new (NULL, &err);
     assert (conv && streq (sf_conv_name (conv), "qemu-img"));
@@ -143,6 +303,8 @@ sf_conv_test (bool verbose)
     assert (!zsys_file_exists (dst));
     char *tmp = zsys_sprintf ("%s.tmp", dst);
     assert (!zsys_file_exists (tmp));
+    s_test_argv (conv, dir);
+    s_test_links (conv, dir);
     sf_conv_destroy (&conv);
     assert (conv == NULL);
 

@@ -29,7 +29,8 @@ s_fake_convert (sf_conv_t *self, const sf_hv_disk_t *disk, const char *tmp,
     char size [32];
     snprintf (size, sizeof (size), "%" PRIu64, disk->virtual_size ? disk->virtual_size
                                                                   : 1024 * 1024);
-    char *argv [] = { "qemu-img", "create", "-q", "-f", "qcow2", (char *) tmp, size, NULL };
+    char *argv [] = { "qemu-img", "create", "-q", "-f", "qcow2", "--", (char *) tmp, size,
+                      NULL };
     sf_proc_t *proc = sf_proc_run (argv, cancel, deadline_ms, err);
     if (!proc)
         return -1;

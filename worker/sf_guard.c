@@ -46,7 +46,7 @@ sf_guard_journal_write (const char *workdir, const sf_guard_entry_t *entry, sf_e
                              "deadline_ms", (json_int_t) entry->deadline_ms,
                              "pid", (int) getpid (), "frozen", entry->frozen);
     int rc = -1;
-    if (zsys_dir_create ("%s", dir))
+    if (sf_dir_make (dir, SF_DIR_MODE))
         sf_err_set (err, SF_EIO, "cannot create journal directory '%s': %s", dir,
                     strerror (errno));
     else
@@ -311,6 +311,7 @@ s_guard_act (const guard_args_t *args, sf_logctx_t *ctx, int signum)
 int
 sf_guard_main (int argc, char *argv [])
 {
+    umask (077);                //  what it writes gets explicit modes
     guard_args_t args;
     if (s_guard_args (argc, argv, &args)) {
         fprintf (stderr, "usage: snapfleet-worker --guard --uri URI --domain UUID "

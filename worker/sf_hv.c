@@ -141,6 +141,7 @@ sf_hv_domain_destroy (sf_hv_domain_t **self_p)
     if (*self_p) {
         sf_hv_domain_t *self = *self_p;
         free (self->name);
+        free (self->refusal);
         zlistx_destroy (&self->disks);
         zlistx_destroy (&self->tags);
         free (self);
@@ -242,11 +243,50 @@ s_domain_compare (const void *a, const void *b)
     return strcmp (((const sf_hv_domain_t *) a)->uuid, ((const sf_hv_domain_t *) b)->uuid);
 }
 
+//  Vet a domain as a driver read it (see sf_hv.h): count its disks before
+//  anything is sized by them, and check every name that goes into a path
+//  or a command. Sets domain->refusal, or leaves it NULL.
+
+static void
+s_domain_vet (sf_hv_domain_t *domain)
+{
+    size_t count = zlistx_size (domain->disks);
+    if (count > SF_WIRE_MAX_DISKS) {
+        zlistx_purge (domain->disks);
+        domain->refusal = zsys_sprintf ("instance '%s' has %zu disks, more than the %d "
+                                        "snapfleet can snapshot", domain->name, count,
+                                        SF_WIRE_MAX_DISKS);
+        return;
+    }
+    sf_err_t err = SF_ERR_INIT;
+    sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (domain->disks);
+    for (; disk && !err.code; disk = (sf_hv_disk_t *) zlistx_next (domain->disks)) {
+        if (!sf_hv_disk_is_data (disk))
+            continue;
+        if (!sf_name_is_safe (disk->target)) {
+            char shown [128];
+            snprintf (shown, sizeof (shown), "%s", disk->target ? disk->target : "");
+            sf_text_utf8_fix (shown);
+            sf_err_set (&err, SF_EINVAL, "disk target '%s' is not a safe name", shown);
+        }
+        else
+        if (sf_hv_source_check (disk->target, disk->source, &err) == 0
+        &&  (disk->type == SF_DISK_FILE || disk->type == SF_DISK_BLOCK)
+        &&  *disk->source != '/')
+            sf_err_set (&err, SF_EINVAL, "source of disk '%s' is not an absolute path",
+                        disk->target);
+    }
+    if (err.code)
+        domain->refusal = zsys_sprintf ("instance '%s': %s", domain->name, err.text);
+}
+
 //  Probe every file/block data disk. strict: a failing probe is an error.
 
 static int
 s_probe_disks (sf_hv_domain_t *domain, bool strict, sf_err_t *err)
 {
+    if (domain->refusal)
+        return 0;               //  nothing of it goes on a command line
     sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (domain->disks);
     for (; disk; disk = (sf_hv_disk_t *) zlistx_next (domain->disks)) {
         if ((disk->type != SF_DISK_FILE && disk->type != SF_DISK_BLOCK)
@@ -276,9 +316,13 @@ sf_hv_list (sf_hv_t *self, int flags, sf_err_t *err)
         return NULL;
     }
     zlistx_sort (list);
-    if (flags & SF_HV_SIZES) {
-        sf_hv_domain_t *domain = (sf_hv_domain_t *) zlistx_first (list);
-        for (; domain; domain = (sf_hv_domain_t *) zlistx_next (list))
+    sf_hv_domain_t *domain = (sf_hv_domain_t *) zlistx_first (list);
+    for (; domain; domain = (sf_hv_domain_t *) zlistx_next (list)) {
+        s_domain_vet (domain);
+        if (domain->refusal)
+            SF_DEBUG (NULL, "%s", domain->refusal);
+        else
+        if (flags & SF_HV_SIZES)
             s_probe_disks (domain, false, NULL);
     }
     return list;
@@ -289,6 +333,8 @@ sf_hv_lookup (sf_hv_t *self, const char *uuid, int flags, sf_err_t *err)
 {
     assert (self && uuid);
     sf_hv_domain_t *domain = self->driver->lookup (self, uuid, err);
+    if (domain)
+        s_domain_vet (domain);
     if (domain && (flags & SF_HV_SIZES) && s_probe_disks (domain, true, err))
         sf_hv_domain_destroy (&domain);
     return domain;
@@ -369,10 +415,14 @@ s_parse_info (sf_hv_disk_t *disk, const char *text, sf_err_t *err)
             zlistx_add_end (disk->backing_chain, (void *) filename);
         if (asize > 0)
             disk->allocated_size += (uint64_t) asize;
-        if (index == 0 && (!disk->format || !*disk->format)) {
-            const char *format = json_string_value (json_object_get (layer, "format"));
-            free (disk->format);
-            disk->format = strdup (format ? format : "");
+        //  qemu-img probed the format of a backing file that names none:
+        //  a layer's contents must not choose how the next one is read
+        if (json_object_get (layer, "backing-filename")
+        &&  !json_string_value (json_object_get (layer, "backing-filename-format"))) {
+            json_decref (root);
+            return sf_err_set (err, SF_EINVAL, "disk '%s': '%s' has a backing file "
+                               "without a recorded format; refusing to probe it",
+                               disk->target, filename ? filename : disk->source);
         }
     }
     json_decref (root);
@@ -385,25 +435,45 @@ sf_hv_disk_probe (sf_hv_disk_t *disk, zsock_t *cancel, sf_err_t *err)
     assert (disk);
     if (!disk->source || !*disk->source)
         return sf_err_set (err, SF_ENOENT, "disk '%s' has no source", disk->target);
-    char *argv [10];
-    int argc = 0;
-    argv [argc++] = "qemu-img";
-    argv [argc++] = "info";
-    argv [argc++] = "-U";
-    argv [argc++] = "--output=json";
-    argv [argc++] = "--backing-chain";
-    if (disk->format && *disk->format) {
-        argv [argc++] = "-f";
-        argv [argc++] = disk->format;
-    }
-    argv [argc++] = disk->source;
-    argv [argc] = NULL;
+    if (sf_hv_source_check (disk->target, disk->source, err))
+        return -1;
+    char *argv [] = { "qemu-img", "info", "-U", "--output=json",
+                      "-f", (char *) sf_hv_disk_format (disk), "--backing-chain",
+                      "--", disk->source, NULL };
     sf_proc_t *proc = sf_proc_run (argv, cancel, sf_time_mono_ms () + 60000, err);
     if (!proc)
         return -1;
     int rc = s_parse_info (disk, sf_proc_stdout (proc), err);
     sf_proc_destroy (&proc);
     return rc;
+}
+
+const char *
+sf_hv_disk_format (const sf_hv_disk_t *disk)
+{
+    assert (disk);
+    return disk->format && *disk->format ? disk->format : "raw";
+}
+
+int
+sf_hv_source_check (const char *target, const char *source, sf_err_t *err)
+{
+    if (!target)
+        target = "?";
+    if (!source || !*source)
+        return sf_err_set (err, SF_EINVAL, "disk '%s' has no source", target);
+    if (strlen (source) > SF_WIRE_MAX_STRING)
+        return sf_err_set (err, SF_EINVAL, "source of disk '%s' is longer than %d bytes",
+                           target, SF_WIRE_MAX_STRING);
+    if (*source == '-')
+        return sf_err_set (err, SF_EINVAL, "source of disk '%s' starts with '-'", target);
+    if (!sf_utf8_valid (source))
+        return sf_err_set (err, SF_EINVAL, "source of disk '%s' is not valid UTF-8", target);
+    for (const char *c = source; *c; c++)
+        if ((unsigned char) *c < 0x20 || *c == 0x7f)
+            return sf_err_set (err, SF_EINVAL, "source of disk '%s' has control "
+                               "characters", target);
+    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -448,6 +518,8 @@ const char *
 sf_hv_domain_strategy (const sf_hv_domain_t *domain)
 {
     assert (domain);
+    if (domain->refusal)
+        return "";
     const char *strategy = sf_strategies_choose (sf_hv_state_name (domain->state),
                                                  sf_hv_domain_storage_class (domain), NULL);
     return strategy ? strategy : "";
@@ -457,6 +529,8 @@ int
 sf_hv_strategy_check (const sf_hv_domain_t *domain, const char *strategy, sf_err_t *err)
 {
     assert (domain && strategy);
+    if (domain->refusal)
+        return sf_err_set (err, SF_EINVAL, "%s", domain->refusal);
     return sf_strategies_check (strategy, domain->name, sf_hv_state_name (domain->state),
                                 sf_hv_domain_storage_class (domain), err);
 }
@@ -546,12 +620,94 @@ s_test_node (const char *dir)
         " </t:tags></metadata>\n"
         " <memory>65536</memory><os><type>hvm</type></os>\n"
         " <test:runstate>5</test:runstate>\n"
-        "</domain>\n"
-        "</node>\n");
+        "</domain>\n");
+    //  No format in the XML; 300 disks; unsafe target; source like an option
+    const char *guests [][3] = {
+        { "nofmt", "7", "<disk type='file' device='disk'><source file='/x/raw.img'/>"
+                        "<target dev='vda'/></disk>" },
+        { "many", "8", NULL },
+        { "dash", "a", "<disk type='file' device='disk'><source file='-Ufoo'/>"
+                       "<target dev='vda'/></disk>" },
+    };
+    for (size_t i = 0; i < sizeof (guests) / sizeof (guests [0]); i++) {
+        fprintf (file,
+            "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>\n"
+            " <name>%s</name><uuid>11111111-2222-3333-4444-%012x</uuid>\n"
+            " <memory>65536</memory><os><type>hvm</type></os>\n"
+            " <test:runstate>5</test:runstate>\n <devices>\n", guests [i][0],
+            (unsigned) strtoul (guests [i][1], NULL, 16));
+        if (guests [i][2])
+            fprintf (file, "  %s\n", guests [i][2]);
+        else
+        for (int d = 0; d < 300; d++) {
+            char dev [8];               //  vda .. vdz, vdaa .. (libvirt's names)
+            if (d < 26)
+                snprintf (dev, sizeof (dev), "vd%c", 'a' + d);
+            else
+                snprintf (dev, sizeof (dev), "vd%c%c", 'a' + d / 26 - 1, 'a' + d % 26);
+            fprintf (file, "  <disk type='file' device='disk'><driver name='qemu' "
+                     "type='raw'/><source file='/x/d%d.img'/><target dev='%s'/></disk>\n",
+                     d, dev);
+        }
+        fprintf (file, " </devices>\n</domain>\n");
+    }
+    fprintf (file, "</node>\n");
     fclose (file);
     char *uri = zsys_sprintf ("test://%s", path);
     zstr_free (&path);
     return uri;
+}
+
+//  What the node's other four domains say is not trusted: a disk without
+//  a format is raw; too many disks, an unsafe target or a source that
+//  reads as an option is a refusal, listed, never probed nor snapshotted
+
+static void
+s_test_refusals (zlistx_t *list)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_hv_domain_t *domain = sf_hv_domain_find (list, "11111111-2222-3333-4444-000000000007");
+    assert (domain && !domain->refusal && zlistx_size (domain->disks) == 1);
+    sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (domain->disks);
+    assert (streq (disk->format, "raw") && streq (sf_hv_disk_format (disk), "raw"));
+    assert (sf_hv_strategy_check (domain, "offline", &err) == 0);
+
+    domain = sf_hv_domain_find (list, "11111111-2222-3333-4444-000000000008");
+    assert (domain && streq (domain->name, "many") && zlistx_size (domain->disks) == 0);
+    assert (domain->refusal && streq (domain->refusal, "instance 'many' has 300 disks, "
+                                      "more than the 64 snapfleet can snapshot"));
+    assert (streq (sf_hv_domain_strategy (domain), ""));
+    assert (sf_hv_strategy_check (domain, "offline", &err) == -1 && err.code == SF_EINVAL);
+    assert (strstr (err.text, "has 300 disks, more than the 64"));
+    //  Its inventory entry: no disks, nothing overflows
+    zframe_t *frame = sf_scan_encode (list, &err);
+    assert (frame);
+    zframe_destroy (&frame);
+
+    //  libvirt itself refuses a target like this; another driver might not
+    domain = sf_hv_domain_new ("11111111-2222-3333-4444-000000000009", "badtarget",
+                               SF_HV_SHUTOFF);
+    disk = sf_hv_disk_new ();
+    disk->target = strdup ("../vda");
+    disk->type = SF_DISK_FILE;
+    disk->source = strdup ("/x/a.img");
+    zlistx_add_end (domain->disks, disk);
+    s_domain_vet (domain);
+    assert (domain->refusal);
+    assert (streq (domain->refusal, "instance 'badtarget': disk target '../vda' is not a "
+                                    "safe name"));
+    assert (sf_hv_strategy_check (domain, "offline", &err) == -1);
+    free (disk->target);
+    disk->target = strdup ("vda");
+    free (disk->source);
+    disk->source = strdup ("x/a.img");
+    zstr_free (&domain->refusal);
+    s_domain_vet (domain);
+    assert (domain->refusal && strstr (domain->refusal, "is not an absolute path"));
+    sf_hv_domain_destroy (&domain);
+    domain = sf_hv_domain_find (list, "11111111-2222-3333-4444-00000000000a");
+    assert (domain && domain->refusal);
+    assert (streq (domain->refusal, "instance 'dash': source of disk 'vda' starts with '-'"));
 }
 
 static void
@@ -646,7 +802,8 @@ sf_hv_test (bool verbose)
     hv = sf_hv_new (uri, &err);
     assert (hv);
     list = sf_hv_list (hv, 0, &err);
-    assert (list && zlistx_size (list) == 2);
+    assert (list && zlistx_size (list) == 5);
+    s_test_refusals (list);
     domain = sf_hv_domain_find (list, "11111111-2222-3333-4444-555555555555");
     assert (domain && streq (domain->name, "mix") && domain->state == SF_HV_PAUSED);
     assert (zlistx_size (domain->disks) == 3);

@@ -28,7 +28,8 @@ typedef struct {
     int type;                   //  SF_DISK_FILE, _BLOCK, _RBD, _OTHER
     char *source;               //  path, device, "pool/image"; "" if empty
     char *protocol;             //  network protocol ("rbd"), "" otherwise
-    char *format;               //  driver type "qcow2", "raw"; "" if unset
+    char *format;               //  driver type "qcow2", "raw"; "raw" if the
+                                //  XML names none (never what a probe finds)
     char *device;               //  "disk", "cdrom", "floppy", "lun"
     uint64_t virtual_size;      //  bytes, 0 if unknown
     uint64_t allocated_size;    //  bytes on the host, whole chain
@@ -59,6 +60,9 @@ typedef struct {
     int state;                  //  SF_HV_*
     zlistx_t *disks;            //  Owned list of sf_hv_disk_t *
     zlistx_t *tags;             //  Owned list of sf_hv_tag_t *, document order
+    char *refusal;              //  Owned; why snapfleet will not snapshot
+                                //  it (too many disks, an unsafe target or
+                                //  source), NULL if it may
 } sf_hv_domain_t;
 
 //  Lookup flags
@@ -99,6 +103,13 @@ void
 const char *
     sf_hv_uri (sf_hv_t *self);
 
+//  Every domain a driver reads is vetted here: one with more disks than
+//  SF_WIRE_MAX_DISKS keeps none and gets a refusal saying so; one with a
+//  data disk whose target is not a safe name (sf_name_is_safe), whose
+//  file or block source is not an absolute path that sf_hv_source_check
+//  accepts, or whose RBD source it refuses, gets a refusal too. Refused
+//  domains are listed (the inventory shows them) but never probed.
+
 //  List every domain, sorted by uuid. flags: SF_HV_SIZES. Returns a new
 //  list of sf_hv_domain_t * (caller owns it; destroying the list destroys
 //  the domains), or NULL with err. A disk whose size cannot be probed is
@@ -131,11 +142,26 @@ int
 int
     sf_hv_fs_thaw (sf_hv_t *self, const char *uuid, sf_err_t *err);
 
-//  Probe one file or block disk with qemu-img info (-U: the image may be
-//  in use). Fills virtual_size, allocated_size and backing_chain. cancel
-//  may be NULL. Returns 0 or -1 with err.
+//  Probe one file or block disk with `qemu-img info -U --output=json -f
+//  FORMAT --backing-chain -- SOURCE` (-U: the image may be in use; the
+//  format is the disk's, raw if unset, never probed). Fills virtual_size,
+//  allocated_size and backing_chain; a layer whose backing file has no
+//  recorded format is an error (qemu would probe it). cancel may be NULL.
+//  Returns 0 or -1 with err.
 int
     sf_hv_disk_probe (sf_hv_disk_t *disk, zsock_t *cancel, sf_err_t *err);
+
+//  The format to pass qemu-img for disk with -f: its format, "raw" if it
+//  has none.
+const char *
+    sf_hv_disk_format (const sf_hv_disk_t *disk);
+
+//  Check that source may go on a qemu-img command line (after "--"): not
+//  empty, at most SF_WIRE_MAX_STRING bytes, not starting with '-', valid
+//  UTF-8 without control characters. Returns 0 or -1 with err (SF_EINVAL)
+//  naming disk target.
+int
+    sf_hv_source_check (const char *target, const char *source, sf_err_t *err);
 
 //  True for the disks a snapshot captures (device "disk" or "lun", with a
 //  source); CD-ROMs and floppies are not guest data.
@@ -148,13 +174,13 @@ const char *
     sf_hv_domain_storage_class (const sf_hv_domain_t *domain);
 
 //  The strategy that fits the domain (sf_strategies_choose on its state
-//  and storage class), "" if none.
+//  and storage class), "" if none or if the domain has a refusal.
 const char *
     sf_hv_domain_strategy (const sf_hv_domain_t *domain);
 
 //  Check that strategy can run on domain (sf_strategies_check). Returns 0,
-//  or -1 with err (SF_EINVAL for an unknown strategy or one that does not
-//  fit).
+//  or -1 with err (SF_EINVAL for a domain with a refusal, which is the
+//  text, an unknown strategy or one that does not fit).
 int
     sf_hv_strategy_check (const sf_hv_domain_t *domain, const char *strategy,
                           sf_err_t *err);

@@ -143,7 +143,14 @@ s_disk_parse (xmlNodePtr node)
         free (disk->device);
         disk->device = strdup ("disk");
     }
+    //  No format in the XML means raw, as QEMU itself reads it: never the
+    //  format a probe would find (a guest can write any header into its
+    //  raw disk, a qcow2 one with a backing file of its choosing included)
     disk->format = s_attr (s_child (node, "driver"), "type");
+    if (!*disk->format) {
+        free (disk->format);
+        disk->format = strdup ("raw");
+    }
     disk->target = s_attr (s_child (node, "target"), "dev");
     s_disk_source (disk, type, s_child (node, "source"));
     free (type);

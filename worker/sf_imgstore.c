@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <sodium.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 //  Structure of our class
@@ -203,7 +204,7 @@ sf_imgstore_put (sf_imgstore_t *self, const sf_image_meta_t *meta, const char *s
     rec->disk_target = strdup (meta->disk_target);
     void *upload = NULL;
     int rc = -1;
-    int in = open (src, O_RDONLY | O_CLOEXEC);
+    int in = open (src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (in == -1) {
         sf_err_set (err, SF_ESTORE, "cannot open '%s': %s", src, strerror (errno));
         goto cleanup;
@@ -343,6 +344,14 @@ s_test_put (sf_imgstore_t *store, const char *dir, const char *src)
                                  S_TEST_CAT "\n",
                                  rec.id, meta.instance_uuid, 3 * 1024 * 1024 + 7, rec.sha256);
     assert (streq (fields, expect));
+    //  Image and JSON 0640, the directory the store made 0750, whatever
+    //  the umask (the test runs under 077, as the worker does)
+    struct stat st;
+    assert (stat (rec.path, &st) == 0 && (st.st_mode & 07777) == 0640);
+    assert (stat (json, &st) == 0 && (st.st_mode & 07777) == 0640);
+    char *store_dir = zsys_sprintf ("%s/store", dir);
+    assert (stat (store_dir, &st) == 0 && (st.st_mode & 07777) == 0750);
+    zstr_free (&store_dir);
     //  Listed as complete
     zlistx_t *ids = sf_imgstore_list (store, &err);
     assert (ids && zlistx_size (ids) == 1 && streq ((char *) zlistx_first (ids), rec.id));
@@ -396,6 +405,7 @@ sf_imgstore_test (bool verbose)
     assert (system (cmd) == 0);
     char *path = zsys_sprintf ("%s/store", dir);
     sf_imgstore_cfg_t cfg = { "dir", NULL, path };
+    mode_t old_umask = umask (077);
     sf_imgstore_t *store = sf_imgstore_new (&cfg, &err);
     assert (store && streq (sf_imgstore_name (store), "dir"));
     assert (streq (sf_imgstore_driver (store), "dir"));
@@ -465,6 +475,7 @@ sf_imgstore_test (bool verbose)
     zsock_destroy (&reader);
     sf_imgstore_destroy (&store);
     assert (store == NULL);
+    umask (old_umask);
 
     zstr_free (&cmd);
     cmd = zsys_sprintf ("rm -rf %s", dir);

@@ -59,7 +59,7 @@ s_dir_destroy (void **priv)
 static char *
 s_dir_real (dir_t *dir, sf_err_t *err)
 {
-    if (zsys_dir_create ("%s", dir->path)) {
+    if (sf_dir_make (dir->path, SF_DIR_MODE)) {
         sf_err_set (err, SF_ESTORE, "cannot create image directory '%s': %s", dir->path,
                     strerror (errno));
         return NULL;
@@ -159,7 +159,7 @@ s_dir_open (void *priv, const sf_image_meta_t *meta, sf_image_rec_t *rec, void *
     upload->image = zsys_sprintf ("%s/%s.qcow2", real, rec->id);
     upload->image_tmp = zsys_sprintf ("%s.tmp", upload->image);
     rec->path = strdup (upload->image);
-    upload->fd = open (upload->image_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    upload->fd = sf_file_create_tmp (upload->image_tmp, SF_FILE_MODE);
     if (upload->fd == -1) {
         sf_err_set (err, SF_ESTORE, "cannot create '%s': %s", upload->image_tmp,
                     strerror (errno));

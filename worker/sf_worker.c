@@ -19,6 +19,7 @@
 #include <libxml/parser.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 SF_LOG_MODULE ("worker.main");
@@ -88,6 +89,10 @@ s_run (const char *config)
 int
 main (int argc, char *argv [])
 {
+    //  Nothing is made readable to others by default: the files whose
+    //  modes matter (images 0640, their directories 0750) get them
+    //  explicitly, scratch and journals stay private
+    umask (077);
     if (argc > 1 && streq (argv [1], "--guard"))
         return sf_guard_main (argc, argv);
     const char *config = NULL;

@@ -20,6 +20,7 @@
 #include "sf_stor.h"
 #include "sf_leftover.h"
 #include "sf_prune.h"
+#include "sf_pruneq.h"
 #include "sf_guard.h"
 #include "sf_scan.h"
 #include "sf_task.h"

@@ -637,7 +637,8 @@ ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--seco
 #
 #   ceph_sf_worker NAME URI [section.key=value...]
 #       sf_start_worker plus a [storage.rbd] section: ceph_conf = $CEPH_CONF,
-#       client_id = admin, mode = clone, op_timeout = 30s; items
+#       client_id = snapfleet with the keyring of ceph_sf_keyring (never
+#       admin), mode = clone, op_timeout = 30s; items
 #       storage.rbd.KEY=VALUE override those ("storage.rbd.KEY" drops one),
 #       like any other section.key=value of sf_start_worker. Call it in the
 #       test's own shell (it spawns the worker and registers its stop).
@@ -658,12 +659,33 @@ ceph_sf_worker () {   # NAME URI [section.key=value...]
     local name=${1:?usage: ceph_sf_worker NAME URI [section.key=value...]}
     local uri=${2:?usage: ceph_sf_worker NAME URI [section.key=value...]}
     shift 2
+    local keyring
+    keyring=$(ceph_sf_keyring rbd) || return 1
     sf_start_worker "$name" "$uri" \
         "storage.rbd.ceph_conf=${CEPH_CONF:?CEPH_CONF is not set}" \
-        storage.rbd.client_id=admin \
+        storage.rbd.client_id=snapfleet \
+        "storage.rbd.keyring=$keyring" \
         storage.rbd.mode=clone \
         storage.rbd.op_timeout=30s \
         "$@"
+}
+
+# The worker's own cephx client, client.snapfleet, with the caps README's
+# Security section gives (rbd profiles on POOL..., default rbd), made once;
+# its keyring (mode 600) next to $CEPH_CONF. Prints the keyring's path.
+ceph_sf_keyring () {   # [POOL...]
+    local conf=${CEPH_CONF:?CEPH_CONF is not set} pool osd="" mgr="" keyring
+    keyring=$(cd "$(dirname "$conf")" && pwd -P)/snapfleet.keyring
+    for pool in "${@:-rbd}"; do
+        osd+="${osd:+, }profile rbd pool=$pool"
+        mgr+="${mgr:+, }profile rbd pool=$pool"
+    done
+    if ! (umask 077 && ceph_cli auth get-or-create client.snapfleet mon 'profile rbd' \
+              osd "$osd" mgr "$mgr" -o "$keyring" >/dev/null); then
+        _ceph_err "ceph_sf_keyring: cannot create client.snapfleet"
+        return 1
+    fi
+    printf '%s\n' "$keyring"
 }
 
 ceph_rbd_snaps () {   # POOL/IMG
