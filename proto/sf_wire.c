@@ -19,6 +19,17 @@ s_check_string (const char *value, const char *field, sf_err_t *err)
     return 0;
 }
 
+//  A number within 0..max (see the ranges in sf_wire.h)
+
+static int
+s_check_range (uint64_t value, uint64_t max, const char *field, sf_err_t *err)
+{
+    if (value > max)
+        return sf_err_set (err, SF_EPROTO, "field '%s' is %" PRIu64 ", outside 0..%" PRIu64,
+                           field, value, max);
+    return 0;
+}
+
 static int
 s_require (const char *value, const char *field, sf_err_t *err)
 {
@@ -38,6 +49,9 @@ s_check_disk (const sf_disk_t *disk, sf_err_t *err)
     for (size_t i = 0; i < disk->n_backing_chain; i++)
         if (s_check_string (disk->backing_chain [i], "disk.backing_chain", err))
             return -1;
+    if (s_check_range (disk->virtual_size, SF_WIRE_MAX_SIZE, "disk.virtual_size", err)
+    ||  s_check_range (disk->allocated_size, SF_WIRE_MAX_SIZE, "disk.allocated_size", err))
+        return -1;
     if (s_check_string (disk->target, "disk.target", err)
     ||  s_check_string (disk->source, "disk.source", err)
     ||  s_check_string (disk->format, "disk.format", err)
@@ -87,7 +101,7 @@ s_check_image (const sf_image_t *img, sf_err_t *err)
     ||  s_check_string (img->disk_target, "image.disk_target", err)
     ||  s_check_string (img->format, "image.format", err))
         return -1;
-    return 0;
+    return s_check_range (img->size, SF_WIRE_MAX_SIZE, "image.size", err);
 }
 
 static int
@@ -97,9 +111,14 @@ s_check_result (const sf_job_result_t *res, sf_err_t *err)
     ||  s_check_string (res->strategy, "job_result.strategy", err)
     ||  s_check_string (res->consistency, "job_result.consistency", err))
         return -1;
-    if (res->n_images > SF_WIRE_MAX_DISKS)
+    if (s_check_range (res->pause_ms, SF_WIRE_MAX_MS, "job_result.pause_ms", err)
+    ||  s_check_range (res->convert_ms, SF_WIRE_MAX_MS, "job_result.convert_ms", err)
+    ||  s_check_range (res->upload_ms, SF_WIRE_MAX_MS, "job_result.upload_ms", err)
+    ||  s_check_range (res->bytes, SF_WIRE_MAX_TOTAL, "job_result.bytes", err))
+        return -1;
+    if (res->n_images > SF_WIRE_MAX_IMAGES)
         return sf_err_set (err, SF_EPROTO, "result has more than %d images",
-                           SF_WIRE_MAX_DISKS);
+                           SF_WIRE_MAX_IMAGES);
     for (size_t i = 0; i < res->n_images; i++)
         if (s_check_image (res->images [i], err))
             return -1;
@@ -121,21 +140,32 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
                 return -1;
             if (!sf_name_is_safe (env->hello->node))
                 return sf_err_set (err, SF_EPROTO, "node name is not a safe identifier");
-            if (env->hello->n_strategies > 32)
-                return sf_err_set (err, SF_EPROTO, "too many strategies");
+            if (s_check_range (env->hello->max_jobs, SF_WIRE_MAX_JOBS, "hello.max_jobs", err)
+            ||  s_check_range (env->hello->scratch_free, SF_WIRE_MAX_SIZE,
+                               "hello.scratch_free", err))
+                return -1;
+            if (env->hello->n_strategies > SF_WIRE_MAX_STRATEGIES)
+                return sf_err_set (err, SF_EPROTO, "hello has more than %d strategies",
+                                   SF_WIRE_MAX_STRATEGIES);
             for (size_t i = 0; i < env->hello->n_strategies; i++)
                 if (s_check_string (env->hello->strategies [i], "hello.strategies", err))
                     return -1;
-            if (env->hello->n_running_jobs > 1024)
-                return sf_err_set (err, SF_EPROTO, "too many running jobs");
+            if (env->hello->n_running_jobs > SF_WIRE_MAX_RUNNING)
+                return sf_err_set (err, SF_EPROTO, "hello has more than %d running jobs",
+                                   SF_WIRE_MAX_RUNNING);
             for (size_t i = 0; i < env->hello->n_running_jobs; i++)
                 if (s_require (env->hello->running_jobs [i], "hello.running_jobs", err))
                     return -1;
             return s_check_string (env->hello->store, "hello.store", err)
                 || s_check_string (env->hello->ceph_cluster, "hello.ceph_cluster", err);
         case SF_BODY_WELCOME:
+            return s_check_range (env->welcome->heartbeat_ms, SF_WIRE_MAX_HEARTBEAT_MS,
+                                  "welcome.heartbeat_ms", err);
         case SF_BODY_HEARTBEAT:
-            return 0;
+            return s_check_range (env->heartbeat->running_jobs, SF_WIRE_MAX_JOBS,
+                                  "heartbeat.running_jobs", err)
+                || s_check_range (env->heartbeat->scratch_free, SF_WIRE_MAX_SIZE,
+                                  "heartbeat.scratch_free", err);
         case SF_BODY_INVENTORY:
             return s_check_inventory (env->inventory, err);
         case SF_BODY_JOB_ASSIGN:
@@ -143,7 +173,8 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             ||  s_require (env->job_assign->instance_uuid, "job_assign.instance_uuid", err)
             ||  s_require (env->job_assign->strategy, "job_assign.strategy", err))
                 return -1;
-            return 0;
+            return s_check_range (env->job_assign->scratch_bytes, SF_WIRE_MAX_TOTAL,
+                                  "job_assign.scratch_bytes", err);
         case SF_BODY_JOB_CANCEL:
             return s_require (env->job_cancel->job_id, "job_cancel.job_id", err);
         case SF_BODY_JOB_EVENT:
@@ -153,15 +184,23 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             if (env->job_event->phase <= 0 || env->job_event->phase > SF_PHASE_LAST)
                 return sf_err_set (err, SF_EPROTO, "phase %d out of range",
                                    env->job_event->phase);
-            return 0;
+            return s_check_range (env->job_event->ms, SF_WIRE_MAX_MS, "job_event.ms", err)
+                || s_check_range (env->job_event->bytes, SF_WIRE_MAX_TOTAL,
+                                  "job_event.bytes", err)
+                || s_check_range (env->job_event->at_ms, SF_WIRE_MAX_TIME_MS,
+                                  "job_event.at_ms", err);
         case SF_BODY_JOB_RESULT:
             return s_check_result (env->job_result, err);
         case SF_BODY_ERROR:
             return s_check_string (env->error->text, "error.text", err);
         case SF_BODY_JOB_GRANT:
-            return s_require (env->job_grant->job_id, "job_grant.job_id", err);
+            return s_require (env->job_grant->job_id, "job_grant.job_id", err)
+                || s_check_range (env->job_grant->rate_bps, SF_WIRE_MAX_SIZE,
+                                  "job_grant.rate_bps", err);
         case SF_BODY_RATE_APPLIED:
-            return s_require (env->rate_applied->job_id, "rate_applied.job_id", err);
+            return s_require (env->rate_applied->job_id, "rate_applied.job_id", err)
+                || s_check_range (env->rate_applied->rate_bps, SF_WIRE_MAX_SIZE,
+                                  "rate_applied.rate_bps", err);
         case SF_BODY_IMAGE_DELETE:
             if (s_require (env->image_delete->request_id, "image_delete.request_id", err))
                 return -1;
@@ -381,6 +420,135 @@ s_roundtrip (sf_envelope_t *env, sf_err_t *err)
     return copy;
 }
 
+//  Every message a range test can fill, one of each
+
+typedef struct {
+    sf_envelope_t env;
+    sf_hello_t hello;
+    sf_welcome_t welcome;
+    sf_heartbeat_t beat;
+    sf_job_event_t event;
+    sf_job_result_t result;
+    sf_image_t image, *images [1];
+    sf_inventory_t inventory;
+    sf_instance_t instance, *instances [1];
+    sf_disk_t disk, *disks [1];
+    sf_job_assign_t assign;
+    sf_job_grant_t grant;
+    sf_rate_applied_t applied;
+} range_msgs_t;
+
+//  Build a valid envelope whose number field is value; returns the value
+//  as the field holds it (a uint32_t field keeps the low 32 bits)
+
+static uint64_t
+s_range_build (range_msgs_t *m, const char *field, uint64_t value)
+{
+    *m = (range_msgs_t) {
+        .hello = SF_HELLO_INIT, .welcome = SF_WELCOME_INIT, .beat = SF_HEARTBEAT_INIT,
+        .event = SF_JOB_EVENT_INIT, .result = SF_JOB_RESULT_INIT, .image = SF_IMAGE_INIT,
+        .inventory = SF_INVENTORY_INIT, .instance = SF_INSTANCE_INIT, .disk = SF_DISK_INIT,
+        .assign = SF_JOB_ASSIGN_INIT, .grant = SF_JOB_GRANT_INIT,
+        .applied = SF_RATE_APPLIED_INIT
+    };
+    m->hello.node = "n1";
+    m->event.job_id = m->result.job_id = m->grant.job_id = m->applied.job_id = "J1";
+    m->assign.job_id = "J1", m->assign.instance_uuid = "u1", m->assign.strategy = "offline";
+    m->event.phase = SF_PHASE_DONE;
+    m->images [0] = &m->image;
+    m->result.images = m->images;
+    m->result.n_images = 1;
+    m->instance.uuid = "u1", m->instance.name = "vm1";
+    m->disks [0] = &m->disk;
+    m->instance.disks = m->disks, m->instance.n_disks = 1;
+    m->instances [0] = &m->instance;
+    m->inventory.instances = m->instances, m->inventory.n_instances = 1;
+    struct { const char *field; int body; void *msg; void *number; bool narrow; } map [] = {
+        { "hello.max_jobs", SF_BODY_HELLO, &m->hello, &m->hello.max_jobs, true },
+        { "hello.scratch_free", SF_BODY_HELLO, &m->hello, &m->hello.scratch_free, false },
+        { "welcome.heartbeat_ms", SF_BODY_WELCOME, &m->welcome, &m->welcome.heartbeat_ms, true },
+        { "heartbeat.running_jobs", SF_BODY_HEARTBEAT, &m->beat, &m->beat.running_jobs, true },
+        { "heartbeat.scratch_free", SF_BODY_HEARTBEAT, &m->beat, &m->beat.scratch_free, false },
+        { "job_event.ms", SF_BODY_JOB_EVENT, &m->event, &m->event.ms, false },
+        { "job_event.bytes", SF_BODY_JOB_EVENT, &m->event, &m->event.bytes, false },
+        { "job_event.at_ms", SF_BODY_JOB_EVENT, &m->event, &m->event.at_ms, false },
+        { "job_result.pause_ms", SF_BODY_JOB_RESULT, &m->result, &m->result.pause_ms, false },
+        { "job_result.convert_ms", SF_BODY_JOB_RESULT, &m->result, &m->result.convert_ms, false },
+        { "job_result.upload_ms", SF_BODY_JOB_RESULT, &m->result, &m->result.upload_ms, false },
+        { "job_result.bytes", SF_BODY_JOB_RESULT, &m->result, &m->result.bytes, false },
+        { "image.size", SF_BODY_JOB_RESULT, &m->result, &m->image.size, false },
+        { "disk.virtual_size", SF_BODY_INVENTORY, &m->inventory, &m->disk.virtual_size, false },
+        { "disk.allocated_size", SF_BODY_INVENTORY, &m->inventory, &m->disk.allocated_size,
+          false },
+        { "job_assign.scratch_bytes", SF_BODY_JOB_ASSIGN, &m->assign, &m->assign.scratch_bytes,
+          false },
+        { "job_grant.rate_bps", SF_BODY_JOB_GRANT, &m->grant, &m->grant.rate_bps, false },
+        { "rate_applied.rate_bps", SF_BODY_RATE_APPLIED, &m->applied, &m->applied.rate_bps,
+          false },
+    };
+    for (size_t i = 0; i < sizeof (map) / sizeof (map [0]); i++)
+        if (streq (map [i].field, field)) {
+            m->env = sf_wire_envelope (map [i].body, map [i].msg);
+            if (map [i].narrow)
+                return *(uint32_t *) map [i].number = (uint32_t) value;
+            return *(uint64_t *) map [i].number = value;
+        }
+    assert (!"s_range_build: unknown field");
+    return 0;
+}
+
+//  Each number field at its boundaries: 0 and max pass, max + 1,
+//  INT64_MAX and UINT64_MAX are SF_EPROTO naming the field
+
+static void
+s_test_ranges (void)
+{
+    const struct { const char *field; uint64_t max; } fields [] = {
+        { "hello.max_jobs", SF_WIRE_MAX_JOBS },
+        { "hello.scratch_free", SF_WIRE_MAX_SIZE },
+        { "welcome.heartbeat_ms", SF_WIRE_MAX_HEARTBEAT_MS },
+        { "heartbeat.running_jobs", SF_WIRE_MAX_JOBS },
+        { "heartbeat.scratch_free", SF_WIRE_MAX_SIZE },
+        { "job_event.ms", SF_WIRE_MAX_MS },
+        { "job_event.bytes", SF_WIRE_MAX_TOTAL },
+        { "job_event.at_ms", SF_WIRE_MAX_TIME_MS },
+        { "job_result.pause_ms", SF_WIRE_MAX_MS },
+        { "job_result.convert_ms", SF_WIRE_MAX_MS },
+        { "job_result.upload_ms", SF_WIRE_MAX_MS },
+        { "job_result.bytes", SF_WIRE_MAX_TOTAL },
+        { "image.size", SF_WIRE_MAX_SIZE },
+        { "disk.virtual_size", SF_WIRE_MAX_SIZE },
+        { "disk.allocated_size", SF_WIRE_MAX_SIZE },
+        { "job_assign.scratch_bytes", SF_WIRE_MAX_TOTAL },
+        { "job_grant.rate_bps", SF_WIRE_MAX_SIZE },
+        { "rate_applied.rate_bps", SF_WIRE_MAX_SIZE },
+    };
+    for (size_t i = 0; i < sizeof (fields) / sizeof (fields [0]); i++) {
+        const uint64_t max = fields [i].max;
+        const uint64_t values [] = { 0, 1, max - 1, max, max + 1, INT64_MAX,
+                                     (uint64_t) INT64_MAX + 1, UINT64_MAX };
+        for (size_t v = 0; v < sizeof (values) / sizeof (values [0]); v++) {
+            range_msgs_t msgs;
+            uint64_t held = s_range_build (&msgs, fields [i].field, values [v]);
+            sf_err_t err = SF_ERR_INIT;
+            zframe_t *frame = sf_wire_encode (&msgs.env, &err);
+            assert (frame);
+            sf_envelope_t *copy = sf_wire_decode (frame, &err);
+            zframe_destroy (&frame);
+            if (held <= max)
+                assert (copy);
+            else {
+                assert (!copy && err.code == SF_EPROTO);
+                char expect [128];
+                snprintf (expect, sizeof (expect), "field '%s' is %" PRIu64 ", outside 0..%"
+                          PRIu64, fields [i].field, held, max);
+                assert (streq (err.text, expect));
+            }
+            sf_wire_free (&copy);
+        }
+    }
+}
+
 void
 sf_wire_test (bool verbose)
 {
@@ -529,6 +697,8 @@ sf_wire_test (bool verbose)
 
     assert (streq (sf_wire_body_name (SF_BODY_JOB_EVENT), "job_event"));
     assert (streq (sf_wire_phase_name (SF_PHASE_RESUMED), "resumed"));
+
+    s_test_ranges ();
     //  @end
     printf ("OK\n");
 }

@@ -21,6 +21,24 @@
 #define SF_WIRE_MAX_DISKS   64                  //  per Instance, Images per result
 #define SF_WIRE_MAX_CHAIN   32                  //  backing chain depth
 #define SF_WIRE_MAX_TAGS    64                  //  per Instance
+#define SF_WIRE_MAX_STRATEGIES 32               //  per Hello
+#define SF_WIRE_MAX_RUNNING 1024                //  running_jobs per Hello
+#define SF_WIRE_MAX_IMAGES  SF_WIRE_MAX_DISKS   //  per JobResult
+
+//  Ranges of the numbers a peer sends, checked before any arithmetic (so
+//  that sums, products and conversions to int64_t cannot overflow): a
+//  value outside its range makes the message SF_EPROTO, naming the field.
+//  Bytes of one disk or image, scratch free and rates (bytes/s) are at
+//  most 1 PiB, the bytes of a whole job (up to SF_WIRE_MAX_DISKS disks)
+//  at most 64 PiB; durations at most 366 days; wall-clock times at most
+//  9999-12-31 (ms since the epoch); the heartbeat interval at most 1h; a worker's max_jobs and running_jobs
+//  at most 65535 (the scheduler caps max_jobs further per node).
+#define SF_WIRE_MAX_SIZE    (1ULL << 50)                    //  bytes, bytes/s
+#define SF_WIRE_MAX_TOTAL   (SF_WIRE_MAX_SIZE * SF_WIRE_MAX_DISKS)  //  a job
+#define SF_WIRE_MAX_MS      (366ULL * 24 * 3600 * 1000)     //  a duration
+#define SF_WIRE_MAX_HEARTBEAT_MS 3600000                     //  Welcome: 1h
+#define SF_WIRE_MAX_TIME_MS 253402300799999ULL              //  epoch ms
+#define SF_WIRE_MAX_JOBS    65535                           //  jobs at once
 
 //  Short names for the generated types, so the rest of the code does not
 //  spell Sf__V1__ everywhere.

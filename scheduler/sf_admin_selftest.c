@@ -37,6 +37,32 @@ static const bad_case_t s_bad_cases [] = {
       "argument 'strategy' must be a string" },
     { "{\"cmd\":\"instances\",\"node\":\"\"}", SF_EINVAL, "argument 'node' must be 1 to" },
     { "{\"cmd\":\"status\",\"id\":[1]}", SF_EINVAL, "'id' must be an integer" },
+    //  Numbers are range-checked before any arithmetic: max + 1, min - 1,
+    //  INT64_MAX, INT64_MIN, UINT64_MAX, floats, strings that are no numbers
+#define PLAN "{\"cmd\":\"plan\",\"select\":{\"all\":true},"
+    { PLAN "\"priority\":1000001}", SF_EINVAL,
+      "argument 'priority' must be between -1000000 and 1000000, not 1000001" },
+    { PLAN "\"priority\":-1000001}", SF_EINVAL, "argument 'priority' must be between" },
+    { PLAN "\"priority\":9223372036854775807}", SF_EINVAL,
+      "argument 'priority' must be between -1000000 and 1000000, not 9223372036854775807" },
+    { PLAN "\"priority\":-9223372036854775808}", SF_EINVAL,
+      "argument 'priority' must be between" },
+    { PLAN "\"priority\":\"9223372036854775807\"}", SF_EINVAL,
+      "argument 'priority' must be an integer between" },
+    { PLAN "\"priority\":\"-2000000\"}", SF_EINVAL,
+      "argument 'priority' must be between -1000000 and 1000000, not -2000000" },
+    { PLAN "\"priority\":1.5}", SF_EINVAL, "argument 'priority' must be an integer" },
+    { PLAN "\"priority\":\"1e3\"}", SF_EINVAL, "argument 'priority' must be an integer" },
+    { PLAN "\"priority\":\" 5\"}", SF_EINVAL, "argument 'priority' must be an integer" },
+    { PLAN "\"priority\":true}", SF_EINVAL, "argument 'priority' must be an integer" },
+    { PLAN "\"deadline\":-1}", SF_EINVAL,
+      "argument 'deadline' must be between 0 and 253402300799999, not -1" },
+    { PLAN "\"deadline\":253402300800000}", SF_EINVAL, "argument 'deadline' must be between" },
+    { PLAN "\"deadline\":18446744073709551615}", SF_EPROTO, "request is not valid JSON" },
+    { PLAN "\"window\":-1}", SF_EINVAL, "argument 'window' must be between 0 and 31622400000" },
+    { PLAN "\"window\":31622400001}", SF_EINVAL, "argument 'window' must be between" },
+    { "{\"cmd\":\"bulk_create\",\"select\":{\"all\":true},\"window\":9223372036854775807}",
+      SF_EINVAL, "argument 'window' must be between" },
     { NULL }
 };
 
@@ -113,6 +139,22 @@ sf_admin_test (bool verbose)
     }
     s_test_frames (client, sf_harness_admin_endpoint (harness));
     invalid += 3;
+
+    //  The boundary values themselves are accepted
+    const char *good_numbers [] = {
+        PLAN "\"priority\":1000000}", PLAN "\"priority\":-1000000}",
+        PLAN "\"priority\":\"-1000000\"}", PLAN "\"priority\":0}",
+        PLAN "\"deadline\":0}", PLAN "\"deadline\":253402300799999}",
+        PLAN "\"window\":0}", PLAN "\"window\":31622400000}", NULL
+    };
+    for (int i = 0; good_numbers [i]; i++) {
+        json_t *reply = sf_harness_admin (harness, "%s", good_numbers [i]);
+        if (!json_is_true (json_object_get (reply, "ok")))
+            fprintf (stderr, "\n%s: %s\n", good_numbers [i],
+                     json_string_value (sf_harness_get (reply, "error.text")));
+        assert (json_is_true (json_object_get (reply, "ok")));
+        json_decref (reply);
+    }
 
     //  Valid requests on an empty scheduler
     json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J9\"}");

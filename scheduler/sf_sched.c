@@ -104,6 +104,7 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     self->stats = (sf_stats_t) SF_STATS_INIT;
     self->heartbeat_ms = cfg->heartbeat_ms;
     self->peers = sf_peers_new ();
+    sf_peers_set_caps (self->peers, (size_t) cfg->max_peers, (uint32_t) cfg->max_jobs_per_node);
     self->refused = zhashx_new ();
     self->store = sf_store_new (cfg->database, err);
     if (!self->store)
