@@ -223,6 +223,169 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
     }
 }
 
+//  --------------------------------------------------------------------------
+//  The wire-format walk before unpacking
+//
+//  protobuf-c allocates an array for every repeated field (and a message
+//  for every entry) as large as the frame says, and a slab entry for every
+//  field occurrence, before we could look at counts: 4 MiB of empty Disk
+//  entries are a million allocations. So the frame is walked first, along
+//  the schema: tags, varints and lengths are checked, each message field
+//  is entered (only those: nesting can go no deeper than the schema), and
+//  each repeated field is counted against its cap. Unknown fields (from a
+//  newer peer) are skipped, not entered; a message may hold at most
+//  SCAN_MAX_OTHER fields besides its repeated entries.
+
+#define SCAN_MAX_OTHER  64
+
+typedef struct _scan_msg_t scan_msg_t;
+
+typedef struct {
+    uint32_t number;            //  Field number
+    const char *name;           //  For the error: "instance.disks"
+    const scan_msg_t *message;  //  Its message type, NULL for a string
+    size_t max;                 //  Repeated: most entries; 0 = singular
+} scan_field_t;
+
+struct _scan_msg_t {
+    const scan_field_t *fields; //  Fields that are messages or repeated
+    size_t n_fields;
+};
+
+#define SCAN_MSG(fields) { fields, sizeof (fields) / sizeof (fields [0]) }
+
+static const scan_msg_t s_scan_leaf = { NULL, 0 };
+static const scan_field_t s_scan_disk_fields [] = {
+    { 7, "disk.backing_chain", NULL, SF_WIRE_MAX_CHAIN },
+};
+static const scan_msg_t s_scan_disk = SCAN_MSG (s_scan_disk_fields);
+static const scan_field_t s_scan_instance_fields [] = {
+    { 4, "instance.disks", &s_scan_disk, SF_WIRE_MAX_DISKS },
+    { 6, "instance.tags", &s_scan_leaf, SF_WIRE_MAX_TAGS },
+};
+static const scan_msg_t s_scan_instance = SCAN_MSG (s_scan_instance_fields);
+static const scan_field_t s_scan_inventory_fields [] = {
+    { 1, "inventory.instances", &s_scan_instance, SF_WIRE_MAX_INSTANCES },
+};
+static const scan_msg_t s_scan_inventory = SCAN_MSG (s_scan_inventory_fields);
+static const scan_field_t s_scan_hello_fields [] = {
+    { 4, "hello.strategies", NULL, SF_WIRE_MAX_STRATEGIES },
+    { 5, "hello.running_jobs", NULL, SF_WIRE_MAX_RUNNING },
+};
+static const scan_msg_t s_scan_hello = SCAN_MSG (s_scan_hello_fields);
+static const scan_field_t s_scan_result_fields [] = {
+    { 10, "job_result.images", &s_scan_leaf, SF_WIRE_MAX_IMAGES },
+    { 11, "job_result.error", &s_scan_leaf, 0 },
+};
+static const scan_msg_t s_scan_result = SCAN_MSG (s_scan_result_fields);
+static const scan_field_t s_scan_delete_fields [] = {
+    { 2, "image_delete.image", &s_scan_leaf, 0 },
+};
+static const scan_msg_t s_scan_delete = SCAN_MSG (s_scan_delete_fields);
+static const scan_field_t s_scan_deleted_fields [] = {
+    { 2, "image_deleted.image", &s_scan_leaf, 0 },
+    { 3, "image_deleted.error", &s_scan_leaf, 0 },
+};
+static const scan_msg_t s_scan_deleted = SCAN_MSG (s_scan_deleted_fields);
+static const scan_field_t s_scan_envelope_fields [] = {
+    { 10, "hello", &s_scan_hello, 0 },
+    { 11, "welcome", &s_scan_leaf, 0 },
+    { 12, "heartbeat", &s_scan_leaf, 0 },
+    { 13, "inventory", &s_scan_inventory, 0 },
+    { 14, "job_assign", &s_scan_leaf, 0 },
+    { 15, "job_cancel", &s_scan_leaf, 0 },
+    { 16, "job_event", &s_scan_leaf, 0 },
+    { 17, "job_result", &s_scan_result, 0 },
+    { 18, "error", &s_scan_leaf, 0 },
+    { 19, "job_grant", &s_scan_leaf, 0 },
+    { 20, "image_delete", &s_scan_delete, 0 },
+    { 21, "image_deleted", &s_scan_deleted, 0 },
+    { 22, "rate_applied", &s_scan_leaf, 0 },
+};
+static const scan_msg_t s_scan_envelope = SCAN_MSG (s_scan_envelope_fields);
+
+//  Read a varint at *at (before end). Returns 0 or -1 if it is truncated
+//  or longer than 10 bytes.
+
+static int
+s_scan_varint (const byte **at, const byte *end, uint64_t *value)
+{
+    *value = 0;
+    for (int shift = 0; shift < 70 && *at < end; shift += 7) {
+        byte b = *(*at)++;
+        *value |= (uint64_t) (b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+static int
+s_scan (const byte *data, size_t size, const scan_msg_t *msg, const char *name,
+        sf_err_t *err)
+{
+    size_t counts [16] = { 0 };
+    size_t other = 0;
+    assert (msg->n_fields <= sizeof (counts) / sizeof (counts [0]));
+    const byte *at = data, *end = data + size;
+    while (at < end) {
+        uint64_t tag, length;
+        if (s_scan_varint (&at, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX)
+            return sf_err_set (err, SF_EPROTO, "malformed field tag in %s", name);
+        uint32_t number = (uint32_t) (tag >> 3);
+        int type = (int) (tag & 7);
+        const scan_field_t *field = NULL;
+        size_t index = 0;
+        for (; index < msg->n_fields; index++)
+            if (msg->fields [index].number == number) {
+                field = &msg->fields [index];
+                break;
+            }
+        if (field && type != 2)
+            return sf_err_set (err, SF_EPROTO, "field '%s' has wire type %d, not 2",
+                               field->name, type);
+        if (field && field->max) {
+            if (++counts [index] > field->max)
+                return sf_err_set (err, SF_EPROTO, "field '%s' has more than %zu entries",
+                                   field->name, field->max);
+        }
+        else
+        if (++other > SCAN_MAX_OTHER)
+            return sf_err_set (err, SF_EPROTO, "%s has more than %d fields besides its "
+                               "repeated ones", name, SCAN_MAX_OTHER);
+        switch (type) {
+            case 0:
+                if (s_scan_varint (&at, end, &length))
+                    return sf_err_set (err, SF_EPROTO, "malformed varint in %s", name);
+                break;
+            case 1:
+            case 5:
+                if ((size_t) (end - at) < (type == 1? 8u: 4u))
+                    return sf_err_set (err, SF_EPROTO, "truncated field in %s", name);
+                at += type == 1? 8: 4;
+                break;
+            case 2:
+                if (s_scan_varint (&at, end, &length) || length > (uint64_t) (end - at))
+                    return sf_err_set (err, SF_EPROTO, "truncated field in %s", name);
+                if (field && field->message
+                &&  s_scan (at, (size_t) length, field->message, field->name, err))
+                    return -1;
+                at += length;
+                break;
+            default:                //  Groups (3, 4) are not in the schema
+                return sf_err_set (err, SF_EPROTO, "wire type %d in %s", type, name);
+        }
+    }
+    return 0;
+}
+
+int
+sf_wire_scan (const void *data, size_t size, sf_err_t *err)
+{
+    assert (data || size == 0);
+    return s_scan ((const byte *) data, size, &s_scan_envelope, "envelope", err);
+}
+
 zframe_t *
 sf_wire_encode (sf_envelope_t *env, sf_err_t *err)
 {
@@ -252,6 +415,8 @@ sf_wire_decode (zframe_t *frame, sf_err_t *err)
                     size, SF_WIRE_MAX_BYTES);
         return NULL;
     }
+    if (sf_wire_scan (zframe_data (frame), size, err))
+        return NULL;
     sf_envelope_t *env = sf__v1__envelope__unpack (NULL, size, zframe_data (frame));
     if (!env) {
         sf_err_set (err, SF_EPROTO, "undecodable message of %zu bytes", size);
@@ -418,6 +583,204 @@ s_roundtrip (sf_envelope_t *env, sf_err_t *err)
     sf_envelope_t *copy = sf_wire_decode (frame, err);
     zframe_destroy (&frame);
     return copy;
+}
+
+//  Crafted frames: a growing buffer of wire-format bytes
+
+typedef struct {
+    byte *data;
+    size_t size;
+} craft_t;
+
+static void
+s_craft_bytes (craft_t *craft, const void *data, size_t size)
+{
+    craft->data = (byte *) realloc (craft->data, craft->size + size + 1);
+    assert (craft->data);
+    if (size)
+        memcpy (craft->data + craft->size, data, size);
+    craft->size += size;
+}
+
+static void
+s_craft_varint (craft_t *craft, uint64_t value)
+{
+    byte buffer [10];
+    size_t size = 0;
+    do {
+        buffer [size++] = (byte) ((value & 0x7f) | (value > 0x7f? 0x80: 0));
+        value >>= 7;
+    } while (value);
+    s_craft_bytes (craft, buffer, size);
+}
+
+//  Field number with wire type 2 holding inner (consumed)
+
+static void
+s_craft_nest (craft_t *craft, uint32_t number, craft_t *inner)
+{
+    s_craft_varint (craft, (uint64_t) number << 3 | 2);
+    s_craft_varint (craft, inner->size);
+    s_craft_bytes (craft, inner->data, inner->size);
+    free (inner->data);
+    *inner = (craft_t) { NULL, 0 };
+}
+
+//  count empty entries of field number (wire type 2)
+
+static craft_t
+s_craft_repeat (uint32_t number, size_t count)
+{
+    craft_t craft = { NULL, 0 };
+    for (size_t i = 0; i < count; i++) {
+        s_craft_varint (&craft, (uint64_t) number << 3 | 2);
+        s_craft_varint (&craft, 0);
+    }
+    return craft;
+}
+
+//  Envelope { version 1, inventory { instance { disks: count empty } } }
+
+static craft_t
+s_craft_disks (size_t count)
+{
+    craft_t instance = s_craft_repeat (4, count);
+    craft_t inventory = { NULL, 0 }, envelope = { NULL, 0 };
+    s_craft_nest (&inventory, 1, &instance);
+    s_craft_varint (&envelope, 1 << 3 | 0);
+    s_craft_varint (&envelope, SF_WIRE_VERSION);
+    s_craft_nest (&envelope, 13, &inventory);
+    return envelope;
+}
+
+//  A protobuf-c allocator that counts, to show what unpacking would cost
+
+static size_t s_allocations;
+
+static void *
+s_counting_alloc (void *data, size_t size)
+{
+    (void) data;
+    s_allocations++;
+    return malloc (size);
+}
+
+static void
+s_counting_free (void *data, void *pointer)
+{
+    (void) data;
+    free (pointer);
+}
+
+//  Decode a crafted frame: NULL expected, with error text starting expect
+
+static void
+s_test_refused (craft_t *craft, const char *expect)
+{
+    sf_err_t err = SF_ERR_INIT;
+    zframe_t *frame = zframe_new (craft->data, craft->size);
+    int64_t start = zclock_mono ();
+    sf_envelope_t *env = sf_wire_decode (frame, &err);
+    int64_t took = zclock_mono () - start;
+    if (env || strncmp (err.text, expect, strlen (expect)))
+        fprintf (stderr, "\nexpected '%s', got '%s'\n", expect, env? "a message": err.text);
+    assert (!env && err.code == SF_EPROTO);
+    assert (strncmp (err.text, expect, strlen (expect)) == 0);
+    //  A walk over at most 4 MiB, no unpacking: well under a second even
+    //  on a loaded machine under ASan
+    assert (took < 1000);
+    zframe_destroy (&frame);
+    free (craft->data);
+    *craft = (craft_t) { NULL, 0 };
+}
+
+//  Repeated counts and the wire format are checked before unpacking
+
+static void
+s_test_scan (void)
+{
+    //  What protobuf-c alone would do with 100,000 empty disks: as many
+    //  allocations (the reason for the walk)
+    craft_t craft = s_craft_disks (100000);
+    ProtobufCAllocator counting = { s_counting_alloc, s_counting_free, NULL };
+    s_allocations = 0;
+    sf_envelope_t *raw = sf__v1__envelope__unpack (&counting, craft.size, craft.data);
+    assert (raw && raw->inventory->instances [0]->n_disks == 100000);
+    assert (s_allocations > 100000);
+    sf__v1__envelope__free_unpacked (raw, &counting);
+    free (craft.data);
+
+    //  A million empty disks in 2 MB: refused by the walk, before unpack
+    //  (whose own check says "instance has more than"), and fast
+    craft = s_craft_disks (1000000);
+    assert (craft.size < SF_WIRE_MAX_BYTES);
+    s_test_refused (&craft, "field 'instance.disks' has more than 64 entries");
+    //  At the cap the walk passes (and the frame then fails on its content)
+    craft = s_craft_disks (SF_WIRE_MAX_DISKS);
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_wire_scan (craft.data, craft.size, &err) == 0);
+    s_test_refused (&craft, "required field 'instance.uuid' is empty");
+    craft = s_craft_disks (SF_WIRE_MAX_DISKS + 1);
+    s_test_refused (&craft, "field 'instance.disks' has more than 64 entries");
+
+    //  Every other capped repeated field, one past its cap
+    const struct {
+        uint32_t path [4];      //  Field numbers from the envelope in, 0-ended
+        size_t count;
+        const char *expect;
+    } cases [] = {
+        { { 13, 0 }, 1000000, "field 'inventory.instances' has more than 4096 entries" },
+        { { 13, 1, 0 }, SF_WIRE_MAX_TAGS + 1, "field 'instance.tags' has more than 64" },
+        { { 13, 1, 4, 0 }, SF_WIRE_MAX_CHAIN + 1, "field 'disk.backing_chain' has more than 32" },
+        { { 10, 0 }, SF_WIRE_MAX_STRATEGIES + 1, "field 'hello.strategies' has more than 32" },
+        { { 10, 0 }, SF_WIRE_MAX_RUNNING + 1, "field 'hello.running_jobs' has more than 1024" },
+        { { 17, 0 }, SF_WIRE_MAX_IMAGES + 1, "field 'job_result.images' has more than 64" },
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases [0]); i++) {
+        //  The repeated field's number: instances 1, tags 6, chain 7,
+        //  strategies 4, running_jobs 5, images 10
+        const uint32_t numbers [] = { 1, 6, 7, 4, 5, 10 };
+        craft_t inner = s_craft_repeat (numbers [i], cases [i].count);
+        int depth = 0;
+        while (cases [i].path [depth])
+            depth++;
+        while (depth-- > 0) {
+            craft_t outer = { NULL, 0 };
+            if (depth == 0) {
+                s_craft_varint (&outer, 1 << 3 | 0);
+                s_craft_varint (&outer, SF_WIRE_VERSION);
+            }
+            s_craft_nest (&outer, cases [i].path [depth], &inner);
+            inner = outer;
+        }
+        s_test_refused (&inner, cases [i].expect);
+    }
+
+    //  Malformed wire format: truncated length, a group, a tag of field 0,
+    //  a message field sent as a varint, too many other fields
+    craft = (craft_t) { NULL, 0 };
+    s_craft_varint (&craft, 13 << 3 | 2);
+    s_craft_varint (&craft, 1000);
+    s_test_refused (&craft, "truncated field in envelope");
+    s_craft_varint (&craft, 99 << 3 | 3);
+    s_test_refused (&craft, "wire type 3 in envelope");
+    s_craft_bytes (&craft, "\x00\x01", 2);
+    s_test_refused (&craft, "malformed field tag in envelope");
+    s_craft_varint (&craft, 13 << 3 | 0);
+    s_craft_varint (&craft, 5);
+    s_test_refused (&craft, "field 'inventory' has wire type 0, not 2");
+    for (int i = 0; i < 65; i++) {
+        s_craft_varint (&craft, 99 << 3 | 0);
+        s_craft_varint (&craft, 1);
+    }
+    s_test_refused (&craft, "envelope has more than 64 fields besides");
+    //  An unknown field (a newer peer's) is skipped, not entered
+    craft_t unknown = s_craft_repeat (4, 100);
+    s_craft_nest (&craft, 99, &unknown);
+    s_craft_varint (&craft, 1 << 3 | 0);
+    s_craft_varint (&craft, SF_WIRE_VERSION);
+    assert (sf_wire_scan (craft.data, craft.size, &err) == 0);
+    s_test_refused (&craft, "message has no body");
 }
 
 //  Every message a range test can fill, one of each
@@ -699,6 +1062,7 @@ sf_wire_test (bool verbose)
     assert (streq (sf_wire_phase_name (SF_PHASE_RESUMED), "resumed"));
 
     s_test_ranges ();
+    s_test_scan ();
     //  @end
     printf ("OK\n");
 }

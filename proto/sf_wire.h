@@ -3,7 +3,8 @@
 
     A message on the wire is one ZeroMQ frame holding an sf.v1.Envelope (on
     the scheduler's ROUTER, preceded by the peer's routing-id frame). Decode
-    checks, in order: frame count, size cap, protobuf syntax, protocol
+    checks, in order: frame count, size cap, the wire format's repeated
+    counts before anything is allocated (sf_wire_scan), protobuf syntax, protocol
     version, that a body is set, and per-body field bounds (string lengths,
     repeated counts, enum ranges, required ids). Anything that fails is
     SF_EPROTO with a one-line reason and must be logged, counted and dropped.
@@ -126,6 +127,16 @@ zframe_t *
 //  sf_wire_free. Returns NULL with err (SF_EPROTO) on any problem.
 sf_envelope_t *
     sf_wire_decode (zframe_t *frame, sf_err_t *err);
+
+//  Walk a packed envelope's wire format along the schema, without
+//  allocating: refuse malformed tags and lengths, a repeated field with
+//  more entries than its cap (SF_WIRE_MAX_INSTANCES, ..._DISKS, ..._CHAIN,
+//  ..._TAGS, ..._STRATEGIES, ..._RUNNING, ..._IMAGES), and a message with
+//  more than 64 other fields. sf_wire_decode calls it before protobuf-c
+//  unpacks (and allocates). Returns 0 or -1 with err (SF_EPROTO naming the
+//  field, e.g. "field 'instance.disks' has more than 64 entries").
+int
+    sf_wire_scan (const void *data, size_t size, sf_err_t *err);
 
 //  Free a decoded envelope. Nullifies *env_p.
 void
