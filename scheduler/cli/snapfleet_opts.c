@@ -184,8 +184,12 @@ snapfleet_call (snapfleet_t *app, json_t *request, json_t **reply_p)
         }
     }
     int rc = sf_cli_call (app->cli, request, reply_p, &err);
-    if (rc != SF_CLI_OK)
-        fprintf (stderr, "snapfleet: %s\n", err.text);
+    if (rc != SF_CLI_OK) {
+        //  The scheduler's error text may quote a peer's string
+        char *text = sf_log_escape_dup (err.text);
+        fprintf (stderr, "snapfleet: %s\n", text);
+        free (text);
+    }
     return rc;
 }
 
