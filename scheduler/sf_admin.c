@@ -20,7 +20,7 @@ SF_LOG_MODULE ("sched.admin");
 
 //  libzmq drops a connection that sends a frame larger than this; between
 //  SF_ADMIN_MAX_REQUEST and this the client gets an error reply instead
-#define MAX_FRAME (1024 * 1024)
+#define MAX_FRAME SF_AUTH_ADMIN_MAX
 #define MAX_ARG 4096
 
 typedef json_t *(command_fn) (sf_admin_t *self, json_t *request, sf_err_t *err);
@@ -442,7 +442,7 @@ sf_admin_new (const char *endpoint, zcert_t *cert, const sf_admin_parts_t *parts
     zsock_set_router_mandatory (self->router, 1);
     zsock_set_sndtimeo (self->router, 0);
     zsock_set_linger (self->router, 0);
-    zsock_set_maxmsgsize (self->router, MAX_FRAME);
+    sf_auth_bound (self->router, MAX_FRAME, SF_AUTH_ADMIN_HWM, SF_AUTH_ADMIN_HWM);
     if (parts->auth)
         sf_auth_server (parts->auth, self->router, cert, "admin");
     if (zsock_bind (self->router, "%s", endpoint) == -1) {

@@ -53,10 +53,9 @@ s_bind_router (sf_sched_t *self, const char *endpoint, int max_size, const char 
     zsock_set_router_mandatory (sock, 1);
     zsock_set_sndtimeo (sock, 0);
     zsock_set_linger (sock, 0);
-    zsock_set_maxmsgsize (sock, max_size);
     //  What a peer may have queued here before its connection is read no
     //  further (TCP pushes back on it): bounds the memory of a backlog
-    zsock_set_rcvhwm (sock, 64);
+    sf_auth_bound (sock, max_size, SF_AUTH_WORKER_HWM, SF_AUTH_WORKER_SNDHWM);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
         sf_err_set (err, SF_EIO, "cannot bind %s endpoint '%s': %s", role, endpoint,
                     zmq_strerror (zmq_errno ()));
