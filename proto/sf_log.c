@@ -49,25 +49,15 @@ sf_log_enabled (sf_log_level_t level)
 }
 
 //  Length of the valid UTF-8 sequence at s (1 to 4), or 0 if the bytes
-//  there are not one (overlong, surrogate, truncated, above U+10FFFF).
-//  A C1 control (U+0080..U+009F) counts as invalid: terminals obey them.
+//  there are not one (sf_utf8_seq_len). A C1 control (U+0080..U+009F)
+//  counts as invalid too: terminals obey them.
 
 static size_t
 s_utf8_length (const unsigned char *s)
 {
-    if (s [0] < 0x80)
-        return 1;
-    size_t length = s [0] >= 0xF0? 4: s [0] >= 0xE0? 3: s [0] >= 0xC2? 2: 0;
-    if (!length || s [0] > 0xF4)
+    if (s [0] == 0xC2 && s [1] >= 0x80 && s [1] <= 0x9F)
         return 0;
-    for (size_t i = 1; i < length; i++)
-        if ((s [i] & 0xC0) != 0x80)
-            return 0;
-    if ((s [0] == 0xE0 && s [1] < 0xA0) || (s [0] == 0xED && s [1] > 0x9F)
-    ||  (s [0] == 0xF0 && s [1] < 0x90) || (s [0] == 0xF4 && s [1] > 0x8F)
-    ||  (s [0] == 0xC2 && s [1] < 0xA0))
-        return 0;
-    return length;
+    return sf_utf8_seq_len ((const char *) s);
 }
 
 size_t

@@ -57,11 +57,30 @@ s_cmd_nodes (sf_admin_t *self, json_t *request, sf_err_t *err)
     return s_wrap ("nodes", sf_store_nodes_json (self->parts.store, err));
 }
 
+static int64_t s_int_arg (json_t *request, const char *key, int64_t dflt);
+
+//  A page of a list: {key: rows, "more": bool, "next": cursor or null}
+
+static json_t *
+s_page (const char *key, json_t *rows, char *next)
+{
+    if (!rows)
+        return NULL;
+    json_t *page = json_pack ("{s:o, s:b, s:o}", key, rows, "more", next != NULL,
+                              "next", next? json_string (next): json_null ());
+    free (next);
+    return page;
+}
+
 static json_t *
 s_cmd_instances (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return s_wrap ("instances", sf_store_instances_json (self->parts.store,
-                                                         s_arg (request, "node"), NULL, err));
+    char *next = NULL;
+    json_t *rows = sf_store_instances_page (self->parts.store, s_arg (request, "node"),
+                                            s_arg (request, "after"),
+                                            s_int_arg (request, "limit",
+                                                       SF_ADMIN_DEFAULT_LIMIT), &next, err);
+    return s_page ("instances", rows, next);
 }
 
 static json_t *
@@ -74,8 +93,11 @@ s_cmd_snapshot (sf_admin_t *self, json_t *request, sf_err_t *err)
 static json_t *
 s_cmd_jobs (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    (void) request;
-    return s_wrap ("jobs", sf_jobs_list_json (self->parts.jobs, err));
+    char *next = NULL;
+    json_t *rows = sf_jobs_page_json (self->parts.jobs, s_arg (request, "after"),
+                                      s_int_arg (request, "limit", SF_ADMIN_DEFAULT_LIMIT),
+                                      &next, err);
+    return s_page ("jobs", rows, next);
 }
 
 static json_t *
@@ -88,8 +110,12 @@ s_cmd_job_show (sf_admin_t *self, json_t *request, sf_err_t *err)
 static json_t *
 s_cmd_images (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    (void) request;
-    return s_wrap ("images", sf_jobs_images_json (self->parts.jobs, err));
+    char *next = NULL;
+    json_t *rows = sf_jobs_images_page_json (self->parts.jobs, s_arg (request, "after"),
+                                             s_int_arg (request, "limit",
+                                                        SF_ADMIN_DEFAULT_LIMIT),
+                                             &next, err);
+    return s_page ("images", rows, next);
 }
 
 static json_t *
@@ -228,16 +254,17 @@ s_cmd_limits (sf_admin_t *self, json_t *request, sf_err_t *err)
         "bandwidth_max", (json_int_t) stats.bandwidth_max);
 }
 
+#define PAGE_ARGS "limit:i", "after:s", NULL
 #define BULK_ARGS "select:o", "strategy:s", "priority:i", "deadline:i", "window:i", NULL
 
 static const command_t s_commands [] = {
     { "nodes",      { NULL },           NULL,       s_cmd_nodes, false },
-    { "instances",  { "node:s", NULL },   NULL,       s_cmd_instances, false },
+    { "instances",  { "node:s", PAGE_ARGS }, NULL,    s_cmd_instances, false },
     { "snapshot",   { "instance:s", "strategy:s", NULL }, "instance", s_cmd_snapshot,
                     false },
-    { "jobs",       { NULL },           NULL,       s_cmd_jobs, false },
+    { "jobs",       { PAGE_ARGS },      NULL,       s_cmd_jobs, false },
     { "job_show",   { "job_id:s", NULL }, "job_id",   s_cmd_job_show, false },
-    { "images",     { NULL },           NULL,       s_cmd_images, false },
+    { "images",     { PAGE_ARGS },      NULL,       s_cmd_images, false },
     { "status",     { NULL },           NULL,       s_cmd_status, false },
     { "bulk_create", { BULK_ARGS },      "select",   s_cmd_bulk_create, false },
     { "bulk_show",  { "bulk_id:s", NULL }, "bulk_id", s_cmd_bulk_show, false },

@@ -14,9 +14,10 @@
       {"cmd":"snapshot","instance":"vm1"} (a name or a uuid)
       {"cmd":"snapshot","instance":"vm1","strategy":"rbd"} (force one that
                                           fits; see sf_strategy)
-      {"cmd":"jobs"}
+      {"cmd":"jobs"}                      {"cmd":"jobs","limit":N,"after":C}
       {"cmd":"job_show","job_id":"J42"}
-      {"cmd":"images"}
+      {"cmd":"images"}   (jobs, instances and images take "limit" and
+                          "after": one page, see below)
       {"cmd":"status"}
       {"cmd":"bulk_create","select":SELECT,["strategy":S,"priority":N,
        "deadline":EPOCH_MS,"window":MS]}  SELECT = {"all":true} |
@@ -56,6 +57,13 @@
     with N an SF_E* code (SF_EPROTO for a malformed request, SF_EINVAL for
     a bad command or argument, SF_ENOENT, SF_ENODE, ... from the command).
     "id", if given, is echoed so a client can match replies to requests.
+    Lists come in pages: jobs, instances and images answer at most "limit"
+    rows (default 1000, at most 10000) after the cursor "after", with
+    "more" (true if rows follow) and "next" (the cursor to pass as "after"
+    for the next page, or null). Cursors are stable keys, so a page never
+    repeats or skips a row that existed before it was read: a job's seq
+    ("42"), an instance's [name, node, uuid], an image's [created, store,
+    id] (JSON text).
     =========================================================================
 */
 #ifndef SF_ADMIN_H_INCLUDED

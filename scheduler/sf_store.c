@@ -879,6 +879,104 @@ sf_store_instances_json (sf_store_t *self, const char *node, const char *match,
 }
 
 //  --------------------------------------------------------------------------
+//  Pages
+
+json_t *
+sf_store_page (sf_store_t *self, sqlite3_stmt *stmt, int64_t limit,
+               sf_store_row_fn *row, sf_store_cursor_fn *cursor, void *arg,
+               char **next_p, sf_err_t *err)
+{
+    assert (self && stmt && row && cursor && next_p);
+    *next_p = NULL;
+    json_t *rows = json_array ();
+    char *last = NULL;
+    int rc;
+    while ((rc = sf_store_step (self, stmt, err)) == 1) {
+        if ((int64_t) json_array_size (rows) == limit) {
+            *next_p = last;     //  One more row: another page follows
+            last = NULL;
+            break;
+        }
+        json_t *item = row (arg, stmt, err);
+        if (!item) {
+            rc = -1;
+            break;
+        }
+        json_array_append_new (rows, item);
+        free (last);
+        last = cursor (stmt);
+    }
+    free (last);
+    sqlite3_finalize (stmt);
+    if (rc < 0) {
+        json_decref (rows);
+        zstr_free (next_p);
+        return NULL;
+    }
+    return rows;
+}
+
+json_t *
+sf_store_cursor_parse (const char *after, const char *types, sf_err_t *err)
+{
+    assert (after && types);
+    json_t *cursor = json_loads (after, 0, NULL);
+    bool ok = json_is_array (cursor) && json_array_size (cursor) == strlen (types);
+    for (size_t i = 0; ok && types [i]; i++) {
+        json_t *item = json_array_get (cursor, i);
+        ok = types [i] == 's'? json_is_string (item): json_is_integer (item);
+    }
+    if (!ok) {
+        json_decref (cursor);
+        sf_err_set (err, SF_EINVAL, "'%.64s' is not a cursor of this list (use the "
+                    "'next' of the previous page)", after);
+        return NULL;
+    }
+    return cursor;
+}
+
+static json_t *
+s_instance_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
+{
+    (void) arg;
+    (void) err;
+    return s_instance_json (stmt);
+}
+
+static char *
+s_instance_cursor (sqlite3_stmt *stmt)
+{
+    json_t *cursor = json_pack ("[s, s, s]", sf_store_text (stmt, 1),
+                                sf_store_text (stmt, 2), sf_store_text (stmt, 0));
+    char *text = json_dumps (cursor, JSON_COMPACT);
+    json_decref (cursor);
+    return text;
+}
+
+json_t *
+sf_store_instances_page (sf_store_t *self, const char *node, const char *after,
+                         int64_t limit, char **next_p, sf_err_t *err)
+{
+    assert (self && limit > 0);
+    json_t *cursor = NULL;
+    if (after && !(cursor = sf_store_cursor_parse (after, "sss", err)))
+        return NULL;
+    sqlite3_stmt *stmt = sf_store_prepare (self, err,
+        "SELECT uuid, name, node, state, storage_class, disks, tags FROM instances"
+        " WHERE (?1 IS NULL OR node = ?1)"
+        "   AND (?2 IS NULL OR (name, node, uuid) > (?2, ?3, ?4))"
+        " ORDER BY name, node, uuid LIMIT ?5",
+        "ssssi", node, json_string_value (json_array_get (cursor, 0)),
+        json_string_value (json_array_get (cursor, 1)),
+        json_string_value (json_array_get (cursor, 2)), limit + 1);
+    json_decref (cursor);
+    if (!stmt)
+        return NULL;
+    return sf_store_page (self, stmt, limit, s_instance_row, s_instance_cursor, NULL,
+                          next_p, err);
+}
+
+//  --------------------------------------------------------------------------
 //  Instances as typed records
 
 void
