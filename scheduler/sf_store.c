@@ -879,6 +879,97 @@ sf_store_instances_json (sf_store_t *self, const char *node, const char *match,
 }
 
 //  --------------------------------------------------------------------------
+//  The database's files
+
+int
+sf_store_secure_files (const char *path, sf_err_t *err)
+{
+    assert (path);
+    const char *suffixes [] = { "", "-wal", "-shm", NULL };
+    for (int i = 0; suffixes [i]; i++) {
+        char *name = zsys_sprintf ("%s%s", path, suffixes [i]);
+        int rc = 0;
+        int fd = open (name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        struct stat st;
+        if (fd < 0) {
+            if (errno != ENOENT)
+                rc = sf_err_set (err, SF_EIO, "database file '%s' cannot be opened: %s%s",
+                                 name, strerror (errno), errno == ELOOP
+                                 ? " (it is a symlink)": "");
+        }
+        else
+        if (fstat (fd, &st) || !S_ISREG (st.st_mode))
+            rc = sf_err_set (err, SF_EIO, "database file '%s' is not a regular file", name);
+        else
+        if (st.st_uid != geteuid ())
+            rc = sf_err_set (err, SF_EIO, "database file '%s' belongs to uid %u, not to "
+                             "this user (%u): not ours", name, (unsigned) st.st_uid,
+                             (unsigned) geteuid ());
+        else
+        if ((st.st_mode & 077) && fchmod (fd, st.st_mode & 0700 & ~0100))
+            rc = sf_err_set (err, SF_EIO, "cannot make database file '%s' private: %s",
+                             name, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        zstr_free (&name);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+//  Self test of sf_store_secure_files: loose modes are fixed, a symlink
+//  and a file that is not ours are refused
+
+static void
+s_test_secure_files (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char dir [] = "/tmp/sf_store_secure_XXXXXX";
+    assert (mkdtemp (dir));
+    char *db = zsys_sprintf ("%s/s.db", dir);
+    char *wal = zsys_sprintf ("%s/s.db-wal", dir);
+    char *shm = zsys_sprintf ("%s/s.db-shm", dir);
+    assert (sf_store_secure_files (db, &err) == 0);         //  None exist yet
+    int fd = open (db, O_CREAT | O_WRONLY, 0644);
+    assert (fd >= 0);
+    fchmod (fd, 0666);
+    close (fd);
+    fd = open (wal, O_CREAT | O_WRONLY, 0644);
+    assert (fd >= 0);
+    fchmod (fd, 0644);
+    close (fd);
+    assert (sf_store_secure_files (db, &err) == 0);
+    struct stat st;
+    assert (stat (db, &st) == 0 && (st.st_mode & 0777) == 0600);
+    assert (stat (wal, &st) == 0 && (st.st_mode & 0777) == 0600);
+    //  An existing database opens with its -wal and -shm private too
+    sf_store_t *store = sf_store_new (db, &err);
+    assert (store);
+    assert (stat (shm, &st) == 0 && (st.st_mode & 077) == 0);
+    sf_store_destroy (&store);
+    unlink (shm);
+    //  A symlink in the database's place is refused
+    assert (symlink (db, shm) == 0);
+    assert (sf_store_secure_files (db, &err) == -1);
+    assert (strstr (err.text, "s.db-shm' cannot be opened") && strstr (err.text, "symlink"));
+    unlink (shm);
+    //  A file of another user is refused (root can make one: daemon's)
+    if (geteuid () == 0 && chown (db, 1, 1) == 0) {
+        assert (sf_store_secure_files (db, &err) == -1);
+        assert (strstr (err.text, "belongs to uid 1") && strstr (err.text, "not ours"));
+    }
+    else
+        printf ("(cannot chown: the test of another user's file does not run) ");
+    unlink (wal);
+    unlink (db);
+    rmdir (dir);
+    zstr_free (&db);
+    zstr_free (&wal);
+    zstr_free (&shm);
+}
+
+//  --------------------------------------------------------------------------
 //  Pages
 
 json_t *
@@ -1256,6 +1347,7 @@ sf_store_test (bool verbose)
     (void) verbose;
     printf (" * sf_store: ");
     //  @selftest
+    s_test_secure_files ();
     sf_err_t err = SF_ERR_INIT;
     char path [] = "/tmp/sf_store_test_XXXXXX";
     int fd = mkstemp (path);

@@ -150,6 +150,14 @@ zlistx_t *
 json_t *
     sf_store_nodes_json (sf_store_t *self, sf_err_t *err);
 
+//  Make the database file at path and its -wal and -shm files private
+//  before they are opened: each that exists must be a regular file (not a
+//  symlink) owned by this user, and is chmod-ed to 0600 if its mode lets
+//  anyone else in (SQLite gives -wal and -shm the database's mode).
+//  Returns 0, or -1 with err set (SF_EIO, naming the file and why).
+int
+    sf_store_secure_files (const char *path, sf_err_t *err);
+
 //  --------------------------------------------------------------------------
 //  Instances
 
