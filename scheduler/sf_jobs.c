@@ -846,6 +846,35 @@ sf_jobs_images_json (sf_jobs_t *self, sf_err_t *err)
     return rc < 0? NULL: images;
 }
 
+//  Old history
+
+int64_t
+sf_jobs_prune (sf_jobs_t *self, int64_t before_ms, int64_t batch, sf_err_t *err)
+{
+    assert (self && batch > 0);
+    if (sf_store_begin (self->store, err))
+        return -1;
+    int64_t pruned = -1;
+    if (sf_store_exec (self->store, err,
+            "CREATE TEMP TABLE IF NOT EXISTS prune_jobs (id TEXT PRIMARY KEY)", "") < 0
+    ||  sf_store_exec (self->store, err, "DELETE FROM prune_jobs", "") < 0
+    ||  sf_store_exec (self->store, err,
+            "INSERT INTO prune_jobs SELECT id FROM jobs"
+            " WHERE state IN ('done', 'failed', 'skipped') AND updated < ?1"
+            "   AND NOT EXISTS (SELECT 1 FROM images WHERE images.job_id = jobs.id)"
+            "   AND NOT EXISTS (SELECT 1 FROM bulks WHERE bulks.id = jobs.bulk_id"
+            "                   AND bulks.state = 'running')"
+            " ORDER BY seq LIMIT ?2", "ii", before_ms, batch) < 0
+    ||  sf_store_exec (self->store, err,
+            "DELETE FROM job_events WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
+    ||  (pruned = sf_store_exec (self->store, err,
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM prune_jobs)", "")) < 0) {
+        sf_store_rollback (self->store);
+        return -1;
+    }
+    return sf_store_commit (self->store, err)? -1: pruned;
+}
+
 //  Pages of jobs (cursor: the seq, column 22) and images (cursor:
 //  [created, store, id])
 
