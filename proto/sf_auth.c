@@ -333,6 +333,26 @@ s_exchange (zsock_t *client, zsock_t *server, int timeout)
     return msg;
 }
 
+void
+sf_auth_bound (void *sock, int64_t max_size, int rcvhwm, int sndhwm)
+{
+    assert (sock && max_size > 0 && rcvhwm > 0 && sndhwm > 0);
+    zsock_set_maxmsgsize (sock, (int) (max_size < INT_MAX? max_size: INT_MAX));
+    zsock_set_rcvhwm (sock, rcvhwm);
+    zsock_set_sndhwm (sock, sndhwm);
+}
+
+//  A message on sock within timeout ms, or NULL
+
+static zmsg_t *
+s_recv_within (zsock_t *sock, int timeout)
+{
+    zpoller_t *poller = zpoller_new (sock, NULL);
+    zmsg_t *msg = zpoller_wait (poller, timeout)? zmsg_recv (sock): NULL;
+    zpoller_destroy (&poller);
+    return msg;
+}
+
 static zsock_t *
 s_client (const char *endpoint, zcert_t *cert, zcert_t *server)
 {
@@ -464,6 +484,34 @@ sf_auth_test (bool verbose)
     zstr_free (&enrolled_admin);
     zstr_free (&workers);
     zstr_free (&admins);
+
+    //  Bounds: a frame over the cap ends that peer's connection unread;
+    //  a frame within it from another peer still gets through
+    zsock_t *bounded = zsock_new (ZMQ_ROUTER);
+    sf_auth_bound (bounded, 1024, 4, 5);
+    assert (zsock_maxmsgsize (bounded) == 1024);
+    assert (zsock_rcvhwm (bounded) == 4 && zsock_sndhwm (bounded) == 5);
+    int port = zsock_bind (bounded, "tcp://127.0.0.1:*");
+    assert (port > 0);
+    char *bounded_at = zsys_sprintf ("tcp://127.0.0.1:%d", port);
+    zsock_t *big = zsock_new_dealer (bounded_at);
+    zsock_t *small = zsock_new_dealer (bounded_at);
+    byte *payload = (byte *) zmalloc (2048);
+    zframe_t *frame = zframe_new (payload, 2048);
+    zframe_send (&frame, big, 0);
+    zstr_send (small, "fits");
+    zmsg_t *got = s_recv_within (bounded, 2000);
+    assert (got && zmsg_size (got) == 2);
+    char *body = zframe_strdup (zmsg_last (got));
+    assert (streq (body, "fits"));
+    zstr_free (&body);
+    zmsg_destroy (&got);
+    assert (s_recv_within (bounded, 200) == NULL);
+    free (payload);
+    zstr_free (&bounded_at);
+    zsock_destroy (&big);
+    zsock_destroy (&small);
+    zsock_destroy (&bounded);
     //  @end
     printf ("OK\n");
 }

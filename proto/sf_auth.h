@@ -43,6 +43,20 @@ int
 void
     sf_auth_server (sf_auth_t *self, void *sock, zcert_t *cert, const char *domain);
 
+//  Bound what a peer can make sock hold (set before bind or connect): a
+//  frame larger than max_size bytes ends the peer's connection unread
+//  (ZMQ_MAXMSGSIZE), and at most rcvhwm messages wait to be read, sndhwm
+//  to be sent, per peer (ZMQ_RCVHWM, ZMQ_SNDHWM). Every socket the
+//  scheduler and the CLI open goes through here, with these values:
+#define SF_AUTH_WORKER_HWM  64          //  from one worker, unread
+#define SF_AUTH_WORKER_SNDHWM 1000      //  to one worker (a retention burst)
+#define SF_AUTH_ADMIN_MAX   (1024 * 1024)   //  one admin request frame
+#define SF_AUTH_ADMIN_HWM   16          //  admin requests of one client
+#define SF_AUTH_CLI_MAX     (64 * 1024 * 1024)  //  one reply to the CLI
+#define SF_AUTH_CLI_HWM     16
+void
+    sf_auth_bound (void *sock, int64_t max_size, int rcvhwm, int sndhwm);
+
 //  Handshakes refused so far: unknown key, wrong domain, no name, not
 //  CURVE, another server key pinned.
 uint64_t

@@ -48,7 +48,70 @@ sf_log_enabled (sf_log_level_t level)
     return level <= s_level;
 }
 
-//  Append a JSON string literal (with quotes) for s to buf
+//  Length of the valid UTF-8 sequence at s (1 to 4), or 0 if the bytes
+//  there are not one (sf_utf8_seq_len). A C1 control (U+0080..U+009F)
+//  counts as invalid too: terminals obey them.
+
+static size_t
+s_utf8_length (const unsigned char *s)
+{
+    if (s [0] == 0xC2 && s [1] >= 0x80 && s [1] <= 0x9F)
+        return 0;
+    return sf_utf8_seq_len ((const char *) s);
+}
+
+size_t
+sf_log_escape (const char *text, char *buf, size_t size)
+{
+    assert (text && buf && size > 0);
+    size_t length = 0;
+    const unsigned char *s = (const unsigned char *) text;
+    while (*s) {
+        char piece [8];
+        size_t step = s_utf8_length (s);
+        if (step == 1 && *s >= 0x20 && *s < 0x7F && *s != '\\') {
+            piece [0] = (char) *s;
+            piece [1] = '\0';
+        }
+        else
+        if (step > 1) {
+            memcpy (piece, s, step);
+            piece [step] = '\0';
+        }
+        else {
+            step = 1;
+            const char *named = *s == '\n'? "\\n": *s == '\r'? "\\r": *s == '\t'? "\\t"
+                              : *s == '\\'? "\\\\": NULL;
+            if (named)
+                snprintf (piece, sizeof (piece), "%s", named);
+            else
+                snprintf (piece, sizeof (piece), "\\x%02x", *s);
+        }
+        size_t piece_length = strlen (piece);
+        if (length + piece_length >= size)
+            break;              //  Cut at a whole piece, never mid-escape
+        memcpy (buf + length, piece, piece_length);
+        length += piece_length;
+        s += step;
+    }
+    buf [length] = '\0';
+    return length;
+}
+
+char *
+sf_log_escape_dup (const char *text)
+{
+    assert (text);
+    size_t size = strlen (text) * 4 + 1;
+    char *buf = (char *) malloc (size);
+    assert (buf);
+    sf_log_escape (text, buf, size);
+    return buf;
+}
+
+//  Append a JSON string literal (with quotes) for s to buf: control
+//  characters and bytes that are not UTF-8 as \u00XX, so the line stays
+//  valid JSON whatever a peer sent
 
 static void
 s_json_str (char *buf, size_t size, const char *s)
@@ -57,17 +120,23 @@ s_json_str (char *buf, size_t size, const char *s)
     if (len + 2 >= size)
         return;
     buf [len++] = '"';
-    for (; *s && len + 8 < size; s++) {
-        unsigned char c = (unsigned char) *s;
-        if (c == '"' || c == '\\') {
+    const unsigned char *at = (const unsigned char *) s;
+    while (*at && len + 8 < size) {
+        size_t step = s_utf8_length (at);
+        if (*at == '"' || *at == '\\') {
             buf [len++] = '\\';
-            buf [len++] = (char) c;
+            buf [len++] = (char) *at++;
         }
         else
-        if (c < 0x20)
-            len += (size_t) snprintf (buf + len, size - len, "\\u%04x", c);
-        else
-            buf [len++] = (char) c;
+        if (step == 0 || *at < 0x20 || *at == 0x7F) {
+            len += (size_t) snprintf (buf + len, size - len, "\\u%04x", *at);
+            at++;
+        }
+        else {
+            memcpy (buf + len, at, step);
+            len += step;
+            at += step;
+        }
     }
     buf [len++] = '"';
     buf [len] = '\0';
@@ -109,21 +178,23 @@ sf_log_write (sf_log_level_t level, const char *module,
         snprintf (line + len, sizeof (line) - len, "}");
     }
     else {
+        //  Every value escaped: a peer's string cannot end the line, forge
+        //  another, or send the terminal an escape sequence
         snprintf (line, sizeof (line), "%s %s %s", ts, lname, module);
-        if (ctx && ctx->node) {
-            size_t len = strlen (line);
-            snprintf (line + len, sizeof (line) - len, " node=%s", ctx->node);
-        }
-        if (ctx && ctx->job_id) {
-            size_t len = strlen (line);
-            snprintf (line + len, sizeof (line) - len, " job=%s", ctx->job_id);
-        }
-        if (ctx && ctx->vm) {
-            size_t len = strlen (line);
-            snprintf (line + len, sizeof (line) - len, " vm=%s", ctx->vm);
-        }
+        const char *keys [] = { "node", "job", "vm" };
+        const char *vals [] = { ctx? ctx->node: NULL, ctx? ctx->job_id: NULL,
+                                ctx? ctx->vm: NULL };
+        char escaped [1024];
+        for (int i = 0; i < 3; i++)
+            if (vals [i]) {
+                sf_log_escape (vals [i], escaped, sizeof (escaped));
+                size_t len = strlen (line);
+                snprintf (line + len, sizeof (line) - len, " %s=%s", keys [i], escaped);
+            }
         size_t len = strlen (line);
-        snprintf (line + len, sizeof (line) - len, ": %s", msg);
+        snprintf (line + len, sizeof (line) - len, ": ");
+        len = strlen (line);
+        sf_log_escape (msg, line + len, sizeof (line) - len);
     }
     fprintf (stderr, "%s\n", line);
 }
@@ -145,6 +216,53 @@ sf_log_test (bool verbose)
     char buf [64] = "";
     s_json_str (buf, sizeof (buf), "a\"b\\c\n");
     assert (streq (buf, "\"a\\\"b\\\\c\\u000a\""));
+    buf [0] = '\0';
+    s_json_str (buf, sizeof (buf), "\x1b[2J\xff\x7f\xc3\xa9");
+    assert (streq (buf, "\"\\u001b[2J\\u00ff\\u007f\xc3\xa9\""));
+
+    //  Peer strings are escaped: control characters, ANSI escapes, C1
+    //  controls, invalid UTF-8 and backslashes; valid UTF-8 stays
+    const struct { const char *in, *out; } escapes [] = {
+        { "plain vm-1_2.x", "plain vm-1_2.x" },
+        { "n1\n2026-12-07T00:00:00Z err x: forged",
+          "n1\\n2026-12-07T00:00:00Z err x: forged" },
+        { "\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m" },
+        { "a\rb\tc\\d", "a\\rb\\tc\\\\d" },
+        { "\x7f\x01", "\\x7f\\x01" },
+        { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+          "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+        { "\xc2\x9b" "2J", "\\xc2\\x9b" "2J" },             //  C1 CSI
+        { "\xff\xc0\xaf\xed\xa0\x80\xe2\x82",
+          "\\xff\\xc0\\xaf\\xed\\xa0\\x80\\xe2\\x82" },
+        { "", "" },
+    };
+    char escaped [128];
+    for (size_t i = 0; i < sizeof (escapes) / sizeof (escapes [0]); i++) {
+        sf_log_escape (escapes [i].in, escaped, sizeof (escaped));
+        if (!streq (escaped, escapes [i].out))
+            fprintf (stderr, "\n'%s' -> '%s'\n", escapes [i].out, escaped);
+        assert (streq (escaped, escapes [i].out));
+        char *copy = sf_log_escape_dup (escapes [i].in);
+        assert (streq (copy, escapes [i].out));
+        free (copy);
+    }
+    //  Cut at a whole escape, never inside one
+    assert (sf_log_escape ("ab\x1b", escaped, 6) == 2 && streq (escaped, "ab"));
+
+    //  A text log line with a hostile node name and message is one line
+    char *text = NULL;
+    size_t text_size = 0;
+    FILE *capture = open_memstream (&text, &text_size);
+    FILE *saved = stderr;
+    stderr = capture;
+    sf_logctx_t ctx = { .node = "n1\nforged", .vm = "\x1b]0;title\x07" };
+    sf_log_write (SF_LOG_ERR, "test", &ctx, "error: %s", "bad\r\ntext\xff");
+    stderr = saved;
+    fclose (capture);
+    assert (strchr (text, '\n') == text + strlen (text) - 1);
+    assert (strstr (text, " node=n1\\nforged vm=\\x1b]0;title\\x07: "
+                          "error: bad\\r\\ntext\\xff\n"));
+    free (text);
     sf_log_setup (SF_LOG_INFO, SF_LOG_TEXT);
     //  @end
     printf ("OK\n");

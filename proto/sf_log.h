@@ -54,6 +54,19 @@ void
                   const sf_logctx_t *ctx, const char *format, ...)
     __attribute__ ((format (printf, 4, 5)));
 
+//  Write text into buf (size bytes, NUL-terminated) with everything that
+//  could forge a line or drive a terminal escaped: \n \r \t and \\ as
+//  such, other control characters, DEL, C1 controls and bytes that are not
+//  valid UTF-8 as \xHH; printable ASCII and valid UTF-8 as they are. Cut
+//  at a whole character or escape if buf is short. Returns its length.
+//  Text log lines escape every value this way (JSON lines escape as JSON).
+size_t
+    sf_log_escape (const char *text, char *buf, size_t size);
+
+//  Same, into a new string. Caller frees it.
+char *
+    sf_log_escape_dup (const char *text);
+
 #define SF_ERROR(ctx, ...)   sf_log_write (SF_LOG_ERR, s_log_module, (ctx), __VA_ARGS__)
 #define SF_WARN(ctx, ...)    sf_log_write (SF_LOG_WARNING, s_log_module, (ctx), __VA_ARGS__)
 #define SF_NOTICE(ctx, ...)  sf_log_write (SF_LOG_NOTICE, s_log_module, (ctx), __VA_ARGS__)

@@ -19,6 +19,17 @@ s_check_string (const char *value, const char *field, sf_err_t *err)
     return 0;
 }
 
+//  A number within 0..max (see the ranges in sf_wire.h)
+
+static int
+s_check_range (uint64_t value, uint64_t max, const char *field, sf_err_t *err)
+{
+    if (value > max)
+        return sf_err_set (err, SF_EPROTO, "field '%s' is %" PRIu64 ", outside 0..%" PRIu64,
+                           field, value, max);
+    return 0;
+}
+
 static int
 s_require (const char *value, const char *field, sf_err_t *err)
 {
@@ -38,6 +49,9 @@ s_check_disk (const sf_disk_t *disk, sf_err_t *err)
     for (size_t i = 0; i < disk->n_backing_chain; i++)
         if (s_check_string (disk->backing_chain [i], "disk.backing_chain", err))
             return -1;
+    if (s_check_range (disk->virtual_size, SF_WIRE_MAX_SIZE, "disk.virtual_size", err)
+    ||  s_check_range (disk->allocated_size, SF_WIRE_MAX_SIZE, "disk.allocated_size", err))
+        return -1;
     if (s_check_string (disk->target, "disk.target", err)
     ||  s_check_string (disk->source, "disk.source", err)
     ||  s_check_string (disk->format, "disk.format", err)
@@ -87,7 +101,7 @@ s_check_image (const sf_image_t *img, sf_err_t *err)
     ||  s_check_string (img->disk_target, "image.disk_target", err)
     ||  s_check_string (img->format, "image.format", err))
         return -1;
-    return 0;
+    return s_check_range (img->size, SF_WIRE_MAX_SIZE, "image.size", err);
 }
 
 static int
@@ -97,9 +111,14 @@ s_check_result (const sf_job_result_t *res, sf_err_t *err)
     ||  s_check_string (res->strategy, "job_result.strategy", err)
     ||  s_check_string (res->consistency, "job_result.consistency", err))
         return -1;
-    if (res->n_images > SF_WIRE_MAX_DISKS)
+    if (s_check_range (res->pause_ms, SF_WIRE_MAX_MS, "job_result.pause_ms", err)
+    ||  s_check_range (res->convert_ms, SF_WIRE_MAX_MS, "job_result.convert_ms", err)
+    ||  s_check_range (res->upload_ms, SF_WIRE_MAX_MS, "job_result.upload_ms", err)
+    ||  s_check_range (res->bytes, SF_WIRE_MAX_TOTAL, "job_result.bytes", err))
+        return -1;
+    if (res->n_images > SF_WIRE_MAX_IMAGES)
         return sf_err_set (err, SF_EPROTO, "result has more than %d images",
-                           SF_WIRE_MAX_DISKS);
+                           SF_WIRE_MAX_IMAGES);
     for (size_t i = 0; i < res->n_images; i++)
         if (s_check_image (res->images [i], err))
             return -1;
@@ -121,21 +140,32 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
                 return -1;
             if (!sf_name_is_safe (env->hello->node))
                 return sf_err_set (err, SF_EPROTO, "node name is not a safe identifier");
-            if (env->hello->n_strategies > 32)
-                return sf_err_set (err, SF_EPROTO, "too many strategies");
+            if (s_check_range (env->hello->max_jobs, SF_WIRE_MAX_JOBS, "hello.max_jobs", err)
+            ||  s_check_range (env->hello->scratch_free, SF_WIRE_MAX_SIZE,
+                               "hello.scratch_free", err))
+                return -1;
+            if (env->hello->n_strategies > SF_WIRE_MAX_STRATEGIES)
+                return sf_err_set (err, SF_EPROTO, "hello has more than %d strategies",
+                                   SF_WIRE_MAX_STRATEGIES);
             for (size_t i = 0; i < env->hello->n_strategies; i++)
                 if (s_check_string (env->hello->strategies [i], "hello.strategies", err))
                     return -1;
-            if (env->hello->n_running_jobs > 1024)
-                return sf_err_set (err, SF_EPROTO, "too many running jobs");
+            if (env->hello->n_running_jobs > SF_WIRE_MAX_RUNNING)
+                return sf_err_set (err, SF_EPROTO, "hello has more than %d running jobs",
+                                   SF_WIRE_MAX_RUNNING);
             for (size_t i = 0; i < env->hello->n_running_jobs; i++)
                 if (s_require (env->hello->running_jobs [i], "hello.running_jobs", err))
                     return -1;
             return s_check_string (env->hello->store, "hello.store", err)
                 || s_check_string (env->hello->ceph_cluster, "hello.ceph_cluster", err);
         case SF_BODY_WELCOME:
+            return s_check_range (env->welcome->heartbeat_ms, SF_WIRE_MAX_HEARTBEAT_MS,
+                                  "welcome.heartbeat_ms", err);
         case SF_BODY_HEARTBEAT:
-            return 0;
+            return s_check_range (env->heartbeat->running_jobs, SF_WIRE_MAX_JOBS,
+                                  "heartbeat.running_jobs", err)
+                || s_check_range (env->heartbeat->scratch_free, SF_WIRE_MAX_SIZE,
+                                  "heartbeat.scratch_free", err);
         case SF_BODY_INVENTORY:
             return s_check_inventory (env->inventory, err);
         case SF_BODY_JOB_ASSIGN:
@@ -146,7 +176,8 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             if (!sf_naming_id_valid (env->job_assign->catalog_id))
                 return sf_err_set (err, SF_EPROTO, "job_assign.catalog_id is not a catalogue "
                                    "id (%d lowercase hex digits)", SF_NAMING_ID_LEN);
-            return 0;
+            return s_check_range (env->job_assign->scratch_bytes, SF_WIRE_MAX_TOTAL,
+                                  "job_assign.scratch_bytes", err);
         case SF_BODY_JOB_CANCEL:
             return s_require (env->job_cancel->job_id, "job_cancel.job_id", err);
         case SF_BODY_JOB_EVENT:
@@ -156,15 +187,23 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             if (env->job_event->phase <= 0 || env->job_event->phase > SF_PHASE_LAST)
                 return sf_err_set (err, SF_EPROTO, "phase %d out of range",
                                    env->job_event->phase);
-            return 0;
+            return s_check_range (env->job_event->ms, SF_WIRE_MAX_MS, "job_event.ms", err)
+                || s_check_range (env->job_event->bytes, SF_WIRE_MAX_TOTAL,
+                                  "job_event.bytes", err)
+                || s_check_range (env->job_event->at_ms, SF_WIRE_MAX_TIME_MS,
+                                  "job_event.at_ms", err);
         case SF_BODY_JOB_RESULT:
             return s_check_result (env->job_result, err);
         case SF_BODY_ERROR:
             return s_check_string (env->error->text, "error.text", err);
         case SF_BODY_JOB_GRANT:
-            return s_require (env->job_grant->job_id, "job_grant.job_id", err);
+            return s_require (env->job_grant->job_id, "job_grant.job_id", err)
+                || s_check_range (env->job_grant->rate_bps, SF_WIRE_MAX_SIZE,
+                                  "job_grant.rate_bps", err);
         case SF_BODY_RATE_APPLIED:
-            return s_require (env->rate_applied->job_id, "rate_applied.job_id", err);
+            return s_require (env->rate_applied->job_id, "rate_applied.job_id", err)
+                || s_check_range (env->rate_applied->rate_bps, SF_WIRE_MAX_SIZE,
+                                  "rate_applied.rate_bps", err);
         case SF_BODY_IMAGE_DELETE:
             if (s_require (env->image_delete->request_id, "image_delete.request_id", err))
                 return -1;
@@ -190,6 +229,169 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
         default:
             return sf_err_set (err, SF_EPROTO, "message has no body");
     }
+}
+
+//  --------------------------------------------------------------------------
+//  The wire-format walk before unpacking
+//
+//  protobuf-c allocates an array for every repeated field (and a message
+//  for every entry) as large as the frame says, and a slab entry for every
+//  field occurrence, before we could look at counts: 4 MiB of empty Disk
+//  entries are a million allocations. So the frame is walked first, along
+//  the schema: tags, varints and lengths are checked, each message field
+//  is entered (only those: nesting can go no deeper than the schema), and
+//  each repeated field is counted against its cap. Unknown fields (from a
+//  newer peer) are skipped, not entered; a message may hold at most
+//  SCAN_MAX_OTHER fields besides its repeated entries.
+
+#define SCAN_MAX_OTHER  64
+
+typedef struct _scan_msg_t scan_msg_t;
+
+typedef struct {
+    uint32_t number;            //  Field number
+    const char *name;           //  For the error: "instance.disks"
+    const scan_msg_t *message;  //  Its message type, NULL for a string
+    size_t max;                 //  Repeated: most entries; 0 = singular
+} scan_field_t;
+
+struct _scan_msg_t {
+    const scan_field_t *fields; //  Fields that are messages or repeated
+    size_t n_fields;
+};
+
+#define SCAN_MSG(fields) { fields, sizeof (fields) / sizeof (fields [0]) }
+
+static const scan_msg_t s_scan_leaf = { NULL, 0 };
+static const scan_field_t s_scan_disk_fields [] = {
+    { 7, "disk.backing_chain", NULL, SF_WIRE_MAX_CHAIN },
+};
+static const scan_msg_t s_scan_disk = SCAN_MSG (s_scan_disk_fields);
+static const scan_field_t s_scan_instance_fields [] = {
+    { 4, "instance.disks", &s_scan_disk, SF_WIRE_MAX_DISKS },
+    { 6, "instance.tags", &s_scan_leaf, SF_WIRE_MAX_TAGS },
+};
+static const scan_msg_t s_scan_instance = SCAN_MSG (s_scan_instance_fields);
+static const scan_field_t s_scan_inventory_fields [] = {
+    { 1, "inventory.instances", &s_scan_instance, SF_WIRE_MAX_INSTANCES },
+};
+static const scan_msg_t s_scan_inventory = SCAN_MSG (s_scan_inventory_fields);
+static const scan_field_t s_scan_hello_fields [] = {
+    { 4, "hello.strategies", NULL, SF_WIRE_MAX_STRATEGIES },
+    { 5, "hello.running_jobs", NULL, SF_WIRE_MAX_RUNNING },
+};
+static const scan_msg_t s_scan_hello = SCAN_MSG (s_scan_hello_fields);
+static const scan_field_t s_scan_result_fields [] = {
+    { 10, "job_result.images", &s_scan_leaf, SF_WIRE_MAX_IMAGES },
+    { 11, "job_result.error", &s_scan_leaf, 0 },
+};
+static const scan_msg_t s_scan_result = SCAN_MSG (s_scan_result_fields);
+static const scan_field_t s_scan_delete_fields [] = {
+    { 2, "image_delete.image", &s_scan_leaf, 0 },
+};
+static const scan_msg_t s_scan_delete = SCAN_MSG (s_scan_delete_fields);
+static const scan_field_t s_scan_deleted_fields [] = {
+    { 2, "image_deleted.image", &s_scan_leaf, 0 },
+    { 3, "image_deleted.error", &s_scan_leaf, 0 },
+};
+static const scan_msg_t s_scan_deleted = SCAN_MSG (s_scan_deleted_fields);
+static const scan_field_t s_scan_envelope_fields [] = {
+    { 10, "hello", &s_scan_hello, 0 },
+    { 11, "welcome", &s_scan_leaf, 0 },
+    { 12, "heartbeat", &s_scan_leaf, 0 },
+    { 13, "inventory", &s_scan_inventory, 0 },
+    { 14, "job_assign", &s_scan_leaf, 0 },
+    { 15, "job_cancel", &s_scan_leaf, 0 },
+    { 16, "job_event", &s_scan_leaf, 0 },
+    { 17, "job_result", &s_scan_result, 0 },
+    { 18, "error", &s_scan_leaf, 0 },
+    { 19, "job_grant", &s_scan_leaf, 0 },
+    { 20, "image_delete", &s_scan_delete, 0 },
+    { 21, "image_deleted", &s_scan_deleted, 0 },
+    { 22, "rate_applied", &s_scan_leaf, 0 },
+};
+static const scan_msg_t s_scan_envelope = SCAN_MSG (s_scan_envelope_fields);
+
+//  Read a varint at *at (before end). Returns 0 or -1 if it is truncated
+//  or longer than 10 bytes.
+
+static int
+s_scan_varint (const byte **at, const byte *end, uint64_t *value)
+{
+    *value = 0;
+    for (int shift = 0; shift < 70 && *at < end; shift += 7) {
+        byte b = *(*at)++;
+        *value |= (uint64_t) (b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+static int
+s_scan (const byte *data, size_t size, const scan_msg_t *msg, const char *name,
+        sf_err_t *err)
+{
+    size_t counts [16] = { 0 };
+    size_t other = 0;
+    assert (msg->n_fields <= sizeof (counts) / sizeof (counts [0]));
+    const byte *at = data, *end = data + size;
+    while (at < end) {
+        uint64_t tag, length;
+        if (s_scan_varint (&at, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX)
+            return sf_err_set (err, SF_EPROTO, "malformed field tag in %s", name);
+        uint32_t number = (uint32_t) (tag >> 3);
+        int type = (int) (tag & 7);
+        const scan_field_t *field = NULL;
+        size_t index = 0;
+        for (; index < msg->n_fields; index++)
+            if (msg->fields [index].number == number) {
+                field = &msg->fields [index];
+                break;
+            }
+        if (field && type != 2)
+            return sf_err_set (err, SF_EPROTO, "field '%s' has wire type %d, not 2",
+                               field->name, type);
+        if (field && field->max) {
+            if (++counts [index] > field->max)
+                return sf_err_set (err, SF_EPROTO, "field '%s' has more than %zu entries",
+                                   field->name, field->max);
+        }
+        else
+        if (++other > SCAN_MAX_OTHER)
+            return sf_err_set (err, SF_EPROTO, "%s has more than %d fields besides its "
+                               "repeated ones", name, SCAN_MAX_OTHER);
+        switch (type) {
+            case 0:
+                if (s_scan_varint (&at, end, &length))
+                    return sf_err_set (err, SF_EPROTO, "malformed varint in %s", name);
+                break;
+            case 1:
+            case 5:
+                if ((size_t) (end - at) < (type == 1? 8u: 4u))
+                    return sf_err_set (err, SF_EPROTO, "truncated field in %s", name);
+                at += type == 1? 8: 4;
+                break;
+            case 2:
+                if (s_scan_varint (&at, end, &length) || length > (uint64_t) (end - at))
+                    return sf_err_set (err, SF_EPROTO, "truncated field in %s", name);
+                if (field && field->message
+                &&  s_scan (at, (size_t) length, field->message, field->name, err))
+                    return -1;
+                at += length;
+                break;
+            default:                //  Groups (3, 4) are not in the schema
+                return sf_err_set (err, SF_EPROTO, "wire type %d in %s", type, name);
+        }
+    }
+    return 0;
+}
+
+int
+sf_wire_scan (const void *data, size_t size, sf_err_t *err)
+{
+    assert (data || size == 0);
+    return s_scan ((const byte *) data, size, &s_scan_envelope, "envelope", err);
 }
 
 zframe_t *
@@ -221,6 +423,8 @@ sf_wire_decode (zframe_t *frame, sf_err_t *err)
                     size, SF_WIRE_MAX_BYTES);
         return NULL;
     }
+    if (sf_wire_scan (zframe_data (frame), size, err))
+        return NULL;
     sf_envelope_t *env = sf__v1__envelope__unpack (NULL, size, zframe_data (frame));
     if (!env) {
         sf_err_set (err, SF_EPROTO, "undecodable message of %zu bytes", size);
@@ -387,6 +591,333 @@ s_roundtrip (sf_envelope_t *env, sf_err_t *err)
     sf_envelope_t *copy = sf_wire_decode (frame, err);
     zframe_destroy (&frame);
     return copy;
+}
+
+//  Crafted frames: a growing buffer of wire-format bytes
+
+typedef struct {
+    byte *data;
+    size_t size;
+} craft_t;
+
+static void
+s_craft_bytes (craft_t *craft, const void *data, size_t size)
+{
+    craft->data = (byte *) realloc (craft->data, craft->size + size + 1);
+    assert (craft->data);
+    if (size)
+        memcpy (craft->data + craft->size, data, size);
+    craft->size += size;
+}
+
+static void
+s_craft_varint (craft_t *craft, uint64_t value)
+{
+    byte buffer [10];
+    size_t size = 0;
+    do {
+        buffer [size++] = (byte) ((value & 0x7f) | (value > 0x7f? 0x80: 0));
+        value >>= 7;
+    } while (value);
+    s_craft_bytes (craft, buffer, size);
+}
+
+//  Field number with wire type 2 holding inner (consumed)
+
+static void
+s_craft_nest (craft_t *craft, uint32_t number, craft_t *inner)
+{
+    s_craft_varint (craft, (uint64_t) number << 3 | 2);
+    s_craft_varint (craft, inner->size);
+    s_craft_bytes (craft, inner->data, inner->size);
+    free (inner->data);
+    *inner = (craft_t) { NULL, 0 };
+}
+
+//  count empty entries of field number (wire type 2)
+
+static craft_t
+s_craft_repeat (uint32_t number, size_t count)
+{
+    craft_t craft = { NULL, 0 };
+    for (size_t i = 0; i < count; i++) {
+        s_craft_varint (&craft, (uint64_t) number << 3 | 2);
+        s_craft_varint (&craft, 0);
+    }
+    return craft;
+}
+
+//  Envelope { version 1, inventory { instance { disks: count empty } } }
+
+static craft_t
+s_craft_disks (size_t count)
+{
+    craft_t instance = s_craft_repeat (4, count);
+    craft_t inventory = { NULL, 0 }, envelope = { NULL, 0 };
+    s_craft_nest (&inventory, 1, &instance);
+    s_craft_varint (&envelope, 1 << 3 | 0);
+    s_craft_varint (&envelope, SF_WIRE_VERSION);
+    s_craft_nest (&envelope, 13, &inventory);
+    return envelope;
+}
+
+//  A protobuf-c allocator that counts, to show what unpacking would cost
+
+static size_t s_allocations;
+
+static void *
+s_counting_alloc (void *data, size_t size)
+{
+    (void) data;
+    s_allocations++;
+    return malloc (size);
+}
+
+static void
+s_counting_free (void *data, void *pointer)
+{
+    (void) data;
+    free (pointer);
+}
+
+//  Decode a crafted frame: NULL expected, with error text starting expect
+
+static void
+s_test_refused (craft_t *craft, const char *expect)
+{
+    sf_err_t err = SF_ERR_INIT;
+    zframe_t *frame = zframe_new (craft->data, craft->size);
+    int64_t start = zclock_mono ();
+    sf_envelope_t *env = sf_wire_decode (frame, &err);
+    int64_t took = zclock_mono () - start;
+    if (env || strncmp (err.text, expect, strlen (expect)))
+        fprintf (stderr, "\nexpected '%s', got '%s'\n", expect, env? "a message": err.text);
+    assert (!env && err.code == SF_EPROTO);
+    assert (strncmp (err.text, expect, strlen (expect)) == 0);
+    //  A walk over at most 4 MiB, no unpacking: well under a second even
+    //  on a loaded machine under ASan
+    assert (took < 1000);
+    zframe_destroy (&frame);
+    free (craft->data);
+    *craft = (craft_t) { NULL, 0 };
+}
+
+//  Repeated counts and the wire format are checked before unpacking
+
+static void
+s_test_scan (void)
+{
+    //  What protobuf-c alone would do with 100,000 empty disks: as many
+    //  allocations (the reason for the walk)
+    craft_t craft = s_craft_disks (100000);
+    ProtobufCAllocator counting = { s_counting_alloc, s_counting_free, NULL };
+    s_allocations = 0;
+    sf_envelope_t *raw = sf__v1__envelope__unpack (&counting, craft.size, craft.data);
+    assert (raw && raw->inventory->instances [0]->n_disks == 100000);
+    assert (s_allocations > 100000);
+    sf__v1__envelope__free_unpacked (raw, &counting);
+    free (craft.data);
+
+    //  A million empty disks in 2 MB: refused by the walk, before unpack
+    //  (whose own check says "instance has more than"), and fast
+    craft = s_craft_disks (1000000);
+    assert (craft.size < SF_WIRE_MAX_BYTES);
+    s_test_refused (&craft, "field 'instance.disks' has more than 64 entries");
+    //  At the cap the walk passes (and the frame then fails on its content)
+    craft = s_craft_disks (SF_WIRE_MAX_DISKS);
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_wire_scan (craft.data, craft.size, &err) == 0);
+    s_test_refused (&craft, "required field 'instance.uuid' is empty");
+    craft = s_craft_disks (SF_WIRE_MAX_DISKS + 1);
+    s_test_refused (&craft, "field 'instance.disks' has more than 64 entries");
+
+    //  Every other capped repeated field, one past its cap
+    const struct {
+        uint32_t path [4];      //  Field numbers from the envelope in, 0-ended
+        size_t count;
+        const char *expect;
+    } cases [] = {
+        { { 13, 0 }, 1000000, "field 'inventory.instances' has more than 4096 entries" },
+        { { 13, 1, 0 }, SF_WIRE_MAX_TAGS + 1, "field 'instance.tags' has more than 64" },
+        { { 13, 1, 4, 0 }, SF_WIRE_MAX_CHAIN + 1, "field 'disk.backing_chain' has more than 32" },
+        { { 10, 0 }, SF_WIRE_MAX_STRATEGIES + 1, "field 'hello.strategies' has more than 32" },
+        { { 10, 0 }, SF_WIRE_MAX_RUNNING + 1, "field 'hello.running_jobs' has more than 1024" },
+        { { 17, 0 }, SF_WIRE_MAX_IMAGES + 1, "field 'job_result.images' has more than 64" },
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases [0]); i++) {
+        //  The repeated field's number: instances 1, tags 6, chain 7,
+        //  strategies 4, running_jobs 5, images 10
+        const uint32_t numbers [] = { 1, 6, 7, 4, 5, 10 };
+        craft_t inner = s_craft_repeat (numbers [i], cases [i].count);
+        int depth = 0;
+        while (cases [i].path [depth])
+            depth++;
+        while (depth-- > 0) {
+            craft_t outer = { NULL, 0 };
+            if (depth == 0) {
+                s_craft_varint (&outer, 1 << 3 | 0);
+                s_craft_varint (&outer, SF_WIRE_VERSION);
+            }
+            s_craft_nest (&outer, cases [i].path [depth], &inner);
+            inner = outer;
+        }
+        s_test_refused (&inner, cases [i].expect);
+    }
+
+    //  Malformed wire format: truncated length, a group, a tag of field 0,
+    //  a message field sent as a varint, too many other fields
+    craft = (craft_t) { NULL, 0 };
+    s_craft_varint (&craft, 13 << 3 | 2);
+    s_craft_varint (&craft, 1000);
+    s_test_refused (&craft, "truncated field in envelope");
+    s_craft_varint (&craft, 99 << 3 | 3);
+    s_test_refused (&craft, "wire type 3 in envelope");
+    s_craft_bytes (&craft, "\x00\x01", 2);
+    s_test_refused (&craft, "malformed field tag in envelope");
+    s_craft_varint (&craft, 13 << 3 | 0);
+    s_craft_varint (&craft, 5);
+    s_test_refused (&craft, "field 'inventory' has wire type 0, not 2");
+    for (int i = 0; i < 65; i++) {
+        s_craft_varint (&craft, 99 << 3 | 0);
+        s_craft_varint (&craft, 1);
+    }
+    s_test_refused (&craft, "envelope has more than 64 fields besides");
+    //  An unknown field (a newer peer's) is skipped, not entered
+    craft_t unknown = s_craft_repeat (4, 100);
+    s_craft_nest (&craft, 99, &unknown);
+    s_craft_varint (&craft, 1 << 3 | 0);
+    s_craft_varint (&craft, SF_WIRE_VERSION);
+    assert (sf_wire_scan (craft.data, craft.size, &err) == 0);
+    s_test_refused (&craft, "message has no body");
+}
+
+//  Every message a range test can fill, one of each
+
+typedef struct {
+    sf_envelope_t env;
+    sf_hello_t hello;
+    sf_welcome_t welcome;
+    sf_heartbeat_t beat;
+    sf_job_event_t event;
+    sf_job_result_t result;
+    sf_image_t image, *images [1];
+    sf_inventory_t inventory;
+    sf_instance_t instance, *instances [1];
+    sf_disk_t disk, *disks [1];
+    sf_job_assign_t assign;
+    sf_job_grant_t grant;
+    sf_rate_applied_t applied;
+} range_msgs_t;
+
+//  Build a valid envelope whose number field is value; returns the value
+//  as the field holds it (a uint32_t field keeps the low 32 bits)
+
+static uint64_t
+s_range_build (range_msgs_t *m, const char *field, uint64_t value)
+{
+    *m = (range_msgs_t) {
+        .hello = SF_HELLO_INIT, .welcome = SF_WELCOME_INIT, .beat = SF_HEARTBEAT_INIT,
+        .event = SF_JOB_EVENT_INIT, .result = SF_JOB_RESULT_INIT, .image = SF_IMAGE_INIT,
+        .inventory = SF_INVENTORY_INIT, .instance = SF_INSTANCE_INIT, .disk = SF_DISK_INIT,
+        .assign = SF_JOB_ASSIGN_INIT, .grant = SF_JOB_GRANT_INIT,
+        .applied = SF_RATE_APPLIED_INIT
+    };
+    m->hello.node = "n1";
+    m->event.job_id = m->result.job_id = m->grant.job_id = m->applied.job_id = "J1";
+    m->assign.job_id = "J1", m->assign.instance_uuid = "u1", m->assign.strategy = "offline";
+    m->event.phase = SF_PHASE_DONE;
+    m->images [0] = &m->image;
+    m->result.images = m->images;
+    m->result.n_images = 1;
+    m->instance.uuid = "u1", m->instance.name = "vm1";
+    m->disks [0] = &m->disk;
+    m->instance.disks = m->disks, m->instance.n_disks = 1;
+    m->instances [0] = &m->instance;
+    m->inventory.instances = m->instances, m->inventory.n_instances = 1;
+    struct { const char *field; int body; void *msg; void *number; bool narrow; } map [] = {
+        { "hello.max_jobs", SF_BODY_HELLO, &m->hello, &m->hello.max_jobs, true },
+        { "hello.scratch_free", SF_BODY_HELLO, &m->hello, &m->hello.scratch_free, false },
+        { "welcome.heartbeat_ms", SF_BODY_WELCOME, &m->welcome, &m->welcome.heartbeat_ms, true },
+        { "heartbeat.running_jobs", SF_BODY_HEARTBEAT, &m->beat, &m->beat.running_jobs, true },
+        { "heartbeat.scratch_free", SF_BODY_HEARTBEAT, &m->beat, &m->beat.scratch_free, false },
+        { "job_event.ms", SF_BODY_JOB_EVENT, &m->event, &m->event.ms, false },
+        { "job_event.bytes", SF_BODY_JOB_EVENT, &m->event, &m->event.bytes, false },
+        { "job_event.at_ms", SF_BODY_JOB_EVENT, &m->event, &m->event.at_ms, false },
+        { "job_result.pause_ms", SF_BODY_JOB_RESULT, &m->result, &m->result.pause_ms, false },
+        { "job_result.convert_ms", SF_BODY_JOB_RESULT, &m->result, &m->result.convert_ms, false },
+        { "job_result.upload_ms", SF_BODY_JOB_RESULT, &m->result, &m->result.upload_ms, false },
+        { "job_result.bytes", SF_BODY_JOB_RESULT, &m->result, &m->result.bytes, false },
+        { "image.size", SF_BODY_JOB_RESULT, &m->result, &m->image.size, false },
+        { "disk.virtual_size", SF_BODY_INVENTORY, &m->inventory, &m->disk.virtual_size, false },
+        { "disk.allocated_size", SF_BODY_INVENTORY, &m->inventory, &m->disk.allocated_size,
+          false },
+        { "job_assign.scratch_bytes", SF_BODY_JOB_ASSIGN, &m->assign, &m->assign.scratch_bytes,
+          false },
+        { "job_grant.rate_bps", SF_BODY_JOB_GRANT, &m->grant, &m->grant.rate_bps, false },
+        { "rate_applied.rate_bps", SF_BODY_RATE_APPLIED, &m->applied, &m->applied.rate_bps,
+          false },
+    };
+    for (size_t i = 0; i < sizeof (map) / sizeof (map [0]); i++)
+        if (streq (map [i].field, field)) {
+            m->env = sf_wire_envelope (map [i].body, map [i].msg);
+            if (map [i].narrow)
+                return *(uint32_t *) map [i].number = (uint32_t) value;
+            return *(uint64_t *) map [i].number = value;
+        }
+    assert (!"s_range_build: unknown field");
+    return 0;
+}
+
+//  Each number field at its boundaries: 0 and max pass, max + 1,
+//  INT64_MAX and UINT64_MAX are SF_EPROTO naming the field
+
+static void
+s_test_ranges (void)
+{
+    const struct { const char *field; uint64_t max; } fields [] = {
+        { "hello.max_jobs", SF_WIRE_MAX_JOBS },
+        { "hello.scratch_free", SF_WIRE_MAX_SIZE },
+        { "welcome.heartbeat_ms", SF_WIRE_MAX_HEARTBEAT_MS },
+        { "heartbeat.running_jobs", SF_WIRE_MAX_JOBS },
+        { "heartbeat.scratch_free", SF_WIRE_MAX_SIZE },
+        { "job_event.ms", SF_WIRE_MAX_MS },
+        { "job_event.bytes", SF_WIRE_MAX_TOTAL },
+        { "job_event.at_ms", SF_WIRE_MAX_TIME_MS },
+        { "job_result.pause_ms", SF_WIRE_MAX_MS },
+        { "job_result.convert_ms", SF_WIRE_MAX_MS },
+        { "job_result.upload_ms", SF_WIRE_MAX_MS },
+        { "job_result.bytes", SF_WIRE_MAX_TOTAL },
+        { "image.size", SF_WIRE_MAX_SIZE },
+        { "disk.virtual_size", SF_WIRE_MAX_SIZE },
+        { "disk.allocated_size", SF_WIRE_MAX_SIZE },
+        { "job_assign.scratch_bytes", SF_WIRE_MAX_TOTAL },
+        { "job_grant.rate_bps", SF_WIRE_MAX_SIZE },
+        { "rate_applied.rate_bps", SF_WIRE_MAX_SIZE },
+    };
+    for (size_t i = 0; i < sizeof (fields) / sizeof (fields [0]); i++) {
+        const uint64_t max = fields [i].max;
+        const uint64_t values [] = { 0, 1, max - 1, max, max + 1, INT64_MAX,
+                                     (uint64_t) INT64_MAX + 1, UINT64_MAX };
+        for (size_t v = 0; v < sizeof (values) / sizeof (values [0]); v++) {
+            range_msgs_t msgs;
+            uint64_t held = s_range_build (&msgs, fields [i].field, values [v]);
+            sf_err_t err = SF_ERR_INIT;
+            zframe_t *frame = sf_wire_encode (&msgs.env, &err);
+            assert (frame);
+            sf_envelope_t *copy = sf_wire_decode (frame, &err);
+            zframe_destroy (&frame);
+            if (held <= max)
+                assert (copy);
+            else {
+                assert (!copy && err.code == SF_EPROTO);
+                char expect [128];
+                snprintf (expect, sizeof (expect), "field '%s' is %" PRIu64 ", outside 0..%"
+                          PRIu64, fields [i].field, held, max);
+                assert (streq (err.text, expect));
+            }
+            sf_wire_free (&copy);
+        }
+    }
 }
 
 void
@@ -564,6 +1095,9 @@ sf_wire_test (bool verbose)
 
     assert (streq (sf_wire_body_name (SF_BODY_JOB_EVENT), "job_event"));
     assert (streq (sf_wire_phase_name (SF_PHASE_RESUMED), "resumed"));
+
+    s_test_ranges ();
+    s_test_scan ();
     //  @end
     printf ("OK\n");
 }

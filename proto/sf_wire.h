@@ -3,7 +3,8 @@
 
     A message on the wire is one ZeroMQ frame holding an sf.v1.Envelope (on
     the scheduler's ROUTER, preceded by the peer's routing-id frame). Decode
-    checks, in order: frame count, size cap, protobuf syntax, protocol
+    checks, in order: frame count, size cap, the wire format's repeated
+    counts before anything is allocated (sf_wire_scan), protobuf syntax, protocol
     version, that a body is set, and per-body field bounds (string lengths,
     repeated counts, enum ranges, required ids). Anything that fails is
     SF_EPROTO with a one-line reason and must be logged, counted and dropped.
@@ -21,6 +22,24 @@
 #define SF_WIRE_MAX_DISKS   64                  //  per Instance, Images per result
 #define SF_WIRE_MAX_CHAIN   32                  //  backing chain depth
 #define SF_WIRE_MAX_TAGS    64                  //  per Instance
+#define SF_WIRE_MAX_STRATEGIES 32               //  per Hello
+#define SF_WIRE_MAX_RUNNING 1024                //  running_jobs per Hello
+#define SF_WIRE_MAX_IMAGES  SF_WIRE_MAX_DISKS   //  per JobResult
+
+//  Ranges of the numbers a peer sends, checked before any arithmetic (so
+//  that sums, products and conversions to int64_t cannot overflow): a
+//  value outside its range makes the message SF_EPROTO, naming the field.
+//  Bytes of one disk or image, scratch free and rates (bytes/s) are at
+//  most 1 PiB, the bytes of a whole job (up to SF_WIRE_MAX_DISKS disks)
+//  at most 64 PiB; durations at most 366 days; wall-clock times at most
+//  9999-12-31 (ms since the epoch); the heartbeat interval at most 1h; a worker's max_jobs and running_jobs
+//  at most 65535 (the scheduler caps max_jobs further per node).
+#define SF_WIRE_MAX_SIZE    (1ULL << 50)                    //  bytes, bytes/s
+#define SF_WIRE_MAX_TOTAL   (SF_WIRE_MAX_SIZE * SF_WIRE_MAX_DISKS)  //  a job
+#define SF_WIRE_MAX_MS      (366ULL * 24 * 3600 * 1000)     //  a duration
+#define SF_WIRE_MAX_HEARTBEAT_MS 3600000                     //  Welcome: 1h
+#define SF_WIRE_MAX_TIME_MS 253402300799999ULL              //  epoch ms
+#define SF_WIRE_MAX_JOBS    65535                           //  jobs at once
 
 //  Short names for the generated types, so the rest of the code does not
 //  spell Sf__V1__ everywhere.
@@ -108,6 +127,16 @@ zframe_t *
 //  sf_wire_free. Returns NULL with err (SF_EPROTO) on any problem.
 sf_envelope_t *
     sf_wire_decode (zframe_t *frame, sf_err_t *err);
+
+//  Walk a packed envelope's wire format along the schema, without
+//  allocating: refuse malformed tags and lengths, a repeated field with
+//  more entries than its cap (SF_WIRE_MAX_INSTANCES, ..._DISKS, ..._CHAIN,
+//  ..._TAGS, ..._STRATEGIES, ..._RUNNING, ..._IMAGES), and a message with
+//  more than 64 other fields. sf_wire_decode calls it before protobuf-c
+//  unpacks (and allocates). Returns 0 or -1 with err (SF_EPROTO naming the
+//  field, e.g. "field 'instance.disks' has more than 64 entries").
+int
+    sf_wire_scan (const void *data, size_t size, sf_err_t *err);
 
 //  Free a decoded envelope. Nullifies *env_p.
 void

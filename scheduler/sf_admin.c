@@ -20,7 +20,7 @@ SF_LOG_MODULE ("sched.admin");
 
 //  libzmq drops a connection that sends a frame larger than this; between
 //  SF_ADMIN_MAX_REQUEST and this the client gets an error reply instead
-#define MAX_FRAME (1024 * 1024)
+#define MAX_FRAME SF_AUTH_ADMIN_MAX
 #define MAX_ARG 4096
 
 typedef json_t *(command_fn) (sf_admin_t *self, json_t *request, sf_err_t *err);
@@ -57,11 +57,30 @@ s_cmd_nodes (sf_admin_t *self, json_t *request, sf_err_t *err)
     return s_wrap ("nodes", sf_store_nodes_json (self->parts.store, err));
 }
 
+static int64_t s_int_arg (json_t *request, const char *key, int64_t dflt);
+
+//  A page of a list: {key: rows, "more": bool, "next": cursor or null}
+
+static json_t *
+s_page (const char *key, json_t *rows, char *next)
+{
+    if (!rows)
+        return NULL;
+    json_t *page = json_pack ("{s:o, s:b, s:o}", key, rows, "more", next != NULL,
+                              "next", next? json_string (next): json_null ());
+    free (next);
+    return page;
+}
+
 static json_t *
 s_cmd_instances (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    return s_wrap ("instances", sf_store_instances_json (self->parts.store,
-                                                         s_arg (request, "node"), NULL, err));
+    char *next = NULL;
+    json_t *rows = sf_store_instances_page (self->parts.store, s_arg (request, "node"),
+                                            s_arg (request, "after"),
+                                            s_int_arg (request, "limit",
+                                                       SF_ADMIN_DEFAULT_LIMIT), &next, err);
+    return s_page ("instances", rows, next);
 }
 
 static json_t *
@@ -74,8 +93,11 @@ s_cmd_snapshot (sf_admin_t *self, json_t *request, sf_err_t *err)
 static json_t *
 s_cmd_jobs (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    (void) request;
-    return s_wrap ("jobs", sf_jobs_list_json (self->parts.jobs, err));
+    char *next = NULL;
+    json_t *rows = sf_jobs_page_json (self->parts.jobs, s_arg (request, "after"),
+                                      s_int_arg (request, "limit", SF_ADMIN_DEFAULT_LIMIT),
+                                      &next, err);
+    return s_page ("jobs", rows, next);
 }
 
 static json_t *
@@ -88,8 +110,12 @@ s_cmd_job_show (sf_admin_t *self, json_t *request, sf_err_t *err)
 static json_t *
 s_cmd_images (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    (void) request;
-    return s_wrap ("images", sf_jobs_images_json (self->parts.jobs, err));
+    char *next = NULL;
+    json_t *rows = sf_jobs_images_page_json (self->parts.jobs, s_arg (request, "after"),
+                                             s_int_arg (request, "limit",
+                                                        SF_ADMIN_DEFAULT_LIMIT),
+                                             &next, err);
+    return s_page ("images", rows, next);
 }
 
 static json_t *
@@ -99,29 +125,52 @@ s_cmd_status (sf_admin_t *self, json_t *request, sf_err_t *err)
     (void) err;
     const sf_stats_t *stats = self->parts.stats;
     uint64_t unenrolled = self->parts.auth? sf_auth_refused (self->parts.auth): 0;
-    return json_pack ("{s:{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
-        "status", "version", SF_VERSION,
+    json_t *status = json_pack ("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "version", SF_VERSION,
         "curve", self->parts.auth != NULL,
         "unenrolled", (json_int_t) unenrolled,
         "worker_misnamed", (json_int_t) stats->worker_misnamed,
         "nodes_up", (json_int_t) sf_peers_up_count (self->parts.peers),
+        "peers_refused", (json_int_t) sf_peers_refused (self->parts.peers),
         "worker_invalid", (json_int_t) stats->worker_invalid,
         "worker_unknown", (json_int_t) stats->worker_unknown,
         "worker_unexpected", (json_int_t) stats->worker_unexpected,
         "worker_fenced", (json_int_t) stats->worker_fenced,
         "admin_requests", (json_int_t) stats->admin_requests,
         "admin_invalid", (json_int_t) stats->admin_invalid);
+    return s_wrap ("status", status);
 }
 
-//  Integer argument key (a JSON integer or a decimal string), 0 if absent
+//  The range of every integer argument, checked before the command runs
+//  (so that no sum or conversion of it can overflow)
+
+typedef struct {
+    const char *name;
+    int64_t min, max;
+} range_t;
+
+#define MAX_PRIORITY    1000000
+#define MAX_WINDOW_MS   (366LL * 24 * 3600 * 1000)
+#define MAX_TIME_MS     253402300799999LL       //  9999-12-31, ms since the epoch
+
+static const range_t s_ranges [] = {
+    { "priority", -MAX_PRIORITY, MAX_PRIORITY },
+    { "deadline", 0, MAX_TIME_MS },
+    { "window", 0, MAX_WINDOW_MS },
+    { "limit", 1, SF_ADMIN_MAX_LIMIT },
+    { NULL }
+};
+
+//  Integer value of argument key (a JSON integer or a decimal string), or
+//  dflt if absent. s_check_args has checked it against its range.
 
 static int64_t
-s_int_arg (json_t *request, const char *key)
+s_int_arg (json_t *request, const char *key, int64_t dflt)
 {
     json_t *value = json_object_get (request, key);
     if (json_is_integer (value))
         return json_integer_value (value);
-    return value? strtoll (json_string_value (value), NULL, 10): 0;
+    return value? strtoll (json_string_value (value), NULL, 10): dflt;
 }
 
 static void
@@ -129,9 +178,9 @@ s_bulk_opts (json_t *request, sf_bulk_opts_t *opts)
 {
     memset (opts, 0, sizeof (*opts));
     opts->strategy = s_arg (request, "strategy");
-    opts->priority = (int) s_int_arg (request, "priority");
-    opts->deadline_ms = s_int_arg (request, "deadline");
-    int64_t window = s_int_arg (request, "window");
+    opts->priority = (int) s_int_arg (request, "priority", 0);
+    opts->deadline_ms = s_int_arg (request, "deadline", 0);
+    int64_t window = s_int_arg (request, "window", 0);
     opts->window_end_ms = window > 0? sf_time_now_ms () + window: 0;
 }
 
@@ -205,16 +254,17 @@ s_cmd_limits (sf_admin_t *self, json_t *request, sf_err_t *err)
         "bandwidth_max", (json_int_t) stats.bandwidth_max);
 }
 
+#define PAGE_ARGS "limit:i", "after:s", NULL
 #define BULK_ARGS "select:o", "strategy:s", "priority:i", "deadline:i", "window:i", NULL
 
 static const command_t s_commands [] = {
     { "nodes",      { NULL },           NULL,       s_cmd_nodes, false },
-    { "instances",  { "node:s", NULL },   NULL,       s_cmd_instances, false },
+    { "instances",  { "node:s", PAGE_ARGS }, NULL,    s_cmd_instances, false },
     { "snapshot",   { "instance:s", "strategy:s", NULL }, "instance", s_cmd_snapshot,
                     false },
-    { "jobs",       { NULL },           NULL,       s_cmd_jobs, false },
+    { "jobs",       { PAGE_ARGS },      NULL,       s_cmd_jobs, false },
     { "job_show",   { "job_id:s", NULL }, "job_id",   s_cmd_job_show, false },
-    { "images",     { NULL },           NULL,       s_cmd_images, false },
+    { "images",     { PAGE_ARGS },      NULL,       s_cmd_images, false },
     { "status",     { NULL },           NULL,       s_cmd_status, false },
     { "bulk_create", { BULK_ARGS },      "select",   s_cmd_bulk_create, false },
     { "bulk_show",  { "bulk_id:s", NULL }, "bulk_id", s_cmd_bulk_show, false },
@@ -256,6 +306,32 @@ s_is_decimal (const char *text)
     return true;
 }
 
+//  Integer argument key: a JSON integer or a decimal string (at most 18
+//  digits, so it cannot overflow) within its range in s_ranges
+
+static int
+s_check_int (const char *key, json_t *value, sf_err_t *err)
+{
+    const range_t *range = s_ranges;
+    while (range->name && !streq (range->name, key))
+        range++;
+    assert (range->name);       //  Every 'i' argument has a range
+    int64_t number;
+    if (json_is_integer (value))
+        number = json_integer_value (value);
+    else
+    if (json_is_string (value) && s_is_decimal (json_string_value (value)))
+        number = strtoll (json_string_value (value), NULL, 10);
+    else
+        return sf_err_set (err, SF_EINVAL, "argument '%s' must be an integer between %"
+                           PRId64 " and %" PRId64, key, range->min, range->max);
+    if (number < range->min || number > range->max)
+        return sf_err_set (err, SF_EINVAL, "argument '%s' must be between %" PRId64
+                           " and %" PRId64 ", not %" PRId64, key, range->min,
+                           range->max, number);
+    return 0;
+}
+
 static int
 s_check_args (const command_t *command, json_t *request, sf_err_t *err)
 {
@@ -274,10 +350,9 @@ s_check_args (const command_t *command, json_t *request, sf_err_t *err)
             continue;
         }
         if (type == 'i') {
-            if (json_is_integer (value)
-            ||  (json_is_string (value) && s_is_decimal (json_string_value (value))))
-                continue;
-            return sf_err_set (err, SF_EINVAL, "argument '%s' must be an integer", key);
+            if (s_check_int (key, value, err))
+                return -1;
+            continue;
         }
         if (!json_is_string (value))
             return sf_err_set (err, SF_EINVAL, "argument '%s' must be a string", key);
@@ -394,7 +469,7 @@ sf_admin_new (const char *endpoint, zcert_t *cert, const sf_admin_parts_t *parts
     zsock_set_router_mandatory (self->router, 1);
     zsock_set_sndtimeo (self->router, 0);
     zsock_set_linger (self->router, 0);
-    zsock_set_maxmsgsize (self->router, MAX_FRAME);
+    sf_auth_bound (self->router, MAX_FRAME, SF_AUTH_ADMIN_HWM, SF_AUTH_ADMIN_HWM);
     if (parts->auth)
         sf_auth_server (parts->auth, self->router, cert, "admin");
     if (zsock_bind (self->router, "%s", endpoint) == -1) {

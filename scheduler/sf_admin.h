@@ -14,9 +14,10 @@
       {"cmd":"snapshot","instance":"vm1"} (a name or a uuid)
       {"cmd":"snapshot","instance":"vm1","strategy":"rbd"} (force one that
                                           fits; see sf_strategy)
-      {"cmd":"jobs"}
+      {"cmd":"jobs"}                      {"cmd":"jobs","limit":N,"after":C}
       {"cmd":"job_show","job_id":"J42"}
-      {"cmd":"images"}
+      {"cmd":"images"}   (jobs, instances and images take "limit" and
+                          "after": one page, see below)
       {"cmd":"status"}
       {"cmd":"bulk_create","select":SELECT,["strategy":S,"priority":N,
        "deadline":EPOCH_MS,"window":MS]}  SELECT = {"all":true} |
@@ -28,7 +29,11 @@
       {"cmd":"schedule_add",...} {"cmd":"schedule_list"} {"cmd":"schedule_rm",
        "name":N}                          (see sf_schedules.h)
     Arguments are strings unless said otherwise (integers may be JSON
-    integers or decimal strings); unknown keys are errors.
+    integers or decimal strings); unknown keys are errors. Every integer
+    is range-checked before use, and one out of range is SF_EINVAL naming
+    the argument and its range: priority -1000000..1000000, deadline
+    0..253402300799999 (epoch ms, up to 9999-12-31), window 0..366 days in
+    ms, limit 1..10000.
 
     Reply:    {"ok":true, ["id":..,] PAYLOAD}
       nodes     "nodes":[{"name","state","last_seen","instances","running_jobs"}]
@@ -39,7 +44,7 @@
       job_show  "job":{...}
       images    "images":[{"store","id","path","size","sha256","job_id",
                            "instance","disk_target","created"}]
-      status    "status":{"version","nodes_up","worker_invalid",
+      status    "status":{"version","nodes_up","peers_refused","worker_invalid",
                           "worker_unknown","worker_unexpected","worker_fenced",
                           "admin_requests","admin_invalid"}
       bulk_create, bulk_show  "bulk":{see sf_bulk_json}
@@ -52,6 +57,13 @@
     with N an SF_E* code (SF_EPROTO for a malformed request, SF_EINVAL for
     a bad command or argument, SF_ENOENT, SF_ENODE, ... from the command).
     "id", if given, is echoed so a client can match replies to requests.
+    Lists come in pages: jobs, instances and images answer at most "limit"
+    rows (default 1000, at most 10000) after the cursor "after", with
+    "more" (true if rows follow) and "next" (the cursor to pass as "after"
+    for the next page, or null). Cursors are stable keys, so a page never
+    repeats or skips a row that existed before it was read: a job's seq
+    ("42"), an instance's [name, node, uuid], an image's [created, store,
+    id] (JSON text).
     =========================================================================
 */
 #ifndef SF_ADMIN_H_INCLUDED
@@ -61,6 +73,11 @@ typedef struct _sf_admin_t sf_admin_t;
 
 //  Largest request accepted, in bytes
 #define SF_ADMIN_MAX_REQUEST (64 * 1024)
+
+//  Rows in one page of jobs, instances or images: "limit" defaults to
+//  SF_ADMIN_DEFAULT_LIMIT and is at most SF_ADMIN_MAX_LIMIT
+#define SF_ADMIN_DEFAULT_LIMIT  1000
+#define SF_ADMIN_MAX_LIMIT      10000
 
 //  The parts the commands use. Each is borrowed and must outlive the
 //  admin object; none but auth may be NULL.

@@ -37,6 +37,32 @@ static const bad_case_t s_bad_cases [] = {
       "argument 'strategy' must be a string" },
     { "{\"cmd\":\"instances\",\"node\":\"\"}", SF_EINVAL, "argument 'node' must be 1 to" },
     { "{\"cmd\":\"status\",\"id\":[1]}", SF_EINVAL, "'id' must be an integer" },
+    //  Numbers are range-checked before any arithmetic: max + 1, min - 1,
+    //  INT64_MAX, INT64_MIN, UINT64_MAX, floats, strings that are no numbers
+#define PLAN "{\"cmd\":\"plan\",\"select\":{\"all\":true},"
+    { PLAN "\"priority\":1000001}", SF_EINVAL,
+      "argument 'priority' must be between -1000000 and 1000000, not 1000001" },
+    { PLAN "\"priority\":-1000001}", SF_EINVAL, "argument 'priority' must be between" },
+    { PLAN "\"priority\":9223372036854775807}", SF_EINVAL,
+      "argument 'priority' must be between -1000000 and 1000000, not 9223372036854775807" },
+    { PLAN "\"priority\":-9223372036854775808}", SF_EINVAL,
+      "argument 'priority' must be between" },
+    { PLAN "\"priority\":\"9223372036854775807\"}", SF_EINVAL,
+      "argument 'priority' must be an integer between" },
+    { PLAN "\"priority\":\"-2000000\"}", SF_EINVAL,
+      "argument 'priority' must be between -1000000 and 1000000, not -2000000" },
+    { PLAN "\"priority\":1.5}", SF_EINVAL, "argument 'priority' must be an integer" },
+    { PLAN "\"priority\":\"1e3\"}", SF_EINVAL, "argument 'priority' must be an integer" },
+    { PLAN "\"priority\":\" 5\"}", SF_EINVAL, "argument 'priority' must be an integer" },
+    { PLAN "\"priority\":true}", SF_EINVAL, "argument 'priority' must be an integer" },
+    { PLAN "\"deadline\":-1}", SF_EINVAL,
+      "argument 'deadline' must be between 0 and 253402300799999, not -1" },
+    { PLAN "\"deadline\":253402300800000}", SF_EINVAL, "argument 'deadline' must be between" },
+    { PLAN "\"deadline\":18446744073709551615}", SF_EPROTO, "request is not valid JSON" },
+    { PLAN "\"window\":-1}", SF_EINVAL, "argument 'window' must be between 0 and 31622400000" },
+    { PLAN "\"window\":31622400001}", SF_EINVAL, "argument 'window' must be between" },
+    { "{\"cmd\":\"bulk_create\",\"select\":{\"all\":true},\"window\":9223372036854775807}",
+      SF_EINVAL, "argument 'window' must be between" },
     { NULL }
 };
 
@@ -90,9 +116,155 @@ s_test_frames (zsock_t *client, const char *endpoint)
     zsock_t *req = zsock_new_req (endpoint);
     zstr_send (req, "{\"cmd\":\"jobs\",\"id\":\"r1\"}");
     text = zstr_recv (req);
-    assert (text && streq (text, "{\"ok\":true,\"jobs\":[],\"id\":\"r1\"}"));
+    assert (text && streq (text, "{\"ok\":true,\"jobs\":[],\"more\":false,\"next\":null,\"id\":\"r1\"}"));
     zstr_free (&text);
     zsock_destroy (&req);
+}
+
+//  Run sql (printf-style) on the harness scheduler's database, on a
+//  connection of our own (as another writer would)
+
+static void
+s_test_exec (sf_harness_t *harness, const char *format, ...)
+{
+    char *path = sf_harness_sql (harness, "SELECT file FROM pragma_database_list"
+                                          " WHERE name = 'main'");
+    assert (path);
+    va_list args;
+    va_start (args, format);
+    char *sql = zsys_vprintf (format, args);
+    va_end (args);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open (path, &db);
+    assert (rc == SQLITE_OK);
+    sqlite3_busy_timeout (db, 5000);
+    rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        fprintf (stderr, "\n%s: %s\n", sql, sqlite3_errmsg (db));
+    assert (rc == SQLITE_OK);
+    sqlite3_close (db);
+    zstr_free (&sql);
+    free (path);
+}
+
+//  Walk the pages of cmd (limit rows each) and return the key of every
+//  row joined by ','; *pages_p the number of pages. Caller frees it.
+
+static char *
+s_test_pages (sf_harness_t *harness, const char *cmd, const char *list, const char *key,
+              int limit, int *pages_p)
+{
+    char *joined = strdup ("");
+    char *after = NULL;
+    *pages_p = 0;
+    while (true) {
+        json_t *request = json_pack ("{s:s, s:i}", "cmd", cmd, "limit", limit);
+        if (after)
+            json_object_set_new (request, "after", json_string (after));
+        char *text = json_dumps (request, JSON_COMPACT);
+        json_decref (request);
+        json_t *reply = sf_harness_admin (harness, "%s", text);
+        free (text);
+        assert (json_is_true (json_object_get (reply, "ok")));
+        json_t *rows = json_object_get (reply, list);
+        assert ((int) json_array_size (rows) <= limit);
+        size_t index;
+        json_t *row;
+        json_array_foreach (rows, index, row) {
+            char *longer = zsys_sprintf ("%s%s%s", joined, *joined? ",": "",
+                                         json_string_value (json_object_get (row, key)));
+            free (joined);
+            joined = longer;
+        }
+        (*pages_p)++;
+        free (after);
+        after = NULL;
+        bool more = json_is_true (json_object_get (reply, "more"));
+        const char *next = json_string_value (json_object_get (reply, "next"));
+        assert (more == (next != NULL));
+        if (more) {
+            assert ((int) json_array_size (rows) == limit);
+            after = strdup (next);
+        }
+        json_decref (reply);
+        if (!more)
+            break;
+    }
+    return joined;
+}
+
+//  jobs, instances and images come in pages that together hold every
+//  row once, in order; bad cursors and limits are refused
+
+static void
+s_test_pagination (sf_harness_t *harness)
+{
+    s_test_exec (harness, "INSERT INTO nodes (name, state, last_seen)"
+                                   " VALUES ('pg', 'down', 0)");
+    const char *names [] = { "vm-e", "vm-b", "vm-d", "vm-a", "vm-c" };
+    for (int i = 0; i < 5; i++) {
+        s_test_exec (harness, "INSERT INTO instances (node, uuid, name, state,"
+                              " storage_class, disks) VALUES ('pg', 'u%d', '%s', 'running',"
+                              " 'file', '[]')", i, names [i]);
+        s_test_exec (harness, "INSERT INTO jobs (id, instance_uuid, instance_name,"
+                              " node, state, phase, attempt, strategy, created, updated)"
+                              " VALUES ('PG%d', 'u%d', '%s', 'pg', 'done', 'done', 1,"
+                              " 'file-cold', %d, %d)", i, i, names [i], i, i);
+        s_test_exec (harness, "INSERT INTO images (store, id, path, size, sha256,"
+                              " job_id, instance_uuid, instance_name, disk_target, format,"
+                              " created) VALUES ('s', 'img%d', 'p', 1, '', 'PG%d', 'u%d',"
+                              " '%s', 'vda', 'raw', %d)", 4 - i, i, i, names [i], 100 - i);
+    }
+    int pages;
+    char *all = s_test_pages (harness, "jobs", "jobs", "job_id", 2, &pages);
+    assert (streq (all, "PG0,PG1,PG2,PG3,PG4") && pages == 3);
+    free (all);
+    all = s_test_pages (harness, "jobs", "jobs", "job_id", 5, &pages);
+    assert (streq (all, "PG0,PG1,PG2,PG3,PG4") && pages == 1);
+    free (all);
+    all = s_test_pages (harness, "instances", "instances", "name", 2, &pages);
+    assert (streq (all, "vm-a,vm-b,vm-c,vm-d,vm-e") && pages == 3);
+    free (all);
+    all = s_test_pages (harness, "images", "images", "id", 3, &pages);
+    assert (streq (all, "img0,img1,img2,img3,img4") && pages == 2);
+    free (all);
+
+    //  A cursor is a stable key: a row added before it is not seen again
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"instances\",\"limit\":2}");
+    char *next = strdup (json_string_value (json_object_get (reply, "next")));
+    json_decref (reply);
+    s_test_exec (harness, "INSERT INTO instances (node, uuid, name, state,"
+                          " storage_class, disks) VALUES ('pg', 'u9', 'vm-0', 'running',"
+                          " 'file', '[]')");
+    json_t *request = json_pack ("{s:s, s:s, s:i}", "cmd", "instances", "after", next,
+                                 "limit", 10);
+    char *text = json_dumps (request, JSON_COMPACT);
+    reply = sf_harness_admin (harness, "%s", text);
+    assert (json_array_size (json_object_get (reply, "instances")) == 3);
+    assert (streq (sf_harness_str (reply, "instances.0.name"), "vm-c"));
+    assert (json_is_false (json_object_get (reply, "more")));
+    assert (json_is_null (json_object_get (reply, "next")));
+    json_decref (reply);
+    json_decref (request);
+    free (text);
+    free (next);
+
+    //  Bad cursors and limits
+    const struct { const char *request; const char *error; } bad [] = {
+        { "{\"cmd\":\"jobs\",\"after\":\"abc\"}", "'abc' is not a cursor of the jobs" },
+        { "{\"cmd\":\"jobs\",\"after\":\"-1\"}", "'-1' is not a cursor of the jobs" },
+        { "{\"cmd\":\"instances\",\"after\":\"[1,2,3]\"}", "'[1,2,3]' is not a cursor" },
+        { "{\"cmd\":\"images\",\"after\":\"[\\\"a\\\",\\\"b\\\",\\\"c\\\"]\"}",
+          "'[\"a\",\"b\",\"c\"]' is not a cursor" },
+        { "{\"cmd\":\"jobs\",\"limit\":0}", "argument 'limit' must be between 1 and 10000" },
+        { "{\"cmd\":\"jobs\",\"limit\":10001}", "argument 'limit' must be between 1 and" },
+        { "{\"cmd\":\"images\",\"limit\":-1}", "argument 'limit' must be between" },
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad [0]); i++) {
+        reply = sf_harness_admin (harness, "%s", bad [i].request);
+        s_test_expect_error (reply, SF_EINVAL, bad [i].error);
+        json_decref (reply);
+    }
 }
 
 void
@@ -114,6 +286,22 @@ sf_admin_test (bool verbose)
     s_test_frames (client, sf_harness_admin_endpoint (harness));
     invalid += 3;
 
+    //  The boundary values themselves are accepted
+    const char *good_numbers [] = {
+        PLAN "\"priority\":1000000}", PLAN "\"priority\":-1000000}",
+        PLAN "\"priority\":\"-1000000\"}", PLAN "\"priority\":0}",
+        PLAN "\"deadline\":0}", PLAN "\"deadline\":253402300799999}",
+        PLAN "\"window\":0}", PLAN "\"window\":31622400000}", NULL
+    };
+    for (int i = 0; good_numbers [i]; i++) {
+        json_t *reply = sf_harness_admin (harness, "%s", good_numbers [i]);
+        if (!json_is_true (json_object_get (reply, "ok")))
+            fprintf (stderr, "\n%s: %s\n", good_numbers [i],
+                     json_string_value (sf_harness_get (reply, "error.text")));
+        assert (json_is_true (json_object_get (reply, "ok")));
+        json_decref (reply);
+    }
+
     //  Valid requests on an empty scheduler
     json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J9\"}");
     s_test_expect_error (reply, SF_ENOENT, "no job 'J9'");
@@ -133,7 +321,9 @@ sf_admin_test (bool verbose)
     json_decref (reply);
     reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
     assert (json_integer_value (sf_harness_get (reply, "status.admin_invalid")) == invalid);
+    assert (json_integer_value (sf_harness_get (reply, "status.peers_refused")) == 0);
     json_decref (reply);
+    s_test_pagination (harness);
 
     zsock_destroy (&client);
     sf_harness_destroy (&harness);

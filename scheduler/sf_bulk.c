@@ -750,6 +750,19 @@ sf_bulk_json (sf_bulk_t *self, const char *id, bool with_jobs, sf_err_t *err)
     return NULL;
 }
 
+int64_t
+sf_bulk_prune (sf_bulk_t *self, int64_t before_ms, int64_t batch, sf_err_t *err)
+{
+    assert (self && batch > 0);
+    return sf_store_exec (self->store, err,
+        "DELETE FROM bulks WHERE seq IN (SELECT seq FROM bulks"
+        " WHERE state = 'done' AND created < ?1"
+        "   AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.bulk_id = bulks.id)"
+        "   AND NOT EXISTS (SELECT 1 FROM retention_deletes r WHERE r.bulk_id = bulks.id)"
+        "   AND NOT EXISTS (SELECT 1 FROM schedules s WHERE s.last_bulk = bulks.id)"
+        " ORDER BY seq LIMIT ?2)", "ii", before_ms, batch);
+}
+
 json_t *
 sf_bulk_list_json (sf_bulk_t *self, sf_err_t *err)
 {

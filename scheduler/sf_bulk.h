@@ -89,6 +89,13 @@ json_t *
 json_t *
     sf_bulk_json (sf_bulk_t *self, const char *id, bool with_jobs, sf_err_t *err);
 
+//  Forget up to batch finished bulks created before before_ms that no job
+//  names any more (see sf_jobs_prune), no pending deletion names, and
+//  that are not a schedule's last bulk. Returns how many, or -1 with err
+//  set.
+int64_t
+    sf_bulk_prune (sf_bulk_t *self, int64_t before_ms, int64_t batch, sf_err_t *err);
+
 //  The last 1000 bulks, oldest first, without jobs or failures.
 json_t *
     sf_bulk_list_json (sf_bulk_t *self, sf_err_t *err);

@@ -906,6 +906,26 @@ sf_jobs_list_json (sf_jobs_t *self, sf_err_t *err)
     return rc < 0? NULL: jobs;
 }
 
+//  An image row (store, id, path, size, sha256, job_id, instance_name,
+//  disk_target, created) as the CLI shows it
+
+static json_t *
+s_image_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
+{
+    (void) arg;
+    (void) err;
+    return json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o}",
+        "store", sf_store_text (stmt, 0),
+        "id", sf_store_text (stmt, 1),
+        "path", sf_store_text (stmt, 2),
+        "size", (json_int_t) sqlite3_column_int64 (stmt, 3),
+        "sha256", sf_store_text (stmt, 4),
+        "job_id", sf_store_text (stmt, 5),
+        "instance", sf_store_text (stmt, 6),
+        "disk_target", sf_store_text (stmt, 7),
+        "created", s_time_json (sqlite3_column_int64 (stmt, 8)));
+}
+
 json_t *
 sf_jobs_images_json (sf_jobs_t *self, sf_err_t *err)
 {
@@ -918,20 +938,113 @@ sf_jobs_images_json (sf_jobs_t *self, sf_err_t *err)
     json_t *images = json_array ();
     int rc;
     while ((rc = sf_store_step (self->store, stmt, err)) == 1)
-        json_array_append_new (images, json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o}",
-            "store", sf_store_text (stmt, 0),
-            "id", sf_store_text (stmt, 1),
-            "path", sf_store_text (stmt, 2),
-            "size", (json_int_t) sqlite3_column_int64 (stmt, 3),
-            "sha256", sf_store_text (stmt, 4),
-            "job_id", sf_store_text (stmt, 5),
-            "instance", sf_store_text (stmt, 6),
-            "disk_target", sf_store_text (stmt, 7),
-            "created", s_time_json (sqlite3_column_int64 (stmt, 8))));
+        json_array_append_new (images, s_image_row (NULL, stmt, err));
     sqlite3_finalize (stmt);
     if (rc < 0)
         json_decref (images);
     return rc < 0? NULL: images;
+}
+
+//  Old history
+
+int64_t
+sf_jobs_prune (sf_jobs_t *self, int64_t before_ms, int64_t batch, sf_err_t *err)
+{
+    assert (self && batch > 0);
+    if (sf_store_begin (self->store, err))
+        return -1;
+    int64_t pruned = -1;
+    if (sf_store_exec (self->store, err,
+            "CREATE TEMP TABLE IF NOT EXISTS prune_jobs (id TEXT PRIMARY KEY)", "") < 0
+    ||  sf_store_exec (self->store, err, "DELETE FROM prune_jobs", "") < 0
+    ||  sf_store_exec (self->store, err,
+            "INSERT INTO prune_jobs SELECT id FROM jobs"
+            " WHERE state IN ('done', 'failed', 'skipped') AND updated < ?1"
+            "   AND NOT EXISTS (SELECT 1 FROM images WHERE images.job_id = jobs.id)"
+            "   AND NOT EXISTS (SELECT 1 FROM bulks WHERE bulks.id = jobs.bulk_id"
+            "                   AND bulks.state = 'running')"
+            " ORDER BY seq LIMIT ?2", "ii", before_ms, batch) < 0
+    ||  sf_store_exec (self->store, err,
+            "DELETE FROM job_events WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
+    ||  (pruned = sf_store_exec (self->store, err,
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM prune_jobs)", "")) < 0) {
+        sf_store_rollback (self->store);
+        return -1;
+    }
+    return sf_store_commit (self->store, err)? -1: pruned;
+}
+
+//  Pages of jobs (cursor: the seq, column 22) and images (cursor:
+//  [created, store, id])
+
+static json_t *
+s_job_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
+{
+    return s_job_json ((sf_jobs_t *) arg, stmt, err);
+}
+
+static char *
+s_job_cursor (sqlite3_stmt *stmt)
+{
+    return zsys_sprintf ("%" PRId64, (int64_t) sqlite3_column_int64 (stmt, 22));
+}
+
+json_t *
+sf_jobs_page_json (sf_jobs_t *self, const char *after, int64_t limit, char **next_p,
+                   sf_err_t *err)
+{
+    assert (self && limit > 0);
+    int64_t seq = 0;
+    if (after) {
+        char *end = NULL;
+        errno = 0;
+        long long parsed = strtoll (after, &end, 10);
+        if (!isdigit ((unsigned char) *after) || *end || errno || parsed < 0)
+            return sf_err_set (err, SF_EINVAL, "'%.64s' is not a cursor of the jobs "
+                               "(use the 'next' of the previous page)", after), NULL;
+        seq = parsed;
+    }
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT " JOB_COLUMNS ", seq FROM jobs WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        "ii", seq, limit + 1);
+    if (!stmt)
+        return NULL;
+    return sf_store_page (self->store, stmt, limit, s_job_row, s_job_cursor, self,
+                          next_p, err);
+}
+
+static char *
+s_image_cursor (sqlite3_stmt *stmt)
+{
+    json_t *cursor = json_pack ("[I, s, s]", (json_int_t) sqlite3_column_int64 (stmt, 8),
+                                sf_store_text (stmt, 0), sf_store_text (stmt, 1));
+    char *text = json_dumps (cursor, JSON_COMPACT);
+    json_decref (cursor);
+    return text;
+}
+
+json_t *
+sf_jobs_images_page_json (sf_jobs_t *self, const char *after, int64_t limit,
+                          char **next_p, sf_err_t *err)
+{
+    assert (self && limit > 0);
+    json_t *cursor = NULL;
+    if (after && !(cursor = sf_store_cursor_parse (after, "iss", err)))
+        return NULL;
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT store, id, path, size, sha256, job_id, instance_name, disk_target,"
+        " created FROM images"
+        " WHERE ?1 = 0 OR (created, store, id) > (?2, ?3, ?4)"
+        " ORDER BY created, store, id LIMIT ?5",
+        "iissi", (int64_t) (cursor != NULL),
+        (int64_t) json_integer_value (json_array_get (cursor, 0)),
+        json_string_value (json_array_get (cursor, 1)),
+        json_string_value (json_array_get (cursor, 2)), limit + 1);
+    json_decref (cursor);
+    if (!stmt)
+        return NULL;
+    return sf_store_page (self->store, stmt, limit, s_image_row, s_image_cursor, NULL,
+                          next_p, err);
 }
 
 //  --------------------------------------------------------------------------

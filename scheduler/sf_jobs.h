@@ -216,6 +216,29 @@ json_t *
 json_t *
     sf_jobs_list_json (sf_jobs_t *self, sf_err_t *err);
 
+//  Forget up to batch finished jobs (done, failed, skipped) last updated
+//  before before_ms, with their events, in one transaction: only jobs
+//  that have no image left (so every job of a kept image stays, the
+//  images of schedules among them) and whose bulk is not running. Returns
+//  the number of jobs forgotten, or -1 with err set (nothing changed).
+int64_t
+    sf_jobs_prune (sf_jobs_t *self, int64_t before_ms, int64_t batch, sf_err_t *err);
+
+//  One page of the jobs in seq order (oldest first): at most limit after
+//  the cursor after (NULL: from the first). *next_p is set to the cursor
+//  of the last one if more follow, else NULL (caller frees it). A jobs
+//  cursor is the job's seq in decimal; anything else is SF_EINVAL.
+json_t *
+    sf_jobs_page_json (sf_jobs_t *self, const char *after, int64_t limit,
+                       char **next_p, sf_err_t *err);
+
+//  One page of the images, oldest first (created, store, id), as the
+//  objects below; the cursor is the text of a JSON array [created, store,
+//  id]. Otherwise as sf_jobs_page_json.
+json_t *
+    sf_jobs_images_page_json (sf_jobs_t *self, const char *after, int64_t limit,
+                              char **next_p, sf_err_t *err);
+
 //  Every image, oldest first: [{"store","id","path","size","sha256",
 //  "job_id","instance","disk_target","created"}]. Caller owns the result.
 json_t *

@@ -90,6 +90,11 @@ sf_liveness_hello (sf_liveness_t *self, zframe_t *routing_id, const sf_hello_t *
 {
     assert (self);
     assert (routing_id && hello && hello->node);
+    if (!sf_peers_admits (self->peers, hello->node)) {
+        sf_err_set (err, SF_EBUSY, "the peer table is full: node '%s' is refused "
+                    "(limits.max_peers)", hello->node);
+        return NULL;
+    }
     zlistx_t *lost = zlistx_new ();
     zlistx_set_destructor (lost, (zlistx_destructor_fn *) zstr_free);
     zlistx_t *strangers = zlistx_new ();

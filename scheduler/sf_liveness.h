@@ -37,8 +37,10 @@ int
 //  (SF_ENODE "worker on node 'n1' restarted and lost job 'J4'"; see
 //  sf_jobs_reconcile). Then the peer table binds routing_id to the node.
 //  Returns the peer (owned by the table; *replaced as in sf_peers_hello),
-//  or NULL with err set (SF_EDB) and nothing changed: do not welcome it,
-//  its next message gets "send hello" and it tries again.
+//  or NULL with err set and nothing changed: do not welcome it, its next
+//  message gets "send hello" and it tries again. SF_EBUSY if the node is
+//  new and the peer table is full (sf_peers_admits, counted there), SF_EDB
+//  if the database fails.
 sf_peer_t *
     sf_liveness_hello (sf_liveness_t *self, zframe_t *routing_id,
                        const sf_hello_t *hello, bool *replaced, sf_err_t *err);

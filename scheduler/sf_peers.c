@@ -11,6 +11,9 @@ struct _sf_peers_t {
     zhashx_t *by_name;          //  Owned: name -> sf_peer_t (owns peers)
     zhashx_t *by_routing_id;    //  Owned: hex routing id -> sf_peer_t
                                 //  (borrowed from by_name)
+    size_t max_peers;           //  Nodes the table holds at most
+    uint32_t max_jobs;          //  Cap on a worker's max_jobs
+    uint64_t refused;           //  Hellos refused because the table is full
 };
 
 //  --------------------------------------------------------------------------
@@ -55,7 +58,35 @@ sf_peers_new (void)
     self->by_name = zhashx_new ();
     zhashx_set_destructor (self->by_name, (zhashx_destructor_fn *) s_peer_destroy);
     self->by_routing_id = zhashx_new ();
+    self->max_peers = SF_PEERS_MAX_DEFAULT;
+    self->max_jobs = SF_PEERS_MAX_JOBS_DEFAULT;
     return self;
+}
+
+void
+sf_peers_set_caps (sf_peers_t *self, size_t max_peers, uint32_t max_jobs)
+{
+    assert (self);
+    assert (max_peers > 0 && max_jobs > 0);
+    self->max_peers = max_peers;
+    self->max_jobs = max_jobs;
+}
+
+bool
+sf_peers_admits (sf_peers_t *self, const char *name)
+{
+    assert (self && name);
+    if (sf_peers_by_name (self, name) || zhashx_size (self->by_name) < self->max_peers)
+        return true;
+    self->refused++;
+    return false;
+}
+
+uint64_t
+sf_peers_refused (sf_peers_t *self)
+{
+    assert (self);
+    return self->refused;
 }
 
 void
@@ -122,7 +153,9 @@ sf_peers_hello (sf_peers_t *self, zframe_t *routing_id, const sf_hello_t *hello,
     free (peer->ceph_cluster);
     peer->ceph_cluster = strdup (hello->ceph_cluster? hello->ceph_cluster: "");
     peer->scratch_free = hello->scratch_free;
-    peer->max_jobs = hello->max_jobs;
+    //  0 (no limit of its own) or more than the cap: the cap
+    peer->max_jobs = hello->max_jobs && hello->max_jobs < self->max_jobs
+                   ? hello->max_jobs: self->max_jobs;
     zlistx_purge (peer->strategies);
     for (size_t i = 0; i < hello->n_strategies; i++)
         zlistx_add_end (peer->strategies, strdup (hello->strategies [i]));
@@ -289,6 +322,26 @@ sf_peers_test (bool verbose)
     assert (sf_peers_by_routing_id (peers, rid2) == n3);
     assert (sf_peers_by_name (peers, "n1")->routing_id == NULL);
     assert (sf_peers_offers (n3, "anything"));
+
+    //  max_jobs is capped per node; 0 (the worker sets none) is the cap too
+    sf_peers_set_caps (peers, 3, 8);
+    hello.max_jobs = 4;
+    assert (sf_peers_hello (peers, rid2, &hello, 4100, &replaced)->max_jobs == 4);
+    hello.max_jobs = 9;
+    assert (sf_peers_hello (peers, rid2, &hello, 4100, &replaced)->max_jobs == 8);
+    hello.max_jobs = 0;
+    assert (sf_peers_hello (peers, rid2, &hello, 4100, &replaced)->max_jobs == 8);
+
+    //  A full table (n1, n2, n3) admits the nodes it has, no new one, and
+    //  counts the refusals
+    assert (sf_peers_admits (peers, "n1") && sf_peers_admits (peers, "n3"));
+    assert (sf_peers_refused (peers) == 0);
+    assert (!sf_peers_admits (peers, "n4"));
+    assert (!sf_peers_admits (peers, "n5"));
+    assert (sf_peers_refused (peers) == 2);
+    assert (sf_peers_by_name (peers, "n4") == NULL);
+    sf_peers_set_caps (peers, 4, 8);
+    assert (sf_peers_admits (peers, "n4"));
 
     zframe_destroy (&rid1);
     zframe_destroy (&rid2);

@@ -31,12 +31,32 @@ typedef struct {
                                 //  node name if the worker gave none)
     char *ceph_cluster;         //  Owned: Ceph fsid, "" for none
     uint64_t scratch_free;      //  Bytes, from hello and heartbeats
-    uint32_t max_jobs;          //  From hello
+    uint32_t max_jobs;          //  From hello, capped (sf_peers_set_caps)
 } sf_peer_t;
 
 //  Create an empty table. Caller owns the result.
 sf_peers_t *
     sf_peers_new (void);
+
+//  Default caps: nodes in the table, and jobs at once on one node
+#define SF_PEERS_MAX_DEFAULT        1024
+#define SF_PEERS_MAX_JOBS_DEFAULT   64
+
+//  Set the caps: the table holds at most max_peers nodes (a hello from a
+//  new node beyond it is refused, see sf_peers_admits), and a peer's
+//  max_jobs is its worker's, capped at max_jobs (0 from the worker, "no
+//  limit", is the cap too). Both must be positive.
+void
+    sf_peers_set_caps (sf_peers_t *self, size_t max_peers, uint32_t max_jobs);
+
+//  True if a hello from node name may enter the table: it is known, or
+//  the table has room. A refusal is counted (sf_peers_refused).
+bool
+    sf_peers_admits (sf_peers_t *self, const char *name);
+
+//  Hellos refused so far because the table was full.
+uint64_t
+    sf_peers_refused (sf_peers_t *self);
 
 //  Destroy the table and every peer. Nullifies *self_p.
 void

@@ -28,6 +28,7 @@ struct _sf_sched_t {
     sf_bulk_t *bulk;            //  Owned: bulks and their jobs
     sf_schedules_t *schedules;  //  Owned
     sf_retention_t *retention;  //  Owned
+    sf_history_t *history;      //  Owned: forgets old jobs and bulks
     sf_outbox_t *outbox;        //  Owned: what we send to workers
     sf_auth_t *auth;            //  Owned: ZAP handler, NULL if insecure
     zcert_t *cert;              //  Owned: our key pair, NULL if insecure
@@ -53,10 +54,9 @@ s_bind_router (sf_sched_t *self, const char *endpoint, int max_size, const char 
     zsock_set_router_mandatory (sock, 1);
     zsock_set_sndtimeo (sock, 0);
     zsock_set_linger (sock, 0);
-    zsock_set_maxmsgsize (sock, max_size);
     //  What a peer may have queued here before its connection is read no
     //  further (TCP pushes back on it): bounds the memory of a backlog
-    zsock_set_rcvhwm (sock, 64);
+    sf_auth_bound (sock, max_size, SF_AUTH_WORKER_HWM, SF_AUTH_WORKER_SNDHWM);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
         sf_err_set (err, SF_EIO, "cannot bind %s endpoint '%s': %s", role, endpoint,
                     zmq_strerror (zmq_errno ()));
@@ -104,6 +104,7 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     self->stats = (sf_stats_t) SF_STATS_INIT;
     self->heartbeat_ms = cfg->heartbeat_ms;
     self->peers = sf_peers_new ();
+    sf_peers_set_caps (self->peers, (size_t) cfg->max_peers, (uint32_t) cfg->max_jobs_per_node);
     self->refused = zhashx_new ();
     self->store = sf_store_new (cfg->database, err);
     if (!self->store)
@@ -134,6 +135,7 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
         goto failed;
     self->retention = sf_retention_new (self->store, self->jobs, self->bulk,
                                         self->schedules, s_delete_image, self, err);
+    self->history = sf_history_new (self->jobs, self->bulk, cfg->history_days);
     if (!self->retention)
         goto failed;
     sf_admin_parts_t parts = {
@@ -166,6 +168,7 @@ sf_sched_destroy (sf_sched_t **self_p)
         sf_sched_t *self = *self_p;
         sf_admin_destroy (&self->admin);
         sf_retention_destroy (&self->retention);
+        sf_history_destroy (&self->history);
         sf_schedules_destroy (&self->schedules);
         sf_bulk_destroy (&self->bulk);
         sf_dispatch_destroy (&self->dispatch);
@@ -611,6 +614,8 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     //  reconnecting would fail and wait a whole retry delay)
     if (self->schedules_started && sf_retention_tick (self->retention, now, &err) < 0)
         SF_ERROR (NULL, "retention: %s", err.text);
+    if (sf_history_tick (self->history, now, &err) < 0)
+        SF_ERROR (NULL, "cannot forget old history: %s", err.text);
     sf_dispatch_pump (self->dispatch);
     return 0;
 }

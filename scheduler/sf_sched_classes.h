@@ -31,6 +31,7 @@
 #include "sf_bulk.h"
 #include "sf_schedules.h"
 #include "sf_retention.h"
+#include "sf_history.h"
 #include "sf_admin.h"
 #include "sf_sched.h"
 

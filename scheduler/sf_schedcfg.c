@@ -40,6 +40,13 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
          "upload bytes per second from one node"),
     OPT ("limits", "bandwidth_per_store", SF_CFG_SIZE, limits.bandwidth_per_store, "0",
          "upload bytes per second into one image store"),
+    OPT ("limits", "max_jobs_per_node", SF_CFG_INT, max_jobs_per_node, "64",
+         "jobs at once on one node, whatever its worker asks (1..65535)"),
+    OPT ("limits", "max_peers", SF_CFG_INT, max_peers, "1024",
+         "worker nodes the scheduler accepts; a hello from one more is refused"),
+    OPT ("retention", "history_days", SF_CFG_INT, history_days, "30",
+         "finished jobs, their events and bulks older than this are pruned "
+         "(1..36500; jobs whose images are kept stay)"),
     OPT ("log", "level", SF_CFG_STR, log_level, "info",
          "err|warning|notice|info|debug"),
     OPT ("log", "format", SF_CFG_STR, log_format, "text", "text|json"),
@@ -140,6 +147,16 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
             return sf_cfg_fail (err, name, text, "limits", counts [i].key,
                                "'limits.%s' must be 0 (no limit) or a positive number",
                                counts [i].key);
+    if (cfg->max_jobs_per_node < 1 || cfg->max_jobs_per_node > SF_WIRE_MAX_JOBS)
+        return sf_cfg_fail (err, name, text, "limits", "max_jobs_per_node",
+                           "'limits.max_jobs_per_node' must be between 1 and %d",
+                           SF_WIRE_MAX_JOBS);
+    if (cfg->max_peers < 1 || cfg->max_peers > 1000000)
+        return sf_cfg_fail (err, name, text, "limits", "max_peers",
+                           "'limits.max_peers' must be between 1 and 1000000");
+    if (cfg->history_days < 1 || cfg->history_days > 36500)
+        return sf_cfg_fail (err, name, text, "retention", "history_days",
+                           "'retention.history_days' must be between 1 and 36500");
     if (cfg->insecure && (!sf_cert_is_local (cfg->bind) || !sf_cert_is_local (cfg->admin_bind)))
         return sf_cfg_fail (err, name, text, "security", "insecure",
                            "'security.insecure' (plaintext) is allowed only on loopback or "
@@ -299,6 +316,26 @@ sf_schedcfg_test (bool verbose)
                                      "s.conf", &err) == 0);
     assert (sf_schedcfg_load_string (&cfg, "[security]\nadmins =\n", "s.conf", &err) == -1);
     assert (strstr (err.text, "s.conf:2: 'security.cert', 'security.workers'"));
+
+    //  The caps and the history: defaults, and ranges with their line
+    sf_schedcfg_init (&cfg);
+    assert (cfg.max_jobs_per_node == 64 && cfg.max_peers == 1024 && cfg.history_days == 30);
+    const struct { const char *text; const char *error; } bounds [] = {
+        { "[limits]\nmax_jobs_per_node = 0\n", "s.conf:2: 'limits.max_jobs_per_node'" },
+        { "[limits]\nmax_jobs_per_node = 65536\n", "s.conf:2: 'limits.max_jobs_per_node'" },
+        { "[limits]\nmax_jobs_per_node = 65535\n", NULL },
+        { "[limits]\nmax_peers = 0\n", "s.conf:2: 'limits.max_peers' must be between" },
+        { "[limits]\nmax_peers = -5\n", "s.conf:2: 'limits.max_peers'" },
+        { "[limits]\nmax_peers = 1\n", NULL },
+        { "[retention]\nhistory_days = 0\n", "s.conf:2: 'retention.history_days'" },
+        { "[retention]\nhistory_days = 36501\n", "s.conf:2: 'retention.history_days'" },
+        { "[retention]\nhistory_days = 36500\n", NULL },
+    };
+    for (size_t i = 0; i < sizeof (bounds) / sizeof (bounds [0]); i++) {
+        int rc = sf_schedcfg_load_string (&cfg, bounds [i].text, "s.conf", &err);
+        assert (rc == (bounds [i].error? -1: 0));
+        assert (!bounds [i].error || strstr (err.text, bounds [i].error) == err.text);
+    }
     sf_schedcfg_release (&cfg);
     s_test_example ();
     //  @end

@@ -17,6 +17,9 @@ typedef struct {
     int64_t heartbeat_ms;       //  Told to workers in Welcome
     int64_t node_timeout_ms;    //  Silent this long: node down
     sf_limits_t limits;         //  [limits], 0 = none
+    int64_t max_jobs_per_node;  //  [limits] cap on a worker's max_jobs
+    int64_t max_peers;          //  [limits] nodes the scheduler accepts
+    int64_t history_days;       //  [retention] jobs, events, bulks kept
     char *log_level;            //  err|warning|notice|info|debug
     char *log_format;           //  text|json
     char *cert;                 //  [security] our key pair (secret file)

@@ -89,6 +89,8 @@ main (int argc, char *argv [])
     int rc = s_parse_args (argc, argv, &config);
     if (rc >= 0)
         return rc;
+    //  Every file the scheduler makes (database, logs) is its own only
+    umask (077);
     sf_err_t err = SF_ERR_INIT;
     sf_schedcfg_t cfg;
     sf_schedcfg_init (&cfg);
@@ -102,7 +104,8 @@ main (int argc, char *argv [])
     //  czmq's handler sets zsys_interrupted on SIGINT/SIGTERM; zloop stops
     zsys_catch_interrupts ();
     SF_NOTICE (NULL, "snapfleet-scheduler %s starting with '%s'", SF_VERSION, config);
-    sf_sched_t *sched = sf_sched_new (&cfg, &err);
+    sf_sched_t *sched = sf_store_secure_files (cfg.database, &err)? NULL
+                      : sf_sched_new (&cfg, &err);
     sf_schedcfg_release (&cfg);
     if (!sched) {
         SF_ERROR (NULL, "cannot start: %s", err.text);

@@ -983,6 +983,195 @@ sf_store_instances_json (sf_store_t *self, const char *node, const char *match,
 }
 
 //  --------------------------------------------------------------------------
+//  The database's files
+
+int
+sf_store_secure_files (const char *path, sf_err_t *err)
+{
+    assert (path);
+    const char *suffixes [] = { "", "-wal", "-shm", NULL };
+    for (int i = 0; suffixes [i]; i++) {
+        char *name = zsys_sprintf ("%s%s", path, suffixes [i]);
+        int rc = 0;
+        int fd = open (name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        struct stat st;
+        if (fd < 0) {
+            if (errno != ENOENT)
+                rc = sf_err_set (err, SF_EIO, "database file '%s' cannot be opened: %s%s",
+                                 name, strerror (errno), errno == ELOOP
+                                 ? " (it is a symlink)": "");
+        }
+        else
+        if (fstat (fd, &st) || !S_ISREG (st.st_mode))
+            rc = sf_err_set (err, SF_EIO, "database file '%s' is not a regular file", name);
+        else
+        if (st.st_uid != geteuid ())
+            rc = sf_err_set (err, SF_EIO, "database file '%s' belongs to uid %u, not to "
+                             "this user (%u): not ours", name, (unsigned) st.st_uid,
+                             (unsigned) geteuid ());
+        else
+        if ((st.st_mode & 077) && fchmod (fd, st.st_mode & 0700 & ~0100))
+            rc = sf_err_set (err, SF_EIO, "cannot make database file '%s' private: %s",
+                             name, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        zstr_free (&name);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+//  Self test of sf_store_secure_files: loose modes are fixed, a symlink
+//  and a file that is not ours are refused
+
+static void
+s_test_secure_files (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char dir [] = "/tmp/sf_store_secure_XXXXXX";
+    assert (mkdtemp (dir));
+    char *db = zsys_sprintf ("%s/s.db", dir);
+    char *wal = zsys_sprintf ("%s/s.db-wal", dir);
+    char *shm = zsys_sprintf ("%s/s.db-shm", dir);
+    assert (sf_store_secure_files (db, &err) == 0);         //  None exist yet
+    int fd = open (db, O_CREAT | O_WRONLY, 0644);
+    assert (fd >= 0);
+    fchmod (fd, 0666);
+    close (fd);
+    fd = open (wal, O_CREAT | O_WRONLY, 0644);
+    assert (fd >= 0);
+    fchmod (fd, 0644);
+    close (fd);
+    assert (sf_store_secure_files (db, &err) == 0);
+    struct stat st;
+    assert (stat (db, &st) == 0 && (st.st_mode & 0777) == 0600);
+    assert (stat (wal, &st) == 0 && (st.st_mode & 0777) == 0600);
+    //  An existing database opens with its -wal and -shm private too
+    sf_store_t *store = sf_store_new (db, &err);
+    assert (store);
+    assert (stat (shm, &st) == 0 && (st.st_mode & 077) == 0);
+    sf_store_destroy (&store);
+    unlink (shm);
+    //  A symlink in the database's place is refused
+    assert (symlink (db, shm) == 0);
+    assert (sf_store_secure_files (db, &err) == -1);
+    assert (strstr (err.text, "s.db-shm' cannot be opened") && strstr (err.text, "symlink"));
+    unlink (shm);
+    //  A file of another user is refused (root can make one: daemon's)
+    if (geteuid () == 0 && chown (db, 1, 1) == 0) {
+        assert (sf_store_secure_files (db, &err) == -1);
+        assert (strstr (err.text, "belongs to uid 1") && strstr (err.text, "not ours"));
+    }
+    else
+        printf ("(cannot chown: the test of another user's file does not run) ");
+    unlink (wal);
+    unlink (db);
+    rmdir (dir);
+    zstr_free (&db);
+    zstr_free (&wal);
+    zstr_free (&shm);
+}
+
+//  --------------------------------------------------------------------------
+//  Pages
+
+json_t *
+sf_store_page (sf_store_t *self, sqlite3_stmt *stmt, int64_t limit,
+               sf_store_row_fn *row, sf_store_cursor_fn *cursor, void *arg,
+               char **next_p, sf_err_t *err)
+{
+    assert (self && stmt && row && cursor && next_p);
+    *next_p = NULL;
+    json_t *rows = json_array ();
+    char *last = NULL;
+    int rc;
+    while ((rc = sf_store_step (self, stmt, err)) == 1) {
+        if ((int64_t) json_array_size (rows) == limit) {
+            *next_p = last;     //  One more row: another page follows
+            last = NULL;
+            break;
+        }
+        json_t *item = row (arg, stmt, err);
+        if (!item) {
+            rc = -1;
+            break;
+        }
+        json_array_append_new (rows, item);
+        free (last);
+        last = cursor (stmt);
+    }
+    free (last);
+    sqlite3_finalize (stmt);
+    if (rc < 0) {
+        json_decref (rows);
+        zstr_free (next_p);
+        return NULL;
+    }
+    return rows;
+}
+
+json_t *
+sf_store_cursor_parse (const char *after, const char *types, sf_err_t *err)
+{
+    assert (after && types);
+    json_t *cursor = json_loads (after, 0, NULL);
+    bool ok = json_is_array (cursor) && json_array_size (cursor) == strlen (types);
+    for (size_t i = 0; ok && types [i]; i++) {
+        json_t *item = json_array_get (cursor, i);
+        ok = types [i] == 's'? json_is_string (item): json_is_integer (item);
+    }
+    if (!ok) {
+        json_decref (cursor);
+        sf_err_set (err, SF_EINVAL, "'%.64s' is not a cursor of this list (use the "
+                    "'next' of the previous page)", after);
+        return NULL;
+    }
+    return cursor;
+}
+
+static json_t *
+s_instance_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
+{
+    (void) arg;
+    (void) err;
+    return s_instance_json (stmt);
+}
+
+static char *
+s_instance_cursor (sqlite3_stmt *stmt)
+{
+    json_t *cursor = json_pack ("[s, s, s]", sf_store_text (stmt, 1),
+                                sf_store_text (stmt, 2), sf_store_text (stmt, 0));
+    char *text = json_dumps (cursor, JSON_COMPACT);
+    json_decref (cursor);
+    return text;
+}
+
+json_t *
+sf_store_instances_page (sf_store_t *self, const char *node, const char *after,
+                         int64_t limit, char **next_p, sf_err_t *err)
+{
+    assert (self && limit > 0);
+    json_t *cursor = NULL;
+    if (after && !(cursor = sf_store_cursor_parse (after, "sss", err)))
+        return NULL;
+    sqlite3_stmt *stmt = sf_store_prepare (self, err,
+        "SELECT uuid, name, node, state, storage_class, disks, tags FROM instances"
+        " WHERE (?1 IS NULL OR node = ?1)"
+        "   AND (?2 IS NULL OR (name, node, uuid) > (?2, ?3, ?4))"
+        " ORDER BY name, node, uuid LIMIT ?5",
+        "ssssi", node, json_string_value (json_array_get (cursor, 0)),
+        json_string_value (json_array_get (cursor, 1)),
+        json_string_value (json_array_get (cursor, 2)), limit + 1);
+    json_decref (cursor);
+    if (!stmt)
+        return NULL;
+    return sf_store_page (self, stmt, limit, s_instance_row, s_instance_cursor, NULL,
+                          next_p, err);
+}
+
+//  --------------------------------------------------------------------------
 //  Instances as typed records
 
 void
@@ -1382,6 +1571,7 @@ sf_store_test (bool verbose)
     (void) verbose;
     printf (" * sf_store: ");
     //  @selftest
+    s_test_secure_files ();
     sf_err_t err = SF_ERR_INIT;
     char path [] = "/tmp/sf_store_test_XXXXXX";
     int fd = mkstemp (path);

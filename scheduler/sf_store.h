@@ -152,6 +152,14 @@ zlistx_t *
 json_t *
     sf_store_nodes_json (sf_store_t *self, sf_err_t *err);
 
+//  Make the database file at path and its -wal and -shm files private
+//  before they are opened: each that exists must be a regular file (not a
+//  symlink) owned by this user, and is chmod-ed to 0600 if its mode lets
+//  anyone else in (SQLite gives -wal and -shm the database's mode).
+//  Returns 0, or -1 with err set (SF_EIO, naming the file and why).
+int
+    sf_store_secure_files (const char *path, sf_err_t *err);
+
 //  --------------------------------------------------------------------------
 //  Instances
 
@@ -173,6 +181,35 @@ int
 json_t *
     sf_store_instances_json (sf_store_t *self, const char *node,
                              const char *match, sf_err_t *err);
+
+//  One page of the instances as above (node may be NULL, no match), in
+//  the order (name, node, uuid): at most limit of them after the cursor
+//  after (NULL: from the start). *next_p is set to the cursor of the last
+//  one if more follow, else NULL (caller frees it). A cursor is the text
+//  of a JSON array [name, node, uuid]; another is SF_EINVAL.
+json_t *
+    sf_store_instances_page (sf_store_t *self, const char *node, const char *after,
+                             int64_t limit, char **next_p, sf_err_t *err);
+
+//  Pages of rows, for the list commands: a row's JSON object and its
+//  cursor (caller frees), from a row of stmt
+typedef json_t *(sf_store_row_fn) (void *arg, sqlite3_stmt *stmt, sf_err_t *err);
+typedef char *(sf_store_cursor_fn) (sqlite3_stmt *stmt);
+
+//  Step stmt (a query with LIMIT limit + 1; finalized here) and return
+//  the array of the first limit rows made by row; *next_p is the cursor
+//  of the last of them if one more row came, else NULL. NULL with err set
+//  on an error.
+json_t *
+    sf_store_page (sf_store_t *self, sqlite3_stmt *stmt, int64_t limit,
+                   sf_store_row_fn *row, sf_store_cursor_fn *cursor, void *arg,
+                   char **next_p, sf_err_t *err);
+
+//  Parse cursor text after: a JSON array whose items have the JSON types
+//  in types ('s' string, 'i' integer). Returns it (caller decrefs) or
+//  NULL with err set (SF_EINVAL naming it).
+json_t *
+    sf_store_cursor_parse (const char *after, const char *types, sf_err_t *err);
 
 //  --------------------------------------------------------------------------
 //  Instances as typed records (what the scheduler's core works on)

@@ -33,6 +33,7 @@ sf_cli_new (const char *endpoint, zcert_t *cert, zcert_t *server, int timeout_ms
         sf_cert_client (self->dealer, cert, server);
     zsock_set_linger (self->dealer, 0);
     zsock_set_sndtimeo (self->dealer, timeout_ms);
+    sf_auth_bound (self->dealer, SF_AUTH_CLI_MAX, SF_AUTH_CLI_HWM, SF_AUTH_CLI_HWM);
     if (zsock_connect (self->dealer, "%s", endpoint) == -1) {
         sf_err_set (err, SF_EINVAL, "invalid admin endpoint '%s': %s", endpoint,
                     zmq_strerror (zmq_errno ()));
@@ -679,6 +680,10 @@ s_fake_start (sf_cli_t **cli_p)
     char *endpoint = zstr_recv (fake);
     *cli_p = sf_cli_new (endpoint, NULL, NULL, 3000, &err);
     assert (*cli_p);
+    //  A reply larger than the cap ends the connection; few wait
+    assert (zsock_maxmsgsize ((*cli_p)->dealer) == SF_AUTH_CLI_MAX);
+    assert (zsock_rcvhwm ((*cli_p)->dealer) == SF_AUTH_CLI_HWM);
+    assert (zsock_sndhwm ((*cli_p)->dealer) == SF_AUTH_CLI_HWM);
     zstr_free (&endpoint);
     return fake;
 }

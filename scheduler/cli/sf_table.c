@@ -67,7 +67,9 @@ void
 sf_table_add (sf_table_t *self, const char *cell)
 {
     assert (self);
-    zlistx_add_end (self->cells, strdup (cell && *cell? cell: "-"));
+    //  Escaped (sf_log_escape): a cell is often a peer's string (a node or
+    //  instance name, an error text) and must not repaint the terminal
+    zlistx_add_end (self->cells, sf_log_escape_dup (cell && *cell? cell: "-"));
 }
 
 void
@@ -175,6 +177,22 @@ sf_table_test (bool verbose)
     free (text);
     sf_table_destroy (&table);
     assert (table == NULL);
+
+    //  Hostile cells are printed escaped, one line per row, aligned by
+    //  what is printed
+    table = sf_table_new ("NODE|ERROR");
+    sf_table_add (table, "n1\x1b[2J\x1b[H");
+    sf_table_add (table, "line1\nline2\r\xff");
+    sf_table_add (table, "n2");
+    sf_table_add (table, "ok");
+    out = open_memstream (&text, &size);
+    sf_table_print (table, out);
+    fclose (out);
+    assert (streq (text, "NODE             ERROR\n"
+                         "n1\\x1b[2J\\x1b[H  line1\\nline2\\r\\xff\n"
+                         "n2               ok\n"));
+    free (text);
+    sf_table_destroy (&table);
 
     //  An empty table prints its header only
     table = sf_table_new ("A|B");

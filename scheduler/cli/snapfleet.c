@@ -141,6 +141,8 @@ main (int argc, char *argv [])
 {
     //  Keep the default signal handlers: Ctrl-C ends the CLI at once
     zsys_handler_set (NULL);
+    //  What the CLI writes (keygen's key pairs) is the user's only
+    umask (077);
     snapfleet_t app = { .timeout_ms = SNAPFLEET_DEFAULT_TIMEOUT_MS };
     const char *env = getenv ("SNAPFLEET_ADMIN");
     app.admin = env && *env? env: SNAPFLEET_DEFAULT_ADMIN;

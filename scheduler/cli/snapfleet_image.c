@@ -23,12 +23,13 @@ s_cmd_images (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **arg
     int rc;
     if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc))
         return rc;
-    return snapfleet_list (app, "images", NULL, NULL, "images", s_columns);
+    return snapfleet_list_page (app, "images", NULL, NULL, "images", s_columns, &opts);
 }
 
 const snapfleet_cmd_t snapfleet_cmd_images = {
-    "images", "images", "list stored images",
+    "images", "images [--limit N] [--after CURSOR]", "list stored images",
     "List the images jobs have stored: id, instance, job, disk, size, creation\n"
-    "time, store and path.\n\n"
-    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fth", s_cmd_images
+    "time, store and path, oldest first.\n\n"
+    SNAPFLEET_HELP_PAGE
+    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fthlA", s_cmd_images
 };

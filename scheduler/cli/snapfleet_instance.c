@@ -44,12 +44,12 @@ s_cmd_instances (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **
     int rc;
     if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc))
         return rc;
-    return snapfleet_list (app, "instances", "node", opts.select.node, "instances",
-                           s_columns);
+    return snapfleet_list_page (app, "instances", "node", opts.select.node, "instances",
+                                s_columns, &opts);
 }
 
 const snapfleet_cmd_t snapfleet_cmd_instances = {
-    "instances", "instances [--node N]",
+    "instances", "instances [--node N] [--limit N] [--after CURSOR]",
     "list instances with their storage class and strategy",
     "List the instances in the nodes' inventories, with their state, storage\n"
     "class (file, rbd, mixed or none), the snapshot strategy each would get\n"
@@ -58,5 +58,6 @@ const snapfleet_cmd_t snapfleet_cmd_instances = {
     "ambiguous (another node reports its uuid too: no snapshot of it until\n"
     "only one does).\n\n"
     "  --node N              only the instances of node N\n"
-    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fthn", s_cmd_instances
+    SNAPFLEET_HELP_PAGE
+    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fthnlA", s_cmd_instances
 };

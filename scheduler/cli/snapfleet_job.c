@@ -34,7 +34,7 @@ s_cmd_jobs (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
     int rc;
     if (snapfleet_start (app, cmd, argc, argv, 0, &opts, &rc))
         return rc;
-    return snapfleet_list (app, "jobs", NULL, NULL, "jobs", s_columns);
+    return snapfleet_list_page (app, "jobs", NULL, NULL, "jobs", s_columns, &opts);
 }
 
 static int
@@ -56,10 +56,11 @@ s_cmd_job (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
 }
 
 const snapfleet_cmd_t snapfleet_cmd_jobs = {
-    "jobs", "jobs", "list all jobs",
+    "jobs", "jobs [--limit N] [--after CURSOR]", "list all jobs",
     "List all jobs, oldest first: instance, node, state, phase, strategy, pause,\n"
-    "size and error.\n\n"
-    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fth", s_cmd_jobs
+    "size and error. A page at a time: see --limit and --after.\n\n"
+    SNAPFLEET_HELP_PAGE
+    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fthlA", s_cmd_jobs
 };
 
 const snapfleet_cmd_t snapfleet_cmd_job = {

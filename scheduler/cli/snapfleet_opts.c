@@ -32,6 +32,8 @@ static const struct option s_options [] = {
     { "keep-weekly", required_argument, NULL, 'K' },
     { "keep-monthly", required_argument, NULL, 'M' },
     { "jobs", no_argument, NULL, 'j' },
+    { "limit", required_argument, NULL, 'l' },
+    { "after", required_argument, NULL, 'A' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -80,6 +82,8 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
             case 'K': select->keep [2] = optarg; break;
             case 'M': select->keep [3] = optarg; break;
             case 'j': opts->jobs = true; break;
+            case 'l': opts->limit = optarg; break;
+            case 'A': opts->after = optarg; break;
         }
     }
     opts->first = optind;
@@ -184,8 +188,12 @@ snapfleet_call (snapfleet_t *app, json_t *request, json_t **reply_p)
         }
     }
     int rc = sf_cli_call (app->cli, request, reply_p, &err);
-    if (rc != SF_CLI_OK)
-        fprintf (stderr, "snapfleet: %s\n", err.text);
+    if (rc != SF_CLI_OK) {
+        //  The scheduler's error text may quote a peer's string
+        char *text = sf_log_escape_dup (err.text);
+        fprintf (stderr, "snapfleet: %s\n", text);
+        free (text);
+    }
     return rc;
 }
 
@@ -298,16 +306,25 @@ snapfleet_print_payload (json_t *reply, const char *key)
 //  --------------------------------------------------------------------------
 //  Lists
 
-int
-snapfleet_list (snapfleet_t *app, const char *name, const char *key, const char *value,
-                const char *array, const snapfleet_column_t *columns)
+//  Send request and print its reply's array as JSON or as a table of
+//  columns; with opts (a paginated list), the hint for the next page
+
+static int
+s_list (snapfleet_t *app, json_t *request, const char *array,
+        const snapfleet_column_t *columns, const snapfleet_opts_t *opts)
 {
     json_t *reply = NULL;
-    int rc = snapfleet_request (app, name, key, value, &reply);
+    int rc = snapfleet_call (app, request, &reply);
     if (rc)
         return rc;
     if (app->json) {
-        snapfleet_print_payload (reply, array);
+        json_t *payload = json_pack ("{s:O}", array, json_object_get (reply, array));
+        if (opts) {
+            json_object_set (payload, "more", json_object_get (reply, "more"));
+            json_object_set (payload, "next", json_object_get (reply, "next"));
+        }
+        snapfleet_print_json (payload);
+        json_decref (payload);
         json_decref (reply);
         return SF_CLI_OK;
     }
@@ -327,8 +344,46 @@ snapfleet_list (snapfleet_t *app, const char *name, const char *key, const char 
     }
     sf_table_print (table, stdout);
     sf_table_destroy (&table);
+    const char *next = json_string_value (json_object_get (reply, "next"));
+    if (opts && json_is_true (json_object_get (reply, "more")) && next) {
+        //  The cursor is the scheduler's: quoted for a shell, escaped
+        char *escaped = sf_log_escape_dup (next);
+        fprintf (stderr, "snapfleet: more %s follow; next page: snapfleet %s%s%s "
+                 "--after '%s'\n", array, json_string_value (json_object_get (request, "cmd")),
+                 opts->limit? " --limit ": "", opts->limit? opts->limit: "", escaped);
+        free (escaped);
+    }
     json_decref (reply);
     return SF_CLI_OK;
+}
+
+int
+snapfleet_list (snapfleet_t *app, const char *name, const char *key, const char *value,
+                const char *array, const snapfleet_column_t *columns)
+{
+    json_t *request = json_pack ("{s:s}", "cmd", name);
+    if (key && value)
+        json_object_set_new (request, key, json_string (value));
+    int rc = s_list (app, request, array, columns, NULL);
+    json_decref (request);
+    return rc;
+}
+
+int
+snapfleet_list_page (snapfleet_t *app, const char *name, const char *key, const char *value,
+                     const char *array, const snapfleet_column_t *columns,
+                     const snapfleet_opts_t *opts)
+{
+    json_t *request = json_pack ("{s:s}", "cmd", name);
+    if (key && value)
+        json_object_set_new (request, key, json_string (value));
+    if (opts->limit)
+        json_object_set_new (request, "limit", json_string (opts->limit));
+    if (opts->after)
+        json_object_set_new (request, "after", json_string (opts->after));
+    int rc = s_list (app, request, array, columns, opts);
+    json_decref (request);
+    return rc;
 }
 
 void

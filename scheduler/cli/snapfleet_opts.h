@@ -64,6 +64,8 @@ typedef struct {
     bool wait;                  //  snapshot --wait
     int wait_ms;                //  snapshot --timeout, 0 = no limit
     bool jobs;                  //  bulk show / plan --jobs: every job
+    const char *limit;          //  jobs, instances, images --limit N
+    const char *after;          //  ... --after CURSOR (the last page's next)
     bool help;
     int first;                  //  Index of the first positional argument
 } snapfleet_opts_t;
@@ -166,6 +168,21 @@ typedef struct {
 int
     snapfleet_list (snapfleet_t *app, const char *name, const char *key, const char *value,
                     const char *array, const snapfleet_column_t *columns);
+
+//  The same for a paginated list (jobs, instances, images): the request
+//  carries opts->limit and opts->after if given; the JSON output has
+//  "more" and "next" too, and the table is followed (on stderr) by the
+//  command for the next page when more rows follow.
+int
+    snapfleet_list_page (snapfleet_t *app, const char *name, const char *key,
+                         const char *value, const char *array,
+                         const snapfleet_column_t *columns, const snapfleet_opts_t *opts);
+
+//  Help text of --limit and --after
+#define SNAPFLEET_HELP_PAGE \
+    "  --limit N             at most N rows (default 1000, at most 10000)\n" \
+    "  --after CURSOR        the rows after CURSOR: the 'next' of the previous page\n" \
+    "                        (printed after a table that has more rows to follow)\n"
 
 //  Cells: row [key] as text, an integer, a size ("1.5 GiB"), a time (as
 //  snapfleet_when) or a duration (as snapfleet_duration)

@@ -93,9 +93,11 @@ s_snapshot_one (snapfleet_t *app, const snapfleet_opts_t *opts)
                 s_str (job, "state"), s_str (job, "instance"), s_str (job, "node"),
                 s_str (job, "strategy"));
     rc = streq (s_str (job, "state"), "failed")? SF_CLI_FAILED: SF_CLI_OK;
-    if (rc)
-        fprintf (stderr, "snapfleet: job %s failed: %s\n", s_str (job, "job_id"),
-                 s_str (json_object_get (job, "error"), "text"));
+    if (rc) {
+        char *text = sf_log_escape_dup (s_str (json_object_get (job, "error"), "text"));
+        fprintf (stderr, "snapfleet: job %s failed: %s\n", s_str (job, "job_id"), text);
+        free (text);
+    }
     json_decref (job);
     return rc;
 }

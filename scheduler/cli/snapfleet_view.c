@@ -12,14 +12,28 @@
 //  --------------------------------------------------------------------------
 //  A job
 
+//  Print "label  text" with text escaped (sf_log_escape): names and error
+//  texts come from peers and must not drive the terminal
+
+static void
+s_print_escaped (const char *label, const char *text)
+{
+    char *escaped = sf_log_escape_dup (text);
+    printf ("%-13s%s\n", label, escaped);
+    free (escaped);
+}
+
 static void
 s_print_job_fields (json_t *job)
 {
     char buf [4][32];
     json_t *error = json_object_get (job, "error");
     printf ("job          %s\n", s_str (job, "job_id"));
-    printf ("instance     %s (%s)\n", s_str (job, "instance"), s_str (job, "instance_uuid"));
-    printf ("node         %s\n", s_str (job, "node"));
+    char *instance = zsys_sprintf ("%s (%s)", s_str (job, "instance"),
+                                   s_str (job, "instance_uuid"));
+    s_print_escaped ("instance", instance);
+    zstr_free (&instance);
+    s_print_escaped ("node", s_str (job, "node"));
     printf ("state        %s\n", s_str (job, "state"));
     printf ("phase        %s\n", s_str (job, "phase"));
     printf ("attempt      %" PRId64 "\n", s_int (job, "attempt"));
@@ -31,11 +45,14 @@ s_print_job_fields (json_t *job)
     printf ("size         %s\n", s_size (job, "bytes", buf [3], sizeof (buf [3])));
     printf ("created      %s\n", s_str (job, "created"));
     printf ("updated      %s\n", s_str (job, "updated"));
-    if (json_is_object (error))
-        printf ("error        %s: %s\n", sf_err_name ((int) s_int (error, "code")),
-                s_str (error, "text"));
+    if (json_is_object (error)) {
+        char *text = zsys_sprintf ("%s: %s", sf_err_name ((int) s_int (error, "code")),
+                                   s_str (error, "text"));
+        s_print_escaped ("error", text);
+        zstr_free (&text);
+    }
     if (json_is_string (json_object_get (job, "note")))
-        printf ("note         %s\n", s_str (job, "note"));
+        s_print_escaped ("note", s_str (job, "note"));
 }
 
 void
