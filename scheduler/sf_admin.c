@@ -22,6 +22,9 @@ SF_LOG_MODULE ("sched.admin");
 //  SF_ADMIN_MAX_REQUEST and this the client gets an error reply instead
 #define MAX_FRAME (1024 * 1024)
 #define MAX_ARG 4096
+//  Integer arguments have at most 18 digits, as JSON numbers or strings,
+//  so that adding one to a time in ms cannot overflow
+#define MAX_INT_ARG 999999999999999999LL
 
 typedef json_t *(command_fn) (sf_admin_t *self, json_t *request, sf_err_t *err);
 
@@ -274,10 +277,12 @@ s_check_args (const command_t *command, json_t *request, sf_err_t *err)
             continue;
         }
         if (type == 'i') {
-            if (json_is_integer (value)
+            if ((json_is_integer (value) && json_integer_value (value) >= -MAX_INT_ARG
+                                         && json_integer_value (value) <= MAX_INT_ARG)
             ||  (json_is_string (value) && s_is_decimal (json_string_value (value))))
                 continue;
-            return sf_err_set (err, SF_EINVAL, "argument '%s' must be an integer", key);
+            return sf_err_set (err, SF_EINVAL,
+                               "argument '%s' must be an integer of at most 18 digits", key);
         }
         if (!json_is_string (value))
             return sf_err_set (err, SF_EINVAL, "argument '%s' must be a string", key);

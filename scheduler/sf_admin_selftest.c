@@ -37,6 +37,11 @@ static const bad_case_t s_bad_cases [] = {
       "argument 'strategy' must be a string" },
     { "{\"cmd\":\"instances\",\"node\":\"\"}", SF_EINVAL, "argument 'node' must be 1 to" },
     { "{\"cmd\":\"status\",\"id\":[1]}", SF_EINVAL, "'id' must be an integer" },
+    //  Found by tests/fuzz (fuzz_admin): now + window overflowed
+    { "{\"cmd\":\"plan\",\"select\":{\"all\":true},\"window\":9223372036854775807}",
+      SF_EINVAL, "argument 'window' must be an integer of at most 18 digits" },
+    { "{\"cmd\":\"bulk_create\",\"select\":{\"all\":true},\"deadline\":"
+      "-1000000000000000000}", SF_EINVAL, "argument 'deadline' must be an integer of" },
     { NULL }
 };
 
