@@ -13,8 +13,7 @@
 */
 #include "sf_sched_classes.h"
 #include "sf_harness_selftest.h"
-#include <pthread.h>
-#include <signal.h>
+#include "fuzz_alarm.h"
 
 static sf_harness_t *s_harness;
 static zsock_t *s_worker;         //  The fake worker; what it is sent is dropped
@@ -28,20 +27,11 @@ s_teardown (void)
     sf_harness_destroy (&s_harness);
 }
 
-//  libFuzzer checks its time limits on SIGALRM. That must reach this
-//  thread only (an interrupted zmq_poll ends a zloop, here the
-//  scheduler's), so the scheduler and libzmq's threads are started with
-//  it blocked; here it interrupts waits, which s_wait resumes.
+//  Called once, before fuzzing starts (fuzz_alarm.h)
 
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
+void
+fuzz_setup (void)
 {
-    (void) argc;
-    (void) argv;
-    sigset_t alarm, old;
-    sigemptyset (&alarm);
-    sigaddset (&alarm, SIGALRM);
-    pthread_sigmask (SIG_BLOCK, &alarm, &old);
     zsys_init ();
     zsys_set_logstream (NULL);
     sf_log_setup (SF_LOG_ERR, SF_LOG_TEXT);
@@ -58,25 +48,6 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
                                             "instances.3.node", "n1", 5000);
     json_decref (reply);
     atexit (s_teardown);
-    pthread_sigmask (SIG_SETMASK, &old, NULL);
-    return 0;
-}
-
-//  True once sock has a message, false after timeout_ms (signals resumed)
-
-static bool
-s_wait (zsock_t *sock, int timeout_ms)
-{
-    int64_t deadline = zclock_mono () + timeout_ms;
-    zmq_pollitem_t item = { zsock_resolve (sock), 0, ZMQ_POLLIN, 0 };
-    int64_t left;
-    while ((left = deadline - zclock_mono ()) > 0) {
-        int rc = zmq_poll (&item, 1, (long) left);
-        if (rc > 0)
-            return true;
-        assert (rc == 0 || zmq_errno () == EINTR);
-    }
-    return false;
 }
 
 //  Drop what the scheduler sent the worker (job assignments, grants), so
@@ -98,7 +69,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         rc = zmq_send (zsock_resolve (s_admin), data, size, 0);
     while (rc == -1 && zmq_errno () == EINTR);
     assert (rc == (int) size);
-    bool answered = s_wait (s_admin, 10000);
+    bool answered = fuzz_alarm_wait (s_admin, 10000);
     assert (answered);              //  No reply in 10 s: the scheduler is stuck
     char *text = zstr_recv (s_admin);
     assert (text);

@@ -10,31 +10,21 @@
     =========================================================================
 */
 #include "sf_core.h"
-#include <pthread.h>
-#include <signal.h>
+#include "fuzz_alarm.h"
 
 static zsock_t *s_router;
 static zsock_t *s_dealer;
 
-//  Set up before libFuzzer starts its SIGALRM timer, with SIGALRM blocked
-//  in libzmq's threads (see fuzz_admin.c)
+//  Called once, before fuzzing starts (fuzz_alarm.h)
 
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
+void
+fuzz_setup (void)
 {
-    (void) argc;
-    (void) argv;
-    sigset_t alarm, old;
-    sigemptyset (&alarm);
-    sigaddset (&alarm, SIGALRM);
-    pthread_sigmask (SIG_BLOCK, &alarm, &old);
     zsys_init ();
     zsys_set_logstream (NULL);
     s_router = zsock_new_router ("inproc://fuzz_wire");
     s_dealer = zsock_new_dealer (">inproc://fuzz_wire");
     assert (s_router && s_dealer);
-    pthread_sigmask (SIG_SETMASK, &old, NULL);
-    return 0;
 }
 
 //  Send data as frames (one, or two split at half) and receive it as the
@@ -49,9 +39,7 @@ s_through_sockets (const uint8_t *data, size_t size, bool split)
     zmq_send (zsock_resolve (s_dealer), data + half, size - half, 0);
     //  The message is there at once (inproc), but a wait for it may be
     //  interrupted by libFuzzer's SIGALRM: wait first, then receive
-    zmq_pollitem_t item = { zsock_resolve (s_router), 0, ZMQ_POLLIN, 0 };
-    while (zmq_poll (&item, 1, -1) != 1)
-        assert (zmq_errno () == EINTR);
+    fuzz_alarm_wait (s_router, -1);
     zframe_t *routing_id = NULL;
     char *peer = NULL;
     sf_err_t err = SF_ERR_INIT;
