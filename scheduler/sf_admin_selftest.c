@@ -63,6 +63,11 @@ static const bad_case_t s_bad_cases [] = {
     { PLAN "\"window\":31622400001}", SF_EINVAL, "argument 'window' must be between" },
     { "{\"cmd\":\"bulk_create\",\"select\":{\"all\":true},\"window\":9223372036854775807}",
       SF_EINVAL, "argument 'window' must be between" },
+    //  Found by tests/fuzz (fuzz_admin): now + window overflowed
+    { "{\"cmd\":\"plan\",\"select\":{\"all\":true},\"window\":9223372036854775807}",
+      SF_EINVAL, "argument 'window' must be between" },
+    { "{\"cmd\":\"bulk_create\",\"select\":{\"all\":true},\"deadline\":"
+      "-1000000000000000000}", SF_EINVAL, "argument 'deadline' must be between" },
     { NULL }
 };
 

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 #  tests/run-tests.sh: install what is needed, build with AddressSanitizer
 #  and UBSan, and run the whole suite (unit + integration against a real
-#  libvirtd, QEMU guests, Ceph and ZeroMQ). Exit status is ctest's.
+#  libvirtd, QEMU guests, Ceph and ZeroMQ). Exit status is ctest's, or the
+#  fuzz run's if ctest passed.
 #  Extra arguments go to ctest, e.g. tests/run-tests.sh -L unit
+#  Without arguments (what CI runs) the fuzz targets run after the suite,
+#  each for SF_FUZZ_SECONDS (default 60), built in build-fuzz
+#  (tests/fuzz/run.sh); SF_FUZZ_SECONDS set runs them after a partial run too.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,3 +17,6 @@ cd "$build"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --output-on-failure --timeout 900 "$@"
+if [ $# -eq 0 ] || [ -n "${SF_FUZZ_SECONDS:-}" ]; then
+    "$top/tests/fuzz/run.sh" "$top/build-fuzz"
+fi

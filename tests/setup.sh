@@ -18,6 +18,8 @@ packages=(
     libczmq-dev libzmq3-dev libsodium-dev libprotobuf-c-dev libvirt-dev
     libsqlite3-dev libcurl4-openssl-dev libinih-dev libjansson-dev
     libxml2-dev librbd-dev librados-dev
+    #  the fuzz targets (tests/fuzz/run.sh): clang and its libFuzzer archive
+    clang-14 libclang-rt-14-dev
     #  real parts for the demo and the integration tests
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     qemu-system-x86 qemu-utils qemu-block-extra qemu-guest-agent
