@@ -37,8 +37,9 @@ SF_BUILD=${SF_BUILD:-$SF_SRC/build}
 SF_RECORDS=$SF_BUILD/tests/sf-records
 SF_LIFEWATCH=$SF_BUILD/tests/sf-lifewatch
 SF_POKE=$SF_BUILD/tests/sf-poke
+SF_PEER=$SF_BUILD/tests/sf-peer
 SF_GUEST_DIR=${SF_GUEST_CACHE:-${SF_TEST_TMP:-/var/tmp}/snapfleet-guest}
-export SF_SRC SF_BUILD SF_RECORDS SF_LIFEWATCH SF_POKE
+export SF_SRC SF_BUILD SF_RECORDS SF_LIFEWATCH SF_POKE SF_PEER
 
 # shellcheck source=lib/libvirt.sh
 . "$_sf_lib_dir/lib/libvirt.sh"
@@ -48,6 +49,8 @@ SF_FAILED=0
 SF_CLEANUPS=()
 SF_TMP=""
 SF_NODES=()
+#  sf_peer_start NAME -> the fd its commands are written to
+declare -A SF_PEER_FD=()
 #  Exit status of the process the last sf_stop_pid stopped
 export SF_LAST_STATUS=0
 
@@ -764,4 +767,83 @@ _sf_storewatch_loop ()
         fi
         read -r -t "$secs" -u "$fd" _
     done
+}
+
+#  ---------------------------------------------------------------------
+#  Hostile peers (tests/tools/sf-peer.c)
+
+#  sf_peer_start NAME worker|scheduler ENDPOINT [sf-peer options]: start
+#  sf-peer (log $SF_TMP/NAME.log: what it received, one line each; pid
+#  $SF_TMP/NAME.pid, stopped at exit), its commands read from the FIFO
+#  $SF_TMP/NAME.in that this shell holds open. Returns once it is READY.
+sf_peer_start ()
+{
+    local name=${1:?usage: sf_peer_start NAME worker|scheduler ENDPOINT [options]} fd
+    shift
+    [ -x "$SF_PEER" ] || sf_die "sf-peer is not built ($SF_PEER)"
+    rm -f "$SF_TMP/$name.in"
+    mkfifo "$SF_TMP/$name.in"
+    sf_cleanup_push sf_stop_pid "$SF_TMP/$name.pid"
+    "$SF_PEER" "$@" <"$SF_TMP/$name.in" >>"$SF_TMP/$name.log" 2>&1 &
+    echo $! >"$SF_TMP/$name.pid"
+    exec {fd}>"$SF_TMP/$name.in"
+    SF_PEER_FD[$name]=$fd
+    wait_for 10 grep -q '^READY' "$SF_TMP/$name.log" ||
+        sf_die "sf-peer $name did not get ready: $(cat "$SF_TMP/$name.log")"
+}
+
+#  sf_peer NAME COMMAND...: send one command line to sf-peer NAME and wait
+#  (bounded 120 s) until it says it ran it
+sf_peer ()
+{
+    local name=${1:?usage: sf_peer NAME COMMAND...} n
+    shift
+    n=$(grep -c '^DONE ' "$SF_TMP/$name.log" || true)
+    printf '%s\n' "$*" >&"${SF_PEER_FD[$name]:?sf-peer $name not started}"
+    wait_for 120 _sf_peer_sent "$name" "$n" ||
+        sf_die "sf-peer $name did not run '$*': $(tail -n 5 "$SF_TMP/$name.log")"
+}
+
+_sf_peer_sent () { [ "$(grep -c '^DONE ' "$SF_TMP/$1.log" || true)" -gt "$2" ]; }
+
+#  sf_peer_stop NAME: stop sf-peer NAME and close its FIFO
+sf_peer_stop ()
+{
+    local name=${1:?usage: sf_peer_stop NAME} fd=${SF_PEER_FD[$1]:-}
+    sf_stop_pid "$SF_TMP/$name.pid" || return 1
+    if [ -n "$fd" ]; then
+        exec {fd}>&-
+        unset "SF_PEER_FD[$name]"
+    fi
+}
+
+#  sf_state_snapshot FILE [NODE]: what a hostile peer must not change,
+#  as JSON in FILE: the jobs (id, instance, node, state, attempt, error),
+#  images, instances (uuid, name, node, state, storage class, disks but
+#  their allocation, which a running guest changes) and
+#  nodes (name, state) the scheduler lists, without the rows of NODE (the
+#  hostile peer's own node, whose own rows it may change)
+sf_state_snapshot ()
+{
+    local f=${1:?usage: sf_state_snapshot FILE [NODE]} n=${2:-}
+    {
+        sf_cli jobs --format json | jq -S --arg n "$n" \
+            '[.jobs[] | select(.node != $n) | {job_id, instance, node, state, attempt, error}] | sort_by(.job_id)'
+        sf_cli images --format json | jq -S '.images | sort_by(.store, .id)'
+        sf_cli instances --format json | jq -S --arg n "$n" \
+            '[.instances[] | select(.node != $n) | {uuid, name, node, state, storage_class,
+              disks: [.disks[] | del(.allocated_size)]}] | sort_by(.node, .uuid)'
+        sf_cli nodes --format json | jq -S --arg n "$n" \
+            '[.nodes[] | select(.name != $n) | {name, state}] | sort_by(.name)'
+    } >"$f"
+}
+
+#  sf_tree_snapshot DIR: one line per file under DIR: path, size, mode and
+#  sha256 (sorted), so that a later listing shows what changed
+sf_tree_snapshot ()
+{
+    local d=${1:?usage: sf_tree_snapshot DIR}
+    (cd "$d" && find . -type f -printf '%p %s %m\n' | LC_ALL=C sort | while read -r p size mode; do
+        printf '%s %s %s %s\n' "$p" "$size" "$mode" "$(sha256sum "$p" | cut -d' ' -f1)"
+    done)
 }
