@@ -772,6 +772,40 @@ _sf_storewatch_loop ()
 #  ---------------------------------------------------------------------
 #  Hostile peers (tests/tools/sf-peer.c)
 
+#  sf_start_fleet NODE GUEST: the scheduler, node NODE (libvirtd), a guest
+#  GUEST on it and NODE's worker; returns once GUEST is listed in
+#  'snapfleet instances' (bounded 30 s). Sets SF_GUEST_UUID.
+sf_start_fleet ()
+{
+    local node=${1:?usage: sf_start_fleet NODE GUEST} guest=${2:?usage: sf_start_fleet NODE GUEST}
+    sf_start_scheduler
+    sf_start_node "$node"
+    sf_guest "$node" "$guest"
+    sf_start_worker "$node" "$SF_NODE_URI"
+    wait_for 30 _sf_listed "$guest" "$node" ||
+        sf_die "$guest never appeared in 'snapfleet instances'"
+    SF_GUEST_UUID=$(_sf_listed "$guest" "$node" | jq -r .uuid)
+    export SF_GUEST_UUID
+}
+
+_sf_listed ()
+{
+    sf_cli instances --format json |
+        jq -e --arg g "$1" --arg n "$2" '.instances[] | select(.name == $g and .node == $n)'
+}
+
+#  sf_snapshot_done WHAT INSTANCE NODE: check that a snapshot of INSTANCE
+#  (--wait) is done by NODE; the job's JSON is left in
+#  $SF_TMP/last-snapshot.json
+sf_snapshot_done ()
+{
+    local what=${1:?usage: sf_snapshot_done WHAT INSTANCE NODE} out
+    out=$(sf_cli snapshot --instance "${2:?}" --wait --format json) || true
+    printf '%s\n' "$out" >"$SF_TMP/last-snapshot.json"
+    check_eq "$what: a snapshot of $2 is done by $3" "done ${3:?}" \
+        "$(jq -r '"\(.state) \(.node)"' <<<"$out" 2>/dev/null)"
+}
+
 #  sf_peer_start NAME worker|scheduler ENDPOINT [sf-peer options]: start
 #  sf-peer (log $SF_TMP/NAME.log: what it received, one line each; pid
 #  $SF_TMP/NAME.pid, stopped at exit), its commands read from the FIFO
@@ -790,6 +824,19 @@ sf_peer_start ()
     SF_PEER_FD[$name]=$fd
     wait_for 10 grep -q '^READY' "$SF_TMP/$name.log" ||
         sf_die "sf-peer $name did not get ready: $(cat "$SF_TMP/$name.log")"
+}
+
+#  sf_peer_worker NAME: an enrolled fake worker: key NAME made and
+#  enrolled, sf-peer NAME started as node NAME against this test's
+#  scheduler, its hello sent and welcomed (bounded 20 s)
+sf_peer_worker ()
+{
+    local name=${1:?usage: sf_peer_worker NAME} key
+    key=$(sf_keygen "$name" workers)
+    sf_peer_start "$name" worker "${SF_SCHED_BIND:?start the scheduler first}" --cert "$key" \
+        --server-key "$SNAPFLEET_SERVER_KEY" --node "$name"
+    sf_peer "$name" hello
+    wait_for 20 grep -q '^WELCOME' "$SF_TMP/$name.log" || sf_die "sf-peer $name was not welcomed"
 }
 
 #  sf_peer NAME COMMAND...: send one command line to sf-peer NAME and wait
@@ -838,12 +885,11 @@ sf_state_snapshot ()
     } >"$f"
 }
 
-#  sf_tree_snapshot DIR: one line per file under DIR: path, size, mode and
-#  sha256 (sorted), so that a later listing shows what changed
+#  sf_tree_snapshot DIR: one line per file under DIR (sorted): path, size,
+#  mode, inode and modification time in ns, so that a later listing shows
+#  a file removed, replaced or written to (cheap: images are not hashed)
 sf_tree_snapshot ()
 {
     local d=${1:?usage: sf_tree_snapshot DIR}
-    (cd "$d" && find . -type f -printf '%p %s %m\n' | LC_ALL=C sort | while read -r p size mode; do
-        printf '%s %s %s %s\n' "$p" "$size" "$mode" "$(sha256sum "$p" | cut -d' ' -f1)"
-    done)
+    (cd "$d" && find . -type f -printf '%p %s %m %i %T@\n' | LC_ALL=C sort)
 }

@@ -30,13 +30,8 @@ sf_need_libvirt
 sf_need jq
 [ -x "$SF_PEER" ] || sf_die "sf-peer is not built ($SF_PEER)"
 
-sf_start_scheduler
-sf_start_node n1
-sf_guest n1 g1
-sf_start_worker n1 "$SF_NODE_URI"
-inst () { sf_cli instances --format json | jq -e '.instances[] | select(.name == "g1")'; }
-wait_for 30 inst >/dev/null || sf_die "g1 never appeared in 'snapfleet instances'"
-g1_uuid=$(inst | jq -r .uuid)
+sf_start_fleet n1 g1
+g1_uuid=$SF_GUEST_UUID
 
 #  job_state JOB; ended JOB: its state; whether it is over
 job_state () { sf_cli job show "$1" --format json | jq -r .state; }
@@ -53,20 +48,10 @@ same ()
     check "$1: the image store did not change" diff -u "$2.tree" "$SF_TMP/now.tree"
 }
 before () { sf_state_snapshot "$SF_TMP/$1.json" evil; sf_tree_snapshot "$SF_TMP/images" >"$SF_TMP/$1.tree"; }
-#  real_snapshot WHAT: a snapshot of g1 by n1 is done
-real_snapshot ()
-{
-    local out
-    out=$(sf_cli snapshot --instance g1 --wait --format json) || true
-    check_eq "$1: a snapshot of g1 is done by n1" "done n1" \
-        "$(jq -r '"\(.state) \(.node)"' <<<"$out" 2>/dev/null)"
-    printf '%s\n' "$out" >"$SF_TMP/last-real.json"
-}
-
-real_snapshot "first"
-j1=$(jq -r .job_id "$SF_TMP/last-real.json")
-i1_id=$(jq -r .image.id "$SF_TMP/last-real.json")
-i1_path=$(jq -r .image.path "$SF_TMP/last-real.json")
+sf_snapshot_done "first" g1 n1
+j1=$(jq -r .job_id "$SF_TMP/last-snapshot.json")
+i1_id=$(jq -r .image.id "$SF_TMP/last-snapshot.json")
+i1_path=$(jq -r .image.path "$SF_TMP/last-snapshot.json")
 [ -f "$i1_path" ] || sf_die "g1's image $i1_path is not there"
 sf_note "g1: uuid $g1_uuid, job $j1, image $i1_id at $i1_path"
 
@@ -106,14 +91,10 @@ check "the impostor was not welcomed" bash -c "! grep -q '^WELCOME' '$SF_TMP/imp
 sf_peer_stop impostor
 same "hello as n1 from another node's key" "$SF_TMP/s1"
 check "n1 is still up" bash -c "'$SF_BUILD/scheduler/snapfleet' --admin '$SF_ADMIN' nodes --format json | jq -e '.nodes[] | select(.name == \"n1\" and .state == \"up\")'"
-real_snapshot "after the refused peers"
+sf_snapshot_done "after the refused peers" g1 n1
 
 #  -- (2) an enrolled worker reports images it did not make ---------------------
-evil=$(sf_keygen evil workers)
-sf_peer_start evil worker "$SF_SCHED_BIND" --cert "$evil" \
-    --server-key "$SNAPFLEET_SERVER_KEY" --node evil
-sf_peer evil hello
-wait_for 20 grep -q '^WELCOME' "$SF_TMP/evil.log" || sf_die "evil was not welcomed"
+sf_peer_worker evil
 evm_uuid=5e7a1c00-0000-4000-8000-00000000e71a
 sf_peer evil inventory "$evm_uuid:evm1"
 evm () { sf_cli instances --format json | jq -e '.instances[] | select(.name == "evm1" and .node == "evil")'; }
@@ -180,6 +161,6 @@ check "g1's first image is still listed" bash -c \
     "'$SF_BUILD/scheduler/snapfleet' --admin '$SF_ADMIN' images --format json | jq -e --arg i '$i1_id' '.images[] | select(.id == \$i)'"
 
 check_eq "evil's instance is evil's" evil "$(evm | jq -r .node)"
-real_snapshot "at the end"
+sf_snapshot_done "at the end" g1 n1
 check "n1's worker is alive" _sf_alive worker-n1
 sf_done

@@ -27,26 +27,13 @@ sf_need_libvirt
 sf_need jq
 [ -x "$SF_PEER" ] || sf_die "sf-peer is not built ($SF_PEER)"
 
-sf_start_scheduler
-sf_start_node n1
-sf_guest n1 g1
-sf_start_worker n1 "$SF_NODE_URI"
+sf_start_fleet n1 g1
 store=$SF_TMP/images
 work=$SF_TMP/w-n1/work
-inst () { sf_cli instances --format json | jq -e '.instances[] | select(.name == "g1")'; }
-wait_for 30 inst >/dev/null || sf_die "g1 never appeared in 'snapfleet instances'"
-real_snapshot ()
-{
-    local out
-    out=$(sf_cli snapshot --instance g1 --wait --format json) || true
-    check_eq "$1: a snapshot of g1 is done by n1" "done n1" \
-        "$(jq -r '"\(.state) \(.node)"' <<<"$out" 2>/dev/null)"
-    printf '%s\n' "$out" >"$SF_TMP/last-real.json"
-}
-real_snapshot "first"
-j1=$(jq -r .job_id "$SF_TMP/last-real.json")
-i1_id=$(jq -r .image.id "$SF_TMP/last-real.json")
-i1_path=$(jq -r .image.path "$SF_TMP/last-real.json")
+sf_snapshot_done "first" g1 n1
+j1=$(jq -r .job_id "$SF_TMP/last-snapshot.json")
+i1_id=$(jq -r .image.id "$SF_TMP/last-snapshot.json")
+i1_path=$(jq -r .image.path "$SF_TMP/last-snapshot.json")
 [ -f "$i1_path" ] || sf_die "g1's image $i1_path is not there"
 
 #  What snapfleet did not make: a complete-looking image in the store and
@@ -119,8 +106,8 @@ sf_peer_stop stolen
 sf_spawn scheduler "$SF_BUILD/scheduler/snapfleet-scheduler" --config "$SF_TMP/scheduler/scheduler.conf"
 _sf_wait_up scheduler 30 _sf_sched_ready || sf_die "the real scheduler did not come back"
 _sf_wait_up worker-n1 60 _sf_worker_up n1 || sf_die "n1 did not come back"
-real_snapshot "with the real scheduler back"
-check "its image is in the store" test -f "$(jq -r .image.path "$SF_TMP/last-real.json")"
+sf_snapshot_done "with the real scheduler back" g1 n1
+check "its image is in the store" test -f "$(jq -r .image.path "$SF_TMP/last-snapshot.json")"
 check_eq "the store holds the images of both snapshots and precious" 3 \
     "$(find "$store" -name '*.qcow2' | wc -l)"
 sf_done

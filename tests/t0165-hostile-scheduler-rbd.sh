@@ -29,16 +29,15 @@ sf_need_libvirt
 sf_need ceph ceph-mon ceph-osd ceph-mgr ceph-authtool monmaptool rbd uuidgen jq
 [ -x "$SF_PEER" ] || sf_die "sf-peer is not built ($SF_PEER)"
 
-cdir=$SF_TMP/ceph
-sf_cleanup_push ceph_stop "$cdir"
-t=$(_sf_now_ms)
-ceph_start "$cdir" >/dev/null || sf_die "single-node Ceph did not start (logs in $cdir/log)"
-sf_note "Ceph up in $(($(_sf_now_ms) - t)) ms"
-
+#  The guest's disk and someone else's images
+head -c $((64 << 20)) /dev/urandom >"$SF_TMP/src.raw"
+head -c $((4 << 20)) /dev/urandom >"$SF_TMP/foreign.raw"
 sf_start_scheduler
 sf_start_node n1
 uri=$SF_NODE_URI
-head -c $((64 << 20)) /dev/urandom >"$SF_TMP/src.raw"
+cdir=$SF_TMP/ceph
+sf_cleanup_push ceph_stop "$cdir"
+ceph_start "$cdir" >/dev/null || sf_die "single-node Ceph did not start (logs in $cdir/log)"
 ceph_import "$SF_TMP/src.raw" rbd/g1 || sf_die "rbd import of rbd/g1 failed"
 ceph_lv_secret "$uri" admin >/dev/null || sf_die "cannot define the ceph secret in $uri"
 ceph_lv_guest "$uri" g1 "$SF_TMP/n1/vm" rbd/g1 || sf_die "RBD guest g1 did not boot"
@@ -46,17 +45,9 @@ ceph_sf_worker n1 "$uri" storage.rbd.mode=clone
 inst () { sf_cli instances --format json | jq -e '.instances[] | select(.name == "g1" and .strategy == "rbd")'; }
 wait_for 30 inst >/dev/null || sf_die "g1 never appeared in 'snapfleet instances'"
 
-real_snapshot ()
-{
-    local out
-    out=$(sf_cli snapshot --instance g1 --wait --format json) || true
-    check_eq "$1: a snapshot of g1 is done by n1" "done n1" \
-        "$(jq -r '"\(.state) \(.node)"' <<<"$out" 2>/dev/null)"
-    printf '%s\n' "$out" >"$SF_TMP/last-real.json"
-}
-real_snapshot "first"
-j1=$(jq -r .job_id "$SF_TMP/last-real.json")
-clone=$(jq -r .image.id "$SF_TMP/last-real.json")
+sf_snapshot_done "first" g1 n1
+j1=$(jq -r .job_id "$SF_TMP/last-snapshot.json")
+clone=$(jq -r .image.id "$SF_TMP/last-snapshot.json")
 sf_note "job $j1 made the clone $clone"
 #  The catalogue id in the clone's name (none in the scheme before issue 10)
 rest=${clone#rbd/g1-snapfleet-}
@@ -65,7 +56,6 @@ real_catalog=${rest%-"$j1"}
 
 #  Someone else's objects in the same pool
 other=fedcba9876543210
-head -c $((4 << 20)) /dev/urandom >"$SF_TMP/foreign.raw"
 ceph_import "$SF_TMP/foreign.raw" rbd/foreign || sf_die "rbd import of rbd/foreign failed"
 ceph_import "$SF_TMP/foreign.raw" rbd/plain || sf_die "rbd import of rbd/plain failed"
 for snap in keep "snapfleet-$other-$j1"; do
@@ -119,8 +109,8 @@ sf_peer_stop stolen
 sf_spawn scheduler "$SF_BUILD/scheduler/snapfleet-scheduler" --config "$SF_TMP/scheduler/scheduler.conf"
 _sf_wait_up scheduler 30 _sf_sched_ready || sf_die "the real scheduler did not come back"
 _sf_wait_up worker-n1 60 _sf_worker_up n1 || sf_die "n1 did not come back"
-real_snapshot "with the real scheduler back"
-clone2=$(jq -r .image.id "$SF_TMP/last-real.json")
+sf_snapshot_done "with the real scheduler back" g1 n1
+clone2=$(jq -r .image.id "$SF_TMP/last-snapshot.json")
 name2=${clone2#rbd/}
 snap2=${name2#g1-}
 check "its clone $name2 exists" grep -qx -- "$name2" <(ceph_rbd_images rbd)

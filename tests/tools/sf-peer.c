@@ -355,6 +355,19 @@ s_command (peer_t *self, char *line)
 //  --------------------------------------------------------------------------
 //  What the other side says
 
+//  An Error, or a message of a kind this side does not expect
+
+static void
+s_print_other (const sf_envelope_t *env)
+{
+    if (env->body_case == SF_BODY_ERROR) {
+        printf ("ERROR code=%s", sf_err_name (env->error->code));
+        s_field ("text", env->error->text);
+    }
+    else
+        printf ("OTHER %s", sf_wire_body_name (env->body_case));
+}
+
 static void
 s_on_worker_side (peer_t *self, const sf_envelope_t *env)
 {
@@ -390,12 +403,8 @@ s_on_worker_side (peer_t *self, const sf_envelope_t *env)
             s_field ("catalog", env->image_delete->catalog_id);
             s_field ("job", env->image_delete->job_id);
             break;
-        case SF_BODY_ERROR:
-            printf ("ERROR code=%s", sf_err_name (env->error->code));
-            s_field ("text", env->error->text);
-            break;
         default:
-            printf ("OTHER %s", sf_wire_body_name (env->body_case));
+            s_print_other (env);
     }
     printf ("\n");
 }
@@ -455,12 +464,8 @@ s_on_scheduler_side (peer_t *self, const sf_envelope_t *env, zframe_t **routing_
             s_field ("text", error? error->text: "");
             break;
         }
-        case SF_BODY_ERROR:
-            printf ("ERROR code=%s", sf_err_name (env->error->code));
-            s_field ("text", env->error->text);
-            break;
         default:
-            printf ("OTHER %s", sf_wire_body_name (env->body_case));
+            s_print_other (env);
     }
     printf ("\n");
 }
