@@ -37,8 +37,9 @@ SF_BUILD=${SF_BUILD:-$SF_SRC/build}
 SF_RECORDS=$SF_BUILD/tests/sf-records
 SF_LIFEWATCH=$SF_BUILD/tests/sf-lifewatch
 SF_POKE=$SF_BUILD/tests/sf-poke
+SF_PEER=$SF_BUILD/tests/sf-peer
 SF_GUEST_DIR=${SF_GUEST_CACHE:-${SF_TEST_TMP:-/var/tmp}/snapfleet-guest}
-export SF_SRC SF_BUILD SF_RECORDS SF_LIFEWATCH SF_POKE
+export SF_SRC SF_BUILD SF_RECORDS SF_LIFEWATCH SF_POKE SF_PEER
 
 # shellcheck source=lib/libvirt.sh
 . "$_sf_lib_dir/lib/libvirt.sh"
@@ -48,6 +49,8 @@ SF_FAILED=0
 SF_CLEANUPS=()
 SF_TMP=""
 SF_NODES=()
+#  sf_peer_start NAME -> the fd its commands are written to
+declare -A SF_PEER_FD=()
 #  Exit status of the process the last sf_stop_pid stopped
 export SF_LAST_STATUS=0
 
@@ -775,4 +778,129 @@ _sf_storewatch_loop ()
         fi
         read -r -t "$secs" -u "$fd" _
     done
+}
+
+#  ---------------------------------------------------------------------
+#  Hostile peers (tests/tools/sf-peer.c)
+
+#  sf_start_fleet NODE GUEST: the scheduler, node NODE (libvirtd), a guest
+#  GUEST on it and NODE's worker; returns once GUEST is listed in
+#  'snapfleet instances' (bounded 30 s). Sets SF_GUEST_UUID.
+sf_start_fleet ()
+{
+    local node=${1:?usage: sf_start_fleet NODE GUEST} guest=${2:?usage: sf_start_fleet NODE GUEST}
+    sf_start_scheduler
+    sf_start_node "$node"
+    sf_guest "$node" "$guest"
+    sf_start_worker "$node" "$SF_NODE_URI"
+    wait_for 30 _sf_listed "$guest" "$node" ||
+        sf_die "$guest never appeared in 'snapfleet instances'"
+    SF_GUEST_UUID=$(_sf_listed "$guest" "$node" | jq -r .uuid)
+    export SF_GUEST_UUID
+}
+
+_sf_listed ()
+{
+    sf_cli instances --format json |
+        jq -e --arg g "$1" --arg n "$2" '.instances[] | select(.name == $g and .node == $n)'
+}
+
+#  sf_snapshot_done WHAT INSTANCE NODE: check that a snapshot of INSTANCE
+#  (--wait) is done by NODE; the job's JSON is left in
+#  $SF_TMP/last-snapshot.json
+sf_snapshot_done ()
+{
+    local what=${1:?usage: sf_snapshot_done WHAT INSTANCE NODE} out
+    out=$(sf_cli snapshot --instance "${2:?}" --wait --format json) || true
+    printf '%s\n' "$out" >"$SF_TMP/last-snapshot.json"
+    check_eq "$what: a snapshot of $2 is done by $3" "done ${3:?}" \
+        "$(jq -r '"\(.state) \(.node)"' <<<"$out" 2>/dev/null)"
+}
+
+#  sf_peer_start NAME worker|scheduler ENDPOINT [sf-peer options]: start
+#  sf-peer (log $SF_TMP/NAME.log: what it received, one line each; pid
+#  $SF_TMP/NAME.pid, stopped at exit), its commands read from the FIFO
+#  $SF_TMP/NAME.in that this shell holds open. Returns once it is READY.
+sf_peer_start ()
+{
+    local name=${1:?usage: sf_peer_start NAME worker|scheduler ENDPOINT [options]} fd
+    shift
+    [ -x "$SF_PEER" ] || sf_die "sf-peer is not built ($SF_PEER)"
+    rm -f "$SF_TMP/$name.in"
+    mkfifo "$SF_TMP/$name.in"
+    sf_cleanup_push sf_stop_pid "$SF_TMP/$name.pid"
+    "$SF_PEER" "$@" <"$SF_TMP/$name.in" >>"$SF_TMP/$name.log" 2>&1 &
+    echo $! >"$SF_TMP/$name.pid"
+    exec {fd}>"$SF_TMP/$name.in"
+    SF_PEER_FD[$name]=$fd
+    wait_for 10 grep -q '^READY' "$SF_TMP/$name.log" ||
+        sf_die "sf-peer $name did not get ready: $(cat "$SF_TMP/$name.log")"
+}
+
+#  sf_peer_worker NAME: an enrolled fake worker: key NAME made and
+#  enrolled, sf-peer NAME started as node NAME against this test's
+#  scheduler, its hello sent and welcomed (bounded 20 s)
+sf_peer_worker ()
+{
+    local name=${1:?usage: sf_peer_worker NAME} key
+    key=$(sf_keygen "$name" workers)
+    sf_peer_start "$name" worker "${SF_SCHED_BIND:?start the scheduler first}" --cert "$key" \
+        --server-key "$SNAPFLEET_SERVER_KEY" --node "$name"
+    sf_peer "$name" hello
+    wait_for 20 grep -q '^WELCOME' "$SF_TMP/$name.log" || sf_die "sf-peer $name was not welcomed"
+}
+
+#  sf_peer NAME COMMAND...: send one command line to sf-peer NAME and wait
+#  (bounded 120 s) until it says it ran it
+sf_peer ()
+{
+    local name=${1:?usage: sf_peer NAME COMMAND...} n
+    shift
+    n=$(grep -c '^DONE ' "$SF_TMP/$name.log" || true)
+    printf '%s\n' "$*" >&"${SF_PEER_FD[$name]:?sf-peer $name not started}"
+    wait_for 120 _sf_peer_sent "$name" "$n" ||
+        sf_die "sf-peer $name did not run '$*': $(tail -n 5 "$SF_TMP/$name.log")"
+}
+
+_sf_peer_sent () { [ "$(grep -c '^DONE ' "$SF_TMP/$1.log" || true)" -gt "$2" ]; }
+
+#  sf_peer_stop NAME: stop sf-peer NAME and close its FIFO
+sf_peer_stop ()
+{
+    local name=${1:?usage: sf_peer_stop NAME} fd=${SF_PEER_FD[$1]:-}
+    sf_stop_pid "$SF_TMP/$name.pid" || return 1
+    if [ -n "$fd" ]; then
+        exec {fd}>&-
+        unset "SF_PEER_FD[$name]"
+    fi
+}
+
+#  sf_state_snapshot FILE [NODE]: what a hostile peer must not change,
+#  as JSON in FILE: the jobs (id, instance, node, state, attempt, error),
+#  images, instances (uuid, name, node, state, storage class, disks but
+#  their allocation, which a running guest changes) and
+#  nodes (name, state) the scheduler lists, without the rows of NODE (the
+#  hostile peer's own node, whose own rows it may change)
+sf_state_snapshot ()
+{
+    local f=${1:?usage: sf_state_snapshot FILE [NODE]} n=${2:-}
+    {
+        sf_cli jobs --format json | jq -S --arg n "$n" \
+            '[.jobs[] | select(.node != $n) | {job_id, instance, node, state, attempt, error}] | sort_by(.job_id)'
+        sf_cli images --format json | jq -S '.images | sort_by(.store, .id)'
+        sf_cli instances --format json | jq -S --arg n "$n" \
+            '[.instances[] | select(.node != $n) | {uuid, name, node, state, storage_class,
+              disks: [.disks[] | del(.allocated_size)]}] | sort_by(.node, .uuid)'
+        sf_cli nodes --format json | jq -S --arg n "$n" \
+            '[.nodes[] | select(.name != $n) | {name, state}] | sort_by(.name)'
+    } >"$f"
+}
+
+#  sf_tree_snapshot DIR: one line per file under DIR (sorted): path, size,
+#  mode, inode and modification time in ns, so that a later listing shows
+#  a file removed, replaced or written to (cheap: images are not hashed)
+sf_tree_snapshot ()
+{
+    local d=${1:?usage: sf_tree_snapshot DIR}
+    (cd "$d" && find . -type f -printf '%p %s %m %i %T@\n' | LC_ALL=C sort)
 }
