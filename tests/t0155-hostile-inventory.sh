@@ -7,7 +7,7 @@
 #  snapshot of g1 (by name or uuid) is refused with that reason and makes
 #  no job, the running job is done by n1 and never reaches evil. Once evil
 #  stops claiming it, a snapshot of g1 is done by n1 again. (2) It floods
-#  hellos and inventories (3,000 of each, 100 instances each, as fast as
+#  hellos and inventories (5,000 of each, 20 instances each, as fast as
 #  its socket takes them): the CLI answers meanwhile (within 8 s, or, on
 #  a loaded machine, at least before the flood is digested), the
 #  scheduler's resident memory grows by less than 64 MiB, nothing of n1
@@ -69,7 +69,7 @@ sf_snapshot_done "once the claim is gone" g1 n1
 sf_state_snapshot "$SF_TMP/s2.json" evil
 rss () { awk '/^VmRSS:/ {print $2}' "/proc/$(sf_pid scheduler)/status"; }
 rss0=$(rss)
-printf 'flood 3000 100\n' >&"${SF_PEER_FD[evil]}"
+printf 'flood 5000 20\n' >&"${SF_PEER_FD[evil]}"
 #  Five CLI calls while the flood comes in: each "START END" (epoch ms)
 : >"$SF_TMP/calls"
 for _ in 1 2 3 4 5; do
@@ -79,12 +79,12 @@ for _ in 1 2 3 4 5; do
     printf '%s %s\n' "$t" "$(_sf_now_ms)" >>"$SF_TMP/calls"
 done
 wait_for 180 grep -q '^DONE flood' "$SF_TMP/evil.log" || sf_die "the flood never ended"
-#  The last of it digested: evil's last inventory (100 instances) is listed
-flooded () { [ "$(sf_cli instances --format json | jq '[.instances[] | select(.node == "evil")] | length')" = 100 ]; }
+#  The last of it digested: evil's last inventory (20 instances) is listed
+flooded () { [ "$(sf_cli instances --format json | jq '[.instances[] | select(.node == "evil")] | length')" = 20 ]; }
 wait_for 180 flooded || true
-last=$(grep 'node=evil: inventory of 100 instances' "$SF_TMP/scheduler.log" | tail -n 1 | cut -d' ' -f1)
+last=$(grep 'node=evil: inventory of 20 instances' "$SF_TMP/scheduler.log" | tail -n 1 | cut -d' ' -f1)
 flood_end=$(date -d "$last" +%s%3N)
-sf_note "flood: $(grep -c 'inventory of 100 instances' "$SF_TMP/scheduler.log" || true) inventories, the last at $last; CLI calls (start end): $(tr '\n' ';' <"$SF_TMP/calls")"
+sf_note "flood: $(grep -c 'inventory of 20 instances' "$SF_TMP/scheduler.log" || true) inventories, the last at $last; CLI calls (start end): $(tr '\n' ';' <"$SF_TMP/calls")"
 #  Responsive: no call waited for the flood to be digested. On a loaded
 #  machine a call can take long while the flood is still being read; it
 #  must then have been answered before the flood's end (interleaved, not
