@@ -102,6 +102,7 @@ s_test_assign_with (sched_t *sched, const char *job, uint32_t attempt, const cha
     assign.instance_uuid = (char *) uuid;
     assign.strategy = (char *) strategy;
     assign.wait_upload_grant = wait_upload_grant;
+    assign.catalog_id = SF_TEST_CATALOG;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
 }
@@ -358,7 +359,7 @@ s_test_deleted (sched_t *sched)
 
 static void
 s_test_delete (sched_t *sched, const char *request, const char *store, const char *id,
-               int code)
+               const char *job, int code)
 {
     sf_image_t image = SF_IMAGE_INIT;
     image.store = (char *) store;
@@ -366,6 +367,8 @@ s_test_delete (sched_t *sched, const char *request, const char *store, const cha
     sf_image_delete_t request_msg = SF_IMAGE_DELETE_INIT;
     request_msg.request_id = (char *) request;
     request_msg.image = &image;
+    request_msg.catalog_id = SF_TEST_CATALOG;
+    request_msg.job_id = (char *) job;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_IMAGE_DELETE, &request_msg);
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
     sf_envelope_t *answer = s_test_deleted (sched);
