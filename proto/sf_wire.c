@@ -598,12 +598,16 @@ s_roundtrip (sf_envelope_t *env, sf_err_t *err)
 typedef struct {
     byte *data;
     size_t size;
+    size_t room;                //  Allocated, doubled as needed
 } craft_t;
 
 static void
 s_craft_bytes (craft_t *craft, const void *data, size_t size)
 {
-    craft->data = (byte *) realloc (craft->data, craft->size + size + 1);
+    if (craft->size + size + 1 > craft->room) {
+        craft->room = (craft->size + size + 1) * 2;
+        craft->data = (byte *) realloc (craft->data, craft->room);
+    }
     assert (craft->data);
     if (size)
         memcpy (craft->data + craft->size, data, size);
@@ -631,7 +635,7 @@ s_craft_nest (craft_t *craft, uint32_t number, craft_t *inner)
     s_craft_varint (craft, inner->size);
     s_craft_bytes (craft, inner->data, inner->size);
     free (inner->data);
-    *inner = (craft_t) { NULL, 0 };
+    *inner = (craft_t) { NULL, 0, 0 };
 }
 
 //  count empty entries of field number (wire type 2)
@@ -639,7 +643,7 @@ s_craft_nest (craft_t *craft, uint32_t number, craft_t *inner)
 static craft_t
 s_craft_repeat (uint32_t number, size_t count)
 {
-    craft_t craft = { NULL, 0 };
+    craft_t craft = { NULL, 0, 0 };
     for (size_t i = 0; i < count; i++) {
         s_craft_varint (&craft, (uint64_t) number << 3 | 2);
         s_craft_varint (&craft, 0);
@@ -653,7 +657,7 @@ static craft_t
 s_craft_disks (size_t count)
 {
     craft_t instance = s_craft_repeat (4, count);
-    craft_t inventory = { NULL, 0 }, envelope = { NULL, 0 };
+    craft_t inventory = { NULL, 0, 0 }, envelope = { NULL, 0, 0 };
     s_craft_nest (&inventory, 1, &instance);
     s_craft_varint (&envelope, 1 << 3 | 0);
     s_craft_varint (&envelope, SF_WIRE_VERSION);
@@ -699,7 +703,7 @@ s_test_refused (craft_t *craft, const char *expect)
     assert (took < 1000);
     zframe_destroy (&frame);
     free (craft->data);
-    *craft = (craft_t) { NULL, 0 };
+    *craft = (craft_t) { NULL, 0, 0 };
 }
 
 //  Repeated counts and the wire format are checked before unpacking
@@ -707,14 +711,14 @@ s_test_refused (craft_t *craft, const char *expect)
 static void
 s_test_scan (void)
 {
-    //  What protobuf-c alone would do with 100,000 empty disks: as many
+    //  What protobuf-c alone would do with 20,000 empty disks: as many
     //  allocations (the reason for the walk)
-    craft_t craft = s_craft_disks (100000);
+    craft_t craft = s_craft_disks (20000);
     ProtobufCAllocator counting = { s_counting_alloc, s_counting_free, NULL };
     s_allocations = 0;
     sf_envelope_t *raw = sf__v1__envelope__unpack (&counting, craft.size, craft.data);
-    assert (raw && raw->inventory->instances [0]->n_disks == 100000);
-    assert (s_allocations > 100000);
+    assert (raw && raw->inventory->instances [0]->n_disks == 20000);
+    assert (s_allocations > 20000);
     sf__v1__envelope__free_unpacked (raw, &counting);
     free (craft.data);
 
@@ -753,7 +757,7 @@ s_test_scan (void)
         while (cases [i].path [depth])
             depth++;
         while (depth-- > 0) {
-            craft_t outer = { NULL, 0 };
+            craft_t outer = { NULL, 0, 0 };
             if (depth == 0) {
                 s_craft_varint (&outer, 1 << 3 | 0);
                 s_craft_varint (&outer, SF_WIRE_VERSION);
@@ -766,7 +770,7 @@ s_test_scan (void)
 
     //  Malformed wire format: truncated length, a group, a tag of field 0,
     //  a message field sent as a varint, too many other fields
-    craft = (craft_t) { NULL, 0 };
+    craft = (craft_t) { NULL, 0, 0 };
     s_craft_varint (&craft, 13 << 3 | 2);
     s_craft_varint (&craft, 1000);
     s_test_refused (&craft, "truncated field in envelope");

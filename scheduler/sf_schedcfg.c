@@ -318,6 +318,7 @@ sf_schedcfg_test (bool verbose)
     assert (strstr (err.text, "s.conf:2: 'security.cert', 'security.workers'"));
 
     //  The caps and the history: defaults, and ranges with their line
+    sf_schedcfg_release (&cfg);
     sf_schedcfg_init (&cfg);
     assert (cfg.max_jobs_per_node == 64 && cfg.max_peers == 1024 && cfg.history_days == 30);
     const struct { const char *text; const char *error; } bounds [] = {
