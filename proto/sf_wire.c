@@ -829,6 +829,7 @@ s_range_build (range_msgs_t *m, const char *field, uint64_t value)
     m->hello.node = "n1";
     m->event.job_id = m->result.job_id = m->grant.job_id = m->applied.job_id = "J1";
     m->assign.job_id = "J1", m->assign.instance_uuid = "u1", m->assign.strategy = "offline";
+    m->assign.catalog_id = "0123456789abcdef";
     m->event.phase = SF_PHASE_DONE;
     m->images [0] = &m->image;
     m->result.images = m->images;

@@ -386,7 +386,7 @@ s_test_delete (sched_t *sched, const char *request, const char *store, const cha
 static void
 s_test_limits (sched_t *sched, zactor_t *agent)
 {
-    uint32_t asked [] = { 1, 0, 250, 4000000000u };
+    uint32_t asked [] = { 1, 0, 250, SF_WIRE_MAX_HEARTBEAT_MS };
     const char *limits [] = { "100 ", "100 ", "250 ", "60000 " };
     for (size_t i = 0; i < 4; i++) {
         sf_welcome_t welcome = SF_WELCOME_INIT;
