@@ -9,7 +9,6 @@
     =========================================================================
 */
 #include "sf_sched_classes.h"
-#include "sf_store_priv.h"
 
 //  sf_store_exec keeps its statements prepared: the hot paths (job events,
 //  assignments) run the same few statements hundreds of thousands of times

@@ -4,7 +4,6 @@
     =========================================================================
 */
 #include "sf_sched_classes.h"
-#include "sf_store_priv.h"
 #include <sys/stat.h>
 
 //  Self test of sf_store_secure_files: loose modes are fixed, a symlink
