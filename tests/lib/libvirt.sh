@@ -502,7 +502,7 @@ _lv_domain_xml ()
     <type arch='x86_64' machine='q35'>hvm</type>
     <kernel>$LV_GUEST_DIR/vmlinuz</kernel>
     <initrd>$LV_GUEST_DIR/initramfs.cpio.gz</initrd>
-    <cmdline>console=ttyS0 panic=-1 quiet${LV_GUEST_PACE_MS:+ sfpace=$((LV_GUEST_PACE_MS * 1000))}</cmdline>
+    <cmdline>console=ttyS0 panic=-1 no_timer_check quiet${LV_GUEST_PACE_MS:+ sfpace=$((LV_GUEST_PACE_MS * 1000))}</cmdline>
   </os>
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff>
