@@ -99,8 +99,10 @@ rss1=$(rss)
 inventories () { grep -c 'node=evil: inventory of 20 instances' "$SF_TMP/scheduler.log"; }
 n1st=$(inventories)
 printf 'flood 5000 20\n' >&"${SF_PEER_FD[evil]}"
-wait_for 180 test "$(grep -c '^DONE flood' "$SF_TMP/evil.log")" -ge 2 || sf_die "the second flood never ended"
-wait_for 180 test "$(inventories)" -ge $((2 * n1st)) || true
+floods_done () { [ "$(grep -c '^DONE flood' "$SF_TMP/evil.log")" -ge 2 ]; }
+digested () { [ "$(inventories)" -ge $((2 * n1st)) ]; }
+wait_for 180 floods_done || sf_die "the second flood never ended"
+wait_for 180 digested || true
 rss2=$(rss)
 sf_note "scheduler VmRSS: $rss0 kB before the floods, $rss1 kB after the first ($n1st inventories), $rss2 kB after the second ($(inventories) in all)"
 check_range "a second flood grew the scheduler's memory by less than 32 MiB (kB)" -1048576 $((rss2 - rss1)) 32767

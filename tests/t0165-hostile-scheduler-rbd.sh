@@ -112,7 +112,8 @@ n1_hellos () { grep -c 'node=n1: node connected' "$SF_TMP/scheduler.log"; }
 hellos=$(n1_hellos)
 sf_spawn scheduler "$SF_BUILD/scheduler/snapfleet-scheduler" --config "$SF_TMP/scheduler/scheduler.conf"
 _sf_wait_up scheduler 30 _sf_sched_ready || sf_die "the real scheduler did not come back"
-wait_for 60 test "$(n1_hellos)" -gt "$hellos" || sf_die "n1 did not say hello to the restarted scheduler"
+hello_again () { [ "$(n1_hellos)" -gt "$hellos" ]; }
+wait_for 60 hello_again || sf_die "n1 did not say hello to the restarted scheduler"
 _sf_wait_up worker-n1 60 _sf_worker_up n1 || sf_die "n1 did not come back"
 sf_snapshot_done "with the real scheduler back" g1 n1
 clone2=$(jq -r .image.id "$SF_TMP/last-snapshot.json")
