@@ -156,6 +156,15 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             for (size_t i = 0; i < env->hello->n_running_jobs; i++)
                 if (s_require (env->hello->running_jobs [i], "hello.running_jobs", err))
                     return -1;
+            if (env->hello->n_finished_jobs > SF_WIRE_MAX_RUNNING)
+                return sf_err_set (err, SF_EPROTO, "hello has more than %d finished jobs",
+                                   SF_WIRE_MAX_RUNNING);
+            for (size_t i = 0; i < env->hello->n_finished_jobs; i++)
+                if (s_require (env->hello->finished_jobs [i], "hello.finished_jobs", err))
+                    return -1;
+            if (s_check_range (env->hello->max_pause_ms, SF_WIRE_MAX_MS,
+                               "hello.max_pause_ms", err))
+                return -1;
             return s_check_string (env->hello->store, "hello.store", err)
                 || s_check_string (env->hello->ceph_cluster, "hello.ceph_cluster", err);
         case SF_BODY_WELCOME:
@@ -226,6 +235,37 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             &&  s_check_string (env->image_deleted->error->text, "error.text", err))
                 return -1;
             return 0;
+        case SF_BODY_ACKS:
+            if (env->acks->n_acks > SF_WIRE_MAX_ACKS)
+                return sf_err_set (err, SF_EPROTO, "acks has more than %d entries",
+                                   SF_WIRE_MAX_ACKS);
+            for (size_t i = 0; i < env->acks->n_acks; i++) {
+                const sf_ack_t *ack = env->acks->acks [i];
+                if (s_check_string (ack->job_id, "ack.job_id", err)
+                ||  s_check_string (ack->request_id, "ack.request_id", err)
+                ||  s_check_range (ack->at_ms, SF_WIRE_MAX_TIME_MS, "ack.at_ms", err))
+                    return -1;
+                if (!*ack->job_id == !*ack->request_id)
+                    return sf_err_set (err, SF_EPROTO, "an ack names a job or a request, "
+                                       "one of the two");
+                if (*ack->job_id && (ack->phase <= 0 || ack->phase > SF_PHASE_LAST))
+                    return sf_err_set (err, SF_EPROTO, "ack phase %d out of range",
+                                       ack->phase);
+            }
+            return 0;
+        case SF_BODY_JOB_QUERY:
+            return s_require (env->job_query->job_id, "job_query.job_id", err);
+        case SF_BODY_JOB_STATUS:
+            if (s_require (env->job_status->job_id, "job_status.job_id", err))
+                return -1;
+            if (env->job_status->state <= 0 || env->job_status->state > SF_JOB_STATE_LAST)
+                return sf_err_set (err, SF_EPROTO, "job_status.state %d out of range",
+                                   env->job_status->state);
+            if (env->job_status->phase < 0 || env->job_status->phase > SF_PHASE_LAST)
+                return sf_err_set (err, SF_EPROTO, "job_status.phase %d out of range",
+                                   env->job_status->phase);
+            return s_check_range (env->job_status->progress, SF_WIRE_MAX_TOTAL,
+                                  "job_status.progress", err);
         default:
             return sf_err_set (err, SF_EPROTO, "message has no body");
     }
@@ -279,6 +319,7 @@ static const scan_msg_t s_scan_inventory = SCAN_MSG (s_scan_inventory_fields);
 static const scan_field_t s_scan_hello_fields [] = {
     { 4, "hello.strategies", NULL, SF_WIRE_MAX_STRATEGIES },
     { 5, "hello.running_jobs", NULL, SF_WIRE_MAX_RUNNING },
+    { 9, "hello.finished_jobs", NULL, SF_WIRE_MAX_RUNNING },
 };
 static const scan_msg_t s_scan_hello = SCAN_MSG (s_scan_hello_fields);
 static const scan_field_t s_scan_result_fields [] = {
@@ -295,6 +336,10 @@ static const scan_field_t s_scan_deleted_fields [] = {
     { 3, "image_deleted.error", &s_scan_leaf, 0 },
 };
 static const scan_msg_t s_scan_deleted = SCAN_MSG (s_scan_deleted_fields);
+static const scan_field_t s_scan_acks_fields [] = {
+    { 1, "acks.acks", &s_scan_leaf, SF_WIRE_MAX_ACKS },
+};
+static const scan_msg_t s_scan_acks = SCAN_MSG (s_scan_acks_fields);
 static const scan_field_t s_scan_envelope_fields [] = {
     { 10, "hello", &s_scan_hello, 0 },
     { 11, "welcome", &s_scan_leaf, 0 },
@@ -309,6 +354,9 @@ static const scan_field_t s_scan_envelope_fields [] = {
     { 20, "image_delete", &s_scan_delete, 0 },
     { 21, "image_deleted", &s_scan_deleted, 0 },
     { 22, "rate_applied", &s_scan_leaf, 0 },
+    { 23, "acks", &s_scan_acks, 0 },
+    { 24, "job_query", &s_scan_leaf, 0 },
+    { 25, "job_status", &s_scan_leaf, 0 },
 };
 static const scan_msg_t s_scan_envelope = SCAN_MSG (s_scan_envelope_fields);
 
@@ -466,6 +514,9 @@ sf_wire_envelope (int body_case, void *body)
         case SF_BODY_IMAGE_DELETE:  env.image_delete = body; break;
         case SF_BODY_IMAGE_DELETED: env.image_deleted = body; break;
         case SF_BODY_RATE_APPLIED:  env.rate_applied = body; break;
+        case SF_BODY_ACKS:          env.acks = body; break;
+        case SF_BODY_JOB_QUERY:     env.job_query = body; break;
+        case SF_BODY_JOB_STATUS:    env.job_status = body; break;
         default:                    assert (!"sf_wire_envelope: unknown body");
     }
     return env;
@@ -483,6 +534,58 @@ sf_wire_job_event (const char *job_id, uint32_t attempt, int phase, uint64_t ms,
     event.bytes = bytes;
     event.at_ms = (uint64_t) sf_time_now_ms ();
     return event;
+}
+
+sf_ack_t
+sf_wire_ack (const char *job_id, uint32_t attempt, int phase, uint64_t at_ms,
+             const char *request_id)
+{
+    sf_ack_t ack = SF_ACK_INIT;
+    if (job_id) {
+        ack.job_id = (char *) job_id;
+        ack.attempt = attempt;
+        ack.phase = (Sf__V1__Phase) phase;
+        ack.at_ms = at_ms;
+    }
+    else
+        ack.request_id = (char *) (request_id? request_id: "");
+    return ack;
+}
+
+bool
+sf_wire_ack_of (const sf_envelope_t *env, sf_ack_t *ack)
+{
+    assert (env && ack);
+    switch (env->body_case) {
+        case SF_BODY_JOB_EVENT:
+            *ack = sf_wire_ack (env->job_event->job_id, env->job_event->attempt,
+                                env->job_event->phase, env->job_event->at_ms, NULL);
+            return true;
+        case SF_BODY_JOB_RESULT:
+            *ack = sf_wire_ack (env->job_result->job_id, env->job_result->attempt,
+                                SF_PHASE_DONE, 0, NULL);
+            return true;
+        case SF_BODY_IMAGE_DELETED:
+            *ack = sf_wire_ack (NULL, 0, 0, 0, env->image_deleted->request_id);
+            return true;
+        default:
+            return false;
+    }
+}
+
+bool
+sf_wire_ack_matches (const sf_ack_t *ack, const sf_envelope_t *env)
+{
+    assert (ack && env);
+    sf_ack_t own;
+    if (!sf_wire_ack_of (env, &own))
+        return false;
+    const char *job = ack->job_id? ack->job_id: "";
+    const char *request = ack->request_id? ack->request_id: "";
+    if (*own.request_id || *request)
+        return !*job && streq (request, own.request_id? own.request_id: "");
+    return streq (job, own.job_id) && ack->attempt == own.attempt
+        && ack->phase == own.phase && ack->at_ms == own.at_ms;
 }
 
 sf_rate_applied_t
@@ -564,6 +667,9 @@ sf_wire_body_name (int body_case)
         case SF_BODY_IMAGE_DELETE:  return "image_delete";
         case SF_BODY_IMAGE_DELETED: return "image_deleted";
         case SF_BODY_RATE_APPLIED:  return "rate_applied";
+        case SF_BODY_ACKS:          return "acks";
+        case SF_BODY_JOB_QUERY:     return "job_query";
+        case SF_BODY_JOB_STATUS:    return "job_status";
         default:                    return "none";
     }
 }
@@ -811,6 +917,7 @@ typedef struct {
     sf_job_assign_t assign;
     sf_job_grant_t grant;
     sf_rate_applied_t applied;
+    sf_job_status_t status;
 } range_msgs_t;
 
 //  Build a valid envelope whose number field is value; returns the value
@@ -824,8 +931,9 @@ s_range_build (range_msgs_t *m, const char *field, uint64_t value)
         .event = SF_JOB_EVENT_INIT, .result = SF_JOB_RESULT_INIT, .image = SF_IMAGE_INIT,
         .inventory = SF_INVENTORY_INIT, .instance = SF_INSTANCE_INIT, .disk = SF_DISK_INIT,
         .assign = SF_JOB_ASSIGN_INIT, .grant = SF_JOB_GRANT_INIT,
-        .applied = SF_RATE_APPLIED_INIT
+        .applied = SF_RATE_APPLIED_INIT, .status = SF_JOB_STATUS_INIT
     };
+    m->status.job_id = "J1", m->status.state = SF_JOB_STATE_RUNNING;
     m->hello.node = "n1";
     m->event.job_id = m->result.job_id = m->grant.job_id = m->applied.job_id = "J1";
     m->assign.job_id = "J1", m->assign.instance_uuid = "u1", m->assign.strategy = "offline";
@@ -842,6 +950,8 @@ s_range_build (range_msgs_t *m, const char *field, uint64_t value)
     struct { const char *field; int body; void *msg; void *number; bool narrow; } map [] = {
         { "hello.max_jobs", SF_BODY_HELLO, &m->hello, &m->hello.max_jobs, true },
         { "hello.scratch_free", SF_BODY_HELLO, &m->hello, &m->hello.scratch_free, false },
+        { "hello.max_pause_ms", SF_BODY_HELLO, &m->hello, &m->hello.max_pause_ms, false },
+        { "job_status.progress", SF_BODY_JOB_STATUS, &m->status, &m->status.progress, false },
         { "welcome.heartbeat_ms", SF_BODY_WELCOME, &m->welcome, &m->welcome.heartbeat_ms, true },
         { "heartbeat.running_jobs", SF_BODY_HEARTBEAT, &m->beat, &m->beat.running_jobs, true },
         { "heartbeat.scratch_free", SF_BODY_HEARTBEAT, &m->beat, &m->beat.scratch_free, false },
@@ -882,6 +992,8 @@ s_test_ranges (void)
     const struct { const char *field; uint64_t max; } fields [] = {
         { "hello.max_jobs", SF_WIRE_MAX_JOBS },
         { "hello.scratch_free", SF_WIRE_MAX_SIZE },
+        { "hello.max_pause_ms", SF_WIRE_MAX_MS },
+        { "job_status.progress", SF_WIRE_MAX_TOTAL },
         { "welcome.heartbeat_ms", SF_WIRE_MAX_HEARTBEAT_MS },
         { "heartbeat.running_jobs", SF_WIRE_MAX_JOBS },
         { "heartbeat.scratch_free", SF_WIRE_MAX_SIZE },
@@ -977,6 +1089,55 @@ sf_wire_test (bool verbose)
     assert (streq (copy->rate_applied->job_id, "J3"));
     assert (copy->rate_applied->attempt == 1 && copy->rate_applied->rate_bps == 8 << 20);
     sf_wire_free (&copy);
+
+    //  Acks: each acknowledges exactly the message it was made from
+    sf_envelope_t event_env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
+    sf_envelope_t result_env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
+    sf_image_deleted_t deleted = SF_IMAGE_DELETED_INIT;
+    deleted.request_id = "R7";
+    sf_envelope_t deleted_env = sf_wire_envelope (SF_BODY_IMAGE_DELETED, &deleted);
+    sf_ack_t acks [3];
+    assert (sf_wire_ack_of (&event_env, &acks [0]));
+    assert (sf_wire_ack_of (&result_env, &acks [1]));
+    assert (sf_wire_ack_of (&deleted_env, &acks [2]));
+    sf_ack_t none;
+    assert (!sf_wire_ack_of (&made, &none));    //  a RateApplied needs none
+    sf_ack_t *ack_ptrs [] = { &acks [0], &acks [1], &acks [2] };
+    sf_acks_t ack_list = SF_ACKS_INIT;
+    ack_list.acks = ack_ptrs, ack_list.n_acks = 3;
+    sf_envelope_t acks_env = sf_wire_envelope (SF_BODY_ACKS, &ack_list);
+    copy = s_roundtrip (&acks_env, &err);
+    assert (copy && copy->body_case == SF_BODY_ACKS && copy->acks->n_acks == 3);
+    assert (sf_wire_ack_matches (copy->acks->acks [0], &event_env));
+    assert (!sf_wire_ack_matches (copy->acks->acks [0], &result_env));
+    assert (sf_wire_ack_matches (copy->acks->acks [1], &result_env));
+    assert (!sf_wire_ack_matches (copy->acks->acks [1], &event_env));
+    assert (sf_wire_ack_matches (copy->acks->acks [2], &deleted_env));
+    assert (!sf_wire_ack_matches (copy->acks->acks [2], &event_env));
+    sf_wire_free (&copy);
+    sf_ack_t both = sf_wire_ack ("J1", 1, SF_PHASE_DONE, 0, NULL);
+    both.request_id = "R1";         //  names a job and a request: refused
+    ack_ptrs [0] = &both;
+    ack_list.n_acks = 1;
+    assert (s_roundtrip (&acks_env, &err) == NULL && err.code == SF_EPROTO);
+    sf_ack_t neither = SF_ACK_INIT;
+    ack_ptrs [0] = &neither;
+    assert (s_roundtrip (&acks_env, &err) == NULL && err.code == SF_EPROTO);
+
+    //  A job status: the state must be one of the four
+    sf_job_status_t status = SF_JOB_STATUS_INIT;
+    status.job_id = "J4", status.attempt = 1, status.state = SF_JOB_STATE_RUNNING;
+    status.phase = SF_PHASE_CONVERTED, status.progress = 1 << 20;
+    made = sf_wire_envelope (SF_BODY_JOB_STATUS, &status);
+    copy = s_roundtrip (&made, &err);
+    assert (copy && copy->job_status->state == SF_JOB_STATE_RUNNING);
+    assert (copy->job_status->progress == 1 << 20);
+    sf_wire_free (&copy);
+    status.state = (Sf__V1__JobState) 9;
+    assert (s_roundtrip (&made, &err) == NULL && err.code == SF_EPROTO);
+    sf_job_query_t query = SF_JOB_QUERY_INIT;
+    made = sf_wire_envelope (SF_BODY_JOB_QUERY, &query);
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "job_query.job_id"));
 
     //  Missing job id is rejected
     result.job_id = "";

@@ -25,6 +25,7 @@
 #define SF_WIRE_MAX_STRATEGIES 32               //  per Hello
 #define SF_WIRE_MAX_RUNNING 1024                //  running_jobs per Hello
 #define SF_WIRE_MAX_IMAGES  SF_WIRE_MAX_DISKS   //  per JobResult
+#define SF_WIRE_MAX_ACKS    4096                //  per Acks
 
 //  Ranges of the numbers a peer sends, checked before any arithmetic (so
 //  that sums, products and conversions to int64_t cannot overflow): a
@@ -61,6 +62,10 @@ typedef Sf__V1__JobGrant    sf_job_grant_t;
 typedef Sf__V1__ImageDelete sf_image_delete_t;
 typedef Sf__V1__ImageDeleted sf_image_deleted_t;
 typedef Sf__V1__RateApplied sf_rate_applied_t;
+typedef Sf__V1__Ack         sf_ack_t;
+typedef Sf__V1__Acks        sf_acks_t;
+typedef Sf__V1__JobQuery    sf_job_query_t;
+typedef Sf__V1__JobStatus   sf_job_status_t;
 
 #define SF_ENVELOPE_INIT    SF__V1__ENVELOPE__INIT
 #define SF_HELLO_INIT       SF__V1__HELLO__INIT
@@ -80,6 +85,10 @@ typedef Sf__V1__RateApplied sf_rate_applied_t;
 #define SF_IMAGE_DELETE_INIT SF__V1__IMAGE_DELETE__INIT
 #define SF_IMAGE_DELETED_INIT SF__V1__IMAGE_DELETED__INIT
 #define SF_RATE_APPLIED_INIT SF__V1__RATE_APPLIED__INIT
+#define SF_ACK_INIT         SF__V1__ACK__INIT
+#define SF_ACKS_INIT        SF__V1__ACKS__INIT
+#define SF_JOB_QUERY_INIT   SF__V1__JOB_QUERY__INIT
+#define SF_JOB_STATUS_INIT  SF__V1__JOB_STATUS__INIT
 
 //  Body selectors, e.g. env->body_case == SF_BODY_JOB_RESULT
 #define SF_BODY_NONE        SF__V1__ENVELOPE__BODY__NOT_SET
@@ -96,6 +105,9 @@ typedef Sf__V1__RateApplied sf_rate_applied_t;
 #define SF_BODY_IMAGE_DELETE SF__V1__ENVELOPE__BODY_IMAGE_DELETE
 #define SF_BODY_IMAGE_DELETED SF__V1__ENVELOPE__BODY_IMAGE_DELETED
 #define SF_BODY_RATE_APPLIED SF__V1__ENVELOPE__BODY_RATE_APPLIED
+#define SF_BODY_ACKS        SF__V1__ENVELOPE__BODY_ACKS
+#define SF_BODY_JOB_QUERY   SF__V1__ENVELOPE__BODY_JOB_QUERY
+#define SF_BODY_JOB_STATUS  SF__V1__ENVELOPE__BODY_JOB_STATUS
 
 //  Phase and enum values
 #define SF_PHASE_QUEUED     SF__V1__PHASE__PHASE_QUEUED
@@ -107,6 +119,12 @@ typedef Sf__V1__RateApplied sf_rate_applied_t;
 #define SF_PHASE_FAILED     SF__V1__PHASE__PHASE_FAILED
 #define SF_PHASE_UPLOAD_WAIT SF__V1__PHASE__PHASE_UPLOAD_WAIT
 #define SF_PHASE_LAST       SF_PHASE_UPLOAD_WAIT
+
+#define SF_JOB_STATE_RUNNING  SF__V1__JOB_STATE__JOB_STATE_RUNNING
+#define SF_JOB_STATE_FINISHED SF__V1__JOB_STATE__JOB_STATE_FINISHED
+#define SF_JOB_STATE_UNKNOWN  SF__V1__JOB_STATE__JOB_STATE_UNKNOWN
+#define SF_JOB_STATE_STALE    SF__V1__JOB_STATE__JOB_STATE_STALE
+#define SF_JOB_STATE_LAST     SF_JOB_STATE_STALE
 
 #define SF_DISK_FILE        SF__V1__DISK_TYPE__DISK_TYPE_FILE
 #define SF_DISK_BLOCK       SF__V1__DISK_TYPE__DISK_TYPE_BLOCK
@@ -163,6 +181,23 @@ sf_job_event_t
 //  The answer to grant (RateApplied): its job, attempt and rate.
 sf_rate_applied_t
     sf_wire_rate_applied (const sf_job_grant_t *grant);
+
+//  The Ack of a JobEvent or JobResult (a result: phase PHASE_DONE, at_ms
+//  0) or, if job_id is NULL, of the ImageDeleted of request_id. Borrows
+//  the strings.
+sf_ack_t
+    sf_wire_ack (const char *job_id, uint32_t attempt, int phase, uint64_t at_ms,
+                 const char *request_id);
+
+//  The Ack that acknowledges env (a JobEvent, JobResult or ImageDeleted;
+//  borrows its strings). Returns false for any other message (nothing to
+//  acknowledge).
+bool
+    sf_wire_ack_of (const sf_envelope_t *env, sf_ack_t *ack);
+
+//  True if ack acknowledges env (as sf_wire_ack_of would build it).
+bool
+    sf_wire_ack_matches (const sf_ack_t *ack, const sf_envelope_t *env);
 
 //  Send env on sock. If routing_id is not NULL (ROUTER side), it is sent
 //  first (copied, not consumed). Returns 0 or -1 with err set (SF_ENODE

@@ -152,6 +152,7 @@ s_send_hello (sf_agent_t *self)
     hello.store = self->cfg.store.name;
     hello.ceph_cluster = (char *) s_ceph_cluster (self);
     hello.scratch_free = s_scratch_free (self);
+    hello.max_pause_ms = (uint64_t) self->cfg.max_pause;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_HELLO, &hello);
     s_send (self, &env);
     if (self->inventory_sent)
