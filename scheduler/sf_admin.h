@@ -28,6 +28,8 @@
       {"cmd":"limits"}                    admission counters
       {"cmd":"schedule_add",...} {"cmd":"schedule_list"} {"cmd":"schedule_rm",
        "name":N}                          (see sf_schedules.h)
+      {"cmd":"cancel","job_ids":["J4",..]} (1 to 1000 ids) or
+      {"cmd":"cancel","bulk_id":"B3"}     (its unfinished jobs)
     Arguments are strings unless said otherwise (integers may be JSON
     integers or decimal strings); unknown keys are errors. Every integer
     is range-checked before use, and one out of range is SF_EINVAL naming
@@ -53,6 +55,8 @@
                 "refused":[...]}
       limits    "admission":{"queued","running","paused","paused_max",
                 "uploads","uploads_max",...}
+      cancel    "cancel":[{"job_id","outcome":"cancelled"|"cancel_sent"|
+                "refused","node","error"}] per job (see sf_dispatch_cancel)
     or        {"ok":false, ["id":..,] "error":{"code":N,"text":"..."}}
     with N an SF_E* code (SF_EPROTO for a malformed request, SF_EINVAL for
     a bad command or argument, SF_ENOENT, SF_ENODE, ... from the command).

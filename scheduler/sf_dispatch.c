@@ -26,6 +26,9 @@ typedef struct {
     bool uploading;             //  holds an upload slot
     uint64_t rate_bps;          //  last granted rate
     uint64_t scratch_bytes;
+    sf_admit_job_t admit;       //  As queued (id and node are ours), to
+                                //  queue a new attempt again
+    int64_t retry_at;           //  In its backoff until then; 0 not
 } djob_t;
 
 struct _sf_dispatch_t {
@@ -39,6 +42,7 @@ struct _sf_dispatch_t {
     sf_dispatch_ended_fn *ended;
     void *ended_arg;
     bool unsent_ended;          //  sf_dispatch_unsent failed a job
+    zlistx_t *backoff;          //  Ids of jobs in their retry backoff, owned
 };
 
 SF_LOG_MODULE ("sched.dispatch");
@@ -73,6 +77,8 @@ sf_dispatch_new (sf_store_t *store, sf_jobs_t *jobs, sf_peers_t *peers,
     sf_admit_set_acks (self->admit, true);
     self->djobs = zhashx_new ();
     zhashx_set_destructor (self->djobs, (zhashx_destructor_fn *) s_djob_destroy);
+    self->backoff = zlistx_new ();
+    zlistx_set_destructor (self->backoff, (zlistx_destructor_fn *) zstr_free);
     return self;
 }
 
@@ -84,6 +90,7 @@ sf_dispatch_destroy (sf_dispatch_t **self_p)
         sf_dispatch_t *self = *self_p;
         sf_admit_destroy (&self->admit);
         zhashx_destroy (&self->djobs);
+        zlistx_destroy (&self->backoff);
         free (self);
         *self_p = NULL;
     }
@@ -159,6 +166,9 @@ s_remember (sf_dispatch_t *self, const sf_dispatch_job_t *job)
     djob->strategy = strdup (job->strategy);
     djob->attempt = job->attempt? job->attempt: 1;
     djob->scratch_bytes = job->admit.scratch_bytes;
+    djob->admit = job->admit;
+    djob->admit.id = djob->id;
+    djob->admit.node = djob->node;
     zhashx_update (self->djobs, djob->id, djob);
     return djob;
 }
@@ -186,6 +196,15 @@ sf_dispatch_queue (sf_dispatch_t *self, const sf_dispatch_job_t *job)
     if (!sf_peers_by_name (self->peers, node))
         sf_admit_node (self->admit, node, false, node, "", 0, 0);
     bool waiting = !job->phase || streq (job->phase, "waiting");
+    //  A retry restored in its backoff waits outside admission
+    if (waiting && job->not_before_ms > sf_time_now_ms ()) {
+        if (zhashx_lookup (self->djobs, job->admit.id))
+            return -1;
+        djob_t *djob = s_remember (self, job);
+        djob->retry_at = job->not_before_ms;
+        zlistx_add_end (self->backoff, strdup (djob->id));
+        return 0;
+    }
     int rc = waiting? sf_admit_add (self->admit, &job->admit)
                     : sf_admit_restore (self->admit, &job->admit,
                                         s_restore_phase (job->phase));
@@ -198,6 +217,9 @@ sf_dispatch_queue (sf_dispatch_t *self, const sf_dispatch_job_t *job)
 
 //  --------------------------------------------------------------------------
 //  Node changes
+
+static void
+    s_resend_cancels (sf_dispatch_t *self, const char *node);
 
 //  A worker that reports no scratch space at all (0) does not measure it
 //  (an older worker, a test double): no reservation limit then (see
@@ -222,10 +244,14 @@ sf_dispatch_node (sf_dispatch_t *self, sf_peer_t *peer, bool hello)
          djob = (djob_t *) zhashx_next (self->djobs))
         if (djob->uploading && streq (djob->node, peer->name))
             s_send_grant (self, djob);
+    s_resend_cancels (self, peer->name);
 }
 
 //  --------------------------------------------------------------------------
 //  Events and ends
+
+static void
+    s_backoff_over (sf_dispatch_t *self, int64_t now);
 
 int
 sf_dispatch_rate_applied (sf_dispatch_t *self, const char *node,
@@ -264,6 +290,9 @@ sf_dispatch_event (sf_dispatch_t *self, const sf_job_event_t *event)
 }
 
 static void
+    s_drain_retried (sf_dispatch_t *self);
+
+static void
 s_drain_ended (sf_dispatch_t *self)
 {
     zlistx_t *ended = sf_jobs_take_ended (self->jobs);
@@ -280,6 +309,7 @@ s_drain_ended (sf_dispatch_t *self)
         }
     }
     zlistx_destroy (&ended);
+    s_drain_retried (self);
 }
 
 //  --------------------------------------------------------------------------
@@ -431,6 +461,8 @@ void
 sf_dispatch_pump (sf_dispatch_t *self)
 {
     assert (self);
+    s_drain_ended (self);
+    s_backoff_over (self, sf_time_now_ms ());
     //  Skips and failures end jobs, which frees slots: a few rounds settle
     for (int round = 0; round < 8; round++) {
         s_drain_ended (self);
@@ -471,6 +503,138 @@ sf_dispatch_restore (sf_dispatch_t *self, sf_err_t *err)
     }
     zlistx_destroy (&names);
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Cancel and retries
+
+//  A JobCancel for attempt of job id to node. One that cannot leave is
+//  sent again when the node says hello (the cancel is in the database).
+
+static void
+s_send_cancel (sf_dispatch_t *self, const char *node, const char *id, uint32_t attempt)
+{
+    sf_job_cancel_t cancel = SF_JOB_CANCEL_INIT;
+    cancel.job_id = (char *) id;
+    cancel.attempt = attempt;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_CANCEL, &cancel);
+    sf_err_t err = SF_ERR_INIT;
+    sf_logctx_t ctx = { .node = node, .job_id = id };
+    if (sf_outbox_send (self->outbox, node, &env, &err))
+        SF_NOTICE (&ctx, "cannot send cancel now (%s): it goes when the node says hello",
+                   err.text);
+    else
+        SF_INFO (&ctx, "cancel of attempt %u sent", attempt);
+}
+
+static void
+s_resend_cancels (sf_dispatch_t *self, const char *node)
+{
+    sf_err_t err = SF_ERR_INIT;
+    zlistx_t *recs = sf_jobs_cancelling (self->jobs, node, &err);
+    if (!recs) {
+        sf_logctx_t ctx = { .node = node };
+        SF_ERROR (&ctx, "cannot read the cancels to send again: %s", err.text);
+        return;
+    }
+    for (sf_job_rec_t *rec = (sf_job_rec_t *) zlistx_first (recs); rec;
+         rec = (sf_job_rec_t *) zlistx_next (recs))
+        s_send_cancel (self, node, rec->id, rec->attempt);
+    zlistx_destroy (&recs);
+}
+
+json_t *
+sf_dispatch_cancel (sf_dispatch_t *self, zlistx_t *ids)
+{
+    assert (self && ids);
+    json_t *answers = json_array ();
+    for (const char *id = (const char *) zlistx_first (ids); id;
+         id = (const char *) zlistx_next (ids)) {
+        sf_err_t err = SF_ERR_INIT;
+        char node [256] = "";
+        uint32_t attempt = 0;
+        int rc = sf_jobs_cancel (self->jobs, id, node, sizeof (node), &attempt, &err);
+        sf_logctx_t ctx = { .node = *node? node: NULL, .job_id = id };
+        if (rc == SF_JOBS_CANCEL_SEND)
+            s_send_cancel (self, node, id, attempt);
+        if (rc > 0)
+            SF_NOTICE (&ctx, "cancel asked for: %s", rc == SF_JOBS_CANCEL_NOW
+                       ? "cancelled (it was waiting)": "sent to the node");
+        json_t *error = rc < 0
+            ? json_pack ("{s:i, s:s, s:s}", "code", err.code, "name", sf_err_name (err.code),
+                         "text", err.text)
+            : json_null ();
+        json_array_append_new (answers, json_pack ("{s:s, s:s, s:o, s:o}", "job_id", id,
+            "outcome", rc == SF_JOBS_CANCEL_NOW? "cancelled"
+                     : rc == SF_JOBS_CANCEL_SEND? "cancel_sent": "refused",
+            "node", *node? json_string (node): json_null (), "error", error));
+    }
+    //  Waiting jobs that ended free their place in admission now
+    sf_dispatch_pump (self);
+    return answers;
+}
+
+//  Jobs that went back to waiting for a new attempt: admission frees what
+//  the last attempt held; they wait out their backoff here
+
+static void
+s_drain_retried (sf_dispatch_t *self)
+{
+    zlistx_t *retried = sf_jobs_take_retried (self->jobs);
+    for (const char *id = (const char *) zlistx_first (retried); id;
+         id = (const char *) zlistx_next (retried)) {
+        sf_admit_finished (self->admit, id);
+        djob_t *djob = (djob_t *) zhashx_lookup (self->djobs, id);
+        sf_job_rec_t *rec = NULL;
+        sf_err_t err = SF_ERR_INIT;
+        if (!djob || sf_jobs_rec (self->jobs, id, &rec, &err) != 1) {
+            if (djob)
+                SF_ERROR (NULL, "cannot read job '%s' for its retry: %s", id,
+                          *err.text? err.text: "it has ended");
+            continue;
+        }
+        djob->attempt = rec->attempt;
+        djob->captured = false;
+        djob->uploading = false;
+        djob->rate_bps = 0;
+        djob->retry_at = rec->not_before_ms > 0? rec->not_before_ms: 1;
+        zlistx_add_end (self->backoff, strdup (id));
+        sf_job_rec_destroy (&rec);
+    }
+    zlistx_destroy (&retried);
+}
+
+//  Retries whose backoff is over go back to admission (as they were first
+//  queued); ones that ended meanwhile (cancelled) are dropped
+
+static void
+s_backoff_over (sf_dispatch_t *self, int64_t now)
+{
+    char *id = (char *) zlistx_first (self->backoff);
+    while (id) {
+        djob_t *djob = (djob_t *) zhashx_lookup (self->djobs, id);
+        if (djob && djob->retry_at > now) {
+            id = (char *) zlistx_next (self->backoff);
+            continue;
+        }
+        if (djob) {
+            djob->retry_at = 0;
+            sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
+            if (sf_admit_add (self->admit, &djob->admit))
+                SF_ERROR (&ctx, "cannot queue attempt %u in admission", djob->attempt);
+            else
+                SF_INFO (&ctx, "attempt %u queued for admission", djob->attempt);
+        }
+        zlistx_delete (self->backoff, zlistx_cursor (self->backoff));
+        id = (char *) zlistx_first (self->backoff);
+    }
+}
+
+size_t
+sf_dispatch_backoff_size (sf_dispatch_t *self)
+{
+    assert (self);
+    return zlistx_size (self->backoff);
 }
 
 //  --------------------------------------------------------------------------

@@ -9,8 +9,10 @@
     JobGrant (with its bandwidth share) starts the upload; later JobGrants
     change the share. Slots are freed when the worker reports the phase
     over (RESUMED or CONVERTED, UPLOADED), when the job ends (done, failed,
-    skipped: sf_jobs_take_ended), or when the node goes down (its jobs
-    fail). After a restart the unfinished jobs are put back with what
+    skipped, cancelled: sf_jobs_take_ended), when it is queued for a new
+    attempt (sf_jobs_take_retried: it waits out its backoff here, holding
+    nothing, then goes back to admission), or when the node goes down (its
+    jobs fail). After a restart the unfinished jobs are put back with what
     their phase holds, so limits hold across restarts and reconnects.
     =========================================================================
 */
@@ -46,6 +48,8 @@ typedef struct {
     const char *phase;          //  NULL or "waiting": it waits for admission;
                                 //  else the phase it had reached before a
                                 //  restart (it holds that phase's slots)
+    int64_t not_before_ms;      //  A waiting retry: not admitted before
+                                //  this (epoch ms; 0 at once)
 } sf_dispatch_job_t;
 
 //  Queue job (copied) in admission; a waiting one starts at the next
@@ -94,6 +98,19 @@ void
 typedef void (sf_dispatch_ended_fn) (void *arg, const char *job_id, const char *bulk_id);
 void
     sf_dispatch_on_ended (sf_dispatch_t *self, sf_dispatch_ended_fn *fn, void *arg);
+
+//  Cancel the jobs ids (strings) one by one (sf_jobs_cancel): a waiting
+//  one ends cancelled now, a running one gets a JobCancel (sent again on
+//  its node's next hello if it cannot leave now). Returns what happened to
+//  each, in order: [{"job_id","outcome","node","error"}], outcome
+//  "cancelled" (now), "cancel_sent" or "refused" (error {"code","name",
+//  "text"}: no such job, already ended; else null). Caller owns it.
+json_t *
+    sf_dispatch_cancel (sf_dispatch_t *self, zlistx_t *ids);
+
+//  Jobs waiting out a retry backoff (outside admission: they hold nothing).
+size_t
+    sf_dispatch_backoff_size (sf_dispatch_t *self);
 
 //  Self test of this class
 void

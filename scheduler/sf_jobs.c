@@ -12,6 +12,9 @@
 struct _sf_jobs_t {
     sf_store_t *store;          //  Borrowed from the scheduler
     zlistx_t *ended;            //  Ids of jobs ended since the last take
+    zlistx_t *retried;          //  Ids of jobs queued for a new attempt
+    int64_t max_attempts;       //  Retry policy (sf_jobs_set_retry)
+    int64_t backoff_ms;
 };
 
 SF_LOG_MODULE ("sched.jobs");
@@ -32,6 +35,9 @@ sf_jobs_new (sf_store_t *store)
     self->store = store;
     self->ended = zlistx_new ();
     zlistx_set_destructor (self->ended, (zlistx_destructor_fn *) zstr_free);
+    self->retried = zlistx_new ();
+    zlistx_set_destructor (self->retried, (zlistx_destructor_fn *) zstr_free);
+    self->max_attempts = 1;
     return self;
 }
 
@@ -41,6 +47,7 @@ sf_jobs_destroy (sf_jobs_t **self_p)
     assert (self_p);
     if (*self_p) {
         zlistx_destroy (&(*self_p)->ended);
+        zlistx_destroy (&(*self_p)->retried);
         free (*self_p);
         *self_p = NULL;
     }
@@ -132,7 +139,8 @@ s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
         if (streq (sf_store_text (stmt, 3), "waiting"))
             rc = sf_err_set (err, SF_ESTATE, "job '%s' was not sent to node '%s'", id, node);
         else
-        if (streq (state, "done") || streq (state, "failed") || streq (state, "skipped"))
+        if (streq (state, "done") || streq (state, "failed") || streq (state, "skipped")
+        ||  streq (state, "cancelled"))
             rc = sf_err_set (err, SF_ESTATE, "job '%s' has already %s", id,
                              streq (state, "done")? "finished": state);
         else
@@ -202,6 +210,15 @@ sf_jobs_event (sf_jobs_t *self, const char *node, const sf_job_event_t *event,
 
 //  --------------------------------------------------------------------------
 //  Results
+
+//  Hooks of "Cancel and retries" (below)
+static int
+    s_retry (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err);
+static int
+    s_result_ended (sf_jobs_t *self, const char *id, sf_err_t *err);
+static int
+    s_attempt_ended (sf_jobs_t *self, const char *id, int64_t code, const char *text,
+                     int64_t now, sf_err_t *err);
 
 static int
 s_insert_image (sf_jobs_t *self, const sf_job_result_t *result,
@@ -353,16 +370,18 @@ sf_jobs_result (sf_jobs_t *self, const char *node, const char *node_store,
     if (sf_store_begin (self->store, err))
         return -1;
     sf_err_t refusal = SF_ERR_INIT;
-    int refused = 0;
+    int refused = 0, retried = 0;
     if (s_fence (self, result->job_id, node, result->attempt, NULL, err)
     ||  (refused = s_check_images (self, node, node_store, result, &refusal, err)) < 0
-    ||  s_apply_result (self, result, refused? &refusal: NULL, err)) {
+    ||  (!refused && (retried = s_retry (self, result, err)) < 0)
+    ||  (!retried && (s_apply_result (self, result, refused? &refusal: NULL, err)
+                  ||  s_result_ended (self, result->job_id, err)))) {
         sf_store_rollback (self->store);
         return -1;
     }
     if (sf_store_commit (self->store, err))
         return -1;
-    zlistx_add_end (self->ended, strdup (result->job_id));
+    zlistx_add_end (retried? self->retried: self->ended, strdup (result->job_id));
     if (refused)
         *err = refusal;
     return refused;
@@ -383,11 +402,15 @@ s_end_one (sf_jobs_t *self, const char *id, const char *state, int code,
     if (sf_store_exec (self->store, err,
             "INSERT INTO job_events (job_id, phase, at_ms, text)"
             " SELECT id, ?4, ?2, ?3 FROM jobs WHERE id = ?1 AND " UNFINISHED,
-            "siss", id, now, text, state) < 0)
+            "siss", id, now, text, state) < 0
+    ||  s_attempt_ended (self, id, code, text, now, err))
         return -1;
+    //  A job whose cancel was asked for ends cancelled, whatever failed it
     int changed = sf_store_exec (self->store, err,
-            "UPDATE jobs SET state = ?5, phase = ?5, error_code = ?2,"
-            " error_text = ?3, updated = ?4 WHERE id = ?1 AND " UNFINISHED,
+            "UPDATE jobs SET"
+            " state = CASE WHEN ?5 = 'failed' AND cancel_at > 0 THEN 'cancelled' ELSE ?5 END,"
+            " phase = CASE WHEN ?5 = 'failed' AND cancel_at > 0 THEN 'cancelled' ELSE ?5 END,"
+            " error_code = ?2, error_text = ?3, updated = ?4 WHERE id = ?1 AND " UNFINISHED,
             "sisis", id, (int64_t) code, text, now, state);
     if (changed < 0)
         return -1;
@@ -516,8 +539,9 @@ sf_jobs_assigned (sf_jobs_t *self, const char *id, sf_err_t *err)
 {
     assert (self);
     return sf_store_exec (self->store, err,
-        "UPDATE jobs SET phase = 'assigned', updated = ?2 WHERE id = ?1 AND"
-        " state = 'queued'", "si", id, sf_time_now_ms ()) < 0? -1: 0;
+        "UPDATE jobs SET phase = 'assigned', updated = ?2, attempt_started = ?2,"
+        " not_before = 0 WHERE id = ?1 AND state = 'queued'", "si", id,
+        sf_time_now_ms ()) < 0? -1: 0;
 }
 
 zlistx_t *
@@ -632,7 +656,7 @@ sf_job_rec_destroy (sf_job_rec_t **self_p)
 
 #define JOB_REC_COLUMNS \
     "id, node, strategy, phase, priority, deadline, window_end, bulk_id," \
-    " instance_uuid, attempt"
+    " instance_uuid, attempt, not_before"
 
 static zlistx_t *
 s_job_recs (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
@@ -654,6 +678,7 @@ s_job_recs (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
         rec->bulk_id = strdup (sf_store_text (stmt, 7));
         rec->instance_uuid = strdup (sf_store_text (stmt, 8));
         rec->attempt = (uint32_t) sqlite3_column_int64 (stmt, 9);
+        rec->not_before_ms = sqlite3_column_int64 (stmt, 10);
         zlistx_add_end (list, rec);
     }
     sqlite3_finalize (stmt);
@@ -672,7 +697,7 @@ sf_jobs_unfinished (sf_jobs_t *self, sf_err_t *err)
 }
 
 const char *sf_jobs_state_names [SF_JOBS_STATES] = {
-    "queued", "running", "done", "failed", "skipped"
+    "queued", "running", "done", "failed", "skipped", "cancelled"
 };
 
 int
@@ -708,7 +733,7 @@ sf_jobs_bulk_json (sf_jobs_t *self, const char *bulk_id, bool failures, sf_err_t
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT id, instance_name, node, state, phase, strategy, bytes, error_code,"
         " error_text FROM jobs WHERE bulk_id = ?1 AND (?2 = 0 OR state IN"
-        " ('failed', 'skipped')) ORDER BY seq", "si", bulk_id, (int64_t) failures);
+        " ('failed', 'skipped', 'cancelled')) ORDER BY seq", "si", bulk_id, (int64_t) failures);
     if (!stmt)
         return NULL;
     json_t *list = json_array ();
@@ -863,6 +888,9 @@ s_job_json (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
     return job;
 }
 
+static json_t *
+    s_attempts_json (sf_jobs_t *self, const char *id, sf_err_t *err);
+
 json_t *
 sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err)
 {
@@ -879,7 +907,13 @@ sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err)
     if (rc == 0)
         sf_err_set (err, SF_ENOENT, "no job '%s'", id);
     sqlite3_finalize (stmt);
-    return job;
+    json_t *attempts = job? s_attempts_json (self, id, err): NULL;
+    if (job && !attempts)
+        json_decref (job);
+    else
+    if (job)
+        json_object_set_new (job, "attempts", attempts);
+    return attempts? job: NULL;
 }
 
 json_t *
@@ -959,13 +993,15 @@ sf_jobs_prune (sf_jobs_t *self, int64_t before_ms, int64_t batch, sf_err_t *err)
     ||  sf_store_exec (self->store, err, "DELETE FROM prune_jobs", "") < 0
     ||  sf_store_exec (self->store, err,
             "INSERT INTO prune_jobs SELECT id FROM jobs"
-            " WHERE state IN ('done', 'failed', 'skipped') AND updated < ?1"
+            " WHERE state IN ('done', 'failed', 'skipped', 'cancelled') AND updated < ?1"
             "   AND NOT EXISTS (SELECT 1 FROM images WHERE images.job_id = jobs.id)"
             "   AND NOT EXISTS (SELECT 1 FROM bulks WHERE bulks.id = jobs.bulk_id"
             "                   AND bulks.state = 'running')"
             " ORDER BY seq LIMIT ?2", "ii", before_ms, batch) < 0
     ||  sf_store_exec (self->store, err,
             "DELETE FROM job_events WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
+    ||  sf_store_exec (self->store, err,
+            "DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
     ||  (pruned = sf_store_exec (self->store, err,
             "DELETE FROM jobs WHERE id IN (SELECT id FROM prune_jobs)", "")) < 0) {
         sf_store_rollback (self->store);
@@ -1194,4 +1230,235 @@ sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err)
     return s_job_recs (self, sf_store_prepare (self->store, err,
         "SELECT " JOB_REC_COLUMNS " FROM jobs WHERE bulk_id = ?1 AND state = 'done'"
         " GROUP BY node, instance_uuid ORDER BY node, instance_uuid", "s", bulk_id), err);
+}
+
+//  --------------------------------------------------------------------------
+//  Cancel and retries
+
+void
+sf_jobs_set_retry (sf_jobs_t *self, int64_t max_attempts, int64_t backoff_ms)
+{
+    assert (self);
+    self->max_attempts = max_attempts > 0? max_attempts: 1;
+    self->backoff_ms = backoff_ms > 0? backoff_ms: 0;
+}
+
+int64_t
+sf_jobs_backoff (int64_t backoff_ms, uint32_t attempt)
+{
+    int64_t delay = backoff_ms > 0? backoff_ms: 0;
+    for (uint32_t i = 1; i < attempt && delay < SF_JOBS_BACKOFF_MAX; i++)
+        delay *= 2;
+    return delay < SF_JOBS_BACKOFF_MAX? delay: SF_JOBS_BACKOFF_MAX;
+}
+
+//  The current attempt of job id ended with code and text at now: its row
+//  in job_attempts (only for an attempt that was sent to its node)
+
+static int
+s_attempt_ended (sf_jobs_t *self, const char *id, int64_t code, const char *text,
+                 int64_t now, sf_err_t *err)
+{
+    return sf_store_exec (self->store, err,
+        "INSERT OR REPLACE INTO job_attempts (job_id, attempt, node, error_code,"
+        " error_text, started, ended)"
+        " SELECT id, attempt, node, ?2, ?3, attempt_started, ?4 FROM jobs"
+        " WHERE id = ?1 AND " UNFINISHED " AND phase <> 'waiting'",
+        "sisi", id, code, text, now) < 0? -1: 0;
+}
+
+//  A result of attempt N was applied to job id (in its transaction): the
+//  attempt's row; a failure of a job whose cancel was asked for is a
+//  cancel; a last failure after retries says so
+
+static int
+s_result_ended (sf_jobs_t *self, const char *id, sf_err_t *err)
+{
+    if (sf_store_exec (self->store, err,
+            "INSERT OR REPLACE INTO job_attempts (job_id, attempt, node, error_code,"
+            " error_text, started, ended)"
+            " SELECT id, attempt, node, error_code, error_text, attempt_started, updated"
+            " FROM jobs WHERE id = ?1", "s", id) < 0
+    ||  sf_store_exec (self->store, err,
+            "UPDATE jobs SET state = 'cancelled', phase = 'cancelled'"
+            " WHERE id = ?1 AND state = 'failed' AND cancel_at > 0", "s", id) < 0
+    ||  sf_store_exec (self->store, err,
+            "UPDATE jobs SET error_text = error_text || ' (after ' || attempt || ' attempts)'"
+            " WHERE id = ?1 AND state = 'failed' AND attempt > 1", "s", id) < 0)
+        return -1;
+    return 0;
+}
+
+//  A failed result that may pass: queue the job for its next attempt if
+//  the policy, its cancel and its window allow. Returns 1 if it did, 0 if
+//  the result is to be applied as it is, -1 with err set.
+
+static int
+s_retry (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err)
+{
+    if (result->ok || !result->retryable || (int64_t) result->attempt >= self->max_attempts)
+        return 0;
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT cancel_at, window_end, node FROM jobs WHERE id = ?1", "s", result->job_id);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self->store, stmt, err);
+    int64_t now = sf_time_now_ms ();
+    int64_t delay = sf_jobs_backoff (self->backoff_ms, result->attempt);
+    bool cancelled = rc == 1 && sqlite3_column_int64 (stmt, 0) > 0;
+    int64_t window_end = rc == 1? sqlite3_column_int64 (stmt, 1): 0;
+    char node [256];
+    snprintf (node, sizeof (node), "%s", rc == 1? sf_store_text (stmt, 2): "");
+    sqlite3_finalize (stmt);
+    if (rc <= 0)
+        return rc;
+    sf_logctx_t ctx = { .node = node, .job_id = result->job_id };
+    if (cancelled || (window_end > 0 && now + delay >= window_end)) {
+        SF_INFO (&ctx, "attempt %u failed; no retry: %s", result->attempt,
+                 cancelled? "its cancel was asked for": "its window ends before");
+        return 0;
+    }
+    int code = result->error && result->error->code? result->error->code: SF_EIO;
+    const char *text = result->error && result->error->text && *result->error->text
+                     ? result->error->text: "worker reported a failure without an error";
+    char note [512];
+    snprintf (note, sizeof (note), "attempt %u failed (%s: %s); attempt %u in %" PRId64 "s",
+              result->attempt, sf_err_name (code), text, result->attempt + 1,
+              (delay + 999) / 1000);
+    if (s_attempt_ended (self, result->job_id, code, text, now, err)
+    ||  sf_store_exec (self->store, err,
+            "INSERT INTO job_events (job_id, phase, at_ms, text)"
+            " VALUES (?1, 'retry', ?2, ?3)", "sis", result->job_id, now, note) < 0
+    ||  sf_store_exec (self->store, err,
+            "UPDATE jobs SET state = 'queued', phase = 'waiting', attempt = attempt + 1,"
+            " not_before = ?2, updated = ?3, error_code = ?4, error_text = ?5,"
+            " attempt_started = 0 WHERE id = ?1", "siiis", result->job_id, now + delay,
+            now, (int64_t) code, text) < 0)
+        return -1;
+    SF_NOTICE (&ctx, "%s", note);
+    return 1;
+}
+
+zlistx_t *
+sf_jobs_take_retried (sf_jobs_t *self)
+{
+    assert (self);
+    zlistx_t *retried = self->retried;
+    self->retried = zlistx_new ();
+    zlistx_set_destructor (self->retried, (zlistx_destructor_fn *) zstr_free);
+    return retried;
+}
+
+int
+sf_jobs_cancel (sf_jobs_t *self, const char *id, char *node, size_t size,
+                uint32_t *attempt, sf_err_t *err)
+{
+    assert (self && id && node && attempt);
+    if (sf_store_begin (self->store, err))
+        return -1;
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT state, phase, node, attempt FROM jobs WHERE id = ?1", "s", id);
+    int rc = stmt? sf_store_step (self->store, stmt, err): -1;
+    char state [32] = "", phase [32] = "";
+    if (rc == 1) {
+        snprintf (state, sizeof (state), "%s", sf_store_text (stmt, 0));
+        snprintf (phase, sizeof (phase), "%s", sf_store_text (stmt, 1));
+        snprintf (node, size, "%s", sf_store_text (stmt, 2));
+        *attempt = (uint32_t) sqlite3_column_int64 (stmt, 3);
+    }
+    sqlite3_finalize (stmt);
+    if (rc == 0)
+        rc = sf_err_set (err, SF_ENOENT, "no job '%s'", id);
+    else
+    if (rc == 1 && !streq (state, "queued") && !streq (state, "running"))
+        rc = sf_err_set (err, SF_ESTATE, "job '%s' has already ended: %s", id, state);
+    else
+    if (rc == 1 && streq (phase, "waiting")) {
+        char text [256];
+        snprintf (text, sizeof (text), "cancelled by the operator before it was sent to "
+                  "node '%s'", node);
+        rc = s_end_one (self, id, "cancelled", SF_ECANCELED, text, err)? -1
+           : SF_JOBS_CANCEL_NOW;
+    }
+    else
+    if (rc == 1) {
+        int64_t now = sf_time_now_ms ();
+        rc = sf_store_exec (self->store, err,
+                "INSERT INTO job_events (job_id, phase, at_ms, text)"
+                " SELECT id, 'cancel', ?2, 'cancel asked for; sent to node ' || node"
+                " FROM jobs WHERE id = ?1 AND cancel_at = 0", "si", id, now) < 0
+          || sf_store_exec (self->store, err,
+                "UPDATE jobs SET cancel_at = ?2, updated = ?2 WHERE id = ?1"
+                " AND cancel_at = 0", "si", id, now) < 0? -1: SF_JOBS_CANCEL_SEND;
+    }
+    if (rc < 0) {
+        sf_store_rollback (self->store);
+        return -1;
+    }
+    return sf_store_commit (self->store, err)? -1: rc;
+}
+
+zlistx_t *
+sf_jobs_cancelling (sf_jobs_t *self, const char *node, sf_err_t *err)
+{
+    assert (self && node);
+    return s_job_recs (self, sf_store_prepare (self->store, err,
+        "SELECT " JOB_REC_COLUMNS " FROM jobs WHERE node = ?1 AND " UNFINISHED
+        " AND phase <> 'waiting' AND cancel_at > 0 ORDER BY seq", "s", node), err);
+}
+
+zlistx_t *
+sf_jobs_bulk_unfinished (sf_jobs_t *self, const char *bulk_id, sf_err_t *err)
+{
+    assert (self && bulk_id);
+    return sf_store_strings (self->store, err,
+        "SELECT id FROM jobs WHERE bulk_id = ?1 AND " UNFINISHED " ORDER BY seq",
+        "s", bulk_id);
+}
+
+int
+sf_jobs_rec (sf_jobs_t *self, const char *id, sf_job_rec_t **rec_p, sf_err_t *err)
+{
+    assert (self && id && rec_p);
+    *rec_p = NULL;
+    zlistx_t *recs = s_job_recs (self, sf_store_prepare (self->store, err,
+        "SELECT " JOB_REC_COLUMNS " FROM jobs WHERE id = ?1 AND " UNFINISHED, "s", id),
+        err);
+    if (!recs)
+        return -1;
+    if (zlistx_first (recs))
+        *rec_p = (sf_job_rec_t *) zlistx_detach_cur (recs);
+    zlistx_destroy (&recs);
+    return *rec_p? 1: 0;
+}
+
+//  Every attempt of job id that ended, in order: [{"attempt","node",
+//  "error","started","ended"}], error null or {"code","name","text"}
+
+static json_t *
+s_attempts_json (sf_jobs_t *self, const char *id, sf_err_t *err)
+{
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT attempt, node, error_code, error_text, started, ended FROM job_attempts"
+        " WHERE job_id = ?1 ORDER BY attempt", "s", id);
+    if (!stmt)
+        return NULL;
+    json_t *attempts = json_array ();
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
+        int64_t code = sqlite3_column_int64 (stmt, 2);
+        json_t *error = code? json_pack ("{s:I, s:s, s:s}", "code", (json_int_t) code,
+                                         "name", sf_err_name ((int) code),
+                                         "text", sf_store_text (stmt, 3))
+                            : json_null ();
+        json_array_append_new (attempts, json_pack ("{s:I, s:s, s:o, s:o, s:o}",
+            "attempt", (json_int_t) sqlite3_column_int64 (stmt, 0),
+            "node", sf_store_text (stmt, 1), "error", error,
+            "started", s_time_json (sqlite3_column_int64 (stmt, 4)),
+            "ended", s_time_json (sqlite3_column_int64 (stmt, 5))));
+    }
+    sqlite3_finalize (stmt);
+    if (rc < 0)
+        json_decref (attempts);
+    return rc < 0? NULL: attempts;
 }

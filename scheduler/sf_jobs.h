@@ -7,7 +7,8 @@
 
     A job is created "queued" with attempt 1 and phase "assigned". The
     worker's first event makes it "running"; its JobResult makes it "done"
-    or "failed". Messages about a job are fenced: they are applied only if
+    or "failed" (or "cancelled", or queued again for a new attempt: see
+    "Cancel and retries" below). Messages about a job are fenced: they are applied only if
     the job is assigned to the sending node, with the same attempt, and
     not yet finished.
     =========================================================================
@@ -99,7 +100,7 @@ int
 int
     sf_jobs_assigned (sf_jobs_t *self, const char *id, sf_err_t *err);
 
-//  Ids of the jobs that ended (done, failed, skipped) since the last call,
+//  Ids of the jobs that ended (done, failed, skipped, cancelled) since the last call,
 //  in order; the caller owns the list. Admission frees their slots.
 zlistx_t *
     sf_jobs_take_ended (sf_jobs_t *self);
@@ -159,6 +160,7 @@ typedef struct {
     int64_t deadline_ms;        //  0 none
     int64_t window_end_ms;      //  0 none
     uint32_t attempt;
+    int64_t not_before_ms;      //  a retry waits until then; 0 none
 } sf_job_rec_t;
 
 //  Destroy a record. Nullifies *self_p.
@@ -170,15 +172,17 @@ void
 zlistx_t *
     sf_jobs_unfinished (sf_jobs_t *self, sf_err_t *err);
 
-//  The states a job can be in, in this order (index into counts.jobs)
-#define SF_JOBS_STATES 5
+//  The states a job can be in, in this order (index into counts.jobs);
+//  from SF_JOBS_DONE on they are final
+#define SF_JOBS_STATES 6
 extern const char *sf_jobs_state_names [SF_JOBS_STATES];
 enum {
     SF_JOBS_QUEUED,
     SF_JOBS_RUNNING,
     SF_JOBS_DONE,
     SF_JOBS_FAILED,
-    SF_JOBS_SKIPPED
+    SF_JOBS_SKIPPED,
+    SF_JOBS_CANCELLED
 };
 
 //  What a bulk's jobs add up to
@@ -297,6 +301,70 @@ zlistx_t *
 //  uuid. Caller owns the list (it destroys its records). NULL with err set.
 zlistx_t *
     sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err);
+
+//  --------------------------------------------------------------------------
+//  Cancel and retries (issue 11 item 3)
+//
+//  A cancel of a job still waiting for admission (never sent, or a retry
+//  in its backoff) ends it "cancelled" at once. For a job handed to a
+//  worker the cancel is recorded (cancel_at) and the caller sends the
+//  worker a JobCancel: the job ends "cancelled" when its failed result
+//  comes, or when the scheduler fails it (node down, lost), keeping that
+//  error. A result with retryable set, of a job nobody cancelled, makes a
+//  new attempt (attempt + 1, phase "waiting", not before now + backoff,
+//  doubling from the first delay, at most SF_JOBS_BACKOFF_MAX) while
+//  attempts are left and the backoff ends before the job's window; the
+//  last failure says "after N attempts". Every attempt that was sent
+//  gets a row in job_attempts when it ends.
+
+#define SF_JOBS_BACKOFF_MAX (10 * 60 * 1000)
+
+//  Retry policy: at most max_attempts attempts (1: no retries), the first
+//  retry backoff_ms after the failure. The default is 1 attempt.
+void
+    sf_jobs_set_retry (sf_jobs_t *self, int64_t max_attempts, int64_t backoff_ms);
+
+//  The backoff before attempt + 1 of a job whose attempt failed: the
+//  first delay doubled attempt - 1 times, capped at SF_JOBS_BACKOFF_MAX.
+int64_t
+    sf_jobs_backoff (int64_t backoff_ms, uint32_t attempt);
+
+//  What sf_jobs_cancel did
+typedef enum {
+    SF_JOBS_CANCEL_NOW = 1,     //  ended cancelled now (it was waiting)
+    SF_JOBS_CANCEL_SEND         //  recorded: send JobCancel to node, attempt
+} sf_jobs_cancel_t;
+
+//  Cancel job id in one transaction. Returns SF_JOBS_CANCEL_NOW or
+//  SF_JOBS_CANCEL_SEND (then node (size bytes) and *attempt say where to
+//  send the JobCancel; a second cancel of the same job answers the same),
+//  or -1 with err set, nothing changed: SF_ENOENT "no job 'J9'",
+//  SF_ESTATE "job 'J4' has already ended: done", SF_EDB.
+int
+    sf_jobs_cancel (sf_jobs_t *self, const char *id, char *node, size_t size,
+                    uint32_t *attempt, sf_err_t *err);
+
+//  The unfinished jobs handed to node whose cancel was asked for (a
+//  JobCancel to send again when it says hello): sf_job_rec_t, oldest
+//  first. Caller owns the list. NULL with err set.
+zlistx_t *
+    sf_jobs_cancelling (sf_jobs_t *self, const char *node, sf_err_t *err);
+
+//  The unfinished jobs of bulk_id, oldest first: a list of ids (strings)
+//  the caller owns. NULL with err set.
+zlistx_t *
+    sf_jobs_bulk_unfinished (sf_jobs_t *self, const char *bulk_id, sf_err_t *err);
+
+//  Ids of the jobs that went back to "waiting" for a new attempt since the
+//  last call, in order; the caller owns the list. Admission frees what
+//  their last attempt held and queues them again at their time.
+zlistx_t *
+    sf_jobs_take_retried (sf_jobs_t *self);
+
+//  The unfinished job id as admission needs it. Returns 1 and sets *rec_p
+//  (caller owns it), 0 if it is not unfinished, or -1 with err set.
+int
+    sf_jobs_rec (sf_jobs_t *self, const char *id, sf_job_rec_t **rec_p, sf_err_t *err);
 
 //  Self test of this class
 void

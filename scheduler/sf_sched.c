@@ -110,6 +110,7 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     if (!self->store)
         goto failed;
     self->jobs = sf_jobs_new (self->store);
+    sf_jobs_set_retry (self->jobs, cfg->max_attempts, cfg->retry_backoff_ms);
     self->liveness = sf_liveness_new (self->store, self->jobs, self->peers,
                                       cfg->node_timeout_ms);
     if (sf_liveness_restore (self->liveness, err))

@@ -44,6 +44,11 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
          "jobs at once on one node, whatever its worker asks (1..65535)"),
     OPT ("limits", "max_peers", SF_CFG_INT, max_peers, "1024",
          "worker nodes the scheduler accepts; a hello from one more is refused"),
+    OPT ("limits", "max_attempts", SF_CFG_INT, max_attempts, "3",
+         "attempts of a job that fails for a cause that may pass (1 = no retry; 1..100)"),
+    OPT ("limits", "retry_backoff", SF_CFG_DURATION, retry_backoff_ms, "30s",
+         "delay before the first retry, doubled for each next one up to 10m "
+         "(0..10m)"),
     OPT ("retention", "history_days", SF_CFG_INT, history_days, "30",
          "finished jobs, their events and bulks older than this are pruned "
          "(1..36500; jobs whose images are kept stay)"),
@@ -154,6 +159,12 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
     if (cfg->max_peers < 1 || cfg->max_peers > 1000000)
         return sf_cfg_fail (err, name, text, "limits", "max_peers",
                            "'limits.max_peers' must be between 1 and 1000000");
+    if (cfg->max_attempts < 1 || cfg->max_attempts > 100)
+        return sf_cfg_fail (err, name, text, "limits", "max_attempts",
+                           "'limits.max_attempts' must be between 1 and 100");
+    if (cfg->retry_backoff_ms < 0 || cfg->retry_backoff_ms > SF_JOBS_BACKOFF_MAX)
+        return sf_cfg_fail (err, name, text, "limits", "retry_backoff",
+                           "'limits.retry_backoff' must be between 0 and 10m");
     if (cfg->history_days < 1 || cfg->history_days > 36500)
         return sf_cfg_fail (err, name, text, "retention", "history_days",
                            "'retention.history_days' must be between 1 and 36500");
@@ -328,6 +339,13 @@ sf_schedcfg_test (bool verbose)
         { "[limits]\nmax_peers = 0\n", "s.conf:2: 'limits.max_peers' must be between" },
         { "[limits]\nmax_peers = -5\n", "s.conf:2: 'limits.max_peers'" },
         { "[limits]\nmax_peers = 1\n", NULL },
+        { "[limits]\nmax_attempts = 0\n", "s.conf:2: 'limits.max_attempts' must be between 1" },
+        { "[limits]\nmax_attempts = 101\n", "s.conf:2: 'limits.max_attempts'" },
+        { "[limits]\nmax_attempts = 100\n", NULL },
+        { "[limits]\nretry_backoff = 11m\n", "s.conf:2: 'limits.retry_backoff' must be" },
+        { "[limits]\nretry_backoff = -1s\n", "s.conf:2:" },
+        { "[limits]\nretry_backoff = 0\n", NULL },
+        { "[limits]\nretry_backoff = 10m\n", NULL },
         { "[retention]\nhistory_days = 0\n", "s.conf:2: 'retention.history_days'" },
         { "[retention]\nhistory_days = 36501\n", "s.conf:2: 'retention.history_days'" },
         { "[retention]\nhistory_days = 36500\n", NULL },

@@ -19,6 +19,8 @@ typedef struct {
     sf_limits_t limits;         //  [limits], 0 = none
     int64_t max_jobs_per_node;  //  [limits] cap on a worker's max_jobs
     int64_t max_peers;          //  [limits] nodes the scheduler accepts
+    int64_t max_attempts;       //  [limits] attempts of a job (retries + 1)
+    int64_t retry_backoff_ms;   //  [limits] first retry delay (doubling)
     int64_t history_days;       //  [retention] jobs, events, bulks kept
     char *log_level;            //  err|warning|notice|info|debug
     char *log_format;           //  text|json

@@ -9,7 +9,7 @@
     Jobs, events and images live in sf_jobs, which uses this connection.
 
     Every table comes from these migrations; the class named writes it.
-    Tables (version 8):
+    Tables (version 9):
       nodes      name, state up|down, last_seen, software, max_jobs,
                  running_jobs (sf_store)
       instances  node, uuid (the key: an instance is (node, uuid)), name,
@@ -20,8 +20,11 @@
                  phase, attempt, strategy, consistency, timings, bytes,
                  error_code, error_text, created, updated, note (text of
                  an ok result, version 2), bulk_id, priority, deadline,
-                 window_end, est_bytes (version 3) (sf_jobs)
+                 window_end, est_bytes (version 3), state 'cancelled',
+                 cancel_at, not_before, attempt_started (version 9) (sf_jobs)
       job_events job_id, phase, ms, bytes, at_ms, text (sf_jobs)
+      job_attempts  job_id, attempt, node, error_code, error_text, started,
+                 ended: how each attempt of a job ended (version 9) (sf_jobs)
       images     store, id, path, size, sha256, job_id, instance_uuid,
                  instance_name, disk_target, format, created (sf_jobs)
       bulks      id, created, select_json, strategy, priority, deadline,
@@ -41,7 +44,7 @@
 typedef struct _sf_store_t sf_store_t;
 
 //  Schema version this build writes (PRAGMA user_version after migration)
-#define SF_STORE_VERSION 8
+#define SF_STORE_VERSION 9
 
 //  Open (creating if needed) the database at path and migrate it to
 //  SF_STORE_VERSION. Returns NULL with err set (SF_EDB) if it cannot be
