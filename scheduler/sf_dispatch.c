@@ -636,19 +636,3 @@ sf_dispatch_backoff_size (sf_dispatch_t *self)
     assert (self);
     return zlistx_size (self->backoff);
 }
-
-//  --------------------------------------------------------------------------
-//  Self test (the end-to-end flows are in sf_sched's self test)
-
-void
-sf_dispatch_test (bool verbose)
-{
-    (void) verbose;
-    printf (" * sf_dispatch: ");
-    //  @selftest
-    assert (s_restore_phase ("uploading") == SF_PHASE_UPLOAD_WAIT);
-    assert (s_restore_phase ("paused") == SF_PHASE_QUEUED);
-    //  @end
-    printf ("OK\n");
-}
-

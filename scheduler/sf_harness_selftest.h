@@ -35,6 +35,11 @@ void
 void
     sf_harness_restart (sf_harness_t *self);
 
+//  The scheduler's configuration: a change applies from the next restart
+//  (limits, retries). Borrowed.
+sf_schedcfg_t *
+    sf_harness_cfg (sf_harness_t *self);
+
 //  The admin endpoint as bound. Valid until the next restart.
 const char *
     sf_harness_admin_endpoint (sf_harness_t *self);
