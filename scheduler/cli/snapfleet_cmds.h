@@ -31,6 +31,9 @@ extern const snapfleet_cmd_t snapfleet_cmd_schedule;
 extern const snapfleet_cmd_t snapfleet_cmd_jobs;
 extern const snapfleet_cmd_t snapfleet_cmd_job;
 
+//  snapfleet_cancel.c: cancel jobs or a bulk
+extern const snapfleet_cmd_t snapfleet_cmd_cancel;
+
 //  snapfleet_image.c: images
 extern const snapfleet_cmd_t snapfleet_cmd_images;
 

@@ -34,6 +34,7 @@ static const struct option s_options [] = {
     { "jobs", no_argument, NULL, 'j' },
     { "limit", required_argument, NULL, 'l' },
     { "after", required_argument, NULL, 'A' },
+    { "bulk", required_argument, NULL, 'B' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -84,6 +85,7 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
             case 'j': opts->jobs = true; break;
             case 'l': opts->limit = optarg; break;
             case 'A': opts->after = optarg; break;
+            case 'B': opts->bulk = optarg; break;
         }
     }
     opts->first = optind;
