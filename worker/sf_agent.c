@@ -163,10 +163,12 @@ s_send_hello (sf_agent_t *self)
     zlistx_destroy (&ids);
 }
 
-//  Refuse an assign at once with a failed result
+//  Refuse an assign at once with a failed result (retryable: the cause may
+//  pass, e.g. the node is busy or shutting down)
 
 static void
-s_reject (sf_agent_t *self, const sf_job_assign_t *assign, int code, const char *text)
+s_reject (sf_agent_t *self, const sf_job_assign_t *assign, int code, const char *text,
+          bool retryable)
 {
     sf_logctx_t ctx = { assign->job_id, self->cfg.name, assign->instance_uuid };
     SF_WARN (&ctx, "job refused: %s", text);
@@ -181,6 +183,7 @@ s_reject (sf_agent_t *self, const sf_job_assign_t *assign, int code, const char 
     result.strategy = assign->strategy;
     result.consistency = streq (assign->strategy, "offline") ? "offline" : "paused";
     result.error = &error;
+    result.retryable = retryable;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
     s_send (self, &env);
 }
@@ -286,7 +289,7 @@ s_fence (sf_agent_t *self, const sf_job_assign_t *assign)
         default:
             snprintf (text, sizeof (text), "attempt %u of job '%s' still runs on node '%s'",
                       known, assign->job_id, self->cfg.name);
-            s_reject (self, assign, SF_EBUSY, text);
+            s_reject (self, assign, SF_EBUSY, text, false);
             return true;
     }
 }
@@ -354,8 +357,9 @@ s_on_assign (sf_agent_t *self, const sf_job_assign_t *assign)
     if (s_fence (self, assign))
         return;
     sf_err_t err = SF_ERR_INIT;
+    //  Busy (max_jobs, the instance, shutting down) may pass: retryable
     if (s_admit (self, assign, &err))
-        s_reject (self, assign, err.code, err.text);
+        s_reject (self, assign, err.code, err.text, err.code == SF_EBUSY);
     else
         s_start_job (self, assign);
 }

@@ -152,6 +152,9 @@ s_test_refused (sched_t *sched, const char *job, uint32_t attempt, const char *u
     assert (streq (res->job_id, job) && res->attempt == attempt && !res->ok);
     assert (res->error && res->error->code == code && strstr (res->error->text, text));
     assert (streq (phases, ""));
+    //  A busy node may have room later: the scheduler may retry; the rest
+    //  (no such instance, strategy not supported) would fail again
+    assert (res->retryable == (code == SF_EBUSY && !strstr (text, "still runs")));
     sf_wire_free (&env);
 }
 
