@@ -199,8 +199,8 @@ int
                          sf_jobs_counts_t *counts, sf_err_t *err);
 
 //  The jobs of bulk_id, oldest first, all ([{"job_id","instance","node",
-//  "state","phase","strategy","bytes","error"}]) or only the failed and
-//  skipped ones if failures ([{"job_id","instance","node","state",
+//  "state","phase","strategy","bytes","error"}]) or only the failed,
+//  skipped and cancelled ones if failures ([{"job_id","instance","node","state",
 //  "error"}]); error is null or {"code","text"}. Caller owns the result;
 //  NULL with err set.
 json_t *
@@ -210,17 +210,20 @@ json_t *
 //  One job as the CLI shows it: {"job_id","instance","instance_uuid",
 //  "node","state","phase","attempt","strategy","consistency","pause_ms",
 //  "convert_ms","upload_ms","bytes","created","updated","error","note",
-//  "events","image","images"}; note is null or the text of an ok result. Returns NULL with err set (SF_ENOENT if no such
-//  job). Caller owns the result.
+//  "events","image","images","attempts"}; note is null or the text of an
+//  ok result; attempts lists every attempt that ended: [{"attempt","node",
+//  "error" (null or {"code","name","text"}),"started","ended"}]. Returns
+//  NULL with err set (SF_ENOENT if no such job). Caller owns the result.
 json_t *
     sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err);
 
-//  Every job, oldest first, as an array of the objects above. Caller owns
+//  Every job, oldest first, as an array of the objects above (without
+//  "attempts"). Caller owns
 //  the result; NULL with err set on a database error.
 json_t *
     sf_jobs_list_json (sf_jobs_t *self, sf_err_t *err);
 
-//  Forget up to batch finished jobs (done, failed, skipped) last updated
+//  Forget up to batch finished jobs (done, failed, skipped, cancelled) last updated
 //  before before_ms, with their events, in one transaction: only jobs
 //  that have no image left (so every job of a kept image stays, the
 //  images of schedules among them) and whose bulk is not running. Returns
