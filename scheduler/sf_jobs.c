@@ -211,14 +211,6 @@ sf_jobs_event (sf_jobs_t *self, const char *node, const sf_job_event_t *event,
 //  --------------------------------------------------------------------------
 //  Results
 
-//  Hooks of "Cancel and retries" (below)
-static int
-    s_retry (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err);
-static int
-    s_result_ended (sf_jobs_t *self, const char *id, sf_err_t *err);
-static int
-    s_attempt_ended (sf_jobs_t *self, const char *id, int64_t code, const char *text,
-                     int64_t now, sf_err_t *err);
 
 static int
 s_insert_image (sf_jobs_t *self, const sf_job_result_t *result,
@@ -373,9 +365,9 @@ sf_jobs_result (sf_jobs_t *self, const char *node, const char *node_store,
     int refused = 0, retried = 0;
     if (s_fence (self, result->job_id, node, result->attempt, NULL, err)
     ||  (refused = s_check_images (self, node, node_store, result, &refusal, err)) < 0
-    ||  (!refused && (retried = s_retry (self, result, err)) < 0)
+    ||  (!refused && (retried = sf_jobs_retry_result (self, result, err)) < 0)
     ||  (!retried && (s_apply_result (self, result, refused? &refusal: NULL, err)
-                  ||  s_result_ended (self, result->job_id, err)))) {
+                  ||  sf_jobs_result_ended (self, result->job_id, err)))) {
         sf_store_rollback (self->store);
         return -1;
     }
@@ -390,7 +382,7 @@ sf_jobs_result (sf_jobs_t *self, const char *node, const char *node_store,
 //  --------------------------------------------------------------------------
 //  Failing jobs from the scheduler's side
 
-#define UNFINISHED "state IN ('queued', 'running')"
+#define UNFINISHED SF_JOBS_UNFINISHED
 
 //  Fail one job if it is unfinished, in the caller's transaction
 
@@ -403,7 +395,7 @@ s_end_one (sf_jobs_t *self, const char *id, const char *state, int code,
             "INSERT INTO job_events (job_id, phase, at_ms, text)"
             " SELECT id, ?4, ?2, ?3 FROM jobs WHERE id = ?1 AND " UNFINISHED,
             "siss", id, now, text, state) < 0
-    ||  s_attempt_ended (self, id, code, text, now, err))
+    ||  sf_jobs_attempt_ended (self, id, code, text, now, err))
         return -1;
     //  A job whose cancel was asked for ends cancelled, whatever failed it
     int changed = sf_store_exec (self->store, err,
@@ -651,12 +643,8 @@ sf_job_rec_destroy (sf_job_rec_t **self_p)
     }
 }
 
-//  The jobs that stmt selects (JOB_REC_COLUMNS) as sf_job_rec_t, and
+//  The jobs that stmt selects (SF_JOBS_REC_COLUMNS) as sf_job_rec_t, and
 //  finalize it. Caller owns the list; NULL with err set.
-
-#define JOB_REC_COLUMNS \
-    "id, node, strategy, phase, priority, deadline, window_end, bulk_id," \
-    " instance_uuid, attempt, not_before"
 
 static zlistx_t *
 s_job_recs (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
@@ -692,7 +680,7 @@ sf_jobs_unfinished (sf_jobs_t *self, sf_err_t *err)
 {
     assert (self);
     return s_job_recs (self, sf_store_prepare (self->store, err,
-        "SELECT " JOB_REC_COLUMNS " FROM jobs WHERE " UNFINISHED
+        "SELECT " SF_JOBS_REC_COLUMNS " FROM jobs WHERE " UNFINISHED
         " ORDER BY phase = 'uploading' DESC, seq", ""), err);
 }
 
@@ -888,9 +876,6 @@ s_job_json (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
     return job;
 }
 
-static json_t *
-    s_attempts_json (sf_jobs_t *self, const char *id, sf_err_t *err);
-
 json_t *
 sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err)
 {
@@ -907,7 +892,7 @@ sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err)
     if (rc == 0)
         sf_err_set (err, SF_ENOENT, "no job '%s'", id);
     sqlite3_finalize (stmt);
-    json_t *attempts = job? s_attempts_json (self, id, err): NULL;
+    json_t *attempts = job? sf_jobs_attempts_json (self, id, err): NULL;
     if (job && !attempts)
         json_decref (job);
     else
@@ -1228,12 +1213,12 @@ sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err)
     assert (self && bulk_id);
     //  One done job per instance, which is (node, uuid)
     return s_job_recs (self, sf_store_prepare (self->store, err,
-        "SELECT " JOB_REC_COLUMNS " FROM jobs WHERE bulk_id = ?1 AND state = 'done'"
+        "SELECT " SF_JOBS_REC_COLUMNS " FROM jobs WHERE bulk_id = ?1 AND state = 'done'"
         " GROUP BY node, instance_uuid ORDER BY node, instance_uuid", "s", bulk_id), err);
 }
 
 //  --------------------------------------------------------------------------
-//  Cancel and retries
+//  What sf_jobs_cancel.c (cancel and retries) uses of this file
 
 void
 sf_jobs_set_retry (sf_jobs_t *self, int64_t max_attempts, int64_t backoff_ms)
@@ -1243,100 +1228,12 @@ sf_jobs_set_retry (sf_jobs_t *self, int64_t max_attempts, int64_t backoff_ms)
     self->backoff_ms = backoff_ms > 0? backoff_ms: 0;
 }
 
-int64_t
-sf_jobs_backoff (int64_t backoff_ms, uint32_t attempt)
+void
+sf_jobs_retry_policy (sf_jobs_t *self, int64_t *max_attempts, int64_t *backoff_ms)
 {
-    int64_t delay = backoff_ms > 0? backoff_ms: 0;
-    for (uint32_t i = 1; i < attempt && delay < SF_JOBS_BACKOFF_MAX; i++)
-        delay *= 2;
-    return delay < SF_JOBS_BACKOFF_MAX? delay: SF_JOBS_BACKOFF_MAX;
-}
-
-//  The current attempt of job id ended with code and text at now: its row
-//  in job_attempts (only for an attempt that was sent to its node)
-
-static int
-s_attempt_ended (sf_jobs_t *self, const char *id, int64_t code, const char *text,
-                 int64_t now, sf_err_t *err)
-{
-    return sf_store_exec (self->store, err,
-        "INSERT OR REPLACE INTO job_attempts (job_id, attempt, node, error_code,"
-        " error_text, started, ended)"
-        " SELECT id, attempt, node, ?2, ?3, attempt_started, ?4 FROM jobs"
-        " WHERE id = ?1 AND " UNFINISHED " AND phase <> 'waiting'",
-        "sisi", id, code, text, now) < 0? -1: 0;
-}
-
-//  A result of attempt N was applied to job id (in its transaction): the
-//  attempt's row; a failure of a job whose cancel was asked for is a
-//  cancel; a last failure after retries says so
-
-static int
-s_result_ended (sf_jobs_t *self, const char *id, sf_err_t *err)
-{
-    if (sf_store_exec (self->store, err,
-            "INSERT OR REPLACE INTO job_attempts (job_id, attempt, node, error_code,"
-            " error_text, started, ended)"
-            " SELECT id, attempt, node, error_code, error_text, attempt_started, updated"
-            " FROM jobs WHERE id = ?1", "s", id) < 0
-    ||  sf_store_exec (self->store, err,
-            "UPDATE jobs SET state = 'cancelled', phase = 'cancelled'"
-            " WHERE id = ?1 AND state = 'failed' AND cancel_at > 0", "s", id) < 0
-    ||  sf_store_exec (self->store, err,
-            "UPDATE jobs SET error_text = error_text || ' (after ' || attempt || ' attempts)'"
-            " WHERE id = ?1 AND state = 'failed' AND attempt > 1", "s", id) < 0)
-        return -1;
-    return 0;
-}
-
-//  A failed result that may pass: queue the job for its next attempt if
-//  the policy, its cancel and its window allow. Returns 1 if it did, 0 if
-//  the result is to be applied as it is, -1 with err set.
-
-static int
-s_retry (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err)
-{
-    if (result->ok || !result->retryable || (int64_t) result->attempt >= self->max_attempts)
-        return 0;
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT cancel_at, window_end, node FROM jobs WHERE id = ?1", "s", result->job_id);
-    if (!stmt)
-        return -1;
-    int rc = sf_store_step (self->store, stmt, err);
-    int64_t now = sf_time_now_ms ();
-    int64_t delay = sf_jobs_backoff (self->backoff_ms, result->attempt);
-    bool cancelled = rc == 1 && sqlite3_column_int64 (stmt, 0) > 0;
-    int64_t window_end = rc == 1? sqlite3_column_int64 (stmt, 1): 0;
-    char node [256];
-    snprintf (node, sizeof (node), "%s", rc == 1? sf_store_text (stmt, 2): "");
-    sqlite3_finalize (stmt);
-    if (rc <= 0)
-        return rc;
-    sf_logctx_t ctx = { .node = node, .job_id = result->job_id };
-    if (cancelled || (window_end > 0 && now + delay >= window_end)) {
-        SF_INFO (&ctx, "attempt %u failed; no retry: %s", result->attempt,
-                 cancelled? "its cancel was asked for": "its window ends before");
-        return 0;
-    }
-    int code = result->error && result->error->code? result->error->code: SF_EIO;
-    const char *text = result->error && result->error->text && *result->error->text
-                     ? result->error->text: "worker reported a failure without an error";
-    char note [512];
-    snprintf (note, sizeof (note), "attempt %u failed (%s: %s); attempt %u in %" PRId64 "s",
-              result->attempt, sf_err_name (code), text, result->attempt + 1,
-              (delay + 999) / 1000);
-    if (s_attempt_ended (self, result->job_id, code, text, now, err)
-    ||  sf_store_exec (self->store, err,
-            "INSERT INTO job_events (job_id, phase, at_ms, text)"
-            " VALUES (?1, 'retry', ?2, ?3)", "sis", result->job_id, now, note) < 0
-    ||  sf_store_exec (self->store, err,
-            "UPDATE jobs SET state = 'queued', phase = 'waiting', attempt = attempt + 1,"
-            " not_before = ?2, updated = ?3, error_code = ?4, error_text = ?5,"
-            " attempt_started = 0 WHERE id = ?1", "siiis", result->job_id, now + delay,
-            now, (int64_t) code, text) < 0)
-        return -1;
-    SF_NOTICE (&ctx, "%s", note);
-    return 1;
+    assert (self && max_attempts && backoff_ms);
+    *max_attempts = self->max_attempts;
+    *backoff_ms = self->backoff_ms;
 }
 
 zlistx_t *
@@ -1349,116 +1246,24 @@ sf_jobs_take_retried (sf_jobs_t *self)
     return retried;
 }
 
-int
-sf_jobs_cancel (sf_jobs_t *self, const char *id, char *node, size_t size,
-                uint32_t *attempt, sf_err_t *err)
+sf_store_t *
+sf_jobs_store (sf_jobs_t *self)
 {
-    assert (self && id && node && attempt);
-    if (sf_store_begin (self->store, err))
-        return -1;
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT state, phase, node, attempt FROM jobs WHERE id = ?1", "s", id);
-    int rc = stmt? sf_store_step (self->store, stmt, err): -1;
-    char state [32] = "", phase [32] = "";
-    if (rc == 1) {
-        snprintf (state, sizeof (state), "%s", sf_store_text (stmt, 0));
-        snprintf (phase, sizeof (phase), "%s", sf_store_text (stmt, 1));
-        snprintf (node, size, "%s", sf_store_text (stmt, 2));
-        *attempt = (uint32_t) sqlite3_column_int64 (stmt, 3);
-    }
-    sqlite3_finalize (stmt);
-    if (rc == 0)
-        rc = sf_err_set (err, SF_ENOENT, "no job '%s'", id);
-    else
-    if (rc == 1 && !streq (state, "queued") && !streq (state, "running"))
-        rc = sf_err_set (err, SF_ESTATE, "job '%s' has already ended: %s", id, state);
-    else
-    if (rc == 1 && streq (phase, "waiting")) {
-        char text [256];
-        snprintf (text, sizeof (text), "cancelled by the operator before it was sent to "
-                  "node '%s'", node);
-        rc = s_end_one (self, id, "cancelled", SF_ECANCELED, text, err)? -1
-           : SF_JOBS_CANCEL_NOW;
-    }
-    else
-    if (rc == 1) {
-        int64_t now = sf_time_now_ms ();
-        rc = sf_store_exec (self->store, err,
-                "INSERT INTO job_events (job_id, phase, at_ms, text)"
-                " SELECT id, 'cancel', ?2, 'cancel asked for; sent to node ' || node"
-                " FROM jobs WHERE id = ?1 AND cancel_at = 0", "si", id, now) < 0
-          || sf_store_exec (self->store, err,
-                "UPDATE jobs SET cancel_at = ?2, updated = ?2 WHERE id = ?1"
-                " AND cancel_at = 0", "si", id, now) < 0? -1: SF_JOBS_CANCEL_SEND;
-    }
-    if (rc < 0) {
-        sf_store_rollback (self->store);
-        return -1;
-    }
-    return sf_store_commit (self->store, err)? -1: rc;
-}
-
-zlistx_t *
-sf_jobs_cancelling (sf_jobs_t *self, const char *node, sf_err_t *err)
-{
-    assert (self && node);
-    return s_job_recs (self, sf_store_prepare (self->store, err,
-        "SELECT " JOB_REC_COLUMNS " FROM jobs WHERE node = ?1 AND " UNFINISHED
-        " AND phase <> 'waiting' AND cancel_at > 0 ORDER BY seq", "s", node), err);
-}
-
-zlistx_t *
-sf_jobs_bulk_unfinished (sf_jobs_t *self, const char *bulk_id, sf_err_t *err)
-{
-    assert (self && bulk_id);
-    return sf_store_strings (self->store, err,
-        "SELECT id FROM jobs WHERE bulk_id = ?1 AND " UNFINISHED " ORDER BY seq",
-        "s", bulk_id);
+    assert (self);
+    return self->store;
 }
 
 int
-sf_jobs_rec (sf_jobs_t *self, const char *id, sf_job_rec_t **rec_p, sf_err_t *err)
+sf_jobs_end_one (sf_jobs_t *self, const char *id, const char *state, int code,
+                 const char *text, sf_err_t *err)
 {
-    assert (self && id && rec_p);
-    *rec_p = NULL;
-    zlistx_t *recs = s_job_recs (self, sf_store_prepare (self->store, err,
-        "SELECT " JOB_REC_COLUMNS " FROM jobs WHERE id = ?1 AND " UNFINISHED, "s", id),
-        err);
-    if (!recs)
-        return -1;
-    if (zlistx_first (recs))
-        *rec_p = (sf_job_rec_t *) zlistx_detach_cur (recs);
-    zlistx_destroy (&recs);
-    return *rec_p? 1: 0;
+    assert (self && id && state && text);
+    return s_end_one (self, id, state, code, text, err);
 }
 
-//  Every attempt of job id that ended, in order: [{"attempt","node",
-//  "error","started","ended"}], error null or {"code","name","text"}
-
-static json_t *
-s_attempts_json (sf_jobs_t *self, const char *id, sf_err_t *err)
+zlistx_t *
+sf_jobs_recs (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
 {
-    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT attempt, node, error_code, error_text, started, ended FROM job_attempts"
-        " WHERE job_id = ?1 ORDER BY attempt", "s", id);
-    if (!stmt)
-        return NULL;
-    json_t *attempts = json_array ();
-    int rc;
-    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
-        int64_t code = sqlite3_column_int64 (stmt, 2);
-        json_t *error = code? json_pack ("{s:I, s:s, s:s}", "code", (json_int_t) code,
-                                         "name", sf_err_name ((int) code),
-                                         "text", sf_store_text (stmt, 3))
-                            : json_null ();
-        json_array_append_new (attempts, json_pack ("{s:I, s:s, s:o, s:o, s:o}",
-            "attempt", (json_int_t) sqlite3_column_int64 (stmt, 0),
-            "node", sf_store_text (stmt, 1), "error", error,
-            "started", s_time_json (sqlite3_column_int64 (stmt, 4)),
-            "ended", s_time_json (sqlite3_column_int64 (stmt, 5))));
-    }
-    sqlite3_finalize (stmt);
-    if (rc < 0)
-        json_decref (attempts);
-    return rc < 0? NULL: attempts;
+    assert (self);
+    return s_job_recs (self, stmt, err);
 }

@@ -369,6 +369,52 @@ zlistx_t *
 int
     sf_jobs_rec (sf_jobs_t *self, const char *id, sf_job_rec_t **rec_p, sf_err_t *err);
 
+//  --------------------------------------------------------------------------
+//  Internal: what sf_jobs.c and sf_jobs_cancel.c (the cancel and retry
+//  methods, in a file of their own) use of each other. Not for other
+//  classes.
+
+//  Unfinished states, and the columns of sf_jobs_recs, as SQL
+#define SF_JOBS_UNFINISHED "state IN ('queued', 'running')"
+#define SF_JOBS_REC_COLUMNS \
+    "id, node, strategy, phase, priority, deadline, window_end, bulk_id," \
+    " instance_uuid, attempt, not_before"
+
+//  The retry policy (sf_jobs_set_retry) and the store (borrowed)
+void
+    sf_jobs_retry_policy (sf_jobs_t *self, int64_t *max_attempts, int64_t *backoff_ms);
+sf_store_t *
+    sf_jobs_store (sf_jobs_t *self);
+
+//  End job id if unfinished: state (failed, skipped, cancelled; failed is
+//  cancelled if its cancel was asked for), code, text; in the caller's
+//  transaction. Returns 0 or -1 with err set.
+int
+    sf_jobs_end_one (sf_jobs_t *self, const char *id, const char *state, int code,
+                     const char *text, sf_err_t *err);
+
+//  The jobs stmt selects (SF_JOBS_REC_COLUMNS), stmt finalized. Caller owns
+//  the list; NULL with err set (also if stmt is NULL).
+zlistx_t *
+    sf_jobs_recs (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err);
+
+//  The hooks of a result: queue a retryable failure for a new attempt (1
+//  if it did, 0 to apply the result, -1 with err); after the result was
+//  applied: its attempt's row, cancelled for a cancel asked for, "after N
+//  attempts" (0 or -1). The current attempt of job id ended with code and
+//  text at now: its row in job_attempts, if it was sent (0 or -1).
+int
+    sf_jobs_retry_result (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err);
+int
+    sf_jobs_result_ended (sf_jobs_t *self, const char *id, sf_err_t *err);
+int
+    sf_jobs_attempt_ended (sf_jobs_t *self, const char *id, int64_t code, const char *text,
+                           int64_t now, sf_err_t *err);
+
+//  The "attempts" of sf_jobs_json. Caller owns the result; NULL with err.
+json_t *
+    sf_jobs_attempts_json (sf_jobs_t *self, const char *id, sf_err_t *err);
+
 //  Self test of this class
 void
     sf_jobs_test (bool verbose);
