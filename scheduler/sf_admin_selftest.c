@@ -328,6 +328,48 @@ sf_admin_test (bool verbose)
     assert (json_integer_value (sf_harness_get (reply, "status.admin_invalid")) == invalid);
     assert (json_integer_value (sf_harness_get (reply, "status.peers_refused")) == 0);
     json_decref (reply);
+    //  cancel checks its own arguments: each refusal names what is wrong
+    const struct { const char *request; int code; const char *text; } cancels [] = {
+        { "{\"cmd\":\"cancel\"}", SF_EINVAL,
+          "command 'cancel' needs either 'job_ids' or 'bulk_id'" },
+        { "{\"cmd\":\"cancel\",\"job_ids\":[\"J1\"],\"bulk_id\":\"B1\"}", SF_EINVAL,
+          "command 'cancel' needs either 'job_ids' or 'bulk_id'" },
+        { "{\"cmd\":\"cancel\",\"job_ids\":[]}", SF_EINVAL,
+          "argument 'job_ids' must be a list of 1 to 1000 job ids" },
+        { "{\"cmd\":\"cancel\",\"job_ids\":{}}", SF_EINVAL,
+          "argument 'job_ids' must be a list of 1 to 1000 job ids" },
+        { "{\"cmd\":\"cancel\",\"job_ids\":[\"J1\",null]}", SF_EINVAL,
+          "argument 'job_ids' must hold job ids (strings of 1 to 64 bytes)" },
+        { "{\"cmd\":\"cancel\",\"job_ids\":[\"\"]}", SF_EINVAL,
+          "argument 'job_ids' must hold job ids" },
+        { "{\"cmd\":\"cancel\",\"bulk_id\":7}", SF_EINVAL,
+          "argument 'bulk_id' must be a string of 1 to 64 bytes" },
+        { "{\"cmd\":\"cancel\",\"bulk_id\":\"B1\",\"all\":true}", SF_EINVAL,
+          "unknown argument 'all' for command 'cancel'" },
+        { "{\"cmd\":\"cancel\",\"bulk_id\":\"B1\"}", SF_ENOENT, "no bulk 'B1'" },
+    };
+    for (size_t i = 0; i < sizeof (cancels) / sizeof (cancels [0]); i++) {
+        reply = sf_harness_admin (harness, "%s", cancels [i].request);
+        s_test_expect_error (reply, cancels [i].code, cancels [i].text);
+        json_decref (reply);
+    }
+    //  1001 ids are too many; an unknown job is refused in the answer
+    json_t *ids = json_array ();
+    for (int i = 0; i < 1001; i++)
+        json_array_append_new (ids, json_string ("J1"));
+    json_t *request = json_pack ("{s:s, s:o}", "cmd", "cancel", "job_ids", ids);
+    char *text = json_dumps (request, JSON_COMPACT);
+    reply = sf_harness_admin (harness, "%s", text);
+    s_test_expect_error (reply, SF_EINVAL, "argument 'job_ids' must be a list of 1 to 1000");
+    json_decref (reply);
+    free (text);
+    json_decref (request);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"cancel\",\"job_ids\":[\"J9\"]}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    assert (streq (sf_harness_str (reply, "cancel.0.outcome"), "refused"));
+    assert (sf_harness_int (reply, "cancel.0.error.code") == SF_ENOENT);
+    assert (streq (sf_harness_str (reply, "cancel.0.error.text"), "no job 'J9'"));
+    json_decref (reply);
     s_test_pagination (harness);
 
     zsock_destroy (&client);

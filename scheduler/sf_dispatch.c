@@ -617,13 +617,17 @@ s_backoff_over (sf_dispatch_t *self, int64_t now)
             id = (char *) zlistx_next (self->backoff);
             continue;
         }
+        sf_err_t err = SF_ERR_INIT;
         if (djob) {
             djob->retry_at = 0;
             sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
-            if (sf_admit_add (self->admit, &djob->admit))
-                SF_ERROR (&ctx, "cannot queue attempt %u in admission", djob->attempt);
-            else
+            //  Never left waiting for nothing: one admission refuses fails
+            if (sf_admit_add (self->admit, &djob->admit) == 0)
                 SF_INFO (&ctx, "attempt %u queued for admission", djob->attempt);
+            else
+            if (sf_jobs_fail (self->jobs, djob->id, SF_EBUSY, "admission refused the "
+                              "job's next attempt", &err))
+                SF_ERROR (&ctx, "cannot fail job: %s", err.text);
         }
         zlistx_delete (self->backoff, zlistx_cursor (self->backoff));
         id = (char *) zlistx_first (self->backoff);
