@@ -142,7 +142,8 @@ s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
         if (streq (state, "done") || streq (state, "failed") || streq (state, "skipped")
         ||  streq (state, "cancelled"))
             rc = sf_err_set (err, SF_ESTATE, "job '%s' has already %s", id,
-                             streq (state, "done")? "finished": state);
+                             streq (state, "done")? "finished"
+                           : streq (state, "cancelled")? "been cancelled": state);
         else
         if (running)
             *running = streq (state, "running");

@@ -467,6 +467,7 @@ s_test_cancel (sf_jobs_t *jobs)
     //  Messages about it are fenced
     sf_job_event_t event = sf_wire_job_event (id, 1, SF_PHASE_PAUSED, 0, 0);
     assert (sf_jobs_event (jobs, "n1", &event, &err) == -1 && err.code == SF_ESTATE);
+    assert (strstr (err.text, "was not sent") || strstr (err.text, "been cancelled"));
 
     //  Sent: recorded, to be sent to its node; asked twice, the same answer
     s_test_job (jobs, false, 0, id);
@@ -491,6 +492,8 @@ s_test_cancel (sf_jobs_t *jobs)
     s_test_expect (jobs, id, "error.text", "job cancelled");
     s_test_expect (jobs, id, "attempts.0.error.name", "ECANCELED");
     assert (s_test_only (sf_jobs_take_ended (jobs), id));
+    assert (s_test_failed (jobs, id, 1, SF_ECANCELED, "again", false, &err) == -1);
+    assert (err.code == SF_ESTATE && strstr (err.text, "has already been cancelled"));
     zlistx_t *retried = sf_jobs_take_retried (jobs);
     assert (zlistx_size (retried) == 0);
     zlistx_destroy (&retried);
