@@ -633,10 +633,3 @@ s_backoff_over (sf_dispatch_t *self, int64_t now)
         id = (char *) zlistx_first (self->backoff);
     }
 }
-
-size_t
-sf_dispatch_backoff_size (sf_dispatch_t *self)
-{
-    assert (self);
-    return zlistx_size (self->backoff);
-}

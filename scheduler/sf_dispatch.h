@@ -108,10 +108,6 @@ void
 json_t *
     sf_dispatch_cancel (sf_dispatch_t *self, zlistx_t *ids);
 
-//  Jobs waiting out a retry backoff (outside admission: they hold nothing).
-size_t
-    sf_dispatch_backoff_size (sf_dispatch_t *self);
-
 //  Self test of this class
 void
     sf_dispatch_test (bool verbose);
