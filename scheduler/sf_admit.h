@@ -41,6 +41,9 @@ typedef struct {
     int64_t bandwidth;              //  bytes/s, fleet-wide
     int64_t bandwidth_per_node;
     int64_t bandwidth_per_store;
+    //  Not admission's: the leases of handed jobs (sf_lease, sf_dispatch)
+    int64_t lease_ms;               //  base lease and grace (0: 60 s)
+    int64_t lease_rate;             //  bytes/s floor rate (0: 1 MiB/s)
 } sf_limits_t;
 
 //  A job as admission sees it (strings copied)

@@ -178,6 +178,13 @@ sf_harness_restart (sf_harness_t *self)
     s_start (self);
 }
 
+sf_schedcfg_t *
+sf_harness_cfg (sf_harness_t *self)
+{
+    assert (self);
+    return &self->cfg;
+}
+
 const char *
 sf_harness_admin_endpoint (sf_harness_t *self)
 {
