@@ -40,6 +40,10 @@ typedef struct {
 //  worker's default [pause] max_pause
 #define MAX_PAUSE_UNKNOWN_MS    600000
 
+//  A kept pause slot outlasts the guard's deadline by this much: the
+//  guard's resume call takes time of its own (libvirt on a loaded host)
+#define HOLD_MARGIN_MS          5000
+
 struct _sf_dispatch_t {
     sf_store_t *store;          //  Borrowed
     sf_jobs_t *jobs;            //  Borrowed
@@ -648,8 +652,9 @@ s_max_pause (sf_dispatch_t *self, const char *node)
 //  A lease ran out with no answer: the job fails with reason and, if its
 //  guest may be paused (it holds a pause slot: PAUSED and no RESUMED, or
 //  handed and not heard of), its slot is kept until the pause began (the
-//  PAUSED event, or now if none came) + the node's max_pause, all in one
-//  transaction; then the JobCancel leaves
+//  PAUSED event's arrival, later than the pause itself; or now if none
+//  came) + the node's max_pause + HOLD_MARGIN_MS, all in one transaction;
+//  then the JobCancel leaves
 
 static void
 s_expire (sf_dispatch_t *self, const char *id, const char *node, uint32_t attempt,
@@ -663,7 +668,7 @@ s_expire (sf_dispatch_t *self, const char *id, const char *node, uint32_t attemp
     int64_t until = 0;
     if (sf_admit_holds_pause (self->admit, id)) {
         int64_t began = djob->paused_ms? djob->paused_ms: now;
-        until = began + s_max_pause (self, node);
+        until = began + s_max_pause (self, node) + HOLD_MARGIN_MS;
         if (until <= now)
             until = 0;
     }

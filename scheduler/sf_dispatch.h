@@ -14,7 +14,7 @@
     closes), and its handed jobs are governed by leases (sf_lease): one
     that runs out is asked about (JobQuery), then failed with the reason
     and cancelled; if its guest may be paused, its pause slot is kept
-    until the pause began + the node's max_pause (table pause_holds, so a
+    until the pause began + the node's max_pause + 5 s (table pause_holds, so a
     restart keeps it too). After a restart the unfinished jobs are put
     back with what their phase holds and a fresh lease, so limits hold
     across restarts and reconnects.
