@@ -769,6 +769,13 @@ sf_dispatch_test (bool verbose)
     //  @selftest
     assert (s_restore_phase ("uploading") == SF_PHASE_UPLOAD_WAIT);
     assert (s_restore_phase ("paused") == SF_PHASE_QUEUED);
+    //  The lease of a restored job runs from its phase's (-1: assigned)
+    assert (s_lease_phase ("assigned") == -1);
+    assert (s_lease_phase ("waiting") == -1);
+    assert (s_lease_phase ("paused") == SF_PHASE_PAUSED);
+    assert (s_lease_phase ("upload_wait") == SF_PHASE_UPLOAD_WAIT);
+    assert (s_lease_phase ("uploading") == SF_PHASE_UPLOAD_WAIT);
+    assert (s_lease_phase ("uploaded") == SF_PHASE_UPLOADED);
     //  @end
     printf ("OK\n");
 }

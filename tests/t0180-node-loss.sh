@@ -4,7 +4,7 @@
 #  items 2 to 4). Two nodes, each its own libvirtd and worker; guests
 #      n1: big (2 GiB disk: a long pause), s1      n2: g2
 #  The scheduler runs with max_paused = 1, one job at a time per node,
-#  node_timeout 3 s and short leases (4 s, floor rate 1 GiB/s). n1's worker
+#  node_timeout 3 s and short leases (6 s, floor rate 1 GiB/s). n1's worker
 #  has max_pause = 25 s.
 #  J1 snapshots big; once big is paused, J2 (s1, queued for n1 behind J1)
 #  and J3 (g2 on n2, waiting for the pause slot) are created, and n1's
@@ -31,7 +31,7 @@ MAX_PAUSE_S=25
 export LV_BOOT_TIMEOUT=${LV_BOOT_TIMEOUT:-180}
 
 sf_start_scheduler scheduler.node_timeout=3s limits.max_paused=1 \
-    limits.max_jobs_per_node=1 limits.lease=4s limits.lease_rate=1G
+    limits.max_jobs_per_node=1 limits.lease=6s limits.lease_rate=1G
 sf_start_node n1
 sf_start_node n2
 t=$(_sf_now_ms)
