@@ -56,8 +56,8 @@ struct _sf_dispatch_t {
     void *ended_arg;
     bool unsent_ended;          //  sf_dispatch_unsent failed a job
     sf_lease_t *lease;          //  Owned: leases of the handed jobs
-    zhashx_t *held;             //  id -> int64_t until_ms (owned): jobs
-                                //  failed whose pause slot is kept
+    zhashx_t *held;             //  id -> until_ms in decimal (owned):
+                                //  jobs failed whose pause slot is kept
     int64_t stranded_ms;        //  epoch ms of the last stranded scan
     int64_t holds_pruned_ms;    //  epoch ms pause_holds was last pruned
 };
@@ -402,11 +402,15 @@ s_admit_round (sf_dispatch_t *self)
     bool stranded = now - self->stranded_ms >= 1000;
     if (stranded)
         self->stranded_ms = now;
-    while ((verdict = stranded? sf_admit_next_stranded (self->admit, now, &id, reason,
-                                                        sizeof (reason)): SF_ADMIT_NONE)
-           != SF_ADMIT_NONE
-       ||  (verdict = sf_admit_next (self->admit, now, &id, reason, sizeof (reason)))
-           != SF_ADMIT_NONE) {
+    while (true) {
+        verdict = SF_ADMIT_NONE;
+        if (stranded && (verdict = sf_admit_next_stranded (self->admit, now, &id, reason,
+                                                           sizeof (reason))) == SF_ADMIT_NONE)
+            stranded = false;           //  one walk per round
+        if (verdict == SF_ADMIT_NONE
+        &&  (verdict = sf_admit_next (self->admit, now, &id, reason, sizeof (reason)))
+            == SF_ADMIT_NONE)
+            break;
         djob_t *djob = (djob_t *) zhashx_lookup (self->djobs, id);
         assert (djob);
         int rc = 0;
