@@ -47,13 +47,13 @@ s_hello (zsock_t *worker, const char *node, uint64_t max_pause_ms, const char *r
     size_t count = 0;
     for (char *tok = strtok (list, ","); tok && count < 8; tok = strtok (NULL, ","))
         items [count++] = tok;
-    char *strategies [] = { "file-cold", "offline" };
+    char *strategies [] = { "file-cold", "offline", "mixed" };
     sf_hello_t hello = SF_HELLO_INIT;
     hello.node = (char *) node;
     hello.software = "fake-worker 0";
     hello.max_jobs = 8;
     hello.strategies = strategies;
-    hello.n_strategies = 2;
+    hello.n_strategies = 3;
     hello.running_jobs = items;
     hello.n_running_jobs = count;
     hello.max_pause_ms = max_pause_ms;
@@ -154,9 +154,11 @@ s_snapshot (sf_harness_t *harness, const char *instance, const char *want_id)
 }
 
 //  n2 falls silent while its guest is paused for J1 (max_paused 1, one job
-//  at a time per node): down fails nothing; J2 queued for n2 waits; J1's
-//  lease runs out, it is asked about, then failed and cancelled; its pause
-//  slot is kept until the pause began + n2's max_pause, so J3 on n1 waits
+//  at a time per node): down fails nothing; J2 queued for n2 waits; J4
+//  for n2 with a window is skipped when the window closes while n2 is down
+//  ("node 'n2' was down until the window closed"); J1's lease runs out, it
+//  is asked about, then failed and cancelled; its pause slot is kept until
+//  the pause began + n2's max_pause + 5 s, so J3 on n1 waits
 //  that long; n2 comes back and J2 runs; a JobStatus RUNNING renews, then
 //  UNKNOWN fails
 
@@ -176,6 +178,11 @@ s_test_silent (sf_harness_t *harness, zsock_t *n1, zsock_t *n2)
     s_snapshot (harness, "u-vm1", "J3");
     s_assert_job (harness, "J2", "queued", "waiting");
     s_assert_job (harness, "J3", "queued", "waiting");
+    //  J4 for n2 with a window of 2 s, queued behind J1 and J2
+    reply = sf_harness_admin (harness, "{\"cmd\":\"bulk_create\",\"select\":"
+                              "{\"instances\":[\"u-mix-n2\"]},\"window\":2000}");
+    assert (streq (sf_harness_str (reply, "bulk.jobs.0.job_id"), "J4"));
+    json_decref (reply);
 
     //  n2 falls silent: down; its jobs keep their state; n1 stays up
     s_test_wait_node (harness, n1, 1, "down");
@@ -184,6 +191,14 @@ s_test_silent (sf_harness_t *harness, zsock_t *n1, zsock_t *n2)
     json_decref (reply);
     s_assert_job (harness, "J1", "running", "paused");
     s_assert_job (harness, "J2", "queued", "waiting");
+    //  J4's window closes while n2 is down: skipped with the reason
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J4\"}",
+                                    "job.state", "skipped", 3000);
+    assert (streq (sf_harness_str (reply, "job.state"), "skipped"));
+    char *dump = json_dumps (reply, 0);
+    assert (strstr (dump, "node 'n2' was down until the window closed"));
+    free (dump);
+    json_decref (reply);
 
     //  J1's lease runs out: asked, no answer, cancelled and failed
     env = s_recv_beating (n2, SF_BODY_JOB_QUERY, 5000, n1, NULL);
@@ -260,7 +275,7 @@ s_test_restart (sf_harness_t *harness)
 {
     sf_harness_restart (harness);
     json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"jobs\"}");
-    assert (json_array_size (sf_harness_get (reply, "jobs")) == 3);
+    assert (json_array_size (sf_harness_get (reply, "jobs")) == 4);
     json_decref (reply);
     reply = sf_harness_admin (harness, "{\"cmd\":\"snapshot\",\"instance\":\"u-off\"}");
     assert (sf_harness_int (reply, "error.code") == SF_ENODE);
@@ -293,10 +308,10 @@ s_test_restart (sf_harness_t *harness)
     sf_harness_restart (harness);
     n2 = sf_harness_worker (harness);
     s_hello (n2, "n2", 3000, "");
-    s_snapshot (harness, "u-vm1-n2", "J4");
+    s_snapshot (harness, "u-vm1-n2", "J5");
     env = s_recv_beating (n2, SF_BODY_JOB_ASSIGN, 10000, n2, NULL);
     int64_t assigned = sf_time_now_ms ();
-    assert (env && streq (env->job_assign->job_id, "J4"));
+    assert (env && streq (env->job_assign->job_id, "J5"));
     sf_wire_free (&env);
     assert (assigned >= until_ms - 50);
     //  n1 never says hello again: down after the timeout
