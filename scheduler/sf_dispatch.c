@@ -676,30 +676,34 @@ s_expire (sf_dispatch_t *self, const char *id, const char *node, uint32_t attemp
         if (until <= now)
             until = 0;
     }
+    //  Kept from now on whatever the commit does: a failed commit may still
+    //  count the job as ended here (sf_jobs_take_ended), and then its slot
+    //  must not be freed either
+    if (until) {
+        char text [32];
+        snprintf (text, sizeof (text), "%" PRId64, until);
+        zhashx_update (self->held, id, strdup (text));
+    }
     sf_err_t err = SF_ERR_INIT;
     if (sf_store_begin (self->store, &err) == 0) {
-        if (sf_jobs_fail (self->jobs, id, SF_ETIMEDOUT, reason, &err)
-        ||  (until && sf_store_exec (self->store, &err, "INSERT OR REPLACE INTO pause_holds"
+        if ((until && sf_store_exec (self->store, &err, "INSERT OR REPLACE INTO pause_holds"
                                      " (job_id, node, until_ms) VALUES (?1, ?2, ?3)",
-                                     "ssi", id, node, until) < 0))
+                                     "ssi", id, node, until) < 0)
+        ||  sf_jobs_fail (self->jobs, id, SF_ETIMEDOUT, reason, &err))
             sf_store_rollback (self->store);
         else
         if (sf_store_commit (self->store, &err) == 0) {
-            if (until) {
-                char text [32];
-                snprintf (text, sizeof (text), "%" PRId64, until);
-                zhashx_update (self->held, id, strdup (text));
+            if (until)
                 SF_WARN (&ctx, "job failed: %s; its pause slot is kept for %" PRId64
                          " s more (the guest may still be paused)", reason,
                          (until - now + 999) / 1000);
-            }
             else
                 SF_WARN (&ctx, "job failed: %s", reason);
             s_send_cancel (self, id, node, attempt);
             return;
         }
     }
-    //  Nothing changed: asked again after another lease
+    //  Not durable: asked again after another lease
     SF_ERROR (&ctx, "cannot fail job whose lease ran out (will retry): %s", err.text);
     sf_lease_start (self->lease, id, node, attempt, -1, 0, sf_time_mono_ms ());
 }
