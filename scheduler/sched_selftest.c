@@ -24,6 +24,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_calendar", sf_calendar_test },
     { "sf_schedules", sf_schedules_test },
     { "sf_retention", sf_retention_test },
+    { "sf_lease", sf_lease_test },
     { "sf_dispatch", sf_dispatch_test },
     { "sf_outbox", sf_outbox_test },
     { "sf_stats", sf_stats_test },

@@ -35,8 +35,8 @@ void
 void
     sf_harness_restart (sf_harness_t *self);
 
-//  The scheduler's configuration: a change applies from the next restart
-//  (limits, retries). Borrowed.
+//  The configuration the scheduler runs with: change it (limits, leases),
+//  then sf_harness_restart to apply it. Belongs to the harness.
 sf_schedcfg_t *
     sf_harness_cfg (sf_harness_t *self);
 

@@ -4,7 +4,7 @@
     Rules this file keeps:
     - every state change is committed (sf_store/sf_jobs) before the
       scheduler acts on it: a job row exists before its JobAssign leaves,
-      a node is down in the database before its jobs count as failed;
+      a job whose lease ran out has failed before its JobCancel leaves;
     - nothing a worker sends can stop the loop: invalid input is logged,
       counted and dropped;
     - the ROUTER is non-blocking and mandatory: a send to a peer that is
@@ -249,6 +249,12 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello,
         SF_ERROR (&ctx, "cannot record hello: %s", err.text);
         return;                 //  No welcome: the worker says hello again
     }
+    //  How long its guard lets a guest stay paused: a pause slot of a job
+    //  that ends without word from this node is kept that long
+    if (hello->max_pause_ms
+    &&  sf_store_node_set_max_pause (self->store, hello->node,
+                                     (int64_t) hello->max_pause_ms, &err))
+        SF_ERROR (&ctx, "cannot record max_pause: %s", err.text);
     SF_NOTICE (&ctx, "node %s (%s, max_jobs %u, %zu running jobs)",
                replaced? "reconnected": "connected",
                hello->software && *hello->software? hello->software: "unknown software",
@@ -344,6 +350,21 @@ s_on_job_result (sf_sched_t *self, sf_peer_t *peer, const sf_job_result_t *resul
                  ? result->error->text: "no error given");
 }
 
+//  A worker answered a JobQuery: only the node holding that attempt of the
+//  job may
+
+static void
+s_on_job_status (sf_sched_t *self, sf_peer_t *peer, const sf_job_status_t *status)
+{
+    if (sf_dispatch_status (self->dispatch, peer->name, status) == 0)
+        return;
+    sf_logctx_t ctx = { .node = peer->name, .job_id = status->job_id };
+    self->stats.worker_fenced++;
+    if (sf_stats_may_warn (&self->stats))
+        SF_WARN (&ctx, "dropping job status of attempt %u: not a job this node holds",
+                 status->attempt);
+}
+
 //  A worker applied an upload rate: only the node uploading that attempt
 //  of the job may say so
 
@@ -391,6 +412,9 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
             break;
         case SF_BODY_RATE_APPLIED:
             s_on_rate_applied (self, peer, env->rate_applied);
+            break;
+        case SF_BODY_JOB_STATUS:
+            s_on_job_status (self, peer, env->job_status);
             break;
         case SF_BODY_ERROR:
             SF_WARN (&ctx, "node reports error %s: %s", sf_err_name (env->error->code),
@@ -572,10 +596,12 @@ s_on_check (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     sf_sched_t *self = (sf_sched_t *) arg;
     sf_liveness_check (self->liveness);
-    //  Nodes that went down get no new jobs (their jobs failed: freed)
+    //  Nodes that went down get no new jobs (their queued jobs wait)
     for (sf_peer_t *peer = sf_peers_first (self->peers); peer;
          peer = sf_peers_next (self->peers))
         sf_dispatch_node (self->dispatch, peer, false);
+    //  Jobs with no news for their lease: asked about, or failed
+    sf_dispatch_leases (self->dispatch);
     sf_dispatch_pump (self->dispatch);
     return 0;
 }

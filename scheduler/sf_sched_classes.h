@@ -27,6 +27,7 @@
 #include "sf_outbox.h"
 #include "sf_stats.h"
 #include "sf_schedcfg.h"
+#include "sf_lease.h"
 #include "sf_dispatch.h"
 #include "sf_bulk.h"
 #include "sf_schedules.h"

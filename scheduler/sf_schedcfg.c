@@ -21,7 +21,7 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
     OPT ("scheduler", "heartbeat", SF_CFG_DURATION, heartbeat_ms, "1s",
          "heartbeat interval told to workers in Welcome"),
     OPT ("scheduler", "node_timeout", SF_CFG_DURATION, node_timeout_ms, "5s",
-         "a node silent for this long is down and its jobs fail"),
+         "a node silent for this long is down: it gets no new jobs"),
     OPT ("limits", "max_paused", SF_CFG_INT, limits.max_paused, "0",
          "guests paused at once, fleet-wide (0 = no limit)"),
     OPT ("limits", "max_paused_per_node", SF_CFG_INT, limits.max_paused_per_node, "0",
@@ -40,6 +40,12 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
          "upload bytes per second from one node"),
     OPT ("limits", "bandwidth_per_store", SF_CFG_SIZE, limits.bandwidth_per_store, "0",
          "upload bytes per second into one image store"),
+    OPT ("limits", "lease", SF_CFG_DURATION, limits.lease_ms, "60s",
+         "a handed job with no news for this (plus its bytes at lease_rate) is "
+         "asked about, and failed if no answer comes within as long again (1s..1d)"),
+    OPT ("limits", "lease_rate", SF_CFG_SIZE, limits.lease_rate, "1M",
+         "the slow floor rate (bytes/s) a job's lease allows for its bytes "
+         "(1 byte/s..1T)"),
     OPT ("limits", "max_jobs_per_node", SF_CFG_INT, max_jobs_per_node, "64",
          "jobs at once on one node, whatever its worker asks (1..65535)"),
     OPT ("limits", "max_peers", SF_CFG_INT, max_peers, "1024",
@@ -152,6 +158,12 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
             return sf_cfg_fail (err, name, text, "limits", counts [i].key,
                                "'limits.%s' must be 0 (no limit) or a positive number",
                                counts [i].key);
+    if (cfg->limits.lease_ms < 1000 || cfg->limits.lease_ms > 86400000)
+        return sf_cfg_fail (err, name, text, "limits", "lease",
+                           "'limits.lease' must be between 1s and 1d");
+    if (cfg->limits.lease_rate < 1 || cfg->limits.lease_rate > (1LL << 40))
+        return sf_cfg_fail (err, name, text, "limits", "lease_rate",
+                           "'limits.lease_rate' must be between 1 and 1T (bytes/s)");
     if (cfg->max_jobs_per_node < 1 || cfg->max_jobs_per_node > SF_WIRE_MAX_JOBS)
         return sf_cfg_fail (err, name, text, "limits", "max_jobs_per_node",
                            "'limits.max_jobs_per_node' must be between 1 and %d",
@@ -332,6 +344,7 @@ sf_schedcfg_test (bool verbose)
     sf_schedcfg_release (&cfg);
     sf_schedcfg_init (&cfg);
     assert (cfg.max_jobs_per_node == 64 && cfg.max_peers == 1024 && cfg.history_days == 30);
+    assert (cfg.limits.lease_ms == 60000 && cfg.limits.lease_rate == 1048576);
     const struct { const char *text; const char *error; } bounds [] = {
         { "[limits]\nmax_jobs_per_node = 0\n", "s.conf:2: 'limits.max_jobs_per_node'" },
         { "[limits]\nmax_jobs_per_node = 65536\n", "s.conf:2: 'limits.max_jobs_per_node'" },
@@ -349,6 +362,12 @@ sf_schedcfg_test (bool verbose)
         { "[retention]\nhistory_days = 0\n", "s.conf:2: 'retention.history_days'" },
         { "[retention]\nhistory_days = 36501\n", "s.conf:2: 'retention.history_days'" },
         { "[retention]\nhistory_days = 36500\n", NULL },
+        { "[limits]\nlease = 999ms\n", "s.conf:2: 'limits.lease' must be between" },
+        { "[limits]\nlease = 2d\n", "s.conf:2: 'limits.lease'" },
+        { "[limits]\nlease = 5s\n", NULL },
+        { "[limits]\nlease_rate = 0\n", "s.conf:2: 'limits.lease_rate' must be" },
+        { "[limits]\nlease_rate = 2T\n", "s.conf:2: 'limits.lease_rate'" },
+        { "[limits]\nlease_rate = 1G\n", NULL },
     };
     for (size_t i = 0; i < sizeof (bounds) / sizeof (bounds [0]); i++) {
         int rc = sf_schedcfg_load_string (&cfg, bounds [i].text, "s.conf", &err);

@@ -291,6 +291,16 @@ static const char *s_migrations [] = {
     "  started INTEGER NOT NULL DEFAULT 0,"
     "  ended INTEGER NOT NULL,"
     "  PRIMARY KEY (job_id, attempt));",
+    //  10: reserved for issue 11's reconciler (its migration takes this
+    //  place at the merge)
+    "",
+    //  11: a node's max_pause (from its hello), and the pause slots kept
+    //  for jobs that ended without word from their node (sf_dispatch)
+    "ALTER TABLE nodes ADD COLUMN max_pause_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE pause_holds ("
+    "  job_id TEXT PRIMARY KEY,"
+    "  node TEXT NOT NULL,"
+    "  until_ms INTEGER NOT NULL);",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");
@@ -782,6 +792,30 @@ sf_store_node_state (sf_store_t *self, const char *name, const char *state,
     if (rc == 0)
         return sf_err_set (err, SF_ENOENT, "no node '%s'", name);
     return rc < 0? -1: 0;
+}
+
+int
+sf_store_node_set_max_pause (sf_store_t *self, const char *name, int64_t max_pause_ms,
+                             sf_err_t *err)
+{
+    assert (self);
+    int rc = sf_store_exec (self, err, "UPDATE nodes SET max_pause_ms = ?2 WHERE name = ?1"
+                            " AND max_pause_ms <> ?2", "si", name, max_pause_ms);
+    return rc < 0? -1: 0;
+}
+
+int64_t
+sf_store_node_max_pause (sf_store_t *self, const char *name, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self, err, "SELECT max_pause_ms FROM nodes"
+                                           " WHERE name = ?1", "s", name);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self, stmt, err);
+    int64_t ms = rc == 1? sqlite3_column_int64 (stmt, 0): rc == 0? 0: -1;
+    sqlite3_finalize (stmt);
+    return ms;
 }
 
 zlistx_t *
