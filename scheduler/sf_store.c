@@ -234,6 +234,12 @@ static const char *s_migrations [] = {
     "  || CASE WHEN COUNT (*) > 1 THEN 's ' ELSE ' ' END"
     "  || group_concat ('''' || o.node || '''', ', ') FROM instances o"
     "  WHERE o.uuid = instances.uuid AND o.node <> instances.node), '');",
+    //  9: reserved for another part of issue 11 (acknowledged results);
+    //  its migration replaces this no-op when the parts merge
+    "SELECT 1;",
+    //  10: the reconciler marks an image whose object its node's listing
+    //  lacks: missing = when it was first found missing (ms), 0 = present
+    "ALTER TABLE images ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");

@@ -333,6 +333,26 @@ s_test_upgrade_v6 (const char *path)
     sf_store_destroy (&store);
 }
 
+//  A database of version 8: its images are present (missing 0) after
+//  migration 10 (the reconciler's mark)
+
+static void
+s_test_upgrade_v8 (const char *path)
+{
+    sf_store_t *store = s_test_open_old (path, 8, "PRAGMA user_version = 8;"
+        "INSERT INTO nodes (name, state, last_seen) VALUES ('n1', 'up', 1);"
+        "INSERT INTO jobs (id, instance_uuid, instance_name, node, state, phase, attempt,"
+        " strategy, created, updated) VALUES ('J1', 'u1', 'vm1', 'n1', 'done', 'done', 1,"
+        " 'file-cold', 1, 1);"
+        "INSERT INTO images (store, id, path, size, sha256, job_id, instance_uuid,"
+        " instance_name, disk_target, format, created) VALUES ('dir', 'i1', '/s/i1.qcow2',"
+        " 1, '', 'J1', 'u1', 'vm1', 'vda', 'qcow2', 1);");
+    char *value = s_test_value (store, "SELECT id || '=' || missing FROM images");
+    assert (streq (value, "i1=0"));
+    free (value);
+    sf_store_destroy (&store);
+}
+
 //  Remove the database at path and its WAL files
 
 static void
@@ -435,6 +455,8 @@ sf_store_test (bool verbose)
     s_test_upgrade_v3 (path);
     s_test_unlink (path);
     s_test_upgrade_v6 (path);
+    s_test_unlink (path);
+    s_test_upgrade_v8 (path);
     s_test_unlink (path);
     //  @end
     printf ("OK\n");
