@@ -546,6 +546,18 @@ sf_gc_tick (sf_gc_t *self, int64_t now_ms)
     return false;
 }
 
+zlistx_t *
+sf_gc_connected (sf_peers_t *peers)
+{
+    assert (peers);
+    zlistx_t *names = zlistx_new ();
+    zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
+    for (sf_peer_t *peer = sf_peers_first (peers); peer; peer = sf_peers_next (peers))
+        if (peer->up && peer->routing_id)
+            zlistx_add_end (names, strdup (peer->name));
+    return names;
+}
+
 //  --------------------------------------------------------------------------
 //  JSON
 

@@ -91,6 +91,11 @@ bool
 json_t *
     sf_gc_run_json (sf_gc_t *self, const char *id, sf_err_t *err);
 
+//  Names of the nodes a run can ask now: up, and connected (a list of
+//  strings; caller owns it)
+zlistx_t *
+    sf_gc_connected (sf_peers_t *peers);
+
 //  Self test of this class
 void
     sf_gc_test (bool verbose);
