@@ -346,8 +346,8 @@ s_facts (sf_gc_t *self, const sf_holding_t *holding, sf_gc_facts_t *facts, char 
 }
 
 //  Catalogued dir images of node's jobs (stored before the run began, so
-//  the listing came after them) that the listing lacks are missing; those
-//  it has are not (any more)
+//  the listing came after them) that the listing lacks as complete images
+//  are missing; those it has are not (any more)
 
 static int
 s_mark_missing (sf_gc_t *self, run_t *run, node_t *node, zhashx_t *listed, sf_err_t *err)
@@ -427,7 +427,7 @@ sf_gc_on_holdings (sf_gc_t *self, const char *node_name, const sf_gc_holdings_t 
         item->holding.bytes = h->bytes;
         item->holding.age_ms = h->age_ms;
         zlistx_add_end (node->items, item);
-        if (h->kind == SF_HOLDING_IMAGE || h->kind == SF_HOLDING_TEMP)
+        if (h->kind == SF_HOLDING_IMAGE)      //  complete: its file is there
             zhashx_update (listed, h->name, (void *) 1);
         sf_gc_facts_t facts;
         char state [32];

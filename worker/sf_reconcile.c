@@ -80,7 +80,7 @@ s_mtime_ms (const struct stat *st)
 
 //  One image id's files
 typedef struct {
-    bool json, pending;
+    bool json, pending, image;  //  image: <id>.qcow2 is there
     uint64_t bytes;             //  .qcow2 and .qcow2.tmp
     int64_t mtime_ms;           //  newest
     int64_t json_mtime_ms;
@@ -164,6 +164,8 @@ s_list_store (const sf_reconcile_args_t *args, zlistx_t *holdings, int64_t now_m
                     entry->pending = true;
                 if (strstr (s_suffixes [i], ".qcow2"))
                     entry->bytes += (uint64_t) st.st_size;
+                if (streq (s_suffixes [i], ".qcow2"))
+                    entry->image = true;
                 if (s_mtime_ms (&st) > entry->mtime_ms)
                     entry->mtime_ms = s_mtime_ms (&st);
             }
@@ -176,8 +178,11 @@ s_list_store (const sf_reconcile_args_t *args, zlistx_t *holdings, int64_t now_m
         const char *id = (const char *) zhashx_cursor (entries);
         char job [256];
         char *file = zsys_sprintf ("%s.json", id);
+        //  A JSON without its image is an incomplete entry too
         if (entry->json && s_sidecar_job (dfd, file, id, args->catalog_id, job, sizeof (job)))
-            zlistx_add_end (holdings, sf_holding_new (SF_HOLDING_IMAGE, id, job, entry->bytes,
+            zlistx_add_end (holdings, sf_holding_new (entry->image ? SF_HOLDING_IMAGE
+                                                                   : SF_HOLDING_TEMP,
+                                                      id, job, entry->bytes,
                                                       s_age (now_ms, entry->json_mtime_ms)));
         else {
             zstr_free (&file);
@@ -671,6 +676,7 @@ sf_reconcile_test (bool verbose)
     s_write (store, "notes.txt", "not ours");
     s_write (store, "eeee.qcow2", "x");
     s_sidecar (store, "eeee.json", "ffff", ours, "J5");
+    s_sidecar (store, "gggg.json", "gggg", ours, "J6");     //  its image is gone
     //  Scratch: J3's (scratch files only), J4's with a foreign file, the
     //  guard's journal directory, a directory not named for a job
     char *scratch = zsys_sprintf ("%s/J3", work);
@@ -697,7 +703,8 @@ sf_reconcile_test (bool verbose)
     zlistx_t *held = sf_reconcile_list (&args, &store_complete, &rbd_complete, note,
                                         sizeof (note));
     assert (store_complete && rbd_complete);
-    assert (zlistx_size (held) == 3);
+    assert (zlistx_size (held) == 4);
+    assert (s_find (held, SF_HOLDING_TEMP, "gggg"));
     const sf_holding_t *h = s_find (held, SF_HOLDING_IMAGE, "aaaa");
     assert (h && streq (h->job_id, "J1") && h->bytes == 10);
     h = s_find (held, SF_HOLDING_TEMP, "bbbb");
@@ -759,7 +766,7 @@ sf_reconcile_test (bool verbose)
     assert (zsock_recv (actor, "sf", &kind, &frame) == 0 && streq (kind, "RESULT"));
     env = sf_wire_decode (frame, &err);
     assert (env && env->body_case == SF_BODY_GC_HOLDINGS);
-    assert (env->gc_holdings->n_holdings == 1 && env->gc_holdings->store_complete);
+    assert (env->gc_holdings->n_holdings == 2 && env->gc_holdings->store_complete);
     sf_wire_free (&env);
     zstr_free (&kind);
     zframe_destroy (&frame);
@@ -799,7 +806,7 @@ sf_reconcile_test (bool verbose)
     assert (h && streq (h->job_id, "J7"));
     h = s_find (held, SF_HOLDING_CLONE, clone_name);
     assert (h && streq (h->job_id, "J7"));
-    assert (zlistx_size (held) == 3);   //  + image aaaa; not their snapshot
+    assert (zlistx_size (held) == 4);   //  + image aaaa, gggg; not their snapshot
     assert (zhashx_size (first_seen) == 2);
     //  Removal in one request: the clone goes first, then the snapshot
     sf_holding_t *snap_h = sf_holding_new (SF_HOLDING_SNAP, snap_name, "J7", 0, 0);
@@ -817,7 +824,7 @@ sf_reconcile_test (bool verbose)
     args.remove = NULL, args.n_remove = 0;
     zlistx_destroy (&held);
     held = sf_reconcile_list (&args, &store_complete, &rbd_complete, note, sizeof (note));
-    assert (zlistx_size (held) == 1 && zhashx_size (first_seen) == 0);
+    assert (zlistx_size (held) == 2 && zhashx_size (first_seen) == 0);
     zlistx_destroy (&held);
     //  Their snapshot is still there
     zlistx_t *objs = sf_stor_list (stor, &vm1, "snapfleet-", &err);

@@ -6,9 +6,10 @@
     catalogue asked about, each with its job id, size and age:
       image    a dir-store entry <id>.json (+ <id>.qcow2) whose metadata
                names the catalogue and a job
-      temp     an incomplete dir-store entry (<id>.qcow2.tmp, <id>.qcow2
-               without its <id>.json) whose <id>.pending sidecar (written
-               before the upload starts) names the catalogue and a job
+      temp     an incomplete dir-store entry: <id>.qcow2.tmp or <id>.qcow2
+               without its <id>.json, whose <id>.pending sidecar (written
+               before the upload starts) names the catalogue and a job; or
+               an <id>.json of ours whose <id>.qcow2 is gone
       scratch  a directory <workdir>/J<digits> holding only scratch files
                (<target>.qcow2, <target>.qcow2.tmp): a job's scratch
       snapshot an RBD snapshot snapfleet-<catalogue>-<job> of one of the
