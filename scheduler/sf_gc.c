@@ -819,7 +819,9 @@ sf_gc_test (bool verbose)
     const char *silent = sf_gc_start (quick, nodes, true, false, &err);
     assert (silent);
     zclock_sleep (1100);
-    assert (!sf_gc_tick (quick, sf_time_now_ms ()));
+    assert (!sf_gc_tick (quick, sf_time_now_ms ()));    //  interval: 10 minutes
+    assert (sf_gc_tick (quick, sf_time_now_ms () + cfg.gc_interval_ms + 1));
+    assert (!sf_gc_tick (quick, sf_time_now_ms () + cfg.gc_interval_ms + 2));
     run = sf_gc_run_json (quick, silent, &err);
     assert (streq (json_string_value (json_object_get (run, "state")), "done"));
     node = json_array_get (json_object_get (run, "nodes"), 1);
