@@ -214,6 +214,13 @@ check "its metadata is not removed (a catalogued entry is never an orphan)" test
 check "the table of 'images' has the MISSING column" bash -c \
     "'$SF_BUILD/scheduler/snapfleet' --admin '$SF_ADMIN' images | head -1 | grep -q MISSING"
 
+#  -- a run read again; one node only -----------------------------------------
+id=$(jq -r .id "$SF_TMP/gc.json")
+check_eq "gc --show reads the run again" "$id done $kept_id" \
+    "$(sf_cli gc --show "$id" --format json | jq -r '"\(.id) \(.state) \(.nodes[0].missing[0].id)"')"
+check "gc --node n1 --dry-run exits 0" gc_run --node n1 --dry-run
+check_eq "and asks n1 only" n1 "$(jq -r '[.nodes[].node] | join(" ")' "$SF_TMP/gc.json")"
+
 #  -- bad input --------------------------------------------------------------
 rc=0
 sf_cli gc --node ../n1 >/dev/null 2>&1 || rc=$?
