@@ -47,6 +47,7 @@ struct _sf_gc_t {
     char token [9];             //  random per process: stale answers of
                                 //  another run of the scheduler never match
     zlistx_t *runs;             //  Owned, run_t *, oldest first
+    zhashx_t *hello_ms;         //  Owned: node -> mono ms of its last hello run
 };
 
 //  --------------------------------------------------------------------------
@@ -172,6 +173,8 @@ sf_gc_new (sf_store_t *store, const sf_schedcfg_t *cfg, sf_gc_send_fn *send, voi
     zuuid_destroy (&uuid);
     self->runs = zlistx_new ();
     zlistx_set_destructor (self->runs, (zlistx_destructor_fn *) s_run_destroy);
+    self->hello_ms = zhashx_new ();
+    zhashx_set_destructor (self->hello_ms, (zhashx_destructor_fn *) zstr_free);
     return self;
 }
 
@@ -182,6 +185,7 @@ sf_gc_destroy (sf_gc_t **self_p)
     if (*self_p) {
         sf_gc_t *self = *self_p;
         zlistx_destroy (&self->runs);
+        zhashx_destroy (&self->hello_ms);
         free (self);
         *self_p = NULL;
     }
@@ -251,6 +255,14 @@ sf_gc_start (sf_gc_t *self, zlistx_t *nodes, bool dry_run, bool auto_run, sf_err
         sf_err_set (err, SF_EINVAL, "no node to reconcile (none is up)");
         return NULL;
     }
+    size_t busy = 0;
+    for (run_t *run = (run_t *) zlistx_first (self->runs); run;
+         run = (run_t *) zlistx_next (self->runs))
+        busy += s_run_busy (run);
+    if (busy >= SF_GC_BUSY) {
+        sf_err_set (err, SF_EBUSY, "%zu gc runs are in progress; try again later", busy);
+        return NULL;
+    }
     run_t *run = (run_t *) zmalloc (sizeof (run_t));
     snprintf (run->id, sizeof (run->id), "G%" PRIu64, ++self->seq);
     run->dry_run = dry_run;
@@ -286,6 +298,35 @@ sf_gc_start (sf_gc_t *self, zlistx_t *nodes, bool dry_run, bool auto_run, sf_err
              zlistx_size (nodes) == 1 ? "" : "s");
     s_forget (self);
     return run->id;
+}
+
+const char *
+sf_gc_hello (sf_gc_t *self, const char *node)
+{
+    assert (self && node);
+    if (self->interval_ms <= 0)
+        return NULL;
+    int64_t now = sf_time_mono_ms ();
+    int64_t *last = (int64_t *) zhashx_lookup (self->hello_ms, node);
+    if (last && now - *last < self->interval_ms)
+        return NULL;            //  it had one lately
+    if (!last) {
+        if (zhashx_size (self->hello_ms) >= 65536)
+            zhashx_purge (self->hello_ms);
+        last = (int64_t *) zmalloc (sizeof (int64_t));
+        zhashx_insert (self->hello_ms, node, last);
+    }
+    *last = now;
+    zlistx_t *nodes = zlistx_new ();
+    zlistx_add_end (nodes, (void *) node);
+    sf_err_t err = SF_ERR_INIT;
+    const char *id = sf_gc_start (self, nodes, !self->remove, true, &err);
+    if (!id) {
+        sf_logctx_t ctx = { .node = node };
+        SF_WARN (&ctx, "cannot start gc: %s", err.text);
+    }
+    zlistx_destroy (&nodes);
+    return id;
 }
 
 //  --------------------------------------------------------------------------
@@ -836,6 +877,19 @@ sf_gc_test (bool verbose)
     assert (streq (json_string_value (json_object_get (node, "state")), "error"));
     json_decref (run);
     assert (sf_gc_run_json (gc, "G99", &err) == NULL && err.code == SF_ENOENT);
+    //  A flood of hellos from a node starts one run per interval
+    outbox.fail = false;
+    assert (sf_gc_hello (gc, "n1"));
+    for (int i = 0; i < 100; i++)
+        assert (sf_gc_hello (gc, "n1") == NULL);
+    //  At most SF_GC_BUSY runs at once
+    zlistx_t *one = zlistx_new ();
+    zlistx_add_end (one, "n2");
+    size_t started = 0;
+    while (sf_gc_start (gc, one, true, false, &err))
+        started++;
+    assert (err.code == SF_EBUSY && started < SF_GC_BUSY);
+    zlistx_destroy (&one);
     zlistx_purge (nodes);
     assert (sf_gc_start (gc, nodes, true, false, &err) == NULL && err.code == SF_EINVAL);
 

@@ -10,9 +10,10 @@
     orphans (GcRemove), then records what went and what failed.
 
     Runs start from the admin ("snapfleet gc [--dry-run]"), every
-    [gc] interval on every node that is up, and once for a node when it
-    says hello; the periodic and hello runs remove only if [gc] remove is
-    on. Each step waits at most [gc] timeout for a node: one that has not
+    [gc] interval on every node that is up, and for a node when it says
+    hello (at most once per interval: a flood of hellos starts one); the
+    periodic and hello runs remove only if [gc] remove is on. At most
+    SF_GC_BUSY runs are in progress at once. Each step waits at most [gc] timeout for a node: one that has not
     answered by then is listed as "no answer" and nothing of it is
     removed. The admin starts a run and reads it back with its id (the CLI
     polls until it is done), so no admin request ever waits on a node. The
@@ -24,8 +25,10 @@
 
 typedef struct _sf_gc_t sf_gc_t;
 
-//  Runs remembered (finished ones are forgotten oldest first)
+//  Runs remembered (finished ones are forgotten oldest first), and runs
+//  in progress at most (one more is refused, SF_EBUSY)
 #define SF_GC_RUNS 16
+#define SF_GC_BUSY 64
 
 //  What the catalogue says about a holding's job and object
 typedef struct {
@@ -62,9 +65,15 @@ void
 //  Start a run on node (NULL: every node in nodes, a list of names).
 //  auto_run marks a periodic or hello run (logged as such). Returns the
 //  run's id ("G3", valid while the run is kept) or NULL with err (SF_EINVAL:
-//  no node to ask).
+//  no node to ask; SF_EBUSY: SF_GC_BUSY runs are in progress).
 const char *
     sf_gc_start (sf_gc_t *self, zlistx_t *nodes, bool dry_run, bool auto_run, sf_err_t *err);
+
+//  A node said hello: start its run (removing if [gc] remove), unless
+//  [gc] interval is off or the node had one less than an interval ago (a
+//  flood of hellos starts one run). Returns the run's id or NULL.
+const char *
+    sf_gc_hello (sf_gc_t *self, const char *node);
 
 //  A node's answers. Answers of unknown requests, or from another node
 //  than the one asked, are dropped (and counted in the return: -1).

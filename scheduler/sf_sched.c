@@ -263,13 +263,7 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello,
         SF_WARN (&ctx, "cannot send welcome: %s", err.text);
     sf_dispatch_node (self->dispatch, peer, true);
     //  The reconciler looks at what the node holds once it is back
-    if (sf_gc_enabled (self->gc)) {
-        zlistx_t *nodes = zlistx_new ();
-        zlistx_add_end (nodes, peer->name);
-        if (!sf_gc_start (self->gc, nodes, !sf_gc_auto_removes (self->gc), true, &err))
-            SF_WARN (&ctx, "cannot start gc: %s", err.text);
-        zlistx_destroy (&nodes);
-    }
+    sf_gc_hello (self->gc, peer->name);
 }
 
 static void
