@@ -6,6 +6,15 @@
 
 #define GC_POLL_MS  250
 
+//  A string a node sent, escaped for the terminal (as sf_table does);
+//  caller frees it
+
+static char *
+s_safe (json_t *object, const char *key)
+{
+    return sf_log_escape_dup (snapfleet_str (object, key));
+}
+
 //  One holding as a table row
 
 static void
@@ -28,7 +37,9 @@ static void
 s_print (json_t *run)
 {
     bool dry = json_is_true (json_object_get (run, "dry_run"));
-    printf ("gc run %s%s\n", snapfleet_str (run, "id"), dry ? " (dry run: nothing removed)" : "");
+    char *run_id = s_safe (run, "id");
+    printf ("gc run %s%s\n", run_id, dry ? " (dry run: nothing removed)" : "");
+    free (run_id);
     sf_table_t *table = sf_table_new ("NODE|KIND|NAME|JOB|>BYTES|REASON|STATUS");
     size_t index, at;
     json_t *node, *item;
@@ -53,18 +64,25 @@ s_print (json_t *run)
         printf ("no orphans\n");
     sf_table_destroy (&table);
     json_array_foreach (json_object_get (run, "nodes"), index, node) {
-        const char *name = snapfleet_str (node, "node");
-        const char *state = snapfleet_str (node, "state");
+        char *name = s_safe (node, "node"), *state = s_safe (node, "state");
+        char *note = s_safe (node, "note");
         if (!streq (state, "done"))
-            printf ("node %s: %s%s%s\n", name, state, *snapfleet_str (node, "note") ? ": " : "",
-                    snapfleet_str (node, "note"));
+            printf ("node %s: %s%s%s\n", name, state, *note ? ": " : "", note);
         else
-        if (*snapfleet_str (node, "note"))
-            printf ("node %s: listing incomplete: %s\n", name, snapfleet_str (node, "note"));
-        json_array_foreach (json_object_get (node, "missing"), at, item)
+        if (*note)
+            printf ("node %s: listing incomplete: %s\n", name, note);
+        json_array_foreach (json_object_get (node, "missing"), at, item) {
+            char *store = s_safe (item, "store"), *id = s_safe (item, "id");
+            char *job = s_safe (item, "job_id");
             printf ("node %s: catalogued image %s/%s of job %s is missing (marked)\n", name,
-                    snapfleet_str (item, "store"), snapfleet_str (item, "id"),
-                    snapfleet_str (item, "job_id"));
+                    store, id, job);
+            free (store);
+            free (id);
+            free (job);
+        }
+        free (name);
+        free (state);
+        free (note);
     }
 }
 
