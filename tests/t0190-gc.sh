@@ -47,14 +47,19 @@ cat=$(sf_catalog_id)
 other=fedcba9876543210
 [ "$cat" != "$other" ] || other=0123456789abcdef
 
-#  -- a job done, a job failed -----------------------------------------------
+#  -- jobs done, a job failed ------------------------------------------------
 sf_snapshot_done "file-cold" g1 n1
 j1=$(jq -r .job_id "$SF_TMP/last-snapshot.json")
 kept_id=$(jq -r .image.id "$SF_TMP/last-snapshot.json")
 kept_path=$(jq -r .image.path "$SF_TMP/last-snapshot.json")
+#  An RBD clone of g2, catalogued, and the snapshot it hangs on
+sf_snapshot_done "rbd clone" g2 n1
+jr=$(jq -r .job_id "$SF_TMP/last-snapshot.json")
+kept_clone=$(jq -r .image.id "$SF_TMP/last-snapshot.json")
+check_eq "the clone is named for the job" "rbd/g2-snapfleet-$cat-$jr" "$kept_clone"
 #  The next job's scratch directory holds a file that is not snapfleet's:
 #  the job fails before it pauses anything (and the file stays)
-jf=J$(( ${j1#J} + 1 ))
+jf=J$(( ${jr#J} + 1 ))
 mkdir -p "$work/$jf"
 echo "not snapfleet's" >"$work/$jf/notes.txt"
 out=$(sf_cli snapshot --instance g1 --wait --format json) || true
@@ -155,6 +160,9 @@ check_eq "reason of the scratch of an unknown job" "job J999 unknown to this cat
 check_eq "reason of the failed job's snapshot and clone" "job $jf failed|job $jf failed" \
     "$(reason "rbd/g2@$snap")|$(reason "rbd/$clone")"
 check_eq "the catalogued image is kept as such" "catalogued image" "$(reason "$kept_id")"
+check_eq "the catalogued clone is kept as such" "catalogued image" "$(reason "$kept_clone")"
+check_eq "and the snapshot it hangs on" "parent of a catalogued clone of job $jr" \
+    "$(reason "rbd/g2@snapfleet-$cat-$jr")"
 check_eq "the young temp file is kept" "younger than the grace of $grace_s s" "$(reason "$y")"
 check "nothing of another catalogue or not snapfleet's is even listed" bash -c \
     "! jq -r '.nodes[0] | (.orphans + .kept)[] | .name' '$SF_TMP/gc.json' | grep -E -- '$c|$d|notes|$other|keep|^$jf\$'"
@@ -169,6 +177,7 @@ check "the table output lists the orphans with their reasons" bash -c \
     "'$SF_BUILD/scheduler/snapfleet' --admin '$SF_ADMIN' gc --dry-run | grep -F 'temp file of job $jf, which failed' | grep -q 'would remove'"
 
 #  -- gc -------------------------------------------------------------------
+has_kept_clone () { ceph_rbd_images rbd | grep -qx -- "${kept_clone#rbd/}"; }
 touch "$store/$y.qcow2.tmp" "$store/$y.pending"
 check "gc exits 0" gc_run
 check_eq "gc removed exactly the orphans" "$expect_orphans" \
@@ -187,6 +196,7 @@ for f in "$kept_id.qcow2" "$kept_id.json" "$c.qcow2.tmp" "$d.qcow2" "$d.json" no
     check "store: $f stays" test -f "$store/$f"
 done
 check "workdir: the failed job's directory with the foreign file stays" test -f "$work/$jf/notes.txt"
+check "rbd: the catalogued clone stays" has_kept_clone
 check "the catalogued image still passes qemu-img check" qemu-img check -q "$kept_path"
 listings "$SF_TMP/after"
 grep -v -F -e "$a." -e "$b." -e "/J999" -e "$clone" -e "@$snap " "$SF_TMP/before" |
