@@ -13,7 +13,9 @@
 #  reasons and changes nothing (the store, the workdir and the pool are
 #  listed before and after); 'gc' removes exactly them; the catalogued
 #  image and everything else stay. Deleting the catalogued image's file by
-#  hand makes it 'missing' in 'snapfleet images' (the row stays).
+#  hand makes it 'missing' in 'snapfleet images' (the row stays). With
+#  [gc] interval on, n1's hello to a restarted scheduler starts a run that
+#  removes an hour-old orphan, and the scheduler logs it.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -230,6 +232,30 @@ check_eq "gc --show reads the run again" "$id done $kept_id" \
     "$(sf_cli gc --show "$id" --format json | jq -r '"\(.id) \(.state) \(.nodes[0].missing[0].id)"')"
 check "gc --node n1 --dry-run exits 0" gc_run --node n1 --dry-run
 check_eq "and asks n1 only" n1 "$(jq -r '[.nodes[].node] | join(" ")' "$SF_TMP/gc.json")"
+
+#  -- the reconciler on its own: n1's hello to a restarted scheduler ---------
+#  (with [gc] interval on and remove on, its default, a node that connects
+#  gets a run that removes; the young temp file is gone from the test now)
+rm -f "$store/$y.qcow2.tmp" "$store/$y.pending"
+e=$(uuidgen | tr 'A-F' 'a-f')
+head -c 4096 /dev/urandom >"$store/$e.qcow2.tmp"
+sidecar "$store/$e.pending" "$e" "$cat" "$jf"
+touch -d '-1 hour' "$store/$e.qcow2.tmp" "$store/$e.pending"
+sf_stop_pid "$SF_TMP/scheduler.pid" || sf_die "the scheduler did not stop cleanly"
+sed -i 's/^interval = 0$/interval = 1m/' "$SF_TMP/scheduler/scheduler.conf"
+check "the restarted scheduler reconciles every minute" grep -qx "interval = 1m" \
+    "$SF_TMP/scheduler/scheduler.conf"
+sf_spawn scheduler "$SF_BUILD/scheduler/snapfleet-scheduler" --config "$SF_TMP/scheduler/scheduler.conf"
+_sf_wait_up scheduler 30 _sf_sched_ready || sf_die "the scheduler did not come back"
+gone_e () { [ ! -e "$store/$e.qcow2.tmp" ]; }
+check "once n1 says hello, an hour-old temp file of the failed job is removed" wait_for 60 gone_e
+check "with its sidecar" test ! -e "$store/$e.pending"
+check "the scheduler logged what the run removed and why" grep -qF \
+    "removed temp '$e' (temp file of job $jf, which failed)" "$SF_TMP/scheduler.log"
+for f in "$kept_id.json" "$c.qcow2.tmp" "$d.qcow2" "$d.json" notes.txt; do
+    check "store: $f still stays" test -f "$store/$f"
+done
+check "rbd: the catalogued clone still stays" has_kept_clone
 
 #  -- bad input --------------------------------------------------------------
 rc=0
