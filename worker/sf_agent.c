@@ -517,16 +517,22 @@ s_reconcile_busy (sf_agent_t *self, const sf_envelope_t *env)
         s_send (self, &answer);
     }
     else {
-        sf_holding_t **failed = env->gc_remove->holdings;
-        for (size_t i = 0; i < env->gc_remove->n_holdings; i++)
-            failed [i]->error = (char *) busy;      //  freed with env: not ours to free
+        //  Every holding fails, with the reason (copies: env stays as it came)
+        size_t count = env->gc_remove->n_holdings;
+        sf_holding_t *copies = (sf_holding_t *) zmalloc ((count + 1) * sizeof (sf_holding_t));
+        sf_holding_t **failed = (sf_holding_t **) zmalloc ((count + 1) * sizeof (sf_holding_t *));
+        for (size_t i = 0; i < count; i++) {
+            copies [i] = *env->gc_remove->holdings [i];
+            copies [i].error = (char *) busy;
+            failed [i] = &copies [i];
+        }
         sf_gc_removed_t msg = SF_GC_REMOVED_INIT;
         msg.request_id = env->gc_remove->request_id;
-        msg.failed = failed, msg.n_failed = env->gc_remove->n_holdings;
+        msg.failed = failed, msg.n_failed = count;
         sf_envelope_t answer = sf_wire_envelope (SF_BODY_GC_REMOVED, &msg);
         s_send (self, &answer);
-        for (size_t i = 0; i < env->gc_remove->n_holdings; i++)
-            failed [i]->error = NULL;
+        free (failed);
+        free (copies);
     }
 }
 

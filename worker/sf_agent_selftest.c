@@ -420,6 +420,46 @@ s_test_gc_list (sched_t *sched)
     sf_wire_free (&answer);
 }
 
+//  One gc request runs, one waits, another is answered busy at once: the
+//  listing hangs on Ceph (each RBD call until its deadline)
+
+static void
+s_test_gc_busy (sched_t *sched, sf_stor_fake_t *fake)
+{
+    sf_stor_fake_hang (fake, true);
+    const char *requests [] = { "G3", "G4" };
+    for (int i = 0; i < 2; i++) {
+        sf_gc_list_t list = SF_GC_LIST_INIT;
+        list.request_id = (char *) requests [i];
+        list.catalog_id = SF_TEST_CATALOG;
+        sf_envelope_t env = sf_wire_envelope (SF_BODY_GC_LIST, &list);
+        assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    }
+    sf_holding_t held = SF_HOLDING_INIT;
+    held.kind = SF_HOLDING_SCRATCH, held.name = "J77", held.job_id = "J77";
+    sf_holding_t *ptrs [] = { &held };
+    sf_gc_remove_t remove = SF_GC_REMOVE_INIT;
+    remove.request_id = "G5";
+    remove.catalog_id = SF_TEST_CATALOG;
+    remove.holdings = ptrs, remove.n_holdings = 1;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_GC_REMOVE, &remove);
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    sf_envelope_t *answer = s_test_gc_answer (sched);
+    assert (answer->body_case == SF_BODY_GC_REMOVED);
+    assert (streq (answer->gc_removed->request_id, "G5"));
+    assert (answer->gc_removed->n_failed == 1 && answer->gc_removed->n_removed == 0);
+    assert (strstr (answer->gc_removed->failed [0]->error, "already running"));
+    sf_wire_free (&answer);
+    sf_stor_fake_hang (fake, false);
+    //  The running one answers, then the one that waited
+    answer = s_test_gc_answer (sched);
+    assert (streq (answer->gc_holdings->request_id, "G3"));
+    sf_wire_free (&answer);
+    answer = s_test_gc_answer (sched);
+    assert (streq (answer->gc_holdings->request_id, "G4"));
+    sf_wire_free (&answer);
+}
+
 //  A removal of what a job the worker runs made is refused
 static void
 s_test_gc_refused (sched_t *sched, const char *job)
@@ -603,6 +643,7 @@ sf_agent_test (bool verbose)
     s_test_delete (&sched, "D5", "glance", "x", "J1", SF_EINVAL);
     s_test_delete_burst (&sched);
     s_test_gc_list (&sched);
+    s_test_gc_busy (&sched, fake);
     s_test_protocol (&sched, agent);
     assert (sched.heartbeats > 0);
     char *stale = zsys_sprintf ("%s/J0", work);
