@@ -15,6 +15,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_peers", sf_peers_test },
     { "sf_liveness", sf_liveness_test },
     { "sf_history", sf_history_test },
+    { "sf_gc", sf_gc_test },
     { "sf_schedcfg", sf_schedcfg_test },
     { "sf_harness", sf_harness_test },
     { "sf_sched", sf_sched_test },

@@ -158,6 +158,7 @@ static const range_t s_ranges [] = {
     { "deadline", 0, MAX_TIME_MS },
     { "window", 0, MAX_WINDOW_MS },
     { "limit", 1, SF_ADMIN_MAX_LIMIT },
+    { "dry_run", 0, 1 },
     { NULL }
 };
 
@@ -309,6 +310,47 @@ s_cmd_cancel (sf_admin_t *self, json_t *request, sf_err_t *err)
     return s_wrap ("cancel", answers);
 }
 
+//  The reconciler: a run starts at once and is read back by id (no admin
+//  request waits on a node)
+
+static json_t *
+s_cmd_gc (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    if (!self->parts.gc) {
+        sf_err_set (err, SF_ENOTSUP, "this scheduler has no reconciler");
+        return NULL;
+    }
+    const char *node = s_arg (request, "node");
+    zlistx_t *nodes = sf_gc_connected (self->parts.peers);
+    if (node) {
+        bool found = false;
+        for (const char *name = (const char *) zlistx_first (nodes); name && !found;
+             name = (const char *) zlistx_next (nodes))
+            found = streq (name, node);
+        zlistx_purge (nodes);
+        if (!found) {
+            zlistx_destroy (&nodes);
+            sf_err_set (err, SF_ENODE, "node '%.64s' is not connected", node);
+            return NULL;
+        }
+        zlistx_add_end (nodes, strdup (node));
+    }
+    const char *id = sf_gc_start (self->parts.gc, nodes, s_int_arg (request, "dry_run", 0) == 1,
+                                  false, err);
+    zlistx_destroy (&nodes);
+    return id ? s_wrap ("gc", sf_gc_run_json (self->parts.gc, id, err)) : NULL;
+}
+
+static json_t *
+s_cmd_gc_show (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    if (!self->parts.gc) {
+        sf_err_set (err, SF_ENOTSUP, "this scheduler has no reconciler");
+        return NULL;
+    }
+    return s_wrap ("gc", sf_gc_run_json (self->parts.gc, s_arg (request, "run"), err));
+}
+
 #define PAGE_ARGS "limit:i", "after:s", NULL
 #define BULK_ARGS "select:o", "strategy:s", "priority:i", "deadline:i", "window:i", NULL
 
@@ -326,6 +368,8 @@ static const command_t s_commands [] = {
     { "bulks",      { NULL },           NULL,       s_cmd_bulks, false },
     { "plan",       { BULK_ARGS },      "select",   s_cmd_plan, false },
     { "limits",     { NULL },           NULL,       s_cmd_limits, false },
+    { "gc",         { "dry_run:i", "node:s", NULL }, NULL, s_cmd_gc, false },
+    { "gc_show",    { "run:s", NULL },  "run",      s_cmd_gc_show, false },
     { "schedule_add", { NULL },         NULL,       s_cmd_schedule_add, true },
     { "schedule_list", { NULL },        NULL,       s_cmd_schedule_list, true },
     { "schedule_rm", { NULL },          NULL,       s_cmd_schedule_rm, true },

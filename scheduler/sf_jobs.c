@@ -927,14 +927,15 @@ sf_jobs_list_json (sf_jobs_t *self, sf_err_t *err)
 }
 
 //  An image row (store, id, path, size, sha256, job_id, instance_name,
-//  disk_target, created) as the CLI shows it
+//  disk_target, created, missing) as the CLI shows it; missing is null, or
+//  when the reconciler found its object gone
 
 static json_t *
 s_image_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
 {
     (void) arg;
     (void) err;
-    return json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o}",
+    return json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:o}",
         "store", sf_store_text (stmt, 0),
         "id", sf_store_text (stmt, 1),
         "path", sf_store_text (stmt, 2),
@@ -943,7 +944,8 @@ s_image_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
         "job_id", sf_store_text (stmt, 5),
         "instance", sf_store_text (stmt, 6),
         "disk_target", sf_store_text (stmt, 7),
-        "created", s_time_json (sqlite3_column_int64 (stmt, 8)));
+        "created", s_time_json (sqlite3_column_int64 (stmt, 8)),
+        "missing", s_time_json (sqlite3_column_int64 (stmt, 9)));
 }
 
 json_t *
@@ -952,7 +954,7 @@ sf_jobs_images_json (sf_jobs_t *self, sf_err_t *err)
     assert (self);
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT store, id, path, size, sha256, job_id, instance_name, disk_target,"
-        " created FROM images ORDER BY created, rowid", "");
+        " created, missing FROM images ORDER BY created, rowid", "");
     if (!stmt)
         return NULL;
     json_t *images = json_array ();
@@ -1055,7 +1057,7 @@ sf_jobs_images_page_json (sf_jobs_t *self, const char *after, int64_t limit,
         return NULL;
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT store, id, path, size, sha256, job_id, instance_name, disk_target,"
-        " created FROM images"
+        " created, missing FROM images"
         " WHERE ?1 = 0 OR (created, store, id) > (?2, ?3, ?4)"
         " ORDER BY created, store, id LIMIT ?5",
         "iissi", (int64_t) (cursor != NULL),

@@ -30,6 +30,7 @@ struct _sf_sched_t {
     sf_retention_t *retention;  //  Owned
     sf_history_t *history;      //  Owned: forgets old jobs and bulks
     sf_outbox_t *outbox;        //  Owned: what we send to workers
+    sf_gc_t *gc;                //  Owned: the reconciler
     sf_auth_t *auth;            //  Owned: ZAP handler, NULL if insecure
     zcert_t *cert;              //  Owned: our key pair, NULL if insecure
     zhashx_t *refused;          //  Owned: connections whose hello was refused
@@ -95,6 +96,7 @@ static sf_retention_delete_fn s_delete_image;
 static sf_bulk_done_fn s_on_bulk_done;
 static sf_dispatch_ended_fn s_on_job_ended;
 static sf_outbox_unsent_fn s_on_unsent;
+static sf_gc_send_fn s_gc_send;
 
 sf_sched_t *
 sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
@@ -139,10 +141,11 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     self->history = sf_history_new (self->jobs, self->bulk, cfg->history_days);
     if (!self->retention)
         goto failed;
+    self->gc = sf_gc_new (self->store, cfg, s_gc_send, self);
     sf_admin_parts_t parts = {
         .store = self->store, .jobs = self->jobs, .peers = self->peers,
         .dispatch = self->dispatch, .bulk = self->bulk, .schedules = self->schedules, .stats = &self->stats,
-        .auth = self->auth
+        .auth = self->auth, .gc = self->gc
     };
     self->admin = sf_admin_new (cfg->admin_bind, self->cert, &parts, err);
     if (!self->admin)
@@ -168,6 +171,7 @@ sf_sched_destroy (sf_sched_t **self_p)
     if (*self_p) {
         sf_sched_t *self = *self_p;
         sf_admin_destroy (&self->admin);
+        sf_gc_destroy (&self->gc);
         sf_retention_destroy (&self->retention);
         sf_history_destroy (&self->history);
         sf_schedules_destroy (&self->schedules);
@@ -265,6 +269,8 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello,
     if (sf_outbox_send_to (self->outbox, routing_id, &env, &err))
         SF_WARN (&ctx, "cannot send welcome: %s", err.text);
     sf_dispatch_node (self->dispatch, peer, true);
+    //  The reconciler looks at what the node holds once it is back
+    sf_gc_hello (self->gc, peer->name);
 }
 
 static void
@@ -416,6 +422,14 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
         case SF_BODY_JOB_STATUS:
             s_on_job_status (self, peer, env->job_status);
             break;
+        case SF_BODY_GC_HOLDINGS:
+            if (sf_gc_on_holdings (self->gc, peer->name, env->gc_holdings))
+                self->stats.worker_unexpected++;
+            break;
+        case SF_BODY_GC_REMOVED:
+            if (sf_gc_on_removed (self->gc, peer->name, env->gc_removed))
+                self->stats.worker_unexpected++;
+            break;
         case SF_BODY_ERROR:
             SF_WARN (&ctx, "node reports error %s: %s", sf_err_name (env->error->code),
                      env->error->text? env->error->text: "");
@@ -565,6 +579,15 @@ s_delete_image (void *arg, const char *node, const sf_image_t *image, const char
     return sf_outbox_send (self->outbox, node, &env, err);
 }
 
+//  The reconciler's messages go out like every other
+
+static int
+s_gc_send (void *arg, const char *node, sf_envelope_t *env, sf_err_t *err)
+{
+    sf_sched_t *self = (sf_sched_t *) arg;
+    return sf_outbox_send (self->outbox, node, env, err);
+}
+
 //  A job ended: its bulk counts it
 
 static void
@@ -643,6 +666,13 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         SF_ERROR (NULL, "retention: %s", err.text);
     if (sf_history_tick (self->history, now, &err) < 0)
         SF_ERROR (NULL, "cannot forget old history: %s", err.text);
+    if (sf_gc_tick (self->gc, now) && self->schedules_started) {
+        zlistx_t *nodes = sf_gc_connected (self->peers);
+        if (zlistx_size (nodes)
+        &&  !sf_gc_start (self->gc, nodes, !sf_gc_auto_removes (self->gc), true, &err))
+            SF_WARN (NULL, "cannot start gc: %s", err.text);
+        zlistx_destroy (&nodes);
+    }
     sf_dispatch_pump (self->dispatch);
     return 0;
 }

@@ -33,6 +33,7 @@
 #include "sf_schedules.h"
 #include "sf_retention.h"
 #include "sf_history.h"
+#include "sf_gc.h"
 #include "sf_admin.h"
 #include "sf_sched.h"
 

@@ -58,6 +58,17 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
     OPT ("retention", "history_days", SF_CFG_INT, history_days, "30",
          "finished jobs, their events and bulks older than this are pruned "
          "(1..36500; jobs whose images are kept stay)"),
+    OPT ("gc", "interval", SF_CFG_DURATION, gc_interval_ms, "10m",
+         "how often every node is reconciled with the catalogue (also once when a "
+         "node connects); 0 = never (0, or 1m..30d)"),
+    OPT ("gc", "remove", SF_CFG_BOOL, gc_remove, "true",
+         "the periodic runs remove orphans (false: they only list them and mark "
+         "missing images)"),
+    OPT ("gc", "grace", SF_CFG_DURATION, gc_grace_ms, "10m",
+         "objects younger than this are never removed (1s..30d)"),
+    OPT ("gc", "timeout", SF_CFG_DURATION, gc_timeout_ms, "30s",
+         "a node that has not answered a gc step within this is listed as not "
+         "answering (1s..1h)"),
     OPT ("log", "level", SF_CFG_STR, log_level, "info",
          "err|warning|notice|info|debug"),
     OPT ("log", "format", SF_CFG_STR, log_format, "text", "text|json"),
@@ -180,6 +191,16 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
     if (cfg->history_days < 1 || cfg->history_days > 36500)
         return sf_cfg_fail (err, name, text, "retention", "history_days",
                            "'retention.history_days' must be between 1 and 36500");
+    if (cfg->gc_interval_ms != 0
+    &&  (cfg->gc_interval_ms < 60000 || cfg->gc_interval_ms > 30LL * 86400000))
+        return sf_cfg_fail (err, name, text, "gc", "interval",
+                           "'gc.interval' must be 0 (off) or between 1m and 30d");
+    if (cfg->gc_grace_ms < 1000 || cfg->gc_grace_ms > 30LL * 86400000)
+        return sf_cfg_fail (err, name, text, "gc", "grace",
+                           "'gc.grace' must be between 1s and 30d");
+    if (cfg->gc_timeout_ms < 1000 || cfg->gc_timeout_ms > 3600000)
+        return sf_cfg_fail (err, name, text, "gc", "timeout",
+                           "'gc.timeout' must be between 1s and 1h");
     if (cfg->insecure && (!sf_cert_is_local (cfg->bind) || !sf_cert_is_local (cfg->admin_bind)))
         return sf_cfg_fail (err, name, text, "security", "insecure",
                            "'security.insecure' (plaintext) is allowed only on loopback or "
@@ -345,6 +366,8 @@ sf_schedcfg_test (bool verbose)
     sf_schedcfg_init (&cfg);
     assert (cfg.max_jobs_per_node == 64 && cfg.max_peers == 1024 && cfg.history_days == 30);
     assert (cfg.limits.lease_ms == 60000 && cfg.limits.lease_rate == 1048576);
+    assert (cfg.gc_interval_ms == 600000 && cfg.gc_remove && cfg.gc_grace_ms == 600000
+            && cfg.gc_timeout_ms == 30000);
     const struct { const char *text; const char *error; } bounds [] = {
         { "[limits]\nmax_jobs_per_node = 0\n", "s.conf:2: 'limits.max_jobs_per_node'" },
         { "[limits]\nmax_jobs_per_node = 65536\n", "s.conf:2: 'limits.max_jobs_per_node'" },
@@ -368,6 +391,15 @@ sf_schedcfg_test (bool verbose)
         { "[limits]\nlease_rate = 0\n", "s.conf:2: 'limits.lease_rate' must be" },
         { "[limits]\nlease_rate = 2T\n", "s.conf:2: 'limits.lease_rate'" },
         { "[limits]\nlease_rate = 1G\n", NULL },
+        { "[gc]\ninterval = 30s\n", "s.conf:2: 'gc.interval' must be 0 (off) or" },
+        { "[gc]\ninterval = 31d\n", "s.conf:2: 'gc.interval'" },
+        { "[gc]\ninterval = 0\n", NULL },
+        { "[gc]\ninterval = 1m\n", NULL },
+        { "[gc]\ngrace = 500ms\n", "s.conf:2: 'gc.grace' must be between 1s and 30d" },
+        { "[gc]\ngrace = 1s\n", NULL },
+        { "[gc]\ntimeout = 2h\n", "s.conf:2: 'gc.timeout'" },
+        { "[gc]\nremove = maybe\n", "s.conf:2:" },
+        { "[gc]\nremove = off\n", NULL },
     };
     for (size_t i = 0; i < sizeof (bounds) / sizeof (bounds [0]); i++) {
         int rc = sf_schedcfg_load_string (&cfg, bounds [i].text, "s.conf", &err);

@@ -291,9 +291,9 @@ static const char *s_migrations [] = {
     "  started INTEGER NOT NULL DEFAULT 0,"
     "  ended INTEGER NOT NULL,"
     "  PRIMARY KEY (job_id, attempt));",
-    //  10: reserved for issue 11's reconciler (its migration takes this
-    //  place at the merge)
-    "",
+    //  10: the reconciler marks an image whose object its node's listing
+    //  lacks: missing = when it was first found missing (ms), 0 = present
+    "ALTER TABLE images ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;",
     //  11: a node's max_pause (from its hello), and the pause slots kept
     //  for jobs that ended without word from their node (sf_dispatch)
     "ALTER TABLE nodes ADD COLUMN max_pause_ms INTEGER NOT NULL DEFAULT 0;"

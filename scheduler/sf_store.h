@@ -9,7 +9,7 @@
     Jobs, events and images live in sf_jobs, which uses this connection.
 
     Every table comes from these migrations; the class named writes it.
-    Tables (version 11; 10 is the reconciler's, issue 11):
+    Tables (version 11):
       nodes      name, state up|down, last_seen, software, max_jobs,
                  running_jobs, max_pause_ms (version 11) (sf_store)
       instances  node, uuid (the key: an instance is (node, uuid)), name,

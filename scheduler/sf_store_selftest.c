@@ -335,7 +335,9 @@ s_test_upgrade_v6 (const char *path)
 
 //  A database of version 8 with jobs, events and images: the jobs table is
 //  rebuilt with the state 'cancelled' and the columns of cancel and
-//  retries; every row, event and image stays, and job_attempts is empty
+//  retries; every row, event and image stays, and job_attempts is empty;
+//  its images are present (missing 0) after migration 10 (the reconciler's
+//  mark)
 
 static void
 s_test_upgrade_v8 (const char *path)
@@ -392,6 +394,9 @@ s_test_upgrade_v8 (const char *path)
     //  Foreign keys still hold: an attempt of no job is refused
     assert (sf_store_exec (store, &err, "INSERT INTO job_attempts (job_id, attempt, node,"
                            " ended) VALUES ('J99', 1, 'n1', 1)", "") == -1);
+    value = s_test_value (store, "SELECT id || '=' || missing FROM images");
+    assert (streq (value, "i1=0"));
+    free (value);
     sf_store_destroy (&store);
 }
 

@@ -595,6 +595,79 @@ sf_cli_cancel_status (json_t *answers)
 }
 
 //  --------------------------------------------------------------------------
+//  The reconciler
+
+json_t *
+sf_cli_gc_request (bool dry_run, const char *node, sf_err_t *err)
+{
+    if (node && !sf_name_is_safe (node)) {
+        sf_err_set (err, SF_EINVAL, "--node '%.64s' is not a node name", node);
+        return NULL;
+    }
+    json_t *request = json_pack ("{s:s}", "cmd", "gc");
+    if (dry_run)
+        json_object_set_new (request, "dry_run", json_integer (1));
+    if (node)
+        json_object_set_new (request, "node", json_string (node));
+    return request;
+}
+
+bool
+sf_cli_gc_finished (json_t *run)
+{
+    const char *state = json_string_value (json_object_get (run, "state"));
+    return state && streq (state, "done");
+}
+
+int
+sf_cli_gc_wait (sf_cli_t *self, json_t **run_p, int poll_ms, int wait_ms, sf_err_t *err)
+{
+    assert (self && run_p && *run_p);
+    int64_t deadline = sf_time_mono_ms () + wait_ms;
+    char id [64];
+    const char *given = json_string_value (json_object_get (*run_p, "id"));
+    snprintf (id, sizeof (id), "%s", given ? given : "");
+    while (!sf_cli_gc_finished (*run_p)) {
+        if (wait_ms && sf_time_mono_ms () + poll_ms > deadline) {
+            sf_err_set (err, SF_ETIMEDOUT, "timed out after %.1fs waiting for gc run '%s'; "
+                        "it goes on ('snapfleet gc --show %s')", wait_ms / 1000.0, id, id);
+            return SF_CLI_TEMPFAIL;
+        }
+        zclock_sleep (poll_ms);
+        json_t *request = json_pack ("{s:s, s:s}", "cmd", "gc_show", "run", id);
+        json_t *reply = NULL;
+        int rc = sf_cli_call (self, request, &reply, err);
+        json_decref (request);
+        if (rc)
+            return rc;
+        json_t *run = json_object_get (reply, "gc");
+        if (!json_is_object (run)) {
+            json_decref (reply);
+            sf_err_set (err, SF_EPROTO, "invalid gc_show reply from scheduler");
+            return SF_CLI_FAILED;
+        }
+        json_decref (*run_p);
+        *run_p = json_incref (run);
+        json_decref (reply);
+    }
+    return SF_CLI_OK;
+}
+
+int
+sf_cli_gc_status (json_t *run)
+{
+    size_t index;
+    json_t *node;
+    json_array_foreach (json_object_get (run, "nodes"), index, node) {
+        const char *state = json_string_value (json_object_get (node, "state"));
+        if (!state || !streq (state, "done")
+        ||  json_array_size (json_object_get (node, "failed")) > 0)
+            return SF_CLI_FAILED;
+    }
+    return sf_cli_gc_finished (run) ? SF_CLI_OK : SF_CLI_FAILED;
+}
+
+//  --------------------------------------------------------------------------
 //  Self test
 
 //  Canned BULK views for the bulk tests: a bulk of three jobs, J1 failed at
@@ -679,6 +752,15 @@ s_fake_serve (zsock_t *router, int *step)
     if (streq (cmd, "bulk_show")) {
         json_t *reply = json_pack ("{s:b, s:I, s:o}", "ok", 1, "id", id,
                                    "bulk", s_test_bulk (*step < 2? ++*step: 2));
+        s_fake_answer (router, routing_id, reply);
+    }
+    else
+    if (streq (cmd, "gc_show")) {
+        ++*step;
+        json_t *reply = json_pack ("{s:b, s:I, s:{s:s, s:s, s:[{s:s, s:s, s:[]}]}}", "ok", 1,
+                                   "id", id, "gc", "id", "G1", "state",
+                                   *step < 3 ? "running" : "done", "nodes", "node", "n1",
+                                   "state", *step < 3 ? "listing" : "done", "failed");
         s_fake_answer (router, routing_id, reply);
     }
     else
@@ -1183,6 +1265,48 @@ s_test_cancel (void)
     json_decref (bulk);
 }
 
+//  snapfleet gc: the request, and polling a run until it is done
+
+static void
+s_test_gc (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    json_t *request = sf_cli_gc_request (true, "n1", &err);
+    char *text = json_dumps (request, JSON_COMPACT | JSON_SORT_KEYS);
+    assert (streq (text, "{\"cmd\":\"gc\",\"dry_run\":1,\"node\":\"n1\"}"));
+    free (text);
+    json_decref (request);
+    request = sf_cli_gc_request (false, NULL, &err);
+    text = json_dumps (request, JSON_COMPACT | JSON_SORT_KEYS);
+    assert (streq (text, "{\"cmd\":\"gc\"}"));
+    free (text);
+    json_decref (request);
+    assert (sf_cli_gc_request (false, "../n1", &err) == NULL && err.code == SF_EINVAL);
+    assert (strstr (err.text, "--node '../n1'"));
+    assert (sf_cli_gc_request (false, "", &err) == NULL);
+
+    sf_cli_t *cli;
+    zactor_t *fake = s_fake_start (&cli);
+    json_t *run = json_pack ("{s:s, s:s, s:[]}", "id", "G1", "state", "running", "nodes");
+    assert (!sf_cli_gc_finished (run));
+    assert (sf_cli_gc_wait (cli, &run, 10, 5000, &err) == SF_CLI_OK);
+    assert (sf_cli_gc_finished (run) && sf_cli_gc_status (run) == SF_CLI_OK);
+    json_t *node = json_array_get (json_object_get (run, "nodes"), 0);
+    json_array_append_new (json_object_get (node, "failed"), json_pack ("{s:s}", "name", "x"));
+    assert (sf_cli_gc_status (run) == SF_CLI_FAILED);
+    json_object_set_new (node, "state", json_string ("no answer"));
+    json_array_clear (json_object_get (node, "failed"));
+    assert (sf_cli_gc_status (run) == SF_CLI_FAILED);
+    json_decref (run);
+    //  Waiting times out: exit 75, the run goes on
+    run = json_pack ("{s:s, s:s, s:[]}", "id", "G1", "state", "running", "nodes");
+    assert (sf_cli_gc_wait (cli, &run, 50, 20, &err) == SF_CLI_TEMPFAIL);
+    assert (err.code == SF_ETIMEDOUT && strstr (err.text, "gc run 'G1'"));
+    json_decref (run);
+    sf_cli_destroy (&cli);
+    zactor_destroy (&fake);
+}
+
 void
 sf_cli_test (bool verbose)
 {
@@ -1203,6 +1327,7 @@ sf_cli_test (bool verbose)
     s_test_bulk_bar ();
     s_test_bulk_events ();
     s_test_cancel ();
+    s_test_gc ();
     //  @end
     printf ("OK\n");
 }

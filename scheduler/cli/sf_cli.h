@@ -134,6 +134,32 @@ json_t *
 //  none was refused, SF_CLI_FAILED if all were, else SF_CLI_PARTIAL.
 int
     sf_cli_cancel_status (json_t *answers);
+//  --------------------------------------------------------------------------
+//  The reconciler (snapfleet gc): the request, and waiting for the run
+
+//  Build {"cmd":"gc", ["dry_run":1,] ["node":NODE]}. Returns it (caller
+//  owns it), or NULL with err (SF_EINVAL naming --node) if node is not a
+//  safe node name.
+json_t *
+    sf_cli_gc_request (bool dry_run, const char *node, sf_err_t *err);
+
+//  True if the run (a GC object of the admin protocol) is done: every
+//  node answered, failed or timed out.
+bool
+    sf_cli_gc_finished (json_t *run);
+
+//  Poll the run *run_p (its first view, which the caller owns) with
+//  gc_show every poll_ms until it is done or wait_ms passed (0 = no
+//  limit); *run_p is replaced by each new view. Returns SF_CLI_OK when
+//  done, SF_CLI_TEMPFAIL with err set when wait_ms passed, or the failed
+//  call's status with err set.
+int
+    sf_cli_gc_wait (sf_cli_t *self, json_t **run_p, int poll_ms, int wait_ms, sf_err_t *err);
+
+//  The exit status a finished run deserves: SF_CLI_OK if every node
+//  answered and nothing failed to go, else SF_CLI_FAILED.
+int
+    sf_cli_gc_status (json_t *run);
 
 //  Self test of this class
 void

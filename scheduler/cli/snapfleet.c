@@ -34,6 +34,7 @@ static const snapfleet_cmd_t *s_commands [] = {
     &snapfleet_cmd_job,
     &snapfleet_cmd_cancel,
     &snapfleet_cmd_images,
+    &snapfleet_cmd_gc,
     &snapfleet_cmd_status,
     &snapfleet_cmd_keygen,
     NULL

@@ -37,6 +37,9 @@ extern const snapfleet_cmd_t snapfleet_cmd_cancel;
 //  snapfleet_image.c: images
 extern const snapfleet_cmd_t snapfleet_cmd_images;
 
+//  snapfleet_gc.c: gc (the reconciler, on demand)
+extern const snapfleet_cmd_t snapfleet_cmd_gc;
+
 //  snapfleet_status.c: status (the scheduler's counters)
 extern const snapfleet_cmd_t snapfleet_cmd_status;
 

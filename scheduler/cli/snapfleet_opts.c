@@ -35,6 +35,8 @@ static const struct option s_options [] = {
     { "limit", required_argument, NULL, 'l' },
     { "after", required_argument, NULL, 'A' },
     { "bulk", required_argument, NULL, 'B' },
+    { "dry-run", no_argument, NULL, 'R' },
+    { "show", required_argument, NULL, 'S' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -86,6 +88,8 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
             case 'l': opts->limit = optarg; break;
             case 'A': opts->after = optarg; break;
             case 'B': opts->bulk = optarg; break;
+            case 'R': opts->dry_run = true; break;
+            case 'S': opts->show = optarg; break;
         }
     }
     opts->first = optind;
