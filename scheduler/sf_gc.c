@@ -215,16 +215,17 @@ s_run (sf_gc_t *self, const char *id)
     return NULL;
 }
 
-//  The node of run whose request is request_id
+//  The node node_name of the run whose request is request_id (every node
+//  of a run is sent the same request id)
 
 static node_t *
-s_node_of (sf_gc_t *self, const char *request_id, run_t **run_p)
+s_node_of (sf_gc_t *self, const char *request_id, const char *node_name, run_t **run_p)
 {
     for (run_t *run = (run_t *) zlistx_first (self->runs); run;
          run = (run_t *) zlistx_next (self->runs))
         for (node_t *node = (node_t *) zlistx_first (run->nodes); node;
              node = (node_t *) zlistx_next (run->nodes))
-            if (streq (node->request_id, request_id)) {
+            if (streq (node->request_id, request_id) && streq (node->name, node_name)) {
                 *run_p = run;
                 return node;
             }
@@ -445,7 +446,7 @@ sf_gc_on_holdings (sf_gc_t *self, const char *node_name, const sf_gc_holdings_t 
 {
     assert (self && node_name && msg);
     run_t *run = NULL;
-    node_t *node = s_node_of (self, msg->request_id, &run);
+    node_t *node = s_node_of (self, msg->request_id, node_name, &run);
     sf_logctx_t ctx = { .node = node_name };
     if (!node || !streq (node->name, node_name) || !streq (node->state, "listing")) {
         SF_WARN (&ctx, "dropping gc holdings of request '%s': not one this node was asked "
@@ -530,7 +531,7 @@ sf_gc_on_removed (sf_gc_t *self, const char *node_name, const sf_gc_removed_t *m
 {
     assert (self && node_name && msg);
     run_t *run = NULL;
-    node_t *node = s_node_of (self, msg->request_id, &run);
+    node_t *node = s_node_of (self, msg->request_id, node_name, &run);
     sf_logctx_t ctx = { .node = node_name };
     if (!node || !streq (node->name, node_name) || !streq (node->state, "removing")) {
         SF_WARN (&ctx, "dropping gc removal answer of request '%s': not one this node was "
@@ -855,6 +856,22 @@ sf_gc_test (bool verbose)
     assert (sf_gc_on_holdings (gc, "n1", &listing) == 0);
     assert (zlistx_size (outbox.sent) == before);
     zlistx_add_end (nodes, "n2");
+    //  Every node of a run is sent the same request id: each answers for
+    //  itself, in any order
+    const char *pair = sf_gc_start (gc, nodes, true, false, &err);
+    assert (pair);
+    sent = (sf_envelope_t *) zlistx_last (outbox.sent);
+    snprintf (request, sizeof (request), "%s", sent->gc_list->request_id);
+    sf_gc_holdings_t none = SF_GC_HOLDINGS_INIT;
+    none.request_id = request;
+    none.store_complete = true, none.rbd_complete = true;
+    assert (sf_gc_on_holdings (gc, "n2", &none) == 0);
+    listing.request_id = request;
+    assert (sf_gc_on_holdings (gc, "n1", &listing) == 0);
+    assert (sf_gc_on_holdings (gc, "n1", &listing) == -1);     //  once only
+    run = sf_gc_run_json (gc, pair, &err);
+    assert (streq (json_string_value (json_object_get (run, "state")), "done"));
+    json_decref (run);
     cfg.gc_timeout_ms = 1000;
     sf_gc_t *quick = sf_gc_new (store, &cfg, s_test_send, &outbox);
     const char *silent = sf_gc_start (quick, nodes, true, false, &err);
