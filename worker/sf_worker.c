@@ -93,6 +93,8 @@ main (int argc, char *argv [])
     //  modes matter (images 0640, their directories 0750) get them
     //  explicitly, scratch and journals stay private
     umask (077);
+    if (argc > 1 && streq (argv [1], SF_PROC_EXEC_ARG))
+        return sf_proc_exec_main (argc, argv);     //  a child that dies with us
     if (argc > 1 && streq (argv [1], "--guard"))
         return sf_guard_main (argc, argv);
     const char *config = NULL;
