@@ -420,6 +420,9 @@ sf_guard_main (int argc, char *argv [])
                  "--deadline-ms EPOCH_MS [--worker-fd FD] [--journal PATH] [--thaw]\n");
         return SF_GUARD_EXIT_USAGE;
     }
+    //  Its libvirt calls wait for libvirtd however long it takes: the
+    //  guard must act once it answers again (sf_hv_libvirt)
+    sf_hv_set_answer_timeout (0);
     sigset_t signals;
     sigemptyset (&signals);
     sigaddset (&signals, SIGTERM);

@@ -22,6 +22,22 @@ static const sf_hv_driver_t *s_drivers [] = {
     NULL
 };
 
+//  sf_hv_set_answer_timeout: read by every driver's open
+static volatile int64_t s_answer_ms = SF_HV_ANSWER_MS;
+
+void
+sf_hv_set_answer_timeout (int64_t ms)
+{
+    assert (ms >= 0);
+    __atomic_store_n (&s_answer_ms, ms, __ATOMIC_SEQ_CST);
+}
+
+int64_t
+sf_hv_answer_timeout (void)
+{
+    return __atomic_load_n (&s_answer_ms, __ATOMIC_SEQ_CST);
+}
+
 //  --------------------------------------------------------------------------
 //  Constructor: every URI goes to libvirt today; a driver for another
 //  hypervisor would claim its own URI scheme here.

@@ -625,7 +625,8 @@ s_test_death (void)
     //  Through the wrapper, the program is the one that runs
     char *cat [] = { "sh", "-c", "cat /proc/$$/cmdline | tr '\\0' ' '", NULL };
     proc = sf_proc_run (cat, NULL, 0, &err);
-    assert (proc && streq (sf_proc_stdout (proc), "sh -c cat /proc/$$/cmdline | tr '\\0' ' ' "));
+    assert (proc && streq (sf_proc_stdout (proc),
+                           "sh -c cat /proc/$$/cmdline | tr '\\0' ' ' "));
     sf_proc_destroy (&proc);
 }
 
