@@ -64,7 +64,7 @@ qemu_pids=$(qemu_img_pids "$work/$job" | tr '\n' ' ')
 check "the journal names the paused guest" bash -c "ls '$work/paused/' | grep -q ."
 t_kill=$(_sf_now_ms)
 sf_kill_pid "$SF_TMP/worker-n1.pid" KILL
-ok "worker killed with SIGKILL while big is paused and qemu-img ($qemu_pids) converts (job $job)"
+ok "worker SIGKILLed while big is paused and qemu-img ($qemu_pids) converts (job $job)"
 SF_POLL=0.05 wait_for 20 is_running || true
 t_running=$(_sf_now_ms)
 sf_note "worker killed at $t_kill, big running again at $t_running ($((t_running - t_kill)) ms)"
@@ -82,7 +82,10 @@ check "big writes again after the guard's resume" lv_wait_seq "$log" $((s + 20))
 
 #  The restarted worker removes what the dead run left in scratch
 sf_start_worker n1 "$SF_NODE_URI" "${worker_opts[@]}"
-no_scratch () { [ -z "$(find "$work" -type f -not -path "$work/paused/*" -not -path "$work/leftovers/*")" ]; }
+no_scratch ()
+{
+    [ -z "$(find "$work" -type f -not -path "$work/paused/*" -not -path "$work/leftovers/*")" ]
+}
 check "restarted worker removed the dead run's scratch" wait_for 30 no_scratch
 check "the job ends" wait_for 60 job_ended "$job"
 j=$(sf_cli job show "$job" --format json)

@@ -5,9 +5,10 @@
     The production driver runs `qemu-img convert` as a child process that
     a cancel stops at once, and that is stopped when it stops making
     progress (a slow conversion that moves is never stopped). Drivers fill
-    the table in sf_conv_driver.h; sf_conv_new picks a production one by name, sf_conv_new_with takes any
-    (a test injects its own). One sf_conv_t may be shared by every task
-    thread: converting changes nothing in it.
+    the table in sf_conv_driver.h; sf_conv_new picks a production one by
+    name, sf_conv_new_with takes any (a test injects its own). One
+    sf_conv_t may be shared by every task thread: converting changes
+    nothing in it.
 
     A conversion writes DST.tmp and renames it to DST only on success, so a
     file named DST is always complete; on any failure nothing is left.

@@ -577,7 +577,8 @@ s_fs_freeze (sf_hv_t *self, const char *uuid, sf_err_t *err)
     if (!dom)
         return -1;
     int count = virDomainFSFreeze (dom, NULL, 0, 0);
-    int rc = count < 0 ? s_agent_error (self, err, "freeze the filesystems of domain", uuid) : 0;
+    int rc = count < 0
+           ? s_agent_error (self, err, "freeze the filesystems of domain", uuid) : 0;
     if (count >= 0)
         SF_DEBUG (NULL, "froze %d filesystem(s) of '%s'", count, uuid);
     virDomainFree (dom);

@@ -4,6 +4,8 @@
     Usage: snapfleet-worker --config FILE
            snapfleet-worker --guard --uri URI --domain UUID --deadline-ms MS
                             [--journal PATH] [--thaw] (started by the worker)
+           snapfleet-worker --sf-exec PPID PATH ARGV... (the worker's children:
+                            they die with it, sf_proc)
            snapfleet-worker --help | --version
 
     SIGINT and SIGTERM are blocked in every thread and read from a
