@@ -6,11 +6,9 @@
     without exec is not. Waiting uses a pidfd (Linux >= 5.3) so that the exit
     wakes the poll at once; without one we fall back to short poll ticks.
 
-    A child that must die with the worker is spawned as /proc/self/exe
-    --sf-exec (this very program, whichever it is: the worker or a test
-    binary), which arms PR_SET_PDEATHSIG and then execs the program. The
-    program is looked up in PATH here, before the spawn, so that a missing
-    one is still a synchronous "cannot run" error.
+    A child that must die with the worker is spawned through setpriv and
+    sh (sf_proc.h). The program is looked up in PATH here, before the
+    spawn, so that a missing one is still a synchronous "cannot run" error.
     =========================================================================
 */
 #include "sf_worker_classes.h"
@@ -20,7 +18,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <pthread.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -30,6 +27,11 @@ extern char **environ;
 
 #define S_OUT_MAX   (4 * 1024 * 1024)   //  stdout kept (qemu-img info JSON)
 #define S_ERR_MAX   (64 * 1024)         //  stderr kept (only the tail matters)
+
+//  The death wrapper: setpriv arms the parent-death signal, then this
+//  script (run as: sh -c S_DEATH_CHECK NAME PPID PATH ARGS...) execs PATH
+//  only if its parent is still PPID
+#define S_DEATH_CHECK   "[ \"$PPID\" = \"$1\" ] || exit 127; shift; exec \"$@\""
 
 //  One captured stream
 typedef struct {
@@ -191,6 +193,7 @@ s_spawn (sf_proc_t *self, char *const argv [], int flags, int pass_fd, sf_err_t 
     int out_pipe [2] = { -1, -1 }, err_pipe [2] = { -1, -1 };
     int pass_dup = -1;
     char **wrapped = NULL;
+    char *setpriv = NULL;
     char *path = s_which (argv [0]);
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
@@ -226,18 +229,30 @@ s_spawn (sf_proc_t *self, char *const argv [], int flags, int pass_fd, sf_err_t 
     char *const *args = argv;
     char ppid [24];
     if (!(flags & SF_PROC_SURVIVE)) {
+        if (!(setpriv = s_which ("setpriv"))) {
+            sf_err_set (err, SF_EIO, "cannot run '%s': setpriv (util-linux), which makes "
+                        "it die with the worker, is not in PATH", argv [0]);
+            goto cleanup;
+        }
         size_t argc = 0;
         while (argv [argc])
             argc++;
-        wrapped = (char **) zmalloc ((argc + 5) * sizeof (char *));
+        wrapped = (char **) zmalloc ((argc + 11) * sizeof (char *));
         snprintf (ppid, sizeof (ppid), "%d", (int) getpid ());
-        wrapped [0] = argv [0];
-        wrapped [1] = SF_PROC_EXEC_ARG;
-        wrapped [2] = ppid;
-        wrapped [3] = path;
-        for (size_t i = 0; i <= argc; i++)
-            wrapped [4 + i] = argv [i];
-        exe = "/proc/self/exe";
+        char **arg = wrapped;
+        *arg++ = "setpriv";
+        *arg++ = "--pdeathsig";
+        *arg++ = "KILL";
+        *arg++ = "--";
+        *arg++ = "/bin/sh";
+        *arg++ = "-c";
+        *arg++ = S_DEATH_CHECK;
+        *arg++ = argv [0];          //  $0: what the shell's own errors name
+        *arg++ = ppid;
+        *arg++ = path;
+        for (size_t i = 1; i <= argc; i++)
+            *arg++ = argv [i];
+        exe = setpriv;
         args = wrapped;
     }
     int error = posix_spawn (&self->pid, exe, &actions, &attr, args, environ);
@@ -264,6 +279,7 @@ s_spawn (sf_proc_t *self, char *const argv [], int flags, int pass_fd, sf_err_t 
     if (have_attr)
         posix_spawnattr_destroy (&attr);
     free (wrapped);
+    free (setpriv);
     free (path);
     return rc;
 }
@@ -538,29 +554,6 @@ sf_proc_run (char *const argv [], zsock_t *cancel, int64_t deadline_ms, sf_err_t
 }
 
 //  --------------------------------------------------------------------------
-//  The exec wrapper, in the child
-
-int
-sf_proc_exec_main (int argc, char *argv [])
-{
-    if (argc < 5 || !streq (argv [1], SF_PROC_EXEC_ARG)) {
-        fprintf (stderr, "usage: %s PPID PATH ARGV0 [ARG...]\n", SF_PROC_EXEC_ARG);
-        return 127;
-    }
-    pid_t parent = (pid_t) strtol (argv [2], NULL, 10);
-    if (prctl (PR_SET_PDEATHSIG, SIGKILL)) {
-        fprintf (stderr, "cannot arm PR_SET_PDEATHSIG: %s\n", strerror (errno));
-        return 127;
-    }
-    //  Armed; but if the worker died before, nobody will signal us
-    if (getppid () != parent)
-        return 127;
-    execv (argv [3], argv + 4);
-    fprintf (stderr, "cannot run '%s': %s\n", argv [3], strerror (errno));
-    return 127;
-}
-
-//  --------------------------------------------------------------------------
 //  Self test
 
 //  State letter of pid from /proc (0 if it is gone)
@@ -593,40 +586,58 @@ s_test_dies (pid_t pid, int ms)
     return false;
 }
 
-//  A child dies with its parent: the wrapper is run by a shell that then
-//  exits, as the worker would die; and a wrapper whose parent is already
-//  gone never runs the program
+//  A child dies with the thread that started it (as with the worker: its
+//  task threads wait for their children, so that is the worker's death);
+//  a child whose worker is already gone never runs the program
+
+static void *
+s_test_spawner (void *arg)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char *sleeper [] = { "sleep", "30", NULL };
+    sf_proc_t *proc = sf_proc_new (sleeper, 0, &err);
+    *(sf_proc_t **) arg = proc;
+    //  Once it runs sleep, setpriv has armed the signal
+    char path [64], comm [32] = "";
+    snprintf (path, sizeof (path), "/proc/%d/comm", (int) sf_proc_pid (proc));
+    for (int64_t until = sf_time_mono_ms () + 20000; sf_time_mono_ms () < until; ) {
+        FILE *file = fopen (path, "r");
+        bool read = file && fgets (comm, sizeof (comm), file);
+        if (file)
+            fclose (file);
+        if (read && streq (comm, "sleep\n"))
+            break;
+        zclock_sleep (10);
+    }
+    assert (streq (comm, "sleep\n"));
+    return NULL;                //  the thread ends, its child still runs
+}
 
 static void
 s_test_death (void)
 {
     sf_err_t err = SF_ERR_INIT;
-    char exe [4096];
-    ssize_t len = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
-    assert (len > 0);
-    exe [len] = 0;
-    char *script = zsys_sprintf ("'%s' %s $$ /bin/sleep sleep 30 & echo $!; sleep 0.3", exe,
-                                 SF_PROC_EXEC_ARG);
-    char *sh [] = { "sh", "-c", script, NULL };
-    sf_proc_t *proc = sf_proc_run (sh, NULL, 0, &err);
+    sf_proc_t *proc = NULL;
+    pthread_t thread;
+    assert (pthread_create (&thread, NULL, s_test_spawner, &proc) == 0);
+    assert (pthread_join (thread, NULL) == 0);
     assert (proc);
-    pid_t orphan = (pid_t) atoi (sf_proc_stdout (proc));
+    assert (sf_proc_wait (proc, NULL, sf_time_mono_ms () + 10000, &err) == SF_PROC_EXITED);
+    assert (sf_proc_exit_code (proc) == 128 + SIGKILL);
     sf_proc_destroy (&proc);
-    assert (orphan > 0);
-    assert (s_test_dies (orphan, 5000));
-    zstr_free (&script);
-    //  Parent check: pid 1 is not our parent, so the program never starts
-    char *wrong [] = { exe, SF_PROC_EXEC_ARG, "1", "/bin/sh", "sh", "-c", "echo ran", NULL };
+    //  The parent check: pid 1 is not our parent, so echo never runs
+    char *wrong [] = { "setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c",
+                       S_DEATH_CHECK, "echo", "1", "/bin/echo", "ran", NULL };
     proc = sf_proc_new (wrong, SF_PROC_CAPTURE | SF_PROC_SURVIVE, &err);
     assert (proc);
     assert (sf_proc_wait (proc, NULL, 0, &err) == SF_PROC_EXITED);
     assert (sf_proc_exit_code (proc) == 127 && streq (sf_proc_stdout (proc), ""));
     sf_proc_destroy (&proc);
-    //  Through the wrapper, the program is the one that runs
+    //  Through the wrapper, the program is the one that runs (by its path)
     char *cat [] = { "sh", "-c", "cat /proc/$$/cmdline | tr '\\0' ' '", NULL };
     proc = sf_proc_run (cat, NULL, 0, &err);
-    assert (proc && streq (sf_proc_stdout (proc),
-                           "sh -c cat /proc/$$/cmdline | tr '\\0' ' ' "));
+    assert (proc && strstr (sf_proc_stdout (proc), "sh -c cat /proc/$$/cmdline | tr "));
+    assert (*sf_proc_stdout (proc) == '/');
     sf_proc_destroy (&proc);
 }
 
@@ -638,7 +649,7 @@ s_test_pass_release (void)
 {
     sf_err_t err = SF_ERR_INIT;
     int fds [2];
-    assert (pipe2 (fds, O_CLOEXEC) == 0);
+    assert (pipe2 (fds, O_CLOEXEC) == 0);   //  (s_test_dies: gone or a zombie)
     //  The child reads fd 3 until EOF, i.e. until we close the write end
     char *waiter [] = { "sh", "-c", "cat <&3; echo eof", NULL };
     sf_proc_t *proc = sf_proc_new_pass (waiter, SF_PROC_CAPTURE | SF_PROC_SURVIVE, fds [0],

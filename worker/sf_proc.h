@@ -12,14 +12,16 @@
     bounded) or inherited from the worker.
 
     A child dies with the worker (issue 11: no orphaned qemu-img): unless
-    SF_PROC_SURVIVE, it is started through this program itself,
-    `EXE --sf-exec PPID PATH ARGV...` (sf_proc_exec_main), which sets
-    PR_SET_PDEATHSIG(SIGKILL), checks that its parent is still PPID (the
-    worker may have died before the prctl) and execs PATH. The death signal
-    fires when the *thread* that spawned the child exits; every caller
-    waits for (or stops) its child on the thread that started it, so that
-    is the worker's death. Every main() of a program that uses sf_proc must
-    hand `--sf-exec` to sf_proc_exec_main first.
+    SF_PROC_SURVIVE, it is started as `setpriv --pdeathsig KILL -- /bin/sh
+    -c CHECK NAME PPID PATH ARGS...` (util-linux): setpriv arms
+    PR_SET_PDEATHSIG(SIGKILL), which survives the execs; the shell checks
+    that its parent is still the worker PPID (the worker may have died
+    before the prctl: then nobody would signal it) and execs PATH. The
+    death signal fires when the *thread* that spawned the child exits;
+    every caller waits for (or stops) its child on the thread that started
+    it, so that is the worker's death. (A wrapper in this program would do
+    as well, but a sanitized worker binary takes most of a second to
+    start; setpriv and sh take milliseconds.)
     =========================================================================
 */
 #ifndef SF_PROC_H_INCLUDED
@@ -36,9 +38,6 @@ typedef struct _sf_proc_t sf_proc_t;
                                 //  for a child that sigwait()s for them
 #define SF_PROC_SURVIVE     8   //  may outlive the worker (the pause guard);
                                 //  else it is SIGKILLed when the worker dies
-
-//  First argument of the exec wrapper (see above)
-#define SF_PROC_EXEC_ARG    "--sf-exec"
 
 //  Results of sf_proc_wait
 #define SF_PROC_EXITED      0   //  the child is gone, status available
@@ -114,11 +113,6 @@ int
 //  it, to read its output) or NULL with err.
 sf_proc_t *
     sf_proc_run (char *const argv [], zsock_t *cancel, int64_t deadline_ms, sf_err_t *err);
-
-//  main() of `EXE --sf-exec PPID PATH ARGV...`: never returns on success;
-//  exit code 127 if the worker is already gone or PATH cannot run.
-int
-    sf_proc_exec_main (int argc, char *argv []);
 
 //  Self test of this class
 void

@@ -4,8 +4,6 @@
     Usage: snapfleet-worker --config FILE
            snapfleet-worker --guard --uri URI --domain UUID --deadline-ms MS
                             [--journal PATH] [--thaw] (started by the worker)
-           snapfleet-worker --sf-exec PPID PATH ARGV... (the worker's children:
-                            they die with it, sf_proc)
            snapfleet-worker --help | --version
 
     SIGINT and SIGTERM are blocked in every thread and read from a
@@ -95,8 +93,6 @@ main (int argc, char *argv [])
     //  modes matter (images 0640, their directories 0750) get them
     //  explicitly, scratch and journals stay private
     umask (077);
-    if (argc > 1 && streq (argv [1], SF_PROC_EXEC_ARG))
-        return sf_proc_exec_main (argc, argv);     //  a child that dies with us
     if (argc > 1 && streq (argv [1], "--guard"))
         return sf_guard_main (argc, argv);
     const char *config = NULL;

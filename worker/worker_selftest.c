@@ -3,7 +3,6 @@
     Usage: worker_selftest [--test NAME] [-v]
            worker_selftest --guard ...    (the pause guard, for sf_guard's
                                            and sf_task's tests)
-           worker_selftest --sf-exec ...  (sf_proc's exec wrapper)
     =========================================================================
 */
 #include "sf_worker_classes.h"
@@ -34,8 +33,6 @@ static const sf_selftest_t s_tests [] = {
 int
 main (int argc, char *argv [])
 {
-    if (argc > 1 && streq (argv [1], SF_PROC_EXEC_ARG))
-        return sf_proc_exec_main (argc, argv);     //  a child that dies with us
     if (argc > 1 && streq (argv [1], "--guard"))
         return sf_guard_main (argc, argv);
     xmlInitParser ();
