@@ -41,6 +41,12 @@ sf_hv_answer_timeout (void)
     return __atomic_load_n (&s_answer_ms, __ATOMIC_SEQ_CST);
 }
 
+void
+sf_hv_shutdown (void)
+{
+    sf_hv_libvirt_shutdown ();
+}
+
 //  --------------------------------------------------------------------------
 //  Constructor: every URI goes to libvirt today; a driver for another
 //  hypervisor would claim its own URI scheme here.

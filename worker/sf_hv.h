@@ -104,6 +104,12 @@ void
 int64_t
     sf_hv_answer_timeout (void);
 
+//  Stop what the drivers run for the whole process (libvirt: the event
+//  loop thread keepalive needs), once every connection is closed; before
+//  the process exits, so that no driver thread runs while it does.
+void
+    sf_hv_shutdown (void);
+
 //  Close and free. Nullifies *self_p.
 void
     sf_hv_destroy (sf_hv_t **self_p);
@@ -236,6 +242,8 @@ sf_hv_domain_t *
 
 //  The drivers
 extern const sf_hv_driver_t sf_hv_libvirt_driver;
+void
+    sf_hv_libvirt_shutdown (void);     //  see sf_hv_shutdown
 
 //  Self test of this class
 void

@@ -103,29 +103,47 @@ s_fail (sf_hv_t *self, sf_err_t *err, const char *what, const char *subject)
 //  --------------------------------------------------------------------------
 //  The process's event loop (keepalive needs one)
 
+static bool s_have_events = false;
+static int s_events_run = 1;
+static pthread_t s_events_thread;
+
 static void *
 s_event_loop (void *arg)
 {
     (void) arg;
-    while (true)
+    while (__atomic_load_n (&s_events_run, __ATOMIC_SEQ_CST))
         if (virEventRunDefaultImpl () < 0)
             zclock_sleep (100);
     return NULL;
 }
 
-static bool s_have_events = false;
-
 static void
 s_event_start (void)
 {
-    pthread_t thread;
     if (virEventRegisterDefaultImpl () < 0)
         SF_WARN (NULL, "no libvirt event loop: calls to a hung libvirtd are not bounded");
     else
-    if (pthread_create (&thread, NULL, s_event_loop, NULL) == 0) {
-        pthread_detach (thread);
+    if (pthread_create (&s_events_thread, NULL, s_event_loop, NULL) == 0)
         s_have_events = true;
-    }
+}
+
+//  A timer that only wakes the loop, once
+static void
+s_event_wake (int timer, void *opaque)
+{
+    (void) opaque;
+    virEventRemoveTimeout (timer);
+}
+
+void
+sf_hv_libvirt_shutdown (void)
+{
+    if (!s_have_events)
+        return;
+    __atomic_store_n (&s_events_run, 0, __ATOMIC_SEQ_CST);
+    virEventAddTimeout (0, s_event_wake, NULL, NULL);
+    pthread_join (s_events_thread, NULL);
+    s_have_events = false;
 }
 
 static void

@@ -622,8 +622,8 @@ s_test_death (void)
     assert (pthread_create (&thread, NULL, s_test_spawner, &proc) == 0);
     assert (pthread_join (thread, NULL) == 0);
     assert (proc);
-    assert (sf_proc_wait (proc, NULL, sf_time_mono_ms () + 10000, &err) == SF_PROC_EXITED);
-    assert (sf_proc_exit_code (proc) == 128 + SIGKILL);
+    assert (sf_proc_wait (proc, NULL, sf_time_mono_ms () + 25000, &err) == SF_PROC_EXITED);
+    assert (sf_proc_exit_code (proc) == 128 + SIGKILL);     //  not sleep's 30 s
     sf_proc_destroy (&proc);
     //  The parent check: pid 1 is not our parent, so echo never runs
     char *wrong [] = { "setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c",
@@ -660,7 +660,7 @@ s_test_pass_release (void)
     assert (sf_proc_wait (proc, NULL, sf_time_mono_ms () + 300, &err) == SF_PROC_TIMEOUT);
     pid_t pid = sf_proc_release (&proc);
     assert (proc == NULL && pid > 0);
-    assert (s_test_dies (pid, 5000));   //  EOF on fd 3: it ends on its own
+    assert (s_test_dies (pid, 20000));  //  EOF on fd 3: it ends on its own
     char *sleeper [] = { "sleep", "30", NULL };
     proc = sf_proc_new (sleeper, SF_PROC_SURVIVE, &err);
     assert (proc);
@@ -668,7 +668,7 @@ s_test_pass_release (void)
     zclock_sleep (100);
     assert (s_test_state (pid) == 'S');  //  still running, not killed
     kill (pid, SIGKILL);
-    assert (s_test_dies (pid, 5000));
+    assert (s_test_dies (pid, 20000));
     proc = sf_proc_new (sleeper, 0, &err);
     sf_proc_destroy (&proc);            //  reaps the released ones too
     assert (s_test_state (pid) == 0);
