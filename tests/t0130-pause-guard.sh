@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 #  t0130-pause-guard: a guest is never left paused (DESIGN.md, safety
 #  property 1). A guest with a 2 GiB disk gives a pause long enough to act
-#  in. (1) The worker is killed with SIGKILL while the guest is paused: the
-#  guard process resumes the guest at the max_pause deadline, the scheduler
-#  fails the job once its lease runs out (short leases here), and a restarted worker
-#  finds its pause journal empty and cleans up the scratch space. (2) The
+#  in. (1) The worker hangs (SIGSTOP) while the guest is paused: the guard
+#  process resumes the guest at the max_pause deadline, the scheduler fails
+#  the job once its lease runs out (short leases here); the hung worker is then
+#  SIGKILLed, and a restarted worker finds its pause journal empty and
+#  cleans up the scratch space. (A worker that dies outright has its guest
+#  resumed at once: t0135.) (2) The
 #  worker gets SIGTERM while the guest is paused: it resumes the guest at
 #  once and exits cleanly. (3) A snapshot after all that still works.
 set -euo pipefail
@@ -30,14 +32,14 @@ wait_for 30 bash -c "'$SF_BUILD/scheduler/snapfleet' --admin '$SF_ADMIN' instanc
 is_paused () { [ "$(sf_virsh n1 domstate big)" = paused ]; }
 is_running () { [ "$(sf_virsh n1 domstate big)" = running ]; }
 
-#  -- (1) SIGKILL while paused ----------------------------------------------
+#  -- (1) the worker hangs while paused ---------------------------------------
 job=$(sf_cli snapshot --instance big --format json | jq -r .job_id)
 wait_for 60 is_paused || sf_die "big was never paused by job $job"
 t_paused=$(_sf_now_ms)
-sf_kill_pid "$SF_TMP/worker-n1.pid" KILL
-ok "worker killed with SIGKILL while big is paused (job $job)"
+kill -STOP "$(sf_pid worker-n1)"      #  its cleanup ends in SIGKILL if need be
+ok "worker stopped with SIGSTOP while big is paused (job $job)"
 check "journal names the paused guest" bash -c "ls '$work/paused/' | grep -q ."
-check "big is still paused right after the kill" is_paused
+check "big is still paused right after the stop" is_paused
 wait_for $((max_pause_s + 10)) is_running || true
 t_running=$(_sf_now_ms)
 sf_note "paused seen at $t_paused, running again at $t_running ($((t_running - t_paused)) ms)"
@@ -55,8 +57,8 @@ sf_note "job after the kill: $(jq -c '{state, error}' <<<"$j")"
 check_eq "the job failed (no news from the node for its lease)" failed "$(jq -r .state <<<"$j")"
 check "its error names the node" grep -q "n1" <<<"$(jq -r .error.text <<<"$j")"
 
-#  The restarted worker: empty journal, scratch cleaned (a qemu-img orphaned
-#  by the kill may still be writing for a moment)
+#  The restarted worker: empty journal, scratch cleaned
+sf_kill_pid "$SF_TMP/worker-n1.pid" KILL
 sf_start_worker n1 "$SF_NODE_URI" pause.max_pause=${max_pause_s}s
 no_scratch () { [ -z "$(find "$work" -type f -not -path "$work/paused/*")" ]; }
 check "restarted worker's pause journal is empty" wait_for 10 bash -c "[ -z \"\$(ls -A '$work/paused' 2>/dev/null)\" ]"

@@ -961,7 +961,11 @@ sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
             return NULL;
     }
     sf_agent_t *self = NULL;
-    if ((parts.conv = sf_conv_new (NULL, err))
+    if (cfg->hv_answer_timeout > 0)         //  every libvirt connection from now on
+        sf_hv_set_answer_timeout (cfg->hv_answer_timeout);
+    if ((parts.conv = sf_conv_new (NULL, err)) && cfg->stall_timeout > 0)
+        sf_conv_set_stall_timeout (parts.conv, cfg->stall_timeout);
+    if (parts.conv
     &&  (self = sf_agent_new_with (cfg, &parts, err))) {
         self->stor_owned = parts.stor;
         self->conv_owned = parts.conv;

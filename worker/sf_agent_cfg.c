@@ -25,6 +25,8 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
     S_OPT ("worker", "inventory_interval", SF_CFG_DURATION, inventory_interval, "5s",
            "re-read the hypervisor this often; send Inventory when it changed"),
     S_OPT ("hypervisor", "uri", SF_CFG_STR, uri, "qemu:///system", "libvirt URI"),
+    S_OPT ("hypervisor", "answer_timeout", SF_CFG_DURATION, hv_answer_timeout, "30s",
+           "a libvirt call fails once libvirtd has not answered this long (2s..10m)"),
     //  The image store's options (sf_imgstore_cfg_t): each driver's keys
     S_OPT ("imagestore", "driver", SF_CFG_STR, store.driver, "dir", "image store: dir"),
     S_OPT ("imagestore", "path", SF_CFG_STR, store.path, "/var/lib/snapfleet/images",
@@ -33,6 +35,8 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
            "store name for the scheduler's per-store limits; default: <driver>@<node>"),
     S_OPT ("pause", "max_pause", SF_CFG_DURATION, max_pause, "10m",
            "the pause guard resumes a guest at this deadline no matter what"),
+    S_OPT ("conversion", "stall_timeout", SF_CFG_DURATION, stall_timeout, "2m",
+           "qemu-img is stopped after this long without progress (5s..24h)"),
     S_OPT ("storage.rbd", "ceph_conf", SF_CFG_STR, rbd_ceph_conf, "",
            "ceph.conf of the cluster of RBD disks; empty = RBD support off"),
     S_OPT ("storage.rbd", "client_id", SF_CFG_STR, rbd_client_id, "snapfleet",
@@ -215,6 +219,13 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, const char *text, sf_err_
         return -1;
     if (cfg->max_pause <= 0)
         return s_cfg_error (path, text, "pause", "max_pause", err, "must be positive");
+    if (cfg->hv_answer_timeout < SF_AGENT_ANSWER_MIN
+    ||  cfg->hv_answer_timeout > SF_AGENT_ANSWER_MAX)
+        return s_cfg_error (path, text, "hypervisor", "answer_timeout", err,
+                            "must be 2s..10m");
+    if (cfg->stall_timeout < SF_AGENT_STALL_MIN || cfg->stall_timeout > SF_AGENT_STALL_MAX)
+        return s_cfg_error (path, text, "conversion", "stall_timeout", err,
+                            "must be 5s..24h");
     if (*cfg->rbd_ceph_conf && (*cfg->rbd_ceph_conf != '/'
                             ||  access (cfg->rbd_ceph_conf, R_OK)))
         return s_cfg_error (path, text, "storage.rbd", "ceph_conf", err,
@@ -431,6 +442,36 @@ sf_agent_cfg_test (bool verbose)
                          &err) == -1);
     assert (strstr (err.text, ":2: 'storage.rbd.ceph_conf' must be empty or name a readable"));
     sf_agent_cfg_release (&cfg);
+    //  [hypervisor] answer_timeout and [conversion] stall_timeout, in range
+    assert (sf_agent_cfg_load (&cfg, NULL, &err) == 0);
+    assert (cfg.hv_answer_timeout == 30000 && cfg.stall_timeout == 120000);
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[hypervisor]\nanswer_timeout = 2s\n[conversion]\n"
+                         "stall_timeout = 24h\n", &cfg, &err) == 0);
+    assert (cfg.hv_answer_timeout == 2000 && cfg.stall_timeout == 86400000);
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[hypervisor]\nanswer_timeout = 10m\n[conversion]\n"
+                         "stall_timeout = 5s\n", &cfg, &err) == 0);
+    sf_agent_cfg_release (&cfg);
+    const char *out_of_range [] = {
+        "[hypervisor]\nanswer_timeout = 1999ms\n",
+        ":2: 'hypervisor.answer_timeout' must be 2s..10m",
+        "[hypervisor]\nanswer_timeout = 11m\n",
+        ":2: 'hypervisor.answer_timeout' must be 2s..10m",
+        "[conversion]\n\nstall_timeout = 4s\n",
+        ":3: 'conversion.stall_timeout' must be 5s..24h",
+        "[conversion]\nstall_timeout = 25h\n",
+        ":2: 'conversion.stall_timeout' must be 5s..24h",
+        "[conversion]\nstall_timeout = 0s\n",
+        ":2: 'conversion.stall_timeout' must be 5s..24h",
+        "[conversion]\nstall_timeout = slow\n",
+        ":2: 'conversion.stall_timeout' must be a duration",
+    };
+    for (size_t i = 0; i < sizeof (out_of_range) / sizeof (out_of_range [0]); i += 2) {
+        assert (s_test_load (dir, out_of_range [i], &cfg, &err) == -1);
+        assert (strstr (err.text, out_of_range [i + 1]));
+        sf_agent_cfg_release (&cfg);
+    }
     assert (s_test_load (dir, "[storage.rbd]\nop_timeout = 0s\n", &cfg, &err) == -1);
     assert (strstr (err.text, "'storage.rbd.op_timeout' must be positive"));
     sf_agent_cfg_release (&cfg);

@@ -20,8 +20,10 @@ typedef struct {
     int64_t heartbeat;          //  [worker] heartbeat, ms
     int64_t inventory_interval; //  [worker] inventory_interval, ms
     char *uri;                  //  [hypervisor] uri
+    int64_t hv_answer_timeout;  //  [hypervisor] answer_timeout, ms
     sf_imgstore_cfg_t store;    //  [imagestore]; name default: <driver>@<node>
     int64_t max_pause;          //  [pause] max_pause, ms
+    int64_t stall_timeout;      //  [conversion] stall_timeout, ms
     char *rbd_ceph_conf;        //  [storage.rbd] ceph_conf; "" = RBD off
     char *rbd_client_id;        //  [storage.rbd] client_id
     char *rbd_keyring;          //  [storage.rbd] keyring
@@ -34,6 +36,12 @@ typedef struct {
     char *scheduler_key;        //  [security] scheduler_key (public, pinned)
     bool insecure;              //  [security] insecure: plaintext, loopback only
 } sf_agent_cfg_t;
+
+//  Ranges of the timeouts
+#define SF_AGENT_ANSWER_MIN     2000            //  [hypervisor] answer_timeout
+#define SF_AGENT_ANSWER_MAX     600000
+#define SF_AGENT_STALL_MIN      5000            //  [conversion] stall_timeout
+#define SF_AGENT_STALL_MAX      86400000
 
 //  The schema of worker.conf (NULL-terminated)
 extern const sf_cfg_opt_t sf_agent_cfg_schema [];

@@ -14,6 +14,7 @@
 
 struct _sf_conv_t {
     const sf_conv_driver_t *driver;     //  Selected driver, never NULL
+    int64_t stall_ms;                   //  see sf_conv_set_stall_timeout
 };
 
 SF_LOG_MODULE ("worker.conv");
@@ -44,7 +45,22 @@ sf_conv_new_with (const sf_conv_driver_t *driver)
     assert (driver);
     sf_conv_t *self = (sf_conv_t *) zmalloc (sizeof (sf_conv_t));
     self->driver = driver;
+    self->stall_ms = SF_CONV_STALL_MS;
     return self;
+}
+
+void
+sf_conv_set_stall_timeout (sf_conv_t *self, int64_t stall_ms)
+{
+    assert (self && stall_ms > 0);
+    self->stall_ms = stall_ms;
+}
+
+int64_t
+sf_conv_stall_timeout (sf_conv_t *self)
+{
+    assert (self);
+    return self->stall_ms;
 }
 
 //  --------------------------------------------------------------------------
@@ -203,8 +219,8 @@ s_test_argv (sf_conv_t *conv, const char *dir)
 
     assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
     line = s_test_argv_last (dir);
-    want = zsys_sprintf ("convert -U -f raw -O qcow2 -- %s/evil.img %s/evil.qcow2.tmp", dir,
-                         dir);
+    want = zsys_sprintf ("convert -p -U -f raw -O qcow2 -- %s/evil.img %s/evil.qcow2.tmp",
+                         dir, dir);
     assert (streq (line, want));
     zstr_free (&want);
     zstr_free (&line);
@@ -216,7 +232,7 @@ s_test_argv (sf_conv_t *conv, const char *dir)
     disk->format = strdup ("qcow2");
     assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
     line = s_test_argv_last (dir);
-    assert (strstr (line, "convert -U -f qcow2 -O qcow2 -- "));
+    assert (strstr (line, "convert -p -U -f qcow2 -O qcow2 -- "));
     zstr_free (&line);
 
     //  A source that would read as an option is refused before any run
@@ -226,10 +242,83 @@ s_test_argv (sf_conv_t *conv, const char *dir)
     assert (err.code == SF_EINVAL && strstr (err.text, "source of disk 'vdb' starts with '-'"));
     assert (sf_hv_disk_probe (disk, NULL, &err) == -1 && err.code == SF_EINVAL);
     line = s_test_argv_last (dir);
-    assert (strstr (line, "convert -U -f qcow2 -O qcow2 -- "));     //  no new call
+    assert (strstr (line, "convert -p -U -f qcow2 -O qcow2 -- "));     //  no new call
     zstr_free (&line);
     setenv ("PATH", old_path, 1);
     free (old_path);
+    zstr_free (&dst);
+    sf_hv_disk_destroy (&disk);
+}
+
+//  A qemu-img first on PATH that is this shell script body
+
+static char *
+s_test_fake_qemu (const char *dir, const char *body)
+{
+    char *bin = zsys_sprintf ("%s/fakebin", dir);
+    mkdir (bin, 0700);
+    char *script = zsys_sprintf ("%s/qemu-img", bin);
+    FILE *file = fopen (script, "w");
+    assert (file);
+    fprintf (file, "#!/bin/sh\neval \"tmp=\\${$#}\"\n%s\n", body);
+    fclose (file);
+    assert (chmod (script, 0700) == 0);
+    char *old = strdup (getenv ("PATH"));
+    char *path = zsys_sprintf ("%s:%s", bin, old);
+    setenv ("PATH", path, 1);
+    zstr_free (&path);
+    zstr_free (&script);
+    zstr_free (&bin);
+    return old;
+}
+
+//  Deadline by progress: a qemu-img that stalls is stopped after the stall
+//  timeout with the percentage it reached; one that is slow but moves (by
+//  its percentage, or only by the bytes it writes) is never stopped
+
+static void
+s_test_stall (sf_conv_t *conv, const char *dir)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_hv_disk_t *disk = s_test_disk ("vdd", dir, "top.qcow2", "qcow2");
+    char *dst = zsys_sprintf ("%s/stall.qcow2", dir);
+    char *tmp = zsys_sprintf ("%s.tmp", dst);
+    uint64_t bytes = 0;
+    assert (sf_conv_stall_timeout (conv) == SF_CONV_STALL_MS);
+    sf_conv_set_stall_timeout (conv, 3000);     //  the moving ones step every 0.4 s
+    //  Stalls at 37 %
+    char *old_path = s_test_fake_qemu (dir, "printf '    (0.00/100%%)\\r'; sleep 0.2; "
+                                       "printf '    (37.00/100%%)\\r'; exec sleep 60");
+    int64_t start = sf_time_mono_ms ();
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == -1);
+    int64_t took = sf_time_mono_ms () - start;
+    assert (err.code == SF_ETIMEDOUT);
+    assert (strstr (err.text, "cannot convert disk 'vdd': qemu-img made no progress for "
+                              "3 s at 37%"));
+    assert (took >= 3000 && took < 30000);
+    assert (!zsys_file_exists (tmp) && !zsys_file_exists (dst));
+    setenv ("PATH", old_path, 1);
+    free (old_path);
+    //  Slow, moving by percentage: 4 s in all, a step every 0.4 s
+    old_path = s_test_fake_qemu (dir, "for p in 10 20 30 40 50 60 70 80 90 100; do "
+                                 "printf '    (%s.00/100%%)\\r' $p; sleep 0.4; done; "
+                                 "echo image > \"$tmp\"");
+    start = sf_time_mono_ms ();
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
+    assert (sf_time_mono_ms () - start >= 3500 && bytes > 0);
+    unlink (dst);
+    setenv ("PATH", old_path, 1);
+    free (old_path);
+    //  Slow, moving only by what it writes
+    old_path = s_test_fake_qemu (dir, "for p in 1 2 3 4 5 6 7 8 9 10; do "
+                                 "head -c 65536 /dev/urandom >> \"$tmp\"; sleep 0.4; done");
+    assert (sf_conv_convert (conv, disk, dst, NULL, 0, &bytes, &err) == 0);
+    assert (bytes == 655360);
+    unlink (dst);
+    setenv ("PATH", old_path, 1);
+    free (old_path);
+    sf_conv_set_stall_timeout (conv, SF_CONV_STALL_MS);
+    zstr_free (&tmp);
     zstr_free (&dst);
     sf_hv_disk_destroy (&disk);
 }
@@ -305,6 +394,7 @@ sf_conv_test (bool verbose)
     assert (!zsys_file_exists (tmp));
     s_test_argv (conv, dir);
     s_test_links (conv, dir);
+    s_test_stall (conv, dir);
     sf_conv_destroy (&conv);
     assert (conv == NULL);
 

@@ -3,10 +3,12 @@
     chain into one standalone qcow2 file
 
     The production driver runs `qemu-img convert` as a child process that
-    a cancel stops at once. Drivers fill the table in sf_conv_driver.h;
-    sf_conv_new picks a production one by name, sf_conv_new_with takes any
-    (a test injects its own). One sf_conv_t may be shared by every task
-    thread: converting changes nothing in it.
+    a cancel stops at once, and that is stopped when it stops making
+    progress (a slow conversion that moves is never stopped). Drivers fill
+    the table in sf_conv_driver.h; sf_conv_new picks a production one by
+    name, sf_conv_new_with takes any (a test injects its own). One
+    sf_conv_t may be shared by every task thread: converting changes
+    nothing in it.
 
     A conversion writes DST.tmp and renames it to DST only on success, so a
     file named DST is always complete; on any failure nothing is left.
@@ -27,6 +29,16 @@ sf_conv_t *
 //  static). Caller owns the result.
 sf_conv_t *
     sf_conv_new_with (const sf_conv_driver_t *driver);
+
+//  The stall timeout: a converter that makes no progress for this long
+//  ([conversion] stall_timeout, ms > 0) is stopped and the conversion fails
+//  with SF_ETIMEDOUT. Default SF_CONV_STALL_MS. Only drivers that can see
+//  progress use it (qemu-img: its -p percentage and the bytes it wrote).
+#define SF_CONV_STALL_MS    120000
+void
+    sf_conv_set_stall_timeout (sf_conv_t *self, int64_t stall_ms);
+int64_t
+    sf_conv_stall_timeout (sf_conv_t *self);
 
 //  Free. Nullifies *self_p.
 void

@@ -10,14 +10,20 @@
 */
 #include "sf_worker_classes.h"
 
+#include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 SF_LOG_MODULE ("worker.guard");
 
 #define S_CONNECT_TRIES 30      //  guard: one a second if libvirtd is away
+#define S_JOURNAL_TRIES (24 * 3600)  //  ... while its journal entry stays
+#define S_WORKER_FD     3       //  the guard's end of the worker pipe
 #define S_TMP_AGE_S     60      //  an uncommitted journal entry this old is stale
 
 //  --------------------------------------------------------------------------
@@ -153,9 +159,10 @@ sf_guard_spawn (const char *exe, const char *uri, const char *uuid, int64_t dead
                 const char *journal, bool thaw, sf_err_t *err)
 {
     assert (exe && uri && uuid);
-    char deadline [32];
+    char deadline [32], worker_fd [8];
     snprintf (deadline, sizeof (deadline), "%" PRId64, deadline_ms);
-    char *argv [12];
+    snprintf (worker_fd, sizeof (worker_fd), "%d", S_WORKER_FD);
+    char *argv [14];
     int argc = 0;
     argv [argc++] = (char *) exe;
     argv [argc++] = "--guard";
@@ -165,6 +172,8 @@ sf_guard_spawn (const char *exe, const char *uri, const char *uuid, int64_t dead
     argv [argc++] = (char *) uuid;
     argv [argc++] = "--deadline-ms";
     argv [argc++] = deadline;
+    argv [argc++] = "--worker-fd";
+    argv [argc++] = worker_fd;
     if (journal) {
         argv [argc++] = "--journal";
         argv [argc++] = (char *) journal;
@@ -172,9 +181,23 @@ sf_guard_spawn (const char *exe, const char *uri, const char *uuid, int64_t dead
     if (thaw)
         argv [argc++] = "--thaw";
     argv [argc] = NULL;
-    sf_proc_t *guard = sf_proc_new (argv, SF_PROC_NEWPGRP | SF_PROC_BLOCKTERM, err);
-    if (!guard)
+    //  The write end stays in this process only (O_CLOEXEC): its closing,
+    //  by sf_guard_stop or by the kernel when the worker dies, is EOF there
+    int pipe_fds [2];
+    if (pipe2 (pipe_fds, O_CLOEXEC)) {
+        sf_err_set (err, SF_EIO, "cannot start the pause guard: cannot create a pipe: %s",
+                    strerror (errno));
+        return NULL;
+    }
+    sf_proc_t *guard = sf_proc_new_pass (argv, SF_PROC_NEWPGRP | SF_PROC_BLOCKTERM
+                                               | SF_PROC_SURVIVE, pipe_fds [0], err);
+    close (pipe_fds [0]);
+    if (guard)
+        sf_proc_hold_fd (guard, pipe_fds [1]);
+    else {
+        close (pipe_fds [1]);
         sf_err_prefix (err, "cannot start the pause guard");
+    }
     return guard;
 }
 
@@ -184,8 +207,22 @@ sf_guard_stop (sf_proc_t **guard_p)
     assert (guard_p);
     if (!*guard_p)
         return -1;
-    sf_proc_stop (*guard_p, 15000);
-    int code = sf_proc_exit_code (*guard_p);
+    sf_proc_t *guard = *guard_p;
+    if (!sf_proc_exited (guard)) {
+        kill (sf_proc_pid (guard), SIGTERM);
+        int64_t until = sf_time_mono_ms () + SF_GUARD_STOP_MS;
+        while (sf_time_mono_ms () < until
+           &&  sf_proc_wait (guard, NULL, until, NULL) != SF_PROC_EXITED)
+            ;
+    }
+    if (!sf_proc_exited (guard)) {
+        pid_t pid = sf_proc_release (guard_p);
+        SF_WARN (NULL, "the pause guard (pid %d) is still trying to reach libvirt after "
+                 "%d s; it goes on alone and resumes the guest once it can", (int) pid,
+                 SF_GUARD_STOP_MS / 1000);
+        return SF_GUARD_EXIT_BUSY;
+    }
+    int code = sf_proc_exit_code (guard);
     sf_proc_destroy (guard_p);
     return code;
 }
@@ -222,13 +259,20 @@ typedef struct {
     const char *uuid;
     const char *journal;
     int64_t deadline_ms;
+    int worker_fd;              //  -1 if none
     bool thaw;
 } guard_args_t;
+
+//  Why the guard acts
+#define S_WHY_DEADLINE  0
+#define S_WHY_SIGNAL    1
+#define S_WHY_WORKER    2
 
 static int
 s_guard_args (int argc, char *argv [], guard_args_t *args)
 {
     memset (args, 0, sizeof (*args));
+    args->worker_fd = -1;
     for (int argn = 1; argn < argc; argn++) {
         const char *arg = argv [argn];
         const char *value = argn + 1 < argc ? argv [argn + 1] : NULL;
@@ -252,56 +296,114 @@ s_guard_args (int argc, char *argv [], guard_args_t *args)
         if (streq (arg, "--deadline-ms"))
             args->deadline_ms = strtoll (value, NULL, 10);
         else
+        if (streq (arg, "--worker-fd")) {
+            char *end = NULL;
+            long fd = strtol (value, &end, 10);
+            if (*end || fd < 3 || fd > 1023 || fcntl ((int) fd, F_GETFD) == -1)
+                return -1;
+            args->worker_fd = (int) fd;
+        }
+        else
             return -1;
         argn++;
     }
     return args->uri && args->uuid && args->deadline_ms > 0 ? 0 : -1;
 }
 
-//  Sleep until the deadline or one of the blocked signals. Returns the
-//  signal, or 0 at the deadline.
+//  Sleep until the deadline, one of the blocked signals (read from
+//  sigfd) or EOF on the worker's pipe. Returns S_WHY_*.
 
 static int
-s_guard_sleep (const sigset_t *signals, int64_t deadline_ms)
+s_guard_sleep (int sigfd, int worker_fd, int64_t deadline_ms, int *signum)
 {
     while (true) {
         int64_t left = deadline_ms - sf_time_now_ms ();
         if (left <= 0)
-            return 0;
-        struct timespec wait = { left / 1000, (left % 1000) * 1000000 };
-        int signum = sigtimedwait (signals, NULL, &wait);
-        if (signum > 0)
-            return signum;
+            return S_WHY_DEADLINE;
+        struct pollfd fds [2] = { { sigfd, POLLIN, 0 }, { worker_fd, POLLIN, 0 } };
+        int rc = poll (fds, worker_fd == -1 ? 1 : 2, left > 60000 ? 60000 : (int) left);
+        if (rc == -1 && errno != EINTR)
+            zclock_sleep (100);     //  cannot wait on them: tick to the deadline
+        if (rc > 0 && fds [0].revents) {
+            struct signalfd_siginfo info;
+            if (read (sigfd, &info, sizeof (info)) == (ssize_t) sizeof (info)) {
+                *signum = (int) info.ssi_signo;
+                return S_WHY_SIGNAL;
+            }
+        }
+        if (rc > 0 && worker_fd != -1 && fds [1].revents) {
+            char byte;
+            if (read (worker_fd, &byte, 1) <= 0)
+                return S_WHY_WORKER;
+        }
     }
+}
+
+//  With a journal: may the guard act? Only while the entry is there and
+//  names the job and run it started for (or cannot be read: then acting
+//  is the safe side).
+
+static bool
+s_guard_entry_ours (const guard_args_t *args, const sf_guard_entry_t *start)
+{
+    if (!args->journal)
+        return true;
+    if (!zsys_file_exists (args->journal))
+        return false;
+    sf_guard_entry_t now;
+    if (s_journal_read (args->journal, &now) || !*start->run_id)
+        return true;
+    return streq (now.run_id, start->run_id) && streq (now.job_id, start->job_id);
+}
+
+static const char *
+s_why_text (int why, int signum)
+{
+    return why == S_WHY_WORKER ? "when its worker died"
+         : why == S_WHY_SIGNAL ? (signum == SIGTERM ? "when the guard was told to stop"
+                                                    : "when the guard got a signal")
+         : "at its max_pause deadline";
 }
 
 //  Connect (retrying while libvirtd is away), check, resume if paused
 
 static int
-s_guard_act (const guard_args_t *args, sf_logctx_t *ctx, int signum)
+s_guard_act (const guard_args_t *args, const sf_guard_entry_t *start, sf_logctx_t *ctx,
+             int why, int signum)
 {
     sf_err_t err = SF_ERR_INIT;
-    for (int attempt = 0; attempt < S_CONNECT_TRIES; attempt++) {
+    int tries = args->journal ? S_JOURNAL_TRIES : S_CONNECT_TRIES;
+    for (int attempt = 0; attempt < tries; attempt++) {
         if (attempt)
             sleep (1);
+        if (!s_guard_entry_ours (args, start)) {
+            SF_INFO (ctx, "pause guard: journal entry '%s' is gone or names another job; "
+                     "domain '%s' is not ours to resume", args->journal, args->uuid);
+            return SF_GUARD_EXIT_IDLE;
+        }
         sf_hv_t *hv = sf_hv_new (args->uri, &err);
-        if (!hv)
+        if (!hv) {
+            if (attempt % 30 == 0)
+                SF_WARN (ctx, "pause guard: %s; trying again", err.text);
             continue;
+        }
         int rc = sf_guard_check (hv, args->uuid, args->thaw, &err);
         sf_hv_destroy (&hv);
-        if (args->thaw && !signum && rc != -1)
-            SF_ERROR (ctx, "PAUSE GUARD: max_pause deadline reached; thawed the filesystems "
-                      "of domain '%s'", args->uuid);
+        if (args->thaw && why != S_WHY_SIGNAL && rc != -1)
+            SF_ERROR (ctx, "PAUSE GUARD: thawed the filesystems of domain '%s' %s",
+                      args->uuid, s_why_text (why, signum));
         if (rc == 0 || (rc == -1 && err.code == SF_ENOENT))
             return SF_GUARD_EXIT_IDLE;
         if (rc == 1) {
-            SF_ERROR (ctx, "PAUSE GUARD: domain '%s' was still paused %s; resumed it",
-                      args->uuid, signum ? "when the guard was told to stop"
-                                         : "at its max_pause deadline");
+            SF_ERROR (ctx, "PAUSE GUARD: domain '%s' was still paused %s%s%s%s; resumed it",
+                      args->uuid, s_why_text (why, signum), *start->job_id ? " (job " : "",
+                      start->job_id, *start->job_id ? ")" : "");
             if (args->journal)
                 unlink (args->journal);
             return SF_GUARD_EXIT_RESUMED;
         }
+        if (attempt % 30 == 0)
+            SF_WARN (ctx, "pause guard: %s; trying again", err.text);
     }
     SF_ERROR (ctx, "PAUSE GUARD: cannot resume domain '%s', it may still be paused: %s",
               args->uuid, err.text);
@@ -315,19 +417,38 @@ sf_guard_main (int argc, char *argv [])
     guard_args_t args;
     if (s_guard_args (argc, argv, &args)) {
         fprintf (stderr, "usage: snapfleet-worker --guard --uri URI --domain UUID "
-                 "--deadline-ms EPOCH_MS [--journal PATH] [--thaw]\n");
+                 "--deadline-ms EPOCH_MS [--worker-fd FD] [--journal PATH] [--thaw]\n");
         return SF_GUARD_EXIT_USAGE;
     }
+    //  Its libvirt calls wait for libvirtd however long it takes: the
+    //  guard must act once it answers again (sf_hv_libvirt)
+    sf_hv_set_answer_timeout (0);
     sigset_t signals;
     sigemptyset (&signals);
     sigaddset (&signals, SIGTERM);
     sigaddset (&signals, SIGINT);
     sigaddset (&signals, SIGHUP);
     sigprocmask (SIG_BLOCK, &signals, NULL);
-    sf_logctx_t ctx = { NULL, NULL, args.uuid };
-    int signum = s_guard_sleep (&signals, args.deadline_ms);
-    SF_DEBUG (&ctx, "pause guard woke up (%s)", signum ? strsignal (signum) : "deadline");
-    return s_guard_act (&args, &ctx, signum);
+    int sigfd = signalfd (-1, &signals, SFD_CLOEXEC);
+    if (args.worker_fd != -1)
+        fcntl (args.worker_fd, F_SETFD, FD_CLOEXEC);
+    //  What the entry says now, to tell it from a later pause's
+    sf_guard_entry_t start;
+    memset (&start, 0, sizeof (start));
+    if (args.journal && s_journal_read (args.journal, &start))
+        memset (&start, 0, sizeof (start));
+    sf_logctx_t ctx = { *start.job_id ? start.job_id : NULL, NULL, args.uuid };
+    int signum = 0;
+    int why = sigfd == -1 ? S_WHY_DEADLINE
+                          : s_guard_sleep (sigfd, args.worker_fd, args.deadline_ms, &signum);
+    if (sigfd == -1)            //  cannot wait on signals: sleep to the deadline
+        for (int64_t left; (left = args.deadline_ms - sf_time_now_ms ()) > 0; )
+            zclock_sleep ((int) (left > 1000 ? 1000 : left));
+    SF_DEBUG (&ctx, "pause guard woke up (%s)", s_why_text (why, signum));
+    int rc = s_guard_act (&args, &start, &ctx, why, signum);
+    if (sigfd != -1)
+        close (sigfd);
+    return rc;
 }
 
 //  --------------------------------------------------------------------------
@@ -384,6 +505,59 @@ s_test_journal (const char *dir)
     sf_hv_destroy (&hv);
 }
 
+//  The guard of a worker that dies (its pipe's write end closed, as the
+//  kernel does for a SIGKILLed worker: sf_proc_release closes it and lets
+//  the guard run) acts at once, long before its deadline, while the
+//  journal entry is its job's; not when the entry is gone or names another
+//  job. Returns the guard's exit code and how long it took.
+
+static int
+s_test_orphan (const char *dir, const char *exe, const char *uri, const char *uuid,
+               const char *rewrite_job, bool remove, int64_t *took)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_guard_entry_t entry = { .deadline_ms = sf_time_now_ms () + 600000 };
+    snprintf (entry.uuid, sizeof (entry.uuid), "%s", uuid);
+    snprintf (entry.run_id, sizeof (entry.run_id), "run-1");
+    snprintf (entry.job_id, sizeof (entry.job_id), "J1");
+    assert (sf_guard_journal_write (dir, &entry, &err) == 0);
+    char *journal = sf_guard_journal_path (dir, uuid);
+    sf_proc_t *guard = sf_guard_spawn (exe, uri, uuid, entry.deadline_ms, journal, false,
+                                       &err);
+    assert (guard);
+    zclock_sleep (300);             //  it has read the entry
+    assert (!sf_proc_exited (guard));
+    if (rewrite_job) {
+        snprintf (entry.job_id, sizeof (entry.job_id), "%s", rewrite_job);
+        assert (sf_guard_journal_write (dir, &entry, &err) == 0);
+    }
+    if (remove)
+        assert (sf_guard_journal_remove (dir, uuid, &err) == 0);
+    int64_t start = sf_time_mono_ms ();
+    pid_t pid = sf_proc_release (&guard);
+    int status = 0;
+    assert (waitpid (pid, &status, 0) == pid && WIFEXITED (status));
+    *took = sf_time_mono_ms () - start;
+    int code = WEXITSTATUS (status);
+    if (code == SF_GUARD_EXIT_RESUMED)
+        assert (!zsys_file_exists (journal));
+    else
+        assert (sf_guard_journal_remove (dir, uuid, &err) == 0);
+    zstr_free (&journal);
+    return code;
+}
+
+static void
+s_test_worker_death (const char *dir, const char *exe, const char *uri, const char *paused)
+{
+    int64_t took = 0;
+    assert (s_test_orphan (dir, exe, uri, paused, NULL, false, &took)
+            == SF_GUARD_EXIT_RESUMED);
+    assert (took < 30000);          //  at once, not at the deadline (600 s)
+    assert (s_test_orphan (dir, exe, uri, paused, "J2", false, &took) == SF_GUARD_EXIT_IDLE);
+    assert (s_test_orphan (dir, exe, uri, paused, NULL, true, &took) == SF_GUARD_EXIT_IDLE);
+}
+
 //  A real guard process (this test binary also answers --guard). Its own
 //  test:// connection starts from node.xml, where 'p' is paused.
 
@@ -425,9 +599,13 @@ s_test_spawn (const char *dir, const char *exe)
     guard = sf_guard_spawn (exe, uri, paused, sf_time_now_ms () + 600000, NULL, false, &err);
     zclock_sleep (100);
     assert (sf_guard_stop (&guard) == SF_GUARD_EXIT_RESUMED);
+    s_test_worker_death (dir, exe, uri, paused);
     //  Usage errors
     char *bad [] = { (char *) exe, "--guard", "--uri", NULL };
     assert (sf_guard_main (3, bad) == SF_GUARD_EXIT_USAGE);
+    char *bad_fd [] = { (char *) exe, "--guard", "--uri", uri, "--domain", (char *) paused,
+                        "--deadline-ms", "1", "--worker-fd", "999", NULL };
+    assert (sf_guard_main (10, bad_fd) == SF_GUARD_EXIT_USAGE);
     zstr_free (&journal);
     zstr_free (&uri);
     zstr_free (&node);

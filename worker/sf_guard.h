@@ -5,13 +5,28 @@
     Before a task suspends a guest it (1) writes and fsyncs a journal entry
     <workdir>/paused/<uuid> and (2) spawns a guard: a fresh exec of this
     binary, `snapfleet-worker --guard --uri URI --domain UUID --deadline-ms
-    EPOCH_MS [--journal PATH] [--thaw]`, in its own process group. The guard sleeps
-    until the deadline (now + [pause] max_pause); then, if the domain is
-    still paused, it resumes it and logs loudly. SIGTERM, SIGINT or SIGHUP
-    make it act at once: after the task's own resume that finds the domain
-    running and exits; if the worker is being killed as a group, the guest
-    is resumed rather than abandoned. A SIGKILLed worker leaves the guard
-    running; a restarted worker resumes what older runs' entries name.
+    EPOCH_MS --worker-fd 3 [--journal PATH] [--thaw]`, in its own process
+    group, not killed with the worker (SF_PROC_SURVIVE). The guard acts
+    (resumes the domain if it is still paused, thaws with --thaw) at the
+    first of:
+    - the deadline (now + [pause] max_pause);
+    - SIGTERM, SIGINT or SIGHUP: after the task's own resume that finds the
+      domain running and exits; if the worker is being killed as a group,
+      the guest is resumed rather than abandoned;
+    - its worker's death: fd 3 is the read end of a pipe whose write end
+      only the worker holds (O_CLOEXEC, so no other child inherits it), so
+      EOF there means the worker is gone, however it died (SIGKILL too).
+      A pipe rather than a pidfd of the worker: nothing to race with pid
+      reuse, and no pid to pass.
+    With --journal it acts only while the entry is there and still names
+    the job and run it was started for (read at start): an entry that is
+    gone was dealt with (by the task, or a restarted worker's recovery);
+    one that names another job belongs to a later pause it must not undo.
+    It retries (one connection a second, each libvirt call bounded by
+    libvirt keepalive, sf_hv) for as long as that entry stays, so a guard
+    whose libvirtd hangs resumes the guest once libvirtd answers again;
+    without --journal, S_CONNECT_TRIES times. A restarted worker resumes
+    what older runs' entries name.
 
     Guard exit codes: 0 nothing to do, 3 resumed the domain, 1 could not
     check or resume, 2 usage.
@@ -24,6 +39,8 @@
 #define SF_GUARD_EXIT_RESUMED   3
 #define SF_GUARD_EXIT_FAILED    1
 #define SF_GUARD_EXIT_USAGE     2
+#define SF_GUARD_EXIT_BUSY      -2  //  sf_guard_stop: still at work, let go
+#define SF_GUARD_STOP_MS        15000
 
 //  One journal entry
 typedef struct {
@@ -67,7 +84,9 @@ sf_proc_t *
 
 //  Tell the guard to stand down (SIGTERM: it checks, finds the guest
 //  running, exits), wait for it, destroy it. Returns the guard's exit
-//  code. Nullifies *guard_p.
+//  code. A guard still at work after SF_GUARD_STOP_MS (its libvirtd does
+//  not answer) is not killed but let go (sf_proc_release): it resumes the
+//  guest once it can; then returns SF_GUARD_EXIT_BUSY. Nullifies *guard_p.
 int
     sf_guard_stop (sf_proc_t **guard_p);
 

@@ -6,6 +6,9 @@
 #include "sf_worker_classes.h"
 
 #include <jansson.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 //  Structure of our class
 
@@ -21,6 +24,28 @@ static const sf_hv_driver_t *s_drivers [] = {
     &sf_hv_libvirt_driver,
     NULL
 };
+
+//  sf_hv_set_answer_timeout: read by every driver's open
+static volatile int64_t s_answer_ms = SF_HV_ANSWER_MS;
+
+void
+sf_hv_set_answer_timeout (int64_t ms)
+{
+    assert (ms >= 0);
+    __atomic_store_n (&s_answer_ms, ms, __ATOMIC_SEQ_CST);
+}
+
+int64_t
+sf_hv_answer_timeout (void)
+{
+    return __atomic_load_n (&s_answer_ms, __ATOMIC_SEQ_CST);
+}
+
+void
+sf_hv_shutdown (void)
+{
+    sf_hv_libvirt_shutdown ();
+}
 
 //  --------------------------------------------------------------------------
 //  Constructor: every URI goes to libvirt today; a driver for another
@@ -736,6 +761,42 @@ s_test_probe (const char *dir)
     sf_hv_disk_destroy (&disk);
 }
 
+//  A libvirtd that never answers (a socket that listens and never
+//  accepts): the connect fails after the answer timeout, clearly
+
+static void
+s_test_answer_timeout (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_hv_answer_timeout () == SF_HV_ANSWER_MS);
+    char dir [] = "/tmp/sf-hv-hung-XXXXXX";
+    assert (mkdtemp (dir));
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    snprintf (addr.sun_path, sizeof (addr.sun_path), "%s/sock", dir);
+    int listener = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert (listener != -1);
+    assert (bind (listener, (struct sockaddr *) &addr, sizeof (addr)) == 0);
+    assert (listen (listener, 8) == 0);
+    char *uri = zsys_sprintf ("qemu:///session?socket=%s", addr.sun_path);
+    sf_hv_set_answer_timeout (2000);
+    int64_t start = sf_time_mono_ms ();
+    assert (sf_hv_new (uri, &err) == NULL);
+    int64_t took = sf_time_mono_ms () - start;
+    assert (err.code == SF_ETIMEDOUT);
+    char *want = zsys_sprintf ("libvirtd at %s did not answer for 2 s; cannot connect to it",
+                               uri);
+    assert (streq (err.text, want));
+    assert (took >= 1900 && took < 10000);
+    //  The connect given up on fails once the socket goes; its thread ends
+    close (listener);
+    zclock_sleep (300);
+    sf_hv_set_answer_timeout (SF_HV_ANSWER_MS);
+    unlink (addr.sun_path);
+    rmdir (dir);
+    zstr_free (&want);
+    zstr_free (&uri);
+}
+
 void
 sf_hv_test (bool verbose)
 {
@@ -746,6 +807,7 @@ sf_hv_test (bool verbose)
     assert (sf_hv_new ("nosuch:///x", &err) == NULL);
     assert (err.code == SF_EHV);
     s_test_tag_check ();
+    s_test_answer_timeout ();
 
     //  test:///default: one running domain 'test' with a file disk.
     //  The mock keeps state per connection, so all of this is one connection.

@@ -91,6 +91,25 @@ typedef struct {
 sf_hv_t *
     sf_hv_new (const char *uri, sf_err_t *err);
 
+//  How long the hypervisor may stay silent before a call fails: every
+//  connection opened after this is set (process-wide) gets it. libvirt:
+//  the connect is bounded by it, then keepalive probes (ms / 6 apart)
+//  close a connection whose libvirtd stops answering, and a call waiting
+//  on it fails with SF_ETIMEDOUT "libvirtd at URI did not answer for N s".
+//  0: no bound (calls wait for as long as libvirtd takes; the pause guard,
+//  which must act once libvirtd answers again). Default SF_HV_ANSWER_MS.
+#define SF_HV_ANSWER_MS     30000
+void
+    sf_hv_set_answer_timeout (int64_t ms);
+int64_t
+    sf_hv_answer_timeout (void);
+
+//  Stop what the drivers run for the whole process (libvirt: the event
+//  loop thread keepalive needs), once every connection is closed; before
+//  the process exits, so that no driver thread runs while it does.
+void
+    sf_hv_shutdown (void);
+
 //  Close and free. Nullifies *self_p.
 void
     sf_hv_destroy (sf_hv_t **self_p);
@@ -223,6 +242,8 @@ sf_hv_domain_t *
 
 //  The drivers
 extern const sf_hv_driver_t sf_hv_libvirt_driver;
+void
+    sf_hv_libvirt_shutdown (void);     //  see sf_hv_shutdown
 
 //  Self test of this class
 void

@@ -6,6 +6,27 @@
     from one job out of the others and makes test:///default (whose state
     lives in the connection) behave like one node per thread.
     Disks come from the live domain XML, parsed with libxml2.
+
+    A hung libvirtd (stopped, deadlocked) must not hang a job, nor keep its
+    guest paused: with an answer timeout T (sf_hv_set_answer_timeout,
+    [hypervisor] answer_timeout):
+    - calls on an open connection are bounded by libvirt's own keepalive
+      (virConnectSetKeepAlive: a probe after T/6 s of silence, the
+      connection closed after 5 unanswered ones, so about T). A call that
+      waits on a closed connection fails at once, in the thread that made
+      it, and so does every later call on it; nothing is left running. Its
+      cost is one small message per T/6 s of silence. Keepalive needs an
+      event loop: virEventRegisterDefaultImpl and one thread running
+      virEventRunDefaultImpl for the process, started with the first
+      connection.
+    - virConnectOpen has no keepalive yet, so it runs in a helper thread
+      that the caller waits for up to T; past that the caller fails and the
+      helper, once libvirtd answers (or never), closes what it opened.
+    Rather than a deadline thread around every call: a call cannot be
+    abandoned safely (it holds the connection), and keepalive fails it in
+    its own thread. The error names the daemon: "libvirtd at URI did not
+    answer for N s". The pause guard sets T = 0 (no bound): it must wait
+    for libvirtd, then resume; it retries while its journal entry stays.
     =========================================================================
 */
 #include "sf_worker_classes.h"
@@ -15,8 +36,18 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
+#include <pthread.h>
 
 SF_LOG_MODULE ("worker.libvirt");
+
+#define S_KEEPALIVE_COUNT   5       //  unanswered probes before closing
+
+//  Our state of one connection
+typedef struct {
+    virConnectPtr conn;
+    int64_t answer_ms;          //  0: unbounded
+    int close_reason;           //  set by the close callback, -1 while open
+} conn_t;
 
 //  libvirt prints every error on stderr unless told otherwise; we report
 //  them through sf_err_t instead.
@@ -39,28 +70,228 @@ s_error (sf_err_t *err, const char *what, const char *subject)
     return sf_err_set (err, code, "cannot %s '%s': %s", what, subject, message);
 }
 
+static conn_t *
+s_priv (sf_hv_t *self)
+{
+    return (conn_t *) sf_hv_priv (self);
+}
+
 static virConnectPtr
 s_conn (sf_hv_t *self)
 {
-    return (virConnectPtr) sf_hv_priv (self);
+    return s_priv (self)->conn;
+}
+
+//  A call failed: if keepalive closed the connection (libvirtd did not
+//  answer), say so; else libvirt's own error. Returns -1.
+
+static int
+s_fail (sf_hv_t *self, sf_err_t *err, const char *what, const char *subject)
+{
+    virErrorPtr verr = virGetLastError ();
+    const char *message = verr && verr->message ? verr->message : "";
+    conn_t *priv = s_priv (self);
+    int reason = __atomic_load_n (&priv->close_reason, __ATOMIC_SEQ_CST);
+    if (priv->answer_ms && (reason == VIR_CONNECT_CLOSE_REASON_KEEPALIVE
+                        ||  strstr (message, "keepalive")))
+        return sf_err_set (err, SF_ETIMEDOUT, "libvirtd at %s did not answer for %" PRId64
+                           " s; cannot %s '%s'", sf_hv_uri (self),
+                           (priv->answer_ms + 999) / 1000, what, subject);
+    return s_error (err, what, subject);
+}
+
+//  --------------------------------------------------------------------------
+//  The process's event loop (keepalive needs one)
+
+static bool s_have_events = false;
+static int s_events_run = 1;
+static pthread_t s_events_thread;
+
+static void *
+s_event_loop (void *arg)
+{
+    (void) arg;
+    while (__atomic_load_n (&s_events_run, __ATOMIC_SEQ_CST))
+        if (virEventRunDefaultImpl () < 0)
+            zclock_sleep (100);
+    return NULL;
+}
+
+static void
+s_event_start (void)
+{
+    if (virEventRegisterDefaultImpl () < 0)
+        SF_WARN (NULL, "no libvirt event loop: calls to a hung libvirtd are not bounded");
+    else
+    if (pthread_create (&s_events_thread, NULL, s_event_loop, NULL) == 0)
+        s_have_events = true;
+}
+
+//  A timer that only wakes the loop, once
+static void
+s_event_wake (int timer, void *opaque)
+{
+    (void) opaque;
+    virEventRemoveTimeout (timer);
+}
+
+void
+sf_hv_libvirt_shutdown (void)
+{
+    if (!s_have_events)
+        return;
+    __atomic_store_n (&s_events_run, 0, __ATOMIC_SEQ_CST);
+    virEventAddTimeout (0, s_event_wake, NULL, NULL);
+    pthread_join (s_events_thread, NULL);
+    s_have_events = false;
+}
+
+static void
+s_on_close (virConnectPtr conn, int reason, void *opaque)
+{
+    (void) conn;
+    __atomic_store_n (&((conn_t *) opaque)->close_reason, reason, __ATOMIC_SEQ_CST);
+}
+
+//  --------------------------------------------------------------------------
+//  Connect, bounded
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    char *uri;
+    virConnectPtr conn;
+    char error [512];
+    bool done;
+    bool abandoned;             //  the caller gave up: the opener cleans up
+} opener_t;
+
+static void
+s_opener_free (opener_t *opener)
+{
+    pthread_mutex_destroy (&opener->lock);
+    pthread_cond_destroy (&opener->cond);
+    free (opener->uri);
+    free (opener);
+}
+
+static void *
+s_opener (void *arg)
+{
+    opener_t *opener = (opener_t *) arg;
+    virConnectPtr conn = virConnectOpen (opener->uri);
+    virErrorPtr verr = conn ? NULL : virGetLastError ();
+    pthread_mutex_lock (&opener->lock);
+    snprintf (opener->error, sizeof (opener->error), "%s",
+              verr && verr->message ? verr->message : "unknown libvirt error");
+    opener->conn = conn;
+    opener->done = true;
+    bool abandoned = opener->abandoned;
+    pthread_cond_signal (&opener->cond);
+    pthread_mutex_unlock (&opener->lock);
+    if (abandoned) {
+        if (conn) {
+            SF_INFO (NULL, "libvirtd at %s answered again; a connection given up on "
+                     "is closed", opener->uri);
+            virConnectClose (conn);
+        }
+        s_opener_free (opener);
+    }
+    return NULL;
+}
+
+//  virConnectOpen (uri), given up after answer_ms (> 0)
+
+static virConnectPtr
+s_open_bounded (const char *uri, int64_t answer_ms, sf_err_t *err)
+{
+    opener_t *opener = (opener_t *) zmalloc (sizeof (opener_t));
+    pthread_mutex_init (&opener->lock, NULL);
+    pthread_cond_init (&opener->cond, NULL);
+    opener->uri = strdup (uri);
+    pthread_t thread;
+    if (pthread_create (&thread, NULL, s_opener, opener)) {
+        s_opener_free (opener);
+        virConnectPtr conn = virConnectOpen (uri);
+        if (!conn)
+            s_error (err, "connect to hypervisor", uri);
+        return conn;
+    }
+    pthread_detach (thread);
+    struct timespec until;
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t) (answer_ms / 1000);
+    until.tv_nsec += (long) (answer_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock (&opener->lock);
+    while (!opener->done)
+        if (pthread_cond_timedwait (&opener->cond, &opener->lock, &until) == ETIMEDOUT)
+            break;
+    bool done = opener->done;
+    virConnectPtr conn = opener->conn;
+    if (!done)
+        opener->abandoned = true;
+    else
+    if (!conn)
+        sf_err_set (err, SF_EHV, "cannot connect to hypervisor '%s': %s", uri,
+                    opener->error);
+    pthread_mutex_unlock (&opener->lock);
+    if (done)
+        s_opener_free (opener);
+    else
+        sf_err_set (err, SF_ETIMEDOUT, "libvirtd at %s did not answer for %" PRId64 " s; "
+                    "cannot connect to it", uri, (answer_ms + 999) / 1000);
+    return conn;
 }
 
 static int
 s_open (sf_hv_t *self, const char *uri, sf_err_t *err)
 {
+    static pthread_once_t events_once = PTHREAD_ONCE_INIT;
     virSetErrorFunc (NULL, s_silent);
-    virConnectPtr conn = virConnectOpen (uri);
+    int64_t answer_ms = sf_hv_answer_timeout ();
+    if (answer_ms)
+        pthread_once (&events_once, s_event_start);
+    if (!s_have_events)
+        answer_ms = 0;
+    virConnectPtr conn = answer_ms ? s_open_bounded (uri, answer_ms, err)
+                                   : virConnectOpen (uri);
     if (!conn)
-        return s_error (err, "connect to hypervisor", uri);
-    sf_hv_set_priv (self, conn);
+        return answer_ms ? -1 : s_error (err, "connect to hypervisor", uri);
+    conn_t *priv = (conn_t *) zmalloc (sizeof (conn_t));
+    priv->conn = conn;
+    priv->answer_ms = answer_ms;
+    priv->close_reason = -1;
+    if (answer_ms) {
+        //  (count + 1) probes' time in all; 1 s apart at least
+        int interval = (int) (answer_ms / 1000 / (S_KEEPALIVE_COUNT + 1));
+        unsigned int count = S_KEEPALIVE_COUNT;
+        if (interval < 1) {
+            interval = 1;
+            count = answer_ms / 1000 > 1 ? (unsigned int) (answer_ms / 1000 - 1) : 1;
+        }
+        virConnectRegisterCloseCallback (conn, s_on_close, priv, NULL);
+        if (virConnectSetKeepAlive (conn, interval, count) != 0) {
+            //  test:// and other local drivers have none, and need none
+            SF_DEBUG (NULL, "no keepalive on '%s'", uri);
+            virResetLastError ();
+        }
+    }
+    sf_hv_set_priv (self, priv);
     return 0;
 }
 
 static void
 s_close (sf_hv_t *self)
 {
-    virConnectPtr conn = s_conn (self);
-    virConnectClose (conn);
+    conn_t *priv = s_priv (self);
+    if (priv->answer_ms)
+        virConnectUnregisterCloseCallback (priv->conn, s_on_close);
+    virConnectClose (priv->conn);
+    free (priv);
     sf_hv_set_priv (self, NULL);
 }
 
@@ -233,22 +464,22 @@ s_domain_from_xml (sf_hv_domain_t *domain, const char *xml, sf_err_t *err)
 //  Read one domain into a value
 
 static sf_hv_domain_t *
-s_domain_read (virDomainPtr dom, sf_err_t *err)
+s_domain_read (sf_hv_t *self, virDomainPtr dom, sf_err_t *err)
 {
     char uuid [VIR_UUID_STRING_BUFLEN];
     const char *name = virDomainGetName (dom);
     if (virDomainGetUUIDString (dom, uuid) || !name) {
-        s_error (err, "read domain", name ? name : "?");
+        s_fail (self, err, "read domain", name ? name : "?");
         return NULL;
     }
     int state, reason;
     if (virDomainGetState (dom, &state, &reason, 0)) {
-        s_error (err, "get the state of domain", name);
+        s_fail (self, err, "get the state of domain", name);
         return NULL;
     }
     char *xml = virDomainGetXMLDesc (dom, 0);
     if (!xml) {
-        s_error (err, "get the XML of domain", name);
+        s_fail (self, err, "get the XML of domain", name);
         return NULL;
     }
     sf_hv_domain_t *domain = sf_hv_domain_new (uuid, name, s_map_state (state));
@@ -264,11 +495,11 @@ s_list (sf_hv_t *self, zlistx_t *list, sf_err_t *err)
     virDomainPtr *doms = NULL;
     int count = virConnectListAllDomains (s_conn (self), &doms, 0);
     if (count < 0)
-        return s_error (err, "list domains of", sf_hv_uri (self));
+        return s_fail (self, err, "list domains of", sf_hv_uri (self));
     int rc = 0;
     for (int i = 0; i < count; i++) {
         sf_err_t dom_err = SF_ERR_INIT;
-        sf_hv_domain_t *domain = s_domain_read (doms [i], &dom_err);
+        sf_hv_domain_t *domain = s_domain_read (self, doms [i], &dom_err);
         if (domain)
             zlistx_add_end (list, domain);
         else    //  a domain that vanished while listing is not an error
@@ -284,7 +515,7 @@ s_lookup_dom (sf_hv_t *self, const char *uuid, sf_err_t *err)
 {
     virDomainPtr dom = virDomainLookupByUUIDString (s_conn (self), uuid);
     if (!dom) {
-        s_error (err, "find domain", uuid);
+        s_fail (self, err, "find domain", uuid);
         if (err && err->code == SF_ENOENT)
             sf_err_set (err, SF_ENOENT, "no domain with uuid '%s'", uuid);
     }
@@ -297,7 +528,7 @@ s_lookup (sf_hv_t *self, const char *uuid, sf_err_t *err)
     virDomainPtr dom = s_lookup_dom (self, uuid, err);
     if (!dom)
         return NULL;
-    sf_hv_domain_t *domain = s_domain_read (dom, err);
+    sf_hv_domain_t *domain = s_domain_read (self, dom, err);
     virDomainFree (dom);
     return domain;
 }
@@ -310,7 +541,7 @@ s_state (sf_hv_t *self, const char *uuid, int *state, sf_err_t *err)
         return -1;
     int vstate, reason, rc = 0;
     if (virDomainGetState (dom, &vstate, &reason, 0))
-        rc = s_error (err, "get the state of domain", uuid);
+        rc = s_fail (self, err, "get the state of domain", uuid);
     else
         *state = s_map_state (vstate);
     virDomainFree (dom);
@@ -323,7 +554,7 @@ s_suspend (sf_hv_t *self, const char *uuid, sf_err_t *err)
     virDomainPtr dom = s_lookup_dom (self, uuid, err);
     if (!dom)
         return -1;
-    int rc = virDomainSuspend (dom) ? s_error (err, "suspend domain", uuid) : 0;
+    int rc = virDomainSuspend (dom) ? s_fail (self, err, "suspend domain", uuid) : 0;
     virDomainFree (dom);
     return rc;
 }
@@ -334,7 +565,7 @@ s_resume (sf_hv_t *self, const char *uuid, sf_err_t *err)
     virDomainPtr dom = s_lookup_dom (self, uuid, err);
     if (!dom)
         return -1;
-    int rc = virDomainResume (dom) ? s_error (err, "resume domain", uuid) : 0;
+    int rc = virDomainResume (dom) ? s_fail (self, err, "resume domain", uuid) : 0;
     virDomainFree (dom);
     return rc;
 }
@@ -346,7 +577,7 @@ s_resume (sf_hv_t *self, const char *uuid, sf_err_t *err)
 //  after the code's own words (notes/libvirt.md).
 
 static int
-s_agent_error (sf_err_t *err, const char *what, const char *uuid)
+s_agent_error (sf_hv_t *self, sf_err_t *err, const char *what, const char *uuid)
 {
     virErrorPtr verr = virGetLastError ();
     if (verr && verr->message && (verr->code == VIR_ERR_ARGUMENT_UNSUPPORTED
@@ -354,7 +585,7 @@ s_agent_error (sf_err_t *err, const char *what, const char *uuid)
         const char *reason = strstr (verr->message, ": ");
         return sf_err_set (err, SF_ENOTSUP, "%s", reason ? reason + 2 : verr->message);
     }
-    return s_error (err, what, uuid);
+    return s_fail (self, err, what, uuid);
 }
 
 static int
@@ -364,7 +595,8 @@ s_fs_freeze (sf_hv_t *self, const char *uuid, sf_err_t *err)
     if (!dom)
         return -1;
     int count = virDomainFSFreeze (dom, NULL, 0, 0);
-    int rc = count < 0 ? s_agent_error (err, "freeze the filesystems of domain", uuid) : 0;
+    int rc = count < 0
+           ? s_agent_error (self, err, "freeze the filesystems of domain", uuid) : 0;
     if (count >= 0)
         SF_DEBUG (NULL, "froze %d filesystem(s) of '%s'", count, uuid);
     virDomainFree (dom);
@@ -378,7 +610,7 @@ s_fs_thaw (sf_hv_t *self, const char *uuid, sf_err_t *err)
     if (!dom)
         return -1;
     int rc = virDomainFSThaw (dom, NULL, 0, 0) < 0
-           ? s_agent_error (err, "thaw the filesystems of domain", uuid) : 0;
+           ? s_agent_error (self, err, "thaw the filesystems of domain", uuid) : 0;
     virDomainFree (dom);
     return rc;
 }

@@ -5,6 +5,10 @@
     is safe in a process with ZeroMQ and libvirt threads, where fork()
     without exec is not. Waiting uses a pidfd (Linux >= 5.3) so that the exit
     wakes the poll at once; without one we fall back to short poll ticks.
+
+    A child that must die with the worker is spawned through setpriv and
+    sh (sf_proc.h). The program is looked up in PATH here, before the
+    spawn, so that a missing one is still a synchronous "cannot run" error.
     =========================================================================
 */
 #include "sf_worker_classes.h"
@@ -13,6 +17,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +27,11 @@ extern char **environ;
 
 #define S_OUT_MAX   (4 * 1024 * 1024)   //  stdout kept (qemu-img info JSON)
 #define S_ERR_MAX   (64 * 1024)         //  stderr kept (only the tail matters)
+
+//  The death wrapper: setpriv arms the parent-death signal, then this
+//  script (run as: sh -c S_DEATH_CHECK NAME PPID PATH ARGS...) execs PATH
+//  only if its parent is still PPID
+#define S_DEATH_CHECK   "[ \"$PPID\" = \"$1\" ] || exit 127; shift; exec \"$@\""
 
 //  One captured stream
 typedef struct {
@@ -34,6 +45,7 @@ typedef struct {
 
 struct _sf_proc_t {
     pid_t pid;
+    int held_fd;            //  closed with the object, -1 if none
     int pidfd;              //  -1 if the kernel has none
     char *name;             //  Owned, argv [0] for messages
     stream_t out;
@@ -43,6 +55,63 @@ struct _sf_proc_t {
 };
 
 SF_LOG_MODULE ("worker.proc");
+
+//  Released children, reaped whenever a process is started or destroyed
+#define S_RELEASED_MAX  64
+static pid_t s_released [S_RELEASED_MAX];
+static pthread_mutex_t s_released_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+s_reap_released (void)
+{
+    pthread_mutex_lock (&s_released_lock);
+    for (size_t i = 0; i < S_RELEASED_MAX; i++)
+        if (s_released [i] > 0 && waitpid (s_released [i], NULL, WNOHANG) != 0)
+            s_released [i] = 0;     //  reaped, or not ours any more
+    pthread_mutex_unlock (&s_released_lock);
+}
+
+static void
+s_remember_released (pid_t pid)
+{
+    pthread_mutex_lock (&s_released_lock);
+    for (size_t i = 0; i < S_RELEASED_MAX && pid; i++)
+        if (s_released [i] <= 0) {
+            s_released [i] = pid;
+            pid = 0;
+        }
+    pthread_mutex_unlock (&s_released_lock);
+    if (pid)                        //  a zombie at worst, until we exit
+        SF_WARN (NULL, "too many released children; pid %d is not reaped", (int) pid);
+}
+
+//  Where name runs from: itself if it has a slash, else the first
+//  executable match in PATH. Returns a new string, or NULL with errno.
+
+static char *
+s_which (const char *name)
+{
+    if (strchr (name, '/'))
+        return access (name, X_OK) == 0 ? strdup (name) : NULL;
+    const char *path = getenv ("PATH");
+    char *dirs = strdup (path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+    char *found = NULL, *save = NULL;
+    errno = ENOENT;
+    for (char *dir = strtok_r (dirs, ":", &save); dir && !found;
+         dir = strtok_r (NULL, ":", &save)) {
+        char *candidate = zsys_sprintf ("%s/%s", *dir ? dir : ".", name);
+        struct stat st;
+        if (stat (candidate, &st) == 0 && S_ISREG (st.st_mode)
+        &&  access (candidate, X_OK) == 0)
+            found = candidate;
+        else
+            zstr_free (&candidate);
+    }
+    free (dirs);
+    if (!found)
+        errno = ENOENT;
+    return found;
+}
 
 static void
 s_stream_init (stream_t *stream, size_t max)
@@ -113,17 +182,27 @@ s_spawn_attrs (posix_spawnattr_t *attr, int flags)
     return 0;
 }
 
-//  Spawn with stdin from /dev/null and, if asked, stdout/stderr to pipes
+//  Spawn with stdin from /dev/null, pass_fd as fd 3 if >= 0 and, if
+//  asked, stdout/stderr to pipes. Without SF_PROC_SURVIVE through the
+//  exec wrapper.
 
 static int
-s_spawn (sf_proc_t *self, char *const argv [], int flags, sf_err_t *err)
+s_spawn (sf_proc_t *self, char *const argv [], int flags, int pass_fd, sf_err_t *err)
 {
     int rc = -1;
     int out_pipe [2] = { -1, -1 }, err_pipe [2] = { -1, -1 };
+    int pass_dup = -1;
+    char **wrapped = NULL;
+    char *setpriv = NULL;
+    char *path = s_which (argv [0]);
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init (&actions);
     bool have_attr = s_spawn_attrs (&attr, flags) == 0;
+    if (!path) {
+        sf_err_set (err, SF_EIO, "cannot run '%s': %s", argv [0], strerror (errno));
+        goto cleanup;
+    }
     if (!have_attr) {
         sf_err_set (err, SF_EIO, "cannot set up spawn attributes");
         goto cleanup;
@@ -137,7 +216,46 @@ s_spawn (sf_proc_t *self, char *const argv [], int flags, sf_err_t *err)
         posix_spawn_file_actions_adddup2 (&actions, out_pipe [1], 1);
         posix_spawn_file_actions_adddup2 (&actions, err_pipe [1], 2);
     }
-    int error = posix_spawnp (&self->pid, argv [0], &actions, &attr, argv, environ);
+    if (pass_fd >= 0) {
+        //  dup2 onto itself would keep FD_CLOEXEC: never pass fd 3 as 3
+        pass_dup = fcntl (pass_fd, F_DUPFD_CLOEXEC, 4);
+        if (pass_dup == -1) {
+            sf_err_set (err, SF_EIO, "cannot pass a descriptor: %s", strerror (errno));
+            goto cleanup;
+        }
+        posix_spawn_file_actions_adddup2 (&actions, pass_dup, 3);
+    }
+    const char *exe = path;
+    char *const *args = argv;
+    char ppid [24];
+    if (!(flags & SF_PROC_SURVIVE)) {
+        if (!(setpriv = s_which ("setpriv"))) {
+            sf_err_set (err, SF_EIO, "cannot run '%s': setpriv (util-linux), which makes "
+                        "it die with the worker, is not in PATH", argv [0]);
+            goto cleanup;
+        }
+        size_t argc = 0;
+        while (argv [argc])
+            argc++;
+        wrapped = (char **) zmalloc ((argc + 11) * sizeof (char *));
+        snprintf (ppid, sizeof (ppid), "%d", (int) getpid ());
+        char **arg = wrapped;
+        *arg++ = "setpriv";
+        *arg++ = "--pdeathsig";
+        *arg++ = "KILL";
+        *arg++ = "--";
+        *arg++ = "/bin/sh";
+        *arg++ = "-c";
+        *arg++ = S_DEATH_CHECK;
+        *arg++ = argv [0];          //  $0: what the shell's own errors name
+        *arg++ = ppid;
+        *arg++ = path;
+        for (size_t i = 1; i <= argc; i++)
+            *arg++ = argv [i];
+        exe = setpriv;
+        args = wrapped;
+    }
+    int error = posix_spawn (&self->pid, exe, &actions, &attr, args, environ);
     if (error) {
         sf_err_set (err, SF_EIO, "cannot run '%s': %s", argv [0], strerror (error));
         goto cleanup;
@@ -155,9 +273,14 @@ s_spawn (sf_proc_t *self, char *const argv [], int flags, sf_err_t *err)
         if (err_pipe [i] != -1)
             close (err_pipe [i]);
     }
+    if (pass_dup != -1)
+        close (pass_dup);
     posix_spawn_file_actions_destroy (&actions);
     if (have_attr)
         posix_spawnattr_destroy (&attr);
+    free (wrapped);
+    free (setpriv);
+    free (path);
     return rc;
 }
 
@@ -167,14 +290,22 @@ s_spawn (sf_proc_t *self, char *const argv [], int flags, sf_err_t *err)
 sf_proc_t *
 sf_proc_new (char *const argv [], int flags, sf_err_t *err)
 {
+    return sf_proc_new_pass (argv, flags, -1, err);
+}
+
+sf_proc_t *
+sf_proc_new_pass (char *const argv [], int flags, int pass_fd, sf_err_t *err)
+{
     assert (argv && argv [0]);
+    s_reap_released ();
     sf_proc_t *self = (sf_proc_t *) zmalloc (sizeof (sf_proc_t));
     self->pid = -1;
     self->pidfd = -1;
+    self->held_fd = -1;
     self->name = strdup (argv [0]);
     s_stream_init (&self->out, S_OUT_MAX);
     s_stream_init (&self->err, S_ERR_MAX);
-    if (s_spawn (self, argv, flags, err)) {
+    if (s_spawn (self, argv, flags, pass_fd, err)) {
         self->exited = true;        //  nothing to reap
         sf_proc_destroy (&self);
         return NULL;
@@ -187,6 +318,26 @@ sf_proc_new (char *const argv [], int flags, sf_err_t *err)
 //  --------------------------------------------------------------------------
 //  Destructor
 
+static bool
+    s_reap (sf_proc_t *self, bool block);
+
+static void
+s_free (sf_proc_t *self)
+{
+    if (self->held_fd != -1)
+        close (self->held_fd);
+    if (self->pidfd != -1)
+        close (self->pidfd);
+    if (self->out.fd != -1)
+        close (self->out.fd);
+    if (self->err.fd != -1)
+        close (self->err.fd);
+    free (self->out.data);
+    free (self->err.data);
+    free (self->name);
+    free (self);
+}
+
 void
 sf_proc_destroy (sf_proc_t **self_p)
 {
@@ -195,18 +346,34 @@ sf_proc_destroy (sf_proc_t **self_p)
         sf_proc_t *self = *self_p;
         if (!self->exited)
             sf_proc_stop (self, 0);
-        if (self->pidfd != -1)
-            close (self->pidfd);
-        if (self->out.fd != -1)
-            close (self->out.fd);
-        if (self->err.fd != -1)
-            close (self->err.fd);
-        free (self->out.data);
-        free (self->err.data);
-        free (self->name);
-        free (self);
+        s_free (self);
         *self_p = NULL;
     }
+    s_reap_released ();
+}
+
+pid_t
+sf_proc_release (sf_proc_t **self_p)
+{
+    assert (self_p && *self_p);
+    sf_proc_t *self = *self_p;
+    pid_t pid = self->pid;
+    if (!s_reap (self, false)) {
+        SF_DEBUG (NULL, "'%s' (pid %d) goes on alone", self->name, (int) pid);
+        s_remember_released (pid);
+    }
+    s_free (self);
+    *self_p = NULL;
+    return pid;
+}
+
+void
+sf_proc_hold_fd (sf_proc_t *self, int fd)
+{
+    assert (self);
+    if (self->held_fd != -1)
+        close (self->held_fd);
+    self->held_fd = fd;
 }
 
 pid_t
@@ -389,6 +556,124 @@ sf_proc_run (char *const argv [], zsock_t *cancel, int64_t deadline_ms, sf_err_t
 //  --------------------------------------------------------------------------
 //  Self test
 
+//  State letter of pid from /proc (0 if it is gone)
+
+static char
+s_test_state (pid_t pid)
+{
+    char path [64], line [512] = "";
+    snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    char *got = fgets (line, sizeof (line), file);
+    fclose (file);
+    char *paren = got ? strrchr (line, ')') : NULL;
+    return paren && paren [1] == ' ' ? paren [2] : 0;
+}
+
+//  Gone or a zombie within ms?
+
+static bool
+s_test_dies (pid_t pid, int ms)
+{
+    for (int64_t until = sf_time_mono_ms () + ms; sf_time_mono_ms () < until; ) {
+        char state = s_test_state (pid);
+        if (state == 0 || state == 'Z' || state == 'X')
+            return true;
+        zclock_sleep (20);
+    }
+    return false;
+}
+
+//  A child dies with the thread that started it (as with the worker: its
+//  task threads wait for their children, so that is the worker's death);
+//  a child whose worker is already gone never runs the program
+
+static void *
+s_test_spawner (void *arg)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char *sleeper [] = { "sleep", "30", NULL };
+    sf_proc_t *proc = sf_proc_new (sleeper, 0, &err);
+    *(sf_proc_t **) arg = proc;
+    //  Once it runs sleep, setpriv has armed the signal
+    char path [64], comm [32] = "";
+    snprintf (path, sizeof (path), "/proc/%d/comm", (int) sf_proc_pid (proc));
+    for (int64_t until = sf_time_mono_ms () + 20000; sf_time_mono_ms () < until; ) {
+        FILE *file = fopen (path, "r");
+        bool read = file && fgets (comm, sizeof (comm), file);
+        if (file)
+            fclose (file);
+        if (read && streq (comm, "sleep\n"))
+            break;
+        zclock_sleep (10);
+    }
+    assert (streq (comm, "sleep\n"));
+    return NULL;                //  the thread ends, its child still runs
+}
+
+static void
+s_test_death (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_proc_t *proc = NULL;
+    pthread_t thread;
+    assert (pthread_create (&thread, NULL, s_test_spawner, &proc) == 0);
+    assert (pthread_join (thread, NULL) == 0);
+    assert (proc);
+    assert (sf_proc_wait (proc, NULL, sf_time_mono_ms () + 25000, &err) == SF_PROC_EXITED);
+    assert (sf_proc_exit_code (proc) == 128 + SIGKILL);     //  not sleep's 30 s
+    sf_proc_destroy (&proc);
+    //  The parent check: pid 1 is not our parent, so echo never runs
+    char *wrong [] = { "setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c",
+                       S_DEATH_CHECK, "echo", "1", "/bin/echo", "ran", NULL };
+    proc = sf_proc_new (wrong, SF_PROC_CAPTURE | SF_PROC_SURVIVE, &err);
+    assert (proc);
+    assert (sf_proc_wait (proc, NULL, 0, &err) == SF_PROC_EXITED);
+    assert (sf_proc_exit_code (proc) == 127 && streq (sf_proc_stdout (proc), ""));
+    sf_proc_destroy (&proc);
+    //  Through the wrapper, the program is the one that runs (by its path)
+    char *cat [] = { "sh", "-c", "cat /proc/$$/cmdline | tr '\\0' ' '", NULL };
+    proc = sf_proc_run (cat, NULL, 0, &err);
+    assert (proc && strstr (sf_proc_stdout (proc), "sh -c cat /proc/$$/cmdline | tr "));
+    assert (*sf_proc_stdout (proc) == '/');
+    sf_proc_destroy (&proc);
+}
+
+//  A passed descriptor is the child's fd 3; a held one is closed with the
+//  object; a released child runs on
+
+static void
+s_test_pass_release (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    int fds [2];
+    assert (pipe2 (fds, O_CLOEXEC) == 0);   //  (s_test_dies: gone or a zombie)
+    //  The child reads fd 3 until EOF, i.e. until we close the write end
+    char *waiter [] = { "sh", "-c", "cat <&3; echo eof", NULL };
+    sf_proc_t *proc = sf_proc_new_pass (waiter, SF_PROC_CAPTURE | SF_PROC_SURVIVE, fds [0],
+                                        &err);
+    assert (proc);
+    close (fds [0]);
+    sf_proc_hold_fd (proc, fds [1]);
+    assert (sf_proc_wait (proc, NULL, sf_time_mono_ms () + 300, &err) == SF_PROC_TIMEOUT);
+    pid_t pid = sf_proc_release (&proc);
+    assert (proc == NULL && pid > 0);
+    assert (s_test_dies (pid, 20000));  //  EOF on fd 3: it ends on its own
+    char *sleeper [] = { "sleep", "30", NULL };
+    proc = sf_proc_new (sleeper, SF_PROC_SURVIVE, &err);
+    assert (proc);
+    pid = sf_proc_release (&proc);
+    zclock_sleep (100);
+    assert (s_test_state (pid) == 'S');  //  still running, not killed
+    kill (pid, SIGKILL);
+    assert (s_test_dies (pid, 20000));
+    proc = sf_proc_new (sleeper, 0, &err);
+    sf_proc_destroy (&proc);            //  reaps the released ones too
+    assert (s_test_state (pid) == 0);
+}
+
 void
 sf_proc_test (bool verbose)
 {
@@ -454,6 +739,9 @@ sf_proc_test (bool verbose)
     pid = sf_proc_pid (proc);
     sf_proc_destroy (&proc);
     assert (kill (pid, 0) == -1);
+
+    s_test_death ();
+    s_test_pass_release ();
     //  @end
     printf ("OK\n");
 }

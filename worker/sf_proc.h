@@ -10,6 +10,18 @@
     The child starts with an empty signal mask and default dispositions,
     stdin from /dev/null, and stdout/stderr either captured (kept in memory,
     bounded) or inherited from the worker.
+
+    A child dies with the worker (issue 11: no orphaned qemu-img): unless
+    SF_PROC_SURVIVE, it is started as `setpriv --pdeathsig KILL -- /bin/sh
+    -c CHECK NAME PPID PATH ARGS...` (util-linux): setpriv arms
+    PR_SET_PDEATHSIG(SIGKILL), which survives the execs; the shell checks
+    that its parent is still the worker PPID (the worker may have died
+    before the prctl: then nobody would signal it) and execs PATH. The
+    death signal fires when the *thread* that spawned the child exits;
+    every caller waits for (or stops) its child on the thread that started
+    it, so that is the worker's death. (A wrapper in this program would do
+    as well, but a sanitized worker binary takes most of a second to
+    start; setpriv and sh take milliseconds.)
     =========================================================================
 */
 #ifndef SF_PROC_H_INCLUDED
@@ -24,6 +36,8 @@ typedef struct _sf_proc_t sf_proc_t;
 #define SF_PROC_NEWPGRP     2   //  own process group (a terminal ^C misses it)
 #define SF_PROC_BLOCKTERM   4   //  start with SIGTERM/SIGINT/SIGHUP blocked,
                                 //  for a child that sigwait()s for them
+#define SF_PROC_SURVIVE     8   //  may outlive the worker (the pause guard);
+                                //  else it is SIGKILLed when the worker dies
 
 //  Results of sf_proc_wait
 #define SF_PROC_EXITED      0   //  the child is gone, status available
@@ -36,10 +50,26 @@ typedef struct _sf_proc_t sf_proc_t;
 sf_proc_t *
     sf_proc_new (char *const argv [], int flags, sf_err_t *err);
 
+//  Like sf_proc_new, and pass_fd (>= 0) becomes the child's fd 3 (the
+//  only descriptor it inherits besides 0..2).
+sf_proc_t *
+    sf_proc_new_pass (char *const argv [], int flags, int pass_fd, sf_err_t *err);
+
 //  Kill (SIGKILL) a child that still runs, reap it, free everything.
 //  Nullifies *self_p.
 void
     sf_proc_destroy (sf_proc_t **self_p);
+
+//  Let a running child go on alone: free everything but leave the process
+//  running (it is reaped later, by any sf_proc_new or sf_proc_destroy).
+//  Returns its pid. Nullifies *self_p.
+pid_t
+    sf_proc_release (sf_proc_t **self_p);
+
+//  Hand fd to the process object: it is closed when the object is
+//  destroyed or released (a pipe end whose closing the child watches).
+void
+    sf_proc_hold_fd (sf_proc_t *self, int fd);
 
 //  Process id of the child.
 pid_t

@@ -432,7 +432,8 @@ s_convert (task_t *self)
         if (!sf_hv_disk_is_data (disk) || !s_is_file (disk))
             continue;
         if (sf_task_convert_one (self, disk, NULL, NULL, deadline)) {
-            if (self->err.code == SF_ETIMEDOUT)
+            //  (a stalled qemu-img is SF_ETIMEDOUT too, with its own words)
+            if (self->err.code == SF_ETIMEDOUT && deadline && sf_time_mono_ms () >= deadline)
                 sf_err_set (&self->err, SF_ETIMEDOUT, "conversion of disk '%s' took "
                             "longer than max_pause (%" PRId64 " ms)", disk->target,
                             self->max_pause_ms);

@@ -82,6 +82,7 @@ s_run (const char *config)
     }
     sf_agent_run (agent, stop_fd, NULL);
     sf_agent_destroy (&agent);
+    sf_hv_shutdown ();                  //  no libvirt thread runs at exit
     close (stop_fd);
     return 0;
 }
