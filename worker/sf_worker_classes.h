@@ -23,8 +23,10 @@
 #include "sf_pruneq.h"
 #include "sf_guard.h"
 #include "sf_scan.h"
+#include "sf_joblog.h"
 #include "sf_task.h"
 #include "sf_jobtab.h"
+#include "sf_unacked.h"
 #include "sf_agent_cfg.h"
 #include "sf_agent.h"
 
