@@ -333,47 +333,79 @@ s_test_reconcile (sf_harness_t *harness)
     assert (s_test_committed (harness, jb, "queued"));
     assert (s_test_committed (harness, jc, "queued"));
 
-    //  The worker restarted (new connection) and runs only ja: jb and jc
-    //  have failed, durably, by the time the Welcome arrives
+    //  The worker restarted (new connection) and runs only ja: jb, which
+    //  had begun, has failed, durably, by the time the Welcome arrives;
+    //  jc, which it never received (no event), is assigned again after it
+    sf_harness_event (n5, jb, 1, SF_PHASE_QUEUED, 0);
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", jb);
+    reply = sf_harness_admin_until (harness, request, "job.state", "running", 2000);
+    json_decref (reply);
     zsock_t *n5b = sf_harness_worker (harness);
     sf_harness_hello_with (n5b, "n5", "file-cold,offline,rbd,mixed", ja);
     assert (s_test_committed (harness, jb, "failed"));
-    assert (s_test_committed (harness, jc, "failed"));
+    assert (s_test_committed (harness, jc, "queued"));
     assert (s_test_committed (harness, ja, "running"));
-    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", jb);
     reply = sf_harness_admin (harness, "%s", request);
     assert (sf_harness_int (reply, "job.error.code") == SF_ENODE);
     char text [100];
-    snprintf (text, sizeof (text), "worker on node 'n5' restarted and lost job '%s'", jb);
+    snprintf (text, sizeof (text), "worker on node 'n5' no longer knows job '%s' (its "
+              "journal was lost)", jb);
     assert (streq (sf_harness_str (reply, "job.error.text"), text));
     json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (n5b, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    assert (streq (env->job_assign->job_id, jc) && env->job_assign->attempt == 1);
+    assert (streq (env->job_assign->strategy, "offline"));
+    sf_wire_free (&env);
+    sf_harness_event (n5b, jc, 1, SF_PHASE_QUEUED, 0);
 
-    //  The listed job goes on: its events still count
+    //  The listed job goes on: its events still count, and are
+    //  acknowledged once committed
     sf_harness_event (n5b, ja, 1, SF_PHASE_RESUMED, 42);
     snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", ja);
     reply = sf_harness_admin_until (harness, request, "job.phase", "resumed", 2000);
     assert (sf_harness_int (reply, "job.pause_ms") == 42);
     json_decref (reply);
+    size_t acked = 0;
+    while (acked < 2 && (env = sf_harness_recv_any (n5b, 2000))) {
+        assert (env->body_case == SF_BODY_ACKS);
+        for (size_t i = 0; i < env->acks->n_acks; i++) {
+            assert (env->acks->acks [i]->phase == SF_PHASE_QUEUED
+                ||  env->acks->acks [i]->phase == SF_PHASE_RESUMED);
+            acked++;
+        }
+        sf_wire_free (&env);
+    }
+    assert (acked == 2);
 
-    //  Another restart, and it runs nothing: ja fails too
+    //  Another restart: ja finished (its result waits for an Ack), jc is
+    //  not known any more: ja is kept and its replayed result makes it
+    //  done; jc fails
     zsock_t *n5c = sf_harness_worker (harness);
-    sf_harness_hello_with (n5c, "n5", "file-cold,offline,rbd,mixed", "");
-    assert (s_test_committed (harness, ja, "failed"));
-    reply = sf_harness_admin (harness, "%s", request);
-    snprintf (text, sizeof (text), "worker on node 'n5' restarted and lost job '%s'", ja);
-    assert (streq (sf_harness_str (reply, "job.error.text"), text));
-    json_decref (reply);
-    //  A late result for it is fenced (the hello after it is answered
-    //  only once the result was handled), and the instance can be
-    //  snapshotted again
+    sf_harness_hello_known (n5c, "n5", "file-cold,offline,rbd,mixed", "", ja);
+    assert (s_test_committed (harness, ja, "running"));
+    assert (s_test_committed (harness, jc, "failed"));
     sf_harness_result (n5c, ja, 1);
-    sf_harness_hello_with (n5c, "n5", "file-cold,offline,rbd,mixed", "");
-    assert (s_test_committed (harness, ja, "failed"));
+    reply = sf_harness_admin_until (harness, request, "job.state", "done", 2000);
+    json_decref (reply);
+    env = sf_harness_recv_any (n5c, 2000);
+    assert (env && env->body_case == SF_BODY_ACKS && env->acks->n_acks == 1);
+    assert (streq (env->acks->acks [0]->job_id, ja));
+    assert (env->acks->acks [0]->phase == SF_PHASE_DONE);
+    sf_wire_free (&env);
+    //  A late result for jc is fenced, and acknowledged all the same (the
+    //  worker stops replaying it); the instance can be snapshotted again
+    sf_harness_result (n5c, jc, 1);
+    env = sf_harness_recv_any (n5c, 2000);
+    assert (env && env->body_case == SF_BODY_ACKS && env->acks->n_acks == 1);
+    assert (streq (env->acks->acks [0]->job_id, jc));
+    sf_wire_free (&env);
+    assert (s_test_committed (harness, jc, "failed"));
     reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
     assert (sf_harness_int (reply, "status.worker_fenced") == 2);
     json_decref (reply);
-    s_test_assigned (harness, n5c, "u-rbd-n5", "rbd", "rbd", ja, sizeof (ja));
-    assert (s_test_committed (harness, ja, "queued"));
+    s_test_assigned (harness, n5c, "u-off-n5", "offline", "offline", jc, sizeof (jc));
+    assert (s_test_committed (harness, jc, "queued"));
     zsock_destroy (&n5c);
     zsock_destroy (&n5b);
     zsock_destroy (&n5);

@@ -17,7 +17,6 @@
 #define S_STOP_GRACE_MS 60000       //  jobs get this long to wind down
 #define S_SETTLE_MS     10000       //  a cleaned leftover waits for late creations
 #define S_UNACKED_MAX   10000       //  unacknowledged events kept at most
-#define S_HELLO_GAP_MS  1000        //  "send hello" errors within this are one
 
 //  Structure of our class
 
@@ -36,7 +35,6 @@ struct _sf_agent_t {
     sf_jobtab_t *jobs;          //  Owned, assigned jobs
     sf_joblog_t *joblog;        //  Owned, the durable job journal
     sf_unacked_t *unacked;      //  Owned, what the scheduler has not acknowledged
-    int64_t hello_ms;           //  mono ms of the last hello sent
     sf_imgstore_t *images;      //  Owned, the image store every task and prune borrows
     sf_stor_t *stor;            //  RBD storage (a part); NULL = RBD support off
     sf_conv_t *conv;            //  the disk converter (a part)
@@ -200,7 +198,6 @@ s_send_hello (sf_agent_t *self)
     s_send (self, &env);
     if (self->inventory_sent)
         s_send_frame (self, self->inventory_sent);
-    self->hello_ms = sf_time_mono_ms ();
     SF_INFO (&self->ctx, "hello sent to '%s' (%zu running job(s), %zu finished and not "
              "acknowledged)", self->cfg.scheduler, n_running, n_finished);
     free (running);
@@ -712,13 +709,6 @@ s_on_scheduler (zloop_t *loop, zsock_t *sock, void *arg)
             s_on_query (self, env->job_query);
             break;
         case SF_BODY_ERROR:
-            //  Every message a restarted scheduler read before our hello
-            //  is answered so: one hello answers them all
-            if (env->error->code == SF_ENODE
-            &&  sf_time_mono_ms () - self->hello_ms < S_HELLO_GAP_MS)
-                SF_DEBUG (&self->ctx, "scheduler does not know us (%s); hello just sent",
-                          env->error->text);
-            else
             if (env->error->code == SF_ENODE) {
                 SF_NOTICE (&self->ctx, "scheduler does not know us (%s); saying hello",
                            env->error->text);
