@@ -109,9 +109,9 @@ for path in $(jq -r '.[].path' <<<"$images"); do
     check "$(basename "$path") exists and passes qemu-img check" qemu-img check -q "$path"
 done
 check_eq "no temporary file in the store" "" "$(find "$STORE" -name '*.tmp' | tr '\n' ' ')"
-check_eq "every file in the store is catalogued" \
+check_eq "every image file in the store is catalogued" \
     "$(jq -r '.[].path' <<<"$images" | xargs -n1 basename | sort | tr '\n' ' ')" \
-    "$(find "$STORE" -type f -printf '%f\n' | sort | tr '\n' ' ')"
+    "$(find "$STORE" -type f -name '*.qcow2' -printf '%f\n' | sort | tr '\n' ' ')"
 
 #  -- case 2: a worker dies with a finished, unacknowledged result -------------
 job_running ()
