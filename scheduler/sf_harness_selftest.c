@@ -506,6 +506,29 @@ sf_harness_admin_until (sf_harness_t *self, const char *request, const char *pat
     }
 }
 
+sqlite3 *
+sf_harness_lock (sf_harness_t *self)
+{
+    assert (self);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2 (self->cfg.database, &db, SQLITE_OPEN_READWRITE, NULL);
+    assert (rc == SQLITE_OK);
+    sqlite3_busy_timeout (db, 10000);
+    rc = sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    return db;
+}
+
+void
+sf_harness_unlock (sqlite3 **db_p)
+{
+    assert (db_p && *db_p);
+    int rc = sqlite3_exec (*db_p, "COMMIT", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    sqlite3_close (*db_p);
+    *db_p = NULL;
+}
+
 char *
 sf_harness_sql (sf_harness_t *self, const char *format, ...)
 {

@@ -154,6 +154,14 @@ char *
     sf_harness_sql (sf_harness_t *self, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  Take the database's write lock from another connection (BEGIN
+//  IMMEDIATE): the scheduler's writes fail with SQLITE_BUSY after its
+//  busy timeout (5 s) until sf_harness_unlock. Caller owns the handle.
+sqlite3 *
+    sf_harness_lock (sf_harness_t *self);
+void
+    sf_harness_unlock (sqlite3 **db_p);
+
 //  Self test of this class
 void
     sf_harness_test (bool verbose);

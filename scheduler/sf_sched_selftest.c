@@ -411,6 +411,51 @@ s_test_reconcile (sf_harness_t *harness)
     zsock_destroy (&n5);
 }
 
+//  A message that fails on a database error is not acknowledged (the
+//  worker keeps it); its replay once the database works is applied and
+//  acknowledged, and a replay of what is recorded adds nothing
+
+static void
+s_test_unacked (void)
+{
+    sf_harness_t *harness = sf_harness_new ("sf_sched_unacked", 60000);
+    zsock_t *n1 = sf_harness_worker (harness);
+    sf_harness_hello (n1, "n1");
+    sf_harness_inventory (n1, "");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\"}",
+                                            "instances.0.name", "vm1", 2000);
+    json_decref (reply);
+    char id [32];
+    s_test_assigned (harness, n1, "u-vm1", NULL, "file-cold", id, sizeof (id));
+    sqlite3 *lock = sf_harness_lock (harness);
+    sf_job_event_t event = sf_wire_job_event (id, 1, SF_PHASE_QUEUED, 0, 0);
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
+    sf_harness_send (n1, &env);
+    //  The scheduler gives up after its busy timeout: no Ack
+    sf_envelope_t *got = sf_harness_recv_any (n1, 7000);
+    assert (got == NULL);
+    sf_harness_unlock (&lock);
+    assert (s_test_committed (harness, id, "queued"));
+    //  The worker replays it: applied, acknowledged
+    sf_harness_send (n1, &env);
+    got = sf_harness_recv_any (n1, 3000);
+    assert (got && got->body_case == SF_BODY_ACKS && got->acks->n_acks == 1);
+    assert (sf_wire_ack_matches (got->acks->acks [0], &env));
+    sf_wire_free (&got);
+    assert (s_test_committed (harness, id, "running"));
+    //  Once more (its Ack was lost): acknowledged, no second event row
+    sf_harness_send (n1, &env);
+    got = sf_harness_recv_any (n1, 3000);
+    assert (got && got->body_case == SF_BODY_ACKS && got->acks->n_acks == 1);
+    sf_wire_free (&got);
+    char *events = sf_harness_sql (harness, "SELECT count(*) FROM job_events WHERE "
+                                   "job_id = '%s'", id);
+    assert (events && streq (events, "1"));
+    free (events);
+    zsock_destroy (&n1);
+    sf_harness_destroy (&harness);
+}
+
 //  CURVE: enrolled keys get through, as their key's node only; others get
 //  nothing, change nothing, and are counted
 
@@ -656,6 +701,7 @@ sf_sched_test (bool verbose)
     zsock_destroy (&n1);
     sf_harness_destroy (&harness);
     s_test_curve ();
+    s_test_unacked ();
     s_test_scoped ();
     s_test_identity ();
     //  @end
