@@ -15,7 +15,7 @@
 #  lifecycle events, sf-lifewatch --all on both nodes).
 #
 #  Case 2: a worker that dies after its job finished while the scheduler
-#  cannot hear it: the scheduler is SIGSTOPped once the job runs, the job
+#  cannot hear it: the scheduler is SIGSTOPped once the job uploads, the job
 #  finishes (its result is in the worker's journal, <workdir>/jobs/), the
 #  worker is SIGKILLed and started again, then the scheduler SIGCONTed.
 #  Asserted: the job ends done, its image catalogued (the result came from
@@ -118,12 +118,16 @@ journal_finished () { grep -qs '^state finished' "$SF_TMP/w-n1/work/jobs/$1"; }
 out=$(sf_cli snapshot --instance g1 --format json) || sf_die "snapshot g1 failed: $out"
 job=$(jq -r '(.job // .) | .job_id // empty' <<<"$out")
 [ -n "$job" ] || sf_die "no job id from snapshot g1: $out"
-#  Stopped as soon as n1 accepted the job (its journal entry, written
-#  before the task starts): the job runs for seconds after that
-wait_for 60 test -e "$SF_TMP/w-n1/work/jobs/$job" ||
-    sf_die "n1 never accepted job $job: $(sf_cli job show "$job" --format json)"
+#  Stopped once the job uploads (it needs the scheduler's upload grant
+#  before that); the upload of the guest's disk takes seconds
+job_uploading ()
+{
+    sf_cli job show "$1" --format json | jq -e '.phase == "uploading"' >/dev/null
+}
+wait_for 60 job_uploading "$job" ||
+    sf_die "job $job never uploaded: $(sf_cli job show "$job" --format json)"
 kill -STOP "$(sf_pid scheduler)"
-sf_note "scheduler stopped with $job accepted by n1"
+sf_note "scheduler stopped with $job uploading"
 if ! wait_for 120 journal_finished "$job"; then
     kill -CONT "$(sf_pid scheduler)"
     sf_die "job $job never finished in n1's journal"

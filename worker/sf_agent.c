@@ -296,8 +296,7 @@ s_on_task (zloop_t *loop, zsock_t *sock, void *arg)
         assert (job_id);
         //  Durable before it leaves: a worker killed after this replays it
         //  from the journal when it starts again
-        uint32_t attempt = 0;
-        sf_jobtab_fence (self->jobs, job_id, 0, &attempt);
+        uint32_t attempt = sf_jobtab_attempt (self->jobs, job_id);
         sf_err_t err = SF_ERR_INIT;
         sf_logctx_t ctx = { job_id, self->cfg.name, NULL };
         if (sf_joblog_finish (self->joblog, job_id, attempt, frame, &err))

@@ -133,6 +133,14 @@ sf_jobtab_job_of (sf_jobtab_t *self, zsock_t *sock)
     return NULL;
 }
 
+uint32_t
+sf_jobtab_attempt (sf_jobtab_t *self, const char *job_id)
+{
+    assert (self && job_id);
+    job_t *job = (job_t *) zhashx_lookup (self->jobs, job_id);
+    return job ? job->attempt : 0;
+}
+
 zactor_t *
 sf_jobtab_task (sf_jobtab_t *self, const char *job_id, uint32_t attempt)
 {
@@ -337,6 +345,7 @@ sf_jobtab_test (bool verbose)
     assert (streq (sf_jobtab_job_of (tab, sock), "J1"));
     assert (streq (sf_jobtab_running_on (tab, "ab-cd"), "J1"));
     assert (sf_jobtab_task (tab, "J1", 2) && !sf_jobtab_task (tab, "J1", 1));
+    assert (sf_jobtab_attempt (tab, "J1") == 2 && sf_jobtab_attempt (tab, "J0") == 0);
     //  While it runs: repeat ignored, older ignored, newer refused
     assert (sf_jobtab_fence (tab, "J1", 2, &known) == SF_JOBTAB_RUNNING && known == 2);
     assert (sf_jobtab_fence (tab, "J1", 1, NULL) == SF_JOBTAB_STALE);

@@ -58,6 +58,10 @@ void
 const char *
     sf_jobtab_job_of (sf_jobtab_t *self, zsock_t *sock);
 
+//  The attempt of job_id known here (running or finished), 0 if none.
+uint32_t
+    sf_jobtab_attempt (sf_jobtab_t *self, const char *job_id);
+
 //  Running task of job_id at attempt, or NULL.
 zactor_t *
     sf_jobtab_task (sf_jobtab_t *self, const char *job_id, uint32_t attempt);
