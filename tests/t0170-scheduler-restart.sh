@@ -6,7 +6,8 @@
 #
 #  Case 1, the operator's report: `snapfleet snapshot --all` (one bulk of
 #  four jobs), the scheduler SIGKILLed about 2 s in and started again on
-#  the same database and endpoints. The workers go on, keep what they send
+#  the same database and endpoints once every job has stored its image
+#  (their results were sent to nobody). The workers go on, keep what they send
 #  until it is acknowledged, say hello to the new scheduler and replay it.
 #  Asserted: the bulk ends done with four done jobs; `snapfleet images`
 #  lists four images, one per guest, each file present and passing
@@ -91,9 +92,18 @@ before=$(sf_cli bulk show "$bulk_id" --format json | jq -c '[(.bulk // .).jobs[]
 sf_note "at the SIGKILL: $before"
 sf_kill_pid "$SF_TMP/scheduler.pid" KILL
 t0=$(_sf_now_ms)
-sleep 1
+#  The scheduler stays down until every job has stored its image (four
+#  image files, no temporary one): their results are sent while nobody
+#  listens, as in the operator's report
+stored ()
+{
+    [ "$(find "$STORE" -name '*.qcow2' | wc -l)" = 4 ] &&
+        [ -z "$(find "$STORE" -name '*.tmp')" ]
+}
+wait_for 180 stored || sf_die "the workers did not store four images while the scheduler was down"
+sleep 2
 restart_scheduler
-sf_note "scheduler back in $(($(_sf_now_ms) - t0)) ms"
+sf_note "scheduler back after $(($(_sf_now_ms) - t0)) ms down"
 wait_for 300 bulk_ended "$bulk_id" || sf_die "bulk $bulk_id still running after 300 s"
 show=$(sf_cli bulk show "$bulk_id" --format json | jq -c '.bulk // .')
 sf_note "bulk: $(jq -c '[.jobs[] | {job_id, state, error}]' <<<"$show")"
