@@ -120,7 +120,7 @@ for path in $(jq -r '.[].path' <<<"$images"); do
 done
 check_eq "no temporary file in the store" "" "$(find "$STORE" -name '*.tmp' | tr '\n' ' ')"
 check_eq "every image file in the store is catalogued" \
-    "$(jq -r '.[].path' <<<"$images" | xargs -n1 basename | sort | tr '\n' ' ')" \
+    "$(jq -r '.[].path | split("/") | last' <<<"$images" | sort | tr '\n' ' ')" \
     "$(find "$STORE" -type f -name '*.qcow2' -printf '%f\n' | sort | tr '\n' ' ')"
 
 #  -- case 2: a worker dies with a finished, unacknowledged result -------------
