@@ -292,6 +292,23 @@ sf_dispatch_node (sf_dispatch_t *self, sf_peer_t *peer, bool hello)
     s_resend_cancels (self, peer->name);
 }
 
+int
+sf_dispatch_resend (sf_dispatch_t *self, const char *job_id)
+{
+    assert (self && job_id);
+    djob_t *djob = (djob_t *) zhashx_lookup (self->djobs, job_id);
+    if (!djob)
+        return -1;
+    sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
+    SF_NOTICE (&ctx, "the worker never received the job: assigning it again (attempt %u)",
+               djob->attempt);
+    //  Its lease runs from now, as for a first assignment
+    sf_lease_start (self->lease, djob->id, djob->node, djob->attempt, -1, djob->est_bytes,
+                    sf_time_mono_ms ());
+    s_send_assign (self, djob);
+    return 0;
+}
+
 //  --------------------------------------------------------------------------
 //  Events and ends
 

@@ -67,9 +67,18 @@ int
 
 //  The peer's node changed (hello, heartbeat with scratch, up/down).
 //  On a hello (hello = true) the grants of its uploading jobs are sent
-//  again (a worker that reconnected may have missed them).
+//  again (a worker that reconnected may have missed them); jobs that wait
+//  for a grant (phase upload_wait, also restored after a restart) are in
+//  admission's upload queue and get theirs from the next pump.
 void
     sf_dispatch_node (sf_dispatch_t *self, sf_peer_t *peer, bool hello);
+
+//  Send the JobAssign of job_id again, same attempt (its node said hello
+//  and does not know it: the first one never arrived; sf_jobs_reconcile).
+//  One that cannot leave goes to sf_dispatch_unsent like any. Returns 0,
+//  or -1 if the job is not one admission handed out.
+int
+    sf_dispatch_resend (sf_dispatch_t *self, const char *job_id);
 
 //  A JobEvent that sf_jobs accepted.
 void

@@ -246,7 +246,7 @@ sf_harness_send (zsock_t *worker, sf_envelope_t *env)
 }
 
 sf_envelope_t *
-sf_harness_recv (zsock_t *worker, int timeout_ms)
+sf_harness_recv_any (zsock_t *worker, int timeout_ms)
 {
     zpoller_t *poller = zpoller_new (worker, NULL);
     void *ready = zpoller_wait (poller, timeout_ms);
@@ -257,6 +257,19 @@ sf_harness_recv (zsock_t *worker, int timeout_ms)
     sf_envelope_t *env = sf_wire_recv (zsock_resolve (worker), NULL, &err);
     assert (env);
     return env;
+}
+
+sf_envelope_t *
+sf_harness_recv (zsock_t *worker, int timeout_ms)
+{
+    int64_t deadline = sf_time_mono_ms () + timeout_ms;
+    while (true) {
+        int64_t left = deadline - sf_time_mono_ms ();
+        sf_envelope_t *env = sf_harness_recv_any (worker, left > 0? (int) left: 0);
+        if (!env || env->body_case != SF_BODY_ACKS)
+            return env;
+        sf_wire_free (&env);
+    }
 }
 
 //  Split a comma-separated list in place into at most max items
@@ -276,9 +289,17 @@ void
 sf_harness_hello_with (zsock_t *worker, const char *node, const char *strategies,
                        const char *running_jobs)
 {
+    sf_harness_hello_known (worker, node, strategies, running_jobs, NULL);
+}
+
+void
+sf_harness_hello_known (zsock_t *worker, const char *node, const char *strategies,
+                        const char *running_jobs, const char *finished_jobs)
+{
     char *strategy_list = strdup (strategies? strategies: "file-cold,offline");
     char *job_list = strdup (running_jobs? running_jobs: "");
-    char *strategy_items [8], *job_items [16];
+    char *finished_list = strdup (finished_jobs? finished_jobs: "");
+    char *strategy_items [8], *job_items [16], *finished_items [16];
     sf_hello_t hello = SF_HELLO_INIT;
     hello.node = (char *) node;
     hello.software = "fake-worker 0";
@@ -287,10 +308,13 @@ sf_harness_hello_with (zsock_t *worker, const char *node, const char *strategies
     hello.n_strategies = s_split (strategy_list, strategy_items, 8);
     hello.running_jobs = job_items;
     hello.n_running_jobs = s_split (job_list, job_items, 16);
+    hello.finished_jobs = finished_items;
+    hello.n_finished_jobs = s_split (finished_list, finished_items, 16);
     sf_envelope_t env = sf_wire_envelope (SF_BODY_HELLO, &hello);
     sf_harness_send (worker, &env);
     free (strategy_list);
     free (job_list);
+    free (finished_list);
     sf_envelope_t *reply = sf_harness_recv (worker, 5000);
     assert (reply && reply->body_case == SF_BODY_WELCOME);
     assert (reply->welcome->heartbeat_ms == 100);
@@ -488,6 +512,29 @@ sf_harness_admin_until (sf_harness_t *self, const char *request, const char *pat
         json_decref (reply);
         zclock_sleep (20);
     }
+}
+
+sqlite3 *
+sf_harness_lock (sf_harness_t *self)
+{
+    assert (self);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2 (self->cfg.database, &db, SQLITE_OPEN_READWRITE, NULL);
+    assert (rc == SQLITE_OK);
+    sqlite3_busy_timeout (db, 10000);
+    rc = sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    return db;
+}
+
+void
+sf_harness_unlock (sqlite3 **db_p)
+{
+    assert (db_p && *db_p);
+    int rc = sqlite3_exec (*db_p, "COMMIT", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    sqlite3_close (*db_p);
+    *db_p = NULL;
 }
 
 char *

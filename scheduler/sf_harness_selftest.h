@@ -61,9 +61,14 @@ void
     sf_harness_send (zsock_t *worker, sf_envelope_t *env);
 
 //  Receive one envelope on a worker socket within timeout_ms, NULL if
-//  none came. Caller frees it with sf_wire_free.
+//  none came; Acks are skipped (see sf_harness_recv_any). Caller frees it
+//  with sf_wire_free.
 sf_envelope_t *
     sf_harness_recv (zsock_t *worker, int timeout_ms);
+
+//  The same, Acks included.
+sf_envelope_t *
+    sf_harness_recv_any (zsock_t *worker, int timeout_ms);
 
 //  Say hello as node (strategies file-cold and offline, no running jobs)
 //  and assert the Welcome that must come back.
@@ -76,6 +81,12 @@ void
 void
     sf_harness_hello_with (zsock_t *worker, const char *node,
                            const char *strategies, const char *running_jobs);
+
+//  The same, with finished_jobs (the finished but unacknowledged ones; a
+//  comma-separated list, NULL or "" for none).
+void
+    sf_harness_hello_known (zsock_t *worker, const char *node, const char *strategies,
+                            const char *running_jobs, const char *finished_jobs);
 
 //  Send an Inventory of four instances: vm1 (running, file), vm2
 //  (running, rbd), vm3 (shut off, file), vm4 (running, mixed: vda on RBD,
@@ -147,6 +158,14 @@ int64_t
 char *
     sf_harness_sql (sf_harness_t *self, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
+
+//  Take the database's write lock from another connection (BEGIN
+//  IMMEDIATE): the scheduler's writes fail with SQLITE_BUSY after its
+//  busy timeout (5 s) until sf_harness_unlock. Caller owns the handle.
+sqlite3 *
+    sf_harness_lock (sf_harness_t *self);
+void
+    sf_harness_unlock (sqlite3 **db_p);
 
 //  Self test of this class
 void

@@ -192,6 +192,24 @@ s_apply_event (sf_jobs_t *self, const sf_job_event_t *event, bool running, sf_er
                           (uint64_t) event->ms, (uint64_t) event->bytes) < 0? -1: 0;
 }
 
+//  Whether event is recorded already (a worker replays what it sent until
+//  it is acknowledged): same job, phase and at_ms. 1, 0, or -1 with err.
+
+static int
+s_event_known (sf_jobs_t *self, const sf_job_event_t *event, sf_err_t *err)
+{
+    if (event->at_ms == 0 || event->at_ms >= INT64_MAX)
+        return 0;               //  stamped on arrival: cannot be told apart
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT 1 FROM job_events WHERE job_id = ?1 AND phase = ?2 AND at_ms = ?3 LIMIT 1",
+        "ssi", event->job_id, sf_wire_phase_name (event->phase), (int64_t) event->at_ms);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self->store, stmt, err);
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
 int
 sf_jobs_event (sf_jobs_t *self, const char *node, const sf_job_event_t *event,
                sf_err_t *err)
@@ -201,12 +219,16 @@ sf_jobs_event (sf_jobs_t *self, const char *node, const sf_job_event_t *event,
     if (sf_store_begin (self->store, err))
         return -1;
     bool running = false;
+    int known = 0;
     if (s_fence (self, event->job_id, node, event->attempt, &running, err)
-    ||  s_apply_event (self, event, running, err)) {
+    ||  (known = s_event_known (self, event, err)) < 0
+    ||  (!known && s_apply_event (self, event, running, err))) {
         sf_store_rollback (self->store);
         return -1;
     }
-    return sf_store_commit (self->store, err);
+    if (sf_store_commit (self->store, err))
+        return -1;
+    return known;
 }
 
 //  --------------------------------------------------------------------------
@@ -454,43 +476,78 @@ s_listed (char **ids, size_t count, const char *id)
     return false;
 }
 
-int
-sf_jobs_reconcile (sf_jobs_t *self, const char *node, char **running,
-                   size_t n_running, zlistx_t *lost, zlistx_t *strangers,
-                   sf_err_t *err)
+//  Append to strangers the ids listed that are not in unfinished
+
+static void
+s_strangers (zlistx_t *unfinished, char **ids, size_t count, zlistx_t *strangers)
 {
-    assert (self);
-    assert (node);
-    assert (running || n_running == 0);
-    zlistx_t *unfinished = s_unfinished (self, node, true, err);
-    if (!unfinished)
-        return -1;
-    int failed = 0;
-    for (const char *id = (const char *) zlistx_first (unfinished); id;
-         id = (const char *) zlistx_next (unfinished)) {
-        if (s_listed (running, n_running, id))
-            continue;
-        char text [256];
-        snprintf (text, sizeof (text), "worker on node '%s' restarted and lost job '%s'",
-                  node, id);
-        if (s_fail_one (self, id, SF_ENODE, text, err)) {
-            zlistx_destroy (&unfinished);
-            return -1;
-        }
-        failed++;
-        if (lost)
-            zlistx_add_end (lost, strdup (id));
-    }
-    for (size_t i = 0; strangers && i < n_running; i++) {
+    for (size_t i = 0; strangers && i < count; i++) {
         bool known = false;
         for (const char *id = (const char *) zlistx_first (unfinished); id && !known;
              id = (const char *) zlistx_next (unfinished))
-            known = running [i] && streq (running [i], id);
-        if (!known && running [i])
-            zlistx_add_end (strangers, strdup (running [i]));
+            known = ids [i] && streq (ids [i], id);
+        if (!known && ids [i])
+            zlistx_add_end (strangers, strdup (ids [i]));
     }
+}
+
+int
+sf_jobs_reconcile (sf_jobs_t *self, const char *node, const sf_jobs_known_t *known,
+                   zlistx_t *lost, zlistx_t *resend, zlistx_t *strangers, sf_err_t *err)
+{
+    assert (self);
+    assert (node && known);
+    assert (known->running || known->n_running == 0);
+    assert (known->finished || known->n_finished == 0);
+    sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
+        "SELECT id, phase FROM jobs WHERE node = ?1 AND " UNFINISHED
+        " AND phase <> 'waiting' ORDER BY seq", "s", node);
+    if (!stmt)
+        return -1;
+    zlistx_t *unfinished = zlistx_new ();
+    zlistx_set_destructor (unfinished, (zlistx_destructor_fn *) zstr_free);
+    zlistx_t *unsent = zlistx_new ();
+    zlistx_set_destructor (unsent, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_comparator (unsent, (zlistx_comparator_fn *) strcmp);
+    int rc;
+    while ((rc = sf_store_step (self->store, stmt, err)) == 1) {
+        const char *id = sf_store_text (stmt, 0);
+        zlistx_add_end (unfinished, strdup (id));
+        if (streq (sf_store_text (stmt, 1), "assigned"))
+            zlistx_add_end (unsent, strdup (id));
+    }
+    sqlite3_finalize (stmt);
+    int failed = 0;
+    for (const char *id = (const char *) zlistx_first (unfinished); rc == 0 && id;
+         id = (const char *) zlistx_next (unfinished)) {
+        //  Listed: it runs there, or its result comes in the replay
+        if (s_listed (known->running, known->n_running, id)
+        ||  s_listed (known->finished, known->n_finished, id))
+            continue;
+        //  No event ever came: the worker never received it
+        if (zlistx_find (unsent, (void *) id)) {
+            if (resend)
+                zlistx_add_end (resend, strdup (id));
+            continue;
+        }
+        char text [256];
+        snprintf (text, sizeof (text), "worker on node '%s' no longer knows job '%s' "
+                  "(its journal was lost)", node, id);
+        if (s_fail_one (self, id, SF_ENODE, text, err))
+            rc = -1;
+        else {
+            failed++;
+            if (lost)
+                zlistx_add_end (lost, strdup (id));
+        }
+    }
+    //  A finished job that is no longer unfinished here is one whose
+    //  result we recorded and whose Ack was lost: no stranger
+    if (rc == 0)
+        s_strangers (unfinished, known->running, known->n_running, strangers);
     zlistx_destroy (&unfinished);
-    return failed;
+    zlistx_destroy (&unsent);
+    return rc < 0? -1: failed;
 }
 
 int

@@ -10,7 +10,10 @@
     or "failed" (or "cancelled", or queued again for a new attempt: see
     "Cancel and retries" below). Messages about a job are fenced: they are applied only if
     the job is assigned to the sending node, with the same attempt, and
-    not yet finished.
+    not yet finished. Workers replay what the scheduler has not
+    acknowledged, so a message may come twice: a replayed event adds no
+    second row, a replayed result of a finished job is fenced (nothing
+    changes), and the caller acknowledges both.
     =========================================================================
 */
 #ifndef SF_JOBS_H_INCLUDED
@@ -57,9 +60,11 @@ int
     sf_jobs_active (sf_jobs_t *self, const char *node, const char *instance_uuid,
                     char *id, size_t id_size, sf_err_t *err);
 
-//  Apply a JobEvent sent by node. Returns 0, or -1 with err set: SF_ENOENT
-//  (no such job) or SF_ESTATE (fenced: other node, other attempt, job
-//  finished) when the event must be dropped; SF_EDB on a database error.
+//  Apply a JobEvent sent by node. Returns 0, 1 if it is recorded already
+//  (a replay: same job, phase and at_ms; nothing changed), or -1 with err
+//  set: SF_ENOENT (no such job) or SF_ESTATE (fenced: other node, other
+//  attempt, job finished) when the event must be dropped; SF_EDB on a
+//  database error.
 int
     sf_jobs_event (sf_jobs_t *self, const char *node,
                    const sf_job_event_t *event, sf_err_t *err);
@@ -105,21 +110,33 @@ int
 zlistx_t *
     sf_jobs_take_ended (sf_jobs_t *self);
 
-//  A worker on node said hello, listing the job ids it runs now (running,
-//  n_running; NULL entries are skipped). Every unfinished job the
-//  database has on node that is not listed failed: SF_ENODE "worker on
-//  node 'n1' restarted and lost job 'J4'"; listed ones are left as they
-//  are, and so are jobs still waiting for admission (never sent to the
-//  node, or sent to a connection that was gone: see sf_dispatch_unsent).
-//  Call it inside the caller's transaction with the node's hello.
-//  If lost is not NULL, the failed ids are appended to it; if strangers is
-//  not NULL, listed ids that are not unfinished jobs on node (unknown,
-//  finished, or on another node) are appended to it (as strings the list
-//  must free: give it the zstr_free destructor). Returns the number of
-//  jobs failed, or -1 with err set.
+//  What a worker's Hello says it knows: the jobs it runs now and those it
+//  finished whose results are not acknowledged yet (NULL entries skipped)
+typedef struct {
+    char **running;
+    size_t n_running;
+    char **finished;
+    size_t n_finished;
+} sf_jobs_known_t;
+
+//  A worker on node said hello, listing the jobs it knows (known). For
+//  every unfinished job the database has handed to node: listed (running
+//  or finished) -> kept as it is (a finished one's result comes in the
+//  worker's replay); not listed and still in phase "assigned" (no event
+//  ever came: the worker never received it) -> its id is appended to
+//  resend (if not NULL), to send the same JobAssign again, same attempt;
+//  not listed and past "assigned" -> failed: SF_ENODE "worker on node
+//  'n1' no longer knows job 'J4' (its journal was lost)", its id appended
+//  to lost (if not NULL). Jobs still waiting for admission are left alone
+//  (never sent to the node, or sent to a connection that was gone: see
+//  sf_dispatch_unsent). If strangers is not NULL, running ids that are not
+//  unfinished jobs on node (unknown, finished, or on another node) are
+//  appended to it. The lists take strings they must free (give them the
+//  zstr_free destructor). Call it inside the caller's transaction with the
+//  node's hello. Returns the number of jobs failed, or -1 with err set.
 int
-    sf_jobs_reconcile (sf_jobs_t *self, const char *node, char **running,
-                       size_t n_running, zlistx_t *lost, zlistx_t *strangers,
+    sf_jobs_reconcile (sf_jobs_t *self, const char *node, const sf_jobs_known_t *known,
+                       zlistx_t *lost, zlistx_t *resend, zlistx_t *strangers,
                        sf_err_t *err);
 
 //  The job id has begun its upload: phase "uploading". In the caller's

@@ -130,7 +130,9 @@ s_test_events (sf_jobs_t *jobs, const char *id)
     json_decref (job);
 }
 
-//  A worker says hello again: jobs it no longer runs fail, listed ones stay
+//  A worker says hello again: listed jobs (running or finished) stay, one
+//  it never received (no event) is to be sent again, one it no longer
+//  knows fails
 
 static void
 s_test_reconcile (sf_jobs_t *jobs, sf_store_t *store)
@@ -141,24 +143,35 @@ s_test_reconcile (sf_jobs_t *jobs, sf_store_t *store)
                            .strategy = "file-cold" };
     sf_job_spec_t other = { .instance_uuid = "u7", .instance_name = "vm7", .node = "n2",
                             .strategy = "rbd" };
-    char kept [32], gone [32], elsewhere [32], waiting [32];
+    char kept [32], finished [32], gone [32], unsent [32], elsewhere [32], waiting [32];
     assert (sf_jobs_create (jobs, &spec, kept, sizeof (kept), &err) == 0);
+    assert (sf_jobs_create (jobs, &spec, finished, sizeof (finished), &err) == 0);
     assert (sf_jobs_create (jobs, &spec, gone, sizeof (gone), &err) == 0);
+    assert (sf_jobs_create (jobs, &spec, unsent, sizeof (unsent), &err) == 0);
     sf_job_spec_t queued = spec;
     queued.waiting = true;                  //  not sent to the node yet
     assert (sf_jobs_create (jobs, &queued, waiting, sizeof (waiting), &err) == 0);
     assert (sf_jobs_create (jobs, &other, elsewhere, sizeof (elsewhere), &err) == 0);
-    sf_job_event_t event = SF_JOB_EVENT_INIT;
-    event.job_id = kept, event.attempt = 1, event.phase = SF_PHASE_PAUSED;
-    assert (sf_jobs_event (jobs, "n1", &event, &err) == 0);
+    const char *with_events [] = { kept, finished, gone };
+    for (size_t i = 0; i < 3; i++) {
+        sf_job_event_t event = SF_JOB_EVENT_INIT;
+        event.job_id = (char *) with_events [i], event.attempt = 1;
+        event.phase = SF_PHASE_PAUSED;
+        assert (sf_jobs_event (jobs, "n1", &event, &err) == 0);
+    }
 
     char *running [] = { kept, "J1", NULL, elsewhere, "J99" };
+    char *done [] = { finished };
+    sf_jobs_known_t known = { running, 5, done, 1 };
     zlistx_t *lost = zlistx_new ();
     zlistx_set_destructor (lost, (zlistx_destructor_fn *) zstr_free);
+    zlistx_t *resend = zlistx_new ();
+    zlistx_set_destructor (resend, (zlistx_destructor_fn *) zstr_free);
     zlistx_t *strangers = zlistx_new ();
     zlistx_set_destructor (strangers, (zlistx_destructor_fn *) zstr_free);
-    assert (sf_jobs_reconcile (jobs, "n1", running, 5, lost, strangers, &err) == 1);
+    assert (sf_jobs_reconcile (jobs, "n1", &known, lost, resend, strangers, &err) == 1);
     assert (zlistx_size (lost) == 1 && streq ((char *) zlistx_first (lost), gone));
+    assert (zlistx_size (resend) == 1 && streq ((char *) zlistx_first (resend), unsent));
     assert (zlistx_size (strangers) == 3);
     assert (streq ((char *) zlistx_first (strangers), "J1"));          //  Done
     assert (streq ((char *) zlistx_next (strangers), elsewhere));      //  Not n1's
@@ -170,12 +183,19 @@ s_test_reconcile (sf_jobs_t *jobs, sf_store_t *store)
     assert (streq (s_get (job, "state"), "running"));
     assert (streq (s_get (job, "phase"), "paused"));
     json_decref (job);
+    job = sf_jobs_json (jobs, finished, &err);
+    assert (streq (s_get (job, "state"), "running"));
+    json_decref (job);
+    job = sf_jobs_json (jobs, unsent, &err);
+    assert (streq (s_get (job, "state"), "queued") && streq (s_get (job, "phase"), "assigned"));
+    json_decref (job);
     job = sf_jobs_json (jobs, gone, &err);
     assert (streq (s_get (job, "state"), "failed"));
     json_t *error = json_object_get (job, "error");
     assert (s_int (error, "code") == SF_ENODE);
     char text [100];
-    snprintf (text, sizeof (text), "worker on node 'n1' restarted and lost job '%s'", gone);
+    snprintf (text, sizeof (text), "worker on node 'n1' no longer knows job '%s' (its "
+              "journal was lost)", gone);
     assert (streq (s_get (error, "text"), text));
     json_t *events = json_object_get (job, "events");
     assert (streq (s_get (json_array_get (events, json_array_size (events) - 1), "phase"),
@@ -185,17 +205,64 @@ s_test_reconcile (sf_jobs_t *jobs, sf_store_t *store)
     assert (streq (s_get (job, "state"), "queued"));
     json_decref (job);
 
-    //  Hello without jobs: everything unfinished on the node fails; no lists
-    assert (sf_jobs_reconcile (jobs, "n1", NULL, 0, NULL, NULL, &err) == 1);
-    assert (sf_jobs_reconcile (jobs, "n1", NULL, 0, NULL, NULL, &err) == 0);
+    //  Hello without jobs: what had events fails, the unsent one is to be
+    //  sent again (not failed); no lists
+    sf_jobs_known_t none = { NULL, 0, NULL, 0 };
+    zlistx_purge (resend);
+    assert (sf_jobs_reconcile (jobs, "n1", &none, NULL, resend, NULL, &err) == 2);
+    assert (zlistx_size (resend) == 1);
+    assert (sf_jobs_reconcile (jobs, "n1", &none, NULL, NULL, NULL, &err) == 0);
+    zlistx_destroy (&resend);
     job = sf_jobs_json (jobs, kept, &err);
     assert (streq (s_get (job, "state"), "failed"));
     json_decref (job);
+    job = sf_jobs_json (jobs, unsent, &err);
+    assert (streq (s_get (job, "state"), "queued"));
+    json_decref (job);
+    assert (sf_jobs_fail (jobs, unsent, SF_ECANCELED, "test over", &err) == 0);
     //  The job waiting for admission was never the worker's: it stays
     job = sf_jobs_json (jobs, waiting, &err);
     assert (streq (s_get (job, "state"), "queued") && streq (s_get (job, "phase"), "waiting"));
     json_decref (job);
-    assert (sf_jobs_reconcile (jobs, "n2", running, 5, NULL, NULL, &err) == 0);
+    assert (sf_jobs_reconcile (jobs, "n2", &known, NULL, NULL, NULL, &err) == 0);
+}
+
+//  A worker replays what was not acknowledged: an event recorded already
+//  adds no row (1), a result of a finished job changes nothing (fenced)
+
+static void
+s_test_replay (sf_jobs_t *jobs)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_job_spec_t spec = { .instance_uuid = "u8", .instance_name = "vm8", .node = "n2",
+                           .strategy = "file-cold" };
+    char id [32];
+    assert (sf_jobs_create (jobs, &spec, id, sizeof (id), &err) == 0);
+    sf_job_event_t event = sf_wire_job_event (id, 1, SF_PHASE_PAUSED, 5, 0);
+    assert (event.at_ms > 0);
+    assert (sf_jobs_event (jobs, "n2", &event, &err) == 0);
+    assert (sf_jobs_event (jobs, "n2", &event, &err) == 1);
+    event.at_ms++;                          //  another event of that phase
+    assert (sf_jobs_event (jobs, "n2", &event, &err) == 0);
+    json_t *job = sf_jobs_json (jobs, id, &err);
+    assert (json_array_size (json_object_get (job, "events")) == 2);
+    json_decref (job);
+    sf_job_result_t result = SF_JOB_RESULT_INIT;
+    result.job_id = id, result.attempt = 1, result.ok = 1, result.strategy = "file-cold";
+    assert (sf_jobs_result (jobs, "n2", NULL, &result, &err) == 0);
+    zlistx_t *images = sf_jobs_images (jobs, id, &err);
+    size_t count = zlistx_size (images);
+    zlistx_destroy (&images);
+    assert (sf_jobs_result (jobs, "n2", NULL, &result, &err) == -1);
+    assert (err.code == SF_ESTATE && strstr (err.text, "has already finished"));
+    images = sf_jobs_images (jobs, id, &err);
+    assert (zlistx_size (images) == count);
+    zlistx_destroy (&images);
+    assert (sf_jobs_event (jobs, "n2", &event, &err) == -1 && err.code == SF_ESTATE);
+    job = sf_jobs_json (jobs, id, &err);
+    assert (streq (s_get (job, "state"), "done"));
+    assert (json_array_size (json_object_get (job, "events")) == 2);
+    json_decref (job);
 }
 
 //  An ok result with text is done, with the text as its note
@@ -683,6 +750,7 @@ sf_jobs_test (bool verbose)
     assert (streq (id, "J3"));
     assert (sf_jobs_fail (jobs, id, SF_ECANCELED, "test", &err) == 0);
     s_test_reconcile (jobs, store);
+    s_test_replay (jobs);
     s_test_note (jobs);
     s_test_retention_reads (jobs);
     s_test_refused (jobs);

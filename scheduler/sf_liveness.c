@@ -65,21 +65,24 @@ sf_liveness_restore (sf_liveness_t *self, sf_err_t *err)
     return 0;
 }
 
-//  Record the hello and fail the jobs the worker lost, in one transaction.
-//  Returns 0 or -1 with err set (nothing changed).
+//  Record the hello and fail the jobs the worker lost, in one transaction;
+//  the jobs it never received go to resend. Returns 0 or -1 with err set
+//  (nothing changed).
 
 static int
 s_record_hello (sf_liveness_t *self, const sf_hello_t *hello, zlistx_t *lost,
-                zlistx_t *strangers, sf_err_t *err)
+                zlistx_t *resend, zlistx_t *strangers, sf_err_t *err)
 {
+    sf_jobs_known_t known = { hello->running_jobs, hello->n_running_jobs,
+                              hello->finished_jobs, hello->n_finished_jobs };
     if (sf_store_begin (self->store, err))
         return -1;
     if (sf_store_node_hello (self->store, hello->node, hello->software,
                              hello->max_jobs, sf_time_now_ms (), err)
     ||  sf_store_node_seen (self->store, hello->node, sf_time_now_ms (),
                             (int64_t) hello->n_running_jobs, err)
-    ||  sf_jobs_reconcile (self->jobs, hello->node, hello->running_jobs,
-                           hello->n_running_jobs, lost, strangers, err) < 0) {
+    ||  sf_jobs_reconcile (self->jobs, hello->node, &known, lost, resend, strangers,
+                           err) < 0) {
         sf_store_rollback (self->store);
         return -1;
     }
@@ -88,7 +91,7 @@ s_record_hello (sf_liveness_t *self, const sf_hello_t *hello, zlistx_t *lost,
 
 sf_peer_t *
 sf_liveness_hello (sf_liveness_t *self, zframe_t *routing_id, const sf_hello_t *hello,
-                   bool *replaced, sf_err_t *err)
+                   zlistx_t *resend, bool *replaced, sf_err_t *err)
 {
     assert (self);
     assert (routing_id && hello && hello->node);
@@ -102,14 +105,15 @@ sf_liveness_hello (sf_liveness_t *self, zframe_t *routing_id, const sf_hello_t *
     zlistx_t *strangers = zlistx_new ();
     zlistx_set_destructor (strangers, (zlistx_destructor_fn *) zstr_free);
     sf_peer_t *peer = NULL;
-    if (s_record_hello (self, hello, lost, strangers, err) == 0) {
+    if (s_record_hello (self, hello, lost, resend, strangers, err) == 0) {
         int64_t now = sf_time_mono_ms ();
         peer = sf_peers_hello (self->peers, routing_id, hello, now, replaced);
         peer->running_jobs = (uint32_t) hello->n_running_jobs;
         for (const char *id = (const char *) zlistx_first (lost); id;
              id = (const char *) zlistx_next (lost)) {
             sf_logctx_t ctx = { .node = hello->node, .job_id = id };
-            SF_WARN (&ctx, "job failed: the worker restarted and no longer runs it");
+            SF_WARN (&ctx, "job failed: the worker no longer knows it (its journal was "
+                     "lost)");
         }
         for (const char *id = (const char *) zlistx_first (strangers); id;
              id = (const char *) zlistx_next (strangers)) {

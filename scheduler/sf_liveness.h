@@ -34,10 +34,14 @@ int
     sf_liveness_restore (sf_liveness_t *self, sf_err_t *err);
 
 //  A worker said hello from routing_id. In one transaction (committed
-//  before this returns, so before any Welcome): the node is up, and every
-//  unfinished job it has that hello->running_jobs does not list fails
-//  (SF_ENODE "worker on node 'n1' restarted and lost job 'J4'"; see
-//  sf_jobs_reconcile). Then the peer table binds routing_id to the node.
+//  before this returns, so before any Welcome): the node is up, and its
+//  unfinished jobs are reconciled with what hello lists (running_jobs,
+//  finished_jobs; see sf_jobs_reconcile): listed ones are kept, those the
+//  worker never received are appended to resend (if not NULL; strings the
+//  list frees) for the caller to assign again after the Welcome, and those
+//  it no longer knows fail (SF_ENODE "worker on node 'n1' no longer knows
+//  job 'J4' (its journal was lost)"). Then the peer table binds routing_id
+//  to the node.
 //  Returns the peer (owned by the table; *replaced as in sf_peers_hello),
 //  or NULL with err set and nothing changed: do not welcome it, its next
 //  message gets "send hello" and it tries again. SF_EBUSY if the node is
@@ -45,7 +49,8 @@ int
 //  if the database fails.
 sf_peer_t *
     sf_liveness_hello (sf_liveness_t *self, zframe_t *routing_id,
-                       const sf_hello_t *hello, bool *replaced, sf_err_t *err);
+                       const sf_hello_t *hello, zlistx_t *resend, bool *replaced,
+                       sf_err_t *err);
 
 //  peer sent a message: it is alive. Marks it up again if it was down;
 //  writes last_seen and running_jobs if due or if force is true.

@@ -6,7 +6,9 @@
     - while held, nothing leaves before sf_outbox_flush (the caller
       flushes after its commit);
     - every JobAssign that does not leave, at once or at the flush, goes
-      to the unsent callback, and nowhere else.
+      to the unsent callback, and nowhere else;
+    - an Ack leaves only at a flush, and never after sf_outbox_drop_acks
+      (the batch that handled its message was not committed).
     =========================================================================
 */
 #include "sf_sched_classes.h"
@@ -17,10 +19,21 @@ typedef struct {
     char *job_id;               //  A JobAssign's job, else NULL
 } outmsg_t;
 
+//  An Ack waiting for the flush (strings owned)
+typedef struct {
+    char *job_id;               //  NULL for an ImageDeleted's
+    uint32_t attempt;
+    int phase;
+    uint64_t at_ms;
+    char *request_id;           //  NULL for a job's
+} ackrec_t;
+
 struct _sf_outbox_t {
     zsock_t *router;            //  Borrowed
     sf_peers_t *peers;          //  Borrowed
     zlistx_t *held;             //  outmsg_t, owned; NULL when not holding
+    zhashx_t *acks;             //  node -> zlistx_t of ackrec_t (owned)
+    zlistx_t *ack_nodes;        //  nodes with acks, in order (owned strings)
     sf_outbox_unsent_fn *unsent;
     void *unsent_arg;
 };
@@ -38,6 +51,17 @@ s_outmsg_destroy (outmsg_t **self_p)
     }
 }
 
+static void
+s_ackrec_destroy (ackrec_t **self_p)
+{
+    if (*self_p) {
+        free ((*self_p)->job_id);
+        free ((*self_p)->request_id);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
 sf_outbox_t *
 sf_outbox_new (zsock_t *router, sf_peers_t *peers)
 {
@@ -45,6 +69,10 @@ sf_outbox_new (zsock_t *router, sf_peers_t *peers)
     sf_outbox_t *self = (sf_outbox_t *) zmalloc (sizeof (sf_outbox_t));
     self->router = router;
     self->peers = peers;
+    self->acks = zhashx_new ();
+    zhashx_set_destructor (self->acks, (zhashx_destructor_fn *) zlistx_destroy);
+    self->ack_nodes = zlistx_new ();
+    zlistx_set_destructor (self->ack_nodes, (zlistx_destructor_fn *) zstr_free);
     return self;
 }
 
@@ -55,6 +83,8 @@ sf_outbox_destroy (sf_outbox_t **self_p)
     if (*self_p) {
         sf_outbox_t *self = *self_p;
         zlistx_destroy (&self->held);
+        zhashx_destroy (&self->acks);
+        zlistx_destroy (&self->ack_nodes);
         free (self);
         *self_p = NULL;
     }
@@ -139,14 +169,99 @@ sf_outbox_hold (sf_outbox_t *self)
     }
 }
 
+//  --------------------------------------------------------------------------
+//  Acknowledgements
+
 void
-sf_outbox_flush (sf_outbox_t *self)
+sf_outbox_ack (sf_outbox_t *self, const char *node, const sf_envelope_t *env)
+{
+    assert (self && node && env);
+    sf_ack_t ack;
+    if (!sf_wire_ack_of (env, &ack))
+        return;
+    ackrec_t *rec = (ackrec_t *) zmalloc (sizeof (ackrec_t));
+    if (ack.job_id && *ack.job_id) {
+        rec->job_id = strdup (ack.job_id);
+        rec->attempt = ack.attempt;
+        rec->phase = (int) ack.phase;
+        rec->at_ms = ack.at_ms;
+    }
+    else
+        rec->request_id = strdup (ack.request_id? ack.request_id: "");
+    zlistx_t *list = (zlistx_t *) zhashx_lookup (self->acks, node);
+    if (!list) {
+        list = zlistx_new ();
+        zlistx_set_destructor (list, (zlistx_destructor_fn *) s_ackrec_destroy);
+        zhashx_insert (self->acks, node, list);
+        zlistx_add_end (self->ack_nodes, strdup (node));
+    }
+    zlistx_add_end (list, rec);
+}
+
+size_t
+sf_outbox_acks_pending (sf_outbox_t *self)
 {
     assert (self);
-    zlistx_t *held = self->held;
-    self->held = NULL;          //  What the callback sends leaves at once
-    if (!held)
-        return;
+    size_t count = 0;
+    for (zlistx_t *list = (zlistx_t *) zhashx_first (self->acks); list;
+         list = (zlistx_t *) zhashx_next (self->acks))
+        count += zlistx_size (list);
+    return count;
+}
+
+void
+sf_outbox_drop_acks (sf_outbox_t *self)
+{
+    assert (self);
+    size_t dropped = sf_outbox_acks_pending (self);
+    if (dropped)
+        SF_DEBUG (NULL, "%zu acknowledgement(s) dropped: their batch was not committed",
+                  dropped);
+    zhashx_purge (self->acks);
+    zlistx_purge (self->ack_nodes);
+}
+
+//  Acks per message (SF_WIRE_MAX_ACKS at most): what fits on the stack
+#define S_ACKS_PER_MSG 256
+
+//  Send list to node, in Acks messages of up to S_ACKS_PER_MSG
+
+static void
+s_send_acks (sf_outbox_t *self, const char *node, zlistx_t *list)
+{
+    while (zlistx_size (list)) {
+        size_t count = 0;
+        sf_ack_t acks [S_ACKS_PER_MSG];
+        sf_ack_t *ptrs [sizeof (acks) / sizeof (acks [0])];
+        for (ackrec_t *rec = (ackrec_t *) zlistx_first (list);
+             rec && count < sizeof (acks) / sizeof (acks [0]);
+             rec = (ackrec_t *) zlistx_next (list)) {
+            acks [count] = sf_wire_ack (rec->job_id, rec->attempt, rec->phase, rec->at_ms,
+                                        rec->request_id);
+            ptrs [count] = &acks [count];
+            count++;
+        }
+        sf_acks_t msg = SF_ACKS_INIT;
+        msg.acks = ptrs;
+        msg.n_acks = count;
+        sf_envelope_t env = sf_wire_envelope (SF_BODY_ACKS, &msg);
+        sf_err_t err = SF_ERR_INIT;
+        //  One that cannot leave is harmless: the worker replays the
+        //  messages and they are acknowledged again
+        if (sf_outbox_send (self, node, &env, &err))
+            SF_DEBUG (NULL, "cannot acknowledge to node '%s': %s", node, err.text);
+        for (size_t i = 0; i < count; i++) {
+            zlistx_first (list);
+            zlistx_delete (list, zlistx_cursor (list));
+        }
+    }
+}
+
+//  Send what was held, in order
+
+static void
+s_flush_held (sf_outbox_t *self, zlistx_t *held)
+{
     outmsg_t *out;
     while ((out = (outmsg_t *) zlistx_detach (held, NULL))) {
         if (zmsg_send (&out->msg, self->router)) {
@@ -161,6 +276,24 @@ sf_outbox_flush (sf_outbox_t *self)
         s_outmsg_destroy (&out);
     }
     zlistx_destroy (&held);
+}
+
+void
+sf_outbox_flush (sf_outbox_t *self)
+{
+    assert (self);
+    zlistx_t *held = self->held;
+    self->held = NULL;          //  What the callback sends leaves at once
+    if (held)
+        s_flush_held (self, held);
+    for (const char *node = (const char *) zlistx_first (self->ack_nodes); node;
+         node = (const char *) zlistx_next (self->ack_nodes)) {
+        zlistx_t *list = (zlistx_t *) zhashx_lookup (self->acks, node);
+        if (list)
+            s_send_acks (self, node, list);
+    }
+    zhashx_purge (self->acks);
+    zlistx_purge (self->ack_nodes);
 }
 
 //  --------------------------------------------------------------------------
@@ -252,6 +385,53 @@ sf_outbox_test (bool verbose)
     assert (got && got->body_case == SF_BODY_HEARTBEAT);
     sf_wire_free (&got);
     assert (unsent.calls == 1);
+
+    //  Acks: only at the flush, one message for the node; none if the
+    //  batch was not committed
+    sf_job_event_t event = sf_wire_job_event ("J2", 1, SF_PHASE_PAUSED, 5, 0);
+    sf_envelope_t event_env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
+    sf_image_deleted_t deleted = SF_IMAGE_DELETED_INIT;
+    deleted.request_id = "R1";
+    sf_envelope_t deleted_env = sf_wire_envelope (SF_BODY_IMAGE_DELETED, &deleted);
+    sf_outbox_hold (outbox);
+    sf_outbox_ack (outbox, "n1", &event_env);
+    sf_outbox_ack (outbox, "n1", &other);           //  a heartbeat: no Ack
+    assert (sf_outbox_acks_pending (outbox) == 1);
+    sf_outbox_drop_acks (outbox);
+    assert (sf_outbox_acks_pending (outbox) == 0);
+    sf_outbox_flush (outbox);
+    zsock_set_rcvtimeo (worker, 50);
+    none = zmsg_recv (worker);
+    assert (!none);
+    sf_outbox_hold (outbox);
+    sf_outbox_ack (outbox, "n1", &event_env);
+    sf_outbox_ack (outbox, "n1", &deleted_env);
+    sf_outbox_ack (outbox, "n9", &event_env);       //  not connected: dropped
+    assert (sf_outbox_send_to (outbox, routing_id, &other, &err) == 0);
+    none = zmsg_recv (worker);
+    assert (!none);
+    sf_outbox_flush (outbox);
+    assert (sf_outbox_acks_pending (outbox) == 0);
+    zsock_set_rcvtimeo (worker, 2000);
+    got = sf_wire_recv (zsock_resolve (worker), NULL, &err);
+    assert (got && got->body_case == SF_BODY_HEARTBEAT);
+    sf_wire_free (&got);
+    got = sf_wire_recv (zsock_resolve (worker), NULL, &err);
+    assert (got && got->body_case == SF_BODY_ACKS && got->acks->n_acks == 2);
+    assert (sf_wire_ack_matches (got->acks->acks [0], &event_env));
+    assert (sf_wire_ack_matches (got->acks->acks [1], &deleted_env));
+    sf_wire_free (&got);
+    //  Many: split into several messages, all of them sent
+    for (int i = 0; i < 300; i++)
+        sf_outbox_ack (outbox, "n1", &event_env);
+    sf_outbox_flush (outbox);
+    size_t total = 0;
+    while (total < 300 && (got = sf_wire_recv (zsock_resolve (worker), NULL, &err))) {
+        assert (got->body_case == SF_BODY_ACKS && got->acks->n_acks <= S_ACKS_PER_MSG);
+        total += got->acks->n_acks;
+        sf_wire_free (&got);
+    }
+    assert (total == 300);
 
     //  The connection is gone: a held assignment is reported at the flush
     zsock_destroy (&worker);

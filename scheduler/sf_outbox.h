@@ -8,6 +8,9 @@
     is mandatory and non-blocking: a send to a connection that is gone
     fails at once.
 
+    Acks (what a worker may stop keeping) leave only at a flush, after the
+    batch's commit; sf_outbox_drop_acks forgets them if it failed.
+
     This is the one place where an undeliverable JobAssign is reported:
     whether it could not leave at once or at the flush, the unsent
     callback gets its job id and the reason, and the send itself does not
@@ -54,10 +57,26 @@ int
 void
     sf_outbox_hold (sf_outbox_t *self);
 
-//  Send everything held, in order, and stop holding. Call it once the
-//  batch is committed.
+//  Send everything held, in order, and stop holding; then the Acks
+//  recorded since the last flush, one Acks message per node (more if they
+//  are many). Call it once the batch is committed (after
+//  sf_outbox_drop_acks if the commit failed).
 void
     sf_outbox_flush (sf_outbox_t *self);
+
+//  env (a JobEvent, JobResult or ImageDeleted from node; anything else is
+//  ignored) is handled for good: record its Ack, sent at the next flush.
+void
+    sf_outbox_ack (sf_outbox_t *self, const char *node, const sf_envelope_t *env);
+
+//  The batch was not committed: forget every Ack recorded since the last
+//  flush (the worker keeps its messages and replays them).
+void
+    sf_outbox_drop_acks (sf_outbox_t *self);
+
+//  Number of Acks waiting for the flush.
+size_t
+    sf_outbox_acks_pending (sf_outbox_t *self);
 
 //  Self test of this class
 void

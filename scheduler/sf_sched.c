@@ -8,7 +8,12 @@
     - nothing a worker sends can stop the loop: invalid input is logged,
       counted and dropped;
     - the ROUTER is non-blocking and mandatory: a send to a peer that is
-      gone or not reading fails at once instead of stalling every node.
+      gone or not reading fails at once instead of stalling every node;
+    - every JobEvent, JobResult and ImageDeleted handled for good (applied,
+      or dropped for good: fenced, stale, a replay) is acknowledged, in one
+      Acks per node after the commit of its batch; one that failed on a
+      database error is not, nor anything of a batch whose commit failed:
+      the worker replays it.
     =========================================================================
 */
 #include "sf_sched_classes.h"
@@ -246,11 +251,16 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello,
         free (hex);
         return;
     }
-    //  Durable first: the node is up and the jobs its worker lost (not in
-    //  hello.running_jobs) have failed before the Welcome leaves
-    sf_peer_t *peer = sf_liveness_hello (self->liveness, routing_id, hello, &replaced, &err);
+    //  Durable first: the node is up and the jobs its worker no longer
+    //  knows (in neither of hello's lists) have failed before the Welcome
+    //  leaves; those it never received are assigned again after it
+    zlistx_t *resend = zlistx_new ();
+    zlistx_set_destructor (resend, (zlistx_destructor_fn *) zstr_free);
+    sf_peer_t *peer = sf_liveness_hello (self->liveness, routing_id, hello, resend,
+                                         &replaced, &err);
     if (!peer) {
         SF_ERROR (&ctx, "cannot record hello: %s", err.text);
+        zlistx_destroy (&resend);
         return;                 //  No welcome: the worker says hello again
     }
     //  How long its guard lets a guest stay paused: a pause slot of a job
@@ -259,15 +269,20 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello,
     &&  sf_store_node_set_max_pause (self->store, hello->node,
                                      (int64_t) hello->max_pause_ms, &err))
         SF_ERROR (&ctx, "cannot record max_pause: %s", err.text);
-    SF_NOTICE (&ctx, "node %s (%s, max_jobs %u, %zu running jobs)",
-               replaced? "reconnected": "connected",
+    SF_NOTICE (&ctx, "node %s (%s, max_jobs %u, %zu running jobs, %zu finished and not "
+               "acknowledged)", replaced? "reconnected": "connected",
                hello->software && *hello->software? hello->software: "unknown software",
-               hello->max_jobs, hello->n_running_jobs);
+               hello->max_jobs, hello->n_running_jobs, hello->n_finished_jobs);
     sf_welcome_t welcome = SF_WELCOME_INIT;
     welcome.heartbeat_ms = (uint32_t) self->heartbeat_ms;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_WELCOME, &welcome);
     if (sf_outbox_send_to (self->outbox, routing_id, &env, &err))
         SF_WARN (&ctx, "cannot send welcome: %s", err.text);
+    for (const char *id = (const char *) zlistx_first (resend); id;
+         id = (const char *) zlistx_next (resend))
+        if (sf_dispatch_resend (self->dispatch, id))
+            SF_WARN (&ctx, "cannot assign job '%s' again: admission does not hold it", id);
+    zlistx_destroy (&resend);
     sf_dispatch_node (self->dispatch, peer, true);
     //  The reconciler looks at what the node holds once it is back
     sf_gc_hello (self->gc, peer->name);
@@ -284,44 +299,57 @@ s_on_inventory (sf_sched_t *self, sf_peer_t *peer, const sf_inventory_t *invento
         SF_INFO (&ctx, "inventory of %zu instances", inventory->n_instances);
 }
 
-static void
+//  The handlers of what a worker keeps until it is acknowledged return
+//  true if the message is handled for good (acknowledge it), false if it
+//  failed on a database error (the worker replays it)
+
+static bool
 s_on_job_event (sf_sched_t *self, sf_peer_t *peer, const sf_job_event_t *event)
 {
     sf_logctx_t ctx = { .node = peer->name, .job_id = event->job_id };
     sf_err_t err = SF_ERR_INIT;
-    if (sf_jobs_event (self->jobs, peer->name, event, &err)) {
-        if (err.code == SF_EDB)
+    int rc = sf_jobs_event (self->jobs, peer->name, event, &err);
+    if (rc == 1) {
+        SF_DEBUG (&ctx, "phase %s again (a replay): recorded already",
+                  sf_wire_phase_name (event->phase));
+        return true;
+    }
+    if (rc) {
+        if (err.code == SF_EDB) {
             SF_ERROR (&ctx, "cannot record event: %s", err.text);
-        else {
-            self->stats.worker_fenced++;
-            if (sf_stats_may_warn (&self->stats))
-                SF_WARN (&ctx, "dropping '%s' event of attempt %u: %s",
-                         sf_wire_phase_name (event->phase), event->attempt, err.text);
+            return false;
         }
-        return;
+        self->stats.worker_fenced++;
+        if (sf_stats_may_warn (&self->stats))
+            SF_WARN (&ctx, "dropping '%s' event of attempt %u: %s",
+                     sf_wire_phase_name (event->phase), event->attempt, err.text);
+        return true;
     }
     SF_INFO (&ctx, "phase %s (%" PRIu64 "ms, %" PRIu64 " bytes)",
              sf_wire_phase_name (event->phase), event->ms, event->bytes);
     sf_dispatch_event (self->dispatch, event);
+    return true;
 }
 
-static void
+static bool
 s_on_image_deleted (sf_sched_t *self, sf_peer_t *peer, const sf_image_deleted_t *msg)
 {
     sf_logctx_t ctx = { .node = peer->name };
     sf_err_t err = SF_ERR_INIT;
     int rc = sf_retention_deleted (self->retention, peer->name, msg, &err);
-    if (rc < 0)
+    if (rc < 0) {
         SF_ERROR (&ctx, "cannot record image deletion: %s", err.text);
-    else
+        return false;
+    }
     if (rc == 1) {
         self->stats.worker_fenced++;
         if (sf_stats_may_warn (&self->stats))
             SF_WARN (&ctx, "ignoring image deletion answer: %s", err.text);
     }
+    return true;
 }
 
-static void
+static bool
 s_on_job_result (sf_sched_t *self, sf_peer_t *peer, const sf_job_result_t *result)
 {
     sf_logctx_t ctx = { .node = peer->name, .job_id = result->job_id };
@@ -332,17 +360,21 @@ s_on_job_result (sf_sched_t *self, sf_peer_t *peer, const sf_job_result_t *resul
         self->stats.worker_invalid++;
         if (sf_stats_may_warn (&self->stats))
             SF_WARN (&ctx, "job failed: %s", err.text);
-        return;
+        return true;
     }
     if (rc) {
-        if (err.code == SF_EDB)
+        if (err.code == SF_EDB) {
             SF_ERROR (&ctx, "cannot record result: %s", err.text);
-        else {
-            self->stats.worker_fenced++;
-            if (sf_stats_may_warn (&self->stats))
-                SF_WARN (&ctx, "dropping result of attempt %u: %s", result->attempt, err.text);
+            return false;
         }
-        return;
+        self->stats.worker_fenced++;
+        //  A replay of a result we recorded (its Ack was lost) is no news
+        if (err.code == SF_ESTATE && strstr (err.text, "has already"))
+            SF_DEBUG (&ctx, "result of attempt %u again: %s", result->attempt, err.text);
+        else
+        if (sf_stats_may_warn (&self->stats))
+            SF_WARN (&ctx, "dropping result of attempt %u: %s", result->attempt, err.text);
+        return true;
     }
     bool note = result->error && result->error->text && *result->error->text;
     if (result->ok)
@@ -354,6 +386,7 @@ s_on_job_result (sf_sched_t *self, sf_peer_t *peer, const sf_job_result_t *resul
     else
         SF_WARN (&ctx, "job failed: %s", result->error && result->error->text
                  ? result->error->text: "no error given");
+    return true;
 }
 
 //  A worker answered a JobQuery: only the node holding that attempt of the
@@ -408,13 +441,16 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
             s_on_inventory (self, peer, env->inventory);
             break;
         case SF_BODY_JOB_EVENT:
-            s_on_job_event (self, peer, env->job_event);
+            if (s_on_job_event (self, peer, env->job_event))
+                sf_outbox_ack (self->outbox, peer->name, env);
             break;
         case SF_BODY_JOB_RESULT:
-            s_on_job_result (self, peer, env->job_result);
+            if (s_on_job_result (self, peer, env->job_result))
+                sf_outbox_ack (self->outbox, peer->name, env);
             break;
         case SF_BODY_IMAGE_DELETED:
-            s_on_image_deleted (self, peer, env->image_deleted);
+            if (s_on_image_deleted (self, peer, env->image_deleted))
+                sf_outbox_ack (self->outbox, peer->name, env);
             break;
         case SF_BODY_RATE_APPLIED:
             s_on_rate_applied (self, peer, env->rate_applied);
@@ -541,8 +577,10 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
     //  What the batch freed is granted in the same transaction (one
     //  commit); assignments and grants leave after it
     sf_dispatch_pump (self->dispatch);
-    if (batch && sf_store_commit (self->store, &err))
+    if (batch && sf_store_commit (self->store, &err)) {
         SF_ERROR (NULL, "cannot commit a batch of %d worker messages: %s", count, err.text);
+        sf_outbox_drop_acks (self->outbox);     //  The workers replay them
+    }
     sf_outbox_flush (self->outbox);
     return 0;
 }

@@ -333,50 +333,127 @@ s_test_reconcile (sf_harness_t *harness)
     assert (s_test_committed (harness, jb, "queued"));
     assert (s_test_committed (harness, jc, "queued"));
 
-    //  The worker restarted (new connection) and runs only ja: jb and jc
-    //  have failed, durably, by the time the Welcome arrives
+    //  The worker restarted (new connection) and runs only ja: jb, which
+    //  had begun, has failed, durably, by the time the Welcome arrives;
+    //  jc, which it never received (no event), is assigned again after it
+    sf_harness_event (n5, jb, 1, SF_PHASE_QUEUED, 0);
+    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", jb);
+    reply = sf_harness_admin_until (harness, request, "job.state", "running", 2000);
+    json_decref (reply);
     zsock_t *n5b = sf_harness_worker (harness);
     sf_harness_hello_with (n5b, "n5", "file-cold,offline,rbd,mixed", ja);
     assert (s_test_committed (harness, jb, "failed"));
-    assert (s_test_committed (harness, jc, "failed"));
+    assert (s_test_committed (harness, jc, "queued"));
     assert (s_test_committed (harness, ja, "running"));
-    snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", jb);
     reply = sf_harness_admin (harness, "%s", request);
     assert (sf_harness_int (reply, "job.error.code") == SF_ENODE);
     char text [100];
-    snprintf (text, sizeof (text), "worker on node 'n5' restarted and lost job '%s'", jb);
+    snprintf (text, sizeof (text), "worker on node 'n5' no longer knows job '%s' (its "
+              "journal was lost)", jb);
     assert (streq (sf_harness_str (reply, "job.error.text"), text));
     json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (n5b, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    assert (streq (env->job_assign->job_id, jc) && env->job_assign->attempt == 1);
+    assert (streq (env->job_assign->strategy, "offline"));
+    sf_wire_free (&env);
+    sf_harness_event (n5b, jc, 1, SF_PHASE_QUEUED, 0);
 
-    //  The listed job goes on: its events still count
+    //  The listed job goes on: its events still count, and are
+    //  acknowledged once committed
     sf_harness_event (n5b, ja, 1, SF_PHASE_RESUMED, 42);
     snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", ja);
     reply = sf_harness_admin_until (harness, request, "job.phase", "resumed", 2000);
     assert (sf_harness_int (reply, "job.pause_ms") == 42);
     json_decref (reply);
+    size_t acked = 0;
+    while (acked < 2 && (env = sf_harness_recv_any (n5b, 2000))) {
+        assert (env->body_case == SF_BODY_ACKS);
+        for (size_t i = 0; i < env->acks->n_acks; i++) {
+            assert (env->acks->acks [i]->phase == SF_PHASE_QUEUED
+                ||  env->acks->acks [i]->phase == SF_PHASE_RESUMED);
+            acked++;
+        }
+        sf_wire_free (&env);
+    }
+    assert (acked == 2);
 
-    //  Another restart, and it runs nothing: ja fails too
+    //  Another restart: ja finished (its result waits for an Ack), jc is
+    //  not known any more: ja is kept and its replayed result makes it
+    //  done; jc fails
     zsock_t *n5c = sf_harness_worker (harness);
-    sf_harness_hello_with (n5c, "n5", "file-cold,offline,rbd,mixed", "");
-    assert (s_test_committed (harness, ja, "failed"));
-    reply = sf_harness_admin (harness, "%s", request);
-    snprintf (text, sizeof (text), "worker on node 'n5' restarted and lost job '%s'", ja);
-    assert (streq (sf_harness_str (reply, "job.error.text"), text));
-    json_decref (reply);
-    //  A late result for it is fenced (the hello after it is answered
-    //  only once the result was handled), and the instance can be
-    //  snapshotted again
+    sf_harness_hello_known (n5c, "n5", "file-cold,offline,rbd,mixed", "", ja);
+    assert (s_test_committed (harness, ja, "running"));
+    assert (s_test_committed (harness, jc, "failed"));
     sf_harness_result (n5c, ja, 1);
-    sf_harness_hello_with (n5c, "n5", "file-cold,offline,rbd,mixed", "");
-    assert (s_test_committed (harness, ja, "failed"));
+    reply = sf_harness_admin_until (harness, request, "job.state", "done", 2000);
+    json_decref (reply);
+    env = sf_harness_recv_any (n5c, 2000);
+    assert (env && env->body_case == SF_BODY_ACKS && env->acks->n_acks == 1);
+    assert (streq (env->acks->acks [0]->job_id, ja));
+    assert (env->acks->acks [0]->phase == SF_PHASE_DONE);
+    sf_wire_free (&env);
+    //  A late result for jc is fenced, and acknowledged all the same (the
+    //  worker stops replaying it); the instance can be snapshotted again
+    sf_harness_result (n5c, jc, 1);
+    env = sf_harness_recv_any (n5c, 2000);
+    assert (env && env->body_case == SF_BODY_ACKS && env->acks->n_acks == 1);
+    assert (streq (env->acks->acks [0]->job_id, jc));
+    sf_wire_free (&env);
+    assert (s_test_committed (harness, jc, "failed"));
     reply = sf_harness_admin (harness, "{\"cmd\":\"status\"}");
     assert (sf_harness_int (reply, "status.worker_fenced") == 2);
     json_decref (reply);
-    s_test_assigned (harness, n5c, "u-rbd-n5", "rbd", "rbd", ja, sizeof (ja));
-    assert (s_test_committed (harness, ja, "queued"));
+    s_test_assigned (harness, n5c, "u-off-n5", "offline", "offline", jc, sizeof (jc));
+    assert (s_test_committed (harness, jc, "queued"));
     zsock_destroy (&n5c);
     zsock_destroy (&n5b);
     zsock_destroy (&n5);
+}
+
+//  A message that fails on a database error is not acknowledged (the
+//  worker keeps it); its replay once the database works is applied and
+//  acknowledged, and a replay of what is recorded adds nothing
+
+static void
+s_test_unacked (void)
+{
+    sf_harness_t *harness = sf_harness_new ("sf_sched_unacked", 60000);
+    zsock_t *n1 = sf_harness_worker (harness);
+    sf_harness_hello (n1, "n1");
+    sf_harness_inventory (n1, "");
+    json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\"}",
+                                            "instances.0.name", "vm1", 2000);
+    json_decref (reply);
+    char id [32];
+    s_test_assigned (harness, n1, "u-vm1", NULL, "file-cold", id, sizeof (id));
+    sqlite3 *lock = sf_harness_lock (harness);
+    sf_job_event_t event = sf_wire_job_event (id, 1, SF_PHASE_QUEUED, 0, 0);
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
+    sf_harness_send (n1, &env);
+    //  The scheduler gives up after its busy timeout: no Ack
+    sf_envelope_t *got = sf_harness_recv_any (n1, 7000);
+    assert (got == NULL);
+    sf_harness_unlock (&lock);
+    assert (s_test_committed (harness, id, "queued"));
+    //  The worker replays it: applied, acknowledged
+    sf_harness_send (n1, &env);
+    got = sf_harness_recv_any (n1, 3000);
+    assert (got && got->body_case == SF_BODY_ACKS && got->acks->n_acks == 1);
+    assert (sf_wire_ack_matches (got->acks->acks [0], &env));
+    sf_wire_free (&got);
+    assert (s_test_committed (harness, id, "running"));
+    //  Once more (its Ack was lost): acknowledged, no second event row
+    sf_harness_send (n1, &env);
+    got = sf_harness_recv_any (n1, 3000);
+    assert (got && got->body_case == SF_BODY_ACKS && got->acks->n_acks == 1);
+    sf_wire_free (&got);
+    char *events = sf_harness_sql (harness, "SELECT count(*) FROM job_events WHERE "
+                                   "job_id = '%s'", id);
+    assert (events && streq (events, "1"));
+    free (events);
+    zsock_destroy (&n1);
+    sf_harness_destroy (&harness);
 }
 
 //  CURVE: enrolled keys get through, as their key's node only; others get
@@ -624,6 +701,7 @@ sf_sched_test (bool verbose)
     zsock_destroy (&n1);
     sf_harness_destroy (&harness);
     s_test_curve ();
+    s_test_unacked ();
     s_test_scoped ();
     s_test_identity ();
     //  @end

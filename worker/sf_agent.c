@@ -16,6 +16,7 @@
 #define S_KEEP          1024        //  finished jobs remembered for fencing
 #define S_STOP_GRACE_MS 60000       //  jobs get this long to wind down
 #define S_SETTLE_MS     10000       //  a cleaned leftover waits for late creations
+#define S_UNACKED_MAX   10000       //  unacknowledged events kept at most
 
 //  Structure of our class
 
@@ -32,6 +33,8 @@ struct _sf_agent_t {
     char scan_error [256];      //  last scan failure, to log changes only
     size_t inventory_count;     //  instances in the last scan
     sf_jobtab_t *jobs;          //  Owned, assigned jobs
+    sf_joblog_t *joblog;        //  Owned, the durable job journal
+    sf_unacked_t *unacked;      //  Owned, what the scheduler has not acknowledged
     sf_imgstore_t *images;      //  Owned, the image store every task and prune borrows
     sf_stor_t *stor;            //  RBD storage (a part); NULL = RBD support off
     sf_conv_t *conv;            //  the disk converter (a part)
@@ -81,6 +84,33 @@ s_send_frame (sf_agent_t *self, zframe_t *frame)
     }
 }
 
+//  Send frame (an encoded JobEvent, JobResult or ImageDeleted) and keep
+//  it until the scheduler acknowledges it: it is sent again after every
+//  Welcome until then
+
+static void
+s_send_kept (sf_agent_t *self, zframe_t *frame)
+{
+    size_t dropped = sf_unacked_add (self->unacked, frame);
+    if (dropped)
+        SF_WARN (&self->ctx, "%zu unacknowledged event(s) dropped: more than %d wait for "
+                 "the scheduler's acknowledgement", dropped, S_UNACKED_MAX);
+    s_send_frame (self, frame);
+}
+
+static void
+s_send_kept_env (sf_agent_t *self, sf_envelope_t *env)
+{
+    sf_err_t err = SF_ERR_INIT;
+    zframe_t *frame = sf_wire_encode (env, &err);
+    if (!frame)
+        SF_ERROR (&self->ctx, "cannot encode %s: %s", sf_wire_body_name (env->body_case),
+                  err.text);
+    else
+        s_send_kept (self, frame);
+    zframe_destroy (&frame);
+}
+
 //  Bytes free for scratch in the work directory (for unprivileged users,
 //  as the tasks' own check counts them); 0 if it cannot be read
 
@@ -114,8 +144,10 @@ s_ceph_cluster (sf_agent_t *self)
 }
 
 //  Hello lists the strategies this node runs ("rbd" and "mixed" only with
-//  RBD support on) and the jobs it runs now, so that the scheduler fails
-//  the ones a restarted worker lost and no others. It names the image
+//  RBD support on), the jobs it runs now and those it finished whose
+//  results wait for an acknowledgement (replayed after the Welcome), so
+//  that the scheduler keeps those, sends again what never arrived, and
+//  fails only what this worker truly does not know. It names the image
 //  store and the Ceph cluster (the scheduler's per-store and per-cluster
 //  limits) and the scratch space free.
 
@@ -152,6 +184,15 @@ s_send_hello (sf_agent_t *self)
     hello.strategies = strategies;
     hello.n_running_jobs = n_running;
     hello.running_jobs = running;
+    zlistx_t *finished_ids = sf_unacked_result_ids (self->unacked);
+    char **finished = (char **) zmalloc ((zlistx_size (finished_ids) + 1) * sizeof (char *));
+    size_t n_finished = 0;
+    for (char *id = (char *) zlistx_first (finished_ids); id;
+         id = (char *) zlistx_next (finished_ids))
+        if (n_finished < SF_WIRE_MAX_RUNNING)
+            finished [n_finished++] = id;
+    hello.n_finished_jobs = n_finished;
+    hello.finished_jobs = finished;
     hello.store = self->cfg.store.name;
     hello.ceph_cluster = (char *) s_ceph_cluster (self);
     hello.scratch_free = s_scratch_free (self);
@@ -160,10 +201,12 @@ s_send_hello (sf_agent_t *self)
     s_send (self, &env);
     if (self->inventory_sent)
         s_send_frame (self, self->inventory_sent);
-    SF_INFO (&self->ctx, "hello sent to '%s' (%zu running job(s))", self->cfg.scheduler,
-             n_running);
+    SF_INFO (&self->ctx, "hello sent to '%s' (%zu running job(s), %zu finished and not "
+             "acknowledged)", self->cfg.scheduler, n_running, n_finished);
     free (running);
     zlistx_destroy (&ids);
+    free (finished);
+    zlistx_destroy (&finished_ids);
 }
 
 //  Refuse an assign at once with a failed result (retryable: the cause may
@@ -188,7 +231,7 @@ s_reject (sf_agent_t *self, const sf_job_assign_t *assign, int code, const char 
     result.error = &error;
     result.retryable = retryable;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
-    s_send (self, &env);
+    s_send_kept_env (self, &env);
 }
 
 //  --------------------------------------------------------------------------
@@ -222,7 +265,9 @@ s_on_task_event (sf_agent_t *self, zsock_t *sock, zframe_t *frame)
     if (!env)                   //  our own encoding: a bug, but not fatal
         SF_ERROR (&self->ctx, "bad event from a task: %s", err.text);
     else
-    if (env->job_event->phase == SF_PHASE_UPLOAD_WAIT) {
+        sf_jobtab_progress (self->jobs, env->job_event->job_id, env->job_event->phase,
+                            env->job_event->bytes);
+    if (env && env->job_event->phase == SF_PHASE_UPLOAD_WAIT) {
         uint64_t rate = 0;
         if (sf_jobtab_upload_wait (self->jobs, env->job_event->job_id, &rate)) {
             sf_logctx_t ctx = { env->job_event->job_id, self->cfg.name, NULL };
@@ -247,13 +292,24 @@ s_on_task (zloop_t *loop, zsock_t *sock, void *arg)
         zframe_destroy (&frame);
         return 0;
     }
-    s_send_frame (self, frame);
-    if (streq (kind, "EVENT"))
+    if (streq (kind, "EVENT")) {
+        s_send_kept (self, frame);
         s_on_task_event (self, sock, frame);
+    }
     else
     if (streq (kind, "RESULT")) {
         const char *job_id = sf_jobtab_job_of (self->jobs, sock);
         assert (job_id);
+        //  Durable before it leaves: a worker killed after this replays it
+        //  from the journal when it starts again
+        uint32_t attempt = sf_jobtab_attempt (self->jobs, job_id);
+        sf_err_t err = SF_ERR_INIT;
+        sf_logctx_t ctx = { job_id, self->cfg.name, NULL };
+        if (sf_joblog_finish (self->joblog, job_id, attempt, frame, &err))
+            SF_ERROR (&ctx, "cannot journal the job's result (it is sent, and kept "
+                      "until acknowledged, but a restart of this worker loses it): %s",
+                      err.text);
+        s_send_kept (self, frame);
         zloop_reader_end (self->loop, sock);
         sf_jobtab_finish (self->jobs, job_id, &frame);
         s_scan (self);          //  states and sizes changed
@@ -287,7 +343,7 @@ s_fence (sf_agent_t *self, const sf_job_assign_t *assign)
             return true;
         case SF_JOBTAB_RESEND:
             SF_INFO (&ctx, "attempt %u already finished; sending its result again", known);
-            s_send_frame (self, sf_jobtab_result (self->jobs, assign->job_id));
+            s_send_kept (self, sf_jobtab_result (self->jobs, assign->job_id));
             return true;
         default:
             snprintf (text, sizeof (text), "attempt %u of job '%s' still runs on node '%s'",
@@ -335,15 +391,23 @@ s_admit (sf_agent_t *self, const sf_job_assign_t *assign, sf_err_t *err)
     return 0;
 }
 
+//  The job's journal entry is durable before its task starts
+
 static void
 s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
 {
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_joblog_start (self->joblog, assign->job_id, assign->attempt,
+                         assign->instance_uuid, assign->strategy, &err)) {
+        s_reject (self, assign, err.code, err.text, true);    //  nothing done yet
+        return;
+    }
     sf_task_args_t args = {
         assign->job_id, assign->attempt, assign->instance_uuid, assign->strategy,
         self->cfg.uri, self->cfg.workdir, self->exe, self->run_id, self->cfg.max_pause,
         self->images, self->conv,
         self->stor, self->leftovers, self->cfg.rbd_mode, self->cfg.rbd_clone_pool, false,
-        assign->wait_upload_grant, assign->catalog_id
+        assign->wait_upload_grant, assign->catalog_id, self->joblog
     };
     zactor_t *task = sf_task_new (&args);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
@@ -446,7 +510,7 @@ s_prune_submit (sf_agent_t *self, sf_envelope_t **env_p)
         SF_WARN (&self->ctx, "image deletion (request %s) refused: %s",
                  (*env_p)->image_delete->request_id, err.text);
         zframe_t *frame = sf_pruneq_answer ((*env_p)->image_delete, &err);
-        s_send_frame (self, frame);
+        s_send_kept (self, frame);
         zframe_destroy (&frame);
     }
 }
@@ -473,7 +537,7 @@ s_on_prune (zloop_t *loop, zsock_t *sock, void *arg)
     zframe_t *frame = NULL;
     if (zsock_recv (sock, "sf", &kind, &frame) == 0 && kind && frame
     &&  streq (kind, "RESULT"))
-        s_send_frame (self, frame);
+        s_send_kept (self, frame);
     zstr_free (&kind);
     zframe_destroy (&frame);
     zloop_reader_end (loop, sock);
@@ -580,6 +644,8 @@ s_reconcile_keeps (sf_agent_t *self, zlistx_t *running, const char *job_id)
 {
     if (zlistx_find (running, (void *) job_id))
         return "still runs on this worker";
+    if (sf_joblog_has (self->joblog, job_id))
+        return "is in this worker's job journal (its result is not acknowledged yet)";
     if (self->leftovers) {
         char *path = sf_leftover_path (self->leftovers, job_id);
         bool journal = access (path, F_OK) == 0;
@@ -678,10 +744,70 @@ s_heartbeat_clamp (sf_agent_t *self, uint32_t asked)
     return clamped;
 }
 
+//  After a Welcome: everything not acknowledged goes again, in the order
+//  first sent (the scheduler treats a replay idempotently)
+
+static void
+s_replay (sf_agent_t *self)
+{
+    size_t count = 0;
+    for (zframe_t *frame = sf_unacked_first (self->unacked); frame;
+         frame = sf_unacked_next (self->unacked), count++)
+        s_send_frame (self, frame);
+    if (count)
+        SF_INFO (&self->ctx, "%zu unacknowledged message(s) sent again", count);
+}
+
+//  The scheduler committed (or dropped for good) what acks lists: forget
+//  it; an acknowledged result leaves the journal too
+
+static void
+s_on_acks (sf_agent_t *self, const sf_acks_t *acks)
+{
+    zlistx_t *results = zlistx_new ();
+    zlistx_set_destructor (results, (zlistx_destructor_fn *) zstr_free);
+    sf_unacked_ack (self->unacked, acks, results);
+    for (char *item = (char *) zlistx_first (results); item;
+         item = (char *) zlistx_next (results)) {
+        char *space = strrchr (item, ' ');
+        assert (space);
+        *space = 0;
+        uint32_t attempt = (uint32_t) strtoul (space + 1, NULL, 10);
+        sf_err_t err = SF_ERR_INIT;
+        sf_logctx_t ctx = { item, self->cfg.name, NULL };
+        if (sf_joblog_forget (self->joblog, item, attempt, &err))
+            SF_WARN (&ctx, "cannot remove the job's journal entry: %s", err.text);
+        else
+            SF_DEBUG (&ctx, "result acknowledged");
+    }
+    zlistx_destroy (&results);
+}
+
+//  The scheduler asks how a job is (it had no news for its lease time)
+
+static void
+s_on_query (sf_agent_t *self, const sf_job_query_t *query)
+{
+    sf_job_status_t status = SF_JOB_STATUS_INIT;
+    int phase = 0;
+    uint64_t bytes = 0;
+    status.job_id = query->job_id;
+    status.attempt = query->attempt;
+    status.state = (Sf__V1__JobState) sf_jobtab_status (self->jobs, query->job_id,
+                                                        query->attempt, &phase, &bytes);
+    status.phase = (Sf__V1__Phase) phase;
+    status.progress = bytes;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_STATUS, &status);
+    s_send (self, &env);
+    if (status.state == SF_JOB_STATE_FINISHED)
+        s_send_kept (self, sf_jobtab_result (self->jobs, query->job_id));
+}
+
 static void
 s_on_welcome (sf_agent_t *self, const sf_welcome_t *welcome)
 {
     SF_INFO (&self->ctx, "welcomed by the scheduler (heartbeat %u ms)", welcome->heartbeat_ms);
+    s_replay (self);
     int64_t period = s_heartbeat_clamp (self, welcome->heartbeat_ms);
     if (period != self->heartbeat_ms && self->loop) {
         zloop_timer_end (self->loop, self->heartbeat_timer);
@@ -730,6 +856,12 @@ s_on_scheduler (zloop_t *loop, zsock_t *sock, void *arg)
         case SF_BODY_GC_REMOVE:
             if (self->loop)
                 s_reconcile_submit (self, &env);
+            break;
+        case SF_BODY_ACKS:
+            s_on_acks (self, env->acks);
+            break;
+        case SF_BODY_JOB_QUERY:
+            s_on_query (self, env->job_query);
             break;
         case SF_BODY_ERROR:
             if (env->error->code == SF_ENODE) {
@@ -915,7 +1047,8 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
     struct dirent *entry;
     while ((entry = readdir (dir))) {
         if (entry->d_name [0] == '.' || streq (entry->d_name, "paused")
-        ||  streq (entry->d_name, "leftovers") || entry->d_type != DT_DIR)
+        ||  streq (entry->d_name, "leftovers") || streq (entry->d_name, "jobs")
+        ||  entry->d_type != DT_DIR)
             continue;
         char *path = zsys_sprintf ("%s/%s", self->cfg.workdir, entry->d_name);
         if (sf_task_scratch_clean (path) == 0)
@@ -926,6 +1059,42 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
         zstr_free (&path);
     }
     closedir (dir);
+    return 0;
+}
+
+//  The job journal: what a killed run of this worker left. A finished
+//  job's result is replayed after the Welcome (and answers a repeated
+//  assign); a job that was still running was lost with that run: it gets
+//  a failed result (retryable if it never paused its guest), journaled
+//  and replayed like any result.
+
+static int
+s_open_journal (sf_agent_t *self, sf_err_t *err)
+{
+    if (!(self->joblog = sf_joblog_new (self->cfg.workdir, err)))
+        return -1;
+    zlistx_t *entries = sf_joblog_load (self->joblog);
+    for (sf_joblog_entry_t *entry = (sf_joblog_entry_t *) zlistx_first (entries); entry;
+         entry = (sf_joblog_entry_t *) zlistx_next (entries)) {
+        sf_logctx_t ctx = { entry->job_id, self->cfg.name, entry->uuid };
+        if (!entry->finished) {
+            entry->result = sf_joblog_lost_result (entry, self->cfg.name);
+            SF_WARN (&ctx, "attempt %u was running when this worker stopped: it failed%s",
+                     entry->attempt, entry->pausing ? "" : " (retryable: it never paused "
+                     "the guest)");
+            sf_err_t write_err = SF_ERR_INIT;
+            if (sf_joblog_finish (self->joblog, entry->job_id, entry->attempt,
+                                  entry->result, &write_err))
+                SF_ERROR (&ctx, "cannot journal the job's result: %s", write_err.text);
+        }
+        else
+            SF_NOTICE (&ctx, "attempt %u finished before this worker stopped; its result "
+                       "waits for the scheduler's acknowledgement", entry->attempt);
+        sf_unacked_add (self->unacked, entry->result);
+        sf_jobtab_restore (self->jobs, entry->job_id, entry->attempt, entry->uuid,
+                           &entry->result);
+    }
+    zlistx_destroy (&entries);
     return 0;
 }
 
@@ -1036,6 +1205,7 @@ sf_agent_new_with (const sf_agent_cfg_t *cfg, const sf_agent_parts_t *parts,
     snprintf (self->run_id, sizeof (self->run_id), "%s", zuuid_str_canonical (uuid));
     zuuid_destroy (&uuid);
     self->jobs = sf_jobtab_new (S_KEEP);
+    self->unacked = sf_unacked_new (S_UNACKED_MAX);
     self->prunes = zlistx_new ();
     zlistx_set_destructor (self->prunes, (zlistx_destructor_fn *) zactor_destroy);
     self->prune_queue = sf_pruneq_new (SF_PRUNEQ_MAX);
@@ -1046,7 +1216,8 @@ sf_agent_new_with (const sf_agent_cfg_t *cfg, const sf_agent_parts_t *parts,
         return NULL;
     }
     if (!(self->images = sf_imgstore_new (&self->cfg.store, err))
-    ||  s_prepare_workdir (self, err) || s_open_storage (self, err)) {
+    ||  s_prepare_workdir (self, err) || s_open_journal (self, err)
+    ||  s_open_storage (self, err)) {
         sf_agent_destroy (&self);
         return NULL;
     }
@@ -1078,6 +1249,8 @@ sf_agent_destroy (sf_agent_t **self_p)
     if (*self_p) {
         sf_agent_t *self = *self_p;
         sf_jobtab_destroy (&self->jobs);    //  cancels tasks still running
+        sf_unacked_destroy (&self->unacked);
+        sf_joblog_destroy (&self->joblog);
         sf_pruneq_destroy (&self->prune_queue);     //  unanswered: retention resends
         zlistx_destroy (&self->prunes);     //  waits for each one's current step
         zactor_destroy (&self->reconcile);  //  waits for its current step

@@ -22,9 +22,39 @@ typedef struct {
     int applied;                //  RateApplied answers seen
     uint64_t applied_rate;      //  the last one's rate
     zlistx_t *deferred;         //  job messages of other jobs, for later
+    zhashx_t *acked;            //  keys of the messages acknowledged
+    bool no_acks;               //  acknowledge nothing (replay tests)
+    size_t replays;             //  acknowledged messages that came again
+    char finished [64];         //  the last Hello's finished_jobs, joined
 } sched_t;
 
+//  Acknowledge env at once, as a scheduler does after its commit, and
+//  tell whether it was acknowledged before (a replay, or an answer again)
+static bool
+s_test_ack (sched_t *sched, sf_envelope_t *env)
+{
+    sf_ack_t ack;
+    if (!sf_wire_ack_of (env, &ack))
+        return false;
+    char *key = zsys_sprintf ("%s %u %d %" PRIu64 " %s", ack.job_id ? ack.job_id : "",
+                              ack.attempt, (int) ack.phase, ack.at_ms,
+                              ack.request_id ? ack.request_id : "");
+    bool seen = zhashx_lookup (sched->acked, key) != NULL;
+    if (!sched->no_acks) {
+        zhashx_update (sched->acked, key, (void *) 1);
+        sf_ack_t *ptrs [] = { &ack };
+        sf_acks_t acks = SF_ACKS_INIT;
+        acks.acks = ptrs;
+        acks.n_acks = 1;
+        sf_envelope_t reply = sf_wire_envelope (SF_BODY_ACKS, &acks);
+        assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &reply, NULL) == 0);
+    }
+    zstr_free (&key);
+    return seen;
+}
+
 //  Next message from the socket that is not a heartbeat or a RateApplied
+//  (each is acknowledged, unless no_acks)
 static sf_envelope_t *
 s_test_recv (sched_t *sched)
 {
@@ -36,6 +66,8 @@ s_test_recv (sched_t *sched)
         assert (env);
         zframe_destroy (&sched->peer);
         sched->peer = peer;
+        if (s_test_ack (sched, env))
+            sched->replays++;
         if (env->body_case == SF_BODY_RATE_APPLIED) {
             sched->applied++;
             sched->applied_rate = env->rate_applied->rate_bps;
@@ -187,6 +219,11 @@ s_test_connect_with (sched_t *sched, size_t strategies, size_t running, const ch
     assert (strategies == 2 || streq (env->hello->strategies [2], "rbd"));
     assert (env->hello->n_running_jobs == running);
     assert (!job || streq (env->hello->running_jobs [0], job));
+    *sched->finished = 0;
+    for (size_t i = 0; i < env->hello->n_finished_jobs; i++)
+        snprintf (sched->finished + strlen (sched->finished),
+                  sizeof (sched->finished) - strlen (sched->finished), "%s%s",
+                  i ? "," : "", env->hello->finished_jobs [i]);
     assert (streq (env->hello->store, "dir@node-t") && env->hello->scratch_free > 0);
     assert (streq (env->hello->ceph_cluster, strategies == 4 ? SF_STOR_FAKE_FSID : ""));
     sf_wire_free (&env);
@@ -570,6 +607,65 @@ s_test_protocol (sched_t *sched, zactor_t *agent)
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
 }
 
+//  A JobQuery for job at attempt: the JobStatus must say state
+static void
+s_test_query (sched_t *sched, const char *job, uint32_t attempt, int state)
+{
+    sf_job_query_t query = SF_JOB_QUERY_INIT;
+    query.job_id = (char *) job;
+    query.attempt = attempt;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_QUERY, &query);
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    sf_envelope_t *reply = s_test_recv (sched);
+    while (reply->body_case != SF_BODY_JOB_STATUS) {
+        assert (reply->body_case == SF_BODY_INVENTORY);
+        sf_wire_free (&reply);
+        reply = s_test_recv (sched);
+    }
+    assert (streq (reply->job_status->job_id, job) && reply->job_status->attempt == attempt);
+    assert ((int) reply->job_status->state == state);
+    sf_wire_free (&reply);
+}
+
+//  A restarted worker: the result journaled by the run that was stopped
+//  (J4) and a job that run lost while it ran (J40, planted: it had not
+//  paused) are listed in the Hello as finished, replayed after the
+//  Welcome, answered to a JobQuery, and leave the journal once
+//  acknowledged
+
+static void
+s_test_journal (sched_t *sched, const char *work)
+{
+    assert (streq (sched->finished, "J4,J40"));
+    sf_welcome_t welcome = SF_WELCOME_INIT;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_WELCOME, &welcome);
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    char phases [16];
+    sf_envelope_t *result = s_test_result (sched, "J4", phases);
+    assert (!result->job_result->ok && result->job_result->error->code == SF_ECANCELED);
+    sf_wire_free (&result);
+    result = s_test_result (sched, "J40", phases);
+    sf_job_result_t *lost = result->job_result;
+    assert (!lost->ok && lost->retryable && lost->attempt == 3);
+    assert (lost->error->code == SF_ENODE);
+    assert (strstr (lost->error->text, "worker on node 'node-t' was restarted during job "
+                    "'J40' (attempt 3)"));
+    sf_wire_free (&result);
+    s_test_query (sched, "J40", 3, SF_JOB_STATE_FINISHED);
+    result = s_test_result (sched, "J40", phases);      //  and its result again
+    sf_wire_free (&result);
+    s_test_query (sched, "J40", 2, SF_JOB_STATE_STALE);
+    s_test_query (sched, "J99", 1, SF_JOB_STATE_UNKNOWN);
+    //  Acknowledged (s_test_recv did): gone from the journal
+    char *j4 = zsys_sprintf ("%s/jobs/J4", work);
+    char *j40 = zsys_sprintf ("%s/jobs/J40", work);
+    for (int i = 0; i < 500 && (zsys_file_exists (j4) || zsys_file_exists (j40)); i++)
+        zclock_sleep (10);
+    assert (!zsys_file_exists (j4) && !zsys_file_exists (j40));
+    zstr_free (&j4);
+    zstr_free (&j40);
+}
+
 void
 sf_agent_test (bool verbose)
 {
@@ -619,7 +715,7 @@ sf_agent_test (bool verbose)
     fclose (touch);
 
     sched_t sched = { .router = zsock_new_router ("@inproc://sf-agent-test"),
-                      .deferred = zlistx_new () };
+                      .deferred = zlistx_new (), .acked = zhashx_new () };
     zlistx_set_destructor (sched.deferred, (zlistx_destructor_fn *) sf_wire_free);
     zactor_t *agent = zactor_new (sf_agent_actor, &actor_args);
     s_test_connect (&sched);
@@ -670,11 +766,26 @@ sf_agent_test (bool verbose)
         zclock_sleep (10);
     assert (sf_stor_fake_objects (fake) == 4);      //  J10's snapshots and clones
 
+    //  J4's result is in the journal (its Ack came too late for the
+    //  stopped agent); plant a job a killed run lost before its pause
+    //  (marked before its pause: a restart would not call it retryable)
+    char *j4 = zsys_sprintf ("%s/jobs/J4", work);
+    char *cmd_j4 = zsys_sprintf ("grep -q '^state finished' %s && grep -q '^pausing 1' %s",
+                                 j4, j4);
+    assert (system (cmd_j4) == 0);
+    zstr_free (&cmd_j4);
+    zstr_free (&j4);
+    sf_joblog_t *joblog = sf_joblog_new (work, &err);
+    assert (joblog);
+    assert (sf_joblog_start (joblog, "J40", 3, SF_TEST_OFF_UUID, "offline", &err) == 0);
+    sf_joblog_destroy (&joblog);
+
     //  RBD support off: Hello offers no rbd/mixed; RBD assigns are refused
     free (cfg.rbd_ceph_conf);
     cfg.rbd_ceph_conf = strdup ("");
     agent = zactor_new (sf_agent_actor, &actor_args);
     s_test_connect_with (&sched, 2, 0, NULL);
+    s_test_journal (&sched, work);
     s_test_refused (&sched, "J11", 1, SF_TEST_CEPH_UUID, "rbd", SF_ENOTSUP,
                     "strategy 'rbd' needs RBD support, which is off on node 'node-t'");
     s_test_refused (&sched, "J12", 1, SF_TEST_CEPHOFF_UUID, "offline", SF_ENOTSUP,
@@ -685,6 +796,7 @@ sf_agent_test (bool verbose)
 
     assert (zlistx_size (sched.deferred) == 0);
     zlistx_destroy (&sched.deferred);
+    zhashx_destroy (&sched.acked);
     zframe_destroy (&sched.peer);
     zsock_destroy (&sched.router);
     sf_agent_cfg_release (&cfg);

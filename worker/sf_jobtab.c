@@ -15,6 +15,8 @@ typedef struct {
     bool granted;               //  GRANT sent to the task
     bool held;                  //  a grant came before the task asked
     uint64_t held_rate;
+    int phase;                  //  last phase the task reported
+    uint64_t bytes;             //  bytes of its last event
 } job_t;
 
 //  Structure of our class
@@ -115,6 +117,7 @@ sf_jobtab_start (sf_jobtab_t *self, const char *job_id, uint32_t attempt,
         *c = (char) tolower ((unsigned char) *c);
     job->task = *task_p;
     *task_p = NULL;
+    job->phase = SF_PHASE_QUEUED;
     zhashx_insert (self->jobs, job_id, job);
     self->running++;
 }
@@ -128,6 +131,14 @@ sf_jobtab_job_of (sf_jobtab_t *self, zsock_t *sock)
         if (job->task && zactor_sock (job->task) == sock)
             return job->job_id;
     return NULL;
+}
+
+uint32_t
+sf_jobtab_attempt (sf_jobtab_t *self, const char *job_id)
+{
+    assert (self && job_id);
+    job_t *job = (job_t *) zhashx_lookup (self->jobs, job_id);
+    return job ? job->attempt : 0;
 }
 
 zactor_t *
@@ -149,14 +160,11 @@ sf_jobtab_running_on (sf_jobtab_t *self, const char *uuid)
     return NULL;
 }
 
-void
-sf_jobtab_finish (sf_jobtab_t *self, const char *job_id, zframe_t **result_p)
+//  Keep *result_p as job's result; forget the oldest beyond keep
+
+static void
+s_keep_result (sf_jobtab_t *self, job_t *job, zframe_t **result_p)
 {
-    assert (self && job_id && result_p);
-    job_t *job = (job_t *) zhashx_lookup (self->jobs, job_id);
-    assert (job && job->task);
-    zactor_destroy (&job->task);
-    self->running--;
     zframe_destroy (&job->result);
     job->result = *result_p;
     *result_p = NULL;
@@ -166,6 +174,61 @@ sf_jobtab_finish (sf_jobtab_t *self, const char *job_id, zframe_t **result_p)
         zhashx_delete (self->jobs, oldest);
         zlistx_delete (self->finished, zlistx_cursor (self->finished));
     }
+}
+
+void
+sf_jobtab_finish (sf_jobtab_t *self, const char *job_id, zframe_t **result_p)
+{
+    assert (self && job_id && result_p);
+    job_t *job = (job_t *) zhashx_lookup (self->jobs, job_id);
+    assert (job && job->task);
+    zactor_destroy (&job->task);
+    self->running--;
+    s_keep_result (self, job, result_p);
+}
+
+void
+sf_jobtab_restore (sf_jobtab_t *self, const char *job_id, uint32_t attempt,
+                   const char *uuid, zframe_t **result_p)
+{
+    assert (self && job_id && uuid && result_p && *result_p);
+    if (zhashx_lookup (self->jobs, job_id))
+        s_forget (self, job_id);
+    job_t *job = (job_t *) zmalloc (sizeof (job_t));
+    job->job_id = strdup (job_id);
+    job->attempt = attempt;
+    snprintf (job->uuid, sizeof (job->uuid), "%s", uuid);
+    job->phase = SF_PHASE_DONE;
+    zhashx_insert (self->jobs, job_id, job);
+    s_keep_result (self, job, result_p);
+}
+
+void
+sf_jobtab_progress (sf_jobtab_t *self, const char *job_id, int phase, uint64_t bytes)
+{
+    assert (self && job_id);
+    job_t *job = (job_t *) zhashx_lookup (self->jobs, job_id);
+    if (job && job->task) {
+        job->phase = phase;
+        job->bytes = bytes;
+    }
+}
+
+int
+sf_jobtab_status (sf_jobtab_t *self, const char *job_id, uint32_t attempt, int *phase,
+                  uint64_t *bytes)
+{
+    assert (self && job_id && phase && bytes);
+    job_t *job = (job_t *) zhashx_lookup (self->jobs, job_id);
+    *phase = 0;
+    *bytes = 0;
+    if (!job)
+        return SF_JOB_STATE_UNKNOWN;
+    if (job->attempt != attempt)
+        return SF_JOB_STATE_STALE;
+    *phase = job->task ? job->phase : SF_PHASE_DONE;
+    *bytes = job->task ? job->bytes : 0;
+    return job->task ? SF_JOB_STATE_RUNNING : SF_JOB_STATE_FINISHED;
 }
 
 zframe_t *
@@ -282,6 +345,7 @@ sf_jobtab_test (bool verbose)
     assert (streq (sf_jobtab_job_of (tab, sock), "J1"));
     assert (streq (sf_jobtab_running_on (tab, "ab-cd"), "J1"));
     assert (sf_jobtab_task (tab, "J1", 2) && !sf_jobtab_task (tab, "J1", 1));
+    assert (sf_jobtab_attempt (tab, "J1") == 2 && sf_jobtab_attempt (tab, "J0") == 0);
     //  While it runs: repeat ignored, older ignored, newer refused
     assert (sf_jobtab_fence (tab, "J1", 2, &known) == SF_JOBTAB_RUNNING && known == 2);
     assert (sf_jobtab_fence (tab, "J1", 1, NULL) == SF_JOBTAB_STALE);
@@ -301,6 +365,16 @@ sf_jobtab_test (bool verbose)
     assert (sf_jobtab_grant (tab, "J1", 2, 9, NULL) == SF_JOBTAB_GRANT_RATE);
     assert (!sf_jobtab_upload_wait (tab, "J9", &rate));
     assert (sf_jobtab_cancel_all (tab) == 1);
+    //  Status (JobQuery): the last phase and bytes a running task reported
+    int phase = 0;
+    uint64_t bytes = 9;
+    assert (sf_jobtab_status (tab, "J1", 2, &phase, &bytes) == SF_JOB_STATE_RUNNING);
+    assert (phase == SF_PHASE_QUEUED && bytes == 0);
+    sf_jobtab_progress (tab, "J1", SF_PHASE_CONVERTED, 4096);
+    assert (sf_jobtab_status (tab, "J1", 2, &phase, &bytes) == SF_JOB_STATE_RUNNING);
+    assert (phase == SF_PHASE_CONVERTED && bytes == 4096);
+    assert (sf_jobtab_status (tab, "J1", 1, &phase, &bytes) == SF_JOB_STATE_STALE);
+    assert (sf_jobtab_status (tab, "J8", 1, &phase, &bytes) == SF_JOB_STATE_UNKNOWN);
     //  Finished: a repeat gets the same result; a newer attempt may run;
     //  its grants are dropped
     zframe_t *result = zframe_new ("R1", 2);
@@ -313,6 +387,8 @@ sf_jobtab_test (bool verbose)
     assert (!sf_jobtab_running_on (tab, "ab-cd") && !sf_jobtab_job_of (tab, sock));
     assert (sf_jobtab_fence (tab, "J1", 2, NULL) == SF_JOBTAB_RESEND);
     assert (zframe_streq (sf_jobtab_result (tab, "J1"), "R1"));
+    assert (sf_jobtab_status (tab, "J1", 2, &phase, &bytes) == SF_JOB_STATE_FINISHED);
+    assert (phase == SF_PHASE_DONE);
     assert (sf_jobtab_fence (tab, "J1", 1, NULL) == SF_JOBTAB_STALE);
     assert (sf_jobtab_fence (tab, "J1", 3, NULL) == SF_JOBTAB_START);
     assert (sf_jobtab_result (tab, "J1") == NULL);
@@ -326,6 +402,13 @@ sf_jobtab_test (bool verbose)
     }
     assert (sf_jobtab_fence (tab, "J2", 1, NULL) == SF_JOBTAB_START);
     assert (sf_jobtab_fence (tab, "J4", 1, NULL) == SF_JOBTAB_RESEND);
+    //  A result restored from the journal after a restart is answered too
+    result = zframe_new ("R6", 2);
+    sf_jobtab_restore (tab, "J6", 3, "u", &result);
+    assert (result == NULL && sf_jobtab_running (tab) == 0);
+    assert (sf_jobtab_fence (tab, "J6", 3, NULL) == SF_JOBTAB_RESEND);
+    assert (zframe_streq (sf_jobtab_result (tab, "J6"), "R6"));
+    assert (sf_jobtab_fence (tab, "J6", 2, NULL) == SF_JOBTAB_STALE);
     //  A running task is ended with the table
     task = zactor_new (s_test_task, NULL);
     sf_jobtab_start (tab, "J5", 1, "u", &task);

@@ -58,6 +58,10 @@ void
 const char *
     sf_jobtab_job_of (sf_jobtab_t *self, zsock_t *sock);
 
+//  The attempt of job_id known here (running or finished), 0 if none.
+uint32_t
+    sf_jobtab_attempt (sf_jobtab_t *self, const char *job_id);
+
 //  Running task of job_id at attempt, or NULL.
 zactor_t *
     sf_jobtab_task (sf_jobtab_t *self, const char *job_id, uint32_t attempt);
@@ -69,6 +73,26 @@ const char *
 //  The job finished: destroy its task, keep *result_p (ownership taken).
 void
     sf_jobtab_finish (sf_jobtab_t *self, const char *job_id, zframe_t **result_p);
+
+//  A job that finished before this worker restarted (its result read
+//  back from the journal): recorded as finished with *result_p (ownership
+//  taken), replacing any entry of job_id.
+void
+    sf_jobtab_restore (sf_jobtab_t *self, const char *job_id, uint32_t attempt,
+                       const char *uuid, zframe_t **result_p);
+
+//  The running job_id reported phase with bytes (its last event).
+void
+    sf_jobtab_progress (sf_jobtab_t *self, const char *job_id, int phase,
+                        uint64_t bytes);
+
+//  The answer to a JobQuery of job_id at attempt: SF_JOB_STATE_RUNNING
+//  (*phase, *bytes: its last event's, or PHASE_QUEUED and 0 before any),
+//  _FINISHED (*phase PHASE_DONE), _STALE (another attempt is known) or
+//  _UNKNOWN.
+int
+    sf_jobtab_status (sf_jobtab_t *self, const char *job_id, uint32_t attempt,
+                      int *phase, uint64_t *bytes);
 
 //  Result of a finished job, or NULL. Borrowed.
 zframe_t *

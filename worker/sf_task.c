@@ -267,7 +267,10 @@ s_pause (task_t *self)
     snprintf (entry.uuid, sizeof (entry.uuid), "%s", self->domain->uuid);
     snprintf (entry.run_id, sizeof (entry.run_id), "%s", self->run_id);
     snprintf (entry.job_id, sizeof (entry.job_id), "%s", self->job_id);
-    if (sf_guard_journal_write (self->workdir, &entry, &self->err))
+    //  From here the guest may be paused: a worker restarted after this
+    //  cannot say it was not, and reports the job not retryable
+    if (sf_joblog_pausing (self->joblog, self->job_id, self->attempt, &self->err)
+    ||  sf_guard_journal_write (self->workdir, &entry, &self->err))
         return -1;
     self->journaled = true;
     char *journal = sf_guard_journal_path (self->workdir, entry.uuid);
@@ -673,6 +676,7 @@ s_task_new (const sf_task_args_t *args)
     self->bucket = sf_bucket_new (0, SF_IMGSTORE_CHUNK);
     self->stor = args->stor;
     self->leftovers = args->leftovers;
+    self->joblog = args->joblog;
     self->export_mode = args->rbd_mode && streq (args->rbd_mode, "export");
     self->clone_pool = strdup (args->clone_pool ? args->clone_pool : "");
     self->ctx.job_id = self->job_id;
@@ -1172,7 +1176,7 @@ sf_task_test (bool verbose)
     assert (images_store);
     sf_task_args_t args = { "J1", 1, SF_TEST_RUN_UUID, "file-cold", uri, workdir, exe,
                             "run-test", 60000, images_store, conv, NULL, NULL, NULL,
-                            NULL, false, false, SF_TEST_CATALOG };
+                            NULL, false, false, SF_TEST_CATALOG, NULL };
     s_test_cold (&args, store);
     char *cmd = zsys_sprintf ("rm -f %s/*", store);
     assert (system (cmd) == 0);

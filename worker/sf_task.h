@@ -26,7 +26,9 @@
     images and removes the snapshots and clones the job made; what Ceph
     cannot remove now stays in the leftovers journal for the sweeper.
     A guest that was already paused before the job is snapshotted as it is
-    and left paused: only what the task paused is resumed.
+    and left paused: only what the task paused is resumed. Before anything
+    that pauses, the task marks its job journal entry (sf_joblog_pausing):
+    a worker restarted after that reports the job not retryable.
 
     With wait_upload_grant, once the capture is over (after CONVERTED) a
     job with bytes for the image store emits UPLOAD_WAIT (bytes = what it
@@ -71,6 +73,8 @@ typedef struct {
     bool wait_upload_grant;         //  JobAssign.wait_upload_grant
     const char *catalog_id;         //  JobAssign.catalog_id: names the job's
                                     //  objects (sf_naming); invalid fails the job
+    sf_joblog_t *joblog;            //  job journal (borrowed), NULL = none: the
+                                    //  task marks its entry before it pauses
 } sf_task_args_t;
 
 //  Start the job in a new actor. Returns the actor (caller destroys it

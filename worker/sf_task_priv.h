@@ -57,6 +57,7 @@ typedef struct {
     //  Ceph
     sf_stor_t *stor;                //  Borrowed from the agent, NULL = RBD off
     sf_leftover_t *leftovers;       //  Borrowed from the agent
+    sf_joblog_t *joblog;            //  Borrowed from the agent, may be NULL
     bool export_mode;               //  [storage.rbd] mode = export
     char *clone_pool;               //  Owned, "" = the image's pool
     rbd_t rbds [SF_WIRE_MAX_DISKS];

@@ -656,7 +656,8 @@ sf_task_rbd_test (const char *dir, const char *uri, const char *exe)
     assert (env.stor && env.leftovers);
     sf_task_args_t args = { "R1", 1, SF_TEST_CEPH_UUID, "rbd", uri, env.workdir, exe,
                             "run-test", 60000, images_store, conv, env.stor,
-                            env.leftovers, NULL, NULL, false, false, SF_TEST_CATALOG };
+                            env.leftovers, NULL, NULL, false, false, SF_TEST_CATALOG,
+                            NULL };
     s_test_rbd_clone (&args, &env);
     s_test_rbd_more (&args, &env);
     s_test_rbd_failures (&args, &env);

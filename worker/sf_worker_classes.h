@@ -24,8 +24,10 @@
 #include "sf_reconcile.h"
 #include "sf_guard.h"
 #include "sf_scan.h"
+#include "sf_joblog.h"
 #include "sf_task.h"
 #include "sf_jobtab.h"
+#include "sf_unacked.h"
 #include "sf_agent_cfg.h"
 #include "sf_agent.h"
 

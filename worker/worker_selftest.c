@@ -24,8 +24,10 @@ static const sf_selftest_t s_tests [] = {
     { "sf_reconcile", sf_reconcile_test },
     { "sf_guard", sf_guard_test },
     { "sf_scan", sf_scan_test },
+    { "sf_joblog", sf_joblog_test },
     { "sf_task", sf_task_test },
     { "sf_jobtab", sf_jobtab_test },
+    { "sf_unacked", sf_unacked_test },
     { "sf_agent_cfg", sf_agent_cfg_test },
     { "sf_agent", sf_agent_test },
     { NULL, NULL }
