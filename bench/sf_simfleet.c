@@ -1020,6 +1020,21 @@ s_on_message (sim_t *self, sim_node_t *node, sf_envelope_t *env)
         case SF_BODY_JOB_CANCEL:
             s_on_cancel (self, node, env->job_cancel);
             break;
+        case SF_BODY_GC_LIST: {         //  the reconciler: a simulated node holds nothing
+            sf_gc_holdings_t holdings = SF_GC_HOLDINGS_INIT;
+            holdings.request_id = env->gc_list->request_id;
+            holdings.store_complete = holdings.rbd_complete = true;
+            sf_envelope_t answer = sf_wire_envelope (SF_BODY_GC_HOLDINGS, &holdings);
+            s_send (self, node, &answer);
+            break;
+        }
+        case SF_BODY_GC_REMOVE: {
+            sf_gc_removed_t removed = SF_GC_REMOVED_INIT;
+            removed.request_id = env->gc_remove->request_id;
+            sf_envelope_t answer = sf_wire_envelope (SF_BODY_GC_REMOVED, &removed);
+            s_send (self, node, &answer);
+            break;
+        }
         case SF_BODY_ERROR:
             self->errors++;
             if (env->error->code == SF_ENODE) {

@@ -127,6 +127,39 @@ s_check_result (const sf_job_result_t *res, sf_err_t *err)
     return 0;
 }
 
+//  A list of holdings (field names list, e.g. "gc_remove.holdings"): at
+//  most SF_WIRE_MAX_HOLDINGS, each of a known kind, with a name and a
+//  job id that are safe identifiers where the kind has them (the names
+//  of store entries and scratch directories are paths' last parts)
+
+static int
+s_check_holdings (sf_holding_t **holdings, size_t count, const char *list, sf_err_t *err)
+{
+    if (count > SF_WIRE_MAX_HOLDINGS)
+        return sf_err_set (err, SF_EPROTO, "%s has more than %d entries", list,
+                           SF_WIRE_MAX_HOLDINGS);
+    for (size_t i = 0; i < count; i++) {
+        const sf_holding_t *holding = holdings [i];
+        if (holding->kind <= 0 || holding->kind > SF_HOLDING_LAST)
+            return sf_err_set (err, SF_EPROTO, "%s: holding kind %d out of range", list,
+                               holding->kind);
+        if (s_require (holding->name, "holding.name", err)
+        ||  s_require (holding->job_id, "holding.job_id", err)
+        ||  s_check_string (holding->error, "holding.error", err)
+        ||  s_check_range (holding->bytes, SF_WIRE_MAX_TOTAL, "holding.bytes", err)
+        ||  s_check_range (holding->age_ms, SF_WIRE_MAX_TIME_MS, "holding.age_ms", err))
+            return -1;
+        if (!sf_name_is_safe (holding->job_id))
+            return sf_err_set (err, SF_EPROTO, "%s: holding.job_id is not a safe "
+                               "identifier", list);
+        if (holding->kind != SF_HOLDING_SNAP && holding->kind != SF_HOLDING_CLONE
+        &&  !sf_name_is_safe (holding->name))
+            return sf_err_set (err, SF_EPROTO, "%s: holding.name of a %s is not a safe "
+                               "identifier", list, sf_wire_holding_kind_name (holding->kind));
+    }
+    return 0;
+}
+
 static int
 s_validate (const sf_envelope_t *env, sf_err_t *err)
 {
@@ -266,6 +299,33 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
                                    env->job_status->phase);
             return s_check_range (env->job_status->progress, SF_WIRE_MAX_TOTAL,
                                   "job_status.progress", err);
+        case SF_BODY_GC_LIST:
+            if (s_require (env->gc_list->request_id, "gc_list.request_id", err))
+                return -1;
+            if (!sf_naming_id_valid (env->gc_list->catalog_id))
+                return sf_err_set (err, SF_EPROTO, "gc_list.catalog_id is not a catalogue "
+                                   "id (%d lowercase hex digits)", SF_NAMING_ID_LEN);
+            return 0;
+        case SF_BODY_GC_HOLDINGS:
+            return s_require (env->gc_holdings->request_id, "gc_holdings.request_id", err)
+                || s_check_string (env->gc_holdings->note, "gc_holdings.note", err)
+                || s_check_holdings (env->gc_holdings->holdings,
+                                     env->gc_holdings->n_holdings, "gc_holdings.holdings",
+                                     err);
+        case SF_BODY_GC_REMOVE:
+            if (s_require (env->gc_remove->request_id, "gc_remove.request_id", err))
+                return -1;
+            if (!sf_naming_id_valid (env->gc_remove->catalog_id))
+                return sf_err_set (err, SF_EPROTO, "gc_remove.catalog_id is not a "
+                                   "catalogue id (%d lowercase hex digits)", SF_NAMING_ID_LEN);
+            return s_check_holdings (env->gc_remove->holdings, env->gc_remove->n_holdings,
+                                     "gc_remove.holdings", err);
+        case SF_BODY_GC_REMOVED:
+            return s_require (env->gc_removed->request_id, "gc_removed.request_id", err)
+                || s_check_holdings (env->gc_removed->removed, env->gc_removed->n_removed,
+                                     "gc_removed.removed", err)
+                || s_check_holdings (env->gc_removed->failed, env->gc_removed->n_failed,
+                                     "gc_removed.failed", err);
         default:
             return sf_err_set (err, SF_EPROTO, "message has no body");
     }
@@ -340,6 +400,19 @@ static const scan_field_t s_scan_acks_fields [] = {
     { 1, "acks.acks", &s_scan_leaf, SF_WIRE_MAX_ACKS },
 };
 static const scan_msg_t s_scan_acks = SCAN_MSG (s_scan_acks_fields);
+static const scan_field_t s_scan_gc_holdings_fields [] = {
+    { 2, "gc_holdings.holdings", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS },
+};
+static const scan_msg_t s_scan_gc_holdings = SCAN_MSG (s_scan_gc_holdings_fields);
+static const scan_field_t s_scan_gc_remove_fields [] = {
+    { 3, "gc_remove.holdings", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS },
+};
+static const scan_msg_t s_scan_gc_remove = SCAN_MSG (s_scan_gc_remove_fields);
+static const scan_field_t s_scan_gc_removed_fields [] = {
+    { 2, "gc_removed.removed", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS },
+    { 3, "gc_removed.failed", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS },
+};
+static const scan_msg_t s_scan_gc_removed = SCAN_MSG (s_scan_gc_removed_fields);
 static const scan_field_t s_scan_envelope_fields [] = {
     { 10, "hello", &s_scan_hello, 0 },
     { 11, "welcome", &s_scan_leaf, 0 },
@@ -357,6 +430,10 @@ static const scan_field_t s_scan_envelope_fields [] = {
     { 23, "acks", &s_scan_acks, 0 },
     { 24, "job_query", &s_scan_leaf, 0 },
     { 25, "job_status", &s_scan_leaf, 0 },
+    { 26, "gc_list", &s_scan_leaf, 0 },
+    { 27, "gc_holdings", &s_scan_gc_holdings, 0 },
+    { 28, "gc_remove", &s_scan_gc_remove, 0 },
+    { 29, "gc_removed", &s_scan_gc_removed, 0 },
 };
 static const scan_msg_t s_scan_envelope = SCAN_MSG (s_scan_envelope_fields);
 
@@ -380,7 +457,7 @@ static int
 s_scan (const byte *data, size_t size, const scan_msg_t *msg, const char *name,
         sf_err_t *err)
 {
-    size_t counts [16] = { 0 };
+    size_t counts [32] = { 0 };
     size_t other = 0;
     assert (msg->n_fields <= sizeof (counts) / sizeof (counts [0]));
     const byte *at = data, *end = data + size;
@@ -517,6 +594,10 @@ sf_wire_envelope (int body_case, void *body)
         case SF_BODY_ACKS:          env.acks = body; break;
         case SF_BODY_JOB_QUERY:     env.job_query = body; break;
         case SF_BODY_JOB_STATUS:    env.job_status = body; break;
+        case SF_BODY_GC_LIST:       env.gc_list = body; break;
+        case SF_BODY_GC_HOLDINGS:   env.gc_holdings = body; break;
+        case SF_BODY_GC_REMOVE:     env.gc_remove = body; break;
+        case SF_BODY_GC_REMOVED:    env.gc_removed = body; break;
         default:                    assert (!"sf_wire_envelope: unknown body");
     }
     return env;
@@ -670,7 +751,24 @@ sf_wire_body_name (int body_case)
         case SF_BODY_ACKS:          return "acks";
         case SF_BODY_JOB_QUERY:     return "job_query";
         case SF_BODY_JOB_STATUS:    return "job_status";
+        case SF_BODY_GC_LIST:       return "gc_list";
+        case SF_BODY_GC_HOLDINGS:   return "gc_holdings";
+        case SF_BODY_GC_REMOVE:     return "gc_remove";
+        case SF_BODY_GC_REMOVED:    return "gc_removed";
         default:                    return "none";
+    }
+}
+
+const char *
+sf_wire_holding_kind_name (int kind)
+{
+    switch (kind) {
+        case SF_HOLDING_IMAGE:      return "image";
+        case SF_HOLDING_TEMP:       return "temp";
+        case SF_HOLDING_SCRATCH:    return "scratch";
+        case SF_HOLDING_SNAP:       return "snapshot";
+        case SF_HOLDING_CLONE:      return "clone";
+        default:                    return "unknown";
     }
 }
 
@@ -853,11 +951,17 @@ s_test_scan (void)
         { { 10, 0 }, SF_WIRE_MAX_STRATEGIES + 1, "field 'hello.strategies' has more than 32" },
         { { 10, 0 }, SF_WIRE_MAX_RUNNING + 1, "field 'hello.running_jobs' has more than 1024" },
         { { 17, 0 }, SF_WIRE_MAX_IMAGES + 1, "field 'job_result.images' has more than 64" },
+        { { 27, 0 }, SF_WIRE_MAX_HOLDINGS + 1,
+          "field 'gc_holdings.holdings' has more than 4096" },
+        { { 28, 0 }, SF_WIRE_MAX_HOLDINGS + 1,
+          "field 'gc_remove.holdings' has more than 4096" },
+        { { 29, 0 }, SF_WIRE_MAX_HOLDINGS + 1,
+          "field 'gc_removed.failed' has more than 4096" },
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases [0]); i++) {
         //  The repeated field's number: instances 1, tags 6, chain 7,
-        //  strategies 4, running_jobs 5, images 10
-        const uint32_t numbers [] = { 1, 6, 7, 4, 5, 10 };
+        //  strategies 4, running_jobs 5, images 10, holdings 2 and 3, failed 3
+        const uint32_t numbers [] = { 1, 6, 7, 4, 5, 10, 2, 3, 3 };
         craft_t inner = s_craft_repeat (numbers [i], cases [i].count);
         int depth = 0;
         while (cases [i].path [depth])
@@ -1138,6 +1242,58 @@ sf_wire_test (bool verbose)
     sf_job_query_t query = SF_JOB_QUERY_INIT;
     made = sf_wire_envelope (SF_BODY_JOB_QUERY, &query);
     assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "job_query.job_id"));
+
+    //  The reconciler's messages: ids, kinds, names and counts checked
+    sf_gc_list_t gc_list = SF_GC_LIST_INIT;
+    gc_list.request_id = "G1";
+    made = sf_wire_envelope (SF_BODY_GC_LIST, &gc_list);
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "gc_list.catalog_id"));
+    gc_list.catalog_id = "0123456789abcdef";
+    copy = s_roundtrip (&made, &err);
+    assert (copy && copy->body_case == SF_BODY_GC_LIST);
+    sf_wire_free (&copy);
+    sf_holding_t held = SF_HOLDING_INIT;
+    held.kind = SF_HOLDING_SNAP, held.name = "rbd/vm1@snapfleet-0123456789abcdef-J4";
+    held.job_id = "J4", held.bytes = 1 << 20, held.age_ms = 60000;
+    sf_holding_t *held_ptrs [] = { &held };
+    sf_gc_holdings_t gc_holdings = SF_GC_HOLDINGS_INIT;
+    gc_holdings.request_id = "G1", gc_holdings.holdings = held_ptrs;
+    gc_holdings.n_holdings = 1, gc_holdings.store_complete = 1;
+    made = sf_wire_envelope (SF_BODY_GC_HOLDINGS, &gc_holdings);
+    copy = s_roundtrip (&made, &err);
+    assert (copy && copy->gc_holdings->n_holdings == 1 && copy->gc_holdings->store_complete);
+    assert (copy->gc_holdings->holdings [0]->kind == SF_HOLDING_SNAP);
+    assert (streq (copy->gc_holdings->holdings [0]->job_id, "J4"));
+    sf_wire_free (&copy);
+    held.kind = (Sf__V1__HoldingKind) 9;
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "kind 9 out of range"));
+    held.kind = SF_HOLDING_TEMP;    //  a store entry's name is a safe id, no path
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "not a safe identifier"));
+    held.name = "0b6e";
+    held.job_id = "../J4";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "holding.job_id"));
+    held.job_id = "";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "holding.job_id"));
+    held.job_id = "J4";
+    sf_gc_remove_t gc_remove = SF_GC_REMOVE_INIT;
+    gc_remove.request_id = "G1", gc_remove.holdings = held_ptrs, gc_remove.n_holdings = 1;
+    made = sf_wire_envelope (SF_BODY_GC_REMOVE, &gc_remove);
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "gc_remove.catalog_id"));
+    gc_remove.catalog_id = "0123456789abcdef";
+    copy = s_roundtrip (&made, &err);
+    assert (copy && copy->gc_remove->n_holdings == 1);
+    sf_wire_free (&copy);
+    held.error = "cannot remove";
+    sf_gc_removed_t gc_removed = SF_GC_REMOVED_INIT;
+    gc_removed.request_id = "G1", gc_removed.failed = held_ptrs, gc_removed.n_failed = 1;
+    made = sf_wire_envelope (SF_BODY_GC_REMOVED, &gc_removed);
+    copy = s_roundtrip (&made, &err);
+    assert (copy && copy->gc_removed->n_failed == 1 && copy->gc_removed->n_removed == 0);
+    assert (streq (copy->gc_removed->failed [0]->error, "cannot remove"));
+    sf_wire_free (&copy);
+    gc_removed.request_id = "";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "gc_removed.request_id"));
+    assert (streq (sf_wire_holding_kind_name (SF_HOLDING_CLONE), "clone"));
 
     //  Missing job id is rejected
     result.job_id = "";

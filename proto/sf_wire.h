@@ -26,6 +26,8 @@
 #define SF_WIRE_MAX_RUNNING 1024                //  running_jobs per Hello
 #define SF_WIRE_MAX_IMAGES  SF_WIRE_MAX_DISKS   //  per JobResult
 #define SF_WIRE_MAX_ACKS    4096                //  per Acks
+#define SF_WIRE_MAX_HOLDINGS 4096               //  per GcHoldings, GcRemove,
+                                                //  and each list of GcRemoved
 
 //  Ranges of the numbers a peer sends, checked before any arithmetic (so
 //  that sums, products and conversions to int64_t cannot overflow): a
@@ -66,6 +68,11 @@ typedef Sf__V1__Ack         sf_ack_t;
 typedef Sf__V1__Acks        sf_acks_t;
 typedef Sf__V1__JobQuery    sf_job_query_t;
 typedef Sf__V1__JobStatus   sf_job_status_t;
+typedef Sf__V1__Holding     sf_holding_t;
+typedef Sf__V1__GcList      sf_gc_list_t;
+typedef Sf__V1__GcHoldings  sf_gc_holdings_t;
+typedef Sf__V1__GcRemove    sf_gc_remove_t;
+typedef Sf__V1__GcRemoved   sf_gc_removed_t;
 
 #define SF_ENVELOPE_INIT    SF__V1__ENVELOPE__INIT
 #define SF_HELLO_INIT       SF__V1__HELLO__INIT
@@ -89,6 +96,11 @@ typedef Sf__V1__JobStatus   sf_job_status_t;
 #define SF_ACKS_INIT        SF__V1__ACKS__INIT
 #define SF_JOB_QUERY_INIT   SF__V1__JOB_QUERY__INIT
 #define SF_JOB_STATUS_INIT  SF__V1__JOB_STATUS__INIT
+#define SF_HOLDING_INIT     SF__V1__HOLDING__INIT
+#define SF_GC_LIST_INIT     SF__V1__GC_LIST__INIT
+#define SF_GC_HOLDINGS_INIT SF__V1__GC_HOLDINGS__INIT
+#define SF_GC_REMOVE_INIT   SF__V1__GC_REMOVE__INIT
+#define SF_GC_REMOVED_INIT  SF__V1__GC_REMOVED__INIT
 
 //  Body selectors, e.g. env->body_case == SF_BODY_JOB_RESULT
 #define SF_BODY_NONE        SF__V1__ENVELOPE__BODY__NOT_SET
@@ -108,6 +120,18 @@ typedef Sf__V1__JobStatus   sf_job_status_t;
 #define SF_BODY_ACKS        SF__V1__ENVELOPE__BODY_ACKS
 #define SF_BODY_JOB_QUERY   SF__V1__ENVELOPE__BODY_JOB_QUERY
 #define SF_BODY_JOB_STATUS  SF__V1__ENVELOPE__BODY_JOB_STATUS
+#define SF_BODY_GC_LIST     SF__V1__ENVELOPE__BODY_GC_LIST
+#define SF_BODY_GC_HOLDINGS SF__V1__ENVELOPE__BODY_GC_HOLDINGS
+#define SF_BODY_GC_REMOVE   SF__V1__ENVELOPE__BODY_GC_REMOVE
+#define SF_BODY_GC_REMOVED  SF__V1__ENVELOPE__BODY_GC_REMOVED
+
+//  What a Holding is (GcHoldings, GcRemove, GcRemoved)
+#define SF_HOLDING_IMAGE    SF__V1__HOLDING_KIND__HOLDING_KIND_IMAGE
+#define SF_HOLDING_TEMP     SF__V1__HOLDING_KIND__HOLDING_KIND_TEMP
+#define SF_HOLDING_SCRATCH  SF__V1__HOLDING_KIND__HOLDING_KIND_SCRATCH
+#define SF_HOLDING_SNAP     SF__V1__HOLDING_KIND__HOLDING_KIND_SNAP
+#define SF_HOLDING_CLONE    SF__V1__HOLDING_KIND__HOLDING_KIND_CLONE
+#define SF_HOLDING_LAST     SF_HOLDING_CLONE
 
 //  Phase and enum values
 #define SF_PHASE_QUEUED     SF__V1__PHASE__PHASE_QUEUED
@@ -149,7 +173,8 @@ sf_envelope_t *
 //  Walk a packed envelope's wire format along the schema, without
 //  allocating: refuse malformed tags and lengths, a repeated field with
 //  more entries than its cap (SF_WIRE_MAX_INSTANCES, ..._DISKS, ..._CHAIN,
-//  ..._TAGS, ..._STRATEGIES, ..._RUNNING, ..._IMAGES), and a message with
+//  ..._TAGS, ..._STRATEGIES, ..._RUNNING, ..._IMAGES, ..._ACKS,
+//  ..._HOLDINGS), and a message with
 //  more than 64 other fields. sf_wire_decode calls it before protobuf-c
 //  unpacks (and allocates). Returns 0 or -1 with err (SF_EPROTO naming the
 //  field, e.g. "field 'instance.disks' has more than 64 entries").
@@ -224,6 +249,11 @@ const char *
     sf_wire_body_name (int body_case);
 const char *
     sf_wire_phase_name (int phase);
+
+//  Name of a holding kind ("image", "temp", "scratch", "snapshot",
+//  "clone"), "unknown" for another value.
+const char *
+    sf_wire_holding_kind_name (int kind);
 
 //  Self test of this class
 void

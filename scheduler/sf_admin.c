@@ -158,6 +158,7 @@ static const range_t s_ranges [] = {
     { "deadline", 0, MAX_TIME_MS },
     { "window", 0, MAX_WINDOW_MS },
     { "limit", 1, SF_ADMIN_MAX_LIMIT },
+    { "dry_run", 0, 1 },
     { NULL }
 };
 
@@ -254,6 +255,102 @@ s_cmd_limits (sf_admin_t *self, json_t *request, sf_err_t *err)
         "bandwidth_max", (json_int_t) stats.bandwidth_max);
 }
 
+//  cancel: {"job_ids":[ids]} or {"bulk_id":id}; checks its own arguments
+//  (a list of strings is no type of s_check_args)
+
+#define CANCEL_MAX_IDS 1000
+
+static int
+s_cancel_args (json_t *request, sf_err_t *err)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach (request, key, value)
+        if (!streq (key, "cmd") && !streq (key, "id") && !streq (key, "job_ids")
+        &&  !streq (key, "bulk_id"))
+            return sf_err_set (err, SF_EINVAL, "unknown argument '%.64s' for command "
+                               "'cancel'", key);
+    json_t *ids = json_object_get (request, "job_ids");
+    json_t *bulk = json_object_get (request, "bulk_id");
+    if (!ids == !bulk)
+        return sf_err_set (err, SF_EINVAL, "command 'cancel' needs either 'job_ids' or "
+                           "'bulk_id'");
+    if (bulk && (!json_is_string (bulk) || json_string_length (bulk) == 0
+             ||  json_string_length (bulk) > 64))
+        return sf_err_set (err, SF_EINVAL, "argument 'bulk_id' must be a string of 1 to "
+                           "64 bytes");
+    if (ids && (!json_is_array (ids) || json_array_size (ids) == 0
+            ||  json_array_size (ids) > CANCEL_MAX_IDS))
+        return sf_err_set (err, SF_EINVAL, "argument 'job_ids' must be a list of 1 to %d "
+                           "job ids", CANCEL_MAX_IDS);
+    size_t index;
+    json_array_foreach (ids, index, value)
+        if (!json_is_string (value) || json_string_length (value) == 0
+        ||  json_string_length (value) > 64)
+            return sf_err_set (err, SF_EINVAL, "argument 'job_ids' must hold job ids "
+                               "(strings of 1 to 64 bytes)");
+    return 0;
+}
+
+static json_t *
+s_cmd_cancel (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    if (s_cancel_args (request, err))
+        return NULL;
+    const char *bulk_id = s_arg (request, "bulk_id");
+    if (bulk_id)
+        return s_wrap ("cancel", sf_bulk_cancel (self->parts.bulk, bulk_id, err));
+    zlistx_t *ids = zlistx_new ();
+    size_t index;
+    json_t *value;
+    json_array_foreach (json_object_get (request, "job_ids"), index, value)
+        zlistx_add_end (ids, (void *) json_string_value (value));
+    json_t *answers = sf_dispatch_cancel (self->parts.dispatch, ids);
+    zlistx_destroy (&ids);
+    return s_wrap ("cancel", answers);
+}
+
+//  The reconciler: a run starts at once and is read back by id (no admin
+//  request waits on a node)
+
+static json_t *
+s_cmd_gc (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    if (!self->parts.gc) {
+        sf_err_set (err, SF_ENOTSUP, "this scheduler has no reconciler");
+        return NULL;
+    }
+    const char *node = s_arg (request, "node");
+    zlistx_t *nodes = sf_gc_connected (self->parts.peers);
+    if (node) {
+        bool found = false;
+        for (const char *name = (const char *) zlistx_first (nodes); name && !found;
+             name = (const char *) zlistx_next (nodes))
+            found = streq (name, node);
+        zlistx_purge (nodes);
+        if (!found) {
+            zlistx_destroy (&nodes);
+            sf_err_set (err, SF_ENODE, "node '%.64s' is not connected", node);
+            return NULL;
+        }
+        zlistx_add_end (nodes, strdup (node));
+    }
+    const char *id = sf_gc_start (self->parts.gc, nodes, s_int_arg (request, "dry_run", 0) == 1,
+                                  false, err);
+    zlistx_destroy (&nodes);
+    return id ? s_wrap ("gc", sf_gc_run_json (self->parts.gc, id, err)) : NULL;
+}
+
+static json_t *
+s_cmd_gc_show (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    if (!self->parts.gc) {
+        sf_err_set (err, SF_ENOTSUP, "this scheduler has no reconciler");
+        return NULL;
+    }
+    return s_wrap ("gc", sf_gc_run_json (self->parts.gc, s_arg (request, "run"), err));
+}
+
 #define PAGE_ARGS "limit:i", "after:s", NULL
 #define BULK_ARGS "select:o", "strategy:s", "priority:i", "deadline:i", "window:i", NULL
 
@@ -271,9 +368,12 @@ static const command_t s_commands [] = {
     { "bulks",      { NULL },           NULL,       s_cmd_bulks, false },
     { "plan",       { BULK_ARGS },      "select",   s_cmd_plan, false },
     { "limits",     { NULL },           NULL,       s_cmd_limits, false },
+    { "gc",         { "dry_run:i", "node:s", NULL }, NULL, s_cmd_gc, false },
+    { "gc_show",    { "run:s", NULL },  "run",      s_cmd_gc_show, false },
     { "schedule_add", { NULL },         NULL,       s_cmd_schedule_add, true },
     { "schedule_list", { NULL },        NULL,       s_cmd_schedule_list, true },
     { "schedule_rm", { NULL },          NULL,       s_cmd_schedule_rm, true },
+    { "cancel",     { NULL },           NULL,       s_cmd_cancel, true },
     { NULL }
 };
 

@@ -26,14 +26,22 @@
       {"cmd":"bulk_show","bulk_id":"B3"}  {"cmd":"bulks"}
       {"cmd":"plan", same arguments as bulk_create}  (dry run)
       {"cmd":"limits"}                    admission counters
+      {"cmd":"gc",["dry_run":1,"node":N]} start a reconciler run on every
+                                          connected node (or node N); it
+                                          answers at once with the run
+      {"cmd":"gc_show","run":"G3"}        the run so far (state "running"
+                                          until every node answered or
+                                          timed out, then "done")
       {"cmd":"schedule_add",...} {"cmd":"schedule_list"} {"cmd":"schedule_rm",
        "name":N}                          (see sf_schedules.h)
+      {"cmd":"cancel","job_ids":["J4",..]} (1 to 1000 ids) or
+      {"cmd":"cancel","bulk_id":"B3"}     (its unfinished jobs)
     Arguments are strings unless said otherwise (integers may be JSON
     integers or decimal strings); unknown keys are errors. Every integer
     is range-checked before use, and one out of range is SF_EINVAL naming
     the argument and its range: priority -1000000..1000000, deadline
     0..253402300799999 (epoch ms, up to 9999-12-31), window 0..366 days in
-    ms, limit 1..10000.
+    ms, limit 1..10000, dry_run 0..1.
 
     Reply:    {"ok":true, ["id":..,] PAYLOAD}
       nodes     "nodes":[{"name","state","last_seen","instances","running_jobs"}]
@@ -53,6 +61,14 @@
                 "refused":[...]}
       limits    "admission":{"queued","running","paused","paused_max",
                 "uploads","uploads_max",...}
+      cancel    "cancel":[{"job_id","outcome":"cancelled"|"cancel_sent"|
+                "refused","node","error"}] per job (see sf_dispatch_cancel)
+      gc, gc_show "gc":{"id","dry_run","auto","state","started","nodes":[
+                {"node","state","note","store_complete","rbd_complete",
+                 "orphans":[{"kind","name","job_id","bytes","age_ms",
+                 "reason"}],"kept":[...],"removed":[...],"failed":[{...,
+                 "error"}],"missing":[{"store","id","job_id"}]}]}
+                (see sf_gc.h)
     or        {"ok":false, ["id":..,] "error":{"code":N,"text":"..."}}
     with N an SF_E* code (SF_EPROTO for a malformed request, SF_EINVAL for
     a bad command or argument, SF_ENOENT, SF_ENODE, ... from the command).
@@ -90,6 +106,7 @@ typedef struct {
     sf_schedules_t *schedules;  //  schedule_*
     sf_stats_t *stats;          //  status; counts the requests
     sf_auth_t *auth;            //  status (refused keys); NULL if insecure
+    sf_gc_t *gc;                //  gc, gc_show; NULL: no reconciler
 } sf_admin_parts_t;
 
 //  Bind the admin ROUTER on endpoint, serving the commands on parts

@@ -68,6 +68,11 @@ static const bad_case_t s_bad_cases [] = {
       SF_EINVAL, "argument 'window' must be between" },
     { "{\"cmd\":\"bulk_create\",\"select\":{\"all\":true},\"deadline\":"
       "-1000000000000000000}", SF_EINVAL, "argument 'deadline' must be between" },
+    { "{\"cmd\":\"gc\",\"dry_run\":2}", SF_EINVAL,
+      "argument 'dry_run' must be between 0 and 1, not 2" },
+    { "{\"cmd\":\"gc\",\"node\":7}", SF_EINVAL, "argument 'node' must be a string" },
+    { "{\"cmd\":\"gc\",\"force\":1}", SF_EINVAL, "unknown argument 'force'" },
+    { "{\"cmd\":\"gc_show\"}", SF_EINVAL, "command 'gc_show' needs argument 'run'" },
     { NULL }
 };
 
@@ -272,6 +277,64 @@ s_test_pagination (sf_harness_t *harness)
     }
 }
 
+//  gc through the admin endpoint and a worker: the run is started at once,
+//  the worker gets GcList, its answer is decided against the catalogue,
+//  and gc_show reads the run; a dry run asks for no removal; a node that
+//  is not connected, or none at all, is an error
+
+static void
+s_test_gc (sf_harness_t *harness)
+{
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"gc\"}");
+    s_test_expect_error (reply, SF_EINVAL, "no node to reconcile");
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"gc\",\"node\":\"n9\"}");
+    s_test_expect_error (reply, SF_ENODE, "node 'n9' is not connected");
+    json_decref (reply);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"gc_show\",\"run\":\"G99\"}");
+    s_test_expect_error (reply, SF_ENOENT, "no gc run 'G99'");
+    json_decref (reply);
+
+    zsock_t *worker = sf_harness_worker (harness);
+    sf_harness_hello (worker, "gc1");
+    reply = sf_harness_admin (harness, "{\"cmd\":\"gc\",\"dry_run\":1}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    char run [32];
+    snprintf (run, sizeof (run), "%s", json_string_value (sf_harness_get (reply, "gc.id")));
+    assert (streq (json_string_value (sf_harness_get (reply, "gc.state")), "running"));
+    json_decref (reply);
+    sf_envelope_t *env = sf_harness_recv (worker, 5000);
+    while (env && env->body_case != SF_BODY_GC_LIST) {
+        sf_wire_free (&env);
+        env = sf_harness_recv (worker, 5000);
+    }
+    assert (env && sf_naming_id_valid (env->gc_list->catalog_id));
+    sf_holding_t held = SF_HOLDING_INIT;
+    held.kind = SF_HOLDING_TEMP, held.name = "0b6e1f00", held.job_id = "J77";
+    held.bytes = 4096, held.age_ms = 24 * 3600 * 1000;
+    sf_holding_t *ptrs [] = { &held };
+    sf_gc_holdings_t holdings = SF_GC_HOLDINGS_INIT;
+    holdings.request_id = env->gc_list->request_id;
+    holdings.holdings = ptrs, holdings.n_holdings = 1;
+    holdings.store_complete = holdings.rbd_complete = true;
+    sf_envelope_t answer = sf_wire_envelope (SF_BODY_GC_HOLDINGS, &holdings);
+    sf_harness_send (worker, &answer);
+    sf_wire_free (&env);
+    char request [64];
+    snprintf (request, sizeof (request), "{\"cmd\":\"gc_show\",\"run\":\"%s\"}", run);
+    reply = sf_harness_admin_until (harness, request, "gc.state", "done", 5000);
+    assert (streq (json_string_value (sf_harness_get (reply, "gc.nodes.0.state")), "done"));
+    assert (streq (json_string_value (sf_harness_get (reply, "gc.nodes.0.orphans.0.reason")),
+                   "job J77 unknown to this catalogue"));
+    assert (json_array_size (sf_harness_get (reply, "gc.nodes.0.removed")) == 0);
+    json_decref (reply);
+    //  A dry run sends no GcRemove
+    env = sf_harness_recv (worker, 300);
+    assert (!env || env->body_case != SF_BODY_GC_REMOVE);
+    sf_wire_free (&env);
+    zsock_destroy (&worker);
+}
+
 void
 sf_admin_test (bool verbose)
 {
@@ -328,7 +391,50 @@ sf_admin_test (bool verbose)
     assert (json_integer_value (sf_harness_get (reply, "status.admin_invalid")) == invalid);
     assert (json_integer_value (sf_harness_get (reply, "status.peers_refused")) == 0);
     json_decref (reply);
+    //  cancel checks its own arguments: each refusal names what is wrong
+    const struct { const char *request; int code; const char *text; } cancels [] = {
+        { "{\"cmd\":\"cancel\"}", SF_EINVAL,
+          "command 'cancel' needs either 'job_ids' or 'bulk_id'" },
+        { "{\"cmd\":\"cancel\",\"job_ids\":[\"J1\"],\"bulk_id\":\"B1\"}", SF_EINVAL,
+          "command 'cancel' needs either 'job_ids' or 'bulk_id'" },
+        { "{\"cmd\":\"cancel\",\"job_ids\":[]}", SF_EINVAL,
+          "argument 'job_ids' must be a list of 1 to 1000 job ids" },
+        { "{\"cmd\":\"cancel\",\"job_ids\":{}}", SF_EINVAL,
+          "argument 'job_ids' must be a list of 1 to 1000 job ids" },
+        { "{\"cmd\":\"cancel\",\"job_ids\":[\"J1\",null]}", SF_EINVAL,
+          "argument 'job_ids' must hold job ids (strings of 1 to 64 bytes)" },
+        { "{\"cmd\":\"cancel\",\"job_ids\":[\"\"]}", SF_EINVAL,
+          "argument 'job_ids' must hold job ids" },
+        { "{\"cmd\":\"cancel\",\"bulk_id\":7}", SF_EINVAL,
+          "argument 'bulk_id' must be a string of 1 to 64 bytes" },
+        { "{\"cmd\":\"cancel\",\"bulk_id\":\"B1\",\"all\":true}", SF_EINVAL,
+          "unknown argument 'all' for command 'cancel'" },
+        { "{\"cmd\":\"cancel\",\"bulk_id\":\"B1\"}", SF_ENOENT, "no bulk 'B1'" },
+    };
+    for (size_t i = 0; i < sizeof (cancels) / sizeof (cancels [0]); i++) {
+        reply = sf_harness_admin (harness, "%s", cancels [i].request);
+        s_test_expect_error (reply, cancels [i].code, cancels [i].text);
+        json_decref (reply);
+    }
+    //  1001 ids are too many; an unknown job is refused in the answer
+    json_t *ids = json_array ();
+    for (int i = 0; i < 1001; i++)
+        json_array_append_new (ids, json_string ("J1"));
+    json_t *request = json_pack ("{s:s, s:o}", "cmd", "cancel", "job_ids", ids);
+    char *text = json_dumps (request, JSON_COMPACT);
+    reply = sf_harness_admin (harness, "%s", text);
+    s_test_expect_error (reply, SF_EINVAL, "argument 'job_ids' must be a list of 1 to 1000");
+    json_decref (reply);
+    free (text);
+    json_decref (request);
+    reply = sf_harness_admin (harness, "{\"cmd\":\"cancel\",\"job_ids\":[\"J9\"]}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    assert (streq (sf_harness_str (reply, "cancel.0.outcome"), "refused"));
+    assert (sf_harness_int (reply, "cancel.0.error.code") == SF_ENOENT);
+    assert (streq (sf_harness_str (reply, "cancel.0.error.text"), "no job 'J9'"));
+    json_decref (reply);
     s_test_pagination (harness);
+    s_test_gc (harness);
 
     zsock_destroy (&client);
     sf_harness_destroy (&harness);

@@ -271,6 +271,7 @@ sf_admit_destroy (sf_admit_t **self_p)
         free (self->clusters);
         free (self->bnodes);
         free (self->bstores);
+        free (self->holds);
         if (self->gone)
             s_job_free (self->gone);
         free (self);
@@ -1045,6 +1046,8 @@ sf_admit_next (sf_admit_t *self, int64_t now_ms, const char **id,
     if (reason && reason_size)
         *reason = 0;
     *id = NULL;
+    if (self->nholds)
+        sf_admit_release_holds (self, now_ms);
     group_t *g = (group_t *) sf_heap_top (&self->groups);
     if (!g)
         return SF_ADMIT_NONE;
@@ -1306,6 +1309,122 @@ sf_admit_finished (sf_admit_t *self, const char *id)
     zhashx_delete (self->jobs, j->id);
     s_job_free (j);
     s_node_refresh (self, n);
+}
+
+//  --------------------------------------------------------------------------
+//  Pause slots kept across node loss
+
+bool
+sf_admit_holds_pause (sf_admit_t *self, const char *id)
+{
+    assert (self);
+    job_t *j = s_lookup (self, id);
+    return j && j->holds_pause;
+}
+
+static void
+s_hold_add (sf_admit_t *self, node_t *n, int64_t until_ms)
+{
+    if (self->nholds == self->holds_cap) {
+        self->holds_cap = self->holds_cap? self->holds_cap * 2: 8;
+        self->holds = (hold_t *) realloc (self->holds, self->holds_cap * sizeof (hold_t));
+        assert (self->holds);
+    }
+    self->holds [self->nholds++] = (hold_t) { .node = n, .until_ms = until_ms };
+}
+
+bool
+sf_admit_finished_held (sf_admit_t *self, const char *id, int64_t until_ms)
+{
+    assert (self);
+    job_t *j = s_lookup (self, id);
+    if (!j)
+        return false;
+    bool keep = j->holds_pause;
+    if (keep) {
+        //  The counts stay; the hold gives them back at until_ms
+        j->holds_pause = false;
+        s_hold_add (self, j->node, until_ms);
+    }
+    sf_admit_finished (self, id);
+    return keep;
+}
+
+void
+sf_admit_hold (sf_admit_t *self, const char *node, int64_t until_ms)
+{
+    assert (self && node);
+    node_t *n = (node_t *) zhashx_lookup (self->node_tab, node);
+    if (!n) {
+        sf_admit_node (self, node, false, node, "", 0, 0);
+        n = (node_t *) zhashx_lookup (self->node_tab, node);
+    }
+    n->paused++;
+    self->st.paused++;
+    s_max (&self->st.paused_max, self->st.paused);
+    s_max (&self->st.node_paused_max, n->paused);
+    s_hold_add (self, n, until_ms);
+    s_pause_groups_update (self);
+    s_node_refresh (self, n);
+}
+
+size_t
+sf_admit_release_holds (sf_admit_t *self, int64_t now_ms)
+{
+    assert (self);
+    size_t released = 0;
+    for (size_t i = 0; i < self->nholds; ) {
+        hold_t *h = &self->holds [i];
+        if (h->until_ms > now_ms) {
+            i++;
+            continue;
+        }
+        node_t *n = h->node;
+        n->paused--;
+        self->st.paused--;
+        self->holds [i] = self->holds [--self->nholds];
+        s_node_refresh (self, n);
+        released++;
+    }
+    if (released)
+        s_pause_groups_update (self);
+    return released;
+}
+
+size_t
+sf_admit_holds (sf_admit_t *self)
+{
+    assert (self);
+    return self->nholds;
+}
+
+sf_admit_verdict_t
+sf_admit_next_stranded (sf_admit_t *self, int64_t now_ms, const char **id,
+                        char *reason, size_t reason_size)
+{
+    assert (self && id);
+    if (self->gone) {
+        s_job_free (self->gone);
+        self->gone = NULL;
+    }
+    *id = NULL;
+    for (node_t *n = (node_t *) zhashx_first (self->node_tab); n;
+         n = (node_t *) zhashx_next (self->node_tab)) {
+        if (n->up)
+            continue;
+        for (size_t i = 0; i < sf_heap_size (&n->queue); i++) {
+            job_t *j = (job_t *) n->queue.items [i];
+            if (!j->window_end_ms || now_ms + s_estimate_ms (self, j) <= j->window_end_ms)
+                continue;
+            *id = j->id;
+            if (reason)
+                snprintf (reason, reason_size, "node '%s' was down until the window "
+                          "closed", n->name);
+            s_queue_drop (self, j);
+            return SF_ADMIT_SKIP;
+        }
+    }
+    return SF_ADMIT_NONE;
 }
 
 void

@@ -41,6 +41,9 @@ typedef struct {
     int64_t bandwidth;              //  bytes/s, fleet-wide
     int64_t bandwidth_per_node;
     int64_t bandwidth_per_store;
+    //  Not admission's: the leases of handed jobs (sf_lease, sf_dispatch)
+    int64_t lease_ms;               //  base lease and grace (0: 60 s)
+    int64_t lease_rate;             //  bytes/s floor rate (0: 1 MiB/s)
 } sf_limits_t;
 
 //  A job as admission sees it (strings copied)
@@ -174,6 +177,43 @@ void
 //  holds and forgets it. Unknown ids are ignored.
 void
     sf_admit_finished (sf_admit_t *self, const char *id);
+
+//  The job ended without word from its node while its guest may still be
+//  paused (lease expiry): as sf_admit_finished, but if it holds a pause
+//  slot, that slot (fleet max_paused and the node's max_paused_per_node)
+//  stays held until until_ms (epoch ms, the clock of sf_admit_next): the
+//  worker's guard resumes the guest by then at the latest. Returns true
+//  if a slot was kept.
+bool
+    sf_admit_finished_held (sf_admit_t *self, const char *id, int64_t until_ms);
+
+//  True if the job holds a pause slot now (capture of a pausing job).
+bool
+    sf_admit_holds_pause (sf_admit_t *self, const char *id);
+
+//  Hold a pause slot on node (added if unknown, down) until until_ms: a
+//  kept slot restored after a restart. Counted like a paused guest.
+void
+    sf_admit_hold (sf_admit_t *self, const char *node, int64_t until_ms);
+
+//  Release the kept slots whose time has come at now_ms (sf_admit_next
+//  does it too). Returns the number released.
+size_t
+    sf_admit_release_holds (sf_admit_t *self, int64_t now_ms);
+
+//  Pause slots kept past their jobs now.
+size_t
+    sf_admit_holds (sf_admit_t *self);
+
+//  The next queued job of a node that is not up whose window has closed
+//  for it at now_ms (now plus its estimate is past the window's end):
+//  SKIP with *id (valid until the next call of this or sf_admit_next)
+//  and reason "node 'n1' was down until the window closed"; the job is
+//  forgotten. NONE if there is none. Jobs of down nodes without a window
+//  wait for their node.
+sf_admit_verdict_t
+    sf_admit_next_stranded (sf_admit_t *self, int64_t now_ms, const char **id,
+                            char *reason, size_t reason_size);
 
 //  Counters: now and the highest seen since sf_admit_new
 typedef struct {

@@ -89,6 +89,12 @@ struct _group_t {
     size_t tidx;                //  in self->groups
 };
 
+//  A pause slot kept after its job ended: the guest may still be paused
+typedef struct {
+    node_t *node;               //  Borrowed from self->node_tab
+    int64_t until_ms;           //  epoch ms it is released at
+} hold_t;
+
 struct _sf_admit_t {
     sf_limits_t limits;
     zhashx_t *jobs;             //  id -> job_t, owns the jobs
@@ -114,6 +120,8 @@ struct _sf_admit_t {
     size_t nbnodes, bnodes_cap;
     store_t **bstores;
     size_t nbstores, bstores_cap;
+    hold_t *holds;              //  pause slots kept past their job
+    size_t nholds, holds_cap;
 };
 
 #endif

@@ -401,6 +401,77 @@ s_test_acks (void)
 }
 
 //  100k jobs on 1,000 nodes through the whole pipeline, limits binding
+//  A job that ends without word from its silent node keeps its pause slot
+//  until its hold ends; jobs of a down node wait for it unless their
+//  window closes
+
+static void
+s_test_node_loss (void)
+{
+    sf_limits_t limits = { .max_paused = 1, .max_paused_per_node = 1 };
+    sf_admit_t *admit = sf_admit_new (&limits);
+    sf_admit_node (admit, "n1", true, "s1", "", 4, 0);
+    sf_admit_node (admit, "n2", true, "s1", "", 4, 0);
+    sf_admit_job_t j1 = s_job ("J1", "n1", 1), j2 = s_job ("J2", "n2", 2);
+    sf_admit_job_t j3 = s_job ("J3", "n1", 3), j4 = s_job ("J4", "n1", 4);
+    j4.window_end_ms = 50000;           //  its estimate is 1 s + upload
+    assert (sf_admit_add (admit, &j1) == 0);
+    assert (sf_admit_add (admit, &j2) == 0);
+    assert (streq (s_next (admit, 0, SF_ADMIT_START), "J1"));
+    assert (sf_admit_holds_pause (admit, "J1"));
+    s_next (admit, 0, SF_ADMIT_NONE);               //  J2 waits for the slot
+    //  n1 falls silent: down; J3 and J4 queued for it wait
+    sf_admit_node (admit, "n1", false, "s1", "", 4, 0);
+    assert (sf_admit_add (admit, &j3) == 0);
+    assert (sf_admit_add (admit, &j4) == 0);
+    //  J1's lease runs out at 10 s: its slot stays until 30 s
+    assert (sf_admit_finished_held (admit, "J1", 30000));
+    assert (sf_admit_holds (admit) == 1);
+    sf_admit_stats_t st;
+    sf_admit_stats (admit, &st);
+    assert (st.paused == 1 && st.running == 0);
+    s_next (admit, 10000, SF_ADMIT_NONE);
+    s_next (admit, 29999, SF_ADMIT_NONE);
+    //  Nothing stranded before J4's window closes (now + estimate)
+    const char *id = NULL;
+    char reason [200];
+    assert (sf_admit_next_stranded (admit, 29999, &id, reason, sizeof (reason))
+            == SF_ADMIT_NONE);
+    //  At 30 s the slot comes back: J2 starts on n2, never two at once
+    assert (streq (s_next (admit, 30000, SF_ADMIT_START), "J2"));
+    assert (sf_admit_holds (admit) == 0);
+    sf_admit_stats (admit, &st);
+    assert (st.paused == 1 && st.paused_max == 1);
+    //  J4's window closes while n1 is down: skipped with the reason; J3
+    //  (no window) waits on
+    assert (sf_admit_next_stranded (admit, 49500, &id, reason, sizeof (reason))
+            == SF_ADMIT_SKIP);
+    assert (streq (id, "J4"));
+    assert (streq (reason, "node 'n1' was down until the window closed"));
+    assert (sf_admit_next_stranded (admit, 49500, &id, reason, sizeof (reason))
+            == SF_ADMIT_NONE);
+    //  n1 comes back: J3 starts once J2's capture is over
+    sf_admit_node (admit, "n1", true, "s1", "", 4, 0);
+    s_next (admit, 50000, SF_ADMIT_NONE);
+    sf_admit_captured (admit, "J2");
+    assert (streq (s_next (admit, 50000, SF_ADMIT_START), "J3"));
+    //  A job past its capture keeps nothing; a hold restored after a
+    //  restart counts on a node admission did not know
+    sf_admit_captured (admit, "J3");
+    assert (!sf_admit_holds_pause (admit, "J3"));
+    assert (!sf_admit_finished_held (admit, "J3", 90000));
+    assert (!sf_admit_finished_held (admit, "J3", 90000));     //  unknown now
+    sf_admit_hold (admit, "n9", 60000);
+    sf_admit_stats (admit, &st);
+    assert (st.paused == 1);
+    sf_admit_job_t j5 = s_job ("J5", "n2", 5);
+    assert (sf_admit_add (admit, &j5) == 0);
+    s_next (admit, 59999, SF_ADMIT_NONE);
+    assert (sf_admit_release_holds (admit, 60000) == 1);
+    assert (streq (s_next (admit, 60000, SF_ADMIT_START), "J5"));
+    sf_admit_destroy (&admit);
+}
+
 static void
 s_test_scale (bool verbose)
 {
@@ -510,6 +581,7 @@ sf_admit_test (bool verbose)
     s_test_scratch_window ();
     s_test_uploads ();
     s_test_acks ();
+    s_test_node_loss ();
     s_test_requeue ();
     s_test_scale (verbose);
     //  @end

@@ -189,7 +189,8 @@ sf_bulk_restore (sf_bulk_t *self, sf_err_t *err)
                        .priority = rec->priority, .deadline_ms = rec->deadline_ms,
                        .window_end_ms = rec->window_end_ms },
             .bulk_id = rec->bulk_id, .instance_uuid = rec->instance_uuid,
-            .strategy = rec->strategy, .attempt = rec->attempt, .phase = rec->phase
+            .strategy = rec->strategy, .attempt = rec->attempt, .phase = rec->phase,
+            .not_before_ms = rec->not_before_ms
         };
         sf_instance_rec_t *instance = s_instance_of (self, rec->instance_uuid, rec->node);
         s_estimate (&self->limits, &model, instance, rec->strategy, &job.admit);
@@ -659,6 +660,33 @@ sf_bulk_one (sf_bulk_t *self, const char *key, const char *strategy, sf_err_t *e
     json_decref (select);
     json_decref (keys);
     return job;
+}
+
+//  --------------------------------------------------------------------------
+//  Cancel
+
+json_t *
+sf_bulk_cancel (sf_bulk_t *self, const char *bulk_id, sf_err_t *err)
+{
+    assert (self && bulk_id);
+    //  Every job of a bulk is made with it (one transaction): cancelling
+    //  its unfinished ones stops it, and it ends with the last of them
+    char schedule [256];
+    int64_t schedule_seq = 0;
+    int rc = sf_bulk_schedule (self, bulk_id, schedule, sizeof (schedule), &schedule_seq,
+                               err);
+    if (rc == 0)
+        sf_err_set (err, SF_ENOENT, "no bulk '%s'", bulk_id);
+    if (rc != 1)
+        return NULL;
+    zlistx_t *ids = sf_jobs_bulk_unfinished (self->jobs, bulk_id, err);
+    if (!ids)
+        return NULL;
+    SF_NOTICE (NULL, "bulk %s: cancelling its %zu unfinished job(s)", bulk_id,
+               zlistx_size (ids));
+    json_t *answers = sf_dispatch_cancel (self->dispatch, ids);
+    zlistx_destroy (&ids);
+    return answers;
 }
 
 //  --------------------------------------------------------------------------

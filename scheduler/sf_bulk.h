@@ -7,7 +7,8 @@
     the bulk's one transaction: waiting for admission, with an estimate of
     what it will move, or failed at once with the reason it cannot be
     snapshotted now. The scheduler object owns one; it is the one writer
-    of the bulks table. A bulk is done when its last job has ended.
+    of the bulks table. A bulk is done when its last job has ended (done, failed, skipped,
+    cancelled).
     =========================================================================
 */
 #ifndef SF_BULK_H_INCLUDED
@@ -118,6 +119,13 @@ zlistx_t *
 json_t *
     sf_bulk_plan (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
                   sf_err_t *err);
+
+//  Cancel every unfinished job of bulk_id (sf_dispatch_cancel); the bulk
+//  is done when the last of them has ended. Returns the answers of
+//  sf_dispatch_cancel ([] if none was unfinished), or NULL with err set
+//  (SF_ENOENT "no bulk 'B9'"). Caller owns the result.
+json_t *
+    sf_bulk_cancel (sf_bulk_t *self, const char *bulk_id, sf_err_t *err);
 
 //  Self test of this class
 void

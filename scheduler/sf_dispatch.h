@@ -9,9 +9,17 @@
     JobGrant (with its bandwidth share) starts the upload; later JobGrants
     change the share. Slots are freed when the worker reports the phase
     over (RESUMED or CONVERTED, UPLOADED), when the job ends (done, failed,
-    skipped: sf_jobs_take_ended), or when the node goes down (its jobs
-    fail). After a restart the unfinished jobs are put back with what
-    their phase holds, so limits hold across restarts and reconnects.
+    skipped, cancelled: sf_jobs_take_ended), or when it is queued for a
+    new attempt (sf_jobs_take_retried: it waits out its backoff here,
+    holding nothing, then goes back to admission). A node that goes down
+    fails nothing at once: its queued jobs wait for it (or end skipped
+    when their window closes), and its handed jobs are governed by leases
+    (sf_lease): one that runs out is asked about (JobQuery), then failed
+    with the reason and cancelled; if its guest may be paused, its pause
+    slot is kept until the pause began + the node's max_pause + 5 s (table
+    pause_holds, so a restart keeps it too). After a restart the
+    unfinished jobs are put back with what their phase holds and a fresh
+    lease, so limits hold across restarts and reconnects.
     =========================================================================
 */
 #ifndef SF_DISPATCH_H_INCLUDED
@@ -31,8 +39,9 @@ void
     sf_dispatch_destroy (sf_dispatch_t **self_p);
 
 //  At start: admission learns the nodes the database has up (their jobs
-//  come back through sf_dispatch_queue, from sf_bulk_restore). Returns 0
-//  or -1 with err set.
+//  come back through sf_dispatch_queue, from sf_bulk_restore) and the
+//  pause slots kept past their jobs (pause_holds). Returns 0 or -1 with
+//  err set.
 int
     sf_dispatch_restore (sf_dispatch_t *self, sf_err_t *err);
 
@@ -46,6 +55,8 @@ typedef struct {
     const char *phase;          //  NULL or "waiting": it waits for admission;
                                 //  else the phase it had reached before a
                                 //  restart (it holds that phase's slots)
+    int64_t not_before_ms;      //  A waiting retry: not admitted before
+                                //  this (epoch ms; 0 at once)
 } sf_dispatch_job_t;
 
 //  Queue job (copied) in admission; a waiting one starts at the next
@@ -80,6 +91,28 @@ int
     sf_dispatch_rate_applied (sf_dispatch_t *self, const char *node,
                               const sf_rate_applied_t *applied);
 
+//  A JobStatus from node (its answer to a JobQuery). RUNNING renews the
+//  job's lease; FINISHED renews it once (its result follows); UNKNOWN or
+//  STALE fail the job (SF_ENODE "worker on node 'n1' does not know job
+//  'J4'"; committed in the caller's transaction if there is one). Returns
+//  0, or -1 (changes nothing) unless the job has a lease on that node in
+//  that attempt: the caller counts and logs it.
+int
+    sf_dispatch_status (sf_dispatch_t *self, const char *node,
+                        const sf_job_status_t *status);
+
+//  Act on the leases that ran out: send JobQuery, or fail the job (SF_
+//  ETIMEDOUT "no news from node 'n1' for 300 s in phase converting;
+//  cancelled"), keeping its pause slot if its guest may be paused, then
+//  send JobCancel. Call from a timer (every liveness interval), then
+//  sf_dispatch_pump.
+void
+    sf_dispatch_leases (sf_dispatch_t *self);
+
+//  Number of jobs with a lease (for tests).
+size_t
+    sf_dispatch_leased (sf_dispatch_t *self);
+
 //  Free what ended jobs held, start what can start, grant uploads, send
 //  rate changes. Call after every batch of messages and every second.
 void
@@ -94,6 +127,15 @@ void
 typedef void (sf_dispatch_ended_fn) (void *arg, const char *job_id, const char *bulk_id);
 void
     sf_dispatch_on_ended (sf_dispatch_t *self, sf_dispatch_ended_fn *fn, void *arg);
+
+//  Cancel the jobs ids (strings) one by one (sf_jobs_cancel): a waiting
+//  one ends cancelled now, a running one gets a JobCancel (sent again on
+//  its node's next hello if it cannot leave now). Returns what happened to
+//  each, in order: [{"job_id","outcome","node","error"}], outcome
+//  "cancelled" (now), "cancel_sent" or "refused" (error {"code","name",
+//  "text"}: no such job, already ended; else null). Caller owns it.
+json_t *
+    sf_dispatch_cancel (sf_dispatch_t *self, zlistx_t *ids);
 
 //  Self test of this class
 void

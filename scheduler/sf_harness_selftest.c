@@ -129,6 +129,7 @@ sf_harness_new (const char *name, int64_t node_timeout_ms)
     self->cfg.heartbeat_ms = 100;
     self->cfg.node_timeout_ms = node_timeout_ms;
     self->cfg.insecure = true;     //  inproc, or tcp on 127.0.0.1
+    self->cfg.gc_interval_ms = 0;  //  no reconciler runs the tests did not ask for
     if (curve)
         s_curve_setup (self);
     s_start (self);
@@ -176,6 +177,13 @@ sf_harness_restart (sf_harness_t *self)
     assert (self);
     s_stop (self);
     s_start (self);
+}
+
+sf_schedcfg_t *
+sf_harness_cfg (sf_harness_t *self)
+{
+    assert (self);
+    return &self->cfg;
 }
 
 const char *

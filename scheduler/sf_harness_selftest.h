@@ -35,6 +35,11 @@ void
 void
     sf_harness_restart (sf_harness_t *self);
 
+//  The configuration the scheduler runs with: change it (limits, leases),
+//  then sf_harness_restart to apply it. Belongs to the harness.
+sf_schedcfg_t *
+    sf_harness_cfg (sf_harness_t *self);
+
 //  The admin endpoint as bound. Valid until the next restart.
 const char *
     sf_harness_admin_endpoint (sf_harness_t *self);

@@ -12,6 +12,9 @@
 struct _sf_jobs_t {
     sf_store_t *store;          //  Borrowed from the scheduler
     zlistx_t *ended;            //  Ids of jobs ended since the last take
+    zlistx_t *retried;          //  Ids of jobs queued for a new attempt
+    int64_t max_attempts;       //  Retry policy (sf_jobs_set_retry)
+    int64_t backoff_ms;
 };
 
 SF_LOG_MODULE ("sched.jobs");
@@ -32,6 +35,9 @@ sf_jobs_new (sf_store_t *store)
     self->store = store;
     self->ended = zlistx_new ();
     zlistx_set_destructor (self->ended, (zlistx_destructor_fn *) zstr_free);
+    self->retried = zlistx_new ();
+    zlistx_set_destructor (self->retried, (zlistx_destructor_fn *) zstr_free);
+    self->max_attempts = 1;
     return self;
 }
 
@@ -41,6 +47,7 @@ sf_jobs_destroy (sf_jobs_t **self_p)
     assert (self_p);
     if (*self_p) {
         zlistx_destroy (&(*self_p)->ended);
+        zlistx_destroy (&(*self_p)->retried);
         free (*self_p);
         *self_p = NULL;
     }
@@ -132,9 +139,11 @@ s_fence (sf_jobs_t *self, const char *id, const char *node, uint32_t attempt,
         if (streq (sf_store_text (stmt, 3), "waiting"))
             rc = sf_err_set (err, SF_ESTATE, "job '%s' was not sent to node '%s'", id, node);
         else
-        if (streq (state, "done") || streq (state, "failed") || streq (state, "skipped"))
+        if (streq (state, "done") || streq (state, "failed") || streq (state, "skipped")
+        ||  streq (state, "cancelled"))
             rc = sf_err_set (err, SF_ESTATE, "job '%s' has already %s", id,
-                             streq (state, "done")? "finished": state);
+                             streq (state, "done")? "finished"
+                           : streq (state, "cancelled")? "been cancelled": state);
         else
         if (running)
             *running = streq (state, "running");
@@ -202,6 +211,7 @@ sf_jobs_event (sf_jobs_t *self, const char *node, const sf_job_event_t *event,
 
 //  --------------------------------------------------------------------------
 //  Results
+
 
 static int
 s_insert_image (sf_jobs_t *self, const sf_job_result_t *result,
@@ -353,16 +363,18 @@ sf_jobs_result (sf_jobs_t *self, const char *node, const char *node_store,
     if (sf_store_begin (self->store, err))
         return -1;
     sf_err_t refusal = SF_ERR_INIT;
-    int refused = 0;
+    int refused = 0, retried = 0;
     if (s_fence (self, result->job_id, node, result->attempt, NULL, err)
     ||  (refused = s_check_images (self, node, node_store, result, &refusal, err)) < 0
-    ||  s_apply_result (self, result, refused? &refusal: NULL, err)) {
+    ||  (!refused && (retried = sf_jobs_retry_result (self, result, err)) < 0)
+    ||  (!retried && (s_apply_result (self, result, refused? &refusal: NULL, err)
+                  ||  sf_jobs_result_ended (self, result->job_id, err)))) {
         sf_store_rollback (self->store);
         return -1;
     }
     if (sf_store_commit (self->store, err))
         return -1;
-    zlistx_add_end (self->ended, strdup (result->job_id));
+    zlistx_add_end (retried? self->retried: self->ended, strdup (result->job_id));
     if (refused)
         *err = refusal;
     return refused;
@@ -371,7 +383,7 @@ sf_jobs_result (sf_jobs_t *self, const char *node, const char *node_store,
 //  --------------------------------------------------------------------------
 //  Failing jobs from the scheduler's side
 
-#define UNFINISHED "state IN ('queued', 'running')"
+#define UNFINISHED SF_JOBS_UNFINISHED
 
 //  Fail one job if it is unfinished, in the caller's transaction
 
@@ -383,11 +395,15 @@ s_end_one (sf_jobs_t *self, const char *id, const char *state, int code,
     if (sf_store_exec (self->store, err,
             "INSERT INTO job_events (job_id, phase, at_ms, text)"
             " SELECT id, ?4, ?2, ?3 FROM jobs WHERE id = ?1 AND " UNFINISHED,
-            "siss", id, now, text, state) < 0)
+            "siss", id, now, text, state) < 0
+    ||  sf_jobs_attempt_ended (self, id, code, text, now, err))
         return -1;
+    //  A job whose cancel was asked for ends cancelled, whatever failed it
     int changed = sf_store_exec (self->store, err,
-            "UPDATE jobs SET state = ?5, phase = ?5, error_code = ?2,"
-            " error_text = ?3, updated = ?4 WHERE id = ?1 AND " UNFINISHED,
+            "UPDATE jobs SET"
+            " state = CASE WHEN ?5 = 'failed' AND cancel_at > 0 THEN 'cancelled' ELSE ?5 END,"
+            " phase = CASE WHEN ?5 = 'failed' AND cancel_at > 0 THEN 'cancelled' ELSE ?5 END,"
+            " error_code = ?2, error_text = ?3, updated = ?4 WHERE id = ?1 AND " UNFINISHED,
             "sisis", id, (int64_t) code, text, now, state);
     if (changed < 0)
         return -1;
@@ -516,8 +532,9 @@ sf_jobs_assigned (sf_jobs_t *self, const char *id, sf_err_t *err)
 {
     assert (self);
     return sf_store_exec (self->store, err,
-        "UPDATE jobs SET phase = 'assigned', updated = ?2 WHERE id = ?1 AND"
-        " state = 'queued'", "si", id, sf_time_now_ms ()) < 0? -1: 0;
+        "UPDATE jobs SET phase = 'assigned', updated = ?2, attempt_started = ?2,"
+        " not_before = 0 WHERE id = ?1 AND state = 'queued'", "si", id,
+        sf_time_now_ms ()) < 0? -1: 0;
 }
 
 zlistx_t *
@@ -627,12 +644,8 @@ sf_job_rec_destroy (sf_job_rec_t **self_p)
     }
 }
 
-//  The jobs that stmt selects (JOB_REC_COLUMNS) as sf_job_rec_t, and
+//  The jobs that stmt selects (SF_JOBS_REC_COLUMNS) as sf_job_rec_t, and
 //  finalize it. Caller owns the list; NULL with err set.
-
-#define JOB_REC_COLUMNS \
-    "id, node, strategy, phase, priority, deadline, window_end, bulk_id," \
-    " instance_uuid, attempt"
 
 static zlistx_t *
 s_job_recs (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
@@ -654,6 +667,7 @@ s_job_recs (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
         rec->bulk_id = strdup (sf_store_text (stmt, 7));
         rec->instance_uuid = strdup (sf_store_text (stmt, 8));
         rec->attempt = (uint32_t) sqlite3_column_int64 (stmt, 9);
+        rec->not_before_ms = sqlite3_column_int64 (stmt, 10);
         zlistx_add_end (list, rec);
     }
     sqlite3_finalize (stmt);
@@ -667,12 +681,12 @@ sf_jobs_unfinished (sf_jobs_t *self, sf_err_t *err)
 {
     assert (self);
     return s_job_recs (self, sf_store_prepare (self->store, err,
-        "SELECT " JOB_REC_COLUMNS " FROM jobs WHERE " UNFINISHED
+        "SELECT " SF_JOBS_REC_COLUMNS " FROM jobs WHERE " UNFINISHED
         " ORDER BY phase = 'uploading' DESC, seq", ""), err);
 }
 
 const char *sf_jobs_state_names [SF_JOBS_STATES] = {
-    "queued", "running", "done", "failed", "skipped"
+    "queued", "running", "done", "failed", "skipped", "cancelled"
 };
 
 int
@@ -708,7 +722,7 @@ sf_jobs_bulk_json (sf_jobs_t *self, const char *bulk_id, bool failures, sf_err_t
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT id, instance_name, node, state, phase, strategy, bytes, error_code,"
         " error_text FROM jobs WHERE bulk_id = ?1 AND (?2 = 0 OR state IN"
-        " ('failed', 'skipped')) ORDER BY seq", "si", bulk_id, (int64_t) failures);
+        " ('failed', 'skipped', 'cancelled')) ORDER BY seq", "si", bulk_id, (int64_t) failures);
     if (!stmt)
         return NULL;
     json_t *list = json_array ();
@@ -879,7 +893,13 @@ sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err)
     if (rc == 0)
         sf_err_set (err, SF_ENOENT, "no job '%s'", id);
     sqlite3_finalize (stmt);
-    return job;
+    json_t *attempts = job? sf_jobs_attempts_json (self, id, err): NULL;
+    if (job && !attempts)
+        json_decref (job);
+    else
+    if (job)
+        json_object_set_new (job, "attempts", attempts);
+    return attempts? job: NULL;
 }
 
 json_t *
@@ -907,14 +927,15 @@ sf_jobs_list_json (sf_jobs_t *self, sf_err_t *err)
 }
 
 //  An image row (store, id, path, size, sha256, job_id, instance_name,
-//  disk_target, created) as the CLI shows it
+//  disk_target, created, missing) as the CLI shows it; missing is null, or
+//  when the reconciler found its object gone
 
 static json_t *
 s_image_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
 {
     (void) arg;
     (void) err;
-    return json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o}",
+    return json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:o}",
         "store", sf_store_text (stmt, 0),
         "id", sf_store_text (stmt, 1),
         "path", sf_store_text (stmt, 2),
@@ -923,7 +944,8 @@ s_image_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
         "job_id", sf_store_text (stmt, 5),
         "instance", sf_store_text (stmt, 6),
         "disk_target", sf_store_text (stmt, 7),
-        "created", s_time_json (sqlite3_column_int64 (stmt, 8)));
+        "created", s_time_json (sqlite3_column_int64 (stmt, 8)),
+        "missing", s_time_json (sqlite3_column_int64 (stmt, 9)));
 }
 
 json_t *
@@ -932,7 +954,7 @@ sf_jobs_images_json (sf_jobs_t *self, sf_err_t *err)
     assert (self);
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT store, id, path, size, sha256, job_id, instance_name, disk_target,"
-        " created FROM images ORDER BY created, rowid", "");
+        " created, missing FROM images ORDER BY created, rowid", "");
     if (!stmt)
         return NULL;
     json_t *images = json_array ();
@@ -959,13 +981,15 @@ sf_jobs_prune (sf_jobs_t *self, int64_t before_ms, int64_t batch, sf_err_t *err)
     ||  sf_store_exec (self->store, err, "DELETE FROM prune_jobs", "") < 0
     ||  sf_store_exec (self->store, err,
             "INSERT INTO prune_jobs SELECT id FROM jobs"
-            " WHERE state IN ('done', 'failed', 'skipped') AND updated < ?1"
+            " WHERE state IN ('done', 'failed', 'skipped', 'cancelled') AND updated < ?1"
             "   AND NOT EXISTS (SELECT 1 FROM images WHERE images.job_id = jobs.id)"
             "   AND NOT EXISTS (SELECT 1 FROM bulks WHERE bulks.id = jobs.bulk_id"
             "                   AND bulks.state = 'running')"
             " ORDER BY seq LIMIT ?2", "ii", before_ms, batch) < 0
     ||  sf_store_exec (self->store, err,
             "DELETE FROM job_events WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
+    ||  sf_store_exec (self->store, err,
+            "DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
     ||  (pruned = sf_store_exec (self->store, err,
             "DELETE FROM jobs WHERE id IN (SELECT id FROM prune_jobs)", "")) < 0) {
         sf_store_rollback (self->store);
@@ -1033,7 +1057,7 @@ sf_jobs_images_page_json (sf_jobs_t *self, const char *after, int64_t limit,
         return NULL;
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT store, id, path, size, sha256, job_id, instance_name, disk_target,"
-        " created FROM images"
+        " created, missing FROM images"
         " WHERE ?1 = 0 OR (created, store, id) > (?2, ?3, ?4)"
         " ORDER BY created, store, id LIMIT ?5",
         "iissi", (int64_t) (cursor != NULL),
@@ -1192,6 +1216,57 @@ sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err)
     assert (self && bulk_id);
     //  One done job per instance, which is (node, uuid)
     return s_job_recs (self, sf_store_prepare (self->store, err,
-        "SELECT " JOB_REC_COLUMNS " FROM jobs WHERE bulk_id = ?1 AND state = 'done'"
+        "SELECT " SF_JOBS_REC_COLUMNS " FROM jobs WHERE bulk_id = ?1 AND state = 'done'"
         " GROUP BY node, instance_uuid ORDER BY node, instance_uuid", "s", bulk_id), err);
+}
+
+//  --------------------------------------------------------------------------
+//  What sf_jobs_cancel.c (cancel and retries) uses of this file
+
+void
+sf_jobs_set_retry (sf_jobs_t *self, int64_t max_attempts, int64_t backoff_ms)
+{
+    assert (self);
+    self->max_attempts = max_attempts > 0? max_attempts: 1;
+    self->backoff_ms = backoff_ms > 0? backoff_ms: 0;
+}
+
+void
+sf_jobs_retry_policy (sf_jobs_t *self, int64_t *max_attempts, int64_t *backoff_ms)
+{
+    assert (self && max_attempts && backoff_ms);
+    *max_attempts = self->max_attempts;
+    *backoff_ms = self->backoff_ms;
+}
+
+zlistx_t *
+sf_jobs_take_retried (sf_jobs_t *self)
+{
+    assert (self);
+    zlistx_t *retried = self->retried;
+    self->retried = zlistx_new ();
+    zlistx_set_destructor (self->retried, (zlistx_destructor_fn *) zstr_free);
+    return retried;
+}
+
+sf_store_t *
+sf_jobs_store (sf_jobs_t *self)
+{
+    assert (self);
+    return self->store;
+}
+
+int
+sf_jobs_end_one (sf_jobs_t *self, const char *id, const char *state, int code,
+                 const char *text, sf_err_t *err)
+{
+    assert (self && id && state && text);
+    return s_end_one (self, id, state, code, text, err);
+}
+
+zlistx_t *
+sf_jobs_recs (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
+{
+    assert (self);
+    return s_job_recs (self, stmt, err);
 }

@@ -7,7 +7,8 @@
 
     A job is created "queued" with attempt 1 and phase "assigned". The
     worker's first event makes it "running"; its JobResult makes it "done"
-    or "failed". Messages about a job are fenced: they are applied only if
+    or "failed" (or "cancelled", or queued again for a new attempt: see
+    "Cancel and retries" below). Messages about a job are fenced: they are applied only if
     the job is assigned to the sending node, with the same attempt, and
     not yet finished.
     =========================================================================
@@ -99,7 +100,7 @@ int
 int
     sf_jobs_assigned (sf_jobs_t *self, const char *id, sf_err_t *err);
 
-//  Ids of the jobs that ended (done, failed, skipped) since the last call,
+//  Ids of the jobs that ended (done, failed, skipped, cancelled) since the last call,
 //  in order; the caller owns the list. Admission frees their slots.
 zlistx_t *
     sf_jobs_take_ended (sf_jobs_t *self);
@@ -159,6 +160,7 @@ typedef struct {
     int64_t deadline_ms;        //  0 none
     int64_t window_end_ms;      //  0 none
     uint32_t attempt;
+    int64_t not_before_ms;      //  a retry waits until then; 0 none
 } sf_job_rec_t;
 
 //  Destroy a record. Nullifies *self_p.
@@ -170,15 +172,17 @@ void
 zlistx_t *
     sf_jobs_unfinished (sf_jobs_t *self, sf_err_t *err);
 
-//  The states a job can be in, in this order (index into counts.jobs)
-#define SF_JOBS_STATES 5
+//  The states a job can be in, in this order (index into counts.jobs);
+//  from SF_JOBS_DONE on they are final
+#define SF_JOBS_STATES 6
 extern const char *sf_jobs_state_names [SF_JOBS_STATES];
 enum {
     SF_JOBS_QUEUED,
     SF_JOBS_RUNNING,
     SF_JOBS_DONE,
     SF_JOBS_FAILED,
-    SF_JOBS_SKIPPED
+    SF_JOBS_SKIPPED,
+    SF_JOBS_CANCELLED
 };
 
 //  What a bulk's jobs add up to
@@ -195,8 +199,8 @@ int
                          sf_jobs_counts_t *counts, sf_err_t *err);
 
 //  The jobs of bulk_id, oldest first, all ([{"job_id","instance","node",
-//  "state","phase","strategy","bytes","error"}]) or only the failed and
-//  skipped ones if failures ([{"job_id","instance","node","state",
+//  "state","phase","strategy","bytes","error"}]) or only the failed,
+//  skipped and cancelled ones if failures ([{"job_id","instance","node","state",
 //  "error"}]); error is null or {"code","text"}. Caller owns the result;
 //  NULL with err set.
 json_t *
@@ -206,17 +210,20 @@ json_t *
 //  One job as the CLI shows it: {"job_id","instance","instance_uuid",
 //  "node","state","phase","attempt","strategy","consistency","pause_ms",
 //  "convert_ms","upload_ms","bytes","created","updated","error","note",
-//  "events","image","images"}; note is null or the text of an ok result. Returns NULL with err set (SF_ENOENT if no such
-//  job). Caller owns the result.
+//  "events","image","images","attempts"}; note is null or the text of an
+//  ok result; attempts lists every attempt that ended: [{"attempt","node",
+//  "error" (null or {"code","name","text"}),"started","ended"}]. Returns
+//  NULL with err set (SF_ENOENT if no such job). Caller owns the result.
 json_t *
     sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err);
 
-//  Every job, oldest first, as an array of the objects above. Caller owns
+//  Every job, oldest first, as an array of the objects above (without
+//  "attempts"). Caller owns
 //  the result; NULL with err set on a database error.
 json_t *
     sf_jobs_list_json (sf_jobs_t *self, sf_err_t *err);
 
-//  Forget up to batch finished jobs (done, failed, skipped) last updated
+//  Forget up to batch finished jobs (done, failed, skipped, cancelled) last updated
 //  before before_ms, with their events, in one transaction: only jobs
 //  that have no image left (so every job of a kept image stays, the
 //  images of schedules among them) and whose bulk is not running. Returns
@@ -297,6 +304,116 @@ zlistx_t *
 //  uuid. Caller owns the list (it destroys its records). NULL with err set.
 zlistx_t *
     sf_jobs_done_instances (sf_jobs_t *self, const char *bulk_id, sf_err_t *err);
+
+//  --------------------------------------------------------------------------
+//  Cancel and retries (issue 11 item 3)
+//
+//  A cancel of a job still waiting for admission (never sent, or a retry
+//  in its backoff) ends it "cancelled" at once. For a job handed to a
+//  worker the cancel is recorded (cancel_at) and the caller sends the
+//  worker a JobCancel: the job ends "cancelled" when its failed result
+//  comes, or when the scheduler fails it (node down, lost), keeping that
+//  error. A result with retryable set, of a job nobody cancelled, makes a
+//  new attempt (attempt + 1, phase "waiting", not before now + backoff,
+//  doubling from the first delay, at most SF_JOBS_BACKOFF_MAX) while
+//  attempts are left and the backoff ends before the job's window; the
+//  last failure says "after N attempts". Every attempt that was sent
+//  gets a row in job_attempts when it ends.
+
+#define SF_JOBS_BACKOFF_MAX (10 * 60 * 1000)
+
+//  Retry policy: at most max_attempts attempts (1: no retries), the first
+//  retry backoff_ms after the failure. The default is 1 attempt.
+void
+    sf_jobs_set_retry (sf_jobs_t *self, int64_t max_attempts, int64_t backoff_ms);
+
+//  The backoff before attempt + 1 of a job whose attempt failed: the
+//  first delay doubled attempt - 1 times, capped at SF_JOBS_BACKOFF_MAX.
+int64_t
+    sf_jobs_backoff (int64_t backoff_ms, uint32_t attempt);
+
+//  What sf_jobs_cancel did
+typedef enum {
+    SF_JOBS_CANCEL_NOW = 1,     //  ended cancelled now (it was waiting)
+    SF_JOBS_CANCEL_SEND         //  recorded: send JobCancel to node, attempt
+} sf_jobs_cancel_t;
+
+//  Cancel job id in one transaction. Returns SF_JOBS_CANCEL_NOW or
+//  SF_JOBS_CANCEL_SEND (then node (size bytes) and *attempt say where to
+//  send the JobCancel; a second cancel of the same job answers the same),
+//  or -1 with err set, nothing changed: SF_ENOENT "no job 'J9'",
+//  SF_ESTATE "job 'J4' has already ended: done", SF_EDB.
+int
+    sf_jobs_cancel (sf_jobs_t *self, const char *id, char *node, size_t size,
+                    uint32_t *attempt, sf_err_t *err);
+
+//  The unfinished jobs handed to node whose cancel was asked for (a
+//  JobCancel to send again when it says hello): sf_job_rec_t, oldest
+//  first. Caller owns the list. NULL with err set.
+zlistx_t *
+    sf_jobs_cancelling (sf_jobs_t *self, const char *node, sf_err_t *err);
+
+//  The unfinished jobs of bulk_id, oldest first: a list of ids (strings)
+//  the caller owns. NULL with err set.
+zlistx_t *
+    sf_jobs_bulk_unfinished (sf_jobs_t *self, const char *bulk_id, sf_err_t *err);
+
+//  Ids of the jobs that went back to "waiting" for a new attempt since the
+//  last call, in order; the caller owns the list. Admission frees what
+//  their last attempt held and queues them again at their time.
+zlistx_t *
+    sf_jobs_take_retried (sf_jobs_t *self);
+
+//  The unfinished job id as admission needs it. Returns 1 and sets *rec_p
+//  (caller owns it), 0 if it is not unfinished, or -1 with err set.
+int
+    sf_jobs_rec (sf_jobs_t *self, const char *id, sf_job_rec_t **rec_p, sf_err_t *err);
+
+//  --------------------------------------------------------------------------
+//  Internal: what sf_jobs.c and sf_jobs_cancel.c (the cancel and retry
+//  methods, in a file of their own) use of each other. Not for other
+//  classes.
+
+//  Unfinished states, and the columns of sf_jobs_recs, as SQL
+#define SF_JOBS_UNFINISHED "state IN ('queued', 'running')"
+#define SF_JOBS_REC_COLUMNS \
+    "id, node, strategy, phase, priority, deadline, window_end, bulk_id," \
+    " instance_uuid, attempt, not_before"
+
+//  The retry policy (sf_jobs_set_retry) and the store (borrowed)
+void
+    sf_jobs_retry_policy (sf_jobs_t *self, int64_t *max_attempts, int64_t *backoff_ms);
+sf_store_t *
+    sf_jobs_store (sf_jobs_t *self);
+
+//  End job id if unfinished: state (failed, skipped, cancelled; failed is
+//  cancelled if its cancel was asked for), code, text; in the caller's
+//  transaction. Returns 0 or -1 with err set.
+int
+    sf_jobs_end_one (sf_jobs_t *self, const char *id, const char *state, int code,
+                     const char *text, sf_err_t *err);
+
+//  The jobs stmt selects (SF_JOBS_REC_COLUMNS), stmt finalized. Caller owns
+//  the list; NULL with err set (also if stmt is NULL).
+zlistx_t *
+    sf_jobs_recs (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err);
+
+//  The hooks of a result: queue a retryable failure for a new attempt (1
+//  if it did, 0 to apply the result, -1 with err); after the result was
+//  applied: its attempt's row, cancelled for a cancel asked for, "after N
+//  attempts" (0 or -1). The current attempt of job id ended with code and
+//  text at now: its row in job_attempts, if it was sent (0 or -1).
+int
+    sf_jobs_retry_result (sf_jobs_t *self, const sf_job_result_t *result, sf_err_t *err);
+int
+    sf_jobs_result_ended (sf_jobs_t *self, const char *id, sf_err_t *err);
+int
+    sf_jobs_attempt_ended (sf_jobs_t *self, const char *id, int64_t code, const char *text,
+                           int64_t now, sf_err_t *err);
+
+//  The "attempts" of sf_jobs_json. Caller owns the result; NULL with err.
+json_t *
+    sf_jobs_attempts_json (sf_jobs_t *self, const char *id, sf_err_t *err);
 
 //  Self test of this class
 void

@@ -5,6 +5,7 @@
     =========================================================================
 */
 #include "sf_sched_classes.h"
+#include "sf_harness_selftest.h"
 
 static const char *
 s_get (json_t *object, const char *key)
@@ -375,6 +376,242 @@ s_test_refused (sf_jobs_t *jobs)
     assert (sf_jobs_fail (jobs, id, SF_ECANCELED, "test", &err) == 0);
 }
 
+//  --------------------------------------------------------------------------
+//  Cancel and retries
+
+//  A failed result of attempt of job id from n1: code, text, retryable
+
+static int
+s_test_failed (sf_jobs_t *jobs, const char *id, uint32_t attempt, int code,
+               const char *text, bool retryable, sf_err_t *err)
+{
+    sf_error_info_t error = SF_ERROR_INFO_INIT;
+    error.code = code, error.text = (char *) text;
+    sf_job_result_t result = SF_JOB_RESULT_INIT;
+    result.job_id = (char *) id, result.attempt = attempt, result.ok = 0;
+    result.strategy = "file-cold", result.error = &error, result.retryable = retryable;
+    return sf_jobs_result (jobs, "n1", "dir@n1", &result, err);
+}
+
+//  A new job of vm1 on n1, waiting (for admission) or sent; writes its id
+
+static void
+s_test_job (sf_jobs_t *jobs, bool waiting, int64_t window_end_ms, char *id)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_job_spec_t spec = { .instance_uuid = "u1", .instance_name = "vm1", .node = "n1",
+                           .strategy = "file-cold", .waiting = waiting,
+                           .window_end_ms = window_end_ms };
+    assert (sf_jobs_create (jobs, &spec, id, 32, &err) == 0);
+    if (!waiting)
+        assert (sf_jobs_assigned (jobs, id, &err) == 0);
+}
+
+//  Whether list (of strings) holds exactly id; destroys it
+
+static bool
+s_test_only (zlistx_t *list, const char *id)
+{
+    bool only = zlistx_size (list) == 1 && streq ((char *) zlistx_first (list), id);
+    zlistx_destroy (&list);
+    return only;
+}
+
+static char *
+s_test_state (sf_jobs_t *jobs, const char *id, const char *key)
+{
+    sf_err_t err = SF_ERR_INIT;
+    json_t *job = sf_jobs_json (jobs, id, &err);
+    assert (job);
+    json_t *value = sf_harness_get (job, key);
+    char *text = json_is_string (value)? strdup (json_string_value (value))
+               : json_is_integer (value)? zsys_sprintf ("%" JSON_INTEGER_FORMAT,
+                                                        json_integer_value (value))
+               : strdup (!value || json_is_null (value)? "null": "?");
+    json_decref (job);
+    return text;
+}
+
+static void
+s_test_expect (sf_jobs_t *jobs, const char *id, const char *key, const char *expected)
+{
+    char *value = s_test_state (jobs, id, key);
+    if (!streq (value, expected) && !(*expected == '~' && strstr (value, expected + 1)))
+        fprintf (stderr, "\njob %s: %s is '%s', not '%s'\n", id, key, value, expected);
+    assert (streq (value, expected) || (*expected == '~' && strstr (value, expected + 1)));
+    free (value);
+}
+
+static void
+s_test_cancel (sf_jobs_t *jobs)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char id [32], node [64];
+    uint32_t attempt = 0;
+    zlistx_destroy (&(zlistx_t *) { sf_jobs_take_ended (jobs) });
+    //  Unknown: nothing changes
+    assert (sf_jobs_cancel (jobs, "J999", node, sizeof (node), &attempt, &err) == -1);
+    assert (err.code == SF_ENOENT && streq (err.text, "no job 'J999'"));
+    //  Waiting (never sent): cancelled at once, no attempt row
+    s_test_job (jobs, true, 0, id);
+    assert (sf_jobs_cancel (jobs, id, node, sizeof (node), &attempt, &err)
+            == SF_JOBS_CANCEL_NOW);
+    s_test_expect (jobs, id, "state", "cancelled");
+    s_test_expect (jobs, id, "error.code", "14");
+    s_test_expect (jobs, id, "error.text", "~before it was sent to node 'n1'");
+    s_test_expect (jobs, id, "attempts.0", "null");
+    assert (s_test_only (sf_jobs_take_ended (jobs), id));
+    //  Ended: a clear error naming its state, nothing changes
+    assert (sf_jobs_cancel (jobs, id, node, sizeof (node), &attempt, &err) == -1);
+    assert (err.code == SF_ESTATE && strstr (err.text, "has already ended: cancelled"));
+    //  Messages about it are fenced
+    sf_job_event_t event = sf_wire_job_event (id, 1, SF_PHASE_PAUSED, 0, 0);
+    assert (sf_jobs_event (jobs, "n1", &event, &err) == -1 && err.code == SF_ESTATE);
+    assert (strstr (err.text, "was not sent") || strstr (err.text, "been cancelled"));
+
+    //  Sent: recorded, to be sent to its node; asked twice, the same answer
+    s_test_job (jobs, false, 0, id);
+    assert (sf_jobs_cancel (jobs, id, node, sizeof (node), &attempt, &err)
+            == SF_JOBS_CANCEL_SEND);
+    assert (streq (node, "n1") && attempt == 1);
+    assert (sf_jobs_cancel (jobs, id, node, sizeof (node), &attempt, &err)
+            == SF_JOBS_CANCEL_SEND);
+    s_test_expect (jobs, id, "state", "queued");
+    zlistx_t *cancelling = sf_jobs_cancelling (jobs, "n1", &err);
+    assert (zlistx_size (cancelling) == 1);
+    assert (streq (((sf_job_rec_t *) zlistx_first (cancelling))->id, id));
+    zlistx_destroy (&cancelling);
+    cancelling = sf_jobs_cancelling (jobs, "n2", &err);
+    assert (zlistx_size (cancelling) == 0);
+    zlistx_destroy (&cancelling);
+    //  Its failed result (SF_ECANCELED) ends it cancelled with the text,
+    //  and never retried (retryable or not)
+    sf_jobs_set_retry (jobs, 3, 1000);
+    assert (s_test_failed (jobs, id, 1, SF_ECANCELED, "job cancelled", true, &err) == 0);
+    s_test_expect (jobs, id, "state", "cancelled");
+    s_test_expect (jobs, id, "error.text", "job cancelled");
+    s_test_expect (jobs, id, "attempts.0.error.name", "ECANCELED");
+    assert (s_test_only (sf_jobs_take_ended (jobs), id));
+    assert (s_test_failed (jobs, id, 1, SF_ECANCELED, "again", false, &err) == -1);
+    assert (err.code == SF_ESTATE && strstr (err.text, "has already been cancelled"));
+    zlistx_t *retried = sf_jobs_take_retried (jobs);
+    assert (zlistx_size (retried) == 0);
+    zlistx_destroy (&retried);
+
+    //  SF_ECANCELED that nobody asked for (the worker stopped): failed
+    s_test_job (jobs, false, 0, id);
+    assert (s_test_failed (jobs, id, 1, SF_ECANCELED, "job cancelled", false, &err) == 0);
+    s_test_expect (jobs, id, "state", "failed");
+
+    //  A job whose cancel was asked for and that the scheduler fails (its
+    //  node is down) ends cancelled too, with that reason
+    s_test_job (jobs, false, 0, id);
+    assert (sf_jobs_cancel (jobs, id, node, sizeof (node), &attempt, &err)
+            == SF_JOBS_CANCEL_SEND);
+    assert (sf_jobs_fail (jobs, id, SF_ENODE, "node 'n1' is down", &err) == 0);
+    s_test_expect (jobs, id, "state", "cancelled");
+    s_test_expect (jobs, id, "error.text", "node 'n1' is down");
+    s_test_expect (jobs, id, "attempts.0.error.text", "node 'n1' is down");
+    zlistx_destroy (&(zlistx_t *) { sf_jobs_take_ended (jobs) });
+    sf_jobs_set_retry (jobs, 1, 0);
+}
+
+static void
+s_test_retry (sf_jobs_t *jobs)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char id [32], node [64];
+    uint32_t attempt = 0;
+    zlistx_destroy (&(zlistx_t *) { sf_jobs_take_ended (jobs) });
+    assert (sf_jobs_backoff (30000, 1) == 30000 && sf_jobs_backoff (30000, 2) == 60000);
+    assert (sf_jobs_backoff (30000, 6) == SF_JOBS_BACKOFF_MAX);
+    assert (sf_jobs_backoff (30000, 4000000000u) == SF_JOBS_BACKOFF_MAX);
+    assert (sf_jobs_backoff (0, 3) == 0);
+
+    //  No retries by default: a retryable failure fails
+    s_test_job (jobs, false, 0, id);
+    assert (s_test_failed (jobs, id, 1, SF_ESTORE, "store down", true, &err) == 0);
+    s_test_expect (jobs, id, "state", "failed");
+    s_test_expect (jobs, id, "error.text", "store down");
+    assert (s_test_only (sf_jobs_take_ended (jobs), id));
+
+    //  Three attempts: each retryable failure is a new attempt after its
+    //  backoff (1 s, then 2 s), the last one fails "after 3 attempts"
+    sf_jobs_set_retry (jobs, 3, 1000);
+    s_test_job (jobs, false, 0, id);
+    int64_t before = sf_time_now_ms ();
+    assert (s_test_failed (jobs, id, 1, SF_ESTORE, "cannot write to image directory",
+                           true, &err) == 0);
+    s_test_expect (jobs, id, "state", "queued");
+    s_test_expect (jobs, id, "phase", "waiting");
+    s_test_expect (jobs, id, "attempt", "2");
+    s_test_expect (jobs, id, "attempts.0.attempt", "1");
+    s_test_expect (jobs, id, "attempts.0.node", "n1");
+    s_test_expect (jobs, id, "attempts.0.error.text", "cannot write to image directory");
+    assert (s_test_only (sf_jobs_take_retried (jobs), id));
+    zlistx_t *ended = sf_jobs_take_ended (jobs);
+    assert (zlistx_size (ended) == 0);
+    zlistx_destroy (&ended);
+    sf_job_rec_t *rec = NULL;
+    assert (sf_jobs_rec (jobs, id, &rec, &err) == 1);
+    assert (rec->attempt == 2 && streq (rec->phase, "waiting"));
+    assert (rec->not_before_ms >= before + 1000 && rec->not_before_ms <= sf_time_now_ms () + 1000);
+    sf_job_rec_destroy (&rec);
+    //  The old attempt's messages are dropped, and so are the new one's
+    //  until it is sent
+    assert (s_test_failed (jobs, id, 1, SF_ESTORE, "again", true, &err) == -1);
+    assert (err.code == SF_ESTATE && strstr (err.text, "stale attempt 1"));
+    assert (s_test_failed (jobs, id, 2, SF_ESTORE, "again", true, &err) == -1);
+    assert (err.code == SF_ESTATE && strstr (err.text, "was not sent"));
+    assert (sf_jobs_assigned (jobs, id, &err) == 0);
+    assert (s_test_failed (jobs, id, 2, SF_ECEPH, "ceph down", true, &err) == 0);
+    assert (sf_jobs_rec (jobs, id, &rec, &err) == 1);
+    assert (rec->attempt == 3 && rec->not_before_ms >= sf_time_now_ms () + 1500);
+    sf_job_rec_destroy (&rec);
+    zlistx_destroy (&(zlistx_t *) { sf_jobs_take_retried (jobs) });
+    assert (sf_jobs_assigned (jobs, id, &err) == 0);
+    assert (s_test_failed (jobs, id, 3, SF_ESTORE, "store down", true, &err) == 0);
+    s_test_expect (jobs, id, "state", "failed");
+    s_test_expect (jobs, id, "error.text", "store down (after 3 attempts)");
+    s_test_expect (jobs, id, "attempts.1.error.name", "ECEPH");
+    s_test_expect (jobs, id, "attempts.2.error.text", "store down");
+    s_test_expect (jobs, id, "attempts.3", "null");
+    assert (s_test_only (sf_jobs_take_ended (jobs), id));
+
+    //  A retry that succeeds: done, no error, both attempts listed
+    s_test_job (jobs, false, 0, id);
+    assert (s_test_failed (jobs, id, 1, SF_ESTORE, "store down", true, &err) == 0);
+    assert (sf_jobs_assigned (jobs, id, &err) == 0);
+    sf_job_result_t result = SF_JOB_RESULT_INIT;
+    result.job_id = id, result.attempt = 2, result.ok = 1, result.strategy = "offline";
+    assert (sf_jobs_result (jobs, "n1", "dir@n1", &result, &err) == 0);
+    s_test_expect (jobs, id, "state", "done");
+    s_test_expect (jobs, id, "error", "null");
+    s_test_expect (jobs, id, "attempts.0.error.text", "store down");
+    s_test_expect (jobs, id, "attempts.1.error", "null");
+
+    //  A failure that is not retryable is final at once
+    s_test_job (jobs, false, 0, id);
+    assert (s_test_failed (jobs, id, 1, SF_EHV, "no such domain", false, &err) == 0);
+    s_test_expect (jobs, id, "state", "failed");
+
+    //  No retry past the window: the backoff would end after it
+    s_test_job (jobs, false, sf_time_now_ms () + 500, id);
+    assert (s_test_failed (jobs, id, 1, SF_ESTORE, "store down", true, &err) == 0);
+    s_test_expect (jobs, id, "state", "failed");
+
+    //  Cancelled in its backoff: cancelled at once
+    s_test_job (jobs, false, 0, id);
+    assert (s_test_failed (jobs, id, 1, SF_ESTORE, "store down", true, &err) == 0);
+    assert (sf_jobs_cancel (jobs, id, node, sizeof (node), &attempt, &err)
+            == SF_JOBS_CANCEL_NOW);
+    s_test_expect (jobs, id, "state", "cancelled");
+    assert (sf_jobs_rec (jobs, id, &rec, &err) == 0 && rec == NULL);
+    zlistx_destroy (&(zlistx_t *) { sf_jobs_take_ended (jobs) });
+    zlistx_destroy (&(zlistx_t *) { sf_jobs_take_retried (jobs) });
+    sf_jobs_set_retry (jobs, 1, 0);
+}
+
 void
 sf_jobs_test (bool verbose)
 {
@@ -410,7 +647,8 @@ sf_jobs_test (bool verbose)
     assert (streq (s_get (job, "state"), "queued"));
     assert (s_int (job, "attempt") == 1);
     assert (json_is_null (json_object_get (job, "image")));
-    assert (json_object_size (job) == 24);
+    assert (json_object_size (job) == 25);        //  With its attempts
+    assert (json_array_size (json_object_get (job, "attempts")) == 0);
     assert (json_is_null (json_object_get (job, "note")));
     json_decref (job);
     assert (sf_jobs_json (jobs, "J77", &err) == NULL && err.code == SF_ENOENT);
@@ -448,6 +686,8 @@ sf_jobs_test (bool verbose)
     s_test_note (jobs);
     s_test_retention_reads (jobs);
     s_test_refused (jobs);
+    s_test_cancel (jobs);
+    s_test_retry (jobs);
     sf_jobs_destroy (&jobs);
     sf_store_destroy (&store);
     unlink (path);

@@ -2,9 +2,11 @@
     sf_liveness - which nodes are up, kept durable, and what happens to
     the jobs of a node that falls silent
 
-    A node is declared down only after the database says so and its jobs
-    are failed in the same transaction; if that commit fails, the peer
-    stays up in memory and the next check tries again.
+    A node is declared down only after the database says so; if that
+    commit fails, the peer stays up in memory and the next check tries
+    again. Down fails nothing: a cut link may only delay a node's jobs.
+    Its queued jobs wait for it (sf_dispatch), its handed jobs are
+    governed by their leases (sf_lease).
     =========================================================================
 */
 #include "sf_sched_classes.h"
@@ -148,24 +150,13 @@ sf_liveness_touch (sf_liveness_t *self, sf_peer_t *peer, bool force)
     }
 }
 
-//  Node down and its unfinished jobs failed, in one transaction.
-//  Returns the number of jobs failed, or -1 with err set.
+//  Node down in the database: its jobs keep their state. Returns 0 or -1
+//  with err set.
 
 static int
 s_node_down (sf_liveness_t *self, const char *name, sf_err_t *err)
 {
-    char text [256];
-    snprintf (text, sizeof (text), "node '%s' stopped heartbeating", name);
-    if (sf_store_begin (self->store, err))
-        return -1;
-    int failed = -1;
-    if (sf_store_node_state (self->store, name, "down", err) == 0)
-        failed = sf_jobs_fail_node (self->jobs, name, SF_ENODE, text, err);
-    if (failed < 0) {
-        sf_store_rollback (self->store);
-        return -1;
-    }
-    return sf_store_commit (self->store, err)? -1: failed;
+    return sf_store_node_state (self->store, name, "down", err);
 }
 
 void
@@ -192,13 +183,13 @@ sf_liveness_check (sf_liveness_t *self)
          name = (const char *) zlistx_next (names)) {
         sf_logctx_t ctx = { .node = name };
         sf_err_t err = SF_ERR_INIT;
-        int failed = s_node_down (self, name, &err);
-        if (failed < 0)
+        if (s_node_down (self, name, &err))
             SF_ERROR (&ctx, "cannot mark node down (will retry): %s", err.text);
         else {
             sf_peers_set_up (sf_peers_by_name (self->peers, name), false);
-            SF_NOTICE (&ctx, "node is down: silent for over %" PRId64 "ms; %d unfinished "
-                       "jobs failed", self->node_timeout_ms, failed);
+            SF_NOTICE (&ctx, "node is down: silent for over %" PRId64 "ms; it gets no new "
+                       "jobs, its queued jobs wait for it and the jobs it holds for their "
+                       "leases", self->node_timeout_ms);
         }
     }
     zlistx_destroy (&names);

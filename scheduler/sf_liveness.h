@@ -3,9 +3,11 @@
     the jobs of a node that falls silent
 
     Any message from a worker proves it alive (touch); a timer (check)
-    declares every node that has been silent for node_timeout down and
-    fails its unfinished jobs, in one transaction, so no job is left
-    running forever on a dead node. last_seen is written at most once a
+    declares every node that has been silent for node_timeout down: it
+    gets no new jobs. That fails nothing (a cut link may only delay its
+    jobs): its queued jobs wait for it or their window's end
+    (sf_dispatch), and the jobs it holds are governed by their leases
+    (sf_lease), so none waits forever on a dead node. last_seen is written at most once a
     second per node, so heartbeats from many nodes do not turn into as
     many fsyncs.
     =========================================================================
@@ -26,8 +28,8 @@ void
     sf_liveness_destroy (sf_liveness_t **self_p);
 
 //  At start: every node the database says is up becomes a peer without a
-//  connection, so it goes down (and its jobs fail) unless it says hello
-//  within node_timeout. Returns 0 or -1 with err set.
+//  connection, so it goes down unless it says hello within node_timeout.
+//  Returns 0 or -1 with err set.
 int
     sf_liveness_restore (sf_liveness_t *self, sf_err_t *err);
 
@@ -50,7 +52,7 @@ sf_peer_t *
 void
     sf_liveness_touch (sf_liveness_t *self, sf_peer_t *peer, bool force);
 
-//  Declare silent nodes down and fail their unfinished jobs. Call it from
+//  Declare silent nodes down (their jobs keep their state). Call it from
 //  a timer every sf_liveness_interval ms.
 void
     sf_liveness_check (sf_liveness_t *self);

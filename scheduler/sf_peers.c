@@ -156,6 +156,7 @@ sf_peers_hello (sf_peers_t *self, zframe_t *routing_id, const sf_hello_t *hello,
     //  0 (no limit of its own) or more than the cap: the cap
     peer->max_jobs = hello->max_jobs && hello->max_jobs < self->max_jobs
                    ? hello->max_jobs: self->max_jobs;
+    peer->max_pause_ms = (int64_t) hello->max_pause_ms;     //  sf_wire bounds it
     zlistx_purge (peer->strategies);
     for (size_t i = 0; i < hello->n_strategies; i++)
         zlistx_add_end (peer->strategies, strdup (hello->strategies [i]));
@@ -327,6 +328,10 @@ sf_peers_test (bool verbose)
     sf_peers_set_caps (peers, 3, 8);
     hello.max_jobs = 4;
     assert (sf_peers_hello (peers, rid2, &hello, 4100, &replaced)->max_jobs == 4);
+    //  max_pause comes from the hello, 0 when the worker does not say
+    assert (sf_peers_by_name (peers, hello.node)->max_pause_ms == 0);
+    hello.max_pause_ms = 90000;
+    assert (sf_peers_hello (peers, rid2, &hello, 4200, &replaced)->max_pause_ms == 90000);
     hello.max_jobs = 9;
     assert (sf_peers_hello (peers, rid2, &hello, 4100, &replaced)->max_jobs == 8);
     hello.max_jobs = 0;

@@ -32,6 +32,8 @@ typedef struct {
     char *ceph_cluster;         //  Owned: Ceph fsid, "" for none
     uint64_t scratch_free;      //  Bytes, from hello and heartbeats
     uint32_t max_jobs;          //  From hello, capped (sf_peers_set_caps)
+    int64_t max_pause_ms;       //  From hello: its guard's deadline; 0 if
+                                //  unknown (restored, or an older worker)
 } sf_peer_t;
 
 //  Create an empty table. Caller owns the result.

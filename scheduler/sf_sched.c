@@ -4,7 +4,7 @@
     Rules this file keeps:
     - every state change is committed (sf_store/sf_jobs) before the
       scheduler acts on it: a job row exists before its JobAssign leaves,
-      a node is down in the database before its jobs count as failed;
+      a job whose lease ran out has failed before its JobCancel leaves;
     - nothing a worker sends can stop the loop: invalid input is logged,
       counted and dropped;
     - the ROUTER is non-blocking and mandatory: a send to a peer that is
@@ -30,6 +30,7 @@ struct _sf_sched_t {
     sf_retention_t *retention;  //  Owned
     sf_history_t *history;      //  Owned: forgets old jobs and bulks
     sf_outbox_t *outbox;        //  Owned: what we send to workers
+    sf_gc_t *gc;                //  Owned: the reconciler
     sf_auth_t *auth;            //  Owned: ZAP handler, NULL if insecure
     zcert_t *cert;              //  Owned: our key pair, NULL if insecure
     zhashx_t *refused;          //  Owned: connections whose hello was refused
@@ -95,6 +96,7 @@ static sf_retention_delete_fn s_delete_image;
 static sf_bulk_done_fn s_on_bulk_done;
 static sf_dispatch_ended_fn s_on_job_ended;
 static sf_outbox_unsent_fn s_on_unsent;
+static sf_gc_send_fn s_gc_send;
 
 sf_sched_t *
 sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
@@ -110,6 +112,7 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     if (!self->store)
         goto failed;
     self->jobs = sf_jobs_new (self->store);
+    sf_jobs_set_retry (self->jobs, cfg->max_attempts, cfg->retry_backoff_ms);
     self->liveness = sf_liveness_new (self->store, self->jobs, self->peers,
                                       cfg->node_timeout_ms);
     if (sf_liveness_restore (self->liveness, err))
@@ -138,10 +141,11 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     self->history = sf_history_new (self->jobs, self->bulk, cfg->history_days);
     if (!self->retention)
         goto failed;
+    self->gc = sf_gc_new (self->store, cfg, s_gc_send, self);
     sf_admin_parts_t parts = {
         .store = self->store, .jobs = self->jobs, .peers = self->peers,
         .dispatch = self->dispatch, .bulk = self->bulk, .schedules = self->schedules, .stats = &self->stats,
-        .auth = self->auth
+        .auth = self->auth, .gc = self->gc
     };
     self->admin = sf_admin_new (cfg->admin_bind, self->cert, &parts, err);
     if (!self->admin)
@@ -167,6 +171,7 @@ sf_sched_destroy (sf_sched_t **self_p)
     if (*self_p) {
         sf_sched_t *self = *self_p;
         sf_admin_destroy (&self->admin);
+        sf_gc_destroy (&self->gc);
         sf_retention_destroy (&self->retention);
         sf_history_destroy (&self->history);
         sf_schedules_destroy (&self->schedules);
@@ -248,6 +253,12 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello,
         SF_ERROR (&ctx, "cannot record hello: %s", err.text);
         return;                 //  No welcome: the worker says hello again
     }
+    //  How long its guard lets a guest stay paused: a pause slot of a job
+    //  that ends without word from this node is kept that long
+    if (hello->max_pause_ms
+    &&  sf_store_node_set_max_pause (self->store, hello->node,
+                                     (int64_t) hello->max_pause_ms, &err))
+        SF_ERROR (&ctx, "cannot record max_pause: %s", err.text);
     SF_NOTICE (&ctx, "node %s (%s, max_jobs %u, %zu running jobs)",
                replaced? "reconnected": "connected",
                hello->software && *hello->software? hello->software: "unknown software",
@@ -258,6 +269,8 @@ s_on_hello (sf_sched_t *self, zframe_t *routing_id, const sf_hello_t *hello,
     if (sf_outbox_send_to (self->outbox, routing_id, &env, &err))
         SF_WARN (&ctx, "cannot send welcome: %s", err.text);
     sf_dispatch_node (self->dispatch, peer, true);
+    //  The reconciler looks at what the node holds once it is back
+    sf_gc_hello (self->gc, peer->name);
 }
 
 static void
@@ -343,6 +356,21 @@ s_on_job_result (sf_sched_t *self, sf_peer_t *peer, const sf_job_result_t *resul
                  ? result->error->text: "no error given");
 }
 
+//  A worker answered a JobQuery: only the node holding that attempt of the
+//  job may
+
+static void
+s_on_job_status (sf_sched_t *self, sf_peer_t *peer, const sf_job_status_t *status)
+{
+    if (sf_dispatch_status (self->dispatch, peer->name, status) == 0)
+        return;
+    sf_logctx_t ctx = { .node = peer->name, .job_id = status->job_id };
+    self->stats.worker_fenced++;
+    if (sf_stats_may_warn (&self->stats))
+        SF_WARN (&ctx, "dropping job status of attempt %u: not a job this node holds",
+                 status->attempt);
+}
+
 //  A worker applied an upload rate: only the node uploading that attempt
 //  of the job may say so
 
@@ -390,6 +418,17 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
             break;
         case SF_BODY_RATE_APPLIED:
             s_on_rate_applied (self, peer, env->rate_applied);
+            break;
+        case SF_BODY_JOB_STATUS:
+            s_on_job_status (self, peer, env->job_status);
+            break;
+        case SF_BODY_GC_HOLDINGS:
+            if (sf_gc_on_holdings (self->gc, peer->name, env->gc_holdings))
+                self->stats.worker_unexpected++;
+            break;
+        case SF_BODY_GC_REMOVED:
+            if (sf_gc_on_removed (self->gc, peer->name, env->gc_removed))
+                self->stats.worker_unexpected++;
             break;
         case SF_BODY_ERROR:
             SF_WARN (&ctx, "node reports error %s: %s", sf_err_name (env->error->code),
@@ -540,6 +579,15 @@ s_delete_image (void *arg, const char *node, const sf_image_t *image, const char
     return sf_outbox_send (self->outbox, node, &env, err);
 }
 
+//  The reconciler's messages go out like every other
+
+static int
+s_gc_send (void *arg, const char *node, sf_envelope_t *env, sf_err_t *err)
+{
+    sf_sched_t *self = (sf_sched_t *) arg;
+    return sf_outbox_send (self->outbox, node, env, err);
+}
+
 //  A job ended: its bulk counts it
 
 static void
@@ -571,10 +619,12 @@ s_on_check (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     sf_sched_t *self = (sf_sched_t *) arg;
     sf_liveness_check (self->liveness);
-    //  Nodes that went down get no new jobs (their jobs failed: freed)
+    //  Nodes that went down get no new jobs (their queued jobs wait)
     for (sf_peer_t *peer = sf_peers_first (self->peers); peer;
          peer = sf_peers_next (self->peers))
         sf_dispatch_node (self->dispatch, peer, false);
+    //  Jobs with no news for their lease: asked about, or failed
+    sf_dispatch_leases (self->dispatch);
     sf_dispatch_pump (self->dispatch);
     return 0;
 }
@@ -616,6 +666,13 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         SF_ERROR (NULL, "retention: %s", err.text);
     if (sf_history_tick (self->history, now, &err) < 0)
         SF_ERROR (NULL, "cannot forget old history: %s", err.text);
+    if (sf_gc_tick (self->gc, now) && self->schedules_started) {
+        zlistx_t *nodes = sf_gc_connected (self->peers);
+        if (zlistx_size (nodes)
+        &&  !sf_gc_start (self->gc, nodes, !sf_gc_auto_removes (self->gc), true, &err))
+            SF_WARN (NULL, "cannot start gc: %s", err.text);
+        zlistx_destroy (&nodes);
+    }
     sf_dispatch_pump (self->dispatch);
     return 0;
 }

@@ -27,11 +27,13 @@
 #include "sf_outbox.h"
 #include "sf_stats.h"
 #include "sf_schedcfg.h"
+#include "sf_lease.h"
 #include "sf_dispatch.h"
 #include "sf_bulk.h"
 #include "sf_schedules.h"
 #include "sf_retention.h"
 #include "sf_history.h"
+#include "sf_gc.h"
 #include "sf_admin.h"
 #include "sf_sched.h"
 

@@ -21,7 +21,7 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
     OPT ("scheduler", "heartbeat", SF_CFG_DURATION, heartbeat_ms, "1s",
          "heartbeat interval told to workers in Welcome"),
     OPT ("scheduler", "node_timeout", SF_CFG_DURATION, node_timeout_ms, "5s",
-         "a node silent for this long is down and its jobs fail"),
+         "a node silent for this long is down: it gets no new jobs"),
     OPT ("limits", "max_paused", SF_CFG_INT, limits.max_paused, "0",
          "guests paused at once, fleet-wide (0 = no limit)"),
     OPT ("limits", "max_paused_per_node", SF_CFG_INT, limits.max_paused_per_node, "0",
@@ -40,13 +40,35 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
          "upload bytes per second from one node"),
     OPT ("limits", "bandwidth_per_store", SF_CFG_SIZE, limits.bandwidth_per_store, "0",
          "upload bytes per second into one image store"),
+    OPT ("limits", "lease", SF_CFG_DURATION, limits.lease_ms, "60s",
+         "a handed job with no news for this (plus its bytes at lease_rate) is "
+         "asked about, and failed if no answer comes within as long again (1s..1d)"),
+    OPT ("limits", "lease_rate", SF_CFG_SIZE, limits.lease_rate, "1M",
+         "the slow floor rate (bytes/s) a job's lease allows for its bytes "
+         "(1 byte/s..1T)"),
     OPT ("limits", "max_jobs_per_node", SF_CFG_INT, max_jobs_per_node, "64",
          "jobs at once on one node, whatever its worker asks (1..65535)"),
     OPT ("limits", "max_peers", SF_CFG_INT, max_peers, "1024",
          "worker nodes the scheduler accepts; a hello from one more is refused"),
+    OPT ("limits", "max_attempts", SF_CFG_INT, max_attempts, "3",
+         "attempts of a job that fails for a cause that may pass (1 = no retry; 1..100)"),
+    OPT ("limits", "retry_backoff", SF_CFG_DURATION, retry_backoff_ms, "30s",
+         "delay before the first retry, doubled for each next one up to 10m "
+         "(0..10m)"),
     OPT ("retention", "history_days", SF_CFG_INT, history_days, "30",
          "finished jobs, their events and bulks older than this are pruned "
          "(1..36500; jobs whose images are kept stay)"),
+    OPT ("gc", "interval", SF_CFG_DURATION, gc_interval_ms, "10m",
+         "how often every node is reconciled with the catalogue (also once when a "
+         "node connects); 0 = never (0, or 1m..30d)"),
+    OPT ("gc", "remove", SF_CFG_BOOL, gc_remove, "true",
+         "the periodic runs remove orphans (false: they only list them and mark "
+         "missing images)"),
+    OPT ("gc", "grace", SF_CFG_DURATION, gc_grace_ms, "10m",
+         "objects younger than this are never removed (1s..30d)"),
+    OPT ("gc", "timeout", SF_CFG_DURATION, gc_timeout_ms, "30s",
+         "a node that has not answered a gc step within this is listed as not "
+         "answering (1s..1h)"),
     OPT ("log", "level", SF_CFG_STR, log_level, "info",
          "err|warning|notice|info|debug"),
     OPT ("log", "format", SF_CFG_STR, log_format, "text", "text|json"),
@@ -147,6 +169,12 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
             return sf_cfg_fail (err, name, text, "limits", counts [i].key,
                                "'limits.%s' must be 0 (no limit) or a positive number",
                                counts [i].key);
+    if (cfg->limits.lease_ms < 1000 || cfg->limits.lease_ms > 86400000)
+        return sf_cfg_fail (err, name, text, "limits", "lease",
+                           "'limits.lease' must be between 1s and 1d");
+    if (cfg->limits.lease_rate < 1 || cfg->limits.lease_rate > (1LL << 40))
+        return sf_cfg_fail (err, name, text, "limits", "lease_rate",
+                           "'limits.lease_rate' must be between 1 and 1T (bytes/s)");
     if (cfg->max_jobs_per_node < 1 || cfg->max_jobs_per_node > SF_WIRE_MAX_JOBS)
         return sf_cfg_fail (err, name, text, "limits", "max_jobs_per_node",
                            "'limits.max_jobs_per_node' must be between 1 and %d",
@@ -154,9 +182,25 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
     if (cfg->max_peers < 1 || cfg->max_peers > 1000000)
         return sf_cfg_fail (err, name, text, "limits", "max_peers",
                            "'limits.max_peers' must be between 1 and 1000000");
+    if (cfg->max_attempts < 1 || cfg->max_attempts > 100)
+        return sf_cfg_fail (err, name, text, "limits", "max_attempts",
+                           "'limits.max_attempts' must be between 1 and 100");
+    if (cfg->retry_backoff_ms < 0 || cfg->retry_backoff_ms > SF_JOBS_BACKOFF_MAX)
+        return sf_cfg_fail (err, name, text, "limits", "retry_backoff",
+                           "'limits.retry_backoff' must be between 0 and 10m");
     if (cfg->history_days < 1 || cfg->history_days > 36500)
         return sf_cfg_fail (err, name, text, "retention", "history_days",
                            "'retention.history_days' must be between 1 and 36500");
+    if (cfg->gc_interval_ms != 0
+    &&  (cfg->gc_interval_ms < 60000 || cfg->gc_interval_ms > 30LL * 86400000))
+        return sf_cfg_fail (err, name, text, "gc", "interval",
+                           "'gc.interval' must be 0 (off) or between 1m and 30d");
+    if (cfg->gc_grace_ms < 1000 || cfg->gc_grace_ms > 30LL * 86400000)
+        return sf_cfg_fail (err, name, text, "gc", "grace",
+                           "'gc.grace' must be between 1s and 30d");
+    if (cfg->gc_timeout_ms < 1000 || cfg->gc_timeout_ms > 3600000)
+        return sf_cfg_fail (err, name, text, "gc", "timeout",
+                           "'gc.timeout' must be between 1s and 1h");
     if (cfg->insecure && (!sf_cert_is_local (cfg->bind) || !sf_cert_is_local (cfg->admin_bind)))
         return sf_cfg_fail (err, name, text, "security", "insecure",
                            "'security.insecure' (plaintext) is allowed only on loopback or "
@@ -321,6 +365,9 @@ sf_schedcfg_test (bool verbose)
     sf_schedcfg_release (&cfg);
     sf_schedcfg_init (&cfg);
     assert (cfg.max_jobs_per_node == 64 && cfg.max_peers == 1024 && cfg.history_days == 30);
+    assert (cfg.limits.lease_ms == 60000 && cfg.limits.lease_rate == 1048576);
+    assert (cfg.gc_interval_ms == 600000 && cfg.gc_remove && cfg.gc_grace_ms == 600000
+            && cfg.gc_timeout_ms == 30000);
     const struct { const char *text; const char *error; } bounds [] = {
         { "[limits]\nmax_jobs_per_node = 0\n", "s.conf:2: 'limits.max_jobs_per_node'" },
         { "[limits]\nmax_jobs_per_node = 65536\n", "s.conf:2: 'limits.max_jobs_per_node'" },
@@ -328,9 +375,31 @@ sf_schedcfg_test (bool verbose)
         { "[limits]\nmax_peers = 0\n", "s.conf:2: 'limits.max_peers' must be between" },
         { "[limits]\nmax_peers = -5\n", "s.conf:2: 'limits.max_peers'" },
         { "[limits]\nmax_peers = 1\n", NULL },
+        { "[limits]\nmax_attempts = 0\n", "s.conf:2: 'limits.max_attempts' must be between 1" },
+        { "[limits]\nmax_attempts = 101\n", "s.conf:2: 'limits.max_attempts'" },
+        { "[limits]\nmax_attempts = 100\n", NULL },
+        { "[limits]\nretry_backoff = 11m\n", "s.conf:2: 'limits.retry_backoff' must be" },
+        { "[limits]\nretry_backoff = -1s\n", "s.conf:2:" },
+        { "[limits]\nretry_backoff = 0\n", NULL },
+        { "[limits]\nretry_backoff = 10m\n", NULL },
         { "[retention]\nhistory_days = 0\n", "s.conf:2: 'retention.history_days'" },
         { "[retention]\nhistory_days = 36501\n", "s.conf:2: 'retention.history_days'" },
         { "[retention]\nhistory_days = 36500\n", NULL },
+        { "[limits]\nlease = 999ms\n", "s.conf:2: 'limits.lease' must be between" },
+        { "[limits]\nlease = 2d\n", "s.conf:2: 'limits.lease'" },
+        { "[limits]\nlease = 5s\n", NULL },
+        { "[limits]\nlease_rate = 0\n", "s.conf:2: 'limits.lease_rate' must be" },
+        { "[limits]\nlease_rate = 2T\n", "s.conf:2: 'limits.lease_rate'" },
+        { "[limits]\nlease_rate = 1G\n", NULL },
+        { "[gc]\ninterval = 30s\n", "s.conf:2: 'gc.interval' must be 0 (off) or" },
+        { "[gc]\ninterval = 31d\n", "s.conf:2: 'gc.interval'" },
+        { "[gc]\ninterval = 0\n", NULL },
+        { "[gc]\ninterval = 1m\n", NULL },
+        { "[gc]\ngrace = 500ms\n", "s.conf:2: 'gc.grace' must be between 1s and 30d" },
+        { "[gc]\ngrace = 1s\n", NULL },
+        { "[gc]\ntimeout = 2h\n", "s.conf:2: 'gc.timeout'" },
+        { "[gc]\nremove = maybe\n", "s.conf:2:" },
+        { "[gc]\nremove = off\n", NULL },
     };
     for (size_t i = 0; i < sizeof (bounds) / sizeof (bounds [0]); i++) {
         int rc = sf_schedcfg_load_string (&cfg, bounds [i].text, "s.conf", &err);

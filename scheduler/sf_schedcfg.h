@@ -19,7 +19,13 @@ typedef struct {
     sf_limits_t limits;         //  [limits], 0 = none
     int64_t max_jobs_per_node;  //  [limits] cap on a worker's max_jobs
     int64_t max_peers;          //  [limits] nodes the scheduler accepts
+    int64_t max_attempts;       //  [limits] attempts of a job (retries + 1)
+    int64_t retry_backoff_ms;   //  [limits] first retry delay (doubling)
     int64_t history_days;       //  [retention] jobs, events, bulks kept
+    int64_t gc_interval_ms;     //  [gc] interval: reconcile every node; 0 = off
+    bool gc_remove;             //  [gc] remove: periodic runs remove orphans
+    int64_t gc_grace_ms;        //  [gc] grace: younger objects are kept
+    int64_t gc_timeout_ms;      //  [gc] timeout: a node's answer, per step
     char *log_level;            //  err|warning|notice|info|debug
     char *log_format;           //  text|json
     char *cert;                 //  [security] our key pair (secret file)

@@ -234,6 +234,73 @@ static const char *s_migrations [] = {
     "  || CASE WHEN COUNT (*) > 1 THEN 's ' ELSE ' ' END"
     "  || group_concat ('''' || o.node || '''', ', ') FROM instances o"
     "  WHERE o.uuid = instances.uuid AND o.node <> instances.node), '');",
+    //  9: cancel and retries. The state 'cancelled' (the jobs table is
+    //  rebuilt, as in 3); cancel_at: when the operator asked (0 never);
+    //  not_before: a retry's backoff ends then (0 none); attempt_started:
+    //  when the current attempt was sent; job_attempts: how each attempt
+    //  ended
+    "CREATE TABLE jobs_v9 ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  instance_uuid TEXT NOT NULL,"
+    "  instance_name TEXT NOT NULL,"
+    "  node TEXT NOT NULL REFERENCES nodes (name),"
+    "  state TEXT NOT NULL CHECK (state IN"
+    "    ('queued', 'running', 'done', 'failed', 'skipped', 'cancelled')),"
+    "  phase TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  strategy TEXT NOT NULL,"
+    "  consistency TEXT NOT NULL DEFAULT '',"
+    "  pause_ms INTEGER NOT NULL DEFAULT 0,"
+    "  convert_ms INTEGER NOT NULL DEFAULT 0,"
+    "  upload_ms INTEGER NOT NULL DEFAULT 0,"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  error_code INTEGER NOT NULL DEFAULT 0,"
+    "  error_text TEXT NOT NULL DEFAULT '',"
+    "  created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL,"
+    "  note TEXT NOT NULL DEFAULT '',"
+    "  bulk_id TEXT NOT NULL DEFAULT '',"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  deadline INTEGER NOT NULL DEFAULT 0,"
+    "  window_end INTEGER NOT NULL DEFAULT 0,"
+    "  est_bytes INTEGER NOT NULL DEFAULT 0,"
+    "  cancel_at INTEGER NOT NULL DEFAULT 0,"
+    "  not_before INTEGER NOT NULL DEFAULT 0,"
+    "  attempt_started INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO jobs_v9 (seq, id, instance_uuid, instance_name, node, state, phase,"
+    "  attempt, strategy, consistency, pause_ms, convert_ms, upload_ms, bytes, error_code,"
+    "  error_text, created, updated, note, bulk_id, priority, deadline, window_end,"
+    "  est_bytes, attempt_started)"
+    "  SELECT seq, id, instance_uuid, instance_name, node, state, phase, attempt, strategy,"
+    "  consistency, pause_ms, convert_ms, upload_ms, bytes, error_code, error_text,"
+    "  created, updated, note, bulk_id, priority, deadline, window_end, est_bytes,"
+    "  CASE WHEN phase = 'waiting' THEN 0 ELSE created END FROM jobs;"
+    "DROP TABLE jobs;"
+    "ALTER TABLE jobs_v9 RENAME TO jobs;"
+    "CREATE INDEX jobs_node_state ON jobs (node, state);"
+    "CREATE INDEX jobs_instance_state ON jobs (instance_uuid, state);"
+    "CREATE INDEX jobs_bulk ON jobs (bulk_id);"
+    "CREATE INDEX jobs_state ON jobs (state);"
+    "CREATE TABLE job_attempts ("
+    "  job_id TEXT NOT NULL REFERENCES jobs (id),"
+    "  attempt INTEGER NOT NULL,"
+    "  node TEXT NOT NULL,"
+    "  error_code INTEGER NOT NULL DEFAULT 0,"
+    "  error_text TEXT NOT NULL DEFAULT '',"
+    "  started INTEGER NOT NULL DEFAULT 0,"
+    "  ended INTEGER NOT NULL,"
+    "  PRIMARY KEY (job_id, attempt));",
+    //  10: the reconciler marks an image whose object its node's listing
+    //  lacks: missing = when it was first found missing (ms), 0 = present
+    "ALTER TABLE images ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;",
+    //  11: a node's max_pause (from its hello), and the pause slots kept
+    //  for jobs that ended without word from their node (sf_dispatch)
+    "ALTER TABLE nodes ADD COLUMN max_pause_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE pause_holds ("
+    "  job_id TEXT PRIMARY KEY,"
+    "  node TEXT NOT NULL,"
+    "  until_ms INTEGER NOT NULL);",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");
@@ -725,6 +792,30 @@ sf_store_node_state (sf_store_t *self, const char *name, const char *state,
     if (rc == 0)
         return sf_err_set (err, SF_ENOENT, "no node '%s'", name);
     return rc < 0? -1: 0;
+}
+
+int
+sf_store_node_set_max_pause (sf_store_t *self, const char *name, int64_t max_pause_ms,
+                             sf_err_t *err)
+{
+    assert (self);
+    int rc = sf_store_exec (self, err, "UPDATE nodes SET max_pause_ms = ?2 WHERE name = ?1"
+                            " AND max_pause_ms <> ?2", "si", name, max_pause_ms);
+    return rc < 0? -1: 0;
+}
+
+int64_t
+sf_store_node_max_pause (sf_store_t *self, const char *name, sf_err_t *err)
+{
+    assert (self);
+    sqlite3_stmt *stmt = sf_store_prepare (self, err, "SELECT max_pause_ms FROM nodes"
+                                           " WHERE name = ?1", "s", name);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (self, stmt, err);
+    int64_t ms = rc == 1? sqlite3_column_int64 (stmt, 0): rc == 0? 0: -1;
+    sqlite3_finalize (stmt);
+    return ms;
 }
 
 zlistx_t *

@@ -9,9 +9,9 @@
     Jobs, events and images live in sf_jobs, which uses this connection.
 
     Every table comes from these migrations; the class named writes it.
-    Tables (version 8):
+    Tables (version 11):
       nodes      name, state up|down, last_seen, software, max_jobs,
-                 running_jobs (sf_store)
+                 running_jobs, max_pause_ms (version 11) (sf_store)
       instances  node, uuid (the key: an instance is (node, uuid)), name,
                  state, storage_class, disks (JSON), tags (JSON, version
                  3), ambiguous ('' or why: the uuid is also reported by
@@ -20,8 +20,11 @@
                  phase, attempt, strategy, consistency, timings, bytes,
                  error_code, error_text, created, updated, note (text of
                  an ok result, version 2), bulk_id, priority, deadline,
-                 window_end, est_bytes (version 3) (sf_jobs)
+                 window_end, est_bytes (version 3), state 'cancelled',
+                 cancel_at, not_before, attempt_started (version 9) (sf_jobs)
       job_events job_id, phase, ms, bytes, at_ms, text (sf_jobs)
+      job_attempts  job_id, attempt, node, error_code, error_text, started,
+                 ended: how each attempt of a job ended (version 9) (sf_jobs)
       images     store, id, path, size, sha256, job_id, instance_uuid,
                  instance_name, disk_target, format, created (sf_jobs)
       bulks      id, created, select_json, strategy, priority, deadline,
@@ -29,6 +32,9 @@
                  schedule_seq (the schedule's identity, version 7) (sf_bulk)
       schedules  see sf_schedules.h (version 4; seq, version 7) (sf_schedules)
       retention_deletes  see sf_retention.h (version 5) (sf_retention)
+      pause_holds  job_id, node, until_ms: pause slots kept for jobs that
+                 ended without word from their node (version 11)
+                 (sf_dispatch)
     Times are integer ms since the epoch; sizes integer bytes.
     =========================================================================
 */
@@ -41,7 +47,7 @@
 typedef struct _sf_store_t sf_store_t;
 
 //  Schema version this build writes (PRAGMA user_version after migration)
-#define SF_STORE_VERSION 8
+#define SF_STORE_VERSION 11
 
 //  Open (creating if needed) the database at path and migrate it to
 //  SF_STORE_VERSION. Returns NULL with err set (SF_EDB) if it cannot be
@@ -141,6 +147,18 @@ int
 int
     sf_store_node_state (sf_store_t *self, const char *name,
                          const char *state, sf_err_t *err);
+
+//  Record the node's max_pause (ms, from its hello: how long its guard
+//  lets a guest stay paused). Returns 0 (also for an unknown node) or -1
+//  with err set.
+int
+    sf_store_node_set_max_pause (sf_store_t *self, const char *name,
+                                 int64_t max_pause_ms, sf_err_t *err);
+
+//  The node's max_pause in ms as last recorded, 0 if unknown (no node, or
+//  a worker that did not say), or -1 with err set.
+int64_t
+    sf_store_node_max_pause (sf_store_t *self, const char *name, sf_err_t *err);
 
 //  Names of the nodes in state up, as a list of strings. Caller owns the
 //  list. Returns NULL with err set on a database error.

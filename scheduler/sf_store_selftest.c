@@ -333,6 +333,73 @@ s_test_upgrade_v6 (const char *path)
     sf_store_destroy (&store);
 }
 
+//  A database of version 8 with jobs, events and images: the jobs table is
+//  rebuilt with the state 'cancelled' and the columns of cancel and
+//  retries; every row, event and image stays, and job_attempts is empty;
+//  its images are present (missing 0) after migration 10 (the reconciler's
+//  mark)
+
+static void
+s_test_upgrade_v8 (const char *path)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_store_t *store = s_test_open_old (path, 8, "PRAGMA user_version = 8;"
+        "INSERT INTO nodes (name, state, last_seen) VALUES ('n1', 'up', 1);"
+        "INSERT INTO jobs (id, instance_uuid, instance_name, node, state, phase, attempt,"
+        " strategy, created, updated, note, bulk_id, priority, deadline, window_end,"
+        " est_bytes, error_code, error_text)"
+        " VALUES ('J1', 'u1', 'vm1', 'n1', 'done', 'done', 1, 'file-cold', 10, 11, 'n',"
+        " 'B1', 5, 100, 200, 300, 0, ''),"
+        " ('J2', 'u2', 'vm2', 'n1', 'queued', 'waiting', 1, 'offline', 20, 21, '', '', 0,"
+        " 0, 0, 0, 0, ''),"
+        " ('J3', 'u3', 'vm3', 'n1', 'running', 'paused', 2, 'rbd', 30, 31, '', '', 0, 0,"
+        " 0, 0, 0, ''),"
+        " ('J4', 'u4', 'vm4', 'n1', 'failed', 'failed', 1, 'rbd', 40, 41, '', '', 0, 0,"
+        " 0, 0, 5, 'boom');"
+        "UPDATE jobs SET seq = seq + 6;"
+        "INSERT INTO job_events (job_id, phase, at_ms) VALUES ('J1', 'queued', 10);"
+        "INSERT INTO images (store, id, path, size, sha256, job_id, instance_uuid,"
+        " instance_name, disk_target, format, created)"
+        " VALUES ('dir', 'i1', '/p', 1, '', 'J1', 'u1', 'vm1', 'vda', 'qcow2', 12);");
+    char *value = s_test_value (store, "SELECT group_concat (seq || ':' || id || ':' || state"
+        " || ':' || attempt || ':' || cancel_at || ':' || not_before || ':'"
+        " || attempt_started, ' ') FROM (SELECT * FROM jobs ORDER BY seq)");
+    assert (streq (value, "7:J1:done:1:0:0:10 8:J2:queued:1:0:0:0 9:J3:running:2:0:0:30 "
+                          "10:J4:failed:1:0:0:40"));
+    free (value);
+    value = s_test_value (store, "SELECT note || bulk_id || priority || deadline"
+                          " || window_end || est_bytes FROM jobs WHERE id = 'J1'");
+    assert (streq (value, "nB15100200300"));
+    free (value);
+    value = s_test_value (store, "SELECT error_code || error_text FROM jobs WHERE id = 'J4'");
+    assert (streq (value, "5boom"));
+    free (value);
+    value = s_test_value (store, "SELECT (SELECT COUNT (*) FROM job_events)"
+                          " || (SELECT COUNT (*) FROM images) || (SELECT COUNT (*)"
+                          " FROM job_attempts)");
+    assert (streq (value, "110"));
+    free (value);
+    //  The new state is allowed, an unknown one still is not; ids go on
+    assert (sf_store_exec (store, &err, "UPDATE jobs SET state = 'cancelled'"
+                           " WHERE id = 'J2'", "") == 1);
+    assert (sf_store_exec (store, &err, "UPDATE jobs SET state = 'lost'"
+                           " WHERE id = 'J2'", "") == -1);
+    assert (sf_store_exec (store, &err, "INSERT INTO jobs (id, instance_uuid, instance_name,"
+                           " node, state, phase, attempt, strategy, created, updated)"
+                           " VALUES ('', 'u5', 'vm5', 'n1', 'queued', 'waiting', 1, 'rbd',"
+                           " 1, 1)", "") == 1);
+    value = s_test_value (store, "SELECT MAX (seq) FROM jobs");
+    assert (streq (value, "11"));
+    free (value);
+    //  Foreign keys still hold: an attempt of no job is refused
+    assert (sf_store_exec (store, &err, "INSERT INTO job_attempts (job_id, attempt, node,"
+                           " ended) VALUES ('J99', 1, 'n1', 1)", "") == -1);
+    value = s_test_value (store, "SELECT id || '=' || missing FROM images");
+    assert (streq (value, "i1=0"));
+    free (value);
+    sf_store_destroy (&store);
+}
+
 //  Remove the database at path and its WAL files
 
 static void
@@ -435,6 +502,8 @@ sf_store_test (bool verbose)
     s_test_upgrade_v3 (path);
     s_test_unlink (path);
     s_test_upgrade_v6 (path);
+    s_test_unlink (path);
+    s_test_upgrade_v8 (path);
     s_test_unlink (path);
     //  @end
     printf ("OK\n");

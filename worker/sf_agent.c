@@ -42,6 +42,9 @@ struct _sf_agent_t {
     zactor_t *sweeper;          //  Owned, retries leftovers; NULL when RBD is off
     zlistx_t *prunes;           //  Owned, running image deletions (zactor_t *)
     sf_pruneq_t *prune_queue;   //  Owned, deletions waiting for the running one
+    zactor_t *reconcile;        //  Owned, the running gc listing or removal
+    sf_envelope_t *reconcile_next;  //  Owned, the one gc request waiting for it
+    zhashx_t *reconcile_seen;   //  Owned, RBD object -> first listed (ms)
     uint64_t heartbeat_seq;
     int64_t heartbeat_ms;       //  current timer period
     int heartbeat_timer;
@@ -163,10 +166,12 @@ s_send_hello (sf_agent_t *self)
     zlistx_destroy (&ids);
 }
 
-//  Refuse an assign at once with a failed result
+//  Refuse an assign at once with a failed result (retryable: the cause may
+//  pass, e.g. the node is busy or shutting down)
 
 static void
-s_reject (sf_agent_t *self, const sf_job_assign_t *assign, int code, const char *text)
+s_reject (sf_agent_t *self, const sf_job_assign_t *assign, int code, const char *text,
+          bool retryable)
 {
     sf_logctx_t ctx = { assign->job_id, self->cfg.name, assign->instance_uuid };
     SF_WARN (&ctx, "job refused: %s", text);
@@ -181,6 +186,7 @@ s_reject (sf_agent_t *self, const sf_job_assign_t *assign, int code, const char 
     result.strategy = assign->strategy;
     result.consistency = streq (assign->strategy, "offline") ? "offline" : "paused";
     result.error = &error;
+    result.retryable = retryable;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
     s_send (self, &env);
 }
@@ -286,7 +292,7 @@ s_fence (sf_agent_t *self, const sf_job_assign_t *assign)
         default:
             snprintf (text, sizeof (text), "attempt %u of job '%s' still runs on node '%s'",
                       known, assign->job_id, self->cfg.name);
-            s_reject (self, assign, SF_EBUSY, text);
+            s_reject (self, assign, SF_EBUSY, text, false);
             return true;
     }
 }
@@ -354,8 +360,9 @@ s_on_assign (sf_agent_t *self, const sf_job_assign_t *assign)
     if (s_fence (self, assign))
         return;
     sf_err_t err = SF_ERR_INIT;
+    //  Busy (max_jobs, the instance, shutting down) may pass: retryable
     if (s_admit (self, assign, &err))
-        s_reject (self, assign, err.code, err.text);
+        s_reject (self, assign, err.code, err.text, err.code == SF_EBUSY);
     else
         s_start_job (self, assign);
 }
@@ -496,6 +503,148 @@ s_on_image_delete (sf_agent_t *self, const sf_image_delete_t *request)
 }
 
 //  --------------------------------------------------------------------------
+//  The reconciler (GcList, GcRemove), in an sf_reconcile actor: one runs
+//  at a time, one more waits, and any other is answered "busy" at once
+
+static void
+    s_reconcile_start (sf_agent_t *self, sf_envelope_t **env_p);
+
+static void
+s_reconcile_busy (sf_agent_t *self, const sf_envelope_t *env)
+{
+    const char *busy = "a gc request is already running on this worker; try again";
+    if (env->body_case == SF_BODY_GC_LIST) {
+        sf_gc_holdings_t msg = SF_GC_HOLDINGS_INIT;
+        msg.request_id = env->gc_list->request_id;
+        msg.note = (char *) busy;
+        sf_envelope_t answer = sf_wire_envelope (SF_BODY_GC_HOLDINGS, &msg);
+        s_send (self, &answer);
+    }
+    else {
+        //  Every holding fails, with the reason (copies: env stays as it came)
+        size_t count = env->gc_remove->n_holdings;
+        sf_holding_t *copies = (sf_holding_t *) zmalloc ((count + 1) * sizeof (sf_holding_t));
+        sf_holding_t **failed = (sf_holding_t **) zmalloc ((count + 1) * sizeof (sf_holding_t *));
+        for (size_t i = 0; i < count; i++) {
+            copies [i] = *env->gc_remove->holdings [i];
+            copies [i].error = (char *) busy;
+            failed [i] = &copies [i];
+        }
+        sf_gc_removed_t msg = SF_GC_REMOVED_INIT;
+        msg.request_id = env->gc_remove->request_id;
+        msg.failed = failed, msg.n_failed = count;
+        sf_envelope_t answer = sf_wire_envelope (SF_BODY_GC_REMOVED, &msg);
+        s_send (self, &answer);
+        free (failed);
+        free (copies);
+    }
+}
+
+static int
+s_on_reconcile (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    sf_agent_t *self = (sf_agent_t *) arg;
+    char *kind = NULL;
+    zframe_t *frame = NULL;
+    if (zsock_recv (sock, "sf", &kind, &frame) == 0 && kind && frame
+    &&  streq (kind, "RESULT"))
+        s_send_frame (self, frame);
+    zstr_free (&kind);
+    zframe_destroy (&frame);
+    zloop_reader_end (loop, sock);
+    zactor_destroy (&self->reconcile);
+    if (self->reconcile_next && !self->stopping)
+        s_reconcile_start (self, &self->reconcile_next);
+    return 0;
+}
+
+static void
+s_reconcile_submit (sf_agent_t *self, sf_envelope_t **env_p)
+{
+    if (!self->reconcile)
+        s_reconcile_start (self, env_p);
+    else
+    if (!self->reconcile_next) {
+        self->reconcile_next = *env_p;
+        *env_p = NULL;
+    }
+    else
+        s_reconcile_busy (self, *env_p);
+}
+
+//  Why the worker keeps what job_id made, or NULL: it runs the job, or
+//  its leftovers journal names it (the sweeper removes those)
+
+static const char *
+s_reconcile_keeps (sf_agent_t *self, zlistx_t *running, const char *job_id)
+{
+    if (zlistx_find (running, (void *) job_id))
+        return "still runs on this worker";
+    if (self->leftovers) {
+        char *path = sf_leftover_path (self->leftovers, job_id);
+        bool journal = access (path, F_OK) == 0;
+        free (path);
+        if (journal)
+            return "is in this worker's leftovers journal";
+    }
+    return NULL;
+}
+
+static void
+s_reconcile_start (sf_agent_t *self, sf_envelope_t **env_p)
+{
+    sf_envelope_t *env = *env_p;
+    bool listing = env->body_case == SF_BODY_GC_LIST;
+    if (!self->reconcile_seen) {
+        self->reconcile_seen = zhashx_new ();
+        zhashx_set_destructor (self->reconcile_seen, (zhashx_destructor_fn *) zstr_free);
+    }
+    //  The RBD disks of the node's guests, from the last scan
+    zlistx_t *disks = zlistx_new ();
+    zlistx_set_duplicator (disks, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (disks, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_comparator (disks, (zlistx_comparator_fn *) strcmp);
+    for (size_t i = 0; self->inventory && i < self->inventory->inventory->n_instances; i++) {
+        const sf_instance_t *instance = self->inventory->inventory->instances [i];
+        for (size_t d = 0; d < instance->n_disks; d++)
+            if (instance->disks [d]->type == SF_DISK_RBD
+            &&  !zlistx_find (disks, instance->disks [d]->source))
+                zlistx_add_end (disks, instance->disks [d]->source);
+    }
+    zhashx_t *busy = zhashx_new ();
+    zlistx_t *running = sf_jobtab_running_ids (self->jobs);
+    zlistx_set_comparator (running, (zlistx_comparator_fn *) strcmp);
+    for (size_t i = 0; !listing && i < env->gc_remove->n_holdings; i++) {
+        const char *job_id = env->gc_remove->holdings [i]->job_id;
+        const char *why = s_reconcile_keeps (self, running, job_id);
+        if (why)
+            zhashx_update (busy, job_id, (void *) why);
+    }
+    zlistx_destroy (&running);
+    sf_reconcile_args_t args = {
+        .request_id = listing ? env->gc_list->request_id : env->gc_remove->request_id,
+        .catalog_id = listing ? env->gc_list->catalog_id : env->gc_remove->catalog_id,
+        .store_dir = streq (sf_imgstore_driver (self->images), "dir") ? self->cfg.store.path
+                                                                     : NULL,
+        .workdir = self->cfg.workdir,
+        .images = self->images,
+        .stor = self->stor,
+        .rbd_disks = disks,
+        .first_seen = self->reconcile_seen,
+        .busy = busy,
+        .remove = listing ? NULL : env->gc_remove->holdings,
+        .n_remove = listing ? 0 : env->gc_remove->n_holdings,
+    };
+    SF_INFO (&self->ctx, "gc %s (request %s)", listing ? "listing" : "removal",
+             args.request_id);
+    self->reconcile = sf_reconcile_new (&args);
+    zloop_reader (self->loop, zactor_sock (self->reconcile), s_on_reconcile, self);
+    zlistx_destroy (&disks);
+    zhashx_destroy (&busy);
+    sf_wire_free (env_p);
+}
+
+//  --------------------------------------------------------------------------
 //  Scheduler messages
 
 static int
@@ -576,6 +725,11 @@ s_on_scheduler (zloop_t *loop, zsock_t *sock, void *arg)
             break;
         case SF_BODY_IMAGE_DELETE:
             s_prune_submit (self, &env);
+            break;
+        case SF_BODY_GC_LIST:
+        case SF_BODY_GC_REMOVE:
+            if (self->loop)
+                s_reconcile_submit (self, &env);
             break;
         case SF_BODY_ERROR:
             if (env->error->code == SF_ENODE) {
@@ -922,6 +1076,9 @@ sf_agent_destroy (sf_agent_t **self_p)
         sf_jobtab_destroy (&self->jobs);    //  cancels tasks still running
         sf_pruneq_destroy (&self->prune_queue);     //  unanswered: retention resends
         zlistx_destroy (&self->prunes);     //  waits for each one's current step
+        zactor_destroy (&self->reconcile);  //  waits for its current step
+        sf_wire_free (&self->reconcile_next);
+        zhashx_destroy (&self->reconcile_seen);
         sf_imgstore_destroy (&self->images);
         zactor_destroy (&self->sweeper);
         sf_leftover_destroy (&self->leftovers);

@@ -152,6 +152,9 @@ s_test_refused (sched_t *sched, const char *job, uint32_t attempt, const char *u
     assert (streq (res->job_id, job) && res->attempt == attempt && !res->ok);
     assert (res->error && res->error->code == code && strstr (res->error->text, text));
     assert (streq (phases, ""));
+    //  A busy node may have room later: the scheduler may retry; the rest
+    //  (no such instance, strategy not supported) would fail again
+    assert (res->retryable == (code == SF_EBUSY && !strstr (text, "still runs")));
     sf_wire_free (&env);
 }
 
@@ -380,6 +383,106 @@ s_test_delete (sched_t *sched, const char *request, const char *store, const cha
     sf_wire_free (&answer);
 }
 
+//  The next gc answer (GcHoldings or GcRemoved; job messages kept)
+static sf_envelope_t *
+s_test_gc_answer (sched_t *sched)
+{
+    while (true) {
+        sf_envelope_t *env = s_test_recv (sched);
+        if (env->body_case == SF_BODY_GC_HOLDINGS || env->body_case == SF_BODY_GC_REMOVED)
+            return env;
+        if (s_test_job_of (env))
+            zlistx_add_end (sched->deferred, env);
+        else
+            sf_wire_free (&env);
+    }
+}
+
+//  The reconciler's listing: J10's RBD snapshots and clones (of this
+//  catalogue, on the guests' RBD disks) are listed with their job
+
+static void
+s_test_gc_list (sched_t *sched)
+{
+    sf_gc_list_t list = SF_GC_LIST_INIT;
+    list.request_id = "G1";
+    list.catalog_id = SF_TEST_CATALOG;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_GC_LIST, &list);
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    sf_envelope_t *answer = s_test_gc_answer (sched);
+    assert (answer->body_case == SF_BODY_GC_HOLDINGS);
+    assert (streq (answer->gc_holdings->request_id, "G1"));
+    assert (answer->gc_holdings->store_complete && answer->gc_holdings->rbd_complete);
+    size_t snaps = 0, clones = 0;
+    for (size_t i = 0; i < answer->gc_holdings->n_holdings; i++) {
+        const sf_holding_t *h = answer->gc_holdings->holdings [i];
+        if (streq (h->job_id, "J10"))
+            snaps += h->kind == SF_HOLDING_SNAP, clones += h->kind == SF_HOLDING_CLONE;
+    }
+    assert (snaps == 2 && clones == 2);
+    sf_wire_free (&answer);
+}
+
+//  One gc request runs, one waits, another is answered busy at once: the
+//  listing hangs on Ceph (each RBD call until its deadline)
+
+static void
+s_test_gc_busy (sched_t *sched, sf_stor_fake_t *fake)
+{
+    sf_stor_fake_hang (fake, true);
+    const char *requests [] = { "G3", "G4" };
+    for (int i = 0; i < 2; i++) {
+        sf_gc_list_t list = SF_GC_LIST_INIT;
+        list.request_id = (char *) requests [i];
+        list.catalog_id = SF_TEST_CATALOG;
+        sf_envelope_t env = sf_wire_envelope (SF_BODY_GC_LIST, &list);
+        assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    }
+    sf_holding_t held = SF_HOLDING_INIT;
+    held.kind = SF_HOLDING_SCRATCH, held.name = "J77", held.job_id = "J77";
+    sf_holding_t *ptrs [] = { &held };
+    sf_gc_remove_t remove = SF_GC_REMOVE_INIT;
+    remove.request_id = "G5";
+    remove.catalog_id = SF_TEST_CATALOG;
+    remove.holdings = ptrs, remove.n_holdings = 1;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_GC_REMOVE, &remove);
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    sf_envelope_t *answer = s_test_gc_answer (sched);
+    assert (answer->body_case == SF_BODY_GC_REMOVED);
+    assert (streq (answer->gc_removed->request_id, "G5"));
+    assert (answer->gc_removed->n_failed == 1 && answer->gc_removed->n_removed == 0);
+    assert (strstr (answer->gc_removed->failed [0]->error, "already running"));
+    sf_wire_free (&answer);
+    sf_stor_fake_hang (fake, false);
+    //  The running one answers, then the one that waited
+    answer = s_test_gc_answer (sched);
+    assert (streq (answer->gc_holdings->request_id, "G3"));
+    sf_wire_free (&answer);
+    answer = s_test_gc_answer (sched);
+    assert (streq (answer->gc_holdings->request_id, "G4"));
+    sf_wire_free (&answer);
+}
+
+//  A removal of what a job the worker runs made is refused
+static void
+s_test_gc_refused (sched_t *sched, const char *job)
+{
+    sf_holding_t held = SF_HOLDING_INIT;
+    held.kind = SF_HOLDING_SCRATCH, held.name = (char *) job, held.job_id = (char *) job;
+    sf_holding_t *ptrs [] = { &held };
+    sf_gc_remove_t remove = SF_GC_REMOVE_INIT;
+    remove.request_id = "G2";
+    remove.catalog_id = SF_TEST_CATALOG;
+    remove.holdings = ptrs, remove.n_holdings = 1;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_GC_REMOVE, &remove);
+    assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &env, NULL) == 0);
+    sf_envelope_t *answer = s_test_gc_answer (sched);
+    assert (answer->body_case == SF_BODY_GC_REMOVED);
+    assert (answer->gc_removed->n_removed == 0 && answer->gc_removed->n_failed == 1);
+    assert (strstr (answer->gc_removed->failed [0]->error, "still runs on this worker"));
+    sf_wire_free (&answer);
+}
+
 //  The heartbeat a Welcome asks for is clamped; the DEALER has a maximum
 //  message size and high-water marks
 
@@ -495,6 +598,8 @@ sf_agent_test (bool verbose)
     sf_stor_fake_t *fake = sf_stor_fake_new ();
     sf_stor_fake_add (fake, "rbd/ceph-a", 1 << 20);
     sf_stor_fake_add (fake, "rbd/ceph-b", 1 << 20);
+    sf_stor_fake_add (fake, "rbd/mix-a", 1 << 20);      //  the gc listing reads every
+    sf_stor_fake_add (fake, "rbd/off-a", 1 << 20);      //  guest's RBD disk
     sf_stor_cfg_t stor_cfg = { NULL, cfg.rbd_ceph_conf, cfg.rbd_client_id, cfg.rbd_keyring,
                                cfg.rbd_op_timeout };
     sf_agent_parts_t parts = {
@@ -540,6 +645,8 @@ sf_agent_test (bool verbose)
     assert (sf_stor_fake_objects (fake) == objects - 4);
     s_test_delete (&sched, "D5", "glance", "x", "J1", SF_EINVAL);
     s_test_delete_burst (&sched);
+    s_test_gc_list (&sched);
+    s_test_gc_busy (&sched, fake);
     s_test_protocol (&sched, agent);
     assert (sched.heartbeats > 0);
     char *stale = zsys_sprintf ("%s/J0", work);
@@ -551,6 +658,7 @@ sf_agent_test (bool verbose)
     s_test_assign (&sched, "J4", 1, SF_TEST_RUN_UUID, "file-cold");
     s_test_event (&sched, "J4", SF_PHASE_QUEUED);
     s_test_event (&sched, "J4", SF_PHASE_PAUSED);
+    s_test_gc_refused (&sched, "J4");
     zactor_destroy (&agent);
     char phases [16];
     sf_envelope_t *env = s_test_result (&sched, "J4", phases);

@@ -2,7 +2,10 @@
     sf_imgstore_dir - the "dir" image store
 
     <path>/<id>.qcow2 and <path>/<id>.json (contract.md, "Image store
-    dir"). Each is written as <name>.tmp, fsynced, renamed, and the
+    dir"). Before the upload starts, <id>.pending names the catalogue and
+    job (as the JSON will), so that what a crash leaves (<id>.qcow2.tmp,
+    or <id>.qcow2 without its JSON) can be proven ours and removed by the
+    reconciler (sf_reconcile); it goes once the JSON is there. Each is written as <name>.tmp, fsynced, renamed, and the
     directory fsynced (sf_file_commit, sf_file_replace); the JSON goes
     last, so a reader that trusts only images with a JSON never sees a
     half image, even after a crash. The
@@ -28,6 +31,7 @@ typedef struct {
     char *dir;                  //  Owned, the real directory
     char *image_tmp;            //  Owned, <id>.qcow2.tmp
     char *image;                //  Owned, <id>.qcow2
+    char *pending;              //  Owned, <id>.pending
     int fd;                     //  image_tmp, -1 once closed
 } upload_t;
 
@@ -138,14 +142,23 @@ s_upload_free (upload_t *upload)
     zstr_free (&upload->dir);
     zstr_free (&upload->image_tmp);
     zstr_free (&upload->image);
+    zstr_free (&upload->pending);
     free (upload);
+}
+
+//  The pending sidecar: the id, catalogue and job, as in the JSON
+
+static json_t *
+s_pending_json (const sf_image_meta_t *meta, const char *id)
+{
+    return json_pack ("{s:s, s:s, s:s}", "id", id, "job_id", meta->job_id ? meta->job_id : "",
+                      "catalog_id", meta->catalog_id ? meta->catalog_id : "");
 }
 
 static int
 s_dir_open (void *priv, const sf_image_meta_t *meta, sf_image_rec_t *rec, void **upload_p,
             sf_err_t *err)
 {
-    (void) meta;
     char *real = s_dir_real ((dir_t *) priv, err);
     if (!real)
         return -1;
@@ -158,9 +171,21 @@ s_dir_open (void *priv, const sf_image_meta_t *meta, sf_image_rec_t *rec, void *
     upload->dir = real;
     upload->image = zsys_sprintf ("%s/%s.qcow2", real, rec->id);
     upload->image_tmp = zsys_sprintf ("%s.tmp", upload->image);
+    upload->pending = zsys_sprintf ("%s/%s.pending", real, rec->id);
     rec->path = strdup (upload->image);
+    upload->fd = -1;
+    json_t *pending = s_pending_json (meta, rec->id);
+    int rc = sf_file_replace (upload->pending, "", s_write_json, pending, err);
+    json_decref (pending);
+    if (rc) {
+        if (err)
+            err->code = SF_ESTORE;
+        s_upload_free (upload);
+        return -1;
+    }
     upload->fd = sf_file_create_tmp (upload->image_tmp, SF_FILE_MODE);
     if (upload->fd == -1) {
+        unlink (upload->pending);
         sf_err_set (err, SF_ESTORE, "cannot create '%s': %s", upload->image_tmp,
                     strerror (errno));
         s_upload_free (upload);
@@ -209,8 +234,10 @@ s_dir_commit (void *upload_, const sf_image_meta_t *meta, const sf_image_rec_t *
     }
     json_decref (doc);
     zstr_free (&json);
-    if (rc == 0)
+    if (rc == 0) {
+        unlink (upload->pending);   //  the JSON says it all now
         s_upload_free (upload);
+    }
     return rc;
 }
 
@@ -224,6 +251,7 @@ s_dir_abort (void *upload_)
     }
     unlink (upload->image_tmp);
     unlink (upload->image);
+    unlink (upload->pending);
     s_upload_free (upload);
 }
 
@@ -242,6 +270,20 @@ s_dir_owned (int dfd, const char *id, const char *catalog_id, const char *job_id
     struct stat image_st;
     bool has_image = fstatat (dfd, image, &image_st, AT_SYMLINK_NOFOLLOW) == 0;
     int fd = openat (dfd, meta, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd == -1 && errno == ENOENT) {
+        //  An incomplete entry: its pending sidecar says whose it is
+        zstr_free (&meta);
+        meta = zsys_sprintf ("%s.pending", id);
+        fd = openat (dfd, meta, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd == -1 && errno == ENOENT) {
+            char *tmp = zsys_sprintf ("%s.qcow2.tmp", id);
+            struct stat tmp_st;
+            if (fstatat (dfd, tmp, &tmp_st, AT_SYMLINK_NOFOLLOW) == 0)
+                has_image = true;   //  a temp file without a sidecar: not provably ours
+            zstr_free (&tmp);
+            errno = ENOENT;
+        }
+    }
     struct stat meta_st;
     json_t *doc = NULL;
     if (fd == -1 && errno == ENOENT && !has_image)
@@ -299,7 +341,8 @@ s_dir_delete (void *priv, const char *id, const char *catalog_id, const char *jo
         rc = s_dir_owned (dfd, id, catalog_id, job_id, &gone, err);
     //  The JSON goes first: without it the image no longer looks complete.
     //  unlinkat never follows a symlink: a link goes, not its target.
-    const char *suffixes [] = { ".json", ".json.tmp", ".qcow2", ".qcow2.tmp" };
+    const char *suffixes [] = { ".json", ".json.tmp", ".qcow2", ".qcow2.tmp", ".pending",
+                                ".pending.tmp" };
     for (size_t i = 0; rc == 0 && !gone && i < sizeof (suffixes) / sizeof (suffixes [0]);
          i++) {
         char *file = zsys_sprintf ("%s%s", id, suffixes [i]);

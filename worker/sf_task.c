@@ -68,6 +68,7 @@ s_send_result (task_t *self, bool ok)
     result.upload_ms = self->upload_ms;
     result.bytes = self->bytes;
     result.resumed = self->resumed;
+    result.retryable = !ok && self->retryable;
     sf_image_t images [SF_WIRE_MAX_DISKS];
     sf_image_t *image_ptrs [SF_WIRE_MAX_DISKS];
     for (size_t i = 0; i < self->n_images; i++) {
@@ -594,8 +595,13 @@ s_fail (task_t *self)
 static int
 s_run_steps (task_t *self)
 {
-    if (s_open (self) || sf_task_rbd_prepare (self) || s_scratch (self) || s_cancelled (self)
-    ||  s_window (self) || sf_task_rbd_export (self))
+    if (s_open (self) || sf_task_rbd_prepare (self)) {
+        //  Nothing paused or made yet: an image store or Ceph cluster that
+        //  cannot be reached may be back for the next attempt
+        self->retryable = self->err.code == SF_ESTORE || self->err.code == SF_ECEPH;
+        return -1;
+    }
+    if (s_scratch (self) || s_cancelled (self) || s_window (self) || sf_task_rbd_export (self))
         return -1;
     s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes, NULL);
     if (s_wait_grant (self) || s_upload (self))
@@ -926,12 +932,29 @@ s_test_failures (sf_task_args_t *args, const char *store)
     env = s_test_job (args, phases, false);
     assert (env->job_result->error->code == SF_ENOENT);
     assert (strstr (env->job_result->error->text, "unknown instance"));
+    assert (!env->job_result->retryable);
     sf_wire_free (&env);
     args->instance_uuid = SF_TEST_HUGE_UUID;
     env = s_test_job (args, phases, false);
     assert (strstr (env->job_result->error->text, "not enough scratch space"));
     assert (streq (phases, "q"));               //  checked before any pause
+    assert (!env->job_result->retryable);
     sf_wire_free (&env);
+    assert (!env);
+    //  The image store cannot be written (its path is a file): failed before
+    //  any pause, retryable; the unknown instance above is not
+    args->instance_uuid = SF_TEST_RUN_UUID;
+    char *aside = zsys_sprintf ("%s.aside", store);
+    assert (rename (store, aside) == 0);
+    FILE *blocker = fopen (store, "w");
+    assert (blocker);
+    fclose (blocker);
+    env = s_test_job (args, phases, false);
+    assert (!env->job_result->ok && env->job_result->error->code == SF_ESTORE);
+    assert (env->job_result->retryable && streq (phases, "q") && env->job_result->pause_ms == 0);
+    sf_wire_free (&env);
+    assert (unlink (store) == 0 && rename (aside, store) == 0);
+    zstr_free (&aside);
 
     //  Cancelled while paused: qemu-img stopped, guest resumed, nothing kept
     args->instance_uuid = SF_TEST_RUN_UUID;
@@ -940,6 +963,7 @@ s_test_failures (sf_task_args_t *args, const char *store)
     args->conv = fake;
     env = s_test_job (args, phases, true);
     assert (!env->job_result->ok && env->job_result->error->code == SF_ECANCELED);
+    assert (!env->job_result->retryable);       //  paused first: never retried
     assert (strstr (env->job_result->error->text, "; guest resumed"));
     assert (env->job_result->resumed && env->job_result->n_images == 0);
     assert (env->job_result->pause_ms < 60000);     //  the mock resumes in microseconds

@@ -84,6 +84,8 @@ typedef struct {
     bool resumed;                   //  confirmed running at the end
     char note [256];                //  result text on success, if any
     sf_err_t err;
+    bool retryable;                 //  failed before any pause, for a cause
+                                    //  that may pass (store or Ceph away)
 } task_t;
 
 //  --------------------------------------------------------------------------

@@ -21,6 +21,7 @@
 #include "sf_leftover.h"
 #include "sf_prune.h"
 #include "sf_pruneq.h"
+#include "sf_reconcile.h"
 #include "sf_guard.h"
 #include "sf_scan.h"
 #include "sf_task.h"

@@ -21,6 +21,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_leftover", sf_leftover_test },
     { "sf_prune", sf_prune_test },
     { "sf_pruneq", sf_pruneq_test },
+    { "sf_reconcile", sf_reconcile_test },
     { "sf_guard", sf_guard_test },
     { "sf_scan", sf_scan_test },
     { "sf_task", sf_task_test },

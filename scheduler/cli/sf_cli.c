@@ -353,7 +353,7 @@ static bool
 s_ended (const char *state)
 {
     return state && (streq (state, "done") || streq (state, "failed")
-                     || streq (state, "skipped"));
+                     || streq (state, "skipped") || streq (state, "cancelled"));
 }
 
 bool
@@ -362,7 +362,7 @@ sf_cli_bulk_finished (json_t *bulk)
     const char *state = json_string_value (json_object_get (bulk, "state"));
     int64_t total = s_count (bulk, "total");
     int64_t ended = s_count (bulk, "done") + s_count (bulk, "failed")
-                  + s_count (bulk, "skipped");
+                  + s_count (bulk, "skipped") + s_count (bulk, "cancelled");
     return (state && streq (state, "done")) || (total > 0 && ended >= total);
 }
 
@@ -391,7 +391,8 @@ sf_cli_bulk_bar (json_t *bulk, char *buf, size_t size)
     int64_t done = s_count (bulk, "done");
     int64_t failed = s_count (bulk, "failed");
     int64_t skipped = s_count (bulk, "skipped");
-    int64_t ended = done + failed + skipped;
+    int64_t cancelled = s_count (bulk, "cancelled");
+    int64_t ended = done + failed + skipped + cancelled;
     int filled = total > 0? (int) (ended * SF_CLI_BAR_WIDTH / total): SF_CLI_BAR_WIDTH;
     if (filled > SF_CLI_BAR_WIDTH)
         filled = SF_CLI_BAR_WIDTH;
@@ -412,8 +413,12 @@ sf_cli_bulk_bar (json_t *bulk, char *buf, size_t size)
     }
     else
         strcpy (eta, "  ETA ?");
+    char cancels [48] = "";
+    if (cancelled)
+        snprintf (cancels, sizeof (cancels), ", %" PRId64 " cancelled", cancelled);
     snprintf (buf, size, "[%s] %" PRId64 "/%" PRId64 " done, %" PRId64 " failed, %" PRId64
-              " skipped  %s  %s/s%s", bar, done, total, failed, skipped, bytes, rate, eta);
+              " skipped%s  %s  %s/s%s", bar, done, total, failed, skipped, cancels, bytes,
+              rate, eta);
     return buf;
 }
 
@@ -449,14 +454,14 @@ sf_cli_bulk_events (json_t *before, json_t *after)
     }
     json_decref (earlier);
     static const char *counts [] = { "total", "queued", "running", "done", "failed",
-                                     "skipped", NULL };
+                                     "skipped", "cancelled", NULL };
     bool changed = before == NULL;
     for (const char **key = counts; *key && !changed; key++)
         changed = s_count (before, *key) != s_count (after, *key);
     if (changed) {
         json_t *event = json_pack ("{s:s, s:O}", "event", "progress", "bulk_id", bulk_id);
         static const char *keys [] = { "state", "total", "queued", "running", "done",
-                                       "failed", "skipped", "bytes", "bytes_total",
+                                       "failed", "skipped", "cancelled", "bytes", "bytes_total",
                                        "throughput_bps", "eta_ms", NULL };
         for (const char **key = keys; *key; key++) {
             json_t *value = json_object_get (after, *key);
@@ -517,7 +522,8 @@ sf_cli_bulk_wait (sf_cli_t *self, json_t **bulk_p, int poll_ms, int wait_ms,
             sf_err_set (err, SF_ETIMEDOUT, "timed out after %.1fs waiting for bulk '%s' "
                         "(%" PRId64 " of %" PRId64 " jobs ended); it goes on",
                         wait_ms / 1000.0, id, s_count (*bulk_p, "done")
-                        + s_count (*bulk_p, "failed") + s_count (*bulk_p, "skipped"),
+                        + s_count (*bulk_p, "failed") + s_count (*bulk_p, "skipped")
+                        + s_count (*bulk_p, "cancelled"),
                         s_count (*bulk_p, "total"));
             break;
         }
@@ -545,6 +551,123 @@ sf_cli_bulk_wait (sf_cli_t *self, json_t **bulk_p, int poll_ms, int wait_ms,
 }
 
 //  --------------------------------------------------------------------------
+//  Cancel
+
+json_t *
+sf_cli_cancel_request (const char **ids, size_t count, const char *bulk_id, sf_err_t *err)
+{
+    assert (ids || count == 0);
+    if (count == 0 && !bulk_id)
+        return sf_err_set (err, SF_EINVAL, "give the jobs to cancel (JOB...), or "
+                           "--bulk ID"), NULL;
+    if (count && bulk_id)
+        return sf_err_set (err, SF_EINVAL, "give job ids or --bulk, not both"), NULL;
+    if (bulk_id && !*bulk_id)
+        return sf_err_set (err, SF_EINVAL, "--bulk needs a bulk id"), NULL;
+    if (bulk_id)
+        return json_pack ("{s:s, s:s}", "cmd", "cancel", "bulk_id", bulk_id);
+    if (count > SF_CLI_CANCEL_MAX)
+        return sf_err_set (err, SF_EINVAL, "at most %d jobs at once, not %zu",
+                           SF_CLI_CANCEL_MAX, count), NULL;
+    json_t *list = json_array ();
+    for (size_t i = 0; i < count; i++) {
+        if (!*ids [i] || strlen (ids [i]) > 64) {
+            json_decref (list);
+            return sf_err_set (err, SF_EINVAL, "'%.64s' is not a job id", ids [i]), NULL;
+        }
+        json_array_append_new (list, json_string (ids [i]));
+    }
+    return json_pack ("{s:s, s:o}", "cmd", "cancel", "job_ids", list);
+}
+
+int
+sf_cli_cancel_status (json_t *answers)
+{
+    size_t index, refused = 0;
+    json_t *answer;
+    json_array_foreach (answers, index, answer)
+    {
+        const char *outcome = json_string_value (json_object_get (answer, "outcome"));
+        refused += !outcome || streq (outcome, "refused");
+    }
+    return refused == 0? SF_CLI_OK
+         : refused == json_array_size (answers)? SF_CLI_FAILED: SF_CLI_PARTIAL;
+}
+
+//  --------------------------------------------------------------------------
+//  The reconciler
+
+json_t *
+sf_cli_gc_request (bool dry_run, const char *node, sf_err_t *err)
+{
+    if (node && !sf_name_is_safe (node)) {
+        sf_err_set (err, SF_EINVAL, "--node '%.64s' is not a node name", node);
+        return NULL;
+    }
+    json_t *request = json_pack ("{s:s}", "cmd", "gc");
+    if (dry_run)
+        json_object_set_new (request, "dry_run", json_integer (1));
+    if (node)
+        json_object_set_new (request, "node", json_string (node));
+    return request;
+}
+
+bool
+sf_cli_gc_finished (json_t *run)
+{
+    const char *state = json_string_value (json_object_get (run, "state"));
+    return state && streq (state, "done");
+}
+
+int
+sf_cli_gc_wait (sf_cli_t *self, json_t **run_p, int poll_ms, int wait_ms, sf_err_t *err)
+{
+    assert (self && run_p && *run_p);
+    int64_t deadline = sf_time_mono_ms () + wait_ms;
+    char id [64];
+    const char *given = json_string_value (json_object_get (*run_p, "id"));
+    snprintf (id, sizeof (id), "%s", given ? given : "");
+    while (!sf_cli_gc_finished (*run_p)) {
+        if (wait_ms && sf_time_mono_ms () + poll_ms > deadline) {
+            sf_err_set (err, SF_ETIMEDOUT, "timed out after %.1fs waiting for gc run '%s'; "
+                        "it goes on ('snapfleet gc --show %s')", wait_ms / 1000.0, id, id);
+            return SF_CLI_TEMPFAIL;
+        }
+        zclock_sleep (poll_ms);
+        json_t *request = json_pack ("{s:s, s:s}", "cmd", "gc_show", "run", id);
+        json_t *reply = NULL;
+        int rc = sf_cli_call (self, request, &reply, err);
+        json_decref (request);
+        if (rc)
+            return rc;
+        json_t *run = json_object_get (reply, "gc");
+        if (!json_is_object (run)) {
+            json_decref (reply);
+            sf_err_set (err, SF_EPROTO, "invalid gc_show reply from scheduler");
+            return SF_CLI_FAILED;
+        }
+        json_decref (*run_p);
+        *run_p = json_incref (run);
+        json_decref (reply);
+    }
+    return SF_CLI_OK;
+}
+
+int
+sf_cli_gc_status (json_t *run)
+{
+    size_t index;
+    json_t *node;
+    json_array_foreach (json_object_get (run, "nodes"), index, node) {
+        const char *state = json_string_value (json_object_get (node, "state"));
+        if (!state || !streq (state, "done")
+        ||  json_array_size (json_object_get (node, "failed")) > 0)
+            return SF_CLI_FAILED;
+    }
+    return sf_cli_gc_finished (run) ? SF_CLI_OK : SF_CLI_FAILED;
+}
+
+//  --------------------------------------------------------------------------
 //  Self test
 
 //  Canned BULK views for the bulk tests: a bulk of three jobs, J1 failed at
@@ -559,11 +682,12 @@ s_test_bulk (int step)
         { "failed", "done", "skipped" },
     };
     json_t *jobs = json_array ();
-    int counts [5] = { 0 };     //  queued running done failed skipped
-    static const char *names [5] = { "queued", "running", "done", "failed", "skipped" };
+    int counts [6] = { 0 };     //  queued running done failed skipped cancelled
+    static const char *names [6] = { "queued", "running", "done", "failed", "skipped",
+                                     "cancelled" };
     for (int index = 0; index < 3; index++) {
         const char *state = states [step][index];
-        for (int name = 0; name < 5; name++)
+        for (int name = 0; name < 6; name++)
             counts [name] += streq (state, names [name]);
         json_t *job = json_pack ("{s:s++, s:s++, s:s, s:s, s:s, s:s, s:I}",
                                  "job_id", "J", (const char *[]) { "1", "2", "3" } [index], "",
@@ -578,7 +702,7 @@ s_test_bulk (int step)
                               "bulk_id", "B3", "created", (json_int_t) 1764100800000,
                               "state", step == 2? "done": "running", "schedule",
                               "priority", 0, "deadline", "window_end", "total", 3);
-    for (int name = 0; name < 5; name++)
+    for (int name = 0; name < 6; name++)
         json_object_set_new (bulk, names [name], json_integer (counts [name]));
     json_object_set_new (bulk, "bytes", json_integer (step? 3ll << 30: 0));
     json_object_set_new (bulk, "bytes_total", json_integer (6ll << 30));
@@ -628,6 +752,15 @@ s_fake_serve (zsock_t *router, int *step)
     if (streq (cmd, "bulk_show")) {
         json_t *reply = json_pack ("{s:b, s:I, s:o}", "ok", 1, "id", id,
                                    "bulk", s_test_bulk (*step < 2? ++*step: 2));
+        s_fake_answer (router, routing_id, reply);
+    }
+    else
+    if (streq (cmd, "gc_show")) {
+        ++*step;
+        json_t *reply = json_pack ("{s:b, s:I, s:{s:s, s:s, s:[{s:s, s:s, s:[]}]}}", "ok", 1,
+                                   "id", id, "gc", "id", "G1", "state",
+                                   *step < 3 ? "running" : "done", "nodes", "node", "n1",
+                                   "state", *step < 3 ? "listing" : "done", "failed");
         s_fake_answer (router, routing_id, reply);
     }
     else
@@ -819,7 +952,7 @@ s_test_bulk_wait (bool verbose)
         "\"error\":{\"code\":13,\"text\":\"node down\"}}",
         "{\"event\":\"progress\",\"bulk_id\":\"B3\",\"state\":\"running\",\"total\":3,"
         "\"queued\":1,\"running\":1,\"done\":0,\"failed\":1,\"skipped\":0,"
-        "\"bytes\":0,\"bytes_total\":6442450944,\"throughput_bps\":0,\"eta_ms\":null}",
+        "\"cancelled\":0,\"bytes\":0,\"bytes_total\":6442450944,\"throughput_bps\":0,\"eta_ms\":null}",
         "{\"event\":\"job\",\"bulk_id\":\"B3\",\"job_id\":\"J2\"",
         "{\"event\":\"progress\",\"bulk_id\":\"B3\",\"state\":\"running\",\"total\":3,"
         "\"queued\":0,\"running\":1,\"done\":1,",
@@ -1075,6 +1208,105 @@ s_test_bulk_events (void)
     json_decref (bulk);
 }
 
+static void
+s_test_cancel (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    const char *ids [] = { "J1", "J2", "" };
+    json_t *request = sf_cli_cancel_request (ids, 2, NULL, &err);
+    char *text = json_dumps (request, JSON_COMPACT);
+    assert (streq (text, "{\"cmd\":\"cancel\",\"job_ids\":[\"J1\",\"J2\"]}"));
+    free (text);
+    json_decref (request);
+    request = sf_cli_cancel_request (NULL, 0, "B3", &err);
+    text = json_dumps (request, JSON_COMPACT);
+    assert (streq (text, "{\"cmd\":\"cancel\",\"bulk_id\":\"B3\"}"));
+    free (text);
+    json_decref (request);
+    struct { const char **ids; size_t count; const char *bulk; const char *error; } bad [] = {
+        { NULL, 0, NULL, "give the jobs to cancel (JOB...), or --bulk ID" },
+        { ids, 1, "B3", "give job ids or --bulk, not both" },
+        { NULL, 0, "", "--bulk needs a bulk id" },
+        { ids, 3, NULL, "'' is not a job id" },
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad [0]); i++) {
+        err = (sf_err_t) SF_ERR_INIT;
+        assert (!sf_cli_cancel_request (bad [i].ids, bad [i].count, bad [i].bulk, &err));
+        assert (err.code == SF_EINVAL && streq (err.text, bad [i].error));
+    }
+    const char *many [SF_CLI_CANCEL_MAX + 1];
+    for (int i = 0; i <= SF_CLI_CANCEL_MAX; i++)
+        many [i] = "J1";
+    assert (!sf_cli_cancel_request (many, SF_CLI_CANCEL_MAX + 1, NULL, &err));
+    assert (streq (err.text, "at most 1000 jobs at once, not 1001"));
+    request = sf_cli_cancel_request (many, SF_CLI_CANCEL_MAX, NULL, &err);
+    assert (request);
+    json_decref (request);
+    //  The exit status: every job, none, some
+    json_t *answers = json_pack ("[{s:s}, {s:s}]", "outcome", "cancelled",
+                                 "outcome", "cancel_sent");
+    assert (sf_cli_cancel_status (answers) == SF_CLI_OK);
+    json_array_append_new (answers, json_pack ("{s:s}", "outcome", "refused"));
+    assert (sf_cli_cancel_status (answers) == SF_CLI_PARTIAL);
+    json_decref (answers);
+    answers = json_pack ("[{s:s}]", "outcome", "refused");
+    assert (sf_cli_cancel_status (answers) == SF_CLI_FAILED);
+    json_decref (answers);
+    answers = json_array ();
+    assert (sf_cli_cancel_status (answers) == SF_CLI_OK);    //  A bulk with none left
+    json_decref (answers);
+    //  A cancelled job has ended: a bulk of done + cancelled is finished
+    json_t *bulk = json_pack ("{s:s, s:i, s:i, s:i}", "state", "running", "total", 2,
+                              "done", 1, "cancelled", 1);
+    assert (sf_cli_bulk_finished (bulk));
+    char bar [256];
+    assert (strstr (sf_cli_bulk_bar (bulk, bar, sizeof (bar)),
+                    "] 1/2 done, 0 failed, 0 skipped, 1 cancelled "));
+    json_decref (bulk);
+}
+
+//  snapfleet gc: the request, and polling a run until it is done
+
+static void
+s_test_gc (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    json_t *request = sf_cli_gc_request (true, "n1", &err);
+    char *text = json_dumps (request, JSON_COMPACT | JSON_SORT_KEYS);
+    assert (streq (text, "{\"cmd\":\"gc\",\"dry_run\":1,\"node\":\"n1\"}"));
+    free (text);
+    json_decref (request);
+    request = sf_cli_gc_request (false, NULL, &err);
+    text = json_dumps (request, JSON_COMPACT | JSON_SORT_KEYS);
+    assert (streq (text, "{\"cmd\":\"gc\"}"));
+    free (text);
+    json_decref (request);
+    assert (sf_cli_gc_request (false, "../n1", &err) == NULL && err.code == SF_EINVAL);
+    assert (strstr (err.text, "--node '../n1'"));
+    assert (sf_cli_gc_request (false, "", &err) == NULL);
+
+    sf_cli_t *cli;
+    zactor_t *fake = s_fake_start (&cli);
+    json_t *run = json_pack ("{s:s, s:s, s:[]}", "id", "G1", "state", "running", "nodes");
+    assert (!sf_cli_gc_finished (run));
+    assert (sf_cli_gc_wait (cli, &run, 10, 5000, &err) == SF_CLI_OK);
+    assert (sf_cli_gc_finished (run) && sf_cli_gc_status (run) == SF_CLI_OK);
+    json_t *node = json_array_get (json_object_get (run, "nodes"), 0);
+    json_array_append_new (json_object_get (node, "failed"), json_pack ("{s:s}", "name", "x"));
+    assert (sf_cli_gc_status (run) == SF_CLI_FAILED);
+    json_object_set_new (node, "state", json_string ("no answer"));
+    json_array_clear (json_object_get (node, "failed"));
+    assert (sf_cli_gc_status (run) == SF_CLI_FAILED);
+    json_decref (run);
+    //  Waiting times out: exit 75, the run goes on
+    run = json_pack ("{s:s, s:s, s:[]}", "id", "G1", "state", "running", "nodes");
+    assert (sf_cli_gc_wait (cli, &run, 50, 20, &err) == SF_CLI_TEMPFAIL);
+    assert (err.code == SF_ETIMEDOUT && strstr (err.text, "gc run 'G1'"));
+    json_decref (run);
+    sf_cli_destroy (&cli);
+    zactor_destroy (&fake);
+}
+
 void
 sf_cli_test (bool verbose)
 {
@@ -1094,6 +1326,8 @@ sf_cli_test (bool verbose)
     s_test_select_request_bad ();
     s_test_bulk_bar ();
     s_test_bulk_events ();
+    s_test_cancel ();
+    s_test_gc ();
     //  @end
     printf ("OK\n");
 }

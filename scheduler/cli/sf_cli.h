@@ -18,6 +18,7 @@ typedef struct _sf_cli_t sf_cli_t;
 #define SF_CLI_OK           0
 #define SF_CLI_FAILED       1       //  The operation failed
 #define SF_CLI_USAGE        2
+#define SF_CLI_PARTIAL      3       //  Some of the items failed (cancel)
 #define SF_CLI_UNAVAILABLE  69      //  EX_UNAVAILABLE: scheduler unreachable
 #define SF_CLI_TEMPFAIL     75      //  EX_TEMPFAIL: --wait timed out
 
@@ -117,6 +118,48 @@ typedef void (sf_cli_bulk_fn) (json_t *bulk, json_t *events, void *arg);
 int
     sf_cli_bulk_wait (sf_cli_t *self, json_t **bulk_p, int poll_ms, int wait_ms,
                       sf_cli_bulk_fn *fn, void *arg, sf_err_t *err);
+
+//  Most job ids one cancel takes (the scheduler's limit too)
+#define SF_CLI_CANCEL_MAX 1000
+
+//  The request of 'cancel': {"cmd":"cancel","job_ids":[ids]} for count ids,
+//  or {"cmd":"cancel","bulk_id":bulk_id}; NULL with err set (SF_EINVAL)
+//  for neither, both, an empty id or more than SF_CLI_CANCEL_MAX. Caller
+//  owns the result.
+json_t *
+    sf_cli_cancel_request (const char **ids, size_t count, const char *bulk_id,
+                           sf_err_t *err);
+
+//  The exit status of a cancel's answers (its "cancel" array): SF_CLI_OK if
+//  none was refused, SF_CLI_FAILED if all were, else SF_CLI_PARTIAL.
+int
+    sf_cli_cancel_status (json_t *answers);
+//  --------------------------------------------------------------------------
+//  The reconciler (snapfleet gc): the request, and waiting for the run
+
+//  Build {"cmd":"gc", ["dry_run":1,] ["node":NODE]}. Returns it (caller
+//  owns it), or NULL with err (SF_EINVAL naming --node) if node is not a
+//  safe node name.
+json_t *
+    sf_cli_gc_request (bool dry_run, const char *node, sf_err_t *err);
+
+//  True if the run (a GC object of the admin protocol) is done: every
+//  node answered, failed or timed out.
+bool
+    sf_cli_gc_finished (json_t *run);
+
+//  Poll the run *run_p (its first view, which the caller owns) with
+//  gc_show every poll_ms until it is done or wait_ms passed (0 = no
+//  limit); *run_p is replaced by each new view. Returns SF_CLI_OK when
+//  done, SF_CLI_TEMPFAIL with err set when wait_ms passed, or the failed
+//  call's status with err set.
+int
+    sf_cli_gc_wait (sf_cli_t *self, json_t **run_p, int poll_ms, int wait_ms, sf_err_t *err);
+
+//  The exit status a finished run deserves: SF_CLI_OK if every node
+//  answered and nothing failed to go, else SF_CLI_FAILED.
+int
+    sf_cli_gc_status (json_t *run);
 
 //  Self test of this class
 void

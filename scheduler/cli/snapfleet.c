@@ -6,7 +6,8 @@
 
     Output goes to stdout (a table, or one JSON document); errors go to
     stderr as one line "snapfleet: ...". Exit status: 0 ok, 1 failed,
-    2 usage, 69 scheduler unreachable, 75 --wait timed out.
+    2 usage, 3 partly failed (cancel), 69 scheduler unreachable, 75 --wait
+    timed out.
 
     Each command lives in its snapfleet_<noun>.c, with its help and
     options, and calls down into snapfleet_opts.c, sf_cli.c and sf_table.c
@@ -31,7 +32,9 @@ static const snapfleet_cmd_t *s_commands [] = {
     &snapfleet_cmd_schedule,
     &snapfleet_cmd_jobs,
     &snapfleet_cmd_job,
+    &snapfleet_cmd_cancel,
     &snapfleet_cmd_images,
+    &snapfleet_cmd_gc,
     &snapfleet_cmd_status,
     &snapfleet_cmd_keygen,
     NULL
@@ -56,8 +59,9 @@ static const char *s_options =
     "  -h, --help        show this help; 'snapfleet COMMAND --help' for a command\n"
     "  --version         show the version\n"
     "\n"
-    "Exit status: 0 success, 1 the operation failed, 2 usage error,\n"
-    "69 scheduler unreachable, 75 'snapshot --wait' timed out.\n";
+    "Exit status: 0 success, 1 the operation failed, 2 usage error, 3 some of\n"
+    "the jobs given could not be cancelled, 69 scheduler unreachable,\n"
+    "75 'snapshot --wait' timed out.\n";
 
 static void
 s_print_help (FILE *out)

@@ -33,6 +33,7 @@ static const snapfleet_column_t s_columns [] = {
     { ">DONE", "done", snapfleet_cell_int },
     { ">FAILED", "failed", snapfleet_cell_int },
     { ">SKIPPED", "skipped", snapfleet_cell_int },
+    { ">CANCELLED", "cancelled", snapfleet_cell_int },
     { ">RUNNING", "running", snapfleet_cell_int },
     { ">QUEUED", "queued", snapfleet_cell_int },
     { ">SIZE", "bytes", snapfleet_cell_size },
@@ -52,8 +53,8 @@ s_cmd_bulks (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv
 const snapfleet_cmd_t snapfleet_cmd_bulk = {
     "bulk", "bulk show ID [--jobs]", "show one bulk: progress, then failures with reasons",
     "Show one bulk: state, schedule, priority, deadline and window end, job counts\n"
-    "(done, failed, skipped, running, queued), bytes stored and the estimated\n"
-    "total, throughput, ETA, then the jobs that failed or were skipped with their\n"
+    "(done, failed, skipped, cancelled, running, queued), bytes stored and the estimated\n"
+    "total, throughput, ETA, then the jobs that failed, were skipped or cancelled with their\n"
     "reasons. JSON: the bulk with every job.\n\n"
     "  --jobs                list every job of the bulk, not only the failures\n"
     SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fthj", s_cmd_bulk

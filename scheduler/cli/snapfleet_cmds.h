@@ -31,8 +31,14 @@ extern const snapfleet_cmd_t snapfleet_cmd_schedule;
 extern const snapfleet_cmd_t snapfleet_cmd_jobs;
 extern const snapfleet_cmd_t snapfleet_cmd_job;
 
+//  snapfleet_cancel.c: cancel jobs or a bulk
+extern const snapfleet_cmd_t snapfleet_cmd_cancel;
+
 //  snapfleet_image.c: images
 extern const snapfleet_cmd_t snapfleet_cmd_images;
+
+//  snapfleet_gc.c: gc (the reconciler, on demand)
+extern const snapfleet_cmd_t snapfleet_cmd_gc;
 
 //  snapfleet_status.c: status (the scheduler's counters)
 extern const snapfleet_cmd_t snapfleet_cmd_status;

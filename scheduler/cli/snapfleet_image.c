@@ -13,6 +13,7 @@ static const snapfleet_column_t s_columns [] = {
     { "CREATED", "created", snapfleet_cell_str },
     { "STORE", "store", snapfleet_cell_str },
     { "PATH", "path", snapfleet_cell_str },
+    { "MISSING", "missing", snapfleet_cell_when },
     { NULL }
 };
 
@@ -29,7 +30,8 @@ s_cmd_images (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **arg
 const snapfleet_cmd_t snapfleet_cmd_images = {
     "images", "images [--limit N] [--after CURSOR]", "list stored images",
     "List the images jobs have stored: id, instance, job, disk, size, creation\n"
-    "time, store and path, oldest first.\n\n"
+    "time, store and path, oldest first; MISSING is when the reconciler found\n"
+    "its file gone from its node's store (see 'gc'), '-' while it is there.\n\n"
     SNAPFLEET_HELP_PAGE
     SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fthlA", s_cmd_images
 };

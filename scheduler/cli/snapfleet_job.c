@@ -67,6 +67,7 @@ const snapfleet_cmd_t snapfleet_cmd_job = {
     "job", "job show ID", "show one job with its phase events and images",
     "Show one job: its state and phase, timings, size, error, the note a\n"
     "successful job may carry (e.g. why the guest was paused instead of frozen),\n"
-    "the phase events the worker reported and the images it made.\n\n"
+    "the phase events the worker reported, every attempt with its error when it\n"
+    "was retried (--format json: 'attempts'), and the images it made.\n\n"
     SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fth", s_cmd_job
 };

@@ -34,6 +34,9 @@ static const struct option s_options [] = {
     { "jobs", no_argument, NULL, 'j' },
     { "limit", required_argument, NULL, 'l' },
     { "after", required_argument, NULL, 'A' },
+    { "bulk", required_argument, NULL, 'B' },
+    { "dry-run", no_argument, NULL, 'R' },
+    { "show", required_argument, NULL, 'S' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -84,6 +87,9 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
             case 'j': opts->jobs = true; break;
             case 'l': opts->limit = optarg; break;
             case 'A': opts->after = optarg; break;
+            case 'B': opts->bulk = optarg; break;
+            case 'R': opts->dry_run = true; break;
+            case 'S': opts->show = optarg; break;
         }
     }
     opts->first = optind;

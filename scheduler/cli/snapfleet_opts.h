@@ -66,6 +66,9 @@ typedef struct {
     bool jobs;                  //  bulk show / plan --jobs: every job
     const char *limit;          //  jobs, instances, images --limit N
     const char *after;          //  ... --after CURSOR (the last page's next)
+    const char *bulk;           //  cancel --bulk ID
+    bool dry_run;               //  gc --dry-run
+    const char *show;           //  gc --show RUN
     bool help;
     int first;                  //  Index of the first positional argument
 } snapfleet_opts_t;

@@ -117,15 +117,16 @@ s_render (json_t *bulk, json_t *events, void *arg)
     sf_cli_bulk_render (bulk, events, render->tty, render->width, stdout);
 }
 
-//  Exit status of a bulk: 1 if any job failed or was skipped
+//  Exit status of a bulk: 1 if any job failed, was skipped or cancelled
 
 static int
 s_bulk_status (json_t *bulk)
 {
-    int64_t bad = s_int (bulk, "failed") + s_int (bulk, "skipped");
+    int64_t bad = s_int (bulk, "failed") + s_int (bulk, "skipped")
+                + s_int (bulk, "cancelled");
     if (bad)
-        fprintf (stderr, "snapfleet: bulk %s: %" PRId64 " of %" PRId64 " jobs failed or were "
-                 "skipped\n", s_str (bulk, "bulk_id"), bad, s_int (bulk, "total"));
+        fprintf (stderr, "snapfleet: bulk %s: %" PRId64 " of %" PRId64 " jobs failed, were "
+                 "skipped or cancelled\n", s_str (bulk, "bulk_id"), bad, s_int (bulk, "total"));
     return bad? SF_CLI_FAILED: SF_CLI_OK;
 }
 
@@ -223,7 +224,8 @@ const snapfleet_cmd_t snapfleet_cmd_snapshot = {
     "then a summary line and the failures; off a terminal, or with --format json:\n"
     "one JSON object per line: {\"event\":\"progress\",...} when a count changes,\n"
     "{\"event\":\"job\",...} when a job ends, {\"event\":\"done\",\"bulk\":{...}} at\n"
-    "the end. Exit 0 if every job is done, 1 if any failed or was skipped.\n\n"
+    "the end. Exit 0 if every job is done, 1 if any failed, was skipped or\n"
+    "cancelled.\n\n"
     "Selectors (one kind):\n"
     "  --instance NAME|UUID  the instance; repeat for several; a name found on\n"
     "                        several nodes is refused, give the uuid then\n"

@@ -75,6 +75,28 @@ snapfleet_print_job (json_t *job)
         sf_table_print (table, stdout);
     }
     sf_table_destroy (&table);
+    //  Every attempt that ended (a retried job has several)
+    table = sf_table_new ("ATTEMPT|NODE|STARTED|ENDED|ERROR");
+    json_array_foreach (json_object_get (job, "attempts"), index, item) {
+        json_t *error = json_object_get (item, "error");
+        sf_table_addf (table, "%" PRId64, s_int (item, "attempt"));
+        sf_table_add (table, s_str (item, "node"));
+        sf_table_add (table, json_is_string (json_object_get (item, "started"))
+                             ? s_str (item, "started"): "-");
+        sf_table_add (table, s_str (item, "ended"));
+        if (json_is_object (error)) {
+            char *text = zsys_sprintf ("%s: %s", s_str (error, "name"), s_str (error, "text"));
+            sf_table_add (table, text);
+            zstr_free (&text);
+        }
+        else
+            sf_table_add (table, "-");
+    }
+    if (json_array_size (json_object_get (job, "attempts")) > 1) {
+        printf ("\n");
+        sf_table_print (table, stdout);
+    }
+    sf_table_destroy (&table);
     table = sf_table_new ("IMAGE|DISK|>SIZE|SHA256|PATH");
     json_array_foreach (json_object_get (job, "images"), index, item) {
         char size [32];
@@ -94,14 +116,18 @@ snapfleet_print_job (json_t *job)
 //  --------------------------------------------------------------------------
 //  A bulk
 
-//  "12 done, 1 failed, 0 skipped, 3 running, 24 queued"
+//  "12 done, 1 failed, 0 skipped, 3 running, 24 queued" (", 2 cancelled"
+//  after skipped if any were)
 
 static void
 s_print_counts (json_t *bulk, FILE *out)
 {
-    fprintf (out, "%" PRId64 " done, %" PRId64 " failed, %" PRId64 " skipped, %" PRId64
-             " running, %" PRId64 " queued", s_int (bulk, "done"), s_int (bulk, "failed"),
-             s_int (bulk, "skipped"), s_int (bulk, "running"), s_int (bulk, "queued"));
+    fprintf (out, "%" PRId64 " done, %" PRId64 " failed, %" PRId64 " skipped, ",
+             s_int (bulk, "done"), s_int (bulk, "failed"), s_int (bulk, "skipped"));
+    if (s_int (bulk, "cancelled"))
+        fprintf (out, "%" PRId64 " cancelled, ", s_int (bulk, "cancelled"));
+    fprintf (out, "%" PRId64 " running, %" PRId64 " queued", s_int (bulk, "running"),
+             s_int (bulk, "queued"));
 }
 
 //  The failed and skipped jobs with their reasons; all jobs with all_jobs
@@ -175,10 +201,14 @@ snapfleet_print_bulk_summary (json_t *bulk)
         sf_table_duration (json_integer_value (finished) - json_integer_value (started),
                            took + 4, sizeof (took) - 4);
     }
+    char cancelled [48] = "";
+    if (s_int (bulk, "cancelled"))
+        snprintf (cancelled, sizeof (cancelled), ", %" PRId64 " cancelled",
+                  s_int (bulk, "cancelled"));
     printf ("bulk %s %s: %" PRId64 " of %" PRId64 " done, %" PRId64 " failed, %" PRId64
-            " skipped; %s%s (%s/s)\n", s_str (bulk, "bulk_id"), s_str (bulk, "state"),
+            " skipped%s; %s%s (%s/s)\n", s_str (bulk, "bulk_id"), s_str (bulk, "state"),
             s_int (bulk, "done"), s_int (bulk, "total"), s_int (bulk, "failed"),
-            s_int (bulk, "skipped"), s_size (bulk, "bytes", bytes, sizeof (bytes)),
+            s_int (bulk, "skipped"), cancelled, s_size (bulk, "bytes", bytes, sizeof (bytes)),
             took, s_size (bulk, "throughput_bps", rate, sizeof (rate)));
     s_print_bulk_jobs (bulk, false);
 }

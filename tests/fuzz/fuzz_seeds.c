@@ -151,6 +151,38 @@ main (int argc, char *argv [])
     sf_rate_applied_t applied = sf_wire_rate_applied (&grant);
     env = sf_wire_envelope (SF_BODY_RATE_APPLIED, &applied);
     s_write (&env);
-    (void) snap;
+
+    //  The reconciler's messages
+    sf_gc_list_t gc_list = SF_GC_LIST_INIT;
+    gc_list.request_id = "G3.0a1b2c3d", gc_list.catalog_id = (char *) catalog;
+    env = sf_wire_envelope (SF_BODY_GC_LIST, &gc_list);
+    s_write (&env);
+    char snap_name [300];
+    snprintf (snap_name, sizeof (snap_name), "rbd/vm2-disk@%s", snap);
+    sf_holding_t held [3] = { SF_HOLDING_INIT, SF_HOLDING_INIT, SF_HOLDING_INIT };
+    held [0].kind = SF_HOLDING_TEMP, held [0].name = "0b6e1f00-0000-4000-8000-000000000042";
+    held [1].kind = SF_HOLDING_SNAP, held [1].name = snap_name;
+    held [2].kind = SF_HOLDING_SCRATCH, held [2].name = "J42";
+    sf_holding_t *held_ptrs [3];
+    for (int i = 0; i < 3; i++) {
+        held [i].job_id = "J42", held [i].bytes = 1 << 20, held [i].age_ms = 3600000;
+        held_ptrs [i] = &held [i];
+    }
+    sf_gc_holdings_t holdings = SF_GC_HOLDINGS_INIT;
+    holdings.request_id = "G3.0a1b2c3d", holdings.holdings = held_ptrs, holdings.n_holdings = 3;
+    holdings.store_complete = holdings.rbd_complete = 1;
+    env = sf_wire_envelope (SF_BODY_GC_HOLDINGS, &holdings);
+    s_write (&env);
+    sf_gc_remove_t remove = SF_GC_REMOVE_INIT;
+    remove.request_id = "G3.0a1b2c3d", remove.catalog_id = (char *) catalog;
+    remove.holdings = held_ptrs, remove.n_holdings = 3;
+    env = sf_wire_envelope (SF_BODY_GC_REMOVE, &remove);
+    s_write (&env);
+    held [2].error = "scratch directory holds files that are not ours";
+    sf_gc_removed_t removed = SF_GC_REMOVED_INIT;
+    removed.request_id = "G3.0a1b2c3d", removed.removed = held_ptrs, removed.n_removed = 2;
+    removed.failed = held_ptrs + 2, removed.n_failed = 1;
+    env = sf_wire_envelope (SF_BODY_GC_REMOVED, &removed);
+    s_write (&env);
     return 0;
 }
