@@ -68,7 +68,8 @@ cdir=$SF_TMP/ceph
 sf_cleanup_push ceph_stop "$cdir"
 ceph_start "$cdir" >/dev/null || sf_die "single-node Ceph did not start (logs in $cdir/log)"
 SF_SCHED_HOST=$FAULT_HOST_IP sf_start_scheduler "limits.max_paused=$MAX_PAUSED" \
-    "limits.max_uploads=$MAX_UPLOADS"
+    "limits.max_uploads=$MAX_UPLOADS" limits.retry_backoff=2s limits.max_attempts=3 \
+    gc.grace=1s
 sf_start_node n1
 sf_start_node n2
 ceph_lv_secret "$(sf_node_uri n1)" admin >/dev/null || sf_die "cannot define the ceph secret on n1"
