@@ -411,15 +411,17 @@ s_refuse_strategy (sf_peer_t *peer, const char *strategy, sf_err_t *err)
                        "offers only %s)", peer->name, strategy, offered);
 }
 
+//  A node known to this run takes jobs even while it is down or has not
+//  reconnected since a restart: they wait in admission until it says hello
+//  (or their window closes), as a cut link only delays it. A node this run
+//  never knew (down before it started) is refused.
+
 static int
 s_check_node (sf_bulk_t *self, const char *node, const char *strategy, sf_err_t *err)
 {
     sf_peer_t *peer = sf_peers_by_name (self->peers, node);
-    if (!peer || !peer->up)
+    if (!peer)
         return sf_err_set (err, SF_ENODE, "node '%s' is down", node);
-    if (!peer->routing_id)
-        return sf_err_set (err, SF_ENODE, "node '%s' has not reconnected since the "
-                           "scheduler started", node);
     if (!sf_peers_offers (peer, strategy))
         return s_refuse_strategy (peer, strategy, err);
     return 0;

@@ -107,7 +107,7 @@ check_eq "g1 is running" running "$(sf_virsh n1 domstate g1)"
 sf_peer_stop stolen
 
 #  The database still says n1 is up until n1 says hello to the next run
-#  (until then a snapshot is refused: "has not reconnected"): count hellos
+#  (until then a snapshot waits for it): count hellos
 n1_hellos () { grep -c 'node=n1: node connected' "$SF_TMP/scheduler.log"; }
 hellos=$(n1_hellos)
 sf_spawn scheduler "$SF_BUILD/scheduler/snapfleet-scheduler" --config "$SF_TMP/scheduler/scheduler.conf"
