@@ -125,6 +125,7 @@ EVENTS=("$SF_TMP/lifewatch-node-n1.events" "$SF_TMP/lifewatch-node-n2.events")
 #  kill_worker NODE: SIGKILL its worker and start it again
 kill_worker ()
 {
+    faults_mark KILL "$1"
     sf_kill_pid "$SF_TMP/worker-$1.pid" KILL
     "start_$1" >/dev/null
 }
@@ -249,6 +250,7 @@ phase_d ()
     wait_point n1 upload || sf_note "d: no upload into n1's store seen"
     t=$(faults_rand 3 10)
     sf_note "d: n1's store read-only for $t s (bulk $id)"
+    faults_mark RO n1
     mount -o remount,ro "$SF_TMP/store-n1"
     sleep "$t"
     mount -o remount,rw "$SF_TMP/store-n1"
@@ -309,7 +311,7 @@ done
 read -r most at who <<<"$(fleet_pauses "${EVENTS[@]}" | fleet_max_overlap)"
 check "at most $MAX_PAUSED guest(s) paused at once (saw $most at $at: $who)" \
     test "$most" -le "$MAX_PAUSED"
-read -r most at who <<<"$(fleet_uploads "$SF_TMP/uploads.samples" | fleet_max_overlap)"
+read -r most at who <<<"$(faults_uploads "$SF_TMP/uploads.samples" | fleet_max_overlap)"
 check "at most $MAX_UPLOADS uploads at once (saw $most at $at: $who)" \
     test "$most" -le "$MAX_UPLOADS"
 

@@ -16,6 +16,15 @@
 #        SUSPENDED..RESUMED interval (OPEN: intervals never closed).
 #    faults_pauses_of DOMAIN@NODE EVENTS...
 #        The number of pause intervals of one domain.
+#    faults_mark KIND NODE
+#        Note a fault in $SF_TMP/faults.events ("MS KIND NODE"): KILL (its
+#        worker SIGKILLed), RO (its store made read-only).
+#    faults_uploads SAMPLES
+#        Like fleet_uploads (one "START END NAME" per temporary file seen
+#        in a sf_storewatch samples file), but an upload whose worker was
+#        killed or whose store went read-only ends at that fault: its temp
+#        file stays (for gc to remove) but nothing writes it any more. The
+#        node is the store-NODE directory in the file's path.
 #    faults_wait_bulk ID TIMEOUT_S
 #        Wait until bulk ID is over (its state is not "running"), asking
 #        the scheduler once a second and riding out its restarts; prints
@@ -76,6 +85,43 @@ faults_pauses_of ()
     local who=${1:?usage: faults_pauses_of DOMAIN@NODE EVENTS...}
     shift
     fleet_pauses "$@" | awk -v who="$who" '$3 == who { n++ } END { print n + 0 }'
+}
+
+faults_mark ()
+{
+    printf '%s %s %s\n' "$(_sf_now_ms)" "${1:?usage: faults_mark KIND NODE}" "${2:?}" \
+        >>"$SF_TMP/faults.events"
+}
+
+faults_uploads ()
+{
+    local samples=${1:?usage: faults_uploads SAMPLES}
+    touch "$SF_TMP/faults.events"
+    awk '
+        FNR == NR { if ($2 == "KILL" || $2 == "RO") { nf++; ft[nf] = $1; fn[nf] = $3 }; next }
+        $2 == "END" { next }
+        {
+            delete now
+            for (i = 3; i <= NF; i++) {
+                now[$i] = 1
+                if (!($i in start)) { start[$i] = $1; order[++count] = $i }
+            }
+            for (p in seen) if (!(p in now) && !(p in stop)) stop[p] = $1
+            delete seen
+            for (p in now) seen[p] = 1
+        }
+        END {
+            for (i = 1; i <= count; i++) {
+                p = order[i]
+                node = p; sub(/.*\/store-/, "", node); sub(/\/.*/, "", node)
+                end = (p in stop) ? stop[p] : "open"
+                for (k = 1; k <= nf; k++)
+                    if (fn[k] == node && ft[k] >= start[p] && (end == "open" || ft[k] < end))
+                        end = ft[k]
+                name = p; sub(/.*\//, "", name)
+                print start[p], end, name
+            }
+        }' "$SF_TMP/faults.events" "$samples" | sort -n -k1,1
 }
 
 faults_wait_bulk ()
