@@ -560,7 +560,7 @@ sf_start_scheduler ()
     mkdir -p "$dir"
     p1=$(sf_free_port)
     p2=$(sf_free_port)
-    SF_SCHED_BIND=tcp://127.0.0.1:$p1
+    SF_SCHED_BIND=tcp://${SF_SCHED_HOST:-127.0.0.1}:$p1
     SF_ADMIN=tcp://127.0.0.1:$p2
     export SF_ADMIN SF_SCHED_BIND SNAPFLEET_ADMIN=$SF_ADMIN
     SNAPFLEET_SERVER_KEY=$(sf_keygen scheduler)
@@ -584,6 +584,21 @@ sf_start_scheduler ()
         sf_die "scheduler did not answer 'snapfleet nodes' within 30 s (log: $SF_TMP/scheduler.log)"
     fi
     sf_note "scheduler up in $(($(_sf_now_ms) - t0)) ms (workers $SF_SCHED_BIND, admin $SF_ADMIN)"
+}
+
+#  sf_restart_scheduler: start the scheduler again on the configuration and
+#  database sf_start_scheduler made (after a sf_kill_pid of it, say);
+#  returns once `snapfleet nodes` answers (bounded 30 s)
+sf_restart_scheduler ()
+{
+    local t0
+    [ -f "$SF_TMP/scheduler/scheduler.conf" ] || sf_die "sf_restart_scheduler: never started"
+    t0=$(_sf_now_ms)
+    sf_spawn scheduler "$SF_BUILD/scheduler/snapfleet-scheduler" \
+        --config "$SF_TMP/scheduler/scheduler.conf"
+    _sf_wait_up scheduler 30 _sf_sched_ready ||
+        sf_die "restarted scheduler did not answer within 30 s (log: $SF_TMP/scheduler.log)"
+    sf_note "scheduler restarted in $(($(_sf_now_ms) - t0)) ms"
 }
 
 #  sf_catalog_id: the running scheduler's catalogue id (its database's
@@ -636,7 +651,12 @@ sf_start_worker ()
         "security.scheduler_key=${SNAPFLEET_SERVER_KEY:?}" \
         "$@"
     t0=$(_sf_now_ms)
-    sf_spawn "worker-$name" "$SF_BUILD/worker/snapfleet-worker" --config "$dir/worker.conf"
+    #  SF_WORKER_NETNS: run it in that network namespace (ip netns exec
+    #  execs it: the recorded pid is the worker's)
+    local -a wrap=()
+    [ -n "${SF_WORKER_NETNS:-}" ] && wrap=(ip netns exec "$SF_WORKER_NETNS")
+    sf_spawn "worker-$name" "${wrap[@]}" "$SF_BUILD/worker/snapfleet-worker" \
+        --config "$dir/worker.conf"
     if ! _sf_wait_up "worker-$name" 30 _sf_worker_up "$name"; then
         sf_die "worker $name not up in 'snapfleet nodes' within 30 s (log: $SF_TMP/worker-$name.log)"
     fi
