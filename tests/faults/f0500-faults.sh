@@ -125,8 +125,8 @@ EVENTS=("$SF_TMP/lifewatch-node-n1.events" "$SF_TMP/lifewatch-node-n2.events")
 #  kill_worker NODE: SIGKILL its worker and start it again
 kill_worker ()
 {
-    faults_mark KILL "$1"
     sf_kill_pid "$SF_TMP/worker-$1.pid" KILL
+    faults_mark KILL "$1"       #  once it is gone: nothing it started writes after
     "start_$1" >/dev/null
 }
 
@@ -250,8 +250,8 @@ phase_d ()
     wait_point n1 upload || sf_note "d: no upload into n1's store seen"
     t=$(faults_rand 3 10)
     sf_note "d: n1's store read-only for $t s (bulk $id)"
-    faults_mark RO n1
     mount -o remount,ro "$SF_TMP/store-n1"
+    faults_mark RO n1
     sleep "$t"
     mount -o remount,rw "$SF_TMP/store-n1"
     finish_bulk "$id"
@@ -319,7 +319,7 @@ check "at most $MAX_UPLOADS uploads at once (saw $most at $at: $who)" \
 gc_out=$(sf_cli gc --format json 2>&1) || sf_die "snapfleet gc failed: $gc_out"
 printf '%s\n' "$gc_out" >"$SF_TMP/gc.json"
 sleep 2
-images=$(sf_cli images --limit 100000 --format json)
+images=$(sf_cli images --limit 10000 --format json)
 printf '%s\n' "$images" >"$SF_TMP/images.json"
 check_eq "no image recorded twice" \
     "$(jq '.images | length' <<<"$images")" \

@@ -17,8 +17,9 @@
 #    faults_pauses_of DOMAIN@NODE EVENTS...
 #        The number of pause intervals of one domain.
 #    faults_mark KIND NODE
-#        Note a fault in $SF_TMP/faults.events ("MS KIND NODE"): KILL (its
-#        worker SIGKILLed), RO (its store made read-only).
+#        Note a fault in $SF_TMP/faults.events ("MS KIND NODE"), once it
+#        has happened: KILL (its worker SIGKILLed and gone), RO (its store
+#        made read-only).
 #    faults_uploads SAMPLES
 #        Like fleet_uploads (one "START END NAME" per temporary file seen
 #        in a sf_storewatch samples file), but an upload whose worker was
