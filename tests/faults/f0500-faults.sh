@@ -328,12 +328,18 @@ check_eq "no job has two images of one disk" 0 \
     "$(jq '[.images | group_by(.job_id + "/" + .disk_target)[] | select(length > 1)] | length' <<<"$images")"
 #  Every catalogued dir image is there, and nothing else is
 for n in n1 n2; do
-    want=$(jq -r '.images[] | select(.store != "rbd") | .path' <<<"$images" |
-        while read -r p; do [ -e "$p" ] && [[ $p == "$SF_TMP/store-$n/"* ]] && basename "$p"; done |
-        sort)
-    missing=$(jq -r '.images[] | select(.store != "rbd") | .path' <<<"$images" |
-        while read -r p; do [[ $p == "$SF_TMP/store-$n/"* ]] && [ ! -e "$p" ] && echo "$p"; done |
-        head -n 5)
+    paths=$(jq -r '.images[] | select(.store != "rbd") | .path' <<<"$images" |
+        grep -F "$SF_TMP/store-$n/" || true)
+    want=""
+    missing=""
+    for p in $paths; do
+        if [ -e "$p" ]; then
+            want+="$(basename "$p")"$'\n'
+        else
+            missing+="$p "
+        fi
+    done
+    want=$(printf '%s' "$want" | sort)
     check_eq "$n: every catalogued image is in the store" "" "$missing"
     have=$(find "$SF_TMP/store-$n" -maxdepth 1 -type f -name '*.qcow2*' -printf '%f\n' | sort)
     check_eq "$n: the store holds exactly the catalogued images" "$want" "$have"
