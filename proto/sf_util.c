@@ -409,6 +409,19 @@ static void
     s_test_modes (void);
 
 void
+sf_actor_wait_term (zsock_t *pipe)
+{
+    assert (pipe);
+    while (true) {
+        char *command = zstr_recv (pipe);
+        bool stop = !command || streq (command, "$TERM");
+        zstr_free (&command);
+        if (stop)
+            break;
+    }
+}
+
+void
 sf_util_test (bool verbose)
 {
     (void) verbose;

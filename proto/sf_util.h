@@ -107,6 +107,11 @@ void
     sf_util_test (bool verbose);
 
 //  --------------------------------------------------------------------------
+//  In an actor whose work is over: read (and drop) what the owner sends
+//  until "$TERM" or the pipe is gone, so the owner's destroy returns.
+void
+    sf_actor_wait_term (zsock_t *pipe);
+
 //  Files and directories with explicit modes, whatever the umask
 
 #define SF_FILE_MODE    0640        //  images, metadata, journal entries

@@ -675,18 +675,7 @@ s_send_query (sf_dispatch_t *self, const char *id, const char *node, uint32_t at
 }
 
 static void
-s_send_cancel_any (sf_dispatch_t *self, const char *id, const char *node, uint32_t attempt)
-{
-    sf_job_cancel_t cancel = SF_JOB_CANCEL_INIT;
-    cancel.job_id = (char *) id;
-    cancel.attempt = attempt;
-    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_CANCEL, &cancel);
-    sf_err_t err = SF_ERR_INIT;
-    sf_logctx_t ctx = { .node = node, .job_id = id };
-    //  It may not arrive: the job has failed here whatever the node does
-    if (s_send_any (self, node, &env, &err))
-        SF_DEBUG (&ctx, "cannot send cancel: %s", err.text);
-}
+    s_send_cancel (sf_dispatch_t *self, const char *node, const char *id, uint32_t attempt);
 
 //  The node's max_pause: from its hello, else as recorded, else the
 //  worker's default
@@ -748,7 +737,7 @@ s_expire (sf_dispatch_t *self, const char *id, const char *node, uint32_t attemp
                          (until - now + 999) / 1000);
             else
                 SF_WARN (&ctx, "job failed: %s", reason);
-            s_send_cancel_any (self, id, node, attempt);
+            s_send_cancel (self, node, id, attempt);  //  it may not arrive
             return;
         }
     }
@@ -819,7 +808,9 @@ s_restore_holds (sf_dispatch_t *self, sf_err_t *err)
 //  Cancel and retries
 
 //  A JobCancel for attempt of job id to node. One that cannot leave is
-//  sent again when the node says hello (the cancel is in the database).
+//  sent again when the node says hello (the cancel is in the database). It
+//  goes to a node that is down too, if its connection is still there (a
+//  cut link only delays it).
 
 static void
 s_send_cancel (sf_dispatch_t *self, const char *node, const char *id, uint32_t attempt)
@@ -830,7 +821,7 @@ s_send_cancel (sf_dispatch_t *self, const char *node, const char *id, uint32_t a
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_CANCEL, &cancel);
     sf_err_t err = SF_ERR_INIT;
     sf_logctx_t ctx = { .node = node, .job_id = id };
-    if (sf_outbox_send (self->outbox, node, &env, &err))
+    if (s_send_any (self, node, &env, &err))
         SF_NOTICE (&ctx, "cannot send cancel now (%s): it goes when the node says hello",
                    err.text);
     else

@@ -525,7 +525,10 @@ s_test_orphan (const char *dir, const char *exe, const char *uri, const char *uu
     sf_proc_t *guard = sf_guard_spawn (exe, uri, uuid, entry.deadline_ms, journal, false,
                                        &err);
     assert (guard);
-    zclock_sleep (300);             //  it has read the entry
+    //  It has read the entry (a sanitized build takes up to a second to
+    //  start, more on a loaded host; a guard that read the rewritten entry
+    //  would take J2 for its own job)
+    zclock_sleep (3000);
     assert (!sf_proc_exited (guard));
     if (rewrite_job) {
         snprintf (entry.job_id, sizeof (entry.job_id), "%s", rewrite_job);

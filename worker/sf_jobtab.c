@@ -320,13 +320,7 @@ s_test_task (zsock_t *pipe, void *args)
 {
     (void) args;
     zsock_signal (pipe, 0);
-    while (true) {
-        char *command = zstr_recv (pipe);
-        bool stop = !command || streq (command, "$TERM");
-        zstr_free (&command);
-        if (stop)
-            break;
-    }
+    sf_actor_wait_term (pipe);
 }
 
 void

@@ -163,13 +163,7 @@ s_prune_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     s_run (self);
     //  Wait for the owner to end us
-    while (true) {
-        char *command = zstr_recv (pipe);
-        bool stop = !command || streq (command, "$TERM");
-        zstr_free (&command);
-        if (stop)
-            break;
-    }
+    sf_actor_wait_term (pipe);
     s_prune_destroy (&self);
 }
 

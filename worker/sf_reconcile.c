@@ -592,13 +592,7 @@ s_reconcile_actor (zsock_t *pipe, void *args)
         s_list (self);
     else
         s_remove (self);
-    while (true) {
-        char *command = zstr_recv (pipe);
-        bool stop = !command || streq (command, "$TERM");
-        zstr_free (&command);
-        if (stop)
-            break;
-    }
+    sf_actor_wait_term (pipe);
     s_reconcile_destroy (&self);
 }
 

@@ -3,7 +3,7 @@
 #
 #  The fleet: a single-node Ceph; node n1 (its own libvirtd, worker and a
 #  dir image store on a tmpfs this test mounts, so the store can "stop":
-#  remounted read-only) with a running file-backed guest g1, a running RBD
+#  filled up) with a running file-backed guest g1, a running RBD
 #  guest r1 and SF_FAULT_IDLE shut-off file domains; node n2 (its own
 #  libvirtd; its worker runs in a network namespace the test makes, joined
 #  to this host by a veth pair, so the link can be cut) with two running
@@ -18,8 +18,8 @@
 #    b  the scheduler SIGKILLed and restarted SF_FAULT_SCHED_KILLS times
 #    c  the link between the scheduler and n2's worker cut and restored
 #       (some cuts shorter, some longer than node_timeout)
-#    d  Ceph frozen (SIGSTOP of its daemons) and n1's image store made
-#       read-only mid-bulk, each returning after a while
+#    d  Ceph frozen (SIGSTOP of its daemons) and n1's image store full
+#       (ENOSPC) mid-bulk, each returning after a while
 #  Then `snapfleet gc`.
 #
 #  The witnesses are independent of snapfleet: libvirt's lifecycle events
@@ -74,7 +74,7 @@ sf_start_node n1
 sf_start_node n2
 ceph_lv_secret "$(sf_node_uri n1)" admin >/dev/null || sf_die "cannot define the ceph secret on n1"
 
-#  n1's store: a tmpfs of our own (remounted read-only in phase d)
+#  n1's store: a tmpfs of our own (filled up in phase d)
 mkdir -p "$SF_TMP/store-n1" "$SF_TMP/store-n2"
 mount -t tmpfs -o size=2g,mode=0755 sf-faults "$SF_TMP/store-n1" ||
     sf_die "cannot mount a tmpfs for n1's store"
@@ -239,7 +239,7 @@ phase_d ()
 {
     local id t
     #  Ceph stops as the bulk starts (its RBD job meets it), the store
-    #  while an upload into it runs
+    #  fills while an upload into it runs
     t=$(faults_rand 3 10)
     ceph_freeze "$cdir"
     id=$(start_bulk)
@@ -249,11 +249,11 @@ phase_d ()
     ceph_thaw "$cdir"
     wait_point n1 upload || sf_note "d: no upload into n1's store seen"
     t=$(faults_rand 3 10)
-    sf_note "d: n1's store read-only for $t s (bulk $id)"
-    mount -o remount,ro "$SF_TMP/store-n1"
-    faults_mark RO n1
+    sf_note "d: n1's store full for $t s (bulk $id)"
+    fallocate -l "$(df --output=avail -B1 "$SF_TMP/store-n1" | tail -n 1)" \
+        "$SF_TMP/store-n1/fill.blob" || sf_die "cannot fill n1's store"
     sleep "$t"
-    mount -o remount,rw "$SF_TMP/store-n1"
+    rm -f "$SF_TMP/store-n1/fill.blob"
     finish_bulk "$id"
 }
 

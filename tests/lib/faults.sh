@@ -18,13 +18,12 @@
 #        The number of pause intervals of one domain.
 #    faults_mark KIND NODE
 #        Note a fault in $SF_TMP/faults.events ("MS KIND NODE"), once it
-#        has happened: KILL (its worker SIGKILLed and gone), RO (its store
-#        made read-only).
+#        has happened: KILL (its worker SIGKILLed and gone).
 #    faults_uploads SAMPLES
 #        Like fleet_uploads (one "START END NAME" per temporary file seen
 #        in a sf_storewatch samples file), but an upload whose worker was
-#        killed or whose store went read-only ends at that fault: its temp
-#        file stays (for gc to remove) but nothing writes it any more. The
+#        killed ends at that kill: its temp file stays (for gc to remove)
+#        but nothing writes it any more. The
 #        node is the store-NODE directory in the file's path.
 #    faults_wait_bulk ID TIMEOUT_S
 #        Wait until bulk ID is over (its state is not "running"), asking
@@ -99,7 +98,7 @@ faults_uploads ()
     local samples=${1:?usage: faults_uploads SAMPLES}
     touch "$SF_TMP/faults.events"
     awk '
-        FNR == NR { if ($2 == "KILL" || $2 == "RO") { nf++; ft[nf] = $1; fn[nf] = $3 }; next }
+        FNR == NR { if ($2 == "KILL") { nf++; ft[nf] = $1; fn[nf] = $3 }; next }
         $2 == "END" { next }
         {
             delete now
