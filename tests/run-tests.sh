@@ -15,6 +15,8 @@ build=$top/build-test
 cd "$build"
 #  Daemons must not leak either; halt_on_error keeps a UBSan report fatal
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+#  Leaks inside libvirt's client (glib allocations) are libvirt's: tests/lsan.supp
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --output-on-failure --timeout 900 "$@"
 if [ $# -eq 0 ] || [ -n "${SF_FUZZ_SECONDS:-}" ]; then
