@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 #  t0175-cancel-retry: `snapfleet cancel` and retries with backoff (issue 11
 #  item 3), with real parts. max_paused = 1, so while a 2 GiB guest (big)
-#  is paused and converted the other jobs wait. (1) A queued job is
-#  cancelled at once and its guest never paused. (2) `cancel --bulk` ends a
-#  bulk whose two jobs wait: both cancelled, the bulk over, no guest paused.
+#  is paused and converted (under a rate limit: 16 s) the other jobs wait.
+#  (1) A queued job is cancelled at once and its guest never paused. (2)
+#  `cancel --bulk` ends a bulk whose two jobs wait: both cancelled, the
+#  bulk over, no guest paused.
 #  (3) big's job is cancelled mid-conversion: the worker stops qemu-img and
 #  resumes big (paused exactly once, per libvirt's events), no scratch or
 #  store file of the job remains, the job ends 'cancelled'. (4) Cancelling
@@ -26,7 +27,9 @@ sf_start_node n1
 sf_guest n1 big --size 2G
 sf_guest n1 g2
 sf_guest n1 g3
-sf_start_worker n1 "$SF_NODE_URI"
+#  big's conversion reads at 128 MiB/s ([conversion] rate_limit): 16 s for
+#  its 2 GiB, so that it is surely still converting when (3) cancels it
+sf_start_worker n1 "$SF_NODE_URI" conversion.rate_limit=128MiB
 work=$SF_TMP/w-n1/work
 store=$SF_TMP/images
 listed () { sf_cli instances --format json | jq -e '[.instances[].name] | contains(["big", "g2", "g3"])'; }

@@ -1134,6 +1134,8 @@ sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
         sf_hv_set_answer_timeout (cfg->hv_answer_timeout);
     if ((parts.conv = sf_conv_new (NULL, err)) && cfg->stall_timeout > 0)
         sf_conv_set_stall_timeout (parts.conv, cfg->stall_timeout);
+    if (parts.conv)
+        sf_conv_set_rate_limit (parts.conv, cfg->conv_rate_limit);
     if (parts.conv
     &&  (self = sf_agent_new_with (cfg, &parts, err))) {
         self->stor_owned = parts.stor;

@@ -37,6 +37,8 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
            "the pause guard resumes a guest at this deadline no matter what"),
     S_OPT ("conversion", "stall_timeout", SF_CFG_DURATION, stall_timeout, "2m",
            "qemu-img is stopped after this long without progress (5s..24h)"),
+    S_OPT ("conversion", "rate_limit", SF_CFG_SIZE, conv_rate_limit, "0",
+           "bytes per second a conversion reads at most (qemu-img -r); 0 = no limit"),
     S_OPT ("storage.rbd", "ceph_conf", SF_CFG_STR, rbd_ceph_conf, "",
            "ceph.conf of the cluster of RBD disks; empty = RBD support off"),
     S_OPT ("storage.rbd", "client_id", SF_CFG_STR, rbd_client_id, "snapfleet",
@@ -226,6 +228,9 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, const char *text, sf_err_
     if (cfg->stall_timeout < SF_AGENT_STALL_MIN || cfg->stall_timeout > SF_AGENT_STALL_MAX)
         return s_cfg_error (path, text, "conversion", "stall_timeout", err,
                             "must be 5s..24h");
+    if (cfg->conv_rate_limit > 0 && cfg->conv_rate_limit < SF_AGENT_CONV_RATE_MIN)
+        return s_cfg_error (path, text, "conversion", "rate_limit", err,
+                            "must be 0 (no limit) or at least 1MiB");
     if (*cfg->rbd_ceph_conf && (*cfg->rbd_ceph_conf != '/'
                             ||  access (cfg->rbd_ceph_conf, R_OK)))
         return s_cfg_error (path, text, "storage.rbd", "ceph_conf", err,
@@ -445,13 +450,15 @@ sf_agent_cfg_test (bool verbose)
     //  [hypervisor] answer_timeout and [conversion] stall_timeout, in range
     assert (sf_agent_cfg_load (&cfg, NULL, &err) == 0);
     assert (cfg.hv_answer_timeout == 30000 && cfg.stall_timeout == 120000);
+    assert (cfg.conv_rate_limit == 0);
     sf_agent_cfg_release (&cfg);
     assert (s_test_load (dir, "[hypervisor]\nanswer_timeout = 2s\n[conversion]\n"
                          "stall_timeout = 24h\n", &cfg, &err) == 0);
     assert (cfg.hv_answer_timeout == 2000 && cfg.stall_timeout == 86400000);
     sf_agent_cfg_release (&cfg);
     assert (s_test_load (dir, "[hypervisor]\nanswer_timeout = 10m\n[conversion]\n"
-                         "stall_timeout = 5s\n", &cfg, &err) == 0);
+                         "stall_timeout = 5s\nrate_limit = 200MiB\n", &cfg, &err) == 0);
+    assert (cfg.conv_rate_limit == 200u << 20);
     sf_agent_cfg_release (&cfg);
     const char *out_of_range [] = {
         "[hypervisor]\nanswer_timeout = 1999ms\n",
@@ -466,6 +473,8 @@ sf_agent_cfg_test (bool verbose)
         ":2: 'conversion.stall_timeout' must be 5s..24h",
         "[conversion]\nstall_timeout = slow\n",
         ":2: 'conversion.stall_timeout' must be a duration",
+        "[conversion]\nrate_limit = 64KiB\n",
+        ":2: 'conversion.rate_limit' must be 0 (no limit) or at least 1MiB",
     };
     for (size_t i = 0; i < sizeof (out_of_range) / sizeof (out_of_range [0]); i += 2) {
         assert (s_test_load (dir, out_of_range [i], &cfg, &err) == -1);

@@ -24,6 +24,7 @@ typedef struct {
     sf_imgstore_cfg_t store;    //  [imagestore]; name default: <driver>@<node>
     int64_t max_pause;          //  [pause] max_pause, ms
     int64_t stall_timeout;      //  [conversion] stall_timeout, ms
+    uint64_t conv_rate_limit;   //  [conversion] rate_limit, bytes/s, 0 = none
     char *rbd_ceph_conf;        //  [storage.rbd] ceph_conf; "" = RBD off
     char *rbd_client_id;        //  [storage.rbd] client_id
     char *rbd_keyring;          //  [storage.rbd] keyring
@@ -42,6 +43,7 @@ typedef struct {
 #define SF_AGENT_ANSWER_MAX     600000
 #define SF_AGENT_STALL_MIN      5000            //  [conversion] stall_timeout
 #define SF_AGENT_STALL_MAX      86400000
+#define SF_AGENT_CONV_RATE_MIN  (1024 * 1024)     //  [conversion] rate_limit, if set
 
 //  The schema of worker.conf (NULL-terminated)
 extern const sf_cfg_opt_t sf_agent_cfg_schema [];

@@ -15,6 +15,7 @@
 struct _sf_conv_t {
     const sf_conv_driver_t *driver;     //  Selected driver, never NULL
     int64_t stall_ms;                   //  see sf_conv_set_stall_timeout
+    uint64_t rate;                      //  see sf_conv_set_rate_limit
 };
 
 SF_LOG_MODULE ("worker.conv");
@@ -61,6 +62,20 @@ sf_conv_stall_timeout (sf_conv_t *self)
 {
     assert (self);
     return self->stall_ms;
+}
+
+void
+sf_conv_set_rate_limit (sf_conv_t *self, uint64_t bytes_per_s)
+{
+    assert (self);
+    self->rate = bytes_per_s;
+}
+
+uint64_t
+sf_conv_rate_limit (sf_conv_t *self)
+{
+    assert (self);
+    return self->rate;
 }
 
 //  --------------------------------------------------------------------------
@@ -235,6 +250,7 @@ s_test_argv (sf_conv_t *conv, const char *dir)
     assert (strstr (line, "convert -p -U -f qcow2 -O qcow2 -- "));
     zstr_free (&line);
 
+
     //  A source that would read as an option is refused before any run
     free (disk->source);
     disk->source = strdup ("-Uevil");
@@ -244,6 +260,22 @@ s_test_argv (sf_conv_t *conv, const char *dir)
     line = s_test_argv_last (dir);
     assert (strstr (line, "convert -p -U -f qcow2 -O qcow2 -- "));     //  no new call
     zstr_free (&line);
+
+    //  [conversion] rate_limit is qemu-img's -r, and it does hold: 4 MiB
+    //  of data at 1 MiB/s takes about 2 s (qemu-img lets its first 2 MiB pass)
+    assert (sf_conv_rate_limit (conv) == 0);
+    sf_conv_set_rate_limit (conv, 1024 * 1024);
+    s_test_shell ("cd %s && head -c 4194304 /dev/urandom > slow.raw && true %s %s", dir);
+    sf_hv_disk_t *slow = s_test_disk ("vdc", dir, "slow.raw", "raw");
+    int64_t start = sf_time_mono_ms ();
+    assert (sf_conv_convert (conv, slow, dst, NULL, 0, &bytes, &err) == 0);
+    int64_t took = sf_time_mono_ms () - start;
+    line = s_test_argv_last (dir);
+    assert (strstr (line, "convert -p -U -f raw -O qcow2 -r 1048576 -- "));
+    assert (took >= 1500);
+    zstr_free (&line);
+    sf_hv_disk_destroy (&slow);
+    sf_conv_set_rate_limit (conv, 0);
     setenv ("PATH", old_path, 1);
     free (old_path);
     zstr_free (&dst);

@@ -40,6 +40,15 @@ void
 int64_t
     sf_conv_stall_timeout (sf_conv_t *self);
 
+//  The IO limit of a conversion, bytes per second of data read ([conversion]
+//  rate_limit; 0 = none, the default): qemu-img's -r. A file-cold guest
+//  stays paused the longer for it; what it buys is a disk that other guests
+//  can still use while a large conversion runs.
+void
+    sf_conv_set_rate_limit (sf_conv_t *self, uint64_t bytes_per_s);
+uint64_t
+    sf_conv_rate_limit (sf_conv_t *self);
+
 //  Free. Nullifies *self_p.
 void
     sf_conv_destroy (sf_conv_t **self_p);

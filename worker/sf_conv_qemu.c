@@ -119,9 +119,13 @@ s_qemu_convert (sf_conv_t *self, const sf_hv_disk_t *disk, const char *tmp,
 {
     if (sf_hv_source_check (disk->target, disk->source, err))
         return -1;
+    char rate [32];
+    snprintf (rate, sizeof (rate), "%" PRIu64, sf_conv_rate_limit (self));
     char *argv [] = { "qemu-img", "convert", "-p", "-U", "-f",
-                      (char *) sf_hv_disk_format (disk), "-O", "qcow2", "--", disk->source,
-                      (char *) tmp, NULL };
+                      (char *) sf_hv_disk_format (disk), "-O", "qcow2", "-r", rate,
+                      "--", disk->source, (char *) tmp, NULL };
+    if (sf_conv_rate_limit (self) == 0)         //  no -r: no limit
+        memmove (argv + 8, argv + 10, 4 * sizeof (char *));
     SF_DEBUG (NULL, "converting '%s' to '%s'", disk->source, tmp);
     sf_proc_t *proc = sf_proc_new (argv, SF_PROC_CAPTURE, err);
     int rc = proc ? 0 : -1;
