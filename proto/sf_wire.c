@@ -207,7 +207,9 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             return s_check_range (env->heartbeat->running_jobs, SF_WIRE_MAX_JOBS,
                                   "heartbeat.running_jobs", err)
                 || s_check_range (env->heartbeat->scratch_free, SF_WIRE_MAX_SIZE,
-                                  "heartbeat.scratch_free", err);
+                                  "heartbeat.scratch_free", err)
+                || s_check_range (env->heartbeat->rbd_snap_ms, SF_WIRE_MAX_MS,
+                                  "heartbeat.rbd_snap_ms", err);
         case SF_BODY_INVENTORY:
             return s_check_inventory (env->inventory, err);
         case SF_BODY_JOB_ASSIGN:
@@ -1059,6 +1061,7 @@ s_range_build (range_msgs_t *m, const char *field, uint64_t value)
         { "welcome.heartbeat_ms", SF_BODY_WELCOME, &m->welcome, &m->welcome.heartbeat_ms, true },
         { "heartbeat.running_jobs", SF_BODY_HEARTBEAT, &m->beat, &m->beat.running_jobs, true },
         { "heartbeat.scratch_free", SF_BODY_HEARTBEAT, &m->beat, &m->beat.scratch_free, false },
+        { "heartbeat.rbd_snap_ms", SF_BODY_HEARTBEAT, &m->beat, &m->beat.rbd_snap_ms, false },
         { "job_event.ms", SF_BODY_JOB_EVENT, &m->event, &m->event.ms, false },
         { "job_event.bytes", SF_BODY_JOB_EVENT, &m->event, &m->event.bytes, false },
         { "job_event.at_ms", SF_BODY_JOB_EVENT, &m->event, &m->event.at_ms, false },
@@ -1101,6 +1104,7 @@ s_test_ranges (void)
         { "welcome.heartbeat_ms", SF_WIRE_MAX_HEARTBEAT_MS },
         { "heartbeat.running_jobs", SF_WIRE_MAX_JOBS },
         { "heartbeat.scratch_free", SF_WIRE_MAX_SIZE },
+        { "heartbeat.rbd_snap_ms", SF_WIRE_MAX_MS },
         { "job_event.ms", SF_WIRE_MAX_MS },
         { "job_event.bytes", SF_WIRE_MAX_TOTAL },
         { "job_event.at_ms", SF_WIRE_MAX_TIME_MS },

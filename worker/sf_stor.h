@@ -204,9 +204,12 @@ int
     sf_stor_images_snap_create (sf_stor_t *self, sf_stor_image_t **images, size_t count,
                                 const char *snap, sf_err_t *errs, sf_err_t *err);
 
-//  How long the last sf_stor_images_snap_create that succeeded took, from
-//  its start to its last snapshot (ms; 0 if none yet): mostly the wait for
-//  the monitor, ~1 s with Ceph's default paxos interval.
+//  The longest of the last 8 sf_stor_images_snap_create that succeeded,
+//  each from its start to its last snapshot (ms; 0 if none yet): mostly
+//  the wait for the monitor. With Ceph's default paxos interval (1 s) a
+//  round waits for the monitor's next batch, anywhere up to ~1 s, so one
+//  round alone can look short; the recent longest says what a guest may
+//  have to wait.
 int64_t
     sf_stor_snap_round_ms (sf_stor_t *self);
 

@@ -67,6 +67,7 @@ typedef struct {
     bool made;                      //  a snapshot may exist (a call was made)
     bool ceph_timeout;              //  a Ceph call was abandoned at its deadline
     int64_t rbd_round_ms;           //  the snapshots of every RBD disk took this long
+    int64_t rbd_recent_ms;          //  the node's longest recent round (sf_stor)
     //  Pause state
     bool was_paused;                //  paused by someone else before the job
     bool paused;                    //  we suspended it and have not resumed
@@ -120,7 +121,8 @@ void
 int
     sf_task_rbd_export (task_t *self);
 //  "RBD snapshot (N disks at once) waited MS ms for the Ceph monitor", or
-//  "" when the round was short; into buf, returned. For the RESUMED event.
+//  "" when the node's recent rounds were short; into buf, returned. For
+//  the RESUMED event.
 const char *
     sf_task_rbd_wait_text (task_t *self, char *buf, size_t size);
 //  Mode clone: protect and clone rbd's snapshot; the clone is an image
