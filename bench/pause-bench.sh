@@ -13,11 +13,18 @@
 #  the job's pause_ms is collected. Prints a plain-text table on stdout:
 #  median (min-max) pause_ms per strategy and size, and file-cold/rbd.
 #
-#  Usage: bench/pause-bench.sh [-n RUNS] [-s "SIZE..."] [-b SIZE]
+#  Usage: bench/pause-bench.sh [-n RUNS] [-s "SIZE..."] [-b SIZE] [-r]
 #    -n RUNS    snapshots per guest and size (default 5; env RUNS)
 #    -s SIZES   disk sizes, IEC (default "256M 1G 4G"; env SIZES)
 #    -b SIZE    the size of the detailed rbd-vs-file-cold table (default
 #               1G; env BASE); measured too if it is not in SIZES
+#    -r         the RBD rows too (env RBD_ROWS=1)
+#  With RBD_ROWS=1 (or -r) it also measures the RBD rows (rbd_rows_*
+#  below): the rbd pause on a second pair of clusters, the monitor tuned
+#  (paxos propose interval 0.01 s, as the tests run) and as shipped (1 s,
+#  what a real cluster runs), with 1 and 4 RBD disks per guest, one guest
+#  alone and eight at once (one bulk); RBD_ROWS_SIZE (default 64M) per disk.
+#  STRATEGIES=none with RBD_ROWS=1 measures only those rows.
 #  Environment: SF_BUILD (build dir with scheduler/ and worker/, default
 #  ./build), CEPH_STORE (memstore|bluestore, see bench/README.md),
 #  RBD_MODE (clone|export, default clone), STRATEGIES (default "file-cold
@@ -41,8 +48,11 @@ BASE=${BASE:-1G}
 RBD_MODE=${RBD_MODE:-clone}
 STRATEGIES=${STRATEGIES:-file-cold rbd}
 usage () { sed -n '/^#  Usage:/,/^#  tests\. Notes/p' "$0" | sed 's/^#  \{0,1\}//'; }
-while getopts 'n:s:b:h' opt; do
+RBD_ROWS=${RBD_ROWS:-0}
+RBD_ROWS_SIZE=${RBD_ROWS_SIZE:-64M}
+while getopts 'n:s:b:rh' opt; do
     case $opt in
+        r) RBD_ROWS=1 ;;
         n) RUNS=$OPTARG ;;
         s) SIZES=$OPTARG ;;
         b) BASE=$OPTARG ;;
@@ -153,6 +163,145 @@ for size in "${sizes[@]}"; do
 done
 
 #  ---------------------------------------------------------------------
+#  RBD rows (RBD_ROWS=1): the rbd pause with the monitor tuned and as
+#  shipped, 1 and 4 disks, one guest alone and eight at once. Each monitor
+#  setting gets its own cluster, libvirtd (node rt or rd) and worker
+#  (max_jobs 8), so nothing of the rows above is shared.
+
+rbd_rows_results=$SF_TMP/rbd-rows    #  "MON DISKS alone|eight PAUSE_MS"
+: >"$rbd_rows_results"
+declare -A rbd_rows_settings=()      #  MON -> what the mon reported
+
+#  rbd_rows_guests NODE URI PREFIX DISKS: boot PREFIX1..8, each with DISKS
+#  thin RBD disks of RBD_ROWS_SIZE on $CEPH_CONF's cluster
+rbd_rows_guests ()
+{
+    local node=$1 uri=$2 prefix=$3 disks=$4 i k name mib
+    local -a more devs=(vda vdb vdc vdd vde vdf vdg vdh)
+    mib=$(($(numfmt --from=iec "$RBD_ROWS_SIZE") >> 20))
+    for i in 1 2 3 4 5 6 7 8; do
+        name=$prefix$i
+        more=()
+        for k in $(seq 0 $((disks - 1))); do
+            ceph_rbd create --size "${mib}M" "rbd/$name-$k" || sf_die "rbd create rbd/$name-$k failed"
+            [ "$k" = 0 ] || more+=(--rbd-disk "${devs[$k]}=rbd/$name-$k")
+        done
+        #  Paced guests leave the 2 cores to the next boots; 8 TCG boots at
+        #  load 20+ take up to a minute or two each
+        LV_GUEST_PACE_MS=${LV_GUEST_PACE_MS:-100} LV_BOOT_TIMEOUT=${LV_BOOT_TIMEOUT:-300} \
+            ceph_lv_guest "$uri" "$name" "$SF_TMP/$node/vm" "rbd/$name-0" "${more[@]}" ||
+            sf_die "RBD guest $name did not boot"
+    done
+    for i in 1 2 3 4 5 6 7 8; do
+        wait_for 60 strategy_is "$prefix$i" rbd >/dev/null ||
+            sf_die "$prefix$i never showed up with strategy rbd"
+    done
+}
+
+#  rbd_rows_measure MON NODE PREFIX DISKS: RUNS snapshots of PREFIX1
+#  alone, then RUNS bulks of all eight at once; pause_ms of every job
+rbd_rows_measure ()
+{
+    local mon=$1 node=$2 prefix=$3 disks=$4 i out rc id t bulk
+    local -a names=()
+    for i in 1 2 3 4 5 6 7 8; do names+=(--instance "$prefix$i"); done
+    for ((i = 1; i <= RUNS; i++)); do
+        rc=0
+        out=$(sf_cli snapshot --instance "${prefix}1" --wait --format json) || rc=$?
+        if [ "$rc" != 0 ] || [ "$(jq -r .state <<<"$out")" != "done" ]; then
+            sf_note "rbd row run FAILED: ${prefix}1: $(jq -c '{state, error}' <<<"$out" 2>/dev/null || printf '%s' "$out")"
+            failures=$((failures + 1))
+            continue
+        fi
+        echo "$mon $disks alone $(jq -r .pause_ms <<<"$out")" >>"$rbd_rows_results"
+        sf_note "$mon $disks disk(s) alone: pause_ms $(jq -r .pause_ms <<<"$out") ($(jq -r '.note // "no note"' <<<"$out"))"
+    done
+    for ((i = 1; i <= RUNS; i++)); do
+        rc=0
+        t=$(_sf_now_ms)
+        #  JSON lines as it goes, the last one {"event":"done","bulk":...}
+        out=$(sf_cli snapshot "${names[@]}" --wait --format json | tail -n 1) || rc=$?
+        bulk=$(jq -r '.bulk.bulk_id // empty' <<<"$out" 2>/dev/null || true)
+        sf_note "$mon $disks disk(s), eight at once: bulk ${bulk:-?} in $(($(_sf_now_ms) - t)) ms (exit $rc)"
+        if [ -z "$bulk" ] || ! out=$(sf_cli bulk show "$bulk" --jobs --format json); then
+            sf_note "rbd row bulk FAILED: $out"
+            failures=$((failures + 1))
+            continue
+        fi
+        for id in $(jq -r '.jobs[]? | .job_id' <<<"$out"); do
+            out=$(sf_cli job show "$id" --format json) || true
+            if [ "$(jq -r .state <<<"$out" 2>/dev/null)" != "done" ]; then
+                sf_note "rbd row job FAILED: $id: $(jq -c '{state, error}' <<<"$out" 2>/dev/null || printf '%s' "$out")"
+                failures=$((failures + 1))
+                continue
+            fi
+            echo "$mon $disks eight $(jq -r .pause_ms <<<"$out")" >>"$rbd_rows_results"
+        done
+    done
+}
+
+#  rbd_rows MON: one cluster with CEPH_PAXOS=MON, its node and worker, the
+#  1-disk then the 4-disk guests; stops the cluster when done
+rbd_rows ()
+{
+    local mon=$1 disks ruri
+    local dir=$SF_TMP/c-$mon node=r${mon:0:1}
+    sf_note "== RBD rows, monitor $mon: starting its cluster"
+    sf_cleanup_push ceph_stop "$dir"
+    CEPH_PAXOS=$mon ceph_start "$dir" >/dev/null || sf_die "Ceph ($mon monitor) did not start"
+    rbd_rows_settings[$mon]=$(ceph_paxos "$dir") || sf_die "cannot ask the $mon mon for paxos"
+    sf_start_node "$node"
+    ruri=$SF_NODE_URI
+    ceph_lv_secret "$ruri" admin >/dev/null || sf_die "cannot define the ceph secret in $ruri"
+    ceph_sf_worker "$node" "$ruri" storage.rbd.mode=clone worker.max_jobs=8 pause.max_pause=30m
+    for disks in 1 4; do
+        rbd_rows_guests "$node" "$ruri" "m$disks$mon-" "$disks"
+        rbd_rows_measure "$mon" "$node" "m$disks$mon-" "$disks"
+        for i in 1 2 3 4 5 6 7 8; do sf_virsh "$node" destroy "m$disks$mon-$i" >/dev/null || true; done
+    done
+    sf_stop_pid "$SF_TMP/worker-$node.pid" || true
+    ceph_stop "$dir" || true
+}
+
+#  rbd_rows_table: the table of the RBD rows
+rbd_rows_table ()
+{
+    local mon disks how cell
+    echo "RBD pause by monitor, disks per guest and guests at once: median (min-max) pause_ms"
+    echo "(alone: $RUNS snapshots of one guest; 8 at once: $RUNS bulks of 8 guests, every job;"
+    echo " thin $RBD_ROWS_SIZE RBD disks, mode clone, no guest agent: the guest is paused)"
+    printf '%-8s %-6s %-24s %-24s\n' monitor disks alone "8 at once"
+    for mon in tuned default; do
+        for disks in 1 4; do
+            printf '%-8s %-6s' "$mon" "$disks"
+            for how in alone eight; do
+                cell=$(awk -v m="$mon" -v d="$disks" -v h="$how" \
+                       '$1 == m && $2 == d && $3 == h { print $4 }' "$rbd_rows_results" | sort -n |
+                       awk '{ v[NR] = $1 } END {
+                                if (NR == 0) { print "-"; exit }
+                                m = (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)
+                                printf "%d (%d-%d) n=%d\n", m, v[1], v[NR], NR }')
+                printf ' %-24s' "$cell"
+            done
+            printf '\n'
+        done
+    done
+    for mon in tuned default; do
+        echo "monitor $mon: ${rbd_rows_settings[$mon]:-not measured}"
+    done
+    echo "(a real cluster runs the default monitor: a snapshot waits for its next batch, up to 1 s)"
+}
+
+if [ "$RBD_ROWS" = 1 ]; then
+    #  The rows above are done: their guests would only slow these down
+    for name in $(sf_virsh n1 list --name 2>/dev/null); do
+        sf_virsh n1 destroy "$name" >/dev/null || true
+    done
+    rbd_rows tuned
+    rbd_rows default
+fi
+
+#  ---------------------------------------------------------------------
 #  The tables
 
 #  stats SIZE STRATEGY COLUMN: "n median min max" of COLUMN (3 = pause_ms)
@@ -205,9 +354,14 @@ for size in "${sizes[@]}"; do
 done
 echo
 echo "(file-cold_conv: median convert_ms of file-cold; its pause includes the convert.)"
+if [ "$RBD_ROWS" = 1 ]; then
+    echo
+    rbd_rows_table
+fi
 [ "$failures" = 0 ] || echo "$failures run(s) failed and are not counted (see the notes on stderr)"
 echo "total $(( ($(_sf_now_ms) - t_start) / 1000 )) s"
 [ "$STRATEGIES" = "file-cold rbd" ] || strat="STRATEGIES=\"$STRATEGIES\" "
-echo "reproduce: SF_BUILD=$SF_BUILD ${CEPH_STORE:+CEPH_STORE=$CEPH_STORE }${strat:-}RBD_MODE=$RBD_MODE bench/pause-bench.sh -n $RUNS -s \"$SIZES\" -b $BASE"
+[ "$RBD_ROWS" != 1 ] || rows=" -r"
+echo "reproduce: SF_BUILD=$SF_BUILD ${CEPH_STORE:+CEPH_STORE=$CEPH_STORE }${strat:-}RBD_MODE=$RBD_MODE bench/pause-bench.sh -n $RUNS -s \"$SIZES\" -b $BASE${rows:-}"
 #  lib.sh's EXIT trap stops everything by recorded pid and removes $SF_TMP
 exit 0

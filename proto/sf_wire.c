@@ -207,7 +207,9 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             return s_check_range (env->heartbeat->running_jobs, SF_WIRE_MAX_JOBS,
                                   "heartbeat.running_jobs", err)
                 || s_check_range (env->heartbeat->scratch_free, SF_WIRE_MAX_SIZE,
-                                  "heartbeat.scratch_free", err);
+                                  "heartbeat.scratch_free", err)
+                || s_check_range (env->heartbeat->rbd_snap_ms, SF_WIRE_MAX_MS,
+                                  "heartbeat.rbd_snap_ms", err);
         case SF_BODY_INVENTORY:
             return s_check_inventory (env->inventory, err);
         case SF_BODY_JOB_ASSIGN:

@@ -896,18 +896,25 @@ sf_bulk_plan (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
         snprintf (id, sizeof (id), "P%zu", index + 1);
         sf_admit_job_t job;
         memset (&job, 0, sizeof (job));
-        s_estimate (&self->limits, &model, instance, strategy, &job);
+        sf_peer_t *peer = sf_peers_by_name (self->peers, node);
+        int64_t rbd_snap_ms = peer? peer->rbd_snap_ms: 0;
+        sf_plan_model_t node_model = model;
+        sf_plan_model_node (&node_model, rbd_snap_ms);
+        s_estimate (&self->limits, &node_model, instance, strategy, &job);
         job.id = id;
         job.node = node;
         job.seq = index + 1;
         job.priority = opts->priority;
         job.deadline_ms = opts->deadline_ms;
         job.window_end_ms = opts->window_end_ms;
+        char note [200];
+        const char *rbd_note = sf_plan_rbd_note (strategy, rbd_snap_ms, note, sizeof (note));
         if (sf_plan_add (plan, &job) == 0)
-            json_object_set_new (by_id, id, json_pack ("{s:s, s:s, s:s, s:I, s:I}",
+            json_object_set_new (by_id, id, json_pack ("{s:s, s:s, s:s, s:I, s:I, s:o}",
                 "instance", name, "node", node, "strategy", strategy,
                 "capture_ms", (json_int_t) job.capture_ms,
-                "upload_bytes", (json_int_t) job.upload_bytes));
+                "upload_bytes", (json_int_t) job.upload_bytes,
+                "note", rbd_note? json_string (rbd_note): json_null ()));
     }
     json_t *result = NULL;
     if (sf_plan_run (plan, now) == 0) {

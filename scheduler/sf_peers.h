@@ -34,6 +34,8 @@ typedef struct {
     uint32_t max_jobs;          //  From hello, capped (sf_peers_set_caps)
     int64_t max_pause_ms;       //  From hello: its guard's deadline; 0 if
                                 //  unknown (restored, or an older worker)
+    int64_t rbd_snap_ms;        //  From heartbeats: its last RBD snapshot
+                                //  round (the monitor's wait); 0 if none
 } sf_peer_t;
 
 //  Create an empty table. Caller owns the result.

@@ -34,6 +34,22 @@ void
                       uint64_t file_bytes, uint64_t rbd_bytes, bool export_mode,
                       sf_admit_job_t *job);
 
+//  A node's last RBD snapshot round (ms, from its heartbeats; 0 unknown)
+//  at or above which the plan notes the wait for the Ceph monitor
+#define SF_PLAN_SLOW_RBD_MS     500
+
+//  The model for jobs on a node whose last RBD snapshot round took
+//  rbd_snap_ms: an RBD capture takes at least that long.
+void
+    sf_plan_model_node (sf_plan_model_t *model, int64_t rbd_snap_ms);
+
+//  The plan's note for a job of strategy on such a node, into buf: "RBD
+//  snapshots on this node waited 980 ms for the Ceph monitor; a guest
+//  without a guest agent is paused that long". NULL (buf "") for other
+//  strategies, or a round under SF_PLAN_SLOW_RBD_MS.
+const char *
+    sf_plan_rbd_note (const char *strategy, int64_t rbd_snap_ms, char *buf, size_t size);
+
 //  One job of the plan. Times in ms from now. A skipped job (window) or a
 //  failed one (e.g. more scratch than its node has) has start == end and
 //  the reason.

@@ -428,6 +428,8 @@ s_on_known_peer (sf_sched_t *self, sf_peer_t *peer, const sf_envelope_t *env)
         peer->scratch_free = env->heartbeat->scratch_free;
         sf_dispatch_node (self->dispatch, peer, false);
     }
+    if (beat)
+        peer->rbd_snap_ms = (int64_t) env->heartbeat->rbd_snap_ms;     //  sf_wire bounds it
     if (beat && env->heartbeat->running_jobs != peer->running_jobs) {
         peer->running_jobs = env->heartbeat->running_jobs;
         sf_liveness_touch (self->liveness, peer, true);

@@ -723,6 +723,7 @@ s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
     beat.seq = ++self->heartbeat_seq;
     beat.running_jobs = (uint32_t) sf_jobtab_running (self->jobs);
     beat.scratch_free = s_scratch_free (self);
+    beat.rbd_snap_ms = self->stor ? (uint64_t) sf_stor_snap_round_ms (self->stor) : 0;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_HEARTBEAT, &beat);
     s_send (self, &env);
     return 0;

@@ -194,6 +194,25 @@ int
     sf_stor_image_snap_create (sf_stor_t *self, sf_stor_image_t *image, const char *snap,
                                sf_err_t *err);
 
+//  Snapshot count open images at once, as snap (sf_stor_image_snap_create
+//  on each, all started together, one op_timeout for all): the Ceph
+//  monitor's round is paid once, not once per image. errs [i] gets image
+//  i's outcome (code SF_OK if its snapshot was made). Returns 0, or -1
+//  with err the first failure's (its text counts the others); the
+//  snapshots that were made stay (the caller removes its own).
+int
+    sf_stor_images_snap_create (sf_stor_t *self, sf_stor_image_t **images, size_t count,
+                                const char *snap, sf_err_t *errs, sf_err_t *err);
+
+//  The longest of the last 8 sf_stor_images_snap_create that succeeded,
+//  each from its start to its last snapshot (ms; 0 if none yet): mostly
+//  the wait for the monitor. With Ceph's default paxos interval (1 s) a
+//  round waits for the monitor's next batch, anywhere up to ~1 s, so one
+//  round alone can look short; the recent longest says what a guest may
+//  have to wait.
+int64_t
+    sf_stor_snap_round_ms (sf_stor_t *self);
+
 //  Close an open image (with the deadline; if a call on it still hangs,
 //  that call's thread closes it when it returns). Nullifies *image_p.
 void

@@ -66,6 +66,8 @@ typedef struct {
     bool recorded;                  //  the leftovers entry lists our objects
     bool made;                      //  a snapshot may exist (a call was made)
     bool ceph_timeout;              //  a Ceph call was abandoned at its deadline
+    int64_t rbd_round_ms;           //  the snapshots of every RBD disk took this long
+    int64_t rbd_recent_ms;          //  the node's longest recent round (sf_stor)
     //  Pause state
     bool was_paused;                //  paused by someone else before the job
     bool paused;                    //  we suspended it and have not resumed
@@ -118,6 +120,11 @@ void
 //  Mode export: convert every snapshot into a part
 int
     sf_task_rbd_export (task_t *self);
+//  "RBD snapshot (N disks at once) waited MS ms for the Ceph monitor", or
+//  "" when the node's recent rounds were short; into buf, returned. For
+//  the RESUMED event.
+const char *
+    sf_task_rbd_wait_text (task_t *self, char *buf, size_t size);
 //  Mode clone: protect and clone rbd's snapshot; the clone is an image
 int
     sf_task_rbd_clone (task_t *self, rbd_t *rbd);

@@ -47,6 +47,17 @@ s_print_plan (json_t *plan, bool all_jobs)
     if (json_array_size (json_object_get (plan, "jobs")))
         printf ("every job ends in time\n");
     sf_table_destroy (&table);
+    //  Notes on the estimates, once per node (e.g. the RBD monitor's wait)
+    zhashx_t *noted = zhashx_new ();
+    json_array_foreach (json_object_get (plan, "jobs"), index, job) {
+        const char *note = json_string_value (json_object_get (job, "note"));
+        const char *node = s_str (job, "node");
+        if (note && *note && node && !zhashx_lookup (noted, node)) {
+            zhashx_insert (noted, node, (void *) node);
+            printf ("note: node %s: %s\n", node, note);
+        }
+    }
+    zhashx_destroy (&noted);
 }
 
 static int
@@ -85,7 +96,9 @@ const snapfleet_cmd_t snapfleet_cmd_plan = {
     "on earlier jobs. Prints the predicted makespan, its lower bound (the\n"
     "largest of total upload bytes / bandwidth, total pause time / max_paused,\n"
     "and each node's own bound), and the jobs that would end after the deadline\n"
-    "(late) or would overrun the window (skipped), with the reasons. Exit 0.\n"
+    "(late) or would overrun the window (skipped), with the reasons, and notes\n"
+    "on the estimates (a node whose RBD snapshots wait for the Ceph monitor).\n"
+    "Exit 0.\n"
     "Selectors and options as for 'snapshot'.\n\n"
     "  --jobs                list every planned job, not only late and skipped\n"
     "                        ones\n"

@@ -29,6 +29,8 @@
 #   ceph_rbd_uri SPEC            prints rbd:SPEC:conf=$CEPH_CONF (for qemu-img)
 #   ceph_logs DIR [N]            last N (default 40) lines of every daemon log, on stderr
 #   ceph_wait_mgr DIR            wait (bounded) for an active mgr; librbd does not need one
+#   ceph_paxos DIR               the monitor's batching the cluster runs with, as the
+#                                mon reports it: "paxos_propose_interval=0.01 paxos_min_wait=0.001"
 #
 # libvirt glue (needs tests/lib/libvirt.sh; QEMU runs as the unprivileged session user):
 #   ceph_lv_secret URI [CLIENT]  define a ceph-type secret holding client.CLIENT's key
@@ -37,9 +39,12 @@
 #   ceph_lv_disk_xml POOL/IMG DEV [CLIENT] [v1|v2]
 #                                the <disk type='network'> element of an RBD disk
 #   ceph_lv_guest URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk] [--agent]
+#                [--rbd-disk DEV=POOL/IMG]...
 #                                a records-writing test guest (lv_create_guest) whose vda
 #                                is the RBD image; vdb a local qcow2 with --second-disk;
-#                                --agent: it runs the QEMU guest agent (lv_create_guest --agent)
+#                                --agent: it runs the QEMU guest agent (lv_create_guest --agent);
+#                                --rbd-disk: one more RBD disk DEV (vdb: the guest writes its
+#                                records there too, in lock-step with vda)
 #
 # snapfleet glue (needs tests/lib.sh; described at the end of this file):
 #   ceph_sf_worker, ceph_rbd_snaps, ceph_rbd_images, ceph_sf_job_left, ceph_freeze, ceph_thaw
@@ -51,6 +56,8 @@
 #
 # Knobs (environment): CEPH_MGR=1|0, CEPH_STORE=memstore|bluestore, CEPH_MEMSTORE_BYTES
 # (4 GiB), CEPH_BLUESTORE_BYTES (10 GiB, a sparse file), CEPH_PG_NUM (8),
+# CEPH_PAXOS=tuned|default (tuned: a 10-ms monitor batch, the suite's speed;
+# default: Ceph as shipped, ~1 s per snapshot create/remove and pool init),
 # CEPH_START_TIMEOUT (120 s per wait step), CEPH_STOP_TIMEOUT (20 s),
 # CEPH_CLIENT_TIMEOUT (60 s, for ceph_cli/ceph_rbd/ceph_rados),
 # CEPH_EXPORT_TIMEOUT (300 s, for ceph_export_raw and ceph_import).
@@ -181,8 +188,7 @@ mon warn on insecure global id reclaim = false
 mon warn on insecure global id reclaim allowed = false
 mon data avail warn = 2
 mon data avail crit = 1
-paxos propose interval = 0.01
-paxos min wait = 0.001
+$(_ceph_paxos_conf)
 mon osd full ratio = .99
 mon osd nearfull ratio = .99
 mon osd backfillfull ratio = .99
@@ -211,6 +217,18 @@ osd delete sleep hybrid = 0
 osd recovery sleep hdd = 0
 $(_ceph_store_conf "$bytes")
 EOF
+}
+
+# The monitor's paxos batching: tuned (default) commits every 10 ms, so a
+# self-managed snapshot takes 10-25 ms; CEPH_PAXOS=default keeps Ceph's
+# shipped 1 s batch (paxos propose interval = 1, paxos min wait = 0.05),
+# what a real cluster has: each snapshot create/remove then waits ~1 s.
+_ceph_paxos_conf () {
+    case ${CEPH_PAXOS:-tuned} in
+        tuned) printf 'paxos propose interval = 0.01\npaxos min wait = 0.001\n' ;;
+        default) printf '# paxos propose interval and paxos min wait: Ceph defaults\n' ;;
+        *) _ceph_err "CEPH_PAXOS must be tuned or default, not '$CEPH_PAXOS'"; return 1 ;;
+    esac
 }
 
 # The [osd] object store lines: memstore (default; data in RAM at 2-3x its
@@ -272,6 +290,7 @@ ceph_start () {   # DIR
     read -r p2 p1 <<<"$ports"
     echo "v2 $p2" >"$dir/ports"
     echo "v1 $p1" >>"$dir/ports"
+    _ceph_paxos_conf >/dev/null || return 2
     _ceph_write_conf "$dir" "$fsid" "$p2" "$p1" "$auth"
     _ceph_write_qemu_conf "$dir"
     # QEMU (as the unprivileged libvirt session user) reads qemu-client.conf;
@@ -362,6 +381,20 @@ _ceph_start_failed () {   # DIR
 }
 
 # Wait (bounded) until the mgr is active. Optional: librbd does not need it.
+# What the running mon says about its paxos batching (its admin socket), so
+# that a figure can say which monitor it was measured on
+ceph_paxos () {   # DIR
+    local dir key out line=""
+    dir=$(_ceph_absdir "${1:?usage: ceph_paxos DIR}") || return 1
+    for key in paxos_propose_interval paxos_min_wait; do
+        out=$(timeout -k 2 10 ceph --admin-daemon "$dir/run/mon.a.asok" config get "$key" \
+              2>/dev/null) || { _ceph_err "cannot ask mon.a for $key"; return 1; }
+        out=$(jq -r --arg k "$key" '.[$k]' <<<"$out") || return 1
+        line+="${line:+ }$key=$out"
+    done
+    printf '%s\n' "$line"
+}
+
 ceph_wait_mgr () {   # DIR
     local dir
     dir=$(_ceph_absdir "$1") || return 1
@@ -598,10 +631,10 @@ _ceph_swap_disk () {   # DEV DISKXML
 # for the RBD disk, the domain redefined and started with lv_start_guest,
 # which returns once the console shows records (bounded). Needs the
 # secret of CLIENT in that daemon (ceph_lv_secret). Files are in DIR/NAME/.
-ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk] [--agent]
-    local uri=${1:?usage: ceph_lv_guest URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk] [--agent]}
+ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk] [--agent] [--rbd-disk DEV=POOL/IMG]...
+    local uri=${1:?usage: ceph_lv_guest URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--second-disk] [--agent] [--rbd-disk DEV=POOL/IMG]...}
     local name=${2:?} dir=${3:?} spec=${4:?} client=admin kind=v1
-    local -a lvopts=(--shutoff)
+    local -a lvopts=(--shutoff) extra=()
     shift 4
     while [ $# -gt 0 ]; do
         case $1 in
@@ -609,6 +642,10 @@ ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--seco
             --port) kind=${2:?}; shift 2 ;;
             --second-disk) lvopts+=(--second-disk); shift ;;
             --agent) lvopts+=(--agent); shift ;;
+            --rbd-disk)
+                [[ ${2:-} =~ ^vd[b-z]=[^=/]+/[^=]+$ ]] ||
+                    { _ceph_err "ceph_lv_guest: --rbd-disk wants DEV=POOL/IMG, not '${2:-}'"; return 2; }
+                extra+=("$2"); shift 2 ;;
             *) _ceph_err "ceph_lv_guest: unknown option $1"; return 2 ;;
         esac
     done
@@ -621,6 +658,15 @@ ceph_lv_guest () {   # URI NAME DIR POOL/IMG [--client C] [--port v1|v2] [--seco
     if ! printf '%s\n' "$xml" | _ceph_swap_disk vda "$disk" >"$gdir/domain-rbd.xml"; then
         _ceph_err "ceph_lv_guest: no vda disk in the XML of $name"
         return 1
+    fi
+    local e more=""
+    for e in "${extra[@]}"; do
+        more+=$(ceph_lv_disk_xml "${e#*=}" "${e%%=*}" "$client" "$kind")$'\n' || return 1
+    done
+    if [ -n "$more" ]; then
+        xml=$(MORE=$more awk '/<\/devices>/ && !done { printf "%s", ENVIRON["MORE"]; done = 1 }
+                              { print }' "$gdir/domain-rbd.xml") || return 1
+        printf '%s\n' "$xml" >"$gdir/domain-rbd.xml"
     fi
     if ! out=$(timeout 30 virsh -q -c "$uri" define "$gdir/domain-rbd.xml" 2>&1); then
         _ceph_err "ceph_lv_guest: virsh define failed: $out"
