@@ -418,11 +418,49 @@ s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
              assign->strategy);
 }
 
+//  A restore (strategy "restore", sf_wire checked its Restore): journaled
+//  like any job, run by an sf_restore actor. It holds no instance busy.
+
+static void
+s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
+{
+    sf_err_t err = SF_ERR_INIT;
+    if (self->stopping || (int64_t) sf_jobtab_running (self->jobs) >= self->cfg.max_jobs) {
+        s_reject (self, assign, SF_EBUSY, self->stopping? "node is shutting down"
+                                                        : "node is busy (max_jobs)", true);
+        return;
+    }
+    if (sf_joblog_start (self->joblog, assign->job_id, assign->attempt,
+                         assign->instance_uuid, assign->strategy, &err)) {
+        s_reject (self, assign, err.code, err.text, true);
+        return;
+    }
+    sf_restore_args_t args = {
+        .job_id = assign->job_id, .attempt = assign->attempt,
+        .catalog_id = assign->catalog_id, .restore = assign->restore,
+        .workdir = self->cfg.workdir, .store_driver = sf_imgstore_driver (self->images),
+        .store_dir = self->cfg.store.path? self->cfg.store.path: "",
+        .rate_limit = sf_conv_rate_limit (self->conv),
+        .stall_ms = sf_conv_stall_timeout (self->conv),
+        .wait_upload_grant = assign->wait_upload_grant
+    };
+    zactor_t *task = sf_restore_new (&args);
+    zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
+    sf_jobtab_start (self->jobs, assign->job_id, assign->attempt, SF_WIRE_RESTORE, &task);
+    sf_logctx_t ctx = { assign->job_id, self->cfg.name, NULL };
+    SF_INFO (&ctx, "restore started: attempt %u, image %s to '%s'", assign->attempt,
+             assign->restore->image->id, assign->restore->to_file);
+}
+
 static void
 s_on_assign (sf_agent_t *self, const sf_job_assign_t *assign)
 {
     if (s_fence (self, assign))
         return;
+    if (assign->restore) {
+        s_start_restore (self, assign);
+        return;
+    }
     sf_err_t err = SF_ERR_INIT;
     //  Busy (max_jobs, the instance, shutting down) may pass: retryable
     if (s_admit (self, assign, &err))
@@ -1048,6 +1086,7 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
     while ((entry = readdir (dir))) {
         if (entry->d_name [0] == '.' || streq (entry->d_name, "paused")
         ||  streq (entry->d_name, "leftovers") || streq (entry->d_name, "jobs")
+        ||  streq (entry->d_name, "restores")
         ||  entry->d_type != DT_DIR)
             continue;
         char *path = zsys_sprintf ("%s/%s", self->cfg.workdir, entry->d_name);
@@ -1059,6 +1098,7 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
         zstr_free (&path);
     }
     closedir (dir);
+    sf_restore_sweep (self->cfg.workdir);       //  what killed restores left
     return 0;
 }
 
