@@ -168,6 +168,7 @@ s_send_assign (sf_dispatch_t *self, djob_t *djob)
         sf_err_t failed = SF_ERR_INIT;
         if (sf_jobs_fail (self->jobs, djob->id, err.code, err.text, &failed))
             SF_ERROR (&ctx, "cannot fail the job: %s", failed.text);
+        self->unsent_ended = true;      //  it ended: its slots go at the drain
         return;
     }
     assign.restore = restore;

@@ -10,6 +10,7 @@
 #include "sf_harness_selftest.h"
 
 #define IMAGE "0f8e6b1c-0000-4000-8000-000000000001"
+#define SHA "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 //  A restore request that must be refused with code and a text containing
 //  text; no job is made
@@ -180,6 +181,21 @@ sf_restore_test (bool verbose)
     assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
     assert (streq (env->job_assign->job_id, "J4"));
     sf_wire_free (&env);
+    //  J5 restores an image that retention deletes before J5 reaches its
+    //  node: the resent assign has nothing to restore, and J5 fails
+    s_sql (harness, "INSERT INTO images (store, id, path, size, sha256, job_id,"
+           " instance_uuid, instance_name, disk_target, format, created) VALUES"
+           " ('dir', 'doomed', '/images/doomed.qcow2', 1, '" SHA "', 'J1', 'u-vm1',"
+           " 'vm1', 'vda', 'qcow2', 1)");
+    reply = sf_harness_admin (harness, "{\"cmd\":\"restore\",\"image\":\"doomed\","
+                              "\"to\":\"/srv/restored/doomed\"}");
+    assert (streq (sf_harness_str (reply, "job.job_id"), "J5"));
+    json_decref (reply);
+    env = sf_harness_recv (n1, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    assert (streq (env->job_assign->job_id, "J5"));
+    sf_wire_free (&env);
+    s_sql (harness, "DELETE FROM images WHERE id = 'doomed'");
     zsock_destroy (&n1);
     sf_harness_restart (harness);
     n1 = sf_harness_worker (harness);
@@ -193,6 +209,16 @@ sf_restore_test (bool verbose)
     assert (env->job_assign->restore);
     assert (streq (env->job_assign->restore->to_file, "/srv/restored/again.qcow2"));
     assert (streq (env->job_assign->restore->format, "qcow2"));
+    sf_wire_free (&env);
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J5\"}",
+                                    "job.state", "failed", 2000);
+    assert (streq (sf_harness_str (reply, "job.state"), "failed"));
+    assert (sf_harness_int (reply, "job.error.code") == SF_ENOENT);
+    assert (strstr (sf_harness_str (reply, "job.error.text"), "the image to restore is gone"));
+    json_decref (reply);
+    env = sf_harness_recv (n1, 300);
+    assert (!env || !(env->body_case == SF_BODY_JOB_ASSIGN
+                      && streq (env->job_assign->job_id, "J5")));
     sf_wire_free (&env);
 
     zsock_destroy (&n1);
