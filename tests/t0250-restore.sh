@@ -12,7 +12,9 @@
 #  stored image with one byte flipped fails its restore with the hash
 #  error and leaves no file. A restore of a 512 MiB image, converting under
 #  [conversion] rate_limit, cancelled mid-conversion ends `cancelled` and
-#  leaves nothing.
+#  leaves nothing. One whose worker is SIGKILLed mid-conversion: its
+#  qemu-img dies with the worker, the restarted worker sweeps its temp
+#  directory, and the job's second attempt restores the file whole.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -21,7 +23,7 @@ sf_init t0250-restore
 sf_need_libvirt
 sf_need jq
 
-sf_start_scheduler
+sf_start_scheduler limits.retry_backoff=5s limits.max_attempts=2
 sf_start_node n1
 sf_guest n1 g1
 sf_guest n1 big --size 512M
@@ -184,5 +186,35 @@ check "no target was made" test ! -e "$out/big.raw"
 check_eq "nothing left beside it, no restore record" "" "$(leftovers)"
 check_eq "restored files only: g1.qcow2 g1.raw" "g1.qcow2 g1.raw" \
     "$(find "$out" -mindepth 1 -printf '%f\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+
+#  -- the worker killed mid-conversion ------------------------------------------
+j=$(sf_cli restore "$big" --to "$out/big2.raw" --format raw --format json | jq -r .job_id)
+wait_for 60 converting || sf_die "restore $j never started converting"
+check "$j's qemu-img runs" test -n "$(grep -las -- "sf-restore-[0-9a-f]*-$j\.d" /proc/[0-9]*/cmdline || true)"
+sf_kill_pid "$SF_TMP/worker-n1.pid" KILL
+#  Processes whose command line names the job's temp directory (the pattern
+#  does not match its own text, so grep does not find itself)
+converters () { grep -las -- "sf-restore-[0-9a-f]*-$j\.d" /proc/[0-9]*/cmdline || true; }
+no_converters () { [ -z "$(converters)" ]; }
+check "its qemu-img died with it" wait_for 10 no_converters
+sf_note "left by the killed worker: $(leftovers)"
+check "it left its temp directory and record" test -n "$(leftovers)"
+sf_start_worker n1 "$SF_NODE_URI" conversion.rate_limit=64MiB
+no_leftovers () { [ -z "$(leftovers)" ]; }
+check "the restarted worker swept them" wait_for 30 no_leftovers
+#  Attempt 1 failed with the worker (retryable: nothing paused); attempt 2
+#  runs after the backoff and restores the file whole
+wait_for 120 job_is "$j" .state "done" || true
+r=$(sf_cli job show "$j" --format json)
+sf_note "job $j: $(jq -c '{state, attempt, attempts}' <<<"$r")"
+check_eq "$j is done by attempt 2" "done 2" "$(jq -r '"\(.state) \(.attempt)"' <<<"$r")"
+check_eq "attempt 1 failed as its worker was restarted (ENODE)" "1:ENODE 2:none" \
+    "$(jq -r '[.attempts[] | "\(.attempt):\(.error.name // "none")"] | join(" ")' <<<"$r")"
+check "big2.raw equals big's stored image" \
+    qemu-img compare -q -f qcow2 -F raw "$(jq -r .image.path <<<"$snap")" "$out/big2.raw"
+check_eq "restored files only: big2.raw g1.qcow2 g1.raw" "big2.raw g1.qcow2 g1.raw" \
+    "$(find "$out" -mindepth 1 -printf '%f\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+check_eq "no restore record left" "" "$(leftovers)"
+check_eq "no qemu-img of a restore runs" "" "$(converters)"
 check_eq "g1 is running" running "$(sf_virsh n1 domstate g1)"
 sf_done

@@ -48,6 +48,8 @@ struct _sf_agent_t {
     zactor_t *reconcile;        //  Owned, the running gc listing or removal
     sf_envelope_t *reconcile_next;  //  Owned, the one gc request waiting for it
     zhashx_t *reconcile_seen;   //  Owned, RBD object -> first listed (ms)
+    zhashx_t *restores;         //  Owned, ids of the running restores (they
+                                //  answer their grants themselves)
     uint64_t heartbeat_seq;
     int64_t heartbeat_ms;       //  current timer period
     int heartbeat_timer;
@@ -297,9 +299,26 @@ s_on_task (zloop_t *loop, zsock_t *sock, void *arg)
         s_on_task_event (self, sock, frame);
     }
     else
+    if (streq (kind, "APPLIED")) {
+        //  A restore took a granted rate: answer the grant now
+        const char *job_id = sf_jobtab_job_of (self->jobs, sock);
+        char text [32];
+        snprintf (text, sizeof (text), "%.*s", (int) zframe_size (frame),
+                  (const char *) zframe_data (frame));
+        sf_job_grant_t grant = SF_JOB_GRANT_INIT;
+        grant.job_id = (char *) job_id;
+        grant.attempt = job_id? sf_jobtab_attempt (self->jobs, job_id): 0;
+        grant.rate_bps = strtoull (text, NULL, 10);
+        sf_rate_applied_t applied = sf_wire_rate_applied (&grant);
+        sf_envelope_t env = sf_wire_envelope (SF_BODY_RATE_APPLIED, &applied);
+        if (job_id)
+            s_send (self, &env);
+    }
+    else
     if (streq (kind, "RESULT")) {
         const char *job_id = sf_jobtab_job_of (self->jobs, sock);
         assert (job_id);
+        zhashx_delete (self->restores, job_id);
         //  Durable before it leaves: a worker killed after this replays it
         //  from the journal when it starts again
         uint32_t attempt = sf_jobtab_attempt (self->jobs, job_id);
@@ -446,6 +465,7 @@ s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
     };
     zactor_t *task = sf_restore_new (&args);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
+    zhashx_insert (self->restores, assign->job_id, (void *) 1);
     sf_jobtab_start (self->jobs, assign->job_id, assign->attempt, SF_WIRE_RESTORE, &task);
     sf_logctx_t ctx = { assign->job_id, self->cfg.name, NULL };
     SF_INFO (&ctx, "restore started: attempt %u, image %s to '%s'", assign->attempt,
@@ -520,7 +540,10 @@ s_on_grant (sf_agent_t *self, const sf_job_grant_t *grant)
     }
     //  Every grant is answered once it is handed to the task (or nothing
     //  uploads): the task's bucket takes the rate before its next chunk,
-    //  and the scheduler frees what a cut gave back only then
+    //  and the scheduler frees what a cut gave back only then. A restore
+    //  answers once its rate applies (sf_restore: APPLIED)
+    if (task && zhashx_lookup (self->restores, grant->job_id))
+        return;
     sf_rate_applied_t applied = sf_wire_rate_applied (grant);
     sf_envelope_t env = sf_wire_envelope (SF_BODY_RATE_APPLIED, &applied);
     s_send (self, &env);
@@ -1247,6 +1270,7 @@ sf_agent_new_with (const sf_agent_cfg_t *cfg, const sf_agent_parts_t *parts,
     snprintf (self->run_id, sizeof (self->run_id), "%s", zuuid_str_canonical (uuid));
     zuuid_destroy (&uuid);
     self->jobs = sf_jobtab_new (S_KEEP);
+    self->restores = zhashx_new ();
     self->unacked = sf_unacked_new (S_UNACKED_MAX);
     self->prunes = zlistx_new ();
     zlistx_set_destructor (self->prunes, (zlistx_destructor_fn *) zactor_destroy);
@@ -1298,6 +1322,7 @@ sf_agent_destroy (sf_agent_t **self_p)
         zactor_destroy (&self->reconcile);  //  waits for its current step
         sf_wire_free (&self->reconcile_next);
         zhashx_destroy (&self->reconcile_seen);
+        zhashx_destroy (&self->restores);
         sf_imgstore_destroy (&self->images);
         zactor_destroy (&self->sweeper);
         sf_leftover_destroy (&self->leftovers);

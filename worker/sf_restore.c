@@ -37,6 +37,8 @@ typedef struct {
     char *temp_file;                //  Owned: temp_dir/image
     char *record;                   //  Owned: <workdir>/restores/<job>
     bool temp_made, recorded, published;
+    bool converting;                //  qemu-img runs at qemu_rate (0: unlimited)
+    uint64_t qemu_rate;
     int image_fd;                   //  The image, open once: hashed, then converted
     uint64_t convert_ms, upload_ms, bytes;
     sf_err_t err;
@@ -217,6 +219,25 @@ s_check_target (restore_t *self)
 //  --------------------------------------------------------------------------
 //  The grant, and messages while working
 
+//  The bucket's rate applies from now: tell the owner ("APPLIED" + rate),
+//  who answers the scheduler's grant with it. A running qemu-img keeps its
+//  -r: a rate below it applies only when the conversion ends, and is not
+//  answered before (the scheduler keeps counting the old one; UPLOADED
+//  frees it all right after).
+
+static void
+s_applied (restore_t *self)
+{
+    uint64_t rate = sf_bucket_rate (self->bucket);
+    if (self->converting && rate && (!self->qemu_rate || rate < self->qemu_rate))
+        return;
+    char text [32];
+    snprintf (text, sizeof (text), "%" PRIu64, rate);
+    zframe_t *frame = zframe_new (text, strlen (text));
+    zsock_send (self->pipe, "sf", "APPLIED", frame);
+    zframe_destroy (&frame);
+}
+
 //  Read one message from the pipe: 0 to go on (a rate), -1 to stop
 //  (cancel, $TERM) with self->err set
 
@@ -225,6 +246,7 @@ s_on_pipe (restore_t *self)
 {
     if (sf_bucket_recv (self->bucket, self->pipe) == SF_BUCKET_STOP)
         return sf_err_set (&self->err, SF_ECANCELED, "restore cancelled");
+    s_applied (self);
     return 0;
 }
 
@@ -236,6 +258,8 @@ s_wait_grant (restore_t *self)
     s_emit (self, SF_PHASE_UPLOAD_WAIT, 0, self->image_size, NULL);
     while (true) {
         sf_bucket_msg_t msg = sf_bucket_recv (self->bucket, self->pipe);
+        if (msg != SF_BUCKET_STOP)
+            s_applied (self);
         if (msg == SF_BUCKET_GRANT)
             return 0;
         if (msg == SF_BUCKET_STOP)
@@ -424,7 +448,10 @@ s_convert (restore_t *self)
     sf_proc_t *proc = sf_proc_new_pass (argv, SF_PROC_CAPTURE, self->image_fd, &self->err);
     if (!proc)
         return -1;
+    self->converting = true;
+    self->qemu_rate = rate;
     int rc = s_watch (self, proc);
+    self->converting = false;
     if (rc)
         sf_proc_stop (proc, 2000);
     else
@@ -659,7 +686,8 @@ s_shell (const char *command)
 }
 
 //  Run one restore to its result. grant: answer UPLOAD_WAIT with "GRANT 0"
-//  (else "CANCEL"). phases gets the event phases as letters (q w c u).
+//  (else "CANCEL"). phases gets the event phases as letters (q w c u), and
+//  "a" for the rate applied.
 //  Returns the result (caller frees it).
 static sf_envelope_t *
 s_run_test (sf_restore_args_t *args, bool grant, char *phases)
@@ -671,6 +699,14 @@ s_run_test (sf_restore_args_t *args, bool grant, char *phases)
         char *kind = NULL;
         zframe_t *frame = NULL;
         assert (zsock_recv (actor, "sf", &kind, &frame) == 0 && kind && frame);
+        if (streq (kind, "APPLIED")) {
+            //  The granted rate, "0" (no limit), as the test grants it
+            assert (zframe_streq (frame, "0"));
+            strcat (phases, "a");
+            zstr_free (&kind);
+            zframe_destroy (&frame);
+            continue;
+        }
         sf_err_t err = SF_ERR_INIT;
         sf_envelope_t *env = sf_wire_decode (frame, &err);
         assert (env);
@@ -775,7 +811,7 @@ sf_restore_test (bool verbose)
     //  A raw restore: the same disk, nothing else left
     sf_envelope_t *env = s_run_test (&args, true, phases);
     assert (env->job_result->ok);
-    assert (streq (phases, "qwcu"));
+    assert (streq (phases, "qwacu"));
     assert (env->job_result->bytes == 16 << 20);
     sf_wire_free (&env);
     cmd = zsys_sprintf ("set -e; cd %s; qemu-img compare -q -f qcow2 -F raw "
@@ -805,7 +841,7 @@ sf_restore_test (bool verbose)
     env = s_run_test (&args, true, phases);
     s_assert_failed (&env, SF_ESTORE, "image " TEST_IMAGE " does not match its recorded "
                      "SHA-256; not restored");
-    assert (streq (phases, "qw"));
+    assert (streq (phases, "qwa"));
     assert (!s_exists ("%s/out/vm1.qcow2", dir));
     assert (!s_exists ("%s/out/.sf-restore-0123456789abcdef-J7.d", dir));
     sha [0] = first;

@@ -23,8 +23,13 @@
     the temp directory: nothing is left and no file is overwritten.
 
     The pipe speaks sf_task's protocol: CANCEL, GRANT + rate, RATE + rate,
-    $TERM to the actor; EVENT + frame, RESULT + frame from it. A later
-    RATE applies to the hash read; a running qemu-img keeps its -r.
+    $TERM to the actor; EVENT + frame, RESULT + frame from it; and also
+    APPLIED + frame (the rate, decimal) once a GRANT's or RATE's rate
+    applies: the owner answers the scheduler's grant with it (RateApplied).
+    The hash read takes a new rate before its next chunk; a running
+    qemu-img keeps its -r, so a cut below that is not answered: the
+    scheduler keeps counting the old rate, which is what qemu-img uses,
+    until UPLOADED (right after the conversion) frees the share.
     =========================================================================
 */
 #ifndef SF_RESTORE_H_INCLUDED
