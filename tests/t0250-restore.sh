@@ -85,6 +85,8 @@ check_eq "it holds a clean prefix" CLEAN_PREFIX "${rec##*verdict=}"
 check_eq "the same one as the stored image" "$(k_of "$stored")" "$(k_of "$rec")"
 check_eq "reported bytes are the file's size" "$(stat -c %s "$out/g1.qcow2")" \
     "$(jq -r .bytes <<<"$r1")"
+check_eq "it has the mode of the store's images, 0640" 640 \
+    "$(stat -c %a "$out/g1.qcow2")"
 
 #  -- restore to raw ----------------------------------------------------------
 rc=0

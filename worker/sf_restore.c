@@ -459,9 +459,11 @@ s_convert (restore_t *self)
     sf_proc_destroy (&proc);
     if (rc)
         return sf_err_prefix (&self->err, "cannot convert image '%s'", self->image_id);
-    //  Durable before it gets its name
+    //  The mode of the store's images, whatever qemu-img and the umask made;
+    //  durable before it gets its name
     struct stat st;
-    if (sf_fsync_path (self->temp_file) || stat (self->temp_file, &st))
+    if (chmod (self->temp_file, SF_FILE_MODE)
+    ||  sf_fsync_path (self->temp_file) || stat (self->temp_file, &st))
         return sf_err_set (&self->err, SF_EIO, "cannot fsync '%s': %s", self->temp_file,
                            strerror (errno));
     self->bytes = (uint64_t) st.st_size;
@@ -816,6 +818,7 @@ sf_restore_test (bool verbose)
     sf_wire_free (&env);
     cmd = zsys_sprintf ("set -e; cd %s; qemu-img compare -q -f qcow2 -F raw "
                         "store/" TEST_IMAGE ".qcow2 out/vm1.img; "
+                        "test \"$(stat -c %%a out/vm1.img)\" = 640; "
                         "test \"$(ls -A out | sort | tr '\\n' ' ')\" = 'exists vm1.img '; "
                         "test -z \"$(ls -A work/restores)\"", dir);
     s_shell (cmd);

@@ -15,7 +15,8 @@
     compare with the recorded hash; convert the same open file (qemu-img
     convert -f FMT -O FORMAT /dev/fd/3, [conversion] rate_limit or the
     grant's rate as -r, stopped when it stalls for [conversion]
-    stall_timeout) into the temp directory, fsync it, emit CONVERTED; then
+    stall_timeout) into the temp directory, give it mode 0640 (as the
+    store's images), fsync it, emit CONVERTED; then
     publish it with link(2), which never replaces a file (a target made
     meanwhile fails the job), emit UPLOADED, and remove the temp name, the
     directory and the record. A cancel, a failure or a hash mismatch
