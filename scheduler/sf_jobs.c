@@ -309,6 +309,15 @@ s_check_images (sf_jobs_t *self, const char *node, const char *node_store,
     char *strategy = rc == 1? strdup (sf_store_text (stmt, 0)): NULL;
     char *uuid = rc == 1? strdup (sf_store_text (stmt, 1)): NULL;
     sqlite3_finalize (stmt);
+    //  A restore makes no image
+    if (rc == 1 && streq (strategy, SF_WIRE_RESTORE)) {
+        sf_err_set (refusal, SF_EPROTO, "worker reported image '%.100s' for restore job "
+                    "'%s', which makes none", result->images [0]->id? result->images [0]->id
+                                                                     : "", result->job_id);
+        free (strategy);
+        free (uuid);
+        return 1;
+    }
     zlistx_t *instances = rc == 1? sf_store_instances (self->store, node, uuid, err): NULL;
     if (instances) {
         sf_instance_rec_t *instance = (sf_instance_rec_t *) zlistx_first (instances);

@@ -169,31 +169,52 @@ sf_restore_test (bool verbose)
     assert (count && streq (count, "0"));
     zstr_free (&count);
 
+    //  A worker that reports an image for a restore gets the job failed,
+    //  and no image row
+    reply = sf_harness_admin (harness, "{\"cmd\":\"restore\",\"image\":\"" IMAGE "\","
+                              "\"to\":\"/srv/restored/liar.img\"}");
+    const char *liar = sf_harness_str (reply, "job.job_id");
+    assert (streq (liar, "J4"));
+    json_decref (reply);
+    env = sf_harness_recv (n1, 2000);
+    assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
+    sf_wire_free (&env);
+    sf_harness_result_note (n1, "J4", 1, "restore", NULL);
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J4\"}",
+                                    "job.state", "failed", 2000);
+    assert (sf_harness_int (reply, "job.error.code") == SF_EPROTO);
+    assert (strstr (sf_harness_str (reply, "job.error.text"), "for restore job 'J4', which "
+                                    "makes none"));
+    json_decref (reply);
+    count = sf_harness_sql (harness, "SELECT COUNT (*) FROM images WHERE job_id = 'J4'");
+    assert (count && streq (count, "0"));
+    zstr_free (&count);
+
     //  After a restart the restore of an unfinished job is assigned again
-    //  with its restore (J4 is never received: the worker says hello
+    //  with its restore (J5 is never received: the worker says hello
     //  without it)
     reply = sf_harness_admin (harness, "{\"cmd\":\"restore\",\"image\":\"" IMAGE "\","
                               "\"to\":\"/srv/restored/again.qcow2\",\"node\":\"n1\"}");
-    assert (streq (sf_harness_str (reply, "job.job_id"), "J4"));
+    assert (streq (sf_harness_str (reply, "job.job_id"), "J5"));
     assert (streq (sf_harness_str (reply, "job.restore.format"), "qcow2"));
     json_decref (reply);
     env = sf_harness_recv (n1, 2000);
     assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
-    assert (streq (env->job_assign->job_id, "J4"));
+    assert (streq (env->job_assign->job_id, "J5"));
     sf_wire_free (&env);
-    //  J5 restores an image that retention deletes before J5 reaches its
-    //  node: the resent assign has nothing to restore, and J5 fails
+    //  J6 restores an image that retention deletes before J6 reaches its
+    //  node: the resent assign has nothing to restore, and J6 fails
     s_sql (harness, "INSERT INTO images (store, id, path, size, sha256, job_id,"
            " instance_uuid, instance_name, disk_target, format, created) VALUES"
            " ('dir', 'doomed', '/images/doomed.qcow2', 1, '" SHA "', 'J1', 'u-vm1',"
            " 'vm1', 'vda', 'qcow2', 1)");
     reply = sf_harness_admin (harness, "{\"cmd\":\"restore\",\"image\":\"doomed\","
                               "\"to\":\"/srv/restored/doomed\"}");
-    assert (streq (sf_harness_str (reply, "job.job_id"), "J5"));
+    assert (streq (sf_harness_str (reply, "job.job_id"), "J6"));
     json_decref (reply);
     env = sf_harness_recv (n1, 2000);
     assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
-    assert (streq (env->job_assign->job_id, "J5"));
+    assert (streq (env->job_assign->job_id, "J6"));
     sf_wire_free (&env);
     s_sql (harness, "DELETE FROM images WHERE id = 'doomed'");
     zsock_destroy (&n1);
@@ -205,12 +226,12 @@ sf_restore_test (bool verbose)
         sf_wire_free (&env);
         env = sf_harness_recv (n1, 2000);
     }
-    assert (env && streq (env->job_assign->job_id, "J4"));
+    assert (env && streq (env->job_assign->job_id, "J5"));
     assert (env->job_assign->restore);
     assert (streq (env->job_assign->restore->to_file, "/srv/restored/again.qcow2"));
     assert (streq (env->job_assign->restore->format, "qcow2"));
     sf_wire_free (&env);
-    reply = sf_harness_admin_until (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J5\"}",
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"job_show\",\"job_id\":\"J6\"}",
                                     "job.state", "failed", 2000);
     assert (streq (sf_harness_str (reply, "job.state"), "failed"));
     assert (sf_harness_int (reply, "job.error.code") == SF_ENOENT);
@@ -218,7 +239,7 @@ sf_restore_test (bool verbose)
     json_decref (reply);
     env = sf_harness_recv (n1, 300);
     assert (!env || !(env->body_case == SF_BODY_JOB_ASSIGN
-                      && streq (env->job_assign->job_id, "J5")));
+                      && streq (env->job_assign->job_id, "J6")));
     sf_wire_free (&env);
 
     zsock_destroy (&n1);
