@@ -774,7 +774,7 @@ sf_restore_test (bool verbose)
     char *cmd = zsys_sprintf (
         "set -e; cd %s; mkdir work store out; "
         "qemu-img create -q -f qcow2 store/" TEST_IMAGE ".qcow2 16M; "
-        "qemu-io -c 'write -P 0x5a 0 1M' -c 'write -P 0xa5 8M 64k' "
+        "qemu-io -c 'write -P 0x5a 0 6M' -c 'write -P 0xa5 8M 64k' "
         "store/" TEST_IMAGE ".qcow2 >/dev/null; "
         "sha256sum store/" TEST_IMAGE ".qcow2 | cut -c1-64 > sha; "
         "stat -c %%s store/" TEST_IMAGE ".qcow2 > size; echo keep > out/exists", dir);
@@ -852,6 +852,44 @@ sf_restore_test (bool verbose)
     env = s_run_test (&args, false, phases);
     s_assert_failed (&env, SF_ECANCELED, "cancelled");
     assert (!s_exists ("%s/out/vm1.qcow2", dir));
+    //  Cancelled while it hashes at a granted 1 MiB/s (6 s for the image's
+    //  6 MiB): it stops at the next chunk, and nothing is left
+    zactor_t *actor = sf_restore_new (&args);
+    int64_t cancelled_at = 0;
+    env = NULL;
+    while (!env) {
+        char *kind = NULL;
+        zframe_t *frame = NULL;
+        assert (zsock_recv (actor, "sf", &kind, &frame) == 0 && kind && frame);
+        sf_err_t err = SF_ERR_INIT;
+        if (streq (kind, "APPLIED")) {
+            assert (zframe_streq (frame, "1048576"));
+            zclock_sleep (500);             //  a few chunks into the hash
+            cancelled_at = sf_time_mono_ms ();
+            zstr_send (actor, "CANCEL");
+        }
+        else {
+            sf_envelope_t *got = sf_wire_decode (frame, &err);
+            assert (got);
+            if (streq (kind, "RESULT"))
+                env = got;
+            else {
+                if (got->job_event->phase == SF_PHASE_UPLOAD_WAIT)
+                    zstr_sendx (actor, "GRANT", "1048576", NULL);
+                assert (got->job_event->phase != SF_PHASE_CONVERTED);
+                sf_wire_free (&got);
+            }
+        }
+        zstr_free (&kind);
+        zframe_destroy (&frame);
+    }
+    zactor_destroy (&actor);
+    assert (cancelled_at && sf_time_mono_ms () - cancelled_at < 3000);
+    assert (streq (env->job_result->error->text, "restore cancelled"));     //  not converting
+    s_assert_failed (&env, SF_ECANCELED, "restore cancelled");
+    assert (!s_exists ("%s/out/vm1.qcow2", dir));
+    assert (!s_exists ("%s/out/.sf-restore-0123456789abcdef-J7.d", dir));
+    assert (!s_exists ("%s/work/restores/J7", dir));
     //  Now a qcow2 restore with a rate limit
     args.rate_limit = 8 << 20;
     env = s_run_test (&args, true, phases);
