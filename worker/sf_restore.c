@@ -436,8 +436,6 @@ s_convert (restore_t *self)
     uint64_t rate = sf_bucket_rate (self->bucket);
     if (self->rate_limit && (!rate || self->rate_limit < rate))
         rate = self->rate_limit;
-    if (rate && rate < 1024 * 1024)
-        rate = 1024 * 1024;             //  qemu-img's -r floor
     char rate_text [32];
     snprintf (rate_text, sizeof (rate_text), "%" PRIu64, rate);
     char *argv [] = { "qemu-img", "convert", "-p", "-f", self->image_format, "-O",
