@@ -127,6 +127,92 @@ s_check_result (const sf_job_result_t *res, sf_err_t *err)
     return 0;
 }
 
+//  A restore's target file: see sf_wire.h
+
+int
+sf_wire_path_check (const char *path, const char *field, sf_err_t *err)
+{
+    if (s_require (path, field, err))
+        return -1;
+    if (*path != '/')
+        return sf_err_set (err, SF_EINVAL, "%s '%.200s' is not an absolute path", field, path);
+    if (strlen (path) >= SF_WIRE_MAX_PATH)
+        return sf_err_set (err, SF_EINVAL, "%s is longer than %d bytes", field,
+                           SF_WIRE_MAX_PATH - 1);
+    for (const char *at = path; *at; at++)
+        if ((unsigned char) *at < 0x20 || *at == 0x7f)
+            return sf_err_set (err, SF_EINVAL, "%s has a control character", field);
+    //  Every component: not ".", not "..", not empty (but a trailing '/'
+    //  names a directory, not a file)
+    for (const char *at = path + 1; ; ) {
+        const char *end = strchr (at, '/');
+        size_t length = end? (size_t) (end - at): strlen (at);
+        if (length == 0 || (length == 1 && at [0] == '.')
+        ||  (length == 2 && at [0] == '.' && at [1] == '.'))
+            return sf_err_set (err, SF_EINVAL, "%s '%.200s' has an empty, '.' or '..' "
+                               "component (give the path as it is)", field, path);
+        if (!end)
+            break;
+        at = end + 1;
+    }
+    return 0;
+}
+
+bool
+sf_wire_restore_format_valid (const char *format)
+{
+    return format && (streq (format, "qcow2") || streq (format, "raw"));
+}
+
+//  JobAssign.restore: set exactly for strategy "restore", an image with
+//  its id, path, format and SHA-256, one target (to_rbd is reserved and
+//  refused for now), a known format
+
+static int
+s_check_restore (const sf_job_assign_t *assign, sf_err_t *err)
+{
+    const sf_restore_t *restore = assign->restore;
+    bool is_restore = assign->strategy && streq (assign->strategy, SF_WIRE_RESTORE);
+    if (!restore)
+        return is_restore? sf_err_set (err, SF_EPROTO, "job_assign of strategy '%s' has no "
+                                       "restore", SF_WIRE_RESTORE): 0;
+    if (!is_restore)
+        return sf_err_set (err, SF_EPROTO, "job_assign.restore is set for strategy '%s', "
+                           "not '%s'", assign->strategy, SF_WIRE_RESTORE);
+    const sf_image_t *image = restore->image;
+    if (!image)
+        return sf_err_set (err, SF_EPROTO, "required field 'restore.image' is missing");
+    if (s_check_image (image, err)
+    ||  s_require (image->store, "restore.image.store", err)
+    ||  s_require (image->id, "restore.image.id", err)
+    ||  s_require (image->path, "restore.image.path", err)
+    ||  s_require (image->format, "restore.image.format", err))
+        return -1;
+    if (!sf_wire_restore_format_valid (image->format))
+        return sf_err_set (err, SF_EPROTO, "restore.image.format is '%.32s', not 'qcow2' "
+                           "or 'raw'", image->format);
+    if (!image->sha256 || strlen (image->sha256) != 64
+    ||  strspn (image->sha256, "0123456789abcdef") != 64)
+        return sf_err_set (err, SF_EPROTO, "restore.image.sha256 is not 64 lowercase hex "
+                           "digits");
+    if (s_check_string (restore->to_rbd, "restore.to_rbd", err)
+    ||  s_check_string (restore->format, "restore.format", err))
+        return -1;
+    bool to_file = restore->to_file && *restore->to_file;
+    bool to_rbd = restore->to_rbd && *restore->to_rbd;
+    if (to_file == to_rbd)
+        return sf_err_set (err, SF_EPROTO, "restore needs exactly one of to_file and to_rbd");
+    //  (A worker refuses to_rbd with a failed result: not supported yet)
+    if (to_file && sf_wire_path_check (restore->to_file, "restore.to_file", err)) {
+        err->code = SF_EPROTO;
+        return -1;
+    }
+    if (!sf_wire_restore_format_valid (restore->format))
+        return sf_err_set (err, SF_EPROTO, "restore.format is '%.32s', not 'qcow2' or 'raw'",
+                           restore->format? restore->format: "");
+    return 0;
+}
+
 //  A list of holdings (field names list, e.g. "gc_remove.holdings"): at
 //  most SF_WIRE_MAX_HOLDINGS, each of a known kind, with a name and a
 //  job id that are safe identifiers where the kind has them (the names
@@ -221,7 +307,8 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
                 return sf_err_set (err, SF_EPROTO, "job_assign.catalog_id is not a catalogue "
                                    "id (%d lowercase hex digits)", SF_NAMING_ID_LEN);
             return s_check_range (env->job_assign->scratch_bytes, SF_WIRE_MAX_TOTAL,
-                                  "job_assign.scratch_bytes", err);
+                                  "job_assign.scratch_bytes", err)
+                || s_check_restore (env->job_assign, err);
         case SF_BODY_JOB_CANCEL:
             return s_require (env->job_cancel->job_id, "job_cancel.job_id", err);
         case SF_BODY_JOB_EVENT:

@@ -18,6 +18,7 @@
 #define SF_WIRE_VERSION     1
 #define SF_WIRE_MAX_BYTES   (4 * 1024 * 1024)   //  one envelope, packed
 #define SF_WIRE_MAX_STRING  4096                //  any string field
+#define SF_WIRE_MAX_PATH    4096                //  a restore's target, with its NUL
 #define SF_WIRE_MAX_INSTANCES 4096              //  per Inventory
 #define SF_WIRE_MAX_DISKS   64                  //  per Instance, Images per result
 #define SF_WIRE_MAX_CHAIN   32                  //  backing chain depth
@@ -73,6 +74,7 @@ typedef Sf__V1__GcList      sf_gc_list_t;
 typedef Sf__V1__GcHoldings  sf_gc_holdings_t;
 typedef Sf__V1__GcRemove    sf_gc_remove_t;
 typedef Sf__V1__GcRemoved   sf_gc_removed_t;
+typedef Sf__V1__Restore     sf_restore_t;
 
 #define SF_ENVELOPE_INIT    SF__V1__ENVELOPE__INIT
 #define SF_HELLO_INIT       SF__V1__HELLO__INIT
@@ -101,6 +103,7 @@ typedef Sf__V1__GcRemoved   sf_gc_removed_t;
 #define SF_GC_HOLDINGS_INIT SF__V1__GC_HOLDINGS__INIT
 #define SF_GC_REMOVE_INIT   SF__V1__GC_REMOVE__INIT
 #define SF_GC_REMOVED_INIT  SF__V1__GC_REMOVED__INIT
+#define SF_RESTORE_INIT     SF__V1__RESTORE__INIT
 
 //  Body selectors, e.g. env->body_case == SF_BODY_JOB_RESULT
 #define SF_BODY_NONE        SF__V1__ENVELOPE__BODY__NOT_SET
@@ -249,6 +252,21 @@ const char *
     sf_wire_body_name (int body_case);
 const char *
     sf_wire_phase_name (int phase);
+
+//  The strategy of a restore job (JobAssign.restore set): a data job, not
+//  a snapshot strategy (sf_strategies does not know it)
+#define SF_WIRE_RESTORE     "restore"
+
+//  A restore's target path (field names it in the error): absolute, no
+//  empty, '.' or '..' component, no control character, shorter than
+//  SF_WIRE_MAX_PATH. Returns 0 or -1 with err (SF_EINVAL, or SF_EPROTO if
+//  it is not a valid string at all).
+int
+    sf_wire_path_check (const char *path, const char *field, sf_err_t *err);
+
+//  True if format is one a restore writes: "qcow2" or "raw"
+bool
+    sf_wire_restore_format_valid (const char *format);
 
 //  Name of a holding kind ("image", "temp", "scratch", "snapshot",
 //  "clone"), "unknown" for another value.

@@ -554,6 +554,57 @@ sf_wire_test (bool verbose)
     copy = s_roundtrip (&made, &err);
     assert (copy && streq (copy->job_assign->catalog_id, "0123456789abcdef"));
     sf_wire_free (&copy);
+    //  A restore: only with strategy "restore", an image with its hash and
+    //  format, exactly one target, an absolute path without '..', a format
+    assign.strategy = SF_WIRE_RESTORE;
+    assert (s_roundtrip (&made, &err) == NULL && err.code == SF_EPROTO);
+    assert (strstr (err.text, "has no restore"));
+    sf_image_t source = SF_IMAGE_INIT;
+    source.store = "dir", source.id = "0b5e0c35-2d1f-4c6a-9d43-1b2f3a4c5d6e";
+    source.path = "/var/lib/snapfleet/images/0b5e0c35-2d1f-4c6a-9d43-1b2f3a4c5d6e.qcow2";
+    source.format = "qcow2", source.size = 1024;
+    source.sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    sf_restore_t restore = SF_RESTORE_INIT;
+    restore.image = &source, restore.to_file = "/srv/vm1.qcow2", restore.format = "qcow2";
+    assign.restore = &restore;
+    copy = s_roundtrip (&made, &err);
+    assert (copy && streq (copy->job_assign->restore->to_file, "/srv/vm1.qcow2"));
+    assert (streq (copy->job_assign->restore->image->sha256, source.sha256));
+    sf_wire_free (&copy);
+    struct { const char *to_file, *to_rbd, *format, *sha, *image_format, *expect; } refused [] = {
+        { "srv/vm1.qcow2", "", "qcow2", NULL, NULL, "not an absolute path" },
+        { "/srv/../etc/passwd", "", "qcow2", NULL, NULL, "'..' component" },
+        { "/srv/./vm1", "", "qcow2", NULL, NULL, "'.' or '..'" },
+        { "/srv//vm1", "", "qcow2", NULL, NULL, "empty" },
+        { "/srv/vm1/", "", "qcow2", NULL, NULL, "empty" },
+        { "/srv/vm\n1", "", "qcow2", NULL, NULL, "control character" },
+        { "/srv/vm1", "rbd/vm1", "qcow2", NULL, NULL, "exactly one" },
+        { "", "", "qcow2", NULL, NULL, "exactly one" },
+        { "/srv/vm1", "", "vmdk", NULL, NULL, "restore.format" },
+        { "/srv/vm1", "", "", NULL, NULL, "restore.format" },
+        { "/srv/vm1", "", "raw", "0123", NULL, "64 lowercase hex" },
+        { "/srv/vm1", "", "raw", NULL, "vmdk", "restore.image.format" },
+    };
+    for (size_t i = 0; i < sizeof (refused) / sizeof (refused [0]); i++) {
+        restore.to_file = (char *) refused [i].to_file, restore.to_rbd = (char *) refused [i].to_rbd;
+        restore.format = (char *) refused [i].format;
+        source.sha256 = refused [i].sha? (char *) refused [i].sha
+                      : "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        source.format = refused [i].image_format? (char *) refused [i].image_format: "qcow2";
+        assert (s_roundtrip (&made, &err) == NULL && err.code == SF_EPROTO);
+        assert (!refused [i].expect || strstr (err.text, refused [i].expect));
+    }
+    restore.to_file = "", restore.to_rbd = "rbd/vm1", restore.format = "raw";
+    source.format = "qcow2";
+    copy = s_roundtrip (&made, &err);       //  a worker refuses it, with a result
+    assert (copy && streq (copy->job_assign->restore->to_rbd, "rbd/vm1"));
+    sf_wire_free (&copy);
+    assign.strategy = "rbd";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "not 'restore'"));
+    assign.restore = NULL;
+    assert (sf_wire_path_check ("/a/b.img", "target", &err) == 0);
+    assert (sf_wire_path_check ("/", "target", &err) == -1 && err.code == SF_EINVAL);
+    assert (sf_wire_restore_format_valid ("raw") && !sf_wire_restore_format_valid ("RAW"));
     sf_image_t doomed = SF_IMAGE_INIT;
     doomed.store = "rbd", doomed.id = "rbd/vm1-snapfleet-0123456789abcdef-J4";
     sf_image_delete_t delete_msg = SF_IMAGE_DELETE_INIT;

@@ -91,6 +91,20 @@ s_cmd_snapshot (sf_admin_t *self, json_t *request, sf_err_t *err)
 }
 
 static json_t *
+s_cmd_restore (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    if (!s_arg (request, "to"))
+        return sf_err_set (err, SF_EINVAL, "command 'restore' needs argument 'to' (the "
+                           "file to make)"), NULL;
+    sf_restore_req_t req = {
+        .image_id = s_arg (request, "image"), .target = s_arg (request, "to"),
+        .node = s_arg (request, "node"), .format = s_arg (request, "format")
+    };
+    return s_wrap ("job", sf_restore_start (self->parts.store, self->parts.jobs,
+                                            self->parts.dispatch, &req, err));
+}
+
+static json_t *
 s_cmd_jobs (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     char *next = NULL;
@@ -359,6 +373,8 @@ static const command_t s_commands [] = {
     { "instances",  { "node:s", PAGE_ARGS }, NULL,    s_cmd_instances, false },
     { "snapshot",   { "instance:s", "strategy:s", NULL }, "instance", s_cmd_snapshot,
                     false },
+    { "restore",    { "image:s", "to:s", "node:s", "format:s", NULL }, "image",
+                    s_cmd_restore, false },
     { "jobs",       { PAGE_ARGS },      NULL,       s_cmd_jobs, false },
     { "job_show",   { "job_id:s", NULL }, "job_id",   s_cmd_job_show, false },
     { "images",     { PAGE_ARGS },      NULL,       s_cmd_images, false },

@@ -192,9 +192,13 @@ sf_bulk_restore (sf_bulk_t *self, sf_err_t *err)
             .strategy = rec->strategy, .attempt = rec->attempt, .phase = rec->phase,
             .not_before_ms = rec->not_before_ms
         };
-        sf_instance_rec_t *instance = s_instance_of (self, rec->instance_uuid, rec->node);
-        s_estimate (&self->limits, &model, instance, rec->strategy, &job.admit);
-        sf_instance_rec_destroy (&instance);
+        if (streq (rec->strategy, SF_WIRE_RESTORE))
+            sf_restores_admit_job (self->store, rec->id, &job.admit);
+        else {
+            sf_instance_rec_t *instance = s_instance_of (self, rec->instance_uuid, rec->node);
+            s_estimate (&self->limits, &model, instance, rec->strategy, &job.admit);
+            sf_instance_rec_destroy (&instance);
+        }
         if (sf_dispatch_queue (self->dispatch, &job)) {
             SF_WARN (NULL, "cannot restore job '%s' into admission", rec->id);
             continue;

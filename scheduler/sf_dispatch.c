@@ -154,11 +154,29 @@ s_send_assign (sf_dispatch_t *self, djob_t *djob)
     assign.wait_upload_grant = true;
     assign.scratch_bytes = djob->scratch_bytes;
     assign.catalog_id = (char *) sf_store_catalog_id (self->store);
-    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
     sf_err_t err = SF_ERR_INIT;
+    //  A restore carries what it restores where (its image as the images
+    //  table has it now); one whose image went meanwhile fails here
+    sf_restore_t *restore = NULL;
+    if (streq (djob->strategy, SF_WIRE_RESTORE)
+    &&  sf_restores_load (self->store, djob->id, &restore, &err) != 1) {
+        if (!restore && err.code == 0)
+            sf_err_set (&err, SF_ENOENT, "the image to restore is gone from the catalogue "
+                        "(deleted by retention?); nothing restored");
+        sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
+        SF_WARN (&ctx, "cannot assign the restore: %s", err.text);
+        sf_err_t failed = SF_ERR_INIT;
+        if (sf_jobs_fail (self->jobs, djob->id, err.code, err.text, &failed))
+            SF_ERROR (&ctx, "cannot fail the job: %s", failed.text);
+        self->unsent_ended = true;      //  it ended: its slots go at the drain
+        return;
+    }
+    assign.restore = restore;
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
     int rc = sf_outbox_send (self->outbox, djob->node, &env, &err);
     assert (rc == 0);
     (void) rc;
+    sf_restores_free (&restore);
 }
 
 static void

@@ -96,7 +96,8 @@ sf_jobs_active (sf_jobs_t *self, const char *node, const char *instance_uuid,
     assert (self && node && instance_uuid);
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT id FROM jobs WHERE instance_uuid = ?1 AND node = ?2"
-        " AND state IN ('queued', 'running') ORDER BY seq LIMIT 1",
+        " AND state IN ('queued', 'running') AND strategy <> '" SF_WIRE_RESTORE "'"
+        " ORDER BY seq LIMIT 1",
         "ss", instance_uuid, node);
     if (!stmt)
         return -1;
@@ -308,6 +309,15 @@ s_check_images (sf_jobs_t *self, const char *node, const char *node_store,
     char *strategy = rc == 1? strdup (sf_store_text (stmt, 0)): NULL;
     char *uuid = rc == 1? strdup (sf_store_text (stmt, 1)): NULL;
     sqlite3_finalize (stmt);
+    //  A restore makes no image
+    if (rc == 1 && streq (strategy, SF_WIRE_RESTORE)) {
+        sf_err_set (refusal, SF_EPROTO, "worker reported image '%.100s' for restore job "
+                    "'%s', which makes none", result->images [0]->id? result->images [0]->id
+                                                                     : "", result->job_id);
+        free (strategy);
+        free (uuid);
+        return 1;
+    }
     zlistx_t *instances = rc == 1? sf_store_instances (self->store, node, uuid, err): NULL;
     if (instances) {
         sf_instance_rec_t *instance = (sf_instance_rec_t *) zlistx_first (instances);
@@ -659,7 +669,8 @@ sf_jobs_busy (sf_jobs_t *self, sf_err_t *err)
     assert (self);
     //  Node names never contain '/' (sf_name_is_safe): "node/uuid" is a key
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT node || '/' || instance_uuid, id FROM jobs WHERE " UNFINISHED, "");
+        "SELECT node || '/' || instance_uuid, id FROM jobs WHERE " UNFINISHED
+        " AND strategy <> '" SF_WIRE_RESTORE "'", "");
     if (!stmt)
         return NULL;
     zhashx_t *busy = zhashx_new ();
@@ -956,6 +967,16 @@ sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err)
     else
     if (job)
         json_object_set_new (job, "attempts", attempts);
+    //  A restore says what it restores where
+    json_t *restore = NULL;
+    if (attempts && streq (json_string_value (json_object_get (job, "strategy")),
+                           SF_WIRE_RESTORE)
+    &&  !(restore = sf_restores_json (self->store, id, err))) {
+        json_decref (job);
+        return NULL;
+    }
+    if (restore)
+        json_object_set_new (job, "restore", restore);
     return attempts? job: NULL;
 }
 
@@ -1047,6 +1068,8 @@ sf_jobs_prune (sf_jobs_t *self, int64_t before_ms, int64_t batch, sf_err_t *err)
             "DELETE FROM job_events WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
     ||  sf_store_exec (self->store, err,
             "DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
+    ||  sf_store_exec (self->store, err,
+            "DELETE FROM restores WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
     ||  (pruned = sf_store_exec (self->store, err,
             "DELETE FROM jobs WHERE id IN (SELECT id FROM prune_jobs)", "")) < 0) {
         sf_store_rollback (self->store);

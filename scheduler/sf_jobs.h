@@ -54,8 +54,8 @@ int
                     size_t id_size, sf_err_t *err);
 
 //  Find a queued or running job for the instance uuid on node (an
-//  instance is (node, uuid)). Returns 1 and writes its id, 0 if there is
-//  none, -1 with err set.
+//  instance is (node, uuid)); a restore of one of its images does not
+//  count. Returns 1 and writes its id, 0 if there is none, -1 with err set.
 int
     sf_jobs_active (sf_jobs_t *self, const char *node, const char *instance_uuid,
                     char *id, size_t id_size, sf_err_t *err);
@@ -154,7 +154,8 @@ int
 void
     sf_jobs_model (sf_jobs_t *self, sf_plan_model_t *model);
 
-//  The instances that have an unfinished job, keyed by (node, uuid): look
+//  The instances that have an unfinished job (restores aside: they do not
+//  hold their instance), keyed by (node, uuid): look
 //  one up with sf_jobs_busy_job. One query for a whole bulk. Caller owns
 //  the result; NULL with err set.
 zhashx_t *
@@ -229,7 +230,8 @@ json_t *
 //  "convert_ms","upload_ms","bytes","created","updated","error","note",
 //  "events","image","images","attempts"}; note is null or the text of an
 //  ok result; attempts lists every attempt that ended: [{"attempt","node",
-//  "error" (null or {"code","name","text"}),"started","ended"}]. Returns
+//  "error" (null or {"code","name","text"}),"started","ended"}]; a restore
+//  has "restore" too (sf_restores_json). Returns
 //  NULL with err set (SF_ENOENT if no such job). Caller owns the result.
 json_t *
     sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err);

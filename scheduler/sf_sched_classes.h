@@ -30,6 +30,8 @@
 #include "sf_lease.h"
 #include "sf_dispatch.h"
 #include "sf_bulk.h"
+#include "sf_restores.h"
+#include "sf_restore.h"
 #include "sf_schedules.h"
 #include "sf_retention.h"
 #include "sf_history.h"

@@ -301,6 +301,14 @@ static const char *s_migrations [] = {
     "  job_id TEXT PRIMARY KEY,"
     "  node TEXT NOT NULL,"
     "  until_ms INTEGER NOT NULL);",
+    //  12: restores (issue 13): what a job of strategy 'restore' restores
+    //  (an image, by store and id) to where, in which format
+    "CREATE TABLE restores ("
+    "  job_id TEXT PRIMARY KEY REFERENCES jobs (id),"
+    "  image_store TEXT NOT NULL,"
+    "  image_id TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  format TEXT NOT NULL);",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");

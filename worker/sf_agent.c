@@ -48,6 +48,8 @@ struct _sf_agent_t {
     zactor_t *reconcile;        //  Owned, the running gc listing or removal
     sf_envelope_t *reconcile_next;  //  Owned, the one gc request waiting for it
     zhashx_t *reconcile_seen;   //  Owned, RBD object -> first listed (ms)
+    zhashx_t *restores;         //  Owned, ids of the running restores (they
+                                //  answer their grants themselves)
     uint64_t heartbeat_seq;
     int64_t heartbeat_ms;       //  current timer period
     int heartbeat_timer;
@@ -297,9 +299,26 @@ s_on_task (zloop_t *loop, zsock_t *sock, void *arg)
         s_on_task_event (self, sock, frame);
     }
     else
+    if (streq (kind, "APPLIED")) {
+        //  A restore took a granted rate: answer the grant now
+        const char *job_id = sf_jobtab_job_of (self->jobs, sock);
+        char text [32];
+        snprintf (text, sizeof (text), "%.*s", (int) zframe_size (frame),
+                  (const char *) zframe_data (frame));
+        sf_job_grant_t grant = SF_JOB_GRANT_INIT;
+        grant.job_id = (char *) job_id;
+        grant.attempt = job_id? sf_jobtab_attempt (self->jobs, job_id): 0;
+        grant.rate_bps = strtoull (text, NULL, 10);
+        sf_rate_applied_t applied = sf_wire_rate_applied (&grant);
+        sf_envelope_t env = sf_wire_envelope (SF_BODY_RATE_APPLIED, &applied);
+        if (job_id)
+            s_send (self, &env);
+    }
+    else
     if (streq (kind, "RESULT")) {
         const char *job_id = sf_jobtab_job_of (self->jobs, sock);
         assert (job_id);
+        zhashx_delete (self->restores, job_id);
         //  Durable before it leaves: a worker killed after this replays it
         //  from the journal when it starts again
         uint32_t attempt = sf_jobtab_attempt (self->jobs, job_id);
@@ -418,11 +437,50 @@ s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
              assign->strategy);
 }
 
+//  A restore (strategy "restore", sf_wire checked its Restore): journaled
+//  like any job, run by an sf_restore actor. It holds no instance busy.
+
+static void
+s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
+{
+    sf_err_t err = SF_ERR_INIT;
+    if (self->stopping || (int64_t) sf_jobtab_running (self->jobs) >= self->cfg.max_jobs) {
+        s_reject (self, assign, SF_EBUSY, self->stopping? "node is shutting down"
+                                                        : "node is busy (max_jobs)", true);
+        return;
+    }
+    if (sf_joblog_start (self->joblog, assign->job_id, assign->attempt,
+                         assign->instance_uuid, assign->strategy, &err)) {
+        s_reject (self, assign, err.code, err.text, true);
+        return;
+    }
+    sf_restore_args_t args = {
+        .job_id = assign->job_id, .attempt = assign->attempt,
+        .catalog_id = assign->catalog_id, .restore = assign->restore,
+        .workdir = self->cfg.workdir, .store_driver = sf_imgstore_driver (self->images),
+        .store_dir = self->cfg.store.path? self->cfg.store.path: "",
+        .rate_limit = sf_conv_rate_limit (self->conv),
+        .stall_ms = sf_conv_stall_timeout (self->conv),
+        .wait_upload_grant = assign->wait_upload_grant
+    };
+    zactor_t *task = sf_restore_new (&args);
+    zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
+    zhashx_insert (self->restores, assign->job_id, (void *) 1);
+    sf_jobtab_start (self->jobs, assign->job_id, assign->attempt, SF_WIRE_RESTORE, &task);
+    sf_logctx_t ctx = { assign->job_id, self->cfg.name, NULL };
+    SF_INFO (&ctx, "restore started: attempt %u, image %s to '%s'", assign->attempt,
+             assign->restore->image->id, assign->restore->to_file);
+}
+
 static void
 s_on_assign (sf_agent_t *self, const sf_job_assign_t *assign)
 {
     if (s_fence (self, assign))
         return;
+    if (assign->restore) {
+        s_start_restore (self, assign);
+        return;
+    }
     sf_err_t err = SF_ERR_INIT;
     //  Busy (max_jobs, the instance, shutting down) may pass: retryable
     if (s_admit (self, assign, &err))
@@ -482,7 +540,10 @@ s_on_grant (sf_agent_t *self, const sf_job_grant_t *grant)
     }
     //  Every grant is answered once it is handed to the task (or nothing
     //  uploads): the task's bucket takes the rate before its next chunk,
-    //  and the scheduler frees what a cut gave back only then
+    //  and the scheduler frees what a cut gave back only then. A restore
+    //  answers once its rate applies (sf_restore: APPLIED)
+    if (task && zhashx_lookup (self->restores, grant->job_id))
+        return;
     sf_rate_applied_t applied = sf_wire_rate_applied (grant);
     sf_envelope_t env = sf_wire_envelope (SF_BODY_RATE_APPLIED, &applied);
     s_send (self, &env);
@@ -1049,6 +1110,7 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
     while ((entry = readdir (dir))) {
         if (entry->d_name [0] == '.' || streq (entry->d_name, "paused")
         ||  streq (entry->d_name, "leftovers") || streq (entry->d_name, "jobs")
+        ||  streq (entry->d_name, "restores")
         ||  entry->d_type != DT_DIR)
             continue;
         char *path = zsys_sprintf ("%s/%s", self->cfg.workdir, entry->d_name);
@@ -1060,6 +1122,7 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
         zstr_free (&path);
     }
     closedir (dir);
+    sf_restore_sweep (self->cfg.workdir);       //  what killed restores left
     return 0;
 }
 
@@ -1208,6 +1271,7 @@ sf_agent_new_with (const sf_agent_cfg_t *cfg, const sf_agent_parts_t *parts,
     snprintf (self->run_id, sizeof (self->run_id), "%s", zuuid_str_canonical (uuid));
     zuuid_destroy (&uuid);
     self->jobs = sf_jobtab_new (S_KEEP);
+    self->restores = zhashx_new ();
     self->unacked = sf_unacked_new (S_UNACKED_MAX);
     self->prunes = zlistx_new ();
     zlistx_set_destructor (self->prunes, (zlistx_destructor_fn *) zactor_destroy);
@@ -1259,6 +1323,7 @@ sf_agent_destroy (sf_agent_t **self_p)
         zactor_destroy (&self->reconcile);  //  waits for its current step
         sf_wire_free (&self->reconcile_next);
         zhashx_destroy (&self->reconcile_seen);
+        zhashx_destroy (&self->restores);
         sf_imgstore_destroy (&self->images);
         zactor_destroy (&self->sweeper);
         sf_leftover_destroy (&self->leftovers);

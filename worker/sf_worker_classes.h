@@ -26,6 +26,7 @@
 #include "sf_scan.h"
 #include "sf_joblog.h"
 #include "sf_task.h"
+#include "sf_restore.h"
 #include "sf_jobtab.h"
 #include "sf_unacked.h"
 #include "sf_agent_cfg.h"

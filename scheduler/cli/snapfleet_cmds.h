@@ -17,6 +17,9 @@ extern const snapfleet_cmd_t snapfleet_cmd_instances;
 //  snapfleet_snapshot.c: snapshot of one instance (a job) or many (a bulk)
 extern const snapfleet_cmd_t snapfleet_cmd_snapshot;
 
+//  snapfleet_restore.c: restore of a stored image to a file (a job)
+extern const snapfleet_cmd_t snapfleet_cmd_restore;
+
 //  snapfleet_bulk.c: bulk show, bulks
 extern const snapfleet_cmd_t snapfleet_cmd_bulk;
 extern const snapfleet_cmd_t snapfleet_cmd_bulks;

@@ -37,6 +37,7 @@ static const struct option s_options [] = {
     { "bulk", required_argument, NULL, 'B' },
     { "dry-run", no_argument, NULL, 'R' },
     { "show", required_argument, NULL, 'S' },
+    { "to", required_argument, NULL, 'T' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -62,11 +63,24 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
         switch (opt) {
             case 'h': opts->help = true; break;
             case 'f':
+                //  restore --format qcow2|raw: the new file's format
+                if (streq (cmd->name, "restore")
+                &&  (streq (optarg, "qcow2") || streq (optarg, "raw"))) {
+                    opts->image_format = optarg;
+                    break;
+                }
+                if (streq (cmd->name, "restore")
+                &&  !streq (optarg, "table") && !streq (optarg, "json"))
+                    return snapfleet_usage_error (cmd, "--format must be 'qcow2' or 'raw' "
+                                                  "(the file's) or 'table' or 'json' (the "
+                                                  "output's), not '%s'", optarg);
                 if (snapfleet_parse_format (app, optarg))
                     return SF_CLI_USAGE;
                 break;
             case 't':
-                if (snapfleet_parse_seconds ("--timeout", optarg, streq (cmd->name, "snapshot")
+                if (snapfleet_parse_seconds ("--timeout", optarg,
+                                             streq (cmd->name, "snapshot")
+                                             || streq (cmd->name, "restore")
                                              ? &opts->wait_ms: &app->timeout_ms))
                     return SF_CLI_USAGE;
                 break;
@@ -90,6 +104,7 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
             case 'B': opts->bulk = optarg; break;
             case 'R': opts->dry_run = true; break;
             case 'S': opts->show = optarg; break;
+            case 'T': opts->to = optarg; break;
         }
     }
     opts->first = optind;

@@ -69,6 +69,8 @@ typedef struct {
     const char *bulk;           //  cancel --bulk ID
     bool dry_run;               //  gc --dry-run
     const char *show;           //  gc --show RUN
+    const char *to;             //  restore --to FILE
+    const char *image_format;   //  restore --format qcow2|raw
     bool help;
     int first;                  //  Index of the first positional argument
 } snapfleet_opts_t;

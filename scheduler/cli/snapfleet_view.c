@@ -53,6 +53,14 @@ s_print_job_fields (json_t *job)
     }
     if (json_is_string (json_object_get (job, "note")))
         s_print_escaped ("note", s_str (job, "note"));
+    json_t *restore = json_object_get (job, "restore");
+    if (json_is_object (restore) && *s_str (restore, "target")) {
+        char *text = zsys_sprintf ("image %s (%s) to %s as %s", s_str (restore, "image_id"),
+                                   s_str (restore, "image_store"), s_str (restore, "target"),
+                                   s_str (restore, "format"));
+        s_print_escaped ("restore", text);
+        zstr_free (&text);
+    }
 }
 
 void

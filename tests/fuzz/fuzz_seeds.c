@@ -12,7 +12,18 @@
 static const char *s_dir;
 
 static void
+    s_write_as (sf_envelope_t *env, const char *suffix);
+
+static void
 s_write (sf_envelope_t *env)
+{
+    s_write_as (env, "");
+}
+
+//  The same, into <body><suffix>.bin (a second seed of one body type)
+
+static void
+s_write_as (sf_envelope_t *env, const char *suffix)
 {
     sf_err_t err = SF_ERR_INIT;
     zframe_t *frame = sf_wire_encode (env, &err);
@@ -23,7 +34,8 @@ s_write (sf_envelope_t *env)
         fprintf (stderr, "fuzz_seeds: %s: %s\n", sf_wire_body_name (env->body_case), err.text);
     assert (copy);
     sf_wire_free (&copy);
-    char *path = zsys_sprintf ("%s/%s.bin", s_dir, sf_wire_body_name (env->body_case));
+    char *path = zsys_sprintf ("%s/%s%s.bin", s_dir, sf_wire_body_name (env->body_case),
+                               suffix);
     FILE *file = fopen (path, "wb");
     assert (file);
     assert (fwrite (zframe_data (frame), 1, zframe_size (frame), file) == zframe_size (frame));
@@ -97,6 +109,19 @@ main (int argc, char *argv [])
     assign.scratch_bytes = 3ull << 30, assign.catalog_id = (char *) catalog;
     env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
     s_write (&env);
+    //  A restore (issue 13): its image and target
+    sf_image_t source = SF_IMAGE_INIT;
+    source.store = "dir", source.id = "0b5e0c35-2d1f-4c6a-9d43-1b2f3a4c5d6e";
+    source.path = "/var/lib/snapfleet/images/0b5e0c35-2d1f-4c6a-9d43-1b2f3a4c5d6e.qcow2";
+    source.size = 1u << 30, source.disk_target = "vda", source.format = "qcow2";
+    source.sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    sf_restore_t restore = SF_RESTORE_INIT;
+    restore.image = &source, restore.to_file = "/srv/restored/vm1.img";
+    restore.to_rbd = "", restore.format = "raw";
+    assign.strategy = SF_WIRE_RESTORE, assign.scratch_bytes = 0, assign.restore = &restore;
+    env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
+    s_write_as (&env, "-restore");
+    assign.restore = NULL;
 
     sf_job_cancel_t cancel = SF_JOB_CANCEL_INIT;
     cancel.job_id = "J42", cancel.attempt = 1;

@@ -1,0 +1,132 @@
+/*  =========================================================================
+    snapfleet_restore - the CLI's restore command: a stored image back into
+    a disk file, as a job on the node that holds the image
+    =========================================================================
+*/
+#include "snapfleet_cmds.h"
+#include "snapfleet_view.h"
+
+//  Polling interval of restore --wait
+#define WAIT_POLL_MS 150
+
+#define s_str snapfleet_str
+
+static bool
+s_ended (json_t *job)
+{
+    const char *state = s_str (job, "state");
+    return streq (state, "done") || streq (state, "failed") || streq (state, "cancelled")
+        || streq (state, "skipped");
+}
+
+//  Poll the job until it ends; *job_p is replaced by each new view
+
+static int
+s_wait (snapfleet_t *app, json_t **job_p, int wait_ms)
+{
+    int64_t deadline = sf_time_mono_ms () + wait_ms;
+    char id [64];
+    snprintf (id, sizeof (id), "%s", s_str (*job_p, "job_id"));
+    while (!s_ended (*job_p)) {
+        if (wait_ms && sf_time_mono_ms () >= deadline) {
+            fprintf (stderr, "snapfleet: timed out after %.1fs waiting for job '%s' "
+                     "(state %s, phase %s); it goes on\n", wait_ms / 1000.0, id,
+                     s_str (*job_p, "state"), s_str (*job_p, "phase"));
+            return SF_CLI_TEMPFAIL;
+        }
+        zclock_sleep (WAIT_POLL_MS);
+        json_t *reply = NULL;
+        int rc = snapfleet_request (app, "job_show", "job_id", id, &reply);
+        if (rc)
+            return rc;
+        json_decref (*job_p);
+        *job_p = json_incref (json_object_get (reply, "job"));
+        json_decref (reply);
+    }
+    return SF_CLI_OK;
+}
+
+static int
+s_cmd_restore (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
+{
+    snapfleet_opts_t opts;
+    int rc;
+    if (snapfleet_start (app, cmd, argc, argv, -1, &opts, &rc))
+        return rc;
+    if (argc - opts.first != 1)
+        return snapfleet_usage_error (cmd, "'restore' takes one image id (as 'snapfleet "
+                                      "images' lists it)");
+    if (!opts.to)
+        return snapfleet_usage_error (cmd, "'restore' needs --to FILE, the file to make");
+    json_t *request = json_pack ("{s:s, s:s, s:s}", "cmd", "restore",
+                                 "image", argv [opts.first], "to", opts.to);
+    if (opts.select.node)
+        json_object_set_new (request, "node", json_string (opts.select.node));
+    if (opts.image_format)
+        json_object_set_new (request, "format", json_string (opts.image_format));
+    json_t *reply = NULL;
+    rc = snapfleet_call (app, request, &reply);
+    json_decref (request);
+    if (rc)
+        return rc;
+    json_t *job = json_incref (json_object_get (reply, "job"));
+    json_decref (reply);
+    if (opts.wait && (rc = s_wait (app, &job, opts.wait_ms))) {
+        json_decref (job);
+        return rc;
+    }
+    json_t *restore = json_object_get (job, "restore");
+    if (app->json)
+        snapfleet_print_json (job);
+    else
+    if (opts.wait)
+        snapfleet_print_job (job);
+    else {
+        char *target = sf_log_escape_dup (s_str (restore, "target"));
+        printf ("job %s %s: restore of image %s to '%s' (%s) on node '%s'\n",
+                s_str (job, "job_id"), s_str (job, "state"), s_str (restore, "image_id"),
+                target, s_str (restore, "format"), s_str (job, "node"));
+        free (target);
+    }
+    rc = streq (s_str (job, "state"), "done") || !opts.wait? SF_CLI_OK: SF_CLI_FAILED;
+    if (rc) {
+        char *text = sf_log_escape_dup (s_str (json_object_get (job, "error"), "text"));
+        fprintf (stderr, "snapfleet: job %s %s: %s\n", s_str (job, "job_id"),
+                 s_str (job, "state"), text);
+        free (text);
+    }
+    json_decref (job);
+    return rc;
+}
+
+const snapfleet_cmd_t snapfleet_cmd_restore = {
+    "restore",
+    "restore IMAGE --to FILE [--node N] [--format qcow2|raw] [--wait]\n"
+    "      [--timeout SECS]",
+    "restore a stored image to a new disk file",
+    "Turn a stored image back into a disk file, as a job on the node that holds\n"
+    "it (the node whose job made the image: a dir store is local to its node).\n"
+    "IMAGE is an image id as 'snapfleet images' lists it. The worker checks the\n"
+    "image against its recorded SHA-256 while it reads it (a mismatch fails the\n"
+    "job and makes nothing), converts it with qemu-img into a temporary file\n"
+    "beside FILE and then gives it its name; it never overwrites a file: a FILE\n"
+    "that exists fails the job and stays as it was. A cancelled or failed\n"
+    "restore leaves nothing. The job pauses nothing; it waits for an upload\n"
+    "slot and a share of the bandwidth, as an upload does. Only images of a dir\n"
+    "store can be restored yet. Prints the new job, or with --wait the ended\n"
+    "job (exit 1 if it did not end done).\n\n"
+    "Options:\n"
+    "  --to FILE             the file to make: an absolute path on the node,\n"
+    "                        without '.' or '..' components, outside the\n"
+    "                        worker's workdir and image store\n"
+    "  --node N              run it on node N instead\n"
+    "  --format qcow2|raw    the new file's format (default qcow2); 'table' and\n"
+    "                        'json' still choose the output\n"
+    "  --wait                wait until the job ends, then print it\n"
+    "  --timeout SECS        with --wait, give up waiting after SECS (exit 75);\n"
+    "                        the job goes on\n"
+    SNAPFLEET_HELP_FORMAT
+    SNAPFLEET_HELP_HELP,
+    "hfntwT",
+    s_cmd_restore
+};

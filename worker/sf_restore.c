@@ -1,0 +1,962 @@
+/*  =========================================================================
+    sf_restore - one restore job as a zactor (see the header)
+    =========================================================================
+*/
+#include "sf_worker_classes.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+SF_LOG_MODULE ("worker.restore");
+
+#define S_CHUNK     (1024 * 1024)   //  bytes hashed at a time (the bucket's chunk)
+#define S_TICK_MS   1000            //  how often qemu-img's progress is looked at
+#define S_RECORDS   "restores"      //  <workdir>/restores/<job>: the temp directory
+#define S_TEMP_FILE "image"         //  the new file inside the temp directory
+
+typedef struct {
+    zsock_t *pipe;                  //  Borrowed, the actor pipe
+    char *job_id, *catalog_id, *workdir, *store_driver, *store_dir;
+    uint32_t attempt;
+    uint64_t rate_limit;
+    int64_t stall_ms;
+    bool wait_grant;
+    //  What to restore where (copied from the Restore)
+    char *image_id, *image_store, *image_path, *image_format, *sha256;
+    uint64_t image_size;
+    char *to_file, *to_rbd, *format;
+    sf_logctx_t ctx;
+    sf_bucket_t *bucket;            //  Owned: the granted rate
+    //  Made on the way
+    char *real_parent;              //  Owned: the target's directory, resolved
+    const char *base;               //  The target's last component (in to_file)
+    char *temp_dir;                 //  Owned: real_parent/.sf-restore-<cat>-<job>.d
+    char *temp_file;                //  Owned: temp_dir/image
+    char *record;                   //  Owned: <workdir>/restores/<job>
+    bool temp_made, recorded, published;
+    bool converting;                //  qemu-img runs at qemu_rate (0: unlimited)
+    uint64_t qemu_rate;
+    int image_fd;                   //  The image, open once: hashed, then converted
+    uint64_t convert_ms, upload_ms, bytes;
+    sf_err_t err;
+} restore_t;
+
+//  --------------------------------------------------------------------------
+//  Messages to the owner
+
+static void
+s_send (restore_t *self, const char *kind, sf_envelope_t *env)
+{
+    sf_err_t err = SF_ERR_INIT;
+    zframe_t *frame = sf_wire_encode (env, &err);
+    if (!frame) {
+        SF_ERROR (&self->ctx, "cannot encode %s: %s", kind, err.text);
+        return;
+    }
+    zsock_send (self->pipe, "sf", kind, frame);
+    zframe_destroy (&frame);
+}
+
+static void
+s_emit (restore_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text)
+{
+    sf_job_event_t event = sf_wire_job_event (self->job_id, self->attempt, phase, ms, bytes);
+    char clean [512];
+    snprintf (clean, sizeof (clean), "%s", text ? text : "");
+    event.text = sf_text_utf8_fix (clean);
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
+    s_send (self, "EVENT", &env);
+}
+
+static void
+s_send_result (restore_t *self, bool ok)
+{
+    sf_job_result_t result = SF_JOB_RESULT_INIT;
+    result.job_id = self->job_id;
+    result.attempt = self->attempt;
+    result.ok = ok;
+    result.strategy = SF_WIRE_RESTORE;
+    result.consistency = "";
+    result.convert_ms = self->convert_ms;
+    result.upload_ms = self->upload_ms;
+    result.bytes = ok ? self->bytes : 0;
+    sf_error_info_t error = SF_ERROR_INFO_INIT;
+    if (!ok) {
+        sf_text_utf8_fix (self->err.text);
+        error.code = self->err.code ? self->err.code : SF_EIO;
+        error.text = self->err.text;
+        result.error = &error;
+    }
+    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
+    s_send (self, "RESULT", &env);
+}
+
+//  --------------------------------------------------------------------------
+//  Checks before anything is made
+
+//  True if path is dir or inside it (both resolved)
+
+static bool
+s_under (const char *path, const char *dir)
+{
+    size_t length = strlen (dir);
+    while (length > 1 && dir [length - 1] == '/')
+        length--;
+    return strncmp (path, dir, length) == 0
+        && (path [length] == 0 || path [length] == '/' || length == 1);
+}
+
+//  An image id of the dir store: a lowercase UUID
+
+static bool
+s_uuid_valid (const char *id)
+{
+    if (strlen (id) != 36)
+        return false;
+    for (int i = 0; i < 36; i++)
+        if ((i == 8 || i == 13 || i == 18 || i == 23) ? id [i] != '-'
+                                                      : !strchr ("0123456789abcdef", id [i]))
+            return false;
+    return true;
+}
+
+//  The image: a file of our dir store, named for its id
+
+static int
+s_check_image (restore_t *self)
+{
+    if (!streq (self->image_store, "dir") || !streq (self->store_driver, "dir"))
+        return sf_err_set (&self->err, SF_ENOTSUP, "image '%s' is in store '%s' and this "
+                           "node's store is '%s': only dir-store images can be restored yet",
+                           self->image_id, self->image_store, self->store_driver);
+    if (!s_uuid_valid (self->image_id))
+        return sf_err_set (&self->err, SF_EINVAL, "image id '%.64s' is not one of a dir "
+                           "store (a lowercase UUID)", self->image_id);
+    char *store = realpath (self->store_dir, NULL);
+    if (!store)
+        return sf_err_set (&self->err, SF_ESTORE, "image store '%s' is not readable: %s",
+                           self->store_dir, strerror (errno));
+    char *path = zsys_sprintf ("%s/%s.qcow2", store, self->image_id);
+    bool same = streq (path, self->image_path);
+    free (store);
+    if (!same) {
+        sf_err_set (&self->err, SF_EINVAL, "image '%s' is recorded at '%.200s', not in "
+                    "this node's store ('%.200s')", self->image_id, self->image_path, path);
+        zstr_free (&path);
+        return -1;
+    }
+    zstr_free (&path);
+    self->image_fd = open (self->image_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (self->image_fd == -1 || fstat (self->image_fd, &st))
+        return sf_err_set (&self->err, errno == ENOENT ? SF_ENOENT : SF_ESTORE,
+                           "cannot open image '%s' ('%s'): %s", self->image_id,
+                           self->image_path, strerror (errno));
+    if (!S_ISREG (st.st_mode))
+        return sf_err_set (&self->err, SF_ESTORE, "image '%s' is not a regular file",
+                           self->image_id);
+    if ((uint64_t) st.st_size != self->image_size)
+        return sf_err_set (&self->err, SF_ESTORE, "image '%s' is %" PRIu64 " bytes, its "
+                           "record says %" PRIu64 "; not restored", self->image_id,
+                           (uint64_t) st.st_size, self->image_size);
+    return 0;
+}
+
+//  The target: its directory exists, outside the workdir and the store;
+//  the target does not exist
+
+static int
+s_check_target (restore_t *self)
+{
+    if (*self->to_rbd)
+        return sf_err_set (&self->err, SF_ENOTSUP, "restore to RBD ('%.200s') is not "
+                           "supported yet; restore to a file", self->to_rbd);
+    if (sf_wire_path_check (self->to_file, "target", &self->err))
+        return -1;
+    free (self->real_parent);       //  checked again after the grant
+    self->real_parent = NULL;
+    const char *slash = strrchr (self->to_file, '/');
+    self->base = slash + 1;
+    if (strlen (self->base) > 255)
+        return sf_err_set (&self->err, SF_EINVAL, "target's file name is longer than 255 "
+                           "bytes");
+    char *parent = strndup (self->to_file, slash == self->to_file ? 1
+                                           : (size_t) (slash - self->to_file));
+    self->real_parent = realpath (parent, NULL);
+    struct stat st;
+    if (!self->real_parent || stat (self->real_parent, &st) || !S_ISDIR (st.st_mode)) {
+        sf_err_set (&self->err, SF_ENOENT, "target directory '%.200s' does not exist on "
+                    "this node (%s)", parent, strerror (self->real_parent ? ENOTDIR : errno));
+        free (parent);
+        return -1;
+    }
+    free (parent);
+    char *workdir = realpath (self->workdir, NULL);
+    char *store = realpath (self->store_dir, NULL);
+    bool refused = (workdir && s_under (self->real_parent, workdir))
+                || (store && s_under (self->real_parent, store));
+    free (workdir);
+    free (store);
+    if (refused)
+        return sf_err_set (&self->err, SF_EINVAL, "target '%.200s' is in the worker's "
+                           "workdir or image store; not restored there", self->to_file);
+    char *target = zsys_sprintf ("%s/%s", self->real_parent, self->base);
+    int rc = lstat (target, &st);
+    int saved = errno;
+    zstr_free (&target);
+    if (rc == 0)
+        return sf_err_set (&self->err, SF_EEXIST, "target '%.200s' exists; not "
+                           "overwritten", self->to_file);
+    if (saved != ENOENT)
+        return sf_err_set (&self->err, SF_EIO, "cannot look at target '%.200s': %s",
+                           self->to_file, strerror (saved));
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The grant, and messages while working
+
+//  The bucket's rate applies from now: tell the owner ("APPLIED" + rate),
+//  who answers the scheduler's grant with it. A running qemu-img keeps its
+//  -r: a rate below it applies only when the conversion ends, and is not
+//  answered before (the scheduler keeps counting the old one; UPLOADED
+//  frees it all right after).
+
+static void
+s_applied (restore_t *self)
+{
+    uint64_t rate = sf_bucket_rate (self->bucket);
+    if (self->converting && rate && (!self->qemu_rate || rate < self->qemu_rate))
+        return;
+    char text [32];
+    snprintf (text, sizeof (text), "%" PRIu64, rate);
+    zframe_t *frame = zframe_new (text, strlen (text));
+    zsock_send (self->pipe, "sf", "APPLIED", frame);
+    zframe_destroy (&frame);
+}
+
+//  Read one message from the pipe: 0 to go on (a rate), -1 to stop
+//  (cancel, $TERM) with self->err set
+
+static int
+s_on_pipe (restore_t *self)
+{
+    if (sf_bucket_recv (self->bucket, self->pipe) == SF_BUCKET_STOP)
+        return sf_err_set (&self->err, SF_ECANCELED, "restore cancelled");
+    s_applied (self);
+    return 0;
+}
+
+static int
+s_wait_grant (restore_t *self)
+{
+    if (!self->wait_grant)
+        return 0;
+    s_emit (self, SF_PHASE_UPLOAD_WAIT, 0, self->image_size, NULL);
+    while (true) {
+        sf_bucket_msg_t msg = sf_bucket_recv (self->bucket, self->pipe);
+        if (msg != SF_BUCKET_STOP)
+            s_applied (self);
+        if (msg == SF_BUCKET_GRANT)
+            return 0;
+        if (msg == SF_BUCKET_STOP)
+            return sf_err_set (&self->err, SF_ECANCELED,
+                               "restore cancelled while waiting for its grant");
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  The temp directory and its record
+
+static int
+s_write_line (FILE *file, void *arg)
+{
+    return fprintf (file, "%s\n", (const char *) arg) < 0 ? -1 : 0;
+}
+
+static int
+s_make_temp (restore_t *self)
+{
+    self->temp_dir = zsys_sprintf ("%s/.sf-restore-%s-%s.d", self->real_parent,
+                                   self->catalog_id, self->job_id);
+    self->temp_file = zsys_sprintf ("%s/" S_TEMP_FILE, self->temp_dir);
+    char *records = zsys_sprintf ("%s/" S_RECORDS, self->workdir);
+    int rc = sf_dir_make (records, SF_DIR_MODE);
+    self->record = zsys_sprintf ("%s/%s", records, self->job_id);
+    zstr_free (&records);
+    if (rc)
+        return sf_err_set (&self->err, SF_EIO, "cannot make '%s': %s", self->record,
+                           strerror (errno));
+    //  Durable before the directory exists: a restart finds what to sweep
+    if (sf_file_replace (self->record, "restore record ", s_write_line, self->temp_dir,
+                         &self->err))
+        return -1;
+    self->recorded = true;
+    if (mkdir (self->temp_dir, 0700))
+        return sf_err_set (&self->err, errno == EEXIST ? SF_EEXIST : SF_EIO,
+                           "cannot make temp directory '%.200s': %s", self->temp_dir,
+                           strerror (errno));
+    self->temp_made = true;
+    return 0;
+}
+
+//  Remove the temp directory (our file in it only) and the record
+
+static void
+s_cleanup (restore_t *self)
+{
+    if (self->temp_made) {
+        if (unlink (self->temp_file) && errno != ENOENT)
+            SF_WARN (&self->ctx, "cannot remove '%s': %s", self->temp_file, strerror (errno));
+        if (rmdir (self->temp_dir) && errno != ENOENT)
+            SF_WARN (&self->ctx, "cannot remove '%s': %s", self->temp_dir, strerror (errno));
+        else
+            self->temp_made = false;
+        sf_fsync_path (self->real_parent);
+    }
+    if (self->recorded && !self->temp_made) {
+        if (unlink (self->record) && errno != ENOENT)
+            SF_WARN (&self->ctx, "cannot remove '%s': %s", self->record, strerror (errno));
+        self->recorded = false;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Hash, convert, publish
+
+static int
+s_hash (restore_t *self)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new ();
+    char *buffer = (char *) malloc (S_CHUNK);
+    assert (md && buffer);
+    int rc = EVP_DigestInit_ex (md, EVP_sha256 (), NULL) == 1 ? 0
+           : sf_err_set (&self->err, SF_EIO, "cannot start SHA-256 (libcrypto)");
+    uint64_t offset = 0;
+    while (rc == 0 && offset < self->image_size) {
+        //  A cancel, or the bucket's pace, between chunks
+        while (rc == 0 && (zsock_events (self->pipe) & ZMQ_POLLIN))
+            rc = s_on_pipe (self);
+        while (rc == 0 && sf_bucket_sleep (self->bucket, self->pipe) == 1)
+            rc = s_on_pipe (self);
+        if (rc)
+            break;
+        ssize_t got = pread (self->image_fd, buffer, S_CHUNK, (off_t) offset);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            rc = sf_err_set (&self->err, SF_ESTORE, "cannot read image '%s' at %" PRIu64
+                             ": %s", self->image_id, offset,
+                             got == 0 ? "it ended early" : strerror (errno));
+            break;
+        }
+        if (EVP_DigestUpdate (md, buffer, (size_t) got) != 1)
+            rc = sf_err_set (&self->err, SF_EIO, "SHA-256 (libcrypto) failed");
+        offset += (uint64_t) got;
+        sf_bucket_take (self->bucket, (uint64_t) got);
+    }
+    unsigned char digest [EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (rc == 0 && EVP_DigestFinal_ex (md, digest, &length) != 1)
+        rc = sf_err_set (&self->err, SF_EIO, "SHA-256 (libcrypto) failed");
+    EVP_MD_CTX_free (md);
+    free (buffer);
+    if (rc)
+        return -1;
+    char hex [65];
+    for (unsigned int i = 0; i < length && i < 32; i++)
+        snprintf (hex + 2 * i, 3, "%02x", digest [i]);
+    if (!streq (hex, self->sha256))
+        return sf_err_set (&self->err, SF_ESTORE, "image %s does not match its recorded "
+                           "SHA-256; not restored", self->image_id);
+    return 0;
+}
+
+//  The last percentage qemu-img -p printed, -1 if none yet
+
+static double
+s_progress (const char *out)
+{
+    const char *mark = NULL;
+    for (const char *at = strstr (out, "/100%)"); at; at = strstr (at + 1, "/100%)"))
+        mark = at;
+    const char *open = mark;
+    while (open && open > out && open [-1] != '(')
+        open--;
+    return open && open > out ? strtod (open, NULL) : -1;
+}
+
+static uint64_t
+s_written (const char *path)
+{
+    struct stat st;
+    return stat (path, &st) ? 0 : (uint64_t) st.st_blocks * 512;
+}
+
+//  Wait for qemu-img: 0 once it exited, -1 with self->err (cancelled,
+//  stalled); it still runs then
+
+static int
+s_watch (restore_t *self, sf_proc_t *proc)
+{
+    double last_pct = -1;
+    uint64_t last_bytes = 0;
+    int64_t last_move = sf_time_mono_ms ();
+    while (true) {
+        int rc = sf_proc_wait (proc, self->pipe, sf_time_mono_ms () + S_TICK_MS, &self->err);
+        if (rc == SF_PROC_EXITED)
+            return 0;
+        if (rc == -1)
+            return -1;
+        if (rc == SF_PROC_CANCELLED && s_on_pipe (self))
+            return -1;
+        int64_t now = sf_time_mono_ms ();
+        double pct = s_progress (sf_proc_stdout (proc));
+        uint64_t bytes = s_written (self->temp_file);
+        if (pct > last_pct || bytes != last_bytes) {
+            last_pct = pct > last_pct ? pct : last_pct;
+            last_bytes = bytes;
+            last_move = now;
+        }
+        else
+        if (now - last_move >= self->stall_ms)
+            return sf_err_set (&self->err, SF_ETIMEDOUT, "qemu-img made no progress for %"
+                               PRId64 " ms at %.0f%%; stopped it", self->stall_ms,
+                               last_pct < 0 ? 0 : last_pct);
+    }
+}
+
+static int
+s_convert (restore_t *self)
+{
+    //  The tighter of [conversion] rate_limit and the grant's rate
+    uint64_t rate = sf_bucket_rate (self->bucket);
+    if (self->rate_limit && (!rate || self->rate_limit < rate))
+        rate = self->rate_limit;
+    char rate_text [32];
+    snprintf (rate_text, sizeof (rate_text), "%" PRIu64, rate);
+    char *argv [] = { "qemu-img", "convert", "-p", "-f", self->image_format, "-O",
+                      self->format, "-r", rate_text, "--", "/dev/fd/3", self->temp_file,
+                      NULL };
+    if (!rate)
+        memmove (argv + 7, argv + 9, 4 * sizeof (char *));
+    sf_proc_t *proc = sf_proc_new_pass (argv, SF_PROC_CAPTURE, self->image_fd, &self->err);
+    if (!proc)
+        return -1;
+    self->converting = true;
+    self->qemu_rate = rate;
+    int rc = s_watch (self, proc);
+    self->converting = false;
+    if (rc)
+        sf_proc_stop (proc, 2000);
+    else
+        rc = sf_proc_check (proc, &self->err);
+    sf_proc_destroy (&proc);
+    if (rc)
+        return sf_err_prefix (&self->err, "cannot convert image '%s'", self->image_id);
+    //  The mode of the store's images, whatever qemu-img and the umask made;
+    //  durable before it gets its name
+    struct stat st;
+    if (chmod (self->temp_file, SF_FILE_MODE)
+    ||  sf_fsync_path (self->temp_file) || stat (self->temp_file, &st))
+        return sf_err_set (&self->err, SF_EIO, "cannot fsync '%s': %s", self->temp_file,
+                           strerror (errno));
+    self->bytes = (uint64_t) st.st_size;
+    return 0;
+}
+
+static int
+s_publish (restore_t *self)
+{
+    char *target = zsys_sprintf ("%s/%s", self->real_parent, self->base);
+    int rc = link (self->temp_file, target);
+    int saved = errno;
+    zstr_free (&target);
+    if (rc)
+        return sf_err_set (&self->err, saved == EEXIST ? SF_EEXIST : SF_EIO,
+                           "cannot give the restored file its name '%.200s': %s%s",
+                           self->to_file, strerror (saved),
+                           saved == EEXIST ? " (made while we restored; not overwritten)" : "");
+    self->published = true;
+    sf_fsync_path (self->real_parent);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The actor
+
+static int
+s_run (restore_t *self)
+{
+    if (s_check_target (self) || s_check_image (self))
+        return -1;
+    s_emit (self, SF_PHASE_QUEUED, 0, 0, NULL);
+    if (s_wait_grant (self))
+        return -1;
+    //  The target may have come while we waited
+    if (s_check_target (self) || s_make_temp (self))
+        return -1;
+    int64_t start = sf_time_mono_ms ();
+    if (s_hash (self) || s_convert (self))
+        return -1;
+    self->convert_ms = (uint64_t) (sf_time_mono_ms () - start);
+    s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes, "hash checked");
+    //  A cancel that came during the conversion still wins
+    while (zsock_events (self->pipe) & ZMQ_POLLIN)
+        if (s_on_pipe (self))
+            return -1;
+    start = sf_time_mono_ms ();
+    if (s_publish (self))
+        return -1;
+    self->upload_ms = (uint64_t) (sf_time_mono_ms () - start);
+    s_emit (self, SF_PHASE_UPLOADED, self->upload_ms, self->bytes, self->to_file);
+    return 0;
+}
+
+static char *
+s_copy (const char *text)
+{
+    return strdup (text ? text : "");
+}
+
+static void
+s_actor (zsock_t *pipe, void *arg)
+{
+    const sf_restore_args_t *args = (const sf_restore_args_t *) arg;
+    const sf_restore_t *restore = args->restore;
+    restore_t self_ = {
+        .pipe = pipe, .attempt = args->attempt, .rate_limit = args->rate_limit,
+        .stall_ms = args->stall_ms > 0 ? args->stall_ms : 120000,
+        .wait_grant = args->wait_upload_grant, .image_fd = -1, .err = SF_ERR_INIT
+    };
+    restore_t *self = &self_;
+    self->job_id = s_copy (args->job_id);
+    self->catalog_id = s_copy (args->catalog_id);
+    self->workdir = s_copy (args->workdir);
+    self->store_driver = s_copy (args->store_driver);
+    self->store_dir = s_copy (args->store_dir);
+    self->image_id = s_copy (restore->image->id);
+    self->image_store = s_copy (restore->image->store);
+    self->image_path = s_copy (restore->image->path);
+    self->image_format = s_copy (restore->image->format);
+    self->sha256 = s_copy (restore->image->sha256);
+    self->image_size = restore->image->size;
+    self->to_file = s_copy (restore->to_file);
+    self->to_rbd = s_copy (restore->to_rbd);
+    self->format = s_copy (restore->format);
+    self->ctx.job_id = self->job_id;
+    self->bucket = sf_bucket_new (0, S_CHUNK);
+    zsock_signal (pipe, 0);     //  args are copied: the owner may free them
+
+    bool ok = sf_naming_id_valid (self->catalog_id) && sf_name_is_safe (self->job_id)
+            ? s_run (self) == 0
+            : sf_err_set (&self->err, SF_EPROTO, "restore without a valid catalogue or "
+                          "job id") == 0;
+    if (!ok && self->published)
+        SF_ERROR (&self->ctx, "restore failed after publishing '%s'", self->to_file);
+    s_cleanup (self);
+    if (ok)
+        SF_INFO (&self->ctx, "image %s restored to '%s' (%s, %" PRIu64 " bytes, %" PRIu64
+                 " ms)", self->image_id, self->to_file, self->format, self->bytes,
+                 self->convert_ms + self->upload_ms);
+    else
+        SF_WARN (&self->ctx, "restore failed: %s", self->err.text);
+    s_send_result (self, ok);
+    if (self->image_fd != -1)
+        close (self->image_fd);
+    if (!sf_bucket_terminated (self->bucket))
+        sf_actor_wait_term (pipe);
+    sf_bucket_destroy (&self->bucket);
+    free (self->real_parent);
+    zstr_free (&self->temp_dir);
+    zstr_free (&self->temp_file);
+    zstr_free (&self->record);
+    char **strings [] = { &self->job_id, &self->catalog_id, &self->workdir,
+                          &self->store_driver, &self->store_dir, &self->image_id,
+                          &self->image_store, &self->image_path, &self->image_format,
+                          &self->sha256, &self->to_file, &self->to_rbd, &self->format };
+    for (size_t i = 0; i < sizeof (strings) / sizeof (strings [0]); i++)
+        zstr_free (strings [i]);
+}
+
+zactor_t *
+sf_restore_new (const sf_restore_args_t *args)
+{
+    assert (args && args->job_id && args->restore && args->restore->image);
+    assert (args->workdir && args->store_driver && args->store_dir);
+    return zactor_new (s_actor, (void *) args);
+}
+
+//  --------------------------------------------------------------------------
+//  Sweep
+
+//  Is dir (a record's content) the temp directory of a restore of job?
+
+static bool
+s_temp_of (const char *dir, const char *job)
+{
+    const char *slash = strrchr (dir, '/');
+    if (*dir != '/' || !slash)
+        return false;
+    const char *name = slash + 1;
+    const char *prefix = ".sf-restore-";
+    if (strncmp (name, prefix, strlen (prefix)))
+        return false;
+    const char *catalog = name + strlen (prefix);
+    if (strlen (catalog) < SF_NAMING_ID_LEN + 1 || catalog [SF_NAMING_ID_LEN] != '-')
+        return false;
+    char id [SF_NAMING_ID_LEN + 1];
+    snprintf (id, sizeof (id), "%.*s", SF_NAMING_ID_LEN, catalog);
+    const char *tail = catalog + SF_NAMING_ID_LEN + 1;
+    size_t length = strlen (job);
+    return sf_naming_id_valid (id) && strncmp (tail, job, length) == 0
+        && streq (tail + length, ".d");
+}
+
+static bool
+s_temp_file (const char *name)
+{
+    return streq (name, S_TEMP_FILE);
+}
+
+int
+sf_restore_sweep (const char *workdir)
+{
+    assert (workdir);
+    char *records = zsys_sprintf ("%s/" S_RECORDS, workdir);
+    DIR *dir = opendir (records);
+    int swept = 0;
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir))) {
+        if (!sf_name_is_safe (entry->d_name))
+            continue;
+        char *record = zsys_sprintf ("%s/%s", records, entry->d_name);
+        size_t length = strlen (entry->d_name);
+        if (length > 4 && streq (entry->d_name + length - 4, ".tmp")) {
+            //  A record whose write was cut: its directory was never made
+            unlink (record);
+            zstr_free (&record);
+            continue;
+        }
+        char line [SF_WIRE_MAX_PATH + 64] = "";
+        FILE *file = fopen (record, "re");
+        bool read = file && fgets (line, sizeof (line), file) != NULL;
+        if (file)
+            fclose (file);
+        line [strcspn (line, "\n")] = 0;
+        sf_logctx_t ctx = { .job_id = entry->d_name };
+        if (!read || !s_temp_of (line, entry->d_name))
+            SF_WARN (&ctx, "restore record '%s' does not name a temp directory of its "
+                     "job; left in place", record);
+        else {
+            //  Its directory, then our file in it, never following a link
+            char *slash = strrchr (line, '/');
+            *slash = 0;
+            int rc = sf_dir_remove_at (*line ? line : "/", slash + 1, s_temp_file);
+            if (rc == 0) {
+                SF_NOTICE (&ctx, "removed what a killed restore left: '%s/%s'", line,
+                           slash + 1);
+                unlink (record);
+                swept++;
+            }
+            else
+                SF_WARN (&ctx, "cannot remove '%s/%s' a killed restore left: %s", line,
+                         slash + 1, strerror (errno));
+        }
+        zstr_free (&record);
+    }
+    if (dir)
+        closedir (dir);
+    zstr_free (&records);
+    return swept;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+#define TEST_IMAGE "0b5e0c35-2d1f-4c6a-9d43-1b2f3a4c5d6e"
+
+//  Run a shell command (the self test's fixtures)
+static void
+s_shell (const char *command)
+{
+    char *argv [] = { "/bin/sh", "-c", (char *) command, NULL };
+    sf_err_t err = SF_ERR_INIT;
+    sf_proc_t *proc = sf_proc_run (argv, NULL, sf_time_mono_ms () + 60000, &err);
+    if (!proc)
+        fprintf (stderr, "\n'%s': %s\n", command, err.text);
+    assert (proc);
+    sf_proc_destroy (&proc);
+}
+
+//  Run one restore to its result. grant: answer UPLOAD_WAIT with "GRANT 0"
+//  (else "CANCEL"). phases gets the event phases as letters (q w c u), and
+//  "a" for the rate applied.
+//  Returns the result (caller frees it).
+static sf_envelope_t *
+s_run_test (sf_restore_args_t *args, bool grant, char *phases)
+{
+    zactor_t *actor = sf_restore_new (args);
+    sf_envelope_t *result = NULL;
+    *phases = 0;
+    while (!result) {
+        char *kind = NULL;
+        zframe_t *frame = NULL;
+        assert (zsock_recv (actor, "sf", &kind, &frame) == 0 && kind && frame);
+        if (streq (kind, "APPLIED")) {
+            //  The granted rate, "0" (no limit), as the test grants it
+            assert (zframe_streq (frame, "0"));
+            strcat (phases, "a");
+            zstr_free (&kind);
+            zframe_destroy (&frame);
+            continue;
+        }
+        sf_err_t err = SF_ERR_INIT;
+        sf_envelope_t *env = sf_wire_decode (frame, &err);
+        assert (env);
+        if (streq (kind, "RESULT"))
+            result = env;
+        else {
+            int phase = env->job_event->phase;
+            strcat (phases, phase == SF_PHASE_QUEUED ? "q" : phase == SF_PHASE_UPLOAD_WAIT
+                            ? "w" : phase == SF_PHASE_CONVERTED ? "c"
+                            : phase == SF_PHASE_UPLOADED ? "u" : "?");
+            if (phase == SF_PHASE_UPLOAD_WAIT) {
+                assert (env->job_event->bytes == args->restore->image->size);
+                if (grant)
+                    zstr_sendx (actor, "GRANT", "0", NULL);
+                else
+                    zstr_send (actor, "CANCEL");
+            }
+            sf_wire_free (&env);
+        }
+        zstr_free (&kind);
+        zframe_destroy (&frame);
+    }
+    zactor_destroy (&actor);
+    return result;
+}
+
+static bool
+s_exists (const char *format, const char *arg)
+{
+    char *path = zsys_sprintf (format, arg);
+    struct stat st;
+    bool exists = lstat (path, &st) == 0;
+    zstr_free (&path);
+    return exists;
+}
+
+//  The result failed with code and a text containing text
+static void
+s_assert_failed (sf_envelope_t **env_p, int code, const char *text)
+{
+    sf_envelope_t *env = *env_p;
+    assert (env && env->body_case == SF_BODY_JOB_RESULT);
+    const sf_job_result_t *result = env->job_result;
+    if (result->ok || !result->error || result->error->code != code
+    ||  !strstr (result->error->text, text))
+        fprintf (stderr, "\nexpected %d '%s', got %s %d '%s'\n", code, text,
+                 result->ok ? "ok" : "failed", result->error ? result->error->code : 0,
+                 result->error ? result->error->text : "");
+    assert (!result->ok && result->error && result->error->code == code);
+    assert (strstr (result->error->text, text));
+    assert (streq (result->strategy, SF_WIRE_RESTORE));
+    sf_wire_free (env_p);
+}
+
+void
+sf_restore_test (bool verbose)
+{
+    (void) verbose;
+    printf (" * sf_restore: ");
+    //  @selftest
+    char dir [] = "/tmp/sf-restore-test-XXXXXX";
+    assert (mkdtemp (dir));
+    char *cmd = zsys_sprintf (
+        "set -e; cd %s; mkdir work store out; "
+        "qemu-img create -q -f qcow2 store/" TEST_IMAGE ".qcow2 16M; "
+        "qemu-io -c 'write -P 0x5a 0 6M' -c 'write -P 0xa5 8M 64k' "
+        "store/" TEST_IMAGE ".qcow2 >/dev/null; "
+        "sha256sum store/" TEST_IMAGE ".qcow2 | cut -c1-64 > sha; "
+        "stat -c %%s store/" TEST_IMAGE ".qcow2 > size; echo keep > out/exists", dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    char *path = zsys_sprintf ("%s/sha", dir);
+    char sha [80] = "", size [32] = "";
+    FILE *file = fopen (path, "r");
+    assert (file && fgets (sha, sizeof (sha), file));
+    fclose (file);
+    zstr_free (&path);
+    sha [strcspn (sha, "\n")] = 0;
+    path = zsys_sprintf ("%s/size", dir);
+    file = fopen (path, "r");
+    assert (file && fgets (size, sizeof (size), file));
+    fclose (file);
+    zstr_free (&path);
+
+    char *store = zsys_sprintf ("%s/store", dir);
+    char *work = zsys_sprintf ("%s/work", dir);
+    char *image_path = zsys_sprintf ("%s/" TEST_IMAGE ".qcow2", store);
+    char *target = zsys_sprintf ("%s/out/vm1.img", dir);
+    sf_image_t image = SF_IMAGE_INIT;
+    image.store = "dir", image.id = TEST_IMAGE, image.path = image_path;
+    image.size = strtoull (size, NULL, 10), image.sha256 = sha, image.format = "qcow2";
+    sf_restore_t restore = SF_RESTORE_INIT;
+    restore.image = &image, restore.to_file = target, restore.format = "raw";
+    restore.to_rbd = "";
+    sf_restore_args_t args = {
+        .job_id = "J7", .attempt = 1, .catalog_id = "0123456789abcdef",
+        .restore = &restore, .workdir = work, .store_driver = "dir", .store_dir = store,
+        .rate_limit = 0, .stall_ms = 30000, .wait_upload_grant = true
+    };
+    char phases [16];
+
+    //  A raw restore: the same disk, nothing else left
+    sf_envelope_t *env = s_run_test (&args, true, phases);
+    assert (env->job_result->ok);
+    assert (streq (phases, "qwacu"));
+    assert (env->job_result->bytes == 16 << 20);
+    sf_wire_free (&env);
+    cmd = zsys_sprintf ("set -e; cd %s; qemu-img compare -q -f qcow2 -F raw "
+                        "store/" TEST_IMAGE ".qcow2 out/vm1.img; "
+                        "test \"$(stat -c %%a out/vm1.img)\" = 640; "
+                        "test \"$(ls -A out | sort | tr '\\n' ' ')\" = 'exists vm1.img '; "
+                        "test -z \"$(ls -A work/restores)\"", dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+
+    //  The same target again: refused, left as it is
+    env = s_run_test (&args, true, phases);
+    s_assert_failed (&env, SF_EEXIST, "exists; not overwritten");
+    assert (streq (phases, ""));
+    restore.to_file = zsys_sprintf ("%s/out/exists", dir);
+    env = s_run_test (&args, true, phases);
+    s_assert_failed (&env, SF_EEXIST, "exists; not overwritten");
+    cmd = zsys_sprintf ("test \"$(cat %s/out/exists)\" = keep", dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    zstr_free (&restore.to_file);
+
+    //  qcow2, and a hash that does not match: nothing made
+    restore.to_file = zsys_sprintf ("%s/out/vm1.qcow2", dir);
+    restore.format = "qcow2";
+    char first = sha [0];
+    sha [0] = first == '0' ? '1' : '0';
+    env = s_run_test (&args, true, phases);
+    s_assert_failed (&env, SF_ESTORE, "image " TEST_IMAGE " does not match its recorded "
+                     "SHA-256; not restored");
+    assert (streq (phases, "qwa"));
+    assert (!s_exists ("%s/out/vm1.qcow2", dir));
+    assert (!s_exists ("%s/out/.sf-restore-0123456789abcdef-J7.d", dir));
+    sha [0] = first;
+    //  Cancelled while it waits for its grant
+    env = s_run_test (&args, false, phases);
+    s_assert_failed (&env, SF_ECANCELED, "cancelled");
+    assert (!s_exists ("%s/out/vm1.qcow2", dir));
+    //  Cancelled while it hashes at a granted 1 MiB/s (6 s for the image's
+    //  6 MiB): it stops at the next chunk, and nothing is left
+    zactor_t *actor = sf_restore_new (&args);
+    int64_t cancelled_at = 0;
+    env = NULL;
+    while (!env) {
+        char *kind = NULL;
+        zframe_t *frame = NULL;
+        assert (zsock_recv (actor, "sf", &kind, &frame) == 0 && kind && frame);
+        sf_err_t err = SF_ERR_INIT;
+        if (streq (kind, "APPLIED")) {
+            assert (zframe_streq (frame, "1048576"));
+            zclock_sleep (500);             //  a few chunks into the hash
+            cancelled_at = sf_time_mono_ms ();
+            zstr_send (actor, "CANCEL");
+        }
+        else {
+            sf_envelope_t *got = sf_wire_decode (frame, &err);
+            assert (got);
+            if (streq (kind, "RESULT"))
+                env = got;
+            else {
+                if (got->job_event->phase == SF_PHASE_UPLOAD_WAIT)
+                    zstr_sendx (actor, "GRANT", "1048576", NULL);
+                assert (got->job_event->phase != SF_PHASE_CONVERTED);
+                sf_wire_free (&got);
+            }
+        }
+        zstr_free (&kind);
+        zframe_destroy (&frame);
+    }
+    zactor_destroy (&actor);
+    assert (cancelled_at && sf_time_mono_ms () - cancelled_at < 3000);
+    assert (streq (env->job_result->error->text, "restore cancelled"));     //  not converting
+    s_assert_failed (&env, SF_ECANCELED, "restore cancelled");
+    assert (!s_exists ("%s/out/vm1.qcow2", dir));
+    assert (!s_exists ("%s/out/.sf-restore-0123456789abcdef-J7.d", dir));
+    assert (!s_exists ("%s/work/restores/J7", dir));
+    //  Now a qcow2 restore with a rate limit
+    args.rate_limit = 8 << 20;
+    env = s_run_test (&args, true, phases);
+    assert (env->job_result->ok);
+    sf_wire_free (&env);
+    cmd = zsys_sprintf ("set -e; cd %s; qemu-img check -q out/vm1.qcow2; qemu-img compare "
+                        "-q store/" TEST_IMAGE ".qcow2 out/vm1.qcow2", dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    zstr_free (&restore.to_file);
+
+    //  Targets it refuses
+    struct { const char *to_file, *to_rbd; int code; const char *text; } refused [] = {
+        { "%s/work/x.img", "", SF_EINVAL, "is in the worker's workdir or image store" },
+        { "%s/store/x.img", "", SF_EINVAL, "is in the worker's workdir or image store" },
+        { "%s/nodir/x.img", "", SF_ENOENT, "does not exist on this node" },
+        { "%s/out/../out/x.img", "", SF_EINVAL, "'..' component" },
+        { "", "rbd/vm1", SF_ENOTSUP, "restore to RBD ('rbd/vm1') is not supported yet" },
+    };
+    for (size_t i = 0; i < sizeof (refused) / sizeof (refused [0]); i++) {
+        restore.to_file = *refused [i].to_file ? zsys_sprintf (refused [i].to_file, dir)
+                                               : strdup ("");
+        restore.to_rbd = (char *) refused [i].to_rbd;
+        env = s_run_test (&args, true, phases);
+        s_assert_failed (&env, refused [i].code, refused [i].text);
+        zstr_free (&restore.to_file);
+    }
+    restore.to_rbd = "";
+    //  An image that is not our store's
+    restore.to_file = zsys_sprintf ("%s/out/other.img", dir);
+    image.path = "/etc/passwd";
+    env = s_run_test (&args, true, phases);
+    s_assert_failed (&env, SF_EINVAL, "not in this node's store");
+    image.path = image_path;
+    image.size += 1;
+    env = s_run_test (&args, true, phases);
+    s_assert_failed (&env, SF_ESTORE, "its record says");
+    image.size -= 1;
+    zstr_free (&restore.to_file);
+
+    //  The sweep: a killed restore's temp directory goes, a record that
+    //  names anything else stays (and what it names)
+    cmd = zsys_sprintf ("set -e; cd %s; mkdir -p work/restores out/.sf-restore-"
+                        "0123456789abcdef-J9.d; echo x > out/.sf-restore-0123456789abcdef-"
+                        "J9.d/image; echo %s/out/.sf-restore-0123456789abcdef-J9.d > "
+                        "work/restores/J9; echo %s/out > work/restores/J10; "
+                        "echo half > work/restores/J11.tmp", dir, dir, dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    assert (sf_restore_sweep (work) == 1);
+    assert (!s_exists ("%s/out/.sf-restore-0123456789abcdef-J9.d", dir));
+    assert (!s_exists ("%s/work/restores/J9", dir));
+    assert (s_exists ("%s/work/restores/J10", dir) && s_exists ("%s/out/vm1.img", dir));
+    assert (!s_exists ("%s/work/restores/J11.tmp", dir));
+
+    cmd = zsys_sprintf ("rm -rf %s", dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    zstr_free (&store);
+    zstr_free (&work);
+    zstr_free (&image_path);
+    zstr_free (&target);
+    //  @end
+    printf ("OK\n");
+}

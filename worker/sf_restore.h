@@ -1,0 +1,69 @@
+/*  =========================================================================
+    sf_restore - one restore job (strategy "restore", issue 13), run as a
+    zactor like a snapshot task: a stored image of this node's dir store
+    back into a disk file
+
+    Steps: check the image (its id names a file of our store, its format)
+    and the target (an absolute path without '.' or '..', whose directory
+    exists and is neither in the workdir nor in the image store, and that
+    does not exist), emit QUEUED; with wait_upload_grant emit UPLOAD_WAIT
+    (bytes = the image's size) and wait for "GRANT"; record the job's temp
+    directory (<workdir>/restores/<job>: a restore killed midway is swept
+    by the next start, sf_restore_sweep), make it beside the target
+    (.sf-restore-<catalogue>-<job>.d, mode 0700, mkdir fails if it exists);
+    read the image once, SHA-256 (libcrypto EVP) at the granted rate, and
+    compare with the recorded hash; convert the same open file (qemu-img
+    convert -f FMT -O FORMAT /dev/fd/3, [conversion] rate_limit or the
+    grant's rate as -r, stopped when it stalls for [conversion]
+    stall_timeout) into the temp directory, give it mode 0640 (as the
+    store's images), fsync it, emit CONVERTED; then
+    publish it with link(2), which never replaces a file (a target made
+    meanwhile fails the job), emit UPLOADED, and remove the temp name, the
+    directory and the record. A cancel, a failure or a hash mismatch
+    ("image X does not match its recorded SHA-256; not restored") removes
+    the temp directory: nothing is left and no file is overwritten.
+
+    The pipe speaks sf_task's protocol: CANCEL, GRANT + rate, RATE + rate,
+    $TERM to the actor; EVENT + frame, RESULT + frame from it; and also
+    APPLIED + frame (the rate, decimal) once a GRANT's or RATE's rate
+    applies: the owner answers the scheduler's grant with it (RateApplied).
+    The hash read takes a new rate before its next chunk; a running
+    qemu-img keeps its -r, so a cut below that is not answered: the
+    scheduler keeps counting the old rate, which is what qemu-img uses,
+    until UPLOADED (right after the conversion) frees the share.
+    =========================================================================
+*/
+#ifndef SF_RESTORE_H_INCLUDED
+#define SF_RESTORE_H_INCLUDED
+
+//  What a restore needs; every string is copied before sf_restore_new
+//  returns
+typedef struct {
+    const char *job_id;
+    uint32_t attempt;
+    const char *catalog_id;         //  names the temp directory
+    const sf_restore_t *restore;    //  JobAssign.restore (validated by sf_wire)
+    const char *workdir;            //  the worker's: records; no target in it
+    const char *store_driver;       //  this node's image store driver ("dir")
+    const char *store_dir;          //  its directory: the image; no target in it
+    uint64_t rate_limit;            //  [conversion] rate_limit, bytes/s, 0 none
+    int64_t stall_ms;               //  [conversion] stall_timeout
+    bool wait_upload_grant;         //  JobAssign.wait_upload_grant
+} sf_restore_args_t;
+
+//  Start the restore in a new actor. Returns the actor (caller destroys it
+//  after the RESULT message, or to abandon it: then it stops as on CANCEL).
+zactor_t *
+    sf_restore_new (const sf_restore_args_t *args);
+
+//  At the worker's start: remove what restores killed midway left (their
+//  temp directories, named in <workdir>/restores, if the names are a
+//  restore's of that job), and the records. Returns how many were swept.
+int
+    sf_restore_sweep (const char *workdir);
+
+//  Self test of this class
+void
+    sf_restore_test (bool verbose);
+
+#endif
