@@ -230,6 +230,44 @@ snapfleet_request (snapfleet_t *app, const char *name, const char *key, const ch
     return rc;
 }
 
+static bool
+s_job_ended (json_t *job)
+{
+    const char *state = snapfleet_str (job, "state");
+    return streq (state, "done") || streq (state, "failed") || streq (state, "cancelled")
+        || streq (state, "skipped");
+}
+
+int
+snapfleet_wait_job (snapfleet_t *app, json_t **job_p, int wait_ms, bool progress)
+{
+    int64_t deadline = sf_time_mono_ms () + wait_ms;
+    char id [64];
+    snprintf (id, sizeof (id), "%s", snapfleet_str (*job_p, "job_id"));
+    char phase [64] = "";
+    while (!s_job_ended (*job_p)) {
+        if (progress && !streq (phase, snapfleet_str (*job_p, "phase"))) {
+            snprintf (phase, sizeof (phase), "%s", snapfleet_str (*job_p, "phase"));
+            fprintf (stderr, "%s: %s, phase %s\n", id, snapfleet_str (*job_p, "state"), phase);
+        }
+        if (wait_ms && sf_time_mono_ms () >= deadline) {
+            fprintf (stderr, "snapfleet: timed out after %.1fs waiting for job '%s' "
+                     "(state %s, phase %s); it goes on\n", wait_ms / 1000.0, id,
+                     snapfleet_str (*job_p, "state"), snapfleet_str (*job_p, "phase"));
+            return SF_CLI_TEMPFAIL;
+        }
+        zclock_sleep (SNAPFLEET_WAIT_POLL_MS);
+        json_t *reply = NULL;
+        int rc = snapfleet_request (app, "job_show", "job_id", id, &reply);
+        if (rc)
+            return rc;
+        json_decref (*job_p);
+        *job_p = json_incref (json_object_get (reply, "job"));
+        json_decref (reply);
+    }
+    return SF_CLI_OK;
+}
+
 int
 snapfleet_show (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
                 const snapfleet_opts_t *opts, json_t **reply_p)

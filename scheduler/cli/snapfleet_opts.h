@@ -96,6 +96,17 @@ int
     snapfleet_request (snapfleet_t *app, const char *name, const char *key,
                        const char *value, json_t **reply_p);
 
+//  How often --wait asks about one job
+#define SNAPFLEET_WAIT_POLL_MS 150
+
+//  Poll job *job_p (a JOB object, replaced by each new view) until it has
+//  ended (done, failed, cancelled, skipped) or wait_ms (0 = no limit) has
+//  passed; with progress, print each new phase on stderr. Returns
+//  SF_CLI_OK once it has ended, SF_CLI_TEMPFAIL on the timeout ("it goes
+//  on"), or an error of snapfleet_request.
+int
+    snapfleet_wait_job (snapfleet_t *app, json_t **job_p, int wait_ms, bool progress);
+
 //  'NOUN show ID' (NOUN = cmd->name), after snapfleet_start: check the
 //  positional arguments, send {"cmd": "NOUN_show", "NOUN_id": ID} and
 //  return the reply in *reply_p, as snapfleet_call.

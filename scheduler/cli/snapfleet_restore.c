@@ -7,44 +7,7 @@
 #include "snapfleet_view.h"
 
 //  Polling interval of restore --wait
-#define WAIT_POLL_MS 150
-
 #define s_str snapfleet_str
-
-static bool
-s_ended (json_t *job)
-{
-    const char *state = s_str (job, "state");
-    return streq (state, "done") || streq (state, "failed") || streq (state, "cancelled")
-        || streq (state, "skipped");
-}
-
-//  Poll the job until it ends; *job_p is replaced by each new view
-
-static int
-s_wait (snapfleet_t *app, json_t **job_p, int wait_ms)
-{
-    int64_t deadline = sf_time_mono_ms () + wait_ms;
-    char id [64];
-    snprintf (id, sizeof (id), "%s", s_str (*job_p, "job_id"));
-    while (!s_ended (*job_p)) {
-        if (wait_ms && sf_time_mono_ms () >= deadline) {
-            fprintf (stderr, "snapfleet: timed out after %.1fs waiting for job '%s' "
-                     "(state %s, phase %s); it goes on\n", wait_ms / 1000.0, id,
-                     s_str (*job_p, "state"), s_str (*job_p, "phase"));
-            return SF_CLI_TEMPFAIL;
-        }
-        zclock_sleep (WAIT_POLL_MS);
-        json_t *reply = NULL;
-        int rc = snapfleet_request (app, "job_show", "job_id", id, &reply);
-        if (rc)
-            return rc;
-        json_decref (*job_p);
-        *job_p = json_incref (json_object_get (reply, "job"));
-        json_decref (reply);
-    }
-    return SF_CLI_OK;
-}
 
 static int
 s_cmd_restore (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv)
@@ -71,7 +34,7 @@ s_cmd_restore (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **ar
         return rc;
     json_t *job = json_incref (json_object_get (reply, "job"));
     json_decref (reply);
-    if (opts.wait && (rc = s_wait (app, &job, opts.wait_ms))) {
+    if (opts.wait && (rc = snapfleet_wait_job (app, &job, opts.wait_ms, false))) {
         json_decref (job);
         return rc;
     }

@@ -12,9 +12,6 @@
 
 #include <sys/ioctl.h>
 
-//  Polling interval of snapshot --wait for one job
-#define WAIT_POLL_MS 150
-
 //  Polling interval of snapshot --wait for a bulk
 #define BULK_POLL_MS 300
 
@@ -23,46 +20,6 @@
 
 //  --------------------------------------------------------------------------
 //  One instance: one job
-
-static bool
-s_finished (json_t *job)
-{
-    const char *state = s_str (job, "state");
-    return streq (state, "done") || streq (state, "failed");
-}
-
-//  Poll the job until it is finished; *job_p is replaced by each new view
-
-static int
-s_wait (snapfleet_t *app, json_t **job_p, int wait_ms)
-{
-    int64_t deadline = sf_time_mono_ms () + wait_ms;
-    bool progress = !app->json && isatty (STDERR_FILENO);
-    char id [64];
-    snprintf (id, sizeof (id), "%s", s_str (*job_p, "job_id"));
-    char phase [64] = "";
-    while (!s_finished (*job_p)) {
-        if (progress && !streq (phase, s_str (*job_p, "phase"))) {
-            snprintf (phase, sizeof (phase), "%s", s_str (*job_p, "phase"));
-            fprintf (stderr, "%s: %s, phase %s\n", id, s_str (*job_p, "state"), phase);
-        }
-        if (wait_ms && sf_time_mono_ms () >= deadline) {
-            fprintf (stderr, "snapfleet: timed out after %.1fs waiting for job '%s' "
-                     "(state %s, phase %s); it goes on\n", wait_ms / 1000.0, id,
-                     s_str (*job_p, "state"), s_str (*job_p, "phase"));
-            return SF_CLI_TEMPFAIL;
-        }
-        zclock_sleep (WAIT_POLL_MS);
-        json_t *reply = NULL;
-        int rc = snapfleet_request (app, "job_show", "job_id", id, &reply);
-        if (rc)
-            return rc;
-        json_decref (*job_p);
-        *job_p = json_incref (json_object_get (reply, "job"));
-        json_decref (reply);
-    }
-    return SF_CLI_OK;
-}
 
 static int
 s_snapshot_one (snapfleet_t *app, const snapfleet_opts_t *opts)
@@ -79,7 +36,8 @@ s_snapshot_one (snapfleet_t *app, const snapfleet_opts_t *opts)
         return rc;
     json_t *job = json_incref (json_object_get (reply, "job"));
     json_decref (reply);
-    if (opts->wait && (rc = s_wait (app, &job, opts->wait_ms))) {
+    if (opts->wait && (rc = snapfleet_wait_job (app, &job, opts->wait_ms,
+                                                !app->json && isatty (STDERR_FILENO)))) {
         json_decref (job);
         return rc;
     }
@@ -92,10 +50,13 @@ s_snapshot_one (snapfleet_t *app, const snapfleet_opts_t *opts)
         printf ("job %s %s: snapshot of '%s' on node '%s' (%s)\n", s_str (job, "job_id"),
                 s_str (job, "state"), s_str (job, "instance"), s_str (job, "node"),
                 s_str (job, "strategy"));
-    rc = streq (s_str (job, "state"), "failed")? SF_CLI_FAILED: SF_CLI_OK;
+    //  Waited for: anything but done (failed, cancelled, skipped) is a failure
+    const char *state = s_str (job, "state");
+    rc = streq (state, "failed") || (opts->wait && !streq (state, "done"))?
+         SF_CLI_FAILED: SF_CLI_OK;
     if (rc) {
         char *text = sf_log_escape_dup (s_str (json_object_get (job, "error"), "text"));
-        fprintf (stderr, "snapfleet: job %s failed: %s\n", s_str (job, "job_id"), text);
+        fprintf (stderr, "snapfleet: job %s %s: %s\n", s_str (job, "job_id"), state, text);
         free (text);
     }
     json_decref (job);
