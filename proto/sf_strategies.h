@@ -31,6 +31,7 @@
 
 //  Strategy names, on the wire, in the database and in the CLI
 #define SF_STRATEGY_FILE_COLD   "file-cold"
+#define SF_STRATEGY_FILE_LIVE   "file-live"
 #define SF_STRATEGY_RBD         "rbd"
 #define SF_STRATEGY_MIXED       "mixed"
 #define SF_STRATEGY_OFFLINE     "offline"

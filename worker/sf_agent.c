@@ -1132,6 +1132,7 @@ sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
     sf_agent_t *self = NULL;
     if (cfg->hv_answer_timeout > 0)         //  every libvirt connection from now on
         sf_hv_set_answer_timeout (cfg->hv_answer_timeout);
+    sf_hv_set_backup_api (cfg->hv_backup_api);
     if ((parts.conv = sf_conv_new (NULL, err)) && cfg->stall_timeout > 0)
         sf_conv_set_stall_timeout (parts.conv, cfg->stall_timeout);
     if (parts.conv

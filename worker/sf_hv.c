@@ -42,6 +42,21 @@ sf_hv_answer_timeout (void)
     return __atomic_load_n (&s_answer_ms, __ATOMIC_SEQ_CST);
 }
 
+//  sf_hv_set_backup_api: read by the tasks of file-live
+static volatile int s_backup_api = 1;
+
+void
+sf_hv_set_backup_api (bool on)
+{
+    __atomic_store_n (&s_backup_api, on ? 1 : 0, __ATOMIC_SEQ_CST);
+}
+
+bool
+sf_hv_backup_api (void)
+{
+    return __atomic_load_n (&s_backup_api, __ATOMIC_SEQ_CST) != 0;
+}
+
 void
 sf_hv_shutdown (void)
 {

@@ -132,6 +132,14 @@ void
 int64_t
     sf_hv_answer_timeout (void);
 
+//  Whether file-live may use the hypervisor's backup API (process-wide,
+//  [hypervisor] backup_api; default true). Off: it goes straight to its
+//  fallback, the external snapshot.
+void
+    sf_hv_set_backup_api (bool on);
+bool
+    sf_hv_backup_api (void);
+
 //  Stop what the drivers run for the whole process (libvirt: the event
 //  loop thread keepalive needs), once every connection is closed; before
 //  the process exits, so that no driver thread runs while it does.

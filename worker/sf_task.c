@@ -97,6 +97,12 @@ s_send_result (task_t *self, bool ok)
     s_send (self, "RESULT", &env);
 }
 
+void
+sf_task_emit (task_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text)
+{
+    s_emit (self, phase, ms, bytes, text);
+}
+
 //  A CANCEL (or $TERM) waits on the pipe? A stray RATE or GRANT is read
 //  and only sets the rate.
 
@@ -107,6 +113,12 @@ s_cancelled (task_t *self)
         if (sf_bucket_recv (self->bucket, self->pipe) == SF_BUCKET_STOP)
             return sf_err_set (&self->err, SF_ECANCELED, "job cancelled") == -1;
     return false;
+}
+
+bool
+sf_task_cancelled (task_t *self)
+{
+    return s_cancelled (self);
 }
 
 //  Add a note to the result text (success) or the log
@@ -294,8 +306,12 @@ s_pause (task_t *self)
             //  only stopped vCPUs keep still: a freeze stops the guest's
             //  filesystems, not every writer (raw devices, the page cache
             //  of unfrozen mounts). So mixed suspends too, after the freeze
-            //  (the agent needs running vCPUs), before the copies.
-            if (self->kind == S_MIXED) {
+            //  (the agent needs running vCPUs), before the copies, unless
+            //  its file disks are copied live (from the instant the backup
+            //  or external snapshot starts: now, while frozen)
+            if (self->kind == S_MIXED && sf_task_live_start (self))
+                return -1;
+            if (self->kind == S_MIXED && self->live == LIVE_NONE) {
                 if (sf_hv_suspend (self->hv, self->uuid, &self->err))
                     return -1;
                 self->paused = true;
@@ -432,7 +448,7 @@ s_convert (task_t *self)
     int64_t deadline = self->paused || self->frozen ? self->pause_deadline : 0;
     sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
     for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks)) {
-        if (!sf_hv_disk_is_data (disk) || !s_is_file (disk))
+        if (!sf_hv_disk_is_data (disk) || !s_is_file (disk) || self->live != LIVE_NONE)
             continue;
         if (sf_task_convert_one (self, disk, NULL, NULL, deadline)) {
             //  (a stalled qemu-img is SF_ETIMEDOUT too, with its own words)
@@ -454,7 +470,8 @@ s_window (task_t *self)
 {
     if (self->pausing && s_pause (self))
         return -1;
-    if (sf_task_rbd_snapshot (self) || s_convert (self) || s_check_still (self))
+    if (sf_task_live_start (self) || sf_task_rbd_snapshot (self) || s_convert (self)
+    ||  s_check_still (self))
         return -1;
     if (self->paused || self->frozen || self->guard) {
         if (s_resume (self, true, &self->err))
@@ -583,6 +600,7 @@ s_fail (task_t *self)
                       streq (self->consistency, "frozen") ? "thawed" : "resumed");
         }
     }
+    sf_task_live_cleanup (self);
     s_rollback_images (self);
     sf_task_rbd_close (self);
     sf_task_rbd_cleanup (self);
@@ -605,9 +623,11 @@ s_run_steps (task_t *self)
         self->retryable = self->err.code == SF_ESTORE || self->err.code == SF_ECEPH;
         return -1;
     }
-    if (s_scratch (self) || s_cancelled (self) || s_window (self) || sf_task_rbd_export (self))
+    if (s_scratch (self) || sf_task_live_prepare (self) || s_cancelled (self)
+    ||  s_window (self) || sf_task_live_finish (self) || sf_task_rbd_export (self))
         return -1;
-    s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes, NULL);
+    s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes,
+            *self->method ? self->method : NULL);
     if (s_wait_grant (self) || s_upload (self))
         return -1;
     sf_task_rbd_finish (self);
@@ -666,7 +686,8 @@ s_task_new (const sf_task_args_t *args)
     self->conv = args->conv;
     self->store = args->store;
     self->max_pause_ms = args->max_pause_ms;
-    self->kind = streq (args->strategy, "rbd") ? S_RBD
+    self->kind = streq (args->strategy, "file-live") ? S_FILE_LIVE
+               : streq (args->strategy, "rbd") ? S_RBD
                : streq (args->strategy, "mixed") ? S_MIXED
                : streq (args->strategy, "offline") ? S_OFFLINE : S_FILE_COLD;
     self->pausing = self->kind != S_OFFLINE;
@@ -689,6 +710,7 @@ s_task_destroy (task_t **self_p)
     task_t *self = *self_p;
     assert (!self->guard && !self->paused && !self->frozen && !self->claimed);
     sf_task_rbd_close (self);
+    sf_task_live_destroy (self);
     for (size_t i = 0; i < self->n_parts; i++)
         free (self->parts [i].path);
     for (size_t i = 0; i < self->n_images; i++)
@@ -1219,6 +1241,31 @@ sf_task_test (bool verbose)
     zstr_free (&cmd);
     zstr_free (&scratch);
     s_test_scratch_links (&args, dir, workdir);
+    //  file-live where neither the backup API nor external snapshots exist
+    //  (test://): a clear error, the guest resumed, nothing left
+    args.job_id = "L1";
+    args.instance_uuid = SF_TEST_RUN_UUID;
+    args.strategy = "file-live";
+    char paused [300];
+    env = sf_task_test_job_text (&args, phases, false, paused, sizeof (paused));
+    assert (!env->job_result->ok && env->job_result->error->code == SF_ENOTSUP);
+    assert (strstr (env->job_result->error->text, "cannot copy the file disks of 'run' "
+                    "while it runs: backup API refused ("));
+    assert (strstr (env->job_result->error->text, "); external snapshot refused ("));
+    assert (strstr (env->job_result->error->text, "; guest thawed"));
+    assert (env->job_result->resumed && streq (phases, "qp") && streq (paused, "frozen"));
+    sf_wire_free (&env);
+    sf_hv_set_backup_api (false);
+    env = s_test_job (&args, phases, false);
+    assert (!env->job_result->ok && env->job_result->error->code == SF_ENOTSUP);
+    assert (strstr (env->job_result->error->text, "backup API off ([hypervisor] "
+                    "backup_api = false); external snapshot refused ("));
+    sf_wire_free (&env);
+    sf_hv_set_backup_api (true);
+    scratch = zsys_sprintf ("%s/L1", workdir);
+    assert (!zsys_file_exists (scratch));
+    zstr_free (&scratch);
+    args.strategy = "file-cold";
     //  RBD, mixed, offline with RBD disks (fake cluster)
     sf_task_rbd_test (dir, uri, exe);
     //  An unsafe job id never becomes a path
