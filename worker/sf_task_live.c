@@ -171,6 +171,7 @@ sf_task_live_start (task_t *self)
     if (self->live_tried || !sf_task_live_wanted (self))
         return 0;
     self->live_tried = true;
+    self->live_start = sf_time_mono_ms ();
     sf_hv_live_t disks [SF_WIRE_MAX_DISKS];
     char why [300];
     sf_err_t err = SF_ERR_INIT;
@@ -330,10 +331,9 @@ sf_task_live_finish (task_t *self)
 {
     if (self->live == LIVE_NONE)
         return 0;
-    int64_t start = sf_time_mono_ms ();
     if (self->live == LIVE_BACKUP) {
         if (s_backup_wait (self))
-            return sf_err_prefix (&self->err, "backup");
+            return sf_err_prefix (&self->err, "while the backup ran");
         for (size_t i = 0; i < self->n_lives; i++) {
             unlink (self->lives [i].overlay);   //  not needed
             if (s_released (self, self->lives [i].target))
@@ -352,7 +352,8 @@ sf_task_live_finish (task_t *self)
         if (s_commit_all (self, &self->err))
             return sf_err_prefix (&self->err, "cannot put the guest back on its disk");
     }
-    self->convert_ms += (uint64_t) (sf_time_mono_ms () - start);
+    //  From the copy's start (in the window) to its end
+    self->convert_ms += (uint64_t) (sf_time_mono_ms () - self->live_start);
     SF_INFO (&self->ctx, "file disks copied live (%s) in %" PRIu64 " ms", self->method,
              self->convert_ms);
     return 0;

@@ -100,6 +100,7 @@ typedef struct {
     //  Live copies of the file disks (sf_task_live.c)
     live_method_t live;             //  how the file disks are being copied
     bool live_tried;                //  the live copy was started (or refused)
+    int64_t live_start;             //  mono ms, the copy began
     bool backup_running;            //  our backup job may still run
     live_t lives [SF_WIRE_MAX_DISKS];
     size_t n_lives;
