@@ -2,8 +2,8 @@
     sf_strategies - the snapshot strategies: the one table of rules
 
     A row per strategy: the storage classes and states it can capture and
-    whether it needs Ceph. The default is the first row that fits; a
-    forced strategy must fit its own row.
+    whether it needs Ceph. The default is the first row that fits (so
+    file-live before file-cold); a forced strategy must fit its own row.
     =========================================================================
 */
 #include "sf_core.h"
@@ -16,8 +16,8 @@ typedef struct {
 } strategy_t;
 
 static const strategy_t s_strategies [] = {
-    { SF_STRATEGY_FILE_COLD, { "file", NULL }, { "running", "paused", NULL }, false },
     { SF_STRATEGY_FILE_LIVE, { "file", NULL }, { "running", "paused", NULL }, false },
+    { SF_STRATEGY_FILE_COLD, { "file", NULL }, { "running", "paused", NULL }, false },
     { SF_STRATEGY_RBD, { "rbd", NULL }, { "running", "paused", NULL }, true },
     { SF_STRATEGY_MIXED, { "mixed", NULL }, { "running", "paused", NULL }, true },
     { SF_STRATEGY_OFFLINE, { "file", "rbd", "mixed", NULL }, { "shutoff", NULL }, false },
@@ -143,8 +143,8 @@ typedef struct {
 } choice_t;
 
 static const choice_t s_choices [] = {
-    { "running", "file", "file-cold", 0 },
-    { "paused", "file", "file-cold", 0 },
+    { "running", "file", "file-live", 0 },
+    { "paused", "file", "file-live", 0 },
     { "shutoff", "file", "offline", 0 },
     { "running", "rbd", "rbd", 0 },
     { "paused", "rbd", "rbd", 0 },
@@ -231,7 +231,8 @@ sf_strategies_test (bool verbose)
     assert (!sf_strategies_needs_ceph ("nope"));
     assert (sf_strategies_class_needs_ceph ("rbd") && sf_strategies_class_needs_ceph ("mixed"));
     assert (!sf_strategies_class_needs_ceph ("file") && !sf_strategies_class_needs_ceph ("none"));
-    assert (sf_strategies_count () == 5 && streq (sf_strategies_name (0), "file-cold"));
+    assert (sf_strategies_count () == 5 && streq (sf_strategies_name (0), "file-live"));
+    assert (streq (sf_strategies_name (1), "file-cold"));
     assert (sf_strategies_name (5) == NULL);
     //  @end
     printf ("OK\n");

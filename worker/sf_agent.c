@@ -1054,6 +1054,12 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
         if (sf_task_scratch_clean (path) == 0)
             SF_NOTICE (&self->ctx, "removed stale scratch '%s'", path);
         else
+        if (sf_task_scratch_has_overlay (path))
+            SF_ERROR (&self->ctx, "'%s' holds a file-live overlay: a guest may still run on "
+                      "it (the worker died before committing it back); left in place. "
+                      "Commit it: virsh blockcommit DOMAIN TARGET --active --shallow "
+                      "--pivot, then remove the directory", path);
+        else
             SF_WARN (&self->ctx, "'%s' in the work directory is not a job's scratch; "
                      "left in place", path);
         zstr_free (&path);

@@ -1106,7 +1106,7 @@ sf_hv_test (bool verbose)
     assert (streq (disk->source, "/guest/diskimage1") && streq (disk->device, "disk"));
     assert (disk->virtual_size == 0);   //  no such file: listed, size unknown
     assert (streq (sf_hv_domain_storage_class (domain), "file"));
-    assert (streq (sf_hv_domain_strategy (domain), "file-cold"));
+    assert (streq (sf_hv_domain_strategy (domain), "file-live"));
     assert (sf_hv_strategy_check (domain, "file-cold", &err) == 0);
     assert (sf_hv_strategy_check (domain, "offline", &err) == -1);
     assert (err.code == SF_EINVAL && strstr (err.text, "(storage class file, running)"));

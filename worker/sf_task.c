@@ -19,6 +19,7 @@
 #include "sf_task_priv.h"
 #include "sf_conv_fake.h"                   //  the self-test's converter
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -210,6 +211,22 @@ sf_task_scratch_clean (const char *path)
     return rc;
 }
 
+bool
+sf_task_scratch_has_overlay (const char *path)
+{
+    assert (path);
+    DIR *dir = opendir (path);
+    bool found = false;
+    struct dirent *entry;
+    while (dir && !found && (entry = readdir (dir))) {
+        size_t len = strlen (entry->d_name);
+        found = len > 14 && streq (entry->d_name + len - 14, ".overlay.qcow2");
+    }
+    if (dir)
+        closedir (dir);
+    return found;
+}
+
 static void
 s_remove_scratch (task_t *self)
 {
@@ -306,23 +323,27 @@ s_pause (task_t *self)
         if (sf_hv_fs_freeze (self->hv, self->uuid, &freeze_err) == 0) {
             self->frozen = true;
             self->consistency = "frozen";
-            //  qemu-img reads the file disks of a running QEMU (-U), which
-            //  only stopped vCPUs keep still: a freeze stops the guest's
-            //  filesystems, not every writer (raw devices, the page cache
-            //  of unfrozen mounts). So mixed suspends too, after the freeze
-            //  (the agent needs running vCPUs), before the copies, unless
-            //  its file disks are copied live (from the instant the backup
-            //  or external snapshot starts: now, while frozen)
-            if (self->kind == S_MIXED && sf_task_live_start (self))
-                return -1;
-            if (self->kind == S_MIXED && self->live == LIVE_NONE) {
+            //  A freeze stops the guest's filesystems, not every writer (raw
+            //  devices, the page cache of unfrozen mounts). So mixed
+            //  suspends too, after the freeze (the agent needs running
+            //  vCPUs): its RBD snapshots and its file disks' copies (their
+            //  live start, or qemu-img reading a running QEMU's files where
+            //  no live copy is available) must come from one instant, and
+            //  only stopped vCPUs keep every disk still between them
+            const char *text = "frozen";
+            if (self->kind == S_MIXED) {
                 if (sf_hv_suspend (self->hv, self->uuid, &self->err))
                     return -1;
                 self->paused = true;
+                if (sf_task_live_start (self))
+                    return -1;
+                text = self->live == LIVE_NONE
+                     ? "frozen, and paused while the file disks are copied"
+                     : "frozen, and paused while the RBD snapshots are taken and the "
+                       "file disks' live copies start";
             }
             uint64_t took = (uint64_t) (sf_time_mono_ms () - self->pause_start);
-            s_emit (self, SF_PHASE_PAUSED, took, 0, self->paused
-                    ? "frozen, and paused while the file disks are copied" : "frozen");
+            s_emit (self, SF_PHASE_PAUSED, took, 0, text);
             return 0;
         }
         //  file-live: the backup's (or the external snapshot's) start is
@@ -1257,6 +1278,18 @@ sf_task_test (bool verbose)
     zstr_free (&cmd);
     assert (sf_task_scratch_clean (scratch) == -1);
     cmd = zsys_sprintf ("test -f %s/data.db && test ! -f %s/vda.qcow2", scratch, scratch);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    //  A file-live overlay is never removed (a guest may run on it)
+    assert (!sf_task_scratch_has_overlay (scratch));
+    cmd = zsys_sprintf ("rm %s/data.db && touch %s/vda.qcow2 %s/vda.overlay.qcow2", scratch,
+                        scratch, scratch);
+    assert (system (cmd) == 0);
+    zstr_free (&cmd);
+    assert (sf_task_scratch_has_overlay (scratch));
+    assert (sf_task_scratch_clean (scratch) == -1);
+    cmd = zsys_sprintf ("test -f %s/vda.overlay.qcow2 && test ! -f %s/vda.qcow2 && "
+                        "touch %s/data.db", scratch, scratch, scratch);
     assert (system (cmd) == 0);
     zstr_free (&cmd);
     zstr_free (&scratch);

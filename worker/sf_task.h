@@ -103,6 +103,12 @@ zactor_t *
 int
     sf_task_scratch_clean (const char *path);
 
+//  True if the scratch directory at path holds a file-live overlay
+//  (<target>.overlay.qcow2): a worker killed between the external snapshot
+//  and the commit leaves the guest running on it (never removed here).
+bool
+    sf_task_scratch_has_overlay (const char *path);
+
 //  For self tests: write disk files and a libvirt test:// node file into
 //  dir, with domains 'run' (running, qcow2 on a raw base), 'held' (paused),
 //  'off' (shut off, raw), 'huge' (running, 1 PiB virtual size), 'ceph'
