@@ -16,9 +16,11 @@
       only from then on, is converted like file-cold's disk (no pause); an
       active shallow commit + pivot then puts the guest back on its own
       file and the overlay is removed.
-    Both targets and overlays are made before the pause (qemu-img create)
-    and given to the owner of the disk's file, the user QEMU writes as; the
-    scratch directory is then 0711 so that QEMU can reach them.
+    The targets are made before the window (qemu-img create), the overlays
+    only once the fallback is certain (before the window with backup_api =
+    false, else inside it, after the refusal), each given to the owner of
+    the disk's file, the user QEMU writes as; the scratch directory is then
+    0711 so that QEMU can reach them.
     A failed or cancelled job aborts its backup job and commits every
     overlay back; an overlay the guest cannot be moved off is kept (never
     removed under a running guest) and the error says so. A worker killed
@@ -64,9 +66,19 @@ sf_task_live_wanted (task_t *self)
 //  opened: QEMU holds it), owned as owner is, mode 0600
 
 static int
-s_create (task_t *self, const char *path, const char *backing, const char *format,
-          uint64_t size, const struct stat *owner)
+s_create (task_t *self, const char *path, const sf_hv_disk_t *backing, uint64_t size)
 {
+    //  Given to the disk file's owner, whom QEMU writes as
+    const sf_hv_disk_t *disk = NULL;
+    for (size_t i = 0; i < self->n_lives; i++)
+        if (streq (self->lives [i].target, path) || streq (self->lives [i].overlay, path))
+            disk = self->lives [i].disk;
+    assert (disk);
+    struct stat st;
+    const struct stat *owner = &st;
+    if (stat (disk->source, &st))
+        return sf_err_set (&self->err, SF_EIO, "cannot read the owner of disk '%s' "
+                           "('%s'): %s", disk->target, disk->source, strerror (errno));
     char size_text [32];
     snprintf (size_text, sizeof (size_text), "%" PRIu64, size);
     char *argv [16];
@@ -79,9 +91,9 @@ s_create (task_t *self, const char *path, const char *backing, const char *forma
     if (backing) {
         argv [argc++] = "-u";
         argv [argc++] = "-F";
-        argv [argc++] = (char *) format;
+        argv [argc++] = (char *) sf_hv_disk_format (backing);
         argv [argc++] = "-b";
-        argv [argc++] = (char *) backing;
+        argv [argc++] = backing->source;
     }
     argv [argc++] = "--";
     argv [argc++] = (char *) path;
@@ -110,6 +122,19 @@ s_create (task_t *self, const char *path, const char *backing, const char *forma
     return 0;
 }
 
+//  The overlay of live: a qcow2 on the disk's file
+
+static int
+s_overlay (task_t *self, live_t *live)
+{
+    if (live->overlay_made)
+        return 0;
+    if (s_create (self, live->overlay, live->disk, live->disk->virtual_size))
+        return -1;
+    live->overlay_made = true;
+    return 0;
+}
+
 int
 sf_task_live_prepare (task_t *self)
 {
@@ -127,15 +152,11 @@ sf_task_live_prepare (task_t *self)
         live->disk = disk;
         live->target = zsys_sprintf ("%s/%s.qcow2", self->scratch, disk->target);
         live->overlay = zsys_sprintf ("%s/%s.overlay.qcow2", self->scratch, disk->target);
-        struct stat owner;
-        if (stat (disk->source, &owner))
-            return sf_err_set (&self->err, SF_EIO, "cannot read the owner of disk '%s' "
-                               "('%s'): %s", disk->target, disk->source, strerror (errno));
+        //  The overlay only where the fallback is certain: an unused one
+        //  left by a killed worker would look like a guest still on it
         if (sf_hv_backup_api ()
-        &&  s_create (self, live->target, NULL, NULL, disk->virtual_size, &owner))
-            return -1;
-        if (s_create (self, live->overlay, disk->source, sf_hv_disk_format (disk),
-                      disk->virtual_size, &owner))
+            ? s_create (self, live->target, NULL, disk->virtual_size)
+            : s_overlay (self, live))
             return -1;
     }
     return 0;
@@ -192,6 +213,9 @@ sf_task_live_start (task_t *self)
     else
         snprintf (why, sizeof (why), "backup API off ([hypervisor] backup_api = false)");
     SF_INFO (&self->ctx, "%s: external snapshot instead", why);
+    for (size_t i = 0; i < self->n_lives; i++)
+        if (s_overlay (self, &self->lives [i]))
+            return -1;
     sf_err_clear (&err);
     size_t count = s_live_disks (self, disks, true);
     if (sf_hv_snapshot_external (self->hv, self->uuid, disks, count, &err) == 0) {
@@ -335,7 +359,6 @@ sf_task_live_finish (task_t *self)
         if (s_backup_wait (self))
             return sf_err_prefix (&self->err, "while the backup ran");
         for (size_t i = 0; i < self->n_lives; i++) {
-            unlink (self->lives [i].overlay);   //  not needed
             if (s_released (self, self->lives [i].target))
                 return -1;
             s_add_part (self, &self->lives [i]);
@@ -379,7 +402,7 @@ sf_task_live_cleanup (task_t *self)
                            "(%s), kept; after", self->scratch, err.text);
     }
     for (size_t i = 0; i < self->n_lives; i++)
-        if (!self->lives [i].on_overlay)
+        if (self->lives [i].overlay_made && !self->lives [i].on_overlay)
             unlink (self->lives [i].overlay);
 }
 

@@ -32,6 +32,7 @@ typedef struct {
     const sf_hv_disk_t *disk;       //  Borrowed from task->domain
     char *target;                   //  Owned, <scratch>/<target>.qcow2
     char *overlay;                  //  Owned, <scratch>/<target>.overlay.qcow2
+    bool overlay_made;              //  the overlay file exists
     bool on_overlay;                //  the guest writes into the overlay
 } live_t;
 
