@@ -14,9 +14,10 @@
 #      the events say "backup API";
 #  (2) with the QEMU guest agent: frozen around the backup's start, no
 #      SUSPENDED event either;
-#  (3) the fallback, on a worker with [hypervisor] backup_api = false (no
-#      disk configuration makes libvirt 9.0 + QEMU 7.2 refuse the backup API
-#      yet accept external snapshots and block commit: both are block jobs):
+#  (3) the fallback, on a worker with [hypervisor] backup_api = false (we
+#      found no domain that libvirt 9.0 + QEMU 7.2 refuse the backup API yet
+#      accept external snapshots and block commit for; the refusals we know,
+#      e.g. transient disks, refuse every block job):
 #      external snapshot + convert + commit, never paused either; the guest
 #      ends on its own disk file (live and persistent XML) and no
 #      overlay is left;
@@ -60,6 +61,13 @@ live_snapshot ()
         instances --format json | jq -e --arg n '$name' '.instances[] | select(.name == \$n and .storage_class == \"file\")'"
     sf_lifewatch "$node" "$name"
     lv_wait_seq "$log" 20 60
+    #  The guest's own write rate, idle, to compare with the one during the copy
+    local s0 s1 ti tm tb
+    s0=$(lv_guest_seq "$log")
+    ti=$(_sf_now_ms)
+    sleep 3
+    s1=$(lv_guest_seq "$log")
+    ti=$(($(_sf_now_ms) - ti))
     a=$(lv_guest_seq "$log")
     t0=$(_sf_now_ms)
     OUT=$(sf_cli snapshot --instance "$name" --strategy file-live --format json) || rc=$?
@@ -69,11 +77,14 @@ live_snapshot ()
     #  The instant lies between the job's start and its RESUMED event
     wait_for 120 phase_seen "$JOB" resumed || fail "$name: job $JOB never said RESUMED"
     m=$(lv_guest_seq "$log")
+    tm=$(_sf_now_ms)
     wait_for 300 bash -c "'$SF_BUILD/scheduler/snapfleet' --admin '$SF_ADMIN' job show '$JOB' \
         --format json | jq -e '.state == \"done\" or .state == \"failed\" or .state == \"cancelled\"'" >/dev/null ||
         fail "$name: job $JOB did not end"
     b=$(lv_guest_seq "$log")
+    tb=$(_sf_now_ms)
     OUT=$(sf_cli job show "$JOB" --format json)
+    sf_note "$name: guest writes $(( (s1 - s0) * 1000 / (ti > 0 ? ti : 1) )) records/s idle, $(( (b - m) * 1000 / (tb - tm > 0 ? tb - tm : 1) )) records/s while the job copied and stored (console seq, 10-record steps)"
     sf_note "file-live job of $name in $(($(_sf_now_ms) - t0)) ms: $(jq -c . <<<"$OUT")"
     check_eq "$name: job done, strategy file-live, consistency $want" "done file-live $want" \
         "$(jq -r '"\(.state) \(.strategy) \(.consistency)"' <<<"$OUT")"

@@ -98,12 +98,6 @@ s_send_result (task_t *self, bool ok)
     s_send (self, "RESULT", &env);
 }
 
-void
-sf_task_emit (task_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text)
-{
-    s_emit (self, phase, ms, bytes, text);
-}
-
 //  A CANCEL (or $TERM) waits on the pipe? A stray RATE or GRANT is read
 //  and only sets the rate.
 

@@ -129,10 +129,6 @@ int
     sf_task_convert_one (task_t *self, const sf_hv_disk_t *disk, const char *source,
                          const char *format, int64_t deadline);
 
-//  Emit an event (phase, ms, bytes, text or NULL)
-void
-    sf_task_emit (task_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text);
-
 //  A CANCEL (or $TERM) waits on the pipe? Then err is SF_ECANCELED.
 bool
     sf_task_cancelled (task_t *self);
