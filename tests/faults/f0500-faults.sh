@@ -250,16 +250,16 @@ phase_d ()
     wait_point n1 upload || sf_note "d: no upload into n1's store seen"
     t=$(faults_rand 3 10)
     sf_note "d: n1's store full for $t s (bulk $id)"
-    #  An upload writes meanwhile: what df said is free may be gone by the
-    #  time fallocate asks for it (ENOSPC); then ask for what is left, less
-    #  a MiB the upload then runs out of
+    #  fallocate of all that df says is free can fail with ENOSPC (an upload
+    #  writes meanwhile; tmpfs also refused 1.2 GB of a free 1.2 GB here):
+    #  then ask again for what is left, less a MiB the upload runs out of
     local avail filled=0 k
     avail=$(df --output=avail -B1 "$SF_TMP/store-n1" | tail -n 1)
     for k in 1 2 3 4 5; do
         fallocate -l "$avail" "$SF_TMP/store-n1/fill.blob" 2>/dev/null && { filled=1; break; }
         avail=$(( $(df --output=avail -B1 "$SF_TMP/store-n1" | tail -n 1) - (1 << 20) ))
         [ "$avail" -gt 0 ] || { filled=1; break; }
-        sf_note "d: fill $k hit ENOSPC (an upload wrote meanwhile); again with $avail bytes"
+        sf_note "d: fill $k: fallocate failed (ENOSPC); again with $avail bytes"
     done
     [ "$filled" = 1 ] || sf_die "cannot fill n1's store"
     sleep "$t"
