@@ -28,7 +28,7 @@
 #  Environment: SF_BUILD (build dir with scheduler/ and worker/, default
 #  ./build), CEPH_STORE (memstore|bluestore, see bench/README.md),
 #  RBD_MODE (clone|export, default clone), STRATEGIES (default "file-cold
-#  rbd"; e.g. "rbd" alone for a quick look), SF_KEEP=1 (keep the scratch dir).
+#  rbd"; add file-live for its rows; e.g. "rbd" alone for a quick look), SF_KEEP=1 (keep the scratch dir).
 #  Needs root and the packages of tests/setup.sh, like the integration
 #  tests. Notes and progress go to stderr.
 set -euo pipefail
@@ -117,7 +117,7 @@ snap ()
     timeout 600 sync || sf_note "sync did not finish in 600 s"
     sf_note "sync before $name: $(($(_sf_now_ms) - t)) ms"
     t=$(_sf_now_ms)
-    out=$(sf_cli snapshot --instance "$name" --wait --format json) || rc=$?
+    out=$(sf_cli snapshot --instance "$name" --strategy "$strategy" --wait --format json) || rc=$?
     if [ "$rc" != 0 ] || [ "$(jq -r '"\(.state) \(.strategy)"' <<<"$out" 2>/dev/null)" != "done $strategy" ]; then
         sf_note "run FAILED: $name (exit $rc): $(jq -c '{state, strategy, error}' <<<"$out" 2>/dev/null || printf '%s' "$out")"
         failures=$((failures + 1))
@@ -138,23 +138,27 @@ for size in "${sizes[@]}"; do
     do_f=0
     do_r=0
     [[ " $STRATEGIES " != *" file-cold "* ]] || do_f=1
+    do_l=0
+    [[ " $STRATEGIES " != *" file-live "* ]] || do_l=1
     [[ " $STRATEGIES " != *" rbd "* ]] || do_r=1
     sf_note "== $size: booting $f (file, random base) and $r (thin RBD image) [$STRATEGIES]"
-    if [ "$do_f" = 1 ]; then
+    if [ "$do_f" = 1 ] || [ "$do_l" = 1 ]; then
         sf_guest n1 "$f" --size "$size" || sf_die "guest $f did not boot"
     fi
     if [ "$do_r" = 1 ]; then
         ceph_rbd create --size "$((bytes_of[$size] >> 20))M" "rbd/$r" || sf_die "rbd create rbd/$r failed"
         ceph_lv_guest "$uri" "$r" "$SF_TMP/n1/vm" "rbd/$r" || sf_die "RBD guest $r did not boot"
     fi
-    if [ "$do_f" = 1 ]; then
-        wait_for 60 strategy_is "$f" file-cold >/dev/null || sf_die "$f never showed up with strategy file-cold"
+    if [ "$do_f" = 1 ] || [ "$do_l" = 1 ]; then
+        #  file-live is the default for it; file-cold is forced (snap)
+        wait_for 60 strategy_is "$f" file-live >/dev/null || sf_die "$f never showed up with strategy file-live"
     fi
     if [ "$do_r" = 1 ]; then
         wait_for 60 strategy_is "$r" rbd >/dev/null || sf_die "$r never showed up with strategy rbd"
     fi
     for ((i = 1; i <= RUNS; i++)); do
         [ "$do_f" = 0 ] || snap "$f" file-cold "$size"
+        [ "$do_l" = 0 ] || snap "$f" file-live "$size"
         [ "$do_r" = 0 ] || snap "$r" rbd "$size"
     done
     #  Two fewer TCG guests for the next size
@@ -354,6 +358,22 @@ for size in "${sizes[@]}"; do
 done
 echo
 echo "(file-cold_conv: median convert_ms of file-cold; its pause includes the convert.)"
+if [[ " $STRATEGIES " == *" file-live "* ]]; then
+    echo
+    echo "file-live by disk size, median (min-max) of $RUNS runs: pause_ms (0 = never paused;"
+    echo "a freeze where an agent answers), copy_ms (backup, guest running), upload_ms"
+    printf '%-9s %-18s %-20s %10s %10s\n' size file-live_pause file-cold/file-live copy_ms upload_ms
+    for size in "${sizes[@]}"; do
+        read -r ln lm lmin lmax <<<"$(stats "$size" file-live 3)"
+        read -r _ fm _ _ <<<"$(stats "$size" file-cold 3)"
+        read -r _ lc _ _ <<<"$(stats "$size" file-live 4)"
+        read -r _ lu _ _ <<<"$(stats "$size" file-live 5)"
+        lcell="$lm ($lmin-$lmax)"
+        [ "$ln" != 0 ] || lcell=-
+        printf '%-9s %-18s %-20s %10s %10s\n' "$(human "${bytes_of[$size]}")" "$lcell" \
+            "$(ratio "$fm" "$lm")" "$lc" "$lu"
+    done
+fi
 if [ "$RBD_ROWS" = 1 ]; then
     echo
     rbd_rows_table

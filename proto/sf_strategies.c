@@ -2,8 +2,8 @@
     sf_strategies - the snapshot strategies: the one table of rules
 
     A row per strategy: the storage classes and states it can capture and
-    whether it needs Ceph. The default is the first row that fits; a
-    forced strategy must fit its own row.
+    whether it needs Ceph. The default is the first row that fits (so
+    file-live before file-cold); a forced strategy must fit its own row.
     =========================================================================
 */
 #include "sf_core.h"
@@ -16,6 +16,7 @@ typedef struct {
 } strategy_t;
 
 static const strategy_t s_strategies [] = {
+    { SF_STRATEGY_FILE_LIVE, { "file", NULL }, { "running", "paused", NULL }, false },
     { SF_STRATEGY_FILE_COLD, { "file", NULL }, { "running", "paused", NULL }, false },
     { SF_STRATEGY_RBD, { "rbd", NULL }, { "running", "paused", NULL }, true },
     { SF_STRATEGY_MIXED, { "mixed", NULL }, { "running", "paused", NULL }, true },
@@ -102,8 +103,9 @@ sf_strategies_check (const char *strategy, const char *instance, const char *sta
     const strategy_t *row = s_lookup (strategy);
     if (!row)
         return sf_err_set (err, SF_EINVAL, "unknown strategy '%.64s' (known: %s, %s, "
-                           "%s, %s)", strategy, SF_STRATEGY_FILE_COLD, SF_STRATEGY_RBD,
-                           SF_STRATEGY_MIXED, SF_STRATEGY_OFFLINE);
+                           "%s, %s, %s)", strategy, SF_STRATEGY_FILE_LIVE,
+                           SF_STRATEGY_FILE_COLD, SF_STRATEGY_RBD, SF_STRATEGY_MIXED,
+                           SF_STRATEGY_OFFLINE);
     if (!s_fits (row, state, storage_class))
         return sf_err_set (err, SF_EINVAL,
                            "strategy '%s' does not fit instance '%s' (storage class %s, %s)",
@@ -141,8 +143,8 @@ typedef struct {
 } choice_t;
 
 static const choice_t s_choices [] = {
-    { "running", "file", "file-cold", 0 },
-    { "paused", "file", "file-cold", 0 },
+    { "running", "file", "file-live", 0 },
+    { "paused", "file", "file-live", 0 },
     { "shutoff", "file", "offline", 0 },
     { "running", "rbd", "rbd", 0 },
     { "paused", "rbd", "rbd", 0 },
@@ -173,12 +175,20 @@ sf_strategies_test (bool verbose)
         if (choice->strategy) {
             assert (got && streq (got, choice->strategy));
             //  The default always passes the check, and nothing else does
+            //  but the other way of copying file disks
             assert (sf_strategies_check (got, "g1", choice->state, choice->storage_class,
                                          &err) == 0);
-            for (size_t i = 0; i < sf_strategies_count (); i++)
-                assert (streq (sf_strategies_name (i), got)
-                     || sf_strategies_check (sf_strategies_name (i), "g1", choice->state,
+            for (size_t i = 0; i < sf_strategies_count (); i++) {
+                const char *name = sf_strategies_name (i);
+                bool file_alt = (streq (got, "file-cold") || streq (got, "file-live"))
+                             && (streq (name, "file-cold") || streq (name, "file-live"));
+                assert (streq (name, got) || file_alt
+                     || sf_strategies_check (name, "g1", choice->state,
                                              choice->storage_class, &err) == -1);
+                if (file_alt)
+                    assert (sf_strategies_check (name, "g1", choice->state,
+                                                 choice->storage_class, &err) == 0);
+            }
         }
         else {
             assert (got == NULL && err.code == choice->code);
@@ -208,8 +218,12 @@ sf_strategies_test (bool verbose)
                    "(storage class none, running)"));
     assert (sf_strategies_check ("crash", "g1", "running", "file", &err) == -1);
     assert (err.code == SF_EINVAL);
-    assert (streq (err.text, "unknown strategy 'crash' (known: file-cold, rbd, mixed, "
-                   "offline)"));
+    assert (streq (err.text, "unknown strategy 'crash' (known: file-live, file-cold, rbd, "
+                   "mixed, offline)"));
+    assert (sf_strategies_check ("file-live", "g4", "shutoff", "file", &err) == -1);
+    assert (sf_strategies_check ("file-live", "g4", "running", "mixed", &err) == -1);
+    assert (sf_strategies_check ("file-live", "g4", "paused", "file", &err) == 0);
+    assert (!sf_strategies_needs_ceph ("file-live"));
 
     assert (sf_strategies_known ("mixed") && !sf_strategies_known ("File-Cold"));
     assert (sf_strategies_needs_ceph ("rbd") && sf_strategies_needs_ceph ("mixed"));
@@ -217,8 +231,9 @@ sf_strategies_test (bool verbose)
     assert (!sf_strategies_needs_ceph ("nope"));
     assert (sf_strategies_class_needs_ceph ("rbd") && sf_strategies_class_needs_ceph ("mixed"));
     assert (!sf_strategies_class_needs_ceph ("file") && !sf_strategies_class_needs_ceph ("none"));
-    assert (sf_strategies_count () == 4 && streq (sf_strategies_name (0), "file-cold"));
-    assert (sf_strategies_name (4) == NULL);
+    assert (sf_strategies_count () == 5 && streq (sf_strategies_name (0), "file-live"));
+    assert (streq (sf_strategies_name (1), "file-cold"));
+    assert (sf_strategies_name (5) == NULL);
     //  @end
     printf ("OK\n");
 }

@@ -10,20 +10,25 @@
     and the worker's own checks can never disagree:
 
       strategy   storage class         state            needs Ceph
+      file-live  file                  running, paused  no
       file-cold  file                  running, paused  no
       rbd        rbd                   running, paused  yes
       mixed      mixed                 running, paused  yes
       offline    file, rbd, mixed      shutoff          no
 
-    Every (storage class, state) pair fits at most one row, so the default
-    is the row that fits, and --strategy cannot change what happens, only
-    insist on it. States are named as sf_hv_state_name and the inventory
-    name them: "running", "paused", "shutoff", "other"; storage classes
-    "file", "rbd", "mixed", "none" ("" counts as "none").
+    The default is the first row that fits: file-live for running or
+    paused file-backed instances (a live copy, the guest held for
+    milliseconds at most); file-cold (paused for the whole conversion)
+    fits the same instances and is only ever chosen with --strategy.
+    --strategy cannot change what happens otherwise, only insist on it.
+    States are named as sf_hv_state_name and the inventory names them:
+    "running", "paused", "shutoff", "other"; storage classes "file",
+    "rbd", "mixed", "none" ("" counts as "none").
 
     A misfit is SF_EINVAL "strategy 'rbd' does not fit instance 'g1'
     (storage class file, running)" on both sides; an unknown name SF_EINVAL
-    "unknown strategy 'x' (known: file-cold, rbd, mixed, offline)".
+    "unknown strategy 'x' (known: file-live, file-cold, rbd, mixed,
+    offline)".
     =========================================================================
 */
 #ifndef SF_STRATEGIES_H_INCLUDED
@@ -31,12 +36,13 @@
 
 //  Strategy names, on the wire, in the database and in the CLI
 #define SF_STRATEGY_FILE_COLD   "file-cold"
+#define SF_STRATEGY_FILE_LIVE   "file-live"
 #define SF_STRATEGY_RBD         "rbd"
 #define SF_STRATEGY_MIXED       "mixed"
 #define SF_STRATEGY_OFFLINE     "offline"
 
-//  Number of strategies, and the name of the i-th (table order: file-cold,
-//  rbd, mixed, offline); NULL past the end.
+//  Number of strategies, and the name of the i-th (table order: file-live,
+//  file-cold, rbd, mixed, offline); NULL past the end.
 size_t
     sf_strategies_count (void);
 const char *

@@ -378,7 +378,7 @@ sf_admin_test (bool verbose)
     reply = sf_harness_admin (harness,
         "{\"cmd\":\"snapshot\",\"instance\":\"vm1\",\"strategy\":\"warp\"}");
     s_test_expect_error (reply, SF_EINVAL,
-                         "unknown strategy 'warp' (known: file-cold, rbd, mixed, offline)");
+                         "unknown strategy 'warp' (known: file-live, file-cold, rbd, mixed, offline)");
     json_decref (reply);
     reply = sf_harness_admin (harness, "{\"cmd\":\"images\"}");
     assert (json_is_true (json_object_get (reply, "ok")));

@@ -255,7 +255,7 @@ s_test_retry_restart (sf_harness_t *harness, zsock_t *worker, const char *id)
     sf_harness_restart (harness);
     zsock_destroy (&worker);
     worker = sf_harness_worker (harness);
-    sf_harness_hello_with (worker, "n1", "file-cold,offline,mixed", "");
+    sf_harness_hello_with (worker, "n1", "file-live,file-cold,offline,mixed", "");
     s_snapshot (harness, "vm1", id);
     s_expect (worker, SF_BODY_JOB_ASSIGN, id, 1, 2000);
     int64_t failed_at = sf_time_mono_ms ();
@@ -264,7 +264,7 @@ s_test_retry_restart (sf_harness_t *harness, zsock_t *worker, const char *id)
     sf_harness_restart (harness);
     zsock_destroy (&worker);
     worker = sf_harness_worker (harness);
-    sf_harness_hello_with (worker, "n1", "file-cold,offline,mixed", "");
+    sf_harness_hello_with (worker, "n1", "file-live,file-cold,offline,mixed", "");
     sf_envelope_t *env = s_recv (worker, SF_BODY_JOB_ASSIGN, 5000);
     assert (env && env->job_assign->attempt == 2);
     assert (sf_time_mono_ms () - failed_at >= 2000);
@@ -292,7 +292,7 @@ sf_dispatch_test (bool verbose)
     cfg->max_attempts = 2;
     sf_harness_restart (harness);
     zsock_t *worker = sf_harness_worker (harness);
-    sf_harness_hello_with (worker, "n1", "file-cold,offline,mixed", "");
+    sf_harness_hello_with (worker, "n1", "file-live,file-cold,offline,mixed", "");
     sf_harness_inventory (worker, "");
     json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\"}",
                                             "instances.3.name", "vm4", 2000);

@@ -296,7 +296,7 @@ void
 sf_harness_hello_known (zsock_t *worker, const char *node, const char *strategies,
                         const char *running_jobs, const char *finished_jobs)
 {
-    char *strategy_list = strdup (strategies? strategies: "file-cold,offline");
+    char *strategy_list = strdup (strategies? strategies: "file-live,file-cold,offline");
     char *job_list = strdup (running_jobs? running_jobs: "");
     char *finished_list = strdup (finished_jobs? finished_jobs: "");
     char *strategy_items [8], *job_items [16], *finished_items [16];

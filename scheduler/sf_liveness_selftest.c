@@ -47,13 +47,13 @@ s_hello (zsock_t *worker, const char *node, uint64_t max_pause_ms, const char *r
     size_t count = 0;
     for (char *tok = strtok (list, ","); tok && count < 8; tok = strtok (NULL, ","))
         items [count++] = tok;
-    char *strategies [] = { "file-cold", "offline", "mixed" };
+    char *strategies [] = { "file-live", "file-cold", "offline", "mixed" };
     sf_hello_t hello = SF_HELLO_INIT;
     hello.node = (char *) node;
     hello.software = "fake-worker 0";
     hello.max_jobs = 8;
     hello.strategies = strategies;
-    hello.n_strategies = 3;
+    hello.n_strategies = 4;
     hello.running_jobs = items;
     hello.n_running_jobs = count;
     hello.max_pause_ms = max_pause_ms;

@@ -66,9 +66,9 @@ s_test_refusals (sf_harness_t *harness)
                     "strategy 'rbd' does not fit instance 'vm4' (storage class mixed, "
                     "running)");
     s_test_refused (harness, "vm1", "File-Cold", SF_EINVAL,
-                    "unknown strategy 'File-Cold' (known: file-cold, rbd, mixed, offline)");
+                    "unknown strategy 'File-Cold' (known: file-live, file-cold, rbd, mixed, offline)");
     s_test_refused (harness, "nope", "crash", SF_EINVAL,
-                    "unknown strategy 'crash' (known: file-cold, rbd, mixed, offline)");
+                    "unknown strategy 'crash' (known: file-live, file-cold, rbd, mixed, offline)");
     assert (sf_harness_job_rows (harness) == 0);
 }
 
@@ -81,13 +81,13 @@ s_test_job (sf_harness_t *harness, zsock_t *worker)
     assert (json_is_true (json_object_get (reply, "ok")));
     assert (streq (sf_harness_str (reply, "job.job_id"), "J1"));
     assert (streq (sf_harness_str (reply, "job.state"), "queued"));
-    assert (streq (sf_harness_str (reply, "job.strategy"), "file-cold"));
+    assert (streq (sf_harness_str (reply, "job.strategy"), "file-live"));
     json_decref (reply);
     sf_envelope_t *env = sf_harness_recv (worker, 2000);
     assert (env && env->body_case == SF_BODY_JOB_ASSIGN);
     assert (streq (env->job_assign->job_id, "J1") && env->job_assign->attempt == 1);
     assert (streq (env->job_assign->instance_uuid, "u-vm1"));
-    assert (streq (env->job_assign->strategy, "file-cold"));
+    assert (streq (env->job_assign->strategy, "file-live"));
     sf_wire_free (&env);
 
     //  A second snapshot of the same instance while the first runs
@@ -255,18 +255,18 @@ s_test_ceph_nodes (sf_harness_t *harness)
 {
     //  n4 offers rbd but not mixed: it is not told it lacks Ceph
     zsock_t *n4 = sf_harness_worker (harness);
-    sf_harness_hello_with (n4, "n4", "file-cold,offline,rbd", "");
+    sf_harness_hello_with (n4, "n4", "file-live,file-cold,offline,rbd", "");
     sf_harness_inventory (n4, "-n4");
     json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n4\"}",
                                             "instances.3.name", "vm4", 2000);
     json_decref (reply);
     s_test_refused (harness, "u-mix-n4", NULL, SF_ENOTSUP,
                     "node 'n4' cannot run strategy 'mixed' (its worker offers only "
-                    "file-cold, offline, rbd)");
+                    "file-live, file-cold, offline, rbd)");
     zsock_destroy (&n4);
 
     zsock_t *n3 = sf_harness_worker (harness);
-    sf_harness_hello_with (n3, "n3", "file-cold,offline,rbd,mixed", "");
+    sf_harness_hello_with (n3, "n3", "file-live,file-cold,offline,rbd,mixed", "");
     sf_harness_inventory (n3, "-n3");
     reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n3\"}",
                                     "instances.3.name", "vm4", 2000);
@@ -311,7 +311,7 @@ static void
 s_test_reconcile (sf_harness_t *harness)
 {
     zsock_t *n5 = sf_harness_worker (harness);
-    sf_harness_hello_with (n5, "n5", "file-cold,offline,rbd,mixed", "");
+    sf_harness_hello_with (n5, "n5", "file-live,file-cold,offline,rbd,mixed", "");
     sf_harness_inventory (n5, "-n5");
     json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n5\"}",
                                             "instances.3.name", "vm4", 2000);
@@ -328,7 +328,7 @@ s_test_reconcile (sf_harness_t *harness)
 
     //  Hello again listing every job: nothing changes
     snprintf (list, sizeof (list), "%s,%s,%s", ja, jb, jc);
-    sf_harness_hello_with (n5, "n5", "file-cold,offline,rbd,mixed", list);
+    sf_harness_hello_with (n5, "n5", "file-live,file-cold,offline,rbd,mixed", list);
     assert (s_test_committed (harness, ja, "running"));
     assert (s_test_committed (harness, jb, "queued"));
     assert (s_test_committed (harness, jc, "queued"));
@@ -341,7 +341,7 @@ s_test_reconcile (sf_harness_t *harness)
     reply = sf_harness_admin_until (harness, request, "job.state", "running", 2000);
     json_decref (reply);
     zsock_t *n5b = sf_harness_worker (harness);
-    sf_harness_hello_with (n5b, "n5", "file-cold,offline,rbd,mixed", ja);
+    sf_harness_hello_with (n5b, "n5", "file-live,file-cold,offline,rbd,mixed", ja);
     assert (s_test_committed (harness, jb, "failed"));
     assert (s_test_committed (harness, jc, "queued"));
     assert (s_test_committed (harness, ja, "running"));
@@ -382,7 +382,7 @@ s_test_reconcile (sf_harness_t *harness)
     //  not known any more: ja is kept and its replayed result makes it
     //  done; jc fails
     zsock_t *n5c = sf_harness_worker (harness);
-    sf_harness_hello_known (n5c, "n5", "file-cold,offline,rbd,mixed", "", ja);
+    sf_harness_hello_known (n5c, "n5", "file-live,file-cold,offline,rbd,mixed", "", ja);
     assert (s_test_committed (harness, ja, "running"));
     assert (s_test_committed (harness, jc, "failed"));
     sf_harness_result (n5c, ja, 1);
@@ -426,7 +426,7 @@ s_test_unacked (void)
                                             "instances.0.name", "vm1", 2000);
     json_decref (reply);
     char id [32];
-    s_test_assigned (harness, n1, "u-vm1", NULL, "file-cold", id, sizeof (id));
+    s_test_assigned (harness, n1, "u-vm1", NULL, "file-live", id, sizeof (id));
     sqlite3 *lock = sf_harness_lock (harness);
     sf_job_event_t event = sf_wire_job_event (id, 1, SF_PHASE_QUEUED, 0, 0);
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
@@ -533,7 +533,7 @@ s_test_scoped (void)
     sf_harness_two_nodes (harness, "-n2", &n1, &n2);
     json_t *reply;
     char id [32];
-    s_test_assigned (harness, n1, "u-vm1", NULL, "file-cold", id, sizeof (id));
+    s_test_assigned (harness, n1, "u-vm1", NULL, "file-live", id, sizeof (id));
 
     //  n2 reports on n1's job: an event, an applied rate, a result
     sf_harness_event (n2, id, 1, SF_PHASE_PAUSED, 0);
@@ -584,7 +584,7 @@ s_test_scoped (void)
     zstr_free (&value);
 
     //  The fleet still works: the next job of vm1 is done, its image kept
-    s_test_assigned (harness, n1, "u-vm1", NULL, "file-cold", id, sizeof (id));
+    s_test_assigned (harness, n1, "u-vm1", NULL, "file-live", id, sizeof (id));
     sf_harness_result (n1, id, 1);
     snprintf (request, sizeof (request), "{\"cmd\":\"job_show\",\"job_id\":\"%s\"}", id);
     reply = sf_harness_admin_until (harness, request, "job.state", "done", 2000);
@@ -647,11 +647,11 @@ s_test_identity (void)
     assert (json_is_null (sf_harness_get (reply, "instances.0.ambiguous")));
     json_decref (reply);
     char id [32];
-    s_test_assigned (harness, n1, "u-vm1", NULL, "file-cold", id, sizeof (id));
+    s_test_assigned (harness, n1, "u-vm1", NULL, "file-live", id, sizeof (id));
     env = sf_harness_recv (n2, 200);
     assert (env == NULL);
     //  n2's own instances go to n2
-    s_test_assigned (harness, n2, "u-vm1-n2", NULL, "file-cold", id, sizeof (id));
+    s_test_assigned (harness, n2, "u-vm1-n2", NULL, "file-live", id, sizeof (id));
     zsock_destroy (&n2);
     zsock_destroy (&n1);
     sf_harness_destroy (&harness);
@@ -674,7 +674,7 @@ sf_sched_test (bool verbose)
     sf_harness_inventory (n1, "");
     json_t *reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\"}",
                                             "instances.2.name", "vm3", 2000);
-    assert (streq (sf_harness_str (reply, "instances.0.strategy"), "file-cold"));
+    assert (streq (sf_harness_str (reply, "instances.0.strategy"), "file-live"));
     assert (streq (sf_harness_str (reply, "instances.1.strategy"), "rbd"));
     assert (streq (sf_harness_str (reply, "instances.1.storage_class"), "rbd"));
     assert (streq (sf_harness_str (reply, "instances.2.strategy"), "offline"));

@@ -91,7 +91,7 @@ s_test_inventory (sf_store_t *store)
     //  No strategy for an instance that cannot be captured: null
     assert (json_is_null (json_object_get (json_array_get (all, 2), "strategy")));
     json_t *first = json_array_get (all, 0);
-    assert (streq (json_string_value (json_object_get (first, "strategy")), "file-cold"));
+    assert (streq (json_string_value (json_object_get (first, "strategy")), "file-live"));
     json_t *jdisk = json_array_get (json_object_get (first, "disks"), 0);
     assert (json_integer_value (json_object_get (jdisk, "virtual_size")) == 10ll << 30);
     assert (streq (json_string_value (json_object_get (jdisk, "type")), "file"));

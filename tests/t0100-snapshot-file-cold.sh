@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #  t0100-snapshot-file-cold: the vertical slice, end to end, with real parts.
-#  An operator asks the scheduler for a snapshot of a running file-backed
-#  guest; the worker on its node pauses it through libvirt, converts its
+#  An operator asks the scheduler for a file-cold snapshot (--strategy
+#  file-cold: the default for running file guests is file-live, t0230) of
+#  a running file-backed guest; the worker on its node pauses it through libvirt, converts its
 #  disk (qcow2 overlay + raw backing file) to one standalone qcow2, resumes
 #  it and stores the image. Checked as a user would: the job is done, the
 #  image passes qemu-img check and its sha256 matches, it holds a clean
@@ -30,7 +31,7 @@ sf_note "inventory: $(jq -c . <<<"$j")"
 check_eq "g1 is on node n1" n1 "$(jq -r .node <<<"$j")"
 check_eq "g1 is running" running "$(jq -r .state <<<"$j")"
 check_eq "g1's storage class is file" file "$(jq -r .storage_class <<<"$j")"
-check_eq "g1 will get file-cold" file-cold "$(jq -r .strategy <<<"$j")"
+check_eq "g1 will get file-live by default" file-live "$(jq -r .strategy <<<"$j")"
 check_eq "vda is a qcow2 file disk" "vda file qcow2" \
     "$(jq -r '.disks[0] | "\(.target) \(.type) \(.format)"' <<<"$j")"
 check_eq "vda's backing chain is the raw base" 1 "$(jq -r '.disks[0].backing_chain | length' <<<"$j")"
@@ -44,7 +45,7 @@ sf_lifewatch n1 g1
 lv_wait_seq "$g1/console.log" 20 30
 a=$(lv_guest_seq "$g1/console.log")
 rc=0
-out=$(sf_cli snapshot --instance g1 --wait --format json) || rc=$?
+out=$(sf_cli snapshot --instance g1 --strategy file-cold --wait --format json) || rc=$?
 b=$(lv_guest_seq "$g1/console.log")
 sf_note "snapshot: $(jq -c . <<<"$out" 2>/dev/null || printf '%s' "$out")"
 check_eq "snapshot --wait exits 0" 0 "$rc"
@@ -119,7 +120,7 @@ for cmd in nodes instances jobs images "job show $job"; do
 done
 
 #  A second snapshot of the same guest works too and makes a new image
-out2=$(sf_cli snapshot --instance "$uuid" --wait --format json) || true
+out2=$(sf_cli snapshot --instance "$uuid" --strategy file-cold --wait --format json) || true
 check_eq "second snapshot (by uuid) is done" "done" "$(jq -r .state <<<"$out2" 2>/dev/null)"
 check "second snapshot made a different image" test "$(jq -r .image.id <<<"$out2")" != "$(jq -r .image.id <<<"$out")"
 

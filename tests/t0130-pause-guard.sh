@@ -33,7 +33,7 @@ is_paused () { [ "$(sf_virsh n1 domstate big)" = paused ]; }
 is_running () { [ "$(sf_virsh n1 domstate big)" = running ]; }
 
 #  -- (1) the worker hangs while paused ---------------------------------------
-job=$(sf_cli snapshot --instance big --format json | jq -r .job_id)
+job=$(sf_cli snapshot --instance big --strategy file-cold --format json | jq -r .job_id)
 wait_for 60 is_paused || sf_die "big was never paused by job $job"
 t_paused=$(_sf_now_ms)
 kill -STOP "$(sf_pid worker-n1)"      #  its cleanup ends in SIGKILL if need be
@@ -65,7 +65,7 @@ check "restarted worker's pause journal is empty" wait_for 10 bash -c "[ -z \"\$
 check "restarted worker removed the dead run's scratch" wait_for 30 no_scratch
 
 #  -- (2) SIGTERM while paused ----------------------------------------------
-job2=$(sf_cli snapshot --instance big --format json | jq -r .job_id)
+job2=$(sf_cli snapshot --instance big --strategy file-cold --format json | jq -r .job_id)
 wait_for 60 is_paused || sf_die "big was never paused by job $job2"
 t0=$(_sf_now_ms)
 rc=0
@@ -77,7 +77,7 @@ check_eq "no scratch left after a clean stop" "" "$(find "$work" -type f | tr '\
 
 #  -- (3) business as usual --------------------------------------------------
 sf_start_worker n1 "$SF_NODE_URI" pause.max_pause=2m
-out=$(sf_cli snapshot --instance big --wait --format json) || true
+out=$(sf_cli snapshot --instance big --strategy file-cold --wait --format json) || true
 check_eq "a snapshot after all that is done" "done" "$(jq -r .state <<<"$out" 2>/dev/null)"
 check "its image passes qemu-img check" qemu-img check -q "$(jq -r .image.path <<<"$out")"
 check "big is running" is_running

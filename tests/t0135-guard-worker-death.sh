@@ -57,7 +57,7 @@ has_qemu_img () { [ -n "$(qemu_img_pids "$1")" ]; }
 no_qemu_img () { [ -z "$(qemu_img_pids "$1")" ]; }
 
 #  -- (1) SIGKILL while paused and converting --------------------------------
-job=$(sf_cli snapshot --instance big --format json | jq -r .job_id)
+job=$(sf_cli snapshot --instance big --strategy file-cold --format json | jq -r .job_id)
 wait_for 60 is_paused || sf_die "big was never paused by job $job"
 wait_for 30 has_qemu_img "$work/$job" || sf_die "no qemu-img of job $job ever ran"
 #  Kill at once: on a loaded machine every check takes its time
@@ -98,7 +98,7 @@ lv_pid=$(tr -dc '0-9' <"$SF_TMP/n1/pids/libvirtd.pid")
 if [ -z "$lv_pid" ] || ! _lv_alive "$lv_pid"; then
     sf_die "no libvirtd pid recorded for n1"
 fi
-job2=$(sf_cli snapshot --instance big --format json | jq -r .job_id)
+job2=$(sf_cli snapshot --instance big --strategy file-cold --format json | jq -r .job_id)
 wait_for 60 is_paused || sf_die "big was never paused by job $job2"
 t_stop=$(_sf_now_ms)
 kill -STOP "$lv_pid"
@@ -134,7 +134,7 @@ check "the guard removed the journal entry" \
 check "no qemu-img of job $job2 is left" no_qemu_img "$work/$job2"
 
 #  -- (3) nothing hangs: the same worker snapshots again ---------------------
-out=$(sf_cli snapshot --instance big --wait --format json) || true
+out=$(sf_cli snapshot --instance big --strategy file-cold --wait --format json) || true
 check_eq "a snapshot after all that is done" "done" "$(jq -r .state <<<"$out" 2>/dev/null)"
 check "its image passes qemu-img check" qemu-img check -q "$(jq -r .image.path <<<"$out")"
 check "big is running" is_running

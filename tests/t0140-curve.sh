@@ -135,7 +135,7 @@ check "and the impostor's connection gets no answers that it could loop on" \
 check "'snapfleet status' prints a table too" bash -c "'$cli' status | grep -q unenrolled"
 
 #  -- the real enrolled worker keeps working ------------------------------------------
-out=$(sf_cli snapshot --instance g1 --wait --format json) || true
+out=$(sf_cli snapshot --instance g1 --strategy file-cold --wait --format json) || true
 check_eq "a file-cold snapshot of g1 is done" "done" "$(jq -r .state <<<"$out" 2>/dev/null)"
 check_eq "by n1" n1 "$(jq -r .node <<<"$out" 2>/dev/null)"
 check_eq "with file-cold" file-cold "$(jq -r .strategy <<<"$out" 2>/dev/null)"

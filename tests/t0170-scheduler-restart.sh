@@ -84,7 +84,7 @@ for n in n1 n2; do
 done
 
 #  -- case 1: the scheduler SIGKILLed 2 s into a bulk ----------------------------
-out=$(sf_cli snapshot --all --format json) || sf_die "snapshot --all failed: $out"
+out=$(sf_cli snapshot --all --strategy file-cold --format json) || sf_die "snapshot --all failed: $out"
 bulk_id=$(jq -r '(.bulk // .) | .bulk_id // empty' <<<"$out" 2>/dev/null | head -n 1)
 [ -n "$bulk_id" ] || sf_die "no bulk id from snapshot --all: $out"
 sleep 2
@@ -125,7 +125,7 @@ check_eq "every image file in the store is catalogued" \
 
 #  -- case 2: a worker dies with a finished, unacknowledged result -------------
 journal_finished () { grep -qs '^state finished' "$SF_TMP/w-n1/work/jobs/$1"; }
-out=$(sf_cli snapshot --instance g1 --format json) || sf_die "snapshot g1 failed: $out"
+out=$(sf_cli snapshot --instance g1 --strategy file-cold --format json) || sf_die "snapshot g1 failed: $out"
 job=$(jq -r '(.job // .) | .job_id // empty' <<<"$out")
 [ -n "$job" ] || sf_die "no job id from snapshot g1: $out"
 #  Stopped once the job uploads (it needs the scheduler's upload grant

@@ -42,12 +42,12 @@ state () { sf_virsh n1 domstate "$1"; }
 events () { awk '{print $2}' "$SF_TMP/lifewatch-$1.events" | tr '\n' ' ' | sed 's/ $//'; }
 
 #  -- big's job holds the one pause slot, converting 2 GiB ----------------
-j1=$(sf_cli snapshot --instance big --format json | jq -r .job_id)
+j1=$(sf_cli snapshot --instance big --strategy file-cold --format json | jq -r .job_id)
 wait_for 60 job_is "$j1" .phase paused || sf_die "job $j1 never paused big"
 check_eq "big is paused by $j1" paused "$(state big)"
 
 #  -- (1) a queued job is cancelled at once --------------------------------
-j2=$(sf_cli snapshot --instance g2 --format json | jq -r .job_id)
+j2=$(sf_cli snapshot --instance g2 --strategy file-cold --format json | jq -r .job_id)
 check_eq "$j2 waits for the pause slot (queued, never sent)" "queued waiting" \
     "$(job_field "$j2" '"\(.state) \(.phase)"')"
 rc=0
@@ -60,7 +60,7 @@ check_eq "its error says it was never sent" "ECANCELED never sent" \
     "$(job_field "$j2" 'if (.error.code == 14 and (.error.text | test("before it was sent"))) then "ECANCELED never sent" else .error end')"
 
 #  -- (2) cancel --bulk of a bulk whose jobs wait ---------------------------
-bulk=$(sf_cli snapshot --instance g2 --instance g3 --format json | jq -r .bulk_id)
+bulk=$(sf_cli snapshot --instance g2 --instance g3 --strategy file-cold --format json | jq -r .bulk_id)
 check_eq "bulk $bulk: two jobs, both queued" "2 2" \
     "$(sf_cli bulk show "$bulk" --format json | jq -r '"\(.total) \(.queued)"')"
 rc=0
@@ -117,7 +117,7 @@ check_eq "$j1 unchanged" cancelled "$(job_field "$j1" .state)"
 #  -- (5) a retry: the store is away for attempt 1 --------------------------
 mv "$store" "$store.aside"
 : >"$store"
-j3=$(sf_cli snapshot --instance g2 --format json | jq -r .job_id)
+j3=$(sf_cli snapshot --instance g2 --strategy file-cold --format json | jq -r .job_id)
 wait_for 30 job_is "$j3" .attempt 2 || true
 j=$(sf_cli job show "$j3" --format json)
 sf_note "job $j3 after attempt 1: $(jq -c '{state, phase, attempt, attempts}' <<<"$j")"

@@ -63,10 +63,10 @@ is_paused () { [ "$(sf_virsh "$1" domstate "$2")" = paused ]; }
 ended () { job_state "$1" | grep -Eq '^(done|failed|skipped|cancelled) '; }
 
 #  -- J1 pauses big; J2 and J3 wait; n1's worker stops --------------------
-j1=$(sf_cli snapshot --instance big --format json | jq -r .job_id)
+j1=$(sf_cli snapshot --instance big --strategy file-cold --format json | jq -r .job_id)
 wait_for 60 is_paused n1 big || sf_die "big was never paused by job $j1"
-j2=$(sf_cli snapshot --instance s1 --format json | jq -r .job_id)
-j3=$(sf_cli snapshot --instance g2 --format json | jq -r .job_id)
+j2=$(sf_cli snapshot --instance s1 --strategy file-cold --format json | jq -r .job_id)
+j3=$(sf_cli snapshot --instance g2 --strategy file-cold --format json | jq -r .job_id)
 w1=$(sf_pid worker-n1)
 kill -STOP "$w1"
 t_stop=$(_sf_now_ms)

@@ -3,13 +3,16 @@
 #  TCG guest whose vda is an RBD image and whose vdb is a local qcow2 (the
 #  guest writes record n to vda, then to vdb, in lock-step). The inventory
 #  says storage class mixed, strategy mixed; one snapshot makes two images
-#  (vda: an RBD clone; vdb: a qcow2 in the dir store) under ONE pause:
+#  (vda: an RBD clone; vdb: a qcow2 in the dir store) under ONE pause that
+#  covers the RBD snapshot and the start of vdb's push backup (the copy then
+#  runs with the guest up; the CONVERTED event says "backup API"):
 #  libvirt's lifecycle events show exactly one SUSPENDED/RESUMED pair, and
 #  both images hold clean record prefixes from one instant,
 #  K(vdb) <= K(vda) <= K(vdb) + 1, bounded by the console. The guest runs on.
 #  Then the same for a mixed guest with the QEMU guest agent: consistency
-#  frozen, and still one SUSPENDED/RESUMED pair around the copies (a freeze
-#  does not stop writers to raw devices, so mixed also suspends).
+#  frozen, and still one SUSPENDED/RESUMED pair around the snapshot and the
+#  backup's start (a freeze does not stop writers to raw devices, so mixed
+#  also suspends).
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -45,7 +48,7 @@ ceph_sf_worker n1 "$uri" storage.rbd.mode=clone
 mixed_snapshot ()
 {
     local name=$1 want=$2 paused_text=$3 log j a b t rc=0 out job pause_ms vda_id vdb
-    local rec_a rec_b ka kb why events ts_s ts_r seen
+    local rec_a rec_b ka kb why events ts_s ts_r seen conv
     log=$(sf_guest_dir n1 "$name")/console.log
     inst () { sf_cli instances --format json | jq -e --arg n "$name" '.instances[] | select(.name == $n)'; }
     wait_for 30 inst >/dev/null || sf_die "$name never appeared in 'snapfleet instances'"
@@ -77,6 +80,9 @@ mixed_snapshot ()
     fi
     sf_note "PAUSED event of $name: $why"
     check "$name: the PAUSED event says '$paused_text'" grep -qF "$paused_text" <<<"$why"
+    conv=$(sf_cli job show "$job" --format json | jq -r '[.events[] | select(.phase == "converted") | .text // ""] | join("")')
+    sf_note "CONVERTED event of $name: $conv"
+    check_eq "$name: vdb was copied live with the backup API" "backup API" "$conv"
     check_eq "$name: two images, vda an RBD clone, vdb a qcow2 in the dir store" "vda rbd raw|vdb dir qcow2|" \
         "$(jq -r '[.images[] | "\(.disk_target) \(.store) \(.format)|"] | sort | join("")' <<<"$out")"
 

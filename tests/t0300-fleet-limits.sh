@@ -5,13 +5,15 @@
 #  the RBD guests. Guests (all agent-less, so every capture is a libvirt
 #  pause that shows as SUSPENDED/RESUMED; an RBD guest with an agent would
 #  be frozen instead):
-#      n1: f1 f2      file-cold
+#      n1: f1 f2      file-cold (forced: the default, file-live, never pauses)
 #      n2: f3 r1      file-cold, rbd (export mode: the image is uploaded)
 #      n3: r2 f4      rbd (export), file-cold
 #  each with SF_T0300_SIZE (32M) of random data, so every upload copies
 #  that much into a store and takes a measurable time. The scheduler runs
 #  with [limits] max_paused = 1, max_uploads = 1.
-#  `snapfleet snapshot --all --wait --format json` makes one bulk. While it
+#  Two bulks at once, `snapfleet snapshot --instance f1 ... --strategy
+#  file-cold --wait --format json` and the same for r1 r2 (the limits are
+#  fleet-wide, across bulks), counted as one. While they
 #  runs, sf-lifewatch --all on every node logs each domain's SUSPENDED and
 #  RESUMED with wall-clock ms, and a sampler lists the stores' temporary
 #  files (<id>.qcow2.tmp: an upload in progress, worker/sf_imgstore_dir.c)
@@ -108,9 +110,9 @@ wait_for 60 inv_ready >/dev/null || sf_die "not all $NGUESTS guests in 'snapflee
 inv=$(sf_cli instances --format json)
 for spec in $GUESTS; do
     IFS=: read -r n g kind <<<"$spec"
-    want="file-cold"
+    want="file-live"
     [ "$kind" = rbd ] && want=rbd
-    check_eq "$g is on $n with strategy $want" "$n $want" \
+    check_eq "$g is on $n with default strategy $want" "$n $want" \
         "$(jq -r --arg g "$g" '.instances[] | select(.name == $g) | "\(.node) \(.strategy)"' <<<"$inv")"
 done
 check_eq "three nodes are up" "n1 n2 n3" \
@@ -133,30 +135,50 @@ done
 #  -- the bulk --------------------------------------------------------------
 t0=$(_sf_now_ms)
 rc=0
-sf_cli snapshot --all --wait --format json >"$SF_TMP/bulk.jsonl" 2>"$SF_TMP/bulk.err" || rc=$?
+file_args=() rbd_args=()
+for spec in $GUESTS; do
+    IFS=: read -r n g kind <<<"$spec"
+    if [ "$kind" = rbd ]; then rbd_args+=(--instance "$g"); else file_args+=(--instance "$g"); fi
+done
+sf_cli snapshot "${file_args[@]}" --strategy file-cold --wait --format json \
+    >"$SF_TMP/bulk-file.jsonl" 2>"$SF_TMP/bulk-file.err" &
+file_pid=$!
+sf_cli snapshot "${rbd_args[@]}" --wait --format json >"$SF_TMP/bulk-rbd.jsonl" \
+    2>"$SF_TMP/bulk-rbd.err" || rc=$?
+wait "$file_pid" || rc=$?
+cat "$SF_TMP/bulk-file.jsonl" "$SF_TMP/bulk-rbd.jsonl" >"$SF_TMP/bulk.jsonl"
+cat "$SF_TMP/bulk-file.err" "$SF_TMP/bulk-rbd.err" >"$SF_TMP/bulk.err"
 t1=$(_sf_now_ms)
 for spec in $GUESTS; do
     IFS=: read -r n g kind <<<"$spec"
     seq_b[$g]=$(lv_guest_seq "$(sf_guest_dir "$n" "$g")/console.log")
 done
-sf_note "snapshot --all --wait: exit $rc after $((t1 - t0)) ms; $(wc -l <"$SF_TMP/bulk.jsonl") lines; stderr: $(head -c 300 "$SF_TMP/bulk.err")"
+sf_note "the two snapshot --wait: exit $rc after $((t1 - t0)) ms; $(wc -l <"$SF_TMP/bulk.jsonl") lines; stderr: $(head -c 300 "$SF_TMP/bulk.err")"
 sleep 0.3
 sf_stop_pid "$SF_TMP/stores.pid" || true
 for n in $NODES; do
     sf_stop_pid "$SF_TMP/lifewatch-node-$n.pid" || true
 done
 
-check_eq "snapshot --all --wait exits 0" 0 "$rc"
-final=$(fleet_json_last "done" "$SF_TMP/bulk.jsonl")
-check "the last event is {\"event\":\"done\",\"bulk\":...}" jq -e '.bulk.bulk_id' <<<"${final:-null}"
+check_eq "both snapshot --wait exit 0" 0 "$rc"
+shows=()
+for part in file rbd; do
+    final=$(fleet_json_last "done" "$SF_TMP/bulk-$part.jsonl")
+    check "$part bulk: the last event is {\"event\":\"done\",\"bulk\":...}" jq -e '.bulk.bulk_id' <<<"${final:-null}"
+    bulk_id=$(jq -r '.bulk.bulk_id // empty' <<<"${final:-null}")
+    [ -n "$bulk_id" ] || sf_die "no bulk id in the event stream: $(tail -n 3 "$SF_TMP/bulk-$part.jsonl")"
+    one=$(sf_cli bulk show "$bulk_id" --format json) || sf_die "snapfleet bulk show $bulk_id failed"
+    shows+=("$(jq -c '.bulk // .' <<<"$one")")
+done
 njobev=$(jq -R -c 'fromjson? | select(.event == "job")' "$SF_TMP/bulk.jsonl" | wc -l)
 nprog=$(jq -R -c 'fromjson? | select(.event == "progress")' "$SF_TMP/bulk.jsonl" | wc -l)
 sf_note "event stream: $nprog progress, $njobev job events"
 check_eq "one job event per guest" "$NGUESTS" "$njobev"
-bulk_id=$(jq -r '.bulk.bulk_id // empty' <<<"${final:-null}")
-[ -n "$bulk_id" ] || sf_die "no bulk id in the event stream: $(tail -n 3 "$SF_TMP/bulk.jsonl")"
-show=$(sf_cli bulk show "$bulk_id" --format json) || sf_die "snapfleet bulk show $bulk_id failed"
-show=$(jq -c '.bulk // .' <<<"$show")
+#  The two bulks as one
+show=$(printf '%s\n' "${shows[@]}" | jq -s -c '{state: (if all(.[]; .state == "done") then "done"
+    else (map(.state) | join(",")) end), total: (map(.total) | add), done: (map(.done) | add),
+    failed: (map(.failed) | add), skipped: (map(.skipped) | add),
+    failures: (map(.failures) | add), jobs: (map(.jobs) | add)}')
 sf_note "bulk show: $(jq -c 'del(.jobs)' <<<"$show")"
 check_eq "bulk show: state done, total $NGUESTS, done $NGUESTS, failed 0, skipped 0" \
     "done $NGUESTS $NGUESTS 0 0" \

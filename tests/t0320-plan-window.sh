@@ -4,6 +4,7 @@
 #  guests each with SF_T0320_SIZE (16M) of random data; the scheduler has a
 #  fleet-wide upload bandwidth of SF_T0320_BW (8M = 8 MiB/s), so the four
 #  uploads alone need ~8 s while the window is 5 s.
+#  Every plan and bulk forces --strategy file-cold (the paused conversion).
 #  (1) `snapfleet plan --all --window 5s` (dry run) predicts a makespan over
 #  the window and lists jobs that will be late or skipped, each with a
 #  reason, BEFORE anything starts: after it `snapfleet jobs` and
@@ -71,7 +72,7 @@ done
 inv_ready ()
 {
     sf_cli instances --format json |
-        jq -e --argjson n "$NGUESTS" '[.instances[] | select(.state == "running" and .strategy == "file-cold")] | length == $n'
+        jq -e --argjson n "$NGUESTS" '[.instances[] | select(.state == "running" and .strategy == "file-live")] | length == $n'
 }
 wait_for 60 inv_ready >/dev/null || sf_die "not all $NGUESTS guests in 'snapfleet instances'"
 for n in $NODES; do
@@ -80,7 +81,7 @@ done
 
 #  -- (1) the plan, before anything starts -----------------------------------
 rc=0
-plan=$(sf_cli plan --all --window "$WINDOW" --format json) || rc=$?
+plan=$(sf_cli plan --all --strategy file-cold --window "$WINDOW" --format json) || rc=$?
 check_eq "plan --all --window $WINDOW exits 0" 0 "$rc"
 plan=$(jq -c '.plan // .' <<<"$plan" 2>/dev/null || echo '{}')
 sf_note "plan: $(jq -c 'del(.jobs)' <<<"$plan")"
@@ -110,7 +111,7 @@ check "the lower bound is positive and at most the makespan" jq -e \
 check_eq "plan made no job" 0 "$(sf_cli jobs --format json | jq '.jobs | length')"
 check_eq "plan made no bulk" 0 "$(sf_cli bulks --format json | jq '(.bulks // .) | length')"
 rc=0
-table=$(sf_cli plan --all --window "$WINDOW") || rc=$?
+table=$(sf_cli plan --all --strategy file-cold --window "$WINDOW") || rc=$?
 sf_note "plan (table): $(tr '\n' '|' <<<"$table")"
 check_eq "plan's table output exits 0" 0 "$rc"
 for g in $predicted; do
@@ -127,7 +128,7 @@ for spec in $GUESTS; do
 done
 t0=$(_sf_now_ms)
 rc=0
-sf_cli snapshot --all --window "$WINDOW" --wait --format json >"$SF_TMP/bulk.jsonl" \
+sf_cli snapshot --all --strategy file-cold --window "$WINDOW" --wait --format json >"$SF_TMP/bulk.jsonl" \
     2>"$SF_TMP/bulk.err" || rc=$?
 t1=$(_sf_now_ms)
 for spec in $GUESTS; do

@@ -1117,6 +1117,12 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
         if (sf_task_scratch_clean (path) == 0)
             SF_NOTICE (&self->ctx, "removed stale scratch '%s'", path);
         else
+        if (sf_task_scratch_has_overlay (path))
+            SF_ERROR (&self->ctx, "'%s' holds a file-live overlay: a guest may still run on "
+                      "it (the worker died before committing it back); left in place. "
+                      "Commit it: virsh blockcommit DOMAIN TARGET --active --shallow "
+                      "--pivot, then remove the directory", path);
+        else
             SF_WARN (&self->ctx, "'%s' in the work directory is not a job's scratch; "
                      "left in place", path);
         zstr_free (&path);
@@ -1196,6 +1202,7 @@ sf_agent_new (const sf_agent_cfg_t *cfg, sf_err_t *err)
     sf_agent_t *self = NULL;
     if (cfg->hv_answer_timeout > 0)         //  every libvirt connection from now on
         sf_hv_set_answer_timeout (cfg->hv_answer_timeout);
+    sf_hv_set_backup_api (cfg->hv_backup_api);
     if ((parts.conv = sf_conv_new (NULL, err)) && cfg->stall_timeout > 0)
         sf_conv_set_stall_timeout (parts.conv, cfg->stall_timeout);
     if (parts.conv)

@@ -27,6 +27,8 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
     S_OPT ("hypervisor", "uri", SF_CFG_STR, uri, "qemu:///system", "libvirt URI"),
     S_OPT ("hypervisor", "answer_timeout", SF_CFG_DURATION, hv_answer_timeout, "30s",
            "a libvirt call fails once libvirtd has not answered this long (2s..10m)"),
+    S_OPT ("hypervisor", "backup_api", SF_CFG_BOOL, hv_backup_api, "true",
+           "file-live copies with libvirt's backup API; false: external snapshot + commit"),
     //  The image store's options (sf_imgstore_cfg_t): each driver's keys
     S_OPT ("imagestore", "driver", SF_CFG_STR, store.driver, "dir", "image store: dir"),
     S_OPT ("imagestore", "path", SF_CFG_STR, store.path, "/var/lib/snapfleet/images",
@@ -451,6 +453,13 @@ sf_agent_cfg_test (bool verbose)
     assert (sf_agent_cfg_load (&cfg, NULL, &err) == 0);
     assert (cfg.hv_answer_timeout == 30000 && cfg.stall_timeout == 120000);
     assert (cfg.conv_rate_limit == 0);
+    assert (cfg.hv_backup_api);
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[hypervisor]\nbackup_api = false\n", &cfg, &err) == 0);
+    assert (!cfg.hv_backup_api);
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[hypervisor]\nbackup_api = maybe\n", &cfg, &err) == -1);
+    assert (strstr (err.text, "backup_api"));
     sf_agent_cfg_release (&cfg);
     assert (s_test_load (dir, "[hypervisor]\nanswer_timeout = 2s\n[conversion]\n"
                          "stall_timeout = 24h\n", &cfg, &err) == 0);

@@ -21,6 +21,7 @@ typedef struct {
     int64_t inventory_interval; //  [worker] inventory_interval, ms
     char *uri;                  //  [hypervisor] uri
     int64_t hv_answer_timeout;  //  [hypervisor] answer_timeout, ms
+    bool hv_backup_api;         //  [hypervisor] backup_api: file-live tries it
     sf_imgstore_cfg_t store;    //  [imagestore]; name default: <driver>@<node>
     int64_t max_pause;          //  [pause] max_pause, ms
     int64_t stall_timeout;      //  [conversion] stall_timeout, ms

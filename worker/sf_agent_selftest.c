@@ -196,7 +196,7 @@ s_test_connect_with (sched_t *sched, size_t strategies, size_t running, const ch
 static void
 s_test_connect (sched_t *sched)
 {
-    s_test_connect_with (sched, 4, 0, NULL);
+    s_test_connect_with (sched, 5, 0, NULL);
 }
 
 //  Hello (with that many strategies, and running jobs: job if not NULL)
@@ -215,8 +215,9 @@ s_test_connect_with (sched_t *sched, size_t strategies, size_t running, const ch
     }
     assert (streq (env->hello->node, "node-t") && env->hello->max_jobs == 1);
     assert (env->hello->n_strategies == strategies);
-    assert (streq (env->hello->strategies [0], "file-cold"));
-    assert (strategies == 2 || streq (env->hello->strategies [2], "rbd"));
+    assert (streq (env->hello->strategies [0], "file-live"));
+    assert (streq (env->hello->strategies [1], "file-cold"));
+    assert (strategies == 3 || streq (env->hello->strategies [3], "rbd"));
     assert (env->hello->n_running_jobs == running);
     assert (!job || streq (env->hello->running_jobs [0], job));
     *sched->finished = 0;
@@ -225,7 +226,7 @@ s_test_connect_with (sched_t *sched, size_t strategies, size_t running, const ch
                   sizeof (sched->finished) - strlen (sched->finished), "%s%s",
                   i ? "," : "", env->hello->finished_jobs [i]);
     assert (streq (env->hello->store, "dir@node-t") && env->hello->scratch_free > 0);
-    assert (streq (env->hello->ceph_cluster, strategies == 4 ? SF_STOR_FAKE_FSID : ""));
+    assert (streq (env->hello->ceph_cluster, strategies == 5 ? SF_STOR_FAKE_FSID : ""));
     sf_wire_free (&env);
     env = s_test_recv (sched);
     while (s_test_job_of (env)) {
@@ -282,7 +283,7 @@ s_test_jobs (sched_t *sched)
     error.text = "unknown peer, send hello";
     sf_envelope_t error_env = sf_wire_envelope (SF_BODY_ERROR, &error);
     assert (sf_wire_send (zsock_resolve (sched->router), sched->peer, &error_env, NULL) == 0);
-    s_test_connect_with (sched, 4, 1, "J10");
+    s_test_connect_with (sched, 5, 1, "J10");
     env = s_test_result (sched, "J10", phases);
     assert (env->job_result->ok && streq (env->job_result->consistency, "frozen"));
     assert (env->job_result->n_images == 2);
@@ -784,7 +785,7 @@ sf_agent_test (bool verbose)
     free (cfg.rbd_ceph_conf);
     cfg.rbd_ceph_conf = strdup ("");
     agent = zactor_new (sf_agent_actor, &actor_args);
-    s_test_connect_with (&sched, 2, 0, NULL);
+    s_test_connect_with (&sched, 3, 0, NULL);
     s_test_journal (&sched, work);
     s_test_refused (&sched, "J11", 1, SF_TEST_CEPH_UUID, "rbd", SF_ENOTSUP,
                     "strategy 'rbd' needs RBD support, which is off on node 'node-t'");

@@ -68,6 +68,21 @@ typedef struct {
 //  Lookup flags
 #define SF_HV_SIZES     1       //  probe sizes/chains with qemu-img info
 
+//  Progress of a live copy (backup job)
+typedef struct {
+    bool done;                  //  the job has ended (successfully: else -1)
+    uint64_t processed;         //  bytes copied so far, 0 if unknown
+    uint64_t total;             //  bytes to copy, 0 if unknown
+} sf_hv_progress_t;
+
+//  One disk of a live copy: the disk's target (a safe name) and the file
+//  its copy (backup) or its new top layer (external snapshot) goes to, an
+//  absolute path; NULL path: the disk takes no part.
+typedef struct {
+    const char *target;
+    const char *path;
+} sf_hv_live_t;
+
 //  Driver table (see STYLE.md B9). Drivers fill the domain and its disks
 //  from their own sources; the dispatcher does the rest.
 typedef struct {
@@ -83,6 +98,19 @@ typedef struct {
     //  Optional: freeze / thaw the guest's filesystems (guest agent)
     int (*fs_freeze) (sf_hv_t *self, const char *uuid, sf_err_t *err);
     int (*fs_thaw) (sf_hv_t *self, const char *uuid, sf_err_t *err);
+    //  Optional: live copies (see sf_hv_backup_begin and below)
+    int (*backup_begin) (sf_hv_t *self, const char *uuid, const char *xml, sf_err_t *err);
+    int (*backup_poll) (sf_hv_t *self, const char *uuid, sf_hv_progress_t *progress,
+                        sf_err_t *err);
+    int (*backup_abort) (sf_hv_t *self, const char *uuid, sf_err_t *err);
+    int (*snapshot_external) (sf_hv_t *self, const char *uuid, const char *xml,
+                              sf_err_t *err);
+    int (*commit_start) (sf_hv_t *self, const char *uuid, const char *target,
+                         sf_err_t *err);
+    int (*commit_pivot) (sf_hv_t *self, const char *uuid, const char *target,
+                         bool *ready, sf_err_t *err);
+    int (*commit_abort) (sf_hv_t *self, const char *uuid, const char *target,
+                         sf_err_t *err);
 } sf_hv_driver_t;
 
 //  Open the hypervisor at uri with the driver that handles it (libvirt
@@ -103,6 +131,14 @@ void
     sf_hv_set_answer_timeout (int64_t ms);
 int64_t
     sf_hv_answer_timeout (void);
+
+//  Whether file-live may use the hypervisor's backup API (process-wide,
+//  [hypervisor] backup_api; default true). Off: it goes straight to its
+//  fallback, the external snapshot.
+void
+    sf_hv_set_backup_api (bool on);
+bool
+    sf_hv_backup_api (void);
 
 //  Stop what the drivers run for the whole process (libvirt: the event
 //  loop thread keepalive needs), once every connection is closed; before
@@ -160,6 +196,58 @@ int
     sf_hv_fs_freeze (sf_hv_t *self, const char *uuid, sf_err_t *err);
 int
     sf_hv_fs_thaw (sf_hv_t *self, const char *uuid, sf_err_t *err);
+
+//  --------------------------------------------------------------------------
+//  Live copies (strategy file-live). Every call returns 0 or -1 with err:
+//  SF_ENOTSUP when the hypervisor has no such operation (the driver lacks
+//  it, libvirt says the operation, argument or configuration is not
+//  supported): the caller may fall back; SF_EINVAL for a disk list the
+//  XML builders refuse; SF_EHV for every other failure.
+
+//  The <domainbackup mode='push'> XML that copies every disk with a path
+//  into a qcow2 file at that path (reused: the caller creates it) and
+//  leaves the others out; the <domainsnapshot> XML that puts every disk
+//  with a path on a new qcow2 top layer at that path (reused, created by
+//  the caller with the disk as its backing file) and the others
+//  snapshot='no'. Targets must be safe names and paths absolute ones that
+//  sf_hv_source_check accepts; attribute values are escaped. At least one
+//  disk needs a path. Returns a new string or NULL with err (SF_EINVAL).
+char *
+    sf_hv_backup_xml (const sf_hv_live_t *disks, size_t count, sf_err_t *err);
+char *
+    sf_hv_snapshot_xml (const sf_hv_live_t *disks, size_t count, sf_err_t *err);
+
+//  Start a push backup of the domain's disks (sf_hv_backup_xml): a
+//  point-in-time copy as of the call, written while the guest runs.
+int
+    sf_hv_backup_begin (sf_hv_t *self, const char *uuid, const sf_hv_live_t *disks,
+                        size_t count, sf_err_t *err);
+
+//  How far the domain's backup job is. -1 with err (SF_EHV, libvirt's
+//  reason) if it failed or was cancelled.
+int
+    sf_hv_backup_poll (sf_hv_t *self, const char *uuid, sf_hv_progress_t *progress,
+                       sf_err_t *err);
+
+//  Abort the domain's backup job (0 if there is none).
+int
+    sf_hv_backup_abort (sf_hv_t *self, const char *uuid, sf_err_t *err);
+
+//  External disk-only snapshot without metadata (sf_hv_snapshot_xml, the
+//  overlays exist): the guest goes on writing into the overlays, the old
+//  layers stay read-only until committed back.
+int
+    sf_hv_snapshot_external (sf_hv_t *self, const char *uuid, const sf_hv_live_t *disks,
+                             size_t count, sf_err_t *err);
+
+//  Put the guest's disk target back on the file below its top layer:
+//  start an active shallow commit (the top layer into its backing file,
+//  never further down the chain), then, until the deadline (mono ms),
+//  pivot as soon as the job is ready. On a missed deadline the commit job
+//  is aborted (the guest stays on the top layer) and err is SF_ETIMEDOUT.
+int
+    sf_hv_commit (sf_hv_t *self, const char *uuid, const char *target, int64_t deadline,
+                  sf_err_t *err);
 
 //  Probe one file or block disk with `qemu-img info -U --output=json -f
 //  FORMAT --backing-chain -- SOURCE` (-U: the image may be in use; the

@@ -615,6 +615,200 @@ s_fs_thaw (sf_hv_t *self, const char *uuid, sf_err_t *err)
     return rc;
 }
 
+//  --------------------------------------------------------------------------
+//  Live copies: push backup, external snapshot, active commit
+
+//  What libvirt refuses as unsupported (no such API in the driver, an
+//  operation, argument or configuration it cannot do) is SF_ENOTSUP with
+//  libvirt's words, so that the task can fall back (a driver that knows
+//  the call but not our flags says "unsupported flags" as an invalid
+//  argument: test:///default's snapshots); the rest as s_fail.
+
+static int
+s_live_error (sf_hv_t *self, sf_err_t *err, const char *what, const char *uuid)
+{
+    virErrorPtr verr = virGetLastError ();
+    if (verr && (verr->code == VIR_ERR_NO_SUPPORT
+             ||  verr->code == VIR_ERR_OPERATION_UNSUPPORTED
+             ||  verr->code == VIR_ERR_ARGUMENT_UNSUPPORTED
+             ||  verr->code == VIR_ERR_CONFIG_UNSUPPORTED
+             ||  (verr->code == VIR_ERR_INVALID_ARG && verr->message
+                  && strstr (verr->message, "unsupported flags"))))
+        return sf_err_set (err, SF_ENOTSUP, "%s",
+                           verr->message ? verr->message : "not supported");
+    return s_fail (self, err, what, uuid);
+}
+
+static int
+s_backup_begin (sf_hv_t *self, const char *uuid, const char *xml, sf_err_t *err)
+{
+    virDomainPtr dom = s_lookup_dom (self, uuid, err);
+    if (!dom)
+        return -1;
+    //  The targets exist (the task made them, for QEMU's user to write)
+    int rc = virDomainBackupBegin (dom, xml, NULL, VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL)
+           ? s_live_error (self, err, "start a backup of domain", uuid) : 0;
+    virDomainFree (dom);
+    return rc;
+}
+
+static unsigned long long
+s_param_ull (virTypedParameterPtr params, int count, const char *name)
+{
+    unsigned long long value = 0;
+    if (virTypedParamsGetULLong (params, count, name, &value) != 1)
+        value = 0;
+    return value;
+}
+
+static int
+s_backup_poll (sf_hv_t *self, const char *uuid, sf_hv_progress_t *progress, sf_err_t *err)
+{
+    virDomainPtr dom = s_lookup_dom (self, uuid, err);
+    if (!dom)
+        return -1;
+    int rc = 0, type = VIR_DOMAIN_JOB_NONE, count = 0;
+    virTypedParameterPtr params = NULL;
+    if (virDomainGetJobStats (dom, &type, &params, &count, 0)) {
+        rc = s_fail (self, err, "read the backup job of domain", uuid);
+        goto done;
+    }
+    if (type != VIR_DOMAIN_JOB_NONE) {
+        progress->processed = s_param_ull (params, count, VIR_DOMAIN_JOB_DATA_PROCESSED);
+        progress->total = s_param_ull (params, count, VIR_DOMAIN_JOB_DATA_TOTAL);
+        goto done;
+    }
+    //  Over: the last completed job's stats say how (read once: libvirt
+    //  drops them then)
+    virTypedParamsFree (params, count);
+    params = NULL;
+    count = 0;
+    if (virDomainGetJobStats (dom, &type, &params, &count,
+                              VIR_DOMAIN_JOB_STATS_COMPLETED)) {
+        rc = s_fail (self, err, "read the ended backup job of domain", uuid);
+        goto done;
+    }
+    int operation = 0;
+    if (virTypedParamsGetInt (params, count, VIR_DOMAIN_JOB_OPERATION, &operation) != 1)
+        operation = 0;
+    const char *message = NULL;
+    if (virTypedParamsGetString (params, count, VIR_DOMAIN_JOB_ERRMSG, &message) != 1)
+        message = NULL;
+    if (type == VIR_DOMAIN_JOB_COMPLETED && operation == VIR_DOMAIN_JOB_OPERATION_BACKUP) {
+        progress->done = true;
+        progress->processed = s_param_ull (params, count, VIR_DOMAIN_JOB_DATA_PROCESSED);
+        progress->total = s_param_ull (params, count, VIR_DOMAIN_JOB_DATA_TOTAL);
+    }
+    else
+    if (type == VIR_DOMAIN_JOB_NONE)
+        rc = sf_err_set (err, SF_EHV, "the backup of domain '%s' ended without a result",
+                         uuid);
+    else
+        rc = sf_err_set (err, SF_EHV, "the backup of domain '%s' %s%s%s", uuid,
+                         type == VIR_DOMAIN_JOB_CANCELLED ? "was cancelled"
+                         : operation != VIR_DOMAIN_JOB_OPERATION_BACKUP
+                         ? "was ended by another job" : "failed",
+                         message ? ": " : "", message ? message : "");
+ done:
+    virTypedParamsFree (params, count);
+    virDomainFree (dom);
+    return rc;
+}
+
+static int
+s_backup_abort (sf_hv_t *self, const char *uuid, sf_err_t *err)
+{
+    virDomainPtr dom = s_lookup_dom (self, uuid, err);
+    if (!dom)
+        return -1;
+    virDomainJobInfo info;
+    int rc = 0;
+    if (virDomainGetJobInfo (dom, &info))
+        rc = s_fail (self, err, "read the backup job of domain", uuid);
+    else
+    if (info.type != VIR_DOMAIN_JOB_NONE && virDomainAbortJob (dom))
+        rc = s_fail (self, err, "abort the backup job of domain", uuid);
+    virDomainFree (dom);
+    return rc;
+}
+
+static int
+s_snapshot_external (sf_hv_t *self, const char *uuid, const char *xml, sf_err_t *err)
+{
+    virDomainPtr dom = s_lookup_dom (self, uuid, err);
+    if (!dom)
+        return -1;
+    unsigned int flags = VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+                       | VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
+                       | VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
+                       | VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT;
+    virDomainSnapshotPtr snap = virDomainSnapshotCreateXML (dom, xml, flags);
+    int rc = snap ? 0 : s_live_error (self, err, "take an external snapshot of domain", uuid);
+    if (snap)
+        virDomainSnapshotFree (snap);
+    virDomainFree (dom);
+    return rc;
+}
+
+//  ACTIVE|SHALLOW: the top layer into the file right below it, never into
+//  a base further down (notes/libvirt.md: a shared base file)
+
+static int
+s_commit_start (sf_hv_t *self, const char *uuid, const char *target, sf_err_t *err)
+{
+    virDomainPtr dom = s_lookup_dom (self, uuid, err);
+    if (!dom)
+        return -1;
+    unsigned int flags = VIR_DOMAIN_BLOCK_COMMIT_ACTIVE | VIR_DOMAIN_BLOCK_COMMIT_SHALLOW;
+    int rc = virDomainBlockCommit (dom, target, NULL, NULL, 0, flags)
+           ? s_live_error (self, err, "start the block commit of domain", uuid) : 0;
+    virDomainFree (dom);
+    return rc;
+}
+
+static int
+s_commit_pivot (sf_hv_t *self, const char *uuid, const char *target, bool *ready,
+                sf_err_t *err)
+{
+    virDomainPtr dom = s_lookup_dom (self, uuid, err);
+    if (!dom)
+        return -1;
+    int rc = 0;
+    *ready = false;
+    virDomainBlockJobInfo info;
+    int have = virDomainGetBlockJobInfo (dom, target, &info, 0);
+    if (have < 0)
+        rc = s_fail (self, err, "read the block commit of domain", uuid);
+    else
+    if (have == 0)
+        rc = sf_err_set (err, SF_EHV, "the block commit of disk '%s' of domain '%s' "
+                         "ended before its pivot", target, uuid);
+    else
+    if (info.cur == info.end) {
+        if (virDomainBlockJobAbort (dom, target, VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) == 0)
+            *ready = true;
+        else {
+            virErrorPtr verr = virGetLastError ();
+            if (!verr || verr->code != VIR_ERR_BLOCK_COPY_ACTIVE)
+                rc = s_fail (self, err, "pivot the block commit of domain", uuid);
+        }
+    }
+    virDomainFree (dom);
+    return rc;
+}
+
+static int
+s_commit_abort (sf_hv_t *self, const char *uuid, const char *target, sf_err_t *err)
+{
+    virDomainPtr dom = s_lookup_dom (self, uuid, err);
+    if (!dom)
+        return -1;
+    int rc = virDomainBlockJobAbort (dom, target, 0)
+           ? s_fail (self, err, "abort the block commit of domain", uuid) : 0;
+    virDomainFree (dom);
+    return rc;
+}
+
 const sf_hv_driver_t sf_hv_libvirt_driver = {
     .name      = "libvirt",
     .open      = s_open,
@@ -626,4 +820,11 @@ const sf_hv_driver_t sf_hv_libvirt_driver = {
     .resume    = s_resume,
     .fs_freeze = s_fs_freeze,
     .fs_thaw   = s_fs_thaw,
+    .backup_begin = s_backup_begin,
+    .backup_poll = s_backup_poll,
+    .backup_abort = s_backup_abort,
+    .snapshot_external = s_snapshot_external,
+    .commit_start = s_commit_start,
+    .commit_pivot = s_commit_pivot,
+    .commit_abort = s_commit_abort,
 };

@@ -8,6 +8,14 @@
                  <target>.qcow2, resume, emit RESUMED (ms = pause_ms) and
                  CONVERTED, store every image, emit UPLOADED, confirm the
                  guest runs (result.resumed), remove the scratch files.
+      file-live  make the copies' targets (sf_task_live.c), journal + guard,
+                 freeze the guest's filesystems (or, if no agent answers,
+                 suspend it), begin a push backup of every file disk (or,
+                 where the backup API is refused, an external disk-only
+                 snapshot), thaw/resume at once; then wait for the copy
+                 (or convert the frozen layers and commit the overlays
+                 back) while the guest runs, emit CONVERTED (its text says
+                 which method ran), store every image as file-cold does.
       rbd        record the Ceph objects the job will make (sf_leftover),
                  journal + guard, freeze the guest's filesystems (or, if no
                  guest agent answers, suspend it: the PAUSED text says why),
@@ -15,8 +23,10 @@
                  the snapshot (mode clone: protect + clone, an Image with
                  store "rbd") or export it with qemu-img into the image
                  store and remove the snapshot (mode export).
-      mixed      the same, with the file disks' conversions inside the one
-                 freeze-or-pause window, after the RBD snapshots.
+      mixed      the same, and the file disks' live copies begin in the one
+                 freeze-or-pause window (as file-live's); only where neither
+                 the backup API nor external snapshots are available are they
+                 converted inside it (frozen guests are then suspended too).
       offline    (shut-off domain) no pause: snapshot RBD disks, convert
                  file disks, then as above.
     pause_ms runs from the start of the freeze/suspend call to the return
@@ -92,6 +102,12 @@ zactor_t *
 //  our files were removed).
 int
     sf_task_scratch_clean (const char *path);
+
+//  True if the scratch directory at path holds a file-live overlay
+//  (<target>.overlay.qcow2): a worker killed between the external snapshot
+//  and the commit leaves the guest running on it (never removed here).
+bool
+    sf_task_scratch_has_overlay (const char *path);
 
 //  For self tests: write disk files and a libvirt test:// node file into
 //  dir, with domains 'run' (running, qcow2 on a raw base), 'held' (paused),

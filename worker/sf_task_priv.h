@@ -26,8 +26,27 @@ typedef struct {
     sf_stor_image_t *image;         //  Owned, open from before to after the window
 } rbd_t;
 
+//  One file disk copied live (file-live, mixed): its backup target (the
+//  part's path) and the overlay of the fallback
+typedef struct {
+    const sf_hv_disk_t *disk;       //  Borrowed from task->domain
+    char *target;                   //  Owned, <scratch>/<target>.qcow2
+    char *overlay;                  //  Owned, <scratch>/<target>.overlay.qcow2
+    bool overlay_made;              //  the overlay file exists
+    bool on_overlay;                //  the guest writes into the overlay
+} live_t;
+
+//  How the file disks are copied
+typedef enum {
+    LIVE_NONE,                      //  converted inside the window (file-cold)
+    LIVE_BACKUP,                    //  push backup, begun inside the window
+    LIVE_SNAPSHOT,                  //  external snapshot inside the window,
+                                    //  frozen layer converted, then committed
+} live_method_t;
+
 typedef enum {
     S_FILE_COLD,
+    S_FILE_LIVE,
     S_RBD,
     S_MIXED,
     S_OFFLINE,
@@ -81,6 +100,14 @@ typedef struct {
     //  goes out as the PAUSED event's ms.
     int64_t pause_start;            //  mono ms, freeze/suspend call started
     int64_t pause_deadline;         //  mono ms
+    //  Live copies of the file disks (sf_task_live.c)
+    live_method_t live;             //  how the file disks are being copied
+    bool live_tried;                //  the live copy was started (or refused)
+    int64_t live_start;             //  mono ms, the copy began
+    bool backup_running;            //  our backup job may still run
+    live_t lives [SF_WIRE_MAX_DISKS];
+    size_t n_lives;
+    char method [400];              //  which method ran, for the events
     //  Results
     const char *consistency;        //  "paused", "frozen", "offline"
     uint64_t pause_ms, convert_ms, upload_ms, bytes;
@@ -103,6 +130,40 @@ void
 int
     sf_task_convert_one (task_t *self, const sf_hv_disk_t *disk, const char *source,
                          const char *format, int64_t deadline);
+
+//  A CANCEL (or $TERM) waits on the pipe? Then err is SF_ECANCELED.
+bool
+    sf_task_cancelled (task_t *self);
+
+//  --------------------------------------------------------------------------
+//  sf_task_live.c: the live copies of file disks (file-live, and mixed).
+//  Each returns 0 at once when the job copies no file disk live.
+
+//  True if the job copies its file disks live (file-live; mixed with file
+//  disks)
+bool
+    sf_task_live_wanted (task_t *self);
+//  Before the pause: make the backup targets and the overlays, for QEMU's
+//  user to write
+int
+    sf_task_live_prepare (task_t *self);
+//  In the window: begin the backup, or (refused) take the external
+//  snapshot; both refused: mixed goes on with LIVE_NONE (converted in the
+//  window), file-live fails SF_ENOTSUP
+int
+    sf_task_live_start (task_t *self);
+//  After the window: wait for the backup (and for QEMU to let go of the
+//  targets), or convert the frozen layers and commit the overlays back;
+//  the copies become parts
+int
+    sf_task_live_finish (task_t *self);
+//  Failure: abort our backup job, commit overlays back (the guest never
+//  stays on one of ours), keep an overlay the guest still uses
+void
+    sf_task_live_cleanup (task_t *self);
+//  Free what the live state owns
+void
+    sf_task_live_destroy (task_t *self);
 
 //  --------------------------------------------------------------------------
 //  sf_task_rbd.c: the RBD steps. Each returns 0 at once when the job has

@@ -250,8 +250,18 @@ phase_d ()
     wait_point n1 upload || sf_note "d: no upload into n1's store seen"
     t=$(faults_rand 3 10)
     sf_note "d: n1's store full for $t s (bulk $id)"
-    fallocate -l "$(df --output=avail -B1 "$SF_TMP/store-n1" | tail -n 1)" \
-        "$SF_TMP/store-n1/fill.blob" || sf_die "cannot fill n1's store"
+    #  fallocate of all that df says is free can fail with ENOSPC (an upload
+    #  writes meanwhile; tmpfs also refused 1.2 GB of a free 1.2 GB here):
+    #  then ask again for what is left, less a MiB the upload runs out of
+    local avail filled=0 k
+    avail=$(df --output=avail -B1 "$SF_TMP/store-n1" | tail -n 1)
+    for k in 1 2 3 4 5; do
+        fallocate -l "$avail" "$SF_TMP/store-n1/fill.blob" 2>/dev/null && { filled=1; break; }
+        avail=$(( $(df --output=avail -B1 "$SF_TMP/store-n1" | tail -n 1) - (1 << 20) ))
+        [ "$avail" -gt 0 ] || { filled=1; break; }
+        sf_note "d: fill $k: fallocate failed (ENOSPC); again with $avail bytes"
+    done
+    [ "$filled" = 1 ] || sf_die "cannot fill n1's store"
     sleep "$t"
     rm -f "$SF_TMP/store-n1/fill.blob"
     finish_bulk "$id"

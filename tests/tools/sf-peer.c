@@ -20,7 +20,7 @@
 
     Worker commands (a fake worker also beats every second once welcomed,
     so that its node stays up):
-      hello [NODE]                  Hello as NODE (default --node), file-cold
+      hello [NODE]                  Hello as NODE (default --node), file-live, file-cold
                                     and offline, store dir@NODE, 100 GiB free
       inventory [UUID:NAME ...]     an Inventory of these running instances,
                                     one 64 MiB qcow2 file disk each (none: empty)
@@ -100,14 +100,14 @@ s_send (peer_t *self, sf_envelope_t *env)
 static void
 s_hello (peer_t *self, const char *node)
 {
-    char *strategies [] = { "file-cold", "offline" };
+    char *strategies [] = { "file-live", "file-cold", "offline" };
     char store [128];
     snprintf (store, sizeof (store), "dir@%s", node);
     sf_hello_t hello = SF_HELLO_INIT;
     hello.node = (char *) node;
     hello.software = "sf-peer";
     hello.max_jobs = 4;
-    hello.n_strategies = 2;
+    hello.n_strategies = 3;
     hello.strategies = strategies;
     hello.store = store;
     hello.scratch_free = 100 * S_GIB;
