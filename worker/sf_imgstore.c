@@ -7,7 +7,7 @@
 #include "sf_imgstore_driver.h"
 
 #include <fcntl.h>
-#include <sodium.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +17,7 @@ struct _sf_imgstore_t {
     const sf_imgstore_driver_t *driver;     //  Selected driver, never NULL
     void *priv;                             //  Driver-private state
     char *name;                             //  for the scheduler
+    EVP_MD *sha256;                         //  Owned, libcrypto's SHA-256
 };
 
 SF_LOG_MODULE ("worker.imgstore");
@@ -49,12 +50,14 @@ sf_imgstore_new (const sf_imgstore_cfg_t *cfg, sf_err_t *err)
                     cfg->driver ? cfg->driver : "");
         return NULL;
     }
-    if (sodium_init () == -1) {
-        sf_err_set (err, SF_ESTORE, "cannot initialise libsodium");
+    EVP_MD *sha256 = EVP_MD_fetch (NULL, "SHA256", NULL);
+    if (!sha256) {
+        sf_err_set (err, SF_ESTORE, "cannot load SHA-256 from libcrypto");
         return NULL;
     }
     sf_imgstore_t *self = (sf_imgstore_t *) zmalloc (sizeof (sf_imgstore_t));
     self->driver = driver;
+    self->sha256 = sha256;
     self->name = strdup (cfg->name ? cfg->name : driver->name);
     if (driver->new (cfg, &self->priv, err))
         sf_imgstore_destroy (&self);
@@ -72,6 +75,7 @@ sf_imgstore_destroy (sf_imgstore_t **self_p)
         sf_imgstore_t *self = *self_p;
         if (self->priv)
             self->driver->destroy (&self->priv);
+        EVP_MD_free (self->sha256);
         free (self->name);
         free (self);
         *self_p = NULL;
@@ -159,9 +163,13 @@ s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *c
 {
     int rc = -1;
     char *buf = (char *) malloc (SF_IMGSTORE_CHUNK);
-    crypto_hash_sha256_state state;
-    unsigned char digest [crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_init (&state);
+    EVP_MD_CTX *md = EVP_MD_CTX_new ();
+    unsigned char digest [EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    if (!md || !EVP_DigestInit_ex (md, self->sha256, NULL)) {
+        sf_err_set (err, SF_ESTORE, "cannot start SHA-256 of '%s'", src);
+        goto cleanup;
+    }
     while (true) {
         if (s_stopped (cancel, bucket)) {
             sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
@@ -176,7 +184,10 @@ s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *c
         }
         if (got == 0)
             break;
-        crypto_hash_sha256_update (&state, (unsigned char *) buf, (unsigned long long) got);
+        if (!EVP_DigestUpdate (md, buf, (size_t) got)) {
+            sf_err_set (err, SF_ESTORE, "cannot hash '%s'", src);
+            goto cleanup;
+        }
         if (self->driver->write (upload, buf, (size_t) got, err))
             goto cleanup;
         rec->size += (uint64_t) got;
@@ -185,10 +196,15 @@ s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *c
             goto cleanup;
         }
     }
-    crypto_hash_sha256_final (&state, digest);
-    sodium_bin2hex (rec->sha256, sizeof (rec->sha256), digest, sizeof (digest));
+    if (!EVP_DigestFinal_ex (md, digest, &digest_len) || digest_len != 32) {
+        sf_err_set (err, SF_ESTORE, "cannot hash '%s'", src);
+        goto cleanup;
+    }
+    for (unsigned int i = 0; i < digest_len; i++)
+        snprintf (rec->sha256 + 2 * i, 3, "%02x", digest [i]);
     rc = 0;
  cleanup:
+    EVP_MD_CTX_free (md);
     free (buf);
     return rc;
 }
