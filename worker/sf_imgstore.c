@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -154,6 +155,127 @@ s_throttle (zsock_t *cancel, sf_bucket_t *bucket, uint64_t bytes)
     return false;
 }
 
+//  The read side of a copy: a thread reads the source into large aligned
+//  buffers and hashes each as it comes (from the page cache the read just
+//  filled), while the caller's thread writes the buffers before it, paced
+//  and cancellable. Hashing and writing overlap, and no byte is copied
+//  twice in user space.
+
+#define S_BUF_SIZE  SF_IMGSTORE_READ            //  one read, one hash update
+#define S_BUFS      4                           //  32 MiB read ahead at most
+
+typedef struct {
+    char *data;                 //  Owned, S_BUF_SIZE, page aligned
+    size_t size;                //  bytes in it
+} slot_t;
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    slot_t slots [S_BUFS];
+    size_t filled;              //  slots the reader filled (ever)
+    size_t drained;             //  slots the writer gave back (ever)
+    bool eof;                   //  the reader is done: all read and hashed
+    bool stop;                  //  the writer gave up: reader, stop
+    int in;                     //  source fd
+    const char *src;            //  Borrowed, for errors
+    EVP_MD_CTX *md;             //  Owned, the hash so far
+    sf_err_t err;               //  the reader's failure
+    int failed;                 //  -1 if err is set
+} ring_t;
+
+static void *
+s_reader (void *arg)
+{
+    ring_t *ring = (ring_t *) arg;
+    while (true) {
+        pthread_mutex_lock (&ring->lock);
+        while (!ring->stop && ring->filled - ring->drained == S_BUFS)
+            pthread_cond_wait (&ring->cond, &ring->lock);
+        bool stop = ring->stop;
+        slot_t *slot = &ring->slots [ring->filled % S_BUFS];
+        pthread_mutex_unlock (&ring->lock);
+        if (stop)
+            break;
+        //  Fill the slot: a short read is no end
+        size_t size = 0;
+        while (size < S_BUF_SIZE) {
+            ssize_t got = read (ring->in, slot->data + size, S_BUF_SIZE - size);
+            if (got == -1 && errno == EINTR)
+                continue;
+            if (got == -1) {
+                ring->failed = sf_err_set (&ring->err, SF_ESTORE, "cannot read '%s': %s",
+                                           ring->src, strerror (errno));
+                break;
+            }
+            if (got == 0)
+                break;
+            size += (size_t) got;
+        }
+        if (!ring->failed && size && !EVP_DigestUpdate (ring->md, slot->data, size))
+            ring->failed = sf_err_set (&ring->err, SF_ESTORE, "cannot hash '%s'", ring->src);
+        slot->size = size;
+        pthread_mutex_lock (&ring->lock);
+        if (ring->failed || size < S_BUF_SIZE)
+            ring->eof = true;
+        if (size && !ring->failed)
+            ring->filled++;
+        pthread_cond_broadcast (&ring->cond);
+        bool done = ring->eof;
+        pthread_mutex_unlock (&ring->lock);
+        if (done)
+            break;
+    }
+    return NULL;
+}
+
+//  The next filled slot, NULL at the end (or the reader's failure)
+
+static slot_t *
+s_ring_next (ring_t *ring)
+{
+    pthread_mutex_lock (&ring->lock);
+    while (ring->filled == ring->drained && !ring->eof)
+        pthread_cond_wait (&ring->cond, &ring->lock);
+    slot_t *slot = ring->filled > ring->drained ? &ring->slots [ring->drained % S_BUFS]
+                                                : NULL;
+    pthread_mutex_unlock (&ring->lock);
+    return slot;
+}
+
+static void
+s_ring_done (ring_t *ring, bool stop)
+{
+    pthread_mutex_lock (&ring->lock);
+    if (stop)
+        ring->stop = true;
+    else
+        ring->drained++;
+    pthread_cond_broadcast (&ring->cond);
+    pthread_mutex_unlock (&ring->lock);
+}
+
+//  Write one slot to upload, a bucket chunk at a time: the bucket and
+//  the cancel socket are looked at as often as before
+
+static int
+s_write_slot (sf_imgstore_t *self, const slot_t *slot, const char *src, void *upload,
+              zsock_t *cancel, sf_bucket_t *bucket, sf_image_rec_t *rec, sf_err_t *err)
+{
+    for (size_t at = 0; at < slot->size; at += SF_IMGSTORE_CHUNK) {
+        size_t size = slot->size - at < SF_IMGSTORE_CHUNK ? slot->size - at
+                                                           : SF_IMGSTORE_CHUNK;
+        if (s_stopped (cancel, bucket))
+            return sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
+        if (self->driver->write (upload, slot->data + at, size, err))
+            return -1;
+        rec->size += (uint64_t) size;
+        if (s_throttle (cancel, bucket, (uint64_t) size))
+            return sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
+    }
+    return 0;
+}
+
 //  Stream the open file in into upload, hashing as it goes, at the
 //  bucket's rate. Sets rec->size and rec->sha256.
 
@@ -162,41 +284,48 @@ s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *c
           sf_bucket_t *bucket, sf_image_rec_t *rec, sf_err_t *err)
 {
     int rc = -1;
-    char *buf = (char *) malloc (SF_IMGSTORE_CHUNK);
-    EVP_MD_CTX *md = EVP_MD_CTX_new ();
-    unsigned char digest [EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
-    if (!md || !EVP_DigestInit_ex (md, self->sha256, NULL)) {
+    ring_t ring = { .in = in, .src = src, .err = SF_ERR_INIT };
+    pthread_mutex_init (&ring.lock, NULL);
+    pthread_cond_init (&ring.cond, NULL);
+    for (size_t i = 0; i < S_BUFS; i++) {
+        void *data = NULL;
+        if (posix_memalign (&data, 4096, S_BUF_SIZE))
+            assert (false);                 //  out of memory is fatal (czmq's rule)
+        ring.slots [i].data = (char *) data;
+    }
+    ring.md = EVP_MD_CTX_new ();
+    bool started = false;
+    pthread_t reader;
+    if (!ring.md || !EVP_DigestInit_ex (ring.md, self->sha256, NULL)) {
         sf_err_set (err, SF_ESTORE, "cannot start SHA-256 of '%s'", src);
         goto cleanup;
     }
-    while (true) {
-        if (s_stopped (cancel, bucket)) {
-            sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
-            goto cleanup;
-        }
-        ssize_t got = read (in, buf, SF_IMGSTORE_CHUNK);
-        if (got == -1 && errno == EINTR)
-            continue;
-        if (got == -1) {
-            sf_err_set (err, SF_ESTORE, "cannot read '%s': %s", src, strerror (errno));
-            goto cleanup;
-        }
-        if (got == 0)
-            break;
-        if (!EVP_DigestUpdate (md, buf, (size_t) got)) {
-            sf_err_set (err, SF_ESTORE, "cannot hash '%s'", src);
-            goto cleanup;
-        }
-        if (self->driver->write (upload, buf, (size_t) got, err))
-            goto cleanup;
-        rec->size += (uint64_t) got;
-        if (s_throttle (cancel, bucket, (uint64_t) got)) {
-            sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
-            goto cleanup;
-        }
+    posix_fadvise (in, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (s_stopped (cancel, bucket)) {
+        sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
+        goto cleanup;
     }
-    if (!EVP_DigestFinal_ex (md, digest, &digest_len) || digest_len != 32) {
+    if (pthread_create (&reader, NULL, s_reader, &ring)) {
+        sf_err_set (err, SF_ESTORE, "cannot start a reader thread for '%s'", src);
+        goto cleanup;
+    }
+    started = true;
+    slot_t *slot;
+    while ((slot = s_ring_next (&ring))) {
+        if (s_write_slot (self, slot, src, upload, cancel, bucket, rec, err))
+            goto cleanup;
+        s_ring_done (&ring, false);
+    }
+    pthread_join (reader, NULL);
+    started = false;
+    if (ring.failed) {
+        if (err)
+            *err = ring.err;
+        goto cleanup;
+    }
+    unsigned char digest [EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    if (!EVP_DigestFinal_ex (ring.md, digest, &digest_len) || digest_len != 32) {
         sf_err_set (err, SF_ESTORE, "cannot hash '%s'", src);
         goto cleanup;
     }
@@ -204,8 +333,15 @@ s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *c
         snprintf (rec->sha256 + 2 * i, 3, "%02x", digest [i]);
     rc = 0;
  cleanup:
-    EVP_MD_CTX_free (md);
-    free (buf);
+    if (started) {
+        s_ring_done (&ring, true);
+        pthread_join (reader, NULL);
+    }
+    EVP_MD_CTX_free (ring.md);
+    for (size_t i = 0; i < S_BUFS; i++)
+        free (ring.slots [i].data);
+    pthread_cond_destroy (&ring.cond);
+    pthread_mutex_destroy (&ring.lock);
     return rc;
 }
 
@@ -390,6 +526,50 @@ s_test_put (sf_imgstore_t *store, const char *dir, const char *src)
     sf_image_rec_release (&rec);
 }
 
+//  The hash is sha256sum's and the image the source's bytes, whatever the
+//  size against the write chunk and the read buffer; a source that cannot
+//  be read (a directory) fails and leaves the store empty
+
+static void
+s_test_sizes (sf_imgstore_t *store, const char *dir)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_image_meta_t meta = { "u", "n", "J44", 1, "offline", "offline", "vdc", S_TEST_CAT };
+    const uint64_t sizes [] = { 0, 1, SF_IMGSTORE_CHUNK - 1, SF_IMGSTORE_CHUNK,
+                                SF_IMGSTORE_CHUNK + 1, SF_IMGSTORE_READ - 1,
+                                SF_IMGSTORE_READ, SF_IMGSTORE_READ + 1,
+                                5 * SF_IMGSTORE_READ + 12345 };
+    char *src = zsys_sprintf ("%s/sizes.raw", dir);
+    for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes [0]); i++) {
+        char *cmd = zsys_sprintf ("head -c %" PRIu64 " /dev/urandom > %s", sizes [i], src);
+        assert (system (cmd) == 0);
+        zstr_free (&cmd);
+        sf_image_rec_t rec;
+        assert (sf_imgstore_put (store, &meta, src, NULL, NULL, &rec, &err) == 0);
+        assert (rec.size == sizes [i]);
+        cmd = zsys_sprintf ("sha256sum < %s", src);
+        char *sum = s_shell_output (cmd);
+        assert (strncmp (sum, rec.sha256, 64) == 0 && strlen (rec.sha256) == 64);
+        zstr_free (&cmd);
+        cmd = zsys_sprintf ("cmp -s %s %s", src, rec.path);
+        assert (system (cmd) == 0);
+        zstr_free (&cmd);
+        free (sum);
+        assert (sf_imgstore_remove (store, rec.id, S_TEST_CAT, "J44", &err) == 0);
+        sf_image_rec_release (&rec);
+    }
+    sf_image_rec_t rec;
+    assert (sf_imgstore_put (store, &meta, dir, NULL, NULL, &rec, &err) == -1);
+    assert (err.code == SF_ESTORE && strstr (err.text, "cannot read"));
+    char *path = zsys_sprintf ("%s/store", dir);
+    zdir_t *listing = zdir_new (path, NULL);
+    assert (listing && zdir_count (listing) == 0);
+    zdir_destroy (&listing);
+    unlink (src);
+    zstr_free (&path);
+    zstr_free (&src);
+}
+
 //  Sends RATE 0 on the socket args after 300 ms
 static void
 s_test_rate_later (zsock_t *pipe, void *args)
@@ -399,6 +579,49 @@ s_test_rate_later (zsock_t *pipe, void *args)
     zstr_sendx ((zsock_t *) args, "RATE", "0", NULL);
     char *command = zstr_recv (pipe);           //  $TERM
     zstr_free (&command);
+}
+
+//  Sends CANCEL on the socket args after 300 ms
+static void
+s_test_cancel_later (zsock_t *pipe, void *args)
+{
+    zsock_signal (pipe, 0);
+    zclock_sleep (300);
+    zstr_send ((zsock_t *) args, "CANCEL");
+    char *command = zstr_recv (pipe);           //  $TERM
+    zstr_free (&command);
+}
+
+//  A cancel while the reader is a full ring ahead of a slow writer (more
+//  than the ring's buffers to copy, at 1 MB/s) stops both at once and
+//  leaves the store empty
+
+static void
+s_test_cancel_ahead (sf_imgstore_t *store, const char *dir, zsock_t *reader,
+                     zsock_t *writer)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_image_meta_t meta = { "u", "n", "J45", 1, "offline", "offline", "vdd", S_TEST_CAT };
+    char *src = zsys_sprintf ("%s/big.raw", dir);
+    char *cmd = zsys_sprintf ("head -c %d /dev/zero > %s", 6 * SF_IMGSTORE_READ, src);
+    assert (system (cmd) == 0);
+    sf_bucket_t *bucket = sf_bucket_new (1000 * 1000, SF_IMGSTORE_CHUNK);
+    sf_image_rec_t rec;
+    int64_t start = zclock_mono ();
+    zactor_t *sender = zactor_new (s_test_cancel_later, writer);
+    assert (sf_imgstore_put (store, &meta, src, reader, bucket, &rec, &err) == -1);
+    int64_t took = zclock_mono () - start;
+    assert (err.code == SF_ECANCELED && took >= 250 && took < 5000);
+    zactor_destroy (&sender);
+    char *path = zsys_sprintf ("%s/store", dir);
+    zdir_t *listing = zdir_new (path, NULL);
+    assert (listing && zdir_count (listing) == 0);
+    zdir_destroy (&listing);
+    unlink (src);
+    sf_bucket_destroy (&bucket);
+    zstr_free (&path);
+    zstr_free (&cmd);
+    zstr_free (&src);
 }
 
 void
@@ -427,6 +650,7 @@ sf_imgstore_test (bool verbose)
     assert (streq (sf_imgstore_driver (store), "dir"));
     assert (sf_imgstore_check (store, &err) == 0);
     s_test_put (store, dir, src);
+    s_test_sizes (store, dir);
 
     //  A missing source, and a cancelled copy, leave the store empty
     sf_image_meta_t meta = { "u", "n", "J43", 1, "offline", "offline", "vdb", S_TEST_CAT };
@@ -487,6 +711,7 @@ sf_imgstore_test (bool verbose)
     assert (listing && zdir_count (listing) == 0);
     zdir_destroy (&listing);
     sf_bucket_destroy (&bucket);
+    s_test_cancel_ahead (store, dir, reader, writer);
     zsock_destroy (&writer);
     zsock_destroy (&reader);
     sf_imgstore_destroy (&store);

@@ -33,7 +33,20 @@ typedef struct {
     char *image;                //  Owned, <id>.qcow2
     char *pending;              //  Owned, <id>.pending
     int fd;                     //  image_tmp, -1 once closed
+    off_t written;              //  bytes written to fd
+    off_t started;              //  writeback started up to here
+    off_t dropped;              //  written back and out of the cache up to here
 } upload_t;
+
+//  Write-behind: the disk writes while the copy goes on, rather than all
+//  at the final fsync (the kernel's own writeback would start only at
+//  vm.dirty_background_ratio, GiBs on a large host). Every S_WB_STEP
+//  bytes, writeback starts for them; what lies S_WB_LAG behind is waited
+//  for and dropped from the page cache (nobody reads a new image soon),
+//  so a copy dirties at most about S_WB_LAG of memory and the fsync at
+//  commit has little left to do.
+#define S_WB_STEP   ((off_t) 16 << 20)
+#define S_WB_LAG    ((off_t) 64 << 20)
 
 SF_LOG_MODULE ("worker.imgstore");
 
@@ -202,6 +215,22 @@ s_dir_write (void *upload_, const char *data, size_t size, sf_err_t *err)
     if (s_write_all (upload->fd, data, size))
         return sf_err_set (err, SF_ESTORE, "cannot write '%s': %s", upload->image_tmp,
                            strerror (errno));
+    upload->written += (off_t) size;
+    if (upload->written - upload->started >= S_WB_STEP) {
+        //  Hints only: a failure here shows at the fsync of commit
+        sync_file_range (upload->fd, upload->started, upload->written - upload->started,
+                         SYNC_FILE_RANGE_WRITE);
+        upload->started = upload->written;
+        off_t upto = upload->started - S_WB_LAG;
+        if (upto > upload->dropped) {
+            sync_file_range (upload->fd, upload->dropped, upto - upload->dropped,
+                             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE
+                             | SYNC_FILE_RANGE_WAIT_AFTER);
+            posix_fadvise (upload->fd, upload->dropped, upto - upload->dropped,
+                           POSIX_FADV_DONTNEED);
+            upload->dropped = upto;
+        }
+    }
     return 0;
 }
 
