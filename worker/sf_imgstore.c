@@ -155,122 +155,111 @@ s_throttle (zsock_t *cancel, sf_bucket_t *bucket, uint64_t bytes)
     return false;
 }
 
-//  The read side of a copy: a thread reads the source into large aligned
-//  buffers and hashes each as it comes (from the page cache the read just
-//  filled), while the caller's thread writes the buffers before it, paced
-//  and cancellable. Hashing and writing overlap, and no byte is copied
-//  twice in user space.
+//  The copy: the caller's thread reads the source into large aligned
+//  buffers and writes each (a bucket chunk at a time, paced, cancellable),
+//  while a hasher thread hashes the same buffers. Each core does about
+//  half of the work (the hash alone is ~1.4 GB/s here, reading and writing
+//  the page cache together about as much), and no byte is copied in user
+//  space. A buffer is read again only once it is written and hashed.
 
 #define S_BUF_SIZE  SF_IMGSTORE_READ            //  one read, one hash update
-#define S_BUFS      4                           //  32 MiB read ahead at most
+#define S_BUFS      4                           //  the hasher's lag at most
 
 typedef struct {
-    char *data;                 //  Owned, S_BUF_SIZE, page aligned
-    size_t size;                //  bytes in it
-} slot_t;
-
-typedef struct {
+    char *data [S_BUFS];        //  Owned, S_BUF_SIZE each, page aligned
+    size_t size [S_BUFS];       //  bytes read into each
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    slot_t slots [S_BUFS];
-    size_t filled;              //  slots the reader filled (ever)
-    size_t drained;             //  slots the writer gave back (ever)
-    bool eof;                   //  the reader is done: all read and hashed
-    bool stop;                  //  the writer gave up: reader, stop
-    int in;                     //  source fd
-    const char *src;            //  Borrowed, for errors
-    EVP_MD_CTX *md;             //  Owned, the hash so far
-    sf_err_t err;               //  the reader's failure
-    int failed;                 //  -1 if err is set
+    size_t posted;              //  buffers read and handed to the hasher (ever)
+    size_t hashed;              //  buffers the hasher is done with (ever)
+    bool stop;                  //  no more buffers: hasher, finish or quit
+    EVP_MD_CTX *md;             //  Owned, the hash so far (the hasher's)
+    bool failed;                //  an update failed
 } ring_t;
 
 static void *
-s_reader (void *arg)
+s_hasher (void *arg)
 {
     ring_t *ring = (ring_t *) arg;
+    pthread_mutex_lock (&ring->lock);
     while (true) {
-        pthread_mutex_lock (&ring->lock);
-        while (!ring->stop && ring->filled - ring->drained == S_BUFS)
+        while (!ring->stop && ring->hashed == ring->posted)
             pthread_cond_wait (&ring->cond, &ring->lock);
-        bool stop = ring->stop;
-        slot_t *slot = &ring->slots [ring->filled % S_BUFS];
+        if (ring->hashed == ring->posted)
+            break;                          //  stopped, all hashed
+        size_t slot = ring->hashed % S_BUFS;
         pthread_mutex_unlock (&ring->lock);
-        if (stop)
-            break;
-        //  Fill the slot: a short read is no end
-        size_t size = 0;
-        while (size < S_BUF_SIZE) {
-            ssize_t got = read (ring->in, slot->data + size, S_BUF_SIZE - size);
-            if (got == -1 && errno == EINTR)
-                continue;
-            if (got == -1) {
-                ring->failed = sf_err_set (&ring->err, SF_ESTORE, "cannot read '%s': %s",
-                                           ring->src, strerror (errno));
-                break;
-            }
-            if (got == 0)
-                break;
-            size += (size_t) got;
-        }
-        if (!ring->failed && size && !EVP_DigestUpdate (ring->md, slot->data, size))
-            ring->failed = sf_err_set (&ring->err, SF_ESTORE, "cannot hash '%s'", ring->src);
-        slot->size = size;
+        bool ok = ring->failed ? false
+                : EVP_DigestUpdate (ring->md, ring->data [slot], ring->size [slot]) == 1;
         pthread_mutex_lock (&ring->lock);
-        if (ring->failed || size < S_BUF_SIZE)
-            ring->eof = true;
-        if (size && !ring->failed)
-            ring->filled++;
+        if (!ok)
+            ring->failed = true;
+        ring->hashed++;
         pthread_cond_broadcast (&ring->cond);
-        bool done = ring->eof;
-        pthread_mutex_unlock (&ring->lock);
-        if (done)
-            break;
     }
+    pthread_mutex_unlock (&ring->lock);
     return NULL;
 }
 
-//  The next filled slot, NULL at the end (or the reader's failure)
+//  Wait until the hasher has done all but lag buffers
 
-static slot_t *
-s_ring_next (ring_t *ring)
+static void
+s_ring_wait (ring_t *ring, size_t lag)
 {
     pthread_mutex_lock (&ring->lock);
-    while (ring->filled == ring->drained && !ring->eof)
+    while (ring->posted - ring->hashed > lag)
         pthread_cond_wait (&ring->cond, &ring->lock);
-    slot_t *slot = ring->filled > ring->drained ? &ring->slots [ring->drained % S_BUFS]
-                                                : NULL;
     pthread_mutex_unlock (&ring->lock);
-    return slot;
 }
 
 static void
-s_ring_done (ring_t *ring, bool stop)
+s_ring_post (ring_t *ring, bool stop)
 {
     pthread_mutex_lock (&ring->lock);
     if (stop)
         ring->stop = true;
     else
-        ring->drained++;
+        ring->posted++;
     pthread_cond_broadcast (&ring->cond);
     pthread_mutex_unlock (&ring->lock);
 }
 
-//  Write one slot to upload, a bucket chunk at a time: the bucket and
-//  the cancel socket are looked at as often as before
+//  Fill data from in: a short read is no end. Returns the bytes read (less
+//  than size only at the end) or -1 with err.
+
+static ssize_t
+s_read_full (int in, char *data, size_t size, const char *src, sf_err_t *err)
+{
+    size_t have = 0;
+    while (have < size) {
+        ssize_t got = read (in, data + have, size - have);
+        if (got == -1 && errno == EINTR)
+            continue;
+        if (got == -1)
+            return sf_err_set (err, SF_ESTORE, "cannot read '%s': %s", src, strerror (errno));
+        if (got == 0)
+            break;
+        have += (size_t) got;
+    }
+    return (ssize_t) have;
+}
+
+//  Write size bytes of data to upload, a bucket chunk at a time: the
+//  bucket and the cancel socket are looked at as often as ever
 
 static int
-s_write_slot (sf_imgstore_t *self, const slot_t *slot, const char *src, void *upload,
-              zsock_t *cancel, sf_bucket_t *bucket, sf_image_rec_t *rec, sf_err_t *err)
+s_write_chunks (sf_imgstore_t *self, const char *data, size_t size, const char *src,
+                void *upload, zsock_t *cancel, sf_bucket_t *bucket, sf_image_rec_t *rec,
+                sf_err_t *err)
 {
-    for (size_t at = 0; at < slot->size; at += SF_IMGSTORE_CHUNK) {
-        size_t size = slot->size - at < SF_IMGSTORE_CHUNK ? slot->size - at
-                                                           : SF_IMGSTORE_CHUNK;
+    for (size_t at = 0; at < size; at += SF_IMGSTORE_CHUNK) {
+        size_t part = size - at < SF_IMGSTORE_CHUNK ? size - at : SF_IMGSTORE_CHUNK;
         if (s_stopped (cancel, bucket))
             return sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
-        if (self->driver->write (upload, slot->data + at, size, err))
+        if (self->driver->write (upload, data + at, part, err))
             return -1;
-        rec->size += (uint64_t) size;
-        if (s_throttle (cancel, bucket, (uint64_t) size))
+        rec->size += (uint64_t) part;
+        if (s_throttle (cancel, bucket, (uint64_t) part))
             return sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
     }
     return 0;
@@ -284,18 +273,18 @@ s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *c
           sf_bucket_t *bucket, sf_image_rec_t *rec, sf_err_t *err)
 {
     int rc = -1;
-    ring_t ring = { .in = in, .src = src, .err = SF_ERR_INIT };
+    ring_t ring = { .posted = 0 };
     pthread_mutex_init (&ring.lock, NULL);
     pthread_cond_init (&ring.cond, NULL);
     for (size_t i = 0; i < S_BUFS; i++) {
         void *data = NULL;
         if (posix_memalign (&data, 4096, S_BUF_SIZE))
             assert (false);                 //  out of memory is fatal (czmq's rule)
-        ring.slots [i].data = (char *) data;
+        ring.data [i] = (char *) data;
     }
     ring.md = EVP_MD_CTX_new ();
     bool started = false;
-    pthread_t reader;
+    pthread_t hasher;
     if (!ring.md || !EVP_DigestInit_ex (ring.md, self->sha256, NULL)) {
         sf_err_set (err, SF_ESTORE, "cannot start SHA-256 of '%s'", src);
         goto cleanup;
@@ -305,27 +294,34 @@ s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *c
         sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
         goto cleanup;
     }
-    if (pthread_create (&reader, NULL, s_reader, &ring)) {
-        sf_err_set (err, SF_ESTORE, "cannot start a reader thread for '%s'", src);
+    if (pthread_create (&hasher, NULL, s_hasher, &ring)) {
+        sf_err_set (err, SF_ESTORE, "cannot start a hasher thread for '%s'", src);
         goto cleanup;
     }
     started = true;
-    slot_t *slot;
-    while ((slot = s_ring_next (&ring))) {
-        if (s_write_slot (self, slot, src, upload, cancel, bucket, rec, err))
+    for (size_t n = 0; ; n++) {
+        size_t slot = n % S_BUFS;
+        s_ring_wait (&ring, S_BUFS - 1);    //  this buffer is hashed (and written)
+        ssize_t got = s_read_full (in, ring.data [slot], S_BUF_SIZE, src, err);
+        if (got == -1)
             goto cleanup;
-        s_ring_done (&ring, false);
+        if (got == 0)
+            break;
+        ring.size [slot] = (size_t) got;
+        s_ring_post (&ring, false);
+        if (s_write_chunks (self, ring.data [slot], (size_t) got, src, upload, cancel,
+                            bucket, rec, err))
+            goto cleanup;
+        if ((size_t) got < S_BUF_SIZE)
+            break;
     }
-    pthread_join (reader, NULL);
+    s_ring_post (&ring, true);
+    pthread_join (hasher, NULL);
     started = false;
-    if (ring.failed) {
-        if (err)
-            *err = ring.err;
-        goto cleanup;
-    }
     unsigned char digest [EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
-    if (!EVP_DigestFinal_ex (ring.md, digest, &digest_len) || digest_len != 32) {
+    if (ring.failed || !EVP_DigestFinal_ex (ring.md, digest, &digest_len)
+    ||  digest_len != 32) {
         sf_err_set (err, SF_ESTORE, "cannot hash '%s'", src);
         goto cleanup;
     }
@@ -333,13 +329,13 @@ s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *c
         snprintf (rec->sha256 + 2 * i, 3, "%02x", digest [i]);
     rc = 0;
  cleanup:
-    if (started) {
-        s_ring_done (&ring, true);
-        pthread_join (reader, NULL);
+    if (started) {                          //  it finishes what it has, then quits
+        s_ring_post (&ring, true);
+        pthread_join (hasher, NULL);
     }
     EVP_MD_CTX_free (ring.md);
     for (size_t i = 0; i < S_BUFS; i++)
-        free (ring.slots [i].data);
+        free (ring.data [i]);
     pthread_cond_destroy (&ring.cond);
     pthread_mutex_destroy (&ring.lock);
     return rc;

@@ -6,11 +6,10 @@
     write to a temporary name and publish atomically on commit, and remove
     what they wrote on abort.
 
-    sf_imgstore_put does the streaming once for every driver: a reader
-    thread reads the source into large aligned buffers and hashes them
-    (SHA-256, libcrypto's EVP) while the caller's thread writes the buffers
-    before, a chunk at a time, paced by the token bucket (sf_bucket) and
-    stopped at a cancel; a driver only opens, writes,
+    sf_imgstore_put does the streaming once for every driver: it reads the
+    source into large aligned buffers and writes them a chunk at a time,
+    paced by the token bucket (sf_bucket) and stopped at a cancel, while a
+    thread of its own hashes the same buffers (SHA-256, libcrypto's EVP); a driver only opens, writes,
     commits, aborts, deletes and lists (sf_imgstore_driver.h). One
     sf_imgstore_t serves the whole worker: every task and prune borrows it,
     from any thread (it holds nothing a call changes).
@@ -36,8 +35,7 @@ typedef struct _sf_imgstore_driver_t sf_imgstore_driver_t;     //  sf_imgstore_d
 //  Bytes the store writes at a time (the bucket's chunk: the cancel socket
 //  and the bucket are looked at after each)
 #define SF_IMGSTORE_CHUNK (1024 * 1024)
-//  Bytes the store reads and hashes at a time, in a thread of its own, a
-//  few buffers ahead of the writes
+//  Bytes the store reads (and hashes, in a thread of its own) at a time
 #define SF_IMGSTORE_READ  (8 * SF_IMGSTORE_CHUNK)
 
 //  What the store records about an image (all borrowed)
