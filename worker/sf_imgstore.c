@@ -266,7 +266,8 @@ s_write_chunks (sf_imgstore_t *self, const char *data, size_t size, const char *
 }
 
 //  Stream the open file in into upload, hashing as it goes, at the
-//  bucket's rate. Sets rec->size and rec->sha256.
+//  bucket's rate; with no upload (an adopted file) only hash it. Sets
+//  rec->size and rec->sha256.
 
 static int
 s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *cancel,
@@ -309,9 +310,16 @@ s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *c
             break;
         ring.size [slot] = (size_t) got;
         s_ring_post (&ring, false);
-        if (s_write_chunks (self, ring.data [slot], (size_t) got, src, upload, cancel,
-                            bucket, rec, err))
+        if (upload && s_write_chunks (self, ring.data [slot], (size_t) got, src, upload,
+                                      cancel, bucket, rec, err))
             goto cleanup;
+        if (!upload) {                      //  adopted: hashed only
+            rec->size += (uint64_t) got;
+            if (s_stopped (cancel, bucket)) {
+                sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
+                goto cleanup;
+            }
+        }
         if ((size_t) got < S_BUF_SIZE)
             break;
     }
@@ -341,6 +349,31 @@ s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *c
     return rc;
 }
 
+//  Can the driver take src as it is (no copy)? Only when nothing paces
+//  the copy: a rate asks for the bytes to be spread over time, and
+//  copying at that rate is what spreads them. Returns 1 if adopted, 0 to
+//  copy, -1 with err.
+
+static int
+s_adopt (sf_imgstore_t *self, const sf_image_meta_t *meta, int in, sf_bucket_t *bucket,
+         sf_image_rec_t *rec, void **upload, sf_err_t *err)
+{
+    if (!self->driver->adopt || (bucket && sf_bucket_rate (bucket)))
+        return 0;
+    sf_err_t why = SF_ERR_INIT;
+    if (self->driver->adopt (self->priv, meta, in, rec, upload, &why) == 0)
+        return 1;
+    if (why.code != SF_ENOTSUP) {
+        if (err)
+            *err = why;
+        return -1;
+    }
+    SF_DEBUG (NULL, "image of disk '%s' copied: %s", meta->disk_target, why.text);
+    zstr_free (&rec->path);
+    *rec->id = 0;
+    return 0;
+}
+
 int
 sf_imgstore_put (sf_imgstore_t *self, const sf_image_meta_t *meta, const char *src,
                  zsock_t *cancel, sf_bucket_t *bucket, sf_image_rec_t *rec, sf_err_t *err)
@@ -352,14 +385,17 @@ sf_imgstore_put (sf_imgstore_t *self, const sf_image_meta_t *meta, const char *s
     rec->disk_target = strdup (meta->disk_target);
     void *upload = NULL;
     int rc = -1;
+    int adopted = 0;
     int in = open (src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (in == -1) {
         sf_err_set (err, SF_ESTORE, "cannot open '%s': %s", src, strerror (errno));
         goto cleanup;
     }
-    if (self->driver->open (self->priv, meta, rec, &upload, err))
+    if ((adopted = s_adopt (self, meta, in, bucket, rec, &upload, err)) == -1)
         goto cleanup;
-    if (s_stream (self, in, src, upload, cancel, bucket, rec, err)
+    if (!adopted && self->driver->open (self->priv, meta, rec, &upload, err))
+        goto cleanup;
+    if (s_stream (self, in, src, adopted ? NULL : upload, cancel, bucket, rec, err)
     ||  self->driver->commit (upload, meta, rec, err))
         goto cleanup;
     upload = NULL;              //  committed: the driver freed it
@@ -566,6 +602,71 @@ s_test_sizes (sf_imgstore_t *store, const char *dir)
     zstr_free (&src);
 }
 
+//  No copy where the store can take the file as it is: a source on the
+//  store's file system, unpaced, becomes the image (the same inode, mode
+//  0640, the source left in place); with a rate, or from another file
+//  system (tmpfs), it is copied. A cancel while adopting leaves the store
+//  empty and the source as it was.
+
+static void
+s_test_adopt (sf_imgstore_t *store, const char *dir, const char *src, zsock_t *reader,
+              zsock_t *writer)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_image_meta_t meta = { "u", "n", "J46", 1, "offline", "offline", "vde", S_TEST_CAT };
+    sf_image_rec_t rec;
+    struct stat src_st, st;
+    assert (chmod (src, 0600) == 0);
+    assert (stat (src, &src_st) == 0);
+    assert (sf_imgstore_put (store, &meta, src, NULL, NULL, &rec, &err) == 0);
+    assert (stat (rec.path, &st) == 0 && st.st_ino == src_st.st_ino && st.st_nlink == 2);
+    assert ((st.st_mode & 07777) == 0640 && rec.size == (uint64_t) src_st.st_size);
+    char *cmd = zsys_sprintf ("sha256sum < %s", src);
+    char *sum = s_shell_output (cmd);
+    assert (strncmp (sum, rec.sha256, 64) == 0);
+    assert (sf_imgstore_remove (store, rec.id, S_TEST_CAT, "J46", &err) == 0);
+    assert (stat (src, &st) == 0 && st.st_nlink == 1 && st.st_size == src_st.st_size);
+    sf_image_rec_release (&rec);
+    //  A rate: copied
+    sf_bucket_t *bucket = sf_bucket_new (1000 * 1000 * 1000, SF_IMGSTORE_CHUNK);
+    assert (sf_imgstore_put (store, &meta, src, NULL, bucket, &rec, &err) == 0);
+    assert (stat (rec.path, &st) == 0 && st.st_ino != src_st.st_ino && st.st_nlink == 1);
+    assert (strncmp (sum, rec.sha256, 64) == 0);
+    assert (sf_imgstore_remove (store, rec.id, S_TEST_CAT, "J46", &err) == 0);
+    sf_image_rec_release (&rec);
+    sf_bucket_destroy (&bucket);
+    //  Another file system: copied
+    char shm [] = "/dev/shm/sf-imgstore-test-XXXXXX";
+    int fd = mkstemp (shm);
+    assert (fd != -1);
+    close (fd);
+    zstr_free (&cmd);
+    cmd = zsys_sprintf ("cp %s %s", src, shm);
+    assert (system (cmd) == 0);
+    assert (sf_imgstore_put (store, &meta, shm, NULL, NULL, &rec, &err) == 0);
+    assert (stat (rec.path, &st) == 0 && st.st_ino != src_st.st_ino && st.st_nlink == 1);
+    assert (strncmp (sum, rec.sha256, 64) == 0 && (st.st_mode & 07777) == 0640);
+    assert (sf_imgstore_remove (store, rec.id, S_TEST_CAT, "J46", &err) == 0);
+    sf_image_rec_release (&rec);
+    unlink (shm);
+    //  Cancelled while adopting
+    zstr_send (writer, "CANCEL");
+    zclock_sleep (10);
+    assert (sf_imgstore_put (store, &meta, src, reader, NULL, &rec, &err) == -1);
+    assert (err.code == SF_ECANCELED);
+    char *leftover = zstr_recv (reader);
+    assert (leftover && streq (leftover, "CANCEL"));
+    zstr_free (&leftover);
+    char *path = zsys_sprintf ("%s/store", dir);
+    zdir_t *listing = zdir_new (path, NULL);
+    assert (listing && zdir_count (listing) == 0);
+    zdir_destroy (&listing);
+    assert (stat (src, &st) == 0 && st.st_nlink == 1 && st.st_size == src_st.st_size);
+    zstr_free (&path);
+    free (sum);
+    zstr_free (&cmd);
+}
+
 //  Sends RATE 0 on the socket args after 300 ms
 static void
 s_test_rate_later (zsock_t *pipe, void *args)
@@ -708,6 +809,7 @@ sf_imgstore_test (bool verbose)
     zdir_destroy (&listing);
     sf_bucket_destroy (&bucket);
     s_test_cancel_ahead (store, dir, reader, writer);
+    s_test_adopt (store, dir, src, reader, writer);
     zsock_destroy (&writer);
     zsock_destroy (&reader);
     sf_imgstore_destroy (&store);

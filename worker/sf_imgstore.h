@@ -103,8 +103,10 @@ const char *
 int
     sf_imgstore_check (sf_imgstore_t *self, sf_err_t *err);
 
-//  Store the qcow2 file src (left in place) with meta, hashing it as it
-//  streams. A message on cancel (may be NULL) stops it with SF_ECANCELED.
+//  Store the qcow2 file src (left in place, not to be changed any more)
+//  with meta, hashing it as it streams. Where the driver can take src as
+//  it is (dir: src on the store's file system) and no rate is set, it
+//  does, and only hashes it: no copy. A message on cancel (may be NULL) stops it with SF_ECANCELED.
 //  With a bucket (borrowed, may be NULL = no limit) the copy keeps to its
 //  rate, and reads and dispatches those messages (sf_bucket_recv): "RATE"
 //  and "GRANT" change the bucket's rate and the copy goes on, anything
