@@ -3,11 +3,13 @@
     worker's own code (sf_imgstore_put: read, SHA-256, write, fsync,
     publish), timed; for bench/upload-bench.sh
 
-    sf_upload_bench SRC STORE_DIR [RATE]
+    sf_upload_bench [--copy] SRC STORE_DIR
     Prints one line on stdout: "<ms> <bytes> <sha256> <id>" (ms from the
     call to the return of sf_imgstore_put, the store's fsyncs included).
-    RATE (bytes/s, default 0 = none) paces it with the worker's token
-    bucket, as a scheduler's grant would. Exits 1 with the error on stderr.
+    SRC on the store's file system is adopted (hard link, hash in place,
+    fsync), as a job's scratch image is when no rate is set; --copy copies
+    it (read, hash, write, fsync) as a job with a rate does: a bucket at
+    1 PB/s, which never waits. Exits 1 with the error on stderr.
     =========================================================================
 */
 #include "sf_worker_classes.h"
@@ -15,8 +17,13 @@
 int
 main (int argc, char *argv [])
 {
-    if (argc < 3 || argc > 4) {
-        fprintf (stderr, "usage: sf_upload_bench SRC STORE_DIR [RATE]\n");
+    bool copy = argc > 1 && streq (argv [1], "--copy");
+    if (copy) {
+        argc--;
+        argv++;
+    }
+    if (argc != 3) {
+        fprintf (stderr, "usage: sf_upload_bench [--copy] SRC STORE_DIR\n");
         return 2;
     }
     zsys_init ();
@@ -29,8 +36,8 @@ main (int argc, char *argv [])
         return 1;
     }
     sf_bucket_t *bucket = NULL;
-    if (argc == 4)
-        bucket = sf_bucket_new (strtoull (argv [3], NULL, 10), SF_IMGSTORE_CHUNK);
+    if (copy)
+        bucket = sf_bucket_new (1000ULL * 1000 * 1000 * 1000 * 1000, SF_IMGSTORE_CHUNK);
     sf_image_meta_t meta = { "00000000-0000-0000-0000-000000000000", "bench", "B1", 1,
                              "file-cold", "paused", "vda", "0123456789abcdef" };
     sf_image_rec_t rec;

@@ -2,18 +2,25 @@
 #  bench/upload-bench.sh: does an upload into the directory image store run
 #  at the speed of the disk?
 #
-#  In the same run and on the same file system, alternately: `dd if=F of=G
-#  bs=4M conv=fsync` of an image file F, and snapfleet's upload of the same
-#  F into a "dir" image store through the worker's own code
-#  (bench/sf_upload_bench: sf_imgstore_put, i.e. read, SHA-256, write,
-#  fsync, publish, exactly as a job's upload). Every run starts with a
-#  `sync`; F stays in the page cache for both. The upload's SHA-256 and
-#  size are checked against sha256sum's. Prints on stdout the times, the
-#  medians, MB/s and the ratio dd_ms / upload_ms (1.0 = as fast as dd;
-#  the target is >= 0.9).
+#  In the same run and on the same file system, one after the other, RUNS
+#  times (after one warm-up round that is not counted):
+#    dd      `dd if=F of=G bs=4M conv=fsync` of an image file F;
+#    copy    snapfleet's upload of F into a "dir" image store through the
+#            worker's own code (bench/sf_upload_bench --copy, i.e.
+#            sf_imgstore_put: read, SHA-256, write, fsync, publish), as a
+#            job does when its grant sets a rate or its scratch is on
+#            another file system;
+#    adopt   the same upload of a fresh F (just rewritten, its pages dirty,
+#            as qemu-img leaves a conversion) from the store's file system
+#            with no rate, as a job's scratch image is stored: hard link,
+#            SHA-256 in place, fsync, publish; no copy.
+#  Every step starts with a `sync`; F's bytes are in the page cache for all
+#  three. Each upload's SHA-256, size and bytes are checked against F's.
+#  Prints on stdout each run, the medians, MB/s and the ratios dd_ms /
+#  copy_ms and dd_ms / adopt_ms (1.0 = as fast as dd; the target is >= 0.9).
 #
 #  Usage: bench/upload-bench.sh [-n RUNS] [-s SIZE]
-#    -n RUNS    runs of each (default 3; env RUNS)
+#    -n RUNS    counted runs of each (default 3; env RUNS)
 #    -s SIZE    image size, IEC (default 1G; env SIZE)
 #  Environment: SF_BUILD (build dir with bench/sf_upload_bench, default
 #  ./build), SF_TEST_TMP (where the files go, default /var/tmp), SF_KEEP=1
@@ -40,17 +47,33 @@ bytes=$(numfmt --from=iec "$SIZE" 2>/dev/null) || { echo "upload-bench: bad size
 
 sf_init upload-bench
 sf_need_built bench/sf_upload_bench
-sf_need dd sha256sum numfmt
+sf_need dd sha256sum numfmt cmp
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
+master=$SF_TMP/R               #  the random bytes, never written again
 src=$SF_TMP/F
 store=$SF_TMP/store
-results=$SF_TMP/results        #  "RUN DD_MS UPLOAD_MS"
+results=$SF_TMP/results        #  "RUN DD_MS COPY_MS ADOPT_MS"
 : >"$results"
-head -c "$bytes" /dev/urandom >"$src"
-sum=$(sha256sum <"$src" | cut -d' ' -f1)
-sync
+head -c "$bytes" /dev/urandom >"$master"
+sum=$(sha256sum <"$master" | cut -d' ' -f1)
+cp "$master" "$src"
+timeout 600 sync
 
 ms () { local t=${EPOCHREALTIME/./}; printf '%s' $((10#$t / 1000)); }
+
+#  upload [--copy]: store F, check it, remove it; prints the ms
+upload ()
+{
+    local out up_ms up_bytes up_sum up_id
+    out=$(timeout -k 10 600 "$SF_BUILD/bench/sf_upload_bench" "$@" "$src" "$store") ||
+        sf_die "the upload failed ($*)"
+    read -r up_ms up_bytes up_sum up_id <<<"$out"
+    [ "$up_sum" = "$sum" ] || sf_die "the upload's SHA-256 $up_sum is not sha256sum's $sum"
+    [ "$up_bytes" = "$bytes" ] || sf_die "the upload stored $up_bytes bytes, not $bytes"
+    cmp -s "$master" "$store/$up_id.qcow2" || sf_die "the stored image differs from the source"
+    rm -f "$store/$up_id.qcow2" "$store/$up_id.json"
+    printf '%s' "${up_ms%.*}"
+}
 
 #  Run 0 is a warm-up, not counted: the first writes into blocks the file
 #  system has not used for a while are several times slower here (a thin
@@ -62,35 +85,36 @@ for ((i = 0; i <= RUNS; i++)); do
     dd_ms=$(($(ms) - t))
     rm -f "$SF_TMP/G"
     timeout 600 sync
-    out=$(timeout -k 10 600 "$SF_BUILD/bench/sf_upload_bench" "$src" "$store") ||
-        sf_die "the upload failed (run $i)"
-    read -r up_ms up_bytes up_sum up_id <<<"$out"
-    [ "$up_sum" = "$sum" ] || sf_die "the upload's SHA-256 $up_sum is not sha256sum's $sum"
-    [ "$up_bytes" = "$bytes" ] || sf_die "the upload stored $up_bytes bytes, not $bytes"
-    cmp -s "$src" "$store/$up_id.qcow2" || sf_die "the stored image differs from the source"
-    rm -f "$store/$up_id.qcow2" "$store/$up_id.json"
-    up_ms=${up_ms%.*}
+    copy_ms=$(upload --copy)
+    #  A fresh F, its pages dirty as a conversion leaves them
+    rm -f "$src"
+    timeout 600 sync
+    cp "$master" "$src"
+    adopt_ms=$(upload)
     if [ "$i" = 0 ]; then
-        sf_note "run 0: dd $dd_ms ms, upload $up_ms ms (warm-up, not counted)"
+        sf_note "run 0: dd $dd_ms ms, copy $copy_ms ms, adopt $adopt_ms ms (warm-up, not counted)"
     else
-        sf_note "run $i: dd $dd_ms ms, upload $up_ms ms"
-        echo "$i $dd_ms $up_ms" >>"$results"
+        sf_note "run $i: dd $dd_ms ms, copy $copy_ms ms, adopt $adopt_ms ms"
+        echo "$i $dd_ms $copy_ms $adopt_ms" >>"$results"
     fi
 done
 
 median () { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 dd_med=$(awk '{ print $2 }' "$results" | median)
-up_med=$(awk '{ print $3 }' "$results" | median)
+copy_med=$(awk '{ print $3 }' "$results" | median)
+adopt_med=$(awk '{ print $4 }' "$results" | median)
 mbs () { awk -v b="$bytes" -v m="$1" 'BEGIN { printf "%.0f", (m > 0 ? b / 1e6 / (m / 1e3) : 0) }'; }
+ratio () { awk -v d="$1" -v u="$2" 'BEGIN { printf "%.2f", (u > 0 ? d / u : 0) }'; }
 
-echo "snapfleet upload benchmark, $(date '+%Y-%m-%d %H:%M'), $(nproc) cores, load $load0 -> $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "$(numfmt --to=iec-i --suffix=B "$bytes") of random data in $SF_TEST_NAME's scratch dir on $(df --output=fstype "$SF_TMP" | tail -1)"
-printf '%-4s %10s %10s %7s\n' run dd_ms upload_ms ratio
-while read -r i d u; do
-    printf '%-4s %10s %10s %7s\n' "$i" "$d" "$u" "$(awk -v d="$d" -v u="$u" 'BEGIN { printf "%.2f", d / u }')"
+echo "snapfleet upload benchmark, $(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) cores, load $load0 -> $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(numfmt --to=iec-i --suffix=B "$bytes") of random data, $(df --output=fstype "$SF_TMP" | tail -1) ($SF_TMP)"
+printf '%-6s %8s %8s %8s %10s %10s\n' run dd_ms copy_ms adopt_ms dd/copy dd/adopt
+while read -r i d c a; do
+    printf '%-6s %8s %8s %8s %10s %10s\n' "$i" "$d" "$c" "$a" "$(ratio "$d" "$c")" "$(ratio "$d" "$a")"
 done <"$results"
-printf '%-4s %10s %10s %7s\n' median "$dd_med" "$up_med" "$(awk -v d="$dd_med" -v u="$up_med" 'BEGIN { printf "%.2f", d / u }')"
-echo "dd conv=fsync: $(mbs "$dd_med") MB/s; upload (read, SHA-256, write, fsync, publish): $(mbs "$up_med") MB/s"
-echo "ratio = dd_ms / upload_ms (target >= 0.9)"
+printf '%-6s %8s %8s %8s %10s %10s\n' median "$dd_med" "$copy_med" "$adopt_med" \
+    "$(ratio "$dd_med" "$copy_med")" "$(ratio "$dd_med" "$adopt_med")"
+echo "MB/s (medians): dd conv=fsync $(mbs "$dd_med"), copy $(mbs "$copy_med"), adopt $(mbs "$adopt_med")"
+echo "ratio = dd_ms / upload_ms of the same run (target >= 0.9)"
 echo "reproduce: SF_BUILD=$SF_BUILD bench/upload-bench.sh -n $RUNS -s $SIZE"
 sf_done
