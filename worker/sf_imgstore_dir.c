@@ -264,7 +264,6 @@ s_dir_adopt (void *priv, const sf_image_meta_t *meta, int fd, sf_image_rec_t *re
         return -1;
     }
     sync_file_range (upload->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    upload->written = upload->started = st.st_size;
     *upload_p = upload;
     return 0;
 }
