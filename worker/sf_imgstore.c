@@ -266,12 +266,12 @@ s_write_chunks (sf_imgstore_t *self, const char *data, size_t size, const char *
 }
 
 //  Stream the open file in into upload, hashing as it goes, at the
-//  bucket's rate; with no upload (an adopted file) only hash it. Sets
+//  bucket's rate; an adopted file (the upload's already) is only hashed. Sets
 //  rec->size and rec->sha256.
 
 static int
-s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *cancel,
-          sf_bucket_t *bucket, sf_image_rec_t *rec, sf_err_t *err)
+s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, bool adopted,
+          zsock_t *cancel, sf_bucket_t *bucket, sf_image_rec_t *rec, sf_err_t *err)
 {
     int rc = -1;
     ring_t ring = { .posted = 0 };
@@ -310,11 +310,13 @@ s_stream (sf_imgstore_t *self, int in, const char *src, void *upload, zsock_t *c
             break;
         ring.size [slot] = (size_t) got;
         s_ring_post (&ring, false);
-        if (upload && s_write_chunks (self, ring.data [slot], (size_t) got, src, upload,
-                                      cancel, bucket, rec, err))
+        if (!adopted && s_write_chunks (self, ring.data [slot], (size_t) got, src, upload,
+                                        cancel, bucket, rec, err))
             goto cleanup;
-        if (!upload) {                      //  adopted: hashed only
+        if (adopted) {                      //  hashed only
             rec->size += (uint64_t) got;
+            if (self->driver->advance)
+                self->driver->advance (upload, (size_t) got);
             if (s_stopped (cancel, bucket)) {
                 sf_err_set (err, SF_ECANCELED, "storing '%s' cancelled", src);
                 goto cleanup;
@@ -395,7 +397,7 @@ sf_imgstore_put (sf_imgstore_t *self, const sf_image_meta_t *meta, const char *s
         goto cleanup;
     if (!adopted && self->driver->open (self->priv, meta, rec, &upload, err))
         goto cleanup;
-    if (s_stream (self, in, src, adopted ? NULL : upload, cancel, bucket, rec, err)
+    if (s_stream (self, in, src, upload, adopted == 1, cancel, bucket, rec, err)
     ||  self->driver->commit (upload, meta, rec, err))
         goto cleanup;
     upload = NULL;              //  committed: the driver freed it

@@ -225,9 +225,9 @@ s_dir_open (void *priv, const sf_image_meta_t *meta, sf_image_rec_t *rec, void *
 //  it is the upload's temp name (the same inode, made through /proc so
 //  that it is the file that was opened and checked, never a symlink put
 //  in its place). Only on the store's file system (EXDEV otherwise):
-//  then SF_ENOTSUP, nothing left, and the caller copies. Writeback of
-//  what is still dirty starts at once, so the disk writes while the
-//  caller hashes; commit's fsync waits for the rest.
+//  then SF_ENOTSUP, nothing left, and the caller copies. What is still
+//  dirty of it is written behind the caller's hashing (s_dir_advance), as
+//  a copy is behind its writes; commit's fsync waits for the rest.
 
 static int
 s_dir_adopt (void *priv, const sf_image_meta_t *meta, int fd, sf_image_rec_t *rec,
@@ -263,9 +263,32 @@ s_dir_adopt (void *priv, const sf_image_meta_t *meta, int fd, sf_image_rec_t *re
         s_upload_free (upload);
         return -1;
     }
-    sync_file_range (upload->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     *upload_p = upload;
     return 0;
+}
+
+//  Write-behind of the size bytes after upload->written (written, or an
+//  adopted file's bytes the caller has read). Hints only: a failure
+//  shows at the fsync of commit.
+
+static void
+s_dir_behind (upload_t *upload, size_t size)
+{
+    upload->written += (off_t) size;
+    if (upload->written - upload->started < S_WB_STEP)
+        return;
+    sync_file_range (upload->fd, upload->started, upload->written - upload->started,
+                     SYNC_FILE_RANGE_WRITE);
+    upload->started = upload->written;
+    off_t upto = upload->started - S_WB_LAG;
+    if (upto > upload->dropped) {
+        sync_file_range (upload->fd, upload->dropped, upto - upload->dropped,
+                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE
+                         | SYNC_FILE_RANGE_WAIT_AFTER);
+        posix_fadvise (upload->fd, upload->dropped, upto - upload->dropped,
+                       POSIX_FADV_DONTNEED);
+        upload->dropped = upto;
+    }
 }
 
 static int
@@ -275,23 +298,14 @@ s_dir_write (void *upload_, const char *data, size_t size, sf_err_t *err)
     if (s_write_all (upload->fd, data, size))
         return sf_err_set (err, SF_ESTORE, "cannot write '%s': %s", upload->image_tmp,
                            strerror (errno));
-    upload->written += (off_t) size;
-    if (upload->written - upload->started >= S_WB_STEP) {
-        //  Hints only: a failure here shows at the fsync of commit
-        sync_file_range (upload->fd, upload->started, upload->written - upload->started,
-                         SYNC_FILE_RANGE_WRITE);
-        upload->started = upload->written;
-        off_t upto = upload->started - S_WB_LAG;
-        if (upto > upload->dropped) {
-            sync_file_range (upload->fd, upload->dropped, upto - upload->dropped,
-                             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE
-                             | SYNC_FILE_RANGE_WAIT_AFTER);
-            posix_fadvise (upload->fd, upload->dropped, upto - upload->dropped,
-                           POSIX_FADV_DONTNEED);
-            upload->dropped = upto;
-        }
-    }
+    s_dir_behind (upload, size);
     return 0;
+}
+
+static void
+s_dir_advance (void *upload, size_t size)
+{
+    s_dir_behind ((upload_t *) upload, size);
 }
 
 //  The image first (fsync, rename, directory fsync), then its JSON the
@@ -482,6 +496,7 @@ const sf_imgstore_driver_t sf_imgstore_dir_driver = {
     .open    = s_dir_open,
     .adopt   = s_dir_adopt,
     .write   = s_dir_write,
+    .advance = s_dir_advance,
     .commit  = s_dir_commit,
     .abort   = s_dir_abort,
     .delete  = s_dir_delete,

@@ -38,6 +38,9 @@ struct _sf_imgstore_driver_t {
                   void **upload, sf_err_t *err);
     //  The next size bytes of the image
     int (*write) (void *upload, const char *data, size_t size, sf_err_t *err);
+    //  Optional, for an adopted image: the caller has read (to hash) its
+    //  next size bytes (dir: their writeback starts, as after a write)
+    void (*advance) (void *upload, size_t size);
     //  Publish the image (rec complete: size, sha256, format) with meta.
     //  On success frees the upload; on failure leaves it for abort.
     int (*commit) (void *upload, const sf_image_meta_t *meta, const sf_image_rec_t *rec,
