@@ -10,12 +10,13 @@
 #            sf_imgstore_put: read, SHA-256, write, fsync, publish), as a
 #            job does when its grant sets a rate or its scratch is on
 #            another file system;
-#    adopt   the same upload of a fresh F (just rewritten, its pages dirty,
-#            as qemu-img leaves a conversion) from the store's file system
-#            with no rate, as a job's scratch image is stored: hard link,
-#            SHA-256 in place, fsync, publish; no copy.
-#  Every step starts with a `sync`; F's bytes are in the page cache for all
-#  three. Each upload's SHA-256, size and bytes are checked against F's.
+#    adopt   the same upload of A, a fresh copy of F's bytes (its pages
+#            dirty, as qemu-img leaves a conversion) on the store's file
+#            system with no rate, as a job's scratch image is stored: hard
+#            link, SHA-256 in place, fsync, publish; no copy. (A, not F:
+#            the store drops what it adopted from the page cache.)
+#  Every step starts with a `sync`; the source's bytes are in the page
+#  cache for all three. Each upload's SHA-256, size and bytes are checked against F's.
 #  Prints on stdout each run, the medians, MB/s and the ratios dd_ms /
 #  copy_ms and dd_ms / adopt_ms (1.0 = as fast as dd; the target is >= 0.9).
 #
@@ -50,7 +51,8 @@ sf_need_built bench/sf_upload_bench
 sf_need dd sha256sum numfmt cmp
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 master=$SF_TMP/R               #  the random bytes, never written again
-src=$SF_TMP/F
+src=$SF_TMP/F                  #  dd's and the copy's source
+fresh=$SF_TMP/A                #  the adopted one, rewritten every round
 store=$SF_TMP/store
 results=$SF_TMP/results        #  "RUN DD_MS COPY_MS ADOPT_MS"
 : >"$results"
@@ -61,11 +63,11 @@ timeout 600 sync
 
 ms () { local t=${EPOCHREALTIME/./}; printf '%s' $((10#$t / 1000)); }
 
-#  upload [--copy]: store F, check it, remove it; prints the ms
+#  upload [--copy] FILE: store FILE, check it, remove it; prints the ms
 upload ()
 {
     local out up_ms up_bytes up_sum up_id
-    out=$(timeout -k 10 600 "$SF_BUILD/bench/sf_upload_bench" "$@" "$src" "$store") ||
+    out=$(timeout -k 10 600 "$SF_BUILD/bench/sf_upload_bench" "$@" "$store") ||
         sf_die "the upload failed ($*)"
     read -r up_ms up_bytes up_sum up_id <<<"$out"
     [ "$up_sum" = "$sum" ] || sf_die "the upload's SHA-256 $up_sum is not sha256sum's $sum"
@@ -85,12 +87,12 @@ for ((i = 0; i <= RUNS; i++)); do
     dd_ms=$(($(ms) - t))
     rm -f "$SF_TMP/G"
     timeout 600 sync
-    copy_ms=$(upload --copy)
-    #  A fresh F, its pages dirty as a conversion leaves them
-    rm -f "$src"
+    copy_ms=$(upload --copy "$src")
+    #  A fresh A, its pages dirty as a conversion leaves them
     timeout 600 sync
-    cp "$master" "$src"
-    adopt_ms=$(upload)
+    cp "$master" "$fresh"
+    adopt_ms=$(upload "$fresh")
+    rm -f "$fresh"
     if [ "$i" = 0 ]; then
         sf_note "run 0: dd $dd_ms ms, copy $copy_ms ms, adopt $adopt_ms ms (warm-up, not counted)"
     else
