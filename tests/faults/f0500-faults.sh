@@ -250,8 +250,15 @@ phase_d ()
     wait_point n1 upload || sf_note "d: no upload into n1's store seen"
     t=$(faults_rand 3 10)
     sf_note "d: n1's store full for $t s (bulk $id)"
-    fallocate -l "$(df --output=avail -B1 "$SF_TMP/store-n1" | tail -n 1)" \
-        "$SF_TMP/store-n1/fill.blob" || sf_die "cannot fill n1's store"
+    #  The running upload takes space between df and fallocate (a fast
+    #  copy into the tmpfs can take a lot): try again with what is left
+    local try
+    for try in 1 2 3 4 5; do
+        fallocate -l "$(df --output=avail -B1 "$SF_TMP/store-n1" | tail -n 1)" \
+            "$SF_TMP/store-n1/fill.blob" 2>/dev/null && break
+        rm -f "$SF_TMP/store-n1/fill.blob"
+        [ "$try" = 5 ] && sf_die "cannot fill n1's store"
+    done
     sleep "$t"
     rm -f "$SF_TMP/store-n1/fill.blob"
     finish_bulk "$id"
