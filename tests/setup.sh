@@ -17,7 +17,7 @@ packages=(
     build-essential cmake pkg-config protobuf-c-compiler
     libczmq-dev libzmq3-dev libsodium-dev libprotobuf-c-dev libvirt-dev
     libsqlite3-dev libcurl4-openssl-dev libinih-dev libjansson-dev
-    libxml2-dev librbd-dev librados-dev
+    libxml2-dev librbd-dev librados-dev libssl-dev
     #  the fuzz targets (tests/fuzz/run.sh): clang and its libFuzzer archive
     clang-14 libclang-rt-14-dev
     #  real parts for the demo and the integration tests

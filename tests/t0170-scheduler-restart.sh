@@ -16,7 +16,8 @@
 #  lifecycle events, sf-lifewatch --all on both nodes).
 #
 #  Case 2: a worker that dies after its job finished while the scheduler
-#  cannot hear it: the scheduler is SIGSTOPped once the job uploads, the job
+#  cannot hear it: the scheduler (limits.bandwidth = 32M, so that an upload
+#  lasts seconds) is SIGSTOPped once the job uploads, the job
 #  finishes (its result is in the worker's journal, <workdir>/jobs/), the
 #  worker is SIGKILLed and started again, then the scheduler SIGCONTed.
 #  Asserted: the job ends done, its image catalogued (the result came from
@@ -56,8 +57,11 @@ job_state () { sf_cli job show "$1" --format json | jq -r .state; }
 job_ended () { case $(job_state "$1") in done|failed|skipped) return 0 ;; esac; return 1; }
 
 #  -- the parts ---------------------------------------------------------------
-#  A long node_timeout: the SIGSTOP of case 2 must not look like dead nodes
-sf_start_scheduler scheduler.node_timeout=60s
+#  A long node_timeout: the SIGSTOP of case 2 must not look like dead nodes.
+#  A bandwidth limit, so that an upload lasts seconds whatever the disk
+#  (a 64 MiB image alone: 2 s; unpaced, the store links it in well under
+#  a poll of the CLI): case 2 stops the scheduler while one runs
+sf_start_scheduler scheduler.node_timeout=60s limits.bandwidth=32M
 for n in n1 n2; do
     sf_start_node "$n"
 done

@@ -7,8 +7,9 @@
     what they wrote on abort.
 
     sf_imgstore_put does the streaming once for every driver: it reads the
-    source a chunk at a time, hashes it (SHA-256), paces it with the token
-    bucket (sf_bucket) and stops at a cancel; a driver only opens, writes,
+    source into large aligned buffers and writes them a chunk at a time,
+    paced by the token bucket (sf_bucket) and stopped at a cancel, while a
+    thread of its own hashes the same buffers (SHA-256, libcrypto's EVP); a driver only opens, writes,
     commits, aborts, deletes and lists (sf_imgstore_driver.h). One
     sf_imgstore_t serves the whole worker: every task and prune borrows it,
     from any thread (it holds nothing a call changes).
@@ -31,8 +32,11 @@
 typedef struct _sf_imgstore_t sf_imgstore_t;
 typedef struct _sf_imgstore_driver_t sf_imgstore_driver_t;     //  sf_imgstore_driver.h
 
-//  Bytes the store moves at a time (the bucket's chunk)
+//  Bytes the store writes at a time (the bucket's chunk: the cancel socket
+//  and the bucket are looked at after each)
 #define SF_IMGSTORE_CHUNK (1024 * 1024)
+//  Bytes the store reads (and hashes, in a thread of its own) at a time
+#define SF_IMGSTORE_READ  (8 * SF_IMGSTORE_CHUNK)
 
 //  What the store records about an image (all borrowed)
 typedef struct {
@@ -99,8 +103,10 @@ const char *
 int
     sf_imgstore_check (sf_imgstore_t *self, sf_err_t *err);
 
-//  Store the qcow2 file src (left in place) with meta, hashing it as it
-//  streams. A message on cancel (may be NULL) stops it with SF_ECANCELED.
+//  Store the qcow2 file src (left in place, not to be changed any more)
+//  with meta, hashing it as it streams. Where the driver can take src as
+//  it is (dir: src on the store's file system) and no rate is set, it
+//  does, and only hashes it: no copy. A message on cancel (may be NULL) stops it with SF_ECANCELED.
 //  With a bucket (borrowed, may be NULL = no limit) the copy keeps to its
 //  rate, and reads and dispatches those messages (sf_bucket_recv): "RATE"
 //  and "GRANT" change the bucket's rate and the copy goes on, anything

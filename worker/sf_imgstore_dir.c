@@ -8,9 +8,10 @@
     reconciler (sf_reconcile); it goes once the JSON is there. Each is written as <name>.tmp, fsynced, renamed, and the
     directory fsynced (sf_file_commit, sf_file_replace); the JSON goes
     last, so a reader that trusts only images with a JSON never sees a
-    half image, even after a crash. The
-    image is copied (not renamed from scratch) so that sf_imgstore hashes
-    it while it streams, as an upload to a remote store does.
+    half image, even after a crash. An image on the store's own file
+    system (the worker's scratch, as a rule) is adopted: hard-linked as
+    <id>.qcow2.tmp, hashed in place, then committed as above; any other
+    is copied, with write-behind (below).
     =========================================================================
 */
 #include "sf_worker_classes.h"
@@ -33,7 +34,20 @@ typedef struct {
     char *image;                //  Owned, <id>.qcow2
     char *pending;              //  Owned, <id>.pending
     int fd;                     //  image_tmp, -1 once closed
+    off_t written;              //  bytes written to fd
+    off_t started;              //  writeback started up to here
+    off_t dropped;              //  written back and out of the cache up to here
 } upload_t;
+
+//  Write-behind: the disk writes while the copy goes on, rather than all
+//  at the final fsync (the kernel's own writeback would start only at
+//  vm.dirty_background_ratio, GiBs on a large host). Every S_WB_STEP
+//  bytes, writeback starts for them; what lies S_WB_LAG behind is waited
+//  for and dropped from the page cache (nobody reads a new image soon),
+//  so a copy dirties at most about S_WB_LAG of memory and the fsync at
+//  commit has little left to do.
+#define S_WB_STEP   ((off_t) 16 << 20)
+#define S_WB_LAG    ((off_t) 64 << 20)
 
 SF_LOG_MODULE ("worker.imgstore");
 
@@ -155,13 +169,15 @@ s_pending_json (const sf_image_meta_t *meta, const char *id)
                       "catalog_id", meta->catalog_id ? meta->catalog_id : "");
 }
 
-static int
-s_dir_open (void *priv, const sf_image_meta_t *meta, sf_image_rec_t *rec, void **upload_p,
-            sf_err_t *err)
+//  The names of a new image, and its pending sidecar written: the start
+//  of an open or an adopt. Returns the upload (fd -1) or NULL with err.
+
+static upload_t *
+s_dir_begin (void *priv, const sf_image_meta_t *meta, sf_image_rec_t *rec, sf_err_t *err)
 {
     char *real = s_dir_real ((dir_t *) priv, err);
     if (!real)
-        return -1;
+        return NULL;
     zuuid_t *uuid = zuuid_new ();
     snprintf (rec->id, sizeof (rec->id), "%s", zuuid_str_canonical (uuid));
     zuuid_destroy (&uuid);
@@ -181,8 +197,18 @@ s_dir_open (void *priv, const sf_image_meta_t *meta, sf_image_rec_t *rec, void *
         if (err)
             err->code = SF_ESTORE;
         s_upload_free (upload);
-        return -1;
+        return NULL;
     }
+    return upload;
+}
+
+static int
+s_dir_open (void *priv, const sf_image_meta_t *meta, sf_image_rec_t *rec, void **upload_p,
+            sf_err_t *err)
+{
+    upload_t *upload = s_dir_begin (priv, meta, rec, err);
+    if (!upload)
+        return -1;
     upload->fd = sf_file_create_tmp (upload->image_tmp, SF_FILE_MODE);
     if (upload->fd == -1) {
         unlink (upload->pending);
@@ -195,6 +221,76 @@ s_dir_open (void *priv, const sf_image_meta_t *meta, sf_image_rec_t *rec, void *
     return 0;
 }
 
+//  The file open at fd becomes the image without a copy: a hard link to
+//  it is the upload's temp name (the same inode, made through /proc so
+//  that it is the file that was opened and checked, never a symlink put
+//  in its place). Only on the store's file system (EXDEV otherwise):
+//  then SF_ENOTSUP, nothing left, and the caller copies. What is still
+//  dirty of it is written behind the caller's hashing (s_dir_advance), as
+//  a copy is behind its writes; commit's fsync waits for the rest.
+
+static int
+s_dir_adopt (void *priv, const sf_image_meta_t *meta, int fd, sf_image_rec_t *rec,
+             void **upload_p, sf_err_t *err)
+{
+    struct stat st, dir_st;
+    char *real = s_dir_real ((dir_t *) priv, err);
+    if (!real)
+        return -1;
+    bool same_fs = fstat (fd, &st) == 0 && S_ISREG (st.st_mode)
+                && stat (real, &dir_st) == 0 && st.st_dev == dir_st.st_dev;
+    free (real);
+    if (!same_fs)
+        return sf_err_set (err, SF_ENOTSUP, "not on the image store's file system");
+    upload_t *upload = s_dir_begin (priv, meta, rec, err);
+    if (!upload)
+        return -1;
+    char proc [64];
+    snprintf (proc, sizeof (proc), "/proc/self/fd/%d", fd);
+    if (linkat (AT_FDCWD, proc, AT_FDCWD, upload->image_tmp, AT_SYMLINK_FOLLOW)) {
+        int error = errno;
+        unlink (upload->pending);
+        s_upload_free (upload);
+        return sf_err_set (err, SF_ENOTSUP, "cannot link into the image store: %s",
+                           strerror (error));
+    }
+    upload->fd = open (upload->image_tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (upload->fd == -1 || fchmod (upload->fd, SF_FILE_MODE)) {
+        sf_err_set (err, SF_ESTORE, "cannot open '%s': %s", upload->image_tmp,
+                    strerror (errno));
+        unlink (upload->image_tmp);
+        unlink (upload->pending);
+        s_upload_free (upload);
+        return -1;
+    }
+    *upload_p = upload;
+    return 0;
+}
+
+//  Write-behind of the size bytes after upload->written (written, or an
+//  adopted file's bytes the caller has read). Hints only: a failure
+//  shows at the fsync of commit.
+
+static void
+s_dir_behind (upload_t *upload, size_t size)
+{
+    upload->written += (off_t) size;
+    if (upload->written - upload->started < S_WB_STEP)
+        return;
+    sync_file_range (upload->fd, upload->started, upload->written - upload->started,
+                     SYNC_FILE_RANGE_WRITE);
+    upload->started = upload->written;
+    off_t upto = upload->started - S_WB_LAG;
+    if (upto > upload->dropped) {
+        sync_file_range (upload->fd, upload->dropped, upto - upload->dropped,
+                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE
+                         | SYNC_FILE_RANGE_WAIT_AFTER);
+        posix_fadvise (upload->fd, upload->dropped, upto - upload->dropped,
+                       POSIX_FADV_DONTNEED);
+        upload->dropped = upto;
+    }
+}
+
 static int
 s_dir_write (void *upload_, const char *data, size_t size, sf_err_t *err)
 {
@@ -202,7 +298,14 @@ s_dir_write (void *upload_, const char *data, size_t size, sf_err_t *err)
     if (s_write_all (upload->fd, data, size))
         return sf_err_set (err, SF_ESTORE, "cannot write '%s': %s", upload->image_tmp,
                            strerror (errno));
+    s_dir_behind (upload, size);
     return 0;
+}
+
+static void
+s_dir_advance (void *upload, size_t size)
+{
+    s_dir_behind ((upload_t *) upload, size);
 }
 
 //  The image first (fsync, rename, directory fsync), then its JSON the
@@ -216,6 +319,8 @@ s_dir_commit (void *upload_, const sf_image_meta_t *meta, const sf_image_rec_t *
     int fd = upload->fd;
     upload->fd = -1;
     int synced = fsync (fd) == 0 ? 0 : errno;
+    if (!synced)                //  nobody reads a new image soon
+        posix_fadvise (fd, 0, 0, POSIX_FADV_DONTNEED);
     if (close (fd) && !synced)
         synced = errno;
     if (synced)
@@ -389,7 +494,9 @@ const sf_imgstore_driver_t sf_imgstore_dir_driver = {
     .destroy = s_dir_destroy,
     .check   = s_dir_check,
     .open    = s_dir_open,
+    .adopt   = s_dir_adopt,
     .write   = s_dir_write,
+    .advance = s_dir_advance,
     .commit  = s_dir_commit,
     .abort   = s_dir_abort,
     .delete  = s_dir_delete,

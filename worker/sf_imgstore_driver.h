@@ -28,8 +28,19 @@ struct _sf_imgstore_driver_t {
     //  left behind).
     int (*open) (void *priv, const sf_image_meta_t *meta, sf_image_rec_t *rec,
                  void **upload, sf_err_t *err);
+    //  Optional (NULL: always copied): take the regular file open at fd,
+    //  on this host, as the image without copying it (dir: a hard link on
+    //  the same file system). Like open, but the upload already holds all
+    //  the bytes: no write follows, only commit or abort (which leaves the
+    //  caller's file alone). SF_ENOTSUP, with nothing left behind, where it
+    //  cannot: the caller copies instead.
+    int (*adopt) (void *priv, const sf_image_meta_t *meta, int fd, sf_image_rec_t *rec,
+                  void **upload, sf_err_t *err);
     //  The next size bytes of the image
     int (*write) (void *upload, const char *data, size_t size, sf_err_t *err);
+    //  Optional, for an adopted image: the caller has read (to hash) its
+    //  next size bytes (dir: their writeback starts, as after a write)
+    void (*advance) (void *upload, size_t size);
     //  Publish the image (rec complete: size, sha256, format) with meta.
     //  On success frees the upload; on failure leaves it for abort.
     int (*commit) (void *upload, const sf_image_meta_t *meta, const sf_image_rec_t *rec,
