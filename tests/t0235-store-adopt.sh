@@ -33,7 +33,8 @@ store=$SF_TMP/images
 
 inst () { sf_cli instances --format json | jq -e '.instances[] | select(.name == "g1")'; }
 wait_for 30 inst >/dev/null || sf_die "g1 never appeared in 'snapfleet instances'"
-check_eq "g1 will get file-cold" file-cold "$(inst | jq -r .strategy)"
+check_eq "g1 is file-backed (its default: file-live; this test asks for file-cold)" file-live \
+    "$(inst | jq -r .strategy)"
 
 #  Every 10 ms: "<ms> <inode> <size> <path>" of the scratch images and the
 #  store's temporary files, whenever that set changes
@@ -64,7 +65,7 @@ sf_spawn watch watch_files "$samples"
 lv_wait_seq "$g1/console.log" 20 30
 a=$(lv_guest_seq "$g1/console.log")
 rc=0
-out=$(sf_cli snapshot --instance g1 --wait --format json) || rc=$?
+out=$(sf_cli snapshot --instance g1 --strategy file-cold --wait --format json) || rc=$?
 b=$(lv_guest_seq "$g1/console.log")
 sf_stop_pid "$SF_TMP/watch.pid" || true
 sf_note "snapshot: $(jq -c '{state, strategy, pause_ms, convert_ms, upload_ms, bytes, image}' <<<"$out" 2>/dev/null || printf '%s' "$out")"
