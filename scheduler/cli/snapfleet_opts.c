@@ -242,6 +242,7 @@ int
 snapfleet_wait_job (snapfleet_t *app, json_t **job_p, int wait_ms, bool progress)
 {
     int64_t deadline = sf_time_mono_ms () + wait_ms;
+    int64_t answered = sf_time_mono_ms ();      //  the scheduler's last answer
     char id [64];
     snprintf (id, sizeof (id), "%s", snapfleet_str (*job_p, "job_id"));
     char phase [64] = "";
@@ -257,10 +258,23 @@ snapfleet_wait_job (snapfleet_t *app, json_t **job_p, int wait_ms, bool progress
             return SF_CLI_TEMPFAIL;
         }
         zclock_sleep (SNAPFLEET_WAIT_POLL_MS);
+        //  A scheduler busy for longer than one request's timeout (a flood
+        //  of messages, a slow disk) is asked again, for up to
+        //  SNAPFLEET_WAIT_PATIENCE_MS of silence; then it is unreachable
         json_t *reply = NULL;
-        int rc = snapfleet_request (app, "job_show", "job_id", id, &reply);
-        if (rc)
+        int rc = SF_CLI_UNAVAILABLE;
+        if (app->cli && sf_time_mono_ms () - answered < SNAPFLEET_WAIT_PATIENCE_MS) {
+            sf_err_t err = SF_ERR_INIT;
+            json_t *request = json_pack ("{s:s, s:s}", "cmd", "job_show", "job_id", id);
+            rc = sf_cli_call (app->cli, request, &reply, &err);
+            json_decref (request);
+            if (rc == SF_CLI_UNAVAILABLE)
+                continue;
+        }
+        if (rc != SF_CLI_OK
+        &&  (rc = snapfleet_request (app, "job_show", "job_id", id, &reply)))
             return rc;
+        answered = sf_time_mono_ms ();
         json_decref (*job_p);
         *job_p = json_incref (json_object_get (reply, "job"));
         json_decref (reply);

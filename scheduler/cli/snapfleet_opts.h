@@ -98,12 +98,16 @@ int
 
 //  How often --wait asks about one job
 #define SNAPFLEET_WAIT_POLL_MS 150
+//  How long --wait keeps asking a scheduler that does not answer
+#define SNAPFLEET_WAIT_PATIENCE_MS 30000
 
 //  Poll job *job_p (a JOB object, replaced by each new view) until it has
 //  ended (done, failed, cancelled, skipped) or wait_ms (0 = no limit) has
-//  passed; with progress, print each new phase on stderr. Returns
-//  SF_CLI_OK once it has ended, SF_CLI_TEMPFAIL on the timeout ("it goes
-//  on"), or an error of snapfleet_request.
+//  passed; with progress, print each new phase on stderr. A poll the
+//  scheduler does not answer in time is sent again, until it has been
+//  silent for SNAPFLEET_WAIT_PATIENCE_MS. Returns SF_CLI_OK once it has
+//  ended, SF_CLI_TEMPFAIL on the timeout ("it goes on"), or an error of
+//  snapfleet_request (SF_CLI_UNAVAILABLE once the patience is spent).
 int
     snapfleet_wait_job (snapfleet_t *app, json_t **job_p, int wait_ms, bool progress);
 
