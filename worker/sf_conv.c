@@ -64,6 +64,71 @@ sf_conv_stall_timeout (sf_conv_t *self)
     return self->stall_ms;
 }
 
+//  --------------------------------------------------------------------------
+//  Progress of a running qemu-img
+
+//  The last percentage qemu-img -p printed ("    (37.00/100%)\r"), -1 if
+//  none yet
+
+static double
+s_progress (const char *out)
+{
+    const char *mark = NULL;
+    for (const char *at = strstr (out, "/100%)"); at; at = strstr (at + 1, "/100%)"))
+        mark = at;
+    const char *open = mark;
+    while (open && open > out && open [-1] != '(')
+        open--;
+    if (!open || open == out)
+        return -1;
+    return strtod (open, NULL);
+}
+
+//  "120 s", or "1500 ms" for what is not whole seconds
+
+static const char *
+s_duration (int64_t ms, char *buf, size_t size)
+{
+    if (ms % 1000 == 0)
+        snprintf (buf, size, "%" PRId64 " s", ms / 1000);
+    else
+        snprintf (buf, size, "%" PRId64 " ms", ms);
+    return buf;
+}
+
+void
+sf_conv_progress_init (sf_conv_progress_t *progress)
+{
+    assert (progress);
+    *progress = (sf_conv_progress_t) { -1, 0, sf_time_mono_ms () };
+}
+
+int
+sf_conv_progress_check (sf_conv_progress_t *progress, sf_proc_t *proc, const char *out,
+                        int64_t stall_ms, sf_err_t *err)
+{
+    assert (progress && proc && out);
+    int64_t now = sf_time_mono_ms ();
+    double pct = s_progress (sf_proc_stdout (proc));
+    //  Allocated bytes, so that a preallocated or sparse file counts what
+    //  was written
+    struct stat st;
+    uint64_t bytes = stat (out, &st) ? 0 : (uint64_t) st.st_blocks * 512;
+    if (pct > progress->pct || bytes != progress->bytes) {
+        progress->pct = pct > progress->pct ? pct : progress->pct;
+        progress->bytes = bytes;
+        progress->moved = now;
+        return 0;
+    }
+    if (now - progress->moved < stall_ms)
+        return 0;
+    char took [32], size [32];
+    return sf_err_set (err, SF_ETIMEDOUT, "qemu-img made no progress for %s at %.0f%% (%s "
+                       "written); stopped it", s_duration (stall_ms, took, sizeof (took)),
+                       progress->pct < 0 ? 0 : progress->pct,
+                       sf_format_size (bytes, size, sizeof (size)));
+}
+
 void
 sf_conv_set_rate_limit (sf_conv_t *self, uint64_t bytes_per_s)
 {

@@ -49,6 +49,27 @@ void
 uint64_t
     sf_conv_rate_limit (sf_conv_t *self);
 
+//  The progress of a running `qemu-img ... -p` (conversion, restore): its
+//  last percentage and the bytes it has put in its output file. One that
+//  moves by either is never stopped; one that stays still for stall_ms is.
+typedef struct {
+    double pct;                     //  last percentage seen, -1 = none yet
+    uint64_t bytes;                 //  allocated bytes of the output
+    int64_t moved;                  //  mono ms of the last change
+} sf_conv_progress_t;
+
+//  Start watching (now).
+void
+    sf_conv_progress_init (sf_conv_progress_t *progress);
+
+//  Look at proc (a qemu-img run with -p, stdout captured) and its output
+//  file out now. Returns 0, or -1 with err (SF_ETIMEDOUT "qemu-img made no
+//  progress for 120 s at 37% (1.2 GiB written); stopped it") once nothing
+//  moved for stall_ms: the caller stops it.
+int
+    sf_conv_progress_check (sf_conv_progress_t *progress, sf_proc_t *proc, const char *out,
+                            int64_t stall_ms, sf_err_t *err);
+
 //  Free. Nullifies *self_p.
 void
     sf_conv_destroy (sf_conv_t **self_p);

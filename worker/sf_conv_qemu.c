@@ -28,45 +28,6 @@ SF_LOG_MODULE ("worker.conv");
 
 #define S_TICK_MS   1000        //  how often progress is looked at
 
-//  The last percentage qemu-img -p printed ("    (37.00/100%)\r"), -1 if
-//  none yet
-
-static double
-s_progress (const char *out)
-{
-    const char *mark = NULL;
-    for (const char *at = strstr (out, "/100%)"); at; at = strstr (at + 1, "/100%)"))
-        mark = at;
-    const char *open = mark;
-    while (open && open > out && open [-1] != '(')
-        open--;
-    if (!open || open == out)
-        return -1;
-    return strtod (open, NULL);
-}
-
-//  Bytes the converter has put in tmp so far (allocated, so that a
-//  preallocated or sparse file counts what was written)
-
-static uint64_t
-s_written (const char *tmp)
-{
-    struct stat st;
-    return stat (tmp, &st) ? 0 : (uint64_t) st.st_blocks * 512;
-}
-
-//  "120 s", or "1500 ms" for what is not whole seconds
-
-static const char *
-s_duration (int64_t ms, char *buf, size_t size)
-{
-    if (ms % 1000 == 0)
-        snprintf (buf, size, "%" PRId64 " s", ms / 1000);
-    else
-        snprintf (buf, size, "%" PRId64 " ms", ms);
-    return buf;
-}
-
 //  Wait for qemu-img, watching its progress. Returns 0 once it exited
 //  (its exit code not yet checked), or -1 with err: cancelled, past the
 //  deadline, stalled for stall_ms, or the wait failed. It is still running
@@ -76,12 +37,10 @@ static int
 s_watch (sf_proc_t *proc, const char *tmp, zsock_t *cancel, int64_t deadline_ms,
          int64_t stall_ms, sf_err_t *err)
 {
-    double last_pct = -1;
-    uint64_t last_bytes = 0;
-    int64_t last_move = sf_time_mono_ms ();
+    sf_conv_progress_t progress;
+    sf_conv_progress_init (&progress);
     while (true) {
-        int64_t now = sf_time_mono_ms ();
-        int64_t wake = now + S_TICK_MS;
+        int64_t wake = sf_time_mono_ms () + S_TICK_MS;
         if (deadline_ms && deadline_ms < wake)
             wake = deadline_ms;
         int rc = sf_proc_wait (proc, cancel, wake, err);
@@ -91,25 +50,10 @@ s_watch (sf_proc_t *proc, const char *tmp, zsock_t *cancel, int64_t deadline_ms,
             return sf_err_set (err, SF_ECANCELED, "'qemu-img' cancelled");
         if (rc == -1)
             return -1;
-        now = sf_time_mono_ms ();
-        if (deadline_ms && now >= deadline_ms)
+        if (deadline_ms && sf_time_mono_ms () >= deadline_ms)
             return sf_err_set (err, SF_ETIMEDOUT, "'qemu-img' did not finish in time");
-        double pct = s_progress (sf_proc_stdout (proc));
-        uint64_t bytes = s_written (tmp);
-        if (pct > last_pct || bytes != last_bytes) {
-            last_pct = pct > last_pct ? pct : last_pct;
-            last_bytes = bytes;
-            last_move = now;
-        }
-        else
-        if (now - last_move >= stall_ms) {
-            char took [32], size [32];
-            return sf_err_set (err, SF_ETIMEDOUT, "qemu-img made no progress for %s at "
-                               "%.0f%% (%s written); stopped it",
-                               s_duration (stall_ms, took, sizeof (took)),
-                               last_pct < 0 ? 0 : last_pct,
-                               sf_format_size (bytes, size, sizeof (size)));
-        }
+        if (sf_conv_progress_check (&progress, proc, tmp, stall_ms, err))
+            return -1;
     }
 }
 

@@ -48,27 +48,10 @@ typedef struct {
 //  Messages to the owner
 
 static void
-s_send (restore_t *self, const char *kind, sf_envelope_t *env)
-{
-    sf_err_t err = SF_ERR_INIT;
-    zframe_t *frame = sf_wire_encode (env, &err);
-    if (!frame) {
-        SF_ERROR (&self->ctx, "cannot encode %s: %s", kind, err.text);
-        return;
-    }
-    zsock_send (self->pipe, "sf", kind, frame);
-    zframe_destroy (&frame);
-}
-
-static void
 s_emit (restore_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text)
 {
-    sf_job_event_t event = sf_wire_job_event (self->job_id, self->attempt, phase, ms, bytes);
-    char clean [512];
-    snprintf (clean, sizeof (clean), "%s", text ? text : "");
-    event.text = sf_text_utf8_fix (clean);
-    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
-    s_send (self, "EVENT", &env);
+    sf_jobmsg_event (self->pipe, &self->ctx, self->job_id, self->attempt, phase, ms, bytes,
+                     text);
 }
 
 static void
@@ -91,7 +74,7 @@ s_send_result (restore_t *self, bool ok)
         result.error = &error;
     }
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
-    s_send (self, "RESULT", &env);
+    sf_jobmsg_send (self->pipe, &self->ctx, "RESULT", &env);
 }
 
 //  --------------------------------------------------------------------------
@@ -375,36 +358,14 @@ s_hash (restore_t *self)
     return 0;
 }
 
-//  The last percentage qemu-img -p printed, -1 if none yet
-
-static double
-s_progress (const char *out)
-{
-    const char *mark = NULL;
-    for (const char *at = strstr (out, "/100%)"); at; at = strstr (at + 1, "/100%)"))
-        mark = at;
-    const char *open = mark;
-    while (open && open > out && open [-1] != '(')
-        open--;
-    return open && open > out ? strtod (open, NULL) : -1;
-}
-
-static uint64_t
-s_written (const char *path)
-{
-    struct stat st;
-    return stat (path, &st) ? 0 : (uint64_t) st.st_blocks * 512;
-}
-
 //  Wait for qemu-img: 0 once it exited, -1 with self->err (cancelled,
 //  stalled); it still runs then
 
 static int
 s_watch (restore_t *self, sf_proc_t *proc)
 {
-    double last_pct = -1;
-    uint64_t last_bytes = 0;
-    int64_t last_move = sf_time_mono_ms ();
+    sf_conv_progress_t progress;
+    sf_conv_progress_init (&progress);
     while (true) {
         int rc = sf_proc_wait (proc, self->pipe, sf_time_mono_ms () + S_TICK_MS, &self->err);
         if (rc == SF_PROC_EXITED)
@@ -413,19 +374,9 @@ s_watch (restore_t *self, sf_proc_t *proc)
             return -1;
         if (rc == SF_PROC_CANCELLED && s_on_pipe (self))
             return -1;
-        int64_t now = sf_time_mono_ms ();
-        double pct = s_progress (sf_proc_stdout (proc));
-        uint64_t bytes = s_written (self->temp_file);
-        if (pct > last_pct || bytes != last_bytes) {
-            last_pct = pct > last_pct ? pct : last_pct;
-            last_bytes = bytes;
-            last_move = now;
-        }
-        else
-        if (now - last_move >= self->stall_ms)
-            return sf_err_set (&self->err, SF_ETIMEDOUT, "qemu-img made no progress for %"
-                               PRId64 " ms at %.0f%%; stopped it", self->stall_ms,
-                               last_pct < 0 ? 0 : last_pct);
+        if (sf_conv_progress_check (&progress, proc, self->temp_file, self->stall_ms,
+                                    &self->err))
+            return -1;
     }
 }
 

@@ -30,29 +30,10 @@ SF_LOG_MODULE ("worker.task");
 //  Messages to the owner
 
 static void
-s_send (task_t *self, const char *kind, sf_envelope_t *env)
-{
-    sf_err_t err = SF_ERR_INIT;
-    zframe_t *frame = sf_wire_encode (env, &err);
-    if (!frame) {
-        SF_ERROR (&self->ctx, "cannot encode %s: %s", kind, err.text);
-        return;
-    }
-    zsock_send (self->pipe, "sf", kind, frame);
-    zframe_destroy (&frame);
-}
-
-static void
 s_emit (task_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text)
 {
-    sf_job_event_t event = sf_wire_job_event (self->job_id, self->attempt, phase, ms, bytes);
-    char clean [512];
-    snprintf (clean, sizeof (clean), "%s", text ? text : "");
-    event.text = sf_text_utf8_fix (clean);
-    sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_EVENT, &event);
-    SF_DEBUG (&self->ctx, "phase %s ms=%" PRIu64 " bytes=%" PRIu64 "%s%s",
-              sf_wire_phase_name (phase), ms, bytes, *clean ? ": " : "", clean);
-    s_send (self, "EVENT", &env);
+    sf_jobmsg_event (self->pipe, &self->ctx, self->job_id, self->attempt, phase, ms, bytes,
+                     text);
 }
 
 static void
@@ -95,7 +76,7 @@ s_send_result (task_t *self, bool ok)
         result.error = &error;
     }
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
-    s_send (self, "RESULT", &env);
+    sf_jobmsg_send (self->pipe, &self->ctx, "RESULT", &env);
 }
 
 //  A CANCEL (or $TERM) waits on the pipe? A stray RATE or GRANT is read

@@ -12,6 +12,7 @@
 #include "sf_core.h"
 
 #include "sf_text.h"
+#include "sf_jobmsg.h"
 #include "sf_proc.h"
 #include "sf_bucket.h"
 #include "sf_hv.h"

@@ -12,6 +12,7 @@
 
 static const sf_selftest_t s_tests [] = {
     { "sf_text", sf_text_test },
+    { "sf_jobmsg", sf_jobmsg_test },
     { "sf_proc", sf_proc_test },
     { "sf_bucket", sf_bucket_test },
     { "sf_hv", sf_hv_test },
