@@ -11,8 +11,9 @@
 #  next batch: 0 to 1 s, by when it comes). Every job is done, paused (no
 #  agent), libvirt saw one SUSPENDED/RESUMED; once a round reached 500 ms
 #  every job's note names its own wait ("RBD snapshot (4 disks at once)
-#  waited N ms for the Ceph monitor", N as the worker logged it), before
-#  that none has a note; at least one round did (the monitor as shipped).
+#  waited N ms for the Ceph monitor", N as the worker logged it), and so
+#  does its RESUMED event; before that none has a note; at least one round
+#  did (the monitor as shipped).
 #  The worker starts every disk's snapshot at once, so a four-disk pause
 #  holds one monitor round, not four: the longest four-disk pause is under
 #  the longest one-disk pause plus one monitor interval, and every one
@@ -136,6 +137,10 @@ note_check ()
     if [ "$slowest" -ge 500 ]; then
         check "$g $job: the note names the monitor's wait (round ${round:-?} ms, slowest $slowest ms)" \
             grep -qF "$expect" <<<"$note"
+        #  and so does its RESUMED event (the job JSON shows no event text:
+        #  the worker's log of the event)
+        check "$g $job: the RESUMED event names it too" \
+            grep -aqF "job=$job vm=$g: phase resumed" <(grep -aF "$expect" "$SF_TMP/worker-n1.log")
     else
         check_eq "$g $job: no note after rounds under 500 ms (round ${round:-?} ms)" "" "$note"
     fi
