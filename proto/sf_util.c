@@ -3,6 +3,7 @@
     =========================================================================
 */
 #include "sf_core.h"
+#include <pthread.h>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -21,6 +22,22 @@ int64_t
 sf_time_mono_ms (void)
 {
     return sf_time_mono_us () / 1000;
+}
+
+static int64_t s_steady_base;           //  wall - mono at the first call
+static pthread_once_t s_steady_once = PTHREAD_ONCE_INIT;
+
+static void
+s_steady_init (void)
+{
+    s_steady_base = sf_time_now_ms () - sf_time_mono_ms ();
+}
+
+int64_t
+sf_time_steady_ms (void)
+{
+    pthread_once (&s_steady_once, s_steady_init);
+    return s_steady_base + sf_time_mono_ms ();
 }
 
 int64_t
@@ -452,6 +469,14 @@ sf_util_test (bool verbose)
     assert (!sf_name_is_safe ("a/b"));
     assert (!sf_name_is_safe (""));
     assert (sf_time_mono_ms () > 0);
+    //  The steady clock starts at the wall clock and moves with the
+    //  monotonic one (a step of the wall clock would not move it)
+    int64_t steady = sf_time_steady_ms (), wall = sf_time_now_ms ();
+    assert (steady - wall < 1000 && wall - steady < 1000);
+    int64_t mono = sf_time_mono_ms ();
+    zclock_sleep (20);
+    int64_t moved = sf_time_steady_ms () - steady, mono_moved = sf_time_mono_ms () - mono;
+    assert (moved >= 20 && moved <= mono_moved + 1);
     assert (sf_utf8_seq_len ("\xe2\x82\xac") == 3 && sf_utf8_seq_len ("a") == 1);
     assert (sf_utf8_seq_len ("\xc0\xaf") == 0 && sf_utf8_seq_len ("") == 0);
     assert (sf_utf8_valid ("caf\xc3\xa9") && !sf_utf8_valid ("caf\xc3"));

@@ -19,6 +19,14 @@ int64_t
 int64_t
     sf_time_mono_ms (void);
 
+//  A steady wall clock, ms since the epoch: the wall clock when the
+//  process first asked, moved on by the monotonic clock since. A step of
+//  the system clock (NTP, a VM's host) does not move it, so deadlines kept
+//  in it (a kept pause slot) last as long as they say; it may drift from
+//  the wall clock by the steps since the process began.
+int64_t
+    sf_time_steady_ms (void);
+
 //  Monotonic clock in microseconds, for sub-ms intervals.
 int64_t
     sf_time_mono_us (void);

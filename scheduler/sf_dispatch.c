@@ -36,7 +36,7 @@ typedef struct {
                                 //  queue a new attempt again
     int64_t retry_at;           //  In its backoff until then; 0 not
     uint64_t est_bytes;         //  for its lease
-    int64_t paused_ms;          //  epoch ms its PAUSED event came, 0 none
+    int64_t paused_ms;          //  steady epoch ms its PAUSED event came, 0 none
 } djob_t;
 
 //  A node's max_pause when its worker never said (an older worker): the
@@ -357,7 +357,7 @@ sf_dispatch_event (sf_dispatch_t *self, const sf_job_event_t *event)
     int phase = event->phase;
     sf_lease_renew (self->lease, djob->id, phase, event->bytes, 0, sf_time_mono_ms ());
     if (phase == SF_PHASE_PAUSED && !djob->paused_ms)
-        djob->paused_ms = sf_time_now_ms ();
+        djob->paused_ms = sf_time_steady_ms ();
     if (!djob->captured && (phase == SF_PHASE_RESUMED || phase == SF_PHASE_CONVERTED
                         ||  phase == SF_PHASE_UPLOAD_WAIT || phase == SF_PHASE_UPLOADED)) {
         sf_admit_captured (self->admit, djob->id);
@@ -450,7 +450,7 @@ sf_dispatch_unsent (sf_dispatch_t *self, const char *job_id, const sf_err_t *why
 static bool
 s_admit_round (sf_dispatch_t *self)
 {
-    int64_t now = sf_time_now_ms ();
+    int64_t now = sf_time_steady_ms ();
     sf_err_t err = SF_ERR_INIT;
     zlistx_t *started = zlistx_new ();
     bool ended = false;
@@ -724,7 +724,7 @@ s_expire (sf_dispatch_t *self, const char *id, const char *node, uint32_t attemp
     djob_t *djob = (djob_t *) zhashx_lookup (self->djobs, id);
     if (!djob)
         return;
-    int64_t now = sf_time_now_ms ();
+    int64_t now = sf_time_steady_ms ();
     int64_t until = 0;
     if (sf_admit_holds_pause (self->admit, id)) {
         int64_t began = djob->paused_ms? djob->paused_ms: now;
@@ -780,7 +780,7 @@ sf_dispatch_leases (sf_dispatch_t *self)
             s_expire (self, id, node, attempt, reason);
     }
     //  Kept slots whose time has passed leave the database now and then
-    int64_t now = sf_time_now_ms ();
+    int64_t now = sf_time_steady_ms ();
     if (now - self->holds_pruned_ms >= 10000) {
         sf_err_t err = SF_ERR_INIT;
         self->holds_pruned_ms = now;
@@ -803,7 +803,7 @@ sf_dispatch_leased (sf_dispatch_t *self)
 static int
 s_restore_holds (sf_dispatch_t *self, sf_err_t *err)
 {
-    int64_t now = sf_time_now_ms ();
+    int64_t now = sf_time_steady_ms ();
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err, "SELECT node, until_ms FROM"
                                            " pause_holds WHERE until_ms > ?1", "i", now);
     if (!stmt)
