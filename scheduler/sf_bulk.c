@@ -459,6 +459,15 @@ s_refusal (sf_bulk_t *self, const sf_instance_rec_t *instance, const char *force
     if (*instance->ambiguous)
         return s_refuse_ambiguous (instance, err);
     const char *strategy = s_pick_strategy (instance, forced, err);
+    //  The default for a running file guest is file-live; a worker of an
+    //  older release (a rolling upgrade) that does not offer it still takes
+    //  the guest with file-cold, as before. A forced strategy is never
+    //  changed.
+    sf_peer_t *peer = sf_peers_by_name (self->peers, instance->node);
+    if (strategy && !forced && streq (strategy, SF_STRATEGY_FILE_LIVE) && peer
+    &&  !sf_peers_offers (peer, SF_STRATEGY_FILE_LIVE)
+    &&  sf_peers_offers (peer, SF_STRATEGY_FILE_COLD))
+        strategy = SF_STRATEGY_FILE_COLD;
     *strategy_p = strategy;
     if (!strategy || s_check_node (self, instance->node, strategy, err))
         return -1;

@@ -265,6 +265,22 @@ s_test_ceph_nodes (sf_harness_t *harness)
                     "file-live, file-cold, offline, rbd)");
     zsock_destroy (&n4);
 
+    //  n5 runs a worker of a release before file-live: a running file
+    //  guest's default falls back to file-cold; file-live, forced, is refused
+    zsock_t *n5 = sf_harness_worker (harness);
+    sf_harness_hello_with (n5, "n5", "file-cold,offline", "");
+    sf_harness_inventory (n5, "-n5");
+    reply = sf_harness_admin_until (harness, "{\"cmd\":\"instances\",\"node\":\"n5\"}",
+                                    "instances.3.name", "vm4", 2000);
+    json_decref (reply);
+    s_test_refused (harness, "u-vm1-n5", "file-live", SF_ENOTSUP,
+                    "node 'n5' cannot run strategy 'file-live' (its worker offers only "
+                    "file-cold, offline)");
+    char old_id [32];
+    s_test_assigned (harness, n5, "u-vm1-n5", NULL, "file-cold", old_id, sizeof (old_id));
+    sf_harness_result (n5, old_id, 1);
+    zsock_destroy (&n5);
+
     zsock_t *n3 = sf_harness_worker (harness);
     sf_harness_hello_with (n3, "n3", "file-live,file-cold,offline,rbd,mixed", "");
     sf_harness_inventory (n3, "-n3");

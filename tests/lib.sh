@@ -55,6 +55,10 @@ declare -A SF_PEER_FD=()
 export SF_LAST_STATUS=0
 
 _sf_now_ms () { local t; t=$(date +%s%N); printf '%s\n' $((t / 1000000)); }
+#  sf_mono_ms: now on the monotonic clock, ms (the clock of fleet_pauses and
+#  of sf-lifewatch's mono_us): for comparing the test's own actions with
+#  libvirt's events where a step of the wall clock must not count
+sf_mono_ms () { "$SF_LIFEWATCH" --now; }
 sf_note () { printf '# %s\n' "$*" >&2; }
 
 #  ---------------------------------------------------------------------

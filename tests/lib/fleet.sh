@@ -10,7 +10,11 @@
 #        One line "START END DOMAIN@NODE" per SUSPENDED..RESUMED interval of
 #        the lifewatch-node-NODE.events files given (NODE from the file
 #        name); END is "open" when no RESUMED followed (the guest was left
-#        paused, or the watch stopped first). Sorted by START.
+#        paused, or the watch stopped first). Sorted by START. START and
+#        END are ms on the monotonic clock (the events' mono_us; sf_mono_ms
+#        gives now on it), so a step of the wall clock, seen here in CI, does
+#        not lengthen or shift a pause; the wall clock only for lines
+#        without mono_us.
 #    fleet_uploads SAMPLES
 #        One line "START END NAME" per temporary file seen in a
 #        sf_storewatch samples file: START = first sample that showed it,
@@ -40,15 +44,21 @@ fleet_pauses ()
         awk -v node="$node" '
             {
                 dom = ""
-                for (i = 5; i <= NF; i++) if ($i ~ /^dom=/) dom = substr($i, 5)
+                t = $1
+                for (i = 4; i <= NF; i++) {
+                    if ($i ~ /^dom=/) dom = substr($i, 5)
+                    else if ($i ~ /^mono_us=[0-9][0-9][0-9][0-9]+$/)
+                        t = substr($i, 9, length($i) - 11)     # us -> ms, as text (mawk
+                                                               # prints big numbers as 8.1e+11)
+                }
                 if (dom == "") next
-                if ($2 == "SUSPENDED" && !(dom in open)) open[dom] = $1
+                if ($2 == "SUSPENDED" && !(dom in open)) open[dom] = t
                 else if ($2 == "RESUMED" && (dom in open)) {
-                    print open[dom], $1, dom "@" node
+                    print open[dom], t, dom "@" node
                     delete open[dom]
                 }
                 else if (($2 == "STOPPED" || $2 == "CRASHED") && (dom in open)) {
-                    print open[dom], $1, dom "@" node
+                    print open[dom], t, dom "@" node
                     delete open[dom]
                 }
             }

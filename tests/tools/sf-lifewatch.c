@@ -3,6 +3,7 @@
 
     Usage: sf-lifewatch URI DOMAIN OUTFILE
            sf-lifewatch URI --all OUTFILE
+           sf-lifewatch --now
 
     An independent witness for the tests: the worker reports how long it
     kept a guest paused (pause_ms, and wall-clock at_ms in its events);
@@ -29,6 +30,10 @@
     before acting. Runs until SIGTERM
     or SIGINT (exit 0). Exits 1 on errors or if the connection to libvirtd
     closes (after logging "<realtime_ms> CLOSED <reason>").
+
+    --now prints the CLOCK_MONOTONIC time in ms (the clock of mono_us), so
+    that a test can compare its own actions with the events on a clock
+    that a step of the wall clock does not move.
     =========================================================================
 */
 
@@ -175,8 +180,12 @@ s_virt_error (const char *what)
 int
 main (int argc, char *argv [])
 {
+    if (argc == 2 && strcmp (argv [1], "--now") == 0) {
+        printf ("%lld\n", (long long) (s_clock_us (CLOCK_MONOTONIC) / 1000));
+        return 0;
+    }
     if (argc != 4) {
-        fprintf (stderr, "usage: sf-lifewatch URI DOMAIN|--all OUTFILE\n");
+        fprintf (stderr, "usage: sf-lifewatch URI DOMAIN|--all OUTFILE | --now\n");
         return 2;
     }
     const char *uri = argv [1], *domain = argv [2], *outfile = argv [3];
