@@ -16,6 +16,7 @@
 #include "sf_proc.h"
 #include "sf_bucket.h"
 #include "sf_hv.h"
+#include "sf_hv_domxml.h"
 #include "sf_conv.h"
 #include "sf_imgstore.h"
 #include "sf_stor.h"

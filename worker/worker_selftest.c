@@ -27,6 +27,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_scan", sf_scan_test },
     { "sf_joblog", sf_joblog_test },
     { "sf_task", sf_task_test },
+    { "sf_hv_domxml", sf_hv_domxml_test },
     { "sf_restore", sf_restore_test },
     { "sf_jobtab", sf_jobtab_test },
     { "sf_unacked", sf_unacked_test },
