@@ -221,8 +221,13 @@ s_check_restore (const sf_job_assign_t *assign, sf_err_t *err)
         return -1;
     bool to_file = restore->to_file && *restore->to_file;
     bool to_rbd = restore->to_rbd && *restore->to_rbd;
-    if (to_file == to_rbd)
+    bool as_domain = restore->as_domain && *restore->as_domain;
+    //  (as_domain alone: the worker puts the file beside the original's disk)
+    if (to_file && to_rbd)
         return sf_err_set (err, SF_EPROTO, "restore needs exactly one of to_file and to_rbd");
+    if (!to_file && !to_rbd && !as_domain)
+        return sf_err_set (err, SF_EPROTO, "restore needs exactly one of to_file and to_rbd "
+                           "(or as_domain alone)");
     //  (A worker refuses to_rbd with a failed result: not supported yet)
     if (to_file && sf_wire_path_check (restore->to_file, "restore.to_file", err)) {
         err->code = SF_EPROTO;
@@ -231,9 +236,9 @@ s_check_restore (const sf_job_assign_t *assign, sf_err_t *err)
     if (!sf_wire_restore_format_valid (restore->format))
         return sf_err_set (err, SF_EPROTO, "restore.format is '%.32s', not 'qcow2' or 'raw'",
                            restore->format? restore->format: "");
-    if (s_check_xml (restore->domain_xml, "restore.domain_xml", err))
+    if (s_check_string (restore->as_domain, "restore.as_domain", err)
+    ||  s_check_xml (restore->domain_xml, "restore.domain_xml", err))
         return -1;
-    bool as_domain = restore->as_domain && *restore->as_domain;
     if (as_domain && !sf_naming_domain_valid (restore->as_domain))
         return sf_err_set (err, SF_EPROTO, "restore.as_domain is not a domain name "
                            "snapfleet may define");
@@ -274,7 +279,8 @@ s_check_source (const sf_image_t *image, const char *prefix, sf_err_t *err)
 }
 
 //  JobAssign.verify: set exactly for strategy "verify", an image as a
-//  restore's; with boot the original's XML and a timeout
+//  restore's; with boot the original's XML (life_pattern "" and
+//  boot_timeout_ms 0 leave them to the worker's [verify] settings)
 
 static int
 s_check_verify (const sf_job_assign_t *assign, sf_err_t *err)
@@ -295,8 +301,6 @@ s_check_verify (const sf_job_assign_t *assign, sf_err_t *err)
         return -1;
     if (verify->boot && (!verify->domain_xml || !*verify->domain_xml))
         return sf_err_set (err, SF_EPROTO, "verify.boot needs verify.domain_xml");
-    if (verify->boot && verify->boot_timeout_ms == 0)
-        return sf_err_set (err, SF_EPROTO, "verify.boot needs a boot_timeout_ms");
     return 0;
 }
 

@@ -609,6 +609,13 @@ sf_wire_test (bool verbose)
     assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "restore.as_domain"));
     restore.as_domain = "vm 1";
     assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "restore.as_domain"));
+    restore.to_file = "", restore.as_domain = "vm1-copy";   //  alone: beside the original's disk
+    copy = s_roundtrip (&made, &err);
+    assert (copy && streq (copy->job_assign->restore->to_file, ""));
+    sf_wire_free (&copy);
+    restore.to_rbd = "rbd/vm1";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "needs to_file"));
+    restore.to_file = "/srv/vm1.qcow2", restore.to_rbd = "";
     restore.as_domain = "vm1-copy", restore.domain_xml = "";
     assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "go together"));
     char *big_xml = (char *) malloc (SF_WIRE_MAX_XML + 2);
@@ -638,7 +645,9 @@ sf_wire_test (bool verbose)
     verify.boot = true;
     assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "needs verify.domain_xml"));
     verify.domain_xml = "<domain/>";
-    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "boot_timeout_ms"));
+    copy = s_roundtrip (&made, &err);       //  the worker's pattern and timeout
+    assert (copy && copy->job_assign->verify->boot_timeout_ms == 0);
+    sf_wire_free (&copy);
     verify.boot_timeout_ms = 60000, verify.life_pattern = "login:";
     copy = s_roundtrip (&made, &err);
     assert (copy && copy->job_assign->verify->boot_timeout_ms == 60000);
