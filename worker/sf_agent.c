@@ -461,7 +461,7 @@ s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
         .store_dir = self->cfg.store.path? self->cfg.store.path: "",
         .rate_limit = sf_conv_rate_limit (self->conv),
         .stall_ms = sf_conv_stall_timeout (self->conv),
-        .wait_upload_grant = assign->wait_upload_grant
+        .wait_upload_grant = assign->wait_upload_grant, .uri = self->cfg.uri
     };
     zactor_t *task = sf_restore_new (&args);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
