@@ -29,6 +29,7 @@
 #include "sf_joblog.h"
 #include "sf_task.h"
 #include "sf_restore.h"
+#include "sf_verify.h"
 #include "sf_jobtab.h"
 #include "sf_unacked.h"
 #include "sf_agent_cfg.h"

@@ -29,6 +29,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_task", sf_task_test },
     { "sf_hv_domxml", sf_hv_domxml_test },
     { "sf_restore", sf_restore_test },
+    { "sf_verify", sf_verify_test },
     { "sf_jobtab", sf_jobtab_test },
     { "sf_unacked", sf_unacked_test },
     { "sf_agent_cfg", sf_agent_cfg_test },
