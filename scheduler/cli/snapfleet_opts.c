@@ -40,6 +40,7 @@ static const struct option s_options [] = {
     { "to", required_argument, NULL, 'T' },
     { "as-domain", required_argument, NULL, 'X' },
     { "boot", no_argument, NULL, 'b' },
+    { "verify", required_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -110,6 +111,7 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
             case 'T': opts->to = optarg; break;
             case 'X': opts->as_domain = optarg; break;
             case 'b': opts->boot = true; break;
+            case 'V': opts->verify_sample = optarg; break;
         }
     }
     opts->first = optind;

@@ -73,6 +73,7 @@ typedef struct {
     const char *image_format;   //  restore --format qcow2|raw
     const char *as_domain;      //  restore --as-domain NAME
     bool boot;                  //  verify --boot
+    const char *verify_sample;  //  schedule add --verify N
     bool help;
     int first;                  //  Index of the first positional argument
 } snapfleet_opts_t;
