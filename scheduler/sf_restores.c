@@ -55,7 +55,8 @@ sf_restores_load (sf_store_t *store, const char *job_id, sf_restore_t **restore_
         restore->to_rbd = strdup ("");
         restore->format = s_dup (stmt, 1);
         restore->as_domain = s_dup (stmt, 9);
-        restore->domain_xml = s_dup (stmt, 10);
+        //  The XML goes with --as-domain only (sf_wire: the two together)
+        restore->domain_xml = s_dup (stmt, *restore->as_domain? 10: 9);
         *restore_p = restore;
     }
     sqlite3_finalize (stmt);

@@ -168,10 +168,21 @@ sf_verify_test (bool verbose)
     assert (json_is_false (sf_harness_get (reply, "images.0.verify.ok")));
     json_decref (reply);
 
-    //  restore --as-domain: J5 carries the name and the XML, no target
+    //  A plain restore of it carries no XML (it goes with --as-domain only)
+    reply = sf_harness_admin (harness, "{\"cmd\":\"restore\",\"image\":\"" IMAGE "\","
+                              "\"to\":\"/srv/plain.qcow2\"}");
+    assert (streq (sf_harness_str (reply, "job.job_id"), "J5"));
+    json_decref (reply);
+    env = s_assign (n1);
+    assert (streq (env->job_assign->restore->to_file, "/srv/plain.qcow2"));
+    assert (streq (env->job_assign->restore->as_domain, ""));
+    assert (streq (env->job_assign->restore->domain_xml, ""));
+    sf_wire_free (&env);
+
+    //  restore --as-domain: J6 carries the name and the XML, no target
     reply = sf_harness_admin (harness, "{\"cmd\":\"restore\",\"image\":\"" IMAGE "\","
                               "\"as_domain\":\"vm1-back\"}");
-    assert (streq (sf_harness_str (reply, "job.job_id"), "J5"));
+    assert (streq (sf_harness_str (reply, "job.job_id"), "J6"));
     assert (streq (sf_harness_str (reply, "job.restore.as_domain"), "vm1-back"));
     json_decref (reply);
     env = s_assign (n1);

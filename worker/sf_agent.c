@@ -496,6 +496,8 @@ s_start_verify (sf_agent_t *self, const sf_job_assign_t *assign)
         .store_dir = self->cfg.store.path? self->cfg.store.path: "", .uri = self->cfg.uri,
         .life_pattern = self->cfg.verify_life_pattern,
         .boot_timeout_ms = self->cfg.verify_boot_timeout,
+        .rate_limit = sf_conv_rate_limit (self->conv),
+        .stall_ms = sf_conv_stall_timeout (self->conv),
         .wait_upload_grant = assign->wait_upload_grant
     };
     zactor_t *task = sf_verify_new (&args);

@@ -29,6 +29,8 @@ typedef struct {
     uint64_t image_size;
     char *domain_xml, *life_pattern;
     int64_t boot_timeout_ms;
+    uint64_t rate_limit;            //  [conversion] rate_limit, 0 none
+    int64_t stall_ms;               //  [conversion] stall_timeout
     sf_logctx_t ctx;
     sf_bucket_t *bucket;            //  Owned: the granted rate
     int image_fd;
@@ -328,20 +330,35 @@ s_make_scratch (verify_t *self, const char *source)
     return 0;
 }
 
+//  The scratch copy: qemu-img convert at the tighter of [conversion]
+//  rate_limit and the grant's rate, stopped when it stalls for
+//  [conversion] stall_timeout
+
 static int
 s_copy_disk (verify_t *self, const char *source)
 {
-    char fd_path [32];
-    snprintf (fd_path, sizeof (fd_path), "/dev/fd/%d", 3);
-    char *argv [] = { "qemu-img", "convert", "-f", self->image_format, "-O", "qcow2", "--",
-                      fd_path, self->disk, NULL };
+    uint64_t rate = sf_bucket_rate (self->bucket);
+    if (self->rate_limit && (!rate || self->rate_limit < rate))
+        rate = self->rate_limit;
+    char rate_text [32];
+    snprintf (rate_text, sizeof (rate_text), "%" PRIu64, rate);
+    char *argv [] = { "qemu-img", "convert", "-p", "-f", self->image_format, "-O", "qcow2",
+                      "-r", rate_text, "--", "/dev/fd/3", self->disk, NULL };
+    if (!rate)
+        memmove (argv + 7, argv + 9, 4 * sizeof (char *));
     sf_proc_t *proc = sf_proc_new_pass (argv, SF_PROC_CAPTURE, self->image_fd, &self->err);
     if (!proc)
         return -1;
+    sf_conv_progress_t progress;
+    sf_conv_progress_init (&progress);
     int rc;
-    while ((rc = sf_proc_wait (proc, self->pipe, 0, &self->err)) == SF_PROC_CANCELLED)
-        if (s_on_pipe (self))
+    while (true) {
+        rc = sf_proc_wait (proc, self->pipe, sf_time_mono_ms () + S_TICK_MS, &self->err);
+        if (rc == SF_PROC_EXITED || rc == -1
+        ||  (rc == SF_PROC_CANCELLED && s_on_pipe (self))
+        ||  sf_conv_progress_check (&progress, proc, self->disk, self->stall_ms, &self->err))
             break;
+    }
     if (rc == SF_PROC_EXITED)
         rc = sf_proc_check (proc, &self->err);
     else {
@@ -524,6 +541,7 @@ s_actor (zsock_t *pipe, void *arg)
     verify_t self_ = {
         .pipe = pipe, .attempt = args->attempt, .wait_grant = args->wait_upload_grant,
         .boot = verify->boot, .image_fd = -1, .err = SF_ERR_INIT,
+        .rate_limit = args->rate_limit, .stall_ms = args->stall_ms > 0 ? args->stall_ms : 120000,
         .boot_timeout_ms = verify->boot_timeout_ms ? (int64_t) verify->boot_timeout_ms
                                                    : args->boot_timeout_ms
     };

@@ -11,7 +11,9 @@
     data); emit CONVERTED ("hash ok, check ok"). With boot, if both passed:
     make the scratch directory <workdir>/verify/<catalogue>-<job> (mode
     0700, given to the owner of the original's disk file, whom QEMU runs
-    as), convert the image into it (qcow2), start a transient domain
+    as), convert the image into it (qcow2, at the tighter of [conversion]
+    rate_limit and the granted rate, stopped when it stalls for
+    stall_timeout), start a transient domain
     "snapfleet-verify-<job>" (sf_naming) from the XML kept with the image
     (sf_hv_domxml: a new uuid, no network, host devices or graphics, the
     serial console to console.log in the scratch directory), and wait up to
@@ -47,6 +49,8 @@ typedef struct {
     const char *uri;                //  the hypervisor, for the boot
     const char *life_pattern;       //  [verify] life_pattern (the Verify's if set)
     int64_t boot_timeout_ms;        //  [verify] boot_timeout (the Verify's if set)
+    uint64_t rate_limit;            //  [conversion] rate_limit: the scratch copy's
+    int64_t stall_ms;               //  [conversion] stall_timeout: the same
     bool wait_upload_grant;         //  JobAssign.wait_upload_grant
 } sf_verify_args_t;
 
