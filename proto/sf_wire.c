@@ -299,6 +299,9 @@ s_check_verify (const sf_job_assign_t *assign, sf_err_t *err)
     ||  s_check_range (verify->boot_timeout_ms, SF_WIRE_MAX_MS, "verify.boot_timeout_ms",
                        err))
         return -1;
+    if (verify->life_pattern && strlen (verify->life_pattern) > SF_WIRE_MAX_PATTERN)
+        return sf_err_set (err, SF_EPROTO, "verify.life_pattern longer than %d bytes",
+                           SF_WIRE_MAX_PATTERN);
     if (verify->boot && (!verify->domain_xml || !*verify->domain_xml))
         return sf_err_set (err, SF_EPROTO, "verify.boot needs verify.domain_xml");
     return 0;

@@ -20,6 +20,7 @@
 #define SF_WIRE_MAX_STRING  4096                //  any string field
 #define SF_WIRE_MAX_PATH    4096                //  a restore's target, with its NUL
 #define SF_WIRE_MAX_XML     65536               //  a domain's XML (no NUL in it)
+#define SF_WIRE_MAX_PATTERN 256                 //  Verify.life_pattern
 #define SF_WIRE_MAX_INSTANCES 4096              //  per Inventory
 #define SF_WIRE_MAX_DISKS   64                  //  per Instance, Images per result
 #define SF_WIRE_MAX_CHAIN   32                  //  backing chain depth

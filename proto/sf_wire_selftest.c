@@ -652,6 +652,12 @@ sf_wire_test (bool verbose)
     copy = s_roundtrip (&made, &err);
     assert (copy && copy->job_assign->verify->boot_timeout_ms == 60000);
     sf_wire_free (&copy);
+    char long_pattern [SF_WIRE_MAX_PATTERN + 2];
+    memset (long_pattern, 'a', sizeof (long_pattern) - 1);
+    long_pattern [sizeof (long_pattern) - 1] = 0;
+    verify.life_pattern = long_pattern;
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "verify.life_pattern"));
+    verify.life_pattern = "login:";
     verify.boot_timeout_ms = SF_WIRE_MAX_MS + 1;
     assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "verify.boot_timeout_ms"));
     verify.boot_timeout_ms = 60000, source.sha256 = "00";
