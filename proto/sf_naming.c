@@ -111,6 +111,25 @@ sf_naming_is_clone (const char *clone, const char *catalog_id, const char *job_i
     return true;
 }
 
+bool
+sf_naming_domain_valid (const char *name)
+{
+    return sf_name_is_safe (name) && strncmp (name, S_TAG, strlen (S_TAG)) != 0;
+}
+
+int
+sf_naming_verify_domain (char *buf, size_t size, const char *job_id, sf_err_t *err)
+{
+    assert (buf && size);
+    if (!sf_name_is_safe (job_id))
+        return sf_err_set (err, SF_EINVAL, "job id is not a safe name");
+    int length = snprintf (buf, size, S_TAG "verify-%s", job_id);
+    if (length < 0 || (size_t) length >= size)
+        return sf_err_set (err, SF_EINVAL, "verify domain name of job '%.64s' is too long",
+                           job_id);
+    return 0;
+}
+
 void
 sf_naming_test (bool verbose)
 {
@@ -152,6 +171,14 @@ sf_naming_test (bool verbose)
     assert (!sf_naming_is_clone ("-snapfleet-0123456789abcdef-J7", cat, NULL, NULL, 0));
     assert (!sf_naming_is_clone ("snapfleet-0123456789abcdef-J7", cat, NULL, NULL, 0));
     assert (sf_naming_clone (clone, sizeof (clone), "", cat, "J7", &err) == -1);
+
+    assert (sf_naming_domain_valid ("web-1.copy") && !sf_naming_domain_valid ("web 1"));
+    assert (!sf_naming_domain_valid ("snapfleet-verify-J7") && !sf_naming_domain_valid (""));
+    assert (!sf_naming_domain_valid (NULL) && !sf_naming_domain_valid ("../x"));
+    assert (sf_naming_verify_domain (snap, sizeof (snap), "J7", &err) == 0
+            && streq (snap, "snapfleet-verify-J7"));
+    assert (sf_naming_verify_domain (snap, sizeof (snap), "a/b", &err) == -1);
+    assert (sf_naming_verify_domain (snap, 8, "J7", &err) == -1);
     //  @end
     printf ("OK\n");
 }

@@ -59,6 +59,19 @@ bool
     sf_naming_is_clone (const char *clone, const char *catalog_id, const char *job_id,
                         char *parent, size_t parent_size);
 
+//  True if name may name a domain that restore --as-domain defines: a
+//  safe name (sf_name_is_safe) that does not start with "snapfleet-"
+//  (snapfleet's own domains, such as a verification's transient guest,
+//  are named so).
+bool
+    sf_naming_domain_valid (const char *name);
+
+//  Write the name of the transient guest of verify job job_id into buf:
+//  "snapfleet-verify-<job_id>". Returns 0, or -1 with err (SF_EINVAL) if
+//  job_id is not a safe name or the name does not fit.
+int
+    sf_naming_verify_domain (char *buf, size_t size, const char *job_id, sf_err_t *err);
+
 //  Self test of this class.
 void
     sf_naming_test (bool verbose);

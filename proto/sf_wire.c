@@ -38,6 +38,20 @@ s_require (const char *value, const char *field, sf_err_t *err)
     return s_check_string (value, field, err);
 }
 
+//  A domain's XML: at most SF_WIRE_MAX_XML bytes of UTF-8 (sf_wire_scan
+//  already refused a NUL byte in it)
+
+static int
+s_check_xml (const char *value, const char *field, sf_err_t *err)
+{
+    if (value && strnlen (value, SF_WIRE_MAX_XML + 1) > SF_WIRE_MAX_XML)
+        return sf_err_set (err, SF_EPROTO, "field '%s' longer than %d bytes",
+                           field, SF_WIRE_MAX_XML);
+    if (value && !sf_utf8_valid (value))
+        return sf_err_set (err, SF_EPROTO, "field '%s' is not valid UTF-8", field);
+    return 0;
+}
+
 static int
 s_check_disk (const sf_disk_t *disk, sf_err_t *err)
 {
@@ -124,6 +138,13 @@ s_check_result (const sf_job_result_t *res, sf_err_t *err)
             return -1;
     if (res->error && s_check_string (res->error->text, "job_result.error.text", err))
         return -1;
+    if (s_check_xml (res->domain_xml, "job_result.domain_xml", err))
+        return -1;
+    const sf_verify_result_t *verify = res->verify;
+    if (verify && (s_check_string (verify->text, "job_result.verify.text", err)
+               ||  s_check_range (verify->time_to_life_ms, SF_WIRE_MAX_MS,
+                                  "job_result.verify.time_to_life_ms", err)))
+        return -1;
     return 0;
 }
 
@@ -200,8 +221,13 @@ s_check_restore (const sf_job_assign_t *assign, sf_err_t *err)
         return -1;
     bool to_file = restore->to_file && *restore->to_file;
     bool to_rbd = restore->to_rbd && *restore->to_rbd;
-    if (to_file == to_rbd)
+    bool as_domain = restore->as_domain && *restore->as_domain;
+    //  (as_domain alone: the worker puts the file beside the original's disk)
+    if (to_file && to_rbd)
         return sf_err_set (err, SF_EPROTO, "restore needs exactly one of to_file and to_rbd");
+    if (!to_file && !to_rbd && !as_domain)
+        return sf_err_set (err, SF_EPROTO, "restore needs exactly one of to_file and to_rbd "
+                           "(or as_domain alone)");
     //  (A worker refuses to_rbd with a failed result: not supported yet)
     if (to_file && sf_wire_path_check (restore->to_file, "restore.to_file", err)) {
         err->code = SF_EPROTO;
@@ -210,6 +236,74 @@ s_check_restore (const sf_job_assign_t *assign, sf_err_t *err)
     if (!sf_wire_restore_format_valid (restore->format))
         return sf_err_set (err, SF_EPROTO, "restore.format is '%.32s', not 'qcow2' or 'raw'",
                            restore->format? restore->format: "");
+    if (s_check_string (restore->as_domain, "restore.as_domain", err)
+    ||  s_check_xml (restore->domain_xml, "restore.domain_xml", err))
+        return -1;
+    if (as_domain && !sf_naming_domain_valid (restore->as_domain))
+        return sf_err_set (err, SF_EPROTO, "restore.as_domain is not a domain name "
+                           "snapfleet may define");
+    if (as_domain != (restore->domain_xml && *restore->domain_xml))
+        return sf_err_set (err, SF_EPROTO, "restore.as_domain and restore.domain_xml go "
+                           "together");
+    if (as_domain && to_rbd)
+        return sf_err_set (err, SF_EPROTO, "restore.as_domain needs to_file");
+    return 0;
+}
+
+//  An image to read back (restore, verify): its store, id, path, a format
+//  and SHA-256 (prefix names the field in errors)
+
+static int
+s_check_source (const sf_image_t *image, const char *prefix, sf_err_t *err)
+{
+    char name [64];
+    if (!image)
+        return sf_err_set (err, SF_EPROTO, "required field '%s.image' is missing", prefix);
+    if (s_check_image (image, err))
+        return -1;
+    const char *fields [] = { "store", "id", "path", "format" };
+    const char *values [] = { image->store, image->id, image->path, image->format };
+    for (size_t i = 0; i < 4; i++) {
+        snprintf (name, sizeof (name), "%s.image.%s", prefix, fields [i]);
+        if (s_require (values [i], name, err))
+            return -1;
+    }
+    if (!sf_wire_restore_format_valid (image->format))
+        return sf_err_set (err, SF_EPROTO, "%s.image.format is '%.32s', not 'qcow2' or "
+                           "'raw'", prefix, image->format);
+    if (!image->sha256 || strlen (image->sha256) != 64
+    ||  strspn (image->sha256, "0123456789abcdef") != 64)
+        return sf_err_set (err, SF_EPROTO, "%s.image.sha256 is not 64 lowercase hex "
+                           "digits", prefix);
+    return 0;
+}
+
+//  JobAssign.verify: set exactly for strategy "verify", an image as a
+//  restore's; with boot the original's XML (life_pattern "" and
+//  boot_timeout_ms 0 leave them to the worker's [verify] settings)
+
+static int
+s_check_verify (const sf_job_assign_t *assign, sf_err_t *err)
+{
+    const sf_verify_t *verify = assign->verify;
+    bool is_verify = assign->strategy && streq (assign->strategy, SF_WIRE_VERIFY);
+    if (!verify)
+        return is_verify? sf_err_set (err, SF_EPROTO, "job_assign of strategy '%s' has no "
+                                      "verify", SF_WIRE_VERIFY): 0;
+    if (!is_verify)
+        return sf_err_set (err, SF_EPROTO, "job_assign.verify is set for strategy '%s', "
+                           "not '%s'", assign->strategy, SF_WIRE_VERIFY);
+    if (s_check_source (verify->image, "verify", err)
+    ||  s_check_string (verify->life_pattern, "verify.life_pattern", err)
+    ||  s_check_xml (verify->domain_xml, "verify.domain_xml", err)
+    ||  s_check_range (verify->boot_timeout_ms, SF_WIRE_MAX_MS, "verify.boot_timeout_ms",
+                       err))
+        return -1;
+    if (verify->life_pattern && strlen (verify->life_pattern) > SF_WIRE_MAX_PATTERN)
+        return sf_err_set (err, SF_EPROTO, "verify.life_pattern longer than %d bytes",
+                           SF_WIRE_MAX_PATTERN);
+    if (verify->boot && (!verify->domain_xml || !*verify->domain_xml))
+        return sf_err_set (err, SF_EPROTO, "verify.boot needs verify.domain_xml");
     return 0;
 }
 
@@ -308,7 +402,8 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
                                    "id (%d lowercase hex digits)", SF_NAMING_ID_LEN);
             return s_check_range (env->job_assign->scratch_bytes, SF_WIRE_MAX_TOTAL,
                                   "job_assign.scratch_bytes", err)
-                || s_check_restore (env->job_assign, err);
+                || s_check_restore (env->job_assign, err)
+                || s_check_verify (env->job_assign, err);
         case SF_BODY_JOB_CANCEL:
             return s_require (env->job_cancel->job_id, "job_cancel.job_id", err);
         case SF_BODY_JOB_EVENT:
@@ -442,6 +537,7 @@ typedef struct {
     const char *name;           //  For the error: "instance.disks"
     const scan_msg_t *message;  //  Its message type, NULL for a string
     size_t max;                 //  Repeated: most entries; 0 = singular
+    bool no_nul;                //  A string that may hold no NUL byte
 } scan_field_t;
 
 struct _scan_msg_t {
@@ -453,76 +549,93 @@ struct _scan_msg_t {
 
 static const scan_msg_t s_scan_leaf = { NULL, 0 };
 static const scan_field_t s_scan_disk_fields [] = {
-    { 7, "disk.backing_chain", NULL, SF_WIRE_MAX_CHAIN },
+    { 7, "disk.backing_chain", NULL, SF_WIRE_MAX_CHAIN, false },
 };
 static const scan_msg_t s_scan_disk = SCAN_MSG (s_scan_disk_fields);
 static const scan_field_t s_scan_instance_fields [] = {
-    { 4, "instance.disks", &s_scan_disk, SF_WIRE_MAX_DISKS },
-    { 6, "instance.tags", &s_scan_leaf, SF_WIRE_MAX_TAGS },
+    { 4, "instance.disks", &s_scan_disk, SF_WIRE_MAX_DISKS, false },
+    { 6, "instance.tags", &s_scan_leaf, SF_WIRE_MAX_TAGS, false },
 };
 static const scan_msg_t s_scan_instance = SCAN_MSG (s_scan_instance_fields);
 static const scan_field_t s_scan_inventory_fields [] = {
-    { 1, "inventory.instances", &s_scan_instance, SF_WIRE_MAX_INSTANCES },
+    { 1, "inventory.instances", &s_scan_instance, SF_WIRE_MAX_INSTANCES, false },
 };
 static const scan_msg_t s_scan_inventory = SCAN_MSG (s_scan_inventory_fields);
 static const scan_field_t s_scan_hello_fields [] = {
-    { 4, "hello.strategies", NULL, SF_WIRE_MAX_STRATEGIES },
-    { 5, "hello.running_jobs", NULL, SF_WIRE_MAX_RUNNING },
-    { 9, "hello.finished_jobs", NULL, SF_WIRE_MAX_RUNNING },
+    { 4, "hello.strategies", NULL, SF_WIRE_MAX_STRATEGIES, false },
+    { 5, "hello.running_jobs", NULL, SF_WIRE_MAX_RUNNING, false },
+    { 9, "hello.finished_jobs", NULL, SF_WIRE_MAX_RUNNING, false },
 };
 static const scan_msg_t s_scan_hello = SCAN_MSG (s_scan_hello_fields);
 static const scan_field_t s_scan_result_fields [] = {
-    { 10, "job_result.images", &s_scan_leaf, SF_WIRE_MAX_IMAGES },
-    { 11, "job_result.error", &s_scan_leaf, 0 },
+    { 10, "job_result.images", &s_scan_leaf, SF_WIRE_MAX_IMAGES, false },
+    { 11, "job_result.error", &s_scan_leaf, 0, false },
+    { 15, "job_result.verify", &s_scan_leaf, 0, false },
+    { 16, "job_result.domain_xml", NULL, 0, true },
 };
 static const scan_msg_t s_scan_result = SCAN_MSG (s_scan_result_fields);
+static const scan_field_t s_scan_restore_fields [] = {
+    { 1, "restore.image", &s_scan_leaf, 0, false },
+    { 7, "restore.domain_xml", NULL, 0, true },
+};
+static const scan_msg_t s_scan_restore = SCAN_MSG (s_scan_restore_fields);
+static const scan_field_t s_scan_verify_fields [] = {
+    { 1, "verify.image", &s_scan_leaf, 0, false },
+    { 5, "verify.domain_xml", NULL, 0, true },
+};
+static const scan_msg_t s_scan_verify = SCAN_MSG (s_scan_verify_fields);
+static const scan_field_t s_scan_assign_fields [] = {
+    { 8, "job_assign.restore", &s_scan_restore, 0, false },
+    { 9, "job_assign.verify", &s_scan_verify, 0, false },
+};
+static const scan_msg_t s_scan_assign = SCAN_MSG (s_scan_assign_fields);
 static const scan_field_t s_scan_delete_fields [] = {
-    { 2, "image_delete.image", &s_scan_leaf, 0 },
+    { 2, "image_delete.image", &s_scan_leaf, 0, false },
 };
 static const scan_msg_t s_scan_delete = SCAN_MSG (s_scan_delete_fields);
 static const scan_field_t s_scan_deleted_fields [] = {
-    { 2, "image_deleted.image", &s_scan_leaf, 0 },
-    { 3, "image_deleted.error", &s_scan_leaf, 0 },
+    { 2, "image_deleted.image", &s_scan_leaf, 0, false },
+    { 3, "image_deleted.error", &s_scan_leaf, 0, false },
 };
 static const scan_msg_t s_scan_deleted = SCAN_MSG (s_scan_deleted_fields);
 static const scan_field_t s_scan_acks_fields [] = {
-    { 1, "acks.acks", &s_scan_leaf, SF_WIRE_MAX_ACKS },
+    { 1, "acks.acks", &s_scan_leaf, SF_WIRE_MAX_ACKS, false },
 };
 static const scan_msg_t s_scan_acks = SCAN_MSG (s_scan_acks_fields);
 static const scan_field_t s_scan_gc_holdings_fields [] = {
-    { 2, "gc_holdings.holdings", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS },
+    { 2, "gc_holdings.holdings", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS, false },
 };
 static const scan_msg_t s_scan_gc_holdings = SCAN_MSG (s_scan_gc_holdings_fields);
 static const scan_field_t s_scan_gc_remove_fields [] = {
-    { 3, "gc_remove.holdings", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS },
+    { 3, "gc_remove.holdings", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS, false },
 };
 static const scan_msg_t s_scan_gc_remove = SCAN_MSG (s_scan_gc_remove_fields);
 static const scan_field_t s_scan_gc_removed_fields [] = {
-    { 2, "gc_removed.removed", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS },
-    { 3, "gc_removed.failed", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS },
+    { 2, "gc_removed.removed", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS, false },
+    { 3, "gc_removed.failed", &s_scan_leaf, SF_WIRE_MAX_HOLDINGS, false },
 };
 static const scan_msg_t s_scan_gc_removed = SCAN_MSG (s_scan_gc_removed_fields);
 static const scan_field_t s_scan_envelope_fields [] = {
-    { 10, "hello", &s_scan_hello, 0 },
-    { 11, "welcome", &s_scan_leaf, 0 },
-    { 12, "heartbeat", &s_scan_leaf, 0 },
-    { 13, "inventory", &s_scan_inventory, 0 },
-    { 14, "job_assign", &s_scan_leaf, 0 },
-    { 15, "job_cancel", &s_scan_leaf, 0 },
-    { 16, "job_event", &s_scan_leaf, 0 },
-    { 17, "job_result", &s_scan_result, 0 },
-    { 18, "error", &s_scan_leaf, 0 },
-    { 19, "job_grant", &s_scan_leaf, 0 },
-    { 20, "image_delete", &s_scan_delete, 0 },
-    { 21, "image_deleted", &s_scan_deleted, 0 },
-    { 22, "rate_applied", &s_scan_leaf, 0 },
-    { 23, "acks", &s_scan_acks, 0 },
-    { 24, "job_query", &s_scan_leaf, 0 },
-    { 25, "job_status", &s_scan_leaf, 0 },
-    { 26, "gc_list", &s_scan_leaf, 0 },
-    { 27, "gc_holdings", &s_scan_gc_holdings, 0 },
-    { 28, "gc_remove", &s_scan_gc_remove, 0 },
-    { 29, "gc_removed", &s_scan_gc_removed, 0 },
+    { 10, "hello", &s_scan_hello, 0, false },
+    { 11, "welcome", &s_scan_leaf, 0, false },
+    { 12, "heartbeat", &s_scan_leaf, 0, false },
+    { 13, "inventory", &s_scan_inventory, 0, false },
+    { 14, "job_assign", &s_scan_assign, 0, false },
+    { 15, "job_cancel", &s_scan_leaf, 0, false },
+    { 16, "job_event", &s_scan_leaf, 0, false },
+    { 17, "job_result", &s_scan_result, 0, false },
+    { 18, "error", &s_scan_leaf, 0, false },
+    { 19, "job_grant", &s_scan_leaf, 0, false },
+    { 20, "image_delete", &s_scan_delete, 0, false },
+    { 21, "image_deleted", &s_scan_deleted, 0, false },
+    { 22, "rate_applied", &s_scan_leaf, 0, false },
+    { 23, "acks", &s_scan_acks, 0, false },
+    { 24, "job_query", &s_scan_leaf, 0, false },
+    { 25, "job_status", &s_scan_leaf, 0, false },
+    { 26, "gc_list", &s_scan_leaf, 0, false },
+    { 27, "gc_holdings", &s_scan_gc_holdings, 0, false },
+    { 28, "gc_remove", &s_scan_gc_remove, 0, false },
+    { 29, "gc_removed", &s_scan_gc_removed, 0, false },
 };
 static const scan_msg_t s_scan_envelope = SCAN_MSG (s_scan_envelope_fields);
 
@@ -592,6 +705,9 @@ s_scan (const byte *data, size_t size, const scan_msg_t *msg, const char *name,
                 if (field && field->message
                 &&  s_scan (at, (size_t) length, field->message, field->name, err))
                     return -1;
+                if (field && field->no_nul && memchr (at, 0, (size_t) length))
+                    return sf_err_set (err, SF_EPROTO, "field '%s' holds a NUL byte",
+                                       field->name);
                 at += length;
                 break;
             default:                //  Groups (3, 4) are not in the schema

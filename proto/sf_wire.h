@@ -19,6 +19,8 @@
 #define SF_WIRE_MAX_BYTES   (4 * 1024 * 1024)   //  one envelope, packed
 #define SF_WIRE_MAX_STRING  4096                //  any string field
 #define SF_WIRE_MAX_PATH    4096                //  a restore's target, with its NUL
+#define SF_WIRE_MAX_XML     65536               //  a domain's XML (no NUL in it)
+#define SF_WIRE_MAX_PATTERN 256                 //  Verify.life_pattern
 #define SF_WIRE_MAX_INSTANCES 4096              //  per Inventory
 #define SF_WIRE_MAX_DISKS   64                  //  per Instance, Images per result
 #define SF_WIRE_MAX_CHAIN   32                  //  backing chain depth
@@ -75,6 +77,8 @@ typedef Sf__V1__GcHoldings  sf_gc_holdings_t;
 typedef Sf__V1__GcRemove    sf_gc_remove_t;
 typedef Sf__V1__GcRemoved   sf_gc_removed_t;
 typedef Sf__V1__Restore     sf_restore_t;
+typedef Sf__V1__Verify      sf_verify_t;
+typedef Sf__V1__VerifyResult sf_verify_result_t;
 
 #define SF_ENVELOPE_INIT    SF__V1__ENVELOPE__INIT
 #define SF_HELLO_INIT       SF__V1__HELLO__INIT
@@ -104,6 +108,8 @@ typedef Sf__V1__Restore     sf_restore_t;
 #define SF_GC_REMOVE_INIT   SF__V1__GC_REMOVE__INIT
 #define SF_GC_REMOVED_INIT  SF__V1__GC_REMOVED__INIT
 #define SF_RESTORE_INIT     SF__V1__RESTORE__INIT
+#define SF_VERIFY_INIT      SF__V1__VERIFY__INIT
+#define SF_VERIFY_RESULT_INIT SF__V1__VERIFY_RESULT__INIT
 
 //  Body selectors, e.g. env->body_case == SF_BODY_JOB_RESULT
 #define SF_BODY_NONE        SF__V1__ENVELOPE__BODY__NOT_SET
@@ -256,6 +262,9 @@ const char *
 //  The strategy of a restore job (JobAssign.restore set): a data job, not
 //  a snapshot strategy (sf_strategies does not know it)
 #define SF_WIRE_RESTORE     "restore"
+
+//  The strategy of a verify job (JobAssign.verify set): a data job too
+#define SF_WIRE_VERIFY      "verify"
 
 //  A restore's target path (field names it in the error): absolute, no
 //  empty, '.' or '..' component, no control character, shorter than

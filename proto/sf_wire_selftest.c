@@ -599,9 +599,105 @@ sf_wire_test (bool verbose)
     copy = s_roundtrip (&made, &err);       //  a worker refuses it, with a result
     assert (copy && streq (copy->job_assign->restore->to_rbd, "rbd/vm1"));
     sf_wire_free (&copy);
+    //  restore --as-domain: a name snapfleet may define, with the XML
+    restore.to_file = "/srv/vm1.qcow2", restore.to_rbd = "", restore.format = "qcow2";
+    restore.as_domain = "vm1-copy", restore.domain_xml = "<domain/>";
+    copy = s_roundtrip (&made, &err);
+    assert (copy && streq (copy->job_assign->restore->as_domain, "vm1-copy"));
+    sf_wire_free (&copy);
+    restore.as_domain = "snapfleet-verify-J4";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "restore.as_domain"));
+    restore.as_domain = "vm 1";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "restore.as_domain"));
+    restore.to_file = "", restore.as_domain = "vm1-copy";   //  alone: beside the original's disk
+    copy = s_roundtrip (&made, &err);
+    assert (copy && streq (copy->job_assign->restore->to_file, ""));
+    sf_wire_free (&copy);
+    restore.to_rbd = "rbd/vm1";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "needs to_file"));
+    restore.to_file = "/srv/vm1.qcow2", restore.to_rbd = "";
+    restore.as_domain = "vm1-copy", restore.domain_xml = "";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "go together"));
+    char *big_xml = (char *) malloc (SF_WIRE_MAX_XML + 2);
+    memset (big_xml, 'x', SF_WIRE_MAX_XML + 1);
+    big_xml [SF_WIRE_MAX_XML + 1] = 0;
+    restore.domain_xml = big_xml;
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text,
+            "'restore.domain_xml' longer than 65536"));
+    big_xml [SF_WIRE_MAX_XML] = 0;      //  64 KiB exactly: taken
+    copy = s_roundtrip (&made, &err);
+    assert (copy && strlen (copy->job_assign->restore->domain_xml) == SF_WIRE_MAX_XML);
+    sf_wire_free (&copy);
+    restore.as_domain = "", restore.domain_xml = "";
     assign.strategy = "rbd";
     assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "not 'restore'"));
     assign.restore = NULL;
+    //  A verify: only with strategy "verify", an image as a restore's; boot
+    //  needs the XML and a timeout
+    sf_verify_t verify = SF_VERIFY_INIT;
+    verify.image = &source;
+    assign.verify = &verify;
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "not 'verify'"));
+    assign.strategy = SF_WIRE_VERIFY;
+    copy = s_roundtrip (&made, &err);
+    assert (copy && copy->job_assign->verify && !copy->job_assign->verify->boot);
+    sf_wire_free (&copy);
+    verify.boot = true;
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "needs verify.domain_xml"));
+    verify.domain_xml = "<domain/>";
+    copy = s_roundtrip (&made, &err);       //  the worker's pattern and timeout
+    assert (copy && copy->job_assign->verify->boot_timeout_ms == 0);
+    sf_wire_free (&copy);
+    verify.boot_timeout_ms = 60000, verify.life_pattern = "login:";
+    copy = s_roundtrip (&made, &err);
+    assert (copy && copy->job_assign->verify->boot_timeout_ms == 60000);
+    sf_wire_free (&copy);
+    char long_pattern [SF_WIRE_MAX_PATTERN + 2];
+    memset (long_pattern, 'a', sizeof (long_pattern) - 1);
+    long_pattern [sizeof (long_pattern) - 1] = 0;
+    verify.life_pattern = long_pattern;
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "verify.life_pattern"));
+    verify.life_pattern = "login:";
+    verify.boot_timeout_ms = SF_WIRE_MAX_MS + 1;
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "verify.boot_timeout_ms"));
+    verify.boot_timeout_ms = 60000, source.sha256 = "00";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "verify.image.sha256"));
+    source.sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    assign.verify = NULL;
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "has no verify"));
+    assign.strategy = "rbd";
+    //  A result's domain XML: up to 64 KiB, and a verify's findings
+    sf_job_result_t xml_result = SF_JOB_RESULT_INIT;
+    xml_result.job_id = "J4", xml_result.domain_xml = big_xml;
+    made = sf_wire_envelope (SF_BODY_JOB_RESULT, &xml_result);
+    copy = s_roundtrip (&made, &err);
+    assert (copy && strlen (copy->job_result->domain_xml) == SF_WIRE_MAX_XML);
+    sf_wire_free (&copy);
+    big_xml [SF_WIRE_MAX_XML] = 'x';
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "job_result.domain_xml"));
+    free (big_xml);
+    xml_result.domain_xml = "<domain>\xff</domain>";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "not valid UTF-8"));
+    xml_result.domain_xml = "";
+    sf_verify_result_t found = SF_VERIFY_RESULT_INIT;
+    found.hash_ok = true, found.time_to_life_ms = SF_WIRE_MAX_MS + 1, found.text = "";
+    xml_result.verify = &found;
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "time_to_life_ms"));
+    found.time_to_life_ms = 4100;
+    copy = s_roundtrip (&made, &err);
+    assert (copy && copy->job_result->verify->time_to_life_ms == 4100);
+    sf_wire_free (&copy);
+    //  A NUL inside the XML (protobuf-c would cut the string there)
+    craft_t xml = { NULL, 0, 0 }, result_craft = { NULL, 0, 0 }, env_craft = { NULL, 0, 0 };
+    s_craft_varint (&result_craft, 1 << 3 | 2);
+    s_craft_varint (&result_craft, 2);
+    s_craft_bytes (&result_craft, "J4", 2);
+    s_craft_bytes (&xml, "<a>\0</a>", 8);
+    s_craft_nest (&result_craft, 16, &xml);
+    s_craft_varint (&env_craft, 1 << 3 | 0);
+    s_craft_varint (&env_craft, SF_WIRE_VERSION);
+    s_craft_nest (&env_craft, 17, &result_craft);
+    s_test_refused (&env_craft, "field 'job_result.domain_xml' holds a NUL byte");
     assert (sf_wire_path_check ("/a/b.img", "target", &err) == 0);
     assert (sf_wire_path_check ("/", "target", &err) == -1 && err.code == SF_EINVAL);
     assert (sf_wire_restore_format_valid ("raw") && !sf_wire_restore_format_valid ("RAW"));

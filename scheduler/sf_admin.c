@@ -93,15 +93,30 @@ s_cmd_snapshot (sf_admin_t *self, json_t *request, sf_err_t *err)
 static json_t *
 s_cmd_restore (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    if (!s_arg (request, "to"))
+    if (!s_arg (request, "to") && !s_arg (request, "as_domain"))
         return sf_err_set (err, SF_EINVAL, "command 'restore' needs argument 'to' (the "
-                           "file to make)"), NULL;
+                           "file to make) or 'as_domain' (the domain to define)"), NULL;
     sf_restore_req_t req = {
         .image_id = s_arg (request, "image"), .target = s_arg (request, "to"),
-        .node = s_arg (request, "node"), .format = s_arg (request, "format")
+        .node = s_arg (request, "node"), .format = s_arg (request, "format"),
+        .as_domain = s_arg (request, "as_domain")
     };
     return s_wrap ("job", sf_restore_start (self->parts.store, self->parts.jobs,
                                             self->parts.dispatch, &req, err));
+}
+
+static int64_t
+    s_int_arg (json_t *request, const char *key, int64_t dflt);
+
+static json_t *
+s_cmd_verify (sf_admin_t *self, json_t *request, sf_err_t *err)
+{
+    sf_verify_req_t req = {
+        .image_id = s_arg (request, "image"), .node = s_arg (request, "node"),
+        .boot = s_int_arg (request, "boot", 0) != 0
+    };
+    return s_wrap ("job", sf_verify_start (self->parts.store, self->parts.jobs,
+                                           self->parts.dispatch, &req, err));
 }
 
 static json_t *
@@ -173,6 +188,7 @@ static const range_t s_ranges [] = {
     { "window", 0, MAX_WINDOW_MS },
     { "limit", 1, SF_ADMIN_MAX_LIMIT },
     { "dry_run", 0, 1 },
+    { "boot", 0, 1 },
     { NULL }
 };
 
@@ -373,8 +389,9 @@ static const command_t s_commands [] = {
     { "instances",  { "node:s", PAGE_ARGS }, NULL,    s_cmd_instances, false },
     { "snapshot",   { "instance:s", "strategy:s", NULL }, "instance", s_cmd_snapshot,
                     false },
-    { "restore",    { "image:s", "to:s", "node:s", "format:s", NULL }, "image",
+    { "restore",    { "image:s", "to:s", "node:s", "format:s", "as_domain:s", NULL }, "image",
                     s_cmd_restore, false },
+    { "verify",     { "image:s", "node:s", "boot:i", NULL }, "image", s_cmd_verify, false },
     { "jobs",       { PAGE_ARGS },      NULL,       s_cmd_jobs, false },
     { "job_show",   { "job_id:s", NULL }, "job_id",   s_cmd_job_show, false },
     { "images",     { PAGE_ARGS },      NULL,       s_cmd_images, false },

@@ -194,6 +194,9 @@ sf_bulk_restore (sf_bulk_t *self, sf_err_t *err)
         };
         if (streq (rec->strategy, SF_WIRE_RESTORE))
             sf_restores_admit_job (self->store, rec->id, &job.admit);
+        else
+        if (streq (rec->strategy, SF_WIRE_VERIFY))
+            sf_verifies_admit_job (self->store, rec->id, &job.admit);
         else {
             sf_instance_rec_t *instance = s_instance_of (self, rec->instance_uuid, rec->node);
             s_estimate (&self->limits, &model, instance, rec->strategy, &job.admit);

@@ -172,11 +172,28 @@ s_send_assign (sf_dispatch_t *self, djob_t *djob)
         return;
     }
     assign.restore = restore;
+    //  A verification carries what it checks, the same way
+    sf_verify_t *verify = NULL;
+    if (streq (djob->strategy, SF_WIRE_VERIFY)
+    &&  sf_verifies_load (self->store, djob->id, &verify, &err) != 1) {
+        if (!verify && err.code == 0)
+            sf_err_set (&err, SF_ENOENT, "the image to verify is gone from the catalogue "
+                        "(deleted by retention?); nothing verified");
+        sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
+        SF_WARN (&ctx, "cannot assign the verification: %s", err.text);
+        sf_err_t failed = SF_ERR_INIT;
+        if (sf_jobs_fail (self->jobs, djob->id, err.code, err.text, &failed))
+            SF_ERROR (&ctx, "cannot fail the job: %s", failed.text);
+        self->unsent_ended = true;
+        return;
+    }
+    assign.verify = verify;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
     int rc = sf_outbox_send (self->outbox, djob->node, &env, &err);
     assert (rc == 0);
     (void) rc;
     sf_restores_free (&restore);
+    sf_verifies_free (&verify);
 }
 
 static void

@@ -96,7 +96,7 @@ sf_jobs_active (sf_jobs_t *self, const char *node, const char *instance_uuid,
     assert (self && node && instance_uuid);
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT id FROM jobs WHERE instance_uuid = ?1 AND node = ?2"
-        " AND state IN ('queued', 'running') AND strategy <> '" SF_WIRE_RESTORE "'"
+        " AND state IN ('queued', 'running') AND strategy NOT IN ('" SF_WIRE_RESTORE "', '" SF_WIRE_VERIFY "')"
         " ORDER BY seq LIMIT 1",
         "ss", instance_uuid, node);
     if (!stmt)
@@ -309,11 +309,12 @@ s_check_images (sf_jobs_t *self, const char *node, const char *node_store,
     char *strategy = rc == 1? strdup (sf_store_text (stmt, 0)): NULL;
     char *uuid = rc == 1? strdup (sf_store_text (stmt, 1)): NULL;
     sqlite3_finalize (stmt);
-    //  A restore makes no image
-    if (rc == 1 && streq (strategy, SF_WIRE_RESTORE)) {
-        sf_err_set (refusal, SF_EPROTO, "worker reported image '%.100s' for restore job "
+    //  A restore or a verification makes no image
+    if (rc == 1 && (streq (strategy, SF_WIRE_RESTORE) || streq (strategy, SF_WIRE_VERIFY))) {
+        sf_err_set (refusal, SF_EPROTO, "worker reported image '%.100s' for %s job "
                     "'%s', which makes none", result->images [0]->id? result->images [0]->id
-                                                                     : "", result->job_id);
+                                                                    : "", strategy,
+                    result->job_id);
         free (strategy);
         free (uuid);
         return 1;
@@ -383,6 +384,14 @@ s_apply_result (sf_jobs_t *self, const sf_job_result_t *result,
     for (size_t i = 0; !refusal && i < result->n_images; i++)
         if (s_insert_image (self, result, result->images [i], now, err))
             return -1;
+    //  The guest's XML goes with the images (restore --as-domain, verify
+    //  --boot); a verification's findings with its image
+    if (ok && result->n_images && result->domain_xml && *result->domain_xml
+    &&  sf_store_exec (self->store, err, "INSERT OR REPLACE INTO instance_xml (job_id, xml)"
+                       " VALUES (?1, ?2)", "ss", result->job_id, result->domain_xml) < 0)
+        return -1;
+    if (!refusal && sf_verifies_result (self->store, result, now, err))
+        return -1;
     return 0;
 }
 
@@ -670,7 +679,7 @@ sf_jobs_busy (sf_jobs_t *self, sf_err_t *err)
     //  Node names never contain '/' (sf_name_is_safe): "node/uuid" is a key
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
         "SELECT node || '/' || instance_uuid, id FROM jobs WHERE " UNFINISHED
-        " AND strategy <> '" SF_WIRE_RESTORE "'", "");
+        " AND strategy NOT IN ('" SF_WIRE_RESTORE "', '" SF_WIRE_VERIFY "')", "");
     if (!stmt)
         return NULL;
     zhashx_t *busy = zhashx_new ();
@@ -977,6 +986,16 @@ sf_jobs_json (sf_jobs_t *self, const char *id, sf_err_t *err)
     }
     if (restore)
         json_object_set_new (job, "restore", restore);
+    //  A verification says what it checks and what it found
+    json_t *verify = NULL;
+    if (attempts && streq (json_string_value (json_object_get (job, "strategy")),
+                           SF_WIRE_VERIFY)
+    &&  !(verify = sf_verifies_json (self->store, id, err))) {
+        json_decref (job);
+        return NULL;
+    }
+    if (verify)
+        json_object_set_new (job, "verify", verify);
     return attempts? job: NULL;
 }
 
@@ -1005,15 +1024,37 @@ sf_jobs_list_json (sf_jobs_t *self, sf_err_t *err)
 }
 
 //  An image row (store, id, path, size, sha256, job_id, instance_name,
-//  disk_target, created, missing) as the CLI shows it; missing is null, or
-//  when the reconciler found its object gone
+//  disk_target, created, missing, and its last ended verification) as the
+//  CLI shows it; missing is null, or when the reconciler found its object
+//  gone; verify is null, or {job_id, ok, boot, booted, time_to_life_ms,
+//  text, at}
+#define IMAGE_ROW \
+    "images.store, images.id, images.path, images.size, images.sha256," \
+    " images.job_id, images.instance_name, images.disk_target, images.created," \
+    " images.missing, v.job_id, v.ok, v.boot, v.booted, v.time_to_life_ms, v.text, v.at" \
+    " FROM images LEFT JOIN verifications v ON v.rowid = (SELECT rowid FROM" \
+    " verifications w WHERE w.image_store = images.store AND w.image_id = images.id" \
+    " AND w.ok >= 0 ORDER BY w.at DESC, w.rowid DESC LIMIT 1)"
+
+static json_t *
+s_image_verify (sqlite3_stmt *stmt)
+{
+    if (sqlite3_column_type (stmt, 10) == SQLITE_NULL)
+        return json_null ();
+    return json_pack ("{s:s, s:b, s:b, s:b, s:I, s:s, s:o}",
+        "job_id", sf_store_text (stmt, 10), "ok", (int) sqlite3_column_int64 (stmt, 11),
+        "boot", (int) sqlite3_column_int64 (stmt, 12),
+        "booted", (int) sqlite3_column_int64 (stmt, 13),
+        "time_to_life_ms", (json_int_t) sqlite3_column_int64 (stmt, 14),
+        "text", sf_store_text (stmt, 15), "at", s_time_json (sqlite3_column_int64 (stmt, 16)));
+}
 
 static json_t *
 s_image_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
 {
     (void) arg;
     (void) err;
-    return json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:o}",
+    return json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
         "store", sf_store_text (stmt, 0),
         "id", sf_store_text (stmt, 1),
         "path", sf_store_text (stmt, 2),
@@ -1023,7 +1064,8 @@ s_image_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
         "instance", sf_store_text (stmt, 6),
         "disk_target", sf_store_text (stmt, 7),
         "created", s_time_json (sqlite3_column_int64 (stmt, 8)),
-        "missing", s_time_json (sqlite3_column_int64 (stmt, 9)));
+        "missing", s_time_json (sqlite3_column_int64 (stmt, 9)),
+        "verify", s_image_verify (stmt));
 }
 
 json_t *
@@ -1031,8 +1073,7 @@ sf_jobs_images_json (sf_jobs_t *self, sf_err_t *err)
 {
     assert (self);
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT store, id, path, size, sha256, job_id, instance_name, disk_target,"
-        " created, missing FROM images ORDER BY created, rowid", "");
+        "SELECT " IMAGE_ROW " ORDER BY images.created, images.rowid", "");
     if (!stmt)
         return NULL;
     json_t *images = json_array ();
@@ -1070,6 +1111,12 @@ sf_jobs_prune (sf_jobs_t *self, int64_t before_ms, int64_t batch, sf_err_t *err)
             "DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
     ||  sf_store_exec (self->store, err,
             "DELETE FROM restores WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
+    ||  sf_store_exec (self->store, err,
+            "DELETE FROM instance_xml WHERE job_id IN (SELECT id FROM prune_jobs)", "") < 0
+    ||  sf_store_exec (self->store, err,
+            "DELETE FROM verifications WHERE job_id IN (SELECT id FROM prune_jobs)"
+            " AND NOT EXISTS (SELECT 1 FROM images i WHERE i.store = image_store"
+            " AND i.id = image_id)", "") < 0
     ||  (pruned = sf_store_exec (self->store, err,
             "DELETE FROM jobs WHERE id IN (SELECT id FROM prune_jobs)", "")) < 0) {
         sf_store_rollback (self->store);
@@ -1136,10 +1183,9 @@ sf_jobs_images_page_json (sf_jobs_t *self, const char *after, int64_t limit,
     if (after && !(cursor = sf_store_cursor_parse (after, "iss", err)))
         return NULL;
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT store, id, path, size, sha256, job_id, instance_name, disk_target,"
-        " created, missing FROM images"
-        " WHERE ?1 = 0 OR (created, store, id) > (?2, ?3, ?4)"
-        " ORDER BY created, store, id LIMIT ?5",
+        "SELECT " IMAGE_ROW
+        " WHERE ?1 = 0 OR (images.created, images.store, images.id) > (?2, ?3, ?4)"
+        " ORDER BY images.created, images.store, images.id LIMIT ?5",
         "iissi", (int64_t) (cursor != NULL),
         (int64_t) json_integer_value (json_array_get (cursor, 0)),
         json_string_value (json_array_get (cursor, 1)),

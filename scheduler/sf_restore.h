@@ -15,7 +15,9 @@
     Refused with a clear error, and no job made: an unknown image (or an
     id that names images in two stores), an image outside a dir store, a
     missing one (the reconciler found it gone), one without a recorded
-    SHA-256, a target that is not an absolute path (or has '.', '..' or
+    SHA-256; with as_domain, a name sf_naming_domain_valid refuses, an
+    image whose job kept no domain XML or made several images (restoring
+    a guest of several disks is not done yet); a target that is not an absolute path (or has '.', '..' or
     empty components), one that another unfinished restore on the node
     writes, an unknown node or format. A target that exists is refused by
     the worker (the job fails, the file is left as it was).
@@ -32,6 +34,10 @@ typedef struct {
     const char *target;         //  the file to make (absolute path)
     const char *node;           //  NULL: the node of the job that made it
     const char *format;         //  "qcow2" (NULL means this) or "raw"
+    const char *as_domain;      //  NULL, or a domain to define from the
+                                //  guest's XML kept with the image; then
+                                //  target may be NULL (the worker puts the
+                                //  file beside the original's disk)
 } sf_restore_req_t;
 
 //  Make and queue the restore job of req on store, jobs and dispatch

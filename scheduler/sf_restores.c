@@ -32,8 +32,9 @@ sf_restores_load (sf_store_t *store, const char *job_id, sf_restore_t **restore_
     *restore_p = NULL;
     sqlite3_stmt *stmt = sf_store_prepare (store, err,
         "SELECT r.target, r.format, i.store, i.id, i.path, i.size, i.sha256,"
-        " i.disk_target, i.format FROM restores r JOIN images i"
-        " ON i.store = r.image_store AND i.id = r.image_id WHERE r.job_id = ?1", "s", job_id);
+        " i.disk_target, i.format, r.as_domain, COALESCE (x.xml, '') FROM restores r"
+        " JOIN images i ON i.store = r.image_store AND i.id = r.image_id"
+        " LEFT JOIN instance_xml x ON x.job_id = i.job_id WHERE r.job_id = ?1", "s", job_id);
     if (!stmt)
         return -1;
     int rc = sf_store_step (store, stmt, err);
@@ -53,6 +54,9 @@ sf_restores_load (sf_store_t *store, const char *job_id, sf_restore_t **restore_
         restore->to_file = s_dup (stmt, 0);
         restore->to_rbd = strdup ("");
         restore->format = s_dup (stmt, 1);
+        restore->as_domain = s_dup (stmt, 9);
+        //  The XML goes with --as-domain only (sf_wire: the two together)
+        restore->domain_xml = s_dup (stmt, *restore->as_domain? 10: 9);
         *restore_p = restore;
     }
     sqlite3_finalize (stmt);
@@ -79,6 +83,8 @@ sf_restores_free (sf_restore_t **restore_p)
     free (restore->to_file);
     free (restore->to_rbd);
     free (restore->format);
+    free (restore->as_domain);
+    free (restore->domain_xml);
     free (restore);
     *restore_p = NULL;
 }
@@ -115,16 +121,17 @@ sf_restores_json (sf_store_t *store, const char *job_id, sf_err_t *err)
 {
     assert (store && job_id);
     sqlite3_stmt *stmt = sf_store_prepare (store, err,
-        "SELECT image_store, image_id, target, format FROM restores WHERE job_id = ?1",
-        "s", job_id);
+        "SELECT image_store, image_id, target, format, as_domain FROM restores"
+        " WHERE job_id = ?1", "s", job_id);
     if (!stmt)
         return NULL;
     json_t *json = NULL;
     int rc = sf_store_step (store, stmt, err);
     if (rc == 1)
-        json = json_pack ("{s:s, s:s, s:s, s:s}", "image_store", sf_store_text (stmt, 0),
+        json = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "image_store", sf_store_text (stmt, 0),
                           "image_id", sf_store_text (stmt, 1),
-                          "target", sf_store_text (stmt, 2), "format", sf_store_text (stmt, 3));
+                          "target", sf_store_text (stmt, 2), "format", sf_store_text (stmt, 3),
+                          "as_domain", sf_store_text (stmt, 4));
     else
     if (rc == 0)
         json = json_object ();

@@ -97,6 +97,7 @@ s_secure (sf_sched_t *self, const sf_schedcfg_t *cfg, sf_err_t *err)
 }
 
 static sf_schedules_fire_fn s_fire;
+static sf_schedules_verify_fn s_verify_sample;
 static sf_retention_delete_fn s_delete_image;
 static sf_bulk_done_fn s_on_bulk_done;
 static sf_dispatch_ended_fn s_on_job_ended;
@@ -139,6 +140,8 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     ||  sf_bulk_restore (self->bulk, err))
         goto failed;
     self->schedules = sf_schedules_new (self->store, self->jobs, s_fire, self, err);
+    if (self->schedules)
+        sf_schedules_set_verify (self->schedules, s_verify_sample, self);
     if (!self->schedules)
         goto failed;
     self->retention = sf_retention_new (self->store, self->jobs, self->bulk,
@@ -591,6 +594,18 @@ s_on_worker (zloop_t *loop, zsock_t *reader, void *arg)
 //  Snapshots, bulks, schedules and retention
 
 //  A schedule fires: a bulk of its selection
+
+//  A schedule's sample of its run: a verify job per image (issue 13)
+
+static int
+s_verify_sample (void *arg, const char *image_id, sf_err_t *err)
+{
+    sf_sched_t *self = (sf_sched_t *) arg;
+    sf_verify_req_t req = { .image_id = image_id };
+    json_t *job = sf_verify_start (self->store, self->jobs, self->dispatch, &req, err);
+    json_decref (job);
+    return job? 0: -1;
+}
 
 static json_t *
 s_fire (void *arg, const char *schedule, int64_t schedule_seq, json_t *select,

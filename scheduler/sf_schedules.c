@@ -20,6 +20,8 @@ struct _sf_schedules_t {
     int64_t checked_ms;             //  When due_ms was computed
     int64_t clock_ms;               //  Test clock for add/list, 0 = real
     bool started;                   //  sf_schedules_start was called
+    sf_schedules_verify_fn *verify; //  Samples of the runs, NULL = none
+    void *verify_arg;
 };
 
 SF_LOG_MODULE ("sched.schedules");
@@ -27,13 +29,14 @@ SF_LOG_MODULE ("sched.schedules");
 #define SCHEDULE_COLUMNS \
     "name, calendar, select_json, strategy, priority, window_ms, keep_last," \
     " keep_daily, keep_weekly, keep_monthly, created, elapse, last_run, last_bulk," \
-    " last_error"
+    " last_error, verify_sample"
 
 //  Largest keep-* value, priority magnitude and window accepted
 #define MAX_KEEP        1000000
 #define MAX_PRIORITY    1000000
 #define MAX_WINDOW_MS   (366LL * 24 * 3600 * 1000)
 #define MAX_INSTANCES   4096
+#define MAX_SAMPLE      100             //  images verified per run
 
 //  Recheck the table at least this often, whatever due_ms says
 #define RECHECK_MS      60000
@@ -55,6 +58,14 @@ sf_schedules_new (sf_store_t *store, sf_jobs_t *jobs, sf_schedules_fire_fn *fire
     self->fire = fire;
     self->arg = arg;
     return self;
+}
+
+void
+sf_schedules_set_verify (sf_schedules_t *self, sf_schedules_verify_fn *verify, void *arg)
+{
+    assert (self);
+    self->verify = verify;
+    self->verify_arg = arg;
 }
 
 void
@@ -261,7 +272,7 @@ s_row_json (sf_schedules_t *self, sqlite3_stmt *stmt)
     }
     json_t *select = json_loads (sf_store_text (stmt, 2), 0, NULL);
     return json_pack ("{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:{s:I, s:I, s:I, s:I},"
-                      " s:o, s:o, s:o, s:o}",
+                      " s:I, s:o, s:o, s:o, s:o}",
         "name", sf_store_json_string (sf_store_text (stmt, 0)),
         "calendar", sf_store_json_string (calendar),
         "normalized", normalized,
@@ -274,6 +285,7 @@ s_row_json (sf_schedules_t *self, sqlite3_stmt *stmt)
             "daily", sqlite3_column_int64 (stmt, 7),
             "weekly", sqlite3_column_int64 (stmt, 8),
             "monthly", sqlite3_column_int64 (stmt, 9),
+        "verify", sqlite3_column_int64 (stmt, 15),
         "next_run", next_run,
         "last_run", s_int_or_null (sqlite3_column_int64 (stmt, 12)),
         "last_bulk", s_text_or_null (sf_store_text (stmt, 13)),
@@ -306,7 +318,7 @@ sf_schedules_add (sf_schedules_t *self, json_t *request, sf_err_t *err)
     assert (self);
     static const char *allowed [] = { "name", "calendar", "select", "strategy",
         "priority", "window", "keep_last", "keep_daily", "keep_weekly", "keep_monthly",
-        NULL };
+        "verify", NULL };
     if (!json_is_object (request)) {
         sf_err_set (err, SF_EINVAL, "request must be an object");
         return NULL;
@@ -341,14 +353,15 @@ sf_schedules_add (sf_schedules_t *self, json_t *request, sf_err_t *err)
             return NULL;
         }
     }
-    int64_t priority = 0, window = 0;
+    int64_t priority = 0, window = 0, sample = 0;
     sf_keep_t keep = { 0, 0, 0, 0 };
     if (s_number (request, "priority", -MAX_PRIORITY, MAX_PRIORITY, &priority, err)
     ||  s_number (request, "window", 1, MAX_WINDOW_MS, &window, err)
     ||  s_number (request, "keep_last", 0, MAX_KEEP, &keep.last, err)
     ||  s_number (request, "keep_daily", 0, MAX_KEEP, &keep.daily, err)
     ||  s_number (request, "keep_weekly", 0, MAX_KEEP, &keep.weekly, err)
-    ||  s_number (request, "keep_monthly", 0, MAX_KEEP, &keep.monthly, err))
+    ||  s_number (request, "keep_monthly", 0, MAX_KEEP, &keep.monthly, err)
+    ||  s_number (request, "verify", 0, MAX_SAMPLE, &sample, err))
         return NULL;
 
     sf_calendar_t *parsed = sf_calendar_parse (calendar, err);
@@ -367,11 +380,11 @@ sf_schedules_add (sf_schedules_t *self, json_t *request, sf_err_t *err)
     char *select_json = json_dumps (select, JSON_COMPACT | JSON_SORT_KEYS);
     int rc = sf_store_exec (self->store, err,
         "INSERT INTO schedules (name, calendar, select_json, strategy, priority,"
-        " window_ms, keep_last, keep_daily, keep_weekly, keep_monthly, created)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        " window_ms, keep_last, keep_daily, keep_weekly, keep_monthly, created, verify_sample)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
         " ON CONFLICT (name) DO NOTHING",
-        "ssssiiiiiii", name, calendar, select_json, strategy, priority, window,
-        keep.last, keep.daily, keep.weekly, keep.monthly, now);
+        "ssssiiiiiiii", name, calendar, select_json, strategy, priority, window,
+        keep.last, keep.daily, keep.weekly, keep.monthly, now, sample);
     free (select_json);
     if (rc == 0)
         sf_err_set (err, SF_EEXIST, "schedule '%s' exists", name);
@@ -468,6 +481,8 @@ typedef struct {
     int64_t anchor;             //  Last consumed elapse or creation, epoch s
     int64_t unfinished;         //  Queued or running jobs of its last bulk
     char *last_bulk;
+    int64_t sample;             //  Images of each run to verify
+    char *verified_bulk;        //  The last bulk sampled
 } row_t;
 
 static void
@@ -480,6 +495,7 @@ s_row_destroy (row_t **self_p)
         free (self->select_json);
         free (self->strategy);
         free (self->last_bulk);
+        free (self->verified_bulk);
         free (self);
         *self_p = NULL;
     }
@@ -509,8 +525,8 @@ s_rows (sf_schedules_t *self)
     sf_err_t err = SF_ERR_INIT;
     sqlite3_stmt *stmt = sf_store_prepare (self->store, &err,
         "SELECT name, calendar, select_json, strategy, priority, window_ms,"
-        " CASE WHEN elapse > 0 THEN elapse ELSE created / 1000 END, last_bulk, seq"
-        " FROM schedules ORDER BY name", "");
+        " CASE WHEN elapse > 0 THEN elapse ELSE created / 1000 END, last_bulk, seq,"
+        " verify_sample, verified_bulk FROM schedules ORDER BY name", "");
     if (!stmt) {
         SF_ERROR (NULL, "schedules: %s", err.text);
         return NULL;
@@ -529,6 +545,8 @@ s_rows (sf_schedules_t *self)
         row->anchor = sqlite3_column_int64 (stmt, 6);
         row->last_bulk = strdup (sf_store_text (stmt, 7));
         row->seq = sqlite3_column_int64 (stmt, 8);
+        row->sample = sqlite3_column_int64 (stmt, 9);
+        row->verified_bulk = strdup (sf_store_text (stmt, 10));
         zlistx_add_end (rows, row);
     }
     sqlite3_finalize (stmt);
@@ -607,6 +625,34 @@ s_skip (sf_schedules_t *self, const row_t *row, int64_t elapse)
                   err.text);
 }
 
+//  The run of row ended: verify a sample of its images, once (the bulk is
+//  recorded as sampled first: a crash loses this sample, never repeats it)
+
+static void
+s_sample (sf_schedules_t *self, const row_t *row)
+{
+    sf_err_t err = SF_ERR_INIT;
+    zlistx_t *images = NULL;
+    if (sf_store_exec (self->store, &err, "UPDATE schedules SET verified_bulk = ?2"
+                       " WHERE name = ?1", "ss", row->name, row->last_bulk) == 1)
+        images = sf_store_strings (self->store, &err,
+            "SELECT i.id FROM images i JOIN jobs j ON j.id = i.job_id WHERE j.bulk_id = ?1"
+            " AND i.store = 'dir' AND i.missing = 0 AND length (i.sha256) = 64"
+            " ORDER BY random () LIMIT ?2", "si", row->last_bulk, row->sample);
+    if (!images)
+        SF_ERROR (NULL, "schedule '%s': cannot sample its run: %s", row->name, err.text);
+    const char *id = images? (const char *) zlistx_first (images): NULL;
+    for (; id; id = (const char *) zlistx_next (images)) {
+        if (self->verify (self->verify_arg, id, &err))
+            SF_WARN (NULL, "schedule '%s': cannot verify image %s: %s", row->name, id,
+                     err.text);
+        else
+            SF_INFO (NULL, "schedule '%s': verifying image %s of bulk '%s'", row->name, id,
+                     row->last_bulk);
+    }
+    zlistx_destroy (&images);
+}
+
 //  Fire the schedules that are due; at start (catch_up) with the window
 //  starting now. Returns the number fired.
 
@@ -621,6 +667,9 @@ s_run (sf_schedules_t *self, int64_t now_ms, bool catch_up)
     int64_t due = 0;
     row_t *row = (row_t *) zlistx_first (rows);
     for (; row; row = (row_t *) zlistx_next (rows)) {
+        if (self->verify && row->sample > 0 && *row->last_bulk && row->unfinished == 0
+        &&  !streq (row->last_bulk, row->verified_bulk))
+            s_sample (self, row);
         sf_err_t err = SF_ERR_INIT;
         sf_calendar_t *calendar = sf_calendar_parse (row->calendar, &err);
         if (!calendar) {
@@ -712,6 +761,14 @@ s_test_fire (void *arg, const char *schedule, int64_t schedule_seq, json_t *sele
     return json_pack ("{s:s, s:i}", "bulk_id", bulk_id, "total", 3);
 }
 
+static int
+s_test_verify (void *arg, const char *image_id, sf_err_t *err)
+{
+    (void) err;
+    zlistx_add_end ((zlistx_t *) arg, strdup (image_id));
+    return 0;
+}
+
 //  Run one request through add, list or rm; expect code (0 = success)
 
 static json_t *
@@ -771,6 +828,7 @@ s_test_add (sf_schedules_t *self, bool verbose)
         "{\"name\":\"x\",\"calendar\":\"*:*:0/10\",\"select\":{\"instances\":[]}}",
         "{\"name\":\"x\",\"calendar\":\"*:*:0/10\",\"select\":{\"instances\":[\"a\",3]}}",
         "{\"name\":\"x\",\"calendar\":\"*:*:0/10\",\"select\":{\"all\":true},\"keep_last\":-1}",
+        "{\"name\":\"x\",\"calendar\":\"*:*:0/10\",\"select\":{\"all\":true},\"verify\":101}",
         "{\"name\":\"x\",\"calendar\":\"*:*:0/10\",\"select\":{\"all\":true},\"keep_daily\":\"2x\"}",
         "{\"name\":\"x\",\"calendar\":\"*:*:0/10\",\"select\":{\"all\":true},\"keep_weekly\":1.5}",
         "{\"name\":\"x\",\"calendar\":\"*:*:0/10\",\"select\":{\"all\":true},\"window\":0}",
@@ -805,7 +863,7 @@ s_test_add (sf_schedules_t *self, bool verbose)
     assert (json_integer_value (json_object_get (schedule, "next_run")) == 1700000010000);
     assert (json_is_null (json_object_get (schedule, "last_run")));
     assert (json_is_null (json_object_get (schedule, "last_bulk")));
-    assert (json_object_size (schedule) == 12);
+    assert (json_object_size (schedule) == 13);
     json_decref (reply);
     reply = s_test_request (self, "add",
         "{\"name\":\"hourly-gold\",\"calendar\":\"*-*-* *:00:00 UTC\",\"select\":{\"tag\":\"tier=gold\"},"
@@ -906,6 +964,29 @@ sf_schedules_test (bool verbose)
     assert (streq (json_string_value (json_object_get (often, "last_bulk")), "B3"));
     json_decref (reply);
     assert (sf_store_exec (store, &err, "UPDATE jobs SET state = 'done'", "") == 1);
+    //  Its run ended: a schedule with verify N verifies N of its dir
+    //  images at random, once per run
+    zlistx_t *verified = zlistx_new ();
+    zlistx_set_destructor (verified, (zlistx_destructor_fn *) zstr_free);
+    sf_schedules_set_verify (self, s_test_verify, verified);
+    assert (sf_store_exec (store, &err, "UPDATE schedules SET verify_sample = 2"
+                           " WHERE name = 'often'", "") == 1);
+    for (int i = 0; i < 4; i++)
+        assert (sf_store_exec (store, &err,
+            "INSERT INTO images (store, id, path, size, sha256, job_id, instance_uuid,"
+            " instance_name, disk_target, format, created) VALUES (?1, ?2, ?2, 1, ?3, 'J1',"
+            " 'u1', 'vm1', 'vda', 'qcow2', 1)", "sss", i == 3? "rbd": "dir",
+            i == 0? "i0": i == 1? "i1": i == 2? "i2": "rbd/i3",
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef") == 1);
+    s_run (self, 1700000061000, false);
+    assert (zlistx_size (verified) == 2);
+    for (char *id = (char *) zlistx_first (verified); id;
+         id = (char *) zlistx_next (verified))
+        assert (streq (id, "i0") || streq (id, "i1") || streq (id, "i2"));
+    s_run (self, 1700000062000, false);
+    assert (zlistx_size (verified) == 2);       //  once per run
+    sf_schedules_set_verify (self, NULL, NULL);
+    zlistx_destroy (&verified);
 
     //  Restart after missing the elapses ...060 to ...100: one catch-up, its
     //  window starting now; the hourly one is not due yet

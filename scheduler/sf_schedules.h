@@ -53,6 +53,10 @@ typedef json_t *(sf_schedules_fire_fn) (void *arg, const char *schedule,
                                         const char *strategy, int priority,
                                         int64_t window_end_ms, sf_err_t *err);
 
+//  Verify image_id (a sample of a schedule's run, issue 13). Returns 0 or
+//  -1 with err set.
+typedef int (sf_schedules_verify_fn) (void *arg, const char *image_id, sf_err_t *err);
+
 //  Create the class on store, whose migrations made the table, and jobs
 //  (through which it counts the unfinished jobs of a schedule's last bulk);
 //  both borrowed, they must outlive the result. fire (with arg) creates
@@ -66,18 +70,26 @@ sf_schedules_t *
 void
     sf_schedules_destroy (sf_schedules_t **self_p);
 
+//  Let schedules with "verify": N verify N images (at random, of dir
+//  stores) of each run once its last job ended, through verify (with
+//  arg). The sample is taken at the first check after the run ended (at
+//  most a minute later) and once per run (the bulk is recorded first).
+void
+    sf_schedules_set_verify (sf_schedules_t *self, sf_schedules_verify_fn *verify,
+                             void *arg);
+
 //  Admin commands. request is the whole request object ("cmd" and "id" are
 //  ignored, any other unknown key is SF_EINVAL). Each returns the reply
 //  payload object (caller owns it), or NULL with err set:
 //    schedule_add  {"name","calendar","select","strategy"?,"priority"?,
 //                   "window"?:MS,"keep_last"?,"keep_daily"?,"keep_weekly"?,
-//                   "keep_monthly"?}  -> {"schedule":SCHED}
+//                   "keep_monthly"?,"verify"?:N (0..100)}  -> {"schedule":SCHED}
 //                  SF_EINVAL for a bad argument, SF_EEXIST for a taken name
 //    schedule_list {}                 -> {"schedules":[SCHED, ...]} by name
 //    schedule_rm   {"name"}           -> {"removed":NAME}, SF_ENOENT if none
 //  SCHED = {"name","calendar","normalized","select","strategy" (null =
 //  each instance's own),"priority","window_ms","keep":{"last","daily",
-//  "weekly","monthly"},"next_run","last_run","last_bulk","last_error"};
+//  "weekly","monthly"},"verify","next_run","last_run","last_bulk","last_error"};
 //  next_run, last_run: epoch ms or null; last_bulk, last_error: null or text.
 //  Numbers may be given as JSON integers or as decimal strings.
 json_t *

@@ -309,6 +309,30 @@ static const char *s_migrations [] = {
     "  image_id TEXT NOT NULL,"
     "  target TEXT NOT NULL,"
     "  format TEXT NOT NULL);",
+    //  13: issue 13, the guest kept with its images and their checks: the
+    //  domain XML a snapshot job reported (restore --as-domain, verify
+    //  --boot copy it); the domain a restore defines; the verifications of
+    //  images (one per verify job: ok = -1 until its result); how many
+    //  images of each run a schedule verifies, and the last bulk sampled
+    "CREATE TABLE instance_xml ("
+    "  job_id TEXT PRIMARY KEY,"
+    "  xml TEXT NOT NULL);"
+    "ALTER TABLE restores ADD COLUMN as_domain TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE verifications ("
+    "  job_id TEXT PRIMARY KEY,"
+    "  image_store TEXT NOT NULL,"
+    "  image_id TEXT NOT NULL,"
+    "  boot INTEGER NOT NULL,"
+    "  ok INTEGER NOT NULL DEFAULT -1,"
+    "  hash_ok INTEGER NOT NULL DEFAULT 0,"
+    "  check_ok INTEGER NOT NULL DEFAULT 0,"
+    "  booted INTEGER NOT NULL DEFAULT 0,"
+    "  time_to_life_ms INTEGER NOT NULL DEFAULT 0,"
+    "  text TEXT NOT NULL DEFAULT '',"
+    "  at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX verifications_image ON verifications (image_store, image_id, at);"
+    "ALTER TABLE schedules ADD COLUMN verify_sample INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE schedules ADD COLUMN verified_bulk TEXT NOT NULL DEFAULT '';",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");

@@ -461,7 +461,7 @@ s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
         .store_dir = self->cfg.store.path? self->cfg.store.path: "",
         .rate_limit = sf_conv_rate_limit (self->conv),
         .stall_ms = sf_conv_stall_timeout (self->conv),
-        .wait_upload_grant = assign->wait_upload_grant
+        .wait_upload_grant = assign->wait_upload_grant, .uri = self->cfg.uri
     };
     zactor_t *task = sf_restore_new (&args);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
@@ -472,6 +472,43 @@ s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
              assign->restore->image->id, assign->restore->to_file);
 }
 
+//  A verification (strategy "verify"): journaled, run by an sf_verify
+//  actor that speaks a restore's protocol (it answers grants with APPLIED)
+
+static void
+s_start_verify (sf_agent_t *self, const sf_job_assign_t *assign)
+{
+    sf_err_t err = SF_ERR_INIT;
+    if (self->stopping || (int64_t) sf_jobtab_running (self->jobs) >= self->cfg.max_jobs) {
+        s_reject (self, assign, SF_EBUSY, self->stopping? "node is shutting down"
+                                                        : "node is busy (max_jobs)", true);
+        return;
+    }
+    if (sf_joblog_start (self->joblog, assign->job_id, assign->attempt,
+                         assign->instance_uuid, assign->strategy, &err)) {
+        s_reject (self, assign, err.code, err.text, true);
+        return;
+    }
+    sf_verify_args_t args = {
+        .job_id = assign->job_id, .attempt = assign->attempt,
+        .catalog_id = assign->catalog_id, .verify = assign->verify,
+        .workdir = self->cfg.workdir, .store_driver = sf_imgstore_driver (self->images),
+        .store_dir = self->cfg.store.path? self->cfg.store.path: "", .uri = self->cfg.uri,
+        .life_pattern = self->cfg.verify_life_pattern,
+        .boot_timeout_ms = self->cfg.verify_boot_timeout,
+        .rate_limit = sf_conv_rate_limit (self->conv),
+        .stall_ms = sf_conv_stall_timeout (self->conv),
+        .wait_upload_grant = assign->wait_upload_grant
+    };
+    zactor_t *task = sf_verify_new (&args);
+    zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
+    zhashx_insert (self->restores, assign->job_id, (void *) 1);
+    sf_jobtab_start (self->jobs, assign->job_id, assign->attempt, SF_WIRE_VERIFY, &task);
+    sf_logctx_t ctx = { assign->job_id, self->cfg.name, NULL };
+    SF_INFO (&ctx, "verification started: attempt %u, image %s%s", assign->attempt,
+             assign->verify->image->id, assign->verify->boot? " with a boot": "");
+}
+
 static void
 s_on_assign (sf_agent_t *self, const sf_job_assign_t *assign)
 {
@@ -479,6 +516,10 @@ s_on_assign (sf_agent_t *self, const sf_job_assign_t *assign)
         return;
     if (assign->restore) {
         s_start_restore (self, assign);
+        return;
+    }
+    if (assign->verify) {
+        s_start_verify (self, assign);
         return;
     }
     sf_err_t err = SF_ERR_INIT;
@@ -1129,6 +1170,7 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
     }
     closedir (dir);
     sf_restore_sweep (self->cfg.workdir);       //  what killed restores left
+    sf_verify_sweep (self->cfg.workdir, self->cfg.uri);     //  and verifications
     return 0;
 }
 

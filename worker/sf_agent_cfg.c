@@ -4,6 +4,8 @@
 */
 #include "sf_worker_classes.h"
 
+#include <regex.h>
+
 #include <unistd.h>
 
 //  --------------------------------------------------------------------------
@@ -41,6 +43,12 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
            "qemu-img is stopped after this long without progress (5s..24h)"),
     S_OPT ("conversion", "rate_limit", SF_CFG_SIZE, conv_rate_limit, "0",
            "bytes per second a conversion reads at most (qemu-img -r); 0 = no limit"),
+    S_OPT ("verify", "life_pattern", SF_CFG_STR, verify_life_pattern, "login:",
+           "verify --boot: a console line matching this (POSIX extended regex) is a sign "
+           "of life; empty = only the guest agent's answer"),
+    S_OPT ("verify", "boot_timeout", SF_CFG_DURATION, verify_boot_timeout, "5m",
+           "verify --boot: a guest with no sign of life this long after its start "
+           "fails the verification (5s..1h)"),
     S_OPT ("storage.rbd", "ceph_conf", SF_CFG_STR, rbd_ceph_conf, "",
            "ceph.conf of the cluster of RBD disks; empty = RBD support off"),
     S_OPT ("storage.rbd", "client_id", SF_CFG_STR, rbd_client_id, "snapfleet",
@@ -233,6 +241,17 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, const char *text, sf_err_
     if (cfg->conv_rate_limit > 0 && cfg->conv_rate_limit < SF_AGENT_CONV_RATE_MIN)
         return s_cfg_error (path, text, "conversion", "rate_limit", err,
                             "must be 0 (no limit) or at least 1MiB");
+    if (cfg->verify_boot_timeout < SF_AGENT_BOOT_MIN
+    ||  cfg->verify_boot_timeout > SF_AGENT_BOOT_MAX)
+        return s_cfg_error (path, text, "verify", "boot_timeout", err, "must be 5s..1h");
+    regex_t regex;
+    if (strlen (cfg->verify_life_pattern) > 256
+    ||  !sf_utf8_valid (cfg->verify_life_pattern)
+    ||  regcomp (&regex, cfg->verify_life_pattern, REG_EXTENDED | REG_NOSUB))
+        return s_cfg_error (path, text, "verify", "life_pattern", err,
+                            "must be a POSIX extended regular expression of at most 256 "
+                            "bytes, not '%.64s'", cfg->verify_life_pattern);
+    regfree (&regex);
     if (*cfg->rbd_ceph_conf && (*cfg->rbd_ceph_conf != '/'
                             ||  access (cfg->rbd_ceph_conf, R_OK)))
         return s_cfg_error (path, text, "storage.rbd", "ceph_conf", err,
@@ -469,6 +488,15 @@ sf_agent_cfg_test (bool verbose)
                          "stall_timeout = 5s\nrate_limit = 200MiB\n", &cfg, &err) == 0);
     assert (cfg.conv_rate_limit == 200u << 20);
     sf_agent_cfg_release (&cfg);
+    //  [verify]: the defaults, and a pattern and timeout of one's own
+    assert (sf_agent_cfg_load (&cfg, NULL, &err) == 0);
+    assert (streq (cfg.verify_life_pattern, "login:") && cfg.verify_boot_timeout == 300000);
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[verify]\nlife_pattern = ^GUEST seq=[0-9]+\n"
+                         "boot_timeout = 90s\n", &cfg, &err) == 0);
+    assert (streq (cfg.verify_life_pattern, "^GUEST seq=[0-9]+"));
+    assert (cfg.verify_boot_timeout == 90000);
+    sf_agent_cfg_release (&cfg);
     const char *out_of_range [] = {
         "[hypervisor]\nanswer_timeout = 1999ms\n",
         ":2: 'hypervisor.answer_timeout' must be 2s..10m",
@@ -478,6 +506,12 @@ sf_agent_cfg_test (bool verbose)
         ":3: 'conversion.stall_timeout' must be 5s..24h",
         "[conversion]\nstall_timeout = 25h\n",
         ":2: 'conversion.stall_timeout' must be 5s..24h",
+        "[verify]\nboot_timeout = 4s\n",
+        ":2: 'verify.boot_timeout' must be 5s..1h",
+        "[verify]\nboot_timeout = 61m\n",
+        ":2: 'verify.boot_timeout' must be 5s..1h",
+        "[verify]\nlife_pattern = GUEST (seq\n",
+        ":2: 'verify.life_pattern' must be a POSIX extended regular expression",
         "[conversion]\nstall_timeout = 0s\n",
         ":2: 'conversion.stall_timeout' must be 5s..24h",
         "[conversion]\nstall_timeout = slow\n",

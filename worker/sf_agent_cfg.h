@@ -26,6 +26,8 @@ typedef struct {
     int64_t max_pause;          //  [pause] max_pause, ms
     int64_t stall_timeout;      //  [conversion] stall_timeout, ms
     uint64_t conv_rate_limit;   //  [conversion] rate_limit, bytes/s, 0 = none
+    char *verify_life_pattern;  //  [verify] life_pattern (POSIX extended regex)
+    int64_t verify_boot_timeout;    //  [verify] boot_timeout, ms
     char *rbd_ceph_conf;        //  [storage.rbd] ceph_conf; "" = RBD off
     char *rbd_client_id;        //  [storage.rbd] client_id
     char *rbd_keyring;          //  [storage.rbd] keyring
@@ -45,6 +47,8 @@ typedef struct {
 #define SF_AGENT_STALL_MIN      5000            //  [conversion] stall_timeout
 #define SF_AGENT_STALL_MAX      86400000
 #define SF_AGENT_CONV_RATE_MIN  (1024 * 1024)     //  [conversion] rate_limit, if set
+#define SF_AGENT_BOOT_MIN       5000            //  [verify] boot_timeout
+#define SF_AGENT_BOOT_MAX       3600000
 
 //  The schema of worker.conf (NULL-terminated)
 extern const sf_cfg_opt_t sf_agent_cfg_schema [];

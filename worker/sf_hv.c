@@ -581,6 +581,77 @@ sf_hv_backup_abort (sf_hv_t *self, const char *uuid, sf_err_t *err)
     return self->driver->backup_abort (self, uuid, err);
 }
 
+//  --------------------------------------------------------------------------
+//  Domains made from XML
+
+static int
+s_no_op (sf_hv_t *self, const char *what, sf_err_t *err)
+{
+    return sf_err_set (err, SF_ENOTSUP, "the %s driver cannot %s", self->driver->name, what);
+}
+
+int
+sf_hv_domain_xml (sf_hv_t *self, const char *uuid, char **xml, sf_err_t *err)
+{
+    assert (self && uuid && xml);
+    *xml = NULL;
+    return self->driver->domain_xml ? self->driver->domain_xml (self, uuid, xml, err)
+                                    : s_no_op (self, "give a domain's XML", err);
+}
+
+int
+sf_hv_name_exists (sf_hv_t *self, const char *name, bool *exists, sf_err_t *err)
+{
+    assert (self && name && exists);
+    return self->driver->name_exists ? self->driver->name_exists (self, name, exists, err)
+                                     : s_no_op (self, "look up a domain by name", err);
+}
+
+int
+sf_hv_define (sf_hv_t *self, const char *name, const char *xml, char *uuid,
+              size_t uuid_size, sf_err_t *err)
+{
+    assert (self && name && xml && uuid && uuid_size >= 37);
+    if (!self->driver->define || !self->driver->name_exists)
+        return s_no_op (self, "define a domain", err);
+    bool exists = true;
+    if (self->driver->name_exists (self, name, &exists, err))
+        return -1;
+    if (exists)
+        return sf_err_set (err, SF_EEXIST, "a domain named '%s' exists; not redefined", name);
+    return self->driver->define (self, name, xml, uuid, uuid_size, err);
+}
+
+int
+sf_hv_create_transient (sf_hv_t *self, const char *name, const char *xml, sf_err_t *err)
+{
+    assert (self && name && xml);
+    if (!self->driver->create_transient || !self->driver->name_exists)
+        return s_no_op (self, "start a transient domain", err);
+    bool exists = true;
+    if (self->driver->name_exists (self, name, &exists, err))
+        return -1;
+    if (exists)
+        return sf_err_set (err, SF_EEXIST, "a domain named '%s' exists", name);
+    return self->driver->create_transient (self, name, xml, err);
+}
+
+int
+sf_hv_destroy_named (sf_hv_t *self, const char *name, sf_err_t *err)
+{
+    assert (self && name);
+    return self->driver->destroy_named ? self->driver->destroy_named (self, name, err)
+                                       : s_no_op (self, "stop a domain", err);
+}
+
+int
+sf_hv_agent_ping (sf_hv_t *self, const char *name, int timeout_s, sf_err_t *err)
+{
+    assert (self && name);
+    return self->driver->agent_ping ? self->driver->agent_ping (self, name, timeout_s, err)
+                                    : s_no_op (self, "ping a guest agent", err);
+}
+
 int
 sf_hv_snapshot_external (sf_hv_t *self, const char *uuid, const sf_hv_live_t *disks,
                          size_t count, sf_err_t *err)

@@ -111,6 +111,15 @@ typedef struct {
                          bool *ready, sf_err_t *err);
     int (*commit_abort) (sf_hv_t *self, const char *uuid, const char *target,
                          sf_err_t *err);
+    //  Optional: domains made from XML (see sf_hv_domain_xml and below)
+    int (*domain_xml) (sf_hv_t *self, const char *uuid, char **xml, sf_err_t *err);
+    int (*name_exists) (sf_hv_t *self, const char *name, bool *exists, sf_err_t *err);
+    int (*define) (sf_hv_t *self, const char *name, const char *xml, char *uuid,
+                   size_t uuid_size, sf_err_t *err);
+    int (*create_transient) (sf_hv_t *self, const char *name, const char *xml,
+                             sf_err_t *err);
+    int (*destroy_named) (sf_hv_t *self, const char *name, sf_err_t *err);
+    int (*agent_ping) (sf_hv_t *self, const char *name, int timeout_s, sf_err_t *err);
 } sf_hv_driver_t;
 
 //  Open the hypervisor at uri with the driver that handles it (libvirt
@@ -248,6 +257,47 @@ int
 int
     sf_hv_commit (sf_hv_t *self, const char *uuid, const char *target, int64_t deadline,
                   sf_err_t *err);
+
+//  --------------------------------------------------------------------------
+//  Domains made from XML (restore --as-domain, verify --boot). Every call
+//  returns 0 or -1 with err: SF_ENOTSUP if the driver has no such
+//  operation, SF_EHV for the hypervisor's refusals.
+
+//  The domain's inactive (persistent) XML, without secrets: a new string
+//  in *xml (caller frees it).
+int
+    sf_hv_domain_xml (sf_hv_t *self, const char *uuid, char **xml, sf_err_t *err);
+
+//  Whether a domain named name exists (persistent or running).
+int
+    sf_hv_name_exists (sf_hv_t *self, const char *name, bool *exists, sf_err_t *err);
+
+//  Define a new persistent domain name from xml (whose <name> is name),
+//  not started: refused with SF_EEXIST if a domain of that name exists
+//  before the call, and refused again by the hypervisor's own define if
+//  one came meanwhile (libvirt refuses a name another uuid has; the XML
+//  carries no uuid, so the define cannot replace anyone's). The new
+//  domain's uuid goes to uuid (uuid_size >= 37).
+int
+    sf_hv_define (sf_hv_t *self, const char *name, const char *xml, char *uuid,
+                  size_t uuid_size, sf_err_t *err);
+
+//  Create and start a transient domain from xml (its <name> is name);
+//  SF_EEXIST if one of that name exists.
+int
+    sf_hv_create_transient (sf_hv_t *self, const char *name, const char *xml,
+                            sf_err_t *err);
+
+//  Stop the running domain name at once (a transient one is gone then).
+//  SF_ENOENT if there is none.
+int
+    sf_hv_destroy_named (sf_hv_t *self, const char *name, sf_err_t *err);
+
+//  Ask the guest agent of domain name for "guest-ping", waiting at most
+//  timeout_s: 0 if it answered, -1 with err (SF_ENOTSUP: no agent channel
+//  or none connected; SF_EHV otherwise).
+int
+    sf_hv_agent_ping (sf_hv_t *self, const char *name, int timeout_s, sf_err_t *err);
 
 //  Probe one file or block disk with `qemu-img info -U --output=json -f
 //  FORMAT --backing-chain -- SOURCE` (-U: the image may be in use; the

@@ -32,6 +32,7 @@
 #include "sf_worker_classes.h"
 
 #include <libvirt/libvirt.h>
+#include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -809,6 +810,98 @@ s_commit_abort (sf_hv_t *self, const char *uuid, const char *target, sf_err_t *e
     return rc;
 }
 
+//  --------------------------------------------------------------------------
+//  Domains made from XML
+
+static int
+s_domain_xml (sf_hv_t *self, const char *uuid, char **xml, sf_err_t *err)
+{
+    virDomainPtr dom = s_lookup_dom (self, uuid, err);
+    if (!dom)
+        return -1;
+    char *text = virDomainGetXMLDesc (dom, VIR_DOMAIN_XML_INACTIVE);
+    int rc = text ? 0 : s_fail (self, err, "get the XML of domain", uuid);
+    virDomainFree (dom);
+    *xml = text;            //  libvirt's malloc: free () frees it
+    return rc;
+}
+
+static int
+s_name_exists (sf_hv_t *self, const char *name, bool *exists, sf_err_t *err)
+{
+    virDomainPtr dom = virDomainLookupByName (s_conn (self), name);
+    if (dom) {
+        virDomainFree (dom);
+        *exists = true;
+        return 0;
+    }
+    virErrorPtr verr = virGetLastError ();
+    if (verr && verr->code == VIR_ERR_NO_DOMAIN) {
+        *exists = false;
+        return 0;
+    }
+    return s_fail (self, err, "look up domain", name);
+}
+
+static int
+s_define (sf_hv_t *self, const char *name, const char *xml, char *uuid, size_t uuid_size,
+          sf_err_t *err)
+{
+    virDomainPtr dom = virDomainDefineXMLFlags (s_conn (self), xml,
+                                                VIR_DOMAIN_DEFINE_VALIDATE);
+    if (!dom)
+        return s_fail (self, err, "define domain", name);
+    char text [VIR_UUID_STRING_BUFLEN] = "";
+    const char *got = virDomainGetName (dom);
+    int rc = 0;
+    if (virDomainGetUUIDString (dom, text))
+        rc = s_fail (self, err, "get the uuid of new domain", name);
+    else
+    if (!got || !streq (got, name))     //  the XML was ours: never so
+        rc = sf_err_set (err, SF_EHV, "defined domain is named '%s', not '%s'",
+                         got ? got : "", name);
+    snprintf (uuid, uuid_size, "%s", text);
+    virDomainFree (dom);
+    return rc;
+}
+
+static int
+s_create_transient (sf_hv_t *self, const char *name, const char *xml, sf_err_t *err)
+{
+    virDomainPtr dom = virDomainCreateXML (s_conn (self), xml, 0);
+    if (!dom)
+        return s_fail (self, err, "start transient domain", name);
+    virDomainFree (dom);
+    return 0;
+}
+
+static int
+s_destroy_named (sf_hv_t *self, const char *name, sf_err_t *err)
+{
+    virDomainPtr dom = virDomainLookupByName (s_conn (self), name);
+    if (!dom) {
+        s_fail (self, err, "find domain", name);
+        return -1;
+    }
+    int rc = virDomainDestroy (dom) ? s_fail (self, err, "destroy domain", name) : 0;
+    virDomainFree (dom);
+    return rc;
+}
+
+static int
+s_agent_ping (sf_hv_t *self, const char *name, int timeout_s, sf_err_t *err)
+{
+    virDomainPtr dom = virDomainLookupByName (s_conn (self), name);
+    if (!dom)
+        return s_fail (self, err, "find domain", name);
+    char *reply = virDomainQemuAgentCommand (dom, "{\"execute\":\"guest-ping\"}",
+                                             timeout_s, 0);
+    int rc = reply ? 0 : s_agent_error (self, err, "ping the guest agent of domain", name);
+    free (reply);
+    virDomainFree (dom);
+    return rc;
+}
+
 const sf_hv_driver_t sf_hv_libvirt_driver = {
     .name      = "libvirt",
     .open      = s_open,
@@ -827,4 +920,10 @@ const sf_hv_driver_t sf_hv_libvirt_driver = {
     .commit_start = s_commit_start,
     .commit_pivot = s_commit_pivot,
     .commit_abort = s_commit_abort,
+    .domain_xml = s_domain_xml,
+    .name_exists = s_name_exists,
+    .define = s_define,
+    .create_transient = s_create_transient,
+    .destroy_named = s_destroy_named,
+    .agent_ping = s_agent_ping,
 };

@@ -28,6 +28,8 @@ typedef struct {
     char *image_id, *image_store, *image_path, *image_format, *sha256;
     uint64_t image_size;
     char *to_file, *to_rbd, *format;
+    char *as_domain, *domain_xml, *disk_target, *uri;
+    char note [400];                //  ok result's text (the defined domain)
     sf_logctx_t ctx;
     sf_bucket_t *bucket;            //  Owned: the granted rate
     //  Made on the way
@@ -67,6 +69,10 @@ s_send_result (restore_t *self, bool ok)
     result.upload_ms = self->upload_ms;
     result.bytes = ok ? self->bytes : 0;
     sf_error_info_t error = SF_ERROR_INFO_INIT;
+    if (ok && *self->note) {
+        error.text = self->note;
+        result.error = &error;
+    }
     if (!ok) {
         sf_text_utf8_fix (self->err.text);
         error.code = self->err.code ? self->err.code : SF_EIO;
@@ -148,6 +154,100 @@ s_check_image (restore_t *self)
     return 0;
 }
 
+//  --as-domain: the XML has the image's disk, the name is free; without a
+//  target, the file goes beside the original's disk
+
+static int
+s_check_domain (restore_t *self)
+{
+    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->disk_target,
+                            .file = "/restored", .format = self->format };
+    char *source = NULL;
+    char *xml = sf_hv_domxml_copy (self->domain_xml, &spec, &source, NULL, &self->err);
+    free (xml);
+    if (!xml)
+        return sf_err_prefix (&self->err, "cannot define domain '%s'", self->as_domain);
+    if (!*self->to_file) {
+        const char *slash = strrchr (source, '/');
+        if (*source != '/' || !slash) {
+            sf_err_set (&self->err, SF_EINVAL, "the original's disk '%s' has no file path to "
+                        "put the restored file beside; name it (--to)", self->disk_target);
+            free (source);
+            return -1;
+        }
+        free (self->to_file);
+        self->to_file = zsys_sprintf ("%.*s/%s.%s", (int) (slash - source), source,
+                                      self->as_domain, self->format);
+    }
+    free (source);
+    sf_hv_t *hv = sf_hv_new (self->uri, &self->err);
+    bool exists = true;
+    int rc = hv ? sf_hv_name_exists (hv, self->as_domain, &exists, &self->err) : -1;
+    sf_hv_destroy (&hv);
+    if (rc == 0 && exists)
+        rc = sf_err_set (&self->err, SF_EEXIST, "a domain named '%s' exists; nothing "
+                         "restored", self->as_domain);
+    return rc;
+}
+
+//  --as-domain: the new file goes to the owner of the original's disk
+//  file (whom QEMU runs as), if that file is still there
+
+static int
+s_give (restore_t *self)
+{
+    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->disk_target,
+                            .file = "/restored", .format = self->format };
+    char *source = NULL;
+    sf_err_t err = SF_ERR_INIT;
+    free (sf_hv_domxml_copy (self->domain_xml, &spec, &source, NULL, &err));
+    struct stat st;
+    int rc = 0;
+    if (source && *source == '/' && stat (source, &st) == 0
+    &&  (st.st_uid != geteuid () || st.st_gid != getegid ())
+    &&  chown (self->temp_file, st.st_uid, st.st_gid))
+        rc = sf_err_set (&self->err, SF_EIO, "cannot give '%s' to uid %u gid %u (the "
+                         "owner of the original's disk): %s", self->temp_file,
+                         (unsigned) st.st_uid, (unsigned) st.st_gid, strerror (errno));
+    free (source);
+    return rc;
+}
+
+//  --as-domain, once the file has its name: define the domain; a failed
+//  define removes the file
+
+static int
+s_define (restore_t *self)
+{
+    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->disk_target,
+                            .file = self->to_file, .format = self->format };
+    int dropped = 0;
+    char uuid [64] = "";
+    char *xml = sf_hv_domxml_copy (self->domain_xml, &spec, NULL, &dropped, &self->err);
+    sf_hv_t *hv = xml ? sf_hv_new (self->uri, &self->err) : NULL;
+    int rc = hv ? sf_hv_define (hv, self->as_domain, xml, uuid, sizeof (uuid), &self->err)
+                : -1;
+    sf_hv_destroy (&hv);
+    free (xml);
+    if (rc) {
+        char *target = zsys_sprintf ("%s/%s", self->real_parent, self->base);
+        if (unlink (target) && errno != ENOENT)
+            SF_ERROR (&self->ctx, "cannot remove '%s' after the failed define: %s", target,
+                      strerror (errno));
+        else
+            self->published = false;
+        zstr_free (&target);
+        sf_fsync_path (self->real_parent);
+        return sf_err_prefix (&self->err, "restored file removed; cannot define domain "
+                              "'%s'", self->as_domain);
+    }
+    snprintf (self->note, sizeof (self->note), "defined domain %s (uuid %s, not started) on "
+              "%.200s%s", self->as_domain, uuid, self->to_file,
+              dropped ? "; the original's other data disks left out" : "");
+    SF_NOTICE (&self->ctx, "%s", self->note);
+    return 0;
+}
+
 //  The target: its directory exists, outside the workdir and the store;
 //  the target does not exist
 
@@ -157,6 +257,8 @@ s_check_target (restore_t *self)
     if (*self->to_rbd)
         return sf_err_set (&self->err, SF_ENOTSUP, "restore to RBD ('%.200s') is not "
                            "supported yet; restore to a file", self->to_rbd);
+    if (*self->as_domain && s_check_domain (self))
+        return -1;
     if (sf_wire_path_check (self->to_file, "target", &self->err))
         return -1;
     free (self->real_parent);       //  checked again after the grant
@@ -460,7 +562,8 @@ s_run (restore_t *self)
         if (s_on_pipe (self))
             return -1;
     start = sf_time_mono_ms ();
-    if (s_publish (self))
+    if ((*self->as_domain && s_give (self)) || s_publish (self)
+    ||  (*self->as_domain && s_define (self)))
         return -1;
     self->upload_ms = (uint64_t) (sf_time_mono_ms () - start);
     s_emit (self, SF_PHASE_UPLOADED, self->upload_ms, self->bytes, self->to_file);
@@ -498,6 +601,10 @@ s_actor (zsock_t *pipe, void *arg)
     self->to_file = s_copy (restore->to_file);
     self->to_rbd = s_copy (restore->to_rbd);
     self->format = s_copy (restore->format);
+    self->as_domain = s_copy (restore->as_domain);
+    self->domain_xml = s_copy (restore->domain_xml);
+    self->disk_target = s_copy (restore->image->disk_target);
+    self->uri = s_copy (args->uri);
     self->ctx.job_id = self->job_id;
     self->bucket = sf_bucket_new (0, S_CHUNK);
     zsock_signal (pipe, 0);     //  args are copied: the owner may free them
@@ -528,7 +635,9 @@ s_actor (zsock_t *pipe, void *arg)
     char **strings [] = { &self->job_id, &self->catalog_id, &self->workdir,
                           &self->store_driver, &self->store_dir, &self->image_id,
                           &self->image_store, &self->image_path, &self->image_format,
-                          &self->sha256, &self->to_file, &self->to_rbd, &self->format };
+                          &self->sha256, &self->to_file, &self->to_rbd, &self->format,
+                          &self->as_domain, &self->domain_xml, &self->disk_target,
+                          &self->uri };
     for (size_t i = 0; i < sizeof (strings) / sizeof (strings [0]); i++)
         zstr_free (strings [i]);
 }
@@ -804,6 +913,21 @@ sf_restore_test (bool verbose)
     assert (!s_exists ("%s/out/vm1.qcow2", dir));
     assert (!s_exists ("%s/out/.sf-restore-0123456789abcdef-J7.d", dir));
     sha [0] = first;
+    //  --as-domain with a name that exists (test:///default has "test"), or
+    //  an XML without the image's disk: refused before anything is made
+    restore.as_domain = "test";
+    restore.domain_xml = "<domain><name>vm1</name><devices><disk device='disk'>"
+                         "<source file='/srv/vm1.img'/><target dev='vda'/></disk>"
+                         "</devices></domain>";
+    image.disk_target = "vda";
+    args.uri = "test:///default";
+    env = s_run_test (&args, true, phases);
+    s_assert_failed (&env, SF_EEXIST, "a domain named 'test' exists; nothing restored");
+    assert (streq (phases, "") && !s_exists ("%s/out/vm1.qcow2", dir));
+    image.disk_target = "vdz", restore.as_domain = "vm1-back";
+    env = s_run_test (&args, true, phases);
+    s_assert_failed (&env, SF_EINVAL, "no data disk of target 'vdz'");
+    restore.as_domain = "", restore.domain_xml = "", image.disk_target = "";
     //  Cancelled while it waits for its grant
     env = s_run_test (&args, false, phases);
     s_assert_failed (&env, SF_ECANCELED, "cancelled");

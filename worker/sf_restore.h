@@ -23,6 +23,16 @@
     ("image X does not match its recorded SHA-256; not restored") removes
     the temp directory: nothing is left and no file is overwritten.
 
+    With as_domain (restore --as-domain, issue 13): the domain's name must
+    not exist (checked before the grant, "a domain named X exists; not
+    redefined", nothing made) and the kept XML must have the image's disk;
+    without to_file the file goes beside the original's disk as
+    NAME.qcow2 (or .raw). The new file goes to the owner of the original's
+    disk file, if it exists (whom QEMU runs as). After publishing, the
+    domain is defined (sf_hv_define: sf_hv_domxml's copy of the XML with
+    the new file, no uuid, no MACs), not started; a failed define removes
+    the published file. The result's note names the domain and its uuid.
+
     The pipe speaks sf_task's protocol: CANCEL, GRANT + rate, RATE + rate,
     $TERM to the actor; EVENT + frame, RESULT + frame from it; and also
     APPLIED + frame (the rate, decimal) once a GRANT's or RATE's rate
@@ -49,6 +59,7 @@ typedef struct {
     uint64_t rate_limit;            //  [conversion] rate_limit, bytes/s, 0 none
     int64_t stall_ms;               //  [conversion] stall_timeout
     bool wait_upload_grant;         //  JobAssign.wait_upload_grant
+    const char *uri;                //  the hypervisor (--as-domain defines there)
 } sf_restore_args_t;
 
 //  Start the restore in a new actor. Returns the actor (caller destroys it

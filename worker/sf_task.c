@@ -67,6 +67,8 @@ s_send_result (task_t *self, bool ok)
     }
     result.n_images = self->n_images;
     result.images = image_ptrs;
+    if (ok && self->domain_xml)
+        result.domain_xml = self->domain_xml;
     sf_error_info_t error = SF_ERROR_INFO_INIT;
     sf_text_utf8_fix (self->err.text);
     sf_text_utf8_fix (self->note);
@@ -110,6 +112,29 @@ sf_task_note (task_t *self, const char *text)
 //  Steps before the pause: nothing to undo but scratch files and the
 //  leftovers claim
 
+//  The guest's inactive XML goes with the images (restore --as-domain and
+//  verify --boot make copies of the guest from it): kept at the start, as
+//  the guest is defined for the point in time the images hold. One that
+//  cannot be had or is too large is a note, not a failure.
+
+static void
+s_keep_xml (task_t *self)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char *xml = NULL;
+    if (sf_hv_domain_xml (self->hv, self->uuid, &xml, &err) == 0
+    &&  (strlen (xml) > SF_WIRE_MAX_XML || !sf_utf8_valid (xml)))
+        sf_err_set (&err, SF_EINVAL, "%s", strlen (xml) > SF_WIRE_MAX_XML
+                    ? "larger than 64 KiB" : "not valid UTF-8");
+    if (err.code) {
+        SF_WARN (&self->ctx, "the guest's XML is not kept with its images: %s", err.text);
+        sf_task_note (self, "domain XML not kept");
+        free (xml);
+        return;
+    }
+    self->domain_xml = xml;
+}
+
 static bool
 s_is_file (const sf_hv_disk_t *disk)
 {
@@ -139,6 +164,7 @@ s_open (task_t *self)
     self->ctx.vm = self->domain->name;
     if (sf_hv_strategy_check (self->domain, self->strategy, &self->err))
         return -1;
+    s_keep_xml (self);
     size_t disks = 0;
     sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
     for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks)) {
@@ -738,6 +764,7 @@ s_task_destroy (task_t **self_p)
     for (size_t i = 0; i < self->n_images; i++)
         sf_image_rec_release (&self->images [i]);
     sf_hv_domain_destroy (&self->domain);
+    free (self->domain_xml);
     sf_bucket_destroy (&self->bucket);
     sf_hv_destroy (&self->hv);
     free (self->scratch);
@@ -946,6 +973,9 @@ s_test_cold (sf_task_args_t *args, const char *store)
     sf_job_result_t *res = env->job_result;
     assert (res->ok && res->resumed && streq (phases, "qprcu"));
     assert (streq (res->strategy, "file-cold") && streq (res->consistency, "paused"));
+    //  The guest's inactive XML goes with its images
+    assert (res->domain_xml && strstr (res->domain_xml, "<domain")
+            && strstr (res->domain_xml, args->instance_uuid));
     assert (res->n_images == 1 && !res->error);
     assert (streq (res->images [0]->disk_target, "vda"));
     assert (streq (res->images [0]->store, "dir") && res->images [0]->size == res->bytes);

@@ -113,6 +113,8 @@ typedef struct {
     uint64_t pause_ms, convert_ms, upload_ms, bytes;
     bool resumed;                   //  confirmed running at the end
     char note [256];                //  result text on success, if any
+    char *domain_xml;               //  Owned: the guest's inactive XML at the
+                                    //  job's start, NULL if none (issue 13)
     sf_err_t err;
     bool retryable;                 //  failed before any pause, for a cause
                                     //  that may pass (store or Ceph away)

@@ -27,6 +27,7 @@ static const snapfleet_cmd_t *s_commands [] = {
     &snapfleet_cmd_instances,
     &snapfleet_cmd_snapshot,
     &snapfleet_cmd_restore,
+    &snapfleet_cmd_verify,
     &snapfleet_cmd_bulk,
     &snapfleet_cmd_bulks,
     &snapfleet_cmd_plan,
@@ -62,7 +63,7 @@ static const char *s_options =
     "\n"
     "Exit status: 0 success, 1 the operation failed, 2 usage error, 3 some of\n"
     "the jobs given could not be cancelled, 69 scheduler unreachable,\n"
-    "75 'snapshot --wait' or 'restore --wait' timed out.\n";
+    "75 'snapshot --wait', 'restore --wait' or 'verify --wait' timed out.\n";
 
 static void
 s_print_help (FILE *out)

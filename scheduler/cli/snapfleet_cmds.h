@@ -19,6 +19,8 @@ extern const snapfleet_cmd_t snapfleet_cmd_snapshot;
 
 //  snapfleet_restore.c: restore of a stored image to a file (a job)
 extern const snapfleet_cmd_t snapfleet_cmd_restore;
+//  snapfleet_verify.c: verification of a stored image (a job)
+extern const snapfleet_cmd_t snapfleet_cmd_verify;
 
 //  snapfleet_bulk.c: bulk show, bulks
 extern const snapfleet_cmd_t snapfleet_cmd_bulk;

@@ -4,6 +4,24 @@
 */
 #include "snapfleet_cmds.h"
 
+//  The last verification: "ok", "ok boot 4.1s", "FAILED", "-" if none
+
+static void
+s_cell_verify (sf_table_t *table, json_t *row, const char *key)
+{
+    json_t *verify = json_object_get (row, key);
+    if (!json_is_object (verify)) {
+        sf_table_add (table, "-");
+        return;
+    }
+    bool ok = json_is_true (json_object_get (verify, "ok"));
+    if (ok && json_is_true (json_object_get (verify, "booted")))
+        sf_table_addf (table, "ok boot %.1fs", (double) json_integer_value (
+                       json_object_get (verify, "time_to_life_ms")) / 1000.0);
+    else
+        sf_table_add (table, ok? "ok": "FAILED");
+}
+
 static const snapfleet_column_t s_columns [] = {
     { "ID", "id", snapfleet_cell_str },
     { "INSTANCE", "instance", snapfleet_cell_str },
@@ -14,6 +32,7 @@ static const snapfleet_column_t s_columns [] = {
     { "STORE", "store", snapfleet_cell_str },
     { "PATH", "path", snapfleet_cell_str },
     { "MISSING", "missing", snapfleet_cell_when },
+    { "VERIFIED", "verify", s_cell_verify },
     { NULL }
 };
 

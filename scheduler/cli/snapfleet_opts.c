@@ -38,6 +38,9 @@ static const struct option s_options [] = {
     { "dry-run", no_argument, NULL, 'R' },
     { "show", required_argument, NULL, 'S' },
     { "to", required_argument, NULL, 'T' },
+    { "as-domain", required_argument, NULL, 'X' },
+    { "boot", no_argument, NULL, 'b' },
+    { "verify", required_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -81,6 +84,7 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
                 if (snapfleet_parse_seconds ("--timeout", optarg,
                                              streq (cmd->name, "snapshot")
                                              || streq (cmd->name, "restore")
+                                             || streq (cmd->name, "verify")
                                              ? &opts->wait_ms: &app->timeout_ms))
                     return SF_CLI_USAGE;
                 break;
@@ -105,6 +109,9 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
             case 'R': opts->dry_run = true; break;
             case 'S': opts->show = optarg; break;
             case 'T': opts->to = optarg; break;
+            case 'X': opts->as_domain = optarg; break;
+            case 'b': opts->boot = true; break;
+            case 'V': opts->verify_sample = optarg; break;
         }
     }
     opts->first = optind;

@@ -71,6 +71,9 @@ typedef struct {
     const char *show;           //  gc --show RUN
     const char *to;             //  restore --to FILE
     const char *image_format;   //  restore --format qcow2|raw
+    const char *as_domain;      //  restore --as-domain NAME
+    bool boot;                  //  verify --boot
+    const char *verify_sample;  //  schedule add --verify N
     bool help;
     int first;                  //  Index of the first positional argument
 } snapfleet_opts_t;

@@ -19,10 +19,14 @@ s_cmd_restore (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **ar
     if (argc - opts.first != 1)
         return snapfleet_usage_error (cmd, "'restore' takes one image id (as 'snapfleet "
                                       "images' lists it)");
-    if (!opts.to)
-        return snapfleet_usage_error (cmd, "'restore' needs --to FILE, the file to make");
-    json_t *request = json_pack ("{s:s, s:s, s:s}", "cmd", "restore",
-                                 "image", argv [opts.first], "to", opts.to);
+    if (!opts.to && !opts.as_domain)
+        return snapfleet_usage_error (cmd, "'restore' needs --to FILE, the file to make "
+                                      "(or --as-domain NAME)");
+    json_t *request = json_pack ("{s:s, s:s}", "cmd", "restore", "image", argv [opts.first]);
+    if (opts.to)
+        json_object_set_new (request, "to", json_string (opts.to));
+    if (opts.as_domain)
+        json_object_set_new (request, "as_domain", json_string (opts.as_domain));
     if (opts.select.node)
         json_object_set_new (request, "node", json_string (opts.select.node));
     if (opts.image_format)
@@ -45,10 +49,14 @@ s_cmd_restore (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **ar
     if (opts.wait)
         snapfleet_print_job (job);
     else {
-        char *target = sf_log_escape_dup (s_str (restore, "target"));
-        printf ("job %s %s: restore of image %s to '%s' (%s) on node '%s'\n",
+        char *target = sf_log_escape_dup (*s_str (restore, "target")
+                                          ? s_str (restore, "target")
+                                          : "beside the original's disk");
+        printf ("job %s %s: restore of image %s to '%s' (%s)%s%s on node '%s'\n",
                 s_str (job, "job_id"), s_str (job, "state"), s_str (restore, "image_id"),
-                target, s_str (restore, "format"), s_str (job, "node"));
+                target, s_str (restore, "format"),
+                *s_str (restore, "as_domain")? " as domain ": "",
+                s_str (restore, "as_domain"), s_str (job, "node"));
         free (target);
     }
     rc = streq (s_str (job, "state"), "done") || !opts.wait? SF_CLI_OK: SF_CLI_FAILED;
@@ -65,7 +73,8 @@ s_cmd_restore (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **ar
 const snapfleet_cmd_t snapfleet_cmd_restore = {
     "restore",
     "restore IMAGE --to FILE [--node N] [--format qcow2|raw] [--wait]\n"
-    "      [--timeout SECS]",
+    "      [--timeout SECS]\n"
+    "  snapfleet restore IMAGE --as-domain NAME [--to FILE] [...]",
     "restore a stored image to a new disk file",
     "Turn a stored image back into a disk file, as a job on the node that holds\n"
     "it (the node whose job made the image: a dir store is local to its node).\n"
@@ -78,10 +87,19 @@ const snapfleet_cmd_t snapfleet_cmd_restore = {
     "slot and a share of the bandwidth, as an upload does. Only images of a dir\n"
     "store can be restored yet. Prints the new job, or with --wait the ended\n"
     "job (exit 1 if it did not end done).\n\n"
+    "With --as-domain NAME the worker then defines a new libvirt domain NAME,\n"
+    "not started, from the guest's XML as it was at the snapshot: the same\n"
+    "devices with the restored disk (owned by the original disk's owner), a\n"
+    "new uuid and new MAC addresses, other data disks left out. Only images\n"
+    "whose job made one disk image can be restored so yet. A NAME that exists\n"
+    "fails the job before anything is made; a failed define removes the\n"
+    "restored file. Without --to the file goes beside the original's disk,\n"
+    "as NAME.qcow2 (or .raw).\n\n"
     "Options:\n"
     "  --to FILE             the file to make: an absolute path on the node,\n"
     "                        without '.' or '..' components, outside the\n"
     "                        worker's workdir and image store\n"
+    "  --as-domain NAME      also define domain NAME with the restored disk\n"
     "  --node N              run it on node N instead\n"
     "  --format qcow2|raw    the new file's format (default qcow2); 'table' and\n"
     "                        'json' still choose the output\n"
@@ -90,6 +108,6 @@ const snapfleet_cmd_t snapfleet_cmd_restore = {
     "                        the job goes on\n"
     SNAPFLEET_HELP_FORMAT
     SNAPFLEET_HELP_HELP,
-    "hfntwT",
+    "hfntwTX",
     s_cmd_restore
 };

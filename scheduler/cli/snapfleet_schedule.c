@@ -71,6 +71,7 @@ static const snapfleet_column_t s_columns [] = {
     { ">PRIORITY", "priority", snapfleet_cell_int },
     { ">WINDOW", "window_ms", s_cell_window },
     { "KEEP", "keep", s_cell_keep },
+    { ">VERIFY", "verify", snapfleet_cell_int },
     { "NEXT RUN", "next_run", snapfleet_cell_when },
     { "LAST RUN", "last_run", snapfleet_cell_when },
     { "LAST BULK", "last_bulk", snapfleet_cell_str },
@@ -87,9 +88,16 @@ s_schedule_add (snapfleet_t *app, const snapfleet_cmd_t *cmd, const char *name,
         return snapfleet_usage_error (cmd, "schedule name '%s' must be 1 to 128 letters, "
                                       "digits, '.', '_', ':' or '-', not starting with '.' "
                                       "or '-'", name);
+    char *end = NULL;
+    long sample = opts->verify_sample? strtol (opts->verify_sample, &end, 10): 0;
+    if (opts->verify_sample && (!*opts->verify_sample || *end || sample < 0 || sample > 100))
+        return snapfleet_usage_error (cmd, "--verify must be an integer from 0 to 100, not "
+                                      "'%s'", opts->verify_sample);
     json_t *request = snapfleet_select_request (cmd, "schedule_add", opts);
     if (!request)
         return SF_CLI_USAGE;
+    if (opts->verify_sample)
+        json_object_set_new (request, "verify", json_integer (sample));
     json_object_set_new (request, "name", json_string (name));
     json_object_set_new (request, "calendar", json_string (opts->calendar));
     json_t *reply = NULL;
@@ -124,7 +132,8 @@ s_cmd_schedule (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **a
     bool selected = opts.select.instance_count || opts.select.node || opts.select.all
                  || opts.select.tag || opts.select.strategy || opts.select.priority
                  || opts.select.window || opts.calendar || opts.select.keep [0]
-                 || opts.select.keep [1] || opts.select.keep [2] || opts.select.keep [3];
+                 || opts.select.keep [1] || opts.select.keep [2] || opts.select.keep [3]
+                 || opts.verify_sample;
     if (streq (verb, "add")) {
         if (count != 2)
             return snapfleet_usage_error (cmd, "'schedule add' takes one schedule name");
@@ -160,7 +169,7 @@ const snapfleet_cmd_t snapfleet_cmd_schedule = {
     "expression names, then prune their images by the keep-* rules.\n\n"
     "  schedule add NAME --calendar EXPR SELECTOR [--strategy S] [--priority P]\n"
     "      [--window DURATION] [--keep-last N] [--keep-daily N] [--keep-weekly N]\n"
-    "      [--keep-monthly N]\n"
+    "      [--keep-monthly N] [--verify N]\n"
     "                        add a schedule (NAME: letters, digits, . _ : -)\n"
     "  schedule list         list schedules with their next and last runs\n"
     "  schedule rm NAME      remove a schedule (its images stay)\n\n"
@@ -181,6 +190,8 @@ const snapfleet_cmd_t snapfleet_cmd_schedule = {
     "  --keep-monthly N      ... the last run of each of the last N months\n"
     "                        (an image any rule keeps stays; no keep-* option:\n"
     "                        nothing is pruned)\n"
-    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fthinsagpWcLDKM",
+    "  --verify N            after each run, verify N of its images picked at\n"
+    "                        random (as 'snapfleet verify', no boot; 0..100)\n"
+    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_TIMEOUT SNAPFLEET_HELP_HELP, "fthinsagpWcLDKMV",
     s_cmd_schedule
 };

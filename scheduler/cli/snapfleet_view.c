@@ -54,11 +54,28 @@ s_print_job_fields (json_t *job)
     if (json_is_string (json_object_get (job, "note")))
         s_print_escaped ("note", s_str (job, "note"));
     json_t *restore = json_object_get (job, "restore");
-    if (json_is_object (restore) && *s_str (restore, "target")) {
-        char *text = zsys_sprintf ("image %s (%s) to %s as %s", s_str (restore, "image_id"),
-                                   s_str (restore, "image_store"), s_str (restore, "target"),
-                                   s_str (restore, "format"));
+    if (json_is_object (restore) && json_object_get (restore, "image_id")) {
+        char *text = zsys_sprintf ("image %s (%s) to %s as %s%s%s", s_str (restore, "image_id"),
+                                   s_str (restore, "image_store"),
+                                   *s_str (restore, "target")? s_str (restore, "target")
+                                                             : "(beside the original's disk)",
+                                   s_str (restore, "format"),
+                                   *s_str (restore, "as_domain")? ", domain ": "",
+                                   s_str (restore, "as_domain"));
         s_print_escaped ("restore", text);
+        zstr_free (&text);
+    }
+    json_t *verify = json_object_get (job, "verify");
+    if (json_is_object (verify) && json_object_get (verify, "image_id")) {
+        json_t *ok = json_object_get (verify, "ok");
+        char *text = zsys_sprintf ("image %s (%s)%s: %s%s%s", s_str (verify, "image_id"),
+                                   s_str (verify, "image_store"),
+                                   json_is_true (json_object_get (verify, "boot"))
+                                   ? " with a boot": "",
+                                   json_is_null (ok)? "not ended"
+                                   : json_is_true (ok)? "passed": "FAILED",
+                                   *s_str (verify, "text")? "; ": "", s_str (verify, "text"));
+        s_print_escaped ("verify", text);
         zstr_free (&text);
     }
 }
