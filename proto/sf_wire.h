@@ -75,6 +75,8 @@ typedef Sf__V1__GcHoldings  sf_gc_holdings_t;
 typedef Sf__V1__GcRemove    sf_gc_remove_t;
 typedef Sf__V1__GcRemoved   sf_gc_removed_t;
 typedef Sf__V1__Restore     sf_restore_t;
+typedef Sf__V1__Incremental sf_incremental_t;
+typedef Sf__V1__IncrementalDisk sf_incremental_disk_t;
 
 #define SF_ENVELOPE_INIT    SF__V1__ENVELOPE__INIT
 #define SF_HELLO_INIT       SF__V1__HELLO__INIT
@@ -104,6 +106,8 @@ typedef Sf__V1__Restore     sf_restore_t;
 #define SF_GC_REMOVE_INIT   SF__V1__GC_REMOVE__INIT
 #define SF_GC_REMOVED_INIT  SF__V1__GC_REMOVED__INIT
 #define SF_RESTORE_INIT     SF__V1__RESTORE__INIT
+#define SF_INCREMENTAL_INIT SF__V1__INCREMENTAL__INIT
+#define SF_INCREMENTAL_DISK_INIT SF__V1__INCREMENTAL_DISK__INIT
 
 //  Body selectors, e.g. env->body_case == SF_BODY_JOB_RESULT
 #define SF_BODY_NONE        SF__V1__ENVELOPE__BODY__NOT_SET
@@ -267,6 +271,13 @@ int
 //  True if format is one a restore writes: "qcow2" or "raw"
 bool
     sf_wire_restore_format_valid (const char *format);
+
+//  Checkpoints snapfleet makes (issue 13): "snapfleet-" + a job id, a safe
+//  name (sf_name_is_safe) of at most 128 chars in all. Another tool's
+//  checkpoint never has this form, so a worker deletes only these.
+#define SF_WIRE_CHECKPOINT_PREFIX   "snapfleet-"
+bool
+    sf_wire_checkpoint_valid (const char *name);
 
 //  Name of a holding kind ("image", "temp", "scratch", "snapshot",
 //  "clone"), "unknown" for another value.
