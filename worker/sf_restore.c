@@ -40,6 +40,8 @@ typedef struct {
     bool converting;                //  qemu-img runs at qemu_rate (0: unlimited)
     uint64_t qemu_rate;
     int image_fd;                   //  The image, open once: hashed, then converted
+    char *source;                   //  Owned: what qemu-img reads, "/dev/fd/3" or,
+                                    //  for an increment, the fd on its chain (json:)
     uint64_t convert_ms, upload_ms, bytes;
     sf_err_t err;
 } restore_t;
@@ -146,6 +148,72 @@ s_check_image (restore_t *self)
                            "record says %" PRIu64 "; not restored", self->image_id,
                            (uint64_t) st.st_size, self->image_size);
     return 0;
+}
+
+//  An increment (issue 13) is a qcow2 overlay whose backing file is the
+//  previous point, by its name in the same store ("<uuid>.qcow2"): qemu-img
+//  reads the hashed fd on top of that file of this store (the layers below
+//  it are found the same way, by their own headers). The backing name is
+//  read from the qcow2 header (QEMU's spec: offset at byte 8, size at 16).
+
+static int
+s_chain (restore_t *self)
+{
+    unsigned char header [20];
+    if (pread (self->image_fd, header, sizeof (header), 0) != (ssize_t) sizeof (header))
+        return sf_err_set (&self->err, SF_ESTORE, "cannot read the header of image '%s'",
+                           self->image_id);
+    uint64_t offset = 0;
+    for (int i = 8; i < 16; i++)
+        offset = (offset << 8) | header [i];
+    uint32_t size = (uint32_t) header [16] << 24 | (uint32_t) header [17] << 16
+                  | (uint32_t) header [18] << 8 | header [19];
+    if (offset == 0 || size == 0) {
+        self->source = strdup ("/dev/fd/3");
+        return 0;
+    }
+    char name [128] = "";
+    if (size >= sizeof (name)
+    ||  pread (self->image_fd, name, size, (off_t) offset) != (ssize_t) size)
+        return sf_err_set (&self->err, SF_ESTORE, "image '%s' has a backing file name "
+                           "that is not one of this store's images", self->image_id);
+    name [size] = 0;
+    const char *dot = strrchr (name, '.');
+    char id [128];
+    snprintf (id, sizeof (id), "%.*s", dot ? (int) (dot - name) : 0, name);
+    if (!dot || !streq (dot, ".qcow2") || !s_uuid_valid (id))
+        return sf_err_set (&self->err, SF_ESTORE, "image '%s' has backing file '%.64s', "
+                           "not an image of this store; not restored", self->image_id, name);
+    char *store = realpath (self->store_dir, NULL);
+    if (!store)
+        return sf_err_set (&self->err, SF_ESTORE, "image store '%s' is not readable: %s",
+                           self->store_dir, strerror (errno));
+    //  The store's path goes into JSON as it is: nothing to escape in it
+    bool plain = strcspn (store, "\"\\") == strlen (store);
+    for (const char *c = store; *c; c++)
+        if ((unsigned char) *c < 0x20)
+            plain = false;
+    char *base = zsys_sprintf ("%s/%s", store, name);
+    free (store);
+    struct stat st;
+    int rc = 0;
+    if (!plain)
+        rc = sf_err_set (&self->err, SF_ESTORE, "the store's path has a quote, backslash "
+                         "or control character: cannot name it to qemu-img");
+    else
+    if (lstat (base, &st) || !S_ISREG (st.st_mode))
+        rc = sf_err_set (&self->err, SF_ENOENT, "image '%s' is an increment on image %s, "
+                         "which is gone from the store; not restored", self->image_id, id);
+    else {
+        self->source = zsys_sprintf ("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":"
+                                     "\"file\",\"filename\":\"/dev/fd/3\"},\"backing\":"
+                                     "{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\","
+                                     "\"filename\":\"%s\"}}}", base);
+        SF_INFO (&self->ctx, "image %s is an increment on image %s: restored with its chain",
+                 self->image_id, id);
+    }
+    zstr_free (&base);
+    return rc;
 }
 
 //  The target: its directory exists, outside the workdir and the store;
@@ -390,7 +458,7 @@ s_convert (restore_t *self)
     char rate_text [32];
     snprintf (rate_text, sizeof (rate_text), "%" PRIu64, rate);
     char *argv [] = { "qemu-img", "convert", "-p", "-f", self->image_format, "-O",
-                      self->format, "-r", rate_text, "--", "/dev/fd/3", self->temp_file,
+                      self->format, "-r", rate_text, "--", self->source, self->temp_file,
                       NULL };
     if (!rate)
         memmove (argv + 7, argv + 9, 4 * sizeof (char *));
@@ -442,7 +510,7 @@ s_publish (restore_t *self)
 static int
 s_run (restore_t *self)
 {
-    if (s_check_target (self) || s_check_image (self))
+    if (s_check_target (self) || s_check_image (self) || s_chain (self))
         return -1;
     s_emit (self, SF_PHASE_QUEUED, 0, 0, NULL);
     if (s_wait_grant (self))
@@ -518,6 +586,7 @@ s_actor (zsock_t *pipe, void *arg)
     s_send_result (self, ok);
     if (self->image_fd != -1)
         close (self->image_fd);
+    zstr_free (&self->source);
     if (!sf_bucket_terminated (self->bucket))
         sf_actor_wait_term (pipe);
     sf_bucket_destroy (&self->bucket);
