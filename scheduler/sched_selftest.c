@@ -32,6 +32,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_bulk", sf_bulk_test },
     { "sf_imgcheck", sf_imgcheck_test },
     { "sf_restore", sf_restore_test },
+    { "sf_chain", sf_chain_test },
     { NULL, NULL }
 };
 

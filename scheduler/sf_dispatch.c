@@ -172,11 +172,22 @@ s_send_assign (sf_dispatch_t *self, djob_t *djob)
         return;
     }
     assign.restore = restore;
+    //  A file-live job builds on its instance's newest point where it can
+    //  (sf_chain); without the offer it is a full copy, which is safe
+    sf_incremental_t *incremental = NULL;
+    if (streq (djob->strategy, "file-live")
+    &&  sf_chain_offer (self->store, djob->id, &incremental, &err) < 0) {
+        sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
+        SF_WARN (&ctx, "no incremental offer (a full copy): %s", err.text);
+        sf_err_clear (&err);
+    }
+    assign.incremental = incremental;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
     int rc = sf_outbox_send (self->outbox, djob->node, &env, &err);
     assert (rc == 0);
     (void) rc;
     sf_restores_free (&restore);
+    sf_chain_offer_free (&incremental);
 }
 
 static void

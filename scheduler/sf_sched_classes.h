@@ -32,6 +32,7 @@
 #include "sf_bulk.h"
 #include "sf_restores.h"
 #include "sf_restore.h"
+#include "sf_chain.h"
 #include "sf_schedules.h"
 #include "sf_retention.h"
 #include "sf_history.h"
