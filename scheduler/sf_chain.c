@@ -37,12 +37,33 @@ s_newest_point (sf_store_t *store, const char *job_id, char *point, size_t size,
     return rc;
 }
 
-int
-sf_chain_offer (sf_store_t *store, const char *job_id, sf_incremental_t **incr_p,
+int64_t
+sf_chain_depth (sf_store_t *store, const char *image_store, const char *image_id,
                 sf_err_t *err)
+{
+    assert (store && image_store && image_id);
+    sqlite3_stmt *stmt = sf_store_prepare (store, err,
+        "WITH RECURSIVE up (id, parent, depth) AS ("
+        "  SELECT id, parent_id, 0 FROM images WHERE store = ?1 AND id = ?2"
+        "  UNION ALL SELECT i.id, i.parent_id, up.depth + 1 FROM images i, up"
+        "  WHERE i.store = ?1 AND i.id = up.parent AND up.parent <> '' AND up.depth < 100000)"
+        " SELECT MAX (depth) FROM up", "ss", image_store, image_id);
+    if (!stmt)
+        return -1;
+    int rc = sf_store_step (store, stmt, err);
+    int64_t depth = rc == 1? sqlite3_column_int64 (stmt, 0): 0;
+    sqlite3_finalize (stmt);
+    return rc < 0? -1: depth;
+}
+
+int
+sf_chain_offer (sf_store_t *store, const char *job_id, int64_t max_chain,
+                sf_incremental_t **incr_p, sf_err_t *err)
 {
     assert (store && job_id && incr_p);
     *incr_p = NULL;
+    if (max_chain <= 0)
+        return 0;
     char point [256];
     int rc = s_newest_point (store, job_id, point, sizeof (point), err);
     if (rc != 1)
@@ -86,6 +107,20 @@ sf_chain_offer (sf_store_t *store, const char *job_id, sf_incremental_t **incr_p
         incr->disks [incr->n_disks++] = disk;
     }
     sqlite3_finalize (stmt);
+    //  A chain at its longest: this run is full again
+    for (size_t i = 0; rc == 0 && fits && i < incr->n_disks; i++) {
+        int64_t depth = sf_chain_depth (store, incr->disks [i]->image->store,
+                                        incr->disks [i]->image->id, err);
+        if (depth < 0)
+            rc = -1;
+        else
+        if (depth + 1 > max_chain) {
+            SF_INFO (NULL, "job '%s': a full copy, its instance's chain has %" PRId64
+                     " increments ([retention] max_chain = %" PRId64 ")", job_id, depth,
+                     max_chain);
+            fits = false;
+        }
+    }
     if (rc < 0 || !fits || incr->n_disks == 0) {
         sf_chain_offer_free (&incr);
         return rc < 0? -1: 0;
@@ -233,14 +268,21 @@ sf_chain_test (bool verbose)
         "  '', 100, '');", &err) == 0);
     //  J4 builds on J2's point; J6 gets nothing (no checkpoint)
     sf_incremental_t *incr = NULL;
-    assert (sf_chain_offer (store, "J4", &incr, &err) == 1 && incr);
+    assert (sf_chain_offer (store, "J4", SF_CHAIN_MAX, &incr, &err) == 1 && incr);
     assert (incr->n_disks == 1 && streq (incr->disks [0]->image->id, "i2"));
     assert (streq (incr->disks [0]->checkpoint, "snapfleet-J2"));
     assert (streq (incr->disks [0]->image->disk_target, "vda"));
     sf_chain_offer_free (&incr);
     assert (incr == NULL);
-    assert (sf_chain_offer (store, "J6", &incr, &err) == 0 && !incr);
-    assert (sf_chain_offer (store, "nosuch", &incr, &err) == 0 && !incr);
+    //  i2 is one increment on i1: a chain of at most 1 is full again
+    assert (sf_chain_depth (store, "dir", "i2", &err) == 1);
+    assert (sf_chain_depth (store, "dir", "i1", &err) == 0);
+    assert (sf_chain_offer (store, "J4", 2, &incr, &err) == 1);
+    sf_chain_offer_free (&incr);
+    assert (sf_chain_offer (store, "J4", 1, &incr, &err) == 0 && !incr);
+    assert (sf_chain_offer (store, "J4", 0, &incr, &err) == 0 && !incr);
+    assert (sf_chain_offer (store, "J6", SF_CHAIN_MAX, &incr, &err) == 0 && !incr);
+    assert (sf_chain_offer (store, "nosuch", SF_CHAIN_MAX, &incr, &err) == 0 && !incr);
     //  Parents: an earlier image of the same disk and instance only
     sf_image_t image = SF_IMAGE_INIT;
     image.store = "dir", image.id = "i4", image.disk_target = "vda", image.parent_id = "i2";
@@ -274,7 +316,7 @@ sf_chain_test (bool verbose)
     assert (sf_chain_needed (store, "dir", "i1", why, sizeof (why), &err) == 0);
     assert (sf_store_exec (store, &err, "UPDATE jobs SET state = 'running' WHERE id = 'J4'",
                            "") == 1);
-    assert (sf_chain_offer (store, "J4", &incr, &err) == 0 && !incr);
+    assert (sf_chain_offer (store, "J4", SF_CHAIN_MAX, &incr, &err) == 0 && !incr);
     sf_store_destroy (&store);
     char *wal = zsys_sprintf ("%s-wal", path), *shm = zsys_sprintf ("%s-shm", path);
     unlink (path);

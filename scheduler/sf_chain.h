@@ -13,14 +13,24 @@
 #ifndef SF_CHAIN_H_INCLUDED
 #define SF_CHAIN_H_INCLUDED
 
+//  Increments on one full copy by default ([retention] max_chain)
+#define SF_CHAIN_MAX    7
+
 //  The Incremental to offer job_id (strategy file-live): the images of its
 //  instance's newest point on its node, if that point is a done file-live
 //  job whose every image is in a dir store, present, not queued for
-//  deletion and made with a checkpoint. Returns 1 and sets *incr_p (free
-//  it with sf_chain_offer_free), 0 if there is nothing to build on (*incr_p
-//  NULL), -1 with err set.
+//  deletion and made with a checkpoint, and at most max_chain - 1
+//  increments above a full image. Returns 1 and sets *incr_p (free it with
+//  sf_chain_offer_free), 0 if there is nothing to build on (*incr_p NULL),
+//  -1 with err set.
 int
-    sf_chain_offer (sf_store_t *store, const char *job_id, sf_incremental_t **incr_p,
+    sf_chain_offer (sf_store_t *store, const char *job_id, int64_t max_chain,
+                    sf_incremental_t **incr_p, sf_err_t *err);
+
+//  How many increments image (store, id) is above its full image (0 for a
+//  full one). -1 with err set.
+int64_t
+    sf_chain_depth (sf_store_t *store, const char *image_store, const char *image_id,
                     sf_err_t *err);
 
 //  Free an offer. Nullifies *incr_p.

@@ -14,11 +14,13 @@
 #  (3) g1 destroyed and started again: whatever the next run is (measured:
 #      incremental if the bitmaps survived, else full with the reason), its
 #      restore equals a file-cold copy of the same (suspended) instant;
-#  (4) a schedule every 15 s with --keep-last 2 over five runs: the two
-#      newest points restore (clean prefixes); every point left is either
-#      kept by the rule or the base of one that is (the scheduler's log
-#      says "kept: base of"), every image left has its parent, and every
-#      dropped point's file is gone.
+#  (4) a schedule every 15 s with --keep-last 2 over five runs (scheduler
+#      [retention] max_chain = 2: a full copy after two increments): the
+#      two newest points restore, equal to their stored chains; every
+#      point left is one of them or the base of one left (the scheduler
+#      logs "kept: base of"); every image left has its parent and its
+#      parent's file; at most keep-last + max_chain points stay, and the
+#      others' files are gone from the store.
 set -euo pipefail
 # shellcheck disable=SC2317  # functions called through wait_for / check
 # shellcheck source=lib.sh source-path=SCRIPTDIR
@@ -28,7 +30,7 @@ sf_init t0280-incremental
 sf_need_libvirt
 sf_need jq
 
-sf_start_scheduler
+sf_start_scheduler retention.max_chain=2
 sf_start_node n1
 sf_guest n1 g1 --size 256M
 g1=$(sf_guest_dir n1 g1)
@@ -73,7 +75,7 @@ check_eq "run 1 is done, a full copy (no parent), with checkpoint snapfleet-$id1
     "done null snapfleet-$id1" \
     "$(jq -r '"\(.state) \(.images[0].parent) \(.images[0].checkpoint)"' <<<"$j1")"
 check_eq "the domain has the checkpoint" "snapfleet-$id1" "$(checkpoints)"
-check_range "run 1 stored most of the 256 MiB disk (own bytes)" "$full1" $((200 << 20)) $((300 << 20))
+check_range "run 1 stored most of the 256 MiB disk (own bytes)" $((200 << 20)) "$full1" $((300 << 20))
 restore_check "run 1" "$img1" "$a" $((b + 10))
 
 lv_wait_seq "$g1/console.log" $(( $(lv_guest_seq "$g1/console.log") + 300 )) 60
@@ -215,7 +217,14 @@ done
 dropped=0
 for j in $jobs_of_s2; do grep -qw "$j" <<<"$left" || dropped=$((dropped + 1)); done
 sf_note "s2: $(wc -w <<<"$jobs_of_s2") points made, $(wc -w <<<"$left") left, $dropped deleted"
+check_range "at most keep-last + max_chain points of s2 stay" 2 "$(wc -w <<<"$left")" 4
+check "retention deleted at least one point of s2" test "$dropped" -ge 1
 if [ "$(wc -w <<<"$left")" -gt 2 ]; then
     check "the scheduler logged why it kept a base" grep -q "is kept: base of" "$SF_TMP/scheduler.log"
 fi
+for j in $jobs_of_s2; do
+    grep -qw "$j" <<<"$left" && continue
+    check_eq "dropped point $j has no file left in the store" "" \
+        "$(find "$SF_TMP/images" -name '*.json' -exec grep -l "\"job_id\": *\"$j\"" {} + 2>/dev/null)"
+done
 sf_done

@@ -198,6 +198,10 @@ s_incr_check_one (task_t *self, live_t *live, zlistx_t *ids, char *why, size_t s
     for (char *id = (char *) zlistx_first (ids); id; id = (char *) zlistx_next (ids))
         if (streq (id, incr->base_id))
             present = true;
+    //  Listed (its metadata is there) and its file too
+    struct stat st;
+    if (present && (lstat (incr->base_path, &st) || !S_ISREG (st.st_mode)))
+        present = false;
     if (!present || !name || !streq (name + 1, expect))
         snprintf (why, size, "the previous point of disk '%s' (image %s) is gone from the "
                   "store", live->disk->target, incr->base_id);
