@@ -698,6 +698,7 @@ sf_restore_sweep (const char *workdir)
 //  Self test
 
 #define TEST_IMAGE "0b5e0c35-2d1f-4c6a-9d43-1b2f3a4c5d6e"
+#define TEST_INCR  "1c6f1d46-3e20-4d7b-8e54-2c3a4b5d6e7f"
 
 //  Run a shell command (the self test's fixtures)
 static void
@@ -925,6 +926,58 @@ sf_restore_test (bool verbose)
     s_shell (cmd);
     zstr_free (&cmd);
     zstr_free (&restore.to_file);
+
+    //  An increment (issue 13): an overlay on the image by its store name;
+    //  restored whole, with its chain; with its base gone, refused
+    args.rate_limit = 0;
+    cmd = zsys_sprintf ("set -e; cd %s/store; qemu-img create -q -f qcow2 " TEST_INCR
+                        ".qcow2 16M; qemu-io -c 'write -P 0x33 1M 64k' " TEST_INCR ".qcow2 "
+                        ">/dev/null; qemu-img rebase -u -f qcow2 -F qcow2 -b " TEST_IMAGE
+                        ".qcow2 " TEST_INCR ".qcow2; sha256sum " TEST_INCR ".qcow2 | "
+                        "cut -c1-64 > ../sha2; stat -c %%s " TEST_INCR ".qcow2 > ../size2",
+                        dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    char sha2 [80] = "", size2 [32] = "";
+    path = zsys_sprintf ("%s/sha2", dir);
+    file = fopen (path, "r");
+    assert (file && fgets (sha2, sizeof (sha2), file));
+    fclose (file);
+    zstr_free (&path);
+    sha2 [strcspn (sha2, "\n")] = 0;
+    path = zsys_sprintf ("%s/size2", dir);
+    file = fopen (path, "r");
+    assert (file && fgets (size2, sizeof (size2), file));
+    fclose (file);
+    zstr_free (&path);
+    char *incr_path = zsys_sprintf ("%s/" TEST_INCR ".qcow2", store);
+    image.id = TEST_INCR, image.path = incr_path, image.sha256 = sha2;
+    image.size = strtoull (size2, NULL, 10);
+    restore.to_file = zsys_sprintf ("%s/out/incr.qcow2", dir);
+    env = s_run_test (&args, true, phases);
+    assert (env->job_result->ok);
+    sf_wire_free (&env);
+    cmd = zsys_sprintf ("set -e; cd %s; qemu-img check -q out/incr.qcow2; "
+                        "! qemu-img info out/incr.qcow2 | grep -q backing; "
+                        "qemu-img compare -q store/" TEST_INCR ".qcow2 out/incr.qcow2; "
+                        "! qemu-img compare -q store/" TEST_IMAGE ".qcow2 out/incr.qcow2; "
+                        "mv store/" TEST_IMAGE ".qcow2 store/base.moved", dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    zstr_free (&restore.to_file);
+    restore.to_file = zsys_sprintf ("%s/out/incr2.qcow2", dir);
+    env = s_run_test (&args, true, phases);
+    s_assert_failed (&env, SF_ENOENT, "is an increment on image " TEST_IMAGE ", which is "
+                     "gone from the store; not restored");
+    assert (!s_exists ("%s/out/incr2.qcow2", dir));
+    cmd = zsys_sprintf ("set -e; cd %s; mv store/base.moved store/" TEST_IMAGE ".qcow2; "
+                        "rm store/" TEST_INCR ".qcow2", dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    zstr_free (&restore.to_file);
+    zstr_free (&incr_path);
+    image.id = TEST_IMAGE, image.path = image_path, image.sha256 = sha;
+    image.size = strtoull (size, NULL, 10);
 
     //  Targets it refuses
     struct { const char *to_file, *to_rbd; int code; const char *text; } refused [] = {
