@@ -222,6 +222,9 @@ check "retention deleted at least one point of s2" test "$dropped" -ge 1
 if [ "$(wc -w <<<"$left")" -gt 2 ]; then
     check "the scheduler logged why it kept a base" grep -q "is kept: base of" "$SF_TMP/scheduler.log"
 fi
+last=$(tail -n 1 <<<"$jobs_of_s2")
+check "the newest point $last has its metadata file in the store (the check below can see one)" \
+    test -n "$(find "$SF_TMP/images" -name '*.json' -exec grep -l "\"job_id\": *\"$last\"" {} + 2>/dev/null)"
 for j in $jobs_of_s2; do
     grep -qw "$j" <<<"$left" && continue
     check_eq "dropped point $j has no file left in the store" "" \
