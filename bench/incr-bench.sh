@@ -6,12 +6,11 @@
 #  (tests/lib/libvirt.sh) whose disk is a qcow2 overlay on a raw base of
 #  random data, the scheduler, one worker and `snapfleet snapshot --wait`.
 #  For every size: a full file-live run (the first has nothing to build
-#  on); then, for each percentage P, P% of the disk is written through the
-#  guest's own block device (HMP `qemu-io` on QEMU's monitor: the writes
-#  go through the guest's block graph, so the checkpoint's dirty bitmap
-#  sees them exactly as guest writes; one pattern per round, from 64 MiB
-#  on, past the guest's record area) and a file-live run follows: an
-#  increment on the previous point. Each row: the job's stored bytes (own
+#  on); then, for each percentage P, the guest writes P% of the disk
+#  (random bytes, `dd ... conv=fsync` run in the guest through its agent's
+#  guest-exec, from 64 MiB on, past the record area) and a file-live run
+#  follows: an increment on the previous point. The guest has an agent, so
+#  file-live freezes it (0 filesystems here) around the backup's start. Each row: the job's stored bytes (own
 #  bytes of its image), the job's convert_ms (backup until QEMU let go of
 #  the copy) + upload_ms, and the wall time of `snapshot --wait`. Prints a
 #  plain-text table on stdout.
@@ -76,7 +75,7 @@ for SIZE_LABEL in $SIZES; do
     n=$((n + 1))
     name=b$n
     bytes=$(numfmt --from=iec "$SIZE_LABEL")
-    sf_guest n1 "$name" --size "$SIZE_LABEL"
+    sf_guest n1 "$name" --size "$SIZE_LABEL" --agent
     listed () { sf_cli instances --format json | jq -e --arg n "$1" '[.instances[].name] | index($n)'; }
     wait_for 60 listed "$name" >/dev/null || sf_die "$name never appeared"
     lv_wait_seq "$(sf_guest_dir n1 "$name")/console.log" 20 60
@@ -88,9 +87,21 @@ for SIZE_LABEL in $SIZES; do
         #  Whole MiB, from 64 MiB on (the record area is below)
         count=$(( (count >> 20) << 20 ))
         [ $((count + (64 << 20))) -le "$bytes" ] || count=$((bytes - (64 << 20)))
-        out=$(sf_virsh n1 qemu-monitor-command "$name" --hmp \
-              "qemu-io -d virtio-disk0 \"write -P $((0x30 + round)) 64M $count\"" 2>&1) ||
-            sf_die "qemu-io write failed: $out"
+        mib=$((count >> 20))
+        args=$(jq -cn --argjson n "$mib" '["dd", "if=/dev/urandom", "of=/dev/vda", "bs=1M",
+                                            "seek=64", "count=\($n)", "conv=fsync"]')
+        out=$(sf_virsh n1 qemu-agent-command "$name" --timeout 30 \
+              "{\"execute\":\"guest-exec\",\"arguments\":{\"path\":\"/bin/busybox\",\"arg\":$args}}") ||
+            sf_die "guest-exec failed: $out"
+        pid=$(jq -r .return.pid <<<"$out")
+        exited () {
+            st=$(sf_virsh n1 qemu-agent-command "$name" --timeout 30 \
+                 "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":$pid}}")
+            jq -e .return.exited <<<"$st" >/dev/null
+        }
+        wait_for 600 exited >/dev/null || sf_die "the guest's dd did not end"
+        [ "$(jq -r '.return.exitcode' <<<"$st")" = 0 ] || sf_die "the guest's dd failed: $st"
+        out="dd of $mib MiB from 64 MiB on, exit 0"
         sf_note "$SIZE_LABEL: wrote $count bytes ($pct%): $out"
         run "$name" "after-$pct%"
     done

@@ -272,9 +272,9 @@ int
 bool
     sf_wire_restore_format_valid (const char *format);
 
-//  Checkpoints snapfleet makes (issue 13): "snapfleet-" + a job id, a safe
-//  name (sf_name_is_safe) of at most 128 chars in all. Another tool's
-//  checkpoint never has this form, so a worker deletes only these.
+//  Checkpoints snapfleet makes (issue 13): "snapfleet-" + the catalogue id
+//  + "-" + the job id (the worker names them), a safe name (sf_name_is_safe)
+//  of at most 128 chars in all; a worker deletes only its catalogue's.
 #define SF_WIRE_CHECKPOINT_PREFIX   "snapfleet-"
 bool
     sf_wire_checkpoint_valid (const char *name);

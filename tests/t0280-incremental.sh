@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #  t0280-incremental: incremental file-live backups and their chains (issue
 #  13, item 3), with real parts. A running 256 MiB records guest g1:
-#  (1) a file-live run is a full copy and makes checkpoint snapfleet-<job>
+#  (1) a file-live run is a full copy and makes checkpoint
+#      snapfleet-<catalogue>-<job>
 #      (virsh checkpoint-list); the guest writes records on; with g1
 #      suspended (virsh), the next file-live run is an increment: its image
 #      has the first as parent, stores far fewer bytes than the full one
@@ -71,10 +72,12 @@ sf_note "run 1: $(jq -c '{job_id, state, bytes, full_reason, note, images: [.ima
 id1=$(jq -r .job_id <<<"$j1")
 img1=$(jq -r '.images[0].id' <<<"$j1")
 full1=$(jq -r '.images[0].own_bytes' <<<"$j1")
-check_eq "run 1 is done, a full copy (no parent), with checkpoint snapfleet-$id1" \
-    "done null snapfleet-$id1" \
-    "$(jq -r '"\(.state) \(.images[0].parent) \(.images[0].checkpoint)"' <<<"$j1")"
-check_eq "the domain has the checkpoint" "snapfleet-$id1" "$(checkpoints)"
+check_eq "run 1 is done, a full copy (no parent)" "done null" \
+    "$(jq -r '"\(.state) \(.images[0].parent)"' <<<"$j1")"
+cp1=$(jq -r '.images[0].checkpoint' <<<"$j1")
+check "its checkpoint is named for the catalogue and the job: $cp1" \
+    grep -Eq "^snapfleet-[0-9a-f]{16}-$id1\$" <<<"$cp1"
+check_eq "the domain has the checkpoint" "$cp1" "$(checkpoints)"
 check_range "run 1 stored most of the 256 MiB disk (own bytes)" $((200 << 20)) "$full1" $((300 << 20))
 restore_check "run 1" "$img1" "$a" $((b + 10))
 
@@ -91,14 +94,15 @@ id2=$(jq -r .job_id <<<"$j2")
 img2=$(jq -r '.images[0].id' <<<"$j2")
 own2=$(jq -r '.images[0].own_bytes' <<<"$j2")
 path2=$(jq -r '.images[0].path' <<<"$j2")
-check_eq "run 2 is done, an increment on run 1's image, checkpoint snapfleet-$id2" \
-    "done $img1 snapfleet-$id2 null" \
+cp2=${cp1%-"$id1"}-$id2
+check_eq "run 2 is done, an increment on run 1's image, checkpoint $cp2" \
+    "done $img1 $cp2 null" \
     "$(jq -r '"\(.state) \(.images[0].parent) \(.images[0].checkpoint) \(.full_reason)"' <<<"$j2")"
 check "run 2 stores less than 10% of run 1 ($own2 of $full1 bytes)" test $((own2 * 10)) -lt "$full1"
 check_eq "its qcow2 backing file is run 1's image, by its name in the store" \
     "$img1.qcow2 qcow2" \
     "$(qemu-img info --output=json "$path2" | jq -r '"\(."backing-filename") \(."backing-filename-format")"')"
-check_eq "the checkpoints left: runs 1 and 2" "snapfleet-$id1 snapfleet-$id2" "$(checkpoints)"
+check_eq "the checkpoints left: runs 1 and 2" "$cp1 $cp2" "$(checkpoints)"
 check_eq "images shows run 2's parent and own bytes" "$img1 $own2" \
     "$(sf_cli images --format json | jq -r --arg i "$img2" '.images[] | select(.id == $i) | "\(.parent) \(.own_bytes)"')"
 check_eq "the file-cold copy of the same paused instant is done" "done" "$(jq -r .state <<<"$j3")"

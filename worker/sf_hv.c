@@ -549,7 +549,7 @@ sf_hv_checkpoint_xml (const sf_hv_live_t *disks, size_t count, const char *name,
     zchunk_t *xml = zchunk_new (NULL, 512);
     s_xml_text (xml, "<domaincheckpoint><name>");
     s_xml_text (xml, name);
-    s_xml_text (xml, "</name><description>snapfleet: the point of job ");
+    s_xml_text (xml, "</name><description>snapfleet: the point of catalogue-job ");
     s_xml_text (xml, name + strlen (SF_WIRE_CHECKPOINT_PREFIX));
     s_xml_text (xml, "</description><disks>");
     for (size_t i = 0; i < count; i++) {
@@ -1196,7 +1196,7 @@ s_test_checkpoint_xml (void)
     assert (err.code == SF_EINVAL);
     xml = sf_hv_checkpoint_xml (disks, 2, "snapfleet-J2", &err);
     assert (xml && streq (xml, "<domaincheckpoint><name>snapfleet-J2</name><description>"
-        "snapfleet: the point of job J2</description><disks><disk name='vda' "
+        "snapfleet: the point of catalogue-job J2</description><disks><disk name='vda' "
         "checkpoint='bitmap'/><disk name='hdc' checkpoint='no'/></disks>"
         "</domaincheckpoint>"));
     xmlDocPtr doc = xmlReadMemory (xml, (int) strlen (xml), "c.xml", NULL, XML_PARSE_NONET);

@@ -137,7 +137,7 @@ s_overlay (task_t *self, live_t *live)
 
 //  --------------------------------------------------------------------------
 //  Incremental copies (issue 13): every backup makes a checkpoint
-//  (snapfleet-<job>, a persistent bitmap per disk); offered a previous
+//  (snapfleet-<catalogue>-<job>, a persistent bitmap per disk); offered a previous
 //  point with its checkpoint, the backup copies only what changed since,
 //  and the copy becomes a qcow2 overlay on the previous point's image (by
 //  relative name: both live in the store's directory). Anything that
@@ -234,9 +234,11 @@ static void
 s_incr_decide (task_t *self)
 {
     *self->since = 0;
-    snprintf (self->checkpoint, sizeof (self->checkpoint), "%s%s",
-              SF_WIRE_CHECKPOINT_PREFIX, self->job_id);
-    if (!sf_wire_checkpoint_valid (self->checkpoint))
+    //  Named for the catalogue and the job, as its RBD snapshots are: a
+    //  worker deletes only its own catalogue's
+    snprintf (self->checkpoint, sizeof (self->checkpoint), "%s%s-%s",
+              SF_WIRE_CHECKPOINT_PREFIX, self->catalog_id, self->job_id);
+    if (!sf_naming_id_valid (self->catalog_id) || !sf_wire_checkpoint_valid (self->checkpoint))
         *self->checkpoint = 0;          //  a job id no checkpoint can be named after
     if (self->n_incrs == 0)
         return;
@@ -331,9 +333,9 @@ s_incr_rebase (task_t *self, live_t *live)
     return 0;
 }
 
-//  After the copy: snapfleet's checkpoints other than this job's and the
-//  one it was based on go (their bitmaps cost the guest's writes); never
-//  another tool's
+//  After the copy: this catalogue's checkpoints other than this job's and
+//  the one it was based on go (their bitmaps cost the guest's writes);
+//  never another tool's or another catalogue's
 
 static void
 s_incr_prune (task_t *self)
@@ -346,9 +348,12 @@ s_incr_prune (task_t *self)
         SF_WARN (&self->ctx, "cannot list the checkpoints: %s", err.text);
         return;
     }
+    char ours [64];
+    snprintf (ours, sizeof (ours), "%s%s-", SF_WIRE_CHECKPOINT_PREFIX, self->catalog_id);
     for (char *name = (char *) zlistx_first (names); name;
          name = (char *) zlistx_next (names)) {
-        if (!sf_wire_checkpoint_valid (name) || streq (name, self->checkpoint)
+        if (!sf_wire_checkpoint_valid (name) || strncmp (name, ours, strlen (ours)) != 0
+        ||  streq (name, self->checkpoint)
         ||  (self->n_incrs && streq (name, self->incrs [0].checkpoint)))
             continue;
         if (sf_hv_checkpoint_delete (self->hv, self->uuid, name, &err))
