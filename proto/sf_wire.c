@@ -115,7 +115,69 @@ s_check_image (const sf_image_t *img, sf_err_t *err)
     ||  s_check_string (img->disk_target, "image.disk_target", err)
     ||  s_check_string (img->format, "image.format", err))
         return -1;
-    return s_check_range (img->size, SF_WIRE_MAX_SIZE, "image.size", err);
+    if (s_check_string (img->parent_id, "image.parent_id", err)
+    ||  s_check_string (img->checkpoint, "image.checkpoint", err))
+        return -1;
+    if (img->checkpoint && *img->checkpoint && !sf_wire_checkpoint_valid (img->checkpoint))
+        return sf_err_set (err, SF_EPROTO, "image.checkpoint '%.64s' is not a snapfleet "
+                           "checkpoint name", img->checkpoint);
+    if (img->parent_id && img->id && *img->parent_id && streq (img->parent_id, img->id))
+        return sf_err_set (err, SF_EPROTO, "image '%.64s' names itself as its parent",
+                           img->id);
+    return s_check_range (img->size, SF_WIRE_MAX_SIZE, "image.size", err)
+        || s_check_range (img->own_bytes, SF_WIRE_MAX_SIZE, "image.own_bytes", err);
+}
+
+bool
+sf_wire_checkpoint_valid (const char *name)
+{
+    size_t prefix = strlen (SF_WIRE_CHECKPOINT_PREFIX);
+    return name && strncmp (name, SF_WIRE_CHECKPOINT_PREFIX, prefix) == 0
+        && name [prefix] && sf_name_is_safe (name);
+}
+
+//  JobAssign.incremental: only for file-live, at most one base per disk
+//  target, each a complete qcow2 image record with a snapfleet checkpoint
+
+static int
+s_check_incremental (const sf_job_assign_t *assign, sf_err_t *err)
+{
+    const sf_incremental_t *incr = assign->incremental;
+    if (!incr)
+        return 0;
+    if (!assign->strategy || !streq (assign->strategy, "file-live"))
+        return sf_err_set (err, SF_EPROTO, "job_assign.incremental is set for strategy "
+                           "'%.32s', not file-live", assign->strategy? assign->strategy: "");
+    if (incr->n_disks == 0 || incr->n_disks > SF_WIRE_MAX_DISKS)
+        return sf_err_set (err, SF_EPROTO, "incremental has %zu disks (1 to %d)",
+                           incr->n_disks, SF_WIRE_MAX_DISKS);
+    for (size_t i = 0; i < incr->n_disks; i++) {
+        const sf_incremental_disk_t *disk = incr->disks [i];
+        const sf_image_t *base = disk->image;
+        if (!base)
+            return sf_err_set (err, SF_EPROTO, "required field 'incremental.disks.image' "
+                               "is missing");
+        if (s_check_image (base, err)
+        ||  s_require (base->store, "incremental.base.store", err)
+        ||  s_require (base->id, "incremental.base.id", err)
+        ||  s_require (base->disk_target, "incremental.base.disk_target", err))
+            return -1;
+        if (!sf_name_is_safe (base->id) || !sf_name_is_safe (base->disk_target))
+            return sf_err_set (err, SF_EPROTO, "incremental base '%.64s' of disk '%.32s' is "
+                               "not a safe name", base->id, base->disk_target);
+        if (!base->format || !streq (base->format, "qcow2"))
+            return sf_err_set (err, SF_EPROTO, "incremental base '%.64s' is not qcow2",
+                               base->id);
+        if (!sf_wire_checkpoint_valid (disk->checkpoint))
+            return sf_err_set (err, SF_EPROTO, "incremental checkpoint '%.64s' is not a "
+                               "snapfleet checkpoint name",
+                               disk->checkpoint? disk->checkpoint: "");
+        for (size_t j = 0; j < i; j++)
+            if (streq (incr->disks [j]->image->disk_target, base->disk_target))
+                return sf_err_set (err, SF_EPROTO, "incremental names disk '%.32s' twice",
+                                   base->disk_target);
+    }
+    return 0;
 }
 
 static int
@@ -138,7 +200,8 @@ s_check_result (const sf_job_result_t *res, sf_err_t *err)
             return -1;
     if (res->error && s_check_string (res->error->text, "job_result.error.text", err))
         return -1;
-    if (s_check_xml (res->domain_xml, "job_result.domain_xml", err))
+    if (s_check_xml (res->domain_xml, "job_result.domain_xml", err)
+    ||  s_check_string (res->full_reason, "job_result.full_reason", err))
         return -1;
     const sf_verify_result_t *verify = res->verify;
     if (verify && (s_check_string (verify->text, "job_result.verify.text", err)
@@ -403,7 +466,8 @@ s_validate (const sf_envelope_t *env, sf_err_t *err)
             return s_check_range (env->job_assign->scratch_bytes, SF_WIRE_MAX_TOTAL,
                                   "job_assign.scratch_bytes", err)
                 || s_check_restore (env->job_assign, err)
-                || s_check_verify (env->job_assign, err);
+                || s_check_verify (env->job_assign, err)
+                || s_check_incremental (env->job_assign, err);
         case SF_BODY_JOB_CANCEL:
             return s_require (env->job_cancel->job_id, "job_cancel.job_id", err);
         case SF_BODY_JOB_EVENT:

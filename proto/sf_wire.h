@@ -79,6 +79,8 @@ typedef Sf__V1__GcRemoved   sf_gc_removed_t;
 typedef Sf__V1__Restore     sf_restore_t;
 typedef Sf__V1__Verify      sf_verify_t;
 typedef Sf__V1__VerifyResult sf_verify_result_t;
+typedef Sf__V1__Incremental sf_incremental_t;
+typedef Sf__V1__IncrementalDisk sf_incremental_disk_t;
 
 #define SF_ENVELOPE_INIT    SF__V1__ENVELOPE__INIT
 #define SF_HELLO_INIT       SF__V1__HELLO__INIT
@@ -110,6 +112,8 @@ typedef Sf__V1__VerifyResult sf_verify_result_t;
 #define SF_RESTORE_INIT     SF__V1__RESTORE__INIT
 #define SF_VERIFY_INIT      SF__V1__VERIFY__INIT
 #define SF_VERIFY_RESULT_INIT SF__V1__VERIFY_RESULT__INIT
+#define SF_INCREMENTAL_INIT SF__V1__INCREMENTAL__INIT
+#define SF_INCREMENTAL_DISK_INIT SF__V1__INCREMENTAL_DISK__INIT
 
 //  Body selectors, e.g. env->body_case == SF_BODY_JOB_RESULT
 #define SF_BODY_NONE        SF__V1__ENVELOPE__BODY__NOT_SET
@@ -276,6 +280,13 @@ int
 //  True if format is one a restore writes: "qcow2" or "raw"
 bool
     sf_wire_restore_format_valid (const char *format);
+
+//  Checkpoints snapfleet makes (issue 13): "snapfleet-" + the catalogue id
+//  + "-" + the job id (the worker names them), a safe name (sf_name_is_safe)
+//  of at most 128 chars in all; a worker deletes only its catalogue's.
+#define SF_WIRE_CHECKPOINT_PREFIX   "snapfleet-"
+bool
+    sf_wire_checkpoint_valid (const char *name);
 
 //  Name of a holding kind ("image", "temp", "scratch", "snapshot",
 //  "clone"), "unknown" for another value.

@@ -286,6 +286,7 @@ s_range_build (range_msgs_t *m, const char *field, uint64_t value)
         { "job_result.upload_ms", SF_BODY_JOB_RESULT, &m->result, &m->result.upload_ms, false },
         { "job_result.bytes", SF_BODY_JOB_RESULT, &m->result, &m->result.bytes, false },
         { "image.size", SF_BODY_JOB_RESULT, &m->result, &m->image.size, false },
+        { "image.own_bytes", SF_BODY_JOB_RESULT, &m->result, &m->image.own_bytes, false },
         { "disk.virtual_size", SF_BODY_INVENTORY, &m->inventory, &m->disk.virtual_size, false },
         { "disk.allocated_size", SF_BODY_INVENTORY, &m->inventory, &m->disk.allocated_size,
           false },
@@ -328,6 +329,7 @@ s_test_ranges (void)
         { "job_result.convert_ms", SF_WIRE_MAX_MS },
         { "job_result.upload_ms", SF_WIRE_MAX_MS },
         { "job_result.bytes", SF_WIRE_MAX_TOTAL },
+        { "image.own_bytes", SF_WIRE_MAX_SIZE },
         { "image.size", SF_WIRE_MAX_SIZE },
         { "disk.virtual_size", SF_WIRE_MAX_SIZE },
         { "disk.allocated_size", SF_WIRE_MAX_SIZE },
@@ -632,6 +634,49 @@ sf_wire_test (bool verbose)
     assign.strategy = "rbd";
     assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "not 'restore'"));
     assign.restore = NULL;
+    //  An incremental run: file-live only, a qcow2 base per disk once, a
+    //  snapfleet checkpoint name
+    sf_image_t base = SF_IMAGE_INIT;
+    base.store = "dir", base.id = "0b5e0c35-2d1f-4c6a-9d43-1b2f3a4c5d6e";
+    base.disk_target = "vda", base.format = "qcow2", base.size = 1024;
+    sf_incremental_disk_t incr_disk = SF_INCREMENTAL_DISK_INIT;
+    incr_disk.image = &base, incr_disk.checkpoint = "snapfleet-J3";
+    sf_incremental_disk_t *incr_disks [2] = { &incr_disk, &incr_disk };
+    sf_incremental_t incr = SF_INCREMENTAL_INIT;
+    incr.disks = incr_disks, incr.n_disks = 1;
+    assign.incremental = &incr, assign.strategy = "file-live";
+    copy = s_roundtrip (&made, &err);
+    assert (copy && streq (copy->job_assign->incremental->disks [0]->checkpoint,
+                           "snapfleet-J3"));
+    sf_wire_free (&copy);
+    assign.strategy = "file-cold";
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "not file-live"));
+    assign.strategy = "file-live";
+    incr.n_disks = 2;
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "names disk 'vda' twice"));
+    incr.n_disks = 1;
+    struct { const char *checkpoint, *id, *format, *expect; } incr_refused [] = {
+        { "c1", NULL, NULL, "not a snapfleet checkpoint" },
+        { "snapfleet-", NULL, NULL, "not a snapfleet checkpoint" },
+        { "snapfleet-J/1", NULL, NULL, "not a snapfleet checkpoint" },
+        { NULL, "../etc/x", NULL, "not a safe name" },
+        { NULL, "", NULL, "incremental.base.id" },
+        { NULL, NULL, "raw", "not qcow2" },
+    };
+    for (size_t i = 0; i < sizeof (incr_refused) / sizeof (incr_refused [0]); i++) {
+        incr_disk.checkpoint = incr_refused [i].checkpoint? (char *) incr_refused [i].checkpoint
+                                                          : "snapfleet-J3";
+        base.id = incr_refused [i].id? (char *) incr_refused [i].id
+                                     : "0b5e0c35-2d1f-4c6a-9d43-1b2f3a4c5d6e";
+        base.format = incr_refused [i].format? (char *) incr_refused [i].format: "qcow2";
+        assert (s_roundtrip (&made, &err) == NULL && err.code == SF_EPROTO);
+        assert (strstr (err.text, incr_refused [i].expect));
+    }
+    incr_disk.image = NULL;
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "incremental.disks.image"));
+    assign.incremental = NULL;
+    assert (sf_wire_checkpoint_valid ("snapfleet-J1") && !sf_wire_checkpoint_valid ("J1"));
+    assign.strategy = "rbd";
     //  A verify: only with strategy "verify", an image as a restore's; boot
     //  needs the XML and a timeout
     sf_verify_t verify = SF_VERIFY_INIT;

@@ -33,6 +33,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_imgcheck", sf_imgcheck_test },
     { "sf_restore", sf_restore_test },
     { "sf_verify", sf_verify_test },
+    { "sf_chain", sf_chain_test },
     { NULL, NULL }
 };
 

@@ -63,6 +63,7 @@ struct _sf_dispatch_t {
     zhashx_t *held;             //  id -> until_ms in decimal (owned):
                                 //  jobs failed whose pause slot is kept
     int64_t stranded_ms;        //  epoch ms of the last stranded scan
+    int64_t max_chain;          //  [retention] max_chain
     int64_t holds_pruned_ms;    //  epoch ms pause_holds was last pruned
 };
 
@@ -94,6 +95,7 @@ sf_dispatch_new (sf_store_t *store, sf_jobs_t *jobs, sf_peers_t *peers,
     self->peers = peers;
     self->outbox = outbox;
     self->limits = *limits;
+    self->max_chain = SF_CHAIN_MAX;
     self->admit = sf_admit_new (limits);
     sf_admit_set_acks (self->admit, true);
     self->djobs = zhashx_new ();
@@ -135,6 +137,13 @@ sf_dispatch_stats (sf_dispatch_t *self, sf_admit_stats_t *stats)
 {
     assert (self);
     sf_admit_stats (self->admit, stats);
+}
+
+void
+sf_dispatch_set_max_chain (sf_dispatch_t *self, int64_t max_chain)
+{
+    assert (self && max_chain >= 0);
+    self->max_chain = max_chain;
 }
 
 //  --------------------------------------------------------------------------
@@ -188,12 +197,23 @@ s_send_assign (sf_dispatch_t *self, djob_t *djob)
         return;
     }
     assign.verify = verify;
+    //  A file-live job builds on its instance's newest point where it can
+    //  (sf_chain); without the offer it is a full copy, which is safe
+    sf_incremental_t *incremental = NULL;
+    if (streq (djob->strategy, "file-live")
+    &&  sf_chain_offer (self->store, djob->id, self->max_chain, &incremental, &err) < 0) {
+        sf_logctx_t ctx = { .node = djob->node, .job_id = djob->id };
+        SF_WARN (&ctx, "no incremental offer (a full copy): %s", err.text);
+        sf_err_clear (&err);
+    }
+    assign.incremental = incremental;
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_ASSIGN, &assign);
     int rc = sf_outbox_send (self->outbox, djob->node, &env, &err);
     assert (rc == 0);
     (void) rc;
     sf_restores_free (&restore);
     sf_verifies_free (&verify);
+    sf_chain_offer_free (&incremental);
 }
 
 static void

@@ -38,6 +38,11 @@ sf_dispatch_t *
 void
     sf_dispatch_destroy (sf_dispatch_t **self_p);
 
+//  Increments a file-live job may build on one full copy ([retention]
+//  max_chain, default SF_CHAIN_MAX): past it the job gets no offer.
+void
+    sf_dispatch_set_max_chain (sf_dispatch_t *self, int64_t max_chain);
+
 //  At start: admission learns the nodes the database has up (their jobs
 //  come back through sf_dispatch_queue, from sf_bulk_restore) and the
 //  pause slots kept past their jobs (pause_holds). Returns 0 or -1 with

@@ -22,7 +22,7 @@ SF_LOG_MODULE ("sched.jobs");
 #define JOB_COLUMNS \
     "id, instance_name, instance_uuid, node, state, phase, attempt, strategy," \
     " consistency, pause_ms, convert_ms, upload_ms, bytes, created, updated," \
-    " error_code, error_text, note, bulk_id, priority, deadline, window_end"
+    " error_code, error_text, note, bulk_id, priority, deadline, window_end, full_reason"
 
 //  --------------------------------------------------------------------------
 //  Constructor and destructor
@@ -245,13 +245,16 @@ s_insert_image (sf_jobs_t *self, const sf_job_result_t *result,
                            result->job_id);
     int rc = sf_store_exec (self->store, err,
         "INSERT OR REPLACE INTO images (store, id, path, size, sha256, job_id,"
-        " instance_uuid, instance_name, disk_target, format, created)"
-        " SELECT ?1, ?2, ?3, ?4, ?5, id, instance_uuid, instance_name, ?6, ?7, ?8"
-        " FROM jobs WHERE id = ?9",
-        "sssusssis", image->store? image->store: "", image->id,
+        " instance_uuid, instance_name, disk_target, format, created, parent_id,"
+        " own_bytes, checkpoint)"
+        " SELECT ?1, ?2, ?3, ?4, ?5, id, instance_uuid, instance_name, ?6, ?7, ?8, ?10,"
+        " ?11, ?12 FROM jobs WHERE id = ?9",
+        "sssusssissus", image->store? image->store: "", image->id,
         image->path? image->path: "", (uint64_t) image->size,
         image->sha256? image->sha256: "", image->disk_target? image->disk_target: "",
-        image->format? image->format: "", now, result->job_id);
+        image->format? image->format: "", now, result->job_id,
+        image->parent_id? image->parent_id: "", (uint64_t) image->own_bytes,
+        image->checkpoint? image->checkpoint: "");
     return rc < 0? -1: 0;
 }
 
@@ -335,6 +338,10 @@ s_check_images (sf_jobs_t *self, const char *node, const char *node_store,
     //  An image another job made is not this one's
     for (size_t i = 0; rc == 0 && i < result->n_images; i++)
         rc = s_image_taken (self, result, result->images [i], refusal, err);
+    //  An increment's parent is an earlier image of the same disk
+    for (size_t i = 0; rc == 0 && i < result->n_images; i++)
+        rc = sf_chain_check_parent (self->store, result->job_id, result->images [i],
+                                    refusal, err);
     zlistx_destroy (&instances);
     free (strategy);
     free (uuid);
@@ -373,13 +380,15 @@ s_apply_result (sf_jobs_t *self, const sf_job_result_t *result,
             " convert_ms = CASE WHEN ?6 > 0 THEN ?6 ELSE convert_ms END,"
             " upload_ms = CASE WHEN ?7 > 0 THEN ?7 ELSE upload_ms END,"
             " bytes = CASE WHEN ?8 > 0 THEN ?8 ELSE bytes END,"
-            " error_code = ?9, error_text = ?10, updated = ?11, note = ?12 WHERE id = ?1",
-            "ssssuuuuisis", result->job_id, ok? "done": "failed",
+            " error_code = ?9, error_text = ?10, updated = ?11, note = ?12,"
+            " full_reason = ?13 WHERE id = ?1",
+            "ssssuuuuisiss", result->job_id, ok? "done": "failed",
             refusal || !result->strategy? "": result->strategy,
             result->consistency? result->consistency: "",
             (uint64_t) result->pause_ms, (uint64_t) result->convert_ms,
             (uint64_t) result->upload_ms, (uint64_t) result->bytes,
-            (int64_t) code, text, now, note) < 0)
+            (int64_t) code, text, now, note,
+            result->full_reason? result->full_reason: "") < 0)
         return -1;
     for (size_t i = 0; !refusal && i < result->n_images; i++)
         if (s_insert_image (self, result, result->images [i], now, err))
@@ -866,24 +875,34 @@ s_events_json (sf_jobs_t *self, const char *id, sf_err_t *err)
 }
 
 static json_t *
+s_string_or_null (const char *text)
+{
+    return *text? json_string (text): json_null ();
+}
+
+static json_t *
 s_job_images_json (sf_jobs_t *self, const char *id, sf_err_t *err)
 {
     sqlite3_stmt *stmt = sf_store_prepare (self->store, err,
-        "SELECT store, id, path, size, sha256, disk_target, format FROM images"
-        " WHERE job_id = ?1 ORDER BY rowid", "s", id);
+        "SELECT store, id, path, size, sha256, disk_target, format, parent_id, own_bytes,"
+        " checkpoint FROM images WHERE job_id = ?1 ORDER BY rowid", "s", id);
     if (!stmt)
         return NULL;
     json_t *images = json_array ();
     int rc;
     while ((rc = sf_store_step (self->store, stmt, err)) == 1)
-        json_array_append_new (images, json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
+        json_array_append_new (images, json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:o,"
+            " s:I, s:o}",
             "store", sf_store_text (stmt, 0),
             "id", sf_store_text (stmt, 1),
             "path", sf_store_text (stmt, 2),
             "size", (json_int_t) sqlite3_column_int64 (stmt, 3),
             "sha256", sf_store_text (stmt, 4),
             "disk_target", sf_store_text (stmt, 5),
-            "format", sf_store_text (stmt, 6)));
+            "format", sf_store_text (stmt, 6),
+            "parent", s_string_or_null (sf_store_text (stmt, 7)),
+            "own_bytes", (json_int_t) sqlite3_column_int64 (stmt, 8),
+            "checkpoint", s_string_or_null (sf_store_text (stmt, 9))));
     sqlite3_finalize (stmt);
     if (rc < 0)
         json_decref (images);
@@ -904,12 +923,6 @@ s_first_image (json_t *images)
         "path", json_object_get (first, "path"),
         "size", json_object_get (first, "size"),
         "sha256", json_object_get (first, "sha256"));
-}
-
-static json_t *
-s_string_or_null (const char *text)
-{
-    return *text? json_string (text): json_null ();
 }
 
 //  Build the job object from a row of JOB_COLUMNS
@@ -948,6 +961,7 @@ s_job_json (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
     json_object_set_new (job, "priority", json_integer (sqlite3_column_int64 (stmt, 19)));
     json_object_set_new (job, "deadline", s_time_json (sqlite3_column_int64 (stmt, 20)));
     json_object_set_new (job, "window_end", s_time_json (sqlite3_column_int64 (stmt, 21)));
+    json_object_set_new (job, "full_reason", s_string_or_null (sf_store_text (stmt, 22)));
     json_object_set_new (job, "events", events);
     json_object_set_new (job, "image", s_first_image (images));
     json_object_set_new (job, "images", images);
@@ -1024,14 +1038,14 @@ sf_jobs_list_json (sf_jobs_t *self, sf_err_t *err)
 }
 
 //  An image row (store, id, path, size, sha256, job_id, instance_name,
-//  disk_target, created, missing, and its last ended verification) as the
-//  CLI shows it; missing is null, or when the reconciler found its object
-//  gone; verify is null, or {job_id, ok, boot, booted, time_to_life_ms,
-//  text, at}
+//  disk_target, created, missing, parent_id, own_bytes, checkpoint, and its
+//  last ended verification) as the CLI shows it; missing is null, or when
+//  the reconciler found its object gone; verify is null, or {job_id, ok,
+//  boot, booted, time_to_life_ms, text, at}
 #define IMAGE_ROW \
     "images.store, images.id, images.path, images.size, images.sha256," \
     " images.job_id, images.instance_name, images.disk_target, images.created," \
-    " images.missing, v.job_id, v.ok, v.boot, v.booted, v.time_to_life_ms, v.text, v.at" \
+    " images.missing, images.parent_id, images.own_bytes, images.checkpoint, v.job_id, v.ok, v.boot, v.booted, v.time_to_life_ms, v.text, v.at" \
     " FROM images LEFT JOIN verifications v ON v.rowid = (SELECT rowid FROM" \
     " verifications w WHERE w.image_store = images.store AND w.image_id = images.id" \
     " AND w.ok >= 0 ORDER BY w.at DESC, w.rowid DESC LIMIT 1)"
@@ -1039,14 +1053,14 @@ sf_jobs_list_json (sf_jobs_t *self, sf_err_t *err)
 static json_t *
 s_image_verify (sqlite3_stmt *stmt)
 {
-    if (sqlite3_column_type (stmt, 10) == SQLITE_NULL)
+    if (sqlite3_column_type (stmt, 13) == SQLITE_NULL)
         return json_null ();
     return json_pack ("{s:s, s:b, s:b, s:b, s:I, s:s, s:o}",
-        "job_id", sf_store_text (stmt, 10), "ok", (int) sqlite3_column_int64 (stmt, 11),
-        "boot", (int) sqlite3_column_int64 (stmt, 12),
-        "booted", (int) sqlite3_column_int64 (stmt, 13),
-        "time_to_life_ms", (json_int_t) sqlite3_column_int64 (stmt, 14),
-        "text", sf_store_text (stmt, 15), "at", s_time_json (sqlite3_column_int64 (stmt, 16)));
+        "job_id", sf_store_text (stmt, 13), "ok", (int) sqlite3_column_int64 (stmt, 14),
+        "boot", (int) sqlite3_column_int64 (stmt, 15),
+        "booted", (int) sqlite3_column_int64 (stmt, 16),
+        "time_to_life_ms", (json_int_t) sqlite3_column_int64 (stmt, 17),
+        "text", sf_store_text (stmt, 18), "at", s_time_json (sqlite3_column_int64 (stmt, 19)));
 }
 
 static json_t *
@@ -1054,7 +1068,7 @@ s_image_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
 {
     (void) arg;
     (void) err;
-    return json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+    return json_pack ("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:o, s:o}",
         "store", sf_store_text (stmt, 0),
         "id", sf_store_text (stmt, 1),
         "path", sf_store_text (stmt, 2),
@@ -1065,6 +1079,9 @@ s_image_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
         "disk_target", sf_store_text (stmt, 7),
         "created", s_time_json (sqlite3_column_int64 (stmt, 8)),
         "missing", s_time_json (sqlite3_column_int64 (stmt, 9)),
+        "parent", s_string_or_null (sf_store_text (stmt, 10)),
+        "own_bytes", (json_int_t) sqlite3_column_int64 (stmt, 11),
+        "checkpoint", s_string_or_null (sf_store_text (stmt, 12)),
         "verify", s_image_verify (stmt));
 }
 
@@ -1125,7 +1142,7 @@ sf_jobs_prune (sf_jobs_t *self, int64_t before_ms, int64_t batch, sf_err_t *err)
     return sf_store_commit (self->store, err)? -1: pruned;
 }
 
-//  Pages of jobs (cursor: the seq, column 22) and images (cursor:
+//  Pages of jobs (cursor: the seq, column 23) and images (cursor:
 //  [created, store, id])
 
 static json_t *
@@ -1137,7 +1154,7 @@ s_job_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
 static char *
 s_job_cursor (sqlite3_stmt *stmt)
 {
-    return zsys_sprintf ("%" PRId64, (int64_t) sqlite3_column_int64 (stmt, 22));
+    return zsys_sprintf ("%" PRId64, (int64_t) sqlite3_column_int64 (stmt, 23));
 }
 
 json_t *

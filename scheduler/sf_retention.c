@@ -316,6 +316,25 @@ s_queue_job (sf_retention_t *self, const char *job_id, const char *schedule,
     return queued;
 }
 
+//  Does an image of job_id have to stay for a chain (sf_chain_needed)? 1
+//  with why, 0, or -1
+
+static int
+s_chain_needed (sf_retention_t *self, const char *job_id, char *why, size_t size,
+                sf_err_t *err)
+{
+    zlistx_t *images = sf_jobs_images (self->jobs, job_id, err);
+    if (!images)
+        return -1;
+    int rc = 0;
+    sf_image_rec_t *image = (sf_image_rec_t *) zlistx_first (images);
+    for (; image && rc == 0; image = (sf_image_rec_t *) zlistx_next (images))
+        rc = sf_chain_needed (self->store, image->image.store, image->image.id, why, size,
+                              err);
+    zlistx_destroy (&images);
+    return rc;
+}
+
 //  Queue the deletion of the images of instance's dropped backups, made
 //  by the bulks bulk_ids of schedule (in the caller's transaction).
 //  Returns the number queued or -1.
@@ -338,11 +357,25 @@ s_prune_instance (sf_retention_t *self, const char *schedule, zlistx_t *bulk_ids
         times [index++] = backup->created;
     sf_retention_apply (keep, times, size, kept);
     int queued = 0;
-    index = 0;
-    backup = (sf_backup_rec_t *) zlistx_first (backups);
-    for (; backup && queued >= 0; backup = (sf_backup_rec_t *) zlistx_next (backups)) {
-        if (kept [index++])
+    //  Newest first: a point's increments are decided before it, so a point
+    //  that a kept increment builds on is kept too (never a broken chain)
+    index = size;
+    backup = (sf_backup_rec_t *) zlistx_last (backups);
+    for (; backup && queued >= 0; backup = (sf_backup_rec_t *) zlistx_prev (backups)) {
+        if (kept [--index])
             continue;
+        char why [300] = "";
+        int needed = s_chain_needed (self, backup->job_id, why, sizeof (why), err);
+        if (needed < 0) {
+            queued = -1;
+            continue;
+        }
+        if (needed) {
+            SF_INFO (NULL, "retention: schedule '%s': instance '%s' on node '%s': job"
+                     " '%s' is kept: %s", schedule, instance->instance_uuid,
+                     instance->node, backup->job_id, why);
+            continue;
+        }
         int rows = s_queue_job (self, backup->job_id, schedule, bulk_id, now, err);
         if (rows < 0)
             queued = -1;

@@ -131,6 +131,7 @@ sf_sched_new (const sf_schedcfg_t *cfg, sf_err_t *err)
     self->outbox = sf_outbox_new (self->router, self->peers);
     self->dispatch = sf_dispatch_new (self->store, self->jobs, self->peers, &cfg->limits,
                                       self->outbox);
+    sf_dispatch_set_max_chain (self->dispatch, cfg->max_chain);
     self->bulk = sf_bulk_new (self->store, self->jobs, self->peers, self->dispatch,
                               &cfg->limits);
     sf_outbox_on_unsent (self->outbox, s_on_unsent, self);

@@ -34,6 +34,7 @@
 #include "sf_restore.h"
 #include "sf_verifies.h"
 #include "sf_verify.h"
+#include "sf_chain.h"
 #include "sf_schedules.h"
 #include "sf_retention.h"
 #include "sf_history.h"

@@ -58,6 +58,10 @@ const sf_cfg_opt_t sf_schedcfg_schema [] = {
     OPT ("retention", "history_days", SF_CFG_INT, history_days, "30",
          "finished jobs, their events and bulks older than this are pruned "
          "(1..36500; jobs whose images are kept stay)"),
+    OPT ("retention", "max_chain", SF_CFG_INT, max_chain, "7",
+         "increments a file-live run may build on one full copy; the next run is "
+         "full again, so that retention can drop the old chain (0 = always full; "
+         "0..1000)"),
     OPT ("gc", "interval", SF_CFG_DURATION, gc_interval_ms, "10m",
          "how often every node is reconciled with the catalogue (also once when a "
          "node connects); 0 = never (0, or 1m..30d)"),
@@ -191,6 +195,9 @@ s_validate (sf_schedcfg_t *cfg, const char *name, const char *text, sf_err_t *er
     if (cfg->history_days < 1 || cfg->history_days > 36500)
         return sf_cfg_fail (err, name, text, "retention", "history_days",
                            "'retention.history_days' must be between 1 and 36500");
+    if (cfg->max_chain < 0 || cfg->max_chain > 1000)
+        return sf_cfg_fail (err, name, text, "retention", "max_chain",
+                           "'retention.max_chain' must be between 0 and 1000");
     if (cfg->gc_interval_ms != 0
     &&  (cfg->gc_interval_ms < 60000 || cfg->gc_interval_ms > 30LL * 86400000))
         return sf_cfg_fail (err, name, text, "gc", "interval",
@@ -365,6 +372,7 @@ sf_schedcfg_test (bool verbose)
     sf_schedcfg_release (&cfg);
     sf_schedcfg_init (&cfg);
     assert (cfg.max_jobs_per_node == 64 && cfg.max_peers == 1024 && cfg.history_days == 30);
+    assert (cfg.max_chain == 7);
     assert (cfg.limits.lease_ms == 60000 && cfg.limits.lease_rate == 1048576);
     assert (cfg.gc_interval_ms == 600000 && cfg.gc_remove && cfg.gc_grace_ms == 600000
             && cfg.gc_timeout_ms == 30000);
@@ -385,6 +393,10 @@ sf_schedcfg_test (bool verbose)
         { "[retention]\nhistory_days = 0\n", "s.conf:2: 'retention.history_days'" },
         { "[retention]\nhistory_days = 36501\n", "s.conf:2: 'retention.history_days'" },
         { "[retention]\nhistory_days = 36500\n", NULL },
+        { "[retention]\nmax_chain = -1\n", "s.conf:2: 'retention.max_chain' must be" },
+        { "[retention]\nmax_chain = 1001\n", "s.conf:2: 'retention.max_chain'" },
+        { "[retention]\nmax_chain = 0\n", NULL },
+        { "[retention]\nmax_chain = 1000\n", NULL },
         { "[limits]\nlease = 999ms\n", "s.conf:2: 'limits.lease' must be between" },
         { "[limits]\nlease = 2d\n", "s.conf:2: 'limits.lease'" },
         { "[limits]\nlease = 5s\n", NULL },

@@ -22,6 +22,7 @@ typedef struct {
     int64_t max_attempts;       //  [limits] attempts of a job (retries + 1)
     int64_t retry_backoff_ms;   //  [limits] first retry delay (doubling)
     int64_t history_days;       //  [retention] jobs, events, bulks kept
+    int64_t max_chain;          //  [retention] increments on one full copy
     int64_t gc_interval_ms;     //  [gc] interval: reconcile every node; 0 = off
     bool gc_remove;             //  [gc] remove: periodic runs remove orphans
     int64_t gc_grace_ms;        //  [gc] grace: younger objects are kept

@@ -428,7 +428,7 @@ s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
         self->stor, self->leftovers, self->cfg.rbd_mode, self->cfg.rbd_clone_pool, false,
         assign->wait_upload_grant, assign->catalog_id, self->joblog
     };
-    zactor_t *task = sf_task_new (&args);
+    zactor_t *task = sf_task_new_incremental (&args, assign->incremental);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
     sf_jobtab_start (self->jobs, assign->job_id, assign->attempt, assign->instance_uuid,
                      &task);

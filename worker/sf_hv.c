@@ -515,6 +515,53 @@ sf_hv_backup_xml (const sf_hv_live_t *disks, size_t count, sf_err_t *err)
 }
 
 char *
+sf_hv_backup_incr_xml (const sf_hv_live_t *disks, size_t count, const char *since,
+                       sf_err_t *err)
+{
+    if (since && !sf_wire_checkpoint_valid (since)) {
+        sf_err_set (err, SF_EINVAL, "'%.64s' is not a snapfleet checkpoint", since);
+        return NULL;
+    }
+    char *xml = sf_hv_backup_xml (disks, count, err);
+    if (!xml || !since)
+        return xml;
+    const char *head = "<domainbackup mode='push'>";
+    assert (strncmp (xml, head, strlen (head)) == 0);
+    //  A valid checkpoint name is a safe name: nothing to escape
+    char *incr = zsys_sprintf ("%s<incremental>%s</incremental>%s", head, since,
+                               xml + strlen (head));
+    free (xml);
+    return incr;
+}
+
+char *
+sf_hv_checkpoint_xml (const sf_hv_live_t *disks, size_t count, const char *name,
+                      sf_err_t *err)
+{
+    assert (disks || count == 0);
+    if (!sf_wire_checkpoint_valid (name)) {
+        sf_err_set (err, SF_EINVAL, "'%.64s' is not a snapfleet checkpoint",
+                    name ? name : "");
+        return NULL;
+    }
+    if (s_live_check (disks, count, err))
+        return NULL;
+    zchunk_t *xml = zchunk_new (NULL, 512);
+    s_xml_text (xml, "<domaincheckpoint><name>");
+    s_xml_text (xml, name);
+    s_xml_text (xml, "</name><description>snapfleet: the point of catalogue-job ");
+    s_xml_text (xml, name + strlen (SF_WIRE_CHECKPOINT_PREFIX));
+    s_xml_text (xml, "</description><disks>");
+    for (size_t i = 0; i < count; i++) {
+        s_xml_text (xml, "<disk name='");
+        s_xml_attr (xml, disks [i].target);
+        s_xml_text (xml, disks [i].path ? "' checkpoint='bitmap'/>" : "' checkpoint='no'/>");
+    }
+    s_xml_text (xml, "</disks></domaincheckpoint>");
+    return s_xml_done (&xml);
+}
+
+char *
 sf_hv_snapshot_xml (const sf_hv_live_t *disks, size_t count, sf_err_t *err)
 {
     assert (disks || count == 0);
@@ -559,6 +606,52 @@ sf_hv_backup_begin (sf_hv_t *self, const char *uuid, const sf_hv_live_t *disks,
            : s_no_live (self, "backup API", err);
     free (xml);
     return rc;
+}
+
+int
+sf_hv_backup_begin_cp (sf_hv_t *self, const char *uuid, const sf_hv_live_t *disks,
+                       size_t count, const char *since, const char *name, sf_err_t *err)
+{
+    assert (self && uuid);
+    if (!since && !name)
+        return sf_hv_backup_begin (self, uuid, disks, count, err);
+    char *xml = sf_hv_backup_incr_xml (disks, count, since, err);
+    char *cp_xml = xml && name ? sf_hv_checkpoint_xml (disks, count, name, err) : NULL;
+    int rc = -1;
+    if (xml && (cp_xml || !name))
+        rc = self->driver->backup_begin_cp
+           ? self->driver->backup_begin_cp (self, uuid, xml, cp_xml, err)
+           : s_no_live (self, "checkpoints", err);
+    free (xml);
+    free (cp_xml);
+    return rc;
+}
+
+zlistx_t *
+sf_hv_checkpoint_list (sf_hv_t *self, const char *uuid, sf_err_t *err)
+{
+    assert (self && uuid);
+    if (!self->driver->checkpoint_list) {
+        s_no_live (self, "checkpoints", err);
+        return NULL;
+    }
+    zlistx_t *names = zlistx_new ();
+    zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
+    if (self->driver->checkpoint_list (self, uuid, names, err))
+        zlistx_destroy (&names);
+    return names;
+}
+
+int
+sf_hv_checkpoint_delete (sf_hv_t *self, const char *uuid, const char *name, sf_err_t *err)
+{
+    assert (self && uuid);
+    if (!sf_wire_checkpoint_valid (name))
+        return sf_err_set (err, SF_EINVAL, "checkpoint '%.64s' is not one snapfleet makes; "
+                           "not deleted", name ? name : "");
+    if (!self->driver->checkpoint_delete)
+        return s_no_live (self, "checkpoints", err);
+    return self->driver->checkpoint_delete (self, uuid, name, err);
 }
 
 int
@@ -1145,7 +1238,44 @@ s_test_live_xml (void)
     assert (sf_hv_commit (hv, uuid, "vda", sf_time_mono_ms () + 1000, &err) == -1);
     assert (err.code == SF_ENOTSUP);
     assert (sf_hv_backup_begin (hv, uuid, &vda, 0, &err) == -1 && err.code == SF_EINVAL);
+    //  Checkpoints: test:///default has none of the calls; only snapfleet's
+    //  names are ever deleted
+    assert (sf_hv_backup_begin_cp (hv, uuid, &vda, 1, "snapfleet-J1", "snapfleet-J2",
+                                   &err) == -1 && err.code == SF_ENOTSUP);
+    assert (sf_hv_checkpoint_delete (hv, uuid, "nightly", &err) == -1);
+    assert (err.code == SF_EINVAL && strstr (err.text, "not one snapfleet makes"));
     sf_hv_destroy (&hv);
+}
+
+//  The incremental backup and checkpoint XML
+
+static void
+s_test_checkpoint_xml (void)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_hv_live_t disks [] = { { "vda", "/w/J2/vda.qcow2" }, { "hdc", NULL } };
+    char *xml = sf_hv_backup_incr_xml (disks, 2, "snapfleet-J1", &err);
+    assert (xml && streq (xml, "<domainbackup mode='push'><incremental>snapfleet-J1"
+        "</incremental><disks><disk name='vda' backup='yes' type='file'><driver "
+        "type='qcow2'/><target file='/w/J2/vda.qcow2'/></disk><disk name='hdc' "
+        "backup='no'/></disks></domainbackup>"));
+    zstr_free (&xml);
+    xml = sf_hv_backup_incr_xml (disks, 2, NULL, &err);
+    assert (xml && !strstr (xml, "incremental"));
+    zstr_free (&xml);
+    assert (sf_hv_backup_incr_xml (disks, 2, "c1</incremental>", &err) == NULL);
+    assert (err.code == SF_EINVAL);
+    xml = sf_hv_checkpoint_xml (disks, 2, "snapfleet-J2", &err);
+    assert (xml && streq (xml, "<domaincheckpoint><name>snapfleet-J2</name><description>"
+        "snapfleet: the point of catalogue-job J2</description><disks><disk name='vda' "
+        "checkpoint='bitmap'/><disk name='hdc' checkpoint='no'/></disks>"
+        "</domaincheckpoint>"));
+    xmlDocPtr doc = xmlReadMemory (xml, (int) strlen (xml), "c.xml", NULL, XML_PARSE_NONET);
+    assert (doc);
+    xmlFreeDoc (doc);
+    zstr_free (&xml);
+    assert (sf_hv_checkpoint_xml (disks, 2, "other", &err) == NULL && err.code == SF_EINVAL);
+    assert (sf_hv_checkpoint_xml (disks, 0, "snapfleet-J2", &err) == NULL);
 }
 
 void
@@ -1160,6 +1290,7 @@ sf_hv_test (bool verbose)
     s_test_tag_check ();
     s_test_answer_timeout ();
     s_test_live_xml ();
+    s_test_checkpoint_xml ();
 
     //  test:///default: one running domain 'test' with a file disk.
     //  The mock keeps state per connection, so all of this is one connection.

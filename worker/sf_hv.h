@@ -120,6 +120,14 @@ typedef struct {
                              sf_err_t *err);
     int (*destroy_named) (sf_hv_t *self, const char *name, sf_err_t *err);
     int (*agent_ping) (sf_hv_t *self, const char *name, int timeout_s, sf_err_t *err);
+    //  Optional: checkpoints (incremental backups, issue 13). backup_begin_cp
+    //  is backup_begin that also creates the checkpoint of checkpoint_xml
+    int (*backup_begin_cp) (sf_hv_t *self, const char *uuid, const char *xml,
+                            const char *checkpoint_xml, sf_err_t *err);
+    int (*checkpoint_list) (sf_hv_t *self, const char *uuid, zlistx_t *names,
+                            sf_err_t *err);
+    int (*checkpoint_delete) (sf_hv_t *self, const char *uuid, const char *name,
+                              sf_err_t *err);
 } sf_hv_driver_t;
 
 //  Open the hypervisor at uri with the driver that handles it (libvirt
@@ -237,6 +245,41 @@ int
 int
     sf_hv_backup_poll (sf_hv_t *self, const char *uuid, sf_hv_progress_t *progress,
                        sf_err_t *err);
+
+//  --------------------------------------------------------------------------
+//  Checkpoints (incremental file-live, issue 13). Same errors as above.
+
+//  sf_hv_backup_xml, incremental from checkpoint since (a name
+//  sf_wire_checkpoint_valid accepts) when since is not NULL: QEMU copies
+//  only the clusters written since then; the rest of the target stays
+//  unallocated. The <domaincheckpoint> XML named name (valid as since) with
+//  a persistent bitmap for every disk with a path, checkpoint='no' for the
+//  others. NULL with err (SF_EINVAL) as sf_hv_backup_xml, or a bad name.
+char *
+    sf_hv_backup_incr_xml (const sf_hv_live_t *disks, size_t count, const char *since,
+                           sf_err_t *err);
+char *
+    sf_hv_checkpoint_xml (const sf_hv_live_t *disks, size_t count, const char *name,
+                          sf_err_t *err);
+
+//  sf_hv_backup_begin, incremental from since (NULL: a full copy), creating
+//  checkpoint name (NULL: none) at the same instant, in one call.
+int
+    sf_hv_backup_begin_cp (sf_hv_t *self, const char *uuid, const sf_hv_live_t *disks,
+                           size_t count, const char *since, const char *name,
+                           sf_err_t *err);
+
+//  The names of the domain's checkpoints (every tool's), as a new list of
+//  strings (caller destroys it); NULL with err.
+zlistx_t *
+    sf_hv_checkpoint_list (sf_hv_t *self, const char *uuid, sf_err_t *err);
+
+//  Delete checkpoint name of the domain (its bitmaps merge into its
+//  parent's), only if it is one snapfleet makes (sf_wire_checkpoint_valid:
+//  else SF_EINVAL, nothing done). 0 also if it is already gone.
+int
+    sf_hv_checkpoint_delete (sf_hv_t *self, const char *uuid, const char *name,
+                             sf_err_t *err);
 
 //  Abort the domain's backup job (0 if there is none).
 int

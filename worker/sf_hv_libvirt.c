@@ -653,6 +653,63 @@ s_backup_begin (sf_hv_t *self, const char *uuid, const char *xml, sf_err_t *err)
     return rc;
 }
 
+static int
+s_backup_begin_cp (sf_hv_t *self, const char *uuid, const char *xml,
+                   const char *checkpoint_xml, sf_err_t *err)
+{
+    virDomainPtr dom = s_lookup_dom (self, uuid, err);
+    if (!dom)
+        return -1;
+    int rc = virDomainBackupBegin (dom, xml, checkpoint_xml,
+                                   VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL)
+           ? s_live_error (self, err, "start a backup (with a checkpoint) of domain", uuid)
+           : 0;
+    virDomainFree (dom);
+    return rc;
+}
+
+static int
+s_checkpoint_list (sf_hv_t *self, const char *uuid, zlistx_t *names, sf_err_t *err)
+{
+    virDomainPtr dom = s_lookup_dom (self, uuid, err);
+    if (!dom)
+        return -1;
+    virDomainCheckpointPtr *checkpoints = NULL;
+    int count = virDomainListAllCheckpoints (dom, &checkpoints, 0);
+    int rc = count < 0 ? s_live_error (self, err, "list the checkpoints of domain", uuid) : 0;
+    for (int i = 0; i < count; i++) {
+        const char *name = virDomainCheckpointGetName (checkpoints [i]);
+        if (name)
+            zlistx_add_end (names, strdup (name));
+        virDomainCheckpointFree (checkpoints [i]);
+    }
+    free (checkpoints);
+    virDomainFree (dom);
+    return rc;
+}
+
+static int
+s_checkpoint_delete (sf_hv_t *self, const char *uuid, const char *name, sf_err_t *err)
+{
+    virDomainPtr dom = s_lookup_dom (self, uuid, err);
+    if (!dom)
+        return -1;
+    int rc = 0;
+    virDomainCheckpointPtr checkpoint = virDomainCheckpointLookupByName (dom, name, 0);
+    if (!checkpoint) {
+        virErrorPtr verr = virGetLastError ();
+        if (!verr || verr->code != VIR_ERR_NO_DOMAIN_CHECKPOINT)
+            rc = s_live_error (self, err, "look up a checkpoint of domain", uuid);
+    }
+    else {
+        if (virDomainCheckpointDelete (checkpoint, 0))
+            rc = s_live_error (self, err, "delete a checkpoint of domain", uuid);
+        virDomainCheckpointFree (checkpoint);
+    }
+    virDomainFree (dom);
+    return rc;
+}
+
 static unsigned long long
 s_param_ull (virTypedParameterPtr params, int count, const char *name)
 {
@@ -916,6 +973,9 @@ const sf_hv_driver_t sf_hv_libvirt_driver = {
     .backup_begin = s_backup_begin,
     .backup_poll = s_backup_poll,
     .backup_abort = s_backup_abort,
+    .backup_begin_cp = s_backup_begin_cp,
+    .checkpoint_list = s_checkpoint_list,
+    .checkpoint_delete = s_checkpoint_delete,
     .snapshot_external = s_snapshot_external,
     .commit_start = s_commit_start,
     .commit_pivot = s_commit_pivot,

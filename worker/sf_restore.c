@@ -42,6 +42,8 @@ typedef struct {
     bool converting;                //  qemu-img runs at qemu_rate (0: unlimited)
     uint64_t qemu_rate;
     int image_fd;                   //  The image, open once: hashed, then converted
+    char *source;                   //  Owned: what qemu-img reads, "/dev/fd/3" or,
+                                    //  for an increment, the fd on its chain (json:)
     uint64_t convert_ms, upload_ms, bytes;
     sf_err_t err;
 } restore_t;
@@ -246,6 +248,72 @@ s_define (restore_t *self)
               dropped ? "; the original's other data disks left out" : "");
     SF_NOTICE (&self->ctx, "%s", self->note);
     return 0;
+}
+
+//  An increment (issue 13) is a qcow2 overlay whose backing file is the
+//  previous point, by its name in the same store ("<uuid>.qcow2"): qemu-img
+//  reads the hashed fd on top of that file of this store (the layers below
+//  it are found the same way, by their own headers). The backing name is
+//  read from the qcow2 header (QEMU's spec: offset at byte 8, size at 16).
+
+static int
+s_chain (restore_t *self)
+{
+    unsigned char header [20];
+    if (pread (self->image_fd, header, sizeof (header), 0) != (ssize_t) sizeof (header))
+        return sf_err_set (&self->err, SF_ESTORE, "cannot read the header of image '%s'",
+                           self->image_id);
+    uint64_t offset = 0;
+    for (int i = 8; i < 16; i++)
+        offset = (offset << 8) | header [i];
+    uint32_t size = (uint32_t) header [16] << 24 | (uint32_t) header [17] << 16
+                  | (uint32_t) header [18] << 8 | header [19];
+    if (offset == 0 || size == 0) {
+        self->source = strdup ("/dev/fd/3");
+        return 0;
+    }
+    char name [128] = "";
+    if (size >= sizeof (name)
+    ||  pread (self->image_fd, name, size, (off_t) offset) != (ssize_t) size)
+        return sf_err_set (&self->err, SF_ESTORE, "image '%s' has a backing file name "
+                           "that is not one of this store's images", self->image_id);
+    name [size] = 0;
+    const char *dot = strrchr (name, '.');
+    char id [128];
+    snprintf (id, sizeof (id), "%.*s", dot ? (int) (dot - name) : 0, name);
+    if (!dot || !streq (dot, ".qcow2") || !s_uuid_valid (id))
+        return sf_err_set (&self->err, SF_ESTORE, "image '%s' has backing file '%.64s', "
+                           "not an image of this store; not restored", self->image_id, name);
+    char *store = realpath (self->store_dir, NULL);
+    if (!store)
+        return sf_err_set (&self->err, SF_ESTORE, "image store '%s' is not readable: %s",
+                           self->store_dir, strerror (errno));
+    //  The store's path goes into JSON as it is: nothing to escape in it
+    bool plain = strcspn (store, "\"\\") == strlen (store);
+    for (const char *c = store; *c; c++)
+        if ((unsigned char) *c < 0x20)
+            plain = false;
+    char *base = zsys_sprintf ("%s/%s", store, name);
+    free (store);
+    struct stat st;
+    int rc = 0;
+    if (!plain)
+        rc = sf_err_set (&self->err, SF_ESTORE, "the store's path has a quote, backslash "
+                         "or control character: cannot name it to qemu-img");
+    else
+    if (lstat (base, &st) || !S_ISREG (st.st_mode))
+        rc = sf_err_set (&self->err, SF_ENOENT, "image '%s' is an increment on image %s, "
+                         "which is gone from the store; not restored", self->image_id, id);
+    else {
+        self->source = zsys_sprintf ("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":"
+                                     "\"file\",\"filename\":\"/dev/fd/3\"},\"backing\":"
+                                     "{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\","
+                                     "\"filename\":\"%s\"}}}", base);
+        SF_INFO (&self->ctx, "image %s is an increment on image %s: restored with its chain",
+                 self->image_id, id);
+    }
+    zstr_free (&base);
+    return rc;
 }
 
 //  The target: its directory exists, outside the workdir and the store;
@@ -492,7 +560,7 @@ s_convert (restore_t *self)
     char rate_text [32];
     snprintf (rate_text, sizeof (rate_text), "%" PRIu64, rate);
     char *argv [] = { "qemu-img", "convert", "-p", "-f", self->image_format, "-O",
-                      self->format, "-r", rate_text, "--", "/dev/fd/3", self->temp_file,
+                      self->format, "-r", rate_text, "--", self->source, self->temp_file,
                       NULL };
     if (!rate)
         memmove (argv + 7, argv + 9, 4 * sizeof (char *));
@@ -544,7 +612,7 @@ s_publish (restore_t *self)
 static int
 s_run (restore_t *self)
 {
-    if (s_check_target (self) || s_check_image (self))
+    if (s_check_target (self) || s_check_image (self) || s_chain (self))
         return -1;
     s_emit (self, SF_PHASE_QUEUED, 0, 0, NULL);
     if (s_wait_grant (self))
@@ -625,6 +693,7 @@ s_actor (zsock_t *pipe, void *arg)
     s_send_result (self, ok);
     if (self->image_fd != -1)
         close (self->image_fd);
+    zstr_free (&self->source);
     if (!sf_bucket_terminated (self->bucket))
         sf_actor_wait_term (pipe);
     sf_bucket_destroy (&self->bucket);
@@ -738,6 +807,7 @@ sf_restore_sweep (const char *workdir)
 //  Self test
 
 #define TEST_IMAGE "0b5e0c35-2d1f-4c6a-9d43-1b2f3a4c5d6e"
+#define TEST_INCR  "1c6f1d46-3e20-4d7b-8e54-2c3a4b5d6e7f"
 
 //  Run a shell command (the self test's fixtures)
 static void
@@ -980,6 +1050,58 @@ sf_restore_test (bool verbose)
     s_shell (cmd);
     zstr_free (&cmd);
     zstr_free (&restore.to_file);
+
+    //  An increment (issue 13): an overlay on the image by its store name;
+    //  restored whole, with its chain; with its base gone, refused
+    args.rate_limit = 0;
+    cmd = zsys_sprintf ("set -e; cd %s/store; qemu-img create -q -f qcow2 " TEST_INCR
+                        ".qcow2 16M; qemu-io -c 'write -P 0x33 1M 64k' " TEST_INCR ".qcow2 "
+                        ">/dev/null; qemu-img rebase -u -f qcow2 -F qcow2 -b " TEST_IMAGE
+                        ".qcow2 " TEST_INCR ".qcow2; sha256sum " TEST_INCR ".qcow2 | "
+                        "cut -c1-64 > ../sha2; stat -c %%s " TEST_INCR ".qcow2 > ../size2",
+                        dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    char sha2 [80] = "", size2 [32] = "";
+    path = zsys_sprintf ("%s/sha2", dir);
+    file = fopen (path, "r");
+    assert (file && fgets (sha2, sizeof (sha2), file));
+    fclose (file);
+    zstr_free (&path);
+    sha2 [strcspn (sha2, "\n")] = 0;
+    path = zsys_sprintf ("%s/size2", dir);
+    file = fopen (path, "r");
+    assert (file && fgets (size2, sizeof (size2), file));
+    fclose (file);
+    zstr_free (&path);
+    char *incr_path = zsys_sprintf ("%s/" TEST_INCR ".qcow2", store);
+    image.id = TEST_INCR, image.path = incr_path, image.sha256 = sha2;
+    image.size = strtoull (size2, NULL, 10);
+    restore.to_file = zsys_sprintf ("%s/out/incr.qcow2", dir);
+    env = s_run_test (&args, true, phases);
+    assert (env->job_result->ok);
+    sf_wire_free (&env);
+    cmd = zsys_sprintf ("set -e; cd %s; qemu-img check -q out/incr.qcow2; "
+                        "! qemu-img info out/incr.qcow2 | grep -q backing; "
+                        "qemu-img compare -q store/" TEST_INCR ".qcow2 out/incr.qcow2; "
+                        "! qemu-img compare -q store/" TEST_IMAGE ".qcow2 out/incr.qcow2; "
+                        "mv store/" TEST_IMAGE ".qcow2 store/base.moved", dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    zstr_free (&restore.to_file);
+    restore.to_file = zsys_sprintf ("%s/out/incr2.qcow2", dir);
+    env = s_run_test (&args, true, phases);
+    s_assert_failed (&env, SF_ENOENT, "is an increment on image " TEST_IMAGE ", which is "
+                     "gone from the store; not restored");
+    assert (!s_exists ("%s/out/incr2.qcow2", dir));
+    cmd = zsys_sprintf ("set -e; cd %s; mv store/base.moved store/" TEST_IMAGE ".qcow2; "
+                        "rm store/" TEST_INCR ".qcow2", dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    zstr_free (&restore.to_file);
+    zstr_free (&incr_path);
+    image.id = TEST_IMAGE, image.path = image_path, image.sha256 = sha;
+    image.size = strtoull (size, NULL, 10);
 
     //  Targets it refuses
     struct { const char *to_file, *to_rbd; int code; const char *text; } refused [] = {

@@ -63,12 +63,18 @@ s_send_result (task_t *self, bool ok)
         images [i].sha256 = rec->sha256;
         images [i].disk_target = rec->disk_target;
         images [i].format = rec->format;
+        images [i].own_bytes = streq (rec->store, "rbd") ? 0 : rec->size;
+        const char *parent_id = "", *checkpoint = "";
+        sf_task_live_chain (self, rec->disk_target, &parent_id, &checkpoint);
+        images [i].parent_id = (char *) parent_id;
+        images [i].checkpoint = (char *) checkpoint;
         image_ptrs [i] = &images [i];
     }
     result.n_images = self->n_images;
     result.images = image_ptrs;
     if (ok && self->domain_xml)
         result.domain_xml = self->domain_xml;
+    result.full_reason = self->full_reason;
     sf_error_info_t error = SF_ERROR_INFO_INIT;
     sf_text_utf8_fix (self->err.text);
     sf_text_utf8_fix (self->note);
@@ -780,10 +786,18 @@ s_task_destroy (task_t **self_p)
     *self_p = NULL;
 }
 
+//  What the actor is started with
+typedef struct {
+    const sf_task_args_t *args;
+    const sf_incremental_t *incremental;
+} start_t;
+
 static void
-s_task_actor (zsock_t *pipe, void *args)
+s_task_actor (zsock_t *pipe, void *arg)
 {
-    task_t *self = s_task_new ((const sf_task_args_t *) args);
+    const start_t *start = (const start_t *) arg;
+    task_t *self = s_task_new (start->args);
+    sf_task_live_offer (self, start->incremental);
     self->pipe = pipe;
     zsock_signal (pipe, 0);
     s_run (self);
@@ -802,11 +816,19 @@ s_task_actor (zsock_t *pipe, void *args)
 zactor_t *
 sf_task_new (const sf_task_args_t *args)
 {
+    return sf_task_new_incremental (args, NULL);
+}
+
+zactor_t *
+sf_task_new_incremental (const sf_task_args_t *args, const sf_incremental_t *incremental)
+{
     assert (args && args->job_id && args->instance_uuid && args->strategy);
     assert (args->uri && args->workdir && args->exe && args->run_id && args->conv);
     assert (args->store);
     assert (!args->stor || args->leftovers);
-    return zactor_new (s_task_actor, (void *) args);
+    //  zactor_new returns once the actor has copied what it needs
+    start_t start = { args, incremental };
+    return zactor_new (s_task_actor, &start);
 }
 
 //  --------------------------------------------------------------------------

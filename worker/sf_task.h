@@ -93,6 +93,12 @@ typedef struct {
 zactor_t *
     sf_task_new (const sf_task_args_t *args);
 
+//  sf_task_new, offered JobAssign.incremental (NULL: none; copied): a
+//  file-live job copies only what changed since that previous point
+zactor_t *
+    sf_task_new_incremental (const sf_task_args_t *args,
+                             const sf_incremental_t *incremental);
+
 //  Remove a job scratch directory (<workdir>/<job>) if it holds nothing
 //  but the files a job makes there, <target>.qcow2 and <target>.qcow2.tmp
 //  (target: 1..32 of [a-z0-9]), regular files. Never follows a symlink

@@ -135,6 +135,235 @@ s_overlay (task_t *self, live_t *live)
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  Incremental copies (issue 13): every backup makes a checkpoint
+//  (snapfleet-<catalogue>-<job>, a persistent bitmap per disk); offered a previous
+//  point with its checkpoint, the backup copies only what changed since,
+//  and the copy becomes a qcow2 overlay on the previous point's image (by
+//  relative name: both live in the store's directory). Anything that
+//  breaks the chain makes it a full copy, and the reason is kept.
+
+void
+sf_task_live_offer (task_t *self, const sf_incremental_t *incremental)
+{
+    if (!incremental)
+        return;
+    for (size_t i = 0; i < incremental->n_disks && i < SF_WIRE_MAX_DISKS; i++) {
+        const sf_image_t *base = incremental->disks [i]->image;
+        incr_t *incr = &self->incrs [self->n_incrs++];
+        incr->target = strdup (base->disk_target);
+        incr->base_id = strdup (base->id);
+        incr->base_path = strdup (base->path ? base->path : "");
+        incr->checkpoint = strdup (incremental->disks [i]->checkpoint);
+    }
+}
+
+void
+sf_task_live_chain (task_t *self, const char *disk_target, const char **parent_id,
+                    const char **checkpoint)
+{
+    *parent_id = *checkpoint = "";
+    for (size_t i = 0; i < self->n_lives; i++) {
+        live_t *live = &self->lives [i];
+        if (!streq (live->disk->target, disk_target) || self->live != LIVE_BACKUP)
+            continue;
+        *checkpoint = self->checkpoint;
+        if (live->base && *self->since)
+            *parent_id = live->base->base_id;
+    }
+}
+
+//  Why the previous point offered for live cannot be built on ("" if it
+//  can): its image in the store, of the disk's size
+
+static const char *
+s_incr_check_one (task_t *self, live_t *live, zlistx_t *ids, char *why, size_t size)
+{
+    const incr_t *incr = NULL;
+    for (size_t i = 0; i < self->n_incrs; i++)
+        if (streq (self->incrs [i].target, live->disk->target))
+            incr = &self->incrs [i];
+    *why = 0;
+    if (!incr)
+        snprintf (why, size, "no previous point of disk '%s' was offered",
+                  live->disk->target);
+    else
+    if (!streq (incr->checkpoint, self->incrs [0].checkpoint))
+        snprintf (why, size, "the disks' previous points have different checkpoints");
+    if (*why)
+        return why;
+    const char *name = strrchr (incr->base_path, '/');
+    char *expect = zsys_sprintf ("%s.qcow2", incr->base_id);
+    bool present = false;
+    for (char *id = (char *) zlistx_first (ids); id; id = (char *) zlistx_next (ids))
+        if (streq (id, incr->base_id))
+            present = true;
+    //  Listed (its metadata is there) and its file too
+    struct stat st;
+    if (present && (lstat (incr->base_path, &st) || !S_ISREG (st.st_mode)))
+        present = false;
+    if (!present || !name || !streq (name + 1, expect))
+        snprintf (why, size, "the previous point of disk '%s' (image %s) is gone from the "
+                  "store", live->disk->target, incr->base_id);
+    zstr_free (&expect);
+    if (*why)
+        return why;
+    //  The whole chain below it must open, and be as large as the disk
+    sf_hv_disk_t *base = sf_hv_disk_new ();
+    base->source = strdup (incr->base_path);
+    base->format = strdup ("qcow2");
+    sf_err_t err = SF_ERR_INIT;
+    if (sf_hv_disk_probe (base, self->pipe, &err))
+        snprintf (why, size, "the previous point of disk '%s' (image %s) cannot be read: "
+                  "%.150s", live->disk->target, incr->base_id, err.text);
+    else
+    if (base->virtual_size != live->disk->virtual_size)
+        snprintf (why, size, "disk '%s' changed size (%" PRIu64 " bytes, its previous "
+                  "point %" PRIu64 ")", live->disk->target, live->disk->virtual_size,
+                  base->virtual_size);
+    sf_hv_disk_destroy (&base);
+    if (!*why)
+        live->base = incr;
+    return why;
+}
+
+//  Before the window: this job's checkpoint name, and whether the copy
+//  can be incremental (self->since) or why not (self->full_reason)
+
+static void
+s_incr_decide (task_t *self)
+{
+    *self->since = 0;
+    //  Named for the catalogue and the job, as its RBD snapshots are: a
+    //  worker deletes only its own catalogue's
+    snprintf (self->checkpoint, sizeof (self->checkpoint), "%s%s-%s",
+              SF_WIRE_CHECKPOINT_PREFIX, self->catalog_id, self->job_id);
+    if (!sf_naming_id_valid (self->catalog_id) || !sf_wire_checkpoint_valid (self->checkpoint))
+        *self->checkpoint = 0;          //  a job id no checkpoint can be named after
+    if (self->n_incrs == 0)
+        return;
+    char why [sizeof (self->full_reason)] = "";
+    sf_err_t err = SF_ERR_INIT;
+    zlistx_t *ids = sf_imgstore_list (self->store, &err);
+    if (!ids)
+        snprintf (why, sizeof (why), "cannot list the store: %.200s", err.text);
+    for (size_t i = 0; i < self->n_lives && !*why; i++)
+        s_incr_check_one (self, &self->lives [i], ids, why, sizeof (why));
+    zlistx_destroy (&ids);
+    if (!*why) {
+        zlistx_t *names = sf_hv_checkpoint_list (self->hv, self->uuid, &err);
+        bool found = false;
+        for (char *name = names ? (char *) zlistx_first (names) : NULL; name;
+             name = (char *) zlistx_next (names))
+            if (streq (name, self->incrs [0].checkpoint))
+                found = true;
+        if (!names)
+            snprintf (why, sizeof (why), "cannot list the checkpoints: %.200s", err.text);
+        else
+        if (!found)
+            snprintf (why, sizeof (why), "checkpoint '%s' is gone from the domain (restarted "
+                      "as a new domain, or removed)", self->incrs [0].checkpoint);
+        zlistx_destroy (&names);
+    }
+    if (*why) {
+        for (size_t i = 0; i < self->n_lives; i++)
+            self->lives [i].base = NULL;
+        snprintf (self->full_reason, sizeof (self->full_reason), "%s", why);
+        SF_NOTICE (&self->ctx, "full copy instead of an incremental one: %s", why);
+        return;
+    }
+    snprintf (self->since, sizeof (self->since), "%s", self->incrs [0].checkpoint);
+}
+
+//  In the window: the backup, incremental where it can be, with this
+//  job's checkpoint where the disks take one. A refused incremental
+//  backup (a bitmap missing or broken) becomes a full one; a refused
+//  checkpoint (a raw disk has no place for a bitmap) a backup without one.
+
+static int
+s_incr_begin (task_t *self, const sf_hv_live_t *disks, size_t count, sf_err_t *err)
+{
+    const char *since = *self->since ? self->since : NULL;
+    const char *name = *self->checkpoint ? self->checkpoint : NULL;
+    if (sf_hv_backup_begin_cp (self->hv, self->uuid, disks, count, since, name, err) == 0)
+        return 0;
+    if (since) {
+        snprintf (self->full_reason, sizeof (self->full_reason), "incremental backup from "
+                  "checkpoint '%.100s' refused: %.150s", since, err->text);
+        SF_NOTICE (&self->ctx, "%s; a full copy instead", self->full_reason);
+        *self->since = 0;
+        sf_err_clear (err);
+        if (sf_hv_backup_begin_cp (self->hv, self->uuid, disks, count, NULL, name, err) == 0)
+            return 0;
+    }
+    if (!name)
+        return -1;
+    SF_NOTICE (&self->ctx, "backup with checkpoint '%s' refused (%s): without one", name,
+               err->text);
+    char text [300];
+    snprintf (text, sizeof (text), "no checkpoint (%.200s): the next copy is full too",
+              err->text);
+    sf_task_note (self, text);
+    *self->checkpoint = 0;
+    sf_err_clear (err);
+    return sf_hv_backup_begin (self->hv, self->uuid, disks, count, err);
+}
+
+//  After the copy: each increment becomes an overlay on its previous
+//  point (qemu-img rebase -u: the header only), by the name the previous
+//  point has in the store's directory
+
+static int
+s_incr_rebase (task_t *self, live_t *live)
+{
+    if (!live->base || !*self->since)
+        return 0;
+    char *backing = zsys_sprintf ("%s.qcow2", live->base->base_id);
+    char *argv [] = { "qemu-img", "rebase", "-u", "-f", "qcow2", "-F", "qcow2", "-b",
+                      backing, "--", live->target, NULL };
+    sf_err_t err = SF_ERR_INIT;
+    sf_proc_t *proc = sf_proc_run (argv, self->pipe, sf_time_mono_ms () + 60000, &err);
+    sf_proc_destroy (&proc);
+    zstr_free (&backing);
+    if (err.code) {
+        self->err = err;
+        return sf_err_prefix (&self->err, "cannot put the increment of disk '%s' on its "
+                              "previous point", live->disk->target);
+    }
+    return 0;
+}
+
+//  After the copy: this catalogue's checkpoints other than this job's and
+//  the one it was based on go (their bitmaps cost the guest's writes);
+//  never another tool's or another catalogue's
+
+static void
+s_incr_prune (task_t *self)
+{
+    if (!*self->checkpoint)
+        return;
+    sf_err_t err = SF_ERR_INIT;
+    zlistx_t *names = sf_hv_checkpoint_list (self->hv, self->uuid, &err);
+    if (!names) {
+        SF_WARN (&self->ctx, "cannot list the checkpoints: %s", err.text);
+        return;
+    }
+    char ours [64];
+    snprintf (ours, sizeof (ours), "%s%s-", SF_WIRE_CHECKPOINT_PREFIX, self->catalog_id);
+    for (char *name = (char *) zlistx_first (names); name;
+         name = (char *) zlistx_next (names)) {
+        if (!sf_wire_checkpoint_valid (name) || strncmp (name, ours, strlen (ours)) != 0
+        ||  streq (name, self->checkpoint)
+        ||  (self->n_incrs && streq (name, self->incrs [0].checkpoint)))
+            continue;
+        if (sf_hv_checkpoint_delete (self->hv, self->uuid, name, &err))
+            SF_WARN (&self->ctx, "cannot delete checkpoint '%s': %s", name, err.text);
+        else
+            SF_DEBUG (&self->ctx, "checkpoint '%s' deleted", name);
+    }
+    zlistx_destroy (&names);
+}
+
 int
 sf_task_live_prepare (task_t *self)
 {
@@ -159,6 +388,8 @@ sf_task_live_prepare (task_t *self)
             : s_overlay (self, live))
             return -1;
     }
+    if (sf_hv_backup_api ())
+        s_incr_decide (self);
     return 0;
 }
 
@@ -198,10 +429,17 @@ sf_task_live_start (task_t *self)
     sf_err_t err = SF_ERR_INIT;
     if (sf_hv_backup_api ()) {
         size_t count = s_live_disks (self, disks, false);
-        if (sf_hv_backup_begin (self->hv, self->uuid, disks, count, &err) == 0) {
+        if (s_incr_begin (self, disks, count, &err) == 0) {
             self->live = LIVE_BACKUP;
             self->backup_running = true;
-            snprintf (self->method, sizeof (self->method), "backup API");
+            if (*self->since)
+                snprintf (self->method, sizeof (self->method), "backup API, incremental "
+                          "since checkpoint '%s'", self->since);
+            else
+                snprintf (self->method, sizeof (self->method), "backup API%s%.300s",
+                          *self->full_reason ? ", full: " : "", self->full_reason);
+            if (*self->full_reason)
+                sf_task_note (self, self->full_reason);
             return 0;
         }
         if (err.code != SF_ENOTSUP) {
@@ -359,10 +597,12 @@ sf_task_live_finish (task_t *self)
         if (s_backup_wait (self))
             return sf_err_prefix (&self->err, "while the backup ran");
         for (size_t i = 0; i < self->n_lives; i++) {
-            if (s_released (self, self->lives [i].target))
+            if (s_released (self, self->lives [i].target)
+            ||  s_incr_rebase (self, &self->lives [i]))
                 return -1;
             s_add_part (self, &self->lives [i]);
         }
+        s_incr_prune (self);
     }
     else {
         //  The old layers are read-only now: convert them as file-cold
@@ -409,6 +649,13 @@ sf_task_live_cleanup (task_t *self)
 void
 sf_task_live_destroy (task_t *self)
 {
+    for (size_t i = 0; i < self->n_incrs; i++) {
+        zstr_free (&self->incrs [i].target);
+        zstr_free (&self->incrs [i].base_id);
+        zstr_free (&self->incrs [i].base_path);
+        zstr_free (&self->incrs [i].checkpoint);
+    }
+    self->n_incrs = 0;
     for (size_t i = 0; i < self->n_lives; i++) {
         zstr_free (&self->lives [i].target);
         zstr_free (&self->lives [i].overlay);

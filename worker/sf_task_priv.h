@@ -26,10 +26,21 @@ typedef struct {
     sf_stor_image_t *image;         //  Owned, open from before to after the window
 } rbd_t;
 
+//  The previous point of one disk an incremental run may build on
+//  (JobAssign.incremental)
+typedef struct {
+    char *target;                   //  Owned, the disk's target
+    char *base_id;                  //  Owned, the image in the store
+    char *base_path;                //  Owned, as the scheduler recorded it
+    char *checkpoint;               //  Owned, the checkpoint made with it
+} incr_t;
+
 //  One file disk copied live (file-live, mixed): its backup target (the
 //  part's path) and the overlay of the fallback
 typedef struct {
     const sf_hv_disk_t *disk;       //  Borrowed from task->domain
+    const incr_t *base;             //  Borrowed, the point this copy builds
+                                    //  on (incremental backup), NULL: full
     char *target;                   //  Owned, <scratch>/<target>.qcow2
     char *overlay;                  //  Owned, <scratch>/<target>.overlay.qcow2
     bool overlay_made;              //  the overlay file exists
@@ -108,6 +119,13 @@ typedef struct {
     live_t lives [SF_WIRE_MAX_DISKS];
     size_t n_lives;
     char method [400];              //  which method ran, for the events
+    //  Incremental copies (sf_task_live.c)
+    incr_t incrs [SF_WIRE_MAX_DISKS];   //  what the scheduler offered
+    size_t n_incrs;
+    char checkpoint [160];          //  the checkpoint this job made, "" none
+    char since [160];               //  the backup copied changes since this
+                                    //  checkpoint, "" = a full copy
+    char full_reason [400];         //  offered incremental, ran full: why
     //  Results
     const char *consistency;        //  "paused", "frozen", "offline"
     uint64_t pause_ms, convert_ms, upload_ms, bytes;
@@ -166,6 +184,14 @@ void
 //  Free what the live state owns
 void
     sf_task_live_destroy (task_t *self);
+//  Take JobAssign.incremental's offer (copied)
+void
+    sf_task_live_offer (task_t *self, const sf_incremental_t *incremental);
+//  The chain of the image of disk_target: the image it is an overlay on
+//  ("" for a full copy) and the checkpoint made with it ("" none)
+void
+    sf_task_live_chain (task_t *self, const char *disk_target, const char **parent_id,
+                        const char **checkpoint);
 
 //  --------------------------------------------------------------------------
 //  sf_task_rbd.c: the RBD steps. Each returns 0 at once when the job has

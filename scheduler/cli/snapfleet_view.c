@@ -53,6 +53,8 @@ s_print_job_fields (json_t *job)
     }
     if (json_is_string (json_object_get (job, "note")))
         s_print_escaped ("note", s_str (job, "note"));
+    if (json_is_string (json_object_get (job, "full_reason")))
+        s_print_escaped ("full copy", s_str (job, "full_reason"));
     json_t *restore = json_object_get (job, "restore");
     if (json_is_object (restore) && json_object_get (restore, "image_id")) {
         char *text = zsys_sprintf ("image %s (%s) to %s as %s%s%s", s_str (restore, "image_id"),
@@ -122,12 +124,14 @@ snapfleet_print_job (json_t *job)
         sf_table_print (table, stdout);
     }
     sf_table_destroy (&table);
-    table = sf_table_new ("IMAGE|DISK|>SIZE|SHA256|PATH");
+    table = sf_table_new ("IMAGE|DISK|>SIZE|PARENT|SHA256|PATH");
     json_array_foreach (json_object_get (job, "images"), index, item) {
         char size [32];
         sf_table_add (table, s_str (item, "id"));
         sf_table_add (table, s_str (item, "disk_target"));
         sf_table_add (table, s_size (item, "size", size, sizeof (size)));
+        sf_table_add (table, json_is_string (json_object_get (item, "parent"))
+                             ? s_str (item, "parent"): "-");
         sf_table_add (table, s_str (item, "sha256"));
         sf_table_add (table, s_str (item, "path"));
     }
