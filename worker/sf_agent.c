@@ -461,7 +461,7 @@ s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
         .store_dir = self->cfg.store.path? self->cfg.store.path: "",
         .rate_limit = sf_conv_rate_limit (self->conv),
         .stall_ms = sf_conv_stall_timeout (self->conv),
-        .wait_upload_grant = assign->wait_upload_grant
+        .wait_upload_grant = assign->wait_upload_grant, .stor = self->stor
     };
     zactor_t *task = sf_restore_new (&args);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
@@ -469,7 +469,8 @@ s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
     sf_jobtab_start (self->jobs, assign->job_id, assign->attempt, SF_WIRE_RESTORE, &task);
     sf_logctx_t ctx = { assign->job_id, self->cfg.name, NULL };
     SF_INFO (&ctx, "restore started: attempt %u, image %s to '%s'", assign->attempt,
-             assign->restore->image->id, assign->restore->to_file);
+             assign->restore->image->id, *assign->restore->to_rbd? assign->restore->to_rbd
+                                                                   : assign->restore->to_file);
 }
 
 static void
@@ -1128,7 +1129,7 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
         zstr_free (&path);
     }
     closedir (dir);
-    sf_restore_sweep (self->cfg.workdir);       //  what killed restores left
+    sf_restore_sweep (self->cfg.workdir, self->stor);   //  what killed restores left
     return 0;
 }
 

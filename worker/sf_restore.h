@@ -49,6 +49,8 @@ typedef struct {
     uint64_t rate_limit;            //  [conversion] rate_limit, bytes/s, 0 none
     int64_t stall_ms;               //  [conversion] stall_timeout
     bool wait_upload_grant;         //  JobAssign.wait_upload_grant
+    sf_stor_t *stor;                //  borrowed (outlives the actor): RBD sources
+                                    //  and targets; NULL: RBD support is off
 } sf_restore_args_t;
 
 //  Start the restore in a new actor. Returns the actor (caller destroys it
@@ -60,7 +62,7 @@ zactor_t *
 //  temp directories, named in <workdir>/restores, if the names are a
 //  restore's of that job), and the records. Returns how many were swept.
 int
-    sf_restore_sweep (const char *workdir);
+    sf_restore_sweep (const char *workdir, sf_stor_t *stor);
 
 //  Self test of this class
 void
