@@ -93,12 +93,15 @@ s_cmd_snapshot (sf_admin_t *self, json_t *request, sf_err_t *err)
 static json_t *
 s_cmd_restore (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    if (!s_arg (request, "to"))
-        return sf_err_set (err, SF_EINVAL, "command 'restore' needs argument 'to' (the "
-                           "file to make)"), NULL;
+    if (!s_arg (request, "to") == !s_arg (request, "rbd"))
+        return sf_err_set (err, SF_EINVAL, "command 'restore' needs one argument 'to' (the "
+                           "file to make) or 'rbd' (the RBD image to make)"), NULL;
+    json_t *flatten = json_object_get (request, "flatten");
     sf_restore_req_t req = {
         .image_id = s_arg (request, "image"), .target = s_arg (request, "to"),
-        .node = s_arg (request, "node"), .format = s_arg (request, "format")
+        .to_rbd = s_arg (request, "rbd"), .flatten = json_is_true (flatten),
+        .node = s_arg (request, "node"), .format = s_arg (request, "format"),
+        .peers = self->parts.peers
     };
     return s_wrap ("job", sf_restore_start (self->parts.store, self->parts.jobs,
                                             self->parts.dispatch, &req, err));
@@ -373,7 +376,8 @@ static const command_t s_commands [] = {
     { "instances",  { "node:s", PAGE_ARGS }, NULL,    s_cmd_instances, false },
     { "snapshot",   { "instance:s", "strategy:s", NULL }, "instance", s_cmd_snapshot,
                     false },
-    { "restore",    { "image:s", "to:s", "node:s", "format:s", NULL }, "image",
+    { "restore",    { "image:s", "to:s", "rbd:s", "flatten:b", "node:s", "format:s", NULL },
+                                        "image",
                     s_cmd_restore, false },
     { "jobs",       { PAGE_ARGS },      NULL,       s_cmd_jobs, false },
     { "job_show",   { "job_id:s", NULL }, "job_id",   s_cmd_job_show, false },
@@ -468,6 +472,11 @@ s_check_args (const command_t *command, json_t *request, sf_err_t *err)
         if (type == 'i') {
             if (s_check_int (key, value, err))
                 return -1;
+            continue;
+        }
+        if (type == 'b') {
+            if (!json_is_boolean (value))
+                return sf_err_set (err, SF_EINVAL, "argument '%s' must be true or false", key);
             continue;
         }
         if (!json_is_string (value))

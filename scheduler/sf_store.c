@@ -309,6 +309,14 @@ static const char *s_migrations [] = {
     "  image_id TEXT NOT NULL,"
     "  target TEXT NOT NULL,"
     "  format TEXT NOT NULL);",
+    //  13, 14: other parts of issue 13 (placeholders on this branch; the
+    //  merge puts their migrations here)
+    "-- 13",
+    "-- 14",
+    //  15: how a job made its images (JobResult.method); a restore to RBD
+    //  (its target 'rbd:POOL/NAME') as a flattened copy
+    "ALTER TABLE jobs ADD COLUMN method TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE restores ADD COLUMN flatten INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");

@@ -38,6 +38,8 @@ static const struct option s_options [] = {
     { "dry-run", no_argument, NULL, 'R' },
     { "show", required_argument, NULL, 'S' },
     { "to", required_argument, NULL, 'T' },
+    { "rbd", required_argument, NULL, 'r' },
+    { "flatten", no_argument, NULL, 'F' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -105,6 +107,8 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
             case 'R': opts->dry_run = true; break;
             case 'S': opts->show = optarg; break;
             case 'T': opts->to = optarg; break;
+            case 'r': opts->rbd = optarg; break;
+            case 'F': opts->flatten = true; break;
         }
     }
     opts->first = optind;

@@ -19,10 +19,16 @@ s_cmd_restore (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **ar
     if (argc - opts.first != 1)
         return snapfleet_usage_error (cmd, "'restore' takes one image id (as 'snapfleet "
                                       "images' lists it)");
-    if (!opts.to)
-        return snapfleet_usage_error (cmd, "'restore' needs --to FILE, the file to make");
-    json_t *request = json_pack ("{s:s, s:s, s:s}", "cmd", "restore",
-                                 "image", argv [opts.first], "to", opts.to);
+    if (!opts.to == !opts.rbd)
+        return snapfleet_usage_error (cmd, "'restore' needs one of --to FILE (the file to "
+                                      "make) and --rbd POOL/NAME (the RBD image to make)");
+    if (opts.flatten && !opts.rbd)
+        return snapfleet_usage_error (cmd, "--flatten applies to --rbd");
+    json_t *request = json_pack ("{s:s, s:s}", "cmd", "restore", "image", argv [opts.first]);
+    json_object_set_new (request, opts.to? "to": "rbd", json_string (opts.to? opts.to
+                                                                            : opts.rbd));
+    if (opts.flatten)
+        json_object_set_new (request, "flatten", json_true ());
     if (opts.select.node)
         json_object_set_new (request, "node", json_string (opts.select.node));
     if (opts.image_format)
@@ -64,9 +70,9 @@ s_cmd_restore (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **ar
 
 const snapfleet_cmd_t snapfleet_cmd_restore = {
     "restore",
-    "restore IMAGE --to FILE [--node N] [--format qcow2|raw] [--wait]\n"
-    "      [--timeout SECS]",
-    "restore a stored image to a new disk file",
+    "restore IMAGE (--to FILE | --rbd POOL/NAME [--flatten]) [--node N]\n"
+    "      [--format qcow2|raw] [--wait] [--timeout SECS]",
+    "restore a stored image to a new disk file or RBD image",
     "Turn a stored image back into a disk file, as a job on the node that holds\n"
     "it (the node whose job made the image: a dir store is local to its node).\n"
     "IMAGE is an image id as 'snapfleet images' lists it. The worker checks the\n"
@@ -75,13 +81,23 @@ const snapfleet_cmd_t snapfleet_cmd_restore = {
     "beside FILE and then gives it its name; it never overwrites a file: a FILE\n"
     "that exists fails the job and stays as it was. A cancelled or failed\n"
     "restore leaves nothing. The job pauses nothing; it waits for an upload\n"
-    "slot and a share of the bandwidth, as an upload does. Only images of a dir\n"
-    "store can be restored yet. Prints the new job, or with --wait the ended\n"
-    "job (exit 1 if it did not end done).\n\n"
+    "slot and a share of the bandwidth, as an upload does. Images of a dir\n"
+    "store and RBD clones can be restored; an RBD clone has no stored hash\n"
+    "(no bytes were copied), so it is not checked. Restores that read or write\n"
+    "RBD run on a node with the Ceph cluster (the image's node if it has it).\n"
+    "--rbd makes a new RBD image under a temporary name beside POOL/NAME and\n"
+    "renames it (Ceph refuses a name that exists: never overwritten): from an\n"
+    "RBD clone a new clone of its parent snapshot (instant, no bytes copied;\n"
+    "that snapshot then stays while the new image depends on it), or with\n"
+    "--flatten a copy of its bytes; from a dir image a copy. Prints the new\n"
+    "job, or with --wait the ended job (exit 1 if it did not end done).\n\n"
     "Options:\n"
     "  --to FILE             the file to make: an absolute path on the node,\n"
     "                        without '.' or '..' components, outside the\n"
     "                        worker's workdir and image store\n"
+    "  --rbd POOL/NAME       or the RBD image to make (POOL/NS/NAME too)\n"
+    "  --flatten             with --rbd from an RBD clone: copy its bytes into\n"
+    "                        an independent image instead of cloning\n"
     "  --node N              run it on node N instead\n"
     "  --format qcow2|raw    the new file's format (default qcow2); 'table' and\n"
     "                        'json' still choose the output\n"
@@ -90,6 +106,6 @@ const snapfleet_cmd_t snapfleet_cmd_restore = {
     "                        the job goes on\n"
     SNAPFLEET_HELP_FORMAT
     SNAPFLEET_HELP_HELP,
-    "hfntwT",
+    "hfntwTrF",
     s_cmd_restore
 };
