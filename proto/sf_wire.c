@@ -125,7 +125,7 @@ s_check_result (const sf_job_result_t *res, sf_err_t *err)
     if (res->error && s_check_string (res->error->text, "job_result.error.text", err))
         return -1;
     if (res->method && *res->method && !sf_wire_method_valid (res->method))
-        return sf_err_set (err, SF_EPROTO, "job_result.method '%.40s' is not 1 to 32 "
+        return sf_err_set (err, SF_EPROTO, "job_result.method '%.40s' is not 1 to 48 "
                            "lowercase letters, digits and '-'", res->method);
     return 0;
 }

@@ -273,7 +273,7 @@ int
     sf_wire_rbd_name_check (const char *name, const char *field, sf_err_t *err);
 
 //  JobResult.method: 1 to SF_WIRE_MAX_METHOD of [a-z0-9-]
-#define SF_WIRE_MAX_METHOD      32
+#define SF_WIRE_MAX_METHOD      48
 bool
     sf_wire_method_valid (const char *method);
 

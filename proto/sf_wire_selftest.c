@@ -399,7 +399,7 @@ sf_wire_test (bool verbose)
     assert (copy && streq (copy->job_result->method, "rbd-snapshot"));
     sf_wire_free (&copy);
     const char *bad_methods [] = { "RBD", "rbd snapshot", "a\nb",
-                                   "abcdefghijklmnopqrstuvwxyz0123456" };
+                                   "abcdefghijklmnopqrstuvwxyz0123456789-abcdefghijkl" };
     for (size_t i = 0; i < sizeof (bad_methods) / sizeof (bad_methods [0]); i++) {
         result.method = (char *) bad_methods [i];
         assert (s_roundtrip (&env, &err) == NULL && err.code == SF_EPROTO);

@@ -426,7 +426,8 @@ s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
         self->cfg.uri, self->cfg.workdir, self->exe, self->run_id, self->cfg.max_pause,
         self->images, self->conv,
         self->stor, self->leftovers, self->cfg.rbd_mode, self->cfg.rbd_clone_pool, false,
-        assign->wait_upload_grant, assign->catalog_id, self->joblog
+        assign->wait_upload_grant, assign->catalog_id, self->joblog,
+        streq (self->cfg.rbd_snapshot, "backup")
     };
     zactor_t *task = sf_task_new (&args);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);

@@ -47,6 +47,40 @@ s_is_file (const sf_hv_disk_t *disk)
     return disk->type == SF_DISK_FILE || disk->type == SF_DISK_BLOCK;
 }
 
+//  A disk copied live: a file disk, or with [storage.rbd] snapshot =
+//  backup an RBD disk too (QEMU reads it through its own Ceph client)
+
+static bool
+s_is_live (task_t *self, const sf_hv_disk_t *disk)
+{
+    return s_is_file (disk) || (self->rbd_backup && disk->type == SF_DISK_RBD);
+}
+
+//  Whom QEMU writes as, for a disk without a file (RBD): the owner of the
+//  domain's QEMU process (libvirt's pid file), else the worker's user
+
+static void
+s_qemu_owner (task_t *self, struct stat *st)
+{
+    st->st_uid = geteuid ();
+    st->st_gid = getegid ();
+    char *path = zsys_sprintf ("/run/libvirt/qemu/%s.pid", self->domain->name);
+    FILE *file = fopen (path, "re");
+    long pid = 0;
+    if (file && fscanf (file, "%ld", &pid) != 1)
+        pid = 0;
+    if (file)
+        fclose (file);
+    zstr_free (&path);
+    struct stat proc;
+    char proc_path [64];
+    snprintf (proc_path, sizeof (proc_path), "/proc/%ld", pid);
+    if (pid > 0 && stat (proc_path, &proc) == 0) {
+        st->st_uid = proc.st_uid;
+        st->st_gid = proc.st_gid;
+    }
+}
+
 bool
 sf_task_live_wanted (task_t *self)
 {
@@ -54,7 +88,7 @@ sf_task_live_wanted (task_t *self)
         return false;
     sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
     for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks))
-        if (sf_hv_disk_is_data (disk) && s_is_file (disk))
+        if (sf_hv_disk_is_data (disk) && s_is_live (self, disk))
             return true;
     return false;
 }
@@ -76,6 +110,9 @@ s_create (task_t *self, const char *path, const sf_hv_disk_t *backing, uint64_t 
     assert (disk);
     struct stat st;
     const struct stat *owner = &st;
+    if (!s_is_file (disk))
+        s_qemu_owner (self, &st);
+    else
     if (stat (disk->source, &st))
         return sf_err_set (&self->err, SF_EIO, "cannot read the owner of disk '%s' "
                            "('%s'): %s", disk->target, disk->source, strerror (errno));
@@ -146,7 +183,7 @@ sf_task_live_prepare (task_t *self)
                            "QEMU: %s", self->scratch, strerror (errno));
     sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
     for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks)) {
-        if (!sf_hv_disk_is_data (disk) || !s_is_file (disk))
+        if (!sf_hv_disk_is_data (disk) || !s_is_live (self, disk))
             continue;
         live_t *live = &self->lives [self->n_lives++];
         live->disk = disk;
@@ -212,6 +249,10 @@ sf_task_live_start (task_t *self)
     }
     else
         snprintf (why, sizeof (why), "backup API off ([hypervisor] backup_api = false)");
+    if (self->rbd_backup)
+        return sf_err_set (&self->err, SF_ENOTSUP, "cannot copy the RBD disks of '%s' with "
+                           "the backup API ([storage.rbd] snapshot = backup): %s; set "
+                           "snapshot = rbd", self->domain->name, why);
     SF_INFO (&self->ctx, "%s: external snapshot instead", why);
     for (size_t i = 0; i < self->n_lives; i++)
         if (s_overlay (self, &self->lives [i]))
