@@ -12,7 +12,9 @@
 #  image is in the image store (store dir, qcow2, hashed), passes qemu-img
 #  check and holds a clean prefix whose end lies in the job's window; Ceph
 #  is left as it was (no snapshot of rbd/g1, no new image); the guest runs
-#  and writes on; no backup job is left on the domain, no scratch.
+#  and writes on; no backup job is left on the domain, no scratch. (A
+#  control after the job, virsh suspend + resume, shows the watcher sees
+#  a pause.)
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -89,11 +91,20 @@ rec=$(sf_records --min "$a" --max $((m + 10)) "$img" 2>&1) || true
 sf_note "sf-records: $rec (console: $a before the job, $m at RESUMED, $b at the end)"
 check_eq "the image holds a clean prefix with $a <= K <= $((m + 10))" CLEAN_PREFIX "${rec##*verdict=}"
 
-sf_stop_pid "$SF_TMP/lifewatch-g1.pid" || true
 events=$SF_TMP/lifewatch-g1.events
+during=$(awk '$2 == "SUSPENDED"' "$events")
+#  A control: the watcher does see a pause (virsh suspend + resume, after
+#  the job)
+sf_virsh n1 suspend g1 >/dev/null
+sf_virsh n1 resume g1 >/dev/null
+# shellcheck disable=SC2317  # called through wait_for
+saw_control () { awk '$2 == "RESUMED"' "$events" | grep -q .; }
+check "the watcher sees the control's SUSPENDED/RESUMED" wait_for 20 saw_control
+sf_stop_pid "$SF_TMP/lifewatch-g1.pid" || true
 sf_note "lifewatch g1: $(tr '\n' ';' <"$events")"
-check_eq "libvirt saw no SUSPENDED event (no pause without an agent)" "" \
-    "$(awk '$2 == "SUSPENDED"' "$events")"
+check_eq "libvirt saw no SUSPENDED event during the job (no pause without an agent)" "" \
+    "$during"
+check_eq "only the control's SUSPENDED afterwards" 1 "$(awk '$2 == "SUSPENDED"' "$events" | wc -l)"
 
 check_eq "Ceph: no new snapshot of rbd/g1" "$snaps_before" "$(ceph_rbd_snaps rbd/g1 | tr '\n' ' ')"
 check_eq "Ceph: no new image in the pool" "$pool_before" "$(ceph_rbd_images rbd | sort | tr '\n' ' ')"

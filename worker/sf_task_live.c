@@ -32,6 +32,7 @@
 #include "sf_worker_classes.h"
 #include "sf_task_priv.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,28 +58,47 @@ s_is_live (task_t *self, const sf_hv_disk_t *disk)
 }
 
 //  Whom QEMU writes as, for a disk without a file (RBD): the owner of the
-//  domain's QEMU process (libvirt's pid file), else the worker's user
+//  domain's QEMU process (the one whose command line has "-uuid UUID"),
+//  else the worker's user
+
+static bool
+s_is_qemu_of (const char *pid, const char *uuid)
+{
+    char path [64], line [65536];
+    snprintf (path, sizeof (path), "/proc/%s/cmdline", pid);
+    FILE *file = fopen (path, "re");
+    size_t size = file ? fread (line, 1, sizeof (line) - 1, file) : 0;
+    if (file)
+        fclose (file);
+    line [size] = 0;
+    for (size_t at = 0; at < size; at += strlen (line + at) + 1)
+        if (streq (line + at, "-uuid") && at + 6 < size && streq (line + at + 6, uuid))
+            return true;
+    return false;
+}
 
 static void
 s_qemu_owner (task_t *self, struct stat *st)
 {
     st->st_uid = geteuid ();
     st->st_gid = getegid ();
-    char *path = zsys_sprintf ("/run/libvirt/qemu/%s.pid", self->domain->name);
-    FILE *file = fopen (path, "re");
-    long pid = 0;
-    if (file && fscanf (file, "%ld", &pid) != 1)
-        pid = 0;
-    if (file)
-        fclose (file);
-    zstr_free (&path);
-    struct stat proc;
-    char proc_path [64];
-    snprintf (proc_path, sizeof (proc_path), "/proc/%ld", pid);
-    if (pid > 0 && stat (proc_path, &proc) == 0) {
-        st->st_uid = proc.st_uid;
-        st->st_gid = proc.st_gid;
+    DIR *dir = opendir ("/proc");
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir))) {
+        if (strspn (entry->d_name, "0123456789") != strlen (entry->d_name)
+        ||  !s_is_qemu_of (entry->d_name, self->domain->uuid))
+            continue;
+        char path [64];
+        struct stat proc;
+        snprintf (path, sizeof (path), "/proc/%s", entry->d_name);
+        if (stat (path, &proc) == 0) {
+            st->st_uid = proc.st_uid;
+            st->st_gid = proc.st_gid;
+        }
+        break;
     }
+    if (dir)
+        closedir (dir);
 }
 
 bool
