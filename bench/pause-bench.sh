@@ -30,7 +30,9 @@
 #  store, as file-live): pause_ms and the job's total time of one guest
 #  alone, beside the snapshot path's, for 1 and 4 disks. RBD_ROWS_MONS
 #  (default "tuned default") picks the monitors; RBD_ROWS_ALONE=1 boots one
-#  guest per row and skips the eight-at-once bulks.
+#  guest per row and skips the eight-at-once bulks; RBD_ROWS_FILL=1 fills
+#  every RBD disk with random data (rbd import) instead of a thin image, so
+#  the backup path has the bytes to copy.
 #  Environment: SF_BUILD (build dir with scheduler/ and worker/, default
 #  ./build), CEPH_STORE (memstore|bluestore, see bench/README.md),
 #  RBD_MODE (clone|export, default clone), STRATEGIES (default "file-cold
@@ -58,6 +60,7 @@ RBD_ROWS=${RBD_ROWS:-0}
 RBD_ROWS_SIZE=${RBD_ROWS_SIZE:-64M}
 RBD_ROWS_MONS=${RBD_ROWS_MONS:-tuned default}
 RBD_ROWS_ALONE=${RBD_ROWS_ALONE:-0}
+RBD_ROWS_FILL=${RBD_ROWS_FILL:-0}
 while getopts 'n:s:b:rh' opt; do
     case $opt in
         r) RBD_ROWS=1 ;;
@@ -219,11 +222,17 @@ rbd_rows_guests ()
     local node=$1 uri=$2 prefix=$3 disks=$4 i k name mib
     local -a more devs=(vda vdb vdc vdd vde vdf vdg vdh)
     mib=$(($(numfmt --from=iec "$RBD_ROWS_SIZE") >> 20))
+    [ "$RBD_ROWS_FILL" != 1 ] || [ -s "$SF_TMP/fill.raw" ] ||
+        head -c "$((mib << 20))" /dev/urandom >"$SF_TMP/fill.raw"
     for i in $(rbd_rows_ids); do
         name=$prefix$i
         more=()
         for k in $(seq 0 $((disks - 1))); do
-            ceph_rbd create --size "${mib}M" "rbd/$name-$k" || sf_die "rbd create rbd/$name-$k failed"
+            if [ "$RBD_ROWS_FILL" = 1 ]; then
+                ceph_import "$SF_TMP/fill.raw" "rbd/$name-$k" || sf_die "rbd import rbd/$name-$k failed"
+            else
+                ceph_rbd create --size "${mib}M" "rbd/$name-$k" || sf_die "rbd create rbd/$name-$k failed"
+            fi
             [ "$k" = 0 ] || more+=(--rbd-disk "${devs[$k]}=rbd/$name-$k")
         done
         #  Paced guests leave the 2 cores to the next boots; 8 TCG boots at
@@ -310,7 +319,7 @@ rbd_rows_table ()
     local mon disks how cell
     echo "RBD pause by monitor, disks per guest and guests at once: median (min-max) pause_ms"
     echo "(alone: $RUNS snapshots of one guest; 8 at once: $RUNS bulks of 8 guests, every job;"
-    echo " thin $RBD_ROWS_SIZE RBD disks, mode clone, no guest agent: the guest is paused)"
+    echo " $([ "$RBD_ROWS_FILL" = 1 ] && echo filled || echo thin) $RBD_ROWS_SIZE RBD disks, mode clone, no guest agent: the guest is paused)"
     printf '%-8s %-6s %-24s %-24s\n' monitor disks alone "8 at once"
     for mon in $RBD_ROWS_MONS; do
         for disks in 1 4; do
@@ -442,6 +451,7 @@ fi
 echo "total $(( ($(_sf_now_ms) - t_start) / 1000 )) s"
 [ "$STRATEGIES" = "file-cold rbd" ] || strat="STRATEGIES=\"$STRATEGIES\" "
 [ "$RBD_ROWS" != 1 ] || rows=" -r"
-echo "reproduce: SF_BUILD=$SF_BUILD ${CEPH_STORE:+CEPH_STORE=$CEPH_STORE }${strat:-}RBD_MODE=$RBD_MODE bench/pause-bench.sh -n $RUNS -s \"$SIZES\" -b $BASE${rows:-}"
+[ "$RBD_ROWS" != 1 ] || rbd_env="RBD_ROWS_SIZE=$RBD_ROWS_SIZE RBD_ROWS_MONS=\"$RBD_ROWS_MONS\" RBD_ROWS_ALONE=$RBD_ROWS_ALONE RBD_ROWS_FILL=$RBD_ROWS_FILL "
+echo "reproduce: SF_BUILD=$SF_BUILD ${CEPH_STORE:+CEPH_STORE=$CEPH_STORE }${strat:-}${rbd_env:-}RBD_MODE=$RBD_MODE bench/pause-bench.sh -n $RUNS -s \"$SIZES\" -b $BASE${rows:-}"
 #  lib.sh's EXIT trap stops everything by recorded pid and removes $SF_TMP
 exit 0
