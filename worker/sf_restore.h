@@ -1,7 +1,7 @@
 /*  =========================================================================
     sf_restore - one restore job (strategy "restore", issue 13), run as a
-    zactor like a snapshot task: a stored image of this node's dir store
-    back into a disk file
+    zactor like a snapshot task: a stored image of this node's dir store,
+    or an RBD clone, back into a disk file or a new RBD image
 
     Steps: check the image (its id names a file of our store, its format)
     and the target (an absolute path without '.' or '..', whose directory
@@ -22,6 +22,21 @@
     directory and the record. A cancel, a failure or a hash mismatch
     ("image X does not match its recorded SHA-256; not restored") removes
     the temp directory: nothing is left and no file is overwritten.
+
+    RBD (with the worker's storage client; without one such a restore
+    fails SF_ENOTSUP): an RBD image (store "rbd", id POOL/CLONE) must exist;
+    it has no hash to check (the result's note says so). It is read by
+    qemu-img from sf_stor_image_uri (the worker's ceph.conf, id, keyring).
+    A target to_rbd that exists fails the job (SF_EEXIST, "RBD image 'X'
+    exists; not overwritten"); else the new image is made as
+    POOL/[NS/].sf-restore-<catalogue>-<job> (the record, "rbd SPEC", is
+    durable first): a clone of the source's parent snapshot (an RBD source
+    without flatten; no bytes), or written by qemu-img convert -O raw (a dir
+    image after its hash check, or an RBD source with flatten); then
+    renamed to the target's name (sf_stor_rename: Ceph refuses a name that
+    exists, so nothing is overwritten). A cancel or failure removes only
+    the temp image (kept in the record if that fails); sf_restore_sweep
+    removes a killed restore's temp image, if its name is the job's.
 
     The pipe speaks sf_task's protocol: CANCEL, GRANT + rate, RATE + rate,
     $TERM to the actor; EVENT + frame, RESULT + frame from it; and also
@@ -59,8 +74,10 @@ zactor_t *
     sf_restore_new (const sf_restore_args_t *args);
 
 //  At the worker's start: remove what restores killed midway left (their
-//  temp directories, named in <workdir>/restores, if the names are a
-//  restore's of that job), and the records. Returns how many were swept.
+//  temp directories or RBD temp images, named in <workdir>/restores, if
+//  the names are a restore's of that job), and the records; an RBD one
+//  stays recorded while stor is NULL or its removal fails. Returns how
+//  many were swept.
 int
     sf_restore_sweep (const char *workdir, sf_stor_t *stor);
 
