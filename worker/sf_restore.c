@@ -18,6 +18,7 @@ SF_LOG_MODULE ("worker.restore");
 #define S_RECORDS   "restores"      //  <workdir>/restores/<job>: the temp directory
 #define S_TEMP_FILE "image"         //  the new file inside the temp directory
 #define S_RBD_LINE  "rbd "          //  a record's line for an RBD temp image
+#define S_RBD_REMOVE_MS 45000       //  retries of a temp image's removal
 
 typedef struct {
     zsock_t *pipe;                  //  Borrowed, the actor pipe
@@ -346,8 +347,17 @@ s_cleanup (restore_t *self)
         //  Only the temp image: its name is this job's (s_check_rbd_target)
         char spec [520];
         sf_stor_spec_str (&self->rbd_temp, spec, sizeof (spec));
+        //  A qemu-img stopped mid-copy leaves its watch on the image until
+        //  the OSD times it out (30 s): Ceph refuses the removal till then
         sf_err_t err = SF_ERR_INIT;
-        if (sf_stor_clone_remove (self->stor, &self->rbd_temp, &err))
+        int64_t deadline = sf_time_mono_ms () + S_RBD_REMOVE_MS;
+        while (sf_stor_clone_remove (self->stor, &self->rbd_temp, &err)
+           &&  sf_time_mono_ms () < deadline) {
+            SF_DEBUG (&self->ctx, "cannot remove RBD image '%s' yet: %s", spec, err.text);
+            sf_err_clear (&err);
+            zclock_sleep (2000);
+        }
+        if (err.code)
             SF_WARN (&self->ctx, "cannot remove RBD image '%s' (the next start tries "
                      "again): %s", spec, err.text);
         else
