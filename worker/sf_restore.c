@@ -329,6 +329,33 @@ s_make_temp (restore_t *self)
     return 0;
 }
 
+//  Remove the temp RBD image (its name is this job's: s_check_rbd_target);
+//  absent is fine. A qemu-img stopped mid-copy (or killed with a worker)
+//  leaves its watch on the image until the OSD times it out (30 s): Ceph
+//  refuses the removal till then, so it is tried for S_RBD_REMOVE_MS.
+//  Returns 0 or -1 (logged)
+
+static int
+s_rbd_temp_remove (restore_t *self)
+{
+    char spec [520];
+    sf_stor_spec_str (&self->rbd_temp, spec, sizeof (spec));
+    sf_err_t err = SF_ERR_INIT;
+    int64_t deadline = sf_time_mono_ms () + S_RBD_REMOVE_MS;
+    while (sf_stor_clone_remove (self->stor, &self->rbd_temp, &err)
+       &&  sf_time_mono_ms () < deadline) {
+        SF_DEBUG (&self->ctx, "cannot remove RBD image '%s' yet: %s", spec, err.text);
+        sf_err_clear (&err);
+        zclock_sleep (2000);
+    }
+    if (err.code) {
+        SF_WARN (&self->ctx, "cannot remove RBD image '%s' (the next start tries again): %s",
+                 spec, err.text);
+        return -1;
+    }
+    return 0;
+}
+
 //  Remove the temp directory (our file in it only) and the record
 
 static void
@@ -343,26 +370,8 @@ s_cleanup (restore_t *self)
             self->temp_made = false;
         sf_fsync_path (self->real_parent);
     }
-    if (self->rbd_temp_made && !self->published) {
-        //  Only the temp image: its name is this job's (s_check_rbd_target)
-        char spec [520];
-        sf_stor_spec_str (&self->rbd_temp, spec, sizeof (spec));
-        //  A qemu-img stopped mid-copy leaves its watch on the image until
-        //  the OSD times it out (30 s): Ceph refuses the removal till then
-        sf_err_t err = SF_ERR_INIT;
-        int64_t deadline = sf_time_mono_ms () + S_RBD_REMOVE_MS;
-        while (sf_stor_clone_remove (self->stor, &self->rbd_temp, &err)
-           &&  sf_time_mono_ms () < deadline) {
-            SF_DEBUG (&self->ctx, "cannot remove RBD image '%s' yet: %s", spec, err.text);
-            sf_err_clear (&err);
-            zclock_sleep (2000);
-        }
-        if (err.code)
-            SF_WARN (&self->ctx, "cannot remove RBD image '%s' (the next start tries "
-                     "again): %s", spec, err.text);
-        else
-            self->rbd_temp_made = false;
-    }
+    if (self->rbd_temp_made && !self->published && s_rbd_temp_remove (self) == 0)
+        self->rbd_temp_made = false;
     if (self->published)
         self->rbd_temp_made = false;
     if (self->recorded && !self->temp_made && !self->rbd_temp_made) {
@@ -620,6 +629,10 @@ s_check_rbd_target (restore_t *self)
 static int
 s_make_rbd (restore_t *self)
 {
+    //  One that a killed attempt of this job left (its name is the job's)
+    if (s_rbd_temp_remove (self))
+        return sf_err_set (&self->err, SF_ECEPH, "cannot remove the temp image a previous "
+                           "attempt left (see the worker's log)");
     char *dst = sf_stor_image_uri (self->stor, &self->rbd_temp);
     int rc = 0;
     if (streq (self->image_store, "rbd") && !self->flatten) {
@@ -979,6 +992,8 @@ s_test_rbd (sf_restore_args_t *args, const char *dir)
     sf_restore_args_t rbd_args = *args;
     rbd_args.restore = &restore, rbd_args.stor = stor, rbd_args.job_id = "J8";
     char phases [16];
+    //  A temp image a killed attempt of J8 left goes first
+    sf_stor_fake_add (fake, "rbd/.sf-restore-0123456789abcdef-J8", 1 << 20);
     sf_envelope_t *env = s_run_test (&rbd_args, true, phases);
     assert (env->job_result->ok && streq (phases, "qwacu"));
     assert (env->job_result->bytes == 0 && streq (env->job_result->method, "restore"));
