@@ -16,7 +16,13 @@
 #  (the image's bytes, `rbd ls`); g1 keeps running and writing.
 #  (4) f1's dir image (file-cold) restored to RBD: a new raw image equal to
 #  the stored qcow2, with the same clean prefix.
-#  (5) Bad requests are refused with clear errors and make no job; nothing
+#  (5) A flattened copy (reading at [conversion] rate_limit = 8 MiB/s)
+#  cancelled while it copies ends cancelled and leaves the pool as it was;
+#  one whose worker is SIGKILLed while it copies leaves its temp image,
+#  which the job's second attempt removes (once Ceph lets go of the dead
+#  qemu-img's watch) before it copies the image whole: only the target is
+#  added.
+#  (6) Bad requests are refused with clear errors and make no job; nothing
 #  of the restores' temp names (.sf-restore-*) is left in the pool, no
 #  restore record in the worker's workdir.
 set -euo pipefail
@@ -38,6 +44,7 @@ k_of () { sed -n 's/^K=\([0-9]*\) .*/\1/p' <<<"$1"; }
 #  qemu-img on RBD, with a deadline (a client can block when Ceph is gone)
 qimg () { timeout -k 5 300 qemu-img "$@"; }
 images_sorted () { ceph_rbd_images rbd | sort | tr '\n' ' ' | sed 's/ $//'; }
+job_field () { sf_cli job show "$1" --format json | jq -r "$2"; }
 #  What rbd ls added and removed since BEFORE: "ADDED|REMOVED"
 changed () {
     local after added removed
@@ -52,7 +59,7 @@ cdir=$SF_TMP/ceph
 sf_cleanup_push ceph_stop "$cdir"
 ceph_start "$cdir" >/dev/null || sf_die "single-node Ceph did not start (logs in $cdir/log)"
 
-sf_start_scheduler
+sf_start_scheduler limits.retry_backoff=5s limits.max_attempts=2
 catalog=$(sf_catalog_id)
 sf_start_node n1
 uri=$SF_NODE_URI
@@ -64,7 +71,9 @@ ceph_lv_guest "$uri" g1 "$SF_TMP/n1/vm" rbd/g1 || sf_die "RBD guest g1 did not b
 log=$(sf_guest_dir n1 g1)/console.log
 sf_guest n1 f1
 flog=$(sf_guest_dir n1 f1)/console.log
-ceph_sf_worker n1 "$uri" storage.rbd.mode=clone
+#  Conversions read at 8 MiB/s: a 64 MiB copy takes 8 s, long enough to be
+#  cancelled or killed while it runs
+ceph_sf_worker n1 "$uri" storage.rbd.mode=clone conversion.rate_limit=8MiB
 work=$SF_TMP/w-n1/work
 out=$SF_TMP/restored
 mkdir -p "$out"
@@ -182,7 +191,39 @@ check_eq "it holds the stored image's clean prefix" "CLEAN_PREFIX $(k_of "$store
     "${rec##*verdict=} $(k_of "$rec")"
 rm -f "$SF_TMP/f1.raw"
 
-#  -- (5) refused, and nothing left -----------------------------------------------
+#  -- (5) cancelled, and killed, while it copies ------------------------------------
+# shellcheck disable=SC2317  # called through wait_for
+copying () { ceph_rbd_images rbd | grep -qxF ".sf-restore-$catalog-$1"; }
+# shellcheck disable=SC2317  # called through wait_for
+job_is () { [ "$(job_field "$1" .state)" = "$2" ]; }
+before=$(images_sorted)
+j=$(sf_cli restore "rbd/$clone" --rbd rbd/g1-cancel --flatten --format json | jq -r .job_id)
+wait_for 60 copying "$j" || sf_die "restore $j never made its temp image"
+check_eq "$j copies (its temp image exists), nothing published yet" "running |" \
+    "$(job_field "$j" .state) $(ceph_rbd_images rbd | grep -x g1-cancel || true)|"
+rc=0
+sf_cli cancel "$j" >/dev/null || rc=$?
+check_eq "cancel exits 0" 0 "$rc"
+wait_for 90 job_is "$j" cancelled || true
+check_eq "$j is cancelled with ECANCELED" "cancelled 14" \
+    "$(sf_cli job show "$j" --format json | jq -r '"\(.state) \(.error.code)"')"
+check_eq "rbd ls: nothing added or removed" "|" "$(changed "$before")"
+
+j=$(sf_cli restore "rbd/$clone" --rbd rbd/g1-killed --flatten --format json | jq -r .job_id)
+wait_for 60 copying "$j" || sf_die "restore $j never made its temp image"
+sf_kill_pid "$SF_TMP/worker-n1.pid" KILL
+check "the killed worker left its temp image" copying "$j"
+ceph_sf_worker n1 "$uri" storage.rbd.mode=clone conversion.rate_limit=8MiB
+wait_for 180 job_is "$j" "done" || true
+r=$(sf_cli job show "$j" --format json)
+sf_note "job $j: $(jq -c '{state, attempt, attempts}' <<<"$r")"
+sf_note "the worker on the temp image: $(grep -a "sf-restore-$catalog-$j" "$SF_TMP/worker-n1.log" | tr '\n' ';' | cut -c1-600)"
+check_eq "$j is done by attempt 2" "done 2" "$(jq -r '"\(.state) \(.attempt)"' <<<"$r")"
+check_eq "rbd ls: g1-killed added, nothing else" "g1-killed|" "$(changed "$before")"
+check "rbd/g1-killed equals the clone" \
+    qimg compare -q -f raw -F raw "$(ceph_rbd_uri "rbd/$clone")" "$(ceph_rbd_uri rbd/g1-killed)"
+
+#  -- (6) refused, and nothing left -----------------------------------------------
 n=$(jobs_count)
 refused () {
     local what=$1 want=$2 code=$3 rc=0 err
