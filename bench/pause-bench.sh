@@ -24,7 +24,15 @@
 #  (paxos propose interval 0.01 s, as the tests run) and as shipped (1 s,
 #  what a real cluster runs), with 1 and 4 RBD disks per guest, one guest
 #  alone and eight at once (one bulk); RBD_ROWS_SIZE (default 64M) per disk.
-#  STRATEGIES=none with RBD_ROWS=1 measures only those rows.
+#  STRATEGIES=none with RBD_ROWS=1 measures only those rows. With the
+#  monitor as shipped it also measures the backup path for RBD disks
+#  ([storage.rbd] snapshot = backup: libvirt's push backup into the image
+#  store, as file-live): pause_ms and the job's total time of one guest
+#  alone, beside the snapshot path's, for 1 and 4 disks. RBD_ROWS_MONS
+#  (default "tuned default") picks the monitors; RBD_ROWS_ALONE=1 boots one
+#  guest per row and skips the eight-at-once bulks; RBD_ROWS_FILL=1 fills
+#  every RBD disk with random data (rbd import) instead of a thin image, so
+#  the backup path has the bytes to copy.
 #  Environment: SF_BUILD (build dir with scheduler/ and worker/, default
 #  ./build), CEPH_STORE (memstore|bluestore, see bench/README.md),
 #  RBD_MODE (clone|export, default clone), STRATEGIES (default "file-cold
@@ -50,6 +58,9 @@ STRATEGIES=${STRATEGIES:-file-cold rbd}
 usage () { sed -n '/^#  Usage:/,/^#  tests\. Notes/p' "$0" | sed 's/^#  \{0,1\}//'; }
 RBD_ROWS=${RBD_ROWS:-0}
 RBD_ROWS_SIZE=${RBD_ROWS_SIZE:-64M}
+RBD_ROWS_MONS=${RBD_ROWS_MONS:-tuned default}
+RBD_ROWS_ALONE=${RBD_ROWS_ALONE:-0}
+RBD_ROWS_FILL=${RBD_ROWS_FILL:-0}
 while getopts 'n:s:b:rh' opt; do
     case $opt in
         r) RBD_ROWS=1 ;;
@@ -174,7 +185,35 @@ done
 
 rbd_rows_results=$SF_TMP/rbd-rows    #  "MON DISKS alone|eight PAUSE_MS"
 : >"$rbd_rows_results"
+rbd_path_results=$SF_TMP/rbd-paths   #  "DISKS snapshot|backup PAUSE_MS TOTAL_MS" (as shipped)
+: >"$rbd_path_results"
 declare -A rbd_rows_settings=()      #  MON -> what the mon reported
+
+#  The guests of a row: 1..8, or 1 alone with RBD_ROWS_ALONE=1
+rbd_rows_ids () { if [ "$RBD_ROWS_ALONE" = 1 ]; then echo 1; else echo 1 2 3 4 5 6 7 8; fi; }
+
+#  rbd_rows_alone PATH MON PREFIX DISKS: RUNS snapshots of PREFIX1 alone;
+#  pause_ms into the rows, and with the monitor as shipped pause_ms and the
+#  job's wall time (snapshot --wait) into the path rows
+rbd_rows_alone ()
+{
+    local path=$1 mon=$2 prefix=$3 disks=$4 i out rc t total
+    for ((i = 1; i <= RUNS; i++)); do
+        rc=0
+        t=$(_sf_now_ms)
+        out=$(sf_cli snapshot --instance "${prefix}1" --wait --format json) || rc=$?
+        total=$(($(_sf_now_ms) - t))
+        if [ "$rc" != 0 ] || [ "$(jq -r .state <<<"$out")" != "done" ]; then
+            sf_note "rbd row run FAILED ($path): ${prefix}1: $(jq -c '{state, error}' <<<"$out" 2>/dev/null || printf '%s' "$out")"
+            failures=$((failures + 1))
+            continue
+        fi
+        [ "$path" = backup ] || echo "$mon $disks alone $(jq -r .pause_ms <<<"$out")" >>"$rbd_rows_results"
+        [ "$mon" != default ] ||
+            echo "$disks $path $(jq -r .pause_ms <<<"$out") $total" >>"$rbd_path_results"
+        sf_note "$mon $disks disk(s) alone, $path path: pause_ms $(jq -r .pause_ms <<<"$out"), $total ms in all, method $(jq -r .method <<<"$out") ($(jq -r '.note // "no note"' <<<"$out"))"
+    done
+}
 
 #  rbd_rows_guests NODE URI PREFIX DISKS: boot PREFIX1..8, each with DISKS
 #  thin RBD disks of RBD_ROWS_SIZE on $CEPH_CONF's cluster
@@ -183,11 +222,17 @@ rbd_rows_guests ()
     local node=$1 uri=$2 prefix=$3 disks=$4 i k name mib
     local -a more devs=(vda vdb vdc vdd vde vdf vdg vdh)
     mib=$(($(numfmt --from=iec "$RBD_ROWS_SIZE") >> 20))
-    for i in 1 2 3 4 5 6 7 8; do
+    [ "$RBD_ROWS_FILL" != 1 ] || [ -s "$SF_TMP/fill.raw" ] ||
+        head -c "$((mib << 20))" /dev/urandom >"$SF_TMP/fill.raw"
+    for i in $(rbd_rows_ids); do
         name=$prefix$i
         more=()
         for k in $(seq 0 $((disks - 1))); do
-            ceph_rbd create --size "${mib}M" "rbd/$name-$k" || sf_die "rbd create rbd/$name-$k failed"
+            if [ "$RBD_ROWS_FILL" = 1 ]; then
+                ceph_import "$SF_TMP/fill.raw" "rbd/$name-$k" || sf_die "rbd import rbd/$name-$k failed"
+            else
+                ceph_rbd create --size "${mib}M" "rbd/$name-$k" || sf_die "rbd create rbd/$name-$k failed"
+            fi
             [ "$k" = 0 ] || more+=(--rbd-disk "${devs[$k]}=rbd/$name-$k")
         done
         #  Paced guests leave the 2 cores to the next boots; 8 TCG boots at
@@ -196,7 +241,7 @@ rbd_rows_guests ()
             ceph_lv_guest "$uri" "$name" "$SF_TMP/$node/vm" "rbd/$name-0" "${more[@]}" ||
             sf_die "RBD guest $name did not boot"
     done
-    for i in 1 2 3 4 5 6 7 8; do
+    for i in $(rbd_rows_ids); do
         wait_for 60 strategy_is "$prefix$i" rbd >/dev/null ||
             sf_die "$prefix$i never showed up with strategy rbd"
     done
@@ -209,17 +254,8 @@ rbd_rows_measure ()
     local mon=$1 node=$2 prefix=$3 disks=$4 i out rc id t bulk
     local -a names=()
     for i in 1 2 3 4 5 6 7 8; do names+=(--instance "$prefix$i"); done
-    for ((i = 1; i <= RUNS; i++)); do
-        rc=0
-        out=$(sf_cli snapshot --instance "${prefix}1" --wait --format json) || rc=$?
-        if [ "$rc" != 0 ] || [ "$(jq -r .state <<<"$out")" != "done" ]; then
-            sf_note "rbd row run FAILED: ${prefix}1: $(jq -c '{state, error}' <<<"$out" 2>/dev/null || printf '%s' "$out")"
-            failures=$((failures + 1))
-            continue
-        fi
-        echo "$mon $disks alone $(jq -r .pause_ms <<<"$out")" >>"$rbd_rows_results"
-        sf_note "$mon $disks disk(s) alone: pause_ms $(jq -r .pause_ms <<<"$out") ($(jq -r '.note // "no note"' <<<"$out"))"
-    done
+    rbd_rows_alone snapshot "$mon" "$prefix" "$disks"
+    [ "$RBD_ROWS_ALONE" = 1 ] && return 0
     for ((i = 1; i <= RUNS; i++)); do
         rc=0
         t=$(_sf_now_ms)
@@ -261,7 +297,17 @@ rbd_rows ()
     for disks in 1 4; do
         rbd_rows_guests "$node" "$ruri" "m$disks$mon-" "$disks"
         rbd_rows_measure "$mon" "$node" "m$disks$mon-" "$disks"
-        for i in 1 2 3 4 5 6 7 8; do sf_virsh "$node" destroy "m$disks$mon-$i" >/dev/null || true; done
+        if [ "$mon" = default ]; then
+            #  The backup path on the same guest: a worker with snapshot = backup
+            sf_stop_pid "$SF_TMP/worker-$node.pid" || true
+            ceph_sf_worker "$node" "$ruri" storage.rbd.mode=clone worker.max_jobs=8 \
+                pause.max_pause=30m storage.rbd.snapshot=backup
+            rbd_rows_alone backup "$mon" "m$disks$mon-" "$disks"
+            sf_stop_pid "$SF_TMP/worker-$node.pid" || true
+            ceph_sf_worker "$node" "$ruri" storage.rbd.mode=clone worker.max_jobs=8 \
+                pause.max_pause=30m
+        fi
+        for i in $(rbd_rows_ids); do sf_virsh "$node" destroy "m$disks$mon-$i" >/dev/null || true; done
     done
     sf_stop_pid "$SF_TMP/worker-$node.pid" || true
     ceph_stop "$dir" || true
@@ -273,9 +319,9 @@ rbd_rows_table ()
     local mon disks how cell
     echo "RBD pause by monitor, disks per guest and guests at once: median (min-max) pause_ms"
     echo "(alone: $RUNS snapshots of one guest; 8 at once: $RUNS bulks of 8 guests, every job;"
-    echo " thin $RBD_ROWS_SIZE RBD disks, mode clone, no guest agent: the guest is paused)"
+    echo " $([ "$RBD_ROWS_FILL" = 1 ] && echo filled || echo thin) $RBD_ROWS_SIZE RBD disks, mode clone, no guest agent: the guest is paused)"
     printf '%-8s %-6s %-24s %-24s\n' monitor disks alone "8 at once"
-    for mon in tuned default; do
+    for mon in $RBD_ROWS_MONS; do
         for disks in 1 4; do
             printf '%-8s %-6s' "$mon" "$disks"
             for how in alone eight; do
@@ -290,10 +336,32 @@ rbd_rows_table ()
             printf '\n'
         done
     done
-    for mon in tuned default; do
+    for mon in $RBD_ROWS_MONS; do
         echo "monitor $mon: ${rbd_rows_settings[$mon]:-not measured}"
     done
     echo "(a real cluster runs the default monitor: a snapshot waits for its next batch, up to 1 s)"
+    [ -s "$rbd_path_results" ] || return 0
+    local path field
+    echo
+    echo "RBD disks, monitor as shipped, one guest alone, no agent: snapshot path ([storage.rbd]"
+    echo "snapshot = rbd: clone, nothing copied) versus backup path (snapshot = backup: push"
+    echo "backup into the image store); median (min-max) of $RUNS runs"
+    printf '%-6s %-9s %-22s %-22s\n' disks path pause_ms total_ms
+    for disks in 1 4; do
+        for path in snapshot backup; do
+            printf '%-6s %-9s' "$disks" "$path"
+            for field in 3 4; do
+                cell=$(awk -v d="$disks" -v p="$path" -v f="$field" \
+                       '$1 == d && $2 == p { print $f }' "$rbd_path_results" | sort -n |
+                       awk '{ v[NR] = $1 } END {
+                                if (NR == 0) { print "-"; exit }
+                                m = (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)
+                                printf "%d (%d-%d)\n", m, v[1], v[NR] }')
+                printf ' %-22s' "$cell"
+            done
+            printf '\n'
+        done
+    done
 }
 
 if [ "$RBD_ROWS" = 1 ]; then
@@ -301,8 +369,9 @@ if [ "$RBD_ROWS" = 1 ]; then
     for name in $(sf_virsh n1 list --name 2>/dev/null); do
         sf_virsh n1 destroy "$name" >/dev/null || true
     done
-    rbd_rows tuned
-    rbd_rows default
+    for mon in $RBD_ROWS_MONS; do
+        rbd_rows "$mon"
+    done
 fi
 
 #  ---------------------------------------------------------------------
@@ -382,6 +451,7 @@ fi
 echo "total $(( ($(_sf_now_ms) - t_start) / 1000 )) s"
 [ "$STRATEGIES" = "file-cold rbd" ] || strat="STRATEGIES=\"$STRATEGIES\" "
 [ "$RBD_ROWS" != 1 ] || rows=" -r"
-echo "reproduce: SF_BUILD=$SF_BUILD ${CEPH_STORE:+CEPH_STORE=$CEPH_STORE }${strat:-}RBD_MODE=$RBD_MODE bench/pause-bench.sh -n $RUNS -s \"$SIZES\" -b $BASE${rows:-}"
+[ "$RBD_ROWS" != 1 ] || rbd_env="RBD_ROWS_SIZE=$RBD_ROWS_SIZE RBD_ROWS_MONS=\"$RBD_ROWS_MONS\" RBD_ROWS_ALONE=$RBD_ROWS_ALONE RBD_ROWS_FILL=$RBD_ROWS_FILL "
+echo "reproduce: SF_BUILD=$SF_BUILD ${CEPH_STORE:+CEPH_STORE=$CEPH_STORE }${strat:-}${rbd_env:-}RBD_MODE=$RBD_MODE bench/pause-bench.sh -n $RUNS -s \"$SIZES\" -b $BASE${rows:-}"
 #  lib.sh's EXIT trap stops everything by recorded pid and removes $SF_TMP
 exit 0

@@ -208,6 +208,45 @@ s_check_result (const sf_job_result_t *res, sf_err_t *err)
                ||  s_check_range (verify->time_to_life_ms, SF_WIRE_MAX_MS,
                                   "job_result.verify.time_to_life_ms", err)))
         return -1;
+    if (res->method && *res->method && !sf_wire_method_valid (res->method))
+        return sf_err_set (err, SF_EPROTO, "job_result.method '%.40s' is not 1 to 48 "
+                           "lowercase letters, digits and '-'", res->method);
+    return 0;
+}
+
+bool
+sf_wire_method_valid (const char *method)
+{
+    size_t length = method? strlen (method): 0;
+    return length > 0 && length <= SF_WIRE_MAX_METHOD
+        && strspn (method, "abcdefghijklmnopqrstuvwxyz0123456789-") == length;
+}
+
+//  An RBD image name: see sf_wire.h
+
+int
+sf_wire_rbd_name_check (const char *name, const char *field, sf_err_t *err)
+{
+    if (s_require (name, field, err))
+        return -1;
+    size_t length = strlen (name);
+    if (length > SF_WIRE_MAX_RBD_NAME)
+        return sf_err_set (err, SF_EINVAL, "%s is longer than %d bytes", field,
+                           SF_WIRE_MAX_RBD_NAME);
+    int parts = 1;
+    for (const char *at = name; *at; at++) {
+        unsigned char c = (unsigned char) *at;
+        if (c <= 0x20 || c == 0x7f || c == '@' || c == ':' || c == '\\')
+            return sf_err_set (err, SF_EINVAL, "%s '%.200s' has a space, a control "
+                               "character, '@', ':' or '\\'", field, name);
+        if (c == '/' && (at == name || at [1] == 0 || at [1] == '/'))
+            return sf_err_set (err, SF_EINVAL, "%s '%.200s' has an empty component", field,
+                               name);
+        parts += c == '/';
+    }
+    if (parts < 2 || parts > 3)
+        return sf_err_set (err, SF_EINVAL, "%s '%.200s' is not POOL/NAME or POOL/NAMESPACE/"
+                           "NAME", field, name);
     return 0;
 }
 
@@ -249,8 +288,8 @@ sf_wire_restore_format_valid (const char *format)
 }
 
 //  JobAssign.restore: set exactly for strategy "restore", an image with
-//  its id, path, format and SHA-256, one target (to_rbd is reserved and
-//  refused for now), a known format
+//  its id, path, format and SHA-256 (none for an RBD clone), one target
+//  (a file, an RBD image, or as_domain alone), a known format
 
 static int
 s_check_restore (const sf_job_assign_t *assign, sf_err_t *err)
@@ -275,6 +314,23 @@ s_check_restore (const sf_job_assign_t *assign, sf_err_t *err)
     if (!sf_wire_restore_format_valid (image->format))
         return sf_err_set (err, SF_EPROTO, "restore.image.format is '%.32s', not 'qcow2' "
                            "or 'raw'", image->format);
+    //  A dir image has its SHA-256; an RBD clone has none (no bytes were
+    //  copied) and is the image its id names
+    bool rbd = streq (image->store, "rbd");
+    if (rbd) {
+        if (image->sha256 && *image->sha256)
+            return sf_err_set (err, SF_EPROTO, "restore.image.sha256 is set for an RBD "
+                               "image");
+        if (strncmp (image->path, "rbd:", 4) || !streq (image->path + 4, image->id)
+        ||  !streq (image->format, "raw"))
+            return sf_err_set (err, SF_EPROTO, "restore.image of store 'rbd' is not a raw "
+                               "image whose path is rbd:ID");
+        if (sf_wire_rbd_name_check (image->id, "restore.image.id", err)) {
+            err->code = SF_EPROTO;
+            return -1;
+        }
+    }
+    else
     if (!image->sha256 || strlen (image->sha256) != 64
     ||  strspn (image->sha256, "0123456789abcdef") != 64)
         return sf_err_set (err, SF_EPROTO, "restore.image.sha256 is not 64 lowercase hex "
@@ -291,8 +347,8 @@ s_check_restore (const sf_job_assign_t *assign, sf_err_t *err)
     if (!to_file && !to_rbd && !as_domain)
         return sf_err_set (err, SF_EPROTO, "restore needs exactly one of to_file and to_rbd "
                            "(or as_domain alone)");
-    //  (A worker refuses to_rbd with a failed result: not supported yet)
-    if (to_file && sf_wire_path_check (restore->to_file, "restore.to_file", err)) {
+    if ((to_file && sf_wire_path_check (restore->to_file, "restore.to_file", err))
+    ||  (to_rbd && sf_wire_rbd_name_check (restore->to_rbd, "restore.to_rbd", err))) {
         err->code = SF_EPROTO;
         return -1;
     }
@@ -310,6 +366,12 @@ s_check_restore (const sf_job_assign_t *assign, sf_err_t *err)
                            "together");
     if (as_domain && to_rbd)
         return sf_err_set (err, SF_EPROTO, "restore.as_domain needs to_file");
+    if (to_rbd && !streq (restore->format, "raw"))
+        return sf_err_set (err, SF_EPROTO, "restore.format is '%s' for an RBD target (RBD "
+                           "images are raw)", restore->format);
+    if (restore->flatten && !(rbd && to_rbd))
+        return sf_err_set (err, SF_EPROTO, "restore.flatten is set for a restore that is "
+                           "not of an RBD image to RBD");
     return 0;
 }
 

@@ -277,6 +277,19 @@ const char *
 int
     sf_wire_path_check (const char *path, const char *field, sf_err_t *err);
 
+//  A restore's RBD target or an RBD image id: "POOL/NAME" or
+//  "POOL/NAMESPACE/NAME", no empty component, no space, control
+//  character, '@', ':' or '\', at most SF_WIRE_MAX_RBD_NAME bytes.
+//  Returns 0 or -1 with err (SF_EINVAL).
+#define SF_WIRE_MAX_RBD_NAME    400
+int
+    sf_wire_rbd_name_check (const char *name, const char *field, sf_err_t *err);
+
+//  JobResult.method: 1 to SF_WIRE_MAX_METHOD of [a-z0-9-]
+#define SF_WIRE_MAX_METHOD      48
+bool
+    sf_wire_method_valid (const char *method);
+
 //  True if format is one a restore writes: "qcow2" or "raw"
 bool
     sf_wire_restore_format_valid (const char *format);

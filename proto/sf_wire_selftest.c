@@ -392,8 +392,22 @@ sf_wire_test (bool verbose)
     assert (streq (copy->job_result->job_id, "J1"));
     assert (copy->job_result->attempt == 2);
     assert (copy->job_result->images [0]->size == 1ull << 33);
+    assert (streq (copy->job_result->method, ""));
     sf_wire_free (&copy);
     assert (copy == NULL);
+    //  The method: a short lowercase name, or none
+    result.method = "rbd-snapshot";
+    copy = s_roundtrip (&env, &err);
+    assert (copy && streq (copy->job_result->method, "rbd-snapshot"));
+    sf_wire_free (&copy);
+    const char *bad_methods [] = { "RBD", "rbd snapshot", "a\nb",
+                                   "abcdefghijklmnopqrstuvwxyz0123456789-abcdefghijkl" };
+    for (size_t i = 0; i < sizeof (bad_methods) / sizeof (bad_methods [0]); i++) {
+        result.method = (char *) bad_methods [i];
+        assert (s_roundtrip (&env, &err) == NULL && err.code == SF_EPROTO);
+        assert (strstr (err.text, "job_result.method"));
+    }
+    result.method = "";
 
     //  The constructors: an event and a rate answer survive the round trip
     int64_t before = sf_time_now_ms ();
@@ -598,9 +612,57 @@ sf_wire_test (bool verbose)
     }
     restore.to_file = "", restore.to_rbd = "rbd/vm1", restore.format = "raw";
     source.format = "qcow2";
-    copy = s_roundtrip (&made, &err);       //  a worker refuses it, with a result
+    copy = s_roundtrip (&made, &err);       //  a dir image to RBD
     assert (copy && streq (copy->job_assign->restore->to_rbd, "rbd/vm1"));
     sf_wire_free (&copy);
+    restore.format = "qcow2";               //  RBD images are raw
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "RBD images are raw"));
+    restore.format = "raw";
+    restore.flatten = true;                 //  only for an RBD source
+    assert (s_roundtrip (&made, &err) == NULL && strstr (err.text, "restore.flatten"));
+    //  An RBD clone: no hash, its path is rbd:ID, raw
+    source.store = "rbd", source.id = "rbd/vm1-snapfleet-0123456789abcdef-J4";
+    source.path = "rbd:rbd/vm1-snapfleet-0123456789abcdef-J4", source.format = "raw";
+    source.sha256 = "";
+    copy = s_roundtrip (&made, &err);
+    assert (copy && copy->job_assign->restore->flatten);
+    sf_wire_free (&copy);
+    restore.flatten = false, restore.to_rbd = "", restore.to_file = "/srv/vm1.raw";
+    copy = s_roundtrip (&made, &err);
+    assert (copy && streq (copy->job_assign->restore->image->sha256, ""));
+    sf_wire_free (&copy);
+    struct { const char *to_rbd, *path, *sha, *expect; } rbd_refused [] = {
+        { "", "rbd:rbd/other", "", "path is rbd:ID" },
+        { "", "/x.qcow2", "", "path is rbd:ID" },
+        { "", NULL, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+          "sha256 is set for an RBD image" },
+        { "rbd", NULL, "", "not POOL/NAME" },
+        { "rbd/", NULL, "", "empty component" },
+        { "/vm1", NULL, "", "empty component" },
+        { "rbd//vm1", NULL, "", "empty component" },
+        { "a/b/c/d", NULL, "", "not POOL/NAME" },
+        { "rbd/vm1@s", NULL, "", "'@'" },
+        { "rbd/vm:1", NULL, "", "':'" },
+        { "rbd/vm 1", NULL, "", "a space" },
+    };
+    for (size_t i = 0; i < sizeof (rbd_refused) / sizeof (rbd_refused [0]); i++) {
+        restore.to_rbd = (char *) rbd_refused [i].to_rbd;
+        restore.to_file = *restore.to_rbd? "": "/srv/vm1.raw";
+        source.path = rbd_refused [i].path? (char *) rbd_refused [i].path
+                    : "rbd:rbd/vm1-snapfleet-0123456789abcdef-J4";
+        source.sha256 = (char *) rbd_refused [i].sha;
+        assert (s_roundtrip (&made, &err) == NULL && err.code == SF_EPROTO);
+        assert (strstr (err.text, rbd_refused [i].expect));
+    }
+    source.path = "rbd:rbd/vm1-snapfleet-0123456789abcdef-J4";
+    restore.to_rbd = "rbd/ns/vm1", restore.to_file = "";
+    copy = s_roundtrip (&made, &err);
+    assert (copy);
+    sf_wire_free (&copy);
+    source.store = "dir", source.id = "0b5e0c35-2d1f-4c6a-9d43-1b2f3a4c5d6e";
+    source.path = "/var/lib/snapfleet/images/0b5e0c35-2d1f-4c6a-9d43-1b2f3a4c5d6e.qcow2";
+    source.format = "qcow2";
+    source.sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     //  restore --as-domain: a name snapfleet may define, with the XML
     restore.to_file = "/srv/vm1.qcow2", restore.to_rbd = "", restore.format = "qcow2";
     restore.as_domain = "vm1-copy", restore.domain_xml = "<domain/>";

@@ -93,13 +93,22 @@ s_cmd_snapshot (sf_admin_t *self, json_t *request, sf_err_t *err)
 static json_t *
 s_cmd_restore (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
-    if (!s_arg (request, "to") && !s_arg (request, "as_domain"))
+    if (s_arg (request, "to") && s_arg (request, "rbd"))
+        return sf_err_set (err, SF_EINVAL, "command 'restore' takes one of arguments 'to' "
+                           "(the file to make) and 'rbd' (the RBD image to make)"), NULL;
+    if (!s_arg (request, "to") && !s_arg (request, "rbd") && !s_arg (request, "as_domain"))
         return sf_err_set (err, SF_EINVAL, "command 'restore' needs argument 'to' (the "
-                           "file to make) or 'as_domain' (the domain to define)"), NULL;
+                           "file to make), 'rbd' (the RBD image to make) or 'as_domain' "
+                           "(the domain to define)"), NULL;
+    if (s_arg (request, "rbd") && s_arg (request, "as_domain"))
+        return sf_err_set (err, SF_EINVAL, "command 'restore': 'as_domain' defines a domain "
+                           "on a restored file, not on an RBD image"), NULL;
+    json_t *flatten = json_object_get (request, "flatten");
     sf_restore_req_t req = {
         .image_id = s_arg (request, "image"), .target = s_arg (request, "to"),
+        .to_rbd = s_arg (request, "rbd"), .flatten = json_is_true (flatten),
         .node = s_arg (request, "node"), .format = s_arg (request, "format"),
-        .as_domain = s_arg (request, "as_domain")
+        .as_domain = s_arg (request, "as_domain"), .peers = self->parts.peers
     };
     return s_wrap ("job", sf_restore_start (self->parts.store, self->parts.jobs,
                                             self->parts.dispatch, &req, err));
@@ -389,7 +398,8 @@ static const command_t s_commands [] = {
     { "instances",  { "node:s", PAGE_ARGS }, NULL,    s_cmd_instances, false },
     { "snapshot",   { "instance:s", "strategy:s", NULL }, "instance", s_cmd_snapshot,
                     false },
-    { "restore",    { "image:s", "to:s", "node:s", "format:s", "as_domain:s", NULL }, "image",
+    { "restore",    { "image:s", "to:s", "rbd:s", "flatten:b", "node:s", "format:s",
+                      "as_domain:s", NULL }, "image",
                     s_cmd_restore, false },
     { "verify",     { "image:s", "node:s", "boot:i", NULL }, "image", s_cmd_verify, false },
     { "jobs",       { PAGE_ARGS },      NULL,       s_cmd_jobs, false },
@@ -485,6 +495,11 @@ s_check_args (const command_t *command, json_t *request, sf_err_t *err)
         if (type == 'i') {
             if (s_check_int (key, value, err))
                 return -1;
+            continue;
+        }
+        if (type == 'b') {
+            if (!json_is_boolean (value))
+                return sf_err_set (err, SF_EINVAL, "argument '%s' must be true or false", key);
             continue;
         }
         if (!json_is_string (value))

@@ -22,7 +22,9 @@ SF_LOG_MODULE ("sched.jobs");
 #define JOB_COLUMNS \
     "id, instance_name, instance_uuid, node, state, phase, attempt, strategy," \
     " consistency, pause_ms, convert_ms, upload_ms, bytes, created, updated," \
-    " error_code, error_text, note, bulk_id, priority, deadline, window_end, full_reason"
+    " error_code, error_text, note, bulk_id, priority, deadline, window_end, full_reason," \
+    " method"
+#define JOB_COLUMNS_COUNT 24    //  a column after JOB_COLUMNS has this index
 
 //  --------------------------------------------------------------------------
 //  Constructor and destructor
@@ -381,14 +383,15 @@ s_apply_result (sf_jobs_t *self, const sf_job_result_t *result,
             " upload_ms = CASE WHEN ?7 > 0 THEN ?7 ELSE upload_ms END,"
             " bytes = CASE WHEN ?8 > 0 THEN ?8 ELSE bytes END,"
             " error_code = ?9, error_text = ?10, updated = ?11, note = ?12,"
-            " full_reason = ?13 WHERE id = ?1",
-            "ssssuuuuisiss", result->job_id, ok? "done": "failed",
+            " full_reason = ?13, method = ?14 WHERE id = ?1",
+            "ssssuuuuisisss", result->job_id, ok? "done": "failed",
             refusal || !result->strategy? "": result->strategy,
             result->consistency? result->consistency: "",
             (uint64_t) result->pause_ms, (uint64_t) result->convert_ms,
             (uint64_t) result->upload_ms, (uint64_t) result->bytes,
             (int64_t) code, text, now, note,
-            result->full_reason? result->full_reason: "") < 0)
+            result->full_reason? result->full_reason: "",
+            result->method? result->method: "") < 0)
         return -1;
     for (size_t i = 0; !refusal && i < result->n_images; i++)
         if (s_insert_image (self, result, result->images [i], now, err))
@@ -962,6 +965,7 @@ s_job_json (sf_jobs_t *self, sqlite3_stmt *stmt, sf_err_t *err)
     json_object_set_new (job, "deadline", s_time_json (sqlite3_column_int64 (stmt, 20)));
     json_object_set_new (job, "window_end", s_time_json (sqlite3_column_int64 (stmt, 21)));
     json_object_set_new (job, "full_reason", s_string_or_null (sf_store_text (stmt, 22)));
+    json_object_set_new (job, "method", s_string_or_null (sf_store_text (stmt, 23)));
     json_object_set_new (job, "events", events);
     json_object_set_new (job, "image", s_first_image (images));
     json_object_set_new (job, "images", images);
@@ -1154,7 +1158,7 @@ s_job_row (void *arg, sqlite3_stmt *stmt, sf_err_t *err)
 static char *
 s_job_cursor (sqlite3_stmt *stmt)
 {
-    return zsys_sprintf ("%" PRId64, (int64_t) sqlite3_column_int64 (stmt, 23));
+    return zsys_sprintf ("%" PRId64, (int64_t) sqlite3_column_int64 (stmt, JOB_COLUMNS_COUNT));
 }
 
 json_t *

@@ -714,7 +714,8 @@ sf_jobs_test (bool verbose)
     assert (streq (s_get (job, "state"), "queued"));
     assert (s_int (job, "attempt") == 1);
     assert (json_is_null (json_object_get (job, "image")));
-    assert (json_object_size (job) == 26);        //  With its attempts, full_reason
+    assert (json_object_size (job) == 27);        //  With its attempts, full_reason, method
+    assert (json_is_null (json_object_get (job, "method")));
     assert (json_array_size (json_object_get (job, "attempts")) == 0);
     assert (json_is_null (json_object_get (job, "note")));
     assert (json_is_null (json_object_get (job, "full_reason")));

@@ -44,6 +44,72 @@ s_sql (sf_harness_t *harness, const char *sql)
     sqlite3_close (db);
 }
 
+//  A node with a Ceph cluster (its hello says so) takes the restores that
+//  read or write RBD: an RBD clone to a file and to RBD (flattened), a dir
+//  image to RBD only on a node with the cluster
+
+static void
+s_test_rbd (sf_harness_t *harness)
+{
+    zsock_t *c1 = sf_harness_worker (harness);
+    char *strategies [] = { "rbd" };
+    sf_hello_t hello = SF_HELLO_INIT;
+    hello.node = "c1", hello.software = "fake-worker 0", hello.max_jobs = 8;
+    hello.strategies = strategies, hello.n_strategies = 1;
+    hello.ceph_cluster = "5e5f7a3c-0000-4000-8000-00000000fa4e";
+    sf_envelope_t made = sf_wire_envelope (SF_BODY_HELLO, &hello);
+    sf_harness_send (c1, &made);
+    sf_envelope_t *env = sf_harness_recv (c1, 5000);
+    assert (env && env->body_case == SF_BODY_WELCOME);
+    sf_wire_free (&env);
+    //  The clone to a file: on c1 (n1, whose job made it, has no cluster)
+    json_t *reply = sf_harness_admin (harness, "{\"cmd\":\"restore\",\"image\":"
+                                      "\"rbd/vm1-clone\",\"to\":\"/srv/clone.raw\","
+                                      "\"format\":\"raw\"}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    assert (streq (sf_harness_str (reply, "job.node"), "c1"));
+    json_decref (reply);
+    do {
+        sf_wire_free (&env);
+        env = sf_harness_recv (c1, 2000);
+    } while (env && env->body_case != SF_BODY_JOB_ASSIGN);
+    assert (env && env->job_assign->restore);
+    const sf_restore_t *restore = env->job_assign->restore;
+    assert (streq (restore->image->store, "rbd") && streq (restore->image->sha256, ""));
+    assert (streq (restore->image->path, "rbd:rbd/vm1-clone"));
+    assert (streq (restore->to_file, "/srv/clone.raw") && !restore->flatten);
+    sf_wire_free (&env);
+    //  To RBD, flattened: format raw, the target kept as rbd:POOL/NAME
+    reply = sf_harness_admin (harness, "{\"cmd\":\"restore\",\"image\":\"rbd/vm1-clone\","
+                              "\"rbd\":\"rbd/vm1-back\",\"flatten\":true}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    assert (streq (sf_harness_str (reply, "job.node"), "c1"));
+    assert (streq (sf_harness_str (reply, "job.restore.target"), "rbd:rbd/vm1-back"));
+    assert (streq (sf_harness_str (reply, "job.restore.format"), "raw"));
+    assert (json_is_true (json_object_get (json_object_get (json_object_get (reply, "job"),
+                                                            "restore"), "flatten")));
+    json_decref (reply);
+    do {
+        sf_wire_free (&env);
+        env = sf_harness_recv (c1, 2000);
+    } while (env && env->body_case != SF_BODY_JOB_ASSIGN);
+    assert (env && env->job_assign->restore);
+    restore = env->job_assign->restore;
+    assert (streq (restore->to_rbd, "rbd/vm1-back") && streq (restore->to_file, ""));
+    assert (restore->flatten && streq (restore->format, "raw"));
+    sf_wire_free (&env);
+    //  The same RBD target from any node: busy
+    s_refused (harness, ",\"image\":\"rbd/vm1-clone\",\"rbd\":\"rbd/vm1-back\"", SF_EBUSY,
+               "another restore writes 'rbd:rbd/vm1-back'");
+    //  A dir image to RBD on the node with the cluster, when named
+    reply = sf_harness_admin (harness, "{\"cmd\":\"restore\",\"image\":\"" IMAGE "\","
+                              "\"rbd\":\"rbd/from-dir\",\"node\":\"c1\"}");
+    assert (json_is_true (json_object_get (reply, "ok")));
+    assert (streq (sf_harness_str (reply, "job.node"), "c1"));
+    json_decref (reply);
+    zsock_destroy (&c1);
+}
+
 void
 sf_restore_test (bool verbose)
 {
@@ -74,6 +140,10 @@ sf_restore_test (bool verbose)
     s_refused (harness, ",\"image\":\"nope\",\"to\":\"/srv/vm1.img\"", SF_ENOENT,
                "no image 'nope'");
     s_refused (harness, ",\"image\":\"" IMAGE "\"", SF_EINVAL, "needs argument 'to'");
+    s_refused (harness, ",\"image\":\"" IMAGE "\",\"to\":\"/srv/x\",\"rbd\":\"rbd/x\"",
+               SF_EINVAL, "takes one of arguments 'to'");
+    s_refused (harness, ",\"image\":\"" IMAGE "\",\"rbd\":\"rbd/x\",\"as_domain\":\"v\"",
+               SF_EINVAL, "not on an RBD image");
     s_refused (harness, ",\"to\":\"/srv/vm1.img\"", SF_EINVAL, "needs argument 'image'");
     s_refused (harness, ",\"image\":\"" IMAGE "\",\"to\":\"srv/vm1.img\"", SF_EINVAL,
                "target 'srv/vm1.img' is not an absolute path");
@@ -87,10 +157,28 @@ sf_restore_test (bool verbose)
                SF_EINVAL, "unknown argument 'verbose'");
     s_sql (harness, "INSERT INTO images (store, id, path, size, sha256, job_id,"
            " instance_uuid, instance_name, disk_target, format, created) VALUES"
-           " ('rbd', 'rbd/vm1-clone', 'rbd/vm1-clone', 1, '', 'J1', 'u-vm1', 'vm1', 'vda',"
-           " 'raw', 1)");
-    s_refused (harness, ",\"image\":\"rbd/vm1-clone\",\"to\":\"/srv/x\"", SF_ENOTSUP,
-               "is in store 'rbd': only images of a dir store can be restored yet");
+           " ('rbd', 'rbd/vm1-clone', 'rbd:rbd/vm1-clone', 1, '', 'J1', 'u-vm1', 'vm1', 'vda',"
+           " 'raw', 1), ('glance', 'g1', 'g1', 1, '', 'J1', 'u-vm1', 'vm1', 'vda', 'raw', 1)");
+    s_refused (harness, ",\"image\":\"g1\",\"to\":\"/srv/x\"", SF_ENOTSUP,
+               "is in store 'glance': only images of a dir store and RBD clones");
+    //  RBD: n1 is up without a Ceph cluster
+    s_refused (harness, ",\"image\":\"rbd/vm1-clone\",\"to\":\"/srv/x\"", SF_EINVAL,
+               "node 'n1' has no Ceph cluster (RBD support is off there); a restore from "
+               "RBD needs one (name another with --node)");
+    s_refused (harness, ",\"image\":\"" IMAGE "\",\"rbd\":\"rbd/new\"", SF_EINVAL,
+               "node 'n1' has no Ceph cluster (RBD support is off there); a restore to RBD");
+    s_refused (harness, ",\"image\":\"" IMAGE "\",\"rbd\":\"rbd/new\",\"flatten\":true",
+               SF_EINVAL, "--flatten applies to an RBD clone");
+    s_refused (harness, ",\"image\":\"rbd/vm1-clone\",\"to\":\"/srv/x\",\"flatten\":true",
+               SF_EINVAL, "--flatten applies to a restore to RBD");
+    s_refused (harness, ",\"image\":\"rbd/vm1-clone\",\"rbd\":\"rbd/new\","
+               "\"flatten\":\"yes\"", SF_EINVAL, "argument 'flatten' must be true or false");
+    s_refused (harness, ",\"image\":\"rbd/vm1-clone\",\"rbd\":\"rbd/new\","
+               "\"format\":\"qcow2\"", SF_EINVAL, "an RBD image is raw");
+    s_refused (harness, ",\"image\":\"rbd/vm1-clone\",\"rbd\":\"rbd/a@b\"", SF_EINVAL,
+               "RBD target 'rbd/a@b' has");
+    s_refused (harness, ",\"image\":\"rbd/vm1-clone\",\"rbd\":\"new\"", SF_EINVAL,
+               "is not POOL/NAME");
     s_sql (harness, "INSERT INTO images (store, id, path, size, sha256, job_id,"
            " instance_uuid, instance_name, disk_target, format, created) VALUES"
            " ('dir', 'nohash', '/images/nohash.qcow2', 1, '', 'J1', 'u-vm1', 'vm1', 'vda',"
@@ -155,6 +243,7 @@ sf_restore_test (bool verbose)
     sf_job_result_t result = SF_JOB_RESULT_INIT;
     result.job_id = "J2", result.attempt = 1, result.ok = true;
     result.strategy = "restore", result.convert_ms = 40, result.bytes = 1 << 20;
+    result.method = "restore";
     env = NULL;
     sf_envelope_t made = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
     sf_harness_send (n1, &made);
@@ -162,6 +251,7 @@ sf_restore_test (bool verbose)
                                     "job.state", "done", 2000);
     assert (streq (sf_harness_str (reply, "job.state"), "done"));
     assert (sf_harness_int (reply, "job.bytes") == 1 << 20);
+    assert (streq (sf_harness_str (reply, "job.method"), "restore"));
     assert (streq (sf_harness_str (reply, "job.restore.target"), "/srv/restored/vm1.img"));
     json_decref (reply);
     //  The images are as they were: a restore makes none
@@ -242,6 +332,7 @@ sf_restore_test (bool verbose)
                       && streq (env->job_assign->job_id, "J6")));
     sf_wire_free (&env);
 
+    s_test_rbd (harness);
     zsock_destroy (&n1);
     sf_harness_destroy (&harness);
     //  @end

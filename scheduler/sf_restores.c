@@ -9,13 +9,13 @@ SF_LOG_MODULE ("sched.restores");
 int
 sf_restores_add (sf_store_t *store, const char *job_id, const char *image_store,
                  const char *image_id, const char *target, const char *format,
-                 sf_err_t *err)
+                 bool flatten, sf_err_t *err)
 {
     assert (store && job_id && image_store && image_id && target && format);
     return sf_store_exec (store, err,
-        "INSERT INTO restores (job_id, image_store, image_id, target, format)"
-        " VALUES (?1, ?2, ?3, ?4, ?5)", "sssss", job_id, image_store, image_id, target,
-        format) < 0? -1: 0;
+        "INSERT INTO restores (job_id, image_store, image_id, target, format, flatten)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", "sssssi", job_id, image_store, image_id, target,
+        format, (int64_t) flatten) < 0? -1: 0;
 }
 
 static char *
@@ -32,7 +32,7 @@ sf_restores_load (sf_store_t *store, const char *job_id, sf_restore_t **restore_
     *restore_p = NULL;
     sqlite3_stmt *stmt = sf_store_prepare (store, err,
         "SELECT r.target, r.format, i.store, i.id, i.path, i.size, i.sha256,"
-        " i.disk_target, i.format, r.as_domain, COALESCE (x.xml, '') FROM restores r"
+        " i.disk_target, i.format, r.flatten, r.as_domain, COALESCE (x.xml, '') FROM restores r"
         " JOIN images i ON i.store = r.image_store AND i.id = r.image_id"
         " LEFT JOIN instance_xml x ON x.job_id = i.job_id WHERE r.job_id = ?1", "s", job_id);
     if (!stmt)
@@ -51,12 +51,16 @@ sf_restores_load (sf_store_t *store, const char *job_id, sf_restore_t **restore_
         sf_restore_t *restore = (sf_restore_t *) zmalloc (sizeof (sf_restore_t));
         *restore = (sf_restore_t) SF_RESTORE_INIT;
         restore->image = image;
-        restore->to_file = s_dup (stmt, 0);
-        restore->to_rbd = strdup ("");
+        //  An RBD target is kept as "rbd:POOL/NAME"
+        const char *target = sf_store_text (stmt, 0);
+        bool rbd = strncmp (target, SF_RESTORES_RBD, strlen (SF_RESTORES_RBD)) == 0;
+        restore->to_file = strdup (rbd? "": target);
+        restore->to_rbd = strdup (rbd? target + strlen (SF_RESTORES_RBD): "");
         restore->format = s_dup (stmt, 1);
-        restore->as_domain = s_dup (stmt, 9);
+        restore->flatten = sqlite3_column_int64 (stmt, 9) != 0;
+        restore->as_domain = s_dup (stmt, 10);
         //  The XML goes with --as-domain only (sf_wire: the two together)
-        restore->domain_xml = s_dup (stmt, *restore->as_domain? 10: 9);
+        restore->domain_xml = *restore->as_domain? s_dup (stmt, 11): strdup ("");
         *restore_p = restore;
     }
     sqlite3_finalize (stmt);
@@ -121,17 +125,18 @@ sf_restores_json (sf_store_t *store, const char *job_id, sf_err_t *err)
 {
     assert (store && job_id);
     sqlite3_stmt *stmt = sf_store_prepare (store, err,
-        "SELECT image_store, image_id, target, format, as_domain FROM restores"
+        "SELECT image_store, image_id, target, format, flatten, as_domain FROM restores"
         " WHERE job_id = ?1", "s", job_id);
     if (!stmt)
         return NULL;
     json_t *json = NULL;
     int rc = sf_store_step (store, stmt, err);
     if (rc == 1)
-        json = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "image_store", sf_store_text (stmt, 0),
-                          "image_id", sf_store_text (stmt, 1),
+        json = json_pack ("{s:s, s:s, s:s, s:s, s:b, s:s}", "image_store",
+                          sf_store_text (stmt, 0), "image_id", sf_store_text (stmt, 1),
                           "target", sf_store_text (stmt, 2), "format", sf_store_text (stmt, 3),
-                          "as_domain", sf_store_text (stmt, 4));
+                          "flatten", sqlite3_column_int64 (stmt, 4) != 0,
+                          "as_domain", sf_store_text (stmt, 5));
     else
     if (rc == 0)
         json = json_object ();
@@ -145,8 +150,9 @@ sf_restores_target_busy (sf_store_t *store, const char *node, const char *target
 {
     assert (store && node && target);
     sqlite3_stmt *stmt = sf_store_prepare (store, err,
-        "SELECT 1 FROM restores r JOIN jobs j ON j.id = r.job_id WHERE j.node = ?1"
-        " AND r.target = ?2 AND j.state IN ('queued', 'running')", "ss", node, target);
+        "SELECT 1 FROM restores r JOIN jobs j ON j.id = r.job_id"
+        " WHERE (j.node = ?1 OR r.target LIKE 'rbd:%') AND r.target = ?2"
+        " AND j.state IN ('queued', 'running')", "ss", node, target);
     if (!stmt)
         return -1;
     int rc = sf_store_step (store, stmt, err);

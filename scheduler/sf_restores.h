@@ -12,13 +12,17 @@
 
 #include <jansson.h>
 
-//  Record the restore of image (store, id) by job_id to target in format.
-//  One statement: it joins the caller's transaction. Returns 0 or -1 with
-//  err set.
+//  A target that is an RBD image is kept as SF_RESTORES_RBD "POOL/NAME"
+//  (a file is an absolute path)
+#define SF_RESTORES_RBD "rbd:"
+
+//  Record the restore of image (store, id) by job_id to target in format
+//  (flatten: an RBD clone as a flattened copy). One statement: it joins
+//  the caller's transaction. Returns 0 or -1 with err set.
 int
     sf_restores_add (sf_store_t *store, const char *job_id, const char *image_store,
                      const char *image_id, const char *target, const char *format,
-                     sf_err_t *err);
+                     bool flatten, sf_err_t *err);
 
 //  The wire Restore of job_id, with its image as the images table has it
 //  now. Returns 1 and sets *restore_p (free it with sf_restores_free), 0
@@ -45,11 +49,13 @@ void
     sf_restores_admit_job (sf_store_t *store, const char *job_id, sf_admit_job_t *job);
 
 //  The restore of job_id as job show has it: {"image_store","image_id",
-//  "target","format"}; an empty object if it has none. NULL with err set.
+//  "target","format","flatten"}; an empty object if it has none. NULL
+//  with err set.
 json_t *
     sf_restores_json (sf_store_t *store, const char *job_id, sf_err_t *err);
 
-//  True if an unfinished restore on node writes target. -1 with err.
+//  True if an unfinished restore on node writes target (an RBD target: on
+//  any node). -1 with err.
 int
     sf_restores_target_busy (sf_store_t *store, const char *node, const char *target,
                              sf_err_t *err);

@@ -343,6 +343,10 @@ static const char *s_migrations [] = {
     "UPDATE images SET own_bytes = size WHERE store <> 'rbd';"
     "CREATE INDEX images_parent ON images (store, parent_id);"
     "ALTER TABLE jobs ADD COLUMN full_reason TEXT NOT NULL DEFAULT '';",
+    //  15: how a job made its images (JobResult.method); a restore to RBD
+    //  (its target 'rbd:POOL/NAME') as a flattened copy
+    "ALTER TABLE jobs ADD COLUMN method TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE restores ADD COLUMN flatten INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");

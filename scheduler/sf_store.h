@@ -47,7 +47,7 @@
 typedef struct _sf_store_t sf_store_t;
 
 //  Schema version this build writes (PRAGMA user_version after migration)
-#define SF_STORE_VERSION 14
+#define SF_STORE_VERSION 15
 
 //  Open (creating if needed) the database at path and migrate it to
 //  SF_STORE_VERSION. Returns NULL with err set (SF_EDB) if it cannot be

@@ -426,7 +426,8 @@ s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
         self->cfg.uri, self->cfg.workdir, self->exe, self->run_id, self->cfg.max_pause,
         self->images, self->conv,
         self->stor, self->leftovers, self->cfg.rbd_mode, self->cfg.rbd_clone_pool, false,
-        assign->wait_upload_grant, assign->catalog_id, self->joblog
+        assign->wait_upload_grant, assign->catalog_id, self->joblog,
+        streq (self->cfg.rbd_snapshot, "backup")
     };
     zactor_t *task = sf_task_new_incremental (&args, assign->incremental);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
@@ -461,7 +462,8 @@ s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
         .store_dir = self->cfg.store.path? self->cfg.store.path: "",
         .rate_limit = sf_conv_rate_limit (self->conv),
         .stall_ms = sf_conv_stall_timeout (self->conv),
-        .wait_upload_grant = assign->wait_upload_grant, .uri = self->cfg.uri
+        .wait_upload_grant = assign->wait_upload_grant, .uri = self->cfg.uri,
+        .stor = self->stor
     };
     zactor_t *task = sf_restore_new (&args);
     zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
@@ -469,7 +471,8 @@ s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
     sf_jobtab_start (self->jobs, assign->job_id, assign->attempt, SF_WIRE_RESTORE, &task);
     sf_logctx_t ctx = { assign->job_id, self->cfg.name, NULL };
     SF_INFO (&ctx, "restore started: attempt %u, image %s to '%s'", assign->attempt,
-             assign->restore->image->id, assign->restore->to_file);
+             assign->restore->image->id, *assign->restore->to_rbd? assign->restore->to_rbd
+                                                                   : assign->restore->to_file);
 }
 
 //  A verification (strategy "verify"): journaled, run by an sf_verify
@@ -1169,7 +1172,7 @@ s_prepare_workdir (sf_agent_t *self, sf_err_t *err)
         zstr_free (&path);
     }
     closedir (dir);
-    sf_restore_sweep (self->cfg.workdir);       //  what killed restores left
+    sf_restore_sweep (self->cfg.workdir, self->stor);   //  what killed restores left
     sf_verify_sweep (self->cfg.workdir, self->cfg.uri);     //  and verifications
     return 0;
 }

@@ -57,6 +57,9 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
            "keyring path; empty = the one ceph_conf names"),
     S_OPT ("storage.rbd", "mode", SF_CFG_STR, rbd_mode, "clone",
            "clone (protect + clone, no bytes copied) | export (into the image store)"),
+    S_OPT ("storage.rbd", "snapshot", SF_CFG_STR, rbd_snapshot, "rbd",
+           "how strategy rbd (and mixed) copies RBD disks: rbd (a snapshot in the "
+           "pause) | backup (libvirt's push backup into the image store, as file-live)"),
     S_OPT ("storage.rbd", "clone_pool", SF_CFG_STR, rbd_clone_pool, "",
            "clone mode: pool for the clones; empty = the source image's pool"),
     S_OPT ("storage.rbd", "op_timeout", SF_CFG_DURATION, rbd_op_timeout, "30s",
@@ -270,6 +273,9 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, const char *text, sf_err_
     if (!streq (cfg->rbd_mode, "clone") && !streq (cfg->rbd_mode, "export"))
         return s_cfg_error (path, text, "storage.rbd", "mode", err,
                             "must be clone|export, not '%s'", cfg->rbd_mode);
+    if (!streq (cfg->rbd_snapshot, "rbd") && !streq (cfg->rbd_snapshot, "backup"))
+        return s_cfg_error (path, text, "storage.rbd", "snapshot", err,
+                            "must be rbd|backup, not '%s'", cfg->rbd_snapshot);
     if (*cfg->rbd_clone_pool && !sf_name_is_safe (cfg->rbd_clone_pool))
         return s_cfg_error (path, text, "storage.rbd", "clone_pool", err,
                             "must be empty or a pool name, not '%s'", cfg->rbd_clone_pool);
@@ -448,6 +454,13 @@ sf_agent_cfg_test (bool verbose)
     assert (streq (cfg.rbd_ceph_conf, "") && streq (cfg.rbd_client_id, "snapfleet"));
     assert (streq (cfg.rbd_keyring, "") && streq (cfg.rbd_mode, "clone"));
     assert (streq (cfg.rbd_clone_pool, "") && cfg.rbd_op_timeout == 30000);
+    assert (streq (cfg.rbd_snapshot, "rbd"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[storage.rbd]\nsnapshot = backup\n", &cfg, &err) == 0);
+    assert (streq (cfg.rbd_snapshot, "backup"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[storage.rbd]\nsnapshot = Backup\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":2: 'storage.rbd.snapshot' must be rbd|backup"));
     sf_agent_cfg_release (&cfg);
     char *text = zsys_sprintf ("[storage.rbd]\nceph_conf = %s/worker.conf\nclient_id = backup\n"
                                "keyring = /k\nmode = export\nclone_pool = snaps\n"

@@ -32,6 +32,7 @@ typedef struct {
     char *rbd_client_id;        //  [storage.rbd] client_id
     char *rbd_keyring;          //  [storage.rbd] keyring
     char *rbd_mode;             //  [storage.rbd] mode: clone | export
+    char *rbd_snapshot;         //  [storage.rbd] snapshot: rbd | backup
     char *rbd_clone_pool;       //  [storage.rbd] clone_pool
     int64_t rbd_op_timeout;     //  [storage.rbd] op_timeout, ms
     char *log_level;            //  [log] level

@@ -3,6 +3,7 @@
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_stor_fake.h"         //  the self test
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,6 +17,8 @@ SF_LOG_MODULE ("worker.restore");
 #define S_TICK_MS   1000            //  how often qemu-img's progress is looked at
 #define S_RECORDS   "restores"      //  <workdir>/restores/<job>: the temp directory
 #define S_TEMP_FILE "image"         //  the new file inside the temp directory
+#define S_RBD_LINE  "rbd "          //  a record's line for an RBD temp image
+#define S_RBD_REMOVE_MS 45000       //  retries of a temp image's removal
 
 typedef struct {
     zsock_t *pipe;                  //  Borrowed, the actor pipe
@@ -30,6 +33,13 @@ typedef struct {
     char *to_file, *to_rbd, *format;
     char *as_domain, *domain_xml, *disk_target, *uri;
     char note [400];                //  ok result's text (the defined domain)
+    bool flatten;
+    sf_stor_t *stor;                //  Borrowed: RBD sources and targets (NULL: off)
+    sf_stor_spec_t source;          //  An RBD image's id, parsed
+    sf_stor_obj_t parent;           //  Its parent snapshot (kind 0: none)
+    sf_stor_spec_t target;          //  to_rbd, parsed
+    sf_stor_spec_t rbd_temp;        //  The new image's temp name beside it
+    bool rbd_temp_made;             //  It may exist: removed unless published
     sf_logctx_t ctx;
     sf_bucket_t *bucket;            //  Owned: the granted rate
     //  Made on the way
@@ -42,8 +52,9 @@ typedef struct {
     bool converting;                //  qemu-img runs at qemu_rate (0: unlimited)
     uint64_t qemu_rate;
     int image_fd;                   //  The image, open once: hashed, then converted
-    char *source;                   //  Owned: what qemu-img reads, "/dev/fd/3" or,
-                                    //  for an increment, the fd on its chain (json:)
+    char *fd_source;                //  Owned: what qemu-img reads of a dir image,
+                                    //  "/dev/fd/3" or, for an increment, the fd on
+                                    //  its chain (json:)
     uint64_t convert_ms, upload_ms, bytes;
     sf_err_t err;
 } restore_t;
@@ -70,6 +81,10 @@ s_send_result (restore_t *self, bool ok)
     result.convert_ms = self->convert_ms;
     result.upload_ms = self->upload_ms;
     result.bytes = ok ? self->bytes : 0;
+    result.method = SF_WIRE_RESTORE;
+    char note [160] = "";
+    if (ok && streq (self->image_store, "rbd"))
+        snprintf (note, sizeof (note), "an RBD clone has no stored hash: not checked");
     sf_error_info_t error = SF_ERROR_INFO_INIT;
     if (ok && *self->note) {
         error.text = self->note;
@@ -79,6 +94,11 @@ s_send_result (restore_t *self, bool ok)
         sf_text_utf8_fix (self->err.text);
         error.code = self->err.code ? self->err.code : SF_EIO;
         error.text = self->err.text;
+        result.error = &error;
+    }
+    else
+    if (*note) {
+        error.text = note;      //  an ok result's note
         result.error = &error;
     }
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
@@ -116,9 +136,14 @@ s_uuid_valid (const char *id)
 
 //  The image: a file of our dir store, named for its id
 
+static int s_check_rbd_image (restore_t *self);
+static int s_check_rbd_target (restore_t *self);
+
 static int
 s_check_image (restore_t *self)
 {
+    if (streq (self->image_store, "rbd"))
+        return s_check_rbd_image (self);
     if (!streq (self->image_store, "dir") || !streq (self->store_driver, "dir"))
         return sf_err_set (&self->err, SF_ENOTSUP, "image '%s' is in store '%s' and this "
                            "node's store is '%s': only dir-store images can be restored yet",
@@ -269,7 +294,7 @@ s_chain (restore_t *self)
     uint32_t size = (uint32_t) header [16] << 24 | (uint32_t) header [17] << 16
                   | (uint32_t) header [18] << 8 | header [19];
     if (offset == 0 || size == 0) {
-        self->source = strdup ("/dev/fd/3");
+        self->fd_source = strdup ("/dev/fd/3");
         return 0;
     }
     char name [128] = "";
@@ -305,7 +330,7 @@ s_chain (restore_t *self)
         rc = sf_err_set (&self->err, SF_ENOENT, "image '%s' is an increment on image %s, "
                          "which is gone from the store; not restored", self->image_id, id);
     else {
-        self->source = zsys_sprintf ("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":"
+        self->fd_source = zsys_sprintf ("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":"
                                      "\"file\",\"filename\":\"/dev/fd/3\"},\"backing\":"
                                      "{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\","
                                      "\"filename\":\"%s\"}}}", base);
@@ -323,8 +348,7 @@ static int
 s_check_target (restore_t *self)
 {
     if (*self->to_rbd)
-        return sf_err_set (&self->err, SF_ENOTSUP, "restore to RBD ('%.200s') is not "
-                           "supported yet; restore to a file", self->to_rbd);
+        return s_check_rbd_target (self);
     if (*self->as_domain && s_check_domain (self))
         return -1;
     if (sf_wire_path_check (self->to_file, "target", &self->err))
@@ -433,6 +457,26 @@ s_write_line (FILE *file, void *arg)
 static int
 s_make_temp (restore_t *self)
 {
+    if (*self->to_rbd) {
+        //  The temp image's name, durable before it can exist
+        char *records = zsys_sprintf ("%s/" S_RECORDS, self->workdir);
+        int rc = sf_dir_make (records, SF_DIR_MODE);
+        self->record = zsys_sprintf ("%s/%s", records, self->job_id);
+        zstr_free (&records);
+        if (rc)
+            return sf_err_set (&self->err, SF_EIO, "cannot make '%s': %s", self->record,
+                               strerror (errno));
+        char spec [520];
+        char *line = zsys_sprintf (S_RBD_LINE "%s", sf_stor_spec_str (&self->rbd_temp, spec,
+                                                                      sizeof (spec)));
+        rc = sf_file_replace (self->record, "restore record ", s_write_line, line, &self->err);
+        zstr_free (&line);
+        if (rc)
+            return -1;
+        self->recorded = true;
+        self->rbd_temp_made = true;
+        return 0;
+    }
     self->temp_dir = zsys_sprintf ("%s/.sf-restore-%s-%s.d", self->real_parent,
                                    self->catalog_id, self->job_id);
     self->temp_file = zsys_sprintf ("%s/" S_TEMP_FILE, self->temp_dir);
@@ -456,6 +500,33 @@ s_make_temp (restore_t *self)
     return 0;
 }
 
+//  Remove the temp RBD image (its name is this job's: s_check_rbd_target);
+//  absent is fine. A qemu-img stopped mid-copy (or killed with a worker)
+//  leaves its watch on the image until the OSD times it out (30 s): Ceph
+//  refuses the removal till then, so it is tried for S_RBD_REMOVE_MS.
+//  Returns 0 or -1 (logged)
+
+static int
+s_rbd_temp_remove (restore_t *self)
+{
+    char spec [520];
+    sf_stor_spec_str (&self->rbd_temp, spec, sizeof (spec));
+    sf_err_t err = SF_ERR_INIT;
+    int64_t deadline = sf_time_mono_ms () + S_RBD_REMOVE_MS;
+    while (sf_stor_clone_remove (self->stor, &self->rbd_temp, &err)
+       &&  sf_time_mono_ms () < deadline) {
+        SF_DEBUG (&self->ctx, "cannot remove RBD image '%s' yet: %s", spec, err.text);
+        sf_err_clear (&err);
+        zclock_sleep (2000);
+    }
+    if (err.code) {
+        SF_WARN (&self->ctx, "cannot remove RBD image '%s' (the next start tries again): %s",
+                 spec, err.text);
+        return -1;
+    }
+    return 0;
+}
+
 //  Remove the temp directory (our file in it only) and the record
 
 static void
@@ -470,7 +541,11 @@ s_cleanup (restore_t *self)
             self->temp_made = false;
         sf_fsync_path (self->real_parent);
     }
-    if (self->recorded && !self->temp_made) {
+    if (self->rbd_temp_made && !self->published && s_rbd_temp_remove (self) == 0)
+        self->rbd_temp_made = false;
+    if (self->published)
+        self->rbd_temp_made = false;
+    if (self->recorded && !self->temp_made && !self->rbd_temp_made) {
         if (unlink (self->record) && errno != ENOENT)
             SF_WARN (&self->ctx, "cannot remove '%s': %s", self->record, strerror (errno));
         self->recorded = false;
@@ -532,7 +607,7 @@ s_hash (restore_t *self)
 //  stalled); it still runs then
 
 static int
-s_watch (restore_t *self, sf_proc_t *proc)
+s_watch (restore_t *self, sf_proc_t *proc, const char *out)
 {
     sf_conv_progress_t progress;
     sf_conv_progress_init (&progress);
@@ -544,14 +619,18 @@ s_watch (restore_t *self, sf_proc_t *proc)
             return -1;
         if (rc == SF_PROC_CANCELLED && s_on_pipe (self))
             return -1;
-        if (sf_conv_progress_check (&progress, proc, self->temp_file, self->stall_ms,
+        if (sf_conv_progress_check (&progress, proc, out, self->stall_ms,
                                     &self->err))
             return -1;
     }
 }
 
+//  qemu-img convert from src (NULL: the open dir image as /dev/fd/3, with
+//  its chain for an increment) in
+//  src_format to dst in self->format; 0 or -1 with self->err
+
 static int
-s_convert (restore_t *self)
+s_qemu_convert (restore_t *self, const char *src, const char *src_format, const char *dst)
 {
     //  The tighter of [conversion] rate_limit and the grant's rate
     uint64_t rate = sf_bucket_rate (self->bucket);
@@ -559,17 +638,18 @@ s_convert (restore_t *self)
         rate = self->rate_limit;
     char rate_text [32];
     snprintf (rate_text, sizeof (rate_text), "%" PRIu64, rate);
-    char *argv [] = { "qemu-img", "convert", "-p", "-f", self->image_format, "-O",
-                      self->format, "-r", rate_text, "--", self->source, self->temp_file,
-                      NULL };
+    char *argv [] = { "qemu-img", "convert", "-p", "-f", (char *) src_format, "-O",
+                      self->format, "-r", rate_text, "--",
+                      src? (char *) src: self->fd_source, (char *) dst, NULL };
     if (!rate)
         memmove (argv + 7, argv + 9, 4 * sizeof (char *));
-    sf_proc_t *proc = sf_proc_new_pass (argv, SF_PROC_CAPTURE, self->image_fd, &self->err);
+    sf_proc_t *proc = src? sf_proc_new (argv, SF_PROC_CAPTURE, &self->err)
+                         : sf_proc_new_pass (argv, SF_PROC_CAPTURE, self->image_fd, &self->err);
     if (!proc)
         return -1;
     self->converting = true;
     self->qemu_rate = rate;
-    int rc = s_watch (self, proc);
+    int rc = s_watch (self, proc, dst);
     self->converting = false;
     if (rc)
         sf_proc_stop (proc, 2000);
@@ -578,6 +658,19 @@ s_convert (restore_t *self)
     sf_proc_destroy (&proc);
     if (rc)
         return sf_err_prefix (&self->err, "cannot convert image '%s'", self->image_id);
+    return 0;
+}
+
+static int
+s_convert (restore_t *self)
+{
+    char *src = NULL;
+    if (streq (self->image_store, "rbd"))
+        src = sf_stor_image_uri (self->stor, &self->source);
+    int rc = s_qemu_convert (self, src, self->image_format, self->temp_file);
+    zstr_free (&src);
+    if (rc)
+        return -1;
     //  The mode of the store's images, whatever qemu-img and the umask made;
     //  durable before it gets its name
     struct stat st;
@@ -609,10 +702,14 @@ s_publish (restore_t *self)
 //  --------------------------------------------------------------------------
 //  The actor
 
+static int s_make_rbd (restore_t *self);
+static int s_publish_rbd (restore_t *self);
+
 static int
 s_run (restore_t *self)
 {
-    if (s_check_target (self) || s_check_image (self) || s_chain (self))
+    if (s_check_target (self) || s_check_image (self)
+    ||  (!streq (self->image_store, "rbd") && s_chain (self)))
         return -1;
     s_emit (self, SF_PHASE_QUEUED, 0, 0, NULL);
     if (s_wait_grant (self))
@@ -621,20 +718,125 @@ s_run (restore_t *self)
     if (s_check_target (self) || s_make_temp (self))
         return -1;
     int64_t start = sf_time_mono_ms ();
-    if (s_hash (self) || s_convert (self))
+    bool rbd_source = streq (self->image_store, "rbd");
+    if ((!rbd_source && s_hash (self))
+    ||  (*self->to_rbd? s_make_rbd (self): s_convert (self)))
         return -1;
     self->convert_ms = (uint64_t) (sf_time_mono_ms () - start);
-    s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes, "hash checked");
+    s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes,
+            !rbd_source? "hash checked"
+            : *self->to_rbd && !self->flatten? "cloned from its parent snapshot (no bytes "
+                                               "copied; an RBD clone has no stored hash)"
+            : "copied (an RBD clone has no stored hash)");
     //  A cancel that came during the conversion still wins
     while (zsock_events (self->pipe) & ZMQ_POLLIN)
         if (s_on_pipe (self))
             return -1;
     start = sf_time_mono_ms ();
-    if ((*self->as_domain && s_give (self)) || s_publish (self)
+    if (*self->to_rbd? s_publish_rbd (self)
+    :   (*self->as_domain && s_give (self)) || s_publish (self)
     ||  (*self->as_domain && s_define (self)))
         return -1;
     self->upload_ms = (uint64_t) (sf_time_mono_ms () - start);
-    s_emit (self, SF_PHASE_UPLOADED, self->upload_ms, self->bytes, self->to_file);
+    s_emit (self, SF_PHASE_UPLOADED, self->upload_ms, self->bytes,
+            *self->to_rbd? self->to_rbd: self->to_file);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  RBD: an RBD clone as the source, a new RBD image as the target
+
+static int
+s_need_stor (restore_t *self, const char *what)
+{
+    return self->stor? 0: sf_err_set (&self->err, SF_ENOTSUP, "%s, but RBD support is off "
+                                      "on this node ([storage.rbd] ceph_conf)", what);
+}
+
+//  The image: an RBD image that exists; for a new clone (to_rbd without
+//  flatten) a clone whose parent snapshot Ceph names
+
+static int
+s_check_rbd_image (restore_t *self)
+{
+    if (s_need_stor (self, "the image is in RBD")
+    ||  sf_stor_spec_parse (self->image_id, &self->source, &self->err))
+        return -1;
+    bool exists = false, is_clone = false;
+    if (sf_stor_parent (self->stor, &self->source, &exists, &is_clone, &self->parent,
+                        &self->err))
+        return sf_err_prefix (&self->err, "cannot look at image '%s'", self->image_id);
+    if (!exists)
+        return sf_err_set (&self->err, SF_ENOENT, "RBD image '%s' does not exist (removed "
+                           "outside snapfleet?); not restored", self->image_id);
+    if (*self->to_rbd && !self->flatten && self->parent.kind != SF_STOR_SNAP)
+        return sf_err_set (&self->err, SF_ESTATE, "RBD image '%s' has no parent snapshot to "
+                           "clone (flattened?); restore it with --flatten", self->image_id);
+    return 0;
+}
+
+//  The target: a name that no image has (checked again by the rename,
+//  which never replaces one); the temp image beside it is named for the
+//  job: .sf-restore-<catalogue>-<job>
+
+static int
+s_check_rbd_target (restore_t *self)
+{
+    if (s_need_stor (self, "restore to RBD")
+    ||  sf_stor_spec_parse (self->to_rbd, &self->target, &self->err))
+        return -1;
+    self->rbd_temp = self->target;
+    if (snprintf (self->rbd_temp.image, sizeof (self->rbd_temp.image), ".sf-restore-%s-%s",
+                  self->catalog_id, self->job_id) >= (int) sizeof (self->rbd_temp.image))
+        return sf_err_set (&self->err, SF_EINVAL, "job id '%.64s' is too long", self->job_id);
+    bool exists = false, is_clone = false;
+    if (sf_stor_parent (self->stor, &self->target, &exists, &is_clone, NULL, &self->err))
+        return sf_err_prefix (&self->err, "cannot look at target '%.200s'", self->to_rbd);
+    if (exists)
+        return sf_err_set (&self->err, SF_EEXIST, "RBD image '%.200s' exists; not "
+                           "overwritten", self->to_rbd);
+    return 0;
+}
+
+//  Make the temp image: a clone of the source's parent snapshot, or a
+//  copy of the bytes (qemu-img creates it, and fails if it exists)
+
+static int
+s_make_rbd (restore_t *self)
+{
+    //  One that a killed attempt of this job left (its name is the job's)
+    if (s_rbd_temp_remove (self))
+        return sf_err_set (&self->err, SF_ECEPH, "cannot remove the temp image a previous "
+                           "attempt left (see the worker's log)");
+    char *dst = sf_stor_image_uri (self->stor, &self->rbd_temp);
+    int rc = 0;
+    if (streq (self->image_store, "rbd") && !self->flatten) {
+        rc = sf_stor_clone (self->stor, &self->parent.spec, self->parent.snap,
+                            &self->rbd_temp, &self->err);
+        self->bytes = 0;
+    }
+    else {
+        char *src = streq (self->image_store, "rbd")
+                  ? sf_stor_image_uri (self->stor, &self->source): NULL;
+        rc = s_qemu_convert (self, src, self->image_format, dst);
+        zstr_free (&src);
+        if (rc == 0)
+            rc = sf_stor_size (self->stor, &self->rbd_temp, &self->bytes, &self->err);
+    }
+    zstr_free (&dst);
+    return rc;
+}
+
+static int
+s_publish_rbd (restore_t *self)
+{
+    if (sf_stor_rename (self->stor, &self->rbd_temp, self->target.image, &self->err)) {
+        if (self->err.code == SF_EEXIST)
+            return sf_err_set (&self->err, SF_EEXIST, "RBD image '%.200s' was made while we "
+                               "restored; not overwritten", self->to_rbd);
+        return sf_err_prefix (&self->err, "cannot give the restored image its name");
+    }
+    self->published = true;
     return 0;
 }
 
@@ -673,6 +875,8 @@ s_actor (zsock_t *pipe, void *arg)
     self->domain_xml = s_copy (restore->domain_xml);
     self->disk_target = s_copy (restore->image->disk_target);
     self->uri = s_copy (args->uri);
+    self->flatten = restore->flatten;
+    self->stor = args->stor;
     self->ctx.job_id = self->job_id;
     self->bucket = sf_bucket_new (0, S_CHUNK);
     zsock_signal (pipe, 0);     //  args are copied: the owner may free them
@@ -686,14 +890,15 @@ s_actor (zsock_t *pipe, void *arg)
     s_cleanup (self);
     if (ok)
         SF_INFO (&self->ctx, "image %s restored to '%s' (%s, %" PRIu64 " bytes, %" PRIu64
-                 " ms)", self->image_id, self->to_file, self->format, self->bytes,
+                 " ms)", self->image_id, *self->to_rbd? self->to_rbd: self->to_file,
+                 self->format, self->bytes,
                  self->convert_ms + self->upload_ms);
     else
         SF_WARN (&self->ctx, "restore failed: %s", self->err.text);
     s_send_result (self, ok);
     if (self->image_fd != -1)
         close (self->image_fd);
-    zstr_free (&self->source);
+    zstr_free (&self->fd_source);
     if (!sf_bucket_terminated (self->bucket))
         sf_actor_wait_term (pipe);
     sf_bucket_destroy (&self->bucket);
@@ -751,8 +956,41 @@ s_temp_file (const char *name)
     return streq (name, S_TEMP_FILE);
 }
 
+//  A record's RBD temp image ("rbd POOL/[NS/].sf-restore-<cat>-<job>"):
+//  removed if its name is the job's; 0 if it is gone, -1 if not
+
+static int
+s_sweep_rbd (const char *line, const char *job, sf_stor_t *stor, sf_logctx_t *ctx)
+{
+    sf_stor_spec_t spec;
+    sf_err_t err = SF_ERR_INIT;
+    char *dir = NULL;
+    if (sf_stor_spec_parse (line + strlen (S_RBD_LINE), &spec, &err) == 0)
+        dir = zsys_sprintf ("/%s.d", spec.image);
+    if (!dir || !s_temp_of (dir, job)) {
+        SF_WARN (ctx, "restore record names '%s', not a temp image of its job; left in "
+                 "place", line);
+        zstr_free (&dir);
+        return -1;
+    }
+    zstr_free (&dir);
+    if (!stor) {
+        SF_WARN (ctx, "a killed restore left RBD image '%s', but RBD support is off; left "
+                 "in place", line + strlen (S_RBD_LINE));
+        return -1;
+    }
+    if (sf_stor_clone_remove (stor, &spec, &err)) {
+        SF_WARN (ctx, "cannot remove RBD image '%s' a killed restore left: %s",
+                 line + strlen (S_RBD_LINE), err.text);
+        return -1;
+    }
+    SF_NOTICE (ctx, "removed what a killed restore left: RBD image '%s'",
+               line + strlen (S_RBD_LINE));
+    return 0;
+}
+
 int
-sf_restore_sweep (const char *workdir)
+sf_restore_sweep (const char *workdir, sf_stor_t *stor)
 {
     assert (workdir);
     char *records = zsys_sprintf ("%s/" S_RECORDS, workdir);
@@ -777,6 +1015,13 @@ sf_restore_sweep (const char *workdir)
             fclose (file);
         line [strcspn (line, "\n")] = 0;
         sf_logctx_t ctx = { .job_id = entry->d_name };
+        if (read && strncmp (line, S_RBD_LINE, strlen (S_RBD_LINE)) == 0) {
+            if (s_sweep_rbd (line, entry->d_name, stor, &ctx) == 0) {
+                unlink (record);
+                swept++;
+            }
+        }
+        else
         if (!read || !s_temp_of (line, entry->d_name))
             SF_WARN (&ctx, "restore record '%s' does not name a temp directory of its "
                      "job; left in place", record);
@@ -896,6 +1141,97 @@ s_assert_failed (sf_envelope_t **env_p, int code, const char *text)
     assert (strstr (result->error->text, text));
     assert (streq (result->strategy, SF_WIRE_RESTORE));
     sf_wire_free (env_p);
+}
+
+//  RBD on the fake cluster: an RBD clone restored to RBD as a new clone
+//  of its parent snapshot (no bytes, no qemu-img); an existing name is
+//  refused and stays; a failure removes only the temp image; the sweep
+//  removes a killed restore's temp image and nothing else
+
+static void
+s_test_rbd (sf_restore_args_t *args, const char *dir)
+{
+    sf_err_t err = SF_ERR_INIT;
+    sf_stor_fake_t *fake = sf_stor_fake_new ();
+    sf_stor_cfg_t cfg = { "fake", "/etc/ceph/ceph.conf", "admin", "", 5000 };
+    sf_stor_t *stor = sf_stor_new_with (&cfg, &sf_stor_fake_driver, fake, &err);
+    assert (stor);
+    sf_stor_fake_add (fake, "rbd/vm1", 1 << 20);
+    sf_stor_fake_add (fake, "rbd/taken", 1 << 20);
+    sf_stor_spec_t vm1, clone;
+    assert (sf_stor_spec_parse ("rbd/vm1", &vm1, &err) == 0);
+    assert (sf_stor_spec_parse ("rbd/vm1-snapfleet-0123456789abcdef-J1", &clone, &err) == 0);
+    assert (sf_stor_snap_create (stor, &vm1, "snapfleet-0123456789abcdef-J1", &err) == 0);
+    assert (sf_stor_snap_protect (stor, &vm1, "snapfleet-0123456789abcdef-J1", &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, "snapfleet-0123456789abcdef-J1", &clone, &err) == 0);
+    size_t objects = sf_stor_fake_objects (fake);
+    sf_image_t image = SF_IMAGE_INIT;
+    image.store = "rbd", image.id = "rbd/vm1-snapfleet-0123456789abcdef-J1";
+    image.path = "rbd:rbd/vm1-snapfleet-0123456789abcdef-J1";
+    image.size = 1 << 20, image.sha256 = "", image.format = "raw";
+    sf_restore_t restore = SF_RESTORE_INIT;
+    restore.image = &image, restore.to_file = "", restore.to_rbd = "rbd/new";
+    restore.format = "raw";
+    sf_restore_args_t rbd_args = *args;
+    rbd_args.restore = &restore, rbd_args.stor = stor, rbd_args.job_id = "J8";
+    char phases [16];
+    //  A temp image a killed attempt of J8 left goes first
+    sf_stor_fake_add (fake, "rbd/.sf-restore-0123456789abcdef-J8", 1 << 20);
+    sf_envelope_t *env = s_run_test (&rbd_args, true, phases);
+    assert (env->job_result->ok && streq (phases, "qwacu"));
+    assert (env->job_result->bytes == 0 && streq (env->job_result->method, "restore"));
+    assert (strstr (env->job_result->error->text, "no stored hash"));
+    sf_wire_free (&env);
+    assert (sf_stor_fake_has (fake, "rbd/new"));
+    assert (!sf_stor_fake_has (fake, "rbd/.sf-restore-0123456789abcdef-J8"));
+    assert (sf_stor_fake_objects (fake) == objects + 1);    //  one clone more
+    assert (!s_exists ("%s/work/restores/J8", dir));
+    //  The same name again, and one that exists: refused, nothing made
+    env = s_run_test (&rbd_args, true, phases);
+    s_assert_failed (&env, SF_EEXIST, "RBD image 'rbd/new' exists; not overwritten");
+    restore.to_rbd = "rbd/taken";
+    env = s_run_test (&rbd_args, true, phases);
+    s_assert_failed (&env, SF_EEXIST, "RBD image 'rbd/taken' exists; not overwritten");
+    assert (sf_stor_fake_objects (fake) == objects + 1);
+    //  The clone fails: its temp image (if any) goes, the record too
+    restore.to_rbd = "rbd/new2";
+    sf_stor_fake_fail (fake, "clone", EIO);
+    env = s_run_test (&rbd_args, true, phases);
+    s_assert_failed (&env, SF_ECEPH, "Input/output error");
+    assert (!sf_stor_fake_has (fake, "rbd/new2"));
+    assert (!s_exists ("%s/work/restores/J8", dir));
+    //  The rename finds a name made meanwhile (the fake fails it): the
+    //  temp image goes
+    sf_stor_fake_fail (fake, "rename", EEXIST);
+    env = s_run_test (&rbd_args, true, phases);
+    s_assert_failed (&env, SF_EEXIST, "was made while we restored; not overwritten");
+    assert (!sf_stor_fake_has (fake, "rbd/.sf-restore-0123456789abcdef-J8"));
+    assert (sf_stor_fake_objects (fake) == objects + 1);
+    //  A source that is not a clone cannot be cloned; a gone one fails
+    image.id = "rbd/taken", image.path = "rbd:rbd/taken";
+    env = s_run_test (&rbd_args, true, phases);
+    s_assert_failed (&env, SF_ESTATE, "restore it with --flatten");
+    image.id = "rbd/gone", image.path = "rbd:rbd/gone";
+    env = s_run_test (&rbd_args, true, phases);
+    s_assert_failed (&env, SF_ENOENT, "does not exist");
+    //  The sweep: a killed restore's temp image goes; a record naming
+    //  another image leaves it
+    sf_stor_spec_t temp;
+    assert (sf_stor_spec_parse ("rbd/.sf-restore-0123456789abcdef-J12", &temp, &err) == 0);
+    assert (sf_stor_clone (stor, &vm1, "snapfleet-0123456789abcdef-J1", &temp, &err) == 0);
+    char *cmd = zsys_sprintf ("set -e; cd %s/work/restores; "
+                              "echo 'rbd rbd/.sf-restore-0123456789abcdef-J12' > J12; "
+                              "echo 'rbd rbd/taken' > J13", dir);
+    s_shell (cmd);
+    zstr_free (&cmd);
+    assert (sf_restore_sweep (args->workdir, NULL) == 0);       //  RBD off: both stay
+    assert (sf_stor_fake_has (fake, "rbd/.sf-restore-0123456789abcdef-J12"));
+    assert (sf_restore_sweep (args->workdir, stor) == 1);
+    assert (!sf_stor_fake_has (fake, "rbd/.sf-restore-0123456789abcdef-J12"));
+    assert (sf_stor_fake_has (fake, "rbd/taken"));
+    assert (!s_exists ("%s/work/restores/J12", dir) && s_exists ("%s/work/restores/J13", dir));
+    sf_stor_destroy (&stor);
+    sf_stor_fake_destroy (&fake);
 }
 
 void
@@ -1109,7 +1445,7 @@ sf_restore_test (bool verbose)
         { "%s/store/x.img", "", SF_EINVAL, "is in the worker's workdir or image store" },
         { "%s/nodir/x.img", "", SF_ENOENT, "does not exist on this node" },
         { "%s/out/../out/x.img", "", SF_EINVAL, "'..' component" },
-        { "", "rbd/vm1", SF_ENOTSUP, "restore to RBD ('rbd/vm1') is not supported yet" },
+        { "", "rbd/vm1", SF_ENOTSUP, "restore to RBD, but RBD support is off" },
     };
     for (size_t i = 0; i < sizeof (refused) / sizeof (refused [0]); i++) {
         restore.to_file = *refused [i].to_file ? zsys_sprintf (refused [i].to_file, dir)
@@ -1141,11 +1477,13 @@ sf_restore_test (bool verbose)
                         "echo half > work/restores/J11.tmp", dir, dir, dir);
     s_shell (cmd);
     zstr_free (&cmd);
-    assert (sf_restore_sweep (work) == 1);
+    assert (sf_restore_sweep (work, NULL) == 1);
     assert (!s_exists ("%s/out/.sf-restore-0123456789abcdef-J9.d", dir));
     assert (!s_exists ("%s/work/restores/J9", dir));
     assert (s_exists ("%s/work/restores/J10", dir) && s_exists ("%s/out/vm1.img", dir));
     assert (!s_exists ("%s/work/restores/J11.tmp", dir));
+
+    s_test_rbd (&args, dir);
 
     cmd = zsys_sprintf ("rm -rf %s", dir);
     s_shell (cmd);

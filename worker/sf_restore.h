@@ -1,7 +1,7 @@
 /*  =========================================================================
     sf_restore - one restore job (strategy "restore", issue 13), run as a
-    zactor like a snapshot task: a stored image of this node's dir store
-    back into a disk file
+    zactor like a snapshot task: a stored image of this node's dir store,
+    or an RBD clone, back into a disk file or a new RBD image
 
     Steps: check the image (its id names a file of our store, its format)
     and the target (an absolute path without '.' or '..', whose directory
@@ -32,6 +32,20 @@
     domain is defined (sf_hv_define: sf_hv_domxml's copy of the XML with
     the new file, no uuid, no MACs), not started; a failed define removes
     the published file. The result's note names the domain and its uuid.
+    RBD (with the worker's storage client; without one such a restore
+    fails SF_ENOTSUP): an RBD image (store "rbd", id POOL/CLONE) must exist;
+    it has no hash to check (the result's note says so). It is read by
+    qemu-img from sf_stor_image_uri (the worker's ceph.conf, id, keyring).
+    A target to_rbd that exists fails the job (SF_EEXIST, "RBD image 'X'
+    exists; not overwritten"); else the new image is made as
+    POOL/[NS/].sf-restore-<catalogue>-<job> (the record, "rbd SPEC", is
+    durable first): a clone of the source's parent snapshot (an RBD source
+    without flatten; no bytes), or written by qemu-img convert -O raw (a dir
+    image after its hash check, or an RBD source with flatten); then
+    renamed to the target's name (sf_stor_rename: Ceph refuses a name that
+    exists, so nothing is overwritten). A cancel or failure removes only
+    the temp image (kept in the record if that fails); sf_restore_sweep
+    removes a killed restore's temp image, if its name is the job's.
 
     The pipe speaks sf_task's protocol: CANCEL, GRANT + rate, RATE + rate,
     $TERM to the actor; EVENT + frame, RESULT + frame from it; and also
@@ -60,6 +74,8 @@ typedef struct {
     int64_t stall_ms;               //  [conversion] stall_timeout
     bool wait_upload_grant;         //  JobAssign.wait_upload_grant
     const char *uri;                //  the hypervisor (--as-domain defines there)
+    sf_stor_t *stor;                //  borrowed (outlives the actor): RBD sources
+                                    //  and targets; NULL: RBD support is off
 } sf_restore_args_t;
 
 //  Start the restore in a new actor. Returns the actor (caller destroys it
@@ -68,10 +84,12 @@ zactor_t *
     sf_restore_new (const sf_restore_args_t *args);
 
 //  At the worker's start: remove what restores killed midway left (their
-//  temp directories, named in <workdir>/restores, if the names are a
-//  restore's of that job), and the records. Returns how many were swept.
+//  temp directories or RBD temp images, named in <workdir>/restores, if
+//  the names are a restore's of that job), and the records; an RBD one
+//  stays recorded while stor is NULL or its removal fails. Returns how
+//  many were swept.
 int
-    sf_restore_sweep (const char *workdir);
+    sf_restore_sweep (const char *workdir, sf_stor_t *stor);
 
 //  Self test of this class
 void

@@ -37,6 +37,7 @@ typedef enum {
     S_OP_CLUSTER_ID,
     S_OP_PARENT,
     S_OP_CHILDREN,
+    S_OP_RENAME,
     S_OP_LAST,
 } op_t;
 
@@ -293,6 +294,10 @@ s_call_op (const sf_stor_driver_t *driver, void *handle, call_t *call, sf_err_t 
                                    &call->parent, err);
         case S_OP_CHILDREN:
             return driver->children (handle, &call->spec, call->snap, &call->count, err);
+        case S_OP_RENAME:
+            return driver->rename ? driver->rename (handle, &call->spec, call->clone.image, err)
+                 : sf_err_set (err, SF_ENOTSUP, "storage driver '%s' cannot rename",
+                               driver->name);
         default:
             return sf_err_set (err, SF_EINVAL, "bad storage operation %d", (int) call->op);
     }
@@ -415,6 +420,9 @@ s_call_subject (const call_t *call, char *buf, size_t size)
             break;
         case S_OP_CHILDREN:
             snprintf (buf, size, "clone listing of '%s@%s'", spec, call->snap);
+            break;
+        case S_OP_RENAME:
+            snprintf (buf, size, "renaming of '%s'", spec);
             break;
         default:
             snprintf (buf, size, "listing of '%s'", spec);
@@ -629,6 +637,16 @@ sf_stor_clone_remove (sf_stor_t *self, const sf_stor_spec_t *clone, sf_err_t *er
     assert (self && clone);
     call_t *call = s_call_new (S_OP_CLONE_REMOVE, NULL, NULL);
     call->clone = *clone;
+    return s_call_simple (self, call, err);
+}
+
+int
+sf_stor_rename (sf_stor_t *self, const sf_stor_spec_t *spec, const char *name,
+                sf_err_t *err)
+{
+    assert (self && spec && name);
+    call_t *call = s_call_new (S_OP_RENAME, spec, NULL);
+    snprintf (call->clone.image, sizeof (call->clone.image), "%s", name);
     return s_call_simple (self, call, err);
 }
 
@@ -868,41 +886,11 @@ sf_stor_list (sf_stor_t *self, const sf_stor_spec_t *spec, const char *prefix,
     return objs;
 }
 
-//  qemu's rbd: filename syntax separates options with ':', so a ':' or
-//  '\' inside a value is escaped with '\'
-
-static void
-s_uri_append (char **uri, const char *key, const char *value)
+const sf_stor_cfg_t *
+sf_stor_cfg (sf_stor_t *self)
 {
-    size_t len = strlen (*uri);
-    char *grown = (char *) realloc (*uri, len + strlen (key) + 2 * strlen (value) + 2);
-    assert (grown);
-    char *out = grown + len;
-    out += sprintf (out, "%s", key);
-    for (const char *in = value; *in; in++) {
-        if (*in == ':' || *in == '\\')
-            *out++ = '\\';
-        *out++ = *in;
-    }
-    *out = 0;
-    *uri = grown;
-}
-
-char *
-sf_stor_snap_uri (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap)
-{
-    assert (self && spec && snap);
-    const sf_stor_cfg_t *cfg = &self->core->cfg;
-    char text [520];
-    char *uri = strdup ("rbd:");
-    s_uri_append (&uri, "", sf_stor_spec_str (spec, text, sizeof (text)));
-    s_uri_append (&uri, "@", snap);
-    s_uri_append (&uri, ":id=", cfg->client_id);
-    if (*cfg->ceph_conf)
-        s_uri_append (&uri, ":conf=", cfg->ceph_conf);
-    if (*cfg->keyring)
-        s_uri_append (&uri, ":keyring=", cfg->keyring);
-    return uri;
+    assert (self);
+    return &self->core->cfg;
 }
 
 size_t
@@ -1044,6 +1032,19 @@ s_test_ops (sf_stor_t *stor, sf_stor_fake_t *fake)
     char *uri = sf_stor_snap_uri (stor, &vm1, "snapfleet-J1");
     assert (streq (uri, "rbd:rbd/vm1@snapfleet-J1:id=backup:conf=/etc/ceph/a\\:b.conf"));
     zstr_free (&uri);
+    uri = sf_stor_image_uri (stor, &vm1);
+    assert (streq (uri, "rbd:rbd/vm1:id=backup:conf=/etc/ceph/a\\:b.conf"));
+    zstr_free (&uri);
+    //  A rename never replaces an image
+    sf_stor_fake_add (fake, "rbd/vm2", 1 << 20);
+    assert (sf_stor_rename (stor, &vm1, "vm2", &err) == -1 && err.code == SF_EEXIST);
+    assert (sf_stor_fake_has (fake, "rbd/vm1") && sf_stor_fake_has (fake, "rbd/vm2"));
+    sf_stor_spec_t vm2 = s_test_spec ("rbd/vm2"), vm3 = s_test_spec ("rbd/vm3");
+    assert (sf_stor_clone_remove (stor, &vm2, &err) == 0);
+    assert (sf_stor_rename (stor, &vm1, "vm3", &err) == 0);
+    assert (!sf_stor_fake_has (fake, "rbd/vm1") && sf_stor_fake_has (fake, "rbd/vm3"));
+    assert (sf_stor_rename (stor, &vm3, "vm1", &err) == 0);
+    assert (sf_stor_rename (stor, &vm3, "vm4", &err) == -1 && err.code == SF_ECEPH);
 }
 
 //  Open images: a snapshot is one call; a hung call keeps the image until

@@ -227,9 +227,25 @@ zlistx_t *
                   sf_err_t *err);
 
 //  The source qemu-img reads snapshot snap of spec from:
-//  "rbd:pool/image@snap:id=ID:conf=CONF[:keyring=K]". Caller frees.
+//  "rbd:pool/image@snap:id=ID:conf=CONF[:keyring=K]" (snap NULL: the
+//  image itself). Caller frees.
 char *
     sf_stor_snap_uri (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap);
+
+//  The image spec itself as qemu-img reads or writes it (sf_stor_snap_uri
+//  without a snapshot). Caller frees.
+char *
+    sf_stor_image_uri (sf_stor_t *self, const sf_stor_spec_t *spec);
+
+//  Rename image spec to name (same pool and namespace). SF_EEXIST if an
+//  image of that name exists (Ceph's own check: it never replaces one).
+int
+    sf_stor_rename (sf_stor_t *self, const sf_stor_spec_t *spec, const char *name,
+                    sf_err_t *err);
+
+//  The configuration the client was made with (its strings).
+const sf_stor_cfg_t *
+    sf_stor_cfg (sf_stor_t *self);
 
 //  Calls abandoned at their deadline that have not returned yet.
 size_t

@@ -55,6 +55,11 @@ struct _sf_stor_driver_t {
     //  included (they keep it protected); 0 if it is absent
     int (*children) (void *conn, const sf_stor_spec_t *spec, const char *snap,
                      size_t *count, sf_err_t *err);
+    //  Rename image spec to name in its pool and namespace; fails with
+    //  EEXIST (SF_EEXIST) if an image of that name exists. NULL: the
+    //  driver cannot (SF_ENOTSUP)
+    int (*rename) (void *conn, const sf_stor_spec_t *spec, const char *name,
+                   sf_err_t *err);
 };
 
 //  For drivers: set err to "ceph: cannot " + the formatted text + ": " +

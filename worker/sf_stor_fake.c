@@ -396,6 +396,30 @@ s_clone_remove (void *conn, const sf_stor_spec_t *clone, sf_err_t *err)
 }
 
 static int
+s_rename (void *conn, const sf_stor_spec_t *spec, const char *to, sf_err_t *err)
+{
+    sf_stor_fake_t *self = (sf_stor_fake_t *) conn;
+    char name [520], to_name [520];
+    int fail = s_enter (self, "rename");
+    sf_stor_spec_t target = *spec;
+    snprintf (target.image, sizeof (target.image), "%s", to);
+    image_t *image = s_image (self, spec, name, sizeof (name));
+    if (!fail && !image)
+        fail = ENOENT;
+    if (!fail && s_image (self, &target, to_name, sizeof (to_name)))
+        fail = EEXIST;
+    if (fail)
+        return s_leave (self, sf_stor_fail (err, fail, "rename '%s' to '%s'", name, to));
+    //  Move its content to a new entry; the old one goes empty
+    image_t *moved = (image_t *) zmalloc (sizeof (image_t));
+    *moved = *image;
+    image->snaps = NULL, image->parent = NULL;
+    zhashx_delete (self->images, name);
+    zhashx_insert (self->images, to_name, moved);
+    return s_leave (self, 0);
+}
+
+static int
 s_list (void *conn, const sf_stor_spec_t *spec, const char *prefix, zlistx_t *objs,
         sf_err_t *err)
 {
@@ -531,4 +555,5 @@ const sf_stor_driver_t sf_stor_fake_driver = {
     .cluster_id        = s_cluster_id,
     .parent            = s_parent,
     .children          = s_children_count,
+    .rename            = s_rename,
 };

@@ -233,6 +233,20 @@ s_clone_remove (void *conn, const sf_stor_spec_t *clone, sf_err_t *err)
     return r < 0 ? sf_stor_fail (err, r, "remove clone '%s'", name) : 0;
 }
 
+static int
+s_rename (void *conn, const sf_stor_spec_t *spec, const char *to, sf_err_t *err)
+{
+    char name [520];
+    sf_stor_spec_str (spec, name, sizeof (name));
+    rados_ioctx_t io;
+    int r = s_ioctx (conn, spec, &io);
+    if (r == 0) {
+        r = rbd_rename (io, spec->image, to);
+        rados_ioctx_destroy (io);
+    }
+    return r < 0 ? sf_stor_fail (err, r, "rename '%s' to '%s'", name, to) : 0;
+}
+
 //  Append the clones of snapshot snap of spec (not those in the trash)
 
 static int
@@ -470,4 +484,5 @@ const sf_stor_driver_t sf_stor_rbd_driver = {
     .cluster_id        = s_cluster_id,
     .parent            = s_parent,
     .children          = s_children,
+    .rename            = s_rename,
 };

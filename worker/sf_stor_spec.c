@@ -100,3 +100,47 @@ sf_stor_obj_parse (const char *line, sf_stor_obj_t *obj, sf_err_t *err)
     return sf_err_set (err, SF_EINVAL, "'%s' is not 'snap POOL/IMAGE@SNAP' or "
                        "'clone POOL/IMAGE'", line);
 }
+
+//  qemu's rbd: filename syntax separates options with ':', so a ':' or
+//  '\' inside a value is escaped with '\'
+
+static void
+s_uri_append (char **uri, const char *key, const char *value)
+{
+    size_t len = strlen (*uri);
+    char *grown = (char *) realloc (*uri, len + strlen (key) + 2 * strlen (value) + 2);
+    assert (grown);
+    char *out = grown + len;
+    out += sprintf (out, "%s", key);
+    for (const char *in = value; *in; in++) {
+        if (*in == ':' || *in == '\\')
+            *out++ = '\\';
+        *out++ = *in;
+    }
+    *out = 0;
+    *uri = grown;
+}
+
+char *
+sf_stor_snap_uri (sf_stor_t *self, const sf_stor_spec_t *spec, const char *snap)
+{
+    assert (self && spec);
+    const sf_stor_cfg_t *cfg = sf_stor_cfg (self);
+    char text [520];
+    char *uri = strdup ("rbd:");
+    s_uri_append (&uri, "", sf_stor_spec_str (spec, text, sizeof (text)));
+    if (snap)
+        s_uri_append (&uri, "@", snap);
+    s_uri_append (&uri, ":id=", cfg->client_id);
+    if (*cfg->ceph_conf)
+        s_uri_append (&uri, ":conf=", cfg->ceph_conf);
+    if (*cfg->keyring)
+        s_uri_append (&uri, ":keyring=", cfg->keyring);
+    return uri;
+}
+
+char *
+sf_stor_image_uri (sf_stor_t *self, const sf_stor_spec_t *spec)
+{
+    return sf_stor_snap_uri (self, spec, NULL);
+}

@@ -36,6 +36,22 @@ s_emit (task_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text)
                      text);
 }
 
+//  How the job made its images (JobResult.method)
+
+static const char *
+s_method (task_t *self, char *buf, size_t size)
+{
+    const char *file = self->live == LIVE_BACKUP ? "backup-api"
+                     : self->live == LIVE_SNAPSHOT ? "external-snapshot" : "convert";
+    const char *rbd = self->export_mode ? "rbd-export" : "rbd-snapshot";
+    if (self->kind == S_MIXED)
+        snprintf (buf, size, "%s-and-%s", rbd, file);
+    else
+        snprintf (buf, size, "%s", self->kind == S_RBD ? rbd
+                                 : self->kind == S_FILE_LIVE ? file : "convert");
+    return buf;
+}
+
 static void
 s_send_result (task_t *self, bool ok)
 {
@@ -44,6 +60,8 @@ s_send_result (task_t *self, bool ok)
     result.attempt = self->attempt;
     result.ok = ok;
     result.strategy = self->strategy;
+    char method [SF_WIRE_MAX_METHOD + 1];
+    result.method = ok ? (char *) s_method (self, method, sizeof (method)) : "";
     result.consistency = (char *) self->consistency;
     result.pause_ms = self->pause_ms;
     result.convert_ms = self->convert_ms;
@@ -753,6 +771,12 @@ s_task_new (const sf_task_args_t *args)
     self->leftovers = args->leftovers;
     self->joblog = args->joblog;
     self->export_mode = args->rbd_mode && streq (args->rbd_mode, "export");
+    //  [storage.rbd] snapshot = backup: the RBD disks are copied live like
+    //  file disks (sf_task_live), so rbd and mixed run as file-live
+    if (args->rbd_backup && (self->kind == S_RBD || self->kind == S_MIXED)) {
+        self->rbd_backup = true;
+        self->kind = S_FILE_LIVE;
+    }
     self->clone_pool = strdup (args->clone_pool ? args->clone_pool : "");
     self->ctx.job_id = self->job_id;
     return self;
@@ -998,6 +1022,7 @@ s_test_cold (sf_task_args_t *args, const char *store)
     //  The guest's inactive XML goes with its images
     assert (res->domain_xml && strstr (res->domain_xml, "<domain")
             && strstr (res->domain_xml, args->instance_uuid));
+    assert (streq (res->method, "convert"));
     assert (res->n_images == 1 && !res->error);
     assert (streq (res->images [0]->disk_target, "vda"));
     assert (streq (res->images [0]->store, "dir") && res->images [0]->size == res->bytes);
@@ -1272,7 +1297,7 @@ sf_task_test (bool verbose)
     assert (images_store);
     sf_task_args_t args = { "J1", 1, SF_TEST_RUN_UUID, "file-cold", uri, workdir, exe,
                             "run-test", 60000, images_store, conv, NULL, NULL, NULL,
-                            NULL, false, false, SF_TEST_CATALOG, NULL };
+                            NULL, false, false, SF_TEST_CATALOG, NULL, false };
     s_test_cold (&args, store);
     char *cmd = zsys_sprintf ("rm -f %s/*", store);
     assert (system (cmd) == 0);

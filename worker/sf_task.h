@@ -85,6 +85,8 @@ typedef struct {
                                     //  objects (sf_naming); invalid fails the job
     sf_joblog_t *joblog;            //  job journal (borrowed), NULL = none: the
                                     //  task marks its entry before it pauses
+    bool rbd_backup;                //  [storage.rbd] snapshot = backup: rbd and
+                                    //  mixed copy RBD disks as file-live does
 } sf_task_args_t;
 
 //  Start the job in a new actor. Returns the actor (caller destroys it

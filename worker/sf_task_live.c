@@ -32,6 +32,7 @@
 #include "sf_worker_classes.h"
 #include "sf_task_priv.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,6 +48,59 @@ s_is_file (const sf_hv_disk_t *disk)
     return disk->type == SF_DISK_FILE || disk->type == SF_DISK_BLOCK;
 }
 
+//  A disk copied live: a file disk, or with [storage.rbd] snapshot =
+//  backup an RBD disk too (QEMU reads it through its own Ceph client)
+
+static bool
+s_is_live (task_t *self, const sf_hv_disk_t *disk)
+{
+    return s_is_file (disk) || (self->rbd_backup && disk->type == SF_DISK_RBD);
+}
+
+//  Whom QEMU writes as, for a disk without a file (RBD): the owner of the
+//  domain's QEMU process (the one whose command line has "-uuid UUID"),
+//  else the worker's user
+
+static bool
+s_is_qemu_of (const char *pid, const char *uuid)
+{
+    char path [64], line [65536];
+    snprintf (path, sizeof (path), "/proc/%s/cmdline", pid);
+    FILE *file = fopen (path, "re");
+    size_t size = file ? fread (line, 1, sizeof (line) - 1, file) : 0;
+    if (file)
+        fclose (file);
+    line [size] = 0;
+    for (size_t at = 0; at < size; at += strlen (line + at) + 1)
+        if (streq (line + at, "-uuid") && at + 6 < size && streq (line + at + 6, uuid))
+            return true;
+    return false;
+}
+
+static void
+s_qemu_owner (task_t *self, struct stat *st)
+{
+    st->st_uid = geteuid ();
+    st->st_gid = getegid ();
+    DIR *dir = opendir ("/proc");
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir))) {
+        if (strspn (entry->d_name, "0123456789") != strlen (entry->d_name)
+        ||  !s_is_qemu_of (entry->d_name, self->domain->uuid))
+            continue;
+        char path [64];
+        struct stat proc;
+        snprintf (path, sizeof (path), "/proc/%s", entry->d_name);
+        if (stat (path, &proc) == 0) {
+            st->st_uid = proc.st_uid;
+            st->st_gid = proc.st_gid;
+        }
+        break;
+    }
+    if (dir)
+        closedir (dir);
+}
+
 bool
 sf_task_live_wanted (task_t *self)
 {
@@ -54,7 +108,7 @@ sf_task_live_wanted (task_t *self)
         return false;
     sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
     for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks))
-        if (sf_hv_disk_is_data (disk) && s_is_file (disk))
+        if (sf_hv_disk_is_data (disk) && s_is_live (self, disk))
             return true;
     return false;
 }
@@ -76,6 +130,9 @@ s_create (task_t *self, const char *path, const sf_hv_disk_t *backing, uint64_t 
     assert (disk);
     struct stat st;
     const struct stat *owner = &st;
+    if (!s_is_file (disk))
+        s_qemu_owner (self, &st);
+    else
     if (stat (disk->source, &st))
         return sf_err_set (&self->err, SF_EIO, "cannot read the owner of disk '%s' "
                            "('%s'): %s", disk->target, disk->source, strerror (errno));
@@ -375,7 +432,7 @@ sf_task_live_prepare (task_t *self)
                            "QEMU: %s", self->scratch, strerror (errno));
     sf_hv_disk_t *disk = (sf_hv_disk_t *) zlistx_first (self->domain->disks);
     for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks)) {
-        if (!sf_hv_disk_is_data (disk) || !s_is_file (disk))
+        if (!sf_hv_disk_is_data (disk) || !s_is_live (self, disk))
             continue;
         live_t *live = &self->lives [self->n_lives++];
         live->disk = disk;
@@ -450,6 +507,10 @@ sf_task_live_start (task_t *self)
     }
     else
         snprintf (why, sizeof (why), "backup API off ([hypervisor] backup_api = false)");
+    if (self->rbd_backup)
+        return sf_err_set (&self->err, SF_ENOTSUP, "cannot copy the RBD disks of '%s' with "
+                           "the backup API ([storage.rbd] snapshot = backup): %s; set "
+                           "snapshot = rbd", self->domain->name, why);
     SF_INFO (&self->ctx, "%s: external snapshot instead", why);
     for (size_t i = 0; i < self->n_lives; i++)
         if (s_overlay (self, &self->lives [i]))

@@ -89,6 +89,8 @@ typedef struct {
     sf_leftover_t *leftovers;       //  Borrowed from the agent
     sf_joblog_t *joblog;            //  Borrowed from the agent, may be NULL
     bool export_mode;               //  [storage.rbd] mode = export
+    bool rbd_backup;                //  [storage.rbd] snapshot = backup: RBD disks
+                                    //  are copied live (kind is S_FILE_LIVE)
     char *clone_pool;               //  Owned, "" = the image's pool
     rbd_t rbds [SF_WIRE_MAX_DISKS];
     size_t n_rbds;

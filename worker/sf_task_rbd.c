@@ -133,6 +133,15 @@ sf_task_rbd_prepare (task_t *self)
     for (; disk; disk = (sf_hv_disk_t *) zlistx_next (self->domain->disks)) {
         if (!sf_hv_disk_is_data (disk) || disk->type != SF_DISK_RBD)
             continue;
+        if (self->rbd_backup) {
+            //  Copied live (sf_task_live): its size for the backup target
+            sf_stor_spec_t spec;
+            if (sf_stor_spec_parse (disk->source, &spec, &self->err))
+                return sf_err_prefix (&self->err, "disk '%s'", disk->target);
+            if (sf_stor_size (self->stor, &spec, &disk->virtual_size, &self->err))
+                return s_ceph_failed (self);
+            continue;
+        }
         rbd_t *rbd = &self->rbds [self->n_rbds++];
         rbd->disk = disk;
         if (sf_stor_spec_parse (disk->source, &rbd->spec, &self->err))
@@ -393,6 +402,7 @@ s_test_rbd_clone (sf_task_args_t *args, rbd_env_t *env)
     sf_job_result_t *res = res_env->job_result;
     assert (res->ok && res->resumed && streq (phases, "qprcu") && !res->error);
     assert (streq (res->strategy, "rbd") && streq (res->consistency, "frozen"));
+    assert (streq (res->method, "rbd-snapshot"));
     assert (streq (paused, "frozen"));
     assert (res->pause_ms >= 300);              //  both snapshots inside the window
     assert (res->pause_ms < 600);               //  at once, not one after the other
@@ -741,7 +751,7 @@ sf_task_rbd_test (const char *dir, const char *uri, const char *exe)
     sf_task_args_t args = { "R1", 1, SF_TEST_CEPH_UUID, "rbd", uri, env.workdir, exe,
                             "run-test", 60000, images_store, conv, env.stor,
                             env.leftovers, NULL, NULL, false, false, SF_TEST_CATALOG,
-                            NULL };
+                            NULL, false };
     s_test_rbd_clone (&args, &env);
     s_test_rbd_more (&args, &env);
     s_test_rbd_failures (&args, &env);

@@ -41,6 +41,8 @@ static const struct option s_options [] = {
     { "as-domain", required_argument, NULL, 'X' },
     { "boot", no_argument, NULL, 'b' },
     { "verify", required_argument, NULL, 'V' },
+    { "rbd", required_argument, NULL, 'r' },
+    { "flatten", no_argument, NULL, 'F' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -112,6 +114,8 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
             case 'X': opts->as_domain = optarg; break;
             case 'b': opts->boot = true; break;
             case 'V': opts->verify_sample = optarg; break;
+            case 'r': opts->rbd = optarg; break;
+            case 'F': opts->flatten = true; break;
         }
     }
     opts->first = optind;

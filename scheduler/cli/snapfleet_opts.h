@@ -70,6 +70,8 @@ typedef struct {
     bool dry_run;               //  gc --dry-run
     const char *show;           //  gc --show RUN
     const char *to;             //  restore --to FILE
+    const char *rbd;            //  restore --rbd POOL/NAME
+    bool flatten;               //  restore --flatten
     const char *image_format;   //  restore --format qcow2|raw
     const char *as_domain;      //  restore --as-domain NAME
     bool boot;                  //  verify --boot

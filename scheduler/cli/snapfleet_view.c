@@ -39,6 +39,7 @@ s_print_job_fields (json_t *job)
     printf ("attempt      %" PRId64 "\n", s_int (job, "attempt"));
     printf ("strategy     %s\n", s_str (job, "strategy"));
     printf ("consistency  %s\n", *s_str (job, "consistency")? s_str (job, "consistency"): "-");
+    printf ("method       %s\n", *s_str (job, "method")? s_str (job, "method"): "-");
     printf ("pause        %s\n", s_ms (job, "pause_ms", buf [0], sizeof (buf [0])));
     printf ("convert      %s\n", s_ms (job, "convert_ms", buf [1], sizeof (buf [1])));
     printf ("upload       %s\n", s_ms (job, "upload_ms", buf [2], sizeof (buf [2])));
@@ -57,11 +58,13 @@ s_print_job_fields (json_t *job)
         s_print_escaped ("full copy", s_str (job, "full_reason"));
     json_t *restore = json_object_get (job, "restore");
     if (json_is_object (restore) && json_object_get (restore, "image_id")) {
-        char *text = zsys_sprintf ("image %s (%s) to %s as %s%s%s", s_str (restore, "image_id"),
+        char *text = zsys_sprintf ("image %s (%s) to %s as %s%s%s%s", s_str (restore, "image_id"),
                                    s_str (restore, "image_store"),
                                    *s_str (restore, "target")? s_str (restore, "target")
                                                              : "(beside the original's disk)",
                                    s_str (restore, "format"),
+                                   json_is_true (json_object_get (restore, "flatten"))
+                                   ? ", flattened": "",
                                    *s_str (restore, "as_domain")? ", domain ": "",
                                    s_str (restore, "as_domain"));
         s_print_escaped ("restore", text);
