@@ -28,7 +28,7 @@ main (int argc, char *argv [])
     }
     zsys_init ();
     sf_err_t err = SF_ERR_INIT;
-    sf_imgstore_cfg_t cfg = { "dir", NULL, argv [2] };
+    sf_imgstore_cfg_t cfg = { .driver = "dir", .path = argv [2] };
     sf_imgstore_t *store = sf_imgstore_new (&cfg, &err);
     if (!store || sf_imgstore_check (store, &err)) {
         fprintf (stderr, "sf_upload_bench: %s\n", err.text);
