@@ -180,6 +180,6 @@ out=$(sf_cli snapshot --instance g1 --strategy file-cold --wait --format json) |
 sf_note "bad credential: $(jq -c '{state, error, pause_ms}' <<<"$out" 2>/dev/null || printf '%s' "$out")"
 check_eq "(4) the job failed" failed "$(jq -r .state <<<"$out")"
 check "(4) its error names Keystone's refusal of the credential" \
-    jq -e '.error | test("Keystone at .* refused the application credential: 401")' <<<"$out"
+    jq -e '.error.text | test("Keystone at .* refused the application credential: 401")' <<<"$out"
 check_eq "(4) nothing was paused" 0 "$(jq -r '.pause_ms // 0' <<<"$out")"
 sf_done
