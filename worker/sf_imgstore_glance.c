@@ -208,8 +208,8 @@ s_request (glance_t *self, const char *method, const char *url, const char *toke
     curl_easy_cleanup (curl);
     curl_slist_free_all (headers);
     if (rc != CURLE_OK)
-        return sf_err_set (err, rc == CURLE_OPERATION_TIMEDOUT ? SF_ETIMEDOUT : SF_ESTORE,
-                           "no answer from %s: %s", url, *errbuf ? errbuf
+        //  SF_ESTORE, a timeout too: a cause that may pass (the job is retryable)
+        return sf_err_set (err, SF_ESTORE, "no answer from %s: %s", url, *errbuf ? errbuf
                            : curl_easy_strerror (rc));
     return 0;
 }
