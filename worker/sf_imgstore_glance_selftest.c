@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <time.h>
 
 //  What the fake does and saw (guarded by lock: MHD answers on its thread)
 typedef struct {
@@ -24,6 +25,11 @@ typedef struct {
     int deleted;                //  DELETEs answered 204
     int requests;
     int next_id;
+    int port;
+    int tokens;                 //  tokens Keystone gave (POST /v3/auth/tokens)
+    bool keystone;              //  Glance wants X-Auth-Token "tok-<tokens>"
+    int expire_once;            //  Glance refuses this many valid tokens (401)
+    char last_secret [64];      //  the application credential secret sent
 } fake_t;
 
 typedef struct {
@@ -87,6 +93,49 @@ s_handler (void *cls, struct MHD_Connection *connection, const char *url, const 
     pthread_mutex_lock (&fake->lock);
     fake->requests++;
     enum MHD_Result rc;
+    if (streq (method, "POST") && streq (url, "/v3/auth/tokens")) {
+        //  Keystone: a token for the credential "good" (valid an hour)
+        json_t *auth = json_loads (conn->body ? conn->body : "", 0, NULL);
+        const char *secret = json_string_value (json_object_get (json_object_get (json_object_get (
+            json_object_get (auth, "auth"), "identity"), "application_credential"), "secret"));
+        snprintf (fake->last_secret, sizeof (fake->last_secret), "%s", secret ? secret : "");
+        json_decref (auth);
+        if (!streq (fake->last_secret, "good")) {
+            pthread_mutex_unlock (&fake->lock);
+            return s_answer (connection, 401, json_pack ("{s:{s:s}}", "error", "message",
+                                                         "The request you have made requires "
+                                                         "authentication."));
+        }
+        char token [32], glance [64], expires [32];
+        snprintf (token, sizeof (token), "tok-%d", ++fake->tokens);
+        snprintf (glance, sizeof (glance), "http://127.0.0.1:%d/", fake->port);
+        time_t later = time (NULL) + 3600;
+        strftime (expires, sizeof (expires), "%Y-%m-%dT%H:%M:%S.000000Z", gmtime (&later));
+        json_t *body = json_pack ("{s:{s:s, s:[{s:s, s:[{s:s, s:s}]}]}}", "token", "expires_at",
+                                  expires, "catalog", "type", "image", "endpoints",
+                                  "interface", "public", "url", glance);
+        char *text = json_dumps (body, JSON_COMPACT);
+        json_decref (body);
+        struct MHD_Response *response = MHD_create_response_from_buffer (
+            strlen (text), text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header (response, "X-Subject-Token", token);
+        rc = MHD_queue_response (connection, 201, response);
+        MHD_destroy_response (response);
+        pthread_mutex_unlock (&fake->lock);
+        return rc;
+    }
+    if (fake->keystone) {
+        const char *given = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                         "X-Auth-Token");
+        char want [32];
+        snprintf (want, sizeof (want), "tok-%d", fake->tokens);
+        if (!given || !streq (given, want) || fake->expire_once > 0) {
+            if (given && streq (given, want))
+                fake->expire_once--;
+            pthread_mutex_unlock (&fake->lock);
+            return s_answer (connection, 401, s_error (401, "token refused"));
+        }
+    }
     char id [64] = "";
     bool file = false;
     if (strncmp (url, "/v2/images/", 11) == 0) {
@@ -235,6 +284,7 @@ sf_imgstore_glance_test (bool verbose)
     assert (info && info->port);
     char url [64];
     snprintf (url, sizeof (url), "http://127.0.0.1:%u/", (unsigned) info->port);
+    fake.port = (int) info->port;
 
     char dir [] = "/tmp/sf-glance-test-XXXXXX";
     assert (mkdtemp (dir));
@@ -333,6 +383,39 @@ sf_imgstore_glance_test (bool verbose)
     sf_image_rec_release (&rec);
     s_fake_set (&fake, 201, 4, 204, 0);
     s_expect_fail (store, &fake, src, "503 server error (busy) req-fake-1", SF_ESTORE);
+    sf_imgstore_destroy (&store);
+
+    //  Keystone: the endpoint from the catalogue, one token for many
+    //  calls, a new one once Glance refuses it; a bad secret is a clear error
+    pthread_mutex_lock (&fake.lock);
+    fake.keystone = true;
+    pthread_mutex_unlock (&fake.lock);
+    assert (chmod (secret, 0600) == 0);
+    file = fopen (secret, "w");
+    assert (file && fputs ("good\n", file) >= 0 && fclose (file) == 0);
+    sf_imgstore_cfg_t ks = { .driver = "glance", .auth = "keystone", .auth_url = url,
+                             .app_cred_id = "abc", .secret_file = secret };
+    store = sf_imgstore_new (&ks, &err);
+    assert (store);
+    s_fake_set (&fake, 201, 0, 204, 0);
+    assert (sf_imgstore_check (store, &err) == 0);
+    assert (sf_imgstore_put (store, &meta, src, NULL, NULL, &rec, &err) == 0);
+    assert (streq (fake.last_secret, "good") && fake.tokens == 1);
+    assert (sf_imgstore_remove (store, rec.id, S_CAT, "J42", &err) == 0);
+    sf_image_rec_release (&rec);
+    pthread_mutex_lock (&fake.lock);
+    fake.expire_once = 1;
+    pthread_mutex_unlock (&fake.lock);
+    assert (sf_imgstore_check (store, &err) == 0);
+    assert (fake.tokens == 2);
+    sf_imgstore_destroy (&store);
+    file = fopen (secret, "w");
+    assert (file && fputs ("bad\n", file) >= 0 && fclose (file) == 0);
+    store = sf_imgstore_new (&ks, &err);
+    assert (store);
+    assert (sf_imgstore_check (store, &err) == -1 && err.code == SF_EINVAL);
+    assert (strstr (err.text, "refused the application credential: 401 (The request you "
+                    "have made requires authentication.)"));
     sf_imgstore_destroy (&store);
 
     //  Nobody there: a connection error, retried, then a retryable error
