@@ -19,6 +19,8 @@
 #  of (1), stay.
 #  (4) A bad credential (the worker restarted with a wrong secret): the job
 #  fails with a clear error naming Keystone's refusal, and nothing is paused.
+#  (5) The worker restarted with password auth (user, project,
+#  password_file): a snapshot is done and its image active.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -182,4 +184,17 @@ check_eq "(4) the job failed" failed "$(jq -r .state <<<"$out")"
 check "(4) its error names Keystone's refusal of the credential" \
     jq -e '.error.text | test("Keystone at .* refused the application credential: 401")' <<<"$out"
 check_eq "(4) nothing was paused" 0 "$(jq -r '.pause_ms // 0' <<<"$out")"
+
+#  -- (5) password auth -------------------------------------------------------------------
+sf_stop_pid "$SF_TMP/worker-n1.pid" || true
+(umask 077 && printf 'pw-sf\n' >"$SF_TMP/glance.password")
+sf_start_worker n1 "$SF_NODE_URI" imagestore.driver=glance imagestore.auth=keystone \
+    "imagestore.auth_url=$KS_URL" imagestore.username=sf imagestore.project=snapfleet \
+    "imagestore.password_file=$SF_TMP/glance.password"
+rc=0
+out=$(sf_cli snapshot --instance g1 --strategy file-cold --wait --format json) || rc=$?
+sf_note "password auth: $(jq -c '{state, error, image}' <<<"$out" 2>/dev/null || printf '%s' "$out")"
+check_eq "(5) with user sf's password: the job is done" "0 done" "$rc $(jq -r .state <<<"$out")"
+check_eq "(5) its image is active in Glance" active \
+    "$(g_get "/v2/images/$(jq -r .image.id <<<"$out")" | jq -r .status)"
 sf_done
