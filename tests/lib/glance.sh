@@ -8,7 +8,7 @@
 #        Write DIR/glance-api.conf and its paste pipeline, glance-manage
 #        db_sync, start glance-api (pid in DIR/glance.pid, log
 #        DIR/glance.log) and wait until GET /v2/images answers
-#        (GL_READY_TIMEOUT, 90 s). Without KSDIR: no auth (the upstream
+#        (GL_READY_TIMEOUT, 120 s: 50 s seen at load 20). Without KSDIR: no auth (the upstream
 #        default pipeline). With KSDIR (a Keystone of tests/lib/keystone.sh):
 #        the "keystone" flavor, keystonemiddleware.auth_token against it, a
 #        service user glance (admin in project service) and the image
@@ -29,10 +29,18 @@
 #
 #  Safe under `set -euo pipefail`; needs curl.
 
-GL_READY_TIMEOUT=${GL_READY_TIMEOUT:-90}
+GL_READY_TIMEOUT=${GL_READY_TIMEOUT:-120}
 GL_STOP_TIMEOUT=${GL_STOP_TIMEOUT:-10}
 
 _gl_err () { printf '%s: error: %s\n' "${FUNCNAME[1]:-glance.sh}" "$*" >&2; }
+
+#  Is process PID there, not a zombie?
+_gl_exists ()
+{
+    local state
+    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || true)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
 
 gl_free_port ()
 {
@@ -177,7 +185,9 @@ gl_start ()
                 "http://127.0.0.1:$port" "$(cat "$dir/glance.pid")" "$port" >"$dir/env"
             return 0
         fi
-        if ! gl_alive "$dir"; then
+        #  Not by its command line here: right after the fork it is still
+        #  the shell's, until the exec
+        if ! _gl_exists "$(cat "$dir/glance.pid")"; then
             _gl_err "glance-api exited at start (see $dir/glance.log, $dir/glance-api.log)"
             return 1
         fi
