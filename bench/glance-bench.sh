@@ -130,7 +130,7 @@ mbs () { awk -v b="$size" -v m="$1" 'BEGIN { printf "%.0f", (m > 0 ? b / 1e6 / (
 ratio () { awk -v d="$1" -v u="$2" 'BEGIN { printf "%.2f", (u > 0 ? d / u : 0) }'; }
 
 echo "snapfleet Glance upload benchmark, $(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) cores, load $load0 -> $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "$(numfmt --to=iec-i --suffix=B "$size") qcow2 of random data; Glance $(dpkg-query -W -f='${Version}' glance-api 2>/dev/null || echo '?'), workers = 0, file store in $SF_TMP"
+echo "$(numfmt --to=iec-i --suffix=B --round=nearest "$size") ($size bytes) qcow2 of random data; Glance $(dpkg-query -W -f='${Version}' glance-api 2>/dev/null || echo '?'), workers = 0, file store in $SF_TMP"
 printf '%-6s %9s %9s %9s %12s %12s\n' run curl_ms driver_ms dir_ms curl/driver dir/driver
 while read -r i c d s; do
     printf '%-6s %9s %9s %9s %12s %12s\n' "$i" "$c" "$d" "$s" "$(ratio "$c" "$d")" "$(ratio "$s" "$d")"
