@@ -167,6 +167,32 @@ s_node_has_store (const char *node_store, const char *kind)
         && strncmp (node_store, kind, strlen (kind)) == 0;
 }
 
+//  A Glance image (worker/sf_imgstore_glance.c): its id a lowercase uuid,
+//  its path <Glance's http(s) URL>/v2/images/<id>, a qcow2 with a sha256
+
+static int
+s_check_glance (const sf_imgcheck_job_t *job, const sf_image_t *image, sf_err_t *err)
+{
+    const char *id = s_str (image->id);
+    const char *path = s_str (image->path);
+    if (!s_is_uuid (id))
+        return s_refuse (job, image, err, "a Glance image's id is a lowercase uuid");
+    char tail [64];
+    snprintf (tail, sizeof (tail), "/v2/images/%s", id);
+    size_t length = strlen (path);
+    if ((strncmp (path, "http://", 7) && strncmp (path, "https://", 8))
+    ||  length <= strlen (tail) || !streq (path + length - strlen (tail), tail))
+        return s_refuse (job, image, err, "its path is not an http(s) URL ending in '%s'",
+                         tail + 1);
+    if (!streq (s_str (image->format), "qcow2"))
+        return s_refuse (job, image, err, "a Glance image's format is qcow2");
+    if (image->size == 0)
+        return s_refuse (job, image, err, "its size is 0");
+    if (!s_is_hex (s_str (image->sha256), 64))
+        return s_refuse (job, image, err, "sha256 is not 64 hex digits");
+    return 0;
+}
+
 static int
 s_check_one (const sf_imgcheck_job_t *job, const sf_image_t *image,
              const char **seen, size_t n_seen, sf_err_t *err)
@@ -191,6 +217,8 @@ s_check_one (const sf_imgcheck_job_t *job, const sf_image_t *image,
         return s_check_rbd (job, image, disk, err);
     if (streq (store, "dir") && s_node_has_store (job->node_store, store))
         return s_check_dir (job, image, err);
+    if (streq (store, "glance") && s_node_has_store (job->node_store, store))
+        return s_check_glance (job, image, err);
     return s_refuse (job, image, err, "store '%.*s' is neither 'rbd' nor the node's "
                      "image store '%s'", QUOTE_MAX, store, s_str (job->node_store));
 }
@@ -354,6 +382,29 @@ sf_imgcheck_test (bool verbose)
     assert (strstr (err.text, "image store 'glance@n1'"));
     job.node_store = "fast-store";      //  A name that says no kind
     assert (sf_imgcheck_images (&job, images, 1, &err) == 0);
+    //  A Glance image: on a glance node only, its path Glance's URL of it
+    sf_image_t glance = one;
+    glance.store = "glance";
+    glance.path = "http://127.0.0.1:9292/v2/images/" UUID;
+    sf_image_t *glances [] = { &glance };
+    job.node_store = "glance@n1";
+    assert (sf_imgcheck_images (&job, glances, 1, &err) == 0);
+    job.node_store = "dir@n1";
+    assert (sf_imgcheck_images (&job, glances, 1, &err) == -1);
+    assert (strstr (err.text, "neither 'rbd' nor the node's image store 'dir@n1'"));
+    job.node_store = "glance@n1";
+    glance.path = "/images/" UUID ".qcow2";
+    assert (sf_imgcheck_images (&job, glances, 1, &err) == -1);
+    assert (strstr (err.text, "its path is not an http(s) URL ending in 'v2/images/"));
+    glance.path = "https://g/v2/images/" UUID;
+    glance.format = "raw";
+    assert (sf_imgcheck_images (&job, glances, 1, &err) == -1);
+    assert (strstr (err.text, "a Glance image's format is qcow2"));
+    glance.format = "qcow2";
+    glance.id = "img-1";
+    assert (sf_imgcheck_images (&job, glances, 1, &err) == -1);
+    assert (strstr (err.text, "a Glance image's id is a lowercase uuid"));
+    job.node_store = "fast-store";
     job.instance = NULL;
     assert (sf_imgcheck_images (&job, images, 1, &err) == -1);
     assert (strstr (err.text, "inventory has no instance of the job"));

@@ -26,6 +26,11 @@ packages=(
     busybox-static linux-image-cloud-amd64 cpio kmod xz-utils
     ceph-mon ceph-osd ceph-mgr ceph-common
     jq procps iproute2 shellcheck uuid-runtime diffutils util-linux
+    #  the Glance image store (tests/lib/glance.sh, keystone.sh): a real
+    #  Glance and Keystone, started by the tests in temp dirs; the fake
+    #  HTTP server of the driver's self test
+    glance-api keystone python3-keystonemiddleware uwsgi-core uwsgi-plugin-python3
+    curl libmicrohttpd-dev
 )
 
 if [ "$(id -u)" != 0 ]; then
@@ -41,8 +46,23 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup.sh: installing ${#missing[@]} packages: ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    #  The tests start their own Glance and Keystone: the packages' services
+    #  (glance-api on :9292, keystone) must not start on a machine with an
+    #  init system. policy-rc.d 101 = "action forbidden", only while
+    #  installing, and only if the machine has no policy of its own.
+    guard=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        guard=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\n# snapfleet tests/setup.sh: no service starts during install\nexit 101\n' >"$guard"
+        chmod 755 "$guard"
+        trap 'rm -f "$guard"' EXIT
+    fi
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
+    if [ -n "$guard" ]; then
+        rm -f "$guard"
+        trap - EXIT
+    fi
 fi
 
 cmake -S "$top" -B "$build" -DSF_WERROR=ON "$@" >/dev/null

@@ -5,6 +5,7 @@
 #include "sf_worker_classes.h"
 
 #include <regex.h>
+#include <sys/stat.h>
 
 #include <unistd.h>
 
@@ -32,11 +33,32 @@ const sf_cfg_opt_t sf_agent_cfg_schema [] = {
     S_OPT ("hypervisor", "backup_api", SF_CFG_BOOL, hv_backup_api, "true",
            "file-live copies with libvirt's backup API; false: external snapshot + commit"),
     //  The image store's options (sf_imgstore_cfg_t): each driver's keys
-    S_OPT ("imagestore", "driver", SF_CFG_STR, store.driver, "dir", "image store: dir"),
+    S_OPT ("imagestore", "driver", SF_CFG_STR, store.driver, "dir", "image store: dir | glance"),
     S_OPT ("imagestore", "path", SF_CFG_STR, store.path, "/var/lib/snapfleet/images",
            "dir store: directory of the images"),
     S_OPT ("imagestore", "name", SF_CFG_STR, store.name, NULL,
            "store name for the scheduler's per-store limits; default: <driver>@<node>"),
+    S_OPT ("imagestore", "glance_url", SF_CFG_STR, store.glance_url, NULL,
+           "glance: Glance's URL; default: the image endpoint of Keystone's catalogue"),
+    S_OPT ("imagestore", "auth", SF_CFG_STR, store.auth, "none", "glance: none | keystone"),
+    S_OPT ("imagestore", "auth_url", SF_CFG_STR, store.auth_url, NULL,
+           "glance: Keystone's URL (http(s)://host:port/v3)"),
+    S_OPT ("imagestore", "username", SF_CFG_STR, store.username, NULL,
+           "glance: Keystone user (password auth)"),
+    S_OPT ("imagestore", "password_file", SF_CFG_STR, store.password_file, NULL,
+           "glance: file holding the user's password (mode 0600 or 0400)"),
+    S_OPT ("imagestore", "project", SF_CFG_STR, store.project, NULL,
+           "glance: the user's project the images belong to"),
+    S_OPT ("imagestore", "user_domain", SF_CFG_STR, store.user_domain, "Default",
+           "glance: the user's domain"),
+    S_OPT ("imagestore", "project_domain", SF_CFG_STR, store.project_domain, NULL,
+           "glance: the project's domain; default: user_domain"),
+    S_OPT ("imagestore", "app_cred_id", SF_CFG_STR, store.app_cred_id, NULL,
+           "glance: application credential id (instead of a password)"),
+    S_OPT ("imagestore", "secret_file", SF_CFG_STR, store.secret_file, NULL,
+           "glance: file holding the application credential's secret (mode 0600 or 0400)"),
+    S_OPT ("imagestore", "ca_file", SF_CFG_STR, store.ca_file, NULL,
+           "glance: CA bundle for https to Glance and Keystone; default: the system's"),
     S_OPT ("pause", "max_pause", SF_CFG_DURATION, max_pause, "10m",
            "the pause guard resumes a guest at this deadline no matter what"),
     S_OPT ("conversion", "stall_timeout", SF_CFG_DURATION, stall_timeout, "2m",
@@ -161,6 +183,66 @@ s_overlap (const char *a, const char *b)
         || (lb < la && strncmp (a, b, lb) == 0 && a [lb] == '/');
 }
 
+//  Is value an http(s) URL (or unset)?
+static bool
+s_http_url (const char *value)
+{
+    return !value || !*value || strncmp (value, "http://", 7) == 0
+        || strncmp (value, "https://", 8) == 0;
+}
+
+//  A secret's file: there, regular, readable by its owner only
+static int
+s_check_secret (const char *file, const char *key, const char *path, const char *text,
+                sf_err_t *err)
+{
+    struct stat st;
+    if (lstat (file, &st))
+        return s_cfg_error (path, text, "imagestore", key, err, "cannot read '%s': %s", file,
+                            strerror (errno));
+    if (!S_ISREG (st.st_mode) || (st.st_mode & 077))
+        return s_cfg_error (path, text, "imagestore", key, err, "'%s' must be a regular file "
+                            "that group and others cannot read (mode %04o; chmod 600)", file,
+                            (unsigned) (st.st_mode & 07777));
+    return 0;
+}
+
+//  The glance store's keys: a way to Glance and one complete credential
+
+static int
+s_check_glance (const sf_imgstore_cfg_t *store, const char *path, const char *text,
+                sf_err_t *err)
+{
+    #define S_SET(field) ((field) && *(field))
+    if (!S_SET (store->auth) || (!streq (store->auth, "none") && !streq (store->auth, "keystone")))
+        return s_cfg_error (path, text, "imagestore", "auth", err,
+                            "must be none or keystone, not '%s'", store->auth ? store->auth : "");
+    if (!s_http_url (store->glance_url))
+        return s_cfg_error (path, text, "imagestore", "glance_url", err,
+                            "must be an http:// or https:// URL, not '%s'", store->glance_url);
+    if (streq (store->auth, "none")) {
+        if (!S_SET (store->glance_url))
+            return s_cfg_error (path, text, "imagestore", "glance_url", err,
+                                "must be set with auth = none");
+        return 0;
+    }
+    if (!S_SET (store->auth_url) || !s_http_url (store->auth_url))
+        return s_cfg_error (path, text, "imagestore", "auth_url", err,
+                            "must be Keystone's http:// or https:// URL with auth = keystone");
+    if (S_SET (store->app_cred_id)) {
+        if (!S_SET (store->secret_file))
+            return s_cfg_error (path, text, "imagestore", "secret_file", err,
+                                "must be set with app_cred_id");
+        return s_check_secret (store->secret_file, "secret_file", path, text, err);
+    }
+    if (!S_SET (store->username) || !S_SET (store->project) || !S_SET (store->password_file))
+        return s_cfg_error (path, text, "imagestore", !S_SET (store->username) ? "username"
+                            : !S_SET (store->project) ? "project" : "password_file", err,
+                            "must be set with auth = keystone (or app_cred_id and secret_file)");
+    return s_check_secret (store->password_file, "password_file", path, text, err);
+    #undef S_SET
+}
+
 //  The work directory must not be, hold or be inside the image store's
 //  directory or a libvirt image directory
 
@@ -227,6 +309,8 @@ s_cfg_validate (sf_agent_cfg_t *cfg, const char *path, const char *text, sf_err_
         return s_cfg_error (path, text, "imagestore", "name", err,
                             "must be 1..128 printable characters without spaces, not '%s'",
                             cfg->store.name);
+    if (streq (cfg->store.driver, "glance") && s_check_glance (&cfg->store, path, text, err))
+        return -1;
     if (*cfg->store.path != '/')
         return s_cfg_error (path, text, "imagestore", "path", err,
                             "must be an absolute path, not '%s'", cfg->store.path);
@@ -397,6 +481,69 @@ s_test_workdir (const char *dir)
     sf_agent_cfg_release (&cfg);
 }
 
+//  The glance store's keys
+
+static void
+s_test_glance (const char *dir)
+{
+    sf_agent_cfg_t cfg;
+    sf_err_t err = SF_ERR_INIT;
+    assert (s_test_load (dir, "[imagestore]\ndriver = glance\n", &cfg, &err) == -1);
+    assert (strstr (err.text, "'imagestore.glance_url' must be set with auth = none"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[imagestore]\ndriver = glance\nglance_url = ftp://g\n", &cfg,
+                         &err) == -1);
+    assert (strstr (err.text, ":3: 'imagestore.glance_url' must be an http://"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[imagestore]\ndriver = glance\nglance_url = http://g:9292\n",
+                         &cfg, &err) == 0);
+    assert (streq (cfg.store.glance_url, "http://g:9292") && streq (cfg.store.auth, "none"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[imagestore]\ndriver = glance\nauth = ldap\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":3: 'imagestore.auth' must be none or keystone"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[imagestore]\ndriver = glance\nauth = keystone\n", &cfg,
+                         &err) == -1);
+    assert (strstr (err.text, "'imagestore.auth_url' must be Keystone's"));
+    sf_agent_cfg_release (&cfg);
+    assert (s_test_load (dir, "[imagestore]\ndriver = glance\nauth = keystone\n"
+                         "auth_url = http://k/v3\nusername = sf\nproject = p\n", &cfg, &err) == -1);
+    assert (strstr (err.text, "'imagestore.password_file' must be set"));
+    sf_agent_cfg_release (&cfg);
+    //  Secrets only in files only their owner reads
+    char *secret = zsys_sprintf ("%s/pw", dir);
+    char *cmd = zsys_sprintf ("echo pw > %s && chmod 644 %s", secret, secret);
+    assert (system (cmd) == 0);
+    char *text = zsys_sprintf ("[imagestore]\ndriver = glance\nauth = keystone\n"
+                               "auth_url = http://k/v3\nusername = sf\nproject = p\n"
+                               "password_file = %s\n", secret);
+    assert (s_test_load (dir, text, &cfg, &err) == -1);
+    assert (strstr (err.text, ":7: 'imagestore.password_file'"));
+    assert (strstr (err.text, "must be a regular file that group and others cannot read "
+                    "(mode 0644"));
+    sf_agent_cfg_release (&cfg);
+    assert (chmod (secret, 0600) == 0);
+    assert (s_test_load (dir, text, &cfg, &err) == 0);
+    assert (streq (cfg.store.user_domain, "Default") && !cfg.store.project_domain);
+    sf_agent_cfg_release (&cfg);
+    zstr_free (&text);
+    text = zsys_sprintf ("[imagestore]\ndriver = glance\nauth = keystone\n"
+                         "auth_url = https://k/v3\napp_cred_id = abc\n");
+    assert (s_test_load (dir, text, &cfg, &err) == -1);
+    assert (strstr (err.text, "'imagestore.secret_file' must be set with app_cred_id"));
+    sf_agent_cfg_release (&cfg);
+    zstr_free (&text);
+    text = zsys_sprintf ("[imagestore]\ndriver = glance\nauth = keystone\n"
+                         "auth_url = https://k/v3\napp_cred_id = abc\nsecret_file = %s\n",
+                         secret);
+    assert (s_test_load (dir, text, &cfg, &err) == 0);
+    sf_agent_cfg_release (&cfg);
+    unlink (secret);
+    zstr_free (&text);
+    zstr_free (&cmd);
+    zstr_free (&secret);
+}
+
 void
 sf_agent_cfg_test (bool verbose)
 {
@@ -548,9 +695,10 @@ sf_agent_cfg_test (bool verbose)
     assert (s_test_load (dir, "[pause]\n\nmax_pause = 0s\n", &cfg, &err) == -1);
     assert (strstr (err.text, ":3: 'pause.max_pause' must be positive"));
     sf_agent_cfg_release (&cfg);
-    assert (s_test_load (dir, "[imagestore]\ndriver = glance\n", &cfg, &err) == -1);
-    assert (strstr (err.text, ":2: 'imagestore.driver' must be 'dir'"));
+    assert (s_test_load (dir, "[imagestore]\ndriver = nfs\n", &cfg, &err) == -1);
+    assert (strstr (err.text, ":2: 'imagestore.driver' must be 'dir' or 'glance'"));
     sf_agent_cfg_release (&cfg);
+    s_test_glance (dir);
     assert (s_test_load (dir, "[worker]\nmax_jobs = 0\n", &cfg, &err) == -1);
     assert (strstr (err.text, ":2: 'worker.max_jobs' must be 1..64"));
     sf_agent_cfg_release (&cfg);

@@ -26,6 +26,7 @@ SF_LOG_MODULE ("worker.imgstore");
 //  The drivers, by name
 static const sf_imgstore_driver_t *s_drivers [] = {
     &sf_imgstore_dir_driver,
+    &sf_imgstore_glance_driver,
     NULL
 };
 
@@ -730,11 +731,11 @@ sf_imgstore_test (bool verbose)
     printf (" * sf_imgstore: ");
     //  @selftest
     sf_err_t err = SF_ERR_INIT;
-    sf_imgstore_cfg_t bad = { "glance?", NULL, "/tmp" };
+    sf_imgstore_cfg_t bad = { .driver = "glance?", .path = "/tmp" };
     assert (sf_imgstore_new (&bad, &err) == NULL && err.code == SF_EINVAL);
     assert (sf_imgstore_driver_known ("dir") && !sf_imgstore_driver_known ("glance?"));
     char names [64];
-    assert (streq (sf_imgstore_driver_names (names, sizeof (names)), "'dir'"));
+    assert (streq (sf_imgstore_driver_names (names, sizeof (names)), "'dir' or 'glance'"));
 
     char dir [] = "/tmp/sf-imgstore-test-XXXXXX";
     assert (mkdtemp (dir));
@@ -742,7 +743,7 @@ sf_imgstore_test (bool verbose)
     char *cmd = zsys_sprintf ("head -c 3145735 /dev/urandom > %s", src);
     assert (system (cmd) == 0);
     char *path = zsys_sprintf ("%s/store", dir);
-    sf_imgstore_cfg_t cfg = { "dir", NULL, path };
+    sf_imgstore_cfg_t cfg = { .driver = "dir", .path = path };
     mode_t old_umask = umask (077);
     sf_imgstore_t *store = sf_imgstore_new (&cfg, &err);
     assert (store && streq (sf_imgstore_name (store), "dir"));

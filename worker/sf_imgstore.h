@@ -64,10 +64,22 @@ typedef struct {
 //  The store's whole configuration: the [imagestore] section of
 //  worker.conf (strings copied by sf_imgstore_new)
 typedef struct {
-    char *driver;               //  [imagestore] driver: "dir"
+    char *driver;               //  [imagestore] driver: "dir" or "glance"
     char *name;                 //  [imagestore] name, for the scheduler's
                                 //  per-store limits; NULL = <driver>
     char *path;                 //  [imagestore] path; dir: directory of the images
+    //  glance (sf_imgstore_glance.c): NULL or "" = unset
+    char *glance_url;           //  Glance's URL; unset: the catalogue's
+    char *auth;                 //  none | keystone
+    char *auth_url;             //  Keystone's URL (.../v3)
+    char *username;             //  password auth: user, project, domains
+    char *password_file;        //  the password, in a file only its owner reads
+    char *project;
+    char *user_domain;          //  unset: Default
+    char *project_domain;       //  unset: the user's
+    char *app_cred_id;          //  application credential auth: id
+    char *secret_file;          //  and its secret, in a file only its owner reads
+    char *ca_file;              //  CA bundle for https; unset: the system's
 } sf_imgstore_cfg_t;
 
 //  Create the store cfg->driver names. Returns NULL with err (SF_EINVAL

@@ -58,5 +58,10 @@ struct _sf_imgstore_driver_t {
 
 //  The drivers
 extern const sf_imgstore_driver_t sf_imgstore_dir_driver;
+extern const sf_imgstore_driver_t sf_imgstore_glance_driver;
+
+//  Self test of the glance driver (an in-process fake Glance)
+void
+    sf_imgstore_glance_test (bool verbose);
 
 #endif

@@ -240,7 +240,7 @@ sf_prune_test (bool verbose)
     assert (file);
     fputs ("not really qcow2\n", file);
     fclose (file);
-    sf_imgstore_cfg_t store_cfg = { "dir", NULL, store_dir };
+    sf_imgstore_cfg_t store_cfg = { .driver = "dir", .path = store_dir };
     sf_imgstore_t *store = sf_imgstore_new (&store_cfg, &err);
     assert (store);
     sf_image_meta_t meta = { "6695eb01-f6a4-8304-79aa-97f2502e193f", "web1", "J1", 1,

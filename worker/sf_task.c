@@ -1292,7 +1292,7 @@ sf_task_test (bool verbose)
     sf_err_t err = SF_ERR_INIT;
     sf_conv_t *conv = sf_conv_new (NULL, &err);
     assert (conv);
-    sf_imgstore_cfg_t store_cfg = { "dir", NULL, store };
+    sf_imgstore_cfg_t store_cfg = { .driver = "dir", .path = store };
     sf_imgstore_t *images_store = sf_imgstore_new (&store_cfg, &err);
     assert (images_store);
     sf_task_args_t args = { "J1", 1, SF_TEST_RUN_UUID, "file-cold", uri, workdir, exe,

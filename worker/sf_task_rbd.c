@@ -743,7 +743,7 @@ sf_task_rbd_test (const char *dir, const char *uri, const char *exe)
     sf_conv_t *conv = sf_conv_new_with (&sf_conv_fake_driver);
     env.workdir = zsys_sprintf ("%s/work-rbd", dir);
     env.store = zsys_sprintf ("%s/images-rbd", dir);
-    sf_imgstore_cfg_t store_cfg = { "dir", NULL, env.store };
+    sf_imgstore_cfg_t store_cfg = { .driver = "dir", .path = env.store };
     sf_imgstore_t *images_store = sf_imgstore_new (&store_cfg, &err);
     assert (images_store);
     env.leftovers = sf_leftover_new (env.workdir, env.stor, 200, &err);

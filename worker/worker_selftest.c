@@ -6,6 +6,7 @@
     =========================================================================
 */
 #include "sf_worker_classes.h"
+#include "sf_imgstore_driver.h"
 
 #include <libvirt/libvirt.h>
 #include <libxml/parser.h>
@@ -18,6 +19,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_hv", sf_hv_test },
     { "sf_conv", sf_conv_test },
     { "sf_imgstore", sf_imgstore_test },
+    { "sf_imgstore_glance", sf_imgstore_glance_test },
     { "sf_stor", sf_stor_test },
     { "sf_leftover", sf_leftover_test },
     { "sf_prune", sf_prune_test },
