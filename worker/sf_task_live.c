@@ -451,6 +451,11 @@ sf_task_live_start (task_t *self)
     else
         snprintf (why, sizeof (why), "backup API off ([hypervisor] backup_api = false)");
     SF_INFO (&self->ctx, "%s: external snapshot instead", why);
+    //  Offered a previous point: this copy is a full one, and says why
+    if (self->n_incrs && !*self->full_reason)
+        snprintf (self->full_reason, sizeof (self->full_reason), "no incremental copy "
+                  "without the backup API: %.300s", why);
+    *self->checkpoint = *self->since = 0;
     for (size_t i = 0; i < self->n_lives; i++)
         if (s_overlay (self, &self->lives [i]))
             return -1;
