@@ -299,6 +299,8 @@ sf_cli_select_request (const char *cmd, const sf_cli_args_t *args, int64_t now_m
             goto bad_strategy;
         json_object_set_new (request, "strategy", json_string (args->strategy));
     }
+    if (args->full)
+        json_object_set_new (request, "full", json_integer (1));
     if (args->priority) {
         if (s_int_option ("--priority", args->priority, -1000000, 1000000, &number, err))
             goto failed;

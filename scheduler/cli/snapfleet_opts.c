@@ -38,6 +38,7 @@ static const struct option s_options [] = {
     { "dry-run", no_argument, NULL, 'R' },
     { "show", required_argument, NULL, 'S' },
     { "to", required_argument, NULL, 'T' },
+    { "full", no_argument, NULL, 'F' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -105,6 +106,7 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
             case 'R': opts->dry_run = true; break;
             case 'S': opts->show = optarg; break;
             case 'T': opts->to = optarg; break;
+            case 'F': select->full = true; break;
         }
     }
     opts->first = optind;
