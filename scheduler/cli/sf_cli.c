@@ -1105,6 +1105,13 @@ s_test_select_request (void)
                          "\"window\":7200000}"));
     free (text);
     json_decref (request);
+    //  --full goes as full: 1
+    args = (sf_cli_args_t) { .all = true, .full = true };
+    request = sf_cli_select_request ("bulk_create", &args, now, &err);
+    text = json_dumps (request, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert (streq (text, "{\"cmd\":\"bulk_create\",\"select\":{\"all\":true},\"full\":1}"));
+    free (text);
+    json_decref (request);
     args = (sf_cli_args_t) { .tag = "tier=gold", .keep = { "3", NULL, "4", "0" } };
     request = sf_cli_select_request ("schedule_add", &args, now, &err);
     text = json_dumps (request, JSON_COMPACT | JSON_PRESERVE_ORDER);
