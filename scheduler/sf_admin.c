@@ -87,7 +87,9 @@ static json_t *
 s_cmd_snapshot (sf_admin_t *self, json_t *request, sf_err_t *err)
 {
     return s_wrap ("job", sf_bulk_one (self->parts.bulk, s_arg (request, "instance"),
-                                           s_arg (request, "strategy"), err));
+                                           s_arg (request, "strategy"),
+                                           s_int_arg (request, "full", 0) == 1,
+                                           err));
 }
 
 static json_t *
@@ -198,6 +200,7 @@ static const range_t s_ranges [] = {
     { "limit", 1, SF_ADMIN_MAX_LIMIT },
     { "dry_run", 0, 1 },
     { "boot", 0, 1 },
+    { "full", 0, 1 },
     { NULL }
 };
 
@@ -218,6 +221,7 @@ s_bulk_opts (json_t *request, sf_bulk_opts_t *opts)
 {
     memset (opts, 0, sizeof (*opts));
     opts->strategy = s_arg (request, "strategy");
+    opts->full = s_int_arg (request, "full", 0) == 1;
     opts->priority = (int) s_int_arg (request, "priority", 0);
     opts->deadline_ms = s_int_arg (request, "deadline", 0);
     int64_t window = s_int_arg (request, "window", 0);
@@ -391,12 +395,13 @@ s_cmd_gc_show (sf_admin_t *self, json_t *request, sf_err_t *err)
 }
 
 #define PAGE_ARGS "limit:i", "after:s", NULL
-#define BULK_ARGS "select:o", "strategy:s", "priority:i", "deadline:i", "window:i", NULL
+#define BULK_ARGS "select:o", "strategy:s", "priority:i", "deadline:i", "window:i", \
+                  "full:i", NULL
 
 static const command_t s_commands [] = {
     { "nodes",      { NULL },           NULL,       s_cmd_nodes, false },
     { "instances",  { "node:s", PAGE_ARGS }, NULL,    s_cmd_instances, false },
-    { "snapshot",   { "instance:s", "strategy:s", NULL }, "instance", s_cmd_snapshot,
+    { "snapshot",   { "instance:s", "strategy:s", "full:i", NULL }, "instance", s_cmd_snapshot,
                     false },
     { "restore",    { "image:s", "to:s", "rbd:s", "flatten:b", "node:s", "format:s",
                       "as_domain:s", NULL }, "image",

@@ -530,7 +530,7 @@ s_bulk_job (sf_bulk_t *self, const sf_instance_rec_t *instance, const char *bulk
         .node = instance->node,
         .strategy = strategy? strategy: opts->strategy? opts->strategy: "none",
         .bulk_id = bulk_id, .priority = opts->priority, .deadline_ms = opts->deadline_ms,
-        .window_end_ms = opts->window_end_ms, .waiting = true
+        .window_end_ms = opts->window_end_ms, .waiting = true, .full = opts->full
     };
     memset (job, 0, sizeof (*job));
     if (!refused) {
@@ -657,7 +657,8 @@ sf_bulk_create (sf_bulk_t *self, json_t *select, const sf_bulk_opts_t *opts,
 }
 
 json_t *
-sf_bulk_one (sf_bulk_t *self, const char *key, const char *strategy, sf_err_t *err)
+sf_bulk_one (sf_bulk_t *self, const char *key, const char *strategy, bool full,
+             sf_err_t *err)
 {
     assert (self && key);
     //  An unknown strategy name is refused whatever the instance
@@ -670,7 +671,7 @@ sf_bulk_one (sf_bulk_t *self, const char *key, const char *strategy, sf_err_t *e
     zlistx_t *chosen = s_select_list (self, keys, err);
     json_t *job = NULL;
     char bulk_id [32], job_id [32];
-    sf_bulk_opts_t opts = { .strategy = strategy };
+    sf_bulk_opts_t opts = { .strategy = strategy, .full = full };
     if (chosen && s_create (self, select, chosen, &opts, true, bulk_id, sizeof (bulk_id),
                             job_id, sizeof (job_id), err) == 0)
         job = sf_jobs_json (self->jobs, job_id, err);

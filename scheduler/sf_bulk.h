@@ -24,6 +24,7 @@ typedef struct {
     int64_t window_end_ms;      //  epoch ms, 0 none
     const char *schedule;       //  NULL or the schedule that fired it
     int64_t schedule_seq;       //  That schedule's identity (sf_schedules)
+    bool full;                  //  full copies only (no incremental offer)
 } sf_bulk_opts_t;
 
 //  Create on store, jobs, peers and dispatch (borrowed; they must outlive
@@ -77,9 +78,9 @@ json_t *
 //  (SF_EBUSY). Then commit the job (a bulk of one) and hand it to
 //  admission, which assigns it at once unless a limit binds. Returns the
 //  job as JSON (see sf_jobs_json; caller owns it). On any error no job row
-//  is created.
+//  is created. full: a full copy (no incremental offer, sf_chain).
 json_t *
-    sf_bulk_one (sf_bulk_t *self, const char *key, const char *strategy,
+    sf_bulk_one (sf_bulk_t *self, const char *key, const char *strategy, bool full,
                  sf_err_t *err);
 
 //  The bulk as the admin protocol shows it: {"bulk_id","created",

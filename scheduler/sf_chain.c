@@ -25,7 +25,7 @@ s_newest_point (sf_store_t *store, const char *job_id, char *point, size_t size,
     sqlite3_stmt *stmt = sf_store_prepare (store, err,
         "SELECT p.id FROM jobs j JOIN jobs p ON p.instance_uuid = j.instance_uuid"
         " AND p.node = j.node AND p.id <> j.id AND p.state = 'done'"
-        " WHERE j.id = ?1 AND EXISTS (SELECT 1 FROM images i WHERE i.job_id = p.id"
+        " WHERE j.id = ?1 AND j.full = 0 AND EXISTS (SELECT 1 FROM images i WHERE i.job_id = p.id"
         "  AND i.store <> 'rbd')"
         " ORDER BY p.seq DESC LIMIT 1", "s", job_id);
     if (!stmt)
@@ -282,6 +282,10 @@ sf_chain_test (bool verbose)
     assert (sf_chain_offer (store, "J4", 1, &incr, &err) == 0 && !incr);
     assert (sf_chain_offer (store, "J4", 0, &incr, &err) == 0 && !incr);
     assert (sf_chain_offer (store, "J6", SF_CHAIN_MAX, &incr, &err) == 0 && !incr);
+    //  A job asked to be full gets no offer
+    assert (sf_store_exec (store, &err, "UPDATE jobs SET full = 1 WHERE id = 'J4'", "") == 1);
+    assert (sf_chain_offer (store, "J4", SF_CHAIN_MAX, &incr, &err) == 0 && !incr);
+    assert (sf_store_exec (store, &err, "UPDATE jobs SET full = 0 WHERE id = 'J4'", "") == 1);
     assert (sf_chain_offer (store, "nosuch", SF_CHAIN_MAX, &incr, &err) == 0 && !incr);
     //  Parents: an earlier image of the same disk and instance only
     sf_image_t image = SF_IMAGE_INIT;

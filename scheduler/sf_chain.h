@@ -16,7 +16,8 @@
 //  Increments on one full copy by default ([retention] max_chain)
 #define SF_CHAIN_MAX    7
 
-//  The Incremental to offer job_id (strategy file-live): the images of its
+//  The Incremental to offer job_id (strategy file-live, not asked to be
+//  full: jobs.full, snapshot --full): the images of its
 //  instance's newest point on its node, if that point is a done file-live
 //  job whose every image is in a dir store, present, not queued for
 //  deletion and made with a checkpoint, and at most max_chain - 1

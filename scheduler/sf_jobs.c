@@ -71,12 +71,13 @@ sf_jobs_create (sf_jobs_t *self, const sf_job_spec_t *spec, char *id,
     if (sf_store_exec (self->store, err,
             "INSERT INTO jobs (id, instance_uuid, instance_name, node, state, phase,"
             " attempt, strategy, created, updated, bulk_id, priority, deadline,"
-            " window_end, est_bytes)"
-            " VALUES ('', ?1, ?2, ?3, 'queued', ?4, 1, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
-            "sssssisiiiu", spec->instance_uuid, spec->instance_name? spec->instance_name: "",
+            " window_end, est_bytes, full)"
+            " VALUES ('', ?1, ?2, ?3, 'queued', ?4, 1, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "sssssisiiiui", spec->instance_uuid, spec->instance_name? spec->instance_name: "",
             spec->node, spec->waiting? "waiting": "assigned", spec->strategy, now,
             spec->bulk_id? spec->bulk_id: "", (int64_t) spec->priority,
-            spec->deadline_ms, spec->window_end_ms, spec->est_bytes) < 0)
+            spec->deadline_ms, spec->window_end_ms, spec->est_bytes,
+            (int64_t) spec->full) < 0)
         goto failed;
     int64_t seq = sqlite3_last_insert_rowid (sf_store_db (self->store));
     if (sf_store_exec (self->store, err, "UPDATE jobs SET id = 'J' || seq WHERE seq = ?1",

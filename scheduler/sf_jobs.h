@@ -36,6 +36,7 @@ typedef struct {
     uint64_t est_bytes;         //  estimated bytes to store
     bool waiting;               //  phase "waiting" (for admission), not
                                 //  "assigned"
+    bool full;                  //  a full copy: no incremental offer
 } sf_job_spec_t;
 
 //  Create the jobs class on store (borrowed; must outlive the result).

@@ -927,6 +927,53 @@ s_test_identity (sf_retention_t *self, test_sink_t *sink, sf_store_t *store, int
     assert (s_count (store, "SELECT COUNT (*) FROM images WHERE job_id = 'J-T2-vm-twin'") == 1);
 }
 
+//  Chains (issue 13): a point a kept increment builds on stays; a chain no
+//  kept point needs goes whole, newest first
+
+static void
+s_test_chain (sf_retention_t *self, test_sink_t *sink, sf_store_t *store, int64_t t0)
+{
+    sf_err_t err = SF_ERR_INIT;
+    assert (sf_store_exec (store, &err,
+        "INSERT INTO schedules (name, calendar, select_json, created, keep_last)"
+        " VALUES ('chained', 'daily', '{\"all\":true}', 0, 1)", "") == 1);
+    const char *instances [] = { "vc" };
+    const char *done [] = { "done" };
+    zlistx_purge (sink->requests);
+    //  C1 full, C2 on C1, C3 on C2: keep-last 1 keeps C3, and so C2 and C1
+    s_test_bulk (store, "C1", "chained", "n1", instances, done, 1, 1, t0);
+    assert (sf_retention_bulk_done (self, "C1", &err) == 0);
+    s_test_bulk (store, "C2", "chained", "n1", instances, done, 1, 1, t0 + 1000);
+    assert (sf_store_exec (store, &err, "UPDATE images SET parent_id = 'J-C1-vc-vda'"
+                           " WHERE id = 'J-C2-vc-vda'", "") == 1);
+    assert (sf_retention_bulk_done (self, "C2", &err) == 0);
+    s_test_bulk (store, "C3", "chained", "n1", instances, done, 1, 1, t0 + 2000);
+    assert (sf_store_exec (store, &err, "UPDATE images SET parent_id = 'J-C2-vc-vda'"
+                           " WHERE id = 'J-C3-vc-vda'", "") == 1);
+    assert (sf_retention_bulk_done (self, "C3", &err) == 0);
+    assert (zlistx_size (sink->requests) == 0);
+    assert (s_count (store, "SELECT COUNT (*) FROM retention_deletes") == 0);
+    //  C4 is full again: C3, C2 and C1 go, newest first
+    s_test_bulk (store, "C4", "chained", "n1", instances, done, 1, 1, t0 + 3000);
+    assert (sf_retention_bulk_done (self, "C4", &err) == 3);
+    assert (zlistx_size (sink->requests) == 3);
+    const char *want [] = { "J-C3-vc-vda", "J-C2-vc-vda", "J-C1-vc-vda" };
+    const char *request = (const char *) zlistx_first (sink->requests);
+    for (int i = 0; i < 3; i++, request = (const char *) zlistx_next (sink->requests))
+        assert (request && strstr (request, want [i]));
+    //  C5 on C4 and C6 on C5: keep-last 1 keeps C6, C5 as its base and C4
+    //  as C5's
+    s_test_bulk (store, "C5", "chained", "n1", instances, done, 1, 1, t0 + 4000);
+    assert (sf_store_exec (store, &err, "UPDATE images SET parent_id = 'J-C4-vc-vda'"
+                           " WHERE id = 'J-C5-vc-vda'", "") == 1);
+    s_test_bulk (store, "C6", "chained", "n1", instances, done, 1, 1, t0 + 5000);
+    assert (sf_store_exec (store, &err, "UPDATE images SET parent_id = 'J-C5-vc-vda'"
+                           " WHERE id = 'J-C6-vc-vda'", "") == 1);
+    zlistx_purge (sink->requests);
+    assert (sf_retention_bulk_done (self, "C6", &err) == 0);
+    assert (zlistx_size (sink->requests) == 0);
+}
+
 static void
 s_test_prune (bool verbose)
 {
@@ -1069,6 +1116,7 @@ s_test_prune (bool verbose)
 
     s_test_readd (self, &parts, &sink, store, t0 + 20000);
     s_test_identity (self, &sink, store, t0 + 30000);
+    s_test_chain (self, &sink, store, t0 + 40000);
 
     //  The table survives a restart
     sf_retention_destroy (&self);

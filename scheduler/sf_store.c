@@ -336,13 +336,14 @@ static const char *s_migrations [] = {
     //  14: chains (issue 13): an image's parent (the image of the same store
     //  it is a qcow2 overlay on, '' for a full one), its own bytes and the
     //  checkpoint made with it; why a job offered an incremental run ran a
-    //  full one
+    //  full one; a job asked to be full (snapshot --full)
     "ALTER TABLE images ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE images ADD COLUMN own_bytes INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE images ADD COLUMN checkpoint TEXT NOT NULL DEFAULT '';"
     "UPDATE images SET own_bytes = size WHERE store <> 'rbd';"
     "CREATE INDEX images_parent ON images (store, parent_id);"
-    "ALTER TABLE jobs ADD COLUMN full_reason TEXT NOT NULL DEFAULT '';",
+    "ALTER TABLE jobs ADD COLUMN full_reason TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN full INTEGER NOT NULL DEFAULT 0;",
     //  15: how a job made its images (JobResult.method); a restore to RBD
     //  (its target 'rbd:POOL/NAME') as a flattened copy
     "ALTER TABLE jobs ADD COLUMN method TEXT NOT NULL DEFAULT '';"

@@ -242,7 +242,7 @@ refused "an RBD target that is not POOL/NAME" "is not POOL/NAME" 1 \
 refused "an RBD target with '@'" "'@'" 1 restore "rbd/$clone" --rbd rbd/x@s
 refused "--format qcow2 to RBD" "an RBD image is raw" 1 \
     restore "rbd/$clone" --rbd rbd/x --format qcow2
-refused "both --to and --rbd" "needs one of --to FILE" 2 \
+refused "both --to and --rbd" "takes one of --to FILE" 2 \
     restore "rbd/$clone" --rbd rbd/x --to "$out/x"
 check_eq "no job was made" "$n" "$(jobs_count)"
 check_eq "no temp image left in the pool" "" "$(ceph_rbd_images rbd | grep -F .sf-restore- || true)"

@@ -10,8 +10,9 @@
 #      and a file-cold copy of the same paused instant is identical to the
 #      restore of the increment (`qemu-img compare`), which holds a clean
 #      prefix of records; only the newest snapfleet checkpoints stay;
-#  (2) the base's file deleted from the store: the next run is full and
-#      job show says why;
+#  (2) `snapshot --full` after a file-live point is a full copy; that
+#      base's file deleted from the store: the next run is full and job
+#      show says why;
 #  (3) g1 destroyed and started again: whatever the next run is (measured:
 #      incremental if the bitmaps survived, else full with the reason), its
 #      restore equals a file-cold copy of the same (suspended) instant;
@@ -117,8 +118,12 @@ sf_note "run 1 (full): $full1 bytes; run 2 (incremental, $((c - b)) records late
 j4=$(snap file-live)
 check_eq "after a file-cold point, file-live is full (nothing offered, no reason)" \
     "done null null" "$(jq -r '"\(.state) \(.images[0].parent) \(.full_reason)"' <<<"$j4")"
-img4=$(jq -r '.images[0].id' <<<"$j4")
-rm -f "$(jq -r '.images[0].path' <<<"$j4")"
+#  --full: a full copy although run 4's point could be built on
+jf=$(sf_cli snapshot --instance g1 --strategy file-live --full --wait --format json || true)
+check_eq "snapshot --full after a file-live point is a full copy (no parent, no reason)" \
+    "done null null" "$(jq -r '"\(.state) \(.images[0].parent) \(.full_reason)"' <<<"$jf")"
+img4=$(jq -r '.images[0].id' <<<"$jf")
+rm -f "$(jq -r '.images[0].path' <<<"$jf")"
 j5=$(snap file-live)
 sf_note "run 5 (base deleted): $(jq -c '{job_id, state, full_reason, note, images: [.images[] | {id, own_bytes, parent}]}' <<<"$j5")"
 check_eq "with its base's file deleted, the next run is full" "done null" \

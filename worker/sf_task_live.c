@@ -512,6 +512,11 @@ sf_task_live_start (task_t *self)
                            "the backup API ([storage.rbd] snapshot = backup): %s; set "
                            "snapshot = rbd", self->domain->name, why);
     SF_INFO (&self->ctx, "%s: external snapshot instead", why);
+    //  Offered a previous point: this copy is a full one, and says why
+    if (self->n_incrs && !*self->full_reason)
+        snprintf (self->full_reason, sizeof (self->full_reason), "no incremental copy "
+                  "without the backup API: %.300s", why);
+    *self->checkpoint = *self->since = 0;
     for (size_t i = 0; i < self->n_lives; i++)
         if (s_overlay (self, &self->lives [i]))
             return -1;

@@ -299,6 +299,8 @@ sf_cli_select_request (const char *cmd, const sf_cli_args_t *args, int64_t now_m
             goto bad_strategy;
         json_object_set_new (request, "strategy", json_string (args->strategy));
     }
+    if (args->full)
+        json_object_set_new (request, "full", json_integer (1));
     if (args->priority) {
         if (s_int_option ("--priority", args->priority, -1000000, 1000000, &number, err))
             goto failed;
@@ -1101,6 +1103,13 @@ s_test_select_request (void)
     assert (streq (text, "{\"cmd\":\"bulk_create\",\"select\":{\"instances\":[\"web1\",\"web2\"]},"
                          "\"strategy\":\"rbd\",\"priority\":5,\"deadline\":1795638600000,"
                          "\"window\":7200000}"));
+    free (text);
+    json_decref (request);
+    //  --full goes as full: 1
+    args = (sf_cli_args_t) { .all = true, .full = true };
+    request = sf_cli_select_request ("bulk_create", &args, now, &err);
+    text = json_dumps (request, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert (streq (text, "{\"cmd\":\"bulk_create\",\"select\":{\"all\":true},\"full\":1}"));
     free (text);
     json_decref (request);
     args = (sf_cli_args_t) { .tag = "tier=gold", .keep = { "3", NULL, "4", "0" } };

@@ -61,6 +61,7 @@ typedef struct {
     const char *deadline;       //  --deadline TIME
     const char *window;         //  --window DURATION
     const char *keep [4];       //  --keep-last, -daily, -weekly, -monthly N
+    bool full;                  //  --full: no incremental copy
 } sf_cli_args_t;
 
 //  Parse a point in time given to --deadline, relative to now_ms (epoch

@@ -43,6 +43,7 @@ static const struct option s_options [] = {
     { "verify", required_argument, NULL, 'V' },
     { "rbd", required_argument, NULL, 'r' },
     { "flatten", no_argument, NULL, 'F' },
+    { "full", no_argument, NULL, 'U' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -116,6 +117,7 @@ s_parse (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
             case 'V': opts->verify_sample = optarg; break;
             case 'r': opts->rbd = optarg; break;
             case 'F': opts->flatten = true; break;
+            case 'U': select->full = true; break;
         }
     }
     opts->first = optind;

@@ -30,6 +30,8 @@ s_snapshot_one (snapfleet_t *app, const snapfleet_opts_t *opts)
                                  select->instances [0]);
     if (select->strategy)
         json_object_set_new (request, "strategy", json_string (select->strategy));
+    if (select->full)
+        json_object_set_new (request, "full", json_integer (1));
     int rc = snapfleet_call (app, request, &reply);
     json_decref (request);
     if (rc)
@@ -160,7 +162,7 @@ const snapfleet_cmd_t snapfleet_cmd_snapshot = {
     "snapshot",
     "snapshot (--instance NAME|UUID ... | --node N | --all | --tag KEY=VALUE)\n"
     "      [--strategy S] [--priority P] [--deadline TIME]\n"
-    "      [--window DURATION] [--wait] [--timeout SECS]",
+    "      [--window DURATION] [--full] [--wait] [--timeout SECS]",
     "snapshot one instance, or many as a bulk",
     "Snapshot one instance, or a set of instances as one bulk. The scheduler picks\n"
     "each instance's strategy from its storage class and state, records a job and\n"
@@ -209,6 +211,9 @@ const snapfleet_cmd_t snapfleet_cmd_snapshot = {
     "  --window DURATION     the jobs must end within DURATION from now (90m,\n"
     "                        2h); a job whose estimate overruns it does not\n"
     "                        start and is recorded as skipped with the reason\n"
+    "  --full                a full copy: file-live runs are otherwise\n"
+    "                        incremental on the instance's previous point\n"
+    "                        where it allows (see 'images': PARENT)\n"
     "  --wait                wait until the job or every job of the bulk ended\n"
     "                        and print it; exit 1 if any failed or was skipped\n"
     "  --timeout SECS        with --wait: give up after SECS seconds (or a\n"
@@ -216,5 +221,5 @@ const snapfleet_cmd_t snapfleet_cmd_snapshot = {
     "                        default: no limit. Each request to the scheduler\n"
     "                        waits as long as the global --timeout (before the\n"
     "                        command; default 5)\n"
-    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_HELP, "fthinwsagpdW", s_cmd_snapshot
+    SNAPFLEET_HELP_FORMAT SNAPFLEET_HELP_HELP, "fthinwsagpdWU", s_cmd_snapshot
 };
