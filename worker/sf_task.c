@@ -357,6 +357,7 @@ s_pause (task_t *self)
             //  only stopped vCPUs keep every disk still between them
             const char *text = "frozen";
             if (self->kind == S_MIXED) {
+                self->suspended = true;
                 if (sf_hv_suspend (self->hv, self->uuid, &self->err))
                     return -1;
                 self->paused = true;
@@ -393,6 +394,7 @@ s_pause (task_t *self)
     }
     self->pause_start = sf_time_mono_ms ();
     self->pause_deadline = self->pause_start + self->max_pause_ms;
+    self->suspended = true;         //  even if the call fails: it may have taken
     if (sf_hv_suspend (self->hv, self->uuid, &self->err))
         return -1;
     self->paused = true;
@@ -700,8 +702,13 @@ s_run_steps (task_t *self)
         return -1;
     s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes,
             *self->method ? self->method : NULL);
-    if (s_wait_grant (self) || s_upload (self))
+    if (s_wait_grant (self) || s_upload (self)) {
+        //  The image store went away mid-upload: the failure removes what the
+        //  job made, so another attempt is safe, unless this one suspended
+        //  the guest (a job pauses a guest once at most)
+        self->retryable = self->err.code == SF_ESTORE && !self->suspended;
         return -1;
+    }
     sf_task_rbd_finish (self);
     if (!self->pausing)
         return 0;

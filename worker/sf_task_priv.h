@@ -103,6 +103,8 @@ typedef struct {
     //  Pause state
     bool was_paused;                //  paused by someone else before the job
     bool paused;                    //  we suspended it and have not resumed
+    bool suspended;                 //  we suspended it in this job (a retry
+                                    //  would pause it a second time)
     bool frozen;                    //  we froze it and have not thawed
     bool journaled;                 //  our journal entry exists
     bool stuck;                     //  resume or thaw failed, guard too
