@@ -73,7 +73,10 @@ sf_stop_pid "$SF_TMP/worker-n1.pid" 30 || rc=$?
 check_eq "worker exits 0 on SIGTERM mid-pause" 0 "$rc"
 check "big is running right after the worker stopped" is_running
 sf_note "SIGTERM to running guest: $(($(_sf_now_ms) - t0)) ms"
-check_eq "no scratch left after a clean stop" "" "$(find "$work" -type f | tr '\n' ' ')"
+#  (jobs/ is the job journal: a result the scheduler has not acknowledged
+#  yet stays there, by design, until the next start replays it)
+check_eq "no scratch left after a clean stop" "" \
+    "$(find "$work" -type f -not -path "$work/jobs/*" | tr '\n' ' ')"
 
 #  -- (3) business as usual --------------------------------------------------
 sf_start_worker n1 "$SF_NODE_URI" pause.max_pause=2m
