@@ -18,14 +18,43 @@ sf_readback_init (sf_readback_t *self, zsock_t *pipe, sf_logctx_t *ctx, sf_err_t
     assert (self && pipe && err && what && job_id);
     *self = (sf_readback_t) {
         .pipe = pipe, .ctx = ctx, .err = err, .what = what, .job_id = job_id,
-        .attempt = attempt, .fd = -1, .bucket = sf_bucket_new (0, SF_READBACK_CHUNK)
+        .attempt = attempt, .fd = -1, .bucket = sf_bucket_new (0, SF_READBACK_CHUNK),
+        .image = SF_IMAGE_INIT
     };
+}
+
+static char *
+s_copy (const char *text)
+{
+    return strdup (text ? text : "");
+}
+
+void
+sf_readback_set_image (sf_readback_t *self, const sf_image_t *image)
+{
+    assert (self && image && !self->image_set);
+    self->image.store = s_copy (image->store);
+    self->image.id = s_copy (image->id);
+    self->image.path = s_copy (image->path);
+    self->image.format = s_copy (image->format);
+    self->image.sha256 = s_copy (image->sha256);
+    self->image.disk_target = s_copy (image->disk_target);
+    self->image.size = image->size;
+    self->image_set = true;
 }
 
 void
 sf_readback_fini (sf_readback_t *self)
 {
     assert (self);
+    if (self->image_set) {
+        char **texts [] = { &self->image.store, &self->image.id, &self->image.path,
+                            &self->image.format, &self->image.sha256,
+                            &self->image.disk_target };
+        for (size_t i = 0; i < sizeof (texts) / sizeof (texts [0]); i++)
+            zstr_free (texts [i]);
+        self->image_set = false;
+    }
     if (self->fd != -1)
         close (self->fd);
     self->fd = -1;
@@ -250,6 +279,10 @@ sf_readback_test (bool verbose)
     sf_err_t err = SF_ERR_INIT;
     sf_readback_t rb;
     sf_readback_init (&rb, pipe, NULL, &err, "test", "J1", 2);
+    sf_image_t record = SF_IMAGE_INIT;
+    record.id = "I1", record.store = "dir", record.size = 3, record.sha256 = NULL;
+    sf_readback_set_image (&rb, &record);
+    assert (streq (rb.image.id, "I1") && streq (rb.image.sha256, "") && rb.image.size == 3);
     char path [] = "/tmp/sf-readback-test-XXXXXX";
     int fd = mkstemp (path);
     assert (fd != -1 && write (fd, "abc", 3) == 3);
@@ -315,7 +348,7 @@ sf_readback_test (bool verbose)
     zclock_sleep (10);
     assert (sf_readback_poll_pipe (&rb) == -1);
     sf_readback_fini (&rb);
-    assert (rb.fd == -1 && !rb.bucket);
+    assert (rb.fd == -1 && !rb.bucket && !rb.image_set);
     unlink (path);
     zsock_destroy (&pipe);
     zsock_destroy (&owner);

@@ -23,6 +23,9 @@ typedef struct {
     int fd;                         //  The image, open once (-1: not yet)
     bool converting;                //  qemu-img runs at qemu_rate (0: unlimited):
     uint64_t qemu_rate;             //  a rate below it is not answered yet
+    sf_image_t image;               //  The image's record (sf_readback_set_image):
+                                    //  its texts owned copies
+    bool image_set;
 } sf_readback_t;
 
 //  Bytes hashed (and taken from the bucket) at a time
@@ -34,8 +37,13 @@ void
     sf_readback_init (sf_readback_t *self, zsock_t *pipe, sf_logctx_t *ctx, sf_err_t *err,
                       const char *what, const char *job_id, uint32_t attempt);
 
-//  Close the image, wait for $TERM unless the pipe brought it, destroy the
-//  bucket.
+//  Copy the record of the image read back into self->image: its store,
+//  id, path, format, sha256, disk_target ("" for NULL) and size.
+void
+    sf_readback_set_image (sf_readback_t *self, const sf_image_t *image);
+
+//  Free the image's record, close the image, wait for $TERM unless the
+//  pipe brought it, destroy the bucket.
 void
     sf_readback_fini (sf_readback_t *self);
 

@@ -27,10 +27,8 @@ typedef struct {
     int64_t stall_ms;
     bool wait_grant;
     //  What to restore where (copied from the Restore)
-    char *image_id, *image_store, *image_path, *image_format, *sha256;
-    uint64_t image_size;
     char *to_file, *to_rbd, *format;
-    char *as_domain, *domain_xml, *disk_target, *uri;
+    char *as_domain, *domain_xml, *uri;
     char note [400];                //  ok result's text (the defined domain)
     bool flatten;
     sf_stor_t *stor;                //  Borrowed: RBD sources and targets (NULL: off)
@@ -71,7 +69,7 @@ s_send_result (restore_t *self, bool ok)
     result.bytes = ok ? self->bytes : 0;
     result.method = SF_WIRE_RESTORE;
     char note [160] = "";
-    if (ok && streq (self->image_store, "rbd"))
+    if (ok && streq (self->rb.image.store, "rbd"))
         snprintf (note, sizeof (note), "an RBD clone has no stored hash: not checked");
     sf_error_info_t error = SF_ERROR_INFO_INIT;
     if (ok && *self->note) {
@@ -130,37 +128,38 @@ static int s_check_rbd_target (restore_t *self);
 static int
 s_check_image (restore_t *self)
 {
-    if (streq (self->image_store, "rbd"))
+    if (streq (self->rb.image.store, "rbd"))
         return s_check_rbd_image (self);
-    if (!streq (self->image_store, "dir") || !streq (self->store_driver, "dir"))
+    if (!streq (self->rb.image.store, "dir") || !streq (self->store_driver, "dir"))
         return sf_err_set (&self->err, SF_ENOTSUP, "image '%s' is in store '%s' and this "
                            "node's store is '%s': only dir-store images can be restored yet",
-                           self->image_id, self->image_store, self->store_driver);
-    if (!s_uuid_valid (self->image_id))
+                           self->rb.image.id, self->rb.image.store, self->store_driver);
+    if (!s_uuid_valid (self->rb.image.id))
         return sf_err_set (&self->err, SF_EINVAL, "image id '%.64s' is not one of a dir "
-                           "store (a lowercase UUID)", self->image_id);
-    char *path = sf_readback_store_path (&self->rb, self->store_dir, self->image_id);
+                           "store (a lowercase UUID)", self->rb.image.id);
+    char *path = sf_readback_store_path (&self->rb, self->store_dir, self->rb.image.id);
     if (!path)
         return -1;
-    if (!streq (path, self->image_path)) {
+    if (!streq (path, self->rb.image.path)) {
         sf_err_set (&self->err, SF_EINVAL, "image '%s' is recorded at '%.200s', not in "
-                    "this node's store ('%.200s')", self->image_id, self->image_path, path);
+                    "this node's store ('%.200s')", self->rb.image.id, self->rb.image.path,
+                    path);
         zstr_free (&path);
         return -1;
     }
     zstr_free (&path);
     struct stat st;
-    if (sf_readback_open (&self->rb, self->image_path, &st))
+    if (sf_readback_open (&self->rb, self->rb.image.path, &st))
         return sf_err_set (&self->err, errno == ENOENT ? SF_ENOENT : SF_ESTORE,
-                           "cannot open image '%s' ('%s'): %s", self->image_id,
-                           self->image_path, strerror (errno));
+                           "cannot open image '%s' ('%s'): %s", self->rb.image.id,
+                           self->rb.image.path, strerror (errno));
     if (!S_ISREG (st.st_mode))
         return sf_err_set (&self->err, SF_ESTORE, "image '%s' is not a regular file",
-                           self->image_id);
-    if ((uint64_t) st.st_size != self->image_size)
+                           self->rb.image.id);
+    if ((uint64_t) st.st_size != self->rb.image.size)
         return sf_err_set (&self->err, SF_ESTORE, "image '%s' is %" PRIu64 " bytes, its "
-                           "record says %" PRIu64 "; not restored", self->image_id,
-                           (uint64_t) st.st_size, self->image_size);
+                           "record says %" PRIu64 "; not restored", self->rb.image.id,
+                           (uint64_t) st.st_size, self->rb.image.size);
     return 0;
 }
 
@@ -170,7 +169,7 @@ s_check_image (restore_t *self)
 static int
 s_check_domain (restore_t *self)
 {
-    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->disk_target,
+    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->rb.image.disk_target,
                             .file = "/restored", .format = self->format };
     char *source = NULL;
     char *xml = sf_hv_domxml_copy (self->domain_xml, &spec, &source, NULL, &self->err);
@@ -181,7 +180,8 @@ s_check_domain (restore_t *self)
         const char *slash = strrchr (source, '/');
         if (*source != '/' || !slash) {
             sf_err_set (&self->err, SF_EINVAL, "the original's disk '%s' has no file path to "
-                        "put the restored file beside; name it (--to)", self->disk_target);
+                        "put the restored file beside; name it (--to)",
+                        self->rb.image.disk_target);
             free (source);
             return -1;
         }
@@ -206,7 +206,7 @@ s_check_domain (restore_t *self)
 static int
 s_give (restore_t *self)
 {
-    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->disk_target,
+    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->rb.image.disk_target,
                             .file = "/restored", .format = self->format };
     char *source = NULL;
     sf_err_t err = SF_ERR_INIT;
@@ -229,7 +229,7 @@ s_give (restore_t *self)
 static int
 s_define (restore_t *self)
 {
-    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->disk_target,
+    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->rb.image.disk_target,
                             .file = self->to_file, .format = self->format };
     int dropped = 0;
     char uuid [64] = "";
@@ -270,7 +270,7 @@ s_chain (restore_t *self)
     unsigned char header [20];
     if (pread (self->rb.fd, header, sizeof (header), 0) != (ssize_t) sizeof (header))
         return sf_err_set (&self->err, SF_ESTORE, "cannot read the header of image '%s'",
-                           self->image_id);
+                           self->rb.image.id);
     uint64_t offset = 0;
     for (int i = 8; i < 16; i++)
         offset = (offset << 8) | header [i];
@@ -284,14 +284,14 @@ s_chain (restore_t *self)
     if (size >= sizeof (name)
     ||  pread (self->rb.fd, name, size, (off_t) offset) != (ssize_t) size)
         return sf_err_set (&self->err, SF_ESTORE, "image '%s' has a backing file name "
-                           "that is not one of this store's images", self->image_id);
+                           "that is not one of this store's images", self->rb.image.id);
     name [size] = 0;
     const char *dot = strrchr (name, '.');
     char id [128];
     snprintf (id, sizeof (id), "%.*s", dot ? (int) (dot - name) : 0, name);
     if (!dot || !streq (dot, ".qcow2") || !s_uuid_valid (id))
         return sf_err_set (&self->err, SF_ESTORE, "image '%s' has backing file '%.64s', "
-                           "not an image of this store; not restored", self->image_id, name);
+                           "not an image of this store; not restored", self->rb.image.id, name);
     char *store = realpath (self->store_dir, NULL);
     if (!store)
         return sf_err_set (&self->err, SF_ESTORE, "image store '%s' is not readable: %s",
@@ -311,14 +311,14 @@ s_chain (restore_t *self)
     else
     if (lstat (base, &st) || !S_ISREG (st.st_mode))
         rc = sf_err_set (&self->err, SF_ENOENT, "image '%s' is an increment on image %s, "
-                         "which is gone from the store; not restored", self->image_id, id);
+                         "which is gone from the store; not restored", self->rb.image.id, id);
     else {
         self->fd_source = zsys_sprintf ("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":"
                                      "\"file\",\"filename\":\"/dev/fd/3\"},\"backing\":"
                                      "{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\","
                                      "\"filename\":\"%s\"}}}", base);
         SF_INFO (&self->ctx, "image %s is an increment on image %s: restored with its chain",
-                 self->image_id, id);
+                 self->rb.image.id, id);
     }
     zstr_free (&base);
     return rc;
@@ -490,11 +490,11 @@ static int
 s_hash (restore_t *self)
 {
     char hex [65];
-    if (sf_readback_hash (&self->rb, self->image_size, self->image_id, hex))
+    if (sf_readback_hash (&self->rb, self->rb.image.size, self->rb.image.id, hex))
         return -1;
-    if (!streq (hex, self->sha256))
+    if (!streq (hex, self->rb.image.sha256))
         return sf_err_set (&self->err, SF_ESTORE, "image %s does not match its recorded "
-                           "SHA-256; not restored", self->image_id);
+                           "SHA-256; not restored", self->rb.image.id);
     return 0;
 }
 
@@ -528,7 +528,7 @@ s_qemu_convert (restore_t *self, const char *src, const char *src_format, const 
         rc = sf_proc_check (proc, &self->err);
     sf_proc_destroy (&proc);
     if (rc)
-        return sf_err_prefix (&self->err, "cannot convert image '%s'", self->image_id);
+        return sf_err_prefix (&self->err, "cannot convert image '%s'", self->rb.image.id);
     return 0;
 }
 
@@ -536,9 +536,9 @@ static int
 s_convert (restore_t *self)
 {
     char *src = NULL;
-    if (streq (self->image_store, "rbd"))
+    if (streq (self->rb.image.store, "rbd"))
         src = sf_stor_image_uri (self->stor, &self->source);
-    int rc = s_qemu_convert (self, src, self->image_format, self->temp_file);
+    int rc = s_qemu_convert (self, src, self->rb.image.format, self->temp_file);
     zstr_free (&src);
     if (rc)
         return -1;
@@ -580,16 +580,16 @@ static int
 s_run (restore_t *self)
 {
     if (s_check_target (self) || s_check_image (self)
-    ||  (!streq (self->image_store, "rbd") && s_chain (self)))
+    ||  (!streq (self->rb.image.store, "rbd") && s_chain (self)))
         return -1;
     sf_readback_emit (&self->rb, SF_PHASE_QUEUED, 0, 0, NULL);
-    if (sf_readback_wait_grant (&self->rb, self->wait_grant, self->image_size))
+    if (sf_readback_wait_grant (&self->rb, self->wait_grant, self->rb.image.size))
         return -1;
     //  The target may have come while we waited
     if (s_check_target (self) || s_make_temp (self))
         return -1;
     int64_t start = sf_time_mono_ms ();
-    bool rbd_source = streq (self->image_store, "rbd");
+    bool rbd_source = streq (self->rb.image.store, "rbd");
     if ((!rbd_source && s_hash (self))
     ||  (*self->to_rbd? s_make_rbd (self): s_convert (self)))
         return -1;
@@ -630,18 +630,18 @@ static int
 s_check_rbd_image (restore_t *self)
 {
     if (s_need_stor (self, "the image is in RBD")
-    ||  sf_stor_spec_parse (self->image_id, &self->source, &self->err))
+    ||  sf_stor_spec_parse (self->rb.image.id, &self->source, &self->err))
         return -1;
     bool exists = false, is_clone = false;
     if (sf_stor_parent (self->stor, &self->source, &exists, &is_clone, &self->parent,
                         &self->err))
-        return sf_err_prefix (&self->err, "cannot look at image '%s'", self->image_id);
+        return sf_err_prefix (&self->err, "cannot look at image '%s'", self->rb.image.id);
     if (!exists)
         return sf_err_set (&self->err, SF_ENOENT, "RBD image '%s' does not exist (removed "
-                           "outside snapfleet?); not restored", self->image_id);
+                           "outside snapfleet?); not restored", self->rb.image.id);
     if (*self->to_rbd && !self->flatten && self->parent.kind != SF_STOR_SNAP)
         return sf_err_set (&self->err, SF_ESTATE, "RBD image '%s' has no parent snapshot to "
-                           "clone (flattened?); restore it with --flatten", self->image_id);
+                           "clone (flattened?); restore it with --flatten", self->rb.image.id);
     return 0;
 }
 
@@ -680,15 +680,15 @@ s_make_rbd (restore_t *self)
                            "attempt left (see the worker's log)");
     char *dst = sf_stor_image_uri (self->stor, &self->rbd_temp);
     int rc = 0;
-    if (streq (self->image_store, "rbd") && !self->flatten) {
+    if (streq (self->rb.image.store, "rbd") && !self->flatten) {
         rc = sf_stor_clone (self->stor, &self->parent.spec, self->parent.snap,
                             &self->rbd_temp, &self->err);
         self->bytes = 0;
     }
     else {
-        char *src = streq (self->image_store, "rbd")
+        char *src = streq (self->rb.image.store, "rbd")
                   ? sf_stor_image_uri (self->stor, &self->source): NULL;
-        rc = s_qemu_convert (self, src, self->image_format, dst);
+        rc = s_qemu_convert (self, src, self->rb.image.format, dst);
         zstr_free (&src);
         if (rc == 0)
             rc = sf_stor_size (self->stor, &self->rbd_temp, &self->bytes, &self->err);
@@ -732,24 +732,18 @@ s_actor (zsock_t *pipe, void *arg)
     self->workdir = s_copy (args->workdir);
     self->store_driver = s_copy (args->store_driver);
     self->store_dir = s_copy (args->store_dir);
-    self->image_id = s_copy (restore->image->id);
-    self->image_store = s_copy (restore->image->store);
-    self->image_path = s_copy (restore->image->path);
-    self->image_format = s_copy (restore->image->format);
-    self->sha256 = s_copy (restore->image->sha256);
-    self->image_size = restore->image->size;
     self->to_file = s_copy (restore->to_file);
     self->to_rbd = s_copy (restore->to_rbd);
     self->format = s_copy (restore->format);
     self->as_domain = s_copy (restore->as_domain);
     self->domain_xml = s_copy (restore->domain_xml);
-    self->disk_target = s_copy (restore->image->disk_target);
     self->uri = s_copy (args->uri);
     self->flatten = restore->flatten;
     self->stor = args->stor;
     self->ctx.job_id = self->job_id;
     sf_readback_init (&self->rb, pipe, &self->ctx, &self->err, "restore", self->job_id,
                       self->attempt);
+    sf_readback_set_image (&self->rb, restore->image);
     zsock_signal (pipe, 0);     //  args are copied: the owner may free them
 
     bool ok = sf_naming_id_valid (self->catalog_id) && sf_name_is_safe (self->job_id)
@@ -761,7 +755,7 @@ s_actor (zsock_t *pipe, void *arg)
     s_cleanup (self);
     if (ok)
         SF_INFO (&self->ctx, "image %s restored to '%s' (%s, %" PRIu64 " bytes, %" PRIu64
-                 " ms)", self->image_id, *self->to_rbd? self->to_rbd: self->to_file,
+                 " ms)", self->rb.image.id, *self->to_rbd? self->to_rbd: self->to_file,
                  self->format, self->bytes,
                  self->convert_ms + self->upload_ms);
     else
@@ -774,11 +768,9 @@ s_actor (zsock_t *pipe, void *arg)
     zstr_free (&self->temp_file);
     zstr_free (&self->record);
     char **strings [] = { &self->job_id, &self->catalog_id, &self->workdir,
-                          &self->store_driver, &self->store_dir, &self->image_id,
-                          &self->image_store, &self->image_path, &self->image_format,
-                          &self->sha256, &self->to_file, &self->to_rbd, &self->format,
-                          &self->as_domain, &self->domain_xml, &self->disk_target,
-                          &self->uri };
+                          &self->store_driver, &self->store_dir, &self->to_file,
+                          &self->to_rbd, &self->format, &self->as_domain,
+                          &self->domain_xml, &self->uri };
     for (size_t i = 0; i < sizeof (strings) / sizeof (strings [0]); i++)
         zstr_free (strings [i]);
 }

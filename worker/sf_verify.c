@@ -23,8 +23,6 @@ typedef struct {
     char *job_id, *catalog_id, *workdir, *store_driver, *store_dir, *uri;
     uint32_t attempt;
     bool wait_grant, boot;
-    char *image_id, *image_store, *image_path, *image_format, *sha256, *disk_target;
-    uint64_t image_size;
     char *domain_xml, *life_pattern;
     int64_t boot_timeout_ms;
     uint64_t rate_limit;            //  [conversion] rate_limit, 0 none
@@ -93,27 +91,27 @@ s_send_result (verify_t *self, bool ok)
 static int
 s_open_image (verify_t *self)
 {
-    if (!streq (self->image_store, "dir") || !streq (self->store_driver, "dir"))
+    if (!streq (self->rb.image.store, "dir") || !streq (self->store_driver, "dir"))
         return sf_err_set (&self->err, SF_ENOTSUP, "image '%s' is in store '%s' and this "
                            "node's store is '%s': only dir-store images can be verified yet",
-                           self->image_id, self->image_store, self->store_driver);
-    char *path = sf_readback_store_path (&self->rb, self->store_dir, self->image_id);
+                           self->rb.image.id, self->rb.image.store, self->store_driver);
+    char *path = sf_readback_store_path (&self->rb, self->store_dir, self->rb.image.id);
     if (!path)
         return -1;
-    bool same = sf_name_is_safe (self->image_id) && streq (path, self->image_path);
+    bool same = sf_name_is_safe (self->rb.image.id) && streq (path, self->rb.image.path);
     zstr_free (&path);
     if (!same)
         return sf_err_set (&self->err, SF_EINVAL, "image '%.64s' is recorded at '%.200s', "
-                           "not in this node's store", self->image_id, self->image_path);
+                           "not in this node's store", self->rb.image.id, self->rb.image.path);
     struct stat st;
-    if (sf_readback_open (&self->rb, self->image_path, &st))
+    if (sf_readback_open (&self->rb, self->rb.image.path, &st))
         return sf_err_set (&self->err, errno == ENOENT ? SF_ENOENT : SF_ESTORE,
-                           "cannot open image '%s': %s", self->image_id, strerror (errno));
-    if (!S_ISREG (st.st_mode) || (uint64_t) st.st_size != self->image_size) {
+                           "cannot open image '%s': %s", self->rb.image.id, strerror (errno));
+    if (!S_ISREG (st.st_mode) || (uint64_t) st.st_size != self->rb.image.size) {
         s_say (self, "the image is %" PRIu64 " bytes, its record says %" PRIu64,
-               (uint64_t) st.st_size, self->image_size);
+               (uint64_t) st.st_size, self->rb.image.size);
         return sf_err_set (&self->err, SF_ESTORE, "image '%s' is not the size recorded",
-                           self->image_id);
+                           self->rb.image.id);
     }
     return 0;
 }
@@ -122,9 +120,9 @@ static int
 s_hash (verify_t *self)
 {
     char hex [65];
-    if (sf_readback_hash (&self->rb, self->image_size, self->image_id, hex))
+    if (sf_readback_hash (&self->rb, self->rb.image.size, self->rb.image.id, hex))
         return -1;
-    self->hash_ok = streq (hex, self->sha256);
+    self->hash_ok = streq (hex, self->rb.image.sha256);
     s_say (self, self->hash_ok ? "SHA-256 matches" : "SHA-256 does NOT match the recorded one");
     return 0;
 }
@@ -132,8 +130,8 @@ s_hash (verify_t *self)
 static int
 s_check (verify_t *self)
 {
-    char *argv [] = { "qemu-img", "check", "-q", "-f", self->image_format, "--",
-                      self->image_path, NULL };
+    char *argv [] = { "qemu-img", "check", "-q", "-f", self->rb.image.format, "--",
+                      self->rb.image.path, NULL };
     int code = -1;
     char *output = NULL;
     if (sf_readback_run (&self->rb, argv, sf_time_mono_ms () + S_CHECK_MS, &code, &output))
@@ -211,7 +209,7 @@ s_copy_disk (verify_t *self, const char *source)
     uint64_t rate = sf_readback_rate (&self->rb, self->rate_limit);
     char rate_text [32];
     snprintf (rate_text, sizeof (rate_text), "%" PRIu64, rate);
-    char *argv [] = { "qemu-img", "convert", "-p", "-f", self->image_format, "-O", "qcow2",
+    char *argv [] = { "qemu-img", "convert", "-p", "-f", self->rb.image.format, "-O", "qcow2",
                       "-r", rate_text, "--", "/dev/fd/3", self->disk, NULL };
     if (!rate)
         memmove (argv + 7, argv + 9, 4 * sizeof (char *));
@@ -226,7 +224,7 @@ s_copy_disk (verify_t *self, const char *source)
     sf_proc_destroy (&proc);
     if (rc)
         return sf_err_prefix (&self->err, "cannot copy image '%s' to scratch",
-                              self->image_id);
+                              self->rb.image.id);
     struct stat st;
     if (*source == '/' && stat (source, &st) == 0
     &&  (st.st_uid != geteuid () || st.st_gid != getegid ())
@@ -277,7 +275,7 @@ static int
 s_boot (verify_t *self)
 {
     char *source = NULL;
-    sf_hv_domxml_t spec = { .name = self->domain, .disk_target = self->disk_target,
+    sf_hv_domxml_t spec = { .name = self->domain, .disk_target = self->rb.image.disk_target,
                             .file = "/scratch", .format = "qcow2" };
     if (sf_naming_verify_domain (self->domain, sizeof (self->domain), self->job_id,
                                  &self->err))
@@ -364,23 +362,23 @@ s_run (verify_t *self)
     if (s_open_image (self))
         return -1;
     sf_readback_emit (&self->rb, SF_PHASE_QUEUED, 0, 0, NULL);
-    if (sf_readback_wait_grant (&self->rb, self->wait_grant, self->image_size))
+    if (sf_readback_wait_grant (&self->rb, self->wait_grant, self->rb.image.size))
         return -1;
     int64_t start = sf_time_mono_ms ();
     if (s_hash (self) || s_check (self))
         return -1;
     sf_readback_emit (&self->rb, SF_PHASE_CONVERTED, (uint64_t) (sf_time_mono_ms () - start),
-            self->image_size, self->text);
+            self->rb.image.size, self->text);
     if (!self->hash_ok || !self->check_ok)
         return sf_err_set (&self->err, SF_ESTORE, "image %s failed its verification: %s",
-                           self->image_id, self->text);
+                           self->rb.image.id, self->text);
     if (!self->boot)
         return 0;
     if (s_boot (self))
         return -1;
     if (!self->booted)
         return sf_err_set (&self->err, SF_ESTORE, "image %s did not boot: %s",
-                           self->image_id, self->text);
+                           self->rb.image.id, self->text);
     sf_readback_emit (&self->rb, SF_PHASE_UPLOADED, self->time_to_life_ms, 0, self->text);
     return 0;
 }
@@ -410,19 +408,13 @@ s_actor (zsock_t *pipe, void *arg)
     self->store_driver = s_copy (args->store_driver);
     self->store_dir = s_copy (args->store_dir);
     self->uri = s_copy (args->uri);
-    self->image_id = s_copy (verify->image->id);
-    self->image_store = s_copy (verify->image->store);
-    self->image_path = s_copy (verify->image->path);
-    self->image_format = s_copy (verify->image->format);
-    self->sha256 = s_copy (verify->image->sha256);
-    self->disk_target = s_copy (verify->image->disk_target);
-    self->image_size = verify->image->size;
     self->domain_xml = s_copy (verify->domain_xml);
     self->life_pattern = s_copy (verify->life_pattern && *verify->life_pattern
                                  ? verify->life_pattern : args->life_pattern);
     self->ctx.job_id = self->job_id;
     sf_readback_init (&self->rb, pipe, &self->ctx, &self->err, "verification", self->job_id,
                       self->attempt);
+    sf_readback_set_image (&self->rb, verify->image);
     zsock_signal (pipe, 0);     //  args are copied: the owner may free them
 
     bool ok = sf_naming_id_valid (self->catalog_id) && sf_name_is_safe (self->job_id)
@@ -441,16 +433,15 @@ s_actor (zsock_t *pipe, void *arg)
     if (self->scratch_made)
         s_remove_scratch (self->scratch, &self->ctx);
     if (ok)
-        SF_INFO (&self->ctx, "image %s verified: %s", self->image_id, self->text);
+        SF_INFO (&self->ctx, "image %s verified: %s", self->rb.image.id, self->text);
     else
         SF_WARN (&self->ctx, "verification failed: %s", self->err.text);
     s_send_result (self, ok);
     sf_readback_fini (&self->rb);
     char **strings [] = { &self->job_id, &self->catalog_id, &self->workdir,
-                          &self->store_driver, &self->store_dir, &self->uri, &self->image_id,
-                          &self->image_store, &self->image_path, &self->image_format,
-                          &self->sha256, &self->disk_target, &self->domain_xml,
-                          &self->life_pattern, &self->scratch, &self->disk, &self->console };
+                          &self->store_driver, &self->store_dir, &self->uri,
+                          &self->domain_xml, &self->life_pattern, &self->scratch,
+                          &self->disk, &self->console };
     for (size_t i = 0; i < sizeof (strings) / sizeof (strings [0]); i++)
         zstr_free (strings [i]);
 }
