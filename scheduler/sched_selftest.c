@@ -31,6 +31,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_stats", sf_stats_test },
     { "sf_bulk", sf_bulk_test },
     { "sf_imgcheck", sf_imgcheck_test },
+    { "sf_imgrec", sf_imgrec_test },
     { "sf_restore", sf_restore_test },
     { "sf_verify", sf_verify_test },
     { "sf_chain", sf_chain_test },

@@ -90,15 +90,7 @@ sf_chain_offer (sf_store_t *store, const char *job_id, int64_t max_chain,
             fits = false;
             continue;
         }
-        sf_image_t *image = (sf_image_t *) zmalloc (sizeof (sf_image_t));
-        *image = (sf_image_t) SF_IMAGE_INIT;
-        image->store = s_dup (stmt, 0);
-        image->id = s_dup (stmt, 1);
-        image->path = s_dup (stmt, 2);
-        image->size = (uint64_t) sqlite3_column_int64 (stmt, 3);
-        image->sha256 = s_dup (stmt, 4);
-        image->disk_target = s_dup (stmt, 5);
-        image->format = s_dup (stmt, 6);
+        sf_image_t *image = sf_imgrec_image (stmt, 0);
         sf_incremental_disk_t *disk = (sf_incremental_disk_t *)
             zmalloc (sizeof (sf_incremental_disk_t));
         *disk = (sf_incremental_disk_t) SF_INCREMENTAL_DISK_INIT;
@@ -137,14 +129,7 @@ sf_chain_offer_free (sf_incremental_t **incr_p)
     if (!incr)
         return;
     for (size_t i = 0; i < incr->n_disks; i++) {
-        sf_image_t *image = incr->disks [i]->image;
-        free (image->store);
-        free (image->id);
-        free (image->path);
-        free (image->sha256);
-        free (image->disk_target);
-        free (image->format);
-        free (image);
+        sf_imgrec_image_free (&incr->disks [i]->image);
         free (incr->disks [i]->checkpoint);
         free (incr->disks [i]);
     }

@@ -6,61 +6,11 @@
 
 SF_LOG_MODULE ("sched.restore");
 
-//  The image a restore names, as the store has it
-typedef struct {
-    char store [16];
-    char id [600];
-    char sha256 [80];
-    uint64_t size;
-    int64_t missing;
-    char instance_uuid [256];
-    char instance_name [256];
-    char node [256];            //  of the job that made it, "" if forgotten
-    char job_id [64];           //  the job that made it
-} image_t;
-
-//  Find the image id (in any store). Returns 0 with *image filled, or -1
-//  with err set (no such image, or one in two stores).
-
-static int
-s_image (sf_store_t *store, const char *id, image_t *image, sf_err_t *err)
-{
-    sqlite3_stmt *stmt = sf_store_prepare (store, err,
-        "SELECT i.store, i.id, i.sha256, i.size, i.missing, i.instance_uuid,"
-        " i.instance_name, COALESCE (j.node, ''), i.job_id FROM images i"
-        " LEFT JOIN jobs j ON j.id = i.job_id WHERE i.id = ?1 ORDER BY i.store", "s", id);
-    if (!stmt)
-        return -1;
-    int rows = 0, rc;
-    while ((rc = sf_store_step (store, stmt, err)) == 1 && ++rows == 1) {
-        snprintf (image->store, sizeof (image->store), "%s", sf_store_text (stmt, 0));
-        snprintf (image->id, sizeof (image->id), "%s", sf_store_text (stmt, 1));
-        snprintf (image->sha256, sizeof (image->sha256), "%s", sf_store_text (stmt, 2));
-        image->size = (uint64_t) sqlite3_column_int64 (stmt, 3);
-        image->missing = sqlite3_column_int64 (stmt, 4);
-        snprintf (image->instance_uuid, sizeof (image->instance_uuid), "%s",
-                  sf_store_text (stmt, 5));
-        snprintf (image->instance_name, sizeof (image->instance_name), "%s",
-                  sf_store_text (stmt, 6));
-        snprintf (image->node, sizeof (image->node), "%s", sf_store_text (stmt, 7));
-        snprintf (image->job_id, sizeof (image->job_id), "%s", sf_store_text (stmt, 8));
-    }
-    sqlite3_finalize (stmt);
-    if (rc < 0)
-        return -1;
-    if (rows == 0)
-        return sf_err_set (err, SF_ENOENT, "no image '%.200s' (see 'snapfleet images')", id);
-    if (rows > 1)
-        return sf_err_set (err, SF_EINVAL, "image id '%.200s' is in %d stores; cannot tell "
-                           "which to restore", id, rows);
-    return 0;
-}
-
 //  Can a restore of image run (its store, its state, its hash)? An RBD
 //  clone has no hash (no bytes were copied); only it can be flattened
 
 static int
-s_check_image (const image_t *image, const sf_restore_req_t *req, sf_err_t *err)
+s_check_image (const sf_imgrec_t *image, const sf_restore_req_t *req, sf_err_t *err)
 {
     bool rbd = streq (image->store, "rbd");
     if (!rbd && !streq (image->store, "dir"))
@@ -81,29 +31,13 @@ s_check_image (const image_t *image, const sf_restore_req_t *req, sf_err_t *err)
     return 0;
 }
 
-static int
-s_check_node (sf_store_t *store, const char *node, sf_err_t *err)
-{
-    if (!*node)
-        return sf_err_set (err, SF_ENOENT, "the job that made the image is forgotten; "
-                           "name the node that holds it (--node)");
-    sqlite3_stmt *stmt = sf_store_prepare (store, err,
-        "SELECT 1 FROM nodes WHERE name = ?1", "s", node);
-    if (!stmt)
-        return -1;
-    int rc = sf_store_step (store, stmt, err);
-    sqlite3_finalize (stmt);
-    if (rc == 0)
-        return sf_err_set (err, SF_ENOENT, "unknown node '%.200s'", node);
-    return rc < 0? -1: 0;
-}
-
 //  restore --as-domain: a name snapfleet may define, the guest's XML kept
 //  with the image, and an image that is its job's only one (a job of
 //  several disks would need a file for each: not done yet)
 
 static int
-s_check_domain (sf_store_t *store, const image_t *image, const char *name, sf_err_t *err)
+s_check_domain (sf_store_t *store, const sf_imgrec_t *image, const char *name,
+                sf_err_t *err)
 {
     if (!sf_naming_domain_valid (name))
         return sf_err_set (err, SF_EINVAL, "domain name '%.200s' is not one snapfleet defines "
@@ -138,7 +72,7 @@ s_check_domain (sf_store_t *store, const image_t *image, const char *name, sf_er
 //  up without a cluster is refused. Writes node into buf.
 
 static int
-s_rbd_node (const sf_restore_req_t *req, const image_t *image, char *buf, size_t size,
+s_rbd_node (const sf_restore_req_t *req, const sf_imgrec_t *image, char *buf, size_t size,
             sf_err_t *err)
 {
     const char *node = req->node? req->node: image->node;
@@ -169,7 +103,7 @@ s_rbd_node (const sf_restore_req_t *req, const image_t *image, char *buf, size_t
 //  Create the job and its restore row in one transaction; id gets its id
 
 static int
-s_create (sf_store_t *store, sf_jobs_t *jobs, const image_t *image, const char *node,
+s_create (sf_store_t *store, sf_jobs_t *jobs, const sf_imgrec_t *image, const char *node,
           const char *target, const char *format, bool flatten, const char *as_domain,
           char *id, size_t size,
           sf_err_t *err)
@@ -233,8 +167,9 @@ sf_restore_start (sf_store_t *store, sf_jobs_t *jobs, sf_dispatch_t *dispatch,
         sf_err_set (err, SF_EINVAL, "--flatten applies to a restore to RBD (--rbd)");
         return NULL;
     }
-    image_t image;
-    if (s_image (store, req->image_id, &image, err) || s_check_image (&image, req, err)
+    sf_imgrec_t image;
+    if (sf_imgrec_find (store, req->image_id, "restore", &image, err)
+    ||  s_check_image (&image, req, err)
     ||  (req->as_domain && s_check_domain (store, &image, req->as_domain, err)))
         return NULL;
     char node_buf [256];
@@ -244,7 +179,7 @@ sf_restore_start (sf_store_t *store, sf_jobs_t *jobs, sf_dispatch_t *dispatch,
             return NULL;
         node = node_buf;
     }
-    if (s_check_node (store, node, err))
+    if (sf_imgrec_check_node (store, node, err))
         return NULL;
     char *target = to_rbd? zsys_sprintf (SF_RESTORES_RBD "%s", req->to_rbd)
                          : strdup (req->target? req->target: "");

@@ -39,15 +39,7 @@ sf_restores_load (sf_store_t *store, const char *job_id, sf_restore_t **restore_
         return -1;
     int rc = sf_store_step (store, stmt, err);
     if (rc == 1) {
-        sf_image_t *image = (sf_image_t *) zmalloc (sizeof (sf_image_t));
-        *image = (sf_image_t) SF_IMAGE_INIT;
-        image->store = s_dup (stmt, 2);
-        image->id = s_dup (stmt, 3);
-        image->path = s_dup (stmt, 4);
-        image->size = (uint64_t) sqlite3_column_int64 (stmt, 5);
-        image->sha256 = s_dup (stmt, 6);
-        image->disk_target = s_dup (stmt, 7);
-        image->format = s_dup (stmt, 8);
+        sf_image_t *image = sf_imgrec_image (stmt, 2);
         sf_restore_t *restore = (sf_restore_t *) zmalloc (sizeof (sf_restore_t));
         *restore = (sf_restore_t) SF_RESTORE_INIT;
         restore->image = image;
@@ -75,15 +67,7 @@ sf_restores_free (sf_restore_t **restore_p)
     if (!restore)
         return;
     sf_image_t *image = restore->image;
-    if (image) {
-        free (image->store);
-        free (image->id);
-        free (image->path);
-        free (image->sha256);
-        free (image->disk_target);
-        free (image->format);
-        free (image);
-    }
+    sf_imgrec_image_free (&image);
     free (restore->to_file);
     free (restore->to_rbd);
     free (restore->format);

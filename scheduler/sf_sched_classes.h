@@ -30,6 +30,7 @@
 #include "sf_lease.h"
 #include "sf_dispatch.h"
 #include "sf_bulk.h"
+#include "sf_imgrec.h"
 #include "sf_restores.h"
 #include "sf_restore.h"
 #include "sf_verifies.h"

@@ -55,15 +55,7 @@ sf_verifies_load (sf_store_t *store, const char *job_id, sf_verify_t **verify_p,
         return -1;
     int rc = sf_store_step (store, stmt, err);
     if (rc == 1) {
-        sf_image_t *image = (sf_image_t *) zmalloc (sizeof (sf_image_t));
-        *image = (sf_image_t) SF_IMAGE_INIT;
-        image->store = s_dup (stmt, 1);
-        image->id = s_dup (stmt, 2);
-        image->path = s_dup (stmt, 3);
-        image->size = (uint64_t) sqlite3_column_int64 (stmt, 4);
-        image->sha256 = s_dup (stmt, 5);
-        image->disk_target = s_dup (stmt, 6);
-        image->format = s_dup (stmt, 7);
+        sf_image_t *image = sf_imgrec_image (stmt, 1);
         sf_verify_t *verify = (sf_verify_t *) zmalloc (sizeof (sf_verify_t));
         *verify = (sf_verify_t) SF_VERIFY_INIT;
         verify->image = image;
@@ -84,15 +76,7 @@ sf_verifies_free (sf_verify_t **verify_p)
     if (!verify)
         return;
     sf_image_t *image = verify->image;
-    if (image) {
-        free (image->store);
-        free (image->id);
-        free (image->path);
-        free (image->sha256);
-        free (image->disk_target);
-        free (image->format);
-        free (image);
-    }
+    sf_imgrec_image_free (&image);
     free (verify->domain_xml);
     free (verify->life_pattern);
     free (verify);

@@ -438,23 +438,48 @@ s_start_job (sf_agent_t *self, const sf_job_assign_t *assign)
              assign->strategy);
 }
 
+//  A job that reads a stored image back (a restore, a verification): may
+//  the node take it (not stopping, below max_jobs, journaled)? 0, or -1
+//  once it is rejected
+
+static int
+s_take_readback (sf_agent_t *self, const sf_job_assign_t *assign)
+{
+    sf_err_t err = SF_ERR_INIT;
+    if (self->stopping || (int64_t) sf_jobtab_running (self->jobs) >= self->cfg.max_jobs) {
+        s_reject (self, assign, SF_EBUSY, self->stopping? "node is shutting down"
+                                                        : "node is busy (max_jobs)", true);
+        return -1;
+    }
+    if (sf_joblog_start (self->joblog, assign->job_id, assign->attempt,
+                         assign->instance_uuid, assign->strategy, &err)) {
+        s_reject (self, assign, err.code, err.text, true);
+        return -1;
+    }
+    return 0;
+}
+
+//  Run its actor (*task_p, taken): watched, counted as a restore, in the
+//  job table with tag (its strategy) where an instance's uuid goes: it
+//  holds no instance busy
+
+static void
+s_run_readback (sf_agent_t *self, const sf_job_assign_t *assign, const char *tag,
+                zactor_t **task_p)
+{
+    zloop_reader (self->loop, zactor_sock (*task_p), s_on_task, self);
+    zhashx_insert (self->restores, assign->job_id, (void *) 1);
+    sf_jobtab_start (self->jobs, assign->job_id, assign->attempt, tag, task_p);
+}
+
 //  A restore (strategy "restore", sf_wire checked its Restore): journaled
 //  like any job, run by an sf_restore actor. It holds no instance busy.
 
 static void
 s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
 {
-    sf_err_t err = SF_ERR_INIT;
-    if (self->stopping || (int64_t) sf_jobtab_running (self->jobs) >= self->cfg.max_jobs) {
-        s_reject (self, assign, SF_EBUSY, self->stopping? "node is shutting down"
-                                                        : "node is busy (max_jobs)", true);
+    if (s_take_readback (self, assign))
         return;
-    }
-    if (sf_joblog_start (self->joblog, assign->job_id, assign->attempt,
-                         assign->instance_uuid, assign->strategy, &err)) {
-        s_reject (self, assign, err.code, err.text, true);
-        return;
-    }
     sf_restore_args_t args = {
         .job_id = assign->job_id, .attempt = assign->attempt,
         .catalog_id = assign->catalog_id, .restore = assign->restore,
@@ -466,9 +491,7 @@ s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
         .stor = self->stor
     };
     zactor_t *task = sf_restore_new (&args);
-    zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
-    zhashx_insert (self->restores, assign->job_id, (void *) 1);
-    sf_jobtab_start (self->jobs, assign->job_id, assign->attempt, SF_WIRE_RESTORE, &task);
+    s_run_readback (self, assign, SF_WIRE_RESTORE, &task);
     sf_logctx_t ctx = { assign->job_id, self->cfg.name, NULL };
     SF_INFO (&ctx, "restore started: attempt %u, image %s to '%s'", assign->attempt,
              assign->restore->image->id, *assign->restore->to_rbd? assign->restore->to_rbd
@@ -481,17 +504,8 @@ s_start_restore (sf_agent_t *self, const sf_job_assign_t *assign)
 static void
 s_start_verify (sf_agent_t *self, const sf_job_assign_t *assign)
 {
-    sf_err_t err = SF_ERR_INIT;
-    if (self->stopping || (int64_t) sf_jobtab_running (self->jobs) >= self->cfg.max_jobs) {
-        s_reject (self, assign, SF_EBUSY, self->stopping? "node is shutting down"
-                                                        : "node is busy (max_jobs)", true);
+    if (s_take_readback (self, assign))
         return;
-    }
-    if (sf_joblog_start (self->joblog, assign->job_id, assign->attempt,
-                         assign->instance_uuid, assign->strategy, &err)) {
-        s_reject (self, assign, err.code, err.text, true);
-        return;
-    }
     sf_verify_args_t args = {
         .job_id = assign->job_id, .attempt = assign->attempt,
         .catalog_id = assign->catalog_id, .verify = assign->verify,
@@ -504,9 +518,7 @@ s_start_verify (sf_agent_t *self, const sf_job_assign_t *assign)
         .wait_upload_grant = assign->wait_upload_grant
     };
     zactor_t *task = sf_verify_new (&args);
-    zloop_reader (self->loop, zactor_sock (task), s_on_task, self);
-    zhashx_insert (self->restores, assign->job_id, (void *) 1);
-    sf_jobtab_start (self->jobs, assign->job_id, assign->attempt, SF_WIRE_VERIFY, &task);
+    s_run_readback (self, assign, SF_WIRE_VERIFY, &task);
     sf_logctx_t ctx = { assign->job_id, self->cfg.name, NULL };
     SF_INFO (&ctx, "verification started: attempt %u, image %s%s", assign->attempt,
              assign->verify->image->id, assign->verify->boot? " with a boot": "");

@@ -7,13 +7,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 SF_LOG_MODULE ("worker.restore");
 
-#define S_CHUNK     (1024 * 1024)   //  bytes hashed at a time (the bucket's chunk)
 #define S_TICK_MS   1000            //  how often qemu-img's progress is looked at
 #define S_RECORDS   "restores"      //  <workdir>/restores/<job>: the temp directory
 #define S_TEMP_FILE "image"         //  the new file inside the temp directory
@@ -21,17 +19,16 @@ SF_LOG_MODULE ("worker.restore");
 #define S_RBD_REMOVE_MS 45000       //  retries of a temp image's removal
 
 typedef struct {
-    zsock_t *pipe;                  //  Borrowed, the actor pipe
+    sf_readback_t rb;               //  The pipe, the bucket, the image's fd (open
+                                    //  once: hashed, then converted)
     char *job_id, *catalog_id, *workdir, *store_driver, *store_dir;
     uint32_t attempt;
     uint64_t rate_limit;
     int64_t stall_ms;
     bool wait_grant;
     //  What to restore where (copied from the Restore)
-    char *image_id, *image_store, *image_path, *image_format, *sha256;
-    uint64_t image_size;
     char *to_file, *to_rbd, *format;
-    char *as_domain, *domain_xml, *disk_target, *uri;
+    char *as_domain, *domain_xml, *uri;
     char note [400];                //  ok result's text (the defined domain)
     bool flatten;
     sf_stor_t *stor;                //  Borrowed: RBD sources and targets (NULL: off)
@@ -41,7 +38,6 @@ typedef struct {
     sf_stor_spec_t rbd_temp;        //  The new image's temp name beside it
     bool rbd_temp_made;             //  It may exist: removed unless published
     sf_logctx_t ctx;
-    sf_bucket_t *bucket;            //  Owned: the granted rate
     //  Made on the way
     char *real_parent;              //  Owned: the target's directory, resolved
     const char *base;               //  The target's last component (in to_file)
@@ -49,9 +45,6 @@ typedef struct {
     char *temp_file;                //  Owned: temp_dir/image
     char *record;                   //  Owned: <workdir>/restores/<job>
     bool temp_made, recorded, published;
-    bool converting;                //  qemu-img runs at qemu_rate (0: unlimited)
-    uint64_t qemu_rate;
-    int image_fd;                   //  The image, open once: hashed, then converted
     char *fd_source;                //  Owned: what qemu-img reads of a dir image,
                                     //  "/dev/fd/3" or, for an increment, the fd on
                                     //  its chain (json:)
@@ -61,13 +54,6 @@ typedef struct {
 
 //  --------------------------------------------------------------------------
 //  Messages to the owner
-
-static void
-s_emit (restore_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text)
-{
-    sf_jobmsg_event (self->pipe, &self->ctx, self->job_id, self->attempt, phase, ms, bytes,
-                     text);
-}
 
 static void
 s_send_result (restore_t *self, bool ok)
@@ -83,7 +69,7 @@ s_send_result (restore_t *self, bool ok)
     result.bytes = ok ? self->bytes : 0;
     result.method = SF_WIRE_RESTORE;
     char note [160] = "";
-    if (ok && streq (self->image_store, "rbd"))
+    if (ok && streq (self->rb.image.store, "rbd"))
         snprintf (note, sizeof (note), "an RBD clone has no stored hash: not checked");
     sf_error_info_t error = SF_ERROR_INFO_INIT;
     if (ok && *self->note) {
@@ -102,7 +88,7 @@ s_send_result (restore_t *self, bool ok)
         result.error = &error;
     }
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
-    sf_jobmsg_send (self->pipe, &self->ctx, "RESULT", &env);
+    sf_jobmsg_send (self->rb.pipe, &self->ctx, "RESULT", &env);
 }
 
 //  --------------------------------------------------------------------------
@@ -142,42 +128,38 @@ static int s_check_rbd_target (restore_t *self);
 static int
 s_check_image (restore_t *self)
 {
-    if (streq (self->image_store, "rbd"))
+    if (streq (self->rb.image.store, "rbd"))
         return s_check_rbd_image (self);
-    if (!streq (self->image_store, "dir") || !streq (self->store_driver, "dir"))
+    if (!streq (self->rb.image.store, "dir") || !streq (self->store_driver, "dir"))
         return sf_err_set (&self->err, SF_ENOTSUP, "image '%s' is in store '%s' and this "
                            "node's store is '%s': only dir-store images can be restored yet",
-                           self->image_id, self->image_store, self->store_driver);
-    if (!s_uuid_valid (self->image_id))
+                           self->rb.image.id, self->rb.image.store, self->store_driver);
+    if (!s_uuid_valid (self->rb.image.id))
         return sf_err_set (&self->err, SF_EINVAL, "image id '%.64s' is not one of a dir "
-                           "store (a lowercase UUID)", self->image_id);
-    char *store = realpath (self->store_dir, NULL);
-    if (!store)
-        return sf_err_set (&self->err, SF_ESTORE, "image store '%s' is not readable: %s",
-                           self->store_dir, strerror (errno));
-    char *path = zsys_sprintf ("%s/%s.qcow2", store, self->image_id);
-    bool same = streq (path, self->image_path);
-    free (store);
-    if (!same) {
+                           "store (a lowercase UUID)", self->rb.image.id);
+    char *path = sf_readback_store_path (&self->rb, self->store_dir, self->rb.image.id);
+    if (!path)
+        return -1;
+    if (!streq (path, self->rb.image.path)) {
         sf_err_set (&self->err, SF_EINVAL, "image '%s' is recorded at '%.200s', not in "
-                    "this node's store ('%.200s')", self->image_id, self->image_path, path);
+                    "this node's store ('%.200s')", self->rb.image.id, self->rb.image.path,
+                    path);
         zstr_free (&path);
         return -1;
     }
     zstr_free (&path);
-    self->image_fd = open (self->image_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (self->image_fd == -1 || fstat (self->image_fd, &st))
+    if (sf_readback_open (&self->rb, self->rb.image.path, &st))
         return sf_err_set (&self->err, errno == ENOENT ? SF_ENOENT : SF_ESTORE,
-                           "cannot open image '%s' ('%s'): %s", self->image_id,
-                           self->image_path, strerror (errno));
+                           "cannot open image '%s' ('%s'): %s", self->rb.image.id,
+                           self->rb.image.path, strerror (errno));
     if (!S_ISREG (st.st_mode))
         return sf_err_set (&self->err, SF_ESTORE, "image '%s' is not a regular file",
-                           self->image_id);
-    if ((uint64_t) st.st_size != self->image_size)
+                           self->rb.image.id);
+    if ((uint64_t) st.st_size != self->rb.image.size)
         return sf_err_set (&self->err, SF_ESTORE, "image '%s' is %" PRIu64 " bytes, its "
-                           "record says %" PRIu64 "; not restored", self->image_id,
-                           (uint64_t) st.st_size, self->image_size);
+                           "record says %" PRIu64 "; not restored", self->rb.image.id,
+                           (uint64_t) st.st_size, self->rb.image.size);
     return 0;
 }
 
@@ -187,7 +169,7 @@ s_check_image (restore_t *self)
 static int
 s_check_domain (restore_t *self)
 {
-    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->disk_target,
+    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->rb.image.disk_target,
                             .file = "/restored", .format = self->format };
     char *source = NULL;
     char *xml = sf_hv_domxml_copy (self->domain_xml, &spec, &source, NULL, &self->err);
@@ -198,7 +180,8 @@ s_check_domain (restore_t *self)
         const char *slash = strrchr (source, '/');
         if (*source != '/' || !slash) {
             sf_err_set (&self->err, SF_EINVAL, "the original's disk '%s' has no file path to "
-                        "put the restored file beside; name it (--to)", self->disk_target);
+                        "put the restored file beside; name it (--to)",
+                        self->rb.image.disk_target);
             free (source);
             return -1;
         }
@@ -223,7 +206,7 @@ s_check_domain (restore_t *self)
 static int
 s_give (restore_t *self)
 {
-    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->disk_target,
+    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->rb.image.disk_target,
                             .file = "/restored", .format = self->format };
     char *source = NULL;
     sf_err_t err = SF_ERR_INIT;
@@ -246,7 +229,7 @@ s_give (restore_t *self)
 static int
 s_define (restore_t *self)
 {
-    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->disk_target,
+    sf_hv_domxml_t spec = { .name = self->as_domain, .disk_target = self->rb.image.disk_target,
                             .file = self->to_file, .format = self->format };
     int dropped = 0;
     char uuid [64] = "";
@@ -285,9 +268,9 @@ static int
 s_chain (restore_t *self)
 {
     unsigned char header [20];
-    if (pread (self->image_fd, header, sizeof (header), 0) != (ssize_t) sizeof (header))
+    if (pread (self->rb.fd, header, sizeof (header), 0) != (ssize_t) sizeof (header))
         return sf_err_set (&self->err, SF_ESTORE, "cannot read the header of image '%s'",
-                           self->image_id);
+                           self->rb.image.id);
     uint64_t offset = 0;
     for (int i = 8; i < 16; i++)
         offset = (offset << 8) | header [i];
@@ -299,16 +282,16 @@ s_chain (restore_t *self)
     }
     char name [128] = "";
     if (size >= sizeof (name)
-    ||  pread (self->image_fd, name, size, (off_t) offset) != (ssize_t) size)
+    ||  pread (self->rb.fd, name, size, (off_t) offset) != (ssize_t) size)
         return sf_err_set (&self->err, SF_ESTORE, "image '%s' has a backing file name "
-                           "that is not one of this store's images", self->image_id);
+                           "that is not one of this store's images", self->rb.image.id);
     name [size] = 0;
     const char *dot = strrchr (name, '.');
     char id [128];
     snprintf (id, sizeof (id), "%.*s", dot ? (int) (dot - name) : 0, name);
     if (!dot || !streq (dot, ".qcow2") || !s_uuid_valid (id))
         return sf_err_set (&self->err, SF_ESTORE, "image '%s' has backing file '%.64s', "
-                           "not an image of this store; not restored", self->image_id, name);
+                           "not an image of this store; not restored", self->rb.image.id, name);
     char *store = realpath (self->store_dir, NULL);
     if (!store)
         return sf_err_set (&self->err, SF_ESTORE, "image store '%s' is not readable: %s",
@@ -328,14 +311,14 @@ s_chain (restore_t *self)
     else
     if (lstat (base, &st) || !S_ISREG (st.st_mode))
         rc = sf_err_set (&self->err, SF_ENOENT, "image '%s' is an increment on image %s, "
-                         "which is gone from the store; not restored", self->image_id, id);
+                         "which is gone from the store; not restored", self->rb.image.id, id);
     else {
         self->fd_source = zsys_sprintf ("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":"
                                      "\"file\",\"filename\":\"/dev/fd/3\"},\"backing\":"
                                      "{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\","
                                      "\"filename\":\"%s\"}}}", base);
         SF_INFO (&self->ctx, "image %s is an increment on image %s: restored with its chain",
-                 self->image_id, id);
+                 self->rb.image.id, id);
     }
     zstr_free (&base);
     return rc;
@@ -391,58 +374,6 @@ s_check_target (restore_t *self)
         return sf_err_set (&self->err, SF_EIO, "cannot look at target '%.200s': %s",
                            self->to_file, strerror (saved));
     return 0;
-}
-
-//  --------------------------------------------------------------------------
-//  The grant, and messages while working
-
-//  The bucket's rate applies from now: tell the owner ("APPLIED" + rate),
-//  who answers the scheduler's grant with it. A running qemu-img keeps its
-//  -r: a rate below it applies only when the conversion ends, and is not
-//  answered before (the scheduler keeps counting the old one; UPLOADED
-//  frees it all right after).
-
-static void
-s_applied (restore_t *self)
-{
-    uint64_t rate = sf_bucket_rate (self->bucket);
-    if (self->converting && rate && (!self->qemu_rate || rate < self->qemu_rate))
-        return;
-    char text [32];
-    snprintf (text, sizeof (text), "%" PRIu64, rate);
-    zframe_t *frame = zframe_new (text, strlen (text));
-    zsock_send (self->pipe, "sf", "APPLIED", frame);
-    zframe_destroy (&frame);
-}
-
-//  Read one message from the pipe: 0 to go on (a rate), -1 to stop
-//  (cancel, $TERM) with self->err set
-
-static int
-s_on_pipe (restore_t *self)
-{
-    if (sf_bucket_recv (self->bucket, self->pipe) == SF_BUCKET_STOP)
-        return sf_err_set (&self->err, SF_ECANCELED, "restore cancelled");
-    s_applied (self);
-    return 0;
-}
-
-static int
-s_wait_grant (restore_t *self)
-{
-    if (!self->wait_grant)
-        return 0;
-    s_emit (self, SF_PHASE_UPLOAD_WAIT, 0, self->image_size, NULL);
-    while (true) {
-        sf_bucket_msg_t msg = sf_bucket_recv (self->bucket, self->pipe);
-        if (msg != SF_BUCKET_STOP)
-            s_applied (self);
-        if (msg == SF_BUCKET_GRANT)
-            return 0;
-        if (msg == SF_BUCKET_STOP)
-            return sf_err_set (&self->err, SF_ECANCELED,
-                               "restore cancelled while waiting for its grant");
-    }
 }
 
 //  --------------------------------------------------------------------------
@@ -558,71 +489,13 @@ s_cleanup (restore_t *self)
 static int
 s_hash (restore_t *self)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new ();
-    char *buffer = (char *) malloc (S_CHUNK);
-    assert (md && buffer);
-    int rc = EVP_DigestInit_ex (md, EVP_sha256 (), NULL) == 1 ? 0
-           : sf_err_set (&self->err, SF_EIO, "cannot start SHA-256 (libcrypto)");
-    uint64_t offset = 0;
-    while (rc == 0 && offset < self->image_size) {
-        //  A cancel, or the bucket's pace, between chunks
-        while (rc == 0 && (zsock_events (self->pipe) & ZMQ_POLLIN))
-            rc = s_on_pipe (self);
-        while (rc == 0 && sf_bucket_sleep (self->bucket, self->pipe) == 1)
-            rc = s_on_pipe (self);
-        if (rc)
-            break;
-        ssize_t got = pread (self->image_fd, buffer, S_CHUNK, (off_t) offset);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            rc = sf_err_set (&self->err, SF_ESTORE, "cannot read image '%s' at %" PRIu64
-                             ": %s", self->image_id, offset,
-                             got == 0 ? "it ended early" : strerror (errno));
-            break;
-        }
-        if (EVP_DigestUpdate (md, buffer, (size_t) got) != 1)
-            rc = sf_err_set (&self->err, SF_EIO, "SHA-256 (libcrypto) failed");
-        offset += (uint64_t) got;
-        sf_bucket_take (self->bucket, (uint64_t) got);
-    }
-    unsigned char digest [EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (rc == 0 && EVP_DigestFinal_ex (md, digest, &length) != 1)
-        rc = sf_err_set (&self->err, SF_EIO, "SHA-256 (libcrypto) failed");
-    EVP_MD_CTX_free (md);
-    free (buffer);
-    if (rc)
-        return -1;
     char hex [65];
-    for (unsigned int i = 0; i < length && i < 32; i++)
-        snprintf (hex + 2 * i, 3, "%02x", digest [i]);
-    if (!streq (hex, self->sha256))
+    if (sf_readback_hash (&self->rb, self->rb.image.size, self->rb.image.id, hex))
+        return -1;
+    if (!streq (hex, self->rb.image.sha256))
         return sf_err_set (&self->err, SF_ESTORE, "image %s does not match its recorded "
-                           "SHA-256; not restored", self->image_id);
+                           "SHA-256; not restored", self->rb.image.id);
     return 0;
-}
-
-//  Wait for qemu-img: 0 once it exited, -1 with self->err (cancelled,
-//  stalled); it still runs then
-
-static int
-s_watch (restore_t *self, sf_proc_t *proc, const char *out)
-{
-    sf_conv_progress_t progress;
-    sf_conv_progress_init (&progress);
-    while (true) {
-        int rc = sf_proc_wait (proc, self->pipe, sf_time_mono_ms () + S_TICK_MS, &self->err);
-        if (rc == SF_PROC_EXITED)
-            return 0;
-        if (rc == -1)
-            return -1;
-        if (rc == SF_PROC_CANCELLED && s_on_pipe (self))
-            return -1;
-        if (sf_conv_progress_check (&progress, proc, out, self->stall_ms,
-                                    &self->err))
-            return -1;
-    }
 }
 
 //  qemu-img convert from src (NULL: the open dir image as /dev/fd/3, with
@@ -633,9 +506,7 @@ static int
 s_qemu_convert (restore_t *self, const char *src, const char *src_format, const char *dst)
 {
     //  The tighter of [conversion] rate_limit and the grant's rate
-    uint64_t rate = sf_bucket_rate (self->bucket);
-    if (self->rate_limit && (!rate || self->rate_limit < rate))
-        rate = self->rate_limit;
+    uint64_t rate = sf_readback_rate (&self->rb, self->rate_limit);
     char rate_text [32];
     snprintf (rate_text, sizeof (rate_text), "%" PRIu64, rate);
     char *argv [] = { "qemu-img", "convert", "-p", "-f", (char *) src_format, "-O",
@@ -644,20 +515,20 @@ s_qemu_convert (restore_t *self, const char *src, const char *src_format, const 
     if (!rate)
         memmove (argv + 7, argv + 9, 4 * sizeof (char *));
     sf_proc_t *proc = src? sf_proc_new (argv, SF_PROC_CAPTURE, &self->err)
-                         : sf_proc_new_pass (argv, SF_PROC_CAPTURE, self->image_fd, &self->err);
+                         : sf_proc_new_pass (argv, SF_PROC_CAPTURE, self->rb.fd, &self->err);
     if (!proc)
         return -1;
-    self->converting = true;
-    self->qemu_rate = rate;
-    int rc = s_watch (self, proc, dst);
-    self->converting = false;
+    self->rb.converting = true;
+    self->rb.qemu_rate = rate;
+    int rc = sf_readback_watch (&self->rb, proc, dst, self->stall_ms, S_TICK_MS);
+    self->rb.converting = false;
     if (rc)
         sf_proc_stop (proc, 2000);
     else
         rc = sf_proc_check (proc, &self->err);
     sf_proc_destroy (&proc);
     if (rc)
-        return sf_err_prefix (&self->err, "cannot convert image '%s'", self->image_id);
+        return sf_err_prefix (&self->err, "cannot convert image '%s'", self->rb.image.id);
     return 0;
 }
 
@@ -665,9 +536,9 @@ static int
 s_convert (restore_t *self)
 {
     char *src = NULL;
-    if (streq (self->image_store, "rbd"))
+    if (streq (self->rb.image.store, "rbd"))
         src = sf_stor_image_uri (self->stor, &self->source);
-    int rc = s_qemu_convert (self, src, self->image_format, self->temp_file);
+    int rc = s_qemu_convert (self, src, self->rb.image.format, self->temp_file);
     zstr_free (&src);
     if (rc)
         return -1;
@@ -709,36 +580,35 @@ static int
 s_run (restore_t *self)
 {
     if (s_check_target (self) || s_check_image (self)
-    ||  (!streq (self->image_store, "rbd") && s_chain (self)))
+    ||  (!streq (self->rb.image.store, "rbd") && s_chain (self)))
         return -1;
-    s_emit (self, SF_PHASE_QUEUED, 0, 0, NULL);
-    if (s_wait_grant (self))
+    sf_readback_emit (&self->rb, SF_PHASE_QUEUED, 0, 0, NULL);
+    if (sf_readback_wait_grant (&self->rb, self->wait_grant, self->rb.image.size))
         return -1;
     //  The target may have come while we waited
     if (s_check_target (self) || s_make_temp (self))
         return -1;
     int64_t start = sf_time_mono_ms ();
-    bool rbd_source = streq (self->image_store, "rbd");
+    bool rbd_source = streq (self->rb.image.store, "rbd");
     if ((!rbd_source && s_hash (self))
     ||  (*self->to_rbd? s_make_rbd (self): s_convert (self)))
         return -1;
     self->convert_ms = (uint64_t) (sf_time_mono_ms () - start);
-    s_emit (self, SF_PHASE_CONVERTED, self->convert_ms, self->bytes,
+    sf_readback_emit (&self->rb, SF_PHASE_CONVERTED, self->convert_ms, self->bytes,
             !rbd_source? "hash checked"
             : *self->to_rbd && !self->flatten? "cloned from its parent snapshot (no bytes "
                                                "copied; an RBD clone has no stored hash)"
             : "copied (an RBD clone has no stored hash)");
     //  A cancel that came during the conversion still wins
-    while (zsock_events (self->pipe) & ZMQ_POLLIN)
-        if (s_on_pipe (self))
-            return -1;
+    if (sf_readback_poll_pipe (&self->rb))
+        return -1;
     start = sf_time_mono_ms ();
     if (*self->to_rbd? s_publish_rbd (self)
     :   (*self->as_domain && s_give (self)) || s_publish (self)
     ||  (*self->as_domain && s_define (self)))
         return -1;
     self->upload_ms = (uint64_t) (sf_time_mono_ms () - start);
-    s_emit (self, SF_PHASE_UPLOADED, self->upload_ms, self->bytes,
+    sf_readback_emit (&self->rb, SF_PHASE_UPLOADED, self->upload_ms, self->bytes,
             *self->to_rbd? self->to_rbd: self->to_file);
     return 0;
 }
@@ -760,18 +630,18 @@ static int
 s_check_rbd_image (restore_t *self)
 {
     if (s_need_stor (self, "the image is in RBD")
-    ||  sf_stor_spec_parse (self->image_id, &self->source, &self->err))
+    ||  sf_stor_spec_parse (self->rb.image.id, &self->source, &self->err))
         return -1;
     bool exists = false, is_clone = false;
     if (sf_stor_parent (self->stor, &self->source, &exists, &is_clone, &self->parent,
                         &self->err))
-        return sf_err_prefix (&self->err, "cannot look at image '%s'", self->image_id);
+        return sf_err_prefix (&self->err, "cannot look at image '%s'", self->rb.image.id);
     if (!exists)
         return sf_err_set (&self->err, SF_ENOENT, "RBD image '%s' does not exist (removed "
-                           "outside snapfleet?); not restored", self->image_id);
+                           "outside snapfleet?); not restored", self->rb.image.id);
     if (*self->to_rbd && !self->flatten && self->parent.kind != SF_STOR_SNAP)
         return sf_err_set (&self->err, SF_ESTATE, "RBD image '%s' has no parent snapshot to "
-                           "clone (flattened?); restore it with --flatten", self->image_id);
+                           "clone (flattened?); restore it with --flatten", self->rb.image.id);
     return 0;
 }
 
@@ -810,15 +680,15 @@ s_make_rbd (restore_t *self)
                            "attempt left (see the worker's log)");
     char *dst = sf_stor_image_uri (self->stor, &self->rbd_temp);
     int rc = 0;
-    if (streq (self->image_store, "rbd") && !self->flatten) {
+    if (streq (self->rb.image.store, "rbd") && !self->flatten) {
         rc = sf_stor_clone (self->stor, &self->parent.spec, self->parent.snap,
                             &self->rbd_temp, &self->err);
         self->bytes = 0;
     }
     else {
-        char *src = streq (self->image_store, "rbd")
+        char *src = streq (self->rb.image.store, "rbd")
                   ? sf_stor_image_uri (self->stor, &self->source): NULL;
-        rc = s_qemu_convert (self, src, self->image_format, dst);
+        rc = s_qemu_convert (self, src, self->rb.image.format, dst);
         zstr_free (&src);
         if (rc == 0)
             rc = sf_stor_size (self->stor, &self->rbd_temp, &self->bytes, &self->err);
@@ -852,9 +722,9 @@ s_actor (zsock_t *pipe, void *arg)
     const sf_restore_args_t *args = (const sf_restore_args_t *) arg;
     const sf_restore_t *restore = args->restore;
     restore_t self_ = {
-        .pipe = pipe, .attempt = args->attempt, .rate_limit = args->rate_limit,
+        .attempt = args->attempt, .rate_limit = args->rate_limit,
         .stall_ms = args->stall_ms > 0 ? args->stall_ms : 120000,
-        .wait_grant = args->wait_upload_grant, .image_fd = -1, .err = SF_ERR_INIT
+        .wait_grant = args->wait_upload_grant, .err = SF_ERR_INIT
     };
     restore_t *self = &self_;
     self->job_id = s_copy (args->job_id);
@@ -862,23 +732,18 @@ s_actor (zsock_t *pipe, void *arg)
     self->workdir = s_copy (args->workdir);
     self->store_driver = s_copy (args->store_driver);
     self->store_dir = s_copy (args->store_dir);
-    self->image_id = s_copy (restore->image->id);
-    self->image_store = s_copy (restore->image->store);
-    self->image_path = s_copy (restore->image->path);
-    self->image_format = s_copy (restore->image->format);
-    self->sha256 = s_copy (restore->image->sha256);
-    self->image_size = restore->image->size;
     self->to_file = s_copy (restore->to_file);
     self->to_rbd = s_copy (restore->to_rbd);
     self->format = s_copy (restore->format);
     self->as_domain = s_copy (restore->as_domain);
     self->domain_xml = s_copy (restore->domain_xml);
-    self->disk_target = s_copy (restore->image->disk_target);
     self->uri = s_copy (args->uri);
     self->flatten = restore->flatten;
     self->stor = args->stor;
     self->ctx.job_id = self->job_id;
-    self->bucket = sf_bucket_new (0, S_CHUNK);
+    sf_readback_init (&self->rb, pipe, &self->ctx, &self->err, "restore", self->job_id,
+                      self->attempt);
+    sf_readback_set_image (&self->rb, restore->image);
     zsock_signal (pipe, 0);     //  args are copied: the owner may free them
 
     bool ok = sf_naming_id_valid (self->catalog_id) && sf_name_is_safe (self->job_id)
@@ -890,28 +755,22 @@ s_actor (zsock_t *pipe, void *arg)
     s_cleanup (self);
     if (ok)
         SF_INFO (&self->ctx, "image %s restored to '%s' (%s, %" PRIu64 " bytes, %" PRIu64
-                 " ms)", self->image_id, *self->to_rbd? self->to_rbd: self->to_file,
+                 " ms)", self->rb.image.id, *self->to_rbd? self->to_rbd: self->to_file,
                  self->format, self->bytes,
                  self->convert_ms + self->upload_ms);
     else
         SF_WARN (&self->ctx, "restore failed: %s", self->err.text);
     s_send_result (self, ok);
-    if (self->image_fd != -1)
-        close (self->image_fd);
     zstr_free (&self->fd_source);
-    if (!sf_bucket_terminated (self->bucket))
-        sf_actor_wait_term (pipe);
-    sf_bucket_destroy (&self->bucket);
+    sf_readback_fini (&self->rb);
     free (self->real_parent);
     zstr_free (&self->temp_dir);
     zstr_free (&self->temp_file);
     zstr_free (&self->record);
     char **strings [] = { &self->job_id, &self->catalog_id, &self->workdir,
-                          &self->store_driver, &self->store_dir, &self->image_id,
-                          &self->image_store, &self->image_path, &self->image_format,
-                          &self->sha256, &self->to_file, &self->to_rbd, &self->format,
-                          &self->as_domain, &self->domain_xml, &self->disk_target,
-                          &self->uri };
+                          &self->store_driver, &self->store_dir, &self->to_file,
+                          &self->to_rbd, &self->format, &self->as_domain,
+                          &self->domain_xml, &self->uri };
     for (size_t i = 0; i < sizeof (strings) / sizeof (strings [0]); i++)
         zstr_free (strings [i]);
 }

@@ -6,14 +6,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <regex.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 SF_LOG_MODULE ("worker.verify");
 
-#define S_CHUNK     (1024 * 1024)   //  bytes hashed at a time
 #define S_DIR       "verify"        //  <workdir>/verify/<catalogue>-<job>
 #define S_DISK      "disk.qcow2"    //  the scratch copy, in it
 #define S_CONSOLE   "console.log"   //  the copy's serial console, in it
@@ -21,19 +19,15 @@ SF_LOG_MODULE ("worker.verify");
 #define S_CHECK_MS  (30 * 60 * 1000)    //  qemu-img check's deadline
 
 typedef struct {
-    zsock_t *pipe;                  //  Borrowed, the actor pipe
+    sf_readback_t rb;               //  The pipe, the bucket, the image's fd
     char *job_id, *catalog_id, *workdir, *store_driver, *store_dir, *uri;
     uint32_t attempt;
     bool wait_grant, boot;
-    char *image_id, *image_store, *image_path, *image_format, *sha256, *disk_target;
-    uint64_t image_size;
     char *domain_xml, *life_pattern;
     int64_t boot_timeout_ms;
     uint64_t rate_limit;            //  [conversion] rate_limit, 0 none
     int64_t stall_ms;               //  [conversion] stall_timeout
     sf_logctx_t ctx;
-    sf_bucket_t *bucket;            //  Owned: the granted rate
-    int image_fd;
     //  The boot
     char *scratch, *disk, *console; //  Owned paths
     char domain [160];              //  snapfleet-verify-<job>
@@ -63,13 +57,6 @@ s_say (verify_t *self, const char *format, ...)
 }
 
 static void
-s_emit (verify_t *self, int phase, uint64_t ms, uint64_t bytes, const char *text)
-{
-    sf_jobmsg_event (self->pipe, &self->ctx, self->job_id, self->attempt, phase, ms, bytes,
-                     text);
-}
-
-static void
 s_send_result (verify_t *self, bool ok)
 {
     sf_job_result_t result = SF_JOB_RESULT_INIT;
@@ -95,87 +82,7 @@ s_send_result (verify_t *self, bool ok)
         result.error = &error;
     }
     sf_envelope_t env = sf_wire_envelope (SF_BODY_JOB_RESULT, &result);
-    sf_jobmsg_send (self->pipe, &self->ctx, "RESULT", &env);
-}
-
-//  --------------------------------------------------------------------------
-//  The pipe: a rate (answered with APPLIED) or a cancel
-
-static void
-s_applied (verify_t *self)
-{
-    char text [32];
-    snprintf (text, sizeof (text), "%" PRIu64, sf_bucket_rate (self->bucket));
-    zframe_t *frame = zframe_new (text, strlen (text));
-    zsock_send (self->pipe, "sf", "APPLIED", frame);
-    zframe_destroy (&frame);
-}
-
-static int
-s_on_pipe (verify_t *self)
-{
-    if (sf_bucket_recv (self->bucket, self->pipe) == SF_BUCKET_STOP)
-        return sf_err_set (&self->err, SF_ECANCELED, "verification cancelled");
-    s_applied (self);
-    return 0;
-}
-
-static int
-s_poll_pipe (verify_t *self)
-{
-    while (zsock_events (self->pipe) & ZMQ_POLLIN)
-        if (s_on_pipe (self))
-            return -1;
-    return 0;
-}
-
-static int
-s_wait_grant (verify_t *self)
-{
-    if (!self->wait_grant)
-        return 0;
-    s_emit (self, SF_PHASE_UPLOAD_WAIT, 0, self->image_size, NULL);
-    while (true) {
-        sf_bucket_msg_t msg = sf_bucket_recv (self->bucket, self->pipe);
-        if (msg == SF_BUCKET_STOP)
-            return sf_err_set (&self->err, SF_ECANCELED,
-                               "verification cancelled while waiting for its grant");
-        s_applied (self);
-        if (msg == SF_BUCKET_GRANT)
-            return 0;
-    }
-}
-
-//  Run argv to its end (or deadline), a cancel stops it. 0 once it exited
-//  (its exit code in *code), -1 with self->err.
-
-static int
-s_run_proc (verify_t *self, char **argv, int64_t deadline, int *code, char **output)
-{
-    sf_proc_t *proc = sf_proc_new (argv, SF_PROC_CAPTURE, &self->err);
-    if (!proc)
-        return -1;
-    int rc;
-    while (true) {
-        rc = sf_proc_wait (proc, self->pipe, deadline, &self->err);
-        if (rc == SF_PROC_CANCELLED && s_on_pipe (self) == 0)
-            continue;
-        break;
-    }
-    if (rc == SF_PROC_TIMEOUT)
-        sf_err_set (&self->err, SF_ETIMEDOUT, "'%s %s' did not finish in time", argv [0],
-                    argv [1]);
-    if (rc != SF_PROC_EXITED) {
-        sf_proc_stop (proc, 2000);
-        sf_proc_destroy (&proc);
-        return -1;
-    }
-    *code = sf_proc_exit_code (proc);
-    if (output)
-        *output = strdup (*sf_proc_stderr (proc) ? sf_proc_stderr (proc)
-                                                 : sf_proc_stdout (proc));
-    sf_proc_destroy (&proc);
-    return 0;
+    sf_jobmsg_send (self->rb.pipe, &self->ctx, "RESULT", &env);
 }
 
 //  --------------------------------------------------------------------------
@@ -184,31 +91,27 @@ s_run_proc (verify_t *self, char **argv, int64_t deadline, int *code, char **out
 static int
 s_open_image (verify_t *self)
 {
-    if (!streq (self->image_store, "dir") || !streq (self->store_driver, "dir"))
+    if (!streq (self->rb.image.store, "dir") || !streq (self->store_driver, "dir"))
         return sf_err_set (&self->err, SF_ENOTSUP, "image '%s' is in store '%s' and this "
                            "node's store is '%s': only dir-store images can be verified yet",
-                           self->image_id, self->image_store, self->store_driver);
-    char *store = realpath (self->store_dir, NULL);
-    if (!store)
-        return sf_err_set (&self->err, SF_ESTORE, "image store '%s' is not readable: %s",
-                           self->store_dir, strerror (errno));
-    char *path = zsys_sprintf ("%s/%s.qcow2", store, self->image_id);
-    bool same = sf_name_is_safe (self->image_id) && streq (path, self->image_path);
-    free (store);
+                           self->rb.image.id, self->rb.image.store, self->store_driver);
+    char *path = sf_readback_store_path (&self->rb, self->store_dir, self->rb.image.id);
+    if (!path)
+        return -1;
+    bool same = sf_name_is_safe (self->rb.image.id) && streq (path, self->rb.image.path);
     zstr_free (&path);
     if (!same)
         return sf_err_set (&self->err, SF_EINVAL, "image '%.64s' is recorded at '%.200s', "
-                           "not in this node's store", self->image_id, self->image_path);
-    self->image_fd = open (self->image_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                           "not in this node's store", self->rb.image.id, self->rb.image.path);
     struct stat st;
-    if (self->image_fd == -1 || fstat (self->image_fd, &st))
+    if (sf_readback_open (&self->rb, self->rb.image.path, &st))
         return sf_err_set (&self->err, errno == ENOENT ? SF_ENOENT : SF_ESTORE,
-                           "cannot open image '%s': %s", self->image_id, strerror (errno));
-    if (!S_ISREG (st.st_mode) || (uint64_t) st.st_size != self->image_size) {
+                           "cannot open image '%s': %s", self->rb.image.id, strerror (errno));
+    if (!S_ISREG (st.st_mode) || (uint64_t) st.st_size != self->rb.image.size) {
         s_say (self, "the image is %" PRIu64 " bytes, its record says %" PRIu64,
-               (uint64_t) st.st_size, self->image_size);
+               (uint64_t) st.st_size, self->rb.image.size);
         return sf_err_set (&self->err, SF_ESTORE, "image '%s' is not the size recorded",
-                           self->image_id);
+                           self->rb.image.id);
     }
     return 0;
 }
@@ -216,44 +119,10 @@ s_open_image (verify_t *self)
 static int
 s_hash (verify_t *self)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new ();
-    char *buffer = (char *) malloc (S_CHUNK);
-    assert (md && buffer);
-    int rc = EVP_DigestInit_ex (md, EVP_sha256 (), NULL) == 1 ? 0
-           : sf_err_set (&self->err, SF_EIO, "cannot start SHA-256 (libcrypto)");
-    uint64_t offset = 0;
-    while (rc == 0 && offset < self->image_size) {
-        rc = s_poll_pipe (self);
-        while (rc == 0 && sf_bucket_sleep (self->bucket, self->pipe) == 1)
-            rc = s_on_pipe (self);
-        if (rc)
-            break;
-        ssize_t got = pread (self->image_fd, buffer, S_CHUNK, (off_t) offset);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            rc = sf_err_set (&self->err, SF_ESTORE, "cannot read image '%s' at %" PRIu64
-                             ": %s", self->image_id, offset,
-                             got == 0 ? "it ended early" : strerror (errno));
-            break;
-        }
-        if (EVP_DigestUpdate (md, buffer, (size_t) got) != 1)
-            rc = sf_err_set (&self->err, SF_EIO, "SHA-256 (libcrypto) failed");
-        offset += (uint64_t) got;
-        sf_bucket_take (self->bucket, (uint64_t) got);
-    }
-    unsigned char digest [EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (rc == 0 && EVP_DigestFinal_ex (md, digest, &length) != 1)
-        rc = sf_err_set (&self->err, SF_EIO, "SHA-256 (libcrypto) failed");
-    EVP_MD_CTX_free (md);
-    free (buffer);
-    if (rc)
+    char hex [65];
+    if (sf_readback_hash (&self->rb, self->rb.image.size, self->rb.image.id, hex))
         return -1;
-    char hex [65] = "";
-    for (unsigned int i = 0; i < length && i < 32; i++)
-        snprintf (hex + 2 * i, 3, "%02x", digest [i]);
-    self->hash_ok = streq (hex, self->sha256);
+    self->hash_ok = streq (hex, self->rb.image.sha256);
     s_say (self, self->hash_ok ? "SHA-256 matches" : "SHA-256 does NOT match the recorded one");
     return 0;
 }
@@ -261,11 +130,11 @@ s_hash (verify_t *self)
 static int
 s_check (verify_t *self)
 {
-    char *argv [] = { "qemu-img", "check", "-q", "-f", self->image_format, "--",
-                      self->image_path, NULL };
+    char *argv [] = { "qemu-img", "check", "-q", "-f", self->rb.image.format, "--",
+                      self->rb.image.path, NULL };
     int code = -1;
     char *output = NULL;
-    if (s_run_proc (self, argv, sf_time_mono_ms () + S_CHECK_MS, &code, &output))
+    if (sf_readback_run (&self->rb, argv, sf_time_mono_ms () + S_CHECK_MS, &code, &output))
         return -1;
     //  0: clean; 3: leaked clusters only (no data lost); 2: corruptions;
     //  1: could not be checked (not an image of that format, I/O error)
@@ -337,38 +206,25 @@ s_make_scratch (verify_t *self, const char *source)
 static int
 s_copy_disk (verify_t *self, const char *source)
 {
-    uint64_t rate = sf_bucket_rate (self->bucket);
-    if (self->rate_limit && (!rate || self->rate_limit < rate))
-        rate = self->rate_limit;
+    uint64_t rate = sf_readback_rate (&self->rb, self->rate_limit);
     char rate_text [32];
     snprintf (rate_text, sizeof (rate_text), "%" PRIu64, rate);
-    char *argv [] = { "qemu-img", "convert", "-p", "-f", self->image_format, "-O", "qcow2",
+    char *argv [] = { "qemu-img", "convert", "-p", "-f", self->rb.image.format, "-O", "qcow2",
                       "-r", rate_text, "--", "/dev/fd/3", self->disk, NULL };
     if (!rate)
         memmove (argv + 7, argv + 9, 4 * sizeof (char *));
-    sf_proc_t *proc = sf_proc_new_pass (argv, SF_PROC_CAPTURE, self->image_fd, &self->err);
+    sf_proc_t *proc = sf_proc_new_pass (argv, SF_PROC_CAPTURE, self->rb.fd, &self->err);
     if (!proc)
         return -1;
-    sf_conv_progress_t progress;
-    sf_conv_progress_init (&progress);
-    int rc;
-    while (true) {
-        rc = sf_proc_wait (proc, self->pipe, sf_time_mono_ms () + S_TICK_MS, &self->err);
-        if (rc == SF_PROC_EXITED || rc == -1
-        ||  (rc == SF_PROC_CANCELLED && s_on_pipe (self))
-        ||  sf_conv_progress_check (&progress, proc, self->disk, self->stall_ms, &self->err))
-            break;
-    }
-    if (rc == SF_PROC_EXITED)
-        rc = sf_proc_check (proc, &self->err);
-    else {
+    int rc = sf_readback_watch (&self->rb, proc, self->disk, self->stall_ms, S_TICK_MS);
+    if (rc)
         sf_proc_stop (proc, 2000);
-        rc = -1;
-    }
+    else
+        rc = sf_proc_check (proc, &self->err);
     sf_proc_destroy (&proc);
     if (rc)
         return sf_err_prefix (&self->err, "cannot copy image '%s' to scratch",
-                              self->image_id);
+                              self->rb.image.id);
     struct stat st;
     if (*source == '/' && stat (source, &st) == 0
     &&  (st.st_uid != geteuid () || st.st_gid != getegid ())
@@ -419,7 +275,7 @@ static int
 s_boot (verify_t *self)
 {
     char *source = NULL;
-    sf_hv_domxml_t spec = { .name = self->domain, .disk_target = self->disk_target,
+    sf_hv_domxml_t spec = { .name = self->domain, .disk_target = self->rb.image.disk_target,
                             .file = "/scratch", .format = "qcow2" };
     if (sf_naming_verify_domain (self->domain, sizeof (self->domain), self->job_id,
                                  &self->err))
@@ -474,9 +330,9 @@ s_boot (verify_t *self)
                 s_say (self, "the copy stopped before a sign of life");
                 break;
             }
-            zpoller_t *poller = zpoller_new (self->pipe, NULL);
+            zpoller_t *poller = zpoller_new (self->rb.pipe, NULL);
             if (zpoller_wait (poller, S_TICK_MS))
-                rc = s_on_pipe (self);
+                rc = sf_readback_on_pipe (&self->rb);
             zpoller_destroy (&poller);
         }
         self->time_to_life_ms = self->booted ? (uint64_t) (sf_time_mono_ms () - start) : 0;
@@ -505,25 +361,25 @@ s_run (verify_t *self)
 {
     if (s_open_image (self))
         return -1;
-    s_emit (self, SF_PHASE_QUEUED, 0, 0, NULL);
-    if (s_wait_grant (self))
+    sf_readback_emit (&self->rb, SF_PHASE_QUEUED, 0, 0, NULL);
+    if (sf_readback_wait_grant (&self->rb, self->wait_grant, self->rb.image.size))
         return -1;
     int64_t start = sf_time_mono_ms ();
     if (s_hash (self) || s_check (self))
         return -1;
-    s_emit (self, SF_PHASE_CONVERTED, (uint64_t) (sf_time_mono_ms () - start),
-            self->image_size, self->text);
+    sf_readback_emit (&self->rb, SF_PHASE_CONVERTED, (uint64_t) (sf_time_mono_ms () - start),
+            self->rb.image.size, self->text);
     if (!self->hash_ok || !self->check_ok)
         return sf_err_set (&self->err, SF_ESTORE, "image %s failed its verification: %s",
-                           self->image_id, self->text);
+                           self->rb.image.id, self->text);
     if (!self->boot)
         return 0;
     if (s_boot (self))
         return -1;
     if (!self->booted)
         return sf_err_set (&self->err, SF_ESTORE, "image %s did not boot: %s",
-                           self->image_id, self->text);
-    s_emit (self, SF_PHASE_UPLOADED, self->time_to_life_ms, 0, self->text);
+                           self->rb.image.id, self->text);
+    sf_readback_emit (&self->rb, SF_PHASE_UPLOADED, self->time_to_life_ms, 0, self->text);
     return 0;
 }
 
@@ -539,8 +395,8 @@ s_actor (zsock_t *pipe, void *arg)
     const sf_verify_args_t *args = (const sf_verify_args_t *) arg;
     const sf_verify_t *verify = args->verify;
     verify_t self_ = {
-        .pipe = pipe, .attempt = args->attempt, .wait_grant = args->wait_upload_grant,
-        .boot = verify->boot, .image_fd = -1, .err = SF_ERR_INIT,
+        .attempt = args->attempt, .wait_grant = args->wait_upload_grant,
+        .boot = verify->boot, .err = SF_ERR_INIT,
         .rate_limit = args->rate_limit, .stall_ms = args->stall_ms > 0 ? args->stall_ms : 120000,
         .boot_timeout_ms = verify->boot_timeout_ms ? (int64_t) verify->boot_timeout_ms
                                                    : args->boot_timeout_ms
@@ -552,18 +408,13 @@ s_actor (zsock_t *pipe, void *arg)
     self->store_driver = s_copy (args->store_driver);
     self->store_dir = s_copy (args->store_dir);
     self->uri = s_copy (args->uri);
-    self->image_id = s_copy (verify->image->id);
-    self->image_store = s_copy (verify->image->store);
-    self->image_path = s_copy (verify->image->path);
-    self->image_format = s_copy (verify->image->format);
-    self->sha256 = s_copy (verify->image->sha256);
-    self->disk_target = s_copy (verify->image->disk_target);
-    self->image_size = verify->image->size;
     self->domain_xml = s_copy (verify->domain_xml);
     self->life_pattern = s_copy (verify->life_pattern && *verify->life_pattern
                                  ? verify->life_pattern : args->life_pattern);
     self->ctx.job_id = self->job_id;
-    self->bucket = sf_bucket_new (0, S_CHUNK);
+    sf_readback_init (&self->rb, pipe, &self->ctx, &self->err, "verification", self->job_id,
+                      self->attempt);
+    sf_readback_set_image (&self->rb, verify->image);
     zsock_signal (pipe, 0);     //  args are copied: the owner may free them
 
     bool ok = sf_naming_id_valid (self->catalog_id) && sf_name_is_safe (self->job_id)
@@ -582,20 +433,15 @@ s_actor (zsock_t *pipe, void *arg)
     if (self->scratch_made)
         s_remove_scratch (self->scratch, &self->ctx);
     if (ok)
-        SF_INFO (&self->ctx, "image %s verified: %s", self->image_id, self->text);
+        SF_INFO (&self->ctx, "image %s verified: %s", self->rb.image.id, self->text);
     else
         SF_WARN (&self->ctx, "verification failed: %s", self->err.text);
     s_send_result (self, ok);
-    if (self->image_fd != -1)
-        close (self->image_fd);
-    if (!sf_bucket_terminated (self->bucket))
-        sf_actor_wait_term (pipe);
-    sf_bucket_destroy (&self->bucket);
+    sf_readback_fini (&self->rb);
     char **strings [] = { &self->job_id, &self->catalog_id, &self->workdir,
-                          &self->store_driver, &self->store_dir, &self->uri, &self->image_id,
-                          &self->image_store, &self->image_path, &self->image_format,
-                          &self->sha256, &self->disk_target, &self->domain_xml,
-                          &self->life_pattern, &self->scratch, &self->disk, &self->console };
+                          &self->store_driver, &self->store_dir, &self->uri,
+                          &self->domain_xml, &self->life_pattern, &self->scratch,
+                          &self->disk, &self->console };
     for (size_t i = 0; i < sizeof (strings) / sizeof (strings [0]); i++)
         zstr_free (strings [i]);
 }

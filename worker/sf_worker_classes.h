@@ -18,6 +18,7 @@
 #include "sf_hv.h"
 #include "sf_hv_domxml.h"
 #include "sf_conv.h"
+#include "sf_readback.h"
 #include "sf_imgstore.h"
 #include "sf_stor.h"
 #include "sf_leftover.h"

@@ -18,6 +18,7 @@ static const sf_selftest_t s_tests [] = {
     { "sf_bucket", sf_bucket_test },
     { "sf_hv", sf_hv_test },
     { "sf_conv", sf_conv_test },
+    { "sf_readback", sf_readback_test },
     { "sf_imgstore", sf_imgstore_test },
     { "sf_imgstore_glance", sf_imgstore_glance_test },
     { "sf_stor", sf_stor_test },

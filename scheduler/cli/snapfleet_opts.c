@@ -296,6 +296,35 @@ snapfleet_wait_job (snapfleet_t *app, json_t **job_p, int wait_ms, bool progress
 }
 
 int
+snapfleet_call_job (snapfleet_t *app, json_t *request, bool wait, int wait_ms,
+                    bool progress, json_t **job_p)
+{
+    assert (app && request && job_p);
+    *job_p = NULL;
+    json_t *reply = NULL;
+    int rc = snapfleet_call (app, request, &reply);
+    if (rc)
+        return rc;
+    json_t *job = json_incref (json_object_get (reply, "job"));
+    json_decref (reply);
+    if (wait && (rc = snapfleet_wait_job (app, &job, wait_ms, progress))) {
+        json_decref (job);
+        return rc;
+    }
+    *job_p = job;
+    return SF_CLI_OK;
+}
+
+void
+snapfleet_job_failure (json_t *job, const char *text)
+{
+    char *escaped = sf_log_escape_dup (text);
+    fprintf (stderr, "snapfleet: job %s %s: %s\n", snapfleet_str (job, "job_id"),
+             snapfleet_str (job, "state"), escaped);
+    free (escaped);
+}
+
+int
 snapfleet_show (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **argv,
                 const snapfleet_opts_t *opts, json_t **reply_p)
 {

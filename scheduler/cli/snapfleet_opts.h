@@ -116,6 +116,19 @@ int
 int
     snapfleet_wait_job (snapfleet_t *app, json_t **job_p, int wait_ms, bool progress);
 
+//  Send request (not consumed), a command that starts a job, and return
+//  the reply's JOB object (caller owns it) in *job_p; with wait, poll it
+//  until it has ended, as snapfleet_wait_job (progress: its phases on
+//  stderr). Returns SF_CLI_OK, or the exit status of snapfleet_call or
+//  snapfleet_wait_job (*job_p NULL then).
+int
+    snapfleet_call_job (snapfleet_t *app, json_t *request, bool wait, int wait_ms,
+                        bool progress, json_t **job_p);
+
+//  Print "snapfleet: job ID STATE: TEXT" on stderr, text escaped
+void
+    snapfleet_job_failure (json_t *job, const char *text);
+
 //  'NOUN show ID' (NOUN = cmd->name), after snapfleet_start: check the
 //  positional arguments, send {"cmd": "NOUN_show", "NOUN_id": ID} and
 //  return the reply in *reply_p, as snapfleet_call.

@@ -44,17 +44,11 @@ s_cmd_restore (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **ar
         json_object_set_new (request, "node", json_string (opts.select.node));
     if (opts.image_format)
         json_object_set_new (request, "format", json_string (opts.image_format));
-    json_t *reply = NULL;
-    rc = snapfleet_call (app, request, &reply);
+    json_t *job = NULL;
+    rc = snapfleet_call_job (app, request, opts.wait, opts.wait_ms, false, &job);
     json_decref (request);
     if (rc)
         return rc;
-    json_t *job = json_incref (json_object_get (reply, "job"));
-    json_decref (reply);
-    if (opts.wait && (rc = snapfleet_wait_job (app, &job, opts.wait_ms, false))) {
-        json_decref (job);
-        return rc;
-    }
     json_t *restore = json_object_get (job, "restore");
     if (app->json)
         snapfleet_print_json (job);
@@ -73,12 +67,8 @@ s_cmd_restore (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **ar
         free (target);
     }
     rc = streq (s_str (job, "state"), "done") || !opts.wait? SF_CLI_OK: SF_CLI_FAILED;
-    if (rc) {
-        char *text = sf_log_escape_dup (s_str (json_object_get (job, "error"), "text"));
-        fprintf (stderr, "snapfleet: job %s %s: %s\n", s_str (job, "job_id"),
-                 s_str (job, "state"), text);
-        free (text);
-    }
+    if (rc)
+        snapfleet_job_failure (job, s_str (json_object_get (job, "error"), "text"));
     json_decref (job);
     return rc;
 }

@@ -25,24 +25,18 @@ static int
 s_snapshot_one (snapfleet_t *app, const snapfleet_opts_t *opts)
 {
     const sf_cli_args_t *select = &opts->select;
-    json_t *reply = NULL;
     json_t *request = json_pack ("{s:s, s:s}", "cmd", "snapshot", "instance",
                                  select->instances [0]);
     if (select->strategy)
         json_object_set_new (request, "strategy", json_string (select->strategy));
     if (select->full)
         json_object_set_new (request, "full", json_integer (1));
-    int rc = snapfleet_call (app, request, &reply);
+    json_t *job = NULL;
+    int rc = snapfleet_call_job (app, request, opts->wait, opts->wait_ms,
+                                 !app->json && isatty (STDERR_FILENO), &job);
     json_decref (request);
     if (rc)
         return rc;
-    json_t *job = json_incref (json_object_get (reply, "job"));
-    json_decref (reply);
-    if (opts->wait && (rc = snapfleet_wait_job (app, &job, opts->wait_ms,
-                                                !app->json && isatty (STDERR_FILENO)))) {
-        json_decref (job);
-        return rc;
-    }
     if (app->json)
         snapfleet_print_json (job);
     else
@@ -56,11 +50,8 @@ s_snapshot_one (snapfleet_t *app, const snapfleet_opts_t *opts)
     const char *state = s_str (job, "state");
     rc = streq (state, "failed") || (opts->wait && !streq (state, "done"))?
          SF_CLI_FAILED: SF_CLI_OK;
-    if (rc) {
-        char *text = sf_log_escape_dup (s_str (json_object_get (job, "error"), "text"));
-        fprintf (stderr, "snapfleet: job %s %s: %s\n", s_str (job, "job_id"), state, text);
-        free (text);
-    }
+    if (rc)
+        snapfleet_job_failure (job, s_str (json_object_get (job, "error"), "text"));
     json_decref (job);
     return rc;
 }

@@ -23,17 +23,11 @@ s_cmd_verify (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **arg
                                  "image", argv [opts.first], "boot", opts.boot? 1: 0);
     if (opts.select.node)
         json_object_set_new (request, "node", json_string (opts.select.node));
-    json_t *reply = NULL;
-    rc = snapfleet_call (app, request, &reply);
+    json_t *job = NULL;
+    rc = snapfleet_call_job (app, request, opts.wait, opts.wait_ms, false, &job);
     json_decref (request);
     if (rc)
         return rc;
-    json_t *job = json_incref (json_object_get (reply, "job"));
-    json_decref (reply);
-    if (opts.wait && (rc = snapfleet_wait_job (app, &job, opts.wait_ms, false))) {
-        json_decref (job);
-        return rc;
-    }
     json_t *verify = json_object_get (job, "verify");
     if (app->json)
         snapfleet_print_json (job);
@@ -46,13 +40,9 @@ s_cmd_verify (snapfleet_t *app, const snapfleet_cmd_t *cmd, int argc, char **arg
                 json_is_true (json_object_get (verify, "boot"))? " with a boot": "",
                 s_str (job, "node"));
     rc = streq (s_str (job, "state"), "done") || !opts.wait? SF_CLI_OK: SF_CLI_FAILED;
-    if (rc) {
-        char *text = sf_log_escape_dup (*s_str (verify, "text")? s_str (verify, "text")
-                                        : s_str (json_object_get (job, "error"), "text"));
-        fprintf (stderr, "snapfleet: job %s %s: %s\n", s_str (job, "job_id"),
-                 s_str (job, "state"), text);
-        free (text);
-    }
+    if (rc)
+        snapfleet_job_failure (job, *s_str (verify, "text")? s_str (verify, "text")
+                                    : s_str (json_object_get (job, "error"), "text"));
     json_decref (job);
     return rc;
 }

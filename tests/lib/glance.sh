@@ -32,38 +32,17 @@
 GL_READY_TIMEOUT=${GL_READY_TIMEOUT:-120}
 GL_STOP_TIMEOUT=${GL_STOP_TIMEOUT:-10}
 
+# shellcheck source=svcpid.sh
+. "$(dirname "${BASH_SOURCE[0]}")/svcpid.sh"
+
 _gl_err () { printf '%s: error: %s\n' "${FUNCNAME[1]:-glance.sh}" "$*" >&2; }
 
-#  Is process PID there, not a zombie?
-_gl_exists ()
-{
-    local state
-    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || true)
-    [ -n "$state" ] && [ "$state" != Z ]
-}
-
-gl_free_port ()
-{
-    local port i hex
-    for ((i = 0; i < 500; i++)); do
-        port=$((32000 + RANDOM % 20000))
-        hex=$(printf ':%04X ' "$port")
-        if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -qi -- "$hex"; then
-            printf '%s\n' "$port"
-            return 0
-        fi
-    done
-    _gl_err "no free port"
-    return 1
-}
+gl_free_port () { svc_free_port; }
 
 gl_alive ()
 {
-    local dir=${1:?usage: gl_alive DIR} pid
-    [ -f "$dir/glance.pid" ] || return 1
-    pid=$(tr -dc '0-9' <"$dir/glance.pid")
-    [ -n "$pid" ] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null |
-        grep -qF -- "$dir/glance-api.conf"
+    local dir=${1:?usage: gl_alive DIR}
+    svc_alive "$dir/glance.pid" "$dir/glance-api.conf"
 }
 
 _gl_write_conf ()
@@ -187,7 +166,7 @@ gl_start ()
         fi
         #  Not by its command line here: right after the fork it is still
         #  the shell's, until the exec
-        if ! _gl_exists "$(cat "$dir/glance.pid")"; then
+        if ! svc_exists "$(cat "$dir/glance.pid")"; then
             _gl_err "glance-api exited at start (see $dir/glance.log, $dir/glance-api.log)"
             return 1
         fi
@@ -199,23 +178,10 @@ gl_start ()
 
 _gl_signal ()
 {
-    local dir=$1 sig=$2 pid i
+    local dir=$1
     [ -f "$dir/glance.pid" ] || return 0
     dir=$(cd "$dir" && pwd)
-    pid=$(tr -dc '0-9' <"$dir/glance.pid")
-    if gl_alive "$dir"; then
-        kill "-$sig" "$pid" 2>/dev/null || true
-        for ((i = 0; i < GL_STOP_TIMEOUT * 20; i++)); do
-            gl_alive "$dir" || break
-            sleep 0.05
-        done
-        if gl_alive "$dir"; then
-            _gl_err "glance-api (pid $pid) ignored SIG$sig: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
-    rm -f "$dir/glance.pid"
+    svc_signal "$dir/glance.pid" "$dir/glance-api.conf" "$2" "$GL_STOP_TIMEOUT" glance-api
 }
 
 gl_stop () { _gl_signal "${1:?usage: gl_stop DIR}" TERM; }

@@ -35,31 +35,13 @@
 KS_READY_TIMEOUT=${KS_READY_TIMEOUT:-120}
 KS_STOP_TIMEOUT=${KS_STOP_TIMEOUT:-10}
 
+# shellcheck source=svcpid.sh
+. "$(dirname "${BASH_SOURCE[0]}")/svcpid.sh"
+
 _ks_err () { printf '%s: error: %s\n' "${FUNCNAME[1]:-keystone.sh}" "$*" >&2; }
 
-#  Is process PID there, not a zombie?
-_ks_exists ()
-{
-    local state
-    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || true)
-    [ -n "$state" ] && [ "$state" != Z ]
-}
-
 #  A free TCP port on 127.0.0.1 (not listened on now)
-_ks_free_port ()
-{
-    local port i hex
-    for ((i = 0; i < 500; i++)); do
-        port=$((32000 + RANDOM % 20000))
-        hex=$(printf ':%04X ' "$port")
-        if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -qi -- "$hex"; then
-            printf '%s\n' "$port"
-            return 0
-        fi
-    done
-    _ks_err "no free port"
-    return 1
-}
+_ks_free_port () { svc_free_port; }
 
 _ks_manage ()
 {
@@ -159,7 +141,7 @@ EOF
         fi
         #  Not by its command line here: right after the fork it is still
         #  the shell's, until the exec
-        if ! _ks_exists "$(cat "$dir/keystone.pid")"; then
+        if ! svc_exists "$(cat "$dir/keystone.pid")"; then
             _ks_err "keystone exited at start (see $dir/keystone.log)"
             return 1
         fi
@@ -170,34 +152,16 @@ EOF
 }
 
 #  Is DIR's uwsgi (its recorded pid, running DIR's ini) alive?
-_ks_alive ()
-{
-    local dir=$1 pid
-    [ -f "$dir/keystone.pid" ] || return 1
-    pid=$(tr -dc '0-9' <"$dir/keystone.pid")
-    [ -n "$pid" ] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$dir/uwsgi.ini"
-}
+_ks_alive () { svc_alive "$1/keystone.pid" "$1/uwsgi.ini"; }
 
+#  Stop DIR's uwsgi (its recorded pid, running DIR's ini) with INT:
+#  uwsgi's immediate stop (its TERM ends in abort() here)
 ks_stop ()
 {
-    local dir=${1:?usage: ks_stop DIR} pid i
+    local dir=${1:?usage: ks_stop DIR}
     [ -f "$dir/keystone.pid" ] || return 0
     dir=$(cd "$dir" && pwd)
-    pid=$(tr -dc '0-9' <"$dir/keystone.pid")
-    if _ks_alive "$dir"; then
-        #  INT: uwsgi's immediate stop (its TERM ends in abort() here)
-        kill -INT "$pid" 2>/dev/null || true
-        for ((i = 0; i < KS_STOP_TIMEOUT * 20; i++)); do
-            _ks_alive "$dir" || break
-            sleep 0.05
-        done
-        if _ks_alive "$dir"; then
-            _ks_err "keystone (pid $pid) ignored SIGINT: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
-    rm -f "$dir/keystone.pid"
+    svc_signal "$dir/keystone.pid" "$dir/uwsgi.ini" INT "$KS_STOP_TIMEOUT" keystone
 }
 
 #  KS_URL of DIR
