@@ -215,10 +215,11 @@ s_test_silent (sf_harness_t *harness, zsock_t *n1, zsock_t *n2)
     assert (strstr (text, " s in phase converting; cancelled"));
     json_decref (reply);
     //  The slot is kept (and durable) until the pause began + 3 s + the
-    //  margin of 5 s
+    //  margin of 5 s; the pause begins when the scheduler takes the event,
+    //  which a loaded machine delays (seen: more than 1 s)
     char *until = sf_harness_sql (harness, "SELECT until_ms FROM pause_holds "
                                   "WHERE job_id = 'J1' AND node = 'n2'");
-    assert (until && atoll (until) >= paused + 8000 && atoll (until) < paused + 9000);
+    assert (until && atoll (until) >= paused + 8000 && atoll (until) < paused + 11000);
     free (until);
     s_assert_job (harness, "J3", "queued", "waiting");
     env = s_recv_beating (n1, SF_BODY_JOB_ASSIGN, 10000, n1, NULL);
