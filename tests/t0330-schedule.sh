@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 #  t0330-schedule: schedules fire, prune by keep-last and catch up once,
-#  with real parts. A node with a file guest g1 (file-cold) and, when Ceph
+#  with real parts. A node with a file guest g1 (file-live, full copies:
+#  retention.max_chain = 0) and, when Ceph
 #  is installed, an RBD guest g2 (rbd strategy, clone mode) under a worker
 #  with [storage.rbd]. `snapfleet schedule add s1 --calendar '*:*:0/20'
 #  --node n1 --keep-last 1 --window 5m`:
@@ -47,7 +48,10 @@ if [ "$rbd" = 1 ]; then
     sf_cleanup_push ceph_stop "$cdir"
     ceph_start "$cdir" >/dev/null || sf_die "single-node Ceph did not start (logs in $cdir/log)"
 fi
-sf_start_scheduler
+#  Full copies only: keep-last 1 then leaves one image per guest. (With
+#  incremental file-live runs, the default, retention keeps the base a kept
+#  increment needs, up to [retention] max_chain of them: t0280 checks that.)
+sf_start_scheduler retention.max_chain=0
 catalog=$(sf_catalog_id)     #  sf_naming: every RBD object a job makes carries it
 sf_start_node n1
 uri=$SF_NODE_URI
