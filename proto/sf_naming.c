@@ -130,6 +130,14 @@ sf_naming_verify_domain (char *buf, size_t size, const char *job_id, sf_err_t *e
     return 0;
 }
 
+bool
+sf_naming_is_verify_domain (const char *name)
+{
+    const char *prefix = S_TAG "verify-";
+    return name && strncmp (name, prefix, strlen (prefix)) == 0
+        && sf_name_is_safe (name + strlen (prefix));
+}
+
 void
 sf_naming_test (bool verbose)
 {
@@ -179,6 +187,8 @@ sf_naming_test (bool verbose)
             && streq (snap, "snapfleet-verify-J7"));
     assert (sf_naming_verify_domain (snap, sizeof (snap), "a/b", &err) == -1);
     assert (sf_naming_verify_domain (snap, 8, "J7", &err) == -1);
+    assert (sf_naming_is_verify_domain ("snapfleet-verify-J7"));
+    assert (!sf_naming_is_verify_domain ("snapfleet-verify-") && !sf_naming_is_verify_domain ("vm1"));
     //  @end
     printf ("OK\n");
 }

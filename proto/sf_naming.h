@@ -72,6 +72,11 @@ bool
 int
     sf_naming_verify_domain (char *buf, size_t size, const char *job_id, sf_err_t *err);
 
+//  True if name is the transient guest of a verify job (of any job): the
+//  inventory leaves such guests out, so no snapshot takes them.
+bool
+    sf_naming_is_verify_domain (const char *name);
+
 //  Self test of this class.
 void
     sf_naming_test (bool verbose);

@@ -1278,6 +1278,49 @@ s_test_checkpoint_xml (void)
     assert (sf_hv_checkpoint_xml (disks, 0, "snapfleet-J2", &err) == NULL);
 }
 
+//  Domains made from XML (restore --as-domain, verify --boot), on the mock
+
+static void
+s_test_made (sf_hv_t *hv, const char *uuid)
+{
+    sf_err_t err = SF_ERR_INIT;
+    char *xml = NULL;
+    assert (sf_hv_domain_xml (hv, uuid, &xml, &err) == 0 && strstr (xml, "<name>test</name>"));
+    sf_hv_domxml_t spec = { .name = "test-back", .disk_target = "vda",
+                            .file = "/guest/back.qcow2", .format = "qcow2" };
+    char *copy = sf_hv_domxml_copy (xml, &spec, NULL, NULL, &err);
+    assert (copy);
+    bool exists = true;
+    assert (sf_hv_name_exists (hv, "test-back", &exists, &err) == 0 && !exists);
+    char made [64] = "";
+    assert (sf_hv_define (hv, "test-back", copy, made, sizeof (made), &err) == 0);
+    assert (strlen (made) == 36 && !streq (made, uuid));
+    assert (sf_hv_name_exists (hv, "test-back", &exists, &err) == 0 && exists);
+    int state = 0;
+    assert (sf_hv_state (hv, made, &state, &err) == 0 && state == SF_HV_SHUTOFF);
+    //  A name that exists is refused, and the domain stays as it was
+    assert (sf_hv_define (hv, "test-back", copy, made, sizeof (made), &err) == -1);
+    assert (err.code == SF_EEXIST && strstr (err.text, "'test-back' exists"));
+    assert (sf_hv_define (hv, "test", xml, made, sizeof (made), &err) == -1);
+    assert (err.code == SF_EEXIST);
+    free (copy);
+    //  A transient copy runs until destroyed, then it is gone
+    spec.name = "snapfleet-verify-J1", spec.transient = true, spec.console = "/tmp/c.log";
+    copy = sf_hv_domxml_copy (xml, &spec, NULL, NULL, &err);
+    assert (copy && sf_hv_create_transient (hv, spec.name, copy, &err) == 0);
+    assert (sf_hv_name_exists (hv, spec.name, &exists, &err) == 0 && exists);
+    assert (sf_hv_create_transient (hv, spec.name, copy, &err) == -1 && err.code == SF_EEXIST);
+    assert (sf_hv_agent_ping (hv, spec.name, 1, &err) == -1);     //  the mock has no agent
+    assert (sf_hv_destroy_named (hv, spec.name, &err) == 0);
+    assert (sf_hv_name_exists (hv, spec.name, &exists, &err) == 0 && !exists);
+    assert (sf_hv_destroy_named (hv, spec.name, &err) == -1 && err.code == SF_ENOENT);
+    //  A persistent domain is never one of ours: left running
+    assert (sf_hv_destroy_named (hv, "test", &err) == -1 && err.code == SF_EEXIST);
+    assert (sf_hv_state (hv, uuid, &state, &err) == 0 && state == SF_HV_RUNNING);
+    free (copy);
+    free (xml);
+}
+
 void
 sf_hv_test (bool verbose)
 {
@@ -1337,6 +1380,7 @@ sf_hv_test (bool verbose)
     //  Strict lookup needs the sizes: the mock's disk file does not exist
     assert (sf_hv_lookup (hv, uuid, SF_HV_SIZES, &err) == NULL);
     assert (err.code == SF_EIO && strstr (err.text, "disk 'vda' of 'test'"));
+    s_test_made (hv, uuid);
     sf_hv_destroy (&hv);
     assert (hv == NULL);
 

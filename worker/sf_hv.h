@@ -331,8 +331,9 @@ int
     sf_hv_create_transient (sf_hv_t *self, const char *name, const char *xml,
                             sf_err_t *err);
 
-//  Stop the running domain name at once (a transient one is gone then).
-//  SF_ENOENT if there is none.
+//  Stop the running transient domain name at once (it is gone then): the
+//  copies verify --boot starts. SF_ENOENT if there is none; a persistent
+//  domain of that name is not touched (SF_EEXIST): never one of ours.
 int
     sf_hv_destroy_named (sf_hv_t *self, const char *name, sf_err_t *err);
 

@@ -940,7 +940,15 @@ s_destroy_named (sf_hv_t *self, const char *name, sf_err_t *err)
         s_fail (self, err, "find domain", name);
         return -1;
     }
-    int rc = virDomainDestroy (dom) ? s_fail (self, err, "destroy domain", name) : 0;
+    //  Only a transient copy is ours: a persistent domain of the name is
+    //  someone's guest (snapfleet- names are refused for them, but a domain
+    //  defined outside snapfleet may take any name)
+    int persistent = virDomainIsPersistent (dom);
+    int rc = persistent != 0
+           ? sf_err_set (err, persistent == 1 ? SF_EEXIST : SF_EHV, "domain '%s' is %s: not "
+                         "a transient copy of ours, left alone", name,
+                         persistent == 1 ? "persistent" : "of unknown persistence")
+           : virDomainDestroy (dom) ? s_fail (self, err, "destroy domain", name) : 0;
     virDomainFree (dom);
     return rc;
 }

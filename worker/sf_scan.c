@@ -98,7 +98,9 @@ sf_scan_encode (zlistx_t *domains, sf_err_t *err)
     inv.instances = (sf_instance_t **) zmalloc ((count + 1) * sizeof (sf_instance_t *));
     sf_hv_domain_t *domain = (sf_hv_domain_t *) zlistx_first (domains);
     for (; domain && inv.n_instances < count; domain = (sf_hv_domain_t *) zlistx_next (domains))
-        inv.instances [inv.n_instances++] = s_instance_new (domain);
+        //  A verification's transient copy of a guest is not an instance
+        if (!sf_naming_is_verify_domain (domain->name))
+            inv.instances [inv.n_instances++] = s_instance_new (domain);
     sf_envelope_t env = sf_wire_envelope (SF_BODY_INVENTORY, &inv);
     zframe_t *frame = sf_wire_encode (&env, err);
     s_inventory_free (&inv);

@@ -611,6 +611,21 @@ sf_verify_test (bool verbose)
     assert (!res->ok && res->error->code == SF_EINVAL && streq (phases, ""));
     sf_wire_free (&env);
     image.path = image_path;
+    //  A transient copy is no instance: the inventory leaves it out
+    zlistx_t *domains = zlistx_new ();
+    zlistx_set_destructor (domains, (zlistx_destructor_fn *) sf_hv_domain_destroy);
+    zlistx_add_end (domains, sf_hv_domain_new ("11111111-2222-3333-4444-000000000001",
+                                               "snapfleet-verify-J9", SF_HV_RUNNING));
+    zlistx_add_end (domains, sf_hv_domain_new ("11111111-2222-3333-4444-000000000002",
+                                               "vm1", SF_HV_RUNNING));
+    sf_err_t err = SF_ERR_INIT;
+    zframe_t *frame = sf_scan_encode (domains, &err);
+    sf_envelope_t *inventory = frame ? sf_wire_decode (frame, &err) : NULL;
+    assert (inventory && inventory->inventory->n_instances == 1);
+    assert (streq (inventory->inventory->instances [0]->name, "vm1"));
+    sf_wire_free (&inventory);
+    zframe_destroy (&frame);
+    zlistx_destroy (&domains);
     //  The sweep removes a scratch directory a killed verification left
     cmd = zsys_sprintf ("mkdir -p %s/verify/0123456789abcdef-J3 && touch "
                         "%s/verify/0123456789abcdef-J3/disk.qcow2 %s/verify/stranger",
