@@ -126,6 +126,11 @@ threads = 1
 env = OS_KEYSTONE_CONFIG_FILES=$dir/keystone.conf
 chdir = $dir
 buffer-size = 65535
+# uwsgi's http-socket may close a connection after an answer without saying
+# so: keystonemiddleware in Glance, reusing one, met "Remote end closed
+# connection without response" and Glance answered 503 (seen in CI). With
+# the header every client opens a new connection per request.
+add-header = Connection: close
 die-on-term = true
 # no Python teardown at exit: a library's C++ part aborts in it ("Accessing
 # state after destruction"), which bash reports as the stop's failure
