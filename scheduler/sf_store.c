@@ -346,8 +346,8 @@ static const char *s_migrations [] = {
     "ALTER TABLE jobs ADD COLUMN full INTEGER NOT NULL DEFAULT 0;",
     //  15: how a job made its images (JobResult.method); a restore to RBD
     //  (its target 'rbd:POOL/NAME') as a flattened copy
-    "ALTER TABLE jobs ADD COLUMN method TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE restores ADD COLUMN flatten INTEGER NOT NULL DEFAULT 0;",
+    ("ALTER TABLE jobs ADD COLUMN method TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE restores ADD COLUMN flatten INTEGER NOT NULL DEFAULT 0;"),
 };
 #define MIGRATIONS ((int) (sizeof (s_migrations) / sizeof (s_migrations [0])))
 static_assert (MIGRATIONS == SF_STORE_VERSION, "one migration per schema version");

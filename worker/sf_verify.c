@@ -43,6 +43,10 @@ typedef struct {
 
 static void
 s_say (verify_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_say (verify_t *self, const char *format, ...)
 {
     size_t length = strlen (self->text);
     if (length + 3 >= sizeof (self->text))
