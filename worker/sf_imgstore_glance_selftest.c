@@ -330,7 +330,7 @@ sf_imgstore_glance_test (bool verbose)
     const char *want [] = { "\"container_format\":\"bare\"", "\"disk_format\":\"qcow2\"",
                             "\"image_type\":\"snapshot\"", "\"visibility\":\"private\"",
                             "\"instance_uuid\":\"6695eb01-f6a4-8304-79aa-97f2502e193f\"",
-                            "\"snapfleet_job_id\":\"J42\"", "\"snapfleet_catalog_id\":\"" S_CAT,
+                            "\"snapfleet_job_id\":\"J42\"", ("\"snapfleet_catalog_id\":\"" S_CAT),
                             "\"snapfleet_strategy\":\"file-cold\"", "\"snapfleet_attempt\":\"3\"",
                             "\"snapfleet_consistency\":\"paused\"", "\"status\":\"active\"" };
     for (size_t i = 0; i < sizeof (want) / sizeof (want [0]); i++) {
