@@ -194,6 +194,12 @@ sf_utf8_seq_len (const char *text)
     return len;
 }
 
+char *
+sf_strdup0 (const char *text)
+{
+    return strdup (text? text: "");
+}
+
 bool
 sf_utf8_valid (const char *text)
 {
@@ -464,6 +470,12 @@ sf_util_test (bool verbose)
     assert (streq (sf_format_size (3ull << 29, buf, sizeof (buf)), "1.5 GiB"));
     assert (streq (sf_time_rfc3339 (1764064800123, buf, sizeof (buf)),
                    "2025-11-25T10:00:00.123Z"));
+    char *copy = sf_strdup0 (NULL);
+    assert (copy && *copy == 0);
+    free (copy);
+    copy = sf_strdup0 ("vda");
+    assert (streq (copy, "vda"));
+    free (copy);
     assert (sf_name_is_safe ("web-01.example:a_b"));
     assert (!sf_name_is_safe ("../etc"));
     assert (!sf_name_is_safe ("a/b"));

@@ -64,6 +64,11 @@ size_t
 bool
     sf_utf8_valid (const char *text);
 
+//  A heap copy of text, "" for NULL (protobuf-c leaves absent strings
+//  NULL or ""): the caller frees it.
+char *
+    sf_strdup0 (const char *text);
+
 //  --------------------------------------------------------------------------
 //  Durable files: after a crash a file is the old one or the new one,
 //  whole, never a mix or a half

@@ -23,22 +23,16 @@ sf_readback_init (sf_readback_t *self, zsock_t *pipe, sf_logctx_t *ctx, sf_err_t
     };
 }
 
-static char *
-s_copy (const char *text)
-{
-    return strdup (text ? text : "");
-}
-
 void
 sf_readback_set_image (sf_readback_t *self, const sf_image_t *image)
 {
     assert (self && image && !self->image_set);
-    self->image.store = s_copy (image->store);
-    self->image.id = s_copy (image->id);
-    self->image.path = s_copy (image->path);
-    self->image.format = s_copy (image->format);
-    self->image.sha256 = s_copy (image->sha256);
-    self->image.disk_target = s_copy (image->disk_target);
+    self->image.store = sf_strdup0 (image->store);
+    self->image.id = sf_strdup0 (image->id);
+    self->image.path = sf_strdup0 (image->path);
+    self->image.format = sf_strdup0 (image->format);
+    self->image.sha256 = sf_strdup0 (image->sha256);
+    self->image.disk_target = sf_strdup0 (image->disk_target);
     self->image.size = image->size;
     self->image_set = true;
 }

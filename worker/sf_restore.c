@@ -710,12 +710,6 @@ s_publish_rbd (restore_t *self)
     return 0;
 }
 
-static char *
-s_copy (const char *text)
-{
-    return strdup (text ? text : "");
-}
-
 static void
 s_actor (zsock_t *pipe, void *arg)
 {
@@ -727,17 +721,17 @@ s_actor (zsock_t *pipe, void *arg)
         .wait_grant = args->wait_upload_grant, .err = SF_ERR_INIT
     };
     restore_t *self = &self_;
-    self->job_id = s_copy (args->job_id);
-    self->catalog_id = s_copy (args->catalog_id);
-    self->workdir = s_copy (args->workdir);
-    self->store_driver = s_copy (args->store_driver);
-    self->store_dir = s_copy (args->store_dir);
-    self->to_file = s_copy (restore->to_file);
-    self->to_rbd = s_copy (restore->to_rbd);
-    self->format = s_copy (restore->format);
-    self->as_domain = s_copy (restore->as_domain);
-    self->domain_xml = s_copy (restore->domain_xml);
-    self->uri = s_copy (args->uri);
+    self->job_id = sf_strdup0 (args->job_id);
+    self->catalog_id = sf_strdup0 (args->catalog_id);
+    self->workdir = sf_strdup0 (args->workdir);
+    self->store_driver = sf_strdup0 (args->store_driver);
+    self->store_dir = sf_strdup0 (args->store_dir);
+    self->to_file = sf_strdup0 (restore->to_file);
+    self->to_rbd = sf_strdup0 (restore->to_rbd);
+    self->format = sf_strdup0 (restore->format);
+    self->as_domain = sf_strdup0 (restore->as_domain);
+    self->domain_xml = sf_strdup0 (restore->domain_xml);
+    self->uri = sf_strdup0 (args->uri);
     self->flatten = restore->flatten;
     self->stor = args->stor;
     self->ctx.job_id = self->job_id;

@@ -387,12 +387,6 @@ s_run (verify_t *self)
     return 0;
 }
 
-static char *
-s_copy (const char *text)
-{
-    return strdup (text ? text : "");
-}
-
 static void
 s_actor (zsock_t *pipe, void *arg)
 {
@@ -406,14 +400,14 @@ s_actor (zsock_t *pipe, void *arg)
                                                    : args->boot_timeout_ms
     };
     verify_t *self = &self_;
-    self->job_id = s_copy (args->job_id);
-    self->catalog_id = s_copy (args->catalog_id);
-    self->workdir = s_copy (args->workdir);
-    self->store_driver = s_copy (args->store_driver);
-    self->store_dir = s_copy (args->store_dir);
-    self->uri = s_copy (args->uri);
-    self->domain_xml = s_copy (verify->domain_xml);
-    self->life_pattern = s_copy (verify->life_pattern && *verify->life_pattern
+    self->job_id = sf_strdup0 (args->job_id);
+    self->catalog_id = sf_strdup0 (args->catalog_id);
+    self->workdir = sf_strdup0 (args->workdir);
+    self->store_driver = sf_strdup0 (args->store_driver);
+    self->store_dir = sf_strdup0 (args->store_dir);
+    self->uri = sf_strdup0 (args->uri);
+    self->domain_xml = sf_strdup0 (verify->domain_xml);
+    self->life_pattern = sf_strdup0 (verify->life_pattern && *verify->life_pattern
                                  ? verify->life_pattern : args->life_pattern);
     self->ctx.job_id = self->job_id;
     sf_readback_init (&self->rb, pipe, &self->ctx, &self->err, "verification", self->job_id,
